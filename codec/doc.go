@@ -1,0 +1,26 @@
+// Package codec holds the audio building blocks of voicegate: G.711 μ-law and
+// A-law, PCM16 helpers, a streaming polyphase resampler and WAV files.
+//
+// # Conventions
+//
+// Conversion functions take the destination first, never allocate, and
+// return the number of samples written, which is the smaller of what the
+// destination holds and what the source offers: a short destination converts
+// a prefix. Sample arithmetic (mixing, gain) is done in int32 or float and
+// clipped, never wrapped.
+//
+// # G.711
+//
+// Decoding goes through 256-entry tables built from the ITU-T definition and
+// is bit-exact with sox and with the classic Sun g711.c. Encoding truncates
+// the way ITU-T G.191 does. encode(decode(c)) == c for every code except
+// μ-law 0x7F ("negative zero"), which decodes to 0 and encodes back as 0xFF.
+//
+// # WAV
+//
+// ParseWAV, ReadWAV and NewWAVReader read RIFF/WAVE files holding 16-bit PCM,
+// μ-law (format 7) or A-law (format 6), mono or stereo, with fmt chunk sizes
+// 16, 18 or 40 and any fact, LIST or other chunks before the data. Sizes in
+// the header are never trusted for allocation. EncodeWAV and WAVWriter write
+// them the way sox does.
+package codec
