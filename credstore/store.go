@@ -77,7 +77,7 @@ type Record struct {
 //   - ctx bounds the call. A call whose ctx is already done returns an error
 //     matching ctx.Err() and changes nothing. A ctx that ends while a write is
 //     in flight may leave the write applied or not; Get tells which.
-//   - Get returns ErrNotFound (wrapped) when the id has no record.
+//   - Get returns an error matching ErrNotFound when the id has no record.
 //   - Delete of an id that has no record returns nil, so a retried Delete is
 //     safe; use Get first if the difference matters.
 //   - Timestamps are in UTC and set by the store, at microsecond precision
