@@ -16,6 +16,17 @@
 // the way ITU-T G.191 does. encode(decode(c)) == c for every code except
 // μ-law 0x7F ("negative zero"), which decodes to 0 and encodes back as 0xFF.
 //
+// # Resampling
+//
+// Resampler converts between any two rates with a streaming polyphase FIR
+// filter (Kaiser-windowed sinc) in float32. Its output does not depend on
+// how the input is chunked, it allocates nothing after NewResampler, and its
+// delay is a whole number of output samples (Latency). The Telephone preset
+// keeps 300–3400 Hz flat within ±0.05 dB with images and aliases at least
+// 65 dB down; High pushes up-sampling images below -80 dB. Against sox's
+// very-high-quality `rate -v` on a 300–3400 Hz sweep, the SNR is above 75 dB
+// for 8→16, 16→8, 8→44.1 and 8→48 kHz.
+//
 // # WAV
 //
 // ParseWAV, ReadWAV and NewWAVReader read RIFF/WAVE files holding 16-bit PCM,

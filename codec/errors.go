@@ -13,6 +13,8 @@ var (
 	ErrMalformedWAV = errors.New("codec: malformed WAV file")
 	// ErrWAVTooLarge reports audio data beyond the reader's size limit.
 	ErrWAVTooLarge = errors.New("codec: WAV data exceeds limit")
+	// ErrWriterClosed reports a write to a closed WAVWriter.
+	ErrWriterClosed = errors.New("codec: write to closed WAVWriter")
 	// ErrRate reports a sample-rate pair the resampler cannot handle.
 	ErrRate = errors.New("codec: unsupported sample rate")
 )

@@ -27,9 +27,13 @@ const DefaultMaxWAVData = 64 << 20
 // before it knows the real one.
 const streamingSize = 0xFFFFFFFF
 
-// maxHeaderChunk bounds a non-data chunk the reader will skip or parse before
-// the data chunk (fmt, fact, LIST, …).
-const maxHeaderChunk = 1 << 20
+// soxStreamingSize is the data size sox writes when its output cannot seek
+// (a pipe).
+const soxStreamingSize = 0x7FFFF000
+
+// maxFmtRead is how much of a fmt chunk the reader looks at; the rest of a
+// larger chunk is skipped without being buffered.
+const maxFmtRead = 40
 
 // WAVFormat describes the audio in a WAV file.
 type WAVFormat struct {
@@ -110,8 +114,9 @@ func growInt16(dst []int16, n int) []int16 {
 
 // ParseWAV parses a WAV file held in memory. The returned Data aliases b.
 // A data chunk that claims more bytes than the file holds is an error
-// (ErrMalformedWAV), except for the streaming sizes 0 and 0xFFFFFFFF, which
-// mean "to the end of the file". A trailing partial sample frame is dropped.
+// (ErrMalformedWAV), except for the streaming sizes 0, 0xFFFFFFFF and
+// 0x7FFFF000 (written by sox into a pipe), which mean "to the end of the
+// file". A trailing partial sample frame is dropped.
 func ParseWAV(b []byte) (*WAV, error) {
 	r := bytes.NewReader(b)
 	wr, err := NewWAVReader(r)
@@ -199,35 +204,33 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 				return nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformedWAV)
 			}
 			wr := &WAVReader{r: r, format: format, remaining: size, declared: size}
-			if size == 0 || size == streamingSize {
+			if size == 0 || size == streamingSize || size == soxStreamingSize {
 				wr.remaining, wr.declared = -1, -1
 			}
 			return wr, nil
 		}
-		if size > maxHeaderChunk {
-			return nil, fmt.Errorf("%w: %q chunk of %d bytes before data", ErrMalformedWAV, id, size)
-		}
+		// Chunks are padded to an even size.
 		padded := size + size&1
 		if id == "fmt " {
 			if size < 16 {
 				return nil, fmt.Errorf("%w: fmt chunk %d bytes < 16", ErrMalformedWAV, size)
 			}
-			buf := make([]byte, padded)
-			if _, err := io.ReadFull(r, buf); err != nil {
-				// A final pad byte may be missing in files from careless writers.
-				if !(errors.Is(err, io.ErrUnexpectedEOF) && size&1 == 1) {
-					return nil, fmt.Errorf("%w: fmt chunk truncated", ErrMalformedWAV)
-				}
+			var buf [maxFmtRead]byte
+			k := min(size, maxFmtRead)
+			if _, err := io.ReadFull(r, buf[:k]); err != nil {
+				return nil, fmt.Errorf("%w: fmt chunk of %d bytes truncated", ErrMalformedWAV, size)
 			}
-			f, err := parseFmt(buf[:size])
+			f, err := parseFmt(buf[:k])
 			if err != nil {
 				return nil, err
 			}
 			format, haveFmt = f, true
-			continue
+			padded -= k
 		}
+		// Skipping reads through a small pooled buffer, so a lying size
+		// costs reading, never memory.
 		if _, err := io.CopyN(io.Discard, r, padded); err != nil {
-			return nil, fmt.Errorf("%w: %q chunk truncated", ErrMalformedWAV, id)
+			return nil, fmt.Errorf("%w: %q chunk of %d bytes truncated", ErrMalformedWAV, id, size)
 		}
 	}
 }
@@ -277,13 +280,13 @@ func parseFmt(b []byte) (WAVFormat, error) {
 func (w *WAVReader) Format() WAVFormat { return w.format }
 
 // DataSize returns the size of the data chunk the header declares, or -1 when
-// it says "until the end" (sizes 0 and 0xFFFFFFFF written by streaming
-// recorders).
+// it says "until the end" (sizes 0, 0xFFFFFFFF and sox's 0x7FFFF000, written
+// by streaming recorders).
 func (w *WAVReader) DataSize() int64 { return w.declared }
 
 // Read reads encoded audio bytes. It returns io.EOF at the end of the data
-// chunk, and io.ErrUnexpectedEOF (wrapped with the sizes) when the file ends
-// before the declared data size.
+// chunk, and an error matching both ErrMalformedWAV and io.ErrUnexpectedEOF
+// when the file ends before the declared data size.
 func (w *WAVReader) Read(p []byte) (int, error) {
 	if w.remaining == 0 {
 		return 0, io.EOF
@@ -295,7 +298,7 @@ func (w *WAVReader) Read(p []byte) (int, error) {
 	if w.remaining > 0 {
 		w.remaining -= int64(n)
 		if errors.Is(err, io.EOF) && w.remaining > 0 {
-			return n, fmt.Errorf("%w: data chunk truncated, %d of %d bytes missing", io.ErrUnexpectedEOF, w.remaining, w.declared)
+			return n, fmt.Errorf("%w: data chunk truncated, %d of %d bytes missing: %w", ErrMalformedWAV, w.remaining, w.declared, io.ErrUnexpectedEOF)
 		}
 		if w.remaining == 0 && err == nil {
 			err = io.EOF
@@ -391,7 +394,7 @@ func NewWAVWriter(w io.Writer, f WAVFormat) (*WAVWriter, error) {
 // Write appends encoded audio bytes in the writer's format.
 func (ww *WAVWriter) Write(p []byte) (int, error) {
 	if ww.closed {
-		return 0, errors.New("codec: write to closed WAVWriter")
+		return 0, ErrWriterClosed
 	}
 	n, err := ww.w.Write(p)
 	ww.n += int64(n)
