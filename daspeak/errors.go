@@ -151,6 +151,8 @@ func parseVoiceDuration(msg string) (detected, required float64) {
 	return num(f[len(f)-3]), num(f[len(f)-1])
 }
 
+// Error returns "daspeak: <Exception> (<Status>): <Message>", or
+// "daspeak: HTTP <Status>: <Message>" when there is no exception.
 func (e *APIError) Error() string {
 	if e.Exception != "" {
 		return fmt.Sprintf("daspeak: %s (%d): %s", e.Exception, e.Status, e.Message)

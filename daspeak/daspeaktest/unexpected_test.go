@@ -1,0 +1,5 @@
+package daspeaktest_test
+
+import "io"
+
+func errUnexpectedEOF() error { return io.ErrUnexpectedEOF }
