@@ -1,0 +1,521 @@
+package codec_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/fixtures"
+)
+
+// riff builds a RIFF/WAVE file from chunks; the RIFF size is computed unless
+// riffSize is non-zero.
+type chunk struct {
+	id   string
+	size uint32 // declared size; len(body) when 0 and sizeSet is false
+	body []byte
+	set  bool // size is set explicitly
+}
+
+func riff(chunks ...chunk) []byte {
+	var b []byte
+	b = append(b, "RIFF\x00\x00\x00\x00WAVE"...)
+	for _, c := range chunks {
+		b = append(b, c.id...)
+		size := uint32(len(c.body))
+		if c.set {
+			size = c.size
+		}
+		b = binary.LittleEndian.AppendUint32(b, size)
+		b = append(b, c.body...)
+		if len(c.body)&1 == 1 && !c.set {
+			b = append(b, 0)
+		}
+	}
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+func fmtBody(tag, channels uint16, rate uint32, bits uint16, extra ...byte) []byte {
+	le := binary.LittleEndian
+	block := channels * bits / 8
+	var b []byte
+	b = le.AppendUint16(b, tag)
+	b = le.AppendUint16(b, channels)
+	b = le.AppendUint32(b, rate)
+	b = le.AppendUint32(b, rate*uint32(block))
+	b = le.AppendUint16(b, block)
+	b = le.AppendUint16(b, bits)
+	return append(b, extra...)
+}
+
+// extensible returns the 24 extra bytes of a WAVE_FORMAT_EXTENSIBLE fmt
+// chunk (cbSize 22) for sub-format tag.
+func extensible(bits, sub uint16) []byte {
+	le := binary.LittleEndian
+	var b []byte
+	b = le.AppendUint16(b, 22)
+	b = le.AppendUint16(b, bits)
+	b = le.AppendUint32(b, 0) // channel mask
+	b = le.AppendUint16(b, sub)
+	return append(b, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71)
+}
+
+func TestParseWAVFormats(t *testing.T) {
+	pcm := []byte{1, 0, 2, 0, 3, 0, 4, 0}
+	info := append([]byte("INFOISFT"), 5, 0, 0, 0, 's', 'o', 'x', '!', 0, 0)
+	tests := []struct {
+		name string
+		file []byte
+		want codec.WAVFormat
+		data []byte
+	}{
+		{"pcm fmt16 mono", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", body: pcm}),
+			codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 1}, pcm},
+		{"ulaw fmt18 fact", riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "fact", body: []byte{3, 0, 0, 0}}, chunk{id: "data", body: []byte{0xFF, 0x7F, 0x00}}),
+			codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, []byte{0xFF, 0x7F, 0x00}},
+		{"alaw stereo fmt18", riff(chunk{id: "fmt ", body: fmtBody(6, 2, 8000, 8, 0, 0)}, chunk{id: "data", body: []byte{0xD5, 0x55, 1, 2}}),
+			codec.WAVFormat{Encoding: voicegate.PCMA, SampleRate: 8000, Channels: 2}, []byte{0xD5, 0x55, 1, 2}},
+		{"pcm fmt40 extensible stereo 16k", riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 2, 16000, 16, extensible(16, 1)...)}, chunk{id: "data", body: pcm}),
+			codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 16000, Channels: 2}, pcm},
+		{"ulaw fmt40 extensible", riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 1, 8000, 8, extensible(8, 7)...)}, chunk{id: "data", body: []byte{1, 2}}),
+			codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, []byte{1, 2}},
+		{"LIST and odd chunks before data", riff(chunk{id: "LIST", body: info}, chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "junk", body: []byte{9, 9, 9}}, chunk{id: "data", body: pcm}),
+			codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 1}, pcm},
+		{"chunks after data ignored", riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "data", body: []byte{1}}, chunk{id: "LIST", body: info}),
+			codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, []byte{1}},
+		{"fmt larger than 40 bytes", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16, make([]byte, 30)...)}, chunk{id: "data", body: pcm}),
+			codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 1}, pcm},
+		{"partial sample frame dropped", riff(chunk{id: "fmt ", body: fmtBody(1, 2, 8000, 16)}, chunk{id: "data", body: pcm[:7]}),
+			codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 2}, pcm[:4]},
+		{"streaming size 0xFFFFFFFF", append(riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "data", size: 0xFFFFFFFF, set: true}), 1, 2, 3),
+			codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, []byte{1, 2, 3}},
+		{"streaming size 0", append(riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "data", size: 0, set: true}), 1, 2, 3),
+			codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, []byte{1, 2, 3}},
+		{"sox pipe size 0x7FFFF000", append(riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "data", size: 0x7FFFF000, set: true}), 1, 2, 3),
+			codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, []byte{1, 2, 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := codec.ParseWAV(tc.file)
+			if err != nil {
+				t.Fatalf("ParseWAV: %v", err)
+			}
+			if w.Format != tc.want || !bytes.Equal(w.Data, tc.data) {
+				t.Fatalf("ParseWAV = %+v % x, want %+v % x", w.Format, w.Data, tc.want, tc.data)
+			}
+			r, err := codec.ReadWAV(bytes.NewReader(tc.file), 0)
+			if err != nil {
+				t.Fatalf("ReadWAV: %v", err)
+			}
+			if r.Format != tc.want || !bytes.Equal(r.Data, tc.data) {
+				t.Fatalf("ReadWAV = %+v % x, want %+v % x", r.Format, r.Data, tc.want, tc.data)
+			}
+			// Through a reader that returns one byte at a time.
+			r, err = codec.ReadWAV(&oneByteReader{bytes.NewReader(tc.file)}, 0)
+			if err != nil || !bytes.Equal(r.Data, tc.data) {
+				t.Fatalf("ReadWAV one byte at a time: %v", err)
+			}
+		})
+	}
+}
+
+type oneByteReader struct{ r io.Reader }
+
+func (o *oneByteReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return o.r.Read(p[:1])
+}
+
+func TestParseWAVErrors(t *testing.T) {
+	good := riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", body: []byte{1, 0, 2, 0}})
+	tests := []struct {
+		name string
+		file []byte
+		want error
+	}{
+		{"empty", nil, codec.ErrNotWAV},
+		{"short", []byte("RIFF\x00\x00"), codec.ErrNotWAV},
+		{"RIFX", append([]byte("RIFX"), good[4:]...), codec.ErrNotWAV},
+		{"not WAVE", append(append([]byte{}, good[:8]...), append([]byte("AVI "), good[12:]...)...), codec.ErrNotWAV},
+		{"header only", good[:12], codec.ErrMalformedWAV},
+		{"truncated chunk header", good[:16], codec.ErrMalformedWAV},
+		{"truncated fmt", good[:30], codec.ErrMalformedWAV},
+		{"no data chunk", good[:36], codec.ErrMalformedWAV},
+		{"data before fmt", riff(chunk{id: "data", body: []byte{1, 2}}, chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}), codec.ErrMalformedWAV},
+		{"fmt too small", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)[:14]}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrMalformedWAV},
+		{"extensible too small", riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 1, 8000, 16, 0, 0)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrMalformedWAV},
+		{"extensible unknown GUID", riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 1, 8000, 16, append(extensible(16, 1)[:23], 0)...)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"24-bit PCM", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 24)}, chunk{id: "data", body: []byte{1, 2, 3}}), codec.ErrUnsupportedWAV},
+		{"IMA ADPCM", riff(chunk{id: "fmt ", body: fmtBody(0x11, 1, 8000, 4, 2, 0, 0xF9, 1)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"float", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", body: []byte{1, 2, 3, 4}}), codec.ErrUnsupportedWAV},
+		{"3 channels", riff(chunk{id: "fmt ", body: fmtBody(1, 3, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"0 channels", riff(chunk{id: "fmt ", body: fmtBody(1, 0, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"rate 0", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 0, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"rate 4 GHz", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 0xFFFFFFFF, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"bad block align", riff(chunk{id: "fmt ", body: func() []byte { b := fmtBody(1, 1, 8000, 16); b[12] = 3; return b }()}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrMalformedWAV},
+		{"data shorter than declared", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 100, set: true, body: []byte{1, 2}}), codec.ErrMalformedWAV},
+		{"LIST claims 4 GB", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "LIST", size: 0xFFFFFFF0, set: true, body: []byte("INFO")}), codec.ErrMalformedWAV},
+		{"fmt claims 4 GB", riff(chunk{id: "fmt ", size: 0xFFFFFFF0, set: true, body: fmtBody(1, 1, 8000, 16)}), codec.ErrMalformedWAV},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := codec.ParseWAV(tc.file); !errors.Is(err, tc.want) {
+				t.Errorf("ParseWAV: %v, want %v", err, tc.want)
+			}
+			if _, err := codec.ReadWAV(bytes.NewReader(tc.file), 0); !errors.Is(err, tc.want) {
+				t.Errorf("ReadWAV: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadWAVLyingSize: a 44-byte file that claims 4 GB of data must fail
+// without allocating anything near that.
+func TestReadWAVLyingSize(t *testing.T) {
+	file := riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 0xFFFFFFFE, set: true})
+	if len(file) != 44 {
+		t.Fatalf("header is %d bytes", len(file))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const runs = 10
+	for range runs {
+		if _, err := codec.ParseWAV(file); !errors.Is(err, codec.ErrMalformedWAV) {
+			t.Fatalf("ParseWAV: %v", err)
+		}
+		if _, err := codec.ReadWAV(bytes.NewReader(file), 0); !errors.Is(err, codec.ErrWAVTooLarge) {
+			t.Fatalf("ReadWAV: %v", err)
+		}
+		// With a limit above the claim, reading ends at the real end.
+		if _, err := codec.ReadWAV(bytes.NewReader(file), 1<<40); !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, codec.ErrMalformedWAV) {
+			t.Fatalf("ReadWAV with a huge limit: %v", err)
+		}
+		r, err := codec.NewWAVReader(bytes.NewReader(file))
+		if err != nil || r.DataSize() != 0xFFFFFFFE {
+			t.Fatalf("NewWAVReader: %v, size %d", err, r.DataSize())
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// Four parses per run. The race detector makes sync.Pool drop buffers, so
+	// allow for io.Discard's 8 KiB skip buffer now and then.
+	if per := (after.TotalAlloc - before.TotalAlloc) / (4 * runs); per > 8<<10 {
+		t.Fatalf("%d bytes allocated per parse of a lying 44-byte file", per)
+	} else {
+		t.Logf("%d bytes allocated per parse", per)
+	}
+}
+
+func TestReadWAVLimit(t *testing.T) {
+	file := riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "data", body: make([]byte, 100)})
+	if _, err := codec.ReadWAV(bytes.NewReader(file), 99); !errors.Is(err, codec.ErrWAVTooLarge) {
+		t.Errorf("declared size over limit: %v", err)
+	}
+	if w, err := codec.ReadWAV(bytes.NewReader(file), 100); err != nil || len(w.Data) != 100 {
+		t.Errorf("at limit: %v", err)
+	}
+	stream := append(riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "data", size: 0xFFFFFFFF, set: true}), make([]byte, 100)...)
+	if _, err := codec.ReadWAV(bytes.NewReader(stream), 99); !errors.Is(err, codec.ErrWAVTooLarge) {
+		t.Errorf("streaming data over limit: %v", err)
+	}
+}
+
+func TestWAVReaderStream(t *testing.T) {
+	data := []byte("0123456789")
+	file := riff(chunk{id: "fmt ", body: fmtBody(6, 1, 8000, 8, 0, 0)}, chunk{id: "data", body: data}, chunk{id: "LIST", body: []byte("INFOtrailing")})
+	r, err := codec.NewWAVReader(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DataSize() != 10 || r.Format().Encoding != voicegate.PCMA {
+		t.Fatalf("size %d format %+v", r.DataSize(), r.Format())
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadAll = %q, %v", got, err)
+	}
+	// Truncated data: the error says so.
+	r, _ = codec.NewWAVReader(bytes.NewReader(file[:len(file)-30]))
+	if _, err := io.ReadAll(r); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "of 10 bytes missing") {
+		t.Fatalf("truncated: %v", err)
+	}
+}
+
+func TestEncodeWAV(t *testing.T) {
+	for _, f := range []codec.WAVFormat{
+		{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1},
+		{Encoding: voicegate.PCMA, SampleRate: 8000, Channels: 2},
+		{Encoding: voicegate.L16, SampleRate: 16000, Channels: 1},
+		{Encoding: voicegate.L16, SampleRate: 8000, Channels: 2},
+	} {
+		for _, n := range []int{0, 1, 7, 8, 161} {
+			data := make([]byte, n)
+			for i := range data {
+				data[i] = byte(i * 7)
+			}
+			b, err := codec.EncodeWAV(nil, f, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b)%2 != 0 {
+				t.Errorf("%+v %d bytes: odd file size %d", f, n, len(b))
+			}
+			w, err := codec.ParseWAV(b)
+			if err != nil {
+				t.Fatalf("%+v %d bytes: %v", f, n, err)
+			}
+			whole := n - n%(f.Channels*f.Encoding.BytesPerSample())
+			if w.Format != f || !bytes.Equal(w.Data, data[:whole]) {
+				t.Errorf("%+v %d bytes: round trip gave %+v %d bytes", f, n, w.Format, len(w.Data))
+			}
+			if got := binary.LittleEndian.Uint32(b[4:]); int(got) != len(b)-8 {
+				t.Errorf("%+v %d bytes: RIFF size %d, file %d", f, n, got, len(b))
+			}
+		}
+	}
+	if _, err := codec.EncodeWAV(nil, codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 3}, nil); !errors.Is(err, codec.ErrUnsupportedWAV) {
+		t.Errorf("3 channels: %v", err)
+	}
+}
+
+// TestEncodeWAVMatchesSoxFixtures byte-compares EncodeWAV with the committed
+// sox-written μ-law clips.
+func TestEncodeWAVMatchesSoxFixtures(t *testing.T) {
+	for _, v := range fixtures.Voices() {
+		for _, name := range fixtures.Utterances(v) {
+			file, err := os.ReadFile(fixtures.Path(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := codec.ParseWAV(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := codec.EncodeWAV(nil, w.Format, w.Data)
+			if !bytes.Equal(b, file) {
+				t.Errorf("%s: EncodeWAV output differs from the sox-written file", name)
+			}
+		}
+	}
+}
+
+// TestEncodeWAVMatchesSox has sox write each supported format and checks
+// that EncodeWAV produces the same bytes.
+func TestEncodeWAVMatchesSox(t *testing.T) {
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Skip("sox not installed (Debian: apt-get install -y --no-install-recommends sox)")
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		args []string
+		want codec.WAVFormat
+	}{
+		{[]string{"-r", "8000", "-c", "1", "-e", "u-law"}, codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}},
+		{[]string{"-r", "8000", "-c", "2", "-e", "u-law"}, codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}},
+		{[]string{"-r", "8000", "-c", "1", "-e", "a-law"}, codec.WAVFormat{Encoding: voicegate.PCMA, SampleRate: 8000, Channels: 1}},
+		{[]string{"-r", "16000", "-c", "2", "-e", "a-law"}, codec.WAVFormat{Encoding: voicegate.PCMA, SampleRate: 16000, Channels: 2}},
+		{[]string{"-r", "8000", "-c", "1", "-b", "16"}, codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 1}},
+		{[]string{"-r", "16000", "-c", "2", "-b", "16"}, codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 16000, Channels: 2}},
+	}
+	for i, tc := range tests {
+		for _, dur := range []string{"0.1", "0.100125"} { // even and odd sample counts
+			out := filepath.Join(dir, "out.wav")
+			args := append(append([]string{"-D", "-n"}, tc.args...), out, "synth", dur, "sine", "440", "vol", "0.5")
+			if b, err := exec.Command("sox", args...).CombinedOutput(); err != nil {
+				t.Fatalf("sox %v: %v: %s", args, err, b)
+			}
+			file, _ := os.ReadFile(out)
+			w, err := codec.ParseWAV(file)
+			if err != nil {
+				t.Fatalf("case %d: ParseWAV: %v", i, err)
+			}
+			if w.Format != tc.want {
+				t.Errorf("case %d: format %+v, want %+v", i, w.Format, tc.want)
+			}
+			b, _ := codec.EncodeWAV(nil, w.Format, w.Data)
+			if !bytes.Equal(b, file) {
+				t.Errorf("case %d (%s s): EncodeWAV differs from sox\n got % x\nwant % x", i, dur, head(b), head(file))
+			}
+		}
+	}
+	// sox writing into a pipe puts 0x7FFFF000 in the size fields.
+	cmd := exec.Command("sox", "-D", "-n", "-t", "wav", "-r", "8000", "-e", "u-law", "-", "synth", "0.05", "sine", "440")
+	piped, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := codec.ReadWAV(bytes.NewReader(piped), 0)
+	if err != nil || len(w.Data) != 400 {
+		t.Fatalf("sox pipe output: %v", err)
+	}
+}
+
+func head(b []byte) []byte { return b[:min(len(b), 64)] }
+
+type seekBuffer struct {
+	buf []byte
+	off int
+}
+
+func (s *seekBuffer) Write(p []byte) (int, error) {
+	if need := s.off + len(p); need > len(s.buf) {
+		s.buf = append(s.buf, make([]byte, need-len(s.buf))...)
+	}
+	copy(s.buf[s.off:], p)
+	s.off += len(p)
+	return len(p), nil
+}
+
+func (s *seekBuffer) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		s.off = int(off)
+	case io.SeekCurrent:
+		s.off += int(off)
+	case io.SeekEnd:
+		s.off = len(s.buf) + int(off)
+	}
+	return int64(s.off), nil
+}
+
+func TestWAVWriter(t *testing.T) {
+	f := codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}
+	data := []byte{1, 2, 3, 4, 5}
+	want, _ := codec.EncodeWAV(nil, f, data)
+
+	var sb seekBuffer
+	w, err := codec.NewWAVWriter(&sb, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data[:2])
+	w.Write(data[2:])
+	if w.Written() != 5 {
+		t.Fatalf("Written = %d", w.Written())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := w.Write([]byte{1}); !errors.Is(err, codec.ErrWriterClosed) {
+		t.Fatalf("Write after Close: %v", err)
+	}
+	if !bytes.Equal(sb.buf, want) {
+		t.Fatalf("seekable writer:\n got % x\nwant % x", sb.buf, want)
+	}
+
+	// Not seekable: sizes stay 0xFFFFFFFF and readers read to the end.
+	var buf bytes.Buffer
+	w, _ = codec.NewWAVWriter(&buf, f)
+	w.Write(data)
+	w.Close()
+	got, err := codec.ParseWAV(buf.Bytes())
+	if err != nil || !bytes.Equal(got.Data, append(data, 0)) && !bytes.Equal(got.Data, data) {
+		t.Fatalf("streamed file: %v % x", err, got.Data)
+	}
+	if binary.LittleEndian.Uint32(buf.Bytes()[54:]) != 0xFFFFFFFF {
+		t.Fatalf("streamed header data size % x", buf.Bytes()[54:58])
+	}
+	if _, err := codec.NewWAVWriter(&buf, codec.WAVFormat{}); !errors.Is(err, codec.ErrUnsupportedWAV) {
+		t.Fatalf("bad format: %v", err)
+	}
+}
+
+func TestWAVSamples(t *testing.T) {
+	stereo := codec.WAV{Format: codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}, Data: []byte{0x00, 0xFF, 0x80, 0x7F}}
+	if stereo.Samples() != 2 || stereo.Duration().Microseconds() != 250 {
+		t.Fatalf("Samples %d Duration %v", stereo.Samples(), stereo.Duration())
+	}
+	if got := stereo.PCM(nil); len(got) != 4 || got[0] != -32124 || got[1] != 0 || got[2] != 32124 {
+		t.Fatalf("PCM = %v", got)
+	}
+	if got := stereo.Mono(1); len(got) != 2 || got[0] != 0 || got[1] != 0 {
+		t.Fatalf("Mono(1) = %v", got)
+	}
+	if got := stereo.Mono(2); got != nil {
+		t.Fatalf("Mono(2) = %v", got)
+	}
+	pre := []int16{7}
+	if got := stereo.PCM(pre); len(got) != 5 || got[0] != 7 {
+		t.Fatalf("PCM append = %v", got)
+	}
+	l16 := codec.WAV{Format: codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 16000, Channels: 1}, Data: []byte{0xFF, 0x7F, 0x00, 0x80}}
+	if got := l16.Mono(0); len(got) != 2 || got[0] != 32767 || got[1] != -32768 {
+		t.Fatalf("L16 Mono = %v", got)
+	}
+	alaw := codec.WAV{Format: codec.WAVFormat{Encoding: voicegate.PCMA, SampleRate: 8000, Channels: 1}, Data: []byte{0xD5}}
+	if got := alaw.Mono(0); len(got) != 1 || got[0] != 8 {
+		t.Fatalf("A-law Mono = %v", got)
+	}
+}
+
+func FuzzParseWAV(f *testing.F) {
+	f.Add(riff(chunk{id: "fmt ", body: fmtBody(7, 1, 8000, 8, 0, 0)}, chunk{id: "fact", body: []byte{3, 0, 0, 0}}, chunk{id: "data", body: []byte{0xFF, 0x7F, 0x00}}))
+	f.Add(riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 2, 16000, 16, extensible(16, 1)...)}, chunk{id: "data", body: []byte{1, 0, 2, 0, 3, 0, 4, 0}}))
+	f.Add(append(riff(chunk{id: "LIST", body: []byte("INFOx")}, chunk{id: "fmt ", body: fmtBody(6, 2, 8000, 8, 0, 0)}, chunk{id: "data", size: 0xFFFFFFFF, set: true}), 1, 2, 3))
+	f.Add(riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 0xFFFFFFFE, set: true}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := codec.ParseWAV(b)
+		r, rerr := codec.ReadWAV(bytes.NewReader(b), 1<<20)
+		if err != nil {
+			if rerr == nil && len(b) <= 1<<20 {
+				t.Fatalf("ParseWAV failed (%v) but ReadWAV did not", err)
+			}
+			return
+		}
+		if rerr != nil {
+			t.Fatalf("ReadWAV failed (%v) but ParseWAV did not", rerr)
+		}
+		if r.Format != w.Format || !bytes.Equal(r.Data, w.Data) {
+			t.Fatal("ParseWAV and ReadWAV disagree")
+		}
+		block := w.Format.Channels * w.Format.Encoding.BytesPerSample()
+		if block == 0 || len(w.Data)%block != 0 || len(w.Data) > len(b) {
+			t.Fatalf("bad data length %d for %+v", len(w.Data), w.Format)
+		}
+		enc, err := codec.EncodeWAV(nil, w.Format, w.Data)
+		if err != nil {
+			t.Fatalf("EncodeWAV of a parsed file: %v", err)
+		}
+		w2, err := codec.ParseWAV(enc)
+		if err != nil || w2.Format != w.Format || !bytes.Equal(w2.Data, w.Data) {
+			t.Fatalf("re-encoded file does not parse back: %v", err)
+		}
+		// PCM and frame reading never panic and cover the data.
+		if pcm := w.PCM(nil); len(pcm) != len(w.Data)/w.Format.Encoding.BytesPerSample() {
+			t.Fatalf("PCM gave %d samples", len(pcm))
+		}
+		var all []byte
+		fr := codec.NewWAVFrameReader(w, 0)
+		for {
+			fm, err := fr.ReadFrame(t.Context())
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fm.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, fm.Payload...)
+		}
+		if !bytes.Equal(all, w.Data) {
+			t.Fatal("frames do not cover the data")
+		}
+	})
+}
