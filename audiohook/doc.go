@@ -1,0 +1,67 @@
+// Package audiohook speaks the Genesys Cloud AudioHook protocol, version 2:
+// a server that receives call audio from Genesys (Accept → *Session, a
+// voicegate.FrameReader), a client that behaves like Genesys (Dial →
+// *Client) for tests and for probing your own AudioHook endpoints, HTTP
+// message signatures, a pluggable key store and a session recorder.
+//
+// # Server
+//
+// Accept checks the Audiohook-* headers, authenticates X-API-KEY and the
+// HTTP message signature (hmac-sha256 over @request-target, @authority,
+// audiohook-organization-id, audiohook-session-id, audiohook-correlation-id
+// and x-api-key; clock window, nonce rules, constant-time compare) against a
+// KeyStore (StaticKeys, KeysFromJSON, KeysFromEnv with the reference
+// server's STATIC_API_KEY_MAP format), and upgrades the connection. A failed
+// authentication is answered with HTTP 401 (AuthReject, the default) or with
+// disconnect "unauthorized" after the upgrade (AuthDisconnect). Keys whose
+// secret is empty may connect unsigned. A NonceCache rejects replays.
+//
+// The session's own goroutine then runs the protocol: it answers open with
+// opened (media chosen by ServerOptions.Media preference, supportedLanguages,
+// startPaused, the OnOpen hook), ping with pong at once, close with closed,
+// update with updated; tracks paused/resumed/discarded gaps in the media
+// position; records client error messages; and answers every violation
+// (sequence numbers, session id, malformed JSON or parameters, messages in
+// the wrong state, audio before opened or while paused, text over 64 KiB,
+// wrong organization) with disconnect "error" or "unauthorized" while still
+// completing the close/closed transaction. Accept returns before open
+// arrives; Session.Open waits for it.
+//
+// # Frames
+//
+// Binary audio frames become voicegate.Frames: PCMU or L16 (little-endian),
+// 8000 Hz, one or two channels with Parties from the negotiated channels
+// (external = voicegate.Customer, internal = voicegate.Agent), Seq counting
+// frames and Timestamp the media position of the first sample, including
+// discarded and paused gaps. Frames wait in a bounded buffer (2 s by
+// default) that drops the oldest frame when the application falls behind;
+// Stats counts the drops. ReadFrame returns io.EOF at a clean end. A
+// connection probe (null conversation id) is answered with opened and
+// yields no frames.
+//
+// # Client
+//
+// Dial signs the upgrade as Genesys does, offers media (GenesysOffer by
+// default), and checks opened. Client.Stream sends audio from any
+// voicegate.FrameReader (ToneSource, WAVSource, a Session of another call)
+// in 20–200 ms chunks, in real time or fast; Ping measures the round-trip
+// time; pause, resume, disconnect and reconnect are honoured as the
+// Genesys client does; Next returns the server's events and requests; Close
+// runs the close transaction. Violations by the server are answered with an
+// error message and close "error" and returned as *ProtocolError.
+//
+// # Recording
+//
+// With ServerOptions.Recorder set (DirSink for a local directory), each
+// session is written as a WAV file in the negotiated format plus a JSON
+// sidecar (Sidecar) listing every text message in both directions with
+// its time. Gaps in the media position are filled with silence.
+//
+// # Caveats
+//
+// Genesys only connects to wss:// endpoints with publicly trusted
+// certificates. Behind a proxy, the Host header must reach the server
+// unchanged, or signatures fail (@authority is signed). Do not use
+// r.Context() after Accept: the session outlives the handler's request
+// context only through its own context.
+package audiohook

@@ -1,0 +1,349 @@
+package audiohook
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/codec"
+)
+
+type serverResult struct {
+	info   *OpenInfo
+	frames []voicegate.Frame
+	end    error
+	stats  Stats
+	probe  bool
+	reason string
+}
+
+// readAll drains a session into a result.
+func readAll(t testing.TB, s *Session, res chan<- serverResult) {
+	var r serverResult
+	ctx := ctxT(t)
+	r.info, r.end = s.Open(ctx)
+	if r.end == nil {
+		for {
+			f, err := s.ReadFrame(ctx)
+			if err != nil {
+				r.end = err
+				break
+			}
+			r.frames = append(r.frames, f.Clone())
+		}
+	}
+	r.stats = s.Stats()
+	r.probe = s.IsProbe()
+	r.reason = s.CloseReason()
+	res <- r
+}
+
+func TestInteropFormats(t *testing.T) {
+	formats := []MediaParameter{MediaPCMUStereo, MediaPCMUExternal, MediaPCMUInternal, MediaL16Stereo, MediaL16External, MediaL16Internal}
+	for _, media := range formats {
+		t.Run(media.Format+"-"+joinChannels(media.Channels), func(t *testing.T) {
+			res := make(chan serverResult, 1)
+			url := testServer(t, signedServerOptions(t), func(s *Session) { readAll(t, s, res) })
+			ctx := ctxT(t)
+			c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []MediaParameter{media}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Media(); got == nil || !got.Equal(media) {
+				t.Fatalf("selected %+v, want %+v", got, media)
+			}
+			if err := c.Stream(ctx, ToneSource(time.Second, 440, 1000), &StreamOptions{Fast: true, Chunk: 100 * time.Millisecond}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Close(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+			r := <-res
+			if !errors.Is(r.end, io.EOF) {
+				t.Fatalf("end %v, want io.EOF", r.end)
+			}
+			if r.reason != CloseEnd {
+				t.Fatalf("close reason %q", r.reason)
+			}
+			if len(r.frames) != 10 {
+				t.Fatalf("%d frames, want 10", len(r.frames))
+			}
+			var total time.Duration
+			for i, f := range r.frames {
+				if f.Timestamp != total || f.Seq != uint64(i+1) || f.Channels != len(media.Channels) || f.SampleRate != 8000 {
+					t.Fatalf("frame %d: %+v", i, f)
+				}
+				for k, ch := range media.Channels {
+					want := voicegate.Agent
+					if ch == ChannelExternal {
+						want = voicegate.Customer
+					}
+					if f.Parties[k] != want {
+						t.Fatalf("frame %d channel %d party %v want %v", i, k, f.Parties[k], want)
+					}
+				}
+				wantEnc := voicegate.PCMU
+				if media.Format == FormatL16 {
+					wantEnc = voicegate.L16
+				}
+				if f.Encoding != wantEnc {
+					t.Fatal("encoding", f.Encoding)
+				}
+				total = f.End()
+			}
+			if total != time.Second {
+				t.Fatalf("total %v", total)
+			}
+			// Check the customer channel carries the 440 Hz tone (not the agent's).
+			f := r.frames[3]
+			ch := f.Channel(voicegate.Customer)
+			if ch >= 0 {
+				want := int16(8000 * sin(2*3.141592653589793*440*float64(300*8+5)/8000))
+				got := sampleAt(f, ch, 5)
+				if d := int(got) - int(want); d > 400 || d < -400 {
+					t.Fatalf("customer sample %d, want about %d", got, want)
+				}
+			}
+		})
+	}
+}
+
+func sampleAt(f voicegate.Frame, ch, i int) int16 {
+	idx := i*f.Channels + ch
+	if f.Encoding == voicegate.L16 {
+		return int16(binary.LittleEndian.Uint16(f.Payload[idx*2:]))
+	}
+	return codec.DecodeULawSample(f.Payload[idx])
+}
+
+func joinChannels(cs []string) string {
+	s := ""
+	for _, c := range cs {
+		s += c[:3]
+	}
+	return s
+}
+
+func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
+	res := make(chan serverResult, 1)
+	var transcript = Transcript{ID: NewUUID(), ChannelID: 0, IsFinal: true, Offset: 0, Duration: Duration(time.Second),
+		Alternatives: []TranscriptAlternative{{Confidence: 0.9, Interpretations: []TranscriptInterpretation{{Type: "display", Transcript: "hello"}}}}}
+	url := testServer(t, signedServerOptions(t), func(s *Session) {
+		ctx := ctxT(t)
+		var r serverResult
+		r.info, r.end = s.Open(ctx)
+		if r.end != nil {
+			res <- r
+			return
+		}
+		for len(r.frames) < 5 {
+			f, err := s.ReadFrame(ctx)
+			if err != nil {
+				r.end = err
+				res <- r
+				return
+			}
+			r.frames = append(r.frames, f.Clone())
+		}
+		_ = s.Pause(ctx)
+		// Wait until the client reports paused, then resume.
+		for s.Stats().MessagesReceived < 2 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_ = s.Resume(ctx)
+		te, _ := TranscriptEntity(transcript)
+		ce, _ := NewEntity("custom", map[string]int{"n": 1})
+		_ = s.SendEvent(ctx, te, ce)
+		for len(r.frames) < 8 {
+			f, err := s.ReadFrame(ctx)
+			if err != nil {
+				r.end = err
+				break
+			}
+			r.frames = append(r.frames, f.Clone())
+		}
+		r.end = s.Disconnect(ctx, ReasonCompleted, "done")
+		for {
+			f, err := s.ReadFrame(ctx)
+			if err != nil {
+				if !errors.Is(err, io.EOF) && r.end == nil {
+					r.end = err
+				}
+				break
+			}
+			r.frames = append(r.frames, f.Clone())
+		}
+		r.stats = s.Stats()
+		r.reason = s.CloseReason()
+		res <- r
+	})
+	ctx := ctxT(t)
+	c, err := Dial(ctx, url, signedDial(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamErr := make(chan error, 1)
+	go func() {
+		streamErr <- c.Stream(ctx, ToneSource(20*time.Second, 440), &StreamOptions{Chunk: 20 * time.Millisecond})
+	}()
+	var got []string
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			break
+		}
+		got = append(got, m.Type)
+		if m.Type == TypeEvent {
+			var p EventParameters
+			if err := json.Unmarshal(m.Parameters, &p); err != nil || len(p.Entities) != 2 || p.Entities[0].Type != "transcript" || p.Entities[1].Type != "custom" {
+				t.Fatalf("event %s: %v", m.Parameters, err)
+			}
+		}
+		if m.Type == TypeDisconnect {
+			break
+		}
+	}
+	var de *DisconnectError
+	if err := <-streamErr; !errors.As(err, &de) || de.Reason != ReasonCompleted || de.Info != "done" {
+		t.Fatalf("stream: %v", err)
+	}
+	if err := c.Close(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{TypePause, TypeResume, TypeEvent, TypeDisconnect}
+	if len(got) != len(want) {
+		t.Fatalf("client saw %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("client saw %v, want %v", got, want)
+		}
+	}
+	r := <-res
+	if r.end != nil {
+		t.Fatalf("disconnect: %v", r.end)
+	}
+	if r.reason != CloseDisconnect {
+		t.Fatalf("close reason %q", r.reason)
+	}
+	if r.stats.Gap < 50*time.Millisecond {
+		t.Fatalf("gap %v: paused time not counted", r.stats.Gap)
+	}
+	// Frames after the pause start at a later media time than their samples alone.
+	last := r.frames[len(r.frames)-1]
+	var samples time.Duration
+	for _, f := range r.frames {
+		samples += f.Duration()
+	}
+	if last.End() <= samples {
+		t.Fatalf("timestamps %v do not include the gap (samples %v)", last.End(), samples)
+	}
+}
+
+func sin(x float64) float64 {
+	// small helper to avoid importing math in several places
+	return math.Sin(x)
+}
+
+func TestInteropProbe(t *testing.T) {
+	res := make(chan serverResult, 1)
+	url := testServer(t, signedServerOptions(t), func(s *Session) { readAll(t, s, res) })
+	ctx := ctxT(t)
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Probe: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stream(ctx, ToneSource(time.Second), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe {
+		t.Fatalf("probe: %+v", r)
+	}
+}
+
+func TestInteropRecording(t *testing.T) {
+	dir := t.TempDir()
+	opts := signedServerOptions(t)
+	opts.Recorder = DirSink(dir)
+	res := make(chan serverResult, 1)
+	url := testServer(t, opts, func(s *Session) {
+		inner := make(chan serverResult, 1)
+		readAll(t, s, inner)
+		_ = s.Close() // files are complete once the session is closed
+		res <- <-inner
+	})
+	ctx := ctxT(t)
+	c, err := Dial(ctx, url, signedDial(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stream(ctx, ToneSource(500*time.Millisecond, 440, 880), &StreamOptions{Fast: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if !errors.Is(r.end, io.EOF) {
+		t.Fatal(r.end)
+	}
+	// The recorder is closed when the session's reader ends; wait for the file.
+	var w *codec.WAV
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, c.ID()+".wav"))
+		if err == nil {
+			if w, err = codec.ParseWAV(b); err == nil && w.Samples() == 4000 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("wav: %v %+v", err, w)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if w.Format.Channels != 2 || w.Format.Encoding != voicegate.PCMU {
+		t.Fatalf("format %+v", w.Format)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, c.ID()+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc Sidecar
+	if err := json.Unmarshal(b, &sc); err != nil {
+		t.Fatalf("sidecar: %v\n%s", err, b)
+	}
+	var kinds []string
+	for _, e := range sc.Messages {
+		var m struct{ Type string }
+		_ = json.Unmarshal(e.Message, &m)
+		kinds = append(kinds, e.Direction+":"+m.Type)
+	}
+	want := []string{"in:open", "out:opened", "in:ping", "out:pong", "in:close", "out:closed"}
+	if len(kinds) != len(want) {
+		t.Fatalf("sidecar messages %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("sidecar messages %v, want %v", kinds, want)
+		}
+	}
+	if sc.Media == nil || !sc.Media.Equal(MediaPCMUStereo) {
+		t.Fatalf("sidecar media %+v", sc.Media)
+	}
+}

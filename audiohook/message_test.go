@@ -1,0 +1,240 @@
+package audiohook
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDuration(t *testing.T) {
+	ok := []struct {
+		in   string
+		want time.Duration
+		out  string
+	}{
+		{"PT0S", 0, "PT0S"},
+		{"PT1.2S", 1200 * time.Millisecond, "PT1.2S"},
+		{"PT0.002072374S", 2072374 * time.Nanosecond, "PT0.002072374S"},
+		{"PT.5S", 500 * time.Millisecond, "PT0.5S"},
+		{"PT5.S", 5 * time.Second, "PT5S"},
+		{"PT3600S", time.Hour, "PT3600S"},
+		{"PT0.0000000019S", 1, "PT0.000000001S"},
+	}
+	for _, tt := range ok {
+		got, err := ParseDuration(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		if s := FormatDuration(got); s != tt.out {
+			t.Errorf("FormatDuration(%v) = %q, want %q", got, s, tt.out)
+		}
+	}
+	for _, bad := range []string{"", "PT", "PTS", "PT.S", "P1S", "PT1", "PT-1S", "PT1e3S", "PT1.2.3S", "pt1s", "PT1M", "PT99999999999999999999S"} {
+		if _, err := ParseDuration(bad); !errors.Is(err, ErrBadDuration) {
+			t.Errorf("ParseDuration(%q) err %v", bad, err)
+		}
+	}
+	if s := FormatDuration(1e9 * time.Second); strings.ContainsAny(s, "eE") {
+		t.Errorf("exponent in %q", s)
+	}
+	if FormatDuration(-time.Second) != "PT0S" {
+		t.Error("negative duration")
+	}
+}
+
+func TestUUID(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		if u := NewUUID(); !IsUUID(u) || u[14] != '4' {
+			t.Fatalf("NewUUID %q", u)
+		}
+	}
+	for _, bad := range []string{"", "not-a-uuid", "994dba0a-0000-7000-8000-000000000000", "994dba0a-0000-4000-c000-000000000000", "994dba0a00004000800000000000000000000"} {
+		if IsUUID(bad) {
+			t.Errorf("IsUUID(%q)", bad)
+		}
+	}
+	if !IsUUID(NullUUID) || !IsUUID("994DBA0A-0000-4000-8000-00000000000A") {
+		t.Error("valid UUIDs rejected")
+	}
+}
+
+func TestKeysFromJSON(t *testing.T) {
+	k, err := KeysFromJSON([]byte(`{"R2VuZXN5c2Nsb3Vk":"YTEyMzQ1Njc4OQ==","open":"","nul":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok, _ := k.Secret(context.Background(), "R2VuZXN5c2Nsb3Vk")
+	if !ok || string(s) != "a123456789" {
+		t.Fatalf("secret %q %v", s, ok)
+	}
+	for _, key := range []string{"open", "nul"} {
+		if s, ok, _ := k.Secret(context.Background(), key); !ok || len(s) != 0 {
+			t.Fatalf("%s: %q %v", key, s, ok)
+		}
+	}
+	if _, ok, _ := k.Secret(context.Background(), "x"); ok {
+		t.Fatal("unknown key found")
+	}
+	for _, bad := range []string{`[]`, `{"a":1}`, `{"a":"***"}`} {
+		if _, err := KeysFromJSON([]byte(bad)); err == nil {
+			t.Errorf("KeysFromJSON(%s) accepted", bad)
+		}
+	}
+	t.Setenv("AH_TEST_KEYS", `{"k":"YQ=="}`)
+	if k, err := KeysFromEnv("AH_TEST_KEYS"); err != nil || string(k["k"]) != "a" {
+		t.Fatalf("KeysFromEnv: %v %v", k, err)
+	}
+}
+
+func TestRingDropOldestAndCancel(t *testing.T) {
+	r := newRing(4, time.Second)
+	r.alloc(1000)
+	for i := 0; i < 6; i++ {
+		r.push([]byte{byte(i), byte(i)}, time.Duration(i)*time.Millisecond, time.Millisecond)
+	}
+	if r.dropped != 2 || r.maxDepth != 4 {
+		t.Fatalf("dropped %d depth %d", r.dropped, r.maxDepth)
+	}
+	ctx := context.Background()
+	p, m, err := r.pop(ctx)
+	if err != nil || p[0] != 2 || m.seq != 3 {
+		t.Fatalf("pop %v %+v %v", p, m, err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := r.pop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := r.pop(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled pop: %v", err)
+	}
+	r.push([]byte{9}, 0, time.Millisecond) // still usable after a cancelled pop
+	if p, _, err := r.pop(ctx); err != nil || p[0] != 9 {
+		t.Fatalf("after cancel: %v %v", p, err)
+	}
+	r.finish(io.EOF)
+	if _, _, err := r.pop(ctx); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	r.stop(ErrClosed)
+	if _, _, err := r.pop(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("closed: %v", err)
+	}
+	// Duration bound: 1 s of 300 ms frames keeps three.
+	r2 := newRing(100, time.Second)
+	r2.alloc(1000)
+	for i := 0; i < 5; i++ {
+		r2.push([]byte{1}, 0, 300*time.Millisecond)
+	}
+	if r2.n != 3 || r2.dropped != 2 {
+		t.Fatalf("duration bound: n %d dropped %d", r2.n, r2.dropped)
+	}
+}
+
+func TestRingZeroAlloc(t *testing.T) {
+	r := newRing(100, 2*time.Second)
+	r.alloc(65536)
+	frame := make([]byte, 3200)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		r.push(frame, 0, 200*time.Millisecond)
+		if _, _, err := r.pop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per frame", allocs)
+	}
+}
+
+func TestHandleAudioZeroAlloc(t *testing.T) {
+	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
+	defer s.cancel()
+	s.state = stateActive
+	s.frameB, s.channels, s.enc = 2, 2, 1
+	s.ring.alloc(65536)
+	frame := make([]byte, 320)
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(1000, func() {
+		s.handleAudio(frame)
+		if _, err := s.ReadFrame(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per binary frame", allocs)
+	}
+}
+
+func FuzzParseClientMessage(f *testing.F) {
+	id := "994dba0a-7d1b-4b8e-9c62-2b6f7e1f9a01"
+	f.Add([]byte(tmsg(id, "open", 1, 0, "PT0S", openParams(stereoPCMU, nil))))
+	f.Add([]byte(tmsg(id, "ping", 2, 1, "PT1.2S", `{"rtt":"PT0.002072374S"}`)))
+	f.Add([]byte(tmsg(id, "resumed", 3, 2, "PT2S", `{"start":"PT1S","discarded":"PT1S"}`)))
+	f.Add([]byte(`{"version":"2","type":"close","seq":1e2,"serverseq":-1,"position":"PT","id":"x","parameters":[]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseClientMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("error %v does not wrap ErrBadMessage", err)
+			}
+			return
+		}
+		// Re-encoding a parsed message gives the same envelope.
+		out := appendClientMessage(nil, m.Type, m.ID, m.Seq, m.ServerSeq, m.Position, m.Parameters)
+		if m.Type != "" && !strings.ContainsAny(m.Type, "\"\\") && len(out) < MaxTextMessage {
+			m2, err := ParseClientMessage(out)
+			if err == nil && (m2.Seq != m.Seq || m2.Position != m.Position || m2.ID != m.ID) {
+				t.Fatalf("round trip %+v != %+v", m2, m)
+			}
+		}
+		switch m.Type {
+		case TypeOpen:
+			_, _ = ParseOpenParameters(m.Parameters)
+		case TypeResumed, TypeDiscarded:
+			_, _ = parseResumed(m.Parameters)
+		}
+	})
+}
+
+func FuzzParseServerMessage(f *testing.F) {
+	id := "994dba0a-7d1b-4b8e-9c62-2b6f7e1f9a01"
+	f.Add([]byte(appendServerMessage(nil, "opened", id, 1, 1, []byte(`{"media":[{"type":"audio","format":"PCMU","channels":["external"],"rate":8000}],"startPaused":true,"discardTo":"PT2S"}`))))
+	f.Add([]byte(appendServerMessage(nil, "event", id, 2, 1, []byte(`{"entities":[{"type":"transcript","data":{}}]}`))))
+	f.Add([]byte(`{"version":"2","type":"pong","seq":1,"clientseq":"1","id":"x","parameters":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseServerMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadMessage) {
+				t.Fatalf("error %v does not wrap ErrBadMessage", err)
+			}
+			return
+		}
+		if m.Type == TypeOpened {
+			_, _ = ParseOpenedParameters(m.Parameters)
+		}
+	})
+}
+
+func FuzzDuration(f *testing.F) {
+	for _, s := range []string{"PT0S", "PT1.25S", "PT5.S", "PT.5S", "PT-1S", "PT1e3S"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		d2, err := ParseDuration(FormatDuration(d))
+		if err != nil || d2 != d {
+			t.Fatalf("%q -> %v -> %q -> %v %v", s, d, FormatDuration(d), d2, err)
+		}
+	})
+}

@@ -1,0 +1,397 @@
+package audiohook
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// SignatureComponents are the components a Genesys client signs, in order.
+var SignatureComponents = []string{
+	"@request-target", "@authority",
+	"audiohook-organization-id", "audiohook-session-id", "audiohook-correlation-id",
+	"x-api-key",
+}
+
+// Header names of the upgrade request.
+const (
+	HeaderOrganizationID = "Audiohook-Organization-Id"
+	HeaderSessionID      = "Audiohook-Session-Id"
+	HeaderCorrelationID  = "Audiohook-Correlation-Id"
+	HeaderAPIKey         = "X-API-KEY"
+	HeaderSignature      = "Signature"
+	HeaderSignatureInput = "Signature-Input"
+)
+
+// SignatureAlgorithm is the only algorithm AudioHook uses.
+const SignatureAlgorithm = "hmac-sha256"
+
+// SignatureInput is one member of a Signature-Input header: a label, the
+// covered components and the signature parameters in their order.
+type SignatureInput struct {
+	Label      string
+	Components []string
+	Params     []SignatureParam
+}
+
+// Param returns the value of the named parameter, or nil.
+func (in *SignatureInput) Param(name string) any {
+	for _, p := range in.Params {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return nil
+}
+
+// String returns the @signature-params value: the inner list of components
+// and the parameters, re-encoded from the parsed structure.
+func (in *SignatureInput) String() string {
+	b := []byte{'('}
+	for i, c := range in.Components {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = appendSFString(b, c)
+	}
+	b = append(b, ')')
+	return string(appendSFParams(b, in.Params))
+}
+
+// ParseSignatureInput parses a Signature-Input header value into its members.
+func ParseSignatureInput(v string) ([]SignatureInput, error) {
+	ms, err := parseDictionary(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Signature-Input: %w", ErrSignature, err)
+	}
+	out := make([]SignatureInput, 0, len(ms))
+	for _, m := range ms {
+		if !m.isList {
+			return nil, fmt.Errorf("%w: Signature-Input member %q is not an inner list", ErrSignature, m.key)
+		}
+		in := SignatureInput{Label: m.key, Params: m.params}
+		for _, it := range m.inner {
+			s, ok := it.value.(string)
+			if !ok || len(it.params) > 0 {
+				return nil, fmt.Errorf("%w: Signature-Input %q: component is not a plain string", ErrSignature, m.key)
+			}
+			in.Components = append(in.Components, s)
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// ParseSignature parses a Signature header value into label → signature.
+func ParseSignature(v string) (map[string][]byte, error) {
+	ms, err := parseDictionary(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: Signature: %w", ErrSignature, err)
+	}
+	out := make(map[string][]byte, len(ms))
+	for _, m := range ms {
+		b, ok := m.item.value.([]byte)
+		if m.isList || !ok {
+			return nil, fmt.Errorf("%w: Signature member %q is not a byte sequence", ErrSignature, m.key)
+		}
+		out[m.key] = b
+	}
+	return out, nil
+}
+
+// componentValue returns the value of one covered component of r.
+func componentValue(r *http.Request, name string) (string, error) {
+	switch name {
+	case "@request-target":
+		if r.RequestURI != "" {
+			return r.RequestURI, nil
+		}
+		return requestTarget(r.URL), nil
+	case "@authority":
+		h := r.Host
+		if h == "" && r.URL != nil {
+			h = r.URL.Host
+		}
+		return strings.ToLower(h), nil
+	case "@method":
+		return r.Method, nil
+	case "@path":
+		p := r.URL.EscapedPath()
+		if p == "" {
+			p = "/"
+		}
+		return p, nil
+	case "@query":
+		return "?" + r.URL.RawQuery, nil
+	}
+	if strings.HasPrefix(name, "@") || name != strings.ToLower(name) {
+		return "", fmt.Errorf("%w: unsupported component %q", ErrSignature, name)
+	}
+	var vals []string
+	if name == "host" {
+		if r.Host != "" {
+			vals = []string{r.Host}
+		} else {
+			vals = r.Header.Values("Host")
+		}
+	} else {
+		vals = r.Header.Values(name)
+	}
+	if len(vals) == 0 {
+		return "", fmt.Errorf("%w: component %q missing from request", ErrSignature, name)
+	}
+	for i, v := range vals {
+		vals[i] = foldSpace(strings.TrimSpace(v))
+	}
+	return strings.Join(vals, ", "), nil
+}
+
+// foldSpace replaces obsolete line folding (CRLF followed by white space)
+// with a single space.
+func foldSpace(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] == '\r' || s[i] == '\n' {
+			t := strings.TrimRight(b.String(), " \t")
+			b.Reset()
+			b.WriteString(t)
+			for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+				i++
+			}
+			b.WriteByte(' ')
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
+func requestTarget(u *url.URL) string {
+	if u == nil {
+		return "/"
+	}
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		p += "?" + u.RawQuery
+	}
+	return p
+}
+
+// SignatureBase returns the signature base of r for in: one line per
+// component, then the @signature-params line, joined by "\n".
+func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
+	var b []byte
+	for _, c := range in.Components {
+		v, err := componentValue(r, c)
+		if err != nil {
+			return nil, err
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("%w: component %q holds a line break", ErrSignature, c)
+		}
+		b = appendSFString(b, c)
+		b = append(b, ':', ' ')
+		b = append(b, v...)
+		b = append(b, '\n')
+	}
+	b = append(b, `"@signature-params": `...)
+	b = append(b, in.String()...)
+	return b, nil
+}
+
+// HMACSHA256 returns the hmac-sha256 signature of base under key.
+func HMACSHA256(key, base []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(base)
+	return m.Sum(nil)
+}
+
+// NewNonce returns a nonce as the Genesys client makes it: base64 of 18
+// random bytes (24 characters).
+func NewNonce() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// SignRequest signs r as a Genesys AudioHook client does: it covers
+// SignatureComponents with keyid = r's X-API-KEY header, the given nonce
+// (NewNonce when empty), alg hmac-sha256, created = now and
+// expires = now + 30 s, and sets the Signature and Signature-Input headers
+// with label sig1. secret is the client secret already base64-decoded. r
+// must carry the Audiohook-* and X-API-KEY headers and its Host.
+func SignRequest(r *http.Request, secret []byte, now time.Time, nonce string) error {
+	if nonce == "" {
+		nonce = NewNonce()
+	}
+	created := now.Unix()
+	in := &SignatureInput{
+		Label:      "sig1",
+		Components: SignatureComponents,
+		Params: []SignatureParam{
+			{Name: "keyid", Value: r.Header.Get(HeaderAPIKey)},
+			{Name: "nonce", Value: nonce},
+			{Name: "alg", Value: SignatureAlgorithm},
+			{Name: "created", Value: created},
+			{Name: "expires", Value: created + 30},
+		},
+	}
+	return SignRequestWith(r, secret, in)
+}
+
+// SignRequestWith signs r with the components and parameters of in and sets
+// the Signature and Signature-Input headers.
+func SignRequestWith(r *http.Request, secret []byte, in *SignatureInput) error {
+	base, err := SignatureBase(r, in)
+	if err != nil {
+		return err
+	}
+	sig := HMACSHA256(secret, base)
+	r.Header.Set(HeaderSignatureInput, in.Label+"="+in.String())
+	r.Header.Set(HeaderSignature, in.Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
+	return nil
+}
+
+// VerifyOptions is the verification policy of VerifyRequest. The zero value
+// is the reference server's policy.
+type VerifyOptions struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ClockSkew tolerated between client and server; 0 means 3 s.
+	ClockSkew time.Duration
+	// MaxAge of a signature measured from created; 0 means 10 s. A signature
+	// fails when created + MaxAge < now + ClockSkew.
+	MaxAge time.Duration
+	// Nonces, when set, rejects nonces seen before with ErrReplay.
+	Nonces NonceCache
+}
+
+var requiredParams = map[string]bool{"keyid": true, "nonce": true, "created": true, "expires": true}
+
+// VerifyRequest checks the HTTP message signature of an AudioHook upgrade
+// request against secret (base64-decoded) with the reference policy:
+//
+//   - keyid must equal the X-API-KEY header;
+//   - all of SignatureComponents must be covered;
+//   - only the parameters keyid, nonce, alg, created and expires are allowed,
+//     all but alg are required, alg must be hmac-sha256 and the nonce at
+//     least 22 characters long;
+//   - created ≤ now + skew, expires ≥ now + skew and created + MaxAge ≥
+//     now + skew;
+//   - the signature is compared in constant time, and only then the nonce is
+//     checked against the replay cache.
+//
+// Errors wrap ErrSignature (or ErrReplay).
+func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*SignatureInput, error) {
+	var o VerifyOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ClockSkew == 0 {
+		o.ClockSkew = 3 * time.Second
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 10 * time.Second
+	}
+	si := r.Header.Values(HeaderSignatureInput)
+	sg := r.Header.Values(HeaderSignature)
+	if len(si) == 0 || len(sg) == 0 {
+		return nil, fmt.Errorf("%w: request is not signed", ErrSignature)
+	}
+	ins, err := ParseSignatureInput(strings.Join(si, ", "))
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := ParseSignature(strings.Join(sg, ", "))
+	if err != nil {
+		return nil, err
+	}
+	if len(ins) == 0 {
+		return nil, fmt.Errorf("%w: empty Signature-Input", ErrSignature)
+	}
+	in := &ins[0]
+	got, ok := sigs[in.Label]
+	if !ok {
+		return nil, fmt.Errorf("%w: no Signature for label %q", ErrSignature, in.Label)
+	}
+	for _, p := range in.Params {
+		switch p.Name {
+		case "keyid", "nonce", "alg":
+			if _, ok := p.Value.(string); !ok {
+				return nil, fmt.Errorf("%w: parameter %s is not a string", ErrSignature, p.Name)
+			}
+		case "created", "expires":
+			if _, ok := p.Value.(int64); !ok {
+				return nil, fmt.Errorf("%w: parameter %s is not an integer", ErrSignature, p.Name)
+			}
+		default:
+			return nil, fmt.Errorf("%w: unknown parameter %q", ErrSignature, p.Name)
+		}
+	}
+	for name := range requiredParams {
+		if in.Param(name) == nil {
+			return nil, fmt.Errorf("%w: missing parameter %s", ErrSignature, name)
+		}
+	}
+	if alg, ok := in.Param("alg").(string); ok && alg != SignatureAlgorithm {
+		return nil, fmt.Errorf("%w: algorithm %q", ErrSignature, alg)
+	}
+	if in.Param("keyid").(string) != r.Header.Get(HeaderAPIKey) {
+		return nil, fmt.Errorf("%w: keyid does not match %s", ErrSignature, HeaderAPIKey)
+	}
+	nonce := in.Param("nonce").(string)
+	if len(nonce) < 22 {
+		return nil, fmt.Errorf("%w: nonce of %d characters < 22", ErrSignature, len(nonce))
+	}
+	covered := make(map[string]bool, len(in.Components))
+	for _, c := range in.Components {
+		if covered[c] {
+			return nil, fmt.Errorf("%w: component %q twice", ErrSignature, c)
+		}
+		covered[c] = true
+	}
+	for _, c := range SignatureComponents {
+		if !covered[c] {
+			return nil, fmt.Errorf("%w: component %q not covered", ErrSignature, c)
+		}
+	}
+	now := o.Now()
+	created := time.Unix(in.Param("created").(int64), 0)
+	expires := time.Unix(in.Param("expires").(int64), 0)
+	limit := now.Add(o.ClockSkew)
+	switch {
+	case created.After(limit):
+		return nil, fmt.Errorf("%w: created %d is in the future", ErrSignature, created.Unix())
+	case expires.Before(limit):
+		return nil, fmt.Errorf("%w: signature expired at %d", ErrSignature, expires.Unix())
+	case created.Add(o.MaxAge).Before(limit):
+		return nil, fmt.Errorf("%w: signature created at %d is too old", ErrSignature, created.Unix())
+	}
+	base, err := SignatureBase(r, in)
+	if err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(HMACSHA256(secret, base), got) {
+		return nil, fmt.Errorf("%w: signature does not match", ErrSignature)
+	}
+	if o.Nonces != nil && o.Nonces.Seen(nonce, expires) {
+		return nil, fmt.Errorf("%w: nonce %q", ErrReplay, nonce)
+	}
+	return in, nil
+}

@@ -1,0 +1,256 @@
+package audiohook
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+const (
+	docAPIKey  = "SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh"
+	docSecret  = "TXlTdXBlclNlY3JldEtleVRlbGxOby0xITJAMyM0JDU="
+	docOrg     = "d7934305-0972-4844-938e-9060eef73d05"
+	docCorr    = "e160e428-53e2-487c-977d-96989bf5c99d"
+	docSession = "30b0e395-84d3-4570-ac13-9a62d8f514c0"
+	docNonce   = "VGhpc0lzQVVuaXF1ZU5vbmNl"
+	docSigIn   = `sig1=("@request-target" "@authority" "audiohook-organization-id" "audiohook-session-id" "audiohook-correlation-id" "x-api-key");keyid="SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh";nonce="VGhpc0lzQVVuaXF1ZU5vbmNl";alg="hmac-sha256";created=1641013200;expires=3282026430`
+	docSig     = "sig1=:NZBwyBHRRyRoeLqy1IzOa9VYBuI8TgMFt2GRDkDuJh4=:"
+)
+
+func docRequest() *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/voicebiometrics/ws", nil)
+	r.Host = "audiohook.example.com"
+	r.Header.Set(HeaderOrganizationID, docOrg)
+	r.Header.Set(HeaderCorrelationID, docCorr)
+	r.Header.Set(HeaderSessionID, docSession)
+	r.Header.Set(HeaderAPIKey, docAPIKey)
+	return r
+}
+
+func mustB64(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func docInput(components []string) *SignatureInput {
+	return &SignatureInput{Label: "sig1", Components: components, Params: []SignatureParam{
+		{Name: "keyid", Value: docAPIKey}, {Name: "nonce", Value: docNonce}, {Name: "alg", Value: "hmac-sha256"},
+		{Name: "created", Value: int64(1641013200)}, {Name: "expires", Value: int64(3282026430)},
+	}}
+}
+
+func TestSignatureVectors(t *testing.T) {
+	hostComponents := append([]string(nil), SignatureComponents...)
+	hostComponents[1] = "host"
+	tests := []struct {
+		name string
+		req  func() *http.Request
+		in   *SignatureInput
+		key  string
+		want string
+		base string
+	}{
+		{name: "doc example", req: docRequest, in: docInput(SignatureComponents), key: docSecret,
+			want: "NZBwyBHRRyRoeLqy1IzOa9VYBuI8TgMFt2GRDkDuJh4=",
+			base: "\"@request-target\": /api/v1/voicebiometrics/ws\n\"@authority\": audiohook.example.com\n" +
+				"\"audiohook-organization-id\": d7934305-0972-4844-938e-9060eef73d05\n" +
+				"\"audiohook-session-id\": 30b0e395-84d3-4570-ac13-9a62d8f514c0\n" +
+				"\"audiohook-correlation-id\": e160e428-53e2-487c-977d-96989bf5c99d\n" +
+				"\"x-api-key\": SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh\n" +
+				"\"@signature-params\": (\"@request-target\" \"@authority\" \"audiohook-organization-id\" \"audiohook-session-id\" \"audiohook-correlation-id\" \"x-api-key\");keyid=\"SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh\";nonce=\"VGhpc0lzQVVuaXF1ZU5vbmNl\";alg=\"hmac-sha256\";created=1641013200;expires=3282026430"},
+		{name: "host component", req: docRequest, in: docInput(hostComponents), key: docSecret,
+			want: "zupMJUMfd/kMuvKc5zhRyfJPE3jTROuz1S1hn8SCTpE="},
+		{name: "draft-11 B.2.5", req: func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/foo?param=Value&Pet=dog", nil)
+			r.Host = "example.com"
+			r.Header.Set("Date", "Tue, 20 Apr 2021 02:07:55 GMT")
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}, in: &SignatureInput{Label: "sig-b25", Components: []string{"date", "@authority", "content-type"},
+			Params: []SignatureParam{{Name: "created", Value: int64(1618884473)}, {Name: "keyid", Value: "test-shared-secret"}}},
+			key:  "uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ==",
+			want: "pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=",
+			base: "\"date\": Tue, 20 Apr 2021 02:07:55 GMT\n\"@authority\": example.com\n\"content-type\": application/json\n" +
+				"\"@signature-params\": (\"date\" \"@authority\" \"content-type\");created=1618884473;keyid=\"test-shared-secret\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tt.req()
+			base, err := SignatureBase(r, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.base != "" && string(base) != tt.base {
+				t.Fatalf("base:\n%s\nwant:\n%s", base, tt.base)
+			}
+			if got := base64.StdEncoding.EncodeToString(HMACSHA256(mustB64(t, tt.key), base)); got != tt.want {
+				t.Fatalf("signature %s, want %s", got, tt.want)
+			}
+			// Signing sets headers that parse back to the same input and value.
+			if err := SignRequestWith(r, mustB64(t, tt.key), tt.in); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := r.Header.Get(HeaderSignature), tt.in.Label+"=:"+tt.want+":"; got != want {
+				t.Fatalf("Signature header %q, want %q", got, want)
+			}
+			ins, err := ParseSignatureInput(r.Header.Get(HeaderSignatureInput))
+			if err != nil || len(ins) != 1 || ins[0].String() != tt.in.String() {
+				t.Fatalf("round trip: %v %+v", err, ins)
+			}
+		})
+	}
+}
+
+func TestVerifyDocExample(t *testing.T) {
+	r := docRequest()
+	r.Header.Set(HeaderSignature, docSig)
+	r.Header.Set(HeaderSignatureInput, docSigIn)
+	now := func() time.Time { return time.Unix(1641013200+2, 0) }
+	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: now}); err != nil {
+		t.Fatalf("doc example: %v", err)
+	}
+	// Header names are case-insensitive: the reference client sends them lowercase.
+	r2 := docRequest()
+	r2.Header["signature-input"] = []string{docSigIn}
+	r2.Header["signature"] = []string{docSig}
+	r2.Header = http.Header{}
+	for k, v := range docRequest().Header {
+		r2.Header[k] = v
+	}
+	r2.Header.Set("signature-input", docSigIn)
+	r2.Header.Set("signature", docSig)
+	if _, err := VerifyRequest(r2, mustB64(t, docSecret), &VerifyOptions{Now: now}); err != nil {
+		t.Fatalf("lowercase: %v", err)
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	secret := mustB64(t, docSecret)
+	base := time.Unix(time.Now().Unix(), 0)
+	sign := func(mod func(r *http.Request, in *SignatureInput)) *http.Request {
+		r := docRequest()
+		in := docInput(append([]string(nil), SignatureComponents...))
+		in.Params[3].Value = base.Unix()
+		in.Params[4].Value = base.Unix() + 30
+		if mod != nil {
+			mod(r, in)
+		}
+		if err := SignRequestWith(r, secret, in); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tests := []struct {
+		name  string
+		req   *http.Request
+		now   time.Time
+		nonce NonceCache
+		want  error
+	}{
+		{"valid", sign(nil), base, nil, nil},
+		{"valid 6 s later", sign(nil), base.Add(6 * time.Second), nil, nil},
+		{"too old", sign(nil), base.Add(8 * time.Second), nil, ErrSignature},
+		{"future", sign(nil), base.Add(-4 * time.Second), nil, ErrSignature},
+		{"expired", sign(func(_ *http.Request, in *SignatureInput) { in.Params[4].Value = base.Unix() + 2 }), base, nil, ErrSignature},
+		{"short nonce", sign(func(_ *http.Request, in *SignatureInput) { in.Params[1].Value = "abc" }), base, nil, ErrSignature},
+		{"wrong alg", sign(func(_ *http.Request, in *SignatureInput) { in.Params[2].Value = "hmac-sha512" }), base, nil, ErrSignature},
+		{"keyid mismatch", sign(func(_ *http.Request, in *SignatureInput) { in.Params[0].Value = "other" }), base, nil, ErrSignature},
+		{"unknown param", sign(func(_ *http.Request, in *SignatureInput) {
+			in.Params = append(in.Params, SignatureParam{Name: "tag", Value: "x"})
+		}), base, nil, ErrSignature},
+		{"missing component", sign(func(_ *http.Request, in *SignatureInput) { in.Components = in.Components[:5] }), base, nil, ErrSignature},
+		{"missing created", sign(func(_ *http.Request, in *SignatureInput) {
+			in.Params = append(in.Params[:3:3], in.Params[4])
+		}), base, nil, ErrSignature},
+		{"tampered header", func() *http.Request {
+			r := sign(nil)
+			r.Header.Set(HeaderOrganizationID, docCorr)
+			return r
+		}(), base, nil, ErrSignature},
+		{"tampered path", func() *http.Request {
+			r := sign(nil)
+			r.RequestURI = "/other"
+			return r
+		}(), base, nil, ErrSignature},
+		{"unsigned", docRequest(), base, nil, ErrSignature},
+		{"garbage input", func() *http.Request {
+			r := sign(nil)
+			r.Header.Set(HeaderSignatureInput, "sig1=(((")
+			return r
+		}(), base, nil, ErrSignature},
+		{"label mismatch", func() *http.Request {
+			r := sign(nil)
+			r.Header.Set(HeaderSignature, "sig2=:AAAA:")
+			return r
+		}(), base, nil, ErrSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := tt.now
+			_, err := VerifyRequest(tt.req, secret, &VerifyOptions{Now: func() time.Time { return now }, Nonces: tt.nonce})
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+	t.Run("replay", func(t *testing.T) {
+		cache := NewMemoryNonces(4)
+		r := sign(nil)
+		opts := &VerifyOptions{Now: func() time.Time { return base }, Nonces: cache}
+		if _, err := VerifyRequest(r, secret, opts); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := VerifyRequest(r, secret, opts); !errors.Is(err, ErrReplay) {
+			t.Fatalf("second use: %v, want ErrReplay", err)
+		}
+	})
+}
+
+func TestSignRequestGenesysShape(t *testing.T) {
+	r := docRequest()
+	now := time.Unix(1641013200, 0)
+	if err := SignRequest(r, mustB64(t, docSecret), now, docNonce); err != nil {
+		t.Fatal(err)
+	}
+	want := `sig1=("@request-target" "@authority" "audiohook-organization-id" "audiohook-session-id" "audiohook-correlation-id" "x-api-key");keyid="SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh";nonce="VGhpc0lzQVVuaXF1ZU5vbmNl";alg="hmac-sha256";created=1641013200;expires=1641013230`
+	if got := r.Header.Get(HeaderSignatureInput); got != want {
+		t.Fatalf("Signature-Input\n%s\nwant\n%s", got, want)
+	}
+	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: func() time.Time { return now }}); err != nil {
+		t.Fatal(err)
+	}
+	if n := NewNonce(); len(n) != 24 {
+		t.Fatalf("nonce %q has %d chars, want 24", n, len(n))
+	}
+}
+
+func FuzzSignatureHeaders(f *testing.F) {
+	f.Add(docSigIn, docSig)
+	f.Add(`sig-b25=("date" "@authority" "content-type");created=1618884473;keyid="test-shared-secret"`, "sig-b25=:pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=:")
+	f.Add(`a=(), b=("x";p=1);q=?0;r=tok/en, c`, `a=:YWJj:, b=?1`)
+	f.Add(`sig1=("\"\\");x=-12`, `sig1=:====:`)
+	secret := mustB64(f, docSecret)
+	f.Fuzz(func(t *testing.T, input, sig string) {
+		ins, err := ParseSignatureInput(input)
+		if err == nil {
+			for _, in := range ins {
+				again, err := ParseSignatureInput(in.Label + "=" + in.String())
+				if err != nil || len(again) != 1 || again[0].String() != in.String() {
+					t.Fatalf("re-encoding %q of %q does not round trip: %v", in.String(), input, err)
+				}
+			}
+		}
+		_, _ = ParseSignature(sig)
+		r := docRequest()
+		r.Header.Set(HeaderSignatureInput, input)
+		r.Header.Set(HeaderSignature, sig)
+		_, _ = VerifyRequest(r, secret, &VerifyOptions{Now: func() time.Time { return time.Unix(1641013200, 0) }})
+	})
+}
