@@ -1,0 +1,140 @@
+package offline
+
+import "math"
+
+// Embedding: a Gaussian mixture supervector. A 16-component diagonal
+// Gaussian mixture over cepstra (the background model, fitted once on
+// population speech, norm.go) gives each speech frame a posterior over the
+// components. The utterance's component means are adapted from the
+// background means towards the frames (maximum a posteriori, relevance
+// factor 4), and the embedding holds the shifts, scaled by the square root
+// of the component weight over the component's standard deviation
+// (16·20 = 320 values), scaled to unit length. The dot product of two
+// embeddings is their cosine similarity.
+const (
+	ubmSize   = 16
+	relevance = 4.0
+	embedDim  = ubmSize * numCeps
+)
+
+// mixture is a diagonal Gaussian mixture with precomputed terms.
+type mixture struct {
+	weight [ubmSize]float64
+	mean   [ubmSize][numCeps]float64
+	vari   [ubmSize][numCeps]float64
+
+	logConst [ubmSize]float64 // log w - ½ Σ log var
+	invVar   [ubmSize][numCeps]float64
+	scale    [ubmSize][numCeps]float64 // sqrt(w) / sqrt(var)
+}
+
+func newMixture(w [ubmSize]float64, mean, vari [ubmSize][numCeps]float64) *mixture {
+	m := &mixture{weight: w, mean: mean, vari: vari}
+	for k := range ubmSize {
+		c := math.Log(w[k])
+		for d := range numCeps {
+			c -= 0.5 * math.Log(vari[k][d])
+			m.invVar[k][d] = 1 / vari[k][d]
+			m.scale[k][d] = math.Sqrt(w[k] / vari[k][d])
+		}
+		m.logConst[k] = c
+	}
+	return m
+}
+
+// background is the model the engine uses, from norm.go.
+var background = newMixture(ubmWeight, ubmMean, ubmVar)
+
+// posteriors writes the component posteriors of frame f into post.
+func (m *mixture) posteriors(f *[numCeps]float64, post *[ubmSize]float64) {
+	best := math.Inf(-1)
+	for k := range ubmSize {
+		ll := m.logConst[k]
+		mu, iv := &m.mean[k], &m.invVar[k]
+		for d := range numCeps {
+			x := f[d] - mu[d]
+			ll -= 0.5 * x * x * iv[d]
+		}
+		post[k] = ll
+		best = max(best, ll)
+	}
+	var sum float64
+	for k := range ubmSize {
+		post[k] = math.Exp(post[k] - best)
+		sum += post[k]
+	}
+	for k := range ubmSize {
+		post[k] /= sum
+	}
+}
+
+// supervector returns the scaled mean shifts of a's speech frames, or nil
+// when a holds none.
+func (m *mixture) supervector(a analysis) []float64 {
+	if len(a.ceps) == 0 {
+		return nil
+	}
+	var n [ubmSize]float64
+	var sx [ubmSize][numCeps]float64
+	var post [ubmSize]float64
+	for i := range a.ceps {
+		f := &a.ceps[i]
+		m.posteriors(f, &post)
+		for k, p := range post {
+			if p < 1e-8 {
+				continue
+			}
+			n[k] += p
+			for d := range numCeps {
+				sx[k][d] += p * f[d]
+			}
+		}
+	}
+	v := make([]float64, embedDim)
+	for k := range ubmSize {
+		for d := range numCeps {
+			adapted := (sx[k][d] + relevance*m.mean[k][d]) / (n[k] + relevance)
+			v[k*numCeps+d] = (adapted - m.mean[k][d]) * m.scale[k][d]
+		}
+	}
+	return v
+}
+
+// embedding returns the unit-length embedding of a, or nil when a holds no
+// speech frames.
+func embedding(a analysis) []float32 {
+	v := background.supervector(a)
+	if v == nil {
+		return nil
+	}
+	var nn float64
+	for _, x := range v {
+		nn += x * x
+	}
+	nn = math.Sqrt(nn)
+	if nn == 0 {
+		nn = 1
+	}
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x / nn)
+	}
+	return out
+}
+
+// cosine returns the dot product of two unit-length embeddings, clamped to
+// [-1, 1].
+func cosine(a, b []float32) float64 {
+	var s float64
+	for i := range min(len(a), len(b)) {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return max(-1, min(1, s))
+}
+
+// calibrate maps a cosine similarity to a score in (0, 1) with a logistic
+// curve centred on calCenter, the cosine where false accepts and false
+// rejects balanced on the fit trials.
+func calibrate(cos float64) float64 {
+	return 1 / (1 + math.Exp(-calSlope*(cos-calCenter)))
+}

@@ -1,0 +1,256 @@
+package offline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/daspeak"
+)
+
+// ModelHash identifies the one model of this engine. Credentials carry it;
+// it is also what Models returns.
+const ModelHash = "offline-mfcc-v1"
+
+// ModelMode is reported in results as the model's mode.
+const ModelMode = "mfcc-stats"
+
+// Limits the engine applies, as das-Peak does.
+const (
+	// MinNetSpeech is the least net speech, in seconds, that a request
+	// must hold.
+	MinNetSpeech = 3.0
+	// MaxDuration is the longest audio, in seconds, a request may hold.
+	MaxDuration = 30.0
+)
+
+// DefaultScoreThreshold is the score threshold at which, on the measured
+// trials, false accepts and false rejects balance (see the package
+// documentation). Scores are calibrated so that it is 0.5.
+const DefaultScoreThreshold = 0.5
+
+// Engine is the offline speaker verification engine. It implements
+// daspeak.Engine, daspeak.CredentialComparer and daspeak.ModelLister.
+// The zero value is not usable; call New. An Engine is safe for concurrent
+// use and holds no per-request state.
+type Engine struct {
+	calibrations []string
+}
+
+// Options configure an Engine. The zero value is the default.
+type Options struct {
+	// Calibrations are the calibration names the engine accepts. The
+	// engine has one calibration and ignores the name; the list only
+	// decides which names are valid (others give
+	// CalibrationNotAvailable). Default: daspeak.DefaultCalibration only.
+	Calibrations []string
+}
+
+// New returns an offline engine.
+func New(opts *Options) *Engine {
+	e := &Engine{calibrations: []string{daspeak.DefaultCalibration}}
+	if opts != nil && len(opts.Calibrations) > 0 {
+		e.calibrations = append([]string(nil), opts.Calibrations...)
+	}
+	return e
+}
+
+var (
+	_ daspeak.Engine             = (*Engine)(nil)
+	_ daspeak.CredentialComparer = (*Engine)(nil)
+	_ daspeak.ModelLister        = (*Engine)(nil)
+)
+
+// Models returns the engine's only model hash.
+func (e *Engine) Models(ctx context.Context) ([]string, error) {
+	return []string{ModelHash}, nil
+}
+
+// Calibrations returns the calibration names the engine accepts.
+func (e *Engine) Calibrations(ctx context.Context, hash string) ([]string, error) {
+	if hash != ModelHash {
+		return nil, modelNotAvailable(hash)
+	}
+	return append([]string(nil), e.calibrations...), nil
+}
+
+// GenerateCredential implements daspeak.Engine. Authenticity is always 1:
+// the engine detects no spoofing.
+func (e *Engine) GenerateCredential(ctx context.Context, hash string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	if hash != ModelHash {
+		return nil, modelNotAvailable(hash)
+	}
+	emb, a, err := e.analyseAudio(ctx, audio, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &daspeak.CredentialResult{
+		Model:              daspeak.Model{Hash: ModelHash, Mode: ModelMode},
+		Credential:         encodeCredential(ModelHash, emb),
+		Authenticity:       1,
+		InputAudioDuration: round3(a.duration),
+		NetSpeechDuration:  round3(a.netSpeech),
+	}, nil
+}
+
+// CompareCredentialToAudio implements daspeak.Engine.
+func (e *Engine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	ref, err := parseCredential(credential)
+	if err != nil {
+		return nil, err
+	}
+	emb, a, err := e.analyseAudio(ctx, audio, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &daspeak.CompareResult{
+		Model:              daspeak.Model{Hash: ModelHash, Mode: ModelMode},
+		Calibration:        calibrationName(opts),
+		Score:              calibrate(cosine(ref, emb)),
+		Authenticity:       1,
+		InputAudioDuration: round3(a.duration),
+		NetSpeechDuration:  round3(a.netSpeech),
+	}, nil
+}
+
+// CompareCredentials implements daspeak.CredentialComparer.
+func (e *Engine) CompareCredentials(ctx context.Context, reference, toEvaluate, calibration string) (*daspeak.CompareResult, error) {
+	if err := e.checkCalibration(calibration); err != nil {
+		return nil, err
+	}
+	a, err := parseCredential(reference)
+	if err != nil {
+		return nil, err
+	}
+	b, err := parseCredential(toEvaluate)
+	if err != nil {
+		return nil, err
+	}
+	if calibration == "" {
+		calibration = daspeak.DefaultCalibration
+	}
+	return &daspeak.CompareResult{
+		Model:       daspeak.Model{Hash: ModelHash, Mode: ModelMode},
+		Calibration: calibration,
+		Score:       calibrate(cosine(a, b)),
+	}, nil
+}
+
+// CredentialModel returns the model hash a credential was made with, or an
+// InvalidCredential error.
+func CredentialModel(credential string) (string, error) {
+	hash, _, ok := decodeCredential(credential)
+	if !ok {
+		return "", invalidCredential()
+	}
+	return hash, nil
+}
+
+func parseCredential(s string) ([]float32, error) {
+	hash, emb, ok := decodeCredential(s)
+	if !ok {
+		return nil, invalidCredential()
+	}
+	if hash != ModelHash {
+		return nil, modelNotAvailable(hash)
+	}
+	if len(emb) != embedDim {
+		return nil, invalidCredential()
+	}
+	return emb, nil
+}
+
+func (e *Engine) checkCalibration(c string) error {
+	if c == "" {
+		return nil
+	}
+	for _, ok := range e.calibrations {
+		if c == ok {
+			return nil
+		}
+	}
+	return &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionCalibrationNotAvailable,
+		Message: fmt.Sprintf("The calibration %s is not available", c)}
+}
+
+func calibrationName(opts *daspeak.AudioOptions) string {
+	if opts == nil || opts.Calibration == "" {
+		return daspeak.DefaultCalibration
+	}
+	return opts.Calibration
+}
+
+// analyseAudio validates and decodes a WAV request and returns its
+// embedding and analysis.
+func (e *Engine) analyseAudio(ctx context.Context, audio []byte, opts *daspeak.AudioOptions) ([]float32, analysis, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, analysis{}, err
+	}
+	var o daspeak.AudioOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Channel == 0 {
+		o.Channel = 1
+	}
+	if o.Channel != 1 && o.Channel != 2 {
+		return nil, analysis{}, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionInvalidChannel, Message: "Invalid specified channel/s"}
+	}
+	if err := e.checkCalibration(o.Calibration); err != nil {
+		return nil, analysis{}, err
+	}
+	if len(audio) == 0 {
+		return nil, analysis{}, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionNoAudio, Message: "No audio input"}
+	}
+	w, err := codec.ParseWAV(audio)
+	if err != nil {
+		return nil, analysis{}, wavError(err)
+	}
+	f := w.Format
+	switch {
+	case f.Channels > 2:
+		return nil, analysis{}, audioInput("The wav has more channels than are accepted by the system")
+	case f.SampleRate != 8000 && f.SampleRate != 16000:
+		return nil, analysis{}, audioInput("The sample rate is not supported, must be 8 Khz or 16 Khz")
+	case w.Duration().Seconds() >= MaxDuration:
+		return nil, analysis{}, audioInput("The wav duration is longer than 30 seconds")
+	case o.Channel > f.Channels:
+		return nil, analysis{}, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionInvalidChannel, Message: "Invalid specified channel/s"}
+	}
+	pcm := w.Mono(o.Channel - 1)
+	a := analyse(pcm, f.SampleRate, 0)
+	if a.netSpeech < MinNetSpeech {
+		return nil, a, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionVoiceDurationIsNotEnough,
+			Message:  fmt.Sprintf("Voice duration is not enough %.2fs < %.2fs", floor2(a.netSpeech), MinNetSpeech),
+			Detected: floor2(a.netSpeech)}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, analysis{}, err
+	}
+	emb := embedding(a)
+	if emb == nil {
+		return nil, a, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionInsufficientQuality, Message: "The audio quality is not good enough"}
+	}
+	return emb, a, nil
+}
+
+func wavError(err error) error {
+	return &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionAudioInput,
+		Message: "Provided audio data uses an unsupported codec. Supported codecs are: PCM_16, ULAW, ALAW (" + err.Error() + ")"}
+}
+
+func audioInput(msg string) error {
+	return &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionAudioInput, Message: msg}
+}
+
+func invalidCredential() error {
+	return &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionInvalidCredential, Message: "Decryption error"}
+}
+
+func modelNotAvailable(hash string) error {
+	return &daspeak.APIError{Status: 404, Exception: daspeak.ExceptionModelNotAvailable,
+		Message: "The model is not available: " + hash}
+}
+
+func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
+func floor2(x float64) float64 { return float64(int64(x*100)) / 100 }

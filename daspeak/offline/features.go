@@ -1,0 +1,249 @@
+package offline
+
+import (
+	"math"
+	"math/cmplx"
+	"sync"
+
+	"github.com/voicegate/voicegate/internal/vad"
+)
+
+// Front end: 25 ms Hamming frames every 10 ms, pre-emphasis 0.97, 24
+// triangular mel bands between 100 and 3800 Hz, 20 cepstral coefficients
+// (c1…c20; c0, the frame energy, is left out).
+const (
+	numBands  = 24
+	numCeps   = 20
+	lowHz     = 100.0
+	highHz    = 3800.0
+	preEmph   = 0.97
+	frameMs   = 25
+	hopMs     = 10
+	deltaSpan = 2 // frames each side for delta coefficients
+)
+
+// frontEnd holds the tables for one sample rate. It is immutable and shared.
+type frontEnd struct {
+	rate   int
+	frame  int // samples per analysis frame
+	hop    int
+	nfft   int
+	window []float64
+	bands  [numBands]band
+	dct    [numCeps][numBands]float64
+	tw     []complex128 // FFT twiddles
+	rev    []int        // bit reversal
+}
+
+type band struct {
+	start   int
+	weights []float64
+}
+
+var (
+	frontEndsMu sync.Mutex
+	frontEnds   = map[int]*frontEnd{}
+)
+
+func frontEndFor(rate int) *frontEnd {
+	frontEndsMu.Lock()
+	defer frontEndsMu.Unlock()
+	if fe, ok := frontEnds[rate]; ok {
+		return fe
+	}
+	fe := newFrontEnd(rate)
+	frontEnds[rate] = fe
+	return fe
+}
+
+func newFrontEnd(rate int) *frontEnd {
+	fe := &frontEnd{rate: rate, frame: rate * frameMs / 1000, hop: rate * hopMs / 1000}
+	fe.nfft = 1
+	for fe.nfft < fe.frame {
+		fe.nfft <<= 1
+	}
+	fe.window = make([]float64, fe.frame)
+	for i := range fe.window {
+		fe.window[i] = 0.54 - 0.46*math.Cos(2*math.Pi*float64(i)/float64(fe.frame-1))
+	}
+	mel := func(f float64) float64 { return 2595 * math.Log10(1+f/700) }
+	hz := func(m float64) float64 { return 700 * (math.Pow(10, m/2595) - 1) }
+	lo, hi := mel(lowHz), mel(highHz)
+	var edges [numBands + 2]float64
+	for i := range edges {
+		edges[i] = hz(lo + (hi-lo)*float64(i)/float64(numBands+1))
+	}
+	binHz := float64(rate) / float64(fe.nfft)
+	for b := range numBands {
+		l, c, r := edges[b], edges[b+1], edges[b+2]
+		start := int(math.Ceil(l / binHz))
+		var w []float64
+		for k := start; float64(k)*binHz < r; k++ {
+			f := float64(k) * binHz
+			switch {
+			case f <= c:
+				w = append(w, (f-l)/(c-l))
+			default:
+				w = append(w, (r-f)/(r-c))
+			}
+		}
+		fe.bands[b] = band{start: start, weights: w}
+	}
+	for k := range numCeps {
+		for b := range numBands {
+			fe.dct[k][b] = math.Sqrt(2.0/numBands) * math.Cos(math.Pi*float64(k+1)*(float64(b)+0.5)/numBands)
+		}
+	}
+	n := fe.nfft
+	fe.tw = make([]complex128, n/2)
+	for i := range fe.tw {
+		fe.tw[i] = cmplx.Exp(complex(0, -2*math.Pi*float64(i)/float64(n)))
+	}
+	fe.rev = make([]int, n)
+	bits := 0
+	for 1<<bits < n {
+		bits++
+	}
+	for i := range fe.rev {
+		r := 0
+		for b := range bits {
+			if i&(1<<b) != 0 {
+				r |= 1 << (bits - 1 - b)
+			}
+		}
+		fe.rev[i] = r
+	}
+	return fe
+}
+
+// fft transforms x in place (radix 2, len(x) == nfft).
+func (fe *frontEnd) fft(x []complex128) {
+	n := len(x)
+	for i, r := range fe.rev {
+		if i < r {
+			x[i], x[r] = x[r], x[i]
+		}
+	}
+	for size := 2; size <= n; size <<= 1 {
+		half, step := size/2, n/size
+		for start := 0; start < n; start += size {
+			for k := range half {
+				t := fe.tw[k*step] * x[start+k+half]
+				x[start+k+half] = x[start+k] - t
+				x[start+k] += t
+			}
+		}
+	}
+}
+
+// analysis is the front end's output for one signal: cepstra of the frames
+// the voice activity detector marks as speech.
+type analysis struct {
+	ceps      [][numCeps]float64 // speech frames only, in time order
+	energy    []float64          // log mel energy of each frame in ceps
+	netSpeech float64            // seconds, as the VAD counts it
+	duration  float64            // seconds
+}
+
+// analyse runs the VAD and the cepstral front end over mono pcm at rate Hz.
+// maxSpeech > 0 stops at the sample where the VAD's net speech reaches it
+// (the rest of pcm is ignored).
+func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
+	fe := frontEndFor(rate)
+	det, _ := vad.New(rate, &vad.Options{MaxSegments: 4096})
+	step := rate / 50
+	end := len(pcm)
+	for i := 0; i < len(pcm); i += step {
+		det.Process(pcm[i:min(i+step, len(pcm))])
+		if maxSpeech > 0 && det.NetSpeech().Seconds() >= maxSpeech-1e-9 {
+			end = min(i+step, len(pcm))
+			break
+		}
+	}
+	det.Flush()
+	a := analysis{netSpeech: det.NetSpeech().Seconds(), duration: float64(len(pcm)) / float64(rate)}
+	segs := det.Segments()
+	if len(segs) == 0 {
+		return a
+	}
+	buf := make([]complex128, fe.nfft)
+	var logmel [numBands]float64
+	seg := 0
+	prev := 0.0
+	for start := 0; start+fe.frame <= end; start += fe.hop {
+		center := float64(start+fe.frame/2) / float64(rate)
+		for seg < len(segs) && segs[seg].End.Seconds() <= center {
+			seg++
+		}
+		if seg == len(segs) {
+			break
+		}
+		if center < segs[seg].Start.Seconds() {
+			continue
+		}
+		if start > 0 {
+			prev = float64(pcm[start-1])
+		} else {
+			prev = 0
+		}
+		for i := range fe.frame {
+			s := float64(pcm[start+i])
+			buf[i] = complex((s-preEmph*prev)*fe.window[i]/32768, 0)
+			prev = s
+		}
+		for i := fe.frame; i < fe.nfft; i++ {
+			buf[i] = 0
+		}
+		fe.fft(buf)
+		for b := range numBands {
+			bd := &fe.bands[b]
+			var e float64
+			for j, w := range bd.weights {
+				c := buf[bd.start+j]
+				e += w * (real(c)*real(c) + imag(c)*imag(c))
+			}
+			logmel[b] = math.Log(e + 1e-10)
+		}
+		var tot float64
+		for _, l := range logmel {
+			tot += l
+		}
+		a.energy = append(a.energy, tot/numBands)
+
+		var c [numCeps]float64
+		for k := range numCeps {
+			var v float64
+			for b := range numBands {
+				v += fe.dct[k][b] * logmel[b]
+			}
+			c[k] = v
+		}
+		a.ceps = append(a.ceps, c)
+	}
+	return dropQuiet(a)
+}
+
+// quietDrop is how far below the loudest speech frame (in natural-log mel
+// energy units: 9.2 is 40 dB) a frame may be and still feed the
+// embedding. Quieter frames inside speech segments (pauses between words,
+// breath) carry the channel more than the voice.
+const quietDrop = 9.2
+
+func dropQuiet(a analysis) analysis {
+	if len(a.energy) == 0 || quietDrop <= 0 {
+		return a
+	}
+	top := a.energy[0]
+	for _, e := range a.energy {
+		top = max(top, e)
+	}
+	ceps, energy := a.ceps[:0], a.energy[:0]
+	for i, e := range a.energy {
+		if e >= top-quietDrop {
+			ceps = append(ceps, a.ceps[i])
+			energy = append(energy, e)
+		}
+	}
+	a.ceps, a.energy = ceps, energy
+	return a
+}

@@ -1,0 +1,721 @@
+package daspeak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/vad"
+)
+
+// Session errors, carried by the Err field of error events and returned by
+// Register and Verify for an invalid configuration.
+var (
+	// ErrParameters reports an invalid session configuration.
+	ErrParameters = errors.New("daspeak: invalid session parameters")
+	// ErrConsumerNotReady reports that no audio arrived in time.
+	ErrConsumerNotReady = errors.New("daspeak: no audio received")
+	// ErrAudio reports a stream that ended or failed, or audio that cannot
+	// be used, before enough net speech was collected.
+	ErrAudio = errors.New("daspeak: not enough usable audio")
+)
+
+// Limits of das-Peak that sessions respect.
+const (
+	// MinNetSpeech is the least net speech das-Peak accepts.
+	MinNetSpeech = 3 * time.Second
+	// MaxAudioDuration is the length das-Peak's audio must stay under.
+	MaxAudioDuration = 30 * time.Second
+)
+
+// Config configures a register or verify session, as the das-Peak Streaming
+// agent integration does. The zero value of every field selects the
+// documented default; nil means all defaults.
+type Config struct {
+	// AudioTotalDuration is the net speech to collect before calling the
+	// engine (das-Peak Streaming's audio_total_duration). Default 5 s; it
+	// must be at most 30 s. The session waits for at least MinNetSpeech +
+	// NetSpeechMargin whatever this says.
+	AudioTotalDuration time.Duration
+	// NetSpeechMargin is added to MinNetSpeech to give the least net speech
+	// the session collects, because the engine's speech detector may count
+	// less than the session's. Default 500 ms; negative is invalid.
+	NetSpeechMargin time.Duration
+	// AuthenticityThreshold in [0, 1]: an authenticity below it gives
+	// result-fail-spoof. Default 0.8, the value of das-Peak Streaming's
+	// example. Zero selects the default; use a tiny positive value to
+	// accept everything.
+	AuthenticityThreshold float64
+	// ScoreThreshold in [0, 1]: a verify score below it gives
+	// result-fail-score. Default 0.5. Zero selects the default.
+	ScoreThreshold float64
+	// ModelHash is the engine model. "" asks the engine for its newest
+	// model when it implements ModelLister; otherwise the session ends
+	// with error-parameters.
+	ModelHash string
+	// Calibration is passed to the engine; "" means the engine's default
+	// ("telephone-channel").
+	Calibration string
+	// Party is whose voice the session listens to. Default
+	// voicegate.Customer. Mono frames of another party are skipped; the
+	// party's channel is taken from stereo frames.
+	Party voicegate.Party
+	// NoAudioTimeout bounds the wait for the first frame of the party,
+	// counted from the first call to Next: error-consumer-not-ready when
+	// it passes. Default 10 s.
+	NoAudioTimeout time.Duration
+	// ProgressInterval is the net speech between progress events. Default
+	// 500 ms; negative disables progress events.
+	ProgressInterval time.Duration
+	// MaxTotalAudio caps the collected audio sent to the engine, which must
+	// stay under 30 s. Pauses longer than MaxPause are shortened before
+	// they count. Default 29 s; it must be in (MinNetSpeech, 30 s).
+	MaxTotalAudio time.Duration
+	// MaxPause is the longest stretch of non-speech kept in the collected
+	// audio; longer pauses keep only their last MaxPause. Default 1 s.
+	MaxPause time.Duration
+	// FillGaps inserts silence for media time lost between frames (by
+	// frame timestamps), up to 1 s per gap. Lost frames are counted
+	// either way.
+	FillGaps bool
+
+	// Store, for register sessions, keeps the new credential under
+	// CallerID. Optional.
+	Store CredentialStore
+	// CallerID is the id the credential is stored under; required with
+	// Store.
+	CallerID string
+	// StoreRetries is how many times a failed Store call is retried.
+	// Default 3; negative means none.
+	StoreRetries int
+	// StoreBackoff is the wait before the first retry; it doubles after
+	// each. Default 200 ms.
+	StoreBackoff time.Duration
+
+	// AudioInJSON makes Event.MarshalJSON include the collected audio
+	// (base64) of a register success.
+	AudioInJSON bool
+}
+
+// defaults returns a copy of c with defaults filled in, or an error naming
+// the first invalid field.
+func (c *Config) defaults(op Operation) (Config, error) {
+	var o Config
+	if c != nil {
+		o = *c
+	}
+	bad := func(format string, args ...any) (Config, error) {
+		return o, fmt.Errorf("%w: "+format, append([]any{ErrParameters}, args...)...)
+	}
+	if o.AudioTotalDuration == 0 {
+		o.AudioTotalDuration = 5 * time.Second
+	}
+	if o.AudioTotalDuration < 0 || o.AudioTotalDuration > MaxAudioDuration {
+		return bad("AudioTotalDuration %v not in (0, 30s]", o.AudioTotalDuration)
+	}
+	if o.NetSpeechMargin == 0 {
+		o.NetSpeechMargin = 500 * time.Millisecond
+	}
+	if o.NetSpeechMargin < 0 {
+		return bad("NetSpeechMargin %v is negative", o.NetSpeechMargin)
+	}
+	if o.AuthenticityThreshold == 0 {
+		o.AuthenticityThreshold = 0.8
+	}
+	if !(o.AuthenticityThreshold >= 0 && o.AuthenticityThreshold <= 1) {
+		return bad("AuthenticityThreshold %v not in [0, 1]", o.AuthenticityThreshold)
+	}
+	if o.ScoreThreshold == 0 {
+		o.ScoreThreshold = 0.5
+	}
+	if !(o.ScoreThreshold >= 0 && o.ScoreThreshold <= 1) {
+		return bad("ScoreThreshold %v not in [0, 1]", o.ScoreThreshold)
+	}
+	switch o.Party {
+	case voicegate.PartyUnknown:
+		o.Party = voicegate.Customer
+	case voicegate.Customer, voicegate.Agent:
+	default:
+		return bad("Party %v", o.Party)
+	}
+	if o.NoAudioTimeout == 0 {
+		o.NoAudioTimeout = 10 * time.Second
+	}
+	if o.NoAudioTimeout < 0 {
+		return bad("NoAudioTimeout %v is negative", o.NoAudioTimeout)
+	}
+	if o.ProgressInterval == 0 {
+		o.ProgressInterval = 500 * time.Millisecond
+	}
+	if o.MaxTotalAudio == 0 {
+		o.MaxTotalAudio = 29 * time.Second
+	}
+	if o.MaxTotalAudio <= MinNetSpeech || o.MaxTotalAudio >= MaxAudioDuration {
+		return bad("MaxTotalAudio %v not in (3s, 30s)", o.MaxTotalAudio)
+	}
+	if o.MaxPause == 0 {
+		o.MaxPause = time.Second
+	}
+	if o.MaxPause < 0 {
+		return bad("MaxPause %v is negative", o.MaxPause)
+	}
+	if o.StoreRetries == 0 {
+		o.StoreRetries = 3
+	}
+	o.StoreRetries = max(o.StoreRetries, 0)
+	if o.StoreBackoff == 0 {
+		o.StoreBackoff = 200 * time.Millisecond
+	}
+	if o.StoreBackoff < 0 {
+		return bad("StoreBackoff %v is negative", o.StoreBackoff)
+	}
+	if op == OperationRegister && o.Store != nil && o.CallerID == "" {
+		return bad("CallerID is required with Store")
+	}
+	if op == OperationVerify && o.Store != nil {
+		return bad("Store is for register sessions")
+	}
+	return o, nil
+}
+
+// needed returns the net speech the session collects.
+func (c *Config) needed() time.Duration {
+	return max(c.AudioTotalDuration, MinNetSpeech+c.NetSpeechMargin)
+}
+
+// SessionStats are counters of a session.
+type SessionStats struct {
+	// Frames is the number of frames read from the source.
+	Frames int64
+	// OtherParty counts mono frames of another party, skipped.
+	OtherParty int64
+	// Invalid counts frames whose format is inconsistent, skipped.
+	Invalid int64
+	// Lost counts frames missing according to sequence numbers.
+	Lost int64
+	// Filled is the silence inserted for gaps (Config.FillGaps).
+	Filled time.Duration
+	// Received is the media time of the party's audio processed.
+	Received time.Duration
+	// Dropped is the pause audio left out of the collected audio
+	// (Config.MaxPause).
+	Dropped time.Duration
+	// StoreAttempts counts calls to Config.Store.
+	StoreAttempts int
+}
+
+type sessionState uint8
+
+const (
+	stateStart   sessionState = iota // parameters not yet resolved
+	stateCollect                     // reading audio
+	stateSubmit                      // calling the engine
+	stateStore                       // storing the credential
+	stateDone                        // terminal event returned
+)
+
+// Session registers or verifies one caller's voice from a stream of frames.
+// Create it with [Register] or [Verify] and call [Session.Next] until it
+// returns a terminal event; after that Next returns io.EOF.
+//
+// Next does all the work in the caller's goroutine: it reads frames from
+// the source, decodes them, runs the voice activity detector, calls the
+// engine and the store. A Session starts no goroutine and needs no Close.
+// Next must not be called concurrently; Stats may be called at any time.
+//
+// When the ctx given to Next ends, Next returns ctx's error and the session
+// stays where it was: a later Next resumes (reading, calling the engine or
+// storing again). The session never closes its source.
+type Session struct {
+	op     Operation
+	src    voicegate.FrameReader
+	engine Engine
+	cred   string // verify
+	cfg    Config
+	cfgErr error
+	need   time.Duration
+	start  time.Time
+
+	state sessionState
+	hash  string
+
+	det      *vad.Energy
+	rate     int
+	enc      voicegate.Encoding
+	got      bool // a frame of the party arrived
+	lastSeq  uint64
+	nextTS   time.Duration
+	pcm      []int16 // scratch for one decoded frame
+	mono     []int16 // scratch for one channel
+	audio    []int16 // collected audio
+	pause    []int16 // ring of the current pause (last MaxPause)
+	pauseLen int     // samples in the ring
+	pauseOff int     // ring start
+	nextProg time.Duration
+
+	result *Event // register success waiting for the store
+
+	mu    sync.Mutex
+	stats SessionStats
+}
+
+// Register starts a register session: it collects the party's speech from
+// src, asks engine for a credential and, with Config.Store, stores it.
+//
+// An invalid configuration gives a session whose only event is
+// error-parameters, together with an error matching ErrParameters, so a
+// caller may check either.
+func Register(src voicegate.FrameReader, engine Engine, cfg *Config) (*Session, error) {
+	return newSession(OperationRegister, src, engine, "", cfg)
+}
+
+// Verify starts a verify session: it collects the party's speech from src
+// and scores it against credential with engine. Errors are as for
+// Register.
+func Verify(src voicegate.FrameReader, engine Engine, credential string, cfg *Config) (*Session, error) {
+	return newSession(OperationVerify, src, engine, credential, cfg)
+}
+
+func newSession(op Operation, src voicegate.FrameReader, engine Engine, credential string, cfg *Config) (*Session, error) {
+	s := &Session{op: op, src: src, engine: engine, cred: credential}
+	s.cfg, s.cfgErr = cfg.defaults(op)
+	switch {
+	case s.cfgErr != nil:
+	case src == nil:
+		s.cfgErr = fmt.Errorf("%w: nil FrameReader", ErrParameters)
+	case engine == nil:
+		s.cfgErr = fmt.Errorf("%w: nil Engine", ErrParameters)
+	case op == OperationVerify && credential == "":
+		s.cfgErr = fmt.Errorf("%w: empty credential", ErrParameters)
+	}
+	s.need = s.cfg.needed()
+	s.hash = s.cfg.ModelHash
+	if s.cfg.ProgressInterval > 0 {
+		s.nextProg = s.cfg.ProgressInterval
+	}
+	return s, s.cfgErr
+}
+
+// Stats returns the session's counters. It is safe to call concurrently
+// with Next.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Operation returns what the session does.
+func (s *Session) Operation() Operation { return s.op }
+
+// Next advances the session to its next event. It returns io.EOF after the
+// terminal event, and ctx's error, leaving the session resumable, when ctx
+// ends first.
+func (s *Session) Next(ctx context.Context) (Event, error) {
+	for {
+		switch s.state {
+		case stateDone:
+			return Event{}, io.EOF
+		case stateStart:
+			if s.start.IsZero() {
+				s.start = time.Now()
+			}
+			if s.cfgErr != nil {
+				return s.finish(Event{Type: EventErrorParameters, Err: s.cfgErr}), nil
+			}
+			if s.hash == "" && s.op == OperationRegister {
+				ev, ok, err := s.resolveModel(ctx)
+				if err != nil {
+					return Event{}, err
+				}
+				if !ok {
+					return s.finish(ev), nil
+				}
+			}
+			s.state = stateCollect
+		case stateCollect:
+			ev, ok, err := s.collect(ctx)
+			if err != nil || ok {
+				return ev, err
+			}
+			s.state = stateSubmit
+		case stateSubmit:
+			return s.submit(ctx)
+		case stateStore:
+			return s.store(ctx)
+		}
+	}
+}
+
+// finish marks ev as the terminal event and fills the common fields.
+func (s *Session) finish(ev Event) Event {
+	s.state = stateDone
+	return s.fill(ev)
+}
+
+func (s *Session) fill(ev Event) Event {
+	ev.Operation = s.op
+	ev.NetSpeechNeeded = s.need
+	if s.det != nil {
+		ev.NetSpeech = s.det.NetSpeech()
+	}
+	if s.rate > 0 {
+		ev.AudioDuration = time.Duration(len(s.audio)) * time.Second / time.Duration(s.rate)
+	}
+	if ev.Exception == "" && ev.Err != nil {
+		ev.Exception = exceptionOf(ev.Err)
+	}
+	ev.audioInJSON = s.cfg.AudioInJSON
+	return ev
+}
+
+// resolveModel asks a ModelLister engine for its newest model. ok is false
+// when the session must end with ev.
+func (s *Session) resolveModel(ctx context.Context) (ev Event, ok bool, err error) {
+	ml, isLister := s.engine.(ModelLister)
+	if !isLister {
+		return Event{Type: EventErrorParameters, Err: fmt.Errorf("%w: no ModelHash and the engine lists no models", ErrParameters)}, false, nil
+	}
+	models, err := ml.Models(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Event{}, false, ctx.Err()
+		}
+		return Event{Type: EventErrorDasPeak, Err: fmt.Errorf("daspeak: listing models: %w", err)}, false, nil
+	}
+	if len(models) == 0 {
+		return Event{Type: EventErrorParameters, Err: fmt.Errorf("%w: no ModelHash and the engine has no models", ErrParameters)}, false, nil
+	}
+	s.hash = models[len(models)-1]
+	return Event{}, true, nil
+}
+
+// collect reads frames until a progress event is due (ok true, event in
+// ev), the session ends (ok true, terminal ev), enough speech is collected
+// (ok false) or ctx ends (err).
+func (s *Session) collect(ctx context.Context) (ev Event, ok bool, err error) {
+	for {
+		if s.enough() {
+			return Event{}, false, nil
+		}
+		f, err := s.read(ctx)
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrConsumerNotReady):
+				return s.finish(Event{Type: EventErrorConsumerNotReady, Err: err}), true, nil
+			case ctx.Err() != nil:
+				return Event{}, false, ctx.Err()
+			case errors.Is(err, io.EOF):
+				return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: the stream ended with %.2fs of net speech, %.2fs needed",
+					ErrAudio, s.netSpeech().Seconds(), s.need.Seconds())}), true, nil
+			default:
+				return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: reading audio: %w", ErrAudio, err)}), true, nil
+			}
+		}
+		if err := s.process(f); err != nil {
+			return s.finish(Event{Type: EventErrorAudio, Err: err}), true, nil
+		}
+		if s.cfg.ProgressInterval > 0 && s.netSpeech() >= s.nextProg && !s.enough() {
+			for s.nextProg <= s.netSpeech() {
+				s.nextProg += s.cfg.ProgressInterval
+			}
+			return s.fill(Event{Type: EventProgress}), true, nil
+		}
+	}
+}
+
+func (s *Session) netSpeech() time.Duration {
+	if s.det == nil {
+		return 0
+	}
+	return s.det.NetSpeech()
+}
+
+// enough reports whether the engine should be called: net speech reached
+// the target, or the collected audio reached its cap with at least
+// MinNetSpeech.
+func (s *Session) enough() bool {
+	if s.det == nil {
+		return false
+	}
+	return s.det.NetSpeech() >= s.need || s.full()
+}
+
+func (s *Session) full() bool {
+	return s.rate > 0 && time.Duration(len(s.audio))*time.Second/time.Duration(s.rate) >= s.cfg.MaxTotalAudio
+}
+
+// read returns the next frame of the party. Before the first one it
+// enforces NoAudioTimeout.
+func (s *Session) read(ctx context.Context) (voicegate.Frame, error) {
+	for {
+		rctx := ctx
+		var cancel context.CancelFunc
+		if !s.got {
+			rctx, cancel = context.WithDeadline(ctx, s.start.Add(s.cfg.NoAudioTimeout))
+		}
+		f, err := s.src.ReadFrame(rctx)
+		if cancel != nil {
+			deadline := rctx.Err() != nil && ctx.Err() == nil
+			cancel()
+			if err != nil && deadline {
+				return f, fmt.Errorf("%w within %v", ErrConsumerNotReady, s.cfg.NoAudioTimeout)
+			}
+		}
+		if err != nil {
+			return f, err
+		}
+		s.mu.Lock()
+		s.stats.Frames++
+		if err := f.Validate(); err != nil {
+			s.stats.Invalid++
+			s.mu.Unlock()
+			continue
+		}
+		if f.Channels == 1 && f.Parties[0] != voicegate.PartyUnknown && f.Parties[0] != s.cfg.Party {
+			s.stats.OtherParty++
+			s.mu.Unlock()
+			continue
+		}
+		s.mu.Unlock()
+		s.got = true
+		return f, nil
+	}
+}
+
+// process decodes the party's channel of f, runs the detector and collects
+// the audio.
+func (s *Session) process(f voicegate.Frame) error {
+	if s.rate == 0 {
+		if f.SampleRate != 8000 && f.SampleRate != 16000 {
+			return fmt.Errorf("%w: sample rate %d Hz (8000 or 16000 needed)", ErrAudio, f.SampleRate)
+		}
+		det, err := vad.New(f.SampleRate, nil)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrAudio, err)
+		}
+		s.det, s.rate, s.enc = det, f.SampleRate, f.Encoding
+		s.pause = make([]int16, max(int(s.cfg.MaxPause.Seconds()*float64(s.rate)), 1))
+		s.audio = make([]int16, 0, int(s.cfg.MaxTotalAudio.Seconds()*float64(s.rate))+1)
+	}
+	if f.SampleRate != s.rate {
+		return fmt.Errorf("%w: sample rate changed from %d to %d Hz", ErrAudio, s.rate, f.SampleRate)
+	}
+	n := f.Samples()
+	// Decode all channels, then pick the party's.
+	total := n * f.Channels
+	if cap(s.pcm) < total {
+		s.pcm = make([]int16, total)
+	}
+	pcm := s.pcm[:total]
+	switch f.Encoding {
+	case voicegate.PCMU:
+		codec.DecodeULaw(pcm, f.Payload)
+	case voicegate.PCMA:
+		codec.DecodeALaw(pcm, f.Payload)
+	case voicegate.L16:
+		codec.BytesToInt16(pcm, f.Payload)
+	}
+	mono := pcm
+	if f.Channels > 1 {
+		ch := f.Channel(s.cfg.Party)
+		if ch < 0 {
+			ch = 0
+			if s.cfg.Party == voicegate.Agent {
+				ch = 1
+			}
+		}
+		if cap(s.mono) < n {
+			s.mono = make([]int16, n)
+		}
+		mono = s.mono[:n]
+		codec.ExtractChannel(mono, pcm, f.Channels, ch)
+	}
+
+	// Sequence gaps and timestamp gaps.
+	s.mu.Lock()
+	if s.lastSeq != 0 && f.Seq > s.lastSeq+1 {
+		s.stats.Lost += int64(f.Seq - s.lastSeq - 1)
+	}
+	if f.Seq != 0 {
+		s.lastSeq = f.Seq
+	}
+	s.mu.Unlock()
+	if s.cfg.FillGaps && s.nextTS > 0 && f.Timestamp > s.nextTS {
+		gap := min(f.Timestamp-s.nextTS, time.Second)
+		zeros := int(gap.Seconds() * float64(s.rate))
+		s.feed(make([]int16, zeros))
+		s.mu.Lock()
+		s.stats.Filled += time.Duration(zeros) * time.Second / time.Duration(s.rate)
+		s.mu.Unlock()
+	}
+	s.nextTS = f.Timestamp + f.Duration()
+	s.feed(mono)
+	return nil
+}
+
+// feed runs the detector over pcm and adds it to the collected audio:
+// speech goes straight in; non-speech waits in the pause ring, whose last
+// MaxPause joins the audio when speech resumes.
+func (s *Session) feed(pcm []int16) {
+	step := s.rate / 50
+	for len(pcm) > 0 && !s.full() {
+		k := min(len(pcm), step)
+		chunk := pcm[:k]
+		pcm = pcm[k:]
+		speech := s.det.Process(chunk)
+		s.mu.Lock()
+		s.stats.Received += time.Duration(k) * time.Second / time.Duration(s.rate)
+		s.mu.Unlock()
+		if !speech {
+			s.pushPause(chunk)
+			continue
+		}
+		s.flushPause()
+		room := cap(s.audio) - len(s.audio)
+		s.audio = append(s.audio, chunk[:min(k, room)]...)
+	}
+}
+
+func (s *Session) pushPause(chunk []int16) {
+	for _, v := range chunk {
+		if s.pauseLen < len(s.pause) {
+			s.pause[(s.pauseOff+s.pauseLen)%len(s.pause)] = v
+			s.pauseLen++
+			continue
+		}
+		s.pause[s.pauseOff] = v
+		s.pauseOff = (s.pauseOff + 1) % len(s.pause)
+		s.mu.Lock()
+		s.stats.Dropped += time.Second / time.Duration(s.rate)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Session) flushPause() {
+	for i := 0; i < s.pauseLen && len(s.audio) < cap(s.audio); i++ {
+		s.audio = append(s.audio, s.pause[(s.pauseOff+i)%len(s.pause)])
+	}
+	s.pauseLen, s.pauseOff = 0, 0
+}
+
+// wav encodes the collected audio as a mono WAV file in the source's
+// encoding.
+func (s *Session) wav() ([]byte, error) {
+	f := codec.WAVFormat{Encoding: s.enc, SampleRate: s.rate, Channels: 1}
+	var data []byte
+	switch s.enc {
+	case voicegate.PCMU:
+		data = make([]byte, len(s.audio))
+		codec.EncodeULaw(data, s.audio)
+	case voicegate.PCMA:
+		data = make([]byte, len(s.audio))
+		codec.EncodeALaw(data, s.audio)
+	default:
+		f.Encoding = voicegate.L16
+		data = make([]byte, 2*len(s.audio))
+		codec.Int16ToBytes(data, s.audio)
+	}
+	return codec.EncodeWAV(nil, f, data)
+}
+
+// submit calls the engine and turns its answer into the result.
+func (s *Session) submit(ctx context.Context) (Event, error) {
+	if s.netSpeech() < MinNetSpeech {
+		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %.2fs of net speech in %v of audio, %.2fs needed",
+			ErrAudio, s.netSpeech().Seconds(), s.cfg.MaxTotalAudio, s.need.Seconds())}), nil
+	}
+	audio, err := s.wav()
+	if err != nil {
+		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %w", ErrAudio, err)}), nil
+	}
+	opts := &AudioOptions{Channel: 1, Calibration: s.cfg.Calibration}
+	if s.op == OperationRegister {
+		r, err := s.engine.GenerateCredential(ctx, s.hash, audio, opts)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Event{}, ctx.Err()
+			}
+			return s.finish(Event{Type: EventErrorDasPeak, ModelHash: s.hash, Err: err}), nil
+		}
+		ev := Event{
+			ModelHash:             r.Model.Hash,
+			EngineNetSpeech:       secondsToDuration(r.NetSpeechDuration),
+			EngineAudioDuration:   secondsToDuration(r.InputAudioDuration),
+			Authenticity:          r.Authenticity,
+			AuthenticityThreshold: s.cfg.AuthenticityThreshold,
+		}
+		if ev.ModelHash == "" {
+			ev.ModelHash = s.hash
+		}
+		if r.Authenticity < s.cfg.AuthenticityThreshold {
+			ev.Type = EventResultFailSpoof
+			return s.finish(ev), nil
+		}
+		ev.Type = EventResultSuccess
+		ev.Credential = r.Credential
+		ev.Audio = audio
+		if s.cfg.Store == nil {
+			return s.finish(ev), nil
+		}
+		s.result = &ev
+		s.state = stateStore
+		return s.store(ctx)
+	}
+	r, err := s.engine.CompareCredentialToAudio(ctx, s.cred, audio, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Event{}, ctx.Err()
+		}
+		return s.finish(Event{Type: EventErrorDasPeak, ModelHash: s.hash, Err: err}), nil
+	}
+	ev := Event{
+		ModelHash:             r.Model.Hash,
+		EngineNetSpeech:       secondsToDuration(r.NetSpeechDuration),
+		EngineAudioDuration:   secondsToDuration(r.InputAudioDuration),
+		Authenticity:          r.Authenticity,
+		AuthenticityThreshold: s.cfg.AuthenticityThreshold,
+		Score:                 r.Score,
+		ScoreThreshold:        s.cfg.ScoreThreshold,
+	}
+	if ev.ModelHash == "" {
+		ev.ModelHash = s.hash
+	}
+	switch {
+	case r.Authenticity < s.cfg.AuthenticityThreshold:
+		ev.Type = EventResultFailSpoof
+	case r.Score < s.cfg.ScoreThreshold:
+		ev.Type = EventResultFailScore
+	default:
+		ev.Type = EventResultSuccess
+	}
+	return s.finish(ev), nil
+}
+
+// store hands the register result to Config.Store with retries. When ctx
+// ends, the session stays in this state and a later Next tries again.
+func (s *Session) store(ctx context.Context) (Event, error) {
+	ev := *s.result
+	n, err := storeWithRetries(ctx, s.cfg.Store, s.cfg.StoreRetries, s.cfg.StoreBackoff, s.cfg.CallerID, ev.Credential, ev.ModelHash, ev.Audio)
+	s.mu.Lock()
+	s.stats.StoreAttempts += n
+	s.mu.Unlock()
+	if err != nil && ctx.Err() != nil {
+		return Event{}, ctx.Err()
+	}
+	if err != nil {
+		ev.StoreErr = fmt.Errorf("daspeak: storing the credential of %q failed after %d attempts: %w", s.cfg.CallerID, n, err)
+	} else {
+		ev.Stored = true
+	}
+	s.result = nil
+	return s.finish(ev), nil
+}
+
+func secondsToDuration(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
+}

@@ -1,0 +1,741 @@
+package daspeak_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/offline"
+	"github.com/voicegate/voicegate/internal/fixtures"
+)
+
+// run pulls events until the terminal one and checks the session contract:
+// progress events only before it, non-decreasing net speech, io.EOF after.
+func run(t *testing.T, s *daspeak.Session) (daspeak.Event, []daspeak.Event) {
+	t.Helper()
+	ctx := context.Background()
+	var progress []daspeak.Event
+	var last time.Duration
+	for i := 0; ; i++ {
+		ev, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next %d: %v", i, err)
+		}
+		if ev.Operation != s.Operation() {
+			t.Fatalf("event operation %q, session %q", ev.Operation, s.Operation())
+		}
+		if ev.NetSpeech < last {
+			t.Fatalf("net speech went back from %v to %v", last, ev.NetSpeech)
+		}
+		last = ev.NetSpeech
+		if ev.IsTerminal() {
+			if _, err := s.Next(ctx); err != io.EOF {
+				t.Fatalf("Next after the terminal event: %v, want io.EOF", err)
+			}
+			return ev, progress
+		}
+		if ev.Type != daspeak.EventProgress {
+			t.Fatalf("non-terminal event %q", ev.Type)
+		}
+		progress = append(progress, ev)
+	}
+}
+
+func wavReader(t *testing.T, name string) *codec.WAVFrameReader {
+	return codec.NewWAVFrameReader(fixtures.LoadWAV(t, name), 20*time.Millisecond)
+}
+
+func register(t *testing.T, e daspeak.Engine, name string, cfg *daspeak.Config) daspeak.Event {
+	t.Helper()
+	s, err := daspeak.Register(wavReader(t, name), e, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, progress := run(t, s)
+	if ev.Type != daspeak.EventResultSuccess {
+		t.Fatalf("register %s: %s (%v)", name, ev.Type, ev.Err)
+	}
+	if len(progress) < 5 {
+		t.Errorf("register %s: %d progress events", name, len(progress))
+	}
+	return ev
+}
+
+func verify(t *testing.T, e daspeak.Engine, cred, name string, cfg *daspeak.Config) daspeak.Event {
+	t.Helper()
+	s, err := daspeak.Verify(wavReader(t, name), e, cred, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := run(t, s)
+	return ev
+}
+
+// TestRegisterVerifyFixtures registers every committed voice from its
+// first utterance and verifies its second utterance (result-success) and
+// the second utterance of another voice (result-fail-score) with the
+// offline engine and default thresholds.
+func TestRegisterVerifyFixtures(t *testing.T) {
+	e := offline.New(nil)
+	voices := fixtures.Voices()
+	for i, v := range voices {
+		t.Run(v, func(t *testing.T) {
+			reg := register(t, e, fixtures.Utterances(v)[0], nil)
+			if reg.Credential == "" || reg.ModelHash != offline.ModelHash || reg.NetSpeech < reg.NetSpeechNeeded ||
+				reg.NetSpeechNeeded != 5*time.Second || reg.Authenticity != 1 || reg.AuthenticityThreshold != 0.8 {
+				t.Fatalf("register event %+v", reg)
+			}
+			w, err := codec.ParseWAV(reg.Audio)
+			if err != nil || w.Format.Encoding != voicegate.PCMU || w.Format.SampleRate != 8000 || w.Duration() != reg.AudioDuration {
+				t.Fatalf("register audio: %v %+v %v / %v", err, w.Format, w.Duration(), reg.AudioDuration)
+			}
+			same := verify(t, e, reg.Credential, fixtures.Utterances(v)[1], nil)
+			other := voices[(i+1)%len(voices)]
+			diff := verify(t, e, reg.Credential, fixtures.Utterances(other)[1], nil)
+			t.Logf("%s: same %.3f, %s %.3f", v, same.Score, other, diff.Score)
+			if same.Type != daspeak.EventResultSuccess || same.Score < same.ScoreThreshold || same.ScoreThreshold != 0.5 {
+				t.Errorf("same voice: %s score %.3f", same.Type, same.Score)
+			}
+			if diff.Type != daspeak.EventResultFailScore || diff.Score >= diff.ScoreThreshold {
+				t.Errorf("voice %s: %s score %.3f", other, diff.Type, diff.Score)
+			}
+		})
+	}
+}
+
+// TestRegisterStoreVerify registers into credstore's memory store, reads
+// the credential back and verifies with it.
+func TestRegisterStoreVerify(t *testing.T) {
+	ctx := context.Background()
+	e := offline.New(nil)
+	mem := credstore.NewMemory()
+	store := daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
+		return mem.Put(ctx, id, credstore.Record{Credential: cred, ModelHash: hash, AudioRef: fmt.Sprintf("wav:%d", len(audio))})
+	})
+	reg := register(t, e, fixtures.Utterances("rms")[0], &daspeak.Config{Store: store, CallerID: "+34600000001"})
+	if !reg.Stored || reg.StoreErr != nil {
+		t.Fatalf("not stored: %+v", reg)
+	}
+	rec, err := mem.Get(ctx, "+34600000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Credential != reg.Credential || rec.ModelHash != offline.ModelHash || rec.AudioRef != fmt.Sprintf("wav:%d", len(reg.Audio)) {
+		t.Fatalf("stored %+v", rec)
+	}
+	if ev := verify(t, e, rec.Credential, fixtures.Utterances("rms")[2], nil); ev.Type != daspeak.EventResultSuccess {
+		t.Fatalf("verify same caller: %s %.3f", ev.Type, ev.Score)
+	}
+	if ev := verify(t, e, rec.Credential, fixtures.Utterances("armelle")[2], nil); ev.Type != daspeak.EventResultFailScore {
+		t.Fatalf("verify impostor: %s %.3f", ev.Type, ev.Score)
+	}
+}
+
+// fakeEngine returns fixed results and counts calls.
+type fakeEngine struct {
+	mu           sync.Mutex
+	authenticity float64
+	score        float64
+	err          error
+	calls        int
+	audio        []byte
+	block        bool // wait for ctx
+}
+
+func (f *fakeEngine) call(ctx context.Context, audio []byte) error {
+	f.mu.Lock()
+	f.calls++
+	f.audio = audio
+	block := f.block
+	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return f.err
+}
+
+func (f *fakeEngine) GenerateCredential(ctx context.Context, hash string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	if err := f.call(ctx, audio); err != nil {
+		return nil, err
+	}
+	return &daspeak.CredentialResult{Model: daspeak.Model{Hash: hash}, Credential: "cred-" + hash, Authenticity: f.authenticity, NetSpeechDuration: 4.2, InputAudioDuration: 6.1}, nil
+}
+
+func (f *fakeEngine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	if err := f.call(ctx, audio); err != nil {
+		return nil, err
+	}
+	return &daspeak.CompareResult{Model: daspeak.Model{Hash: "m1"}, Score: f.score, Authenticity: f.authenticity, NetSpeechDuration: 4.2, InputAudioDuration: 6.1}, nil
+}
+
+func TestThresholds(t *testing.T) {
+	speech := fixtures.Utterances("kal")[0]
+	cases := []struct {
+		name         string
+		op           daspeak.Operation
+		authenticity float64
+		score        float64
+		cfg          daspeak.Config
+		want         daspeak.EventType
+	}{
+		{"register ok", daspeak.OperationRegister, 0.9, 0, daspeak.Config{}, daspeak.EventResultSuccess},
+		{"register at threshold", daspeak.OperationRegister, 0.8, 0, daspeak.Config{}, daspeak.EventResultSuccess},
+		{"register spoof", daspeak.OperationRegister, 0.79, 0, daspeak.Config{}, daspeak.EventResultFailSpoof},
+		{"register custom authenticity", daspeak.OperationRegister, 0.5, 0, daspeak.Config{AuthenticityThreshold: 0.4}, daspeak.EventResultSuccess},
+		{"verify ok", daspeak.OperationVerify, 0.9, 0.7, daspeak.Config{}, daspeak.EventResultSuccess},
+		{"verify at score threshold", daspeak.OperationVerify, 0.9, 0.5, daspeak.Config{}, daspeak.EventResultSuccess},
+		{"verify low score", daspeak.OperationVerify, 0.9, 0.49, daspeak.Config{}, daspeak.EventResultFailScore},
+		{"verify custom score", daspeak.OperationVerify, 0.9, 0.7, daspeak.Config{ScoreThreshold: 0.75}, daspeak.EventResultFailScore},
+		{"verify spoof wins over score", daspeak.OperationVerify, 0.1, 0.1, daspeak.Config{}, daspeak.EventResultFailSpoof},
+		{"verify spoof with good score", daspeak.OperationVerify, 0.1, 0.99, daspeak.Config{}, daspeak.EventResultFailSpoof},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := &fakeEngine{authenticity: c.authenticity, score: c.score}
+			cfg := c.cfg
+			cfg.ModelHash = "m1"
+			var s *daspeak.Session
+			var err error
+			if c.op == daspeak.OperationRegister {
+				s, err = daspeak.Register(wavReader(t, speech), e, &cfg)
+			} else {
+				s, err = daspeak.Verify(wavReader(t, speech), e, "cred", &cfg)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, _ := run(t, s)
+			if ev.Type != c.want {
+				t.Fatalf("got %s, want %s", ev.Type, c.want)
+			}
+			if e.calls != 1 {
+				t.Fatalf("%d engine calls", e.calls)
+			}
+			if ev.Authenticity != c.authenticity || ev.EngineNetSpeech != 4200*time.Millisecond || ev.ModelHash != "m1" {
+				t.Fatalf("event %+v", ev)
+			}
+			if c.op == daspeak.OperationVerify && ev.Type != daspeak.EventResultFailSpoof && ev.Score != c.score {
+				t.Fatalf("score %v", ev.Score)
+			}
+			if (ev.Credential != "") != (c.op == daspeak.OperationRegister && c.want == daspeak.EventResultSuccess) {
+				t.Fatalf("credential %q on %s %s", ev.Credential, c.op, ev.Type)
+			}
+			if _, err := codec.ParseWAV(e.audio); err != nil {
+				t.Fatalf("engine got a bad WAV: %v", err)
+			}
+		})
+	}
+}
+
+// countingReader counts ReadFrame calls.
+type countingReader struct {
+	voicegate.FrameReader
+	n int
+}
+
+func (r *countingReader) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	r.n++
+	return r.FrameReader.ReadFrame(ctx)
+}
+
+func TestInvalidConfiguration(t *testing.T) {
+	type start func(src voicegate.FrameReader, e daspeak.Engine) (*daspeak.Session, error)
+	reg := func(cfg daspeak.Config) start {
+		return func(src voicegate.FrameReader, e daspeak.Engine) (*daspeak.Session, error) {
+			return daspeak.Register(src, e, &cfg)
+		}
+	}
+	ver := func(cred string, cfg daspeak.Config) start {
+		return func(src voicegate.FrameReader, e daspeak.Engine) (*daspeak.Session, error) {
+			return daspeak.Verify(src, e, cred, &cfg)
+		}
+	}
+	store := daspeak.StoreFunc(func(context.Context, string, string, string, []byte) error { return nil })
+	cases := []struct {
+		name  string
+		start start
+	}{
+		{"duration over 30s", reg(daspeak.Config{AudioTotalDuration: 31 * time.Second})},
+		{"negative duration", reg(daspeak.Config{AudioTotalDuration: -time.Second})},
+		{"authenticity over 1", reg(daspeak.Config{AuthenticityThreshold: 1.5})},
+		{"negative authenticity", reg(daspeak.Config{AuthenticityThreshold: -0.1})},
+		{"score over 1", ver("c", daspeak.Config{ScoreThreshold: 2})},
+		{"negative score", ver("c", daspeak.Config{ScoreThreshold: -1})},
+		{"bad party", reg(daspeak.Config{Party: voicegate.Party(9)})},
+		{"negative margin", reg(daspeak.Config{NetSpeechMargin: -time.Second})},
+		{"total audio 30s", reg(daspeak.Config{MaxTotalAudio: 30 * time.Second})},
+		{"total audio 2s", reg(daspeak.Config{MaxTotalAudio: 2 * time.Second})},
+		{"negative timeout", reg(daspeak.Config{NoAudioTimeout: -time.Second})},
+		{"store without caller id", reg(daspeak.Config{Store: store})},
+		{"store on verify", ver("c", daspeak.Config{Store: store, CallerID: "x"})},
+		{"empty credential", ver("", daspeak.Config{})},
+		{"no model, no lister", reg(daspeak.Config{})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := &countingReader{FrameReader: wavReader(t, fixtures.Utterances("slt")[0])}
+			s, err := c.start(src, &fakeEngine{authenticity: 1, score: 1})
+			if s == nil {
+				t.Fatal("nil session")
+			}
+			if err != nil && !errors.Is(err, daspeak.ErrParameters) {
+				t.Fatalf("error %v", err)
+			}
+			ev, _ := run(t, s)
+			if ev.Type != daspeak.EventErrorParameters || !errors.Is(ev.Err, daspeak.ErrParameters) {
+				t.Fatalf("event %s (%v)", ev.Type, ev.Err)
+			}
+			if src.n != 0 {
+				t.Fatalf("%d frames read", src.n)
+			}
+		})
+	}
+	if _, err := daspeak.Register(nil, offline.New(nil), nil); !errors.Is(err, daspeak.ErrParameters) {
+		t.Fatalf("nil reader: %v", err)
+	}
+	if _, err := daspeak.Verify(wavReader(t, fixtures.Utterances("slt")[0]), nil, "c", nil); !errors.Is(err, daspeak.ErrParameters) {
+		t.Fatalf("nil engine: %v", err)
+	}
+}
+
+// blockingReader returns its frames, then blocks until ctx is done.
+type blockingReader struct{ frames []voicegate.Frame }
+
+func (r *blockingReader) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	if len(r.frames) > 0 {
+		f := r.frames[0]
+		r.frames = r.frames[1:]
+		return f, nil
+	}
+	<-ctx.Done()
+	return voicegate.Frame{}, ctx.Err()
+}
+
+func TestNoAudio(t *testing.T) {
+	agent := voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1, Parties: [2]voicegate.Party{voicegate.Agent}, Payload: make([]byte, 160)}
+	for _, c := range []struct {
+		name   string
+		frames []voicegate.Frame
+	}{
+		{"nothing", nil},
+		{"only the agent", []voicegate.Frame{agent, agent, agent}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := daspeak.Verify(&blockingReader{frames: c.frames}, offline.New(nil), "c", &daspeak.Config{NoAudioTimeout: 30 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, _ := run(t, s)
+			if ev.Type != daspeak.EventErrorConsumerNotReady || !errors.Is(ev.Err, daspeak.ErrConsumerNotReady) {
+				t.Fatalf("event %s (%v)", ev.Type, ev.Err)
+			}
+			if st := s.Stats(); st.OtherParty != int64(len(c.frames)) {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// clip returns the first d of a fixture as frames.
+func clip(t *testing.T, name string, d time.Duration) voicegate.FrameReader {
+	w := fixtures.LoadWAV(t, name)
+	w.Data = w.Data[:int(d.Seconds()*8000)]
+	return codec.NewWAVFrameReader(w, 20*time.Millisecond)
+}
+
+func TestEarlyEnd(t *testing.T) {
+	e := &fakeEngine{authenticity: 1, score: 1}
+	s, _ := daspeak.Register(clip(t, fixtures.Utterances("awb")[0], 2500*time.Millisecond), e, &daspeak.Config{ModelHash: "m1"})
+	ev, _ := run(t, s)
+	if ev.Type != daspeak.EventErrorAudio || !errors.Is(ev.Err, daspeak.ErrAudio) {
+		t.Fatalf("event %s (%v)", ev.Type, ev.Err)
+	}
+	if ev.NetSpeech <= time.Second || ev.NetSpeech >= ev.NetSpeechNeeded || !strings.Contains(ev.Err.Error(), "net speech") {
+		t.Fatalf("net speech %v of %v: %v", ev.NetSpeech, ev.NetSpeechNeeded, ev.Err)
+	}
+	if e.calls != 0 {
+		t.Fatal("engine called")
+	}
+}
+
+func TestEngineErrors(t *testing.T) {
+	apiErr := &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionVoiceDurationIsNotEnough, Message: "Voice duration is not enough 2.55s < 3.00s", Detected: 2.55}
+	e := &fakeEngine{err: apiErr}
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), e, &daspeak.Config{ModelHash: "m1"})
+	ev, _ := run(t, s)
+	if ev.Type != daspeak.EventErrorDasPeak || ev.Exception != daspeak.ExceptionVoiceDurationIsNotEnough || !errors.Is(ev.Err, daspeak.ErrNetSpeechTooShort) {
+		t.Fatalf("event %+v", ev)
+	}
+	// The offline engine rejects a malformed credential.
+	s, _ = daspeak.Verify(wavReader(t, fixtures.Utterances("slt")[0]), offline.New(nil), "not-a-credential", nil)
+	ev, _ = run(t, s)
+	if ev.Type != daspeak.EventErrorDasPeak || ev.Exception != daspeak.ExceptionInvalidCredential {
+		t.Fatalf("event %+v", ev)
+	}
+	b, _ := json.Marshal(ev)
+	if !strings.Contains(string(b), `"exception":"InvalidCredential"`) || !strings.Contains(string(b), `"error":"daspeak: InvalidCredential`) {
+		t.Fatalf("json %s", b)
+	}
+}
+
+func TestModelFromLister(t *testing.T) {
+	ev := register(t, offline.New(nil), fixtures.Utterances("slt")[0], &daspeak.Config{ModelHash: ""})
+	if ev.ModelHash != offline.ModelHash {
+		t.Fatalf("model %q", ev.ModelHash)
+	}
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), offline.New(nil), &daspeak.Config{ModelHash: "unknown"})
+	ev, _ = run(t, s)
+	if ev.Type != daspeak.EventErrorDasPeak || ev.Exception != daspeak.ExceptionModelNotAvailable {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+func TestStoreRetries(t *testing.T) {
+	boom := errors.New("database is down")
+	for _, c := range []struct {
+		name     string
+		failures int
+		stored   bool
+		attempts int
+	}{
+		{"first try", 0, true, 1},
+		{"after two failures", 2, true, 3},
+		{"never", 100, false, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			store := daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
+				n++
+				if id != "caller-1" || cred != "cred-m1" || hash != "m1" || len(audio) == 0 {
+					t.Errorf("store got %q %q %q %d", id, cred, hash, len(audio))
+				}
+				if n <= c.failures {
+					return boom
+				}
+				return nil
+			})
+			e := &fakeEngine{authenticity: 1}
+			s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), e,
+				&daspeak.Config{ModelHash: "m1", Store: store, CallerID: "caller-1", StoreBackoff: time.Millisecond})
+			ev, _ := run(t, s)
+			if ev.Type != daspeak.EventResultSuccess || ev.Credential != "cred-m1" || ev.Stored != c.stored || (ev.StoreErr == nil) == !c.stored {
+				t.Fatalf("event %s stored %v err %v", ev.Type, ev.Stored, ev.StoreErr)
+			}
+			if !c.stored && !errors.Is(ev.StoreErr, boom) {
+				t.Fatalf("store error %v", ev.StoreErr)
+			}
+			if n != c.attempts || s.Stats().StoreAttempts != c.attempts {
+				t.Fatalf("%d attempts (stats %d), want %d", n, s.Stats().StoreAttempts, c.attempts)
+			}
+			b, _ := json.Marshal(ev)
+			if c.stored == strings.Contains(string(b), "store_error") {
+				t.Fatalf("json %s", b)
+			}
+		})
+	}
+}
+
+// TestResume cancels Next while the engine and the store are busy and
+// checks that a later Next carries on without losing anything.
+func TestResume(t *testing.T) {
+	e := &fakeEngine{authenticity: 1, block: true}
+	var storeCalls int
+	storeCtx := make(chan struct{})
+	store := daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
+		storeCalls++
+		if storeCalls == 1 {
+			close(storeCtx)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("awb")[0]), e, &daspeak.Config{ModelHash: "m1", Store: store, CallerID: "c"})
+
+	// Pull progress until the engine blocks; cancel it.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			e.mu.Lock()
+			c := e.calls
+			e.mu.Unlock()
+			if c > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for {
+		ev, err := s.Next(ctx)
+		if errors.Is(err, context.Canceled) {
+			break
+		}
+		if err != nil || ev.IsTerminal() {
+			t.Fatalf("Next: %v %s", err, ev.Type)
+		}
+	}
+	// Resume: the engine answers; the store blocks until cancelled.
+	e.mu.Lock()
+	e.block = false
+	e.mu.Unlock()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	go func() { <-storeCtx; cancel2() }()
+	if _, err := s.Next(ctx2); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next during store: %v", err)
+	}
+	ev, err := s.Next(context.Background())
+	if err != nil || ev.Type != daspeak.EventResultSuccess || !ev.Stored || e.calls != 2 || storeCalls != 2 {
+		t.Fatalf("after resume: %v %s stored %v, %d engine calls, %d store calls", err, ev.Type, ev.Stored, e.calls, storeCalls)
+	}
+}
+
+// frames returns the fixture's audio as 20 ms frames of the given format.
+func frames(t *testing.T, name string, enc voicegate.Encoding, channels, speechCh int, parties [2]voicegate.Party) []voicegate.Frame {
+	pcm := fixtures.LoadWAV(t, name).Mono(0)
+	var out []voicegate.Frame
+	for i, seq := 0, uint64(1); i+160 <= len(pcm); i, seq = i+160, seq+1 {
+		ch := make([][]int16, 2)
+		ch[0], ch[1] = make([]int16, 160), make([]int16, 160)
+		copy(ch[speechCh], pcm[i:i+160])
+		samples := ch[0]
+		if channels == 2 {
+			samples = make([]int16, 320)
+			codec.Interleave(samples, ch[0], ch[1])
+		}
+		var payload []byte
+		switch enc {
+		case voicegate.PCMU:
+			payload = make([]byte, len(samples))
+			codec.EncodeULaw(payload, samples)
+		case voicegate.PCMA:
+			payload = make([]byte, len(samples))
+			codec.EncodeALaw(payload, samples)
+		case voicegate.L16:
+			payload = make([]byte, 2*len(samples))
+			codec.Int16ToBytes(payload, samples)
+		}
+		out = append(out, voicegate.Frame{Encoding: enc, SampleRate: 8000, Channels: channels, Parties: parties, Seq: seq,
+			Timestamp: time.Duration(i) * time.Second / 8000, Payload: payload})
+	}
+	return out
+}
+
+func TestFormatsAndParties(t *testing.T) {
+	name := fixtures.Utterances("armelle")[0]
+	cust, agent := voicegate.Customer, voicegate.Agent
+	both := [2]voicegate.Party{cust, agent}
+	cases := []struct {
+		name   string
+		frames []voicegate.Frame
+		party  voicegate.Party
+		want   daspeak.EventType
+		enc    voicegate.Encoding
+	}{
+		{"PCMU mono", frames(t, name, voicegate.PCMU, 1, 0, [2]voicegate.Party{cust}), cust, daspeak.EventResultSuccess, voicegate.PCMU},
+		{"PCMA mono", frames(t, name, voicegate.PCMA, 1, 0, [2]voicegate.Party{cust}), cust, daspeak.EventResultSuccess, voicegate.PCMA},
+		{"L16 mono unknown party", frames(t, name, voicegate.L16, 1, 0, [2]voicegate.Party{}), cust, daspeak.EventResultSuccess, voicegate.L16},
+		{"stereo customer speaks", frames(t, name, voicegate.PCMU, 2, 0, both), cust, daspeak.EventResultSuccess, voicegate.PCMU},
+		{"stereo agent speaks, listen to agent", frames(t, name, voicegate.L16, 2, 1, both), agent, daspeak.EventResultSuccess, voicegate.L16},
+		{"stereo agent speaks, listen to customer", frames(t, name, voicegate.L16, 2, 1, both), cust, daspeak.EventErrorAudio, 0},
+		{"stereo swapped parties", frames(t, name, voicegate.PCMU, 2, 1, [2]voicegate.Party{agent, cust}), cust, daspeak.EventResultSuccess, voicegate.PCMU},
+	}
+	// Twilio both_tracks: mono frames of both parties interleaved; the
+	// customer speaks.
+	var tracks []voicegate.Frame
+	for _, f := range frames(t, name, voicegate.PCMU, 1, 0, [2]voicegate.Party{cust}) {
+		silent := f
+		silent.Parties = [2]voicegate.Party{agent}
+		silent.Payload = make([]byte, len(f.Payload))
+		tracks = append(tracks, f, silent)
+	}
+	cases = append(cases, struct {
+		name   string
+		frames []voicegate.Frame
+		party  voicegate.Party
+		want   daspeak.EventType
+		enc    voicegate.Encoding
+	}{"both tracks", tracks, cust, daspeak.EventResultSuccess, voicegate.PCMU})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := &fakeEngine{authenticity: 1}
+			s, _ := daspeak.Register(voicegate.NewSliceReader(c.frames), e, &daspeak.Config{ModelHash: "m1", Party: c.party})
+			ev, _ := run(t, s)
+			if ev.Type != c.want {
+				t.Fatalf("event %s (%v), net speech %v", ev.Type, ev.Err, ev.NetSpeech)
+			}
+			if c.want != daspeak.EventResultSuccess {
+				return
+			}
+			w, err := codec.ParseWAV(e.audio)
+			if err != nil || w.Format.Encoding != c.enc || w.Format.Channels != 1 {
+				t.Fatalf("engine audio %v %+v", err, w.Format)
+			}
+			if c.name == "both tracks" && s.Stats().OtherParty == 0 {
+				t.Fatal("agent frames not skipped")
+			}
+		})
+	}
+}
+
+func TestGapsAndBadFrames(t *testing.T) {
+	name := fixtures.Utterances("slt")[0]
+	all := frames(t, name, voicegate.PCMU, 1, 0, [2]voicegate.Party{voicegate.Customer})
+	var fs []voicegate.Frame
+	for i, f := range all {
+		if i%10 == 5 { // lose every tenth frame
+			continue
+		}
+		fs = append(fs, f)
+		if i == 20 {
+			fs = append(fs, voicegate.Frame{Encoding: voicegate.L16, SampleRate: 8000, Channels: 1, Payload: []byte{1, 2, 3}}) // odd L16 payload
+			fs = append(fs, voicegate.Frame{SampleRate: 8000, Channels: 1, Payload: []byte{1}})                                // no encoding
+		}
+	}
+	for _, fill := range []bool{false, true} {
+		e := &fakeEngine{authenticity: 1}
+		s, _ := daspeak.Register(voicegate.NewSliceReader(fs), e, &daspeak.Config{ModelHash: "m1", FillGaps: fill})
+		ev, _ := run(t, s)
+		st := s.Stats()
+		if ev.Type != daspeak.EventResultSuccess || st.Invalid != 2 || st.Lost == 0 {
+			t.Fatalf("fill %v: %s, stats %+v", fill, ev.Type, st)
+		}
+		if fill != (st.Filled > 0) || (fill && st.Filled != time.Duration(st.Lost)*20*time.Millisecond) {
+			t.Fatalf("fill %v: stats %+v", fill, st)
+		}
+	}
+	// A rate the engine cannot take, and a rate change.
+	bad := all[:3]
+	for i := range bad {
+		bad[i].SampleRate = 48000
+	}
+	s, _ := daspeak.Verify(voicegate.NewSliceReader(bad), &fakeEngine{}, "c", nil)
+	if ev, _ := run(t, s); ev.Type != daspeak.EventErrorAudio || !strings.Contains(ev.Err.Error(), "48000") {
+		t.Fatalf("48 kHz: %s %v", ev.Type, ev.Err)
+	}
+	mixed := frames(t, name, voicegate.PCMU, 1, 0, [2]voicegate.Party{})[:20]
+	mixed[10].SampleRate = 16000
+	mixed[10].Payload = mixed[10].Payload[:80]
+	s, _ = daspeak.Verify(voicegate.NewSliceReader(mixed), &fakeEngine{}, "c", nil)
+	if ev, _ := run(t, s); ev.Type != daspeak.EventErrorAudio || !strings.Contains(ev.Err.Error(), "changed") {
+		t.Fatalf("rate change: %s %v", ev.Type, ev.Err)
+	}
+}
+
+func TestSixteenKHz(t *testing.T) {
+	pcm := fixtures.LoadWAV(t, fixtures.Utterances("kal")[0]).Mono(0)
+	var fs []voicegate.Frame
+	for i := 0; i+160 <= len(pcm); i += 160 {
+		up := make([]int16, 320)
+		for j := range 160 {
+			up[2*j], up[2*j+1] = pcm[i+j], pcm[i+j]
+		}
+		b := make([]byte, 640)
+		codec.Int16ToBytes(b, up)
+		fs = append(fs, voicegate.Frame{Encoding: voicegate.L16, SampleRate: 16000, Channels: 1, Payload: b})
+	}
+	e := &fakeEngine{authenticity: 1}
+	s, _ := daspeak.Register(voicegate.NewSliceReader(fs), e, &daspeak.Config{ModelHash: "m1"})
+	if ev, _ := run(t, s); ev.Type != daspeak.EventResultSuccess {
+		t.Fatalf("%s %v", ev.Type, ev.Err)
+	}
+	if w, err := codec.ParseWAV(e.audio); err != nil || w.Format.SampleRate != 16000 {
+		t.Fatalf("%v %+v", err, w.Format)
+	}
+}
+
+func TestTotalAudioCap(t *testing.T) {
+	// 12 s of speech wanted, 8 s of audio allowed: the session submits at
+	// the cap.
+	var fs []voicegate.Frame
+	for _, u := range fixtures.Utterances("rms") {
+		fs = append(fs, frames(t, u, voicegate.PCMU, 1, 0, [2]voicegate.Party{})...)
+	}
+	e := &fakeEngine{authenticity: 1}
+	s, _ := daspeak.Register(voicegate.NewSliceReader(fs), e, &daspeak.Config{ModelHash: "m1", AudioTotalDuration: 12 * time.Second, MaxTotalAudio: 8 * time.Second})
+	ev, _ := run(t, s)
+	w, err := codec.ParseWAV(e.audio)
+	if ev.Type != daspeak.EventResultSuccess || err != nil || w.Duration() != 8*time.Second || ev.NetSpeech >= 12*time.Second {
+		t.Fatalf("%s %v, audio %v, net speech %v", ev.Type, err, w.Duration(), ev.NetSpeech)
+	}
+}
+
+func TestPausesShortened(t *testing.T) {
+	// Speech, 5 s of silence, speech: the collected audio keeps 1 s of the
+	// pause.
+	a := frames(t, fixtures.Utterances("slt")[0], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+	b := frames(t, fixtures.Utterances("slt")[1], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+	silence := voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1, Payload: make([]byte, 160)}
+	for i := range silence.Payload {
+		silence.Payload[i] = codec.ULawSilence
+	}
+	fs := append([]voicegate.Frame{}, a[:150]...)
+	for range 250 {
+		fs = append(fs, silence)
+	}
+	fs = append(fs, b...)
+	e := &fakeEngine{authenticity: 1}
+	s, _ := daspeak.Register(voicegate.NewSliceReader(fs), e, &daspeak.Config{ModelHash: "m1"})
+	ev, _ := run(t, s)
+	st := s.Stats()
+	if ev.Type != daspeak.EventResultSuccess || st.Dropped < 4*time.Second || ev.AudioDuration+st.Dropped > st.Received {
+		t.Fatalf("%s audio %v, stats %+v", ev.Type, ev.AudioDuration, st)
+	}
+}
+
+func TestEventJSON(t *testing.T) {
+	ev := daspeak.Event{Type: daspeak.EventResultSuccess, Operation: daspeak.OperationVerify, NetSpeech: 3520 * time.Millisecond,
+		NetSpeechNeeded: 3500 * time.Millisecond, AudioDuration: 5100 * time.Millisecond, ModelHash: "h",
+		EngineNetSpeech: 3400 * time.Millisecond, EngineAudioDuration: 5100 * time.Millisecond, Authenticity: 1,
+		AuthenticityThreshold: 0.8, Score: 0.91, ScoreThreshold: 0.5, Audio: []byte("RIFF")}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"result-success","operation":"verify","net_speech":3.52,"net_speech_needed":3.5,"audio_duration":5.1,"model_hash":"h",` +
+		`"engine_net_speech":3.4,"engine_audio_duration":5.1,"authenticity":1,"authenticity_threshold":0.8,"score":0.91,"score_threshold":0.5}`
+	if string(b) != want {
+		t.Fatalf("json\n%s\nwant\n%s", b, want)
+	}
+	p := daspeak.Event{Type: daspeak.EventProgress, Operation: daspeak.OperationRegister, NetSpeech: time.Second, NetSpeechNeeded: 5 * time.Second}
+	b, _ = json.Marshal(p)
+	if string(b) != `{"type":"progress","operation":"register","net_speech":1,"net_speech_needed":5,"audio_duration":0}` {
+		t.Fatalf("progress json %s", b)
+	}
+	// Audio appears only when the session asks for it.
+	for _, in := range []bool{false, true} {
+		s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("awb")[0]), offline.New(nil), &daspeak.Config{AudioInJSON: in})
+		ev, _ := run(t, s)
+		b, _ := json.Marshal(ev)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, has := m["audio"]; has != in || m["credential"] != ev.Credential || m["stored"] != false {
+			t.Fatalf("AudioInJSON %v: keys %v", in, m)
+		}
+	}
+}
+
+func TestCancelledNextKeepsSession(t *testing.T) {
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("kal")[0]), offline.New(nil), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Next: %v", err)
+	}
+	if ev, _ := run(t, s); ev.Type != daspeak.EventResultSuccess {
+		t.Fatalf("after cancel: %s %v", ev.Type, ev.Err)
+	}
+}

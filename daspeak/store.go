@@ -1,0 +1,59 @@
+package daspeak
+
+import (
+	"context"
+	"time"
+)
+
+// CredentialStore keeps the credential of a successful register session.
+// das-Peak does not keep credentials: the integrator must. A
+// credstore.Store is adapted in a few lines:
+//
+//	daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
+//		return store.Put(ctx, id, credstore.Record{Credential: cred, ModelHash: hash})
+//	})
+//
+// StoreCredential is called synchronously from [Session.Next], with Next's
+// ctx, and retried on error (Config.StoreRetries). It must be safe to call
+// again after a failure (an upsert). audio is the collected audio as a WAV
+// file, to regenerate the credential for a new model later; it must not be
+// kept after the call returns unless copied.
+type CredentialStore interface {
+	StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error
+}
+
+// StoreFunc adapts a function to CredentialStore.
+type StoreFunc func(ctx context.Context, callerID, credential, modelHash string, audio []byte) error
+
+// StoreCredential calls f.
+func (f StoreFunc) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	return f(ctx, callerID, credential, modelHash, audio)
+}
+
+// storeWithRetries calls st up to 1+retries times, waiting backoff, then
+// twice as long each time (at most 10 s), between attempts. It returns the
+// number of attempts and the last error; a done ctx stops it with ctx's
+// error.
+func storeWithRetries(ctx context.Context, st CredentialStore, retries int, backoff time.Duration, id, cred, hash string, audio []byte) (int, error) {
+	var err error
+	wait := backoff
+	for attempt := 1; ; attempt++ {
+		if err = st.StoreCredential(ctx, id, cred, hash, audio); err == nil {
+			return attempt, nil
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return attempt, cerr
+		}
+		if attempt > retries {
+			return attempt, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return attempt, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
