@@ -213,3 +213,15 @@ func (e *APIError) ModelHash() string {
 func (e *APIError) Temporary() bool {
 	return e.Status == 429 || e.Status >= 500
 }
+
+// Session errors, carried by the Err field of error events and returned by
+// Register and Verify for an invalid configuration.
+var (
+	// ErrParameters reports an invalid session configuration.
+	ErrParameters = errors.New("daspeak: invalid session parameters")
+	// ErrConsumerNotReady reports that no audio arrived in time.
+	ErrConsumerNotReady = errors.New("daspeak: no audio received")
+	// ErrAudio reports a stream that ended or failed, or audio that cannot
+	// be used, before enough net speech was collected.
+	ErrAudio = errors.New("daspeak: not enough usable audio")
+)

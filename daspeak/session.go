@@ -13,18 +13,6 @@ import (
 	"github.com/voicegate/voicegate/internal/vad"
 )
 
-// Session errors, carried by the Err field of error events and returned by
-// Register and Verify for an invalid configuration.
-var (
-	// ErrParameters reports an invalid session configuration.
-	ErrParameters = errors.New("daspeak: invalid session parameters")
-	// ErrConsumerNotReady reports that no audio arrived in time.
-	ErrConsumerNotReady = errors.New("daspeak: no audio received")
-	// ErrAudio reports a stream that ended or failed, or audio that cannot
-	// be used, before enough net speech was collected.
-	ErrAudio = errors.New("daspeak: not enough usable audio")
-)
-
 // Limits of das-Peak that sessions respect.
 const (
 	// MinNetSpeech is the least net speech das-Peak accepts.
