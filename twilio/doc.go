@@ -1,0 +1,73 @@
+// Package twilio connects voicegate to Twilio Programmable Voice and Flex:
+// the server side of Media Streams, webhook signatures, the Streams REST
+// API, Flex token validation and web chat, access tokens and TwiML.
+//
+// # Media Streams
+//
+// Twilio streams call audio to a WebSocket server: one connection per
+// stream, JSON text messages connected, start, media (20 ms of 8 kHz μ-law,
+// base64), dtmf, mark and stop. Accept checks the upgrade's
+// X-Twilio-Signature, upgrades the request and returns a Stream, a
+// voicegate.FrameReader:
+//
+//	s, err := twilio.Accept(w, r, &twilio.AcceptOptions{
+//		PublicURL:  "wss://vb.example.com/twilio/media",
+//		AuthTokens: []string{primary, secondary},
+//	})
+//	if err != nil {
+//		return // Accept answered 403 or 500
+//	}
+//	defer s.Close()
+//	start, err := s.Start(ctx)  // account, call, customParameters
+//	f, err := s.ReadFrame(ctx)  // until io.EOF
+//
+// The Stream parses messages leniently (numbers as strings or numbers, any
+// field order, unknown fields and events ignored) and never panics on peer
+// input; Stats counts what it ignored. With both_tracks it tags inbound
+// frames voicegate.Customer and outbound ones voicegate.Agent.
+//
+// # Media time
+//
+// Frame.Timestamp comes from media.timestamp, relative to the first one
+// (Twilio starts at an arbitrary value such as 155 ms), never from arrival
+// time. A jump of half a frame or more between consecutive frames of a
+// track is a gap: it is counted in Stats.Gaps and Stats.GapSamples, and
+// with AcceptOptions.FillGaps it is filled with μ-law silence so the audio
+// read keeps the call's timeline. Duplicates and frames arriving after a
+// later one are dropped and counted as late.
+//
+// # Slow readers
+//
+// Audio waits in a bounded queue (2 s per track by default); when it is
+// full, the oldest frame is dropped and counted. Control events are
+// handled by the Stream's own goroutine at once, whatever the reader does.
+//
+// # Bidirectional streams
+//
+// On a <Connect><Stream>, SendAudio plays μ-law (or a WAV file) to the
+// caller in 160-byte frames, SendMark asks for an echo once the audio sent
+// so far has played, and Clear drops buffered audio. Twilio echoes pending
+// marks on Clear too, so ReadEvent reports each echo as MarkPlayed or
+// MarkCleared. DTMF arrives through ReadEvent.
+//
+// # Signatures
+//
+// Twilio signs every webhook and the WebSocket upgrade with HMAC-SHA1 of
+// the URL (plus sorted POST parameters) keyed with the account's auth
+// token. The URL Twilio signs is the one it was configured with: for Media
+// Streams the wss:// URL, which the server behind a TLS proxy sees as
+// https:// or http://. Configure the public URL explicitly; Validator then
+// tries its port variants, and several tokens for rotation.
+//
+// # REST, Flex and tokens
+//
+// Client starts and stops streams on a call and creates Flex web chats.
+// FlexValidator checks a Flex agent's token with Twilio IAM and caches the
+// identity, worker SID and roles until the token expires. AccessToken signs
+// JWTs for the Voice and Conversations SDKs, and TwiML writes <Start>,
+// <Connect> and <Stop> stream documents.
+//
+// The package depends on the standard library and
+// github.com/coder/websocket only; package twiliotest holds a Media
+// Streams simulator and a fake Twilio REST server for tests.
+package twilio

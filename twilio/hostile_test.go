@@ -1,0 +1,172 @@
+package twilio_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate/twilio"
+)
+
+type outcome int
+
+const (
+	ignored   outcome = iota // counted in Stats.Ignored, stream goes on
+	malformed                // counted in Stats.Malformed, stream goes on
+	late                     // counted in Stats.FramesLate, stream goes on
+	accepted                 // an extra frame
+	event                    // an event for ReadEvent
+	closes                   // the stream ends with an error
+)
+
+func (o outcome) String() string {
+	return [...]string{"ignored", "malformed", "late", "accepted", "event", "closes"}[o]
+}
+
+type rawMsg struct {
+	typ  websocket.MessageType
+	data string
+}
+
+func text(s string) rawMsg { return rawMsg{websocket.MessageText, s} }
+
+func media(track string, ts any, payload string) string {
+	return fmt.Sprintf(`{"event":"media","sequenceNumber":"3","media":{"track":%q,"chunk":"2","timestamp":%v,"payload":%q},"streamSid":"MZ1"}`, track, ts, payload)
+}
+
+var frame160 = base64.StdEncoding.EncodeToString(make([]byte, 160))
+
+// TestHostileInput sends each input after a valid start and first frame,
+// then a valid frame and stop, and checks the defined outcome. None may
+// panic or stop the valid frames around it (except the closes ones).
+func TestHostileInput(t *testing.T) {
+	t.Parallel()
+	big := base64.StdEncoding.EncodeToString(make([]byte, 30000))
+	for _, tc := range []struct {
+		name string
+		msgs []rawMsg
+		want outcome
+	}{
+		{"not json", []rawMsg{text("hello")}, malformed},
+		{"empty message", []rawMsg{text("")}, malformed},
+		{"empty object", []rawMsg{text("{}")}, ignored},
+		{"json null", []rawMsg{text("null")}, ignored},
+		{"json array", []rawMsg{text("[1,2,3]")}, malformed},
+		{"json string", []rawMsg{text(`"media"`)}, malformed},
+		{"truncated", []rawMsg{text(`{"event":"media","media":{"track"`)}, malformed},
+		{"trailing garbage", []rawMsg{text(media("inbound", `"200"`, frame160) + "xyz")}, malformed},
+		{"unknown event", []rawMsg{text(`{"event":"transcript","text":"hi"}`)}, ignored},
+		{"event as number", []rawMsg{text(`{"event":42}`)}, ignored},
+		{"event as object", []rawMsg{text(`{"event":{"a":1}}`)}, malformed},
+		{"binary message", []rawMsg{{websocket.MessageBinary, "\x00\x01\x02"}}, ignored},
+		{"media without media", []rawMsg{text(`{"event":"media","streamSid":"MZ1"}`)}, malformed},
+		{"media null", []rawMsg{text(`{"event":"media","media":null}`)}, malformed},
+		{"media as array", []rawMsg{text(`{"event":"media","media":[1]}`)}, malformed},
+		{"payload not base64", []rawMsg{text(media("inbound", `"200"`, "!!!not base64!!!"))}, malformed},
+		{"payload empty", []rawMsg{text(media("inbound", `"200"`, ""))}, ignored},
+		{"timestamp missing", []rawMsg{text(`{"event":"media","media":{"track":"inbound","payload":"` + frame160 + `"}}`)}, malformed},
+		{"timestamp negative", []rawMsg{text(media("inbound", `"-5"`, frame160))}, malformed},
+		{"timestamp huge", []rawMsg{text(media("inbound", `"99999999999999999999999"`, frame160))}, malformed},
+		{"timestamp fraction", []rawMsg{text(media("inbound", `1.5`, frame160))}, malformed},
+		{"timestamp object", []rawMsg{text(media("inbound", `{"ms":200}`, frame160))}, malformed},
+		{"timestamp beyond 2^40", []rawMsg{text(media("inbound", `"1099511627776"`, frame160))}, malformed},
+		{"unknown track", []rawMsg{text(media("sideways", `"200"`, frame160))}, ignored},
+		{"invalid utf-8 track", []rawMsg{text(`{"event":"media","media":{"track":"in` + "\xff" + `bound","timestamp":"200","payload":"` + frame160 + `"}}`)}, ignored},
+		{"control char in string", []rawMsg{text("{\"event\":\"media\",\"media\":{\"track\":\"in\x01\",\"timestamp\":\"200\",\"payload\":\"" + frame160 + "\"}}")}, malformed},
+		{"duplicate frame", []rawMsg{text(media("inbound", `"155"`, frame160))}, late},
+		{"timestamp before first", []rawMsg{text(media("inbound", `"100"`, frame160))}, late},
+		{"deep nesting", []rawMsg{text(`{"event":"media","x":` + strings.Repeat("[", 30000) + `}`)}, malformed},
+		{"second start", []rawMsg{text(`{"event":"start","start":{"streamSid":"MZ2","accountSid":"AC2","callSid":"CA2"}}`)}, ignored},
+		{"start without start", []rawMsg{text(`{"event":"start","streamSid":"MZ9"}`)}, malformed},
+		{"mediaFormat as string", []rawMsg{text(`{"event":"start","start":{"mediaFormat":"mulaw"}}`)}, malformed},
+		{"customParameters nested", []rawMsg{text(`{"event":"start","start":{"customParameters":{"a":{"b":1}}}}`)}, malformed},
+		{"dtmf without dtmf", []rawMsg{text(`{"event":"dtmf","streamSid":"MZ1"}`)}, malformed},
+		{"mark without mark", []rawMsg{text(`{"event":"mark","streamSid":"MZ1"}`)}, malformed},
+		{"mark never sent", []rawMsg{text(`{"event":"mark","mark":{"name":"<script>"}}`)}, event},
+		{"large frame", []rawMsg{text(media("inbound", `"200"`, big))}, accepted},
+		{"message over 64 KiB", []rawMsg{text(media("inbound", `"200"`, strings.Repeat("A", 70000)))}, closes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			h := http.Header{twilio.SignatureHeader: {twilio.ComputeSignature(testToken, ms.URL, nil)}}
+			c, _, err := websocket.Dial(ctx, ms.URL, &websocket.DialOptions{HTTPHeader: h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			msgs := append([]rawMsg{
+				text(`{"event":"connected","protocol":"Call","version":"1.0.0"}`),
+				text(`{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{}},"streamSid":"MZ1"}`),
+				text(media("inbound", `"155"`, frame160)),
+			}, tc.msgs...)
+			msgs = append(msgs, text(media("inbound", `"10000"`, frame160)), text(`{"event":"stop","sequenceNumber":"9","streamSid":"MZ1","stop":{"accountSid":"AC1","callSid":"CA1"}}`))
+			s := ms.next(t)
+			for _, m := range msgs {
+				if err := c.Write(ctx, m.typ, []byte(m.data)); err != nil {
+					break // the server may close on a hostile message
+				}
+			}
+			go func() {
+				// Keep reading so the close handshake completes.
+				for {
+					if _, _, err := c.Read(ctx); err != nil {
+						return
+					}
+				}
+			}()
+			frames, err := readAll(t, s)
+			st := s.Stats()
+			wantFrames := 2
+			if tc.want == accepted {
+				wantFrames = 3
+			}
+			if tc.want == closes {
+				if err == io.EOF || err == nil || len(frames) != 1 {
+					t.Fatalf("want the stream to end with an error after 1 frame; got %d frames, %v", len(frames), err)
+				}
+				if !errors.Is(err, websocket.ErrMessageTooBig) && websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+					t.Logf("ended with %v", err)
+				}
+				return
+			}
+			if err != io.EOF || len(frames) != wantFrames {
+				t.Fatalf("got %d frames, %v; want %d frames then EOF (stats %+v)", len(frames), err, wantFrames, st)
+			}
+			var got outcome = -1
+			switch {
+			case st.Malformed == 1 && st.Ignored == 0 && st.FramesLate == 0:
+				got = malformed
+			case st.Ignored == 1 && st.Malformed == 0 && st.FramesLate == 0:
+				got = ignored
+			case st.FramesLate == 1 && st.Ignored == 0 && st.Malformed == 0:
+				got = late
+			case st.Ignored == 0 && st.Malformed == 0 && st.FramesLate == 0:
+				if tc.want == accepted && len(frames[1].Payload) == 30000 {
+					got = accepted
+				}
+				if tc.want == event {
+					ev, err := s.ReadEvent(ctx)
+					if err == nil && ev.Kind == twilio.EventMark && ev.MarkStatus == twilio.MarkUnknown && ev.Mark == "<script>" {
+						got = event
+					}
+				}
+			}
+			if got != tc.want {
+				t.Errorf("outcome %v, want %v (stats %+v)", got, tc.want, st)
+			}
+			if st2, _ := s.Start(ctx); st2.StreamSID != "MZ1" {
+				t.Errorf("start replaced: %+v", st2)
+			}
+		})
+	}
+}

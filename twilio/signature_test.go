@@ -1,0 +1,141 @@
+package twilio
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Spec §2.2: auth token 12345.
+var sigParams = url.Values{
+	"CallSid": {"CA1234567890ABCDE"},
+	"Caller":  {"+14158675309"},
+	"Digits":  {"1234"},
+	"From":    {"+14158675309"},
+	"To":      {"+18005551212"},
+}
+
+const sigURL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+
+func TestSignatureVectors(t *testing.T) {
+	withReason := url.Values{"Reason": {"Participant"}, "ReasonConferenceEnded": {"test"}}
+	for k, v := range sigParams {
+		withReason[k] = v
+	}
+	for _, tc := range []struct {
+		url    string
+		params url.Values
+		want   string
+	}{
+		{sigURL, sigParams, "RSOYDt4T1cUTdK1PDd93/VVr8B8="},
+		{sigURL, withReason, "vOEb5UThFn24KEfnOFLQY2AE5FY="},
+		{sigURL + "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620", nil, "a9nBmqA0ju/hNViExpshrM61xv4="},
+		{"wss://example.com/media", nil, "7PR3qMkpDyEJtMrVOY/LDyNq8J8="},
+		{"wss://example.com:443/media", nil, "zyyJQiPZXIGCLy3HYdHEfry0yDg="},
+		{"wss://example.com/media/", nil, "T+WBXwUXC0/CyoZ1DA+p9ilZORs="},
+		{"https://example.com/media", nil, "6HZQ7Cq/dSYDCAiy3qRA6PZfACI="},
+	} {
+		if got := ComputeSignature("12345", tc.url, tc.params); got != tc.want {
+			t.Errorf("ComputeSignature(%s) = %s, want %s", tc.url, got, tc.want)
+		}
+		if !NewValidator("12345").Validate(tc.url, tc.params, tc.want) {
+			t.Errorf("Validate(%s) = false", tc.url)
+		}
+	}
+	v := NewValidator("12345")
+	body := []byte(`{"property": "value", "boolean": true}`)
+	bodyURL := sigURL + "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+	if !v.ValidateBody(bodyURL, body, "a9nBmqA0ju/hNViExpshrM61xv4=") {
+		t.Error("ValidateBody rejects the spec vector")
+	}
+	if v.ValidateBody(bodyURL, append(body, ' '), "a9nBmqA0ju/hNViExpshrM61xv4=") {
+		t.Error("ValidateBody accepts a changed body")
+	}
+	if v.ValidateBody(sigURL, body, "a9nBmqA0ju/hNViExpshrM61xv4=") {
+		t.Error("ValidateBody accepts a URL without bodySHA256")
+	}
+}
+
+// The spec's twilio-go results for signature 7PR3… of wss://example.com/media.
+func TestSignatureURLVariants(t *testing.T) {
+	const sig = "7PR3qMkpDyEJtMrVOY/LDyNq8J8="
+	v := NewValidator("12345")
+	for _, tc := range []struct {
+		url  string
+		want bool
+	}{
+		{"wss://example.com/media", true},
+		{"wss://example.com:443/media", true},
+		{"https://example.com/media", false},
+		{"wss://example.com/media/", false},
+		{"wss://example.com:8443/media", true}, // port removed
+		{"ws://example.com/media", false},
+		{"wss://EXAMPLE.com/media", false},
+	} {
+		if got := v.Validate(tc.url, nil, sig); got != tc.want {
+			t.Errorf("Validate(%s) = %v, want %v", tc.url, got, tc.want)
+		}
+	}
+	// A port-signed URL validates against the configured port-less URL.
+	if !v.Validate("wss://example.com/media", nil, "zyyJQiPZXIGCLy3HYdHEfry0yDg=") {
+		t.Error(":443 signature rejected for port-less URL")
+	}
+	// Query moved to params (twilio-agent-connect variant).
+	withQuery := "wss://example.com/media?x=1"
+	sigQ := ComputeSignature("12345", "wss://example.com/media", url.Values{"x": {"1"}})
+	if !v.Validate(withQuery, nil, sigQ) {
+		t.Error("query-as-params variant rejected")
+	}
+	for _, bad := range []string{"", "not base64!", "AAAA", strings.Repeat("A", 28)} {
+		if v.Validate("wss://example.com/media", nil, bad) {
+			t.Errorf("signature %q accepted", bad)
+		}
+	}
+	if (*Validator)(nil).Validate("wss://example.com/media", nil, sig) || NewValidator("").Validate("wss://example.com/media", nil, sig) {
+		t.Error("validator without tokens accepts")
+	}
+}
+
+func TestSignatureRotation(t *testing.T) {
+	v := NewValidator("old-token", "new-token")
+	for _, tok := range []string{"old-token", "new-token"} {
+		if !v.Validate("wss://x.example/m", nil, ComputeSignature(tok, "wss://x.example/m", nil)) {
+			t.Errorf("token %s rejected", tok)
+		}
+	}
+	if v.Validate("wss://x.example/m", nil, ComputeSignature("other", "wss://x.example/m", nil)) {
+		t.Error("foreign token accepted")
+	}
+}
+
+func TestUpgradeURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://a.example/m": "wss://a.example/m",
+		"http://a.example/m":  "ws://a.example/m",
+		"wss://a.example/m":   "wss://a.example/m",
+		"":                    "",
+	} {
+		if got := upgradeURL(in); got != want {
+			t.Errorf("upgradeURL(%q) = %q", in, got)
+		}
+	}
+}
+
+func TestValidateRequest(t *testing.T) {
+	const pub = "https://vb.example.com/twilio/stream-status"
+	form := url.Values{"StreamSid": {"MZ1"}, "StreamEvent": {"stream-started"}}
+	r := httptest.NewRequest(http.MethodPost, "/twilio/stream-status", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set(SignatureHeader, ComputeSignature("tok", pub, form))
+	if err := NewValidator("tok").ValidateRequest(r, pub); err != nil {
+		t.Fatal(err)
+	}
+	r = httptest.NewRequest(http.MethodPost, "/twilio/stream-status", strings.NewReader(form.Encode()+"&Extra=1"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set(SignatureHeader, ComputeSignature("tok", pub, form))
+	if err := NewValidator("tok").ValidateRequest(r, pub); err == nil {
+		t.Fatal("tampered form accepted")
+	}
+}

@@ -1,0 +1,1133 @@
+package twilio
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/codec"
+)
+
+// Defaults of AcceptOptions.
+const (
+	DefaultQueueFrames = 100
+	DefaultReadLimit   = 64 << 10
+	DefaultIdleTimeout = 15 * time.Second
+	DefaultMaxGapFill  = 2 * time.Second
+	DefaultEventQueue  = 64
+)
+
+// FrameBytes is the size of one 20 ms frame of 8 kHz μ-law, the unit in
+// which Twilio sends audio and in which Stream.SendAudio sends it.
+const FrameBytes = 160
+
+// AcceptOptions configures Accept. The zero value of every field is its
+// documented default, and a nil *AcceptOptions is the zero value; but
+// without AuthTokens and a public URL, Accept refuses every request unless
+// InsecureSkipVerify is set.
+type AcceptOptions struct {
+	// PublicURL is the stream URL exactly as written in <Stream url> or the
+	// REST Url parameter, for example "wss://vb.example.com/twilio/media".
+	// An https:// or http:// URL is read as wss:// or ws://, the scheme
+	// Twilio signs. Twilio may sign it with or without the default port;
+	// both are accepted. Never derive it from the Host header unless a
+	// trusted proxy sets it.
+	PublicURL string
+	// PublicOrigin is used when PublicURL is empty: scheme and host
+	// ("wss://vb.example.com"), to which the request path is appended. Use
+	// it when one handler serves several paths.
+	PublicOrigin string
+	// AuthTokens are the auth tokens of the account that owns the calls.
+	// A signature made with any of them is accepted, so both the primary
+	// and the secondary token can be listed while rotating.
+	AuthTokens []string
+	// InsecureSkipVerify accepts upgrades without checking
+	// X-Twilio-Signature. For local tests only.
+	InsecureSkipVerify bool
+
+	// QueueFrames is the number of frames per track the stream buffers
+	// for a slow reader; default DefaultQueueFrames (2 s of 20 ms frames).
+	// When the queue is full the oldest frame is dropped and counted in
+	// Stats.FramesDropped.
+	QueueFrames int
+	// EventQueue bounds the DTMF and mark events waiting for ReadEvent;
+	// default DefaultEventQueue. The oldest is dropped when it is full.
+	EventQueue int
+	// ReadLimit is the largest WebSocket message accepted, in bytes;
+	// default DefaultReadLimit (64 KiB). A larger message closes the stream
+	// with status 1009.
+	ReadLimit int64
+	// IdleTimeout ends the stream when no message arrives for this long;
+	// default DefaultIdleTimeout. A negative value disables it.
+	IdleTimeout time.Duration
+	// FillGaps inserts μ-law silence (0xFF) frames for media time that a
+	// track's timestamps skip, so that the audio read keeps the stream's
+	// timeline. Gaps are counted in Stats either way.
+	FillGaps bool
+	// MaxGapFill bounds the silence inserted for one gap; default
+	// DefaultMaxGapFill. Longer gaps are counted but not filled.
+	MaxGapFill time.Duration
+}
+
+func (o *AcceptOptions) withDefaults() AcceptOptions {
+	var c AcceptOptions
+	if o != nil {
+		c = *o
+		c.AuthTokens = append([]string(nil), o.AuthTokens...)
+	}
+	if c.QueueFrames <= 0 {
+		c.QueueFrames = DefaultQueueFrames
+	}
+	if c.EventQueue <= 0 {
+		c.EventQueue = DefaultEventQueue
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxGapFill <= 0 {
+		c.MaxGapFill = DefaultMaxGapFill
+	}
+	return c
+}
+
+func (o *AcceptOptions) publicURL(r *http.Request) string {
+	u := o.PublicURL
+	if u == "" && o.PublicOrigin != "" {
+		u = strings.TrimSuffix(o.PublicOrigin, "/") + r.URL.EscapedPath()
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+	}
+	return upgradeURL(u)
+}
+
+// VerifyUpgrade checks the X-Twilio-Signature of a WebSocket upgrade
+// request against the public URL and auth tokens in opts, without
+// upgrading. Accept calls it.
+func VerifyUpgrade(r *http.Request, opts *AcceptOptions) error {
+	o := opts.withDefaults()
+	if len(o.AuthTokens) == 0 {
+		return ErrNoAuthToken
+	}
+	pub := o.publicURL(r)
+	if pub == "" {
+		return ErrNoPublicURL
+	}
+	sig := r.Header.Get(SignatureHeader)
+	if sig == "" {
+		return fmt.Errorf("%w: header missing", ErrSignature)
+	}
+	if !NewValidator(o.AuthTokens...).Validate(pub, nil, sig) {
+		return fmt.Errorf("%w for %s", ErrSignature, pub)
+	}
+	return nil
+}
+
+// Accept validates the X-Twilio-Signature of a Media Streams WebSocket
+// upgrade request, upgrades it and starts reading the stream.
+//
+// On a bad or missing signature it answers HTTP 403 before upgrading and
+// returns an error wrapping ErrSignature; on a configuration error it
+// answers 500. Otherwise it returns a Stream whose own goroutine reads the
+// socket; the caller must Close it.
+//
+// Accept does not wait for the start event; use Stream.Start for that. It
+// does not use r.Context() after the upgrade.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Stream, error) {
+	o := opts.withDefaults()
+	if !o.InsecureSkipVerify {
+		if err := VerifyUpgrade(r, &o); err != nil {
+			if errors.Is(err, ErrSignature) {
+				http.Error(w, "forbidden", http.StatusForbidden)
+			} else {
+				http.Error(w, "stream endpoint misconfigured", http.StatusInternalServerError)
+			}
+			return nil, err
+		}
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Twilio sends no Origin; the signature authenticates the peer.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("twilio: websocket upgrade: %w", err)
+	}
+	c.SetReadLimit(o.ReadLimit)
+	s := newStream(c, o)
+	go s.run()
+	return s, nil
+}
+
+// MediaFormat is start.mediaFormat.
+type MediaFormat struct {
+	// Encoding is "audio/x-mulaw" for Twilio.
+	Encoding string
+	// SampleRate is 8000 for Twilio.
+	SampleRate int
+	// Channels is 1 for Twilio.
+	Channels int
+}
+
+// Start is the metadata of a start event.
+type Start struct {
+	// StreamSID is the stream's SID ("MZ…").
+	StreamSID string
+	// AccountSID is the account that owns the call ("AC…").
+	AccountSID string
+	// CallSID is the call being streamed ("CA…").
+	CallSID string
+	// Tracks lists the streamed tracks: "inbound", "outbound" or both.
+	Tracks []string
+	// CustomParameters holds the <Parameter> or ParameterN values. Check a
+	// signed value here to bind the stream to your own session: the upgrade
+	// signature proves only that Twilio opened the connection.
+	CustomParameters map[string]string
+	// MediaFormat is the announced audio format.
+	MediaFormat MediaFormat
+	// SequenceNumber is the start message's sequenceNumber.
+	SequenceNumber int64
+}
+
+// Stop is the metadata of a stop event.
+type Stop struct {
+	AccountSID string
+	CallSID    string
+}
+
+// EventKind tells events apart.
+type EventKind uint8
+
+const (
+	// EventDTMF is a key press (bidirectional streams only).
+	EventDTMF EventKind = iota + 1
+	// EventMark is the echo of a mark sent with SendMark.
+	EventMark
+)
+
+// String returns "dtmf" or "mark".
+func (k EventKind) String() string {
+	switch k {
+	case EventDTMF:
+		return "dtmf"
+	case EventMark:
+		return "mark"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// MarkStatus says what a mark echo means.
+type MarkStatus uint8
+
+const (
+	// MarkUnknown is an echo of a mark this Stream did not send.
+	MarkUnknown MarkStatus = iota
+	// MarkPlayed means the audio sent before the mark has played.
+	MarkPlayed
+	// MarkCleared means the mark was echoed because Clear flushed the
+	// audio before it: that audio did not (entirely) play.
+	MarkCleared
+)
+
+// String returns "played", "cleared" or "unknown".
+func (m MarkStatus) String() string {
+	switch m {
+	case MarkPlayed:
+		return "played"
+	case MarkCleared:
+		return "cleared"
+	}
+	return "unknown"
+}
+
+// Event is a DTMF or mark event.
+type Event struct {
+	Kind EventKind
+	// SequenceNumber is the message's sequenceNumber.
+	SequenceNumber int64
+	// Digit is dtmf.digit.
+	Digit string
+	// Track is dtmf.track ("inbound_track").
+	Track string
+	// Mark is mark.name.
+	Mark string
+	// MarkStatus tells a played mark from a cleared one.
+	MarkStatus MarkStatus
+}
+
+// Stats are counters of a Stream. Frame counts cover both tracks.
+type Stats struct {
+	// MessagesReceived counts WebSocket messages read.
+	MessagesReceived uint64
+	// FramesReceived counts media messages accepted.
+	FramesReceived uint64
+	// FramesDropped counts frames dropped because the queue was full.
+	FramesDropped uint64
+	// FramesLate counts media messages dropped because their timestamp was
+	// not after the previous one of their track (duplicates and frames
+	// arriving out of order).
+	FramesLate uint64
+	// Gaps counts jumps in a track's media timestamps of half a frame or
+	// more, and GapSamples the samples they skipped.
+	Gaps       uint64
+	GapSamples uint64
+	// SilenceFrames counts the μ-law silence frames inserted by FillGaps.
+	SilenceFrames uint64
+	// MaxQueueDepth is the largest number of frames queued at once.
+	MaxQueueDepth int
+	// Malformed counts messages that could not be parsed; they are ignored.
+	Malformed uint64
+	// Ignored counts well-formed messages ignored: unknown events, binary
+	// messages, unknown tracks, empty payloads, a second start, media
+	// after stop.
+	Ignored uint64
+	// EventsDropped counts DTMF and mark events dropped from a full queue.
+	EventsDropped uint64
+	// MediaSent, MarksSent and ClearsSent count outbound messages.
+	MediaSent  uint64
+	MarksSent  uint64
+	ClearsSent uint64
+}
+
+type slot struct {
+	frame voicegate.Frame // Payload unused
+	buf   []byte
+	n     int
+}
+
+type trackState struct {
+	started    bool
+	lastTS     int64
+	expectedUS int64
+	seq        uint64
+}
+
+type pendingMark struct {
+	name    string
+	cleared bool
+}
+
+// Stream is one Twilio Media Streams WebSocket connection, server side. It
+// implements voicegate.FrameReader.
+//
+// A goroutine owned by the Stream reads the socket from Accept until the
+// stream ends. It handles every event at once: media goes into a bounded
+// queue (drop-oldest, counted in Stats), DTMF and mark echoes into a
+// separate bounded queue read with ReadEvent, so neither blocks the other.
+// The caller need not keep reading for the protocol to work, but unread
+// audio is dropped once the queue is full.
+//
+// Audio ends cleanly with a stop event, or when the peer closes the
+// WebSocket (stop may never arrive): ReadFrame returns the queued frames,
+// then io.EOF. After Close, ReadFrame returns an error satisfying
+// errors.Is(err, net.ErrClosed).
+//
+// Frames carry PCMU at 8000 Hz, one channel; Parties[0] is
+// voicegate.Customer for the inbound track and voicegate.Agent for the
+// outbound track. Seq counts frames per track from 1 (a jump means frames
+// were lost in transit or dropped from the queue). Timestamp is
+// media.timestamp minus the first media.timestamp of the stream (any
+// track), which Twilio does not start at 0; FirstTimestamp returns that raw
+// value.
+//
+// All methods are safe for concurrent use; concurrent ReadFrame (or
+// ReadEvent) calls are serialised.
+type Stream struct {
+	conn *websocket.Conn
+	opts AcceptOptions
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{} // reader goroutine exited
+	idle   *time.Timer
+
+	startCh chan struct{}
+	endCh   chan struct{}
+	closeCh chan struct{}
+	frameCh chan struct{}
+	eventCh chan struct{}
+	rmu     chan struct{}
+	emu     chan struct{}
+	wmu     chan struct{}
+
+	// reader goroutine only
+	msgBuf []byte
+	b64Buf []byte
+	mm     mediaMsg
+	wire   wireMsg
+
+	mu        sync.Mutex
+	start     *Start
+	stop      *Stop
+	sidJSON   []byte
+	ring      []slot
+	head      int
+	count     int
+	readerBuf []byte
+	events    []Event
+	evHead    int
+	evCount   int
+	tracks    [2]trackState
+	firstTS   int64
+	haveFirst bool
+	stopped   bool
+	ended     bool
+	endErr    error // returned by ReadFrame once drained
+	cause     error // returned by Err
+	closed    bool
+	marks     []pendingMark
+	stats     Stats
+
+	wbuf      []byte
+	closeOnce sync.Once
+	endOnce   sync.Once
+}
+
+func newStream(c *websocket.Conn, o AcceptOptions) *Stream {
+	s := &Stream{
+		conn:    c,
+		opts:    o,
+		done:    make(chan struct{}),
+		startCh: make(chan struct{}),
+		endCh:   make(chan struct{}),
+		closeCh: make(chan struct{}),
+		frameCh: make(chan struct{}, 1),
+		eventCh: make(chan struct{}, 1),
+		rmu:     make(chan struct{}, 1),
+		emu:     make(chan struct{}, 1),
+		wmu:     make(chan struct{}, 1),
+		msgBuf:  make([]byte, 1024),
+		b64Buf:  make([]byte, 768),
+		events:  make([]Event, o.EventQueue),
+	}
+	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	n := 2 * o.QueueFrames
+	backing := make([]byte, (n+1)*FrameBytes)
+	s.ring = make([]slot, n)
+	for i := range s.ring {
+		s.ring[i].buf = backing[i*FrameBytes : (i+1)*FrameBytes : (i+1)*FrameBytes]
+	}
+	s.readerBuf = backing[n*FrameBytes:]
+	return s
+}
+
+func (s *Stream) run() {
+	defer close(s.done)
+	if s.opts.IdleTimeout > 0 {
+		s.idle = time.AfterFunc(s.opts.IdleTimeout, func() { s.cancel(ErrIdleTimeout) })
+		defer s.idle.Stop()
+	}
+	var err error
+	for {
+		var typ websocket.MessageType
+		var n int
+		typ, n, err = s.readMessage()
+		if err != nil {
+			break
+		}
+		if s.idle != nil {
+			s.idle.Reset(s.opts.IdleTimeout)
+		}
+		s.mu.Lock()
+		s.stats.MessagesReceived++
+		s.mu.Unlock()
+		if typ != websocket.MessageText {
+			s.count1(&s.stats.Ignored)
+			continue
+		}
+		s.handle(s.msgBuf[:n])
+	}
+	s.finish(err)
+}
+
+// readMessage reads one message into s.msgBuf, growing it up to the read
+// limit (which the connection enforces).
+func (s *Stream) readMessage() (websocket.MessageType, int, error) {
+	typ, r, err := s.conn.Reader(s.ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	n := 0
+	for {
+		if n == len(s.msgBuf) {
+			s.msgBuf = append(s.msgBuf, make([]byte, len(s.msgBuf))...)
+		}
+		m, err := r.Read(s.msgBuf[n:])
+		n += m
+		if err == io.EOF {
+			return typ, n, nil
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+func (s *Stream) count1(c *uint64) {
+	s.mu.Lock()
+	*c++
+	s.mu.Unlock()
+}
+
+// finish records why reading ended.
+func (s *Stream) finish(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cause error
+	switch {
+	case s.closed:
+		cause = net.ErrClosed
+	case errors.Is(context.Cause(s.ctx), ErrIdleTimeout):
+		cause = ErrIdleTimeout
+	default:
+		cause = err
+	}
+	if s.stopped {
+		return // already ended cleanly
+	}
+	s.cause = cause
+	switch {
+	case s.closed:
+		s.endErr = net.ErrClosed
+	case errors.Is(cause, ErrIdleTimeout):
+		s.endErr = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
+	case errors.Is(cause, websocket.ErrMessageTooBig) || websocket.CloseStatus(cause) == websocket.StatusMessageTooBig:
+		s.endErr = fmt.Errorf("twilio: stream ended: %w", cause)
+	default:
+		// The peer closed the WebSocket or the connection broke: both end
+		// the audio; Err tells which.
+		s.endErr = io.EOF
+	}
+	s.endLocked()
+}
+
+func (s *Stream) endLocked() {
+	s.ended = true
+	s.endOnce.Do(func() { close(s.endCh) })
+	signal(s.frameCh)
+	signal(s.eventCh)
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// handle processes one text message.
+func (s *Stream) handle(msg []byte) {
+	if need := len(msg)*3/4 + 4; need > len(s.b64Buf) {
+		s.b64Buf = make([]byte, need)
+	}
+	ev, err := scanMedia(msg, s.b64Buf, &s.mm)
+	if err == nil {
+		s.onMedia(&s.mm)
+		return
+	}
+	if !errors.Is(err, errSlowPath) {
+		s.count1(&s.stats.Malformed)
+		return
+	}
+	_ = ev
+	w := &s.wire
+	if err := decodeFull(msg, w); err != nil {
+		s.count1(&s.stats.Malformed)
+		return
+	}
+	seq, _ := parseIntString(w.SequenceNumber)
+	switch string(w.Event) {
+	case eventConnected:
+		// Nothing to do: the upgrade already happened.
+	case eventStart:
+		s.onStart(w, seq)
+	case eventMedia:
+		if w.Media == nil {
+			s.count1(&s.stats.Malformed)
+			return
+		}
+		if err := fillMedia(&s.mm, []byte(w.Media.Track), []byte(w.Media.Timestamp), []byte(w.Media.Chunk), []byte(w.Media.Payload), s.b64Buf); err != nil {
+			s.count1(&s.stats.Malformed)
+			return
+		}
+		s.onMedia(&s.mm)
+	case eventDTMF:
+		if w.DTMF == nil {
+			s.count1(&s.stats.Malformed)
+			return
+		}
+		s.pushEvent(Event{Kind: EventDTMF, SequenceNumber: seq, Digit: string(w.DTMF.Digit), Track: string(w.DTMF.Track)})
+	case eventMark:
+		if w.Mark == nil {
+			s.count1(&s.stats.Malformed)
+			return
+		}
+		s.onMark(string(w.Mark.Name), seq)
+	case eventStop:
+		s.mu.Lock()
+		if !s.stopped {
+			s.stopped = true
+			st := &Stop{}
+			if w.Stop != nil {
+				st.AccountSID, st.CallSID = string(w.Stop.AccountSid), string(w.Stop.CallSid)
+			}
+			s.stop = st
+			if !s.ended {
+				s.cause = nil
+				s.endErr = io.EOF
+				s.endLocked()
+			}
+		} else {
+			s.stats.Ignored++
+		}
+		s.mu.Unlock()
+	default:
+		s.count1(&s.stats.Ignored)
+	}
+}
+
+func (s *Stream) onStart(w *wireMsg, seq int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.start != nil || w.Start == nil {
+		if w.Start == nil {
+			s.stats.Malformed++
+		} else {
+			s.stats.Ignored++
+		}
+		return
+	}
+	ws := w.Start
+	st := &Start{
+		StreamSID:      string(ws.StreamSid),
+		AccountSID:     string(ws.AccountSid),
+		CallSID:        string(ws.CallSid),
+		SequenceNumber: seq,
+		MediaFormat: MediaFormat{
+			Encoding: string(ws.MediaFormat.Encoding),
+		},
+		CustomParameters: make(map[string]string, len(ws.CustomParameters)),
+	}
+	if st.StreamSID == "" {
+		st.StreamSID = string(w.StreamSid)
+	}
+	if v, ok := parseIntString(ws.MediaFormat.SampleRate); ok && v < 1<<31 {
+		st.MediaFormat.SampleRate = int(v)
+	}
+	if v, ok := parseIntString(ws.MediaFormat.Channels); ok && v < 1<<31 {
+		st.MediaFormat.Channels = int(v)
+	}
+	for _, t := range ws.Tracks {
+		st.Tracks = append(st.Tracks, string(t))
+	}
+	for k, v := range ws.CustomParameters {
+		st.CustomParameters[k] = string(v)
+	}
+	s.sidJSON, _ = json.Marshal(st.StreamSID)
+	s.start = st
+	close(s.startCh)
+}
+
+func (s *Stream) onMark(name string, seq int64) {
+	s.mu.Lock()
+	status := MarkUnknown
+	for i, m := range s.marks {
+		if m.name == name {
+			status = MarkPlayed
+			if m.cleared {
+				status = MarkCleared
+			}
+			s.marks = append(s.marks[:i], s.marks[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	s.pushEvent(Event{Kind: EventMark, SequenceNumber: seq, Mark: name, MarkStatus: status})
+}
+
+func (s *Stream) pushEvent(e Event) {
+	s.mu.Lock()
+	n := len(s.events)
+	if s.evCount == n {
+		s.evHead = (s.evHead + 1) % n
+		s.evCount--
+		s.stats.EventsDropped++
+	}
+	s.events[(s.evHead+s.evCount)%n] = e
+	s.evCount++
+	s.mu.Unlock()
+	signal(s.eventCh)
+}
+
+const halfFrameUS = 10_000
+
+func (s *Stream) onMedia(m *mediaMsg) {
+	var idx int
+	switch string(m.track) {
+	case "inbound", "inbound_track", "":
+		// Twilio always names the track; some clones omit it on
+		// single-track streams.
+		idx = 0
+	case "outbound", "outbound_track":
+		idx = 1
+	default:
+		s.count1(&s.stats.Ignored)
+		return
+	}
+	s.mu.Lock()
+	if len(m.payload) == 0 || s.stopped || s.closed {
+		s.stats.Ignored++
+		s.mu.Unlock()
+		return
+	}
+	ts := m.timestamp
+	if !s.haveFirst {
+		s.firstTS, s.haveFirst = ts, true
+	}
+	tr := &s.tracks[idx]
+	if ts < s.firstTS || (tr.started && ts <= tr.lastTS) {
+		s.stats.FramesLate++
+		s.mu.Unlock()
+		return
+	}
+	party := voicegate.Customer
+	if idx == 1 {
+		party = voicegate.Agent
+	}
+	if tr.started {
+		if gap := ts*1000 - tr.expectedUS; gap >= halfFrameUS {
+			samples := gap / 125
+			s.stats.Gaps++
+			s.stats.GapSamples += uint64(samples)
+			if s.opts.FillGaps && time.Duration(gap)*time.Microsecond <= s.opts.MaxGapFill {
+				pos := tr.expectedUS
+				for samples > 0 {
+					k := min(samples, FrameBytes)
+					tr.seq++
+					s.pushSilenceLocked(party, tr.seq, time.Duration(pos-s.firstTS*1000)*time.Microsecond, int(k))
+					pos += k * 125
+					samples -= k
+				}
+			} else {
+				tr.seq += uint64((gap + halfFrameUS) / 20_000)
+			}
+		}
+	}
+	tr.started = true
+	tr.lastTS = ts
+	tr.expectedUS = ts*1000 + int64(len(m.payload))*125
+	tr.seq++
+	sl := s.slotLocked()
+	s.setFrame(sl, party, tr.seq, time.Duration(ts-s.firstTS)*time.Millisecond)
+	if cap(sl.buf) < len(m.payload) {
+		sl.buf = make([]byte, len(m.payload))
+	}
+	sl.n = copy(sl.buf[:len(m.payload)], m.payload)
+	s.stats.FramesReceived++
+	s.mu.Unlock()
+	signal(s.frameCh)
+}
+
+func (s *Stream) setFrame(sl *slot, p voicegate.Party, seq uint64, ts time.Duration) {
+	sl.frame = voicegate.Frame{
+		Encoding:   voicegate.PCMU,
+		SampleRate: 8000,
+		Channels:   1,
+		Parties:    [voicegate.MaxChannels]voicegate.Party{p},
+		Seq:        seq,
+		Timestamp:  ts,
+	}
+}
+
+func (s *Stream) pushSilenceLocked(p voicegate.Party, seq uint64, ts time.Duration, n int) {
+	sl := s.slotLocked()
+	s.setFrame(sl, p, seq, ts)
+	if cap(sl.buf) < n {
+		sl.buf = make([]byte, n)
+	}
+	b := sl.buf[:n]
+	for i := range b {
+		b[i] = codec.ULawSilence
+	}
+	sl.n = n
+	s.stats.SilenceFrames++
+}
+
+// slotLocked returns the next free slot, dropping the oldest frame when the
+// queue is full.
+func (s *Stream) slotLocked() *slot {
+	n := len(s.ring)
+	if s.count == n {
+		s.head = (s.head + 1) % n
+		s.count--
+		s.stats.FramesDropped++
+	}
+	sl := &s.ring[(s.head+s.count)%n]
+	s.count++
+	if s.count > s.stats.MaxQueueDepth {
+		s.stats.MaxQueueDepth = s.count
+	}
+	return sl
+}
+
+func lock(ctx context.Context, mu chan struct{}, closed <-chan struct{}) error {
+	select {
+	case mu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-closed:
+		return fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+	}
+}
+
+// ReadFrame returns the next frame of either track. The payload is valid
+// until the next ReadFrame call. It returns io.EOF once the stream has ended
+// cleanly and every queued frame was read, ctx.Err() when ctx ends first
+// (the stream stays usable), and an error satisfying
+// errors.Is(err, net.ErrClosed) after Close.
+func (s *Stream) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	if err := lock(ctx, s.rmu, s.closeCh); err != nil {
+		return voicegate.Frame{}, err
+	}
+	defer func() { <-s.rmu }()
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return voicegate.Frame{}, fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+		}
+		if s.count > 0 {
+			sl := &s.ring[s.head]
+			f := sl.frame
+			s.readerBuf, sl.buf = sl.buf, s.readerBuf
+			f.Payload = s.readerBuf[:sl.n]
+			s.head = (s.head + 1) % len(s.ring)
+			s.count--
+			s.mu.Unlock()
+			return f, nil
+		}
+		if s.ended {
+			err := s.endErr
+			s.mu.Unlock()
+			return voicegate.Frame{}, err
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.frameCh:
+		case <-s.closeCh:
+		case <-ctx.Done():
+			return voicegate.Frame{}, ctx.Err()
+		}
+	}
+}
+
+// ReadEvent returns the next DTMF or mark event. It blocks like ReadFrame
+// and returns io.EOF once the stream has ended and the queued events were
+// read. Events are queued independently of audio, so reading them never
+// waits for ReadFrame and vice versa.
+func (s *Stream) ReadEvent(ctx context.Context) (Event, error) {
+	if err := lock(ctx, s.emu, s.closeCh); err != nil {
+		return Event{}, err
+	}
+	defer func() { <-s.emu }()
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return Event{}, fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+		}
+		if s.evCount > 0 {
+			e := s.events[s.evHead]
+			s.events[s.evHead] = Event{}
+			s.evHead = (s.evHead + 1) % len(s.events)
+			s.evCount--
+			s.mu.Unlock()
+			return e, nil
+		}
+		if s.ended {
+			s.mu.Unlock()
+			return Event{}, io.EOF
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.eventCh:
+		case <-s.closeCh:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}
+
+// Start waits for the start event and returns its metadata. It returns an
+// error wrapping io.ErrUnexpectedEOF if the stream ends without one, and
+// ctx.Err() if ctx ends first.
+func (s *Stream) Start(ctx context.Context) (*Start, error) {
+	select {
+	case <-s.startCh:
+	case <-s.endCh:
+		select {
+		case <-s.startCh:
+		default:
+			return nil, fmt.Errorf("twilio: stream ended before start: %w", io.ErrUnexpectedEOF)
+		}
+	case <-s.closeCh:
+		return nil, fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.start, nil
+}
+
+// StopInfo returns the stop event's metadata, or nil if none arrived.
+func (s *Stream) StopInfo() *Stop {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop
+}
+
+// FirstTimestamp returns the first media.timestamp of the stream in
+// milliseconds, from which Frame.Timestamp is counted, and whether a media
+// message arrived yet.
+func (s *Stream) FirstTimestamp() (ms int64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firstTS, s.haveFirst
+}
+
+// Done is closed when the stream's audio ends: stop event, peer close,
+// idle timeout or Close.
+func (s *Stream) Done() <-chan struct{} { return s.endCh }
+
+// Err tells why the audio ended once Done is closed: nil for a stop event,
+// the WebSocket error for a peer close or broken connection (see
+// websocket.CloseStatus), ErrIdleTimeout, or net.ErrClosed after Close.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cause
+}
+
+// Stats returns a snapshot of the stream's counters.
+func (s *Stream) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// PendingMarks returns the number of marks sent and not yet echoed.
+func (s *Stream) PendingMarks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.marks)
+}
+
+// Close ends the stream: it closes the WebSocket with status 1000 (waiting
+// briefly for the peer's answer) and stops the reader goroutine. Pending
+// and later ReadFrame calls return an error satisfying
+// errors.Is(err, net.ErrClosed). On a bidirectional <Connect><Stream>,
+// closing makes Twilio continue with the next TwiML verb. Close is
+// idempotent; later calls return net.ErrClosed.
+func (s *Stream) Close() error {
+	return s.close(true)
+}
+
+// CloseNow is Close without the WebSocket close handshake.
+func (s *Stream) CloseNow() error {
+	return s.close(false)
+}
+
+func (s *Stream) close(graceful bool) error {
+	err := net.ErrClosed
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.closeCh)
+		if graceful {
+			err = s.conn.Close(websocket.StatusNormalClosure, "")
+		} else {
+			err = s.conn.CloseNow()
+		}
+		s.cancel(net.ErrClosed)
+		<-s.done
+		s.mu.Lock()
+		if !s.ended {
+			s.cause = net.ErrClosed
+			s.endErr = net.ErrClosed
+			s.endLocked()
+		}
+		s.mu.Unlock()
+		if err != nil && (errors.Is(err, net.ErrClosed) || websocket.CloseStatus(err) != -1) {
+			err = nil
+		}
+	})
+	return err
+}
+
+// writeLocked sends wbuf as one text message.
+func (s *Stream) writeMsg(ctx context.Context) error {
+	if err := s.conn.Write(ctx, websocket.MessageText, s.wbuf); err != nil {
+		return fmt.Errorf("twilio: write: %w", err)
+	}
+	return nil
+}
+
+func (s *Stream) beginWrite(ctx context.Context) ([]byte, error) {
+	if err := lock(ctx, s.wmu, s.closeCh); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	sid := s.sidJSON
+	s.mu.Unlock()
+	if sid == nil {
+		<-s.wmu
+		return nil, ErrNotStarted
+	}
+	return sid, nil
+}
+
+// SendAudio sends audio to Twilio for playback on a bidirectional
+// (<Connect><Stream>) stream. audio is raw 8 kHz μ-law, or a WAV file
+// (8 kHz mono μ-law, A-law or 16-bit PCM), whose header is stripped and
+// whose samples are converted to μ-law. The audio is split into 160-byte
+// (20 ms) media messages; a short last frame is padded with μ-law silence.
+//
+// Twilio queues the audio and plays it in order; use SendMark to learn when
+// it has played and Clear to interrupt it. Sending on a unidirectional
+// <Start><Stream> is a protocol error at Twilio (31924).
+func (s *Stream) SendAudio(ctx context.Context, audio []byte) error {
+	ulaw, err := toULaw(audio)
+	if err != nil {
+		return err
+	}
+	sid, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { <-s.wmu }()
+	var frame [FrameBytes]byte
+	for len(ulaw) > 0 {
+		n := copy(frame[:], ulaw)
+		for i := n; i < FrameBytes; i++ {
+			frame[i] = codec.ULawSilence
+		}
+		ulaw = ulaw[n:]
+		s.wbuf = append(s.wbuf[:0], `{"event":"media","streamSid":`...)
+		s.wbuf = append(s.wbuf, sid...)
+		s.wbuf = append(s.wbuf, `,"media":{"payload":"`...)
+		s.wbuf = base64.StdEncoding.AppendEncode(s.wbuf, frame[:])
+		s.wbuf = append(s.wbuf, `"}}`...)
+		if err := s.writeMsg(ctx); err != nil {
+			return err
+		}
+		s.count1(&s.stats.MediaSent)
+	}
+	return nil
+}
+
+func toULaw(audio []byte) ([]byte, error) {
+	if !bytes.HasPrefix(audio, []byte("RIFF")) {
+		return audio, nil
+	}
+	w, err := codec.ParseWAV(audio)
+	if err != nil {
+		return nil, fmt.Errorf("twilio: outbound audio: %w", err)
+	}
+	f := w.Format
+	if f.SampleRate != 8000 || f.Channels != 1 {
+		return nil, fmt.Errorf("%w: %d Hz, %d channels (want 8000 Hz mono)", ErrUnsupportedAudio, f.SampleRate, f.Channels)
+	}
+	switch f.Encoding {
+	case voicegate.PCMU:
+		return w.Data, nil
+	case voicegate.PCMA:
+		out := make([]byte, len(w.Data))
+		codec.ALawToULaw(out, w.Data)
+		return out, nil
+	case voicegate.L16:
+		pcm := w.PCM(nil)
+		out := make([]byte, len(pcm))
+		codec.EncodeULaw(out, pcm)
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: encoding %v", ErrUnsupportedAudio, f.Encoding)
+}
+
+// SendMark sends a mark after the audio sent so far. Twilio echoes it when
+// that audio has played, or at once if nothing is buffered, or when Clear
+// flushes it; ReadEvent reports the echo with MarkPlayed or MarkCleared.
+func (s *Stream) SendMark(ctx context.Context, name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty mark name", ErrInvalidArgument)
+	}
+	sid, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { <-s.wmu }()
+	nameJSON, _ := json.Marshal(name)
+	s.wbuf = append(s.wbuf[:0], `{"event":"mark","streamSid":`...)
+	s.wbuf = append(s.wbuf, sid...)
+	s.wbuf = append(s.wbuf, `,"mark":{"name":`...)
+	s.wbuf = append(s.wbuf, nameJSON...)
+	s.wbuf = append(s.wbuf, `}}`...)
+	// Register before writing: the echo can arrive before Write returns.
+	s.mu.Lock()
+	s.marks = append(s.marks, pendingMark{name: name})
+	s.mu.Unlock()
+	if err := s.writeMsg(ctx); err != nil {
+		s.mu.Lock()
+		for i := len(s.marks) - 1; i >= 0; i-- {
+			if s.marks[i].name == name {
+				s.marks = append(s.marks[:i], s.marks[i+1:]...)
+				break
+			}
+		}
+		s.mu.Unlock()
+		return err
+	}
+	s.count1(&s.stats.MarksSent)
+	return nil
+}
+
+// Clear asks Twilio to drop the audio it has buffered (barge-in). Every
+// mark still pending is echoed by Twilio and reported as MarkCleared.
+func (s *Stream) Clear(ctx context.Context) error {
+	sid, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { <-s.wmu }()
+	s.wbuf = append(s.wbuf[:0], `{"event":"clear","streamSid":`...)
+	s.wbuf = append(s.wbuf, sid...)
+	s.wbuf = append(s.wbuf, '}')
+	s.mu.Lock()
+	for i := range s.marks {
+		s.marks[i].cleared = true
+	}
+	s.mu.Unlock()
+	if err := s.writeMsg(ctx); err != nil {
+		return err
+	}
+	s.count1(&s.stats.ClearsSent)
+	return nil
+}
+
+var _ voicegate.FrameReader = (*Stream)(nil)
