@@ -28,9 +28,9 @@
 //
 // # Media time
 //
-// Frame.Timestamp comes from media.timestamp, relative to the first one
-// (Twilio starts at an arbitrary value such as 155 ms), never from arrival
-// time. A jump of half a frame or more between consecutive frames of a
+// Frame.Timestamp comes from media.timestamp, relative to the first one of
+// the stream (Twilio starts at an arbitrary value such as 155 ms; see
+// Stream.FirstTimestamp), never from arrival time. A jump of half a frame or more between consecutive frames of a
 // track is a gap: it is counted in Stats.Gaps and Stats.GapSamples, and
 // with AcceptOptions.FillGaps it is filled with μ-law silence so the audio
 // read keeps the call's timeline. Duplicates and frames arriving after a
@@ -65,7 +65,9 @@
 // FlexValidator checks a Flex agent's token with Twilio IAM and caches the
 // identity, worker SID and roles until the token expires. AccessToken signs
 // JWTs for the Voice and Conversations SDKs, and TwiML writes <Start>,
-// <Connect> and <Stop> stream documents.
+// <Connect> and <Stop> stream documents. CreateWebChannel, the Flex UI 1.x
+// web chat on Programmable Chat, is kept for old deployments only:
+// Programmable Chat for Flex reached end of life on June 1, 2026.
 //
 // The package depends on the standard library and
 // github.com/coder/websocket only; package twiliotest holds a Media

@@ -873,7 +873,8 @@ func (s *Stream) ReadEvent(ctx context.Context) (Event, error) {
 	}
 }
 
-// Start waits for the start event and returns its metadata. It returns an
+// Start waits for the start event and returns its metadata, which the
+// caller must not modify. It returns an
 // error wrapping io.ErrUnexpectedEOF if the stream ends without one, and
 // ctx.Err() if ctx ends first.
 func (s *Stream) Start(ctx context.Context) (*Start, error) {
@@ -938,8 +939,9 @@ func (s *Stream) PendingMarks() int {
 	return len(s.marks)
 }
 
-// Close ends the stream: it closes the WebSocket with status 1000 (waiting
-// briefly for the peer's answer) and stops the reader goroutine. Pending
+// Close ends the stream: it closes the WebSocket with status 1000, waiting
+// for the peer's answer (a few seconds at most; CloseNow does not wait),
+// and stops the reader goroutine. Pending
 // and later ReadFrame calls return an error satisfying
 // errors.Is(err, net.ErrClosed). On a bidirectional <Connect><Stream>,
 // closing makes Twilio continue with the next TwiML verb. Close is
@@ -981,7 +983,7 @@ func (s *Stream) close(graceful bool) error {
 	return err
 }
 
-// writeLocked sends wbuf as one text message.
+// writeMsg sends wbuf as one text message; the caller holds wmu.
 func (s *Stream) writeMsg(ctx context.Context) error {
 	if err := s.conn.Write(ctx, websocket.MessageText, s.wbuf); err != nil {
 		return fmt.Errorf("twilio: write: %w", err)
@@ -1011,7 +1013,9 @@ func (s *Stream) beginWrite(ctx context.Context) ([]byte, error) {
 //
 // Twilio queues the audio and plays it in order; use SendMark to learn when
 // it has played and Clear to interrupt it. Sending on a unidirectional
-// <Start><Stream> is a protocol error at Twilio (31924).
+// <Start><Stream> is a protocol error at Twilio (31924). Before the start
+// event it returns ErrNotStarted. As with any coder/websocket write, a ctx
+// that ends during the write closes the connection.
 func (s *Stream) SendAudio(ctx context.Context, audio []byte) error {
 	ulaw, err := toULaw(audio)
 	if err != nil {
@@ -1108,7 +1112,9 @@ func (s *Stream) SendMark(ctx context.Context, name string) error {
 }
 
 // Clear asks Twilio to drop the audio it has buffered (barge-in). Every
-// mark still pending is echoed by Twilio and reported as MarkCleared.
+// mark still pending is echoed by Twilio and reported as MarkCleared; so is
+// a mark whose "played" echo crosses the clear on the wire, since its
+// playback can no longer be told apart.
 func (s *Stream) Clear(ctx context.Context) error {
 	sid, err := s.beginWrite(ctx)
 	if err != nil {

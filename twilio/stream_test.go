@@ -463,7 +463,7 @@ func TestCloseUnblocksAndIsIdempotent(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
-	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}, IdleTimeout: 100 * time.Millisecond})
+	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}, IdleTimeout: 250 * time.Millisecond})
 	hold := make(chan struct{})
 	defer close(hold)
 	go twiliotest.PlayAudio(context.Background(), ms.URL, synthULaw(40*time.Millisecond), nil,

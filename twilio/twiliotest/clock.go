@@ -34,7 +34,9 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // FakeClock is a Clock whose Sleep returns at once after advancing the
-// clock's time by d. It is safe for concurrent use.
+// clock's time by d. It is safe for concurrent use; sleeps from several
+// goroutines (the sender, and the playout of the server's audio on a
+// bidirectional stream) all advance the same time.
 type FakeClock struct {
 	mu  sync.Mutex
 	now time.Time

@@ -119,7 +119,7 @@ type Result struct {
 	Duplicated   int
 	Reordered    int
 	// SendOffsets holds, for every media message sent, the Clock time
-	// since the first one.
+	// since the first frame was due.
 	SendOffsets []time.Duration
 	// ReceivedAudio is the μ-law the server sent in media messages.
 	ReceivedAudio []byte
@@ -457,7 +457,6 @@ func (s *sim) sendAudio(ctx context.Context, inbound, outbound []byte) error {
 	n := max((len(inbound)+fb-1)/fb, (len(outbound)+fb-1)/fb)
 	clk := s.o.Clock
 	t0 := clk.Now()
-	first := true
 	var held *mediaOut
 	dtmf := append([]DTMF(nil), s.o.DTMF...)
 	send := func(m mediaOut) error {
@@ -480,10 +479,6 @@ func (s *sim) sendAudio(ctx context.Context, inbound, outbound []byte) error {
 			if err := clk.Sleep(ctx, wait); err != nil {
 				return err
 			}
-		}
-		if first {
-			t0 = clk.Now()
-			first = false
 		}
 		for len(dtmf) > 0 && dtmf[0].At <= due {
 			if err := s.writeJSON(ctx, map[string]any{"event": "dtmf", "streamSid": s.o.StreamSID, "sequenceNumber": s.nextSeq(),

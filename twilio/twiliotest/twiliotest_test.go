@@ -191,3 +191,45 @@ func TestFakeClock(t *testing.T) {
 		t.Errorf("SIDs %s %s", a, b)
 	}
 }
+
+// Jitter moves send times, never media time.
+func TestJitter(t *testing.T) {
+	url, ch := server(t, &twilio.AcceptOptions{AuthTokens: []string{token}})
+	clk := twiliotest.NewFakeClock(time.Unix(0, 0))
+	done := make(chan *twiliotest.Result, 1)
+	go func() {
+		r, err := twiliotest.PlayAudio(context.Background(), url, make([]byte, 160*200), nil,
+			&twiliotest.Options{AuthToken: token, Clock: clk, Jitter: 15 * time.Millisecond, Seed: 1})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	s := <-ch
+	defer s.Close()
+	n := 0
+	for {
+		f, err := s.ReadFrame(context.Background())
+		if err != nil {
+			break
+		}
+		if f.Timestamp != time.Duration(n)*twiliotest.FrameDuration {
+			t.Fatalf("frame %d at %v", n, f.Timestamp)
+		}
+		n++
+	}
+	r := <-done
+	moved := 0
+	for i, off := range r.SendOffsets {
+		due := time.Duration(i) * twiliotest.FrameDuration
+		if off < due || off >= due+15*time.Millisecond {
+			t.Fatalf("frame %d sent at %v, due %v", i, off, due)
+		}
+		if off != due {
+			moved++
+		}
+	}
+	if n != 200 || moved < 150 {
+		t.Errorf("%d frames, %d sent late", n, moved)
+	}
+}
