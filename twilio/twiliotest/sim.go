@@ -341,6 +341,17 @@ func (s *sim) run(ctx context.Context, send func(ctx context.Context) error) (*R
 	}()
 	err := send(sendCtx)
 	stopSend()
+	if err != nil && ctx.Err() == nil {
+		// A write fails when the server has closed the connection, and the
+		// reader sees that close a moment later: give it the chance before
+		// reporting the write error as a failure of the simulation.
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-serverGone:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	select {
 	case <-serverGone:
 		// The server ended the stream; not an error of the simulation.

@@ -233,3 +233,29 @@ func TestJitter(t *testing.T) {
 		t.Errorf("%d frames, %d sent late", n, moved)
 	}
 }
+
+// A server that ends the stream while audio is still being sent is not a
+// failure of the simulation: PlayWAV must return nil even when its write
+// fails before its reader has seen the close.
+func TestPlayServerHangsUp(t *testing.T) {
+	url, ch := server(t, &twilio.AcceptOptions{AuthTokens: []string{token}})
+	wav, err := codec.EncodeWAV(nil, codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, make([]byte, 8000*30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := twiliotest.PlayWAV(context.Background(), url, wav, &twiliotest.Options{AuthToken: token, Pace: twiliotest.AsFastAsPossible})
+			errc <- err
+		}()
+		s := <-ch
+		if _, err := s.ReadFrame(context.Background()); err != nil {
+			t.Fatalf("run %d: first frame: %v", i, err)
+		}
+		s.CloseNow()
+		if err := <-errc; err != nil {
+			t.Fatalf("run %d: PlayWAV after the server hung up: %v", i, err)
+		}
+	}
+}
