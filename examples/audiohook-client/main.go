@@ -1,0 +1,265 @@
+// Command audiohook-client dials an AudioHook server as Genesys Cloud does:
+// a signed WebSocket upgrade, open with a media offer, the caller's audio
+// (a WAV file or a tone) in real time or as fast as possible, pings, and
+// the close transaction. It prints the server's messages and the ping
+// round-trip times, to probe an AudioHook endpoint such as the
+// audiohook-server example:
+//
+//	AUDIOHOOK_API_KEY=… AUDIOHOOK_CLIENT_SECRET=… audiohook-client \
+//	    -url ws://127.0.0.1:8080/api/v1/audiohook/ws -wav caller.wav -ani +34600000000
+//
+// See README.md.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
+)
+
+type config struct {
+	URL          string
+	APIKey       string
+	Secret       string
+	WAV          string
+	Tone         time.Duration
+	ANI          string
+	CustomConfig string
+	Fast         bool
+	Chunk        time.Duration
+	Ping         time.Duration
+	Wait         time.Duration
+	Timeout      time.Duration
+	Probe        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("audiohook-client", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.URL, "url", envOr("AUDIOHOOK_URL", "ws://127.0.0.1:8080/api/v1/audiohook/ws"), "AudioHook server URL (env AUDIOHOOK_URL)")
+	fs.StringVar(&c.APIKey, "apikey", os.Getenv("AUDIOHOOK_API_KEY"), "API key, sent as X-API-KEY (env AUDIOHOOK_API_KEY)")
+	fs.StringVar(&c.Secret, "secret", "", "client secret, base64; prefer env AUDIOHOOK_CLIENT_SECRET, flags show in process lists")
+	fs.StringVar(&c.WAV, "wav", "", "8 kHz WAV file to stream (channel 0 is the customer, 1 the agent)")
+	fs.DurationVar(&c.Tone, "tone", 0, "stream a 440 Hz tone of this length instead of a WAV file")
+	fs.StringVar(&c.ANI, "ani", "tel:+34600000000", "participant ANI (the caller id the server uses by default)")
+	fs.StringVar(&c.CustomConfig, "custom-config", "", `customConfig JSON object for open, e.g. {"operation":"verify"}`)
+	fs.BoolVar(&c.Fast, "fast", false, "send audio as fast as possible instead of in real time")
+	fs.DurationVar(&c.Chunk, "chunk", 200*time.Millisecond, "audio per binary message, 20ms to 200ms")
+	fs.DurationVar(&c.Ping, "ping", 5*time.Second, "interval between pings whose round-trip time is printed (0: only one)")
+	fs.DurationVar(&c.Wait, "wait", 30*time.Second, "how long to wait for the server's disconnect after the audio ended")
+	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "give up after this long")
+	fs.BoolVar(&c.Probe, "probe", false, "send a connection probe (null conversation id) instead of a call")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.Secret == "" {
+		c.Secret = os.Getenv("AUDIOHOOK_CLIENT_SECRET")
+	}
+	if !c.Probe && (c.WAV == "") == (c.Tone == 0) {
+		return nil, errors.New("give one of -wav FILE and -tone DURATION (or -probe)")
+	}
+	if c.CustomConfig != "" {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(c.CustomConfig), &obj); err != nil {
+			return nil, fmt.Errorf("-custom-config must be a JSON object: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// printer serialises output lines from several goroutines.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *printer) printf(format string, a ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format+"\n", a...)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	opts := &audiohook.DialOptions{
+		APIKey:       cfg.APIKey,
+		Probe:        cfg.Probe,
+		PingInterval: -1, // pinged below, to print the round-trip times
+	}
+	if cfg.Secret != "" {
+		if opts.Secret, err = base64.StdEncoding.DecodeString(cfg.Secret); err != nil {
+			return errors.New("the client secret is not base64")
+		}
+	}
+	if !cfg.Probe {
+		opts.Participant = &audiohook.Participant{ID: audiohook.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
+	}
+	if cfg.CustomConfig != "" {
+		opts.CustomConfig = json.RawMessage(cfg.CustomConfig)
+	}
+	var src voicegate.FrameReader
+	switch {
+	case cfg.Probe:
+	case cfg.WAV != "":
+		if src, err = audiohook.WAVSource(cfg.WAV); err != nil {
+			return err
+		}
+	default:
+		src = audiohook.ToneSource(cfg.Tone, 440)
+	}
+
+	out := &printer{w: stdout}
+	c, err := audiohook.Dial(ctx, cfg.URL, opts)
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer c.CloseNow()
+	if m := c.Media(); m != nil {
+		out.printf("opened session=%s media=%s channels=%v rate=%d", c.ID(), m.Format, m.Channels, m.Rate)
+	} else {
+		out.printf("opened session=%s media=none", c.ID())
+	}
+
+	// Server messages, until the connection ends.
+	disconnected := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		var once sync.Once
+		for {
+			m, err := c.Next(ctx)
+			if err != nil {
+				return
+			}
+			switch m.Type {
+			case audiohook.TypeEvent:
+				var p audiohook.EventParameters
+				json.Unmarshal(m.Parameters, &p)
+				for _, e := range p.Entities {
+					out.printf("event %s %s", e.Type, e.Data)
+				}
+			case audiohook.TypeDisconnect:
+				var p audiohook.DisconnectParameters
+				json.Unmarshal(m.Parameters, &p)
+				out.printf("disconnect reason=%s info=%q", p.Reason, p.Info)
+				once.Do(func() { close(disconnected) })
+			default:
+				out.printf("%s %s", m.Type, m.Parameters)
+			}
+		}
+	}()
+
+	// Pings, while the session is open. A ping in flight is never
+	// cancelled (see stopPinging): it ends with its pong or with the
+	// connection.
+	stopPinging := make(chan struct{})
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		for {
+			rtt, err := c.Ping(ctx)
+			if err != nil {
+				return
+			}
+			out.printf("ping rtt=%s", rtt.Round(10*time.Microsecond))
+			if cfg.Ping <= 0 {
+				return
+			}
+			t := time.NewTimer(cfg.Ping)
+			select {
+			case <-stopPinging:
+				t.Stop()
+				return
+			case <-disconnected:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	var streamErr error
+	if src != nil || cfg.Probe {
+		if cfg.Probe {
+			src = emptySource{}
+		}
+		streamErr = c.Stream(ctx, src, &audiohook.StreamOptions{Chunk: cfg.Chunk, Fast: cfg.Fast})
+		var de *audiohook.DisconnectError
+		if errors.As(streamErr, &de) {
+			streamErr = nil // the server ended the session, as it should
+		}
+		out.printf("audio sent position=%s", c.Position())
+	}
+	if streamErr == nil && !cfg.Probe {
+		t := time.NewTimer(cfg.Wait)
+		select {
+		case <-disconnected:
+		case <-t.C:
+			out.printf("no disconnect within %s; closing", cfg.Wait)
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	// Cancelling the context of a Ping in flight can leave a gap in the
+	// message sequence numbers, which the server rejects; so the pinger is
+	// only told to stop between pings.
+	close(stopPinging)
+	<-pingDone
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	closeErr := c.Close(cctx, "")
+	<-readerDone
+	if streamErr != nil {
+		return fmt.Errorf("stream: %w", streamErr)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("close: %w", closeErr)
+	}
+	out.printf("closed")
+	return nil
+}
+
+// emptySource is a FrameReader with no frames: for a probe, Stream sends
+// the one empty message Genesys sends.
+type emptySource struct{}
+
+func (emptySource) ReadFrame(context.Context) (voicegate.Frame, error) {
+	return voicegate.Frame{}, io.EOF
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "audiohook-client:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/voicegate/voicegate/internal/fixtures"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// The audiohook-server example is built once per test run.
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildBin  string
+	buildErr  error
+	buildSkip string
+)
+
+func buildServer() {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		if _, err := os.Stat(goBin); os.Getenv("GOROOT") == "" || err != nil {
+			buildSkip = "the go command (in PATH or $GOROOT/bin) is needed to build the audiohook-server example"
+			return
+		}
+	}
+	if buildDir, buildErr = os.MkdirTemp("", "audiohook-client-test-"); buildErr != nil {
+		return
+	}
+	buildBin = filepath.Join(buildDir, "audiohook-server")
+	args := []string{"build", "-o", buildBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command(goBin, append(args, "./examples/audiohook-server")...)
+	build.Dir = fixtures.ModuleRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+	}
+}
+
+const (
+	apiKey    = "SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh"
+	secretB64 = "TXlTdXBlclNlY3JldEtleVRlbGxOby0xITJAMyM0JDU="
+)
+
+// startServer builds and starts the audiohook-server example on a free
+// loopback port with the offline engine, and returns its WebSocket URL.
+// The server is stopped with SIGTERM at cleanup, and must exit cleanly.
+func startServer(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(buildServer)
+	if buildSkip != "" {
+		t.Skip(buildSkip)
+	}
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	bin := buildBin
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-offline", "-buffer", "30s", "-progress=false")
+	cmd.Env = append(os.Environ(), `STATIC_API_KEY_MAP={"`+apiKey+`":"`+secretB64+`"}`, "CREDSTORE=memory")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	logDone := make(chan struct{})
+	var logs strings.Builder
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		err := cmd.Wait()
+		<-logDone
+		if err != nil {
+			t.Errorf("server exit: %v\n%s", err, logs.String())
+		}
+		if !strings.Contains(logs.String(), "shutting down") {
+			t.Errorf("no graceful shutdown:\n%s", logs.String())
+		}
+		if strings.Contains(logs.String(), secretB64) {
+			t.Error("the server logged the client secret")
+		}
+	})
+	addr := regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			if m := addr.FindStringSubmatch(l); m != nil {
+				return "ws://" + m[1] + "/api/v1/audiohook/ws"
+			}
+		case <-timeout:
+			t.Fatal("the server did not start")
+		}
+	}
+}
+
+func runClient(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := run(ctx, args, &out, &errOut)
+	return out.String(), err
+}
+
+// TestAgainstServerExample registers a caller through the audiohook-server
+// example, verifies them, probes the server and checks that a wrong secret
+// is refused.
+func TestAgainstServerExample(t *testing.T) {
+	url := startServer(t)
+	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
+	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
+	const ani = "tel:+34600000030"
+
+	out, err := runClient(t, "-url", url, "-wav", fixtures.Path(fixtures.Utterances("awb")[0]), "-ani", ani, "-fast")
+	if err != nil {
+		t.Fatalf("register: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"opened session=", "media=PCMU channels=[external] rate=8000",
+		`event voicegate.result {"type":"result-success","operation":"register"`,
+		`disconnect reason=completed info="result-success"`, "ping rtt=", "closed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("register output lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, err = runClient(t, "-url", url, "-wav", fixtures.Path(fixtures.Utterances("awb")[2]), "-ani", ani, "-fast",
+		"-custom-config", `{"operation":"verify"}`)
+	if err != nil || !strings.Contains(out, `event voicegate.result {"type":"result-success","operation":"verify"`) {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+
+	out, err = runClient(t, "-url", url, "-probe")
+	if err != nil || !strings.Contains(out, "opened session=") || !strings.Contains(out, "ping rtt=") || !strings.Contains(out, "closed") {
+		t.Fatalf("probe: %v\n%s", err, out)
+	}
+
+	t.Setenv("AUDIOHOOK_CLIENT_SECRET", "d3Jvbmc=")
+	if _, err := runClient(t, "-url", url, "-tone", "1s", "-fast"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+// TestToneWithoutResult streams a tone too short for a result and checks
+// that the client gives up waiting and closes the session cleanly.
+func TestToneWithoutResult(t *testing.T) {
+	url := startServer(t)
+	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
+	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
+	out, err := runClient(t, "-url", url, "-tone", "400ms", "-chunk", "20ms", "-wait", "200ms", "-ping", "50ms")
+	if err != nil {
+		t.Fatalf("tone: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "no disconnect within 200ms; closing") || !strings.Contains(out, "closed") ||
+		strings.Contains(out, "voicegate.result") || strings.Count(out, "ping rtt=") < 2 {
+		t.Fatalf("tone output:\n%s", out)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{},                               // no audio
+		{"-wav", "x.wav", "-tone", "1s"}, // both
+		{"-tone", "1s", "-custom-config", "[1]"},
+		{"-nope"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	if _, err := runClient(t, "-tone", "1s", "-secret", "not base64!"); err == nil {
+		t.Error("bad secret accepted")
+	}
+}
