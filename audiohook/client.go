@@ -346,13 +346,27 @@ func (c *Client) send(ctx context.Context, typ string, params []byte) error {
 		return err
 	}
 	defer func() { <-c.wlock }()
+	if err := ctx.Err(); err != nil {
+		return err // nothing sent, no sequence number used
+	}
 	c.seq++
 	c.sentSeq.Store(c.seq)
 	c.wbuf = appendClientMessage(c.wbuf[:0], typ, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
-	if err := c.conn.Write(ctx, websocket.MessageText, c.wbuf); err != nil {
+	if err := c.writeText(ctx); err != nil {
 		return fmt.Errorf("audiohook: send %s: %w", typ, err)
 	}
 	return nil
+}
+
+// writeText writes c.wbuf, which holds a message with a new sequence
+// number. A failed write may or may not have reached the server, so the
+// sequence can no longer be trusted: the connection is dropped.
+func (c *Client) writeText(ctx context.Context) error {
+	err := c.conn.Write(ctx, websocket.MessageText, c.wbuf)
+	if err != nil {
+		_ = c.conn.CloseNow()
+	}
+	return err
 }
 
 func (c *Client) sendBinary(ctx context.Context, p []byte) error {
@@ -676,6 +690,9 @@ func (c *Client) sendPing(ctx context.Context, params []byte) error {
 		return err
 	}
 	defer func() { <-c.wlock }()
+	if err := ctx.Err(); err != nil {
+		return err // nothing sent, no sequence number used
+	}
 	c.seq++
 	c.sentSeq.Store(c.seq)
 	c.pingMu.Lock()
@@ -683,7 +700,7 @@ func (c *Client) sendPing(ctx context.Context, params []byte) error {
 	c.pingSent = time.Now()
 	c.pingMu.Unlock()
 	c.wbuf = appendClientMessage(c.wbuf[:0], TypePing, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
-	return c.conn.Write(ctx, websocket.MessageText, c.wbuf)
+	return c.writeText(ctx)
 }
 
 func (c *Client) pinger() {

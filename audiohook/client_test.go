@@ -210,3 +210,42 @@ func TestSessionCloseNowErrors(t *testing.T) {
 	}
 	_ = c.CloseNow()
 }
+
+// A send whose ctx has already ended must not use up a sequence number:
+// otherwise the next message is out of sequence and the server disconnects.
+func TestClientCancelledSendKeepsSequence(t *testing.T) {
+	res := make(chan error, 1)
+	url := testServer(t, signedServerOptions(t), func(s *Session) {
+		ctx := ctxT(t)
+		for {
+			if _, err := s.ReadFrame(ctx); err != nil {
+				res <- err
+				return
+			}
+		}
+	})
+	ctx := ctxT(t)
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{PingInterval: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	for i := range 50 {
+		if _, err := c.Ping(cancelled); !errors.Is(err, context.Canceled) {
+			t.Fatalf("ping %d with a cancelled ctx: %v", i, err)
+		}
+		if err := c.SendError(cancelled, 500, "x"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %d with a cancelled ctx: %v", i, err)
+		}
+		if _, err := c.Ping(ctx); err != nil {
+			t.Fatalf("ping %d after a cancelled one: %v", i, err)
+		}
+	}
+	if err := c.Close(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err == nil || !strings.Contains(err.Error(), "EOF") {
+		t.Fatalf("server end: %v", err)
+	}
+}
