@@ -115,7 +115,10 @@ type ClientOptions struct {
 
 	// HTTPClient sends the requests (default: a client on
 	// http.DefaultTransport). Its Timeout, if any, applies on top of
-	// Timeout.
+	// Timeout. The Client sends through a copy of it whose redirect policy
+	// first removes the apikey and Authorization headers from any redirect
+	// that leaves the scheme, host and port of the first request, then
+	// applies HTTPClient's own CheckRedirect.
 	HTTPClient *http.Client
 	// Timeout bounds each attempt of a request, from sending to reading the
 	// whole response (default DefaultTimeout; negative means none).
@@ -238,7 +241,7 @@ func NewClient(opts *ClientOptions) (*Client, error) {
 	}
 	c := &Client{
 		base:   strings.TrimRight(base, "/"),
-		hc:     o.HTTPClient,
+		hc:     withCredentialSafeRedirects(o.HTTPClient),
 		apiKey: o.APIKey,
 	}
 	switch {
@@ -259,6 +262,32 @@ func NewClient(opts *ClientOptions) (*Client, error) {
 	o.OAuth2, o.TokenSource = nil, nil
 	c.opts = o
 	return c, nil
+}
+
+// withCredentialSafeRedirects returns a copy of hc that never forwards the
+// das-Peak credentials to another origin. net/http copies custom headers
+// such as apikey to every redirect target, and Authorization to other
+// ports of the same host.
+func withCredentialSafeRedirects(hc *http.Client) *http.Client {
+	cp := *hc
+	next := hc.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 {
+			first := via[0].URL
+			if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+				req.Header.Del("apikey")
+				req.Header.Del("Authorization")
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }
 
 // BaseURL returns the service base URL the Client sends requests to.

@@ -12,7 +12,9 @@ import (
 // Metadata describes a model. das-Peak documents Hash and Description; any
 // other keys it sends are kept in Extra.
 type Metadata struct {
-	Hash        string
+	// Hash is the model hash.
+	Hash string
+	// Description is das-Peak's description of the model.
 	Description string
 	// Extra holds the keys other than "hash" and "description", as sent.
 	Extra map[string]json.RawMessage
@@ -57,13 +59,17 @@ func (m Metadata) MarshalJSON() ([]byte, error) {
 // Candidate is one enrolled voice of an identification list (an element of
 // the das-Peak form field "credential_list").
 type Candidate struct {
-	ID         string `json:"id"`
+	// ID is the application's identifier of the voice ("id").
+	ID string `json:"id"`
+	// Credential is the voice's credential ("credential").
 	Credential string `json:"credential"`
 }
 
 // CandidateScore is the score of one candidate.
 type CandidateScore struct {
-	ID    string  `json:"id"`
+	// ID is the candidate's ID.
+	ID string `json:"id"`
+	// Score is in [0, 1]; higher means more likely the same speaker.
 	Score float64 `json:"score"`
 }
 
@@ -71,7 +77,8 @@ type CandidateScore struct {
 type IdentifyResult struct {
 	// Model is set by IdentifyAudio (das-Peak omits it when identifying a
 	// credential).
-	Model       Model  `json:"model"`
+	Model Model `json:"model"`
+	// Calibration is the score calibration applied.
 	Calibration string `json:"calibration"`
 	// Scores holds one score per candidate.
 	Scores []CandidateScore `json:"scores"`
@@ -99,10 +106,16 @@ type AudioPairOptions struct {
 
 // AudioCompareResult is the outcome of CompareAudioToAudio.
 type AudioCompareResult struct {
-	Model       Model   `json:"model"`
-	Calibration string  `json:"calibration"`
-	Score       float64 `json:"score"`
+	// Model is the model that scored.
+	Model Model `json:"model"`
+	// Calibration is the score calibration applied.
+	Calibration string `json:"calibration"`
+	// Score is in [0, 1]; higher means more likely the same speaker.
+	Score float64 `json:"score"`
 
+	// Authenticity (anti-spoofing value) and durations in seconds of the
+	// reference audio and of the audio to evaluate, as das-Peak reports
+	// them.
 	AuthenticityReference        float64 `json:"authenticity_reference"`
 	AuthenticityToEvaluate       float64 `json:"authenticity_to_evaluate"`
 	InputAudioDurationReference  float64 `json:"input_audio_duration_reference"`

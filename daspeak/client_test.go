@@ -284,21 +284,26 @@ func TestClientCatalogueErrors(t *testing.T) {
 }
 
 func TestClientInjectedExceptions(t *testing.T) {
-	// Exceptions the emulator does not produce from audio, mapped by name
+	// Exceptions the emulator does not produce from audio, injected with
+	// the emulator's catalogue text and status, and mapped by name
 	// whatever the status.
 	tests := []struct {
 		fault    daspeaktest.Fault
 		sentinel error
+		status   int
+		message  string
 	}{
-		{daspeaktest.Fault{Exception: "SignalNoiseRatioException"}, daspeak.ErrSignalNoiseRatio},
-		{daspeaktest.Fault{Exception: "InsufficientQuality"}, daspeak.ErrInsufficientQuality},
-		{daspeaktest.Fault{Exception: "UnsupportedMediaType"}, daspeak.ErrUnsupportedMediaType},
-		{daspeaktest.Fault{Exception: "DaspeakInternalException", Status: 500}, daspeak.ErrInternal},
-		{daspeaktest.Fault{Exception: "InvalidCredential", Status: 422}, daspeak.ErrInvalidCredential},
-		{daspeaktest.Fault{Exception: "ModelNotAvailable", Status: 400}, daspeak.ErrModelNotAvailable},
-		{daspeaktest.Fault{Exception: "VoiceDurationIsNotEnoughException", Status: 200}, daspeak.ErrNetSpeechTooShort},
-		{daspeaktest.Fault{Status: 401, Body: `{"message":"no Authorization header found"}`}, daspeak.ErrUnauthorized},
-		{daspeaktest.Fault{Status: 403, Body: `{"message":"You cannot consume this service"}`}, daspeak.ErrUnauthorized},
+		{daspeaktest.Fault{Exception: "SignalNoiseRatioException"}, daspeak.ErrSignalNoiseRatio, 400, "Noise level exceeded"},
+		{daspeaktest.Fault{Exception: "InsufficientQuality"}, daspeak.ErrInsufficientQuality, 400, "The audio quality is not good enough"},
+		{daspeaktest.Fault{Exception: "UnsupportedMediaType"}, daspeak.ErrUnsupportedMediaType, 415,
+			"415 Unsupported Media Type: The server does not support the media type transmitted in the request"},
+		{daspeaktest.Fault{Exception: "DaspeakInternalException", Status: 500}, daspeak.ErrInternal, 500, "An internal server error occured"},
+		{daspeaktest.Fault{Exception: "InvalidCredential", Status: 422}, daspeak.ErrInvalidCredential, 422, "Decryption error"},
+		{daspeaktest.Fault{Exception: "ModelNotAvailable", Status: 400}, daspeak.ErrModelNotAvailable, 400, "The requested model is not available: unknown"},
+		{daspeaktest.Fault{Exception: "VoiceDurationIsNotEnoughException", Status: 200}, daspeak.ErrNetSpeechTooShort, 200, "Voice duration is not enough 2.55s < 3.00s"},
+		{daspeaktest.Fault{Exception: "NoAudioException", Status: 404}, daspeak.ErrNoAudio, 404, "No audio input"},
+		{daspeaktest.Fault{Status: 401, Body: `{"message":"no Authorization header found"}`}, daspeak.ErrUnauthorized, 401, "no Authorization header found"},
+		{daspeaktest.Fault{Status: 403, Body: `{"message":"You cannot consume this service"}`}, daspeak.ErrUnauthorized, 403, "You cannot consume this service"},
 	}
 	for _, tc := range tests {
 		name := tc.fault.Exception
@@ -311,8 +316,15 @@ func TestClientInjectedExceptions(t *testing.T) {
 			srv.Inject(tc.fault)
 			_, err := c.GenerateCredential(context.Background(), restModel, restVoice(t, 300), nil)
 			assert.ErrorIs(t, err, tc.sentinel)
+			var ae *daspeak.APIError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, tc.status, ae.Status)
+			assert.Equal(t, tc.fault.Exception, ae.Exception)
+			assert.Equal(t, tc.message, ae.Message)
 			for _, other := range []error{daspeak.ErrSignalNoiseRatio, daspeak.ErrInsufficientQuality, daspeak.ErrUnsupportedMediaType,
-				daspeak.ErrInternal, daspeak.ErrInvalidCredential, daspeak.ErrModelNotAvailable, daspeak.ErrNetSpeechTooShort, daspeak.ErrUnauthorized} {
+				daspeak.ErrInternal, daspeak.ErrInvalidCredential, daspeak.ErrModelNotAvailable, daspeak.ErrNetSpeechTooShort,
+				daspeak.ErrNoAudio, daspeak.ErrUnauthorized, daspeak.ErrAudioInput, daspeak.ErrInvalidChannel,
+				daspeak.ErrCalibrationNotAvailable, daspeak.ErrRateLimited} {
 				if other != tc.sentinel {
 					assert.NotErrorIs(t, err, other)
 				}

@@ -50,12 +50,16 @@ type AudioOptions struct {
 
 // Model identifies the model that produced a result.
 type Model struct {
+	// Hash is the model hash, as listed by GET /models.
 	Hash string `json:"hash"`
+	// Mode is das-Peak's "mode" of the model. Its values are not
+	// documented; treat it as an opaque label.
 	Mode string `json:"mode,omitempty"`
 }
 
 // CredentialResult is the outcome of GenerateCredential.
 type CredentialResult struct {
+	// Model is the model that made the credential.
 	Model Model `json:"model"`
 	// Credential is opaque; store it with the model hash.
 	Credential string `json:"credential"`
@@ -70,7 +74,9 @@ type CredentialResult struct {
 
 // CompareResult is the outcome of a similarity call.
 type CompareResult struct {
-	Model       Model  `json:"model"`
+	// Model is the model that scored, when the engine reports it.
+	Model Model `json:"model"`
+	// Calibration is the score calibration applied.
 	Calibration string `json:"calibration"`
 	// Score is in [0, 1]; higher means more likely the same speaker.
 	// das-Peak makes no decision: the caller applies a threshold.

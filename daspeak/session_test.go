@@ -739,3 +739,42 @@ func TestCancelledNextKeepsSession(t *testing.T) {
 		t.Fatalf("after cancel: %s %v", ev.Type, ev.Err)
 	}
 }
+
+// TestNetSpeechTarget checks when the session calls the engine: once its
+// net speech reaches max(AudioTotalDuration, 3 s + NetSpeechMargin), and
+// not much later.
+func TestNetSpeechTarget(t *testing.T) {
+	var fs []voicegate.Frame
+	for _, u := range fixtures.Utterances("rms") {
+		fs = append(fs, frames(t, u, voicegate.PCMU, 1, 0, [2]voicegate.Party{})...)
+	}
+	for _, c := range []struct {
+		total, margin, want time.Duration
+	}{
+		{3 * time.Second, 0, 3500 * time.Millisecond},
+		{3 * time.Second, time.Second, 4 * time.Second},
+		{4 * time.Second, 2 * time.Second, 5 * time.Second},
+		{8 * time.Second, 0, 8 * time.Second},
+		{8 * time.Second, 2 * time.Second, 8 * time.Second},
+	} {
+		t.Run(fmt.Sprintf("%v+%v", c.total, c.margin), func(t *testing.T) {
+			e := &fakeEngine{authenticity: 1}
+			s, err := daspeak.Register(voicegate.NewSliceReader(fs), e, &daspeak.Config{ModelHash: "m1", AudioTotalDuration: c.total, NetSpeechMargin: c.margin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, progress := run(t, s)
+			if ev.Type != daspeak.EventResultSuccess || e.calls != 1 {
+				t.Fatalf("%s (%v), %d engine calls", ev.Type, ev.Err, e.calls)
+			}
+			if ev.NetSpeechNeeded != c.want || ev.NetSpeech < c.want || ev.NetSpeech > c.want+300*time.Millisecond {
+				t.Fatalf("net speech %v, needed %v, want the call at %v", ev.NetSpeech, ev.NetSpeechNeeded, c.want)
+			}
+			for _, p := range progress {
+				if p.NetSpeechNeeded != c.want || p.NetSpeech >= c.want {
+					t.Fatalf("progress %v of %v, want below %v", p.NetSpeech, p.NetSpeechNeeded, c.want)
+				}
+			}
+		})
+	}
+}

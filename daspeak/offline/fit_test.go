@@ -27,9 +27,6 @@ const emIterations = 8
 // not use) and the committed clips. With VOICEGATE_UPDATE_NORM=1 it
 // rewrites norm.go; without, it checks that norm.go matches the fit.
 func TestFitNorm(t *testing.T) {
-	if raceDetector && os.Getenv("VOICEGATE_UPDATE_NORM") == "" {
-		t.Skip("single-goroutine numeric fit; checked without -race to keep the run short")
-	}
 	fit := corpus(t, 5, 25, true)
 	var frames [][numCeps]float64
 	for _, u := range fit {
