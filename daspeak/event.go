@@ -36,8 +36,17 @@ const (
 	EventErrorDasPeak EventType = "error-das-Peak"
 )
 
-// IsTerminal reports whether t ends a session.
-func (t EventType) IsTerminal() bool { return t != EventProgress && t != "" }
+// IsTerminal reports whether t is one of the seven result and error types
+// that end a session. Progress, the empty type and types this package does
+// not define are not terminal.
+func (t EventType) IsTerminal() bool {
+	switch t {
+	case EventResultSuccess, EventResultFailScore, EventResultFailSpoof,
+		EventErrorConsumerNotReady, EventErrorParameters, EventErrorAudio, EventErrorDasPeak:
+		return true
+	}
+	return false
+}
 
 // Operation is what a session does.
 type Operation string

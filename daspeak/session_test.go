@@ -778,3 +778,18 @@ func TestNetSpeechTarget(t *testing.T) {
 		})
 	}
 }
+
+func TestEventTypeIsTerminal(t *testing.T) {
+	terminal := []EventType{EventResultSuccess, EventResultFailScore, EventResultFailSpoof,
+		EventErrorConsumerNotReady, EventErrorParameters, EventErrorAudio, EventErrorDasPeak}
+	for _, typ := range terminal {
+		if !typ.IsTerminal() {
+			t.Errorf("%s is not terminal", typ)
+		}
+	}
+	for _, typ := range []EventType{EventProgress, "", "result-maybe", "error-not-registered"} {
+		if typ.IsTerminal() {
+			t.Errorf("%q is terminal", typ)
+		}
+	}
+}
