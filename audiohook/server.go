@@ -13,9 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
 // AuthFailureMode selects how a server signals a failed authentication.
@@ -102,8 +101,13 @@ type ServerOptions struct {
 	// Logger receives protocol diagnostics; nil means none. Secrets are
 	// never logged.
 	Logger *slog.Logger
-	// AcceptOptions are passed to websocket.Accept.
-	AcceptOptions *websocket.AcceptOptions
+	// OriginPatterns lists host patterns (path.Match syntax, case
+	// insensitive; a pattern with "://" is matched against scheme://host)
+	// accepted in the Origin header of the upgrade request when it differs
+	// from the request's Host; "*" accepts every origin. Requests without
+	// Origin, like those of Genesys Cloud, are always accepted. nil accepts
+	// same-host origins only.
+	OriginPatterns []string
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {
@@ -202,7 +206,7 @@ const (
 // and the close/closed transaction) or CloseNow when done; ReadFrame then
 // returns errors satisfying errors.Is(err, net.ErrClosed).
 type Session struct {
-	conn   *websocket.Conn
+	conn   *wsconn.Conn
 	opts   ServerOptions
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -226,7 +230,6 @@ type Session struct {
 	wbuf          []byte
 
 	// reader-goroutine-only
-	rbuf      []byte
 	samples   int64
 	gap       time.Duration
 	frameB    int
@@ -291,11 +294,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 			return nil, &AuthError{Status: http.StatusUnauthorized, Info: "authentication failed", Err: authErr}
 		}
 	}
-	conn, err := websocket.Accept(w, r, o.AcceptOptions)
+	conn, err := wsconn.Accept(w, r, &wsconn.AcceptOptions{OriginPatterns: o.OriginPatterns, CloseTimeout: o.CloseTimeout})
 	if err != nil {
 		return nil, err
 	}
-	conn.SetReadLimit(1 << 20)
+	conn.SetReadLimit(maxMessage)
 	s := newSession(conn, o, sid, org, corr, r.Header.Get(HeaderAPIKey))
 	if authErr != nil {
 		s.state = stateUnauthorized
@@ -317,7 +320,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 	return s, nil
 }
 
-func newSession(conn *websocket.Conn, o ServerOptions, sid, org, corr, key string) *Session {
+func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) *Session {
 	s := &Session{
 		conn: conn, opts: o, id: sid, org: org, corr: corr, apiKey: key,
 		wlock:    make(chan struct{}, 1),
@@ -325,7 +328,6 @@ func newSession(conn *websocket.Conn, o ServerOptions, sid, org, corr, key strin
 		closedCh: make(chan struct{}),
 		doneCh:   make(chan struct{}),
 		ring:     newRing(o.BufferFrames, o.Buffer),
-		rbuf:     make([]byte, 4096),
 		wbuf:     make([]byte, 0, 512),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -521,7 +523,7 @@ func (s *Session) send(ctx context.Context, typ string, params []byte) error {
 	s.sentSeq.Store(s.seq)
 	s.wbuf = appendServerMessage(s.wbuf[:0], typ, s.id, s.seq, s.lastClientSeq.Load(), params)
 	s.recording.message("out", s.wbuf)
-	if err := s.conn.Write(ctx, websocket.MessageText, s.wbuf); err != nil {
+	if err := s.conn.WriteMessage(ctx, wsconn.MessageText, s.wbuf); err != nil {
 		return fmt.Errorf("audiohook: send %s: %w", typ, err)
 	}
 	s.msgsOut.Add(1)
@@ -601,28 +603,26 @@ func (s *Session) run() {
 		_ = s.conn.CloseNow()
 	}()
 	for {
-		typ, rd, err := s.conn.Reader(s.ctx)
+		// The payload is valid until the next ReadMessage; everything that
+		// keeps audio or text copies it.
+		typ, p, err := s.conn.ReadMessage()
 		if err != nil {
 			return
 		}
 		s.recvAt = time.Now()
 		limit := MaxTextMessage
-		if typ == websocket.MessageBinary {
+		if typ == wsconn.MessageBinary {
 			limit = maxBinary
 		}
-		n, tooBig, err := s.readMessage(rd, limit)
-		if err != nil {
-			return
-		}
-		if tooBig {
+		if len(p) > limit {
 			s.fail(ReasonError, fmt.Sprintf("Message too large (more than %d bytes)", limit), true)
 			continue
 		}
-		if typ == websocket.MessageText {
+		if typ == wsconn.MessageText {
 			s.msgsIn.Add(1)
-			s.handleText(s.rbuf[:n])
+			s.handleText(p)
 		} else {
-			s.handleAudio(s.rbuf[:n])
+			s.handleAudio(p)
 		}
 	}
 }
@@ -630,36 +630,10 @@ func (s *Session) run() {
 // maxBinary is the largest audio frame accepted: 64 KiB.
 const maxBinary = 65536
 
-// readMessage reads one message into s.rbuf, growing it up to limit+1.
-func (s *Session) readMessage(rd io.Reader, limit int) (n int, tooBig bool, err error) {
-	for {
-		if n == len(s.rbuf) {
-			if n > limit {
-				// Drain the rest.
-				for {
-					_, err := rd.Read(s.rbuf)
-					if err == io.EOF {
-						return n, true, nil
-					}
-					if err != nil {
-						return n, true, err
-					}
-				}
-			}
-			nb := make([]byte, min(2*len(s.rbuf), limit+1))
-			copy(nb, s.rbuf)
-			s.rbuf = nb
-		}
-		m, err := rd.Read(s.rbuf[n:])
-		n += m
-		if err == io.EOF {
-			return n, n > limit, nil
-		}
-		if err != nil {
-			return n, false, err
-		}
-	}
-}
+// maxMessage is the WebSocket read limit. Larger messages fail the
+// connection with close status 1009; text messages over MaxTextMessage and
+// binary ones over maxBinary are answered with disconnect "error".
+const maxMessage = 1 << 20
 
 func (s *Session) handleText(b []byte) {
 	s.recording.message("in", b)
@@ -1092,7 +1066,7 @@ func (s *Session) Close() error {
 	case <-ctx.Done():
 	}
 	s.ring.stop(ErrClosed)
-	_ = s.conn.Close(websocket.StatusNormalClosure, "")
+	_ = s.conn.Close(wsconn.StatusNormalClosure, "")
 	s.cancel()
 	<-s.doneCh
 	return nil

@@ -1,0 +1,519 @@
+package wsconn
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// MessageType is the type of a data message.
+type MessageType int
+
+// Message types; the values are the frame opcodes.
+const (
+	MessageText   MessageType = opText
+	MessageBinary MessageType = opBinary
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return fmt.Sprintf("MessageType(%d)", int(t))
+}
+
+// DefaultReadLimit is the largest message ReadMessage accepts until
+// SetReadLimit changes it.
+const DefaultReadLimit = 32768
+
+// aLongTimeAgo is a deadline in the past, used to interrupt I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Conn is the server side of a WebSocket connection, returned by Accept.
+//
+// One goroutine at a time may call ReadMessage, and some goroutine must
+// keep calling it for pings to be answered and the peer's close to be
+// seen. WriteMessage, WritePing, Close, CloseNow, SetReadLimit and
+// SetReadDeadline are safe for concurrent use with each other and with
+// ReadMessage; writes are serialized, so each message goes out whole.
+//
+// A failed read or write ends the connection: later reads return the same
+// error, later writes fail. Call Close (close handshake) or CloseNow when
+// done; both are idempotent and later calls return an error wrapping
+// net.ErrClosed.
+type Conn struct {
+	nc           net.Conn
+	br           *bufio.Reader
+	bw           *bufio.Writer
+	subprotocol  string
+	closeTimeout time.Duration
+	readLimit    atomic.Int64
+
+	// Read side, owned by the holder of rlock.
+	rlock    chan struct{}
+	rbuf     []byte
+	hdr      [maxHeader]byte
+	ctl      [maxControlPayload]byte
+	rerr     error         // sticky read error
+	readDone chan struct{} // closed once rerr is set
+	doneOnce sync.Once
+
+	// Write side, owned by the holder of wlock.
+	wlock     chan struct{}
+	whdr      [10]byte
+	closeSent bool
+	wdeadline time.Time     // the write deadline now set on nc
+	wintr     chan struct{} // interruptWrite ran
+	interrupt func()        // interruptWrite as a func value, made once
+
+	closing   atomic.Bool   // Close or CloseNow was called
+	closed    chan struct{} // closed with nc
+	closeOnce sync.Once
+}
+
+func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, sub string, closeTimeout time.Duration) *Conn {
+	c := &Conn{
+		nc: nc, br: br, bw: bw, subprotocol: sub, closeTimeout: closeTimeout,
+		rlock:    make(chan struct{}, 1),
+		readDone: make(chan struct{}),
+		wlock:    make(chan struct{}, 1),
+		wintr:    make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+	}
+	c.readLimit.Store(DefaultReadLimit)
+	c.interrupt = c.interruptWrite
+	return c
+}
+
+// Subprotocol returns the subprotocol selected during the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// SetReadLimit sets the largest message, in bytes, that ReadMessage
+// accepts (the sum of its fragments). A longer message fails the
+// connection with StatusMessageTooBig as soon as its size is known, before
+// its payload is read or buffered. n <= 0 restores DefaultReadLimit.
+func (c *Conn) SetReadLimit(n int64) {
+	if n <= 0 {
+		n = DefaultReadLimit
+	}
+	c.readLimit.Store(n)
+}
+
+// SetReadDeadline sets the time after which a blocked or future
+// ReadMessage fails; the zero time means none. An expired deadline ends the
+// connection (the read may have stopped inside a frame): ReadMessage
+// returns an error satisfying errors.Is(err, os.ErrDeadlineExceeded) and
+// the connection is closed. Close and CloseNow also unblock ReadMessage.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// ReadMessage returns the next data message. Fragmented messages are
+// reassembled; pings are answered with pongs, pongs are ignored.
+//
+// The payload is held in a buffer owned by the connection and is valid
+// until the next call to ReadMessage. In steady state (the buffer has grown
+// to the largest message) ReadMessage allocates nothing.
+//
+// ReadMessage returns a *CloseError when the peer sent a close frame (the
+// close was answered and the connection closed), a *ProtocolError when the
+// peer broke the protocol or the read limit (a close frame with its Code was
+// sent and the connection closed), and an error wrapping the network error
+// otherwise (net.ErrClosed after Close or CloseNow, io.ErrUnexpectedEOF
+// when the connection dropped). Once it failed, it keeps returning the same
+// error.
+func (c *Conn) ReadMessage() (MessageType, []byte, error) {
+	c.rlock <- struct{}{}
+	if c.rerr != nil {
+		err := c.rerr
+		<-c.rlock
+		return 0, nil, err
+	}
+	typ, p, err := c.readMessage()
+	if err != nil {
+		c.setReadErr(err)
+	}
+	<-c.rlock
+	return typ, p, err
+}
+
+func (c *Conn) setReadErr(err error) {
+	c.rerr = err
+	c.doneOnce.Do(func() { close(c.readDone) })
+}
+
+func (c *Conn) readMessage() (MessageType, []byte, error) {
+	var typ MessageType
+	n := 0
+	limit := c.readLimit.Load()
+	for {
+		h, err := c.readHeader()
+		if err != nil {
+			return 0, nil, c.readFailed(err)
+		}
+		if h.rsv != 0 {
+			return 0, nil, c.fail(StatusProtocolError, int64(h.length), "reserved bits set without a negotiated extension")
+		}
+		if h.length > 1<<63-1 {
+			return 0, nil, c.fail(StatusProtocolError, -1, "payload length has its most significant bit set")
+		}
+		if !h.masked {
+			return 0, nil, c.fail(StatusProtocolError, int64(h.length), "client frame is not masked")
+		}
+		switch h.op {
+		case opClose, opPing, opPong:
+			if !h.fin {
+				return 0, nil, c.fail(StatusProtocolError, int64(h.length), "fragmented control frame")
+			}
+			if h.length > maxControlPayload {
+				return 0, nil, c.fail(StatusProtocolError, int64(h.length), fmt.Sprintf("control frame payload of %d bytes > 125", h.length))
+			}
+			p := c.ctl[:h.length]
+			if _, err := io.ReadFull(c.br, p); err != nil {
+				return 0, nil, c.readFailed(err)
+			}
+			maskBytes(h.key, p)
+			if err := c.handleControl(h.op, p); err != nil {
+				return 0, nil, err
+			}
+			continue
+		case opText, opBinary:
+			if typ != 0 {
+				return 0, nil, c.fail(StatusProtocolError, int64(h.length), "new data frame inside a fragmented message")
+			}
+			typ = MessageType(h.op)
+		case opContinuation:
+			if typ == 0 {
+				return 0, nil, c.fail(StatusProtocolError, int64(h.length), "continuation frame without a message to continue")
+			}
+		default:
+			return 0, nil, c.fail(StatusProtocolError, int64(h.length), fmt.Sprintf("reserved opcode %#x", h.op))
+		}
+		if h.length > uint64(limit)-uint64(n) {
+			return 0, nil, c.fail(StatusMessageTooBig, int64(h.length), fmt.Sprintf("message exceeds the read limit of %d bytes", limit))
+		}
+		end := n + int(h.length)
+		if end > cap(c.rbuf) {
+			nb := make([]byte, end, min(max(end, 2*cap(c.rbuf)), int(limit)))
+			copy(nb, c.rbuf[:n])
+			c.rbuf = nb
+		}
+		c.rbuf = c.rbuf[:cap(c.rbuf)]
+		p := c.rbuf[n:end]
+		if _, err := io.ReadFull(c.br, p); err != nil {
+			return 0, nil, c.readFailed(err)
+		}
+		maskBytes(h.key, p)
+		n = end
+		if h.fin {
+			break
+		}
+	}
+	p := c.rbuf[:n]
+	if typ == MessageText && !utf8.Valid(p) {
+		return 0, nil, c.fail(StatusInvalidFramePayloadData, 0, "text message is not valid UTF-8")
+	}
+	return typ, p, nil
+}
+
+// readHeader reads one frame header.
+func (c *Conn) readHeader() (header, error) {
+	if _, err := io.ReadFull(c.br, c.hdr[:2]); err != nil {
+		return header{}, err
+	}
+	b0, b1 := c.hdr[0], c.hdr[1]
+	h := header{fin: b0&0x80 != 0, rsv: b0 & 0x70, op: b0 & 0x0F, masked: b1&0x80 != 0, length: uint64(b1 & 0x7F)}
+	ext := 0
+	switch h.length {
+	case 126:
+		ext = 2
+	case 127:
+		ext = 8
+	}
+	need := ext
+	if h.masked {
+		need += 4
+	}
+	if need > 0 {
+		if _, err := io.ReadFull(c.br, c.hdr[2:2+need]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return header{}, err
+		}
+	}
+	switch ext {
+	case 2:
+		h.length = uint64(binary.BigEndian.Uint16(c.hdr[2:]))
+	case 8:
+		h.length = binary.BigEndian.Uint64(c.hdr[2:])
+	}
+	if h.masked {
+		h.key = binary.LittleEndian.Uint32(c.hdr[2+ext:])
+	}
+	return h, nil
+}
+
+// readFailed turns a network read error into the read side's final error
+// and closes the connection.
+func (c *Conn) readFailed(err error) error {
+	c.closeConn()
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("wsconn: read: %w", err)
+}
+
+func (c *Conn) handleControl(op byte, p []byte) error {
+	switch op {
+	case opPing:
+		// A failed pong ends the connection; the next read reports it.
+		_ = c.writeFrame(context.Background(), opPong, p, c.closeTimeout)
+		return nil
+	case opPong:
+		return nil
+	}
+	code := StatusNoStatusRcvd
+	var reason string
+	switch {
+	case len(p) == 1:
+		return c.fail(StatusProtocolError, 0, "close frame payload of 1 byte")
+	case len(p) >= 2:
+		code = StatusCode(binary.BigEndian.Uint16(p))
+		if !code.validWire() {
+			return c.fail(StatusProtocolError, 0, fmt.Sprintf("invalid close status code %d", code))
+		}
+		if !utf8.Valid(p[2:]) {
+			return c.fail(StatusInvalidFramePayloadData, 0, "close reason is not valid UTF-8")
+		}
+		reason = string(p[2:])
+	}
+	echo := code
+	if code == StatusNoStatusRcvd {
+		echo = 0
+	}
+	_ = c.writeClose(echo, "")
+	c.closeConn()
+	return &CloseError{Code: code, Reason: reason}
+}
+
+// fail sends a close frame with code and reason, waits up to the close
+// timeout for the peer's close while discarding its data, closes the
+// connection and returns a *ProtocolError. skip is the payload length of
+// the offending frame, still unread, or -1 when frame boundaries are lost.
+// The caller holds rlock.
+func (c *Conn) fail(code StatusCode, skip int64, reason string) error {
+	_ = c.writeClose(code, reason)
+	c.drain(skip)
+	c.closeConn()
+	return &ProtocolError{Code: code, Reason: reason}
+}
+
+// drain discards the peer's frames until its close frame, the end of the
+// connection or the close timeout. skip is as in fail; when it is negative
+// or too large to skip, bytes are discarded until the peer closes.
+func (c *Conn) drain(skip int64) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.closeTimeout))
+	discard := func(n int64) bool {
+		for n > 0 {
+			m, err := c.br.Discard(int(min(n, 1<<20)))
+			n -= int64(m)
+			if err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	if skip < 0 || skip > max(c.readLimit.Load(), 1<<20) {
+		// The peer's close frame cannot be found: signal the end of our
+		// side with FIN and wait for the peer to close.
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		discard(1 << 62)
+		return
+	}
+	if !discard(skip) {
+		return
+	}
+	for {
+		h, err := c.readHeader()
+		if err != nil || h.op == opClose {
+			return
+		}
+		if h.length > 1<<62 || !discard(int64(h.length)) {
+			return
+		}
+	}
+}
+
+// WriteMessage writes one unfragmented data message. ctx bounds the wait
+// for the write lock and the write itself: its deadline becomes the
+// connection's write deadline, and cancelling it interrupts the write. A
+// context that can be cancelled costs a small allocation per call
+// (context.AfterFunc); context.Background costs none. A write that fails or
+// is interrupted ends the connection, since a frame may be half written.
+func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return errBadMessageType
+	}
+	return c.writeFrame(ctx, byte(typ), p, 0)
+}
+
+// WritePing sends a ping with payload p (at most 125 bytes). It does not
+// wait for the pong, which ReadMessage discards.
+func (c *Conn) WritePing(ctx context.Context, p []byte) error {
+	if len(p) > maxControlPayload {
+		return fmt.Errorf("wsconn: ping payload of %d bytes > 125", len(p))
+	}
+	return c.writeFrame(ctx, opPing, p, 0)
+}
+
+// writeClose sends a close frame with code (none when 0) and reason,
+// truncated to fit a control frame, within the close timeout.
+func (c *Conn) writeClose(code StatusCode, reason string) error {
+	var p []byte
+	if code != 0 {
+		if len(reason) > maxControlPayload-2 {
+			reason = reason[:maxControlPayload-2]
+			for len(reason) > 0 && !utf8.ValidString(reason) {
+				reason = reason[:len(reason)-1]
+			}
+		}
+		p = binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+		p = append(p, reason...)
+	}
+	return c.writeFrame(context.Background(), opClose, p, c.closeTimeout)
+}
+
+// writeFrame writes one final frame. When ctx has no deadline and fallback
+// is positive, the write (not the wait for the write lock, which is bounded
+// by the current writer's own deadline) is bounded by fallback from now.
+func (c *Conn) writeFrame(ctx context.Context, op byte, p []byte, fallback time.Duration) error {
+	select {
+	case c.wlock <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wsconn: write: %w", ctx.Err())
+	case <-c.closed:
+		return fmt.Errorf("wsconn: write: %w", net.ErrClosed)
+	}
+	var err error
+	select {
+	case <-c.closed:
+		err = fmt.Errorf("wsconn: write: %w", net.ErrClosed)
+	default:
+		err = c.writeLocked(ctx, op, p, fallback)
+	}
+	<-c.wlock
+	return err
+}
+
+func (c *Conn) writeLocked(ctx context.Context, op byte, p []byte, fallback time.Duration) error {
+	if c.closeSent {
+		return ErrCloseSent
+	}
+	if op == opClose {
+		c.closeSent = true
+	}
+	dl, ok := ctx.Deadline()
+	if !ok && fallback > 0 {
+		dl = time.Now().Add(fallback)
+	}
+	if !dl.Equal(c.wdeadline) {
+		if err := c.nc.SetWriteDeadline(dl); err != nil {
+			c.closeConn()
+			return fmt.Errorf("wsconn: write: %w", err)
+		}
+		c.wdeadline = dl
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.interrupt)
+	}
+	n := putHeader(c.whdr[:], op, len(p))
+	_, err := c.bw.Write(c.whdr[:n])
+	if err == nil && len(p) > 0 {
+		_, err = c.bw.Write(p)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if stop != nil && !stop() {
+		<-c.wintr // the interrupt ran: the deadline is in the past
+		c.wdeadline = aLongTimeAgo
+		if err != nil {
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		c.closeConn()
+		return fmt.Errorf("wsconn: write: %w", err)
+	}
+	return nil
+}
+
+// interruptWrite unblocks a write whose context ended.
+func (c *Conn) interruptWrite() {
+	_ = c.nc.SetWriteDeadline(aLongTimeAgo)
+	c.wintr <- struct{}{}
+}
+
+// Close runs the close handshake: it sends a close frame with code and
+// reason (truncated to 123 bytes; code 0 sends none), waits up to the close
+// timeout for the peer's close frame, then closes the connection. A
+// concurrent ReadMessage sees the peer's close as a *CloseError; without
+// one, Close reads and discards data messages itself while it waits. A
+// second call returns an error wrapping net.ErrClosed.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if !c.closing.CompareAndSwap(false, true) {
+		return errClosed
+	}
+	defer c.closeConn()
+	if code != 0 && !code.validWire() {
+		return fmt.Errorf("wsconn: invalid close status code %d", code)
+	}
+	if err := c.writeClose(code, reason); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	t := time.NewTimer(c.closeTimeout)
+	defer t.Stop()
+	select {
+	case c.rlock <- struct{}{}:
+		if c.rerr == nil {
+			c.drain(0)
+			c.setReadErr(fmt.Errorf("wsconn: read: %w", net.ErrClosed))
+		}
+		<-c.rlock
+	case <-c.readDone:
+	case <-t.C:
+	}
+	return nil
+}
+
+// CloseNow closes the connection without a close handshake, unblocking
+// ReadMessage and writes (and cutting short a Close in progress). A second
+// call returns an error wrapping net.ErrClosed.
+func (c *Conn) CloseNow() error {
+	first := c.closing.CompareAndSwap(false, true)
+	c.closeConn()
+	if !first {
+		return errClosed
+	}
+	return nil
+}
+
+func (c *Conn) closeConn() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		_ = c.nc.Close()
+	})
+}
