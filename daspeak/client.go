@@ -369,8 +369,11 @@ func (c *Client) call(ctx context.Context, path string, parts []formPart, out an
 			return nil
 		}
 		lastErr = err
-		if !retry || attempt >= c.opts.MaxRetries || ctx.Err() != nil {
+		if !retry || attempt >= c.opts.MaxRetries {
 			break
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("daspeak: %s %s: %w before a retry after: %w", method, path, err, lastErr)
 		}
 		wait := c.backoff(attempt)
 		if retryAfter > 0 {

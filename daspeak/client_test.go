@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -533,19 +534,40 @@ func TestClientRetryGET(t *testing.T) {
 func TestClientCancelDuringBackoff(t *testing.T) {
 	srv := restServer(t, nil)
 	srv.Inject(daspeaktest.Fault{Status: 429, RetryAfter: "30", Times: 5, Body: `{"message":"API rate limit exceeded"}`})
-	c := restClient(t, srv, &daspeak.ClientOptions{MaxRetryAfter: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		for srv.Requests("/models") < 1 {
-			time.Sleep(time.Millisecond)
+	// Cancel once the client has read the whole 429 answer, so the
+	// cancellation lands between the attempt and the retry, whatever the
+	// scheduling.
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := tr.RoundTrip(r)
+		if err == nil {
+			resp.Body = cancelOnClose{resp.Body, cancel}
 		}
-		cancel()
-	}()
+		return resp, err
+	})}
+	c := restClient(t, srv, &daspeak.ClientOptions{MaxRetryAfter: time.Minute, HTTPClient: hc})
 	_, err := c.Models(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, err, daspeak.ErrRateLimited, "the last answer is kept")
 	assert.EqualValues(t, 1, srv.Requests("/models"))
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 func TestClientCancelBeforeCall(t *testing.T) {

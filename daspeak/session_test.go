@@ -780,14 +780,14 @@ func TestNetSpeechTarget(t *testing.T) {
 }
 
 func TestEventTypeIsTerminal(t *testing.T) {
-	terminal := []EventType{EventResultSuccess, EventResultFailScore, EventResultFailSpoof,
-		EventErrorConsumerNotReady, EventErrorParameters, EventErrorAudio, EventErrorDasPeak}
+	terminal := []daspeak.EventType{daspeak.EventResultSuccess, daspeak.EventResultFailScore, daspeak.EventResultFailSpoof,
+		daspeak.EventErrorConsumerNotReady, daspeak.EventErrorParameters, daspeak.EventErrorAudio, daspeak.EventErrorDasPeak}
 	for _, typ := range terminal {
 		if !typ.IsTerminal() {
 			t.Errorf("%s is not terminal", typ)
 		}
 	}
-	for _, typ := range []EventType{EventProgress, "", "result-maybe", "error-not-registered"} {
+	for _, typ := range []daspeak.EventType{daspeak.EventProgress, "", "result-maybe", "error-not-registered"} {
 		if typ.IsTerminal() {
 			t.Errorf("%q is terminal", typ)
 		}
