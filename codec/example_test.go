@@ -1,7 +1,9 @@
 package codec_test
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
@@ -45,4 +47,44 @@ func ExampleParseWAV() {
 	}
 	fmt.Println(w.Format.Encoding, w.Format.SampleRate, "Hz", w.Format.Channels, "channel,", w.Samples(), "samples:", w.Mono(0))
 	// Output: PCMU 8000 Hz 1 channel, 3 samples: [0 32124 -32124]
+}
+
+// Record a call's μ-law frames to a WAV file as they arrive. With a
+// seekable destination such as an *os.File, Close writes the final sizes
+// into the header; on a pipe the header keeps the streaming size, which
+// readers take as "until the end of the file".
+func ExampleNewWAVWriter() {
+	f, err := os.CreateTemp("", "call-*.wav")
+	if err != nil {
+		panic(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	w, err := codec.NewWAVWriter(f, codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1})
+	if err != nil {
+		panic(err)
+	}
+	frame := make([]byte, 160) // one 20 ms media payload
+	for range 50 {
+		if _, err := w.Write(frame); err != nil {
+			panic(err)
+		}
+	}
+	if err := w.Close(); err != nil { // does not close f
+		panic(err)
+	}
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		panic(err)
+	}
+	rec, err := codec.ParseWAV(b)
+	if err != nil {
+		panic(err)
+	}
+	r, err := codec.NewWAVReader(bytes.NewReader(b))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rec.Format.Encoding, rec.Duration(), "declared data size:", r.DataSize())
+	// Output: PCMU 1s declared data size: 8000
 }

@@ -134,6 +134,13 @@ func TestRoundTrip(t *testing.T) {
 	au := make([]byte, 256)
 	codec.ULawToALaw(ua, codes)
 	codec.ALawToULaw(au, codes)
+	// And against zaf/g711's transcoding tables, taken from G.711.
+	if z := g711.Ulaw2Alaw(codes); string(z) != string(ua) {
+		t.Errorf("ULawToALaw differs from zaf/g711 Ulaw2Alaw")
+	}
+	if z := g711.Alaw2Ulaw(codes); string(z) != string(au) {
+		t.Errorf("ALawToULaw differs from zaf/g711 Alaw2Ulaw")
+	}
 	for c := range 256 {
 		if want := codec.EncodeALawSample(codec.DecodeULawSample(byte(c))); ua[c] != want {
 			t.Errorf("ULawToALaw(%#02x) = %#02x, want %#02x", c, ua[c], want)

@@ -38,8 +38,8 @@ const maxFmtRead = 40
 // WAVFormat describes the audio in a WAV file.
 type WAVFormat struct {
 	Encoding   voicegate.Encoding // PCMU (format 7), PCMA (format 6) or L16 (16-bit PCM)
-	SampleRate int
-	Channels   int // 1 or 2
+	SampleRate int                // in Hz, 1000 to 192000
+	Channels   int                // 1 or 2
 }
 
 func (f WAVFormat) validate() error {
@@ -60,6 +60,7 @@ func (f WAVFormat) blockAlign() int { return f.Encoding.BytesPerSample() * f.Cha
 
 // WAV is a decoded WAV file: its format and its raw (still encoded) data.
 type WAV struct {
+	// Format describes Data.
 	Format WAVFormat
 	// Data holds whole sample frames in the file's encoding, interleaved.
 	Data []byte

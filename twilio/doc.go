@@ -30,15 +30,17 @@
 //
 // Frame.Timestamp comes from media.timestamp, relative to the first one of
 // the stream (Twilio starts at an arbitrary value such as 155 ms; see
-// Stream.FirstTimestamp), never from arrival time. A jump of half a frame or more between consecutive frames of a
-// track is a gap: it is counted in Stats.Gaps and Stats.GapSamples, and
-// with AcceptOptions.FillGaps it is filled with μ-law silence so the audio
-// read keeps the call's timeline. Duplicates and frames arriving after a
-// later one are dropped and counted as late.
+// Stream.FirstTimestamp), never from arrival time. A jump of half a frame
+// or more between consecutive frames of a track is a gap: it is counted in
+// Stats.Gaps and Stats.GapSamples, and with AcceptOptions.FillGaps it is
+// filled with μ-law silence so the audio read keeps the call's timeline.
+// Duplicates and frames arriving after a later one are dropped and counted
+// as late.
 //
 // # Slow readers
 //
-// Audio waits in a bounded queue (2 s per track by default); when it is
+// Audio waits in a bounded queue shared by the tracks (by default 200
+// frames: 2 s per track with both_tracks, 4 s with one track); when it is
 // full, the oldest frame is dropped and counted. Control events are
 // handled by the Stream's own goroutine at once, whatever the reader does.
 //

@@ -147,7 +147,7 @@ func parseAPIError(status int, body []byte) error {
 	if err := json.Unmarshal(body, e); err != nil || (e.Code == 0 && e.Message == "") {
 		e = &APIError{Message: strings.TrimSpace(string(body))}
 		if len(e.Message) > 200 {
-			e.Message = e.Message[:200]
+			e.Message = strings.ToValidUTF8(e.Message[:200], "")
 		}
 		if e.Message == "" {
 			e.Message = http.StatusText(status)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +153,51 @@ func TestRESTErrors(t *testing.T) {
 	}
 	if _, err := twilio.NewClient(nil); !errors.Is(err, twilio.ErrInvalidArgument) {
 		t.Errorf("nil options: %v", err)
+	}
+}
+
+// An answer that is not Twilio's JSON error body (a proxy's error page, a
+// truncated body) still gives an *APIError with the HTTP status, and an
+// unparsable 2xx body is an error, never an empty resource.
+func TestRESTNonJSONAnswers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		want   *twilio.APIError // nil: a non-API error
+	}{
+		{"html 502", 502, "<html><body>Bad Gateway</body></html>", &twilio.APIError{Status: 502, Message: "<html><body>Bad Gateway</body></html>"}},
+		{"empty 503", 503, "", &twilio.APIError{Status: 503, Message: "Service Unavailable"}},
+		{"truncated json 500", 500, `{"code":20500,"mess`, &twilio.APIError{Status: 500, Message: `{"code":20500,"mess`}},
+		{"long text 400", 400, strings.Repeat("x", 1000), &twilio.APIError{Status: 400, Message: strings.Repeat("x", 200)}},
+		{"garbage 201", 201, "not json", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			c, err := twilio.NewClient(&twilio.ClientOptions{AccountSID: "AC1", AuthToken: "tok", BaseURL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.StartStream(context.Background(), "CA1", &twilio.StreamParams{URL: "wss://x.example/m"})
+			if err == nil || res != nil {
+				t.Fatalf("StartStream = %+v, %v; want an error", res, err)
+			}
+			e, ok := twilio.IsAPIError(err, 0)
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("error %v is an APIError", err)
+				}
+				return
+			}
+			if !ok || *e != *tc.want {
+				t.Errorf("error %#v, want %#v", e, tc.want)
+			}
+		})
 	}
 }
 

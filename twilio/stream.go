@@ -57,8 +57,10 @@ type AcceptOptions struct {
 	// X-Twilio-Signature. For local tests only.
 	InsecureSkipVerify bool
 
-	// QueueFrames is the number of frames per track the stream buffers
-	// for a slow reader; default DefaultQueueFrames (2 s of 20 ms frames).
+	// QueueFrames sizes the queue of frames buffered for a slow reader;
+	// default DefaultQueueFrames. The queue holds 2×QueueFrames frames
+	// shared by both tracks: QueueFrames per track (2 s of 20 ms frames by
+	// default) on a both_tracks stream, twice that on a single-track one.
 	// When the queue is full the oldest frame is dropped and counted in
 	// Stats.FramesDropped.
 	QueueFrames int
@@ -169,7 +171,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Strea
 	}
 	c.SetReadLimit(o.ReadLimit)
 	s := newStream(c, o)
-	go s.run()
+	// The reader's context belongs to the Stream, not to the request:
+	// r.Context() ends when the handler returns.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	s.cancel = cancel
+	go s.run(ctx)
 	return s, nil
 }
 
@@ -205,8 +211,10 @@ type Start struct {
 
 // Stop is the metadata of a stop event.
 type Stop struct {
+	// AccountSID is stop.accountSid ("AC…").
 	AccountSID string
-	CallSID    string
+	// CallSID is stop.callSid ("CA…").
+	CallSID string
 }
 
 // EventKind tells events apart.
@@ -256,6 +264,7 @@ func (m MarkStatus) String() string {
 
 // Event is a DTMF or mark event.
 type Event struct {
+	// Kind is EventDTMF or EventMark.
 	Kind EventKind
 	// SequenceNumber is the message's sequenceNumber.
 	SequenceNumber int64
@@ -350,9 +359,8 @@ type Stream struct {
 	conn *websocket.Conn
 	opts AcceptOptions
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   chan struct{} // reader goroutine exited
+	cancel context.CancelCauseFunc // ends the reader goroutine's context
+	done   chan struct{}           // reader goroutine exited
 	idle   *time.Timer
 
 	startCh chan struct{}
@@ -414,7 +422,7 @@ func newStream(c *websocket.Conn, o AcceptOptions) *Stream {
 		b64Buf:  make([]byte, 768),
 		events:  make([]Event, o.EventQueue),
 	}
-	s.ctx, s.cancel = context.WithCancelCause(context.Background())
+	s.cancel = func(error) {} // replaced by Accept, which starts the reader
 	n := 2 * o.QueueFrames
 	backing := make([]byte, (n+1)*FrameBytes)
 	s.ring = make([]slot, n)
@@ -425,7 +433,7 @@ func newStream(c *websocket.Conn, o AcceptOptions) *Stream {
 	return s
 }
 
-func (s *Stream) run() {
+func (s *Stream) run(ctx context.Context) {
 	defer close(s.done)
 	if s.opts.IdleTimeout > 0 {
 		s.idle = time.AfterFunc(s.opts.IdleTimeout, func() { s.cancel(ErrIdleTimeout) })
@@ -435,7 +443,7 @@ func (s *Stream) run() {
 	for {
 		var typ websocket.MessageType
 		var n int
-		typ, n, err = s.readMessage()
+		typ, n, err = s.readMessage(ctx)
 		if err != nil {
 			break
 		}
@@ -451,13 +459,13 @@ func (s *Stream) run() {
 		}
 		s.handle(s.msgBuf[:n])
 	}
-	s.finish(err)
+	s.finish(ctx, err)
 }
 
 // readMessage reads one message into s.msgBuf, growing it up to the read
 // limit (which the connection enforces).
-func (s *Stream) readMessage() (websocket.MessageType, int, error) {
-	typ, r, err := s.conn.Reader(s.ctx)
+func (s *Stream) readMessage(ctx context.Context) (websocket.MessageType, int, error) {
+	typ, r, err := s.conn.Reader(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -484,14 +492,14 @@ func (s *Stream) count1(c *uint64) {
 }
 
 // finish records why reading ended.
-func (s *Stream) finish(err error) {
+func (s *Stream) finish(ctx context.Context, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var cause error
 	switch {
 	case s.closed:
 		cause = net.ErrClosed
-	case errors.Is(context.Cause(s.ctx), ErrIdleTimeout):
+	case errors.Is(context.Cause(ctx), ErrIdleTimeout):
 		cause = ErrIdleTimeout
 	default:
 		cause = err

@@ -476,6 +476,20 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// Every message restarts the idle timer: a stream that keeps sending for
+// several idle timeouts is not cut off.
+func TestIdleTimeoutResetByTraffic(t *testing.T) {
+	t.Parallel()
+	const idle = 400 * time.Millisecond
+	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}, IdleTimeout: idle})
+	audio := synthULaw(5 * idle) // paced at 20 ms per frame: 2 s
+	res, s := play(t, ms, audio, &twiliotest.Options{})
+	frames, err := readAll(t, s)
+	if err != io.EOF || len(frames) != res.MediaSent || len(frames) != 100 {
+		t.Fatalf("%d of %d frames, %v (Err %v); want all then io.EOF", len(frames), res.MediaSent, err, s.Err())
+	}
+}
+
 func TestBidirectional(t *testing.T) {
 	t.Parallel()
 	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
@@ -570,6 +584,91 @@ func TestBidirectional(t *testing.T) {
 	stats := s.Stats()
 	if stats.MediaSent != 502 || stats.MarksSent != 3 || stats.ClearsSent != 1 {
 		t.Errorf("stats %+v", stats)
+	}
+}
+
+// SendAudio takes raw μ-law or a WAV file in each supported encoding and
+// sends the same μ-law bytes; other WAV formats are refused before anything
+// is sent.
+func TestSendAudioFormats(t *testing.T) {
+	t.Parallel()
+	ulaw := synthULaw(50 * time.Millisecond) // 400 samples: 2.5 frames
+	pcm := make([]int16, len(ulaw))
+	codec.DecodeULaw(pcm, ulaw)
+	alaw := make([]byte, len(ulaw))
+	codec.ULawToALaw(alaw, ulaw)
+	// Every μ-law code except 0x7F survives the round trips through A-law
+	// and PCM; compute the exact bytes expected for each input.
+	fromALaw := make([]byte, len(alaw))
+	codec.ALawToULaw(fromALaw, alaw)
+	fromPCM := make([]byte, len(pcm))
+	codec.EncodeULaw(fromPCM, pcm)
+	wav := func(f codec.WAVFormat, data []byte) []byte {
+		b, err := codec.EncodeWAV(nil, f, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		name  string
+		audio []byte
+		want  []byte // μ-law before padding; nil: refused
+	}{
+		{"raw μ-law", ulaw, ulaw},
+		{"μ-law WAV", ulawWAV(t, ulaw), ulaw},
+		{"A-law WAV", wav(codec.WAVFormat{Encoding: voicegate.PCMA, SampleRate: 8000, Channels: 1}, alaw), fromALaw},
+		{"PCM WAV", pcmWAV(t, pcm), fromPCM},
+		{"16 kHz WAV", wav(codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 16000, Channels: 1}, ulaw), nil},
+		{"stereo WAV", wav(codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}, ulaw), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
+			hold := make(chan struct{})
+			done := make(chan *twiliotest.Result, 1)
+			go func() {
+				r, err := twiliotest.PlayAudio(context.Background(), ms.URL, synthULaw(20*time.Millisecond), nil,
+					&twiliotest.Options{AuthToken: testToken, Pace: twiliotest.AsFastAsPossible, HoldOpen: hold})
+				if err != nil {
+					t.Error(err)
+				}
+				done <- r
+			}()
+			s := ms.next(t)
+			defer s.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if _, err := s.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err := s.SendAudio(ctx, tc.audio)
+			if tc.want == nil {
+				if !errors.Is(err, twilio.ErrUnsupportedAudio) {
+					t.Errorf("SendAudio = %v, want ErrUnsupportedAudio", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			// The mark's echo says the audio before it has arrived.
+			if err := s.SendMark(ctx, "end"); err != nil {
+				t.Fatal(err)
+			}
+			if ev, err := s.ReadEvent(ctx); err != nil || ev.Mark != "end" {
+				t.Fatalf("event %+v %v", ev, err)
+			}
+			close(hold)
+			r := <-done
+			if r == nil {
+				t.Fatal("simulator failed")
+			}
+			var want []byte
+			if tc.want != nil {
+				want = append(append([]byte(nil), tc.want...), bytes.Repeat([]byte{codec.ULawSilence}, 3*twilio.FrameBytes-len(tc.want))...)
+			}
+			if !bytes.Equal(r.ReceivedAudio, want) || r.MediaReceived != len(want)/twilio.FrameBytes {
+				t.Errorf("simulator received %d bytes in %d messages, want %d bytes", len(r.ReceivedAudio), r.MediaReceived, len(want))
+			}
+		})
 	}
 }
 

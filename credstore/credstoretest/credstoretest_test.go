@@ -23,6 +23,9 @@ func TestMemory(t *testing.T) {
 	credstoretest.Run(t, func(t *testing.T) credstore.Store { return credstore.NewMemory() })
 }
 
+// TestEncryptedMemory runs the code shown in ExampleRun.
+func TestEncryptedMemory(t *testing.T) { testEncryptedMemory(t) }
+
 // flawed is a map store with one deliberate flaw, used to prove that the
 // suite notices it.
 type flawed struct {
