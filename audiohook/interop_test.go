@@ -170,7 +170,8 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			}
 			r.frames = append(r.frames, f.Clone())
 		}
-		r.end = s.Disconnect(ctx, ReasonCompleted, "done")
+		r.end = s.DisconnectWith(ctx, DisconnectParameters{Reason: ReasonCompleted, Info: "done",
+			OutputVariables: map[string]string{"voicegateResult": "result-success"}})
 		for {
 			f, err := s.ReadFrame(ctx)
 			if err != nil {
@@ -208,6 +209,10 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			}
 		}
 		if m.Type == TypeDisconnect {
+			var p DisconnectParameters
+			if err := json.Unmarshal(m.Parameters, &p); err != nil || p.OutputVariables["voicegateResult"] != "result-success" {
+				t.Fatalf("disconnect %s: %v", m.Parameters, err)
+			}
 			break
 		}
 	}

@@ -539,6 +539,14 @@ func (s *Session) sendFromReader(typ string, params []byte) {
 // fail sends disconnect once and starts the close timer. peer marks a
 // failure caused by the client, reported by ReadFrame and Open.
 func (s *Session) fail(reason, info string, peer bool) {
+	s.failWith(DisconnectParameters{Reason: reason, Info: info}, peer)
+}
+
+// failWith sends disconnect with p, once, and ends the session's audio.
+// peer says whether the peer's behaviour caused it (a protocol error) or
+// the application asked for it.
+func (s *Session) failWith(p DisconnectParameters, peer bool) {
+	reason, info := p.Reason, p.Info
 	s.mu.Lock()
 	if s.disconnect || s.state == stateClosed {
 		s.mu.Unlock()
@@ -564,7 +572,7 @@ func (s *Session) fail(reason, info string, peer bool) {
 	if peer || s.info == nil {
 		s.ring.finish(s.endErrOrEOF())
 	}
-	s.sendFromReader(TypeDisconnect, mustJSON(DisconnectParameters{Reason: reason, Info: info}))
+	s.sendFromReader(TypeDisconnect, mustJSON(p))
 	s.after(s.opts.CloseTimeout, func() { _ = s.conn.CloseNow() })
 }
 
@@ -1020,7 +1028,14 @@ func (s *Session) Reconnect(ctx context.Context, info string) error {
 // then waits until the client's close was answered with closed, ctx ends or
 // the connection drops. ReadFrame returns the queued frames, then io.EOF.
 func (s *Session) Disconnect(ctx context.Context, reason, info string) error {
-	switch reason {
+	return s.DisconnectWith(ctx, DisconnectParameters{Reason: reason, Info: info})
+}
+
+// DisconnectWith is Disconnect with every parameter of the message,
+// including outputVariables, which a Genesys Architect flow can read after
+// the AudioHook action (for example a verification result).
+func (s *Session) DisconnectWith(ctx context.Context, p DisconnectParameters) error {
+	switch reason := p.Reason; reason {
 	case ReasonCompleted, ReasonUnauthorized, ReasonError:
 	default:
 		return fmt.Errorf("audiohook: invalid disconnect reason %q", reason)
@@ -1028,7 +1043,7 @@ func (s *Session) Disconnect(ctx context.Context, reason, info string) error {
 	if s.closing.Load() {
 		return ErrClosed
 	}
-	s.fail(reason, info, false)
+	s.failWith(p, false)
 	select {
 	case <-s.closedCh:
 		return nil
