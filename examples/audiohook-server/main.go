@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -278,7 +279,13 @@ func (s *server) result(ctx context.Context, log *slog.Logger, sess *audiohook.S
 	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := sess.Disconnect(dctx, audiohook.ReasonCompleted, string(ev.Type)); err != nil {
+	// The Architect flow reads the result from the output variables.
+	vars := map[string]string{"voicegateResult": string(ev.Type)}
+	if ev.Operation == daspeak.OperationVerify && (ev.Type == daspeak.EventResultSuccess || ev.Type == daspeak.EventResultFailScore) {
+		vars["voicegateScore"] = strconv.FormatFloat(ev.Score, 'f', 3, 64)
+	}
+	p := audiohook.DisconnectParameters{Reason: audiohook.ReasonCompleted, Info: string(ev.Type), OutputVariables: vars}
+	if err := sess.DisconnectWith(dctx, p); err != nil {
 		log.Info("disconnect", "err", err)
 	}
 }

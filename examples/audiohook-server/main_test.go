@@ -72,6 +72,7 @@ type outcome struct {
 	progress   int
 	result     map[string]any
 	disconnect *audiohook.DisconnectError
+	outputVars map[string]string
 }
 
 // call plays a fixture as the customer of a Genesys call and collects the
@@ -129,6 +130,7 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 			var p audiohook.DisconnectParameters
 			json.Unmarshal(m.Parameters, &p)
 			out.disconnect = &audiohook.DisconnectError{Reason: p.Reason, Info: p.Info}
+			out.outputVars = p.OutputVariables
 		}
 		if out.disconnect != nil {
 			break
@@ -153,6 +155,9 @@ func TestRegisterVerify(t *testing.T) {
 	if o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted || o.disconnect.Info != "result-success" {
 		t.Fatalf("register disconnect: %+v", o.disconnect)
 	}
+	if o.outputVars["voicegateResult"] != "result-success" {
+		t.Fatalf("register output variables: %v", o.outputVars)
+	}
 	if rec, err := e.store.Get(context.Background(), caller); err != nil || rec.ModelHash != offline.ModelHash {
 		t.Fatalf("stored: %+v %v", rec, err)
 	}
@@ -164,7 +169,8 @@ func TestRegisterVerify(t *testing.T) {
 	}
 	// customConfig names the caller, whatever the ANI.
 	o = e.call("tel:+10000000000", `{"operation":"verify","callerId":"`+caller+`"}`, fixtures.Utterances("slt")[1])
-	if o.result["type"] != "result-fail-score" || o.disconnect == nil || o.disconnect.Info != "result-fail-score" {
+	if o.result["type"] != "result-fail-score" || o.disconnect == nil || o.disconnect.Info != "result-fail-score" ||
+		o.outputVars["voicegateResult"] != "result-fail-score" || o.outputVars["voicegateScore"] == "" {
 		t.Fatalf("verify impostor: %+v", o)
 	}
 	// Verify of an unknown caller ends at once.
