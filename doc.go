@@ -36,24 +36,38 @@
 //
 // # Example
 //
-// A Twilio Media Streams handler that verifies the caller:
+// A Twilio Media Streams handler that verifies the caller (the whole program
+// is Example_twilioVerify):
 //
-//	http.HandleFunc("/media", func(w http.ResponseWriter, r *http.Request) {
-//		stream, err := twilio.Accept(w, r, &twilio.AcceptOptions{
-//			PublicURL:  "wss://example.com/media",
-//			AuthTokens: []string{authToken},
-//		})
-//		if err != nil {
-//			return // Accept has answered the request (403 on a bad signature)
-//		}
+//	stream, err := twilio.Accept(w, r, &twilio.AcceptOptions{
+//		PublicURL:  "wss://vb.example.com/media", // exactly as in <Stream url>
+//		AuthTokens: []string{authToken},
+//	})
+//	if err != nil {
+//		return // Accept answered 403 on a bad X-Twilio-Signature
+//	}
+//	go func() { // never use r.Context() after the upgrade
 //		defer stream.Close()
-//		sess, err := daspeak.Verify(stream, engine, credential, nil)
+//		start, err := stream.Start(ctx)
+//		...
+//		rec, err := store.Get(ctx, start.CustomParameters["caller"])
+//		...
+//		sess, err := daspeak.Verify(stream, engine, rec.Credential, nil)
 //		...
 //		for {
-//			ev, err := sess.Next(ctx)
-//			...
+//			ev, err := sess.Next(ctx) // progress…, then one result or error event
+//			if err != nil {
+//				return // io.EOF after the terminal event
+//			}
+//			publish(ev)
 //		}
-//	})
+//	}()
+//
+// engine is a das-Peak REST client (daspeak.NewClient) or the embedded
+// offline engine (offline.New); store is any credstore.Store. The same
+// session runs over an AudioHook session or any other FrameReader.
+//
+// `go run ./examples/demo` runs all of it offline on one machine.
 //
 // # Frames
 //
