@@ -441,7 +441,6 @@ func maskedFrame(op byte, payload []byte) []byte {
 // (validation, ring, ReadFrame) without the WebSocket library.
 func BenchmarkSessionAudioPath(b *testing.B) {
 	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
-	defer s.cancel()
 	s.state = stateActive
 	s.frameB, s.channels, s.enc = 2, 2, 1
 	s.ring.alloc(65536)

@@ -100,8 +100,7 @@ const (
 type Client struct {
 	conn   *websocket.Conn
 	opts   DialOptions
-	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the reader's context
 	id     string
 	offer  []MediaParameter
 
@@ -236,8 +235,9 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		openedCh: make(chan struct{}), closedCh: make(chan struct{}), doneCh: make(chan struct{}),
 		pingerDone: make(chan struct{}),
 	}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
-	go c.run()
+	rctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go c.run(rctx)
 	op := OpenParameters{
 		OrganizationID: o.OrganizationID, ConversationID: o.ConversationID, Participant: *o.Participant,
 		Media: o.Media, Language: o.Language, SupportedLanguages: o.SupportedLanguages,
@@ -340,6 +340,13 @@ func (c *Client) lock(ctx context.Context) error {
 }
 
 func (c *Client) send(ctx context.Context, typ string, params []byte) error {
+	return c.sendWith(ctx, typ, func() []byte { return params })
+}
+
+// sendWith is send with the parameters made by mk while the write lock is
+// held, so that a state change made by mk and the message announcing it
+// cannot be separated by audio written by Stream.
+func (c *Client) sendWith(ctx context.Context, typ string, mk func() []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.WriteTimeout)
 	defer cancel()
 	if err := c.lock(ctx); err != nil {
@@ -349,6 +356,7 @@ func (c *Client) send(ctx context.Context, typ string, params []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err // nothing sent, no sequence number used
 	}
+	params := mk()
 	c.seq++
 	c.sentSeq.Store(c.seq)
 	c.wbuf = appendClientMessage(c.wbuf[:0], typ, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
@@ -370,13 +378,25 @@ func (c *Client) writeText(ctx context.Context) error {
 }
 
 func (c *Client) sendBinary(ctx context.Context, p []byte) error {
+	_, err := c.sendAudio(ctx, p, false)
+	return err
+}
+
+// sendAudio writes one binary message. With checkPaused it first checks,
+// under the write lock, that the stream is not paused, and reports false
+// without writing when it is: audio can then never follow a paused message
+// or precede the resumed one.
+func (c *Client) sendAudio(ctx context.Context, p []byte, checkPaused bool) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.WriteTimeout)
 	defer cancel()
 	if err := c.lock(ctx); err != nil {
-		return err
+		return false, err
 	}
 	defer func() { <-c.wlock }()
-	return c.conn.Write(ctx, websocket.MessageBinary, p)
+	if checkPaused && c.Paused() {
+		return false, nil
+	}
+	return true, c.conn.Write(ctx, websocket.MessageBinary, p)
 }
 
 // SendError sends an error message (codes 400–9999) without ending the
@@ -401,7 +421,7 @@ func (c *Client) violation(code int, msg string) {
 	closing := c.closeSent
 	c.mu.Unlock()
 	if !closing {
-		_ = c.send(c.ctx, TypeError, mustJSON(ErrorParameters{Code: code, Message: msg}))
+		_ = c.send(context.Background(), TypeError, mustJSON(ErrorParameters{Code: code, Message: msg}))
 		c.beginClose(CloseError)
 	}
 	c.openedOnce.Do(func() { close(c.openedCh) })
@@ -409,7 +429,7 @@ func (c *Client) violation(code int, msg string) {
 
 // nonFatal answers a server message with an error but keeps the session.
 func (c *Client) nonFatal(code int, msg string) {
-	_ = c.send(c.ctx, TypeError, mustJSON(ErrorParameters{Code: code, Message: msg}))
+	_ = c.send(context.Background(), TypeError, mustJSON(ErrorParameters{Code: code, Message: msg}))
 }
 
 // beginClose sends close once and stops streaming.
@@ -423,7 +443,7 @@ func (c *Client) beginClose(reason string) bool {
 	c.state = clientClosing
 	c.mu.Unlock()
 	c.stopOnce.Do(func() { close(c.streamStop) })
-	_ = c.send(c.ctx, TypeClose, mustJSON(CloseParameters{Reason: reason}))
+	_ = c.send(context.Background(), TypeClose, mustJSON(CloseParameters{Reason: reason}))
 	return true
 }
 
@@ -441,7 +461,10 @@ func (c *Client) enqueue(m *Message) {
 	}
 }
 
-func (c *Client) run() {
+// run is the reader goroutine; ctx ends with Close, CloseNow or the end of
+// the connection. Messages the client makes on its own are bounded by
+// WriteTimeout and end when the connection is closed.
+func (c *Client) run(ctx context.Context) {
 	defer close(c.doneCh)
 	defer func() {
 		c.cancel()
@@ -457,7 +480,7 @@ func (c *Client) run() {
 		}
 	}()
 	for {
-		typ, b, err := c.conn.Read(c.ctx)
+		typ, b, err := c.conn.Read(ctx)
 		if err != nil {
 			return
 		}
@@ -555,7 +578,7 @@ func (c *Client) handle(m *Message) {
 			c.pauseStart = c.Position()
 		}
 		c.mu.Unlock()
-		_ = c.send(c.ctx, TypePaused, nil)
+		_ = c.send(context.Background(), TypePaused, nil)
 		c.enqueue(m)
 	case TypeResume:
 		if st != clientOpen {
@@ -564,15 +587,17 @@ func (c *Client) handle(m *Message) {
 			}
 			return
 		}
-		c.mu.Lock()
-		pos := c.Position()
-		rp := ResumedParameters{Start: Duration(pos)}
-		if c.paused {
-			rp = ResumedParameters{Start: Duration(c.pauseStart), Discarded: Duration(pos - c.pauseStart)}
-			c.paused = false
-		}
-		c.mu.Unlock()
-		_ = c.send(c.ctx, TypeResumed, mustJSON(rp))
+		_ = c.sendWith(context.Background(), TypeResumed, func() []byte {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			pos := c.Position()
+			rp := ResumedParameters{Start: Duration(pos)}
+			if c.paused {
+				rp = ResumedParameters{Start: Duration(c.pauseStart), Discarded: Duration(pos - c.pauseStart)}
+				c.paused = false
+			}
+			return mustJSON(rp)
+		})
 		c.enqueue(m)
 	case TypeClosed:
 		if st != clientClosing {
@@ -714,17 +739,29 @@ func (c *Client) pinger() {
 			t.Stop()
 			return
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, c.opts.PingInterval)
+		// Ping also returns when the client ends (doneCh).
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.PingInterval)
 		_, err := c.Ping(ctx)
 		timedOut := ctx.Err() == context.DeadlineExceeded
 		cancel()
 		if err != nil {
-			if timedOut && c.ctx.Err() == nil {
+			if timedOut && c.alive() {
 				c.violation(408, "Timeout waiting for pong")
 			}
 			return
 		}
 		wait = c.opts.PingInterval
+	}
+}
+
+// alive reports whether the reader runs and neither Close nor CloseNow was
+// called.
+func (c *Client) alive() bool {
+	select {
+	case <-c.doneCh:
+		return false
+	default:
+		return !c.closeCalled.Load()
 	}
 }
 

@@ -77,6 +77,9 @@ func TestClientProtocolViolations(t *testing.T) {
 			return []string{opened(id, 1, `[`+strings.Trim(stereoPCMU, "[]")+`,`+strings.Trim(stereoPCMU, "[]")+`]`)}
 		}, 400, "More than one media selected"},
 		{"bad seq", func(id string) []string { return []string{opened(id, 2, stereoPCMU)} }, 500, "Invalid seq"},
+		{"clientseq ahead", func(id string) []string {
+			return []string{string(appendServerMessage(nil, TypeOpened, id, 1, 5, []byte(`{"media":`+stereoPCMU+`}`)))}
+		}, 400, "Invalid clientseq"},
 		{"wrong id", func(id string) []string { return []string{opened(NewUUID(), 1, stereoPCMU)} }, 400, "Session identifier mismatch"},
 		{"missing parameters", func(id string) []string {
 			return []string{`{"version":"2","type":"opened","seq":1,"clientseq":1,"id":"` + id + `"}`}

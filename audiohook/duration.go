@@ -54,6 +54,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	for ; fracDigits < 9; fracDigits++ {
 		frac *= 10
 	}
+	if secs > (math.MaxInt64-frac)/int64(time.Second) {
+		return 0, fmt.Errorf("%w: %.40q out of range", ErrBadDuration, s)
+	}
 	return time.Duration(secs)*time.Second + time.Duration(frac), nil
 }
 

@@ -260,7 +260,17 @@ func sin(x float64) float64 {
 
 func TestInteropProbe(t *testing.T) {
 	res := make(chan serverResult, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) { readAll(t, s, res) })
+	url := testServer(t, signedServerOptions(t), func(s *Session) {
+		inner := make(chan serverResult, 1)
+		readAll(t, s, inner)
+		r := <-inner
+		// A probe has no frames; leave the close to the client, then
+		// collect the counters.
+		<-s.Done()
+		r.stats = s.Stats()
+		r.reason = s.CloseReason()
+		res <- r
+	})
 	ctx := ctxT(t)
 	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Probe: true}))
 	if err != nil {
@@ -273,7 +283,7 @@ func TestInteropProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-res
-	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe {
+	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe || r.stats.EmptyFrames != 1 || r.reason != CloseEnd {
 		t.Fatalf("probe: %+v", r)
 	}
 }
@@ -334,7 +344,10 @@ func TestInteropRecording(t *testing.T) {
 		t.Fatalf("sidecar: %v\n%s", err, b)
 	}
 	var kinds []string
-	for _, e := range sc.Messages {
+	for i, e := range sc.Messages {
+		if e.Time.IsZero() || i > 0 && e.Time.Before(sc.Messages[i-1].Time) {
+			t.Fatalf("sidecar message %d has time %v", i, e.Time)
+		}
 		var m struct{ Type string }
 		_ = json.Unmarshal(e.Message, &m)
 		kinds = append(kinds, e.Direction+":"+m.Type)

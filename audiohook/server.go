@@ -208,8 +208,7 @@ const (
 type Session struct {
 	conn   *wsconn.Conn
 	opts   ServerOptions
-	ctx    context.Context
-	cancel context.CancelFunc
+	cancel context.CancelFunc // ends the reader's context
 
 	id, org, corr, apiKey string
 
@@ -316,7 +315,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 			}
 		})
 	}
-	go s.run()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.run(ctx)
 	return s, nil
 }
 
@@ -330,7 +331,6 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 		ring:     newRing(o.BufferFrames, o.Buffer),
 		wbuf:     make([]byte, 0, 512),
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if o.Recorder != nil {
 		s.recording = &recorder{}
 	}
@@ -530,8 +530,10 @@ func (s *Session) send(ctx context.Context, typ string, params []byte) error {
 	return nil
 }
 
+// sendFromReader sends a message the session makes on its own. The write
+// is bounded by WriteTimeout and ends when the connection is closed.
 func (s *Session) sendFromReader(typ string, params []byte) {
-	if err := s.send(s.ctx, typ, params); err != nil {
+	if err := s.send(context.Background(), typ, params); err != nil {
 		s.opts.Logger.Debug("audiohook: send failed", "session", s.id, "type", typ, "err", err)
 	}
 }
@@ -585,7 +587,9 @@ func (s *Session) endErrOrEOF() error {
 	return io.EOF
 }
 
-func (s *Session) run() {
+// run is the reader goroutine. ctx ends with CloseNow, Close or the end of
+// the connection and bounds the application callbacks that take one.
+func (s *Session) run(ctx context.Context) {
 	defer close(s.doneCh)
 	defer func() {
 		s.stopTimers()
@@ -628,7 +632,7 @@ func (s *Session) run() {
 		}
 		if typ == wsconn.MessageText {
 			s.msgsIn.Add(1)
-			s.handleText(p)
+			s.handleText(ctx, p)
 		} else {
 			s.handleAudio(p)
 		}
@@ -643,7 +647,7 @@ const maxBinary = 65536
 // binary ones over maxBinary are answered with disconnect "error".
 const maxMessage = 1 << 20
 
-func (s *Session) handleText(b []byte) {
+func (s *Session) handleText(ctx context.Context, b []byte) {
 	s.recording.message("in", b)
 	m, err := ParseClientMessage(b)
 	if err != nil {
@@ -702,20 +706,20 @@ func (s *Session) handleText(b []byte) {
 		if st == stateDisconnecting || st == stateUnauthorized || st == stateClosed {
 			break // answered only close and ping from now on
 		}
-		s.handleStateful(m, st)
+		s.handleStateful(ctx, m, st)
 	}
 	if s.opts.OnMessage != nil {
 		s.opts.OnMessage(s, m)
 	}
 }
 
-func (s *Session) handleStateful(m *Message, st sessionState) {
+func (s *Session) handleStateful(ctx context.Context, m *Message, st sessionState) {
 	switch m.Type {
 	case TypeOpen:
 		if st != statePreparing {
 			return // the reference server ignores a second open
 		}
-		s.handleOpen(m)
+		s.handleOpen(ctx, m)
 	case TypePaused:
 		switch st {
 		case stateActive:
@@ -805,7 +809,7 @@ func (s *Session) position() time.Duration {
 	return time.Duration(s.samples)*time.Second/8000 + s.gap
 }
 
-func (s *Session) handleOpen(m *Message) {
+func (s *Session) handleOpen(ctx context.Context, m *Message) {
 	p, err := ParseOpenParameters(m.Parameters)
 	if err != nil {
 		s.fail(ReasonError, "Client Error: "+err.Error(), true)
@@ -883,7 +887,7 @@ func (s *Session) handleOpen(m *Message) {
 		s.probe.Store(true)
 		s.recording = nil
 	} else if s.recording != nil {
-		if err := s.recording.start(s.ctx, s.opts.Recorder, s.id, info.Media); err != nil {
+		if err := s.recording.start(ctx, s.opts.Recorder, s.id, info.Media); err != nil {
 			s.opts.Logger.Warn("audiohook: recorder", "session", s.id, "err", err)
 			s.recording = nil
 		}

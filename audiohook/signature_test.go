@@ -1,10 +1,12 @@
 package audiohook
 
 import (
+	"crypto/hmac"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,6 +107,99 @@ func TestSignatureVectors(t *testing.T) {
 				t.Fatalf("round trip: %v %+v", err, ins)
 			}
 		})
+	}
+}
+
+// TestVerifySignatureVectors verifies the spec's three vectors from their
+// wire form: the headers are parsed, the signature base is rebuilt from the
+// parsed Signature-Input and the HMAC compared. A changed byte in a header
+// or a different key must fail.
+func TestVerifySignatureVectors(t *testing.T) {
+	b25 := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/foo?param=Value&Pet=dog", nil)
+		r.Host = "example.com"
+		r.Header.Set("Date", "Tue, 20 Apr 2021 02:07:55 GMT")
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}
+	tests := []struct {
+		name, input, sig, key string
+		req                   func() *http.Request
+	}{
+		{"doc example", docSigIn, docSig, docSecret, docRequest},
+		{"host component", strings.Replace(docSigIn, `"@authority"`, `"host"`, 1),
+			"sig1=:zupMJUMfd/kMuvKc5zhRyfJPE3jTROuz1S1hn8SCTpE=:", docSecret, docRequest},
+		{"draft-11 B.2.5", `sig-b25=("date" "@authority" "content-type");created=1618884473;keyid="test-shared-secret"`,
+			"sig-b25=:pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=:",
+			"uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ==", b25},
+	}
+	verify := func(r *http.Request, input, sig string, key []byte) bool {
+		ins, err := ParseSignatureInput(input)
+		if err != nil || len(ins) != 1 {
+			t.Fatalf("Signature-Input %q: %v", input, err)
+		}
+		sigs, err := ParseSignature(sig)
+		if err != nil {
+			t.Fatalf("Signature %q: %v", sig, err)
+		}
+		base, err := SignatureBase(r, &ins[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hmac.Equal(HMACSHA256(key, base), sigs[ins[0].Label])
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := mustB64(t, tt.key)
+			if !verify(tt.req(), tt.input, tt.sig, key) {
+				t.Fatal("vector does not verify")
+			}
+			if verify(tt.req(), strings.Replace(tt.input, "created=16", "created=26", 1), tt.sig, key) {
+				t.Fatal("changed created still verifies")
+			}
+			r := tt.req()
+			r.Host = "other.example.com"
+			if verify(r, tt.input, tt.sig, key) {
+				t.Fatal("changed authority still verifies")
+			}
+			if verify(tt.req(), tt.input, tt.sig, key[1:]) {
+				t.Fatal("other key still verifies")
+			}
+		})
+	}
+	// The AudioHook policy requires @authority: the host variant is refused.
+	r := docRequest()
+	r.Header.Set(HeaderSignatureInput, tests[1].input)
+	r.Header.Set(HeaderSignature, tests[1].sig)
+	now := func() time.Time { return time.Unix(1641013200, 0) }
+	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: now}); !errors.Is(err, ErrSignature) {
+		t.Fatalf("host variant: %v, want ErrSignature", err)
+	}
+}
+
+// TestSignatureBaseAuthorityAndTarget checks the components that differ
+// from the doc example: @authority keeps a non-default port and
+// @request-target keeps the query string.
+func TestSignatureBaseAuthorityAndTarget(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/audiohook/ws?tenant=a%20b", nil)
+	r.Host = "127.0.0.1:8099"
+	for k, v := range docRequest().Header {
+		r.Header[k] = v
+	}
+	base, err := SignatureBase(r, docInput(SignatureComponents))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\"@request-target\": /audiohook/ws?tenant=a%20b\n", "\"@authority\": 127.0.0.1:8099\n"} {
+		if !strings.Contains(string(base), want) {
+			t.Fatalf("base\n%s\nlacks %q", base, want)
+		}
+	}
+	// A client-built request (no RequestURI) gives the same base.
+	r2 := &http.Request{Method: http.MethodGet, URL: mustParseURL(t, "ws://127.0.0.1:8099/audiohook/ws?tenant=a%20b"), Host: "127.0.0.1:8099", Header: r.Header}
+	base2, err := SignatureBase(r2, docInput(SignatureComponents))
+	if err != nil || string(base2) != string(base) {
+		t.Fatalf("client base\n%s\nwant\n%s (%v)", base2, base, err)
 	}
 }
 

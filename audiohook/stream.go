@@ -49,7 +49,15 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 		return err
 	}
 	if c.opts.Probe {
-		return c.sendBinary(ctx, []byte{})
+		if err := c.sendBinary(ctx, []byte{}); err != nil {
+			select {
+			case <-c.streamStop:
+				return c.stopErr()
+			default:
+			}
+			return err
+		}
+		return nil
 	}
 	media := c.Media()
 	if media == nil {
@@ -114,7 +122,9 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 				}
 			}
 		}
-		if err := c.sendBinary(ctx, b); err != nil {
+		// Paused is checked again under the write lock: a pause that
+		// arrived meanwhile drops this chunk too.
+		if _, err := c.sendAudio(ctx, b, true); err != nil {
 			select {
 			case <-c.streamStop:
 				return c.stopErr()

@@ -88,6 +88,12 @@ func seqs(id string, msgs ...string) []step {
 	return out
 }
 
+// paddedPing returns a ping (seq 2) of exactly size bytes.
+func paddedPing(id string, size int) string {
+	m := tmsg(id, "ping", 2, 1, "PT0S", `{"pad":""}`)
+	return tmsg(id, "ping", 2, 1, "PT0S", `{"pad":"`+strings.Repeat("x", size-len(m))+`"}`)
+}
+
 func disc(reason, info string) expect { return expect{typ: "disconnect", reason: reason, info: info} }
 
 func TestMalformedInputs(t *testing.T) {
@@ -168,6 +174,12 @@ func TestMalformedInputs(t *testing.T) {
 		{name: "oversized text", steps: func(id string) []step {
 			return seqs(id, tmsg(id, "ping", 2, 1, "PT0S", `{"pad":"`+strings.Repeat("x", 70000)+`"}`))
 		}, want: errDisc("Message too large")},
+		{name: "text of 65535 bytes accepted", steps: func(id string) []step {
+			return seqs(id, paddedPing(id, MaxTextMessage))
+		}, want: expect{typ: "pong"}},
+		{name: "text of 65536 bytes refused", steps: func(id string) []step {
+			return seqs(id, paddedPing(id, MaxTextMessage+1))
+		}, want: errDisc("Message too large")},
 		{name: "binary before opened", steps: func(id string) []step { return []step{bin(make([]byte, 160))} },
 			want: errDisc("before open")},
 		{name: "media not offered then audio", opts: func(o *ServerOptions) { o.Media = []MediaParameter{MediaPCMUExternal} },
@@ -206,6 +218,14 @@ func TestMalformedInputs(t *testing.T) {
 		}, want: expect{typ: "pong", check: func(t *testing.T, m map[string]any) {
 			if m["clientseq"] != float64(2) || m["seq"] != float64(2) {
 				t.Fatalf("pong %v", m)
+			}
+		}}},
+		{name: "pong before later answers", steps: func(id string) []step {
+			return seqs(id, tmsg(id, "ping", 2, 1, "PT0S", `{}`), tmsg(id, "update", 3, 1, "PT0S", `{"language":"es-US"}`))
+		}, want: expect{typ: "pong", check: func(t *testing.T, m map[string]any) {
+			// opened is 1; the pong is answered at once, before updated.
+			if m["clientseq"] != float64(2) || m["seq"] != float64(2) {
+				t.Fatalf("pong %v, want seq 2 clientseq 2", m)
 			}
 		}}},
 		{name: "close answered with closed", steps: func(id string) []step {

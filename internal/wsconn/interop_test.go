@@ -94,7 +94,9 @@ func TestInteropMessages(t *testing.T) {
 func TestInteropPing(t *testing.T) {
 	s := newServer(t, nil)
 	cc, c := dialCoder(t, s, nil)
-	ctx := t.Context()
+	// Bounded, so that a missing pong fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
 		for {
