@@ -72,6 +72,8 @@
 // Programmable Chat for Flex reached end of life on June 1, 2026.
 //
 // The package depends on the standard library and
-// github.com/coder/websocket only; package twiliotest holds a Media
-// Streams simulator and a fake Twilio REST server for tests.
+// github.com/coder/websocket only, whose CloseStatus reads the close status
+// in Stream.Err. The Media Streams server side reads each message in
+// place, without allocating. Package twiliotest holds a Media Streams
+// simulator and a fake Twilio REST server for tests.
 package twilio

@@ -46,7 +46,8 @@ var frame160 = base64.StdEncoding.EncodeToString(make([]byte, 160))
 
 // TestHostileInput sends each input after a valid start and first frame,
 // then a valid frame and stop, and checks the defined outcome. None may
-// panic or stop the valid frames around it (except the closes ones).
+// panic or stop the valid frames around it (except the closes ones, which
+// must close the WebSocket with the status in code).
 func TestHostileInput(t *testing.T) {
 	t.Parallel()
 	big := base64.StdEncoding.EncodeToString(make([]byte, 30000))
@@ -54,45 +55,50 @@ func TestHostileInput(t *testing.T) {
 		name string
 		msgs []rawMsg
 		want outcome
+		code websocket.StatusCode // close status sent, for closes
 	}{
-		{"not json", []rawMsg{text("hello")}, malformed},
-		{"empty message", []rawMsg{text("")}, malformed},
-		{"empty object", []rawMsg{text("{}")}, ignored},
-		{"json null", []rawMsg{text("null")}, ignored},
-		{"json array", []rawMsg{text("[1,2,3]")}, malformed},
-		{"json string", []rawMsg{text(`"media"`)}, malformed},
-		{"truncated", []rawMsg{text(`{"event":"media","media":{"track"`)}, malformed},
-		{"trailing garbage", []rawMsg{text(media("inbound", `"200"`, frame160) + "xyz")}, malformed},
-		{"unknown event", []rawMsg{text(`{"event":"transcript","text":"hi"}`)}, ignored},
-		{"event as number", []rawMsg{text(`{"event":42}`)}, ignored},
-		{"event as object", []rawMsg{text(`{"event":{"a":1}}`)}, malformed},
-		{"binary message", []rawMsg{{websocket.MessageBinary, "\x00\x01\x02"}}, ignored},
-		{"media without media", []rawMsg{text(`{"event":"media","streamSid":"MZ1"}`)}, malformed},
-		{"media null", []rawMsg{text(`{"event":"media","media":null}`)}, malformed},
-		{"media as array", []rawMsg{text(`{"event":"media","media":[1]}`)}, malformed},
-		{"payload not base64", []rawMsg{text(media("inbound", `"200"`, "!!!not base64!!!"))}, malformed},
-		{"payload empty", []rawMsg{text(media("inbound", `"200"`, ""))}, ignored},
-		{"timestamp missing", []rawMsg{text(`{"event":"media","media":{"track":"inbound","payload":"` + frame160 + `"}}`)}, malformed},
-		{"timestamp negative", []rawMsg{text(media("inbound", `"-5"`, frame160))}, malformed},
-		{"timestamp huge", []rawMsg{text(media("inbound", `"99999999999999999999999"`, frame160))}, malformed},
-		{"timestamp fraction", []rawMsg{text(media("inbound", `1.5`, frame160))}, malformed},
-		{"timestamp object", []rawMsg{text(media("inbound", `{"ms":200}`, frame160))}, malformed},
-		{"timestamp beyond 2^40", []rawMsg{text(media("inbound", `"1099511627776"`, frame160))}, malformed},
-		{"unknown track", []rawMsg{text(media("sideways", `"200"`, frame160))}, ignored},
-		{"invalid utf-8 track", []rawMsg{text(`{"event":"media","media":{"track":"in` + "\xff" + `bound","timestamp":"200","payload":"` + frame160 + `"}}`)}, ignored},
-		{"control char in string", []rawMsg{text("{\"event\":\"media\",\"media\":{\"track\":\"in\x01\",\"timestamp\":\"200\",\"payload\":\"" + frame160 + "\"}}")}, malformed},
-		{"duplicate frame", []rawMsg{text(media("inbound", `"155"`, frame160))}, late},
-		{"timestamp before first", []rawMsg{text(media("inbound", `"100"`, frame160))}, late},
-		{"deep nesting", []rawMsg{text(`{"event":"media","x":` + strings.Repeat("[", 30000) + `}`)}, malformed},
-		{"second start", []rawMsg{text(`{"event":"start","start":{"streamSid":"MZ2","accountSid":"AC2","callSid":"CA2"}}`)}, ignored},
-		{"start without start", []rawMsg{text(`{"event":"start","streamSid":"MZ9"}`)}, malformed},
-		{"mediaFormat as string", []rawMsg{text(`{"event":"start","start":{"mediaFormat":"mulaw"}}`)}, malformed},
-		{"customParameters nested", []rawMsg{text(`{"event":"start","start":{"customParameters":{"a":{"b":1}}}}`)}, malformed},
-		{"dtmf without dtmf", []rawMsg{text(`{"event":"dtmf","streamSid":"MZ1"}`)}, malformed},
-		{"mark without mark", []rawMsg{text(`{"event":"mark","streamSid":"MZ1"}`)}, malformed},
-		{"mark never sent", []rawMsg{text(`{"event":"mark","mark":{"name":"<script>"}}`)}, event},
-		{"large frame", []rawMsg{text(media("inbound", `"200"`, big))}, accepted},
-		{"message over 64 KiB", []rawMsg{text(media("inbound", `"200"`, strings.Repeat("A", 70000)))}, closes},
+		{"not json", []rawMsg{text("hello")}, malformed, 0},
+		{"empty message", []rawMsg{text("")}, malformed, 0},
+		{"empty object", []rawMsg{text("{}")}, ignored, 0},
+		{"json null", []rawMsg{text("null")}, ignored, 0},
+		{"json array", []rawMsg{text("[1,2,3]")}, malformed, 0},
+		{"json string", []rawMsg{text(`"media"`)}, malformed, 0},
+		{"truncated", []rawMsg{text(`{"event":"media","media":{"track"`)}, malformed, 0},
+		{"trailing garbage", []rawMsg{text(media("inbound", `"200"`, frame160) + "xyz")}, malformed, 0},
+		{"unknown event", []rawMsg{text(`{"event":"transcript","text":"hi"}`)}, ignored, 0},
+		{"event as number", []rawMsg{text(`{"event":42}`)}, ignored, 0},
+		{"event as object", []rawMsg{text(`{"event":{"a":1}}`)}, malformed, 0},
+		{"binary message", []rawMsg{{websocket.MessageBinary, "\x00\x01\x02"}}, ignored, 0},
+		{"media without media", []rawMsg{text(`{"event":"media","streamSid":"MZ1"}`)}, malformed, 0},
+		{"media null", []rawMsg{text(`{"event":"media","media":null}`)}, malformed, 0},
+		{"media as array", []rawMsg{text(`{"event":"media","media":[1]}`)}, malformed, 0},
+		{"payload not base64", []rawMsg{text(media("inbound", `"200"`, "!!!not base64!!!"))}, malformed, 0},
+		{"payload empty", []rawMsg{text(media("inbound", `"200"`, ""))}, ignored, 0},
+		{"timestamp missing", []rawMsg{text(`{"event":"media","media":{"track":"inbound","payload":"` + frame160 + `"}}`)}, malformed, 0},
+		{"timestamp negative", []rawMsg{text(media("inbound", `"-5"`, frame160))}, malformed, 0},
+		{"timestamp huge", []rawMsg{text(media("inbound", `"99999999999999999999999"`, frame160))}, malformed, 0},
+		{"timestamp fraction", []rawMsg{text(media("inbound", `1.5`, frame160))}, malformed, 0},
+		{"timestamp object", []rawMsg{text(media("inbound", `{"ms":200}`, frame160))}, malformed, 0},
+		{"timestamp beyond 2^40", []rawMsg{text(media("inbound", `"1099511627776"`, frame160))}, malformed, 0},
+		{"unknown track", []rawMsg{text(media("sideways", `"200"`, frame160))}, ignored, 0},
+		// RFC 6455 section 8.1: a text message that is not UTF-8 fails the
+		// connection (status 1007). The parser's own handling of invalid
+		// UTF-8 is covered by TestHandleInvalidUTF8.
+		{"invalid utf-8 track", []rawMsg{text(`{"event":"media","media":{"track":"in` + "\xff" + `bound","timestamp":"200","payload":"` + frame160 + `"}}`)}, closes, websocket.StatusInvalidFramePayloadData},
+		{"control char in string", []rawMsg{text("{\"event\":\"media\",\"media\":{\"track\":\"in\x01\",\"timestamp\":\"200\",\"payload\":\"" + frame160 + "\"}}")}, malformed, 0},
+		{"duplicate frame", []rawMsg{text(media("inbound", `"155"`, frame160))}, late, 0},
+		{"timestamp before first", []rawMsg{text(media("inbound", `"100"`, frame160))}, late, 0},
+		{"deep nesting", []rawMsg{text(`{"event":"media","x":` + strings.Repeat("[", 30000) + `}`)}, malformed, 0},
+		{"second start", []rawMsg{text(`{"event":"start","start":{"streamSid":"MZ2","accountSid":"AC2","callSid":"CA2"}}`)}, ignored, 0},
+		{"start without start", []rawMsg{text(`{"event":"start","streamSid":"MZ9"}`)}, malformed, 0},
+		{"mediaFormat as string", []rawMsg{text(`{"event":"start","start":{"mediaFormat":"mulaw"}}`)}, malformed, 0},
+		{"customParameters nested", []rawMsg{text(`{"event":"start","start":{"customParameters":{"a":{"b":1}}}}`)}, malformed, 0},
+		{"dtmf without dtmf", []rawMsg{text(`{"event":"dtmf","streamSid":"MZ1"}`)}, malformed, 0},
+		{"mark without mark", []rawMsg{text(`{"event":"mark","streamSid":"MZ1"}`)}, malformed, 0},
+		{"mark never sent", []rawMsg{text(`{"event":"mark","mark":{"name":"<script>"}}`)}, event, 0},
+		{"large frame", []rawMsg{text(media("inbound", `"200"`, big))}, accepted, 0},
+		{"message over 64 KiB", []rawMsg{text(media("inbound", `"200"`, strings.Repeat("A", 70000)))}, closes, websocket.StatusMessageTooBig},
+		{"binary over 64 KiB", []rawMsg{{websocket.MessageBinary, strings.Repeat("\x00", 70000)}}, closes, websocket.StatusMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
@@ -116,10 +122,12 @@ func TestHostileInput(t *testing.T) {
 					break // the server may close on a hostile message
 				}
 			}
+			peerErr := make(chan error, 1)
 			go func() {
 				// Keep reading so the close handshake completes.
 				for {
 					if _, _, err := c.Read(ctx); err != nil {
+						peerErr <- err
 						return
 					}
 				}
@@ -134,8 +142,11 @@ func TestHostileInput(t *testing.T) {
 				if err == io.EOF || err == nil || len(frames) != 1 {
 					t.Fatalf("want the stream to end with an error after 1 frame; got %d frames, %v", len(frames), err)
 				}
-				if !errors.Is(err, websocket.ErrMessageTooBig) && websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
-					t.Logf("ended with %v", err)
+				if tc.code == websocket.StatusMessageTooBig && !errors.Is(err, websocket.ErrMessageTooBig) {
+					t.Errorf("ended with %v, want an error wrapping websocket.ErrMessageTooBig", err)
+				}
+				if pe := <-peerErr; websocket.CloseStatus(pe) != tc.code {
+					t.Errorf("peer saw %v, want close status %d", pe, tc.code)
 				}
 				return
 			}

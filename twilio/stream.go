@@ -10,14 +10,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
 // Defaults of AcceptOptions.
@@ -162,7 +165,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Strea
 			return nil, err
 		}
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	c, err := wsconn.Accept(w, r, &wsconn.AcceptOptions{
 		// Twilio sends no Origin; the signature authenticates the peer.
 		InsecureSkipVerify: true,
 	})
@@ -171,11 +174,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Strea
 	}
 	c.SetReadLimit(o.ReadLimit)
 	s := newStream(c, o)
-	// The reader's context belongs to the Stream, not to the request:
-	// r.Context() ends when the handler returns.
-	ctx, cancel := context.WithCancelCause(context.Background())
-	s.cancel = cancel
-	go s.run(ctx)
+	// The reader belongs to the Stream, not to the request: r.Context()
+	// ends when the handler returns, and the reader does not use it.
+	go s.run()
 	return s, nil
 }
 
@@ -342,8 +343,12 @@ type pendingMark struct {
 //
 // Audio ends cleanly with a stop event, or when the peer closes the
 // WebSocket (stop may never arrive): ReadFrame returns the queued frames,
-// then io.EOF. After Close, ReadFrame returns an error satisfying
-// errors.Is(err, net.ErrClosed).
+// then io.EOF. A message over AcceptOptions.ReadLimit (close status 1009)
+// or a WebSocket protocol violation by the peer, such as a text message
+// that is not valid UTF-8 (1007, as RFC 6455 requires) or an unmasked
+// frame (1002), closes the connection with that status and ends the audio
+// with an error instead of io.EOF. After Close, ReadFrame returns an error
+// satisfying errors.Is(err, net.ErrClosed).
 //
 // Frames carry PCMU at 8000 Hz, one channel; Parties[0] is
 // voicegate.Customer for the inbound track and voicegate.Agent for the
@@ -356,12 +361,11 @@ type pendingMark struct {
 // All methods are safe for concurrent use; concurrent ReadFrame (or
 // ReadEvent) calls are serialised.
 type Stream struct {
-	conn *websocket.Conn
+	conn *wsconn.Conn
 	opts AcceptOptions
 
-	cancel context.CancelCauseFunc // ends the reader goroutine's context
-	done   chan struct{}           // reader goroutine exited
-	idle   *time.Timer
+	done      chan struct{} // reader goroutine exited
+	idleFired atomic.Bool   // the idle timer expired the read deadline
 
 	startCh chan struct{}
 	endCh   chan struct{}
@@ -373,7 +377,6 @@ type Stream struct {
 	wmu     chan struct{}
 
 	// reader goroutine only
-	msgBuf []byte
 	b64Buf []byte
 	mm     mediaMsg
 	wire   wireMsg
@@ -405,7 +408,7 @@ type Stream struct {
 	endOnce   sync.Once
 }
 
-func newStream(c *websocket.Conn, o AcceptOptions) *Stream {
+func newStream(c *wsconn.Conn, o AcceptOptions) *Stream {
 	s := &Stream{
 		conn:    c,
 		opts:    o,
@@ -418,11 +421,9 @@ func newStream(c *websocket.Conn, o AcceptOptions) *Stream {
 		rmu:     make(chan struct{}, 1),
 		emu:     make(chan struct{}, 1),
 		wmu:     make(chan struct{}, 1),
-		msgBuf:  make([]byte, 1024),
 		b64Buf:  make([]byte, 768),
 		events:  make([]Event, o.EventQueue),
 	}
-	s.cancel = func(error) {} // replaced by Accept, which starts the reader
 	n := 2 * o.QueueFrames
 	backing := make([]byte, (n+1)*FrameBytes)
 	s.ring = make([]slot, n)
@@ -433,56 +434,43 @@ func newStream(c *websocket.Conn, o AcceptOptions) *Stream {
 	return s
 }
 
-func (s *Stream) run(ctx context.Context) {
+// run is the reader goroutine: it reads every message until the
+// connection ends. The message is read in place (the connection's buffer
+// is valid until the next read), so a steady stream of media costs no
+// allocation.
+func (s *Stream) run() {
 	defer close(s.done)
+	var idle *time.Timer
 	if s.opts.IdleTimeout > 0 {
-		s.idle = time.AfterFunc(s.opts.IdleTimeout, func() { s.cancel(ErrIdleTimeout) })
-		defer s.idle.Stop()
+		// The timer, reset by every message, expires the read deadline:
+		// the blocked read fails and the connection is closed.
+		idle = time.AfterFunc(s.opts.IdleTimeout, func() {
+			s.idleFired.Store(true)
+			_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+		})
+		defer idle.Stop()
 	}
 	var err error
 	for {
-		var typ websocket.MessageType
-		var n int
-		typ, n, err = s.readMessage(ctx)
+		var typ wsconn.MessageType
+		var msg []byte
+		typ, msg, err = s.conn.ReadMessage()
 		if err != nil {
 			break
 		}
-		if s.idle != nil {
-			s.idle.Reset(s.opts.IdleTimeout)
+		if idle != nil {
+			idle.Reset(s.opts.IdleTimeout)
 		}
 		s.mu.Lock()
 		s.stats.MessagesReceived++
 		s.mu.Unlock()
-		if typ != websocket.MessageText {
+		if typ != wsconn.MessageText {
 			s.count1(&s.stats.Ignored)
 			continue
 		}
-		s.handle(s.msgBuf[:n])
+		s.handle(msg)
 	}
-	s.finish(ctx, err)
-}
-
-// readMessage reads one message into s.msgBuf, growing it up to the read
-// limit (which the connection enforces).
-func (s *Stream) readMessage(ctx context.Context) (websocket.MessageType, int, error) {
-	typ, r, err := s.conn.Reader(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	n := 0
-	for {
-		if n == len(s.msgBuf) {
-			s.msgBuf = append(s.msgBuf, make([]byte, len(s.msgBuf))...)
-		}
-		m, err := r.Read(s.msgBuf[n:])
-		n += m
-		if err == io.EOF {
-			return typ, n, nil
-		}
-		if err != nil {
-			return 0, 0, err
-		}
-	}
+	s.finish(err)
 }
 
 func (s *Stream) count1(c *uint64) {
@@ -492,17 +480,19 @@ func (s *Stream) count1(c *uint64) {
 }
 
 // finish records why reading ended.
-func (s *Stream) finish(ctx context.Context, err error) {
+func (s *Stream) finish(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var cause error
+	var pe *wsconn.ProtocolError
+	protocolErr := errors.As(err, &pe)
 	switch {
 	case s.closed:
 		cause = net.ErrClosed
-	case errors.Is(context.Cause(ctx), ErrIdleTimeout):
+	case s.idleFired.Load() && errors.Is(err, os.ErrDeadlineExceeded):
 		cause = ErrIdleTimeout
 	default:
-		cause = err
+		cause = readError(err)
 	}
 	if s.stopped {
 		return // already ended cleanly
@@ -513,7 +503,9 @@ func (s *Stream) finish(ctx context.Context, err error) {
 		s.endErr = net.ErrClosed
 	case errors.Is(cause, ErrIdleTimeout):
 		s.endErr = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
-	case errors.Is(cause, websocket.ErrMessageTooBig) || websocket.CloseStatus(cause) == websocket.StatusMessageTooBig:
+	case protocolErr:
+		// The peer broke RFC 6455 or the read limit; the connection
+		// sent it a close frame with the status.
 		s.endErr = fmt.Errorf("twilio: stream ended: %w", cause)
 	default:
 		// The peer closed the WebSocket or the connection broke: both end
@@ -521,6 +513,27 @@ func (s *Stream) finish(ctx context.Context, err error) {
 		s.endErr = io.EOF
 	}
 	s.endLocked()
+}
+
+// readError turns an error of the connection's reader into the error Err
+// reports: the peer's close as a websocket.CloseError (read it with
+// websocket.CloseStatus), a message over the read limit as an error
+// wrapping websocket.ErrMessageTooBig, another protocol violation with
+// the close status sent, and network errors as they are.
+func readError(err error) error {
+	var ce *wsconn.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("twilio: peer closed the WebSocket: %w",
+			websocket.CloseError{Code: websocket.StatusCode(ce.Code), Reason: ce.Reason})
+	}
+	var pe *wsconn.ProtocolError
+	if errors.As(err, &pe) {
+		if pe.Code == wsconn.StatusMessageTooBig {
+			return fmt.Errorf("twilio: WebSocket closed with status %d: %w: %s", pe.Code, websocket.ErrMessageTooBig, pe.Reason)
+		}
+		return fmt.Errorf("twilio: WebSocket closed with status %d: %s", pe.Code, pe.Reason)
+	}
+	return err
 }
 
 func (s *Stream) endLocked() {
@@ -925,8 +938,10 @@ func (s *Stream) FirstTimestamp() (ms int64, ok bool) {
 func (s *Stream) Done() <-chan struct{} { return s.endCh }
 
 // Err tells why the audio ended once Done is closed: nil for a stop event,
-// the WebSocket error for a peer close or broken connection (see
-// websocket.CloseStatus), ErrIdleTimeout, or net.ErrClosed after Close.
+// the WebSocket error for a peer close or broken connection
+// (websocket.CloseStatus returns the status of the peer's close frame; a
+// message over the read limit wraps websocket.ErrMessageTooBig),
+// ErrIdleTimeout, or net.ErrClosed after Close.
 func (s *Stream) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -971,11 +986,10 @@ func (s *Stream) close(graceful bool) error {
 		s.mu.Unlock()
 		close(s.closeCh)
 		if graceful {
-			err = s.conn.Close(websocket.StatusNormalClosure, "")
+			err = s.conn.Close(wsconn.StatusNormalClosure, "")
 		} else {
 			err = s.conn.CloseNow()
 		}
-		s.cancel(net.ErrClosed)
 		<-s.done
 		s.mu.Lock()
 		if !s.ended {
@@ -984,8 +998,13 @@ func (s *Stream) close(graceful bool) error {
 			s.endLocked()
 		}
 		s.mu.Unlock()
-		if err != nil && (errors.Is(err, net.ErrClosed) || websocket.CloseStatus(err) != -1) {
-			err = nil
+		switch {
+		case errors.Is(err, net.ErrClosed):
+			err = nil // the connection had already ended
+		case err != nil:
+			// The close frame could not be sent in time; the connection
+			// is closed all the same.
+			err = fmt.Errorf("twilio: close: %w", err)
 		}
 	})
 	return err
@@ -993,7 +1012,7 @@ func (s *Stream) close(graceful bool) error {
 
 // writeMsg sends wbuf as one text message; the caller holds wmu.
 func (s *Stream) writeMsg(ctx context.Context) error {
-	if err := s.conn.Write(ctx, websocket.MessageText, s.wbuf); err != nil {
+	if err := s.conn.WriteMessage(ctx, wsconn.MessageText, s.wbuf); err != nil {
 		return fmt.Errorf("twilio: write: %w", err)
 	}
 	return nil
@@ -1022,8 +1041,8 @@ func (s *Stream) beginWrite(ctx context.Context) ([]byte, error) {
 // Twilio queues the audio and plays it in order; use SendMark to learn when
 // it has played and Clear to interrupt it. Sending on a unidirectional
 // <Start><Stream> is a protocol error at Twilio (31924). Before the start
-// event it returns ErrNotStarted. As with any coder/websocket write, a ctx
-// that ends during the write closes the connection.
+// event it returns ErrNotStarted. A ctx that ends during a write closes the
+// connection, since a message may have been half written.
 func (s *Stream) SendAudio(ctx context.Context, audio []byte) error {
 	ulaw, err := toULaw(audio)
 	if err != nil {

@@ -379,7 +379,10 @@ func (c *Conn) WritePing(ctx context.Context, p []byte) error {
 }
 
 // writeClose sends a close frame with code (none when 0) and reason,
-// truncated to fit a control frame, within the close timeout.
+// truncated to fit a control frame, within the close timeout. The wait for
+// the write lock counts too: a write without a deadline may be blocked on a
+// peer that does not read, and the close must then give up so that the
+// caller closes the connection under that write.
 func (c *Conn) writeClose(code StatusCode, reason string) error {
 	var p []byte
 	if code != 0 {
@@ -392,7 +395,9 @@ func (c *Conn) writeClose(code StatusCode, reason string) error {
 		p = binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
 		p = append(p, reason...)
 	}
-	return c.writeFrame(context.Background(), opClose, p, c.closeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.closeTimeout)
+	defer cancel()
+	return c.writeFrame(ctx, opClose, p, c.closeTimeout)
 }
 
 // writeFrame writes one final frame. When ctx has no deadline and fallback
@@ -471,8 +476,11 @@ func (c *Conn) interruptWrite() {
 // reason (truncated to 123 bytes; code 0 sends none), waits up to the close
 // timeout for the peer's close frame, then closes the connection. A
 // concurrent ReadMessage sees the peer's close as a *CloseError; without
-// one, Close reads and discards data messages itself while it waits. A
-// second call returns an error wrapping net.ErrClosed.
+// one, Close reads and discards data messages itself while it waits. When
+// the close frame cannot be written within the close timeout (a concurrent
+// write is blocked on a peer that does not read), Close closes the
+// connection, ending that write, and returns the error. A second call
+// returns an error wrapping net.ErrClosed.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if !c.closing.CompareAndSwap(false, true) {
 		return errClosed
