@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
@@ -271,5 +275,47 @@ func TestClientOpenTimeout(t *testing.T) {
 	}
 	if seen := <-got; len(seen) != 2 || !strings.HasPrefix(seen[0], `error:{"code":408`) || seen[1] != `close:{"reason":"error"}` {
 		t.Fatalf("client sent %v", seen)
+	}
+}
+
+// A server that never answers close: Close gives up after CloseTimeout,
+// tells the server with error 408 and returns ErrTimeout.
+func TestClientCloseTimeout(t *testing.T) {
+	got := make(chan []string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := ctxT(t)
+		id := r.Header.Get(HeaderSessionID)
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))
+		var seen []string
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				break
+			}
+			if m, err := ParseClientMessage(b); err == nil {
+				seen = append(seen, m.Type+":"+string(m.Parameters))
+			}
+		}
+		got <- seen
+	}))
+	t.Cleanup(srv.Close)
+	c, err := Dial(ctxT(t), "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{PingInterval: -1, CloseTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(ctxT(t), ""); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Close: %v, want ErrTimeout", err)
+	}
+	seen := <-got
+	if len(seen) != 2 || seen[0] != `close:{"reason":"end"}` || !strings.HasPrefix(seen[1], `error:{"code":408`) {
+		t.Fatalf("client sent %v, want close then error 408", seen)
 	}
 }
