@@ -130,7 +130,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	_ = nc.SetWriteDeadline(time.Now().Add(o.CloseTimeout))
 	if err := bw.Flush(); err != nil {
 		_ = nc.Close()
-		return nil, fmt.Errorf("wsconn: writing the handshake response: %w", err)
+		return nil, fmt.Errorf("websocket: writing the handshake response: %w", err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
 	return newConn(nc, hijackedReader(brw.Reader, nc), bw, sub, o.CloseTimeout), nil

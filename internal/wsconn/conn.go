@@ -270,7 +270,7 @@ func (c *Conn) readFailed(err error) error {
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return fmt.Errorf("wsconn: read: %w", err)
+	return fmt.Errorf("websocket: read: %w", err)
 }
 
 func (c *Conn) handleControl(op byte, p []byte) error {
@@ -373,7 +373,7 @@ func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) erro
 // wait for the pong, which ReadMessage discards.
 func (c *Conn) WritePing(ctx context.Context, p []byte) error {
 	if len(p) > maxControlPayload {
-		return fmt.Errorf("wsconn: ping payload of %d bytes > 125", len(p))
+		return fmt.Errorf("websocket: ping payload of %d bytes > 125", len(p))
 	}
 	return c.writeFrame(ctx, opPing, p, 0)
 }
@@ -407,14 +407,14 @@ func (c *Conn) writeFrame(ctx context.Context, op byte, p []byte, fallback time.
 	select {
 	case c.wlock <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("wsconn: write: %w", ctx.Err())
+		return fmt.Errorf("websocket: write: %w", ctx.Err())
 	case <-c.closed:
-		return fmt.Errorf("wsconn: write: %w", net.ErrClosed)
+		return fmt.Errorf("websocket: write: %w", net.ErrClosed)
 	}
 	var err error
 	select {
 	case <-c.closed:
-		err = fmt.Errorf("wsconn: write: %w", net.ErrClosed)
+		err = fmt.Errorf("websocket: write: %w", net.ErrClosed)
 	default:
 		err = c.writeLocked(ctx, op, p, fallback)
 	}
@@ -436,7 +436,7 @@ func (c *Conn) writeLocked(ctx context.Context, op byte, p []byte, fallback time
 	if !dl.Equal(c.wdeadline) {
 		if err := c.nc.SetWriteDeadline(dl); err != nil {
 			c.closeConn()
-			return fmt.Errorf("wsconn: write: %w", err)
+			return fmt.Errorf("websocket: write: %w", err)
 		}
 		c.wdeadline = dl
 	}
@@ -461,7 +461,7 @@ func (c *Conn) writeLocked(ctx context.Context, op byte, p []byte, fallback time
 	}
 	if err != nil {
 		c.closeConn()
-		return fmt.Errorf("wsconn: write: %w", err)
+		return fmt.Errorf("websocket: write: %w", err)
 	}
 	return nil
 }
@@ -487,7 +487,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	defer c.closeConn()
 	if code != 0 && !code.validWire() {
-		return fmt.Errorf("wsconn: invalid close status code %d", code)
+		return fmt.Errorf("websocket: invalid close status code %d", code)
 	}
 	if err := c.writeClose(code, reason); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
@@ -498,7 +498,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	case c.rlock <- struct{}{}:
 		if c.rerr == nil {
 			c.drain(0)
-			c.setReadErr(fmt.Errorf("wsconn: read: %w", net.ErrClosed))
+			c.setReadErr(fmt.Errorf("websocket: read: %w", net.ErrClosed))
 		}
 		<-c.rlock
 	case <-c.readDone:

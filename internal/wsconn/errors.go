@@ -9,14 +9,14 @@ import (
 
 // ErrCloseSent is returned by writes after a close frame was sent (by Close,
 // or in answer to the peer's close). It wraps net.ErrClosed.
-var ErrCloseSent = fmt.Errorf("wsconn: close frame already sent: %w", net.ErrClosed)
+var ErrCloseSent = fmt.Errorf("websocket: close frame already sent: %w", net.ErrClosed)
 
 // errClosed is returned by a second Close or CloseNow.
-var errClosed = fmt.Errorf("wsconn: connection already closed: %w", net.ErrClosed)
+var errClosed = fmt.Errorf("websocket: connection already closed: %w", net.ErrClosed)
 
 // errBadMessageType reports a WriteMessage with a type other than
 // MessageText or MessageBinary.
-var errBadMessageType = errors.New("wsconn: message type must be MessageText or MessageBinary")
+var errBadMessageType = errors.New("websocket: message type must be MessageText or MessageBinary")
 
 // StatusCode is a WebSocket close status code (RFC 6455 section 7.4).
 type StatusCode uint16
@@ -56,9 +56,9 @@ type CloseError struct {
 
 func (e *CloseError) Error() string {
 	if e.Reason == "" {
-		return fmt.Sprintf("wsconn: peer closed the connection with status %d", e.Code)
+		return fmt.Sprintf("websocket: peer closed the connection with status %d", e.Code)
 	}
-	return fmt.Sprintf("wsconn: peer closed the connection with status %d: %q", e.Code, e.Reason)
+	return fmt.Sprintf("websocket: peer closed the connection with status %d: %q", e.Code, e.Reason)
 }
 
 // ProtocolError is returned by ReadMessage when the peer broke RFC 6455 or
@@ -70,7 +70,7 @@ type ProtocolError struct {
 }
 
 func (e *ProtocolError) Error() string {
-	return fmt.Sprintf("wsconn: failed the connection with status %d: %s", e.Code, e.Reason)
+	return fmt.Sprintf("websocket: failed the connection with status %d: %s", e.Code, e.Reason)
 }
 
 // HandshakeError is returned by Accept when the request is not a valid
@@ -81,5 +81,5 @@ type HandshakeError struct {
 }
 
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("wsconn: handshake refused with %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+	return fmt.Sprintf("websocket: handshake refused with %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
