@@ -108,46 +108,18 @@ func DecodeALawSample(c byte) int16 { return alawToInt16[c] }
 // everything size dst to len(src).
 
 // DecodeULaw expands μ-law codes from src into dst.
-func DecodeULaw(dst []int16, src []byte) int {
-	n := min(len(dst), len(src))
-	dst, src = dst[:n], src[:n]
-	for i, c := range src {
-		dst[i] = ulawToInt16[c]
-	}
-	return n
-}
+func DecodeULaw(dst []int16, src []byte) int { return lookup(dst, src, &ulawToInt16) }
 
 // DecodeALaw expands A-law codes from src into dst.
-func DecodeALaw(dst []int16, src []byte) int {
-	n := min(len(dst), len(src))
-	dst, src = dst[:n], src[:n]
-	for i, c := range src {
-		dst[i] = alawToInt16[c]
-	}
-	return n
-}
+func DecodeALaw(dst []int16, src []byte) int { return lookup(dst, src, &alawToInt16) }
 
 // DecodeULawFloat expands μ-law codes from src into dst as float32 in
 // [-1, 1) (sample/32768).
-func DecodeULawFloat(dst []float32, src []byte) int {
-	n := min(len(dst), len(src))
-	dst, src = dst[:n], src[:n]
-	for i, c := range src {
-		dst[i] = ulawToF32[c]
-	}
-	return n
-}
+func DecodeULawFloat(dst []float32, src []byte) int { return lookup(dst, src, &ulawToF32) }
 
 // DecodeALawFloat expands A-law codes from src into dst as float32 in
 // [-1, 1) (sample/32768).
-func DecodeALawFloat(dst []float32, src []byte) int {
-	n := min(len(dst), len(src))
-	dst, src = dst[:n], src[:n]
-	for i, c := range src {
-		dst[i] = alawToF32[c]
-	}
-	return n
-}
+func DecodeALawFloat(dst []float32, src []byte) int { return lookup(dst, src, &alawToF32) }
 
 // EncodeULaw compresses 16-bit samples from src into μ-law codes in dst.
 func EncodeULaw(dst []byte, src []int16) int {
@@ -171,22 +143,19 @@ func EncodeALaw(dst []byte, src []int16) int {
 
 // ULawToALaw transcodes μ-law codes to A-law through one table lookup per
 // sample. dst and src may be the same slice.
-func ULawToALaw(dst, src []byte) int {
-	n := min(len(dst), len(src))
-	dst, src = dst[:n], src[:n]
-	for i, c := range src {
-		dst[i] = ulawToALaw[c]
-	}
-	return n
-}
+func ULawToALaw(dst, src []byte) int { return lookup(dst, src, &ulawToALaw) }
 
 // ALawToULaw transcodes A-law codes to μ-law. dst and src may be the same
 // slice.
-func ALawToULaw(dst, src []byte) int {
+func ALawToULaw(dst, src []byte) int { return lookup(dst, src, &alawToULaw) }
+
+// lookup maps each code of src through tab into dst and returns the number
+// of samples written, min(len(dst), len(src)).
+func lookup[T int16 | float32 | byte](dst []T, src []byte, tab *[256]T) int {
 	n := min(len(dst), len(src))
 	dst, src = dst[:n], src[:n]
 	for i, c := range src {
-		dst[i] = alawToULaw[c]
+		dst[i] = tab[c]
 	}
 	return n
 }
