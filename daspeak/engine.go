@@ -48,6 +48,13 @@ type AudioOptions struct {
 	Calibration string
 }
 
+// AuthenticityNotPerformed is the Authenticity an engine reports when it did
+// no anti-spoofing check (the embedded offline engine). It is voicegate's
+// sentinel, outside das-Peak's documented range [0, 1]: a session never
+// turns it into a passed check; events carry it as "anti_spoofing":
+// "not-performed" instead of an authenticity value.
+const AuthenticityNotPerformed = -1.0
+
 // Model identifies the model that produced a result.
 type Model struct {
 	// Hash is the model hash, as listed by GET /models.
@@ -64,7 +71,8 @@ type CredentialResult struct {
 	// Credential is opaque; store it with the model hash.
 	Credential string `json:"credential"`
 	// Authenticity is the anti-spoofing value in [0, 1]; higher is more
-	// likely a live human voice.
+	// likely a live human voice. [AuthenticityNotPerformed] when the
+	// engine did no anti-spoofing.
 	Authenticity float64 `json:"authenticity"`
 	// InputAudioDuration and NetSpeechDuration are in seconds, as das-Peak
 	// reports them.
@@ -81,7 +89,8 @@ type CompareResult struct {
 	// Score is in [0, 1]; higher means more likely the same speaker.
 	// das-Peak makes no decision: the caller applies a threshold.
 	Score float64 `json:"score"`
-	// Authenticity of the evaluated audio, when audio was evaluated.
+	// Authenticity of the evaluated audio, when audio was evaluated;
+	// [AuthenticityNotPerformed] when the engine did no anti-spoofing.
 	Authenticity float64 `json:"authenticity_to_evaluate"`
 	// Durations of the evaluated audio in seconds, when audio was evaluated.
 	InputAudioDuration float64 `json:"input_audio_duration_to_evaluate"`
