@@ -236,7 +236,7 @@ func TestVoiceTokenOptions(t *testing.T) {
 	a := newAuth(t, fake.URL, fake.AuthToken())
 	for _, o := range []*VoiceTokenOptions{
 		nil,
-		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey},                                          // no secret
+		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey},                                         // no secret
 		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey, APIKeySecret: "s", TTL: 25 * time.Hour}, // too long
 		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey, APIKeySecret: "s", IdentityPrefix: "ext:"},
 	} {
