@@ -28,10 +28,10 @@ type operation struct {
 	seq        uint64
 }
 
-// run runs the session until its terminal event, publishes it, tells the
-// Audio (ResultNotifier) and closes it. ctx is cancelled with a cause by
-// stop, re-verify, delete and shutdown.
-func (op *operation) run(ctx context.Context) {
+// run runs the session until its terminal event, calls ending, publishes
+// the event, tells the Audio (ResultNotifier) and closes it. ctx is
+// cancelled with a cause by stop, re-verify, delete and shutdown.
+func (op *operation) run(ctx context.Context, ending func()) {
 	var (
 		sess *daspeak.Session
 		err  error
@@ -59,7 +59,7 @@ func (op *operation) run(ctx context.Context) {
 			break
 		}
 		if !ev.IsTerminal() {
-			op.publish(context.WithoutCancel(ctx), Event{Type: ev.Type, Session: scrub(ev)})
+			op.publish(context.WithoutCancel(ctx), &Event{Type: ev.Type, Session: scrub(ev)})
 			continue
 		}
 		final = op.terminal(ev)
@@ -67,7 +67,8 @@ func (op *operation) run(ctx context.Context) {
 	}
 	final.Reason = ReasonOf(final.Type, final.Session.Err)
 	pctx := context.WithoutCancel(ctx)
-	if err := op.publish(pctx, final); err != nil {
+	ending()
+	if err := op.publish(pctx, &final); err != nil {
 		op.s.log.Error("agent: publishing the result failed", "operation_id", op.id, "err", err)
 	}
 	op.s.log.Info("agent: operation ended", "operation_id", op.id, "kind", op.kind, "call_id", op.callID,
@@ -106,7 +107,7 @@ func scrub(ev daspeak.Event) daspeak.Event {
 }
 
 // publish numbers ev, fills its ids and appends it to the operation log.
-func (op *operation) publish(ctx context.Context, ev Event) error {
+func (op *operation) publish(ctx context.Context, ev *Event) error {
 	ev.OperationID, ev.CallID, ev.CallerID, ev.Kind = op.id, op.callID, op.callerID, op.kind
 	ev.Seq = op.seq + 1
 	data, err := json.Marshal(ev)

@@ -96,7 +96,10 @@ type Server struct {
 	ops    oplog.Log
 	tokens *Binder
 	mux    *http.ServeMux
-	track  Tracker
+	// Operations and event streams are tracked apart, so Shutdown can
+	// end the operations first and their streams still send the
+	// error-cancelled event.
+	opsTrack, streams Tracker
 
 	mu      sync.Mutex
 	running map[string]*run // by call id
@@ -108,7 +111,8 @@ type run struct {
 	id       string // "" while its audio is being opened
 	callerID string
 	cancel   context.CancelCauseFunc
-	done     chan struct{} // closed after the terminal event is published
+	finished bool          // its terminal event is published; it is closing its audio
+	done     chan struct{} // closed when it has released everything
 }
 
 // Cancellation causes, shown as the error of error-cancelled.
@@ -229,7 +233,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		r.cancel(errShutdown)
 	}
 	s.mu.Unlock()
-	return s.track.Shutdown(ctx)
+	return errors.Join(s.opsTrack.Shutdown(ctx), s.streams.Shutdown(ctx))
 }
 
 type kind uint8
@@ -551,7 +555,7 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		audio.Close()
 		return startAnswer{}, s.internal("operation log failed", err)
 	}
-	if err := op.publish(ctx, Event{Type: EventStarted}); err != nil {
+	if err := op.publish(ctx, &Event{Type: EventStarted}); err != nil {
 		audio.Close()
 		return startAnswer{}, s.internal("operation log failed", err)
 	}
@@ -563,7 +567,11 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		defer done()
 		defer close(rn.done)
 		defer s.release(req.CallID, rn)
-		op.run(opCtx)
+		op.run(opCtx, func() {
+			s.mu.Lock()
+			rn.finished = true
+			s.mu.Unlock()
+		})
 	}()
 	s.log.Info("agent: operation started", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)
 	return startAnswer{
@@ -589,7 +597,7 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string) (
 		}
 		old := s.running[callID]
 		if old == nil {
-			tctx, done, ok := s.track.Start()
+			tctx, done, ok := s.opsTrack.Start()
 			if !ok {
 				s.mu.Unlock()
 				return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
@@ -600,11 +608,15 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string) (
 			s.mu.Unlock()
 			return rn, opCtx, done, nil
 		}
+		finished := old.finished
 		s.mu.Unlock()
-		if k != kindReverify {
+		if !finished && k != kindReverify {
 			return nil, nil, nil, &Error{Status: http.StatusConflict, Code: CodeBusy, Message: "an operation is already running on the call"}
 		}
-		old.cancel(errReplaced)
+		// A finished operation is only closing its audio: wait for it.
+		if !finished {
+			old.cancel(errReplaced)
+		}
 		select {
 		case <-old.done:
 		case <-ctx.Done():
@@ -676,7 +688,7 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 	}
 	s.mu.Lock()
 	rn := s.running[op.CallID]
-	if rn != nil && rn.id != op.ID {
+	if rn != nil && (rn.id != op.ID || rn.finished) {
 		rn = nil
 	}
 	s.mu.Unlock()
@@ -718,7 +730,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	tctx, done, ok := s.track.Start()
+	tctx, done, ok := s.streams.Start()
 	if !ok {
 		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "server shutting down")
 		return

@@ -142,8 +142,9 @@ type memCursor struct {
 	closed bool
 }
 
-// Next implements Cursor. The cursor keeps its operation's records even
-// when the Memory forgets the operation meanwhile.
+// Next implements Cursor. A record already appended is returned even
+// when ctx is done. The cursor keeps its operation's records even when the
+// Memory forgets the operation meanwhile.
 func (c *memCursor) Next(ctx context.Context) (Record, error) {
 	for {
 		c.m.mu.Lock()
@@ -161,12 +162,15 @@ func (c *memCursor) Next(ctx context.Context) (Record, error) {
 			c.m.mu.Unlock()
 			return Record{}, io.EOF
 		}
+		if err := ctx.Err(); err != nil {
+			c.m.mu.Unlock()
+			return Record{}, err
+		}
 		wake := c.o.wake
 		c.m.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return Record{}, ctx.Err()
 		}
 	}
 }
