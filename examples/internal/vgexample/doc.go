@@ -4,6 +4,9 @@
 // daspeak.CredentialStore, an event hub with a Server-Sent Events writer,
 // signed stream bindings, and a server runner with graceful shutdown.
 //
-// It is example code: copy it along with the example you start from and
-// adapt it freely.
+// Most of it now lives in the public package daspeak/agent, which this
+// package forwards to; what remains (the topic Hub, the Twilio-style
+// Params reader, and CredentialStore, which names enrolment audio by an
+// unkeyed hash and does not delete it: use agent.CredentialStore) serves
+// the examples not yet moved to daspeak/agent.
 package vgexample

@@ -26,6 +26,9 @@ import (
 // personal data), and Record.AudioRef names the file: with it, credentials
 // can be regenerated when the biometric model changes. Without AudioDir the
 // audio is not kept.
+//
+// Deprecated: the unkeyed hash can be reversed by hashing every telephone
+// number, and nothing here deletes the audio. Use agent.CredentialStore.
 type CredentialStore struct {
 	Store    credstore.Store
 	AudioDir string
