@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -18,13 +19,17 @@ const TokenHeader = "X-Flex-Token"
 // Authenticator checks the Flex token of an agent request with Twilio IAM.
 // It implements agent.Authenticator and is safe for concurrent use.
 type Authenticator struct {
-	v *twilio.FlexValidator
+	v   *twilio.FlexValidator
+	log *slog.Logger
 }
 
 // NewAuthenticator returns an Authenticator over v (which caches valid
-// tokens until they expire).
-func NewAuthenticator(v *twilio.FlexValidator) *Authenticator {
-	return &Authenticator{v: v}
+// tokens until they expire). Authenticate logs to log (nil discards):
+// a refused token at Warn ("flex token refused"), a check the server could
+// not make at Error ("server misconfigured or Twilio unavailable"); never
+// the token.
+func NewAuthenticator(v *twilio.FlexValidator, log *slog.Logger) *Authenticator {
+	return &Authenticator{v: v, log: logger(log)}
 }
 
 // Token returns the Flex token of r: the "Authorization: Bearer" value,
@@ -92,6 +97,12 @@ func (a *Authenticator) Identity(ctx context.Context, r *http.Request) (*twilio.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agent.Principal, error) {
 	id, err := a.Identity(ctx, r)
 	if err != nil {
+		var se *ServerError
+		if errors.As(err, &se) {
+			a.log.Error("flex token not checked: server misconfigured or Twilio unavailable", "path", r.URL.Path, "err", err)
+		} else {
+			a.log.Warn("flex token refused", "path", r.URL.Path, "err", err)
+		}
 		return agent.Principal{}, err
 	}
 	sub := id.WorkerSID

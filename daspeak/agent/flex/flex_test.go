@@ -61,7 +61,7 @@ func newAuth(t *testing.T, baseURL, authToken string) *Authenticator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewAuthenticator(v)
+	return NewAuthenticator(v, nil)
 }
 
 func TestAuthenticate(t *testing.T) {
@@ -88,7 +88,14 @@ func TestAuthenticate(t *testing.T) {
 		{"twilio unreachable", downURL, fake.AuthToken(), "Authorization", "Bearer " + goodToken, "", []error{ErrTwilioUnavailable}, ErrServerCredentials},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			a := newAuth(t, c.base, c.authToken)
+			v, err := twilio.NewFlexValidator(&twilio.FlexValidatorOptions{
+				AccountSID: twiliotest.DefaultAccountSID, AuthToken: c.authToken, BaseURL: c.base, Timeout: 2 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs logBuf
+			a := NewAuthenticator(v, slog.New(slog.NewTextHandler(&logs, nil)))
 			r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
 			if c.header != "" {
 				r.Header.Set(c.header, c.value)
@@ -110,6 +117,15 @@ func TestAuthenticate(t *testing.T) {
 			}
 			if p.Subject != c.wantSub || (c.wantSub != "" && p.Name != "user@example.com") {
 				t.Errorf("principal %+v", p)
+			}
+			// The log blames the server or the token, never both.
+			server, refused := strings.Contains(logs.String(), "server misconfigured"), strings.Contains(logs.String(), "flex token refused")
+			isServer := errors.Is(err, ErrServerCredentials) || errors.Is(err, ErrTwilioUnavailable)
+			if server != isServer || refused != (err != nil && !isServer) {
+				t.Errorf("log %q", logs.String())
+			}
+			if strings.Contains(logs.String(), goodToken) {
+				t.Error("token in the log")
 			}
 		})
 	}
