@@ -63,8 +63,9 @@ type fakeCall struct {
 // clips.
 type fakeSource struct {
 	t       *testing.T
-	info    bool
 	openErr error
+	block   chan struct{} // when set, Open waits for it (or ctx)
+	openCtx []error       // ctx errors Open returned with
 
 	mu     sync.Mutex
 	calls  map[string]fakeCall
@@ -83,6 +84,19 @@ func (s *fakeSource) set(callID string, c fakeCall) {
 }
 
 func (s *fakeSource) Open(ctx context.Context, req SourceRequest) (Audio, error) {
+	s.mu.Lock()
+	block := s.block
+	s.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.openCtx = append(s.openCtx, ctx.Err())
+			s.mu.Unlock()
+			return nil, ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.openErr != nil {

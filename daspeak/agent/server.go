@@ -537,9 +537,21 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	}
 
 	id := newOperationID()
+	// Open is bounded by OpenTimeout, and abandoned when the operation is
+	// replaced or the client goes away: an operation nobody got the
+	// events of must not run (a register would store unseen).
 	octx, cancel := context.WithTimeout(opCtx, s.opts.OpenTimeout)
+	stopAfter := context.AfterFunc(ctx, cancel)
 	audio, err := s.opts.Source.Open(octx, SourceRequest{OperationID: id, CallID: req.CallID, CallerID: callerID})
+	stopAfter()
 	cancel()
+	if err == nil && ctx.Err() != nil {
+		audio.Close()
+		return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+	}
+	if ctx.Err() != nil {
+		return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+	}
 	if err != nil {
 		if c := context.Cause(opCtx); c != nil {
 			return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeBusy, Message: "cancelled before the audio started: " + c.Error()}

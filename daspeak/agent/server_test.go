@@ -648,3 +648,49 @@ func TestNewServerOptions(t *testing.T) {
 }
 
 type stubEngine struct{ daspeak.Engine }
+
+// TestOpenAbandoned checks that a start whose client went away while the
+// audio was being opened starts nothing, and that OpenTimeout bounds Open.
+func TestOpenAbandoned(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *fakeSource) { o.OpenTimeout = 300 * time.Millisecond })
+	e.src.set(callA, fakeCall{hold: true})
+	e.src.block = make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.http.URL+"/agent/register", strings.NewReader(`{"call_id":"`+callA+`","caller_id":"`+callerA+`"}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	start := time.Now()
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("answered %d", resp.StatusCode)
+	}
+	for range 500 {
+		e.src.mu.Lock()
+		n := len(e.src.openCtx)
+		e.src.mu.Unlock()
+		e.srv.mu.Lock()
+		busy := len(e.srv.running)
+		e.srv.mu.Unlock()
+		if n == 1 && busy == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if d := time.Since(start); d > 250*time.Millisecond {
+		t.Fatalf("Open abandoned after %v", d)
+	}
+	e.srv.mu.Lock()
+	busy := len(e.srv.running)
+	e.srv.mu.Unlock()
+	if busy != 0 || len(e.src.audios) != 0 {
+		t.Fatalf("running %d, audios %d", busy, len(e.src.audios))
+	}
+	// A source that never gives audio: OpenTimeout, then no_call.
+	start = time.Now()
+	if code, m := e.post("/register", map[string]any{"call_id": callA, "caller_id": callerA}); code != 409 || m["code"] != "no_call" {
+		t.Fatalf("open timeout: %d %v", code, m)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("answered after %v", d)
+	}
+}
