@@ -348,8 +348,11 @@ func validCallID(id string) bool {
 // call checks the call id and resolves the caller id: the request's,
 // normalised, or the call's own (CallInfo) when the request has none. A
 // caller id that differs from the call's is refused. inProgress is the
-// Source's word, or true when the Source cannot tell.
-func (s *Server) call(ctx context.Context, req apiRequest) (callerID string, inProgress bool, e *Error) {
+// Source's word, or true when the Source cannot tell. A call the Source
+// does not know is 409 no_call when live is set (register, verify);
+// otherwise (status, delete) the request's caller id is enough and
+// inProgress is false.
+func (s *Server) call(ctx context.Context, req apiRequest, live bool) (callerID string, inProgress bool, e *Error) {
 	if !validCallID(req.CallID) {
 		return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
 	}
@@ -358,10 +361,12 @@ func (s *Server) call(ctx context.Context, req apiRequest) (callerID string, inP
 	if ci, ok := s.opts.Source.(CallInfo); ok {
 		var err error
 		ani, inProgress, err = ci.Call(ctx, req.CallID)
-		if err != nil {
-			if errors.Is(err, ErrNoCall) {
-				return "", false, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no audio source for the call"}
-			}
+		switch {
+		case errors.Is(err, ErrNoCall) && !live:
+			ani, inProgress = "", false
+		case errors.Is(err, ErrNoCall):
+			return "", false, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no audio source for the call"}
+		case err != nil:
 			s.log.Warn("agent: call lookup failed", "call_id", req.CallID, "err", err)
 			return "", false, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "call lookup failed"}
 		}
@@ -387,7 +392,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principa
 	if e == nil {
 		var callerID string
 		var live bool
-		if callerID, live, e = s.call(r.Context(), req); e == nil {
+		if callerID, live, e = s.call(r.Context(), req, false); e == nil {
 			registered, err := s.registered(r.Context(), callerID)
 			if err != nil {
 				e = s.internal("credential store read failed", err)
@@ -503,7 +508,7 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	if e != nil {
 		return startAnswer{}, e
 	}
-	callerID, _, e := s.call(ctx, req)
+	callerID, _, e := s.call(ctx, req, true)
 	if e != nil {
 		return startAnswer{}, e
 	}
@@ -656,7 +661,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 	req, e := decode(w, r)
 	if e == nil {
 		var callerID string
-		if callerID, _, e = s.call(r.Context(), req); e == nil {
+		if callerID, _, e = s.call(r.Context(), req, false); e == nil {
 			// End what runs for the call or the caller, so a register in
 			// flight cannot store after the delete.
 			s.mu.Lock()

@@ -538,8 +538,16 @@ func TestCallInfo(t *testing.T) {
 	if code, m := e.post("/register", map[string]any{"call_id": callA, "caller_id": callerB}); code != 400 || m["code"] != "bad_caller_id" {
 		t.Fatalf("register of another caller: %d %v", code, m)
 	}
-	if code, m := e.post("/status", map[string]any{"call_id": "CA404"}); code != 409 || m["code"] != "no_call" {
-		t.Fatalf("unknown call: %d %v", code, m)
+	// An unknown call: start calls answer no_call; status and delete
+	// work from the request's caller id.
+	if code, m := e.post("/verify", map[string]any{"call_id": "CA404", "caller_id": callerA}); code != 409 || m["code"] != "no_call" {
+		t.Fatalf("verify on an unknown call: %d %v", code, m)
+	}
+	if code, m := e.post("/status", map[string]any{"call_id": "CA404"}); code != 400 || m["code"] != "bad_caller_id" {
+		t.Fatalf("status of an unknown call without caller id: %d %v", code, m)
+	}
+	if code, m := e.post("/status", map[string]any{"call_id": "CA404", "caller_id": callerA}); code != 200 || m["call_in_progress"] != false || m["registered"] != false {
+		t.Fatalf("status of an unknown call: %d %v", code, m)
 	}
 	op := e.start("/register", callA, "", nil)
 	if op["caller_id"] != callerA {
