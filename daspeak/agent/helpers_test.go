@@ -32,7 +32,7 @@ const testToken = "dev-token-for-tests"
 
 // wavFrames cuts the committed clips names (mono, one format) into 20 ms
 // customer frames, numbered from 1.
-func wavFrames(t *testing.T, names ...string) []voicegate.Frame {
+func wavFrames(t testing.TB, names ...string) []voicegate.Frame {
 	t.Helper()
 	var out []voicegate.Frame
 	for _, n := range names {
@@ -62,7 +62,7 @@ type fakeCall struct {
 // fakeSource is a Source (and CallInfo when info is set) over committed
 // clips.
 type fakeSource struct {
-	t       *testing.T
+	t       testing.TB
 	openErr error
 	block   chan struct{} // when set, Open waits for it (or ctx)
 	openCtx []error       // ctx errors Open returned with
@@ -73,7 +73,7 @@ type fakeSource struct {
 	reqs   []SourceRequest
 }
 
-func newFakeSource(t *testing.T) *fakeSource {
+func newFakeSource(t testing.TB) *fakeSource {
 	return &fakeSource{t: t, calls: map[string]fakeCall{}}
 }
 
@@ -190,7 +190,7 @@ func (a *fakeAudio) NotifyResult(ctx context.Context, ev Event) error {
 
 // env is a running test server.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	src   *fakeSource
@@ -219,7 +219,7 @@ func (s *syncBuffer) String() string {
 // newEnv starts a server with the offline engine, a memory store keeping
 // audio in a temporary directory, a fake source and the development
 // authenticator. edit may change the options.
-func newEnv(t *testing.T, edit func(*Options, *fakeSource)) *env {
+func newEnv(t testing.TB, edit func(*Options, *fakeSource)) *env {
 	t.Helper()
 	e := &env{t: t, src: newFakeSource(t), mem: credstore.NewMemory(), logs: &syncBuffer{}}
 	e.store = &CredentialStore{Store: e.mem, AudioDir: t.TempDir(), AudioKey: []byte("0123456789abcdef0123456789abcdef")}
@@ -333,7 +333,7 @@ func (e *env) events(path, lastID string) (int, []sseMsg) {
 }
 
 // readSSE reads an event stream to its end.
-func readSSE(t *testing.T, resp *http.Response) []sseMsg {
+func readSSE(t testing.TB, resp *http.Response) []sseMsg {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
@@ -366,7 +366,7 @@ func readSSE(t *testing.T, resp *http.Response) []sseMsg {
 // checkStream checks the invariants of one operation's stream: ids 1..n
 // in order, gap-free and equal to seq; first started; exactly one
 // terminal event, last; every event of the operation, call and caller.
-func checkStream(t *testing.T, msgs []sseMsg, op map[string]any) sseMsg {
+func checkStream(t testing.TB, msgs []sseMsg, op map[string]any) sseMsg {
 	t.Helper()
 	if len(msgs) < 2 {
 		t.Fatalf("stream has %d events", len(msgs))
