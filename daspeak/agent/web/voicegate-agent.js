@@ -75,6 +75,11 @@
       cause: 'The voice service refused the settings of this widget.',
       todo: 'Details are in the browser console. Ask your administrator to check the widget\u2019s configuration.',
     },
+    spoof_not_performed: {
+      kind: 'error', title: 'Anti-spoofing not performed',
+      cause: 'The voice service did not check this audio for pre-recorded voice, so it gave no result.',
+      todo: 'Contact your administrator: the voice service needs its anti-spoofing check.',
+    },
     connection: {
       kind: 'error', title: 'Cannot reach the voice service',
       cause: 'The voice service did not answer.',
@@ -145,24 +150,25 @@
   font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 :host([hidden]){display:none}
 *,*::before,*::after{box-sizing:border-box}
-.card{background:#fff;border:1px solid #5f6368;border-radius:8px;padding:12px;min-width:0;overflow-wrap:anywhere}
+.card{background:#fff;border:1px solid #5f6368;border-radius:8px;padding:12px;min-width:0;overflow-wrap:anywhere;container-type:inline-size}
 header{display:flex;align-items:flex-start;gap:8px}
 .who{flex:1 1 auto;min-width:0}
 .label{display:block;font-size:13px;color:#3c4043;font-weight:600;text-transform:uppercase;letter-spacing:.04em}
-.number{display:block;font-size:24px;font-weight:700;line-height:1.2;font-variant-numeric:tabular-nums;color:#000}
+.number{display:block;font-size:24px;font-size:clamp(17px,10cqi,26px);white-space:nowrap;overflow-wrap:normal;font-weight:700;line-height:1.2;font-variant-numeric:tabular-nums;color:#000}
 .state{margin:6px 0 0;font-size:14px;color:#202124}
 .state.off{color:#3c4043;font-style:italic}
 button{font:inherit;font-weight:600;min-height:44px;border-radius:6px;cursor:pointer;padding:8px 14px;
   border:2px solid #0b57d0;background:#fff;color:#0b57d0}
-button.primary{background:#0b57d0;color:#fff;width:100%}
+button.primary{background:#0b57d0;color:#fff}
 button.danger{background:#b3261e;border-color:#b3261e;color:#fff}
 button:disabled{cursor:not-allowed;background:#e8eaed;border-color:#80868b;color:#3c4043}
 button:focus-visible{outline:3px solid #000;outline-offset:2px;box-shadow:0 0 0 5px #ffd60a}
 button.icon{flex:0 0 auto;width:44px;height:44px;padding:8px;border-color:#5f6368;color:#b3261e;background:#fff}
 button.icon:disabled{color:#80868b;background:#f1f3f4}
 svg{width:24px;height:24px;fill:currentColor;display:block}
-.actions{margin-top:12px;display:flex;flex-wrap:wrap;gap:8px}
-.actions>button{flex:1 1 120px}
+.actions{margin-top:12px;display:flex;gap:8px}
+.actions>button{flex:1 1 auto;min-width:0}
+.actions>button.icon{flex:0 0 44px}
 .progress{margin-top:12px}
 .bar{height:14px;border:1px solid #0b57d0;border-radius:7px;background:#fff;overflow:hidden}
 .fill{height:100%;width:0;background:#0b57d0;transition:width .2s linear}
@@ -208,7 +214,6 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       <span class="number" id="caller" aria-describedby="caller-label">\u2014</span>
       <p class="state" id="state">Loading\u2026</p>
     </div>
-    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" title="Delete voice registration">${ICONS.trash}</button>
   </header>
   <div class="progress" id="progress" hidden>
     <div class="bar" id="bar" role="progressbar" aria-label="Voice collected" aria-valuemin="0" aria-valuemax="0" aria-valuenow="0"><div class="fill" id="fill"></div></div>
@@ -234,6 +239,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   <div class="actions" id="actions">
     <button type="button" class="primary" id="main" disabled>Loading\u2026</button>
     <button type="button" id="stop" hidden>Stop</button>
+    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" title="Delete voice registration">${ICONS.trash}</button>
   </div>
   <div class="sr" role="status" aria-live="polite" aria-atomic="true" id="live"></div>
   <div class="sr" role="alert" aria-live="assertive" aria-atomic="true" id="alert"></div>
@@ -641,7 +647,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.phase = 'idle';
       this.m.progress = null;
       this.m.notPerformed = ev.anti_spoofing === 'not-performed';
-      const detail = this._detail(ev);
+      // Scores only mean something for a result, not for an error.
+      const detail = ['success', 'authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
       if (reason === 'success') {
         if (kind === 'register') {
           this.m.registered = true;
@@ -656,7 +663,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (reason === 'configuration') {
           console.error('voicegate-agent: configuration error from the voice service:', ev.exception || '', ev.error || '', ev);
         }
-        this._show(ROWS[reason] || ROWS.internal, null, detail);
+        let row = ROWS[reason] || ROWS.internal;
+        // A spoof verdict from an engine that did no anti-spoofing is not
+        // a verdict on the voice.
+        if (reason === 'spoof' && this.m.notPerformed) row = ROWS.spoof_not_performed;
+        this._show(row, null, detail);
         if (kind === 'register') this._load(0); // did anything get stored?
       }
       const u = this._utils;
@@ -831,7 +842,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         $('odetail').textContent = o.detail;
         $('odetail').hidden = !o.detail;
       }
-      $('nospoof').hidden = !m.notPerformed;
+      $('nospoof').hidden = !m.notPerformed || !!(o && o.row === ROWS.spoof_not_performed);
 
       // Confirmation.
       const confirming = m.phase === 'confirm' || m.phase === 'deleting';

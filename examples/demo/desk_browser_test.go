@@ -1,0 +1,219 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/internal/browsertest"
+)
+
+// TestDeskBrowser drives the agent desk in headless Chromium against the
+// real agent server (offline engine behind the das-Peak emulator, flex
+// Source, fake Twilio REST and the Media Streams simulator), as an agent
+// on a 320 px wide panel would: register, verify by the same voice,
+// re-verify by an impostor, delete, a spoofed voice, an engine without
+// anti-spoofing and an unreachable engine. Screenshots go to
+// $VOICEGATE_SCREENSHOTS (default: a temporary directory named in the
+// log). It skips when chromium, node or playwright-core is absent.
+func TestDeskBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+
+	dir := t.TempDir()
+	d, err := start(t.Context(), options{
+		Fast: true, desk: true, deskSpeed: 4, Addr: "127.0.0.1:0",
+		DB: filepath.Join(dir, "creds.db"), Shutdown: 5 * time.Second,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+
+	calls := d.desk.state().Calls
+	call := calls[1] // a caller with no credential
+	if call.CallerID != "+14155550142" {
+		t.Fatalf("desk call 2 is %s", call.CallerID)
+	}
+	card := fmt.Sprintf(`article[data-call="%s"]`, call.CallSID)
+	w := card + " voicegate-agent"
+	sel := func(id string) string { return w + " >> #" + id }
+	// Call 1 runs its own operations at the same time, on another caller.
+	w1 := fmt.Sprintf(`article[data-call="%s"] voicegate-agent`, calls[0].CallSID)
+	sel1 := func(id string) string { return w1 + " >> #" + id }
+
+	p := b.NewPage(320, 900)
+	p.Goto(d.base + pathDesk)
+	shot := func(name string) { p.Screenshot(name, card) }
+	class := func() string {
+		var c string
+		p.Eval(fmt.Sprintf(`document.querySelector(%q).shadowRoot.getElementById('outcome').className`, w), &c)
+		return c
+	}
+	expectOutcome := func(kind, title string) {
+		t.Helper()
+		p.WaitText(sel("otitle"), "^"+regexp.QuoteMeta(title)+"$", 60*time.Second)
+		if c := class(); c != "outcome "+kind {
+			t.Errorf("%s: outcome class %q, want %q", title, c, "outcome "+kind)
+		}
+	}
+	seconds := regexp.MustCompile(`Voice collected: (\d+\.\d) s of (\d+\.\d) s`)
+	collected := func(text string) (have, need float64) {
+		m := seconds.FindStringSubmatch(text)
+		if m == nil {
+			t.Fatalf("progress text %q", text)
+		}
+		have, _ = strconv.ParseFloat(m[1], 64)
+		need, _ = strconv.ParseFloat(m[2], 64)
+		return have, need
+	}
+
+	// 1. Register: progress rises, then a green tick.
+	p.WaitText(sel("main"), "^Register User$", 15*time.Second)
+	if got := p.Text(sel("caller")); got != "+14155550142" {
+		t.Errorf("caller shown as %q", got)
+	}
+	shot("01-register")
+	p.Click(sel("main"))
+	p.WaitText(sel1("main"), "^Register User$", 15*time.Second)
+	p.Click(sel1("main"))
+	first := p.WaitText(sel("ptext"), `Voice collected: [1-4]\.\d s of 10\.0 s`, 30*time.Second)
+	shot("02-register-progress")
+	later := p.WaitText(sel("ptext"), `Voice collected: ([5-9]|10)\.\d s of 10\.0 s`, 30*time.Second)
+	h1, need := collected(first)
+	h2, _ := collected(later)
+	if !(h2 > h1) || need != 10 {
+		t.Errorf("progress did not rise: %q then %q", first, later)
+	}
+	if p.Visible(sel("outcome")) {
+		t.Error("an outcome row is shown while registering")
+	}
+	expectOutcome("success", "Voice registered")
+	p.WaitText(sel("main"), "^Authenticate User$", 5*time.Second)
+	p.WaitText(card+" .log", `onResponse: result-success \(success\)`, 5*time.Second)
+	shot("03-registered")
+	if _, err := d.desk.store.Get(t.Context(), call.CallerID); err != nil {
+		t.Errorf("credential after register: %v", err)
+	}
+
+	// 2. Authenticate by the same voice: a green tick, then Re-Authenticate.
+	p.WaitText(sel1("otitle"), "^Voice registered$", 60*time.Second)
+	p.Click(sel("main"))
+	p.Click(sel1("main"))
+	p.WaitText(sel("ptext"), `Voice collected`, 30*time.Second)
+	expectOutcome("success", "Caller verified")
+	p.WaitText(sel("main"), "^Re-Authenticate User$", 5*time.Second)
+	shot("04-verified")
+	p.WaitText(sel1("otitle"), "^Caller verified$", 60*time.Second)
+
+	// 3. Re-Authenticate by an impostor: the authentication row, and the
+	// earlier success is gone from the moment the new check starts.
+	p.Select(card+" .voice", "kal")
+	p.Click(sel("main"))
+	p.WaitText(sel("ptext"), `Voice collected`, 30*time.Second)
+	if p.Visible(sel("outcome")) {
+		t.Errorf("the earlier result %q is still shown during re-authentication", p.Text(sel("outcome")))
+	}
+	expectOutcome("fail", "Not verified")
+	if txt := p.Text(sel("outcome")); regexp.MustCompile(`(?i)caller verified`).MatchString(txt) {
+		t.Errorf("failed re-authentication shows %q", txt)
+	}
+	p.WaitText(sel("odetail"), `score 0\.\d\d \(needs 0\.50\)`, 5*time.Second)
+	p.WaitText(card+" .log", `onResponse: result-fail-score \(authentication\)`, 5*time.Second)
+	shot("05-impostor")
+	// The desk at a laptop's width: a verified caller next to an impostor.
+	p.Viewport(1100, 760)
+	p.Screenshot("00-desk", "")
+	p.Viewport(320, 900)
+
+	// 4. Delete, by keyboard: the trash asks first; Escape keeps the
+	// credential; confirming deletes it and offers Register User again.
+	p.Focus(sel("trash"))
+	p.Press("Enter")
+	p.WaitText(sel("confirm-q"), `Delete the voice registration of \+14155550142\?`, 5*time.Second)
+	if f := p.Focused(); !regexp.MustCompile(`^button#confirm-no:`).MatchString(f) {
+		t.Errorf("focus on the confirmation is %q, want the Cancel button", f)
+	}
+	shot("06-confirm-delete")
+	p.Press("Escape")
+	p.WaitHidden(sel("confirm"), 5*time.Second)
+	if f := p.Focused(); !regexp.MustCompile(`^button#trash:`).MatchString(f) {
+		t.Errorf("focus after Escape is %q, want the trash button", f)
+	}
+	if _, err := d.desk.store.Get(t.Context(), call.CallerID); err != nil {
+		t.Fatalf("Escape deleted the credential: %v", err)
+	}
+	p.Press("Enter")
+	p.Click(sel("confirm-yes"))
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	if p.Visible(sel("trash")) {
+		t.Error("trash shown for a caller without credential")
+	}
+	if _, err := d.desk.store.Get(t.Context(), call.CallerID); !errors.Is(err, credstore.ErrNotFound) {
+		t.Errorf("credential after delete: %v", err)
+	}
+	shot("07-deleted")
+
+	// 5. The emulator tags the voice as pre-recorded: the spoof row.
+	p.Select(card+" .voice", "rms")
+	p.Select("#engine", "spoof")
+	p.WaitText("#status", "Voice service: Tag every voice", 5*time.Second)
+	p.Focus(sel("main"))
+	p.Press("Enter")
+	expectOutcome("fail", "Pre-recorded voice")
+	p.WaitText(sel("ocause"), "pre-recorded voice", time.Second)
+	p.WaitText(sel("otodo"), "different voice", time.Second)
+	shot("08-spoof")
+	if _, err := d.desk.store.Get(t.Context(), call.CallerID); !errors.Is(err, credstore.ErrNotFound) {
+		t.Errorf("credential after a spoofed register: %v", err)
+	}
+
+	// 6. The engine cannot be reached: the connection row.
+	p.Select("#engine", "unreachable")
+	p.WaitText("#status", "Voice service: Unreachable", 5*time.Second)
+	p.WaitText(sel("main"), "^Register User$", 5*time.Second)
+	p.Click(sel("main"))
+	expectOutcome("error", "Cannot reach the voice service")
+	p.WaitText(card+" .log", `onResponse: error-das-Peak \(connection\)`, 5*time.Second)
+	shot("09-unreachable")
+
+	// 7. The engine did no anti-spoofing: the result says so, never
+	// "passed".
+	p.Select("#engine", "no-spoof")
+	p.WaitText("#status", "Voice service: No anti-spoofing", 5*time.Second)
+	p.Click(sel("main"))
+	txt := p.WaitText(w+" >> section.card", "Anti-spoofing not performed", 60*time.Second)
+	for _, bad := range []string{"authenticity", "Pre-recorded voice"} {
+		if regexp.MustCompile(bad).MatchString(txt) {
+			t.Errorf("an engine without anti-spoofing: the widget shows %q:\n%s", bad, txt)
+		}
+	}
+	shot("10-no-antispoofing")
+	p.Select("#engine", "normal")
+
+	// 8. 320 px: nothing scrolls sideways.
+	var widths [3]int
+	p.Eval(fmt.Sprintf(`[document.documentElement.scrollWidth, document.documentElement.clientWidth, document.querySelector(%q).getBoundingClientRect().right|0]`, w), &widths)
+	if widths[0] > widths[1] || widths[2] > 320 {
+		t.Errorf("at 320 px: scrollWidth %d, clientWidth %d, widget right edge %d", widths[0], widths[1], widths[2])
+	}
+	p.Screenshot("11-desk-320", "")
+
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(string(b))
+	return len(b), nil
+}
