@@ -43,6 +43,10 @@ var (
 	// store; the operation ends with [EventErrorStore], never success.
 	ErrNotStored = errors.New("agent: credential not stored")
 
+	// ErrCallerID reports a caller id that is not a telephone number in
+	// E.164 form after normalisation ([NormalizeCallerID]).
+	ErrCallerID = errors.New("caller id is not an E.164 telephone number")
+
 	// ErrAudioKey reports a [CredentialStore] that keeps enrolment audio
 	// without a key of at least [MinAudioKeyLen] bytes to name its files.
 	ErrAudioKey = errors.New("agent: enrolment audio needs a key")

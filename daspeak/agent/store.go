@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -173,6 +174,56 @@ func NewAudioKey() string {
 	k := make([]byte, 2*MinAudioKeyLen)
 	rand.Read(k) // never fails (crypto/rand)
 	return base64.StdEncoding.EncodeToString(k)
+}
+
+// StoreConfig is a starter server's credential-store configuration, from
+// flags and environment. Secrets (the two keys) come from the environment
+// only, so they do not show in process listings.
+type StoreConfig struct {
+	// Spec names the store for OpenStore: "memory" or "sqlite:PATH".
+	Spec string
+	// Key is the base64 AES-256 key that encrypts credentials at rest;
+	// empty: not encrypted.
+	Key string
+	// AudioDir is where enrolment audio is kept; empty: not kept.
+	AudioDir string
+	// AudioKey is the base64 key (at least MinAudioKeyLen bytes) that
+	// names enrolment audio files; required with AudioDir. NewAudioKey
+	// makes one.
+	AudioKey string
+}
+
+// Flags registers -store and -audio-dir on fs with defaults from
+// CREDSTORE ("memory") and ENROLMENT_AUDIO_DIR, and reads CREDSTORE_KEY
+// and ENROLMENT_AUDIO_KEY.
+func (c *StoreConfig) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Spec, "store", Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE; encryption key in env CREDSTORE_KEY)")
+	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in; empty keeps none (env ENROLMENT_AUDIO_DIR; file-name key in env ENROLMENT_AUDIO_KEY)")
+	c.Key = os.Getenv("CREDSTORE_KEY")
+	c.AudioKey = os.Getenv("ENROLMENT_AUDIO_KEY")
+}
+
+// Open opens the store (OpenStore) and returns the adapter over it and a
+// function that closes it. With AudioDir it needs AudioKey and creates
+// the directory (mode 0700) if needed.
+func (c StoreConfig) Open(ctx context.Context) (*CredentialStore, func() error, error) {
+	cs := &CredentialStore{AudioDir: c.AudioDir}
+	if c.AudioDir != "" {
+		key, err := base64.StdEncoding.DecodeString(c.AudioKey)
+		if err != nil || len(key) < MinAudioKeyLen {
+			return nil, nil, fmt.Errorf("%w: set ENROLMENT_AUDIO_KEY to a base64 key of at least %d random bytes (openssl rand -base64 32)", ErrAudioKey, MinAudioKeyLen)
+		}
+		if err := os.MkdirAll(c.AudioDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("agent: enrolment audio directory: %w", err)
+		}
+		cs.AudioKey = key
+	}
+	store, closeFn, err := OpenStore(ctx, c.Spec, c.Key)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs.Store = store
+	return cs, closeFn, nil
 }
 
 // OpenStore opens the credential store named by spec:

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,5 +170,45 @@ func TestCredentialStoreFailures(t *testing.T) {
 	}
 	if _, err := mem.Get(ctx, id); err != nil {
 		t.Fatalf("record gone after a failed delete: %v", err)
+	}
+}
+
+func TestStoreConfig(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audio")
+	t.Setenv("CREDSTORE", "sqlite:"+filepath.Join(t.TempDir(), "c.db"))
+	t.Setenv("CREDSTORE_KEY", base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	t.Setenv("ENROLMENT_AUDIO_DIR", dir)
+	t.Setenv("ENROLMENT_AUDIO_KEY", NewAudioKey())
+	var c StoreConfig
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	c.Flags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Lookup("store-key") != nil || fs.Lookup("audio-key") != nil {
+		t.Fatal("keys must not be flags")
+	}
+	cs, closeFn, err := c.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if err := cs.StoreCredential(context.Background(), "+34600000000", "c", "m", []byte("RIFF")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cs.Store.(*credstore.Encrypted); !ok || len(cs.AudioKey) != 32 {
+		t.Fatalf("store %T, key %d bytes", cs.Store, len(cs.AudioKey))
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("audio dir %v", ents)
+	}
+	for _, key := range []string{"", "c2hvcnQ=", "not base64"} {
+		c := StoreConfig{Spec: "memory", AudioDir: dir, AudioKey: key}
+		if _, _, err := c.Open(context.Background()); !errors.Is(err, ErrAudioKey) {
+			t.Errorf("audio key %q: %v", key, err)
+		}
+	}
+	if _, _, err := (StoreConfig{Spec: "nope"}).Open(context.Background()); err == nil {
+		t.Error("bad spec accepted")
 	}
 }
