@@ -77,8 +77,8 @@
 // # Starter servers
 //
 // [EngineConfig], [SessionFlags], [Env] and [EnvBool] read configuration
-// from flags and environment; [OpenStore] opens a credential store by
-// spec; [Serve] and [Tracker] run a server with a graceful shutdown;
+// from flags and environment; [StoreConfig] and [OpenStore] open a
+// credential store and its enrolment-audio directory; [Serve] and [Tracker] run a server with a graceful shutdown;
 // [WriteJSON] and [WriteError] answer in the API's style; [Binder] signs
 // short-lived tokens bound to values. Secure defaults: [DevAuthenticator]
 // (a fixed token for development) only serves loopback peers, and a main
