@@ -87,7 +87,7 @@
     },
     retrying: {
       kind: 'error', title: 'Cannot reach the voice service',
-      cause: 'The connection to the voice service was lost.',
+      cause: 'The voice service does not answer right now.',
       todo: 'Retrying\u2026',
     },
     speech: {
@@ -312,6 +312,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._op = null; // {id, kind, url, es, lastSeq, retries, timer, done}
       this._loadQueued = false;
       this._loadTimer = 0;
+      this._loadSeq = 0;
     }
 
     // ---- properties ----
@@ -355,8 +356,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         case 'task-sid':
         case 'conference-sid':
         case 'participant-id':
-        case 'security-token':
           this._render();
+          return;
+        case 'security-token':
+          if (this.m.registered === null) this._queueLoad();
           return;
       }
       // Another call, caller or back end: start over.
@@ -396,6 +399,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     _url(path) {
       return new URL(this._base() + path, document.baseURI).href;
+    }
+
+    // _hasToken reports whether a bearer token can be had: the page may set
+    // utils (getTemporaryToken) or security-token after the element is
+    // connected, and no request goes out before.
+    _hasToken() {
+      const u = this._utils;
+      return !!(u && typeof u.getTemporaryToken === 'function') || !!(this.getAttribute('security-token') || '').trim();
     }
 
     async _token() {
@@ -454,8 +465,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     async _load(attempt) {
       clearTimeout(this._loadTimer);
       const gen = this._gen;
+      const seq = ++this._loadSeq; // only the newest status answer counts
       const callId = this.callId;
-      if (!callId) {
+      if (!callId || !this._hasToken()) {
         this.m.phase = 'idle';
         this.m.registered = null;
         this._render();
@@ -467,7 +479,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       try {
         st = await this._api('/status', { call_id: callId, caller_id: (this.getAttribute('caller-id') || '').trim() });
       } catch (e) {
-        if (gen !== this._gen) return;
+        if (gen !== this._gen || seq !== this._loadSeq) return;
         if (e.code === 'network' || e.code === 'internal') {
           // Keep trying: the service may be restarting.
           this.m.phase = 'loading';
@@ -481,7 +493,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         this._showAPIError(e);
         return;
       }
-      if (gen !== this._gen) return;
+      if (gen !== this._gen || seq !== this._loadSeq) return;
       if (this.m.outcome && this.m.outcome.row === ROWS.retrying) this.m.outcome = null;
       this.m.callerId = typeof st.caller_id === 'string' ? st.caller_id : '';
       this.m.serverInProgress = typeof st.call_in_progress === 'boolean' ? st.call_in_progress : null;
@@ -800,6 +812,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
       let state = '';
       if (!callId) state = 'Waiting for a call';
+      else if (!this._hasToken()) state = 'Waiting for sign-in\u2026';
       else if (!this.inProgress) state = 'No call in progress: voice checks are off';
       else if (m.phase === 'loading') state = 'Loading\u2026';
       else if (m.phase === 'starting' || m.phase === 'running') {
@@ -862,7 +875,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (m.next === 'verify') label = 'Authenticate User';
       else label = 'Re-Authenticate User';
       main.textContent = label;
-      main.disabled = !live || m.phase !== 'idle';
+      main.disabled = !live || m.phase !== 'idle' || !this._hasToken();
       const trash = $('trash');
       trash.hidden = m.registered !== true || running || confirming;
       trash.disabled = !live || m.phase !== 'idle';
