@@ -19,7 +19,6 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
-	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 const genesysToken = "genesys-agent-token"
@@ -143,7 +142,7 @@ func TestAgentMode(t *testing.T) {
 	if code != 202 {
 		t.Fatalf("register: %d %v", code, op)
 	}
-	wav, err := audiohook.WAVSource(fixtures.Path("voices/slt_1.wav"))
+	wav, err := audiohook.WAVSource(testdata("voices/slt_1.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,6 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
-	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -92,7 +92,7 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 	if err != nil {
 		e.t.Fatalf("dial: %v", err)
 	}
-	src, err := audiohook.WAVSource(fixtures.Path(fixture))
+	src, err := audiohook.WAVSource(testdata(fixture))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestRegisterVerify(t *testing.T) {
 	const caller = "+34600000020"
 
 	// auto on a new caller registers, with the caller id from the ANI.
-	o := e.call("tel:"+caller, "", fixtures.Utterances("kal")[0])
+	o := e.call("tel:"+caller, "", utterance("kal", 0))
 	if o.result["type"] != "result-success" || o.result["operation"] != "register" || o.progress == 0 {
 		t.Fatalf("register: %+v", o)
 	}
@@ -163,18 +163,18 @@ func TestRegisterVerify(t *testing.T) {
 	}
 
 	// auto on a registered caller verifies.
-	o = e.call("tel:"+caller, "", fixtures.Utterances("kal")[1])
+	o = e.call("tel:"+caller, "", utterance("kal", 1))
 	if o.result["type"] != "result-success" || o.result["operation"] != "verify" {
 		t.Fatalf("verify: %+v", o)
 	}
 	// customConfig names the caller, whatever the ANI.
-	o = e.call("tel:+10000000000", `{"operation":"verify","callerId":"`+caller+`"}`, fixtures.Utterances("slt")[1])
+	o = e.call("tel:+10000000000", `{"operation":"verify","callerId":"`+caller+`"}`, utterance("slt", 1))
 	if o.result["type"] != "result-fail-score" || o.disconnect == nil || o.disconnect.Info != "result-fail-score" ||
 		o.outputVars["voicegateResult"] != "result-fail-score" || o.outputVars["voicegateScore"] == "" {
 		t.Fatalf("verify impostor: %+v", o)
 	}
 	// Verify of an unknown caller ends at once.
-	o = e.call("tel:+34600000099", `{"operation":"verify"}`, fixtures.Utterances("slt")[1])
+	o = e.call("tel:+34600000099", `{"operation":"verify"}`, utterance("slt", 1))
 	if o.result["type"] != "error-parameters" || o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted {
 		t.Fatalf("verify unknown caller: %+v", o)
 	}
@@ -277,4 +277,15 @@ func TestRun(t *testing.T) {
 	if strings.Contains(logs.String(), secretB64) {
 		t.Fatal("the client secret was logged")
 	}
+}
+
+// testdata returns the path of a file in the repository's testdata folder
+// ("voices/slt_1.wav").
+func testdata(name string) string {
+	return filepath.Join("..", "..", "testdata", filepath.FromSlash(name))
+}
+
+// utterance returns the i-th (from 0) recording of a test voice.
+func utterance(voice string, i int) string {
+	return "voices/" + voice + "_" + strconv.Itoa(i+1) + ".wav"
 }
