@@ -170,8 +170,9 @@ func TestAgainstServerExample(t *testing.T) {
 	}
 
 	out, err = runClient(t, "-url", url, "-wav", testdata(utterance("awb", 2)), "-ani", ani, "-fast",
-		"-custom-config", `{"operation":"verify"}`)
-	if err != nil || !strings.Contains(out, `event voicegate.result {"type":"result-success","operation":"verify"`) {
+		"-custom-config", `{"operation":"verify"}`, "-conversation-id", "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081")
+	if err != nil || !strings.Contains(out, `event voicegate.result {"type":"result-success","operation":"verify"`) ||
+		!strings.Contains(out, " conversation=1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081 ") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 
@@ -208,6 +209,9 @@ func TestFlags(t *testing.T) {
 		{"-wav", "x.wav", "-tone", "1s"}, // both
 		{"-tone", "1s", "-custom-config", "[1]"},
 		{"-nope"},
+		{"-tone", "1s", "-conversation-id", "not-a-uuid"},
+		{"-tone", "1s", "-conversation-id", "00000000-0000-0000-0000-000000000000"},
+		{"-probe", "-conversation-id", "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
