@@ -32,9 +32,10 @@ type SourceRequest struct {
 
 // Audio is one operation's audio: frames of the call's customer from the
 // moment of [Source.Open]. The operation reads it from one goroutine until
-// its session ends, then calls Close once; Close must also unblock a
-// ReadFrame in progress. Close releases the audio (Twilio: stops the Media
-// Stream) and must be idempotent.
+// its session ends (ReadFrame must return when its ctx ends: that is how
+// stop, re-verify and shutdown interrupt it; io.EOF when the call ended),
+// then calls Close once from the same goroutine. Close releases the audio
+// (Twilio: stops the Media Stream) and must be idempotent.
 type Audio interface {
 	voicegate.FrameReader
 	Close() error
