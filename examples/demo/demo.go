@@ -176,7 +176,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 	if o.Keep || o.desk {
 		// The agent desk, on the agent API of package daspeak/agent.
 		dk, err := newDesk(deskOptions{
-			BaseURL: d.base, Store: store, AudioDir: audioDir, Testdata: d.testdata,
+			BaseURL: d.base, Listen: ln.Addr().String(), Store: store, AudioDir: audioDir, Testdata: d.testdata,
 			Speed: o.deskSpeed, Log: log,
 		})
 		if err != nil {

@@ -84,7 +84,8 @@ type deskCall struct {
 
 // deskOptions configure the desk.
 type deskOptions struct {
-	BaseURL  string // http://host:port of the listener the desk is served on
+	BaseURL  string // http://host:port the desk is reached at
+	Listen   string // the listener's address: the desk refuses non-loopback ones
 	Store    credstore.Store
 	AudioDir string
 	Testdata string
@@ -120,7 +121,7 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := agent.RequireLoopback(strings.TrimPrefix(o.BaseURL, "http://")); err != nil {
+	if err := agent.RequireLoopback(o.Listen); err != nil {
 		return nil, fmt.Errorf("the desk uses a development token: %w", err)
 	}
 	d := &desk{

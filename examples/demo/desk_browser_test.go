@@ -195,9 +195,23 @@ func TestDeskBrowser(t *testing.T) {
 		}
 	}
 	shot("10-no-antispoofing")
-	p.Select("#engine", "normal")
 
-	// 8. 320 px: nothing scrolls sideways.
+	// 8. Place a call from the desk, then hang it up: its widget turns off.
+	p.Select("#engine", "normal")
+	p.WaitText("#status", "Voice service: Normal", 5*time.Second)
+	p.Eval(`document.getElementById('newcaller').value = '+1 (415) 555-0199'`, nil)
+	p.Click("#newcall button[type=submit]")
+	placed := `article[aria-label="Call from +14155550199"]`
+	p.WaitText(placed+" voicegate-agent >> #main", "^Register User$", 10*time.Second)
+	p.Click(placed + " .hangup")
+	p.WaitText(placed+" voicegate-agent >> #state", "No call in progress", 5*time.Second)
+	var off bool
+	p.Eval(fmt.Sprintf(`document.querySelector('%s voicegate-agent').shadowRoot.getElementById('main').disabled`, placed), &off)
+	if !off {
+		t.Error("the widget of a hung-up call can still start a check")
+	}
+
+	// 9. 320 px: nothing scrolls sideways.
 	var widths [3]int
 	p.Eval(fmt.Sprintf(`[document.documentElement.scrollWidth, document.documentElement.clientWidth, document.querySelector(%q).getBoundingClientRect().right|0]`, w), &widths)
 	if widths[0] > widths[1] || widths[2] > 320 {
