@@ -9,7 +9,14 @@
 //
 // Attributes: security-token, call-sid, caller-id, task-sid,
 // conference-sid, call-in-progress ("true"/"false"); Genesys:
-// conversation-id, participant-id; backend-url (optional).
+// conversation-id, participant-id; backend-url (optional). The call id is
+// call-sid or conversation-id; task-sid, conference-sid and participant-id
+// are accepted as the vendor's component takes them, and not sent. The API
+// base is backend-url, else config.backendUrl, else the directory this
+// script was loaded from, else /agent on the page's origin. No request
+// goes out before a token source exists (security-token or
+// utils.getTemporaryToken). call-in-progress="false" disables the buttons;
+// without the attribute the server's call_in_progress decides.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
