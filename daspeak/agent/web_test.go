@@ -114,11 +114,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	callID, _ := body["call_id"].(string)
 	switch r.URL.Path {
 	case "/agent/status":
-		agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": body["caller_id"], "registered": true, "call_in_progress": true})
-	case "/agent/verify", "/agent/reverify":
+		registered := !strings.HasPrefix(callID, "CAreg")
+		agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": body["caller_id"], "registered": registered, "call_in_progress": true})
+	case "/agent/verify", "/agent/reverify", "/agent/register":
 		id := fmt.Sprintf("op_%s_%d", callID, n)
 		agent.WriteJSON(w, http.StatusAccepted, map[string]any{
-			"operation_id": id, "kind": "verify", "call_id": callID, "caller_id": body["caller_id"],
+			"operation_id": id, "kind": kindOf(r.URL.Path), "call_id": callID, "caller_id": body["caller_id"],
 			"events_url": "/agent/operations/" + id + "/events?token=tok",
 		})
 	case "/agent/stop":
@@ -127,6 +128,14 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
 	}
+}
+
+// kindOf is the operation kind of a start path: a re-verify is a verify.
+func kindOf(path string) string {
+	if path == "/agent/register" {
+		return "register"
+	}
+	return "verify"
 }
 
 // events plays the stream of an operation; the call id in the operation
@@ -143,8 +152,12 @@ func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
 		if seq > 0 {
 			fmt.Fprintf(w, "id: %d\n", seq)
 		}
-		fmt.Fprintf(w, "event: %s\ndata: {\"operation_id\":%q,\"call_id\":\"%s\",\"caller_id\":\"+34600111222\",\"kind\":\"verify\",\"seq\":%d,\"type\":%q%s}\n\n",
-			typ, id, strings.Split(id, "_")[1], seq, typ, fields)
+		kind := "verify"
+		if strings.HasPrefix(id, "op_CAreg") {
+			kind = "register"
+		}
+		fmt.Fprintf(w, "event: %s\ndata: {\"operation_id\":%q,\"call_id\":\"%s\",\"caller_id\":\"+34600111222\",\"kind\":%q,\"seq\":%d,\"type\":%q%s}\n\n",
+			typ, id, strings.Split(id, "_")[1], kind, seq, typ, fields)
 		rc.Flush()
 	}
 	foreign := func(typ, fields string) {
@@ -178,6 +191,13 @@ func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(id, "op_CAnospoof_"):
 		send(1, "started", "")
 		send(2, "result-success", `,"reason":"success","score":0.91,"score_threshold":0.5,"anti_spoofing":"not-performed","net_speech":3`)
+	case strings.HasPrefix(id, "op_CAspeech_"):
+		send(1, "started", "")
+		send(2, "error-consumer-not-ready", `,"reason":"speech","error":"no audio"`)
+	case strings.HasPrefix(id, "op_CAregstore_"):
+		send(1, "started", "")
+		send(2, "progress", `,"net_speech":5,"net_speech_needed":5`)
+		send(3, "error-store", `,"reason":"store","error":"store unavailable","authenticity":0.99,"authenticity_threshold":0.8`)
 	default:
 		http.NotFound(w, r)
 	}
@@ -190,6 +210,8 @@ const widgetPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <voicegate-agent id="filter" call-sid="CAfilter" caller-id="+34600111222" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="stop" call-sid="CAstop" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="nospoof" call-sid="CAnospoof" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="speech" call-sid="CAspeech" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="store" call-sid="CAregstore" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="idle" call-sid="CAidle" caller-id="+34600111222" security-token="attr-token" call-in-progress="false"></voicegate-agent>
 <voicegate-agent id="badconfig" call-sid="CAbad" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="down" call-sid="CAdown" caller-id="+34600111222" security-token="attr-token" call-in-progress="true" backend-url="http://127.0.0.1:DOWNPORT/agent"></voicegate-agent>
@@ -286,6 +308,10 @@ func TestWidgetBrowser(t *testing.T) {
 	p.WaitText(sel("stop", "main"), "^Authenticate User$", 10*time.Second)
 	p.Click(sel("stop", "main"))
 	p.WaitText(sel("stop", "ptext"), `Voice collected: 0\.6 s of 5\.0 s`, 10*time.Second)
+	// Moved in the page (as a framework may do): it follows the same
+	// operation again.
+	p.Eval(`document.body.prepend(document.getElementById('stop'))`, nil)
+	p.WaitText(sel("stop", "ptext"), `Voice collected: 0\.6 s of 5\.0 s`, 10*time.Second)
 	p.Click(sel("stop", "stop"))
 	p.WaitText(sel("stop", "otitle"), "^Stopped$", 10*time.Second)
 	p.Eval(`vg.results`, &results)
@@ -307,6 +333,24 @@ func TestWidgetBrowser(t *testing.T) {
 		t.Errorf("detail %q shows an authenticity", d)
 	}
 	p.Screenshot("widget-nospoof", "voicegate-agent#nospoof")
+
+	// Not enough speech; a register whose credential was not stored.
+	p.Click(sel("speech", "main"))
+	p.WaitText(sel("speech", "otitle"), "^Not enough speech$", 10*time.Second)
+	p.WaitText(sel("speech", "otodo"), "Keep the caller talking", time.Second)
+	p.WaitText(sel("store", "main"), "^Register User$", 10*time.Second)
+	p.Click(sel("store", "main"))
+	p.WaitText(sel("store", "otitle"), "^Registration not saved$", 10*time.Second)
+	p.WaitText(sel("store", "main"), "^Register User$", 10*time.Second)
+	if c := p.Text(sel("store", "outcome")); strings.Contains(c, "authenticity") {
+		t.Errorf("an error row shows scores: %q", c)
+	}
+	var cls []string
+	p.Eval(`['speech','store'].map(id => document.getElementById(id).shadowRoot.getElementById('outcome').className)`, &cls)
+	if len(cls) != 2 || cls[0] != "outcome error" || cls[1] != "outcome error" {
+		t.Errorf("speech and store rows: classes %q, want the error style", cls)
+	}
+	p.Screenshot("widget-store", "voicegate-agent#store")
 
 	// No call in progress: nothing can start.
 	p.WaitText(sel("idle", "state"), "No call in progress", 5*time.Second)

@@ -347,13 +347,24 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           this[p] = v;
         }
       }
+      if (this._op && !this._op.done) {
+        // Moved in the page while an operation runs: follow it again
+        // (events already shown are skipped by seq).
+        this._listen();
+        this._render();
+        return;
+      }
       this._queueLoad();
     }
 
     disconnectedCallback() {
-      this._gen++;
-      this._closeStream();
       clearTimeout(this._loadTimer);
+      const op = this._op;
+      if (op) {
+        clearTimeout(op.timer);
+        if (op.es) op.es.close();
+        op.es = null;
+      }
     }
 
     attributeChangedCallback(name, oldValue, newValue) {
