@@ -238,8 +238,16 @@ func TestReverifyStopBusy(t *testing.T) {
 	if code, m := e.post("/verify", map[string]any{"call_id": callA, "caller_id": callerA}); code != 409 || m["code"] != "busy" {
 		t.Fatalf("verify on a busy call: %d %v", code, m)
 	}
+	// The agent's page has the first operation's stream open when the
+	// re-verify is pressed.
+	e.waitRunning(callA)
+	resp, err := http.Get(e.http.URL + first["events_url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
 	second := e.start("/reverify", callA, callerA, nil)
-	_, msgs := e.events(first["events_url"].(string), "")
+	msgs := readSSE(t, resp)
 	last := checkStream(t, msgs, first)
 	if last.Event != "error-cancelled" || last.Data["reason"] != "cancelled" || !strings.Contains(last.Data["error"].(string), "replaced") {
 		t.Fatalf("replaced operation ended with %s", last.Raw)
