@@ -18,7 +18,11 @@
 // runs one operation at a time: register and verify on a busy call answer
 // 409 "busy"; a re-verify first ends the running operation with
 // error-cancelled, then starts a fresh one. A register succeeds only after
-// its credential reached the store; otherwise it ends with error-store.
+// its credential reached the store; otherwise it ends with error-store. (A
+// register cancelled while its credential was being written may have
+// stored it: status tells.) Delete ends the operations of the call and of
+// the caller first, then removes the credential and every stored copy of
+// the enrolment audio.
 //
 // # HTTP API
 //
