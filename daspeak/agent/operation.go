@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak"
@@ -45,6 +46,8 @@ func (op *operation) run(ctx context.Context, ending func()) {
 	if err != nil {
 		op.s.log.Warn("agent: session parameters", "operation_id", op.id, "err", err)
 	}
+	ctx, cancel := context.WithTimeoutCause(ctx, op.s.opts.OperationTimeout, errTimeout)
+	defer cancel()
 	var final Event
 	for {
 		ev, err := sess.Next(ctx)
@@ -52,6 +55,10 @@ func (op *operation) run(ctx context.Context, ending func()) {
 			// ctx ended (Next returns nothing else before its terminal
 			// event): stop, re-verify, delete or shutdown.
 			cause := context.Cause(ctx)
+			if errors.Is(cause, errTimeout) {
+				final = Event{Type: daspeak.EventErrorAudio, Error: fmt.Sprintf("not enough speech within %v", op.s.opts.OperationTimeout)}
+				break
+			}
 			if cause == nil || errors.Is(cause, context.Canceled) {
 				cause = errShutdown
 			}

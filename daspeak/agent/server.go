@@ -30,6 +30,7 @@ const (
 	DefaultAuthFailureDelay = 300 * time.Millisecond
 	DefaultKeepAlive        = 15 * time.Second
 	DefaultRetain           = 15 * time.Minute
+	DefaultOperationTimeout = 2 * time.Minute
 )
 
 // The daspeak defaults the server's floors start from when Options leave
@@ -70,6 +71,11 @@ type Options struct {
 	EventTokenTTL time.Duration
 	// OpenTimeout bounds Source.Open. Default 15 s.
 	OpenTimeout time.Duration
+	// OperationTimeout bounds an operation after its audio opened: a
+	// caller who stays silent on a live call would otherwise keep it
+	// running. It then ends with error-audio (reason speech). Default
+	// 2 minutes.
+	OperationTimeout time.Duration
 	// AuthFailureDelay is the least time before a 401 answer, the same
 	// whatever failed. Default 300 ms.
 	AuthFailureDelay time.Duration
@@ -121,6 +127,7 @@ var (
 	errReplaced = errors.New("replaced by a new operation on the call")
 	errDeleted  = errors.New("the caller's credential was deleted")
 	errShutdown = errors.New("server shutting down")
+	errTimeout  = errors.New("operation timed out")
 )
 
 // NewServer returns a Server. opts is copied; it is an error to leave out
@@ -150,6 +157,9 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	if o.OpenTimeout <= 0 {
 		o.OpenTimeout = DefaultOpenTimeout
+	}
+	if o.OperationTimeout <= 0 {
+		o.OperationTimeout = DefaultOperationTimeout
 	}
 	if o.EventTokenTTL <= 0 {
 		o.EventTokenTTL = DefaultEventTokenTTL

@@ -710,3 +710,16 @@ func TestOpenAbandoned(t *testing.T) {
 		t.Fatalf("answered after %v", d)
 	}
 }
+
+// TestOperationTimeout checks that a caller who stays silent on a live
+// call does not keep the operation, and the call, busy for ever.
+func TestOperationTimeout(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *fakeSource) { o.OperationTimeout = 100 * time.Millisecond })
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true})
+	op := e.start("/register", callA, callerA, nil)
+	_, msgs := e.events(op["events_url"].(string), "")
+	last := checkStream(t, msgs, op)
+	if last.Event != "error-audio" || last.Data["reason"] != "speech" || !strings.Contains(last.Data["error"].(string), "100ms") {
+		t.Fatalf("ended with %s", last.Raw)
+	}
+}
