@@ -302,6 +302,9 @@ func TestWidgetBrowser(t *testing.T) {
 	if !tempSeen {
 		t.Error("getTemporaryToken's token was never sent")
 	}
+	// Results reach screen readers: failures through the assertive
+	// region, successes through the polite one.
+	p.WaitText(sel("filter", "alert"), "^Not verified. The audio can.t be verified", 2*time.Second)
 	p.Screenshot("widget-filter", "voicegate-agent#filter")
 
 	// Stop ends the operation with error-cancelled.
@@ -332,6 +335,7 @@ func TestWidgetBrowser(t *testing.T) {
 	if d := p.Text(sel("nospoof", "odetail")); strings.Contains(d, "authenticity") {
 		t.Errorf("detail %q shows an authenticity", d)
 	}
+	p.WaitText(sel("nospoof", "live"), "^Caller verified.*Anti-spoofing not performed", 2*time.Second)
 	p.Screenshot("widget-nospoof", "voicegate-agent#nospoof")
 
 	// Not enough speech; a register whose credential was not stored.

@@ -164,7 +164,13 @@ func TestDeskBrowser(t *testing.T) {
 	p.Select(card+" .voice", "rms")
 	p.Select("#engine", "spoof")
 	p.WaitText("#status", "Voice service: Tag every voice", 5*time.Second)
-	p.Focus(sel("main"))
+	// By keyboard: Tab goes from the desk's Hang up button into the
+	// widget's shadow DOM, to its action.
+	p.Focus(card + " .hangup")
+	p.Press("Tab")
+	if f := p.Focused(); f != "button#main:Register User" {
+		t.Fatalf("Tab from Hang up reached %q, want the widget's Register User", f)
+	}
 	p.Press("Enter")
 	expectOutcome("fail", "Pre-recorded voice")
 	p.WaitText(sel("ocause"), "pre-recorded voice", time.Second)
