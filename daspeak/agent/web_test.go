@@ -256,6 +256,11 @@ func TestWidgetBrowser(t *testing.T) {
 			io.WriteString(w, page)
 			return
 		}
+		if r.URL.Path == "/late" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, latePage)
+			return
+		}
 		f.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
@@ -381,7 +386,35 @@ func TestWidgetBrowser(t *testing.T) {
 	p.WaitText(sel("down", "otodo"), "^Retrying", time.Second)
 	p.Screenshot("widget-down", "voicegate-agent#down")
 
+	// Created and given utils before the script defines the element (as
+	// the Genesys interaction widget page does): the token still comes
+	// from getTemporaryToken, and the caller id from the server.
+	p2 := b.NewPage(320, 600)
+	p2.Goto(srv.URL + "/late")
+	p2.WaitText("voicegate-agent >> #main", "^Authenticate User$", 10*time.Second)
+	f.mu.Lock()
+	lateAuth := f.auth[len(f.auth)-1]
+	lateBody := f.bodies["/agent/status"][len(f.bodies["/agent/status"])-1]
+	f.mu.Unlock()
+	if lateAuth != "Bearer late-token" || lateBody["call_id"] != "conv-1234" || lateBody["caller_id"] != "" {
+		t.Errorf("late element: Authorization %q, status body %v", lateAuth, lateBody)
+	}
+
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// latePage creates the element before its script is loaded.
+const latePage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>late</title>
+<div id="mount"></div>
+<script>
+const el = document.createElement('voicegate-agent');
+el.setAttribute('conversation-id', 'conv-1234');
+el.setAttribute('call-in-progress', 'true');
+el.utils = {getTemporaryToken: () => Promise.resolve('late-token')};
+document.getElementById('mount').appendChild(el);
+const s = document.createElement('script');
+s.src = '/agent/voicegate-agent.js';
+document.head.appendChild(s);
+</script>`
