@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +39,10 @@ import (
 
 // PlaywrightCoreVersion is the playwright-core version .ci/run installs.
 const PlaywrightCoreVersion = "1.65.1"
+
+// MinNodeMajor is the oldest Node.js major version PlaywrightCoreVersion
+// runs on (its package.json "engines").
+const MinNodeMajor = 20
 
 //go:embed driver.cjs
 var driverJS []byte
@@ -89,6 +94,11 @@ func Start(t testing.TB) *Browser {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skipf("browser test needs Node.js (apt-get install nodejs): %v", err)
+	}
+	if out, err := exec.Command(node, "--version").Output(); err != nil {
+		t.Skipf("browser test needs Node.js: %s --version: %v", node, err)
+	} else if major, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(strings.TrimSpace(string(out)), ".", 2)[0], "v")); major < MinNodeMajor {
+		t.Skipf("browser test needs Node.js >= %d for playwright-core %s; %s is %s", MinNodeMajor, PlaywrightCoreVersion, node, strings.TrimSpace(string(out)))
 	}
 	pw, err := findPlaywright()
 	if err != nil {

@@ -35,9 +35,15 @@ func TestPinnedVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pkg struct{ Version string }
+	var pkg struct {
+		Version string
+		Engines struct{ Node string }
+	}
 	if err := json.Unmarshal(b, &pkg); err != nil {
 		t.Fatal(err)
+	}
+	if pkg.Engines.Node != fmt.Sprintf(">=%d", MinNodeMajor) {
+		t.Errorf("playwright-core %s needs Node.js %q; MinNodeMajor is %d", pkg.Version, pkg.Engines.Node, MinNodeMajor)
 	}
 	if os.Getenv("VOICEGATE_PLAYWRIGHT_CORE") == "" && pkg.Version != PlaywrightCoreVersion {
 		t.Errorf("installed playwright-core %s at %s, want %s (run .ci/run)", pkg.Version, pw, PlaywrightCoreVersion)
