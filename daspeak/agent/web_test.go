@@ -212,6 +212,7 @@ const widgetPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <voicegate-agent id="nospoof" call-sid="CAnospoof" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="speech" call-sid="CAspeech" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="store" call-sid="CAregstore" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="alias" callSid="CAalias" callerId="+34600111222" securityToken="attr-token" callInProgress="true"></voicegate-agent>
 <voicegate-agent id="idle" call-sid="CAidle" caller-id="+34600111222" security-token="attr-token" call-in-progress="false"></voicegate-agent>
 <voicegate-agent id="badconfig" call-sid="CAbad" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="down" call-sid="CAdown" caller-id="+34600111222" security-token="attr-token" call-in-progress="true" backend-url="http://127.0.0.1:DOWNPORT/agent"></voicegate-agent>
@@ -360,6 +361,18 @@ func TestWidgetBrowser(t *testing.T) {
 		t.Errorf("speech and store rows: classes %q, want the error style", cls)
 	}
 	p.Screenshot("widget-store", "voicegate-agent#store")
+
+	// The vendor's camelCase attribute names work too.
+	p.WaitText(sel("alias", "main"), "^Authenticate User$", 10*time.Second)
+	f.mu.Lock()
+	aliased := false
+	for _, body := range f.bodies["/agent/status"] {
+		aliased = aliased || (body["call_id"] == "CAalias" && body["caller_id"] == "+34600111222")
+	}
+	f.mu.Unlock()
+	if !aliased {
+		t.Error("no status request for callSid=\"CAalias\"")
+	}
 
 	// No call in progress: nothing can start.
 	p.WaitText(sel("idle", "state"), "No call in progress", 5*time.Second)
