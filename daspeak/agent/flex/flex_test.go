@@ -521,7 +521,35 @@ func TestSourceRESTFailures(t *testing.T) {
 	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: "CA1"}); err == nil || errors.Is(err, agent.ErrNoCall) {
 		t.Fatalf("unreachable Twilio: %v", err)
 	}
-	// A closed Source refuses.
+	// Close fails the operations still waiting for their stream, and a
+	// closed Source refuses new ones.
+	rg.fake.SetFaults()
+	wait, err := NewSource(&SourceOptions{Client: rg.src.o.Client, StreamURL: rg.url, AuthTokens: []string{"not-twilio"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	call := twiliotest.SID("CA")
+	go func() {
+		_, err := wait.Open(ctx, agent.SourceRequest{OperationID: "op_4", CallID: call})
+		errc <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		wait.mu.Lock()
+		n := len(wait.pending)
+		wait.mu.Unlock()
+		if n == 1 && len(rg.fake.Streams(call)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the operation never waited")
+		}
+	}
+	wait.Close()
+	if err := <-errc; !errors.Is(err, agent.ErrClosed) {
+		t.Fatalf("waiting operation at Close: %v", err)
+	}
+	<-rg.played // the fake's stream for op_4, refused (wrong auth token)
 	src.Close()
 	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_3", CallID: "CA1"}); !errors.Is(err, agent.ErrClosed) {
 		t.Fatalf("closed source: %v", err)

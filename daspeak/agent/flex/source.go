@@ -77,10 +77,11 @@ type Source struct {
 	o   SourceOptions
 	log *slog.Logger
 
-	mu      sync.Mutex
-	pending map[string]*pending // by operation id
-	closed  bool
-	conns   sync.WaitGroup // ServeHTTP calls
+	mu       sync.Mutex
+	pending  map[string]*pending // by operation id
+	closed   bool
+	closedCh chan struct{}  // closed by Close
+	conns    sync.WaitGroup // ServeHTTP calls
 }
 
 type pending struct {
@@ -107,7 +108,7 @@ func NewSource(opts *SourceOptions) (*Source, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = DefaultStopTimeout
 	}
-	return &Source{o: o, log: logger(o.Logger), pending: map[string]*pending{}}, nil
+	return &Source{o: o, log: logger(o.Logger), pending: map[string]*pending{}, closedCh: make(chan struct{})}, nil
 }
 
 // StreamName returns the name of the stream a Source starts for an
@@ -153,18 +154,22 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		}
 		return nil, fmt.Errorf("flex: starting a media stream on %s: %w", req.CallID, err)
 	}
+	var cause error
 	select {
 	case st := <-p.ch:
 		return &audio{src: s, st: st, callID: req.CallID, name: p.name, streamSID: res.SID}, nil
 	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-s.closedCh:
+		cause = agent.ErrClosed
 	}
 	if !s.forget(req.OperationID, p) {
-		// The stream arrived while ctx ended: it is ours to close.
+		// The stream arrived meanwhile: it is ours to close.
 		st := <-p.ch
 		st.CloseNow()
 	}
 	s.stop(req.CallID, p.name)
-	return nil, fmt.Errorf("flex: media stream on %s did not connect: %w", req.CallID, ctx.Err())
+	return nil, fmt.Errorf("flex: media stream on %s did not connect: %w", req.CallID, cause)
 }
 
 // forget removes the pending entry of op if it is still p, and reports
@@ -258,7 +263,10 @@ func (s *Source) deliver(st *twilio.Stream, start *twilio.Start) error {
 // belongs to its operation. Close is idempotent.
 func (s *Source) Close() error {
 	s.mu.Lock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.closedCh)
+	}
 	s.mu.Unlock()
 	s.conns.Wait()
 	return nil
