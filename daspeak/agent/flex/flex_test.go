@@ -367,7 +367,8 @@ func newRig(t *testing.T, tamper func(*twiliotest.CreatedStream, *twiliotest.Opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	rg.src, err = NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}})
+	// A queue for the whole recording: the simulator sends it at once.
+	rg.src, err = NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}, QueueFrames: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,6 +462,9 @@ func TestSourceRefusesStreamsOfOtherOperations(t *testing.T) {
 					o.AuthToken = "never-arrives" // the other operation's own stream
 					return
 				}
+				// Keep the stream open after the audio, as a live call
+				// does, until the server closes it (or 10 s pass).
+				o.HoldOpen = make(chan struct{})
 				c.tamper(cs, o)
 			})
 			call := twiliotest.SID("CA")
