@@ -265,8 +265,11 @@ func newHookServer(t *testing.T, src *Source) *hookServer {
 	hs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hs.wg.Add(1)
 		defer hs.wg.Done()
+		// Buffers for a whole recording: the tests' clients send as fast
+		// as they can.
 		sess, err := audiohook.Accept(w, r, &audiohook.ServerOptions{
 			InsecureSkipAuth: true, Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal, audiohook.MediaPCMUStereo},
+			Buffer: 30 * time.Second, BufferFrames: 2000,
 		})
 		if err != nil {
 			return
