@@ -252,7 +252,9 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(api.BasePath()+"/", api)
+	// The agent API answers every refused token 401; Guard answers 503
+	// when the server's own Twilio credentials are at fault.
+	mux.Handle(api.BasePath()+"/", flex.Guard(auth, 0, log, api))
 	mux.Handle("GET "+mediaPath, src)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {

@@ -564,3 +564,40 @@ func TestSourceRESTFailures(t *testing.T) {
 		}
 	}
 }
+
+func TestGuard(t *testing.T) {
+	fake := newFake(t, nil)
+	for _, c := range []struct {
+		name      string
+		authToken string
+		method    string
+		header    string
+		wantNext  bool
+		wantCode  int
+	}{
+		{"valid token", fake.AuthToken(), "POST", "Bearer " + goodToken, true, 200},
+		{"invalid token goes on to a 401", fake.AuthToken(), "POST", "Bearer forged", true, 200},
+		{"no token", fake.AuthToken(), "POST", "", true, 200},
+		{"server misconfigured", "stale", "POST", "Bearer " + goodToken, false, 503},
+		{"preflight", "stale", "OPTIONS", "Bearer " + goodToken, true, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs logBuf
+			called := false
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true })
+			h := Guard(newAuth(t, fake.URL, c.authToken), -1, slog.New(slog.NewTextHandler(&logs, nil)), next)
+			r := httptest.NewRequest(c.method, "/agent/status", nil)
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if called != c.wantNext || w.Code != c.wantCode {
+				t.Fatalf("next called %v, status %d: %s", called, w.Code, w.Body)
+			}
+			if c.wantCode == 503 && (!strings.Contains(w.Body.String(), `"code":"auth_unavailable"`) || !strings.Contains(logs.String(), "server misconfigured")) {
+				t.Fatalf("answer %s, log %s", w.Body, logs.String())
+			}
+		})
+	}
+}
