@@ -64,6 +64,7 @@ type Browser struct {
 	nextID  int
 	pending map[int]chan answer
 	errs    []string // page errors (uncaught exceptions)
+	console []string // console messages of type error
 	exited  chan struct{}
 	exitErr error
 }
@@ -195,11 +196,14 @@ func (b *Browser) read(out io.Reader, ready chan<- answer) {
 			}
 		case a.Log != "":
 			b.t.Logf("browser page %d %s: %s", a.Page, a.Log, a.Text)
-			if a.Log == "pageerror" {
-				b.mu.Lock()
+			b.mu.Lock()
+			switch {
+			case a.Log == "pageerror":
 				b.errs = append(b.errs, a.Text)
-				b.mu.Unlock()
+			case a.Log == "console" && strings.HasPrefix(a.Text, "error: "):
+				b.console = append(b.console, strings.TrimPrefix(a.Text, "error: "))
 			}
+			b.mu.Unlock()
 		default:
 			b.mu.Lock()
 			ch := b.pending[a.ID]
@@ -258,6 +262,14 @@ func (b *Browser) PageErrors() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.errs...)
+}
+
+// ConsoleErrors returns the messages the pages logged as console errors
+// so far (failed loads, Content-Security-Policy refusals, console.error).
+func (b *Browser) ConsoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.console...)
 }
 
 // Page is one browser tab.

@@ -118,4 +118,11 @@ r.innerHTML = '<button id="inner">Inner</button><p id="hid" hidden>x</p>';
 	if errs := b.PageErrors(); len(errs) != 1 || !regexp.MustCompile(`boom`).MatchString(errs[0]) {
 		t.Errorf("page errors %q", errs)
 	}
+	p.Eval(`console.error('logged'), console.log('not an error')`, nil)
+	for deadline := time.Now().Add(5 * time.Second); len(b.ConsoleErrors()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if errs := b.ConsoleErrors(); len(errs) != 1 || errs[0] != "logged" {
+		t.Errorf("console errors %q", errs)
+	}
 }
