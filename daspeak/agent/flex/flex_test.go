@@ -601,3 +601,20 @@ func TestGuard(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParams feeds request bodies of either content type to the body
+// reader of the token handlers: it never panics and only reads strings.
+func FuzzParams(f *testing.F) {
+	f.Add("application/json", `{"Token":"t","n":1,"a":[1]}`)
+	f.Add("application/x-www-form-urlencoded", "Token=t&Token=u&%zz")
+	f.Add("application/json; charset=utf-8", ``)
+	f.Add("text/plain", "Token=t")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/flex/voice-token", strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		p, err := params(httptest.NewRecorder(), r)
+		if err == nil && p == nil {
+			t.Fatal("nil map without error")
+		}
+	})
+}

@@ -582,3 +582,23 @@ func TestAgentFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func FuzzRegion(f *testing.F) {
+	f.Add("https://apps.mypurecloud.ie", "prod-euw1")
+	f.Add("https://apps.usw2.pure.cloud/", "")
+	f.Add("", "PROD")
+	f.Add("https://apps.mypurecloud.ie.evil", "")
+	f.Add("javascript:alert(1)", "prod-x")
+	f.Fuzz(func(t *testing.T, origin, env string) {
+		d, err := Region(origin, env)
+		if err != nil {
+			if d != "" || !errors.Is(err, ErrRegion) {
+				t.Fatalf("Region(%q, %q) = %q, %v", origin, env, d, err)
+			}
+			return
+		}
+		if !knownDomain(d) {
+			t.Fatalf("Region(%q, %q) = %q, not a known region", origin, env, d)
+		}
+	})
+}
