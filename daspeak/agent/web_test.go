@@ -312,6 +312,21 @@ func TestWidgetBrowser(t *testing.T) {
 	// region, successes through the polite one.
 	p.WaitText(sel("filter", "alert"), "^Not verified. The audio can.t be verified", 2*time.Second)
 	p.Screenshot("widget-filter", "voicegate-agent#filter")
+	// Windows high-contrast mode (forced colors): the row keeps its
+	// border and the text its system colour.
+	p.Media("forced-colors", "active")
+	var border string
+	p.Eval(`getComputedStyle(document.getElementById('filter').shadowRoot.getElementById('outcome')).borderTopStyle`, &border)
+	if border == "none" {
+		t.Error("the outcome row has no border in forced colors")
+	}
+	var badge [2]string
+	p.Eval(`(() => { const s = getComputedStyle(document.getElementById('filter').shadowRoot.getElementById('badge')); return [s.color, s.backgroundColor]; })()`, &badge)
+	if badge[0] == badge[1] {
+		t.Errorf("the result icon is invisible in forced colors: colour %s on %s", badge[0], badge[1])
+	}
+	p.Screenshot("widget-filter-forced-colors", "voicegate-agent#filter")
+	p.Media("forced-colors", "none")
 
 	// Stop ends the operation with error-cancelled.
 	p.WaitText(sel("stop", "main"), "^Authenticate User$", 10*time.Second)

@@ -318,6 +318,18 @@ func (p *Page) Viewport(width, height int) {
 	p.do("viewport", map[string]any{"width": width, "height": height})
 }
 
+// Media emulates a CSS media feature: "forced-colors" ("active",
+// "none"), "prefers-color-scheme" ("dark", "light") or
+// "prefers-reduced-motion" ("reduce", "no-preference").
+func (p *Page) Media(feature, value string) {
+	p.b.t.Helper()
+	key := map[string]string{"forced-colors": "forcedColors", "prefers-color-scheme": "colorScheme", "prefers-reduced-motion": "reducedMotion"}[feature]
+	if key == "" {
+		p.b.t.Fatalf("media: unknown feature %q", feature)
+	}
+	p.do("media", map[string]any{key: value})
+}
+
 // Click clicks the element selector names, waiting for it to be visible,
 // stable and enabled.
 func (p *Page) Click(selector string) {

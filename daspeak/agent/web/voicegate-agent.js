@@ -211,8 +211,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 [hidden]{display:none!important}
 @media (forced-colors:active){
   .outcome,.bar,.confirm,.card{border-color:CanvasText}
-  .fill{background:Highlight}
-  .outcome .badge{background:CanvasText;color:Canvas}
+  .fill{forced-color-adjust:none;background:Highlight}
+  .outcome.success .badge,.outcome.fail .badge,.outcome.error .badge,.outcome.info .badge{forced-color-adjust:none;background:CanvasText;color:Canvas}
   button:focus-visible{outline-color:Highlight}
 }
 @media (prefers-reduced-motion:reduce){.fill{transition:none}}
