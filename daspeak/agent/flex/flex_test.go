@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -432,10 +433,47 @@ func TestSourceDeliversBoundStream(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if got := rg.stops(call); len(got) != 1 || got[0] != StreamName(req.OperationID) {
+	// Twilio ended the stream with stop: nothing to stop over REST.
+	if got := rg.stops(call); len(got) != 0 {
 		t.Fatalf("stops %v", got)
 	}
 	<-rg.played
+}
+
+// TestSourceStopsStreamAtOperationEnd: an operation that ends while the
+// call goes on stops its stream over REST and closes the WebSocket.
+func TestSourceStopsStreamAtOperationEnd(t *testing.T) {
+	rg := newRig(t, func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+		o.Pace = twiliotest.RealTime // a live call: 7 s of speech
+	})
+	call := twiliotest.SID("CA")
+	op := "op_0123456789abcdef0123456789abcdef"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := rg.src.Open(ctx, agent.SourceRequest{OperationID: op, CallID: call, CallerID: "+34600000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := a.ReadFrame(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rg.stops(call); len(got) != 1 || got[0] != StreamName(op) {
+		t.Fatalf("stops %v", got)
+	}
+	if st := rg.fake.Streams(call); len(st) != 1 || st[0].Status != "stopped" {
+		t.Fatalf("stream at Twilio %+v", st)
+	}
+	if res := <-rg.played; res == nil || !res.ServerClosed || res.MediaSent > 100 {
+		t.Fatalf("the simulated call was not cut: %+v", res)
+	}
+	if _, err := a.ReadFrame(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrame after Close: %v", err)
+	}
 }
 
 func TestSourceRefusesStreamsOfOtherOperations(t *testing.T) {

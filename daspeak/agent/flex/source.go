@@ -289,11 +289,20 @@ func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	return a.st.ReadFrame(ctx)
 }
 
-// Close stops the stream over REST (so Twilio stops sending it) and closes
-// the WebSocket. It is idempotent.
+// Close stops the stream over REST (so Twilio stops sending it), unless
+// Twilio already ended it with a stop message, and closes the WebSocket.
+// It is idempotent.
 func (a *audio) Close() error {
 	a.once.Do(func() {
-		err := a.src.stop(a.callID, a.name)
+		var err error
+		select {
+		case <-a.st.Done():
+			if a.st.Err() != nil { // not a stop message: stop it to be sure
+				err = a.src.stop(a.callID, a.name)
+			}
+		default:
+			err = a.src.stop(a.callID, a.name)
+		}
 		cerr := a.st.Close()
 		if errors.Is(cerr, net.ErrClosed) {
 			cerr = nil
