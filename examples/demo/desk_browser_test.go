@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,4 +261,50 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b))
 	return len(b), nil
+}
+
+// TestWidgetCrossOrigin embeds the widget in a page of another origin, as
+// Twilio Flex does (the page on flex.twilio.com, the API on the
+// integrator's server): the script comes from the agent server, the
+// widget finds the API next to it, and the API calls (with their CORS
+// preflight) and the event stream work across origins against the real
+// agent server.
+func TestWidgetCrossOrigin(t *testing.T) {
+	b := browsertest.Start(t)
+
+	var deskBase, token, callSID string
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><meta charset="utf-8"><title>CRM panel</title><link rel="icon" href="data:,">
+<script src="%s/agent/voicegate-agent.js"></script>
+<voicegate-agent security-token="%s" call-sid="%s" caller-id="+14155550142" call-in-progress="true"></voicegate-agent>`,
+			deskBase, token, callSID)
+	}))
+	defer page.Close()
+
+	d, err := start(t.Context(), options{
+		Fast: true, desk: true, deskSpeed: 4, deskOrigins: []string{page.URL}, Addr: "127.0.0.1:0",
+		DB: filepath.Join(t.TempDir(), "creds.db"), Shutdown: 5 * time.Second,
+		Log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	st := d.desk.state()
+	deskBase, token, callSID = d.base, st.Token, st.Calls[1].CallSID
+	if strings.Split(deskBase, ":")[2] == strings.Split(page.URL, ":")[2] {
+		t.Fatal("page and API on the same origin")
+	}
+
+	p := b.NewPage(320, 700)
+	p.Goto(page.URL)
+	p.WaitText("voicegate-agent >> #main", "^Register User$", 15*time.Second)
+	p.Click("voicegate-agent >> #main")
+	p.WaitText("voicegate-agent >> #ptext", `Voice collected: [1-9]\.\d s of 10\.0 s`, 30*time.Second)
+	p.WaitText("voicegate-agent >> #otitle", "^Voice registered$", 60*time.Second)
+	p.Screenshot("cross-origin", "voicegate-agent")
+	if errs := b.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
 }
