@@ -105,6 +105,12 @@ r.innerHTML = '<button id="inner">Inner</button><p id="hid" hidden>x</p>';
 	if _, err := b.Do("noSuchOp", nil); err == nil {
 		t.Error("unknown op accepted")
 	}
+	var dark bool
+	p.Media("prefers-color-scheme", "dark")
+	p.Eval(`matchMedia('(prefers-color-scheme: dark)').matches`, &dark)
+	if !dark {
+		t.Error("Media did not emulate a dark colour scheme")
+	}
 	path := p.Screenshot("driver", "")
 	png, err := os.ReadFile(path)
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
