@@ -462,7 +462,9 @@ func (s *Session) CorrelationID() string { return s.corr }
 
 // Open waits until the open transaction completed and returns its result.
 // It fails with an *AuthError, *ProtocolError or *DisconnectError when the
-// session ended before opened was sent, and with ctx.Err() when ctx ends.
+// session ended before opened was sent (with an error wrapping
+// ErrNonceCacheFull when it was refused for a full nonce cache), and with
+// ctx.Err() when ctx ends.
 func (s *Session) Open(ctx context.Context) (*OpenInfo, error) {
 	select {
 	case <-s.openCh:
