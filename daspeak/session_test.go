@@ -16,6 +16,7 @@ import (
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/daspeaktest"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/fixtures"
 )
@@ -1120,5 +1121,62 @@ func TestCredentialJSON(t *testing.T) {
 		`"engine_net_speech":0,"engine_audio_duration":0,"authenticity":1,"authenticity_threshold":0.8,"stored":true}`
 	if string(b) != want {
 		t.Fatalf("json\n%s\nwant\n%s", b, want)
+	}
+}
+
+// noAntiSpoofing is the emulator's FakeEngine reporting
+// AuthenticityNotPerformed, as an engine without anti-spoofing does.
+type noAntiSpoofing struct{ daspeaktest.FakeEngine }
+
+func (n noAntiSpoofing) GenerateCredential(ctx context.Context, h string, a []byte, o *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	r, err := n.FakeEngine.GenerateCredential(ctx, h, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+func (n noAntiSpoofing) CompareCredentialToAudio(ctx context.Context, c string, a []byte, o *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	r, err := n.FakeEngine.CompareCredentialToAudio(ctx, c, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+// TestAntiSpoofingNotPerformedOverREST: behind the emulator, an engine
+// without anti-spoofing reaches the REST client as
+// AuthenticityNotPerformed, and sessions over the client say anti-spoofing
+// was not performed.
+func TestAntiSpoofingNotPerformedOverREST(t *testing.T) {
+	srv := daspeaktest.NewServer(noAntiSpoofing{}, nil)
+	t.Cleanup(srv.Close)
+	c := restClient(t, srv, nil)
+	ctx := context.Background()
+	audio := restVoice(t, 300)
+
+	cr, err := c.GenerateCredential(ctx, daspeaktest.FakeModel, audio, nil)
+	if err != nil || cr.Authenticity != daspeak.AuthenticityNotPerformed {
+		t.Fatalf("GenerateCredential: %v, authenticity %v", err, cr)
+	}
+	cmp, err := c.CompareCredentialToAudio(ctx, cr.Credential, audio, nil)
+	if err != nil || cmp.Authenticity != daspeak.AuthenticityNotPerformed || cmp.Score != daspeaktest.FakeMatchScore {
+		t.Fatalf("CompareCredentialToAudio: %v %+v", err, cmp)
+	}
+
+	reader := func() voicegate.FrameReader { return wavReader(t, fixtures.Utterances("slt")[0]) }
+	s, _ := daspeak.Register(reader(), c, &daspeak.Config{AuthenticityThreshold: 1})
+	reg, _ := run(t, s)
+	if reg.Type != daspeak.EventResultSuccess || reg.AntiSpoofing != daspeak.AntiSpoofingNotPerformed || reg.Authenticity != daspeak.AuthenticityNotPerformed {
+		t.Fatalf("register %s (%v) anti-spoofing %q authenticity %v", reg.Type, reg.Err, reg.AntiSpoofing, reg.Authenticity)
+	}
+	s, _ = daspeak.Verify(reader(), c, reg.Credential, &daspeak.Config{AuthenticityThreshold: 1})
+	ver, _ := run(t, s)
+	if ver.Type != daspeak.EventResultSuccess || ver.AntiSpoofing != daspeak.AntiSpoofingNotPerformed || ver.Score != daspeaktest.FakeMatchScore {
+		t.Fatalf("verify %s (%v) anti-spoofing %q score %v", ver.Type, ver.Err, ver.AntiSpoofing, ver.Score)
+	}
+	b, _ := json.Marshal(ver)
+	if !strings.Contains(string(b), `"anti_spoofing":"not-performed","score":0.99,"score_threshold":0.5}`) || strings.Contains(string(b), "authenticity") {
+		t.Fatalf("json %s", b)
 	}
 }
