@@ -3,6 +3,7 @@ package daspeak
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"time"
 )
@@ -253,6 +254,44 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		j.Error = e.Err.Error()
 	}
 	return json.Marshal(j)
+}
+
+// LogValue implements slog.LogValuer, so an Event given to any slog
+// handler logs the fields of its default JSON and never the credential or
+// the audio, whatever the session's CredentialInJSON and AudioInJSON say:
+// type, operation, net_speech, net_speech_needed, then when set model_hash,
+// anti_spoofing or authenticity, score, stored, error and exception.
+func (e Event) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("type", string(e.Type)),
+		slog.String("operation", string(e.Operation)),
+		slog.Duration("net_speech", e.NetSpeech),
+		slog.Duration("net_speech_needed", e.NetSpeechNeeded),
+	}
+	if e.ModelHash != "" {
+		attrs = append(attrs, slog.String("model_hash", e.ModelHash))
+	}
+	switch e.Type {
+	case EventResultSuccess, EventResultFailScore, EventResultFailSpoof, EventErrorStore:
+		if e.AntiSpoofing == AntiSpoofingNotPerformed || e.Authenticity == AuthenticityNotPerformed {
+			attrs = append(attrs, slog.String("anti_spoofing", string(AntiSpoofingNotPerformed)))
+		} else {
+			attrs = append(attrs, slog.Float64("authenticity", e.Authenticity))
+		}
+		if e.Operation == OperationVerify && e.Type != EventResultFailSpoof {
+			attrs = append(attrs, slog.Float64("score", e.Score))
+		}
+		if e.Operation == OperationRegister && e.Type == EventResultSuccess {
+			attrs = append(attrs, slog.Bool("stored", e.Stored))
+		}
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("error", e.Err.Error()))
+	}
+	if e.Exception != "" {
+		attrs = append(attrs, slog.String("exception", e.Exception))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // exceptionOf returns the das-Peak exception name carried by err, if any.

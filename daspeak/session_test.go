@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ func run(t *testing.T, s *daspeak.Session) (daspeak.Event, []daspeak.Event) {
 	}
 }
 
-func wavReader(t *testing.T, name string) *codec.WAVFrameReader {
+func wavReader(t testing.TB, name string) *codec.WAVFrameReader {
 	return codec.NewWAVFrameReader(fixtures.LoadWAV(t, name), 20*time.Millisecond)
 }
 
@@ -1178,5 +1179,33 @@ func TestAntiSpoofingNotPerformedOverREST(t *testing.T) {
 	b, _ := json.Marshal(ver)
 	if !strings.Contains(string(b), `"anti_spoofing":"not-performed","score":0.99,"score_threshold":0.5}`) || strings.Contains(string(b), "authenticity") {
 		t.Fatalf("json %s", b)
+	}
+}
+
+// TestEventLogValue: an Event logged with slog, by any handler, never
+// shows the credential or the audio, even when the session puts them in
+// its JSON.
+func TestEventLogValue(t *testing.T) {
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), &fakeEngine{authenticity: daspeak.AuthenticityNotPerformed},
+		&daspeak.Config{ModelHash: "m1", CredentialInJSON: true, AudioInJSON: true})
+	ev, _ := run(t, s)
+	if ev.Credential != "cred-m1" {
+		t.Fatalf("credential %q", ev.Credential)
+	}
+	for _, h := range []func(io.Writer) slog.Handler{
+		func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+		func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+	} {
+		var b strings.Builder
+		slog.New(h(&b)).Info("session ended", "event", ev)
+		out := b.String()
+		if strings.Contains(out, "cred-m1") || strings.Contains(out, "RIFF") || strings.Contains(out, "UklGR") {
+			t.Fatalf("log line holds biometric data: %s", out)
+		}
+		for _, want := range []string{"result-success", "anti_spoofing", "not-performed", "stored"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("log line without %q: %s", want, out)
+			}
+		}
 	}
 }
