@@ -230,7 +230,8 @@ var (
 	ErrStore = errors.New("daspeak: credential not stored")
 	// ErrInvalidResult reports an engine answer with a value outside its
 	// documented range: an authenticity that is neither in [0, 1] nor
-	// AuthenticityNotPerformed, or a score outside [0, 1] (NaN included).
+	// AuthenticityNotPerformed, a score outside [0, 1] (NaN included), or
+	// an empty register credential.
 	// The session ends with error-das-Peak rather than judge it.
 	ErrInvalidResult = errors.New("daspeak: engine result out of range")
 )

@@ -665,6 +665,9 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 			ev.ModelHash = s.hash
 		}
 		spoof, err := s.antiSpoofing(&ev, r.Authenticity)
+		if err == nil && r.Credential == "" {
+			err = fmt.Errorf("%w: empty credential", ErrInvalidResult)
+		}
 		if err != nil {
 			return s.finish(Event{Type: EventErrorDasPeak, ModelHash: ev.ModelHash, Err: err}), nil
 		}

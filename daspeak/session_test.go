@@ -166,6 +166,7 @@ type fakeEngine struct {
 	calls        int
 	audio        []byte
 	block        bool // wait for ctx
+	noCred       bool // answer register with an empty credential
 }
 
 func (f *fakeEngine) call(ctx context.Context, audio []byte) error {
@@ -185,7 +186,11 @@ func (f *fakeEngine) GenerateCredential(ctx context.Context, hash string, audio 
 	if err := f.call(ctx, audio); err != nil {
 		return nil, err
 	}
-	return &daspeak.CredentialResult{Model: daspeak.Model{Hash: hash}, Credential: "cred-" + hash, Authenticity: f.authenticity, NetSpeechDuration: 4.2, InputAudioDuration: 6.1}, nil
+	cred := "cred-" + hash
+	if f.noCred {
+		cred = ""
+	}
+	return &daspeak.CredentialResult{Model: daspeak.Model{Hash: hash}, Credential: cred, Authenticity: f.authenticity, NetSpeechDuration: 4.2, InputAudioDuration: 6.1}, nil
 }
 
 func (f *fakeEngine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
@@ -1024,26 +1029,29 @@ func TestAntiSpoofingNotPerformed(t *testing.T) {
 	}
 }
 
-// TestInvalidEngineValues: an authenticity or score outside its range is
-// not judged; the session ends with error-das-Peak (ErrInvalidResult).
+// TestInvalidEngineValues: an authenticity or score outside its range, or
+// an empty credential, is not judged; the session ends with error-das-Peak
+// (ErrInvalidResult).
 func TestInvalidEngineValues(t *testing.T) {
 	for _, c := range []struct {
 		name                string
 		op                  daspeak.Operation
 		authenticity, score float64
+		noCred              bool
 	}{
-		{"register NaN authenticity", daspeak.OperationRegister, math.NaN(), 0},
-		{"register authenticity over 1", daspeak.OperationRegister, 1.5, 0},
-		{"register negative authenticity", daspeak.OperationRegister, -0.5, 0},
-		{"register infinite authenticity", daspeak.OperationRegister, math.Inf(1), 0},
-		{"verify NaN authenticity", daspeak.OperationVerify, math.NaN(), 0.9},
-		{"verify NaN score", daspeak.OperationVerify, 1, math.NaN()},
-		{"verify NaN score, no anti-spoofing", daspeak.OperationVerify, daspeak.AuthenticityNotPerformed, math.NaN()},
-		{"verify score over 1", daspeak.OperationVerify, 1, 1.01},
-		{"verify negative score", daspeak.OperationVerify, 1, -0.1},
+		{"register empty credential", daspeak.OperationRegister, 1, 0, true},
+		{"register NaN authenticity", daspeak.OperationRegister, math.NaN(), 0, false},
+		{"register authenticity over 1", daspeak.OperationRegister, 1.5, 0, false},
+		{"register negative authenticity", daspeak.OperationRegister, -0.5, 0, false},
+		{"register infinite authenticity", daspeak.OperationRegister, math.Inf(1), 0, false},
+		{"verify NaN authenticity", daspeak.OperationVerify, math.NaN(), 0.9, false},
+		{"verify NaN score", daspeak.OperationVerify, 1, math.NaN(), false},
+		{"verify NaN score, no anti-spoofing", daspeak.OperationVerify, daspeak.AuthenticityNotPerformed, math.NaN(), false},
+		{"verify score over 1", daspeak.OperationVerify, 1, 1.01, false},
+		{"verify negative score", daspeak.OperationVerify, 1, -0.1, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := &fakeEngine{authenticity: c.authenticity, score: c.score}
+			e := &fakeEngine{authenticity: c.authenticity, score: c.score, noCred: c.noCred}
 			var s *daspeak.Session
 			if c.op == daspeak.OperationRegister {
 				s, _ = daspeak.Register(wavReader(t, fixtures.Utterances("kal")[0]), e, &daspeak.Config{ModelHash: "m1"})
