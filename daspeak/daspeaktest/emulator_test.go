@@ -480,3 +480,56 @@ func TestCredentialModelOption(t *testing.T) {
 	assert.Equal(t, "m-7", r.json(t)["metadata"].(map[string]any)["hash"])
 	wantError(t, post(t, srv.URL(), "/models/metadata/from-credential", nil, fields("credential", "bad")...), 400, "InvalidCredential", "Decryption error")
 }
+
+// noAntiSpoofing is FakeEngine reporting daspeak.AuthenticityNotPerformed,
+// as an engine without anti-spoofing does.
+type noAntiSpoofing struct{ daspeaktest.FakeEngine }
+
+func (n noAntiSpoofing) GenerateCredential(ctx context.Context, h string, a []byte, o *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	r, err := n.FakeEngine.GenerateCredential(ctx, h, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+func (n noAntiSpoofing) CompareCredentialToAudio(ctx context.Context, c string, a []byte, o *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	r, err := n.FakeEngine.CompareCredentialToAudio(ctx, c, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+// TestAuthenticityNotPerformed: the emulator passes an engine's
+// AuthenticityNotPerformed through as -1 in every authenticity field (a
+// voicegate extension; das-Peak documents [0, 1]).
+func TestAuthenticityNotPerformed(t *testing.T) {
+	srv := newServer(t, noAntiSpoofing{}, nil)
+	alice := voice(t, 300)
+	r := post(t, srv.URL(), "/models/"+model+"/credential/wav", nil, fileP("audio", alice))
+	require.Equal(t, 200, r.status, "%s", r.body)
+	assert.Contains(t, string(r.body), `"authenticity":-1,`)
+	cred := r.json(t)["credential"].(string)
+
+	for _, tc := range []struct {
+		path  string
+		parts []part
+		keys  []string
+	}{
+		{"/similarity/credential2wav", []part{fileP("audio_to_evaluate", alice), {name: "credential_reference", value: cred}},
+			[]string{"authenticity_to_evaluate"}},
+		{"/similarity/wav2wav", []part{fileP("audio_reference", alice), fileP("audio_to_evaluate", alice)},
+			[]string{"authenticity_reference", "authenticity_to_evaluate"}},
+		{"/identification/wav2credentials", []part{fileP("audio_to_evaluate", alice), {name: "credential_list", value: `[{"id":"a","credential":"` + cred + `"}]`}},
+			[]string{"authenticity_to_evaluate"}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			r := post(t, srv.URL(), tc.path, nil, tc.parts...)
+			require.Equal(t, 200, r.status, "%s", r.body)
+			for _, k := range tc.keys {
+				assert.Contains(t, string(r.body), `"`+k+`":-1,`)
+			}
+		})
+	}
+}

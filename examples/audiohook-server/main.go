@@ -302,8 +302,8 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if ev.StoreErr != nil {
-			log.Error("credential not stored", "err", ev.StoreErr)
+		if ev.Type == daspeak.EventErrorStore {
+			log.Error("credential not stored", "err", ev.Err)
 		}
 		s.result(ctx, log, sess, ev)
 		return

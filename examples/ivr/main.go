@@ -346,8 +346,8 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 			break
 		}
 		sess.update(ev)
-		if ev.StoreErr != nil {
-			s.log.Error("credential not stored", "session", sess.id, "err", ev.StoreErr)
+		if ev.Type == daspeak.EventErrorStore {
+			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}
 		if ev.IsTerminal() {
 			break

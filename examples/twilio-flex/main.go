@@ -565,8 +565,8 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 			if ev.Err != nil {
 				attrs = append(attrs, "err", ev.Err)
 			}
-			if ev.StoreErr != nil {
-				log.Error("credential not stored", "err", ev.StoreErr)
+			if ev.Type == daspeak.EventErrorStore {
+				log.Error("credential not stored", "err", ev.Err)
 			}
 			log.Info("session ended", attrs...)
 			return // closing the WebSocket ends the stream at Twilio
