@@ -59,7 +59,10 @@
 // token. The URL Twilio signs is the one it was configured with: for Media
 // Streams the wss:// URL, which the server behind a TLS proxy sees as
 // https:// or http://. Configure the public URL explicitly; Validator then
-// tries its port variants, and several tokens for rotation.
+// accepts exactly the URL variants twilio-node's validateRequest accepts
+// (pinned by testdata/signature_vectors.json), under several tokens for
+// rotation. The key is the auth token: an API key secret authenticates REST
+// calls but cannot validate signatures.
 //
 // # REST, Flex and tokens
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,11 +268,10 @@ func FuzzValidate(f *testing.F) {
 	f.Add("://@:", "")
 	f.Fuzz(func(t *testing.T, u, sig string) {
 		v := NewValidator("12345")
-		if v.Validate(u, nil, sig) && ComputeSignature("12345", u, nil) != sig {
-			// Only a port or query variant may match.
-			if len(portVariants(u)) < 2 && !strings.Contains(u, "?") {
-				t.Fatalf("%q accepted %q", u, sig)
-			}
+		if v.Validate(u, nil, sig) && !slices.ContainsFunc(signedURLCandidates(u), func(c string) bool {
+			return ComputeSignature("12345", c, nil) == sig
+		}) {
+			t.Fatalf("%q accepted %q, the signature of none of its candidate URLs", u, sig)
 		}
 		v.ValidateBody(u, []byte(sig), sig)
 	})
