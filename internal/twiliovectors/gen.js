@@ -279,6 +279,42 @@ add({ name: "body/utf8", kind: "body", url: "https://example.com/hook?bodySHA256
 add({ name: "body/hash-plus-space", kind: "body", url: "https://example.com/hook?bodySHA256=+" + bodyHash, body: jsonBody, signedURL: "https://example.com/hook?bodySHA256=+" + bodyHash, expect: false });
 add({ name: "body/invalid-url", kind: "body", url: "https://exa mple.com/hook?bodySHA256=" + bodyHash, body: jsonBody, signedURL: "https://exa mple.com/hook?bodySHA256=" + bodyHash, expect: false });
 
+// ---- 9. WHATWG normalisation of odd configured URLs: signatures of the
+// URL as new URL() serialises it, of that with the legacy querystring, and
+// of a one-byte change.
+const qs = require("querystring");
+const oddURLs = [
+  "HTTPS://Example.COM:443/a/./b/../c?x='y' z#f g",
+  "wss://example.com:0443",
+  "https://[0:0:0:0:0:ffff:102:304]:8443/",
+  "http://0x7f.1/",
+  "http://0177.0.0.1:080/x",
+  "http://4294967295/",
+  "https://u s:p@w@h/",
+  "https:\\\\h\\a\\%2e%2E\\b",
+  "https:example.com/x?y",
+  "https:///example.com//x//",
+  " https://example.com/\t x \n",
+  "https://example.com/%zz/%41/%e9?%zz=%41&%e9",
+  "https://example.com/?a=1&a=2&b&&c=&=d",
+  "https://example.com/x?q=\"<>`{}|^[]",
+  "https://example.com/x#\"<>`{}|^[] '",
+  "https://example.com/p?10=a&2=b&x=c&0=d",
+  "https://a%2eb%41/",
+  "https://example.com./",
+  "wss://[::1]:443/media?x=1#",
+  "https://example.com/\u00e9\u00e8?\u00e9=\u00e8#\u00e9",
+];
+for (let i = 0; i < oddURLs.length; i++) {
+  const u = oddURLs[i];
+  const href = new URL(u).href;
+  const q = href.indexOf("?");
+  const legacy = q === -1 || q === href.length - 1 ? href : href.slice(0, q) + "?" + qs.stringify(qs.parse(href.slice(q + 1)));
+  add({ name: `href/${i}/normalised`, url: u, signedURL: href, expect: true });
+  if (legacy !== href) add({ name: `href/${i}/legacy-query`, url: u, signedURL: legacy, expect: true });
+  add({ name: `href/${i}/changed`, url: u, signedURL: href + "x", expect: false });
+}
+
 const names = new Set();
 for (const c of cases) {
   if (names.has(c.name)) throw new Error("duplicate case name " + c.name);
