@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -177,15 +178,44 @@ func (v *Validator) ValidateBody(rawURL string, body []byte, signature string) b
 	return sigOK && subtle.ConstantTimeCompare([]byte(want), got[:]) == 1
 }
 
+// MaxSignedBodyBytes bounds the body ValidateRequest reads to check a
+// bodySHA256 signature.
+const MaxSignedBodyBytes = 1 << 20
+
 // ValidateRequest validates an ordinary Twilio webhook (for example a stream
 // status callback) received at publicURL, the URL as configured at Twilio
-// (with its query, if any). For POST requests the form body parameters are
-// signed; for GET only the URL. It calls r.ParseForm. It returns an error
-// wrapping ErrSignature on failure.
+// (with its query, if any), as twilio-node's validateIncomingRequest does:
+//   - when publicURL contains "bodySHA256" (a webhook with a JSON or other
+//     non-form body), the signature covers the URL and the body must hash to
+//     it (ValidateBody); the body, at most MaxSignedBodyBytes, is read and
+//     put back in r.Body for the handler;
+//   - otherwise, for POST requests the form body parameters are signed
+//     (r.ParseForm is called) and for other methods only the URL.
+//
+// It returns an error wrapping ErrSignature on failure.
 func (v *Validator) ValidateRequest(r *http.Request, publicURL string) error {
 	sig := r.Header.Get(SignatureHeader)
 	if sig == "" {
 		return fmt.Errorf("%w: header missing", ErrSignature)
+	}
+	if strings.Index(publicURL, "bodySHA256") > 0 {
+		var body []byte
+		if r.Body != nil {
+			b, err := io.ReadAll(io.LimitReader(r.Body, MaxSignedBodyBytes+1))
+			r.Body.Close()
+			if err != nil {
+				return fmt.Errorf("%w: reading body: %v", ErrSignature, err)
+			}
+			if len(b) > MaxSignedBodyBytes {
+				return fmt.Errorf("%w: body over %d bytes", ErrSignature, MaxSignedBodyBytes)
+			}
+			body = b
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		if !v.ValidateBody(publicURL, body, sig) {
+			return ErrSignature
+		}
+		return nil
 	}
 	var params url.Values
 	if r.Method == http.MethodPost {

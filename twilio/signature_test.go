@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -142,5 +143,36 @@ func TestValidateRequest(t *testing.T) {
 	r.Header.Set(SignatureHeader, ComputeSignature("tok", pub, form))
 	if err := NewValidator("tok").ValidateRequest(r, pub); err == nil {
 		t.Fatal("tampered form accepted")
+	}
+}
+
+// A webhook whose URL carries bodySHA256 is validated by its body hash, as
+// twilio-node's validateIncomingRequest does; the body stays readable.
+func TestValidateRequestBodySHA256(t *testing.T) {
+	const body = `{"property": "value", "boolean": true}`
+	pub := sigURL + "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+	v := NewValidator("12345")
+	for _, tc := range []struct {
+		name string
+		body string
+		ok   bool
+	}{
+		{"body matches", body, true},
+		{"body changed", body + " ", false},
+		{"empty body", "", false},
+		{"too large", strings.Repeat("x", MaxSignedBodyBytes+1), false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/myapp.php", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set(SignatureHeader, "a9nBmqA0ju/hNViExpshrM61xv4=")
+		err := v.ValidateRequest(r, pub)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+		if tc.ok {
+			if b, _ := io.ReadAll(r.Body); string(b) != body {
+				t.Errorf("%s: body after validation %q", tc.name, b)
+			}
+		}
 	}
 }
