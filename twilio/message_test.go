@@ -266,6 +266,8 @@ func FuzzValidate(f *testing.F) {
 	f.Add("wss://example.com/media", "7PR3qMkpDyEJtMrVOY/LDyNq8J8=")
 	f.Add("wss://[::1]:443/media?x=1&y", "zyyJQiPZXIGCLy3HYdHEfry0yDg=")
 	f.Add("://@:", "")
+	f.Add("HTTPS://u s@[::ffff:1.2.3.4]:0443/a/./../b\\c?x='y'&&10=z&a=%e9%zz#f g", "7PR3qMkpDyEJtMrVOY/LDyNq8J8=")
+	f.Add("http://0x7f.1:080/?bodySHA256=%3"+"0a&a+b=[]|", "7PR3qMkpDyEJtMrVOY/LDyNq8J8=\n")
 	f.Fuzz(func(t *testing.T, u, sig string) {
 		v := NewValidator("12345")
 		if v.Validate(u, nil, sig) && !slices.ContainsFunc(signedURLCandidates(u), func(c string) bool {

@@ -176,3 +176,28 @@ func TestValidateRequestBodySHA256(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValidate measures one upgrade or webhook check: every candidate
+// URL under one token.
+func BenchmarkValidate(b *testing.B) {
+	v := NewValidator("12345")
+	const u = "wss://vb.example.com/twilio/media"
+	sig := ComputeSignature("12345", u, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !v.Validate(u, nil, sig) {
+			b.Fatal("rejected")
+		}
+	}
+}
+
+func BenchmarkValidateForm(b *testing.B) {
+	v := NewValidator("12345")
+	sig := ComputeSignature("12345", sigURL, sigParams)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !v.Validate(sigURL, sigParams, sig) {
+			b.Fatal("rejected")
+		}
+	}
+}
