@@ -46,7 +46,7 @@ type ClientOptions struct {
 	// MaxRetries is how many times a call is sent again after a retryable
 	// failure (default DefaultMaxRetries; negative means never). Which
 	// failures are retryable depends on the call:
-	//   - StopStream (and any GET) is idempotent and is retried after HTTP
+	//   - StopStream is idempotent and is retried after HTTP
 	//     429, a 5xx answer, a transport error or a timed-out attempt;
 	//   - StartStream with a Name is retried in the same cases: Twilio
 	//     refuses a second stream with the same name on a call, so a retry
