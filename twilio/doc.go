@@ -74,6 +74,12 @@
 // web chat on Programmable Chat, is kept for old deployments only:
 // Programmable Chat for Flex reached end of life on June 1, 2026.
 //
+// Client and FlexValidator retry rate-limited (429) and failed (5xx,
+// transport) calls with backoff when a repeat is safe; see
+// ClientOptions.MaxRetries. When Twilio refuses the server's own
+// credentials they return a *CredentialsError (ErrServerCredentials) naming
+// the option to fix, never an "invalid token" error for the agent.
+//
 // The package depends on the standard library and
 // github.com/coder/websocket only, whose CloseStatus reads the close status
 // in Stream.Err. The Media Streams server side reads each message in
