@@ -513,8 +513,16 @@ func (s *server) validTwilio(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	start := time.Now()
 	if err := s.validator.ValidateRequest(r, s.publicURL+r.URL.RequestURI()); err != nil {
 		s.log.Warn("webhook signature refused", "path", r.URL.Path)
+		// The same minimum delay as every IVR authentication failure.
+		t := time.NewTimer(s.cfg.AuthFailDelay - time.Since(start))
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+		}
 		http.Error(w, "invalid signature", http.StatusForbidden)
 		return false
 	}
@@ -579,6 +587,7 @@ func (s *server) result(w http.ResponseWriter, r *http.Request) {
 	if !s.validTwilio(w, r) {
 		return
 	}
+	r.ParseForm() // a GET action carries CallSid in the query
 	sess := s.lookup(r.URL.Query().Get(paramSession))
 	call := r.Form.Get("CallSid")
 	if sess == nil || sess.call == "" || sess.call != call {
@@ -791,6 +800,9 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 			return fmt.Errorf("%w: %s is not a loopback address; %s", errExposed, ln.Addr(), credentialsHelp)
 		}
 		log.Warn("INSECURE: IVR endpoints accept requests WITHOUT authentication (-insecure-loopback); anyone on this machine can register, verify and delete callers. " + credentialsHelp)
+	}
+	if auth != nil && !isLoopback(cfg.Listen) && strings.HasPrefix(cfg.PublicURL, "http://") {
+		log.Warn("-public-url is plain http: IVR credentials and Twilio webhooks must reach this server over HTTPS (a TLS proxy in front of it)")
 	}
 	authDesc := "none"
 	if auth != nil {

@@ -278,8 +278,9 @@ func TestTwiMLWebhook(t *testing.T) {
 	e := newEnv(t)
 	call := twiliotest.SID("CA")
 	form := url.Values{"CallSid": {call}, "From": {"+34600000012"}, "AccountSid": {twiliotest.DefaultAccountSID}}
-	if resp, _ := e.webhook("/twiml/register", form, "bad-signature"); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("unsigned webhook: %s", resp.Status)
+	start := time.Now()
+	if resp, _ := e.webhook("/twiml/register", form, "bad-signature"); resp.StatusCode != http.StatusForbidden || time.Since(start) < failDelay {
+		t.Fatalf("unsigned webhook: %s after %v", resp.Status, time.Since(start))
 	}
 	resp, b := e.webhook("/twiml/register", form, "")
 	id := resp.Header.Get("X-Voicegate-Session")
@@ -577,6 +578,7 @@ func TestBadRequests(t *testing.T) {
 		{http.MethodPost, "/register?caller=%2B34600000040&channel=3", wav(t, fixtures.Utterances("slt")[0]), http.StatusBadRequest},
 		{http.MethodPost, "/register?caller=%2B34600000040&channel=2", wav(t, fixtures.Utterances("slt")[0]), http.StatusBadRequest}, // mono
 		{http.MethodGet, "/callers/alice", nil, http.StatusBadRequest},
+		{http.MethodPost, "/register?caller=%2B34600000040", pcmWAV(t, make([]int16, 4410), 44101, 1), http.StatusBadRequest}, // no resampler for 44101→16000
 	} {
 		if code, _ := e.do(c.method, c.path, "audio/wav", c.body); code != c.want {
 			t.Errorf("%s %s: %d, want %d", c.method, c.path, code, c.want)
