@@ -43,7 +43,7 @@ type authenticator struct {
 	haveKey     bool
 	haveBasic   bool
 	failDelay   time.Duration
-	failures    func() // counts failures; may be nil
+	failures    func(*http.Request) // told of each failure; may be nil
 	basicHeader string
 }
 
@@ -121,7 +121,7 @@ func (a *authenticator) wrap(h http.Handler) http.Handler {
 			return
 		}
 		if a.failures != nil {
-			a.failures()
+			a.failures(r)
 		}
 		t := time.NewTimer(a.failDelay - time.Since(start))
 		select {

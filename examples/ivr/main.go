@@ -299,7 +299,11 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		sessions: map[string]*session{},
 	}
 	if auth != nil {
-		auth.failures = func() { s.authFails.Add(1) }
+		auth.failures = func(r *http.Request) {
+			s.authFails.Add(1)
+			// Neither the credentials nor the caller id in the path.
+			s.log.Warn("authentication failed", "remote", r.RemoteAddr, "route", r.Pattern)
+		}
 	}
 	if cfg.AuthToken != "" {
 		s.validator = twilio.NewValidator(cfg.AuthToken)
