@@ -232,6 +232,7 @@ func TestCatalogue(t *testing.T) {
 		{"three channels", gen, []part{fileP("audio", rawWAV(1, 3, 8000, 16, 48000))}, 400, "AudioInputException", "The wav has more channels than are accepted by the system"},
 		{"44.1 kHz", gen, []part{fileP("audio", tone(t, voicegate.L16, 44100, 1, 300, 4, 0))}, 400, "AudioInputException", "The sample rate is not supported, must be 8 Khz or 16 Khz"},
 		{"24-bit PCM", gen, []part{fileP("audio", rawWAV(1, 1, 8000, 24, 24000*4))}, 400, "AudioInputException", "Provided audio data uses an unsupported codec. Supported codecs are: PCM_16, ULAW, ALAW"},
+		{"32-bit float", gen, []part{fileP("audio", rawWAV(3, 1, 8000, 32, 32000*4))}, 400, "AudioInputException", "Provided audio data uses an unsupported codec. Supported codecs are: PCM_16, ULAW, ALAW"},
 		{"float at 22 kHz", gen, []part{fileP("audio", rawWAV(3, 1, 22050, 32, 4000))}, 400, "AudioInputException", "The sample rate is not supported, must be 8 Khz or 16 Khz"},
 		{"30 s", gen, []part{fileP("audio", long)}, 400, "AudioInputException", "The wav duration is longer than 30 seconds"},
 		{"2.5 s of speech", gen, []part{fileP("audio", short)}, 400, "VoiceDurationIsNotEnoughException", "Voice duration is not enough 2.50s < 3.00s"},
