@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate"
 )
 
 // answerCounter counts the client's paused and resumed messages as the
@@ -148,4 +150,55 @@ func TestInteropPauseResumeStorm(t *testing.T) {
 	if p, q := acks.paused.Load(), acks.resumed.Load(); p != pairs || q != pairs {
 		t.Fatalf("client answered %d pauses and %d resumes, want %d each", p, q, pairs)
 	}
+}
+
+// pausedGate passes the frames of src to Client.Stream and observes the
+// media time that runs while the client is paused: Stream reads and drops
+// one frame per chunk while paused, and a read follows the previous
+// frame's emission. At the read after k frames were read while paused,
+// at least k frames of media time have run since the pause began; the gate
+// then closes reached and, when release is set, holds that read until
+// release is closed, so the client is resumed at that exact media time.
+type pausedGate struct {
+	src     voicegate.FrameReader
+	c       *Client
+	k       int
+	reached chan struct{}
+	release <-chan struct{}
+	n       int // reads while paused
+}
+
+func (g *pausedGate) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	if g.c.Paused() {
+		g.n++
+		if g.n == g.k+1 {
+			close(g.reached)
+			if g.release != nil {
+				select {
+				case <-g.release:
+				case <-ctx.Done():
+					return voicegate.Frame{}, ctx.Err()
+				}
+			}
+		}
+	}
+	return g.src.ReadFrame(ctx)
+}
+
+// waitPaused waits until the server has handled at least n paused
+// messages.
+func (a *answerCounter) waitPaused(ctx context.Context, s *Session, n int64) error {
+	for a.paused.Load() < n {
+		select {
+		case <-a.wake:
+		case <-ctx.Done():
+			return fmt.Errorf("client answered %d of %d pauses: %w", a.paused.Load(), n, ctx.Err())
+		case <-s.Done():
+			if a.paused.Load() >= n {
+				return nil
+			}
+			return fmt.Errorf("session ended after %d of %d paused answers", a.paused.Load(), n)
+		}
+	}
+	return nil
 }
