@@ -13,8 +13,13 @@
 // KeyStore (StaticKeys, KeysFromJSON, KeysFromEnv with the reference
 // server's STATIC_API_KEY_MAP format), and upgrades the connection. A failed
 // authentication is answered with HTTP 401 (AuthReject, the default) or with
-// disconnect "unauthorized" after the upgrade (AuthDisconnect). Keys whose
-// secret is empty may connect unsigned. A NonceCache rejects replays.
+// disconnect "unauthorized" after the upgrade (AuthDisconnect), in both
+// cases no sooner than AuthFailureDelay (500 ms) after verification started,
+// whatever failed. Keys whose secret is empty may connect unsigned; a
+// signature they carry must still verify. A NonceCache rejects replays; the
+// in-memory one (MemoryNonces) keeps each nonce only while its request
+// could pass the clock checks and, when full of live nonces, refuses new
+// connections rather than forget one.
 //
 // The session's own goroutine then runs the protocol: it answers open with
 // opened (media chosen by ServerOptions.Media preference, supportedLanguages,

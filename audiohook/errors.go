@@ -18,8 +18,15 @@ var (
 	// signature. It is wrapped together with ErrUnauthorized.
 	ErrSignature = errors.New("audiohook: bad signature")
 
-	// ErrReplay reports a signature nonce that was seen before.
+	// ErrReplay reports a signature nonce that was seen before and whose
+	// request could still pass the clock checks.
 	ErrReplay = errors.New("audiohook: replayed nonce")
+
+	// ErrNonceCacheFull reports a NonceCache holding as many live nonces as
+	// it may: the request is refused rather than a live nonce forgotten.
+	// Accept answers it with HTTP 503 (AuthReject) or disconnect "error"
+	// (AuthDisconnect); it is not an authentication failure.
+	ErrNonceCacheFull = errors.New("audiohook: nonce cache full")
 
 	// ErrBadMessage reports a text message that is not valid AudioHook JSON
 	// (bad envelope, missing or mistyped fields). Parse errors wrap it.

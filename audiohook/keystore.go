@@ -2,6 +2,7 @@ package audiohook
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,9 +15,12 @@ import (
 // safe for concurrent use; Secret is called once per upgrade request, before
 // the upgrade, with the request's context.
 //
-// ok is false for an unknown key. An empty secret means the key may connect
-// without a signature (the secret is optional in the Genesys integration);
-// a non-empty secret is the base64-decoded client secret.
+// ok is false for an unknown key. A non-empty secret is the base64-decoded
+// client secret. An empty secret means the key may connect without a
+// signature (the secret is optional in the Genesys integration); a request
+// for such a key that does carry a signature must still verify, with the
+// empty key as the reference server does, so a request signed with any
+// other secret is refused.
 type KeyStore interface {
 	Secret(ctx context.Context, apiKey string) (secret []byte, ok bool, err error)
 }
@@ -35,7 +39,8 @@ func (k StaticKeys) Secret(_ context.Context, apiKey string) ([]byte, bool, erro
 //
 //	{"SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh":"TXlTdXBlclNlY3JldEtleVRlbGxOby0xITJAMyM0JDU=","open-key":""}
 //
-// An empty string or null allows unsigned requests for that key.
+// An empty string or null allows unsigned requests for that key (signed
+// ones must still verify; see KeyStore).
 func KeysFromJSON(b []byte) (StaticKeys, error) {
 	var m map[string]*string
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -77,55 +82,146 @@ func KeysFromEnv(name string) (StaticKeys, error) {
 	return KeysFromJSON([]byte(v))
 }
 
-// NonceCache remembers signature nonces to reject replayed upgrade requests.
-// Seen records nonce until expires and reports whether it was already
-// recorded. Implementations must be safe for concurrent use.
+// NonceCache remembers the nonces of verified signatures to reject replayed
+// upgrade requests. Implementations must be safe for concurrent use.
+//
+// VerifyRequest calls Add once per request whose signature matched, with
+// its own clock reading now and until = min(expires, created + MaxAge +
+// ClockSkew): after until the request fails the clock checks of §3 by
+// itself, so the nonce need not be kept longer. Add returns
+//
+//   - nil after recording nonce as live until until;
+//   - ErrReplay when nonce is already recorded and still live at now;
+//   - ErrNonceCacheFull when recording it would mean forgetting a nonce that
+//     is still live (the request is then refused, never accepted
+//     unrecorded).
+//
+// Other errors also refuse the request.
 type NonceCache interface {
-	Seen(nonce string, expires time.Time) bool
+	Add(nonce string, now, until time.Time) error
 }
 
-// MemoryNonces is an in-memory NonceCache bounded to a number of entries;
-// when full, the entry expiring soonest is evicted. The zero value is not
-// usable; call NewMemoryNonces.
+// DefaultNonceCapacity is the capacity of NewMemoryNonces(0). With the
+// default clock window a nonce is kept until 13 s after its created time
+// (10 s MaxAge + 3 s ClockSkew), so with clients that sign right before
+// dialing, as Genesys does, it admits a sustained 7 600 connections per
+// second.
+const DefaultNonceCapacity = 100000
+
+// MemoryNonces is an in-memory NonceCache of bounded size. The zero value
+// is not usable; call NewMemoryNonces.
+//
+// Each nonce is kept as its SHA-256 digest (fixed memory per entry,
+// whatever the nonce's length: about 6 MB when DefaultNonceCapacity nonces
+// are live) in a set plus a min-heap ordered by the time it stops being
+// replayable. Add first drops the entries that expired (from
+// the top of the heap: O(log n) each, never a scan), then checks for a
+// replay, then records the nonce.
+//
+// Overflow policy: when Capacity nonces are live, Add refuses the new one
+// with ErrNonceCacheFull instead of evicting a live nonce. Evicting would
+// reopen the replay window of a captured request, so the cache fails
+// closed: a full cache costs availability (the server answers HTTP 503 or
+// disconnect "error" until entries expire, at most MaxAge + 2×ClockSkew,
+// 16 s by default, after they were added), never security. Only requests whose signature already matched
+// reach the cache, so filling it takes a valid API key and secret. Stats
+// counts the refusals.
 type MemoryNonces struct {
-	mu    sync.Mutex
-	max   int
-	now   func() time.Time
-	items map[string]time.Time
+	mu      sync.Mutex
+	max     int
+	set     map[[sha256.Size]byte]struct{}
+	heap    []nonceEntry // min-heap by until
+	replays uint64
+	refused uint64
 }
 
-// NewMemoryNonces returns a cache of at most max nonces (0 means 100 000).
+type nonceEntry struct {
+	until int64 // unix nanoseconds
+	key   [sha256.Size]byte
+}
+
+// NonceStats are the counters of a MemoryNonces.
+type NonceStats struct {
+	Live     int    // nonces recorded and not yet expired at the last Add
+	Capacity int    // most live nonces
+	Replays  uint64 // Add calls answered with ErrReplay
+	Refused  uint64 // Add calls answered with ErrNonceCacheFull
+}
+
+// NewMemoryNonces returns a cache of at most max live nonces (0 means
+// DefaultNonceCapacity).
 func NewMemoryNonces(max int) *MemoryNonces {
 	if max <= 0 {
-		max = 100000
+		max = DefaultNonceCapacity
 	}
-	return &MemoryNonces{max: max, now: time.Now, items: make(map[string]time.Time)}
+	return &MemoryNonces{max: max, set: make(map[[sha256.Size]byte]struct{}, min(max, 1024))}
 }
 
-// Seen implements NonceCache.
-func (c *MemoryNonces) Seen(nonce string, expires time.Time) bool {
+// Add implements NonceCache.
+func (c *MemoryNonces) Add(nonce string, now, until time.Time) error {
+	key := sha256.Sum256([]byte(nonce))
+	t, u := now.UnixNano(), until.UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := c.now()
-	if exp, ok := c.items[nonce]; ok && !exp.Before(now) {
-		return true
+	for len(c.heap) > 0 && c.heap[0].until < t {
+		delete(c.set, c.heap[0].key)
+		c.pop()
 	}
-	if len(c.items) >= c.max {
-		var oldest string
-		var oldestT time.Time
-		for k, t := range c.items {
-			if t.Before(now) {
-				delete(c.items, k)
-				continue
-			}
-			if oldest == "" || t.Before(oldestT) {
-				oldest, oldestT = k, t
-			}
-		}
-		if len(c.items) >= c.max {
-			delete(c.items, oldest)
-		}
+	if _, ok := c.set[key]; ok {
+		c.replays++
+		return ErrReplay
 	}
-	c.items[nonce] = expires
-	return false
+	if u < t {
+		return nil // already unusable: nothing to remember
+	}
+	if len(c.heap) >= c.max {
+		c.refused++
+		return ErrNonceCacheFull
+	}
+	c.set[key] = struct{}{}
+	c.push(nonceEntry{until: u, key: key})
+	return nil
+}
+
+// Stats returns the cache's counters.
+func (c *MemoryNonces) Stats() NonceStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return NonceStats{Live: len(c.heap), Capacity: c.max, Replays: c.replays, Refused: c.refused}
+}
+
+func (c *MemoryNonces) push(e nonceEntry) {
+	h := append(c.heap, e)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p].until <= h[i].until {
+			break
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+	c.heap = h
+}
+
+func (c *MemoryNonces) pop() {
+	h := c.heap
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && h[r].until < h[l].until {
+			m = r
+		}
+		if h[i].until <= h[m].until {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	c.heap = h
 }

@@ -25,10 +25,14 @@ const (
 	// server's SESSION_AUTH_STRATEGY=request). It is the default.
 	AuthReject AuthFailureMode = iota
 	// AuthDisconnect accepts the WebSocket, then sends disconnect with reason
-	// "unauthorized" no sooner than AuthFailureDelay after verification
-	// started (the reference server's default strategy).
+	// "unauthorized" (the reference server's default strategy).
 	AuthDisconnect
 )
+
+// DefaultAuthFailureDelay is the least time from the start of verification
+// to the answer of a failed authentication, the reference server's
+// (app/src/authenticator.ts, defaultMinDelayResponseOnFailureMs).
+const DefaultAuthFailureDelay = 500 * time.Millisecond
 
 // DefaultMedia is the server's default media preference: stereo PCMU, then
 // mono PCMU of the customer, then of the agent, then the same for L16.
@@ -41,7 +45,8 @@ var DefaultMedia = []MediaParameter{
 // every request is refused, because Keys is nil and InsecureSkipAuth false.
 type ServerOptions struct {
 	// Keys looks up client secrets by X-API-KEY. Requests with an unknown
-	// key fail; keys whose secret is empty may connect unsigned.
+	// key fail; keys whose secret is empty may connect unsigned, but a
+	// signature they do carry must verify (see KeyStore).
 	Keys KeyStore
 	// InsecureSkipAuth accepts every request without checking X-API-KEY or
 	// signatures. For local tests only.
@@ -49,12 +54,22 @@ type ServerOptions struct {
 	// AuthFailure selects HTTP 401 (default) or disconnect "unauthorized".
 	AuthFailure AuthFailureMode
 	// AuthFailureDelay is the least time between the start of verification
-	// and the disconnect in AuthDisconnect mode; 0 means 500 ms, negative
-	// means none.
+	// and the answer to a failed authentication (the 401, or the upgrade
+	// followed by disconnect), whatever failed: missing or unknown key,
+	// key store error, unsigned or bad signature, replay. 0 means
+	// DefaultAuthFailureDelay (500 ms), negative means none.
 	AuthFailureDelay time.Duration
-	// Nonces, when set, rejects replayed signature nonces.
+	// Sleep waits d or until ctx ends, then returns ctx.Err(); it holds back
+	// failed authentications (AuthFailureDelay) with the request's
+	// context. nil means a timer. Tests replace it to run without waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Nonces, when set, rejects replayed signature nonces. When it is full
+	// of live nonces (ErrNonceCacheFull) the request is refused with HTTP
+	// 503 or disconnect "error", without AuthFailureDelay: it reaches the
+	// cache only after its signature matched.
 	Nonces NonceCache
-	// Now is the clock for signatures; nil means time.Now.
+	// Now is the clock for signatures and for AuthFailureDelay; nil means
+	// time.Now.
 	Now func() time.Time
 	// ClockSkew and MaxSignatureAge tune signature checks (VerifyOptions);
 	// 0 means 3 s and 10 s.
@@ -116,7 +131,10 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 		c = *o
 	}
 	if c.AuthFailureDelay == 0 {
-		c.AuthFailureDelay = 500 * time.Millisecond
+		c.AuthFailureDelay = DefaultAuthFailureDelay
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -264,10 +282,14 @@ type Session struct {
 //
 // Accept checks the Audiohook-Session-Id, -Organization-Id and
 // -Correlation-Id headers (UUIDs; HTTP 400 otherwise) and authenticates
-// X-API-KEY and the HTTP message signature with opts.Keys. With AuthReject
-// a failure is answered with HTTP 401 and an *AuthError is returned; with
-// AuthDisconnect the session is returned and disconnected as unauthorized,
-// and Open reports the *AuthError.
+// X-API-KEY and the HTTP message signature with opts.Keys. A failure is
+// answered no sooner than AuthFailureDelay (500 ms) after verification
+// started, whatever failed. With AuthReject it is answered with HTTP 401
+// and an *AuthError is returned; with AuthDisconnect the session is
+// returned and disconnected as unauthorized, and Open reports the
+// *AuthError. A request refused because the NonceCache is full
+// (ErrNonceCacheFull) is answered at once with HTTP 503, or disconnect
+// "error" with AuthDisconnect.
 //
 // The open transaction is run by the session: Accept returns before open
 // arrives. Use Open to wait for it. r.Context() is not used after the
@@ -284,10 +306,27 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 			return nil, fmt.Errorf("%w: header %s %.40q is not a UUID", ErrBadRequest, h.name, h.v)
 		}
 	}
-	start := time.Now()
+	start := o.Now()
 	authErr := authenticate(r, &o)
-	if authErr != nil {
+	busy := errors.Is(authErr, ErrNonceCacheFull)
+	if busy {
+		o.Logger.Warn("audiohook: connection refused: nonce cache full", "session", sid)
+		if o.AuthFailure == AuthReject {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return nil, fmt.Errorf("audiohook: connection refused (HTTP 503): %w", authErr)
+		}
+	} else if authErr != nil {
 		o.Logger.Info("audiohook: authentication failed", "session", sid, "err", authErr)
+		// Every failure is answered at the same least time after
+		// verification started, so timing does not tell what failed.
+		if wait := o.AuthFailureDelay - o.Now().Sub(start); o.AuthFailureDelay > 0 && wait > 0 {
+			if err := o.Sleep(r.Context(), wait); err != nil {
+				// The client went away: no upgrade for it.
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return nil, &AuthError{Status: http.StatusUnauthorized, Info: "authentication failed", Err: authErr}
+			}
+		}
 		if o.AuthFailure == AuthReject {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return nil, &AuthError{Status: http.StatusUnauthorized, Info: "authentication failed", Err: authErr}
@@ -300,11 +339,16 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 	conn.SetReadLimit(maxMessage)
 	s := newSession(conn, o, sid, org, corr, r.Header.Get(HeaderAPIKey))
 	if authErr != nil {
+		// No client message is handled from now on but close and ping.
 		s.state = stateUnauthorized
+		reason, info := ReasonUnauthorized, "Authentication failed"
 		s.openErr = &AuthError{Info: "authentication failed", Err: authErr}
+		if busy {
+			reason, info = ReasonError, "Service unavailable: too many recent connections (nonce cache full)"
+			s.openErr = fmt.Errorf("audiohook: connection refused: %w", authErr)
+		}
 		s.endErr = s.openErr
-		delay := time.Until(start.Add(o.AuthFailureDelay))
-		s.after(max(delay, 0), func() { s.fail(ReasonUnauthorized, "Authentication failed", true) })
+		s.after(0, func() { s.fail(reason, info, true) })
 	} else {
 		s.after(o.OpenTimeout, func() {
 			s.mu.Lock()
@@ -337,6 +381,18 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 	return s
 }
 
+// sleep is the default ServerOptions.Sleep.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func authenticate(r *http.Request, o *ServerOptions) error {
 	if o.InsecureSkipAuth {
 		return nil
@@ -364,12 +420,14 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 		}
 		return fmt.Errorf("%w: unknown API key", ErrUnauthorized)
 	}
-	if len(secret) == 0 {
-		return nil
-	}
 	if !signed {
+		if len(secret) == 0 {
+			return nil // the key is configured for unsigned requests
+		}
 		return fmt.Errorf("%w: request is not signed", ErrSignature)
 	}
+	// A signature that is present must verify, also for a key without a
+	// secret: the reference server then verifies with the empty key.
 	_, err = VerifyRequest(r, secret, vo)
 	return err
 }
@@ -404,7 +462,9 @@ func (s *Session) CorrelationID() string { return s.corr }
 
 // Open waits until the open transaction completed and returns its result.
 // It fails with an *AuthError, *ProtocolError or *DisconnectError when the
-// session ended before opened was sent, and with ctx.Err() when ctx ends.
+// session ended before opened was sent (with an error wrapping
+// ErrNonceCacheFull when it was refused for a full nonce cache), and with
+// ctx.Err() when ctx ends.
 func (s *Session) Open(ctx context.Context) (*OpenInfo, error) {
 	select {
 	case <-s.openCh:

@@ -275,7 +275,9 @@ type VerifyOptions struct {
 	// MaxAge of a signature measured from created; 0 means 10 s. A signature
 	// fails when created + MaxAge < now + ClockSkew.
 	MaxAge time.Duration
-	// Nonces, when set, rejects nonces seen before with ErrReplay.
+	// Nonces, when set, rejects nonces seen before with ErrReplay. A nonce
+	// is kept until min(expires, created + MaxAge + ClockSkew); a replay
+	// after that fails the clock checks by itself.
 	Nonces NonceCache
 }
 
@@ -292,9 +294,9 @@ var requiredParams = map[string]bool{"keyid": true, "nonce": true, "created": tr
 //   - created ≤ now + skew, expires ≥ now + skew and created + MaxAge ≥
 //     now + skew;
 //   - the signature is compared in constant time, and only then the nonce is
-//     checked against the replay cache.
+//     recorded in the replay cache (see NonceCache).
 //
-// Errors wrap ErrSignature (or ErrReplay).
+// Errors wrap ErrSignature, or the cache's ErrReplay or ErrNonceCacheFull.
 func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*SignatureInput, error) {
 	var o VerifyOptions
 	if opts != nil {
@@ -390,8 +392,18 @@ func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*Signat
 	if !hmac.Equal(HMACSHA256(secret, base), got) {
 		return nil, fmt.Errorf("%w: signature does not match", ErrSignature)
 	}
-	if o.Nonces != nil && o.Nonces.Seen(nonce, expires) {
-		return nil, fmt.Errorf("%w: nonce %q", ErrReplay, nonce)
+	if o.Nonces != nil {
+		// The last instant a replay passes the checks above is
+		// min(expires, created+MaxAge) - ClockSkew; keeping the nonce
+		// 2*ClockSkew longer also covers a cache shared by servers whose
+		// clocks differ by up to ClockSkew.
+		until := created.Add(o.MaxAge + o.ClockSkew)
+		if expires.Before(until) {
+			until = expires
+		}
+		if err := o.Nonces.Add(nonce, now, until); err != nil {
+			return nil, fmt.Errorf("%w (nonce %q)", err, nonce)
+		}
 	}
 	return in, nil
 }

@@ -349,3 +349,68 @@ func FuzzSignatureHeaders(f *testing.F) {
 		_, _ = VerifyRequest(r, secret, &VerifyOptions{Now: func() time.Time { return time.Unix(1641013200, 0) }})
 	})
 }
+
+// docNonce2Sig signs the doc example with nonce docNonce2 instead of
+// docNonce (same key, created and expires; computed with Python hmac).
+const (
+	docNonce2    = "QW5vdGhlck5vbmNlVmFsdWUx"
+	docNonce2Sig = "sig1=:3eAIUP+31UwK3BLVfTdidi3SIeLnPvN6vMp4NkK9Je8=:"
+	// docEmptyKeySig signs the doc example with the empty key.
+	docEmptyKeySig = "sig1=:oiDJ2fG9mfSWw5RivwXCQ1sAJKeUUKrI+HVlYaKTopk=:"
+)
+
+// docSigned returns the doc example request with the given Signature and
+// the nonce replaced in its Signature-Input.
+func docSigned(nonce, sig string) *http.Request {
+	r := docRequest()
+	r.Header.Set(HeaderSignatureInput, strings.Replace(docSigIn, docNonce, nonce, 1))
+	r.Header.Set(HeaderSignature, sig)
+	return r
+}
+
+// TestAuthenticateKeyPolicy pins which requests authenticate for keys with
+// and without a secret. A key configured with an empty secret accepts
+// unsigned requests, but a signature that is present must verify (the
+// reference server verifies it with the empty key and answers disconnect
+// "unauthorized" otherwise).
+func TestAuthenticateKeyPolicy(t *testing.T) {
+	docNow := func() time.Time { return time.Unix(1641013200, 0) }
+	withSecret := StaticKeys{docAPIKey: mustB64(t, docSecret)}
+	noSecret := StaticKeys{docAPIKey: nil}
+	fromJSON, err := KeysFromJSON([]byte(`{"` + docAPIKey + `":""}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputOnly := docRequest()
+	inputOnly.Header.Set(HeaderSignatureInput, docSigIn)
+	sigOnly := docRequest()
+	sigOnly.Header.Set(HeaderSignature, docSig)
+	tests := []struct {
+		name string
+		keys KeyStore
+		req  *http.Request
+		want error
+	}{
+		{"secret, doc signature", withSecret, docSigned(docNonce, docSig), nil},
+		{"secret, unsigned", withSecret, docRequest(), ErrSignature},
+		{"secret, signed with the empty key", withSecret, docSigned(docNonce, docEmptyKeySig), ErrSignature},
+		{"empty secret, unsigned", noSecret, docRequest(), nil},
+		{"empty secret, signed with another secret", noSecret, docSigned(docNonce, docSig), ErrSignature},
+		{"empty secret from JSON, signed with another secret", fromJSON, docSigned(docNonce, docSig), ErrSignature},
+		{"empty secret, signed with the empty key", noSecret, docSigned(docNonce, docEmptyKeySig), nil},
+		{"empty secret, Signature-Input only", noSecret, inputOnly, ErrSignature},
+		{"empty secret, Signature only", noSecret, sigOnly, ErrSignature},
+		{"empty secret, garbage signature", noSecret, docSigned(docNonce, "sig1=:AAAA:"), ErrSignature},
+		{"unknown key, signed", StaticKeys{"other": nil}, docSigned(docNonce, docSig), ErrUnauthorized},
+		{"unknown key, unsigned", StaticKeys{"other": nil}, docRequest(), ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := (&ServerOptions{Keys: tt.keys, Now: docNow}).withDefaults()
+			err := authenticate(tt.req, &o)
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

@@ -30,8 +30,10 @@
 // # WAV
 //
 // ParseWAV, ReadWAV and NewWAVReader read RIFF/WAVE files holding 16-bit PCM,
-// μ-law (format 7) or A-law (format 6), mono or stereo, with fmt chunk sizes
-// 16, 18 or 40 and any fact, LIST or other chunks before the data. Sizes in
-// the header are never trusted for allocation. EncodeWAV and WAVWriter write
-// them the way sox does.
+// μ-law (format 7), A-law (format 6) or 32/64-bit IEEE float (format 3, as
+// browsers and audio editors export; converted to 16-bit PCM while read),
+// mono or stereo, with fmt chunk sizes 16, 18 or 40 and any fact, LIST or
+// other chunks before the data. Sizes in the header are never trusted for
+// allocation. EncodeWAV and WAVWriter write PCM, μ-law and A-law the way sox
+// does.
 package codec

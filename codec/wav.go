@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
 	"github.com/voicegate/voicegate"
@@ -14,6 +16,7 @@ import (
 // WAV format tags.
 const (
 	wavFormatPCM        = 0x0001
+	wavFormatFloat      = 0x0003
 	wavFormatALaw       = 0x0006
 	wavFormatULaw       = 0x0007
 	wavFormatExtensible = 0xFFFE
@@ -58,12 +61,48 @@ func (f WAVFormat) validate() error {
 // blockAlign is the size of one sample frame (all channels).
 func (f WAVFormat) blockAlign() int { return f.Encoding.BytesPerSample() * f.Channels }
 
+// WAVSource describes the samples as the file stores them, before any
+// conversion by the reader.
+type WAVSource struct {
+	// Tag is the format tag, with WAVE_FORMAT_EXTENSIBLE resolved to its
+	// sub-format: 1 (PCM), 3 (IEEE float), 6 (A-law) or 7 (μ-law).
+	Tag uint16
+	// Bits is the number of bits per sample: 8, 16, 32 or 64.
+	Bits int
+}
+
+// Float reports whether the file holds IEEE float samples, which the reader
+// converts to 16-bit PCM.
+func (s WAVSource) Float() bool { return s.Tag == wavFormatFloat }
+
+// String returns "pcm16", "float32", "float64", "ulaw" or "alaw".
+func (s WAVSource) String() string {
+	switch s.Tag {
+	case wavFormatPCM:
+		return "pcm" + strconv.Itoa(s.Bits)
+	case wavFormatFloat:
+		return "float" + strconv.Itoa(s.Bits)
+	case wavFormatULaw:
+		return "ulaw"
+	case wavFormatALaw:
+		return "alaw"
+	}
+	return fmt.Sprintf("tag%#04x/%d", s.Tag, s.Bits)
+}
+
+// bytesPerSample is the size of one stored sample of one channel.
+func (s WAVSource) bytesPerSample() int { return s.Bits / 8 }
+
 // WAV is a decoded WAV file: its format and its raw (still encoded) data.
 type WAV struct {
 	// Format describes Data.
 	Format WAVFormat
-	// Data holds whole sample frames in the file's encoding, interleaved.
+	// Data holds whole sample frames in Format's encoding, interleaved.
 	Data []byte
+	// Source describes the samples as stored in the file. For IEEE float
+	// files (Source.Float()) Data holds the samples converted to 16-bit PCM
+	// (Format.Encoding is L16); otherwise Data is the file's own bytes.
+	Source WAVSource
 }
 
 // Samples returns the number of sample frames (samples per channel).
@@ -104,6 +143,33 @@ func (w *WAV) Mono(ch int) []int16 {
 	return out
 }
 
+// MonoMix returns the data as 16-bit mono samples, each the average of the
+// channels of its sample frame (summed in int32, rounded half away from
+// zero), so two identical channels give the same level as one and two
+// loud talkers cannot overflow. For mono files it equals PCM.
+func (w *WAV) MonoMix() []int16 {
+	pcm := w.PCM(nil)
+	c := w.Format.Channels
+	if c <= 1 {
+		return pcm
+	}
+	out := make([]int16, len(pcm)/c)
+	for i := range out {
+		var sum int32
+		for _, v := range pcm[i*c : i*c+c] {
+			sum += int32(v)
+		}
+		// Round half away from zero; the average of int16 values always
+		// fits an int16.
+		if sum >= 0 {
+			out[i] = int16((sum + int32(c)/2) / int32(c))
+		} else {
+			out[i] = int16((sum - int32(c)/2) / int32(c))
+		}
+	}
+	return out
+}
+
 func growInt16(dst []int16, n int) []int16 {
 	if cap(dst)-len(dst) < n {
 		nd := make([]int16, len(dst), len(dst)+n)
@@ -113,7 +179,9 @@ func growInt16(dst []int16, n int) []int16 {
 	return dst[:len(dst)+n]
 }
 
-// ParseWAV parses a WAV file held in memory. The returned Data aliases b.
+// ParseWAV parses a WAV file held in memory. The returned Data aliases b,
+// except for IEEE float files, whose samples are converted to 16-bit PCM
+// in a new buffer (see NewWAVReader).
 // A data chunk that claims more bytes than the file holds is an error
 // (ErrMalformedWAV), except for the streaming sizes 0, 0xFFFFFFFF and
 // 0x7FFFF000 (written by sox into a pipe), which mean "to the end of the
@@ -132,13 +200,20 @@ func ParseWAV(b []byte) (*WAV, error) {
 		}
 		n = int(wr.remaining)
 	}
-	n -= n % wr.format.blockAlign()
-	return &WAV{Format: wr.format, Data: b[off : off+n]}, nil
+	n -= n % wr.rawBlock()
+	data := b[off : off+n]
+	if wr.source.Float() {
+		out := make([]byte, n/wr.source.bytesPerSample()*2)
+		floatToL16(out, data, wr.source.bytesPerSample())
+		data = out
+	}
+	return &WAV{Format: wr.format, Data: data, Source: wr.source}, nil
 }
 
 // ReadWAV reads a whole WAV file from r, holding at most maxData bytes of
-// audio (0 means DefaultMaxWAVData). Memory grows with the bytes actually
-// read, never with the sizes the header claims.
+// audio (0 means DefaultMaxWAVData) in Format's encoding (16-bit PCM for
+// float files). Memory grows with the bytes actually read, never with the
+// sizes the header claims.
 func ReadWAV(r io.Reader, maxData int64) (*WAV, error) {
 	if maxData <= 0 {
 		maxData = DefaultMaxWAVData
@@ -147,8 +222,8 @@ func ReadWAV(r io.Reader, maxData int64) (*WAV, error) {
 	if err != nil {
 		return nil, err
 	}
-	if wr.remaining > maxData {
-		return nil, fmt.Errorf("%w: data chunk declares %d bytes, limit %d", ErrWAVTooLarge, wr.remaining, maxData)
+	if wr.DataSize() > maxData {
+		return nil, fmt.Errorf("%w: data chunk declares %d bytes, limit %d", ErrWAVTooLarge, wr.DataSize(), maxData)
 	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(wr, maxData+1))
@@ -160,21 +235,42 @@ func ReadWAV(r io.Reader, maxData int64) (*WAV, error) {
 	}
 	data := buf.Bytes()
 	data = data[:len(data)-len(data)%wr.format.blockAlign()]
-	return &WAV{Format: wr.format, Data: data}, nil
+	return &WAV{Format: wr.format, Data: data, Source: wr.source}, nil
 }
 
-// WAVReader streams the data chunk of a WAV file.
+// floatChunk is the size of the buffer a WAVReader converts float samples
+// through: a multiple of both float sizes.
+const floatChunk = 4096
+
+// WAVReader streams the data chunk of a WAV file. It is not safe for
+// concurrent use.
 type WAVReader struct {
 	r         io.Reader
 	format    WAVFormat
-	remaining int64 // bytes left in the data chunk, or -1 for "until EOF"
-	declared  int64
+	source    WAVSource
+	remaining int64 // stored bytes left in the data chunk, or -1 for "until EOF"
+	declared  int64 // stored bytes
+
+	// Float conversion state (source.Float() only).
+	raw   []byte // stored bytes read, raw[:carry] an incomplete sample
+	carry int
+	cvt   []byte // converted 16-bit samples
+	out   []byte // cvt bytes not yet returned
+	err   error  // error of the underlying reader, returned after out
 }
+
+// rawBlock is the size of one stored sample frame.
+func (w *WAVReader) rawBlock() int { return w.source.bytesPerSample() * w.format.Channels }
 
 // NewWAVReader reads the RIFF header, the fmt chunk and any chunks before
 // data (fact, LIST, …) from r, and returns a reader positioned at the start
 // of the audio. It accepts fmt chunk sizes 16, 18 and 40
-// (WAVE_FORMAT_EXTENSIBLE) and formats PCM 16-bit, A-law and μ-law.
+// (WAVE_FORMAT_EXTENSIBLE) and formats PCM 16-bit, A-law, μ-law and IEEE
+// float (format tag 3, or EXTENSIBLE with the KSDATAFORMAT_SUBTYPE_IEEE_FLOAT
+// sub-format) of 32 or 64 bits. Float samples are converted to 16-bit PCM as
+// they are read: scaled by 32768, rounded to nearest (ties to even) and
+// clipped to [-32768, 32767]; NaN becomes 0 and ±Inf clip. Format then says
+// L16 and Source says what the file holds.
 func NewWAVReader(r io.Reader) (*WAVReader, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -188,6 +284,7 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 	}
 	var (
 		format  WAVFormat
+		source  WAVSource
 		haveFmt bool
 		ch      [8]byte
 	)
@@ -204,7 +301,7 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 			if !haveFmt {
 				return nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformedWAV)
 			}
-			wr := &WAVReader{r: r, format: format, remaining: size, declared: size}
+			wr := &WAVReader{r: r, format: format, source: source, remaining: size, declared: size}
 			if size == 0 || size == streamingSize || size == soxStreamingSize {
 				wr.remaining, wr.declared = -1, -1
 			}
@@ -221,11 +318,11 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 			if _, err := io.ReadFull(r, buf[:k]); err != nil {
 				return nil, fmt.Errorf("%w: fmt chunk of %d bytes truncated", ErrMalformedWAV, size)
 			}
-			f, err := parseFmt(buf[:k])
+			f, src, err := parseFmt(buf[:k])
 			if err != nil {
 				return nil, err
 			}
-			format, haveFmt = f, true
+			format, source, haveFmt = f, src, true
 			padded -= k
 		}
 		// Skipping reads through a small pooled buffer, so a lying size
@@ -240,7 +337,7 @@ var (
 	guidTail = []byte{0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71}
 )
 
-func parseFmt(b []byte) (WAVFormat, error) {
+func parseFmt(b []byte) (WAVFormat, WAVSource, error) {
 	tag := binary.LittleEndian.Uint16(b[0:])
 	channels := int(binary.LittleEndian.Uint16(b[2:]))
 	rate := int(binary.LittleEndian.Uint32(b[4:]))
@@ -248,11 +345,11 @@ func parseFmt(b []byte) (WAVFormat, error) {
 	bits := int(binary.LittleEndian.Uint16(b[14:]))
 	if tag == wavFormatExtensible {
 		if len(b) < 40 {
-			return WAVFormat{}, fmt.Errorf("%w: extensible fmt chunk %d bytes < 40", ErrMalformedWAV, len(b))
+			return WAVFormat{}, WAVSource{}, fmt.Errorf("%w: extensible fmt chunk %d bytes < 40", ErrMalformedWAV, len(b))
 		}
 		sub := b[24:40]
 		if !bytes.Equal(sub[2:], guidTail) {
-			return WAVFormat{}, fmt.Errorf("%w: extensible sub-format % x", ErrUnsupportedWAV, sub)
+			return WAVFormat{}, WAVSource{}, fmt.Errorf("%w: extensible sub-format % x", ErrUnsupportedWAV, sub)
 		}
 		tag = binary.LittleEndian.Uint16(sub[0:])
 	}
@@ -264,31 +361,118 @@ func parseFmt(b []byte) (WAVFormat, error) {
 		f.Encoding = voicegate.PCMU
 	case tag == wavFormatALaw && bits == 8:
 		f.Encoding = voicegate.PCMA
+	case tag == wavFormatFloat && (bits == 32 || bits == 64):
+		f.Encoding = voicegate.L16 // converted while reading
 	default:
-		return WAVFormat{}, fmt.Errorf("%w: format tag %#04x with %d bits per sample", ErrUnsupportedWAV, tag, bits)
+		return WAVFormat{}, WAVSource{}, fmt.Errorf("%w: format tag %#04x with %d bits per sample", ErrUnsupportedWAV, tag, bits)
 	}
+	src := WAVSource{Tag: tag, Bits: bits}
 	f.Channels, f.SampleRate = channels, rate
 	if err := f.validate(); err != nil {
-		return WAVFormat{}, err
+		return WAVFormat{}, WAVSource{}, err
 	}
-	if blockAlign != f.blockAlign() {
-		return WAVFormat{}, fmt.Errorf("%w: block align %d, want %d", ErrMalformedWAV, blockAlign, f.blockAlign())
+	if want := src.bytesPerSample() * channels; blockAlign != want {
+		return WAVFormat{}, WAVSource{}, fmt.Errorf("%w: block align %d, want %d", ErrMalformedWAV, blockAlign, want)
 	}
-	return f, nil
+	return f, src, nil
 }
 
-// Format returns the audio format from the header.
+// floatToL16 converts little-endian IEEE float samples of size 4 or 8 bytes
+// in src to little-endian 16-bit PCM in dst, which holds len(src)/size*2
+// bytes.
+func floatToL16(dst, src []byte, size int) {
+	le := binary.LittleEndian
+	n := len(src) / size
+	for i := range n {
+		var v float64
+		if size == 4 {
+			v = float64(math.Float32frombits(le.Uint32(src[4*i:])))
+		} else {
+			v = math.Float64frombits(le.Uint64(src[8*i:]))
+		}
+		le.PutUint16(dst[2*i:], uint16(clipFloat64(v*32768)))
+	}
+}
+
+// clipFloat64 rounds v to nearest (ties to even) and clips it to int16;
+// NaN gives 0. It matches clipFloat for every float32 input.
+func clipFloat64(v float64) int16 {
+	switch {
+	case v != v: // NaN
+		return 0
+	case v >= 32767:
+		return 32767
+	case v <= -32768:
+		return -32768
+	}
+	return int16(math.RoundToEven(v))
+}
+
+// Format returns the format of the bytes Read returns: the format from the
+// header, with IEEE float data reported as L16.
 func (w *WAVReader) Format() WAVFormat { return w.format }
 
-// DataSize returns the size of the data chunk the header declares, or -1 when
-// it says "until the end" (sizes 0, 0xFFFFFFFF and sox's 0x7FFFF000, written
-// by streaming recorders).
-func (w *WAVReader) DataSize() int64 { return w.declared }
+// Source returns the sample format stored in the file.
+func (w *WAVReader) Source() WAVSource { return w.source }
 
-// Read reads encoded audio bytes. It returns io.EOF at the end of the data
-// chunk, and an error matching both ErrMalformedWAV and io.ErrUnexpectedEOF
-// when the file ends before the declared data size.
+// DataSize returns the size of the data chunk the header declares, in bytes
+// of Format (for float files, the size once converted to 16-bit PCM), or -1
+// when it says "until the end" (sizes 0, 0xFFFFFFFF and sox's 0x7FFFF000,
+// written by streaming recorders).
+func (w *WAVReader) DataSize() int64 {
+	if w.declared < 0 || !w.source.Float() {
+		return w.declared
+	}
+	return w.declared / int64(w.source.bytesPerSample()) * 2
+}
+
+// Read reads audio bytes in Format's encoding (float samples converted to
+// 16-bit PCM). It returns io.EOF at the end of the data chunk, and an
+// error matching both ErrMalformedWAV and io.ErrUnexpectedEOF when the file
+// ends before the declared data size. A trailing incomplete float sample is
+// dropped.
 func (w *WAVReader) Read(p []byte) (int, error) {
+	if w.source.Float() {
+		return w.readFloat(p)
+	}
+	return w.readRaw(p)
+}
+
+// readFloat reads stored float samples through w.raw and returns them
+// converted.
+func (w *WAVReader) readFloat(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for len(w.out) == 0 {
+		if w.err != nil {
+			return 0, w.err
+		}
+		if w.raw == nil {
+			w.raw = make([]byte, floatChunk)
+			w.cvt = make([]byte, floatChunk/4*2)
+		}
+		n, err := w.readRaw(w.raw[w.carry:])
+		size := w.source.bytesPerSample()
+		total := w.carry + n
+		whole := total - total%size
+		floatToL16(w.cvt, w.raw[:whole], size)
+		w.out = w.cvt[:whole/size*2]
+		w.carry = copy(w.raw, w.raw[whole:total])
+		if err != nil {
+			w.err = err
+		} else if n == 0 {
+			// A reader may return 0, nil; let the caller retry.
+			break
+		}
+	}
+	n := copy(p, w.out)
+	w.out = w.out[n:]
+	return n, nil
+}
+
+// readRaw reads stored bytes of the data chunk.
+func (w *WAVReader) readRaw(p []byte) (int, error) {
 	if w.remaining == 0 {
 		return 0, io.EOF
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,7 +160,13 @@ func TestParseWAVErrors(t *testing.T) {
 		{"extensible unknown GUID", riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 1, 8000, 16, append(extensible(16, 1)[:23], 0)...)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"24-bit PCM", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 24)}, chunk{id: "data", body: []byte{1, 2, 3}}), codec.ErrUnsupportedWAV},
 		{"IMA ADPCM", riff(chunk{id: "fmt ", body: fmtBody(0x11, 1, 8000, 4, 2, 0, 0xF9, 1)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
-		{"float", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", body: []byte{1, 2, 3, 4}}), codec.ErrUnsupportedWAV},
+		{"24-bit float", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 24)}, chunk{id: "data", body: []byte{1, 2, 3}}), codec.ErrUnsupportedWAV},
+		{"16-bit float", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"extensible 16-bit float", riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 1, 8000, 16, extensible(16, 3)...)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
+		{"float block align of 16-bit", riff(chunk{id: "fmt ", body: func() []byte { b := fmtBody(3, 1, 8000, 32); b[12] = 2; return b }()}, chunk{id: "data", body: []byte{1, 2, 3, 4}}), codec.ErrMalformedWAV},
+		{"float 3 channels", riff(chunk{id: "fmt ", body: fmtBody(3, 3, 8000, 32)}, chunk{id: "data", body: make([]byte, 12)}), codec.ErrUnsupportedWAV},
+		{"float rate 0", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 0, 64)}, chunk{id: "data", body: make([]byte, 8)}), codec.ErrUnsupportedWAV},
+		{"float data shorter than declared", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", size: 100, set: true, body: make([]byte, 8)}), codec.ErrMalformedWAV},
 		{"3 channels", riff(chunk{id: "fmt ", body: fmtBody(1, 3, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"0 channels", riff(chunk{id: "fmt ", body: fmtBody(1, 0, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"rate 0", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 0, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
@@ -179,6 +186,233 @@ func TestParseWAVErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// floatFile returns a WAV file of IEEE float samples (bits 32 or 64); ext
+// selects WAVE_FORMAT_EXTENSIBLE with the float sub-format.
+func floatFile(bits uint16, channels uint16, rate uint32, ext bool, samples ...float64) []byte {
+	var data []byte
+	for _, v := range samples {
+		if bits == 32 {
+			data = binary.LittleEndian.AppendUint32(data, math.Float32bits(float32(v)))
+		} else {
+			data = binary.LittleEndian.AppendUint64(data, math.Float64bits(v))
+		}
+	}
+	f := fmtBody(3, channels, rate, bits)
+	if ext {
+		f = fmtBody(0xFFFE, channels, rate, bits, extensible(bits, 3)...)
+	}
+	return riff(chunk{id: "fmt ", body: f}, chunk{id: "fact", body: []byte{byte(len(samples)), 0, 0, 0}}, chunk{id: "data", body: data})
+}
+
+// TestParseWAVFloat reads 32- and 64-bit IEEE float files (format tag 3 and
+// EXTENSIBLE with the float sub-format) as 16-bit PCM: scaled by 32768,
+// rounded to nearest with ties to even, clipped, NaN as 0.
+func TestParseWAVFloat(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	in := []float64{0, 0.5, -0.5, 1, -1, 1.5, -1.5, nan, inf, -inf, 32767.0 / 32768, -32768.0 / 32768,
+		0.5 / 32768, 1.5 / 32768, 2.5 / 32768, -0.5 / 32768, -1.5 / 32768, 0.49 / 32768, 32766.5 / 32768, 1e30, -1e30}
+	want := []int16{0, 16384, -16384, 32767, -32768, 32767, -32768, 0, 32767, -32768, 32767, -32768,
+		0, 2, 2, 0, -2, 0, 32766, 32767, -32768}
+	wantBytes := make([]byte, 2*len(want))
+	for i, v := range want {
+		binary.LittleEndian.PutUint16(wantBytes[2*i:], uint16(v))
+	}
+	for _, tc := range []struct {
+		name string
+		bits uint16
+		ext  bool
+		src  string
+	}{
+		{"float32", 32, false, "float32"},
+		{"float64", 64, false, "float64"},
+		{"extensible float32", 32, true, "float32"},
+		{"extensible float64", 64, true, "float64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := floatFile(tc.bits, 1, 48000, tc.ext, in...)
+			wantFmt := codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 48000, Channels: 1}
+			w, err := codec.ParseWAV(file)
+			if err != nil {
+				t.Fatalf("ParseWAV: %v", err)
+			}
+			if w.Format != wantFmt || !w.Source.Float() || int(w.Source.Bits) != int(tc.bits) || w.Source.String() != tc.src {
+				t.Fatalf("format %+v source %+v (%s)", w.Format, w.Source, w.Source)
+			}
+			if !bytes.Equal(w.Data, wantBytes) {
+				t.Fatalf("ParseWAV data\n got %v\nwant %v", w.PCM(nil), want)
+			}
+			for name, r := range map[string]io.Reader{"whole": bytes.NewReader(file), "one byte at a time": &oneByteReader{bytes.NewReader(file)}} {
+				rw, err := codec.ReadWAV(r, 0)
+				if err != nil || rw.Format != wantFmt || rw.Source != w.Source || !bytes.Equal(rw.Data, wantBytes) {
+					t.Fatalf("ReadWAV %s: %v %+v %v", name, err, rw, rw.PCM(nil))
+				}
+			}
+			wr, err := codec.NewWAVReader(bytes.NewReader(file))
+			if err != nil || wr.DataSize() != int64(len(wantBytes)) || wr.Source() != w.Source || wr.Format() != wantFmt {
+				t.Fatalf("NewWAVReader: %v size %d", err, wr.DataSize())
+			}
+			// Reads of one byte split converted samples and still give
+			// the same bytes.
+			var got []byte
+			b := make([]byte, 1)
+			for {
+				n, err := wr.Read(b)
+				got = append(got, b[:n]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, wantBytes) {
+				t.Fatalf("Read by single bytes = %v", got)
+			}
+		})
+	}
+	// Stereo: channels stay interleaved; a trailing partial sample frame
+	// (one float of two) is dropped.
+	file := floatFile(32, 2, 44100, false, 0.25, -0.25, 0.5, -0.5, 0.75)
+	w, err := codec.ParseWAV(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.PCM(nil); len(got) != 4 || got[0] != 8192 || got[1] != -8192 || got[2] != 16384 || got[3] != -16384 {
+		t.Fatalf("stereo PCM %v", got)
+	}
+	r, err := codec.ReadWAV(&oneByteReader{bytes.NewReader(file)}, 0)
+	if err != nil || !bytes.Equal(r.Data, w.Data) {
+		t.Fatalf("stereo ReadWAV: %v %v", err, r.PCM(nil))
+	}
+	// A data chunk with an incomplete last float (6 bytes).
+	odd := riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", body: []byte{0, 0, 0, 0x3F, 0, 0}})
+	if w, err := codec.ParseWAV(odd); err != nil || len(w.Data) != 2 || w.PCM(nil)[0] != 16384 {
+		t.Fatalf("odd float data: %v %+v", err, w)
+	}
+	if w, err := codec.ReadWAV(bytes.NewReader(odd), 0); err != nil || len(w.Data) != 2 {
+		t.Fatalf("odd float data, ReadWAV: %v %+v", err, w)
+	}
+}
+
+// TestReadWAVFloatLong reads a float file larger than the reader's
+// conversion buffer through readers that split it at every size.
+func TestReadWAVFloatLong(t *testing.T) {
+	samples := make([]float64, 5000)
+	for i := range samples {
+		samples[i] = math.Sin(float64(i)*0.01) * 1.2 // clips at the peaks
+	}
+	for _, bits := range []uint16{32, 64} {
+		file := floatFile(bits, 2, 48000, true, samples...)
+		w, err := codec.ParseWAV(file)
+		if err != nil || len(w.Data) != len(samples)*2 {
+			t.Fatalf("%d bits: ParseWAV %v, %d bytes", bits, err, len(w.Data))
+		}
+		for _, step := range []int{1, 3, 7, 4096, 5000} {
+			r, err := codec.ReadWAV(&chunkReader{r: bytes.NewReader(file), n: step}, 0)
+			if err != nil || !bytes.Equal(r.Data, w.Data) {
+				t.Fatalf("%d bits, reads of %d: %v", bits, step, err)
+			}
+		}
+		// A truncated float file fails like any other.
+		if _, err := codec.ReadWAV(bytes.NewReader(file[:len(file)-100]), 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%d bits, truncated: %v", bits, err)
+		}
+		// The limit applies to the converted size.
+		if _, err := codec.ReadWAV(bytes.NewReader(file), int64(len(samples)*2-1)); !errors.Is(err, codec.ErrWAVTooLarge) {
+			t.Fatalf("%d bits, over limit: %v", bits, err)
+		}
+		if r, err := codec.ReadWAV(bytes.NewReader(file), int64(len(samples)*2)); err != nil || len(r.Data) != len(samples)*2 {
+			t.Fatalf("%d bits, at limit: %v", bits, err)
+		}
+	}
+	// A float header that claims 4 GB is refused by the limit at once.
+	lying := riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", size: 0xFFFFFFF0, set: true})
+	if _, err := codec.ReadWAV(bytes.NewReader(lying), 0); !errors.Is(err, codec.ErrWAVTooLarge) {
+		t.Fatalf("lying float size: %v", err)
+	}
+	if _, err := codec.ParseWAV(lying); !errors.Is(err, codec.ErrMalformedWAV) {
+		t.Fatalf("lying float size, ParseWAV: %v", err)
+	}
+}
+
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	return c.r.Read(p[:min(len(p), c.n)])
+}
+
+// TestParseWAVFloatSox reads float files written by sox and compares them
+// with sox's own conversion to 16 bits (without dither), within one step:
+// sox rounds through a 32-bit intermediate.
+func TestParseWAVFloatSox(t *testing.T) {
+	if _, err := exec.LookPath("sox"); err != nil {
+		t.Skip("sox not installed (Debian: apt-get install -y --no-install-recommends sox)")
+	}
+	dir := t.TempDir()
+	for _, bits := range []string{"32", "64"} {
+		fl := filepath.Join(dir, "f"+bits+".wav")
+		i16 := filepath.Join(dir, "i"+bits+".wav")
+		if b, err := exec.Command("sox", "-D", "-n", "-r", "44100", "-c", "2", "-e", "floating-point", "-b", bits, fl, "synth", "0.2", "sine", "440", "sine", "1000", "vol", "0.9").CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v %s", err, b)
+		}
+		if b, err := exec.Command("sox", "-D", fl, "-e", "signed-integer", "-b", "16", i16).CombinedOutput(); err != nil {
+			t.Fatalf("sox: %v %s", err, b)
+		}
+		fb, _ := os.ReadFile(fl)
+		ib, _ := os.ReadFile(i16)
+		fw, err := codec.ParseWAV(fb)
+		if err != nil {
+			t.Fatalf("%s-bit sox float: %v", bits, err)
+		}
+		iw, err := codec.ParseWAV(ib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fw.Format != iw.Format || !fw.Source.Float() {
+			t.Fatalf("format %+v %+v, want %+v", fw.Format, fw.Source, iw.Format)
+		}
+		got, want := fw.PCM(nil), iw.PCM(nil)
+		if len(got) != len(want) || len(got) != 2*8820 {
+			t.Fatalf("%d samples, sox %d", len(got), len(want))
+		}
+		for i := range got {
+			if d := int(got[i]) - int(want[i]); d < -1 || d > 1 {
+				t.Fatalf("%s-bit sample %d: %d, sox %d", bits, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func TestWAVMonoMix(t *testing.T) {
+	w := codec.WAV{Format: codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 2}}
+	for _, v := range []int16{100, 100, 32767, 32767, -32768, -32768, 3, 0, -3, 0, 32767, -32768} {
+		w.Data = binary.LittleEndian.AppendUint16(w.Data, uint16(v))
+	}
+	want := []int16{100, 32767, -32768, 2, -2, -1} // -0.5 rounds away from zero
+	if got := w.MonoMix(); len(got) != len(want) || !equal16(got, want) {
+		t.Fatalf("MonoMix = %v, want %v", got, want)
+	}
+	mono := codec.WAV{Format: codec.WAVFormat{Encoding: voicegate.PCMA, SampleRate: 8000, Channels: 1}, Data: []byte{0xD5}}
+	if got := mono.MonoMix(); len(got) != 1 || got[0] != 8 {
+		t.Fatalf("mono MonoMix = %v", got)
+	}
+}
+
+func equal16(a, b []int16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // TestReadWAVLyingSize: a 44-byte file that claims 4 GB of data must fail
@@ -468,6 +702,9 @@ func FuzzParseWAV(f *testing.F) {
 	f.Add(riff(chunk{id: "fmt ", body: fmtBody(0xFFFE, 2, 16000, 16, extensible(16, 1)...)}, chunk{id: "data", body: []byte{1, 0, 2, 0, 3, 0, 4, 0}}))
 	f.Add(append(riff(chunk{id: "LIST", body: []byte("INFOx")}, chunk{id: "fmt ", body: fmtBody(6, 2, 8000, 8, 0, 0)}, chunk{id: "data", size: 0xFFFFFFFF, set: true}), 1, 2, 3))
 	f.Add(riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 0xFFFFFFFE, set: true}))
+	f.Add(floatFile(32, 2, 44100, false, 0.5, -0.5, math.NaN(), math.Inf(-1), 2))
+	f.Add(floatFile(64, 1, 48000, true, 0.25, 1e300, -1e-300))
+	f.Add(append(riff(chunk{id: "fmt ", body: fmtBody(3, 1, 48000, 32)}, chunk{id: "data", size: 0xFFFFFFFF, set: true}), 0, 0, 0x80, 0x7F, 0, 0, 0xC0))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := codec.ParseWAV(b)
 		r, rerr := codec.ReadWAV(bytes.NewReader(b), 1<<20)
@@ -480,7 +717,7 @@ func FuzzParseWAV(f *testing.F) {
 		if rerr != nil {
 			t.Fatalf("ReadWAV failed (%v) but ParseWAV did not", rerr)
 		}
-		if r.Format != w.Format || !bytes.Equal(r.Data, w.Data) {
+		if r.Format != w.Format || r.Source != w.Source || !bytes.Equal(r.Data, w.Data) {
 			t.Fatal("ParseWAV and ReadWAV disagree")
 		}
 		block := w.Format.Channels * w.Format.Encoding.BytesPerSample()
@@ -518,4 +755,39 @@ func FuzzParseWAV(f *testing.F) {
 			t.Fatal("frames do not cover the data")
 		}
 	})
+}
+
+// BenchmarkParseWAVFloat32 converts 10 s of 48 kHz stereo float32 (what a
+// browser exports) to 16-bit PCM.
+func BenchmarkParseWAVFloat32(b *testing.B) {
+	samples := make([]float64, 2*48000*10)
+	for i := range samples {
+		samples[i] = math.Sin(float64(i) * 0.001)
+	}
+	file := floatFile(32, 2, 48000, false, samples...)
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := codec.ParseWAV(file); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(10/(float64(b.Elapsed().Seconds())/float64(b.N)), "x_realtime")
+}
+
+// BenchmarkReadWAVFloat32 is BenchmarkParseWAVFloat32 through the
+// streaming reader.
+func BenchmarkReadWAVFloat32(b *testing.B) {
+	samples := make([]float64, 2*48000*10)
+	for i := range samples {
+		samples[i] = math.Sin(float64(i) * 0.001)
+	}
+	file := floatFile(32, 2, 48000, false, samples...)
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := codec.ReadWAV(bytes.NewReader(file), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

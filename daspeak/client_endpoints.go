@@ -87,7 +87,8 @@ type IdentifyResult struct {
 	// job.
 	Best CandidateScore `json:"result"`
 	// Authenticity and durations of the evaluated audio (IdentifyAudio
-	// only).
+	// only). Authenticity is AuthenticityNotPerformed (-1) when the
+	// emulator's engine did no anti-spoofing (a voicegate extension).
 	Authenticity       float64 `json:"authenticity_to_evaluate"`
 	InputAudioDuration float64 `json:"input_audio_duration_to_evaluate"`
 	NetSpeechDuration  float64 `json:"net_speech_duration_to_evaluate"`
@@ -115,7 +116,8 @@ type AudioCompareResult struct {
 
 	// Authenticity (anti-spoofing value) and durations in seconds of the
 	// reference audio and of the audio to evaluate, as das-Peak reports
-	// them.
+	// them. An authenticity is AuthenticityNotPerformed (-1) when the
+	// emulator's engine did no anti-spoofing (a voicegate extension).
 	AuthenticityReference        float64 `json:"authenticity_reference"`
 	AuthenticityToEvaluate       float64 `json:"authenticity_to_evaluate"`
 	InputAudioDurationReference  float64 `json:"input_audio_duration_reference"`

@@ -11,16 +11,20 @@
 // measures net speech with an energy voice activity detector, and, once
 // enough net speech is collected, makes one engine call: a credential from
 // the audio ([Register]) or a score of the audio against a credential
-// ([Verify]). It then applies the authenticity and score thresholds and
-// ends with exactly one terminal event:
+// ([Verify]). It then applies the authenticity and score thresholds, hands
+// a register credential to Config.Store if one is set, and ends with
+// exactly one terminal event:
 //
-//	result-success            register: credential made; verify: score ≥ threshold
+//	result-success            register: credential made and, with a Store, stored;
+//	                          verify: score ≥ ScoreThreshold
 //	result-fail-score         verify: score below ScoreThreshold
 //	result-fail-spoof         authenticity below AuthenticityThreshold
 //	error-parameters          invalid Config (nothing is read)
 //	error-consumer-not-ready  no audio of the party within NoAudioTimeout
 //	error-audio               the stream ended (or failed) before enough speech
 //	error-das-Peak            the engine failed; Err and Exception say why
+//	error-store               register: credential made but the Store did not
+//	                          keep it; the event carries it (voicegate's addition)
 //
 // Before it, "progress" events report the net speech collected so far and
 // the net speech needed. Events are pulled with [Session.Next], which does
@@ -31,17 +35,42 @@
 //	for {
 //		ev, err := s.Next(ctx)
 //		if err != nil { … }          // ctx ended; Next may be called again
-//		send(ev)                     // json.Marshal(ev) for a UI
+//		send(ev)                     // json.Marshal(ev) for a UI: no credential, no audio
+//		if ev.Type == daspeak.EventErrorStore {
+//			keep(ani, ev.Credential, ev.ModelHash, ev.Audio) // the store failed
+//		}
 //		if ev.IsTerminal() { break }
 //	}
 //
 // The collected audio keeps speech and at most MaxPause of each pause, is
 // capped below das-Peak's 30 s (MaxTotalAudio) and goes to the engine as a
-// mono WAV file in the stream's encoding. A register success carries the
-// credential, the authenticity, the net speech and that WAV file; with
-// Config.Store the session hands the credential to the store, retrying
-// with backoff, and if the store still fails the success event carries
-// the credential and StoreErr so the caller can keep it some other way.
+// mono WAV file in the stream's encoding. A register result carries the
+// credential, the authenticity, the net speech and that WAV file.
+//
+// # Storing credentials
+//
+// With Config.Store, a register result-success means the credential is
+// stored: the session hands it to the store, retrying with backoff
+// (StoreRetries, StoreBackoff), and only then reports success. If the
+// store still fails, the session ends with error-store instead, whose Err
+// matches ErrStore and which carries the credential, the model hash and
+// the audio so the application can keep them some other way. The whole
+// store step runs under context.WithoutCancel of Next's ctx bounded by
+// Config.StoreTimeout (default 10 s): cancelling ctx, as a shutdown does,
+// does not cut off a store in progress, and Next returns the terminal
+// event once the step ends.
+//
+// # Anti-spoofing
+//
+// das-Peak reports an authenticity in [0, 1] with every result; the
+// session fails results below AuthenticityThreshold with
+// result-fail-spoof. An engine that does no anti-spoofing reports
+// [AuthenticityNotPerformed] (-1) instead: the session then applies no
+// authenticity threshold, decides on the score alone (the credential alone
+// for register), and says so in the event: Event.AntiSpoofing is
+// AntiSpoofingNotPerformed, and the JSON has "anti_spoofing":
+// "not-performed" and no "authenticity". An authenticity or score outside
+// its range ends the session with error-das-Peak (ErrInvalidResult).
 //
 // Net speech is counted by the session's detector, which may disagree with
 // the engine's by 5–15%: the session waits for at least 3 s plus
@@ -52,8 +81,14 @@
 //
 // The event type names are those of das-Peak Streaming's agent
 // integration; they could not be checked against a public das-Peak
-// Streaming source. Event.MarshalJSON writes snake_case keys, the spelling
-// of das-Peak's REST API ("net_speech", "score_threshold", …), with
-// durations in seconds; the integration's camelCase spelling is not used
-// because no public source confirms it.
+// Streaming source; error-store is voicegate's own. Event.MarshalJSON
+// writes snake_case keys, the spelling of das-Peak's REST API
+// ("net_speech", "score_threshold", …), with durations in seconds; the
+// integration's camelCase spelling is not used because no public source
+// confirms it.
+//
+// An event's JSON is meant for user interfaces and logs: it never holds
+// the credential or the audio unless the session's Config.CredentialInJSON
+// or Config.AudioInJSON asks for them. The Go fields Event.Credential and
+// Event.Audio always hold them.
 package daspeak

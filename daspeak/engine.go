@@ -51,8 +51,10 @@ type AudioOptions struct {
 // AuthenticityNotPerformed is the Authenticity an engine reports when it did
 // no anti-spoofing check (the embedded offline engine). It is voicegate's
 // sentinel, outside das-Peak's documented range [0, 1]: a session never
-// turns it into a passed check; events carry it as "anti_spoofing":
-// "not-performed" instead of an authenticity value.
+// judges it against AuthenticityThreshold (neither a passed nor a failed
+// check); its events set Event.AntiSpoofing to AntiSpoofingNotPerformed and
+// carry "anti_spoofing":"not-performed" in JSON instead of an authenticity
+// value. The daspeaktest emulator sends it to REST clients as -1.
 const AuthenticityNotPerformed = -1.0
 
 // Model identifies the model that produced a result.
@@ -72,7 +74,8 @@ type CredentialResult struct {
 	Credential string `json:"credential"`
 	// Authenticity is the anti-spoofing value in [0, 1]; higher is more
 	// likely a live human voice. [AuthenticityNotPerformed] when the
-	// engine did no anti-spoofing.
+	// engine did no anti-spoofing (over REST, only from the daspeaktest
+	// emulator: a voicegate extension; das-Peak documents [0, 1]).
 	Authenticity float64 `json:"authenticity"`
 	// InputAudioDuration and NetSpeechDuration are in seconds, as das-Peak
 	// reports them.
@@ -90,7 +93,8 @@ type CompareResult struct {
 	// das-Peak makes no decision: the caller applies a threshold.
 	Score float64 `json:"score"`
 	// Authenticity of the evaluated audio, when audio was evaluated;
-	// [AuthenticityNotPerformed] when the engine did no anti-spoofing.
+	// [AuthenticityNotPerformed] when the engine did no anti-spoofing
+	// (a voicegate extension, as for CredentialResult.Authenticity).
 	Authenticity float64 `json:"authenticity_to_evaluate"`
 	// Durations of the evaluated audio in seconds, when audio was evaluated.
 	InputAudioDuration float64 `json:"input_audio_duration_to_evaluate"`

@@ -224,4 +224,14 @@ var (
 	// ErrAudio reports a stream that ended or failed, or audio that cannot
 	// be used, before enough net speech was collected.
 	ErrAudio = errors.New("daspeak: not enough usable audio")
+	// ErrStore reports a register credential that Config.Store did not
+	// keep within StoreRetries and StoreTimeout (the Err of an error-store
+	// event). The error also wraps the store's last error.
+	ErrStore = errors.New("daspeak: credential not stored")
+	// ErrInvalidResult reports an engine answer with a value outside its
+	// documented range: an authenticity that is neither in [0, 1] nor
+	// AuthenticityNotPerformed, a score outside [0, 1] (NaN included), or
+	// an empty register credential.
+	// The session ends with error-das-Peak rather than judge it.
+	ErrInvalidResult = errors.New("daspeak: engine result out of range")
 )

@@ -37,7 +37,9 @@ type Config struct {
 	// AuthenticityThreshold in [0, 1]: an authenticity below it gives
 	// result-fail-spoof. Default 0.8, the value of das-Peak Streaming's
 	// example. Zero selects the default; use a tiny positive value to
-	// accept everything.
+	// accept everything. It is not applied when the engine reports
+	// AuthenticityNotPerformed: the event then says anti-spoofing was not
+	// performed (Event.AntiSpoofing) and the result rests on the score.
 	AuthenticityThreshold float64
 	// ScoreThreshold in [0, 1]: a verify score below it gives
 	// result-fail-score. Default 0.5. Zero selects the default.
@@ -73,7 +75,9 @@ type Config struct {
 	FillGaps bool
 
 	// Store, for register sessions, keeps the new credential under
-	// CallerID. Optional.
+	// CallerID. Optional. With a Store, result-success means the store
+	// kept the credential; when it did not, the session ends with
+	// error-store, which carries the credential.
 	Store CredentialStore
 	// CallerID is the id the credential is stored under; required with
 	// Store.
@@ -84,9 +88,23 @@ type Config struct {
 	// StoreBackoff is the wait before the first retry; it doubles after
 	// each. Default 200 ms.
 	StoreBackoff time.Duration
+	// StoreTimeout bounds the whole store step: every attempt and every
+	// backoff. The step runs under context.WithoutCancel of Next's ctx
+	// with this timeout, so a shutdown that cancels Next's ctx does not
+	// cut off the storing of a credential the engine already made; Next
+	// returns when the store step ends, at most StoreTimeout after the
+	// engine answered. Default 10 s; negative is invalid.
+	StoreTimeout time.Duration
 
+	// CredentialInJSON makes Event.MarshalJSON include the credential of a
+	// register result-success or error-store ("credential"). Leave it off
+	// for events shown in a user interface or written to a log; set it
+	// only where the JSON goes to a trusted backend that keeps the
+	// credential.
+	CredentialInJSON bool
 	// AudioInJSON makes Event.MarshalJSON include the collected audio
-	// (base64) of a register success.
+	// (base64, "audio") of a register result-success or error-store. The
+	// same caution applies as for CredentialInJSON.
 	AudioInJSON bool
 }
 
@@ -162,6 +180,12 @@ func (c *Config) defaults(op Operation) (Config, error) {
 	if o.StoreBackoff < 0 {
 		return bad("StoreBackoff %v is negative", o.StoreBackoff)
 	}
+	if o.StoreTimeout == 0 {
+		o.StoreTimeout = 10 * time.Second
+	}
+	if o.StoreTimeout < 0 {
+		return bad("StoreTimeout %v is negative", o.StoreTimeout)
+	}
 	if op == OperationRegister && o.Store != nil && o.CallerID == "" {
 		return bad("CallerID is required with Store")
 	}
@@ -202,8 +226,7 @@ type sessionState uint8
 const (
 	stateStart   sessionState = iota // parameters not yet resolved
 	stateCollect                     // reading audio
-	stateSubmit                      // calling the engine
-	stateStore                       // storing the credential
+	stateSubmit                      // calling the engine (and the store)
 	stateDone                        // terminal event returned
 )
 
@@ -217,8 +240,13 @@ const (
 // Next must not be called concurrently; Stats may be called at any time.
 //
 // When the ctx given to Next ends, Next returns ctx's error and the session
-// stays where it was: a later Next resumes (reading, calling the engine or
-// storing again). The session never closes its source.
+// stays where it was: a later Next resumes (reading, or calling the engine
+// again). Storing is the exception: once the engine has made a register
+// credential, Next hands it to Config.Store under a context that ctx
+// cannot cancel, bounded by Config.StoreTimeout, and returns the terminal
+// event (result-success or error-store) even when ctx ended meanwhile, so a
+// shutdown does not drop the credential. The session never closes its
+// source.
 type Session struct {
 	op     Operation
 	src    voicegate.FrameReader
@@ -245,8 +273,6 @@ type Session struct {
 	pauseLen int     // samples in the ring
 	pauseOff int     // ring start
 	nextProg time.Duration
-
-	result *Event // register success waiting for the store
 
 	mu    sync.Mutex
 	stats SessionStats
@@ -333,8 +359,6 @@ func (s *Session) Next(ctx context.Context) (Event, error) {
 			s.state = stateSubmit
 		case stateSubmit:
 			return s.submit(ctx)
-		case stateStore:
-			return s.store(ctx)
 		}
 	}
 }
@@ -358,6 +382,7 @@ func (s *Session) fill(ev Event) Event {
 		ev.Exception = exceptionOf(ev.Err)
 	}
 	ev.audioInJSON = s.cfg.AudioInJSON
+	ev.credentialInJSON = s.cfg.CredentialInJSON
 	return ev
 }
 
@@ -611,7 +636,8 @@ func (s *Session) wav() ([]byte, error) {
 	return codec.EncodeWAV(nil, f, data)
 }
 
-// submit calls the engine and turns its answer into the result.
+// submit calls the engine and turns its answer into the result; a register
+// credential then goes to the store.
 func (s *Session) submit(ctx context.Context) (Event, error) {
 	if s.netSpeech() < MinNetSpeech {
 		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %.2fs of net speech in %v of audio, %.2fs needed",
@@ -631,16 +657,21 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 			return s.finish(Event{Type: EventErrorDasPeak, ModelHash: s.hash, Err: err}), nil
 		}
 		ev := Event{
-			ModelHash:             r.Model.Hash,
-			EngineNetSpeech:       secondsToDuration(r.NetSpeechDuration),
-			EngineAudioDuration:   secondsToDuration(r.InputAudioDuration),
-			Authenticity:          r.Authenticity,
-			AuthenticityThreshold: s.cfg.AuthenticityThreshold,
+			ModelHash:           r.Model.Hash,
+			EngineNetSpeech:     secondsToDuration(r.NetSpeechDuration),
+			EngineAudioDuration: secondsToDuration(r.InputAudioDuration),
 		}
 		if ev.ModelHash == "" {
 			ev.ModelHash = s.hash
 		}
-		if r.Authenticity < s.cfg.AuthenticityThreshold {
+		spoof, err := s.antiSpoofing(&ev, r.Authenticity)
+		if err == nil && r.Credential == "" {
+			err = fmt.Errorf("%w: empty credential", ErrInvalidResult)
+		}
+		if err != nil {
+			return s.finish(Event{Type: EventErrorDasPeak, ModelHash: ev.ModelHash, Err: err}), nil
+		}
+		if spoof {
 			ev.Type = EventResultFailSpoof
 			return s.finish(ev), nil
 		}
@@ -650,9 +681,7 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		if s.cfg.Store == nil {
 			return s.finish(ev), nil
 		}
-		s.result = &ev
-		s.state = stateStore
-		return s.store(ctx)
+		return s.store(ctx, ev), nil
 	}
 	r, err := s.engine.CompareCredentialToAudio(ctx, s.cred, audio, opts)
 	if err != nil {
@@ -662,19 +691,24 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		return s.finish(Event{Type: EventErrorDasPeak, ModelHash: s.hash, Err: err}), nil
 	}
 	ev := Event{
-		ModelHash:             r.Model.Hash,
-		EngineNetSpeech:       secondsToDuration(r.NetSpeechDuration),
-		EngineAudioDuration:   secondsToDuration(r.InputAudioDuration),
-		Authenticity:          r.Authenticity,
-		AuthenticityThreshold: s.cfg.AuthenticityThreshold,
-		Score:                 r.Score,
-		ScoreThreshold:        s.cfg.ScoreThreshold,
+		ModelHash:           r.Model.Hash,
+		EngineNetSpeech:     secondsToDuration(r.NetSpeechDuration),
+		EngineAudioDuration: secondsToDuration(r.InputAudioDuration),
+		Score:               r.Score,
+		ScoreThreshold:      s.cfg.ScoreThreshold,
 	}
 	if ev.ModelHash == "" {
 		ev.ModelHash = s.hash
 	}
+	spoof, err := s.antiSpoofing(&ev, r.Authenticity)
+	if err == nil && !(r.Score >= 0 && r.Score <= 1) {
+		err = fmt.Errorf("%w: score %v outside [0, 1]", ErrInvalidResult, r.Score)
+	}
+	if err != nil {
+		return s.finish(Event{Type: EventErrorDasPeak, ModelHash: ev.ModelHash, Err: err}), nil
+	}
 	switch {
-	case r.Authenticity < s.cfg.AuthenticityThreshold:
+	case spoof:
 		ev.Type = EventResultFailSpoof
 	case r.Score < s.cfg.ScoreThreshold:
 		ev.Type = EventResultFailScore
@@ -684,24 +718,51 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 	return s.finish(ev), nil
 }
 
-// store hands the register result to Config.Store with retries. When ctx
-// ends, the session stays in this state and a later Next tries again.
-func (s *Session) store(ctx context.Context) (Event, error) {
-	ev := *s.result
-	n, err := storeWithRetries(ctx, s.cfg.Store, s.cfg.StoreRetries, s.cfg.StoreBackoff, s.cfg.CallerID, ev.Credential, ev.ModelHash, ev.Audio)
+// antiSpoofing records the engine's authenticity a in ev and reports
+// whether it fails AuthenticityThreshold. AuthenticityNotPerformed is
+// recorded as such and never fails (nor passes) a threshold; any other
+// value outside [0, 1], NaN included, is an ErrInvalidResult.
+func (s *Session) antiSpoofing(ev *Event, a float64) (spoof bool, err error) {
+	switch {
+	case a == AuthenticityNotPerformed:
+		ev.AntiSpoofing = AntiSpoofingNotPerformed
+		ev.Authenticity = AuthenticityNotPerformed
+		return false, nil
+	case a >= 0 && a <= 1:
+		ev.AntiSpoofing = AntiSpoofingPerformed
+		ev.Authenticity = a
+		ev.AuthenticityThreshold = s.cfg.AuthenticityThreshold
+		return a < s.cfg.AuthenticityThreshold, nil
+	default:
+		return false, fmt.Errorf("%w: authenticity %v outside [0, 1] and not AuthenticityNotPerformed (%v)",
+			ErrInvalidResult, a, AuthenticityNotPerformed)
+	}
+}
+
+// store hands the register result ev to Config.Store with retries, under
+// a context that Next's ctx cannot cancel, bounded by StoreTimeout, and
+// returns the terminal event: ev as result-success when the store kept
+// the credential, ev as error-store otherwise.
+func (s *Session) store(ctx context.Context, ev Event) Event {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StoreTimeout)
+	defer cancel()
+	start := time.Now()
+	n, err := storeWithRetries(sctx, s.cfg.Store, s.cfg.StoreRetries, s.cfg.StoreBackoff, s.cfg.CallerID, ev.Credential, ev.ModelHash, ev.Audio)
 	s.mu.Lock()
 	s.stats.StoreAttempts += n
 	s.mu.Unlock()
-	if err != nil && ctx.Err() != nil {
-		return Event{}, ctx.Err()
-	}
-	if err != nil {
-		ev.StoreErr = fmt.Errorf("daspeak: storing the credential of %q failed after %d attempts: %w", s.cfg.CallerID, n, err)
-	} else {
+	if err == nil {
 		ev.Stored = true
+		return s.finish(ev)
 	}
-	s.result = nil
-	return s.finish(ev), nil
+	note := ""
+	if ctx.Err() != nil {
+		note = " (the session's context ended meanwhile; storing went on under StoreTimeout)"
+	}
+	ev.Type = EventErrorStore
+	ev.Err = fmt.Errorf("%w: caller %q, %d attempts in %v%s: %w",
+		ErrStore, s.cfg.CallerID, n, time.Since(start).Round(time.Millisecond), note, err)
+	return s.finish(ev)
 }
 
 func secondsToDuration(s float64) time.Duration {

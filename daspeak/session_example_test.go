@@ -2,6 +2,7 @@ package daspeak_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"os"
@@ -46,15 +47,54 @@ func ExampleRegister() {
 	for {
 		ev, err := s.Next(ctx)
 		if err != nil {
-			log.Fatal(err)
+			log.Fatal(err) // ctx ended; Next may be called again
 		}
 		if !ev.IsTerminal() {
 			continue // progress: ev.NetSpeech of ev.NetSpeechNeeded
 		}
-		fmt.Println(ev.Type, ev.NetSpeech >= ev.NetSpeechNeeded, ev.Stored, credentials["+34600000000"] == ev.Credential)
+		switch ev.Type {
+		case daspeak.EventResultSuccess:
+			// With a Store, success means the store kept the credential.
+			fmt.Println(ev.Type, ev.NetSpeech >= ev.NetSpeechNeeded, ev.Stored, credentials["+34600000000"] == ev.Credential)
+		case daspeak.EventErrorStore:
+			// The store failed after its retries: ev.Credential,
+			// ev.ModelHash and ev.Audio must be kept some other way.
+			log.Print(ev.Err)
+		default:
+			log.Print(ev.Type, ev.Err)
+		}
 		break
 	}
 	// Output: result-success true true true
+}
+
+// ExampleEvent_MarshalJSON shows an event as a user interface gets it: the
+// credential and the audio stay out unless the session's
+// Config.CredentialInJSON or Config.AudioInJSON asks for them, and an engine
+// without anti-spoofing is reported as such rather than as an authenticity.
+func ExampleEvent_MarshalJSON() {
+	ev := daspeak.Event{
+		Type:                daspeak.EventResultSuccess,
+		Operation:           daspeak.OperationRegister,
+		NetSpeech:           5020 * time.Millisecond,
+		NetSpeechNeeded:     5 * time.Second,
+		AudioDuration:       6400 * time.Millisecond,
+		ModelHash:           "m1",
+		EngineNetSpeech:     4900 * time.Millisecond,
+		EngineAudioDuration: 6400 * time.Millisecond,
+		AntiSpoofing:        daspeak.AntiSpoofingNotPerformed,
+		Authenticity:        daspeak.AuthenticityNotPerformed,
+		Credential:          "biometric data",
+		Audio:               []byte("RIFF…"),
+		Stored:              true,
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+	// Output:
+	// {"type":"result-success","operation":"register","net_speech":5.02,"net_speech_needed":5,"audio_duration":6.4,"model_hash":"m1","engine_net_speech":4.9,"engine_audio_duration":6.4,"anti_spoofing":"not-performed","stored":true}
 }
 
 // ExampleVerify scores a caller against the credential made at

@@ -1,14 +1,19 @@
 package daspeak_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"io"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 // FuzzSessionFrames feeds arbitrary frames (format fields and payloads as a
@@ -57,6 +62,68 @@ func FuzzSessionFrames(f *testing.F) {
 			t.Fatalf("after terminal: %v", err)
 		}
 	})
+}
+
+// FuzzEngineResult gives a session arbitrary authenticity and score values
+// from an engine: it must end with a result or error-das-Peak, never judge
+// an out-of-range value, and its JSON must encode without the credential.
+func FuzzEngineResult(f *testing.F) {
+	f.Add(1.0, 0.9, true)
+	f.Add(daspeak.AuthenticityNotPerformed, 0.4, false)
+	f.Add(math.NaN(), 0.9, true)
+	f.Add(0.5, math.Inf(-1), true)
+	f.Add(-0.0, 1.0, false)
+	frames := fuzzSpeech(f)
+	f.Fuzz(func(t *testing.T, authenticity, score float64, register bool) {
+		e := &fakeEngine{authenticity: authenticity, score: score}
+		var s *daspeak.Session
+		if register {
+			s, _ = daspeak.Register(voicegate.NewSliceReader(frames), e, &daspeak.Config{ModelHash: "m1", ProgressInterval: -1})
+		} else {
+			s, _ = daspeak.Verify(voicegate.NewSliceReader(frames), e, "cred", &daspeak.Config{ModelHash: "m1", ProgressInterval: -1})
+		}
+		ev, err := s.Next(context.Background())
+		if err != nil || !ev.IsTerminal() {
+			t.Fatalf("Next: %v %s", err, ev.Type)
+		}
+		validA := authenticity == daspeak.AuthenticityNotPerformed || (authenticity >= 0 && authenticity <= 1)
+		validS := register || (score >= 0 && score <= 1)
+		switch {
+		case !validA || !validS:
+			if ev.Type != daspeak.EventErrorDasPeak || !errors.Is(ev.Err, daspeak.ErrInvalidResult) {
+				t.Fatalf("authenticity %v score %v: %s (%v)", authenticity, score, ev.Type, ev.Err)
+			}
+		case authenticity == daspeak.AuthenticityNotPerformed:
+			if ev.Type == daspeak.EventResultFailSpoof || ev.AntiSpoofing != daspeak.AntiSpoofingNotPerformed {
+				t.Fatalf("not performed: %s %q", ev.Type, ev.AntiSpoofing)
+			}
+		case authenticity < 0.8:
+			if ev.Type != daspeak.EventResultFailSpoof {
+				t.Fatalf("authenticity %v: %s", authenticity, ev.Type)
+			}
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatalf("json: %v", err)
+		}
+		if bytes.Contains(b, []byte("cred-m1")) {
+			t.Fatalf("credential in JSON: %s", b)
+		}
+	})
+}
+
+// fuzzSpeech is a committed voice as 20 ms μ-law frames.
+func fuzzSpeech(f *testing.F) []voicegate.Frame {
+	r := wavReader(f, fixtures.Utterances("slt")[0])
+	var out []voicegate.Frame
+	for {
+		fr, err := r.ReadFrame(context.Background())
+		if err != nil {
+			return out
+		}
+		fr.Payload = bytes.Clone(fr.Payload)
+		out = append(out, fr)
+	}
 }
 
 // BenchmarkSessionFrame measures the per-frame cost of a session: decoding

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/daspeaktest"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/fixtures"
 )
@@ -51,7 +54,7 @@ func run(t *testing.T, s *daspeak.Session) (daspeak.Event, []daspeak.Event) {
 	}
 }
 
-func wavReader(t *testing.T, name string) *codec.WAVFrameReader {
+func wavReader(t testing.TB, name string) *codec.WAVFrameReader {
 	return codec.NewWAVFrameReader(fixtures.LoadWAV(t, name), 20*time.Millisecond)
 }
 
@@ -81,6 +84,19 @@ func verify(t *testing.T, e daspeak.Engine, cred, name string, cfg *daspeak.Conf
 	return ev
 }
 
+// offlineAntiSpoofing reports whether ev carries the offline engine's
+// anti-spoofing answer consistently: an authenticity of 1 judged against
+// the default threshold, or AuthenticityNotPerformed with no threshold.
+func offlineAntiSpoofing(ev daspeak.Event) bool {
+	switch ev.AntiSpoofing {
+	case daspeak.AntiSpoofingPerformed:
+		return ev.Authenticity == 1 && ev.AuthenticityThreshold == 0.8
+	case daspeak.AntiSpoofingNotPerformed:
+		return ev.Authenticity == daspeak.AuthenticityNotPerformed && ev.AuthenticityThreshold == 0
+	}
+	return false
+}
+
 // TestRegisterVerifyFixtures registers every committed voice from its
 // first utterance and verifies its second utterance (result-success) and
 // the second utterance of another voice (result-fail-score) with the
@@ -92,7 +108,7 @@ func TestRegisterVerifyFixtures(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			reg := register(t, e, fixtures.Utterances(v)[0], nil)
 			if reg.Credential == "" || reg.ModelHash != offline.ModelHash || reg.NetSpeech < reg.NetSpeechNeeded ||
-				reg.NetSpeechNeeded != 5*time.Second || reg.Authenticity != 1 || reg.AuthenticityThreshold != 0.8 {
+				reg.NetSpeechNeeded != 5*time.Second || !offlineAntiSpoofing(reg) {
 				t.Fatalf("register event %+v", reg)
 			}
 			w, err := codec.ParseWAV(reg.Audio)
@@ -123,7 +139,7 @@ func TestRegisterStoreVerify(t *testing.T) {
 		return mem.Put(ctx, id, credstore.Record{Credential: cred, ModelHash: hash, AudioRef: fmt.Sprintf("wav:%d", len(audio))})
 	})
 	reg := register(t, e, fixtures.Utterances("rms")[0], &daspeak.Config{Store: store, CallerID: "+34600000001"})
-	if !reg.Stored || reg.StoreErr != nil {
+	if !reg.Stored || reg.Err != nil {
 		t.Fatalf("not stored: %+v", reg)
 	}
 	rec, err := mem.Get(ctx, "+34600000001")
@@ -150,6 +166,7 @@ type fakeEngine struct {
 	calls        int
 	audio        []byte
 	block        bool // wait for ctx
+	noCred       bool // answer register with an empty credential
 }
 
 func (f *fakeEngine) call(ctx context.Context, audio []byte) error {
@@ -169,7 +186,11 @@ func (f *fakeEngine) GenerateCredential(ctx context.Context, hash string, audio 
 	if err := f.call(ctx, audio); err != nil {
 		return nil, err
 	}
-	return &daspeak.CredentialResult{Model: daspeak.Model{Hash: hash}, Credential: "cred-" + hash, Authenticity: f.authenticity, NetSpeechDuration: 4.2, InputAudioDuration: 6.1}, nil
+	cred := "cred-" + hash
+	if f.noCred {
+		cred = ""
+	}
+	return &daspeak.CredentialResult{Model: daspeak.Model{Hash: hash}, Credential: cred, Authenticity: f.authenticity, NetSpeechDuration: 4.2, InputAudioDuration: 6.1}, nil
 }
 
 func (f *fakeEngine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
@@ -279,6 +300,8 @@ func TestInvalidConfiguration(t *testing.T) {
 		{"negative timeout", reg(daspeak.Config{NoAudioTimeout: -time.Second})},
 		{"store without caller id", reg(daspeak.Config{Store: store})},
 		{"store on verify", ver("c", daspeak.Config{Store: store, CallerID: "x"})},
+		{"negative store timeout", reg(daspeak.Config{ModelHash: "m1", Store: store, CallerID: "x", StoreTimeout: -time.Second})},
+		{"negative store backoff", reg(daspeak.Config{ModelHash: "m1", Store: store, CallerID: "x", StoreBackoff: -time.Second})},
 		{"empty credential", ver("", daspeak.Config{})},
 		{"no model, no lister", reg(daspeak.Config{})},
 	}
@@ -429,36 +452,176 @@ func TestStoreRetries(t *testing.T) {
 			s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), e,
 				&daspeak.Config{ModelHash: "m1", Store: store, CallerID: "caller-1", StoreBackoff: time.Millisecond})
 			ev, _ := run(t, s)
-			if ev.Type != daspeak.EventResultSuccess || ev.Credential != "cred-m1" || ev.Stored != c.stored || (ev.StoreErr == nil) == !c.stored {
-				t.Fatalf("event %s stored %v err %v", ev.Type, ev.Stored, ev.StoreErr)
-			}
-			if !c.stored && !errors.Is(ev.StoreErr, boom) {
-				t.Fatalf("store error %v", ev.StoreErr)
+			if ev.Credential != "cred-m1" || len(ev.Audio) == 0 || ev.ModelHash != "m1" || ev.Stored != c.stored {
+				t.Fatalf("event %s stored %v credential %q audio %d bytes", ev.Type, ev.Stored, ev.Credential, len(ev.Audio))
 			}
 			if n != c.attempts || s.Stats().StoreAttempts != c.attempts {
 				t.Fatalf("%d attempts (stats %d), want %d", n, s.Stats().StoreAttempts, c.attempts)
 			}
-			b, _ := json.Marshal(ev)
-			if c.stored == strings.Contains(string(b), "store_error") {
-				t.Fatalf("json %s", b)
+			b, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := fmt.Sprintf(`{"type":%q,"operation":"register","net_speech":%s,"net_speech_needed":5,"audio_duration":%s,"model_hash":"m1",`+
+				`"engine_net_speech":4.2,"engine_audio_duration":6.1,"authenticity":1,"authenticity_threshold":0.8`,
+				ev.Type, jsonSeconds(ev.NetSpeech), jsonSeconds(ev.AudioDuration))
+			if c.stored {
+				if ev.Type != daspeak.EventResultSuccess || ev.Err != nil {
+					t.Fatalf("event %s (%v)", ev.Type, ev.Err)
+				}
+				if want := head + `,"stored":true}`; string(b) != want {
+					t.Fatalf("json\n%s\nwant\n%s", b, want)
+				}
+				return
+			}
+			// A credential that was not stored is not a success.
+			if ev.Type != daspeak.EventErrorStore || !ev.IsTerminal() || !errors.Is(ev.Err, daspeak.ErrStore) || !errors.Is(ev.Err, boom) {
+				t.Fatalf("event %s (%v)", ev.Type, ev.Err)
+			}
+			if want := head + `,"error":` + jsonString(ev.Err.Error()) + `}`; string(b) != want {
+				t.Fatalf("json\n%s\nwant\n%s", b, want)
+			}
+			if !strings.Contains(ev.Err.Error(), `caller "caller-1", 4 attempts`) {
+				t.Fatalf("error %q", ev.Err)
 			}
 		})
 	}
 }
 
-// TestResume cancels Next while the engine and the store are busy and
-// checks that a later Next carries on without losing anything.
+// jsonSeconds formats d as Event.MarshalJSON does: seconds with
+// millisecond precision.
+func jsonSeconds(d time.Duration) string {
+	b, _ := json.Marshal(math.Round(d.Seconds()*1000) / 1000)
+	return string(b)
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestStoreOutlivesNextContext cancels Next's ctx while the store is
+// working: the store's ctx is not cancelled, the credential is stored, and
+// Next returns the terminal event instead of ctx's error. A store that
+// never returns is bounded by StoreTimeout and gives error-store.
+func TestStoreOutlivesNextContext(t *testing.T) {
+	type key struct{}
+	for _, c := range []struct {
+		name    string
+		hang    bool // the store waits for its ctx to end
+		want    daspeak.EventType
+		timeout time.Duration
+	}{
+		{"store finishes after the cancel", false, daspeak.EventResultSuccess, 0},
+		{"store hangs until StoreTimeout", true, daspeak.EventErrorStore, 150 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "request-id"))
+			defer cancel()
+			var (
+				storeErr     error
+				deadlineLeft time.Duration
+				value        any
+				calls        int
+			)
+			store := daspeak.StoreFunc(func(sctx context.Context, id, cred, hash string, audio []byte) error {
+				calls++
+				value = sctx.Value(key{})
+				if d, ok := sctx.Deadline(); ok {
+					deadlineLeft = time.Until(d)
+				}
+				cancel() // a shutdown cancels the session while the store works
+				if c.hang {
+					<-sctx.Done()
+					return sctx.Err()
+				}
+				select {
+				case <-sctx.Done():
+					storeErr = sctx.Err()
+					return storeErr
+				case <-time.After(50 * time.Millisecond): // the write completes
+				}
+				return nil
+			})
+			e := &fakeEngine{authenticity: 1}
+			s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), e,
+				&daspeak.Config{ModelHash: "m1", Store: store, CallerID: "c", StoreTimeout: c.timeout, StoreBackoff: time.Millisecond})
+			var ev daspeak.Event
+			var err error
+			began := time.Now()
+			for {
+				ev, err = s.Next(ctx)
+				if err != nil || ev.IsTerminal() {
+					break
+				}
+				began = time.Now()
+			}
+			took := time.Since(began)
+			if err != nil {
+				t.Fatalf("Next returned %v, want the terminal event", err)
+			}
+			if ev.Type != c.want || storeErr != nil || value != "request-id" {
+				t.Fatalf("event %s (%v), store ctx error %v, value %v", ev.Type, ev.Err, storeErr, value)
+			}
+			if ev.Credential != "cred-m1" {
+				t.Fatalf("credential %q", ev.Credential)
+			}
+			if _, err := s.Next(context.Background()); err != io.EOF {
+				t.Fatalf("Next after the terminal event: %v", err)
+			}
+			wantLeft := c.timeout
+			if wantLeft == 0 {
+				wantLeft = 10 * time.Second // the documented default
+			}
+			if deadlineLeft <= wantLeft-time.Second/2 || deadlineLeft > wantLeft {
+				t.Fatalf("store deadline %v ahead, want about %v", deadlineLeft, wantLeft)
+			}
+			if !c.hang {
+				if !ev.Stored || ev.Err != nil || calls != 1 {
+					t.Fatalf("stored %v err %v, %d calls", ev.Stored, ev.Err, calls)
+				}
+				return
+			}
+			if ev.Stored || !errors.Is(ev.Err, daspeak.ErrStore) || !errors.Is(ev.Err, context.DeadlineExceeded) ||
+				!strings.Contains(ev.Err.Error(), "context ended meanwhile") || calls != 1 {
+				t.Fatalf("stored %v err %v, %d calls", ev.Stored, ev.Err, calls)
+			}
+			if took < c.timeout || took > c.timeout+2*time.Second {
+				t.Fatalf("Next took %v with StoreTimeout %v", took, c.timeout)
+			}
+		})
+	}
+}
+
+// TestStoreTimeoutCoversRetries: the retries and their backoff share one
+// StoreTimeout; the error keeps the store's last error.
+func TestStoreTimeoutCoversRetries(t *testing.T) {
+	boom := errors.New("database is down")
+	calls := 0
+	store := daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
+		calls++
+		return boom
+	})
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), &fakeEngine{authenticity: 1},
+		&daspeak.Config{ModelHash: "m1", Store: store, CallerID: "c", StoreRetries: 10, StoreBackoff: 40 * time.Millisecond, StoreTimeout: 100 * time.Millisecond})
+	ev, _ := run(t, s)
+	// Attempts at 0 and 40 ms; the wait for the third ends past the
+	// timeout (under load the first wait may already).
+	if ev.Type != daspeak.EventErrorStore || !errors.Is(ev.Err, boom) || !errors.Is(ev.Err, context.DeadlineExceeded) || calls < 1 || calls > 2 {
+		t.Fatalf("event %s (%v), %d calls", ev.Type, ev.Err, calls)
+	}
+	if strings.Contains(ev.Err.Error(), "context ended meanwhile") {
+		t.Fatalf("error %q blames the session's context", ev.Err)
+	}
+}
+
+// TestResume cancels Next while the engine is busy and checks that a
+// later Next carries on without losing anything.
 func TestResume(t *testing.T) {
 	e := &fakeEngine{authenticity: 1, block: true}
 	var storeCalls int
-	storeCtx := make(chan struct{})
 	store := daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
 		storeCalls++
-		if storeCalls == 1 {
-			close(storeCtx)
-			<-ctx.Done()
-			return ctx.Err()
-		}
 		return nil
 	})
 	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("awb")[0]), e, &daspeak.Config{ModelHash: "m1", Store: store, CallerID: "c"})
@@ -486,17 +649,15 @@ func TestResume(t *testing.T) {
 			t.Fatalf("Next: %v %s", err, ev.Type)
 		}
 	}
-	// Resume: the engine answers; the store blocks until cancelled.
+	if storeCalls != 0 {
+		t.Fatalf("%d store calls before the engine answered", storeCalls)
+	}
+	// Resume: the engine answers and the store keeps the credential.
 	e.mu.Lock()
 	e.block = false
 	e.mu.Unlock()
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	go func() { <-storeCtx; cancel2() }()
-	if _, err := s.Next(ctx2); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Next during store: %v", err)
-	}
 	ev, err := s.Next(context.Background())
-	if err != nil || ev.Type != daspeak.EventResultSuccess || !ev.Stored || e.calls != 2 || storeCalls != 2 {
+	if err != nil || ev.Type != daspeak.EventResultSuccess || !ev.Stored || e.calls != 2 || storeCalls != 1 {
 		t.Fatalf("after resume: %v %s stored %v, %d engine calls, %d store calls", err, ev.Type, ev.Stored, e.calls, storeCalls)
 	}
 }
@@ -722,7 +883,9 @@ func TestEventJSON(t *testing.T) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		if _, has := m["audio"]; has != in || m["credential"] != ev.Credential || m["stored"] != false {
+		_, hasAudio := m["audio"]
+		_, hasCred := m["credential"]
+		if hasAudio != in || hasCred || ev.Credential == "" || m["stored"] != false {
 			t.Fatalf("AudioInJSON %v: keys %v", in, m)
 		}
 	}
@@ -781,15 +944,276 @@ func TestNetSpeechTarget(t *testing.T) {
 
 func TestEventTypeIsTerminal(t *testing.T) {
 	terminal := []daspeak.EventType{daspeak.EventResultSuccess, daspeak.EventResultFailScore, daspeak.EventResultFailSpoof,
-		daspeak.EventErrorConsumerNotReady, daspeak.EventErrorParameters, daspeak.EventErrorAudio, daspeak.EventErrorDasPeak}
+		daspeak.EventErrorConsumerNotReady, daspeak.EventErrorParameters, daspeak.EventErrorAudio, daspeak.EventErrorDasPeak,
+		daspeak.EventErrorStore}
 	for _, typ := range terminal {
 		if !typ.IsTerminal() {
 			t.Errorf("%s is not terminal", typ)
 		}
 	}
+	if string(daspeak.EventErrorStore) != "error-store" {
+		t.Errorf("EventErrorStore is %q", daspeak.EventErrorStore)
+	}
 	for _, typ := range []daspeak.EventType{daspeak.EventProgress, "", "result-maybe", "error-not-registered"} {
 		if typ.IsTerminal() {
 			t.Errorf("%q is terminal", typ)
+		}
+	}
+}
+
+// TestAntiSpoofingNotPerformed: an engine that reports
+// AuthenticityNotPerformed gets no authenticity threshold applied; the
+// result rests on the score (verify) and the event says anti-spoofing was
+// not performed.
+func TestAntiSpoofingNotPerformed(t *testing.T) {
+	const np = daspeak.AuthenticityNotPerformed
+	cases := []struct {
+		name         string
+		op           daspeak.Operation
+		authenticity float64
+		score        float64
+		cfg          daspeak.Config
+		want         daspeak.EventType
+		anti         daspeak.AntiSpoofing
+		tail         string // JSON after "engine_audio_duration":6.1
+	}{
+		{"register", daspeak.OperationRegister, np, 0, daspeak.Config{}, daspeak.EventResultSuccess, daspeak.AntiSpoofingNotPerformed,
+			`,"anti_spoofing":"not-performed","stored":false}`},
+		{"register strict threshold", daspeak.OperationRegister, np, 0, daspeak.Config{AuthenticityThreshold: 1}, daspeak.EventResultSuccess, daspeak.AntiSpoofingNotPerformed,
+			`,"anti_spoofing":"not-performed","stored":false}`},
+		{"verify good score", daspeak.OperationVerify, np, 0.7, daspeak.Config{}, daspeak.EventResultSuccess, daspeak.AntiSpoofingNotPerformed,
+			`,"anti_spoofing":"not-performed","score":0.7,"score_threshold":0.5}`},
+		{"verify strict threshold", daspeak.OperationVerify, np, 0.7, daspeak.Config{AuthenticityThreshold: 1}, daspeak.EventResultSuccess, daspeak.AntiSpoofingNotPerformed,
+			`,"anti_spoofing":"not-performed","score":0.7,"score_threshold":0.5}`},
+		{"verify low score", daspeak.OperationVerify, np, 0.3, daspeak.Config{}, daspeak.EventResultFailScore, daspeak.AntiSpoofingNotPerformed,
+			`,"anti_spoofing":"not-performed","score":0.3,"score_threshold":0.5}`},
+		{"performed, verify", daspeak.OperationVerify, 0.9, 0.7, daspeak.Config{}, daspeak.EventResultSuccess, daspeak.AntiSpoofingPerformed,
+			`,"authenticity":0.9,"authenticity_threshold":0.8,"score":0.7,"score_threshold":0.5}`},
+		{"performed, spoof", daspeak.OperationVerify, 0, 0.7, daspeak.Config{}, daspeak.EventResultFailSpoof, daspeak.AntiSpoofingPerformed,
+			`,"authenticity":0,"authenticity_threshold":0.8,"score_threshold":0.5}`},
+		{"performed, register", daspeak.OperationRegister, 1, 0, daspeak.Config{}, daspeak.EventResultSuccess, daspeak.AntiSpoofingPerformed,
+			`,"authenticity":1,"authenticity_threshold":0.8,"stored":false}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := &fakeEngine{authenticity: c.authenticity, score: c.score}
+			cfg := c.cfg
+			cfg.ModelHash = "m1"
+			var s *daspeak.Session
+			if c.op == daspeak.OperationRegister {
+				s, _ = daspeak.Register(wavReader(t, fixtures.Utterances("kal")[0]), e, &cfg)
+			} else {
+				s, _ = daspeak.Verify(wavReader(t, fixtures.Utterances("kal")[0]), e, "cred", &cfg)
+			}
+			ev, _ := run(t, s)
+			if ev.Type != c.want || ev.AntiSpoofing != c.anti || ev.Authenticity != c.authenticity {
+				t.Fatalf("event %s anti-spoofing %q authenticity %v", ev.Type, ev.AntiSpoofing, ev.Authenticity)
+			}
+			wantThreshold := 0.0
+			if c.anti == daspeak.AntiSpoofingPerformed {
+				wantThreshold = 0.8
+			}
+			if ev.AuthenticityThreshold != wantThreshold {
+				t.Fatalf("authenticity threshold %v, want %v", ev.AuthenticityThreshold, wantThreshold)
+			}
+			b, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf(`{"type":%q,"operation":%q,"net_speech":%s,"net_speech_needed":5,"audio_duration":%s,"model_hash":"m1",`+
+				`"engine_net_speech":4.2,"engine_audio_duration":6.1`, c.want, c.op, jsonSeconds(ev.NetSpeech), jsonSeconds(ev.AudioDuration)) + c.tail
+			if string(b) != want {
+				t.Fatalf("json\n%s\nwant\n%s", b, want)
+			}
+		})
+	}
+}
+
+// TestInvalidEngineValues: an authenticity or score outside its range, or
+// an empty credential, is not judged; the session ends with error-das-Peak
+// (ErrInvalidResult).
+func TestInvalidEngineValues(t *testing.T) {
+	for _, c := range []struct {
+		name                string
+		op                  daspeak.Operation
+		authenticity, score float64
+		noCred              bool
+	}{
+		{"register empty credential", daspeak.OperationRegister, 1, 0, true},
+		{"register NaN authenticity", daspeak.OperationRegister, math.NaN(), 0, false},
+		{"register authenticity over 1", daspeak.OperationRegister, 1.5, 0, false},
+		{"register negative authenticity", daspeak.OperationRegister, -0.5, 0, false},
+		{"register infinite authenticity", daspeak.OperationRegister, math.Inf(1), 0, false},
+		{"verify NaN authenticity", daspeak.OperationVerify, math.NaN(), 0.9, false},
+		{"verify NaN score", daspeak.OperationVerify, 1, math.NaN(), false},
+		{"verify NaN score, no anti-spoofing", daspeak.OperationVerify, daspeak.AuthenticityNotPerformed, math.NaN(), false},
+		{"verify score over 1", daspeak.OperationVerify, 1, 1.01, false},
+		{"verify negative score", daspeak.OperationVerify, 1, -0.1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := &fakeEngine{authenticity: c.authenticity, score: c.score, noCred: c.noCred}
+			var s *daspeak.Session
+			if c.op == daspeak.OperationRegister {
+				s, _ = daspeak.Register(wavReader(t, fixtures.Utterances("kal")[0]), e, &daspeak.Config{ModelHash: "m1"})
+			} else {
+				s, _ = daspeak.Verify(wavReader(t, fixtures.Utterances("kal")[0]), e, "cred", &daspeak.Config{ModelHash: "m1"})
+			}
+			ev, _ := run(t, s)
+			if ev.Type != daspeak.EventErrorDasPeak || !errors.Is(ev.Err, daspeak.ErrInvalidResult) || ev.Credential != "" || e.calls != 1 {
+				t.Fatalf("event %s (%v) credential %q, %d engine calls", ev.Type, ev.Err, ev.Credential, e.calls)
+			}
+			if _, err := json.Marshal(ev); err != nil {
+				t.Fatalf("json: %v", err)
+			}
+		})
+	}
+}
+
+// TestCredentialJSON: the credential reaches an event's JSON only when the
+// session asks for it with Config.CredentialInJSON, on a success and on
+// error-store alike.
+func TestCredentialJSON(t *testing.T) {
+	failing := daspeak.StoreFunc(func(context.Context, string, string, string, []byte) error { return errors.New("down") })
+	for _, c := range []struct {
+		name  string
+		cfg   daspeak.Config
+		want  daspeak.EventType
+		cred  bool
+		audio bool
+	}{
+		{"success, default", daspeak.Config{}, daspeak.EventResultSuccess, false, false},
+		{"success, CredentialInJSON", daspeak.Config{CredentialInJSON: true}, daspeak.EventResultSuccess, true, false},
+		{"success, both", daspeak.Config{CredentialInJSON: true, AudioInJSON: true}, daspeak.EventResultSuccess, true, true},
+		{"error-store, default", daspeak.Config{Store: failing, CallerID: "c", StoreRetries: -1}, daspeak.EventErrorStore, false, false},
+		{"error-store, CredentialInJSON", daspeak.Config{Store: failing, CallerID: "c", StoreRetries: -1, CredentialInJSON: true}, daspeak.EventErrorStore, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.ModelHash = "m1"
+			s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), &fakeEngine{authenticity: 1}, &cfg)
+			ev, _ := run(t, s)
+			if ev.Type != c.want || ev.Credential != "cred-m1" || len(ev.Audio) == 0 {
+				t.Fatalf("event %s credential %q audio %d bytes", ev.Type, ev.Credential, len(ev.Audio))
+			}
+			b, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(b), "cred-m1"); got != c.cred {
+				t.Fatalf("credential in JSON %v, want %v: %s", got, c.cred, b)
+			}
+			if got := strings.Contains(string(b), `"audio":`); got != c.audio {
+				t.Fatalf("audio in JSON %v, want %v", got, c.audio)
+			}
+			var tail string
+			switch {
+			case c.want == daspeak.EventErrorStore && c.cred:
+				tail = `,"credential":"cred-m1","error":` + jsonString(ev.Err.Error()) + `}`
+			case c.want == daspeak.EventErrorStore:
+				tail = `,"error":` + jsonString(ev.Err.Error()) + `}`
+			case c.cred && !c.audio:
+				tail = `,"credential":"cred-m1","stored":false}`
+			}
+			if tail != "" {
+				want := fmt.Sprintf(`{"type":%q,"operation":"register","net_speech":%s,"net_speech_needed":5,"audio_duration":%s,"model_hash":"m1",`+
+					`"engine_net_speech":4.2,"engine_audio_duration":6.1,"authenticity":1,"authenticity_threshold":0.8`,
+					c.want, jsonSeconds(ev.NetSpeech), jsonSeconds(ev.AudioDuration)) + tail
+				if string(b) != want {
+					t.Fatalf("json\n%s\nwant\n%s", b, want)
+				}
+			}
+		})
+	}
+	// A hand-built event has no session asking for the credential.
+	b, _ := json.Marshal(daspeak.Event{Type: daspeak.EventResultSuccess, Operation: daspeak.OperationRegister, Credential: "secret", Audio: []byte("RIFF"), Authenticity: 1, AuthenticityThreshold: 0.8, Stored: true})
+	want := `{"type":"result-success","operation":"register","net_speech":0,"net_speech_needed":0,"audio_duration":0,` +
+		`"engine_net_speech":0,"engine_audio_duration":0,"authenticity":1,"authenticity_threshold":0.8,"stored":true}`
+	if string(b) != want {
+		t.Fatalf("json\n%s\nwant\n%s", b, want)
+	}
+}
+
+// noAntiSpoofing is the emulator's FakeEngine reporting
+// AuthenticityNotPerformed, as an engine without anti-spoofing does.
+type noAntiSpoofing struct{ daspeaktest.FakeEngine }
+
+func (n noAntiSpoofing) GenerateCredential(ctx context.Context, h string, a []byte, o *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	r, err := n.FakeEngine.GenerateCredential(ctx, h, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+func (n noAntiSpoofing) CompareCredentialToAudio(ctx context.Context, c string, a []byte, o *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	r, err := n.FakeEngine.CompareCredentialToAudio(ctx, c, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+// TestAntiSpoofingNotPerformedOverREST: behind the emulator, an engine
+// without anti-spoofing reaches the REST client as
+// AuthenticityNotPerformed, and sessions over the client say anti-spoofing
+// was not performed.
+func TestAntiSpoofingNotPerformedOverREST(t *testing.T) {
+	srv := daspeaktest.NewServer(noAntiSpoofing{}, nil)
+	t.Cleanup(srv.Close)
+	c := restClient(t, srv, nil)
+	ctx := context.Background()
+	audio := restVoice(t, 300)
+
+	cr, err := c.GenerateCredential(ctx, daspeaktest.FakeModel, audio, nil)
+	if err != nil || cr.Authenticity != daspeak.AuthenticityNotPerformed {
+		t.Fatalf("GenerateCredential: %v, authenticity %v", err, cr)
+	}
+	cmp, err := c.CompareCredentialToAudio(ctx, cr.Credential, audio, nil)
+	if err != nil || cmp.Authenticity != daspeak.AuthenticityNotPerformed || cmp.Score != daspeaktest.FakeMatchScore {
+		t.Fatalf("CompareCredentialToAudio: %v %+v", err, cmp)
+	}
+
+	reader := func() voicegate.FrameReader { return wavReader(t, fixtures.Utterances("slt")[0]) }
+	s, _ := daspeak.Register(reader(), c, &daspeak.Config{AuthenticityThreshold: 1})
+	reg, _ := run(t, s)
+	if reg.Type != daspeak.EventResultSuccess || reg.AntiSpoofing != daspeak.AntiSpoofingNotPerformed || reg.Authenticity != daspeak.AuthenticityNotPerformed {
+		t.Fatalf("register %s (%v) anti-spoofing %q authenticity %v", reg.Type, reg.Err, reg.AntiSpoofing, reg.Authenticity)
+	}
+	s, _ = daspeak.Verify(reader(), c, reg.Credential, &daspeak.Config{AuthenticityThreshold: 1})
+	ver, _ := run(t, s)
+	if ver.Type != daspeak.EventResultSuccess || ver.AntiSpoofing != daspeak.AntiSpoofingNotPerformed || ver.Score != daspeaktest.FakeMatchScore {
+		t.Fatalf("verify %s (%v) anti-spoofing %q score %v", ver.Type, ver.Err, ver.AntiSpoofing, ver.Score)
+	}
+	b, _ := json.Marshal(ver)
+	if !strings.Contains(string(b), `"anti_spoofing":"not-performed","score":0.99,"score_threshold":0.5}`) || strings.Contains(string(b), "authenticity") {
+		t.Fatalf("json %s", b)
+	}
+}
+
+// TestEventLogValue: an Event logged with slog, by any handler, never
+// shows the credential or the audio, even when the session puts them in
+// its JSON.
+func TestEventLogValue(t *testing.T) {
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), &fakeEngine{authenticity: daspeak.AuthenticityNotPerformed},
+		&daspeak.Config{ModelHash: "m1", CredentialInJSON: true, AudioInJSON: true})
+	ev, _ := run(t, s)
+	if ev.Credential != "cred-m1" {
+		t.Fatalf("credential %q", ev.Credential)
+	}
+	for _, h := range []func(io.Writer) slog.Handler{
+		func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, nil) },
+		func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, nil) },
+	} {
+		var b strings.Builder
+		slog.New(h(&b)).Info("session ended", "event", ev)
+		out := b.String()
+		if strings.Contains(out, "cred-m1") || strings.Contains(out, "RIFF") || strings.Contains(out, "UklGR") {
+			t.Fatalf("log line holds biometric data: %s", out)
+		}
+		for _, want := range []string{"result-success", "anti_spoofing", "not-performed", "stored"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("log line without %q: %s", want, out)
+			}
 		}
 	}
 }

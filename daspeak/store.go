@@ -2,6 +2,8 @@ package daspeak
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -13,11 +15,14 @@ import (
 //		return store.Put(ctx, id, credstore.Record{Credential: cred, ModelHash: hash})
 //	})
 //
-// StoreCredential is called synchronously from [Session.Next], with Next's
-// ctx, and retried on error (Config.StoreRetries). It must be safe to call
-// again after a failure (an upsert). audio is the collected audio as a WAV
-// file, to regenerate the credential for a new model later; it must not be
-// kept after the call returns unless copied.
+// StoreCredential is called synchronously from [Session.Next] and retried
+// on error (Config.StoreRetries). Its ctx is not Next's ctx: it is
+// context.WithoutCancel of it (values kept, cancellation dropped) with the
+// deadline Config.StoreTimeout, shared by all attempts, so a shutdown that
+// cancels the session does not cut off a store in progress. It must be
+// safe to call again after a failure (an upsert). audio is the collected
+// audio as a WAV file, to regenerate the credential for a new model later;
+// it must not be kept after the call returns unless copied.
 type CredentialStore interface {
 	StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error
 }
@@ -32,17 +37,20 @@ func (f StoreFunc) StoreCredential(ctx context.Context, callerID, credential, mo
 
 // storeWithRetries calls st up to 1+retries times, waiting backoff, then
 // twice as long each time (at most 10 s), between attempts. It returns the
-// number of attempts and the last error; a done ctx stops it with ctx's
-// error.
+// number of attempts and the store's last error. A ctx that ends (the store
+// step's deadline) stops it; the error then also matches ctx's error.
 func storeWithRetries(ctx context.Context, st CredentialStore, retries int, backoff time.Duration, id, cred, hash string, audio []byte) (int, error) {
-	var err error
 	wait := backoff
 	for attempt := 1; ; attempt++ {
-		if err = st.StoreCredential(ctx, id, cred, hash, audio); err == nil {
+		err := st.StoreCredential(ctx, id, cred, hash, audio)
+		if err == nil {
 			return attempt, nil
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			return attempt, cerr
+			if errors.Is(err, cerr) {
+				return attempt, err
+			}
+			return attempt, fmt.Errorf("%w; then %w", err, cerr)
 		}
 		if attempt > retries {
 			return attempt, err
@@ -51,7 +59,7 @@ func storeWithRetries(ctx context.Context, st CredentialStore, retries int, back
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return attempt, ctx.Err()
+			return attempt, fmt.Errorf("%w; then %w before the next attempt", err, ctx.Err())
 		case <-t.C:
 		}
 		wait = min(2*wait, 10*time.Second)

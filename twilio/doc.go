@@ -59,7 +59,10 @@
 // token. The URL Twilio signs is the one it was configured with: for Media
 // Streams the wss:// URL, which the server behind a TLS proxy sees as
 // https:// or http://. Configure the public URL explicitly; Validator then
-// tries its port variants, and several tokens for rotation.
+// accepts exactly the URL variants twilio-node's validateRequest accepts
+// (pinned by testdata/signature_vectors.json), under several tokens for
+// rotation. The key is the auth token: an API key secret authenticates REST
+// calls but cannot validate signatures.
 //
 // # REST, Flex and tokens
 //
@@ -70,6 +73,12 @@
 // <Connect> and <Stop> stream documents. CreateWebChannel, the Flex UI 1.x
 // web chat on Programmable Chat, is kept for old deployments only:
 // Programmable Chat for Flex reached end of life on June 1, 2026.
+//
+// Client and FlexValidator retry rate-limited (429) and failed (5xx,
+// transport) calls with backoff when a repeat is safe; see
+// ClientOptions.MaxRetries. When Twilio refuses the server's own
+// credentials they return a *CredentialsError (ErrServerCredentials) naming
+// the option to fix, never an "invalid token" error for the agent.
 //
 // The package depends on the standard library and
 // github.com/coder/websocket only, whose CloseStatus reads the close status

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,7 +23,9 @@ const (
 type FlexValidatorOptions struct {
 	// AccountSID is the Flex account ("AC…"); required.
 	AccountSID string
-	// AuthToken, or APIKeySID and APIKeySecret, authenticate the call.
+	// AuthToken, or APIKeySID and APIKeySecret, authenticate the call to
+	// Twilio IAM; the API key takes precedence. Either works here, unlike
+	// X-Twilio-Signature validation, which needs the auth token.
 	AuthToken    string
 	APIKeySID    string
 	APIKeySecret string
@@ -35,8 +36,18 @@ type FlexValidatorOptions struct {
 	BaseURL string
 	// HTTPClient defaults to a client without timeout of its own.
 	HTTPClient *http.Client
-	// Timeout bounds each validation call; default DefaultFlexTimeout.
+	// Timeout bounds each attempt of a validation; default
+	// DefaultFlexTimeout. The ctx given to Validate bounds the whole call.
 	Timeout time.Duration
+	// MaxRetries, RetryBackoff, MaxRetryBackoff and MaxRetryAfter work as
+	// in ClientOptions (defaults DefaultMaxRetries, DefaultRetryBackoff,
+	// DefaultMaxRetryBackoff, DefaultMaxRetryAfter). Validation is
+	// idempotent: it is retried after HTTP 429, a 5xx answer, a transport
+	// error or a timed-out attempt.
+	MaxRetries      int
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	MaxRetryAfter   time.Duration
 	// CacheSize bounds the number of valid tokens remembered until their
 	// expiration; default DefaultFlexCacheSize. Negative disables caching.
 	CacheSize int
@@ -76,6 +87,7 @@ func (f *FlexIdentity) HasRole(r string) bool {
 // It is safe for concurrent use.
 type FlexValidator struct {
 	o     FlexValidatorOptions
+	retry retryPolicy
 	mu    sync.Mutex
 	cache map[[32]byte]*FlexIdentity
 }
@@ -104,7 +116,8 @@ func NewFlexValidator(opts *FlexValidatorOptions) (*FlexValidator, error) {
 	if i := strings.IndexByte(o.Realm, '-'); i >= 0 {
 		o.Realm = o.Realm[:i]
 	}
-	return &FlexValidator{o: o, cache: map[[32]byte]*FlexIdentity{}}, nil
+	return &FlexValidator{o: o, cache: map[[32]byte]*FlexIdentity{},
+		retry: newRetryPolicy(o.MaxRetries, o.RetryBackoff, o.MaxRetryBackoff, o.MaxRetryAfter, o.Timeout)}, nil
 }
 
 type flexValidateResponse struct {
@@ -114,9 +127,19 @@ type flexValidateResponse struct {
 	FlexIdentity
 }
 
-// Validate returns the identity of a valid token. An invalid token gives an
-// error wrapping ErrFlexToken; transport failures and timeouts give other
-// errors. The returned value must not be modified.
+// Validate returns the identity of a valid token. Errors tell apart whose
+// fault a refusal is:
+//   - the agent's: Twilio answered that the token is not valid, or it has
+//     expired: the error wraps ErrFlexToken;
+//   - the server's: Twilio refused this validator's own credentials (HTTP
+//     401 or 403, or 404 for the account): a *CredentialsError matching
+//     ErrServerCredentials, naming the option to fix;
+//   - nobody's yet: 429, 5xx, transport errors and timeouts, retried, then
+//     returned as an *APIError or transport error (a timeout matches
+//     context.DeadlineExceeded).
+//
+// No error ever comes with an identity. The returned value must not be
+// modified.
 func (v *FlexValidator) Validate(ctx context.Context, token string) (*FlexIdentity, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: empty token", ErrFlexToken)
@@ -158,55 +181,86 @@ func (v *FlexValidator) Validate(ctx context.Context, token string) (*FlexIdenti
 }
 
 func (v *FlexValidator) remote(ctx context.Context, token string) (*FlexIdentity, error) {
-	ctx, cancel := context.WithTimeout(ctx, v.o.Timeout)
-	defer cancel()
 	body, _ := json.Marshal(map[string]string{"token": token})
 	u := productURL(v.o.BaseURL, "iam", "", v.o.Realm) + "/v1/Accounts/" + url.PathEscape(v.o.AccountSID) + "/Tokens/validate"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("twilio: flex validate: %w", err)
+	newReq := func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Cache-Control", "no-cache")
+		if v.usesAPIKey() {
+			req.SetBasicAuth(v.o.APIKeySID, v.o.APIKeySecret)
+		} else {
+			req.SetBasicAuth(v.o.AccountSID, v.o.AuthToken)
+		}
+		return req, nil
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Cache-Control", "no-cache")
-	if v.o.APIKeySID != "" && v.o.APIKeySecret != "" {
-		req.SetBasicAuth(v.o.APIKeySID, v.o.APIKeySecret)
-	} else {
-		req.SetBasicAuth(v.o.AccountSID, v.o.AuthToken)
-	}
-	resp, err := v.o.HTTPClient.Do(req)
+	ans, _, err := v.retry.send(ctx, v.o.HTTPClient, retryIdempotent, newReq)
 	if err != nil {
 		if isTimeout(err) {
 			return nil, fmt.Errorf("twilio: flex validate timed out: %w", err)
 		}
 		return nil, fmt.Errorf("twilio: flex validate: %w", err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("twilio: flex validate: %w", err)
-	}
 	var r flexValidateResponse
-	if err := json.Unmarshal(raw, &r); err != nil {
-		// Not JSON: an error page or proxy answer.
-		return nil, fmt.Errorf("twilio: flex validate: %w", parseAPIError(resp.StatusCode, raw))
+	jsonErr := json.Unmarshal(ans.body, &r)
+	var verdict struct {
+		Valid *bool `json:"valid"`
+	}
+	hasVerdict := jsonErr == nil && json.Unmarshal(ans.body, &verdict) == nil && verdict.Valid != nil
+	switch {
+	case ans.status == http.StatusUnauthorized,
+		ans.status == http.StatusForbidden && !hasVerdict:
+		// IAM refused the Basic credentials of this server before looking
+		// at the token.
+		return nil, v.credentialsError(CredentialAPIKey, ans)
+	case ans.status == http.StatusNotFound && !hasVerdict:
+		return nil, v.credentialsError(CredentialAccountSID, ans)
+	case ans.status == http.StatusTooManyRequests || ans.status >= 500:
+		// Retries used up: nobody said the token is invalid.
+		return nil, fmt.Errorf("twilio: flex validate: %w", parseAPIError(ans.status, ans.body))
+	case !hasVerdict:
+		// Not a verdict: an error page or proxy answer.
+		return nil, fmt.Errorf("twilio: flex validate: %w", parseAPIError(ans.status, ans.body))
 	}
 	if !r.Valid {
 		msg := "not valid"
 		if r.Message != nil && *r.Message != "" {
 			msg = *r.Message
 		}
-		if resp.StatusCode >= 300 {
+		if ans.status >= 300 {
 			// Twilio's error body; keep it for errors.As.
-			apiErr := parseAPIError(resp.StatusCode, raw)
-			return nil, fmt.Errorf("%w: %s: %w", ErrFlexToken, msg, apiErr)
+			return nil, fmt.Errorf("%w: %s: %w", ErrFlexToken, msg, parseAPIError(ans.status, ans.body))
 		}
 		return nil, fmt.Errorf("%w: %s", ErrFlexToken, msg)
+	}
+	if ans.status < 200 || ans.status > 299 {
+		return nil, fmt.Errorf("twilio: flex validate: \"valid\": true with %w", parseAPIError(ans.status, ans.body))
 	}
 	if r.Expiration.IsZero() {
 		return nil, fmt.Errorf("%w: answer has no expiration", ErrFlexToken)
 	}
 	id := r.FlexIdentity
 	return &id, nil
+}
+
+func (v *FlexValidator) usesAPIKey() bool { return v.o.APIKeySID != "" && v.o.APIKeySecret != "" }
+
+// credentialsError builds the *CredentialsError for a refused request;
+// kind is CredentialAPIKey for 401/403 (turned into CredentialAuthToken
+// when no API key is configured) or CredentialAccountSID.
+func (v *FlexValidator) credentialsError(kind Credential, ans *answer) *CredentialsError {
+	e := &CredentialsError{Credential: kind, AccountSID: v.o.AccountSID, Err: parseAPIError(ans.status, ans.body)}
+	if kind == CredentialAPIKey {
+		if v.usesAPIKey() {
+			e.APIKeySID = v.o.APIKeySID
+		} else {
+			e.Credential = CredentialAuthToken
+		}
+	}
+	return e
 }
 
 // WebChatParams are the parameters of CreateWebChat (Flex UI 2.x,
@@ -252,8 +306,8 @@ func (c *Client) CreateWebChat(ctx context.Context, p *WebChatParams) (*WebChat,
 		hdr = http.Header{"Ui-Version": {p.UIVersion}}
 	}
 	out := &WebChat{}
-	if err := c.postForm(ctx, c.url("flex-api", "/v2/WebChats"), f, hdr, out); err != nil {
-		return nil, err
+	if uncertain, err := c.postForm(ctx, retryRateLimited, c.url("flex-api", "/v2/WebChats"), f, hdr, out); err != nil {
+		return nil, createError(uncertain, err)
 	}
 	return out, nil
 }
@@ -304,8 +358,8 @@ func (c *Client) CreateWebChannel(ctx context.Context, p *WebChannelParams) (*We
 		f.Set("PreEngagementData", p.PreEngagementData)
 	}
 	out := &WebChannel{}
-	if err := c.postForm(ctx, c.url("flex-api", "/v1/WebChannels"), f, nil, out); err != nil {
-		return nil, err
+	if uncertain, err := c.postForm(ctx, retryRateLimited, c.url("flex-api", "/v1/WebChannels"), f, nil, out); err != nil {
+		return nil, createError(uncertain, err)
 	}
 	return out, nil
 }

@@ -3,9 +3,7 @@ package twilio
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -37,18 +35,51 @@ type ClientOptions struct {
 	// BaseURL, when set, replaces "https://{product host}" for every
 	// product (api, iam, flex-api): for tests and egress proxies.
 	BaseURL string
-	// HTTPClient defaults to a client without timeout (each call is bounded
-	// by Timeout and its ctx).
+	// HTTPClient defaults to a client without timeout (each attempt is
+	// bounded by Timeout, each call by its ctx).
 	HTTPClient *http.Client
-	// Timeout bounds each call; default DefaultHTTPTimeout.
+	// Timeout bounds each attempt of a call; default DefaultHTTPTimeout.
+	// The ctx given to a call bounds the whole call, retries and waits
+	// included.
 	Timeout time.Duration
+
+	// MaxRetries is how many times a call is sent again after a retryable
+	// failure (default DefaultMaxRetries; negative means never). Which
+	// failures are retryable depends on the call:
+	//   - StopStream is idempotent and is retried after HTTP
+	//     429, a 5xx answer, a transport error or a timed-out attempt;
+	//   - StartStream with a Name is retried in the same cases: Twilio
+	//     refuses a second stream with the same name on a call, so a retry
+	//     cannot start a duplicate (a retry refused that way returns an
+	//     error wrapping ErrCreateUncertain);
+	//   - StartStream without a Name, CreateWebChat and CreateWebChannel are
+	//     not idempotent and are retried only after HTTP 429, which Twilio
+	//     answers before doing anything.
+	MaxRetries int
+	// RetryBackoff is the first wait before a retry (default
+	// DefaultRetryBackoff); it doubles on each retry, with jitter, up to
+	// MaxRetryBackoff (default DefaultMaxRetryBackoff). A Retry-After header
+	// (delay seconds or an HTTP date) replaces it.
+	RetryBackoff    time.Duration
+	MaxRetryBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After honoured (default
+	// DefaultMaxRetryAfter); a longer one ends the retries and the call
+	// returns the 429 or 5xx error.
+	MaxRetryAfter time.Duration
 }
 
 // Client calls the Twilio REST APIs this package needs: Streams (start and
 // stop a Media Stream on a call) and Flex web chats. It is safe for
 // concurrent use.
+//
+// Failed calls return an *APIError (Twilio's error body), a
+// *CredentialsError (HTTP 401 or 403: Twilio refused the AccountSID and
+// AuthToken or the API key; it matches ErrServerCredentials and unwraps to
+// the *APIError) or a transport error. Calls are retried as described at
+// ClientOptions.MaxRetries.
 type Client struct {
-	o ClientOptions
+	o     ClientOptions
+	retry retryPolicy
 }
 
 // NewClient returns a Client. It checks that an account SID and a credential
@@ -70,7 +101,7 @@ func NewClient(opts *ClientOptions) (*Client, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultHTTPTimeout
 	}
-	return &Client{o: o}, nil
+	return &Client{o: o, retry: newRetryPolicy(o.MaxRetries, o.RetryBackoff, o.MaxRetryBackoff, o.MaxRetryAfter, o.Timeout)}, nil
 }
 
 // productURL returns the base URL of a product ("api", "iam", "flex-api").
@@ -102,47 +133,62 @@ func (c *Client) credentials() (string, string) {
 	return c.o.AccountSID, c.o.AuthToken
 }
 
-// postForm sends a form POST and decodes a 2xx JSON answer into out, or
-// returns an *APIError.
-func (c *Client) postForm(ctx context.Context, u string, form url.Values, hdr http.Header, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.o.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+// postForm sends a form POST under the given retry mode and decodes a 2xx
+// JSON answer into out. It returns an *APIError or *CredentialsError for an
+// error answer. uncertain reports that an attempt failed after the request
+// may have reached Twilio (a transport error or a 5xx answer), so a create
+// may have taken effect.
+func (c *Client) postForm(ctx context.Context, mode retryMode, u string, form url.Values, hdr http.Header, out any) (uncertain bool, err error) {
+	body := form.Encode()
+	user, pass := c.credentials()
+	newReq := func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		for k, vs := range hdr {
+			req.Header[k] = vs
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.SetBasicAuth(user, pass)
+		return req, nil
+	}
+	ans, uncertain, err := c.retry.send(ctx, c.o.HTTPClient, mode, newReq)
 	if err != nil {
-		return fmt.Errorf("twilio: %w", err)
+		return uncertain, fmt.Errorf("twilio: POST %s: %w", pathOf(u), err)
 	}
-	for k, vs := range hdr {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.SetBasicAuth(c.credentials())
-	return do(c.o.HTTPClient, req, out)
-}
-
-func do(hc *http.Client, req *http.Request, out any) error {
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("twilio: %s %s: %w", req.Method, req.URL.Path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("twilio: %s %s: reading body: %w", req.Method, req.URL.Path, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return parseAPIError(resp.StatusCode, body)
+	if ans.status < 200 || ans.status > 299 {
+		apiErr := parseAPIError(ans.status, ans.body)
+		if ans.status == http.StatusUnauthorized || ans.status == http.StatusForbidden {
+			return uncertain, c.credentialsError(apiErr)
+		}
+		return uncertain, apiErr
 	}
 	if out == nil {
-		return nil
+		return false, nil
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("twilio: %s %s: decoding response: %w", req.Method, req.URL.Path, err)
+	if err := json.Unmarshal(ans.body, out); err != nil {
+		return false, fmt.Errorf("twilio: POST %s: decoding response: %w", pathOf(u), err)
 	}
-	return nil
+	return false, nil
 }
 
-func parseAPIError(status int, body []byte) error {
+func (c *Client) credentialsError(apiErr *APIError) *CredentialsError {
+	if c.o.APIKeySID != "" && c.o.APIKeySecret != "" {
+		return &CredentialsError{Credential: CredentialAPIKey, AccountSID: c.o.AccountSID, APIKeySID: c.o.APIKeySID, Err: apiErr}
+	}
+	return &CredentialsError{Credential: CredentialAuthToken, AccountSID: c.o.AccountSID, Err: apiErr}
+}
+
+func pathOf(u string) string {
+	if p, err := url.Parse(u); err == nil {
+		return p.Path
+	}
+	return u
+}
+
+func parseAPIError(status int, body []byte) *APIError {
 	e := &APIError{}
 	if err := json.Unmarshal(body, e); err != nil || (e.Code == 0 && e.Message == "") {
 		e = &APIError{Message: strings.TrimSpace(string(body))}
@@ -197,6 +243,11 @@ func (c *Client) streamsPath(callSID string) string {
 
 // StartStream starts a unidirectional Media Stream on an ongoing call
 // (POST …/Calls/{CallSid}/Streams.json).
+//
+// Give the stream a Name to make the call retryable after 5xx answers and
+// transport errors (see ClientOptions.MaxRetries). When an attempt failed
+// after it may have reached Twilio, the error wraps ErrCreateUncertain: the
+// stream may be running; stop it by name (or SID) if in doubt.
 func (c *Client) StartStream(ctx context.Context, callSID string, p *StreamParams) (*StreamResource, error) {
 	if callSID == "" || p == nil {
 		return nil, fmt.Errorf("%w: call SID and params are required", ErrInvalidArgument)
@@ -222,29 +273,40 @@ func (c *Client) StartStream(ctx context.Context, callSID string, p *StreamParam
 		f.Set("Parameter"+n+".Name", prm.Name)
 		f.Set("Parameter"+n+".Value", prm.Value)
 	}
+	// Without a name a create is not idempotent: after a 5xx or a lost
+	// answer Twilio may have started the stream, and a second attempt
+	// would start another (using up one of the call's four forks). With a
+	// name, Twilio refuses the duplicate, so retrying is safe.
+	mode := retryRateLimited
+	if p.Name != "" {
+		mode = retryIdempotent
+	}
 	out := &StreamResource{}
-	if err := c.postForm(ctx, c.url("api", c.streamsPath(callSID)+".json"), f, nil, out); err != nil {
-		return nil, err
+	if uncertain, err := c.postForm(ctx, mode, c.url("api", c.streamsPath(callSID)+".json"), f, nil, out); err != nil {
+		return nil, createError(uncertain, err)
 	}
 	return out, nil
 }
 
+// createError marks the failure of a create whose outcome is unknown.
+func createError(uncertain bool, err error) error {
+	if !uncertain {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCreateUncertain, err)
+}
+
 // StopStream stops a stream by its SID ("MZ…") or by the name it was given,
-// whether it was started with TwiML or REST (Status=stopped).
+// whether it was started with TwiML or REST (Status=stopped). Stopping is
+// idempotent, so the call is retried after 429, 5xx and transport errors.
 func (c *Client) StopStream(ctx context.Context, callSID, sidOrName string) (*StreamResource, error) {
 	if callSID == "" || sidOrName == "" {
 		return nil, fmt.Errorf("%w: call SID and stream SID or name are required", ErrInvalidArgument)
 	}
 	out := &StreamResource{}
 	u := c.url("api", c.streamsPath(callSID)+"/"+url.PathEscape(sidOrName)+".json")
-	if err := c.postForm(ctx, u, url.Values{"Status": {"stopped"}}, nil, out); err != nil {
+	if _, err := c.postForm(ctx, retryIdempotent, u, url.Values{"Status": {"stopped"}}, nil, out); err != nil {
 		return nil, err
 	}
 	return out, nil
-}
-
-// isTimeout reports whether err is a deadline or timeout.
-func isTimeout(err error) bool {
-	var ne interface{ Timeout() bool }
-	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }

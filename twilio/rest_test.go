@@ -212,7 +212,7 @@ func TestFlexValidator(t *testing.T) {
 	srv.AddFlexToken("tok-expired", twilio.FlexIdentity{Identity: "old", Expiration: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)})
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	v, err := twilio.NewFlexValidator(&twilio.FlexValidatorOptions{AccountSID: srv.AccountSID(), AuthToken: srv.AuthToken(),
-		BaseURL: srv.URL, Timeout: 300 * time.Millisecond, Now: func() time.Time { return now }})
+		BaseURL: srv.URL, Timeout: 300 * time.Millisecond, MaxRetries: 1, RetryBackoff: time.Millisecond, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package twilio
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -9,11 +11,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // SignatureHeader is the HTTP header that carries Twilio's request signature.
@@ -30,15 +32,19 @@ func ComputeSignature(authToken, rawURL string, params url.Values) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// writeSortedParams writes each parameter name and value, names sorted and
+// each name's values sorted and de-duplicated, as twilio-node does. Sorting
+// follows JavaScript's Array.prototype.sort: by UTF-16 code units, which
+// differs from Go's byte order for characters above U+FFFF.
 func writeSortedParams(w io.Writer, params url.Values) {
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.SortFunc(keys, compareUTF16)
 	for _, k := range keys {
-		vs := append([]string(nil), params[k]...)
-		sort.Strings(vs)
+		vs := slices.Clone(params[k])
+		slices.SortFunc(vs, compareUTF16)
 		for i, v := range vs {
 			if i > 0 && v == vs[i-1] {
 				continue
@@ -47,6 +53,38 @@ func writeSortedParams(w io.Writer, params url.Values) {
 			io.WriteString(w, v)
 		}
 	}
+}
+
+// compareUTF16 orders strings by their UTF-16 code units, as JavaScript
+// compares strings. Strings that compare equal that way but differ in bytes
+// (invalid UTF-8) are ordered by bytes, so the order is total.
+func compareUTF16(a, b string) int {
+	x, y := a, b
+	for x != "" && y != "" {
+		ra, na := utf8.DecodeRuneInString(x)
+		rb, nb := utf8.DecodeRuneInString(y)
+		if ra != rb {
+			if ua, ub := firstUTF16Unit(ra), firstUTF16Unit(rb); ua != ub {
+				return cmp.Compare(ua, ub)
+			}
+			return cmp.Compare(ra, rb)
+		}
+		x, y = x[na:], y[nb:]
+	}
+	switch {
+	case x == "" && y != "":
+		return -1
+	case x != "" && y == "":
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func firstUTF16Unit(r rune) rune {
+	if r >= 0x10000 && r <= utf8.MaxRune {
+		return 0xd800 + (r-0x10000)>>10
+	}
+	return r
 }
 
 // Validator checks X-Twilio-Signature values. It holds one or more auth
@@ -70,82 +108,114 @@ func NewValidator(authTokens ...string) *Validator {
 	return v
 }
 
-// Validate reports whether signature is a valid signature of rawURL and
-// params under one of the tokens.
+// Validate reports whether signature, the X-Twilio-Signature header as
+// received, is a valid signature of a request to rawURL, the webhook URL as
+// configured at Twilio (with its query), with the POST parameters params
+// (nil for GET requests and WebSocket upgrades), under one of the tokens.
 //
-// Because Twilio signs the URL exactly as configured, several variants are
-// tried: the URL as given, without its port, with the scheme's default port
-// (443 for https and wss, 80 for http and ws), and, when it has a query, the
-// URL without the query and the query's values added to params. Comparison
-// is constant-time.
+// It accepts exactly what twilio-node's validateRequest (npm twilio 6.3.1)
+// accepts; twilio/testdata/signature_vectors.json, generated with it, pins
+// the behaviour. The signature must equal, as a string, the base64 HMAC-SHA1
+// of one of these URLs followed by the sorted parameters:
+//   - rawURL as given, without its port and with the scheme's port added
+//     when it has none (":443" for https, ":80" for every other scheme,
+//     wss included);
+//   - rawURL normalised as a WHATWG URL (lower-case scheme and host, default
+//     port dropped, path, query and fragment percent-encoded), without and
+//     with the added port, each also with its query re-encoded as Node's
+//     querystring module does.
+//
+// Query parameters are never moved into params, nor params into the query:
+// a signature of a POST body does not validate the same parameters sent in
+// the query string. Comparison is constant-time.
 func (v *Validator) Validate(rawURL string, params url.Values, signature string) bool {
 	if v == nil || len(v.tokens) == 0 || signature == "" {
 		return false
 	}
-	sig, err := base64.StdEncoding.DecodeString(signature)
-	if err != nil || len(sig) != sha1.Size {
-		return false
-	}
 	ok := 0
-	for _, cand := range urlVariants(rawURL, params) {
+	for _, cand := range signedURLCandidates(rawURL) {
 		for _, tok := range v.tokens {
-			mac := hmac.New(sha1.New, []byte(tok))
-			io.WriteString(mac, cand.url)
-			writeSortedParams(mac, cand.params)
-			ok |= subtle.ConstantTimeCompare(mac.Sum(nil), sig)
+			ok |= checkSignature(tok, cand, params, signature)
 		}
 	}
 	return ok == 1
+}
+
+// checkSignature returns 1 when signature is the base64 signature of u and
+// params under token, else 0.
+func checkSignature(token, u string, params url.Values, signature string) int {
+	mac := hmac.New(sha1.New, []byte(token))
+	io.WriteString(mac, u)
+	writeSortedParams(mac, params)
+	var sum [sha1.Size]byte
+	var want [28]byte // base64 of 20 bytes
+	base64.StdEncoding.Encode(want[:], mac.Sum(sum[:0]))
+	return subtle.ConstantTimeCompare(want[:], []byte(signature))
 }
 
 // ValidateBody validates a request whose body is not form data (for example
-// JSON): rawURL must carry a bodySHA256 query parameter equal to the hex
-// SHA-256 of body, and the signature covers the URL alone.
+// JSON), as twilio-node's validateRequestWithBody does: the signature
+// covers rawURL alone (with the URL variants of Validate), and the first
+// bodySHA256 query parameter of rawURL must equal the lower-case hex
+// SHA-256 of body. A rawURL that does not parse as a URL is rejected.
 func (v *Validator) ValidateBody(rawURL string, body []byte, signature string) bool {
-	u, err := url.Parse(rawURL)
-	if err != nil {
+	href, ok := whatwgHref(rawURL)
+	if !ok {
 		return false
 	}
-	want := u.Query().Get("bodySHA256")
-	if want == "" {
-		return false
-	}
-	sum := sha256.Sum256(body)
-	got := hex.EncodeToString(sum[:])
-	sigOK := v.validateExact(rawURL, signature)
-	return sigOK && subtle.ConstantTimeCompare([]byte(strings.ToLower(want)), []byte(got)) == 1
-}
-
-// validateExact validates rawURL with its port variants but without moving
-// the query into the parameters.
-func (v *Validator) validateExact(rawURL, signature string) bool {
-	if v == nil || len(v.tokens) == 0 {
-		return false
-	}
-	sig, err := base64.StdEncoding.DecodeString(signature)
-	if err != nil || len(sig) != sha1.Size {
-		return false
-	}
-	ok := 0
-	for _, u := range portVariants(rawURL) {
-		for _, tok := range v.tokens {
-			mac := hmac.New(sha1.New, []byte(tok))
-			io.WriteString(mac, u)
-			ok |= subtle.ConstantTimeCompare(mac.Sum(nil), sig)
+	query := ""
+	if i := strings.IndexByte(href, '?'); i >= 0 {
+		query = href[i+1:]
+		if j := strings.IndexByte(query, '#'); j >= 0 {
+			query = query[:j]
 		}
 	}
-	return ok == 1
+	want, _ := formValue(query, "bodySHA256")
+	sum := sha256.Sum256(body)
+	var got [2 * sha256.Size]byte
+	hex.Encode(got[:], sum[:])
+	sigOK := v.Validate(rawURL, nil, signature)
+	return sigOK && subtle.ConstantTimeCompare([]byte(want), got[:]) == 1
 }
+
+// MaxSignedBodyBytes bounds the body ValidateRequest reads to check a
+// bodySHA256 signature.
+const MaxSignedBodyBytes = 1 << 20
 
 // ValidateRequest validates an ordinary Twilio webhook (for example a stream
 // status callback) received at publicURL, the URL as configured at Twilio
-// (with its query, if any). For POST requests the form body parameters are
-// signed; for GET only the URL. It calls r.ParseForm. It returns an error
-// wrapping ErrSignature on failure.
+// (with its query, if any), as twilio-node's validateIncomingRequest does:
+//   - when publicURL contains "bodySHA256" (a webhook with a JSON or other
+//     non-form body), the signature covers the URL and the body must hash to
+//     it (ValidateBody); the body, at most MaxSignedBodyBytes, is read and
+//     put back in r.Body for the handler;
+//   - otherwise, for POST requests the form body parameters are signed
+//     (r.ParseForm is called) and for other methods only the URL.
+//
+// It returns an error wrapping ErrSignature on failure.
 func (v *Validator) ValidateRequest(r *http.Request, publicURL string) error {
 	sig := r.Header.Get(SignatureHeader)
 	if sig == "" {
 		return fmt.Errorf("%w: header missing", ErrSignature)
+	}
+	if strings.Index(publicURL, "bodySHA256") > 0 {
+		var body []byte
+		if r.Body != nil {
+			b, err := io.ReadAll(io.LimitReader(r.Body, MaxSignedBodyBytes+1))
+			r.Body.Close()
+			if err != nil {
+				return fmt.Errorf("%w: reading body: %v", ErrSignature, err)
+			}
+			if len(b) > MaxSignedBodyBytes {
+				return fmt.Errorf("%w: body over %d bytes", ErrSignature, MaxSignedBodyBytes)
+			}
+			body = b
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		if !v.ValidateBody(publicURL, body, sig) {
+			return ErrSignature
+		}
+		return nil
 	}
 	var params url.Values
 	if r.Method == http.MethodPost {
@@ -158,77 +228,6 @@ func (v *Validator) ValidateRequest(r *http.Request, publicURL string) error {
 		return ErrSignature
 	}
 	return nil
-}
-
-type candidate struct {
-	url    string
-	params url.Values
-}
-
-func urlVariants(rawURL string, params url.Values) []candidate {
-	var out []candidate
-	for _, u := range portVariants(rawURL) {
-		out = append(out, candidate{u, params})
-	}
-	if i := strings.IndexByte(rawURL, '?'); i >= 0 {
-		q, err := url.ParseQuery(rawURL[i+1:])
-		if err == nil {
-			merged := url.Values{}
-			for k, vs := range params {
-				merged[k] = append(merged[k], vs...)
-			}
-			for k, vs := range q {
-				merged[k] = append(merged[k], vs...)
-			}
-			for _, u := range portVariants(rawURL[:i]) {
-				out = append(out, candidate{u, merged})
-			}
-		}
-	}
-	return out
-}
-
-// portVariants returns rawURL, rawURL without its port and rawURL with its
-// scheme's default port, without duplicates. The rest of the URL is kept
-// byte for byte.
-func portVariants(rawURL string) []string {
-	out := []string{rawURL}
-	i := strings.Index(rawURL, "://")
-	if i <= 0 {
-		return out
-	}
-	scheme := strings.ToLower(rawURL[:i])
-	rest := rawURL[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, tail := rest[:end], rest[end:]
-	userinfo := ""
-	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-		userinfo, authority = authority[:at+1], authority[at+1:]
-	}
-	host := authority
-	if h, _, err := net.SplitHostPort(authority); err == nil {
-		host = h
-		if strings.Contains(h, ":") {
-			host = "[" + h + "]"
-		}
-	}
-	if host == "" {
-		return out
-	}
-	def := "80"
-	if scheme == "https" || scheme == "wss" {
-		def = "443"
-	}
-	prefix := rawURL[:i+3] + userinfo
-	for _, s := range []string{prefix + host + tail, prefix + host + ":" + def + tail} {
-		if s != out[0] && (len(out) < 2 || s != out[1]) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // upgradeURL turns the public URL Twilio connects to into the form Twilio

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -58,7 +59,8 @@ func TestSignatureVectors(t *testing.T) {
 	}
 }
 
-// The spec's twilio-go results for signature 7PR3… of wss://example.com/media.
+// Signature 7PR3… of wss://example.com/media against configured URLs, as
+// twilio-node 6.3.1 decides (see signature_vectors.json for the full set).
 func TestSignatureURLVariants(t *testing.T) {
 	const sig = "7PR3qMkpDyEJtMrVOY/LDyNq8J8="
 	v := NewValidator("12345")
@@ -72,21 +74,25 @@ func TestSignatureURLVariants(t *testing.T) {
 		{"wss://example.com/media/", false},
 		{"wss://example.com:8443/media", true}, // port removed
 		{"ws://example.com/media", false},
-		{"wss://EXAMPLE.com/media", false},
+		{"wss://EXAMPLE.com/media", true}, // host normalised to lower case
+		{"WSS://example.com/media", true},
 	} {
 		if got := v.Validate(tc.url, nil, sig); got != tc.want {
 			t.Errorf("Validate(%s) = %v, want %v", tc.url, got, tc.want)
 		}
 	}
-	// A port-signed URL validates against the configured port-less URL.
-	if !v.Validate("wss://example.com/media", nil, "zyyJQiPZXIGCLy3HYdHEfry0yDg=") {
-		t.Error(":443 signature rejected for port-less URL")
+	// twilio-node adds ":80", not ":443", to a wss URL without port, so a
+	// signature of the URL with :443 does not validate the port-less URL.
+	if v.Validate("wss://example.com/media", nil, "zyyJQiPZXIGCLy3HYdHEfry0yDg=") {
+		t.Error(":443 signature accepted for port-less wss URL")
 	}
-	// Query moved to params (twilio-agent-connect variant).
-	withQuery := "wss://example.com/media?x=1"
+	if !v.Validate("wss://example.com/media", nil, ComputeSignature("12345", "wss://example.com:80/media", nil)) {
+		t.Error(":80 signature rejected for port-less wss URL")
+	}
+	// The query is never moved into the parameters.
 	sigQ := ComputeSignature("12345", "wss://example.com/media", url.Values{"x": {"1"}})
-	if !v.Validate(withQuery, nil, sigQ) {
-		t.Error("query-as-params variant rejected")
+	if v.Validate("wss://example.com/media?x=1", nil, sigQ) {
+		t.Error("query-as-params variant accepted")
 	}
 	for _, bad := range []string{"", "not base64!", "AAAA", strings.Repeat("A", 28)} {
 		if v.Validate("wss://example.com/media", nil, bad) {
@@ -137,5 +143,61 @@ func TestValidateRequest(t *testing.T) {
 	r.Header.Set(SignatureHeader, ComputeSignature("tok", pub, form))
 	if err := NewValidator("tok").ValidateRequest(r, pub); err == nil {
 		t.Fatal("tampered form accepted")
+	}
+}
+
+// A webhook whose URL carries bodySHA256 is validated by its body hash, as
+// twilio-node's validateIncomingRequest does; the body stays readable.
+func TestValidateRequestBodySHA256(t *testing.T) {
+	const body = `{"property": "value", "boolean": true}`
+	pub := sigURL + "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+	v := NewValidator("12345")
+	for _, tc := range []struct {
+		name string
+		body string
+		ok   bool
+	}{
+		{"body matches", body, true},
+		{"body changed", body + " ", false},
+		{"empty body", "", false},
+		{"too large", strings.Repeat("x", MaxSignedBodyBytes+1), false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/myapp.php", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set(SignatureHeader, "a9nBmqA0ju/hNViExpshrM61xv4=")
+		err := v.ValidateRequest(r, pub)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+		if tc.ok {
+			if b, _ := io.ReadAll(r.Body); string(b) != body {
+				t.Errorf("%s: body after validation %q", tc.name, b)
+			}
+		}
+	}
+}
+
+// BenchmarkValidate measures one upgrade or webhook check: every candidate
+// URL under one token.
+func BenchmarkValidate(b *testing.B) {
+	v := NewValidator("12345")
+	const u = "wss://vb.example.com/twilio/media"
+	sig := ComputeSignature("12345", u, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !v.Validate(u, nil, sig) {
+			b.Fatal("rejected")
+		}
+	}
+}
+
+func BenchmarkValidateForm(b *testing.B) {
+	v := NewValidator("12345")
+	sig := ComputeSignature("12345", sigURL, sigParams)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !v.Validate(sigURL, sigParams, sig) {
+			b.Fatal("rejected")
+		}
 	}
 }

@@ -30,7 +30,11 @@ func TestAcceptSignature(t *testing.T) {
 	}{
 		{"valid", twilio.AcceptOptions{PublicURL: public, AuthTokens: []string{testToken}}, testToken, public, nil},
 		{"https configured, wss signed", twilio.AcceptOptions{PublicURL: "https://vb.example.com/twilio/media", AuthTokens: []string{testToken}}, testToken, public, nil},
-		{"signed with :443", twilio.AcceptOptions{PublicURL: public, AuthTokens: []string{testToken}}, testToken, "wss://vb.example.com:443/twilio/media", nil},
+		// As twilio-node and twilio-go: a port-less wss URL also validates
+		// with ":80" added, never ":443".
+		{"signed with :80", twilio.AcceptOptions{PublicURL: public, AuthTokens: []string{testToken}}, testToken, "wss://vb.example.com:80/twilio/media", nil},
+		{"signed with :443", twilio.AcceptOptions{PublicURL: public, AuthTokens: []string{testToken}}, testToken, "wss://vb.example.com:443/twilio/media", twilio.ErrSignature},
+		{"configured with :443", twilio.AcceptOptions{PublicURL: "wss://vb.example.com:443/twilio/media", AuthTokens: []string{testToken}}, testToken, public, nil},
 		{"secondary token", twilio.AcceptOptions{PublicURL: public, AuthTokens: []string{"primary", testToken}}, testToken, public, nil},
 		{"public origin", twilio.AcceptOptions{PublicOrigin: "wss://vb.example.com/", AuthTokens: []string{testToken}}, testToken, "wss://vb.example.com/media", nil},
 		{"wrong token", twilio.AcceptOptions{PublicURL: public, AuthTokens: []string{testToken}}, "other", public, twilio.ErrSignature},

@@ -67,9 +67,72 @@ func (t *TwiML) StartStream(s StreamNoun) *TwiML {
 // ConnectStream adds <Connect><Stream …/></Connect>: a bidirectional stream
 // that blocks the call until the server closes the WebSocket; the verbs
 // after it then run. End with Hangup (or an explicit continuation) so the
-// caller is not left on a silent line.
+// caller is not left on a silent line, or use ConnectStreamWith and an
+// action URL.
 func (t *TwiML) ConnectStream(s StreamNoun) *TwiML {
-	return t.wrapStream("Connect", s)
+	return t.ConnectStreamWith(s, ConnectOptions{})
+}
+
+// ConnectOptions are the attributes of <Connect>
+// (https://www.twilio.com/docs/voice/twiml/connect). Empty fields are
+// omitted.
+type ConnectOptions struct {
+	// Action is the absolute or relative URL Twilio requests when
+	// <Connect> ends (for <Stream>: when the server closes the WebSocket),
+	// with Twilio's standard request parameters; the TwiML it answers
+	// continues the call and the verbs after <Connect> never run. Without
+	// Action, Twilio goes on with the next verb and ends the call if there
+	// is none.
+	Action string
+	// Method is how Twilio requests Action: "GET" or "POST" (Twilio's
+	// default). Any other value is an ErrInvalidArgument.
+	Method string
+}
+
+// ConnectStreamWith adds <Connect action="…" method="…"><Stream …/></Connect>,
+// a ConnectStream whose end makes Twilio request o.Action.
+func (t *TwiML) ConnectStreamWith(s StreamNoun, o ConnectOptions) *TwiML {
+	if t.err != nil {
+		return t
+	}
+	if err := checkMethod("<Connect>", o.Method); err != nil {
+		t.err = err
+		return t
+	}
+	return t.wrapStream("Connect", s, "action", o.Action, "method", o.Method)
+}
+
+// Redirect adds <Redirect method="…">url</Redirect>
+// (https://www.twilio.com/docs/voice/twiml/redirect): Twilio requests url
+// and runs the TwiML it answers; verbs after it never run. method is "GET",
+// "POST" or "" (Twilio's default, POST). An empty url or another method is
+// an ErrInvalidArgument.
+func (t *TwiML) Redirect(url, method string) *TwiML {
+	if t.err != nil {
+		return t
+	}
+	if url == "" {
+		t.err = fmt.Errorf("%w: <Redirect> needs a url", ErrInvalidArgument)
+		return t
+	}
+	if err := checkMethod("<Redirect>", method); err != nil {
+		t.err = err
+		return t
+	}
+	t.b.WriteString("<Redirect")
+	attr(&t.b, "method", method)
+	t.b.WriteString(">")
+	escape(&t.b, url, false)
+	t.b.WriteString("</Redirect>")
+	return t
+}
+
+func checkMethod(verb, m string) error {
+	switch m {
+	case "", "GET", "POST":
+		return nil
+	}
+	return fmt.Errorf("%w: %s method %q (want GET or POST)", ErrInvalidArgument, verb, m)
 }
 
 // StopStream adds <Stop><Stream name="…"/></Stop>.
@@ -123,7 +186,9 @@ func (t *TwiML) String() (string, error) {
 	return t.b.String() + "</Response>", nil
 }
 
-func (t *TwiML) wrapStream(verb string, s StreamNoun) *TwiML {
+// wrapStream writes <verb attrs…><Stream …/></verb>; verbAttrs are name,
+// value pairs.
+func (t *TwiML) wrapStream(verb string, s StreamNoun, verbAttrs ...string) *TwiML {
 	if t.err != nil {
 		return t
 	}
@@ -131,7 +196,11 @@ func (t *TwiML) wrapStream(verb string, s StreamNoun) *TwiML {
 		t.err = err
 		return t
 	}
-	t.b.WriteString("<" + verb + "><Stream")
+	t.b.WriteString("<" + verb)
+	for i := 0; i+1 < len(verbAttrs); i += 2 {
+		attr(&t.b, verbAttrs[i], verbAttrs[i+1])
+	}
+	t.b.WriteString("><Stream")
 	attr(&t.b, "name", s.Name)
 	attr(&t.b, "url", s.URL)
 	attr(&t.b, "track", s.Track)

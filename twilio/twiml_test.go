@@ -34,6 +34,54 @@ func TestTwiML(t *testing.T) {
 	}
 }
 
+// TestTwiMLConnectAction checks <Connect action method> and <Redirect>
+// byte for byte; attribute names as in Twilio's <Connect> and <Redirect>
+// documentation.
+func TestTwiMLConnectAction(t *testing.T) {
+	const head = `<?xml version="1.0" encoding="UTF-8"?><Response>`
+	for _, tc := range []struct {
+		name string
+		doc  *TwiML
+		want string
+	}{
+		{"connect with action and method",
+			NewTwiML().Say("Please speak.").ConnectStreamWith(
+				StreamNoun{URL: "wss://ivr.example.com/twilio/media", Parameters: []Parameter{{"session", "9f"}}},
+				ConnectOptions{Action: "https://ivr.example.com/twiml/result?session=9f&op=verify", Method: "POST"}),
+			head + `<Say>Please speak.</Say><Connect action="https://ivr.example.com/twiml/result?session=9f&amp;op=verify" method="POST"><Stream url="wss://ivr.example.com/twilio/media"><Parameter name="session" value="9f"/></Stream></Connect></Response>`},
+		{"connect with action only",
+			NewTwiML().ConnectStreamWith(StreamNoun{Name: "s", URL: "wss://a/b"}, ConnectOptions{Action: "/next"}),
+			head + `<Connect action="/next"><Stream name="s" url="wss://a/b"/></Connect></Response>`},
+		{"connect without options is ConnectStream",
+			NewTwiML().ConnectStreamWith(StreamNoun{URL: "wss://a/b"}, ConnectOptions{}),
+			head + `<Connect><Stream url="wss://a/b"/></Connect></Response>`},
+		{"redirect",
+			NewTwiML().Say("Done.").Redirect("https://flow.example.com/next?a=1&b=<2>", "POST"),
+			head + `<Say>Done.</Say><Redirect method="POST">https://flow.example.com/next?a=1&amp;b=&lt;2&gt;</Redirect></Response>`},
+		{"redirect, default method",
+			NewTwiML().Redirect("/next", ""),
+			head + `<Redirect>/next</Redirect></Response>`},
+	} {
+		got, err := tc.doc.String()
+		if err != nil || got != tc.want {
+			t.Errorf("%s:\n got %s %v\nwant %s", tc.name, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		doc  *TwiML
+	}{
+		{"connect method PUT", NewTwiML().ConnectStreamWith(StreamNoun{URL: "wss://a/b"}, ConnectOptions{Action: "/x", Method: "PUT"})},
+		{"connect method lower case", NewTwiML().ConnectStreamWith(StreamNoun{URL: "wss://a/b"}, ConnectOptions{Method: "post"})},
+		{"redirect without url", NewTwiML().Redirect("", "POST")},
+		{"redirect method DELETE", NewTwiML().Redirect("/x", "DELETE")},
+	} {
+		if _, err := tc.doc.Say("never written").String(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: %v, want ErrInvalidArgument", tc.name, err)
+		}
+	}
+}
+
 func TestTwiMLLimits(t *testing.T) {
 	ok := []Parameter{{"k", strings.Repeat("v", 498)}} // 499 < 500
 	if _, err := NewTwiML().StartStream(StreamNoun{URL: "wss://a/b", Parameters: ok}).String(); err != nil {

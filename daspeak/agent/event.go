@@ -14,8 +14,10 @@ const (
 	// its audio was opened. Not terminal.
 	EventStarted daspeak.EventType = "started"
 	// EventErrorStore ends a register whose credential did not reach the
-	// store: the caller is not registered. Terminal.
-	EventErrorStore daspeak.EventType = "error-store"
+	// store: the caller is not registered. Terminal. It is
+	// [daspeak.EventErrorStore], which a register session with a store
+	// ends with when the store fails.
+	EventErrorStore = daspeak.EventErrorStore
 	// EventErrorCancelled ends an operation that was stopped, replaced by
 	// a re-verify or a delete, or cut by a server shutdown. Terminal.
 	EventErrorCancelled daspeak.EventType = "error-cancelled"
@@ -24,7 +26,7 @@ const (
 // IsTerminal reports whether t ends an operation: the seven das-Peak
 // terminal types, [EventErrorStore] and [EventErrorCancelled].
 func IsTerminal(t daspeak.EventType) bool {
-	return t.IsTerminal() || t == EventErrorStore || t == EventErrorCancelled
+	return t.IsTerminal() || t == EventErrorCancelled
 }
 
 // Reason groups terminal events by what the agent should do, as the
@@ -79,14 +81,15 @@ func (e Event) IsTerminal() bool { return IsTerminal(e.Type) }
 // The session's fields are those of daspeak.Event's JSON (seconds,
 // snake_case: score, score_threshold, authenticity, authenticity_threshold,
 // model_hash, error, exception…) except operation (it is kind), credential,
-// audio, stored and store_error, which are never sent. A result whose
-// engine did no anti-spoofing has "anti_spoofing":"not-performed" and no
-// authenticity. Terminal events have "reason". Keys are sorted.
+// audio and stored, which are never sent. A result whose engine did no
+// anti-spoofing has "anti_spoofing":"not-performed" and neither
+// authenticity nor authenticity_threshold (as daspeak.Event's JSON).
+// Terminal events have "reason". Keys are sorted.
 func (e Event) MarshalJSON() ([]byte, error) {
 	m := map[string]json.RawMessage{}
 	if e.Session.Type != "" {
 		s := e.Session
-		s.Credential, s.Audio, s.StoreErr = "", nil, nil
+		s.Credential, s.Audio = "", nil
 		b, err := json.Marshal(s)
 		if err != nil {
 			return nil, err
@@ -94,12 +97,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, err
 		}
-		for _, k := range []string{"operation", "credential", "audio", "stored", "store_error"} {
+		for _, k := range []string{"operation", "credential", "audio", "stored"} {
 			delete(m, k)
-		}
-		if _, ok := m["authenticity"]; ok && s.Authenticity == daspeak.AuthenticityNotPerformed {
-			delete(m, "authenticity")
-			m["anti_spoofing"] = json.RawMessage(`"not-performed"`)
 		}
 	}
 	set := func(k string, v any) error {

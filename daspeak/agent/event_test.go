@@ -2,7 +2,6 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -32,10 +31,13 @@ func TestEventJSON(t *testing.T) {
 			`{"audio_duration":0,"authenticity":0.9,"authenticity_threshold":0.8,"call_id":"CA1","caller_id":"+34911234567","engine_audio_duration":0,"engine_net_speech":0,"kind":"verify","model_hash":"m","net_speech":0,"net_speech_needed":0,"operation_id":"op_1","reason":"success","score":0.91,"score_threshold":0.5,"seq":3,"type":"result-success"}`},
 		{"no anti-spoofing", with(Event{Type: daspeak.EventResultFailScore, Reason: ReasonAuthentication, Session: daspeak.Event{Type: daspeak.EventResultFailScore, Operation: daspeak.OperationVerify,
 			Authenticity: daspeak.AuthenticityNotPerformed, AuthenticityThreshold: 0.8, Score: 0.2, ScoreThreshold: 0.5}}),
-			`{"anti_spoofing":"not-performed","audio_duration":0,"authenticity_threshold":0.8,"call_id":"CA1","caller_id":"+34911234567","engine_audio_duration":0,"engine_net_speech":0,"kind":"verify","net_speech":0,"net_speech_needed":0,"operation_id":"op_1","reason":"authentication","score":0.2,"score_threshold":0.5,"seq":3,"type":"result-fail-score"}`},
+			`{"anti_spoofing":"not-performed","audio_duration":0,"call_id":"CA1","caller_id":"+34911234567","engine_audio_duration":0,"engine_net_speech":0,"kind":"verify","net_speech":0,"net_speech_needed":0,"operation_id":"op_1","reason":"authentication","score":0.2,"score_threshold":0.5,"seq":3,"type":"result-fail-score"}`},
 		{"register success never shows credential, audio or stored", with(Event{Type: daspeak.EventResultSuccess, Reason: ReasonSuccess, Session: daspeak.Event{Type: daspeak.EventResultSuccess, Operation: daspeak.OperationRegister,
-			Authenticity: 1, AuthenticityThreshold: 0.8, Credential: "SECRET", Audio: []byte("RIFF"), Stored: true, StoreErr: errors.New("x")}}),
+			Authenticity: 1, AuthenticityThreshold: 0.8, Credential: "SECRET", Audio: []byte("RIFF"), Stored: true}}),
 			`{"audio_duration":0,"authenticity":1,"authenticity_threshold":0.8,"call_id":"CA1","caller_id":"+34911234567","engine_audio_duration":0,"engine_net_speech":0,"kind":"verify","net_speech":0,"net_speech_needed":0,"operation_id":"op_1","reason":"success","seq":3,"type":"result-success"}`},
+		{"error-store never shows credential or audio", with(Event{Type: EventErrorStore, Reason: ReasonStore, Error: "not stored", Session: daspeak.Event{Type: daspeak.EventErrorStore, Operation: daspeak.OperationRegister,
+			AntiSpoofing: daspeak.AntiSpoofingPerformed, Authenticity: 1, AuthenticityThreshold: 0.8, Credential: "SECRET", Audio: []byte("RIFF"), Err: ErrNotStored}}),
+			`{"audio_duration":0,"authenticity":1,"authenticity_threshold":0.8,"call_id":"CA1","caller_id":"+34911234567","engine_audio_duration":0,"engine_net_speech":0,"error":"not stored","kind":"verify","net_speech":0,"net_speech_needed":0,"operation_id":"op_1","reason":"store","seq":3,"type":"error-store"}`},
 		{"cancelled", with(Event{Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: stopped"}),
 			`{"call_id":"CA1","caller_id":"+34911234567","error":"cancelled: stopped","kind":"verify","operation_id":"op_1","reason":"cancelled","seq":3,"type":"error-cancelled"}`},
 	} {

@@ -93,11 +93,17 @@ func (op *operation) run(ctx context.Context, ending func()) {
 }
 
 // terminal turns the session's terminal event into the operation's: a
-// register success whose credential did not reach the store is
-// error-store, never success.
+// register whose credential did not reach the store (daspeak's
+// error-store, or a success the store did not confirm) is error-store,
+// never success. The store's own error is logged, not sent: the agent's
+// event says only that the caller is not registered.
 func (op *operation) terminal(ev daspeak.Event) Event {
-	if ev.Type == daspeak.EventResultSuccess && op.kind == daspeak.OperationRegister && (!ev.Stored || ev.StoreErr != nil) {
-		op.s.log.Error("agent: credential not stored", "operation_id", op.id, "call_id", op.callID, "err", ev.StoreErr)
+	if ev.Type == daspeak.EventErrorStore || (ev.Type == daspeak.EventResultSuccess && op.kind == daspeak.OperationRegister && !ev.Stored) {
+		cause := ev.Err
+		if cause == nil {
+			cause = ErrNotStored
+		}
+		op.s.log.Error("agent: credential not stored", "operation_id", op.id, "call_id", op.callID, "err", cause)
 		s := scrub(ev)
 		s.Type = EventErrorStore
 		s.Err = ErrNotStored
@@ -106,10 +112,10 @@ func (op *operation) terminal(ev daspeak.Event) Event {
 	return Event{Type: ev.Type, Session: scrub(ev)}
 }
 
-// scrub returns ev without its credential, audio and store error: an
-// operation's events never carry them.
+// scrub returns ev without its credential and audio: an operation's
+// events never carry them.
 func scrub(ev daspeak.Event) daspeak.Event {
-	ev.Credential, ev.Audio, ev.StoreErr = "", nil, nil
+	ev.Credential, ev.Audio = "", nil
 	return ev
 }
 

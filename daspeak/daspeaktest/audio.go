@@ -91,6 +91,10 @@ func (e *Emulator) checkAudio(b []byte, ch int) (*audio, *daspeak.APIError) {
 		}
 		return nil, apiError(daspeak.ExceptionAudioInput, msgNotWAV)
 	}
+	if w.Source.Float() {
+		// codec converts float files; das-Peak takes PCM_16, ULAW and ALAW.
+		return nil, classifyUnsupported(b)
+	}
 	f := w.Format
 	if f.Channels > 2 {
 		return nil, apiError(daspeak.ExceptionAudioInput, msgTooManyChannels)

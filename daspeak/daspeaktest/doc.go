@@ -33,4 +33,15 @@
 // ModelNotAvailable, the model metadata keys beyond hash and description,
 // and the answers to malformed identification lists. Clients must not rely
 // on these details.
+//
+// # voicegate extensions
+//
+// das-Peak documents authenticity values in [0, 1]. An engine that does no
+// anti-spoofing reports [daspeak.AuthenticityNotPerformed] (-1); the
+// emulator passes it through unchanged as -1 in "authenticity",
+// "authenticity_reference" and "authenticity_to_evaluate", so a
+// [daspeak.Client] reads back daspeak.AuthenticityNotPerformed and a
+// session over that client reports that anti-spoofing was not performed
+// rather than judging -1 against a threshold. A real das-Peak never sends
+// this value.
 package daspeaktest

@@ -232,6 +232,7 @@ func TestCatalogue(t *testing.T) {
 		{"three channels", gen, []part{fileP("audio", rawWAV(1, 3, 8000, 16, 48000))}, 400, "AudioInputException", "The wav has more channels than are accepted by the system"},
 		{"44.1 kHz", gen, []part{fileP("audio", tone(t, voicegate.L16, 44100, 1, 300, 4, 0))}, 400, "AudioInputException", "The sample rate is not supported, must be 8 Khz or 16 Khz"},
 		{"24-bit PCM", gen, []part{fileP("audio", rawWAV(1, 1, 8000, 24, 24000*4))}, 400, "AudioInputException", "Provided audio data uses an unsupported codec. Supported codecs are: PCM_16, ULAW, ALAW"},
+		{"32-bit float", gen, []part{fileP("audio", rawWAV(3, 1, 8000, 32, 32000*4))}, 400, "AudioInputException", "Provided audio data uses an unsupported codec. Supported codecs are: PCM_16, ULAW, ALAW"},
 		{"float at 22 kHz", gen, []part{fileP("audio", rawWAV(3, 1, 22050, 32, 4000))}, 400, "AudioInputException", "The sample rate is not supported, must be 8 Khz or 16 Khz"},
 		{"30 s", gen, []part{fileP("audio", long)}, 400, "AudioInputException", "The wav duration is longer than 30 seconds"},
 		{"2.5 s of speech", gen, []part{fileP("audio", short)}, 400, "VoiceDurationIsNotEnoughException", "Voice duration is not enough 2.50s < 3.00s"},
@@ -479,4 +480,57 @@ func TestCredentialModelOption(t *testing.T) {
 	require.Equal(t, 200, r.status, "%s", r.body)
 	assert.Equal(t, "m-7", r.json(t)["metadata"].(map[string]any)["hash"])
 	wantError(t, post(t, srv.URL(), "/models/metadata/from-credential", nil, fields("credential", "bad")...), 400, "InvalidCredential", "Decryption error")
+}
+
+// noAntiSpoofing is FakeEngine reporting daspeak.AuthenticityNotPerformed,
+// as an engine without anti-spoofing does.
+type noAntiSpoofing struct{ daspeaktest.FakeEngine }
+
+func (n noAntiSpoofing) GenerateCredential(ctx context.Context, h string, a []byte, o *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	r, err := n.FakeEngine.GenerateCredential(ctx, h, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+func (n noAntiSpoofing) CompareCredentialToAudio(ctx context.Context, c string, a []byte, o *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	r, err := n.FakeEngine.CompareCredentialToAudio(ctx, c, a, o)
+	if r != nil {
+		r.Authenticity = daspeak.AuthenticityNotPerformed
+	}
+	return r, err
+}
+
+// TestAuthenticityNotPerformed: the emulator passes an engine's
+// AuthenticityNotPerformed through as -1 in every authenticity field (a
+// voicegate extension; das-Peak documents [0, 1]).
+func TestAuthenticityNotPerformed(t *testing.T) {
+	srv := newServer(t, noAntiSpoofing{}, nil)
+	alice := voice(t, 300)
+	r := post(t, srv.URL(), "/models/"+model+"/credential/wav", nil, fileP("audio", alice))
+	require.Equal(t, 200, r.status, "%s", r.body)
+	assert.Contains(t, string(r.body), `"authenticity":-1,`)
+	cred := r.json(t)["credential"].(string)
+
+	for _, tc := range []struct {
+		path  string
+		parts []part
+		keys  []string
+	}{
+		{"/similarity/credential2wav", []part{fileP("audio_to_evaluate", alice), {name: "credential_reference", value: cred}},
+			[]string{"authenticity_to_evaluate"}},
+		{"/similarity/wav2wav", []part{fileP("audio_reference", alice), fileP("audio_to_evaluate", alice)},
+			[]string{"authenticity_reference", "authenticity_to_evaluate"}},
+		{"/identification/wav2credentials", []part{fileP("audio_to_evaluate", alice), {name: "credential_list", value: `[{"id":"a","credential":"` + cred + `"}]`}},
+			[]string{"authenticity_to_evaluate"}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			r := post(t, srv.URL(), tc.path, nil, tc.parts...)
+			require.Equal(t, 200, r.status, "%s", r.body)
+			for _, k := range tc.keys {
+				assert.Contains(t, string(r.body), `"`+k+`":-1,`)
+			}
+		})
+	}
 }

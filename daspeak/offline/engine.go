@@ -206,6 +206,10 @@ func (e *Engine) analyseAudio(ctx context.Context, audio []byte, opts *daspeak.A
 	if err != nil {
 		return nil, analysis{}, wavError(err)
 	}
+	if w.Source.Float() {
+		// codec converts float files; das-Peak takes PCM_16, ULAW and ALAW.
+		return nil, analysis{}, wavError(fmt.Errorf("%w: IEEE float", codec.ErrUnsupportedWAV))
+	}
 	f := w.Format
 	switch {
 	case f.Channels > 2:

@@ -2,6 +2,7 @@ package offline
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -171,6 +172,16 @@ func TestErrors(t *testing.T) {
 			daspeak.ExceptionAudioInput, daspeak.ErrAudioInput, "The sample rate is not supported, must be 8 Khz or 16 Khz"},
 		{"not wav", func() error { _, err := e.GenerateCredential(ctx, ModelHash, []byte("hello"), nil); return err },
 			daspeak.ExceptionAudioInput, daspeak.ErrAudioInput, "unsupported codec"},
+		{"float", func() error {
+			b := append([]byte{}, good...)
+			// Format tag 3 with 32-bit samples: IEEE float, which codec reads
+			// but das-Peak does not take.
+			binary.LittleEndian.PutUint16(b[20:], 3)
+			binary.LittleEndian.PutUint16(b[32:], 4)
+			binary.LittleEndian.PutUint16(b[34:], 32)
+			_, err := e.GenerateCredential(ctx, ModelHash, b, nil)
+			return err
+		}, daspeak.ExceptionAudioInput, daspeak.ErrAudioInput, "unsupported codec"},
 		{"empty", func() error { _, err := e.GenerateCredential(ctx, ModelHash, nil, nil); return err },
 			daspeak.ExceptionNoAudio, daspeak.ErrNoAudio, "No audio input"},
 		{"channel 3", func() error {

@@ -155,7 +155,8 @@ func TestAgainstServerExample(t *testing.T) {
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
 	const ani = "tel:+34600000030"
 
-	out, err := runClient(t, "-url", url, "-wav", testdata(utterance("awb", 0)), "-ani", ani, "-fast")
+	out, err := runClient(t, "-url", url, "-wav", testdata(utterance("awb", 0)), "-ani", ani, "-fast",
+		"-custom-config", `{"operation":"register"}`)
 	if err != nil {
 		t.Fatalf("register: %v\n%s", err, out)
 	}
@@ -182,7 +183,8 @@ func TestAgainstServerExample(t *testing.T) {
 	}
 
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", "d3Jvbmc=")
-	if _, err := runClient(t, "-url", url, "-tone", "1s", "-fast"); err == nil || !strings.Contains(err.Error(), "401") {
+	// The server answers as the Genesys reference server: disconnect.
+	if _, err := runClient(t, "-url", url, "-tone", "1s", "-fast"); err == nil || !strings.Contains(err.Error(), "disconnected: unauthorized") {
 		t.Fatalf("wrong secret: %v", err)
 	}
 }
@@ -193,7 +195,8 @@ func TestToneWithoutResult(t *testing.T) {
 	url := startServer(t)
 	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
-	out, err := runClient(t, "-url", url, "-tone", "400ms", "-chunk", "20ms", "-wait", "200ms", "-ping", "50ms")
+	out, err := runClient(t, "-url", url, "-tone", "400ms", "-chunk", "20ms", "-wait", "200ms", "-ping", "50ms",
+		"-custom-config", `{"operation":"register"}`)
 	if err != nil {
 		t.Fatalf("tone: %v\n%s", err, out)
 	}

@@ -7,11 +7,19 @@
 //
 //	{"operation": "verify", "callerId": "+34600000000"}
 //
-// operation is "register", "verify" or "auto" (the default: verify a
-// registered caller, register a new one); callerId defaults to the
-// participant's ANI. Once enough net speech was heard, the server sends
-// the result as an AudioHook event with one "voicegate.result" entity,
-// then disconnects with reason "completed" and the result type as info.
+// operation is "verify" (the default) or "register"; enrolment is always
+// explicit. "auto" (verify a registered caller, register a new one) must be
+// enabled with -auto-enrol, because a caller id can be spoofed: with auto,
+// whoever calls first from a number is enrolled as its owner. callerId
+// defaults to the participant's ANI. Once enough net speech was heard, the
+// server sends the result as an AudioHook event with one "voicegate.result"
+// entity, then disconnects with reason "completed" and the result type as
+// info.
+//
+// A failed authentication is answered as the Genesys reference server
+// does: the WebSocket is accepted, then disconnect "unauthorized" is sent
+// 500 ms after verification started (-auth-failure reject answers HTTP 401
+// instead).
 //
 // With -agent the server serves the Genesys Cloud agent desk instead:
 // every monitored conversation's session stays open, and the agent starts
@@ -65,10 +73,24 @@ const (
 	opVerify   = "verify"
 )
 
+// Values of -auth-failure.
+const (
+	authDisconnect = "disconnect"
+	authReject     = "reject"
+)
+
+// errAutoDisabled refuses operation auto on a server without -auto-enrol.
+var errAutoDisabled = errors.New(`customConfig: operation "auto" is disabled on this server (caller ids can be spoofed; start it with -auto-enrol to allow it)`)
+
+// autoEnrolWarning is logged at start when -auto-enrol is set.
+const autoEnrolWarning = "auto enrolment enabled: an unregistered caller id is enrolled with the voice of whoever calls first, and caller ids can be spoofed; prefer explicit register operations"
+
 type config struct {
 	Listen       string
 	KeysEnv      string
 	InsecureAuth bool
+	AuthFailure  string // "disconnect" or "reject"
+	AutoEnrol    bool
 	RecordDir    string
 	Store        string
 	StoreKey     string
@@ -97,6 +119,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.Listen, "listen", agent.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
 	fs.StringVar(&c.KeysEnv, "keys-env", "STATIC_API_KEY_MAP", `environment variable holding {"api key": "base64 client secret", …}`)
 	fs.BoolVar(&c.InsecureAuth, "insecure-skip-auth", false, "accept unauthenticated connections (local tests only)")
+	fs.StringVar(&c.AuthFailure, "auth-failure", agent.Env("AUTH_FAILURE", authDisconnect), `answer a failed authentication with "disconnect" (accept, then disconnect unauthorized, as the Genesys reference server) or "reject" (HTTP 401) (env AUTH_FAILURE)`)
+	fs.BoolVar(&c.AutoEnrol, "auto-enrol", agent.EnvBool("AUTO_ENROL", false), "allow operation auto and make it the default: an unregistered caller id is enrolled with the voice of whoever calls; caller ids can be spoofed (env AUTO_ENROL)")
 	fs.StringVar(&c.RecordDir, "record", os.Getenv("RECORD_DIR"), "record every session (WAV + JSON) into this directory (env RECORD_DIR)")
 	fs.StringVar(&c.Store, "store", agent.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
 	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in (env ENROLMENT_AUDIO_DIR; needs ENROLMENT_AUDIO_KEY)")
@@ -112,6 +136,9 @@ func parseFlags(args []string) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if c.AuthFailure != authDisconnect && c.AuthFailure != authReject {
+		return nil, fmt.Errorf("-auth-failure %q: want %q or %q", c.AuthFailure, authDisconnect, authReject)
+	}
 	c.StoreKey = os.Getenv("CREDSTORE_KEY")
 	c.AudioKey = os.Getenv("ENROLMENT_AUDIO_KEY")
 	c.Agent.EventKey = os.Getenv("EVENT_KEY")
@@ -125,8 +152,10 @@ type customConfig struct {
 	CallerID  string `json:"callerId"`
 }
 
-// parseOpen returns the operation and caller id of an open message.
-func parseOpen(p *audiohook.OpenParameters) (op, caller string, err error) {
+// parseOpen returns the operation and caller id of an open message. An
+// absent operation is verify, or auto when autoEnrol; auto is refused
+// unless autoEnrol.
+func parseOpen(p *audiohook.OpenParameters, autoEnrol bool) (op, caller string, err error) {
 	var cc customConfig
 	if len(p.CustomConfig) > 0 && string(p.CustomConfig) != "null" {
 		if err := json.Unmarshal(p.CustomConfig, &cc); err != nil {
@@ -136,8 +165,15 @@ func parseOpen(p *audiohook.OpenParameters) (op, caller string, err error) {
 	op = cc.Operation
 	switch op {
 	case "":
-		op = opAuto
-	case opAuto, opRegister, opVerify:
+		op = opVerify
+		if autoEnrol {
+			op = opAuto
+		}
+	case opAuto:
+		if !autoEnrol {
+			return "", "", errAutoDisabled
+		}
+	case opRegister, opVerify:
 	default:
 		return "", "", fmt.Errorf("customConfig: unknown operation %q", op)
 	}
@@ -187,11 +223,19 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 			if info.Probe || cfg.Agent.Enabled {
 				return nil // agent mode: the agent chooses the operation
 			}
-			_, _, err := parseOpen(&info.Params)
+			_, _, err := parseOpen(&info.Params, cfg.AutoEnrol)
 			return err // refused with disconnect "error"
 		},
 		Logger: log,
 		Buffer: cfg.Buffer,
+	}
+	if cfg.AuthFailure != authReject {
+		// The reference server's default: accept, then disconnect
+		// "unauthorized" no sooner than 500 ms after verification started.
+		s.opts.AuthFailure = audiohook.AuthDisconnect
+	}
+	if cfg.AutoEnrol {
+		log.Warn(autoEnrolWarning)
 	}
 	if cfg.Buffer > 0 {
 		s.opts.BufferFrames = int(cfg.Buffer/(20*time.Millisecond)) + 1 // 20 ms frames at the least
@@ -332,7 +376,7 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	op, caller, err := parseOpen(&info.Params)
+	op, caller, err := parseOpen(&info.Params, s.cfg.AutoEnrol)
 	if err != nil { // OnOpen checked it already
 		return
 	}
@@ -346,6 +390,9 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		sess.Disconnect(ctx, audiohook.ReasonError, "credential store unavailable")
 		return
 	case op == opRegister || (op == opAuto && err != nil):
+		if op == opAuto {
+			log.Warn("auto enrolment of an unregistered caller id (the caller is not authenticated)")
+		}
 		cfg.Store = s.creds
 		cfg.CallerID = caller
 		ds, _ = daspeak.Register(sess, s.engine, cfg)
@@ -373,8 +420,8 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if ev.StoreErr != nil {
-			log.Error("credential not stored", "err", ev.StoreErr)
+		if ev.Type == daspeak.EventErrorStore {
+			log.Error("credential not stored", "err", ev.Err)
 		}
 		s.result(ctx, log, sess, ev)
 		return

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,22 +40,77 @@ type env struct {
 	http  *httptest.Server
 	url   string
 	store credstore.Store
+	logs  *syncBuffer
+	waits *waits
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// waits records the authentication failure delays the server asks for,
+// without waiting.
+type waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (w *waits) sleep(_ context.Context, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.d = append(w.d, d)
+	return nil
+}
+
+func (w *waits) get() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.d...)
 }
 
 func newEnv(t *testing.T, recordDir string) *env {
+	return newEnvWith(t, func(c *config) { c.RecordDir = recordDir })
+}
+
+// newEnvWith runs the server with the flag defaults changed by mod.
+func newEnvWith(t *testing.T, mod func(*config)) *env {
 	t.Helper()
 	t.Setenv("TEST_AUDIOHOOK_KEYS", `{"`+apiKey+`":"`+secretB64+`"}`)
-	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", RecordDir: recordDir, Progress: true, Buffer: 30 * time.Second}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := parseFlags([]string{"-keys-env", "TEST_AUDIOHOOK_KEYS", "-buffer", "30s"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if mod != nil {
+		mod(cfg)
+	}
+	logs := &syncBuffer{}
+	var out io.Writer = logs
+	if testing.Verbose() {
+		out = io.MultiWriter(logs, os.Stderr)
+	}
+	log := slog.New(slog.NewTextHandler(out, nil))
 	store := credstore.NewMemory()
 	srv, err := newServer(cfg, log, offline.New(nil), store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, srv: srv, http: httptest.NewServer(srv.handler()), store: store}
+	w := &waits{}
+	srv.opts.Sleep = w.sleep
+	e := &env{t: t, srv: srv, http: httptest.NewServer(srv.handler()), store: store, logs: logs, waits: w}
 	e.url = "ws" + strings.TrimPrefix(e.http.URL, "http") + wsPath
 	t.Cleanup(func() {
 		e.http.Close()
@@ -147,8 +203,8 @@ func TestRegisterVerify(t *testing.T) {
 	e := newEnv(t, dir)
 	const caller = "+34600000020"
 
-	// auto on a new caller registers, with the caller id from the ANI.
-	o := e.call("tel:"+caller, "", utterance("kal", 0))
+	// register, with the caller id from the ANI.
+	o := e.call("tel:"+caller, `{"operation":"register"}`, utterance("kal", 0))
 	if o.result["type"] != "result-success" || o.result["operation"] != "register" || o.progress == 0 {
 		t.Fatalf("register: %+v", o)
 	}
@@ -162,7 +218,7 @@ func TestRegisterVerify(t *testing.T) {
 		t.Fatalf("stored: %+v %v", rec, err)
 	}
 
-	// auto on a registered caller verifies.
+	// Without an operation, a registered caller is verified.
 	o = e.call("tel:"+caller, "", utterance("kal", 1))
 	if o.result["type"] != "result-success" || o.result["operation"] != "verify" {
 		t.Fatalf("verify: %+v", o)
@@ -187,19 +243,79 @@ func TestRegisterVerify(t *testing.T) {
 	}
 }
 
+// TestEnrolmentIsExplicit: a caller id is spoofable, so an unknown caller
+// is never enrolled unless the open message asks for register; operation
+// auto needs -auto-enrol, which logs a warning.
+func TestEnrolmentIsExplicit(t *testing.T) {
+	const caller = "+34600000030"
+	e := newEnv(t, "")
+	if strings.Contains(e.logs.String(), "auto enrolment") {
+		t.Fatalf("warning without -auto-enrol: %s", e.logs)
+	}
+	// No operation: an impostor calling first from the victim's number is
+	// verified against nothing, not enrolled.
+	o := e.call("tel:"+caller, "", utterance("slt", 0))
+	if o.result["type"] != "error-parameters" || o.result["operation"] != "verify" ||
+		o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted {
+		t.Fatalf("unknown caller without operation: %+v", o)
+	}
+	if _, err := e.store.Get(context.Background(), caller); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("unknown caller was enrolled: %v", err)
+	}
+	// Operation auto is refused before opened.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{
+		APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(`{"operation":"auto"}`),
+		Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: "tel:" + caller},
+	})
+	var de *audiohook.DisconnectError
+	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || !strings.Contains(de.Info, "-auto-enrol") {
+		t.Fatalf("operation auto: %v", err)
+	}
+
+	// Opted in: a warning at start and per enrolment; auto enrols.
+	e = newEnvWith(t, func(c *config) { c.AutoEnrol = true })
+	if !strings.Contains(e.logs.String(), "level=WARN msg=\"auto enrolment enabled") {
+		t.Fatalf("no warning for -auto-enrol: %s", e.logs)
+	}
+	o = e.call("tel:"+caller, "", utterance("kal", 0))
+	if o.result["type"] != "result-success" || o.result["operation"] != "register" {
+		t.Fatalf("auto on a new caller: %+v", o)
+	}
+	if !strings.Contains(e.logs.String(), "level=WARN msg=\"auto enrolment of an unregistered caller id") {
+		t.Fatalf("no warning for the enrolment: %s", e.logs)
+	}
+	o = e.call("tel:"+caller, `{"operation":"auto"}`, utterance("kal", 1))
+	if o.result["type"] != "result-success" || o.result["operation"] != "verify" {
+		t.Fatalf("auto on a registered caller: %+v", o)
+	}
+}
+
 func TestRefused(t *testing.T) {
 	e := newEnv(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Wrong secret: HTTP 401.
+	// Wrong secret: accepted, then disconnect "unauthorized" as the
+	// reference server does, after the failure delay.
 	_, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
-	var ae *audiohook.AuthError
-	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+	var de *audiohook.DisconnectError
+	if !errors.As(err, &de) || de.Reason != audiohook.ReasonUnauthorized {
 		t.Fatalf("wrong secret: %v", err)
+	}
+	if w := e.waits.get(); len(w) != 1 || w[0] <= 0 || w[0] > audiohook.DefaultAuthFailureDelay {
+		t.Fatalf("failure delays %v, want one of at most %v", w, audiohook.DefaultAuthFailureDelay)
 	}
 	// Unknown key, unsigned.
 	if _, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: "unknown"}); !errors.Is(err, audiohook.ErrUnauthorized) {
 		t.Fatalf("unknown key: %v", err)
+	}
+	// -auth-failure reject: HTTP 401.
+	r := newEnvWith(t, func(c *config) { c.AuthFailure = authReject })
+	_, err = audiohook.Dial(ctx, r.url, &audiohook.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
+	var ae *audiohook.AuthError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
+		t.Fatalf("reject mode, wrong secret: %v", err)
 	}
 	// Bad customConfig: disconnect "error" before opened.
 	for _, cc := range []string{`{"operation":"erase"}`, `[1,2]`} {
@@ -211,7 +327,6 @@ func TestRefused(t *testing.T) {
 	}
 	// No caller id at all.
 	_, err = audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: secret, Participant: &audiohook.Participant{ID: audiohook.NewUUID()}})
-	var de *audiohook.DisconnectError
 	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError {
 		t.Fatalf("no caller id: %v", err)
 	}
@@ -227,22 +342,46 @@ func TestRefused(t *testing.T) {
 
 func TestParseOpen(t *testing.T) {
 	for _, c := range []struct {
-		cc, ani, op, caller string
-		ok                  bool
+		cc, ani   string
+		autoEnrol bool
+		op        string
+		caller    string
+		ok        bool
 	}{
-		{"", "tel:+34600", opAuto, "+34600", true},
-		{"null", "+34600", opAuto, "+34600", true},
-		{`{"operation":"register"}`, "tel:+1", opRegister, "+1", true},
-		{`{"operation":"verify","callerId":"acct-7"}`, "tel:+1", opVerify, "acct-7", true},
-		{`{"operation":"delete"}`, "tel:+1", "", "", false},
-		{`{}`, "", "", "", false},
-		{`"x"`, "tel:+1", "", "", false},
+		{"", "tel:+34600", false, opVerify, "+34600", true},
+		{"null", "+34600", false, opVerify, "+34600", true},
+		{"", "tel:+34600", true, opAuto, "+34600", true},
+		{"null", "+34600", true, opAuto, "+34600", true},
+		{`{"operation":"auto"}`, "tel:+1", false, "", "", false},
+		{`{"operation":"auto"}`, "tel:+1", true, opAuto, "+1", true},
+		{`{"operation":"register"}`, "tel:+1", false, opRegister, "+1", true},
+		{`{"operation":"verify","callerId":"acct-7"}`, "tel:+1", true, opVerify, "acct-7", true},
+		{`{"operation":"delete"}`, "tel:+1", false, "", "", false},
+		{`{}`, "", false, "", "", false},
+		{`"x"`, "tel:+1", false, "", "", false},
 	} {
 		p := &audiohook.OpenParameters{CustomConfig: json.RawMessage(c.cc), Participant: audiohook.Participant{ANI: c.ani}}
-		op, caller, err := parseOpen(p)
+		op, caller, err := parseOpen(p, c.autoEnrol)
 		if (err == nil) != c.ok || op != c.op || caller != c.caller {
-			t.Errorf("%s/%s: %q %q %v", c.cc, c.ani, op, caller, err)
+			t.Errorf("%s/%s/auto=%v: %q %q %v", c.cc, c.ani, c.autoEnrol, op, caller, err)
 		}
+	}
+}
+
+func TestFlagDefaults(t *testing.T) {
+	t.Setenv("AUTH_FAILURE", "")
+	t.Setenv("AUTO_ENROL", "")
+	c, err := parseFlags(nil)
+	if err != nil || c.AuthFailure != authDisconnect || c.AutoEnrol {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	t.Setenv("AUTH_FAILURE", authReject)
+	t.Setenv("AUTO_ENROL", "true")
+	if c, err = parseFlags(nil); err != nil || c.AuthFailure != authReject || !c.AutoEnrol {
+		t.Fatalf("from the environment: %+v %v", c, err)
+	}
+	if _, err := parseFlags([]string{"-auth-failure", "drop"}); err == nil {
+		t.Fatal("-auth-failure drop accepted")
 	}
 }
 

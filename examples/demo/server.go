@@ -342,13 +342,8 @@ func describe(ev daspeak.Event) string {
 		}
 		fmt.Fprintf(&b, "authenticity %.2f (min %.2f), %s in %.1f s of audio, model %s",
 			ev.Authenticity, ev.AuthenticityThreshold, speech, ev.AudioDuration.Seconds(), ev.ModelHash)
-		if ev.Operation == daspeak.OperationRegister && ev.Type == daspeak.EventResultSuccess {
-			switch {
-			case ev.Stored:
-				fmt.Fprintf(&b, ", credential stored (%d bytes)", len(ev.Credential))
-			case ev.StoreErr != nil:
-				fmt.Fprintf(&b, ", credential NOT stored: %v", ev.StoreErr)
-			}
+		if ev.Operation == daspeak.OperationRegister && ev.Type == daspeak.EventResultSuccess && ev.Stored {
+			fmt.Fprintf(&b, ", credential stored (%d bytes)", len(ev.Credential))
 		}
 		return b.String()
 	default:

@@ -12,7 +12,15 @@
 //     answers 202 with the session id and the stream parameters, Twilio
 //     streams the call to /twilio/media, and the IVR polls
 //     GET /verify/{id}. POST /twiml/verify?caller=ID does both steps for a
-//     Twilio voice webhook and returns the TwiML.
+//     Twilio voice webhook and returns the TwiML; when the result is known
+//     Twilio requests /twiml/result, which answers TwiML that speaks the
+//     result and redirects the call to -next-url with the result.
+//
+// The IVR endpoints require HTTP Basic or an API key (IVR_BASIC_USER and
+// IVR_BASIC_PASSWORD, IVR_API_KEY); the Twilio endpoints require Twilio's
+// request signature (TWILIO_AUTH_TOKEN). Without IVR credentials the
+// server refuses to start, unless -insecure-loopback is given and it
+// listens on a loopback address.
 //
 // See README.md.
 package main
@@ -43,18 +51,24 @@ import (
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/examples/internal/vgexample"
 	"github.com/voicegate/voicegate/twilio"
 )
 
 const (
 	mediaPath    = "/twilio/media"
+	resultPath   = "/twiml/result"
 	paramSession = "session"
-	// maxWAV bounds an uploaded recording: 30 s of 16 kHz 16-bit stereo
-	// is under 2 MiB; das-Peak takes at most 30 s.
-	maxWAV = 8 << 20
+	// maxWAV bounds an uploaded recording: 30 s of 48 kHz 32-bit float
+	// stereo (what browsers export) is 11.5 MB; das-Peak takes at most
+	// 30 s.
+	maxWAV = 16 << 20
 	// maxSessions bounds the sessions kept for polling.
 	maxSessions = 10000
+	// resultWait bounds how long /twiml/result waits for a session that
+	// is still being scored when Twilio asks for it.
+	resultWait = 10 * time.Second
 )
 
 // Session statuses, as an IVR polls them.
@@ -65,21 +79,36 @@ const (
 	statusFailScore  = "fail_score"
 	statusFailSpoof  = "fail_spoof"
 	statusError      = "error"
+	// Statuses only a voice webhook reports, when no session was created.
+	statusNotRegistered     = "not_registered"
+	statusAlreadyRegistered = "already_registered"
+	statusBadCaller         = "bad_caller"
+)
+
+var (
+	errStoreFailed       = errors.New("the credential could not be stored; nothing was registered")
+	errAlreadyRegistered = errors.New("caller is already registered; DELETE /callers/{caller} first")
 )
 
 type config struct {
-	Listen      string
-	PublicURL   string
-	Store       string
-	StoreKey    string
-	AudioDir    string
-	AuthToken   string
-	SessionTTL  time.Duration
-	Prompt      string
-	Pause       int
-	QueueFrames int
-	Engine      vgexample.EngineConfig
-	Session     vgexample.SessionFlags
+	Listen           string
+	PublicURL        string
+	Store            string
+	StoreKey         string
+	AudioDir         string
+	AuthToken        string
+	APIKey           string
+	BasicUser        string
+	BasicPassword    string
+	InsecureLoopback bool
+	NextURL          string
+	SayResult        bool
+	SessionTTL       time.Duration
+	Prompt           string
+	QueueFrames      int
+	AuthFailDelay    time.Duration // authFailDelay unless a test sets it
+	Engine           vgexample.EngineConfig
+	Session          vgexample.SessionFlags
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -88,10 +117,12 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.Listen, "listen", vgexample.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
 	fs.StringVar(&c.PublicURL, "public-url", vgexample.Env("PUBLIC_URL", "http://127.0.0.1:8080"), "public base URL Twilio reaches this server at (env PUBLIC_URL)")
 	fs.StringVar(&c.Store, "store", vgexample.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
-	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in (env ENROLMENT_AUDIO_DIR)")
+	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "existing writable directory to keep enrolment audio in (env ENROLMENT_AUDIO_DIR)")
+	fs.BoolVar(&c.InsecureLoopback, "insecure-loopback", false, "run without "+envAPIKey+"/"+envBasicUser+" on a loopback -listen address (local tests only)")
+	fs.StringVar(&c.NextURL, "next-url", os.Getenv("IVR_NEXT_URL"), "URL the call is redirected to (POST) with the result after a voice webhook; empty: hang up (env IVR_NEXT_URL)")
+	fs.BoolVar(&c.SayResult, "say-result", true, "speak the result to the caller before the redirect")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 10*time.Minute, "how long a session can be polled")
 	fs.StringVar(&c.Prompt, "prompt", "Please tell us, in a few sentences, the reason for your call.", "what /twiml asks the caller")
-	fs.IntVar(&c.Pause, "pause", 15, "seconds /twiml waits for the caller to speak")
 	fs.IntVar(&c.QueueFrames, "queue-frames", 0, "frames a media stream buffers for a slow engine (0: 2 s)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
@@ -100,7 +131,43 @@ func parseFlags(args []string) (*config, error) {
 	}
 	c.AuthToken = os.Getenv("TWILIO_AUTH_TOKEN")
 	c.StoreKey = os.Getenv("CREDSTORE_KEY")
+	c.APIKey = os.Getenv(envAPIKey)
+	c.BasicUser = os.Getenv(envBasicUser)
+	c.BasicPassword = os.Getenv(envBasicPass)
+	c.AuthFailDelay = authFailDelay
 	return c, nil
+}
+
+// checkAudioDir makes sure enrolment audio can be written before the
+// first caller registers: dir must exist, be a directory and be writable.
+func checkAudioDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("-audio-dir %s: %w; create it (mkdir -p %s) or leave -audio-dir empty to keep no enrolment audio", dir, err, dir)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("-audio-dir %s is not a directory; point it at a directory or leave it empty", dir)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("-audio-dir %s is not writable by this process (%w); fix its owner or mode, or choose another directory", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// normalizeCaller returns the E.164 form of a caller id from a query, a
+// path or Twilio's From. An unencoded "+" in a query arrives as a space;
+// agent.NormalizeCallerID restores it.
+func normalizeCaller(id string) (string, error) {
+	n, err := agent.NormalizeCallerID(id)
+	if err != nil {
+		return "", err
+	}
+	return n, credstore.ValidateID(n)
 }
 
 // session is one register or verify session, polled by the IVR.
@@ -109,12 +176,14 @@ type session struct {
 	op     daspeak.Operation
 	caller string
 	call   string // Twilio call SID it is bound to; "" for uploads
+	done   chan struct{}
 
 	mu      sync.Mutex
 	status  string
 	created time.Time
 	ended   time.Time
 	last    json.RawMessage // last event, without credential and audio
+	input   *inputInfo
 }
 
 // doc is the JSON an IVR polls.
@@ -125,6 +194,8 @@ type doc struct {
 	Status    string          `json:"status"`
 	CreatedAt time.Time       `json:"created_at"`
 	Event     json.RawMessage `json:"event,omitempty"`
+	// Input says how an uploaded recording was used.
+	Input *inputInfo `json:"input,omitempty"`
 	// For sessions waiting for a Twilio stream:
 	StreamURL  string            `json:"stream_url,omitempty"`
 	Parameters map[string]string `json:"parameters,omitempty"`
@@ -133,13 +204,27 @@ type doc struct {
 func (s *session) doc() doc {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return doc{ID: s.id, Operation: string(s.op), CallID: s.call, Status: s.status, CreatedAt: s.created, Event: s.last}
+	return doc{ID: s.id, Operation: string(s.op), CallID: s.call, Status: s.status, CreatedAt: s.created, Event: s.last, Input: s.input}
 }
 
+// update records an event. A register error-store (or, defensively, a
+// result-success whose credential was not stored) is reported as
+// error-store with a fixed message: the store's own error may name files,
+// and success is reported only after the store kept the credential.
 func (s *session) update(ev daspeak.Event) {
+	if ev.Operation == daspeak.OperationRegister && (ev.Type == daspeak.EventErrorStore || ev.Type == daspeak.EventResultSuccess && !ev.Stored) {
+		ev = daspeak.Event{
+			Type: daspeak.EventErrorStore, Operation: ev.Operation, NetSpeech: ev.NetSpeech,
+			NetSpeechNeeded: ev.NetSpeechNeeded, AudioDuration: ev.AudioDuration, ModelHash: ev.ModelHash,
+			Err: errStoreFailed,
+		}
+	}
 	m := vgexample.EventMessage(ev)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.ended.IsZero() {
+		return // a session has one terminal event
+	}
 	s.last = m.Data
 	switch ev.Type {
 	case daspeak.EventProgress:
@@ -151,10 +236,11 @@ func (s *session) update(ev daspeak.Event) {
 		s.status = statusFailScore
 	case daspeak.EventResultFailSpoof:
 		s.status = statusFailSpoof
-	default:
+	default: // error-*, including error-store
 		s.status = statusError
 	}
 	s.ended = time.Now()
+	close(s.done)
 }
 
 // claim moves a waiting session to processing; it fails if audio already
@@ -174,11 +260,15 @@ type server struct {
 	log       *slog.Logger
 	engine    daspeak.Engine
 	store     credstore.Store
+	auth      *authenticator
 	mediaURL  string
 	publicURL string // https form, for webhook signatures
 	validator *twilio.Validator
 	streams   vgexample.Tracker
 	refused   atomic.Int64 // media streams refused after the upgrade
+	authFails atomic.Int64
+
+	regMu sync.Mutex // serialises the existence check and the store of a registration
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -189,12 +279,28 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 	if err != nil || pub.Host == "" || (pub.Scheme != "http" && pub.Scheme != "https") {
 		return nil, fmt.Errorf("bad -public-url %q: want http(s)://host", cfg.PublicURL)
 	}
+	if cfg.NextURL != "" {
+		if u, err := url.Parse(cfg.NextURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("bad -next-url %q: want an absolute http(s) URL", cfg.NextURL)
+		}
+	}
+	auth, err := newAuthenticator(cfg.APIKey, cfg.BasicUser, cfg.BasicPassword, cfg.AuthFailDelay)
+	if err != nil {
+		return nil, err
+	}
 	ws := *pub
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[pub.Scheme]
 	s := &server{
-		cfg: cfg, log: log, engine: engine, store: store,
+		cfg: cfg, log: log, engine: engine, store: store, auth: auth,
 		mediaURL: ws.String() + mediaPath, publicURL: pub.String(),
 		sessions: map[string]*session{},
+	}
+	if auth != nil {
+		auth.failures = func(r *http.Request) {
+			s.authFails.Add(1)
+			// Neither the credentials nor the caller id in the path.
+			s.log.Warn("authentication failed", "remote", r.RemoteAddr, "route", r.Pattern)
+		}
 	}
 	if cfg.AuthToken != "" {
 		s.validator = twilio.NewValidator(cfg.AuthToken)
@@ -204,13 +310,18 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
+	// IVR endpoints: HTTP Basic or API key.
+	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth.wrap(h)) }
 	for _, op := range []daspeak.Operation{daspeak.OperationRegister, daspeak.OperationVerify} {
-		mux.HandleFunc("POST /"+string(op), s.create(op))
-		mux.HandleFunc("GET /"+string(op)+"/{id}", s.poll(op))
+		api("POST /"+string(op), s.create(op))
+		api("GET /"+string(op)+"/{id}", s.poll(op))
+		// Twilio endpoints: Twilio's request signature.
 		mux.HandleFunc("POST /twiml/"+string(op), s.twiml(op))
 	}
-	mux.HandleFunc("GET /callers/{caller}", s.getCaller)
-	mux.HandleFunc("DELETE /callers/{caller}", s.deleteCaller)
+	api("GET /callers/{caller}", s.getCaller)
+	api("DELETE /callers/{caller}", s.deleteCaller)
+	mux.HandleFunc("POST "+resultPath, s.result)
+	mux.HandleFunc("GET "+resultPath, s.result)
 	mux.HandleFunc("GET "+mediaPath, s.media)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
@@ -220,7 +331,7 @@ func (s *server) handler() http.Handler {
 func (s *server) newSession(op daspeak.Operation, caller, call string) (*session, error) {
 	b := make([]byte, 16)
 	rand.Read(b)
-	sess := &session{id: hex.EncodeToString(b), op: op, caller: caller, call: call, status: statusWaiting, created: time.Now()}
+	sess := &session{id: hex.EncodeToString(b), op: op, caller: caller, call: call, status: statusWaiting, created: time.Now(), done: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -249,27 +360,23 @@ func (s *server) lookup(id string) *session {
 	return sess
 }
 
-// prepare checks a register or verify request and returns the credential
-// to verify against ("" for register).
-func (s *server) prepare(ctx context.Context, w http.ResponseWriter, op daspeak.Operation, caller string) (credstore.Record, bool) {
-	if err := credstore.ValidateID(caller); err != nil {
-		vgexample.WriteError(w, http.StatusBadRequest, "caller: 1 to 256 bytes of UTF-8 required")
-		return credstore.Record{}, false
-	}
-	if op == daspeak.OperationRegister {
-		return credstore.Record{}, true
-	}
-	rec, err := s.store.Get(ctx, caller)
-	if errors.Is(err, credstore.ErrNotFound) {
-		vgexample.WriteError(w, http.StatusNotFound, "caller is not registered")
-		return rec, false
-	}
-	if err != nil {
+// check looks up the caller for a register or verify request. It returns
+// the credential to verify against (empty for register) and, on refusal,
+// the HTTP status and the status word a voice webhook reports.
+func (s *server) check(ctx context.Context, op daspeak.Operation, caller string) (rec credstore.Record, code int, status string, err error) {
+	rec, err = s.store.Get(ctx, caller)
+	switch {
+	case op == daspeak.OperationRegister && err == nil:
+		return credstore.Record{}, http.StatusConflict, statusAlreadyRegistered, errAlreadyRegistered
+	case op == daspeak.OperationRegister && errors.Is(err, credstore.ErrNotFound):
+		return credstore.Record{}, 0, "", nil
+	case errors.Is(err, credstore.ErrNotFound):
+		return rec, http.StatusNotFound, statusNotRegistered, errors.New("caller is not registered")
+	case err != nil:
 		s.log.Error("credential store", "err", err)
-		vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
-		return rec, false
+		return rec, http.StatusInternalServerError, statusError, errors.New("credential store unavailable")
 	}
-	return rec, true
+	return rec, 0, "", nil
 }
 
 // create handles POST /register and POST /verify: with a WAV body it runs
@@ -279,9 +386,14 @@ func (s *server) prepare(ctx context.Context, w http.ResponseWriter, op daspeak.
 func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		caller := q.Get("caller")
-		rec, ok := s.prepare(r.Context(), w, op, caller)
-		if !ok {
+		caller, err := normalizeCaller(q.Get("caller"))
+		if err != nil {
+			vgexample.WriteError(w, http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
+			return
+		}
+		rec, code, _, err := s.check(r.Context(), op, caller)
+		if err != nil {
+			vgexample.WriteError(w, code, err.Error())
 			return
 		}
 		if call := q.Get("call"); call != "" {
@@ -306,9 +418,14 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			vgexample.WriteError(w, http.StatusRequestEntityTooLarge, "recording too large")
 			return
 		}
-		wav, err := codec.ParseWAV(body)
+		parsed, err := codec.ParseWAV(body)
 		if err != nil {
-			vgexample.WriteError(w, http.StatusBadRequest, "body must be a WAV file (or pass call=CA… to bind a Twilio stream)")
+			vgexample.WriteError(w, http.StatusBadRequest, "body must be a WAV file: PCM 16-bit, 32/64-bit float, μ-law or A-law (or pass call=CA… to bind a Twilio stream): "+err.Error())
+			return
+		}
+		audio, info, err := prepareUpload(parsed, q.Get("channel"))
+		if err != nil {
+			vgexample.WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		sess, err := s.newSession(op, caller, "")
@@ -316,11 +433,31 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			vgexample.WriteError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
+		sess.input = &info
 		sess.claim()
 		// No WebSocket here: the request's context bounds the session.
-		s.run(r.Context(), sess, codec.NewWAVFrameReader(wav, 0), rec)
+		s.run(r.Context(), sess, codec.NewWAVFrameReader(audio, 0), rec)
 		vgexample.WriteJSON(w, http.StatusOK, sess.doc())
 	}
+}
+
+// registerOnce is the credential store of a register session: it refuses
+// to replace an existing credential (the caller must be deleted first),
+// checking and storing under one lock so two registrations of the same
+// caller cannot both succeed.
+type registerOnce struct {
+	s *server
+}
+
+func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	r.s.regMu.Lock()
+	defer r.s.regMu.Unlock()
+	if _, err := r.s.store.Get(ctx, callerID); err == nil {
+		return errAlreadyRegistered
+	} else if !errors.Is(err, credstore.ErrNotFound) {
+		return err
+	}
+	return vgexample.CredentialStore{Store: r.s.store, AudioDir: r.s.cfg.AudioDir}.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // run drives a session on src to its terminal event.
@@ -328,7 +465,7 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 	cfg := s.cfg.Session.Config()
 	var ds *daspeak.Session
 	if sess.op == daspeak.OperationRegister {
-		cfg.Store = vgexample.CredentialStore{Store: s.store, AudioDir: s.cfg.AudioDir}
+		cfg.Store = registerOnce{s}
 		cfg.CallerID = sess.caller
 		ds, _ = daspeak.Register(src, s.engine, cfg)
 	} else {
@@ -340,15 +477,15 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 	for {
 		ev, err := ds.Next(ctx)
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				sess.update(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
-			}
+			// io.EOF after the terminal event, or ctx ended: either way
+			// the session ends here, never without a status.
+			sess.update(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
 			break
 		}
-		sess.update(ev)
-		if ev.StoreErr != nil {
-			s.log.Error("credential not stored", "session", sess.id, "err", ev.StoreErr)
+		if ev.Type == daspeak.EventErrorStore {
+			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}
+		sess.update(ev)
 		if ev.IsTerminal() {
 			break
 		}
@@ -368,53 +505,178 @@ func (s *server) poll(op daspeak.Operation) http.HandlerFunc {
 	}
 }
 
+// validTwilio checks a Twilio webhook's signature. On failure it answers
+// and returns false: 503 when no auth token is configured, 403 for a bad
+// signature (the request is not from Twilio, so it gets no TwiML).
+func (s *server) validTwilio(w http.ResponseWriter, r *http.Request) bool {
+	if s.validator == nil {
+		http.Error(w, "TWILIO_AUTH_TOKEN not configured", http.StatusServiceUnavailable)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	start := time.Now()
+	if err := s.validator.ValidateRequest(r, s.publicURL+r.URL.RequestURI()); err != nil {
+		s.log.Warn("webhook signature refused", "path", r.URL.Path)
+		// The same minimum delay as every IVR authentication failure.
+		t := time.NewTimer(s.cfg.AuthFailDelay - time.Since(start))
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+		}
+		http.Error(w, "invalid signature", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
 // twiml is a Twilio voice webhook: it creates a session bound to the
-// call and answers with TwiML that streams the caller's audio to it.
+// call and answers TwiML that prompts the caller and streams the call to
+// the session with <Connect action>, so that Twilio requests /twiml/result
+// when the server closes the stream with the result. Every answer to a
+// signed request is TwiML.
 func (s *server) twiml(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.validator == nil {
-			http.Error(w, "TWILIO_AUTH_TOKEN not configured", http.StatusServiceUnavailable)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if err := s.validator.ValidateRequest(r, s.publicURL+r.URL.RequestURI()); err != nil {
-			s.log.Warn("webhook signature refused", "path", r.URL.Path)
-			http.Error(w, "invalid signature", http.StatusForbidden)
+		if !s.validTwilio(w, r) {
 			return
 		}
 		call := r.PostForm.Get("CallSid")
-		caller := r.URL.Query().Get("caller")
-		if caller == "" {
-			caller = r.PostForm.Get("From")
+		raw := r.URL.Query().Get("caller")
+		if raw == "" {
+			raw = r.PostForm.Get("From")
 		}
-		if _, ok := s.prepare(r.Context(), w, op, caller); !ok {
+		caller, err := normalizeCaller(raw)
+		if err != nil {
+			s.answer(w, op, statusBadCaller, "")
+			return
+		}
+		if _, _, status, err := s.check(r.Context(), op, caller); err != nil {
+			s.answer(w, op, status, "")
+			return
+		}
+		if !strings.HasPrefix(call, "CA") {
+			s.answer(w, op, statusError, "")
 			return
 		}
 		sess, err := s.newSession(op, caller, call)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			s.log.Error("session", "err", err)
+			s.answer(w, op, statusError, "")
 			return
 		}
+		action := s.publicURL + resultPath + "?" + url.Values{paramSession: {sess.id}}.Encode()
 		doc, err := twilio.NewTwiML().
-			StartStream(twilio.StreamNoun{
-				Name: "voicegate-" + sess.id, URL: s.mediaURL, Track: twilio.TrackInbound,
-				Parameters: []twilio.Parameter{{Name: paramSession, Value: sess.id}},
-			}).
 			Say(s.cfg.Prompt).
-			Pause(s.cfg.Pause).
+			ConnectStreamWith(twilio.StreamNoun{
+				Name: "voicegate-" + sess.id, URL: s.mediaURL,
+				Parameters: []twilio.Parameter{{Name: paramSession, Value: sess.id}},
+			}, twilio.ConnectOptions{Action: action, Method: http.MethodPost}).
 			String()
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			s.log.Error("twiml", "err", err)
+			s.answer(w, op, statusError, "")
 			return
 		}
-		w.Header().Set("Content-Type", "text/xml")
 		w.Header().Set("X-Voicegate-Session", sess.id)
-		io.WriteString(w, doc)
+		writeTwiML(w, doc)
 	}
 }
 
+// result is the <Connect action> of a voice webhook: Twilio requests it
+// when the stream ends. It answers TwiML with the session's result.
+func (s *server) result(w http.ResponseWriter, r *http.Request) {
+	if !s.validTwilio(w, r) {
+		return
+	}
+	r.ParseForm() // a GET action carries CallSid in the query
+	sess := s.lookup(r.URL.Query().Get(paramSession))
+	call := r.Form.Get("CallSid")
+	if sess == nil || sess.call == "" || sess.call != call {
+		s.log.Warn("result for no session of this call", "call", call)
+		s.answer(w, "", statusError, "")
+		return
+	}
+	t := time.NewTimer(resultWait)
+	select {
+	case <-sess.done:
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	t.Stop()
+	d := sess.doc()
+	status := d.Status
+	if status == statusWaiting || status == statusProcessing {
+		status = statusError // the stream ended without a result
+	}
+	s.answer(w, sess.op, status, sess.id)
+}
+
+// Spoken results. A spoof is not told apart from a low score.
+var sayResult = map[string]string{
+	string(daspeak.OperationRegister) + statusSuccess: "Your voice has been registered.",
+	string(daspeak.OperationVerify) + statusSuccess:   "Your identity has been verified.",
+	statusFailScore:         "We could not verify your voice.",
+	statusFailSpoof:         "We could not verify your voice.",
+	statusNotRegistered:     "Your number is not registered for voice verification.",
+	statusAlreadyRegistered: "Your number is already registered for voice verification.",
+	statusBadCaller:         "We could not identify your phone number.",
+	statusError:             "We could not process your voice at this time.",
+}
+
+// answer writes the TwiML that ends a voice webhook: the result spoken
+// (unless -say-result=false), then <Redirect method="POST"> to -next-url
+// with voicegate_operation, voicegate_status and voicegate_session added
+// to its query, or <Hangup/> without -next-url.
+func (s *server) answer(w http.ResponseWriter, op daspeak.Operation, status, id string) {
+	t := twilio.NewTwiML()
+	if s.cfg.SayResult {
+		msg := sayResult[string(op)+status]
+		if msg == "" {
+			msg = sayResult[status]
+		}
+		t.Say(msg)
+	}
+	if s.cfg.NextURL == "" {
+		t.Hangup()
+	} else {
+		t.Redirect(withResult(s.cfg.NextURL, op, status, id), http.MethodPost)
+	}
+	doc, err := t.String()
+	if err != nil { // cannot happen with a checked -next-url
+		s.log.Error("twiml", "err", err)
+		doc = `<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>`
+	}
+	writeTwiML(w, doc)
+}
+
+// withResult adds the result parameters to the query of next.
+func withResult(next string, op daspeak.Operation, status, id string) string {
+	u, err := url.Parse(next)
+	if err != nil {
+		return next
+	}
+	q := u.Query()
+	if op != "" {
+		q.Set("voicegate_operation", string(op))
+	}
+	q.Set("voicegate_status", status)
+	if id != "" {
+		q.Set("voicegate_session", id)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func writeTwiML(w http.ResponseWriter, doc string) {
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	io.WriteString(w, doc)
+}
+
 // media is the Media Streams WebSocket endpoint. After the upgrade it uses
-// the tracker's context, never r.Context().
+// the tracker's context, never r.Context(). It closes the stream when the
+// session has its result, which ends <Connect> and makes Twilio request
+// its action URL.
 func (s *server) media(w http.ResponseWriter, r *http.Request) {
 	ctx, done, ok := s.streams.Start()
 	if !ok {
@@ -460,9 +722,14 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getCaller(w http.ResponseWriter, r *http.Request) {
-	rec, err := s.store.Get(r.Context(), r.PathValue("caller"))
+	caller, err := normalizeCaller(r.PathValue("caller"))
+	if err != nil {
+		vgexample.WriteError(w, http.StatusBadRequest, "caller: an E.164 number required")
+		return
+	}
+	rec, err := s.store.Get(r.Context(), caller)
 	switch {
-	case errors.Is(err, credstore.ErrNotFound) || errors.Is(err, credstore.ErrInvalidID):
+	case errors.Is(err, credstore.ErrNotFound):
 		vgexample.WriteJSON(w, http.StatusOK, map[string]any{"registered": false})
 	case err != nil:
 		s.log.Error("credential store", "err", err)
@@ -473,16 +740,20 @@ func (s *server) getCaller(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteCaller(w http.ResponseWriter, r *http.Request) {
-	err := s.store.Delete(r.Context(), r.PathValue("caller"))
-	switch {
-	case errors.Is(err, credstore.ErrInvalidID):
-		vgexample.WriteError(w, http.StatusBadRequest, "bad caller id")
-	case err != nil:
+	caller, err := normalizeCaller(r.PathValue("caller"))
+	if err != nil {
+		vgexample.WriteError(w, http.StatusBadRequest, "caller: an E.164 number required")
+		return
+	}
+	s.regMu.Lock()
+	err = s.store.Delete(r.Context(), caller)
+	s.regMu.Unlock()
+	if err != nil {
 		s.log.Error("credential store", "err", err)
 		vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
-	default:
-		w.WriteHeader(http.StatusNoContent)
+		return
 	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func run(ctx context.Context, args []string, logOut io.Writer, listening func(net.Addr)) error {
@@ -490,7 +761,21 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if err != nil {
 		return err
 	}
+	return serve(ctx, cfg, logOut, listening)
+}
+
+func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(net.Addr)) error {
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	auth, err := newAuthenticator(cfg.APIKey, cfg.BasicUser, cfg.BasicPassword, cfg.AuthFailDelay)
+	if err != nil {
+		return err
+	}
+	if err := checkExposure(cfg.Listen, auth, cfg.InsecureLoopback); err != nil {
+		return err
+	}
+	if err := checkAudioDir(cfg.AudioDir); err != nil {
+		return err
+	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
@@ -508,8 +793,24 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if err != nil {
 		return err
 	}
+	if auth == nil {
+		// checkExposure allowed this only on loopback; make sure of what
+		// was actually bound.
+		if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+			ln.Close()
+			return fmt.Errorf("%w: %s is not a loopback address; %s", errExposed, ln.Addr(), credentialsHelp)
+		}
+		log.Warn("INSECURE: IVR endpoints accept requests WITHOUT authentication (-insecure-loopback); anyone on this machine can register, verify and delete callers. " + credentialsHelp)
+	}
+	if auth != nil && !isLoopback(cfg.Listen) && strings.HasPrefix(cfg.PublicURL, "http://") {
+		log.Warn("-public-url is plain http: IVR credentials and Twilio webhooks must reach this server over HTTPS (a TLS proxy in front of it)")
+	}
+	authDesc := "none"
+	if auth != nil {
+		authDesc = auth.methods()
+	}
 	log.Info("voice biometrics for IVRs", "engine", desc, "store", strings.SplitN(cfg.Store, ":", 2)[0],
-		"media_url", s.mediaURL, "twilio", strconv.FormatBool(cfg.AuthToken != ""))
+		"media_url", s.mediaURL, "twilio", strconv.FormatBool(cfg.AuthToken != ""), "auth", authDesc)
 	if listening != nil {
 		listening(ln.Addr())
 	}

@@ -3,23 +3,29 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/fixtures"
 	"github.com/voicegate/voicegate/twilio"
@@ -31,6 +37,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const (
 	publicURL = "https://ivr.example.com"
 	authToken = "ivr-test-auth-token"
+	apiKey    = "ivr-test-api-key-0123456789abcdef"
+	basicUser = "studio"
+	basicPass = "ivr-test-basic-password-0123"
+	nextURL   = "https://flow.example.com/next?flow=FW1"
+	failDelay = 60 * time.Millisecond
 )
 
 type env struct {
@@ -40,9 +51,15 @@ type env struct {
 	store credstore.Store
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the server with API key and Basic credentials and a
+// -next-url; edit tweaks the configuration first.
+func newEnv(t *testing.T, edit ...func(*config)) *env {
 	t.Helper()
-	cfg := &config{PublicURL: publicURL, AuthToken: authToken, SessionTTL: time.Minute, Prompt: "Say something.", Pause: 10, QueueFrames: 2000}
+	cfg := &config{PublicURL: publicURL, AuthToken: authToken, SessionTTL: time.Minute, Prompt: "Say something.", QueueFrames: 2000,
+		APIKey: apiKey, BasicUser: basicUser, BasicPassword: basicPass, AuthFailDelay: failDelay, NextURL: nextURL, SayResult: true}
+	for _, f := range edit {
+		f(cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -64,11 +81,21 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// do sends an IVR request with the API key.
 func (e *env) do(method, path, ctype string, body []byte) (int, doc) {
+	e.t.Helper()
+	return e.doAuth(method, path, ctype, body, func(r *http.Request) { r.Header.Set("X-API-Key", apiKey) })
+}
+
+// doAuth sends an IVR request with the credentials auth sets.
+func (e *env) doAuth(method, path, ctype string, body []byte, auth func(*http.Request)) (int, doc) {
 	e.t.Helper()
 	req, _ := http.NewRequest(method, e.http.URL+path, bytes.NewReader(body))
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if auth != nil {
+		auth(req)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -222,47 +249,317 @@ func TestStreamForAnotherCall(t *testing.T) {
 	}
 }
 
-// TestTwiMLWebhook checks the voice webhook: signature required, a session
-// bound to the call, a <Start><Stream> with its parameter.
+// webhook posts a Twilio voice webhook (form params) to path, signed with
+// sig (computed for the public URL when sig is "").
+func (e *env) webhook(path string, form url.Values, sig string) (*http.Response, string) {
+	e.t.Helper()
+	if sig == "" {
+		sig = twilio.ComputeSignature(authToken, publicURL+path, form)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.http.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twilio.SignatureHeader, sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+const twimlHead = `<?xml version="1.0" encoding="UTF-8"?><Response>`
+
+// TestTwiMLWebhook checks the voice webhook end to end: signature
+// required; a <Connect action> whose stream goes to a session bound to the
+// call; the server closing the stream with the result; the action answer
+// speaking the result and redirecting to -next-url with it. TwiML is
+// compared byte for byte.
 func TestTwiMLWebhook(t *testing.T) {
 	e := newEnv(t)
 	call := twiliotest.SID("CA")
 	form := url.Values{"CallSid": {call}, "From": {"+34600000012"}, "AccountSid": {twiliotest.DefaultAccountSID}}
-	post := func(sig string) *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/twiml/register", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set(twilio.SignatureHeader, sig)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+	start := time.Now()
+	if resp, _ := e.webhook("/twiml/register", form, "bad-signature"); resp.StatusCode != http.StatusForbidden || time.Since(start) < failDelay {
+		t.Fatalf("unsigned webhook: %s after %v", resp.Status, time.Since(start))
 	}
-	resp := post("bad-signature")
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("unsigned webhook: %s", resp.Status)
-	}
-	resp = post(twilio.ComputeSignature(authToken, publicURL+"/twiml/register", form))
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := e.webhook("/twiml/register", form, "")
 	id := resp.Header.Get("X-Voicegate-Session")
-	if resp.StatusCode != http.StatusOK || id == "" ||
-		!strings.Contains(string(b), `url="wss://ivr.example.com/twilio/media"`) ||
-		!strings.Contains(string(b), `<Parameter name="session" value="`+id+`"`) || !strings.Contains(string(b), "<Say>Say something.</Say>") {
-		t.Fatalf("twiml: %s %s", resp.Status, b)
+	want := twimlHead + `<Say>Say something.</Say><Connect action="https://ivr.example.com/twiml/result?session=` + id + `" method="POST">` +
+		`<Stream name="voicegate-` + id + `" url="wss://ivr.example.com/twilio/media"><Parameter name="session" value="` + id + `"/></Stream></Connect></Response>`
+	if resp.StatusCode != http.StatusOK || len(id) != 32 || b != want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
+		t.Fatalf("twiml: %s %q\n got %s\nwant %s", resp.Status, id, b, want)
 	}
 	if _, d := e.do(http.MethodGet, "/register/"+id, "", nil); d.Status != statusWaiting || d.CallID != call {
 		t.Fatalf("session: %+v", d)
 	}
-	if _, err := e.play(call, map[string]string{paramSession: id}, fixtures.Utterances("armelle")[0]); err != nil {
-		t.Logf("simulator: %v", err)
+	res, err := e.playHold(call, map[string]string{paramSession: id}, fixtures.Utterances("armelle")[0], make(chan struct{}))
+	// Held open, the simulator ends only when the server closes the
+	// stream: with <Connect>, that close is what makes Twilio request the
+	// action URL.
+	if errors.Is(err, context.DeadlineExceeded) || (err == nil && !res.ServerClosed) {
+		t.Fatalf("server did not close the stream after the result: %v %+v", err, res)
 	}
 	if d := e.poll("/register/" + id); d.Status != statusSuccess {
 		t.Fatalf("register via TwiML: %+v %s", d, d.Event)
 	}
 	if _, err := e.store.Get(context.Background(), "+34600000012"); err != nil {
 		t.Fatalf("caller from From not registered: %v", err)
+	}
+	// Twilio requests the <Connect> action.
+	action := resultPath + "?session=" + id
+	resp, b = e.webhook(action, form, "")
+	want = twimlHead + `<Say>Your voice has been registered.</Say><Redirect method="POST">https://flow.example.com/next?flow=FW1&amp;voicegate_operation=register&amp;voicegate_session=` + id + `&amp;voicegate_status=success</Redirect></Response>`
+	if resp.StatusCode != http.StatusOK || b != want {
+		t.Fatalf("result:\n got %s %s\nwant %s", resp.Status, b, want)
+	}
+	// The action of another call, or unsigned, learns nothing.
+	other := url.Values{"CallSid": {twiliotest.SID("CA")}}
+	if resp, b := e.webhook(action, other, ""); resp.StatusCode != http.StatusOK || strings.Contains(b, "success") ||
+		b != twimlHead+`<Say>We could not process your voice at this time.</Say><Redirect method="POST">https://flow.example.com/next?flow=FW1&amp;voicegate_status=error</Redirect></Response>` {
+		t.Fatalf("result for another call: %s", b)
+	}
+	if resp, _ := e.webhook(action, form, "bad"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsigned result: %s", resp.Status)
+	}
+}
+
+// TestTwiMLAnswers: every answer to a signed voice webhook is TwiML that
+// goes on (a <Redirect> to -next-url, or a <Hangup/> without one), never
+// JSON: an unregistered caller, a missing or bad From, a caller registered
+// twice.
+func TestTwiMLAnswers(t *testing.T) {
+	e := newEnv(t)
+	if err := e.store.Put(context.Background(), "+34600000013", credstore.Record{Credential: "c", ModelHash: offline.ModelHash}); err != nil {
+		t.Fatal(err)
+	}
+	call := twiliotest.SID("CA")
+	redirect := func(op, status string) string {
+		q := "flow=FW1&amp;voicegate_operation=" + op + "&amp;voicegate_status=" + status
+		return `<Redirect method="POST">https://flow.example.com/next?` + q + `</Redirect></Response>`
+	}
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		want       string
+	}{
+		{"verify unregistered", "/twiml/verify", url.Values{"CallSid": {call}, "From": {"+34600000099"}},
+			twimlHead + `<Say>Your number is not registered for voice verification.</Say>` + redirect("verify", "not_registered")},
+		{"verify without From", "/twiml/verify", url.Values{"CallSid": {call}},
+			twimlHead + `<Say>We could not identify your phone number.</Say>` + redirect("verify", "bad_caller")},
+		{"verify from a client", "/twiml/verify", url.Values{"CallSid": {call}, "From": {"client:alice"}},
+			twimlHead + `<Say>We could not identify your phone number.</Say>` + redirect("verify", "bad_caller")},
+		{"register twice", "/twiml/register", url.Values{"CallSid": {call}, "From": {"+34600000013"}},
+			twimlHead + `<Say>Your number is already registered for voice verification.</Say>` + redirect("register", "already_registered")},
+		// An unencoded + in ?caller= arrives as a space and is restored.
+		{"caller query with raw +", "/twiml/register?caller=+34600000013", url.Values{"CallSid": {call}},
+			twimlHead + `<Say>Your number is already registered for voice verification.</Say>` + redirect("register", "already_registered")},
+	} {
+		resp, b := e.webhook(tc.path, tc.form, "")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") || b != tc.want {
+			t.Errorf("%s: %s %s\n got %s\nwant %s", tc.name, resp.Status, resp.Header.Get("Content-Type"), b, tc.want)
+		}
+	}
+	// Without -next-url the call ends after the message; with
+	// -say-result=false the flow speaks for itself.
+	e = newEnv(t, func(c *config) { c.NextURL = "" })
+	if _, b := e.webhook("/twiml/verify", url.Values{"CallSid": {call}, "From": {"+34600000099"}}, ""); b != twimlHead+`<Say>Your number is not registered for voice verification.</Say><Hangup/></Response>` {
+		t.Errorf("no next url: %s", b)
+	}
+	e = newEnv(t, func(c *config) { c.SayResult = false })
+	if _, b := e.webhook("/twiml/verify", url.Values{"CallSid": {call}, "From": {"+34600000099"}}, ""); b != twimlHead+redirect("verify", "not_registered") {
+		t.Errorf("no say: %s", b)
+	}
+}
+
+// TestAuthRequired: every IVR endpoint refuses a request without a valid
+// credential, so nobody can overwrite a caller's voiceprint with another
+// voice; both Basic and the API key header work.
+func TestAuthRequired(t *testing.T) {
+	e := newEnv(t)
+	const victim = "+34600000030"
+	q := "?caller=" + url.QueryEscape(victim)
+	code, d := e.do(http.MethodPost, "/register"+q, "audio/wav", wav(t, fixtures.Utterances("rms")[0]))
+	if code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register: %d %+v", code, d)
+	}
+	before, _ := e.store.Get(context.Background(), victim)
+	impostor := wav(t, fixtures.Utterances("kal")[0])
+	bad := map[string]func(*http.Request){
+		"none":            nil,
+		"wrong key":       func(r *http.Request) { r.Header.Set("X-API-Key", apiKey+"x") },
+		"key prefix":      func(r *http.Request) { r.Header.Set("X-API-Key", apiKey[:10]) },
+		"wrong password":  func(r *http.Request) { r.SetBasicAuth(basicUser, basicPass+"x") },
+		"wrong user":      func(r *http.Request) { r.SetBasicAuth("other", basicPass) },
+		"key as password": func(r *http.Request) { r.SetBasicAuth(basicUser, apiKey) },
+		"bearer":          func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+apiKey) },
+	}
+	fails := e.srv.authFails.Load()
+	for name, auth := range bad {
+		for _, c := range []struct{ method, path string }{
+			{http.MethodPost, "/register" + q}, {http.MethodPost, "/verify" + q}, {http.MethodGet, "/verify/" + d.ID},
+			{http.MethodGet, "/register/" + d.ID}, {http.MethodGet, "/callers/" + url.PathEscape(victim)}, {http.MethodDelete, "/callers/" + url.PathEscape(victim)},
+		} {
+			if code, _ := e.doAuth(c.method, c.path, "audio/wav", impostor, auth); code != http.StatusUnauthorized {
+				t.Errorf("%s: %s %s: %d, want 401", name, c.method, c.path, code)
+			}
+		}
+	}
+	if got := e.srv.authFails.Load() - fails; got != int64(6*len(bad)) {
+		t.Errorf("%d failures counted, want %d", got, 6*len(bad))
+	}
+	after, err := e.store.Get(context.Background(), victim)
+	if err != nil || after.Credential != before.Credential {
+		t.Fatal("an unauthenticated request changed the caller's credential")
+	}
+	// Basic works, and a 401 names the scheme.
+	code, v := e.doAuth(http.MethodPost, "/verify"+q, "audio/wav", wav(t, fixtures.Utterances("rms")[1]), func(r *http.Request) { r.SetBasicAuth(basicUser, basicPass) })
+	if code != http.StatusOK || v.Status != statusSuccess {
+		t.Fatalf("verify with Basic: %d %+v", code, v)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/callers/x", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Basic realm="voicegate-ivr"`) {
+		t.Fatalf("401: %s %v", resp.Status, resp.Header)
+	}
+	// Health and the Twilio endpoints do not take IVR credentials.
+	if resp, err := http.Get(e.http.URL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+}
+
+// TestAuthFailureDelay: every kind of authentication failure takes at
+// least the same minimum time; a success does not wait for it.
+func TestAuthFailureDelay(t *testing.T) {
+	e := newEnv(t)
+	for name, auth := range map[string]func(*http.Request){
+		"none":           nil,
+		"wrong key":      func(r *http.Request) { r.Header.Set("X-API-Key", "x") },
+		"wrong user":     func(r *http.Request) { r.SetBasicAuth("x", basicPass) },
+		"wrong password": func(r *http.Request) { r.SetBasicAuth(basicUser, "x") },
+	} {
+		start := time.Now()
+		if code, _ := e.doAuth(http.MethodGet, "/callers/%2B34600000031", "", nil, auth); code != http.StatusUnauthorized {
+			t.Fatalf("%s: %d", name, code)
+		}
+		if d := time.Since(start); d < failDelay {
+			t.Errorf("%s: failed after %v < %v", name, d, failDelay)
+		}
+	}
+	start := time.Now()
+	if code, _ := e.do(http.MethodGet, "/callers/%2B34600000031", "", nil); code != http.StatusOK {
+		t.Fatalf("with key: %d", code)
+	}
+	if d := time.Since(start); d >= failDelay {
+		t.Logf("success took %v (slow machine?)", d)
+	}
+}
+
+// TestRegisterOverExisting: registering a caller who has a credential is
+// refused until the credential is deleted; two concurrent registrations of
+// a new caller cannot both succeed.
+func TestRegisterOverExisting(t *testing.T) {
+	e := newEnv(t)
+	const caller = "+34600000032"
+	q := "?caller=" + url.QueryEscape(caller)
+	if code, d := e.do(http.MethodPost, "/register"+q, "audio/wav", wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register: %d %+v", code, d)
+	}
+	before, _ := e.store.Get(context.Background(), caller)
+	if code, _ := e.do(http.MethodPost, "/register"+q, "audio/wav", wav(t, fixtures.Utterances("kal")[0])); code != http.StatusConflict {
+		t.Fatalf("second register: %d, want 409", code)
+	}
+	if code, _ := e.do(http.MethodPost, "/register"+q+"&call="+twiliotest.SID("CA"), "", nil); code != http.StatusConflict {
+		t.Fatalf("second register bound to a call: %d, want 409", code)
+	}
+	if after, _ := e.store.Get(context.Background(), caller); after.Credential != before.Credential {
+		t.Fatal("credential replaced")
+	}
+	if code, _ := e.do(http.MethodDelete, "/callers/"+url.PathEscape(caller), "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, d := e.do(http.MethodPost, "/register"+q, "audio/wav", wav(t, fixtures.Utterances("kal")[0])); code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register after delete: %d %+v", code, d)
+	}
+
+	// Two at once: exactly one success; the other is refused at the store
+	// (status error, event error-store) or before (409).
+	const fresh = "+34600000033"
+	type res struct {
+		code int
+		d    doc
+	}
+	out := make(chan res, 2)
+	for _, name := range []string{fixtures.Utterances("rms")[0], fixtures.Utterances("kal")[0]} {
+		body := wav(t, name)
+		go func() {
+			code, d := e.do(http.MethodPost, "/register?caller="+url.QueryEscape(fresh), "audio/wav", body)
+			out <- res{code, d}
+		}()
+	}
+	wins := 0
+	for range 2 {
+		r := <-out
+		switch {
+		case r.code == http.StatusOK && r.d.Status == statusSuccess:
+			wins++
+		case r.code == http.StatusConflict || (r.code == http.StatusOK && r.d.Status == statusError && eventType(r.d) == string(daspeak.EventErrorStore)):
+		default:
+			t.Errorf("concurrent register: %d %+v %s", r.code, r.d, r.d.Event)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent registrations succeeded, want 1", wins)
+	}
+}
+
+// TestRegisterStoreFails: a registration whose credential cannot be kept
+// (here: -audio-dir does not exist) is never reported as a success.
+func TestRegisterStoreFails(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	e := newEnv(t, func(c *config) { c.AudioDir = missing })
+	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000034", "audio/wav", wav(t, fixtures.Utterances("rms")[0]))
+	if code != http.StatusOK || d.Status != statusError || eventType(d) != string(daspeak.EventErrorStore) || strings.Contains(string(d.Event), "success") {
+		t.Fatalf("register without storage: %d %+v %s", code, d, d.Event)
+	}
+	if strings.Contains(string(d.Event), missing) {
+		t.Fatalf("the store error reached the client: %s", d.Event)
+	}
+	if _, err := e.store.Get(context.Background(), "+34600000034"); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("stored anyway: %v", err)
+	}
+	// At start-up the directory is checked and the error names the fix.
+	err := serve(context.Background(), &config{Listen: "127.0.0.1:0", AudioDir: missing, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "mkdir -p "+missing) {
+		t.Fatalf("missing -audio-dir at start-up: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o600)
+	if err := serve(context.Background(), &config{Listen: "127.0.0.1:0", AudioDir: file, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("-audio-dir is a file: %v", err)
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := t.TempDir()
+		os.Chmod(ro, 0o500)
+		defer os.Chmod(ro, 0o700)
+		if err := serve(context.Background(), &config{Listen: "127.0.0.1:0", AudioDir: ro, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("read-only -audio-dir: %v", err)
+		}
+	}
+	// A writable directory gets the enrolment audio.
+	dir := t.TempDir()
+	e = newEnv(t, func(c *config) { c.AudioDir = dir })
+	if code, d := e.do(http.MethodPost, "/register?caller=%2B34600000035", "audio/wav", wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register with audio dir: %d %+v", code, d)
+	}
+	if rec, err := e.store.Get(context.Background(), "+34600000035"); err != nil || rec.AudioRef == "" {
+		t.Fatalf("audio not kept: %+v %v", rec, err)
 	}
 }
 
@@ -273,11 +570,16 @@ func TestBadRequests(t *testing.T) {
 		body         []byte
 		want         int
 	}{
-		{http.MethodPost, "/register", []byte("RIFF"), http.StatusBadRequest},               // no caller
-		{http.MethodPost, "/register?caller=x", []byte("not a wav"), http.StatusBadRequest}, // not a WAV
-		{http.MethodPost, "/verify?caller=unknown", nil, http.StatusNotFound},               // not registered
-		{http.MethodGet, "/verify/0123", nil, http.StatusNotFound},                          // no session
-		{http.MethodPost, "/register?caller=x", make([]byte, maxWAV+1), http.StatusRequestEntityTooLarge},
+		{http.MethodPost, "/register", []byte("RIFF"), http.StatusBadRequest},                            // no caller
+		{http.MethodPost, "/register?caller=alice", []byte("RIFF"), http.StatusBadRequest},               // not a number
+		{http.MethodPost, "/register?caller=%2B34600000040", []byte("not a wav"), http.StatusBadRequest}, // not a WAV
+		{http.MethodPost, "/verify?caller=%2B34600000041", nil, http.StatusNotFound},                     // not registered
+		{http.MethodGet, "/verify/0123", nil, http.StatusNotFound},                                       // no session
+		{http.MethodPost, "/register?caller=%2B34600000040", make([]byte, maxWAV+1), http.StatusRequestEntityTooLarge},
+		{http.MethodPost, "/register?caller=%2B34600000040&channel=3", wav(t, fixtures.Utterances("slt")[0]), http.StatusBadRequest},
+		{http.MethodPost, "/register?caller=%2B34600000040&channel=2", wav(t, fixtures.Utterances("slt")[0]), http.StatusBadRequest}, // mono
+		{http.MethodGet, "/callers/alice", nil, http.StatusBadRequest},
+		{http.MethodPost, "/register?caller=%2B34600000040", pcmWAV(t, make([]int16, 4410), 44101, 1), http.StatusBadRequest}, // no resampler for 44101→16000
 	} {
 		if code, _ := e.do(c.method, c.path, "audio/wav", c.body); code != c.want {
 			t.Errorf("%s %s: %d, want %d", c.method, c.path, code, c.want)
@@ -289,17 +591,167 @@ func TestBadRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, d := e.do(http.MethodPost, "/register?caller=short", "audio/wav", w)
+	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000042", "audio/wav", w)
 	if code != http.StatusOK || d.Status != statusError || eventType(d) != "error-audio" {
 		t.Fatalf("short recording: %d %+v %s", code, d, d.Event)
 	}
-	if code, _ := e.do(http.MethodGet, "/callers/short", "", nil); code != http.StatusOK {
+	if code, _ := e.do(http.MethodGet, "/callers/%2B34600000042", "", nil); code != http.StatusOK {
 		t.Fatalf("get caller: %d", code)
 	}
 }
 
+// TestCallerNormalized: "+34600000050" sent unencoded in a query (a
+// space to the server), encoded, or with spaces, is one caller.
+func TestCallerNormalized(t *testing.T) {
+	e := newEnv(t)
+	code, d := e.do(http.MethodPost, "/register?caller=+34600000050", "audio/wav", wav(t, fixtures.Utterances("rms")[0]))
+	if code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register with a raw +: %d %+v", code, d)
+	}
+	if _, err := e.store.Get(context.Background(), "+34600000050"); err != nil {
+		t.Fatalf("not stored under the E.164 id: %v", err)
+	}
+	for _, q := range []string{"%2B34600000050", "+34600000050", "%2B34%20600%2000%2000%2050"} {
+		if code, d := e.do(http.MethodPost, "/verify?caller="+q, "audio/wav", wav(t, fixtures.Utterances("rms")[1])); code != http.StatusOK || d.Status != statusSuccess {
+			t.Errorf("verify caller=%s: %d %+v", q, code, d)
+		}
+	}
+	var got struct{ Registered bool }
+	req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/callers/%2B34%20600000050", nil)
+	req.Header.Set("X-API-Key", apiKey)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(r.Body).Decode(&got)
+	r.Body.Close()
+	if !got.Registered {
+		t.Fatal("GET /callers with spaces: not registered")
+	}
+}
+
+// floatWAV encodes mono or interleaved samples as a 32-bit float WAV
+// (format 3, or EXTENSIBLE with the float sub-format), as browsers and
+// editors export.
+func floatWAV(pcm []int16, rate, channels int, extensible bool) []byte {
+	le := binary.LittleEndian
+	data := make([]byte, 0, 4*len(pcm))
+	for _, v := range pcm {
+		data = le.AppendUint32(data, math.Float32bits(float32(v)/32768))
+	}
+	var f []byte
+	tag := uint16(3)
+	if extensible {
+		tag = 0xFFFE
+	}
+	f = le.AppendUint16(f, tag)
+	f = le.AppendUint16(f, uint16(channels))
+	f = le.AppendUint32(f, uint32(rate))
+	f = le.AppendUint32(f, uint32(rate*channels*4))
+	f = le.AppendUint16(f, uint16(channels*4))
+	f = le.AppendUint16(f, 32)
+	if extensible {
+		f = le.AppendUint16(f, 22)
+		f = le.AppendUint16(f, 32)
+		f = le.AppendUint32(f, 3)
+		f = le.AppendUint16(f, 3)
+		f = append(f, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71)
+	}
+	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt ")
+	b = le.AppendUint32(b, uint32(len(f)))
+	b = append(b, f...)
+	b = append(b, "data"...)
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = append(b, data...)
+	le.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+// voice returns a fixture as mono 16-bit samples at rate Hz.
+func voice(t *testing.T, name string, rate int) []int16 {
+	w, err := codec.ParseWAV(wav(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm := w.Mono(0)
+	if rate != w.Format.SampleRate {
+		if pcm, err = resample(pcm, w.Format.SampleRate, rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pcm
+}
+
+// stereo interleaves a and b, padding the shorter with silence.
+func stereo(a, b []int16) []int16 {
+	out := make([]int16, 2*max(len(a), len(b)))
+	for i := range a {
+		out[2*i] = a[i]
+	}
+	for i := range b {
+		out[2*i+1] = b[i]
+	}
+	return out
+}
+
+func pcmWAV(t *testing.T, pcm []int16, rate, channels int) []byte {
+	data := make([]byte, 2*len(pcm))
+	codec.Int16ToBytes(data, pcm)
+	b, err := codec.EncodeWAV(nil, codec.WAVFormat{Encoding: voicegate.L16, SampleRate: rate, Channels: channels}, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestUploadFormats: 44.1 and 48 kHz recordings, 32-bit float (plain and
+// EXTENSIBLE) and stereo with an explicit channel are all used, and the
+// result says how.
+func TestUploadFormats(t *testing.T) {
+	e := newEnv(t)
+	const caller = "%2B34600000060"
+	rms48 := floatWAV(voice(t, fixtures.Utterances("rms")[0], 48000), 48000, 1, false)
+	code, d := e.do(http.MethodPost, "/register?caller="+caller, "audio/wav", rms48)
+	want := inputInfo{Format: "float32", SampleRate: 48000, Channels: 1, Channel: "1", EngineRate: 16000}
+	if code != http.StatusOK || d.Status != statusSuccess || d.Input == nil || !sameInput(*d.Input, want) {
+		t.Fatalf("register 48 kHz float: %d %+v %+v %s", code, d, d.Input, d.Event)
+	}
+	rms, kal := voice(t, fixtures.Utterances("rms")[1], 44100), voice(t, fixtures.Utterances("kal")[1], 44100)
+	for _, tc := range []struct {
+		name, query string
+		body        []byte
+		status      string
+		input       inputInfo
+	}{
+		{"44.1 kHz PCM", "", pcmWAV(t, rms, 44100, 1), statusSuccess, inputInfo{Format: "pcm16", SampleRate: 44100, Channels: 1, Channel: "1", EngineRate: 16000}},
+		{"44.1 kHz extensible float", "", floatWAV(rms, 44100, 1, true), statusSuccess, inputInfo{Format: "float32", SampleRate: 44100, Channels: 1, Channel: "1", EngineRate: 16000}},
+		{"stereo, caller on 2", "&channel=2", floatWAV(stereo(kal, rms), 44100, 2, false), statusSuccess, inputInfo{Format: "float32", SampleRate: 44100, Channels: 2, Channel: "2", EngineRate: 16000}},
+		{"stereo, impostor on 1", "&channel=1", floatWAV(stereo(kal, rms), 44100, 2, false), statusFailScore, inputInfo{Format: "float32", SampleRate: 44100, Channels: 2, Channel: "1", EngineRate: 16000}},
+		{"stereo, default channel 1", "", pcmWAV(t, stereo(kal, rms), 44100, 2), statusFailScore, inputInfo{Format: "pcm16", SampleRate: 44100, Channels: 2, Channel: "1", EngineRate: 16000}},
+		{"stereo, same voice mixed", "&channel=mix", pcmWAV(t, stereo(rms, rms), 44100, 2), statusSuccess, inputInfo{Format: "pcm16", SampleRate: 44100, Channels: 2, Channel: "mix", EngineRate: 16000}},
+	} {
+		code, d := e.do(http.MethodPost, "/verify?caller="+caller+tc.query, "audio/wav", tc.body)
+		if code != http.StatusOK || d.Status != tc.status || d.Input == nil || !sameInput(*d.Input, tc.input) {
+			t.Errorf("%s: %d %s %+v %s", tc.name, code, d.Status, d.Input, d.Event)
+		}
+	}
+	// An 8 kHz μ-law file goes to the engine as it is.
+	code, d = e.do(http.MethodPost, "/verify?caller="+caller, "audio/wav", wav(t, fixtures.Utterances("rms")[2]))
+	if code != http.StatusOK || d.Input == nil || !sameInput(*d.Input, inputInfo{Format: "ulaw", SampleRate: 8000, Channels: 1, Channel: "1", EngineRate: 8000}) {
+		t.Errorf("8 kHz μ-law: %d %+v", code, d.Input)
+	}
+}
+
+// sameInput compares all but the duration, which must be set.
+func sameInput(got, want inputInfo) bool {
+	d := got.Duration
+	got.Duration = 0
+	return got == want && d > 0
+}
+
 // TestRun starts the command and stops it as a signal would.
 func TestRun(t *testing.T) {
+	t.Setenv(envAPIKey, apiKey)
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	errc := make(chan error, 1)
@@ -317,6 +769,14 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	resp, err = http.Get("http://" + addr.String() + "/callers/%2B34600000070")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated request: %s", resp.Status)
+	}
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("run: %v", err)
@@ -324,6 +784,75 @@ func TestRun(t *testing.T) {
 	if err := run(context.Background(), []string{"-public-url", "ftp://x", "-offline", "-listen", "127.0.0.1:0"}, io.Discard, nil); err == nil {
 		t.Fatal("bad public URL accepted")
 	}
+}
+
+// TestRunRefusesWithoutCredentials: without IVR credentials the server
+// does not start, with a message saying how to set them; only
+// -insecure-loopback on a loopback address runs, with a warning.
+func TestRunRefusesWithoutCredentials(t *testing.T) {
+	for _, k := range []string{envAPIKey, envBasicUser, envBasicPass} {
+		t.Setenv(k, "")
+	}
+	for _, args := range [][]string{
+		{"-listen", "0.0.0.0:0"},
+		{"-listen", ":0"},
+		{"-listen", "127.0.0.1:0"},
+		{"-listen", "0.0.0.0:0", "-insecure-loopback"},
+		{"-listen", "[::]:0", "-insecure-loopback"},
+		{"-listen", "example.com:0", "-insecure-loopback"},
+	} {
+		err := run(context.Background(), append(args, "-offline"), io.Discard, func(net.Addr) { t.Errorf("%v: listening", args) })
+		if !errors.Is(err, errExposed) || !strings.Contains(err.Error(), "IVR_API_KEY") || !strings.Contains(err.Error(), "IVR_BASIC_PASSWORD") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	// Bad credentials are refused too.
+	for _, env := range []map[string]string{
+		{envAPIKey: "short"},
+		{envBasicUser: "u"},
+		{envBasicUser: "u", envBasicPass: "short"},
+	} {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		if err := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-offline"}, io.Discard, nil); err == nil {
+			t.Errorf("%v accepted", env)
+		}
+		for k := range env {
+			t.Setenv(k, "")
+		}
+	}
+	// -insecure-loopback on 127.0.0.1 runs and says so loudly.
+	var log strings.Builder
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	up := make(chan struct{})
+	go func() {
+		errc <- run(ctx, []string{"-listen", "127.0.0.1:0", "-offline", "-insecure-loopback"}, &syncWriter{w: &log}, func(net.Addr) { close(up) })
+	}()
+	select {
+	case <-up:
+	case err := <-errc:
+		t.Fatalf("insecure loopback: %v", err)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "WITHOUT authentication") {
+		t.Fatalf("no warning: %s", log.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // truncate returns the first samples of a mono 8-bit WAV file as a WAV

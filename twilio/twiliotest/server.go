@@ -63,6 +63,18 @@ type Fault struct {
 	Code       int
 	Message    string
 	Delay      time.Duration
+	// Times, when positive, limits the fault to the first Times matching
+	// requests; later ones are served normally (a transient failure).
+	Times int
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter string
+	// Process serves the request normally first (a stream is created,
+	// a stop takes effect) and then discards the answer, as when Twilio
+	// acts but the answer is lost.
+	Process bool
+	// Hangup closes the connection without an answer (a transport error)
+	// instead of sending Status.
+	Hangup bool
 }
 
 // Server is a fake of the Twilio REST and IAM APIs this SDK calls:
@@ -82,6 +94,7 @@ type Server struct {
 	streams    map[string][]*CreatedStream
 	flexTokens map[string]twilio.FlexIdentity
 	faults     []Fault
+	faultHits  []int
 	n          int
 	wg         sync.WaitGroup
 }
@@ -128,6 +141,7 @@ func (s *Server) SetFaults(f ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append([]Fault(nil), f...)
+	s.faultHits = make([]int, len(f))
 }
 
 // Requests returns the requests received so far.
@@ -183,6 +197,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var fault *Fault
 	for i := range s.faults {
 		if strings.HasPrefix(r.URL.Path, s.faults[i].PathPrefix) {
+			if s.faults[i].Times > 0 && s.faultHits[i] >= s.faults[i].Times {
+				continue
+			}
+			s.faultHits[i]++
 			f := s.faults[i]
 			fault = &f
 			break
@@ -197,11 +215,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		if fault.Process {
+			s.handle(httptest.NewRecorder(), r, req, body)
+		}
+		if fault.Hangup {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		}
 		if fault.Status != 0 {
+			if fault.RetryAfter != "" {
+				w.Header().Set("Retry-After", fault.RetryAfter)
+			}
 			writeError(w, fault.Status, fault.Code, fault.Message)
 			return
 		}
 	}
+	s.handle(w, r, req, body)
+}
+
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, body []byte) {
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
 		return

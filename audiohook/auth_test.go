@@ -1,0 +1,229 @@
+package audiohook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// failingKeys is a KeyStore whose back end is down.
+type failingKeys struct{}
+
+func (failingKeys) Secret(context.Context, string) ([]byte, bool, error) {
+	return nil, false, errors.New("key store unreachable")
+}
+
+// waits records the durations passed to ServerOptions.Sleep without
+// sleeping.
+type waits struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (w *waits) sleep(_ context.Context, d time.Duration) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.d = append(w.d, d)
+	return nil
+}
+
+func (w *waits) get() []time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]time.Duration(nil), w.d...)
+}
+
+// TestAuthFailureDelay checks that every kind of authentication failure is
+// held back to the same least delay after verification started, in both
+// failure modes, and that successes are not. The server's clock is fixed,
+// so the delay asked of Sleep is exactly AuthFailureDelay.
+func TestAuthFailureDelay(t *testing.T) {
+	now := time.Unix(time.Now().Unix(), 0)
+	clock := func() time.Time { return now }
+	secret := mustB64(t, testSecret)
+	keys := StaticKeys{testKey: secret, "open-key": nil}
+	const nonce = "dGhlLXNhbWUtbm9uY2UtdHdpY2U="
+	cases := []struct {
+		name   string
+		keys   KeyStore
+		dial   DialOptions
+		replay bool // dial twice; the second one fails
+		fail   bool
+	}{
+		{name: "valid signature", dial: DialOptions{APIKey: testKey, Secret: secret}},
+		{name: "unsigned, key without secret", dial: DialOptions{APIKey: "open-key"}},
+		{name: "missing api key", fail: true},
+		{name: "unknown key, unsigned", dial: DialOptions{APIKey: "unknown"}, fail: true},
+		{name: "unknown key, signed", dial: DialOptions{APIKey: "unknown", Secret: secret}, fail: true},
+		{name: "wrong secret", dial: DialOptions{APIKey: testKey, Secret: []byte("wrong")}, fail: true},
+		{name: "unsigned, key with secret", dial: DialOptions{APIKey: testKey}, fail: true},
+		{name: "key without secret, signed with another", dial: DialOptions{APIKey: "open-key", Secret: secret}, fail: true},
+		{name: "expired signature", dial: DialOptions{APIKey: testKey, Secret: secret, Now: func() time.Time { return now.Add(-time.Minute) }}, fail: true},
+		{name: "replayed nonce", dial: DialOptions{APIKey: testKey, Secret: secret, Nonce: nonce}, replay: true, fail: true},
+		{name: "key store error", keys: failingKeys{}, dial: DialOptions{APIKey: testKey, Secret: secret}, fail: true},
+	}
+	for _, mode := range []AuthFailureMode{AuthReject, AuthDisconnect} {
+		for _, tc := range cases {
+			t.Run(map[AuthFailureMode]string{AuthReject: "reject/", AuthDisconnect: "disconnect/"}[mode]+tc.name, func(t *testing.T) {
+				t.Parallel()
+				w := &waits{}
+				opts := &ServerOptions{
+					Keys: keys, AuthFailure: mode, Sleep: w.sleep, Now: clock,
+					Nonces: NewMemoryNonces(0), CloseTimeout: 3 * time.Second,
+				}
+				if tc.keys != nil {
+					opts.Keys = tc.keys
+				}
+				url := testServer(t, opts, func(s *Session) {
+					_, _ = s.Open(ctxT(t))
+					<-s.Done()
+				})
+				dial := func() error {
+					d := tc.dial
+					if d.Now == nil {
+						d.Now = clock
+					}
+					d.PingInterval = -1
+					c, err := Dial(ctxT(t), url, &d)
+					if err == nil {
+						err = c.Close(ctxT(t), "")
+					}
+					return err
+				}
+				if tc.replay {
+					if err := dial(); err != nil {
+						t.Fatalf("first use: %v", err)
+					}
+				}
+				err := dial()
+				got := w.get()
+				if !tc.fail {
+					if err != nil || len(got) != 0 {
+						t.Fatalf("err %v, waits %v; want success without wait", err, got)
+					}
+					return
+				}
+				var ae *AuthError
+				var de *DisconnectError
+				switch {
+				case mode == AuthReject && !(errors.As(err, &ae) && ae.Status == http.StatusUnauthorized):
+					t.Fatalf("err %v, want HTTP 401", err)
+				case mode == AuthDisconnect && !(errors.As(err, &de) && de.Reason == ReasonUnauthorized && de.Info == "Authentication failed"):
+					t.Fatalf("err %v, want disconnect unauthorized", err)
+				}
+				if len(got) != 1 || got[0] != DefaultAuthFailureDelay {
+					t.Fatalf("waits %v, want [%v]", got, DefaultAuthFailureDelay)
+				}
+			})
+		}
+	}
+}
+
+func TestAuthFailureDelayOptions(t *testing.T) {
+	base := time.Unix(1641013200, 0)
+	for _, tc := range []struct {
+		name    string
+		delay   time.Duration
+		elapsed time.Duration // clock advance during verification
+		want    []time.Duration
+	}{
+		{"default", 0, 0, []time.Duration{500 * time.Millisecond}},
+		{"custom", 2 * time.Second, 0, []time.Duration{2 * time.Second}},
+		{"verification took 120 ms", 0, 120 * time.Millisecond, []time.Duration{380 * time.Millisecond}},
+		{"verification took longer than the delay", 0, 600 * time.Millisecond, nil},
+		{"disabled", -1, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &waits{}
+			calls := 0
+			opts := &ServerOptions{
+				Keys: StaticKeys{testKey: mustB64(t, testSecret)}, AuthFailureDelay: tc.delay, Sleep: w.sleep,
+				Now: func() time.Time { calls++; return base.Add(time.Duration(calls-1) * tc.elapsed) },
+			}
+			r := docRequest()
+			r.Header.Set(HeaderAPIKey, testKey) // unsigned: fails
+			rec := &statusRecorder{header: http.Header{}}
+			if _, err := Accept(rec, r, opts); !errors.Is(err, ErrUnauthorized) || rec.status != http.StatusUnauthorized {
+				t.Fatalf("Accept: %v, HTTP %d", err, rec.status)
+			}
+			if got := w.get(); len(got) != len(tc.want) || len(got) == 1 && got[0] != tc.want[0] {
+				t.Fatalf("waits %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("client gone", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+			t.Fatalf("sleep: %v", err)
+		}
+		if err := sleep(context.Background(), 0); err != nil {
+			t.Fatalf("sleep 0: %v", err)
+		}
+	})
+}
+
+// statusRecorder is a minimal http.ResponseWriter for refused upgrades.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
+
+// fullNonces is a NonceCache with no room left.
+type fullNonces struct{}
+
+func (fullNonces) Add(string, time.Time, time.Time) error { return ErrNonceCacheFull }
+
+// TestNonceCacheFullRefuses checks how a valid request is refused when the
+// nonce cache holds only live nonces: HTTP 503 with Retry-After, or
+// disconnect "error", at once (it is not an authentication failure).
+func TestNonceCacheFullRefuses(t *testing.T) {
+	for _, mode := range []AuthFailureMode{AuthReject, AuthDisconnect} {
+		w := &waits{}
+		opts := signedServerOptions(t)
+		opts.Nonces, opts.AuthFailure, opts.Sleep = fullNonces{}, mode, w.sleep
+		res := make(chan error, 1)
+		wsURL := testServer(t, opts, func(s *Session) {
+			_, err := s.Open(ctxT(t))
+			res <- err
+			<-s.Done()
+		})
+		if mode == AuthReject {
+			u, _ := url.Parse(wsURL)
+			h := http.Header{}
+			h.Set(HeaderSessionID, NewUUID())
+			h.Set(HeaderOrganizationID, tOrg)
+			h.Set(HeaderCorrelationID, NewUUID())
+			defaultHeader(t, h, u)
+			c, resp, err := websocket.Dial(ctxT(t), wsURL, &websocket.DialOptions{HTTPHeader: h})
+			if err == nil {
+				c.CloseNow()
+			}
+			if resp == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+				t.Fatalf("reject: %v %v, want HTTP 503 with Retry-After", resp, err)
+			}
+		} else {
+			_, err := Dial(ctxT(t), wsURL, signedDial(t, nil))
+			var de *DisconnectError
+			if !errors.As(err, &de) || de.Reason != ReasonError || errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("disconnect: %v, want disconnect error", err)
+			}
+			if err := <-res; !errors.Is(err, ErrNonceCacheFull) || errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("server Open: %v", err)
+			}
+		}
+		if got := w.get(); len(got) != 0 {
+			t.Fatalf("mode %d: waited %v", mode, got)
+		}
+	}
+}

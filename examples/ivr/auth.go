@@ -1,0 +1,172 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/voicegate/voicegate/examples/internal/vgexample"
+)
+
+// Credentials of the IVR endpoints, from the environment only.
+const (
+	envAPIKey    = "IVR_API_KEY"
+	envBasicUser = "IVR_BASIC_USER"
+	envBasicPass = "IVR_BASIC_PASSWORD"
+	// apiKeyHeader carries IVR_API_KEY (a Genesys data action or a Studio
+	// HTTP Request widget header).
+	apiKeyHeader = "X-API-Key"
+	// minSecret is the shortest API key or password accepted.
+	minSecret = 16
+	// authFailDelay is the least time every failed authentication takes,
+	// whatever failed, so timing tells an attacker nothing and guessing is
+	// slow.
+	authFailDelay = 500 * time.Millisecond
+)
+
+const credentialsHelp = "set " + envAPIKey + " (sent as the " + apiKeyHeader + " header) and/or " +
+	envBasicUser + " and " + envBasicPass + " (HTTP Basic), each secret at least 16 characters, " +
+	"for example " + envAPIKey + "=$(openssl rand -hex 32)"
+
+// authenticator checks the credentials of IVR requests: HTTP Basic and/or
+// an API key header. Secrets are kept as SHA-256 digests and compared with
+// crypto/subtle over those fixed-length digests, so neither the length nor
+// the content of a secret leaks through timing. Every failure answers 401
+// after the same minimum delay. It is safe for concurrent use.
+type authenticator struct {
+	key         [sha256.Size]byte
+	user, pass  [sha256.Size]byte
+	haveKey     bool
+	haveBasic   bool
+	failDelay   time.Duration
+	failures    func(*http.Request) // told of each failure; may be nil
+	basicHeader string
+}
+
+// newAuthenticator returns the authenticator for the given secrets, or nil
+// when none is set (only allowed with -insecure-loopback, see
+// checkExposure). It refuses short secrets and half a Basic pair.
+func newAuthenticator(apiKey, user, pass string, failDelay time.Duration) (*authenticator, error) {
+	if (user == "") != (pass == "") {
+		return nil, fmt.Errorf("%s and %s must be set together", envBasicUser, envBasicPass)
+	}
+	if apiKey == "" && user == "" {
+		return nil, nil
+	}
+	if apiKey != "" && len(apiKey) < minSecret {
+		return nil, fmt.Errorf("%s is shorter than %d characters; generate one with: openssl rand -hex 32", envAPIKey, minSecret)
+	}
+	if pass != "" && len(pass) < minSecret {
+		return nil, fmt.Errorf("%s is shorter than %d characters; generate one with: openssl rand -hex 32", envBasicPass, minSecret)
+	}
+	a := &authenticator{failDelay: failDelay, basicHeader: `Basic realm="voicegate-ivr", charset="UTF-8"`}
+	if apiKey != "" {
+		a.key, a.haveKey = sha256.Sum256([]byte(apiKey)), true
+	}
+	if user != "" {
+		a.user, a.pass, a.haveBasic = sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass)), true
+	}
+	return a, nil
+}
+
+// methods names the accepted forms, for logs.
+func (a *authenticator) methods() string {
+	switch {
+	case a.haveKey && a.haveBasic:
+		return "basic+api-key"
+	case a.haveKey:
+		return "api-key"
+	}
+	return "basic"
+}
+
+// ok reports whether r carries a valid credential. Both forms are always
+// computed when configured, so the time taken does not depend on which
+// one the request used.
+func (a *authenticator) ok(r *http.Request) bool {
+	good := 0
+	if a.haveKey {
+		k := sha256.Sum256([]byte(r.Header.Get(apiKeyHeader)))
+		good |= subtle.ConstantTimeCompare(k[:], a.key[:]) & nonEmpty(r.Header.Get(apiKeyHeader))
+	}
+	if a.haveBasic {
+		user, pass, _ := r.BasicAuth()
+		u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+		good |= subtle.ConstantTimeCompare(u[:], a.user[:]) & subtle.ConstantTimeCompare(p[:], a.pass[:])
+	}
+	return good == 1
+}
+
+func nonEmpty(s string) int {
+	if s == "" {
+		return 0
+	}
+	return 1
+}
+
+// wrap requires a valid credential for h. A nil authenticator lets every
+// request through (-insecure-loopback).
+func (a *authenticator) wrap(h http.Handler) http.Handler {
+	if a == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if a.ok(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if a.failures != nil {
+			a.failures(r)
+		}
+		t := time.NewTimer(a.failDelay - time.Since(start))
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+		if a.haveBasic {
+			w.Header().Set("WWW-Authenticate", a.basicHeader)
+		}
+		vgexample.WriteError(w, http.StatusUnauthorized, "authentication required: HTTP Basic or the "+apiKeyHeader+" header")
+	})
+}
+
+// errExposed reports a server that would listen beyond loopback, or
+// without credentials and without -insecure-loopback.
+var errExposed = errors.New("refusing to start without IVR credentials")
+
+// checkExposure decides whether the server may start: with credentials it
+// always may; without, only with -insecure-loopback on a loopback address.
+func checkExposure(listen string, a *authenticator, insecureLoopback bool) error {
+	if a != nil {
+		return nil
+	}
+	if !insecureLoopback {
+		return fmt.Errorf("%w on %s: %s (for a local test only: -insecure-loopback with a 127.0.0.1 -listen address)", errExposed, listen, credentialsHelp)
+	}
+	if !isLoopback(listen) {
+		return fmt.Errorf("%w: -insecure-loopback needs a loopback -listen address, not %s; for any other address %s", errExposed, listen, credentialsHelp)
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen address (host:port) can only be
+// reached from this machine: 127.0.0.0/8, ::1 or "localhost". An empty
+// host (all interfaces) is not.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

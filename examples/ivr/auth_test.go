@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+)
+
+func TestIsLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		want   bool
+	}{
+		{"127.0.0.1:8080", true},
+		{"127.0.0.2:0", true},
+		{"[::1]:8080", true},
+		{"localhost:8080", true},
+		{"0.0.0.0:8080", false},
+		{":8080", false},
+		{"[::]:8080", false},
+		{"192.168.1.10:8080", false},
+		{"example.com:8080", false},
+		{"127.0.0.1", false}, // no port: not an address net.Listen takes
+	} {
+		if got := isLoopback(tc.listen); got != tc.want {
+			t.Errorf("isLoopback(%q) = %v", tc.listen, got)
+		}
+	}
+}
+
+func TestCheckExposure(t *testing.T) {
+	a, err := newAuthenticator(apiKey, "", "", 0)
+	if err != nil || a == nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		listen   string
+		auth     *authenticator
+		insecure bool
+		ok       bool
+	}{
+		{"0.0.0.0:8080", a, false, true},
+		{"127.0.0.1:8080", a, false, true},
+		{"0.0.0.0:8080", nil, false, false},
+		{"127.0.0.1:8080", nil, false, false},
+		{"127.0.0.1:8080", nil, true, true},
+		{"0.0.0.0:8080", nil, true, false},
+	} {
+		err := checkExposure(tc.listen, tc.auth, tc.insecure)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errExposed)) {
+			t.Errorf("%s auth=%v insecure=%v: %v", tc.listen, tc.auth != nil, tc.insecure, err)
+		}
+	}
+}
+
+func TestAuthenticator(t *testing.T) {
+	for _, tc := range []struct{ key, user, pass string }{
+		{"short", "", ""},
+		{"", "u", ""},
+		{"", "", basicPass},
+		{"", "u", "short"},
+	} {
+		if _, err := newAuthenticator(tc.key, tc.user, tc.pass, 0); err == nil {
+			t.Errorf("%+v accepted", tc)
+		}
+	}
+	if a, err := newAuthenticator("", "", "", 0); a != nil || err != nil {
+		t.Fatalf("no credentials: %v %v", a, err)
+	}
+	keyOnly, _ := newAuthenticator(apiKey, "", "", 0)
+	basicOnly, _ := newAuthenticator("", basicUser, basicPass, 0)
+	both, _ := newAuthenticator(apiKey, basicUser, basicPass, 0)
+	withKey := func(k string) func(*http.Request) { return func(r *http.Request) { r.Header.Set(apiKeyHeader, k) } }
+	withBasic := func(u, p string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth(u, p) } }
+	for _, tc := range []struct {
+		name string
+		a    *authenticator
+		set  func(*http.Request)
+		want bool
+	}{
+		{"key ok", keyOnly, withKey(apiKey), true},
+		{"key wrong", keyOnly, withKey(apiKey + "x"), false},
+		{"key empty", keyOnly, withKey(""), false},
+		{"basic to key-only", keyOnly, withBasic(basicUser, apiKey), false},
+		{"basic ok", basicOnly, withBasic(basicUser, basicPass), true},
+		{"basic wrong pass", basicOnly, withBasic(basicUser, basicPass[:len(basicPass)-1]), false},
+		{"basic empty", basicOnly, withBasic("", ""), false},
+		{"key to basic-only", basicOnly, withKey(apiKey), false},
+		{"both: key", both, withKey(apiKey), true},
+		{"both: basic", both, withBasic(basicUser, basicPass), true},
+		{"both: user swapped", both, withBasic(basicPass, basicUser), false},
+		{"nothing", both, func(*http.Request) {}, false},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+		tc.set(r)
+		if got := tc.a.ok(r); got != tc.want {
+			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+}
