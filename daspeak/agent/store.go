@@ -226,10 +226,30 @@ func (c StoreConfig) Open(ctx context.Context) (*CredentialStore, func() error, 
 	return cs, closeFn, nil
 }
 
+// checkStoreFolder fails, naming the fix, when the folder of a SQLite
+// database file does not exist or is not a folder.
+func checkStoreFolder(spec, path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("credential store %s: folder %q does not exist: create it (mkdir -p %s) or choose another -store path", spec, dir, dir)
+	case err != nil:
+		return fmt.Errorf("credential store %s: %w", spec, err)
+	case !fi.IsDir():
+		return fmt.Errorf("credential store %s: %q is not a folder: choose another -store path", spec, dir)
+	}
+	return nil
+}
+
 // OpenStore opens the credential store named by spec:
 //
 //   - "memory": in process; everything is lost at exit.
-//   - "sqlite:PATH": a SQLite database file (created and migrated if needed).
+//   - "sqlite:PATH": a SQLite database file (created and migrated if
+//     needed). Its folder must exist: OpenStore checks it first and
+//     answers with the fix ("folder "x" does not exist: create it (mkdir
+//     -p x) or choose another -store path"), where SQLite itself would
+//     only say "out of memory (14)".
 //
 // When keyB64 is not empty it is a base64 AES-256 key (32 bytes) and the
 // store keeps credentials encrypted at rest under key id "k1". The returned
@@ -246,6 +266,9 @@ func OpenStore(ctx context.Context, spec, keyB64 string) (credstore.Store, func(
 		path := strings.TrimPrefix(spec, "sqlite:")
 		if path == "" {
 			return nil, nil, errors.New("credential store: sqlite: needs a file path")
+		}
+		if err := checkStoreFolder(spec, path); err != nil {
+			return nil, nil, err
 		}
 		dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
 		db, err := sql.Open("sqlite", dsn)

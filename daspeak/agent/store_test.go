@@ -85,6 +85,59 @@ func TestCredentialStore(t *testing.T) {
 	}
 }
 
+// TestOpenStoreFolder: a sqlite: store whose folder does not exist (or is
+// a file) fails before SQLite is asked, with an error that names the
+// folder and the fix instead of SQLite's "out of memory (14)"; nothing is
+// created.
+func TestOpenStoreFolder(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(base, "no-such-folder")
+	for _, c := range []struct {
+		name, spec string
+		want       []string
+	}{
+		{"missing folder", "sqlite:" + filepath.Join(missing, "creds.db"),
+			[]string{`folder "` + missing + `" does not exist`, "mkdir -p " + missing, "-store"}},
+		{"missing nested folder", "sqlite:" + filepath.Join(missing, "a", "creds.db"),
+			[]string{"does not exist", "mkdir -p " + filepath.Join(missing, "a")}},
+		{"a file, not a folder", "sqlite:" + filepath.Join(file, "creds.db"),
+			[]string{`"` + file + `" is not a folder`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := OpenStore(ctx, c.spec, "")
+			if err == nil {
+				t.Fatal("opened")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "out of memory") {
+				t.Errorf("SQLite's error: %v", err)
+			}
+		})
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the folder was created: %v", err)
+	}
+	// A relative path in the working directory has the folder ".".
+	t.Chdir(base)
+	store, closeFn, err := OpenStore(ctx, "sqlite:creds.db", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if _, err := store.Get(ctx, "+34600000000"); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatal(err)
+	}
+}
+
 // TestAudioNames checks that enrolment audio names are keyed: they are not
 // the unkeyed hash of the number (which anyone could reverse by hashing
 // every number), and another key gives other names.

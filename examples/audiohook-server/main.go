@@ -43,7 +43,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -488,9 +487,6 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 			return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear: %w", cfg.Agent.APIURL, err)
 		}
 	}
-	if err := checkStorePath(cfg.Store); err != nil {
-		return err
-	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
@@ -519,26 +515,6 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		listening(ln.Addr())
 	}
 	return agent.Serve(ctx, log, ln, s.handler(), 0, s.shutdown)
-}
-
-// checkStorePath fails early, with the fix, when a sqlite: store's folder
-// does not exist (SQLite itself reports "out of memory (14)").
-func checkStorePath(spec string) error {
-	path, ok := strings.CutPrefix(spec, "sqlite:")
-	if !ok || path == "" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("credential store %s: folder %q does not exist: create it (mkdir -p %s) or choose another -store path", spec, dir, dir)
-	case err != nil:
-		return fmt.Errorf("credential store %s: %w", spec, err)
-	case !fi.IsDir():
-		return fmt.Errorf("credential store %s: %q is not a folder", spec, dir)
-	}
-	return nil
 }
 
 func main() {
