@@ -29,7 +29,8 @@
 // Every path is under the base path (default "/agent"); bodies are JSON;
 // every POST carries "Authorization: Bearer <token>", checked by the
 // server's Authenticator (401 after the same minimum delay whatever
-// failed).
+// failed; 503 auth_unavailable, after the same delay, when the failure was
+// the server's own: [ErrAuthUnavailable]).
 //
 //	method, path                          body                                          answer
 //	GET  {base}/voicegate-agent.js        –                                             the widget (no auth)
@@ -52,10 +53,11 @@
 // strings, as the vendor's config.js spells them.
 //
 // Errors are {"error":"human text","code":"machine_code"} with code
-// unauthenticated (401), bad_request (400), bad_caller_id (400),
-// not_registered (404), already_registered (409: delete first), no_call
-// (409: no audio source for the call), busy (409), not_found (404) or
-// internal (500, 503 while shutting down).
+// unauthenticated (401), auth_unavailable (503: the token could not be
+// checked because of the server, see [ErrAuthUnavailable]), bad_request
+// (400), bad_caller_id (400), not_registered (404), already_registered
+// (409: delete first), no_call (409: no audio source for the call), busy
+// (409), not_found (404) or internal (500, 503 while shutting down).
 //
 // # Event streams
 //

@@ -17,6 +17,15 @@ var (
 	// [Authenticator] refused (401 "unauthenticated").
 	ErrUnauthenticated = errors.New("agent: unauthenticated")
 
+	// ErrAuthUnavailable reports a token check that failed on the server's
+	// side, so the agent's token was never judged: the platform refused
+	// the server's own credentials (Twilio: twilio.ErrServerCredentials),
+	// or its identity API was unreachable or failed (network error,
+	// timeout, 5xx). An [Authenticator] returns an error wrapping it; the
+	// HTTP API answers 503 "auth_unavailable", after the same minimum
+	// delay as a 401, and logs the cause at Error as a server fault.
+	ErrAuthUnavailable = errors.New("agent: authentication unavailable")
+
 	// ErrBinding reports a signed token ([Binder]) that is malformed,
 	// forged, expired or bound to other values.
 	ErrBinding = errors.New("agent: invalid binding token")
@@ -71,6 +80,7 @@ func (e *Error) Error() string {
 // Error codes of the HTTP API.
 const (
 	CodeUnauthenticated   = "unauthenticated"
+	CodeAuthUnavailable   = "auth_unavailable"
 	CodeBadRequest        = "bad_request"
 	CodeBadCallerID       = "bad_caller_id"
 	CodeNotRegistered     = "not_registered"

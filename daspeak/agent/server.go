@@ -76,8 +76,8 @@ type Options struct {
 	// running. It then ends with error-audio (reason speech). Default
 	// 2 minutes.
 	OperationTimeout time.Duration
-	// AuthFailureDelay is the least time before a 401 answer, the same
-	// whatever failed. Default 300 ms.
+	// AuthFailureDelay is the least time before a 401 (or 503
+	// auth_unavailable) answer, the same whatever failed. Default 300 ms.
 	AuthFailureDelay time.Duration
 	// KeepAlive is the interval of event-stream comments that keep
 	// proxies from closing an idle stream. Default 15 s.
@@ -266,8 +266,16 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, Principal)) h
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		p, err := s.opts.Authenticator.Authenticate(r.Context(), r)
+		if errors.Is(err, ErrAuthUnavailable) {
+			// The server's fault: the token was not judged. The cause
+			// (never the token) is for the operator, not the agent.
+			s.log.Error("agent: token not checked: authentication service unavailable or misconfigured",
+				"path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			s.authUnavailable(w, r, start)
+			return
+		}
 		if err != nil {
-			s.log.Info("agent: request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", "unauthenticated")
+			s.log.Warn("agent: token refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 			s.unauthenticated(w, r, start)
 			return
 		}
@@ -277,14 +285,30 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, Principal)) h
 
 // unauthenticated answers 401 no sooner than AuthFailureDelay after start.
 func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request, start time.Time) {
+	if s.failureDelay(r, start) {
+		WriteError(w, http.StatusUnauthorized, CodeUnauthenticated, "authentication failed")
+	}
+}
+
+// authUnavailable answers 503 auth_unavailable no sooner than
+// AuthFailureDelay after start.
+func (s *Server) authUnavailable(w http.ResponseWriter, r *http.Request, start time.Time) {
+	if s.failureDelay(r, start) {
+		WriteError(w, http.StatusServiceUnavailable, CodeAuthUnavailable, "authentication service unavailable or misconfigured")
+	}
+}
+
+// failureDelay waits until AuthFailureDelay after start; false when the
+// client went away meanwhile.
+func (s *Server) failureDelay(r *http.Request, start time.Time) bool {
 	t := time.NewTimer(time.Until(start.Add(s.opts.AuthFailureDelay)))
+	defer t.Stop()
 	select {
 	case <-t.C:
+		return true
 	case <-r.Context().Done():
-		t.Stop()
-		return
+		return false
 	}
-	WriteError(w, http.StatusUnauthorized, CodeUnauthenticated, "authentication failed")
 }
 
 // apiRequest is the body of every POST.

@@ -3,11 +3,15 @@ package agent
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,6 +395,65 @@ func TestAuthentication(t *testing.T) {
 				t.Fatalf("%s with %q answered in %v", p, tok, d)
 			}
 		}
+	}
+}
+
+// TestAuthUnavailable: an Authenticator error wrapping ErrAuthUnavailable
+// (the server's side of the check failed) answers 503 auth_unavailable,
+// after the same minimum delay, and is logged at Error with its cause and
+// not as a refused token; any other error stays a 401 logged at Warn.
+func TestAuthUnavailable(t *testing.T) {
+	serverFault := fmt.Errorf("%w: twilio: server credentials refused (HTTP 401, error 20003)", ErrAuthUnavailable)
+	agentFault := errors.New("flex token expired")
+	var fail atomic.Pointer[error]
+	e := newEnv(t, func(o *Options, _ *fakeSource) {
+		o.Authenticator = AuthenticatorFunc(func(ctx context.Context, r *http.Request) (Principal, error) {
+			return Principal{}, *fail.Load()
+		})
+	})
+	for _, c := range []struct {
+		name    string
+		err     error
+		code    int
+		body    string
+		level   string
+		message string
+	}{
+		{"server fault", serverFault, 503, `{"code":"auth_unavailable","error":"authentication service unavailable or misconfigured"}`,
+			"ERROR", "agent: token not checked: authentication service unavailable or misconfigured"},
+		{"agent fault", agentFault, 401, `{"code":"unauthenticated","error":"authentication failed"}`,
+			"WARN", "agent: token refused"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fail.Store(&c.err)
+			before := len(e.logs.String())
+			start := time.Now()
+			req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/agent/status", strings.NewReader(`{"call_id":"`+callA+`","caller_id":"`+callerA+`"}`))
+			req.Header.Set("Authorization", "Bearer a-token-that-must-not-be-logged")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.code || strings.TrimSpace(string(body)) != c.body {
+				t.Fatalf("answer %d %s, want %d %s", resp.StatusCode, body, c.code, c.body)
+			}
+			if d := time.Since(start); d < 20*time.Millisecond {
+				t.Fatalf("answered in %v, before the failure delay", d)
+			}
+			logs := e.logs.String()[before:]
+			var line map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimSpace(logs)), &line); err != nil {
+				t.Fatalf("want one log line: %q", logs)
+			}
+			if line["level"] != c.level || line["msg"] != c.message || line["err"] != c.err.Error() {
+				t.Fatalf("log %v", line)
+			}
+			if strings.Contains(logs, "a-token-that-must-not-be-logged") {
+				t.Fatal("token logged")
+			}
+		})
 	}
 }
 

@@ -62,9 +62,13 @@ type ResultNotifier interface {
 
 // Authenticator checks a request's bearer token ("Authorization: Bearer
 // …"). It must be safe for concurrent use. An error means the request is
-// refused with 401 "unauthenticated"; the server answers after the same
-// minimum delay whatever failed (Options.AuthFailureDelay) and never sends
-// the error text.
+// refused: with 503 "auth_unavailable" when it wraps [ErrAuthUnavailable]
+// (the server's side of the check failed: its own platform credentials
+// were refused, or the platform's API could not be asked), logged at
+// Error; otherwise with 401 "unauthenticated" (the token is the agent's
+// problem), logged at Warn. The server answers after the same minimum
+// delay whatever failed (Options.AuthFailureDelay) and never sends the
+// error text; the error must never contain the token.
 type Authenticator interface {
 	Authenticate(ctx context.Context, r *http.Request) (Principal, error)
 }

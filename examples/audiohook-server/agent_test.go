@@ -180,6 +180,36 @@ func TestAgentMode(t *testing.T) {
 	}
 }
 
+// TestAgentModeGenesysDown: when Genesys Cloud cannot judge the agent's
+// token (its API answers 503), the agent API answers 503 auth_unavailable
+// and the log blames Genesys, not the agent's token.
+func TestAgentModeGenesysDown(t *testing.T) {
+	t.Setenv("TEST_AUDIOHOOK_KEYS", `{"`+apiKey+`":"`+secretB64+`"}`)
+	g := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer g.Close()
+	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", Agent: agentConfig{
+		Enabled: true, Region: "mypurecloud.ie", ClientID: "client-1", APIURL: g.URL,
+	}}
+	var logs lockedBuf
+	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), credstore.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.shutdown(context.Background())
+	req := httptest.NewRequest(http.MethodPost, "/agent/status", strings.NewReader(`{"call_id":"`+audiohook.NewUUID()+`"}`))
+	req.Header.Set("Authorization", "Bearer "+genesysToken)
+	w := httptest.NewRecorder()
+	srv.handler().ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"code":"auth_unavailable"`) {
+		t.Fatalf("answer %d %s", w.Code, w.Body)
+	}
+	if l := logs.String(); !strings.Contains(l, "Genesys Cloud API unavailable") || strings.Contains(l, "token refused") || strings.Contains(l, genesysToken) {
+		t.Fatalf("log %s", l)
+	}
+}
+
 func TestStartupChecks(t *testing.T) {
 	t.Setenv("STATIC_API_KEY_MAP", `{"`+apiKey+`":"`+secretB64+`"}`)
 	missing := filepath.Join(t.TempDir(), "no-such-folder", "creds.db")

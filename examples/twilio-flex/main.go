@@ -132,26 +132,6 @@ var errCredentials = errors.New("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (C
 	"TWILIO_API_KEY and TWILIO_API_SECRET are optional and only sign the access tokens of /flex/voice-token and /flex/webchat. " +
 	"No account? Try -fake-twilio")
 
-// checkStorePath fails early, with the fix, when a sqlite: store's folder
-// does not exist (SQLite itself reports "out of memory (14)").
-func checkStorePath(spec string) error {
-	path, ok := strings.CutPrefix(spec, "sqlite:")
-	if !ok || path == "" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("credential store %s: folder %q does not exist: create it (mkdir -p %s) or choose another -store path", spec, dir, dir)
-	case err != nil:
-		return fmt.Errorf("credential store %s: %w", spec, err)
-	case !fi.IsDir():
-		return fmt.Errorf("credential store %s: %q is not a folder", spec, dir)
-	}
-	return nil
-}
-
 func decodeKey(name, v string) ([]byte, error) {
 	if v == "" {
 		return nil, nil
@@ -252,9 +232,10 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	// The agent API answers every refused token 401; Guard answers 503
-	// when the server's own Twilio credentials are at fault.
-	mux.Handle(api.BasePath()+"/", flex.Guard(auth, 0, log, api))
+	// A refused token answers 401; a token the server could not check
+	// (Twilio refused its own credentials, or is unreachable) 503
+	// auth_unavailable.
+	mux.Handle(api.BasePath()+"/", api)
 	mux.Handle("GET "+mediaPath, src)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
@@ -439,9 +420,6 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		if err := agent.RequireLoopback(cfg.Listen); err != nil {
 			return fmt.Errorf("-fake-twilio accepts a Flex token any local page can read: %w", err)
 		}
-	}
-	if err := checkStorePath(cfg.Store.Spec); err != nil {
-		return err
 	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {

@@ -52,12 +52,15 @@ func cutBearer(h string) (string, bool) {
 //
 //   - wrapping twilio.ErrFlexToken (and ErrNoToken for an empty token):
 //     the token is not valid; answer 401;
-//   - a *ServerError wrapping ErrServerCredentials: Twilio refused the
-//     server's account SID and auth token (or API key); fix the server;
+//   - a *ServerError wrapping ErrServerCredentials (and
+//     twilio.ErrServerCredentials): Twilio refused the server's account
+//     SID and auth token (or API key); fix the server;
 //   - a *ServerError wrapping ErrTwilioUnavailable: Twilio could not be
-//     asked; the token was not judged.
+//     asked (network, timeout, 429 or 5xx after retries); the token was
+//     not judged.
 //
-// Neither error contains the token.
+// Both *ServerError kinds wrap agent.ErrAuthUnavailable. No error
+// contains the token.
 func (a *Authenticator) Validate(ctx context.Context, token string) (*twilio.FlexIdentity, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: %w", ErrNoToken, twilio.ErrFlexToken)
@@ -69,17 +72,15 @@ func (a *Authenticator) Validate(ctx context.Context, token string) (*twilio.Fle
 	return id, nil
 }
 
-// classify tells the agent's fault (an invalid token) from the server's.
-// FlexValidator reports Twilio's answer to bad server credentials (HTTP 401,
-// error 20003 "Authenticate", a JSON body without "valid") as an invalid
-// token wrapping the *twilio.APIError; that is the server's fault.
+// classify tells the agent's fault (an invalid or expired token:
+// twilio.ErrFlexToken) from the server's: twilio.ErrServerCredentials when
+// Twilio refused the validator's own credentials, anything else (Twilio
+// unreachable, 429 or 5xx after the validator's retries) unavailable.
 func classify(err error) error {
-	if ae, ok := twilio.IsAPIError(err, 0); ok &&
-		(ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden || ae.Code == 20003 ||
-			(ae.Status == http.StatusNotFound && ae.Code == 20404)) {
+	switch {
+	case errors.Is(err, twilio.ErrServerCredentials):
 		return &ServerError{Kind: ErrServerCredentials, Err: err}
-	}
-	if errors.Is(err, twilio.ErrFlexToken) {
+	case errors.Is(err, twilio.ErrFlexToken):
 		return err
 	}
 	return &ServerError{Kind: ErrTwilioUnavailable, Err: err}
@@ -93,7 +94,9 @@ func (a *Authenticator) Identity(ctx context.Context, r *http.Request) (*twilio.
 // Authenticate implements agent.Authenticator: the principal's Subject is
 // the agent's TaskRouter worker SID (the Flex identity when Twilio sent
 // none), its Name the SSO user (or the identity). Errors are those of
-// Validate: a *ServerError for the server's side.
+// Validate: a *ServerError, wrapping agent.ErrAuthUnavailable, for the
+// server's side (an agent.Server answers it 503 "auth_unavailable"), any
+// other for the agent's (401).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agent.Principal, error) {
 	id, err := a.Identity(ctx, r)
 	if err != nil {

@@ -1,6 +1,10 @@
 package flex
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
 
 // Sentinel errors. Compare with errors.Is.
 var (
@@ -31,8 +35,11 @@ var (
 )
 
 // ServerError is a failure of the server's side of a Flex token check:
-// Err wraps ErrServerCredentials or ErrTwilioUnavailable and the cause
-// (a *twilio.APIError when Twilio answered). It never contains the token.
+// it matches Kind (ErrServerCredentials or ErrTwilioUnavailable),
+// agent.ErrAuthUnavailable (so an agent.Server answers 503
+// "auth_unavailable") and the cause Err (a *twilio.CredentialsError
+// matching twilio.ErrServerCredentials, or a *twilio.APIError or transport
+// error). It never contains the token.
 type ServerError struct {
 	// Kind is ErrServerCredentials or ErrTwilioUnavailable.
 	Kind error
@@ -43,5 +50,5 @@ type ServerError struct {
 // Error implements error.
 func (e *ServerError) Error() string { return e.Kind.Error() + ": " + e.Err.Error() }
 
-// Unwrap returns Kind and Err.
-func (e *ServerError) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Unwrap returns Kind, agent.ErrAuthUnavailable and Err.
+func (e *ServerError) Unwrap() []error { return []error{e.Kind, agent.ErrAuthUnavailable, e.Err} }

@@ -19,7 +19,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/twilio"
 	"github.com/voicegate/voicegate/twilio/twiliotest"
 )
@@ -85,8 +87,8 @@ func TestAuthenticate(t *testing.T) {
 		{"x-flex-token", fake.URL, fake.AuthToken(), TokenHeader, goodToken, "WK0123", nil, nil},
 		{"no token", fake.URL, fake.AuthToken(), "", "", "", []error{ErrNoToken, twilio.ErrFlexToken}, ErrServerCredentials},
 		{"invalid token", fake.URL, fake.AuthToken(), "Authorization", "Bearer nope", "", []error{twilio.ErrFlexToken}, ErrServerCredentials},
-		{"wrong server auth token", fake.URL, "not-the-auth-token", "Authorization", "Bearer " + goodToken, "", []error{ErrServerCredentials}, ErrTwilioUnavailable},
-		{"twilio unreachable", downURL, fake.AuthToken(), "Authorization", "Bearer " + goodToken, "", []error{ErrTwilioUnavailable}, ErrServerCredentials},
+		{"wrong server auth token", fake.URL, "not-the-auth-token", "Authorization", "Bearer " + goodToken, "", []error{ErrServerCredentials, twilio.ErrServerCredentials, agent.ErrAuthUnavailable}, ErrTwilioUnavailable},
+		{"twilio unreachable", downURL, fake.AuthToken(), "Authorization", "Bearer " + goodToken, "", []error{ErrTwilioUnavailable, agent.ErrAuthUnavailable}, ErrServerCredentials},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v, err := twilio.NewFlexValidator(&twilio.FlexValidatorOptions{
@@ -124,6 +126,10 @@ func TestAuthenticate(t *testing.T) {
 			isServer := errors.Is(err, ErrServerCredentials) || errors.Is(err, ErrTwilioUnavailable)
 			if server != isServer || refused != (err != nil && !isServer) {
 				t.Errorf("log %q", logs.String())
+			}
+			// The server's faults, and only they, are agent.ErrAuthUnavailable.
+			if errors.Is(err, agent.ErrAuthUnavailable) != isServer {
+				t.Errorf("err %v: agent.ErrAuthUnavailable %v, server fault %v", err, errors.Is(err, agent.ErrAuthUnavailable), isServer)
 			}
 			if strings.Contains(logs.String(), goodToken) {
 				t.Error("token in the log")
@@ -603,38 +609,62 @@ func TestSourceRESTFailures(t *testing.T) {
 	}
 }
 
-func TestGuard(t *testing.T) {
+// noCalls is a Source without calls.
+type noCalls struct{}
+
+func (noCalls) Open(context.Context, agent.SourceRequest) (agent.Audio, error) {
+	return nil, agent.ErrNoCall
+}
+
+// TestAgentAPIAuth: behind an agent.Server, a Flex token the server could
+// not check because of its own side (Twilio refused its credentials, or
+// could not be reached) answers 503 auth_unavailable, logged as a server
+// fault; an invalid token answers 401; a valid one gets through.
+func TestAgentAPIAuth(t *testing.T) {
 	fake := newFake(t, nil)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
 	for _, c := range []struct {
 		name      string
+		base      string
 		authToken string
-		method    string
-		header    string
-		wantNext  bool
+		token     string
 		wantCode  int
+		wantBody  string
+		wantLog   string
 	}{
-		{"valid token", fake.AuthToken(), "POST", "Bearer " + goodToken, true, 200},
-		{"invalid token goes on to a 401", fake.AuthToken(), "POST", "Bearer forged", true, 200},
-		{"no token", fake.AuthToken(), "POST", "", true, 200},
-		{"server misconfigured", "stale", "POST", "Bearer " + goodToken, false, 503},
-		{"preflight", "stale", "OPTIONS", "Bearer " + goodToken, true, 200},
+		{"valid token", fake.URL, fake.AuthToken(), goodToken, 200, `"registered":false`, ""},
+		{"invalid token", fake.URL, fake.AuthToken(), "forged", 401, `{"code":"unauthenticated"`, `"level":"WARN","msg":"agent: token refused"`},
+		{"no token", fake.URL, fake.AuthToken(), "", 401, `{"code":"unauthenticated"`, `"level":"WARN","msg":"agent: token refused"`},
+		{"server credentials refused", fake.URL, "stale", goodToken, 503, `{"code":"auth_unavailable"`, `"level":"ERROR","msg":"agent: token not checked`},
+		{"twilio unreachable", downURL, fake.AuthToken(), goodToken, 503, `{"code":"auth_unavailable"`, `"level":"ERROR","msg":"agent: token not checked`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var logs logBuf
-			called := false
-			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true })
-			h := Guard(newAuth(t, fake.URL, c.authToken), -1, slog.New(slog.NewTextHandler(&logs, nil)), next)
-			r := httptest.NewRequest(c.method, "/agent/status", nil)
-			if c.header != "" {
-				r.Header.Set("Authorization", c.header)
+			api, err := agent.NewServer(&agent.Options{
+				Engine: offline.New(nil), Store: &agent.CredentialStore{Store: credstore.NewMemory()},
+				Source: noCalls{}, Authenticator: newAuth(t, c.base, c.authToken), AuthFailureDelay: time.Millisecond,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer api.Shutdown(context.Background())
+			r := httptest.NewRequest(http.MethodPost, "/agent/status", strings.NewReader(`{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567"}`))
+			if c.token != "" {
+				r.Header.Set("Authorization", "Bearer "+c.token)
 			}
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if called != c.wantNext || w.Code != c.wantCode {
-				t.Fatalf("next called %v, status %d: %s", called, w.Code, w.Body)
+			api.ServeHTTP(w, r)
+			if w.Code != c.wantCode || !strings.Contains(w.Body.String(), c.wantBody) {
+				t.Fatalf("answer %d %s, want %d with %s", w.Code, w.Body, c.wantCode, c.wantBody)
 			}
-			if c.wantCode == 503 && (!strings.Contains(w.Body.String(), `"code":"auth_unavailable"`) || !strings.Contains(logs.String(), "server misconfigured")) {
-				t.Fatalf("answer %s, log %s", w.Body, logs.String())
+			if c.wantLog != "" && !strings.Contains(logs.String(), c.wantLog) {
+				t.Fatalf("log %s, want %s", logs.String(), c.wantLog)
+			}
+			if strings.Contains(logs.String(), goodToken) {
+				t.Fatal("token in the log")
 			}
 		})
 	}

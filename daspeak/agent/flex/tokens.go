@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -135,8 +136,7 @@ func VoiceTokenHandler(opts *VoiceTokenOptions) (http.Handler, error) {
 // auth_unavailable for the server's faults, 401 unauthenticated for the
 // agent's, and logs which it was (never the token).
 func refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, start time.Time, delay time.Duration) {
-	var se *ServerError
-	server := errors.As(err, &se)
+	server := errors.Is(err, agent.ErrAuthUnavailable)
 	if server {
 		log.Error("flex token not checked: server misconfigured or Twilio unavailable", "path", r.URL.Path, "err", err)
 	} else {
@@ -151,8 +151,9 @@ func refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error,
 }
 
 // CodeAuthUnavailable is the error code of an answer to a token that could
-// not be checked because of the server (its credentials, or Twilio).
-const CodeAuthUnavailable = "auth_unavailable"
+// not be checked because of the server (its credentials, or Twilio), as
+// the agent API's.
+const CodeAuthUnavailable = agent.CodeAuthUnavailable
 
 func sleepUntil(ctx context.Context, t time.Time) {
 	d := time.Until(t)
@@ -237,33 +238,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg, "code": code})
-}
-
-// Guard answers, in front of next (typically an agent.Server), the
-// requests whose Flex token the server could not check because of its own
-// side: Twilio refused the server's credentials or could not be reached.
-// It answers them 503 {"code":"auth_unavailable"} after delay (default
-// DefaultFailureDelay) and logs them at Error, so agents do not read "your
-// token is invalid" when the server is misconfigured. Requests without a
-// token, with a valid one or with an invalid one go to next unchanged
-// (valid tokens are cached by the validator, so next checks them without
-// asking Twilio again). Log nil discards.
-func Guard(auth *Authenticator, delay time.Duration, log *slog.Logger, next http.Handler) http.Handler {
-	delay = failureDelay(delay)
-	log = logger(log)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := Token(r)
-		if tok == "" || r.Method == http.MethodOptions {
-			next.ServeHTTP(w, r)
-			return
-		}
-		start := time.Now()
-		_, err := auth.Validate(r.Context(), tok)
-		var se *ServerError
-		if errors.As(err, &se) {
-			refuse(w, r, log, err, start, delay)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -106,8 +106,8 @@ func NewAuthenticator(opts *AuthenticatorOptions) (*Authenticator, error) {
 }
 
 // Validate returns the user of token. Errors wrap ErrToken (the token is
-// not valid: answer 401) or are a *ServerError wrapping ErrUnavailable
-// (the token was not judged).
+// not valid: answer 401) or are a *ServerError wrapping ErrUnavailable and
+// agent.ErrAuthUnavailable (the token was not judged: answer 503).
 func (a *Authenticator) Validate(ctx context.Context, token string) (*User, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: no token", ErrToken)
@@ -179,7 +179,10 @@ func (a *Authenticator) remote(ctx context.Context, token string) (*User, error)
 
 // Authenticate implements agent.Authenticator with the request's
 // "Authorization: Bearer" token: the principal is the Genesys user (id,
-// name). It logs server faults at Error and refused tokens at Warn.
+// name). It logs server faults at Error and refused tokens at Warn. Its
+// server faults (Genesys Cloud unreachable, 429, 5xx, an answer without a
+// user) wrap agent.ErrAuthUnavailable: an agent.Server answers them 503
+// "auth_unavailable".
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agent.Principal, error) {
 	tok, _ := agent.BearerToken(r)
 	u, err := a.Validate(ctx, tok)

@@ -1,6 +1,10 @@
 package genesys
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
 
 // Sentinel errors. Compare with errors.Is.
 var (
@@ -28,7 +32,9 @@ var (
 )
 
 // ServerError is a failure of the server's side of a token check. Kind is
-// ErrUnavailable; Err the cause. It never contains the token.
+// ErrUnavailable; Err the cause. It matches Kind, agent.ErrAuthUnavailable
+// (so an agent.Server answers 503 "auth_unavailable", not 401) and Err. It
+// never contains the token.
 type ServerError struct {
 	Kind error
 	Err  error
@@ -37,5 +43,5 @@ type ServerError struct {
 // Error implements error.
 func (e *ServerError) Error() string { return e.Kind.Error() + ": " + e.Err.Error() }
 
-// Unwrap returns Kind and Err.
-func (e *ServerError) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Unwrap returns Kind, agent.ErrAuthUnavailable and Err.
+func (e *ServerError) Unwrap() []error { return []error{e.Kind, agent.ErrAuthUnavailable, e.Err} }

@@ -160,6 +160,10 @@ func TestAuthenticator(t *testing.T) {
 			if !errors.Is(err, c.wantErr) || p != (agent.Principal{}) {
 				t.Fatalf("%+v %v, want %v", p, err, c.wantErr)
 			}
+			// Genesys's faults, and only they, are the server's: 503.
+			if errors.Is(err, agent.ErrAuthUnavailable) != (c.wantErr == ErrUnavailable) {
+				t.Fatalf("%v: agent.ErrAuthUnavailable %v", err, errors.Is(err, agent.ErrAuthUnavailable))
+			}
 			if strings.Contains(err.Error(), agentToken) || strings.Contains(logs.String(), agentToken) {
 				t.Fatal("token in the error or log")
 			}
