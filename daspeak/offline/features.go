@@ -32,8 +32,8 @@ type frontEnd struct {
 	window []float64
 	bands  [numBands]band
 	dct    [numCeps][numBands]float64
-	tw     []complex128 // FFT twiddles
-	rev    []int        // bit reversal
+	tw     []complex128 // exp(-2πik/nfft), k < nfft/2
+	rev    []int        // bit reversal of the half-size FFT
 }
 
 type band struct {
@@ -100,9 +100,11 @@ func newFrontEnd(rate int) *frontEnd {
 	for i := range fe.tw {
 		fe.tw[i] = cmplx.Exp(complex(0, -2*math.Pi*float64(i)/float64(n)))
 	}
-	fe.rev = make([]int, n)
+	// Bit reversal for the half-size complex FFT of the real frame.
+	h := n / 2
+	fe.rev = make([]int, h)
 	bits := 0
-	for 1<<bits < n {
+	for 1<<bits < h {
 		bits++
 	}
 	for i := range fe.rev {
@@ -117,23 +119,37 @@ func newFrontEnd(rate int) *frontEnd {
 	return fe
 }
 
-// fft transforms x in place (radix 2, len(x) == nfft).
-func (fe *frontEnd) fft(x []complex128) {
-	n := len(x)
+// power writes the power spectrum |X[k]|², k = 0…nfft/2, of the real
+// frame x (len nfft) into pow (len nfft/2+1), using z (len nfft/2) as
+// scratch: the even and odd samples are packed into one complex sequence,
+// transformed by a radix-2 FFT of half the size, and the two halves'
+// spectra separated (the usual real-input FFT).
+func (fe *frontEnd) power(x []float64, z []complex128, pow []float64) {
+	h := len(z)
 	for i, r := range fe.rev {
-		if i < r {
-			x[i], x[r] = x[r], x[i]
-		}
+		z[r] = complex(x[2*i], x[2*i+1])
 	}
-	for size := 2; size <= n; size <<= 1 {
-		half, step := size/2, n/size
-		for start := 0; start < n; start += size {
+	for size := 2; size <= h; size <<= 1 {
+		half, step := size/2, 2*h/size
+		for start := 0; start < h; start += size {
 			for k := range half {
-				t := fe.tw[k*step] * x[start+k+half]
-				x[start+k+half] = x[start+k] - t
-				x[start+k] += t
+				t := fe.tw[k*step] * z[start+k+half]
+				z[start+k+half] = z[start+k] - t
+				z[start+k] += t
 			}
 		}
+	}
+	for k := 0; k <= h; k++ {
+		zk, zc := z[k%h], z[(h-k)%h]
+		zc = complex(real(zc), -imag(zc))
+		even := (zk + zc) * 0.5
+		odd := (zk - zc) * complex(0, -0.5)
+		w := complex(-1, 0)
+		if k < h {
+			w = fe.tw[k]
+		}
+		xk := even + w*odd
+		pow[k] = real(xk)*real(xk) + imag(xk)*imag(xk)
 	}
 }
 
@@ -167,7 +183,9 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 	if len(segs) == 0 {
 		return a
 	}
-	buf := make([]complex128, fe.nfft)
+	buf := make([]float64, fe.nfft)
+	scratch := make([]complex128, fe.nfft/2)
+	pow := make([]float64, fe.nfft/2+1)
 	var logmel [numBands]float64
 	seg := 0
 	prev := 0.0
@@ -189,19 +207,18 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 		}
 		for i := range fe.frame {
 			s := float64(pcm[start+i])
-			buf[i] = complex((s-preEmph*prev)*fe.window[i]/32768, 0)
+			buf[i] = (s - preEmph*prev) * fe.window[i] / 32768
 			prev = s
 		}
 		for i := fe.frame; i < fe.nfft; i++ {
 			buf[i] = 0
 		}
-		fe.fft(buf)
+		fe.power(buf, scratch, pow)
 		for b := range numBands {
 			bd := &fe.bands[b]
 			var e float64
 			for j, w := range bd.weights {
-				c := buf[bd.start+j]
-				e += w * (real(c)*real(c) + imag(c)*imag(c))
+				e += w * pow[bd.start+j]
 			}
 			logmel[b] = math.Log(e + 1e-10)
 		}
