@@ -2,15 +2,17 @@ package offline
 
 import "math"
 
-// Embedding: a Gaussian mixture supervector. A 16-component diagonal
-// Gaussian mixture over cepstra (the background model, fitted once on
-// population speech, norm.go) gives each speech frame a posterior over the
-// components. The utterance's component means are adapted from the
-// background means towards the frames (maximum a posteriori, relevance
-// factor 4), and the embedding holds the shifts, scaled by the square root
-// of the component weight over the component's standard deviation
-// (16·20 = 320 values), scaled to unit length. The dot product of two
-// embeddings is their cosine similarity.
+// Embedding: a Gaussian mixture supervector. A 32-component diagonal
+// Gaussian mixture over normalised cepstra and deltas (the background
+// model, fitted once on speech through simulated telephone channels,
+// norm.go) gives each speech frame a posterior over the components. The
+// utterance's component means are adapted from the background means
+// towards the frames (maximum a posteriori, relevance factor 4), and the
+// supervector holds the shifts, scaled by the square root of the component
+// weight over the component's standard deviation (32·40 = 1,280 values).
+// Scaled to unit length, with the nuisance directions of model.bin
+// projected out and scaled to unit length again, it is the embedding: the
+// dot product of two embeddings is their cosine similarity.
 const (
 	ubmSize   = 32
 	relevance = 4.0

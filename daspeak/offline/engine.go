@@ -38,9 +38,11 @@ const (
 	MaxDuration = 30.0
 )
 
-// DefaultScoreThreshold is the score threshold at which, on the measured
-// trials, false accepts and false rejects balance (see the package
-// documentation). Scores are calibrated so that it is 0.5.
+// DefaultScoreThreshold is the score at which the engine's calibration
+// puts the normalised score that 2% of impostors exceeded on the fit
+// trials, whatever the channel (see "What a score means" in the package
+// documentation): a threshold that holds the false-accept rate, not one
+// where false accepts and false rejects balance.
 const DefaultScoreThreshold = 0.5
 
 // Engine is the offline speaker verification engine. It implements
