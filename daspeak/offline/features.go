@@ -2,7 +2,6 @@ package offline
 
 import (
 	"math"
-	"math/cmplx"
 	"sync"
 
 	"github.com/voicegate/voicegate/internal/vad"
@@ -32,8 +31,9 @@ type frontEnd struct {
 	window []float64
 	bands  [numBands]band
 	dct    [numCeps][numBands]float64
-	tw     []complex128 // exp(-2πik/nfft), k < nfft/2
-	rev    []int        // bit reversal of the half-size FFT
+	twr    []float64 // cos(2πk/nfft), k < nfft/2
+	twi    []float64 // -sin(2πk/nfft)
+	rev    []int     // bit reversal of the half-size FFT
 }
 
 type band struct {
@@ -96,9 +96,10 @@ func newFrontEnd(rate int) *frontEnd {
 		}
 	}
 	n := fe.nfft
-	fe.tw = make([]complex128, n/2)
-	for i := range fe.tw {
-		fe.tw[i] = cmplx.Exp(complex(0, -2*math.Pi*float64(i)/float64(n)))
+	fe.twr, fe.twi = make([]float64, n/2), make([]float64, n/2)
+	for i := range fe.twr {
+		fe.twr[i] = math.Cos(2 * math.Pi * float64(i) / float64(n))
+		fe.twi[i] = -math.Sin(2 * math.Pi * float64(i) / float64(n))
 	}
 	// Bit reversal for the half-size complex FFT of the real frame.
 	h := n / 2
@@ -120,36 +121,49 @@ func newFrontEnd(rate int) *frontEnd {
 }
 
 // power writes the power spectrum |X[k]|², k = 0…nfft/2, of the real
-// frame x (len nfft) into pow (len nfft/2+1), using z (len nfft/2) as
-// scratch: the even and odd samples are packed into one complex sequence,
-// transformed by a radix-2 FFT of half the size, and the two halves'
-// spectra separated (the usual real-input FFT).
-func (fe *frontEnd) power(x []float64, z []complex128, pow []float64) {
-	h := len(z)
-	for i, r := range fe.rev {
-		z[r] = complex(x[2*i], x[2*i+1])
+// frame x (len nfft) into pow (len nfft/2+1), using re and im (len
+// nfft/2 each) as scratch: the even and odd samples are packed into one
+// complex sequence, transformed by a radix-2 FFT of half the size, and the
+// two halves' spectra separated (the usual real-input FFT).
+func (fe *frontEnd) power(x, re, im, pow []float64) {
+	h := len(re)
+	im = im[:h]
+	twr, twi := fe.twr[:h], fe.twi[:h]
+	for i, r := range fe.rev[:h] {
+		re[r], im[r] = x[2*i], x[2*i+1]
 	}
 	for size := 2; size <= h; size <<= 1 {
 		half, step := size/2, 2*h/size
 		for start := 0; start < h; start += size {
 			for k := range half {
-				t := fe.tw[k*step] * z[start+k+half]
-				z[start+k+half] = z[start+k] - t
-				z[start+k] += t
+				wr, wi := twr[k*step], twi[k*step]
+				i, j := start+k, start+k+half
+				tr := wr*re[j] - wi*im[j]
+				ti := wr*im[j] + wi*re[j]
+				re[j], im[j] = re[i]-tr, im[i]-ti
+				re[i] += tr
+				im[i] += ti
 			}
 		}
 	}
+	pow = pow[:h+1]
 	for k := 0; k <= h; k++ {
-		zk, zc := z[k%h], z[(h-k)%h]
-		zc = complex(real(zc), -imag(zc))
-		even := (zk + zc) * 0.5
-		odd := (zk - zc) * complex(0, -0.5)
-		w := complex(-1, 0)
-		if k < h {
-			w = fe.tw[k]
+		a, b := k, h-k
+		if k == h {
+			a, b = 0, 0
+		} else if k == 0 {
+			b = 0
 		}
-		xk := even + w*odd
-		pow[k] = real(xk)*real(xk) + imag(xk)*imag(xk)
+		// even = (Z[k] + conj(Z[h-k]))/2, odd = (Z[k] - conj(Z[h-k]))/(2i)
+		er, ei := 0.5*(re[a]+re[b]), 0.5*(im[a]-im[b])
+		or, oi := 0.5*(im[a]+im[b]), -0.5*(re[a]-re[b])
+		wr, wi := -1.0, 0.0
+		if k < h {
+			wr, wi = twr[k], twi[k]
+		}
+		xr := er + wr*or - wi*oi
+		xi := ei + wr*oi + wi*or
+		pow[k] = xr*xr + xi*xi
 	}
 }
 
@@ -184,7 +198,7 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 		return a
 	}
 	buf := make([]float64, fe.nfft)
-	scratch := make([]complex128, fe.nfft/2)
+	re, im := make([]float64, fe.nfft/2), make([]float64, fe.nfft/2)
 	pow := make([]float64, fe.nfft/2+1)
 	var logmel [numBands]float64
 	seg := 0
@@ -213,7 +227,7 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 		for i := fe.frame; i < fe.nfft; i++ {
 			buf[i] = 0
 		}
-		fe.power(buf, scratch, pow)
+		fe.power(buf, re, im, pow)
 		for b := range numBands {
 			bd := &fe.bands[b]
 			var e float64

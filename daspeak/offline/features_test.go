@@ -18,7 +18,7 @@ func TestPowerSpectrum(t *testing.T) {
 			x[i] = r.NormFloat64()
 		}
 		pow := make([]float64, n/2+1)
-		fe.power(x, make([]complex128, n/2), pow)
+		fe.power(x, make([]float64, n/2), make([]float64, n/2), pow)
 		for k := range pow {
 			var s complex128
 			for i, v := range x {
