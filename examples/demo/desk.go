@@ -47,13 +47,12 @@ const (
 
 // Engine modes a person (or the browser test) can set on the desk.
 const (
-	modeNormal      = "normal"      // the offline engine's own answers
+	modeNormal      = "normal"      // the offline engine's own answers (it does no anti-spoofing)
 	modeSpoof       = "spoof"       // every result says pre-recorded voice (authenticity 0.05)
-	modeNoSpoof     = "no-spoof"    // the engine reports no anti-spoofing check
 	modeUnreachable = "unreachable" // the emulator drops every connection
 )
 
-var deskModes = []string{modeNormal, modeSpoof, modeNoSpoof, modeUnreachable}
+var deskModes = []string{modeNormal, modeSpoof, modeUnreachable}
 
 // spoofAuthenticity is the authenticity the spoof mode reports.
 const spoofAuthenticity = 0.05
@@ -377,7 +376,7 @@ func (d *desk) hangupFaults() []twiliotest.Fault {
 	return fs
 }
 
-// handleEngine sets the engine mode: {"mode":"normal"|"spoof"|"no-spoof"|"unreachable"}.
+// handleEngine sets the engine mode: {"mode":"normal"|"spoof"|"unreachable"}.
 func (d *desk) handleEngine(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Mode string `json:"mode"`
@@ -393,7 +392,7 @@ func (d *desk) handleEngine(w http.ResponseWriter, r *http.Request) {
 	agent.WriteJSON(w, http.StatusOK, map[string]string{"mode": req.Mode})
 }
 
-// setMode switches the engine: spoof and no-spoof change the offline
+// setMode switches the engine: spoof changes the offline
 // engine's authenticity; unreachable makes the emulator drop every
 // connection (a transport error for the REST client).
 func (d *desk) setMode(mode string) error {
@@ -417,8 +416,8 @@ func knownVoice(v string) bool {
 }
 
 // deskEngine is the offline engine with a switch for the authenticity it
-// reports, so the desk can show a spoofed voice and an engine without
-// anti-spoofing.
+// reports, so the desk can show a spoofed voice. In its normal mode it
+// passes the offline engine's answer through: anti-spoofing not performed.
 type deskEngine struct {
 	*offline.Engine // models, calibrations and comparisons as they are
 	mu              sync.Mutex
@@ -437,8 +436,6 @@ func (e *deskEngine) authenticity(a float64) float64 {
 	switch e.mode {
 	case modeSpoof:
 		return spoofAuthenticity
-	case modeNoSpoof:
-		return daspeak.AuthenticityNotPerformed
 	}
 	return a
 }

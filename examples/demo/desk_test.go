@@ -92,7 +92,7 @@ func TestDeskEngineModes(t *testing.T) {
 		mode string
 		want float64
 	}{
-		{modeNormal, 1}, {modeSpoof, spoofAuthenticity}, {modeNoSpoof, daspeak.AuthenticityNotPerformed}, {modeNormal, 1},
+		{modeNormal, daspeak.AuthenticityNotPerformed}, {modeSpoof, spoofAuthenticity}, {modeNormal, daspeak.AuthenticityNotPerformed},
 	} {
 		e.setMode(tc.mode)
 		cr, err := e.GenerateCredential(context.Background(), models[0], wav, nil)
