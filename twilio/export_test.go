@@ -17,6 +17,7 @@ type FakeClock struct {
 	now    time.Time
 	timers []*fakeTimer
 	onNow  func() // run once, by the next Now, outside mu
+	early  bool   // onNow runs before the time is taken
 }
 
 // NewFakeClock returns a FakeClock set to start.
@@ -25,23 +26,27 @@ func NewFakeClock(start time.Time) *FakeClock { return &FakeClock{now: start} }
 // Now returns the fake time.
 func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
-	hook := c.onNow
+	now, hook, early := c.now, c.onNow, c.early
 	c.onNow = nil
 	c.mu.Unlock()
 	if hook != nil {
 		hook()
+		if early {
+			c.mu.Lock()
+			now = c.now
+			c.mu.Unlock()
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+	return now
 }
 
-// OnNextNow makes the next call of Now run f first, in the caller's
-// goroutine. The reader goroutine calls Now once per message read, after
-// the read and before it records the message.
-func (c *FakeClock) OnNextNow(f func()) {
+// OnNextNow makes the next call of Now run f in the caller's goroutine,
+// before it takes the time if early, else after. The reader goroutine
+// calls Now once per message, after reading the message and before
+// recording it.
+func (c *FakeClock) OnNextNow(f func(), early bool) {
 	c.mu.Lock()
-	c.onNow = f
+	c.onNow, c.early = f, early
 	c.mu.Unlock()
 }
 

@@ -327,7 +327,7 @@ type Stats struct {
 	Malformed uint64
 	// Ignored counts well-formed messages ignored: unknown events, binary
 	// messages, unknown tracks, empty payloads, a second start, media
-	// after stop.
+	// after stop; and a message read after the idle timeout expired.
 	Ignored uint64
 	// EventsDropped counts DTMF and mark events dropped from a full queue.
 	EventsDropped uint64
@@ -431,6 +431,7 @@ type Stream struct {
 	idle      timer
 	lastMsg   time.Time // clock time the last message was read
 	idleFired bool      // the callback expired the read deadline
+	firedAt   time.Time // clock time it did
 	idleOff   bool      // the reader exited and stopped the timer
 
 	wbuf      []byte
@@ -497,8 +498,11 @@ func (s *Stream) run() {
 		}
 		s.mu.Lock()
 		s.stats.MessagesReceived++
-		if useIdle {
-			s.msgReadLocked(now)
+		if useIdle && !s.msgReadLocked(now) {
+			s.stats.Ignored++
+			s.mu.Unlock()
+			err = os.ErrDeadlineExceeded
+			break
 		}
 		s.mu.Unlock()
 		if typ != wsconn.MessageText {
@@ -510,17 +514,25 @@ func (s *Stream) run() {
 	s.finish(err)
 }
 
-// msgReadLocked records a message read at now for the idle timeout. The
-// timer is not reset here: idleExpired re-arms it for the time left.
-func (s *Stream) msgReadLocked(now time.Time) {
-	s.lastMsg = now
+// msgReadLocked records a message read at now for the idle timeout and
+// reports whether it counts. The timer is not reset here: idleExpired
+// re-arms it for the time left.
+//
+// A message read before the timer expired counts even if the timer expired
+// before it was recorded: the expiry is undone. One read after it does not
+// (a read already under way when the deadline was set can still return
+// it): the stream has ended.
+func (s *Stream) msgReadLocked(now time.Time) bool {
 	if s.idleFired {
-		// The timer expired while this message was being read or
-		// recorded: the message came in time, so the stream lives on.
+		if !now.Before(s.firedAt) {
+			return false
+		}
 		s.idleFired = false
 		_ = s.conn.SetReadDeadline(time.Time{})
 		s.idle.Reset(s.opts.IdleTimeout)
 	}
+	s.lastMsg = now
+	return true
 }
 
 // idleExpired is the idle timer's callback. If a message was read within
@@ -533,11 +545,12 @@ func (s *Stream) idleExpired() {
 	if s.idleOff || s.closed {
 		return
 	}
-	if left := s.opts.IdleTimeout - s.opts.clock.Now().Sub(s.lastMsg); left > 0 {
+	now := s.opts.clock.Now()
+	if left := s.opts.IdleTimeout - now.Sub(s.lastMsg); left > 0 {
 		s.idle.Reset(left)
 		return
 	}
-	s.idleFired = true
+	s.idleFired, s.firedAt = true, now
 	_ = s.conn.SetReadDeadline(time.Unix(1, 0))
 }
 

@@ -466,12 +466,21 @@ func TestCloseUnblocksAndIsIdempotent(t *testing.T) {
 }
 
 // idleStep is one media message of an idle-timeout scenario: the fake
-// clock advances by gap before the message is written, or, with
-// whileRead, after the reader has read it and before it has recorded it.
+// clock advances by gap before the message is written, or, with a
+// whileRead, after the reader has read the message and before it has
+// recorded it.
 type idleStep struct {
 	gap       time.Duration
-	whileRead bool
+	whileRead whileRead
 }
+
+type whileRead int
+
+const (
+	_           whileRead = iota
+	readTimed             // the reader has taken the time of the read
+	readUntimed           // the reader has not yet taken the time
+)
 
 // paced returns n steps gap apart.
 func paced(n int, gap time.Duration) []idleStep {
@@ -497,16 +506,16 @@ func runIdle(t *testing.T, idle time.Duration, steps []idleStep, tail time.Durat
 	n := 0
 	for i, st := range steps {
 		var reading, release chan struct{}
-		if st.whileRead {
+		if st.whileRead != 0 {
 			reading, release = make(chan struct{}), make(chan struct{})
-			clk.OnNextNow(func() { close(reading); <-release })
+			clk.OnNextNow(func() { close(reading); <-release }, st.whileRead == readUntimed)
 		} else {
 			clk.Advance(st.gap)
 		}
 		if _, err := rc.nc.Write(wire[i]); err != nil {
 			t.Fatalf("write frame %d: %v", i, err)
 		}
-		if st.whileRead {
+		if st.whileRead != 0 {
 			select {
 			case <-reading:
 			case <-ctx.Done():
@@ -556,10 +565,13 @@ func TestIdleTimeout(t *testing.T) {
 		{"silence just under the timeout", paced(2, 0), idle - 1, 2, false},
 		{"silence mid-stream", []idleStep{{}, {gap: idle}, {}}, 0, 1, true},
 		{"silences just under the timeout", paced(3, idle-1), 0, 3, false},
-		// The timer comes due after the reader has read the message and
-		// before it has recorded it: the message still counts.
-		{"timer expires while a message is read", []idleStep{{}, {gap: idle, whileRead: true}, {}}, idle - 1, 3, false},
-		{"silence after a message read as the timer expired", []idleStep{{}, {gap: idle, whileRead: true}, {}}, idle, 3, true},
+		// The timer comes due after the reader has read a message and
+		// before it has recorded it. The message counts if it was read
+		// before the expiry, not if it was read after (a read under way
+		// when the deadline is set can still return a message).
+		{"timer expires after a message was read", []idleStep{{}, {gap: idle, whileRead: readTimed}, {}}, idle - 1, 3, false},
+		{"silence after a message read as the timer expired", []idleStep{{}, {gap: idle, whileRead: readTimed}, {}}, idle, 3, true},
+		{"message read after the timer expired", []idleStep{{}, {gap: idle, whileRead: readUntimed}, {}}, 0, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
