@@ -73,8 +73,10 @@ type AcceptOptions struct {
 	// default DefaultReadLimit (64 KiB). A larger message closes the stream
 	// with status 1009.
 	ReadLimit int64
-	// IdleTimeout ends the stream when no message arrives for this long;
-	// default DefaultIdleTimeout. A negative value disables it.
+	// IdleTimeout ends the stream with ErrIdleTimeout when no message
+	// arrives for this long, counted from when the stream's reader read
+	// the last message; default DefaultIdleTimeout. A negative value
+	// disables it.
 	IdleTimeout time.Duration
 	// FillGaps inserts μ-law silence (0xFF) frames for media time that a
 	// track's timestamps skip, so that the audio read keeps the stream's
