@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -74,8 +73,10 @@ type AcceptOptions struct {
 	// default DefaultReadLimit (64 KiB). A larger message closes the stream
 	// with status 1009.
 	ReadLimit int64
-	// IdleTimeout ends the stream when no message arrives for this long;
-	// default DefaultIdleTimeout. A negative value disables it.
+	// IdleTimeout ends the stream with ErrIdleTimeout when no message
+	// arrives for this long, counted from when the stream's reader read
+	// the last message; default DefaultIdleTimeout. A negative value
+	// disables it.
 	IdleTimeout time.Duration
 	// FillGaps inserts μ-law silence (0xFF) frames for media time that a
 	// track's timestamps skip, so that the audio read keeps the stream's
@@ -84,7 +85,29 @@ type AcceptOptions struct {
 	// MaxGapFill bounds the silence inserted for one gap; default
 	// DefaultMaxGapFill. Longer gaps are counted but not filled.
 	MaxGapFill time.Duration
+
+	// clock times IdleTimeout; nil is the time package. Tests set a fake.
+	clock clock
 }
+
+// clock is the time source of the idle timeout.
+type clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
+	AfterFunc(d time.Duration, f func()) timer
+}
+
+// timer is the part of *time.Timer the idle timeout uses.
+type timer interface {
+	Reset(d time.Duration) bool
+	Stop() bool
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }
 
 func (o *AcceptOptions) withDefaults() AcceptOptions {
 	var c AcceptOptions
@@ -106,6 +129,9 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	}
 	if c.MaxGapFill <= 0 {
 		c.MaxGapFill = DefaultMaxGapFill
+	}
+	if c.clock == nil {
+		c.clock = realClock{}
 	}
 	return c
 }
@@ -303,7 +329,7 @@ type Stats struct {
 	Malformed uint64
 	// Ignored counts well-formed messages ignored: unknown events, binary
 	// messages, unknown tracks, empty payloads, a second start, media
-	// after stop.
+	// after stop; and a message read after the idle timeout expired.
 	Ignored uint64
 	// EventsDropped counts DTMF and mark events dropped from a full queue.
 	EventsDropped uint64
@@ -364,8 +390,7 @@ type Stream struct {
 	conn *wsconn.Conn
 	opts AcceptOptions
 
-	done      chan struct{} // reader goroutine exited
-	idleFired atomic.Bool   // the idle timer expired the read deadline
+	done chan struct{} // reader goroutine exited
 
 	startCh chan struct{}
 	endCh   chan struct{}
@@ -402,6 +427,14 @@ type Stream struct {
 	closed    bool
 	marks     []pendingMark
 	stats     Stats
+
+	// Idle timeout: the reader records when it read each message, the
+	// timer callback decides from that record whether the stream is idle.
+	idle      timer
+	lastMsg   time.Time // clock time the last message was read
+	idleFired bool      // the callback expired the read deadline
+	firedAt   time.Time // clock time it did
+	idleOff   bool      // the reader exited and stopped the timer
 
 	wbuf      []byte
 	closeOnce sync.Once
@@ -440,15 +473,18 @@ func newStream(c *wsconn.Conn, o AcceptOptions) *Stream {
 // allocation.
 func (s *Stream) run() {
 	defer close(s.done)
-	var idle *time.Timer
-	if s.opts.IdleTimeout > 0 {
-		// The timer, reset by every message, expires the read deadline:
-		// the blocked read fails and the connection is closed.
-		idle = time.AfterFunc(s.opts.IdleTimeout, func() {
-			s.idleFired.Store(true)
-			_ = s.conn.SetReadDeadline(time.Unix(1, 0))
-		})
-		defer idle.Stop()
+	useIdle := s.opts.IdleTimeout > 0
+	if useIdle {
+		s.mu.Lock()
+		s.lastMsg = s.opts.clock.Now()
+		s.idle = s.opts.clock.AfterFunc(s.opts.IdleTimeout, s.idleExpired)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.idleOff = true // a callback running now does not re-arm
+			s.idle.Stop()
+			s.mu.Unlock()
+		}()
 	}
 	var err error
 	for {
@@ -458,11 +494,18 @@ func (s *Stream) run() {
 		if err != nil {
 			break
 		}
-		if idle != nil {
-			idle.Reset(s.opts.IdleTimeout)
+		var now time.Time
+		if useIdle {
+			now = s.opts.clock.Now()
 		}
 		s.mu.Lock()
 		s.stats.MessagesReceived++
+		if useIdle && !s.msgReadLocked(now) {
+			s.stats.Ignored++
+			s.mu.Unlock()
+			err = os.ErrDeadlineExceeded
+			break
+		}
 		s.mu.Unlock()
 		if typ != wsconn.MessageText {
 			s.count1(&s.stats.Ignored)
@@ -471,6 +514,46 @@ func (s *Stream) run() {
 		s.handle(msg)
 	}
 	s.finish(err)
+}
+
+// msgReadLocked records a message read at now for the idle timeout and
+// reports whether it counts. The timer is not reset here: idleExpired
+// re-arms it for the time left.
+//
+// A message read before the timer expired counts even if the timer expired
+// before it was recorded: the expiry is undone. One read after it does not
+// (a read already under way when the deadline was set can still return
+// it): the stream has ended.
+func (s *Stream) msgReadLocked(now time.Time) bool {
+	if s.idleFired {
+		if !now.Before(s.firedAt) {
+			return false
+		}
+		s.idleFired = false
+		_ = s.conn.SetReadDeadline(time.Time{})
+		s.idle.Reset(s.opts.IdleTimeout)
+	}
+	s.lastMsg = now
+	return true
+}
+
+// idleExpired is the idle timer's callback. If a message was read within
+// IdleTimeout it re-arms the timer for the time left; otherwise it expires
+// the read deadline, so that the blocked read fails and the reader ends the
+// stream with ErrIdleTimeout.
+func (s *Stream) idleExpired() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idleOff || s.closed {
+		return
+	}
+	now := s.opts.clock.Now()
+	if left := s.opts.IdleTimeout - now.Sub(s.lastMsg); left > 0 {
+		s.idle.Reset(left)
+		return
+	}
+	s.idleFired, s.firedAt = true, now
+	_ = s.conn.SetReadDeadline(time.Unix(1, 0))
 }
 
 func (s *Stream) count1(c *uint64) {
@@ -489,7 +572,7 @@ func (s *Stream) finish(err error) {
 	switch {
 	case s.closed:
 		cause = net.ErrClosed
-	case s.idleFired.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+	case s.idleFired && errors.Is(err, os.ErrDeadlineExceeded):
 		cause = ErrIdleTimeout
 	default:
 		cause = readError(err)
