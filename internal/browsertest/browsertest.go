@@ -82,9 +82,15 @@ type answer struct {
 }
 
 // Start launches the browser, or skips t when chromium, node or
-// playwright-core is not installed. The browser is closed when t ends.
+// playwright-core is not installed. With VOICEGATE_REQUIRE_BROWSER=1 (set
+// by .ci/run, which installs them) a missing piece fails t instead: CI
+// must never pass by skipping the browser tests. The browser is closed
+// when t ends.
 func Start(t testing.TB) *Browser {
 	t.Helper()
+	if os.Getenv("VOICEGATE_REQUIRE_BROWSER") == "1" {
+		t = requireTB{t}
+	}
 	chromium := os.Getenv("VOICEGATE_CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
@@ -437,4 +443,12 @@ func (w *logWriter) Write(b []byte) (int, error) {
 		w.t.Logf("browser stderr: %s", l)
 	}
 	return len(b), nil
+}
+
+// requireTB turns a skip into a failure (VOICEGATE_REQUIRE_BROWSER=1).
+type requireTB struct{ testing.TB }
+
+func (r requireTB) Skipf(format string, args ...any) {
+	r.TB.Helper()
+	r.TB.Fatalf("VOICEGATE_REQUIRE_BROWSER=1: "+format, args...)
 }

@@ -29,6 +29,9 @@ func TestPinnedVersion(t *testing.T) {
 	}
 	pw, err := findPlaywright()
 	if err != nil {
+		if os.Getenv("VOICEGATE_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("VOICEGATE_REQUIRE_BROWSER=1: playwright-core not installed: %v", err)
+		}
 		t.Skipf("playwright-core not installed: %v", err)
 	}
 	b, err := os.ReadFile(filepath.Join(pw, "package.json"))
