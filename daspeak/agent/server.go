@@ -27,7 +27,7 @@ const (
 	DefaultBasePath         = "/agent"
 	DefaultOpenTimeout      = 15 * time.Second
 	DefaultEventTokenTTL    = 10 * time.Minute
-	DefaultAuthFailureDelay = 300 * time.Millisecond
+	DefaultAuthFailureDelay = 500 * time.Millisecond
 	DefaultKeepAlive        = 15 * time.Second
 	DefaultRetain           = 15 * time.Minute
 	DefaultOperationTimeout = 2 * time.Minute
@@ -77,7 +77,7 @@ type Options struct {
 	// 2 minutes.
 	OperationTimeout time.Duration
 	// AuthFailureDelay is the least time before a 401 (or 503
-	// auth_unavailable) answer, the same whatever failed. Default 300 ms.
+	// auth_unavailable) answer, the same whatever failed. Default 500 ms, as the AudioHook and IVR servers.
 	AuthFailureDelay time.Duration
 	// KeepAlive is the interval of event-stream comments that keep
 	// proxies from closing an idle stream. Default 15 s.
