@@ -143,7 +143,7 @@ type indexRow struct {
 }
 
 // index serves the list of live conversations, each linked to its widget
-// page; it reloads every few seconds.
+// page; it reloads every 2 s while there is none, every 10 s after.
 func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
@@ -168,7 +168,7 @@ var indexTemplate = template.Must(template.New("index").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="3">
+<meta http-equiv="refresh" content="{{if .Rows}}10{{else}}2{{end}}">
 <title>Live conversations (fake Genesys Cloud)</title>
 <style>
 body{margin:24px;font:14px system-ui,sans-serif;color:#222}
