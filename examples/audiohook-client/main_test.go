@@ -231,6 +231,21 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%v accepted", args)
 		}
 	}
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{[]string{"-tone", "1s"}, 5 * time.Minute},
+		{[]string{"-tone", "1s", "-loop", "10m"}, 11 * time.Minute},
+		{[]string{"-tone", "1s", "-loop", "1m"}, 5 * time.Minute},
+		{[]string{"-tone", "1s", "-loop", "10m", "-timeout", "2m"}, 2 * time.Minute},
+	} {
+		if cfg, err := parseFlags(c.args, io.Discard); err != nil {
+			t.Errorf("%v: %v", c.args, err)
+		} else if cfg.Timeout != c.want {
+			t.Errorf("%v: timeout %s, want %s", c.args, cfg.Timeout, c.want)
+		}
+	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
@@ -273,6 +288,17 @@ func TestAgainstFakeGenesys(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// Ctrl-C (ctx ending) during -loop ends the audio and closes the
+	// session cleanly.
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var sb strings.Builder
+	if err := run(ctx, []string{"-url", url, "-tone", "1s", "-loop", "1h", "-ping", "0"}, &sb, io.Discard); err != nil {
+		t.Fatalf("interrupted loop: %v\n%s", err, sb.String())
+	}
+	if out := sb.String(); !strings.Contains(out, "audio stopped") || !strings.HasSuffix(out, "closed\n") {
+		t.Errorf("interrupted loop output:\n%s", out)
 	}
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", "d3Jvbmc=")
 	if _, err := runClient(t, "-url", url, "-tone", "1s", "-fast"); err == nil || !strings.Contains(err.Error(), "disconnected: unauthorized") {
@@ -330,6 +356,17 @@ func TestLoopReader(t *testing.T) {
 			}
 		})
 	}
+	t.Run("stopped", func(t *testing.T) {
+		stop := make(chan struct{})
+		l := &loopReader{open: tone, limit: time.Hour, stop: stop}
+		if _, err := l.ReadFrame(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		if _, err := l.ReadFrame(t.Context()); !errors.Is(err, io.EOF) || !l.stopped {
+			t.Fatalf("after stop: %v, stopped %v", err, l.stopped)
+		}
+	})
 	t.Run("no audio", func(t *testing.T) {
 		l := &loopReader{open: func() (voicegate.FrameReader, error) { return emptySource{}, nil }, limit: time.Minute}
 		if _, err := l.ReadFrame(t.Context()); !errors.Is(err, io.EOF) {

@@ -185,8 +185,10 @@ func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 
 // TestFakeGenesysBrowser is the trial the README describes: a call streams
 // a recorded voice in real time, the agent opens / in Chromium, clicks the
-// conversation, presses Register User and gets the green tick; the
-// credential is stored and Genesys (the client) gets the result event.
+// conversation, presses Register User and gets the green tick (the
+// credential is stored, Genesys gets the result event), then Authenticate
+// User verifies the voice; a second call from the same number by another
+// voice is not verified.
 // Screenshots go to $VOICEGATE_SCREENSHOTS (default: a temporary
 // directory named in the log).
 func TestFakeGenesysBrowser(t *testing.T) {
@@ -194,44 +196,8 @@ func TestFakeGenesysBrowser(t *testing.T) {
 	f := startFake(t, "-audio-total-duration", "3s")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	conv := audiohook.NewUUID()
-	c := dialFake(t, ctx, f, conv, "tel:+34600000077")
-	defer c.CloseNow()
-
-	// The caller talks until the test ends, as audiohook-client -loop.
-	sctx, stopTalking := context.WithCancel(ctx)
-	talked := make(chan error, 1)
-	go func() {
-		for {
-			src, err := audiohook.WAVSource(testdata("voices/awb_1.wav"))
-			if err == nil {
-				err = c.Stream(sctx, src, nil)
-			}
-			if err != nil {
-				talked <- err
-				return
-			}
-		}
-	}()
-	results := make(chan string, 4)
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		for {
-			m, err := c.Next(ctx)
-			if err != nil {
-				return
-			}
-			var p audiohook.EventParameters
-			if m.Type == audiohook.TypeEvent && json.Unmarshal(m.Parameters, &p) == nil {
-				for _, e := range p.Entities {
-					if e.Type == entityResult {
-						results <- string(e.Data)
-					}
-				}
-			}
-		}
-	}()
+	call := startCall(t, ctx, f, "voices/awb_1.wav")
+	conv := call.conv
 
 	p := b.NewPage(480, 720)
 	p.Goto(f.base + "/")
@@ -244,7 +210,7 @@ func TestFakeGenesysBrowser(t *testing.T) {
 	if got := p.Text(sel("caller")); got != "+34600000077" {
 		t.Errorf("caller shown as %q", got)
 	}
-	p.Screenshot("genesys-02-widget", "")
+	p.Screenshot("genesys-02-widget", w)
 	p.Click(sel("main"))
 	p.WaitText(sel("ptext"), `Voice collected`, 30*time.Second)
 	p.WaitText(sel("otitle"), "^Voice registered$", 60*time.Second)
@@ -254,28 +220,114 @@ func TestFakeGenesysBrowser(t *testing.T) {
 		t.Errorf("outcome class %q", class)
 	}
 	p.WaitText(sel("main"), "^Authenticate User$", 5*time.Second)
-	t.Logf("screenshot: %s", p.Screenshot("genesys-03-registered", ""))
-	if errs := b.PageErrors(); len(errs) > 0 {
-		t.Errorf("page errors: %v", errs)
-	}
+	t.Logf("screenshot: %s", p.Screenshot("genesys-03-registered", w))
 	if code, m := f.status(t, f.token, conv); code != 200 || m["registered"] != true {
 		t.Errorf("status after register: %d %v", code, m)
 	}
+	call.expectResult(`"type":"result-success"`, `"kind":"register"`)
+
+	// Authenticate User: the same voice is verified.
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 60*time.Second)
+	p.WaitText(sel("main"), "^Re-Authenticate User$", 5*time.Second)
+	call.expectResult(`"type":"result-success"`, `"kind":"verify"`)
+	call.end()
+
+	// Another call from the same number by another voice: not verified.
+	imp := startCall(t, ctx, f, "voices/kal_1.wav")
+	p.Goto(f.base + "/")
+	p.WaitText("#conversations", imp.conv, 15*time.Second)
+	if strings.Contains(p.Text("#conversations"), conv) {
+		t.Error("the ended call is still listed")
+	}
+	p.Click("#conversations a")
+	p.WaitText(sel("main"), "^Authenticate User$", 15*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Not verified$", 60*time.Second)
+	p.Screenshot("genesys-04-impostor", w)
+	imp.expectResult(`"type":"result-fail-score"`, `"kind":"verify"`)
+	imp.end()
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}
+
+// talkingCall is an AudioHook call whose caller repeats a recording in
+// real time, as audiohook-client -loop does.
+type talkingCall struct {
+	t       *testing.T
+	ctx     context.Context
+	c       *audiohook.Client
+	conv    string
+	stop    context.CancelFunc
+	talked  chan error
+	results chan string
+	read    chan struct{}
+}
+
+func startCall(t *testing.T, ctx context.Context, f *fakeServer, voice string) *talkingCall {
+	t.Helper()
+	k := &talkingCall{t: t, ctx: ctx, conv: audiohook.NewUUID(), talked: make(chan error, 1), results: make(chan string, 4), read: make(chan struct{})}
+	k.c = dialFake(t, ctx, f, k.conv, "tel:+34600000077")
+	t.Cleanup(func() { k.c.CloseNow() })
+	sctx, stop := context.WithCancel(ctx)
+	k.stop = stop
+	go func() {
+		for {
+			src, err := audiohook.WAVSource(testdata(voice))
+			if err == nil {
+				err = k.c.Stream(sctx, src, nil)
+			}
+			if err != nil {
+				k.talked <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(k.read)
+		for {
+			m, err := k.c.Next(ctx)
+			if err != nil {
+				return
+			}
+			var p audiohook.EventParameters
+			if m.Type == audiohook.TypeEvent && json.Unmarshal(m.Parameters, &p) == nil {
+				for _, e := range p.Entities {
+					if e.Type == entityResult {
+						k.results <- string(e.Data)
+					}
+				}
+			}
+		}
+	}()
+	return k
+}
+
+// expectResult waits for the next voicegate.result event Genesys gets.
+func (k *talkingCall) expectResult(want ...string) {
+	k.t.Helper()
 	select {
-	case r := <-results:
-		if !strings.Contains(r, `"type":"result-success"`) || !strings.Contains(r, `"kind":"register"`) {
-			t.Errorf("Genesys got %s", r)
+	case r := <-k.results:
+		for _, w := range want {
+			if !strings.Contains(r, w) {
+				k.t.Errorf("Genesys got %s, want %s", r, w)
+			}
 		}
 	case <-time.After(10 * time.Second):
-		t.Error("no voicegate.result event reached the AudioHook client")
+		k.t.Errorf("no voicegate.result event reached the AudioHook client (want %v)", want)
 	}
+}
 
-	stopTalking()
-	if err := <-talked; !errors.Is(err, context.Canceled) {
-		t.Errorf("the call stopped talking on its own: %v", err)
+// end stops the talking and closes the call.
+func (k *talkingCall) end() {
+	k.t.Helper()
+	k.stop()
+	if err := <-k.talked; !errors.Is(err, context.Canceled) {
+		k.t.Errorf("the call stopped talking on its own: %v", err)
 	}
-	if err := c.Close(ctx, audiohook.CloseEnd); err != nil {
-		t.Errorf("close: %v", err)
+	if err := k.c.Close(k.ctx, audiohook.CloseEnd); err != nil {
+		k.t.Errorf("close: %v", err)
 	}
-	<-read
+	<-k.read
 }
