@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"html/template"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -78,6 +79,25 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp := w.Result()
 	resp.Request = r
 	return resp, nil
+}
+
+// loopbackHostOnly refuses requests whose Host is not a loopback name or
+// address: a web page whose domain an attacker points at 127.0.0.1 (DNS
+// rebinding) must not read the token in the widget page.
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = strings.Trim(host, "[]")
+		ip := net.ParseIP(host)
+		if !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "the fake Genesys Cloud answers requests to 127.0.0.1, [::1] or localhost only", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // fakeKeys returns the documented local key pair.

@@ -154,6 +154,20 @@ func TestFakeGenesys(t *testing.T) {
 	if code, m := f.status(t, f.token, conv); code != 200 || m["caller_id"] != "+34600000077" || m["call_in_progress"] != true {
 		t.Fatalf("status with the page's token: %d %v", code, m)
 	}
+	// Only loopback host names are answered (DNS rebinding).
+	for host, want := range map[string]int{"evil.example": 421, "evil.example:8080": 421, "127.0.0.1.nip.io": 421, "localhost:8080": 200, "[::1]:8080": 200} {
+		req, _ := http.NewRequest(http.MethodGet, f.base+widgetURL(conv), nil)
+		req.Host = host
+		resp, err := f.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want != 200 && strings.Contains(string(b), f.token)) {
+			t.Errorf("Host %s: %d (want %d) %.80s", host, resp.StatusCode, want, b)
+		}
+	}
 	if err := c.Close(ctx, audiohook.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +207,7 @@ func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 // directory named in the log).
 func TestFakeGenesysBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	f := startFake(t, "-audio-total-duration", "3s")
+	f := startFake(t) // 5 s of net speech, as the README's trial
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	call := startCall(t, ctx, f, "voices/awb_1.wav")

@@ -346,6 +346,7 @@ func (s *server) handler() http.Handler {
 	}
 	if s.convs != nil {
 		mux.HandleFunc("GET /{$}", s.convs.index)
+		return loopbackHostOnly(mux)
 	}
 	return mux
 }
