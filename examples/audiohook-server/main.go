@@ -55,6 +55,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,6 +91,10 @@ const (
 
 // errAutoDisabled refuses operation auto on a server without -auto-enrol.
 var errAutoDisabled = errors.New(`customConfig: operation "auto" is disabled on this server (caller ids can be spoofed; start it with -auto-enrol to allow it)`)
+
+// errAlreadyRegistered refuses a register of a caller with a stored
+// credential, as the IVR (409 already_registered) and the agent API do.
+var errAlreadyRegistered = errors.New("caller is already registered; delete the caller first to register again")
 
 // autoEnrolWarning is logged at start when -auto-enrol is set.
 const autoEnrolWarning = "auto enrolment enabled: an unregistered caller id is enrolled with the voice of whoever calls first, and caller ids can be spoofed; prefer explicit register operations"
@@ -165,7 +170,9 @@ type customConfig struct {
 
 // parseOpen returns the operation and caller id of an open message. An
 // absent operation is verify, or auto when autoEnrol; auto is refused
-// unless autoEnrol.
+// unless autoEnrol. The caller id is customConfig.callerId, else the
+// participant's ani, normalised to E.164 (agent.NormalizeCallerID: "tel:",
+// spaces and dashes dropped, "00" as "+"); anything else is refused.
 func parseOpen(p *audiohook.OpenParameters, autoEnrol bool) (op, caller string, err error) {
 	var cc customConfig
 	if len(p.CustomConfig) > 0 && string(p.CustomConfig) != "null" {
@@ -188,11 +195,18 @@ func parseOpen(p *audiohook.OpenParameters, autoEnrol bool) (op, caller string, 
 	default:
 		return "", "", fmt.Errorf("customConfig: unknown operation %q", op)
 	}
-	caller = cc.CallerID
-	if caller == "" {
-		caller = strings.TrimPrefix(p.Participant.ANI, "tel:")
-	}
-	if err := credstore.ValidateID(caller); err != nil {
+	// One caller, one key in the store, whatever the spelling: the
+	// E.164 form, as the IVR and the agent API store it.
+	switch {
+	case cc.CallerID != "":
+		if caller, err = agent.NormalizeCallerID(cc.CallerID); err != nil {
+			return "", "", fmt.Errorf("customConfig.callerId %q is not an E.164 telephone number (want + and 2 to 15 digits, e.g. +34600000000)", cc.CallerID)
+		}
+	case p.Participant.ANI != "":
+		if caller, err = agent.NormalizeCallerID(p.Participant.ANI); err != nil {
+			return "", "", fmt.Errorf("participant ani %q is not an E.164 telephone number: set customConfig.callerId to the caller's number (e.g. +34600000000)", p.Participant.ANI)
+		}
+	default:
 		return "", "", errors.New("no caller id: set customConfig.callerId or send the participant's ani")
 	}
 	return op, caller, nil
@@ -204,6 +218,7 @@ type server struct {
 	engine   daspeak.Engine
 	store    credstore.Store
 	creds    *agent.CredentialStore
+	regMu    sync.Mutex // serialises a registration's existence check and store
 	opts     audiohook.ServerOptions
 	sessions agent.Tracker
 	// -agent mode
@@ -421,11 +436,16 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		log.Error("credential store", "err", err)
 		sess.Disconnect(ctx, audiohook.ReasonError, "credential store unavailable")
 		return
+	case op == opRegister && err == nil:
+		// Never over a stored voiceprint: whoever calls from (or names) a
+		// registered number would replace its owner's voice.
+		s.result(ctx, log, sess, daspeak.Event{Type: daspeak.EventErrorParameters, Operation: daspeak.OperationRegister, Err: errAlreadyRegistered})
+		return
 	case op == opRegister || (op == opAuto && err != nil):
 		if op == opAuto {
 			log.Warn("auto enrolment of an unregistered caller id (the caller is not authenticated)")
 		}
-		cfg.Store = s.creds
+		cfg.Store = registerOnce{s}
 		cfg.CallerID = caller
 		ds, _ = daspeak.Register(sess, s.engine, cfg)
 	case err != nil: // verify, not registered
@@ -452,12 +472,35 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if ev.Type == daspeak.EventErrorStore {
+		if ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered) {
+			// Another session registered the caller meanwhile: the same
+			// answer as a register that found the credential at the start.
+			ev.Type, ev.Err = daspeak.EventErrorParameters, errAlreadyRegistered
+		} else if ev.Type == daspeak.EventErrorStore {
 			log.Error("credential not stored", "err", ev.Err)
 		}
 		s.result(ctx, log, sess, ev)
 		return
 	}
+}
+
+// registerOnce is the credential store of a register session: it refuses
+// to replace a stored credential (the caller must be deleted first),
+// checking and storing under one lock, so of two registrations of one
+// caller running at once in this process only one is stored.
+type registerOnce struct {
+	s *server
+}
+
+func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	r.s.regMu.Lock()
+	defer r.s.regMu.Unlock()
+	if _, err := r.s.creds.Get(ctx, callerID); err == nil {
+		return errAlreadyRegistered
+	} else if !errors.Is(err, credstore.ErrNotFound) {
+		return err
+	}
+	return r.s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // result sends the terminal event and disconnects with reason completed.
@@ -479,6 +522,10 @@ func (s *server) result(ctx context.Context, log *slog.Logger, sess *audiohook.S
 	vars := map[string]string{"voicegateResult": string(ev.Type)}
 	if ev.Operation == daspeak.OperationVerify && (ev.Type == daspeak.EventResultSuccess || ev.Type == daspeak.EventResultFailScore) {
 		vars["voicegateScore"] = strconv.FormatFloat(ev.Score, 'f', 3, 64)
+	}
+	if ev.Type == daspeak.EventErrorParameters && ev.Err != nil {
+		// The flow's reason to show or branch on; nothing secret.
+		vars["voicegateError"] = ev.Err.Error()
 	}
 	p := audiohook.DisconnectParameters{Reason: audiohook.ReasonCompleted, Info: string(ev.Type), OutputVariables: vars}
 	if err := sess.DisconnectWith(dctx, p); err != nil {
