@@ -53,6 +53,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -272,12 +273,20 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.KeysEnv, err)
 		}
+		fake := false // the public local pair: loopback only, never weak-checked
 		if len(keys) == 0 && cfg.Agent.Fake {
-			keys = fakeKeys()
+			keys, fake = fakeKeys(), true
 			log.Warn("fake Genesys Cloud: accepting the public local AudioHook key pair; start the client with AUDIOHOOK_API_KEY=" + fakeAPIKey + " AUDIOHOOK_CLIENT_SECRET=" + fakeSecretB64)
 		}
 		if len(keys) == 0 {
 			return nil, fmt.Errorf("no API keys: set %s to {\"<api key>\":\"<base64 client secret>\"} (or -insecure-skip-auth for local tests)", cfg.KeysEnv)
+		}
+		if weak := weakKeys(keys); len(weak) > 0 && !fake {
+			msg := fmt.Sprintf("%s: %s", cfg.KeysEnv, strings.Join(weak, "; "))
+			if !isLoopback(cfg.Listen) {
+				return nil, fmt.Errorf("%s: refusing to listen on %q beyond loopback with a weak key; %s", msg, cfg.Listen, keyAdvice)
+			}
+			log.Warn(msg+": accepted because -listen is loopback; "+keyAdvice, "listen", cfg.Listen)
 		}
 		s.opts.Keys = keys
 	}
@@ -293,6 +302,51 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		}
 	}
 	return s, nil
+}
+
+// Least sizes of an AudioHook key pair: the API key names the client and
+// travels in clear (X-API-KEY), the client secret signs each request (HMAC-
+// SHA256, RFC 9421) and is the real credential: 16 bytes is 128 bits.
+const (
+	minAPIKeyLen = 16 // characters
+	minSecretLen = 16 // bytes, base64-decoded
+)
+
+// keyAdvice says how to make a key pair that weakKeys accepts.
+var keyAdvice = fmt.Sprintf("use API keys of at least %d characters and client secrets of at least %d random bytes, e.g. key $(openssl rand -hex 16) and secret $(openssl rand -base64 32), and set the same pair in the Genesys AudioHook integration", minAPIKeyLen, minSecretLen)
+
+// weakKeys describes each key of keys that is too short or has no or a
+// too-short secret, sorted; the key is named by its first characters only
+// and the secret by its length.
+func weakKeys(keys map[string][]byte) []string {
+	var out []string
+	for k, secret := range keys {
+		name := k
+		if len(name) > 4 {
+			name = name[:4] + "…"
+		}
+		var why []string
+		if len(k) < minAPIKeyLen {
+			why = append(why, fmt.Sprintf("is %d characters, fewer than %d", len(k), minAPIKeyLen))
+		}
+		switch {
+		case len(secret) == 0:
+			why = append(why, "has no client secret (anyone who knows the key connects unsigned)")
+		case len(secret) < minSecretLen:
+			why = append(why, fmt.Sprintf("has a client secret of %d bytes, fewer than %d", len(secret), minSecretLen))
+		}
+		if len(why) > 0 {
+			out = append(out, fmt.Sprintf("API key %q %s", name, strings.Join(why, " and ")))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isLoopback reports whether the listen address addr is on a loopback
+// interface only.
+func isLoopback(addr string) bool {
+	return agent.RequireLoopback(addr) == nil
 }
 
 // newAgent sets up -agent mode: the conversations' audio source, the
@@ -557,23 +611,20 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
-	if cfg.InsecureAuth {
-		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-insecure-skip-auth lets anyone connect: %w", err)
-		}
+	// Each refusal names its own cause and fix.
+	if cfg.InsecureAuth && !isLoopback(cfg.Listen) {
+		return fmt.Errorf("-insecure-skip-auth lets any client connect without a signature, so it needs a loopback -listen (e.g. -listen 127.0.0.1:8080); to listen on %q, drop -insecure-skip-auth and set %s to {\"<api key>\":\"<base64 client secret>\"}", cfg.Listen, cfg.KeysEnv)
 	}
 	if cfg.Agent.Fake {
 		if !cfg.Agent.Enabled {
 			return errors.New("-fake-genesys fakes Genesys Cloud for the agent desk: give -agent too")
 		}
-		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-fake-genesys is for local trials only: its widget page hands every visitor the agent token; listen on loopback (e.g. -listen 127.0.0.1:8080): %w", err)
+		if !isLoopback(cfg.Listen) {
+			return fmt.Errorf("-fake-genesys is for local trials only: its widget page hands every visitor the agent token, so it needs a loopback -listen (e.g. -listen 127.0.0.1:8080); to listen on %q, drop -fake-genesys and give -genesys-region and -genesys-client-id of a Genesys Cloud org", cfg.Listen)
 		}
 	}
-	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") {
-		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear: %w", cfg.Agent.APIURL, err)
-		}
+	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") && !isLoopback(cfg.Listen) {
+		return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear, which is allowed with a loopback -listen only; to listen on %q, give an https:// URL (or none, for https://api.<region>)", cfg.Agent.APIURL, cfg.Listen)
 	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {

@@ -548,6 +548,77 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunRefusals: each refusal to start names its own cause and fix, and
+// none borrows another mode's advice.
+func TestRunRefusals(t *testing.T) {
+	strong := `{"` + apiKey + `":"` + secretB64 + `"}`
+	for _, c := range []struct {
+		name, keys string
+		args       []string
+		want       []string
+	}{
+		{"insecure beyond loopback", strong, []string{"-insecure-skip-auth", "-listen", "0.0.0.0:0"},
+			[]string{"-insecure-skip-auth lets any client connect without a signature", `to listen on "0.0.0.0:0", drop -insecure-skip-auth and set STATIC_API_KEY_MAP`}},
+		{"fake Genesys beyond loopback", "", []string{"-agent", "-fake-genesys", "-listen", "0.0.0.0:0"},
+			[]string{"-fake-genesys is for local trials only", "drop -fake-genesys and give -genesys-region and -genesys-client-id"}},
+		{"clear-text Genesys API beyond loopback", strong, []string{"-agent", "-genesys-region", "mypurecloud.ie", "-genesys-client-id", "c", "-genesys-api-url", "http://api.example", "-listen", "0.0.0.0:0"},
+			[]string{"-genesys-api-url http://api.example is not TLS", "give an https:// URL"}},
+		{"one-character key without a secret", `{"k1":""}`, []string{"-listen", "0.0.0.0:0"},
+			[]string{`STATIC_API_KEY_MAP: API key "k1" is 2 characters, fewer than 16 and has no client secret`, "refusing to listen on \"0.0.0.0:0\" beyond loopback", "openssl rand -base64 32"}},
+		{"long key without a secret", `{"` + apiKey + `":""}`, []string{"-listen", "0.0.0.0:0"},
+			[]string{`API key "SGVs…" has no client secret`}},
+		{"short secret", `{"` + apiKey + `":"c2hvcnQtc2VjcmV0"}`, []string{"-listen", "[::]:0"},
+			[]string{`API key "SGVs…" has a client secret of 12 bytes, fewer than 16`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("STATIC_API_KEY_MAP", c.keys)
+			var logs strings.Builder
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := run(ctx, append([]string{"-offline"}, c.args...), &logs, func(net.Addr) { t.Error("listening"); cancel() })
+			if err == nil {
+				t.Fatal("started")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nwant %q", err, w)
+				}
+			}
+			for _, bad := range []string{"development token", "platform authenticator", secretB64} {
+				if strings.Contains(err.Error(), bad) || strings.Contains(logs.String(), bad) {
+					t.Errorf("error %q mentions %q", err, bad)
+				}
+			}
+		})
+	}
+}
+
+// TestWeakKeysOnLoopback: a weak key pair starts on loopback, with a
+// warning that says how to fix it.
+func TestWeakKeysOnLoopback(t *testing.T) {
+	t.Setenv("STATIC_API_KEY_MAP", `{"k1":""}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	addrc := make(chan net.Addr, 1)
+	logs := &syncBuffer{}
+	go func() {
+		errc <- run(ctx, []string{"-listen", "127.0.0.1:0", "-offline"}, logs, func(a net.Addr) { addrc <- a })
+	}()
+	select {
+	case <-addrc:
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := `level=WARN msg="STATIC_API_KEY_MAP: API key \"k1\" is 2 characters, fewer than 16 and has no client secret (anyone who knows the key connects unsigned): accepted because -listen is loopback; use API keys of at least 16 characters`
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("logs:\n%s\nwant %s", logs, want)
+	}
+}
+
 // testdata returns the path of a file in the repository's testdata folder
 // ("voices/slt_1.wav").
 func testdata(name string) string {
