@@ -449,6 +449,7 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		if err := sess.Close(); err != nil && !errors.Is(err, audiohook.ErrClosed) {
 			log.Info("session close", "err", err)
 		}
+		logAudioStats(log, sess.Stats())
 	}()
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	info, err := sess.Open(octx)
@@ -536,6 +537,23 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		s.result(ctx, log, sess, ev)
 		return
 	}
+}
+
+// logAudioStats logs, at the end of a session that carried audio, what
+// its bounded queue received and dropped: at level WARN when frames were
+// dropped (the engine fell behind, or the client sent faster than real
+// time), so that a loss of audio is never silent.
+func logAudioStats(log *slog.Logger, st audiohook.Stats) {
+	if st.FramesReceived == 0 && st.FramesDropped == 0 {
+		return // a probe, or refused before any audio
+	}
+	attrs := []any{"frames_received", st.FramesReceived, "frames_dropped", st.FramesDropped,
+		"max_queue_depth", st.MaxQueueDepth, "audio_position", st.Position}
+	if st.FramesDropped > 0 {
+		log.Warn("session audio dropped: the queue was full (the engine fell behind, or the client sent faster than real time; raise -buffer)", attrs...)
+		return
+	}
+	log.Info("session audio", attrs...)
 }
 
 // registerOnce is the credential store of a register session: it refuses

@@ -619,6 +619,46 @@ func TestWeakKeysOnLoopback(t *testing.T) {
 	}
 }
 
+// TestAudioStatsLogged: every session with audio logs what its queue
+// received and dropped; drops are a warning.
+func TestAudioStatsLogged(t *testing.T) {
+	for _, c := range []struct {
+		st   audiohook.Stats
+		want string
+	}{
+		{audiohook.Stats{}, ""},
+		{audiohook.Stats{FramesReceived: 29, MaxQueueDepth: 3, Position: 5800 * time.Millisecond},
+			"level=INFO msg=\"session audio\" frames_received=29 frames_dropped=0 max_queue_depth=3 audio_position=5.8s\n"},
+		{audiohook.Stats{FramesReceived: 75, FramesDropped: 66, MaxQueueDepth: 11, Position: 14900 * time.Millisecond},
+			"level=WARN msg=\"session audio dropped: the queue was full (the engine fell behind, or the client sent faster than real time; raise -buffer)\" frames_received=75 frames_dropped=66 max_queue_depth=11 audio_position=14.9s\n"},
+	} {
+		var b strings.Builder
+		log := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+		logAudioStats(log, c.st)
+		if b.String() != c.want {
+			t.Errorf("%+v:\n%q\nwant\n%q", c.st, b.String(), c.want)
+		}
+	}
+	// End to end: one line per session, with its counts.
+	e := newEnv(t, "")
+	if o := e.call("tel:+34600000023", `{"operation":"register"}`, utterance("kal", 0)); o.result["type"] != "result-success" {
+		t.Fatalf("register: %+v", o.result)
+	}
+	// The line is written when the handler returns, which may be just
+	// after the client saw closed.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.logs.String(), `msg="session audio" `) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(e.logs.String(), `msg="session audio" `); n != 1 || !strings.Contains(e.logs.String(), " frames_dropped=0 ") {
+		t.Fatalf("%d audio lines in\n%s", n, e.logs)
+	}
+}
+
 // testdata returns the path of a file in the repository's testdata folder
 // ("voices/slt_1.wav").
 func testdata(name string) string {
