@@ -10,8 +10,11 @@
 // operation is "verify" (the default) or "register"; enrolment is always
 // explicit. "auto" (verify a registered caller, register a new one) must be
 // enabled with -auto-enrol, because a caller id can be spoofed: with auto,
-// whoever calls first from a number is enrolled as its owner. callerId
-// defaults to the participant's ANI. Once enough net speech was heard, the
+// whoever calls first from a number is enrolled as its owner. register
+// never replaces a stored voiceprint (error-parameters "already
+// registered"). callerId defaults to the participant's ANI; either is
+// normalised to E.164 and anything else is refused. Once enough net
+// speech was heard, the
 // server sends the result as an AudioHook event with one "voicegate.result"
 // entity, then disconnects with reason "completed" and the result type as
 // info.
