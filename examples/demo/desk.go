@@ -82,8 +82,8 @@ type deskCall struct {
 
 // deskOptions configure the desk.
 type deskOptions struct {
-	BaseURL  string // http://host:port the desk is reached at
-	Listen   string // the listener's address: the desk refuses non-loopback ones
+	BaseURL string // http://host:port the desk is reached at
+	Listen  string // the listener's address: the desk refuses non-loopback ones
 	// Creds is the credential store the scripted calls use too, so a
 	// delete from the desk removes what any call stored.
 	Creds    *agent.CredentialStore
@@ -131,7 +131,7 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 		token: randomHex(16), twToken: randomHex(16),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.clock = scaledClock(o.Speed)
+	d.clock = twiliotest.ScaledClock(o.Speed)
 	defer func() {
 		if err != nil {
 			d.close(context.Background())
@@ -474,30 +474,6 @@ func (e *deskEngine) CompareCredentialToAudio(ctx context.Context, credential st
 		r.Authenticity = e.authenticity(r.Authenticity)
 	}
 	return r, err
-}
-
-// scaledClock returns the real clock when speed <= 1, else a clock whose
-// sleeps are speed times shorter.
-func scaledClock(speed float64) twiliotest.Clock {
-	if speed <= 1 {
-		return nil
-	}
-	return fastClock{speed: speed}
-}
-
-type fastClock struct{ speed float64 }
-
-func (fastClock) Now() time.Time { return time.Now() }
-
-func (c fastClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(time.Duration(float64(d) / c.speed))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 //go:embed desk.html
