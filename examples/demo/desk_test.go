@@ -281,3 +281,40 @@ func TestDeskRefusesCrossSite(t *testing.T) {
 		t.Errorf("a refused request changed the calls: %+v", st.Calls)
 	}
 }
+
+// TestDescribe: result lines give the authenticity only when the engine
+// checked for spoofing; otherwise they say it was not performed (the
+// offline engine's -1 sentinel once showed as "authenticity -1.00").
+func TestDescribe(t *testing.T) {
+	base := daspeak.Event{
+		NetSpeech: 5 * time.Second, NetSpeechNeeded: 5 * time.Second,
+		AudioDuration: 6200 * time.Millisecond, ModelHash: "offline-mfcc-v2",
+	}
+	with := func(f func(*daspeak.Event)) daspeak.Event { e := base; f(&e); return e }
+	for _, tc := range []struct {
+		name string
+		ev   daspeak.Event
+		want string
+	}{
+		{"verify, not performed", with(func(e *daspeak.Event) {
+			e.Type, e.Operation, e.Score, e.ScoreThreshold = daspeak.EventResultSuccess, daspeak.OperationVerify, 0.9871, 0.5
+			e.AntiSpoofing, e.Authenticity, e.AuthenticityThreshold = daspeak.AntiSpoofingNotPerformed, daspeak.AuthenticityNotPerformed, 0
+		}), "score 0.987 >= 0.50, anti-spoofing not performed, net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2"},
+		{"register, not performed, stored", with(func(e *daspeak.Event) {
+			e.Type, e.Operation, e.Stored, e.Credential = daspeak.EventResultSuccess, daspeak.OperationRegister, true, "abcd"
+			e.AntiSpoofing, e.Authenticity = daspeak.AntiSpoofingNotPerformed, daspeak.AuthenticityNotPerformed
+		}), "anti-spoofing not performed, net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2, credential stored (4 bytes)"},
+		{"verify, performed, low score", with(func(e *daspeak.Event) {
+			e.Type, e.Operation, e.Score, e.ScoreThreshold = daspeak.EventResultFailScore, daspeak.OperationVerify, 0.2, 0.5
+			e.AntiSpoofing, e.Authenticity, e.AuthenticityThreshold = daspeak.AntiSpoofingPerformed, 0.97, 0.8
+		}), "score 0.200 < 0.50, authenticity 0.97 (min 0.80), net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2"},
+		{"spoof", with(func(e *daspeak.Event) {
+			e.Type, e.Operation = daspeak.EventResultFailSpoof, daspeak.OperationVerify
+			e.AntiSpoofing, e.Authenticity, e.AuthenticityThreshold = daspeak.AntiSpoofingPerformed, 0.05, 0.8
+		}), "authenticity 0.05 (min 0.80), net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2"},
+	} {
+		if got := describe(tc.ev); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
