@@ -18,6 +18,7 @@ import (
 
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/daspeaktest"
 	"github.com/voicegate/voicegate/daspeak/offline"
 )
@@ -118,6 +119,11 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 	}
 	d.onClose(func() { db.Close() })
 	d.onClose(func() { store.Close() })
+	// One adapter for every path that stores or deletes a credential (the
+	// scripted calls, the desk's agent API): its audio file names are keyed
+	// (a fresh key per run; Record.AudioRef names the file, so a later run
+	// still deletes it), and Delete removes the audio with the record.
+	creds := &agent.CredentialStore{Store: store, AudioDir: audioDir, AudioKey: randomBytes(2 * agent.MinAudioKeyLen)}
 	log.Info("credential store", "sqlite", dbPath, "enrolment_audio", audioDir)
 
 	// Secrets of this run. Nothing here is a real credential.
@@ -164,7 +170,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		hub:         d.hub,
 		engine:      engine,
 		store:       store,
-		creds:       &credentialStore{store: store, audioDir: audioDir},
+		creds:       creds,
 		twilioURL:   wsBase + pathTwilio,
 		twilioToken: twToken,
 		ahKeys:      audiohook.StaticKeys{ahKey: ahSecret},
@@ -177,7 +183,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 	if o.Keep || o.desk {
 		// The agent desk, on the agent API of package daspeak/agent.
 		dk, err := newDesk(deskOptions{
-			BaseURL: d.base, Listen: ln.Addr().String(), Store: store, AudioDir: audioDir, Testdata: d.testdata,
+			BaseURL: d.base, Listen: ln.Addr().String(), Creds: creds, Testdata: d.testdata,
 			Speed: o.deskSpeed, AllowedOrigins: o.deskOrigins, Log: log,
 		})
 		if err != nil {
@@ -199,8 +205,11 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		mux.Handle(pathAgentBase+"/", dh)
 		handler = mux
 	}
+	// The console shows caller numbers and the desk hands out its
+	// development token, without authentication: only requests addressed
+	// to a loopback name are answered (DNS rebinding).
 	httpSrv := &http.Server{
-		Handler:           handler,
+		Handler:           agent.LoopbackHostOnly(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -367,8 +376,10 @@ func dialAddr(a net.Addr) string {
 	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
 }
 
-func randomHex(n int) string {
+func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
+
+func randomBytes(n int) []byte {
 	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
+	rand.Read(b) // never fails (crypto/rand)
+	return b
 }

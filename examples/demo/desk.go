@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/agent/flex"
@@ -83,10 +82,11 @@ type deskCall struct {
 
 // deskOptions configure the desk.
 type deskOptions struct {
-	BaseURL  string // http://host:port the desk is reached at
-	Listen   string // the listener's address: the desk refuses non-loopback ones
-	Store    credstore.Store
-	AudioDir string
+	BaseURL string // http://host:port the desk is reached at
+	Listen  string // the listener's address: the desk refuses non-loopback ones
+	// Creds is the credential store the scripted calls use too, so a
+	// delete from the desk removes what any call stored.
+	Creds    *agent.CredentialStore
 	Testdata string
 	// Speed > 1 plays the calls' audio faster than real time (tests).
 	Speed float64
@@ -104,7 +104,7 @@ type desk struct {
 	tw       *twiliotest.Server
 	emu      *daspeaktest.Server
 	eng      *deskEngine
-	store    credstore.Store
+	store    *agent.CredentialStore
 	token    string // the development bearer token of the widgets
 	twToken  string
 	testdata string
@@ -127,11 +127,11 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 		return nil, fmt.Errorf("the desk uses a development token: %w", err)
 	}
 	d := &desk{
-		log: log, store: o.Store, testdata: o.Testdata, mode: modeNormal,
+		log: log, store: o.Creds, testdata: o.Testdata, mode: modeNormal,
 		token: randomHex(16), twToken: randomHex(16),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.clock = scaledClock(o.Speed)
+	d.clock = twiliotest.ScaledClock(o.Speed)
 	defer func() {
 		if err != nil {
 			d.close(context.Background())
@@ -165,11 +165,9 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 	if err != nil {
 		return nil, err
 	}
-	audioKey := make([]byte, 2*agent.MinAudioKeyLen)
-	rand.Read(audioKey)
 	d.api, err = agent.NewServer(&agent.Options{
 		Engine:         engine,
-		Store:          &agent.CredentialStore{Store: o.Store, AudioDir: o.AudioDir, AudioKey: audioKey},
+		Store:          o.Creds,
 		Source:         d.src,
 		Authenticator:  auth,
 		Register:       &daspeak.Config{AudioTotalDuration: deskRegisterSpeech},
@@ -200,10 +198,32 @@ func (d *desk) handler() http.Handler {
 	mux.Handle("GET "+pathDeskTwilio, d.src)
 	mux.HandleFunc("GET "+pathDesk+"{$}", serveDesk)
 	mux.HandleFunc("GET "+pathDesk+"state", d.handleState)
-	mux.HandleFunc("POST "+pathDesk+"calls", d.handleNewCall)
-	mux.HandleFunc("POST "+pathDesk+"calls/{sid}", d.handleCall)
-	mux.HandleFunc("POST "+pathDesk+"engine", d.handleEngine)
+	mux.Handle("POST "+pathDesk+"calls", sameSiteJSON(d.handleNewCall))
+	mux.Handle("POST "+pathDesk+"calls/{sid}", sameSiteJSON(d.handleCall))
+	mux.Handle("POST "+pathDesk+"engine", sameSiteJSON(d.handleEngine))
 	return mux
+}
+
+// sameSiteJSON guards a state-changing desk endpoint, which has no
+// credentials of its own, against cross-site requests (CSRF): the body
+// must be declared application/json, which a page on another origin can
+// send only after a CORS preflight the desk never answers, and an Origin
+// header, when the browser sends one, must be the desk's own origin
+// (http:// and the request's Host, which the server only answers for
+// loopback names). A refusal is 415 or 403 with an agent API error body.
+func sameSiteJSON(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			agent.WriteError(w, http.StatusUnsupportedMediaType, agent.CodeBadRequest, "send the body as Content-Type: application/json")
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+			agent.WriteError(w, http.StatusForbidden, agent.CodeBadRequest, "the desk's controls answer pages of its own origin only")
+			return
+		}
+		h(w, r)
+	})
 }
 
 // shutdown ends the operations and event streams (before the HTTP server
@@ -454,30 +474,6 @@ func (e *deskEngine) CompareCredentialToAudio(ctx context.Context, credential st
 		r.Authenticity = e.authenticity(r.Authenticity)
 	}
 	return r, err
-}
-
-// scaledClock returns the real clock when speed <= 1, else a clock whose
-// sleeps are speed times shorter.
-func scaledClock(speed float64) twiliotest.Clock {
-	if speed <= 1 {
-		return nil
-	}
-	return fastClock{speed: speed}
-}
-
-type fastClock struct{ speed float64 }
-
-func (fastClock) Now() time.Time { return time.Now() }
-
-func (c fastClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(time.Duration(float64(d) / c.speed))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 //go:embed desk.html

@@ -142,6 +142,9 @@ func TestDeskBrowser(t *testing.T) {
 	if p.Visible(sel("outcome")) {
 		t.Errorf("the earlier result %q is still shown during re-authentication", p.Text(sel("outcome")))
 	}
+	if txt := p.Text(card + " .log"); txt != "" {
+		t.Errorf("the page's onResponse line still says %q during re-authentication", txt)
+	}
 	expectOutcome("fail", "Not verified")
 	if txt := p.Text(sel("outcome")); regexp.MustCompile(`(?i)caller verified`).MatchString(txt) {
 		t.Errorf("failed re-authentication shows %q", txt)
@@ -176,6 +179,9 @@ func TestDeskBrowser(t *testing.T) {
 	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
 	if p.Visible(sel("trash")) {
 		t.Error("trash shown for a caller without credential")
+	}
+	if txt := p.Text(card + " .log"); txt != "" {
+		t.Errorf("the page's onResponse line still says %q after the delete", txt)
 	}
 	if _, err := d.desk.store.Get(t.Context(), call.CallerID); !errors.Is(err, credstore.ErrNotFound) {
 		t.Errorf("credential after delete: %v", err)

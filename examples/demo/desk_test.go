@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/offline"
 )
@@ -39,6 +44,9 @@ func TestDeskControls(t *testing.T) {
 	do := func(method, path, body string) (int, map[string]any) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		r.RemoteAddr = "127.0.0.1:5555"
+		if method == "POST" {
+			r.Header.Set("Content-Type", "application/json")
+		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		var m map[string]any
@@ -116,4 +124,197 @@ func mustTestdata(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return td
+}
+
+// startDesk starts the demo with its desk, without playing calls.
+func startDesk(t *testing.T) (*demo, string) {
+	t.Helper()
+	dir := t.TempDir()
+	d, err := start(t.Context(), options{
+		Fast: true, desk: true, Addr: "127.0.0.1:0",
+		DB: filepath.Join(dir, "creds.db"), Shutdown: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	return d, filepath.Join(dir, "enrolment-audio")
+}
+
+// send makes one exact request to the running demo: Host and the other
+// headers as given, over TCP.
+func send(t *testing.T, method, url, host string, h map[string]string, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	resp, err := (&http.Client{Transport: tr}).Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := make([]byte, 4096)
+	n, _ := io.ReadFull(resp.Body, b)
+	return resp.StatusCode, string(b[:n])
+}
+
+// TestDeskDeleteRemovesScriptedAudio: a caller registered by a scripted
+// call and deleted through the agent API leaves no enrolment audio behind
+// (the desk said "its audio were removed" while the scripted calls' files
+// stayed).
+func TestDeskDeleteRemovesScriptedAudio(t *testing.T) {
+	d, audioDir := startDesk(t)
+	sc := scenario()
+	regs := []callSpec{sc[0], sc[3]} // twilio register, audiohook register
+	for _, o := range d.playAll(t.Context(), regs) {
+		if !o.ok() {
+			t.Fatalf("%s: got %q, err %v", o.Label, o.Got, o.Err)
+		}
+	}
+	files, _ := os.ReadDir(audioDir)
+	if len(files) != 2 {
+		t.Fatalf("enrolment audio after two registers: %d files, want 2", len(files))
+	}
+	st := d.desk.state()
+	auth := map[string]string{"Authorization": "Bearer " + st.Token, "Content-Type": "application/json"}
+	for _, caller := range []string{twilioCaller, audiohookCaller} {
+		body := `{"call_id":"` + st.Calls[0].CallSID + `","caller_id":"` + caller + `"}`
+		status, resp := send(t, "POST", d.base+"/agent/delete", "", auth, body)
+		if status != 200 || !strings.Contains(resp, `"deleted":true`) {
+			t.Fatalf("delete %s: %d %s", caller, status, resp)
+		}
+		if _, err := d.desk.store.Get(t.Context(), caller); !errors.Is(err, credstore.ErrNotFound) {
+			t.Errorf("%s: record after delete: %v", caller, err)
+		}
+	}
+	files, _ = os.ReadDir(audioDir)
+	for _, f := range files {
+		t.Errorf("left after delete: %s", f.Name())
+	}
+}
+
+// TestDemoHostCheck: the console, the desk and the agent API answer only
+// requests addressed to a loopback name; a page on a rebound domain gets
+// 421 and neither the token nor caller numbers.
+func TestDemoHostCheck(t *testing.T) {
+	d, _ := startDesk(t)
+	token := d.desk.state().Token
+	port := d.base[strings.LastIndex(d.base, ":")+1:]
+	auth := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+	del := `{"call_id":"` + d.desk.state().Calls[1].CallSID + `","caller_id":"+14155550142"}`
+	for _, tc := range []struct {
+		name, method, path, host string
+		h                        map[string]string
+		body                     string
+		status                   int
+	}{
+		{"state, rebound", "GET", "/desk/state", "evil.example:18080", nil, "", 421},
+		{"console, rebound", "GET", "/", "evil.example:" + port, nil, "", 421},
+		{"events, rebound", "GET", "/events", "evil.example", nil, "", 421},
+		{"desk page, rebound", "GET", "/desk/", "attacker.example", nil, "", 421},
+		{"delete, rebound", "POST", "/agent/delete", "evil.example:18080", auth, del, 421},
+		{"engine, rebound", "POST", "/desk/engine", "evil.example:18080", map[string]string{"Content-Type": "application/json"}, `{"mode":"spoof"}`, 421},
+		{"state, localhost", "GET", "/desk/state", "localhost:" + port, nil, "", 200},
+		{"state, 127.0.0.1", "GET", "/desk/state", "", nil, "", 200},
+		{"delete, 127.0.0.1", "POST", "/agent/delete", "", auth, del, 200},
+	} {
+		status, body := send(t, tc.method, d.base+tc.path, tc.host, tc.h, tc.body)
+		if status != tc.status {
+			t.Errorf("%s: %d %q, want %d", tc.name, status, body, tc.status)
+		}
+		if status == 421 && strings.Contains(body, token) {
+			t.Errorf("%s: token in the refusal", tc.name)
+		}
+	}
+	if d.desk.state().Mode != modeNormal {
+		t.Errorf("a refused request changed the engine mode to %q", d.desk.state().Mode)
+	}
+}
+
+// TestDeskRefusesCrossSite: the desk's controls refuse what a page on
+// another origin can send without a preflight (a text/plain form-like
+// body), and any request whose Origin is not the desk's own.
+func TestDeskRefusesCrossSite(t *testing.T) {
+	d, _ := startDesk(t)
+	for _, tc := range []struct {
+		name   string
+		h      map[string]string
+		body   string
+		status int
+		mode   string
+	}{
+		{"text/plain from evil", map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain"}, `{"mode":"spoof"}`, 415, modeNormal},
+		{"text/plain, no Origin", map[string]string{"Content-Type": "text/plain;charset=UTF-8"}, `{"mode":"spoof"}`, 415, modeNormal},
+		{"form, no Origin", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, `{"mode":"spoof"}`, 415, modeNormal},
+		{"no Content-Type", nil, `{"mode":"spoof"}`, 415, modeNormal},
+		{"JSON from evil", map[string]string{"Origin": "https://evil.example", "Content-Type": "application/json"}, `{"mode":"spoof"}`, 403, modeNormal},
+		{"JSON from null", map[string]string{"Origin": "null", "Content-Type": "application/json"}, `{"mode":"spoof"}`, 403, modeNormal},
+		{"JSON from the desk's port on https", map[string]string{"Origin": "https" + strings.TrimPrefix(d.base, "http"), "Content-Type": "application/json"}, `{"mode":"spoof"}`, 403, modeNormal},
+		{"JSON from the desk", map[string]string{"Origin": d.base, "Content-Type": "application/json; charset=utf-8"}, `{"mode":"spoof"}`, 200, modeSpoof},
+		{"JSON, no Origin (curl)", map[string]string{"Content-Type": "application/json"}, `{"mode":"unreachable"}`, 200, modeUnreachable},
+	} {
+		status, body := send(t, "POST", d.base+"/desk/engine", "", tc.h, tc.body)
+		if status != tc.status || d.desk.state().Mode != tc.mode {
+			t.Errorf("%s: %d %q, mode %q; want %d, mode %q", tc.name, status, body, d.desk.state().Mode, tc.status, tc.mode)
+		}
+	}
+	// The other controls are guarded the same way.
+	sid := d.desk.state().Calls[0].CallSID
+	evil := map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain"}
+	for _, p := range []string{"/desk/calls", "/desk/calls/" + sid} {
+		if status, body := send(t, "POST", d.base+p, "", evil, `{"caller_id":"+14155550199","voice":"kal","live":false}`); status != 415 {
+			t.Errorf("%s cross-site: %d %q, want 415", p, status, body)
+		}
+	}
+	if st := d.desk.state(); len(st.Calls) != 2 || !st.Calls[0].Live {
+		t.Errorf("a refused request changed the calls: %+v", st.Calls)
+	}
+}
+
+// TestDescribe: result lines give the authenticity only when the engine
+// checked for spoofing; otherwise they say it was not performed (the
+// offline engine's -1 sentinel once showed as "authenticity -1.00").
+func TestDescribe(t *testing.T) {
+	base := daspeak.Event{
+		NetSpeech: 5 * time.Second, NetSpeechNeeded: 5 * time.Second,
+		AudioDuration: 6200 * time.Millisecond, ModelHash: "offline-mfcc-v2",
+	}
+	with := func(f func(*daspeak.Event)) daspeak.Event { e := base; f(&e); return e }
+	for _, tc := range []struct {
+		name string
+		ev   daspeak.Event
+		want string
+	}{
+		{"verify, not performed", with(func(e *daspeak.Event) {
+			e.Type, e.Operation, e.Score, e.ScoreThreshold = daspeak.EventResultSuccess, daspeak.OperationVerify, 0.9871, 0.5
+			e.AntiSpoofing, e.Authenticity, e.AuthenticityThreshold = daspeak.AntiSpoofingNotPerformed, daspeak.AuthenticityNotPerformed, 0
+		}), "score 0.987 >= 0.50, anti-spoofing not performed, net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2"},
+		{"register, not performed, stored", with(func(e *daspeak.Event) {
+			e.Type, e.Operation, e.Stored, e.Credential = daspeak.EventResultSuccess, daspeak.OperationRegister, true, "abcd"
+			e.AntiSpoofing, e.Authenticity = daspeak.AntiSpoofingNotPerformed, daspeak.AuthenticityNotPerformed
+		}), "anti-spoofing not performed, net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2, credential stored (4 bytes)"},
+		{"verify, performed, low score", with(func(e *daspeak.Event) {
+			e.Type, e.Operation, e.Score, e.ScoreThreshold = daspeak.EventResultFailScore, daspeak.OperationVerify, 0.2, 0.5
+			e.AntiSpoofing, e.Authenticity, e.AuthenticityThreshold = daspeak.AntiSpoofingPerformed, 0.97, 0.8
+		}), "score 0.200 < 0.50, authenticity 0.97 (min 0.80), net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2"},
+		{"spoof", with(func(e *daspeak.Event) {
+			e.Type, e.Operation = daspeak.EventResultFailSpoof, daspeak.OperationVerify
+			e.AntiSpoofing, e.Authenticity, e.AuthenticityThreshold = daspeak.AntiSpoofingPerformed, 0.05, 0.8
+		}), "authenticity 0.05 (min 0.80), net speech 5.0/5.0 s in 6.2 s of audio, model offline-mfcc-v2"},
+	} {
+		if got := describe(tc.ev); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
 }

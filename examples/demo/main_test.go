@@ -201,7 +201,7 @@ func TestDemo(t *testing.T) {
 		if rec.Credential == "" || rec.ModelHash == "" {
 			t.Errorf("%s: record %+v", caller, rec)
 		}
-		b, err := os.ReadFile(rec.AudioRef)
+		b, err := os.ReadFile(filepath.Join(dir, "enrolment-audio", rec.AudioRef))
 		if err != nil {
 			t.Errorf("%s: enrolment audio: %v", caller, err)
 			continue

@@ -340,8 +340,14 @@ func describe(ev daspeak.Event) string {
 			}
 			fmt.Fprintf(&b, "score %.3f %s %.2f, ", ev.Score, cmp, ev.ScoreThreshold)
 		}
-		fmt.Fprintf(&b, "authenticity %.2f (min %.2f), %s in %.1f s of audio, model %s",
-			ev.Authenticity, ev.AuthenticityThreshold, speech, ev.AudioDuration.Seconds(), ev.ModelHash)
+		if ev.AntiSpoofing == daspeak.AntiSpoofingNotPerformed {
+			// The engine reported no authenticity (the offline engine
+			// never does): say so, never a number.
+			b.WriteString("anti-spoofing not performed")
+		} else {
+			fmt.Fprintf(&b, "authenticity %.2f (min %.2f)", ev.Authenticity, ev.AuthenticityThreshold)
+		}
+		fmt.Fprintf(&b, ", %s in %.1f s of audio, model %s", speech, ev.AudioDuration.Seconds(), ev.ModelHash)
 		if ev.Operation == daspeak.OperationRegister && ev.Type == daspeak.EventResultSuccess && ev.Stored {
 			fmt.Fprintf(&b, ", credential stored (%d bytes)", len(ev.Credential))
 		}

@@ -107,7 +107,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.FakeVoice, "fake-voice", "slt", "-fake-twilio: speaker whose recordings <voice>_1.wav, _2.wav, … the fake call plays, in turn")
 	fs.StringVar(&c.VoicesDir, "voices-dir", "testdata/voices", "-fake-twilio: directory of the -fake-voice recordings")
 	fs.StringVar(&c.FakeWAV, "fake-wav", "", "-fake-twilio: 8 kHz WAV file the fake call plays (instead of -fake-voice)")
-	fs.BoolVar(&c.FakeFast, "fake-fast", false, "-fake-twilio: play the recording as fast as possible instead of in real time")
+	fs.BoolVar(&c.FakeFast, "fake-fast", false, "-fake-twilio: play the recording at 4x real time instead of in real time")
 	fs.StringVar(&c.FakeCaller, "fake-caller", "+34600000000", "-fake-twilio: the fake caller's number")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
@@ -318,9 +318,15 @@ type fakeTwilio struct {
 	mu    sync.Mutex
 	wavs  [][]byte
 	turn  int
-	paced twiliotest.Pace
+	clock twiliotest.Clock
 	log   *slog.Logger
 }
+
+// fakeFastSpeed is how many times real time -fake-fast plays a recording.
+// Still paced, not as fast as possible: a stream's queue is bounded (2 s
+// by default, oldest frame dropped when full), and an unpaced burst of an
+// 8 s recording overruns it, so the operation hears only part of it.
+const fakeFastSpeed = 4
 
 // startFake starts the fake Twilio and points cfg at it.
 func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
@@ -341,8 +347,9 @@ func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
 		}
 		f.wavs = append(f.wavs, b)
 	}
+	f.clock = twiliotest.ScaledClock(1)
 	if cfg.FakeFast {
-		f.paced = twiliotest.AsFastAsPossible
+		f.clock = twiliotest.ScaledClock(fakeFastSpeed)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -376,7 +383,7 @@ func (f *fakeTwilio) play(ctx context.Context, cs twiliotest.CreatedStream) {
 	f.mu.Unlock()
 	res, err := twiliotest.PlayWAV(ctx, cs.URL, wav, &twiliotest.Options{
 		AuthToken: f.srv.AuthToken(), AccountSID: cs.AccountSID, CallSID: cs.CallSID, StreamSID: cs.SID,
-		CustomParameters: cs.Parameters, Pace: f.paced,
+		CustomParameters: cs.Parameters, Clock: f.clock,
 	})
 	if err != nil {
 		f.log.Info("fake twilio: stream ended", "call", cs.CallSID, "stream", cs.SID, "err", err)
@@ -461,7 +468,10 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		mux := http.NewServeMux()
 		mux.Handle("/", a.handler)
 		mux.HandleFunc("GET /{$}", fake.try)
-		h = mux
+		// The page hands the fake's Flex token to whoever loads it: only
+		// requests addressed to a loopback name are answered (DNS
+		// rebinding).
+		h = agent.LoopbackHostOnly(mux)
 		log.Warn("fake Twilio: no call reaches a real caller; try the flow at " + cfg.PublicURL + "/")
 	}
 	log.Info("voice biometrics for Twilio Flex", "engine", desc, "public_url", cfg.PublicURL, "fake_twilio", cfg.FakeTwilio)

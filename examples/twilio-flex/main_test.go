@@ -282,3 +282,84 @@ func TestStartupErrors(t *testing.T) {
 		t.Fatal("the missing folder was created")
 	}
 }
+
+// fakePage loads the -fake-twilio page and returns its Flex token, call
+// SID and caller.
+func (s *server) fakePage() (token, call, caller string) {
+	s.t.Helper()
+	resp, err := s.hc.Get(s.base + "/")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`<voicegate-agent security-token="([^"]+)" call-sid="(CA[0-9a-f]{32})" caller-id="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		s.t.Fatalf("page %s", page)
+	}
+	return string(m[1]), string(m[2]), strings.ReplaceAll(string(m[3]), "&#43;", "+")
+}
+
+// TestFakeTwilioHostCheck: -fake-twilio answers only requests addressed to
+// a loopback name, so a page on a domain re-pointed at 127.0.0.1 (DNS
+// rebinding) can neither read the fake's Flex token nor use it.
+func TestFakeTwilioHostCheck(t *testing.T) {
+	s := start(t, "-fake-twilio", "-offline", "-voices-dir", voicesDir(t))
+	token, call, caller := s.fakePage()
+	status := `{"call_id":"` + call + `","caller_id":"` + caller + `"}`
+	for _, tc := range []struct {
+		name, method, path, host, body string
+		auth                           bool
+		want                           int
+	}{
+		{"page, rebound", "GET", "/", "attacker.example", "", false, 421},
+		{"page, rebound with port", "GET", "/", "attacker.example:18081", "", false, 421},
+		{"widget, rebound", "GET", "/agent/voicegate-agent.js", "attacker.example", "", false, 421},
+		{"status, rebound", "POST", "/agent/status", "attacker.example", status, true, 421},
+		{"delete, rebound", "POST", "/agent/delete", "attacker.example", status, true, 421},
+		{"page, localhost", "GET", "/", "localhost", "", false, 200},
+		{"status, 127.0.0.1", "POST", "/agent/status", "", status, true, 200},
+	} {
+		req, _ := http.NewRequest(tc.method, s.base+tc.path, strings.NewReader(tc.body))
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		if tc.auth {
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := s.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d %.200q, want %d", tc.name, resp.StatusCode, b, tc.want)
+		}
+		if tc.want == 421 && bytes.Contains(b, []byte("fake-flex-")) {
+			t.Errorf("%s: the Flex token in the refusal", tc.name)
+		}
+	}
+}
+
+// TestFakeFastHearsEveryFrame: -fake-fast with the default session (5 s of
+// net speech from one recording of about 7 s) registers and verifies. An
+// unpaced burst overran the stream's bounded queue (drop-oldest) and the
+// operation ended with "not enough usable audio"; a queue of 15 frames
+// (300 ms) makes the overrun certain, and paced at 4x it still holds.
+func TestFakeFastHearsEveryFrame(t *testing.T) {
+	s := start(t, "-fake-twilio", "-fake-fast", "-offline", "-voices-dir", voicesDir(t), "-fake-voice", "slt", "-queue-frames", "15")
+	token, call, caller := s.fakePage()
+	for _, path := range []string{"/agent/register", "/agent/verify"} {
+		code, op := s.post(token, path, map[string]any{"call_id": call, "caller_id": caller})
+		if code != 202 {
+			t.Fatalf("%s: %d %v", path, code, op)
+		}
+		evs := s.events(op["events_url"].(string))
+		last := evs[len(evs)-1]
+		if last["type"] != "result-success" {
+			t.Fatalf("%s: ended with %v", path, last)
+		}
+	}
+}
