@@ -51,8 +51,15 @@ type Options struct {
 	// Store keeps the credentials and enrolment audio.
 	Store *CredentialStore
 	// Source gets a call's audio (daspeak/agent/flex, daspeak/agent/genesys).
+	// It should implement CallInfo, which ties each request's caller_id to
+	// the call. WARNING: a Source without CallInfo lets any agent
+	// register, verify, delete and query any number on any call (see
+	// [Source]).
 	Source Source
-	// Authenticator checks API requests' bearer tokens.
+	// Authenticator checks API requests' bearer tokens. When it also
+	// implements CallAuthorizer, the agent must be allowed on each call
+	// they name (genesys.Authenticator does); otherwise any authenticated
+	// agent may act on any call.
 	Authenticator Authenticator
 	// AllowedOrigins are the browser origins ("https://flex.twilio.com")
 	// answered with CORS headers; others get no CORS headers and a 403 to
