@@ -46,7 +46,7 @@ type ClientOptions struct {
 	// MaxRetries is how many times a call is sent again after a retryable
 	// failure (default DefaultMaxRetries; negative means never). Which
 	// failures are retryable depends on the call:
-	//   - StopStream is idempotent and is retried after HTTP
+	//   - Call (a GET) and StopStream are idempotent and are retried after HTTP
 	//     429, a 5xx answer, a transport error or a timed-out attempt;
 	//   - StartStream with a Name is retried in the same cases: Twilio
 	//     refuses a second stream with the same name on a call, so a retry
@@ -68,8 +68,9 @@ type ClientOptions struct {
 	MaxRetryAfter time.Duration
 }
 
-// Client calls the Twilio REST APIs this package needs: Streams (start and
-// stop a Media Stream on a call) and Flex web chats. It is safe for
+// Client calls the Twilio REST APIs this package needs: Calls (look a call
+// up), Streams (start and stop a Media Stream on a call) and Flex web
+// chats. It is safe for
 // concurrent use.
 //
 // Failed calls return an *APIError (Twilio's error body), a
@@ -131,6 +132,36 @@ func (c *Client) credentials() (string, string) {
 		return c.o.APIKeySID, c.o.APIKeySecret
 	}
 	return c.o.AccountSID, c.o.AuthToken
+}
+
+// getJSON sends an idempotent GET and decodes a 2xx JSON answer into out,
+// with the errors of postForm.
+func (c *Client) getJSON(ctx context.Context, u string, out any) error {
+	user, pass := c.credentials()
+	newReq := func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/json")
+		req.SetBasicAuth(user, pass)
+		return req, nil
+	}
+	ans, _, err := c.retry.send(ctx, c.o.HTTPClient, retryIdempotent, newReq)
+	if err != nil {
+		return fmt.Errorf("twilio: GET %s: %w", pathOf(u), err)
+	}
+	if ans.status < 200 || ans.status > 299 {
+		apiErr := parseAPIError(ans.status, ans.body)
+		if ans.status == http.StatusUnauthorized || ans.status == http.StatusForbidden {
+			return c.credentialsError(apiErr)
+		}
+		return apiErr
+	}
+	if err := json.Unmarshal(ans.body, out); err != nil {
+		return fmt.Errorf("twilio: GET %s: decoding response: %w", pathOf(u), err)
+	}
+	return nil
 }
 
 // postForm sends a form POST under the given retry mode and decodes a 2xx
@@ -306,6 +337,69 @@ func (c *Client) StopStream(ctx context.Context, callSID, sidOrName string) (*St
 	out := &StreamResource{}
 	u := c.url("api", c.streamsPath(callSID)+"/"+url.PathEscape(sidOrName)+".json")
 	if _, err := c.postForm(ctx, retryIdempotent, u, url.Values{"Status": {"stopped"}}, nil, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Values of CallResource.Status (Twilio's Call resource).
+const (
+	CallQueued     = "queued"
+	CallRinging    = "ringing"
+	CallInProgress = "in-progress"
+	CallCompleted  = "completed"
+	CallBusy       = "busy"
+	CallFailed     = "failed"
+	CallNoAnswer   = "no-answer"
+	CallCanceled   = "canceled"
+)
+
+// Values of CallResource.Direction.
+const (
+	// DirectionInbound: someone called one of the account's numbers (or
+	// SIP domains, or a client); From is the caller.
+	DirectionInbound = "inbound"
+	// DirectionOutboundAPI: the call was created with POST /Calls; To is
+	// the called party.
+	DirectionOutboundAPI = "outbound-api"
+	// DirectionOutboundDial: a child leg created by <Dial> (Flex: the
+	// agent's or an outbound customer leg); To is the called party.
+	DirectionOutboundDial = "outbound-dial"
+)
+
+// CallResource is the part of Twilio's Call resource this package reads
+// (GET /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json).
+type CallResource struct {
+	SID           string `json:"sid"`
+	AccountSID    string `json:"account_sid"`
+	ParentCallSID string `json:"parent_call_sid"`
+	// From and To are the parties as Twilio gives them: an E.164 number
+	// ("+34911234567"), "client:identity", a SIP URI, or "anonymous" /
+	// empty when the caller withheld the number.
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Status is one of the Call* constants.
+	Status string `json:"status"`
+	// Direction is DirectionInbound, DirectionOutboundAPI or
+	// DirectionOutboundDial.
+	Direction string `json:"direction"`
+}
+
+// InProgress reports whether the call is answered and not ended (status
+// "in-progress"): the only state in which Twilio starts a Media Stream.
+func (r *CallResource) InProgress() bool { return r.Status == CallInProgress }
+
+// Call fetches a call of the account (GET …/Calls/{CallSid}.json). A
+// call Twilio does not know (or that belongs to another account) is an
+// *APIError with Status 404 and Code 20404 (IsAPIError(err, 20404)). The
+// call is idempotent and retried as ClientOptions.MaxRetries says.
+func (c *Client) Call(ctx context.Context, callSID string) (*CallResource, error) {
+	if callSID == "" {
+		return nil, fmt.Errorf("%w: call SID is required", ErrInvalidArgument)
+	}
+	out := &CallResource{}
+	u := c.url("api", "/2010-04-01/Accounts/"+url.PathEscape(c.o.AccountSID)+"/Calls/"+url.PathEscape(callSID)+".json")
+	if err := c.getJSON(ctx, u, out); err != nil {
 		return nil, err
 	}
 	return out, nil

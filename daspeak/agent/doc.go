@@ -44,8 +44,17 @@
 //	POST {base}/stop                      {"operation_id"}                              200 {"operation_id","stopped"}
 //	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
 //
-// caller_id is normalised to E.164 ([NormalizeCallerID]); a Source that
-// implements [CallInfo] fills an empty one and refuses a different one.
+// caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
+// implements [CallInfo] binds it to the call: register, verify, reverify
+// and delete need a live call whose caller is the caller_id (an empty one
+// takes the call's), else 409 no_call or 400 bad_caller_id and nothing
+// happens; status says registered only for the call's own caller. A
+// Source without CallInfo takes caller_id on trust: see [Source] for what
+// that lets an agent do. An Authenticator that implements
+// [CallAuthorizer] is also asked whether the agent may act on the call
+// (403 forbidden otherwise); without it any authenticated agent may act on
+// any call. Every check happens before anything changes: a refused
+// re-verify leaves the running operation alone.
 // Thresholds from the browser only make the check stricter: the server's
 // Options.Register and Options.Verify values are floors, and a lower value
 // is raised to them; a value outside 0–1 (thresholds) or 0–30 s
@@ -54,9 +63,11 @@
 //
 // Errors are {"error":"human text","code":"machine_code"} with code
 // unauthenticated (401), auth_unavailable (503: the token could not be
-// checked because of the server, see [ErrAuthUnavailable]), bad_request
+// checked because of the server, see [ErrAuthUnavailable]), forbidden
+// (403: the agent may not act on the call, [CallAuthorizer]), bad_request
 // (400), bad_caller_id (400), not_registered (404), already_registered
-// (409: delete first), no_call (409: no audio source for the call), busy
+// (409: delete first), no_call (409: no such call, call not in progress,
+// or no audio source for the call), busy
 // (409), not_found (404) or internal (500, 503 while shutting down).
 //
 // # Event streams

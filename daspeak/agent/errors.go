@@ -26,6 +26,10 @@ var (
 	// delay as a 401, and logs the cause at Error as a server fault.
 	ErrAuthUnavailable = errors.New("agent: authentication unavailable")
 
+	// ErrForbidden reports an agent who may not act on a call: a
+	// [CallAuthorizer] found the call is not theirs (403 "forbidden").
+	ErrForbidden = errors.New("agent: not allowed on this call")
+
 	// ErrBinding reports a signed token ([Binder]) that is malformed,
 	// forged, expired or bound to other values.
 	ErrBinding = errors.New("agent: invalid binding token")
@@ -81,6 +85,7 @@ func (e *Error) Error() string {
 const (
 	CodeUnauthenticated   = "unauthenticated"
 	CodeAuthUnavailable   = "auth_unavailable"
+	CodeForbidden         = "forbidden"
 	CodeBadRequest        = "bad_request"
 	CodeBadCallerID       = "bad_caller_id"
 	CodeNotRegistered     = "not_registered"

@@ -39,7 +39,8 @@ func FuzzRequest(f *testing.F) {
 			}
 			return
 		}
-		callerID, _, e := s.call(r.Context(), req, false)
+		c, e := s.call(r.Context(), req, useRead)
+		callerID := c.callerID
 		if e != nil {
 			if e.Status != 400 {
 				t.Fatalf("call error %+v", e)

@@ -51,8 +51,15 @@ type Options struct {
 	// Store keeps the credentials and enrolment audio.
 	Store *CredentialStore
 	// Source gets a call's audio (daspeak/agent/flex, daspeak/agent/genesys).
+	// It should implement CallInfo, which ties each request's caller_id to
+	// the call. WARNING: a Source without CallInfo lets any agent
+	// register, verify, delete and query any number on any call (see
+	// [Source]).
 	Source Source
-	// Authenticator checks API requests' bearer tokens.
+	// Authenticator checks API requests' bearer tokens. When it also
+	// implements CallAuthorizer, the agent must be allowed on each call
+	// they name (genesys.Authenticator does); otherwise any authenticated
+	// agent may act on any call.
 	Authenticator Authenticator
 	// AllowedOrigins are the browser origins ("https://flex.twilio.com")
 	// answered with CORS headers; others get no CORS headers and a 403 to
@@ -379,61 +386,142 @@ func validCallID(id string) bool {
 	return true
 }
 
-// call checks the call id and resolves the caller id: the request's,
-// normalised, or the call's own (CallInfo) when the request has none. A
-// caller id that differs from the call's is refused. inProgress is the
-// Source's word, or true when the Source cannot tell. A call the Source
-// does not know is 409 no_call when live is set (register, verify);
-// otherwise (status, delete) the request's caller id is enough and
-// inProgress is false.
-func (s *Server) call(ctx context.Context, req apiRequest, live bool) (callerID string, inProgress bool, e *Error) {
+// callUse is what a request does with its call.
+type callUse uint8
+
+const (
+	// useRead: status. An unknown or ended call is answered, not refused.
+	useRead callUse = iota
+	// useAct: register, verify, reverify, delete. The call must be live
+	// and its caller known and equal to the request's.
+	useAct
+)
+
+// callCheck is a request's call after [Server.call].
+type callCheck struct {
+	callerID   string // normalised: the request's, or the call's when the request had none
+	inProgress bool   // the Source's word; true when it cannot tell (no CallInfo)
+	// bound: callerID is the call's own caller (CallInfo), or the Source
+	// cannot tell (no CallInfo: the request is taken on trust).
+	bound bool
+}
+
+// call checks the call id and binds the request's caller id to the call.
+// Without CallInfo the request's caller id is taken on trust (see
+// [Source]). With CallInfo, for useAct the call must exist and be in
+// progress (409 no_call), its caller must be known and the request's
+// caller id, when given, must be it (400 bad_caller_id); for useRead an
+// unknown call is not in progress and a caller id that is not the call's
+// caller is not bound (status then never says registered).
+func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callCheck, *Error) {
 	if !validCallID(req.CallID) {
-		return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
+		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
 	}
-	inProgress = true
-	var ani string
-	if ci, ok := s.opts.Source.(CallInfo); ok {
-		var err error
-		ani, inProgress, err = ci.Call(ctx, req.CallID)
-		switch {
-		case errors.Is(err, ErrNoCall) && !live:
-			ani, inProgress = "", false
-		case errors.Is(err, ErrNoCall):
-			return "", false, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no audio source for the call"}
-		case err != nil:
-			s.log.Warn("agent: call lookup failed", "call_id", req.CallID, "err", err)
-			return "", false, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "call lookup failed"}
+	ci, ok := s.opts.Source.(CallInfo)
+	if !ok {
+		callerID, err := NormalizeCallerID(req.CallerID)
+		if err != nil {
+			return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: err.Error()}
+		}
+		return callCheck{callerID: callerID, inProgress: true, bound: true}, nil
+	}
+	ani, live, err := ci.Call(ctx, req.CallID)
+	known := true
+	switch {
+	case errors.Is(err, ErrNoCall):
+		known, ani, live = false, "", false
+	case err != nil:
+		s.log.Warn("agent: call lookup failed", "call_id", req.CallID, "err", err)
+		return callCheck{}, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "call lookup failed"}
+	}
+	if use == useAct {
+		if !known {
+			return callCheck{}, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no such call"}
+		}
+		if !live {
+			return callCheck{}, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "the call is not in progress"}
+		}
+	}
+	var callCaller string
+	if ani != "" {
+		if n, err := NormalizeCallerID(ani); err == nil {
+			callCaller = n
 		}
 	}
 	raw := req.CallerID
 	if raw == "" {
-		raw = ani
+		raw = callCaller
 	}
 	callerID, err := NormalizeCallerID(raw)
 	if err != nil {
-		return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: err.Error()}
+		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: err.Error()}
 	}
-	if ani != "" {
-		if n, err := NormalizeCallerID(ani); err == nil && n != callerID {
-			return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: "caller_id is not the caller of this call"}
-		}
+	switch {
+	case callCaller != "" && callerID != callCaller:
+		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: "caller_id is not the caller of this call"}
+	case callCaller == "" && use == useAct:
+		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: "the call's caller number is not known, so no caller can be bound to it"}
 	}
-	return callerID, inProgress, nil
+	return callCheck{callerID: callerID, inProgress: live, bound: callCaller != ""}, nil
+}
+
+// authorize asks the Authenticator, when it is a CallAuthorizer, whether
+// p may act on callID. Refusals answering 401 or 503 wait for
+// AuthFailureDelay, as authentication failures do.
+func (s *Server) authorize(r *http.Request, p Principal, callID string) *Error {
+	az, ok := s.opts.Authenticator.(CallAuthorizer)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	err := az.AuthorizeCall(r.Context(), r, p, callID)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrAuthUnavailable):
+		s.log.Error("agent: call access not checked: authorization service unavailable or misconfigured",
+			"call_id", callID, "agent", p.Subject, "err", err)
+		s.failureDelay(r, start)
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeAuthUnavailable, Message: "authentication service unavailable or misconfigured"}
+	case errors.Is(err, ErrUnauthenticated):
+		s.log.Warn("agent: token refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		s.failureDelay(r, start)
+		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "authentication failed"}
+	}
+	s.log.Warn("agent: call access refused", "call_id", callID, "agent", p.Subject, "err", err)
+	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "not allowed on this call"}
+}
+
+// checkCall validates the call id, authorizes the agent on the call and
+// binds the caller (see call).
+func (s *Server) checkCall(r *http.Request, p Principal, req apiRequest, use callUse) (callCheck, *Error) {
+	if !validCallID(req.CallID) {
+		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
+	}
+	if e := s.authorize(r, p, req.CallID); e != nil {
+		return callCheck{}, e
+	}
+	return s.call(r.Context(), req, use)
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principal) {
 	req, e := decode(w, r)
 	if e == nil {
-		var callerID string
-		var live bool
-		if callerID, live, e = s.call(r.Context(), req, false); e == nil {
-			registered, err := s.registered(r.Context(), callerID)
+		var c callCheck
+		if c, e = s.checkCall(r, p, req, useRead); e == nil {
+			// Only the call's own caller is looked up: status must not
+			// tell whether an arbitrary number is registered.
+			var registered bool
+			var err error
+			if c.bound {
+				registered, err = s.registered(r.Context(), c.callerID)
+			}
 			if err != nil {
 				e = s.internal("credential store read failed", err)
 			} else {
 				WriteJSON(w, http.StatusOK, map[string]any{
-					"call_id": req.CallID, "caller_id": callerID,
-					"registered": registered, "call_in_progress": live,
+					"call_id": req.CallID, "caller_id": c.callerID,
+					"registered": registered, "call_in_progress": c.inProgress,
 				})
 				return
 			}
@@ -542,12 +630,19 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	if e != nil {
 		return startAnswer{}, e
 	}
-	callerID, _, e := s.call(ctx, req, true)
+	c, e := s.checkCall(r, p, req, useAct)
 	if e != nil {
 		return startAnswer{}, e
 	}
+	callerID := c.callerID
 	cfg, e := s.config(k, req, callerID)
 	if e != nil {
+		return startAnswer{}, e
+	}
+	// Everything that can refuse the request is checked before the call
+	// is reserved: a refused re-verify must not end the running
+	// operation. The store is read again once the call is reserved.
+	if e := s.checkStored(ctx, k, callerID); e != nil {
 		return startAnswer{}, e
 	}
 	// Reserve the call; a re-verify first ends what runs on it.
@@ -565,14 +660,9 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		}
 	}()
 
-	rec, err := s.opts.Store.Get(ctx, callerID)
-	switch {
-	case err == nil && k == kindRegister:
-		return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeAlreadyRegistered, Message: "the caller has a stored credential; delete it first"}
-	case errors.Is(err, credstore.ErrNotFound) && k != kindRegister:
-		return startAnswer{}, &Error{Status: http.StatusNotFound, Code: CodeNotRegistered, Message: "the caller has no stored credential"}
-	case err != nil && !errors.Is(err, credstore.ErrNotFound):
-		return startAnswer{}, s.internal("credential store read failed", err)
+	rec, e := s.stored(ctx, k, callerID)
+	if e != nil {
+		return startAnswer{}, e
 	}
 
 	id := newOperationID()
@@ -629,6 +719,27 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		OperationID: id, Kind: op.kind, CallID: req.CallID, CallerID: callerID,
 		EventsURL: s.opts.BasePath + "/operations/" + id + "/events?token=" + url.QueryEscape(s.eventToken(id, req.CallID)),
 	}, nil
+}
+
+// stored reads callerID's record and refuses a register of a registered
+// caller and a verify of an unregistered one.
+func (s *Server) stored(ctx context.Context, k kind, callerID string) (credstore.Record, *Error) {
+	rec, err := s.opts.Store.Get(ctx, callerID)
+	switch {
+	case err == nil && k == kindRegister:
+		return rec, &Error{Status: http.StatusConflict, Code: CodeAlreadyRegistered, Message: "the caller has a stored credential; delete it first"}
+	case errors.Is(err, credstore.ErrNotFound) && k != kindRegister:
+		return rec, &Error{Status: http.StatusNotFound, Code: CodeNotRegistered, Message: "the caller has no stored credential"}
+	case err != nil && !errors.Is(err, credstore.ErrNotFound):
+		return rec, s.internal("credential store read failed", err)
+	}
+	return rec, nil
+}
+
+// checkStored is stored without the record.
+func (s *Server) checkStored(ctx context.Context, k kind, callerID string) *Error {
+	_, e := s.stored(ctx, k, callerID)
+	return e
 }
 
 // eventToken signs the event-stream token of operation id on callID.
@@ -694,8 +805,9 @@ func newOperationID() string {
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principal) {
 	req, e := decode(w, r)
 	if e == nil {
-		var callerID string
-		if callerID, _, e = s.call(r.Context(), req, false); e == nil {
+		var c callCheck
+		if c, e = s.checkCall(r, p, req, useAct); e == nil {
+			callerID := c.callerID
 			// End what runs for the call or the caller, so a register in
 			// flight cannot store after the delete.
 			s.mu.Lock()
@@ -735,6 +847,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 	op, err := s.ops.Get(r.Context(), req.OperationID)
 	if err != nil {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
+		return
+	}
+	if e := s.authorize(r, p, op.CallID); e != nil {
+		WriteError(w, e.Status, e.Code, e.Message)
 		return
 	}
 	s.mu.Lock()

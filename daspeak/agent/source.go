@@ -11,6 +11,16 @@ import (
 // adapters implement it: daspeak/agent/flex (Twilio Media Streams) and
 // daspeak/agent/genesys (AudioHook). A Source is used concurrently by
 // several operations on different calls.
+//
+// A Source should also implement [CallInfo]: it is what ties a request's
+// caller_id to the call. Both adapters of this module do. WARNING: without
+// CallInfo the server cannot check the caller at all: it takes the
+// request's caller_id on trust, so an agent can record one call's voice
+// under any number (register), test any number's credential against any
+// call (verify), delete any number's credential (delete) and read whether
+// any number is registered (status), and status always answers
+// call_in_progress true. Use a Source without CallInfo only where every
+// agent is trusted with every caller.
 type Source interface {
 	// Open returns the call's customer audio from now on. ctx bounds the
 	// wait for audio to start (Options.OpenTimeout); it does not bound the
@@ -42,14 +52,41 @@ type Audio interface {
 }
 
 // CallInfo is optionally implemented by a [Source] that knows its calls
-// (Genesys: the AudioHook session gives the caller's ANI). The server uses
-// it to fill an empty caller_id, to refuse a caller_id that differs from
-// the call's, and to answer call_in_progress.
+// (Genesys: the AudioHook session gives the caller's ANI; Twilio: the
+// Calls REST resource gives from/to and status). When the Source
+// implements it, the server binds every request to the call:
+//
+//   - register, verify, reverify and delete need a call that exists and
+//     is in progress (else 409 "no_call": nothing is started or deleted)
+//     whose caller is known (else 400 "bad_caller_id"), and a caller_id
+//     equal to the call's after [NormalizeCallerID] (else 400
+//     "bad_caller_id"); an empty caller_id takes the call's;
+//   - status answers call_in_progress from the Source (false for an
+//     unknown call), and registered is true only for a caller_id that is
+//     the call's caller: status cannot tell whether an arbitrary number
+//     is registered.
 type CallInfo interface {
-	// Call returns the caller id of callID ("" when unknown) and whether
-	// the call is live. An error wrapping ErrNoCall means the call is
-	// unknown.
+	// Call returns the caller id of callID (the customer's number; ""
+	// when the platform does not know it) and whether the call is live.
+	// An error wrapping ErrNoCall means the call is unknown; any other
+	// error is answered 500 "internal" and logged.
 	Call(ctx context.Context, callID string) (callerID string, inProgress bool, err error)
+}
+
+// CallAuthorizer is optionally implemented by an [Authenticator] that can
+// tell whether the agent of a request may act on a call (Genesys: the
+// agent's own token can read the conversation). The server calls it, after
+// Authenticate and with its Principal, for every call-scoped request:
+// status, register, verify, reverify, delete and stop (with the call of
+// the operation), before it looks the call up or acts.
+//
+// An error wrapping [ErrAuthUnavailable] is answered 503
+// "auth_unavailable", one wrapping [ErrUnauthenticated] 401
+// "unauthenticated" (both after Options.AuthFailureDelay), any other 403
+// "forbidden"; the error is logged, never sent, and must not contain the
+// token. Without it, any authenticated agent can act on any call.
+type CallAuthorizer interface {
+	AuthorizeCall(ctx context.Context, r *http.Request, p Principal, callID string) error
 }
 
 // ResultNotifier is optionally implemented by an [Audio] that wants the

@@ -23,12 +23,18 @@ import (
 
 const genesysToken = "genesys-agent-token"
 
-// fakeUsersMe is Genesys Cloud's GET /api/v2/users/me for one token.
+// fakeUsersMe is Genesys Cloud's GET /api/v2/users/me for one token, and
+// GET /api/v2/conversations/{id}: that agent sees every conversation.
 func fakeUsersMe(t *testing.T) *httptest.Server {
 	f := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/v2/users/me" || r.Header.Get("Authorization") != "Bearer "+genesysToken {
+		conv, isConv := strings.CutPrefix(r.URL.Path, "/api/v2/conversations/")
+		if (r.URL.Path != "/api/v2/users/me" && !isConv) || r.Header.Get("Authorization") != "Bearer "+genesysToken {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"status":401,"code":"bad.credentials"}`)
+			return
+		}
+		if isConv {
+			io.WriteString(w, `{"id":"`+conv+`"}`)
 			return
 		}
 		io.WriteString(w, `{"id":"6f3a1c2e-1111-4222-8333-444455556666","name":"Ana Agent"}`)

@@ -20,7 +20,9 @@ import (
 
 // The -fake-genesys mode lets the agent desk be tried on one machine,
 // without a Genesys Cloud org: the agent's token is checked by a fake of
-// GET /api/v2/users/me inside this process, the widget page receives that
+// GET /api/v2/users/me inside this process (and its access to a
+// conversation by a fake of GET /api/v2/conversations/{id}: the fake agent
+// is on every live conversation), the widget page receives that
 // token instead of running the OAuth login, / lists the live
 // conversations, and the AudioHook connections are signed with the
 // documented local key pair below (unless STATIC_API_KEY_MAP is set).
@@ -47,12 +49,15 @@ func newFakeToken() string {
 	return "local-trial-" + hex.EncodeToString(b[:])
 }
 
-// fakeUsersMeHandler answers GET /api/v2/users/me as Genesys Cloud does: 200 with
-// the user for token, 401 for any other bearer token, 404 elsewhere.
-func fakeUsersMeHandler(token string) http.Handler {
+// fakeGenesysHandler answers as Genesys Cloud does GET /api/v2/users/me
+// (200 with the user for token) and GET /api/v2/conversations/{id} (200
+// for a live conversation of convs, which the fake agent is on; 404 for
+// others); 401 for any other bearer token, 404 elsewhere.
+func fakeGenesysHandler(token string, convs *conversations) http.Handler {
 	want := "Bearer " + token
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/api/v2/users/me" {
+		conv, isConv := strings.CutPrefix(r.URL.Path, "/api/v2/conversations/")
+		if r.Method != http.MethodGet || (r.URL.Path != "/api/v2/users/me" && !isConv) {
 			http.NotFound(w, r)
 			return
 		}
@@ -60,6 +65,15 @@ func fakeUsersMeHandler(token string) http.Handler {
 		if r.Header.Get("Authorization") != want {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"message":"Invalid login credentials.","code":"bad.credentials","status":401}`)
+			return
+		}
+		if isConv {
+			if !convs.has(conv) {
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"message":"Unable to find a conversation with that conversationId","code":"not.found","status":404}`)
+				return
+			}
+			io.WriteString(w, `{"id":"`+conv+`"}`)
 			return
 		}
 		io.WriteString(w, fakeAgent)
@@ -126,6 +140,13 @@ func (c *conversations) add(id, ani string) {
 		c.m = map[string]conversation{}
 	}
 	c.m[id] = conversation{ID: id, ANI: strings.TrimPrefix(ani, "tel:"), Since: time.Now()}
+}
+
+func (c *conversations) has(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[id]
+	return ok
 }
 
 func (c *conversations) remove(id string) {

@@ -154,6 +154,10 @@ func TestFakeGenesys(t *testing.T) {
 	if code, m := f.status(t, f.token, conv); code != 200 || m["caller_id"] != "+34600000077" || m["call_in_progress"] != true {
 		t.Fatalf("status with the page's token: %d %v", code, m)
 	}
+	// The fake agent is on the live conversations only.
+	if code, m := f.status(t, f.token, audiohook.NewUUID()); code != 403 || m["code"] != "forbidden" {
+		t.Fatalf("status of a conversation the agent is not on: %d %v", code, m)
+	}
 	// Only loopback host names are answered (DNS rebinding).
 	for host, want := range map[string]int{"evil.example": 421, "evil.example:8080": 421, "127.0.0.1.nip.io": 421, "localhost:8080": 200, "[::1]:8080": 200} {
 		req, _ := http.NewRequest(http.MethodGet, f.base+widgetURL(conv), nil)

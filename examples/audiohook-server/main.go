@@ -361,8 +361,8 @@ func (s *server) newAgent() error {
 	if a.Fake {
 		fakeToken = newFakeToken()
 		a.Region, a.ClientID, a.APIURL = fakeRegion, "local-trial", "http://genesys-cloud.fake.invalid"
-		httpClient = &http.Client{Transport: handlerTransport{fakeUsersMeHandler(fakeToken)}}
 		s.convs = &conversations{}
+		httpClient = &http.Client{Transport: handlerTransport{fakeGenesysHandler(fakeToken, s.convs)}}
 	}
 	if a.Region == "" || a.ClientID == "" {
 		return errors.New("-agent needs -genesys-region (e.g. mypurecloud.ie) and -genesys-client-id (a Token Implicit Grant OAuth client whose redirect URI is https://<this server>/genesys/widget)")

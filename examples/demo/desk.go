@@ -187,7 +187,16 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 		{CallSID: twiliotest.SID("CA"), TaskSID: twiliotest.SID("WT"), CallerID: "+14155550142", Voice: "rms", Live: true,
 			Note: "a new caller"},
 	}
+	for _, c := range d.calls {
+		d.placeCall(c)
+	}
 	return d, nil
+}
+
+// placeCall makes the fake Twilio's Calls API know c as an inbound call
+// in progress from its caller: flex.Source asks it who the caller is.
+func (d *desk) placeCall(c *deskCall) {
+	d.tw.AddCall(twilio.CallResource{SID: c.CallSID, From: c.CallerID, To: "+15005550006", Direction: twilio.DirectionInbound, Status: twilio.CallInProgress})
 }
 
 // handler routes the desk page, its controls, the agent API and the
@@ -342,6 +351,7 @@ func (d *desk) handleNewCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.calls = append(d.calls, c)
+	d.placeCall(c)
 	d.mu.Unlock()
 	agent.WriteJSON(w, http.StatusCreated, c)
 }
@@ -374,7 +384,9 @@ func (d *desk) handleCall(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Live != nil && !*req.Live {
 		c.Live = false
-		// Twilio refuses streams on a completed call.
+		// The call is completed: Twilio answers so, and refuses streams
+		// on it.
+		d.tw.SetCallStatus(c.CallSID, twilio.CallCompleted)
 		d.tw.SetFaults(d.hangupFaults()...)
 	}
 	agent.WriteJSON(w, http.StatusOK, c)

@@ -85,6 +85,31 @@ func TestDeskControls(t *testing.T) {
 	if len(st.Calls) != 3 || st.Calls[2].CallerID != "+14155550111" || st.Calls[0].Voice != "kal" || st.Calls[0].Live || st.Mode != modeSpoof {
 		t.Errorf("state after the changes: %+v", st)
 	}
+	// The fake Twilio knows the desk's calls: the agent API ties them to
+	// their callers and sees the hang-up.
+	for _, tc := range []struct {
+		call         deskCall
+		callerID     string
+		status       int
+		code         string
+		callProgress any
+	}{
+		{st.Calls[0], st.Calls[0].CallerID, 200, "", false},
+		{st.Calls[1], st.Calls[1].CallerID, 200, "", true},
+		{st.Calls[2], "", 200, "", true},
+		{st.Calls[1], st.Calls[2].CallerID, 400, "bad_caller_id", nil},
+	} {
+		r := httptest.NewRequest("POST", "/agent/status", strings.NewReader(`{"call_id":"`+tc.call.CallSID+`","caller_id":"`+tc.callerID+`"}`))
+		r.RemoteAddr = "127.0.0.1:5555"
+		r.Header.Set("Authorization", "Bearer "+st.Token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var m map[string]any
+		json.Unmarshal(w.Body.Bytes(), &m)
+		if w.Code != tc.status || (tc.code != "" && m["code"] != tc.code) || (tc.code == "" && (m["call_in_progress"] != tc.callProgress || m["caller_id"] != tc.call.CallerID)) {
+			t.Errorf("agent status of %+v as %q: %d %v", tc.call, tc.callerID, w.Code, m)
+		}
+	}
 }
 
 // TestDeskEngineModes: the modes change the authenticity the engine

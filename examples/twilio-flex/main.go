@@ -316,6 +316,7 @@ type fakeTwilio struct {
 	cancel context.CancelFunc
 
 	mu    sync.Mutex
+	calls []string // the live fake calls, oldest first
 	wavs  [][]byte
 	turn  int
 	clock twiliotest.Clock
@@ -409,11 +410,26 @@ var tryPage = template.Must(template.New("try").Parse(`<!doctype html>
 </body></html>
 `))
 
-// try serves the local page of -fake-twilio: the widget on a new fake call.
+// maxFakeCalls bounds the live calls of the fake: the oldest one is hung
+// up when a page load places one more.
+const maxFakeCalls = 20
+
+// try serves the local page of -fake-twilio: the widget on a new fake
+// call, which the fake's Calls API knows as an inbound call in progress
+// from the fake caller (so the agent server ties it to that number).
 func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
+	sid := twiliotest.SID("CA")
+	f.srv.AddCall(twilio.CallResource{SID: sid, From: f.caller, To: "+15005550006", Direction: twilio.DirectionInbound, Status: twilio.CallInProgress})
+	f.mu.Lock()
+	f.calls = append(f.calls, sid)
+	if len(f.calls) > maxFakeCalls {
+		f.srv.SetCallStatus(f.calls[0], twilio.CallCompleted)
+		f.calls = f.calls[1:]
+	}
+	f.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	tryPage.Execute(w, map[string]string{"Token": f.token, "CallSID": "CA" + randomHex(16), "Caller": f.caller})
+	tryPage.Execute(w, map[string]string{"Token": f.token, "CallSID": sid, "Caller": f.caller})
 }
 
 func run(ctx context.Context, args []string, logOut io.Writer, listening func(net.Addr)) error {

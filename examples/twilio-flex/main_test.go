@@ -162,6 +162,28 @@ func TestFakeTwilioFlow(t *testing.T) {
 	if code, m := s.post(token, "/agent/status", map[string]any{"call_id": call, "caller_id": caller}); code != 200 || m["registered"] != false {
 		t.Fatalf("status: %d %v", code, m)
 	}
+	// The page's call is the fake caller's: no other number on it, no
+	// act on a call the fake does not know, which is not in progress.
+	for _, c := range []struct {
+		path string
+		body map[string]any
+		code int
+		want map[string]any
+	}{
+		{"/agent/register", map[string]any{"call_id": call, "caller_id": "+34911111111"}, 400, map[string]any{"code": "bad_caller_id"}},
+		{"/agent/delete", map[string]any{"call_id": "CA00000000000000000000000000000000", "caller_id": "+34911111111"}, 409, map[string]any{"code": "no_call"}},
+		{"/agent/status", map[string]any{"call_id": "CAnotacall", "caller_id": "+34911111111"}, 200, map[string]any{"call_in_progress": false, "registered": false}},
+		{"/agent/status", map[string]any{"call_id": call, "caller_id": ""}, 200, map[string]any{"call_in_progress": true, "caller_id": caller}},
+	} {
+		code, m := s.post(token, c.path, c.body)
+		ok := code == c.code
+		for k, v := range c.want {
+			ok = ok && m[k] == v
+		}
+		if !ok {
+			t.Fatalf("%s %v: %d %v", c.path, c.body, code, m)
+		}
+	}
 	for _, path := range []string{"/agent/register", "/agent/verify"} {
 		code, op := s.post(token, path, map[string]any{"call_id": call, "caller_id": caller})
 		if code != 202 {

@@ -78,7 +78,7 @@ type Fault struct {
 }
 
 // Server is a fake of the Twilio REST and IAM APIs this SDK calls:
-// Streams create and stop, IAM Tokens/validate, Flex v2 WebChats and v1
+// Calls fetch (of calls added with AddCall), Streams create and stop, IAM Tokens/validate, Flex v2 WebChats and v1
 // WebChannels. Every endpoint checks Basic auth and answers failures with
 // Twilio's error body. Point twilio.ClientOptions.BaseURL and
 // FlexValidatorOptions.BaseURL at Server.URL.
@@ -92,6 +92,7 @@ type Server struct {
 	reqs []Request
 	// streams by call SID
 	streams    map[string][]*CreatedStream
+	calls      map[string]*twilio.CallResource // by call SID
 	flexTokens map[string]twilio.FlexIdentity
 	faults     []Fault
 	faultHits  []int
@@ -101,7 +102,7 @@ type Server struct {
 
 // NewServer starts a fake Twilio server on 127.0.0.1. Close it when done.
 func NewServer(opts *ServerOptions) *Server {
-	s := &Server{streams: map[string][]*CreatedStream{}, flexTokens: map[string]twilio.FlexIdentity{}}
+	s := &Server{streams: map[string][]*CreatedStream{}, calls: map[string]*twilio.CallResource{}, flexTokens: map[string]twilio.FlexIdentity{}}
 	if opts != nil {
 		s.o = *opts
 	}
@@ -134,6 +135,40 @@ func (s *Server) AddFlexToken(token string, id twilio.FlexIdentity) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.flexTokens[token] = id
+}
+
+// AddCall makes the Calls API know a call (GET …/Calls/{Sid}.json answers
+// it; other SIDs answer 404, error 20404) and replaces a call with the
+// same SID. Empty fields get defaults: AccountSID the server's, Status
+// "in-progress", Direction "inbound". A call known with another status
+// than "in-progress" refuses new streams (400, error 21220), as Twilio
+// does; streams on calls never added are accepted, for tests that need no
+// Calls API.
+func (s *Server) AddCall(c twilio.CallResource) {
+	if c.AccountSID == "" {
+		c.AccountSID = s.o.AccountSID
+	}
+	if c.Status == "" {
+		c.Status = twilio.CallInProgress
+	}
+	if c.Direction == "" {
+		c.Direction = twilio.DirectionInbound
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[c.SID] = &c
+}
+
+// SetCallStatus changes the status of a call added with AddCall
+// ("completed" hangs it up) and reports whether the call is known.
+func (s *Server) SetCallStatus(sid, status string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.calls[sid]
+	if ok {
+		c.Status = status
+	}
+	return ok
 }
 
 // SetFaults replaces the fault list; the first matching fault applies.
@@ -239,7 +274,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, body []byte) {
-	if r.Method != http.MethodPost {
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	isCall := len(parts) == 5 && parts[0] == "2010-04-01" && parts[1] == "Accounts" && parts[3] == "Calls" && strings.HasSuffix(parts[4], ".json")
+	if r.Method != http.MethodPost && !(isCall && r.Method == http.MethodGet) {
 		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
 		return
 	}
@@ -247,8 +284,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, bod
 		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return
 	}
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case isCall && r.Method == http.MethodGet:
+		s.getCall(w, parts[2], strings.TrimSuffix(parts[4], ".json"))
 	case len(parts) >= 6 && parts[0] == "2010-04-01" && parts[1] == "Accounts" && parts[3] == "Calls" && parts[5] == "Streams.json" && len(parts) == 6:
 		s.createStream(w, parts[2], parts[4], req.Form)
 	case len(parts) == 7 && parts[0] == "2010-04-01" && parts[1] == "Accounts" && parts[3] == "Calls" && parts[5] == "Streams" && strings.HasSuffix(parts[6], ".json"):
@@ -310,6 +348,11 @@ func (s *Server) createStream(w http.ResponseWriter, ac, call string, f url.Valu
 		}
 	}
 	s.mu.Lock()
+	if c, ok := s.calls[call]; ok && c.Status != twilio.CallInProgress {
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, 21220, "Call is not in-progress. Cannot create stream.")
+		return
+	}
 	name := f.Get("Name")
 	for _, st := range s.streams[call] {
 		if name != "" && st.Name == name && st.Status == "in-progress" {
@@ -343,6 +386,37 @@ func (s *Server) createStream(w http.ResponseWriter, ac, call string, f url.Valu
 		}()
 	}
 	writeJSON(w, http.StatusCreated, st.StreamResource)
+}
+
+func (s *Server) getCall(w http.ResponseWriter, ac, sid string) {
+	if !s.checkAccount(w, ac) {
+		return
+	}
+	s.mu.Lock()
+	c, ok := s.calls[sid]
+	var out twilio.CallResource
+	if ok {
+		out = *c
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource /2010-04-01/Accounts/"+ac+"/Calls/"+sid+".json was not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"sid": out.SID, "account_sid": out.AccountSID, "parent_call_sid": nullable(out.ParentCallSID),
+		"from": out.From, "to": out.To, "status": out.Status, "direction": out.Direction,
+		"api_version": "2010-04-01",
+		"uri":         "/2010-04-01/Accounts/" + out.AccountSID + "/Calls/" + out.SID + ".json",
+	})
+}
+
+// nullable is v, or JSON null when empty (as Twilio sends absent SIDs).
+func nullable(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
 }
 
 func (s *Server) stopStream(w http.ResponseWriter, ac, call, sidOrName string, f url.Values) {

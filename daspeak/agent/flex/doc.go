@@ -12,11 +12,32 @@
 //     http.Handler of the stream URL), hands it to the operation that
 //     asked for it and to no other, and stops the stream over REST when the
 //     operation ends.
+//     Source also implements agent.CallInfo (Call): the call's customer
+//     number and status from Twilio's Calls API, which the agent server
+//     uses to tie every request's caller_id to the call it names.
 //   - VoiceTokenHandler issues Voice SDK access tokens to a browser
 //     extension softphone in exchange for a Flex token, under an identity
 //     prefix that keeps the extension apart from the Flex tab.
 //   - WebChatHandler bootstraps a Flex web chat for a customer page:
 //     POST /v2/WebChats and a Conversations access token.
+//
+// # What the agent API checks, and what it does not
+//
+// Checked: the Flex token (Authenticator: it is a valid token of a user of
+// this account's Flex); the call (Source.Call: the CallSid exists on this
+// account and is in progress); the caller (the request's caller_id is the
+// call's customer number, so one call's voice is never recorded under
+// another number, and delete and status only concern the call's own
+// customer); the audio (the stream binding below).
+//
+// Not checked: that the agent is assigned to the call. A Flex token proves
+// a Flex user, not a reservation on the task of this call, so any agent of
+// the account can act on any live call of the account whose CallSid they
+// know (CallSids are not secret to agents: Flex shows them). Authenticator
+// does not implement agent.CallAuthorizer. The next step, if agents must
+// be kept to their own calls, is a CallAuthorizer that asks TaskRouter for
+// the worker's (Principal.Subject) accepted reservations and their tasks'
+// call_sid attributes.
 //
 // # Stream binding
 //

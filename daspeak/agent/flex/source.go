@@ -69,8 +69,9 @@ type SourceOptions struct {
 // returned Audio's Close stops the stream over REST and closes the
 // WebSocket.
 //
-// Mount the Source at StreamURL's path. It implements agent.Source and
-// http.Handler and is safe for concurrent use. Close it at shutdown:
+// Mount the Source at StreamURL's path. It implements agent.Source,
+// agent.CallInfo (Call: the call's customer number and status, from the
+// Calls REST API) and http.Handler and is safe for concurrent use. Close it at shutdown:
 // streams that did not reach their operation are closed, new ones are
 // refused.
 type Source struct {
@@ -312,7 +313,68 @@ func (a *audio) Close() error {
 	return a.err
 }
 
+// Call implements agent.CallInfo with Twilio's Calls API (GET
+// …/Calls/{CallSid}.json, twilio.Client.Call): it ties a request's
+// caller_id to the call, so an agent can only act for the customer of the
+// call they name.
+//
+// The caller is the customer's number: for an inbound call (direction
+// "inbound": the customer called the contact center) the call's "from";
+// for an outbound one ("outbound-api", "outbound-dial": the contact center
+// called the customer, as Flex outbound dialing does) its "to". Either is
+// "" when it is not a telephone number (a withheld "anonymous" caller, a
+// "client:" or SIP party): the server then refuses to register, verify or
+// delete on the call, since no caller can be bound to it. Use the
+// customer's leg (the CallSid of the Flex task's call_sid attribute), not
+// the agent's.
+//
+// The call is in progress when its status is "in-progress" only: a
+// "queued" or "ringing" call has no customer audio yet and Twilio starts
+// no Media Stream on it, and every other status is final.
+//
+// A callID that is not a call SID ("CA" and 32 hex digits) is unknown
+// without asking Twilio; Twilio's 404 (the call does not exist or belongs
+// to another account) is unknown too: both wrap agent.ErrNoCall. Other
+// failures (Twilio unreachable, server credentials refused) are returned
+// as they are.
+func (s *Source) Call(ctx context.Context, callID string) (callerID string, inProgress bool, err error) {
+	if !IsCallSID(callID) {
+		return "", false, fmt.Errorf("%w: %q is not a Twilio call SID", agent.ErrNoCall, callID)
+	}
+	c, err := s.o.Client.Call(ctx, callID)
+	if e, ok := twilio.IsAPIError(err, 0); ok && e.Status == http.StatusNotFound {
+		return "", false, fmt.Errorf("%w: Twilio does not know call %s: %w", agent.ErrNoCall, callID, err)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("flex: looking up call %s: %w", callID, err)
+	}
+	party := c.To
+	if c.Direction == twilio.DirectionInbound {
+		party = c.From
+	}
+	if n, err := agent.NormalizeCallerID(party); err == nil {
+		callerID = n
+	}
+	return callerID, c.InProgress(), nil
+}
+
+// IsCallSID reports whether id has the form of a Twilio call SID: "CA"
+// and 32 hexadecimal digits.
+func IsCallSID(id string) bool {
+	if len(id) != 34 || id[:2] != "CA" {
+		return false
+	}
+	for i := 2; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 var (
-	_ agent.Source = (*Source)(nil)
-	_ http.Handler = (*Source)(nil)
+	_ agent.Source   = (*Source)(nil)
+	_ agent.CallInfo = (*Source)(nil)
+	_ http.Handler   = (*Source)(nil)
 )

@@ -18,9 +18,10 @@ import (
 
 // Defaults of AuthenticatorOptions.
 const (
-	DefaultAuthTimeout = 5 * time.Second
-	DefaultCacheTTL    = time.Minute
-	DefaultCacheSize   = 10000
+	DefaultAuthTimeout          = 5 * time.Second
+	DefaultCacheTTL             = time.Minute
+	DefaultCacheSize            = 10000
+	DefaultConversationCacheTTL = 30 * time.Second
 )
 
 // AuthenticatorOptions configures NewAuthenticator.
@@ -37,7 +38,13 @@ type AuthenticatorOptions struct {
 	// Genesys again; default DefaultCacheTTL, negative disables the cache.
 	// A revoked token keeps working for at most this long.
 	CacheTTL time.Duration
-	// CacheSize bounds the cached tokens; default DefaultCacheSize.
+	// ConversationCacheTTL is how long an agent's access to a
+	// conversation (AuthorizeCall) is trusted without asking Genesys
+	// again; default DefaultConversationCacheTTL, negative disables the
+	// cache. Refusals are never cached.
+	ConversationCacheTTL time.Duration
+	// CacheSize bounds the cached tokens, and apart from them the cached
+	// conversation accesses; default DefaultCacheSize.
 	CacheSize int
 	// Logger receives refusals, server faults at Error and token
 	// refusals at Warn (never the token); nil discards them.
@@ -58,12 +65,17 @@ type User struct {
 // who it belongs to: GET {APIBaseURL}/api/v2/users/me with the token. It
 // fails closed. It implements agent.Authenticator and is safe for
 // concurrent use.
+//
+// It also implements agent.CallAuthorizer (AuthorizeCall): an agent may
+// only act on a conversation their own token can read.
 type Authenticator struct {
 	o     AuthenticatorOptions
 	log   *slog.Logger
 	url   string
+	base  string
 	mu    sync.Mutex
 	cache map[[32]byte]cached
+	convs map[[32]byte]time.Time // (token, conversation) allowed until
 }
 
 type cached struct {
@@ -89,6 +101,9 @@ func NewAuthenticator(opts *AuthenticatorOptions) (*Authenticator, error) {
 	if o.CacheTTL == 0 {
 		o.CacheTTL = DefaultCacheTTL
 	}
+	if o.ConversationCacheTTL == 0 {
+		o.ConversationCacheTTL = DefaultConversationCacheTTL
+	}
 	if o.CacheSize <= 0 {
 		o.CacheSize = DefaultCacheSize
 	}
@@ -100,8 +115,8 @@ func NewAuthenticator(opts *AuthenticatorOptions) (*Authenticator, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Authenticator{
-		o: o, log: log, url: strings.TrimSuffix(o.APIBaseURL, "/") + "/api/v2/users/me",
-		cache: map[[32]byte]cached{},
+		o: o, log: log, base: strings.TrimSuffix(o.APIBaseURL, "/"), url: strings.TrimSuffix(o.APIBaseURL, "/") + "/api/v2/users/me",
+		cache: map[[32]byte]cached{}, convs: map[[32]byte]time.Time{},
 	}, nil
 }
 
@@ -198,4 +213,112 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 	return agent.Principal{Subject: u.ID, Name: u.Name}, nil
 }
 
-var _ agent.Authenticator = (*Authenticator)(nil)
+// AuthorizeCall implements agent.CallAuthorizer: the agent may act on
+// conversation callID when their own token (the request's bearer token)
+// can read it: GET {APIBaseURL}/api/v2/conversations/{conversationId}
+// answers 200. Genesys Cloud shows a conversation to its participants and
+// to users with the permission to view others' conversations, so this
+// binds the agent to the conversations they are on (or supervise), not to
+// any conversation of the org.
+//
+// Errors: a conversation id that is not a UUID, or a 403 or 404 answer,
+// wraps ErrConversation and agent.ErrForbidden (403 "forbidden"); a 401
+// wraps ErrToken and agent.ErrUnauthenticated (401); a failure of Genesys
+// (network, timeout, 429, 5xx) is a *ServerError wrapping ErrUnavailable
+// and agent.ErrAuthUnavailable (503). Allowed accesses are cached per
+// (token, conversation) for ConversationCacheTTL; refusals are not. No
+// error contains the token.
+func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
+	if !isUUID(callID) {
+		return fmt.Errorf("%w: %w: %q is not a conversation id", agent.ErrForbidden, ErrConversation, callID)
+	}
+	tok, _ := agent.BearerToken(r)
+	if tok == "" {
+		return fmt.Errorf("%w: %w: no token", agent.ErrUnauthenticated, ErrToken)
+	}
+	key := sha256.Sum256([]byte(tok + "\x00" + callID))
+	now := a.o.Now()
+	if a.o.ConversationCacheTTL > 0 {
+		a.mu.Lock()
+		exp, ok := a.convs[key]
+		if ok && !now.Before(exp) {
+			delete(a.convs, key)
+			ok = false
+		}
+		a.mu.Unlock()
+		if ok {
+			return nil
+		}
+	}
+	if err := a.conversation(ctx, tok, callID); err != nil {
+		return err
+	}
+	if a.o.ConversationCacheTTL > 0 {
+		a.mu.Lock()
+		if len(a.convs) >= a.o.CacheSize {
+			for k, exp := range a.convs {
+				if !now.Before(exp) || len(a.convs) >= a.o.CacheSize {
+					delete(a.convs, k)
+				}
+			}
+		}
+		a.convs[key] = now.Add(a.o.ConversationCacheTTL)
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+// conversation asks Genesys whether token can read conversation id.
+func (a *Authenticator) conversation(ctx context.Context, token, id string) error {
+	const what = "GET /api/v2/conversations/{conversationId}"
+	ctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/api/v2/conversations/"+id, nil)
+	if err != nil {
+		return &ServerError{Kind: ErrUnavailable, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.o.HTTPClient.Do(req)
+	if err != nil {
+		return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusForbidden, http.StatusNotFound:
+		return fmt.Errorf("%w: %w: %s: HTTP %d", agent.ErrForbidden, ErrConversation, what, resp.StatusCode)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: %w: %s: HTTP 401", agent.ErrUnauthenticated, ErrToken, what)
+	}
+	return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: HTTP %d", what, resp.StatusCode)}
+}
+
+// isUUID reports whether s is a UUID in its 8-4-4-4-12 hexadecimal form,
+// as Genesys Cloud conversation ids are.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var (
+	_ agent.Authenticator  = (*Authenticator)(nil)
+	_ agent.CallAuthorizer = (*Authenticator)(nil)
+)

@@ -8,7 +8,14 @@
 //     each operation's result to Genesys as an AudioHook event message
 //     (agent.ResultNotifier).
 //   - Authenticator checks the agent's Genesys Cloud OAuth token with
-//     GET /api/v2/users/me on the region's API host.
+//     GET /api/v2/users/me on the region's API host, and binds the agent
+//     to the conversation (agent.CallAuthorizer): every call-scoped
+//     request needs GET /api/v2/conversations/{conversationId} to answer
+//     200 to the agent's own token (403 "forbidden" otherwise), so a
+//     valid Genesys user cannot act on a conversation they cannot see.
+//     The caller is the AudioHook session's ANI: a conversation whose ANI
+//     is not a telephone number (withheld) cannot be registered, verified
+//     or deleted on.
 //   - WidgetPage is the page a Genesys Cloud Interaction Widget loads
 //     (conversationId, gcHostOrigin, gcTargetEnv, langTag in its URL): it
 //     logs the agent in and embeds the <voicegate-agent> widget.

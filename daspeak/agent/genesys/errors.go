@@ -18,6 +18,11 @@ var (
 	// id). Errors returned for it are *ServerError values.
 	ErrUnavailable = errors.New("genesys: Genesys Cloud API unavailable")
 
+	// ErrConversation reports an agent whose token cannot read a
+	// conversation (GET /api/v2/conversations/{id} answered 403 or 404, or
+	// the id is not a conversation id): they may not act on it.
+	ErrConversation = errors.New("genesys: the agent cannot see the conversation")
+
 	// ErrRegion reports a Genesys Cloud host or environment that is not a
 	// known region.
 	ErrRegion = errors.New("genesys: unknown Genesys Cloud region")

@@ -66,10 +66,16 @@ func TestRegion(t *testing.T) {
 
 // fakeGenesys answers GET /api/v2/users/me for known tokens, as Genesys
 // Cloud does: 200 with the user, 401 otherwise.
+//
+// It also answers GET /api/v2/conversations/{id}: 200 for agentToken on
+// the conversations in visible, 404 for others (as Genesys does for a
+// conversation the user may not see), 401 for other tokens.
 type fakeGenesys struct {
 	*httptest.Server
-	calls  atomic.Int32
-	status atomic.Int32 // forced status when not 0
+	calls     atomic.Int32
+	convCalls atomic.Int32
+	status    atomic.Int32 // forced status when not 0
+	visible   sync.Map     // conversation id → true
 }
 
 const agentToken = "genesys-agent-token"
@@ -77,8 +83,13 @@ const agentToken = "genesys-agent-token"
 func newFakeGenesys(t *testing.T) *fakeGenesys {
 	f := &fakeGenesys{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.calls.Add(1)
-		if r.Method != http.MethodGet || r.URL.Path != "/api/v2/users/me" {
+		conv, isConv := strings.CutPrefix(r.URL.Path, "/api/v2/conversations/")
+		if isConv {
+			f.convCalls.Add(1)
+		} else {
+			f.calls.Add(1)
+		}
+		if r.Method != http.MethodGet || (r.URL.Path != "/api/v2/users/me" && !isConv) {
 			http.NotFound(w, r)
 			return
 		}
@@ -91,6 +102,15 @@ func newFakeGenesys(t *testing.T) *fakeGenesys {
 		if r.Header.Get("Authorization") != "Bearer "+agentToken {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"message":"Invalid login credentials.","code":"bad.credentials","status":401}`)
+			return
+		}
+		if isConv {
+			if _, ok := f.visible.Load(conv); !ok {
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"message":"Unable to find a conversation with that conversationId","code":"not.found","status":404}`)
+				return
+			}
+			io.WriteString(w, `{"id":"`+conv+`","participants":[]}`)
 			return
 		}
 		io.WriteString(w, `{"id":"6f3a1c2e-1111-4222-8333-444455556666","name":"Ana Agent","email":"ana@example.com","state":"active"}`)
@@ -209,6 +229,93 @@ func TestAuthenticatorCache(t *testing.T) {
 	f.status.Store(401) // revoked meanwhile
 	if _, err := a.Validate(ctx, agentToken); !errors.Is(err, ErrToken) {
 		t.Fatalf("after the cache TTL a revoked token is refused: %v", err)
+	}
+}
+
+// TestAuthorizeCall: an agent may act on a conversation their token can
+// read (200), not on one Genesys hides from them (404, 403) nor on an id
+// that is not a conversation's (not asked); a 401 is the token's fault, a
+// 5xx or 429 the server's; allowed accesses are cached per token and
+// conversation for ConversationCacheTTL, refusals are not.
+func TestAuthorizeCall(t *testing.T) {
+	f := newFakeGenesys(t)
+	const other = "00000000-0000-4000-8000-000000000404"
+	f.visible.Store(convID, true)
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, err := NewAuthenticator(&AuthenticatorOptions{APIBaseURL: f.URL, Now: clock, ConversationCacheTTL: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(token string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		return r
+	}
+	ctx := context.Background()
+	p := agent.Principal{Subject: "6f3a1c2e-1111-4222-8333-444455556666"}
+	for _, c := range []struct {
+		name    string
+		token   string
+		conv    string
+		status  int32
+		want    []error
+		request bool
+	}{
+		{"visible", agentToken, convID, 0, nil, true},
+		{"hidden (404)", agentToken, other, 0, []error{agent.ErrForbidden, ErrConversation}, true},
+		{"forbidden (403)", agentToken, other, 403, []error{agent.ErrForbidden, ErrConversation}, true},
+		{"not a conversation id", agentToken, "../users/me", 0, []error{agent.ErrForbidden, ErrConversation}, false},
+		{"not a conversation id either", agentToken, "CA00000000000000000000000000000001", 0, []error{agent.ErrForbidden}, false},
+		{"token refused", "forged", other, 0, []error{agent.ErrUnauthenticated, ErrToken}, true},
+		{"no token", "", convID, 0, []error{agent.ErrUnauthenticated}, false},
+		{"genesys 503", agentToken, other, 503, []error{agent.ErrAuthUnavailable, ErrUnavailable}, true},
+		{"rate limited", agentToken, other, 429, []error{agent.ErrAuthUnavailable, ErrUnavailable}, true},
+	} {
+		f.status.Store(c.status)
+		before := f.convCalls.Load()
+		err := a.AuthorizeCall(ctx, req(c.token), p, c.conv)
+		f.status.Store(0)
+		if (err == nil) != (c.want == nil) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		for _, w := range c.want {
+			if !errors.Is(err, w) {
+				t.Errorf("%s: %v is not %v", c.name, err, w)
+			}
+		}
+		if err != nil && strings.Contains(err.Error(), agentToken) {
+			t.Errorf("%s: token in the error", c.name)
+		}
+		if asked := f.convCalls.Load() != before; asked != c.request && !(c.name == "visible" && !asked) {
+			t.Errorf("%s: asked Genesys %v", c.name, asked)
+		}
+	}
+	// Cached: the visible conversation was asked once above.
+	before := f.convCalls.Load()
+	for range 3 {
+		if err := a.AuthorizeCall(ctx, req(agentToken), p, convID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.convCalls.Load() - before; n != 0 {
+		t.Fatalf("%d requests for a cached access", n)
+	}
+	// Refusals are not cached: once visible, the conversation is allowed.
+	f.visible.Store(other, true)
+	if err := a.AuthorizeCall(ctx, req(agentToken), p, other); err != nil {
+		t.Fatalf("refusal cached: %v", err)
+	}
+	// After the TTL Genesys is asked again.
+	f.visible.Delete(convID)
+	mu.Lock()
+	now = now.Add(30 * time.Second)
+	mu.Unlock()
+	if err := a.AuthorizeCall(ctx, req(agentToken), p, convID); !errors.Is(err, agent.ErrForbidden) {
+		t.Fatalf("after the TTL: %v", err)
 	}
 }
 
@@ -514,6 +621,7 @@ func TestAgentFlow(t *testing.T) {
 	defer cancel()
 	cl := dial(t, ctx, hs.url, convID, "tel:+34600000000")
 	waitFor(t, "the session", func() bool { return src.Stats().Sessions == 1 })
+	g.visible.Store(convID, true)
 
 	post := func(token, path string, body any) (int, map[string]any) {
 		b, _ := json.Marshal(body)
@@ -531,6 +639,21 @@ func TestAgentFlow(t *testing.T) {
 	}
 	if code, m := post("forged", "/status", map[string]any{"call_id": convID}); code != 401 || m["code"] != "unauthenticated" {
 		t.Fatalf("forged token: %d %v", code, m)
+	}
+	// A conversation the agent cannot see in Genesys: nothing, whatever
+	// the AudioHook side knows.
+	hidden := dial(t, ctx, hs.url, "2b2c3d4e-5f60-4718-9a2b-3c4d5e6f7082", "tel:+34600000001")
+	waitFor(t, "the second session", func() bool { return src.Stats().Sessions == 2 })
+	for _, path := range []string{"/status", "/register", "/verify", "/reverify", "/delete"} {
+		if code, m := post(agentToken, path, map[string]any{"call_id": "2b2c3d4e-5f60-4718-9a2b-3c4d5e6f7082"}); code != 403 || m["code"] != "forbidden" {
+			t.Fatalf("%s on a conversation the agent cannot see: %d %v", path, code, m)
+		}
+	}
+	if err := hidden.Close(ctx, audiohook.CloseEnd); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hs.runs; err != nil {
+		t.Fatal(err)
 	}
 	// The caller id comes from the session's ani.
 	if code, m := post(agentToken, "/status", map[string]any{"call_id": convID}); code != 200 || m["caller_id"] != "+34600000000" || m["call_in_progress"] != true || m["registered"] != false {
