@@ -211,10 +211,22 @@ func TestDeskDeleteRemovesScriptedAudio(t *testing.T) {
 	if len(files) != 2 {
 		t.Fatalf("enrolment audio after two registers: %d files, want 2", len(files))
 	}
+	// A delete is bound to a live call of the caller: the AudioHook
+	// caller calls the desk (a Twilio call) to be deleted.
+	jsonHdr := map[string]string{"Content-Type": "application/json"}
+	if status, resp := send(t, "POST", d.base+"/desk/calls", "", jsonHdr, `{"caller_id":"`+audiohookCaller+`","voice":"awb"}`); status != http.StatusCreated {
+		t.Fatalf("new desk call for %s: %d %s", audiohookCaller, status, resp)
+	}
 	st := d.desk.state()
 	auth := map[string]string{"Authorization": "Bearer " + st.Token, "Content-Type": "application/json"}
+	callOf := map[string]string{}
+	for _, c := range st.Calls {
+		if c.Live {
+			callOf[c.CallerID] = c.CallSID
+		}
+	}
 	for _, caller := range []string{twilioCaller, audiohookCaller} {
-		body := `{"call_id":"` + st.Calls[0].CallSID + `","caller_id":"` + caller + `"}`
+		body := `{"call_id":"` + callOf[caller] + `","caller_id":"` + caller + `"}`
 		status, resp := send(t, "POST", d.base+"/agent/delete", "", auth, body)
 		if status != 200 || !strings.Contains(resp, `"deleted":true`) {
 			t.Fatalf("delete %s: %d %s", caller, status, resp)
