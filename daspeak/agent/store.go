@@ -257,7 +257,9 @@ func checkStoreFolder(spec, path string) error {
 //     checkpoint after each write, on a test machine), and a checkpoint
 //     can be held off by any reader, so it would not make erasure certain.
 //   - busy_timeout: a writer and readers wait up to 5 s for each other
-//     instead of failing with SQLITE_BUSY.
+//     instead of failing with SQLITE_BUSY (other processes; within the
+//     process OpenStore keeps one connection, so calls queue in
+//     database/sql).
 const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)"
 
 // sqliteSuffixes are the files SQLite keeps next to a database file.
@@ -346,6 +348,11 @@ func OpenStore(ctx context.Context, spec, keyB64 string) (credstore.Store, func(
 		if err != nil {
 			return nil, nil, fmt.Errorf("credential store: %w", err)
 		}
+		// One connection: every store call is one short statement, and
+		// in rollback-journal mode two connections writing at once can
+		// deadlock, which SQLite answers with SQLITE_BUSY at once,
+		// whatever the busy timeout.
+		db.SetMaxOpenConns(1)
 		if err := credstore.Migrate(ctx, db, credstore.SQLite, nil); err != nil {
 			db.Close()
 			return nil, nil, fmt.Errorf("credential store: %w", err)

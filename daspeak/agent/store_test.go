@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/credstore/credstoretest"
 	"github.com/voicegate/voicegate/daspeak"
 )
 
@@ -366,4 +367,18 @@ func TestOpenStoreErases(t *testing.T) {
 			check("closed")
 		})
 	}
+}
+
+// TestOpenStoreConformance runs the credstore conformance suite (with its
+// concurrent writers and readers) on the SQLite store OpenStore opens: the
+// rollback journal must not turn concurrent use into SQLITE_BUSY errors.
+func TestOpenStoreConformance(t *testing.T) {
+	credstoretest.Run(t, func(t *testing.T) credstore.Store {
+		store, closeFn, err := OpenStore(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "creds.db"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeFn() })
+		return store
+	})
 }
