@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -1030,5 +1031,86 @@ func TestPublicURLDefault(t *testing.T) {
 				t.Fatalf("TwiML: %s\n got %s\nwant %s", resp.Status, b, want)
 			}
 		})
+	}
+}
+
+// TestDeleteErasesSQLite: with -store sqlite:PATH, once DELETE
+// /callers/{caller} has answered 204 the caller id, credential and model
+// hash are in neither the database file nor a journal next to it, while
+// the server still runs (a WAL file used to keep them until a
+// checkpoint); the files are readable by their owner only.
+func TestDeleteErasesSQLite(t *testing.T) {
+	const caller = "+34600000000"
+	t.Setenv(envAPIKey, apiKey)
+	t.Setenv("PUBLIC_URL", "")
+	path := filepath.Join(t.TempDir(), "creds.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-listen", "127.0.0.1:0", "-offline", "-store", "sqlite:" + path}, io.Discard, func(a net.Addr) { addrc <- a })
+	}()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a.String()
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	do := func(method, path, ctype string, body []byte) int {
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		req.Header.Set("X-API-Key", apiKey)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do(http.MethodPost, "/register?caller="+url.QueryEscape(caller), "audio/wav", wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK {
+		t.Fatalf("register: %d", code)
+	}
+	// What to look for: the stored record, read through a second
+	// connection to the same file.
+	store, closeStore, err := agent.OpenStore(context.Background(), "sqlite:"+path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.Get(context.Background(), caller)
+	closeStore()
+	if err != nil || rec.Credential == "" || rec.ModelHash == "" {
+		t.Fatalf("registered record: %+v %v", rec, err)
+	}
+	if code := do(http.MethodDelete, "/callers/"+url.PathEscape(caller), "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{caller, rec.Credential, rec.ModelHash} {
+			if n := bytes.Count(b, []byte(s)); n > 0 {
+				t.Errorf("%s holds %q %d times after the delete", e.Name(), s, n)
+			}
+		}
+		if fi, err := e.Info(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", e.Name(), fi.Mode())
+		}
 	}
 }
