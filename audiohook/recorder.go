@@ -31,7 +31,10 @@ type RecordSink interface {
 }
 
 // DirSink is a RecordSink writing <dir>/<session id>.wav and
-// <dir>/<session id>.json. The directory must exist.
+// <dir>/<session id>.json. The directory must exist. The caller's voice is
+// biometric data, so both files are readable and writable by their owner
+// only (mode 0600, whatever the umask; an existing file of the same name
+// is truncated and given that mode).
 type DirSink string
 
 // Create implements RecordSink.
@@ -39,16 +42,31 @@ func (d DirSink) Create(_ context.Context, sessionID string) (io.WriteCloser, io
 	if !IsUUID(sessionID) {
 		return nil, nil, fmt.Errorf("audiohook: record: session id %q is not a UUID", sessionID)
 	}
-	a, err := os.Create(filepath.Join(string(d), sessionID+".wav"))
+	a, err := createPrivate(filepath.Join(string(d), sessionID+".wav"))
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := os.Create(filepath.Join(string(d), sessionID+".json"))
+	s, err := createPrivate(filepath.Join(string(d), sessionID+".json"))
 	if err != nil {
 		a.Close()
 		return nil, nil, err
 	}
 	return a, s, nil
+}
+
+// createPrivate creates or truncates the file at path with mode 0600. The
+// mode given to open applies only to a new file, so an existing one is
+// changed too.
+func createPrivate(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audiohook: record: %w", err)
+	}
+	return f, nil
 }
 
 // RecordEntry is one element of a sidecar's "messages" array.

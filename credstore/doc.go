@@ -60,9 +60,19 @@
 // (TEXT COLLATE "C" in PostgreSQL, VARBINARY in MySQL, TEXT with BINARY
 // collation in SQLite); credentials in BYTEA/BLOB/MEDIUMBLOB.
 //
-// For SQLite, open the database with a busy timeout and WAL when several
-// goroutines write (modernc.org/sqlite:
-// "file:creds.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)").
+// For SQLite, open the database with a busy timeout, secure_delete and a
+// rollback journal (modernc.org/sqlite):
+//
+//	file:creds.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)
+//
+// and create the file with mode 0600 before the first open (SQLite
+// creates it, and gives its journals the same mode, 0644 under the usual
+// umask). Without secure_delete a deleted record stays in free space of
+// the file; in WAL mode every version of a record stays in the -wal file
+// until a checkpoint, so [SQL.Delete] would return with the caller's id,
+// credential and model hash still on disk. daspeak/agent.OpenStore does
+// all of this.
+//
 // For MySQL no DSN option is needed: times are written as UTC text, whatever
 // parseTime and loc say.
 //

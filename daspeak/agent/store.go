@@ -242,6 +242,65 @@ func checkStoreFolder(spec, path string) error {
 	return nil
 }
 
+// sqliteParams are the connection parameters OpenStore gives the SQLite
+// driver (modernc.org/sqlite applies every _pragma on each new
+// connection):
+//
+//   - secure_delete: SQLite overwrites deleted and replaced content with
+//     zeros instead of leaving it in free space of the file.
+//   - journal_mode DELETE: a rollback journal that exists only while a
+//     write transaction runs. In WAL mode every page a write touched stays
+//     in the -wal file until a checkpoint, so a deleted caller's id,
+//     credential and model hash remained readable there after the DELETE
+//     returned. Rollback mode costs write speed (one put, get and delete
+//     took 17 ms against 3 ms in WAL mode and 7 ms in WAL mode with a
+//     checkpoint after each write, on a test machine), and a checkpoint
+//     can be held off by any reader, so it would not make erasure certain.
+//   - busy_timeout: a writer and readers wait up to 5 s for each other
+//     instead of failing with SQLITE_BUSY (other processes; within the
+//     process OpenStore keeps one connection, so calls queue in
+//     database/sql).
+const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(DELETE)&_pragma=secure_delete(1)"
+
+// sqliteSuffixes are the files SQLite keeps next to a database file.
+var sqliteSuffixes = []string{"", "-journal", "-wal", "-shm"}
+
+// prepareStoreFile makes the SQLite database at path, and the files SQLite
+// keeps next to it, readable and writable by the owner only: it creates the
+// database file with mode 0600 when it does not exist (SQLite would create
+// it 0644 under the usual umask 022, and it gives its journal files the
+// database file's mode), and removes the group and other permissions of
+// the ones that do exist.
+func prepareStoreFile(spec, path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("credential store %s: %w", spec, err)
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("credential store %s: %w", spec, err)
+	}
+	for _, suf := range sqliteSuffixes {
+		p := path + suf
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			return fmt.Errorf("credential store %s: %w", spec, err)
+		case !fi.Mode().IsRegular():
+			return fmt.Errorf("credential store %s: %q is not a regular file", spec, p)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return fmt.Errorf("credential store %s: %q is readable by other users and its mode cannot be changed (chmod 600 %s): %w", spec, p, p, err)
+			}
+		}
+	}
+	return nil
+}
+
 // OpenStore opens the credential store named by spec:
 //
 //   - "memory": in process; everything is lost at exit.
@@ -250,6 +309,17 @@ func checkStoreFolder(spec, path string) error {
 //     answers with the fix ("folder "x" does not exist: create it (mkdir
 //     -p x) or choose another -store path"), where SQLite itself would
 //     only say "out of memory (14)".
+//
+// A SQLite database holds credentials, so OpenStore creates its file with
+// mode 0600 and takes the group and other permissions away from an
+// existing one and from its -journal, -wal and -shm files (failing when it
+// cannot). SQLite gives the journal it creates the database file's mode.
+// The database runs with secure_delete in rollback-journal mode (an
+// existing WAL database is switched back): after Delete, or a Put that
+// replaces a record, returns, the old record is in neither the database
+// file nor a journal. Records deleted before this version of OpenStore
+// may still sit in free space of an existing file; VACUUM (sqlite3 PATH
+// VACUUM) rewrites it without them.
 //
 // When keyB64 is not empty it is a base64 AES-256 key (32 bytes) and the
 // store keeps credentials encrypted at rest under key id "k1". The returned
@@ -270,11 +340,19 @@ func OpenStore(ctx context.Context, spec, keyB64 string) (credstore.Store, func(
 		if err := checkStoreFolder(spec, path); err != nil {
 			return nil, nil, err
 		}
-		dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+		if err := prepareStoreFile(spec, path); err != nil {
+			return nil, nil, err
+		}
+		dsn := "file:" + path + "?" + sqliteParams
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, nil, fmt.Errorf("credential store: %w", err)
 		}
+		// One connection: every store call is one short statement, and
+		// in rollback-journal mode two connections writing at once can
+		// deadlock, which SQLite answers with SQLITE_BUSY at once,
+		// whatever the busy timeout.
+		db.SetMaxOpenConns(1)
 		if err := credstore.Migrate(ctx, db, credstore.SQLite, nil); err != nil {
 			db.Close()
 			return nil, nil, fmt.Errorf("credential store: %w", err)

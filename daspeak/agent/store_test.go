@@ -1,18 +1,22 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/credstore/credstoretest"
 	"github.com/voicegate/voicegate/daspeak"
 )
 
@@ -170,9 +174,11 @@ func TestAudioNames(t *testing.T) {
 			t.Errorf("%+v: %v", c, err)
 		}
 	}
-	k1, k2 := NewAudioKey(), NewAudioKey()
-	if k, err := base64.StdEncoding.DecodeString(k1); err != nil || len(k) != 32 || k1 == k2 {
+	if k, err := base64.StdEncoding.DecodeString(NewAudioKey()); err != nil || len(k) != 32 {
 		t.Fatalf("NewAudioKey: %d bytes, %v", len(k), err)
+	}
+	if a, b := NewAudioKey(), NewAudioKey(); a == b {
+		t.Fatalf("NewAudioKey twice: %q", a)
 	}
 }
 
@@ -265,4 +271,117 @@ func TestStoreConfig(t *testing.T) {
 	if _, _, err := (StoreConfig{Spec: "nope"}).Open(context.Background()); err == nil {
 		t.Error("bad spec accepted")
 	}
+}
+
+// sqliteFiles returns the bytes of the SQLite database at path and of
+// every journal file next to it, keyed by file name.
+func sqliteFiles(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, suf := range sqliteSuffixes {
+		b, err := os.ReadFile(path + suf)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(path+suf)] = b
+	}
+	return out
+}
+
+// TestOpenStoreErases: after a delete, or a put that replaces a record,
+// returns, no copy of the old record is left in the SQLite database file
+// or its journals (in WAL mode the -wal file kept the deleted caller id
+// and model hash until a checkpoint, and the database file kept deleted
+// rows in free space). The store stays open while the files are read,
+// as in a running server; it is checked again after closing. An existing
+// WAL database is switched to the rollback journal.
+func TestOpenStoreErases(t *testing.T) {
+	ctx := context.Background()
+	const (
+		gone      = "+34600000000"
+		kept      = "+34600000001"
+		oldCred   = "OLD-CREDENTIAL-2f9c"
+		goneCred  = "GONE-CREDENTIAL-7a1d"
+		goneModel = "GONE-MODEL-HASH-51e0"
+	)
+	for _, existingWAL := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new", true: "existing-wal"}[existingWAL], func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "creds.db")
+			if existingWAL {
+				db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := credstore.Migrate(ctx, db, credstore.SQLite, nil); err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			store, closeFn, err := OpenStore(ctx, "sqlite:"+path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeFn()
+			cs := &CredentialStore{Store: store}
+			for i := 0; i < 20; i++ {
+				if err := cs.StoreCredential(ctx, fmt.Sprintf("+3461000%04d", i), "credential", "model", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := cs.StoreCredential(ctx, gone, goneCred, goneModel, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.StoreCredential(ctx, kept, oldCred, "model", nil); err != nil {
+				t.Fatal(err)
+			}
+			// Replaced by a shorter credential, so the cell moves.
+			if err := cs.StoreCredential(ctx, kept, "NEW", "model", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := cs.Delete(ctx, gone); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cs.Get(ctx, gone); !errors.Is(err, credstore.ErrNotFound) {
+				t.Fatalf("Get after Delete: %v", err)
+			}
+			check := func(when string) {
+				files := sqliteFiles(t, path)
+				if _, ok := files["creds.db"]; !ok {
+					t.Fatalf("%s: no database file", when)
+				}
+				for name, b := range files {
+					for _, s := range []string{gone, goneCred, goneModel, oldCred} {
+						if n := bytes.Count(b, []byte(s)); n > 0 {
+							t.Errorf("%s: %s holds %q %d times", when, name, s, n)
+						}
+					}
+				}
+				if _, ok := files["creds.db-wal"]; ok {
+					t.Errorf("%s: the database is in WAL mode", when)
+				}
+			}
+			check("open")
+			if err := closeFn(); err != nil {
+				t.Fatal(err)
+			}
+			check("closed")
+		})
+	}
+}
+
+// TestOpenStoreConformance runs the credstore conformance suite (with its
+// concurrent writers and readers) on the SQLite store OpenStore opens: the
+// rollback journal must not turn concurrent use into SQLITE_BUSY errors.
+func TestOpenStoreConformance(t *testing.T) {
+	credstoretest.Run(t, func(t *testing.T) credstore.Store {
+		store, closeFn, err := OpenStore(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "creds.db"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeFn() })
+		return store
+	})
 }

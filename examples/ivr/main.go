@@ -113,7 +113,7 @@ func parseFlags(args []string) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("ivr", flag.ContinueOnError)
 	fs.StringVar(&c.Listen, "listen", agent.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
-	fs.StringVar(&c.PublicURL, "public-url", agent.Env("PUBLIC_URL", "http://127.0.0.1:8080"), "public base URL Twilio reaches this server at (env PUBLIC_URL)")
+	fs.StringVar(&c.PublicURL, "public-url", os.Getenv("PUBLIC_URL"), "public base URL Twilio reaches this server at, e.g. https://ivr.example.com (env PUBLIC_URL; default http://<listen address>)")
 	c.Store.Flags(fs) // -store, -audio-dir (an existing writable directory)
 	fs.BoolVar(&c.InsecureLoopback, "insecure-loopback", false, "run without "+envAPIKey+"/"+envBasicUser+" on a loopback -listen address (local tests only)")
 	fs.StringVar(&c.NextURL, "next-url", os.Getenv("IVR_NEXT_URL"), "URL the call is redirected to (POST) with the result after a voice webhook; empty: hang up (env IVR_NEXT_URL)")
@@ -794,12 +794,18 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 		return err
 	}
 	defer closeStore()
-	s, err := newServer(cfg, log, engine, creds)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	if cfg.PublicURL == "" {
+		// The address actually bound: with -listen 127.0.0.1:0 the port
+		// the system chose.
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	s, err := newServer(cfg, log, engine, creds)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	if auth == nil {

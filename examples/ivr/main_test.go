@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -951,4 +952,165 @@ func truncate(b []byte, samples int) ([]byte, error) {
 		return nil, err
 	}
 	return codec.EncodeWAV(nil, w.Format, w.Data[:samples])
+}
+
+// TestPublicURLDefault: without -public-url (or PUBLIC_URL) the URLs the
+// server hands out (stream_url, the TwiML <Stream url> and <Connect
+// action>) and the URL it checks webhook signatures against point at the
+// address it listens on, not at a fixed 127.0.0.1:8080; an explicit
+// -public-url is used as given.
+func TestPublicURLDefault(t *testing.T) {
+	t.Setenv(envAPIKey, apiKey)
+	t.Setenv("TWILIO_AUTH_TOKEN", authToken)
+	t.Setenv("PUBLIC_URL", "")
+	cases := []struct {
+		name string
+		args []string
+		base func(addr string) string // public base URL expected
+	}{
+		{"default", nil, func(addr string) string { return "http://" + addr }},
+		{"explicit", []string{"-public-url", "https://ivr.example.com/"}, func(string) string { return "https://ivr.example.com" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			addrc := make(chan net.Addr, 1)
+			errc := make(chan error, 1)
+			go func() {
+				errc <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-offline"}, tc.args...), io.Discard, func(a net.Addr) { addrc <- a })
+			}()
+			var addr string
+			select {
+			case a := <-addrc:
+				addr = a.String()
+			case err := <-errc:
+				t.Fatalf("run: %v", err)
+			}
+			defer func() {
+				cancel()
+				if err := <-errc; err != nil {
+					t.Errorf("run: %v", err)
+				}
+			}()
+			base := tc.base(addr)
+			ws := "ws" + strings.TrimPrefix(base, "http") + mediaPath
+			if strings.HasSuffix(addr, ":8080") {
+				t.Fatalf("listening on %s: the test cannot tell the default from the address", addr)
+			}
+
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/register?caller=%2B34600000090&call="+twiliotest.SID("CA"), nil)
+			req.Header.Set("X-API-Key", apiKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d struct {
+				StreamURL string `json:"stream_url"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&d)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusAccepted || d.StreamURL != ws {
+				t.Fatalf("POST /register: %s %v stream_url %q, want %q", resp.Status, err, d.StreamURL, ws)
+			}
+
+			form := url.Values{"CallSid": {twiliotest.SID("CA")}, "From": {"+34600000091"}, "AccountSid": {twiliotest.DefaultAccountSID}}
+			req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/twiml/register", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set(twilio.SignatureHeader, twilio.ComputeSignature(authToken, base+"/twiml/register", form))
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			id := resp.Header.Get("X-Voicegate-Session")
+			want := twimlHead + `<Say>Please tell us, in a few sentences, the reason for your call.</Say><Connect action="` + base + `/twiml/result?session=` + id + `" method="POST">` +
+				`<Stream name="voicegate-` + id + `" url="` + ws + `"><Parameter name="session" value="` + id + `"/></Stream></Connect></Response>`
+			if resp.StatusCode != http.StatusOK || string(b) != want {
+				t.Fatalf("TwiML: %s\n got %s\nwant %s", resp.Status, b, want)
+			}
+		})
+	}
+}
+
+// TestDeleteErasesSQLite: with -store sqlite:PATH, once DELETE
+// /callers/{caller} has answered 204 the caller id, credential and model
+// hash are in neither the database file nor a journal next to it, while
+// the server still runs (a WAL file used to keep them until a
+// checkpoint); the files are readable by their owner only.
+func TestDeleteErasesSQLite(t *testing.T) {
+	const caller = "+34600000000"
+	t.Setenv(envAPIKey, apiKey)
+	t.Setenv("PUBLIC_URL", "")
+	path := filepath.Join(t.TempDir(), "creds.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, []string{"-listen", "127.0.0.1:0", "-offline", "-store", "sqlite:" + path}, io.Discard, func(a net.Addr) { addrc <- a })
+	}()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a.String()
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	do := func(method, path, ctype string, body []byte) int {
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		req.Header.Set("X-API-Key", apiKey)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do(http.MethodPost, "/register?caller="+url.QueryEscape(caller), "audio/wav", wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK {
+		t.Fatalf("register: %d", code)
+	}
+	// What to look for: the stored record, read through a second
+	// connection to the same file.
+	store, closeStore, err := agent.OpenStore(context.Background(), "sqlite:"+path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.Get(context.Background(), caller)
+	closeStore()
+	if err != nil || rec.Credential == "" || rec.ModelHash == "" {
+		t.Fatalf("registered record: %+v %v", rec, err)
+	}
+	if code := do(http.MethodDelete, "/callers/"+url.PathEscape(caller), "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(path), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{caller, rec.Credential, rec.ModelHash} {
+			if n := bytes.Count(b, []byte(s)); n > 0 {
+				t.Errorf("%s holds %q %d times after the delete", e.Name(), s, n)
+			}
+		}
+		if fi, err := e.Info(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", e.Name(), fi.Mode())
+		}
+	}
 }
