@@ -113,12 +113,11 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 	if err := os.MkdirAll(audioDir, 0o700); err != nil {
 		return d, err
 	}
-	store, db, err := openStore(ctx, dbPath)
+	store, closeStore, err := openStore(ctx, dbPath)
 	if err != nil {
 		return d, err
 	}
-	d.onClose(func() { db.Close() })
-	d.onClose(func() { store.Close() })
+	d.onClose(func() { closeStore() })
 	// One adapter for every path that stores or deletes a credential (the
 	// scripted calls, the desk's agent API): its audio file names are keyed
 	// (a fresh key per run; Record.AudioRef names the file, so a later run

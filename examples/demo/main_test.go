@@ -186,12 +186,11 @@ func TestDemo(t *testing.T) {
 	}
 
 	// The credential store survives the run, with the enrolment audio.
-	st, sqlDB, err := openStore(context.Background(), db)
+	st, closeStore, err := openStore(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sqlDB.Close()
-	defer st.Close()
+	defer closeStore()
 	for _, caller := range []string{twilioCaller, audiohookCaller} {
 		rec, err := st.Get(context.Background(), caller)
 		if err != nil {
