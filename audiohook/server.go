@@ -236,6 +236,7 @@ type Session struct {
 	openErr     error // why the open did not complete
 	endErr      error // protocol failure to report after draining
 	closeReason string
+	authFail    DisconnectParameters // the disconnect that answers open in stateUnauthorized
 	peerErr     *PeerError
 	disconnect  bool // a disconnect was sent
 	appEnd      bool // the disconnect came from the application
@@ -286,7 +287,8 @@ type Session struct {
 // answered no sooner than AuthFailureDelay (500 ms) after verification
 // started, whatever failed. With AuthReject it is answered with HTTP 401
 // and an *AuthError is returned; with AuthDisconnect the session is
-// returned and disconnected as unauthorized, and Open reports the
+// returned and disconnected as unauthorized in answer to the client's open
+// (or after OpenTimeout without one), and Open reports the
 // *AuthError. A request refused because the NonceCache is full
 // (ErrNonceCacheFull) is answered at once with HTTP 503, or disconnect
 // "error" with AuthDisconnect.
@@ -348,7 +350,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 			s.openErr = fmt.Errorf("audiohook: connection refused: %w", authErr)
 		}
 		s.endErr = s.openErr
-		s.after(0, func() { s.fail(reason, info, true) })
+		// The disconnect answers the client's open, as the reference
+		// server's does (it authenticates in its opening state): sent at
+		// once, it would race the client's open, and a client answering it
+		// with close before its open went out could see the WebSocket
+		// closed under that open. A client that sends no open gets it after
+		// OpenTimeout.
+		s.authFail = DisconnectParameters{Reason: reason, Info: info}
+		s.after(o.OpenTimeout, func() { s.failWith(s.authFail, true) })
 	} else {
 		s.after(o.OpenTimeout, func() {
 			s.mu.Lock()
@@ -763,6 +772,10 @@ func (s *Session) handleText(ctx context.Context, b []byte) {
 			s.mu.Unlock()
 		}
 	default:
+		if st == stateUnauthorized && m.Type == TypeOpen {
+			s.failWith(s.authFail, true)
+			break
+		}
 		if st == stateDisconnecting || st == stateUnauthorized || st == stateClosed {
 			break // answered only close and ping from now on
 		}
