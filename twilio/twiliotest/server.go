@@ -44,6 +44,12 @@ type CreatedStream struct {
 	StatusCallbackMethod string
 	// Parameters holds ParameterN.Name → ParameterN.Value.
 	Parameters map[string]string
+	// Stopped is closed when the stream is stopped through the REST API;
+	// pass it as Options.Stop to the simulator playing the stream, so the
+	// stop ends the simulated stream as it ends Twilio's.
+	Stopped <-chan struct{}
+
+	stopped chan struct{}
 }
 
 // Request is a request the fake server received.
@@ -329,6 +335,8 @@ func (s *Server) createStream(w http.ResponseWriter, ac, call string, f url.Valu
 		URL: u, Track: track, StatusCallback: f.Get("StatusCallback"), StatusCallbackMethod: f.Get("StatusCallbackMethod"),
 		Parameters: params,
 	}
+	st.stopped = make(chan struct{})
+	st.Stopped = st.stopped
 	s.streams[call] = append(s.streams[call], st)
 	cb := s.o.OnStreamStart
 	cp := *st
@@ -357,6 +365,9 @@ func (s *Server) stopStream(w http.ResponseWriter, ac, call, sidOrName string, f
 	defer s.mu.Unlock()
 	for _, st := range s.streams[call] {
 		if st.SID == sidOrName || (st.Name != "" && st.Name == sidOrName) {
+			if st.Status != "stopped" {
+				close(st.stopped)
+			}
 			st.Status = "stopped"
 			st.DateUpdated = time.Now().UTC().Format(time.RFC1123Z)
 			out := st.StreamResource

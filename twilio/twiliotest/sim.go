@@ -106,6 +106,10 @@ type Options struct {
 	// sent (before stop) until it is closed or the server closes the
 	// WebSocket, so a bidirectional test can exchange media and marks.
 	HoldOpen <-chan struct{}
+	// Stop, when not nil, ends the stream as Twilio does when it is stopped
+	// over REST (CreatedStream.Stopped): once it is closed no more media is
+	// sent, then stop and the close of the WebSocket.
+	Stop <-chan struct{}
 }
 
 // Result reports what a simulated stream sent and what the server sent back.
@@ -332,15 +336,22 @@ func (s *sim) run(ctx context.Context, send func(ctx context.Context) error) (*R
 		s.playout(rctx)
 	}()
 	sendCtx, stopSend := context.WithCancel(ctx)
+	var stopped atomic.Bool
 	go func() {
 		select {
 		case <-serverGone:
+			stopSend()
+		case <-s.o.Stop:
+			stopped.Store(true)
 			stopSend()
 		case <-sendCtx.Done():
 		}
 	}()
 	err := send(sendCtx)
 	stopSend()
+	if stopped.Load() && ctx.Err() == nil {
+		err = nil // stopped over REST: stop follows
+	}
 	if err != nil && ctx.Err() == nil {
 		// A write fails when the server has closed the connection, and the
 		// reader sees that close a moment later: give it the chance before
@@ -503,6 +514,13 @@ func (s *sim) sendAudio(ctx context.Context, inbound, outbound []byte) error {
 				continue
 			}
 			m := mediaOut{track: "inbound", chunk: i + 1, ts: s.o.FirstTimestamp + int64(i)*20, data: audio[i*fb : min((i+1)*fb, len(audio))]}
+			if len(m.data) < fb {
+				// Twilio always sends 160 bytes: a short end is padded
+				// with μ-law silence.
+				pad := bytes.Repeat([]byte{codec.ULawSilence}, fb)
+				copy(pad, m.data)
+				m.data = pad
+			}
 			if tr == 1 {
 				m.track = "outbound"
 			}
