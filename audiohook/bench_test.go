@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate"
 )
 
 func raiseFileLimit(tb testing.TB, n uint64) {
@@ -441,9 +443,10 @@ func maskedFrame(op byte, payload []byte) []byte {
 // (validation, ring, ReadFrame) without the WebSocket library.
 func BenchmarkSessionAudioPath(b *testing.B) {
 	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
-	s.state = stateActive
-	s.frameB, s.channels, s.enc = 2, 2, 1
-	s.ring.alloc(65536)
+	s.o.state = stateActive
+	s.o.frameB = 2
+	s.o.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
+	s.o.track.StartAt(0)
 	frame := make([]byte, 320)
 	ctx := context.Background()
 	b.SetBytes(int64(len(frame)))

@@ -239,8 +239,8 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	if r.reason != CloseDisconnect {
 		t.Fatalf("close reason %q", r.reason)
 	}
-	if r.stats.Gap < 50*time.Millisecond {
-		t.Fatalf("gap %v: paused time not counted", r.stats.Gap)
+	if r.stats.GapTime < 50*time.Millisecond {
+		t.Fatalf("gap %v: paused time not counted", r.stats.GapTime)
 	}
 	// Frames after the pause start at a later media time than their samples alone.
 	last := r.frames[len(r.frames)-1]

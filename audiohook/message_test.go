@@ -3,11 +3,11 @@ package audiohook
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate"
 )
 
 func TestDuration(t *testing.T) {
@@ -91,74 +91,12 @@ func TestKeysFromJSON(t *testing.T) {
 	}
 }
 
-func TestRingDropOldestAndCancel(t *testing.T) {
-	r := newRing(4, time.Second)
-	r.alloc(1000)
-	for i := 0; i < 6; i++ {
-		r.push([]byte{byte(i), byte(i)}, time.Duration(i)*time.Millisecond, time.Millisecond)
-	}
-	if r.dropped != 2 || r.maxDepth != 4 {
-		t.Fatalf("dropped %d depth %d", r.dropped, r.maxDepth)
-	}
-	ctx := context.Background()
-	p, m, err := r.pop(ctx)
-	if err != nil || p[0] != 2 || m.seq != 3 {
-		t.Fatalf("pop %v %+v %v", p, m, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := r.pop(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, _, err := r.pop(cctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled pop: %v", err)
-	}
-	r.push([]byte{9}, 0, time.Millisecond) // still usable after a cancelled pop
-	if p, _, err := r.pop(ctx); err != nil || p[0] != 9 {
-		t.Fatalf("after cancel: %v %v", p, err)
-	}
-	r.finish(io.EOF)
-	if _, _, err := r.pop(ctx); err != io.EOF {
-		t.Fatalf("end: %v", err)
-	}
-	r.stop(ErrClosed)
-	if _, _, err := r.pop(ctx); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("closed: %v", err)
-	}
-	// Duration bound: 1 s of 300 ms frames keeps three.
-	r2 := newRing(100, time.Second)
-	r2.alloc(1000)
-	for i := 0; i < 5; i++ {
-		r2.push([]byte{1}, 0, 300*time.Millisecond)
-	}
-	if r2.n != 3 || r2.dropped != 2 {
-		t.Fatalf("duration bound: n %d dropped %d", r2.n, r2.dropped)
-	}
-}
-
-func TestRingZeroAlloc(t *testing.T) {
-	r := newRing(100, 2*time.Second)
-	r.alloc(65536)
-	frame := make([]byte, 3200)
-	ctx := context.Background()
-	allocs := testing.AllocsPerRun(1000, func() {
-		r.push(frame, 0, 200*time.Millisecond)
-		if _, _, err := r.pop(ctx); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Fatalf("%v allocations per frame", allocs)
-	}
-}
-
 func TestHandleAudioZeroAlloc(t *testing.T) {
 	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
-	s.state = stateActive
-	s.frameB, s.channels, s.enc = 2, 2, 1
-	s.ring.alloc(65536)
+	s.o.state = stateActive
+	s.o.frameB = 2
+	s.o.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
+	s.o.track.StartAt(0)
 	frame := make([]byte, 320)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(1000, func() {

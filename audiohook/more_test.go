@@ -67,8 +67,8 @@ func TestInteropDiscardToAndWAVSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-res
-	if len(r.frames) != 25 || r.frames[0].Timestamp != time.Second || r.stats.Gap != time.Second {
-		t.Fatalf("%d frames, first at %v, gap %v", len(r.frames), r.frames[0].Timestamp, r.stats.Gap)
+	if len(r.frames) != 25 || r.frames[0].Timestamp != time.Second || r.stats.GapTime != time.Second {
+		t.Fatalf("%d frames, first at %v, gap %v", len(r.frames), r.frames[0].Timestamp, r.stats.GapTime)
 	}
 	f := r.frames[0]
 	if f.Channels != 1 || f.Parties[0] != voicegate.Customer || f.Payload[7] != ulaw[7] {

@@ -56,7 +56,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 			r.frames = append(r.frames, f.Clone())
 		}
 		r.lang = s.Info().Params.Language
-		r.gap = s.Stats().Gap
+		r.gap = s.Stats().GapTime
 		res <- r
 	})
 	ctx := ctxT(t)

@@ -32,6 +32,14 @@ type Track struct {
 // Started reports whether a frame was placed on the track.
 func (t *Track) Started() bool { return t.started }
 
+// StartAt starts the track at media time t, so that a first frame after t
+// is a gap (AudioHook audio discarded before the first frame).
+func (t *Track) StartAt(at time.Duration) {
+	t.started = true
+	t.next = at
+	t.last = at - 1
+}
+
 // Next is the media time right after the last frame placed.
 func (t *Track) Next() time.Duration { return t.next }
 
