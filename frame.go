@@ -230,11 +230,12 @@ type FrameReader interface {
 // stream owns (twilio.Stream, audiohook.Session). Besides the FrameReader
 // contract:
 //
-//   - Done is closed when no more frames will be queued: at the clean or
-//     abnormal end of the audio, or at Close.
-//   - Err is nil until Done is closed and after a clean end; then the
-//     *StreamError of an abnormal end, or ErrClosed (net.ErrClosed) when
-//     Close or CloseNow came first.
+//   - Done is closed when the stream has ended and the goroutines it owns
+//     have exited: the connection is gone, no more frames will be queued
+//     and Stats are final.
+//   - Err is nil before the end and after a clean end; after an abnormal
+//     end it is the *StreamError that ReadFrame returns; ErrClosed
+//     (net.ErrClosed) when Close or CloseNow came first.
 //   - Close runs the protocol's goodbye (bounded by a timeout), closes the
 //     connection and waits for the reader goroutine; CloseNow does the same
 //     without the goodbye. Both are idempotent: the first call returns nil,

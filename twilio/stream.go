@@ -804,9 +804,11 @@ func (s *Stream) FirstTimestamp() (ms int64, ok bool) {
 	return s.firstTS, s.haveFirst
 }
 
-// Done is closed when the stream's audio ends: stop event, peer close,
-// broken connection, idle timeout or Close.
-func (s *Stream) Done() <-chan struct{} { return s.q.Done() }
+// Done is closed when the stream has ended and its reader goroutine has
+// exited (the connection is gone: after stop Twilio closes it at once, or
+// peer close, broken connection, idle timeout, Close): no more frames or
+// events will be queued and Stats are final.
+func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // Err tells why the audio ended once Done is closed: nil for a stop event,
 // the *voicegate.StreamError of an abnormal end (its cause a
