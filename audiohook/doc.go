@@ -21,7 +21,8 @@
 // could pass the clock checks and, when full of live nonces, refuses new
 // connections rather than forget one.
 //
-// The session's own goroutine then runs the protocol: it answers open with
+// One goroutine owned by the session holds its state and runs the
+// protocol (application calls reach it as messages): it answers open with
 // opened (media chosen by ServerOptions.Media preference, supportedLanguages,
 // startPaused, the OnOpen hook), ping with pong at once, close with closed,
 // update with updated; tracks paused/resumed/discarded gaps in the media
@@ -38,11 +39,18 @@
 // 8000 Hz, one or two channels with Parties from the negotiated channels
 // (external = voicegate.Customer, internal = voicegate.Agent), Seq counting
 // frames and Timestamp the media position of the first sample, including
-// discarded and paused gaps. Frames wait in a bounded buffer (2 s by
-// default) that drops the oldest frame when the application falls behind;
-// Stats counts the drops. ReadFrame returns io.EOF at a clean end. A
-// connection probe (null conversation id) is answered with opened and
-// yields no frames.
+// discarded and paused gaps (filled with silence up to
+// voicegate.MaxGapFill with ServerOptions.FillGaps). Frames wait in a
+// bounded buffer (2 s by default) that drops the oldest frame when the
+// application falls behind; Stats counts the drops. A connection probe
+// (null conversation id) is answered with opened and yields no frames.
+//
+// Session is a voicegate.Stream: the contract of ReadFrame, Done, Err,
+// Close and CloseNow is the one written in package voicegate, shared with
+// twilio.Stream. The close/closed transaction is the clean end (io.EOF);
+// any other end is a *voicegate.StreamError wrapping a *ProtocolError,
+// ErrIdleTimeout (no message for ServerOptions.IdleTimeout: a half-open
+// connection) or ErrConnectionLost.
 //
 // # Client
 //
@@ -60,7 +68,9 @@
 // With ServerOptions.Recorder set (DirSink for a local directory), each
 // session is written as a WAV file in the negotiated format plus a JSON
 // sidecar (Sidecar) listing every text message in both directions with
-// its time. Gaps in the media position are filled with silence.
+// its time. The files are written by the recorder's own goroutine, never on
+// the protocol path; gaps in the media position up to voicegate.MaxGapFill
+// are filled with silence.
 //
 // # Caveats
 //

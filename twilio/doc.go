@@ -32,10 +32,19 @@
 // the stream (Twilio starts at an arbitrary value such as 155 ms; see
 // Stream.FirstTimestamp), never from arrival time. A jump of half a frame
 // or more between consecutive frames of a track is a gap: it is counted in
-// Stats.Gaps and Stats.GapSamples, and with AcceptOptions.FillGaps it is
-// filled with μ-law silence so the audio read keeps the call's timeline.
-// Duplicates and frames arriving after a later one are dropped and counted
-// as late.
+// Stats.Gaps and Stats.GapTime, and with AcceptOptions.FillGaps it is
+// filled with μ-law silence (up to voicegate.MaxGapFill) so the audio read
+// keeps the call's timeline. Duplicates and frames arriving after a later
+// one of the same track are dropped and counted as late; each track has
+// its own cut-off.
+//
+// # End of stream
+//
+// Stream is a voicegate.Stream: the contract of ReadFrame, Done, Err,
+// Close and CloseNow is the one written in package voicegate, shared with
+// audiohook.Session. The stop event is the clean end (io.EOF); a stream
+// that ends any other way ends with a *voicegate.StreamError whose cause
+// tells why (a *voicegate.CloseError, ErrIdleTimeout, a network error).
 //
 // # Slow readers
 //
@@ -80,9 +89,7 @@
 // credentials they return a *CredentialsError (ErrServerCredentials) naming
 // the option to fix, never an "invalid token" error for the agent.
 //
-// The package depends on the standard library and
-// github.com/coder/websocket only, whose CloseStatus reads the close status
-// in Stream.Err. The Media Streams server side reads each message in
-// place, without allocating. Package twiliotest holds a Media Streams
+// The package depends on the standard library only. The Media Streams
+// server side reads each message in place, without allocating. Package twiliotest holds a Media Streams
 // simulator and a fake Twilio REST server for tests.
 package twilio
