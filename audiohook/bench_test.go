@@ -443,10 +443,10 @@ func maskedFrame(op byte, payload []byte) []byte {
 // (validation, ring, ReadFrame) without the WebSocket library.
 func BenchmarkSessionAudioPath(b *testing.B) {
 	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
-	s.o.state = stateActive
-	s.o.frameB = 2
-	s.o.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
-	s.o.track.StartAt(0)
+	s.setState(stateActive)
+	s.m.frameB = 2
+	s.m.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
+	s.m.track.StartAt(0)
 	frame := make([]byte, 320)
 	ctx := context.Background()
 	b.SetBytes(int64(len(frame)))

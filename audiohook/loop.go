@@ -27,7 +27,17 @@ type owned struct {
 	wbuf          []byte
 	recvAt        time.Time
 
-	info     *OpenInfo
+	info *OpenInfo
+
+	timers []*time.Timer
+}
+
+// media is the media clock and the recorder. The socket reader owns it: it
+// queues audio frames itself while the session is active (the common case
+// costs no hand-over). The owner goroutine touches it only while the
+// reader waits for the ack of a message it handed over (open, discarded,
+// resumed, audio outside the active state), or after the reader exited.
+type media struct {
 	probe    bool
 	frameB   int
 	tmpl     voicegate.Frame // format of the frames queued
@@ -36,8 +46,6 @@ type owned struct {
 	track    streamcore.Track
 	gapCount streamcore.GapCounters
 	rec      *recorder
-
-	timers []*time.Timer
 }
 
 // inMsg is one read of the socket, handed from the reader to the owner.
@@ -94,6 +102,9 @@ func (s *Session) readLoop() {
 		typ, p, err := s.conn.ReadMessage()
 		if idle != nil && err == nil {
 			idle.Reset(s.opts.IdleTimeout)
+		}
+		if err == nil && typ == wsconn.MessageBinary && s.audioFast(p) {
+			continue
 		}
 		s.in <- inMsg{typ: typ, p: p, err: err}
 		if err != nil {
@@ -159,7 +170,7 @@ func (s *Session) exit(readErr error) {
 	}
 	s.q.Finish(end)
 	s.openOnce.Do(func() { close(s.openCh) })
-	if err := s.o.rec.close(); err != nil {
+	if err := s.m.rec.close(); err != nil {
 		s.opts.Logger.Warn("audiohook: recording", "session", s.id, "err", err)
 	}
 	_ = s.conn.CloseNow()
@@ -194,13 +205,14 @@ func (s *Session) handle(ctx context.Context, typ wsconn.MessageType, p []byte) 
 
 func (s *Session) setState(st sessionState) {
 	s.o.state = st
+	s.active.Store(st == stateActive)
 	s.mu.Lock()
 	s.pub.state = st
 	s.mu.Unlock()
 }
 
 func (s *Session) handleText(ctx context.Context, b []byte) {
-	s.o.rec.message("in", b)
+	s.m.rec.message("in", b)
 	m, err := ParseClientMessage(b)
 	if err != nil {
 		s.fail(ReasonError, "Client Error: "+err.Error(), true)
@@ -347,12 +359,12 @@ func (s *Session) addGap(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	s.o.gap += d
+	s.m.gap += d
 	s.posNs.Store(int64(s.position()))
 }
 
 func (s *Session) position() time.Duration {
-	return time.Duration(s.o.samples)*time.Second/8000 + s.o.gap
+	return time.Duration(s.m.samples)*time.Second/8000 + s.m.gap
 }
 
 func (s *Session) handleOpen(ctx context.Context, m *Message) {
@@ -413,9 +425,9 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 				t.Parties[i] = voicegate.Customer
 			}
 		}
-		s.o.tmpl = t
-		s.o.frameB = t.Channels * t.Encoding.BytesPerSample()
-		s.o.track.StartAt(0)
+		s.m.tmpl = t
+		s.m.frameB = t.Channels * t.Encoding.BytesPerSample()
+		s.m.track.StartAt(0)
 	}
 	if info.DiscardTo > 0 {
 		d := Duration(info.DiscardTo)
@@ -429,14 +441,14 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 		}
 	}
 	if info.Probe {
-		s.o.probe = true
-		s.o.rec.discard()
-		s.o.rec = nil
-	} else if s.o.rec != nil {
-		if err := s.o.rec.start(ctx, s.opts.Recorder, s.id, info.Media); err != nil {
+		s.m.probe = true
+		s.m.rec.discard()
+		s.m.rec = nil
+	} else if s.m.rec != nil {
+		if err := s.m.rec.start(ctx, s.opts.Recorder, s.id, info.Media); err != nil {
 			s.opts.Logger.Warn("audiohook: recorder", "session", s.id, "err", err)
-			s.o.rec.discard()
-			s.o.rec = nil
+			s.m.rec.discard()
+			s.m.rec = nil
 		}
 	}
 	params := mustJSON(op)
@@ -444,12 +456,11 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 		params = append(params[:len(params)-1], `,"supportedLanguages":[]}`...)
 	}
 	s.o.info = info
-	s.o.state = stateActive
 	s.mu.Lock()
 	s.pub.info = info
 	s.pub.probe = info.Probe
-	s.pub.state = stateActive
 	s.mu.Unlock()
+	s.setState(stateActive)
 	s.sendFromOwner(TypeOpened, params)
 	s.openLatNs.Store(int64(time.Since(s.o.recvAt)))
 	s.openOnce.Do(func() { close(s.openCh) })
@@ -499,35 +510,52 @@ func (s *Session) handleAudio(b []byte) {
 	default:
 		return // in-flight audio after close or disconnect is dropped
 	}
-	if s.o.frameB == 0 {
+	if s.m.frameB == 0 {
 		s.fail(ReasonError, "Client Error: Unexpected binary message: no media was selected", true)
 		return
 	}
-	if len(b)%s.o.frameB != 0 {
-		s.fail(ReasonError, fmt.Sprintf("Client Error: Audio frame of %d bytes is not a multiple of %d", len(b), s.o.frameB), true)
+	if len(b)%s.m.frameB != 0 {
+		s.fail(ReasonError, fmt.Sprintf("Client Error: Audio frame of %d bytes is not a multiple of %d", len(b), s.m.frameB), true)
 		return
 	}
-	if s.o.probe {
+	s.pushAudio(b)
+}
+
+// audioFast queues a valid audio frame of an active session on the socket
+// reader's goroutine and reports whether it did; everything else (errors,
+// other states) goes to the owner.
+func (s *Session) audioFast(b []byte) bool {
+	if !s.active.Load() || len(b) == 0 || len(b) > maxBinary || s.m.frameB == 0 || len(b)%s.m.frameB != 0 {
+		return false
+	}
+	s.pushAudio(b)
+	return true
+}
+
+// pushAudio queues a valid audio frame. Reader, or owner during a
+// hand-over.
+func (s *Session) pushAudio(b []byte) {
+	if s.m.probe {
 		return
 	}
 	ts := s.position()
-	n := int64(len(b) / s.o.frameB)
+	n := int64(len(b) / s.m.frameB)
 	dur := time.Duration(n) * time.Second / 8000
-	s.o.samples += n
+	s.m.samples += n
 	s.bytesIn.Add(uint64(len(b)))
 	s.posNs.Store(int64(s.position()))
-	s.o.rec.audioAt(ts, b)
-	gap, late := s.o.track.Place(ts, dur, &s.o.gapCount)
+	s.m.rec.audioAt(ts, b)
+	gap, late := s.m.track.Place(ts, dur, &s.m.gapCount)
 	if late {
 		return // cannot happen: the position only grows
 	}
 	if gap > 0 {
-		s.gaps.Store(s.o.gapCount.Gaps)
-		s.gapNs.Store(int64(s.o.gapCount.GapTime))
-		s.o.track.FillGap(s.q, s.o.tmpl, ts, gap, dur, 20*time.Millisecond, s.opts.FillGaps)
+		s.gaps.Store(s.m.gapCount.Gaps)
+		s.gapNs.Store(int64(s.m.gapCount.GapTime))
+		s.m.track.FillGap(s.q, s.m.tmpl, ts, gap, dur, 20*time.Millisecond, s.opts.FillGaps)
 	}
-	f := s.o.tmpl
-	f.Seq = s.o.track.Seq()
+	f := s.m.tmpl
+	f.Seq = s.m.track.Seq()
 	f.Timestamp = ts
 	f.Payload = b
 	s.q.Push(f, dur)
@@ -540,7 +568,7 @@ func (s *Session) send(ctx context.Context, typ string, params []byte) error {
 	defer cancel()
 	s.o.seq++
 	s.o.wbuf = appendServerMessage(s.o.wbuf[:0], typ, s.id, s.o.seq, s.o.lastClientSeq, params)
-	s.o.rec.message("out", s.o.wbuf)
+	s.m.rec.message("out", s.o.wbuf)
 	if err := s.conn.WriteMessage(ctx, wsconn.MessageText, s.o.wbuf); err != nil {
 		return fmt.Errorf("audiohook: send %s: %w", typ, err)
 	}

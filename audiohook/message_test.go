@@ -93,10 +93,10 @@ func TestKeysFromJSON(t *testing.T) {
 
 func TestHandleAudioZeroAlloc(t *testing.T) {
 	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
-	s.o.state = stateActive
-	s.o.frameB = 2
-	s.o.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
-	s.o.track.StartAt(0)
+	s.setState(stateActive)
+	s.m.frameB = 2
+	s.m.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
+	s.m.track.StartAt(0)
 	frame := make([]byte, 320)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(1000, func() {

@@ -240,7 +240,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 	conn.SetReadLimit(maxMessage)
 	s := newSession(conn, o, sid, org, corr, r.Header.Get(HeaderAPIKey))
 	if o.Recorder != nil {
-		s.o.rec = newRecorder(o.Logger, &s.recDropped)
+		s.m.rec = newRecorder(o.Logger, &s.recDropped)
 	}
 	var first func()
 	if authErr != nil {

@@ -103,7 +103,9 @@ type Session struct {
 	idleFired atomic.Bool
 	cancel    context.CancelFunc // ends the owner's context
 
-	o owned // the owner goroutine's state; nobody else touches it
+	o      owned       // the owner goroutine's state; nobody else touches it
+	m      media       // the socket reader's state (see media)
+	active atomic.Bool // the state is stateActive: the reader may queue audio
 
 	mu  sync.Mutex // guards pub: written by the owner, read by anyone
 	pub published

@@ -250,3 +250,17 @@ func TestTrackPlaceAndFill(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkQueuePushPop(b *testing.B) {
+	q := NewQueue(QueueOptions{Frames: 100, Bytes: 100 * 320})
+	f := frame(1, 1, 320)
+	ctx := context.Background()
+	b.SetBytes(320)
+	b.ReportAllocs()
+	for b.Loop() {
+		q.Push(f, 20*time.Millisecond)
+		if _, err := q.Pop(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

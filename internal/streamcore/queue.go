@@ -63,10 +63,17 @@ type Counters struct {
 	MaxQueueDepth  int    // most frames queued at once
 }
 
+// meta is a queued frame without its payload. It holds no pointer, so
+// moving it in and out of the ring costs no write barrier.
 type meta struct {
-	f    voicegate.Frame // Payload nil
-	size int
-	dur  time.Duration
+	enc      voicegate.Encoding
+	channels uint8
+	parties  [voicegate.MaxChannels]voicegate.Party
+	rate     int32
+	size     int32
+	seq      uint64
+	ts       time.Duration
+	dur      time.Duration
 }
 
 // Queue is a bounded FIFO of frames over one byte buffer allocated up
@@ -88,7 +95,8 @@ type Queue struct {
 
 	wake  chan struct{} // a frame, the end or an abort arrived
 	done  chan struct{} // closed by the first Finish or Abort
-	rlock chan struct{} // serialises consumers
+	rmu   sync.Mutex    // serialises consumers
+	rwake chan struct{} // rmu was unlocked
 	out   []byte        // the consumer's payload, valid until its next Pop
 }
 
@@ -102,7 +110,8 @@ func NewQueue(o QueueOptions) *Queue {
 		meta:  make([]meta, o.Frames),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
-		rlock: make(chan struct{}, 1),
+		rwake: make(chan struct{}, 1),
+		out:   make([]byte, 0, min(o.Bytes, 4096)),
 	}
 }
 
@@ -115,10 +124,9 @@ func (q *Queue) signal() {
 
 func (q *Queue) dropOldestLocked() {
 	m := &q.meta[q.head]
-	q.rpos = (q.rpos + m.size) % len(q.data)
-	q.used -= m.size
+	q.rpos = (q.rpos + int(m.size)) % len(q.data)
+	q.used -= int(m.size)
 	q.queued -= m.dur
-	q.meta[q.head] = meta{}
 	q.head = (q.head + 1) % len(q.meta)
 	q.n--
 	q.c.FramesDropped++
@@ -131,29 +139,34 @@ func (q *Queue) reserveLocked(size int, dur time.Duration) bool {
 		return false
 	}
 	q.c.FramesReceived++
-	full := func() bool {
-		return q.n == len(q.meta) || q.used+size > len(q.data) ||
-			(q.opts.Duration > 0 && q.queued+dur > q.opts.Duration)
-	}
 	if size > len(q.data) {
 		q.c.FramesDropped++
 		return false
 	}
-	if q.opts.Overflow == DropNewest && q.n > 0 && full() {
+	if q.opts.Overflow == DropNewest && q.n > 0 && q.fullLocked(size, dur) {
 		q.c.FramesDropped++
 		return false
 	}
-	for q.n > 0 && full() {
+	for q.n > 0 && q.fullLocked(size, dur) {
 		q.dropOldestLocked()
 	}
 	return true
 }
 
-func (q *Queue) commitLocked(f voicegate.Frame, size int, dur time.Duration) {
-	f.Payload = nil
+// fullLocked reports whether a payload of size bytes and dur breaks a
+// bound.
+func (q *Queue) fullLocked(size int, dur time.Duration) bool {
+	return q.n == len(q.meta) || q.used+size > len(q.data) ||
+		(q.opts.Duration > 0 && q.queued+dur > q.opts.Duration)
+}
+
+func (q *Queue) commitLocked(f *voicegate.Frame, size int, dur time.Duration) {
 	q.used += size
 	q.queued += dur
-	q.meta[(q.head+q.n)%len(q.meta)] = meta{f: f, size: size, dur: dur}
+	q.meta[(q.head+q.n)%len(q.meta)] = meta{
+		enc: f.Encoding, channels: uint8(f.Channels), parties: f.Parties, rate: int32(f.SampleRate),
+		size: int32(size), seq: f.Seq, ts: f.Timestamp, dur: dur,
+	}
 	q.n++
 	q.c.MaxQueueDepth = max(q.c.MaxQueueDepth, q.n)
 }
@@ -169,7 +182,7 @@ func (q *Queue) Push(f voicegate.Frame, dur time.Duration) {
 	wpos := (q.rpos + q.used) % len(q.data)
 	c := copy(q.data[wpos:], f.Payload)
 	copy(q.data, f.Payload[c:])
-	q.commitLocked(f, len(f.Payload), dur)
+	q.commitLocked(&f, len(f.Payload), dur)
 	q.mu.Unlock()
 	q.signal()
 }
@@ -186,7 +199,7 @@ func (q *Queue) PushSilence(f voicegate.Frame, size int, fill byte, dur time.Dur
 	for i := 0; i < size; i++ {
 		q.data[(wpos+i)%len(q.data)] = fill
 	}
-	q.commitLocked(f, size, dur)
+	q.commitLocked(&f, size, dur)
 	q.c.SilenceFrames++
 	q.mu.Unlock()
 	q.signal()
@@ -269,16 +282,14 @@ func (q *Queue) Counters() Counters {
 // ends, it is aborted or ctx ends. Concurrent calls are serialised; the
 // payload is valid until the next Pop by any caller.
 func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
-	select {
-	case q.rlock <- struct{}{}:
-	default:
+	for !q.rmu.TryLock() {
 		select {
-		case q.rlock <- struct{}{}:
+		case <-q.rwake:
 		case <-ctx.Done():
 			return voicegate.Frame{}, ctx.Err()
 		}
 	}
-	defer func() { <-q.rlock }()
+	defer q.unlockReader()
 	for {
 		q.mu.Lock()
 		if q.abort != nil {
@@ -287,23 +298,25 @@ func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
 			return voicegate.Frame{}, err
 		}
 		if q.n > 0 {
-			m := q.meta[q.head]
-			if cap(q.out) < m.size {
-				q.out = make([]byte, m.size, max(m.size, 4096))
+			m := &q.meta[q.head]
+			size := int(m.size)
+			if cap(q.out) < size {
+				q.out = make([]byte, size, max(size, 4096))
 			}
-			out := q.out[:m.size]
+			out := q.out[:size]
 			c := copy(out, q.data[q.rpos:])
 			copy(out[c:], q.data)
-			q.rpos = (q.rpos + m.size) % len(q.data)
-			q.used -= m.size
+			f := voicegate.Frame{
+				Encoding: m.enc, SampleRate: int(m.rate), Channels: int(m.channels), Parties: m.parties,
+				Seq: m.seq, Timestamp: m.ts, Payload: out,
+			}
+			q.rpos = (q.rpos + size) % len(q.data)
+			q.used -= size
 			q.queued -= m.dur
-			q.meta[q.head] = meta{}
 			q.head = (q.head + 1) % len(q.meta)
 			q.n--
 			q.c.FramesRead++
 			q.mu.Unlock()
-			f := m.f
-			f.Payload = out
 			return f, nil
 		}
 		if q.end != nil {
@@ -317,5 +330,13 @@ func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
 		case <-ctx.Done():
 			return voicegate.Frame{}, ctx.Err()
 		}
+	}
+}
+
+func (q *Queue) unlockReader() {
+	q.rmu.Unlock()
+	select {
+	case q.rwake <- struct{}{}:
+	default:
 	}
 }
