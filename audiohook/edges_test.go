@@ -233,3 +233,39 @@ func TestSlowRecorderDoesNotDelayPong(t *testing.T) {
 	r.c.CloseNow()
 	<-done // the recording is finished with the session
 }
+
+// Architect may pass input variables that are not strings; the reference
+// server opens the session, and so do we, exposing every value.
+func TestOpenInputVariablesAnyJSON(t *testing.T) {
+	infos := make(chan *OpenInfo, 1)
+	u := testServer(t, &ServerOptions{Keys: StaticKeys{testKey: nil}}, func(s *Session) {
+		info, err := s.Open(ctxT(t))
+		if err != nil {
+			t.Error(err)
+		}
+		infos <- info
+	})
+	ctx := ctxT(t)
+	r, err := dialRaw(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.c.CloseNow()
+	params := openParams(monoPCMU, func(m map[string]any) {
+		m["inputVariables"] = json.RawMessage(`{"a":1,"b":"x","c":{"k":true},"d":null}`)
+	})
+	if _, err := r.roundTrip(ctx, "open", params); err != nil {
+		t.Fatal(err)
+	}
+	info := <-infos
+	if info == nil {
+		t.Fatal("session did not open")
+	}
+	iv, raw := info.Params.InputVariables, info.Params.RawInputVariables
+	if iv["a"] != "1" || iv["b"] != "x" || iv["c"] != `{"k":true}` || iv["d"] != "null" || len(iv) != 4 {
+		t.Errorf("InputVariables %q", iv)
+	}
+	if string(raw["a"]) != "1" || string(raw["b"]) != `"x"` || string(raw["c"]) != `{"k":true}` {
+		t.Errorf("RawInputVariables %q", raw)
+	}
+}
