@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -135,7 +136,14 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	res := make(chan serverResult, 1)
 	var transcript = Transcript{ID: NewUUID(), ChannelID: 0, IsFinal: true, Offset: 0, Duration: Duration(time.Second),
 		Alternatives: []TranscriptAlternative{{Confidence: 0.9, Interpretations: []TranscriptInterpretation{{Type: "display", Transcript: "hello"}}}}}
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	// The server resumes once the client answered paused and pausedFrames
+	// frames of media time ran while it was paused.
+	const pausedFrames = 5
+	acks := newAnswerCounter()
+	opts := signedServerOptions(t)
+	opts.OnMessage = acks.onMessage
+	reached := make(chan struct{})
+	url := testServer(t, opts, func(s *Session) {
 		ctx := ctxT(t)
 		var r serverResult
 		r.info, r.end = s.Open(ctx)
@@ -152,16 +160,28 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			}
 			r.frames = append(r.frames, f.Clone())
 		}
-		_ = s.Pause(ctx)
-		// Wait until the client reports paused, then resume.
-		for s.Stats().MessagesReceived < 2 {
-			time.Sleep(5 * time.Millisecond)
+		if r.end = s.Pause(ctx); r.end == nil {
+			r.end = acks.waitPaused(ctx, s, 1)
 		}
-		time.Sleep(100 * time.Millisecond)
-		_ = s.Resume(ctx)
-		te, _ := TranscriptEntity(transcript)
-		ce, _ := NewEntity("custom", map[string]int{"n": 1})
-		_ = s.SendEvent(ctx, te, ce)
+		if r.end == nil {
+			select {
+			case <-reached:
+			case <-ctx.Done():
+				r.end = fmt.Errorf("media time while paused: %w", ctx.Err())
+			}
+		}
+		if r.end == nil {
+			r.end = s.Resume(ctx)
+		}
+		if r.end == nil {
+			te, _ := TranscriptEntity(transcript)
+			ce, _ := NewEntity("custom", map[string]int{"n": 1})
+			r.end = s.SendEvent(ctx, te, ce)
+		}
+		if r.end != nil {
+			res <- r
+			return
+		}
 		for len(r.frames) < 8 {
 			f, err := s.ReadFrame(ctx)
 			if err != nil {
@@ -192,8 +212,9 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamErr := make(chan error, 1)
+	gate := &pausedGate{src: ToneSource(20*time.Second, 440), c: c, k: pausedFrames, reached: reached}
 	go func() {
-		streamErr <- c.Stream(ctx, ToneSource(20*time.Second, 440), &StreamOptions{Chunk: 20 * time.Millisecond})
+		streamErr <- c.Stream(ctx, gate, &StreamOptions{Chunk: 20 * time.Millisecond})
 	}()
 	var got []string
 	for {
@@ -239,7 +260,7 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	if r.reason != CloseDisconnect {
 		t.Fatalf("close reason %q", r.reason)
 	}
-	if r.stats.GapTime < 50*time.Millisecond {
+	if r.stats.GapTime < pausedFrames*20*time.Millisecond {
 		t.Fatalf("gap %v: paused time not counted", r.stats.GapTime)
 	}
 	// Frames after the pause start at a later media time than their samples alone.
@@ -317,20 +338,16 @@ func TestInteropRecording(t *testing.T) {
 	if !errors.Is(r.end, io.EOF) {
 		t.Fatal(r.end)
 	}
-	// The recorder is closed when the session's reader ends; wait for the file.
-	var w *codec.WAV
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, c.ID()+".wav"))
-		if err == nil {
-			if w, err = codec.ParseWAV(b); err == nil && w.Samples() == 4000 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("wav: %v %+v", err, w)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The recorder is closed by the session's reader before Session.Close
+	// returns, and the handler reported only after Close: the files are
+	// complete.
+	wb, err := os.ReadFile(filepath.Join(dir, c.ID()+".wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := codec.ParseWAV(wb)
+	if err != nil || w.Samples() != 4000 {
+		t.Fatalf("wav: %v %+v", err, w)
 	}
 	if w.Format.Channels != 2 || w.Format.Encoding != voicegate.PCMU {
 		t.Fatalf("format %+v", w.Format)

@@ -3,6 +3,7 @@ package audiohook
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,8 +23,19 @@ import (
 // confirms with paused and sends no audio until resume; the gap shows in
 // the media time; update changes the language and is answered with updated.
 func TestInteropStartPausedAndUpdate(t *testing.T) {
+	// The server resumes once the client answered paused and pausedFrames
+	// frames of media time ran; the client's stream is held at that media
+	// time until the resume is handled, so the gap and the frames that
+	// follow are exact.
+	const (
+		pausedFrames = 5
+		toneFrames   = 30 // 600 ms in 20 ms frames
+	)
+	acks := newAnswerCounter()
 	opts := signedServerOptions(t)
 	opts.StartPaused = true
+	opts.OnMessage = acks.onMessage
+	reached := make(chan struct{})
 	type result struct {
 		frames []voicegate.Frame
 		lang   string
@@ -38,12 +50,19 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 			res <- r
 			return
 		}
-		// paused (seq 2) must arrive before any audio.
-		for s.Stats().MessagesReceived < 2 {
-			time.Sleep(2 * time.Millisecond)
+		// paused must arrive before any audio: the server would answer
+		// audio while paused with disconnect "error".
+		if r.end = acks.waitPaused(ctx, s, 1); r.end == nil {
+			select {
+			case <-reached:
+			case <-ctx.Done():
+				r.end = ctx.Err()
+			}
 		}
-		time.Sleep(100 * time.Millisecond)
-		if r.end = s.Resume(ctx); r.end != nil {
+		if r.end == nil {
+			r.end = s.Resume(ctx)
+		}
+		if r.end != nil {
 			res <- r
 			return
 		}
@@ -67,13 +86,25 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 	if !c.Opened().StartPaused || !c.Paused() {
 		t.Fatal("client did not start paused")
 	}
+	resumed := make(chan struct{})
+	first := make(chan error, 1)
 	go func() {
 		// Wait for resume, then change the language.
-		if m, err := c.Next(ctx); err == nil && m.Type == TypeResume {
-			_ = c.Update(ctx, "es-US")
+		m, err := c.Next(ctx)
+		close(resumed)
+		if err == nil && m.Type != TypeResume {
+			err = fmt.Errorf("first message %s, want resume", m.Type)
 		}
+		if err == nil {
+			err = c.Update(ctx, "es-US")
+		}
+		first <- err
 	}()
-	if err := c.Stream(ctx, ToneSource(600*time.Millisecond, 440), &StreamOptions{Chunk: 20 * time.Millisecond}); err != nil {
+	gate := &pausedGate{src: ToneSource(toneFrames*20*time.Millisecond, 440), c: c, k: pausedFrames, reached: reached, release: resumed}
+	if err := c.Stream(ctx, gate, &StreamOptions{Chunk: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
 	if m, err := c.Next(ctx); err != nil || m.Type != TypeUpdated {
@@ -89,11 +120,11 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 	if r.lang != "es-US" {
 		t.Fatalf("language %q after update", r.lang)
 	}
-	if len(r.frames) == 0 || len(r.frames) >= 30 {
-		t.Fatalf("%d frames: audio during the pause was not dropped", len(r.frames))
+	if len(r.frames) != toneFrames-pausedFrames {
+		t.Fatalf("%d frames, want %d: audio during the pause was not dropped exactly", len(r.frames), toneFrames-pausedFrames)
 	}
 	// The first frame after resume sits after the paused gap.
-	if r.gap < 50*time.Millisecond || r.frames[0].Timestamp != r.gap {
+	if r.gap != pausedFrames*20*time.Millisecond || r.frames[0].Timestamp != r.gap {
 		t.Fatalf("first frame at %v, gap %v", r.frames[0].Timestamp, r.gap)
 	}
 	for i := 1; i < len(r.frames); i++ {

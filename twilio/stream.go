@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate"
@@ -72,15 +71,39 @@ type AcceptOptions struct {
 	// default DefaultReadLimit (64 KiB). A larger message closes the stream
 	// with status 1009.
 	ReadLimit int64
-	// IdleTimeout ends the stream when no message arrives for this long;
-	// default DefaultIdleTimeout. A negative value disables it.
+	// IdleTimeout ends the stream with ErrIdleTimeout when no message
+	// arrives for this long, counted from when the stream's reader read
+	// the last message; default DefaultIdleTimeout. A negative value
+	// disables it.
 	IdleTimeout time.Duration
 	// FillGaps inserts μ-law silence (0xFF) frames for media time that a
 	// track's timestamps skip, up to voicegate.MaxGapFill per gap, so that
 	// the audio read keeps the stream's timeline. Gaps are counted in Stats
 	// either way; longer ones are not filled.
 	FillGaps bool
+
+	// clock times IdleTimeout; nil is the time package. Tests set a fake.
+	clock clock
 }
+
+// clock is the time source of the idle timeout.
+type clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d, like time.AfterFunc.
+	AfterFunc(d time.Duration, f func()) timer
+}
+
+// timer is the part of *time.Timer the idle timeout uses.
+type timer interface {
+	Reset(d time.Duration) bool
+	Stop() bool
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) AfterFunc(d time.Duration, f func()) timer { return time.AfterFunc(d, f) }
 
 func (o *AcceptOptions) withDefaults() AcceptOptions {
 	var c AcceptOptions
@@ -99,6 +122,9 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.clock == nil {
+		c.clock = realClock{}
 	}
 	return c
 }
@@ -305,7 +331,7 @@ type Stats struct {
 	Malformed uint64
 	// Ignored counts well-formed messages ignored: unknown events, binary
 	// messages, unknown tracks, empty payloads, a second start, media
-	// after stop.
+	// after stop; and a message read after the idle timeout expired.
 	Ignored uint64
 	// EventsDropped counts DTMF and mark events dropped from a full queue.
 	EventsDropped uint64
@@ -358,8 +384,7 @@ type Stream struct {
 	opts AcceptOptions
 	q    *streamcore.Queue
 
-	done      chan struct{} // reader goroutine exited
-	idleFired atomic.Bool   // the idle timer expired the read deadline
+	done chan struct{} // reader goroutine exited
 
 	startCh chan struct{}
 	closeCh chan struct{}
@@ -388,6 +413,14 @@ type Stream struct {
 	marks     []pendingMark
 	gaps      streamcore.GapCounters
 	stats     Stats
+
+	// Idle timeout: the reader records when it read each message, the
+	// timer callback decides from that record whether the stream is idle.
+	idle      timer
+	lastMsg   time.Time // clock time the last message was read
+	idleFired bool      // the callback expired the read deadline
+	firedAt   time.Time // clock time it did
+	idleOff   bool      // the reader exited and stopped the timer
 
 	wbuf      []byte
 	closeOnce sync.Once
@@ -422,15 +455,18 @@ func newStream(c *wsconn.Conn, o AcceptOptions) *Stream {
 // allocation.
 func (s *Stream) run() {
 	defer close(s.done)
-	var idle *time.Timer
-	if s.opts.IdleTimeout > 0 {
-		// The timer, reset by every message, expires the read deadline:
-		// the blocked read fails and the connection is closed.
-		idle = time.AfterFunc(s.opts.IdleTimeout, func() {
-			s.idleFired.Store(true)
-			_ = s.conn.SetReadDeadline(time.Unix(1, 0))
-		})
-		defer idle.Stop()
+	useIdle := s.opts.IdleTimeout > 0
+	if useIdle {
+		s.mu.Lock()
+		s.lastMsg = s.opts.clock.Now()
+		s.idle = s.opts.clock.AfterFunc(s.opts.IdleTimeout, s.idleExpired)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.idleOff = true // a callback running now does not re-arm
+			s.idle.Stop()
+			s.mu.Unlock()
+		}()
 	}
 	var err error
 	for {
@@ -440,11 +476,18 @@ func (s *Stream) run() {
 		if err != nil {
 			break
 		}
-		if idle != nil {
-			idle.Reset(s.opts.IdleTimeout)
+		var now time.Time
+		if useIdle {
+			now = s.opts.clock.Now()
 		}
 		s.mu.Lock()
 		s.stats.MessagesReceived++
+		if useIdle && !s.msgReadLocked(now) {
+			s.stats.Ignored++
+			s.mu.Unlock()
+			err = os.ErrDeadlineExceeded
+			break
+		}
 		s.mu.Unlock()
 		if typ != wsconn.MessageText {
 			s.count1(&s.stats.Ignored)
@@ -455,6 +498,46 @@ func (s *Stream) run() {
 	s.finish(err)
 }
 
+// msgReadLocked records a message read at now for the idle timeout and
+// reports whether it counts. The timer is not reset here: idleExpired
+// re-arms it for the time left.
+//
+// A message read before the timer expired counts even if the timer expired
+// before it was recorded: the expiry is undone. One read after it does not
+// (a read already under way when the deadline was set can still return
+// it): the stream has ended.
+func (s *Stream) msgReadLocked(now time.Time) bool {
+	if s.idleFired {
+		if !now.Before(s.firedAt) {
+			return false
+		}
+		s.idleFired = false
+		_ = s.conn.SetReadDeadline(time.Time{})
+		s.idle.Reset(s.opts.IdleTimeout)
+	}
+	s.lastMsg = now
+	return true
+}
+
+// idleExpired is the idle timer's callback. If a message was read within
+// IdleTimeout it re-arms the timer for the time left; otherwise it expires
+// the read deadline, so that the blocked read fails and the reader ends the
+// stream with ErrIdleTimeout.
+func (s *Stream) idleExpired() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idleOff || s.closed {
+		return
+	}
+	now := s.opts.clock.Now()
+	if left := s.opts.IdleTimeout - now.Sub(s.lastMsg); left > 0 {
+		s.idle.Reset(left)
+		return
+	}
+	s.idleFired, s.firedAt = true, now
+	_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+}
+
 func (s *Stream) count1(c *uint64) {
 	s.mu.Lock()
 	*c++
@@ -463,9 +546,12 @@ func (s *Stream) count1(c *uint64) {
 
 // finish records why reading ended.
 func (s *Stream) finish(err error) {
+	s.mu.Lock()
+	idle := s.idleFired
+	s.mu.Unlock()
 	var cause error
 	switch {
-	case s.idleFired.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+	case idle && errors.Is(err, os.ErrDeadlineExceeded):
 		cause = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
 	default:
 		cause = readError(err)

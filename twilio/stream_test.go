@@ -467,32 +467,163 @@ func TestCloseUnblocksAndIsIdempotent(t *testing.T) {
 	}
 }
 
+// idleStep is one media message of an idle-timeout scenario: the fake
+// clock advances by gap before the message is written, or, with a
+// whileRead, after the reader has read the message and before it has
+// recorded it.
+type idleStep struct {
+	gap       time.Duration
+	whileRead whileRead
+}
+
+type whileRead int
+
+const (
+	_           whileRead = iota
+	readTimed             // the reader has taken the time of the read
+	readUntimed           // the reader has not yet taken the time
+)
+
+// paced returns n steps gap apart.
+func paced(n int, gap time.Duration) []idleStep {
+	steps := make([]idleStep, n)
+	for i := range steps {
+		steps[i].gap = gap
+	}
+	return steps
+}
+
+// runIdle plays connected, start and the steps' media on a fake clock, in
+// lockstep with the server (each frame is read back before the clock
+// moves again), lets tail pass, and then sends stop unless tail reaches
+// idle. It returns the frames read and the error that ended them.
+func runIdle(t *testing.T, idle time.Duration, steps []idleStep, tail time.Duration) (int, error, *twilio.Stream) {
+	t.Helper()
+	clk := twilio.NewFakeClock(time.Unix(1700000000, 0))
+	o := &twilio.AcceptOptions{IdleTimeout: idle}
+	twilio.SetClock(o, clk)
+	rc, s, wire, payload := startRawStream(t, len(steps), o)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // failsafe only
+	defer cancel()
+	n := 0
+	for i, st := range steps {
+		var reading, release chan struct{}
+		if st.whileRead != 0 {
+			reading, release = make(chan struct{}), make(chan struct{})
+			clk.OnNextNow(func() { close(reading); <-release }, st.whileRead == readUntimed)
+		} else {
+			clk.Advance(st.gap)
+		}
+		if _, err := rc.nc.Write(wire[i]); err != nil {
+			t.Fatalf("write frame %d: %v", i, err)
+		}
+		if st.whileRead != 0 {
+			select {
+			case <-reading:
+			case <-ctx.Done():
+				t.Fatalf("frame %d never read", i)
+			}
+			clk.Advance(st.gap)
+			close(release)
+		}
+		f, err := s.ReadFrame(ctx)
+		if err != nil {
+			return n, err, s
+		}
+		if f.Seq != uint64(i+1) || !bytes.Equal(f.Payload, payload) {
+			t.Fatalf("frame %d: seq %d", i, f.Seq)
+		}
+		n++
+	}
+	clk.Advance(tail)
+	if tail < idle {
+		stop := `{"event":"stop","sequenceNumber":"999","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","stop":{"accountSid":"AC1","callSid":"CA1"}}`
+		if _, err := rc.nc.Write(maskedText(stop)); err != nil {
+			t.Fatalf("write stop: %v", err)
+		}
+	}
+	_, err := s.ReadFrame(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("stream neither stopped nor timed out")
+	}
+	return n, err, s
+}
+
+// The idle timeout, on a fake clock: a silence of IdleTimeout ends the
+// stream with ErrIdleTimeout, a silence 1 ns shorter does not, and a
+// message read when the timer expires keeps the stream alive.
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
-	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}, IdleTimeout: 250 * time.Millisecond})
-	hold := make(chan struct{})
-	defer close(hold)
-	go twiliotest.PlayAudio(context.Background(), ms.URL, synthULaw(40*time.Millisecond), nil,
-		&twiliotest.Options{AuthToken: testToken, Pace: twiliotest.AsFastAsPossible, HoldOpen: hold})
-	s := ms.next(t)
-	defer s.Close()
-	frames, err := readAll(t, s)
-	if len(frames) != 2 || !errors.Is(err, twilio.ErrIdleTimeout) || !errors.Is(s.Err(), twilio.ErrIdleTimeout) {
-		t.Fatalf("%d frames, %v / %v", len(frames), err, s.Err())
+	const idle = 250 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		steps  []idleStep
+		tail   time.Duration
+		frames int
+		idle   bool
+	}{
+		{"silence after start", nil, idle, 0, true},
+		{"silence after two frames", paced(2, 0), idle, 2, true},
+		{"silence just under the timeout", paced(2, 0), idle - 1, 2, false},
+		{"silence mid-stream", []idleStep{{}, {gap: idle}, {}}, 0, 1, true},
+		{"silences just under the timeout", paced(3, idle-1), 0, 3, false},
+		// The timer comes due after the reader has read a message and
+		// before it has recorded it. The message counts if it was read
+		// before the expiry, not if it was read after (a read under way
+		// when the deadline is set can still return a message).
+		{"timer expires after a message was read", []idleStep{{}, {gap: idle, whileRead: readTimed}, {}}, idle - 1, 3, false},
+		{"silence after a message read as the timer expired", []idleStep{{}, {gap: idle, whileRead: readTimed}, {}}, idle, 3, true},
+		{"message read after the timer expired", []idleStep{{}, {gap: idle, whileRead: readUntimed}, {}}, 0, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, err, s := runIdle(t, idle, tc.steps, tc.tail)
+			if tc.idle {
+				if n != tc.frames || !errors.Is(err, twilio.ErrIdleTimeout) || !errors.Is(s.Err(), twilio.ErrIdleTimeout) {
+					t.Fatalf("%d frames, %v (Err %v); want %d then ErrIdleTimeout", n, err, s.Err(), tc.frames)
+				}
+			} else if n != tc.frames || err != io.EOF || s.Err() != nil {
+				t.Fatalf("%d frames, %v (Err %v); want %d then io.EOF", n, err, s.Err(), tc.frames)
+			}
+		})
 	}
 }
 
 // Every message restarts the idle timer: a stream that keeps sending for
-// several idle timeouts is not cut off.
+// several idle timeouts is not cut off, at Twilio's pace or with gaps just
+// under the timeout. The clock is fake, so a loaded machine cannot stretch
+// a gap past the timeout.
 func TestIdleTimeoutResetByTraffic(t *testing.T) {
 	t.Parallel()
 	const idle = 400 * time.Millisecond
-	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}, IdleTimeout: idle})
-	audio := synthULaw(5 * idle) // paced at 20 ms per frame: 2 s
-	res, s := play(t, ms, audio, &twiliotest.Options{})
+	for _, tc := range []struct {
+		name  string
+		steps []idleStep
+	}{
+		{"20 ms pace for five timeouts", paced(100, 20*time.Millisecond)},
+		{"gaps just under the timeout", paced(6, idle-1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n, err, s := runIdle(t, idle, tc.steps, idle-1)
+			if n != len(tc.steps) || err != io.EOF || s.Err() != nil {
+				t.Fatalf("%d of %d frames, %v (Err %v); want all then io.EOF", n, len(tc.steps), err, s.Err())
+			}
+		})
+	}
+}
+
+// On the real clock, a connection that sends nothing ends with
+// ErrIdleTimeout. Only the outcome is checked, not when it comes.
+func TestIdleTimeoutRealClock(t *testing.T) {
+	t.Parallel()
+	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}, IdleTimeout: 50 * time.Millisecond})
+	dialRaw(t, ms)
+	s := ms.next(t)
+	defer s.Close()
 	frames, err := readAll(t, s)
-	if err != io.EOF || len(frames) != res.MediaSent || len(frames) != 100 {
-		t.Fatalf("%d of %d frames, %v (Err %v); want all then io.EOF", len(frames), res.MediaSent, err, s.Err())
+	if len(frames) != 0 || !errors.Is(err, twilio.ErrIdleTimeout) || !errors.Is(s.Err(), twilio.ErrIdleTimeout) {
+		t.Fatalf("%d frames, %v / %v", len(frames), err, s.Err())
 	}
 }
 

@@ -1,14 +1,9 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
-
-// ErrCallerID reports a caller id that is not a telephone number in E.164
-// form after normalisation.
-var ErrCallerID = errors.New("caller id is not an E.164 telephone number")
 
 // NormalizeCallerID returns the E.164 form ("+" and 2 to 15 digits, the
 // first not 0; ITU-T E.164 §6) of a caller id as telephony peers and

@@ -1,6 +1,92 @@
-// Package agent is the agent and IVR flow of voicegate as a library:
-// operations (register, verify, re-verify, delete, status) bound to a call,
-// their event streams, the credential-store adapter, and the adapters that
-// get a call's audio from Twilio Media Streams or a Genesys AudioHook
-// session.
+// Package agent is the agent desk of voicegate as a library: an HTTP API
+// that a contact-center agent's widget calls to register, verify,
+// re-verify and delete a caller's voice during a live call, with one event
+// stream per operation; the credential-store adapter; and the plumbing the
+// starter servers share (engine selection, flags, graceful shutdown).
+//
+// It is platform-neutral: a [Source] gets a call's audio and an
+// [Authenticator] checks the agent's token. The Twilio Flex adapters live
+// in daspeak/agent/flex, the Genesys Cloud ones in daspeak/agent/genesys;
+// this package imports neither, and the protocol packages (twilio,
+// audiohook) know nothing of biometrics.
+//
+// # Operations
+//
+// An operation is one register or verify of one caller on one call. It
+// has an unguessable id ("op_" and 32 hex digits), runs a daspeak session
+// over the call's audio and ends with exactly one terminal event. A call
+// runs one operation at a time: register and verify on a busy call answer
+// 409 "busy"; a re-verify first ends the running operation with
+// error-cancelled, then starts a fresh one. A register succeeds only after
+// its credential reached the store; otherwise it ends with error-store. (A
+// register cancelled while its credential was being written may have
+// stored it: status tells.) Delete ends the operations of the call and of
+// the caller first, then removes the credential and every stored copy of
+// the enrolment audio.
+//
+// # HTTP API
+//
+// Every path is under the base path (default "/agent"); bodies are JSON;
+// every POST carries "Authorization: Bearer <token>", checked by the
+// server's Authenticator (401 after the same minimum delay whatever
+// failed; 503 auth_unavailable, after the same delay, when the failure was
+// the server's own: [ErrAuthUnavailable]).
+//
+//	method, path                          body                                          answer
+//	GET  {base}/voicegate-agent.js        –                                             the widget (no auth)
+//	POST {base}/status                    {"call_id","caller_id"}                       200 {"call_id","caller_id","registered","call_in_progress"}
+//	POST {base}/register                  {"call_id","caller_id","audio_total_duration"?,
+//	                                       "authenticity_threshold"?,"model_hash"?}     202 {"operation_id","kind":"register","call_id","caller_id","events_url"}
+//	POST {base}/verify                    {"call_id","caller_id","audio_total_duration"?,
+//	                                       "authenticity_threshold"?,"score_threshold"?} 202 as register, "kind":"verify"
+//	POST {base}/reverify                  as verify                                     202: always a fresh operation
+//	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"caller_id"}
+//	POST {base}/stop                      {"operation_id"}                              200 {"operation_id","stopped"}
+//	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
+//
+// caller_id is normalised to E.164 ([NormalizeCallerID]); a Source that
+// implements [CallInfo] fills an empty one and refuses a different one.
+// Thresholds from the browser only make the check stricter: the server's
+// Options.Register and Options.Verify values are floors, and a lower value
+// is raised to them; a value outside 0–1 (thresholds) or 0–30 s
+// (audio_total_duration) is refused. Numbers may be sent as numeric
+// strings, as the vendor's config.js spells them.
+//
+// Errors are {"error":"human text","code":"machine_code"} with code
+// unauthenticated (401), auth_unavailable (503: the token could not be
+// checked because of the server, see [ErrAuthUnavailable]), bad_request
+// (400), bad_caller_id (400), not_registered (404), already_registered
+// (409: delete first), no_call (409: no audio source for the call), busy
+// (409), not_found (404) or internal (500, 503 while shutting down).
+//
+// # Event streams
+//
+// The events_url of a start answer carries a short-lived token bound to
+// the operation and its call (EventSource cannot send headers): it opens
+// that operation's events and nothing else, never another operation of
+// the same call nor another call's. Each message is
+//
+//	id: 3
+//	event: progress
+//	data: {"call_id":"CA…","caller_id":"+34…","kind":"verify","net_speech":1.2,"net_speech_needed":3.5,"operation_id":"op_…","seq":3,"type":"progress",…}
+//
+// id is the event's seq: 1-based, per operation, gap-free; Last-Event-ID
+// resumes after it, and a finished operation read to its end answers 204.
+// The first event is started; then progress; then exactly one terminal
+// event, after which the server closes the stream. Terminal types are the
+// seven das-Peak names (result-success, result-fail-score,
+// result-fail-spoof, error-consumer-not-ready, error-parameters,
+// error-audio, error-das-Peak) and voicegate's error-store and
+// error-cancelled; each carries a reason ([Reason]). Events never hold a
+// credential or audio; see [Event.MarshalJSON] for the fields.
+//
+// # Starter servers
+//
+// [EngineConfig], [SessionFlags], [Env] and [EnvBool] read configuration
+// from flags and environment; [StoreConfig] and [OpenStore] open a
+// credential store and its enrolment-audio directory; [Serve] and [Tracker] run a server with a graceful shutdown;
+// [WriteJSON] and [WriteError] answer in the API's style; [Binder] signs
+// short-lived tokens bound to values. Secure defaults: [DevAuthenticator]
+// (a fixed token for development) only serves loopback peers, and a main
+// that uses it must call [RequireLoopback] on its listen address.
 package agent

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,32 +15,49 @@ import (
 	"github.com/voicegate/voicegate/internal/vad"
 )
 
-// trialUtt is one side of a trial: prompts of one Asterisk speaker set,
-// concatenated until the engine's VAD counts the target net speech.
+// rawUtt is clean speech of one Asterisk speaker set: prompts concatenated
+// until the engine's VAD counts a margin over the target net speech, so
+// that a channel that hides some of it still leaves the target.
+type rawUtt struct {
+	set, person string
+	pcm         []int16
+}
+
+// trialUtt is one side of a trial: a rawUtt through a channel, analysed up
+// to the target net speech.
 type trialUtt struct {
 	set, person string
 	a           analysis
+	emb         []float32
 }
 
 // Prompts with index%4 == 3 (in a fixed shuffled order per speaker set)
-// fit the normalisation constants; the others are held out for the EER.
+// are the fit prompts (background model, nuisance directions, cohort,
+// calibration); the others are held out for the evaluation.
 const fitEvery = 4
+
+// rawMargin is the clean net speech built per utterance, as a multiple of
+// the target.
+const rawMargin = 1.4
 
 var (
 	corpusMu    sync.Mutex
-	corpusCache = map[[2]float64][]trialUtt{}
+	corpusCache = map[string][]rawUtt{}
 )
 
-// corpus builds up to perSet utterances of target seconds of net speech per
-// Asterisk speaker set, from the fit prompts or the held-out ones. Results
-// are cached for the test binary's lifetime.
-func corpus(t *testing.T, target float64, perSet int, fit bool) []trialUtt {
+// rawCorpus builds up to perSet clean utterances of target·rawMargin
+// seconds of net speech per Asterisk speaker set, from the fit prompts or
+// the held-out ones. Results are cached for the test binary's lifetime.
+func rawCorpus(t testing.TB, target float64, perSet int, fit bool) []rawUtt {
 	t.Helper()
 	sets := fixtures.Asterisk(t)
-	key := [2]float64{target, float64(perSet)}
-	if fit {
-		key[1] = -key[1]
-	}
+	return buildUtts(t, "asterisk", sets, fixtures.Person, target, perSet, func(i int) bool { return (i%fitEvery == fitEvery-1) == fit }, fit)
+}
+
+// buildUtts concatenates the files of each set (in a fixed shuffled order,
+// those use accepts) into utterances. Results are cached.
+func buildUtts(t testing.TB, name string, sets map[string][]string, person func(string) string, target float64, perSet int, use func(int) bool, fit bool) []rawUtt {
+	key := fmt.Sprint(name, target, perSet, fit)
 	corpusMu.Lock()
 	defer corpusMu.Unlock()
 	if u, ok := corpusCache[key]; ok {
@@ -50,7 +68,7 @@ func corpus(t *testing.T, target float64, perSet int, fit bool) []trialUtt {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	var out []trialUtt
+	var out []rawUtt
 	for si, k := range keys {
 		files := slices.Clone(sets[k])
 		r := rand.New(rand.NewPCG(uint64(si+1), 42))
@@ -58,22 +76,18 @@ func corpus(t *testing.T, target float64, perSet int, fit bool) []trialUtt {
 		var cur []int16
 		got := 0
 		for i, f := range files {
-			if (i%fitEvery == fitEvery-1) != fit {
+			if !use(i) {
 				continue
 			}
-			pcm := loadTelephone(t, f)
+			pcm := loadPrompt(t, f)
 			if pcm == nil {
 				continue
 			}
 			cur = append(cur, pcm...)
-			if vadNetSpeech(cur) < target {
+			if vadNetSpeech(cur) < target*rawMargin {
 				continue
 			}
-			a := analyse(cur, 8000, target)
-			if a.netSpeech < target {
-				continue
-			}
-			out = append(out, trialUtt{set: k, person: fixtures.Person(k), a: a})
+			out = append(out, rawUtt{set: k, person: person(k), pcm: cur})
 			cur = nil
 			if got++; got == perSet {
 				break
@@ -93,9 +107,8 @@ func vadNetSpeech(pcm []int16) float64 {
 	return det.NetSpeech().Seconds()
 }
 
-// loadTelephone reads an 8 kHz WAV prompt and passes it through μ-law, as a
-// telephone call would. Other formats give nil.
-func loadTelephone(t *testing.T, path string) []int16 {
+// loadPrompt reads an 8 kHz WAV prompt. Other formats give nil.
+func loadPrompt(t testing.TB, path string) []int16 {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -104,24 +117,81 @@ func loadTelephone(t *testing.T, path string) []int16 {
 	if err != nil || w.Format.SampleRate != 8000 {
 		return nil
 	}
-	pcm := w.Mono(0)
-	mu := make([]byte, len(pcm))
-	codec.EncodeULaw(mu, pcm)
-	codec.DecodeULaw(pcm, mu)
-	return pcm
+	return w.Mono(0)
 }
 
-// trialScores scores every pair of utterances with the engine's embedding
-// and cosine: target trials are pairs of the same person (across languages
-// for Allison), non-target trials pairs of different people.
-func trialScores(utts []trialUtt) (tar, non []float64) {
-	embs := make([][]float32, len(utts))
-	for i, u := range utts {
-		embs[i] = embedding(u.a)
+// babbleFor mixes four utterances of other people than raw[i].person, each
+// at unit power, into a babble noise source.
+func babbleFor(raw []rawUtt, i int, r *rand.Rand) []float64 {
+	var others []int
+	for j, u := range raw {
+		if u.person != raw[i].person {
+			others = append(others, j)
+		}
 	}
+	if len(others) == 0 {
+		return nil
+	}
+	out := make([]float64, len(raw[i].pcm))
+	for range 4 {
+		src := raw[others[r.IntN(len(others))]].pcm
+		p := math.Sqrt(math.Max(activePower(src), 1))
+		off := r.IntN(len(src))
+		for k := range out {
+			out[k] += float64(src[(off+k)%len(src)]) / p
+		}
+	}
+	return out
+}
+
+// degrade passes every raw utterance through the channel pick draws for it
+// (seeded by seed and the utterance's index) and analyses it up to target
+// seconds of net speech. Utterances the engine would refuse (less net
+// speech than the target left) are counted in dropped.
+func degrade(raw []rawUtt, target float64, seed uint64, pick func(r *rand.Rand) channel) (out []trialUtt, dropped int) {
+	for i, u := range raw {
+		r := rand.New(rand.NewPCG(seed, uint64(i)))
+		c := pick(r)
+		var bab []float64
+		if c.noise == "babble" {
+			bab = babbleFor(raw, i, r)
+		}
+		pcm := c.apply(u.pcm, bab, r)
+		a := analyse(pcm, 8000, target)
+		if a.netSpeech < target {
+			dropped++
+			continue
+		}
+		out = append(out, trialUtt{set: u.set, person: u.person, a: a})
+	}
+	return out, dropped
+}
+
+// embedAll fills the embeddings of utts with the current model.
+func embedAll(utts []trialUtt) {
+	for i := range utts {
+		utts[i].emb = embedding(utts[i].a)
+	}
+}
+
+// skipPeople returns a cohort filter that leaves out the cohort speakers
+// named a or b: in service the callers are never in the cohort, so a trial
+// between cohort speakers must not see their own cohort rows.
+func skipPeople(a, b string) func(uint8) bool {
+	return func(s uint8) bool {
+		n := cohortSpeakers[s]
+		return n == a || n == b
+	}
+}
+
+// trialScores scores every pair of utterances (embedded): target trials are
+// pairs of the same person (across languages for Allison), non-target
+// trials pairs of different people. Scores are normalised scores, before
+// calibration.
+func trialScores(utts []trialUtt) (tar, non []float64) {
 	for i := range utts {
 		for j := i + 1; j < len(utts); j++ {
-			s := cosine(embs[i], embs[j])
+			s := comp.normScore(utts[i].emb, utts[j].emb, skipPeople(utts[i].person, utts[j].person))
 			if utts[i].person == utts[j].person {
 				tar = append(tar, s)
 			} else {

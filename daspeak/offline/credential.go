@@ -31,7 +31,7 @@ func encodeCredential(hash string, emb []float32) string {
 // or a non-finite value.
 func decodeCredential(s string) (hash string, emb []float32, ok bool) {
 	rest, found := strings.CutPrefix(s, credentialPrefix)
-	if !found || len(rest) > 4096 {
+	if !found || len(rest) > 16384 {
 		return "", nil, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(rest)

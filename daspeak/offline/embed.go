@@ -2,37 +2,39 @@ package offline
 
 import "math"
 
-// Embedding: a Gaussian mixture supervector. A 16-component diagonal
-// Gaussian mixture over cepstra (the background model, fitted once on
-// population speech, norm.go) gives each speech frame a posterior over the
-// components. The utterance's component means are adapted from the
-// background means towards the frames (maximum a posteriori, relevance
-// factor 4), and the embedding holds the shifts, scaled by the square root
-// of the component weight over the component's standard deviation
-// (16·20 = 320 values), scaled to unit length. The dot product of two
-// embeddings is their cosine similarity.
+// Embedding: a Gaussian mixture supervector. A 32-component diagonal
+// Gaussian mixture over normalised cepstra and deltas (the background
+// model, fitted once on speech through simulated telephone channels,
+// norm.go) gives each speech frame a posterior over the components. The
+// utterance's component means are adapted from the background means
+// towards the frames (maximum a posteriori, relevance factor 4), and the
+// supervector holds the shifts, scaled by the square root of the component
+// weight over the component's standard deviation (32·40 = 1,280 values).
+// Scaled to unit length, with the nuisance directions of model.bin
+// projected out and scaled to unit length again, it is the embedding: the
+// dot product of two embeddings is their cosine similarity.
 const (
-	ubmSize   = 16
+	ubmSize   = 32
 	relevance = 4.0
-	embedDim  = ubmSize * numCeps
+	embedDim  = ubmSize * featDim
 )
 
 // mixture is a diagonal Gaussian mixture with precomputed terms.
 type mixture struct {
 	weight [ubmSize]float64
-	mean   [ubmSize][numCeps]float64
-	vari   [ubmSize][numCeps]float64
+	mean   [ubmSize][featDim]float64
+	vari   [ubmSize][featDim]float64
 
 	logConst [ubmSize]float64 // log w - ½ Σ log var
-	invVar   [ubmSize][numCeps]float64
-	scale    [ubmSize][numCeps]float64 // sqrt(w) / sqrt(var)
+	invVar   [ubmSize][featDim]float64
+	scale    [ubmSize][featDim]float64 // sqrt(w) / sqrt(var)
 }
 
-func newMixture(w [ubmSize]float64, mean, vari [ubmSize][numCeps]float64) *mixture {
+func newMixture(w [ubmSize]float64, mean, vari [ubmSize][featDim]float64) *mixture {
 	m := &mixture{weight: w, mean: mean, vari: vari}
 	for k := range ubmSize {
 		c := math.Log(w[k])
-		for d := range numCeps {
+		for d := range featDim {
 			c -= 0.5 * math.Log(vari[k][d])
 			m.invVar[k][d] = 1 / vari[k][d]
 			m.scale[k][d] = math.Sqrt(w[k] / vari[k][d])
@@ -46,12 +48,12 @@ func newMixture(w [ubmSize]float64, mean, vari [ubmSize][numCeps]float64) *mixtu
 var background = newMixture(ubmWeight, ubmMean, ubmVar)
 
 // posteriors writes the component posteriors of frame f into post.
-func (m *mixture) posteriors(f *[numCeps]float64, post *[ubmSize]float64) {
+func (m *mixture) posteriors(f *[featDim]float64, post *[ubmSize]float64) {
 	best := math.Inf(-1)
 	for k := range ubmSize {
 		ll := m.logConst[k]
 		mu, iv := &m.mean[k], &m.invVar[k]
-		for d := range numCeps {
+		for d := range featDim {
 			x := f[d] - mu[d]
 			ll -= 0.5 * x * x * iv[d]
 		}
@@ -75,7 +77,7 @@ func (m *mixture) supervector(a analysis) []float64 {
 		return nil
 	}
 	var n [ubmSize]float64
-	var sx [ubmSize][numCeps]float64
+	var sx [ubmSize][featDim]float64
 	var post [ubmSize]float64
 	for i := range a.ceps {
 		f := &a.ceps[i]
@@ -85,16 +87,16 @@ func (m *mixture) supervector(a analysis) []float64 {
 				continue
 			}
 			n[k] += p
-			for d := range numCeps {
+			for d := range featDim {
 				sx[k][d] += p * f[d]
 			}
 		}
 	}
 	v := make([]float64, embedDim)
 	for k := range ubmSize {
-		for d := range numCeps {
+		for d := range featDim {
 			adapted := (sx[k][d] + relevance*m.mean[k][d]) / (n[k] + relevance)
-			v[k*numCeps+d] = (adapted - m.mean[k][d]) * m.scale[k][d]
+			v[k*featDim+d] = (adapted - m.mean[k][d]) * m.scale[k][d]
 		}
 	}
 	return v
@@ -107,6 +109,8 @@ func embedding(a analysis) []float32 {
 	if v == nil {
 		return nil
 	}
+	unitLength(v)
+	comp.project(v)
 	var nn float64
 	for _, x := range v {
 		nn += x * x
@@ -132,9 +136,32 @@ func cosine(a, b []float32) float64 {
 	return max(-1, min(1, s))
 }
 
-// calibrate maps a cosine similarity to a score in (0, 1) with a logistic
-// curve centred on calCenter, the cosine where false accepts and false
-// rejects balanced on the fit trials.
-func calibrate(cos float64) float64 {
-	return 1 / (1 + math.Exp(-calSlope*(cos-calCenter)))
+// unitLength scales v to unit length (a zero vector stays zero).
+func unitLength(v []float64) {
+	var nn float64
+	for _, x := range v {
+		nn += x * x
+	}
+	if nn == 0 {
+		return
+	}
+	nn = 1 / math.Sqrt(nn)
+	for i := range v {
+		v[i] *= nn
+	}
+}
+
+// score compares two embeddings: the normalised score of the pair
+// (model.go), calibrated.
+func score(a, b []float32) float64 {
+	return calibrate(comp.normScore(a, b, nil))
+}
+
+// calibrate maps a normalised score z to a score in (0, 1) with a logistic
+// curve: 0.5 at calCenter, the normalised score that impostors exceed with
+// probability calFalseAccept on the fit trials pooled over channel
+// conditions (see the package documentation), and slope calSlope, fitted
+// by logistic regression on those trials.
+func calibrate(z float64) float64 {
+	return 1 / (1 + math.Exp(-calSlope*(z-calCenter)))
 }

@@ -3,14 +3,28 @@ package offline
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/daspeak"
 )
 
 // ModelHash identifies the one model of this engine. Credentials carry it;
-// it is also what Models returns.
-const ModelHash = "offline-mfcc-v1"
+// it is also what Models returns. It changes whenever a change to the
+// front end, the background model or the compensation makes old
+// credentials incomparable.
+const ModelHash = "offline-mfcc-v2"
+
+// PreviousModelHashes are the model hashes of earlier versions of this
+// engine. Their credentials are refused with a *StaleCredentialError.
+var PreviousModelHashes = []string{"offline-mfcc-v1"}
+
+// SecurityWarning is the warning an application that serves callers with
+// this engine should log at start: the engine is a demonstration and test
+// engine, not a security control.
+const SecurityWarning = "the offline speaker verification engine is a demonstration and test engine, NOT a security control: " +
+	"its error rates are far above a commercial engine's and it does no anti-spoofing (authenticity is reported as " +
+	"daspeak.AuthenticityNotPerformed, -1), so a recording or a synthetic voice passes; do not use it to protect anything"
 
 // ModelMode is reported in results as the model's mode.
 const ModelMode = "mfcc-stats"
@@ -24,9 +38,11 @@ const (
 	MaxDuration = 30.0
 )
 
-// DefaultScoreThreshold is the score threshold at which, on the measured
-// trials, false accepts and false rejects balance (see the package
-// documentation). Scores are calibrated so that it is 0.5.
+// DefaultScoreThreshold is the score at which the engine's calibration
+// puts the normalised score that 2% of impostors exceeded on the fit
+// trials, whatever the channel (see "What a score means" in the package
+// documentation): a threshold that holds the false-accept rate, not one
+// where false accepts and false rejects balance.
 const DefaultScoreThreshold = 0.5
 
 // Engine is the offline speaker verification engine. It implements
@@ -74,8 +90,8 @@ func (e *Engine) Calibrations(ctx context.Context, hash string) ([]string, error
 	return append([]string(nil), e.calibrations...), nil
 }
 
-// GenerateCredential implements daspeak.Engine. Authenticity is always 1:
-// the engine detects no spoofing.
+// GenerateCredential implements daspeak.Engine. Authenticity is always
+// daspeak.AuthenticityNotPerformed: the engine does no anti-spoofing.
 func (e *Engine) GenerateCredential(ctx context.Context, hash string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
 	if hash != ModelHash {
 		return nil, modelNotAvailable(hash)
@@ -87,13 +103,15 @@ func (e *Engine) GenerateCredential(ctx context.Context, hash string, audio []by
 	return &daspeak.CredentialResult{
 		Model:              daspeak.Model{Hash: ModelHash, Mode: ModelMode},
 		Credential:         encodeCredential(ModelHash, emb),
-		Authenticity:       1,
+		Authenticity:       daspeak.AuthenticityNotPerformed,
 		InputAudioDuration: round3(a.duration),
 		NetSpeechDuration:  round3(a.netSpeech),
 	}, nil
 }
 
-// CompareCredentialToAudio implements daspeak.Engine.
+// CompareCredentialToAudio implements daspeak.Engine. Authenticity is
+// always daspeak.AuthenticityNotPerformed. A credential of an earlier model
+// version gives a *StaleCredentialError.
 func (e *Engine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
 	ref, err := parseCredential(credential)
 	if err != nil {
@@ -106,14 +124,15 @@ func (e *Engine) CompareCredentialToAudio(ctx context.Context, credential string
 	return &daspeak.CompareResult{
 		Model:              daspeak.Model{Hash: ModelHash, Mode: ModelMode},
 		Calibration:        calibrationName(opts),
-		Score:              calibrate(cosine(ref, emb)),
-		Authenticity:       1,
+		Score:              score(ref, emb),
+		Authenticity:       daspeak.AuthenticityNotPerformed,
 		InputAudioDuration: round3(a.duration),
 		NetSpeechDuration:  round3(a.netSpeech),
 	}, nil
 }
 
-// CompareCredentials implements daspeak.CredentialComparer.
+// CompareCredentials implements daspeak.CredentialComparer. A credential
+// of an earlier model version gives a *StaleCredentialError.
 func (e *Engine) CompareCredentials(ctx context.Context, reference, toEvaluate, calibration string) (*daspeak.CompareResult, error) {
 	if err := e.checkCalibration(calibration); err != nil {
 		return nil, err
@@ -132,7 +151,7 @@ func (e *Engine) CompareCredentials(ctx context.Context, reference, toEvaluate, 
 	return &daspeak.CompareResult{
 		Model:       daspeak.Model{Hash: ModelHash, Mode: ModelMode},
 		Calibration: calibration,
-		Score:       calibrate(cosine(a, b)),
+		Score:       score(a, b),
 	}, nil
 }
 
@@ -150,6 +169,9 @@ func parseCredential(s string) ([]float32, error) {
 	hash, emb, ok := decodeCredential(s)
 	if !ok {
 		return nil, invalidCredential()
+	}
+	if slices.Contains(PreviousModelHashes, hash) {
+		return nil, &StaleCredentialError{Model: hash}
 	}
 	if hash != ModelHash {
 		return nil, modelNotAvailable(hash)

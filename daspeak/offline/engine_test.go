@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -39,7 +40,7 @@ func TestFixtureVoices(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", v, err)
 		}
-		if r.Authenticity != 1 || r.Model.Hash != ModelHash || r.NetSpeechDuration < MinNetSpeech || r.InputAudioDuration < r.NetSpeechDuration {
+		if r.Authenticity != daspeak.AuthenticityNotPerformed || r.Model.Hash != ModelHash || r.NetSpeechDuration < MinNetSpeech || r.InputAudioDuration < r.NetSpeechDuration {
 			t.Fatalf("%s: result %+v", v, r)
 		}
 		creds[v] = r.Credential
@@ -56,7 +57,7 @@ func TestFixtureVoices(t *testing.T) {
 				if same != (r.Score >= DefaultScoreThreshold) {
 					t.Errorf("credential of %s vs %s: score %.3f, same speaker %v, threshold %.2f", ref, u, r.Score, same, DefaultScoreThreshold)
 				}
-				if r.Calibration != daspeak.DefaultCalibration || r.Authenticity != 1 {
+				if r.Calibration != daspeak.DefaultCalibration || r.Authenticity != daspeak.AuthenticityNotPerformed {
 					t.Errorf("result %+v", r)
 				}
 			}
@@ -295,4 +296,90 @@ func FuzzDecodeCredential(f *testing.F) {
 			t.Fatalf("re-encoding %q gives %q", s, again)
 		}
 	})
+}
+
+// TestStaleCredential: a credential made by the previous model version
+// (testdata: slt_1.wav enrolled by offline-mfcc-v1) is refused with a
+// *StaleCredentialError that says to re-enrol, in every call that takes a
+// credential; it is never scored.
+func TestStaleCredential(t *testing.T) {
+	ctx := context.Background()
+	b, err := os.ReadFile("testdata/slt_1.offline-mfcc-v1.cred")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := strings.TrimSpace(string(b))
+	if m, err := CredentialModel(old); err != nil || m != "offline-mfcc-v1" {
+		t.Fatalf("CredentialModel = %q, %v", m, err)
+	}
+	e := New(nil)
+	audio := readFixture(t, fixtures.Utterances("slt")[0])
+	cur, err := e.GenerateCredential(ctx, ModelHash, audio, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"credential to audio": func() error { _, err := e.CompareCredentialToAudio(ctx, old, audio, nil); return err },
+		"reference":           func() error { _, err := e.CompareCredentials(ctx, old, cur.Credential, ""); return err },
+		"to evaluate":         func() error { _, err := e.CompareCredentials(ctx, cur.Credential, old, ""); return err },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			err := call()
+			var se *StaleCredentialError
+			if !errors.As(err, &se) || se.Model != "offline-mfcc-v1" {
+				t.Fatalf("error %v (%T), want *StaleCredentialError", err, err)
+			}
+			if !errors.Is(err, ErrReenrol) || !errors.Is(err, daspeak.ErrModelNotAvailable) || !strings.Contains(err.Error(), "re-enrol") {
+				t.Fatalf("error %q does not match ErrReenrol and ErrModelNotAvailable", err)
+			}
+			var ae *daspeak.APIError
+			if !errors.As(err, &ae) || ae.Status != 404 || ae.Exception != daspeak.ExceptionModelNotAvailable || !strings.Contains(ae.Message, "re-enrol") {
+				t.Fatalf("APIError %+v", ae)
+			}
+		})
+	}
+	// A model hash that was never this engine's is not stale, just unknown.
+	other := encodeCredential("some-other-model", make([]float32, embedDim))
+	_, err = e.CompareCredentials(ctx, other, cur.Credential, "")
+	var se *StaleCredentialError
+	if errors.As(err, &se) || !errors.Is(err, daspeak.ErrModelNotAvailable) {
+		t.Fatalf("unknown model: %v", err)
+	}
+}
+
+func TestSecurityWarning(t *testing.T) {
+	for _, want := range []string{"NOT a security control", "anti-spoofing", "-1"} {
+		if !strings.Contains(SecurityWarning, want) {
+			t.Errorf("SecurityWarning %q lacks %q", SecurityWarning, want)
+		}
+	}
+}
+
+// TestModelFile checks the embedded model.bin and that the loader refuses
+// damaged copies.
+func TestModelFile(t *testing.T) {
+	c, err := loadCompensation(modelFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.nap) == 0 || len(c.cohort) == 0 || len(c.speaker) != len(c.cohort) {
+		t.Fatalf("model.bin: %d directions, %d cohort rows, %d speakers", len(c.nap), len(c.cohort), len(c.speaker))
+	}
+	for i, s := range c.speaker {
+		if int(s) >= len(cohortSpeakers) {
+			t.Fatalf("cohort row %d: speaker %d of %d", i, s, len(cohortSpeakers))
+		}
+	}
+	if again := encodeCompensation(c); !bytes.Equal(again, modelFile) {
+		t.Fatal("model.bin does not re-encode to itself")
+	}
+	flip := bytes.Clone(modelFile)
+	flip[100] ^= 1
+	short := modelFile[:len(modelFile)-8]
+	for name, b := range map[string][]byte{"empty": nil, "magic": append([]byte("XXXX"), modelFile[4:]...), "bit flip": flip, "truncated": short} {
+		if _, err := loadCompensation(b); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
 }

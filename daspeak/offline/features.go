@@ -2,7 +2,6 @@ package offline
 
 import (
 	"math"
-	"math/cmplx"
 	"sync"
 
 	"github.com/voicegate/voicegate/internal/vad"
@@ -19,7 +18,8 @@ const (
 	preEmph   = 0.97
 	frameMs   = 25
 	hopMs     = 10
-	deltaSpan = 2 // frames each side for delta coefficients
+	deltaSpan = 2           // frames each side for delta coefficients
+	featDim   = 2 * numCeps // c1…c20 and their deltas
 )
 
 // frontEnd holds the tables for one sample rate. It is immutable and shared.
@@ -31,8 +31,9 @@ type frontEnd struct {
 	window []float64
 	bands  [numBands]band
 	dct    [numCeps][numBands]float64
-	tw     []complex128 // FFT twiddles
-	rev    []int        // bit reversal
+	twr    []float64 // cos(2πk/nfft), k < nfft/2
+	twi    []float64 // -sin(2πk/nfft)
+	rev    []int     // bit reversal of the half-size FFT
 }
 
 type band struct {
@@ -95,13 +96,16 @@ func newFrontEnd(rate int) *frontEnd {
 		}
 	}
 	n := fe.nfft
-	fe.tw = make([]complex128, n/2)
-	for i := range fe.tw {
-		fe.tw[i] = cmplx.Exp(complex(0, -2*math.Pi*float64(i)/float64(n)))
+	fe.twr, fe.twi = make([]float64, n/2), make([]float64, n/2)
+	for i := range fe.twr {
+		fe.twr[i] = math.Cos(2 * math.Pi * float64(i) / float64(n))
+		fe.twi[i] = -math.Sin(2 * math.Pi * float64(i) / float64(n))
 	}
-	fe.rev = make([]int, n)
+	// Bit reversal for the half-size complex FFT of the real frame.
+	h := n / 2
+	fe.rev = make([]int, h)
 	bits := 0
-	for 1<<bits < n {
+	for 1<<bits < h {
 		bits++
 	}
 	for i := range fe.rev {
@@ -116,30 +120,57 @@ func newFrontEnd(rate int) *frontEnd {
 	return fe
 }
 
-// fft transforms x in place (radix 2, len(x) == nfft).
-func (fe *frontEnd) fft(x []complex128) {
-	n := len(x)
-	for i, r := range fe.rev {
-		if i < r {
-			x[i], x[r] = x[r], x[i]
-		}
+// power writes the power spectrum |X[k]|², k = 0…nfft/2, of the real
+// frame x (len nfft) into pow (len nfft/2+1), using re and im (len
+// nfft/2 each) as scratch: the even and odd samples are packed into one
+// complex sequence, transformed by a radix-2 FFT of half the size, and the
+// two halves' spectra separated (the usual real-input FFT).
+func (fe *frontEnd) power(x, re, im, pow []float64) {
+	h := len(re)
+	im = im[:h]
+	twr, twi := fe.twr[:h], fe.twi[:h]
+	for i, r := range fe.rev[:h] {
+		re[r], im[r] = x[2*i], x[2*i+1]
 	}
-	for size := 2; size <= n; size <<= 1 {
-		half, step := size/2, n/size
-		for start := 0; start < n; start += size {
+	for size := 2; size <= h; size <<= 1 {
+		half, step := size/2, 2*h/size
+		for start := 0; start < h; start += size {
 			for k := range half {
-				t := fe.tw[k*step] * x[start+k+half]
-				x[start+k+half] = x[start+k] - t
-				x[start+k] += t
+				wr, wi := twr[k*step], twi[k*step]
+				i, j := start+k, start+k+half
+				tr := wr*re[j] - wi*im[j]
+				ti := wr*im[j] + wi*re[j]
+				re[j], im[j] = re[i]-tr, im[i]-ti
+				re[i] += tr
+				im[i] += ti
 			}
 		}
+	}
+	pow = pow[:h+1]
+	for k := 0; k <= h; k++ {
+		a, b := k, h-k
+		if k == h {
+			a, b = 0, 0
+		} else if k == 0 {
+			b = 0
+		}
+		// even = (Z[k] + conj(Z[h-k]))/2, odd = (Z[k] - conj(Z[h-k]))/(2i)
+		er, ei := 0.5*(re[a]+re[b]), 0.5*(im[a]-im[b])
+		or, oi := 0.5*(im[a]+im[b]), -0.5*(re[a]-re[b])
+		wr, wi := -1.0, 0.0
+		if k < h {
+			wr, wi = twr[k], twi[k]
+		}
+		xr := er + wr*or - wi*oi
+		xi := ei + wr*oi + wi*or
+		pow[k] = xr*xr + xi*xi
 	}
 }
 
 // analysis is the front end's output for one signal: cepstra of the frames
 // the voice activity detector marks as speech.
 type analysis struct {
-	ceps      [][numCeps]float64 // speech frames only, in time order
+	ceps      [][featDim]float64 // speech frames only, in time order
 	energy    []float64          // log mel energy of each frame in ceps
 	netSpeech float64            // seconds, as the VAD counts it
 	duration  float64            // seconds
@@ -166,7 +197,9 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 	if len(segs) == 0 {
 		return a
 	}
-	buf := make([]complex128, fe.nfft)
+	buf := make([]float64, fe.nfft)
+	re, im := make([]float64, fe.nfft/2), make([]float64, fe.nfft/2)
+	pow := make([]float64, fe.nfft/2+1)
 	var logmel [numBands]float64
 	seg := 0
 	prev := 0.0
@@ -188,19 +221,18 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 		}
 		for i := range fe.frame {
 			s := float64(pcm[start+i])
-			buf[i] = complex((s-preEmph*prev)*fe.window[i]/32768, 0)
+			buf[i] = (s - preEmph*prev) * fe.window[i] / 32768
 			prev = s
 		}
 		for i := fe.frame; i < fe.nfft; i++ {
 			buf[i] = 0
 		}
-		fe.fft(buf)
+		fe.power(buf, re, im, pow)
 		for b := range numBands {
 			bd := &fe.bands[b]
 			var e float64
 			for j, w := range bd.weights {
-				c := buf[bd.start+j]
-				e += w * (real(c)*real(c) + imag(c)*imag(c))
+				e += w * pow[bd.start+j]
 			}
 			logmel[b] = math.Log(e + 1e-10)
 		}
@@ -210,7 +242,7 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 		}
 		a.energy = append(a.energy, tot/numBands)
 
-		var c [numCeps]float64
+		var c [featDim]float64
 		for k := range numCeps {
 			var v float64
 			for b := range numBands {
@@ -220,7 +252,10 @@ func analyse(pcm []int16, rate int, maxSpeech float64) analysis {
 		}
 		a.ceps = append(a.ceps, c)
 	}
-	return dropQuiet(a)
+	a = dropQuiet(a)
+	addDeltas(a.ceps)
+	normaliseCepstra(a.ceps)
+	return a
 }
 
 // quietDrop is how far below the loudest speech frame (in natural-log mel
@@ -246,4 +281,64 @@ func dropQuiet(a analysis) analysis {
 	}
 	a.ceps, a.energy = ceps, energy
 	return a
+}
+
+// cmvnWindow is the length, in speech frames, of the sliding window of the
+// cepstral mean normalisation (3 s of net speech).
+const cmvnWindow = 301
+
+// normaliseCepstra subtracts from the cepstra (not the deltas, which a
+// fixed filter does not shift) of each frame the mean of the speech frames
+// in a window of cmvnWindow frames around it (cepstral mean normalisation
+// over a sliding window). A fixed linear filter in the channel (handset,
+// line) is an additive constant in the cepstrum, so the mean removes it.
+// Utterances shorter than the window are normalised as a whole. Variance
+// normalisation was tried and left out: on 3–5 s utterances it removed more
+// speaker information than channel (fit-trial EER 22.7% against 22.0%).
+func normaliseCepstra(ceps [][featDim]float64) {
+	n := len(ceps)
+	if n < 2 {
+		return
+	}
+	// Prefix sums, then one pass writing in place (each window only reads
+	// the prefix sums).
+	sum := make([][numCeps]float64, n+1)
+	for i := range ceps {
+		for d := range numCeps {
+			sum[i+1][d] = sum[i][d] + ceps[i][d]
+		}
+	}
+	half := cmvnWindow / 2
+	for i := range ceps {
+		lo, hi := i-half, i+half+1
+		if lo < 0 {
+			hi = min(n, hi-lo)
+			lo = 0
+		}
+		if hi > n {
+			lo = max(0, lo-(hi-n))
+			hi = n
+		}
+		cnt := float64(hi - lo)
+		for d := range numCeps {
+			ceps[i][d] -= (sum[hi][d] - sum[lo][d]) / cnt
+		}
+	}
+}
+
+// addDeltas fills the second half of each frame with the regression
+// slope of the cepstra over deltaSpan frames each side (clamped at the
+// ends): Σ n·(c[t+n] − c[t−n]) / (2 Σ n²).
+func addDeltas(f [][featDim]float64) {
+	n := len(f)
+	const norm = 2 * (1*1 + 2*2)
+	for t := range f {
+		for d := range numCeps {
+			var v float64
+			for k := 1; k <= deltaSpan; k++ {
+				v += float64(k) * (f[min(n-1, t+k)][d] - f[max(0, t-k)][d])
+			}
+			f[t][numCeps+d] = v / norm
+		}
+	}
 }

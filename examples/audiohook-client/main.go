@@ -43,6 +43,7 @@ type config struct {
 	Wait         time.Duration
 	Timeout      time.Duration
 	Probe        bool
+	Conversation string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -62,8 +63,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.Wait, "wait", 30*time.Second, "how long to wait for the server's disconnect after the audio ended")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "give up after this long")
 	fs.BoolVar(&c.Probe, "probe", false, "send a connection probe (null conversation id) instead of a call")
+	fs.StringVar(&c.Conversation, "conversation-id", "", "conversation id (a UUID) of the call; default random. An agent-mode server's widget opens this conversation")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.Conversation != "" && (c.Probe || !audiohook.IsUUID(c.Conversation) || c.Conversation == audiohook.NullUUID) {
+		return nil, errors.New("-conversation-id must be a UUID, and not with -probe")
 	}
 	if c.Secret == "" {
 		c.Secret = os.Getenv("AUDIOHOOK_CLIENT_SECRET")
@@ -107,14 +112,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	opts := &audiohook.DialOptions{
-		APIKey:       cfg.APIKey,
-		Probe:        cfg.Probe,
-		PingInterval: -1, // pinged below, to print the round-trip times
+		APIKey:         cfg.APIKey,
+		Probe:          cfg.Probe,
+		ConversationID: cfg.Conversation,
+		PingInterval:   -1, // pinged below, to print the round-trip times
 	}
 	if cfg.Secret != "" {
 		if opts.Secret, err = base64.StdEncoding.DecodeString(cfg.Secret); err != nil {
 			return errors.New("the client secret is not base64")
 		}
+	}
+	if !cfg.Probe && opts.ConversationID == "" {
+		opts.ConversationID = audiohook.NewUUID()
 	}
 	if !cfg.Probe {
 		opts.Participant = &audiohook.Participant{ID: audiohook.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
@@ -139,10 +148,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("dial: %w", err)
 	}
 	defer c.CloseNow()
+	conv := ""
+	if !cfg.Probe {
+		conv = " conversation=" + opts.ConversationID
+	}
 	if m := c.Media(); m != nil {
-		out.printf("opened session=%s media=%s channels=%v rate=%d", c.ID(), m.Format, m.Channels, m.Rate)
+		out.printf("opened session=%s%s media=%s channels=%v rate=%d", c.ID(), conv, m.Format, m.Channels, m.Rate)
 	} else {
-		out.printf("opened session=%s media=none", c.ID())
+		out.printf("opened session=%s%s media=none", c.ID(), conv)
 	}
 
 	// Server messages, until the connection ends.

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,8 +19,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 func TestMain(m *testing.M) {
@@ -63,7 +62,7 @@ func buildServer() {
 		args = append(args, "-race")
 	}
 	build := exec.Command(goBin, append(args, "./examples/audiohook-server")...)
-	build.Dir = fixtures.ModuleRoot()
+	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -156,7 +155,7 @@ func TestAgainstServerExample(t *testing.T) {
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
 	const ani = "tel:+34600000030"
 
-	out, err := runClient(t, "-url", url, "-wav", fixtures.Path(fixtures.Utterances("awb")[0]), "-ani", ani, "-fast",
+	out, err := runClient(t, "-url", url, "-wav", testdata(utterance("awb", 0)), "-ani", ani, "-fast",
 		"-custom-config", `{"operation":"register"}`)
 	if err != nil {
 		t.Fatalf("register: %v\n%s", err, out)
@@ -171,9 +170,10 @@ func TestAgainstServerExample(t *testing.T) {
 		}
 	}
 
-	out, err = runClient(t, "-url", url, "-wav", fixtures.Path(fixtures.Utterances("awb")[2]), "-ani", ani, "-fast",
-		"-custom-config", `{"operation":"verify"}`)
-	if err != nil || !strings.Contains(out, `event voicegate.result {"type":"result-success","operation":"verify"`) {
+	out, err = runClient(t, "-url", url, "-wav", testdata(utterance("awb", 2)), "-ani", ani, "-fast",
+		"-custom-config", `{"operation":"verify"}`, "-conversation-id", "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081")
+	if err != nil || !strings.Contains(out, `event voicegate.result {"type":"result-success","operation":"verify"`) ||
+		!strings.Contains(out, " conversation=1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081 ") {
 		t.Fatalf("verify: %v\n%s", err, out)
 	}
 
@@ -212,6 +212,9 @@ func TestFlags(t *testing.T) {
 		{"-wav", "x.wav", "-tone", "1s"}, // both
 		{"-tone", "1s", "-custom-config", "[1]"},
 		{"-nope"},
+		{"-tone", "1s", "-conversation-id", "not-a-uuid"},
+		{"-tone", "1s", "-conversation-id", "00000000-0000-0000-0000-000000000000"},
+		{"-probe", "-conversation-id", "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
@@ -223,4 +226,15 @@ func TestFlags(t *testing.T) {
 	if _, err := runClient(t, "-tone", "1s", "-secret", "not base64!"); err == nil {
 		t.Error("bad secret accepted")
 	}
+}
+
+// testdata returns the path of a file in the repository's testdata folder
+// ("voices/slt_1.wav").
+func testdata(name string) string {
+	return filepath.Join("..", "..", "testdata", filepath.FromSlash(name))
+}
+
+// utterance returns the i-th (from 0) recording of a test voice.
+func utterance(voice string, i int) string {
+	return "voices/" + voice + "_" + strconv.Itoa(i+1) + ".wav"
 }

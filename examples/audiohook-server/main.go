@@ -19,11 +19,20 @@
 // A failed authentication is answered as the Genesys reference server
 // does: the WebSocket is accepted, then disconnect "unauthorized" is sent
 // 500 ms after verification started (-auth-failure reject answers HTTP 401
-// instead). See README.md.
+// instead).
+//
+// With -agent the server serves the Genesys Cloud agent desk instead:
+// every monitored conversation's session stays open, and the agent starts
+// register or verify from the <voicegate-agent> widget, loaded as an
+// Interaction Widget at /genesys/widget; the audio is the customer's from
+// the moment of the click, the agent is authenticated with their Genesys
+// Cloud OAuth token, and each result also goes to Genesys as an AudioHook
+// event. See README.md.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -42,7 +51,8 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
-	"github.com/voicegate/voicegate/examples/internal/vgexample"
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/agent/genesys"
 )
 
 // Path is where the Genesys AudioHook reference server listens; configure
@@ -84,25 +94,42 @@ type config struct {
 	Store        string
 	StoreKey     string
 	AudioDir     string
+	AudioKey     string
 	Progress     bool
 	Buffer       time.Duration
-	Engine       vgexample.EngineConfig
-	Session      vgexample.SessionFlags
+	Engine       agent.EngineConfig
+	Session      agent.SessionFlags
+	Agent        agentConfig
+}
+
+// agentConfig configures -agent mode.
+type agentConfig struct {
+	Enabled      bool
+	Region       string
+	APIURL       string
+	ClientID     string
+	AllowOrigins string
+	EventKey     string
 }
 
 func parseFlags(args []string) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("audiohook-server", flag.ContinueOnError)
-	fs.StringVar(&c.Listen, "listen", vgexample.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
+	fs.StringVar(&c.Listen, "listen", agent.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
 	fs.StringVar(&c.KeysEnv, "keys-env", "STATIC_API_KEY_MAP", `environment variable holding {"api key": "base64 client secret", …}`)
 	fs.BoolVar(&c.InsecureAuth, "insecure-skip-auth", false, "accept unauthenticated connections (local tests only)")
-	fs.StringVar(&c.AuthFailure, "auth-failure", vgexample.Env("AUTH_FAILURE", authDisconnect), `answer a failed authentication with "disconnect" (accept, then disconnect unauthorized, as the Genesys reference server) or "reject" (HTTP 401) (env AUTH_FAILURE)`)
-	fs.BoolVar(&c.AutoEnrol, "auto-enrol", vgexample.EnvBool("AUTO_ENROL", false), "allow operation auto and make it the default: an unregistered caller id is enrolled with the voice of whoever calls; caller ids can be spoofed (env AUTO_ENROL)")
+	fs.StringVar(&c.AuthFailure, "auth-failure", agent.Env("AUTH_FAILURE", authDisconnect), `answer a failed authentication with "disconnect" (accept, then disconnect unauthorized, as the Genesys reference server) or "reject" (HTTP 401) (env AUTH_FAILURE)`)
+	fs.BoolVar(&c.AutoEnrol, "auto-enrol", agent.EnvBool("AUTO_ENROL", false), "allow operation auto and make it the default: an unregistered caller id is enrolled with the voice of whoever calls; caller ids can be spoofed (env AUTO_ENROL)")
 	fs.StringVar(&c.RecordDir, "record", os.Getenv("RECORD_DIR"), "record every session (WAV + JSON) into this directory (env RECORD_DIR)")
-	fs.StringVar(&c.Store, "store", vgexample.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
-	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in (env ENROLMENT_AUDIO_DIR)")
+	fs.StringVar(&c.Store, "store", agent.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
+	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in (env ENROLMENT_AUDIO_DIR; needs ENROLMENT_AUDIO_KEY)")
 	fs.DurationVar(&c.Buffer, "buffer", 0, "audio buffered for a slow engine per session (0: 2s)")
 	fs.BoolVar(&c.Progress, "progress", true, "send progress events (net speech so far) as well as the result")
+	fs.BoolVar(&c.Agent.Enabled, "agent", agent.EnvBool("AGENT_MODE", false), "agent desk: keep sessions open, agents register/verify from the Genesys interaction widget (env AGENT_MODE)")
+	fs.StringVar(&c.Agent.Region, "genesys-region", os.Getenv("GENESYS_REGION"), "-agent: Genesys Cloud region domain, e.g. mypurecloud.ie (env GENESYS_REGION)")
+	fs.StringVar(&c.Agent.ClientID, "genesys-client-id", os.Getenv("GENESYS_CLIENT_ID"), "-agent: OAuth client id (Token Implicit Grant) of the widget page (env GENESYS_CLIENT_ID)")
+	fs.StringVar(&c.Agent.APIURL, "genesys-api-url", os.Getenv("GENESYS_API_URL"), "-agent: replace https://api.<region> where agent tokens are checked, for proxies and tests (env GENESYS_API_URL)")
+	fs.StringVar(&c.Agent.AllowOrigins, "allow-origin", os.Getenv("ALLOW_ORIGIN"), "-agent: comma-separated browser origins allowed to call /agent besides this server's (env ALLOW_ORIGIN)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -112,6 +139,8 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("-auth-failure %q: want %q or %q", c.AuthFailure, authDisconnect, authReject)
 	}
 	c.StoreKey = os.Getenv("CREDSTORE_KEY")
+	c.AudioKey = os.Getenv("ENROLMENT_AUDIO_KEY")
+	c.Agent.EventKey = os.Getenv("EVENT_KEY")
 	return c, nil
 }
 
@@ -162,12 +191,25 @@ type server struct {
 	log      *slog.Logger
 	engine   daspeak.Engine
 	store    credstore.Store
+	creds    *agent.CredentialStore
 	opts     audiohook.ServerOptions
-	sessions vgexample.Tracker
+	sessions agent.Tracker
+	// -agent mode
+	source *genesys.Source
+	api    *agent.Server
+	page   http.Handler
 }
 
 func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store) (*server, error) {
 	s := &server{cfg: cfg, log: log, engine: engine, store: store}
+	s.creds = &agent.CredentialStore{Store: store, AudioDir: cfg.AudioDir}
+	if cfg.AudioDir != "" {
+		key, err := base64.StdEncoding.DecodeString(cfg.AudioKey)
+		if err != nil || len(key) < agent.MinAudioKeyLen {
+			return nil, fmt.Errorf("-audio-dir needs ENROLMENT_AUDIO_KEY: base64 of %d or more random bytes, e.g. %s", agent.MinAudioKeyLen, agent.NewAudioKey())
+		}
+		s.creds.AudioKey = key
+	}
 	s.opts = audiohook.ServerOptions{
 		InsecureSkipAuth: cfg.InsecureAuth,
 		Nonces:           audiohook.NewMemoryNonces(0),
@@ -177,8 +219,8 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 			audiohook.MediaPCMUStereo, audiohook.MediaL16Stereo,
 		},
 		OnOpen: func(info *audiohook.OpenInfo) error {
-			if info.Probe {
-				return nil
+			if info.Probe || cfg.Agent.Enabled {
+				return nil // agent mode: the agent chooses the operation
 			}
 			_, _, err := parseOpen(&info.Params, cfg.AutoEnrol)
 			return err // refused with disconnect "error"
@@ -213,14 +255,81 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		}
 		s.opts.Recorder = audiohook.DirSink(cfg.RecordDir)
 	}
+	if cfg.Agent.Enabled {
+		if err := s.newAgent(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// newAgent sets up -agent mode: the conversations' audio source, the
+// Genesys token check, the agent API and the widget page.
+func (s *server) newAgent() error {
+	a := s.cfg.Agent
+	if a.Region == "" || a.ClientID == "" {
+		return errors.New("-agent needs -genesys-region (e.g. mypurecloud.ie) and -genesys-client-id (a Token Implicit Grant OAuth client whose redirect URI is https://<this server>/genesys/widget)")
+	}
+	apiURL := a.APIURL
+	if apiURL == "" {
+		u, err := genesys.APIBaseURL(a.Region)
+		if err != nil {
+			return err
+		}
+		apiURL = u
+	}
+	auth, err := genesys.NewAuthenticator(&genesys.AuthenticatorOptions{APIBaseURL: apiURL, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	var eventKey []byte
+	if a.EventKey != "" {
+		if eventKey, err = base64.StdEncoding.DecodeString(a.EventKey); err != nil {
+			return errors.New("EVENT_KEY is not base64")
+		}
+	}
+	s.source = genesys.NewSource(&genesys.SourceOptions{Logger: s.log})
+	s.api, err = agent.NewServer(&agent.Options{
+		Engine: s.engine, Store: s.creds, Source: s.source, Authenticator: auth,
+		AllowedOrigins: splitList(a.AllowOrigins), Register: s.cfg.Session.Config(), Verify: s.cfg.Session.Config(),
+		EventKey: eventKey, Logger: s.log,
+	})
+	if err != nil {
+		return err
+	}
+	s.page, err = genesys.WidgetPage(&genesys.WidgetPageOptions{ClientID: a.ClientID, Region: a.Region, BasePath: s.api.BasePath()})
+	return err
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wsPath, s.audiohook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	if s.api != nil {
+		mux.Handle(s.api.BasePath()+"/", s.api)
+		mux.Handle("GET "+genesys.DefaultWidgetPath, s.page)
+	}
 	return mux
+}
+
+// shutdown ends the agent's operations (in -agent mode), then the
+// AudioHook sessions.
+func (s *server) shutdown(ctx context.Context) error {
+	var err error
+	if s.api != nil {
+		err = s.api.Shutdown(ctx)
+	}
+	return errors.Join(err, s.sessions.Shutdown(ctx))
 }
 
 // audiohook serves one AudioHook connection. After the upgrade it uses the
@@ -258,6 +367,14 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if s.source != nil {
+		// Agent mode: the conversation stays open for the agent's
+		// operations until Genesys closes it.
+		if err := s.source.Run(ctx, sess); err != nil && !errors.Is(err, context.Canceled) {
+			log.Info("monitored session ended", "err", err)
+		}
+		return
+	}
 	op, caller, err := parseOpen(&info.Params, s.cfg.AutoEnrol)
 	if err != nil { // OnOpen checked it already
 		return
@@ -275,7 +392,7 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		if op == opAuto {
 			log.Warn("auto enrolment of an unregistered caller id (the caller is not authenticated)")
 		}
-		cfg.Store = vgexample.CredentialStore{Store: s.store, AudioDir: s.cfg.AudioDir}
+		cfg.Store = s.creds
 		cfg.CallerID = caller
 		ds, _ = daspeak.Register(sess, s.engine, cfg)
 	case err != nil: // verify, not registered
@@ -338,7 +455,13 @@ func (s *server) result(ctx context.Context, log *slog.Logger, sess *audiohook.S
 
 // send sends ev (without credential and audio) as an event entity.
 func (s *server) send(ctx context.Context, log *slog.Logger, sess *audiohook.Session, typ string, ev daspeak.Event) bool {
-	ent := audiohook.Entity{Type: typ, Data: vgexample.EventMessage(ev).Data}
+	ev.Credential, ev.Audio = "", nil // they stay on the server
+	data, err := json.Marshal(ev)
+	if err != nil {
+		log.Debug("event not encodable", "type", typ, "err", err)
+		return false
+	}
+	ent := audiohook.Entity{Type: typ, Data: data}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := sess.SendEvent(wctx, ent); err != nil {
@@ -354,11 +477,24 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	if cfg.InsecureAuth {
+		if err := agent.RequireLoopback(cfg.Listen); err != nil {
+			return fmt.Errorf("-insecure-skip-auth lets anyone connect: %w", err)
+		}
+	}
+	if cfg.Agent.Enabled && strings.HasPrefix(cfg.Agent.APIURL, "http://") {
+		if err := agent.RequireLoopback(cfg.Listen); err != nil {
+			return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear: %w", cfg.Agent.APIURL, err)
+		}
+	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := vgexample.OpenStore(ctx, cfg.Store, cfg.StoreKey)
+	if cfg.Engine.Offline {
+		log.Warn("the offline engine is for trying the flow: it is not a security control; use das-Peak to authenticate callers")
+	}
+	store, closeStore, err := agent.OpenStore(ctx, cfg.Store, cfg.StoreKey)
 	if err != nil {
 		return err
 	}
@@ -374,11 +510,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if cfg.InsecureAuth {
 		log.Warn("authentication disabled: any client may connect")
 	}
-	log.Info("voice biometrics for Genesys AudioHook", "engine", desc, "path", wsPath, "record", cfg.RecordDir != "")
+	log.Info("voice biometrics for Genesys AudioHook", "engine", desc, "path", wsPath, "record", cfg.RecordDir != "", "agent", cfg.Agent.Enabled)
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return vgexample.Serve(ctx, log, ln, s.handler(), 0, s.sessions.Shutdown)
+	return agent.Serve(ctx, log, ln, s.handler(), 0, s.shutdown)
 }
 
 func main() {

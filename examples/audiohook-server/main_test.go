@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,6 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
-	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -148,7 +148,7 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 	if err != nil {
 		e.t.Fatalf("dial: %v", err)
 	}
-	src, err := audiohook.WAVSource(fixtures.Path(fixture))
+	src, err := audiohook.WAVSource(testdata(fixture))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestRegisterVerify(t *testing.T) {
 	const caller = "+34600000020"
 
 	// register, with the caller id from the ANI.
-	o := e.call("tel:"+caller, `{"operation":"register"}`, fixtures.Utterances("kal")[0])
+	o := e.call("tel:"+caller, `{"operation":"register"}`, utterance("kal", 0))
 	if o.result["type"] != "result-success" || o.result["operation"] != "register" || o.progress == 0 {
 		t.Fatalf("register: %+v", o)
 	}
@@ -219,18 +219,18 @@ func TestRegisterVerify(t *testing.T) {
 	}
 
 	// Without an operation, a registered caller is verified.
-	o = e.call("tel:"+caller, "", fixtures.Utterances("kal")[1])
+	o = e.call("tel:"+caller, "", utterance("kal", 1))
 	if o.result["type"] != "result-success" || o.result["operation"] != "verify" {
 		t.Fatalf("verify: %+v", o)
 	}
 	// customConfig names the caller, whatever the ANI.
-	o = e.call("tel:+10000000000", `{"operation":"verify","callerId":"`+caller+`"}`, fixtures.Utterances("slt")[1])
+	o = e.call("tel:+10000000000", `{"operation":"verify","callerId":"`+caller+`"}`, utterance("slt", 1))
 	if o.result["type"] != "result-fail-score" || o.disconnect == nil || o.disconnect.Info != "result-fail-score" ||
 		o.outputVars["voicegateResult"] != "result-fail-score" || o.outputVars["voicegateScore"] == "" {
 		t.Fatalf("verify impostor: %+v", o)
 	}
 	// Verify of an unknown caller ends at once.
-	o = e.call("tel:+34600000099", `{"operation":"verify"}`, fixtures.Utterances("slt")[1])
+	o = e.call("tel:+34600000099", `{"operation":"verify"}`, utterance("slt", 1))
 	if o.result["type"] != "error-parameters" || o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted {
 		t.Fatalf("verify unknown caller: %+v", o)
 	}
@@ -254,7 +254,7 @@ func TestEnrolmentIsExplicit(t *testing.T) {
 	}
 	// No operation: an impostor calling first from the victim's number is
 	// verified against nothing, not enrolled.
-	o := e.call("tel:"+caller, "", fixtures.Utterances("slt")[0])
+	o := e.call("tel:"+caller, "", utterance("slt", 0))
 	if o.result["type"] != "error-parameters" || o.result["operation"] != "verify" ||
 		o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted {
 		t.Fatalf("unknown caller without operation: %+v", o)
@@ -279,14 +279,14 @@ func TestEnrolmentIsExplicit(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "level=WARN msg=\"auto enrolment enabled") {
 		t.Fatalf("no warning for -auto-enrol: %s", e.logs)
 	}
-	o = e.call("tel:"+caller, "", fixtures.Utterances("kal")[0])
+	o = e.call("tel:"+caller, "", utterance("kal", 0))
 	if o.result["type"] != "result-success" || o.result["operation"] != "register" {
 		t.Fatalf("auto on a new caller: %+v", o)
 	}
 	if !strings.Contains(e.logs.String(), "level=WARN msg=\"auto enrolment of an unregistered caller id") {
 		t.Fatalf("no warning for the enrolment: %s", e.logs)
 	}
-	o = e.call("tel:"+caller, `{"operation":"auto"}`, fixtures.Utterances("kal")[1])
+	o = e.call("tel:"+caller, `{"operation":"auto"}`, utterance("kal", 1))
 	if o.result["type"] != "result-success" || o.result["operation"] != "verify" {
 		t.Fatalf("auto on a registered caller: %+v", o)
 	}
@@ -416,4 +416,15 @@ func TestRun(t *testing.T) {
 	if strings.Contains(logs.String(), secretB64) {
 		t.Fatal("the client secret was logged")
 	}
+}
+
+// testdata returns the path of a file in the repository's testdata folder
+// ("voices/slt_1.wav").
+func testdata(name string) string {
+	return filepath.Join("..", "..", "testdata", filepath.FromSlash(name))
+}
+
+// utterance returns the i-th (from 0) recording of a test voice.
+func utterance(voice string, i int) string {
+	return "voices/" + voice + "_" + strconv.Itoa(i+1) + ".wav"
 }

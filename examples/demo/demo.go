@@ -34,6 +34,11 @@ type options struct {
 	Out io.Writer    // events and the summary
 	Log *slog.Logger // diagnostics
 
+	// desk serves the agent desk even without Keep (tests); deskSpeed > 1
+	// plays the desk's simulated calls faster than real time.
+	desk        bool
+	deskSpeed   float64
+	deskOrigins []string // origins allowed to call the desk's agent API
 	// ready, when set, is called with the console's base URL once the
 	// server is up and before the first call is placed.
 	ready func(baseURL string)
@@ -60,6 +65,7 @@ type demo struct {
 	log      *slog.Logger
 	hub      *hub
 	srv      *server
+	desk     *desk // nil unless the desk is served
 	emu      *daspeaktest.Server
 	player   *player
 	base     string // console URL without the trailing slash
@@ -167,18 +173,54 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		ctx:         srvCtx,
 		cancel:      cancel,
 	}
+	var handler http.Handler = d.srv.handler()
+	if o.Keep || o.desk {
+		// The agent desk, on the agent API of package daspeak/agent.
+		dk, err := newDesk(deskOptions{
+			BaseURL: d.base, Listen: ln.Addr().String(), Store: store, AudioDir: audioDir, Testdata: d.testdata,
+			Speed: o.deskSpeed, AllowedOrigins: o.deskOrigins, Log: log,
+		})
+		if err != nil {
+			ln.Close()
+			cancel()
+			return d, fmt.Errorf("agent desk: %w", err)
+		}
+		d.desk = dk
+		// Closed after the HTTP server (cleanups run in reverse order).
+		d.onClose(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), o.Shutdown)
+			defer cancel()
+			dk.close(ctx)
+		})
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		dh := dk.handler()
+		mux.Handle(pathDesk, dh)
+		mux.Handle(pathAgentBase+"/", dh)
+		handler = mux
+	}
 	httpSrv := &http.Server{
-		Handler:           d.srv.handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 	d.onClose(func() {
+		if d.desk != nil {
+			// Ends the desk's operations and event streams, which the
+			// HTTP server's Shutdown would otherwise wait for.
+			ctx, cancel := context.WithTimeout(context.Background(), o.Shutdown)
+			d.desk.shutdown(ctx)
+			cancel()
+		}
 		if err := shutdown(d.hub, d.srv, httpSrv, serveErr, o.Shutdown); err != nil {
 			log.Warn("shutdown", "err", err)
 		}
 	})
+	if d.desk != nil {
+		log.Info("agent desk", "url", d.base+pathDesk)
+	}
 	log.Info("listening",
 		"console", d.base+"/",
 		"twilio", d.srv.twilioURL,
@@ -257,7 +299,7 @@ func run(ctx context.Context, o options) ([]outcome, error) {
 	}
 
 	if o.Keep && ctx.Err() == nil {
-		d.log.Info("calls done; console still served until interrupted", "console", d.base+"/")
+		d.log.Info("calls done; console and agent desk still served until interrupted", "console", d.base+"/", "desk", d.base+pathDesk)
 		<-ctx.Done()
 	}
 	return outcomes, nil

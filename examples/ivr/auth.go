@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/voicegate/voicegate/examples/internal/vgexample"
 )
 
 // Credentials of the IVR endpoints, from the environment only.
@@ -133,7 +131,7 @@ func (a *authenticator) wrap(h http.Handler) http.Handler {
 		if a.haveBasic {
 			w.Header().Set("WWW-Authenticate", a.basicHeader)
 		}
-		vgexample.WriteError(w, http.StatusUnauthorized, "authentication required: HTTP Basic or the "+apiKeyHeader+" header")
+		writeError(w, http.StatusUnauthorized, "authentication required: HTTP Basic or the "+apiKeyHeader+" header")
 	})
 }
 

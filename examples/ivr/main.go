@@ -52,7 +52,6 @@ import (
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
-	"github.com/voicegate/voicegate/examples/internal/vgexample"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -91,11 +90,10 @@ var (
 )
 
 type config struct {
-	Listen           string
-	PublicURL        string
-	Store            string
-	StoreKey         string
-	AudioDir         string
+	Listen    string
+	PublicURL string
+	// Store: -store, -audio-dir, CREDSTORE_KEY, ENROLMENT_AUDIO_KEY.
+	Store            agent.StoreConfig
 	AuthToken        string
 	APIKey           string
 	BasicUser        string
@@ -107,17 +105,16 @@ type config struct {
 	Prompt           string
 	QueueFrames      int
 	AuthFailDelay    time.Duration // authFailDelay unless a test sets it
-	Engine           vgexample.EngineConfig
-	Session          vgexample.SessionFlags
+	Engine           agent.EngineConfig
+	Session          agent.SessionFlags
 }
 
 func parseFlags(args []string) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("ivr", flag.ContinueOnError)
-	fs.StringVar(&c.Listen, "listen", vgexample.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
-	fs.StringVar(&c.PublicURL, "public-url", vgexample.Env("PUBLIC_URL", "http://127.0.0.1:8080"), "public base URL Twilio reaches this server at (env PUBLIC_URL)")
-	fs.StringVar(&c.Store, "store", vgexample.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
-	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "existing writable directory to keep enrolment audio in (env ENROLMENT_AUDIO_DIR)")
+	fs.StringVar(&c.Listen, "listen", agent.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
+	fs.StringVar(&c.PublicURL, "public-url", agent.Env("PUBLIC_URL", "http://127.0.0.1:8080"), "public base URL Twilio reaches this server at (env PUBLIC_URL)")
+	c.Store.Flags(fs) // -store, -audio-dir (an existing writable directory)
 	fs.BoolVar(&c.InsecureLoopback, "insecure-loopback", false, "run without "+envAPIKey+"/"+envBasicUser+" on a loopback -listen address (local tests only)")
 	fs.StringVar(&c.NextURL, "next-url", os.Getenv("IVR_NEXT_URL"), "URL the call is redirected to (POST) with the result after a voice webhook; empty: hang up (env IVR_NEXT_URL)")
 	fs.BoolVar(&c.SayResult, "say-result", true, "speak the result to the caller before the redirect")
@@ -130,7 +127,6 @@ func parseFlags(args []string) (*config, error) {
 		return nil, err
 	}
 	c.AuthToken = os.Getenv("TWILIO_AUTH_TOKEN")
-	c.StoreKey = os.Getenv("CREDSTORE_KEY")
 	c.APIKey = os.Getenv(envAPIKey)
 	c.BasicUser = os.Getenv(envBasicUser)
 	c.BasicPassword = os.Getenv(envBasicPass)
@@ -219,13 +215,17 @@ func (s *session) update(ev daspeak.Event) {
 			Err: errStoreFailed,
 		}
 	}
-	m := vgexample.EventMessage(ev)
+	ev.Credential, ev.Audio = "", nil // they stay on the server
+	data, err := json.Marshal(ev)
+	if err != nil {
+		data = []byte(`{"type":"error-audio","error":"event not encodable"}`)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.ended.IsZero() {
 		return // a session has one terminal event
 	}
-	s.last = m.Data
+	s.last = data
 	switch ev.Type {
 	case daspeak.EventProgress:
 		s.status = statusProcessing
@@ -259,12 +259,12 @@ type server struct {
 	cfg       *config
 	log       *slog.Logger
 	engine    daspeak.Engine
-	store     credstore.Store
+	creds     *agent.CredentialStore // Delete removes the enrolment audio too
 	auth      *authenticator
 	mediaURL  string
 	publicURL string // https form, for webhook signatures
 	validator *twilio.Validator
-	streams   vgexample.Tracker
+	streams   agent.Tracker
 	refused   atomic.Int64 // media streams refused after the upgrade
 	authFails atomic.Int64
 
@@ -274,7 +274,10 @@ type server struct {
 	sessions map[string]*session
 }
 
-func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store) (*server, error) {
+func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, creds *agent.CredentialStore) (*server, error) {
+	if creds == nil || creds.Store == nil {
+		return nil, errors.New("no credential store")
+	}
 	pub, err := url.Parse(strings.TrimSuffix(cfg.PublicURL, "/"))
 	if err != nil || pub.Host == "" || (pub.Scheme != "http" && pub.Scheme != "https") {
 		return nil, fmt.Errorf("bad -public-url %q: want http(s)://host", cfg.PublicURL)
@@ -291,7 +294,7 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 	ws := *pub
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[pub.Scheme]
 	s := &server{
-		cfg: cfg, log: log, engine: engine, store: store, auth: auth,
+		cfg: cfg, log: log, engine: engine, creds: creds, auth: auth,
 		mediaURL: ws.String() + mediaPath, publicURL: pub.String(),
 		sessions: map[string]*session{},
 	}
@@ -364,7 +367,7 @@ func (s *server) lookup(id string) *session {
 // the credential to verify against (empty for register) and, on refusal,
 // the HTTP status and the status word a voice webhook reports.
 func (s *server) check(ctx context.Context, op daspeak.Operation, caller string) (rec credstore.Record, code int, status string, err error) {
-	rec, err = s.store.Get(ctx, caller)
+	rec, err = s.creds.Get(ctx, caller)
 	switch {
 	case op == daspeak.OperationRegister && err == nil:
 		return credstore.Record{}, http.StatusConflict, statusAlreadyRegistered, errAlreadyRegistered
@@ -388,56 +391,56 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 		q := r.URL.Query()
 		caller, err := normalizeCaller(q.Get("caller"))
 		if err != nil {
-			vgexample.WriteError(w, http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
+			writeError(w, http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
 			return
 		}
 		rec, code, _, err := s.check(r.Context(), op, caller)
 		if err != nil {
-			vgexample.WriteError(w, code, err.Error())
+			writeError(w, code, err.Error())
 			return
 		}
 		if call := q.Get("call"); call != "" {
 			if len(call) != 34 || !strings.HasPrefix(call, "CA") {
-				vgexample.WriteError(w, http.StatusBadRequest, "call: a Twilio call SID (CA…) required")
+				writeError(w, http.StatusBadRequest, "call: a Twilio call SID (CA…) required")
 				return
 			}
 			sess, err := s.newSession(op, caller, call)
 			if err != nil {
-				vgexample.WriteError(w, http.StatusServiceUnavailable, err.Error())
+				writeError(w, http.StatusServiceUnavailable, err.Error())
 				return
 			}
 			d := sess.doc()
 			d.StreamURL = s.mediaURL
 			d.Parameters = map[string]string{paramSession: sess.id}
 			w.Header().Set("Location", "/"+string(op)+"/"+sess.id)
-			vgexample.WriteJSON(w, http.StatusAccepted, d)
+			agent.WriteJSON(w, http.StatusAccepted, d)
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWAV))
 		if err != nil {
-			vgexample.WriteError(w, http.StatusRequestEntityTooLarge, "recording too large")
+			writeError(w, http.StatusRequestEntityTooLarge, "recording too large")
 			return
 		}
 		parsed, err := codec.ParseWAV(body)
 		if err != nil {
-			vgexample.WriteError(w, http.StatusBadRequest, "body must be a WAV file: PCM 16-bit, 32/64-bit float, μ-law or A-law (or pass call=CA… to bind a Twilio stream): "+err.Error())
+			writeError(w, http.StatusBadRequest, "body must be a WAV file: PCM 16-bit, 32/64-bit float, μ-law or A-law (or pass call=CA… to bind a Twilio stream): "+err.Error())
 			return
 		}
 		audio, info, err := prepareUpload(parsed, q.Get("channel"))
 		if err != nil {
-			vgexample.WriteError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		sess, err := s.newSession(op, caller, "")
 		if err != nil {
-			vgexample.WriteError(w, http.StatusServiceUnavailable, err.Error())
+			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		sess.input = &info
 		sess.claim()
 		// No WebSocket here: the request's context bounds the session.
 		s.run(r.Context(), sess, codec.NewWAVFrameReader(audio, 0), rec)
-		vgexample.WriteJSON(w, http.StatusOK, sess.doc())
+		agent.WriteJSON(w, http.StatusOK, sess.doc())
 	}
 }
 
@@ -452,12 +455,12 @@ type registerOnce struct {
 func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
 	r.s.regMu.Lock()
 	defer r.s.regMu.Unlock()
-	if _, err := r.s.store.Get(ctx, callerID); err == nil {
+	if _, err := r.s.creds.Get(ctx, callerID); err == nil {
 		return errAlreadyRegistered
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return err
 	}
-	return vgexample.CredentialStore{Store: r.s.store, AudioDir: r.s.cfg.AudioDir}.StoreCredential(ctx, callerID, credential, modelHash, audio)
+	return r.s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // run drives a session on src to its terminal event.
@@ -498,10 +501,10 @@ func (s *server) poll(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.lookup(r.PathValue("id"))
 		if sess == nil || sess.op != op {
-			vgexample.WriteError(w, http.StatusNotFound, "no such session")
+			writeError(w, http.StatusNotFound, "no such session")
 			return
 		}
-		vgexample.WriteJSON(w, http.StatusOK, sess.doc())
+		agent.WriteJSON(w, http.StatusOK, sess.doc())
 	}
 }
 
@@ -667,6 +670,11 @@ func withResult(next string, op daspeak.Operation, status, id string) string {
 	return u.String()
 }
 
+// writeError writes the IVR API's error answer {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	agent.WriteJSON(w, status, map[string]string{"error": msg})
+}
+
 func writeTwiML(w http.ResponseWriter, doc string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -713,7 +721,7 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 	}
 	var rec credstore.Record
 	if sess.op == daspeak.OperationVerify {
-		if rec, err = s.store.Get(ctx, sess.caller); err != nil {
+		if rec, err = s.creds.Get(ctx, sess.caller); err != nil {
 			sess.update(daspeak.Event{Type: daspeak.EventErrorParameters, Operation: sess.op, Err: errors.New("caller is not registered")})
 			return
 		}
@@ -724,33 +732,34 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 func (s *server) getCaller(w http.ResponseWriter, r *http.Request) {
 	caller, err := normalizeCaller(r.PathValue("caller"))
 	if err != nil {
-		vgexample.WriteError(w, http.StatusBadRequest, "caller: an E.164 number required")
+		writeError(w, http.StatusBadRequest, "caller: an E.164 number required")
 		return
 	}
-	rec, err := s.store.Get(r.Context(), caller)
+	rec, err := s.creds.Get(r.Context(), caller)
 	switch {
 	case errors.Is(err, credstore.ErrNotFound):
-		vgexample.WriteJSON(w, http.StatusOK, map[string]any{"registered": false})
+		agent.WriteJSON(w, http.StatusOK, map[string]any{"registered": false})
 	case err != nil:
 		s.log.Error("credential store", "err", err)
-		vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
+		writeError(w, http.StatusInternalServerError, "credential store unavailable")
 	default:
-		vgexample.WriteJSON(w, http.StatusOK, map[string]any{"registered": true, "model_hash": rec.ModelHash, "updated_at": rec.UpdatedAt})
+		agent.WriteJSON(w, http.StatusOK, map[string]any{"registered": true, "model_hash": rec.ModelHash, "updated_at": rec.UpdatedAt})
 	}
 }
 
 func (s *server) deleteCaller(w http.ResponseWriter, r *http.Request) {
 	caller, err := normalizeCaller(r.PathValue("caller"))
 	if err != nil {
-		vgexample.WriteError(w, http.StatusBadRequest, "caller: an E.164 number required")
+		writeError(w, http.StatusBadRequest, "caller: an E.164 number required")
 		return
 	}
+	// The record and the enrolment audio file go together.
 	s.regMu.Lock()
-	err = s.store.Delete(r.Context(), caller)
+	err = s.creds.Delete(r.Context(), caller)
 	s.regMu.Unlock()
 	if err != nil {
 		s.log.Error("credential store", "err", err)
-		vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
+		writeError(w, http.StatusInternalServerError, "credential store unavailable")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -773,19 +782,19 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 	if err := checkExposure(cfg.Listen, auth, cfg.InsecureLoopback); err != nil {
 		return err
 	}
-	if err := checkAudioDir(cfg.AudioDir); err != nil {
+	if err := checkAudioDir(cfg.Store.AudioDir); err != nil {
 		return err
 	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := vgexample.OpenStore(ctx, cfg.Store, cfg.StoreKey)
+	creds, closeStore, err := cfg.Store.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	s, err := newServer(cfg, log, engine, store)
+	s, err := newServer(cfg, log, engine, creds)
 	if err != nil {
 		return err
 	}
@@ -809,12 +818,12 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 	if auth != nil {
 		authDesc = auth.methods()
 	}
-	log.Info("voice biometrics for IVRs", "engine", desc, "store", strings.SplitN(cfg.Store, ":", 2)[0],
+	log.Info("voice biometrics for IVRs", "engine", desc, "store", strings.SplitN(cfg.Store.Spec, ":", 2)[0],
 		"media_url", s.mediaURL, "twilio", strconv.FormatBool(cfg.AuthToken != ""), "auth", authDesc)
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return vgexample.Serve(ctx, log, ln, s.handler(), 0, s.streams.Shutdown)
+	return agent.Serve(ctx, log, ln, s.handler(), 0, s.streams.Shutdown)
 }
 
 func main() {

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -26,6 +29,7 @@ import (
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/fixtures"
 	"github.com/voicegate/voicegate/twilio"
@@ -42,6 +46,8 @@ const (
 	basicPass = "ivr-test-basic-password-0123"
 	nextURL   = "https://flow.example.com/next?flow=FW1"
 	failDelay = 60 * time.Millisecond
+	// audioKey is ENROLMENT_AUDIO_KEY in these tests (base64 of 32 bytes).
+	audioKey = "dm9pY2VnYXRlLWl2ci10ZXN0LWF1ZGlvLWtleS0wMDE="
 )
 
 type env struct {
@@ -64,8 +70,18 @@ func newEnv(t *testing.T, edit ...func(*config)) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	// The adapter as cfg.Store.Open makes it, over a memory store, but
+	// without creating -audio-dir: a test may want it missing.
 	store := credstore.NewMemory()
-	srv, err := newServer(cfg, log, offline.New(nil), store)
+	creds := &agent.CredentialStore{Store: store, AudioDir: cfg.Store.AudioDir}
+	if creds.AudioDir != "" {
+		key, err := base64.StdEncoding.DecodeString(cfg.Store.AudioKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds.AudioKey = key
+	}
+	srv, err := newServer(cfg, log, offline.New(nil), creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,7 +539,7 @@ func TestRegisterOverExisting(t *testing.T) {
 // (here: -audio-dir does not exist) is never reported as a success.
 func TestRegisterStoreFails(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
-	e := newEnv(t, func(c *config) { c.AudioDir = missing })
+	e := newEnv(t, func(c *config) { c.Store = agent.StoreConfig{AudioDir: missing, AudioKey: audioKey} })
 	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000034", "audio/wav", wav(t, fixtures.Utterances("rms")[0]))
 	if code != http.StatusOK || d.Status != statusError || eventType(d) != string(daspeak.EventErrorStore) || strings.Contains(string(d.Event), "success") {
 		t.Fatalf("register without storage: %d %+v %s", code, d, d.Event)
@@ -535,32 +551,104 @@ func TestRegisterStoreFails(t *testing.T) {
 		t.Fatalf("stored anyway: %v", err)
 	}
 	// At start-up the directory is checked and the error names the fix.
-	err := serve(context.Background(), &config{Listen: "127.0.0.1:0", AudioDir: missing, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil)
+	err := serve(context.Background(), &config{Listen: "127.0.0.1:0", Store: agent.StoreConfig{AudioDir: missing, AudioKey: audioKey}, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "mkdir -p "+missing) {
 		t.Fatalf("missing -audio-dir at start-up: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o600)
-	if err := serve(context.Background(), &config{Listen: "127.0.0.1:0", AudioDir: file, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if err := serve(context.Background(), &config{Listen: "127.0.0.1:0", Store: agent.StoreConfig{AudioDir: file, AudioKey: audioKey}, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("-audio-dir is a file: %v", err)
 	}
 	if os.Geteuid() != 0 { // root writes anywhere
 		ro := t.TempDir()
 		os.Chmod(ro, 0o500)
 		defer os.Chmod(ro, 0o700)
-		if err := serve(context.Background(), &config{Listen: "127.0.0.1:0", AudioDir: ro, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "not writable") {
+		if err := serve(context.Background(), &config{Listen: "127.0.0.1:0", Store: agent.StoreConfig{AudioDir: ro, AudioKey: audioKey}, APIKey: apiKey, PublicURL: publicURL}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "not writable") {
 			t.Fatalf("read-only -audio-dir: %v", err)
 		}
 	}
 	// A writable directory gets the enrolment audio.
 	dir := t.TempDir()
-	e = newEnv(t, func(c *config) { c.AudioDir = dir })
+	e = newEnv(t, func(c *config) { c.Store = agent.StoreConfig{AudioDir: dir, AudioKey: audioKey} })
 	if code, d := e.do(http.MethodPost, "/register?caller=%2B34600000035", "audio/wav", wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK || d.Status != statusSuccess {
 		t.Fatalf("register with audio dir: %d %+v", code, d)
 	}
 	if rec, err := e.store.Get(context.Background(), "+34600000035"); err != nil || rec.AudioRef == "" {
 		t.Fatalf("audio not kept: %+v %v", rec, err)
 	}
+}
+
+// TestDeleteRemovesVoice: DELETE /callers/{caller} removes the enrolment
+// audio kept in -audio-dir with the credential, and the file's name is
+// keyed (ENROLMENT_AUDIO_KEY), not a hash of the number that anyone could
+// compute from a list of telephone numbers.
+func TestDeleteRemovesVoice(t *testing.T) {
+	const caller = "+34600000036"
+	dir := t.TempDir()
+	e := newEnv(t, func(c *config) { c.Store = agent.StoreConfig{AudioDir: dir, AudioKey: audioKey} })
+	if code, d := e.do(http.MethodPost, "/register?caller="+url.QueryEscape(caller), "audio/wav", wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register: %d %+v", code, d)
+	}
+	files := wavFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("files in -audio-dir after register: %v, want 1", files)
+	}
+	name := files[0]
+	sum := sha256.Sum256([]byte(caller))
+	full := hex.EncodeToString(sum[:])
+	if name == full[:32]+".wav" || strings.Contains(name, full[:16]) || strings.Contains(name, strings.TrimPrefix(caller, "+")) {
+		t.Fatalf("audio file %q is named after an unkeyed hash of the number (sha256 %s)", name, full)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() == 0 {
+		t.Fatalf("enrolment audio: %v", err)
+	}
+	if rec, err := e.store.Get(context.Background(), caller); err != nil || rec.AudioRef != name {
+		t.Fatalf("record: %+v %v, want AudioRef %q", rec, err, name)
+	}
+
+	if code, _ := e.do(http.MethodDelete, "/callers/"+url.PathEscape(caller), "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	if files := wavFiles(t, dir); len(files) != 0 {
+		t.Fatalf("files left in -audio-dir after delete: %v", files)
+	}
+	if _, err := e.store.Get(context.Background(), caller); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("record left after delete: %v", err)
+	}
+
+	// A copy an older server kept under the unkeyed name goes too.
+	legacy := filepath.Join(dir, full[:32]+".wav")
+	if err := os.WriteFile(legacy, []byte("RIFF"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := e.do(http.MethodDelete, "/callers/"+url.PathEscape(caller), "", nil); code != http.StatusNoContent {
+		t.Fatalf("delete of the legacy copy: %d", code)
+	}
+	if files := wavFiles(t, dir); len(files) != 0 {
+		t.Fatalf("legacy copy left after delete: %v", files)
+	}
+
+	// Without ENROLMENT_AUDIO_KEY, -audio-dir does not start.
+	err := serve(context.Background(), &config{Listen: "127.0.0.1:0", Store: agent.StoreConfig{Spec: "memory", AudioDir: dir},
+		APIKey: apiKey, PublicURL: publicURL, Engine: agent.EngineConfig{Offline: true}}, io.Discard, nil)
+	if !errors.Is(err, agent.ErrAudioKey) || !strings.Contains(err.Error(), "ENROLMENT_AUDIO_KEY") {
+		t.Fatalf("-audio-dir without a key: %v", err)
+	}
+}
+
+// wavFiles returns the names of the files in dir, hidden ones included.
+func wavFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
 }
 
 func TestBadRequests(t *testing.T) {

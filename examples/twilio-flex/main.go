@@ -1,28 +1,34 @@
-// Command twilio-flex is a starter backend for a Twilio Flex voice
-// biometrics plugin. It replaces the Twilio Functions and vendor scripts
-// such integrations are usually assembled from:
+// Command twilio-flex is a starter server for voice biometrics in Twilio
+// Flex: the agent presses Register, Verify or Re-verify in the
+// <voicegate-agent> widget on the call canvas; the server starts a Media
+// Stream on the customer's call leg, registers or verifies the caller with
+// the biometric engine, keeps the credential, and streams the progress and
+// the result to the widget.
 //
-//   - POST /flex/register, /flex/verify, /flex/reverify start a Media Stream
-//     on the agent's live call (Streams REST API) that registers or verifies
-//     the caller; POST /flex/stop stops it.
-//   - POST /flex/credential and /flex/delete read and delete a caller's
-//     credential; POST /flex/token issues a Twilio access token and a
-//     short-lived token for the events endpoint.
-//   - GET /flex/events streams the session's progress and result to the
-//     agent's browser as Server-Sent Events.
-//   - GET /twilio/media is the Media Streams WebSocket endpoint.
+//   - /agent/… is the agent API (package daspeak/agent), authenticated with
+//     the agent's Flex token; /agent/voicegate-agent.js is the widget.
+//   - /twilio/media is the Media Streams WebSocket (daspeak/agent/flex):
+//     signed by Twilio, bound to the operation that started it.
+//   - POST /flex/voice-token issues Voice access tokens to a
+//     browser-extension softphone for a Flex token (identity prefix
+//     -voice-identity-prefix); POST /flex/webchat bootstraps a Flex web chat
+//     for a customer page.
 //
-// Every /flex endpoint checks the agent's Flex token with Twilio IAM and
-// fails closed. The biometric engine is das-Peak (DASPEAK_APIKEY) or, with
-// -offline, the embedded offline engine. See README.md.
+// With -fake-twilio the server runs against an in-process fake of Twilio
+// (REST, IAM and Media Streams playing a recorded voice), so the whole flow
+// can be tried locally without an account: open http://127.0.0.1:8080/.
+// See README.md.
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"net"
@@ -30,74 +36,79 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
-	"github.com/voicegate/voicegate/examples/internal/vgexample"
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/agent/flex"
 	"github.com/voicegate/voicegate/twilio"
+	"github.com/voicegate/voicegate/twilio/twiliotest"
 )
 
 // mediaPath is where Twilio opens the Media Streams WebSocket.
 const mediaPath = "/twilio/media"
 
-// Stream custom parameters, set by this server when it starts a stream and
-// read back from the start message.
-const (
-	paramCallerID  = "callerId"
-	paramOperation = "operation"
-	paramName      = "name"
-	paramBinding   = "binding"
-)
-
-// bindingTTL bounds the time between starting a stream and Twilio opening
-// its WebSocket.
-const bindingTTL = 2 * time.Minute
-
-// eventsTokenTTL is the lifetime of a token for GET /flex/events.
-const eventsTokenTTL = 10 * time.Minute
-
 type config struct {
-	Listen      string
-	PublicURL   string
-	AllowOrigin string
-	Store       string
-	StoreKey    string
-	AudioDir    string
-	QueueFrames int
-	TokenTTL    time.Duration
+	Listen       string
+	PublicURL    string
+	AllowOrigins string
+	Store        agent.StoreConfig
+	QueueFrames  int
 
 	AccountSID   string
 	AuthToken    string
 	APIKeySID    string
 	APIKeySecret string
-	TwiMLAppSID  string
 	Region       string
 	Edge         string
 	TwilioURL    string
 	BindingKey   string
+	EventKey     string
 
-	Engine  vgexample.EngineConfig
-	Session vgexample.SessionFlags
+	TokenTTL       time.Duration
+	TwiMLAppSID    string
+	IdentityPrefix string
+	WebChatAddress string
+	WebChatService string
+
+	FakeTwilio bool
+	FakeVoice  string
+	FakeWAV    string
+	VoicesDir  string
+	FakeFast   bool
+	FakeCaller string
+
+	Engine  agent.EngineConfig
+	Session agent.SessionFlags
 }
 
-func parseFlags(args []string) (*config, error) {
+func parseFlags(args []string, out io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("twilio-flex", flag.ContinueOnError)
-	fs.StringVar(&c.Listen, "listen", vgexample.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
-	fs.StringVar(&c.PublicURL, "public-url", vgexample.Env("PUBLIC_URL", "http://127.0.0.1:8080"), "public base URL Twilio reaches this server at, e.g. https://vb.example.com (env PUBLIC_URL)")
-	fs.StringVar(&c.AllowOrigin, "allow-origin", vgexample.Env("ALLOW_ORIGIN", "https://flex.twilio.com"), "browser origin allowed to call /flex endpoints (env ALLOW_ORIGIN)")
-	fs.StringVar(&c.Store, "store", vgexample.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
-	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in; empty keeps none (env ENROLMENT_AUDIO_DIR)")
+	fs.SetOutput(out)
+	fs.StringVar(&c.Listen, "listen", agent.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
+	fs.StringVar(&c.PublicURL, "public-url", os.Getenv("PUBLIC_URL"), "public base URL Twilio reaches this server at, e.g. https://vb.example.com (env PUBLIC_URL; default http://<listen address>)")
+	fs.StringVar(&c.AllowOrigins, "allow-origin", agent.Env("ALLOW_ORIGIN", "https://flex.twilio.com"), "comma-separated browser origins allowed to call the API (env ALLOW_ORIGIN)")
+	c.Store.Flags(fs)
 	fs.IntVar(&c.QueueFrames, "queue-frames", 0, "frames a media stream buffers for a slow engine (0: 2 s)")
-	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens from /flex/token")
-	fs.StringVar(&c.TwiMLAppSID, "twiml-app", os.Getenv("TWILIO_TWIML_APP_SID"), "TwiML App SID (AP…) for the voice grant of access tokens (env TWILIO_TWIML_APP_SID)")
 	fs.StringVar(&c.Region, "twilio-region", os.Getenv("TWILIO_REGION"), "Twilio region, e.g. ie1 (env TWILIO_REGION)")
 	fs.StringVar(&c.Edge, "twilio-edge", os.Getenv("TWILIO_EDGE"), "Twilio edge, e.g. dublin (env TWILIO_EDGE)")
-	fs.StringVar(&c.TwilioURL, "twilio-base-url", os.Getenv("TWILIO_BASE_URL"), "replace https://{api,iam}.twilio.com, for tests and egress proxies (env TWILIO_BASE_URL)")
+	fs.StringVar(&c.TwilioURL, "twilio-base-url", os.Getenv("TWILIO_BASE_URL"), "replace https://{api,iam,flex-api}.twilio.com, for egress proxies (env TWILIO_BASE_URL)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens of /flex/voice-token and /flex/webchat")
+	fs.StringVar(&c.TwiMLAppSID, "twiml-app", os.Getenv("TWILIO_TWIML_APP_SID"), "TwiML App SID (AP…) for the voice client's outgoing calls (env TWILIO_TWIML_APP_SID)")
+	fs.StringVar(&c.IdentityPrefix, "voice-identity-prefix", agent.Env("VOICE_IDENTITY_PREFIX", "ext_"), "prefix of the voice client identities, so the extension differs from the Flex tab (env VOICE_IDENTITY_PREFIX)")
+	fs.StringVar(&c.WebChatAddress, "webchat-address", os.Getenv("TWILIO_WEBCHAT_ADDRESS_SID"), "Conversations address (IG…) for /flex/webchat (env TWILIO_WEBCHAT_ADDRESS_SID)")
+	fs.StringVar(&c.WebChatService, "webchat-service", os.Getenv("TWILIO_CONVERSATIONS_SERVICE_SID"), "Conversations service (IS…) of web chat tokens (env TWILIO_CONVERSATIONS_SERVICE_SID)")
+	fs.BoolVar(&c.FakeTwilio, "fake-twilio", false, "run against an in-process fake Twilio (loopback only): try the flow at http://<listen>/")
+	fs.StringVar(&c.FakeVoice, "fake-voice", "slt", "-fake-twilio: speaker whose recordings <voice>_1.wav, _2.wav, … the fake call plays, in turn")
+	fs.StringVar(&c.VoicesDir, "voices-dir", "testdata/voices", "-fake-twilio: directory of the -fake-voice recordings")
+	fs.StringVar(&c.FakeWAV, "fake-wav", "", "-fake-twilio: 8 kHz WAV file the fake call plays (instead of -fake-voice)")
+	fs.BoolVar(&c.FakeFast, "fake-fast", false, "-fake-twilio: play the recording as fast as possible instead of in real time")
+	fs.StringVar(&c.FakeCaller, "fake-caller", "+34600000000", "-fake-twilio: the fake caller's number")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -108,51 +119,84 @@ func parseFlags(args []string) (*config, error) {
 	c.AuthToken = os.Getenv("TWILIO_AUTH_TOKEN")
 	c.APIKeySID = os.Getenv("TWILIO_API_KEY")
 	c.APIKeySecret = os.Getenv("TWILIO_API_SECRET")
-	c.StoreKey = os.Getenv("CREDSTORE_KEY")
 	c.BindingKey = os.Getenv("BINDING_KEY")
+	c.EventKey = os.Getenv("EVENT_KEY")
 	return c, nil
 }
 
-// server is the application: its handlers and the long-lived state they
-// share.
-type server struct {
-	cfg      *config
-	log      *slog.Logger
-	mediaURL string
-	engine   daspeak.Engine
-	store    credstore.Store
-	twilio   *twilio.Client
-	flex     *twilio.FlexValidator
-	hub      *vgexample.Hub
-	binder   *vgexample.Binder
-	sessions vgexample.Tracker
+// errCredentials is the start-up error without Twilio credentials. The
+// auth token cannot be replaced by an API key: Twilio signs the Media
+// Streams upgrade with it.
+var errCredentials = errors.New("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Console → Account info): " +
+	"the auth token checks Twilio's signature on every Media Stream, and an API key cannot replace it; " +
+	"TWILIO_API_KEY and TWILIO_API_SECRET are optional and only sign the access tokens of /flex/voice-token and /flex/webchat. " +
+	"No account? Try -fake-twilio")
 
-	mu     sync.Mutex
-	active map[string]string // call SID → name of the stream this server started
+func decodeKey(name, v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not base64", name)
+	}
+	return b, nil
 }
 
-func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store) (*server, error) {
-	if cfg.AccountSID == "" || (cfg.AuthToken == "" && (cfg.APIKeySID == "" || cfg.APIKeySecret == "")) {
-		return nil, errors.New("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)")
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
 	}
-	if cfg.AuthToken == "" {
-		return nil, errors.New("set TWILIO_AUTH_TOKEN: Media Streams upgrades are signed with it")
-	}
-	pub, err := url.Parse(cfg.PublicURL)
+	return out
+}
+
+// streamURL derives the Media Streams URL Twilio is given (and signs) from
+// the public base URL.
+func streamURL(public string) (string, error) {
+	pub, err := url.Parse(public)
 	if err != nil || pub.Host == "" {
-		return nil, fmt.Errorf("bad -public-url %q", cfg.PublicURL)
+		return "", fmt.Errorf("bad -public-url %q", public)
 	}
-	// Twilio signs the wss:// URL it was given; Accept normalises https.
 	switch pub.Scheme {
 	case "https", "wss":
 		pub.Scheme = "wss"
 	case "http", "ws":
 		pub.Scheme = "ws"
 	default:
-		return nil, fmt.Errorf("bad -public-url scheme %q", pub.Scheme)
+		return "", fmt.Errorf("bad -public-url scheme %q", pub.Scheme)
 	}
 	pub.Path = strings.TrimSuffix(pub.Path, "/") + mediaPath
 	pub.RawQuery, pub.Fragment = "", ""
+	return pub.String(), nil
+}
+
+// app is the server: the agent API, the stream source and the Flex
+// endpoints.
+type app struct {
+	api     *agent.Server
+	source  *flex.Source
+	handler http.Handler
+}
+
+func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.CredentialStore) (*app, error) {
+	if cfg.AccountSID == "" || cfg.AuthToken == "" {
+		return nil, errCredentials
+	}
+	media, err := streamURL(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	bindKey, err := decodeKey("BINDING_KEY", cfg.BindingKey)
+	if err != nil {
+		return nil, err
+	}
+	eventKey, err := decodeKey("EVENT_KEY", cfg.EventKey)
+	if err != nil {
+		return nil, err
+	}
 	tc, err := twilio.NewClient(&twilio.ClientOptions{
 		AccountSID: cfg.AccountSID, AuthToken: cfg.AuthToken,
 		APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
@@ -169,442 +213,262 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 	if err != nil {
 		return nil, err
 	}
-	var key []byte
-	if cfg.BindingKey != "" {
-		if key, err = base64.StdEncoding.DecodeString(cfg.BindingKey); err != nil {
-			return nil, errors.New("BINDING_KEY is not base64")
+	auth := flex.NewAuthenticator(fv, log)
+	src, err := flex.NewSource(&flex.SourceOptions{
+		Client: tc, StreamURL: media, AuthTokens: []string{cfg.AuthToken},
+		Binder: agent.NewBinder(bindKey), QueueFrames: cfg.QueueFrames, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	origins := splitList(cfg.AllowOrigins)
+	api, err := agent.NewServer(&agent.Options{
+		Engine: engine, Store: store, Source: src, Authenticator: auth,
+		AllowedOrigins: origins, Register: cfg.Session.Config(), Verify: cfg.Session.Config(),
+		EventKey: eventKey, Logger: log,
+	})
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	// A refused token answers 401; a token the server could not check
+	// (Twilio refused its own credentials, or is unreachable) 503
+	// auth_unavailable.
+	mux.Handle(api.BasePath()+"/", api)
+	mux.Handle("GET "+mediaPath, src)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
+		vt, err := flex.VoiceTokenHandler(&flex.VoiceTokenOptions{
+			Auth: auth, AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
+			TwiMLAppSID: cfg.TwiMLAppSID, IdentityPrefix: cfg.IdentityPrefix, TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
+		})
+		if err != nil {
+			src.Close()
+			return nil, err
+		}
+		mux.Handle("/flex/voice-token", vt)
+		if cfg.WebChatAddress != "" && cfg.WebChatService != "" {
+			wc, err := flex.WebChatHandler(&flex.WebChatOptions{
+				Client: tc, AddressSID: cfg.WebChatAddress, ServiceSID: cfg.WebChatService,
+				AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
+				TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
+			})
+			if err != nil {
+				src.Close()
+				return nil, err
+			}
+			mux.Handle("/flex/webchat", wc)
 		}
 	}
-	return &server{
-		cfg: cfg, log: log, mediaURL: pub.String(), engine: engine, store: store,
-		twilio: tc, flex: fv, hub: vgexample.NewHub(0, 0), binder: vgexample.NewBinder(key),
-		active: map[string]string{},
-	}, nil
+	return &app{api: api, source: src, handler: cors(origins, mux)}, nil
 }
 
-func (s *server) handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /flex/register", s.agent(s.startStream(daspeak.OperationRegister)))
-	mux.HandleFunc("POST /flex/verify", s.agent(s.startStream(daspeak.OperationVerify)))
-	mux.HandleFunc("POST /flex/reverify", s.agent(s.startStream(daspeak.OperationVerify)))
-	mux.HandleFunc("POST /flex/stop", s.agent(s.stopStream))
-	mux.HandleFunc("POST /flex/credential", s.agent(s.getCredential))
-	mux.HandleFunc("POST /flex/delete", s.agent(s.deleteCredential))
-	mux.HandleFunc("POST /flex/token", s.agent(s.token))
-	mux.HandleFunc("GET /flex/events", s.events)
-	mux.HandleFunc("OPTIONS /flex/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	mux.HandleFunc("GET "+mediaPath, s.media)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	return s.cors(mux)
-}
-
-// cors lets the Flex UI (another origin) call the /flex endpoints.
-func (s *server) cors(next http.Handler) http.Handler {
+// cors answers the /flex/ endpoints' preflight for the allowed origins
+// (the agent API answers its own).
+func cors(origins []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && strings.HasPrefix(r.URL.Path, "/flex/") &&
-			(s.cfg.AllowOrigin == "*" || o == s.cfg.AllowOrigin) {
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", o)
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Flex-Token")
-			h.Set("Access-Control-Max-Age", "600")
-			h.Add("Vary", "Origin")
+		o := r.Header.Get("Origin")
+		if o != "" && strings.HasPrefix(r.URL.Path, "/flex/") {
+			allowed := false
+			for _, a := range origins {
+				allowed = allowed || a == o
+			}
+			if allowed {
+				h := w.Header()
+				h.Set("Access-Control-Allow-Origin", o)
+				h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Flex-Token")
+				h.Set("Access-Control-Max-Age", "600")
+				h.Add("Vary", "Origin")
+			}
+			if r.Method == http.MethodOptions {
+				if !allowed {
+					w.WriteHeader(http.StatusForbidden)
+					return
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// agentHandler is a /flex handler that runs after the Flex token check.
-type agentHandler func(w http.ResponseWriter, r *http.Request, id *twilio.FlexIdentity, p url.Values)
+// shutdown ends the agent's operations, then refuses new streams.
+func (a *app) shutdown(ctx context.Context) error {
+	err := a.api.Shutdown(ctx)
+	return errors.Join(err, a.source.Close())
+}
 
-// agent checks the Flex token, as twilio-flex-token-validator does for a
-// Twilio Function: Token in the body (JSON or form), or an
-// "Authorization: Bearer" or X-Flex-Token header. Any failure, including
-// an unreachable Twilio, is answered 403.
-func (s *server) agent(h agentHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := vgexample.Params(w, r)
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// fakeTwilio is the in-process Twilio of -fake-twilio: REST, IAM and a
+// caller who speaks into every started stream.
+type fakeTwilio struct {
+	srv    *twiliotest.Server
+	token  string // the agent's Flex token, valid for the fake only
+	caller string
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	wavs  [][]byte
+	turn  int
+	paced twiliotest.Pace
+	log   *slog.Logger
+}
+
+// startFake starts the fake Twilio and points cfg at it.
+func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
+	var files []string
+	if cfg.FakeWAV != "" {
+		files = []string{cfg.FakeWAV}
+	} else {
+		files, _ = filepath.Glob(filepath.Join(cfg.VoicesDir, cfg.FakeVoice+"_[0-9]*.wav"))
+		if len(files) == 0 {
+			return nil, fmt.Errorf("-fake-twilio: no recording %s_1.wav in %q: run from the repository root, set -voices-dir, or pass -fake-wav PATH (an 8 kHz WAV)", cfg.FakeVoice, cfg.VoicesDir)
+		}
+	}
+	f := &fakeTwilio{token: "fake-flex-" + randomHex(16), caller: cfg.FakeCaller, log: log}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
 		if err != nil {
-			vgexample.WriteError(w, http.StatusBadRequest, "unreadable request body")
-			return
+			return nil, fmt.Errorf("-fake-twilio: %w", err)
 		}
-		tok := p.Get("Token")
-		if tok == "" {
-			tok = r.Header.Get("X-Flex-Token")
-		}
-		if tok == "" {
-			tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		}
-		if tok == "" {
-			vgexample.WriteError(w, http.StatusForbidden, "missing Flex token")
-			return
-		}
-		id, err := s.flex.Validate(r.Context(), tok)
-		if err != nil {
-			// The error never contains the token.
-			s.log.Warn("flex token refused", "path", r.URL.Path, "err", err)
-			vgexample.WriteError(w, http.StatusForbidden, "invalid Flex token")
-			return
-		}
-		h(w, r, id, p)
+		f.wavs = append(f.wavs, b)
 	}
-}
-
-// callerID returns the validated CallerId parameter, or answers 400.
-func callerID(w http.ResponseWriter, p url.Values) (string, bool) {
-	id := p.Get("CallerId")
-	if err := credstore.ValidateID(id); err != nil {
-		vgexample.WriteError(w, http.StatusBadRequest, "CallerId: 1 to 256 bytes of UTF-8 required")
-		return "", false
+	if cfg.FakeFast {
+		f.paced = twiliotest.AsFastAsPossible
 	}
-	return id, true
-}
-
-func callSID(w http.ResponseWriter, p url.Values) (string, bool) {
-	c := p.Get("CallSid")
-	if len(c) != 34 || !strings.HasPrefix(c, "CA") {
-		vgexample.WriteError(w, http.StatusBadRequest, "CallSid: a call SID (CA…) required")
-		return "", false
-	}
-	return c, true
-}
-
-func topics(call, caller string) []string {
-	t := []string{"call:" + call}
-	if caller != "" {
-		t = append(t, "caller:"+caller)
-	}
-	return t
-}
-
-// startStream starts a Media Stream on the agent's call for op.
-func (s *server) startStream(op daspeak.Operation) agentHandler {
-	return func(w http.ResponseWriter, r *http.Request, id *twilio.FlexIdentity, p url.Values) {
-		call, ok := callSID(w, p)
-		if !ok {
-			return
-		}
-		caller, ok := callerID(w, p)
-		if !ok {
-			return
-		}
-		if op == daspeak.OperationVerify {
-			if _, err := s.store.Get(r.Context(), caller); errors.Is(err, credstore.ErrNotFound) {
-				vgexample.WriteError(w, http.StatusNotFound, "caller is not registered")
-				return
-			} else if err != nil {
-				s.log.Error("credential store", "err", err)
-				vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
-				return
-			}
-		}
-		// One biometric stream per call: stop the previous one
-		// (re-authentication, or register after a failed verify).
-		s.stopActive(r.Context(), call)
-		name := fmt.Sprintf("voicegate-%s-%d", op, time.Now().UnixMilli())
-		bind := s.binder.Sign(bindingTTL, call, caller, string(op), name)
-		// Replace the last remembered event, so late subscribers do not
-		// see the previous session's result.
-		s.hub.Publish(vgexample.Message{Event: "stream-requested", Data: fmt.Appendf(nil, `{"type":"stream-requested","operation":%q}`, op)}, topics(call, caller)...)
-		res, err := s.twilio.StartStream(r.Context(), call, &twilio.StreamParams{
-			URL:   s.mediaURL,
-			Name:  name,
-			Track: twilio.TrackInbound,
-			Parameters: []twilio.Parameter{
-				{Name: paramCallerID, Value: caller},
-				{Name: paramOperation, Value: string(op)},
-				{Name: paramName, Value: name},
-				{Name: paramBinding, Value: bind},
-			},
-		})
-		if err != nil {
-			s.log.Error("start stream", "call", call, "err", err)
-			status := http.StatusBadGateway
-			if ae, ok := twilio.IsAPIError(err, 0); ok && ae.Status == http.StatusNotFound {
-				status = http.StatusNotFound
-			}
-			vgexample.WriteError(w, status, "could not start the media stream")
-			return
-		}
-		s.mu.Lock()
-		s.active[call] = name
-		s.mu.Unlock()
-		s.log.Info("stream started", "call", call, "stream", res.SID, "operation", op, "agent", id.Identity)
-		vgexample.WriteJSON(w, http.StatusCreated, map[string]string{
-			"call_sid": call, "stream_sid": res.SID, "name": name, "operation": string(op),
-			"events": "/flex/events?call=" + url.QueryEscape(call),
-		})
-	}
-}
-
-// stopActive stops the stream this server started on call, if any.
-func (s *server) stopActive(ctx context.Context, call string) (bool, error) {
-	s.mu.Lock()
-	name, ok := s.active[call]
-	delete(s.active, call)
-	s.mu.Unlock()
-	if !ok {
-		return false, nil
-	}
-	_, err := s.twilio.StopStream(ctx, call, name)
-	if _, gone := twilio.IsAPIError(err, 20404); gone {
-		err = nil // already ended with the session
-	}
-	if err != nil {
-		s.log.Warn("stop stream", "call", call, "err", err)
-	}
-	return true, err
-}
-
-func (s *server) stopStream(w http.ResponseWriter, r *http.Request, _ *twilio.FlexIdentity, p url.Values) {
-	call, ok := callSID(w, p)
-	if !ok {
-		return
-	}
-	found, err := s.stopActive(r.Context(), call)
-	switch {
-	case !found:
-		vgexample.WriteError(w, http.StatusNotFound, "no biometric stream on this call")
-	case err != nil:
-		vgexample.WriteError(w, http.StatusBadGateway, "could not stop the media stream")
-	default:
-		vgexample.WriteJSON(w, http.StatusOK, map[string]any{"call_sid": call, "stopped": true})
-	}
-}
-
-// getCredential tells whether a caller is registered. The credential
-// itself never leaves the server.
-func (s *server) getCredential(w http.ResponseWriter, r *http.Request, _ *twilio.FlexIdentity, p url.Values) {
-	caller, ok := callerID(w, p)
-	if !ok {
-		return
-	}
-	rec, err := s.store.Get(r.Context(), caller)
-	switch {
-	case errors.Is(err, credstore.ErrNotFound):
-		vgexample.WriteJSON(w, http.StatusOK, map[string]any{"registered": false})
-	case err != nil:
-		s.log.Error("credential store", "err", err)
-		vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
-	default:
-		vgexample.WriteJSON(w, http.StatusOK, map[string]any{
-			"registered": true, "model_hash": rec.ModelHash,
-			"created_at": rec.CreatedAt, "updated_at": rec.UpdatedAt,
-		})
-	}
-}
-
-func (s *server) deleteCredential(w http.ResponseWriter, r *http.Request, id *twilio.FlexIdentity, p url.Values) {
-	caller, ok := callerID(w, p)
-	if !ok {
-		return
-	}
-	if err := s.store.Delete(r.Context(), caller); err != nil {
-		s.log.Error("credential store", "err", err)
-		vgexample.WriteError(w, http.StatusInternalServerError, "credential store unavailable")
-		return
-	}
-	s.log.Info("credential deleted", "agent", id.Identity)
-	vgexample.WriteJSON(w, http.StatusOK, map[string]any{"deleted": true})
-}
-
-// token is the agent UI's getTemporaryToken: a Twilio access token (Voice
-// grant) when an API key is configured, and a short-lived token for
-// GET /flex/events, which browsers' EventSource cannot send headers to.
-func (s *server) token(w http.ResponseWriter, r *http.Request, id *twilio.FlexIdentity, _ url.Values) {
-	exp := time.Now().Add(eventsTokenTTL)
-	out := map[string]any{
-		"identity":          id.Identity,
-		"events_token":      s.binder.Sign(eventsTokenTTL, "events", id.Identity) + "." + base64.RawURLEncoding.EncodeToString([]byte(id.Identity)),
-		"events_expires_at": exp.UTC().Format(time.RFC3339),
-	}
-	if s.cfg.APIKeySID != "" && s.cfg.APIKeySecret != "" {
-		at := &twilio.AccessToken{
-			AccountSID: s.cfg.AccountSID, APIKeySID: s.cfg.APIKeySID, APIKeySecret: s.cfg.APIKeySecret,
-			Identity: id.Identity, TTL: s.cfg.TokenTTL, Region: s.cfg.Region,
-			Voice: &twilio.VoiceGrant{IncomingAllow: true, OutgoingApplicationSID: s.cfg.TwiMLAppSID},
-		}
-		jwt, err := at.Sign(time.Now())
-		if err != nil {
-			s.log.Error("access token", "err", err)
-			vgexample.WriteError(w, http.StatusInternalServerError, "could not sign an access token")
-			return
-		}
-		out["token"] = jwt
-		out["expires_at"] = time.Now().Add(s.cfg.TokenTTL).UTC().Format(time.RFC3339)
-	}
-	vgexample.WriteJSON(w, http.StatusOK, out)
-}
-
-// checkEventsToken verifies a token made by token: "exp.mac.identity".
-func (s *server) checkEventsToken(tok string) bool {
-	i := strings.LastIndexByte(tok, '.')
-	if i < 0 {
-		return false
-	}
-	ident, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
-	if err != nil {
-		return false
-	}
-	return s.binder.Verify(tok[:i], "events", string(ident)) == nil
-}
-
-// events streams a call's (or caller's) session events as Server-Sent
-// Events until the session's result.
-func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	ok := s.checkEventsToken(q.Get("token"))
-	if !ok {
-		if tok := r.Header.Get("X-Flex-Token"); tok != "" {
-			_, err := s.flex.Validate(r.Context(), tok)
-			ok = err == nil
-		}
-	}
-	if !ok {
-		vgexample.WriteError(w, http.StatusForbidden, "invalid token")
-		return
-	}
-	var t []string
-	if c := q.Get("call"); c != "" {
-		t = append(t, "call:"+c)
-	}
-	if c := q.Get("caller"); c != "" {
-		t = append(t, "caller:"+c)
-	}
-	if len(t) == 0 {
-		vgexample.WriteError(w, http.StatusBadRequest, "call or caller required")
-		return
-	}
-	ctx, done, ok := s.sessions.Start()
-	if !ok {
-		vgexample.WriteError(w, http.StatusServiceUnavailable, "shutting down")
-		return
-	}
-	defer done()
-	vgexample.ServeSSE(ctx, w, r, s.hub.Subscribe(t...), 0, func(m vgexample.Message) bool {
-		return vgexample.IsResult(m.Event)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	apiKey, apiSecret := "SK"+randomHex(16), randomHex(16)
+	f.srv = twiliotest.NewServer(&twiliotest.ServerOptions{
+		APIKeys:       map[string]string{apiKey: apiSecret},
+		OnStreamStart: func(cs twiliotest.CreatedStream) { f.play(ctx, cs) },
 	})
+	f.srv.AddFlexToken(f.token, twilio.FlexIdentity{
+		Identity: "agent_40example_2Dcom", RealmUserID: "agent@example.com", WorkerSID: "WK" + randomHex(16),
+		Roles: []string{"agent"}, Expiration: time.Now().Add(24 * time.Hour),
+	})
+	cfg.AccountSID, cfg.AuthToken = f.srv.AccountSID(), f.srv.AuthToken()
+	cfg.APIKeySID, cfg.APIKeySecret = apiKey, apiSecret
+	cfg.TwilioURL, cfg.Region, cfg.Edge = f.srv.URL, "", ""
+	if cfg.WebChatAddress == "" {
+		cfg.WebChatAddress = "IG" + randomHex(16)
+	}
+	if cfg.WebChatService == "" {
+		cfg.WebChatService = "IS" + randomHex(16)
+	}
+	return f, nil
 }
 
-// media is the Media Streams WebSocket endpoint. After the upgrade it uses
-// the session context from the tracker, never r.Context().
-func (s *server) media(w http.ResponseWriter, r *http.Request) {
-	ctx, done, ok := s.sessions.Start()
-	if !ok {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	defer done()
-	st, err := twilio.Accept(w, r, &twilio.AcceptOptions{
-		PublicURL:   s.mediaURL,
-		AuthTokens:  []string{s.cfg.AuthToken},
-		QueueFrames: s.cfg.QueueFrames,
+// play connects to a started stream as Twilio would (signed with the fake's
+// auth token) and plays the next recording as the caller.
+func (f *fakeTwilio) play(ctx context.Context, cs twiliotest.CreatedStream) {
+	f.mu.Lock()
+	wav := f.wavs[f.turn%len(f.wavs)]
+	f.turn++
+	f.mu.Unlock()
+	res, err := twiliotest.PlayWAV(ctx, cs.URL, wav, &twiliotest.Options{
+		AuthToken: f.srv.AuthToken(), AccountSID: cs.AccountSID, CallSID: cs.CallSID, StreamSID: cs.SID,
+		CustomParameters: cs.Parameters, Pace: f.paced,
 	})
 	if err != nil {
-		s.log.Warn("media stream refused", "remote", r.RemoteAddr, "err", err)
+		f.log.Info("fake twilio: stream ended", "call", cs.CallSID, "stream", cs.SID, "err", err)
 		return
 	}
-	defer st.Close()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	start, err := st.Start(sctx)
-	cancel()
-	if err != nil {
-		s.log.Warn("media stream without start", "err", err)
-		return
-	}
-	p := start.CustomParameters
-	caller, op, name := p[paramCallerID], daspeak.Operation(p[paramOperation]), p[paramName]
-	if err := s.binder.Verify(p[paramBinding], start.CallSID, caller, string(op), name); err != nil {
-		s.log.Warn("media stream binding refused", "call", start.CallSID, "stream", start.StreamSID)
-		return
-	}
-	defer func() {
-		s.mu.Lock()
-		if s.active[start.CallSID] == name {
-			delete(s.active, start.CallSID)
-		}
-		s.mu.Unlock()
-	}()
-	log := s.log.With("call", start.CallSID, "stream", start.StreamSID, "operation", op)
-	cfg := s.cfg.Session.Config()
-	var sess *daspeak.Session
-	switch op {
-	case daspeak.OperationRegister:
-		cfg.Store = vgexample.CredentialStore{Store: s.store, AudioDir: s.cfg.AudioDir}
-		cfg.CallerID = caller
-		sess, _ = daspeak.Register(st, s.engine, cfg)
-	case daspeak.OperationVerify:
-		rec, err := s.store.Get(ctx, caller)
-		if err != nil {
-			log.Warn("verify without credential", "err", err)
-			s.hub.Publish(vgexample.EventMessage(daspeak.Event{Type: daspeak.EventErrorParameters, Operation: op, Err: errors.New("caller is not registered")}), topics(start.CallSID, caller)...)
-			return
-		}
-		if cfg.ModelHash == "" {
-			cfg.ModelHash = rec.ModelHash
-		}
-		sess, _ = daspeak.Verify(st, s.engine, rec.Credential, cfg)
-	default:
-		return // the binding covers op, so this does not happen
-	}
-	log.Info("session started")
-	for {
-		ev, err := sess.Next(ctx)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				log.Info("session cancelled", "err", err)
-			}
-			return
-		}
-		s.hub.Publish(vgexample.EventMessage(ev), topics(start.CallSID, caller)...)
-		if ev.IsTerminal() {
-			attrs := []any{"result", ev.Type, "net_speech", ev.NetSpeech}
-			if op == daspeak.OperationVerify && ev.Type != daspeak.EventResultFailSpoof {
-				attrs = append(attrs, "score", ev.Score)
-			}
-			if ev.Err != nil {
-				attrs = append(attrs, "err", ev.Err)
-			}
-			if ev.Type == daspeak.EventErrorStore {
-				log.Error("credential not stored", "err", ev.Err)
-			}
-			log.Info("session ended", attrs...)
-			return // closing the WebSocket ends the stream at Twilio
-		}
-	}
+	f.log.Info("fake twilio: stream played", "call", cs.CallSID, "stream", cs.SID, "media_sent", res.MediaSent)
+}
+
+// close stops the fake's streams and the fake.
+func (f *fakeTwilio) close() {
+	f.cancel()
+	f.srv.Close()
+}
+
+var tryPage = template.Must(template.New("try").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>voicegate · Flex (fake Twilio)</title>
+<style>body{font:15px system-ui,sans-serif;max-width:40rem;margin:2rem auto}</style></head>
+<body>
+<h1>Agent desk, fake Twilio</h1>
+<p>A fake call <code>{{.CallSID}}</code> from <code>{{.Caller}}</code>. Every stream the agent starts plays a recorded caller.</p>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent security-token="{{.Token}}" call-sid="{{.CallSID}}" caller-id="{{.Caller}}" call-in-progress="true"></voicegate-agent>
+</body></html>
+`))
+
+// try serves the local page of -fake-twilio: the widget on a new fake call.
+func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	tryPage.Execute(w, map[string]string{"Token": f.token, "CallSID": "CA" + randomHex(16), "Caller": f.caller})
 }
 
 func run(ctx context.Context, args []string, logOut io.Writer, listening func(net.Addr)) error {
-	cfg, err := parseFlags(args)
+	cfg, err := parseFlags(args, logOut)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	if cfg.FakeTwilio {
+		// The fake's Flex token is served to any page that asks.
+		if err := agent.RequireLoopback(cfg.Listen); err != nil {
+			return fmt.Errorf("-fake-twilio accepts a Flex token any local page can read: %w", err)
+		}
+	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := vgexample.OpenStore(ctx, cfg.Store, cfg.StoreKey)
+	if cfg.Engine.Offline {
+		log.Warn("the offline engine is for trying the flow: it is not a security control; use das-Peak to authenticate callers")
+	}
+	store, closeStore, err := cfg.Store.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if cfg.Store == "memory" {
+	if cfg.Store.Spec == "memory" {
 		log.Warn("credentials are kept in memory and lost at exit; use -store sqlite:PATH")
-	}
-	s, err := newServer(cfg, log, engine, store)
-	if err != nil {
-		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	log.Info("voice biometrics for Twilio Flex", "engine", desc, "media_url", s.mediaURL)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	var fake *fakeTwilio
+	if cfg.FakeTwilio {
+		if fake, err = startFake(cfg, log); err != nil {
+			ln.Close()
+			return err
+		}
+		defer fake.close()
+	}
+	a, err := newApp(cfg, log, engine, store)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	h := a.handler
+	if fake != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/", a.handler)
+		mux.HandleFunc("GET /{$}", fake.try)
+		h = mux
+		log.Warn("fake Twilio: no call reaches a real caller; try the flow at " + cfg.PublicURL + "/")
+	}
+	log.Info("voice biometrics for Twilio Flex", "engine", desc, "public_url", cfg.PublicURL, "fake_twilio", cfg.FakeTwilio)
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return vgexample.Serve(ctx, log, ln, s.handler(), 0, s.sessions.Shutdown)
+	return agent.Serve(ctx, log, ln, h, 0, a.shutdown)
 }
 
 func main() {

@@ -1,49 +1,52 @@
-package vgexample
+package agent
 
 import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// ErrBinding reports a stream binding that is malformed, forged or expired.
-var ErrBinding = errors.New("invalid stream binding")
-
-// Binder signs the values that tie a media stream to the session that
-// asked for it. Twilio's upgrade signature proves only that Twilio opened
-// the WebSocket, not which of your calls and operations it belongs to, and
-// custom parameters can be set by anyone able to write TwiML on the
-// account: so the server signs (call SID, caller id, operation) into a
-// short-lived token sent as a parameter, and checks it against the start
-// message. A Binder is safe for concurrent use.
+// Binder signs short-lived tokens bound to a list of values: HMAC-SHA256
+// over an expiry (Unix seconds) and the length-prefixed values, sent as
+// "<expiry>.<base64url MAC>".
+//
+// The server uses one for event-stream tokens (bound to operation id and
+// call id: a token for one call never opens another's events), and the
+// Twilio adapter for Media Stream bindings: Twilio's upgrade signature
+// proves only that Twilio opened the WebSocket, not which of your calls
+// and operations it belongs to, and custom parameters can be set by
+// anyone able to write TwiML on the account, so the server signs (call
+// SID, caller id, operation) into a parameter and checks it against the
+// start message. A Binder is safe for concurrent use.
 type Binder struct {
 	key []byte
 	now func() time.Time
 }
 
-// NewBinder returns a Binder keyed with key, or with a random key when key
-// is empty (bindings then do not survive a restart).
+// NewBinder returns a Binder keyed with key (32 bytes or more advised), or
+// with a random 32-byte key when key is empty: tokens then do not survive a
+// restart nor verify on another server.
 func NewBinder(key []byte) *Binder {
 	if len(key) == 0 {
 		key = make([]byte, 32)
-		rand.Read(key)
+		rand.Read(key) // never fails (crypto/rand)
 	}
 	return &Binder{key: append([]byte(nil), key...), now: time.Now}
 }
 
-// Sign returns a token for fields, valid for ttl.
+// Sign returns a token for fields, valid for ttl (whole seconds).
 func (b *Binder) Sign(ttl time.Duration, fields ...string) string {
 	exp := strconv.FormatInt(b.now().Add(ttl).Unix(), 10)
 	return exp + "." + base64.RawURLEncoding.EncodeToString(b.mac(exp, fields))
 }
 
-// Verify checks that tok was made by Sign for the same fields and has not
-// expired.
+// Verify checks that tok was made by Sign of a Binder with the same key,
+// for the same fields in the same order, and has not expired. Any failure
+// is ErrBinding, without detail.
 func (b *Binder) Verify(tok string, fields ...string) error {
 	exp, sig, ok := strings.Cut(tok, ".")
 	if !ok {

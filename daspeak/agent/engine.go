@@ -1,4 +1,4 @@
-package vgexample
+package agent
 
 import (
 	"flag"

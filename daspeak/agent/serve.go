@@ -1,14 +1,12 @@
-package vgexample
+package agent
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 )
@@ -55,10 +53,11 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 	return err
 }
 
-// Tracker keeps the long-lived sessions of a server (WebSocket streams),
-// each with its own context, which must be used instead of r.Context()
-// after a WebSocket upgrade. Shutdown cancels them all and waits for them.
-// The zero value is ready to use.
+// Tracker keeps the long-lived sessions of a server (WebSocket streams,
+// event streams, operations), each with its own context, which must be
+// used instead of r.Context() after a WebSocket upgrade. Shutdown cancels
+// them all and waits for them. The zero value is ready to use; a Tracker
+// is safe for concurrent use.
 type Tracker struct {
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -113,32 +112,8 @@ func (t *Tracker) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Params reads the parameters of a request the way Twilio Functions do:
-// a JSON object body (string values), or form fields and query
-// parameters. Bodies are limited to 64 KiB.
-func Params(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/json" {
-		var m map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			return nil, err
-		}
-		v := r.URL.Query()
-		for k, x := range m {
-			if s, ok := x.(string); ok {
-				v.Set(k, s)
-			}
-		}
-		return v, nil
-	}
-	if err := r.ParseForm(); err != nil {
-		return nil, err
-	}
-	return r.Form, nil
-}
-
-// WriteJSON writes v as a JSON response with the given status.
+// WriteJSON writes v as a JSON response with the given status, not
+// cacheable. An encoding error is logged by nobody: v must be encodable.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -146,7 +121,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// WriteError writes {"error": msg} with the given status.
-func WriteError(w http.ResponseWriter, status int, msg string) {
-	WriteJSON(w, status, map[string]string{"error": msg})
+// WriteError writes the API's error answer {"error":msg,"code":code}
+// with the given status. msg is for humans and must hold no secret; code
+// is one of the Code constants or the server's own.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, &Error{Status: status, Code: code, Message: msg})
 }

@@ -1,0 +1,688 @@
+package flex
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/offline"
+	"github.com/voicegate/voicegate/twilio"
+	"github.com/voicegate/voicegate/twilio/twiliotest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	goodToken = "flex-token-good"
+	apiKey    = "SK00000000000000000000000000000001"
+	apiSecret = "api-secret"
+)
+
+var agentID = twilio.FlexIdentity{
+	Identity: "user_40example_2Dcom", RealmUserID: "user@example.com", WorkerSID: "WK0123",
+	Roles: []string{"agent"},
+}
+
+// newFake returns a fake Twilio with goodToken valid for an hour and an
+// API key.
+func newFake(t *testing.T, opts *twiliotest.ServerOptions) *twiliotest.Server {
+	t.Helper()
+	var o twiliotest.ServerOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.APIKeys = map[string]string{apiKey: apiSecret}
+	fake := twiliotest.NewServer(&o)
+	t.Cleanup(fake.Close)
+	id := agentID
+	id.Expiration = time.Now().Add(time.Hour)
+	fake.AddFlexToken(goodToken, id)
+	return fake
+}
+
+func newAuth(t *testing.T, baseURL, authToken string) *Authenticator {
+	t.Helper()
+	v, err := twilio.NewFlexValidator(&twilio.FlexValidatorOptions{
+		AccountSID: twiliotest.DefaultAccountSID, AuthToken: authToken, BaseURL: baseURL, Timeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewAuthenticator(v, nil)
+}
+
+func TestAuthenticate(t *testing.T) {
+	fake := newFake(t, nil)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	for _, c := range []struct {
+		name      string
+		base      string
+		authToken string
+		header    string
+		value     string
+		wantSub   string
+		wantErr   []error
+		notErr    error
+	}{
+		{"bearer", fake.URL, fake.AuthToken(), "Authorization", "Bearer " + goodToken, "WK0123", nil, nil},
+		{"bearer lower case", fake.URL, fake.AuthToken(), "Authorization", "bearer " + goodToken, "WK0123", nil, nil},
+		{"x-flex-token", fake.URL, fake.AuthToken(), TokenHeader, goodToken, "WK0123", nil, nil},
+		{"no token", fake.URL, fake.AuthToken(), "", "", "", []error{ErrNoToken, twilio.ErrFlexToken}, ErrServerCredentials},
+		{"invalid token", fake.URL, fake.AuthToken(), "Authorization", "Bearer nope", "", []error{twilio.ErrFlexToken}, ErrServerCredentials},
+		{"wrong server auth token", fake.URL, "not-the-auth-token", "Authorization", "Bearer " + goodToken, "", []error{ErrServerCredentials, twilio.ErrServerCredentials, agent.ErrAuthUnavailable}, ErrTwilioUnavailable},
+		{"twilio unreachable", downURL, fake.AuthToken(), "Authorization", "Bearer " + goodToken, "", []error{ErrTwilioUnavailable, agent.ErrAuthUnavailable}, ErrServerCredentials},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := twilio.NewFlexValidator(&twilio.FlexValidatorOptions{
+				AccountSID: twiliotest.DefaultAccountSID, AuthToken: c.authToken, BaseURL: c.base, Timeout: 2 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs logBuf
+			a := NewAuthenticator(v, slog.New(slog.NewTextHandler(&logs, nil)))
+			r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+			if c.header != "" {
+				r.Header.Set(c.header, c.value)
+			}
+			p, err := a.Authenticate(context.Background(), r)
+			for _, want := range c.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("err %v, want %v", err, want)
+				}
+			}
+			if c.wantErr == nil && err != nil {
+				t.Fatal(err)
+			}
+			if c.notErr != nil && errors.Is(err, c.notErr) {
+				t.Errorf("err %v is also %v", err, c.notErr)
+			}
+			if err != nil && strings.Contains(err.Error(), goodToken) {
+				t.Errorf("error shows the token: %v", err)
+			}
+			if p.Subject != c.wantSub || (c.wantSub != "" && p.Name != "user@example.com") {
+				t.Errorf("principal %+v", p)
+			}
+			// The log blames the server or the token, never both.
+			server, refused := strings.Contains(logs.String(), "server misconfigured"), strings.Contains(logs.String(), "flex token refused")
+			isServer := errors.Is(err, ErrServerCredentials) || errors.Is(err, ErrTwilioUnavailable)
+			if server != isServer || refused != (err != nil && !isServer) {
+				t.Errorf("log %q", logs.String())
+			}
+			// The server's faults, and only they, are agent.ErrAuthUnavailable.
+			if errors.Is(err, agent.ErrAuthUnavailable) != isServer {
+				t.Errorf("err %v: agent.ErrAuthUnavailable %v, server fault %v", err, errors.Is(err, agent.ErrAuthUnavailable), isServer)
+			}
+			if strings.Contains(logs.String(), goodToken) {
+				t.Error("token in the log")
+			}
+		})
+	}
+}
+
+// logBuf is a concurrency-safe log sink.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func jwtPayload(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestVoiceTokenHandler(t *testing.T) {
+	fake := newFake(t, nil)
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name       string
+		authToken  string
+		method     string
+		ct, body   string
+		header     string
+		wantStatus int
+		wantCode   string
+		wantLog    string
+	}{
+		{"bearer", fake.AuthToken(), "POST", "", "", "Bearer " + goodToken, 200, "", ""},
+		{"form body", fake.AuthToken(), "POST", "application/x-www-form-urlencoded", "Token=" + goodToken, "", 200, "", ""},
+		{"json body", fake.AuthToken(), "POST", "application/json", `{"Token":"` + goodToken + `"}`, "", 200, "", ""},
+		{"invalid token", fake.AuthToken(), "POST", "", "", "Bearer forged", 401, "unauthenticated", "flex token refused"},
+		{"no token", fake.AuthToken(), "POST", "application/json", `{}`, "", 401, "unauthenticated", "flex token refused"},
+		{"server misconfigured", "wrong-auth-token", "POST", "", "", "Bearer " + goodToken, 503, CodeAuthUnavailable, "server misconfigured"},
+		{"bad json", fake.AuthToken(), "POST", "application/json", `{"Token":`, "", 400, "bad_request", ""},
+		{"get", fake.AuthToken(), "GET", "", "", "Bearer " + goodToken, 405, "bad_request", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs logBuf
+			h, err := VoiceTokenHandler(&VoiceTokenOptions{
+				Auth: newAuth(t, fake.URL, c.authToken), AccountSID: fake.AccountSID(), APIKeySID: apiKey, APIKeySecret: apiSecret,
+				TwiMLAppSID: "AP0123", IdentityPrefix: "ext_", TTL: 30 * time.Minute, FailureDelay: 50 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(c.method, "/flex/voice-token", strings.NewReader(c.body))
+			if c.ct != "" {
+				r.Header.Set("Content-Type", c.ct)
+			}
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			w := httptest.NewRecorder()
+			t0 := time.Now()
+			h.ServeHTTP(w, r)
+			if w.Code != c.wantStatus {
+				t.Fatalf("status %d, want %d: %s", w.Code, c.wantStatus, w.Body)
+			}
+			if c.wantStatus == 401 || c.wantStatus == 503 {
+				if d := time.Since(t0); d < 50*time.Millisecond {
+					t.Errorf("refused after %v, before the failure delay", d)
+				}
+			}
+			if strings.Contains(logs.String(), goodToken) || strings.Contains(w.Body.String(), goodToken) {
+				t.Fatal("token in log or answer")
+			}
+			if c.wantLog != "" && !strings.Contains(logs.String(), c.wantLog) {
+				t.Errorf("log %q lacks %q", logs.String(), c.wantLog)
+			}
+			if c.wantStatus != 200 {
+				var e map[string]string
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e["code"] != c.wantCode || e["error"] == "" {
+					t.Fatalf("answer %s", w.Body)
+				}
+				return
+			}
+			var got VoiceTokenResponse
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Identity != "ext_user_40example_2Dcom" || !got.ExpiresAt.Equal(now.Add(30*time.Minute)) {
+				t.Fatalf("answer %+v", got)
+			}
+			p := jwtPayload(t, got.Token)
+			grants := p["grants"].(map[string]any)
+			voice, _ := json.Marshal(grants["voice"])
+			if grants["identity"] != "ext_user_40example_2Dcom" || string(voice) != `{"incoming":{"allow":true},"outgoing":{"application_sid":"AP0123"}}` ||
+				p["iss"] != apiKey || p["sub"] != fake.AccountSID() || p["exp"].(float64) != float64(now.Add(30*time.Minute).Unix()) {
+				t.Fatalf("claims %v", p)
+			}
+		})
+	}
+}
+
+func TestVoiceTokenOptions(t *testing.T) {
+	fake := newFake(t, nil)
+	a := newAuth(t, fake.URL, fake.AuthToken())
+	for _, o := range []*VoiceTokenOptions{
+		nil,
+		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey},                                         // no secret
+		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey, APIKeySecret: "s", TTL: 25 * time.Hour}, // too long
+		{Auth: a, AccountSID: "AC1", APIKeySID: apiKey, APIKeySecret: "s", IdentityPrefix: "ext:"},
+	} {
+		if _, err := VoiceTokenHandler(o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
+
+func TestWebChatHandler(t *testing.T) {
+	fake := newFake(t, nil)
+	cl, err := twilio.NewClient(&twilio.ClientOptions{AccountSID: fake.AccountSID(), AuthToken: fake.AuthToken(), BaseURL: fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := WebChatHandler(&WebChatOptions{
+		Client: cl, AddressSID: "IG0123", ServiceSID: "IS0123",
+		AccountSID: fake.AccountSID(), APIKeySID: apiKey, APIKeySecret: apiSecret, UIVersion: "2.0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/flex/webchat", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := post(`{"FriendlyName":"Ana","PreEngagementData":"{\"q\":\"card\"}"}`)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	var got WebChatResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got.ConversationSID, "CH") || got.Identity == "" {
+		t.Fatalf("%+v", got)
+	}
+	grants := jwtPayload(t, got.Token)["grants"].(map[string]any)
+	chat, _ := json.Marshal(grants["chat"])
+	if grants["identity"] != got.Identity || string(chat) != `{"service_sid":"IS0123"}` {
+		t.Fatalf("grants %v", grants)
+	}
+	var sent *twiliotest.Request
+	for _, r := range fake.Requests() {
+		if r.Path == "/v2/WebChats" {
+			sent = &r
+		}
+	}
+	if sent == nil || sent.Form.Get("AddressSid") != "IG0123" || sent.Form.Get("CustomerFriendlyName") != "Ana" ||
+		sent.Form.Get("PreEngagementData") != `{"q":"card"}` || sent.Header.Get("Ui-Version") != "2.0" {
+		t.Fatalf("request %+v", sent)
+	}
+	if w := post(`{"FriendlyName":"` + strings.Repeat("a", MaxWebChatField+1) + `"}`); w.Code != http.StatusBadRequest {
+		t.Fatalf("oversized name: %d", w.Code)
+	}
+	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v2/WebChats", Status: 500, Code: 20500, Message: "boom"})
+	if w := post(`{}`); w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "twilio_unavailable") {
+		t.Fatalf("flex api failure: %d %s", w.Code, w.Body)
+	}
+}
+
+// voice is an 8 kHz μ-law recording from the repository's test voices.
+func voice(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../../testdata/voices/awb_1.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rig is a fake Twilio whose stream starts play a voice into a Source
+// served over HTTP.
+type rig struct {
+	fake   *twiliotest.Server
+	src    *Source
+	srv    *httptest.Server
+	url    string
+	played chan *twiliotest.Result
+}
+
+// newRig returns a rig; tamper, when set, changes the simulator's options
+// before each stream plays (to forge what Twilio would send).
+func newRig(t *testing.T, tamper func(*twiliotest.CreatedStream, *twiliotest.Options)) *rig {
+	t.Helper()
+	wav := voice(t)
+	rg := &rig{played: make(chan *twiliotest.Result, 4)}
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	rg.srv = httptest.NewServer(mux)
+	t.Cleanup(rg.srv.Close)
+	rg.url = "ws" + strings.TrimPrefix(rg.srv.URL, "http") + "/twilio/media"
+	rg.fake = newFake(t, &twiliotest.ServerOptions{OnStreamStart: func(cs twiliotest.CreatedStream) {
+		o := &twiliotest.Options{
+			AuthToken: twiliotest.DefaultAuthToken, CallSID: cs.CallSID, StreamSID: cs.SID,
+			AccountSID: cs.AccountSID, CustomParameters: cs.Parameters, Pace: twiliotest.AsFastAsPossible,
+		}
+		if tamper != nil {
+			mu.Lock()
+			tamper(&cs, o)
+			mu.Unlock()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, _ := twiliotest.PlayWAV(ctx, cs.URL, wav, o)
+		rg.played <- res
+	}})
+	cl, err := twilio.NewClient(&twilio.ClientOptions{AccountSID: rg.fake.AccountSID(), AuthToken: rg.fake.AuthToken(), BaseURL: rg.fake.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A queue for the whole recording: the simulator sends it at once.
+	rg.src, err = NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}, QueueFrames: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rg.src.Close() })
+	mux.Handle("/twilio/media", rg.src)
+	return rg
+}
+
+// stops returns the stream names stopped over REST on call.
+func (rg *rig) stops(call string) []string {
+	var out []string
+	for _, r := range rg.fake.Requests() {
+		if strings.Contains(r.Path, "/Calls/"+call+"/Streams/") && r.Form.Get("Status") == "stopped" {
+			out = append(out, strings.TrimSuffix(r.Path[strings.LastIndex(r.Path, "/")+1:], ".json"))
+		}
+	}
+	return out
+}
+
+func TestSourceDeliversBoundStream(t *testing.T) {
+	rg := newRig(t, nil)
+	call := twiliotest.SID("CA")
+	req := agent.SourceRequest{OperationID: "op_0123456789abcdef0123456789abcdef", CallID: call, CallerID: "+34600000000"}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := rg.src.Open(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := rg.fake.Streams(call)
+	if len(streams) != 1 {
+		t.Fatalf("streams %+v", streams)
+	}
+	cs := streams[0]
+	if cs.URL != rg.url || cs.Track != twilio.TrackInbound || cs.Name != StreamName(req.OperationID) ||
+		cs.Parameters[ParamOperation] != req.OperationID || cs.Parameters[ParamBinding] == "" || len(cs.Parameters) != 2 {
+		t.Fatalf("stream %+v", cs)
+	}
+	// The whole recording arrives as the caller's audio, then io.EOF.
+	var samples int
+	for {
+		f, err := a.ReadFrame(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Parties[0].String() != "customer" {
+			t.Fatalf("party %v", f.Parties[0])
+		}
+		samples += f.Samples()
+	}
+	wav := voice(t)
+	if want := len(wav) - 44; samples < want-160 || samples > want+160 {
+		t.Errorf("%d samples, recording has about %d", samples, want)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	// Twilio ended the stream with stop: nothing to stop over REST.
+	if got := rg.stops(call); len(got) != 0 {
+		t.Fatalf("stops %v", got)
+	}
+	<-rg.played
+}
+
+// TestSourceStopsStreamAtOperationEnd: an operation that ends while the
+// call goes on stops its stream over REST and closes the WebSocket.
+func TestSourceStopsStreamAtOperationEnd(t *testing.T) {
+	rg := newRig(t, func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+		o.Pace = twiliotest.RealTime // a live call: 7 s of speech
+	})
+	call := twiliotest.SID("CA")
+	op := "op_0123456789abcdef0123456789abcdef"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := rg.src.Open(ctx, agent.SourceRequest{OperationID: op, CallID: call, CallerID: "+34600000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := a.ReadFrame(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rg.stops(call); len(got) != 1 || got[0] != StreamName(op) {
+		t.Fatalf("stops %v", got)
+	}
+	if st := rg.fake.Streams(call); len(st) != 1 || st[0].Status != "stopped" {
+		t.Fatalf("stream at Twilio %+v", st)
+	}
+	if res := <-rg.played; res == nil || !res.ServerClosed || res.MediaSent > 100 {
+		t.Fatalf("the simulated call was not cut: %+v", res)
+	}
+	if _, err := a.ReadFrame(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrame after Close: %v", err)
+	}
+}
+
+func TestSourceRefusesStreamsOfOtherOperations(t *testing.T) {
+	otherOp := "op_ffffffffffffffffffffffffffffffff"
+	for _, c := range []struct {
+		name   string
+		tamper func(*twiliotest.CreatedStream, *twiliotest.Options)
+	}{
+		{"binding replayed on another call", func(cs *twiliotest.CreatedStream, o *twiliotest.Options) { o.CallSID = twiliotest.SID("CA") }},
+		{"binding forged", func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+			o.CustomParameters = map[string]string{ParamOperation: cs.Parameters[ParamOperation], ParamBinding: "9999999999.AAAA"}
+		}},
+		{"no binding", func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+			o.CustomParameters = map[string]string{ParamOperation: cs.Parameters[ParamOperation]}
+		}},
+		{"binding of this operation, named for another", func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+			o.CustomParameters = map[string]string{ParamOperation: otherOp, ParamBinding: cs.Parameters[ParamBinding]}
+		}},
+		{"upgrade not signed by Twilio", func(cs *twiliotest.CreatedStream, o *twiliotest.Options) { o.AuthToken = "attacker" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rg := newRig(t, func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+				if cs.CallSID == "CA-other-call" {
+					o.AuthToken = "never-arrives" // the other operation's own stream
+					return
+				}
+				// Keep the stream open after the audio, as a live call
+				// does, until the server closes it (or 10 s pass).
+				o.HoldOpen = make(chan struct{})
+				c.tamper(cs, o)
+			})
+			call := twiliotest.SID("CA")
+			// The other operation waits too: a stream named for it must not
+			// feed it either.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			errc := make(chan error, 1)
+			octx, ocancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+			defer ocancel()
+			go func() {
+				_, err := rg.src.Open(octx, agent.SourceRequest{OperationID: otherOp, CallID: "CA-other-call", CallerID: "+34600000001"})
+				errc <- err
+			}()
+			wctx, wcancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+			defer wcancel()
+			a, err := rg.src.Open(wctx, agent.SourceRequest{OperationID: "op_0123456789abcdef0123456789abcdef", CallID: call, CallerID: "+34600000000"})
+			if err == nil {
+				a.Close()
+				t.Fatal("a stream that fails its binding fed the operation")
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, agent.ErrNoCall) {
+				t.Fatalf("err %v", err)
+			}
+			// The stream the operation asked for was stopped over REST.
+			if got := rg.stops(call); len(got) != 1 {
+				t.Fatalf("stops %v", got)
+			}
+			for range 2 {
+				if res := <-rg.played; res != nil && !res.ServerClosed {
+					t.Fatalf("a refused stream was not closed by the server: %+v", res)
+				}
+			}
+			if err := <-errc; err == nil {
+				t.Fatal("the other operation got a stream")
+			}
+		})
+	}
+}
+
+func TestSourceRESTFailures(t *testing.T) {
+	rg := newRig(t, nil)
+	rg.fake.SetFaults(twiliotest.Fault{PathPrefix: "/2010-04-01/", Status: 404, Code: 20404, Message: "The requested resource was not found"})
+	ctx := context.Background()
+	_, err := rg.src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: "CA404", CallerID: "+34600000000"})
+	if _, ok := twilio.IsAPIError(err, 20404); !ok || !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("refused start: %v", err)
+	}
+	// An unreachable Twilio is not "no call": the call was never judged.
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	cl, _ := twilio.NewClient(&twilio.ClientOptions{AccountSID: "AC1", AuthToken: "x", BaseURL: down.URL})
+	src, err := NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: "CA1"}); err == nil || errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("unreachable Twilio: %v", err)
+	}
+	// Close fails the operations still waiting for their stream, and a
+	// closed Source refuses new ones.
+	rg.fake.SetFaults()
+	wait, err := NewSource(&SourceOptions{Client: rg.src.o.Client, StreamURL: rg.url, AuthTokens: []string{"not-twilio"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	call := twiliotest.SID("CA")
+	go func() {
+		_, err := wait.Open(ctx, agent.SourceRequest{OperationID: "op_4", CallID: call})
+		errc <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		wait.mu.Lock()
+		n := len(wait.pending)
+		wait.mu.Unlock()
+		if n == 1 && len(rg.fake.Streams(call)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the operation never waited")
+		}
+	}
+	wait.Close()
+	if err := <-errc; !errors.Is(err, agent.ErrClosed) {
+		t.Fatalf("waiting operation at Close: %v", err)
+	}
+	<-rg.played // the fake's stream for op_4, refused (wrong auth token)
+	src.Close()
+	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_3", CallID: "CA1"}); !errors.Is(err, agent.ErrClosed) {
+		t.Fatalf("closed source: %v", err)
+	}
+	for _, o := range []*SourceOptions{nil, {Client: cl}, {Client: cl, StreamURL: rg.url}} {
+		if _, err := NewSource(o); err == nil {
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
+
+// noCalls is a Source without calls.
+type noCalls struct{}
+
+func (noCalls) Open(context.Context, agent.SourceRequest) (agent.Audio, error) {
+	return nil, agent.ErrNoCall
+}
+
+// TestAgentAPIAuth: behind an agent.Server, a Flex token the server could
+// not check because of its own side (Twilio refused its credentials, or
+// could not be reached) answers 503 auth_unavailable, logged as a server
+// fault; an invalid token answers 401; a valid one gets through.
+func TestAgentAPIAuth(t *testing.T) {
+	fake := newFake(t, nil)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	for _, c := range []struct {
+		name      string
+		base      string
+		authToken string
+		token     string
+		wantCode  int
+		wantBody  string
+		wantLog   string
+	}{
+		{"valid token", fake.URL, fake.AuthToken(), goodToken, 200, `"registered":false`, ""},
+		{"invalid token", fake.URL, fake.AuthToken(), "forged", 401, `{"code":"unauthenticated"`, `"level":"WARN","msg":"agent: token refused"`},
+		{"no token", fake.URL, fake.AuthToken(), "", 401, `{"code":"unauthenticated"`, `"level":"WARN","msg":"agent: token refused"`},
+		{"server credentials refused", fake.URL, "stale", goodToken, 503, `{"code":"auth_unavailable"`, `"level":"ERROR","msg":"agent: token not checked`},
+		{"twilio unreachable", downURL, fake.AuthToken(), goodToken, 503, `{"code":"auth_unavailable"`, `"level":"ERROR","msg":"agent: token not checked`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs logBuf
+			api, err := agent.NewServer(&agent.Options{
+				Engine: offline.New(nil), Store: &agent.CredentialStore{Store: credstore.NewMemory()},
+				Source: noCalls{}, Authenticator: newAuth(t, c.base, c.authToken), AuthFailureDelay: time.Millisecond,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer api.Shutdown(context.Background())
+			r := httptest.NewRequest(http.MethodPost, "/agent/status", strings.NewReader(`{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567"}`))
+			if c.token != "" {
+				r.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			w := httptest.NewRecorder()
+			api.ServeHTTP(w, r)
+			if w.Code != c.wantCode || !strings.Contains(w.Body.String(), c.wantBody) {
+				t.Fatalf("answer %d %s, want %d with %s", w.Code, w.Body, c.wantCode, c.wantBody)
+			}
+			if c.wantLog != "" && !strings.Contains(logs.String(), c.wantLog) {
+				t.Fatalf("log %s, want %s", logs.String(), c.wantLog)
+			}
+			if strings.Contains(logs.String(), goodToken) {
+				t.Fatal("token in the log")
+			}
+		})
+	}
+}
+
+// FuzzParams feeds request bodies of either content type to the body
+// reader of the token handlers: it never panics and only reads strings.
+func FuzzParams(f *testing.F) {
+	f.Add("application/json", `{"Token":"t","n":1,"a":[1]}`)
+	f.Add("application/x-www-form-urlencoded", "Token=t&Token=u&%zz")
+	f.Add("application/json; charset=utf-8", ``)
+	f.Add("text/plain", "Token=t")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/flex/voice-token", strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		p, err := params(httptest.NewRecorder(), r)
+		if err == nil && p == nil {
+			t.Fatal("nil map without error")
+		}
+	})
+}

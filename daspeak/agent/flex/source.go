@@ -1,0 +1,318 @@
+package flex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/twilio"
+)
+
+// Custom parameters of the streams a Source starts.
+const (
+	// ParamOperation carries the operation id.
+	ParamOperation = "operation"
+	// ParamBinding carries the signed binding (see the package doc).
+	ParamBinding = "binding"
+)
+
+// Defaults of SourceOptions.
+const (
+	DefaultBindingTTL   = 2 * time.Minute
+	DefaultStartTimeout = 10 * time.Second
+	DefaultStopTimeout  = 10 * time.Second
+)
+
+// SourceOptions configures NewSource.
+type SourceOptions struct {
+	// Client starts and stops streams over the Streams REST API; required.
+	Client *twilio.Client
+	// StreamURL is the public wss:// URL Twilio opens the Media Stream
+	// WebSocket at, where the Source is served (an https:// URL is read as
+	// wss://); required, no query. Twilio signs exactly this URL.
+	StreamURL string
+	// AuthTokens are the account's auth tokens, which sign the WebSocket
+	// upgrade (both while rotating); required.
+	AuthTokens []string
+	// Binder signs the binding parameter; nil means a random key (streams
+	// then bind only to this process: set a shared key when Twilio may
+	// reach another instance).
+	Binder *agent.Binder
+	// BindingTTL bounds the time between starting a stream and Twilio
+	// opening its WebSocket; default DefaultBindingTTL.
+	BindingTTL time.Duration
+	// StartTimeout bounds the wait for the start message after the
+	// upgrade; default DefaultStartTimeout.
+	StartTimeout time.Duration
+	// StopTimeout bounds the REST call that stops a stream on Close;
+	// default DefaultStopTimeout.
+	StopTimeout time.Duration
+	// QueueFrames is passed to twilio.AcceptOptions.
+	QueueFrames int
+	// Logger receives refused streams and failed stops; nil discards them.
+	Logger *slog.Logger
+}
+
+// Source gets a Twilio call's customer audio for an operation: Open starts
+// a Media Stream (inbound track) on the call over REST, named
+// "voicegate-<operation id>", with the operation id and a signed binding
+// as custom parameters, and waits for Twilio to open the WebSocket at
+// StreamURL; ServeHTTP accepts it, checks the upgrade signature and the
+// binding, and hands the stream to the operation that asked for it. The
+// returned Audio's Close stops the stream over REST and closes the
+// WebSocket.
+//
+// Mount the Source at StreamURL's path. It implements agent.Source and
+// http.Handler and is safe for concurrent use. Close it at shutdown:
+// streams that did not reach their operation are closed, new ones are
+// refused.
+type Source struct {
+	o   SourceOptions
+	log *slog.Logger
+
+	mu       sync.Mutex
+	pending  map[string]*pending // by operation id
+	closed   bool
+	closedCh chan struct{}  // closed by Close
+	conns    sync.WaitGroup // ServeHTTP calls
+}
+
+type pending struct {
+	callID, callerID, name string
+	ch                     chan *twilio.Stream // buffered 1, sent once
+}
+
+// NewSource returns a Source.
+func NewSource(opts *SourceOptions) (*Source, error) {
+	if opts == nil || opts.Client == nil || opts.StreamURL == "" || len(opts.AuthTokens) == 0 {
+		return nil, fmt.Errorf("%w: SourceOptions needs Client, StreamURL and AuthTokens", twilio.ErrInvalidArgument)
+	}
+	o := *opts
+	o.AuthTokens = append([]string(nil), opts.AuthTokens...)
+	if o.Binder == nil {
+		o.Binder = agent.NewBinder(nil)
+	}
+	if o.BindingTTL <= 0 {
+		o.BindingTTL = DefaultBindingTTL
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = DefaultStopTimeout
+	}
+	return &Source{o: o, log: logger(o.Logger), pending: map[string]*pending{}, closedCh: make(chan struct{})}, nil
+}
+
+// StreamName returns the name of the stream a Source starts for an
+// operation; StopStream accepts it in place of the stream SID.
+func StreamName(operationID string) string { return "voicegate-" + operationID }
+
+// Open implements agent.Source. It starts the stream and waits until
+// Twilio connected it or ctx ends (then the stream is stopped over REST
+// and a late WebSocket is refused). A refusal by the Streams API (call not
+// found or not in progress, …) is returned wrapping agent.ErrNoCall and the
+// *twilio.APIError.
+func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio, error) {
+	if req.OperationID == "" || req.CallID == "" {
+		return nil, fmt.Errorf("%w: operation and call ids are required", twilio.ErrInvalidArgument)
+	}
+	p := &pending{callID: req.CallID, callerID: req.CallerID, name: StreamName(req.OperationID), ch: make(chan *twilio.Stream, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("flex: %w", agent.ErrClosed)
+	}
+	if _, dup := s.pending[req.OperationID]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: operation %s already waits for a stream", twilio.ErrInvalidArgument, req.OperationID)
+	}
+	s.pending[req.OperationID] = p
+	s.mu.Unlock()
+
+	bind := s.o.Binder.Sign(s.o.BindingTTL, req.OperationID, req.CallID, req.CallerID, p.name)
+	res, err := s.o.Client.StartStream(ctx, req.CallID, &twilio.StreamParams{
+		URL:   s.o.StreamURL,
+		Name:  p.name,
+		Track: twilio.TrackInbound,
+		Parameters: []twilio.Parameter{
+			{Name: ParamOperation, Value: req.OperationID},
+			{Name: ParamBinding, Value: bind},
+		},
+	})
+	if err != nil {
+		s.forget(req.OperationID, p)
+		if _, ok := twilio.IsAPIError(err, 0); ok {
+			return nil, fmt.Errorf("%w: starting a media stream on %s: %w", agent.ErrNoCall, req.CallID, err)
+		}
+		return nil, fmt.Errorf("flex: starting a media stream on %s: %w", req.CallID, err)
+	}
+	var cause error
+	select {
+	case st := <-p.ch:
+		return &audio{src: s, st: st, callID: req.CallID, name: p.name, streamSID: res.SID}, nil
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-s.closedCh:
+		cause = agent.ErrClosed
+	}
+	if !s.forget(req.OperationID, p) {
+		// The stream arrived meanwhile: it is ours to close.
+		st := <-p.ch
+		st.CloseNow()
+	}
+	s.stop(req.CallID, p.name)
+	return nil, fmt.Errorf("flex: media stream on %s did not connect: %w", req.CallID, cause)
+}
+
+// forget removes the pending entry of op if it is still p, and reports
+// whether it was.
+func (s *Source) forget(op string, p *pending) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending[op] == p {
+		delete(s.pending, op)
+		return true
+	}
+	return false
+}
+
+// stop stops a stream over REST, bounded by StopTimeout. A stream Twilio
+// no longer knows (20404: it ended with the call) is not an error.
+func (s *Source) stop(callID, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.StopTimeout)
+	defer cancel()
+	_, err := s.o.Client.StopStream(ctx, callID, name)
+	if _, gone := twilio.IsAPIError(err, 20404); gone {
+		return nil
+	}
+	if err != nil {
+		s.log.Warn("media stream not stopped", "call", callID, "stream", name, "err", err)
+	}
+	return err
+}
+
+// ServeHTTP accepts a Media Streams WebSocket (the upgrade signed by
+// Twilio with one of AuthTokens for StreamURL) and hands it to the waiting
+// operation named by its "operation" parameter, after checking the
+// "binding" parameter against that operation's call SID, caller id and
+// stream name. Streams that fail a check are closed and logged (with
+// ErrBinding or ErrNoOperation); they never reach an operation.
+func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.conns.Add(1)
+	s.mu.Unlock()
+	defer s.conns.Done()
+
+	st, err := twilio.Accept(w, r, &twilio.AcceptOptions{
+		PublicURL:   s.o.StreamURL,
+		AuthTokens:  s.o.AuthTokens,
+		QueueFrames: s.o.QueueFrames,
+	})
+	if err != nil {
+		s.log.Warn("media stream refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	// r.Context() is not used after the upgrade.
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.StartTimeout)
+	start, err := st.Start(ctx)
+	cancel()
+	if err != nil {
+		s.log.Warn("media stream without start", "err", err)
+		st.CloseNow()
+		return
+	}
+	if err := s.deliver(st, start); err != nil {
+		s.log.Warn("media stream refused", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		st.Close()
+	}
+}
+
+// deliver hands st to the operation its parameters name, if the binding
+// holds.
+func (s *Source) deliver(st *twilio.Stream, start *twilio.Start) error {
+	op := start.CustomParameters[ParamOperation]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[op]
+	if !ok || s.closed {
+		return ErrNoOperation
+	}
+	if err := s.o.Binder.Verify(start.CustomParameters[ParamBinding], op, start.CallSID, p.callerID, p.name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBinding, err)
+	}
+	delete(s.pending, op)
+	p.ch <- st
+	return nil
+}
+
+// Close refuses new streams and fails the operations still waiting for
+// one; it waits for ServeHTTP calls in progress. Audio already handed out
+// belongs to its operation. Close is idempotent.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.closedCh)
+	}
+	s.mu.Unlock()
+	s.conns.Wait()
+	return nil
+}
+
+// audio is one operation's Media Stream.
+type audio struct {
+	src       *Source
+	st        *twilio.Stream
+	callID    string
+	name      string
+	streamSID string
+	once      sync.Once
+	err       error
+}
+
+// ReadFrame returns the caller's audio (the inbound track, party
+// voicegate.Customer), then io.EOF when the stream stops.
+func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	return a.st.ReadFrame(ctx)
+}
+
+// Close stops the stream over REST (so Twilio stops sending it), unless
+// Twilio already ended it with a stop message, and closes the WebSocket.
+// It is idempotent.
+func (a *audio) Close() error {
+	a.once.Do(func() {
+		var err error
+		select {
+		case <-a.st.Done():
+			if a.st.Err() != nil { // not a stop message: stop it to be sure
+				err = a.src.stop(a.callID, a.name)
+			}
+		default:
+			err = a.src.stop(a.callID, a.name)
+		}
+		cerr := a.st.Close()
+		if errors.Is(cerr, net.ErrClosed) {
+			cerr = nil
+		}
+		a.err = errors.Join(err, cerr)
+	})
+	return a.err
+}
+
+var (
+	_ agent.Source = (*Source)(nil)
+	_ http.Handler = (*Source)(nil)
+)

@@ -1,0 +1,201 @@
+package genesys
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
+
+// Defaults of AuthenticatorOptions.
+const (
+	DefaultAuthTimeout = 5 * time.Second
+	DefaultCacheTTL    = time.Minute
+	DefaultCacheSize   = 10000
+)
+
+// AuthenticatorOptions configures NewAuthenticator.
+type AuthenticatorOptions struct {
+	// APIBaseURL is the region's API ("https://api.mypurecloud.ie", see
+	// APIBaseURL and Region); required. Tests point it at a fake.
+	APIBaseURL string
+	// HTTPClient defaults to a client without a timeout of its own (each
+	// check is bounded by Timeout).
+	HTTPClient *http.Client
+	// Timeout bounds each check; default DefaultAuthTimeout.
+	Timeout time.Duration
+	// CacheTTL is how long an accepted token is trusted without asking
+	// Genesys again; default DefaultCacheTTL, negative disables the cache.
+	// A revoked token keeps working for at most this long.
+	CacheTTL time.Duration
+	// CacheSize bounds the cached tokens; default DefaultCacheSize.
+	CacheSize int
+	// Logger receives refusals, server faults at Error and token
+	// refusals at Warn (never the token); nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// User is the agent a token belongs to, from GET /api/v2/users/me.
+type User struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// Authenticator checks a Genesys Cloud OAuth access token (an agent's,
+// from the interaction widget's implicit grant) by asking the region's API
+// who it belongs to: GET {APIBaseURL}/api/v2/users/me with the token. It
+// fails closed. It implements agent.Authenticator and is safe for
+// concurrent use.
+type Authenticator struct {
+	o     AuthenticatorOptions
+	log   *slog.Logger
+	url   string
+	mu    sync.Mutex
+	cache map[[32]byte]cached
+}
+
+type cached struct {
+	user User
+	exp  time.Time
+}
+
+// NewAuthenticator returns an Authenticator.
+func NewAuthenticator(opts *AuthenticatorOptions) (*Authenticator, error) {
+	if opts == nil || opts.APIBaseURL == "" {
+		return nil, errors.New("genesys: AuthenticatorOptions.APIBaseURL is required")
+	}
+	o := *opts
+	if !strings.HasPrefix(o.APIBaseURL, "https://") && !strings.HasPrefix(o.APIBaseURL, "http://") {
+		return nil, fmt.Errorf("genesys: APIBaseURL %q is not an http(s) URL", o.APIBaseURL)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultAuthTimeout
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Authenticator{
+		o: o, log: log, url: strings.TrimSuffix(o.APIBaseURL, "/") + "/api/v2/users/me",
+		cache: map[[32]byte]cached{},
+	}, nil
+}
+
+// Validate returns the user of token. Errors wrap ErrToken (the token is
+// not valid: answer 401) or are a *ServerError wrapping ErrUnavailable and
+// agent.ErrAuthUnavailable (the token was not judged: answer 503).
+func (a *Authenticator) Validate(ctx context.Context, token string) (*User, error) {
+	if token == "" {
+		return nil, fmt.Errorf("%w: no token", ErrToken)
+	}
+	key := sha256.Sum256([]byte(token))
+	now := a.o.Now()
+	if a.o.CacheTTL > 0 {
+		a.mu.Lock()
+		c, ok := a.cache[key]
+		if ok && !now.Before(c.exp) {
+			delete(a.cache, key)
+			ok = false
+		}
+		a.mu.Unlock()
+		if ok {
+			u := c.user
+			return &u, nil
+		}
+	}
+	u, err := a.remote(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if a.o.CacheTTL > 0 {
+		a.mu.Lock()
+		if len(a.cache) >= a.o.CacheSize {
+			for k, c := range a.cache {
+				if !now.Before(c.exp) || len(a.cache) >= a.o.CacheSize {
+					delete(a.cache, k)
+				}
+			}
+		}
+		a.cache[key] = cached{user: *u, exp: now.Add(a.o.CacheTTL)}
+		a.mu.Unlock()
+	}
+	return u, nil
+}
+
+func (a *Authenticator) remote(ctx context.Context, token string) (*User, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url, nil)
+	if err != nil {
+		return nil, &ServerError{Kind: ErrUnavailable, Err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.o.HTTPClient.Do(req)
+	if err != nil {
+		return nil, &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("GET /api/v2/users/me: %w", err)}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("GET /api/v2/users/me: %w", err)}
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return nil, fmt.Errorf("%w: GET /api/v2/users/me: HTTP %d", ErrToken, resp.StatusCode)
+	case resp.StatusCode != http.StatusOK:
+		return nil, &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("GET /api/v2/users/me: HTTP %d", resp.StatusCode)}
+	}
+	var u User
+	if err := json.Unmarshal(body, &u); err != nil || u.ID == "" {
+		return nil, &ServerError{Kind: ErrUnavailable, Err: errors.New("GET /api/v2/users/me: answer without a user id")}
+	}
+	return &u, nil
+}
+
+// Authenticate implements agent.Authenticator with the request's
+// "Authorization: Bearer" token: the principal is the Genesys user (id,
+// name). It logs server faults at Error and refused tokens at Warn. Its
+// server faults (Genesys Cloud unreachable, 429, 5xx, an answer without a
+// user) wrap agent.ErrAuthUnavailable: an agent.Server answers them 503
+// "auth_unavailable".
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agent.Principal, error) {
+	tok, _ := agent.BearerToken(r)
+	u, err := a.Validate(ctx, tok)
+	if err != nil {
+		var se *ServerError
+		if errors.As(err, &se) {
+			a.log.Error("genesys token not checked: Genesys Cloud API unavailable", "path", r.URL.Path, "err", err)
+		} else {
+			a.log.Warn("genesys token refused", "path", r.URL.Path, "err", err)
+		}
+		return agent.Principal{}, err
+	}
+	return agent.Principal{Subject: u.ID, Name: u.Name}, nil
+}
+
+var _ agent.Authenticator = (*Authenticator)(nil)

@@ -1,0 +1,47 @@
+package genesys
+
+import (
+	"errors"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
+
+// Sentinel errors. Compare with errors.Is.
+var (
+	// ErrToken reports an OAuth access token Genesys Cloud did not accept
+	// (GET /api/v2/users/me answered 401 or 403), or a request without
+	// one: the agent's side is at fault.
+	ErrToken = errors.New("genesys: access token not valid")
+
+	// ErrUnavailable reports that the Genesys Cloud API could not judge a
+	// token (network error, timeout, 429, 5xx, an answer without a user
+	// id). Errors returned for it are *ServerError values.
+	ErrUnavailable = errors.New("genesys: Genesys Cloud API unavailable")
+
+	// ErrRegion reports a Genesys Cloud host or environment that is not a
+	// known region.
+	ErrRegion = errors.New("genesys: unknown Genesys Cloud region")
+
+	// ErrDetached ends the audio of an operation whose conversation was
+	// attached to by a newer operation.
+	ErrDetached = errors.New("genesys: another operation took the conversation's audio")
+
+	// ErrNoConversation reports an AudioHook session without a
+	// conversation id (a connection probe cannot be attached to).
+	ErrNoConversation = errors.New("genesys: AudioHook session has no conversation")
+)
+
+// ServerError is a failure of the server's side of a token check. Kind is
+// ErrUnavailable; Err the cause. It matches Kind, agent.ErrAuthUnavailable
+// (so an agent.Server answers 503 "auth_unavailable", not 401) and Err. It
+// never contains the token.
+type ServerError struct {
+	Kind error
+	Err  error
+}
+
+// Error implements error.
+func (e *ServerError) Error() string { return e.Kind.Error() + ": " + e.Err.Error() }
+
+// Unwrap returns Kind, agent.ErrAuthUnavailable and Err.
+func (e *ServerError) Unwrap() []error { return []error{e.Kind, agent.ErrAuthUnavailable, e.Err} }

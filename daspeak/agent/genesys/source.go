@@ -1,0 +1,318 @@
+package genesys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
+
+// EntityResult is the entity type of the AudioHook event message that
+// carries an operation's terminal event (data: the agent event's JSON).
+const EntityResult = "voicegate.result"
+
+// DefaultQueueFrames bounds the frames waiting for an attached operation:
+// 100 frames, 2 s of 20 ms frames.
+const DefaultQueueFrames = 100
+
+// SourceOptions configures NewSource.
+type SourceOptions struct {
+	// QueueFrames bounds the frames waiting for an operation that reads
+	// slower than the call speaks; default DefaultQueueFrames. The oldest
+	// frame is dropped when it is full, counted in Stats.
+	QueueFrames int
+	// Logger receives session registrations and failures; nil discards.
+	Logger *slog.Logger
+}
+
+// Stats are a Source's counters.
+type Stats struct {
+	Sessions      int    // conversations with a live session now
+	Attached      int    // operations reading a conversation now
+	FramesRead    uint64 // frames drained from sessions
+	FramesQueued  uint64 // frames handed to operations
+	FramesDropped uint64 // frames dropped because an operation's queue was full
+}
+
+// Source gets a Genesys Cloud conversation's customer audio for an
+// operation from the AudioHook Monitor session already open for it.
+//
+// The application accepts each AudioHook connection (audiohook.Accept,
+// Session.Open) and hands the session to Run, which registers it under its
+// conversationId and drains it continuously for as long as the
+// conversation lasts: nothing waits in the session's buffer, so an
+// operation sees the audio from the moment of the agent's click (Open)
+// and none from before. A newer session for the same conversation
+// (a reconnect) replaces the older one for new operations.
+//
+// Source implements agent.Source and agent.CallInfo (the caller id is the
+// session's participant ani in E.164 form); its Audio implements
+// agent.ResultNotifier: the terminal event goes to Genesys as an AudioHook
+// event message with one EntityResult entity. It is safe for concurrent
+// use.
+type Source struct {
+	queue int
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	calls map[string]*call // by conversation id
+
+	framesRead, framesQueued, framesDropped atomic.Uint64
+}
+
+// call is one live AudioHook session of a conversation.
+type call struct {
+	sess     *audiohook.Session
+	convID   string
+	callerID string
+	attached *audio // guarded by Source.mu
+}
+
+// NewSource returns a Source.
+func NewSource(opts *SourceOptions) *Source {
+	var o SourceOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.QueueFrames <= 0 {
+		o.QueueFrames = DefaultQueueFrames
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{queue: o.QueueFrames, log: log, calls: map[string]*call{}}
+}
+
+// Run makes an opened AudioHook session's conversation available to
+// operations and drains the session until it ends (then it returns nil
+// for a clean end, the session's error otherwise) or ctx ends (it returns
+// ctx.Err()). The attached operation, if any, then reads the remaining
+// frames and the same end. Run does not close sess; the caller does.
+// A connection probe, or a session without conversation id, is refused
+// with ErrNoConversation.
+func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
+	info := sess.Info()
+	if info == nil {
+		return fmt.Errorf("genesys: Run before the session opened: %w", audiohook.ErrNotOpen)
+	}
+	conv := info.Params.ConversationID
+	if info.Probe || conv == "" || conv == audiohook.NullUUID {
+		return ErrNoConversation
+	}
+	caller, err := agent.NormalizeCallerID(info.Params.Participant.ANI)
+	if err != nil {
+		caller = "" // the agent's widget must name the caller
+	}
+	c := &call{sess: sess, convID: conv, callerID: caller}
+	s.mu.Lock()
+	s.calls[conv] = c
+	s.mu.Unlock()
+	s.log.Info("conversation monitored", "conversation", conv, "session", sess.ID())
+
+	var end error
+	for {
+		f, err := sess.ReadFrame(ctx)
+		if err != nil {
+			end = err
+			break
+		}
+		s.framesRead.Add(1)
+		s.mu.Lock()
+		a := c.attached
+		s.mu.Unlock()
+		if a != nil {
+			if a.push(f.Clone()) {
+				s.framesDropped.Add(1)
+			}
+			s.framesQueued.Add(1)
+		}
+	}
+	s.mu.Lock()
+	if s.calls[conv] == c {
+		delete(s.calls, conv)
+	}
+	a := c.attached
+	c.attached = nil
+	s.mu.Unlock()
+	if a != nil {
+		a.end(end)
+	}
+	s.log.Info("conversation ended", "conversation", conv, "session", sess.ID(), "err", end)
+	if errors.Is(end, io.EOF) {
+		return nil
+	}
+	return end
+}
+
+// Open implements agent.Source: it attaches the operation to the live
+// session of conversation req.CallID from now on. Without one it returns
+// an error wrapping agent.ErrNoCall. An operation already attached to the
+// conversation is detached: its ReadFrame returns ErrDetached.
+func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.calls[req.CallID]
+	if !ok {
+		return nil, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, req.CallID)
+	}
+	a := &audio{
+		src: s, c: c, op: req.OperationID,
+		q: make(chan voicegate.Frame, s.queue), ended: make(chan struct{}), closed: make(chan struct{}),
+	}
+	if old := c.attached; old != nil {
+		old.end(ErrDetached)
+	}
+	c.attached = a
+	return a, nil
+}
+
+// Call implements agent.CallInfo: the caller id from the session's
+// participant ani ("" when it is not an E.164 number) and whether the
+// conversation has a live session. An unknown conversation is an error
+// wrapping agent.ErrNoCall.
+func (s *Source) Call(ctx context.Context, callID string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.calls[callID]
+	if !ok {
+		return "", false, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, callID)
+	}
+	return c.callerID, true, nil
+}
+
+// Stats returns the Source's counters.
+func (s *Source) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Sessions: len(s.calls)}
+	for _, c := range s.calls {
+		if c.attached != nil {
+			st.Attached++
+		}
+	}
+	s.mu.Unlock()
+	st.FramesRead = s.framesRead.Load()
+	st.FramesQueued = s.framesQueued.Load()
+	st.FramesDropped = s.framesDropped.Load()
+	return st
+}
+
+// audio is one operation's view of a conversation.
+type audio struct {
+	src *Source
+	c   *call
+	op  string
+	q   chan voicegate.Frame // one producer: the Run goroutine
+
+	endOnce   sync.Once
+	ended     chan struct{}
+	endErr    error // set before ended is closed
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// push queues f, dropping the oldest frame when the queue is full; it
+// reports whether it dropped one. Only Run's goroutine calls it.
+func (a *audio) push(f voicegate.Frame) (dropped bool) {
+	for {
+		select {
+		case a.q <- f:
+			return dropped
+		default:
+		}
+		select {
+		case <-a.q:
+			dropped = true
+		default:
+		}
+	}
+}
+
+// end makes ReadFrame return err (io.EOF for a clean end) once the queue
+// is drained.
+func (a *audio) end(err error) {
+	a.endOnce.Do(func() {
+		if err == nil {
+			err = io.EOF
+		}
+		a.endErr = err
+		close(a.ended)
+	})
+}
+
+// ReadFrame returns the customer's audio since Open (PCMU or L16, 8 kHz,
+// as negotiated), then io.EOF when the session ended cleanly, its error
+// when it did not, ErrDetached when a newer operation took the
+// conversation, or an error satisfying errors.Is(err, net.ErrClosed)
+// after Close.
+func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	select {
+	case <-a.closed:
+		return voicegate.Frame{}, fmt.Errorf("genesys: audio: %w", net.ErrClosed)
+	default:
+	}
+	select {
+	case f := <-a.q:
+		return f, nil
+	default:
+	}
+	select {
+	case f := <-a.q:
+		return f, nil
+	case <-a.ended:
+		select {
+		case f := <-a.q:
+			return f, nil
+		default:
+			return voicegate.Frame{}, a.endErr
+		}
+	case <-a.closed:
+		return voicegate.Frame{}, fmt.Errorf("genesys: audio: %w", net.ErrClosed)
+	case <-ctx.Done():
+		return voicegate.Frame{}, ctx.Err()
+	}
+}
+
+// NotifyResult implements agent.ResultNotifier: it sends ev to Genesys as
+// an AudioHook event message with one EntityResult entity whose data is
+// ev's JSON (never a credential or audio).
+func (a *audio) NotifyResult(ctx context.Context, ev agent.Event) error {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return a.c.sess.SendEvent(ctx, audiohook.Entity{Type: EntityResult, Data: data})
+}
+
+// Close detaches the operation from the conversation; the session stays
+// open for the next one. It is idempotent and unblocks a ReadFrame in
+// progress.
+func (a *audio) Close() error {
+	a.closeOnce.Do(func() {
+		a.src.mu.Lock()
+		if a.c.attached == a {
+			a.c.attached = nil
+		}
+		a.src.mu.Unlock()
+		close(a.closed)
+	})
+	return nil
+}
+
+var (
+	_ agent.Source         = (*Source)(nil)
+	_ agent.CallInfo       = (*Source)(nil)
+	_ agent.ResultNotifier = (*audio)(nil)
+)

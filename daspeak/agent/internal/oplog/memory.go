@@ -1,0 +1,184 @@
+package oplog
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+)
+
+// Memory is an in-process Log. Finished operations are forgotten Retain
+// after their terminal record, and the oldest finished ones first when more
+// than MaxOps are kept; running operations are never forgotten.
+type Memory struct {
+	retain time.Duration
+	maxOps int
+	now    func() time.Time
+
+	mu    sync.Mutex
+	ops   map[string]*memOp
+	order []string // ids in creation order, for pruning
+}
+
+type memOp struct {
+	op   Op
+	recs []Record
+	// wake is closed and replaced on every Append.
+	wake chan struct{}
+}
+
+// NewMemory returns a Memory keeping finished operations for retain
+// (default 15 minutes) and at most maxOps operations (default 100000).
+func NewMemory(retain time.Duration, maxOps int) *Memory {
+	if retain <= 0 {
+		retain = 15 * time.Minute
+	}
+	if maxOps <= 0 {
+		maxOps = 100000
+	}
+	return &Memory{retain: retain, maxOps: maxOps, now: time.Now, ops: map[string]*memOp{}}
+}
+
+// Create implements Log.
+func (m *Memory) Create(ctx context.Context, op Op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.ops[op.ID]; ok {
+		return ErrExists
+	}
+	m.prune()
+	op.LastSeq, op.Done, op.Ended = 0, false, time.Time{}
+	if op.Created.IsZero() {
+		op.Created = m.now()
+	}
+	m.ops[op.ID] = &memOp{op: op, wake: make(chan struct{})}
+	m.order = append(m.order, op.ID)
+	return nil
+}
+
+// prune forgets expired finished operations and, over maxOps, the oldest
+// finished ones. m.mu is held.
+func (m *Memory) prune() {
+	now := m.now()
+	over := len(m.ops) + 1 - m.maxOps
+	keep := m.order[:0]
+	for _, id := range m.order {
+		o, ok := m.ops[id]
+		if !ok {
+			continue
+		}
+		if o.op.Done && (now.Sub(o.op.Ended) >= m.retain || over > 0) {
+			delete(m.ops, id)
+			over--
+			continue
+		}
+		keep = append(keep, id)
+	}
+	clear(m.order[len(keep):])
+	m.order = keep
+}
+
+// Get implements Log.
+func (m *Memory) Get(ctx context.Context, id string) (Op, error) {
+	if err := ctx.Err(); err != nil {
+		return Op{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.ops[id]
+	if !ok {
+		return Op{}, ErrNotFound
+	}
+	return o.op, nil
+}
+
+// Append implements Log.
+func (m *Memory) Append(ctx context.Context, id string, rec Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.ops[id]
+	if !ok {
+		return ErrNotFound
+	}
+	if o.op.Done || rec.Seq != o.op.LastSeq+1 {
+		return seqErr(id, o.op.LastSeq+1, rec.Seq)
+	}
+	rec.Data = append([]byte(nil), rec.Data...)
+	o.recs = append(o.recs, rec)
+	o.op.LastSeq = rec.Seq
+	if rec.Terminal {
+		o.op.Done = true
+		o.op.Ended = m.now()
+	}
+	close(o.wake)
+	o.wake = make(chan struct{})
+	return nil
+}
+
+// Subscribe implements Log.
+func (m *Memory) Subscribe(ctx context.Context, id string, after uint64) (Cursor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.ops[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return &memCursor{m: m, o: o, next: after + 1}, nil
+}
+
+type memCursor struct {
+	m      *Memory
+	o      *memOp
+	next   uint64
+	closed bool
+}
+
+// Next implements Cursor. A record already appended is returned even
+// when ctx is done. The cursor keeps its operation's records even when the
+// Memory forgets the operation meanwhile.
+func (c *memCursor) Next(ctx context.Context) (Record, error) {
+	for {
+		c.m.mu.Lock()
+		if c.closed {
+			c.m.mu.Unlock()
+			return Record{}, ErrClosed
+		}
+		if c.next <= uint64(len(c.o.recs)) {
+			r := c.o.recs[c.next-1]
+			c.next++
+			c.m.mu.Unlock()
+			return r, nil
+		}
+		if c.o.op.Done {
+			c.m.mu.Unlock()
+			return Record{}, io.EOF
+		}
+		if err := ctx.Err(); err != nil {
+			c.m.mu.Unlock()
+			return Record{}, err
+		}
+		wake := c.o.wake
+		c.m.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Close implements Cursor.
+func (c *memCursor) Close() error {
+	c.m.mu.Lock()
+	c.closed = true
+	c.m.mu.Unlock()
+	return nil
+}

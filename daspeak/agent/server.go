@@ -1,0 +1,834 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent/internal/oplog"
+)
+
+// Defaults of [Options].
+const (
+	DefaultBasePath         = "/agent"
+	DefaultOpenTimeout      = 15 * time.Second
+	DefaultEventTokenTTL    = 10 * time.Minute
+	DefaultAuthFailureDelay = 500 * time.Millisecond
+	DefaultKeepAlive        = 15 * time.Second
+	DefaultRetain           = 15 * time.Minute
+	DefaultOperationTimeout = 2 * time.Minute
+)
+
+// The daspeak defaults the server's floors start from when Options leave
+// them zero (daspeak.Config documents them).
+const (
+	defaultAudioTotalDuration    = 5 * time.Second
+	defaultAuthenticityThreshold = 0.8
+	defaultScoreThreshold        = 0.5
+)
+
+// Options configure a [Server]. Engine, Store, Source and Authenticator
+// are required; zero values of the others select the documented defaults.
+type Options struct {
+	// BasePath is where the API is mounted. Default "/agent".
+	BasePath string
+	// Engine is the biometric engine (das-Peak or the offline engine).
+	Engine daspeak.Engine
+	// Store keeps the credentials and enrolment audio.
+	Store *CredentialStore
+	// Source gets a call's audio (daspeak/agent/flex, daspeak/agent/genesys).
+	Source Source
+	// Authenticator checks API requests' bearer tokens.
+	Authenticator Authenticator
+	// AllowedOrigins are the browser origins ("https://flex.twilio.com")
+	// answered with CORS headers; others get no CORS headers and a 403 to
+	// preflight. Empty: same origin only.
+	AllowedOrigins []string
+	// Register and Verify are the session configurations. Their
+	// AudioTotalDuration, AuthenticityThreshold and ScoreThreshold (zero:
+	// daspeak's defaults 5 s, 0.8, 0.5) are floors: a browser's value
+	// below one is raised to it. Store and CallerID are set by the server.
+	Register, Verify *daspeak.Config
+	// EventKey keys the event-stream tokens (32 random bytes advised).
+	// Empty: a random key, so tokens do not survive a restart.
+	EventKey []byte
+	// EventTokenTTL is how long an event-stream URL can be opened.
+	// Default 10 minutes.
+	EventTokenTTL time.Duration
+	// OpenTimeout bounds Source.Open. Default 15 s.
+	OpenTimeout time.Duration
+	// OperationTimeout bounds an operation after its audio opened: a
+	// caller who stays silent on a live call would otherwise keep it
+	// running. It then ends with error-audio (reason speech). Default
+	// 2 minutes.
+	OperationTimeout time.Duration
+	// AuthFailureDelay is the least time before a 401 (or 503
+	// auth_unavailable) answer, the same whatever failed. Default 500 ms, as the AudioHook and IVR servers.
+	AuthFailureDelay time.Duration
+	// KeepAlive is the interval of event-stream comments that keep
+	// proxies from closing an idle stream. Default 15 s.
+	KeepAlive time.Duration
+	// Retain is how long a finished operation's events stay readable.
+	// Default 15 minutes.
+	Retain time.Duration
+	// Logger receives one line per operation and per failure; never a
+	// credential, audio or token. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the agent HTTP API (see the package documentation): it runs
+// register and verify operations on calls, each with its own event stream,
+// and serves status and delete. It is an http.Handler; mount it at the
+// root of a mux or strip nothing: its routes include BasePath. A Server is
+// safe for concurrent use. Call Shutdown to end its operations and event
+// streams.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	ops    oplog.Log
+	tokens *Binder
+	mux    *http.ServeMux
+	// Operations and event streams are tracked apart, so Shutdown can
+	// end the operations first and their streams still send the
+	// error-cancelled event.
+	opsTrack, streams Tracker
+
+	mu      sync.Mutex
+	running map[string]*run // by call id
+	closed  bool
+}
+
+// run is a running (or starting) operation of a call.
+type run struct {
+	id       string // "" while its audio is being opened
+	callerID string
+	cancel   context.CancelCauseFunc
+	finished bool          // its terminal event is published; it is closing its audio
+	done     chan struct{} // closed when it has released everything
+}
+
+// Cancellation causes, shown as the error of error-cancelled.
+var (
+	errStopped  = errors.New("stopped")
+	errReplaced = errors.New("replaced by a new operation on the call")
+	errDeleted  = errors.New("the caller's credential was deleted")
+	errShutdown = errors.New("server shutting down")
+	errTimeout  = errors.New("operation timed out")
+)
+
+// NewServer returns a Server. opts is copied; it is an error to leave out
+// Engine, Store, Source or Authenticator.
+func NewServer(opts *Options) (*Server, error) {
+	if opts == nil {
+		return nil, errors.New("agent: NewServer needs Options")
+	}
+	o := *opts
+	switch {
+	case o.Engine == nil:
+		return nil, errors.New("agent: Options.Engine is required")
+	case o.Source == nil:
+		return nil, errors.New("agent: Options.Source is required")
+	case o.Authenticator == nil:
+		return nil, errors.New("agent: Options.Authenticator is required")
+	}
+	if err := o.Store.check(); err != nil {
+		return nil, err
+	}
+	if o.BasePath == "" {
+		o.BasePath = DefaultBasePath
+	}
+	o.BasePath = "/" + strings.Trim(o.BasePath, "/")
+	if o.BasePath == "/" {
+		o.BasePath = ""
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = DefaultOpenTimeout
+	}
+	if o.OperationTimeout <= 0 {
+		o.OperationTimeout = DefaultOperationTimeout
+	}
+	if o.EventTokenTTL <= 0 {
+		o.EventTokenTTL = DefaultEventTokenTTL
+	}
+	if o.AuthFailureDelay <= 0 {
+		o.AuthFailureDelay = DefaultAuthFailureDelay
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.Retain <= 0 {
+		o.Retain = DefaultRetain
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.AllowedOrigins = slices.Clone(o.AllowedOrigins)
+	for _, c := range []*daspeak.Config{o.Register, o.Verify} {
+		if c != nil && c.Store != nil {
+			return nil, errors.New("agent: Options.Register and Verify must not set Store; the server uses Options.Store")
+		}
+	}
+	s := &Server{
+		opts:    o,
+		log:     o.Logger,
+		ops:     oplog.NewMemory(o.Retain, 0),
+		tokens:  NewBinder(o.EventKey),
+		running: map[string]*run{},
+	}
+	b := o.BasePath
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+b+"/status", s.authed(s.handleStatus))
+	mux.HandleFunc("POST "+b+"/register", s.authed(s.handleStart(kindRegister)))
+	mux.HandleFunc("POST "+b+"/verify", s.authed(s.handleStart(kindVerify)))
+	mux.HandleFunc("POST "+b+"/reverify", s.authed(s.handleStart(kindReverify)))
+	mux.HandleFunc("POST "+b+"/delete", s.authed(s.handleDelete))
+	mux.HandleFunc("POST "+b+"/stop", s.authed(s.handleStop))
+	mux.HandleFunc("GET "+b+"/operations/{id}/events", s.handleEvents)
+	mux.HandleFunc("OPTIONS "+b+"/", s.handlePreflight)
+	mux.Handle("GET "+b+WidgetPath, WidgetHandler())
+	s.mux = mux
+	return s, nil
+}
+
+// BasePath returns the path the API is mounted at ("/agent").
+func (s *Server) BasePath() string { return s.opts.BasePath }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && s.allowed(o) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", o)
+		h.Add("Vary", "Origin")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) allowed(origin string) bool {
+	return slices.Contains(s.opts.AllowedOrigins, origin)
+}
+
+func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o == "" || !s.allowed(o) {
+		WriteError(w, http.StatusForbidden, CodeBadRequest, "origin not allowed")
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Shutdown refuses new operations, ends the running ones with
+// error-cancelled, closes the event streams and waits for all of them
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for _, r := range s.running {
+		r.cancel(errShutdown)
+	}
+	s.mu.Unlock()
+	return errors.Join(s.opsTrack.Shutdown(ctx), s.streams.Shutdown(ctx))
+}
+
+type kind uint8
+
+const (
+	kindRegister kind = iota
+	kindVerify
+	kindReverify
+)
+
+func (k kind) operation() daspeak.Operation {
+	if k == kindRegister {
+		return daspeak.OperationRegister
+	}
+	return daspeak.OperationVerify
+}
+
+// authed wraps an API handler with authentication.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, Principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		p, err := s.opts.Authenticator.Authenticate(r.Context(), r)
+		if errors.Is(err, ErrAuthUnavailable) {
+			// The server's fault: the token was not judged. The cause
+			// (never the token) is for the operator, not the agent.
+			s.log.Error("agent: token not checked: authentication service unavailable or misconfigured",
+				"path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			s.authUnavailable(w, r, start)
+			return
+		}
+		if err != nil {
+			s.log.Warn("agent: token refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			s.unauthenticated(w, r, start)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// unauthenticated answers 401 no sooner than AuthFailureDelay after start.
+func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request, start time.Time) {
+	if s.failureDelay(r, start) {
+		WriteError(w, http.StatusUnauthorized, CodeUnauthenticated, "authentication failed")
+	}
+}
+
+// authUnavailable answers 503 auth_unavailable no sooner than
+// AuthFailureDelay after start.
+func (s *Server) authUnavailable(w http.ResponseWriter, r *http.Request, start time.Time) {
+	if s.failureDelay(r, start) {
+		WriteError(w, http.StatusServiceUnavailable, CodeAuthUnavailable, "authentication service unavailable or misconfigured")
+	}
+}
+
+// failureDelay waits until AuthFailureDelay after start; false when the
+// client went away meanwhile.
+func (s *Server) failureDelay(r *http.Request, start time.Time) bool {
+	t := time.NewTimer(time.Until(start.Add(s.opts.AuthFailureDelay)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// apiRequest is the body of every POST.
+type apiRequest struct {
+	CallID                string `json:"call_id"`
+	CallerID              string `json:"caller_id"`
+	OperationID           string `json:"operation_id"`
+	AudioTotalDuration    number `json:"audio_total_duration"`
+	AuthenticityThreshold number `json:"authenticity_threshold"`
+	ScoreThreshold        number `json:"score_threshold"`
+	ModelHash             string `json:"model_hash"`
+}
+
+// number is a JSON number or a numeric string (the vendor's config.js
+// spells numbers as strings); null and "" mean absent.
+type number struct {
+	v   float64
+	set bool
+}
+
+func (n *number) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			return nil
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		n.v, n.set = v, true
+		return nil
+	}
+	if err := json.Unmarshal(b, &n.v); err != nil {
+		return err
+	}
+	n.set = true
+	return nil
+}
+
+// decode reads the JSON body (at most 64 KiB).
+func decode(w http.ResponseWriter, r *http.Request) (apiRequest, *Error) {
+	var req apiRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		return req, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "body is not the expected JSON object: " + err.Error()}
+	}
+	return req, nil
+}
+
+// validCallID accepts Twilio CallSids and Genesys conversation ids: 1 to
+// 128 bytes of letters, digits and "-_.:".
+func validCallID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// call checks the call id and resolves the caller id: the request's,
+// normalised, or the call's own (CallInfo) when the request has none. A
+// caller id that differs from the call's is refused. inProgress is the
+// Source's word, or true when the Source cannot tell. A call the Source
+// does not know is 409 no_call when live is set (register, verify);
+// otherwise (status, delete) the request's caller id is enough and
+// inProgress is false.
+func (s *Server) call(ctx context.Context, req apiRequest, live bool) (callerID string, inProgress bool, e *Error) {
+	if !validCallID(req.CallID) {
+		return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
+	}
+	inProgress = true
+	var ani string
+	if ci, ok := s.opts.Source.(CallInfo); ok {
+		var err error
+		ani, inProgress, err = ci.Call(ctx, req.CallID)
+		switch {
+		case errors.Is(err, ErrNoCall) && !live:
+			ani, inProgress = "", false
+		case errors.Is(err, ErrNoCall):
+			return "", false, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no audio source for the call"}
+		case err != nil:
+			s.log.Warn("agent: call lookup failed", "call_id", req.CallID, "err", err)
+			return "", false, &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "call lookup failed"}
+		}
+	}
+	raw := req.CallerID
+	if raw == "" {
+		raw = ani
+	}
+	callerID, err := NormalizeCallerID(raw)
+	if err != nil {
+		return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: err.Error()}
+	}
+	if ani != "" {
+		if n, err := NormalizeCallerID(ani); err == nil && n != callerID {
+			return "", false, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: "caller_id is not the caller of this call"}
+		}
+	}
+	return callerID, inProgress, nil
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principal) {
+	req, e := decode(w, r)
+	if e == nil {
+		var callerID string
+		var live bool
+		if callerID, live, e = s.call(r.Context(), req, false); e == nil {
+			registered, err := s.registered(r.Context(), callerID)
+			if err != nil {
+				e = s.internal("credential store read failed", err)
+			} else {
+				WriteJSON(w, http.StatusOK, map[string]any{
+					"call_id": req.CallID, "caller_id": callerID,
+					"registered": registered, "call_in_progress": live,
+				})
+				return
+			}
+		}
+	}
+	WriteError(w, e.Status, e.Code, e.Message)
+}
+
+// registered reports whether callerID has a stored credential.
+func (s *Server) registered(ctx context.Context, callerID string) (bool, error) {
+	_, err := s.opts.Store.Get(ctx, callerID)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, credstore.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+func (s *Server) internal(msg string, err error) *Error {
+	s.log.Error("agent: "+msg, "err", err)
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: msg}
+}
+
+// config returns the session configuration of an operation: the server's,
+// with the request's durations and thresholds where they are stricter.
+func (s *Server) config(k kind, req apiRequest, callerID string) (daspeak.Config, *Error) {
+	base := s.opts.Verify
+	if k == kindRegister {
+		base = s.opts.Register
+	}
+	var cfg daspeak.Config
+	if base != nil {
+		cfg = *base
+	}
+	bad := func(msg string) (daspeak.Config, *Error) {
+		return cfg, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: msg}
+	}
+	floorDur := cfg.AudioTotalDuration
+	if floorDur == 0 {
+		floorDur = defaultAudioTotalDuration
+	}
+	cfg.AudioTotalDuration = floorDur
+	if n := req.AudioTotalDuration; n.set {
+		if !(n.v >= 0 && n.v <= daspeak.MaxAudioDuration.Seconds()) {
+			return bad("audio_total_duration must be in 0-30 seconds")
+		}
+		cfg.AudioTotalDuration = max(floorDur, time.Duration(n.v*float64(time.Second)))
+	}
+	threshold := func(n number, floor, def float64) (float64, bool) {
+		if floor == 0 {
+			floor = def
+		}
+		if !n.set {
+			return floor, true
+		}
+		if !(n.v >= 0 && n.v <= 1) {
+			return 0, false
+		}
+		return max(floor, n.v), true
+	}
+	var ok bool
+	if cfg.AuthenticityThreshold, ok = threshold(req.AuthenticityThreshold, cfg.AuthenticityThreshold, defaultAuthenticityThreshold); !ok {
+		return bad("authenticity_threshold must be in 0-1")
+	}
+	if cfg.ScoreThreshold, ok = threshold(req.ScoreThreshold, cfg.ScoreThreshold, defaultScoreThreshold); !ok {
+		return bad("score_threshold must be in 0-1")
+	}
+	if k == kindRegister {
+		if req.ModelHash != "" {
+			if cfg.ModelHash != "" && cfg.ModelHash != req.ModelHash {
+				return bad("model_hash differs from the server's model")
+			}
+			cfg.ModelHash = req.ModelHash
+		}
+		cfg.Store = s.opts.Store
+		cfg.CallerID = callerID
+	}
+	cfg.AudioInJSON = false
+	return cfg, nil
+}
+
+// startAnswer is the 202 answer of register, verify and reverify.
+type startAnswer struct {
+	OperationID string            `json:"operation_id"`
+	Kind        daspeak.Operation `json:"kind"`
+	CallID      string            `json:"call_id"`
+	CallerID    string            `json:"caller_id"`
+	EventsURL   string            `json:"events_url"`
+}
+
+func (s *Server) handleStart(k kind) func(http.ResponseWriter, *http.Request, Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) {
+		ans, e := s.start(r.Context(), k, w, r, p)
+		if e != nil {
+			WriteError(w, e.Status, e.Code, e.Message)
+			return
+		}
+		WriteJSON(w, http.StatusAccepted, ans)
+	}
+}
+
+func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *http.Request, p Principal) (startAnswer, *Error) {
+	req, e := decode(w, r)
+	if e != nil {
+		return startAnswer{}, e
+	}
+	callerID, _, e := s.call(ctx, req, true)
+	if e != nil {
+		return startAnswer{}, e
+	}
+	cfg, e := s.config(k, req, callerID)
+	if e != nil {
+		return startAnswer{}, e
+	}
+	// Reserve the call; a re-verify first ends what runs on it.
+	rn, opCtx, done, e := s.reserve(ctx, k, req.CallID, callerID)
+	if e != nil {
+		return startAnswer{}, e
+	}
+	started := false
+	defer func() {
+		if !started {
+			s.release(req.CallID, rn)
+			rn.cancel(nil)
+			close(rn.done)
+			done()
+		}
+	}()
+
+	rec, err := s.opts.Store.Get(ctx, callerID)
+	switch {
+	case err == nil && k == kindRegister:
+		return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeAlreadyRegistered, Message: "the caller has a stored credential; delete it first"}
+	case errors.Is(err, credstore.ErrNotFound) && k != kindRegister:
+		return startAnswer{}, &Error{Status: http.StatusNotFound, Code: CodeNotRegistered, Message: "the caller has no stored credential"}
+	case err != nil && !errors.Is(err, credstore.ErrNotFound):
+		return startAnswer{}, s.internal("credential store read failed", err)
+	}
+
+	id := newOperationID()
+	// Open is bounded by OpenTimeout, and abandoned when the operation is
+	// replaced or the client goes away: an operation nobody got the
+	// events of must not run (a register would store unseen).
+	octx, cancel := context.WithTimeout(opCtx, s.opts.OpenTimeout)
+	stopAfter := context.AfterFunc(ctx, cancel)
+	audio, err := s.opts.Source.Open(octx, SourceRequest{OperationID: id, CallID: req.CallID, CallerID: callerID})
+	stopAfter()
+	cancel()
+	if err == nil && ctx.Err() != nil {
+		audio.Close()
+		return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+	}
+	if ctx.Err() != nil {
+		return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+	}
+	if err != nil {
+		if c := context.Cause(opCtx); c != nil {
+			return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeBusy, Message: "cancelled before the audio started: " + c.Error()}
+		}
+		s.log.Warn("agent: no audio for the call", "call_id", req.CallID, "operation_id", id, "err", err)
+		return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no audio source for the call"}
+	}
+	op := &operation{
+		s: s, id: id, kind: k.operation(), callID: req.CallID, callerID: callerID,
+		cfg: cfg, credential: rec.Credential, audio: audio, principal: p,
+	}
+	if err := s.ops.Create(ctx, oplog.Op{ID: id, Kind: string(op.kind), CallID: req.CallID, CallerID: callerID}); err != nil {
+		audio.Close()
+		return startAnswer{}, s.internal("operation log failed", err)
+	}
+	if err := op.publish(ctx, &Event{Type: EventStarted}); err != nil {
+		audio.Close()
+		return startAnswer{}, s.internal("operation log failed", err)
+	}
+	s.mu.Lock()
+	rn.id = id
+	s.mu.Unlock()
+	started = true
+	go func() {
+		defer done()
+		defer close(rn.done)
+		defer s.release(req.CallID, rn)
+		op.run(opCtx, func() {
+			s.mu.Lock()
+			rn.finished = true
+			s.mu.Unlock()
+		})
+	}()
+	s.log.Info("agent: operation started", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)
+	return startAnswer{
+		OperationID: id, Kind: op.kind, CallID: req.CallID, CallerID: callerID,
+		EventsURL: s.opts.BasePath + "/operations/" + id + "/events?token=" + url.QueryEscape(s.eventToken(id, req.CallID)),
+	}, nil
+}
+
+// eventToken signs the event-stream token of operation id on callID.
+func (s *Server) eventToken(id, callID string) string {
+	return s.tokens.Sign(s.opts.EventTokenTTL, "events", id, callID)
+}
+
+// reserve claims the call for a new operation and returns its context and
+// the tracker's done function. A re-verify cancels the call's operation
+// and waits for its end first; register and verify answer busy.
+func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string) (*run, context.Context, func(), *Error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
+		}
+		old := s.running[callID]
+		if old == nil {
+			tctx, done, ok := s.opsTrack.Start()
+			if !ok {
+				s.mu.Unlock()
+				return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
+			}
+			opCtx, cancel := context.WithCancelCause(tctx)
+			rn := &run{callerID: callerID, cancel: cancel, done: make(chan struct{})}
+			s.running[callID] = rn
+			s.mu.Unlock()
+			return rn, opCtx, done, nil
+		}
+		finished := old.finished
+		s.mu.Unlock()
+		if !finished && k != kindReverify {
+			return nil, nil, nil, &Error{Status: http.StatusConflict, Code: CodeBusy, Message: "an operation is already running on the call"}
+		}
+		// A finished operation is only closing its audio: wait for it.
+		if !finished {
+			old.cancel(errReplaced)
+		}
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+		}
+	}
+}
+
+// release frees the call's slot if rn still holds it.
+func (s *Server) release(callID string, rn *run) {
+	s.mu.Lock()
+	if s.running[callID] == rn {
+		delete(s.running, callID)
+	}
+	s.mu.Unlock()
+}
+
+func newOperationID() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand)
+	return "op_" + hex.EncodeToString(b)
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principal) {
+	req, e := decode(w, r)
+	if e == nil {
+		var callerID string
+		if callerID, _, e = s.call(r.Context(), req, false); e == nil {
+			// End what runs for the call or the caller, so a register in
+			// flight cannot store after the delete.
+			s.mu.Lock()
+			var waits []chan struct{}
+			for cid, rn := range s.running {
+				if cid == req.CallID || rn.callerID == callerID {
+					rn.cancel(errDeleted)
+					waits = append(waits, rn.done)
+				}
+			}
+			s.mu.Unlock()
+			for _, c := range waits {
+				select {
+				case <-c:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if err := s.opts.Store.Delete(r.Context(), callerID); err != nil {
+				e = s.internal("deleting the credential failed", err)
+			} else {
+				s.log.Info("agent: credential deleted", "call_id", req.CallID, "agent", p.Subject)
+				WriteJSON(w, http.StatusOK, map[string]any{"deleted": true, "caller_id": callerID})
+				return
+			}
+		}
+	}
+	WriteError(w, e.Status, e.Code, e.Message)
+}
+
+func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal) {
+	req, e := decode(w, r)
+	if e != nil {
+		WriteError(w, e.Status, e.Code, e.Message)
+		return
+	}
+	op, err := s.ops.Get(r.Context(), req.OperationID)
+	if err != nil {
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
+		return
+	}
+	s.mu.Lock()
+	rn := s.running[op.CallID]
+	if rn != nil && (rn.id != op.ID || rn.finished) {
+		rn = nil
+	}
+	s.mu.Unlock()
+	if rn != nil {
+		rn.cancel(errStopped)
+		select {
+		case <-rn.done:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	s.log.Info("agent: operation stop", "operation_id", op.ID, "running", rn != nil, "agent", p.Subject)
+	WriteJSON(w, http.StatusOK, map[string]any{"operation_id": op.ID, "stopped": rn != nil})
+}
+
+// handleEvents streams one operation's events as Server-Sent Events.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.PathValue("id")
+	op, err := s.ops.Get(r.Context(), id)
+	if err != nil {
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
+		return
+	}
+	if s.tokens.Verify(r.URL.Query().Get("token"), "events", op.ID, op.CallID) != nil {
+		s.unauthenticated(w, r, start)
+		return
+	}
+	var after uint64
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			WriteError(w, http.StatusBadRequest, CodeBadRequest, "Last-Event-ID is not an event id")
+			return
+		}
+	}
+	if op.Done && after >= op.LastSeq {
+		// Nothing more will come: 204 stops EventSource reconnecting
+		// (HTML Living Standard, server-sent events §9.2.3).
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	tctx, done, ok := s.streams.Start()
+	if !ok {
+		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "server shutting down")
+		return
+	}
+	defer done()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(tctx, cancel)
+	defer stop()
+	cur, err := s.ops.Subscribe(ctx, id, after)
+	if err != nil {
+		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
+		return
+	}
+	defer cur.Close()
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if rc.Flush() != nil {
+		return
+	}
+	for {
+		nctx, ncancel := context.WithTimeout(ctx, s.opts.KeepAlive)
+		rec, err := cur.Next(nctx)
+		ncancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+			continue
+		default:
+			return
+		}
+		if writeSSE(w, rec) != nil || rc.Flush() != nil || rec.Terminal {
+			return
+		}
+	}
+}
+
+// writeSSE writes one record as an SSE message.
+func writeSSE(w io.Writer, rec oplog.Record) error {
+	data := strings.ReplaceAll(string(rec.Data), "\n", "\ndata: ")
+	_, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", rec.Seq, rec.Type, data)
+	return err
+}

@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/voicegate/voicegate"
+)
+
+// Source gets a call's customer audio for one operation. The platform
+// adapters implement it: daspeak/agent/flex (Twilio Media Streams) and
+// daspeak/agent/genesys (AudioHook). A Source is used concurrently by
+// several operations on different calls.
+type Source interface {
+	// Open returns the call's customer audio from now on. ctx bounds the
+	// wait for audio to start (Options.OpenTimeout); it does not bound the
+	// returned Audio. Errors wrapping [ErrNoCall] mean the call has no
+	// audio to give (the API answers 409 "no_call"); any other error is
+	// answered 502 "no_call" as well, with its text logged, not sent.
+	Open(ctx context.Context, req SourceRequest) (Audio, error)
+}
+
+// SourceRequest names the operation a [Source] opens audio for.
+type SourceRequest struct {
+	// OperationID is the operation's id ("op_" and 32 hex digits).
+	OperationID string
+	// CallID is the Twilio CallSid or Genesys conversationId.
+	CallID string
+	// CallerID is the caller's number in E.164 form.
+	CallerID string
+}
+
+// Audio is one operation's audio: frames of the call's customer from the
+// moment of [Source.Open]. The operation reads it from one goroutine until
+// its session ends (ReadFrame must return when its ctx ends: that is how
+// stop, re-verify and shutdown interrupt it; io.EOF when the call ended),
+// then calls Close once from the same goroutine. Close releases the audio
+// (Twilio: stops the Media Stream) and must be idempotent.
+type Audio interface {
+	voicegate.FrameReader
+	Close() error
+}
+
+// CallInfo is optionally implemented by a [Source] that knows its calls
+// (Genesys: the AudioHook session gives the caller's ANI). The server uses
+// it to fill an empty caller_id, to refuse a caller_id that differs from
+// the call's, and to answer call_in_progress.
+type CallInfo interface {
+	// Call returns the caller id of callID ("" when unknown) and whether
+	// the call is live. An error wrapping ErrNoCall means the call is
+	// unknown.
+	Call(ctx context.Context, callID string) (callerID string, inProgress bool, err error)
+}
+
+// ResultNotifier is optionally implemented by an [Audio] that wants the
+// operation's terminal event (Genesys: sent as an AudioHook event message).
+// NotifyResult is called once, before Close, with a context bounded by a
+// few seconds. Its error is logged.
+type ResultNotifier interface {
+	NotifyResult(ctx context.Context, ev Event) error
+}
+
+// Authenticator checks a request's bearer token ("Authorization: Bearer
+// …"). It must be safe for concurrent use. An error means the request is
+// refused: with 503 "auth_unavailable" when it wraps [ErrAuthUnavailable]
+// (the server's side of the check failed: its own platform credentials
+// were refused, or the platform's API could not be asked), logged at
+// Error; otherwise with 401 "unauthenticated" (the token is the agent's
+// problem), logged at Warn. The server answers after the same minimum
+// delay whatever failed (Options.AuthFailureDelay) and never sends the
+// error text; the error must never contain the token.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request) (Principal, error)
+}
+
+// AuthenticatorFunc adapts a function to [Authenticator].
+type AuthenticatorFunc func(ctx context.Context, r *http.Request) (Principal, error)
+
+// Authenticate calls f.
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
+	return f(ctx, r)
+}
+
+// Principal is who an [Authenticator] let in: logged with each operation.
+type Principal struct {
+	// Subject is a stable id (Flex worker SID, Genesys user id).
+	Subject string
+	// Name is a display name; may be empty.
+	Name string
+}

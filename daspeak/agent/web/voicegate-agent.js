@@ -1,0 +1,916 @@
+// <voicegate-agent>: the agent desk widget of voicegate.
+//
+// Plain JavaScript, no build step, no external resources. Served by the Go
+// server at {base}/voicegate-agent.js (package daspeak/agent) and loaded
+// with a classic <script src=…>. It talks to the agent API of the same
+// server (POST {base}/status, /register, /verify, /reverify, /delete,
+// /stop) with a bearer token and follows one operation at a time over
+// Server-Sent Events ({base}/operations/{id}/events?token=…).
+//
+// Attributes: security-token, call-sid, caller-id, task-sid,
+// conference-sid, call-in-progress ("true"/"false"); Genesys:
+// conversation-id, participant-id; backend-url (optional). The call id is
+// call-sid or conversation-id; task-sid, conference-sid and participant-id
+// are accepted as the vendor's component takes them, and not sent. Every
+// attribute is also read without its hyphens (callsid, securitytoken, …),
+// as the vendor's camelCase names reach HTML. The API
+// base is backend-url, else config.backendUrl, else the directory this
+// script was loaded from, else /agent on the page's origin. No request
+// goes out before a token source exists (security-token or
+// utils.getTemporaryToken). call-in-progress="false" disables the buttons;
+// without the attribute the server's call_in_progress decides.
+// Properties: config = {backendUrl, register: {audioTotalDuration,
+// authenticityThreshold, modelHash}, verify: {audioTotalDuration,
+// authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
+// utils = {onResponse(result, audio), getTemporaryToken()}.
+// onResponse is called once for every terminal event (audio is undefined:
+// audio stays on the server). getTemporaryToken (may be async), when
+// present, supplies the bearer token instead of security-token.
+// The element also dispatches a composed "voicegate-result" CustomEvent
+// whose detail is the terminal event.
+(() => {
+  'use strict';
+  if (typeof customElements === 'undefined' || customElements.get('voicegate-agent')) return;
+
+  // The directory the script was loaded from is the API base when neither
+  // the backend-url attribute nor config.backendUrl says otherwise.
+  const scriptBase = (() => {
+    const s = document.currentScript;
+    if (!s || !s.src) return '';
+    try {
+      const u = new URL(s.src, document.baseURI);
+      return u.origin + u.pathname.replace(/\/[^/]*$/, '');
+    } catch (_) {
+      return '';
+    }
+  })();
+
+  const ATTRIBUTES = ['security-token', 'call-sid', 'caller-id', 'task-sid', 'conference-sid',
+    'call-in-progress', 'conversation-id', 'participant-id', 'backend-url'];
+
+  const TERMINAL = [
+    'result-success', 'result-fail-score', 'result-fail-spoof',
+    'error-consumer-not-ready', 'error-parameters', 'error-audio', 'error-das-Peak',
+    'error-store', 'error-cancelled',
+  ];
+  const EVENT_NAMES = ['started', 'progress', ...TERMINAL];
+
+  // reason of a terminal event when the server did not name one.
+  const REASON_OF_TYPE = {
+    'result-success': 'success',
+    'result-fail-score': 'authentication',
+    'result-fail-spoof': 'spoof',
+    'error-consumer-not-ready': 'speech',
+    'error-audio': 'speech',
+    'error-parameters': 'configuration',
+    'error-das-Peak': 'connection',
+    'error-store': 'store',
+    'error-cancelled': 'cancelled',
+  };
+
+  // Rows shown for failures and errors: what happened, why, what to do.
+  // kind: "fail" (the voice did not pass), "error" (the check could not be
+  // done), "info" (nothing went wrong).
+  const ROWS = {
+    spoof: {
+      kind: 'fail', title: 'Pre-recorded voice',
+      cause: 'The audio is tagged as pre-recorded voice (a replay or a synthetic voice).',
+      todo: 'Try again with a different voice: ask the caller to speak live, close to the phone.',
+    },
+    authentication: {
+      kind: 'fail', title: 'Not verified',
+      cause: 'The audio can\u2019t be verified: it does not match the registered voice.',
+      todo: 'Re-authenticate with the caller speaking naturally, or identify the caller another way.',
+    },
+    configuration: {
+      kind: 'error', title: 'Wrong configuration',
+      cause: 'The voice service refused the settings of this widget.',
+      todo: 'Details are in the browser console. Ask your administrator to check the widget\u2019s configuration.',
+    },
+    spoof_not_performed: {
+      kind: 'error', title: 'Anti-spoofing not performed',
+      cause: 'The voice service did not check this audio for pre-recorded voice, so it gave no result.',
+      todo: 'Contact your administrator: the voice service needs its anti-spoofing check.',
+    },
+    connection: {
+      kind: 'error', title: 'Cannot reach the voice service',
+      cause: 'The voice service did not answer.',
+      todo: 'Try again in a moment. If it keeps failing, contact your administrator.',
+    },
+    retrying: {
+      kind: 'error', title: 'Cannot reach the voice service',
+      cause: 'The voice service does not answer right now.',
+      todo: 'Retrying\u2026',
+    },
+    speech: {
+      kind: 'error', title: 'Not enough speech',
+      cause: 'Too little of the caller\u2019s voice reached the service.',
+      todo: 'Keep the caller talking and try again.',
+    },
+    store: {
+      kind: 'error', title: 'Registration not saved',
+      cause: 'The voice was processed but the credential could not be stored.',
+      todo: 'Register again. If it keeps failing, contact your administrator.',
+    },
+    cancelled: {
+      kind: 'info', title: 'Stopped',
+      cause: 'The check was stopped before it finished.',
+      todo: '',
+    },
+    no_call: {
+      kind: 'error', title: 'No audio from this call',
+      cause: 'The voice service cannot get this call\u2019s audio.',
+      todo: 'Check that the call is still connected, then try again.',
+    },
+    busy: {
+      kind: 'error', title: 'Another check is running',
+      cause: 'A check is already running on this call.',
+      todo: 'Wait for it to finish, then try again.',
+    },
+    not_registered: {
+      kind: 'info', title: 'Caller not registered',
+      cause: 'This caller has no voice registration.',
+      todo: 'Register the caller first.',
+    },
+    unauthenticated: {
+      kind: 'error', title: 'Not signed in to the voice service',
+      cause: 'The voice service refused your session.',
+      todo: 'Reload the page or sign in again. If it keeps failing, contact your administrator.',
+    },
+    bad_caller_id: {
+      kind: 'error', title: 'Caller number not usable',
+      cause: 'The caller\u2019s number is missing or not a valid phone number.',
+      todo: 'Voice checks need the caller\u2019s number. Details are in the browser console.',
+    },
+    internal: {
+      kind: 'error', title: 'The voice service failed',
+      cause: 'The voice service had an internal error.',
+      todo: 'Try again. If it keeps failing, contact your administrator.',
+    },
+  };
+
+  const ICONS = {
+    success: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z"/></svg>',
+    fail: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z"/></svg>',
+    error: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M1 21h22L12 2zm12-3h-2v-2h2zm0-4h-2v-4h2z"/></svg>',
+    info: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M11 7h2v2h-2zm0 4h2v6h-2zm1-9a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16z"/></svg>',
+    trash: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z"/></svg>',
+  };
+
+  const STYLE = `
+:host{display:block;box-sizing:border-box;max-width:100%;min-width:0;color:#111;
+  font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+:host([hidden]){display:none}
+*,*::before,*::after{box-sizing:border-box}
+.card{background:#fff;border:1px solid #5f6368;border-radius:8px;padding:12px;min-width:0;overflow-wrap:anywhere;container-type:inline-size}
+header{display:flex;align-items:flex-start;gap:8px}
+.who{flex:1 1 auto;min-width:0}
+.label{display:block;font-size:13px;color:#3c4043;font-weight:600;text-transform:uppercase;letter-spacing:.04em}
+.number{display:block;font-size:24px;font-size:clamp(17px,10cqi,26px);white-space:nowrap;overflow-wrap:normal;font-weight:700;line-height:1.2;font-variant-numeric:tabular-nums;color:#000}
+.state{margin:6px 0 0;font-size:14px;color:#202124}
+.state.off{color:#3c4043;font-style:italic}
+button{font:inherit;font-weight:600;min-height:44px;border-radius:6px;cursor:pointer;padding:8px 14px;
+  border:2px solid #0b57d0;background:#fff;color:#0b57d0}
+button.primary{background:#0b57d0;color:#fff}
+button.danger{background:#b3261e;border-color:#b3261e;color:#fff}
+button:disabled{cursor:not-allowed;background:#e8eaed;border-color:#80868b;color:#3c4043}
+button:focus-visible{outline:3px solid #000;outline-offset:2px;box-shadow:0 0 0 5px #ffd60a}
+button.icon{flex:0 0 auto;width:44px;height:44px;padding:8px;border-color:#5f6368;color:#b3261e;background:#fff}
+button.icon:disabled{color:#80868b;background:#f1f3f4}
+svg{width:24px;height:24px;fill:currentColor;display:block}
+.actions{margin-top:12px;display:flex;gap:8px}
+.actions>button{flex:1 1 auto;min-width:0}
+.actions>button.icon{flex:0 0 44px}
+.progress{margin-top:12px}
+.bar{height:14px;border:1px solid #0b57d0;border-radius:7px;background:#fff;overflow:hidden}
+.fill{height:100%;width:0;background:#0b57d0;transition:width .2s linear}
+.ptext{margin:6px 0 0;font-size:14px;font-variant-numeric:tabular-nums}
+.outcome{margin-top:12px;display:flex;gap:10px;align-items:flex-start;border:2px solid;border-radius:8px;padding:10px}
+.outcome .badge{flex:0 0 auto;width:36px;height:36px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff}
+.outcome .badge svg{width:26px;height:26px}
+.outcome .text{min-width:0}
+.outcome p{margin:0}
+.outcome .title{font-weight:700;font-size:16px}
+.outcome .cause,.outcome .todo,.outcome .detail{font-size:14px;margin-top:2px}
+.outcome .todo{font-weight:600}
+.outcome .detail{color:#3c4043;font-variant-numeric:tabular-nums}
+.outcome.success{border-color:#146c2e;background:#e6f4ea;color:#0d3b1e}
+.outcome.success .badge{background:#146c2e}
+.outcome.fail{border-color:#b3261e;background:#fce8e6;color:#5c0f0a}
+.outcome.fail .badge{background:#b3261e}
+.outcome.error{border-color:#8a5000;background:#fff4e0;color:#3d2400;border-style:dashed}
+.outcome.error .badge{background:#8a5000;border-radius:4px}
+.outcome.info{border-color:#5f6368;background:#f1f3f4;color:#202124}
+.outcome.info .badge{background:#5f6368}
+.note{margin:8px 0 0;padding:6px 8px;border-left:4px solid #8a5000;background:#fff4e0;color:#3d2400;font-size:14px;font-weight:600}
+.confirm{margin-top:12px;border:2px solid #b3261e;border-radius:8px;padding:10px}
+.confirm p{margin:0 0 8px;font-weight:600}
+.confirm .row{display:flex;flex-wrap:wrap;gap:8px}
+.confirm .row>button{flex:1 1 110px}
+.sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
+[hidden]{display:none!important}
+@media (forced-colors:active){
+  .outcome,.bar,.confirm,.card{border-color:CanvasText}
+  .fill{forced-color-adjust:none;background:Highlight}
+  .outcome.success .badge,.outcome.fail .badge,.outcome.error .badge,.outcome.info .badge{forced-color-adjust:none;background:CanvasText;color:Canvas}
+  button:focus-visible{outline-color:Highlight}
+}
+@media (prefers-reduced-motion:reduce){.fill{transition:none}}
+`;
+
+  const TEMPLATE = `
+<section class="card" part="card" aria-label="Voice biometrics">
+  <header>
+    <div class="who">
+      <span class="label" id="caller-label">Caller</span>
+      <span class="number" id="caller" aria-describedby="caller-label">\u2014</span>
+      <p class="state" id="state">Loading\u2026</p>
+    </div>
+  </header>
+  <div class="progress" id="progress" hidden>
+    <div class="bar" id="bar" role="progressbar" aria-label="Voice collected" aria-valuemin="0" aria-valuemax="0" aria-valuenow="0"><div class="fill" id="fill"></div></div>
+    <p class="ptext" id="ptext"></p>
+  </div>
+  <div class="outcome" id="outcome" hidden>
+    <span class="badge" id="badge"></span>
+    <div class="text">
+      <p class="title" id="otitle"></p>
+      <p class="cause" id="ocause"></p>
+      <p class="todo" id="otodo"></p>
+      <p class="detail" id="odetail"></p>
+    </div>
+  </div>
+  <p class="note" id="nospoof" hidden>Anti-spoofing not performed: the voice was not checked for replay or synthesis.</p>
+  <div class="confirm" id="confirm" role="group" aria-labelledby="confirm-q" hidden>
+    <p id="confirm-q"></p>
+    <div class="row">
+      <button type="button" class="danger" id="confirm-yes">Delete</button>
+      <button type="button" id="confirm-no">Cancel</button>
+    </div>
+  </div>
+  <div class="actions" id="actions">
+    <button type="button" class="primary" id="main" disabled>Loading\u2026</button>
+    <button type="button" id="stop" hidden>Stop</button>
+    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" title="Delete voice registration">${ICONS.trash}</button>
+  </div>
+  <div class="sr" role="status" aria-live="polite" aria-atomic="true" id="live"></div>
+  <div class="sr" role="alert" aria-live="assertive" aria-atomic="true" id="alert"></div>
+</section>`;
+
+  // Number parses a config value given as a number or a numeric string.
+  // Empty means "not set" (undefined); anything else outside [lo, hi] throws.
+  function configNumber(v, name, lo, hi) {
+    if (v === undefined || v === null || v === '') return undefined;
+    const n = typeof v === 'number' ? v : Number(String(v).trim());
+    if (!Number.isFinite(n) || n < lo || n > hi) {
+      throw new Error(`config.${name} = ${JSON.stringify(v)}: want a number from ${lo} to ${hi}`);
+    }
+    return n;
+  }
+
+  function seconds(x) {
+    return (Math.round((Number(x) || 0) * 10) / 10).toFixed(1);
+  }
+
+  class APIError extends Error {
+    constructor(code, status, message) {
+      super(message || code);
+      this.code = code;
+      this.status = status;
+    }
+  }
+
+  function codeOfStatus(status) {
+    if (status === 401 || status === 403) return 'unauthenticated';
+    if (status === 404) return 'not_found';
+    if (status === 409) return 'busy';
+    if (status >= 500) return 'internal';
+    return 'bad_request';
+  }
+
+  class VoicegateAgent extends HTMLElement {
+    static get observedAttributes() {
+      // Each also without hyphens: the vendor's component takes
+      // securityToken, callSid, … which HTML reads as securitytoken, callsid.
+      return ATTRIBUTES.concat(ATTRIBUTES.map((a) => a.replace(/-/g, '')));
+    }
+
+    // _attr reads an attribute by its name here or its vendor alias.
+    _attr(name) {
+      const v = this.getAttribute(name);
+      return v !== null ? v : this.getAttribute(name.replace(/-/g, ''));
+    }
+
+    constructor() {
+      super();
+      this._config = {};
+      this._utils = {};
+      const root = this.attachShadow({ mode: 'open' });
+      root.innerHTML = `<style>${STYLE}</style>${TEMPLATE}`;
+      this.$ = (id) => root.getElementById(id);
+      this.$('main').addEventListener('click', () => this._onMain());
+      this.$('stop').addEventListener('click', () => this._stop());
+      this.$('trash').addEventListener('click', () => this._askDelete());
+      this.$('confirm-no').addEventListener('click', () => this._cancelDelete());
+      this.$('confirm-yes').addEventListener('click', () => this._delete());
+      this.$('confirm').addEventListener('keydown', (e) => {
+        if (e.key === 'Escape') { e.preventDefault(); this._cancelDelete(); }
+      });
+      // m is the view model; _render draws it.
+      this.m = {
+        phase: 'loading', // loading | idle | starting | running | confirm | deleting
+        registered: null, // true, false, or null when unknown
+        next: 'register', // register | verify | reverify
+        outcome: null, // {kind, title, cause, todo, detail}
+        progress: null, // {have, need}
+        notPerformed: false,
+        callerId: '',
+        serverInProgress: null,
+      };
+      this._gen = 0; // bumps when the call changes: stale answers are dropped
+      this._op = null; // {id, kind, url, es, lastSeq, retries, timer, done}
+      this._loadQueued = false;
+      this._loadTimer = 0;
+      this._loadSeq = 0;
+    }
+
+    // ---- properties ----
+
+    get config() { return this._config; }
+    set config(v) {
+      this._config = v && typeof v === 'object' ? v : {};
+      if (this.isConnected) this._queueLoad();
+    }
+
+    get utils() { return this._utils; }
+    set utils(v) {
+      this._utils = v && typeof v === 'object' ? v : {};
+      if (this.isConnected && this.m.registered === null) this._queueLoad();
+    }
+
+    // ---- lifecycle ----
+
+    connectedCallback() {
+      // Properties set before the element was defined shadow the accessors.
+      for (const p of ['config', 'utils']) {
+        if (Object.prototype.hasOwnProperty.call(this, p)) {
+          const v = this[p];
+          delete this[p];
+          this[p] = v;
+        }
+      }
+      if (this._op && !this._op.done) {
+        // Moved in the page while an operation runs: follow it again
+        // (events already shown are skipped by seq).
+        this._listen();
+        this._render();
+        return;
+      }
+      this._queueLoad();
+    }
+
+    disconnectedCallback() {
+      clearTimeout(this._loadTimer);
+      const op = this._op;
+      if (op) {
+        clearTimeout(op.timer);
+        if (op.es) op.es.close();
+        op.es = null;
+      }
+    }
+
+    attributeChangedCallback(name, oldValue, newValue) {
+      if (oldValue === newValue || !this.isConnected) return;
+      switch (ATTRIBUTES.find((a) => a === name || a.replace(/-/g, '') === name)) {
+        case 'call-in-progress':
+        case 'task-sid':
+        case 'conference-sid':
+        case 'participant-id':
+          this._render();
+          return;
+        case 'security-token':
+          if (this.m.registered === null) this._queueLoad();
+          return;
+      }
+      // Another call, caller or back end: start over.
+      this._gen++;
+      this._closeStream();
+      this.m.outcome = null;
+      this.m.progress = null;
+      this.m.notPerformed = false;
+      this.m.registered = null;
+      this.m.serverInProgress = null;
+      this.m.phase = 'loading';
+      this._queueLoad();
+    }
+
+    // ---- inputs ----
+
+    get callId() {
+      return (this._attr('call-sid') || this._attr('conversation-id') || '').trim();
+    }
+
+    get callerId() {
+      return this.m.callerId || (this._attr('caller-id') || '').trim();
+    }
+
+    // inProgress: the call-in-progress attribute when set, else what the
+    // server said.
+    get inProgress() {
+      const a = this._attr('call-in-progress');
+      if (a !== null) return a.trim().toLowerCase() === 'true';
+      return this.m.serverInProgress !== false;
+    }
+
+    _base() {
+      const b = (this._attr('backend-url') || this._config.backendUrl || scriptBase || '/agent').trim();
+      return b.replace(/\/+$/, '');
+    }
+
+    _url(path) {
+      return new URL(this._base() + path, document.baseURI).href;
+    }
+
+    // _hasToken reports whether a bearer token can be had: the page may set
+    // utils (getTemporaryToken) or security-token after the element is
+    // connected, and no request goes out before.
+    _hasToken() {
+      const u = this._utils;
+      return !!(u && typeof u.getTemporaryToken === 'function') || !!(this._attr('security-token') || '').trim();
+    }
+
+    async _token() {
+      const u = this._utils;
+      let t = '';
+      if (u && typeof u.getTemporaryToken === 'function') {
+        t = await u.getTemporaryToken(this._base());
+      } else {
+        t = this._attr('security-token') || '';
+      }
+      t = String(t || '').trim();
+      if (!t) return '';
+      // getTemporaryToken may answer "<token_type> <access_token>".
+      return /^bearer\s+/i.test(t) ? t : 'Bearer ' + t;
+    }
+
+    async _api(path, body) {
+      let auth;
+      try {
+        auth = await this._token();
+      } catch (e) {
+        console.error('voicegate-agent: getTemporaryToken failed', e);
+        throw new APIError('unauthenticated', 0, 'getTemporaryToken failed: ' + e);
+      }
+      const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+      if (auth) headers.Authorization = auth;
+      let res;
+      try {
+        res = await fetch(this._url(path), {
+          method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store', credentials: 'omit',
+        });
+      } catch (e) {
+        throw new APIError('network', 0, String(e && e.message || e));
+      }
+      let data = null;
+      try { data = await res.json(); } catch (_) { data = null; }
+      if (!res.ok) {
+        const code = (data && typeof data.code === 'string' && data.code) || codeOfStatus(res.status);
+        throw new APIError(code, res.status, (data && data.error) || res.statusText);
+      }
+      return data || {};
+    }
+
+    // ---- status ----
+
+    _queueLoad() {
+      if (this._loadQueued) return;
+      this._loadQueued = true;
+      queueMicrotask(() => {
+        this._loadQueued = false;
+        if (this.isConnected && !this._op) this._load(0);
+      });
+      this._render();
+    }
+
+    async _load(attempt) {
+      clearTimeout(this._loadTimer);
+      const gen = this._gen;
+      const seq = ++this._loadSeq; // only the newest status answer counts
+      const callId = this.callId;
+      if (!callId || !this._hasToken()) {
+        this.m.phase = 'idle';
+        this.m.registered = null;
+        this._render();
+        return;
+      }
+      this.m.phase = 'loading';
+      this._render();
+      let st;
+      try {
+        st = await this._api('/status', { call_id: callId, caller_id: (this._attr('caller-id') || '').trim() });
+      } catch (e) {
+        if (gen !== this._gen || seq !== this._loadSeq) return;
+        if (e.code === 'network' || e.code === 'internal') {
+          // Keep trying: the service may be restarting.
+          this.m.phase = 'loading';
+          this._show(ROWS.retrying, e);
+          const delay = Math.min(15000, 1000 * 2 ** Math.min(attempt, 4));
+          this._loadTimer = setTimeout(() => { if (gen === this._gen && !this._op) this._load(attempt + 1); }, delay);
+          return;
+        }
+        this.m.phase = 'idle';
+        this.m.registered = null;
+        this._showAPIError(e);
+        return;
+      }
+      if (gen !== this._gen || seq !== this._loadSeq) return;
+      if (this.m.outcome && this.m.outcome.row === ROWS.retrying) this.m.outcome = null;
+      this.m.callerId = typeof st.caller_id === 'string' ? st.caller_id : '';
+      this.m.serverInProgress = typeof st.call_in_progress === 'boolean' ? st.call_in_progress : null;
+      const was = this.m.registered;
+      this.m.registered = !!st.registered;
+      if (!this.m.registered) this.m.next = 'register';
+      else if (was !== true || this.m.next === 'register') this.m.next = 'verify';
+      this.m.phase = 'idle';
+      this._render();
+    }
+
+    // ---- operations ----
+
+    _onMain() {
+      if (this.m.phase !== 'idle' || !this.inProgress) return;
+      if (this.m.registered === null) { this._load(0); return; }
+      this._start(this.m.next);
+    }
+
+    _body(kind) {
+      const c = this._config || {};
+      const body = { call_id: this.callId, caller_id: this.callerId };
+      if (kind === 'register') {
+        const r = c.register || {};
+        const d = configNumber(r.audioTotalDuration, 'register.audioTotalDuration', 0, 30);
+        const a = configNumber(r.authenticityThreshold, 'register.authenticityThreshold', 0, 1);
+        if (d !== undefined) body.audio_total_duration = d;
+        if (a !== undefined) body.authenticity_threshold = a;
+        if (r.modelHash !== undefined && r.modelHash !== null && String(r.modelHash).trim() !== '') {
+          body.model_hash = String(r.modelHash).trim();
+        }
+      } else {
+        const v = c.verify || {};
+        const d = configNumber(v.audioTotalDuration, 'verify.audioTotalDuration', 0, 30);
+        const a = configNumber(v.authenticityThreshold, 'verify.authenticityThreshold', 0, 1);
+        const s = configNumber(v.scoreThreshold, 'verify.scoreThreshold', 0, 1);
+        if (d !== undefined) body.audio_total_duration = d;
+        if (a !== undefined) body.authenticity_threshold = a;
+        if (s !== undefined) body.score_threshold = s;
+      }
+      return body;
+    }
+
+    async _start(kind) {
+      let body;
+      try {
+        body = this._body(kind);
+      } catch (e) {
+        console.error('voicegate-agent: wrong configuration:', e.message);
+        this._show(ROWS.configuration, null, e.message);
+        return;
+      }
+      const gen = this._gen;
+      this._closeStream();
+      // A new operation: nothing of the previous one stays on screen.
+      this.m.outcome = null;
+      this.m.notPerformed = false;
+      const need = body.audio_total_duration || 0;
+      this.m.progress = { have: 0, need };
+      this.m.phase = 'starting';
+      this._render();
+      this._announce(kind === 'register' ? 'Registering the caller\u2019s voice.' : 'Checking the caller\u2019s voice.');
+      let r;
+      try {
+        r = await this._api('/' + kind, body);
+      } catch (e) {
+        if (gen !== this._gen) return;
+        this.m.phase = 'idle';
+        this.m.progress = null;
+        if (e.code === 'already_registered') {
+          this.m.registered = true;
+          this.m.next = 'verify';
+        } else if (e.code === 'not_registered') {
+          this.m.registered = false;
+          this.m.next = 'register';
+        }
+        this._showAPIError(e);
+        return;
+      }
+      if (gen !== this._gen) return;
+      if (!r || typeof r.operation_id !== 'string' || !r.operation_id || typeof r.events_url !== 'string') {
+        console.error('voicegate-agent: unexpected answer from ' + kind, r);
+        this.m.phase = 'idle';
+        this.m.progress = null;
+        this._show(ROWS.internal, null);
+        return;
+      }
+      this.m.phase = 'running';
+      this._op = {
+        id: r.operation_id, kind: r.kind || (kind === 'register' ? 'register' : 'verify'),
+        url: new URL(r.events_url, this._url('/')).href,
+        es: null, lastSeq: 0, retries: 0, timer: 0, done: false,
+      };
+      this._render();
+      this._listen();
+    }
+
+    // _listen opens (or reopens) the current operation's event stream.
+    // EventSource resumes by itself after a dropped connection, sending
+    // Last-Event-ID; when it gives up (HTTP error, closed), a new one is
+    // opened after a back-off and events already seen are skipped by seq.
+    _listen() {
+      const op = this._op;
+      if (!op || op.done) return;
+      const es = new EventSource(op.url);
+      op.es = es;
+      const onEvent = (msg) => {
+        if (this._op !== op || op.es !== es) return;
+        let ev;
+        try {
+          ev = JSON.parse(msg.data);
+        } catch (e) {
+          console.error('voicegate-agent: bad event', msg.data);
+          return;
+        }
+        this._event(op, ev);
+      };
+      for (const name of EVENT_NAMES) es.addEventListener(name, onEvent);
+      es.onmessage = onEvent;
+      es.onopen = () => {
+        if (this._op !== op) return;
+        op.retries = 0;
+      };
+      es.onerror = () => {
+        if (this._op !== op || op.es !== es || op.done) return;
+        this._show(ROWS.retrying, null);
+        if (es.readyState === EventSource.CLOSED) {
+          es.close();
+          const delay = Math.min(15000, 1000 * 2 ** Math.min(op.retries, 4));
+          op.retries++;
+          op.timer = setTimeout(() => { if (this._op === op && !op.done) this._listen(); }, delay);
+        }
+      };
+    }
+
+    _event(op, ev) {
+      // Never show another operation's result.
+      if (!ev || ev.operation_id !== op.id) return;
+      if (typeof ev.seq === 'number') {
+        if (ev.seq <= op.lastSeq) return;
+        op.lastSeq = ev.seq;
+      }
+      op.retries = 0;
+      if (this.m.outcome && this.m.outcome.row === ROWS.retrying) this.m.outcome = null;
+      if (ev.type === 'progress') {
+        const need = Number(ev.net_speech_needed) || (this.m.progress && this.m.progress.need) || 0;
+        this.m.progress = { have: Number(ev.net_speech) || 0, need };
+        this._render();
+        return;
+      }
+      if (TERMINAL.includes(ev.type) || (ev.reason && ev.type !== 'started')) {
+        this._terminal(op, ev);
+        return;
+      }
+      this._render(); // started, or a type this widget does not know
+    }
+
+    _terminal(op, ev) {
+      op.done = true;
+      this._closeStream();
+      const kind = ev.kind || op.kind;
+      const reason = ev.reason || REASON_OF_TYPE[ev.type] || 'internal';
+      this.m.phase = 'idle';
+      this.m.progress = null;
+      this.m.notPerformed = ev.anti_spoofing === 'not-performed';
+      // Scores only mean something for a result, not for an error.
+      const detail = ['success', 'authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
+      if (reason === 'success') {
+        if (kind === 'register') {
+          this.m.registered = true;
+          this.m.next = 'verify';
+          this._show({ kind: 'success', title: 'Voice registered', cause: 'The caller\u2019s voice is registered.', todo: '' }, null, detail);
+        } else {
+          this.m.next = 'reverify';
+          this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail);
+        }
+      } else {
+        if (kind !== 'register') this.m.next = 'reverify';
+        if (reason === 'configuration') {
+          console.error('voicegate-agent: configuration error from the voice service:', ev.exception || '', ev.error || '', ev);
+        }
+        let row = ROWS[reason] || ROWS.internal;
+        // A spoof verdict from an engine that did no anti-spoofing is not
+        // a verdict on the voice.
+        if (reason === 'spoof' && this.m.notPerformed) row = ROWS.spoof_not_performed;
+        this._show(row, null, detail);
+        if (kind === 'register') this._load(0); // did anything get stored?
+      }
+      const u = this._utils;
+      if (u && typeof u.onResponse === 'function') {
+        try {
+          const p = u.onResponse(ev, undefined);
+          if (p && typeof p.catch === 'function') p.catch((e) => console.error('voicegate-agent: onResponse failed', e));
+        } catch (e) {
+          console.error('voicegate-agent: onResponse failed', e);
+        }
+      }
+      this.dispatchEvent(new CustomEvent('voicegate-result', { detail: ev, bubbles: true, composed: true }));
+    }
+
+    _detail(ev) {
+      const parts = [];
+      if (typeof ev.score === 'number') {
+        parts.push('score ' + ev.score.toFixed(2) + (typeof ev.score_threshold === 'number' ? ' (needs ' + ev.score_threshold.toFixed(2) + ')' : ''));
+      }
+      if (typeof ev.authenticity === 'number' && ev.anti_spoofing !== 'not-performed') {
+        parts.push('authenticity ' + ev.authenticity.toFixed(2) + (typeof ev.authenticity_threshold === 'number' ? ' (needs ' + ev.authenticity_threshold.toFixed(2) + ')' : ''));
+      }
+      if (typeof ev.net_speech === 'number' && ev.net_speech > 0) {
+        parts.push(seconds(ev.net_speech) + ' s of speech');
+      }
+      return parts.join(' \u00b7 ');
+    }
+
+    async _stop() {
+      const op = this._op;
+      if (!op || op.done) return;
+      this.$('stop').disabled = true;
+      try {
+        await this._api('/stop', { operation_id: op.id });
+      } catch (e) {
+        if (this._op === op) this._showAPIError(e);
+      } finally {
+        this.$('stop').disabled = false;
+      }
+      // The stream delivers error-cancelled.
+    }
+
+    _closeStream() {
+      const op = this._op;
+      if (!op) return;
+      clearTimeout(op.timer);
+      if (op.es) op.es.close();
+      op.es = null;
+      this._op = null;
+    }
+
+    // ---- delete ----
+
+    _askDelete() {
+      if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress) return;
+      this.m.phase = 'confirm';
+      this._render();
+      this.$('confirm-no').focus();
+    }
+
+    _cancelDelete() {
+      if (this.m.phase !== 'confirm') return;
+      this.m.phase = 'idle';
+      this._render();
+      this.$('trash').focus();
+    }
+
+    async _delete() {
+      if (this.m.phase !== 'confirm') return;
+      const gen = this._gen;
+      this.m.phase = 'deleting';
+      this._render();
+      try {
+        await this._api('/delete', { call_id: this.callId, caller_id: this.callerId });
+      } catch (e) {
+        if (gen !== this._gen) return;
+        this.m.phase = 'idle';
+        this._showAPIError(e);
+        this.$('main').focus();
+        return;
+      }
+      if (gen !== this._gen) return;
+      this.m.registered = false;
+      this.m.next = 'register';
+      this.m.phase = 'idle';
+      this.m.notPerformed = false;
+      this._show({ kind: 'info', title: 'Registration deleted', cause: 'The caller\u2019s voice registration and its audio were removed.', todo: '' }, null);
+      this.$('main').focus();
+    }
+
+    // ---- view ----
+
+    _showAPIError(e) {
+      let row;
+      if (e.code === 'network') row = ROWS.connection;
+      else if (e.code === 'bad_request' || e.code === 'not_found') row = ROWS.configuration;
+      else row = ROWS[e.code] || ROWS.internal;
+      if (row === ROWS.configuration || row === ROWS.bad_caller_id || row === ROWS.unauthenticated) {
+        console.error('voicegate-agent: the voice service answered ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
+      }
+      this._show(row, e);
+    }
+
+    _show(row, _err, detail) {
+      this.m.outcome = {
+        row, kind: row.kind, title: row.title, cause: row.cause, todo: row.todo, detail: detail || '',
+      };
+      this._render();
+      const text = [row.title, row.cause, row.todo, this.m.notPerformed ? 'Anti-spoofing not performed.' : ''].filter(Boolean).join('. ').replace(/\.\./g, '.');
+      if (row.kind === 'success' || row.kind === 'info') this._announce(text);
+      else this._alert(text);
+    }
+
+    _announce(text) { this._speak('live', text); }
+    _alert(text) { this._speak('alert', text); }
+
+    _speak(id, text) {
+      const el = this.$(id);
+      el.textContent = '';
+      // A change of content is what screen readers announce.
+      setTimeout(() => { el.textContent = text; }, 50);
+    }
+
+    _render() {
+      const m = this.m;
+      const $ = this.$;
+      const callId = this.callId;
+      const live = this.inProgress && !!callId;
+      $('caller').textContent = this.callerId || 'Unknown number';
+
+      let state = '';
+      if (!callId) state = 'Waiting for a call';
+      else if (!this._hasToken()) state = 'Waiting for sign-in\u2026';
+      else if (!this.inProgress) state = 'No call in progress: voice checks are off';
+      else if (m.phase === 'loading') state = 'Loading\u2026';
+      else if (m.phase === 'starting' || m.phase === 'running') {
+        state = (this._op ? this._op.kind : m.next) === 'register' ? 'Registering voice\u2026' : 'Checking voice\u2026';
+      } else if (m.registered === true) state = 'Voice registered';
+      else if (m.registered === false) state = 'Not registered';
+      const st = $('state');
+      st.textContent = state;
+      st.classList.toggle('off', !live);
+
+      // Progress: only while an operation runs.
+      const running = m.phase === 'starting' || m.phase === 'running';
+      $('progress').hidden = !running;
+      if (running && m.progress) {
+        const { have, need } = m.progress;
+        const pct = need > 0 ? Math.min(100, (have / need) * 100) : 0;
+        $('fill').style.width = pct.toFixed(1) + '%';
+        const bar = $('bar');
+        bar.setAttribute('aria-valuemax', String(need || 0));
+        bar.setAttribute('aria-valuenow', seconds(Math.min(have, need || have)));
+        const txt = need > 0
+          ? `Voice collected: ${seconds(have)} s of ${seconds(need)} s`
+          : (m.phase === 'starting' ? 'Starting\u2026' : `Voice collected: ${seconds(have)} s`);
+        bar.setAttribute('aria-valuetext', txt);
+        $('ptext').textContent = txt;
+      }
+
+      // Outcome row.
+      const o = m.outcome;
+      const out = $('outcome');
+      out.hidden = !o;
+      if (o) {
+        out.className = 'outcome ' + o.kind;
+        $('badge').innerHTML = ICONS[o.kind] || ICONS.info;
+        $('otitle').textContent = o.title;
+        $('ocause').textContent = o.cause;
+        $('ocause').hidden = !o.cause;
+        $('otodo').textContent = o.todo;
+        $('otodo').hidden = !o.todo;
+        $('odetail').textContent = o.detail;
+        $('odetail').hidden = !o.detail;
+      }
+      $('nospoof').hidden = !m.notPerformed || !!(o && o.row === ROWS.spoof_not_performed);
+
+      // Confirmation.
+      const confirming = m.phase === 'confirm' || m.phase === 'deleting';
+      $('confirm').hidden = !confirming;
+      $('confirm-q').textContent = `Delete the voice registration of ${this.callerId || 'this caller'}? The caller will have to register again.`;
+      $('confirm-yes').disabled = m.phase === 'deleting';
+      $('confirm-no').disabled = m.phase === 'deleting';
+
+      // Buttons.
+      const main = $('main');
+      main.hidden = running || confirming;
+      $('stop').hidden = !(m.phase === 'running');
+      let label;
+      if (m.phase === 'loading') label = 'Loading\u2026';
+      else if (m.registered === null) label = callId ? 'Try again' : 'Register User';
+      else if (m.next === 'register') label = 'Register User';
+      else if (m.next === 'verify') label = 'Authenticate User';
+      else label = 'Re-Authenticate User';
+      main.textContent = label;
+      main.disabled = !live || m.phase !== 'idle' || !this._hasToken();
+      const trash = $('trash');
+      trash.hidden = m.registered !== true || running || confirming;
+      trash.disabled = !live || m.phase !== 'idle';
+    }
+  }
+
+  customElements.define('voicegate-agent', VoicegateAgent);
+})();

@@ -1,0 +1,63 @@
+package offline
+
+import (
+	"math"
+	"math/cmplx"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestPowerSpectrum compares the real-input FFT with a direct DFT.
+func TestPowerSpectrum(t *testing.T) {
+	for _, rate := range []int{8000, 16000} {
+		fe := newFrontEnd(rate)
+		n := fe.nfft
+		r := rand.New(rand.NewPCG(3, 4))
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = r.NormFloat64()
+		}
+		pow := make([]float64, n/2+1)
+		fe.power(x, make([]float64, n/2), make([]float64, n/2), pow)
+		for k := range pow {
+			var s complex128
+			for i, v := range x {
+				s += complex(v, 0) * cmplx.Exp(complex(0, -2*math.Pi*float64(k*i)/float64(n)))
+			}
+			want := real(s)*real(s) + imag(s)*imag(s)
+			if math.Abs(pow[k]-want) > 1e-9*math.Max(1, want) {
+				t.Fatalf("%d Hz: bin %d: %g, DFT %g", rate, k, pow[k], want)
+			}
+		}
+	}
+}
+
+// TestNormaliseCepstra: a constant added to every frame's cepstrum (a
+// fixed channel filter) disappears; deltas are untouched.
+func TestNormaliseCepstra(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{2, 50, 700} {
+		a := make([][featDim]float64, n)
+		for i := range a {
+			for d := range featDim {
+				a[i][d] = r.NormFloat64()
+			}
+		}
+		b := make([][featDim]float64, n)
+		for i := range b {
+			b[i] = a[i]
+			for d := range numCeps {
+				b[i][d] += float64(d) - 7
+			}
+		}
+		normaliseCepstra(a)
+		normaliseCepstra(b)
+		for i := range a {
+			for d := range featDim {
+				if math.Abs(a[i][d]-b[i][d]) > 1e-9 {
+					t.Fatalf("n %d frame %d dim %d: %g vs %g", n, i, d, a[i][d], b[i][d])
+				}
+			}
+		}
+	}
+}
