@@ -3,7 +3,6 @@ package audiohook
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,11 +13,6 @@ import (
 
 	"github.com/coder/websocket"
 )
-
-// ErrReconnect is returned by Stream after the server sent reconnect; the
-// client then closes the session with reason "reconnect". Dial again with
-// DialOptions.ContinuedSessions to continue on a new connection.
-var ErrReconnect = errors.New("audiohook: server asked to reconnect")
 
 // GenesysOffer is the media offer of the Genesys client: stereo PCMU, then
 // PCMU of each side.
@@ -86,7 +80,8 @@ const (
 
 // Client is the client side of an AudioHook session, behaving as Genesys
 // Cloud does: it signs the upgrade, opens with a media offer, streams
-// audio, pings, honours pause, resume, disconnect and reconnect, and closes.
+// audio, pings, honours pause, resume, disconnect and discardTo, logs (queues)
+// reconnect without acting on it, as Genesys does today, and closes.
 //
 // A goroutine owned by the client reads the connection and answers the
 // server at once. Server messages an application may care about (event,
@@ -110,7 +105,6 @@ type Client struct {
 	media      *MediaParameter
 	err        error // terminal protocol error
 	disc       *DisconnectError
-	reconnect  bool
 	paused     bool
 	pauseStart time.Duration
 	queue      []*Message
@@ -123,6 +117,8 @@ type Client struct {
 	wlock         chan struct{}
 	wbuf          []byte
 	posNs         atomic.Int64
+	skipSamples   atomic.Int64 // source audio still to skip (opened.discardTo)
+	closeSentAt   time.Time    // guarded by mu
 
 	pingLock      chan struct{}
 	pingMu        sync.Mutex
@@ -281,8 +277,11 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		_ = c.send(ctx, TypePaused, nil)
 	}
 	if opened.DiscardTo != nil && *opened.DiscardTo > 0 {
+		// Skip that much of the source audio, as the Genesys client
+		// skips its backlog: Stream drops it before sending.
 		d := time.Duration(*opened.DiscardTo)
 		c.posNs.Store(int64(d))
+		c.skipSamples.Store(int64(d / (time.Second / 8000)))
 		_ = c.send(ctx, TypeDiscarded, mustJSON(ResumedParameters{Start: 0, Discarded: Duration(d)}))
 	}
 	if o.PingInterval > 0 {
@@ -440,6 +439,7 @@ func (c *Client) beginClose(reason string) bool {
 		return false
 	}
 	c.closeSent = true
+	c.closeSentAt = time.Now()
 	c.state = clientClosing
 	c.mu.Unlock()
 	c.stopOnce.Do(func() { close(c.streamStop) })
@@ -617,11 +617,9 @@ func (c *Client) handle(m *Message) {
 		c.enqueue(m)
 		c.beginClose(CloseDisconnect)
 	case TypeReconnect:
-		c.mu.Lock()
-		c.reconnect = true
-		c.mu.Unlock()
+		// Genesys logs reconnect and goes on with the session; so does
+		// this client. Next reports it.
 		c.enqueue(m)
-		c.beginClose(CloseReconnect)
 	case TypeEvent:
 		var p EventParameters
 		if err := json.Unmarshal(m.Parameters, &p); err != nil {
@@ -805,7 +803,12 @@ func (c *Client) Close(ctx context.Context, reason string) error {
 		reason = CloseEnd
 	}
 	c.beginClose(reason)
-	t := time.NewTimer(c.opts.CloseTimeout)
+	// The transaction's timeout runs from when close was sent, which may
+	// be long before this call (after the server's disconnect).
+	c.mu.Lock()
+	wait := c.opts.CloseTimeout - time.Since(c.closeSentAt)
+	c.mu.Unlock()
+	t := time.NewTimer(max(wait, 0))
 	defer t.Stop()
 	select {
 	case <-c.closedCh:
@@ -866,8 +869,6 @@ func (c *Client) stopErr() error {
 		return c.err
 	case c.disc != nil:
 		return c.disc
-	case c.reconnect:
-		return ErrReconnect
 	case c.closeCalled.Load() || c.closeSent:
 		return ErrClosed
 	}

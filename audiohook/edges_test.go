@@ -1,12 +1,18 @@
 package audiohook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,4 +274,91 @@ func TestOpenInputVariablesAnyJSON(t *testing.T) {
 	if string(raw["a"]) != "1" || string(raw["b"]) != `"x"` || string(raw["c"]) != `{"k":true}` {
 		t.Errorf("RawInputVariables %q", raw)
 	}
+}
+
+// The close transaction's timeout runs from when close was sent: after the
+// server's disconnect the client sent close at once, so a Close called
+// later waits only for what is left of CloseTimeout.
+func TestClientCloseTimeoutFromCloseSent(t *testing.T) {
+	// A server that disconnects at once and never answers close.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := ctxT(t)
+		id := r.Header.Get(HeaderSessionID)
+		if _, _, err := c.Read(ctx); err != nil {
+			return
+		}
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, TypeOpened, id, 1, 1, []byte(`{"media":`+monoPCMU+`}`)))
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, TypeDisconnect, id, 2, 1, []byte(`{"reason":"completed"}`)))
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	ctx := ctxT(t)
+	c, err := Dial(ctx, url, &DialOptions{PingInterval: -1, CloseTimeout: 800 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the disconnect arrived and close was sent meanwhile
+	start := time.Now()
+	err = c.Close(ctx, "")
+	t.Logf("Close after %v: %v", time.Since(start), err)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("Close waited %v; close was sent 500 ms before, with a timeout of 800 ms", d)
+	}
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("Close: %v, want ErrTimeout", err)
+	}
+}
+
+// Frames dropped because the application read too slowly are logged, not
+// only counted.
+func TestDroppedFramesLogged(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	done := make(chan struct{})
+	opts := &ServerOptions{Keys: StaticKeys{testKey: nil}, BufferFrames: 2,
+		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))}
+	u := testServer(t, opts, func(s *Session) {
+		<-s.Done() // reads nothing
+		close(done)
+	})
+	ctx := ctxT(t)
+	r, err := dialRaw(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		r.c.Write(ctx, websocket.MessageBinary, make([]byte, 160))
+	}
+	r.roundTrip(ctx, "close", `{"reason":"end"}`)
+	r.c.Close(websocket.StatusNormalClosure, "")
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "frames dropped") || !strings.Contains(logs.String(), "dropped=3") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

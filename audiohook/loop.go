@@ -169,6 +169,12 @@ func (s *Session) exit(readErr error) {
 		end = ErrConnectionLost
 	}
 	s.q.Finish(end)
+	if c := s.q.Counters(); c.FramesDropped > 0 {
+		// A reader slower than the audio (or a client sending faster
+		// than real time) loses the oldest frames: say so.
+		s.opts.Logger.Warn("audiohook: frames dropped: the application read slower than the audio arrived",
+			"session", s.id, "dropped", c.FramesDropped, "received", c.FramesReceived, "queue", s.opts.BufferFrames)
+	}
 	s.openOnce.Do(func() { close(s.openCh) })
 	if err := s.m.rec.close(); err != nil {
 		s.opts.Logger.Warn("audiohook: recording", "session", s.id, "err", err)

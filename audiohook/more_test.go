@@ -18,8 +18,9 @@ import (
 )
 
 func TestInteropDiscardToAndWAVSource(t *testing.T) {
-	// A 0.5 s μ-law WAV file as the client's source.
-	pcm := make([]int16, 4000)
+	// A 1.5 s μ-law WAV file as the client's source; the server's
+	// discardTo of 1 s makes the client skip the first second of it.
+	pcm := make([]int16, 12000)
 	for i := range pcm {
 		pcm[i] = int16(i % 2000)
 	}
@@ -71,7 +72,7 @@ func TestInteropDiscardToAndWAVSource(t *testing.T) {
 		t.Fatalf("%d frames, first at %v, gap %v", len(r.frames), r.frames[0].Timestamp, r.stats.GapTime)
 	}
 	f := r.frames[0]
-	if f.Channels != 1 || f.Parties[0] != voicegate.Customer || f.Payload[7] != ulaw[7] {
+	if f.Channels != 1 || f.Parties[0] != voicegate.Customer || f.Payload[7] != ulaw[8000+7] {
 		t.Fatalf("frame %+v", f)
 	}
 }
@@ -104,8 +105,8 @@ func TestInteropReconnectAndAgentAssist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.Stream(ctx, ToneSource(30*time.Second), nil)
-	if !errors.Is(err, ErrReconnect) {
+	// Genesys logs reconnect and streams on: the whole source is sent.
+	if err := c.Stream(ctx, ToneSource(300*time.Millisecond), &StreamOptions{Fast: true}); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
 	m, err := c.Next(ctx)
@@ -127,8 +128,8 @@ func TestInteropReconnectAndAgentAssist(t *testing.T) {
 	if err := c.Close(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-res; got != CloseReconnect {
-		t.Fatalf("server close reason %q", got)
+	if got := <-res; got != CloseEnd {
+		t.Fatalf("server close reason %q; the client closes normally, not for the reconnect", got)
 	}
 }
 

@@ -26,8 +26,10 @@ type StreamOptions struct {
 
 // Stream sends the audio of src in the negotiated format until src returns
 // io.EOF (nil is returned; the session stays open for Close), ctx ends, or
-// the session stops: it returns a *DisconnectError after disconnect,
-// ErrReconnect after reconnect, a *ProtocolError after a server violation.
+// the session stops: it returns a *DisconnectError after disconnect, a
+// *ProtocolError after a server violation. When opened carried discardTo,
+// the first discardTo of src is skipped (the media position starts
+// there), as the Genesys client skips its backlog.
 //
 // Frames of any encoding (PCMU, PCMA, L16) are converted. Each negotiated
 // channel takes the src channel of the same party (external =
@@ -84,6 +86,7 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	out := make([]byte, chunk*nch*bps)
 	srcCh := make([]int, nch)
 	fill := 0
+	skip := c.skipSamples.Swap(0)
 	start := time.Now()
 	var sent time.Duration
 
@@ -163,6 +166,10 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 		}
 		ns := f.Samples()
 		for i := 0; i < ns; i++ {
+			if skip > 0 {
+				skip--
+				continue
+			}
 			for k := 0; k < nch; k++ {
 				var s int16
 				if ch := srcCh[k]; ch >= 0 {

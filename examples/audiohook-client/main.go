@@ -226,14 +226,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if errors.As(streamErr, &de) {
 			streamErr = nil // the server ended the session, as it should
 		}
+		if errors.Is(streamErr, context.Canceled) {
+			streamErr = nil // interrupted: the session is closed below
+			out.printf("interrupted")
+		}
 		out.printf("audio sent position=%s", c.Position())
 	}
-	if streamErr == nil && !cfg.Probe {
+	var noResult error
+	if streamErr == nil && !cfg.Probe && ctx.Err() == nil {
 		t := time.NewTimer(cfg.Wait)
 		select {
 		case <-disconnected:
 		case <-t.C:
 			out.printf("no disconnect within %s; closing", cfg.Wait)
+			noResult = fmt.Errorf("no result: the server did not end the session within %s", cfg.Wait)
 		case <-ctx.Done():
 		}
 		t.Stop()
@@ -254,7 +260,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("close: %w", closeErr)
 	}
 	out.printf("closed")
-	return nil
+	return noResult
 }
 
 // emptySource is a FrameReader with no frames: for a probe, Stream sends

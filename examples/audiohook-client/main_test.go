@@ -190,15 +190,16 @@ func TestAgainstServerExample(t *testing.T) {
 }
 
 // TestToneWithoutResult streams a tone too short for a result and checks
-// that the client gives up waiting and closes the session cleanly.
+// that the client gives up waiting, closes the session cleanly, and exits
+// non-zero: no result arrived.
 func TestToneWithoutResult(t *testing.T) {
 	url := startServer(t)
 	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
 	out, err := runClient(t, "-url", url, "-tone", "400ms", "-chunk", "20ms", "-wait", "200ms", "-ping", "50ms",
 		"-custom-config", `{"operation":"register"}`)
-	if err != nil {
-		t.Fatalf("tone: %v\n%s", err, out)
+	if err == nil || !strings.Contains(err.Error(), "no result") {
+		t.Fatalf("tone: %v, want a no-result error\n%s", err, out)
 	}
 	if !strings.Contains(out, "no disconnect within 200ms; closing") || !strings.Contains(out, "closed") ||
 		strings.Contains(out, "voicegate.result") || strings.Count(out, "ping rtt=") < 2 {
@@ -237,4 +238,23 @@ func testdata(name string) string {
 // utterance returns the i-th (from 0) recording of a test voice.
 func utterance(voice string, i int) string {
 	return "voices/" + voice + "_" + strconv.Itoa(i+1) + ".wav"
+}
+
+// TestInterruptClosesAndExitsZero cancels the run as CTRL-C does in the
+// middle of a real-time stream: the session is closed on the wire and run
+// returns no error.
+func TestInterruptClosesAndExitsZero(t *testing.T) {
+	url := startServer(t)
+	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
+	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	var out, errOut strings.Builder
+	err := run(ctx, []string{"-url", url, "-tone", "30s", "-ping", "0", "-custom-config", `{"operation":"register"}`}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("interrupted run: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), "closed") {
+		t.Fatalf("output:\n%s", out.String())
+	}
 }
