@@ -26,7 +26,7 @@ type DialOptions struct {
 	// Secret is the client secret, base64-decoded. Empty means the upgrade
 	// is not signed.
 	Secret []byte
-	// Nonce for the signature; "" means a fresh NewNonce.
+	// Nonce for the signature; "" means a fresh newNonce.
 	Nonce string
 	// Now is the clock for the signature; nil means time.Now.
 	Now func() time.Time
@@ -687,7 +687,7 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	var params []byte
 	c.pingMu.Lock()
 	if c.lastRTT > 0 {
-		params = []byte(`{"rtt":"` + FormatDuration(c.lastRTT) + `"}`)
+		params = []byte(`{"rtt":"` + formatDuration(c.lastRTT) + `"}`)
 	}
 	c.pingMu.Unlock()
 	if err := c.sendPing(ctx, params); err != nil {

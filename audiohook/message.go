@@ -155,7 +155,7 @@ func parseMessage(b []byte, fromClient bool) (*Message, error) {
 		if w.Position == nil {
 			return nil, badMessage("missing position")
 		}
-		if m.Position, err = ParseDuration(*w.Position); err != nil {
+		if m.Position, err = parseDuration(*w.Position); err != nil {
 			return nil, badMessage("position: %v", err)
 		}
 	} else if m.ClientSeq, err = parseSeq("clientseq", w.ClientSeq); err != nil {
@@ -197,7 +197,7 @@ func appendClientMessage(dst []byte, typ, id string, seq, serverSeq int64, pos t
 	dst = append(dst, `,"serverseq":`...)
 	dst = strconv.AppendInt(dst, serverSeq, 10)
 	dst = append(dst, `,"position":"`...)
-	dst = AppendDuration(dst, pos)
+	dst = appendDuration(dst, pos)
 	dst = append(dst, `","id":"`...)
 	dst = append(dst, id...)
 	dst = append(dst, `","parameters":`...)

@@ -26,23 +26,23 @@ func TestDuration(t *testing.T) {
 		{"PT9223372036.854775807S", time.Duration(1<<63 - 1), "PT9223372036.854775807S"},
 	}
 	for _, tt := range ok {
-		got, err := ParseDuration(tt.in)
+		got, err := parseDuration(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
-		if s := FormatDuration(got); s != tt.out {
-			t.Errorf("FormatDuration(%v) = %q, want %q", got, s, tt.out)
+		if s := formatDuration(got); s != tt.out {
+			t.Errorf("formatDuration(%v) = %q, want %q", got, s, tt.out)
 		}
 	}
 	for _, bad := range []string{"", "PT", "PTS", "PT.S", "P1S", "PT1", "PT-1S", "PT1e3S", "PT1.2.3S", "pt1s", "PT1M", "PT99999999999999999999S", "PT9223372036.9S", "PT9223372036.854775808S"} {
-		if _, err := ParseDuration(bad); !errors.Is(err, ErrBadDuration) {
-			t.Errorf("ParseDuration(%q) err %v", bad, err)
+		if _, err := parseDuration(bad); !errors.Is(err, ErrBadDuration) {
+			t.Errorf("parseDuration(%q) err %v", bad, err)
 		}
 	}
-	if s := FormatDuration(1e9 * time.Second); strings.ContainsAny(s, "eE") {
+	if s := formatDuration(1e9 * time.Second); strings.ContainsAny(s, "eE") {
 		t.Errorf("exponent in %q", s)
 	}
-	if FormatDuration(-time.Second) != "PT0S" {
+	if formatDuration(-time.Second) != "PT0S" {
 		t.Error("negative duration")
 	}
 }
@@ -166,16 +166,16 @@ func FuzzDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDuration(s)
+		d, err := parseDuration(s)
 		if err != nil {
 			return
 		}
 		if d < 0 {
 			t.Fatalf("%q parsed as negative %v", s, d)
 		}
-		d2, err := ParseDuration(FormatDuration(d))
+		d2, err := parseDuration(formatDuration(d))
 		if err != nil || d2 != d {
-			t.Fatalf("%q -> %v -> %q -> %v %v", s, d, FormatDuration(d), d2, err)
+			t.Fatalf("%q -> %v -> %q -> %v %v", s, d, formatDuration(d), d2, err)
 		}
 	})
 }

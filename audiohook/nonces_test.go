@@ -188,7 +188,7 @@ func TestMemoryNoncesAllocs(t *testing.T) {
 	c := NewMemoryNonces(1024)
 	nonces := make([]string, 2048)
 	for i := range nonces {
-		nonces[i] = NewNonce()
+		nonces[i] = newNonce()
 	}
 	// Warm up: the set and the heap reach their size.
 	now := docCreated
@@ -249,7 +249,7 @@ func TestMemoryNoncesConcurrent(t *testing.T) {
 func BenchmarkMemoryNonces(b *testing.B) {
 	nonces := make([]string, 1<<17)
 	for i := range nonces {
-		nonces[i] = NewNonce()
+		nonces[i] = newNonce()
 	}
 	b.Run("steady", func(b *testing.B) {
 		c := NewMemoryNonces(0)

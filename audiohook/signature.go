@@ -212,16 +212,16 @@ func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
 	return b, nil
 }
 
-// HMACSHA256 returns the hmac-sha256 signature of base under key.
-func HMACSHA256(key, base []byte) []byte {
+// hmacSHA256 returns the hmac-sha256 signature of base under key.
+func hmacSHA256(key, base []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(base)
 	return m.Sum(nil)
 }
 
-// NewNonce returns a nonce as the Genesys client makes it: base64 of 18
+// newNonce returns a nonce as the Genesys client makes it: base64 of 18
 // random bytes (24 characters).
-func NewNonce() string {
+func newNonce() string {
 	var b [18]byte
 	_, _ = rand.Read(b[:])
 	return base64.StdEncoding.EncodeToString(b[:])
@@ -229,13 +229,13 @@ func NewNonce() string {
 
 // SignRequest signs r as a Genesys AudioHook client does: it covers
 // SignatureComponents with keyid = r's X-API-KEY header, the given nonce
-// (NewNonce when empty), alg hmac-sha256, created = now and
+// (newNonce when empty), alg hmac-sha256, created = now and
 // expires = now + 30 s, and sets the Signature and Signature-Input headers
 // with label sig1. secret is the client secret already base64-decoded. r
 // must carry the Audiohook-* and X-API-KEY headers and its Host.
 func SignRequest(r *http.Request, secret []byte, now time.Time, nonce string) error {
 	if nonce == "" {
-		nonce = NewNonce()
+		nonce = newNonce()
 	}
 	created := now.Unix()
 	in := &SignatureInput{
@@ -259,7 +259,7 @@ func SignRequestWith(r *http.Request, secret []byte, in *SignatureInput) error {
 	if err != nil {
 		return err
 	}
-	sig := HMACSHA256(secret, base)
+	sig := hmacSHA256(secret, base)
 	r.Header.Set(HeaderSignatureInput, in.Label+"="+in.String())
 	r.Header.Set(HeaderSignature, in.Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
 	return nil
@@ -389,7 +389,7 @@ func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*Signat
 	if err != nil {
 		return nil, err
 	}
-	if !hmac.Equal(HMACSHA256(secret, base), got) {
+	if !hmac.Equal(hmacSHA256(secret, base), got) {
 		return nil, fmt.Errorf("%w: signature does not match", ErrSignature)
 	}
 	if o.Nonces != nil {

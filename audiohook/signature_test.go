@@ -92,7 +92,7 @@ func TestSignatureVectors(t *testing.T) {
 			if tt.base != "" && string(base) != tt.base {
 				t.Fatalf("base:\n%s\nwant:\n%s", base, tt.base)
 			}
-			if got := base64.StdEncoding.EncodeToString(HMACSHA256(mustB64(t, tt.key), base)); got != tt.want {
+			if got := base64.StdEncoding.EncodeToString(hmacSHA256(mustB64(t, tt.key), base)); got != tt.want {
 				t.Fatalf("signature %s, want %s", got, tt.want)
 			}
 			// Signing sets headers that parse back to the same input and value.
@@ -146,7 +146,7 @@ func TestVerifySignatureVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return hmac.Equal(HMACSHA256(key, base), sigs[ins[0].Label])
+		return hmac.Equal(hmacSHA256(key, base), sigs[ins[0].Label])
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,7 +321,7 @@ func TestSignRequestGenesysShape(t *testing.T) {
 	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: func() time.Time { return now }}); err != nil {
 		t.Fatal(err)
 	}
-	if n := NewNonce(); len(n) != 24 {
+	if n := newNonce(); len(n) != 24 {
 		t.Fatalf("nonce %q has %d chars, want 24", n, len(n))
 	}
 }

@@ -79,9 +79,9 @@
 // FlexValidator checks a Flex agent's token with Twilio IAM and caches the
 // identity, worker SID and roles until the token expires. AccessToken signs
 // JWTs for the Voice and Conversations SDKs, and TwiML writes <Start>,
-// <Connect> and <Stop> stream documents. CreateWebChannel, the Flex UI 1.x
-// web chat on Programmable Chat, is kept for old deployments only:
-// Programmable Chat for Flex reached end of life on June 1, 2026.
+// <Connect> and <Stop> stream documents. (The Flex UI 1.x web chat on
+// Programmable Chat, v1 WebChannels, reached end of life on June 1, 2026
+// and is not offered.)
 //
 // Client and FlexValidator retry rate-limited (429) and failed (5xx,
 // transport) calls with backoff when a repeat is safe; see

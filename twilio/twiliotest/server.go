@@ -84,8 +84,8 @@ type Fault struct {
 }
 
 // Server is a fake of the Twilio REST and IAM APIs this SDK calls:
-// Streams create and stop, IAM Tokens/validate, Flex v2 WebChats and v1
-// WebChannels. Every endpoint checks Basic auth and answers failures with
+// Streams create and stop, IAM Tokens/validate and Flex v2 WebChats. Every
+// endpoint checks Basic auth and answers failures with
 // Twilio's error body. Point twilio.ClientOptions.BaseURL and
 // FlexValidatorOptions.BaseURL at Server.URL.
 type Server struct {
@@ -263,8 +263,6 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, bod
 		s.validate(w, r, parts[2], body)
 	case r.URL.Path == "/v2/WebChats":
 		s.webChat(w, req.Form)
-	case r.URL.Path == "/v1/WebChannels":
-		s.webChannel(w, req.Form)
 	default:
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	}
@@ -423,24 +421,5 @@ func (s *Server) webChat(w http.ResponseWriter, f url.Values) {
 	writeJSON(w, http.StatusCreated, map[string]string{
 		"conversation_sid": fmt.Sprintf("CH%032x", n),
 		"identity":         fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n),
-	})
-}
-
-func (s *Server) webChannel(w http.ResponseWriter, f url.Values) {
-	for _, k := range []string{"FlexFlowSid", "Identity", "CustomerFriendlyName", "ChatFriendlyName"} {
-		if f.Get(k) == "" {
-			writeError(w, http.StatusBadRequest, 20001, "Missing required parameter "+k+" in the post body")
-			return
-		}
-	}
-	s.mu.Lock()
-	s.n++
-	n := s.n
-	s.mu.Unlock()
-	now := time.Now().UTC().Format(time.RFC3339)
-	sid := fmt.Sprintf("CH%032x", n)
-	writeJSON(w, http.StatusCreated, map[string]string{
-		"account_sid": s.o.AccountSID, "flex_flow_sid": f.Get("FlexFlowSid"), "sid": sid,
-		"url": "https://flex-api.twilio.com/v1/WebChannels/" + sid, "date_created": now, "date_updated": now,
 	})
 }
