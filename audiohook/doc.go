@@ -1,8 +1,8 @@
 // Package audiohook speaks the Genesys Cloud AudioHook protocol, version 2:
 // a server that receives call audio from Genesys (Accept → *Session, a
-// voicegate.FrameReader), a client that behaves like Genesys (Dial →
-// *Client) for tests and for probing your own AudioHook endpoints, HTTP
-// message signatures, a pluggable key store and a session recorder.
+// voicegate.FrameReader), HTTP message signatures, a pluggable key store
+// and a session recorder. A client that behaves like Genesys, for tests and
+// for probing your own AudioHook endpoints, is in package audiohooktest.
 //
 // # Server
 //
@@ -51,17 +51,6 @@
 // any other end is a *voicegate.StreamError wrapping a *ProtocolError,
 // ErrIdleTimeout (no message for ServerOptions.IdleTimeout: a half-open
 // connection) or ErrConnectionLost.
-//
-// # Client
-//
-// Dial signs the upgrade as Genesys does, offers media (GenesysOffer by
-// default), and checks opened. Client.Stream sends audio from any
-// voicegate.FrameReader (ToneSource, WAVSource, a Session of another call)
-// in 20–200 ms chunks, in real time or fast; Ping measures the round-trip
-// time; pause, resume, disconnect and reconnect are honoured as the
-// Genesys client does; Next returns the server's events and requests; Close
-// runs the close transaction. Violations by the server are answered with an
-// error message and close "error" and returned as *ProtocolError.
 //
 // # Recording
 //

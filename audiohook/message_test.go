@@ -49,8 +49,8 @@ func TestDuration(t *testing.T) {
 
 func TestUUID(t *testing.T) {
 	for i := 0; i < 100; i++ {
-		if u := NewUUID(); !IsUUID(u) || u[14] != '4' {
-			t.Fatalf("NewUUID %q", u)
+		if u := newUUID(); !IsUUID(u) || u[14] != '4' {
+			t.Fatalf("newUUID %q", u)
 		}
 	}
 	for _, bad := range []string{"", "not-a-uuid", "994dba0a-0000-7000-8000-000000000000", "994dba0a-0000-4000-c000-000000000000", "994dba0a00004000800000000000000000000"} {
@@ -92,7 +92,7 @@ func TestKeysFromJSON(t *testing.T) {
 }
 
 func TestHandleAudioZeroAlloc(t *testing.T) {
-	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
+	s := newSession(nil, (&ServerOptions{}).withDefaults(), newUUID(), tOrg, newUUID(), "")
 	s.setState(stateActive)
 	s.m.frameB = 2
 	s.m.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 )
 
 type config struct {
@@ -111,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	opts := &audiohook.DialOptions{
+	opts := &audiohooktest.DialOptions{
 		APIKey:         cfg.APIKey,
 		Probe:          cfg.Probe,
 		ConversationID: cfg.Conversation,
@@ -123,10 +124,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if !cfg.Probe && opts.ConversationID == "" {
-		opts.ConversationID = audiohook.NewUUID()
+		opts.ConversationID = audiohooktest.NewUUID()
 	}
 	if !cfg.Probe {
-		opts.Participant = &audiohook.Participant{ID: audiohook.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
+		opts.Participant = &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
 	}
 	if cfg.CustomConfig != "" {
 		opts.CustomConfig = json.RawMessage(cfg.CustomConfig)
@@ -135,15 +136,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case cfg.Probe:
 	case cfg.WAV != "":
-		if src, err = audiohook.WAVSource(cfg.WAV); err != nil {
+		if src, err = audiohooktest.WAVSource(cfg.WAV); err != nil {
 			return err
 		}
 	default:
-		src = audiohook.ToneSource(cfg.Tone, 440)
+		src = audiohooktest.ToneSource(cfg.Tone, 440)
 	}
 
 	out := &printer{w: stdout}
-	c, err := audiohook.Dial(ctx, cfg.URL, opts)
+	c, err := audiohooktest.Dial(ctx, cfg.URL, opts)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -221,7 +222,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.Probe {
 			src = emptySource{}
 		}
-		streamErr = c.Stream(ctx, src, &audiohook.StreamOptions{Chunk: cfg.Chunk, Fast: cfg.Fast})
+		streamErr = c.Stream(ctx, src, &audiohooktest.StreamOptions{Chunk: cfg.Chunk, Fast: cfg.Fast})
 		var de *audiohook.DisconnectError
 		if errors.As(streamErr, &de) {
 			streamErr = nil // the server ended the session, as it should

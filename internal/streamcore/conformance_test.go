@@ -245,7 +245,7 @@ func (p *ahPeer) skip(d time.Duration) {
 	p.mu.Lock()
 	p.pos += d
 	p.mu.Unlock()
-	p.text("discarded", fmt.Sprintf(`{"start":"PT%gS","discarded":"PT%gS"}`, (p.pos - d).Seconds(), d.Seconds()))
+	p.text("discarded", fmt.Sprintf(`{"start":"PT%gS","discarded":"PT%gS"}`, (p.pos-d).Seconds(), d.Seconds()))
 }
 
 func (p *ahPeer) endClean() {

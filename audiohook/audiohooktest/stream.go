@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -70,11 +71,11 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	parties := make([]voicegate.Party, nch)
 	for i, ch := range media.Channels {
 		parties[i] = voicegate.Agent
-		if ch == ChannelExternal {
+		if ch == audiohook.ChannelExternal {
 			parties[i] = voicegate.Customer
 		}
 	}
-	l16 := media.Format == FormatL16
+	l16 := media.Format == audiohook.FormatL16
 	bps := 1
 	if l16 {
 		bps = 2
