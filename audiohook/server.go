@@ -70,7 +70,7 @@ type ServerOptions struct {
 	// Now is the clock for signatures and for AuthFailureDelay; nil means
 	// time.Now.
 	Now func() time.Time
-	// ClockSkew and MaxSignatureAge tune signature checks (VerifyOptions);
+	// ClockSkew and MaxSignatureAge tune signature checks;
 	// 0 means 3 s and 10 s.
 	ClockSkew, MaxSignatureAge time.Duration
 
@@ -297,14 +297,14 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 		return fmt.Errorf("%w: key store: %w", ErrUnauthorized, err)
 	}
 	signed := r.Header.Get(HeaderSignature) != "" || r.Header.Get(HeaderSignatureInput) != ""
-	vo := &VerifyOptions{Now: o.Now, ClockSkew: o.ClockSkew, MaxAge: o.MaxSignatureAge, Nonces: o.Nonces}
+	vo := &verifyOptions{Now: o.Now, ClockSkew: o.ClockSkew, MaxAge: o.MaxSignatureAge, Nonces: o.Nonces}
 	if !ok {
 		if signed {
 			// Constant work for unknown keys.
 			var k [32]byte
 			_, _ = rand.Read(k[:])
 			vo.Nonces = nil
-			_, _ = VerifyRequest(r, k[:], vo)
+			_, _ = verifyRequest(r, k[:], vo)
 		}
 		return fmt.Errorf("%w: unknown API key", ErrUnauthorized)
 	}
@@ -316,6 +316,6 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 	}
 	// A signature that is present must verify, also for a key without a
 	// secret: the reference server then verifies with the empty key.
-	_, err = VerifyRequest(r, secret, vo)
+	_, err = verifyRequest(r, secret, vo)
 	return err
 }
