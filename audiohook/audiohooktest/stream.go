@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate"
@@ -197,8 +198,10 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	}
 }
 
-// toneReader generates a sine tone.
+// toneReader generates a sine tone. Concurrent calls are serialised, as
+// the voicegate.FrameReader contract says.
 type toneReader struct {
+	mu      sync.Mutex
 	freq    [voicegate.MaxChannels]float64
 	parties [voicegate.MaxChannels]voicegate.Party
 	nch     int
@@ -231,6 +234,8 @@ func (t *toneReader) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	if err := ctx.Err(); err != nil {
 		return voicegate.Frame{}, err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.pos >= t.total {
 		return voicegate.Frame{}, io.EOF
 	}
