@@ -45,6 +45,7 @@ type config struct {
 	Timeout      time.Duration
 	Probe        bool
 	Conversation string
+	Loop         time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -62,11 +63,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.Chunk, "chunk", 200*time.Millisecond, "audio per binary message, 20ms to 200ms")
 	fs.DurationVar(&c.Ping, "ping", 5*time.Second, "interval between pings whose round-trip time is printed (0: only one)")
 	fs.DurationVar(&c.Wait, "wait", 30*time.Second, "how long to wait for the server's disconnect after the audio ended")
-	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "give up after this long")
+	fs.DurationVar(&c.Timeout, "timeout", 5*time.Minute, "give up after this long (default with -loop: the loop and 1m, when longer)")
 	fs.BoolVar(&c.Probe, "probe", false, "send a connection probe (null conversation id) instead of a call")
 	fs.StringVar(&c.Conversation, "conversation-id", "", "conversation id (a UUID) of the call; default random. An agent-mode server's widget opens this conversation")
+	fs.DurationVar(&c.Loop, "loop", 0, "repeat the WAV file or tone until this much audio was sent (e.g. 10m), to keep a call talking while an agent-mode server's widget is used; 0: send it once")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.Loop < 0 || (c.Loop > 0 && c.Probe) {
+		return nil, errors.New("-loop must be a positive duration, and not with -probe")
+	}
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if c.Loop > 0 && !timeoutSet && c.Timeout < c.Loop+time.Minute {
+		c.Timeout = c.Loop + time.Minute // the default must not cut the loop short
 	}
 	if c.Conversation != "" && (c.Probe || !audiohook.IsUUID(c.Conversation) || c.Conversation == audiohook.NullUUID) {
 		return nil, errors.New("-conversation-id must be a UUID, and not with -probe")
@@ -110,6 +120,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// With -loop, ctx ending (Ctrl-C) ends the audio, and the session is
+	// then closed as after the last frame.
+	var stopLoop <-chan struct{}
+	if cfg.Loop > 0 {
+		stopLoop = ctx.Done()
+		ctx = context.WithoutCancel(ctx)
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	opts := &audiohooktest.DialOptions{
@@ -139,8 +156,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if src, err = audiohooktest.WAVSource(cfg.WAV); err != nil {
 			return err
 		}
+		if cfg.Loop > 0 {
+			src = &loopReader{open: func() (voicegate.FrameReader, error) { return audiohooktest.WAVSource(cfg.WAV) }, cur: src, limit: cfg.Loop, stop: stopLoop}
+		}
 	default:
 		src = audiohooktest.ToneSource(cfg.Tone, 440)
+		if cfg.Loop > 0 {
+			src = &loopReader{open: func() (voicegate.FrameReader, error) { return audiohooktest.ToneSource(cfg.Tone, 440), nil }, cur: src, limit: cfg.Loop, stop: stopLoop}
+		}
 	}
 
 	out := &printer{w: stdout}
@@ -233,14 +256,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		out.printf("audio sent position=%s", c.Position())
 	}
-	var noResult error
-	if streamErr == nil && !cfg.Probe && ctx.Err() == nil {
+	stopped := false
+	if l, ok := src.(*loopReader); ok && l.stopped {
+		stopped = true
+		out.printf("audio stopped")
+	}
+	if streamErr == nil && !cfg.Probe && !stopped {
 		t := time.NewTimer(cfg.Wait)
 		select {
 		case <-disconnected:
 		case <-t.C:
 			out.printf("no disconnect within %s; closing", cfg.Wait)
-			noResult = fmt.Errorf("no result: the server did not end the session within %s", cfg.Wait)
 		case <-ctx.Done():
 		}
 		t.Stop()
@@ -261,7 +287,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("close: %w", closeErr)
 	}
 	out.printf("closed")
-	return noResult
+	return nil
+}
+
+// loopReader repeats the audio of open until limit was read. Frames are
+// renumbered and stamped across passes as one stream (Seq from 1,
+// Timestamp the audio read before them); the frame that crosses limit is
+// the last one. When stop is closed, the next read returns io.EOF.
+type loopReader struct {
+	open    func() (voicegate.FrameReader, error)
+	cur     voicegate.FrameReader // the pass being read; nil: open the next
+	limit   time.Duration
+	stop    <-chan struct{}
+	stopped bool          // ended by stop
+	sent    time.Duration // audio returned so far
+	seq     uint64
+	empty   bool // cur has not returned a frame yet
+}
+
+func (l *loopReader) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	for {
+		select {
+		case <-l.stop:
+			l.stopped = true
+			return voicegate.Frame{}, io.EOF
+		default:
+		}
+		if l.sent >= l.limit {
+			return voicegate.Frame{}, io.EOF
+		}
+		if l.cur == nil {
+			r, err := l.open()
+			if err != nil {
+				return voicegate.Frame{}, err
+			}
+			l.cur, l.empty = r, true
+		}
+		f, err := l.cur.ReadFrame(ctx)
+		if errors.Is(err, io.EOF) {
+			if l.empty {
+				return voicegate.Frame{}, io.EOF // a pass without audio would loop forever
+			}
+			l.cur = nil
+			continue
+		}
+		if err != nil {
+			return voicegate.Frame{}, err
+		}
+		d := f.Duration()
+		if d <= 0 {
+			return voicegate.Frame{}, fmt.Errorf("loop: frame %d has no duration", l.seq+1)
+		}
+		l.empty = false
+		l.seq++
+		f.Seq, f.Timestamp = l.seq, l.sent
+		l.sent += d
+		return f, nil
+	}
 }
 
 // emptySource is a FrameReader with no frames: for a probe, Stream sends

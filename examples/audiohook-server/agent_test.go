@@ -225,6 +225,8 @@ func TestStartupChecks(t *testing.T) {
 		{"agent with a clear-text api beyond loopback", []string{"-agent", "-genesys-region", "mypurecloud.ie", "-genesys-client-id", "c", "-genesys-api-url", "http://10.0.0.1", "-listen", "0.0.0.0:0"}, []string{"not TLS"}},
 		{"agent with an unknown region", []string{"-agent", "-genesys-region", "attacker.example", "-genesys-client-id", "c"}, []string{"unknown Genesys Cloud region"}},
 		{"audio dir without key", []string{"-audio-dir", t.TempDir()}, []string{"ENROLMENT_AUDIO_KEY"}},
+		{"fake genesys without agent", []string{"-fake-genesys"}, []string{"-fake-genesys", "give -agent"}},
+		{"fake genesys beyond loopback", []string{"-agent", "-fake-genesys", "-listen", "0.0.0.0:0"}, []string{"local trials only", "loopback"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := run(context.Background(), append([]string{"-offline", "-listen", "127.0.0.1:0"}, c.args...), io.Discard, func(net.Addr) { t.Error("started") })

@@ -28,6 +28,16 @@
 // the moment of the click, the agent is authenticated with their Genesys
 // Cloud OAuth token, and each result also goes to Genesys as an AudioHook
 // event. See README.md.
+//
+// With -agent -fake-genesys (loopback only) the desk can be tried without
+// a Genesys Cloud org: the agent token is checked by an in-process fake of
+// GET /api/v2/users/me, the widget page gets that token without a login,
+// http://127.0.0.1:8080/ lists the live conversations, and the
+// audiohook-client example is accepted with the documented local key pair:
+//
+//	go run ./examples/audiohook-server -agent -fake-genesys -offline
+//	AUDIOHOOK_API_KEY=local-trial AUDIOHOOK_CLIENT_SECRET=bG9jYWwtdHJpYWwtY2xpZW50LXNlY3JldA== \
+//	    go run ./examples/audiohook-client -wav testdata/voices/awb_1.wav -loop 10m
 package main
 
 import (
@@ -110,6 +120,7 @@ type agentConfig struct {
 	ClientID     string
 	AllowOrigins string
 	EventKey     string
+	Fake         bool // -fake-genesys
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -129,6 +140,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.Agent.Region, "genesys-region", os.Getenv("GENESYS_REGION"), "-agent: Genesys Cloud region domain, e.g. mypurecloud.ie (env GENESYS_REGION)")
 	fs.StringVar(&c.Agent.ClientID, "genesys-client-id", os.Getenv("GENESYS_CLIENT_ID"), "-agent: OAuth client id (Token Implicit Grant) of the widget page (env GENESYS_CLIENT_ID)")
 	fs.StringVar(&c.Agent.APIURL, "genesys-api-url", os.Getenv("GENESYS_API_URL"), "-agent: replace https://api.<region> where agent tokens are checked, for proxies and tests (env GENESYS_API_URL)")
+	fs.BoolVar(&c.Agent.Fake, "fake-genesys", false, "-agent without a Genesys Cloud org, for local trials on loopback: an in-process fake checks agent tokens, the widget page needs no login, / lists the live conversations, and the local AudioHook key pair is accepted when no keys are set")
 	fs.StringVar(&c.Agent.AllowOrigins, "allow-origin", os.Getenv("ALLOW_ORIGIN"), "-agent: comma-separated browser origins allowed to call /agent besides this server's (env ALLOW_ORIGIN)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
@@ -198,6 +210,7 @@ type server struct {
 	source *genesys.Source
 	api    *agent.Server
 	page   http.Handler
+	convs  *conversations // -fake-genesys: live conversations for the index
 }
 
 func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store) (*server, error) {
@@ -244,6 +257,10 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.KeysEnv, err)
 		}
+		if len(keys) == 0 && cfg.Agent.Fake {
+			keys = fakeKeys()
+			log.Warn("fake Genesys Cloud: accepting the public local AudioHook key pair; start the client with AUDIOHOOK_API_KEY=" + fakeAPIKey + " AUDIOHOOK_CLIENT_SECRET=" + fakeSecretB64)
+		}
 		if len(keys) == 0 {
 			return nil, fmt.Errorf("no API keys: set %s to {\"<api key>\":\"<base64 client secret>\"} (or -insecure-skip-auth for local tests)", cfg.KeysEnv)
 		}
@@ -267,6 +284,14 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 // Genesys token check, the agent API and the widget page.
 func (s *server) newAgent() error {
 	a := s.cfg.Agent
+	var fakeToken string
+	var httpClient *http.Client
+	if a.Fake {
+		fakeToken = newFakeToken()
+		a.Region, a.ClientID, a.APIURL = fakeRegion, "local-trial", "http://genesys-cloud.fake.invalid"
+		httpClient = &http.Client{Transport: handlerTransport{fakeUsersMeHandler(fakeToken)}}
+		s.convs = &conversations{}
+	}
 	if a.Region == "" || a.ClientID == "" {
 		return errors.New("-agent needs -genesys-region (e.g. mypurecloud.ie) and -genesys-client-id (a Token Implicit Grant OAuth client whose redirect URI is https://<this server>/genesys/widget)")
 	}
@@ -278,7 +303,7 @@ func (s *server) newAgent() error {
 		}
 		apiURL = u
 	}
-	auth, err := genesys.NewAuthenticator(&genesys.AuthenticatorOptions{APIBaseURL: apiURL, Logger: s.log})
+	auth, err := genesys.NewAuthenticator(&genesys.AuthenticatorOptions{APIBaseURL: apiURL, HTTPClient: httpClient, Logger: s.log})
 	if err != nil {
 		return err
 	}
@@ -297,7 +322,7 @@ func (s *server) newAgent() error {
 	if err != nil {
 		return err
 	}
-	s.page, err = genesys.WidgetPage(&genesys.WidgetPageOptions{ClientID: a.ClientID, Region: a.Region, BasePath: s.api.BasePath()})
+	s.page, err = genesys.WidgetPage(&genesys.WidgetPageOptions{ClientID: a.ClientID, Region: a.Region, BasePath: s.api.BasePath(), DevToken: fakeToken})
 	return err
 }
 
@@ -318,6 +343,10 @@ func (s *server) handler() http.Handler {
 	if s.api != nil {
 		mux.Handle(s.api.BasePath()+"/", s.api)
 		mux.Handle("GET "+genesys.DefaultWidgetPath, s.page)
+	}
+	if s.convs != nil {
+		mux.HandleFunc("GET /{$}", s.convs.index)
+		return loopbackHostOnly(mux)
 	}
 	return mux
 }
@@ -370,6 +399,10 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 	if s.source != nil {
 		// Agent mode: the conversation stays open for the agent's
 		// operations until Genesys closes it.
+		if s.convs != nil {
+			s.convs.add(info.Params.ConversationID, info.Params.Participant.ANI)
+			defer s.convs.remove(info.Params.ConversationID)
+		}
 		if err := s.source.Run(ctx, sess); err != nil && !errors.Is(err, context.Canceled) {
 			log.Info("monitored session ended", "err", err)
 		}
@@ -482,7 +515,15 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 			return fmt.Errorf("-insecure-skip-auth lets anyone connect: %w", err)
 		}
 	}
-	if cfg.Agent.Enabled && strings.HasPrefix(cfg.Agent.APIURL, "http://") {
+	if cfg.Agent.Fake {
+		if !cfg.Agent.Enabled {
+			return errors.New("-fake-genesys fakes Genesys Cloud for the agent desk: give -agent too")
+		}
+		if err := agent.RequireLoopback(cfg.Listen); err != nil {
+			return fmt.Errorf("-fake-genesys is for local trials only: its widget page hands every visitor the agent token; listen on loopback (e.g. -listen 127.0.0.1:8080): %w", err)
+		}
+	}
+	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") {
 		if err := agent.RequireLoopback(cfg.Listen); err != nil {
 			return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear: %w", cfg.Agent.APIURL, err)
 		}
@@ -511,6 +552,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		log.Warn("authentication disabled: any client may connect")
 	}
 	log.Info("voice biometrics for Genesys AudioHook", "engine", desc, "path", wsPath, "record", cfg.RecordDir != "", "agent", cfg.Agent.Enabled)
+	if cfg.Agent.Fake {
+		log.Warn("fake Genesys Cloud, for local trials only: no login, the widget page carries the agent token; open the live conversations at http://" + ln.Addr().String() + "/")
+	}
 	if listening != nil {
 		listening(ln.Addr())
 	}

@@ -31,6 +31,13 @@ type WidgetPageOptions struct {
 	// BasePath is the agent API's base path, where the widget script is
 	// served too; default agent.DefaultBasePath ("/agent").
 	BasePath string
+	// DevToken, for local trials against a fake of GET /api/v2/users/me
+	// only, replaces the Genesys Cloud login: the page gives the widget
+	// this token instead of running the implicit grant. It is written into
+	// every page served, so whoever can load the page can use it: set it
+	// only on a server that listens on loopback, with a token that fake
+	// alone accepts. Empty (the default) runs the login.
+	DevToken string
 }
 
 // WidgetPage returns the page a Genesys Cloud Interaction Widget loads
@@ -64,7 +71,7 @@ func WidgetPage(opts *WidgetPageOptions) (http.Handler, error) {
 	if !strings.HasPrefix(base, "/") || strings.ContainsAny(base, "\"'<> ?#") {
 		return nil, fmt.Errorf("genesys: BasePath %q is not a path", opts.BasePath)
 	}
-	cfg := pageConfig{ClientID: opts.ClientID, Region: opts.Region, BasePath: base, Envs: Regions}
+	cfg := pageConfig{ClientID: opts.ClientID, Region: opts.Region, BasePath: base, Envs: Regions, DevToken: opts.DevToken}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -96,6 +103,7 @@ type pageConfig struct {
 	Region   string            `json:"region"`
 	BasePath string            `json:"basePath"`
 	Envs     map[string]string `json:"envs"`
+	DevToken string            `json:"devToken,omitempty"`
 }
 
 type pageData struct {
@@ -162,15 +170,18 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   }
   if (region !== cfg.region) { fail('This server serves the Genesys Cloud region ' + cfg.region + ', not ' + (region || hostOrigin || targetEnv || 'unknown') + '.'); return; }
 
-  if (!st.token || Date.now() > st.expires - 60000) {
-    st = {search: search, state: randomState()};
-    save(st);
-    location.assign('https://login.' + cfg.region + '/oauth/authorize?' + new URLSearchParams({
-      response_type: 'token', client_id: cfg.clientId, redirect_uri: self, state: st.state
-    }).toString());
-    return;
+  var token = cfg.devToken;
+  if (!token) {
+    if (!st.token || Date.now() > st.expires - 60000) {
+      st = {search: search, state: randomState()};
+      save(st);
+      location.assign('https://login.' + cfg.region + '/oauth/authorize?' + new URLSearchParams({
+        response_type: 'token', client_id: cfg.clientId, redirect_uri: self, state: st.state
+      }).toString());
+      return;
+    }
+    token = st.token;
   }
-  var token = st.token;
   status.remove();
   var el = document.createElement('voicegate-agent');
   el.setAttribute('conversation-id', conversationId);

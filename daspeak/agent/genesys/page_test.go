@@ -128,3 +128,72 @@ func TestWidgetPageScript(t *testing.T) {
 		t.Fatalf("bad conversation id: %+v", r)
 	}
 }
+
+// TestWidgetPageDevToken: with DevToken the page mounts the widget with
+// that token at once, without the login redirect; without it the page
+// holds no token.
+func TestWidgetPageDevToken(t *testing.T) {
+	page := func(dev string) string {
+		h, err := WidgetPage(&WidgetPageOptions{ClientID: "client-1", Region: "mypurecloud.ie", DevToken: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/genesys/widget", nil))
+		return w.Body.String()
+	}
+	if body := page(""); strings.Contains(body, `"devToken"`) {
+		t.Fatal("a page without DevToken names a dev token")
+	}
+	body := page("DEV-TOKEN-1")
+	if !strings.Contains(body, `"devToken":"DEV-TOKEN-1"`) {
+		t.Fatalf("dev token not in the page config:\n%s", body)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed: the page's script is not run")
+	}
+	m := regexp.MustCompile(`(?s)<script nonce="[^"]+">(.*?)</script>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no script in the page")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "page.js")
+	if err := os.WriteFile(script, []byte(m[1]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const conv = "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081"
+	self := "http://127.0.0.1:8080/genesys/widget"
+	scenarios := []map[string]any{
+		{"href": self + "?conversationId=" + conv + "&gcHostOrigin=https%3A%2F%2Fapps.mypurecloud.ie"},
+		{"href": self + "?conversationId=" + conv + "&gcHostOrigin=https%3A%2F%2Fapps.mypurecloud.de"},
+	}
+	b, _ := json.Marshal(scenarios)
+	sc := filepath.Join(dir, "scenarios.json")
+	if err := os.WriteFile(sc, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(node, "testdata/page_harness.js", script, sc).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var res []struct {
+		Assigned *string `json:"assigned"`
+		Status   string  `json:"status"`
+		Element  *struct {
+			Attrs map[string]string `json:"attrs"`
+			Token *string           `json:"token"`
+		} `json:"element"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(scenarios) {
+		t.Fatalf("harness output %s: %v", out, err)
+	}
+	if r := res[0]; r.Assigned != nil || r.Element == nil || r.Element.Token == nil || *r.Element.Token != "DEV-TOKEN-1" ||
+		r.Element.Attrs["conversation-id"] != conv {
+		t.Fatalf("dev token page: %+v", r)
+	}
+	// The region check still holds.
+	if r := res[1]; r.Element != nil || r.Assigned != nil || !strings.Contains(r.Status, "mypurecloud.ie") {
+		t.Fatalf("other region with a dev token: %+v", r)
+	}
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"html/template"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent/genesys"
+)
+
+// The -fake-genesys mode lets the agent desk be tried on one machine,
+// without a Genesys Cloud org: the agent's token is checked by a fake of
+// GET /api/v2/users/me inside this process, the widget page receives that
+// token instead of running the OAuth login, / lists the live
+// conversations, and the AudioHook connections are signed with the
+// documented local key pair below (unless STATIC_API_KEY_MAP is set).
+// All of it is for loopback only.
+
+// The AudioHook key pair a -fake-genesys server accepts when no keys are
+// configured; it is public, as the audiohook-client README gives it.
+const (
+	fakeAPIKey    = "local-trial"
+	fakeSecretB64 = "bG9jYWwtdHJpYWwtY2xpZW50LXNlY3JldA==" // "local-trial-client-secret"
+)
+
+// fakeRegion is the Genesys Cloud region the fake plays; the widget page
+// checks the interaction's gcHostOrigin against it.
+const fakeRegion = "mypurecloud.com"
+
+// fakeAgent is the user the fake users/me answers for the token.
+const fakeAgent = `{"id":"00000000-0000-4000-8000-00000000a9e7","name":"Local Trial Agent","email":"agent@localhost","state":"active"}`
+
+// newFakeToken returns a random token for one run of the fake.
+func newFakeToken() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return "local-trial-" + hex.EncodeToString(b[:])
+}
+
+// fakeUsersMeHandler answers GET /api/v2/users/me as Genesys Cloud does: 200 with
+// the user for token, 401 for any other bearer token, 404 elsewhere.
+func fakeUsersMeHandler(token string) http.Handler {
+	want := "Bearer " + token
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/api/v2/users/me" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Authorization") != want {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"message":"Invalid login credentials.","code":"bad.credentials","status":401}`)
+			return
+		}
+		io.WriteString(w, fakeAgent)
+	})
+}
+
+// handlerTransport serves HTTP requests with a handler in this process:
+// the fake Genesys Cloud API needs no listener.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, r)
+	resp := w.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// loopbackHostOnly refuses requests whose Host is not a loopback name or
+// address: a web page whose domain an attacker points at 127.0.0.1 (DNS
+// rebinding) must not read the token in the widget page.
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = strings.Trim(host, "[]")
+		ip := net.ParseIP(host)
+		if !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "the fake Genesys Cloud answers requests to 127.0.0.1, [::1] or localhost only", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// fakeKeys returns the documented local key pair.
+func fakeKeys() map[string][]byte {
+	secret, _ := base64.StdEncoding.DecodeString(fakeSecretB64)
+	return map[string][]byte{fakeAPIKey: secret}
+}
+
+// conversation is a live AudioHook session, as the index lists it.
+type conversation struct {
+	ID    string
+	ANI   string
+	Since time.Time
+}
+
+// conversations are the live sessions, for the index page.
+type conversations struct {
+	mu sync.Mutex
+	m  map[string]conversation
+}
+
+func (c *conversations) add(id, ani string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]conversation{}
+	}
+	c.m[id] = conversation{ID: id, ANI: strings.TrimPrefix(ani, "tel:"), Since: time.Now()}
+}
+
+func (c *conversations) remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
+}
+
+// list returns the conversations, newest first.
+func (c *conversations) list() []conversation {
+	c.mu.Lock()
+	out := make([]conversation, 0, len(c.m))
+	for _, v := range c.m {
+		out = append(out, v)
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b conversation) int {
+		if d := b.Since.Compare(a.Since); d != 0 {
+			return d
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// widgetURL is the widget page of a conversation, with the parameters the
+// Interaction Widget integration passes.
+func widgetURL(conversationID string) string {
+	q := url.Values{"conversationId": {conversationID}, "gcHostOrigin": {"https://apps." + fakeRegion}, "langTag": {"en-us"}}
+	return genesys.DefaultWidgetPath + "?" + q.Encode()
+}
+
+type indexRow struct {
+	ID, ANI, Since, URL string
+}
+
+// index serves the list of live conversations, each linked to its widget
+// page; it reloads every 2 s while there is none, every 10 s after.
+func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	var rows []indexRow
+	for _, v := range c.list() {
+		rows = append(rows, indexRow{ID: v.ID, ANI: v.ANI, Since: v.Since.Format("15:04:05"), URL: widgetURL(v.ID)})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	indexTemplate.Execute(w, struct {
+		Rows                []indexRow
+		APIKey, Secret, URL string
+	}{rows, fakeAPIKey, fakeSecretB64, "ws://" + r.Host + wsPath})
+}
+
+var indexTemplate = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{{if .Rows}}10{{else}}2{{end}}">
+<title>Live conversations (fake Genesys Cloud)</title>
+<style>
+body{margin:24px;font:14px system-ui,sans-serif;color:#222}
+table{border-collapse:collapse}th,td{padding:6px 12px;border-bottom:1px solid #ddd;text-align:left}
+code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}
+.note{color:#a15c00}
+</style>
+</head>
+<body>
+<h1>Live conversations</h1>
+<p class="note">Fake Genesys Cloud for local trials: no login, one token for everyone on this machine.</p>
+{{if .Rows}}
+<table id="conversations">
+<thead><tr><th>Conversation</th><th>Caller (ANI)</th><th>Since</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr><td><a href="{{.URL}}">{{.ID}}</a></td><td>{{.ANI}}</td><td>{{.Since}}</td></tr>
+{{end}}</tbody>
+</table>
+<p>Open a conversation, then press <b>Register User</b> (or <b>Authenticate User</b>) while the caller speaks.</p>
+{{else}}
+<p id="empty">No live conversation yet. Start a call with the AudioHook client, from the repository's root:</p>
+<pre>AUDIOHOOK_API_KEY={{.APIKey}} AUDIOHOOK_CLIENT_SECRET={{.Secret}} \
+go run ./examples/audiohook-client -url {{.URL}} -wav testdata/voices/awb_1.wav -loop 10m</pre>
+{{end}}
+</body>
+</html>
+`))

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak/offline"
+	"github.com/voicegate/voicegate/internal/browsertest"
+)
+
+// fakeServer is the example run with -agent -fake-genesys on a free
+// loopback port.
+type fakeServer struct {
+	base  string // http://127.0.0.1:port
+	ws    string
+	logs  *lockedBuf
+	hc    *http.Client
+	token string // the agent token, as the widget page gives it
+}
+
+func startFake(t *testing.T, extra ...string) *fakeServer {
+	t.Helper()
+	t.Setenv("STATIC_API_KEY_MAP", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeServer{logs: &lockedBuf{}, hc: &http.Client{Timeout: 30 * time.Second}}
+	addr := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	args := append([]string{"-agent", "-fake-genesys", "-offline", "-listen", "127.0.0.1:0"}, extra...)
+	go func() { errc <- run(ctx, args, f.logs, func(a net.Addr) { addr <- a }) }()
+	select {
+	case a := <-addr:
+		f.base = "http://" + a.String()
+		f.ws = "ws://" + a.String() + wsPath
+	case err := <-errc:
+		cancel()
+		t.Fatalf("server: %v\n%s", err, f.logs)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("server exit: %v", err)
+		}
+		f.hc.CloseIdleConnections()
+	})
+	page := f.get(t, widgetURL(audiohooktest.NewUUID()))
+	m := regexp.MustCompile(`"devToken":"([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no agent token in the widget page:\n%s", page)
+	}
+	f.token = m[1]
+	return f
+}
+
+func (f *fakeServer) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := f.hc.Get(f.base + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func (f *fakeServer) status(t *testing.T, token, conv string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.base+"/agent/status", strings.NewReader(`{"call_id":"`+conv+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// dialFake opens a call as the audiohook-client does with the local key
+// pair.
+func dialFake(t *testing.T, ctx context.Context, f *fakeServer, conv, ani string) *audiohooktest.Client {
+	t.Helper()
+	c, err := audiohooktest.Dial(ctx, f.ws, &audiohooktest.DialOptions{
+		APIKey: fakeAPIKey, Secret: fakeKeys()[fakeAPIKey], ConversationID: conv, PingInterval: -1,
+		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+18005550100"},
+	})
+	if err != nil {
+		t.Fatalf("dial with the local key pair: %v\n%s", err, f.logs)
+	}
+	return c
+}
+
+// waitFor polls cond every 20 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestFakeGenesys: the fake mode says it is for local trials, accepts the
+// local AudioHook key pair, lists live conversations with their caller and
+// widget link at /, and checks agent tokens with its fake users/me, which
+// accepts the page's token only.
+func TestFakeGenesys(t *testing.T) {
+	f := startFake(t)
+	if l := f.logs.String(); !strings.Contains(l, "for local trials only") || !strings.Contains(l, "AUDIOHOOK_API_KEY="+fakeAPIKey) {
+		t.Fatalf("log %s", l)
+	}
+	if !regexp.MustCompile(`^local-trial-[0-9a-f]{48}$`).MatchString(f.token) {
+		t.Fatalf("agent token %q", f.token)
+	}
+	if idx := f.get(t, "/"); !strings.Contains(idx, `id="empty"`) || !strings.Contains(idx, "AUDIOHOOK_CLIENT_SECRET="+fakeSecretB64) ||
+		!strings.Contains(idx, "-url "+f.ws+" ") {
+		t.Fatalf("empty index:\n%s", idx)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conv := audiohooktest.NewUUID()
+	c := dialFake(t, ctx, f, conv, "tel:+34600000077")
+	defer c.CloseNow()
+	var idx string
+	waitFor(t, "the conversation in the index", func() bool { idx = f.get(t, "/"); return strings.Contains(idx, conv) })
+	row := regexp.MustCompile(`<tr><td><a href="([^"]+)">` + conv + `</a></td><td>\+34600000077</td>`).FindStringSubmatch(html.UnescapeString(idx))
+	if row == nil || row[1] != widgetURL(conv) || !strings.Contains(widgetURL(conv), "gcHostOrigin=https%3A%2F%2Fapps."+fakeRegion) {
+		t.Fatalf("index:\n%s", idx)
+	}
+
+	for _, tok := range []string{"forged", f.token + "x", ""} {
+		if code, m := f.status(t, tok, conv); code != 401 || m["code"] != "unauthenticated" {
+			t.Errorf("token %q: %d %v", tok, code, m)
+		}
+	}
+	if code, m := f.status(t, f.token, conv); code != 200 || m["caller_id"] != "+34600000077" || m["call_in_progress"] != true {
+		t.Fatalf("status with the page's token: %d %v", code, m)
+	}
+	// Only loopback host names are answered (DNS rebinding).
+	for host, want := range map[string]int{"evil.example": 421, "evil.example:8080": 421, "127.0.0.1.nip.io": 421, "localhost:8080": 200, "[::1]:8080": 200} {
+		req, _ := http.NewRequest(http.MethodGet, f.base+widgetURL(conv), nil)
+		req.Host = host
+		resp, err := f.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want != 200 && strings.Contains(string(b), f.token)) {
+			t.Errorf("Host %s: %d (want %d) %.80s", host, resp.StatusCode, want, b)
+		}
+	}
+	if err := c.Close(ctx, audiohook.CloseEnd); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the ended conversation to leave the index", func() bool { return !strings.Contains(f.get(t, "/"), conv) })
+}
+
+// TestFakeGenesysOnlyInFakeMode: a real -agent server has no index and
+// its widget page carries no token.
+func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
+	t.Setenv("TEST_AUDIOHOOK_KEYS", `{"`+apiKey+`":"`+secretB64+`"}`)
+	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", Agent: agentConfig{Enabled: true, Region: "mypurecloud.ie", ClientID: "client-1", APIURL: "https://api.mypurecloud.ie"}}
+	srv, err := newServer(cfg, slog.New(slog.DiscardHandler), offline.New(nil), credstore.NewMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.shutdown(context.Background())
+	h := srv.handler()
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/", 404}, {widgetURL(audiohooktest.NewUUID()), 200}} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
+		if w.Code != c.status || bytes.Contains(w.Body.Bytes(), []byte(`"devToken"`)) {
+			t.Errorf("GET %s: %d (want %d) %s", c.path, w.Code, c.status, w.Body)
+		}
+	}
+}
+
+// TestFakeGenesysBrowser is the trial the README describes: a call streams
+// a recorded voice in real time, the agent opens / in Chromium, clicks the
+// conversation, presses Register User and gets the green tick (the
+// credential is stored, Genesys gets the result event), then Authenticate
+// User verifies the voice; a second call from the same number by another
+// voice is not verified.
+// Screenshots go to $VOICEGATE_SCREENSHOTS (default: a temporary
+// directory named in the log).
+func TestFakeGenesysBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	f := startFake(t) // 5 s of net speech, as the README's trial
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	call := startCall(t, ctx, f, "voices/awb_1.wav")
+	conv := call.conv
+
+	p := b.NewPage(480, 720)
+	p.Goto(f.base + "/")
+	p.WaitText("#conversations", conv, 15*time.Second)
+	p.Screenshot("genesys-01-conversations", "")
+	p.Click("#conversations a")
+	const w = "voicegate-agent"
+	sel := func(id string) string { return w + " >> #" + id }
+	p.WaitText(sel("main"), "^Register User$", 15*time.Second)
+	if got := p.Text(sel("caller")); got != "+34600000077" {
+		t.Errorf("caller shown as %q", got)
+	}
+	p.Screenshot("genesys-02-widget", w)
+	p.Click(sel("main"))
+	p.WaitText(sel("ptext"), `Voice collected`, 30*time.Second)
+	p.WaitText(sel("otitle"), "^Voice registered$", 60*time.Second)
+	var class string
+	p.Eval(`document.querySelector('voicegate-agent').shadowRoot.getElementById('outcome').className`, &class)
+	if class != "outcome success" {
+		t.Errorf("outcome class %q", class)
+	}
+	p.WaitText(sel("main"), "^Authenticate User$", 5*time.Second)
+	t.Logf("screenshot: %s", p.Screenshot("genesys-03-registered", w))
+	if code, m := f.status(t, f.token, conv); code != 200 || m["registered"] != true {
+		t.Errorf("status after register: %d %v", code, m)
+	}
+	call.expectResult(`"type":"result-success"`, `"kind":"register"`)
+
+	// Authenticate User: the same voice is verified.
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 60*time.Second)
+	p.WaitText(sel("main"), "^Re-Authenticate User$", 5*time.Second)
+	call.expectResult(`"type":"result-success"`, `"kind":"verify"`)
+	call.end()
+
+	// Another call from the same number by another voice: not verified.
+	imp := startCall(t, ctx, f, "voices/kal_1.wav")
+	p.Goto(f.base + "/")
+	p.WaitText("#conversations", imp.conv, 15*time.Second)
+	if strings.Contains(p.Text("#conversations"), conv) {
+		t.Error("the ended call is still listed")
+	}
+	p.Click("#conversations a")
+	p.WaitText(sel("main"), "^Authenticate User$", 15*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Not verified$", 60*time.Second)
+	p.Screenshot("genesys-04-impostor", w)
+	imp.expectResult(`"type":"result-fail-score"`, `"kind":"verify"`)
+	imp.end()
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}
+
+// talkingCall is an AudioHook call whose caller repeats a recording in
+// real time, as audiohook-client -loop does.
+type talkingCall struct {
+	t       *testing.T
+	ctx     context.Context
+	c       *audiohooktest.Client
+	conv    string
+	stop    context.CancelFunc
+	talked  chan error
+	results chan string
+	read    chan struct{}
+}
+
+func startCall(t *testing.T, ctx context.Context, f *fakeServer, voice string) *talkingCall {
+	t.Helper()
+	k := &talkingCall{t: t, ctx: ctx, conv: audiohooktest.NewUUID(), talked: make(chan error, 1), results: make(chan string, 4), read: make(chan struct{})}
+	k.c = dialFake(t, ctx, f, k.conv, "tel:+34600000077")
+	t.Cleanup(func() { k.c.CloseNow() })
+	sctx, stop := context.WithCancel(ctx)
+	k.stop = stop
+	go func() {
+		for {
+			src, err := audiohooktest.WAVSource(testdata(voice))
+			if err == nil {
+				err = k.c.Stream(sctx, src, nil)
+			}
+			if err != nil {
+				k.talked <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		defer close(k.read)
+		for {
+			m, err := k.c.Next(ctx)
+			if err != nil {
+				return
+			}
+			var p audiohook.EventParameters
+			if m.Type == audiohook.TypeEvent && json.Unmarshal(m.Parameters, &p) == nil {
+				for _, e := range p.Entities {
+					if e.Type == entityResult {
+						k.results <- string(e.Data)
+					}
+				}
+			}
+		}
+	}()
+	return k
+}
+
+// expectResult waits for the next voicegate.result event Genesys gets.
+func (k *talkingCall) expectResult(want ...string) {
+	k.t.Helper()
+	select {
+	case r := <-k.results:
+		for _, w := range want {
+			if !strings.Contains(r, w) {
+				k.t.Errorf("Genesys got %s, want %s", r, w)
+			}
+		}
+	case <-time.After(10 * time.Second):
+		k.t.Errorf("no voicegate.result event reached the AudioHook client (want %v)", want)
+	}
+}
+
+// end stops the talking and closes the call.
+func (k *talkingCall) end() {
+	k.t.Helper()
+	k.stop()
+	if err := <-k.talked; !errors.Is(err, context.Canceled) {
+		k.t.Errorf("the call stopped talking on its own: %v", err)
+	}
+	if err := k.c.Close(k.ctx, audiohook.CloseEnd); err != nil {
+		k.t.Errorf("close: %v", err)
+	}
+	<-k.read
+}
