@@ -14,6 +14,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate"
@@ -93,11 +94,12 @@ type Queue struct {
 	abort  error // set by Abort: returned at once
 	c      Counters
 
-	wake  chan struct{} // a frame, the end or an abort arrived
-	done  chan struct{} // closed by the first Finish or Abort
-	rmu   sync.Mutex    // serialises consumers
-	rwake chan struct{} // rmu was unlocked
-	out   []byte        // the consumer's payload, valid until its next Pop
+	wake    chan struct{} // a frame, the end or an abort arrived
+	done    chan struct{} // closed by the first Finish or Abort
+	rmu     sync.Mutex    // serialises consumers
+	rwake   chan struct{} // rmu was unlocked
+	waiters atomic.Int32  // consumers waiting for rmu
+	out     []byte        // the consumer's payload, valid until its next Pop
 }
 
 // NewQueue returns an empty queue.
@@ -282,12 +284,19 @@ func (q *Queue) Counters() Counters {
 // ends, it is aborted or ctx ends. Concurrent calls are serialised; the
 // payload is valid until the next Pop by any caller.
 func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
-	for !q.rmu.TryLock() {
-		select {
-		case <-q.rwake:
-		case <-ctx.Done():
-			return voicegate.Frame{}, ctx.Err()
+	if !q.rmu.TryLock() {
+		// Register as a waiter, then try again: an unlock either sees
+		// the waiter and signals, or happened before the second try.
+		q.waiters.Add(1)
+		for !q.rmu.TryLock() {
+			select {
+			case <-q.rwake:
+			case <-ctx.Done():
+				q.waiters.Add(-1)
+				return voicegate.Frame{}, ctx.Err()
+			}
 		}
+		q.waiters.Add(-1)
 	}
 	defer q.unlockReader()
 	for {
@@ -335,8 +344,10 @@ func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
 
 func (q *Queue) unlockReader() {
 	q.rmu.Unlock()
-	select {
-	case q.rwake <- struct{}{}:
-	default:
+	if q.waiters.Load() > 0 {
+		select {
+		case q.rwake <- struct{}{}:
+		default:
+		}
 	}
 }
