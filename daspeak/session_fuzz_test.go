@@ -72,7 +72,7 @@ func FuzzEngineResult(f *testing.F) {
 	f.Add(daspeak.AuthenticityNotPerformed, 0.4, false)
 	f.Add(math.NaN(), 0.9, true)
 	f.Add(0.5, math.Inf(-1), true)
-	f.Add(-0.0, 1.0, false)
+	f.Add(math.Copysign(0, -1), 1.0, false)
 	frames := fuzzSpeech(f)
 	f.Fuzz(func(t *testing.T, authenticity, score float64, register bool) {
 		e := &fakeEngine{authenticity: authenticity, score: score}

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,18 +78,10 @@ func TestNoInternalImports(t *testing.T) {
 
 // goTool returns the go command, or "" when there is none.
 func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
 	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // offline matches go command failures that come from the network (the

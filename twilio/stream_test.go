@@ -497,7 +497,7 @@ func paced(n int, gap time.Duration) []idleStep {
 // lockstep with the server (each frame is read back before the clock
 // moves again), lets tail pass, and then sends stop unless tail reaches
 // idle. It returns the frames read and the error that ended them.
-func runIdle(t *testing.T, idle time.Duration, steps []idleStep, tail time.Duration) (int, error, *twilio.Stream) {
+func runIdle(t *testing.T, idle time.Duration, steps []idleStep, tail time.Duration) (int, *twilio.Stream, error) {
 	t.Helper()
 	clk := twilio.NewFakeClock(time.Unix(1700000000, 0))
 	o := &twilio.AcceptOptions{IdleTimeout: idle}
@@ -528,7 +528,7 @@ func runIdle(t *testing.T, idle time.Duration, steps []idleStep, tail time.Durat
 		}
 		f, err := s.ReadFrame(ctx)
 		if err != nil {
-			return n, err, s
+			return n, s, err
 		}
 		if f.Seq != uint64(i+1) || !bytes.Equal(f.Payload, payload) {
 			t.Fatalf("frame %d: seq %d", i, f.Seq)
@@ -546,7 +546,7 @@ func runIdle(t *testing.T, idle time.Duration, steps []idleStep, tail time.Durat
 	if ctx.Err() != nil {
 		t.Fatal("stream neither stopped nor timed out")
 	}
-	return n, err, s
+	return n, s, err
 }
 
 // The idle timeout, on a fake clock: a silence of IdleTimeout ends the
@@ -577,7 +577,7 @@ func TestIdleTimeout(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			n, err, s := runIdle(t, idle, tc.steps, tc.tail)
+			n, s, err := runIdle(t, idle, tc.steps, tc.tail)
 			if tc.idle {
 				if n != tc.frames || !errors.Is(err, twilio.ErrIdleTimeout) || !errors.Is(s.Err(), twilio.ErrIdleTimeout) {
 					t.Fatalf("%d frames, %v (Err %v); want %d then ErrIdleTimeout", n, err, s.Err(), tc.frames)
@@ -605,7 +605,7 @@ func TestIdleTimeoutResetByTraffic(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			n, err, s := runIdle(t, idle, tc.steps, idle-1)
+			n, s, err := runIdle(t, idle, tc.steps, idle-1)
 			if n != len(tc.steps) || err != io.EOF || s.Err() != nil {
 				t.Fatalf("%d of %d frames, %v (Err %v); want all then io.EOF", n, len(tc.steps), err, s.Err())
 			}

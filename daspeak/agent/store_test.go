@@ -170,7 +170,8 @@ func TestAudioNames(t *testing.T) {
 			t.Errorf("%+v: %v", c, err)
 		}
 	}
-	if k, err := base64.StdEncoding.DecodeString(NewAudioKey()); err != nil || len(k) != 32 || NewAudioKey() == NewAudioKey() {
+	k1, k2 := NewAudioKey(), NewAudioKey()
+	if k, err := base64.StdEncoding.DecodeString(k1); err != nil || len(k) != 32 || k1 == k2 {
 		t.Fatalf("NewAudioKey: %d bytes, %v", len(k), err)
 	}
 }

@@ -1,6 +1,7 @@
 // Command audiohook-client dials an AudioHook server as Genesys Cloud does:
 // a signed WebSocket upgrade, open with a media offer, the caller's audio
-// (a WAV file or a tone) in real time or as fast as possible, pings, and
+// (a WAV file or a tone) in real time or a bounded multiple of it (-fast,
+// -speed: a server queues little audio and drops the rest), pings, and
 // the close transaction. It prints the server's messages and the ping
 // round-trip times, to probe an AudioHook endpoint such as the
 // audiohook-server example:
@@ -30,6 +31,22 @@ import (
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 )
 
+// Sending faster than real time is bounded: an AudioHook server has no
+// flow control, it queues a little audio per session (the audiohook-server
+// example 2 s by default) and drops the oldest when the queue is full, so
+// audio sent all at once is mostly lost. At fastSpeed a 200 ms message
+// arrives every 50 ms, which a server that keeps up with its engine
+// absorbs.
+const (
+	fastSpeed = 4.0  // -fast
+	maxSpeed  = 16.0 // the most -speed allows
+
+	// maxLag is how far behind its schedule the pacer may fall (a slow
+	// reader) before it starts a new one instead of catching up in a
+	// burst: at most maxLag*speed of audio is sent at once.
+	maxLag = 200 * time.Millisecond
+)
+
 type config struct {
 	URL          string
 	APIKey       string
@@ -39,6 +56,7 @@ type config struct {
 	ANI          string
 	CustomConfig string
 	Fast         bool
+	Speed        float64
 	Chunk        time.Duration
 	Ping         time.Duration
 	Wait         time.Duration
@@ -59,7 +77,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.Tone, "tone", 0, "stream a 440 Hz tone of this length instead of a WAV file")
 	fs.StringVar(&c.ANI, "ani", "tel:+34600000000", "participant ANI (the caller id the server uses by default)")
 	fs.StringVar(&c.CustomConfig, "custom-config", "", `customConfig JSON object for open, e.g. {"operation":"verify"}`)
-	fs.BoolVar(&c.Fast, "fast", false, "send audio as fast as possible instead of in real time")
+	fs.BoolVar(&c.Fast, "fast", false, fmt.Sprintf("send audio faster than real time: %g times, or -speed (a server queues a little audio only, and drops the rest)", fastSpeed))
+	fs.Float64Var(&c.Speed, "speed", 0, fmt.Sprintf("send audio at this multiple of real time, 1 to %g (default 1, or %g with -fast)", maxSpeed, fastSpeed))
 	fs.DurationVar(&c.Chunk, "chunk", 200*time.Millisecond, "audio per binary message, 20ms to 200ms")
 	fs.DurationVar(&c.Ping, "ping", 5*time.Second, "interval between pings whose round-trip time is printed (0: only one)")
 	fs.DurationVar(&c.Wait, "wait", 30*time.Second, "how long to wait for the server's disconnect after the audio ended")
@@ -69,6 +88,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.Loop, "loop", 0, "repeat the WAV file or tone until this much audio was sent (e.g. 10m), to keep a call talking while an agent-mode server's widget is used; 0: send it once")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	switch {
+	case c.Speed == 0 && c.Fast:
+		c.Speed = fastSpeed
+	case c.Speed == 0:
+		c.Speed = 1
+	case !(c.Speed >= 1 && c.Speed <= maxSpeed): // NaN too
+		return nil, fmt.Errorf("-speed %g: want 1 (real time) to %g", c.Speed, maxSpeed)
 	}
 	if c.Loop < 0 || (c.Loop > 0 && c.Probe) {
 		return nil, errors.New("-loop must be a positive duration, and not with -probe")
@@ -245,7 +272,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.Probe {
 			src = emptySource{}
 		}
-		streamErr = c.Stream(ctx, src, &audiohooktest.StreamOptions{Chunk: cfg.Chunk, Fast: cfg.Fast})
+		sopts := &audiohooktest.StreamOptions{Chunk: cfg.Chunk}
+		if cfg.Speed > 1 && !cfg.Probe {
+			// The library's Fast sends unpaced; the pacer bounds it.
+			src, sopts.Fast = newPacer(src, cfg.Speed), true
+		}
+		streamErr = c.Stream(ctx, src, sopts)
 		var de *audiohook.DisconnectError
 		if errors.As(streamErr, &de) {
 			streamErr = nil // the server ended the session, as it should
@@ -257,6 +289,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		out.printf("audio sent position=%s", c.Position())
 	}
 	stopped := false
+	if p, ok := src.(*pacer); ok {
+		src = p.src
+	}
 	if l, ok := src.(*loopReader); ok && l.stopped {
 		stopped = true
 		out.printf("audio stopped")
@@ -343,6 +378,55 @@ func (l *loopReader) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 		f.Seq, f.Timestamp = l.seq, l.sent
 		l.sent += d
 		return f, nil
+	}
+}
+
+// pacer releases the frames of src at speed times real time: a frame is
+// returned no sooner than (audio before it) / speed after the first read.
+// A reader more than maxLag late is not made up for with a burst.
+type pacer struct {
+	src   voicegate.FrameReader
+	speed float64
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+	start time.Time     // of the first read
+	sent  time.Duration // audio returned so far
+}
+
+func newPacer(src voicegate.FrameReader, speed float64) *pacer {
+	return &pacer{src: src, speed: speed, now: time.Now, sleep: sleepCtx}
+}
+
+func (p *pacer) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
+	if p.start.IsZero() {
+		p.start = p.now()
+	}
+	due := p.start.Add(time.Duration(float64(p.sent) / p.speed))
+	if wait := due.Sub(p.now()); wait > 0 {
+		if err := p.sleep(ctx, wait); err != nil {
+			return voicegate.Frame{}, err
+		}
+	} else if wait < -maxLag {
+		// Far behind (a slow connection): restart the schedule from now.
+		p.start, p.sent = p.now(), 0
+	}
+	f, err := p.src.ReadFrame(ctx)
+	if err != nil {
+		return f, err
+	}
+	p.sent += f.Duration()
+	return f, nil
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

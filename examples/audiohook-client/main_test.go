@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,32 @@ func startServer(t *testing.T) string {
 // loopback port, args and the environment entries env.
 func startServerWith(t *testing.T, args []string, env ...string) string {
 	t.Helper()
+	url, _ := startServerLogs(t, args, env...)
+	return url
+}
+
+// lockedLog is the server's log, written by one goroutine and read by the
+// test.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) write(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startServerLogs is startServerWith that also returns the server's log.
+func startServerLogs(t *testing.T, args []string, env ...string) (string, *lockedLog) {
+	t.Helper()
 	buildOnce.Do(buildServer)
 	if buildSkip != "" {
 		t.Skip(buildSkip)
@@ -106,12 +133,12 @@ func startServerWith(t *testing.T, args []string, env ...string) string {
 	}
 	lines := make(chan string, 100)
 	logDone := make(chan struct{})
-	var logs strings.Builder
+	logs := &lockedLog{}
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
+			logs.write(sc.Text() + "\n")
 			select {
 			case lines <- sc.Text():
 			default:
@@ -138,7 +165,7 @@ func startServerWith(t *testing.T, args []string, env ...string) string {
 		select {
 		case l := <-lines:
 			if m := addr.FindStringSubmatch(l); m != nil {
-				return "ws://" + m[1] + "/api/v1/audiohook/ws"
+				return "ws://" + m[1] + "/api/v1/audiohook/ws", logs
 			}
 		case <-timeout:
 			t.Fatal("the server did not start")
@@ -198,6 +225,88 @@ func TestAgainstServerExample(t *testing.T) {
 	}
 }
 
+// TestFastDoesNotOverrun: -fast against a server with its default queue
+// (2 s) loses no audio: a register of a long call succeeds and the server
+// logs no dropped frame. Sent unpaced, 15 s of audio would land at once
+// and all but the last 2 s be dropped.
+func TestFastDoesNotOverrun(t *testing.T) {
+	url, logs := startServerLogs(t, []string{"-progress=false"}, `STATIC_API_KEY_MAP={"`+apiKey+`":"`+secretB64+`"}`)
+	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
+	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
+	start := time.Now()
+	out, err := runClient(t, "-url", url, "-wav", testdata(utterance("awb", 0)), "-loop", "15s", "-fast",
+		"-ani", "tel:+34600000031", "-custom-config", `{"operation":"register"}`)
+	if err != nil || !strings.Contains(out, `event voicegate.result {"type":"result-success","operation":"register"`) {
+		t.Fatalf("register: %v\n%s\nserver:\n%s", err, out, logs)
+	}
+	// Bounded below only (the time a paced send must take): never flaky.
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("register took %v: more than %g times real time", el, fastSpeed)
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(logs.String(), "frames_dropped=") < 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "frames_dropped=0 ") || strings.Contains(logs.String(), "session audio dropped") {
+		t.Fatalf("server log:\n%s", logs)
+	}
+}
+
+// TestPacer: frames are released at speed times real time, by the audio
+// before them, and a late reader gets no burst beyond maxLag.
+func TestPacer(t *testing.T) {
+	frame := voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1, Payload: make([]byte, 160)} // 20 ms
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var slept []time.Duration
+	src := &frames{n: 6, f: frame}
+	p := &pacer{src: src, speed: 4, now: func() time.Time { return now },
+		sleep: func(_ context.Context, d time.Duration) error { slept = append(slept, d); now = now.Add(d); return nil }}
+	ctx := context.Background()
+	for range 3 {
+		if _, err := p.ReadFrame(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 0, 5, 10 ms: 20 ms frames at 4x.
+	if want := []time.Duration{5 * time.Millisecond, 5 * time.Millisecond}; !slices.Equal(slept, want) {
+		t.Fatalf("slept %v, want %v", slept, want)
+	}
+	// The reader took 2 ms (due at 15 ms, asked at 12 ms): 3 ms more.
+	now = now.Add(2 * time.Millisecond)
+	p.ReadFrame(ctx)
+	// Then 1 s late: a new schedule, no sleep, no burst.
+	now = now.Add(time.Second)
+	p.ReadFrame(ctx)
+	p.ReadFrame(ctx)
+	if want := []time.Duration{5 * time.Millisecond, 5 * time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond}; !slices.Equal(slept, want) {
+		t.Fatalf("slept %v, want %v", slept, want)
+	}
+	if _, err := p.ReadFrame(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last frame: %v", err)
+	}
+	// A cancelled wait ends the read.
+	p = newPacer(&frames{n: 3, f: frame}, 1)
+	p.ReadFrame(ctx)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := p.ReadFrame(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// frames returns f n times.
+type frames struct {
+	n int
+	f voicegate.Frame
+}
+
+func (r *frames) ReadFrame(context.Context) (voicegate.Frame, error) {
+	if r.n == 0 {
+		return voicegate.Frame{}, io.EOF
+	}
+	r.n--
+	return r.f, nil
+}
+
 // TestToneWithoutResult streams a tone too short for a result and checks
 // that the client gives up waiting and closes the session cleanly.
 func TestToneWithoutResult(t *testing.T) {
@@ -226,6 +335,10 @@ func TestFlags(t *testing.T) {
 		{"-probe", "-conversation-id", "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081"},
 		{"-tone", "1s", "-loop", "-1s"},
 		{"-probe", "-loop", "1s"},
+		{"-tone", "1s", "-speed", "0.5"},
+		{"-tone", "1s", "-fast", "-speed", "17"},
+		{"-tone", "1s", "-speed", "NaN"},
+		{"-tone", "1s", "-speed", "-4"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
@@ -244,6 +357,20 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%v: %v", c.args, err)
 		} else if cfg.Timeout != c.want {
 			t.Errorf("%v: timeout %s, want %s", c.args, cfg.Timeout, c.want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want float64
+	}{
+		{[]string{"-tone", "1s"}, 1},
+		{[]string{"-tone", "1s", "-fast"}, fastSpeed},
+		{[]string{"-tone", "1s", "-fast", "-speed", "8"}, 8},
+		{[]string{"-tone", "1s", "-speed", "16"}, 16},
+		{[]string{"-tone", "1s", "-speed", "1"}, 1},
+	} {
+		if cfg, err := parseFlags(c.args, io.Discard); err != nil || cfg.Speed != c.want {
+			t.Errorf("%v: speed %v %v, want %v", c.args, cfg, err, c.want)
 		}
 	}
 	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {

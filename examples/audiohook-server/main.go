@@ -10,8 +10,11 @@
 // operation is "verify" (the default) or "register"; enrolment is always
 // explicit. "auto" (verify a registered caller, register a new one) must be
 // enabled with -auto-enrol, because a caller id can be spoofed: with auto,
-// whoever calls first from a number is enrolled as its owner. callerId
-// defaults to the participant's ANI. Once enough net speech was heard, the
+// whoever calls first from a number is enrolled as its owner. register
+// never replaces a stored voiceprint (error-parameters "already
+// registered"). callerId defaults to the participant's ANI; either is
+// normalised to E.164 and anything else is refused. Once enough net
+// speech was heard, the
 // server sends the result as an AudioHook event with one "voicegate.result"
 // entity, then disconnects with reason "completed" and the result type as
 // info.
@@ -53,8 +56,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -90,6 +95,10 @@ const (
 
 // errAutoDisabled refuses operation auto on a server without -auto-enrol.
 var errAutoDisabled = errors.New(`customConfig: operation "auto" is disabled on this server (caller ids can be spoofed; start it with -auto-enrol to allow it)`)
+
+// errAlreadyRegistered refuses a register of a caller with a stored
+// credential, as the IVR (409 already_registered) and the agent API do.
+var errAlreadyRegistered = errors.New("caller is already registered; delete the caller first to register again")
 
 // autoEnrolWarning is logged at start when -auto-enrol is set.
 const autoEnrolWarning = "auto enrolment enabled: an unregistered caller id is enrolled with the voice of whoever calls first, and caller ids can be spoofed; prefer explicit register operations"
@@ -165,7 +174,9 @@ type customConfig struct {
 
 // parseOpen returns the operation and caller id of an open message. An
 // absent operation is verify, or auto when autoEnrol; auto is refused
-// unless autoEnrol.
+// unless autoEnrol. The caller id is customConfig.callerId, else the
+// participant's ani, normalised to E.164 (agent.NormalizeCallerID: "tel:",
+// spaces and dashes dropped, "00" as "+"); anything else is refused.
 func parseOpen(p *audiohook.OpenParameters, autoEnrol bool) (op, caller string, err error) {
 	var cc customConfig
 	if len(p.CustomConfig) > 0 && string(p.CustomConfig) != "null" {
@@ -188,11 +199,18 @@ func parseOpen(p *audiohook.OpenParameters, autoEnrol bool) (op, caller string, 
 	default:
 		return "", "", fmt.Errorf("customConfig: unknown operation %q", op)
 	}
-	caller = cc.CallerID
-	if caller == "" {
-		caller = strings.TrimPrefix(p.Participant.ANI, "tel:")
-	}
-	if err := credstore.ValidateID(caller); err != nil {
+	// One caller, one key in the store, whatever the spelling: the
+	// E.164 form, as the IVR and the agent API store it.
+	switch {
+	case cc.CallerID != "":
+		if caller, err = agent.NormalizeCallerID(cc.CallerID); err != nil {
+			return "", "", fmt.Errorf("customConfig.callerId %q is not an E.164 telephone number (want + and 2 to 15 digits, e.g. +34600000000)", cc.CallerID)
+		}
+	case p.Participant.ANI != "":
+		if caller, err = agent.NormalizeCallerID(p.Participant.ANI); err != nil {
+			return "", "", fmt.Errorf("participant ani %q is not an E.164 telephone number: set customConfig.callerId to the caller's number (e.g. +34600000000)", p.Participant.ANI)
+		}
+	default:
 		return "", "", errors.New("no caller id: set customConfig.callerId or send the participant's ani")
 	}
 	return op, caller, nil
@@ -204,6 +222,7 @@ type server struct {
 	engine   daspeak.Engine
 	store    credstore.Store
 	creds    *agent.CredentialStore
+	regMu    sync.Mutex // serialises a registration's existence check and store
 	opts     audiohook.ServerOptions
 	sessions agent.Tracker
 	// -agent mode
@@ -257,12 +276,20 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.KeysEnv, err)
 		}
+		fake := false // the public local pair: loopback only, never weak-checked
 		if len(keys) == 0 && cfg.Agent.Fake {
-			keys = fakeKeys()
+			keys, fake = fakeKeys(), true
 			log.Warn("fake Genesys Cloud: accepting the public local AudioHook key pair; start the client with AUDIOHOOK_API_KEY=" + fakeAPIKey + " AUDIOHOOK_CLIENT_SECRET=" + fakeSecretB64)
 		}
 		if len(keys) == 0 {
 			return nil, fmt.Errorf("no API keys: set %s to {\"<api key>\":\"<base64 client secret>\"} (or -insecure-skip-auth for local tests)", cfg.KeysEnv)
+		}
+		if weak := weakKeys(keys); len(weak) > 0 && !fake {
+			msg := fmt.Sprintf("%s: %s", cfg.KeysEnv, strings.Join(weak, "; "))
+			if !isLoopback(cfg.Listen) {
+				return nil, fmt.Errorf("%s: refusing to listen on %q beyond loopback with a weak key; %s", msg, cfg.Listen, keyAdvice)
+			}
+			log.Warn(msg+": accepted because -listen is loopback; "+keyAdvice, "listen", cfg.Listen)
 		}
 		s.opts.Keys = keys
 	}
@@ -278,6 +305,51 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		}
 	}
 	return s, nil
+}
+
+// Least sizes of an AudioHook key pair: the API key names the client and
+// travels in clear (X-API-KEY), the client secret signs each request (HMAC-
+// SHA256, RFC 9421) and is the real credential: 16 bytes is 128 bits.
+const (
+	minAPIKeyLen = 16 // characters
+	minSecretLen = 16 // bytes, base64-decoded
+)
+
+// keyAdvice says how to make a key pair that weakKeys accepts.
+var keyAdvice = fmt.Sprintf("use API keys of at least %d characters and client secrets of at least %d random bytes, e.g. key $(openssl rand -hex 16) and secret $(openssl rand -base64 32), and set the same pair in the Genesys AudioHook integration", minAPIKeyLen, minSecretLen)
+
+// weakKeys describes each key of keys that is too short or has no or a
+// too-short secret, sorted; the key is named by its first characters only
+// and the secret by its length.
+func weakKeys(keys map[string][]byte) []string {
+	var out []string
+	for k, secret := range keys {
+		name := k
+		if len(name) > 4 {
+			name = name[:4] + "…"
+		}
+		var why []string
+		if len(k) < minAPIKeyLen {
+			why = append(why, fmt.Sprintf("is %d characters, fewer than %d", len(k), minAPIKeyLen))
+		}
+		switch {
+		case len(secret) == 0:
+			why = append(why, "has no client secret (anyone who knows the key connects unsigned)")
+		case len(secret) < minSecretLen:
+			why = append(why, fmt.Sprintf("has a client secret of %d bytes, fewer than %d", len(secret), minSecretLen))
+		}
+		if len(why) > 0 {
+			out = append(out, fmt.Sprintf("API key %q %s", name, strings.Join(why, " and ")))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isLoopback reports whether the listen address addr is on a loopback
+// interface only.
+func isLoopback(addr string) bool {
+	return agent.RequireLoopback(addr) == nil
 }
 
 // newAgent sets up -agent mode: the conversations' audio source, the
@@ -380,6 +452,7 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		if err := sess.Close(); err != nil && !errors.Is(err, audiohook.ErrClosed) {
 			log.Info("session close", "err", err)
 		}
+		logAudioStats(log, sess.Stats())
 	}()
 	octx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	info, err := sess.Open(octx)
@@ -421,11 +494,16 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		log.Error("credential store", "err", err)
 		sess.Disconnect(ctx, audiohook.ReasonError, "credential store unavailable")
 		return
+	case op == opRegister && err == nil:
+		// Never over a stored voiceprint: whoever calls from (or names) a
+		// registered number would replace its owner's voice.
+		s.result(ctx, log, sess, daspeak.Event{Type: daspeak.EventErrorParameters, Operation: daspeak.OperationRegister, Err: errAlreadyRegistered})
+		return
 	case op == opRegister || (op == opAuto && err != nil):
 		if op == opAuto {
 			log.Warn("auto enrolment of an unregistered caller id (the caller is not authenticated)")
 		}
-		cfg.Store = s.creds
+		cfg.Store = registerOnce{s}
 		cfg.CallerID = caller
 		ds, _ = daspeak.Register(sess, s.engine, cfg)
 	case err != nil: // verify, not registered
@@ -452,12 +530,52 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		}
-		if ev.Type == daspeak.EventErrorStore {
+		if ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered) {
+			// Another session registered the caller meanwhile: the same
+			// answer as a register that found the credential at the start.
+			ev.Type, ev.Err = daspeak.EventErrorParameters, errAlreadyRegistered
+		} else if ev.Type == daspeak.EventErrorStore {
 			log.Error("credential not stored", "err", ev.Err)
 		}
 		s.result(ctx, log, sess, ev)
 		return
 	}
+}
+
+// logAudioStats logs, at the end of a session that carried audio, what
+// its bounded queue received and dropped: at level WARN when frames were
+// dropped (the engine fell behind, or the client sent faster than real
+// time), so that a loss of audio is never silent.
+func logAudioStats(log *slog.Logger, st audiohook.Stats) {
+	if st.FramesReceived == 0 && st.FramesDropped == 0 {
+		return // a probe, or refused before any audio
+	}
+	attrs := []any{"frames_received", st.FramesReceived, "frames_dropped", st.FramesDropped,
+		"max_queue_depth", st.MaxQueueDepth, "audio_position", st.Position}
+	if st.FramesDropped > 0 {
+		log.Warn("session audio dropped: the queue was full (the engine fell behind, or the client sent faster than real time; raise -buffer)", attrs...)
+		return
+	}
+	log.Info("session audio", attrs...)
+}
+
+// registerOnce is the credential store of a register session: it refuses
+// to replace a stored credential (the caller must be deleted first),
+// checking and storing under one lock, so of two registrations of one
+// caller running at once in this process only one is stored.
+type registerOnce struct {
+	s *server
+}
+
+func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	r.s.regMu.Lock()
+	defer r.s.regMu.Unlock()
+	if _, err := r.s.creds.Get(ctx, callerID); err == nil {
+		return errAlreadyRegistered
+	} else if !errors.Is(err, credstore.ErrNotFound) {
+		return err
+	}
+	return r.s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // result sends the terminal event and disconnects with reason completed.
@@ -479,6 +597,10 @@ func (s *server) result(ctx context.Context, log *slog.Logger, sess *audiohook.S
 	vars := map[string]string{"voicegateResult": string(ev.Type)}
 	if ev.Operation == daspeak.OperationVerify && (ev.Type == daspeak.EventResultSuccess || ev.Type == daspeak.EventResultFailScore) {
 		vars["voicegateScore"] = strconv.FormatFloat(ev.Score, 'f', 3, 64)
+	}
+	if ev.Type == daspeak.EventErrorParameters && ev.Err != nil {
+		// The flow's reason to show or branch on; nothing secret.
+		vars["voicegateError"] = ev.Err.Error()
 	}
 	p := audiohook.DisconnectParameters{Reason: audiohook.ReasonCompleted, Info: string(ev.Type), OutputVariables: vars}
 	if err := sess.DisconnectWith(dctx, p); err != nil {
@@ -510,23 +632,20 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
-	if cfg.InsecureAuth {
-		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-insecure-skip-auth lets anyone connect: %w", err)
-		}
+	// Each refusal names its own cause and fix.
+	if cfg.InsecureAuth && !isLoopback(cfg.Listen) {
+		return fmt.Errorf("-insecure-skip-auth lets any client connect without a signature, so it needs a loopback -listen (e.g. -listen 127.0.0.1:8080); to listen on %q, drop -insecure-skip-auth and set %s to {\"<api key>\":\"<base64 client secret>\"}", cfg.Listen, cfg.KeysEnv)
 	}
 	if cfg.Agent.Fake {
 		if !cfg.Agent.Enabled {
 			return errors.New("-fake-genesys fakes Genesys Cloud for the agent desk: give -agent too")
 		}
-		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-fake-genesys is for local trials only: its widget page hands every visitor the agent token; listen on loopback (e.g. -listen 127.0.0.1:8080): %w", err)
+		if !isLoopback(cfg.Listen) {
+			return fmt.Errorf("-fake-genesys is for local trials only: its widget page hands every visitor the agent token, so it needs a loopback -listen (e.g. -listen 127.0.0.1:8080); to listen on %q, drop -fake-genesys and give -genesys-region and -genesys-client-id of a Genesys Cloud org", cfg.Listen)
 		}
 	}
-	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") {
-		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear: %w", cfg.Agent.APIURL, err)
-		}
+	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") && !isLoopback(cfg.Listen) {
+		return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear, which is allowed with a loopback -listen only; to listen on %q, give an https:// URL (or none, for https://api.<region>)", cfg.Agent.APIURL, cfg.Listen)
 	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {

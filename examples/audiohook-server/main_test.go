@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +138,16 @@ type outcome struct {
 // server's events.
 func (e *env) call(ani, customConfig, fixture string) outcome {
 	e.t.Helper()
+	out, err := e.try(ani, customConfig, fixture)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// try is call for any goroutine: it returns what went wrong instead of
+// failing the test.
+func (e *env) try(ani, customConfig, fixture string) (outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	opts := &audiohooktest.DialOptions{
@@ -147,22 +159,22 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 	}
 	c, err := audiohooktest.Dial(ctx, e.url, opts)
 	if err != nil {
-		e.t.Fatalf("dial: %v", err)
+		return outcome{}, fmt.Errorf("dial: %w", err)
 	}
 	src, err := audiohooktest.WAVSource(testdata(fixture))
 	if err != nil {
-		e.t.Fatal(err)
+		return outcome{}, err
 	}
 	var de *audiohook.DisconnectError
 	if err := c.Stream(ctx, src, &audiohooktest.StreamOptions{Fast: true}); err != nil && !errors.As(err, &de) {
-		e.t.Fatalf("stream: %v", err)
+		return outcome{}, fmt.Errorf("stream: %w", err)
 	}
 	var out outcome
 	for {
 		m, err := c.Next(ctx)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				e.t.Fatalf("next: %v", err)
+				return outcome{}, fmt.Errorf("next: %w", err)
 			}
 			break
 		}
@@ -170,7 +182,7 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 		case audiohook.TypeEvent:
 			var p audiohook.EventParameters
 			if err := json.Unmarshal(m.Parameters, &p); err != nil || len(p.Entities) != 1 {
-				e.t.Fatalf("event %s: %v", m.Parameters, err)
+				return outcome{}, fmt.Errorf("event %s: %v", m.Parameters, err)
 			}
 			if strings.Contains(string(p.Entities[0].Data), `"credential"`) {
 				e.t.Errorf("event leaks the credential: %s", p.Entities[0].Data)
@@ -194,9 +206,9 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 		}
 	}
 	if err := c.Close(ctx, ""); err != nil {
-		e.t.Fatalf("close: %v", err)
+		return outcome{}, fmt.Errorf("close: %w", err)
 	}
-	return out
+	return out, nil
 }
 
 func TestRegisterVerify(t *testing.T) {
@@ -241,6 +253,101 @@ func TestRegisterVerify(t *testing.T) {
 	sidecars, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(wavs) != 4 || len(sidecars) != 4 {
 		t.Fatalf("recordings: %v %v", wavs, sidecars)
+	}
+}
+
+// TestRegisterRefusedOverStored: register never replaces a stored
+// voiceprint, whatever the spelling of the caller id: the flow gets
+// error-parameters with the reason in its output variables, and the first
+// voice stays the caller's.
+func TestRegisterRefusedOverStored(t *testing.T) {
+	e := newEnv(t, "")
+	const caller = "+34600000021"
+	o := e.call("tel:"+caller, `{"operation":"register"}`, utterance("kal", 0))
+	if o.result["type"] != "result-success" {
+		t.Fatalf("first register: %+v", o)
+	}
+	first, err := e.store.Get(context.Background(), caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cc := range []string{
+		`{"operation":"register"}`,
+		`{"operation":"register","callerId":"+34 600 000 021"}`,
+		`{"operation":"register","callerId":"0034600000021"}`,
+	} {
+		o = e.call("tel:"+caller, cc, utterance("slt", 0))
+		if o.result["type"] != "error-parameters" || o.result["operation"] != "register" ||
+			!strings.Contains(o.result["error"].(string), "already registered") {
+			t.Fatalf("%s over a stored credential: %+v", cc, o.result)
+		}
+		if o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted || o.disconnect.Info != "error-parameters" {
+			t.Fatalf("%s: disconnect %+v", cc, o.disconnect)
+		}
+		want := map[string]string{"voicegateResult": "error-parameters", "voicegateError": errAlreadyRegistered.Error()}
+		if !reflect.DeepEqual(o.outputVars, want) {
+			t.Fatalf("%s: output variables %q, want %q", cc, o.outputVars, want)
+		}
+	}
+	// The first voice is still the caller's, under one key.
+	if o = e.call("tel:"+caller, "", utterance("kal", 1)); o.result["type"] != "result-success" {
+		t.Fatalf("owner's verify: %+v", o.result)
+	}
+	if o = e.call("tel:"+caller, `{"callerId":"+34 600 000 021"}`, utterance("slt", 1)); o.result["type"] != "result-fail-score" {
+		t.Fatalf("second voice's verify: %+v", o.result)
+	}
+	if rec, err := e.store.Get(context.Background(), caller); err != nil || rec.Credential != first.Credential {
+		t.Fatalf("the stored credential changed: %v", err)
+	}
+}
+
+// TestRegisterConcurrent: of registrations of one caller running at once,
+// exactly one is stored; the others are told the caller is registered.
+func TestRegisterConcurrent(t *testing.T) {
+	e := newEnv(t, "")
+	const caller = "+34600000022"
+	voices := []string{utterance("kal", 0), utterance("slt", 0), utterance("awb", 0)}
+	outs := make([]outcome, len(voices))
+	errs := make([]error, len(voices))
+	var wg sync.WaitGroup
+	for i, v := range voices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = e.try("tel:"+caller, `{"operation":"register"}`, v)
+		}()
+	}
+	wg.Wait()
+	success := -1
+	for i, o := range outs {
+		if errs[i] != nil {
+			t.Fatalf("register %d: %v", i, errs[i])
+		}
+		switch o.result["type"] {
+		case "result-success":
+			if success >= 0 {
+				t.Fatalf("registers %d and %d both succeeded", success, i)
+			}
+			success = i
+		case "error-parameters":
+			if o.outputVars["voicegateError"] != errAlreadyRegistered.Error() {
+				t.Fatalf("register %d refused with %q", i, o.outputVars)
+			}
+		default:
+			t.Fatalf("register %d: %+v", i, o.result)
+		}
+	}
+	if success < 0 {
+		t.Fatal("no register succeeded")
+	}
+	// The stored voice is the winner's.
+	ctx := context.Background()
+	if _, err := e.store.Get(ctx, caller); err != nil {
+		t.Fatal(err)
+	}
+	winner := strings.TrimSuffix(strings.TrimPrefix(voices[success], "voices/"), "_1.wav")
+	if o := e.call("tel:"+caller, "", utterance(winner, 1)); o.result["type"] != "result-success" {
+		t.Fatalf("winner %s verify: %+v", winner, o.result)
 	}
 }
 
@@ -326,6 +433,17 @@ func TestRefused(t *testing.T) {
 			t.Fatalf("customConfig %s: %v", cc, err)
 		}
 	}
+	// A caller id that is not a telephone number: refused, saying so.
+	for _, c := range []struct{ cc, ani string }{
+		{`{"operation":"register","callerId":"anything at all"}`, "tel:+34600000000"},
+		{`{"operation":"verify"}`, "anonymous"},
+	} {
+		_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(c.cc),
+			Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: c.ani}})
+		if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || !strings.Contains(de.Info, "is not an E.164 telephone number") {
+			t.Fatalf("caller id of %s / %s: %v", c.cc, c.ani, err)
+		}
+	}
 	// No caller id at all.
 	_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, Participant: &audiohook.Participant{ID: audiohooktest.NewUUID()}})
 	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError {
@@ -353,13 +471,25 @@ func TestParseOpen(t *testing.T) {
 		{"null", "+34600", false, opVerify, "+34600", true},
 		{"", "tel:+34600", true, opAuto, "+34600", true},
 		{"null", "+34600", true, opAuto, "+34600", true},
-		{`{"operation":"auto"}`, "tel:+1", false, "", "", false},
-		{`{"operation":"auto"}`, "tel:+1", true, opAuto, "+1", true},
-		{`{"operation":"register"}`, "tel:+1", false, opRegister, "+1", true},
-		{`{"operation":"verify","callerId":"acct-7"}`, "tel:+1", true, opVerify, "acct-7", true},
-		{`{"operation":"delete"}`, "tel:+1", false, "", "", false},
+		{`{"operation":"auto"}`, "tel:+12", false, "", "", false},
+		{`{"operation":"auto"}`, "tel:+12", true, opAuto, "+12", true},
+		{`{"operation":"register"}`, "tel:+12", false, opRegister, "+12", true},
+		{`{"operation":"delete"}`, "tel:+12", false, "", "", false},
 		{`{}`, "", false, "", "", false},
-		{`"x"`, "tel:+1", false, "", "", false},
+		{`"x"`, "tel:+12", false, "", "", false},
+		// One caller, one identity: every spelling of a number is its
+		// E.164 form, from customConfig and from the ani alike.
+		{`{"operation":"verify","callerId":"+34 600 000 000"}`, "tel:+12", false, opVerify, "+34600000000", true},
+		{`{"operation":"register","callerId":"0034-600-000-000"}`, "", false, opRegister, "+34600000000", true},
+		{`{"operation":"verify","callerId":"tel:+34600000000"}`, "", false, opVerify, "+34600000000", true},
+		{`{"operation":"register"}`, "tel:+34 (600) 000.000", false, opRegister, "+34600000000", true},
+		{`{"operation":"register"}`, "sip:+34600000000@pbx.example.com", false, opRegister, "+34600000000", true},
+		// Anything that is not a telephone number keys no voiceprint.
+		{`{"operation":"register","callerId":"anything at all"}`, "tel:+34600000000", false, "", "", false},
+		{`{"operation":"verify","callerId":"acct-7"}`, "tel:+12", true, "", "", false},
+		{`{"operation":"verify","callerId":"600000000"}`, "", false, "", "", false},
+		{`{"operation":"register"}`, "anonymous", false, "", "", false},
+		{`{"operation":"register"}`, "tel:+1", false, "", "", false},
 	} {
 		p := &audiohook.OpenParameters{CustomConfig: json.RawMessage(c.cc), Participant: audiohook.Participant{ANI: c.ani}}
 		op, caller, err := parseOpen(p, c.autoEnrol)
@@ -416,6 +546,117 @@ func TestRun(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), secretB64) {
 		t.Fatal("the client secret was logged")
+	}
+}
+
+// TestRunRefusals: each refusal to start names its own cause and fix, and
+// none borrows another mode's advice.
+func TestRunRefusals(t *testing.T) {
+	strong := `{"` + apiKey + `":"` + secretB64 + `"}`
+	for _, c := range []struct {
+		name, keys string
+		args       []string
+		want       []string
+	}{
+		{"insecure beyond loopback", strong, []string{"-insecure-skip-auth", "-listen", "0.0.0.0:0"},
+			[]string{"-insecure-skip-auth lets any client connect without a signature", `to listen on "0.0.0.0:0", drop -insecure-skip-auth and set STATIC_API_KEY_MAP`}},
+		{"fake Genesys beyond loopback", "", []string{"-agent", "-fake-genesys", "-listen", "0.0.0.0:0"},
+			[]string{"-fake-genesys is for local trials only", "drop -fake-genesys and give -genesys-region and -genesys-client-id"}},
+		{"clear-text Genesys API beyond loopback", strong, []string{"-agent", "-genesys-region", "mypurecloud.ie", "-genesys-client-id", "c", "-genesys-api-url", "http://api.example", "-listen", "0.0.0.0:0"},
+			[]string{"-genesys-api-url http://api.example is not TLS", "give an https:// URL"}},
+		{"one-character key without a secret", `{"k1":""}`, []string{"-listen", "0.0.0.0:0"},
+			[]string{`STATIC_API_KEY_MAP: API key "k1" is 2 characters, fewer than 16 and has no client secret`, "refusing to listen on \"0.0.0.0:0\" beyond loopback", "openssl rand -base64 32"}},
+		{"long key without a secret", `{"` + apiKey + `":""}`, []string{"-listen", "0.0.0.0:0"},
+			[]string{`API key "SGVs…" has no client secret`}},
+		{"short secret", `{"` + apiKey + `":"c2hvcnQtc2VjcmV0"}`, []string{"-listen", "[::]:0"},
+			[]string{`API key "SGVs…" has a client secret of 12 bytes, fewer than 16`}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("STATIC_API_KEY_MAP", c.keys)
+			var logs strings.Builder
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			err := run(ctx, append([]string{"-offline"}, c.args...), &logs, func(net.Addr) { t.Error("listening"); cancel() })
+			if err == nil {
+				t.Fatal("started")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\nwant %q", err, w)
+				}
+			}
+			for _, bad := range []string{"development token", "platform authenticator", secretB64} {
+				if strings.Contains(err.Error(), bad) || strings.Contains(logs.String(), bad) {
+					t.Errorf("error %q mentions %q", err, bad)
+				}
+			}
+		})
+	}
+}
+
+// TestWeakKeysOnLoopback: a weak key pair starts on loopback, with a
+// warning that says how to fix it.
+func TestWeakKeysOnLoopback(t *testing.T) {
+	t.Setenv("STATIC_API_KEY_MAP", `{"k1":""}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	addrc := make(chan net.Addr, 1)
+	logs := &syncBuffer{}
+	go func() {
+		errc <- run(ctx, []string{"-listen", "127.0.0.1:0", "-offline"}, logs, func(a net.Addr) { addrc <- a })
+	}()
+	select {
+	case <-addrc:
+	case err := <-errc:
+		t.Fatalf("run: %v", err)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := `level=WARN msg="STATIC_API_KEY_MAP: API key \"k1\" is 2 characters, fewer than 16 and has no client secret (anyone who knows the key connects unsigned): accepted because -listen is loopback; use API keys of at least 16 characters`
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("logs:\n%s\nwant %s", logs, want)
+	}
+}
+
+// TestAudioStatsLogged: every session with audio logs what its queue
+// received and dropped; drops are a warning.
+func TestAudioStatsLogged(t *testing.T) {
+	for _, c := range []struct {
+		st   audiohook.Stats
+		want string
+	}{
+		{audiohook.Stats{}, ""},
+		{audiohook.Stats{FramesReceived: 29, MaxQueueDepth: 3, Position: 5800 * time.Millisecond},
+			"level=INFO msg=\"session audio\" frames_received=29 frames_dropped=0 max_queue_depth=3 audio_position=5.8s\n"},
+		{audiohook.Stats{FramesReceived: 75, FramesDropped: 66, MaxQueueDepth: 11, Position: 14900 * time.Millisecond},
+			"level=WARN msg=\"session audio dropped: the queue was full (the engine fell behind, or the client sent faster than real time; raise -buffer)\" frames_received=75 frames_dropped=66 max_queue_depth=11 audio_position=14.9s\n"},
+	} {
+		var b strings.Builder
+		log := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+		logAudioStats(log, c.st)
+		if b.String() != c.want {
+			t.Errorf("%+v:\n%q\nwant\n%q", c.st, b.String(), c.want)
+		}
+	}
+	// End to end: one line per session, with its counts.
+	e := newEnv(t, "")
+	if o := e.call("tel:+34600000023", `{"operation":"register"}`, utterance("kal", 0)); o.result["type"] != "result-success" {
+		t.Fatalf("register: %+v", o.result)
+	}
+	// The line is written when the handler returns, which may be just
+	// after the client saw closed.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(e.logs.String(), `msg="session audio" `) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(e.logs.String(), `msg="session audio" `); n != 1 || !strings.Contains(e.logs.String(), " frames_dropped=0 ") {
+		t.Fatalf("%d audio lines in\n%s", n, e.logs)
 	}
 }
 
