@@ -13,7 +13,7 @@
 // KeyStore (StaticKeys, KeysFromJSON, KeysFromEnv with the reference
 // server's STATIC_API_KEY_MAP format), and upgrades the connection. A failed
 // authentication is answered with HTTP 401 (AuthReject, the default) or with
-// disconnect "unauthorized" after the upgrade (AuthDisconnect), in both
+// disconnect "unauthorized" in answer to open (AuthDisconnect), in both
 // cases no sooner than AuthFailureDelay (500 ms) after verification started,
 // whatever failed. Keys whose secret is empty may connect unsigned; a
 // signature they carry must still verify. A NonceCache rejects replays; the

@@ -17,10 +17,11 @@ import (
 // owned is the session state only the owner goroutine reads and writes.
 type owned struct {
 	state      sessionState
-	disconnect bool  // a disconnect was sent
-	appEnd     bool  // the disconnect came from the application
-	endErr     error // protocol failure to report after draining
-	openErr    error // why the open did not complete
+	disconnect bool                 // a disconnect was sent
+	appEnd     bool                 // the disconnect came from the application
+	endErr     error                // protocol failure to report after draining
+	openErr    error                // why the open did not complete
+	authFail   DisconnectParameters // the disconnect that answers open in stateUnauthorized
 
 	lastClientSeq int64
 	seq           int64 // last server seq sent
@@ -267,6 +268,10 @@ func (s *Session) handleText(ctx context.Context, b []byte) {
 			s.mu.Unlock()
 		}
 	default:
+		if st == stateUnauthorized && m.Type == TypeOpen {
+			s.failWith(s.o.authFail, true)
+			break
+		}
 		if st == stateDisconnecting || st == stateUnauthorized || st == stateClosed {
 			break // answered only close and ping from now on
 		}

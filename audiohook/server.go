@@ -19,8 +19,9 @@ const (
 	// AuthReject answers the upgrade request with HTTP 401 (the reference
 	// server's SESSION_AUTH_STRATEGY=request). It is the default.
 	AuthReject AuthFailureMode = iota
-	// AuthDisconnect accepts the WebSocket, then sends disconnect with reason
-	// "unauthorized" (the reference server's default strategy).
+	// AuthDisconnect accepts the WebSocket, then answers the client's open
+	// (or OpenTimeout without one) with disconnect reason "unauthorized"
+	// (the reference server's default strategy).
 	AuthDisconnect
 )
 
@@ -187,7 +188,8 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 // answered no sooner than AuthFailureDelay (500 ms) after verification
 // started, whatever failed. With AuthReject it is answered with HTTP 401
 // and an *AuthError is returned; with AuthDisconnect the session is
-// returned and disconnected as unauthorized, and Open reports the
+// returned and disconnected as unauthorized in answer to the client's open
+// (or after OpenTimeout without one), and Open reports the
 // *AuthError. A request refused because the NonceCache is full
 // (ErrNonceCacheFull) is answered at once with HTTP 503, or disconnect
 // "error" with AuthDisconnect.
@@ -244,7 +246,8 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 	}
 	var first func()
 	if authErr != nil {
-		// No client message is handled from now on but close and ping.
+		// No client message is handled from now on but open (answered
+		// with the disconnect), close and ping.
 		s.o.state = stateUnauthorized
 		s.pub.state = stateUnauthorized
 		reason, info := ReasonUnauthorized, "Authentication failed"
@@ -255,7 +258,16 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		}
 		s.o.endErr = s.o.openErr
 		s.pub.openErr = s.o.openErr
-		first = func() { s.fail(reason, info, true) }
+		// The disconnect answers the client's open, as the reference
+		// server's does (it authenticates in its opening state): sent at
+		// once, it would race the client's open, and a client answering it
+		// with close before its open went out could see the WebSocket
+		// closed under that open. A client that sends no open gets it after
+		// OpenTimeout.
+		s.o.authFail = DisconnectParameters{Reason: reason, Info: info}
+		first = func() {
+			s.after(o.OpenTimeout, func() { s.failWith(s.o.authFail, true) })
+		}
 	} else {
 		first = func() {
 			s.after(o.OpenTimeout, func() {

@@ -3,6 +3,7 @@ package audiohooktest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -183,5 +184,85 @@ func TestNonceCacheFullRefuses(t *testing.T) {
 		if got := w.get(); len(got) != 0 {
 			t.Fatalf("mode %d: waited %v", mode, got)
 		}
+	}
+}
+
+// TestAuthDisconnectAnswersOpen checks the exact exchange of a failed
+// authentication with AuthDisconnect: nothing is sent before the client's
+// open, then disconnect "unauthorized" acknowledging it (clientseq 1), the
+// client's close is answered with closed and the WebSocket is closed with
+// a close handshake. Without an open, the disconnect comes after
+// OpenTimeout (clientseq 0). A disconnect sent before open would race the
+// client's open: a client answering it with close could see the WebSocket
+// closed under its open.
+func TestAuthDisconnectAnswersOpen(t *testing.T) {
+	for _, sendOpen := range []bool{true, false} {
+		t.Run(fmt.Sprint("open=", sendOpen), func(t *testing.T) {
+			opts := signedServerOptions(t)
+			opts.AuthFailure, opts.AuthFailureDelay = audiohook.AuthDisconnect, -1
+			// With open, OpenTimeout is out of reach: only the open can
+			// bring the disconnect before the test's context ends.
+			opts.OpenTimeout = time.Hour
+			if !sendOpen {
+				opts.OpenTimeout = 100 * time.Millisecond
+			}
+			wsURL := testServer(t, opts, func(s *audiohook.Session) { _, _ = s.Open(ctxT(t)) })
+			u, _ := url.Parse(wsURL)
+			id := NewUUID()
+			h := http.Header{}
+			h.Set(audiohook.HeaderSessionID, id)
+			h.Set(audiohook.HeaderOrganizationID, tOrg)
+			h.Set(audiohook.HeaderCorrelationID, NewUUID())
+			signHeader(t, h, u, time.Now().Add(-time.Hour), "") // expired
+			ctx := ctxT(t)
+			c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			type read struct {
+				b   []byte
+				err error
+			}
+			reads := make(chan read, 4)
+			go func() {
+				for {
+					_, b, err := c.Read(ctx)
+					reads <- read{b, err}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			wantSeq := 0
+			if sendOpen {
+				select {
+				case r := <-reads:
+					t.Fatalf("before open: %s %v", r.b, r.err)
+				case <-time.After(200 * time.Millisecond):
+				}
+				if err := c.Write(ctx, websocket.MessageText, []byte(openStep(id))); err != nil {
+					t.Fatal(err)
+				}
+				wantSeq = 1
+			}
+			r := <-reads
+			want := fmt.Sprintf(`{"version":"2","type":"disconnect","seq":1,"clientseq":%d,"id":%q,"parameters":{"reason":"unauthorized","info":"Authentication failed"}}`, wantSeq, id)
+			if r.err != nil || string(r.b) != want {
+				t.Fatalf("got %s %v, want %s", r.b, r.err, want)
+			}
+			closeMsg := tmsg(id, "close", wantSeq+1, 1, "PT0S", `{"reason":"disconnect"}`)
+			if err := c.Write(ctx, websocket.MessageText, []byte(closeMsg)); err != nil {
+				t.Fatal(err)
+			}
+			r = <-reads
+			want = fmt.Sprintf(`{"version":"2","type":"closed","seq":2,"clientseq":%d,"id":%q,"parameters":{}}`, wantSeq+1, id)
+			if r.err != nil || string(r.b) != want {
+				t.Fatalf("got %s %v, want %s", r.b, r.err, want)
+			}
+			if r = <-reads; websocket.CloseStatus(r.err) != websocket.StatusNormalClosure {
+				t.Fatalf("after closed: %s %v, want close 1000", r.b, r.err)
+			}
+		})
 	}
 }

@@ -361,7 +361,9 @@ func (c *Conn) drain(skip int64) {
 // connection's write deadline, and cancelling it interrupts the write. A
 // context that can be cancelled costs a small allocation per call
 // (context.AfterFunc); context.Background costs none. A write that fails or
-// is interrupted ends the connection, since a frame may be half written.
+// is interrupted ends the connection, since a frame may be half written; a
+// write whose context ended before it started (while it waited for the
+// write lock, or before it) writes nothing and leaves the connection usable.
 func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return errBadMessageType
@@ -425,6 +427,11 @@ func (c *Conn) writeFrame(ctx context.Context, op byte, p []byte, fallback time.
 func (c *Conn) writeLocked(ctx context.Context, op byte, p []byte, fallback time.Duration) error {
 	if c.closeSent {
 		return ErrCloseSent
+	}
+	if err := ctx.Err(); err != nil {
+		// Nothing was written: the connection stays usable, as when the
+		// context ends during the wait for the write lock.
+		return fmt.Errorf("websocket: write: %w", err)
 	}
 	if op == opClose {
 		c.closeSent = true

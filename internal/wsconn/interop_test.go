@@ -1,10 +1,12 @@
 package wsconn
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -308,30 +310,56 @@ func TestInteropConcurrentWrites(t *testing.T) {
 	wg.Wait()
 }
 
-// TestWriteCancelled checks a write blocked on a peer that does not read
-// is interrupted by its context and ends the connection.
+// TestWriteCancelled checks a write blocked mid-frame on a peer that does
+// not read is interrupted by its context and ends the connection. The peer
+// is a net.Pipe that reads the first bytes of the frame and stops, so the
+// write is known to be half done when the context is cancelled.
 func TestWriteCancelled(t *testing.T) {
-	s := newServer(t, nil)
-	_ = dialRaw(t, s, nil) // never reads
-	c := s.conn(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	errc := make(chan error, 1)
-	go func() {
-		p := make([]byte, 1<<20)
-		for {
-			if err := c.WriteMessage(ctx, MessageBinary, p); err != nil {
-				errc <- err
-				return
+	for _, read := range []int{1, 4, 10, 5000} {
+		t.Run(fmt.Sprint(read), func(t *testing.T) {
+			nc, peer := net.Pipe()
+			defer peer.Close()
+			c := newConn(nc, bufio.NewReader(nc), bufio.NewWriter(nc), "", time.Second)
+			defer c.CloseNow()
+			ctx, cancel := context.WithCancel(t.Context())
+			errc := make(chan error, 1)
+			go func() { errc <- c.WriteMessage(ctx, MessageBinary, make([]byte, 1<<16)) }()
+			if _, err := io.ReadFull(peer, make([]byte, read)); err != nil {
+				t.Fatal(err)
 			}
-		}
-	}()
-	time.Sleep(50 * time.Millisecond) // let the socket buffers fill
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("write error %v, want context.Canceled", err)
+			cancel()
+			if err := <-errc; !errors.Is(err, context.Canceled) {
+				t.Fatalf("write error %v, want context.Canceled", err)
+			}
+			if err := c.WriteMessage(t.Context(), MessageText, []byte("x")); !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("write after interrupted write: %v", err)
+			}
+		})
 	}
-	if err := c.WriteMessage(t.Context(), MessageText, []byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("write after interrupted write: %v", err)
+}
+
+// TestWriteCancelledBeforeStart checks a write whose context ended before
+// it started writes nothing and leaves the connection usable, whichever of
+// the write lock and the context the write sees first.
+func TestWriteCancelledBeforeStart(t *testing.T) {
+	nc, peer := net.Pipe()
+	defer peer.Close()
+	c := newConn(nc, bufio.NewReader(nc), bufio.NewWriter(nc), "", time.Second)
+	defer c.CloseNow()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for range 50 {
+		if err := c.WriteMessage(ctx, MessageText, []byte("lost")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("write error %v, want context.Canceled", err)
+		}
+	}
+	go func() { _ = c.WriteMessage(t.Context(), MessageText, []byte("x")) }()
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0x81, 0x01, 'x'}; !bytes.Equal(got, want) {
+		t.Fatalf("frame % x, want % x", got, want)
 	}
 }
 
