@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+// waits records the durations passed to ServerOptions.Sleep without
+// sleeping.
 type waits struct {
 	mu sync.Mutex
 	d  []time.Duration
@@ -27,10 +29,10 @@ func (w *waits) get() []time.Duration {
 	return append([]time.Duration(nil), w.d...)
 }
 
-// TestAuthFailureDelay checks that every kind of authentication failure is
-// held back to the same least delay after verification started, in both
-// failure modes, and that successes are not. The server's clock is fixed,
-// so the delay asked of Sleep is exactly AuthFailureDelay.
+// TestAuthFailureDelayOptions checks the wait asked of Sleep before a
+// failed authentication is answered: AuthFailureDelay (500 ms by default)
+// less the time verification took, none when that time is longer or the
+// delay is disabled; and that sleep ends with its context.
 func TestAuthFailureDelayOptions(t *testing.T) {
 	base := time.Unix(1641013200, 0)
 	for _, tc := range []struct {
@@ -84,5 +86,3 @@ type statusRecorder struct {
 func (r *statusRecorder) Header() http.Header         { return r.header }
 func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
-
-// fullNonces is a NonceCache with no room left.

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,57 +17,6 @@ import (
 
 	"github.com/voicegate/voicegate"
 )
-
-func raiseFileLimit(tb testing.TB, n uint64) {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
-		tb.Skip("getrlimit:", err)
-	}
-	if r.Cur < n {
-		r.Cur = min(n, r.Max)
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur < n {
-			tb.Skipf("need %d file descriptors: %v", n, err)
-		}
-	}
-}
-
-// serverStats collects the Stats of every finished benchmark session.
-type serverStats struct {
-	mu    sync.Mutex
-	stats []Stats
-}
-
-func (ss *serverStats) take(n int) []Stats {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ss.mu.Lock()
-		if len(ss.stats) >= n || time.Now().After(deadline) {
-			out := ss.stats
-			ss.stats = nil
-			ss.mu.Unlock()
-			return out
-		}
-		ss.mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func benchServer(b *testing.B) (string, *serverStats) {
-	opts := &ServerOptions{Keys: StaticKeys{testKey: nil}, CloseTimeout: 5 * time.Second, OpenTimeout: 30 * time.Second}
-	ss := &serverStats{}
-	u := testServer(b, opts, func(s *Session) {
-		ctx := context.Background()
-		for {
-			if _, err := s.ReadFrame(ctx); err != nil {
-				break
-			}
-		}
-		ss.mu.Lock()
-		ss.stats = append(ss.stats, s.Stats())
-		ss.mu.Unlock()
-	})
-	return u, ss
-}
 
 // rawSession is a hand-driven client used to time the server precisely.
 type rawSession struct {
@@ -110,18 +57,11 @@ func (r *rawSession) roundTrip(ctx context.Context, typ, params string) (time.Du
 	}
 }
 
-func p99(d []time.Duration) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return float64(d[(len(d)*99)/100]) / float64(time.Millisecond)
-}
-
-// BenchmarkBinaryFrameServerRead is BenchmarkBinaryFrameLoopback with a
-// client that writes pre-masked frames straight to the TCP connection, so
-// the allocations reported are those of the server: its WebSocket read
-// path, the session's frame handling and ReadFrame.
+// BenchmarkBinaryFrameServerRead is audiohooktest's
+// BenchmarkBinaryFrameLoopback with a client that writes pre-masked frames
+// straight to the TCP connection, so the allocations reported are those of
+// the server: its WebSocket read path, the session's frame handling and
+// ReadFrame.
 func BenchmarkBinaryFrameServerRead(b *testing.B) {
 	rc, s := openFrameWriter(b)
 	wire := maskedFrame(0x2, make([]byte, 320))

@@ -204,7 +204,7 @@ func (w slowWriter) Write(p []byte) (int, error) { time.Sleep(w.delay); return l
 func (w slowWriter) Close() error                { return nil }
 
 func (s slowSink) Create(context.Context, string) (io.WriteCloser, io.WriteCloser, error) {
-	return slowWriter{s.delay}, slowWriter{s.delay}, nil
+	return slowWriter(s), slowWriter(s), nil
 }
 
 // The recorder writes on its own goroutine: a sink that takes 100 ms per

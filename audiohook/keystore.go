@@ -61,16 +61,6 @@ func KeysFromJSON(b []byte) (StaticKeys, error) {
 	return out, nil
 }
 
-// decodeSecret decodes a client secret as configured in the Genesys
-// integration (base64) into the key that signs requests.
-func decodeSecret(b64 string) ([]byte, error) {
-	b, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("audiohook: client secret is not base64: %w", err)
-	}
-	return b, nil
-}
-
 // KeysFromEnv reads KeysFromJSON from the environment variable name
 // (conventionally STATIC_API_KEY_MAP). An unset or empty variable yields an
 // empty store.

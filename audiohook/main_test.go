@@ -37,10 +37,6 @@ func testServer(t testing.TB, opts *ServerOptions, handle func(*Session)) string
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-func signedServerOptions(t testing.TB) *ServerOptions {
-	return &ServerOptions{Keys: StaticKeys{testKey: mustB64(t, testSecret)}, CloseTimeout: 3 * time.Second}
-}
-
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

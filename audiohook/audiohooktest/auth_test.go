@@ -128,16 +128,6 @@ func TestAuthFailureDelay(t *testing.T) {
 	}
 }
 
-// statusRecorder is a minimal http.ResponseWriter for refused upgrades.
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (r *statusRecorder) Header() http.Header         { return r.header }
-func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
-
 // fullNonces is a NonceCache with no room left.
 type fullNonces struct{}
 
