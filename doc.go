@@ -26,7 +26,8 @@
 //   - github.com/voicegate/voicegate/twilio: accept a Twilio Media Stream
 //     (twilio.Accept), plus REST, Flex, TwiML and access-token helpers.
 //   - github.com/voicegate/voicegate/audiohook: accept a Genesys AudioHook
-//     session (audiohook.Accept), or dial one as Genesys does (audiohook.Dial).
+//     session (audiohook.Accept); audiohooktest.Dial dials one as Genesys
+//     does.
 //   - github.com/voicegate/voicegate/daspeak: register or verify a caller over
 //     any FrameReader, against the das-Peak REST API or the offline engine.
 //   - github.com/voicegate/voicegate/credstore: keep credentials (memory, SQL,

@@ -179,15 +179,72 @@ func (f Frame) Validate() error {
 	return nil
 }
 
-// FrameReader is a source of frames that the caller pulls.
+// MaxGapFill is the longest gap in media time that any reader of this
+// module fills with silence when asked to (twilio.AcceptOptions.FillGaps,
+// audiohook.ServerOptions.FillGaps, the AudioHook recorder, daspeak's
+// Config.FillGaps). A longer gap is counted but not filled: two seconds of
+// made-up silence still keep a speech timeline, an hour of it would only
+// hide a broken stream.
+const MaxGapFill = 2 * time.Second
+
+// FrameReader is a source of frames that the caller pulls. Every reader in
+// this module (twilio.Stream, audiohook.Session, codec.WAVFrameReader,
+// SliceReader and the simulators' sources) honours this contract.
 //
 // ReadFrame blocks until a frame is available, the stream ends, or ctx is
-// done. It returns io.EOF at a clean end of stream. Cancelling ctx returns
-// ctx.Err() and leaves the stream usable; a later call may read on. The
-// returned payload is valid only until the next call.
+// done:
 //
-// Implementations document whether ReadFrame may be called concurrently; the
-// ones in this module serialise callers.
+//   - The frame's Payload is borrowed: it is valid until the next ReadFrame
+//     call on the same reader, by any goroutine. Use Frame.Clone to keep it.
+//   - ReadFrame may be called from several goroutines; calls are
+//     serialised and each frame goes to exactly one caller. Since a payload
+//     is reused by the next call, concurrent callers that keep payloads
+//     must coordinate; one consumer per reader is the normal use.
+//   - Cancelling ctx returns ctx.Err() and leaves the stream usable: a later
+//     call reads on, nothing was lost.
+//   - At a clean end of the stream (a file's last frame; Twilio's stop
+//     event; AudioHook's close transaction) ReadFrame returns the frames
+//     still queued, then io.EOF, and io.EOF again on every later call.
+//   - At an abnormal end (connection lost, peer protocol violation, idle
+//     timeout, WebSocket closed without the protocol's goodbye) it returns
+//     the frames still queued, then a *StreamError wrapping the cause.
+//   - After Close or CloseNow of a live stream it returns, at once and
+//     without the queued frames, an error satisfying
+//     errors.Is(err, net.ErrClosed) (ErrClosed).
+//
+// Timestamp is media time from the protocol, never arrival time. Frames of
+// one party have strictly increasing Timestamps; a frame that is not after
+// the previous one of its party is dropped and counted. A forward jump is a
+// gap: counted in the reader's Stats (Gaps, GapTime), optionally filled
+// with silence up to MaxGapFill, and a jump in Seq when not filled.
+//
+// Live readers (see Stream) queue frames in a bounded queue that drops the
+// oldest frame when the consumer falls behind, counted in
+// Stats().FramesDropped; the protocol keeps working whether or not anyone
+// reads.
 type FrameReader interface {
 	ReadFrame(ctx context.Context) (Frame, error)
+}
+
+// Stream is a FrameReader fed by a live connection, read by a goroutine the
+// stream owns (twilio.Stream, audiohook.Session). Besides the FrameReader
+// contract:
+//
+//   - Done is closed when the stream has ended and the goroutines it owns
+//     have exited: the connection is gone, no more frames will be queued
+//     and Stats are final.
+//   - Err is nil before the end and after a clean end; after an abnormal
+//     end it is the *StreamError that ReadFrame returns; ErrClosed
+//     (net.ErrClosed) when Close or CloseNow came first.
+//   - Close runs the protocol's goodbye (bounded by a timeout), closes the
+//     connection and waits for the reader goroutine; CloseNow does the same
+//     without the goodbye. Both are idempotent: the first call returns nil,
+//     or the error of a goodbye that could not be completed (the connection
+//     is closed all the same); later calls return ErrClosed.
+type Stream interface {
+	FrameReader
+	Done() <-chan struct{}
+	Err() error
+	Close() error
+	CloseNow() error
 }

@@ -3,12 +3,15 @@ package voicegate
 import (
 	"context"
 	"io"
+	"sync"
 )
 
 // SliceReader is a FrameReader over frames held in memory. It returns the
-// frames in order, then io.EOF. It is useful in tests and to replay audio.
-// It is not safe for concurrent use.
+// frames in order, then io.EOF, and honours the FrameReader contract
+// (concurrent calls are serialised). It is useful in tests and to replay
+// audio.
 type SliceReader struct {
+	mu     sync.Mutex
 	frames []Frame
 	next   int
 }
@@ -21,6 +24,8 @@ func (r *SliceReader) ReadFrame(ctx context.Context) (Frame, error) {
 	if err := ctx.Err(); err != nil {
 		return Frame{}, err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.next >= len(r.frames) {
 		return Frame{}, io.EOF
 	}

@@ -1,8 +1,8 @@
 // Package audiohook speaks the Genesys Cloud AudioHook protocol, version 2:
 // a server that receives call audio from Genesys (Accept → *Session, a
-// voicegate.FrameReader), a client that behaves like Genesys (Dial →
-// *Client) for tests and for probing your own AudioHook endpoints, HTTP
-// message signatures, a pluggable key store and a session recorder.
+// voicegate.FrameReader), HTTP message signatures, a pluggable key store
+// and a session recorder. A client that behaves like Genesys, for tests and
+// for probing your own AudioHook endpoints, is in package audiohooktest.
 //
 // # Server
 //
@@ -21,7 +21,8 @@
 // could pass the clock checks and, when full of live nonces, refuses new
 // connections rather than forget one.
 //
-// The session's own goroutine then runs the protocol: it answers open with
+// One goroutine owned by the session holds its state and runs the
+// protocol (application calls reach it as messages): it answers open with
 // opened (media chosen by ServerOptions.Media preference, supportedLanguages,
 // startPaused, the OnOpen hook), ping with pong at once, close with closed,
 // update with updated; tracks paused/resumed/discarded gaps in the media
@@ -38,29 +39,27 @@
 // 8000 Hz, one or two channels with Parties from the negotiated channels
 // (external = voicegate.Customer, internal = voicegate.Agent), Seq counting
 // frames and Timestamp the media position of the first sample, including
-// discarded and paused gaps. Frames wait in a bounded buffer (2 s by
-// default) that drops the oldest frame when the application falls behind;
-// Stats counts the drops. ReadFrame returns io.EOF at a clean end. A
-// connection probe (null conversation id) is answered with opened and
-// yields no frames.
+// discarded and paused gaps (filled with silence up to
+// voicegate.MaxGapFill with ServerOptions.FillGaps). Frames wait in a
+// bounded buffer (2 s by default) that drops the oldest frame when the
+// application falls behind; Stats counts the drops. A connection probe
+// (null conversation id) is answered with opened and yields no frames.
 //
-// # Client
-//
-// Dial signs the upgrade as Genesys does, offers media (GenesysOffer by
-// default), and checks opened. Client.Stream sends audio from any
-// voicegate.FrameReader (ToneSource, WAVSource, a Session of another call)
-// in 20–200 ms chunks, in real time or fast; Ping measures the round-trip
-// time; pause, resume, disconnect and reconnect are honoured as the
-// Genesys client does; Next returns the server's events and requests; Close
-// runs the close transaction. Violations by the server are answered with an
-// error message and close "error" and returned as *ProtocolError.
+// Session is a voicegate.Stream: the contract of ReadFrame, Done, Err,
+// Close and CloseNow is the one written in package voicegate, shared with
+// twilio.Stream. The close/closed transaction is the clean end (io.EOF);
+// any other end is a *voicegate.StreamError wrapping a *ProtocolError,
+// ErrIdleTimeout (no message for ServerOptions.IdleTimeout: a half-open
+// connection) or ErrConnectionLost.
 //
 // # Recording
 //
 // With ServerOptions.Recorder set (DirSink for a local directory), each
 // session is written as a WAV file in the negotiated format plus a JSON
 // sidecar (Sidecar) listing every text message in both directions with
-// its time. Gaps in the media position are filled with silence.
+// its time. The files are written by the recorder's own goroutine, never on
+// the protocol path; gaps in the media position up to voicegate.MaxGapFill
+// are filled with silence.
 //
 // # Caveats
 //

@@ -12,10 +12,10 @@ import (
 // never uses exponent notation and is never negative.
 type Duration time.Duration
 
-// ParseDuration parses "PT<seconds>S" where seconds is digits with an
+// parseDuration parses "PT<seconds>S" where seconds is digits with an
 // optional decimal fraction (the reference regex ^PT(?:\d*\.)?\d+S$, also
 // tolerating "PT5.S"). Fractions finer than a nanosecond are truncated.
-func ParseDuration(s string) (time.Duration, error) {
+func parseDuration(s string) (time.Duration, error) {
 	if len(s) < 4 || s[0] != 'P' || s[1] != 'T' || s[len(s)-1] != 'S' {
 		return 0, fmt.Errorf("%w: %.40q", ErrBadDuration, s)
 	}
@@ -60,15 +60,15 @@ func ParseDuration(s string) (time.Duration, error) {
 	return time.Duration(secs)*time.Second + time.Duration(frac), nil
 }
 
-// FormatDuration formats d as "PT<seconds>S" with up to nine decimals and no
+// formatDuration formats d as "PT<seconds>S" with up to nine decimals and no
 // exponent. Negative values are formatted as PT0S.
-func FormatDuration(d time.Duration) string {
+func formatDuration(d time.Duration) string {
 	var b [32]byte
-	return string(AppendDuration(b[:0], d))
+	return string(appendDuration(b[:0], d))
 }
 
-// AppendDuration appends the FormatDuration form of d to dst.
-func AppendDuration(dst []byte, d time.Duration) []byte {
+// appendDuration appends the formatDuration form of d to dst.
+func appendDuration(dst []byte, d time.Duration) []byte {
 	if d < 0 {
 		d = 0
 	}
@@ -91,16 +91,16 @@ func AppendDuration(dst []byte, d time.Duration) []byte {
 }
 
 // String returns the AudioHook form of d.
-func (d Duration) String() string { return FormatDuration(time.Duration(d)) }
+func (d Duration) String() string { return formatDuration(time.Duration(d)) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) {
-	return AppendDuration(nil, time.Duration(d)), nil
+	return appendDuration(nil, time.Duration(d)), nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := ParseDuration(string(b))
+	v, err := parseDuration(string(b))
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
+
+	"github.com/voicegate/voicegate"
 )
 
 var (
@@ -49,11 +50,20 @@ var (
 
 	// ErrClosed is returned by calls made after Close or CloseNow. It
 	// satisfies errors.Is(err, net.ErrClosed).
-	ErrClosed = fmt.Errorf("audiohook: session closed: %w", net.ErrClosed)
+	ErrClosed = fmt.Errorf("audiohook: %w", voicegate.ErrClosed)
 
 	// ErrBadRequest reports an upgrade request without valid Audiohook-*
 	// headers; Accept answers it with HTTP 400.
 	ErrBadRequest = errors.New("audiohook: bad upgrade request")
+
+	// ErrIdleTimeout ends a session from which no message arrived for
+	// ServerOptions.IdleTimeout (a half-open connection).
+	ErrIdleTimeout = errors.New("audiohook: idle timeout")
+
+	// ErrBadEvent reports an event SendEvent refuses to send because the
+	// Genesys client would answer it with error 500 and end the call: no
+	// entities, an entity without type or without data.
+	ErrBadEvent = errors.New("audiohook: invalid event")
 
 	// ErrNotOpen is returned by calls that need an open session (Pause,
 	// Resume, SendEvent) before the open transaction completed or after the

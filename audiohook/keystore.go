@@ -61,16 +61,6 @@ func KeysFromJSON(b []byte) (StaticKeys, error) {
 	return out, nil
 }
 
-// DecodeSecret decodes a client secret as configured in the Genesys
-// integration (base64) into the key that signs requests.
-func DecodeSecret(b64 string) ([]byte, error) {
-	b, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return nil, fmt.Errorf("audiohook: client secret is not base64: %w", err)
-	}
-	return b, nil
-}
-
 // KeysFromEnv reads KeysFromJSON from the environment variable name
 // (conventionally STATIC_API_KEY_MAP). An unset or empty variable yields an
 // empty store.
@@ -85,7 +75,7 @@ func KeysFromEnv(name string) (StaticKeys, error) {
 // NonceCache remembers the nonces of verified signatures to reject replayed
 // upgrade requests. Implementations must be safe for concurrent use.
 //
-// VerifyRequest calls Add once per request whose signature matched, with
+// Accept calls Add once per request whose signature matched, with
 // its own clock reading now and until = min(expires, created + MaxAge +
 // ClockSkew): after until the request fails the clock checks of §3 by
 // itself, so the nonce need not be kept longer. Add returns

@@ -37,22 +37,6 @@ func testServer(t testing.TB, opts *ServerOptions, handle func(*Session)) string
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-func signedServerOptions(t testing.TB) *ServerOptions {
-	return &ServerOptions{Keys: StaticKeys{testKey: mustB64(t, testSecret)}, CloseTimeout: 3 * time.Second}
-}
-
-func signedDial(t testing.TB, o *DialOptions) *DialOptions {
-	if o == nil {
-		o = &DialOptions{}
-	}
-	o.APIKey = testKey
-	o.Secret = mustB64(t, testSecret)
-	if o.PingInterval == 0 {
-		o.PingInterval = -1
-	}
-	return o
-}
-
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

@@ -155,7 +155,7 @@ func parseMessage(b []byte, fromClient bool) (*Message, error) {
 		if w.Position == nil {
 			return nil, badMessage("missing position")
 		}
-		if m.Position, err = ParseDuration(*w.Position); err != nil {
+		if m.Position, err = parseDuration(*w.Position); err != nil {
 			return nil, badMessage("position: %v", err)
 		}
 	} else if m.ClientSeq, err = parseSeq("clientseq", w.ClientSeq); err != nil {
@@ -197,7 +197,7 @@ func appendClientMessage(dst []byte, typ, id string, seq, serverSeq int64, pos t
 	dst = append(dst, `,"serverseq":`...)
 	dst = strconv.AppendInt(dst, serverSeq, 10)
 	dst = append(dst, `,"position":"`...)
-	dst = AppendDuration(dst, pos)
+	dst = appendDuration(dst, pos)
 	dst = append(dst, `","id":"`...)
 	dst = append(dst, id...)
 	dst = append(dst, `","parameters":`...)
@@ -289,7 +289,12 @@ type OpenParameters struct {
 	SupportedLanguages bool               `json:"supportedLanguages,omitempty"`
 	CustomConfig       json.RawMessage    `json:"customConfig,omitempty"`
 	ContinuedSessions  []ContinuedSession `json:"continuedSessions,omitempty"`
-	InputVariables     map[string]string  `json:"inputVariables,omitempty"`
+	// InputVariables are the Architect input variables. Genesys sends
+	// strings, but a value may be any JSON value: a string is kept as
+	// is, any other value as its JSON text (1 → "1", {"k":true} →
+	// `{"k":true}`). RawInputVariables holds every value exactly as sent.
+	InputVariables    map[string]string          `json:"inputVariables,omitempty"`
+	RawInputVariables map[string]json.RawMessage `json:"-"`
 }
 
 type wireOpen struct {
@@ -306,7 +311,7 @@ type wireOpen struct {
 	SupportedLanguages *bool              `json:"supportedLanguages"`
 	CustomConfig       json.RawMessage    `json:"customConfig"`
 	ContinuedSessions  []ContinuedSession `json:"continuedSessions"`
-	InputVariables     map[string]string  `json:"inputVariables"`
+	InputVariables     json.RawMessage    `json:"inputVariables"`
 }
 
 // ParseOpenParameters parses and validates the parameters of open.
@@ -363,7 +368,20 @@ func ParseOpenParameters(b []byte) (*OpenParameters, error) {
 		}
 	}
 	p.ContinuedSessions = w.ContinuedSessions
-	p.InputVariables = w.InputVariables
+	if v := bytes.TrimSpace(w.InputVariables); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
+		if err := json.Unmarshal(v, &p.RawInputVariables); err != nil {
+			return nil, badMessage("open: inputVariables is not an object")
+		}
+		p.InputVariables = make(map[string]string, len(p.RawInputVariables))
+		for k, raw := range p.RawInputVariables {
+			var str string
+			if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &str) == nil {
+				p.InputVariables[k] = str
+			} else {
+				p.InputVariables[k] = string(raw)
+			}
+		}
+	}
 	return p, nil
 }
 

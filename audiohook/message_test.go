@@ -3,11 +3,11 @@ package audiohook
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate"
 )
 
 func TestDuration(t *testing.T) {
@@ -26,31 +26,31 @@ func TestDuration(t *testing.T) {
 		{"PT9223372036.854775807S", time.Duration(1<<63 - 1), "PT9223372036.854775807S"},
 	}
 	for _, tt := range ok {
-		got, err := ParseDuration(tt.in)
+		got, err := parseDuration(tt.in)
 		if err != nil || got != tt.want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
-		if s := FormatDuration(got); s != tt.out {
-			t.Errorf("FormatDuration(%v) = %q, want %q", got, s, tt.out)
+		if s := formatDuration(got); s != tt.out {
+			t.Errorf("formatDuration(%v) = %q, want %q", got, s, tt.out)
 		}
 	}
 	for _, bad := range []string{"", "PT", "PTS", "PT.S", "P1S", "PT1", "PT-1S", "PT1e3S", "PT1.2.3S", "pt1s", "PT1M", "PT99999999999999999999S", "PT9223372036.9S", "PT9223372036.854775808S"} {
-		if _, err := ParseDuration(bad); !errors.Is(err, ErrBadDuration) {
-			t.Errorf("ParseDuration(%q) err %v", bad, err)
+		if _, err := parseDuration(bad); !errors.Is(err, ErrBadDuration) {
+			t.Errorf("parseDuration(%q) err %v", bad, err)
 		}
 	}
-	if s := FormatDuration(1e9 * time.Second); strings.ContainsAny(s, "eE") {
+	if s := formatDuration(1e9 * time.Second); strings.ContainsAny(s, "eE") {
 		t.Errorf("exponent in %q", s)
 	}
-	if FormatDuration(-time.Second) != "PT0S" {
+	if formatDuration(-time.Second) != "PT0S" {
 		t.Error("negative duration")
 	}
 }
 
 func TestUUID(t *testing.T) {
 	for i := 0; i < 100; i++ {
-		if u := NewUUID(); !IsUUID(u) || u[14] != '4' {
-			t.Fatalf("NewUUID %q", u)
+		if u := newUUID(); !IsUUID(u) || u[14] != '4' {
+			t.Fatalf("newUUID %q", u)
 		}
 	}
 	for _, bad := range []string{"", "not-a-uuid", "994dba0a-0000-7000-8000-000000000000", "994dba0a-0000-4000-c000-000000000000", "994dba0a00004000800000000000000000000"} {
@@ -91,74 +91,12 @@ func TestKeysFromJSON(t *testing.T) {
 	}
 }
 
-func TestRingDropOldestAndCancel(t *testing.T) {
-	r := newRing(4, time.Second)
-	r.alloc(1000)
-	for i := 0; i < 6; i++ {
-		r.push([]byte{byte(i), byte(i)}, time.Duration(i)*time.Millisecond, time.Millisecond)
-	}
-	if r.dropped != 2 || r.maxDepth != 4 {
-		t.Fatalf("dropped %d depth %d", r.dropped, r.maxDepth)
-	}
-	ctx := context.Background()
-	p, m, err := r.pop(ctx)
-	if err != nil || p[0] != 2 || m.seq != 3 {
-		t.Fatalf("pop %v %+v %v", p, m, err)
-	}
-	for i := 0; i < 3; i++ {
-		if _, _, err := r.pop(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, _, err := r.pop(cctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled pop: %v", err)
-	}
-	r.push([]byte{9}, 0, time.Millisecond) // still usable after a cancelled pop
-	if p, _, err := r.pop(ctx); err != nil || p[0] != 9 {
-		t.Fatalf("after cancel: %v %v", p, err)
-	}
-	r.finish(io.EOF)
-	if _, _, err := r.pop(ctx); err != io.EOF {
-		t.Fatalf("end: %v", err)
-	}
-	r.stop(ErrClosed)
-	if _, _, err := r.pop(ctx); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("closed: %v", err)
-	}
-	// Duration bound: 1 s of 300 ms frames keeps three.
-	r2 := newRing(100, time.Second)
-	r2.alloc(1000)
-	for i := 0; i < 5; i++ {
-		r2.push([]byte{1}, 0, 300*time.Millisecond)
-	}
-	if r2.n != 3 || r2.dropped != 2 {
-		t.Fatalf("duration bound: n %d dropped %d", r2.n, r2.dropped)
-	}
-}
-
-func TestRingZeroAlloc(t *testing.T) {
-	r := newRing(100, 2*time.Second)
-	r.alloc(65536)
-	frame := make([]byte, 3200)
-	ctx := context.Background()
-	allocs := testing.AllocsPerRun(1000, func() {
-		r.push(frame, 0, 200*time.Millisecond)
-		if _, _, err := r.pop(ctx); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Fatalf("%v allocations per frame", allocs)
-	}
-}
-
 func TestHandleAudioZeroAlloc(t *testing.T) {
-	s := newSession(nil, (&ServerOptions{}).withDefaults(), NewUUID(), tOrg, NewUUID(), "")
-	s.state = stateActive
-	s.frameB, s.channels, s.enc = 2, 2, 1
-	s.ring.alloc(65536)
+	s := newSession(nil, (&ServerOptions{}).withDefaults(), newUUID(), tOrg, newUUID(), "")
+	s.setState(stateActive)
+	s.m.frameB = 2
+	s.m.tmpl = voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 2}
+	s.m.track.StartAt(0)
 	frame := make([]byte, 320)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -228,16 +166,16 @@ func FuzzDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDuration(s)
+		d, err := parseDuration(s)
 		if err != nil {
 			return
 		}
 		if d < 0 {
 			t.Fatalf("%q parsed as negative %v", s, d)
 		}
-		d2, err := ParseDuration(FormatDuration(d))
+		d2, err := parseDuration(formatDuration(d))
 		if err != nil || d2 != d {
-			t.Fatalf("%q -> %v -> %q -> %v %v", s, d, FormatDuration(d), d2, err)
+			t.Fatalf("%q -> %v -> %q -> %v %v", s, d, formatDuration(d), d2, err)
 		}
 	})
 }

@@ -25,7 +25,7 @@ func TestNonceCacheDocExample(t *testing.T) {
 	cache := NewMemoryNonces(1)
 	verify := func(r *http.Request, after time.Duration) error {
 		now := docCreated.Add(after)
-		_, err := VerifyRequest(r, secret, &VerifyOptions{Now: func() time.Time { return now }, Nonces: cache})
+		_, err := verifyRequest(r, secret, &verifyOptions{Now: func() time.Time { return now }, Nonces: cache})
 		return err
 	}
 	steps := []struct {
@@ -95,15 +95,15 @@ func TestNonceRetention(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := docRequest()
-			in := docInput(SignatureComponents)
+			in := docInput(signatureComponents)
 			in.Params[4].Value = tt.expires
-			if err := SignRequestWith(r, secret, in); err != nil {
+			if err := signRequestWith(r, secret, in); err != nil {
 				t.Fatal(err)
 			}
 			rec := &recordingNonces{}
 			now := docCreated.Add(tt.now)
-			opts := &VerifyOptions{Now: func() time.Time { return now }, MaxAge: tt.maxAge, ClockSkew: tt.skew, Nonces: rec}
-			if _, err := VerifyRequest(r, secret, opts); err != nil {
+			opts := &verifyOptions{Now: func() time.Time { return now }, MaxAge: tt.maxAge, ClockSkew: tt.skew, Nonces: rec}
+			if _, err := verifyRequest(r, secret, opts); err != nil {
 				t.Fatal(err)
 			}
 			if !rec.now.Equal(now) || rec.until.Sub(docCreated) != tt.want {
@@ -188,7 +188,7 @@ func TestMemoryNoncesAllocs(t *testing.T) {
 	c := NewMemoryNonces(1024)
 	nonces := make([]string, 2048)
 	for i := range nonces {
-		nonces[i] = NewNonce()
+		nonces[i] = newNonce()
 	}
 	// Warm up: the set and the heap reach their size.
 	now := docCreated
@@ -249,7 +249,7 @@ func TestMemoryNoncesConcurrent(t *testing.T) {
 func BenchmarkMemoryNonces(b *testing.B) {
 	nonces := make([]string, 1<<17)
 	for i := range nonces {
-		nonces[i] = NewNonce()
+		nonces[i] = newNonce()
 	}
 	b.Run("steady", func(b *testing.B) {
 		c := NewMemoryNonces(0)

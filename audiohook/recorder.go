@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/streamcore"
 )
 
 // RecordSink creates the files of one recorded session: audio receives a
@@ -22,10 +25,12 @@ import (
 // directions with its time. Both are closed by the recorder. If audio is an
 // io.WriteSeeker the WAV sizes are patched on close.
 //
-// Create is called once per session, from the session's reader goroutine,
-// when the open transaction completes (connection probes are not recorded);
-// writes happen on that goroutine too, so a slow sink delays the session.
-// Implementations must be safe for concurrent use by several sessions.
+// Create is called once per session when the open transaction completes
+// (connection probes are not recorded), from the recorder's own goroutine:
+// the recorder's disk I/O never delays the protocol. When the recorder
+// falls behind by more than recordQueue entries, entries are dropped and
+// counted in Stats.RecordDropped. Implementations must be safe for
+// concurrent use by several sessions.
 type RecordSink interface {
 	Create(ctx context.Context, sessionID string) (audio, sidecar io.WriteCloser, err error)
 }
@@ -83,26 +88,40 @@ type Sidecar struct {
 	Messages  []RecordEntry   `json:"messages"`
 }
 
-// recorder writes one session. Its methods are safe for concurrent use.
+const (
+	// recordQueue bounds the entries waiting for the recorder's goroutine.
+	recordQueue = 256
+	// recordPending bounds the messages kept before open completes.
+	recordPending = 32
+)
+
+type recItem struct {
+	entry *RecordEntry
+	audio *[]byte
+	ts    time.Duration
+}
+
+var audioBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// recorder records one session. Its methods are called by the session's
+// owner goroutine only; the files are written by the recorder's goroutine.
 type recorder struct {
-	mu       sync.Mutex
-	pending  []RecordEntry // before start
-	started  bool
-	audio    io.WriteCloser
-	side     io.WriteCloser
-	sideBuf  *bufio.Writer
-	wav      *codec.WAVWriter
-	frameB   int   // bytes per sample frame (all channels)
-	written  int64 // sample frames written
-	silence  byte
-	count    int
-	err      error
-	closed   bool
-	maxGapSF int64
+	log     *slog.Logger
+	dropped *atomic.Uint64
+	pending []RecordEntry // before start, at most recordPending
+	started bool
+	closed  bool
+	ch      chan recItem
+	done    chan struct{}
+	err     error // the writer's, read after done
+}
+
+func newRecorder(log *slog.Logger, dropped *atomic.Uint64) *recorder {
+	return &recorder{log: log, dropped: dropped}
 }
 
 func (r *recorder) message(dir string, raw []byte) {
-	if r == nil {
+	if r == nil || r.closed {
 		return
 	}
 	e := RecordEntry{Time: time.Now().UTC(), Direction: dir, Message: append(json.RawMessage(nil), raw...)}
@@ -110,37 +129,87 @@ func (r *recorder) message(dir string, raw []byte) {
 		b, _ := json.Marshal(string(raw))
 		e.Message = b
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || r.err != nil {
-		return
-	}
 	if !r.started {
+		if len(r.pending) >= recordPending {
+			r.dropped.Add(1)
+			return
+		}
 		r.pending = append(r.pending, e)
 		return
 	}
-	r.writeEntry(e)
+	r.enqueue(recItem{entry: &e})
 }
 
-func (r *recorder) writeEntry(e RecordEntry) {
-	b, err := json.Marshal(e)
-	if err != nil {
+func (r *recorder) enqueue(it recItem) {
+	select {
+	case r.ch <- it:
+	default:
+		r.dropped.Add(1)
+		if it.audio != nil {
+			audioBufs.Put(it.audio)
+		}
+	}
+}
+
+// start starts the recorder's goroutine, which creates the files once the
+// media is known (media may be nil).
+func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media *MediaParameter) error {
+	if r == nil || r.started || r.closed {
+		return nil
+	}
+	r.started = true
+	r.ch = make(chan recItem, recordQueue)
+	r.done = make(chan struct{})
+	pending := r.pending
+	r.pending = nil
+	go func() {
+		defer close(r.done)
+		r.err = writeRecording(ctx, sink, id, media, pending, r.ch)
+	}()
+	return nil
+}
+
+// discard drops what was kept before a start that will not come.
+func (r *recorder) discard() {
+	if r != nil {
+		r.pending = nil
+	}
+}
+
+// audioAt records p, whose first sample is at media time ts.
+func (r *recorder) audioAt(ts time.Duration, p []byte) {
+	if r == nil || !r.started || r.closed {
 		return
 	}
-	if r.count > 0 {
-		r.sideBuf.WriteString(",\n  ")
-	} else {
-		r.sideBuf.WriteString("\n  ")
-	}
-	r.count++
-	r.sideBuf.Write(b)
+	b := audioBufs.Get().(*[]byte)
+	*b = append((*b)[:0], p...)
+	r.enqueue(recItem{audio: b, ts: ts})
 }
 
-// start creates the files once the media is known (media may be nil).
-func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media *MediaParameter) error {
-	audio, side, err := sink.Create(ctx, id)
-	if err != nil {
-		return err
+// close ends the recording and waits until the files are written.
+func (r *recorder) close() error {
+	if r == nil || r.closed {
+		return nil
+	}
+	r.closed = true
+	if !r.started {
+		return nil
+	}
+	close(r.ch)
+	<-r.done
+	return r.err
+}
+
+// writeRecording is the recorder's goroutine.
+func writeRecording(ctx context.Context, sink RecordSink, id string, media *MediaParameter, pending []RecordEntry, ch <-chan recItem) (err error) {
+	audio, side, cerr := sink.Create(ctx, id)
+	if cerr != nil {
+		for it := range ch {
+			if it.audio != nil {
+				audioBufs.Put(it.audio)
+			}
+		}
+		return fmt.Errorf("audiohook: recorder: %w", cerr)
 	}
 	f := codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}
 	if media != nil {
@@ -149,83 +218,97 @@ func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media 
 			f.Encoding = voicegate.L16
 		}
 	}
-	w, err := codec.NewWAVWriter(audio, f)
-	if err != nil {
+	wav, werr := codec.NewWAVWriter(audio, f)
+	if werr != nil {
 		audio.Close()
 		side.Close()
-		return err
+		for it := range ch {
+			if it.audio != nil {
+				audioBufs.Put(it.audio)
+			}
+		}
+		return werr
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.audio, r.side, r.wav = audio, side, w
-	r.frameB = f.Channels * f.Encoding.BytesPerSample()
-	if f.Encoding == voicegate.PCMU {
-		r.silence = codec.ULawSilence
-	}
-	r.maxGapSF = 8000 * 3600
-	r.sideBuf = bufio.NewWriter(side)
+	w := &recWriter{wav: wav, side: bufio.NewWriter(side), frameB: f.Channels * f.Encoding.BytesPerSample(), silence: streamcore.SilenceByte(f.Encoding)}
 	hdr, _ := json.Marshal(struct {
 		SessionID string          `json:"sessionId"`
 		Media     *MediaParameter `json:"media"`
 	}{id, media})
-	r.sideBuf.Write(hdr[:len(hdr)-1])
-	r.sideBuf.WriteString(`,"messages":[`)
-	r.started = true
-	for _, e := range r.pending {
-		r.writeEntry(e)
+	w.side.Write(hdr[:len(hdr)-1])
+	w.side.WriteString(`,"messages":[`)
+	for i := range pending {
+		w.entry(&pending[i])
 	}
-	r.pending = nil
-	return nil
+	for it := range ch {
+		switch {
+		case it.entry != nil:
+			w.entry(it.entry)
+		case it.audio != nil:
+			w.audioAt(it.ts, *it.audio)
+			audioBufs.Put(it.audio)
+		}
+	}
+	w.side.WriteString("\n]}\n")
+	return errors.Join(w.err, w.side.Flush(), side.Close(), wav.Close(), audio.Close())
 }
 
-// audioAt writes p, whose first sample is at media time ts, filling any gap
-// before it with silence.
-func (r *recorder) audioAt(ts time.Duration, p []byte) {
-	if r == nil {
+// recWriter writes the files; used by the recorder's goroutine only.
+type recWriter struct {
+	wav     *codec.WAVWriter
+	side    *bufio.Writer
+	frameB  int
+	silence byte
+	count   int
+	track   streamcore.Track
+	gaps    streamcore.GapCounters
+	err     error
+}
+
+func (w *recWriter) entry(e *RecordEntry) {
+	b, err := json.Marshal(e)
+	if err != nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.started || r.closed || r.err != nil || r.frameB == 0 {
+	if w.count > 0 {
+		w.side.WriteString(",\n  ")
+	} else {
+		w.side.WriteString("\n  ")
+	}
+	w.count++
+	w.side.Write(b)
+}
+
+// audioAt writes p, whose first sample is at media time ts, filling a gap
+// before it (discarded or paused audio, or entries dropped) with silence
+// when it is at most voicegate.MaxGapFill; a longer gap is not filled, and
+// the sidecar's positions tell where the audio belongs.
+func (w *recWriter) audioAt(ts time.Duration, p []byte) {
+	if w.err != nil || w.frameB == 0 || len(p) == 0 {
 		return
 	}
-	at := int64(ts) * 8000 / int64(time.Second)
-	if gap := at - r.written; gap > 0 && gap <= r.maxGapSF {
+	if !w.track.Started() {
+		w.track.StartAt(0)
+	}
+	dur := time.Duration(len(p)/w.frameB) * time.Second / 8000
+	gap, late := w.track.Place(ts, dur, &w.gaps)
+	if late {
+		return
+	}
+	if gap > 0 && gap <= voicegate.MaxGapFill {
 		var sil [512]byte
-		if r.silence != 0 {
-			for i := range sil {
-				sil[i] = r.silence
-			}
+		for i := range sil {
+			sil[i] = w.silence
 		}
-		for rem := gap * int64(r.frameB); rem > 0; {
+		for rem := int64(gap) * 8000 / int64(time.Second) * int64(w.frameB); rem > 0; {
 			n := min(rem, int64(len(sil)))
-			if _, err := r.wav.Write(sil[:n]); err != nil {
-				r.err = err
+			if _, err := w.wav.Write(sil[:n]); err != nil {
+				w.err = err
 				return
 			}
 			rem -= n
 		}
-		r.written += gap
 	}
-	if _, err := r.wav.Write(p); err != nil {
-		r.err = err
-		return
+	if _, err := w.wav.Write(p); err != nil {
+		w.err = err
 	}
-	r.written += int64(len(p) / r.frameB)
-}
-
-func (r *recorder) close() error {
-	if r == nil {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || !r.started {
-		r.closed = true
-		return nil
-	}
-	r.closed = true
-	r.sideBuf.WriteString("\n]}\n")
-	err := errors.Join(r.err, r.sideBuf.Flush(), r.side.Close(), r.wav.Close(), r.audio.Close())
-	return err
 }

@@ -15,16 +15,16 @@ import (
 // Token is a structured-field token parameter value (unquoted).
 type Token string
 
-// SignatureParam is one parameter of a signature: Value is a string
+// signatureParam is one parameter of a signature: Value is a string
 // (sf-string), an int64 (sf-integer), a Token, a bool or a []byte.
-type SignatureParam struct {
+type signatureParam struct {
 	Name  string
 	Value any
 }
 
 type sfItem struct {
 	value  any
-	params []SignatureParam
+	params []signatureParam
 }
 
 type sfMember struct {
@@ -32,7 +32,7 @@ type sfMember struct {
 	inner  []sfItem // set when isList
 	isList bool
 	item   sfItem
-	params []SignatureParam
+	params []signatureParam
 }
 
 var errSF = errors.New("structured field")
@@ -78,8 +78,8 @@ func (p *sfParser) key() (string, error) {
 	return p.s[start:p.i], nil
 }
 
-func (p *sfParser) params() ([]SignatureParam, error) {
-	var ps []SignatureParam
+func (p *sfParser) params() ([]signatureParam, error) {
+	var ps []signatureParam
 	for p.i < len(p.s) && p.s[p.i] == ';' {
 		p.i++
 		p.skipSP()
@@ -101,7 +101,7 @@ func (p *sfParser) params() ([]SignatureParam, error) {
 			}
 		}
 		if !replaced {
-			ps = append(ps, SignatureParam{Name: k, Value: v})
+			ps = append(ps, signatureParam{Name: k, Value: v})
 		}
 	}
 	return ps, nil
@@ -296,7 +296,7 @@ func appendSFString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func appendSFParams(dst []byte, ps []SignatureParam) []byte {
+func appendSFParams(dst []byte, ps []signatureParam) []byte {
 	for _, p := range ps {
 		dst = append(dst, ';')
 		dst = append(dst, p.Name...)

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// SignatureComponents are the components a Genesys client signs, in order.
-var SignatureComponents = []string{
+// signatureComponents are the components a Genesys client signs, in order.
+var signatureComponents = []string{
 	"@request-target", "@authority",
 	"audiohook-organization-id", "audiohook-session-id", "audiohook-correlation-id",
 	"x-api-key",
@@ -29,19 +29,19 @@ const (
 	HeaderSignatureInput = "Signature-Input"
 )
 
-// SignatureAlgorithm is the only algorithm AudioHook uses.
-const SignatureAlgorithm = "hmac-sha256"
+// signatureAlgorithm is the only algorithm AudioHook uses.
+const signatureAlgorithm = "hmac-sha256"
 
-// SignatureInput is one member of a Signature-Input header: a label, the
+// signatureInput is one member of a Signature-Input header: a label, the
 // covered components and the signature parameters in their order.
-type SignatureInput struct {
+type signatureInput struct {
 	Label      string
 	Components []string
-	Params     []SignatureParam
+	Params     []signatureParam
 }
 
 // Param returns the value of the named parameter, or nil.
-func (in *SignatureInput) Param(name string) any {
+func (in *signatureInput) Param(name string) any {
 	for _, p := range in.Params {
 		if p.Name == name {
 			return p.Value
@@ -52,7 +52,7 @@ func (in *SignatureInput) Param(name string) any {
 
 // String returns the @signature-params value: the inner list of components
 // and the parameters, re-encoded from the parsed structure.
-func (in *SignatureInput) String() string {
+func (in *signatureInput) String() string {
 	b := []byte{'('}
 	for i, c := range in.Components {
 		if i > 0 {
@@ -64,18 +64,18 @@ func (in *SignatureInput) String() string {
 	return string(appendSFParams(b, in.Params))
 }
 
-// ParseSignatureInput parses a Signature-Input header value into its members.
-func ParseSignatureInput(v string) ([]SignatureInput, error) {
+// parseSignatureInput parses a Signature-Input header value into its members.
+func parseSignatureInput(v string) ([]signatureInput, error) {
 	ms, err := parseDictionary(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Signature-Input: %w", ErrSignature, err)
 	}
-	out := make([]SignatureInput, 0, len(ms))
+	out := make([]signatureInput, 0, len(ms))
 	for _, m := range ms {
 		if !m.isList {
 			return nil, fmt.Errorf("%w: Signature-Input member %q is not an inner list", ErrSignature, m.key)
 		}
-		in := SignatureInput{Label: m.key, Params: m.params}
+		in := signatureInput{Label: m.key, Params: m.params}
 		for _, it := range m.inner {
 			s, ok := it.value.(string)
 			if !ok || len(it.params) > 0 {
@@ -88,8 +88,8 @@ func ParseSignatureInput(v string) ([]SignatureInput, error) {
 	return out, nil
 }
 
-// ParseSignature parses a Signature header value into label → signature.
-func ParseSignature(v string) (map[string][]byte, error) {
+// parseSignature parses a Signature header value into label → signature.
+func parseSignature(v string) (map[string][]byte, error) {
 	ms, err := parseDictionary(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: Signature: %w", ErrSignature, err)
@@ -190,9 +190,9 @@ func requestTarget(u *url.URL) string {
 	return p
 }
 
-// SignatureBase returns the signature base of r for in: one line per
+// signatureBase returns the signature base of r for in: one line per
 // component, then the @signature-params line, joined by "\n".
-func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
+func signatureBase(r *http.Request, in *signatureInput) ([]byte, error) {
 	var b []byte
 	for _, c := range in.Components {
 		v, err := componentValue(r, c)
@@ -212,62 +212,63 @@ func SignatureBase(r *http.Request, in *SignatureInput) ([]byte, error) {
 	return b, nil
 }
 
-// HMACSHA256 returns the hmac-sha256 signature of base under key.
-func HMACSHA256(key, base []byte) []byte {
+// hmacSHA256 returns the hmac-sha256 signature of base under key.
+func hmacSHA256(key, base []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write(base)
 	return m.Sum(nil)
 }
 
-// NewNonce returns a nonce as the Genesys client makes it: base64 of 18
+// newNonce returns a nonce as the Genesys client makes it: base64 of 18
 // random bytes (24 characters).
-func NewNonce() string {
+func newNonce() string {
 	var b [18]byte
 	_, _ = rand.Read(b[:])
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // SignRequest signs r as a Genesys AudioHook client does: it covers
-// SignatureComponents with keyid = r's X-API-KEY header, the given nonce
-// (NewNonce when empty), alg hmac-sha256, created = now and
+// the components Genesys signs (@request-target, @authority, the
+// Audiohook-* headers and x-api-key) with keyid = r's X-API-KEY header, the given nonce
+// (a fresh random one when empty), alg hmac-sha256, created = now and
 // expires = now + 30 s, and sets the Signature and Signature-Input headers
 // with label sig1. secret is the client secret already base64-decoded. r
 // must carry the Audiohook-* and X-API-KEY headers and its Host.
 func SignRequest(r *http.Request, secret []byte, now time.Time, nonce string) error {
 	if nonce == "" {
-		nonce = NewNonce()
+		nonce = newNonce()
 	}
 	created := now.Unix()
-	in := &SignatureInput{
+	in := &signatureInput{
 		Label:      "sig1",
-		Components: SignatureComponents,
-		Params: []SignatureParam{
+		Components: signatureComponents,
+		Params: []signatureParam{
 			{Name: "keyid", Value: r.Header.Get(HeaderAPIKey)},
 			{Name: "nonce", Value: nonce},
-			{Name: "alg", Value: SignatureAlgorithm},
+			{Name: "alg", Value: signatureAlgorithm},
 			{Name: "created", Value: created},
 			{Name: "expires", Value: created + 30},
 		},
 	}
-	return SignRequestWith(r, secret, in)
+	return signRequestWith(r, secret, in)
 }
 
-// SignRequestWith signs r with the components and parameters of in and sets
+// signRequestWith signs r with the components and parameters of in and sets
 // the Signature and Signature-Input headers.
-func SignRequestWith(r *http.Request, secret []byte, in *SignatureInput) error {
-	base, err := SignatureBase(r, in)
+func signRequestWith(r *http.Request, secret []byte, in *signatureInput) error {
+	base, err := signatureBase(r, in)
 	if err != nil {
 		return err
 	}
-	sig := HMACSHA256(secret, base)
+	sig := hmacSHA256(secret, base)
 	r.Header.Set(HeaderSignatureInput, in.Label+"="+in.String())
 	r.Header.Set(HeaderSignature, in.Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
 	return nil
 }
 
-// VerifyOptions is the verification policy of VerifyRequest. The zero value
+// verifyOptions is the verification policy of verifyRequest. The zero value
 // is the reference server's policy.
-type VerifyOptions struct {
+type verifyOptions struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// ClockSkew tolerated between client and server; 0 means 3 s.
@@ -283,11 +284,11 @@ type VerifyOptions struct {
 
 var requiredParams = map[string]bool{"keyid": true, "nonce": true, "created": true, "expires": true}
 
-// VerifyRequest checks the HTTP message signature of an AudioHook upgrade
+// verifyRequest checks the HTTP message signature of an AudioHook upgrade
 // request against secret (base64-decoded) with the reference policy:
 //
 //   - keyid must equal the X-API-KEY header;
-//   - all of SignatureComponents must be covered;
+//   - all of signatureComponents must be covered;
 //   - only the parameters keyid, nonce, alg, created and expires are allowed,
 //     all but alg are required, alg must be hmac-sha256 and the nonce at
 //     least 22 characters long;
@@ -297,8 +298,8 @@ var requiredParams = map[string]bool{"keyid": true, "nonce": true, "created": tr
 //     recorded in the replay cache (see NonceCache).
 //
 // Errors wrap ErrSignature, or the cache's ErrReplay or ErrNonceCacheFull.
-func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*SignatureInput, error) {
-	var o VerifyOptions
+func verifyRequest(r *http.Request, secret []byte, opts *verifyOptions) (*signatureInput, error) {
+	var o verifyOptions
 	if opts != nil {
 		o = *opts
 	}
@@ -316,11 +317,11 @@ func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*Signat
 	if len(si) == 0 || len(sg) == 0 {
 		return nil, fmt.Errorf("%w: request is not signed", ErrSignature)
 	}
-	ins, err := ParseSignatureInput(strings.Join(si, ", "))
+	ins, err := parseSignatureInput(strings.Join(si, ", "))
 	if err != nil {
 		return nil, err
 	}
-	sigs, err := ParseSignature(strings.Join(sg, ", "))
+	sigs, err := parseSignature(strings.Join(sg, ", "))
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +352,7 @@ func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*Signat
 			return nil, fmt.Errorf("%w: missing parameter %s", ErrSignature, name)
 		}
 	}
-	if alg, ok := in.Param("alg").(string); ok && alg != SignatureAlgorithm {
+	if alg, ok := in.Param("alg").(string); ok && alg != signatureAlgorithm {
 		return nil, fmt.Errorf("%w: algorithm %q", ErrSignature, alg)
 	}
 	if in.Param("keyid").(string) != r.Header.Get(HeaderAPIKey) {
@@ -368,7 +369,7 @@ func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*Signat
 		}
 		covered[c] = true
 	}
-	for _, c := range SignatureComponents {
+	for _, c := range signatureComponents {
 		if !covered[c] {
 			return nil, fmt.Errorf("%w: component %q not covered", ErrSignature, c)
 		}
@@ -385,11 +386,11 @@ func VerifyRequest(r *http.Request, secret []byte, opts *VerifyOptions) (*Signat
 	case created.Add(o.MaxAge).Before(limit):
 		return nil, fmt.Errorf("%w: signature created at %d is too old", ErrSignature, created.Unix())
 	}
-	base, err := SignatureBase(r, in)
+	base, err := signatureBase(r, in)
 	if err != nil {
 		return nil, err
 	}
-	if !hmac.Equal(HMACSHA256(secret, base), got) {
+	if !hmac.Equal(hmacSHA256(secret, base), got) {
 		return nil, fmt.Errorf("%w: signature does not match", ErrSignature)
 	}
 	if o.Nonces != nil {

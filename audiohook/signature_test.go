@@ -41,25 +41,25 @@ func mustB64(t testing.TB, s string) []byte {
 	return b
 }
 
-func docInput(components []string) *SignatureInput {
-	return &SignatureInput{Label: "sig1", Components: components, Params: []SignatureParam{
+func docInput(components []string) *signatureInput {
+	return &signatureInput{Label: "sig1", Components: components, Params: []signatureParam{
 		{Name: "keyid", Value: docAPIKey}, {Name: "nonce", Value: docNonce}, {Name: "alg", Value: "hmac-sha256"},
 		{Name: "created", Value: int64(1641013200)}, {Name: "expires", Value: int64(3282026430)},
 	}}
 }
 
 func TestSignatureVectors(t *testing.T) {
-	hostComponents := append([]string(nil), SignatureComponents...)
+	hostComponents := append([]string(nil), signatureComponents...)
 	hostComponents[1] = "host"
 	tests := []struct {
 		name string
 		req  func() *http.Request
-		in   *SignatureInput
+		in   *signatureInput
 		key  string
 		want string
 		base string
 	}{
-		{name: "doc example", req: docRequest, in: docInput(SignatureComponents), key: docSecret,
+		{name: "doc example", req: docRequest, in: docInput(signatureComponents), key: docSecret,
 			want: "NZBwyBHRRyRoeLqy1IzOa9VYBuI8TgMFt2GRDkDuJh4=",
 			base: "\"@request-target\": /api/v1/voicebiometrics/ws\n\"@authority\": audiohook.example.com\n" +
 				"\"audiohook-organization-id\": d7934305-0972-4844-938e-9060eef73d05\n" +
@@ -75,8 +75,8 @@ func TestSignatureVectors(t *testing.T) {
 			r.Header.Set("Date", "Tue, 20 Apr 2021 02:07:55 GMT")
 			r.Header.Set("Content-Type", "application/json")
 			return r
-		}, in: &SignatureInput{Label: "sig-b25", Components: []string{"date", "@authority", "content-type"},
-			Params: []SignatureParam{{Name: "created", Value: int64(1618884473)}, {Name: "keyid", Value: "test-shared-secret"}}},
+		}, in: &signatureInput{Label: "sig-b25", Components: []string{"date", "@authority", "content-type"},
+			Params: []signatureParam{{Name: "created", Value: int64(1618884473)}, {Name: "keyid", Value: "test-shared-secret"}}},
 			key:  "uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ==",
 			want: "pxcQw6G3AjtMBQjwo8XzkZf/bws5LelbaMk5rGIGtE8=",
 			base: "\"date\": Tue, 20 Apr 2021 02:07:55 GMT\n\"@authority\": example.com\n\"content-type\": application/json\n" +
@@ -85,24 +85,24 @@ func TestSignatureVectors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := tt.req()
-			base, err := SignatureBase(r, tt.in)
+			base, err := signatureBase(r, tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tt.base != "" && string(base) != tt.base {
 				t.Fatalf("base:\n%s\nwant:\n%s", base, tt.base)
 			}
-			if got := base64.StdEncoding.EncodeToString(HMACSHA256(mustB64(t, tt.key), base)); got != tt.want {
+			if got := base64.StdEncoding.EncodeToString(hmacSHA256(mustB64(t, tt.key), base)); got != tt.want {
 				t.Fatalf("signature %s, want %s", got, tt.want)
 			}
 			// Signing sets headers that parse back to the same input and value.
-			if err := SignRequestWith(r, mustB64(t, tt.key), tt.in); err != nil {
+			if err := signRequestWith(r, mustB64(t, tt.key), tt.in); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := r.Header.Get(HeaderSignature), tt.in.Label+"=:"+tt.want+":"; got != want {
 				t.Fatalf("Signature header %q, want %q", got, want)
 			}
-			ins, err := ParseSignatureInput(r.Header.Get(HeaderSignatureInput))
+			ins, err := parseSignatureInput(r.Header.Get(HeaderSignatureInput))
 			if err != nil || len(ins) != 1 || ins[0].String() != tt.in.String() {
 				t.Fatalf("round trip: %v %+v", err, ins)
 			}
@@ -134,19 +134,19 @@ func TestVerifySignatureVectors(t *testing.T) {
 			"uzvJfB4u3N0Jy4T7NZ75MDVcr8zSTInedJtkgcu46YW4XByzNJjxBdtjUkdJPBtbmHhIDi6pcl8jsasjlTMtDQ==", b25},
 	}
 	verify := func(r *http.Request, input, sig string, key []byte) bool {
-		ins, err := ParseSignatureInput(input)
+		ins, err := parseSignatureInput(input)
 		if err != nil || len(ins) != 1 {
 			t.Fatalf("Signature-Input %q: %v", input, err)
 		}
-		sigs, err := ParseSignature(sig)
+		sigs, err := parseSignature(sig)
 		if err != nil {
 			t.Fatalf("Signature %q: %v", sig, err)
 		}
-		base, err := SignatureBase(r, &ins[0])
+		base, err := signatureBase(r, &ins[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		return hmac.Equal(HMACSHA256(key, base), sigs[ins[0].Label])
+		return hmac.Equal(hmacSHA256(key, base), sigs[ins[0].Label])
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestVerifySignatureVectors(t *testing.T) {
 	r.Header.Set(HeaderSignatureInput, tests[1].input)
 	r.Header.Set(HeaderSignature, tests[1].sig)
 	now := func() time.Time { return time.Unix(1641013200, 0) }
-	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: now}); !errors.Is(err, ErrSignature) {
+	if _, err := verifyRequest(r, mustB64(t, docSecret), &verifyOptions{Now: now}); !errors.Is(err, ErrSignature) {
 		t.Fatalf("host variant: %v, want ErrSignature", err)
 	}
 }
@@ -186,7 +186,7 @@ func TestSignatureBaseAuthorityAndTarget(t *testing.T) {
 	for k, v := range docRequest().Header {
 		r.Header[k] = v
 	}
-	base, err := SignatureBase(r, docInput(SignatureComponents))
+	base, err := signatureBase(r, docInput(signatureComponents))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestSignatureBaseAuthorityAndTarget(t *testing.T) {
 	}
 	// A client-built request (no RequestURI) gives the same base.
 	r2 := &http.Request{Method: http.MethodGet, URL: mustParseURL(t, "ws://127.0.0.1:8099/audiohook/ws?tenant=a%20b"), Host: "127.0.0.1:8099", Header: r.Header}
-	base2, err := SignatureBase(r2, docInput(SignatureComponents))
+	base2, err := signatureBase(r2, docInput(signatureComponents))
 	if err != nil || string(base2) != string(base) {
 		t.Fatalf("client base\n%s\nwant\n%s (%v)", base2, base, err)
 	}
@@ -208,7 +208,7 @@ func TestVerifyDocExample(t *testing.T) {
 	r.Header.Set(HeaderSignature, docSig)
 	r.Header.Set(HeaderSignatureInput, docSigIn)
 	now := func() time.Time { return time.Unix(1641013200+2, 0) }
-	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: now}); err != nil {
+	if _, err := verifyRequest(r, mustB64(t, docSecret), &verifyOptions{Now: now}); err != nil {
 		t.Fatalf("doc example: %v", err)
 	}
 	// Header names are case-insensitive: the reference client sends them lowercase.
@@ -221,7 +221,7 @@ func TestVerifyDocExample(t *testing.T) {
 	}
 	r2.Header.Set("signature-input", docSigIn)
 	r2.Header.Set("signature", docSig)
-	if _, err := VerifyRequest(r2, mustB64(t, docSecret), &VerifyOptions{Now: now}); err != nil {
+	if _, err := verifyRequest(r2, mustB64(t, docSecret), &verifyOptions{Now: now}); err != nil {
 		t.Fatalf("lowercase: %v", err)
 	}
 }
@@ -229,15 +229,15 @@ func TestVerifyDocExample(t *testing.T) {
 func TestVerifyRejects(t *testing.T) {
 	secret := mustB64(t, docSecret)
 	base := time.Unix(time.Now().Unix(), 0)
-	sign := func(mod func(r *http.Request, in *SignatureInput)) *http.Request {
+	sign := func(mod func(r *http.Request, in *signatureInput)) *http.Request {
 		r := docRequest()
-		in := docInput(append([]string(nil), SignatureComponents...))
+		in := docInput(append([]string(nil), signatureComponents...))
 		in.Params[3].Value = base.Unix()
 		in.Params[4].Value = base.Unix() + 30
 		if mod != nil {
 			mod(r, in)
 		}
-		if err := SignRequestWith(r, secret, in); err != nil {
+		if err := signRequestWith(r, secret, in); err != nil {
 			t.Fatal(err)
 		}
 		return r
@@ -253,15 +253,15 @@ func TestVerifyRejects(t *testing.T) {
 		{"valid 6 s later", sign(nil), base.Add(6 * time.Second), nil, nil},
 		{"too old", sign(nil), base.Add(8 * time.Second), nil, ErrSignature},
 		{"future", sign(nil), base.Add(-4 * time.Second), nil, ErrSignature},
-		{"expired", sign(func(_ *http.Request, in *SignatureInput) { in.Params[4].Value = base.Unix() + 2 }), base, nil, ErrSignature},
-		{"short nonce", sign(func(_ *http.Request, in *SignatureInput) { in.Params[1].Value = "abc" }), base, nil, ErrSignature},
-		{"wrong alg", sign(func(_ *http.Request, in *SignatureInput) { in.Params[2].Value = "hmac-sha512" }), base, nil, ErrSignature},
-		{"keyid mismatch", sign(func(_ *http.Request, in *SignatureInput) { in.Params[0].Value = "other" }), base, nil, ErrSignature},
-		{"unknown param", sign(func(_ *http.Request, in *SignatureInput) {
-			in.Params = append(in.Params, SignatureParam{Name: "tag", Value: "x"})
+		{"expired", sign(func(_ *http.Request, in *signatureInput) { in.Params[4].Value = base.Unix() + 2 }), base, nil, ErrSignature},
+		{"short nonce", sign(func(_ *http.Request, in *signatureInput) { in.Params[1].Value = "abc" }), base, nil, ErrSignature},
+		{"wrong alg", sign(func(_ *http.Request, in *signatureInput) { in.Params[2].Value = "hmac-sha512" }), base, nil, ErrSignature},
+		{"keyid mismatch", sign(func(_ *http.Request, in *signatureInput) { in.Params[0].Value = "other" }), base, nil, ErrSignature},
+		{"unknown param", sign(func(_ *http.Request, in *signatureInput) {
+			in.Params = append(in.Params, signatureParam{Name: "tag", Value: "x"})
 		}), base, nil, ErrSignature},
-		{"missing component", sign(func(_ *http.Request, in *SignatureInput) { in.Components = in.Components[:5] }), base, nil, ErrSignature},
-		{"missing created", sign(func(_ *http.Request, in *SignatureInput) {
+		{"missing component", sign(func(_ *http.Request, in *signatureInput) { in.Components = in.Components[:5] }), base, nil, ErrSignature},
+		{"missing created", sign(func(_ *http.Request, in *signatureInput) {
 			in.Params = append(in.Params[:3:3], in.Params[4])
 		}), base, nil, ErrSignature},
 		{"tampered header", func() *http.Request {
@@ -289,7 +289,7 @@ func TestVerifyRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := tt.now
-			_, err := VerifyRequest(tt.req, secret, &VerifyOptions{Now: func() time.Time { return now }, Nonces: tt.nonce})
+			_, err := verifyRequest(tt.req, secret, &verifyOptions{Now: func() time.Time { return now }, Nonces: tt.nonce})
 			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
@@ -298,11 +298,11 @@ func TestVerifyRejects(t *testing.T) {
 	t.Run("replay", func(t *testing.T) {
 		cache := NewMemoryNonces(4)
 		r := sign(nil)
-		opts := &VerifyOptions{Now: func() time.Time { return base }, Nonces: cache}
-		if _, err := VerifyRequest(r, secret, opts); err != nil {
+		opts := &verifyOptions{Now: func() time.Time { return base }, Nonces: cache}
+		if _, err := verifyRequest(r, secret, opts); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := VerifyRequest(r, secret, opts); !errors.Is(err, ErrReplay) {
+		if _, err := verifyRequest(r, secret, opts); !errors.Is(err, ErrReplay) {
 			t.Fatalf("second use: %v, want ErrReplay", err)
 		}
 	})
@@ -318,10 +318,10 @@ func TestSignRequestGenesysShape(t *testing.T) {
 	if got := r.Header.Get(HeaderSignatureInput); got != want {
 		t.Fatalf("Signature-Input\n%s\nwant\n%s", got, want)
 	}
-	if _, err := VerifyRequest(r, mustB64(t, docSecret), &VerifyOptions{Now: func() time.Time { return now }}); err != nil {
+	if _, err := verifyRequest(r, mustB64(t, docSecret), &verifyOptions{Now: func() time.Time { return now }}); err != nil {
 		t.Fatal(err)
 	}
-	if n := NewNonce(); len(n) != 24 {
+	if n := newNonce(); len(n) != 24 {
 		t.Fatalf("nonce %q has %d chars, want 24", n, len(n))
 	}
 }
@@ -333,20 +333,20 @@ func FuzzSignatureHeaders(f *testing.F) {
 	f.Add(`sig1=("\"\\");x=-12`, `sig1=:====:`)
 	secret := mustB64(f, docSecret)
 	f.Fuzz(func(t *testing.T, input, sig string) {
-		ins, err := ParseSignatureInput(input)
+		ins, err := parseSignatureInput(input)
 		if err == nil {
 			for _, in := range ins {
-				again, err := ParseSignatureInput(in.Label + "=" + in.String())
+				again, err := parseSignatureInput(in.Label + "=" + in.String())
 				if err != nil || len(again) != 1 || again[0].String() != in.String() {
 					t.Fatalf("re-encoding %q of %q does not round trip: %v", in.String(), input, err)
 				}
 			}
 		}
-		_, _ = ParseSignature(sig)
+		_, _ = parseSignature(sig)
 		r := docRequest()
 		r.Header.Set(HeaderSignatureInput, input)
 		r.Header.Set(HeaderSignature, sig)
-		_, _ = VerifyRequest(r, secret, &VerifyOptions{Now: func() time.Time { return time.Unix(1641013200, 0) }})
+		_, _ = verifyRequest(r, secret, &verifyOptions{Now: func() time.Time { return time.Unix(1641013200, 0) }})
 	})
 }
 

@@ -3,15 +3,19 @@ package codec
 import (
 	"context"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate"
 )
 
 // WAVFrameReader plays the audio of a WAV file as a voicegate.FrameReader, in
-// frames of a fixed duration, as fast as the caller reads. Payloads alias the
-// WAV's data. It is not safe for concurrent use.
+// frames of a fixed duration, as fast as the caller reads, and honours the
+// voicegate.FrameReader contract: concurrent calls are serialised, io.EOF
+// follows the last frame and every later call. Payloads alias the WAV's
+// data, so they stay valid after the next call too.
 type WAVFrameReader struct {
+	mu        sync.Mutex
 	w         *WAV
 	frameSize int // bytes per frame
 	parties   [voicegate.MaxChannels]voicegate.Party
@@ -39,6 +43,8 @@ func (r *WAVFrameReader) ReadFrame(ctx context.Context) (voicegate.Frame, error)
 	if err := ctx.Err(); err != nil {
 		return voicegate.Frame{}, err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.off >= len(r.w.Data) {
 		return voicegate.Frame{}, io.EOF
 	}

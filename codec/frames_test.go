@@ -89,3 +89,42 @@ func TestWAVFrameReaderFixture(t *testing.T) {
 		t.Fatalf("frames cover %d samples ending at %v, file has %d (%v)", n, end, w.Samples(), w.Duration())
 	}
 }
+
+// The FrameReader contract: concurrent calls are serialised, each frame
+// goes to one caller, every caller ends with io.EOF. Run with -race.
+func TestWAVFrameReaderConcurrentReaders(t *testing.T) {
+	w := &codec.WAV{Format: codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}, Data: make([]byte, 160*300)}
+	r := codec.NewWAVFrameReader(w, 20*time.Millisecond)
+	seen := make(chan uint64, 400)
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for {
+				f, err := r.ReadFrame(context.Background())
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				seen <- f.Seq
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(seen)
+	got := map[uint64]bool{}
+	for s := range seen {
+		if got[s] {
+			t.Fatalf("frame %d read twice", s)
+		}
+		got[s] = true
+	}
+	if len(got) != 300 {
+		t.Fatalf("%d frames read, want 300", len(got))
+	}
+}

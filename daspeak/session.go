@@ -10,6 +10,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/vad"
 )
 
@@ -70,8 +71,9 @@ type Config struct {
 	// audio; longer pauses keep only their last MaxPause. Default 1 s.
 	MaxPause time.Duration
 	// FillGaps inserts silence for media time lost between frames (by
-	// frame timestamps), up to 1 s per gap. Lost frames are counted
-	// either way.
+	// frame timestamps), up to voicegate.MaxGapFill (2 s) per gap, as the
+	// protocol readers do; a longer gap is not filled. Lost frames are
+	// counted either way.
 	FillGaps bool
 
 	// Store, for register sessions, keeps the new credential under
@@ -265,7 +267,8 @@ type Session struct {
 	enc      voicegate.Encoding
 	got      bool // a frame of the party arrived
 	lastSeq  uint64
-	nextTS   time.Duration
+	clock    streamcore.Track // media time of the party's frames
+	gapc     streamcore.GapCounters
 	pcm      []int16 // scratch for one decoded frame
 	mono     []int16 // scratch for one channel
 	audio    []int16 // collected audio
@@ -558,15 +561,15 @@ func (s *Session) process(f voicegate.Frame) error {
 		s.lastSeq = f.Seq
 	}
 	s.mu.Unlock()
-	if s.cfg.FillGaps && s.nextTS > 0 && f.Timestamp > s.nextTS {
-		gap := min(f.Timestamp-s.nextTS, time.Second)
-		zeros := int(gap.Seconds() * float64(s.rate))
+	s.clock.MinGap = time.Second / time.Duration(s.rate)
+	gap, _ := s.clock.Place(f.Timestamp, f.Duration(), &s.gapc)
+	if s.cfg.FillGaps && gap > 0 && gap <= voicegate.MaxGapFill {
+		zeros := int(int64(gap) * int64(s.rate) / int64(time.Second))
 		s.feed(make([]int16, zeros))
 		s.mu.Lock()
 		s.stats.Filled += time.Duration(zeros) * time.Second / time.Duration(s.rate)
 		s.mu.Unlock()
 	}
-	s.nextTS = f.Timestamp + f.Duration()
 	s.feed(mono)
 	return nil
 }

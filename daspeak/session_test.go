@@ -776,6 +776,28 @@ func TestGapsAndBadFrames(t *testing.T) {
 			t.Fatalf("fill %v: stats %+v", fill, st)
 		}
 	}
+	// One cap for every reader: a gap up to voicegate.MaxGapFill is filled
+	// whole, a longer one not at all.
+	for _, tc := range []struct {
+		gap, filled time.Duration
+	}{
+		{1500 * time.Millisecond, 1500 * time.Millisecond},
+		{voicegate.MaxGapFill, voicegate.MaxGapFill},
+		{voicegate.MaxGapFill + 20*time.Millisecond, 0},
+	} {
+		gapped := make([]voicegate.Frame, 0, len(all))
+		for i, f := range all {
+			if i >= 10 {
+				f.Timestamp += tc.gap
+			}
+			gapped = append(gapped, f)
+		}
+		s, _ := daspeak.Register(voicegate.NewSliceReader(gapped), &fakeEngine{authenticity: 1}, &daspeak.Config{ModelHash: "m1", FillGaps: true})
+		run(t, s)
+		if st := s.Stats(); st.Filled != tc.filled {
+			t.Errorf("gap %v: filled %v, want %v", tc.gap, st.Filled, tc.filled)
+		}
+	}
 	// A rate the engine cannot take, and a rate change.
 	bad := all[:3]
 	for i := range bad {

@@ -32,10 +32,19 @@
 // the stream (Twilio starts at an arbitrary value such as 155 ms; see
 // Stream.FirstTimestamp), never from arrival time. A jump of half a frame
 // or more between consecutive frames of a track is a gap: it is counted in
-// Stats.Gaps and Stats.GapSamples, and with AcceptOptions.FillGaps it is
-// filled with μ-law silence so the audio read keeps the call's timeline.
-// Duplicates and frames arriving after a later one are dropped and counted
-// as late.
+// Stats.Gaps and Stats.GapTime, and with AcceptOptions.FillGaps it is
+// filled with μ-law silence (up to voicegate.MaxGapFill) so the audio read
+// keeps the call's timeline. Duplicates and frames arriving after a later
+// one of the same track are dropped and counted as late; each track has
+// its own cut-off.
+//
+// # End of stream
+//
+// Stream is a voicegate.Stream: the contract of ReadFrame, Done, Err,
+// Close and CloseNow is the one written in package voicegate, shared with
+// audiohook.Session. The stop event is the clean end (io.EOF); a stream
+// that ends any other way ends with a *voicegate.StreamError whose cause
+// tells why (a *voicegate.CloseError, ErrIdleTimeout, a network error).
 //
 // # Slow readers
 //
@@ -70,9 +79,9 @@
 // FlexValidator checks a Flex agent's token with Twilio IAM and caches the
 // identity, worker SID and roles until the token expires. AccessToken signs
 // JWTs for the Voice and Conversations SDKs, and TwiML writes <Start>,
-// <Connect> and <Stop> stream documents. CreateWebChannel, the Flex UI 1.x
-// web chat on Programmable Chat, is kept for old deployments only:
-// Programmable Chat for Flex reached end of life on June 1, 2026.
+// <Connect> and <Stop> stream documents. (The Flex UI 1.x web chat on
+// Programmable Chat, v1 WebChannels, reached end of life on June 1, 2026
+// and is not offered.)
 //
 // Client and FlexValidator retry rate-limited (429) and failed (5xx,
 // transport) calls with backoff when a repeat is safe; see
@@ -80,9 +89,7 @@
 // credentials they return a *CredentialsError (ErrServerCredentials) naming
 // the option to fix, never an "invalid token" error for the agent.
 //
-// The package depends on the standard library and
-// github.com/coder/websocket only, whose CloseStatus reads the close status
-// in Stream.Err. The Media Streams server side reads each message in
-// place, without allocating. Package twiliotest holds a Media Streams
+// The package depends on the standard library only. The Media Streams
+// server side reads each message in place, without allocating. Package twiliotest holds a Media Streams
 // simulator and a fake Twilio REST server for tests.
 package twilio

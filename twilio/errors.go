@@ -44,10 +44,10 @@ var (
 	// configuration error, not a fault of the token or request being
 	// checked. The error is a *CredentialsError naming the credential.
 	ErrServerCredentials = errors.New("twilio: Twilio refused the server's credentials")
-	// ErrCreateUncertain reports a create (StartStream, CreateWebChat,
-	// CreateWebChannel) that failed after the request may have reached
-	// Twilio (a 5xx answer, a transport error or a timeout): the resource
-	// may exist. It wraps the last failure.
+	// ErrCreateUncertain reports a create (StartStream, CreateWebChat) that
+	// failed after the request may have reached Twilio (a 5xx answer, a
+	// transport error or a timeout): the resource may exist. It wraps the
+	// last failure.
 	ErrCreateUncertain = errors.New("twilio: create failed after it may have taken effect")
 )
 

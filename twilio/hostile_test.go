@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -142,8 +143,10 @@ func TestHostileInput(t *testing.T) {
 				if err == io.EOF || err == nil || len(frames) != 1 {
 					t.Fatalf("want the stream to end with an error after 1 frame; got %d frames, %v", len(frames), err)
 				}
-				if tc.code == websocket.StatusMessageTooBig && !errors.Is(err, websocket.ErrMessageTooBig) {
-					t.Errorf("ended with %v, want an error wrapping websocket.ErrMessageTooBig", err)
+				var se *voicegate.StreamError
+				var ce *voicegate.CloseError
+				if !errors.As(err, &se) || !errors.As(err, &ce) || !ce.Sent || ce.Code != int(tc.code) {
+					t.Errorf("ended with %v, want a *voicegate.StreamError wrapping the *voicegate.CloseError sent with status %d", err, tc.code)
 				}
 				if pe := <-peerErr; websocket.CloseStatus(pe) != tc.code {
 					t.Errorf("peer saw %v, want close status %d", pe, tc.code)

@@ -86,7 +86,7 @@ func TestRealFrames(t *testing.T) {
 		t.Errorf("after stop: %v", err)
 	}
 	stats := s.Stats()
-	if stats.Gaps != 1 || stats.GapSamples != (2088-175)*8 || stats.FramesReceived != 2 || stats.Malformed != 0 || stats.Ignored != 0 {
+	if stats.Gaps != 1 || stats.GapTime != (2088-175)*time.Millisecond || stats.FramesReceived != 2 || stats.Malformed != 0 || stats.Ignored != 0 {
 		t.Errorf("stats %+v", stats)
 	}
 	if stop := s.StopInfo(); stop == nil || stop.CallSID != "CA4539…" {
@@ -277,4 +277,48 @@ func FuzzValidate(f *testing.F) {
 		}
 		v.ValidateBody(u, []byte(sig), sig)
 	})
+}
+
+// With both_tracks, lateness is judged per track: an outbound frame with
+// timestamp 20 that arrives after the first inbound frame (timestamp 40)
+// is not late; only a frame not after the previous one of its own track
+// is.
+func TestBothTracksLateCutoffPerTrack(t *testing.T) {
+	payload := strings.Repeat("////", 53) + "/w=="
+	lines := []string{
+		`{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1","tracks":["inbound","outbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1}},"streamSid":"MZ1"}`,
+		`{"event":"media","sequenceNumber":"2","media":{"track":"inbound","chunk":"1","timestamp":"40","payload":"` + payload + `"},"streamSid":"MZ1"}`,
+		`{"event":"media","sequenceNumber":"3","media":{"track":"outbound","chunk":"1","timestamp":"20","payload":"` + payload + `"},"streamSid":"MZ1"}`,
+		`{"event":"media","sequenceNumber":"4","media":{"track":"outbound","chunk":"2","timestamp":"40","payload":"` + payload + `"},"streamSid":"MZ1"}`,
+		`{"event":"media","sequenceNumber":"5","media":{"track":"outbound","chunk":"3","timestamp":"40","payload":"` + payload + `"},"streamSid":"MZ1"}`,
+		`{"event":"stop","sequenceNumber":"6","streamSid":"MZ1","stop":{"accountSid":"AC1","callSid":"CA1"}}`,
+	}
+	s := testStream(nil)
+	for _, l := range lines {
+		s.handle([]byte(l))
+	}
+	want := []struct {
+		party voicegate.Party
+		seq   uint64
+		ts    time.Duration
+	}{
+		{voicegate.Customer, 1, 0},
+		{voicegate.Agent, 1, -20 * time.Millisecond},
+		{voicegate.Agent, 2, 0},
+	}
+	for i, w := range want {
+		f, err := readNow(t, s)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if f.Parties[0] != w.party || f.Seq != w.seq || f.Timestamp != w.ts {
+			t.Errorf("frame %d: %v seq %d ts %v; want %v seq %d ts %v", i, f.Parties[0], f.Seq, f.Timestamp, w.party, w.seq, w.ts)
+		}
+	}
+	if _, err := readNow(t, s); err != io.EOF {
+		t.Errorf("after stop: %v", err)
+	}
+	if st := s.Stats(); st.FramesLate != 1 || st.FramesReceived != 3 || st.Gaps != 0 {
+		t.Errorf("stats %+v; want the duplicate outbound 40 late, nothing else", st)
+	}
 }

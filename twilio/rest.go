@@ -52,7 +52,7 @@ type ClientOptions struct {
 	//     refuses a second stream with the same name on a call, so a retry
 	//     cannot start a duplicate (a retry refused that way returns an
 	//     error wrapping ErrCreateUncertain);
-	//   - StartStream without a Name, CreateWebChat and CreateWebChannel are
+	//   - StartStream without a Name and CreateWebChat are
 	//     not idempotent and are retried only after HTTP 429, which Twilio
 	//     answers before doing anything.
 	MaxRetries int

@@ -285,16 +285,6 @@ func TestWebChat(t *testing.T) {
 	if _, err := c.CreateWebChat(ctx, &twilio.WebChatParams{}); !errors.Is(err, twilio.ErrInvalidArgument) {
 		t.Errorf("missing address: %v", err)
 	}
-	ch, err := c.CreateWebChannel(ctx, &twilio.WebChannelParams{FlexFlowSID: "FO1", Identity: "jane", CustomerFriendlyName: "Jane", ChatFriendlyName: "Chat"}) //nolint:staticcheck
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(ch.SID, "CH") || ch.FlexFlowSID != "FO1" {
-		t.Errorf("web channel %+v", ch)
-	}
-	if _, err := c.CreateWebChannel(ctx, &twilio.WebChannelParams{FlexFlowSID: "FO1"}); !errors.Is(err, twilio.ErrInvalidArgument) { //nolint:staticcheck
-		t.Errorf("missing fields: %v", err)
-	}
 	srv.SetFaults(twiliotest.Fault{PathPrefix: "/v2/WebChats", Status: 400, Code: 20001, Message: "Missing required parameter AddressSid"})
 	_, err = c.CreateWebChat(ctx, &twilio.WebChatParams{AddressSID: "IG1"})
 	if e, ok := twilio.IsAPIError(err, 20001); !ok || e.Status != 400 {

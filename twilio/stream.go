@@ -15,10 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
@@ -27,7 +26,6 @@ const (
 	DefaultQueueFrames = 100
 	DefaultReadLimit   = 64 << 10
 	DefaultIdleTimeout = 15 * time.Second
-	DefaultMaxGapFill  = 2 * time.Second
 	DefaultEventQueue  = 64
 )
 
@@ -79,12 +77,10 @@ type AcceptOptions struct {
 	// disables it.
 	IdleTimeout time.Duration
 	// FillGaps inserts μ-law silence (0xFF) frames for media time that a
-	// track's timestamps skip, so that the audio read keeps the stream's
-	// timeline. Gaps are counted in Stats either way.
+	// track's timestamps skip, up to voicegate.MaxGapFill per gap, so that
+	// the audio read keeps the stream's timeline. Gaps are counted in Stats
+	// either way; longer ones are not filled.
 	FillGaps bool
-	// MaxGapFill bounds the silence inserted for one gap; default
-	// DefaultMaxGapFill. Longer gaps are counted but not filled.
-	MaxGapFill time.Duration
 
 	// clock times IdleTimeout; nil is the time package. Tests set a fake.
 	clock clock
@@ -126,9 +122,6 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.MaxGapFill <= 0 {
-		c.MaxGapFill = DefaultMaxGapFill
 	}
 	if c.clock == nil {
 		c.clock = realClock{}
@@ -305,12 +298,18 @@ type Event struct {
 	MarkStatus MarkStatus
 }
 
-// Stats are counters of a Stream. Frame counts cover both tracks.
+// Stats are counters of a Stream. Frame counts cover both tracks. The
+// fields from MessagesReceived to QueueDepth have the same names and
+// meaning in audiohook.Stats.
 type Stats struct {
 	// MessagesReceived counts WebSocket messages read.
 	MessagesReceived uint64
-	// FramesReceived counts media messages accepted.
+	// MessagesSent counts messages sent: MediaSent + MarksSent + ClearsSent.
+	MessagesSent uint64
+	// FramesReceived counts media messages accepted (silence not included).
 	FramesReceived uint64
+	// FramesRead counts frames returned by ReadFrame, silence included.
+	FramesRead uint64
 	// FramesDropped counts frames dropped because the queue was full.
 	FramesDropped uint64
 	// FramesLate counts media messages dropped because their timestamp was
@@ -318,13 +317,16 @@ type Stats struct {
 	// arriving out of order).
 	FramesLate uint64
 	// Gaps counts jumps in a track's media timestamps of half a frame or
-	// more, and GapSamples the samples they skipped.
-	Gaps       uint64
-	GapSamples uint64
+	// more, and GapTime the media time they skipped.
+	Gaps    uint64
+	GapTime time.Duration
 	// SilenceFrames counts the μ-law silence frames inserted by FillGaps.
 	SilenceFrames uint64
-	// MaxQueueDepth is the largest number of frames queued at once.
+	// MaxQueueDepth is the largest number of frames queued at once, and
+	// QueueDepth the number queued now.
 	MaxQueueDepth int
+	QueueDepth    int
+
 	// Malformed counts messages that could not be parsed; they are ignored.
 	Malformed uint64
 	// Ignored counts well-formed messages ignored: unknown events, binary
@@ -339,26 +341,13 @@ type Stats struct {
 	ClearsSent uint64
 }
 
-type slot struct {
-	frame voicegate.Frame // Payload unused
-	buf   []byte
-	n     int
-}
-
-type trackState struct {
-	started    bool
-	lastTS     int64
-	expectedUS int64
-	seq        uint64
-}
-
 type pendingMark struct {
 	name    string
 	cleared bool
 }
 
 // Stream is one Twilio Media Streams WebSocket connection, server side. It
-// implements voicegate.FrameReader.
+// is a voicegate.Stream and honours the contract written there.
 //
 // A goroutine owned by the Stream reads the socket from Accept until the
 // stream ends. It handles every event at once: media goes into a bounded
@@ -367,14 +356,16 @@ type pendingMark struct {
 // The caller need not keep reading for the protocol to work, but unread
 // audio is dropped once the queue is full.
 //
-// Audio ends cleanly with a stop event, or when the peer closes the
-// WebSocket (stop may never arrive): ReadFrame returns the queued frames,
-// then io.EOF. A message over AcceptOptions.ReadLimit (close status 1009)
-// or a WebSocket protocol violation by the peer, such as a text message
-// that is not valid UTF-8 (1007, as RFC 6455 requires) or an unmasked
-// frame (1002), closes the connection with that status and ends the audio
-// with an error instead of io.EOF. After Close, ReadFrame returns an error
-// satisfying errors.Is(err, net.ErrClosed).
+// The clean end of a Twilio stream is its stop event: ReadFrame returns
+// the queued frames, then io.EOF, and Err is nil. Any other end is
+// abnormal: ReadFrame returns the queued frames, then a
+// *voicegate.StreamError whose cause Err also returns: a
+// *voicegate.CloseError for a peer that closed the WebSocket without stop
+// or that this side failed (1009 for a message over
+// AcceptOptions.ReadLimit, 1007 for a text message that is not valid
+// UTF-8, 1002 for an unmasked frame, as RFC 6455 requires),
+// ErrIdleTimeout, or the network error. After Close or CloseNow, ReadFrame
+// returns voicegate.ErrClosed (net.ErrClosed).
 //
 // Frames carry PCMU at 8000 Hz, one channel; Parties[0] is
 // voicegate.Customer for the inbound track and voicegate.Agent for the
@@ -382,22 +373,22 @@ type pendingMark struct {
 // were lost in transit or dropped from the queue). Timestamp is
 // media.timestamp minus the first media.timestamp of the stream (any
 // track), which Twilio does not start at 0; FirstTimestamp returns that raw
-// value.
+// value. Lateness is judged per track: on a both_tracks stream a track
+// whose first frames are older than the other track's first frame keeps
+// them, with a negative Timestamp.
 //
 // All methods are safe for concurrent use; concurrent ReadFrame (or
 // ReadEvent) calls are serialised.
 type Stream struct {
 	conn *wsconn.Conn
 	opts AcceptOptions
+	q    *streamcore.Queue
 
 	done chan struct{} // reader goroutine exited
 
 	startCh chan struct{}
-	endCh   chan struct{}
 	closeCh chan struct{}
-	frameCh chan struct{}
 	eventCh chan struct{}
-	rmu     chan struct{}
 	emu     chan struct{}
 	wmu     chan struct{}
 
@@ -405,27 +396,22 @@ type Stream struct {
 	b64Buf []byte
 	mm     mediaMsg
 	wire   wireMsg
+	tracks [2]streamcore.Track
 
 	mu        sync.Mutex
 	start     *Start
 	stop      *Stop
 	sidJSON   []byte
-	ring      []slot
-	head      int
-	count     int
-	readerBuf []byte
 	events    []Event
 	evHead    int
 	evCount   int
-	tracks    [2]trackState
 	firstTS   int64
 	haveFirst bool
 	stopped   bool
 	ended     bool
-	endErr    error // returned by ReadFrame once drained
-	cause     error // returned by Err
 	closed    bool
 	marks     []pendingMark
+	gaps      streamcore.GapCounters
 	stats     Stats
 
 	// Idle timeout: the reader records when it read each message, the
@@ -438,32 +424,28 @@ type Stream struct {
 
 	wbuf      []byte
 	closeOnce sync.Once
-	endOnce   sync.Once
 }
 
 func newStream(c *wsconn.Conn, o AcceptOptions) *Stream {
+	n := 2 * o.QueueFrames
 	s := &Stream{
-		conn:    c,
-		opts:    o,
+		conn: c,
+		opts: o,
+		// Room for n frames of 160 bytes, or fewer larger ones from
+		// clones that send more per message.
+		q:       streamcore.NewQueue(streamcore.QueueOptions{Frames: n, Bytes: 2 * n * FrameBytes, Overflow: streamcore.DropOldest}),
 		done:    make(chan struct{}),
 		startCh: make(chan struct{}),
-		endCh:   make(chan struct{}),
 		closeCh: make(chan struct{}),
-		frameCh: make(chan struct{}, 1),
 		eventCh: make(chan struct{}, 1),
-		rmu:     make(chan struct{}, 1),
 		emu:     make(chan struct{}, 1),
 		wmu:     make(chan struct{}, 1),
 		b64Buf:  make([]byte, 768),
 		events:  make([]Event, o.EventQueue),
 	}
-	n := 2 * o.QueueFrames
-	backing := make([]byte, (n+1)*FrameBytes)
-	s.ring = make([]slot, n)
-	for i := range s.ring {
-		s.ring[i].buf = backing[i*FrameBytes : (i+1)*FrameBytes : (i+1)*FrameBytes]
+	for i := range s.tracks {
+		s.tracks[i].MinGap = halfFrame
 	}
-	s.readerBuf = backing[n*FrameBytes:]
 	return s
 }
 
@@ -565,64 +547,48 @@ func (s *Stream) count1(c *uint64) {
 // finish records why reading ended.
 func (s *Stream) finish(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	idle := s.idleFired
+	s.mu.Unlock()
 	var cause error
-	var pe *wsconn.ProtocolError
-	protocolErr := errors.As(err, &pe)
 	switch {
-	case s.closed:
-		cause = net.ErrClosed
-	case s.idleFired && errors.Is(err, os.ErrDeadlineExceeded):
-		cause = ErrIdleTimeout
+	case idle && errors.Is(err, os.ErrDeadlineExceeded):
+		cause = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
 	default:
 		cause = readError(err)
 	}
-	if s.stopped {
-		return // already ended cleanly
-	}
-	s.cause = cause
-	switch {
-	case s.closed:
-		s.endErr = net.ErrClosed
-	case errors.Is(cause, ErrIdleTimeout):
-		s.endErr = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
-	case protocolErr:
-		// The peer broke RFC 6455 or the read limit; the connection
-		// sent it a close frame with the status.
-		s.endErr = fmt.Errorf("twilio: stream ended: %w", cause)
-	default:
-		// The peer closed the WebSocket or the connection broke: both end
-		// the audio; Err tells which.
-		s.endErr = io.EOF
-	}
+	s.mu.Lock()
+	closed := s.closed
 	s.endLocked()
+	s.mu.Unlock()
+	if !closed {
+		// After stop or Close the queue has ended already: the first end
+		// wins.
+		s.q.Finish(cause)
+	}
 }
 
-// readError turns an error of the connection's reader into the error Err
-// reports: the peer's close as a websocket.CloseError (read it with
-// websocket.CloseStatus), a message over the read limit as an error
-// wrapping websocket.ErrMessageTooBig, another protocol violation with
-// the close status sent, and network errors as they are.
+// readError turns an error of the connection's reader into the cause of an
+// abnormal end: the peer's close frame or the close this side sent for a
+// protocol violation as a *voicegate.CloseError, network errors as they
+// are.
 func readError(err error) error {
 	var ce *wsconn.CloseError
 	if errors.As(err, &ce) {
-		return fmt.Errorf("twilio: peer closed the WebSocket: %w",
-			websocket.CloseError{Code: websocket.StatusCode(ce.Code), Reason: ce.Reason})
+		return fmt.Errorf("twilio: stream ended without stop: %w", &voicegate.CloseError{Code: int(ce.Code), Reason: ce.Reason})
 	}
 	var pe *wsconn.ProtocolError
 	if errors.As(err, &pe) {
-		if pe.Code == wsconn.StatusMessageTooBig {
-			return fmt.Errorf("twilio: WebSocket closed with status %d: %w: %s", pe.Code, websocket.ErrMessageTooBig, pe.Reason)
-		}
-		return fmt.Errorf("twilio: WebSocket closed with status %d: %s", pe.Code, pe.Reason)
+		return fmt.Errorf("twilio: stream ended: %w", &voicegate.CloseError{Code: int(pe.Code), Reason: pe.Reason, Sent: true})
 	}
-	return err
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("twilio: stream ended without stop: %w", err)
 }
 
+// endLocked ends the event queue; the frame queue is ended by its caller.
 func (s *Stream) endLocked() {
 	s.ended = true
-	s.endOnce.Do(func() { close(s.endCh) })
-	signal(s.frameCh)
 	signal(s.eventCh)
 }
 
@@ -690,15 +656,13 @@ func (s *Stream) handle(msg []byte) {
 				st.AccountSID, st.CallSID = string(w.Stop.AccountSid), string(w.Stop.CallSid)
 			}
 			s.stop = st
-			if !s.ended {
-				s.cause = nil
-				s.endErr = io.EOF
-				s.endLocked()
-			}
 		} else {
 			s.stats.Ignored++
 		}
 		s.mu.Unlock()
+		// Events go on until the connection ends (marks may still be
+		// echoed); the audio ends here.
+		s.q.Finish(io.EOF)
 	default:
 		s.count1(&s.stats.Ignored)
 	}
@@ -777,7 +741,12 @@ func (s *Stream) pushEvent(e Event) {
 	signal(s.eventCh)
 }
 
-const halfFrameUS = 10_000
+// halfFrame is the least timestamp jump counted as a gap: Twilio's
+// timestamps are in whole milliseconds.
+const halfFrame = 10 * time.Millisecond
+
+// sampleTime is the play time of one 8 kHz sample.
+const sampleTime = time.Second / 8000
 
 func (s *Stream) onMedia(m *mediaMsg) {
 	var idx int
@@ -798,94 +767,31 @@ func (s *Stream) onMedia(m *mediaMsg) {
 		s.mu.Unlock()
 		return
 	}
-	ts := m.timestamp
 	if !s.haveFirst {
-		s.firstTS, s.haveFirst = ts, true
+		s.firstTS, s.haveFirst = m.timestamp, true
 	}
+	ts := time.Duration(m.timestamp-s.firstTS) * time.Millisecond
+	dur := time.Duration(len(m.payload)) * sampleTime
 	tr := &s.tracks[idx]
-	if ts < s.firstTS || (tr.started && ts <= tr.lastTS) {
-		s.stats.FramesLate++
-		s.mu.Unlock()
+	gap, late := tr.Place(ts, dur, &s.gaps)
+	s.mu.Unlock()
+	if late {
 		return
 	}
-	party := voicegate.Customer
-	if idx == 1 {
-		party = voicegate.Agent
-	}
-	if tr.started {
-		if gap := ts*1000 - tr.expectedUS; gap >= halfFrameUS {
-			samples := gap / 125
-			s.stats.Gaps++
-			s.stats.GapSamples += uint64(samples)
-			if s.opts.FillGaps && time.Duration(gap)*time.Microsecond <= s.opts.MaxGapFill {
-				pos := tr.expectedUS
-				for samples > 0 {
-					k := min(samples, FrameBytes)
-					tr.seq++
-					s.pushSilenceLocked(party, tr.seq, time.Duration(pos-s.firstTS*1000)*time.Microsecond, int(k))
-					pos += k * 125
-					samples -= k
-				}
-			} else {
-				tr.seq += uint64((gap + halfFrameUS) / 20_000)
-			}
-		}
-	}
-	tr.started = true
-	tr.lastTS = ts
-	tr.expectedUS = ts*1000 + int64(len(m.payload))*125
-	tr.seq++
-	sl := s.slotLocked()
-	s.setFrame(sl, party, tr.seq, time.Duration(ts-s.firstTS)*time.Millisecond)
-	if cap(sl.buf) < len(m.payload) {
-		sl.buf = make([]byte, len(m.payload))
-	}
-	sl.n = copy(sl.buf[:len(m.payload)], m.payload)
-	s.stats.FramesReceived++
-	s.mu.Unlock()
-	signal(s.frameCh)
-}
-
-func (s *Stream) setFrame(sl *slot, p voicegate.Party, seq uint64, ts time.Duration) {
-	sl.frame = voicegate.Frame{
+	f := voicegate.Frame{
 		Encoding:   voicegate.PCMU,
 		SampleRate: 8000,
 		Channels:   1,
-		Parties:    [voicegate.MaxChannels]voicegate.Party{p},
-		Seq:        seq,
-		Timestamp:  ts,
+		Parties:    [voicegate.MaxChannels]voicegate.Party{voicegate.Customer},
 	}
-}
-
-func (s *Stream) pushSilenceLocked(p voicegate.Party, seq uint64, ts time.Duration, n int) {
-	sl := s.slotLocked()
-	s.setFrame(sl, p, seq, ts)
-	if cap(sl.buf) < n {
-		sl.buf = make([]byte, n)
+	if idx == 1 {
+		f.Parties[0] = voicegate.Agent
 	}
-	b := sl.buf[:n]
-	for i := range b {
-		b[i] = codec.ULawSilence
-	}
-	sl.n = n
-	s.stats.SilenceFrames++
-}
-
-// slotLocked returns the next free slot, dropping the oldest frame when the
-// queue is full.
-func (s *Stream) slotLocked() *slot {
-	n := len(s.ring)
-	if s.count == n {
-		s.head = (s.head + 1) % n
-		s.count--
-		s.stats.FramesDropped++
-	}
-	sl := &s.ring[(s.head+s.count)%n]
-	s.count++
-	if s.count > s.stats.MaxQueueDepth {
-		s.stats.MaxQueueDepth = s.count
-	}
-	return sl
+	tr.FillGap(s.q, f, ts, gap, dur, 20*time.Millisecond, s.opts.FillGaps)
+	f.Seq = tr.Seq()
+	f.Timestamp = ts
+	f.Payload = m.payload
+	s.q.Push(f, dur)
 }
 
 func lock(ctx context.Context, mu chan struct{}, closed <-chan struct{}) error {
@@ -895,49 +801,17 @@ func lock(ctx context.Context, mu chan struct{}, closed <-chan struct{}) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-closed:
-		return fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+		return errClosed
 	}
 }
 
-// ReadFrame returns the next frame of either track. The payload is valid
-// until the next ReadFrame call. It returns io.EOF once the stream has ended
-// cleanly and every queued frame was read, ctx.Err() when ctx ends first
-// (the stream stays usable), and an error satisfying
-// errors.Is(err, net.ErrClosed) after Close.
+// ReadFrame returns the next frame of either track, as the
+// voicegate.FrameReader contract says: the payload is valid until the next
+// ReadFrame call; io.EOF follows the last frame after a stop event, a
+// *voicegate.StreamError after any other end; ctx.Err() when ctx ends first
+// (the stream stays usable); voicegate.ErrClosed after Close.
 func (s *Stream) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
-	if err := lock(ctx, s.rmu, s.closeCh); err != nil {
-		return voicegate.Frame{}, err
-	}
-	defer func() { <-s.rmu }()
-	for {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return voicegate.Frame{}, fmt.Errorf("twilio: stream: %w", net.ErrClosed)
-		}
-		if s.count > 0 {
-			sl := &s.ring[s.head]
-			f := sl.frame
-			s.readerBuf, sl.buf = sl.buf, s.readerBuf
-			f.Payload = s.readerBuf[:sl.n]
-			s.head = (s.head + 1) % len(s.ring)
-			s.count--
-			s.mu.Unlock()
-			return f, nil
-		}
-		if s.ended {
-			err := s.endErr
-			s.mu.Unlock()
-			return voicegate.Frame{}, err
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.frameCh:
-		case <-s.closeCh:
-		case <-ctx.Done():
-			return voicegate.Frame{}, ctx.Err()
-		}
-	}
+	return s.q.Pop(ctx)
 }
 
 // ReadEvent returns the next DTMF or mark event. It blocks like ReadFrame
@@ -953,7 +827,7 @@ func (s *Stream) ReadEvent(ctx context.Context) (Event, error) {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return Event{}, fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+			return Event{}, errClosed
 		}
 		if s.evCount > 0 {
 			e := s.events[s.evHead]
@@ -984,14 +858,14 @@ func (s *Stream) ReadEvent(ctx context.Context) (Event, error) {
 func (s *Stream) Start(ctx context.Context) (*Start, error) {
 	select {
 	case <-s.startCh:
-	case <-s.endCh:
+	case <-s.q.Done():
 		select {
 		case <-s.startCh:
 		default:
 			return nil, fmt.Errorf("twilio: stream ended before start: %w", io.ErrUnexpectedEOF)
 		}
 	case <-s.closeCh:
-		return nil, fmt.Errorf("twilio: stream: %w", net.ErrClosed)
+		return nil, errClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -1016,26 +890,34 @@ func (s *Stream) FirstTimestamp() (ms int64, ok bool) {
 	return s.firstTS, s.haveFirst
 }
 
-// Done is closed when the stream's audio ends: stop event, peer close,
-// idle timeout or Close.
-func (s *Stream) Done() <-chan struct{} { return s.endCh }
+// Done is closed when the stream has ended and its reader goroutine has
+// exited (the connection is gone: after stop Twilio closes it at once, or
+// peer close, broken connection, idle timeout, Close): no more frames or
+// events will be queued and Stats are final.
+func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // Err tells why the audio ended once Done is closed: nil for a stop event,
-// the WebSocket error for a peer close or broken connection
-// (websocket.CloseStatus returns the status of the peer's close frame; a
-// message over the read limit wraps websocket.ErrMessageTooBig),
-// ErrIdleTimeout, or net.ErrClosed after Close.
-func (s *Stream) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cause
-}
+// the *voicegate.StreamError of an abnormal end (its cause a
+// *voicegate.CloseError, ErrIdleTimeout or a network error; read a close
+// status with voicegate.CloseStatus), or voicegate.ErrClosed after Close.
+func (s *Stream) Err() error { return s.q.Err() }
 
 // Stats returns a snapshot of the stream's counters.
 func (s *Stream) Stats() Stats {
+	c := s.q.Counters()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	g := s.gaps
+	s.mu.Unlock()
+	st.MessagesSent = st.MediaSent + st.MarksSent + st.ClearsSent
+	st.FramesReceived = c.FramesReceived - c.SilenceFrames
+	st.FramesRead = c.FramesRead
+	st.FramesDropped = c.FramesDropped
+	st.SilenceFrames = c.SilenceFrames
+	st.MaxQueueDepth = c.MaxQueueDepth
+	st.QueueDepth = c.QueueDepth
+	st.FramesLate, st.Gaps, st.GapTime = g.FramesLate, g.Gaps, g.GapTime
+	return st
 }
 
 // PendingMarks returns the number of marks sent and not yet echoed.
@@ -1047,11 +929,12 @@ func (s *Stream) PendingMarks() int {
 
 // Close ends the stream: it closes the WebSocket with status 1000, waiting
 // for the peer's answer (a few seconds at most; CloseNow does not wait),
-// and stops the reader goroutine. Pending
-// and later ReadFrame calls return an error satisfying
-// errors.Is(err, net.ErrClosed). On a bidirectional <Connect><Stream>,
-// closing makes Twilio continue with the next TwiML verb. Close is
-// idempotent; later calls return net.ErrClosed.
+// and stops the reader goroutine. Pending and later ReadFrame and
+// ReadEvent calls return voicegate.ErrClosed (net.ErrClosed) at once. On a
+// bidirectional <Connect><Stream>, closing makes Twilio continue with the
+// next TwiML verb. The first call returns nil, or the error of a close
+// frame that could not be sent (the connection is closed all the same);
+// later calls return voicegate.ErrClosed.
 func (s *Stream) Close() error {
 	return s.close(true)
 }
@@ -1061,12 +944,15 @@ func (s *Stream) CloseNow() error {
 	return s.close(false)
 }
 
+var errClosed = fmt.Errorf("twilio: %w", voicegate.ErrClosed)
+
 func (s *Stream) close(graceful bool) error {
-	err := net.ErrClosed
+	err := errClosed
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.q.Abort(errClosed)
 		close(s.closeCh)
 		if graceful {
 			err = s.conn.Close(wsconn.StatusNormalClosure, "")
@@ -1074,13 +960,6 @@ func (s *Stream) close(graceful bool) error {
 			err = s.conn.CloseNow()
 		}
 		<-s.done
-		s.mu.Lock()
-		if !s.ended {
-			s.cause = net.ErrClosed
-			s.endErr = net.ErrClosed
-			s.endLocked()
-		}
-		s.mu.Unlock()
 		switch {
 		case errors.Is(err, net.ErrClosed):
 			err = nil // the connection had already ended

@@ -249,8 +249,8 @@ func TestLossAndGapFill(t *testing.T) {
 			t.Fatalf("lost %d of 1500 frames; 5%% expected", res.Lost)
 		}
 		stats := s.Stats()
-		if stats.GapSamples != uint64(res.Lost)*160 || stats.Gaps == 0 || stats.Gaps > uint64(res.Lost) {
-			t.Errorf("fill=%v: gaps %d samples %d, lost %d frames", fill, stats.Gaps, stats.GapSamples, res.Lost)
+		if stats.GapTime != time.Duration(res.Lost)*20*time.Millisecond || stats.Gaps == 0 || stats.Gaps > uint64(res.Lost) {
+			t.Errorf("fill=%v: gaps %d time %v, lost %d frames", fill, stats.Gaps, stats.GapTime, res.Lost)
 		}
 		var total time.Duration
 		for i, f := range frames {
@@ -357,14 +357,16 @@ func TestMissingStop(t *testing.T) {
 	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
 	_, s := play(t, ms, synthULaw(time.Second), &twiliotest.Options{Pace: twiliotest.AsFastAsPossible, OmitStop: true})
 	frames, err := readAll(t, s)
-	if err != io.EOF || len(frames) != 50 {
-		t.Fatalf("%d frames, %v", len(frames), err)
+	// Without stop the end is abnormal, even with a close frame 1000.
+	var se *voicegate.StreamError
+	if !errors.As(err, &se) || len(frames) != 50 {
+		t.Fatalf("%d frames, %v; want 50 then a *voicegate.StreamError", len(frames), err)
 	}
 	<-s.Done()
 	if s.StopInfo() != nil {
 		t.Error("stop reported")
 	}
-	if websocket.CloseStatus(s.Err()) != websocket.StatusNormalClosure {
+	if voicegate.CloseStatus(s.Err()) != voicegate.CloseNormal || voicegate.CloseStatus(err) != voicegate.CloseNormal {
 		t.Errorf("Err = %v, want the peer's close", s.Err())
 	}
 }
@@ -836,11 +838,12 @@ func TestPeerDisconnectWithoutClose(t *testing.T) {
 	}
 	c.CloseNow()
 	frames, err := readAll(t, s)
-	if err != io.EOF || len(frames) != 1 {
-		t.Fatalf("%d frames, %v", len(frames), err)
+	var se *voicegate.StreamError
+	if !errors.As(err, &se) || len(frames) != 1 {
+		t.Fatalf("%d frames, %v; want 1 then a *voicegate.StreamError", len(frames), err)
 	}
 	<-s.Done()
-	if s.Err() == nil {
-		t.Error("Err is nil after a broken connection")
+	if s.Err() != err {
+		t.Errorf("Err = %v, ReadFrame ended with %v", s.Err(), err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 )
 
 // Sending faster than real time is bounded: an AudioHook server has no
@@ -155,7 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	opts := &audiohook.DialOptions{
+	opts := &audiohooktest.DialOptions{
 		APIKey:         cfg.APIKey,
 		Probe:          cfg.Probe,
 		ConversationID: cfg.Conversation,
@@ -167,10 +168,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if !cfg.Probe && opts.ConversationID == "" {
-		opts.ConversationID = audiohook.NewUUID()
+		opts.ConversationID = audiohooktest.NewUUID()
 	}
 	if !cfg.Probe {
-		opts.Participant = &audiohook.Participant{ID: audiohook.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
+		opts.Participant = &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
 	}
 	if cfg.CustomConfig != "" {
 		opts.CustomConfig = json.RawMessage(cfg.CustomConfig)
@@ -179,21 +180,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case cfg.Probe:
 	case cfg.WAV != "":
-		if src, err = audiohook.WAVSource(cfg.WAV); err != nil {
+		if src, err = audiohooktest.WAVSource(cfg.WAV); err != nil {
 			return err
 		}
 		if cfg.Loop > 0 {
-			src = &loopReader{open: func() (voicegate.FrameReader, error) { return audiohook.WAVSource(cfg.WAV) }, cur: src, limit: cfg.Loop, stop: stopLoop}
+			src = &loopReader{open: func() (voicegate.FrameReader, error) { return audiohooktest.WAVSource(cfg.WAV) }, cur: src, limit: cfg.Loop, stop: stopLoop}
 		}
 	default:
-		src = audiohook.ToneSource(cfg.Tone, 440)
+		src = audiohooktest.ToneSource(cfg.Tone, 440)
 		if cfg.Loop > 0 {
-			src = &loopReader{open: func() (voicegate.FrameReader, error) { return audiohook.ToneSource(cfg.Tone, 440), nil }, cur: src, limit: cfg.Loop, stop: stopLoop}
+			src = &loopReader{open: func() (voicegate.FrameReader, error) { return audiohooktest.ToneSource(cfg.Tone, 440), nil }, cur: src, limit: cfg.Loop, stop: stopLoop}
 		}
 	}
 
 	out := &printer{w: stdout}
-	c, err := audiohook.Dial(ctx, cfg.URL, opts)
+	c, err := audiohooktest.Dial(ctx, cfg.URL, opts)
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -271,7 +272,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.Probe {
 			src = emptySource{}
 		}
-		sopts := &audiohook.StreamOptions{Chunk: cfg.Chunk}
+		sopts := &audiohooktest.StreamOptions{Chunk: cfg.Chunk}
 		if cfg.Speed > 1 && !cfg.Probe {
 			// The library's Fast sends unpaced; the pacer bounds it.
 			src, sopts.Fast = newPacer(src, cfg.Speed), true
@@ -280,6 +281,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var de *audiohook.DisconnectError
 		if errors.As(streamErr, &de) {
 			streamErr = nil // the server ended the session, as it should
+		}
+		if errors.Is(streamErr, context.Canceled) {
+			streamErr = nil // interrupted: the session is closed below
+			out.printf("interrupted")
 		}
 		out.printf("audio sent position=%s", c.Position())
 	}

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
-	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"go.uber.org/goleak"
 )
 
@@ -437,8 +437,8 @@ func TestAgainstFakeGenesys(t *testing.T) {
 // gaps, timestamps continuous), reading stops at the frame that crosses
 // the limit, and a source without audio ends instead of looping forever.
 func TestLoopReader(t *testing.T) {
-	wav := func() (voicegate.FrameReader, error) { return audiohook.WAVSource(testdata(utterance("awb", 0))) }
-	tone := func() (voicegate.FrameReader, error) { return audiohook.ToneSource(70*time.Millisecond, 440), nil }
+	wav := func() (voicegate.FrameReader, error) { return audiohooktest.WAVSource(testdata(utterance("awb", 0))) }
+	tone := func() (voicegate.FrameReader, error) { return audiohooktest.ToneSource(70*time.Millisecond, 440), nil }
 	for _, c := range []struct {
 		name      string
 		open      func() (voicegate.FrameReader, error)
@@ -500,4 +500,23 @@ func TestLoopReader(t *testing.T) {
 			t.Fatalf("empty source: %v", err)
 		}
 	})
+}
+
+// TestInterruptClosesAndExitsZero cancels the run as CTRL-C does in the
+// middle of a real-time stream (without -loop): the session is closed on
+// the wire and run returns no error.
+func TestInterruptClosesAndExitsZero(t *testing.T) {
+	url := startServer(t)
+	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
+	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	var out, errOut strings.Builder
+	err := run(ctx, []string{"-url", url, "-tone", "30s", "-ping", "0", "-custom-config", `{"operation":"register"}`}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("interrupted run: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "interrupted") || !strings.Contains(out.String(), "closed") {
+		t.Fatalf("output:\n%s", out.String())
+	}
 }

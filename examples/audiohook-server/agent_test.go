@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
 )
@@ -109,10 +110,10 @@ func TestAgentMode(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	conv := audiohook.NewUUID()
-	c, err := audiohook.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+wsPath, &audiohook.DialOptions{
+	conv := audiohooktest.NewUUID()
+	c, err := audiohooktest.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+wsPath, &audiohooktest.DialOptions{
 		APIKey: apiKey, Secret: secret, ConversationID: conv, PingInterval: -1,
-		Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: "tel:+34600000000", ANIName: "Caller", DNIS: "+18005550100"},
+		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:+34600000000", ANIName: "Caller", DNIS: "+18005550100"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +150,12 @@ func TestAgentMode(t *testing.T) {
 	if code != 202 {
 		t.Fatalf("register: %d %v", code, op)
 	}
-	wav, err := audiohook.WAVSource(testdata("voices/slt_1.wav"))
+	wav, err := audiohooktest.WAVSource(testdata("voices/slt_1.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	streamed := make(chan error, 1)
-	go func() { streamed <- c.Stream(ctx, wav, &audiohook.StreamOptions{Fast: true}) }()
+	go func() { streamed <- c.Stream(ctx, wav, &audiohooktest.StreamOptions{Fast: true}) }()
 	resp, err = hc.Get(hs.URL + op["events_url"].(string))
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +205,7 @@ func TestAgentModeGenesysDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.shutdown(context.Background())
-	req := httptest.NewRequest(http.MethodPost, "/agent/status", strings.NewReader(`{"call_id":"`+audiohook.NewUUID()+`"}`))
+	req := httptest.NewRequest(http.MethodPost, "/agent/status", strings.NewReader(`{"call_id":"`+audiohooktest.NewUUID()+`"}`))
 	req.Header.Set("Authorization", "Bearer "+genesysToken)
 	w := httptest.NewRecorder()
 	srv.handler().ServeHTTP(w, req)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/browsertest"
@@ -56,7 +57,7 @@ func startFake(t *testing.T, extra ...string) *fakeServer {
 		}
 		f.hc.CloseIdleConnections()
 	})
-	page := f.get(t, widgetURL(audiohook.NewUUID()))
+	page := f.get(t, widgetURL(audiohooktest.NewUUID()))
 	m := regexp.MustCompile(`"devToken":"([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no agent token in the widget page:\n%s", page)
@@ -96,11 +97,11 @@ func (f *fakeServer) status(t *testing.T, token, conv string) (int, map[string]a
 
 // dialFake opens a call as the audiohook-client does with the local key
 // pair.
-func dialFake(t *testing.T, ctx context.Context, f *fakeServer, conv, ani string) *audiohook.Client {
+func dialFake(t *testing.T, ctx context.Context, f *fakeServer, conv, ani string) *audiohooktest.Client {
 	t.Helper()
-	c, err := audiohook.Dial(ctx, f.ws, &audiohook.DialOptions{
+	c, err := audiohooktest.Dial(ctx, f.ws, &audiohooktest.DialOptions{
 		APIKey: fakeAPIKey, Secret: fakeKeys()[fakeAPIKey], ConversationID: conv, PingInterval: -1,
-		Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+18005550100"},
+		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+18005550100"},
 	})
 	if err != nil {
 		t.Fatalf("dial with the local key pair: %v\n%s", err, f.logs)
@@ -136,7 +137,7 @@ func TestFakeGenesys(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conv := audiohook.NewUUID()
+	conv := audiohooktest.NewUUID()
 	c := dialFake(t, ctx, f, conv, "tel:+34600000077")
 	defer c.CloseNow()
 	var idx string
@@ -155,7 +156,7 @@ func TestFakeGenesys(t *testing.T) {
 		t.Fatalf("status with the page's token: %d %v", code, m)
 	}
 	// The fake agent is on the live conversations only.
-	if code, m := f.status(t, f.token, audiohook.NewUUID()); code != 403 || m["code"] != "forbidden" {
+	if code, m := f.status(t, f.token, audiohooktest.NewUUID()); code != 403 || m["code"] != "forbidden" {
 		t.Fatalf("status of a conversation the agent is not on: %d %v", code, m)
 	}
 	// Only loopback host names are answered (DNS rebinding).
@@ -192,7 +193,7 @@ func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 	for _, c := range []struct {
 		path   string
 		status int
-	}{{"/", 404}, {widgetURL(audiohook.NewUUID()), 200}} {
+	}{{"/", 404}, {widgetURL(audiohooktest.NewUUID()), 200}} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
 		if w.Code != c.status || bytes.Contains(w.Body.Bytes(), []byte(`"devToken"`)) {
@@ -275,7 +276,7 @@ func TestFakeGenesysBrowser(t *testing.T) {
 type talkingCall struct {
 	t       *testing.T
 	ctx     context.Context
-	c       *audiohook.Client
+	c       *audiohooktest.Client
 	conv    string
 	stop    context.CancelFunc
 	talked  chan error
@@ -285,14 +286,14 @@ type talkingCall struct {
 
 func startCall(t *testing.T, ctx context.Context, f *fakeServer, voice string) *talkingCall {
 	t.Helper()
-	k := &talkingCall{t: t, ctx: ctx, conv: audiohook.NewUUID(), talked: make(chan error, 1), results: make(chan string, 4), read: make(chan struct{})}
+	k := &talkingCall{t: t, ctx: ctx, conv: audiohooktest.NewUUID(), talked: make(chan error, 1), results: make(chan string, 4), read: make(chan struct{})}
 	k.c = dialFake(t, ctx, f, k.conv, "tel:+34600000077")
 	t.Cleanup(func() { k.c.CloseNow() })
 	sctx, stop := context.WithCancel(ctx)
 	k.stop = stop
 	go func() {
 		for {
-			src, err := audiohook.WAVSource(testdata(voice))
+			src, err := audiohooktest.WAVSource(testdata(voice))
 			if err == nil {
 				err = k.c.Stream(sctx, src, nil)
 			}

@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
 )
@@ -149,23 +150,23 @@ func (e *env) call(ani, customConfig, fixture string) outcome {
 func (e *env) try(ani, customConfig, fixture string) (outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts := &audiohook.DialOptions{
+	opts := &audiohooktest.DialOptions{
 		APIKey: apiKey, Secret: secret,
-		Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: ani, ANIName: "Test Caller", DNIS: "+18005550100"},
+		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Test Caller", DNIS: "+18005550100"},
 	}
 	if customConfig != "" {
 		opts.CustomConfig = json.RawMessage(customConfig)
 	}
-	c, err := audiohook.Dial(ctx, e.url, opts)
+	c, err := audiohooktest.Dial(ctx, e.url, opts)
 	if err != nil {
 		return outcome{}, fmt.Errorf("dial: %w", err)
 	}
-	src, err := audiohook.WAVSource(testdata(fixture))
+	src, err := audiohooktest.WAVSource(testdata(fixture))
 	if err != nil {
 		return outcome{}, err
 	}
 	var de *audiohook.DisconnectError
-	if err := c.Stream(ctx, src, &audiohook.StreamOptions{Fast: true}); err != nil && !errors.As(err, &de) {
+	if err := c.Stream(ctx, src, &audiohooktest.StreamOptions{Fast: true}); err != nil && !errors.As(err, &de) {
 		return outcome{}, fmt.Errorf("stream: %w", err)
 	}
 	var out outcome
@@ -372,9 +373,9 @@ func TestEnrolmentIsExplicit(t *testing.T) {
 	// Operation auto is refused before opened.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{
+	_, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{
 		APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(`{"operation":"auto"}`),
-		Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: "tel:" + caller},
+		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:" + caller},
 	})
 	var de *audiohook.DisconnectError
 	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || !strings.Contains(de.Info, "-auto-enrol") {
@@ -405,7 +406,7 @@ func TestRefused(t *testing.T) {
 	defer cancel()
 	// Wrong secret: accepted, then disconnect "unauthorized" as the
 	// reference server does, after the failure delay.
-	_, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
+	_, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
 	var de *audiohook.DisconnectError
 	if !errors.As(err, &de) || de.Reason != audiohook.ReasonUnauthorized {
 		t.Fatalf("wrong secret: %v", err)
@@ -414,19 +415,19 @@ func TestRefused(t *testing.T) {
 		t.Fatalf("failure delays %v, want one of at most %v", w, audiohook.DefaultAuthFailureDelay)
 	}
 	// Unknown key, unsigned.
-	if _, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: "unknown"}); !errors.Is(err, audiohook.ErrUnauthorized) {
+	if _, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: "unknown"}); !errors.Is(err, audiohook.ErrUnauthorized) {
 		t.Fatalf("unknown key: %v", err)
 	}
 	// -auth-failure reject: HTTP 401.
 	r := newEnvWith(t, func(c *config) { c.AuthFailure = authReject })
-	_, err = audiohook.Dial(ctx, r.url, &audiohook.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
+	_, err = audiohooktest.Dial(ctx, r.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
 	var ae *audiohook.AuthError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Fatalf("reject mode, wrong secret: %v", err)
 	}
 	// Bad customConfig: disconnect "error" before opened.
 	for _, cc := range []string{`{"operation":"erase"}`, `[1,2]`} {
-		_, err = audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(cc)})
+		_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(cc)})
 		var de *audiohook.DisconnectError
 		if !errors.As(err, &de) || de.Reason != audiohook.ReasonError {
 			t.Fatalf("customConfig %s: %v", cc, err)
@@ -437,19 +438,19 @@ func TestRefused(t *testing.T) {
 		{`{"operation":"register","callerId":"anything at all"}`, "tel:+34600000000"},
 		{`{"operation":"verify"}`, "anonymous"},
 	} {
-		_, err = audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(c.cc),
-			Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: c.ani}})
+		_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(c.cc),
+			Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: c.ani}})
 		if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || !strings.Contains(de.Info, "is not an E.164 telephone number") {
 			t.Fatalf("caller id of %s / %s: %v", c.cc, c.ani, err)
 		}
 	}
 	// No caller id at all.
-	_, err = audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: secret, Participant: &audiohook.Participant{ID: audiohook.NewUUID()}})
+	_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, Participant: &audiohook.Participant{ID: audiohooktest.NewUUID()}})
 	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError {
 		t.Fatalf("no caller id: %v", err)
 	}
 	// A connection probe is opened and closed without a session.
-	c, err := audiohook.Dial(ctx, e.url, &audiohook.DialOptions{APIKey: apiKey, Secret: secret, Probe: true})
+	c, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, Probe: true})
 	if err != nil {
 		t.Fatalf("probe: %v", err)
 	}

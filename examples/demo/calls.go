@@ -12,6 +12,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/twilio/twiliotest"
 )
@@ -147,7 +148,7 @@ func (p *player) play(ctx context.Context, c callSpec, wav []byte) (string, erro
 		id = twiliotest.SID("CA")
 		dial = func(ctx context.Context) error { return p.playTwilio(ctx, id, c, wav) }
 	case "audiohook":
-		id = audiohook.NewUUID()
+		id = audiohooktest.NewUUID()
 		dial = func(ctx context.Context) error { return p.playAudioHook(ctx, id, c, wav) }
 	default:
 		return "", fmt.Errorf("unknown protocol %q", c.Protocol)
@@ -206,12 +207,12 @@ func (p *player) playAudioHook(ctx context.Context, sessionID string, c callSpec
 	if err != nil {
 		return err
 	}
-	client, err := audiohook.Dial(ctx, p.ahURL, &audiohook.DialOptions{
+	client, err := audiohooktest.Dial(ctx, p.ahURL, &audiohooktest.DialOptions{
 		APIKey:    p.ahKey,
 		Secret:    p.ahSecret,
 		SessionID: sessionID,
 		Participant: &audiohook.Participant{
-			ID:      audiohook.NewUUID(),
+			ID:      audiohooktest.NewUUID(),
 			ANI:     c.Caller,
 			ANIName: "Demo caller",
 			DNIS:    "+18005550199",
@@ -226,7 +227,7 @@ func (p *player) playAudioHook(ctx context.Context, sessionID string, c callSpec
 		client.CloseNow()
 		return err
 	}
-	streamErr := client.Stream(ctx, codec.NewWAVFrameReader(w, 20*time.Millisecond, voicegate.Customer), &audiohook.StreamOptions{Fast: p.fast})
+	streamErr := client.Stream(ctx, codec.NewWAVFrameReader(w, 20*time.Millisecond, voicegate.Customer), &audiohooktest.StreamOptions{Fast: p.fast})
 	var de *audiohook.DisconnectError
 	if errors.As(streamErr, &de) && de.Reason == audiohook.ReasonCompleted {
 		streamErr = nil // the server has its result and ended the session

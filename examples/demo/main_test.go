@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/daspeaktest"
@@ -62,9 +63,9 @@ func TestDemo(t *testing.T) {
 		// Unsigned upgrades.
 		refused["twilio"] = upgradeStatus(t, hc, base+pathTwilio, nil)
 		refused["audiohook"] = upgradeStatus(t, hc, base+pathAudioHook, http.Header{
-			audiohook.HeaderOrganizationID: {audiohook.NewUUID()},
-			audiohook.HeaderSessionID:      {audiohook.NewUUID()},
-			audiohook.HeaderCorrelationID:  {audiohook.NewUUID()},
+			audiohook.HeaderOrganizationID: {audiohooktest.NewUUID()},
+			audiohook.HeaderSessionID:      {audiohooktest.NewUUID()},
+			audiohook.HeaderCorrelationID:  {audiohooktest.NewUUID()},
 			audiohook.HeaderAPIKey:         {"not-a-key"},
 		})
 

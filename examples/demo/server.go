@@ -203,7 +203,7 @@ func (s *server) handleAudioHook(w http.ResponseWriter, r *http.Request) {
 	}
 	s.runCall(ctx, c, sess, fmt.Sprintf("conversation %s, %s", info.Params.ConversationID, media))
 	stats := sess.Stats()
-	s.log.Info("audiohook: call ended", "call", c.label, "frames", stats.FramesReceived, "dropped", stats.FramesDropped, "gap", stats.Gap)
+	s.log.Info("audiohook: call ended", "call", c.label, "frames", stats.FramesReceived, "dropped", stats.FramesDropped, "gap", stats.GapTime)
 }
 
 // call is one call on the server side.

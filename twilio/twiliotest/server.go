@@ -44,6 +44,12 @@ type CreatedStream struct {
 	StatusCallbackMethod string
 	// Parameters holds ParameterN.Name → ParameterN.Value.
 	Parameters map[string]string
+	// Stopped is closed when the stream is stopped through the REST API;
+	// pass it as Options.Stop to the simulator playing the stream, so the
+	// stop ends the simulated stream as it ends Twilio's.
+	Stopped <-chan struct{}
+
+	stopped chan struct{}
 }
 
 // Request is a request the fake server received.
@@ -78,8 +84,9 @@ type Fault struct {
 }
 
 // Server is a fake of the Twilio REST and IAM APIs this SDK calls:
-// Calls fetch (of calls added with AddCall), Streams create and stop, IAM Tokens/validate, Flex v2 WebChats and v1
-// WebChannels. Every endpoint checks Basic auth and answers failures with
+// Calls fetch (of calls added with AddCall), Streams create and stop, IAM
+// Tokens/validate and Flex v2 WebChats. Every endpoint checks Basic auth
+// and answers failures with
 // Twilio's error body. Point twilio.ClientOptions.BaseURL and
 // FlexValidatorOptions.BaseURL at Server.URL.
 type Server struct {
@@ -295,8 +302,6 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, bod
 		s.validate(w, r, parts[2], body)
 	case r.URL.Path == "/v2/WebChats":
 		s.webChat(w, req.Form)
-	case r.URL.Path == "/v1/WebChannels":
-		s.webChannel(w, req.Form)
 	default:
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	}
@@ -372,6 +377,8 @@ func (s *Server) createStream(w http.ResponseWriter, ac, call string, f url.Valu
 		URL: u, Track: track, StatusCallback: f.Get("StatusCallback"), StatusCallbackMethod: f.Get("StatusCallbackMethod"),
 		Parameters: params,
 	}
+	st.stopped = make(chan struct{})
+	st.Stopped = st.stopped
 	s.streams[call] = append(s.streams[call], st)
 	cb := s.o.OnStreamStart
 	cp := *st
@@ -431,6 +438,9 @@ func (s *Server) stopStream(w http.ResponseWriter, ac, call, sidOrName string, f
 	defer s.mu.Unlock()
 	for _, st := range s.streams[call] {
 		if st.SID == sidOrName || (st.Name != "" && st.Name == sidOrName) {
+			if st.Status != "stopped" {
+				close(st.stopped)
+			}
 			st.Status = "stopped"
 			st.DateUpdated = time.Now().UTC().Format(time.RFC1123Z)
 			out := st.StreamResource
@@ -486,24 +496,5 @@ func (s *Server) webChat(w http.ResponseWriter, f url.Values) {
 	writeJSON(w, http.StatusCreated, map[string]string{
 		"conversation_sid": fmt.Sprintf("CH%032x", n),
 		"identity":         fmt.Sprintf("%08x-0000-4000-8000-%012x", n, n),
-	})
-}
-
-func (s *Server) webChannel(w http.ResponseWriter, f url.Values) {
-	for _, k := range []string{"FlexFlowSid", "Identity", "CustomerFriendlyName", "ChatFriendlyName"} {
-		if f.Get(k) == "" {
-			writeError(w, http.StatusBadRequest, 20001, "Missing required parameter "+k+" in the post body")
-			return
-		}
-	}
-	s.mu.Lock()
-	s.n++
-	n := s.n
-	s.mu.Unlock()
-	now := time.Now().UTC().Format(time.RFC3339)
-	sid := fmt.Sprintf("CH%032x", n)
-	writeJSON(w, http.StatusCreated, map[string]string{
-		"account_sid": s.o.AccountSID, "flex_flow_sid": f.Get("FlexFlowSid"), "sid": sid,
-		"url": "https://flex-api.twilio.com/v1/WebChannels/" + sid, "date_created": now, "date_updated": now,
 	})
 }

@@ -106,6 +106,10 @@ type Options struct {
 	// sent (before stop) until it is closed or the server closes the
 	// WebSocket, so a bidirectional test can exchange media and marks.
 	HoldOpen <-chan struct{}
+	// Stop, when not nil, ends the stream as Twilio does when it is stopped
+	// over REST (CreatedStream.Stopped): once it is closed no more media is
+	// sent, then stop and the close of the WebSocket.
+	Stop <-chan struct{}
 }
 
 // Result reports what a simulated stream sent and what the server sent back.
@@ -276,6 +280,9 @@ type sim struct {
 	rnd  *mrand.Rand
 	// closing is set once the simulator starts its own close handshake.
 	closing atomic.Bool
+	// stopped is closed when Options.Stop is: the media loop ends between
+	// frames (cancelling a write would drop the connection).
+	stopped chan struct{}
 
 	mu  sync.Mutex
 	res Result
@@ -332,15 +339,21 @@ func (s *sim) run(ctx context.Context, send func(ctx context.Context) error) (*R
 		s.playout(rctx)
 	}()
 	sendCtx, stopSend := context.WithCancel(ctx)
+	s.stopped = make(chan struct{})
 	go func() {
 		select {
 		case <-serverGone:
 			stopSend()
+		case <-s.o.Stop:
+			close(s.stopped)
 		case <-sendCtx.Done():
 		}
 	}()
 	err := send(sendCtx)
 	stopSend()
+	if errors.Is(err, errStopped) {
+		err = nil // stopped over REST: stop follows
+	}
 	if err != nil && ctx.Err() == nil {
 		// A write fails when the server has closed the connection, and the
 		// reader sees that close a moment later: give it the chance before
@@ -381,6 +394,34 @@ func (s *sim) run(ctx context.Context, send func(ctx context.Context) error) (*R
 		err = nil
 	}
 	return &res, err
+}
+
+// errStopped ends the media loop after Options.Stop.
+var errStopped = errors.New("twiliotest: stopped")
+
+// sleep waits d on clk, or until ctx ends or the stream is stopped.
+func (s *sim) sleep(ctx context.Context, clk Clock, d time.Duration) error {
+	if s.o.Stop == nil {
+		return clk.Sleep(ctx, d)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopped:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if err := clk.Sleep(sctx, d); err != nil {
+		select {
+		case <-s.stopped:
+			return errStopped
+		default:
+		}
+		return err
+	}
+	return nil
 }
 
 func (s *sim) nextSeq() string { return strconv.FormatInt(s.seq.Add(1), 10) }
@@ -481,13 +522,18 @@ func (s *sim) sendAudio(ctx context.Context, inbound, outbound []byte) error {
 		return nil
 	}
 	for i := 0; i < n; i++ {
+		select {
+		case <-s.stopped:
+			return errStopped
+		default:
+		}
 		due := time.Duration(i) * FrameDuration
 		if s.o.Pace == RealTime {
 			wait := due - clk.Now().Sub(t0)
 			if s.o.Jitter > 0 {
 				wait += time.Duration(s.rnd.Int64N(int64(s.o.Jitter)))
 			}
-			if err := clk.Sleep(ctx, wait); err != nil {
+			if err := s.sleep(ctx, clk, wait); err != nil {
 				return err
 			}
 		}
@@ -503,6 +549,13 @@ func (s *sim) sendAudio(ctx context.Context, inbound, outbound []byte) error {
 				continue
 			}
 			m := mediaOut{track: "inbound", chunk: i + 1, ts: s.o.FirstTimestamp + int64(i)*20, data: audio[i*fb : min((i+1)*fb, len(audio))]}
+			if len(m.data) < fb {
+				// Twilio always sends 160 bytes: a short end is padded
+				// with μ-law silence.
+				pad := bytes.Repeat([]byte{codec.ULawSilence}, fb)
+				copy(pad, m.data)
+				m.data = pad
+			}
 			if tr == 1 {
 				m.track = "outbound"
 			}

@@ -259,3 +259,90 @@ func TestPlayServerHangsUp(t *testing.T) {
 		}
 	}
 }
+
+// Twilio sends 160-byte media payloads only: audio that is not a multiple
+// of 20 ms ends with a frame padded with μ-law silence.
+func TestPlayPadsLastFrame(t *testing.T) {
+	url, ch := server(t, &twilio.AcceptOptions{AuthTokens: []string{token}})
+	audio := make([]byte, 160+80)
+	for i := range audio {
+		audio[i] = 0x11
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := twiliotest.PlayAudio(context.Background(), url, audio, nil, &twiliotest.Options{AuthToken: token, Pace: twiliotest.AsFastAsPossible})
+		done <- err
+	}()
+	s := <-ch
+	defer s.Close()
+	var payloads [][]byte
+	for {
+		f, err := s.ReadFrame(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		payloads = append(payloads, f.Clone().Payload)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(payloads) != 2 || len(payloads[1]) != 160 {
+		t.Fatalf("payload sizes %d frames, last %d bytes; want 2 frames of 160", len(payloads), len(payloads[len(payloads)-1]))
+	}
+	for i, b := range payloads[1] {
+		want := byte(0x11)
+		if i >= 80 {
+			want = codec.ULawSilence
+		}
+		if b != want {
+			t.Fatalf("last frame byte %d = %#x, want %#x", i, b, want)
+		}
+	}
+}
+
+// A stream stopped over the fake REST API ends the simulated stream with a
+// stop message, as Twilio does.
+func TestFakeServerStopEndsSimulatedStream(t *testing.T) {
+	url, ch := server(t, &twilio.AcceptOptions{AuthTokens: []string{token}})
+	played := make(chan error, 1)
+	srv := twiliotest.NewServer(&twiliotest.ServerOptions{OnStreamStart: func(c twiliotest.CreatedStream) {
+		// 60 s of audio in real time: only the stop ends it in time.
+		_, err := twiliotest.PlayAudio(context.Background(), url, make([]byte, 8000*60), nil,
+			&twiliotest.Options{AuthToken: token, Stop: c.Stopped})
+		played <- err
+	}})
+	defer srv.Close()
+	c, _ := twilio.NewClient(&twilio.ClientOptions{AccountSID: srv.AccountSID(), AuthToken: srv.AuthToken(), BaseURL: srv.URL})
+	res, err := c.StartStream(context.Background(), "CA1", &twilio.StreamParams{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-ch
+	defer s.Close()
+	if _, err := s.ReadFrame(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StopStream(context.Background(), "CA1", res.SID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		_, err := s.ReadFrame(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after REST stop: %v; want io.EOF after the stop event", err)
+		}
+	}
+	if s.StopInfo() == nil {
+		t.Error("no stop event")
+	}
+	if err := <-played; err != nil {
+		t.Errorf("simulator: %v", err)
+	}
+}

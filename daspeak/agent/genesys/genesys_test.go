@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
@@ -402,11 +403,11 @@ func newHookServer(t *testing.T, src *Source) *hookServer {
 
 const convID = "1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7081"
 
-func dial(t *testing.T, ctx context.Context, url, conv, ani string) *audiohook.Client {
+func dial(t *testing.T, ctx context.Context, url, conv, ani string) *audiohooktest.Client {
 	t.Helper()
-	c, err := audiohook.Dial(ctx, url, &audiohook.DialOptions{
+	c, err := audiohooktest.Dial(ctx, url, &audiohooktest.DialOptions{
 		ConversationID: conv, PingInterval: -1,
-		Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+34911000000"},
+		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+34911000000"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +426,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestAttachOnClick streams a second of audio before the agent's click and
-// one after it, through audiohook.Dial: the operation reads exactly the
+// one after it, through audiohooktest.Dial: the operation reads exactly the
 // audio after the click.
 func TestAttachOnClick(t *testing.T) {
 	src := NewSource(nil)
@@ -444,7 +445,7 @@ func TestAttachOnClick(t *testing.T) {
 	}
 
 	// Before the click: 1 s in 20 ms messages, drained and dropped.
-	if err := cl.Stream(ctx, audiohook.ToneSource(time.Second, 440), &audiohook.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+	if err := cl.Stream(ctx, audiohooktest.ToneSource(time.Second, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the audio before the click to be drained", func() bool { return src.Stats().FramesRead == 50 })
@@ -456,7 +457,7 @@ func TestAttachOnClick(t *testing.T) {
 	if st := src.Stats(); st.Attached != 1 || st.FramesQueued != 0 {
 		t.Fatalf("stats at the click %+v", st)
 	}
-	if err := cl.Stream(ctx, audiohook.ToneSource(time.Second, 440), &audiohook.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+	if err := cl.Stream(ctx, audiohooktest.ToneSource(time.Second, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -532,7 +533,7 @@ func TestDetachAndProbe(t *testing.T) {
 	defer cancel()
 
 	// A probe is not a conversation.
-	pr, err := audiohook.Dial(ctx, hs.url, &audiohook.DialOptions{Probe: true, PingInterval: -1})
+	pr, err := audiohooktest.Dial(ctx, hs.url, &audiohooktest.DialOptions{Probe: true, PingInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +560,7 @@ func TestDetachAndProbe(t *testing.T) {
 	}
 	first.Close() // must not detach the second
 	// The second reads slowly: its queue keeps the newest 4 frames.
-	if err := cl.Stream(ctx, audiohook.ToneSource(200*time.Millisecond, 440), &audiohook.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+	if err := cl.Stream(ctx, audiohooktest.ToneSource(200*time.Millisecond, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the frames", func() bool { return src.Stats().FramesQueued == 10 })
@@ -588,7 +589,7 @@ func TestDetachAndProbe(t *testing.T) {
 }
 
 // TestAgentFlow runs the Genesys agent flow end to end: the conversation's
-// AudioHook session (audiohook.Dial) is monitored; the agent, logged in to
+// AudioHook session (audiohooktest.Dial) is monitored; the agent, logged in to
 // Genesys (fake users/me), registers the caller from the moment of the
 // click through the agent API (offline engine); the events stream shows the
 // result and Genesys receives it as an AudioHook event; the session stays
@@ -664,12 +665,12 @@ func TestAgentFlow(t *testing.T) {
 		t.Fatalf("register: %d %v", code, op)
 	}
 	// The caller speaks after the click.
-	wav, err := audiohook.WAVSource(fixtures.Path("voices/slt_1.wav"))
+	wav, err := audiohooktest.WAVSource(fixtures.Path("voices/slt_1.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	streamed := make(chan error, 1)
-	go func() { streamed <- cl.Stream(ctx, wav, &audiohook.StreamOptions{Fast: true}) }()
+	go func() { streamed <- cl.Stream(ctx, wav, &audiohooktest.StreamOptions{Fast: true}) }()
 
 	resp, err := http.Get(api.URL + op["events_url"].(string))
 	if err != nil {

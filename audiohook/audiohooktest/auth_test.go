@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate/audiohook"
 )
 
 // failingKeys is a KeyStore whose back end is down.
@@ -48,11 +50,11 @@ func TestAuthFailureDelay(t *testing.T) {
 	now := time.Unix(time.Now().Unix(), 0)
 	clock := func() time.Time { return now }
 	secret := mustB64(t, testSecret)
-	keys := StaticKeys{testKey: secret, "open-key": nil}
+	keys := audiohook.StaticKeys{testKey: secret, "open-key": nil}
 	const nonce = "dGhlLXNhbWUtbm9uY2UtdHdpY2U="
 	cases := []struct {
 		name   string
-		keys   KeyStore
+		keys   audiohook.KeyStore
 		dial   DialOptions
 		replay bool // dial twice; the second one fails
 		fail   bool
@@ -69,19 +71,19 @@ func TestAuthFailureDelay(t *testing.T) {
 		{name: "replayed nonce", dial: DialOptions{APIKey: testKey, Secret: secret, Nonce: nonce}, replay: true, fail: true},
 		{name: "key store error", keys: failingKeys{}, dial: DialOptions{APIKey: testKey, Secret: secret}, fail: true},
 	}
-	for _, mode := range []AuthFailureMode{AuthReject, AuthDisconnect} {
+	for _, mode := range []audiohook.AuthFailureMode{audiohook.AuthReject, audiohook.AuthDisconnect} {
 		for _, tc := range cases {
-			t.Run(map[AuthFailureMode]string{AuthReject: "reject/", AuthDisconnect: "disconnect/"}[mode]+tc.name, func(t *testing.T) {
+			t.Run(map[audiohook.AuthFailureMode]string{audiohook.AuthReject: "reject/", audiohook.AuthDisconnect: "disconnect/"}[mode]+tc.name, func(t *testing.T) {
 				t.Parallel()
 				w := &waits{}
-				opts := &ServerOptions{
+				opts := &audiohook.ServerOptions{
 					Keys: keys, AuthFailure: mode, Sleep: w.sleep, Now: clock,
-					Nonces: NewMemoryNonces(0), CloseTimeout: 3 * time.Second,
+					Nonces: audiohook.NewMemoryNonces(0), CloseTimeout: 3 * time.Second,
 				}
 				if tc.keys != nil {
 					opts.Keys = tc.keys
 				}
-				url := testServer(t, opts, func(s *Session) {
+				url := testServer(t, opts, func(s *audiohook.Session) {
 					_, _ = s.Open(ctxT(t))
 					<-s.Done()
 				})
@@ -110,101 +112,47 @@ func TestAuthFailureDelay(t *testing.T) {
 					}
 					return
 				}
-				var ae *AuthError
-				var de *DisconnectError
+				var ae *audiohook.AuthError
+				var de *audiohook.DisconnectError
 				switch {
-				case mode == AuthReject && !(errors.As(err, &ae) && ae.Status == http.StatusUnauthorized):
+				case mode == audiohook.AuthReject && !(errors.As(err, &ae) && ae.Status == http.StatusUnauthorized):
 					t.Fatalf("err %v, want HTTP 401", err)
-				case mode == AuthDisconnect && !(errors.As(err, &de) && de.Reason == ReasonUnauthorized && de.Info == "Authentication failed"):
+				case mode == audiohook.AuthDisconnect && !(errors.As(err, &de) && de.Reason == audiohook.ReasonUnauthorized && de.Info == "Authentication failed"):
 					t.Fatalf("err %v, want disconnect unauthorized", err)
 				}
-				if len(got) != 1 || got[0] != DefaultAuthFailureDelay {
-					t.Fatalf("waits %v, want [%v]", got, DefaultAuthFailureDelay)
+				if len(got) != 1 || got[0] != audiohook.DefaultAuthFailureDelay {
+					t.Fatalf("waits %v, want [%v]", got, audiohook.DefaultAuthFailureDelay)
 				}
 			})
 		}
 	}
 }
 
-func TestAuthFailureDelayOptions(t *testing.T) {
-	base := time.Unix(1641013200, 0)
-	for _, tc := range []struct {
-		name    string
-		delay   time.Duration
-		elapsed time.Duration // clock advance during verification
-		want    []time.Duration
-	}{
-		{"default", 0, 0, []time.Duration{500 * time.Millisecond}},
-		{"custom", 2 * time.Second, 0, []time.Duration{2 * time.Second}},
-		{"verification took 120 ms", 0, 120 * time.Millisecond, []time.Duration{380 * time.Millisecond}},
-		{"verification took longer than the delay", 0, 600 * time.Millisecond, nil},
-		{"disabled", -1, 0, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w := &waits{}
-			calls := 0
-			opts := &ServerOptions{
-				Keys: StaticKeys{testKey: mustB64(t, testSecret)}, AuthFailureDelay: tc.delay, Sleep: w.sleep,
-				Now: func() time.Time { calls++; return base.Add(time.Duration(calls-1) * tc.elapsed) },
-			}
-			r := docRequest()
-			r.Header.Set(HeaderAPIKey, testKey) // unsigned: fails
-			rec := &statusRecorder{header: http.Header{}}
-			if _, err := Accept(rec, r, opts); !errors.Is(err, ErrUnauthorized) || rec.status != http.StatusUnauthorized {
-				t.Fatalf("Accept: %v, HTTP %d", err, rec.status)
-			}
-			if got := w.get(); len(got) != len(tc.want) || len(got) == 1 && got[0] != tc.want[0] {
-				t.Fatalf("waits %v, want %v", got, tc.want)
-			}
-		})
-	}
-	t.Run("client gone", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if err := sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-			t.Fatalf("sleep: %v", err)
-		}
-		if err := sleep(context.Background(), 0); err != nil {
-			t.Fatalf("sleep 0: %v", err)
-		}
-	})
-}
-
-// statusRecorder is a minimal http.ResponseWriter for refused upgrades.
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (r *statusRecorder) Header() http.Header         { return r.header }
-func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *statusRecorder) WriteHeader(code int)        { r.status = code }
-
 // fullNonces is a NonceCache with no room left.
 type fullNonces struct{}
 
-func (fullNonces) Add(string, time.Time, time.Time) error { return ErrNonceCacheFull }
+func (fullNonces) Add(string, time.Time, time.Time) error { return audiohook.ErrNonceCacheFull }
 
 // TestNonceCacheFullRefuses checks how a valid request is refused when the
 // nonce cache holds only live nonces: HTTP 503 with Retry-After, or
 // disconnect "error", at once (it is not an authentication failure).
 func TestNonceCacheFullRefuses(t *testing.T) {
-	for _, mode := range []AuthFailureMode{AuthReject, AuthDisconnect} {
+	for _, mode := range []audiohook.AuthFailureMode{audiohook.AuthReject, audiohook.AuthDisconnect} {
 		w := &waits{}
 		opts := signedServerOptions(t)
 		opts.Nonces, opts.AuthFailure, opts.Sleep = fullNonces{}, mode, w.sleep
 		res := make(chan error, 1)
-		wsURL := testServer(t, opts, func(s *Session) {
+		wsURL := testServer(t, opts, func(s *audiohook.Session) {
 			_, err := s.Open(ctxT(t))
 			res <- err
 			<-s.Done()
 		})
-		if mode == AuthReject {
+		if mode == audiohook.AuthReject {
 			u, _ := url.Parse(wsURL)
 			h := http.Header{}
-			h.Set(HeaderSessionID, NewUUID())
-			h.Set(HeaderOrganizationID, tOrg)
-			h.Set(HeaderCorrelationID, NewUUID())
+			h.Set(audiohook.HeaderSessionID, NewUUID())
+			h.Set(audiohook.HeaderOrganizationID, tOrg)
+			h.Set(audiohook.HeaderCorrelationID, NewUUID())
 			defaultHeader(t, h, u)
 			c, resp, err := websocket.Dial(ctxT(t), wsURL, &websocket.DialOptions{HTTPHeader: h})
 			if err == nil {
@@ -215,11 +163,11 @@ func TestNonceCacheFullRefuses(t *testing.T) {
 			}
 		} else {
 			_, err := Dial(ctxT(t), wsURL, signedDial(t, nil))
-			var de *DisconnectError
-			if !errors.As(err, &de) || de.Reason != ReasonError || errors.Is(err, ErrUnauthorized) {
+			var de *audiohook.DisconnectError
+			if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || errors.Is(err, audiohook.ErrUnauthorized) {
 				t.Fatalf("disconnect: %v, want disconnect error", err)
 			}
-			if err := <-res; !errors.Is(err, ErrNonceCacheFull) || errors.Is(err, ErrUnauthorized) {
+			if err := <-res; !errors.Is(err, audiohook.ErrNonceCacheFull) || errors.Is(err, audiohook.ErrUnauthorized) {
 				t.Fatalf("server Open: %v", err)
 			}
 		}
@@ -241,17 +189,20 @@ func TestAuthDisconnectAnswersOpen(t *testing.T) {
 	for _, sendOpen := range []bool{true, false} {
 		t.Run(fmt.Sprint("open=", sendOpen), func(t *testing.T) {
 			opts := signedServerOptions(t)
-			opts.AuthFailure, opts.AuthFailureDelay = AuthDisconnect, -1
+			opts.AuthFailure, opts.AuthFailureDelay = audiohook.AuthDisconnect, -1
+			// With open, OpenTimeout is out of reach: only the open can
+			// bring the disconnect before the test's context ends.
+			opts.OpenTimeout = time.Hour
 			if !sendOpen {
 				opts.OpenTimeout = 100 * time.Millisecond
 			}
-			wsURL := testServer(t, opts, func(s *Session) { _, _ = s.Open(ctxT(t)) })
+			wsURL := testServer(t, opts, func(s *audiohook.Session) { _, _ = s.Open(ctxT(t)) })
 			u, _ := url.Parse(wsURL)
 			id := NewUUID()
 			h := http.Header{}
-			h.Set(HeaderSessionID, id)
-			h.Set(HeaderOrganizationID, tOrg)
-			h.Set(HeaderCorrelationID, NewUUID())
+			h.Set(audiohook.HeaderSessionID, id)
+			h.Set(audiohook.HeaderOrganizationID, tOrg)
+			h.Set(audiohook.HeaderCorrelationID, NewUUID())
 			signHeader(t, h, u, time.Now().Add(-time.Hour), "") // expired
 			ctx := ctxT(t)
 			c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: h})

@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate/audiohook"
 )
 
 const (
@@ -61,7 +63,7 @@ type expect struct {
 
 type rawCase struct {
 	name   string
-	opts   func(o *ServerOptions)
+	opts   func(o *audiohook.ServerOptions)
 	header func(t *testing.T, h http.Header, u *url.URL)
 	steps  func(id string) []step
 	want   expect
@@ -73,9 +75,9 @@ func defaultHeader(t *testing.T, h http.Header, u *url.URL) {
 }
 
 func signHeader(t *testing.T, h http.Header, u *url.URL, now time.Time, nonce string) {
-	h.Set(HeaderAPIKey, testKey)
+	h.Set(audiohook.HeaderAPIKey, testKey)
 	req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: h}
-	if err := SignRequest(req, mustB64(t, testSecret), now, nonce); err != nil {
+	if err := audiohook.SignRequest(req, mustB64(t, testSecret), now, nonce); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -175,14 +177,14 @@ func TestMalformedInputs(t *testing.T) {
 			return seqs(id, tmsg(id, "ping", 2, 1, "PT0S", `{"pad":"`+strings.Repeat("x", 70000)+`"}`))
 		}, want: errDisc("Message too large")},
 		{name: "text of 65535 bytes accepted", steps: func(id string) []step {
-			return seqs(id, paddedPing(id, MaxTextMessage))
+			return seqs(id, paddedPing(id, audiohook.MaxTextMessage))
 		}, want: expect{typ: "pong"}},
 		{name: "text of 65536 bytes refused", steps: func(id string) []step {
-			return seqs(id, paddedPing(id, MaxTextMessage+1))
+			return seqs(id, paddedPing(id, audiohook.MaxTextMessage+1))
 		}, want: errDisc("Message too large")},
 		{name: "binary before opened", steps: func(id string) []step { return []step{bin(make([]byte, 160))} },
 			want: errDisc("before open")},
-		{name: "media not offered then audio", opts: func(o *ServerOptions) { o.Media = []MediaParameter{MediaPCMUExternal} },
+		{name: "media not offered then audio", opts: func(o *audiohook.ServerOptions) { o.Media = []audiohook.MediaParameter{audiohook.MediaPCMUExternal} },
 			steps: func(id string) []step {
 				return []step{txt(tmsg(id, "open", 1, 0, "PT0S", openParams(stereoL16, nil))), bin(make([]byte, 320))}
 			}, want: errDisc("no media was selected")},
@@ -247,7 +249,7 @@ func TestMalformedInputs(t *testing.T) {
 		{name: "zero-length binary accepted", steps: func(id string) []step {
 			return append(seqs(id), bin([]byte{}), txt(tmsg(id, "ping", 2, 1, "PT0S", `{}`)))
 		}, want: expect{typ: "pong"}},
-		{name: "supportedLanguages returned", opts: func(o *ServerOptions) { o.Languages = []string{"en-US", "es-US"} },
+		{name: "supportedLanguages returned", opts: func(o *audiohook.ServerOptions) { o.Languages = []string{"en-US", "es-US"} },
 			steps: func(id string) []step {
 				return []step{txt(tmsg(id, "open", 1, 0, "PT0S", openParams(stereoPCMU, func(m map[string]any) { m["supportedLanguages"] = true })))}
 			}, want: expect{typ: "opened", check: func(t *testing.T, m map[string]any) {
@@ -258,30 +260,30 @@ func TestMalformedInputs(t *testing.T) {
 			}}},
 		{name: "probe answered with opened", steps: func(id string) []step {
 			return []step{txt(tmsg(id, "open", 1, 0, "PT0S", openParams(stereoPCMU, func(m map[string]any) {
-				m["conversationId"] = NullUUID
-				m["participant"] = map[string]any{"id": NullUUID, "ani": "", "aniName": "", "dnis": ""}
+				m["conversationId"] = audiohook.NullUUID
+				m["participant"] = map[string]any{"id": audiohook.NullUUID, "ani": "", "aniName": "", "dnis": ""}
 			}))), bin([]byte{}), txt(tmsg(id, "close", 2, 1, "PT0S", `{"reason":"end"}`))}
 		}, want: expect{typ: "closed"}},
-		{name: "open timeout", opts: func(o *ServerOptions) { o.OpenTimeout = 50 * time.Millisecond },
+		{name: "open timeout", opts: func(o *audiohook.ServerOptions) { o.OpenTimeout = 50 * time.Millisecond },
 			steps: func(id string) []step { return nil }, want: errDisc("Open transaction timeout")},
 		{name: "missing session header", header: func(t *testing.T, h http.Header, u *url.URL) {
 			defaultHeader(t, h, u)
-			h.Del(HeaderSessionID)
+			h.Del(audiohook.HeaderSessionID)
 		}, want: expect{status: 400}},
 		{name: "correlation id not a UUID", header: func(t *testing.T, h http.Header, u *url.URL) {
-			h.Set(HeaderCorrelationID, "abc")
+			h.Set(audiohook.HeaderCorrelationID, "abc")
 			defaultHeader(t, h, u)
 		}, want: expect{status: 400}},
 		{name: "missing api key", header: func(t *testing.T, h http.Header, u *url.URL) {}, want: expect{status: 401}},
 		{name: "unknown api key", header: func(t *testing.T, h http.Header, u *url.URL) {
 			defaultHeader(t, h, u)
-			h.Set(HeaderAPIKey, "other")
+			h.Set(audiohook.HeaderAPIKey, "other")
 		}, want: expect{status: 401}},
 		{name: "unsigned request for key with secret", header: func(t *testing.T, h http.Header, u *url.URL) {
-			h.Set(HeaderAPIKey, testKey)
+			h.Set(audiohook.HeaderAPIKey, testKey)
 		}, want: expect{status: 401}},
-		{name: "unsigned request for key without secret", opts: func(o *ServerOptions) { o.Keys = StaticKeys{"open-key": nil} },
-			header: func(t *testing.T, h http.Header, u *url.URL) { h.Set(HeaderAPIKey, "open-key") },
+		{name: "unsigned request for key without secret", opts: func(o *audiohook.ServerOptions) { o.Keys = audiohook.StaticKeys{"open-key": nil} },
+			header: func(t *testing.T, h http.Header, u *url.URL) { h.Set(audiohook.HeaderAPIKey, "open-key") },
 			steps:  func(id string) []step { return seqs(id) }, want: expect{typ: "opened"}},
 		{name: "expired signature", header: func(t *testing.T, h http.Header, u *url.URL) {
 			signHeader(t, h, u, time.Now().Add(-time.Minute), "")
@@ -291,14 +293,14 @@ func TestMalformedInputs(t *testing.T) {
 		}, want: expect{status: 401}},
 		{name: "tampered organization header", header: func(t *testing.T, h http.Header, u *url.URL) {
 			defaultHeader(t, h, u)
-			h.Set(HeaderOrganizationID, "e160e428-53e2-487c-977d-96989bf5c99d")
+			h.Set(audiohook.HeaderOrganizationID, "e160e428-53e2-487c-977d-96989bf5c99d")
 		}, want: expect{status: 401}},
-		{name: "replayed nonce", replay: true, opts: func(o *ServerOptions) { o.Nonces = NewMemoryNonces(0) },
+		{name: "replayed nonce", replay: true, opts: func(o *audiohook.ServerOptions) { o.Nonces = audiohook.NewMemoryNonces(0) },
 			header: func(t *testing.T, h http.Header, u *url.URL) {
 				signHeader(t, h, u, time.Now(), "cmVwbGF5ZWQtbm9uY2UtdmFsdWU=")
 			}, want: expect{status: 401}},
-		{name: "bad signature, disconnect style", opts: func(o *ServerOptions) {
-			o.AuthFailure = AuthDisconnect
+		{name: "bad signature, disconnect style", opts: func(o *audiohook.ServerOptions) {
+			o.AuthFailure = audiohook.AuthDisconnect
 			o.AuthFailureDelay = 20 * time.Millisecond
 		}, header: func(t *testing.T, h http.Header, u *url.URL) {
 			signHeader(t, h, u, time.Now().Add(-time.Hour), "")
@@ -321,7 +323,7 @@ func runRawCase(t *testing.T, tc rawCase) {
 	if tc.opts != nil {
 		tc.opts(opts)
 	}
-	wsURL := testServer(t, opts, func(s *Session) {
+	wsURL := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		for {
 			if _, err := s.ReadFrame(ctx); err != nil {
@@ -337,9 +339,9 @@ func runRawCase(t *testing.T, tc rawCase) {
 	u, _ := url.Parse(wsURL)
 	id := NewUUID()
 	h := http.Header{}
-	h.Set(HeaderSessionID, id)
-	h.Set(HeaderOrganizationID, tOrg)
-	h.Set(HeaderCorrelationID, NewUUID())
+	h.Set(audiohook.HeaderSessionID, id)
+	h.Set(audiohook.HeaderOrganizationID, tOrg)
+	h.Set(audiohook.HeaderCorrelationID, NewUUID())
 	if tc.header != nil {
 		tc.header(t, h, u)
 	} else {
@@ -387,7 +389,7 @@ func runRawCase(t *testing.T, tc rawCase) {
 		if err != nil {
 			t.Fatalf("no %s message (saw %v): %v", tc.want.typ, seen, err)
 		}
-		m, err := ParseServerMessage(b)
+		m, err := audiohook.ParseServerMessage(b)
 		if err != nil {
 			t.Fatalf("server sent an invalid message %s: %v", b, err)
 		}
@@ -401,7 +403,7 @@ func runRawCase(t *testing.T, tc rawCase) {
 		var raw map[string]any
 		_ = json.Unmarshal(b, &raw)
 		if tc.want.typ == "disconnect" {
-			var p DisconnectParameters
+			var p audiohook.DisconnectParameters
 			_ = json.Unmarshal(m.Parameters, &p)
 			if p.Reason != tc.want.reason || !strings.Contains(p.Info, tc.want.info) {
 				t.Fatalf("disconnect %+v, want reason %q info containing %q", p, tc.want.reason, tc.want.info)

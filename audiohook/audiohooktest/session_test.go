@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -43,7 +44,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 		gap    time.Duration
 	}
 	res := make(chan result, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		var r result
 		if _, r.end = s.Open(ctx); r.end != nil {
@@ -75,7 +76,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 			r.frames = append(r.frames, f.Clone())
 		}
 		r.lang = s.Info().Params.Language
-		r.gap = s.Stats().Gap
+		r.gap = s.Stats().GapTime
 		res <- r
 	})
 	ctx := ctxT(t)
@@ -92,7 +93,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 		// Wait for resume, then change the language.
 		m, err := c.Next(ctx)
 		close(resumed)
-		if err == nil && m.Type != TypeResume {
+		if err == nil && m.Type != audiohook.TypeResume {
 			err = fmt.Errorf("first message %s, want resume", m.Type)
 		}
 		if err == nil {
@@ -107,7 +108,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if m, err := c.Next(ctx); err != nil || m.Type != TypeUpdated {
+	if m, err := c.Next(ctx); err != nil || m.Type != audiohook.TypeUpdated {
 		t.Fatalf("next: %v %v, want updated", m, err)
 	}
 	if err := c.Close(ctx, ""); err != nil {
@@ -141,10 +142,10 @@ func TestSessionBoundedQueue(t *testing.T) {
 	opts.BufferFrames = 4
 	type result struct {
 		frames []voicegate.Frame
-		st     Stats
+		st     audiohook.Stats
 	}
 	res := make(chan result, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		var r result
 		if _, err := s.Open(ctx); err != nil {
@@ -163,7 +164,7 @@ func TestSessionBoundedQueue(t *testing.T) {
 		res <- r
 	})
 	ctx := ctxT(t)
-	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []MediaParameter{MediaPCMUExternal}}))
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +186,8 @@ func TestSessionBoundedQueue(t *testing.T) {
 // TestClientErrorReachesSession: an error message from the client does not
 // end the session and is kept for the application.
 func TestClientErrorReachesSession(t *testing.T) {
-	res := make(chan *PeerError, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	res := make(chan *audiohook.PeerError, 1)
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		_, _ = s.Open(ctx)
 		for {
@@ -219,14 +220,14 @@ func TestClientErrorReachesSession(t *testing.T) {
 // gets error 408 and close "error", and the client reports it.
 func TestClientPongTimeout(t *testing.T) {
 	url, got := fakeServer(t, func(id string) []string {
-		return []string{string(appendServerMessage(nil, TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))}
+		return []string{string(appendServerMessage(nil, audiohook.TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))}
 	})
 	ctx := ctxT(t)
 	c, err := Dial(ctx, url, &DialOptions{PingInterval: 100 * time.Millisecond, CloseTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pe *ProtocolError
+	var pe *audiohook.ProtocolError
 	if err := c.Stream(ctx, ToneSource(10*time.Second), &StreamOptions{Chunk: 100 * time.Millisecond}); !errors.As(err, &pe) || pe.Code != 408 {
 		t.Fatalf("stream: %v, want protocol error 408", err)
 	}
@@ -250,9 +251,9 @@ func TestClientPongTimeout(t *testing.T) {
 func TestRecordingL16Mono(t *testing.T) {
 	dir := t.TempDir()
 	opts := signedServerOptions(t)
-	opts.Recorder = DirSink(dir)
+	opts.Recorder = audiohook.DirSink(dir)
 	got := make(chan []byte, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		var pcm []byte
 		if _, err := s.Open(ctx); err == nil {
@@ -268,7 +269,7 @@ func TestRecordingL16Mono(t *testing.T) {
 		got <- pcm
 	})
 	ctx := ctxT(t)
-	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []MediaParameter{MediaL16Internal}}))
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{audiohook.MediaL16Internal}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestRecordingL16Mono(t *testing.T) {
 func TestClientOpenTimeout(t *testing.T) {
 	url, got := fakeServer(t, func(id string) []string { return nil })
 	_, err := Dial(ctxT(t), url, &DialOptions{OpenTimeout: 100 * time.Millisecond, CloseTimeout: 2 * time.Second})
-	var pe *ProtocolError
+	var pe *audiohook.ProtocolError
 	if !errors.As(err, &pe) || pe.Code != 408 || !strings.Contains(pe.Info, "Open transaction timeout") {
 		t.Fatalf("Dial: %v, want protocol error 408", err)
 	}
@@ -320,18 +321,18 @@ func TestClientCloseTimeout(t *testing.T) {
 		}
 		defer c.CloseNow()
 		ctx := ctxT(t)
-		id := r.Header.Get(HeaderSessionID)
+		id := r.Header.Get(audiohook.HeaderSessionID)
 		if _, _, err := c.Read(ctx); err != nil {
 			return
 		}
-		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, audiohook.TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))
 		var seen []string
 		for {
 			_, b, err := c.Read(ctx)
 			if err != nil {
 				break
 			}
-			if m, err := ParseClientMessage(b); err == nil {
+			if m, err := audiohook.ParseClientMessage(b); err == nil {
 				seen = append(seen, m.Type+":"+string(m.Parameters))
 			}
 		}
@@ -342,7 +343,7 @@ func TestClientCloseTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(ctxT(t), ""); !errors.Is(err, ErrTimeout) {
+	if err := c.Close(ctxT(t), ""); !errors.Is(err, audiohook.ErrTimeout) {
 		t.Fatalf("Close: %v, want ErrTimeout", err)
 	}
 	seen := <-got

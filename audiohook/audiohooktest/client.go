@@ -1,9 +1,8 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,16 +12,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-)
 
-// ErrReconnect is returned by Stream after the server sent reconnect; the
-// client then closes the session with reason "reconnect". Dial again with
-// DialOptions.ContinuedSessions to continue on a new connection.
-var ErrReconnect = errors.New("audiohook: server asked to reconnect")
+	"github.com/voicegate/voicegate/audiohook"
+)
 
 // GenesysOffer is the media offer of the Genesys client: stereo PCMU, then
 // PCMU of each side.
-var GenesysOffer = []MediaParameter{MediaPCMUStereo, MediaPCMUExternal, MediaPCMUInternal}
+var GenesysOffer = []audiohook.MediaParameter{audiohook.MediaPCMUStereo, audiohook.MediaPCMUExternal, audiohook.MediaPCMUInternal}
 
 // DialOptions configures Dial. A nil *DialOptions dials unsigned with random
 // ids and the Genesys media offer.
@@ -32,7 +28,7 @@ type DialOptions struct {
 	// Secret is the client secret, base64-decoded. Empty means the upgrade
 	// is not signed.
 	Secret []byte
-	// Nonce for the signature; "" means a fresh NewNonce.
+	// Nonce for the signature; "" means a fresh newNonce.
 	Nonce string
 	// Now is the clock for the signature; nil means time.Now.
 	Now func() time.Time
@@ -45,15 +41,15 @@ type DialOptions struct {
 	// participant ids, empty ani/aniName/dnis; Stream sends one empty frame.
 	Probe bool
 	// Participant defaults to a random id and sample numbers.
-	Participant *Participant
+	Participant *audiohook.Participant
 	// Media is the offer, most preferred first; nil means GenesysOffer.
-	Media []MediaParameter
+	Media []audiohook.MediaParameter
 	// Language, SupportedLanguages, CustomConfig, ContinuedSessions and
 	// InputVariables are sent in open when set.
 	Language           string
 	SupportedLanguages bool
 	CustomConfig       json.RawMessage
-	ContinuedSessions  []ContinuedSession
+	ContinuedSessions  []audiohook.ContinuedSession
 	InputVariables     map[string]string
 
 	// HTTPClient and HTTPHeader are passed to the WebSocket dialer.
@@ -86,7 +82,8 @@ const (
 
 // Client is the client side of an AudioHook session, behaving as Genesys
 // Cloud does: it signs the upgrade, opens with a media offer, streams
-// audio, pings, honours pause, resume, disconnect and reconnect, and closes.
+// audio, pings, honours pause, resume, disconnect and discardTo, logs (queues)
+// reconnect without acting on it, as Genesys does today, and closes.
 //
 // A goroutine owned by the client reads the connection and answers the
 // server at once. Server messages an application may care about (event,
@@ -102,18 +99,17 @@ type Client struct {
 	opts   DialOptions
 	cancel context.CancelFunc // ends the reader's context
 	id     string
-	offer  []MediaParameter
+	offer  []audiohook.MediaParameter
 
 	mu         sync.Mutex
 	state      clientState
-	opened     *OpenedParameters
-	media      *MediaParameter
+	opened     *audiohook.OpenedParameters
+	media      *audiohook.MediaParameter
 	err        error // terminal protocol error
-	disc       *DisconnectError
-	reconnect  bool
+	disc       *audiohook.DisconnectError
 	paused     bool
 	pauseStart time.Duration
-	queue      []*Message
+	queue      []*audiohook.Message
 	dropped    uint64
 	closeSent  bool
 
@@ -123,6 +119,8 @@ type Client struct {
 	wlock         chan struct{}
 	wbuf          []byte
 	posNs         atomic.Int64
+	skipSamples   atomic.Int64 // source audio still to skip (opened.discardTo)
+	closeSentAt   time.Time    // guarded by mu
 
 	pingLock      chan struct{}
 	pingMu        sync.Mutex
@@ -169,11 +167,11 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		o.ConversationID = NewUUID()
 	}
 	if o.Probe {
-		o.ConversationID = NullUUID
-		o.Participant = &Participant{ID: NullUUID}
+		o.ConversationID = audiohook.NullUUID
+		o.Participant = &audiohook.Participant{ID: audiohook.NullUUID}
 	}
 	if o.Participant == nil {
-		o.Participant = &Participant{ID: NewUUID(), ANI: "+1-555-555-1234", ANIName: "Test Caller", DNIS: "+1-800-555-6789"}
+		o.Participant = &audiohook.Participant{ID: NewUUID(), ANI: "+1-555-555-1234", ANIName: "Test Caller", DNIS: "+1-800-555-6789"}
 	}
 	if o.Media == nil {
 		o.Media = GenesysOffer
@@ -208,22 +206,22 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		h[k] = append([]string(nil), v...)
 	}
 	h.Set("User-Agent", "GenesysCloud-AudioHook-Client")
-	h.Set(HeaderOrganizationID, o.OrganizationID)
-	h.Set(HeaderCorrelationID, o.CorrelationID)
-	h.Set(HeaderSessionID, o.SessionID)
+	h.Set(audiohook.HeaderOrganizationID, o.OrganizationID)
+	h.Set(audiohook.HeaderCorrelationID, o.CorrelationID)
+	h.Set(audiohook.HeaderSessionID, o.SessionID)
 	if o.APIKey != "" {
-		h.Set(HeaderAPIKey, o.APIKey)
+		h.Set(audiohook.HeaderAPIKey, o.APIKey)
 	}
 	if len(o.Secret) > 0 {
 		req := &http.Request{Method: http.MethodGet, URL: pu, Host: pu.Host, Header: h}
-		if err := SignRequest(req, o.Secret, o.Now(), o.Nonce); err != nil {
+		if err := audiohook.SignRequest(req, o.Secret, o.Now(), o.Nonce); err != nil {
 			return nil, err
 		}
 	}
 	conn, resp, err := websocket.Dial(ctx, pu.String(), &websocket.DialOptions{HTTPClient: o.HTTPClient, HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
-			return nil, &AuthError{Status: resp.StatusCode, Info: "upgrade refused", Err: err}
+			return nil, &audiohook.AuthError{Status: resp.StatusCode, Info: "upgrade refused", Err: err}
 		}
 		return nil, fmt.Errorf("audiohook: dial: %w", err)
 	}
@@ -238,12 +236,12 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go c.run(rctx)
-	op := OpenParameters{
+	op := audiohook.OpenParameters{
 		OrganizationID: o.OrganizationID, ConversationID: o.ConversationID, Participant: *o.Participant,
 		Media: o.Media, Language: o.Language, SupportedLanguages: o.SupportedLanguages,
 		CustomConfig: o.CustomConfig, ContinuedSessions: o.ContinuedSessions, InputVariables: o.InputVariables,
 	}
-	if err := c.send(ctx, TypeOpen, mustJSON(op)); err != nil {
+	if err := c.send(ctx, audiohook.TypeOpen, mustJSON(op)); err != nil {
 		c.CloseNow()
 		return nil, err
 	}
@@ -263,7 +261,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 	if opened == nil || terr != nil {
 		// Wait for the close transaction to finish, then report.
 		cctx, cancel := context.WithTimeout(ctx, o.CloseTimeout)
-		_ = c.Close(cctx, CloseError)
+		_ = c.Close(cctx, audiohook.CloseError)
 		cancel()
 		switch {
 		case terr != nil:
@@ -271,19 +269,22 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		case disc != nil:
 			return nil, disc
 		}
-		return nil, ErrConnectionLost
+		return nil, audiohook.ErrConnectionLost
 	}
 	if opened.StartPaused {
 		c.mu.Lock()
 		c.paused = true
 		c.pauseStart = 0
 		c.mu.Unlock()
-		_ = c.send(ctx, TypePaused, nil)
+		_ = c.send(ctx, audiohook.TypePaused, nil)
 	}
 	if opened.DiscardTo != nil && *opened.DiscardTo > 0 {
+		// Skip that much of the source audio, as the Genesys client
+		// skips its backlog: Stream drops it before sending.
 		d := time.Duration(*opened.DiscardTo)
 		c.posNs.Store(int64(d))
-		_ = c.send(ctx, TypeDiscarded, mustJSON(ResumedParameters{Start: 0, Discarded: Duration(d)}))
+		c.skipSamples.Store(int64(d / (time.Second / 8000)))
+		_ = c.send(ctx, audiohook.TypeDiscarded, mustJSON(audiohook.ResumedParameters{Start: 0, Discarded: audiohook.Duration(d)}))
 	}
 	if o.PingInterval > 0 {
 		c.mu.Lock()
@@ -298,14 +299,14 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 func (c *Client) ID() string { return c.id }
 
 // Opened returns the server's opened parameters.
-func (c *Client) Opened() *OpenedParameters {
+func (c *Client) Opened() *audiohook.OpenedParameters {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.opened
 }
 
 // Media returns the selected media, or nil when the server selected none.
-func (c *Client) Media() *MediaParameter {
+func (c *Client) Media() *audiohook.MediaParameter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.media
@@ -335,7 +336,7 @@ func (c *Client) lock(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.doneCh:
-		return ErrConnectionLost
+		return audiohook.ErrConnectionLost
 	}
 }
 
@@ -402,12 +403,12 @@ func (c *Client) sendAudio(ctx context.Context, p []byte, checkPaused bool) (boo
 // SendError sends an error message (codes 400–9999) without ending the
 // session.
 func (c *Client) SendError(ctx context.Context, code int, message string) error {
-	return c.send(ctx, TypeError, mustJSON(ErrorParameters{Code: code, Message: message}))
+	return c.send(ctx, audiohook.TypeError, mustJSON(audiohook.ErrorParameters{Code: code, Message: message}))
 }
 
 // Update sends update with a new language.
 func (c *Client) Update(ctx context.Context, language string) error {
-	return c.send(ctx, TypeUpdate, mustJSON(struct {
+	return c.send(ctx, audiohook.TypeUpdate, mustJSON(struct {
 		Language string `json:"language"`
 	}{language}))
 }
@@ -416,20 +417,20 @@ func (c *Client) Update(ctx context.Context, language string) error {
 func (c *Client) violation(code int, msg string) {
 	c.mu.Lock()
 	if c.err == nil {
-		c.err = &ProtocolError{Code: code, Info: msg}
+		c.err = &audiohook.ProtocolError{Code: code, Info: msg}
 	}
 	closing := c.closeSent
 	c.mu.Unlock()
 	if !closing {
-		_ = c.send(context.Background(), TypeError, mustJSON(ErrorParameters{Code: code, Message: msg}))
-		c.beginClose(CloseError)
+		_ = c.send(context.Background(), audiohook.TypeError, mustJSON(audiohook.ErrorParameters{Code: code, Message: msg}))
+		c.beginClose(audiohook.CloseError)
 	}
 	c.openedOnce.Do(func() { close(c.openedCh) })
 }
 
 // nonFatal answers a server message with an error but keeps the session.
 func (c *Client) nonFatal(code int, msg string) {
-	_ = c.send(context.Background(), TypeError, mustJSON(ErrorParameters{Code: code, Message: msg}))
+	_ = c.send(context.Background(), audiohook.TypeError, mustJSON(audiohook.ErrorParameters{Code: code, Message: msg}))
 }
 
 // beginClose sends close once and stops streaming.
@@ -440,14 +441,15 @@ func (c *Client) beginClose(reason string) bool {
 		return false
 	}
 	c.closeSent = true
+	c.closeSentAt = time.Now()
 	c.state = clientClosing
 	c.mu.Unlock()
 	c.stopOnce.Do(func() { close(c.streamStop) })
-	_ = c.send(context.Background(), TypeClose, mustJSON(CloseParameters{Reason: reason}))
+	_ = c.send(context.Background(), audiohook.TypeClose, mustJSON(audiohook.CloseParameters{Reason: reason}))
 	return true
 }
 
-func (c *Client) enqueue(m *Message) {
+func (c *Client) enqueue(m *audiohook.Message) {
 	c.mu.Lock()
 	if len(c.queue) >= c.opts.QueueSize {
 		c.queue = c.queue[1:]
@@ -488,11 +490,11 @@ func (c *Client) run(ctx context.Context) {
 			c.violation(415, "Unexpected binary message")
 			continue
 		}
-		if len(b) > MaxTextMessage {
+		if len(b) > audiohook.MaxTextMessage {
 			c.violation(413, fmt.Sprintf("Message of %d bytes is too large", len(b)))
 			continue
 		}
-		m, err := ParseServerMessage(b)
+		m, err := audiohook.ParseServerMessage(b)
 		if err != nil {
 			c.violation(400, err.Error())
 			continue
@@ -514,17 +516,17 @@ func (c *Client) run(ctx context.Context) {
 	}
 }
 
-func (c *Client) handle(m *Message) {
+func (c *Client) handle(m *audiohook.Message) {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
 	switch m.Type {
-	case TypeOpened:
+	case audiohook.TypeOpened:
 		if st != clientOpening {
 			c.violation(409, "Unexpected opened message")
 			return
 		}
-		p, err := ParseOpenedParameters(m.Parameters)
+		p, err := audiohook.ParseOpenedParameters(m.Parameters)
 		if err != nil {
 			c.violation(400, err.Error())
 			return
@@ -533,7 +535,7 @@ func (c *Client) handle(m *Message) {
 			c.violation(400, "More than one media selected")
 			return
 		}
-		var sel *MediaParameter
+		var sel *audiohook.MediaParameter
 		if len(p.Media) == 1 {
 			for i := range c.offer {
 				if c.offer[i].Equal(p.Media[0]) {
@@ -549,7 +551,7 @@ func (c *Client) handle(m *Message) {
 		c.opened, c.media, c.state = p, sel, clientOpen
 		c.mu.Unlock()
 		c.openedOnce.Do(func() { close(c.openedCh) })
-	case TypePong:
+	case audiohook.TypePong:
 		c.pingMu.Lock()
 		seq, sent := c.pingSeq, c.pingSent
 		c.pingSeq = 0
@@ -565,7 +567,7 @@ func (c *Client) handle(m *Message) {
 		case c.pongCh <- time.Since(sent):
 		default:
 		}
-	case TypePause:
+	case audiohook.TypePause:
 		if st != clientOpen {
 			if st == clientOpening {
 				c.nonFatal(409, "Unexpected pause message")
@@ -578,52 +580,50 @@ func (c *Client) handle(m *Message) {
 			c.pauseStart = c.Position()
 		}
 		c.mu.Unlock()
-		_ = c.send(context.Background(), TypePaused, nil)
+		_ = c.send(context.Background(), audiohook.TypePaused, nil)
 		c.enqueue(m)
-	case TypeResume:
+	case audiohook.TypeResume:
 		if st != clientOpen {
 			if st == clientOpening {
 				c.nonFatal(409, "Unexpected resume message")
 			}
 			return
 		}
-		_ = c.sendWith(context.Background(), TypeResumed, func() []byte {
+		_ = c.sendWith(context.Background(), audiohook.TypeResumed, func() []byte {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			pos := c.Position()
-			rp := ResumedParameters{Start: Duration(pos)}
+			rp := audiohook.ResumedParameters{Start: audiohook.Duration(pos)}
 			if c.paused {
-				rp = ResumedParameters{Start: Duration(c.pauseStart), Discarded: Duration(pos - c.pauseStart)}
+				rp = audiohook.ResumedParameters{Start: audiohook.Duration(c.pauseStart), Discarded: audiohook.Duration(pos - c.pauseStart)}
 				c.paused = false
 			}
 			return mustJSON(rp)
 		})
 		c.enqueue(m)
-	case TypeClosed:
+	case audiohook.TypeClosed:
 		if st != clientClosing {
 			c.violation(409, "Unexpected closed message (no close sent)")
 			return
 		}
 		c.closedOnce.Do(func() { close(c.closedCh) })
-	case TypeDisconnect:
-		var p DisconnectParameters
+	case audiohook.TypeDisconnect:
+		var p audiohook.DisconnectParameters
 		_ = json.Unmarshal(m.Parameters, &p)
 		c.mu.Lock()
 		if c.disc == nil {
-			c.disc = &DisconnectError{Reason: p.Reason, Info: p.Info, OutputVariables: p.OutputVariables}
+			c.disc = &audiohook.DisconnectError{Reason: p.Reason, Info: p.Info, OutputVariables: p.OutputVariables}
 		}
 		c.mu.Unlock()
 		c.openedOnce.Do(func() { close(c.openedCh) })
 		c.enqueue(m)
-		c.beginClose(CloseDisconnect)
-	case TypeReconnect:
-		c.mu.Lock()
-		c.reconnect = true
-		c.mu.Unlock()
+		c.beginClose(audiohook.CloseDisconnect)
+	case audiohook.TypeReconnect:
+		// Genesys logs reconnect and goes on with the session; so does
+		// this client. Next reports it.
 		c.enqueue(m)
-		c.beginClose(CloseReconnect)
-	case TypeEvent:
-		var p EventParameters
+	case audiohook.TypeEvent:
+		var p audiohook.EventParameters
 		if err := json.Unmarshal(m.Parameters, &p); err != nil {
 			c.violation(400, "Invalid event parameters: "+err.Error())
 			return
@@ -635,7 +635,7 @@ func (c *Client) handle(m *Message) {
 			}
 		}
 		c.enqueue(m)
-	case TypeUpdated:
+	case audiohook.TypeUpdated:
 		c.enqueue(m)
 	default:
 		c.violation(500, fmt.Sprintf("Unknown message type %.40q", m.Type))
@@ -645,7 +645,7 @@ func (c *Client) handle(m *Message) {
 // Next returns the next server message of interest (event, pause, resume,
 // disconnect, reconnect, updated). It returns io.EOF once the connection
 // ended and the queue is drained, and ctx.Err() when ctx ends.
-func (c *Client) Next(ctx context.Context) (*Message, error) {
+func (c *Client) Next(ctx context.Context) (*audiohook.Message, error) {
 	for {
 		c.mu.Lock()
 		if len(c.queue) > 0 {
@@ -689,7 +689,7 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	var params []byte
 	c.pingMu.Lock()
 	if c.lastRTT > 0 {
-		params = []byte(`{"rtt":"` + FormatDuration(c.lastRTT) + `"}`)
+		params = []byte(`{"rtt":"` + formatDuration(c.lastRTT) + `"}`)
 	}
 	c.pingMu.Unlock()
 	if err := c.sendPing(ctx, params); err != nil {
@@ -724,7 +724,7 @@ func (c *Client) sendPing(ctx context.Context, params []byte) error {
 	c.pingSeq = c.seq
 	c.pingSent = time.Now()
 	c.pingMu.Unlock()
-	c.wbuf = appendClientMessage(c.wbuf[:0], TypePing, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
+	c.wbuf = appendClientMessage(c.wbuf[:0], audiohook.TypePing, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
 	return c.writeText(ctx)
 }
 
@@ -772,7 +772,7 @@ func (c *Client) terminal() error {
 		return c.err
 	}
 	if c.closeCalled.Load() {
-		return ErrClosed
+		return audiohook.ErrClosed
 	}
 	return nil
 }
@@ -786,9 +786,9 @@ func (c *Client) endErr() error {
 	case c.disc != nil:
 		return c.disc
 	case c.closeCalled.Load():
-		return ErrClosed
+		return audiohook.ErrClosed
 	}
-	return ErrConnectionLost
+	return audiohook.ErrConnectionLost
 }
 
 // Close runs the close transaction with reason (CloseEnd when ""), waits
@@ -799,13 +799,18 @@ func (c *Client) endErr() error {
 // if one ended the session. A second call returns ErrClosed.
 func (c *Client) Close(ctx context.Context, reason string) error {
 	if !c.closeCalled.CompareAndSwap(false, true) {
-		return ErrClosed
+		return audiohook.ErrClosed
 	}
 	if reason == "" {
-		reason = CloseEnd
+		reason = audiohook.CloseEnd
 	}
 	c.beginClose(reason)
-	t := time.NewTimer(c.opts.CloseTimeout)
+	// The transaction's timeout runs from when close was sent, which may
+	// be long before this call (after the server's disconnect).
+	c.mu.Lock()
+	wait := c.opts.CloseTimeout - time.Since(c.closeSentAt)
+	c.mu.Unlock()
+	t := time.NewTimer(max(wait, 0))
 	defer t.Stop()
 	select {
 	case <-c.closedCh:
@@ -831,7 +836,7 @@ func (c *Client) Close(ctx context.Context, reason string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("%w: no closed", ErrTimeout)
+	return fmt.Errorf("%w: no closed", audiohook.ErrTimeout)
 }
 
 func (c *Client) pingerDoneOrNil() <-chan struct{} {
@@ -848,7 +853,7 @@ func (c *Client) pingerDoneOrNil() <-chan struct{} {
 // CloseNow drops the connection without the close transaction.
 func (c *Client) CloseNow() error {
 	if !c.closeCalled.CompareAndSwap(false, true) {
-		return ErrClosed
+		return audiohook.ErrClosed
 	}
 	c.stopOnce.Do(func() { close(c.streamStop) })
 	_ = c.conn.CloseNow()
@@ -866,10 +871,8 @@ func (c *Client) stopErr() error {
 		return c.err
 	case c.disc != nil:
 		return c.disc
-	case c.reconnect:
-		return ErrReconnect
 	case c.closeCalled.Load() || c.closeSent:
-		return ErrClosed
+		return audiohook.ErrClosed
 	}
-	return ErrConnectionLost
+	return audiohook.ErrConnectionLost
 }

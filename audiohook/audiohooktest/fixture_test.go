@@ -1,10 +1,11 @@
-package audiohook
+package audiohooktest
 
 import (
 	"os"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/internal/fixtures"
 )
@@ -24,9 +25,9 @@ func TestInteropFixtureWAV(t *testing.T) {
 	res := make(chan serverResult, 1)
 	opts := signedServerOptions(t)
 	opts.Buffer = time.Minute // a fast sender must not outrun the reader into drops
-	url := testServer(t, opts, func(s *Session) { readAll(t, s, res) })
+	url := testServer(t, opts, func(s *audiohook.Session) { readAll(t, s, res) })
 	ctx := ctxT(t)
-	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []MediaParameter{MediaPCMUExternal}}))
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal}}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -8,9 +8,11 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -26,8 +28,10 @@ type StreamOptions struct {
 
 // Stream sends the audio of src in the negotiated format until src returns
 // io.EOF (nil is returned; the session stays open for Close), ctx ends, or
-// the session stops: it returns a *DisconnectError after disconnect,
-// ErrReconnect after reconnect, a *ProtocolError after a server violation.
+// the session stops: it returns a *DisconnectError after disconnect, a
+// *ProtocolError after a server violation. When opened carried discardTo,
+// the first discardTo of src is skipped (the media position starts
+// there), as the Genesys client skips its backlog.
 //
 // Frames of any encoding (PCMU, PCMA, L16) are converted. Each negotiated
 // channel takes the src channel of the same party (external =
@@ -68,11 +72,11 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	parties := make([]voicegate.Party, nch)
 	for i, ch := range media.Channels {
 		parties[i] = voicegate.Agent
-		if ch == ChannelExternal {
+		if ch == audiohook.ChannelExternal {
 			parties[i] = voicegate.Customer
 		}
 	}
-	l16 := media.Format == FormatL16
+	l16 := media.Format == audiohook.FormatL16
 	bps := 1
 	if l16 {
 		bps = 2
@@ -84,6 +88,7 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	out := make([]byte, chunk*nch*bps)
 	srcCh := make([]int, nch)
 	fill := 0
+	skip := c.skipSamples.Swap(0)
 	start := time.Now()
 	var sent time.Duration
 
@@ -163,6 +168,10 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 		}
 		ns := f.Samples()
 		for i := 0; i < ns; i++ {
+			if skip > 0 {
+				skip--
+				continue
+			}
 			for k := 0; k < nch; k++ {
 				var s int16
 				if ch := srcCh[k]; ch >= 0 {
@@ -189,8 +198,10 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	}
 }
 
-// toneReader generates a sine tone.
+// toneReader generates a sine tone. Concurrent calls are serialised, as
+// the voicegate.FrameReader contract says.
 type toneReader struct {
+	mu      sync.Mutex
 	freq    [voicegate.MaxChannels]float64
 	parties [voicegate.MaxChannels]voicegate.Party
 	nch     int
@@ -223,6 +234,8 @@ func (t *toneReader) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	if err := ctx.Err(); err != nil {
 		return voicegate.Frame{}, err
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.pos >= t.total {
 		return voicegate.Frame{}, io.EOF
 	}

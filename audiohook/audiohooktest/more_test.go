@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -14,12 +14,14 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/codec"
 )
 
 func TestInteropDiscardToAndWAVSource(t *testing.T) {
-	// A 0.5 s μ-law WAV file as the client's source.
-	pcm := make([]int16, 4000)
+	// A 1.5 s μ-law WAV file as the client's source; the server's
+	// discardTo of 1 s makes the client skip the first second of it.
+	pcm := make([]int16, 12000)
 	for i := range pcm {
 		pcm[i] = int16(i % 2000)
 	}
@@ -36,14 +38,14 @@ func TestInteropDiscardToAndWAVSource(t *testing.T) {
 	opts := signedServerOptions(t)
 	opts.Languages = []string{"en-US", "de-DE"}
 	custom := make(chan string, 1)
-	opts.OnOpen = func(info *OpenInfo) error {
+	opts.OnOpen = func(info *audiohook.OpenInfo) error {
 		custom <- string(info.Params.CustomConfig) + " " + info.Params.Language
 		info.DiscardTo = time.Second
 		info.Media = &info.Params.Media[1] // PCMU external only
 		return nil
 	}
 	res := make(chan serverResult, 1)
-	url := testServer(t, opts, func(s *Session) { readAll(t, s, res) })
+	url := testServer(t, opts, func(s *audiohook.Session) { readAll(t, s, res) })
 	ctx := ctxT(t)
 	c, err := Dial(ctx, url, signedDial(t, &DialOptions{
 		CustomConfig: json.RawMessage(`{"foo":"bar"}`), Language: "en-US", SupportedLanguages: true}))
@@ -67,25 +69,25 @@ func TestInteropDiscardToAndWAVSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-res
-	if len(r.frames) != 25 || r.frames[0].Timestamp != time.Second || r.stats.Gap != time.Second {
-		t.Fatalf("%d frames, first at %v, gap %v", len(r.frames), r.frames[0].Timestamp, r.stats.Gap)
+	if len(r.frames) != 25 || r.frames[0].Timestamp != time.Second || r.stats.GapTime != time.Second {
+		t.Fatalf("%d frames, first at %v, gap %v", len(r.frames), r.frames[0].Timestamp, r.stats.GapTime)
 	}
 	f := r.frames[0]
-	if f.Channels != 1 || f.Parties[0] != voicegate.Customer || f.Payload[7] != ulaw[7] {
+	if f.Channels != 1 || f.Parties[0] != voicegate.Customer || f.Payload[7] != ulaw[8000+7] {
 		t.Fatalf("frame %+v", f)
 	}
 }
 
 func TestInteropReconnectAndAgentAssist(t *testing.T) {
 	res := make(chan string, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		if _, err := s.Open(ctx); err != nil {
 			res <- err.Error()
 			return
 		}
-		aa, err := AgentAssistEntity(AgentAssist{ID: NewUUID(), Utterances: []Utterance{{
-			ID: NewUUID(), Position: Duration(time.Second), Text: "hi", Language: "en-US", Confidence: 0.8, Channel: ChannelExternal, IsFinal: true}}})
+		aa, err := audiohook.AgentAssistEntity(audiohook.AgentAssist{ID: NewUUID(), Utterances: []audiohook.Utterance{{
+			ID: NewUUID(), Position: audiohook.Duration(time.Second), Text: "hi", Language: "en-US", Confidence: 0.8, Channel: audiohook.ChannelExternal, IsFinal: true}}})
 		if err != nil {
 			res <- err.Error()
 			return
@@ -104,31 +106,31 @@ func TestInteropReconnectAndAgentAssist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.Stream(ctx, ToneSource(30*time.Second), nil)
-	if !errors.Is(err, ErrReconnect) {
+	// Genesys logs reconnect and streams on: the whole source is sent.
+	if err := c.Stream(ctx, ToneSource(300*time.Millisecond), &StreamOptions{Fast: true}); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
 	m, err := c.Next(ctx)
-	if err != nil || m.Type != TypeEvent {
+	if err != nil || m.Type != audiohook.TypeEvent {
 		t.Fatalf("next: %v %v", m, err)
 	}
 	var p struct {
 		Entities []struct {
 			Type string
-			Data AgentAssist
+			Data audiohook.AgentAssist
 		}
 	}
-	if err := json.Unmarshal(m.Parameters, &p); err != nil || p.Entities[0].Type != EntityAgentAssist || p.Entities[0].Data.Utterances[0].Text != "hi" {
+	if err := json.Unmarshal(m.Parameters, &p); err != nil || p.Entities[0].Type != audiohook.EntityAgentAssist || p.Entities[0].Data.Utterances[0].Text != "hi" {
 		t.Fatalf("event %s: %v", m.Parameters, err)
 	}
-	if m, err := c.Next(ctx); err != nil || m.Type != TypeReconnect {
+	if m, err := c.Next(ctx); err != nil || m.Type != audiohook.TypeReconnect {
 		t.Fatalf("next: %v %v", m, err)
 	}
 	if err := c.Close(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-res; got != CloseReconnect {
-		t.Fatalf("server close reason %q", got)
+	if got := <-res; got != audiohook.CloseEnd {
+		t.Fatalf("server close reason %q; the client closes normally, not for the reconnect", got)
 	}
 }
 
@@ -136,7 +138,7 @@ func TestServerCloseTimeoutDropsSilentClient(t *testing.T) {
 	opts := signedServerOptions(t)
 	opts.CloseTimeout = 100 * time.Millisecond
 	res := make(chan error, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		var err error
 		for err == nil {
@@ -148,9 +150,9 @@ func TestServerCloseTimeoutDropsSilentClient(t *testing.T) {
 	u := mustParseURL(t, url)
 	id := NewUUID()
 	h := http.Header{}
-	h.Set(HeaderSessionID, id)
-	h.Set(HeaderOrganizationID, tOrg)
-	h.Set(HeaderCorrelationID, NewUUID())
+	h.Set(audiohook.HeaderSessionID, id)
+	h.Set(audiohook.HeaderOrganizationID, tOrg)
+	h.Set(audiohook.HeaderCorrelationID, NewUUID())
 	defaultHeader(t, h, u)
 	ctx := ctxT(t)
 	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
@@ -166,28 +168,28 @@ func TestServerCloseTimeoutDropsSilentClient(t *testing.T) {
 			break // dropped by the server after CloseTimeout
 		}
 	}
-	var pe *ProtocolError
-	if err := <-res; !errors.As(err, &pe) || pe.Reason != ReasonError {
+	var pe *audiohook.ProtocolError
+	if err := <-res; !errors.As(err, &pe) || pe.Reason != audiohook.ReasonError {
 		t.Fatalf("ReadFrame end: %v", err)
 	}
 }
 
 func TestServerAuthDisconnectOpenError(t *testing.T) {
 	opts := signedServerOptions(t)
-	opts.AuthFailure = AuthDisconnect
+	opts.AuthFailure = audiohook.AuthDisconnect
 	opts.AuthFailureDelay = -1
 	res := make(chan error, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		_, err := s.Open(ctxT(t))
 		res <- err
 		<-s.Done()
 	})
 	_, err := Dial(ctxT(t), url, &DialOptions{APIKey: testKey, Secret: []byte("bad"), PingInterval: -1})
-	var de *DisconnectError
-	if !errors.As(err, &de) || de.Reason != ReasonUnauthorized || !errors.Is(err, ErrUnauthorized) {
+	var de *audiohook.DisconnectError
+	if !errors.As(err, &de) || de.Reason != audiohook.ReasonUnauthorized || !errors.Is(err, audiohook.ErrUnauthorized) {
 		t.Fatalf("client: %v", err)
 	}
-	var ae *AuthError
+	var ae *audiohook.AuthError
 	if err := <-res; !errors.As(err, &ae) || ae.Status != 0 {
 		t.Fatalf("server Open: %v", err)
 	}
@@ -195,7 +197,7 @@ func TestServerAuthDisconnectOpenError(t *testing.T) {
 
 func TestSessionReadFrameAfterEnd(t *testing.T) {
 	res := make(chan error, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		for {
 			if _, err := s.ReadFrame(ctx); err != nil {

@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
 )
 
 // answerCounter counts the client's paused and resumed messages as the
@@ -21,11 +22,11 @@ type answerCounter struct {
 
 func newAnswerCounter() *answerCounter { return &answerCounter{wake: make(chan struct{}, 1)} }
 
-func (a *answerCounter) onMessage(_ *Session, m *Message) {
+func (a *answerCounter) onMessage(_ *audiohook.Session, m *audiohook.Message) {
 	switch m.Type {
-	case TypePaused:
+	case audiohook.TypePaused:
 		a.paused.Add(1)
-	case TypeResumed:
+	case audiohook.TypeResumed:
 		a.resumed.Add(1)
 	default:
 		return
@@ -38,7 +39,7 @@ func (a *answerCounter) onMessage(_ *Session, m *Message) {
 
 // waitResumed waits until the server has handled at least n resumed
 // messages. It fails when ctx ends or the session ends first.
-func (a *answerCounter) waitResumed(ctx context.Context, s *Session, n int64) error {
+func (a *answerCounter) waitResumed(ctx context.Context, s *audiohook.Session, n int64) error {
 	for a.resumed.Load() < n {
 		select {
 		case <-a.wake:
@@ -78,7 +79,7 @@ func TestInteropPauseResumeStorm(t *testing.T) {
 	opts.CloseTimeout = 20 * time.Second
 	type result struct{ err error }
 	res := make(chan result, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		if _, err := s.Open(ctx); err != nil {
 			res <- result{err: err}
@@ -115,7 +116,7 @@ func TestInteropPauseResumeStorm(t *testing.T) {
 			return acks.waitResumed(ctx, s, pairs)
 		}
 		err := storm()
-		if derr := s.Disconnect(ctx, ReasonCompleted, ""); err == nil && derr != nil {
+		if derr := s.Disconnect(ctx, audiohook.ReasonCompleted, ""); err == nil && derr != nil {
 			err = fmt.Errorf("disconnect: %w", derr)
 		}
 		switch rerr := <-end; {
@@ -140,8 +141,8 @@ func TestInteropPauseResumeStorm(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("server: %v", r.err)
 	}
-	var de *DisconnectError
-	if !errors.As(streamErr, &de) || de.Reason != ReasonCompleted {
+	var de *audiohook.DisconnectError
+	if !errors.As(streamErr, &de) || de.Reason != audiohook.ReasonCompleted {
 		t.Fatalf("stream: %v, want disconnect completed", streamErr)
 	}
 	if closeErr != nil {
@@ -187,7 +188,7 @@ func (g *pausedGate) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 
 // waitPaused waits until the server has handled at least n paused
 // messages.
-func (a *answerCounter) waitPaused(ctx context.Context, s *Session, n int64) error {
+func (a *answerCounter) waitPaused(ctx context.Context, s *audiohook.Session, n int64) error {
 	for a.paused.Load() < n {
 		select {
 		case <-a.wake:

@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate/audiohook"
 )
 
 // fakeServer accepts one connection, reads open, then sends the given
@@ -25,7 +27,7 @@ func fakeServer(t *testing.T, replies func(id string) []string) (string, chan []
 		}
 		defer c.CloseNow()
 		ctx := ctxT(t)
-		id := r.Header.Get(HeaderSessionID)
+		id := r.Header.Get(audiohook.HeaderSessionID)
 		if _, _, err := c.Read(ctx); err != nil {
 			return
 		}
@@ -46,14 +48,14 @@ func fakeServer(t *testing.T, replies func(id string) []string) (string, chan []
 			if err != nil {
 				break
 			}
-			m, err := ParseClientMessage(b)
+			m, err := audiohook.ParseClientMessage(b)
 			if err != nil {
 				seen = append(seen, "invalid")
 				continue
 			}
 			seen = append(seen, m.Type+":"+string(m.Parameters))
-			if m.Type == TypeClose {
-				_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, TypeClosed, id, seq, m.Seq, nil))
+			if m.Type == audiohook.TypeClose {
+				_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, audiohook.TypeClosed, id, seq, m.Seq, nil))
 			}
 		}
 		got <- seen
@@ -64,7 +66,7 @@ func fakeServer(t *testing.T, replies func(id string) []string) (string, chan []
 
 func TestClientProtocolViolations(t *testing.T) {
 	opened := func(id string, seq int64, media string) string {
-		return string(appendServerMessage(nil, TypeOpened, id, seq, 1, []byte(`{"media":`+media+`}`)))
+		return string(appendServerMessage(nil, audiohook.TypeOpened, id, seq, 1, []byte(`{"media":`+media+`}`)))
 	}
 	cases := []struct {
 		name    string
@@ -78,7 +80,7 @@ func TestClientProtocolViolations(t *testing.T) {
 		}, 400, "More than one media selected"},
 		{"bad seq", func(id string) []string { return []string{opened(id, 2, stereoPCMU)} }, 500, "Invalid seq"},
 		{"clientseq ahead", func(id string) []string {
-			return []string{string(appendServerMessage(nil, TypeOpened, id, 1, 5, []byte(`{"media":`+stereoPCMU+`}`)))}
+			return []string{string(appendServerMessage(nil, audiohook.TypeOpened, id, 1, 5, []byte(`{"media":`+stereoPCMU+`}`)))}
 		}, 400, "Invalid clientseq"},
 		{"wrong id", func(id string) []string { return []string{opened(NewUUID(), 1, stereoPCMU)} }, 400, "Session identifier mismatch"},
 		{"missing parameters", func(id string) []string {
@@ -89,10 +91,10 @@ func TestClientProtocolViolations(t *testing.T) {
 		}, 500, "Unknown message type"},
 		{"binary from server", func(id string) []string { return []string{"BIN:abc"} }, 415, "Unexpected binary message"},
 		{"closed without close", func(id string) []string {
-			return []string{string(appendServerMessage(nil, TypeClosed, id, 1, 1, nil))}
+			return []string{string(appendServerMessage(nil, audiohook.TypeClosed, id, 1, 1, nil))}
 		}, 409, "Unexpected closed"},
 		{"oversized message", func(id string) []string {
-			return []string{string(appendServerMessage(nil, TypeEvent, id, 1, 1, []byte(`{"x":"`+strings.Repeat("a", 70000)+`"}`)))}
+			return []string{string(appendServerMessage(nil, audiohook.TypeEvent, id, 1, 1, []byte(`{"x":"`+strings.Repeat("a", 70000)+`"}`)))}
 		}, 413, "too large"},
 	}
 	for _, tc := range cases {
@@ -100,7 +102,7 @@ func TestClientProtocolViolations(t *testing.T) {
 			t.Parallel()
 			url, got := fakeServer(t, tc.replies)
 			_, err := Dial(ctxT(t), url, &DialOptions{PingInterval: -1, CloseTimeout: 2 * time.Second})
-			var pe *ProtocolError
+			var pe *audiohook.ProtocolError
 			if !errors.As(err, &pe) || pe.Code != tc.code || !strings.Contains(pe.Info, tc.msg) {
 				t.Fatalf("Dial: %v, want code %d %q", err, tc.code, tc.msg)
 			}
@@ -117,28 +119,28 @@ func TestClientAuthAndOpenFailures(t *testing.T) {
 	url := testServer(t, signedServerOptions(t), nil)
 	ctx := ctxT(t)
 	_, err := Dial(ctx, url, &DialOptions{APIKey: testKey, Secret: []byte("wrong secret"), PingInterval: -1})
-	var ae *AuthError
-	if !errors.As(err, &ae) || ae.Status != 401 || !errors.Is(err, ErrUnauthorized) {
+	var ae *audiohook.AuthError
+	if !errors.As(err, &ae) || ae.Status != 401 || !errors.Is(err, audiohook.ErrUnauthorized) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	opts := signedServerOptions(t)
-	opts.OnOpen = func(info *OpenInfo) error {
+	opts.OnOpen = func(info *audiohook.OpenInfo) error {
 		return errors.New("no capacity")
 	}
-	url2 := testServer(t, opts, func(s *Session) {
+	url2 := testServer(t, opts, func(s *audiohook.Session) {
 		_, _ = s.Open(ctx)
 		<-s.Done()
 	})
 	_, err = Dial(ctx, url2, signedDial(t, nil))
-	var de *DisconnectError
-	if !errors.As(err, &de) || de.Reason != ReasonError || de.Info != "no capacity" {
+	var de *audiohook.DisconnectError
+	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || de.Info != "no capacity" {
 		t.Fatalf("refused open: %v", err)
 	}
 }
 
 func TestClientPingAndSessionCancel(t *testing.T) {
 	res := make(chan error, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		if _, err := s.Open(ctx); err != nil {
 			res <- err
@@ -176,7 +178,7 @@ func TestClientPingAndSessionCancel(t *testing.T) {
 	if err := c.Close(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Close(ctx, ""); !errors.Is(err, ErrClosed) {
+	if err := c.Close(ctx, ""); !errors.Is(err, audiohook.ErrClosed) {
 		t.Fatalf("second close: %v", err)
 	}
 	if err := <-res; err == nil || !strings.Contains(err.Error(), "EOF") {
@@ -186,7 +188,7 @@ func TestClientPingAndSessionCancel(t *testing.T) {
 
 func TestSessionCloseNowErrors(t *testing.T) {
 	res := make(chan []error, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		if _, err := s.Open(ctx); err != nil {
 			res <- []error{err}
@@ -218,7 +220,7 @@ func TestSessionCloseNowErrors(t *testing.T) {
 // otherwise the next message is out of sequence and the server disconnects.
 func TestClientCancelledSendKeepsSequence(t *testing.T) {
 	res := make(chan error, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		for {
 			if _, err := s.ReadFrame(ctx); err != nil {

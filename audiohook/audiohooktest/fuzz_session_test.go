@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate/audiohook"
 )
 
 // FuzzServerSession drives a live server session over loopback with
@@ -25,8 +27,8 @@ func FuzzServerSession(f *testing.F) {
 	f.Add(lines(`{"version":"2","type":"open"}`))
 	f.Add(lines(tmsg(id, "open", 1, 0, "PT0S", `{"media":[{"type":"audio","format":"L16","channels":["internal"],"rate":8000}]}`)))
 
-	opts := &ServerOptions{InsecureSkipAuth: true, CloseTimeout: 200 * time.Millisecond, OpenTimeout: 500 * time.Millisecond}
-	url := testServer(f, opts, func(s *Session) {
+	opts := &audiohook.ServerOptions{InsecureSkipAuth: true, CloseTimeout: 200 * time.Millisecond, OpenTimeout: 500 * time.Millisecond}
+	url := testServer(f, opts, func(s *audiohook.Session) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for {
@@ -43,9 +45,9 @@ func FuzzServerSession(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		h := http.Header{}
-		h.Set(HeaderSessionID, id)
-		h.Set(HeaderOrganizationID, tOrg)
-		h.Set(HeaderCorrelationID, tConv)
+		h.Set(audiohook.HeaderSessionID, id)
+		h.Set(audiohook.HeaderOrganizationID, tOrg)
+		h.Set(audiohook.HeaderCorrelationID, tConv)
 		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +64,7 @@ func FuzzServerSession(f *testing.F) {
 				if err != nil {
 					return
 				}
-				m, err := ParseServerMessage(b)
+				m, err := audiohook.ParseServerMessage(b)
 				if err != nil || m.Seq != lastSeq+1 || m.ID != id {
 					bad = b
 					return

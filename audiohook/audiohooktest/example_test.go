@@ -1,4 +1,4 @@
-package audiohook_test
+package audiohooktest_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 )
 
 // ExampleAccept runs an AudioHook endpoint that reads every call's audio.
@@ -48,14 +49,14 @@ func ExampleAccept() {
 	defer srv.Close()
 
 	ctx := context.Background()
-	c, err := audiohook.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &audiohook.DialOptions{
+	c, err := audiohooktest.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &audiohooktest.DialOptions{
 		APIKey: "my-api-key",
 		Secret: []byte("MySuperSecretKeyTellNo-1!2@3#4$5"),
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = c.Stream(ctx, audiohook.ToneSource(time.Second, 440, 660), &audiohook.StreamOptions{Fast: true})
+	_ = c.Stream(ctx, audiohooktest.ToneSource(time.Second, 440, 660), &audiohooktest.StreamOptions{Fast: true})
 	_ = c.Close(ctx, audiohook.CloseEnd)
 	fmt.Println(<-done)
 	// Output: PCMU [external internal]: 1s of audio
@@ -65,7 +66,7 @@ func ExampleAccept() {
 // a WAV file in real time and prints what the server sends back.
 func ExampleDial() {
 	ctx := context.Background()
-	c, err := audiohook.Dial(ctx, "wss://audiohook.example.com/api/v1/voicebiometrics/ws", &audiohook.DialOptions{
+	c, err := audiohooktest.Dial(ctx, "wss://audiohook.example.com/api/v1/voicebiometrics/ws", &audiohooktest.DialOptions{
 		APIKey: "SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh",
 		Secret: []byte("MySuperSecretKeyTellNo-1!2@3#4$5"), // the decoded client secret
 	})
@@ -82,7 +83,7 @@ func ExampleDial() {
 			fmt.Println(m.Type, string(m.Parameters))
 		}
 	}()
-	src, err := audiohook.WAVSource("call.wav")
+	src, err := audiohooktest.WAVSource("call.wav")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package audiohook
+package audiohooktest
 
 import (
 	"encoding/binary"
@@ -13,20 +13,21 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/codec"
 )
 
 type serverResult struct {
-	info   *OpenInfo
+	info   *audiohook.OpenInfo
 	frames []voicegate.Frame
 	end    error
-	stats  Stats
+	stats  audiohook.Stats
 	probe  bool
 	reason string
 }
 
 // readAll drains a session into a result.
-func readAll(t testing.TB, s *Session, res chan<- serverResult) {
+func readAll(t testing.TB, s *audiohook.Session, res chan<- serverResult) {
 	var r serverResult
 	ctx := ctxT(t)
 	r.info, r.end = s.Open(ctx)
@@ -47,13 +48,13 @@ func readAll(t testing.TB, s *Session, res chan<- serverResult) {
 }
 
 func TestInteropFormats(t *testing.T) {
-	formats := []MediaParameter{MediaPCMUStereo, MediaPCMUExternal, MediaPCMUInternal, MediaL16Stereo, MediaL16External, MediaL16Internal}
+	formats := []audiohook.MediaParameter{audiohook.MediaPCMUStereo, audiohook.MediaPCMUExternal, audiohook.MediaPCMUInternal, audiohook.MediaL16Stereo, audiohook.MediaL16External, audiohook.MediaL16Internal}
 	for _, media := range formats {
 		t.Run(media.Format+"-"+joinChannels(media.Channels), func(t *testing.T) {
 			res := make(chan serverResult, 1)
-			url := testServer(t, signedServerOptions(t), func(s *Session) { readAll(t, s, res) })
+			url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) { readAll(t, s, res) })
 			ctx := ctxT(t)
-			c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []MediaParameter{media}}))
+			c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{media}}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +71,7 @@ func TestInteropFormats(t *testing.T) {
 			if !errors.Is(r.end, io.EOF) {
 				t.Fatalf("end %v, want io.EOF", r.end)
 			}
-			if r.reason != CloseEnd {
+			if r.reason != audiohook.CloseEnd {
 				t.Fatalf("close reason %q", r.reason)
 			}
 			if len(r.frames) != 10 {
@@ -83,7 +84,7 @@ func TestInteropFormats(t *testing.T) {
 				}
 				for k, ch := range media.Channels {
 					want := voicegate.Agent
-					if ch == ChannelExternal {
+					if ch == audiohook.ChannelExternal {
 						want = voicegate.Customer
 					}
 					if f.Parties[k] != want {
@@ -91,7 +92,7 @@ func TestInteropFormats(t *testing.T) {
 					}
 				}
 				wantEnc := voicegate.PCMU
-				if media.Format == FormatL16 {
+				if media.Format == audiohook.FormatL16 {
 					wantEnc = voicegate.L16
 				}
 				if f.Encoding != wantEnc {
@@ -134,8 +135,8 @@ func joinChannels(cs []string) string {
 
 func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	res := make(chan serverResult, 1)
-	var transcript = Transcript{ID: NewUUID(), ChannelID: 0, IsFinal: true, Offset: 0, Duration: Duration(time.Second),
-		Alternatives: []TranscriptAlternative{{Confidence: 0.9, Interpretations: []TranscriptInterpretation{{Type: "display", Transcript: "hello"}}}}}
+	var transcript = audiohook.Transcript{ID: NewUUID(), ChannelID: 0, IsFinal: true, Offset: 0, Duration: audiohook.Duration(time.Second),
+		Alternatives: []audiohook.TranscriptAlternative{{Confidence: 0.9, Interpretations: []audiohook.TranscriptInterpretation{{Type: "display", Transcript: "hello"}}}}}
 	// The server resumes once the client answered paused and pausedFrames
 	// frames of media time ran while it was paused.
 	const pausedFrames = 5
@@ -143,7 +144,7 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	opts := signedServerOptions(t)
 	opts.OnMessage = acks.onMessage
 	reached := make(chan struct{})
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		ctx := ctxT(t)
 		var r serverResult
 		r.info, r.end = s.Open(ctx)
@@ -174,8 +175,8 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			r.end = s.Resume(ctx)
 		}
 		if r.end == nil {
-			te, _ := TranscriptEntity(transcript)
-			ce, _ := NewEntity("custom", map[string]int{"n": 1})
+			te, _ := audiohook.TranscriptEntity(transcript)
+			ce, _ := audiohook.NewEntity("custom", map[string]int{"n": 1})
 			r.end = s.SendEvent(ctx, te, ce)
 		}
 		if r.end != nil {
@@ -190,7 +191,7 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			}
 			r.frames = append(r.frames, f.Clone())
 		}
-		r.end = s.DisconnectWith(ctx, DisconnectParameters{Reason: ReasonCompleted, Info: "done",
+		r.end = s.DisconnectWith(ctx, audiohook.DisconnectParameters{Reason: audiohook.ReasonCompleted, Info: "done",
 			OutputVariables: map[string]string{"voicegateResult": "result-success"}})
 		for {
 			f, err := s.ReadFrame(ctx)
@@ -223,28 +224,28 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			break
 		}
 		got = append(got, m.Type)
-		if m.Type == TypeEvent {
-			var p EventParameters
+		if m.Type == audiohook.TypeEvent {
+			var p audiohook.EventParameters
 			if err := json.Unmarshal(m.Parameters, &p); err != nil || len(p.Entities) != 2 || p.Entities[0].Type != "transcript" || p.Entities[1].Type != "custom" {
 				t.Fatalf("event %s: %v", m.Parameters, err)
 			}
 		}
-		if m.Type == TypeDisconnect {
-			var p DisconnectParameters
+		if m.Type == audiohook.TypeDisconnect {
+			var p audiohook.DisconnectParameters
 			if err := json.Unmarshal(m.Parameters, &p); err != nil || p.OutputVariables["voicegateResult"] != "result-success" {
 				t.Fatalf("disconnect %s: %v", m.Parameters, err)
 			}
 			break
 		}
 	}
-	var de *DisconnectError
-	if err := <-streamErr; !errors.As(err, &de) || de.Reason != ReasonCompleted || de.Info != "done" {
+	var de *audiohook.DisconnectError
+	if err := <-streamErr; !errors.As(err, &de) || de.Reason != audiohook.ReasonCompleted || de.Info != "done" {
 		t.Fatalf("stream: %v", err)
 	}
 	if err := c.Close(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{TypePause, TypeResume, TypeEvent, TypeDisconnect}
+	want := []string{audiohook.TypePause, audiohook.TypeResume, audiohook.TypeEvent, audiohook.TypeDisconnect}
 	if len(got) != len(want) {
 		t.Fatalf("client saw %v, want %v", got, want)
 	}
@@ -257,11 +258,11 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	if r.end != nil {
 		t.Fatalf("disconnect: %v", r.end)
 	}
-	if r.reason != CloseDisconnect {
+	if r.reason != audiohook.CloseDisconnect {
 		t.Fatalf("close reason %q", r.reason)
 	}
-	if r.stats.Gap < pausedFrames*20*time.Millisecond {
-		t.Fatalf("gap %v: paused time not counted", r.stats.Gap)
+	if r.stats.GapTime < pausedFrames*20*time.Millisecond {
+		t.Fatalf("gap %v: paused time not counted", r.stats.GapTime)
 	}
 	// Frames after the pause start at a later media time than their samples alone.
 	last := r.frames[len(r.frames)-1]
@@ -281,7 +282,7 @@ func sin(x float64) float64 {
 
 func TestInteropProbe(t *testing.T) {
 	res := make(chan serverResult, 1)
-	url := testServer(t, signedServerOptions(t), func(s *Session) {
+	url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) {
 		inner := make(chan serverResult, 1)
 		readAll(t, s, inner)
 		r := <-inner
@@ -304,7 +305,7 @@ func TestInteropProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-res
-	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe || r.stats.EmptyFrames != 1 || r.reason != CloseEnd {
+	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe || r.stats.EmptyFrames != 1 || r.reason != audiohook.CloseEnd {
 		t.Fatalf("probe: %+v", r)
 	}
 }
@@ -312,9 +313,9 @@ func TestInteropProbe(t *testing.T) {
 func TestInteropRecording(t *testing.T) {
 	dir := t.TempDir()
 	opts := signedServerOptions(t)
-	opts.Recorder = DirSink(dir)
+	opts.Recorder = audiohook.DirSink(dir)
 	res := make(chan serverResult, 1)
-	url := testServer(t, opts, func(s *Session) {
+	url := testServer(t, opts, func(s *audiohook.Session) {
 		inner := make(chan serverResult, 1)
 		readAll(t, s, inner)
 		_ = s.Close() // files are complete once the session is closed
@@ -356,7 +357,7 @@ func TestInteropRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc Sidecar
+	var sc audiohook.Sidecar
 	if err := json.Unmarshal(b, &sc); err != nil {
 		t.Fatalf("sidecar: %v\n%s", err, b)
 	}
@@ -378,7 +379,7 @@ func TestInteropRecording(t *testing.T) {
 			t.Fatalf("sidecar messages %v, want %v", kinds, want)
 		}
 	}
-	if sc.Media == nil || !sc.Media.Equal(MediaPCMUStereo) {
+	if sc.Media == nil || !sc.Media.Equal(audiohook.MediaPCMUStereo) {
 		t.Fatalf("sidecar media %+v", sc.Media)
 	}
 }

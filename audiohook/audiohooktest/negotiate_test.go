@@ -1,0 +1,59 @@
+package audiohooktest
+
+import (
+	"testing"
+
+	"github.com/voicegate/voicegate/audiohook"
+)
+
+// TestMediaNegotiation checks that the server selects the first of its own
+// preferences that the client offered, whatever the order of the offer,
+// copying the offered entry exactly (channel order included).
+func TestMediaNegotiation(t *testing.T) {
+	extInt := audiohook.MediaParameter{Type: "audio", Format: audiohook.FormatPCMU, Channels: []string{audiohook.ChannelInternal, audiohook.ChannelExternal}, Rate: 8000}
+	tests := []struct {
+		name  string
+		prefs []audiohook.MediaParameter
+		offer []audiohook.MediaParameter
+		want  *audiohook.MediaParameter
+	}{
+		{"default prefers stereo PCMU", nil, GenesysOffer, &audiohook.MediaPCMUStereo},
+		{"default prefers stereo over offer order", nil, []audiohook.MediaParameter{audiohook.MediaPCMUExternal, audiohook.MediaPCMUStereo}, &audiohook.MediaPCMUStereo},
+		{"server order wins", []audiohook.MediaParameter{audiohook.MediaL16External, audiohook.MediaPCMUStereo},
+			[]audiohook.MediaParameter{audiohook.MediaPCMUStereo, audiohook.MediaL16External}, &audiohook.MediaL16External},
+		{"mono agent only", []audiohook.MediaParameter{audiohook.MediaPCMUInternal}, GenesysOffer, &audiohook.MediaPCMUInternal},
+		{"nothing in common", []audiohook.MediaParameter{audiohook.MediaL16Stereo}, GenesysOffer, nil},
+		{"channel order matters", nil, []audiohook.MediaParameter{extInt}, nil},
+		{"reversed stereo when preferred", []audiohook.MediaParameter{extInt}, []audiohook.MediaParameter{audiohook.MediaPCMUStereo, extInt}, &extInt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := signedServerOptions(t)
+			opts.Media = tt.prefs
+			infos := make(chan *audiohook.OpenInfo, 1)
+			url := testServer(t, opts, func(s *audiohook.Session) {
+				info, err := s.Open(ctxT(t))
+				if err != nil {
+					t.Error(err)
+				}
+				infos <- info
+				<-s.Done()
+			})
+			ctx := ctxT(t)
+			c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: tt.offer}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Media()
+			op := c.Opened()
+			_ = c.Close(ctx, "")
+			info := <-infos
+			switch {
+			case tt.want == nil && (got != nil || len(op.Media) != 0 || info.Media != nil):
+				t.Fatalf("selected %+v (server %+v), want none", op.Media, info.Media)
+			case tt.want != nil && (got == nil || !got.Equal(*tt.want) || info.Media == nil || !info.Media.Equal(*tt.want) || len(op.Media) != 1):
+				t.Fatalf("selected %+v (server %+v), want %+v", op.Media, info.Media, *tt.want)
+			}
+		})
+	}
+}
