@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak"
-	"github.com/voicegate/voicegate/daspeak/agent/internal/oplog"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // notifyTimeout bounds ResultNotifier.NotifyResult and Audio.Close.

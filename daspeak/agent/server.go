@@ -19,7 +19,7 @@ import (
 
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
-	"github.com/voicegate/voicegate/daspeak/agent/internal/oplog"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // Defaults of [Options].
