@@ -1,0 +1,179 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus/natsbustest"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
+)
+
+var clusterKey = []byte("0123456789abcdef0123456789abcdef")
+
+// node is one server of a test cluster on a private NATS server.
+type node struct {
+	*env
+	bus *natsbus.Bus
+}
+
+// cluster starts n servers sharing a NATS server, a credential store and
+// an event key. src, when not nil, gives node i's Source.
+func cluster(t *testing.T, n int, src func(i int, e *fakeSource) Source) []*node {
+	srv := natsbustest.Start(t)
+	shared := credstore.NewMemory()
+	var nodes []*node
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		bus, err := natsbus.Connect(ctx, srv.URL, &natsbus.Options{Node: string(rune('a' + i)), Lease: 600 * time.Millisecond})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bus.Close() })
+		e := newEnv(t, func(o *Options, fs *fakeSource) {
+			o.Log, o.EventKey = bus, clusterKey
+			o.Store = &CredentialStore{Store: shared}
+			if src != nil {
+				o.Source = src(i, fs)
+			}
+		})
+		e.mem, e.store = shared, e.srv.opts.Store
+		nodes = append(nodes, &node{env: e, bus: bus})
+	}
+	return nodes
+}
+
+// watch reads an operation's events from another node.
+func (n *node) watch(op map[string]any) []sseMsg {
+	n.t.Helper()
+	code, msgs := n.events(op["events_url"].(string), "")
+	if code != http.StatusOK {
+		n.t.Fatalf("events on node %s: %d", n.bus.Node(), code)
+	}
+	return msgs
+}
+
+// TestClusterRoute checks the Genesys agent mode on many nodes: the click
+// lands on node b, the call's audio (its AudioHook session) is held by
+// node a; b forwards the request to a, which runs the operation; node c
+// serves its events; status and stop work from any node.
+func TestClusterRoute(t *testing.T) {
+	nodes := cluster(t, 3, func(i int, fs *fakeSource) Source { return infoSource{fs} })
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	a.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: callerA, live: true})
+	op := b.start("/register", callA, "", nil)
+	if op["caller_id"] != callerA {
+		t.Fatalf("caller id from the node holding the call: %v", op)
+	}
+	last := checkStream(t, c.watch(op), op)
+	if last.Event != "result-success" {
+		t.Fatalf("ended with %s", last.Raw)
+	}
+	if o, err := c.bus.Get(context.Background(), op["operation_id"].(string)); err != nil || o.Owner != "a" {
+		t.Fatalf("owner %+v %v", o, err)
+	}
+	if code, m := c.post("/status", map[string]any{"call_id": callA}); code != 200 || m["registered"] != true || m["call_in_progress"] != true {
+		t.Fatalf("status through c: %d %v", code, m)
+	}
+	// A running operation on a, stopped through c.
+	a.src.set(callB, fakeCall{hold: true, ani: callerB, live: true})
+	a.register(callB, callerB, "voices/awb_1.wav", "voices/awb_2.wav")
+	a.src.set(callB, fakeCall{hold: true, ani: callerB, live: true})
+	op = b.start("/verify", callB, callerB, nil)
+	if code, m := c.post("/stop", map[string]any{"operation_id": op["operation_id"]}); code != 200 || m["stopped"] != true {
+		t.Fatalf("stop through c: %d %v", code, m)
+	}
+	if last := checkStream(t, c.watch(op), op); last.Event != "error-cancelled" {
+		t.Fatalf("stopped operation ended with %s", last.Raw)
+	}
+	// A call no node holds.
+	if code, m := b.post("/register", map[string]any{"call_id": "CA0000000000000000000000000000dead", "caller_id": callerA}); code != 409 || m["code"] != CodeNoCall {
+		t.Fatalf("unknown call: %d %v", code, m)
+	}
+}
+
+// adoptSource is node a's Source in TestClusterAdopt: the audio it asks
+// for reaches node b (as a Twilio Media Stream through a load balancer
+// would), whose server takes the operation over.
+type adoptSource struct {
+	to *node
+}
+
+func (s *adoptSource) Open(ctx context.Context, req SourceRequest) (Audio, error) {
+	go func() {
+		audio, err := s.to.src.Open(context.Background(), req)
+		if err != nil {
+			return
+		}
+		if err := s.to.srv.Adopt(context.Background(), req, audio); err != nil {
+			audio.Close()
+		}
+	}()
+	<-ctx.Done()
+	return nil, context.Cause(ctx)
+}
+
+// TestClusterAdopt checks an operation started on node a whose audio
+// reached node b: b runs it, a answers the start, c serves the events.
+func TestClusterAdopt(t *testing.T) {
+	toB := &adoptSource{}
+	nodes := cluster(t, 3, func(i int, fs *fakeSource) Source {
+		if i == 0 {
+			return toB
+		}
+		return fs
+	})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	toB.to = b
+	b.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}})
+	op := a.start("/register", callA, callerA, nil)
+	last := checkStream(t, c.watch(op), op)
+	if last.Event != "result-success" {
+		t.Fatalf("ended with %s", last.Raw)
+	}
+	if o, _ := c.bus.Get(context.Background(), op["operation_id"].(string)); o.Owner != "b" {
+		t.Fatalf("owner %q, want b", o.Owner)
+	}
+	if _, err := b.mem.Get(context.Background(), callerA); err != nil {
+		t.Fatalf("credential: %v", err)
+	}
+	// Adopting again, or an unknown operation, fails.
+	if err := b.srv.Adopt(context.Background(), SourceRequest{OperationID: op["operation_id"].(string), CallID: callA, CallerID: callerA}, &fakeAudio{closed: make(chan struct{})}); err == nil {
+		t.Fatal("adopted a finished operation")
+	}
+}
+
+// TestClusterDeadNode checks that the operation of a node that dies (its
+// connection to NATS gone, its lease expired) is ended by another node
+// with error-cancelled, seen by a watcher on a third.
+func TestClusterDeadNode(t *testing.T) {
+	nodes := cluster(t, 3, nil)
+	a, c := nodes[0], nodes[2]
+	a.src.set(callA, fakeCall{hold: true})
+	op := a.start("/register", callA, callerA, nil)
+	a.waitRunning(callA)
+	got := make(chan []sseMsg, 1)
+	go func() { got <- c.watch(op) }()
+	time.Sleep(50 * time.Millisecond)
+	killed := time.Now()
+	a.bus.Conn().Close()
+	select {
+	case msgs := <-got:
+		last := checkStream(t, msgs, op)
+		if last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "node running the operation stopped") {
+			t.Fatalf("ended with %s", last.Raw)
+		}
+		t.Logf("ended %v after the node died", time.Since(killed))
+	case <-time.After(10 * time.Second):
+		t.Fatal("no terminal event within 10 s of the node's death")
+	}
+	if o, err := c.bus.Get(context.Background(), op["operation_id"].(string)); err != nil || !o.Done {
+		t.Fatalf("state %+v %v", o, err)
+	}
+	var _ oplog.Log = a.bus
+}
