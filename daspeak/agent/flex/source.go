@@ -281,6 +281,13 @@ func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	return a.st.ReadFrame(ctx)
 }
 
+// FrameCounts implements agent.FrameCounter: the stream's frames dropped
+// by its full queue and those that came late (twilio.Stats).
+func (a *audio) FrameCounts() (dropped, late uint64) {
+	st := a.st.Stats()
+	return st.FramesDropped, st.FramesLate
+}
+
 // Close stops the stream over REST (so Twilio stops sending it) and closes
 // the WebSocket. It is idempotent.
 func (a *audio) Close() error {
@@ -296,6 +303,7 @@ func (a *audio) Close() error {
 }
 
 var (
-	_ agent.Source = (*Source)(nil)
-	_ http.Handler = (*Source)(nil)
+	_ agent.Source       = (*Source)(nil)
+	_ http.Handler       = (*Source)(nil)
+	_ agent.FrameCounter = (*audio)(nil)
 )
