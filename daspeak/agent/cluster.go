@@ -20,6 +20,15 @@ import (
 // stopped): it is the other node's.
 var ErrOpenedElsewhere = errors.New("agent: the call's audio reached another node")
 
+// Adopter takes over an operation whose audio reached this node while the
+// node that started it waits for it ([Server.Adopt]). A Source that can
+// receive such audio (daspeak/agent/flex) is given one.
+type Adopter interface {
+	Adopt(ctx context.Context, req SourceRequest, audio Audio) error
+}
+
+var _ Adopter = (*Server)(nil)
+
 // reapInterval is how often a node looks for operations of dead nodes.
 const reapInterval = time.Second
 

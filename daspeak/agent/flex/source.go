@@ -21,6 +21,10 @@ const (
 	ParamOperation = "operation"
 	// ParamBinding carries the signed binding (see the package doc).
 	ParamBinding = "binding"
+	// ParamCaller carries the caller id the binding is signed for, so
+	// that another node can check the binding and take the operation
+	// over (SetAdopter).
+	ParamCaller = "caller"
 )
 
 // Defaults of SourceOptions.
@@ -79,6 +83,7 @@ type Source struct {
 
 	mu      sync.Mutex
 	pending map[string]*pending // by operation id
+	adopter agent.Adopter
 	closed  bool
 	conns   sync.WaitGroup // ServeHTTP calls
 }
@@ -144,6 +149,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		Parameters: []twilio.Parameter{
 			{Name: ParamOperation, Value: req.OperationID},
 			{Name: ParamBinding, Value: bind},
+			{Name: ParamCaller, Value: req.CallerID},
 		},
 	})
 	if err != nil {
@@ -157,6 +163,11 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	case st := <-p.ch:
 		return &audio{src: s, st: st, callID: req.CallID, name: p.name, streamSID: res.SID}, nil
 	case <-ctx.Done():
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, agent.ErrOpenedElsewhere) && s.forget(req.OperationID, p) {
+		// Another node's server took the operation over with the
+		// stream: it is that node's to stop.
+		return nil, fmt.Errorf("flex: media stream on %s: %w", req.CallID, cause)
 	}
 	if !s.forget(req.OperationID, p) {
 		// The stream arrived while ctx ended: it is ours to close.
@@ -229,10 +240,52 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.CloseNow()
 		return
 	}
-	if err := s.deliver(st, start); err != nil {
+	err = s.deliver(st, start)
+	if errors.Is(err, ErrNoOperation) {
+		err = s.adopt(st, start)
+	}
+	if err != nil {
 		s.log.Warn("media stream refused", "call", start.CallSID, "stream", start.StreamSID, "err", err)
 		st.Close()
 	}
+}
+
+// SetAdopter sets who takes over the operations whose stream reaches
+// this Source while another node's Source waits for it (many nodes behind
+// a load balancer): the agent.Server of this node, with a shared
+// operation log. The stream's binding is checked first (the nodes share
+// the Binder's key); on success the stream belongs to the adopter's
+// operation, which closes it.
+func (s *Source) SetAdopter(a agent.Adopter) {
+	s.mu.Lock()
+	s.adopter = a
+	s.mu.Unlock()
+}
+
+// adoptTimeout bounds the hand-over of a stream to another node's
+// operation.
+const adoptTimeout = 10 * time.Second
+
+// adopt hands st to the adopter when its binding holds.
+func (s *Source) adopt(st *twilio.Stream, start *twilio.Start) error {
+	s.mu.Lock()
+	a := s.adopter
+	s.mu.Unlock()
+	if a == nil {
+		return ErrNoOperation
+	}
+	op, caller := start.CustomParameters[ParamOperation], start.CustomParameters[ParamCaller]
+	name := StreamName(op)
+	if err := s.o.Binder.Verify(start.CustomParameters[ParamBinding], op, start.CallSID, caller, name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBinding, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
+	defer cancel()
+	au := &audio{src: s, st: st, callID: start.CallSID, name: name, streamSID: start.StreamSID}
+	if err := a.Adopt(ctx, agent.SourceRequest{OperationID: op, CallID: start.CallSID, CallerID: caller}, au); err != nil {
+		return fmt.Errorf("flex: taking over operation %s: %w", op, err)
+	}
+	return nil
 }
 
 // deliver hands st to the operation its parameters name, if the binding
