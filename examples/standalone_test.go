@@ -95,7 +95,7 @@ func fileExists(p string) bool {
 
 // offline matches go command failures that come from the network (the
 // module proxy or checksum database unreachable), not from the example.
-var offline = regexp.MustCompile(`dial tcp|no such host|connection refused|i/o timeout|TLS handshake timeout|network is unreachable|proxyconnect|Get "https://`)
+var offline = regexp.MustCompile(`module lookup disabled|dial tcp|no such host|connection refused|i/o timeout|TLS handshake timeout|network is unreachable|proxyconnect|Get "https://`)
 
 // copyDir copies the files of src (recursively) into dst.
 func copyDir(t *testing.T, src, dst string) {

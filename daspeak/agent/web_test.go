@@ -212,6 +212,7 @@ const widgetPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <voicegate-agent id="nospoof" call-sid="CAnospoof" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="speech" call-sid="CAspeech" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="store" call-sid="CAregstore" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="alias" callSid="CAalias" callerId="+34600111222" securityToken="attr-token" callInProgress="true"></voicegate-agent>
 <voicegate-agent id="idle" call-sid="CAidle" caller-id="+34600111222" security-token="attr-token" call-in-progress="false"></voicegate-agent>
 <voicegate-agent id="badconfig" call-sid="CAbad" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="down" call-sid="CAdown" caller-id="+34600111222" security-token="attr-token" call-in-progress="true" backend-url="http://127.0.0.1:DOWNPORT/agent"></voicegate-agent>
@@ -254,6 +255,11 @@ func TestWidgetBrowser(t *testing.T) {
 		if r.URL.Path == "/page" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			io.WriteString(w, page)
+			return
+		}
+		if r.URL.Path == "/late" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, latePage)
 			return
 		}
 		f.ServeHTTP(w, r)
@@ -302,7 +308,25 @@ func TestWidgetBrowser(t *testing.T) {
 	if !tempSeen {
 		t.Error("getTemporaryToken's token was never sent")
 	}
+	// Results reach screen readers: failures through the assertive
+	// region, successes through the polite one.
+	p.WaitText(sel("filter", "alert"), "^Not verified. The audio can.t be verified", 2*time.Second)
 	p.Screenshot("widget-filter", "voicegate-agent#filter")
+	// Windows high-contrast mode (forced colors): the row keeps its
+	// border and the text its system colour.
+	p.Media("forced-colors", "active")
+	var border string
+	p.Eval(`getComputedStyle(document.getElementById('filter').shadowRoot.getElementById('outcome')).borderTopStyle`, &border)
+	if border == "none" {
+		t.Error("the outcome row has no border in forced colors")
+	}
+	var badge [2]string
+	p.Eval(`(() => { const s = getComputedStyle(document.getElementById('filter').shadowRoot.getElementById('badge')); return [s.color, s.backgroundColor]; })()`, &badge)
+	if badge[0] == badge[1] {
+		t.Errorf("the result icon is invisible in forced colors: colour %s on %s", badge[0], badge[1])
+	}
+	p.Screenshot("widget-filter-forced-colors", "voicegate-agent#filter")
+	p.Media("forced-colors", "none")
 
 	// Stop ends the operation with error-cancelled.
 	p.WaitText(sel("stop", "main"), "^Authenticate User$", 10*time.Second)
@@ -332,6 +356,7 @@ func TestWidgetBrowser(t *testing.T) {
 	if d := p.Text(sel("nospoof", "odetail")); strings.Contains(d, "authenticity") {
 		t.Errorf("detail %q shows an authenticity", d)
 	}
+	p.WaitText(sel("nospoof", "live"), "^Caller verified.*Anti-spoofing not performed", 2*time.Second)
 	p.Screenshot("widget-nospoof", "voicegate-agent#nospoof")
 
 	// Not enough speech; a register whose credential was not stored.
@@ -351,6 +376,18 @@ func TestWidgetBrowser(t *testing.T) {
 		t.Errorf("speech and store rows: classes %q, want the error style", cls)
 	}
 	p.Screenshot("widget-store", "voicegate-agent#store")
+
+	// The vendor's camelCase attribute names work too.
+	p.WaitText(sel("alias", "main"), "^Authenticate User$", 10*time.Second)
+	f.mu.Lock()
+	aliased := false
+	for _, body := range f.bodies["/agent/status"] {
+		aliased = aliased || (body["call_id"] == "CAalias" && body["caller_id"] == "+34600111222")
+	}
+	f.mu.Unlock()
+	if !aliased {
+		t.Error("no status request for callSid=\"CAalias\"")
+	}
 
 	// No call in progress: nothing can start.
 	p.WaitText(sel("idle", "state"), "No call in progress", 5*time.Second)
@@ -377,7 +414,35 @@ func TestWidgetBrowser(t *testing.T) {
 	p.WaitText(sel("down", "otodo"), "^Retrying", time.Second)
 	p.Screenshot("widget-down", "voicegate-agent#down")
 
+	// Created and given utils before the script defines the element (as
+	// the Genesys interaction widget page does): the token still comes
+	// from getTemporaryToken, and the caller id from the server.
+	p2 := b.NewPage(320, 600)
+	p2.Goto(srv.URL + "/late")
+	p2.WaitText("voicegate-agent >> #main", "^Authenticate User$", 10*time.Second)
+	f.mu.Lock()
+	lateAuth := f.auth[len(f.auth)-1]
+	lateBody := f.bodies["/agent/status"][len(f.bodies["/agent/status"])-1]
+	f.mu.Unlock()
+	if lateAuth != "Bearer late-token" || lateBody["call_id"] != "conv-1234" || lateBody["caller_id"] != "" {
+		t.Errorf("late element: Authorization %q, status body %v", lateAuth, lateBody)
+	}
+
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// latePage creates the element before its script is loaded.
+const latePage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>late</title>
+<div id="mount"></div>
+<script>
+const el = document.createElement('voicegate-agent');
+el.setAttribute('conversation-id', 'conv-1234');
+el.setAttribute('call-in-progress', 'true');
+el.utils = {getTemporaryToken: () => Promise.resolve('late-token')};
+document.getElementById('mount').appendChild(el);
+const s = document.createElement('script');
+s.src = '/agent/voicegate-agent.js';
+document.head.appendChild(s);
+</script>`

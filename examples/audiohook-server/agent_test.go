@@ -62,7 +62,8 @@ func (l *lockedBuf) String() string {
 func TestAgentMode(t *testing.T) {
 	t.Setenv("TEST_AUDIOHOOK_KEYS", `{"`+apiKey+`":"`+secretB64+`"}`)
 	g := fakeUsersMe(t)
-	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", Progress: true, Agent: agentConfig{
+	// A buffer for the whole recording: the client sends it at once.
+	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", Progress: true, Buffer: 30 * time.Second, Agent: agentConfig{
 		Enabled: true, Region: "mypurecloud.ie", ClientID: "client-1", APIURL: g.URL,
 	}}
 	cfg.Session.AudioTotalDuration = 3 * time.Second

@@ -36,8 +36,9 @@ type options struct {
 
 	// desk serves the agent desk even without Keep (tests); deskSpeed > 1
 	// plays the desk's simulated calls faster than real time.
-	desk      bool
-	deskSpeed float64
+	desk        bool
+	deskSpeed   float64
+	deskOrigins []string // origins allowed to call the desk's agent API
 	// ready, when set, is called with the console's base URL once the
 	// server is up and before the first call is placed.
 	ready func(baseURL string)
@@ -177,7 +178,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		// The agent desk, on the agent API of package daspeak/agent.
 		dk, err := newDesk(deskOptions{
 			BaseURL: d.base, Listen: ln.Addr().String(), Store: store, AudioDir: audioDir, Testdata: d.testdata,
-			Speed: o.deskSpeed, Log: log,
+			Speed: o.deskSpeed, AllowedOrigins: o.deskOrigins, Log: log,
 		})
 		if err != nil {
 			ln.Close()

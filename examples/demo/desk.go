@@ -91,7 +91,10 @@ type deskOptions struct {
 	Testdata string
 	// Speed > 1 plays the calls' audio faster than real time (tests).
 	Speed float64
-	Log   *slog.Logger
+	// AllowedOrigins are other origins whose pages may embed the widget
+	// against the desk's agent API (CORS).
+	AllowedOrigins []string
+	Log            *slog.Logger
 }
 
 // desk serves the agent desk. Close it after the HTTP server stopped.
@@ -166,13 +169,14 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 	audioKey := make([]byte, 2*agent.MinAudioKeyLen)
 	rand.Read(audioKey)
 	d.api, err = agent.NewServer(&agent.Options{
-		Engine:        engine,
-		Store:         &agent.CredentialStore{Store: o.Store, AudioDir: o.AudioDir, AudioKey: audioKey},
-		Source:        d.src,
-		Authenticator: auth,
-		Register:      &daspeak.Config{AudioTotalDuration: deskRegisterSpeech},
-		Verify:        &daspeak.Config{AudioTotalDuration: deskVerifySpeech},
-		Logger:        log,
+		Engine:         engine,
+		Store:          &agent.CredentialStore{Store: o.Store, AudioDir: o.AudioDir, AudioKey: audioKey},
+		Source:         d.src,
+		Authenticator:  auth,
+		Register:       &daspeak.Config{AudioTotalDuration: deskRegisterSpeech},
+		Verify:         &daspeak.Config{AudioTotalDuration: deskVerifySpeech},
+		AllowedOrigins: o.AllowedOrigins,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
@@ -486,6 +490,6 @@ func serveDesk(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
 	w.Write(deskHTML)
 }

@@ -56,10 +56,7 @@ type config struct {
 	Listen       string
 	PublicURL    string
 	AllowOrigins string
-	Store        string
-	StoreKey     string
-	AudioDir     string
-	AudioKey     string
+	Store        agent.StoreConfig
 	QueueFrames  int
 
 	AccountSID   string
@@ -96,8 +93,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.Listen, "listen", agent.Env("LISTEN", "127.0.0.1:8080"), "address to listen on (env LISTEN)")
 	fs.StringVar(&c.PublicURL, "public-url", os.Getenv("PUBLIC_URL"), "public base URL Twilio reaches this server at, e.g. https://vb.example.com (env PUBLIC_URL; default http://<listen address>)")
 	fs.StringVar(&c.AllowOrigins, "allow-origin", agent.Env("ALLOW_ORIGIN", "https://flex.twilio.com"), "comma-separated browser origins allowed to call the API (env ALLOW_ORIGIN)")
-	fs.StringVar(&c.Store, "store", agent.Env("CREDSTORE", "memory"), "credential store: memory or sqlite:PATH (env CREDSTORE)")
-	fs.StringVar(&c.AudioDir, "audio-dir", os.Getenv("ENROLMENT_AUDIO_DIR"), "directory to keep enrolment audio in; empty keeps none (env ENROLMENT_AUDIO_DIR; needs ENROLMENT_AUDIO_KEY)")
+	c.Store.Flags(fs)
 	fs.IntVar(&c.QueueFrames, "queue-frames", 0, "frames a media stream buffers for a slow engine (0: 2 s)")
 	fs.StringVar(&c.Region, "twilio-region", os.Getenv("TWILIO_REGION"), "Twilio region, e.g. ie1 (env TWILIO_REGION)")
 	fs.StringVar(&c.Edge, "twilio-edge", os.Getenv("TWILIO_EDGE"), "Twilio edge, e.g. dublin (env TWILIO_EDGE)")
@@ -123,8 +119,6 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	c.AuthToken = os.Getenv("TWILIO_AUTH_TOKEN")
 	c.APIKeySID = os.Getenv("TWILIO_API_KEY")
 	c.APIKeySecret = os.Getenv("TWILIO_API_SECRET")
-	c.StoreKey = os.Getenv("CREDSTORE_KEY")
-	c.AudioKey = os.Getenv("ENROLMENT_AUDIO_KEY")
 	c.BindingKey = os.Getenv("BINDING_KEY")
 	c.EventKey = os.Getenv("EVENT_KEY")
 	return c, nil
@@ -258,7 +252,9 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(api.BasePath()+"/", api)
+	// The agent API answers every refused token 401; Guard answers 503
+	// when the server's own Twilio credentials are at fault.
+	mux.Handle(api.BasePath()+"/", flex.Guard(auth, 0, log, api))
 	mux.Handle("GET "+mediaPath, src)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
@@ -444,15 +440,8 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 			return fmt.Errorf("-fake-twilio accepts a Flex token any local page can read: %w", err)
 		}
 	}
-	if err := checkStorePath(cfg.Store); err != nil {
+	if err := checkStorePath(cfg.Store.Spec); err != nil {
 		return err
-	}
-	audioKey, err := decodeKey("ENROLMENT_AUDIO_KEY", cfg.AudioKey)
-	if err != nil {
-		return err
-	}
-	if cfg.AudioDir != "" && len(audioKey) < agent.MinAudioKeyLen {
-		return fmt.Errorf("-audio-dir needs ENROLMENT_AUDIO_KEY: base64 of %d or more random bytes, e.g. %s", agent.MinAudioKeyLen, agent.NewAudioKey())
 	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
@@ -461,12 +450,12 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if cfg.Engine.Offline {
 		log.Warn("the offline engine is for trying the flow: it is not a security control; use das-Peak to authenticate callers")
 	}
-	store, closeStore, err := agent.OpenStore(ctx, cfg.Store, cfg.StoreKey)
+	store, closeStore, err := cfg.Store.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if cfg.Store == "memory" {
+	if cfg.Store.Spec == "memory" {
 		log.Warn("credentials are kept in memory and lost at exit; use -store sqlite:PATH")
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -484,7 +473,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		}
 		defer fake.close()
 	}
-	a, err := newApp(cfg, log, engine, &agent.CredentialStore{Store: store, AudioDir: cfg.AudioDir, AudioKey: audioKey})
+	a, err := newApp(cfg, log, engine, store)
 	if err != nil {
 		ln.Close()
 		return err

@@ -203,9 +203,9 @@ func TestWrongServerCredentials(t *testing.T) {
 		wantVoice                  int // 0: no API key, no voice token endpoint
 		wantLog, notLog            string
 	}{
-		{"right credentials", fake.AuthToken(), "api-secret", 200, 200, "", "flex token"},
-		{"wrong auth token", "a-stale-auth-token", "", 401, 0, "server misconfigured", "flex token refused"},
-		{"wrong api key secret", fake.AuthToken(), "a-stale-secret", 401, 503, "server misconfigured", "flex token refused"},
+		{"right credentials", fake.AuthToken(), "api-secret", 200, 200, "flex token refused", "server misconfigured"},
+		{"wrong auth token", "a-stale-auth-token", "", 503, 0, "server misconfigured", "flex token refused"},
+		{"wrong api key secret", fake.AuthToken(), "a-stale-secret", 503, 503, "server misconfigured", "flex token refused"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("TWILIO_ACCOUNT_SID", fake.AccountSID())
@@ -218,8 +218,12 @@ func TestWrongServerCredentials(t *testing.T) {
 			t.Setenv("TWILIO_API_SECRET", c.apiSecret)
 			s := start(t, "-offline", "-twilio-base-url", fake.URL)
 			code, m := s.post("good-token", "/agent/status", map[string]any{"call_id": "CA00000000000000000000000000000001", "caller_id": "+34600000000"})
-			if code != c.wantStatus {
+			if code != c.wantStatus || (code == 503 && m["code"] != "auth_unavailable") {
 				t.Fatalf("status: %d %v", code, m)
+			}
+			// An invalid token is still the agent's: 401.
+			if code, m := s.post("forged-token", "/agent/status", map[string]any{"call_id": "CA00000000000000000000000000000001", "caller_id": "+34600000000"}); c.wantStatus == 200 && code != 401 {
+				t.Fatalf("forged token: %d %v", code, m)
 			}
 			if c.wantVoice != 0 {
 				code, m = s.post("good-token", "/flex/voice-token", nil)

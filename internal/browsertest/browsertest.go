@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +39,10 @@ import (
 
 // PlaywrightCoreVersion is the playwright-core version .ci/run installs.
 const PlaywrightCoreVersion = "1.65.1"
+
+// MinNodeMajor is the oldest Node.js major version PlaywrightCoreVersion
+// runs on (its package.json "engines").
+const MinNodeMajor = 20
 
 //go:embed driver.cjs
 var driverJS []byte
@@ -59,6 +64,7 @@ type Browser struct {
 	nextID  int
 	pending map[int]chan answer
 	errs    []string // page errors (uncaught exceptions)
+	console []string // console messages of type error
 	exited  chan struct{}
 	exitErr error
 }
@@ -89,6 +95,11 @@ func Start(t testing.TB) *Browser {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skipf("browser test needs Node.js (apt-get install nodejs): %v", err)
+	}
+	if out, err := exec.Command(node, "--version").Output(); err != nil {
+		t.Skipf("browser test needs Node.js: %s --version: %v", node, err)
+	} else if major, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(strings.TrimSpace(string(out)), ".", 2)[0], "v")); major < MinNodeMajor {
+		t.Skipf("browser test needs Node.js >= %d for playwright-core %s; %s is %s", MinNodeMajor, PlaywrightCoreVersion, node, strings.TrimSpace(string(out)))
 	}
 	pw, err := findPlaywright()
 	if err != nil {
@@ -185,11 +196,14 @@ func (b *Browser) read(out io.Reader, ready chan<- answer) {
 			}
 		case a.Log != "":
 			b.t.Logf("browser page %d %s: %s", a.Page, a.Log, a.Text)
-			if a.Log == "pageerror" {
-				b.mu.Lock()
+			b.mu.Lock()
+			switch {
+			case a.Log == "pageerror":
 				b.errs = append(b.errs, a.Text)
-				b.mu.Unlock()
+			case a.Log == "console" && strings.HasPrefix(a.Text, "error: "):
+				b.console = append(b.console, strings.TrimPrefix(a.Text, "error: "))
 			}
+			b.mu.Unlock()
 		default:
 			b.mu.Lock()
 			ch := b.pending[a.ID]
@@ -250,6 +264,14 @@ func (b *Browser) PageErrors() []string {
 	return append([]string(nil), b.errs...)
 }
 
+// ConsoleErrors returns the messages the pages logged as console errors
+// so far (failed loads, Content-Security-Policy refusals, console.error).
+func (b *Browser) ConsoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.console...)
+}
+
 // Page is one browser tab.
 type Page struct {
 	b  *Browser
@@ -294,6 +316,18 @@ func (p *Page) Goto(url string) { p.b.t.Helper(); p.do("goto", map[string]any{"u
 func (p *Page) Viewport(width, height int) {
 	p.b.t.Helper()
 	p.do("viewport", map[string]any{"width": width, "height": height})
+}
+
+// Media emulates a CSS media feature: "forced-colors" ("active",
+// "none"), "prefers-color-scheme" ("dark", "light") or
+// "prefers-reduced-motion" ("reduce", "no-preference").
+func (p *Page) Media(feature, value string) {
+	p.b.t.Helper()
+	key := map[string]string{"forced-colors": "forcedColors", "prefers-color-scheme": "colorScheme", "prefers-reduced-motion": "reducedMotion"}[feature]
+	if key == "" {
+		p.b.t.Fatalf("media: unknown feature %q", feature)
+	}
+	p.do("media", map[string]any{key: value})
 }
 
 // Click clicks the element selector names, waiting for it to be visible,

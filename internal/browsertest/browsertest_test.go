@@ -35,9 +35,15 @@ func TestPinnedVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pkg struct{ Version string }
+	var pkg struct {
+		Version string
+		Engines struct{ Node string }
+	}
 	if err := json.Unmarshal(b, &pkg); err != nil {
 		t.Fatal(err)
+	}
+	if pkg.Engines.Node != fmt.Sprintf(">=%d", MinNodeMajor) {
+		t.Errorf("playwright-core %s needs Node.js %q; MinNodeMajor is %d", pkg.Version, pkg.Engines.Node, MinNodeMajor)
 	}
 	if os.Getenv("VOICEGATE_PLAYWRIGHT_CORE") == "" && pkg.Version != PlaywrightCoreVersion {
 		t.Errorf("installed playwright-core %s at %s, want %s (run .ci/run)", pkg.Version, pw, PlaywrightCoreVersion)
@@ -99,6 +105,12 @@ r.innerHTML = '<button id="inner">Inner</button><p id="hid" hidden>x</p>';
 	if _, err := b.Do("noSuchOp", nil); err == nil {
 		t.Error("unknown op accepted")
 	}
+	var dark bool
+	p.Media("prefers-color-scheme", "dark")
+	p.Eval(`matchMedia('(prefers-color-scheme: dark)').matches`, &dark)
+	if !dark {
+		t.Error("Media did not emulate a dark colour scheme")
+	}
 	path := p.Screenshot("driver", "")
 	png, err := os.ReadFile(path)
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
@@ -111,5 +123,12 @@ r.innerHTML = '<button id="inner">Inner</button><p id="hid" hidden>x</p>';
 	}
 	if errs := b.PageErrors(); len(errs) != 1 || !regexp.MustCompile(`boom`).MatchString(errs[0]) {
 		t.Errorf("page errors %q", errs)
+	}
+	p.Eval(`console.error('logged'), console.log('not an error')`, nil)
+	for deadline := time.Now().Add(5 * time.Second); len(b.ConsoleErrors()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if errs := b.ConsoleErrors(); len(errs) != 1 || errs[0] != "logged" {
+		t.Errorf("console errors %q", errs)
 	}
 }

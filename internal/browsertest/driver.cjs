@@ -51,6 +51,11 @@ async function main() {
     async viewport({ page: id, width, height }) {
       await page(id).setViewportSize({ width, height });
     },
+    // media emulates CSS media features: {colorScheme, forcedColors,
+    // reducedMotion}, as page.emulateMedia takes them.
+    async media({ page: id, colorScheme, forcedColors, reducedMotion }) {
+      await page(id).emulateMedia({ colorScheme, forcedColors, reducedMotion });
+    },
     async goto({ page: id, url }) {
       await page(id).goto(url, { waitUntil: 'load' });
     },

@@ -4,6 +4,9 @@
 //     (twilio.FlexValidator) and tells an invalid token (the agent's
 //     problem) from Twilio refusing the server's own credentials or being
 //     unreachable (the operator's problem).
+//   - Guard, in front of the agent API, answers 503 "auth_unavailable"
+//     instead of 401 when the server's own Twilio credentials fail a
+//     token check.
 //   - Source gets a call's customer audio for one operation: it starts a
 //     Media Stream on the call over the Streams REST API with a signed
 //     binding parameter, accepts the WebSocket Twilio opens (Source is the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -367,7 +368,8 @@ func newRig(t *testing.T, tamper func(*twiliotest.CreatedStream, *twiliotest.Opt
 	if err != nil {
 		t.Fatal(err)
 	}
-	rg.src, err = NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}})
+	// A queue for the whole recording: the simulator sends it at once.
+	rg.src, err = NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}, QueueFrames: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,10 +433,47 @@ func TestSourceDeliversBoundStream(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if got := rg.stops(call); len(got) != 1 || got[0] != StreamName(req.OperationID) {
+	// Twilio ended the stream with stop: nothing to stop over REST.
+	if got := rg.stops(call); len(got) != 0 {
 		t.Fatalf("stops %v", got)
 	}
 	<-rg.played
+}
+
+// TestSourceStopsStreamAtOperationEnd: an operation that ends while the
+// call goes on stops its stream over REST and closes the WebSocket.
+func TestSourceStopsStreamAtOperationEnd(t *testing.T) {
+	rg := newRig(t, func(cs *twiliotest.CreatedStream, o *twiliotest.Options) {
+		o.Pace = twiliotest.RealTime // a live call: 7 s of speech
+	})
+	call := twiliotest.SID("CA")
+	op := "op_0123456789abcdef0123456789abcdef"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := rg.src.Open(ctx, agent.SourceRequest{OperationID: op, CallID: call, CallerID: "+34600000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := a.ReadFrame(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rg.stops(call); len(got) != 1 || got[0] != StreamName(op) {
+		t.Fatalf("stops %v", got)
+	}
+	if st := rg.fake.Streams(call); len(st) != 1 || st[0].Status != "stopped" {
+		t.Fatalf("stream at Twilio %+v", st)
+	}
+	if res := <-rg.played; res == nil || !res.ServerClosed || res.MediaSent > 100 {
+		t.Fatalf("the simulated call was not cut: %+v", res)
+	}
+	if _, err := a.ReadFrame(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrame after Close: %v", err)
+	}
 }
 
 func TestSourceRefusesStreamsOfOtherOperations(t *testing.T) {
@@ -461,6 +500,9 @@ func TestSourceRefusesStreamsOfOtherOperations(t *testing.T) {
 					o.AuthToken = "never-arrives" // the other operation's own stream
 					return
 				}
+				// Keep the stream open after the audio, as a live call
+				// does, until the server closes it (or 10 s pass).
+				o.HoldOpen = make(chan struct{})
 				c.tamper(cs, o)
 			})
 			call := twiliotest.SID("CA")
@@ -521,7 +563,35 @@ func TestSourceRESTFailures(t *testing.T) {
 	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: "CA1"}); err == nil || errors.Is(err, agent.ErrNoCall) {
 		t.Fatalf("unreachable Twilio: %v", err)
 	}
-	// A closed Source refuses.
+	// Close fails the operations still waiting for their stream, and a
+	// closed Source refuses new ones.
+	rg.fake.SetFaults()
+	wait, err := NewSource(&SourceOptions{Client: rg.src.o.Client, StreamURL: rg.url, AuthTokens: []string{"not-twilio"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	call := twiliotest.SID("CA")
+	go func() {
+		_, err := wait.Open(ctx, agent.SourceRequest{OperationID: "op_4", CallID: call})
+		errc <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		wait.mu.Lock()
+		n := len(wait.pending)
+		wait.mu.Unlock()
+		if n == 1 && len(rg.fake.Streams(call)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the operation never waited")
+		}
+	}
+	wait.Close()
+	if err := <-errc; !errors.Is(err, agent.ErrClosed) {
+		t.Fatalf("waiting operation at Close: %v", err)
+	}
+	<-rg.played // the fake's stream for op_4, refused (wrong auth token)
 	src.Close()
 	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_3", CallID: "CA1"}); !errors.Is(err, agent.ErrClosed) {
 		t.Fatalf("closed source: %v", err)
@@ -531,4 +601,58 @@ func TestSourceRESTFailures(t *testing.T) {
 			t.Errorf("%+v accepted", o)
 		}
 	}
+}
+
+func TestGuard(t *testing.T) {
+	fake := newFake(t, nil)
+	for _, c := range []struct {
+		name      string
+		authToken string
+		method    string
+		header    string
+		wantNext  bool
+		wantCode  int
+	}{
+		{"valid token", fake.AuthToken(), "POST", "Bearer " + goodToken, true, 200},
+		{"invalid token goes on to a 401", fake.AuthToken(), "POST", "Bearer forged", true, 200},
+		{"no token", fake.AuthToken(), "POST", "", true, 200},
+		{"server misconfigured", "stale", "POST", "Bearer " + goodToken, false, 503},
+		{"preflight", "stale", "OPTIONS", "Bearer " + goodToken, true, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs logBuf
+			called := false
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true })
+			h := Guard(newAuth(t, fake.URL, c.authToken), -1, slog.New(slog.NewTextHandler(&logs, nil)), next)
+			r := httptest.NewRequest(c.method, "/agent/status", nil)
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if called != c.wantNext || w.Code != c.wantCode {
+				t.Fatalf("next called %v, status %d: %s", called, w.Code, w.Body)
+			}
+			if c.wantCode == 503 && (!strings.Contains(w.Body.String(), `"code":"auth_unavailable"`) || !strings.Contains(logs.String(), "server misconfigured")) {
+				t.Fatalf("answer %s, log %s", w.Body, logs.String())
+			}
+		})
+	}
+}
+
+// FuzzParams feeds request bodies of either content type to the body
+// reader of the token handlers: it never panics and only reads strings.
+func FuzzParams(f *testing.F) {
+	f.Add("application/json", `{"Token":"t","n":1,"a":[1]}`)
+	f.Add("application/x-www-form-urlencoded", "Token=t&Token=u&%zz")
+	f.Add("application/json; charset=utf-8", ``)
+	f.Add("text/plain", "Token=t")
+	f.Fuzz(func(t *testing.T, ct, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/flex/voice-token", strings.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		p, err := params(httptest.NewRecorder(), r)
+		if err == nil && p == nil {
+			t.Fatal("nil map without error")
+		}
+	})
 }

@@ -81,11 +81,12 @@ type Source struct {
 	o   SourceOptions
 	log *slog.Logger
 
-	mu      sync.Mutex
-	pending map[string]*pending // by operation id
-	adopter agent.Adopter
-	closed  bool
-	conns   sync.WaitGroup // ServeHTTP calls
+	mu       sync.Mutex
+	pending  map[string]*pending // by operation id
+	adopter  agent.Adopter
+	closed   bool
+	closedCh chan struct{}  // closed by Close
+	conns    sync.WaitGroup // ServeHTTP calls
 }
 
 type pending struct {
@@ -112,7 +113,7 @@ func NewSource(opts *SourceOptions) (*Source, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = DefaultStopTimeout
 	}
-	return &Source{o: o, log: logger(o.Logger), pending: map[string]*pending{}}, nil
+	return &Source{o: o, log: logger(o.Logger), pending: map[string]*pending{}, closedCh: make(chan struct{})}, nil
 }
 
 // StreamName returns the name of the stream a Source starts for an
@@ -159,23 +160,27 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		}
 		return nil, fmt.Errorf("flex: starting a media stream on %s: %w", req.CallID, err)
 	}
+	var cause error
 	select {
 	case st := <-p.ch:
 		return &audio{src: s, st: st, callID: req.CallID, name: p.name, streamSID: res.SID}, nil
 	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-s.closedCh:
+		cause = agent.ErrClosed
 	}
-	if cause := context.Cause(ctx); errors.Is(cause, agent.ErrOpenedElsewhere) && s.forget(req.OperationID, p) {
+	if c := context.Cause(ctx); errors.Is(c, agent.ErrOpenedElsewhere) && s.forget(req.OperationID, p) {
 		// Another node's server took the operation over with the
 		// stream: it is that node's to stop.
-		return nil, fmt.Errorf("flex: media stream on %s: %w", req.CallID, cause)
+		return nil, fmt.Errorf("flex: media stream on %s: %w", req.CallID, c)
 	}
 	if !s.forget(req.OperationID, p) {
-		// The stream arrived while ctx ended: it is ours to close.
+		// The stream arrived meanwhile: it is ours to close.
 		st := <-p.ch
 		st.CloseNow()
 	}
 	s.stop(req.CallID, p.name)
-	return nil, fmt.Errorf("flex: media stream on %s did not connect: %w", req.CallID, ctx.Err())
+	return nil, fmt.Errorf("flex: media stream on %s did not connect: %w", req.CallID, cause)
 }
 
 // forget removes the pending entry of op if it is still p, and reports
@@ -311,7 +316,10 @@ func (s *Source) deliver(st *twilio.Stream, start *twilio.Start) error {
 // belongs to its operation. Close is idempotent.
 func (s *Source) Close() error {
 	s.mu.Lock()
-	s.closed = true
+	if !s.closed {
+		s.closed = true
+		close(s.closedCh)
+	}
 	s.mu.Unlock()
 	s.conns.Wait()
 	return nil
@@ -341,11 +349,20 @@ func (a *audio) FrameCounts() (dropped, late uint64) {
 	return st.FramesDropped, st.FramesLate
 }
 
-// Close stops the stream over REST (so Twilio stops sending it) and closes
-// the WebSocket. It is idempotent.
+// Close stops the stream over REST (so Twilio stops sending it), unless
+// Twilio already ended it with a stop message, and closes the WebSocket.
+// It is idempotent.
 func (a *audio) Close() error {
 	a.once.Do(func() {
-		err := a.src.stop(a.callID, a.name)
+		var err error
+		select {
+		case <-a.st.Done():
+			if a.st.Err() != nil { // not a stop message: stop it to be sure
+				err = a.src.stop(a.callID, a.name)
+			}
+		default:
+			err = a.src.stop(a.callID, a.name)
+		}
 		cerr := a.st.Close()
 		if errors.Is(cerr, net.ErrClosed) {
 			cerr = nil

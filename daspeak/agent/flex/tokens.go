@@ -238,3 +238,32 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg, "code": code})
 }
+
+// Guard answers, in front of next (typically an agent.Server), the
+// requests whose Flex token the server could not check because of its own
+// side: Twilio refused the server's credentials or could not be reached.
+// It answers them 503 {"code":"auth_unavailable"} after delay (default
+// DefaultFailureDelay) and logs them at Error, so agents do not read "your
+// token is invalid" when the server is misconfigured. Requests without a
+// token, with a valid one or with an invalid one go to next unchanged
+// (valid tokens are cached by the validator, so next checks them without
+// asking Twilio again). Log nil discards.
+func Guard(auth *Authenticator, delay time.Duration, log *slog.Logger, next http.Handler) http.Handler {
+	delay = failureDelay(delay)
+	log = logger(log)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := Token(r)
+		if tok == "" || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		_, err := auth.Validate(r.Context(), tok)
+		var se *ServerError
+		if errors.As(err, &se) {
+			refuse(w, r, log, err, start, delay)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -265,8 +265,11 @@ func newHookServer(t *testing.T, src *Source) *hookServer {
 	hs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hs.wg.Add(1)
 		defer hs.wg.Done()
+		// Buffers for a whole recording: the tests' clients send as fast
+		// as they can.
 		sess, err := audiohook.Accept(w, r, &audiohook.ServerOptions{
 			InsecureSkipAuth: true, Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal, audiohook.MediaPCMUStereo},
+			Buffer: 30 * time.Second, BufferFrames: 2000,
 		})
 		if err != nil {
 			return
@@ -578,4 +581,24 @@ func TestAgentFlow(t *testing.T) {
 	if err := <-hs.runs; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func FuzzRegion(f *testing.F) {
+	f.Add("https://apps.mypurecloud.ie", "prod-euw1")
+	f.Add("https://apps.usw2.pure.cloud/", "")
+	f.Add("", "PROD")
+	f.Add("https://apps.mypurecloud.ie.evil", "")
+	f.Add("javascript:alert(1)", "prod-x")
+	f.Fuzz(func(t *testing.T, origin, env string) {
+		d, err := Region(origin, env)
+		if err != nil {
+			if d != "" || !errors.Is(err, ErrRegion) {
+				t.Fatalf("Region(%q, %q) = %q, %v", origin, env, d, err)
+			}
+			return
+		}
+		if !knownDomain(d) {
+			t.Fatalf("Region(%q, %q) = %q, not a known region", origin, env, d)
+		}
+	})
 }

@@ -73,7 +73,7 @@ func WidgetPage(opts *WidgetPageOptions) (http.Handler, error) {
 		}
 		var nb [18]byte
 		rand.Read(nb[:])
-		nonce := base64.StdEncoding.EncodeToString(nb[:])
+		nonce := base64.RawURLEncoding.EncodeToString(nb[:])
 		var buf bytes.Buffer
 		if err := pageTemplate.Execute(&buf, pageData{Nonce: nonce, Config: cfg}); err != nil {
 			http.Error(w, "page unavailable", http.StatusInternalServerError)
@@ -129,19 +129,23 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   }
   var self = location.origin + location.pathname;
   var st = load();
+  var search = location.search;
 
-  // Back from the login page: the token is in the fragment.
+  // Back from the login page: the token is in the fragment, the widget's
+  // own parameters were kept before leaving.
   if (location.hash.length > 1) {
     var h = new URLSearchParams(location.hash.slice(1));
-    history.replaceState(null, '', self + (st.search || ''));
+    search = st.search || '';
+    history.replaceState(null, '', self + search);
     if (h.get('error')) { fail('Genesys Cloud login failed: ' + h.get('error')); return; }
     if (!st.state || h.get('state') !== st.state) { fail('Genesys Cloud login failed: state mismatch'); return; }
     st.token = h.get('access_token');
     st.expires = Date.now() + 1000 * (parseInt(h.get('expires_in'), 10) || 3600);
     delete st.state;
+    delete st.search;
     save(st);
   }
-  var q = new URLSearchParams(st.search || location.search);
+  var q = new URLSearchParams(search);
   var conversationId = q.get('conversationId') || '';
   var hostOrigin = q.get('gcHostOrigin') || '';
   var targetEnv = q.get('gcTargetEnv') || '';
@@ -159,7 +163,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   if (region !== cfg.region) { fail('This server serves the Genesys Cloud region ' + cfg.region + ', not ' + (region || hostOrigin || targetEnv || 'unknown') + '.'); return; }
 
   if (!st.token || Date.now() > st.expires - 60000) {
-    st = {search: location.search, state: randomState()};
+    st = {search: search, state: randomState()};
     save(st);
     location.assign('https://login.' + cfg.region + '/oauth/authorize?' + new URLSearchParams({
       response_type: 'token', client_id: cfg.clientId, redirect_uri: self, state: st.state

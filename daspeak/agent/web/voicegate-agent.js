@@ -11,7 +11,9 @@
 // conference-sid, call-in-progress ("true"/"false"); Genesys:
 // conversation-id, participant-id; backend-url (optional). The call id is
 // call-sid or conversation-id; task-sid, conference-sid and participant-id
-// are accepted as the vendor's component takes them, and not sent. The API
+// are accepted as the vendor's component takes them, and not sent. Every
+// attribute is also read without its hyphens (callsid, securitytoken, …),
+// as the vendor's camelCase names reach HTML. The API
 // base is backend-url, else config.backendUrl, else the directory this
 // script was loaded from, else /agent on the page's origin. No request
 // goes out before a token source exists (security-token or
@@ -42,6 +44,9 @@
       return '';
     }
   })();
+
+  const ATTRIBUTES = ['security-token', 'call-sid', 'caller-id', 'task-sid', 'conference-sid',
+    'call-in-progress', 'conversation-id', 'participant-id', 'backend-url'];
 
   const TERMINAL = [
     'result-success', 'result-fail-score', 'result-fail-spoof',
@@ -206,8 +211,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 [hidden]{display:none!important}
 @media (forced-colors:active){
   .outcome,.bar,.confirm,.card{border-color:CanvasText}
-  .fill{background:Highlight}
-  .outcome .badge{background:CanvasText;color:Canvas}
+  .fill{forced-color-adjust:none;background:Highlight}
+  .outcome.success .badge,.outcome.fail .badge,.outcome.error .badge,.outcome.info .badge{forced-color-adjust:none;background:CanvasText;color:Canvas}
   button:focus-visible{outline-color:Highlight}
 }
 @media (prefers-reduced-motion:reduce){.fill{transition:none}}
@@ -285,8 +290,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
   class VoicegateAgent extends HTMLElement {
     static get observedAttributes() {
-      return ['security-token', 'call-sid', 'caller-id', 'task-sid', 'conference-sid',
-        'call-in-progress', 'conversation-id', 'participant-id', 'backend-url'];
+      // Each also without hyphens: the vendor's component takes
+      // securityToken, callSid, … which HTML reads as securitytoken, callsid.
+      return ATTRIBUTES.concat(ATTRIBUTES.map((a) => a.replace(/-/g, '')));
+    }
+
+    // _attr reads an attribute by its name here or its vendor alias.
+    _attr(name) {
+      const v = this.getAttribute(name);
+      return v !== null ? v : this.getAttribute(name.replace(/-/g, ''));
     }
 
     constructor() {
@@ -369,7 +381,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     attributeChangedCallback(name, oldValue, newValue) {
       if (oldValue === newValue || !this.isConnected) return;
-      switch (name) {
+      switch (ATTRIBUTES.find((a) => a === name || a.replace(/-/g, '') === name)) {
         case 'call-in-progress':
         case 'task-sid':
         case 'conference-sid':
@@ -395,23 +407,23 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // ---- inputs ----
 
     get callId() {
-      return (this.getAttribute('call-sid') || this.getAttribute('conversation-id') || '').trim();
+      return (this._attr('call-sid') || this._attr('conversation-id') || '').trim();
     }
 
     get callerId() {
-      return this.m.callerId || (this.getAttribute('caller-id') || '').trim();
+      return this.m.callerId || (this._attr('caller-id') || '').trim();
     }
 
     // inProgress: the call-in-progress attribute when set, else what the
     // server said.
     get inProgress() {
-      const a = this.getAttribute('call-in-progress');
+      const a = this._attr('call-in-progress');
       if (a !== null) return a.trim().toLowerCase() === 'true';
       return this.m.serverInProgress !== false;
     }
 
     _base() {
-      const b = (this.getAttribute('backend-url') || this._config.backendUrl || scriptBase || '/agent').trim();
+      const b = (this._attr('backend-url') || this._config.backendUrl || scriptBase || '/agent').trim();
       return b.replace(/\/+$/, '');
     }
 
@@ -424,7 +436,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // connected, and no request goes out before.
     _hasToken() {
       const u = this._utils;
-      return !!(u && typeof u.getTemporaryToken === 'function') || !!(this.getAttribute('security-token') || '').trim();
+      return !!(u && typeof u.getTemporaryToken === 'function') || !!(this._attr('security-token') || '').trim();
     }
 
     async _token() {
@@ -433,7 +445,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (u && typeof u.getTemporaryToken === 'function') {
         t = await u.getTemporaryToken(this._base());
       } else {
-        t = this.getAttribute('security-token') || '';
+        t = this._attr('security-token') || '';
       }
       t = String(t || '').trim();
       if (!t) return '';
@@ -495,7 +507,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._render();
       let st;
       try {
-        st = await this._api('/status', { call_id: callId, caller_id: (this.getAttribute('caller-id') || '').trim() });
+        st = await this._api('/status', { call_id: callId, caller_id: (this._attr('caller-id') || '').trim() });
       } catch (e) {
         if (gen !== this._gen || seq !== this._loadSeq) return;
         if (e.code === 'network' || e.code === 'internal') {

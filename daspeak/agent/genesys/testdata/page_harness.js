@@ -1,0 +1,49 @@
+// Runs the widget page's script (argv[2]) in scenarios with a stub DOM and
+// prints what it did, one JSON object per scenario, for page_test.go.
+'use strict';
+const vm = require('vm');
+const fs = require('fs');
+const src = fs.readFileSync(process.argv[2], 'utf8');
+const scenarios = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
+
+function run(href, storage) {
+  const u = new URL(href);
+  const out = { assigned: null, replaced: null, status: '', mounted: [], scripts: [], storage: {} };
+  const store = Object.assign({}, storage);
+  function el(tag) {
+    return {
+      tag, attrs: {},
+      setAttribute(k, v) { this.attrs[k] = String(v); },
+      remove() { out.statusRemoved = true; },
+      set textContent(v) { out.status = v; },
+    };
+  }
+  const ctx = {
+    location: { origin: u.origin, pathname: u.pathname, search: u.search, hash: u.hash, assign(x) { out.assigned = x; } },
+    history: { replaceState(a, b, x) { out.replaced = x; } },
+    sessionStorage: { getItem(k) { return k in store ? store[k] : null; }, setItem(k, v) { store[k] = String(v); } },
+    document: {
+      getElementById(id) { return id === 'vg-status' ? el('div') : { appendChild(c) { out.mounted.push(c); } }; },
+      createElement: el,
+      head: { appendChild(c) { out.scripts.push(c.src); } },
+    },
+    crypto: { getRandomValues(a) { for (let i = 0; i < a.length; i++) a[i] = i; return a; } },
+    URLSearchParams, URL, JSON, Date, Promise, parseInt,
+  };
+  vm.runInNewContext(src, ctx);
+  out.storage = store;
+  return out;
+}
+
+(async () => {
+  const results = [];
+  for (const s of scenarios) {
+    const r = run(s.href, s.storage || {});
+    const m = r.mounted[0];
+    results.push({
+      assigned: r.assigned, replaced: r.replaced, status: r.status, scripts: r.scripts, storage: r.storage,
+      element: m ? { tag: m.tag, attrs: m.attrs, token: m.utils ? await m.utils.getTemporaryToken() : null } : null,
+    });
+  }
+  process.stdout.write(JSON.stringify(results));
+})().catch((e) => { console.error(e); process.exit(1); });
