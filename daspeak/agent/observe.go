@@ -82,6 +82,25 @@ func (e timedEngine) CompareCredentialToAudio(ctx context.Context, credential st
 	return r, err
 }
 
+// timedLister is a timedEngine whose engine lists its models (the
+// session asks for the newest when no ModelHash is configured).
+type timedLister struct {
+	timedEngine
+	ml daspeak.ModelLister
+}
+
+func (e timedLister) Models(ctx context.Context) ([]string, error) { return e.ml.Models(ctx) }
+
+// timed wraps engine to report its calls to obs, keeping what the
+// session looks for in it (daspeak.ModelLister).
+func timed(engine daspeak.Engine, obs Observer) daspeak.Engine {
+	te := timedEngine{Engine: engine, obs: obs}
+	if ml, ok := engine.(daspeak.ModelLister); ok {
+		return timedLister{timedEngine: te, ml: ml}
+	}
+	return te
+}
+
 // countedAudio counts the frames an operation reads.
 type countedAudio struct {
 	Audio

@@ -204,7 +204,7 @@ func NewServer(opts *Options) (*Server, error) {
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	} else {
-		o.Engine = timedEngine{Engine: o.Engine, obs: o.Observer}
+		o.Engine = timed(o.Engine, o.Observer)
 	}
 	s := &Server{
 		opts:    o,
