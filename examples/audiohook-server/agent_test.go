@@ -69,7 +69,7 @@ func TestAgentMode(t *testing.T) {
 	cfg.Session.AudioTotalDuration = 3 * time.Second
 	var logs lockedBuf
 	store := credstore.NewMemory()
-	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), store)
+	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func newEnv(t *testing.T, recordDir string) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	store := credstore.NewMemory()
-	srv, err := newServer(cfg, log, offline.New(nil), store)
+	srv, err := newServer(cfg, log, offline.New(nil), store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
