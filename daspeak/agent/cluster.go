@@ -281,13 +281,17 @@ func (s *Server) abort(ctx context.Context, op oplog.Op, why string) error {
 	return s.ops.Append(ctx, op.ID, oplog.Record{Seq: 1, Type: string(ev.Type), Terminal: true, Data: data})
 }
 
-// reap ends, every reapInterval, the operations of nodes whose lease
-// expired: each gets error-cancelled (reason cancelled) with the error
+// reap ends the operations of nodes whose lease expired (found so in two
+// scans reapInterval apart): each gets error-cancelled (reason cancelled) with the error
 // "cancelled: the node running the operation stopped". Of the live nodes,
 // the first to append wins; the others get oplog.ErrSeq and move on.
 func (s *Server) reap(ctx context.Context) {
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
+	// An operation is ended only when two scans a reapInterval apart
+	// found it orphaned: a node whose renewal was merely late (a busy
+	// machine) gets that much more time.
+	seen := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -298,7 +302,16 @@ func (s *Server) reap(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("agent: looking for operations of stopped nodes failed", "err", err)
 		}
+		now := map[string]bool{}
 		for _, o := range orphans {
+			now[o.ID] = true
+		}
+		prev := seen
+		seen = now
+		for _, o := range orphans {
+			if !prev[o.ID] {
+				continue
+			}
 			ev := Event{OperationID: o.ID, CallID: o.CallID, CallerID: o.CallerID, Kind: daspeak.Operation(o.Kind),
 				Seq: o.LastSeq + 1, Type: EventErrorCancelled, Reason: ReasonCancelled,
 				Error: "cancelled: the node running the operation stopped"}

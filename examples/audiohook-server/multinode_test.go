@@ -108,6 +108,30 @@ func watch(ctx context.Context, hc *http.Client, nodes []*proc, first int, op ma
 	}
 }
 
+// waitReady waits until p answers /readyz (nodes start one after the
+// other: the first one creates the shared SQLite database).
+func waitReady(t *testing.T, p *proc) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("node %s exited: %v\n%s", p.name, p.cmd.ProcessState, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s not ready: %v\n%s", p.name, err, p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func freePort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -158,7 +182,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 		p.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		p.cmd = exec.Command(bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-agent", "-genesys-region", "mypurecloud.ie",
 			"-genesys-client-id", "client-1", "-genesys-api-url", g.URL, "-offline", "-store", "sqlite:"+filepath.Join(dir, "credentials.db"),
-			"-nats", nats.URL, "-node", p.name, "-nats-lease", "2s", "-buffer", "30s", "-audio-total-duration", "2s", "-drain-timeout", "3s")
+			"-nats", nats.URL, "-node", p.name, "-buffer", "30s", "-audio-total-duration", "2s", "-drain-timeout", "3s")
 		p.cmd.Env = append(os.Environ(), "STATIC_API_KEY_MAP={\""+apiKey+"\":\""+secretB64+"\"}", "EVENT_KEY="+eventKey, "NATS_URL=", "CREDSTORE_KEY=")
 		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 		if err := p.cmd.Start(); err != nil {
@@ -173,24 +197,10 @@ func TestMultiNodeGenesys(t *testing.T) {
 			}
 		})
 		nodes = append(nodes, p)
+		waitReady(t, p)
 	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer hc.CloseIdleConnections()
-	for _, p := range nodes {
-		for deadline := time.Now().Add(30 * time.Second); ; {
-			resp, err := hc.Get(p.base + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s not ready: %v\n%s", p.name, err, p.logs)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	post := func(p *proc, path string, body any) (int, map[string]any, error) {
 		bb, _ := json.Marshal(body)
 		req, _ := http.NewRequest(http.MethodPost, p.base+"/agent"+path, bytes.NewReader(bb))
@@ -298,6 +308,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 		}
 	}
 
+	t.Logf("phase 1 done after %v", time.Since(began))
 	// Phase 2: agents' operations wait for speech on live sessions; node 1
 	// dies.
 	var second []*conv
@@ -316,6 +327,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 		go func() { defer wg.Done(); c.res = watch(ctx, hc, nodes, c.at, c.op) }()
 	}
 	time.Sleep(500 * time.Millisecond)
+	t.Logf("phase 2 running after %v", time.Since(began))
 	const victim = 1
 	killed := time.Now()
 	nodes[victim].cmd.Process.Signal(syscall.SIGKILL)

@@ -51,6 +51,30 @@ type proc struct {
 	done chan struct{}
 }
 
+// waitReady waits until p answers /readyz (nodes start one after the
+// other: the first one creates the shared SQLite database).
+func waitReady(t *testing.T, p *proc) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		resp, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("node %s exited: %v\n%s", p.name, p.cmd.ProcessState, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s not ready: %v\n%s", p.name, err, p.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func freePort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -214,7 +238,7 @@ func TestMultiNode(t *testing.T) {
 		port := freePort(t)
 		p.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		p.cmd = exec.Command(bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-public-url", publicURL,
-			"-offline", "-store", store, "-nats", nats.URL, "-node", p.name, "-nats-lease", "2s",
+			"-offline", "-store", store, "-nats", nats.URL, "-node", p.name,
 			"-twilio-base-url", fake.URL, "-audio-total-duration", "2s", "-drain-timeout", "3s", "-queue-frames", "600")
 		p.cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+fake.AccountSID(), "TWILIO_AUTH_TOKEN="+fake.AuthToken(),
 			"EVENT_KEY="+key(), "BINDING_KEY="+key(), "NATS_URL=", "CREDSTORE_KEY=")
@@ -231,25 +255,10 @@ func TestMultiNode(t *testing.T) {
 			}
 		})
 		nodes = append(nodes, p)
+		waitReady(t, p)
 	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer hc.CloseIdleConnections()
-	for _, p := range nodes {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			resp, err := hc.Get(p.base + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s not ready: %v\n%s", p.name, err, p.logs)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	post := func(p *proc, path string, body any) (int, map[string]any, error) {
 		b, _ := json.Marshal(body)
 		req, _ := http.NewRequest(http.MethodPost, p.base+path, bytes.NewReader(b))
@@ -318,6 +327,7 @@ func TestMultiNode(t *testing.T) {
 		}
 	}
 
+	t.Logf("phase 1 done after %v", time.Since(began))
 	// Phase 2: live calls (silent callers, so their operations run), then
 	// SIGKILL one node.
 	var second []*call
@@ -337,6 +347,7 @@ func TestMultiNode(t *testing.T) {
 		go func() { defer wg.Done(); c.res = watch(ctx, hc, nodes, c.from, c.op) }()
 	}
 	time.Sleep(500 * time.Millisecond)
+	t.Logf("phase 2 running after %v", time.Since(began))
 	const victim = 1
 	killed := time.Now()
 	nodes[victim].cmd.Process.Signal(syscall.SIGKILL)

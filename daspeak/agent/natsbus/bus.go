@@ -114,6 +114,8 @@ type Bus struct {
 	last    map[string]lastRec // the last record this node appended or read, by operation
 	known   map[string]state   // operations seen in the ops bucket
 	handler oplog.Handler
+	live    int // live nodes at liveAt (liveCount)
+	liveAt  time.Time
 	closed  bool
 }
 
@@ -708,15 +710,23 @@ const handlerTimeout = 30 * time.Second
 
 func (b *Bus) onRoute(m *nats.Msg) {
 	h := b.currentHandler()
-	if h == nil || m.Reply == "" {
+	if m.Reply == "" {
+		return
+	}
+	if h == nil {
+		m.Respond(nil) // holds nothing (not serving, or shutting down)
 		return
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), b.o.RouteTimeout)
 		defer cancel()
+		// Every node answers, "" when it does not hold the call, so the
+		// asker can stop when all live nodes said no.
+		var reply []byte
 		if h.Holds(ctx, m.Header.Get(hdrCall)) {
-			m.Respond([]byte(b.o.Node))
+			reply = []byte(b.o.Node)
 		}
+		m.Respond(reply)
 	}()
 }
 
@@ -735,15 +745,66 @@ func (b *Bus) onCommand(m *nats.Msg) {
 // Route implements oplog.Log: it asks every node which holds callID
 // (waiting RouteTimeout at most), then sends msg to the first that does.
 func (b *Bus) Route(ctx context.Context, callID string, msg []byte) ([]byte, error) {
-	m := nats.NewMsg(b.o.Prefix + ".cmd.route")
-	m.Header.Set(hdrCall, callID)
-	lctx, cancel := context.WithTimeout(ctx, b.o.RouteTimeout)
-	node, err := b.request(lctx, m, "call "+callID)
-	cancel()
+	node, err := b.holder(ctx, callID)
 	if err != nil {
 		return nil, err
 	}
-	return b.Send(ctx, string(node), msg)
+	return b.Send(ctx, node, msg)
+}
+
+// holder asks every node whether it holds callID and returns the first
+// that does. It stops early when every live node answered no.
+func (b *Bus) holder(ctx context.Context, callID string) (string, error) {
+	lctx, cancel := context.WithTimeout(ctx, b.o.RouteTimeout)
+	defer cancel()
+	live := b.liveCount(lctx)
+	inbox := b.nc.NewRespInbox()
+	sub, err := b.nc.SubscribeSync(inbox)
+	if err != nil {
+		return "", fmt.Errorf("natsbus: %w", err)
+	}
+	defer sub.Unsubscribe()
+	m := nats.NewMsg(b.o.Prefix + ".cmd.route")
+	m.Header.Set(hdrCall, callID)
+	m.Reply = inbox
+	if err := b.nc.PublishMsg(m); err != nil {
+		return "", fmt.Errorf("natsbus: asking for call %s: %w", callID, err)
+	}
+	for no := 0; live == 0 || no < live; {
+		r, err := sub.NextMsgWithContext(lctx)
+		if err != nil {
+			break
+		}
+		if len(r.Data) > 0 {
+			return string(r.Data), nil
+		}
+		no++
+	}
+	return "", fmt.Errorf("%w: call %s", oplog.ErrNoRoute, callID)
+}
+
+// liveCount returns the number of nodes with a lease (0 when unknown),
+// cached for a third of a lease.
+func (b *Bus) liveCount(ctx context.Context) int {
+	b.mu.Lock()
+	n, at := b.live, b.liveAt
+	b.mu.Unlock()
+	if time.Since(at) < b.o.Lease/3 {
+		return n
+	}
+	lister, err := b.nodes.ListKeys(ctx)
+	if err != nil {
+		return 0
+	}
+	n = 0
+	for range lister.Keys() {
+		n++
+	}
+	lister.Stop()
+	b.mu.Lock()
+	b.live, b.liveAt = n, time.Now()
+	b.mu.Unlock()
+	return n
 }
 
 // Send implements oplog.Log.

@@ -224,6 +224,12 @@ func TestCommands(t *testing.T) {
 			t.Errorf("Route(%s) = %q %v", cc.call, r, err)
 		}
 	}
+	// No node holds CA3: every live node says so, and Route does not
+	// wait for RouteTimeout.
+	start := time.Now()
+	if _, err := c.Route(ctx, "CA3", []byte("x")); !errors.Is(err, oplog.ErrNoRoute) || time.Since(start) >= natsbus.DefaultRouteTimeout*4/5 {
+		t.Errorf("Route to nobody: %v after %v", err, time.Since(start))
+	}
 	if ha.n.Load() != 1 || hb.n.Load() != 1 {
 		t.Fatalf("commands %d %d", ha.n.Load(), hb.n.Load())
 	}
