@@ -98,8 +98,6 @@ func BenchmarkNATSEventPath(b *testing.B) {
 	ready.Wait()
 	for {
 		var open int
-		obs.mu.Lock()
-		obs.mu.Unlock()
 		e.srv.streams.mu.Lock()
 		open = len(e.srv.streams.cancels)
 		e.srv.streams.mu.Unlock()
