@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -176,4 +178,52 @@ func TestClusterDeadNode(t *testing.T) {
 		t.Fatalf("state %+v %v", o, err)
 	}
 	var _ oplog.Log = a.bus
+}
+
+// TestClusterResume checks that an event stream read in part on one node
+// resumes on another with Last-Event-ID: nothing missed, nothing twice;
+// and that a finished operation read to its end answers 204 on any node.
+func TestClusterResume(t *testing.T) {
+	nodes := cluster(t, 3, nil)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	a.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}})
+	op := a.start("/register", callA, callerA, nil)
+	resp, err := http.Get(b.http.URL + op["events_url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two events on b, then the connection drops.
+	var head []sseMsg
+	sc := bufio.NewScanner(resp.Body)
+	var cur sseMsg
+	for len(head) < 2 && sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "" && cur.Event != "":
+			json.Unmarshal([]byte(cur.Raw), &cur.Data)
+			head = append(head, cur)
+			cur = sseMsg{}
+		case strings.HasPrefix(line, "id: "):
+			cur.ID = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			cur.Event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.Raw += line[6:]
+		}
+	}
+	resp.Body.Close()
+	if len(head) != 2 {
+		t.Fatalf("read %d events on b", len(head))
+	}
+	code, rest := c.events(op["events_url"].(string), head[1].ID)
+	if code != http.StatusOK {
+		t.Fatalf("resume on c: %d", code)
+	}
+	all := append(head, rest...)
+	if last := checkStream(t, all, op); last.Event != "result-success" {
+		t.Fatalf("ended with %s", last.Raw)
+	}
+	if code, _ := b.events(op["events_url"].(string), all[len(all)-1].ID); code != http.StatusNoContent {
+		t.Fatalf("finished stream read to its end on b: %d, want 204", code)
+	}
 }
