@@ -38,9 +38,17 @@ func (o *lagObserver) EventSent(lag time.Duration) {
 // node b's server streams each operation to its own SSE client. It
 // reports events/s (appended and written to their streams) and the p50
 // and p99 latency from the append on node a to the SSE write on node b.
+// "saturated": every operation appends back to back; "paced": each
+// appends one event every 250 ms (4,000 events/s offered), as sessions
+// report progress.
 //
 //	go test -run '^$' -bench NATSEventPath -benchtime 20000x ./daspeak/agent/
 func BenchmarkNATSEventPath(b *testing.B) {
+	b.Run("saturated", func(b *testing.B) { benchEventPath(b, 0) })
+	b.Run("paced", func(b *testing.B) { benchEventPath(b, 250*time.Millisecond) })
+}
+
+func benchEventPath(b *testing.B, every time.Duration) {
 	const ops = 1000
 	srv := natsbustest.Start(b)
 	connect := func(node string) *natsbus.Bus {
@@ -113,7 +121,16 @@ func BenchmarkNATSEventPath(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var tick *time.Ticker
+			if every > 0 {
+				time.Sleep(time.Duration(i) * every / ops) // spread the operations over the interval
+				tick = time.NewTicker(every)
+				defer tick.Stop()
+			}
 			for s := 1; s <= per; s++ {
+				if tick != nil && s > 1 {
+					<-tick.C
+				}
 				ev := Event{OperationID: id, CallID: fmt.Sprintf("CA%032d", i), CallerID: callerA, Kind: daspeak.OperationVerify, Seq: uint64(s), Type: daspeak.EventProgress,
 					Session: daspeak.Event{Type: daspeak.EventProgress, NetSpeech: time.Duration(s) * 100 * time.Millisecond, NetSpeechNeeded: 4 * time.Second}}
 				if s == per {
