@@ -17,9 +17,13 @@ import (
 const Binary = "/usr/sbin/nats-server"
 
 // Find returns the nats-server binary: $NATS_SERVER_BIN, Binary, or the
-// first nats-server on PATH; "" when there is none.
+// first nats-server on PATH; "" when there is none (or NATS_SERVER_BIN
+// names no file, e.g. "none" to skip the NATS tests).
 func Find() string {
 	if p := os.Getenv("NATS_SERVER_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
 		return p
 	}
 	if _, err := os.Stat(Binary); err == nil {
