@@ -91,6 +91,38 @@
 // error-cancelled; each carries a reason ([Reason]). Events never hold a
 // credential or audio; see [Event.MarshalJSON] for the fields.
 //
+// # Many nodes
+//
+// Options.Log is where operations and events live: in memory by default
+// (one node), or an operation log shared by nodes (daspeak/agent/natsbus,
+// NATS JetStream). With a shared log every node serves every operation's
+// event stream (a client that reconnects to another node with
+// Last-Event-ID misses nothing and sees nothing twice); a request about a
+// call this node has no audio for is forwarded to the node that holds it
+// (Sources implementing [CallInfo]: the Genesys AudioHook session); audio
+// that reaches another node than the one that started the operation (a
+// Twilio Media Stream through a load balancer) is taken over there
+// ([Server.Adopt], [ErrOpenedElsewhere]); stop reaches the operation's
+// node. A forwarded request keeps every check: the node the agent's
+// request reached authenticates it and asks the [CallAuthorizer] (with
+// the agent's token, which is not forwarded) before forwarding; the node
+// holding the call binds the caller to the call ([CallInfo]) and checks
+// the rest there. Each node holds a lease; when one dies, the others end each of its
+// unfinished operations with error-cancelled (reason cancelled, error
+// "cancelled: the node running the operation stopped"). Nodes must share
+// EventKey, the credential store and the session configuration. A call's
+// busy check and a delete's cancellation of running operations are per
+// node.
+//
+// # Operating
+//
+// [Server.HealthHandler] and [Server.ReadyHandler] answer /healthz and
+// /readyz (503 while draining or while the operation log is unreachable);
+// [Server.Drain] is the SIGTERM path: no new operations, running ones
+// finish until a deadline, the rest end with error-cancelled, so no
+// operation is cut without its terminal event. Options.Observer receives
+// measurements (daspeak/agent/metrics exposes them to Prometheus).
+//
 // # Starter servers
 //
 // [EngineConfig], [SessionFlags], [Env] and [EnvBool] read configuration

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak"
-	"github.com/voicegate/voicegate/daspeak/agent/internal/oplog"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // notifyTimeout bounds ResultNotifier.NotifyResult and Audio.Close.
@@ -38,10 +38,12 @@ func (op *operation) run(ctx context.Context, ending func()) {
 		err  error
 	)
 	cfg := op.cfg
+	counted := &countedAudio{Audio: op.audio}
+	op.s.obs.AudioOpened()
 	if op.kind == daspeak.OperationRegister {
-		sess, err = daspeak.Register(op.audio, op.s.opts.Engine, &cfg)
+		sess, err = daspeak.Register(counted, op.s.opts.Engine, &cfg)
 	} else {
-		sess, err = daspeak.Verify(op.audio, op.s.opts.Engine, op.credential, &cfg)
+		sess, err = daspeak.Verify(counted, op.s.opts.Engine, op.credential, &cfg)
 	}
 	if err != nil {
 		op.s.log.Warn("agent: session parameters", "operation_id", op.id, "err", err)
@@ -77,6 +79,8 @@ func (op *operation) run(ctx context.Context, ending func()) {
 	ending()
 	if err := op.publish(pctx, &final); err != nil {
 		op.s.log.Error("agent: publishing the result failed", "operation_id", op.id, "err", err)
+	} else {
+		op.s.obs.OperationEnded(op.kind, final.Type, final.Reason)
 	}
 	op.s.log.Info("agent: operation ended", "operation_id", op.id, "kind", op.kind, "call_id", op.callID,
 		"type", string(final.Type), "reason", string(final.Reason), "agent", op.principal.Subject)
@@ -87,9 +91,15 @@ func (op *operation) run(ctx context.Context, ending func()) {
 			op.s.log.Warn("agent: result notification failed", "operation_id", op.id, "err", err)
 		}
 	}
+	var dropped, late uint64
+	if fc, ok := op.audio.(FrameCounter); ok {
+		dropped, late = fc.FrameCounts()
+	}
 	if err := op.audio.Close(); err != nil {
 		op.s.log.Warn("agent: closing the audio failed", "operation_id", op.id, "err", err)
 	}
+	op.s.obs.AudioClosed()
+	op.s.obs.Frames(counted.read, dropped, late)
 }
 
 // terminal turns the session's terminal event into the operation's: a

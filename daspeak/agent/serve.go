@@ -93,6 +93,26 @@ func (t *Tracker) Start() (ctx context.Context, done func(), ok bool) {
 	}, true
 }
 
+// Wait waits until no session runs or ctx ends, without cancelling
+// any; sessions may still start meanwhile.
+func (t *Tracker) Wait(ctx context.Context) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		t.mu.Lock()
+		n := len(t.cancels)
+		t.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Shutdown refuses new sessions, cancels the running ones and waits until
 // they ended or ctx ends.
 func (t *Tracker) Shutdown(ctx context.Context) error {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
-	"github.com/voicegate/voicegate/daspeak/agent/internal/oplog"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // Defaults of [Options].
@@ -95,6 +95,19 @@ type Options struct {
 	// Logger receives one line per operation and per failure; never a
 	// credential, audio or token. Default slog.Default().
 	Logger *slog.Logger
+	// Log keeps the operations and their events. Nil: an in-memory log
+	// (oplog.NewMemory with Retain): one node. A log shared by nodes
+	// (daspeak/agent/natsbus) makes every node serve every operation's
+	// events, forwards requests about a call to the node holding its audio
+	// (Sources that implement CallInfo), lets a node take over an
+	// operation whose audio reached it ([Server.Adopt]) and ends the
+	// operations of a node that died (error-cancelled, reason cancelled,
+	// "cancelled: the node running the operation stopped"). All nodes then
+	// need the same EventKey, credential store and engine configuration.
+	// The server does not close the Log.
+	Log oplog.Log
+	// Observer receives measurements (daspeak/agent/metrics). Nil: none.
+	Observer Observer
 }
 
 // Server is the agent HTTP API (see the package documentation): it runs
@@ -114,9 +127,15 @@ type Server struct {
 	// error-cancelled event.
 	opsTrack, streams Tracker
 
-	mu      sync.Mutex
-	running map[string]*run // by call id
-	closed  bool
+	obs      Observer
+	handlers map[string]func(http.ResponseWriter, *http.Request, Principal)
+	reapStop context.CancelFunc
+	reapDone chan struct{}
+
+	mu       sync.Mutex
+	running  map[string]*run // by call id
+	closed   bool
+	draining bool
 }
 
 // run is a running (or starting) operation of a call.
@@ -189,25 +208,49 @@ func NewServer(opts *Options) (*Server, error) {
 			return nil, errors.New("agent: Options.Register and Verify must not set Store; the server uses Options.Store")
 		}
 	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	} else {
+		o.Engine = timed(o.Engine, o.Observer)
+	}
 	s := &Server{
 		opts:    o,
 		log:     o.Logger,
-		ops:     oplog.NewMemory(o.Retain, 0),
+		ops:     o.Log,
+		obs:     o.Observer,
 		tokens:  NewBinder(o.EventKey),
 		running: map[string]*run{},
 	}
+	if s.ops == nil {
+		s.ops = oplog.NewMemory(o.Retain, 0)
+	}
+	s.handlers = map[string]func(http.ResponseWriter, *http.Request, Principal){
+		"status":   s.handleStatus,
+		"register": s.handleStart(kindRegister),
+		"verify":   s.handleStart(kindVerify),
+		"reverify": s.handleStart(kindReverify),
+		"delete":   s.handleDelete,
+		"stop":     s.handleStop,
+	}
 	b := o.BasePath
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+b+"/status", s.authed(s.handleStatus))
-	mux.HandleFunc("POST "+b+"/register", s.authed(s.handleStart(kindRegister)))
-	mux.HandleFunc("POST "+b+"/verify", s.authed(s.handleStart(kindVerify)))
-	mux.HandleFunc("POST "+b+"/reverify", s.authed(s.handleStart(kindReverify)))
-	mux.HandleFunc("POST "+b+"/delete", s.authed(s.handleDelete))
+	for _, name := range []string{"status", "register", "verify", "reverify", "delete"} {
+		mux.HandleFunc("POST "+b+"/"+name, s.authed(s.routed(name, s.handlers[name])))
+	}
 	mux.HandleFunc("POST "+b+"/stop", s.authed(s.handleStop))
 	mux.HandleFunc("GET "+b+"/operations/{id}/events", s.handleEvents)
 	mux.HandleFunc("OPTIONS "+b+"/", s.handlePreflight)
 	mux.Handle("GET "+b+WidgetPath, WidgetHandler())
 	s.mux = mux
+	if s.multiNode() {
+		s.ops.Handle(s)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.reapStop, s.reapDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.reapDone)
+			s.reap(ctx)
+		}()
+	}
 	return s, nil
 }
 
@@ -243,6 +286,12 @@ func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // Shutdown refuses new operations, ends the running ones with
 // error-cancelled, closes the event streams and waits for all of them
 // until ctx ends.
+//
+// The event streams of operations that ended are given a moment
+// (streamGrace, within ctx) to send their terminal event; the others are
+// closed, and their clients reconnect (to another node) with
+// Last-Event-ID. With a shared Log the node stops answering other nodes'
+// commands and ending dead nodes' operations.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -250,7 +299,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		r.cancel(errShutdown)
 	}
 	s.mu.Unlock()
-	return errors.Join(s.opsTrack.Shutdown(ctx), s.streams.Shutdown(ctx))
+	if s.reapStop != nil {
+		s.ops.Handle(nil)
+		s.reapStop()
+		<-s.reapDone
+	}
+	err := s.opsTrack.Shutdown(ctx)
+	gctx, cancel := context.WithTimeout(ctx, streamGrace)
+	s.streams.Wait(gctx)
+	cancel()
+	return errors.Join(err, s.streams.Shutdown(ctx))
 }
 
 type kind uint8
@@ -327,6 +385,8 @@ type apiRequest struct {
 	AuthenticityThreshold number `json:"authenticity_threshold"`
 	ScoreThreshold        number `json:"score_threshold"`
 	ModelHash             string `json:"model_hash"`
+	// raw is the body as received (the spec another node runs it from).
+	raw json.RawMessage
 }
 
 // number is a JSON number or a numeric string (the vendor's config.js
@@ -365,9 +425,14 @@ func (n *number) UnmarshalJSON(b []byte) error {
 // decode reads the JSON body (at most 64 KiB).
 func decode(w http.ResponseWriter, r *http.Request) (apiRequest, *Error) {
 	var req apiRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
 		return req, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "body is not the expected JSON object: " + err.Error()}
 	}
+	req.raw = body
 	return req, nil
 }
 
@@ -425,7 +490,7 @@ func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callChe
 		}
 		return callCheck{callerID: callerID, inProgress: true, bound: true}, nil
 	}
-	ani, live, err := ci.Call(ctx, req.CallID)
+	ani, live, err := lookupCall(ctx, ci, req.CallID)
 	known := true
 	switch {
 	case errors.Is(err, ErrNoCall):
@@ -468,9 +533,17 @@ func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callChe
 // authorize asks the Authenticator, when it is a CallAuthorizer, whether
 // p may act on callID. Refusals answering 401 or 503 wait for
 // AuthFailureDelay, as authentication failures do.
+//
+// A request another node forwarded is not asked again: the node that
+// received it from the agent authorized it before forwarding ([Server.routed],
+// handleStop), with the agent's token, which is not forwarded. Nor is a
+// request whose call routed already authorized.
 func (s *Server) authorize(r *http.Request, p Principal, callID string) *Error {
 	az, ok := s.opts.Authenticator.(CallAuthorizer)
-	if !ok {
+	if !ok || forwarded(r) {
+		return nil
+	}
+	if id, _ := r.Context().Value(authorizedKey{}).(string); id != "" && id == callID {
 		return nil
 	}
 	start := time.Now()
@@ -532,7 +605,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principa
 
 // registered reports whether callerID has a stored credential.
 func (s *Server) registered(ctx context.Context, callerID string) (bool, error) {
-	_, err := s.opts.Store.Get(ctx, callerID)
+	_, err := s.getCredential(ctx, callerID)
 	switch {
 	case err == nil:
 		return true, nil
@@ -599,6 +672,14 @@ func (s *Server) config(k kind, req apiRequest, callerID string) (daspeak.Config
 			cfg.ModelHash = req.ModelHash
 		}
 		cfg.Store = s.opts.Store
+		if _, nop := s.obs.(nopObserver); !nop {
+			cfg.Store = daspeak.StoreFunc(func(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+				t := time.Now()
+				err := s.opts.Store.StoreCredential(ctx, callerID, credential, modelHash, audio)
+				s.obs.StoreCall("store", time.Since(t), err)
+				return err
+			})
+		}
 		cfg.CallerID = callerID
 	}
 	cfg.AudioInJSON = false
@@ -666,36 +747,63 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	}
 
 	id := newOperationID()
+	op := &operation{
+		s: s, id: id, kind: k.operation(), callID: req.CallID, callerID: callerID,
+		cfg: cfg, credential: rec.Credential, principal: p,
+	}
+	var spec []byte
+	if s.multiNode() {
+		spec, _ = json.Marshal(opSpec{Kind: k, Body: req.raw, Subject: p.Subject, AgentName: p.Name})
+	}
+	logOp := oplog.Op{ID: id, Kind: string(op.kind), CallID: req.CallID, CallerID: callerID, Spec: spec}
+	if err := s.ops.Create(ctx, logOp); err != nil {
+		return startAnswer{}, s.internal("operation log failed", err)
+	}
+	answer := startAnswer{
+		OperationID: id, Kind: op.kind, CallID: req.CallID, CallerID: callerID,
+		EventsURL: s.opts.BasePath + "/operations/" + id + "/events?token=" + url.QueryEscape(s.eventToken(id, req.CallID)),
+	}
 	// Open is bounded by OpenTimeout, and abandoned when the operation is
 	// replaced or the client goes away: an operation nobody got the
-	// events of must not run (a register would store unseen).
+	// events of must not run (a register would store unseen). With a
+	// shared log, the audio may reach another node, which takes the
+	// operation over (Adopt): Open is then cancelled with
+	// ErrOpenedElsewhere.
 	octx, cancel := context.WithTimeout(opCtx, s.opts.OpenTimeout)
+	octx, cancelElsewhere := context.WithCancelCause(octx)
 	stopAfter := context.AfterFunc(ctx, cancel)
+	watched := s.watchAdoption(octx, id, cancelElsewhere)
 	audio, err := s.opts.Source.Open(octx, SourceRequest{OperationID: id, CallID: req.CallID, CallerID: callerID})
+	elsewhere := errors.Is(context.Cause(octx), ErrOpenedElsewhere)
 	stopAfter()
+	cancelElsewhere(nil)
 	cancel()
-	if err == nil && ctx.Err() != nil {
+	<-watched
+	if err == nil && (ctx.Err() != nil || elsewhere) {
 		audio.Close()
-		return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+		err = context.Cause(octx)
 	}
-	if ctx.Err() != nil {
-		return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
-	}
-	if err != nil {
+	if err != nil || ctx.Err() != nil {
+		why := "no audio for the call"
+		if ctx.Err() != nil {
+			why = "the request ended"
+		}
+		aerr := s.abort(context.WithoutCancel(ctx), logOp, why)
+		if errors.Is(aerr, oplog.ErrSeq) {
+			// Another node got the audio and started the operation.
+			s.log.Info("agent: operation started on the node that got its audio", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)
+			return answer, nil
+		}
+		if ctx.Err() != nil {
+			return startAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "request ended"}
+		}
 		if c := context.Cause(opCtx); c != nil {
 			return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeBusy, Message: "cancelled before the audio started: " + c.Error()}
 		}
 		s.log.Warn("agent: no audio for the call", "call_id", req.CallID, "operation_id", id, "err", err)
 		return startAnswer{}, &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no audio source for the call"}
 	}
-	op := &operation{
-		s: s, id: id, kind: k.operation(), callID: req.CallID, callerID: callerID,
-		cfg: cfg, credential: rec.Credential, audio: audio, principal: p,
-	}
-	if err := s.ops.Create(ctx, oplog.Op{ID: id, Kind: string(op.kind), CallID: req.CallID, CallerID: callerID}); err != nil {
-		audio.Close()
-		return startAnswer{}, s.internal("operation log failed", err)
-	}
+	op.audio = audio
 	if err := op.publish(ctx, &Event{Type: EventStarted}); err != nil {
 		audio.Close()
 		return startAnswer{}, s.internal("operation log failed", err)
@@ -704,27 +812,65 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	rn.id = id
 	s.mu.Unlock()
 	started = true
+	s.launch(op, rn, opCtx, done)
+	s.log.Info("agent: operation started", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)
+	return answer, nil
+}
+
+// watchAdoption cancels octx with ErrOpenedElsewhere as soon as operation
+// id has a record written by another node (multi-node only). The returned
+// channel is closed when the watch ended (octx done).
+func (s *Server) watchAdoption(octx context.Context, id string, cancel context.CancelCauseFunc) <-chan struct{} {
+	ch := make(chan struct{})
+	if !s.multiNode() {
+		close(ch)
+		return ch
+	}
+	go func() {
+		defer close(ch)
+		cur, err := s.ops.Subscribe(octx, id, 0)
+		if err != nil {
+			return
+		}
+		defer cur.Close()
+		if r, err := cur.Next(octx); err == nil && r.Type == string(EventStarted) {
+			cancel(ErrOpenedElsewhere)
+		}
+	}()
+	return ch
+}
+
+// launch runs op on its goroutine; rn, opCtx and done come from reserve.
+func (s *Server) launch(op *operation, rn *run, opCtx context.Context, done func()) {
+	s.obs.OperationStarted(op.kind)
 	go func() {
 		defer done()
 		defer close(rn.done)
-		defer s.release(req.CallID, rn)
+		defer s.release(op.callID, rn)
 		op.run(opCtx, func() {
 			s.mu.Lock()
 			rn.finished = true
 			s.mu.Unlock()
 		})
 	}()
-	s.log.Info("agent: operation started", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)
-	return startAnswer{
-		OperationID: id, Kind: op.kind, CallID: req.CallID, CallerID: callerID,
-		EventsURL: s.opts.BasePath + "/operations/" + id + "/events?token=" + url.QueryEscape(s.eventToken(id, req.CallID)),
-	}, nil
+}
+
+// getCredential reads a caller's record, timed.
+func (s *Server) getCredential(ctx context.Context, callerID string) (credstore.Record, error) {
+	t := time.Now()
+	rec, err := s.opts.Store.Get(ctx, callerID)
+	if errors.Is(err, credstore.ErrNotFound) {
+		s.obs.StoreCall("get", time.Since(t), nil)
+	} else {
+		s.obs.StoreCall("get", time.Since(t), err)
+	}
+	return rec, err
 }
 
 // stored reads callerID's record and refuses a register of a registered
 // caller and a verify of an unregistered one.
 func (s *Server) stored(ctx context.Context, k kind, callerID string) (credstore.Record, *Error) {
-	rec, err := s.opts.Store.Get(ctx, callerID)
+	rec, err := s.getCredential(ctx, callerID)
 	switch {
 	case err == nil && k == kindRegister:
 		return rec, &Error{Status: http.StatusConflict, Code: CodeAlreadyRegistered, Message: "the caller has a stored credential; delete it first"}
@@ -753,7 +899,7 @@ func (s *Server) eventToken(id, callID string) string {
 func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string) (*run, context.Context, func(), *Error) {
 	for {
 		s.mu.Lock()
-		if s.closed {
+		if s.closed || s.draining {
 			s.mu.Unlock()
 			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
 		}
@@ -826,7 +972,10 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 					return
 				}
 			}
-			if err := s.opts.Store.Delete(r.Context(), callerID); err != nil {
+			t := time.Now()
+			err := s.opts.Store.Delete(r.Context(), callerID)
+			s.obs.StoreCall("delete", time.Since(t), err)
+			if err != nil {
 				e = s.internal("deleting the credential failed", err)
 			} else {
 				s.log.Info("agent: credential deleted", "call_id", req.CallID, "agent", p.Subject)
@@ -851,6 +1000,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 	}
 	if e := s.authorize(r, p, op.CallID); e != nil {
 		WriteError(w, e.Status, e.Code, e.Message)
+		return
+	}
+	if op.Owner != s.ops.Node() && !op.Done && !forwarded(r) {
+		s.stopRemote(w, r, p, op)
 		return
 	}
 	s.mu.Lock()
@@ -903,6 +1056,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
+	s.obs.StreamOpened()
+	defer s.obs.StreamClosed()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(tctx, cancel)
@@ -936,7 +1091,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		default:
 			return
 		}
-		if writeSSE(w, rec) != nil || rc.Flush() != nil || rec.Terminal {
+		if writeSSE(w, rec) != nil || rc.Flush() != nil {
+			return
+		}
+		if !rec.Time.IsZero() {
+			s.obs.EventSent(time.Since(rec.Time))
+		}
+		if rec.Terminal {
 			return
 		}
 	}

@@ -76,7 +76,7 @@ func TestAgentMode(t *testing.T) {
 	cfg.Session.AudioTotalDuration = 3 * time.Second
 	var logs lockedBuf
 	store := credstore.NewMemory()
-	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), store)
+	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestAgentModeGenesysDown(t *testing.T) {
 		Enabled: true, Region: "mypurecloud.ie", ClientID: "client-1", APIURL: g.URL,
 	}}
 	var logs lockedBuf
-	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), credstore.NewMemory())
+	srv, err := newServer(cfg, slog.New(slog.NewTextHandler(&logs, nil)), offline.New(nil), credstore.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

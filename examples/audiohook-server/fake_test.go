@@ -184,7 +184,7 @@ func TestFakeGenesys(t *testing.T) {
 func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 	t.Setenv("TEST_AUDIOHOOK_KEYS", `{"`+apiKey+`":"`+secretB64+`"}`)
 	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", Agent: agentConfig{Enabled: true, Region: "mypurecloud.ie", ClientID: "client-1", APIURL: "https://api.mypurecloud.ie"}}
-	srv, err := newServer(cfg, slog.New(slog.DiscardHandler), offline.New(nil), credstore.NewMemory())
+	srv, err := newServer(cfg, slog.New(slog.DiscardHandler), offline.New(nil), credstore.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

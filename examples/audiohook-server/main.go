@@ -68,6 +68,8 @@ import (
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/agent/genesys"
+	"github.com/voicegate/voicegate/daspeak/agent/metrics"
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
 )
 
 // Path is where the Genesys AudioHook reference server listens; configure
@@ -119,6 +121,11 @@ type config struct {
 	Engine       agent.EngineConfig
 	Session      agent.SessionFlags
 	Agent        agentConfig
+	NATS         string
+	NATSPrefix   string
+	NATSLease    time.Duration
+	Node         string
+	DrainTimeout time.Duration
 }
 
 // agentConfig configures -agent mode.
@@ -151,6 +158,11 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.Agent.APIURL, "genesys-api-url", os.Getenv("GENESYS_API_URL"), "-agent: replace https://api.<region> where agent tokens are checked, for proxies and tests (env GENESYS_API_URL)")
 	fs.BoolVar(&c.Agent.Fake, "fake-genesys", false, "-agent without a Genesys Cloud org, for local trials on loopback: an in-process fake checks agent tokens, the widget page needs no login, / lists the live conversations, and the local AudioHook key pair is accepted when no keys are set")
 	fs.StringVar(&c.Agent.AllowOrigins, "allow-origin", os.Getenv("ALLOW_ORIGIN"), "-agent: comma-separated browser origins allowed to call /agent besides this server's (env ALLOW_ORIGIN)")
+	fs.StringVar(&c.NATS, "nats", os.Getenv("NATS_URL"), "-agent: NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of many; an agent's click on any node reaches the node holding the conversation's AudioHook session (env NATS_URL; credentials from NATS_CREDS, NATS_NKEY, NATS_USER/NATS_PASSWORD or NATS_TOKEN)")
+	fs.StringVar(&c.NATSPrefix, "nats-prefix", agent.Env("NATS_PREFIX", natsbus.DefaultPrefix), "-nats: prefix of the subjects, stream and buckets the nodes share (env NATS_PREFIX)")
+	fs.DurationVar(&c.NATSLease, "nats-lease", natsbus.DefaultLease, "-nats: how long a node that stopped renewing keeps its operations before another node ends them")
+	fs.StringVar(&c.Node, "node", os.Getenv("NODE_NAME"), "-nats: this node's name (env NODE_NAME; default host, pid and random)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running operations may finish before they are ended with error-cancelled")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -226,14 +238,16 @@ type server struct {
 	opts     audiohook.ServerOptions
 	sessions agent.Tracker
 	// -agent mode
-	source *genesys.Source
-	api    *agent.Server
-	page   http.Handler
-	convs  *conversations // -fake-genesys: live conversations for the index
+	source  *genesys.Source
+	api     *agent.Server
+	page    http.Handler
+	convs   *conversations // -fake-genesys: live conversations for the index
+	bus     *natsbus.Bus   // -nats
+	metrics *metrics.Metrics
 }
 
-func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store) (*server, error) {
-	s := &server{cfg: cfg, log: log, engine: engine, store: store}
+func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store, bus *natsbus.Bus) (*server, error) {
+	s := &server{cfg: cfg, log: log, engine: engine, store: store, bus: bus, metrics: metrics.New()}
 	s.creds = &agent.CredentialStore{Store: store, AudioDir: cfg.AudioDir}
 	if cfg.AudioDir != "" {
 		key, err := base64.StdEncoding.DecodeString(cfg.AudioKey)
@@ -386,14 +400,19 @@ func (s *server) newAgent() error {
 		}
 	}
 	s.source = genesys.NewSource(&genesys.SourceOptions{Logger: s.log})
-	s.api, err = agent.NewServer(&agent.Options{
+	opts := &agent.Options{
 		Engine: s.engine, Store: s.creds, Source: s.source, Authenticator: auth,
 		AllowedOrigins: splitList(a.AllowOrigins), Register: s.cfg.Session.Config(), Verify: s.cfg.Session.Config(),
-		EventKey: eventKey, Logger: s.log,
-	})
+		EventKey: eventKey, Logger: s.log, Observer: s.metrics,
+	}
+	if s.bus != nil {
+		opts.Log = s.bus
+	}
+	s.api, err = agent.NewServer(opts)
 	if err != nil {
 		return err
 	}
+	s.metrics.SetSessions(func() float64 { return float64(s.source.Stats().Sessions) })
 	s.page, err = genesys.WidgetPage(&genesys.WidgetPageOptions{ClientID: a.ClientID, Region: a.Region, BasePath: s.api.BasePath(), DevToken: fakeToken})
 	return err
 }
@@ -411,8 +430,14 @@ func splitList(v string) []string {
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wsPath, s.audiohook)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	if s.api == nil {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ready\n") })
+	}
 	if s.api != nil {
+		mux.Handle("GET /healthz", s.api.HealthHandler())
+		mux.Handle("GET /readyz", s.api.ReadyHandler())
 		mux.Handle(s.api.BasePath()+"/", s.api)
 		mux.Handle("GET "+genesys.DefaultWidgetPath, s.page)
 	}
@@ -428,7 +453,11 @@ func (s *server) handler() http.Handler {
 func (s *server) shutdown(ctx context.Context) error {
 	var err error
 	if s.api != nil {
-		err = s.api.Shutdown(ctx)
+		// Running operations finish until ctx ends, then end with
+		// error-cancelled.
+		if err = s.api.Drain(ctx); errors.Is(err, context.DeadlineExceeded) {
+			err = nil
+		}
 	}
 	return errors.Join(err, s.sessions.Shutdown(ctx))
 }
@@ -659,7 +688,24 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		return err
 	}
 	defer closeStore()
-	s, err := newServer(cfg, log, engine, store)
+	var bus *natsbus.Bus
+	if cfg.NATS != "" {
+		if !cfg.Agent.Enabled {
+			return errors.New("-nats needs -agent: without it each AudioHook session runs on its own node and nothing crosses nodes")
+		}
+		if cfg.Agent.EventKey == "" {
+			return fmt.Errorf("-nats: every node needs the same EVENT_KEY (event-stream URLs open on any node): base64 of 32 random bytes, e.g. %s", agent.NewAudioKey())
+		}
+		if cfg.Store == "memory" || cfg.Store == "" {
+			return errors.New("-nats: the nodes need one credential store: -store sqlite:PATH on a file they share, or a database")
+		}
+		if bus, err = natsbus.Connect(ctx, cfg.NATS, &natsbus.Options{Prefix: cfg.NATSPrefix, Node: cfg.Node, Lease: cfg.NATSLease, Logger: log}); err != nil {
+			return err
+		}
+		defer bus.Close()
+		log.Info("one node of many", "node", bus.Node(), "nats_prefix", cfg.NATSPrefix)
+	}
+	s, err := newServer(cfg, log, engine, store, bus)
 	if err != nil {
 		return err
 	}
@@ -677,7 +723,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return agent.Serve(ctx, log, ln, s.handler(), 0, s.shutdown)
+	return agent.Serve(ctx, log, ln, s.handler(), cfg.DrainTimeout+5*time.Second, func(sctx context.Context) error {
+		dctx, cancel := context.WithTimeout(sctx, cfg.DrainTimeout)
+		defer cancel()
+		return s.shutdown(dctx)
+	})
 }
 
 func main() {

@@ -107,7 +107,7 @@ func newEnvWith(t *testing.T, mod func(*config)) *env {
 	}
 	log := slog.New(slog.NewTextHandler(out, nil))
 	store := credstore.NewMemory()
-	srv, err := newServer(cfg, log, offline.New(nil), store)
+	srv, err := newServer(cfg, log, offline.New(nil), store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,8 @@ import (
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/agent/flex"
+	"github.com/voicegate/voicegate/daspeak/agent/metrics"
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
 	"github.com/voicegate/voicegate/twilio"
 	"github.com/voicegate/voicegate/twilio/twiliotest"
 )
@@ -82,6 +84,12 @@ type config struct {
 	FakeFast   bool
 	FakeCaller string
 
+	NATS         string
+	NATSPrefix   string
+	NATSLease    time.Duration
+	Node         string
+	DrainTimeout time.Duration
+
 	Engine  agent.EngineConfig
 	Session agent.SessionFlags
 }
@@ -109,6 +117,11 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.FakeWAV, "fake-wav", "", "-fake-twilio: 8 kHz WAV file the fake call plays (instead of -fake-voice)")
 	fs.BoolVar(&c.FakeFast, "fake-fast", false, "-fake-twilio: play the recording at 4x real time instead of in real time")
 	fs.StringVar(&c.FakeCaller, "fake-caller", "+34600000000", "-fake-twilio: the fake caller's number")
+	fs.StringVar(&c.NATS, "nats", os.Getenv("NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of many, sharing operations and events over NATS JetStream (env NATS_URL; credentials from NATS_CREDS, NATS_NKEY, NATS_USER/NATS_PASSWORD or NATS_TOKEN)")
+	fs.StringVar(&c.NATSPrefix, "nats-prefix", agent.Env("NATS_PREFIX", natsbus.DefaultPrefix), "-nats: prefix of the subjects, stream and buckets the nodes share (env NATS_PREFIX)")
+	fs.DurationVar(&c.NATSLease, "nats-lease", natsbus.DefaultLease, "-nats: how long a node that stopped renewing keeps its operations before another node ends them")
+	fs.StringVar(&c.Node, "node", os.Getenv("NODE_NAME"), "-nats: this node's name (env NODE_NAME; default host, pid and random)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running operations may finish before they are ended with error-cancelled")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -131,6 +144,29 @@ var errCredentials = errors.New("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (C
 	"the auth token checks Twilio's signature on every Media Stream, and an API key cannot replace it; " +
 	"TWILIO_API_KEY and TWILIO_API_SECRET are optional and only sign the access tokens of /flex/voice-token and /flex/webchat. " +
 	"No account? Try -fake-twilio")
+
+// checkCluster refuses a node of many (-nats) whose configuration cannot
+// be shared: every node must sign and check the same event-stream tokens
+// and stream bindings, and read the same credentials.
+func checkCluster(cfg *config) error {
+	if cfg.NATS == "" {
+		return nil
+	}
+	var missing []string
+	if cfg.EventKey == "" {
+		missing = append(missing, "EVENT_KEY (event-stream URLs open on any node)")
+	}
+	if cfg.BindingKey == "" {
+		missing = append(missing, "BINDING_KEY (a Media Stream may reach any node)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("-nats: every node needs the same %s: base64 of 32 random bytes, e.g. %s", strings.Join(missing, " and "), agent.NewAudioKey())
+	}
+	if cfg.Store.Spec == "memory" || cfg.Store.Spec == "" {
+		return errors.New("-nats: the nodes need one credential store: -store sqlite:PATH on a file they share, or a database")
+	}
+	return nil
+}
 
 func decodeKey(name, v string) ([]byte, error) {
 	if v == "" {
@@ -181,7 +217,12 @@ type app struct {
 	handler http.Handler
 }
 
-func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.CredentialStore) (*app, error) {
+// cluster is what a node of many shares (-nats); nil on a single node.
+type cluster struct {
+	bus *natsbus.Bus
+}
+
+func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.CredentialStore, cl *cluster) (*app, error) {
 	if cfg.AccountSID == "" || cfg.AuthToken == "" {
 		return nil, errCredentials
 	}
@@ -222,14 +263,24 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 		return nil, err
 	}
 	origins := splitList(cfg.AllowOrigins)
-	api, err := agent.NewServer(&agent.Options{
+	met := metrics.New()
+	opts := &agent.Options{
 		Engine: engine, Store: store, Source: src, Authenticator: auth,
 		AllowedOrigins: origins, Register: cfg.Session.Config(), Verify: cfg.Session.Config(),
-		EventKey: eventKey, Logger: log,
-	})
+		EventKey: eventKey, Logger: log, Observer: met,
+	}
+	if cl != nil {
+		opts.Log = cl.bus
+	}
+	api, err := agent.NewServer(opts)
 	if err != nil {
 		src.Close()
 		return nil, err
+	}
+	if cl != nil {
+		// A stream the load balancer sent here for an operation another
+		// node started runs here.
+		src.SetAdopter(api)
 	}
 	mux := http.NewServeMux()
 	// A refused token answers 401; a token the server could not check
@@ -237,7 +288,9 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 	// auth_unavailable.
 	mux.Handle(api.BasePath()+"/", api)
 	mux.Handle("GET "+mediaPath, src)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /healthz", api.HealthHandler())
+	mux.Handle("GET /readyz", api.ReadyHandler())
+	mux.Handle("GET /metrics", met.Handler())
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
 		vt, err := flex.VoiceTokenHandler(&flex.VoiceTokenOptions{
 			Auth: auth, AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
@@ -297,7 +350,10 @@ func cors(origins []string, next http.Handler) http.Handler {
 
 // shutdown ends the agent's operations, then refuses new streams.
 func (a *app) shutdown(ctx context.Context) error {
-	err := a.api.Shutdown(ctx)
+	err := a.api.Drain(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil // the operations still running were ended with error-cancelled
+	}
 	return errors.Join(err, a.source.Close())
 }
 
@@ -444,6 +500,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 			return fmt.Errorf("-fake-twilio accepts a Flex token any local page can read: %w", err)
 		}
 	}
+	if err := checkCluster(cfg); err != nil {
+		return err
+	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
@@ -474,7 +533,18 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		}
 		defer fake.close()
 	}
-	a, err := newApp(cfg, log, engine, store)
+	var cl *cluster
+	if cfg.NATS != "" {
+		bus, err := natsbus.Connect(ctx, cfg.NATS, &natsbus.Options{Prefix: cfg.NATSPrefix, Node: cfg.Node, Lease: cfg.NATSLease, Logger: log})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer bus.Close()
+		cl = &cluster{bus: bus}
+		log.Info("one node of many", "node", bus.Node(), "nats_prefix", cfg.NATSPrefix)
+	}
+	a, err := newApp(cfg, log, engine, store, cl)
 	if err != nil {
 		ln.Close()
 		return err
@@ -494,7 +564,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return agent.Serve(ctx, log, ln, h, 0, a.shutdown)
+	return agent.Serve(ctx, log, ln, h, cfg.DrainTimeout+5*time.Second, func(sctx context.Context) error {
+		dctx, cancel := context.WithTimeout(sctx, cfg.DrainTimeout)
+		defer cancel()
+		return a.shutdown(dctx)
+	})
 }
 
 func main() {

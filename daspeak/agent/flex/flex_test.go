@@ -411,7 +411,7 @@ func TestSourceDeliversBoundStream(t *testing.T) {
 	}
 	cs := streams[0]
 	if cs.URL != rg.url || cs.Track != twilio.TrackInbound || cs.Name != StreamName(req.OperationID) ||
-		cs.Parameters[ParamOperation] != req.OperationID || cs.Parameters[ParamBinding] == "" || len(cs.Parameters) != 2 {
+		cs.Parameters[ParamOperation] != req.OperationID || cs.Parameters[ParamBinding] == "" || cs.Parameters[ParamCaller] != req.CallerID || len(cs.Parameters) != 3 {
 		t.Fatalf("stream %+v", cs)
 	}
 	// The whole recording arrives as the caller's audio, then io.EOF.

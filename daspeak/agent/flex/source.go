@@ -21,6 +21,10 @@ const (
 	ParamOperation = "operation"
 	// ParamBinding carries the signed binding (see the package doc).
 	ParamBinding = "binding"
+	// ParamCaller carries the caller id the binding is signed for, so
+	// that another node can check the binding and take the operation
+	// over (SetAdopter).
+	ParamCaller = "caller"
 )
 
 // Defaults of SourceOptions.
@@ -80,6 +84,7 @@ type Source struct {
 
 	mu       sync.Mutex
 	pending  map[string]*pending // by operation id
+	adopter  agent.Adopter
 	closed   bool
 	closedCh chan struct{}  // closed by Close
 	conns    sync.WaitGroup // ServeHTTP calls
@@ -146,6 +151,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		Parameters: []twilio.Parameter{
 			{Name: ParamOperation, Value: req.OperationID},
 			{Name: ParamBinding, Value: bind},
+			{Name: ParamCaller, Value: req.CallerID},
 		},
 	})
 	if err != nil {
@@ -163,6 +169,11 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		cause = ctx.Err()
 	case <-s.closedCh:
 		cause = agent.ErrClosed
+	}
+	if c := context.Cause(ctx); errors.Is(c, agent.ErrOpenedElsewhere) && s.forget(req.OperationID, p) {
+		// Another node's server took the operation over with the
+		// stream: it is that node's to stop.
+		return nil, fmt.Errorf("flex: media stream on %s: %w", req.CallID, c)
 	}
 	if !s.forget(req.OperationID, p) {
 		// The stream arrived meanwhile: it is ours to close.
@@ -235,10 +246,52 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.CloseNow()
 		return
 	}
-	if err := s.deliver(st, start); err != nil {
+	err = s.deliver(st, start)
+	if errors.Is(err, ErrNoOperation) {
+		err = s.adopt(st, start)
+	}
+	if err != nil {
 		s.log.Warn("media stream refused", "call", start.CallSID, "stream", start.StreamSID, "err", err)
 		st.Close()
 	}
+}
+
+// SetAdopter sets who takes over the operations whose stream reaches
+// this Source while another node's Source waits for it (many nodes behind
+// a load balancer): the agent.Server of this node, with a shared
+// operation log. The stream's binding is checked first (the nodes share
+// the Binder's key); on success the stream belongs to the adopter's
+// operation, which closes it.
+func (s *Source) SetAdopter(a agent.Adopter) {
+	s.mu.Lock()
+	s.adopter = a
+	s.mu.Unlock()
+}
+
+// adoptTimeout bounds the hand-over of a stream to another node's
+// operation.
+const adoptTimeout = 10 * time.Second
+
+// adopt hands st to the adopter when its binding holds.
+func (s *Source) adopt(st *twilio.Stream, start *twilio.Start) error {
+	s.mu.Lock()
+	a := s.adopter
+	s.mu.Unlock()
+	if a == nil {
+		return ErrNoOperation
+	}
+	op, caller := start.CustomParameters[ParamOperation], start.CustomParameters[ParamCaller]
+	name := StreamName(op)
+	if err := s.o.Binder.Verify(start.CustomParameters[ParamBinding], op, start.CallSID, caller, name); err != nil {
+		return fmt.Errorf("%w: %w", ErrBinding, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), adoptTimeout)
+	defer cancel()
+	au := &audio{src: s, st: st, callID: start.CallSID, name: name, streamSID: start.StreamSID}
+	if err := a.Adopt(ctx, agent.SourceRequest{OperationID: op, CallID: start.CallSID, CallerID: caller}, au); err != nil {
+		return fmt.Errorf("flex: taking over operation %s: %w", op, err)
+	}
+	return nil
 }
 
 // deliver hands st to the operation its parameters name, if the binding
@@ -288,6 +341,13 @@ type audio struct {
 // voicegate.Customer), then io.EOF when the stream stops.
 func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	return a.st.ReadFrame(ctx)
+}
+
+// FrameCounts implements agent.FrameCounter: the stream's frames dropped
+// by its full queue and those that came late (twilio.Stats).
+func (a *audio) FrameCounts() (dropped, late uint64) {
+	st := a.st.Stats()
+	return st.FramesDropped, st.FramesLate
 }
 
 // Close stops the stream over REST (so Twilio stops sending it), unless
@@ -374,7 +434,8 @@ func IsCallSID(id string) bool {
 }
 
 var (
-	_ agent.Source   = (*Source)(nil)
-	_ agent.CallInfo = (*Source)(nil)
-	_ http.Handler   = (*Source)(nil)
+	_ agent.Source       = (*Source)(nil)
+	_ agent.CallInfo     = (*Source)(nil)
+	_ http.Handler       = (*Source)(nil)
+	_ agent.FrameCounter = (*audio)(nil)
 )

@@ -7,7 +7,10 @@ import (
 	"time"
 )
 
-// Memory is an in-process Log. Finished operations are forgotten Retain
+// MemoryNode is the node name of a Memory.
+const MemoryNode = "local"
+
+// Memory is an in-process Log for a single node. Finished operations are forgotten Retain
 // after their terminal record, and the oldest finished ones first when more
 // than MaxOps are kept; running operations are never forgotten.
 type Memory struct {
@@ -49,6 +52,13 @@ func (m *Memory) Create(ctx context.Context, op Op) error {
 	if _, ok := m.ops[op.ID]; ok {
 		return ErrExists
 	}
+	if len(op.Spec) > MaxSpec {
+		return ErrTooLarge
+	}
+	if op.Owner == "" {
+		op.Owner = MemoryNode
+	}
+	op.Spec = append([]byte(nil), op.Spec...)
 	m.prune()
 	op.LastSeq, op.Done, op.Ended = 0, false, time.Time{}
 	if op.Created.IsZero() {
@@ -92,7 +102,9 @@ func (m *Memory) Get(ctx context.Context, id string) (Op, error) {
 	if !ok {
 		return Op{}, ErrNotFound
 	}
-	return o.op, nil
+	op := o.op
+	op.Spec = append([]byte(nil), op.Spec...)
+	return op, nil
 }
 
 // Append implements Log.
@@ -107,9 +119,10 @@ func (m *Memory) Append(ctx context.Context, id string, rec Record) error {
 		return ErrNotFound
 	}
 	if o.op.Done || rec.Seq != o.op.LastSeq+1 {
-		return seqErr(id, o.op.LastSeq+1, rec.Seq)
+		return SeqError(id, o.op.LastSeq+1, rec.Seq)
 	}
 	rec.Data = append([]byte(nil), rec.Data...)
+	rec.Time = m.now()
 	o.recs = append(o.recs, rec)
 	o.op.LastSeq = rec.Seq
 	if rec.Terminal {
@@ -120,6 +133,48 @@ func (m *Memory) Append(ctx context.Context, id string, rec Record) error {
 	o.wake = make(chan struct{})
 	return nil
 }
+
+// Claim implements Log.
+func (m *Memory) Claim(ctx context.Context, id, from string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.ops[id]
+	switch {
+	case !ok:
+		return ErrNotFound
+	case o.op.Owner != from || o.op.LastSeq != 0 || o.op.Done:
+		return ErrClaimed
+	}
+	o.op.Owner = MemoryNode
+	return nil
+}
+
+// Node implements Log: it returns MemoryNode.
+func (m *Memory) Node() string { return MemoryNode }
+
+// Orphans implements Log: a Memory is one node, whose operations end with
+// it, so there are none.
+func (m *Memory) Orphans(ctx context.Context) ([]Op, error) { return nil, ctx.Err() }
+
+// Route implements Log: there is no other node (ErrNoRoute).
+func (m *Memory) Route(ctx context.Context, callID string, msg []byte) ([]byte, error) {
+	return nil, ErrNoRoute
+}
+
+// Send implements Log: there is no other node (ErrNoRoute).
+func (m *Memory) Send(ctx context.Context, node string, msg []byte) ([]byte, error) {
+	return nil, ErrNoRoute
+}
+
+// Handle implements Log: no other node sends commands, so h is never
+// called.
+func (m *Memory) Handle(h Handler) {}
+
+// Ready implements Log: a Memory is always ready.
+func (m *Memory) Ready(ctx context.Context) error { return nil }
 
 // Subscribe implements Log.
 func (m *Memory) Subscribe(ctx context.Context, id string, after uint64) (Cursor, error) {

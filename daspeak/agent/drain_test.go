@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDrain checks a graceful drain: new operations are refused and the
+// server is not ready at once; an operation that finishes within the
+// deadline ends with its own result; one still running at the deadline
+// ends with error-cancelled; no event stream closes without its
+// operation's terminal event.
+func TestDrain(t *testing.T) {
+	e := newEnv(t, nil)
+	e.register(callB, callerB, "voices/awb_1.wav", "voices/awb_2.wav")
+	// callA: a live call on which nobody speaks (never finishes); callB:
+	// a verify whose caller speaks enough to finish during the drain.
+	e.src.set(callA, fakeCall{hold: true})
+	e.src.set(callB, fakeCall{clips: []string{"voices/awb_3.wav"}, hold: true})
+	stuck := e.start("/register", callA, callerA, nil)
+	fin := e.start("/verify", callB, callerB, nil)
+	e.waitRunning(callA)
+	type res struct {
+		msgs []sseMsg
+		op   map[string]any
+	}
+	out := make(chan res, 2)
+	for _, op := range []map[string]any{stuck, fin} {
+		resp, err := http.Get(e.http.URL + op["events_url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer resp.Body.Close()
+			out <- res{readSSE(t, resp), op}
+		}()
+	}
+	ready := func() int {
+		rec := &recorder{h: http.Header{}}
+		e.srv.ReadyHandler().ServeHTTP(rec, httptestRequest())
+		return rec.status
+	}
+	if got := ready(); got != 0 && got != http.StatusOK {
+		t.Fatalf("ready before the drain: %d", got)
+	}
+	drained := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+		defer cancel()
+		drained <- e.srv.Drain(ctx)
+	}()
+	for !e.srv.Draining() {
+		time.Sleep(time.Millisecond)
+	}
+	if got := ready(); got != http.StatusServiceUnavailable {
+		t.Fatalf("ready while draining: %d", got)
+	}
+	if code, m := e.post("/register", map[string]any{"call_id": "CA00000000000000000000000000000003", "caller_id": "+14155550111"}); code != 503 {
+		t.Fatalf("register while draining: %d %v", code, m)
+	}
+	if err := <-drained; err == nil {
+		t.Fatal("Drain returned nil though an operation had to be cut")
+	}
+	if el := time.Since(start); el < 700*time.Millisecond {
+		t.Fatalf("Drain cut operations after %v, before its deadline", el)
+	}
+	for range 2 {
+		r := <-out
+		last := checkStream(t, r.msgs, r.op)
+		switch r.op["operation_id"] {
+		case stuck["operation_id"]:
+			if last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "shutting down") {
+				t.Errorf("the running operation ended with %s", last.Raw)
+			}
+		default:
+			if last.Event != "result-success" {
+				t.Errorf("the finished operation ended with %s", last.Raw)
+			}
+		}
+	}
+}
+
+// TestDrainAllFinish checks that Drain returns nil at once when nothing
+// runs.
+func TestDrainAllFinish(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := e.srv.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 2*streamGrace {
+		t.Fatalf("Drain of an idle server took %v", el)
+	}
+}
+
+func httptestRequest() *http.Request {
+	r, _ := http.NewRequest(http.MethodGet, "/readyz", nil)
+	return r
+}

@@ -1,0 +1,130 @@
+// Package oplog keeps operations' state and their event logs: what
+// crosses the nodes of an agent deployment. A [Log] records each
+// operation (its call, caller, owner node and whether it ended), appends
+// its events with gap-free sequence numbers, lets any number of readers
+// follow them from a position, finds the operations whose owner node died
+// ([Log.Orphans]) and carries commands to the node that holds a call's
+// audio ([Log.Route], [Log.Send]).
+//
+// [Memory] is the single-node default: everything in process, no other
+// node to route to. Package daspeak/agent/natsbus implements Log on NATS
+// JetStream for many nodes (events in a stream with one subject per
+// operation, operation state in a key-value bucket, node leases in
+// another). Conformance tests for implementations are in oplogtest.
+package oplog
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Op is the state of an operation.
+type Op struct {
+	ID       string
+	Kind     string
+	CallID   string
+	CallerID string
+	Created  time.Time
+	// Owner is the node that runs the operation and writes its records:
+	// the creating node (Create fills it with Log.Node), or the node that
+	// took it over with Claim.
+	Owner string
+	// Spec is what another node needs to run the operation (opaque to
+	// the Log; the agent server stores JSON). At most 16 KiB.
+	Spec []byte
+	// LastSeq is the sequence number of the last record appended.
+	LastSeq uint64
+	// Done is set by the terminal record; Ended is when it was appended.
+	Done  bool
+	Ended time.Time
+}
+
+// Record is one event of an operation.
+type Record struct {
+	// Seq is the record's number in its operation, from 1, gap-free.
+	Seq uint64
+	// Type is the event type (the SSE event name).
+	Type string
+	// Terminal marks the operation's last record.
+	Terminal bool
+	// Data is the event's JSON.
+	Data []byte
+	// Time is when the record was appended (set by Append; readers use it
+	// to measure the bus lag).
+	Time time.Time
+}
+
+// Log keeps operations and their records. Each operation has one writer
+// (the goroutine that runs it on its owner node), which numbers its
+// records; any number of readers on any node. A record is never lost once
+// Append returned nil, and a reader sees each record exactly once, in
+// order. Implementations are safe for concurrent use.
+type Log interface {
+	// Node returns the name of this node ("local" for Memory).
+	Node() string
+	// Create records a new operation (LastSeq 0, not Done, Owner Node()
+	// when empty). ErrExists when the id is taken.
+	Create(ctx context.Context, op Op) error
+	// Get returns the operation's state. ErrNotFound when unknown or
+	// expired.
+	Get(ctx context.Context, id string) (Op, error)
+	// Claim makes this node the owner of an operation that has no record
+	// yet and is owned by from. It returns ErrClaimed when the operation
+	// has another owner or already has records.
+	Claim(ctx context.Context, id, from string) error
+	// Append adds rec to the operation. rec.Seq must be LastSeq+1
+	// (ErrSeq otherwise, and after the terminal record): two writers
+	// racing for the same Seq get one success and one ErrSeq.
+	Append(ctx context.Context, id string, rec Record) error
+	// Subscribe returns the operation's records after seq after, in order,
+	// those already appended first.
+	Subscribe(ctx context.Context, id string, after uint64) (Cursor, error)
+	// Orphans returns operations that have not ended and whose owner node
+	// is gone (its lease expired). Whoever appends their next record
+	// first (normally a terminal one) wins; the others get ErrSeq.
+	Orphans(ctx context.Context) ([]Op, error)
+	// Route sends msg to the node whose Handler.Holds callID (the node
+	// that holds the call's audio) and returns its Handler.Command reply;
+	// ErrNoRoute when no node holds the call (Memory: always, there is no
+	// other node).
+	Route(ctx context.Context, callID string, msg []byte) ([]byte, error)
+	// Send sends msg to node and returns its Handler.Command reply;
+	// ErrNoRoute when the node does not answer.
+	Send(ctx context.Context, node string, msg []byte) ([]byte, error)
+	// Handle sets the handler of the commands sent to this node (nil
+	// stops handling). Other nodes' Route and Send reach it.
+	Handle(h Handler)
+	// Ready reports whether the Log can serve: nil, or why not (the bus
+	// is unreachable).
+	Ready(ctx context.Context) error
+}
+
+// Handler answers the commands other nodes send. Its methods are called
+// concurrently, each from its own goroutine, and must return within the
+// ctx given.
+type Handler interface {
+	// Holds reports whether this node holds callID's audio.
+	Holds(ctx context.Context, callID string) bool
+	// Command answers a command sent to this node.
+	Command(ctx context.Context, msg []byte) []byte
+}
+
+// Cursor reads one operation's records in order.
+type Cursor interface {
+	// Next returns the next record, waiting for it until ctx ends. After
+	// the terminal record it returns io.EOF. A record already appended
+	// may be returned even when ctx has ended.
+	Next(ctx context.Context) (Record, error)
+	// Close releases the cursor; it is idempotent.
+	Close() error
+}
+
+// MaxSpec is the largest Op.Spec.
+const MaxSpec = 16 << 10
+
+// SeqError builds the ErrSeq of an Append to op that expected want and
+// got got.
+func SeqError(op string, want, got uint64) error {
+	return fmt.Errorf("%w: operation %s expects seq %d, got %d", ErrSeq, op, want, got)
+}

@@ -1,0 +1,226 @@
+// Package oplogtest is the conformance suite of oplog.Log
+// implementations.
+package oplogtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
+)
+
+// Rec returns a record whose data is {"type":typ}.
+func Rec(seq uint64, typ string, term bool) oplog.Record {
+	return oplog.Record{Seq: seq, Type: typ, Terminal: term, Data: []byte(`{"type":"` + typ + `"}`)}
+}
+
+// Run checks the single-node contract of oplog.Log on logs made by
+// newLog: creation, gap-free sequence numbers, nothing after the terminal
+// record, claims, subscribers from a position, each record once and in
+// order to concurrent readers, and operations kept apart. Operation ids
+// are unique per call of newLog.
+func Run(t *testing.T, newLog func(t *testing.T) oplog.Log) {
+	t.Run("Contract", func(t *testing.T) { contract(t, newLog(t)) })
+	t.Run("Claim", func(t *testing.T) { claim(t, newLog(t)) })
+	t.Run("Readers", func(t *testing.T) { readers(t, newLog(t)) })
+}
+
+func contract(t *testing.T, m oplog.Log) {
+	ctx := context.Background()
+	if err := m.Create(ctx, oplog.Op{ID: "op_a", Kind: "verify", CallID: "CA1", CallerID: "+34", Spec: []byte(`{"x":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(ctx, oplog.Op{ID: "op_a"}); !errors.Is(err, oplog.ErrExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if err := m.Create(ctx, oplog.Op{ID: "op_big", Spec: make([]byte, oplog.MaxSpec+1)}); !errors.Is(err, oplog.ErrTooLarge) {
+		t.Fatalf("spec over MaxSpec: %v", err)
+	}
+	if err := m.Create(ctx, oplog.Op{ID: "op_b", CallID: "CA1"}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	for _, c := range []struct {
+		id   string
+		rec  oplog.Record
+		want error
+	}{
+		{"op_a", Rec(2, "progress", false), oplog.ErrSeq},
+		{"op_a", Rec(1, "started", false), nil},
+		{"op_a", Rec(1, "started", false), oplog.ErrSeq},
+		{"op_b", Rec(1, "started", false), nil},
+		{"op_a", Rec(2, "progress", false), nil},
+		{"op_a", Rec(3, "result-success", true), nil},
+		{"op_a", Rec(4, "progress", false), oplog.ErrSeq},
+		{"op_nope", Rec(1, "started", false), oplog.ErrNotFound},
+	} {
+		if err := m.Append(ctx, c.id, c.rec); !errors.Is(err, c.want) {
+			t.Errorf("Append(%s, %d) = %v, want %v", c.id, c.rec.Seq, err, c.want)
+		}
+	}
+	op, err := m.Get(ctx, "op_a")
+	if err != nil || op.LastSeq != 3 || !op.Done || op.Ended.IsZero() || op.CallID != "CA1" || op.Kind != "verify" ||
+		op.CallerID != "+34" || op.Owner != m.Node() || string(op.Spec) != `{"x":1}` {
+		t.Fatalf("Get: %+v %v", op, err)
+	}
+	if op, err := m.Get(ctx, "op_b"); err != nil || op.LastSeq != 1 || op.Done {
+		t.Fatalf("Get b: %+v %v", op, err)
+	}
+	if _, err := m.Get(ctx, "op_nope"); !errors.Is(err, oplog.ErrNotFound) {
+		t.Fatal(err)
+	}
+	for _, after := range []uint64{0, 1, 3} {
+		cur, err := m.Subscribe(ctx, "op_a", after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for want := after + 1; want <= 3; want++ {
+			r, err := cur.Next(ctx)
+			if err != nil || r.Seq != want || r.Time.Before(before) {
+				t.Fatalf("after %d: %+v %v", after, r, err)
+			}
+		}
+		if _, err := cur.Next(ctx); err != io.EOF {
+			t.Fatalf("after the terminal record: %v", err)
+		}
+		cur.Close()
+		cur.Close()
+		if _, err := cur.Next(ctx); !errors.Is(err, oplog.ErrClosed) {
+			t.Fatalf("after Close: %v", err)
+		}
+	}
+	// b's subscriber sees b's record only and waits for more.
+	cur, err := m.Subscribe(ctx, "op_b", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	if r, err := cur.Next(ctx); err != nil || r.Seq != 1 || r.Type != "started" || string(r.Data) != `{"type":"started"}` {
+		t.Fatalf("b: %+v %v", r, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := cur.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting: %v", err)
+	}
+	got := make(chan oplog.Record)
+	go func() {
+		r, _ := cur.Next(ctx)
+		got <- r
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if err := m.Append(ctx, "op_b", Rec(2, "error-cancelled", true)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		if r.Seq != 2 || !r.Terminal {
+			t.Fatalf("woken with %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscriber was not woken by the append")
+	}
+	if _, err := m.Subscribe(ctx, "op_nope", 0); !errors.Is(err, oplog.ErrNotFound) {
+		t.Fatal(err)
+	}
+	done, cancel2 := context.WithCancel(ctx)
+	cancel2()
+	if err := m.Create(done, oplog.Op{ID: "op_c"}); err == nil {
+		t.Fatal("Create with a done ctx")
+	}
+	if err := m.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+}
+
+func claim(t *testing.T, m oplog.Log) {
+	ctx := context.Background()
+	if err := m.Create(ctx, oplog.Op{ID: "op_c1", CallID: "CA1", Owner: "elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	if op, _ := m.Get(ctx, "op_c1"); op.Owner != "elsewhere" {
+		t.Fatalf("owner %q", op.Owner)
+	}
+	for _, c := range []struct {
+		from string
+		want error
+	}{
+		{"other", oplog.ErrClaimed},
+		{"elsewhere", nil},
+		{"elsewhere", oplog.ErrClaimed}, // owned by this node now
+	} {
+		if err := m.Claim(ctx, "op_c1", c.from); !errors.Is(err, c.want) {
+			t.Errorf("Claim(from %s) = %v, want %v", c.from, err, c.want)
+		}
+	}
+	if op, _ := m.Get(ctx, "op_c1"); op.Owner != m.Node() {
+		t.Fatalf("owner after claim %q", op.Owner)
+	}
+	if err := m.Append(ctx, "op_c1", Rec(1, "started", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Claim(ctx, "op_c1", m.Node()); !errors.Is(err, oplog.ErrClaimed) {
+		t.Fatalf("claim of a started operation: %v", err)
+	}
+	if err := m.Claim(ctx, "op_nope", "x"); !errors.Is(err, oplog.ErrNotFound) {
+		t.Fatalf("claim of an unknown operation: %v", err)
+	}
+}
+
+// readers appends to many operations at once while readers follow each
+// from the start and from the middle.
+func readers(t *testing.T, m oplog.Log) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const ops, recs = 20, 12
+	var wg sync.WaitGroup
+	errc := make(chan error, ops*3)
+	for i := range ops {
+		id := fmt.Sprintf("op_r%d", i)
+		if err := m.Create(ctx, oplog.Op{ID: id, CallID: "CA" + id}); err != nil {
+			t.Fatal(err)
+		}
+		for _, after := range []uint64{0, recs / 2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cur, err := m.Subscribe(ctx, id, after)
+				if err != nil {
+					errc <- err
+					return
+				}
+				defer cur.Close()
+				for want := after + 1; ; want++ {
+					r, err := cur.Next(ctx)
+					if err == io.EOF && want == recs+1 {
+						return
+					}
+					if err != nil || r.Seq != want || r.Type != fmt.Sprintf("t%d", want) {
+						errc <- fmt.Errorf("%s after %d: got %d %q %v, want %d", id, after, r.Seq, r.Type, err, want)
+						return
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := uint64(1); s <= recs; s++ {
+				if err := m.Append(ctx, id, Rec(s, fmt.Sprintf("t%d", s), s == recs)); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+}
