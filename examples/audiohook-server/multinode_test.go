@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/daspeak/agent/natsbus/natsbustest"
 )
 
@@ -158,7 +159,7 @@ func tail(s string, n int) string {
 
 // TestMultiNodeGenesys runs the Genesys agent mode on one NATS server and
 // three audiohook-server processes: each conversation's AudioHook session
-// (audiohook.Dial) is held by node A, the agent's click lands on node B,
+// (audiohooktest.Dial) is held by node A, the agent's click lands on node B,
 // which forwards it to A, and the events are watched from node C; every
 // operation's events arrive exactly once, in order, and the result reaches
 // Genesys as an AudioHook event. Then node 1 is killed with SIGKILL while
@@ -229,20 +230,20 @@ func TestMultiNodeGenesys(t *testing.T) {
 	type conv struct {
 		id, caller      string
 		hold, click, at int // nodes: AudioHook session, agent's click, watcher
-		client          *audiohook.Client
+		client          *audiohooktest.Client
 		op              map[string]any
 		res             watchResult
 	}
 	newConv := func(k int) *conv {
-		c := &conv{id: audiohook.NewUUID(), caller: fmt.Sprintf("+3461%07d", k), hold: k % 3}
+		c := &conv{id: audiohooktest.NewUUID(), caller: fmt.Sprintf("+3461%07d", k), hold: k % 3}
 		c.click, c.at = (c.hold+1)%3, (c.hold+2)%3
 		return c
 	}
 	dial := func(c *conv) error {
 		var err error
-		c.client, err = audiohook.Dial(ctx, "ws"+strings.TrimPrefix(nodes[c.hold].base, "http")+wsPath, &audiohook.DialOptions{
+		c.client, err = audiohooktest.Dial(ctx, "ws"+strings.TrimPrefix(nodes[c.hold].base, "http")+wsPath, &audiohooktest.DialOptions{
 			APIKey: apiKey, Secret: secret, ConversationID: c.id, PingInterval: -1,
-			Participant: &audiohook.Participant{ID: audiohook.NewUUID(), ANI: "tel:" + c.caller, ANIName: "Caller", DNIS: "+18005550100"},
+			Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:" + c.caller, ANIName: "Caller", DNIS: "+18005550100"},
 		})
 		return err
 	}
@@ -287,13 +288,13 @@ func TestMultiNodeGenesys(t *testing.T) {
 				c.res.err = err
 				return
 			}
-			wav, err := audiohook.WAVSource(testdata("voices/slt_1.wav"))
+			wav, err := audiohooktest.WAVSource(testdata("voices/slt_1.wav"))
 			if err != nil {
 				c.res.err = err
 				return
 			}
 			streamed := make(chan error, 1)
-			go func() { streamed <- c.client.Stream(ctx, wav, &audiohook.StreamOptions{Fast: true}) }()
+			go func() { streamed <- c.client.Stream(ctx, wav, &audiohooktest.StreamOptions{Fast: true}) }()
 			c.res = watch(ctx, hc, nodes, c.at, c.op)
 			if c.res.err == nil {
 				msg, err := c.client.Next(ctx)
@@ -381,7 +382,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 	// each caller calls again: a new conversation held by one survivor,
 	// asked about through the other.
 	for i, c := range first {
-		again := &conv{id: audiohook.NewUUID(), caller: c.caller, hold: []int{0, 2}[i%2]}
+		again := &conv{id: audiohooktest.NewUUID(), caller: c.caller, hold: []int{0, 2}[i%2]}
 		if err := dial(again); err != nil {
 			t.Fatal(err)
 		}

@@ -74,7 +74,9 @@ func TestSourceAdopt(t *testing.T) {
 				t.Fatal(err)
 			}
 			newSrc := func() *Source {
-				s, err := NewSource(&SourceOptions{Client: cl, StreamURL: url, AuthTokens: []string{fake.AuthToken()}, Binder: agent.NewBinder(key)})
+				// The simulator plays as fast as possible and the test reads only
+				// after the adoption: a queue for the whole clip keeps every frame.
+				s, err := NewSource(&SourceOptions{Client: cl, StreamURL: url, AuthTokens: []string{fake.AuthToken()}, Binder: agent.NewBinder(key), QueueFrames: 2000})
 				if err != nil {
 					t.Fatal(err)
 				}

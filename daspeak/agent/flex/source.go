@@ -356,12 +356,10 @@ func (a *audio) FrameCounts() (dropped, late uint64) {
 func (a *audio) Close() error {
 	a.once.Do(func() {
 		var err error
-		select {
-		case <-a.st.Done():
-			if a.st.Err() != nil { // not a stop message: stop it to be sure
-				err = a.src.stop(a.callID, a.name)
-			}
-		default:
+		// Twilio's stop message ends the stream on its side; Done closes
+		// only when the reader goroutine exits (after the WebSocket
+		// close), so ask for the stop message itself.
+		if a.st.StopInfo() == nil {
 			err = a.src.stop(a.callID, a.name)
 		}
 		cerr := a.st.Close()
