@@ -117,7 +117,11 @@ func (op *operation) terminal(ev daspeak.Event) Event {
 		s := scrub(ev)
 		s.Type = EventErrorStore
 		s.Err = ErrNotStored
-		return Event{Type: EventErrorStore, Session: s, Error: "the credential could not be stored: the caller is not registered"}
+		msg := "the credential could not be stored: the caller is not registered"
+		if errors.Is(cause, ErrAlreadyRegistered) {
+			msg = "another operation registered the caller meanwhile: this voice was not stored"
+		}
+		return Event{Type: EventErrorStore, Session: s, Error: msg}
 	}
 	return Event{Type: ev.Type, Session: scrub(ev)}
 }

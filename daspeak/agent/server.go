@@ -132,10 +132,12 @@ type Server struct {
 	reapStop context.CancelFunc
 	reapDone chan struct{}
 
-	mu       sync.Mutex
-	running  map[string]*run // by call id
-	closed   bool
-	draining bool
+	mu sync.Mutex
+	// registerMu serialises storeOnce's check and write.
+	registerMu sync.Mutex
+	running    map[string]*run // by call id
+	closed     bool
+	draining   bool
 }
 
 // run is a running (or starting) operation of a call.
@@ -671,19 +673,33 @@ func (s *Server) config(k kind, req apiRequest, callerID string) (daspeak.Config
 			}
 			cfg.ModelHash = req.ModelHash
 		}
-		cfg.Store = s.opts.Store
-		if _, nop := s.obs.(nopObserver); !nop {
-			cfg.Store = daspeak.StoreFunc(func(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
-				t := time.Now()
-				err := s.opts.Store.StoreCredential(ctx, callerID, credential, modelHash, audio)
-				s.obs.StoreCall("store", time.Since(t), err)
-				return err
-			})
-		}
+		cfg.Store = daspeak.StoreFunc(func(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+			t := time.Now()
+			err := s.storeOnce(ctx, callerID, credential, modelHash, audio)
+			s.obs.StoreCall("store", time.Since(t), err)
+			return err
+		})
 		cfg.CallerID = callerID
 	}
 	cfg.AudioInJSON = false
 	return cfg, nil
+}
+
+// storeOnce stores a register's credential unless the caller already has
+// one: two registers of one caller on two calls that both started before
+// either stored must not let the second overwrite the first's voiceprint.
+// The check and the write run under registerMu, so this holds within one
+// process; across nodes sharing a store it is the start-time check only
+// (credstore has no put-if-absent).
+func (s *Server) storeOnce(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	s.registerMu.Lock()
+	defer s.registerMu.Unlock()
+	if _, err := s.opts.Store.Store.Get(ctx, callerID); err == nil {
+		return ErrAlreadyRegistered
+	} else if !errors.Is(err, credstore.ErrNotFound) {
+		return err
+	}
+	return s.opts.Store.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // startAnswer is the 202 answer of register, verify and reverify.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -577,7 +578,7 @@ func TestFloors(t *testing.T) {
 		if cfg.AudioTotalDuration != c.dur || cfg.AuthenticityThreshold != c.auth || cfg.ScoreThreshold != c.sc {
 			t.Errorf("%s: %v %v %v", c.name, cfg.AudioTotalDuration, cfg.AuthenticityThreshold, cfg.ScoreThreshold)
 		}
-		if c.k == kindRegister && (cfg.Store != e.store || cfg.CallerID != callerA || cfg.ModelHash != offline.ModelHash) {
+		if c.k == kindRegister && (cfg.Store == nil || cfg.CallerID != callerA || cfg.ModelHash != offline.ModelHash) {
 			t.Errorf("%s: register config %+v", c.name, cfg)
 		}
 	}
@@ -784,5 +785,47 @@ func TestOperationTimeout(t *testing.T) {
 	last := checkStream(t, msgs, op)
 	if last.Event != "error-audio" || last.Data["reason"] != "speech" || !strings.Contains(last.Data["error"].(string), "100ms") {
 		t.Fatalf("ended with %s", last.Raw)
+	}
+}
+
+// TestStoreOnce: of registers of one caller that all reach the store (two
+// calls, both started before either stored), exactly one stores; the others
+// fail with ErrAlreadyRegistered and leave the first voiceprint as it is.
+func TestStoreOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- e.srv.storeOnce(ctx, callerA, fmt.Sprintf("cred-%d", i), "hash", nil)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	stored := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			stored++
+		case !errors.Is(err, ErrAlreadyRegistered):
+			t.Fatalf("storeOnce: %v", err)
+		}
+	}
+	if stored != 1 {
+		t.Fatalf("%d registers stored, want exactly 1", stored)
+	}
+	rec, err := e.mem.Get(ctx, callerA)
+	if err != nil || !strings.HasPrefix(rec.Credential, "cred-") {
+		t.Fatalf("record %+v, %v", rec, err)
+	}
+	if err := e.srv.storeOnce(ctx, callerA, "cred-late", "hash", nil); !errors.Is(err, ErrAlreadyRegistered) {
+		t.Fatalf("a later register: %v", err)
+	}
+	if again, _ := e.mem.Get(ctx, callerA); again.Credential != rec.Credential {
+		t.Fatalf("voiceprint overwritten: %q, was %q", again.Credential, rec.Credential)
 	}
 }
