@@ -30,9 +30,28 @@ const DefaultMaxWAVData = 64 << 20
 // before it knows the real one.
 const streamingSize = 0xFFFFFFFF
 
-// soxStreamingSize is the data size sox writes when its output cannot seek
-// (a pipe).
-const soxStreamingSize = 0x7FFFF000
+// placeholderSize reports whether a data chunk size is one that writers
+// put in the header when they cannot know or patch the real size, read as
+// "until the end of the file":
+//
+//   - 0 and 0xFFFFFFFF: streaming writers (ffmpeg into a pipe, browsers'
+//     and recorders' streamed WAV);
+//   - 0x7FFFF000: sox writing into a pipe (its MS_UNSPEC);
+//   - 0x7FFFFFFF: the largest signed 32-bit size, written by streaming TTS
+//     engines and recorders;
+//   - 2,000,000,000: written by TTS servers that stream their WAV output
+//     (with a RIFF size of 2,000,000,036, so header-consistent).
+func placeholderSize(size int64) bool {
+	switch size {
+	case 0, streamingSize, 0x7FFFF000, 0x7FFFFFFF, 2_000_000_000:
+		return true
+	}
+	return false
+}
+
+// maxRIFFEnd is the offset just past the largest RIFF file: an 8-byte
+// chunk header and a 32-bit size.
+const maxRIFFEnd = 8 + 0xFFFFFFFF
 
 // maxFmtRead is how much of a fmt chunk the reader looks at; the rest of a
 // larger chunk is skipped without being buffered.
@@ -182,22 +201,20 @@ func growInt16(dst []int16, n int) []int16 {
 // ParseWAV parses a WAV file held in memory. The returned Data aliases b,
 // except for IEEE float files, whose samples are converted to 16-bit PCM
 // in a new buffer (see NewWAVReader).
-// A data chunk that claims more bytes than the file holds is an error
-// (ErrMalformedWAV), except for the streaming sizes 0, 0xFFFFFFFF and
-// 0x7FFFF000 (written by sox into a pipe), which mean "to the end of the
-// file". A trailing partial sample frame is dropped.
+//
+// The data chunk's declared size is an upper bound: the audio ends there
+// or at the end of b, whichever comes first, so a file whose header
+// claims more than it holds (a placeholder size written by a streaming
+// writer, see WAVReader.DataSize, or a file cut short) gives the audio it
+// holds. A trailing partial sample frame is dropped.
 func ParseWAV(b []byte) (*WAV, error) {
-	r := bytes.NewReader(b)
-	wr, err := NewWAVReader(r)
+	wr, err := NewWAVReader(bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
-	off := len(b) - r.Len()
+	off := int(wr.start)
 	n := len(b) - off
-	if wr.remaining >= 0 {
-		if wr.remaining > int64(n) {
-			return nil, fmt.Errorf("%w: data chunk declares %d bytes, file holds %d", ErrMalformedWAV, wr.remaining, n)
-		}
+	if wr.remaining >= 0 && wr.remaining < int64(n) {
 		n = int(wr.remaining)
 	}
 	n -= n % wr.rawBlock()
@@ -212,8 +229,9 @@ func ParseWAV(b []byte) (*WAV, error) {
 
 // ReadWAV reads a whole WAV file from r, holding at most maxData bytes of
 // audio (0 means DefaultMaxWAVData) in Format's encoding (16-bit PCM for
-// float files). Memory grows with the bytes actually read, never with the
-// sizes the header claims.
+// float files); more audio is ErrWAVTooLarge. Memory grows with the bytes
+// actually read, never with the sizes the header claims, and the audio
+// ends as ParseWAV says.
 func ReadWAV(r io.Reader, maxData int64) (*WAV, error) {
 	if maxData <= 0 {
 		maxData = DefaultMaxWAVData
@@ -221,9 +239,6 @@ func ReadWAV(r io.Reader, maxData int64) (*WAV, error) {
 	wr, err := NewWAVReader(r)
 	if err != nil {
 		return nil, err
-	}
-	if wr.DataSize() > maxData {
-		return nil, fmt.Errorf("%w: data chunk declares %d bytes, limit %d", ErrWAVTooLarge, wr.DataSize(), maxData)
 	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(wr, maxData+1))
@@ -248,8 +263,9 @@ type WAVReader struct {
 	r         io.Reader
 	format    WAVFormat
 	source    WAVSource
+	start     int64 // offset of the first audio byte in the file
 	remaining int64 // stored bytes left in the data chunk, or -1 for "until EOF"
-	declared  int64 // stored bytes
+	declared  int64 // stored bytes, or -1 when the header gives no usable size
 
 	// Float conversion state (source.Float() only).
 	raw   []byte // stored bytes read, raw[:carry] an incomplete sample
@@ -271,6 +287,12 @@ func (w *WAVReader) rawBlock() int { return w.source.bytesPerSample() * w.format
 // they are read: scaled by 32768, rounded to nearest (ties to even) and
 // clipped to [-32768, 32767]; NaN becomes 0 and ±Inf clip. Format then says
 // L16 and Source says what the file holds.
+//
+// RIFF pads a chunk of odd size with one byte. Some writers leave the pad
+// byte out; when the chunk id after an odd-sized chunk is not a chunk id
+// but the one starting a byte earlier is ("ata\x02" where "data" starts
+// one byte before), the reader takes the chunk from there. Errors about a
+// chunk name it and its offset in the file.
 func NewWAVReader(r io.Reader) (*WAVReader, error) {
 	var hdr [12]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -282,11 +304,14 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
 		return nil, fmt.Errorf("%w: header %q", ErrNotWAV, hdr[:])
 	}
+	riffSize := int64(binary.LittleEndian.Uint32(hdr[4:8]))
 	var (
 		format  WAVFormat
 		source  WAVSource
 		haveFmt bool
 		ch      [8]byte
+		off     int64    = 12 // offset of the next chunk header
+		odd     oddChunk      // the chunk before, when its size was odd
 	)
 	for {
 		if _, err := io.ReadFull(r, ch[:]); err != nil {
@@ -295,42 +320,120 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 			}
 			return nil, fmt.Errorf("%w: no fmt chunk", ErrMalformedWAV)
 		}
+		if odd.id != "" && padMissing(odd.pad, ch) {
+			// The byte read as padding starts this chunk's id: the
+			// header is one byte earlier, and its last byte read is the
+			// first of the chunk's body.
+			first := ch[7]
+			copy(ch[1:], ch[:7])
+			ch[0] = odd.pad
+			off--
+			r = io.MultiReader(bytes.NewReader([]byte{first}), r)
+		}
+		at := off
 		id := string(ch[0:4])
 		size := int64(binary.LittleEndian.Uint32(ch[4:8]))
+		off += 8
 		if id == "data" {
 			if !haveFmt {
-				return nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrMalformedWAV)
+				return nil, fmt.Errorf("%w: data chunk at offset %d before fmt chunk", ErrMalformedWAV, at)
 			}
-			wr := &WAVReader{r: r, format: format, source: source, remaining: size, declared: size}
-			if size == 0 || size == streamingSize || size == soxStreamingSize {
+			wr := &WAVReader{r: r, format: format, source: source, start: off, remaining: size, declared: size}
+			switch {
+			case placeholderSize(size):
 				wr.remaining, wr.declared = -1, -1
+			case off+size > maxRIFFEnd || (riffSize+8 >= off && off+size > riffSize+8):
+				// More than a RIFF file, or this one by its own header,
+				// can hold: not a size. Reading stops at the end of the
+				// file, or at the declared size.
+				wr.declared = -1
 			}
 			return wr, nil
 		}
-		// Chunks are padded to an even size.
-		padded := size + size&1
+		var k int64
 		if id == "fmt " {
 			if size < 16 {
-				return nil, fmt.Errorf("%w: fmt chunk %d bytes < 16", ErrMalformedWAV, size)
+				return nil, fmt.Errorf("%w: fmt chunk at offset %d: %d bytes < 16", ErrMalformedWAV, at, size)
 			}
 			var buf [maxFmtRead]byte
-			k := min(size, maxFmtRead)
-			if _, err := io.ReadFull(r, buf[:k]); err != nil {
-				return nil, fmt.Errorf("%w: fmt chunk of %d bytes truncated", ErrMalformedWAV, size)
+			k = min(size, maxFmtRead)
+			if n, err := io.ReadFull(r, buf[:k]); err != nil {
+				return nil, chunkTruncated(at, id, size, int64(n), odd)
 			}
 			f, src, err := parseFmt(buf[:k])
 			if err != nil {
 				return nil, err
 			}
 			format, source, haveFmt = f, src, true
-			padded -= k
 		}
 		// Skipping reads through a small pooled buffer, so a lying size
 		// costs reading, never memory.
-		if _, err := io.CopyN(io.Discard, r, padded); err != nil {
-			return nil, fmt.Errorf("%w: %q chunk of %d bytes truncated", ErrMalformedWAV, id, size)
+		if n, err := io.CopyN(io.Discard, r, size-k); err != nil {
+			return nil, chunkTruncated(at, id, size, k+n, odd)
+		}
+		off += size
+		odd = oddChunk{}
+		if size&1 == 1 {
+			var pad [1]byte
+			if _, err := io.ReadFull(r, pad[:]); err != nil {
+				continue // the next header read fails at the end
+			}
+			odd = oddChunk{id: id, at: at, size: size, pad: pad[0]}
+			off++
 		}
 	}
+}
+
+// oddChunk is an odd-sized chunk and the byte read as its padding.
+type oddChunk struct {
+	id   string
+	at   int64
+	size int64
+	pad  byte
+}
+
+// chunkTruncated is the error for chunk id at offset at, of size bytes,
+// of which the file holds only got; after an odd-sized chunk it says that
+// chunk's pad byte may be missing.
+func chunkTruncated(at int64, id string, size, got int64, odd oddChunk) error {
+	err := fmt.Errorf("%w: %q chunk at offset %d declares %d bytes, the file ends after %d", ErrMalformedWAV, id, at, size, got)
+	if odd.id != "" && !fourCC(id) {
+		err = fmt.Errorf("%w (the %d-byte %q chunk at offset %d before it may lack its pad byte)", err, odd.size, odd.id, odd.at)
+	}
+	return err
+}
+
+// fourCC reports whether id is a plausible RIFF chunk id: four printable
+// ASCII characters.
+func fourCC(id string) bool {
+	for i := range len(id) {
+		if id[i] < 0x20 || id[i] > 0x7E {
+			return false
+		}
+	}
+	return len(id) == 4
+}
+
+// knownChunk reports whether id is a chunk id WAV writers use.
+func knownChunk(id string) bool {
+	switch id {
+	case "fmt ", "data", "fact", "LIST", "JUNK", "junk", "PAD ", "FLLR", "bext", "iXML", "cue ", "smpl", "inst", "id3 ", "ID3 ", "PEAK", "acid", "cart", "plst", "ds64", "_PMX":
+		return true
+	}
+	return false
+}
+
+// padMissing reports whether the chunk header ch, read after an odd-sized
+// chunk whose pad byte read pad, starts one byte earlier: pad and ch[:3]
+// form a chunk id while ch[:4] does not (or is an unknown id where the
+// other is a known one).
+func padMissing(pad byte, ch [8]byte) bool {
+	shifted := string([]byte{pad, ch[0], ch[1], ch[2]})
+	if !fourCC(shifted) {
+		return false
+	}
+	normal := string(ch[:4])
+	return !fourCC(normal) || (knownChunk(shifted) && !knownChunk(normal))
 }
 
 var (
@@ -417,8 +520,10 @@ func (w *WAVReader) Source() WAVSource { return w.source }
 
 // DataSize returns the size of the data chunk the header declares, in bytes
 // of Format (for float files, the size once converted to 16-bit PCM), or -1
-// when it says "until the end" (sizes 0, 0xFFFFFFFF and sox's 0x7FFFF000,
-// written by streaming recorders).
+// when the header gives no usable size: a placeholder that means "until the
+// end" (0, 0xFFFFFFFF, sox's 0x7FFFF000, 0x7FFFFFFF, 2,000,000,000), or a
+// size larger than a RIFF file, or this file's RIFF header, allows. The
+// audio may end earlier, where the file does (see Read).
 func (w *WAVReader) DataSize() int64 {
 	if w.declared < 0 || !w.source.Float() {
 		return w.declared
@@ -427,10 +532,11 @@ func (w *WAVReader) DataSize() int64 {
 }
 
 // Read reads audio bytes in Format's encoding (float samples converted to
-// 16-bit PCM). It returns io.EOF at the end of the data chunk, and an
-// error matching both ErrMalformedWAV and io.ErrUnexpectedEOF when the file
-// ends before the declared data size. A trailing incomplete float sample is
-// dropped.
+// 16-bit PCM). It returns io.EOF at the end of the data chunk: at its
+// declared size, or where the file ends when that comes first (streaming
+// writers leave a placeholder size, see DataSize). Errors of the
+// underlying reader other than io.EOF are returned as they are. A trailing
+// incomplete float sample is dropped.
 func (w *WAVReader) Read(p []byte) (int, error) {
 	if w.source.Float() {
 		return w.readFloat(p)
@@ -482,8 +588,8 @@ func (w *WAVReader) readRaw(p []byte) (int, error) {
 	n, err := w.r.Read(p)
 	if w.remaining > 0 {
 		w.remaining -= int64(n)
-		if errors.Is(err, io.EOF) && w.remaining > 0 {
-			return n, fmt.Errorf("%w: data chunk truncated, %d of %d bytes missing: %w", ErrMalformedWAV, w.remaining, w.declared, io.ErrUnexpectedEOF)
+		if errors.Is(err, io.EOF) {
+			w.remaining = 0 // the file ends before the declared size
 		}
 		if w.remaining == 0 && err == nil {
 			err = io.EOF

@@ -166,13 +166,11 @@ func TestParseWAVErrors(t *testing.T) {
 		{"float block align of 16-bit", riff(chunk{id: "fmt ", body: func() []byte { b := fmtBody(3, 1, 8000, 32); b[12] = 2; return b }()}, chunk{id: "data", body: []byte{1, 2, 3, 4}}), codec.ErrMalformedWAV},
 		{"float 3 channels", riff(chunk{id: "fmt ", body: fmtBody(3, 3, 8000, 32)}, chunk{id: "data", body: make([]byte, 12)}), codec.ErrUnsupportedWAV},
 		{"float rate 0", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 0, 64)}, chunk{id: "data", body: make([]byte, 8)}), codec.ErrUnsupportedWAV},
-		{"float data shorter than declared", riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", size: 100, set: true, body: make([]byte, 8)}), codec.ErrMalformedWAV},
 		{"3 channels", riff(chunk{id: "fmt ", body: fmtBody(1, 3, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"0 channels", riff(chunk{id: "fmt ", body: fmtBody(1, 0, 8000, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"rate 0", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 0, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"rate 4 GHz", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 0xFFFFFFFF, 16)}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrUnsupportedWAV},
 		{"bad block align", riff(chunk{id: "fmt ", body: func() []byte { b := fmtBody(1, 1, 8000, 16); b[12] = 3; return b }()}, chunk{id: "data", body: []byte{1, 2}}), codec.ErrMalformedWAV},
-		{"data shorter than declared", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 100, set: true, body: []byte{1, 2}}), codec.ErrMalformedWAV},
 		{"LIST claims 4 GB", riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "LIST", size: 0xFFFFFFF0, set: true, body: []byte("INFO")}), codec.ErrMalformedWAV},
 		{"fmt claims 4 GB", riff(chunk{id: "fmt ", size: 0xFFFFFFF0, set: true, body: fmtBody(1, 1, 8000, 16)}), codec.ErrMalformedWAV},
 	}
@@ -315,8 +313,11 @@ func TestReadWAVFloatLong(t *testing.T) {
 				t.Fatalf("%d bits, reads of %d: %v", bits, step, err)
 			}
 		}
-		// A truncated float file fails like any other.
-		if _, err := codec.ReadWAV(bytes.NewReader(file[:len(file)-100]), 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+		// A file cut short gives the whole sample frames it holds.
+		short := file[:len(file)-100]
+		frames := (len(samples)*int(bits)/8 - 100) / (2 * int(bits) / 8) // stereo
+		want := w.Data[:frames*4]
+		if r, err := codec.ReadWAV(bytes.NewReader(short), 0); err != nil || !bytes.Equal(r.Data, want) {
 			t.Fatalf("%d bits, truncated: %v", bits, err)
 		}
 		// The limit applies to the converted size.
@@ -327,12 +328,12 @@ func TestReadWAVFloatLong(t *testing.T) {
 			t.Fatalf("%d bits, at limit: %v", bits, err)
 		}
 	}
-	// A float header that claims 4 GB is refused by the limit at once.
+	// A float header that claims 4 GB holds what the file holds: nothing.
 	lying := riff(chunk{id: "fmt ", body: fmtBody(3, 1, 8000, 32)}, chunk{id: "data", size: 0xFFFFFFF0, set: true})
-	if _, err := codec.ReadWAV(bytes.NewReader(lying), 0); !errors.Is(err, codec.ErrWAVTooLarge) {
+	if r, err := codec.ReadWAV(bytes.NewReader(lying), 0); err != nil || len(r.Data) != 0 {
 		t.Fatalf("lying float size: %v", err)
 	}
-	if _, err := codec.ParseWAV(lying); !errors.Is(err, codec.ErrMalformedWAV) {
+	if w, err := codec.ParseWAV(lying); err != nil || len(w.Data) != 0 {
 		t.Fatalf("lying float size, ParseWAV: %v", err)
 	}
 }
@@ -415,31 +416,38 @@ func equal16(a, b []int16) bool {
 	return true
 }
 
-// TestReadWAVLyingSize: a 44-byte file that claims 4 GB of data must fail
-// without allocating anything near that.
+// TestReadWAVLyingSize: a 44-byte file that claims 4 GB of data, or a
+// header-consistent 2 GB, reads as the empty file it is, without
+// allocating anything near the claim.
 func TestReadWAVLyingSize(t *testing.T) {
 	file := riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 0xFFFFFFFE, set: true})
 	if len(file) != 44 {
 		t.Fatalf("header is %d bytes", len(file))
 	}
+	// RIFF and data sizes agree on 0x7FFFFF00 bytes of audio.
+	consistent := riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 0x7FFFFF00, set: true})
+	binary.LittleEndian.PutUint32(consistent[4:], 36+0x7FFFFF00)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	const runs = 10
 	for range runs {
-		if _, err := codec.ParseWAV(file); !errors.Is(err, codec.ErrMalformedWAV) {
-			t.Fatalf("ParseWAV: %v", err)
+		for _, f := range [][]byte{file, consistent} {
+			if w, err := codec.ParseWAV(f); err != nil || len(w.Data) != 0 {
+				t.Fatalf("ParseWAV: %v", err)
+			}
+			if w, err := codec.ReadWAV(bytes.NewReader(f), 0); err != nil || len(w.Data) != 0 {
+				t.Fatalf("ReadWAV: %v", err)
+			}
 		}
-		if _, err := codec.ReadWAV(bytes.NewReader(file), 0); !errors.Is(err, codec.ErrWAVTooLarge) {
-			t.Fatalf("ReadWAV: %v", err)
-		}
-		// With a limit above the claim, reading ends at the real end.
-		if _, err := codec.ReadWAV(bytes.NewReader(file), 1<<40); !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, codec.ErrMalformedWAV) {
-			t.Fatalf("ReadWAV with a huge limit: %v", err)
-		}
+		// 0xFFFFFFFE bytes do not fit a RIFF file after this header: no size.
 		r, err := codec.NewWAVReader(bytes.NewReader(file))
-		if err != nil || r.DataSize() != 0xFFFFFFFE {
+		if err != nil || r.DataSize() != -1 {
 			t.Fatalf("NewWAVReader: %v, size %d", err, r.DataSize())
+		}
+		r, err = codec.NewWAVReader(bytes.NewReader(consistent))
+		if err != nil || r.DataSize() != 0x7FFFFF00 {
+			t.Fatalf("NewWAVReader, consistent: %v, size %d", err, r.DataSize())
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -480,10 +488,10 @@ func TestWAVReaderStream(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("ReadAll = %q, %v", got, err)
 	}
-	// Truncated data: the error says so.
-	r, _ = codec.NewWAVReader(bytes.NewReader(file[:len(file)-30]))
-	if _, err := io.ReadAll(r); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "of 10 bytes missing") {
-		t.Fatalf("truncated: %v", err)
+	// A file cut in the data chunk: the audio it holds, then io.EOF.
+	r, _ = codec.NewWAVReader(bytes.NewReader(file[:len(file)-25])) // LIST is 20 bytes
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data[:5]) {
+		t.Fatalf("truncated: %q, %v", got, err)
 	}
 }
 
@@ -705,6 +713,8 @@ func FuzzParseWAV(f *testing.F) {
 	f.Add(floatFile(32, 2, 44100, false, 0.5, -0.5, math.NaN(), math.Inf(-1), 2))
 	f.Add(floatFile(64, 1, 48000, true, 0.25, 1e300, -1e-300))
 	f.Add(append(riff(chunk{id: "fmt ", body: fmtBody(3, 1, 48000, 32)}, chunk{id: "data", size: 0xFFFFFFFF, set: true}), 0, 0, 0x80, 0x7F, 0, 0, 0xC0))
+	f.Add(streamingTTSFile(2_000_000_036, 2_000_000_000))
+	f.Add(missingPadFile([]byte("data\x02\x00\x00\x00\xFF\xFF")...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		w, err := codec.ParseWAV(b)
 		r, rerr := codec.ReadWAV(bytes.NewReader(b), 1<<20)
@@ -789,5 +799,201 @@ func BenchmarkReadWAVFloat32(b *testing.B) {
 		if _, err := codec.ReadWAV(bytes.NewReader(file), 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// streamingTTSFile is a 48-byte WAV file as streaming TTS engines and
+// recorders write it: 16-bit PCM mono at 24 kHz, 4 bytes of audio, and
+// the given RIFF and data sizes in place of the real ones (40 and 4).
+func streamingTTSFile(riffSize, dataSize uint32) []byte {
+	le := binary.LittleEndian
+	b := []byte("RIFF")
+	b = le.AppendUint32(b, riffSize)
+	b = append(b, "WAVEfmt "...)
+	b = append(b, 0x10, 0x00, 0x00, 0x00, // fmt size 16
+		0x01, 0x00, 0x01, 0x00, // PCM, 1 channel
+		0xC0, 0x5D, 0x00, 0x00, // 24000 Hz
+		0x80, 0xBB, 0x00, 0x00, // 48000 bytes/s
+		0x02, 0x00, 0x10, 0x00) // block align 2, 16 bits
+	b = append(b, "data"...)
+	b = le.AppendUint32(b, dataSize)
+	return append(b, 0x34, 0x12, 0xCC, 0xED) // samples 0x1234, -0x1234
+}
+
+// unsized hides every method of r but Read, as a pipe or socket would.
+type unsized struct{ r io.Reader }
+
+func (u unsized) Read(p []byte) (int, error) { return u.r.Read(p) }
+
+// TestWAVPlaceholderSizes: the RIFF and data sizes that streaming writers
+// leave in the header (0x7FFFFFFF; 2,000,000,000 with RIFF 2,000,000,036,
+// as a TTS server streams; sox's 0x7FFFF000; 0xFFFFFFFF; 0) and sizes no
+// RIFF file can hold mean "until the end of the file", in memory, from a
+// reader and from an unsized stream. They used to fail with "declares
+// 2147483647 bytes, file holds 4" (ParseWAV) and "exceeds limit"
+// (ReadWAV).
+func TestWAVPlaceholderSizes(t *testing.T) {
+	audio := []byte{0x34, 0x12, 0xCC, 0xED}
+	for _, c := range []struct {
+		name           string
+		riff, data     uint32
+		wantDataSizeIs int64 // DataSize: -1 for no usable size
+	}{
+		{name: "0x7FFFFFFF in both", riff: 0x7FFFFFFF, data: 0x7FFFFFFF, wantDataSizeIs: -1},
+		{name: "0x7FFFFFFF data, real RIFF", riff: 40, data: 0x7FFFFFFF, wantDataSizeIs: -1},
+		{name: "2,000,000,000 with RIFF 2,000,000,036", riff: 2_000_000_036, data: 2_000_000_000, wantDataSizeIs: -1},
+		{name: "2,000,000,000, real RIFF", riff: 40, data: 2_000_000_000, wantDataSizeIs: -1},
+		{name: "sox pipe 0x7FFFF000", riff: 0x7FFFF024, data: 0x7FFFF000, wantDataSizeIs: -1},
+		{name: "0xFFFFFFFF", riff: 0xFFFFFFFF, data: 0xFFFFFFFF, wantDataSizeIs: -1},
+		{name: "0", riff: 0, data: 0, wantDataSizeIs: -1},
+		{name: "beyond the RIFF size", riff: 40, data: 1_000_000, wantDataSizeIs: -1},
+		{name: "beyond any RIFF file", riff: 0xFFFFFFFF, data: 0xFFFFFFF0, wantDataSizeIs: -1},
+		{name: "RIFF-consistent, file cut", riff: 36 + 1_000_000, data: 1_000_000, wantDataSizeIs: 1_000_000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := streamingTTSFile(c.riff, c.data)
+			if len(file) != 48 {
+				t.Fatalf("file is %d bytes", len(file))
+			}
+			w, err := codec.ParseWAV(file)
+			if err != nil || !bytes.Equal(w.Data, audio) || w.Format != (codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 24000, Channels: 1}) {
+				t.Fatalf("ParseWAV: %v", err)
+			}
+			for name, r := range map[string]func() io.Reader{
+				"bytes.Reader": func() io.Reader { return bytes.NewReader(file) },
+				"one byte":     func() io.Reader { return &oneByteReader{bytes.NewReader(file)} },
+				"unsized":      func() io.Reader { return unsized{bytes.NewReader(file)} },
+				"pipe": func() io.Reader {
+					pr, pw := io.Pipe()
+					go func() {
+						for i := 0; i < len(file); i += 5 {
+							pw.Write(file[i:min(i+5, len(file))])
+						}
+						pw.Close()
+					}()
+					return pr
+				},
+			} {
+				if w, err := codec.ReadWAV(r(), 0); err != nil || !bytes.Equal(w.Data, audio) {
+					t.Errorf("ReadWAV, %s: %v", name, err)
+				}
+				if w, err := codec.ReadWAV(r(), 4); err != nil || !bytes.Equal(w.Data, audio) {
+					t.Errorf("ReadWAV with a 4-byte limit, %s: %v", name, err)
+				}
+				if _, err := codec.ReadWAV(r(), 3); !errors.Is(err, codec.ErrWAVTooLarge) {
+					t.Errorf("ReadWAV with a 3-byte limit, %s: %v", name, err)
+				}
+				wr, err := codec.NewWAVReader(r())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wr.DataSize() != c.wantDataSizeIs {
+					t.Errorf("DataSize = %d, want %d", wr.DataSize(), c.wantDataSizeIs)
+				}
+				got, err := io.ReadAll(wr)
+				if err != nil || !bytes.Equal(got, audio) {
+					t.Errorf("WAVReader, %s: % x, %v", name, got, err)
+				}
+			}
+		})
+	}
+	// A declared size smaller than the file still ends the audio there:
+	// what follows is not audio.
+	file := append(streamingTTSFile(40, 2), "LIST"...)
+	if w, err := codec.ParseWAV(file); err != nil || !bytes.Equal(w.Data, audio[:2]) {
+		t.Fatalf("ParseWAV, short data chunk: % x, %v", w.Data, err)
+	}
+}
+
+// failingReader returns its bytes, then err.
+type failingReader struct {
+	b   []byte
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.b) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.b)
+	f.b = f.b[n:]
+	return n, nil
+}
+
+// TestWAVReaderStreamErrors: an unsized stream that fails mid-audio (a
+// connection cut: io.ErrUnexpectedEOF, a reset) gives its error, never a
+// clean end, whatever the declared size.
+func TestWAVReaderStreamErrors(t *testing.T) {
+	reset := errors.New("connection reset by peer")
+	for _, size := range []uint32{4, 0xFFFFFFFF, 1_000_000} {
+		for _, cause := range []error{io.ErrUnexpectedEOF, reset} {
+			file := streamingTTSFile(40, size)
+			if _, err := codec.ReadWAV(&failingReader{b: file[:46], err: cause}, 0); !errors.Is(err, cause) {
+				t.Errorf("size %d, %v: ReadWAV %v", size, cause, err)
+			}
+		}
+	}
+	// The header itself cut by a failing stream keeps the stream's error.
+	if _, err := codec.NewWAVReader(&failingReader{b: []byte("RIFF"), err: reset}); !errors.Is(err, reset) {
+		t.Errorf("header: %v", err)
+	}
+}
+
+// missingPadFile is a μ-law file whose 13-byte LIST chunk (odd) lacks its
+// pad byte, followed by next; the file's sizes are right otherwise.
+func missingPadFile(next ...byte) []byte {
+	b := []byte("RIFF\x00\x00\x00\x00WAVE")
+	b = append(b, "fmt \x10\x00\x00\x00"...)
+	b = append(b, 0x07, 0x00, 0x01, 0x00, 0x40, 0x1F, 0x00, 0x00, 0x40, 0x1F, 0x00, 0x00, 0x01, 0x00, 0x08, 0x00) // μ-law, 8 kHz mono
+	b = append(b, "LIST\x0D\x00\x00\x00INFOISFT\x01\x00\x00\x00x"...)                                             // 13 bytes, no pad
+	b = append(b, next...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+// TestWAVMissingPadByte: a writer that leaves out the pad byte of an
+// odd-sized chunk shifts the next chunk one byte earlier. The reader used
+// to fail with `"ata\x02" chunk of 4278190080 bytes truncated`; it now
+// takes the data chunk where its id starts, and names the real chunk and
+// its offset when it cannot.
+func TestWAVMissingPadByte(t *testing.T) {
+	file := missingPadFile([]byte("data\x02\x00\x00\x00\xFF\xFF")...)
+	if len(file) != 67 || string(file[57:61]) != "data" {
+		t.Fatalf("file of %d bytes: % x", len(file), file)
+	}
+	w, err := codec.ParseWAV(file)
+	if err != nil || !bytes.Equal(w.Data, []byte{0xFF, 0xFF}) || w.Format.Encoding != voicegate.PCMU {
+		t.Fatalf("ParseWAV: %+v, %v", w, err)
+	}
+	for name, r := range map[string]io.Reader{"one byte": &oneByteReader{bytes.NewReader(file)}, "unsized": unsized{bytes.NewReader(file)}} {
+		if w, err := codec.ReadWAV(r, 0); err != nil || !bytes.Equal(w.Data, []byte{0xFF, 0xFF}) {
+			t.Errorf("ReadWAV, %s: %v", name, err)
+		}
+	}
+	// A fact chunk after the LIST, then data: both found, the data's size
+	// kept.
+	file = missingPadFile([]byte("fact\x04\x00\x00\x00\x03\x00\x00\x00data\x03\x00\x00\x00\x01\x02\x03\x00LIST")...)
+	if w, err := codec.ParseWAV(file); err != nil || !bytes.Equal(w.Data, []byte{1, 2, 3}) {
+		t.Fatalf("ParseWAV with fact: %+v, %v", w, err)
+	}
+	// A pad byte that is present but not zero is still padding when the
+	// chunk id after it is a chunk id.
+	file = missingPadFile([]byte("xdata\x02\x00\x00\x00\x11\x22")...)
+	if w, err := codec.ParseWAV(file); err != nil || !bytes.Equal(w.Data, []byte{0x11, 0x22}) {
+		t.Fatalf("ParseWAV with a non-zero pad byte: %+v, %v", w, err)
+	}
+	// Not recoverable: the error names the chunk read, its offset, and the
+	// odd-sized chunk before it.
+	file = missingPadFile([]byte("Xq\x00\x00\xFF\xFF\xFF\x7F\x01\x02")...)
+	_, err = codec.ParseWAV(file)
+	if !errors.Is(err, codec.ErrMalformedWAV) ||
+		!strings.Contains(err.Error(), `"q\x00\x00\xff" chunk at offset 58 declares 25165823 bytes, the file ends after 1`) ||
+		!strings.Contains(err.Error(), `the 13-byte "LIST" chunk at offset 36 before it may lack its pad byte`) {
+		t.Fatalf("ParseWAV: %v", err)
+	}
+	// A truncated chunk names itself and its offset.
+	file = missingPadFile([]byte("\x00fact\x10\x00\x00\x00\x03")...)
+	if _, err := codec.ParseWAV(file); !errors.Is(err, codec.ErrMalformedWAV) || !strings.Contains(err.Error(), `"fact" chunk at offset 58 declares 16 bytes, the file ends after 1`) {
+		t.Fatalf("ParseWAV, truncated fact: %v", err)
 	}
 }
