@@ -209,9 +209,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		out.printf("opened session=%s%s media=none", c.ID(), conv)
 	}
 
-	// Server messages, until the connection ends.
+	// Server messages, until the connection ends. answered records an
+	// event or disconnect: the server's answer to the call.
 	disconnected := make(chan struct{})
 	readerDone := make(chan struct{})
+	answered := false // written by the reader, read after readerDone
 	go func() {
 		defer close(readerDone)
 		var once sync.Once
@@ -227,10 +229,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				for _, e := range p.Entities {
 					out.printf("event %s %s", e.Type, e.Data)
 				}
+				answered = true
 			case audiohook.TypeDisconnect:
 				var p audiohook.DisconnectParameters
 				json.Unmarshal(m.Parameters, &p)
 				out.printf("disconnect reason=%s info=%q", p.Reason, p.Info)
+				answered = true
 				once.Do(func() { close(disconnected) })
 			default:
 				out.printf("%s %s", m.Type, m.Parameters)
@@ -268,6 +272,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	var streamErr error
+	interrupted := false
 	if src != nil || cfg.Probe {
 		if cfg.Probe {
 			src = emptySource{}
@@ -284,6 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		if errors.Is(streamErr, context.Canceled) {
 			streamErr = nil // interrupted: the session is closed below
+			interrupted = true
 			out.printf("interrupted")
 		}
 		out.printf("audio sent position=%s", c.Position())
@@ -303,6 +309,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case <-t.C:
 			out.printf("no disconnect within %s; closing", cfg.Wait)
 		case <-ctx.Done():
+			interrupted = errors.Is(ctx.Err(), context.Canceled)
 		}
 		t.Stop()
 	}
@@ -322,8 +329,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("close: %w", closeErr)
 	}
 	out.printf("closed")
+	// A call whose audio was all sent expects the server's answer: an
+	// event (the result) or a disconnect. Without one the server may have
+	// dropped audio sent too fast, or failed; exiting 0 would hide it.
+	// Probes, interrupted calls and -loop calls (their results go to the
+	// agent's widget) expect none.
+	if !answered && !cfg.Probe && !interrupted && !stopped && cfg.Loop == 0 {
+		return errNoResult
+	}
 	return nil
 }
+
+// errNoResult ends a call that the server closed or let close without an
+// event or disconnect.
+var errNoResult = errors.New("no result: the server sent no event and no disconnect before the session closed " +
+	"(if the server logs dropped audio, lower -speed or raise its -buffer; else raise -wait)")
 
 // loopReader repeats the audio of open until limit was read. Frames are
 // renumbered and stamped across passes as one stream (Seq from 1,

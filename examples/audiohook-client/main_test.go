@@ -307,16 +307,17 @@ func (r *frames) ReadFrame(context.Context) (voicegate.Frame, error) {
 	return r.f, nil
 }
 
-// TestToneWithoutResult streams a tone too short for a result and checks
-// that the client gives up waiting and closes the session cleanly.
+// TestToneWithoutResult streams a tone too short for a result: the client
+// gives up waiting, closes the session cleanly, and exits non-zero, since
+// the call got no answer.
 func TestToneWithoutResult(t *testing.T) {
 	url := startServer(t)
 	t.Setenv("AUDIOHOOK_API_KEY", apiKey)
 	t.Setenv("AUDIOHOOK_CLIENT_SECRET", secretB64)
 	out, err := runClient(t, "-url", url, "-tone", "400ms", "-chunk", "20ms", "-wait", "200ms", "-ping", "50ms",
 		"-custom-config", `{"operation":"register"}`)
-	if err != nil {
-		t.Fatalf("tone: %v\n%s", err, out)
+	if !errors.Is(err, errNoResult) || !strings.Contains(err.Error(), "no result: the server sent no event and no disconnect") {
+		t.Fatalf("tone: %v, want the no-result error\n%s", err, out)
 	}
 	if !strings.Contains(out, "no disconnect within 200ms; closing") || !strings.Contains(out, "closed") ||
 		strings.Contains(out, "voicegate.result") || strings.Count(out, "ping rtt=") < 2 {
