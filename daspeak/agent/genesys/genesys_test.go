@@ -372,7 +372,13 @@ type hookServer struct {
 
 func newHookServer(t *testing.T, src *Source) *hookServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	return newHookServerCtx(t, src, context.Background())
+}
+
+// newHookServerCtx is newHookServer whose Run calls end with parent.
+func newHookServerCtx(t *testing.T, src *Source, parent context.Context) *hookServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(parent)
 	hs := &hookServer{src: src, runs: make(chan error, 8)}
 	hs.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hs.wg.Add(1)

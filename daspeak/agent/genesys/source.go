@@ -97,7 +97,7 @@ func NewSource(opts *SourceOptions) *Source {
 // operations and drains the session until it ends (then it returns nil
 // for a clean end, the session's error otherwise) or ctx ends (it returns
 // ctx.Err()). The attached operation, if any, then reads the remaining
-// frames and the same end. Run does not close sess; the caller does.
+// frames and the end (see the ReadFrame of the Audio Open returns). Run does not close sess; the caller does.
 // A connection probe, or a session without conversation id, is refused
 // with ErrNoConversation.
 func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
@@ -145,7 +145,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	c.attached = nil
 	s.mu.Unlock()
 	if a != nil {
-		a.end(end)
+		a.end(audioEnd(conv, end))
 	}
 	s.log.Info("conversation ended", "conversation", conv, "session", sess.ID(), "err", end)
 	if errors.Is(end, io.EOF) {
@@ -173,7 +173,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		q: make(chan voicegate.Frame, s.queue), ended: make(chan struct{}), closed: make(chan struct{}),
 	}
 	if old := c.attached; old != nil {
-		old.end(ErrDetached)
+		old.end(&voicegate.StreamError{Err: ErrDetached})
 	}
 	c.attached = a
 	return a, nil
@@ -240,6 +240,24 @@ func (a *audio) push(f voicegate.Frame) (dropped bool) {
 	}
 }
 
+// audioEnd is what an attached operation's ReadFrame returns after Run's
+// session read ended with err, as the voicegate.FrameReader contract says:
+// io.EOF after the session's clean end (Genesys' close transaction), the
+// session's *voicegate.StreamError after an abnormal one, and a
+// *voicegate.StreamError wrapping the cause when Run stopped for another
+// reason (its ctx ended; the application closed the session), so that an
+// operation never mistakes Run's context for its own.
+func audioEnd(conv string, err error) error {
+	if err == io.EOF {
+		return io.EOF
+	}
+	var se *voicegate.StreamError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &voicegate.StreamError{Err: fmt.Errorf("genesys: conversation %s no longer monitored: %w", conv, err)}
+}
+
 // end makes ReadFrame return err (io.EOF for a clean end) once the queue
 // is drained.
 func (a *audio) end(err error) {
@@ -253,10 +271,14 @@ func (a *audio) end(err error) {
 }
 
 // ReadFrame returns the customer's audio since Open (PCMU or L16, 8 kHz,
-// as negotiated), then io.EOF when the session ended cleanly, its error
-// when it did not, ErrDetached when a newer operation took the
-// conversation, or an error satisfying errors.Is(err, net.ErrClosed)
-// after Close.
+// as negotiated; frames are the caller's to keep), honouring the
+// voicegate.FrameReader contract: after the queued frames, io.EOF (on
+// every later call too) when the session ended cleanly; a
+// *voicegate.StreamError when it did not (the session's own), when Run
+// stopped monitoring the conversation, or when a newer operation took the
+// conversation (wrapping ErrDetached); and, at once, an error satisfying
+// errors.Is(err, net.ErrClosed) after Close. Concurrent calls each get
+// different frames; a cancelled ctx returns ctx.Err() and loses nothing.
 func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	select {
 	case <-a.closed:
