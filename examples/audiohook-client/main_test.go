@@ -147,8 +147,10 @@ func startServerLogs(t *testing.T, args []string, env ...string) (string, *locke
 	}()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
-		err := cmd.Wait()
+		// Wait closes the pipe: read the log to its end first, or its
+		// last lines may be lost.
 		<-logDone
+		err := cmd.Wait()
 		if err != nil {
 			t.Errorf("server exit: %v\n%s", err, logs.String())
 		}
