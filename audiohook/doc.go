@@ -1,8 +1,10 @@
 // Package audiohook speaks the Genesys Cloud AudioHook protocol, version 2:
 // a server that receives call audio from Genesys (Accept → *Session, a
 // voicegate.FrameReader), HTTP message signatures, a pluggable key store
-// and a session recorder. A client that behaves like Genesys, for tests and
-// for probing your own AudioHook endpoints, is in package audiohooktest.
+// and a session recorder. The message format (envelope, parameters, media
+// formats, event entities) is in package audiohook/wire; a client that
+// behaves like Genesys, for tests and for probing your own AudioHook
+// endpoints, is in package audiohook/audiohooktest.
 //
 // # Server
 //

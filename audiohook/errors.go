@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 var (
@@ -28,13 +29,6 @@ var (
 	// Accept answers it with HTTP 503 (AuthReject) or disconnect "error"
 	// (AuthDisconnect); it is not an authentication failure.
 	ErrNonceCacheFull = errors.New("audiohook: nonce cache full")
-
-	// ErrBadMessage reports a text message that is not valid AudioHook JSON
-	// (bad envelope, missing or mistyped fields). Parse errors wrap it.
-	ErrBadMessage = errors.New("audiohook: bad message")
-
-	// ErrBadDuration reports a Duration that is not of the form PT<seconds>S.
-	ErrBadDuration = errors.New("audiohook: bad duration")
 
 	// ErrProtocol reports a violation of the protocol by the peer (sequence,
 	// state or media errors). Errors returned for it are *ProtocolError values.
@@ -91,7 +85,7 @@ func (e *ProtocolError) Error() string {
 
 // Unwrap returns ErrProtocol, and ErrUnauthorized for reason "unauthorized".
 func (e *ProtocolError) Unwrap() []error {
-	if e.Reason == ReasonUnauthorized {
+	if e.Reason == wire.ReasonUnauthorized {
 		return []error{ErrProtocol, ErrUnauthorized}
 	}
 	return []error{ErrProtocol}
@@ -140,7 +134,7 @@ func (e *DisconnectError) Error() string {
 
 // Unwrap returns ErrUnauthorized for reason "unauthorized".
 func (e *DisconnectError) Unwrap() error {
-	if e.Reason == ReasonUnauthorized {
+	if e.Reason == wire.ReasonUnauthorized {
 		return ErrUnauthorized
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/internal/streamcore"
 )
@@ -44,7 +45,7 @@ type DirSink string
 
 // Create implements RecordSink.
 func (d DirSink) Create(_ context.Context, sessionID string) (io.WriteCloser, io.WriteCloser, error) {
-	if !IsUUID(sessionID) {
+	if !wire.IsUUID(sessionID) {
 		return nil, nil, fmt.Errorf("audiohook: record: session id %q is not a UUID", sessionID)
 	}
 	a, err := createPrivate(filepath.Join(string(d), sessionID+".wav"))
@@ -83,9 +84,9 @@ type RecordEntry struct {
 
 // Sidecar is the JSON document a recorder writes next to the WAV file.
 type Sidecar struct {
-	SessionID string          `json:"sessionId"`
-	Media     *MediaParameter `json:"media"`
-	Messages  []RecordEntry   `json:"messages"`
+	SessionID string               `json:"sessionId"`
+	Media     *wire.MediaParameter `json:"media"`
+	Messages  []RecordEntry        `json:"messages"`
 }
 
 const (
@@ -153,7 +154,7 @@ func (r *recorder) enqueue(it recItem) {
 
 // start starts the recorder's goroutine, which creates the files once the
 // media is known (media may be nil).
-func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media *MediaParameter) error {
+func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media *wire.MediaParameter) error {
 	if r == nil || r.started || r.closed {
 		return nil
 	}
@@ -201,7 +202,7 @@ func (r *recorder) close() error {
 }
 
 // writeRecording is the recorder's goroutine.
-func writeRecording(ctx context.Context, sink RecordSink, id string, media *MediaParameter, pending []RecordEntry, ch <-chan recItem) (err error) {
+func writeRecording(ctx context.Context, sink RecordSink, id string, media *wire.MediaParameter, pending []RecordEntry, ch <-chan recItem) (err error) {
 	audio, side, cerr := sink.Create(ctx, id)
 	if cerr != nil {
 		for it := range ch {
@@ -214,7 +215,7 @@ func writeRecording(ctx context.Context, sink RecordSink, id string, media *Medi
 	f := codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}
 	if media != nil {
 		f.Channels = len(media.Channels)
-		if media.Format == FormatL16 {
+		if media.Format == wire.FormatL16 {
 			f.Encoding = voicegate.L16
 		}
 	}
@@ -231,8 +232,8 @@ func writeRecording(ctx context.Context, sink RecordSink, id string, media *Medi
 	}
 	w := &recWriter{wav: wav, side: bufio.NewWriter(side), frameB: f.Channels * f.Encoding.BytesPerSample(), silence: streamcore.SilenceByte(f.Encoding)}
 	hdr, _ := json.Marshal(struct {
-		SessionID string          `json:"sessionId"`
-		Media     *MediaParameter `json:"media"`
+		SessionID string               `json:"sessionId"`
+		Media     *wire.MediaParameter `json:"media"`
 	}{id, media})
 	w.side.Write(hdr[:len(hdr)-1])
 	w.side.WriteString(`,"messages":[`)

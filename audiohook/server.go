@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
@@ -36,9 +37,9 @@ const DefaultIdleTimeout = 15 * time.Second
 
 // DefaultMedia is the server's default media preference: stereo PCMU, then
 // mono PCMU of the customer, then of the agent, then the same for L16.
-var DefaultMedia = []MediaParameter{
-	MediaPCMUStereo, MediaPCMUExternal, MediaPCMUInternal,
-	MediaL16Stereo, MediaL16External, MediaL16Internal,
+var DefaultMedia = []wire.MediaParameter{
+	wire.MediaPCMUStereo, wire.MediaPCMUExternal, wire.MediaPCMUInternal,
+	wire.MediaL16Stereo, wire.MediaL16External, wire.MediaL16Internal,
 }
 
 // ServerOptions configures Accept. A nil *ServerOptions is the zero value:
@@ -78,7 +79,7 @@ type ServerOptions struct {
 	// Media lists the formats the server accepts, most preferred first; the
 	// first one the client offered is selected. nil means DefaultMedia. If
 	// none was offered, opened selects no media and the client sends none.
-	Media []MediaParameter
+	Media []wire.MediaParameter
 	// Languages is returned in opened when open asks for supportedLanguages.
 	Languages []string
 	// StartPaused asks the client to start paused.
@@ -95,7 +96,7 @@ type ServerOptions struct {
 	// block and must not keep m. Session methods that send (Pause, Resume,
 	// SendEvent, Reconnect, Disconnect, Close) reach that same goroutine:
 	// call them from another goroutine, never from OnMessage or OnOpen.
-	OnMessage func(s *Session, m *Message)
+	OnMessage func(s *Session, m *wire.Message)
 
 	// OpenTimeout bounds the wait for open after the upgrade; 0 means 10 s.
 	// On expiry the server sends disconnect "error".
@@ -200,11 +201,11 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 // connection.
 func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Session, error) {
 	o := opts.withDefaults()
-	sid := r.Header.Get(HeaderSessionID)
-	org := r.Header.Get(HeaderOrganizationID)
-	corr := r.Header.Get(HeaderCorrelationID)
-	for _, h := range []struct{ name, v string }{{HeaderSessionID, sid}, {HeaderOrganizationID, org}, {HeaderCorrelationID, corr}} {
-		if !IsUUID(h.v) || (h.name == HeaderSessionID && h.v == NullUUID) {
+	sid := r.Header.Get(wire.HeaderSessionID)
+	org := r.Header.Get(wire.HeaderOrganizationID)
+	corr := r.Header.Get(wire.HeaderCorrelationID)
+	for _, h := range []struct{ name, v string }{{wire.HeaderSessionID, sid}, {wire.HeaderOrganizationID, org}, {wire.HeaderCorrelationID, corr}} {
+		if !wire.IsUUID(h.v) || (h.name == wire.HeaderSessionID && h.v == wire.NullUUID) {
 			http.Error(w, "missing or invalid "+h.name, http.StatusBadRequest)
 			return nil, fmt.Errorf("%w: header %s %.40q is not a UUID", ErrBadRequest, h.name, h.v)
 		}
@@ -240,7 +241,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		return nil, err
 	}
 	conn.SetReadLimit(maxMessage)
-	s := newSession(conn, o, sid, org, corr, r.Header.Get(HeaderAPIKey))
+	s := newSession(conn, o, sid, org, corr, r.Header.Get(wire.HeaderAPIKey))
 	if o.Recorder != nil {
 		s.m.rec = newRecorder(o.Logger, &s.recDropped)
 	}
@@ -250,10 +251,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		// with the disconnect), close and ping.
 		s.o.state = stateUnauthorized
 		s.pub.state = stateUnauthorized
-		reason, info := ReasonUnauthorized, "Authentication failed"
+		reason, info := wire.ReasonUnauthorized, "Authentication failed"
 		s.o.openErr = &AuthError{Info: "authentication failed", Err: authErr}
 		if busy {
-			reason, info = ReasonError, "Service unavailable: too many recent connections (nonce cache full)"
+			reason, info = wire.ReasonError, "Service unavailable: too many recent connections (nonce cache full)"
 			s.o.openErr = fmt.Errorf("audiohook: connection refused: %w", authErr)
 		}
 		s.o.endErr = s.o.openErr
@@ -264,7 +265,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		// with close before its open went out could see the WebSocket
 		// closed under that open. A client that sends no open gets it after
 		// OpenTimeout.
-		s.o.authFail = DisconnectParameters{Reason: reason, Info: info}
+		s.o.authFail = wire.DisconnectParameters{Reason: reason, Info: info}
 		first = func() {
 			s.after(o.OpenTimeout, func() { s.failWith(s.o.authFail, true) })
 		}
@@ -272,7 +273,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		first = func() {
 			s.after(o.OpenTimeout, func() {
 				if s.o.state == statePreparing {
-					s.fail(ReasonError, "Open transaction timeout", true)
+					s.fail(wire.ReasonError, "Open transaction timeout", true)
 				}
 			})
 		}
@@ -297,9 +298,9 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 	if o.InsecureSkipAuth {
 		return nil
 	}
-	key := r.Header.Get(HeaderAPIKey)
+	key := r.Header.Get(wire.HeaderAPIKey)
 	if key == "" {
-		return fmt.Errorf("%w: missing %s", ErrUnauthorized, HeaderAPIKey)
+		return fmt.Errorf("%w: missing %s", ErrUnauthorized, wire.HeaderAPIKey)
 	}
 	if o.Keys == nil {
 		return fmt.Errorf("%w: no key store configured", ErrUnauthorized)
@@ -308,7 +309,7 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 	if err != nil {
 		return fmt.Errorf("%w: key store: %w", ErrUnauthorized, err)
 	}
-	signed := r.Header.Get(HeaderSignature) != "" || r.Header.Get(HeaderSignatureInput) != ""
+	signed := r.Header.Get(wire.HeaderSignature) != "" || r.Header.Get(wire.HeaderSignatureInput) != ""
 	vo := &verifyOptions{Now: o.Now, ClockSkew: o.ClockSkew, MaxAge: o.MaxSignatureAge, Nonces: o.Nonces}
 	if !ok {
 		if signed {

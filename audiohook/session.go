@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
@@ -20,9 +21,9 @@ type OpenInfo struct {
 	CorrelationID  string
 	APIKey         string
 	// Params are the client's open parameters; Params.Media is the offer.
-	Params OpenParameters
+	Params wire.OpenParameters
 	// Media is the selected format, nil when no audio will flow.
-	Media *MediaParameter
+	Media *wire.MediaParameter
 	// StartPaused and DiscardTo are sent in opened.
 	StartPaused bool
 	DiscardTo   time.Duration
@@ -282,21 +283,21 @@ func (s *Session) call(ctx context.Context, f func() error) error {
 // paused; the media position keeps running and the gap is reported when the
 // client resumes.
 func (s *Session) Pause(ctx context.Context) error {
-	return s.call(ctx, func() error { return s.send(ctx, TypePause, nil) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypePause, nil) })
 }
 
 // Resume ends a pause requested with Pause (resume).
 func (s *Session) Resume(ctx context.Context) error {
-	return s.call(ctx, func() error { return s.send(ctx, TypeResume, nil) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypeResume, nil) })
 }
 
 // SendEvent sends an event message with the given entities (see
-// TranscriptEntity, AgentAssistEntity and NewEntity). The Genesys client
+// wire.TranscriptEntity, wire.AgentAssistEntity and wire.NewEntity). The Genesys client
 // answers an event without entities, or with an entity whose type or data
 // is missing or null, with error 500 and close, which ends the call: such
 // events are refused here with an error wrapping ErrBadEvent, and nothing
 // is sent.
-func (s *Session) SendEvent(ctx context.Context, entities ...Entity) error {
+func (s *Session) SendEvent(ctx context.Context, entities ...wire.Entity) error {
 	if len(entities) == 0 {
 		return fmt.Errorf("%w: no entities", ErrBadEvent)
 	}
@@ -311,14 +312,14 @@ func (s *Session) SendEvent(ctx context.Context, entities ...Entity) error {
 			return fmt.Errorf("%w: entity %d (%s) data is not JSON", ErrBadEvent, i, e.Type)
 		}
 	}
-	b, err := json.Marshal(EventParameters{Entities: entities})
+	b, err := json.Marshal(wire.EventParameters{Entities: entities})
 	if err != nil {
 		return fmt.Errorf("audiohook: event: %w", err)
 	}
-	if len(b) > MaxTextMessage-200 {
+	if len(b) > wire.MaxTextMessage-200 {
 		return fmt.Errorf("%w: %d bytes exceed the message limit", ErrBadEvent, len(b))
 	}
-	return s.call(ctx, func() error { return s.send(ctx, TypeEvent, b) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypeEvent, b) })
 }
 
 // Reconnect asks the client to move the session to a new connection
@@ -327,23 +328,23 @@ func (s *Session) Reconnect(ctx context.Context, info string) error {
 	b, _ := json.Marshal(struct {
 		Info string `json:"info,omitempty"`
 	}{info})
-	return s.call(ctx, func() error { return s.send(ctx, TypeReconnect, b) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypeReconnect, b) })
 }
 
 // Disconnect asks the client to end the session (disconnect with reason
-// ReasonCompleted, ReasonUnauthorized or ReasonError and optional info),
+// wire.ReasonCompleted, wire.ReasonUnauthorized or wire.ReasonError and optional info),
 // then waits until the client's close was answered with closed, ctx ends or
 // the connection drops. ReadFrame returns the queued frames, then io.EOF.
 func (s *Session) Disconnect(ctx context.Context, reason, info string) error {
-	return s.DisconnectWith(ctx, DisconnectParameters{Reason: reason, Info: info})
+	return s.DisconnectWith(ctx, wire.DisconnectParameters{Reason: reason, Info: info})
 }
 
 // DisconnectWith is Disconnect with every parameter of the message,
 // including outputVariables, which a Genesys Architect flow can read after
 // the AudioHook action (for example a verification result).
-func (s *Session) DisconnectWith(ctx context.Context, p DisconnectParameters) error {
+func (s *Session) DisconnectWith(ctx context.Context, p wire.DisconnectParameters) error {
 	switch reason := p.Reason; reason {
-	case ReasonCompleted, ReasonUnauthorized, ReasonError:
+	case wire.ReasonCompleted, wire.ReasonUnauthorized, wire.ReasonError:
 	default:
 		return fmt.Errorf("audiohook: invalid disconnect reason %q", reason)
 	}
@@ -383,7 +384,7 @@ func (s *Session) Close() error {
 	if s.do(ctx, func() {
 		switch s.o.state {
 		case stateActive, statePaused, statePreparing:
-			s.fail(ReasonCompleted, "", false)
+			s.fail(wire.ReasonCompleted, "", false)
 		}
 	}) == nil {
 		select {
