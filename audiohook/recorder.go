@@ -21,26 +21,20 @@ import (
 )
 
 // RecordSink creates the files of one recorded session: audio receives a
-// WAV file in the negotiated format (stereo when stereo was negotiated) and
-// sidecar a JSON document listing every protocol text message in both
-// directions with its time. Both are closed by the recorder. If audio is an
-// io.WriteSeeker the WAV sizes are patched on close.
-//
-// Create is called once per session when the open transaction completes
-// (connection probes are not recorded), from the recorder's own goroutine:
-// the recorder's disk I/O never delays the protocol. When the recorder
-// falls behind by more than recordQueue entries, entries are dropped and
-// counted in Stats.RecordDropped. Implementations must be safe for
-// concurrent use by several sessions.
+// WAV file in the negotiated format (WAV sizes patched on close if it is an
+// io.WriteSeeker), sidecar a JSON Sidecar; the recorder closes both. Create
+// is called when the open transaction completes (probes are not recorded),
+// from the recorder's own goroutine, so disk I/O never delays the protocol;
+// entries beyond 256 waiting are dropped (Stats.RecordDropped). Gaps in the
+// media position up to voicegate.MaxGapFill are recorded as silence.
+// Implementations must be safe for concurrent use.
 type RecordSink interface {
 	Create(ctx context.Context, sessionID string) (audio, sidecar io.WriteCloser, err error)
 }
 
-// DirSink is a RecordSink writing <dir>/<session id>.wav and
-// <dir>/<session id>.json. The directory must exist. The caller's voice is
-// biometric data, so both files are readable and writable by their owner
-// only (mode 0600, whatever the umask; an existing file of the same name
-// is truncated and given that mode).
+// DirSink is a RecordSink writing <dir>/<session id>.wav and .json into an
+// existing directory. The caller's voice is biometric data: both files get
+// mode 0600 whatever the umask (an existing file is truncated first).
 type DirSink string
 
 // Create implements RecordSink.

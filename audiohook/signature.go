@@ -219,13 +219,12 @@ func newNonce() string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-// SignRequest signs r as a Genesys AudioHook client does: it covers
-// the components Genesys signs (@request-target, @authority, the
-// Audiohook-* headers and x-api-key) with keyid = r's X-API-KEY header, the given nonce
-// (a fresh random one when empty), alg hmac-sha256, created = now and
-// expires = now + 30 s, and sets the Signature and Signature-Input headers
-// with label sig1. secret is the client secret already base64-decoded. r
-// must carry the Audiohook-* and X-API-KEY headers and its Host.
+// SignRequest signs r as a Genesys AudioHook client does, setting the
+// Signature and Signature-Input headers (label sig1) over @request-target,
+// @authority, the Audiohook-* headers and x-api-key, with keyid = r's
+// X-API-KEY, the nonce (random when empty), alg hmac-sha256, created = now,
+// expires = now + 30 s. secret is the base64-decoded client secret; r must
+// carry its Host and the Audiohook-* and X-API-KEY headers.
 func SignRequest(r *http.Request, secret []byte, now time.Time, nonce string) error {
 	if nonce == "" {
 		nonce = newNonce()

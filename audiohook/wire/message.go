@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// ProtocolVersion is the AudioHook protocol version this package speaks.
+// ProtocolVersion is the AudioHook protocol version of these messages.
 const ProtocolVersion = "2"
 
 // MaxTextMessage is the largest text message either side accepts, in bytes.
@@ -225,7 +225,8 @@ func (m MediaParameter) validate() error {
 	return nil
 }
 
-// Media parameters for the formats this package speaks.
+// Media parameters of the formats the parsers accept (PCMU or L16 at 8000 Hz,
+// one or two channels).
 var (
 	MediaPCMUStereo   = MediaParameter{Type: "audio", Format: FormatPCMU, Channels: []string{ChannelExternal, ChannelInternal}, Rate: 8000}
 	MediaPCMUExternal = MediaParameter{Type: "audio", Format: FormatPCMU, Channels: []string{ChannelExternal}, Rate: 8000}
