@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // waits records the durations passed to ServerOptions.Sleep without
@@ -55,7 +57,7 @@ func TestAuthFailureDelayOptions(t *testing.T) {
 				Now: func() time.Time { calls++; return base.Add(time.Duration(calls-1) * tc.elapsed) },
 			}
 			r := docRequest()
-			r.Header.Set(HeaderAPIKey, testKey) // unsigned: fails
+			r.Header.Set(wire.HeaderAPIKey, testKey) // unsigned: fails
 			rec := &statusRecorder{header: http.Header{}}
 			if _, err := Accept(rec, r, opts); !errors.Is(err, ErrUnauthorized) || rec.status != http.StatusUnauthorized {
 				t.Fatalf("Accept: %v, HTTP %d", err, rec.status)

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // rawSession is a hand-driven client used to time the server precisely.
@@ -28,10 +29,10 @@ type rawSession struct {
 func dialRaw(ctx context.Context, u string) (*rawSession, error) {
 	id := newUUID()
 	h := http.Header{}
-	h.Set(HeaderSessionID, id)
-	h.Set(HeaderOrganizationID, tOrg)
-	h.Set(HeaderCorrelationID, newUUID())
-	h.Set(HeaderAPIKey, testKey)
+	h.Set(wire.HeaderSessionID, id)
+	h.Set(wire.HeaderOrganizationID, tOrg)
+	h.Set(wire.HeaderCorrelationID, newUUID())
+	h.Set(wire.HeaderAPIKey, testKey)
 	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func openFrameWriter(tb testing.TB) (*frameWriter, *Session) {
 	})
 	id := newUUID()
 	rc, err := dialFrameWriter(u, http.Header{
-		HeaderSessionID: {id}, HeaderOrganizationID: {tOrg}, HeaderCorrelationID: {newUUID()}, HeaderAPIKey: {testKey},
+		wire.HeaderSessionID: {id}, wire.HeaderOrganizationID: {tOrg}, wire.HeaderCorrelationID: {newUUID()}, wire.HeaderAPIKey: {testKey},
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -158,10 +159,10 @@ func TestSendEventRefusesEventsGenesysRejects(t *testing.T) {
 		}
 		errs <- []error{
 			s.SendEvent(ctx),
-			s.SendEvent(ctx, Entity{Type: "transcript"}),
-			s.SendEvent(ctx, Entity{Type: "transcript", Data: json.RawMessage("null")}),
-			s.SendEvent(ctx, Entity{Data: json.RawMessage(`{}`)}),
-			s.SendEvent(ctx, Entity{Type: "x", Data: json.RawMessage(`{"a":1}`)}),
+			s.SendEvent(ctx, wire.Entity{Type: "transcript"}),
+			s.SendEvent(ctx, wire.Entity{Type: "transcript", Data: json.RawMessage("null")}),
+			s.SendEvent(ctx, wire.Entity{Data: json.RawMessage(`{}`)}),
+			s.SendEvent(ctx, wire.Entity{Type: "x", Data: json.RawMessage(`{"a":1}`)}),
 		}
 	})
 	ctx := ctxT(t)

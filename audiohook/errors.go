@@ -7,37 +7,28 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 var (
 	// ErrUnauthorized reports a failed authentication: unknown API key, bad
-	// or missing signature, wrong organization. Errors carrying an HTTP status
-	// are *AuthError values that wrap it.
+	// or missing signature, wrong organization. *AuthError wraps it.
 	ErrUnauthorized = errors.New("audiohook: unauthorized")
 
 	// ErrSignature reports a malformed, expired or non-matching HTTP message
-	// signature. It is wrapped together with ErrUnauthorized.
+	// signature, wrapped together with ErrUnauthorized.
 	ErrSignature = errors.New("audiohook: bad signature")
 
 	// ErrReplay reports a signature nonce that was seen before and whose
 	// request could still pass the clock checks.
 	ErrReplay = errors.New("audiohook: replayed nonce")
 
-	// ErrNonceCacheFull reports a NonceCache holding as many live nonces as
-	// it may: the request is refused rather than a live nonce forgotten.
-	// Accept answers it with HTTP 503 (AuthReject) or disconnect "error"
-	// (AuthDisconnect); it is not an authentication failure.
+	// ErrNonceCacheFull reports a NonceCache full of live nonces: the request
+	// is refused (not an authentication failure; see Accept).
 	ErrNonceCacheFull = errors.New("audiohook: nonce cache full")
 
-	// ErrBadMessage reports a text message that is not valid AudioHook JSON
-	// (bad envelope, missing or mistyped fields). Parse errors wrap it.
-	ErrBadMessage = errors.New("audiohook: bad message")
-
-	// ErrBadDuration reports a Duration that is not of the form PT<seconds>S.
-	ErrBadDuration = errors.New("audiohook: bad duration")
-
-	// ErrProtocol reports a violation of the protocol by the peer (sequence,
-	// state or media errors). Errors returned for it are *ProtocolError values.
+	// ErrProtocol reports a protocol violation by the peer; *ProtocolError
+	// wraps it.
 	ErrProtocol = errors.New("audiohook: protocol violation")
 
 	// ErrTimeout reports an open, close or pong transaction that did not
@@ -60,21 +51,17 @@ var (
 	// ServerOptions.IdleTimeout (a half-open connection).
 	ErrIdleTimeout = errors.New("audiohook: idle timeout")
 
-	// ErrBadEvent reports an event SendEvent refuses to send because the
-	// Genesys client would answer it with error 500 and end the call: no
-	// entities, an entity without type or without data.
+	// ErrBadEvent reports an event SendEvent refuses to send (see there).
 	ErrBadEvent = errors.New("audiohook: invalid event")
 
-	// ErrNotOpen is returned by calls that need an open session (Pause,
-	// Resume, SendEvent) before the open transaction completed or after the
-	// session started to close.
+	// ErrNotOpen is returned by Pause, Resume and SendEvent before the open
+	// transaction completed or once the session started to close.
 	ErrNotOpen = errors.New("audiohook: session not open")
 )
 
-// ProtocolError is a protocol violation detected by this side. Code is the
-// AudioHook error code the client sends (400, 408, 409, 413, 415, 500); a
-// server answers the same violation with a disconnect whose reason is
-// Reason ("error" or "unauthorized") and whose info is Info.
+// ProtocolError is a protocol violation detected by this side: Code is the
+// AudioHook error code a client sends (400, 408, 409, 413, 415, 500); a
+// server sends disconnect with Reason ("error" or "unauthorized") and Info.
 type ProtocolError struct {
 	Code   int
 	Reason string
@@ -91,7 +78,7 @@ func (e *ProtocolError) Error() string {
 
 // Unwrap returns ErrProtocol, and ErrUnauthorized for reason "unauthorized".
 func (e *ProtocolError) Unwrap() []error {
-	if e.Reason == ReasonUnauthorized {
+	if e.Reason == wire.ReasonUnauthorized {
 		return []error{ErrProtocol, ErrUnauthorized}
 	}
 	return []error{ErrProtocol}
@@ -140,7 +127,7 @@ func (e *DisconnectError) Error() string {
 
 // Unwrap returns ErrUnauthorized for reason "unauthorized".
 func (e *DisconnectError) Unwrap() error {
-	if e.Reason == ReasonUnauthorized {
+	if e.Reason == wire.ReasonUnauthorized {
 		return ErrUnauthorized
 	}
 	return nil

@@ -11,16 +11,12 @@ import (
 	"time"
 )
 
-// KeyStore looks up the client secret of an API key. Implementations must be
-// safe for concurrent use; Secret is called once per upgrade request, before
-// the upgrade, with the request's context.
-//
-// ok is false for an unknown key. A non-empty secret is the base64-decoded
-// client secret. An empty secret means the key may connect without a
-// signature (the secret is optional in the Genesys integration); a request
-// for such a key that does carry a signature must still verify, with the
-// empty key as the reference server does, so a request signed with any
-// other secret is refused.
+// KeyStore looks up the client secret of an API key, once per upgrade
+// request with its context; it must be safe for concurrent use. ok is false
+// for an unknown key. secret is base64-decoded; an empty one lets the key
+// connect unsigned (the secret is optional in the Genesys integration), but
+// a signature it carries must verify with the empty key, as in the
+// reference server.
 type KeyStore interface {
 	Secret(ctx context.Context, apiKey string) (secret []byte, ok bool, err error)
 }
@@ -73,49 +69,31 @@ func KeysFromEnv(name string) (StaticKeys, error) {
 }
 
 // NonceCache remembers the nonces of verified signatures to reject replayed
-// upgrade requests. Implementations must be safe for concurrent use.
-//
-// Accept calls Add once per request whose signature matched, with
-// its own clock reading now and until = min(expires, created + MaxAge +
-// ClockSkew): after until the request fails the clock checks of §3 by
-// itself, so the nonce need not be kept longer. Add returns
-//
-//   - nil after recording nonce as live until until;
-//   - ErrReplay when nonce is already recorded and still live at now;
-//   - ErrNonceCacheFull when recording it would mean forgetting a nonce that
-//     is still live (the request is then refused, never accepted
-//     unrecorded).
-//
-// Other errors also refuse the request.
+// upgrade requests; it must be safe for concurrent use. Accept calls Add once
+// per request whose signature matched, with its clock reading now and until =
+// min(expires, created + MaxAge + ClockSkew), after which the request fails
+// the clock checks by itself. Add returns nil after recording nonce as live
+// until until, ErrReplay when nonce is recorded and live at now, and
+// ErrNonceCacheFull when recording it would mean forgetting a live nonce.
+// Any error refuses the request.
 type NonceCache interface {
 	Add(nonce string, now, until time.Time) error
 }
 
-// DefaultNonceCapacity is the capacity of NewMemoryNonces(0). With the
-// default clock window a nonce is kept until 13 s after its created time
-// (10 s MaxAge + 3 s ClockSkew), so with clients that sign right before
-// dialing, as Genesys does, it admits a sustained 7 600 connections per
-// second.
+// DefaultNonceCapacity is the capacity of NewMemoryNonces(0). A nonce is kept
+// 13 s after its created time (MaxAge + ClockSkew), so it admits 7 600
+// connections per second from clients that sign just before dialing (Genesys).
 const DefaultNonceCapacity = 100000
 
-// MemoryNonces is an in-memory NonceCache of bounded size. The zero value
-// is not usable; call NewMemoryNonces.
+// MemoryNonces is an in-memory NonceCache; the zero value is not usable, call
+// NewMemoryNonces. It keeps SHA-256 digests (about 6 MB for
+// DefaultNonceCapacity live nonces) in a set and a min-heap by expiry;
+// expired entries go in O(log n) each.
 //
-// Each nonce is kept as its SHA-256 digest (fixed memory per entry,
-// whatever the nonce's length: about 6 MB when DefaultNonceCapacity nonces
-// are live) in a set plus a min-heap ordered by the time it stops being
-// replayable. Add first drops the entries that expired (from
-// the top of the heap: O(log n) each, never a scan), then checks for a
-// replay, then records the nonce.
-//
-// Overflow policy: when Capacity nonces are live, Add refuses the new one
-// with ErrNonceCacheFull instead of evicting a live nonce. Evicting would
-// reopen the replay window of a captured request, so the cache fails
-// closed: a full cache costs availability (the server answers HTTP 503 or
-// disconnect "error" until entries expire, at most MaxAge + 2×ClockSkew,
-// 16 s by default, after they were added), never security. Only requests whose signature already matched
-// reach the cache, so filling it takes a valid API key and secret. Stats
-// counts the refusals.
+// Overflow policy: with Capacity nonces live, Add refuses the new one with
+// ErrNonceCacheFull rather than evict a live nonce and reopen a captured
+// request's replay window: a full cache costs availability (HTTP 503 for at
+// most MaxAge + 2×ClockSkew, 16 s by default), never security.
 type MemoryNonces struct {
 	mu      sync.Mutex
 	max     int

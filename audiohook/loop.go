@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
@@ -17,11 +18,11 @@ import (
 // owned is the session state only the owner goroutine reads and writes.
 type owned struct {
 	state      sessionState
-	disconnect bool                 // a disconnect was sent
-	appEnd     bool                 // the disconnect came from the application
-	endErr     error                // protocol failure to report after draining
-	openErr    error                // why the open did not complete
-	authFail   DisconnectParameters // the disconnect that answers open in stateUnauthorized
+	disconnect bool                      // a disconnect was sent
+	appEnd     bool                      // the disconnect came from the application
+	endErr     error                     // protocol failure to report after draining
+	openErr    error                     // why the open did not complete
+	authFail   wire.DisconnectParameters // the disconnect that answers open in stateUnauthorized
 
 	lastClientSeq int64
 	seq           int64 // last server seq sent
@@ -188,18 +189,18 @@ func (s *Session) exit(readErr error) {
 const maxBinary = 65536
 
 // maxMessage is the WebSocket read limit. Larger messages fail the
-// connection with close status 1009; text messages over MaxTextMessage and
+// connection with close status 1009; text messages over wire.MaxTextMessage and
 // binary ones over maxBinary are answered with disconnect "error".
 const maxMessage = 1 << 20
 
 func (s *Session) handle(ctx context.Context, typ wsconn.MessageType, p []byte) {
 	s.o.recvAt = time.Now()
-	limit := MaxTextMessage
+	limit := wire.MaxTextMessage
 	if typ == wsconn.MessageBinary {
 		limit = maxBinary
 	}
 	if len(p) > limit {
-		s.fail(ReasonError, fmt.Sprintf("Message too large (more than %d bytes)", limit), true)
+		s.fail(wire.ReasonError, fmt.Sprintf("Message too large (more than %d bytes)", limit), true)
 		return
 	}
 	if typ == wsconn.MessageText {
@@ -220,16 +221,16 @@ func (s *Session) setState(st sessionState) {
 
 func (s *Session) handleText(ctx context.Context, b []byte) {
 	s.m.rec.message("in", b)
-	m, err := ParseClientMessage(b)
+	m, err := wire.ParseClientMessage(b)
 	if err != nil {
-		s.fail(ReasonError, "Client Error: "+err.Error(), true)
+		s.fail(wire.ReasonError, "Client Error: "+err.Error(), true)
 		return
 	}
 	if m.ID != s.id {
-		s.fail(ReasonError, "Client Error: Session identifier mismatch", true)
+		s.fail(wire.ReasonError, "Client Error: Session identifier mismatch", true)
 		return
 	}
-	if s.o.disconnect && m.Type == TypeClose {
+	if s.o.disconnect && m.Type == wire.TypeClose {
 		// After a disconnect for a sequence error every later message is out
 		// of sequence; the close transaction is still completed.
 		s.o.lastClientSeq = m.Seq
@@ -237,27 +238,27 @@ func (s *Session) handleText(ctx context.Context, b []byte) {
 		return
 	}
 	if m.Seq != s.o.lastClientSeq+1 {
-		s.fail(ReasonError, "Client Error: Invalid seq value (not monotonically increasing)", true)
+		s.fail(wire.ReasonError, "Client Error: Invalid seq value (not monotonically increasing)", true)
 		return
 	}
 	if m.ServerSeq > s.o.seq {
-		s.fail(ReasonError, "Client Error: Invalid serverseq value", true)
+		s.fail(wire.ReasonError, "Client Error: Invalid serverseq value", true)
 		return
 	}
 	s.o.lastClientSeq = m.Seq
 
 	st := s.o.state
 	switch m.Type {
-	case TypePing:
+	case wire.TypePing:
 		s.pings.Add(1)
-		s.sendFromOwner(TypePong, nil)
+		s.sendFromOwner(wire.TypePong, nil)
 		if d := int64(time.Since(s.o.recvAt)); d > s.maxPongNs.Load() {
 			s.maxPongNs.Store(d)
 		}
-	case TypeClose:
+	case wire.TypeClose:
 		s.handleClose(m)
-	case TypeError:
-		var p ErrorParameters
+	case wire.TypeError:
+		var p wire.ErrorParameters
 		if err := json.Unmarshal(m.Parameters, &p); err == nil {
 			pe := &PeerError{Code: p.Code, Message: p.Message}
 			if p.RetryAfter != nil {
@@ -268,7 +269,7 @@ func (s *Session) handleText(ctx context.Context, b []byte) {
 			s.mu.Unlock()
 		}
 	default:
-		if st == stateUnauthorized && m.Type == TypeOpen {
+		if st == stateUnauthorized && m.Type == wire.TypeOpen {
 			s.failWith(s.o.authFail, true)
 			break
 		}
@@ -282,86 +283,70 @@ func (s *Session) handleText(ctx context.Context, b []byte) {
 	}
 }
 
-func (s *Session) handleStateful(ctx context.Context, m *Message, st sessionState) {
+func (s *Session) handleStateful(ctx context.Context, m *wire.Message, st sessionState) {
 	switch m.Type {
-	case TypeOpen:
+	case wire.TypeOpen:
 		if st != statePreparing {
 			return // the reference server ignores a second open
 		}
 		s.handleOpen(ctx, m)
-	case TypePaused:
+	case wire.TypePaused:
 		switch st {
 		case stateActive:
 			s.setState(statePaused)
 		case statePaused:
 		default:
-			s.fail(ReasonError, "Client Error: Unexpected paused message in current state", true)
+			s.fail(wire.ReasonError, "Client Error: Unexpected paused message in current state", true)
 		}
-	case TypeResumed:
+	case wire.TypeResumed:
 		if st != stateActive && st != statePaused {
-			s.fail(ReasonError, "Client Error: Unexpected resumed message in current state", true)
+			s.fail(wire.ReasonError, "Client Error: Unexpected resumed message in current state", true)
 			return
 		}
-		p, err := parseResumed(m.Parameters)
+		p, err := wire.ParseResumedParameters(m.Parameters)
 		if err != nil {
-			s.fail(ReasonError, "Client Error: resumed: "+err.Error(), true)
+			s.fail(wire.ReasonError, "Client Error: resumed: "+err.Error(), true)
 			return
 		}
 		s.addGap(time.Duration(p.Discarded))
 		s.setState(stateActive)
-	case TypeDiscarded:
+	case wire.TypeDiscarded:
 		if st == statePreparing {
-			s.fail(ReasonError, "Client Error: Unexpected discarded message before open", true)
+			s.fail(wire.ReasonError, "Client Error: Unexpected discarded message before open", true)
 			return
 		}
-		p, err := parseResumed(m.Parameters)
+		p, err := wire.ParseResumedParameters(m.Parameters)
 		if err != nil {
-			s.fail(ReasonError, "Client Error: discarded: "+err.Error(), true)
+			s.fail(wire.ReasonError, "Client Error: discarded: "+err.Error(), true)
 			return
 		}
 		s.addGap(time.Duration(p.Discarded))
-	case TypeUpdate:
+	case wire.TypeUpdate:
 		if st != stateActive && st != statePaused {
-			s.fail(ReasonError, "Client Error: Unexpected update message in current state", true)
+			s.fail(wire.ReasonError, "Client Error: Unexpected update message in current state", true)
 			return
 		}
-		var p struct {
-			Language *string `json:"language"`
-		}
-		if err := json.Unmarshal(m.Parameters, &p); err != nil || p.Language != nil && !validLanguage(*p.Language) {
-			s.fail(ReasonError, "Client Error: update: invalid language", true)
+		p, err := wire.ParseUpdateParameters(m.Parameters)
+		if err != nil {
+			s.fail(wire.ReasonError, "Client Error: update: invalid language", true)
 			return
 		}
-		if p.Language != nil {
+		if p.Language != "" {
 			info := *s.o.info
-			info.Params.Language = *p.Language
+			info.Params.Language = p.Language
 			s.o.info = &info
 			s.mu.Lock()
 			s.pub.info = &info
 			s.mu.Unlock()
 		}
-		s.sendFromOwner(TypeUpdated, nil)
-	case TypeDTMF, TypePlaybackStarted, TypePlaybackCompleted:
+		s.sendFromOwner(wire.TypeUpdated, nil)
+	case wire.TypeDTMF, wire.TypePlaybackStarted, wire.TypePlaybackCompleted:
 		if st == statePreparing {
-			s.fail(ReasonError, "Client Error: Unexpected "+m.Type+" message before open", true)
+			s.fail(wire.ReasonError, "Client Error: Unexpected "+m.Type+" message before open", true)
 		}
 	default:
-		s.fail(ReasonError, fmt.Sprintf("Client Error: Unknown message type %.40q", m.Type), true)
+		s.fail(wire.ReasonError, fmt.Sprintf("Client Error: Unknown message type %.40q", m.Type), true)
 	}
-}
-
-func parseResumed(b []byte) (*ResumedParameters, error) {
-	var w struct {
-		Start     *Duration `json:"start"`
-		Discarded *Duration `json:"discarded"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, badMessage("%v", err)
-	}
-	if w.Start == nil || w.Discarded == nil {
-		return nil, badMessage("missing start or discarded")
-	}
-	return &ResumedParameters{Start: *w.Start, Discarded: *w.Discarded}, nil
 }
 
 // addGap moves the media position over audio the client did not send
@@ -378,19 +363,19 @@ func (s *Session) position() time.Duration {
 	return time.Duration(s.m.samples)*time.Second/8000 + s.m.gap
 }
 
-func (s *Session) handleOpen(ctx context.Context, m *Message) {
-	p, err := ParseOpenParameters(m.Parameters)
+func (s *Session) handleOpen(ctx context.Context, m *wire.Message) {
+	p, err := wire.ParseOpenParameters(m.Parameters)
 	if err != nil {
-		s.fail(ReasonError, "Client Error: "+err.Error(), true)
+		s.fail(wire.ReasonError, "Client Error: "+err.Error(), true)
 		return
 	}
 	if p.OrganizationID != s.org {
-		s.fail(ReasonUnauthorized, "Organization identifier mismatch", true)
+		s.fail(wire.ReasonUnauthorized, "Organization identifier mismatch", true)
 		return
 	}
 	info := &OpenInfo{
 		SessionID: s.id, OrganizationID: s.org, CorrelationID: s.corr, APIKey: s.apiKey,
-		Params: *p, StartPaused: s.opts.StartPaused, Probe: p.ConversationID == NullUUID,
+		Params: *p, StartPaused: s.opts.StartPaused, Probe: p.ConversationID == wire.NullUUID,
 	}
 	for _, pref := range s.opts.Media {
 		for i := range p.Media {
@@ -405,9 +390,9 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 	}
 	if s.opts.OnOpen != nil {
 		if err := s.opts.OnOpen(info); err != nil {
-			reason := ReasonError
+			reason := wire.ReasonError
 			if errors.Is(err, ErrUnauthorized) {
-				reason = ReasonUnauthorized
+				reason = wire.ReasonUnauthorized
 			}
 			s.fail(reason, err.Error(), false)
 			return
@@ -418,21 +403,21 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 				found = found || o.Equal(*info.Media)
 			}
 			if !found {
-				s.fail(ReasonError, "Server Error: selected media was not offered", false)
+				s.fail(wire.ReasonError, "Server Error: selected media was not offered", false)
 				return
 			}
 		}
 	}
-	op := OpenedParameters{Media: []MediaParameter{}, StartPaused: info.StartPaused}
+	op := wire.OpenedParameters{Media: []wire.MediaParameter{}, StartPaused: info.StartPaused}
 	if info.Media != nil {
-		op.Media = []MediaParameter{*info.Media}
+		op.Media = []wire.MediaParameter{*info.Media}
 		t := voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: len(info.Media.Channels)}
-		if info.Media.Format == FormatL16 {
+		if info.Media.Format == wire.FormatL16 {
 			t.Encoding = voicegate.L16
 		}
 		for i, c := range info.Media.Channels {
 			t.Parties[i] = voicegate.Agent
-			if c == ChannelExternal {
+			if c == wire.ChannelExternal {
 				t.Parties[i] = voicegate.Customer
 			}
 		}
@@ -441,7 +426,7 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 		s.m.track.StartAt(0)
 	}
 	if info.DiscardTo > 0 {
-		d := Duration(info.DiscardTo)
+		d := wire.Duration(info.DiscardTo)
 		op.DiscardTo = &d
 	}
 	if p.SupportedLanguages {
@@ -472,7 +457,7 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 	s.pub.probe = info.Probe
 	s.mu.Unlock()
 	s.setState(stateActive)
-	s.sendFromOwner(TypeOpened, params)
+	s.sendFromOwner(wire.TypeOpened, params)
 	s.openLatNs.Store(int64(time.Since(s.o.recvAt)))
 	s.openOnce.Do(func() { close(s.openCh) })
 	if info.Probe || info.Media == nil {
@@ -480,17 +465,17 @@ func (s *Session) handleOpen(ctx context.Context, m *Message) {
 	}
 }
 
-func (s *Session) handleClose(m *Message) {
+func (s *Session) handleClose(m *wire.Message) {
 	if s.o.state == stateClosed {
 		return
 	}
-	var p CloseParameters
+	var p wire.CloseParameters
 	_ = json.Unmarshal(m.Parameters, &p)
 	s.mu.Lock()
 	s.pub.closeReason = p.Reason
 	s.mu.Unlock()
 	s.setState(stateClosed)
-	s.sendFromOwner(TypeClosed, nil)
+	s.sendFromOwner(wire.TypeClosed, nil)
 	s.closedOnce.Do(func() { close(s.closedCh) })
 	s.openOnce.Do(func() { close(s.openCh) })
 	s.q.Finish(s.endErrOrEOF())
@@ -512,21 +497,21 @@ func (s *Session) handleAudio(b []byte) {
 	}
 	switch s.o.state {
 	case statePreparing:
-		s.fail(ReasonError, "Client Error: Unexpected binary message before open transaction completed", true)
+		s.fail(wire.ReasonError, "Client Error: Unexpected binary message before open transaction completed", true)
 		return
 	case statePaused:
-		s.fail(ReasonError, "Client Error: Unexpected binary message while paused", true)
+		s.fail(wire.ReasonError, "Client Error: Unexpected binary message while paused", true)
 		return
 	case stateActive:
 	default:
 		return // in-flight audio after close or disconnect is dropped
 	}
 	if s.m.frameB == 0 {
-		s.fail(ReasonError, "Client Error: Unexpected binary message: no media was selected", true)
+		s.fail(wire.ReasonError, "Client Error: Unexpected binary message: no media was selected", true)
 		return
 	}
 	if len(b)%s.m.frameB != 0 {
-		s.fail(ReasonError, fmt.Sprintf("Client Error: Audio frame of %d bytes is not a multiple of %d", len(b), s.m.frameB), true)
+		s.fail(wire.ReasonError, fmt.Sprintf("Client Error: Audio frame of %d bytes is not a multiple of %d", len(b), s.m.frameB), true)
 		return
 	}
 	s.pushAudio(b)
@@ -598,13 +583,13 @@ func (s *Session) sendFromOwner(typ string, params []byte) {
 // fail sends disconnect once and starts the close timer. peer marks a
 // failure caused by the client, reported by ReadFrame and Open.
 func (s *Session) fail(reason, info string, peer bool) {
-	s.failWith(DisconnectParameters{Reason: reason, Info: info}, peer)
+	s.failWith(wire.DisconnectParameters{Reason: reason, Info: info}, peer)
 }
 
 // failWith sends disconnect with p, once, and ends the session's audio.
 // peer says whether the peer's behaviour caused it (a protocol error) or
 // the application asked for it. Owner only.
-func (s *Session) failWith(p DisconnectParameters, peer bool) {
+func (s *Session) failWith(p wire.DisconnectParameters, peer bool) {
 	reason, info := p.Reason, p.Info
 	if s.o.disconnect || s.o.state == stateClosed {
 		return
@@ -631,6 +616,6 @@ func (s *Session) failWith(p DisconnectParameters, peer bool) {
 	if peer || s.o.info == nil {
 		s.q.Finish(s.endErrOrEOF())
 	}
-	s.sendFromOwner(TypeDisconnect, mustJSON(p))
+	s.sendFromOwner(wire.TypeDisconnect, mustJSON(p))
 	s.after(s.opts.CloseTimeout, func() { _ = s.conn.CloseNow() })
 }

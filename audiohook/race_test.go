@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // The application ending a session (Disconnect, Close, timers) while the
@@ -21,8 +23,8 @@ func TestUpdateRacesDisconnect(t *testing.T) {
 		var updates atomic.Int32
 		flowing := make(chan struct{})
 		opts := &ServerOptions{Keys: StaticKeys{testKey: nil}, CloseTimeout: time.Second,
-			OnMessage: func(_ *Session, m *Message) {
-				if m.Type == TypeUpdate && updates.Add(1) == 10 {
+			OnMessage: func(_ *Session, m *wire.Message) {
+				if m.Type == wire.TypeUpdate && updates.Add(1) == 10 {
 					close(flowing)
 				}
 			}}
@@ -76,13 +78,13 @@ func TestUpdateRacesDisconnect(t *testing.T) {
 		time.Sleep(time.Duration(i%10) * 100 * time.Microsecond)
 		if i%2 == 0 {
 			dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
-			_ = s.Disconnect(dctx, ReasonCompleted, "")
+			_ = s.Disconnect(dctx, wire.ReasonCompleted, "")
 			dcancel()
 			_ = s.Info()
 			_ = s.CloseNow()
 		} else {
 			dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
-			_ = s.DisconnectWith(dctx, DisconnectParameters{Reason: ReasonError, Info: "x"})
+			_ = s.DisconnectWith(dctx, wire.DisconnectParameters{Reason: wire.ReasonError, Info: "x"})
 			dcancel()
 			_ = s.Info()
 			_ = s.CloseNow()

@@ -15,36 +15,31 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/internal/streamcore"
 )
 
 // RecordSink creates the files of one recorded session: audio receives a
-// WAV file in the negotiated format (stereo when stereo was negotiated) and
-// sidecar a JSON document listing every protocol text message in both
-// directions with its time. Both are closed by the recorder. If audio is an
-// io.WriteSeeker the WAV sizes are patched on close.
-//
-// Create is called once per session when the open transaction completes
-// (connection probes are not recorded), from the recorder's own goroutine:
-// the recorder's disk I/O never delays the protocol. When the recorder
-// falls behind by more than recordQueue entries, entries are dropped and
-// counted in Stats.RecordDropped. Implementations must be safe for
-// concurrent use by several sessions.
+// WAV file in the negotiated format (WAV sizes patched on close if it is an
+// io.WriteSeeker), sidecar a JSON Sidecar; the recorder closes both. Create
+// is called when the open transaction completes (probes are not recorded),
+// from the recorder's own goroutine, so disk I/O never delays the protocol;
+// entries beyond 256 waiting are dropped (Stats.RecordDropped). Gaps in the
+// media position up to voicegate.MaxGapFill are recorded as silence.
+// Implementations must be safe for concurrent use.
 type RecordSink interface {
 	Create(ctx context.Context, sessionID string) (audio, sidecar io.WriteCloser, err error)
 }
 
-// DirSink is a RecordSink writing <dir>/<session id>.wav and
-// <dir>/<session id>.json. The directory must exist. The caller's voice is
-// biometric data, so both files are readable and writable by their owner
-// only (mode 0600, whatever the umask; an existing file of the same name
-// is truncated and given that mode).
+// DirSink is a RecordSink writing <dir>/<session id>.wav and .json into an
+// existing directory. The caller's voice is biometric data: both files get
+// mode 0600 whatever the umask (an existing file is truncated first).
 type DirSink string
 
 // Create implements RecordSink.
 func (d DirSink) Create(_ context.Context, sessionID string) (io.WriteCloser, io.WriteCloser, error) {
-	if !IsUUID(sessionID) {
+	if !wire.IsUUID(sessionID) {
 		return nil, nil, fmt.Errorf("audiohook: record: session id %q is not a UUID", sessionID)
 	}
 	a, err := createPrivate(filepath.Join(string(d), sessionID+".wav"))
@@ -83,9 +78,9 @@ type RecordEntry struct {
 
 // Sidecar is the JSON document a recorder writes next to the WAV file.
 type Sidecar struct {
-	SessionID string          `json:"sessionId"`
-	Media     *MediaParameter `json:"media"`
-	Messages  []RecordEntry   `json:"messages"`
+	SessionID string               `json:"sessionId"`
+	Media     *wire.MediaParameter `json:"media"`
+	Messages  []RecordEntry        `json:"messages"`
 }
 
 const (
@@ -153,7 +148,7 @@ func (r *recorder) enqueue(it recItem) {
 
 // start starts the recorder's goroutine, which creates the files once the
 // media is known (media may be nil).
-func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media *MediaParameter) error {
+func (r *recorder) start(ctx context.Context, sink RecordSink, id string, media *wire.MediaParameter) error {
 	if r == nil || r.started || r.closed {
 		return nil
 	}
@@ -201,7 +196,7 @@ func (r *recorder) close() error {
 }
 
 // writeRecording is the recorder's goroutine.
-func writeRecording(ctx context.Context, sink RecordSink, id string, media *MediaParameter, pending []RecordEntry, ch <-chan recItem) (err error) {
+func writeRecording(ctx context.Context, sink RecordSink, id string, media *wire.MediaParameter, pending []RecordEntry, ch <-chan recItem) (err error) {
 	audio, side, cerr := sink.Create(ctx, id)
 	if cerr != nil {
 		for it := range ch {
@@ -214,7 +209,7 @@ func writeRecording(ctx context.Context, sink RecordSink, id string, media *Medi
 	f := codec.WAVFormat{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}
 	if media != nil {
 		f.Channels = len(media.Channels)
-		if media.Format == FormatL16 {
+		if media.Format == wire.FormatL16 {
 			f.Encoding = voicegate.L16
 		}
 	}
@@ -231,8 +226,8 @@ func writeRecording(ctx context.Context, sink RecordSink, id string, media *Medi
 	}
 	w := &recWriter{wav: wav, side: bufio.NewWriter(side), frameB: f.Channels * f.Encoding.BytesPerSample(), silence: streamcore.SilenceByte(f.Encoding)}
 	hdr, _ := json.Marshal(struct {
-		SessionID string          `json:"sessionId"`
-		Media     *MediaParameter `json:"media"`
+		SessionID string               `json:"sessionId"`
+		Media     *wire.MediaParameter `json:"media"`
 	}{id, media})
 	w.side.Write(hdr[:len(hdr)-1])
 	w.side.WriteString(`,"messages":[`)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
@@ -36,82 +37,67 @@ const DefaultIdleTimeout = 15 * time.Second
 
 // DefaultMedia is the server's default media preference: stereo PCMU, then
 // mono PCMU of the customer, then of the agent, then the same for L16.
-var DefaultMedia = []MediaParameter{
-	MediaPCMUStereo, MediaPCMUExternal, MediaPCMUInternal,
-	MediaL16Stereo, MediaL16External, MediaL16Internal,
+var DefaultMedia = []wire.MediaParameter{
+	wire.MediaPCMUStereo, wire.MediaPCMUExternal, wire.MediaPCMUInternal,
+	wire.MediaL16Stereo, wire.MediaL16External, wire.MediaL16Internal,
 }
 
 // ServerOptions configures Accept. A nil *ServerOptions is the zero value:
 // every request is refused, because Keys is nil and InsecureSkipAuth false.
 type ServerOptions struct {
-	// Keys looks up client secrets by X-API-KEY. Requests with an unknown
-	// key fail; keys whose secret is empty may connect unsigned, but a
-	// signature they do carry must verify (see KeyStore).
+	// Keys looks up client secrets by X-API-KEY (see KeyStore).
 	Keys KeyStore
 	// InsecureSkipAuth accepts every request without checking X-API-KEY or
 	// signatures. For local tests only.
 	InsecureSkipAuth bool
 	// AuthFailure selects HTTP 401 (default) or disconnect "unauthorized".
 	AuthFailure AuthFailureMode
-	// AuthFailureDelay is the least time between the start of verification
-	// and the answer to a failed authentication (the 401, or the upgrade
-	// followed by disconnect), whatever failed: missing or unknown key,
-	// key store error, unsigned or bad signature, replay. 0 means
-	// DefaultAuthFailureDelay (500 ms), negative means none.
+	// AuthFailureDelay is the least time from the start of verification to
+	// the answer of a failed authentication, whatever failed (key, key
+	// store, signature, replay). 0 means DefaultAuthFailureDelay, <0 none.
 	AuthFailureDelay time.Duration
-	// Sleep waits d or until ctx ends, then returns ctx.Err(); it holds back
-	// failed authentications (AuthFailureDelay) with the request's
-	// context. nil means a timer. Tests replace it to run without waiting.
+	// Sleep waits d or until ctx ends, then returns ctx.Err(), to hold back
+	// failed authentications; nil means a timer. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Nonces, when set, rejects replayed signature nonces. When it is full
-	// of live nonces (ErrNonceCacheFull) the request is refused with HTTP
-	// 503 or disconnect "error", without AuthFailureDelay: it reaches the
-	// cache only after its signature matched.
+	// Nonces, when set, rejects replayed signature nonces (see Accept for a
+	// full cache).
 	Nonces NonceCache
-	// Now is the clock for signatures and for AuthFailureDelay; nil means
-	// time.Now.
+	// Now is the clock for signatures; nil means time.Now.
 	Now func() time.Time
-	// ClockSkew and MaxSignatureAge tune signature checks;
-	// 0 means 3 s and 10 s.
+	// ClockSkew and MaxSignatureAge tune signature checks; 0 means 3 s, 10 s.
 	ClockSkew, MaxSignatureAge time.Duration
 
 	// Media lists the formats the server accepts, most preferred first; the
 	// first one the client offered is selected. nil means DefaultMedia. If
 	// none was offered, opened selects no media and the client sends none.
-	Media []MediaParameter
+	Media []wire.MediaParameter
 	// Languages is returned in opened when open asks for supportedLanguages.
 	Languages []string
 	// StartPaused asks the client to start paused.
 	StartPaused bool
-	// OnOpen, when set, is called from the session's goroutine with
-	// the open parameters and the selected media before opened is sent. It
-	// may change info.Media (to nil or another offered entry),
-	// info.StartPaused and info.DiscardTo. An error refuses the session with
-	// disconnect: reason "unauthorized" if it wraps ErrUnauthorized, else
-	// "error", info = the error text. It must return quickly: pings wait.
+	// OnOpen, when set, is called from the session's goroutine before opened
+	// is sent; it may change info.Media (to nil or another offered entry),
+	// info.StartPaused and info.DiscardTo, and must return quickly. An error
+	// refuses the session with disconnect "unauthorized" if it wraps
+	// ErrUnauthorized, else "error", info = the error text.
 	OnOpen func(info *OpenInfo) error
 	// OnMessage, when set, is called from the session's goroutine for every
-	// valid client text message after the session handled it. It must not
-	// block and must not keep m. Session methods that send (Pause, Resume,
-	// SendEvent, Reconnect, Disconnect, Close) reach that same goroutine:
-	// call them from another goroutine, never from OnMessage or OnOpen.
-	OnMessage func(s *Session, m *Message)
+	// valid client text message after it was handled; it must not block or
+	// keep m. Call Session methods that send from another goroutine, never
+	// from OnMessage or OnOpen (they would wait for this one).
+	OnMessage func(s *Session, m *wire.Message)
 
 	// OpenTimeout bounds the wait for open after the upgrade; 0 means 10 s.
 	// On expiry the server sends disconnect "error".
 	OpenTimeout time.Duration
-	// CloseTimeout bounds the wait for the client's close after a
-	// disconnect, and the graceful part of Close; 0 means 10 s. On expiry the
-	// connection is dropped.
+	// CloseTimeout bounds the wait for the client's close after disconnect
+	// (and in Close); 0 means 10 s. Then the connection is dropped.
 	CloseTimeout time.Duration
 	// WriteTimeout bounds each message write; 0 means 5 s.
 	WriteTimeout time.Duration
-	// IdleTimeout ends a session from which no message (audio, ping or
-	// other) arrived for this long: a half-open connection, whose peer
-	// vanished behind a proxy, would otherwise keep the session and its
-	// readers forever. Genesys pings every 5 s. 0 means
-	// DefaultIdleTimeout (15 s); negative disables it. ReadFrame then
-	// ends with a *voicegate.StreamError wrapping ErrIdleTimeout.
+	// IdleTimeout ends a session (ErrIdleTimeout) from which no message
+	// arrived for this long, such as a half-open connection behind a proxy.
+	// 0 means DefaultIdleTimeout; negative disables it.
 	IdleTimeout time.Duration
 
 	// Buffer is the most audio queued for ReadFrame; 0 means 2 s. When full,
@@ -119,9 +105,8 @@ type ServerOptions struct {
 	Buffer time.Duration
 	// BufferFrames is the most frames queued; 0 means 128.
 	BufferFrames int
-	// FillGaps inserts silence frames for media time the client discarded
-	// or paused, up to voicegate.MaxGapFill per gap, so the audio read
-	// keeps the call's timeline. Gaps are counted in Stats either way.
+	// FillGaps inserts silence for media time the client discarded or
+	// paused, up to voicegate.MaxGapFill per gap. Stats counts gaps anyway.
 	FillGaps bool
 
 	// Recorder, when set, records every session (WAV + JSON sidecar).
@@ -129,12 +114,10 @@ type ServerOptions struct {
 	// Logger receives protocol diagnostics; nil means none. Secrets are
 	// never logged.
 	Logger *slog.Logger
-	// OriginPatterns lists host patterns (path.Match syntax, case
-	// insensitive; a pattern with "://" is matched against scheme://host)
-	// accepted in the Origin header of the upgrade request when it differs
-	// from the request's Host; "*" accepts every origin. Requests without
-	// Origin, like those of Genesys Cloud, are always accepted. nil accepts
-	// same-host origins only.
+	// OriginPatterns lists the hosts (path.Match patterns, case insensitive;
+	// with "://", matched against scheme://host) accepted in an Origin header
+	// that differs from Host. nil accepts same-host origins only. Requests
+	// without Origin, like Genesys Cloud's, are always accepted.
 	OriginPatterns []string
 }
 
@@ -180,31 +163,26 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 }
 
 // Accept authenticates an AudioHook upgrade request, upgrades it and starts
-// the session.
+// the session, which lives until Close, CloseNow or the end of the
+// connection (r.Context() is not used after the upgrade). It returns before
+// open arrives; Open waits for it.
 //
-// Accept checks the Audiohook-Session-Id, -Organization-Id and
-// -Correlation-Id headers (UUIDs; HTTP 400 otherwise) and authenticates
-// X-API-KEY and the HTTP message signature with opts.Keys. A failure is
-// answered no sooner than AuthFailureDelay (500 ms) after verification
-// started, whatever failed. With AuthReject it is answered with HTTP 401
-// and an *AuthError is returned; with AuthDisconnect the session is
-// returned and disconnected as unauthorized in answer to the client's open
-// (or after OpenTimeout without one), and Open reports the
-// *AuthError. A request refused because the NonceCache is full
-// (ErrNonceCacheFull) is answered at once with HTTP 503, or disconnect
-// "error" with AuthDisconnect.
-//
-// The open transaction is run by the session: Accept returns before open
-// arrives. Use Open to wait for it. r.Context() is not used after the
-// upgrade; the session lives until Close, CloseNow or the end of the
-// connection.
+// The Audiohook-Session-Id, -Organization-Id and -Correlation-Id headers
+// must be UUIDs (HTTP 400 otherwise). X-API-KEY and the HTTP message
+// signature (hmac-sha256 over the components SignRequest lists, clock
+// checks, constant-time compare) are checked with opts.Keys. A failure is
+// answered no sooner than AuthFailureDelay after verification started: with
+// AuthReject by HTTP 401 and an *AuthError; with AuthDisconnect the session
+// is returned, disconnected as unauthorized in answer to open, and Open
+// reports the *AuthError. A full NonceCache is answered at once with HTTP
+// 503 (disconnect "error" with AuthDisconnect).
 func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Session, error) {
 	o := opts.withDefaults()
-	sid := r.Header.Get(HeaderSessionID)
-	org := r.Header.Get(HeaderOrganizationID)
-	corr := r.Header.Get(HeaderCorrelationID)
-	for _, h := range []struct{ name, v string }{{HeaderSessionID, sid}, {HeaderOrganizationID, org}, {HeaderCorrelationID, corr}} {
-		if !IsUUID(h.v) || (h.name == HeaderSessionID && h.v == NullUUID) {
+	sid := r.Header.Get(wire.HeaderSessionID)
+	org := r.Header.Get(wire.HeaderOrganizationID)
+	corr := r.Header.Get(wire.HeaderCorrelationID)
+	for _, h := range []struct{ name, v string }{{wire.HeaderSessionID, sid}, {wire.HeaderOrganizationID, org}, {wire.HeaderCorrelationID, corr}} {
+		if !wire.IsUUID(h.v) || (h.name == wire.HeaderSessionID && h.v == wire.NullUUID) {
 			http.Error(w, "missing or invalid "+h.name, http.StatusBadRequest)
 			return nil, fmt.Errorf("%w: header %s %.40q is not a UUID", ErrBadRequest, h.name, h.v)
 		}
@@ -240,7 +218,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		return nil, err
 	}
 	conn.SetReadLimit(maxMessage)
-	s := newSession(conn, o, sid, org, corr, r.Header.Get(HeaderAPIKey))
+	s := newSession(conn, o, sid, org, corr, r.Header.Get(wire.HeaderAPIKey))
 	if o.Recorder != nil {
 		s.m.rec = newRecorder(o.Logger, &s.recDropped)
 	}
@@ -250,10 +228,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		// with the disconnect), close and ping.
 		s.o.state = stateUnauthorized
 		s.pub.state = stateUnauthorized
-		reason, info := ReasonUnauthorized, "Authentication failed"
+		reason, info := wire.ReasonUnauthorized, "Authentication failed"
 		s.o.openErr = &AuthError{Info: "authentication failed", Err: authErr}
 		if busy {
-			reason, info = ReasonError, "Service unavailable: too many recent connections (nonce cache full)"
+			reason, info = wire.ReasonError, "Service unavailable: too many recent connections (nonce cache full)"
 			s.o.openErr = fmt.Errorf("audiohook: connection refused: %w", authErr)
 		}
 		s.o.endErr = s.o.openErr
@@ -264,7 +242,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		// with close before its open went out could see the WebSocket
 		// closed under that open. A client that sends no open gets it after
 		// OpenTimeout.
-		s.o.authFail = DisconnectParameters{Reason: reason, Info: info}
+		s.o.authFail = wire.DisconnectParameters{Reason: reason, Info: info}
 		first = func() {
 			s.after(o.OpenTimeout, func() { s.failWith(s.o.authFail, true) })
 		}
@@ -272,7 +250,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		first = func() {
 			s.after(o.OpenTimeout, func() {
 				if s.o.state == statePreparing {
-					s.fail(ReasonError, "Open transaction timeout", true)
+					s.fail(wire.ReasonError, "Open transaction timeout", true)
 				}
 			})
 		}
@@ -297,9 +275,9 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 	if o.InsecureSkipAuth {
 		return nil
 	}
-	key := r.Header.Get(HeaderAPIKey)
+	key := r.Header.Get(wire.HeaderAPIKey)
 	if key == "" {
-		return fmt.Errorf("%w: missing %s", ErrUnauthorized, HeaderAPIKey)
+		return fmt.Errorf("%w: missing %s", ErrUnauthorized, wire.HeaderAPIKey)
 	}
 	if o.Keys == nil {
 		return fmt.Errorf("%w: no key store configured", ErrUnauthorized)
@@ -308,7 +286,7 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 	if err != nil {
 		return fmt.Errorf("%w: key store: %w", ErrUnauthorized, err)
 	}
-	signed := r.Header.Get(HeaderSignature) != "" || r.Header.Get(HeaderSignatureInput) != ""
+	signed := r.Header.Get(wire.HeaderSignature) != "" || r.Header.Get(wire.HeaderSignatureInput) != ""
 	vo := &verifyOptions{Now: o.Now, ClockSkew: o.ClockSkew, MaxAge: o.MaxSignatureAge, Nonces: o.Nonces}
 	if !ok {
 		if signed {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
@@ -20,9 +21,9 @@ type OpenInfo struct {
 	CorrelationID  string
 	APIKey         string
 	// Params are the client's open parameters; Params.Media is the offer.
-	Params OpenParameters
+	Params wire.OpenParameters
 	// Media is the selected format, nil when no audio will flow.
-	Media *MediaParameter
+	Media *wire.MediaParameter
 	// StartPaused and DiscardTo are sent in opened.
 	StartPaused bool
 	DiscardTo   time.Duration
@@ -65,27 +66,22 @@ const (
 	stateUnauthorized  // auth failed, disconnect pending
 )
 
-// Session is the server side of one AudioHook connection. It is a
-// voicegate.Stream and honours the contract written there.
+// Session is the server side of one AudioHook connection, a voicegate.Stream
+// honouring the contract written there. All methods are safe for concurrent
+// use; concurrent ReadFrame calls are serialised.
 //
-// One goroutine owned by the session holds all of its protocol state: it
-// handles every client message (answering open, ping, close and the others
-// at once, enforcing sequence numbers and state rules, violations answered
-// with disconnect "error"), runs the timers, and executes the
-// application's calls (Pause, SendEvent, Disconnect, Close…), which reach
-// it as messages. A second goroutine only reads the socket and hands each
-// message over. Audio goes into a bounded queue that drops the oldest
-// frames when the application falls behind (see Stats).
+// One goroutine owned by the session holds its protocol state and executes
+// the application's calls, which reach it as messages. It answers open,
+// ping, update and close at once and answers every violation (sequence
+// numbers, session id, malformed JSON or parameters, a message in the wrong
+// state, audio before opened or while paused, text over
+// wire.MaxTextMessage, wrong organization) with disconnect "error" or
+// "unauthorized", still completing the close/closed transaction.
 //
-// The clean end of an AudioHook session is the close/closed transaction
-// (after the client's own close, or after the application's Disconnect or
-// Close): ReadFrame returns the queued frames, then io.EOF. Any other end
-// is abnormal and returns a *voicegate.StreamError wrapping the cause: a
-// *ProtocolError for a client protocol violation, ErrIdleTimeout when no
-// message arrived for ServerOptions.IdleTimeout (a half-open connection),
-// ErrConnectionLost when the connection ended without close. After Close or
-// CloseNow, ReadFrame returns ErrClosed (net.ErrClosed). All methods are
-// safe for concurrent use; concurrent ReadFrame calls are serialised.
+// That transaction is the clean end: ReadFrame returns the queued frames,
+// then io.EOF. Any other end returns a *voicegate.StreamError wrapping a
+// *ProtocolError, ErrIdleTimeout or ErrConnectionLost (closed without
+// close); after Close or CloseNow, ErrClosed.
 type Session struct {
 	conn *wsconn.Conn
 	opts ServerOptions
@@ -137,11 +133,10 @@ func (s *Session) OrganizationID() string { return s.org }
 // CorrelationID returns the Audiohook-Correlation-Id header.
 func (s *Session) CorrelationID() string { return s.corr }
 
-// Open waits until the open transaction completed and returns its result.
-// It fails with an *AuthError, *ProtocolError or *DisconnectError when the
-// session ended before opened was sent (with an error wrapping
-// ErrNonceCacheFull when it was refused for a full nonce cache), and with
-// ctx.Err() when ctx ends.
+// Open waits until the open transaction completed and returns its result,
+// or an *AuthError, *ProtocolError or *DisconnectError (wrapping
+// ErrNonceCacheFull for a full nonce cache) when the session ended before
+// opened was sent, or ctx.Err().
 func (s *Session) Open(ctx context.Context) (*OpenInfo, error) {
 	select {
 	case <-s.openCh:
@@ -202,18 +197,14 @@ func (s *Session) Done() <-chan struct{} { return s.doneCh }
 // ErrClosed when Close or CloseNow came first.
 func (s *Session) Err() error { return s.q.Err() }
 
-// ReadFrame returns the next audio frame. The frame's Encoding is PCMU or
-// L16 (little-endian), SampleRate 8000, Channels 1 or 2 with Parties taken
-// from the negotiated channels (external = voicegate.Customer, internal =
-// voicegate.Agent), Seq counts frames from 1 (a jump means frames were
-// dropped or a gap was not filled) and Timestamp is the media position of
-// the first sample, including discarded and paused gaps.
-//
-// As the voicegate.FrameReader contract says: the payload is valid until
-// the next call; io.EOF follows the last frame of a clean end, a
-// *voicegate.StreamError the last frame of an abnormal one; ctx.Err() is
-// returned when ctx ends first (the session stays usable); ErrClosed after
-// Close or CloseNow.
+// ReadFrame returns the next audio frame: Encoding PCMU or L16
+// (little-endian), SampleRate 8000, Channels 1 or 2 with Parties from the
+// negotiated channels (external = voicegate.Customer, internal =
+// voicegate.Agent), Seq from 1 (a jump means frames were dropped or a gap
+// was not filled), Timestamp the media position of the first sample,
+// discarded and paused gaps included. The payload is valid until the next
+// call; the end errors are those of Session; ctx.Err() when ctx ends first
+// (the session stays usable).
 func (s *Session) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 	return s.q.Pop(ctx)
 }
@@ -282,21 +273,19 @@ func (s *Session) call(ctx context.Context, f func() error) error {
 // paused; the media position keeps running and the gap is reported when the
 // client resumes.
 func (s *Session) Pause(ctx context.Context) error {
-	return s.call(ctx, func() error { return s.send(ctx, TypePause, nil) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypePause, nil) })
 }
 
 // Resume ends a pause requested with Pause (resume).
 func (s *Session) Resume(ctx context.Context) error {
-	return s.call(ctx, func() error { return s.send(ctx, TypeResume, nil) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypeResume, nil) })
 }
 
-// SendEvent sends an event message with the given entities (see
-// TranscriptEntity, AgentAssistEntity and NewEntity). The Genesys client
-// answers an event without entities, or with an entity whose type or data
-// is missing or null, with error 500 and close, which ends the call: such
-// events are refused here with an error wrapping ErrBadEvent, and nothing
-// is sent.
-func (s *Session) SendEvent(ctx context.Context, entities ...Entity) error {
+// SendEvent sends an event with the given entities (see
+// wire.TranscriptEntity). An event the Genesys client would answer with
+// error 500 and close, ending the call (no entities, an entity whose type or
+// data is missing or null), is refused with ErrBadEvent and not sent.
+func (s *Session) SendEvent(ctx context.Context, entities ...wire.Entity) error {
 	if len(entities) == 0 {
 		return fmt.Errorf("%w: no entities", ErrBadEvent)
 	}
@@ -311,14 +300,14 @@ func (s *Session) SendEvent(ctx context.Context, entities ...Entity) error {
 			return fmt.Errorf("%w: entity %d (%s) data is not JSON", ErrBadEvent, i, e.Type)
 		}
 	}
-	b, err := json.Marshal(EventParameters{Entities: entities})
+	b, err := json.Marshal(wire.EventParameters{Entities: entities})
 	if err != nil {
 		return fmt.Errorf("audiohook: event: %w", err)
 	}
-	if len(b) > MaxTextMessage-200 {
+	if len(b) > wire.MaxTextMessage-200 {
 		return fmt.Errorf("%w: %d bytes exceed the message limit", ErrBadEvent, len(b))
 	}
-	return s.call(ctx, func() error { return s.send(ctx, TypeEvent, b) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypeEvent, b) })
 }
 
 // Reconnect asks the client to move the session to a new connection
@@ -327,23 +316,23 @@ func (s *Session) Reconnect(ctx context.Context, info string) error {
 	b, _ := json.Marshal(struct {
 		Info string `json:"info,omitempty"`
 	}{info})
-	return s.call(ctx, func() error { return s.send(ctx, TypeReconnect, b) })
+	return s.call(ctx, func() error { return s.send(ctx, wire.TypeReconnect, b) })
 }
 
-// Disconnect asks the client to end the session (disconnect with reason
-// ReasonCompleted, ReasonUnauthorized or ReasonError and optional info),
-// then waits until the client's close was answered with closed, ctx ends or
-// the connection drops. ReadFrame returns the queued frames, then io.EOF.
+// Disconnect sends disconnect (reason wire.ReasonCompleted, ReasonError or
+// ReasonUnauthorized; info optional) and waits until the client's close was
+// answered with closed, ctx ends or the connection drops. ReadFrame then
+// returns the queued frames and io.EOF.
 func (s *Session) Disconnect(ctx context.Context, reason, info string) error {
-	return s.DisconnectWith(ctx, DisconnectParameters{Reason: reason, Info: info})
+	return s.DisconnectWith(ctx, wire.DisconnectParameters{Reason: reason, Info: info})
 }
 
 // DisconnectWith is Disconnect with every parameter of the message,
 // including outputVariables, which a Genesys Architect flow can read after
 // the AudioHook action (for example a verification result).
-func (s *Session) DisconnectWith(ctx context.Context, p DisconnectParameters) error {
+func (s *Session) DisconnectWith(ctx context.Context, p wire.DisconnectParameters) error {
 	switch reason := p.Reason; reason {
-	case ReasonCompleted, ReasonUnauthorized, ReasonError:
+	case wire.ReasonCompleted, wire.ReasonUnauthorized, wire.ReasonError:
 	default:
 		return fmt.Errorf("audiohook: invalid disconnect reason %q", reason)
 	}
@@ -368,11 +357,10 @@ func (s *Session) DisconnectWith(ctx context.Context, p DisconnectParameters) er
 	}
 }
 
-// Close ends the session gracefully: pending and later ReadFrame calls
-// return ErrClosed at once; unless the client already closed, Close sends
-// disconnect "completed" and waits up to CloseTimeout for the close/closed
-// transaction, then closes the WebSocket and waits for the session's
-// goroutines. A second call returns ErrClosed.
+// Close ends the session gracefully: ReadFrame returns ErrClosed at once;
+// unless the client already closed, Close sends disconnect "completed" and
+// waits up to CloseTimeout for close/closed, then closes the WebSocket and
+// waits for the session's goroutines. A second call returns ErrClosed.
 func (s *Session) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
 		return ErrClosed
@@ -383,7 +371,7 @@ func (s *Session) Close() error {
 	if s.do(ctx, func() {
 		switch s.o.state {
 		case stateActive, statePaused, statePreparing:
-			s.fail(ReasonCompleted, "", false)
+			s.fail(wire.ReasonCompleted, "", false)
 		}
 	}) == nil {
 		select {

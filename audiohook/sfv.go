@@ -12,11 +12,11 @@ import (
 // signatures use: dictionaries whose members are inner lists of strings or
 // byte sequences, with parameters.
 
-// Token is a structured-field token parameter value (unquoted).
-type Token string
+// sfToken is a structured-field token parameter value (unquoted).
+type sfToken string
 
 // signatureParam is one parameter of a signature: Value is a string
-// (sf-string), an int64 (sf-integer), a Token, a bool or a []byte.
+// (sf-string), an int64 (sf-integer), a sfToken, a bool or a []byte.
 type signatureParam struct {
 	Name  string
 	Value any
@@ -136,7 +136,7 @@ func (p *sfParser) bareItem() (any, error) {
 			}
 			break
 		}
-		return Token(p.s[start:p.i]), nil
+		return sfToken(p.s[start:p.i]), nil
 	}
 	return nil, p.fail("unexpected character")
 }
@@ -308,7 +308,7 @@ func appendSFParams(dst []byte, ps []signatureParam) []byte {
 		case string:
 			dst = append(dst, '=')
 			dst = appendSFString(dst, v)
-		case Token:
+		case sfToken:
 			dst = append(dst, '=')
 			dst = append(dst, v...)
 		case int64:

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // signatureComponents are the components a Genesys client signs, in order.
@@ -18,16 +20,6 @@ var signatureComponents = []string{
 	"audiohook-organization-id", "audiohook-session-id", "audiohook-correlation-id",
 	"x-api-key",
 }
-
-// Header names of the upgrade request.
-const (
-	HeaderOrganizationID = "Audiohook-Organization-Id"
-	HeaderSessionID      = "Audiohook-Session-Id"
-	HeaderCorrelationID  = "Audiohook-Correlation-Id"
-	HeaderAPIKey         = "X-API-KEY"
-	HeaderSignature      = "Signature"
-	HeaderSignatureInput = "Signature-Input"
-)
 
 // signatureAlgorithm is the only algorithm AudioHook uses.
 const signatureAlgorithm = "hmac-sha256"
@@ -227,13 +219,12 @@ func newNonce() string {
 	return base64.StdEncoding.EncodeToString(b[:])
 }
 
-// SignRequest signs r as a Genesys AudioHook client does: it covers
-// the components Genesys signs (@request-target, @authority, the
-// Audiohook-* headers and x-api-key) with keyid = r's X-API-KEY header, the given nonce
-// (a fresh random one when empty), alg hmac-sha256, created = now and
-// expires = now + 30 s, and sets the Signature and Signature-Input headers
-// with label sig1. secret is the client secret already base64-decoded. r
-// must carry the Audiohook-* and X-API-KEY headers and its Host.
+// SignRequest signs r as a Genesys AudioHook client does, setting the
+// Signature and Signature-Input headers (label sig1) over @request-target,
+// @authority, the Audiohook-* headers and x-api-key, with keyid = r's
+// X-API-KEY, the nonce (random when empty), alg hmac-sha256, created = now,
+// expires = now + 30 s. secret is the base64-decoded client secret; r must
+// carry its Host and the Audiohook-* and X-API-KEY headers.
 func SignRequest(r *http.Request, secret []byte, now time.Time, nonce string) error {
 	if nonce == "" {
 		nonce = newNonce()
@@ -243,7 +234,7 @@ func SignRequest(r *http.Request, secret []byte, now time.Time, nonce string) er
 		Label:      "sig1",
 		Components: signatureComponents,
 		Params: []signatureParam{
-			{Name: "keyid", Value: r.Header.Get(HeaderAPIKey)},
+			{Name: "keyid", Value: r.Header.Get(wire.HeaderAPIKey)},
 			{Name: "nonce", Value: nonce},
 			{Name: "alg", Value: signatureAlgorithm},
 			{Name: "created", Value: created},
@@ -261,8 +252,8 @@ func signRequestWith(r *http.Request, secret []byte, in *signatureInput) error {
 		return err
 	}
 	sig := hmacSHA256(secret, base)
-	r.Header.Set(HeaderSignatureInput, in.Label+"="+in.String())
-	r.Header.Set(HeaderSignature, in.Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
+	r.Header.Set(wire.HeaderSignatureInput, in.Label+"="+in.String())
+	r.Header.Set(wire.HeaderSignature, in.Label+"=:"+base64.StdEncoding.EncodeToString(sig)+":")
 	return nil
 }
 
@@ -312,8 +303,8 @@ func verifyRequest(r *http.Request, secret []byte, opts *verifyOptions) (*signat
 	if o.MaxAge == 0 {
 		o.MaxAge = 10 * time.Second
 	}
-	si := r.Header.Values(HeaderSignatureInput)
-	sg := r.Header.Values(HeaderSignature)
+	si := r.Header.Values(wire.HeaderSignatureInput)
+	sg := r.Header.Values(wire.HeaderSignature)
 	if len(si) == 0 || len(sg) == 0 {
 		return nil, fmt.Errorf("%w: request is not signed", ErrSignature)
 	}
@@ -355,8 +346,8 @@ func verifyRequest(r *http.Request, secret []byte, opts *verifyOptions) (*signat
 	if alg, ok := in.Param("alg").(string); ok && alg != signatureAlgorithm {
 		return nil, fmt.Errorf("%w: algorithm %q", ErrSignature, alg)
 	}
-	if in.Param("keyid").(string) != r.Header.Get(HeaderAPIKey) {
-		return nil, fmt.Errorf("%w: keyid does not match %s", ErrSignature, HeaderAPIKey)
+	if in.Param("keyid").(string) != r.Header.Get(wire.HeaderAPIKey) {
+		return nil, fmt.Errorf("%w: keyid does not match %s", ErrSignature, wire.HeaderAPIKey)
 	}
 	nonce := in.Param("nonce").(string)
 	if len(nonce) < 22 {

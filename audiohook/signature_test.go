@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 const (
@@ -25,10 +27,10 @@ const (
 func docRequest() *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "/api/v1/voicebiometrics/ws", nil)
 	r.Host = "audiohook.example.com"
-	r.Header.Set(HeaderOrganizationID, docOrg)
-	r.Header.Set(HeaderCorrelationID, docCorr)
-	r.Header.Set(HeaderSessionID, docSession)
-	r.Header.Set(HeaderAPIKey, docAPIKey)
+	r.Header.Set(wire.HeaderOrganizationID, docOrg)
+	r.Header.Set(wire.HeaderCorrelationID, docCorr)
+	r.Header.Set(wire.HeaderSessionID, docSession)
+	r.Header.Set(wire.HeaderAPIKey, docAPIKey)
 	return r
 }
 
@@ -99,10 +101,10 @@ func TestSignatureVectors(t *testing.T) {
 			if err := signRequestWith(r, mustB64(t, tt.key), tt.in); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := r.Header.Get(HeaderSignature), tt.in.Label+"=:"+tt.want+":"; got != want {
+			if got, want := r.Header.Get(wire.HeaderSignature), tt.in.Label+"=:"+tt.want+":"; got != want {
 				t.Fatalf("Signature header %q, want %q", got, want)
 			}
-			ins, err := parseSignatureInput(r.Header.Get(HeaderSignatureInput))
+			ins, err := parseSignatureInput(r.Header.Get(wire.HeaderSignatureInput))
 			if err != nil || len(ins) != 1 || ins[0].String() != tt.in.String() {
 				t.Fatalf("round trip: %v %+v", err, ins)
 			}
@@ -169,8 +171,8 @@ func TestVerifySignatureVectors(t *testing.T) {
 	}
 	// The AudioHook policy requires @authority: the host variant is refused.
 	r := docRequest()
-	r.Header.Set(HeaderSignatureInput, tests[1].input)
-	r.Header.Set(HeaderSignature, tests[1].sig)
+	r.Header.Set(wire.HeaderSignatureInput, tests[1].input)
+	r.Header.Set(wire.HeaderSignature, tests[1].sig)
 	now := func() time.Time { return time.Unix(1641013200, 0) }
 	if _, err := verifyRequest(r, mustB64(t, docSecret), &verifyOptions{Now: now}); !errors.Is(err, ErrSignature) {
 		t.Fatalf("host variant: %v, want ErrSignature", err)
@@ -205,8 +207,8 @@ func TestSignatureBaseAuthorityAndTarget(t *testing.T) {
 
 func TestVerifyDocExample(t *testing.T) {
 	r := docRequest()
-	r.Header.Set(HeaderSignature, docSig)
-	r.Header.Set(HeaderSignatureInput, docSigIn)
+	r.Header.Set(wire.HeaderSignature, docSig)
+	r.Header.Set(wire.HeaderSignatureInput, docSigIn)
 	now := func() time.Time { return time.Unix(1641013200+2, 0) }
 	if _, err := verifyRequest(r, mustB64(t, docSecret), &verifyOptions{Now: now}); err != nil {
 		t.Fatalf("doc example: %v", err)
@@ -266,7 +268,7 @@ func TestVerifyRejects(t *testing.T) {
 		}), base, nil, ErrSignature},
 		{"tampered header", func() *http.Request {
 			r := sign(nil)
-			r.Header.Set(HeaderOrganizationID, docCorr)
+			r.Header.Set(wire.HeaderOrganizationID, docCorr)
 			return r
 		}(), base, nil, ErrSignature},
 		{"tampered path", func() *http.Request {
@@ -277,12 +279,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"unsigned", docRequest(), base, nil, ErrSignature},
 		{"garbage input", func() *http.Request {
 			r := sign(nil)
-			r.Header.Set(HeaderSignatureInput, "sig1=(((")
+			r.Header.Set(wire.HeaderSignatureInput, "sig1=(((")
 			return r
 		}(), base, nil, ErrSignature},
 		{"label mismatch", func() *http.Request {
 			r := sign(nil)
-			r.Header.Set(HeaderSignature, "sig2=:AAAA:")
+			r.Header.Set(wire.HeaderSignature, "sig2=:AAAA:")
 			return r
 		}(), base, nil, ErrSignature},
 	}
@@ -315,7 +317,7 @@ func TestSignRequestGenesysShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `sig1=("@request-target" "@authority" "audiohook-organization-id" "audiohook-session-id" "audiohook-correlation-id" "x-api-key");keyid="SGVsbG8sIEkgYW0gdGhlIEFQSSBrZXkh";nonce="VGhpc0lzQVVuaXF1ZU5vbmNl";alg="hmac-sha256";created=1641013200;expires=1641013230`
-	if got := r.Header.Get(HeaderSignatureInput); got != want {
+	if got := r.Header.Get(wire.HeaderSignatureInput); got != want {
 		t.Fatalf("Signature-Input\n%s\nwant\n%s", got, want)
 	}
 	if _, err := verifyRequest(r, mustB64(t, docSecret), &verifyOptions{Now: func() time.Time { return now }}); err != nil {
@@ -344,8 +346,8 @@ func FuzzSignatureHeaders(f *testing.F) {
 		}
 		_, _ = parseSignature(sig)
 		r := docRequest()
-		r.Header.Set(HeaderSignatureInput, input)
-		r.Header.Set(HeaderSignature, sig)
+		r.Header.Set(wire.HeaderSignatureInput, input)
+		r.Header.Set(wire.HeaderSignature, sig)
 		_, _ = verifyRequest(r, secret, &verifyOptions{Now: func() time.Time { return time.Unix(1641013200, 0) }})
 	})
 }
@@ -363,8 +365,8 @@ const (
 // the nonce replaced in its Signature-Input.
 func docSigned(nonce, sig string) *http.Request {
 	r := docRequest()
-	r.Header.Set(HeaderSignatureInput, strings.Replace(docSigIn, docNonce, nonce, 1))
-	r.Header.Set(HeaderSignature, sig)
+	r.Header.Set(wire.HeaderSignatureInput, strings.Replace(docSigIn, docNonce, nonce, 1))
+	r.Header.Set(wire.HeaderSignature, sig)
 	return r
 }
 
@@ -382,9 +384,9 @@ func TestAuthenticateKeyPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	inputOnly := docRequest()
-	inputOnly.Header.Set(HeaderSignatureInput, docSigIn)
+	inputOnly.Header.Set(wire.HeaderSignatureInput, docSigIn)
 	sigOnly := docRequest()
-	sigOnly.Header.Set(HeaderSignature, docSig)
+	sigOnly.Header.Set(wire.HeaderSignature, docSig)
 	tests := []struct {
 		name string
 		keys KeyStore

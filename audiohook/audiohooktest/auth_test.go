@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // failingKeys is a KeyStore whose back end is down.
@@ -117,7 +118,7 @@ func TestAuthFailureDelay(t *testing.T) {
 				switch {
 				case mode == audiohook.AuthReject && !(errors.As(err, &ae) && ae.Status == http.StatusUnauthorized):
 					t.Fatalf("err %v, want HTTP 401", err)
-				case mode == audiohook.AuthDisconnect && !(errors.As(err, &de) && de.Reason == audiohook.ReasonUnauthorized && de.Info == "Authentication failed"):
+				case mode == audiohook.AuthDisconnect && !(errors.As(err, &de) && de.Reason == wire.ReasonUnauthorized && de.Info == "Authentication failed"):
 					t.Fatalf("err %v, want disconnect unauthorized", err)
 				}
 				if len(got) != 1 || got[0] != audiohook.DefaultAuthFailureDelay {
@@ -150,9 +151,9 @@ func TestNonceCacheFullRefuses(t *testing.T) {
 		if mode == audiohook.AuthReject {
 			u, _ := url.Parse(wsURL)
 			h := http.Header{}
-			h.Set(audiohook.HeaderSessionID, NewUUID())
-			h.Set(audiohook.HeaderOrganizationID, tOrg)
-			h.Set(audiohook.HeaderCorrelationID, NewUUID())
+			h.Set(wire.HeaderSessionID, NewUUID())
+			h.Set(wire.HeaderOrganizationID, tOrg)
+			h.Set(wire.HeaderCorrelationID, NewUUID())
 			defaultHeader(t, h, u)
 			c, resp, err := websocket.Dial(ctxT(t), wsURL, &websocket.DialOptions{HTTPHeader: h})
 			if err == nil {
@@ -164,7 +165,7 @@ func TestNonceCacheFullRefuses(t *testing.T) {
 		} else {
 			_, err := Dial(ctxT(t), wsURL, signedDial(t, nil))
 			var de *audiohook.DisconnectError
-			if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || errors.Is(err, audiohook.ErrUnauthorized) {
+			if !errors.As(err, &de) || de.Reason != wire.ReasonError || errors.Is(err, audiohook.ErrUnauthorized) {
 				t.Fatalf("disconnect: %v, want disconnect error", err)
 			}
 			if err := <-res; !errors.Is(err, audiohook.ErrNonceCacheFull) || errors.Is(err, audiohook.ErrUnauthorized) {
@@ -200,9 +201,9 @@ func TestAuthDisconnectAnswersOpen(t *testing.T) {
 			u, _ := url.Parse(wsURL)
 			id := NewUUID()
 			h := http.Header{}
-			h.Set(audiohook.HeaderSessionID, id)
-			h.Set(audiohook.HeaderOrganizationID, tOrg)
-			h.Set(audiohook.HeaderCorrelationID, NewUUID())
+			h.Set(wire.HeaderSessionID, id)
+			h.Set(wire.HeaderOrganizationID, tOrg)
+			h.Set(wire.HeaderCorrelationID, NewUUID())
 			signHeader(t, h, u, time.Now().Add(-time.Hour), "") // expired
 			ctx := ctxT(t)
 			c, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPHeader: h})

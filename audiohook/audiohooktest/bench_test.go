@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 func raiseFileLimit(tb testing.TB, n uint64) {
@@ -75,10 +76,10 @@ type rawSession struct {
 func dialRaw(ctx context.Context, u string) (*rawSession, error) {
 	id := NewUUID()
 	h := http.Header{}
-	h.Set(audiohook.HeaderSessionID, id)
-	h.Set(audiohook.HeaderOrganizationID, tOrg)
-	h.Set(audiohook.HeaderCorrelationID, NewUUID())
-	h.Set(audiohook.HeaderAPIKey, testKey)
+	h.Set(wire.HeaderSessionID, id)
+	h.Set(wire.HeaderOrganizationID, tOrg)
+	h.Set(wire.HeaderCorrelationID, NewUUID())
+	h.Set(wire.HeaderAPIKey, testKey)
 	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h})
 	if err != nil {
 		return nil, err
@@ -213,7 +214,7 @@ func BenchmarkStereoPCMU1000(b *testing.B) {
 				defer wg.Done()
 				ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 				defer cancel()
-				c, err := Dial(ctx, u, &DialOptions{APIKey: testKey, PingInterval: -1, Media: []audiohook.MediaParameter{audiohook.MediaPCMUStereo}, OpenTimeout: 60 * time.Second})
+				c, err := Dial(ctx, u, &DialOptions{APIKey: testKey, PingInterval: -1, Media: []wire.MediaParameter{wire.MediaPCMUStereo}, OpenTimeout: 60 * time.Second})
 				if err != nil {
 					errs <- err
 					return

@@ -14,11 +14,12 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // GenesysOffer is the media offer of the Genesys client: stereo PCMU, then
 // PCMU of each side.
-var GenesysOffer = []audiohook.MediaParameter{audiohook.MediaPCMUStereo, audiohook.MediaPCMUExternal, audiohook.MediaPCMUInternal}
+var GenesysOffer = []wire.MediaParameter{wire.MediaPCMUStereo, wire.MediaPCMUExternal, wire.MediaPCMUInternal}
 
 // DialOptions configures Dial. A nil *DialOptions dials unsigned with random
 // ids and the Genesys media offer.
@@ -41,15 +42,15 @@ type DialOptions struct {
 	// participant ids, empty ani/aniName/dnis; Stream sends one empty frame.
 	Probe bool
 	// Participant defaults to a random id and sample numbers.
-	Participant *audiohook.Participant
+	Participant *wire.Participant
 	// Media is the offer, most preferred first; nil means GenesysOffer.
-	Media []audiohook.MediaParameter
+	Media []wire.MediaParameter
 	// Language, SupportedLanguages, CustomConfig, ContinuedSessions and
 	// InputVariables are sent in open when set.
 	Language           string
 	SupportedLanguages bool
 	CustomConfig       json.RawMessage
-	ContinuedSessions  []audiohook.ContinuedSession
+	ContinuedSessions  []wire.ContinuedSession
 	InputVariables     map[string]string
 
 	// HTTPClient and HTTPHeader are passed to the WebSocket dialer.
@@ -99,17 +100,17 @@ type Client struct {
 	opts   DialOptions
 	cancel context.CancelFunc // ends the reader's context
 	id     string
-	offer  []audiohook.MediaParameter
+	offer  []wire.MediaParameter
 
 	mu         sync.Mutex
 	state      clientState
-	opened     *audiohook.OpenedParameters
-	media      *audiohook.MediaParameter
+	opened     *wire.OpenedParameters
+	media      *wire.MediaParameter
 	err        error // terminal protocol error
 	disc       *audiohook.DisconnectError
 	paused     bool
 	pauseStart time.Duration
-	queue      []*audiohook.Message
+	queue      []*wire.Message
 	dropped    uint64
 	closeSent  bool
 
@@ -167,11 +168,11 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		o.ConversationID = NewUUID()
 	}
 	if o.Probe {
-		o.ConversationID = audiohook.NullUUID
-		o.Participant = &audiohook.Participant{ID: audiohook.NullUUID}
+		o.ConversationID = wire.NullUUID
+		o.Participant = &wire.Participant{ID: wire.NullUUID}
 	}
 	if o.Participant == nil {
-		o.Participant = &audiohook.Participant{ID: NewUUID(), ANI: "+1-555-555-1234", ANIName: "Test Caller", DNIS: "+1-800-555-6789"}
+		o.Participant = &wire.Participant{ID: NewUUID(), ANI: "+1-555-555-1234", ANIName: "Test Caller", DNIS: "+1-800-555-6789"}
 	}
 	if o.Media == nil {
 		o.Media = GenesysOffer
@@ -206,11 +207,11 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		h[k] = append([]string(nil), v...)
 	}
 	h.Set("User-Agent", "GenesysCloud-AudioHook-Client")
-	h.Set(audiohook.HeaderOrganizationID, o.OrganizationID)
-	h.Set(audiohook.HeaderCorrelationID, o.CorrelationID)
-	h.Set(audiohook.HeaderSessionID, o.SessionID)
+	h.Set(wire.HeaderOrganizationID, o.OrganizationID)
+	h.Set(wire.HeaderCorrelationID, o.CorrelationID)
+	h.Set(wire.HeaderSessionID, o.SessionID)
 	if o.APIKey != "" {
-		h.Set(audiohook.HeaderAPIKey, o.APIKey)
+		h.Set(wire.HeaderAPIKey, o.APIKey)
 	}
 	if len(o.Secret) > 0 {
 		req := &http.Request{Method: http.MethodGet, URL: pu, Host: pu.Host, Header: h}
@@ -236,12 +237,12 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	go c.run(rctx)
-	op := audiohook.OpenParameters{
+	op := wire.OpenParameters{
 		OrganizationID: o.OrganizationID, ConversationID: o.ConversationID, Participant: *o.Participant,
 		Media: o.Media, Language: o.Language, SupportedLanguages: o.SupportedLanguages,
 		CustomConfig: o.CustomConfig, ContinuedSessions: o.ContinuedSessions, InputVariables: o.InputVariables,
 	}
-	if err := c.send(ctx, audiohook.TypeOpen, mustJSON(op)); err != nil {
+	if err := c.send(ctx, wire.TypeOpen, mustJSON(op)); err != nil {
 		c.CloseNow()
 		return nil, err
 	}
@@ -261,7 +262,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 	if opened == nil || terr != nil {
 		// Wait for the close transaction to finish, then report.
 		cctx, cancel := context.WithTimeout(ctx, o.CloseTimeout)
-		_ = c.Close(cctx, audiohook.CloseError)
+		_ = c.Close(cctx, wire.CloseError)
 		cancel()
 		switch {
 		case terr != nil:
@@ -276,7 +277,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		c.paused = true
 		c.pauseStart = 0
 		c.mu.Unlock()
-		_ = c.send(ctx, audiohook.TypePaused, nil)
+		_ = c.send(ctx, wire.TypePaused, nil)
 	}
 	if opened.DiscardTo != nil && *opened.DiscardTo > 0 {
 		// Skip that much of the source audio, as the Genesys client
@@ -284,7 +285,7 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 		d := time.Duration(*opened.DiscardTo)
 		c.posNs.Store(int64(d))
 		c.skipSamples.Store(int64(d / (time.Second / 8000)))
-		_ = c.send(ctx, audiohook.TypeDiscarded, mustJSON(audiohook.ResumedParameters{Start: 0, Discarded: audiohook.Duration(d)}))
+		_ = c.send(ctx, wire.TypeDiscarded, mustJSON(wire.ResumedParameters{Start: 0, Discarded: wire.Duration(d)}))
 	}
 	if o.PingInterval > 0 {
 		c.mu.Lock()
@@ -299,14 +300,14 @@ func Dial(ctx context.Context, u string, opts *DialOptions) (*Client, error) {
 func (c *Client) ID() string { return c.id }
 
 // Opened returns the server's opened parameters.
-func (c *Client) Opened() *audiohook.OpenedParameters {
+func (c *Client) Opened() *wire.OpenedParameters {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.opened
 }
 
 // Media returns the selected media, or nil when the server selected none.
-func (c *Client) Media() *audiohook.MediaParameter {
+func (c *Client) Media() *wire.MediaParameter {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.media
@@ -403,12 +404,12 @@ func (c *Client) sendAudio(ctx context.Context, p []byte, checkPaused bool) (boo
 // SendError sends an error message (codes 400–9999) without ending the
 // session.
 func (c *Client) SendError(ctx context.Context, code int, message string) error {
-	return c.send(ctx, audiohook.TypeError, mustJSON(audiohook.ErrorParameters{Code: code, Message: message}))
+	return c.send(ctx, wire.TypeError, mustJSON(wire.ErrorParameters{Code: code, Message: message}))
 }
 
 // Update sends update with a new language.
 func (c *Client) Update(ctx context.Context, language string) error {
-	return c.send(ctx, audiohook.TypeUpdate, mustJSON(struct {
+	return c.send(ctx, wire.TypeUpdate, mustJSON(struct {
 		Language string `json:"language"`
 	}{language}))
 }
@@ -422,15 +423,15 @@ func (c *Client) violation(code int, msg string) {
 	closing := c.closeSent
 	c.mu.Unlock()
 	if !closing {
-		_ = c.send(context.Background(), audiohook.TypeError, mustJSON(audiohook.ErrorParameters{Code: code, Message: msg}))
-		c.beginClose(audiohook.CloseError)
+		_ = c.send(context.Background(), wire.TypeError, mustJSON(wire.ErrorParameters{Code: code, Message: msg}))
+		c.beginClose(wire.CloseError)
 	}
 	c.openedOnce.Do(func() { close(c.openedCh) })
 }
 
 // nonFatal answers a server message with an error but keeps the session.
 func (c *Client) nonFatal(code int, msg string) {
-	_ = c.send(context.Background(), audiohook.TypeError, mustJSON(audiohook.ErrorParameters{Code: code, Message: msg}))
+	_ = c.send(context.Background(), wire.TypeError, mustJSON(wire.ErrorParameters{Code: code, Message: msg}))
 }
 
 // beginClose sends close once and stops streaming.
@@ -445,11 +446,11 @@ func (c *Client) beginClose(reason string) bool {
 	c.state = clientClosing
 	c.mu.Unlock()
 	c.stopOnce.Do(func() { close(c.streamStop) })
-	_ = c.send(context.Background(), audiohook.TypeClose, mustJSON(audiohook.CloseParameters{Reason: reason}))
+	_ = c.send(context.Background(), wire.TypeClose, mustJSON(wire.CloseParameters{Reason: reason}))
 	return true
 }
 
-func (c *Client) enqueue(m *audiohook.Message) {
+func (c *Client) enqueue(m *wire.Message) {
 	c.mu.Lock()
 	if len(c.queue) >= c.opts.QueueSize {
 		c.queue = c.queue[1:]
@@ -490,11 +491,11 @@ func (c *Client) run(ctx context.Context) {
 			c.violation(415, "Unexpected binary message")
 			continue
 		}
-		if len(b) > audiohook.MaxTextMessage {
+		if len(b) > wire.MaxTextMessage {
 			c.violation(413, fmt.Sprintf("Message of %d bytes is too large", len(b)))
 			continue
 		}
-		m, err := audiohook.ParseServerMessage(b)
+		m, err := wire.ParseServerMessage(b)
 		if err != nil {
 			c.violation(400, err.Error())
 			continue
@@ -516,17 +517,17 @@ func (c *Client) run(ctx context.Context) {
 	}
 }
 
-func (c *Client) handle(m *audiohook.Message) {
+func (c *Client) handle(m *wire.Message) {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
 	switch m.Type {
-	case audiohook.TypeOpened:
+	case wire.TypeOpened:
 		if st != clientOpening {
 			c.violation(409, "Unexpected opened message")
 			return
 		}
-		p, err := audiohook.ParseOpenedParameters(m.Parameters)
+		p, err := wire.ParseOpenedParameters(m.Parameters)
 		if err != nil {
 			c.violation(400, err.Error())
 			return
@@ -535,7 +536,7 @@ func (c *Client) handle(m *audiohook.Message) {
 			c.violation(400, "More than one media selected")
 			return
 		}
-		var sel *audiohook.MediaParameter
+		var sel *wire.MediaParameter
 		if len(p.Media) == 1 {
 			for i := range c.offer {
 				if c.offer[i].Equal(p.Media[0]) {
@@ -551,7 +552,7 @@ func (c *Client) handle(m *audiohook.Message) {
 		c.opened, c.media, c.state = p, sel, clientOpen
 		c.mu.Unlock()
 		c.openedOnce.Do(func() { close(c.openedCh) })
-	case audiohook.TypePong:
+	case wire.TypePong:
 		c.pingMu.Lock()
 		seq, sent := c.pingSeq, c.pingSent
 		c.pingSeq = 0
@@ -567,7 +568,7 @@ func (c *Client) handle(m *audiohook.Message) {
 		case c.pongCh <- time.Since(sent):
 		default:
 		}
-	case audiohook.TypePause:
+	case wire.TypePause:
 		if st != clientOpen {
 			if st == clientOpening {
 				c.nonFatal(409, "Unexpected pause message")
@@ -580,35 +581,35 @@ func (c *Client) handle(m *audiohook.Message) {
 			c.pauseStart = c.Position()
 		}
 		c.mu.Unlock()
-		_ = c.send(context.Background(), audiohook.TypePaused, nil)
+		_ = c.send(context.Background(), wire.TypePaused, nil)
 		c.enqueue(m)
-	case audiohook.TypeResume:
+	case wire.TypeResume:
 		if st != clientOpen {
 			if st == clientOpening {
 				c.nonFatal(409, "Unexpected resume message")
 			}
 			return
 		}
-		_ = c.sendWith(context.Background(), audiohook.TypeResumed, func() []byte {
+		_ = c.sendWith(context.Background(), wire.TypeResumed, func() []byte {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			pos := c.Position()
-			rp := audiohook.ResumedParameters{Start: audiohook.Duration(pos)}
+			rp := wire.ResumedParameters{Start: wire.Duration(pos)}
 			if c.paused {
-				rp = audiohook.ResumedParameters{Start: audiohook.Duration(c.pauseStart), Discarded: audiohook.Duration(pos - c.pauseStart)}
+				rp = wire.ResumedParameters{Start: wire.Duration(c.pauseStart), Discarded: wire.Duration(pos - c.pauseStart)}
 				c.paused = false
 			}
 			return mustJSON(rp)
 		})
 		c.enqueue(m)
-	case audiohook.TypeClosed:
+	case wire.TypeClosed:
 		if st != clientClosing {
 			c.violation(409, "Unexpected closed message (no close sent)")
 			return
 		}
 		c.closedOnce.Do(func() { close(c.closedCh) })
-	case audiohook.TypeDisconnect:
-		var p audiohook.DisconnectParameters
+	case wire.TypeDisconnect:
+		var p wire.DisconnectParameters
 		_ = json.Unmarshal(m.Parameters, &p)
 		c.mu.Lock()
 		if c.disc == nil {
@@ -617,13 +618,13 @@ func (c *Client) handle(m *audiohook.Message) {
 		c.mu.Unlock()
 		c.openedOnce.Do(func() { close(c.openedCh) })
 		c.enqueue(m)
-		c.beginClose(audiohook.CloseDisconnect)
-	case audiohook.TypeReconnect:
+		c.beginClose(wire.CloseDisconnect)
+	case wire.TypeReconnect:
 		// Genesys logs reconnect and goes on with the session; so does
 		// this client. Next reports it.
 		c.enqueue(m)
-	case audiohook.TypeEvent:
-		var p audiohook.EventParameters
+	case wire.TypeEvent:
+		var p wire.EventParameters
 		if err := json.Unmarshal(m.Parameters, &p); err != nil {
 			c.violation(400, "Invalid event parameters: "+err.Error())
 			return
@@ -635,7 +636,7 @@ func (c *Client) handle(m *audiohook.Message) {
 			}
 		}
 		c.enqueue(m)
-	case audiohook.TypeUpdated:
+	case wire.TypeUpdated:
 		c.enqueue(m)
 	default:
 		c.violation(500, fmt.Sprintf("Unknown message type %.40q", m.Type))
@@ -645,7 +646,7 @@ func (c *Client) handle(m *audiohook.Message) {
 // Next returns the next server message of interest (event, pause, resume,
 // disconnect, reconnect, updated). It returns io.EOF once the connection
 // ended and the queue is drained, and ctx.Err() when ctx ends.
-func (c *Client) Next(ctx context.Context) (*audiohook.Message, error) {
+func (c *Client) Next(ctx context.Context) (*wire.Message, error) {
 	for {
 		c.mu.Lock()
 		if len(c.queue) > 0 {
@@ -724,7 +725,7 @@ func (c *Client) sendPing(ctx context.Context, params []byte) error {
 	c.pingSeq = c.seq
 	c.pingSent = time.Now()
 	c.pingMu.Unlock()
-	c.wbuf = appendClientMessage(c.wbuf[:0], audiohook.TypePing, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
+	c.wbuf = appendClientMessage(c.wbuf[:0], wire.TypePing, c.id, c.seq, c.lastServerSeq.Load(), c.Position(), params)
 	return c.writeText(ctx)
 }
 
@@ -802,7 +803,7 @@ func (c *Client) Close(ctx context.Context, reason string) error {
 		return audiohook.ErrClosed
 	}
 	if reason == "" {
-		reason = audiohook.CloseEnd
+		reason = wire.CloseEnd
 	}
 	c.beginClose(reason)
 	// The transaction's timeout runs from when close was sent, which may

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // fakeServer accepts one connection, reads open, then sends the given
@@ -27,7 +28,7 @@ func fakeServer(t *testing.T, replies func(id string) []string) (string, chan []
 		}
 		defer c.CloseNow()
 		ctx := ctxT(t)
-		id := r.Header.Get(audiohook.HeaderSessionID)
+		id := r.Header.Get(wire.HeaderSessionID)
 		if _, _, err := c.Read(ctx); err != nil {
 			return
 		}
@@ -48,14 +49,14 @@ func fakeServer(t *testing.T, replies func(id string) []string) (string, chan []
 			if err != nil {
 				break
 			}
-			m, err := audiohook.ParseClientMessage(b)
+			m, err := wire.ParseClientMessage(b)
 			if err != nil {
 				seen = append(seen, "invalid")
 				continue
 			}
 			seen = append(seen, m.Type+":"+string(m.Parameters))
-			if m.Type == audiohook.TypeClose {
-				_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, audiohook.TypeClosed, id, seq, m.Seq, nil))
+			if m.Type == wire.TypeClose {
+				_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, wire.TypeClosed, id, seq, m.Seq, nil))
 			}
 		}
 		got <- seen
@@ -66,7 +67,7 @@ func fakeServer(t *testing.T, replies func(id string) []string) (string, chan []
 
 func TestClientProtocolViolations(t *testing.T) {
 	opened := func(id string, seq int64, media string) string {
-		return string(appendServerMessage(nil, audiohook.TypeOpened, id, seq, 1, []byte(`{"media":`+media+`}`)))
+		return string(appendServerMessage(nil, wire.TypeOpened, id, seq, 1, []byte(`{"media":`+media+`}`)))
 	}
 	cases := []struct {
 		name    string
@@ -80,7 +81,7 @@ func TestClientProtocolViolations(t *testing.T) {
 		}, 400, "More than one media selected"},
 		{"bad seq", func(id string) []string { return []string{opened(id, 2, stereoPCMU)} }, 500, "Invalid seq"},
 		{"clientseq ahead", func(id string) []string {
-			return []string{string(appendServerMessage(nil, audiohook.TypeOpened, id, 1, 5, []byte(`{"media":`+stereoPCMU+`}`)))}
+			return []string{string(appendServerMessage(nil, wire.TypeOpened, id, 1, 5, []byte(`{"media":`+stereoPCMU+`}`)))}
 		}, 400, "Invalid clientseq"},
 		{"wrong id", func(id string) []string { return []string{opened(NewUUID(), 1, stereoPCMU)} }, 400, "Session identifier mismatch"},
 		{"missing parameters", func(id string) []string {
@@ -91,10 +92,10 @@ func TestClientProtocolViolations(t *testing.T) {
 		}, 500, "Unknown message type"},
 		{"binary from server", func(id string) []string { return []string{"BIN:abc"} }, 415, "Unexpected binary message"},
 		{"closed without close", func(id string) []string {
-			return []string{string(appendServerMessage(nil, audiohook.TypeClosed, id, 1, 1, nil))}
+			return []string{string(appendServerMessage(nil, wire.TypeClosed, id, 1, 1, nil))}
 		}, 409, "Unexpected closed"},
 		{"oversized message", func(id string) []string {
-			return []string{string(appendServerMessage(nil, audiohook.TypeEvent, id, 1, 1, []byte(`{"x":"`+strings.Repeat("a", 70000)+`"}`)))}
+			return []string{string(appendServerMessage(nil, wire.TypeEvent, id, 1, 1, []byte(`{"x":"`+strings.Repeat("a", 70000)+`"}`)))}
 		}, 413, "too large"},
 	}
 	for _, tc := range cases {
@@ -133,7 +134,7 @@ func TestClientAuthAndOpenFailures(t *testing.T) {
 	})
 	_, err = Dial(ctx, url2, signedDial(t, nil))
 	var de *audiohook.DisconnectError
-	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || de.Info != "no capacity" {
+	if !errors.As(err, &de) || de.Reason != wire.ReasonError || de.Info != "no capacity" {
 		t.Fatalf("refused open: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // The close transaction's timeout runs from when close was sent: after the
@@ -25,12 +26,12 @@ func TestClientCloseTimeoutFromCloseSent(t *testing.T) {
 		}
 		defer c.CloseNow()
 		ctx := ctxT(t)
-		id := r.Header.Get(audiohook.HeaderSessionID)
+		id := r.Header.Get(wire.HeaderSessionID)
 		if _, _, err := c.Read(ctx); err != nil {
 			return
 		}
-		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, audiohook.TypeOpened, id, 1, 1, []byte(`{"media":`+monoPCMU+`}`)))
-		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, audiohook.TypeDisconnect, id, 2, 1, []byte(`{"reason":"completed"}`)))
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, wire.TypeOpened, id, 1, 1, []byte(`{"media":`+monoPCMU+`}`)))
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, wire.TypeDisconnect, id, 2, 1, []byte(`{"reason":"completed"}`)))
 		for {
 			if _, _, err := c.Read(ctx); err != nil {
 				return

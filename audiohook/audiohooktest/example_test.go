@@ -13,6 +13,7 @@ import (
 
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // ExampleAccept runs an AudioHook endpoint that reads every call's audio.
@@ -57,7 +58,7 @@ func ExampleAccept() {
 		log.Fatal(err)
 	}
 	_ = c.Stream(ctx, audiohooktest.ToneSource(time.Second, 440, 660), &audiohooktest.StreamOptions{Fast: true})
-	_ = c.Close(ctx, audiohook.CloseEnd)
+	_ = c.Close(ctx, wire.CloseEnd)
 	fmt.Println(<-done)
 	// Output: PCMU [external internal]: 1s of audio
 }
@@ -93,5 +94,5 @@ func ExampleDial() {
 	if err := c.Stream(ctx, src, nil); err != nil {
 		log.Println("stream ended:", err) // e.g. *audiohook.DisconnectError
 	}
-	_ = c.Close(ctx, audiohook.CloseEnd)
+	_ = c.Close(ctx, wire.CloseEnd)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/internal/fixtures"
 )
@@ -27,7 +28,7 @@ func TestInteropFixtureWAV(t *testing.T) {
 	opts.Buffer = time.Minute // a fast sender must not outrun the reader into drops
 	url := testServer(t, opts, func(s *audiohook.Session) { readAll(t, s, res) })
 	ctx := ctxT(t)
-	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal}}))
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []wire.MediaParameter{wire.MediaPCMUExternal}}))
 	if err != nil {
 		t.Fatal(err)
 	}

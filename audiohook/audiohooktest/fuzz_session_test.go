@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // FuzzServerSession drives a live server session over loopback with
@@ -45,9 +46,9 @@ func FuzzServerSession(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		h := http.Header{}
-		h.Set(audiohook.HeaderSessionID, id)
-		h.Set(audiohook.HeaderOrganizationID, tOrg)
-		h.Set(audiohook.HeaderCorrelationID, tConv)
+		h.Set(wire.HeaderSessionID, id)
+		h.Set(wire.HeaderOrganizationID, tOrg)
+		h.Set(wire.HeaderCorrelationID, tConv)
 		c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +65,7 @@ func FuzzServerSession(f *testing.F) {
 				if err != nil {
 					return
 				}
-				m, err := audiohook.ParseServerMessage(b)
+				m, err := wire.ParseServerMessage(b)
 				if err != nil || m.Seq != lastSeq+1 || m.ID != id {
 					bad = b
 					return

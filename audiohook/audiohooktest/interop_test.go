@@ -14,6 +14,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -48,13 +49,13 @@ func readAll(t testing.TB, s *audiohook.Session, res chan<- serverResult) {
 }
 
 func TestInteropFormats(t *testing.T) {
-	formats := []audiohook.MediaParameter{audiohook.MediaPCMUStereo, audiohook.MediaPCMUExternal, audiohook.MediaPCMUInternal, audiohook.MediaL16Stereo, audiohook.MediaL16External, audiohook.MediaL16Internal}
+	formats := []wire.MediaParameter{wire.MediaPCMUStereo, wire.MediaPCMUExternal, wire.MediaPCMUInternal, wire.MediaL16Stereo, wire.MediaL16External, wire.MediaL16Internal}
 	for _, media := range formats {
 		t.Run(media.Format+"-"+joinChannels(media.Channels), func(t *testing.T) {
 			res := make(chan serverResult, 1)
 			url := testServer(t, signedServerOptions(t), func(s *audiohook.Session) { readAll(t, s, res) })
 			ctx := ctxT(t)
-			c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{media}}))
+			c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []wire.MediaParameter{media}}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +72,7 @@ func TestInteropFormats(t *testing.T) {
 			if !errors.Is(r.end, io.EOF) {
 				t.Fatalf("end %v, want io.EOF", r.end)
 			}
-			if r.reason != audiohook.CloseEnd {
+			if r.reason != wire.CloseEnd {
 				t.Fatalf("close reason %q", r.reason)
 			}
 			if len(r.frames) != 10 {
@@ -84,7 +85,7 @@ func TestInteropFormats(t *testing.T) {
 				}
 				for k, ch := range media.Channels {
 					want := voicegate.Agent
-					if ch == audiohook.ChannelExternal {
+					if ch == wire.ChannelExternal {
 						want = voicegate.Customer
 					}
 					if f.Parties[k] != want {
@@ -92,7 +93,7 @@ func TestInteropFormats(t *testing.T) {
 					}
 				}
 				wantEnc := voicegate.PCMU
-				if media.Format == audiohook.FormatL16 {
+				if media.Format == wire.FormatL16 {
 					wantEnc = voicegate.L16
 				}
 				if f.Encoding != wantEnc {
@@ -135,8 +136,8 @@ func joinChannels(cs []string) string {
 
 func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	res := make(chan serverResult, 1)
-	var transcript = audiohook.Transcript{ID: NewUUID(), ChannelID: 0, IsFinal: true, Offset: 0, Duration: audiohook.Duration(time.Second),
-		Alternatives: []audiohook.TranscriptAlternative{{Confidence: 0.9, Interpretations: []audiohook.TranscriptInterpretation{{Type: "display", Transcript: "hello"}}}}}
+	var transcript = wire.Transcript{ID: NewUUID(), ChannelID: 0, IsFinal: true, Offset: 0, Duration: wire.Duration(time.Second),
+		Alternatives: []wire.TranscriptAlternative{{Confidence: 0.9, Interpretations: []wire.TranscriptInterpretation{{Type: "display", Transcript: "hello"}}}}}
 	// The server resumes once the client answered paused and pausedFrames
 	// frames of media time ran while it was paused.
 	const pausedFrames = 5
@@ -175,8 +176,8 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			r.end = s.Resume(ctx)
 		}
 		if r.end == nil {
-			te, _ := audiohook.TranscriptEntity(transcript)
-			ce, _ := audiohook.NewEntity("custom", map[string]int{"n": 1})
+			te, _ := wire.TranscriptEntity(transcript)
+			ce, _ := wire.NewEntity("custom", map[string]int{"n": 1})
 			r.end = s.SendEvent(ctx, te, ce)
 		}
 		if r.end != nil {
@@ -191,7 +192,7 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			}
 			r.frames = append(r.frames, f.Clone())
 		}
-		r.end = s.DisconnectWith(ctx, audiohook.DisconnectParameters{Reason: audiohook.ReasonCompleted, Info: "done",
+		r.end = s.DisconnectWith(ctx, wire.DisconnectParameters{Reason: wire.ReasonCompleted, Info: "done",
 			OutputVariables: map[string]string{"voicegateResult": "result-success"}})
 		for {
 			f, err := s.ReadFrame(ctx)
@@ -224,14 +225,14 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			break
 		}
 		got = append(got, m.Type)
-		if m.Type == audiohook.TypeEvent {
-			var p audiohook.EventParameters
+		if m.Type == wire.TypeEvent {
+			var p wire.EventParameters
 			if err := json.Unmarshal(m.Parameters, &p); err != nil || len(p.Entities) != 2 || p.Entities[0].Type != "transcript" || p.Entities[1].Type != "custom" {
 				t.Fatalf("event %s: %v", m.Parameters, err)
 			}
 		}
-		if m.Type == audiohook.TypeDisconnect {
-			var p audiohook.DisconnectParameters
+		if m.Type == wire.TypeDisconnect {
+			var p wire.DisconnectParameters
 			if err := json.Unmarshal(m.Parameters, &p); err != nil || p.OutputVariables["voicegateResult"] != "result-success" {
 				t.Fatalf("disconnect %s: %v", m.Parameters, err)
 			}
@@ -239,13 +240,13 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 		}
 	}
 	var de *audiohook.DisconnectError
-	if err := <-streamErr; !errors.As(err, &de) || de.Reason != audiohook.ReasonCompleted || de.Info != "done" {
+	if err := <-streamErr; !errors.As(err, &de) || de.Reason != wire.ReasonCompleted || de.Info != "done" {
 		t.Fatalf("stream: %v", err)
 	}
 	if err := c.Close(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{audiohook.TypePause, audiohook.TypeResume, audiohook.TypeEvent, audiohook.TypeDisconnect}
+	want := []string{wire.TypePause, wire.TypeResume, wire.TypeEvent, wire.TypeDisconnect}
 	if len(got) != len(want) {
 		t.Fatalf("client saw %v, want %v", got, want)
 	}
@@ -258,7 +259,7 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 	if r.end != nil {
 		t.Fatalf("disconnect: %v", r.end)
 	}
-	if r.reason != audiohook.CloseDisconnect {
+	if r.reason != wire.CloseDisconnect {
 		t.Fatalf("close reason %q", r.reason)
 	}
 	if r.stats.GapTime < pausedFrames*20*time.Millisecond {
@@ -305,7 +306,7 @@ func TestInteropProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := <-res
-	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe || r.stats.EmptyFrames != 1 || r.reason != audiohook.CloseEnd {
+	if !r.probe || len(r.frames) != 0 || !errors.Is(r.end, io.EOF) || !r.info.Probe || r.stats.EmptyFrames != 1 || r.reason != wire.CloseEnd {
 		t.Fatalf("probe: %+v", r)
 	}
 }
@@ -379,7 +380,7 @@ func TestInteropRecording(t *testing.T) {
 			t.Fatalf("sidecar messages %v, want %v", kinds, want)
 		}
 	}
-	if sc.Media == nil || !sc.Media.Equal(audiohook.MediaPCMUStereo) {
+	if sc.Media == nil || !sc.Media.Equal(wire.MediaPCMUStereo) {
 		t.Fatalf("sidecar media %+v", sc.Media)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -86,8 +87,8 @@ func TestInteropReconnectAndAgentAssist(t *testing.T) {
 			res <- err.Error()
 			return
 		}
-		aa, err := audiohook.AgentAssistEntity(audiohook.AgentAssist{ID: NewUUID(), Utterances: []audiohook.Utterance{{
-			ID: NewUUID(), Position: audiohook.Duration(time.Second), Text: "hi", Language: "en-US", Confidence: 0.8, Channel: audiohook.ChannelExternal, IsFinal: true}}})
+		aa, err := wire.AgentAssistEntity(wire.AgentAssist{ID: NewUUID(), Utterances: []wire.Utterance{{
+			ID: NewUUID(), Position: wire.Duration(time.Second), Text: "hi", Language: "en-US", Confidence: 0.8, Channel: wire.ChannelExternal, IsFinal: true}}})
 		if err != nil {
 			res <- err.Error()
 			return
@@ -111,25 +112,25 @@ func TestInteropReconnectAndAgentAssist(t *testing.T) {
 		t.Fatalf("stream: %v", err)
 	}
 	m, err := c.Next(ctx)
-	if err != nil || m.Type != audiohook.TypeEvent {
+	if err != nil || m.Type != wire.TypeEvent {
 		t.Fatalf("next: %v %v", m, err)
 	}
 	var p struct {
 		Entities []struct {
 			Type string
-			Data audiohook.AgentAssist
+			Data wire.AgentAssist
 		}
 	}
-	if err := json.Unmarshal(m.Parameters, &p); err != nil || p.Entities[0].Type != audiohook.EntityAgentAssist || p.Entities[0].Data.Utterances[0].Text != "hi" {
+	if err := json.Unmarshal(m.Parameters, &p); err != nil || p.Entities[0].Type != wire.EntityAgentAssist || p.Entities[0].Data.Utterances[0].Text != "hi" {
 		t.Fatalf("event %s: %v", m.Parameters, err)
 	}
-	if m, err := c.Next(ctx); err != nil || m.Type != audiohook.TypeReconnect {
+	if m, err := c.Next(ctx); err != nil || m.Type != wire.TypeReconnect {
 		t.Fatalf("next: %v %v", m, err)
 	}
 	if err := c.Close(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := <-res; got != audiohook.CloseEnd {
+	if got := <-res; got != wire.CloseEnd {
 		t.Fatalf("server close reason %q; the client closes normally, not for the reconnect", got)
 	}
 }
@@ -150,9 +151,9 @@ func TestServerCloseTimeoutDropsSilentClient(t *testing.T) {
 	u := mustParseURL(t, url)
 	id := NewUUID()
 	h := http.Header{}
-	h.Set(audiohook.HeaderSessionID, id)
-	h.Set(audiohook.HeaderOrganizationID, tOrg)
-	h.Set(audiohook.HeaderCorrelationID, NewUUID())
+	h.Set(wire.HeaderSessionID, id)
+	h.Set(wire.HeaderOrganizationID, tOrg)
+	h.Set(wire.HeaderCorrelationID, NewUUID())
 	defaultHeader(t, h, u)
 	ctx := ctxT(t)
 	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
@@ -169,7 +170,7 @@ func TestServerCloseTimeoutDropsSilentClient(t *testing.T) {
 		}
 	}
 	var pe *audiohook.ProtocolError
-	if err := <-res; !errors.As(err, &pe) || pe.Reason != audiohook.ReasonError {
+	if err := <-res; !errors.As(err, &pe) || pe.Reason != wire.ReasonError {
 		t.Fatalf("ReadFrame end: %v", err)
 	}
 }
@@ -186,7 +187,7 @@ func TestServerAuthDisconnectOpenError(t *testing.T) {
 	})
 	_, err := Dial(ctxT(t), url, &DialOptions{APIKey: testKey, Secret: []byte("bad"), PingInterval: -1})
 	var de *audiohook.DisconnectError
-	if !errors.As(err, &de) || de.Reason != audiohook.ReasonUnauthorized || !errors.Is(err, audiohook.ErrUnauthorized) {
+	if !errors.As(err, &de) || de.Reason != wire.ReasonUnauthorized || !errors.Is(err, audiohook.ErrUnauthorized) {
 		t.Fatalf("client: %v", err)
 	}
 	var ae *audiohook.AuthError

@@ -4,27 +4,28 @@ import (
 	"testing"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // TestMediaNegotiation checks that the server selects the first of its own
 // preferences that the client offered, whatever the order of the offer,
 // copying the offered entry exactly (channel order included).
 func TestMediaNegotiation(t *testing.T) {
-	extInt := audiohook.MediaParameter{Type: "audio", Format: audiohook.FormatPCMU, Channels: []string{audiohook.ChannelInternal, audiohook.ChannelExternal}, Rate: 8000}
+	extInt := wire.MediaParameter{Type: "audio", Format: wire.FormatPCMU, Channels: []string{wire.ChannelInternal, wire.ChannelExternal}, Rate: 8000}
 	tests := []struct {
 		name  string
-		prefs []audiohook.MediaParameter
-		offer []audiohook.MediaParameter
-		want  *audiohook.MediaParameter
+		prefs []wire.MediaParameter
+		offer []wire.MediaParameter
+		want  *wire.MediaParameter
 	}{
-		{"default prefers stereo PCMU", nil, GenesysOffer, &audiohook.MediaPCMUStereo},
-		{"default prefers stereo over offer order", nil, []audiohook.MediaParameter{audiohook.MediaPCMUExternal, audiohook.MediaPCMUStereo}, &audiohook.MediaPCMUStereo},
-		{"server order wins", []audiohook.MediaParameter{audiohook.MediaL16External, audiohook.MediaPCMUStereo},
-			[]audiohook.MediaParameter{audiohook.MediaPCMUStereo, audiohook.MediaL16External}, &audiohook.MediaL16External},
-		{"mono agent only", []audiohook.MediaParameter{audiohook.MediaPCMUInternal}, GenesysOffer, &audiohook.MediaPCMUInternal},
-		{"nothing in common", []audiohook.MediaParameter{audiohook.MediaL16Stereo}, GenesysOffer, nil},
-		{"channel order matters", nil, []audiohook.MediaParameter{extInt}, nil},
-		{"reversed stereo when preferred", []audiohook.MediaParameter{extInt}, []audiohook.MediaParameter{audiohook.MediaPCMUStereo, extInt}, &extInt},
+		{"default prefers stereo PCMU", nil, GenesysOffer, &wire.MediaPCMUStereo},
+		{"default prefers stereo over offer order", nil, []wire.MediaParameter{wire.MediaPCMUExternal, wire.MediaPCMUStereo}, &wire.MediaPCMUStereo},
+		{"server order wins", []wire.MediaParameter{wire.MediaL16External, wire.MediaPCMUStereo},
+			[]wire.MediaParameter{wire.MediaPCMUStereo, wire.MediaL16External}, &wire.MediaL16External},
+		{"mono agent only", []wire.MediaParameter{wire.MediaPCMUInternal}, GenesysOffer, &wire.MediaPCMUInternal},
+		{"nothing in common", []wire.MediaParameter{wire.MediaL16Stereo}, GenesysOffer, nil},
+		{"channel order matters", nil, []wire.MediaParameter{extInt}, nil},
+		{"reversed stereo when preferred", []wire.MediaParameter{extInt}, []wire.MediaParameter{wire.MediaPCMUStereo, extInt}, &extInt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // answerCounter counts the client's paused and resumed messages as the
@@ -22,11 +23,11 @@ type answerCounter struct {
 
 func newAnswerCounter() *answerCounter { return &answerCounter{wake: make(chan struct{}, 1)} }
 
-func (a *answerCounter) onMessage(_ *audiohook.Session, m *audiohook.Message) {
+func (a *answerCounter) onMessage(_ *audiohook.Session, m *wire.Message) {
 	switch m.Type {
-	case audiohook.TypePaused:
+	case wire.TypePaused:
 		a.paused.Add(1)
-	case audiohook.TypeResumed:
+	case wire.TypeResumed:
 		a.resumed.Add(1)
 	default:
 		return
@@ -116,7 +117,7 @@ func TestInteropPauseResumeStorm(t *testing.T) {
 			return acks.waitResumed(ctx, s, pairs)
 		}
 		err := storm()
-		if derr := s.Disconnect(ctx, audiohook.ReasonCompleted, ""); err == nil && derr != nil {
+		if derr := s.Disconnect(ctx, wire.ReasonCompleted, ""); err == nil && derr != nil {
 			err = fmt.Errorf("disconnect: %w", derr)
 		}
 		switch rerr := <-end; {
@@ -142,7 +143,7 @@ func TestInteropPauseResumeStorm(t *testing.T) {
 		t.Fatalf("server: %v", r.err)
 	}
 	var de *audiohook.DisconnectError
-	if !errors.As(streamErr, &de) || de.Reason != audiohook.ReasonCompleted {
+	if !errors.As(streamErr, &de) || de.Reason != wire.ReasonCompleted {
 		t.Fatalf("stream: %v, want disconnect completed", streamErr)
 	}
 	if closeErr != nil {

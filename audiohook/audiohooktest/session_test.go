@@ -17,6 +17,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -93,7 +94,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 		// Wait for resume, then change the language.
 		m, err := c.Next(ctx)
 		close(resumed)
-		if err == nil && m.Type != audiohook.TypeResume {
+		if err == nil && m.Type != wire.TypeResume {
 			err = fmt.Errorf("first message %s, want resume", m.Type)
 		}
 		if err == nil {
@@ -108,7 +109,7 @@ func TestInteropStartPausedAndUpdate(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if m, err := c.Next(ctx); err != nil || m.Type != audiohook.TypeUpdated {
+	if m, err := c.Next(ctx); err != nil || m.Type != wire.TypeUpdated {
 		t.Fatalf("next: %v %v, want updated", m, err)
 	}
 	if err := c.Close(ctx, ""); err != nil {
@@ -164,7 +165,7 @@ func TestSessionBoundedQueue(t *testing.T) {
 		res <- r
 	})
 	ctx := ctxT(t)
-	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal}}))
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []wire.MediaParameter{wire.MediaPCMUExternal}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestClientErrorReachesSession(t *testing.T) {
 // gets error 408 and close "error", and the client reports it.
 func TestClientPongTimeout(t *testing.T) {
 	url, got := fakeServer(t, func(id string) []string {
-		return []string{string(appendServerMessage(nil, audiohook.TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))}
+		return []string{string(appendServerMessage(nil, wire.TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))}
 	})
 	ctx := ctxT(t)
 	c, err := Dial(ctx, url, &DialOptions{PingInterval: 100 * time.Millisecond, CloseTimeout: 2 * time.Second})
@@ -269,7 +270,7 @@ func TestRecordingL16Mono(t *testing.T) {
 		got <- pcm
 	})
 	ctx := ctxT(t)
-	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []audiohook.MediaParameter{audiohook.MediaL16Internal}}))
+	c, err := Dial(ctx, url, signedDial(t, &DialOptions{Media: []wire.MediaParameter{wire.MediaL16Internal}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,18 +322,18 @@ func TestClientCloseTimeout(t *testing.T) {
 		}
 		defer c.CloseNow()
 		ctx := ctxT(t)
-		id := r.Header.Get(audiohook.HeaderSessionID)
+		id := r.Header.Get(wire.HeaderSessionID)
 		if _, _, err := c.Read(ctx); err != nil {
 			return
 		}
-		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, audiohook.TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))
+		_ = c.Write(ctx, websocket.MessageText, appendServerMessage(nil, wire.TypeOpened, id, 1, 1, []byte(`{"media":`+stereoPCMU+`}`)))
 		var seen []string
 		for {
 			_, b, err := c.Read(ctx)
 			if err != nil {
 				break
 			}
-			if m, err := audiohook.ParseClientMessage(b); err == nil {
+			if m, err := wire.ParseClientMessage(b); err == nil {
 				seen = append(seen, m.Type+":"+string(m.Parameters))
 			}
 		}

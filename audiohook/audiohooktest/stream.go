@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
-	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -72,11 +72,11 @@ func (c *Client) Stream(ctx context.Context, src voicegate.FrameReader, opts *St
 	parties := make([]voicegate.Party, nch)
 	for i, ch := range media.Channels {
 		parties[i] = voicegate.Agent
-		if ch == audiohook.ChannelExternal {
+		if ch == wire.ChannelExternal {
 			parties[i] = voicegate.Customer
 		}
 	}
-	l16 := media.Format == audiohook.FormatL16
+	l16 := media.Format == wire.FormatL16
 	bps := 1
 	if l16 {
 		bps = 2

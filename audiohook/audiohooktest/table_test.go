@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 const (
@@ -75,7 +76,7 @@ func defaultHeader(t *testing.T, h http.Header, u *url.URL) {
 }
 
 func signHeader(t *testing.T, h http.Header, u *url.URL, now time.Time, nonce string) {
-	h.Set(audiohook.HeaderAPIKey, testKey)
+	h.Set(wire.HeaderAPIKey, testKey)
 	req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: h}
 	if err := audiohook.SignRequest(req, mustB64(t, testSecret), now, nonce); err != nil {
 		t.Fatal(err)
@@ -177,14 +178,14 @@ func TestMalformedInputs(t *testing.T) {
 			return seqs(id, tmsg(id, "ping", 2, 1, "PT0S", `{"pad":"`+strings.Repeat("x", 70000)+`"}`))
 		}, want: errDisc("Message too large")},
 		{name: "text of 65535 bytes accepted", steps: func(id string) []step {
-			return seqs(id, paddedPing(id, audiohook.MaxTextMessage))
+			return seqs(id, paddedPing(id, wire.MaxTextMessage))
 		}, want: expect{typ: "pong"}},
 		{name: "text of 65536 bytes refused", steps: func(id string) []step {
-			return seqs(id, paddedPing(id, audiohook.MaxTextMessage+1))
+			return seqs(id, paddedPing(id, wire.MaxTextMessage+1))
 		}, want: errDisc("Message too large")},
 		{name: "binary before opened", steps: func(id string) []step { return []step{bin(make([]byte, 160))} },
 			want: errDisc("before open")},
-		{name: "media not offered then audio", opts: func(o *audiohook.ServerOptions) { o.Media = []audiohook.MediaParameter{audiohook.MediaPCMUExternal} },
+		{name: "media not offered then audio", opts: func(o *audiohook.ServerOptions) { o.Media = []wire.MediaParameter{wire.MediaPCMUExternal} },
 			steps: func(id string) []step {
 				return []step{txt(tmsg(id, "open", 1, 0, "PT0S", openParams(stereoL16, nil))), bin(make([]byte, 320))}
 			}, want: errDisc("no media was selected")},
@@ -260,30 +261,30 @@ func TestMalformedInputs(t *testing.T) {
 			}}},
 		{name: "probe answered with opened", steps: func(id string) []step {
 			return []step{txt(tmsg(id, "open", 1, 0, "PT0S", openParams(stereoPCMU, func(m map[string]any) {
-				m["conversationId"] = audiohook.NullUUID
-				m["participant"] = map[string]any{"id": audiohook.NullUUID, "ani": "", "aniName": "", "dnis": ""}
+				m["conversationId"] = wire.NullUUID
+				m["participant"] = map[string]any{"id": wire.NullUUID, "ani": "", "aniName": "", "dnis": ""}
 			}))), bin([]byte{}), txt(tmsg(id, "close", 2, 1, "PT0S", `{"reason":"end"}`))}
 		}, want: expect{typ: "closed"}},
 		{name: "open timeout", opts: func(o *audiohook.ServerOptions) { o.OpenTimeout = 50 * time.Millisecond },
 			steps: func(id string) []step { return nil }, want: errDisc("Open transaction timeout")},
 		{name: "missing session header", header: func(t *testing.T, h http.Header, u *url.URL) {
 			defaultHeader(t, h, u)
-			h.Del(audiohook.HeaderSessionID)
+			h.Del(wire.HeaderSessionID)
 		}, want: expect{status: 400}},
 		{name: "correlation id not a UUID", header: func(t *testing.T, h http.Header, u *url.URL) {
-			h.Set(audiohook.HeaderCorrelationID, "abc")
+			h.Set(wire.HeaderCorrelationID, "abc")
 			defaultHeader(t, h, u)
 		}, want: expect{status: 400}},
 		{name: "missing api key", header: func(t *testing.T, h http.Header, u *url.URL) {}, want: expect{status: 401}},
 		{name: "unknown api key", header: func(t *testing.T, h http.Header, u *url.URL) {
 			defaultHeader(t, h, u)
-			h.Set(audiohook.HeaderAPIKey, "other")
+			h.Set(wire.HeaderAPIKey, "other")
 		}, want: expect{status: 401}},
 		{name: "unsigned request for key with secret", header: func(t *testing.T, h http.Header, u *url.URL) {
-			h.Set(audiohook.HeaderAPIKey, testKey)
+			h.Set(wire.HeaderAPIKey, testKey)
 		}, want: expect{status: 401}},
 		{name: "unsigned request for key without secret", opts: func(o *audiohook.ServerOptions) { o.Keys = audiohook.StaticKeys{"open-key": nil} },
-			header: func(t *testing.T, h http.Header, u *url.URL) { h.Set(audiohook.HeaderAPIKey, "open-key") },
+			header: func(t *testing.T, h http.Header, u *url.URL) { h.Set(wire.HeaderAPIKey, "open-key") },
 			steps:  func(id string) []step { return seqs(id) }, want: expect{typ: "opened"}},
 		{name: "expired signature", header: func(t *testing.T, h http.Header, u *url.URL) {
 			signHeader(t, h, u, time.Now().Add(-time.Minute), "")
@@ -293,7 +294,7 @@ func TestMalformedInputs(t *testing.T) {
 		}, want: expect{status: 401}},
 		{name: "tampered organization header", header: func(t *testing.T, h http.Header, u *url.URL) {
 			defaultHeader(t, h, u)
-			h.Set(audiohook.HeaderOrganizationID, "e160e428-53e2-487c-977d-96989bf5c99d")
+			h.Set(wire.HeaderOrganizationID, "e160e428-53e2-487c-977d-96989bf5c99d")
 		}, want: expect{status: 401}},
 		{name: "replayed nonce", replay: true, opts: func(o *audiohook.ServerOptions) { o.Nonces = audiohook.NewMemoryNonces(0) },
 			header: func(t *testing.T, h http.Header, u *url.URL) {
@@ -339,9 +340,9 @@ func runRawCase(t *testing.T, tc rawCase) {
 	u, _ := url.Parse(wsURL)
 	id := NewUUID()
 	h := http.Header{}
-	h.Set(audiohook.HeaderSessionID, id)
-	h.Set(audiohook.HeaderOrganizationID, tOrg)
-	h.Set(audiohook.HeaderCorrelationID, NewUUID())
+	h.Set(wire.HeaderSessionID, id)
+	h.Set(wire.HeaderOrganizationID, tOrg)
+	h.Set(wire.HeaderCorrelationID, NewUUID())
 	if tc.header != nil {
 		tc.header(t, h, u)
 	} else {
@@ -389,7 +390,7 @@ func runRawCase(t *testing.T, tc rawCase) {
 		if err != nil {
 			t.Fatalf("no %s message (saw %v): %v", tc.want.typ, seen, err)
 		}
-		m, err := audiohook.ParseServerMessage(b)
+		m, err := wire.ParseServerMessage(b)
 		if err != nil {
 			t.Fatalf("server sent an invalid message %s: %v", b, err)
 		}
@@ -403,7 +404,7 @@ func runRawCase(t *testing.T, tc rawCase) {
 		var raw map[string]any
 		_ = json.Unmarshal(b, &raw)
 		if tc.want.typ == "disconnect" {
-			var p audiohook.DisconnectParameters
+			var p wire.DisconnectParameters
 			_ = json.Unmarshal(m.Parameters, &p)
 			if p.Reason != tc.want.reason || !strings.Contains(p.Info, tc.want.info) {
 				t.Fatalf("disconnect %+v, want reason %q info containing %q", p, tc.want.reason, tc.want.info)

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // NewUUID returns a random version 4 UUID, for session, conversation and
@@ -38,7 +38,7 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func formatDuration(d time.Duration) string { return audiohook.Duration(d).String() }
+func formatDuration(d time.Duration) string { return wire.Duration(d).String() }
 
 // appendClientMessage appends a client message envelope.
 func appendClientMessage(dst []byte, typ, id string, seq, serverSeq int64, pos time.Duration, params []byte) []byte {

@@ -29,6 +29,7 @@ import (
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 )
 
 // Sending faster than real time is bounded: an AudioHook server has no
@@ -105,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.Loop > 0 && !timeoutSet && c.Timeout < c.Loop+time.Minute {
 		c.Timeout = c.Loop + time.Minute // the default must not cut the loop short
 	}
-	if c.Conversation != "" && (c.Probe || !audiohook.IsUUID(c.Conversation) || c.Conversation == audiohook.NullUUID) {
+	if c.Conversation != "" && (c.Probe || !wire.IsUUID(c.Conversation) || c.Conversation == wire.NullUUID) {
 		return nil, errors.New("-conversation-id must be a UUID, and not with -probe")
 	}
 	if c.Secret == "" {
@@ -171,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.ConversationID = audiohooktest.NewUUID()
 	}
 	if !cfg.Probe {
-		opts.Participant = &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
+		opts.Participant = &wire.Participant{ID: audiohooktest.NewUUID(), ANI: cfg.ANI, ANIName: "audiohook-client", DNIS: "+18005550100"}
 	}
 	if cfg.CustomConfig != "" {
 		opts.CustomConfig = json.RawMessage(cfg.CustomConfig)
@@ -223,15 +224,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return
 			}
 			switch m.Type {
-			case audiohook.TypeEvent:
-				var p audiohook.EventParameters
+			case wire.TypeEvent:
+				var p wire.EventParameters
 				json.Unmarshal(m.Parameters, &p)
 				for _, e := range p.Entities {
 					out.printf("event %s %s", e.Type, e.Data)
 				}
 				answered = true
-			case audiohook.TypeDisconnect:
-				var p audiohook.DisconnectParameters
+			case wire.TypeDisconnect:
+				var p wire.DisconnectParameters
 				json.Unmarshal(m.Parameters, &p)
 				out.printf("disconnect reason=%s info=%q", p.Reason, p.Info)
 				answered = true

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
 )
@@ -113,7 +113,7 @@ func TestAgentMode(t *testing.T) {
 	conv := audiohooktest.NewUUID()
 	c, err := audiohooktest.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+wsPath, &audiohooktest.DialOptions{
 		APIKey: apiKey, Secret: secret, ConversationID: conv, PingInterval: -1,
-		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:+34600000000", ANIName: "Caller", DNIS: "+18005550100"},
+		Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:+34600000000", ANIName: "Caller", DNIS: "+18005550100"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestAgentMode(t *testing.T) {
 		t.Fatalf("register ended with %v", last)
 	}
 	msg, err := c.Next(ctx)
-	if err != nil || msg.Type != audiohook.TypeEvent || !bytes.Contains(msg.Parameters, []byte(`"voicegate.result"`)) {
+	if err != nil || msg.Type != wire.TypeEvent || !bytes.Contains(msg.Parameters, []byte(`"voicegate.result"`)) {
 		t.Fatalf("Genesys got %+v %v", msg, err)
 	}
 	if err := <-streamed; err != nil {
@@ -182,7 +182,7 @@ func TestAgentMode(t *testing.T) {
 	if rec, err := store.Get(ctx, "+34600000000"); err != nil || rec.Credential == "" {
 		t.Fatalf("stored %+v %v", rec, err)
 	}
-	if err := c.Close(ctx, audiohook.CloseEnd); err != nil {
+	if err := c.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/browsertest"
@@ -101,7 +101,7 @@ func dialFake(t *testing.T, ctx context.Context, f *fakeServer, conv, ani string
 	t.Helper()
 	c, err := audiohooktest.Dial(ctx, f.ws, &audiohooktest.DialOptions{
 		APIKey: fakeAPIKey, Secret: fakeKeys()[fakeAPIKey], ConversationID: conv, PingInterval: -1,
-		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+18005550100"},
+		Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+18005550100"},
 	})
 	if err != nil {
 		t.Fatalf("dial with the local key pair: %v\n%s", err, f.logs)
@@ -173,7 +173,7 @@ func TestFakeGenesys(t *testing.T) {
 			t.Errorf("Host %s: %d (want %d) %.80s", host, resp.StatusCode, want, b)
 		}
 	}
-	if err := c.Close(ctx, audiohook.CloseEnd); err != nil {
+	if err := c.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the ended conversation to leave the index", func() bool { return !strings.Contains(f.get(t, "/"), conv) })
@@ -310,8 +310,8 @@ func startCall(t *testing.T, ctx context.Context, f *fakeServer, voice string) *
 			if err != nil {
 				return
 			}
-			var p audiohook.EventParameters
-			if m.Type == audiohook.TypeEvent && json.Unmarshal(m.Parameters, &p) == nil {
+			var p wire.EventParameters
+			if m.Type == wire.TypeEvent && json.Unmarshal(m.Parameters, &p) == nil {
 				for _, e := range p.Entities {
 					if e.Type == entityResult {
 						k.results <- string(e.Data)
@@ -345,7 +345,7 @@ func (k *talkingCall) end() {
 	if err := <-k.talked; !errors.Is(err, context.Canceled) {
 		k.t.Errorf("the call stopped talking on its own: %v", err)
 	}
-	if err := k.c.Close(k.ctx, audiohook.CloseEnd); err != nil {
+	if err := k.c.Close(k.ctx, wire.CloseEnd); err != nil {
 		k.t.Errorf("close: %v", err)
 	}
 	<-k.read

@@ -64,6 +64,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
@@ -189,7 +190,7 @@ type customConfig struct {
 // unless autoEnrol. The caller id is customConfig.callerId, else the
 // participant's ani, normalised to E.164 (agent.NormalizeCallerID: "tel:",
 // spaces and dashes dropped, "00" as "+"); anything else is refused.
-func parseOpen(p *audiohook.OpenParameters, autoEnrol bool) (op, caller string, err error) {
+func parseOpen(p *wire.OpenParameters, autoEnrol bool) (op, caller string, err error) {
 	var cc customConfig
 	if len(p.CustomConfig) > 0 && string(p.CustomConfig) != "null" {
 		if err := json.Unmarshal(p.CustomConfig, &cc); err != nil {
@@ -260,9 +261,9 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store creds
 		InsecureSkipAuth: cfg.InsecureAuth,
 		Nonces:           audiohook.NewMemoryNonces(0),
 		// Only the customer's voice is needed: prefer their channel alone.
-		Media: []audiohook.MediaParameter{
-			audiohook.MediaPCMUExternal, audiohook.MediaL16External,
-			audiohook.MediaPCMUStereo, audiohook.MediaL16Stereo,
+		Media: []wire.MediaParameter{
+			wire.MediaPCMUExternal, wire.MediaL16External,
+			wire.MediaPCMUStereo, wire.MediaL16Stereo,
 		},
 		OnOpen: func(info *audiohook.OpenInfo) error {
 			if info.Probe || cfg.Agent.Enabled {
@@ -521,7 +522,7 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil && !errors.Is(err, credstore.ErrNotFound):
 		log.Error("credential store", "err", err)
-		sess.Disconnect(ctx, audiohook.ReasonError, "credential store unavailable")
+		sess.Disconnect(ctx, wire.ReasonError, "credential store unavailable")
 		return
 	case op == opRegister && err == nil:
 		// Never over a stored voiceprint: whoever calls from (or names) a
@@ -631,7 +632,7 @@ func (s *server) result(ctx context.Context, log *slog.Logger, sess *audiohook.S
 		// The flow's reason to show or branch on; nothing secret.
 		vars["voicegateError"] = ev.Err.Error()
 	}
-	p := audiohook.DisconnectParameters{Reason: audiohook.ReasonCompleted, Info: string(ev.Type), OutputVariables: vars}
+	p := wire.DisconnectParameters{Reason: wire.ReasonCompleted, Info: string(ev.Type), OutputVariables: vars}
 	if err := sess.DisconnectWith(dctx, p); err != nil {
 		log.Info("disconnect", "err", err)
 	}
@@ -645,7 +646,7 @@ func (s *server) send(ctx context.Context, log *slog.Logger, sess *audiohook.Ses
 		log.Debug("event not encodable", "type", typ, "err", err)
 		return false
 	}
-	ent := audiohook.Entity{Type: typ, Data: data}
+	ent := wire.Entity{Type: typ, Data: data}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := sess.SendEvent(wctx, ent); err != nil {

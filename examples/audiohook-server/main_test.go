@@ -24,6 +24,7 @@ import (
 
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/offline"
 )
@@ -152,7 +153,7 @@ func (e *env) try(ani, customConfig, fixture string) (outcome, error) {
 	defer cancel()
 	opts := &audiohooktest.DialOptions{
 		APIKey: apiKey, Secret: secret,
-		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Test Caller", DNIS: "+18005550100"},
+		Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Test Caller", DNIS: "+18005550100"},
 	}
 	if customConfig != "" {
 		opts.CustomConfig = json.RawMessage(customConfig)
@@ -179,8 +180,8 @@ func (e *env) try(ani, customConfig, fixture string) (outcome, error) {
 			break
 		}
 		switch m.Type {
-		case audiohook.TypeEvent:
-			var p audiohook.EventParameters
+		case wire.TypeEvent:
+			var p wire.EventParameters
 			if err := json.Unmarshal(m.Parameters, &p); err != nil || len(p.Entities) != 1 {
 				return outcome{}, fmt.Errorf("event %s: %v", m.Parameters, err)
 			}
@@ -195,8 +196,8 @@ func (e *env) try(ani, customConfig, fixture string) (outcome, error) {
 			default:
 				e.t.Errorf("entity type %q", p.Entities[0].Type)
 			}
-		case audiohook.TypeDisconnect:
-			var p audiohook.DisconnectParameters
+		case wire.TypeDisconnect:
+			var p wire.DisconnectParameters
 			json.Unmarshal(m.Parameters, &p)
 			out.disconnect = &audiohook.DisconnectError{Reason: p.Reason, Info: p.Info}
 			out.outputVars = p.OutputVariables
@@ -221,7 +222,7 @@ func TestRegisterVerify(t *testing.T) {
 	if o.result["type"] != "result-success" || o.result["operation"] != "register" || o.progress == 0 {
 		t.Fatalf("register: %+v", o)
 	}
-	if o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted || o.disconnect.Info != "result-success" {
+	if o.disconnect == nil || o.disconnect.Reason != wire.ReasonCompleted || o.disconnect.Info != "result-success" {
 		t.Fatalf("register disconnect: %+v", o.disconnect)
 	}
 	if o.outputVars["voicegateResult"] != "result-success" {
@@ -244,7 +245,7 @@ func TestRegisterVerify(t *testing.T) {
 	}
 	// Verify of an unknown caller ends at once.
 	o = e.call("tel:+34600000099", `{"operation":"verify"}`, utterance("slt", 1))
-	if o.result["type"] != "error-parameters" || o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted {
+	if o.result["type"] != "error-parameters" || o.disconnect == nil || o.disconnect.Reason != wire.ReasonCompleted {
 		t.Fatalf("verify unknown caller: %+v", o)
 	}
 
@@ -281,7 +282,7 @@ func TestRegisterRefusedOverStored(t *testing.T) {
 			!strings.Contains(o.result["error"].(string), "already registered") {
 			t.Fatalf("%s over a stored credential: %+v", cc, o.result)
 		}
-		if o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted || o.disconnect.Info != "error-parameters" {
+		if o.disconnect == nil || o.disconnect.Reason != wire.ReasonCompleted || o.disconnect.Info != "error-parameters" {
 			t.Fatalf("%s: disconnect %+v", cc, o.disconnect)
 		}
 		want := map[string]string{"voicegateResult": "error-parameters", "voicegateError": errAlreadyRegistered.Error()}
@@ -364,7 +365,7 @@ func TestEnrolmentIsExplicit(t *testing.T) {
 	// verified against nothing, not enrolled.
 	o := e.call("tel:"+caller, "", utterance("slt", 0))
 	if o.result["type"] != "error-parameters" || o.result["operation"] != "verify" ||
-		o.disconnect == nil || o.disconnect.Reason != audiohook.ReasonCompleted {
+		o.disconnect == nil || o.disconnect.Reason != wire.ReasonCompleted {
 		t.Fatalf("unknown caller without operation: %+v", o)
 	}
 	if _, err := e.store.Get(context.Background(), caller); !errors.Is(err, credstore.ErrNotFound) {
@@ -375,10 +376,10 @@ func TestEnrolmentIsExplicit(t *testing.T) {
 	defer cancel()
 	_, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{
 		APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(`{"operation":"auto"}`),
-		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:" + caller},
+		Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:" + caller},
 	})
 	var de *audiohook.DisconnectError
-	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || !strings.Contains(de.Info, "-auto-enrol") {
+	if !errors.As(err, &de) || de.Reason != wire.ReasonError || !strings.Contains(de.Info, "-auto-enrol") {
 		t.Fatalf("operation auto: %v", err)
 	}
 
@@ -408,7 +409,7 @@ func TestRefused(t *testing.T) {
 	// reference server does, after the failure delay.
 	_, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: []byte("wrong secret")})
 	var de *audiohook.DisconnectError
-	if !errors.As(err, &de) || de.Reason != audiohook.ReasonUnauthorized {
+	if !errors.As(err, &de) || de.Reason != wire.ReasonUnauthorized {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	if w := e.waits.get(); len(w) != 1 || w[0] <= 0 || w[0] > audiohook.DefaultAuthFailureDelay {
@@ -429,7 +430,7 @@ func TestRefused(t *testing.T) {
 	for _, cc := range []string{`{"operation":"erase"}`, `[1,2]`} {
 		_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(cc)})
 		var de *audiohook.DisconnectError
-		if !errors.As(err, &de) || de.Reason != audiohook.ReasonError {
+		if !errors.As(err, &de) || de.Reason != wire.ReasonError {
 			t.Fatalf("customConfig %s: %v", cc, err)
 		}
 	}
@@ -439,14 +440,14 @@ func TestRefused(t *testing.T) {
 		{`{"operation":"verify"}`, "anonymous"},
 	} {
 		_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, CustomConfig: json.RawMessage(c.cc),
-			Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: c.ani}})
-		if !errors.As(err, &de) || de.Reason != audiohook.ReasonError || !strings.Contains(de.Info, "is not an E.164 telephone number") {
+			Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: c.ani}})
+		if !errors.As(err, &de) || de.Reason != wire.ReasonError || !strings.Contains(de.Info, "is not an E.164 telephone number") {
 			t.Fatalf("caller id of %s / %s: %v", c.cc, c.ani, err)
 		}
 	}
 	// No caller id at all.
-	_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, Participant: &audiohook.Participant{ID: audiohooktest.NewUUID()}})
-	if !errors.As(err, &de) || de.Reason != audiohook.ReasonError {
+	_, err = audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{APIKey: apiKey, Secret: secret, Participant: &wire.Participant{ID: audiohooktest.NewUUID()}})
+	if !errors.As(err, &de) || de.Reason != wire.ReasonError {
 		t.Fatalf("no caller id: %v", err)
 	}
 	// A connection probe is opened and closed without a session.
@@ -491,7 +492,7 @@ func TestParseOpen(t *testing.T) {
 		{`{"operation":"register"}`, "anonymous", false, "", "", false},
 		{`{"operation":"register"}`, "tel:+1", false, "", "", false},
 	} {
-		p := &audiohook.OpenParameters{CustomConfig: json.RawMessage(c.cc), Participant: audiohook.Participant{ANI: c.ani}}
+		p := &wire.OpenParameters{CustomConfig: json.RawMessage(c.cc), Participant: wire.Participant{ANI: c.ani}}
 		op, caller, err := parseOpen(p, c.autoEnrol)
 		if (err == nil) != c.ok || op != c.op || caller != c.caller {
 			t.Errorf("%s/%s/auto=%v: %q %q %v", c.cc, c.ani, c.autoEnrol, op, caller, err)

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/daspeak/agent/natsbus/natsbustest"
 )
 
@@ -243,7 +243,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 		var err error
 		c.client, err = audiohooktest.Dial(ctx, "ws"+strings.TrimPrefix(nodes[c.hold].base, "http")+wsPath, &audiohooktest.DialOptions{
 			APIKey: apiKey, Secret: secret, ConversationID: c.id, PingInterval: -1,
-			Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:" + c.caller, ANIName: "Caller", DNIS: "+18005550100"},
+			Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:" + c.caller, ANIName: "Caller", DNIS: "+18005550100"},
 		})
 		return err
 	}
@@ -283,7 +283,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 				c.res.err = err
 				return
 			}
-			defer c.client.Close(context.Background(), audiohook.CloseEnd)
+			defer c.client.Close(context.Background(), wire.CloseEnd)
 			if err := click(c); err != nil {
 				c.res.err = err
 				return
@@ -298,7 +298,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 			c.res = watch(ctx, hc, nodes, c.at, c.op)
 			if c.res.err == nil {
 				msg, err := c.client.Next(ctx)
-				if err != nil || msg.Type != audiohook.TypeEvent || !bytes.Contains(msg.Parameters, []byte(`"voicegate.result"`)) {
+				if err != nil || msg.Type != wire.TypeEvent || !bytes.Contains(msg.Parameters, []byte(`"voicegate.result"`)) {
 					c.res.err = fmt.Errorf("%s: Genesys got %+v %v", c.id, msg, err)
 				}
 			}
@@ -400,7 +400,7 @@ func TestMultiNodeGenesys(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		again.client.Close(ctx, audiohook.CloseEnd)
+		again.client.Close(ctx, wire.CloseEnd)
 	}
 	for _, p := range alive {
 		resp, err := hc.Get(p.base + "/metrics")

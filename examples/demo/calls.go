@@ -13,6 +13,7 @@ import (
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/twilio/twiliotest"
 )
@@ -211,7 +212,7 @@ func (p *player) playAudioHook(ctx context.Context, sessionID string, c callSpec
 		APIKey:    p.ahKey,
 		Secret:    p.ahSecret,
 		SessionID: sessionID,
-		Participant: &audiohook.Participant{
+		Participant: &wire.Participant{
 			ID:      audiohooktest.NewUUID(),
 			ANI:     c.Caller,
 			ANIName: "Demo caller",
@@ -229,7 +230,7 @@ func (p *player) playAudioHook(ctx context.Context, sessionID string, c callSpec
 	}
 	streamErr := client.Stream(ctx, codec.NewWAVFrameReader(w, 20*time.Millisecond, voicegate.Customer), &audiohooktest.StreamOptions{Fast: p.fast})
 	var de *audiohook.DisconnectError
-	if errors.As(streamErr, &de) && de.Reason == audiohook.ReasonCompleted {
+	if errors.As(streamErr, &de) && de.Reason == wire.ReasonCompleted {
 		streamErr = nil // the server has its result and ended the session
 	}
 	closeErr := client.Close(ctx, "")

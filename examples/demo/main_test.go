@@ -18,8 +18,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/daspeaktest"
@@ -63,10 +63,10 @@ func TestDemo(t *testing.T) {
 		// Unsigned upgrades.
 		refused["twilio"] = upgradeStatus(t, hc, base+pathTwilio, nil)
 		refused["audiohook"] = upgradeStatus(t, hc, base+pathAudioHook, http.Header{
-			audiohook.HeaderOrganizationID: {audiohooktest.NewUUID()},
-			audiohook.HeaderSessionID:      {audiohooktest.NewUUID()},
-			audiohook.HeaderCorrelationID:  {audiohooktest.NewUUID()},
-			audiohook.HeaderAPIKey:         {"not-a-key"},
+			wire.HeaderOrganizationID: {audiohooktest.NewUUID()},
+			wire.HeaderSessionID:      {audiohooktest.NewUUID()},
+			wire.HeaderCorrelationID:  {audiohooktest.NewUUID()},
+			wire.HeaderAPIKey:         {"not-a-key"},
 		})
 
 		// The console's event stream, read until the demo shuts down.

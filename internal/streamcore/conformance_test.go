@@ -20,6 +20,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -183,10 +184,10 @@ func startAudioHook(t *testing.T, o options) (peer, voicegate.Stream, func() com
 	org := uuid()
 	p := &ahPeer{t: t, id: uuid()}
 	h := http.Header{}
-	h.Set(audiohook.HeaderSessionID, p.id)
-	h.Set(audiohook.HeaderOrganizationID, org)
-	h.Set(audiohook.HeaderCorrelationID, uuid())
-	h.Set(audiohook.HeaderAPIKey, "key")
+	h.Set(wire.HeaderSessionID, p.id)
+	h.Set(wire.HeaderOrganizationID, org)
+	h.Set(wire.HeaderCorrelationID, uuid())
+	h.Set(wire.HeaderAPIKey, "key")
 	// Answer disconnect with close, as the Genesys client does.
 	p.c, p.texts = dial(t, url, h, func(m string) {
 		if strings.Contains(m, `"type":"disconnect"`) {

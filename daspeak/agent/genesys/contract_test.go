@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate"
-	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/daspeak/agent"
 )
 
@@ -82,7 +82,7 @@ func TestAudioFrameReaderContract(t *testing.T) {
 		if err := cl.Stream(c, tone(time.Second), fast); err != nil {
 			t.Fatal(err)
 		}
-		if err := cl.Close(c, audiohook.CloseEnd); err != nil {
+		if err := cl.Close(c, wire.CloseEnd); err != nil {
 			t.Fatal(err)
 		}
 		for range 4 {
@@ -176,7 +176,7 @@ func TestAudioFrameReaderContract(t *testing.T) {
 		if err := cl.Stream(c, tone(100*time.Millisecond), fast); err != nil {
 			t.Fatal(err)
 		}
-		if err := cl.Close(c, audiohook.CloseEnd); err != nil {
+		if err := cl.Close(c, wire.CloseEnd); err != nil {
 			t.Fatal(err)
 		}
 		if frames, err := readToEnd(c, a); len(frames) != 5 || err != io.EOF {

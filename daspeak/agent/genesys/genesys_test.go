@@ -22,6 +22,7 @@ import (
 
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
@@ -386,7 +387,7 @@ func newHookServerCtx(t *testing.T, src *Source, parent context.Context) *hookSe
 		// Buffers for a whole recording: the tests' clients send as fast
 		// as they can.
 		sess, err := audiohook.Accept(w, r, &audiohook.ServerOptions{
-			InsecureSkipAuth: true, Media: []audiohook.MediaParameter{audiohook.MediaPCMUExternal, audiohook.MediaPCMUStereo},
+			InsecureSkipAuth: true, Media: []wire.MediaParameter{wire.MediaPCMUExternal, wire.MediaPCMUStereo},
 			Buffer: 30 * time.Second, BufferFrames: 2000,
 		})
 		if err != nil {
@@ -413,7 +414,7 @@ func dial(t *testing.T, ctx context.Context, url, conv, ani string) *audiohookte
 	t.Helper()
 	c, err := audiohooktest.Dial(ctx, url, &audiohooktest.DialOptions{
 		ConversationID: conv, PingInterval: -1,
-		Participant: &audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+34911000000"},
+		Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: ani, ANIName: "Caller", DNIS: "+34911000000"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -489,10 +490,10 @@ func TestAttachOnClick(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg, err := cl.Next(ctx)
-	if err != nil || msg.Type != audiohook.TypeEvent {
+	if err != nil || msg.Type != wire.TypeEvent {
 		t.Fatalf("client got %+v, %v", msg, err)
 	}
-	var p audiohook.EventParameters
+	var p wire.EventParameters
 	if err := json.Unmarshal(msg.Parameters, &p); err != nil || len(p.Entities) != 1 || p.Entities[0].Type != EntityResult {
 		t.Fatalf("event %s", msg.Parameters)
 	}
@@ -517,7 +518,7 @@ func TestAttachOnClick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Close(ctx, audiohook.CloseEnd); err != nil {
+	if err := cl.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.ReadFrame(ctx); !errors.Is(err, io.EOF) {
@@ -546,7 +547,7 @@ func TestDetachAndProbe(t *testing.T) {
 	if err := <-hs.runs; !errors.Is(err, ErrNoConversation) {
 		t.Fatalf("probe: %v", err)
 	}
-	pr.Close(ctx, audiohook.CloseEnd)
+	pr.Close(ctx, wire.CloseEnd)
 
 	cl := dial(t, ctx, hs.url, convID, "anonymous")
 	waitFor(t, "the session", func() bool { return src.Stats().Sessions == 1 })
@@ -588,7 +589,7 @@ func TestDetachAndProbe(t *testing.T) {
 	if err := <-done; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("blocked ReadFrame after Close: %v", err)
 	}
-	if err := cl.Close(ctx, audiohook.CloseEnd); err != nil {
+	if err := cl.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
 	<-hs.runs
@@ -656,7 +657,7 @@ func TestAgentFlow(t *testing.T) {
 			t.Fatalf("%s on a conversation the agent cannot see: %d %v", path, code, m)
 		}
 	}
-	if err := hidden.Close(ctx, audiohook.CloseEnd); err != nil {
+	if err := hidden.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-hs.runs; err != nil {
@@ -699,7 +700,7 @@ func TestAgentFlow(t *testing.T) {
 	}
 	// Genesys got the result as an event message.
 	msg, err := cl.Next(ctx)
-	if err != nil || msg.Type != audiohook.TypeEvent || !bytes.Contains(msg.Parameters, []byte(`"type":"voicegate.result"`)) ||
+	if err != nil || msg.Type != wire.TypeEvent || !bytes.Contains(msg.Parameters, []byte(`"type":"voicegate.result"`)) ||
 		!bytes.Contains(msg.Parameters, []byte(`result-success`)) {
 		t.Fatalf("event %+v %v", msg, err)
 	}
@@ -709,7 +710,7 @@ func TestAgentFlow(t *testing.T) {
 	if cl.Paused() {
 		t.Fatal("session paused")
 	}
-	if err := cl.Close(ctx, audiohook.CloseEnd); err != nil {
+	if err := cl.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-hs.runs; err != nil {

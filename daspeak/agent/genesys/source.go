@@ -13,6 +13,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/daspeak/agent"
 )
 
@@ -106,7 +107,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 		return fmt.Errorf("genesys: Run before the session opened: %w", audiohook.ErrNotOpen)
 	}
 	conv := info.Params.ConversationID
-	if info.Probe || conv == "" || conv == audiohook.NullUUID {
+	if info.Probe || conv == "" || conv == wire.NullUUID {
 		return ErrNoConversation
 	}
 	caller, err := agent.NormalizeCallerID(info.Params.Participant.ANI)
@@ -315,7 +316,7 @@ func (a *audio) NotifyResult(ctx context.Context, ev agent.Event) error {
 	if err != nil {
 		return err
 	}
-	return a.c.sess.SendEvent(ctx, audiohook.Entity{Type: EntityResult, Data: data})
+	return a.c.sess.SendEvent(ctx, wire.Entity{Type: EntityResult, Data: data})
 }
 
 // Close detaches the operation from the conversation; the session stays

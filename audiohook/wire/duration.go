@@ -1,4 +1,4 @@
-package audiohook
+package wire
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package audiohook
+package wire
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// ProtocolVersion is the AudioHook protocol version this package speaks.
+// ProtocolVersion is the AudioHook protocol version of these messages.
 const ProtocolVersion = "2"
 
 // MaxTextMessage is the largest text message either side accepts, in bytes.
@@ -65,6 +65,16 @@ const (
 const (
 	FormatPCMU = "PCMU"
 	FormatL16  = "L16"
+)
+
+// Header names of the upgrade request.
+const (
+	HeaderOrganizationID = "Audiohook-Organization-Id"
+	HeaderSessionID      = "Audiohook-Session-Id"
+	HeaderCorrelationID  = "Audiohook-Correlation-Id"
+	HeaderAPIKey         = "X-API-KEY"
+	HeaderSignature      = "Signature"
+	HeaderSignatureInput = "Signature-Input"
 )
 
 // Message is one AudioHook text message. Fields that one direction does not
@@ -169,45 +179,6 @@ func parseMessage(b []byte, fromClient bool) (*Message, error) {
 	return m, nil
 }
 
-// appendEnvelope writes the fixed fields of a message. extra is
-// `"clientseq":N` or `"serverseq":N,"position":"..."`; the caller closes it
-// with appendParams.
-func appendServerMessage(dst []byte, typ, id string, seq, clientSeq int64, params []byte) []byte {
-	dst = append(dst, `{"version":"2","type":"`...)
-	dst = append(dst, typ...)
-	dst = append(dst, `","seq":`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `,"clientseq":`...)
-	dst = strconv.AppendInt(dst, clientSeq, 10)
-	dst = append(dst, `,"id":"`...)
-	dst = append(dst, id...)
-	dst = append(dst, `","parameters":`...)
-	if len(params) == 0 {
-		params = []byte("{}")
-	}
-	dst = append(dst, params...)
-	return append(dst, '}')
-}
-
-func appendClientMessage(dst []byte, typ, id string, seq, serverSeq int64, pos time.Duration, params []byte) []byte {
-	dst = append(dst, `{"version":"2","type":"`...)
-	dst = append(dst, typ...)
-	dst = append(dst, `","seq":`...)
-	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `,"serverseq":`...)
-	dst = strconv.AppendInt(dst, serverSeq, 10)
-	dst = append(dst, `,"position":"`...)
-	dst = appendDuration(dst, pos)
-	dst = append(dst, `","id":"`...)
-	dst = append(dst, id...)
-	dst = append(dst, `","parameters":`...)
-	if len(params) == 0 {
-		params = []byte("{}")
-	}
-	dst = append(dst, params...)
-	return append(dst, '}')
-}
-
 // MediaParameter describes one audio format: offered by the client in open,
 // selected by the server in opened.
 type MediaParameter struct {
@@ -254,7 +225,8 @@ func (m MediaParameter) validate() error {
 	return nil
 }
 
-// Media parameters for the formats this package speaks.
+// Media parameters of the formats the parsers accept (PCMU or L16 at 8000 Hz,
+// one or two channels).
 var (
 	MediaPCMUStereo   = MediaParameter{Type: "audio", Format: FormatPCMU, Channels: []string{ChannelExternal, ChannelInternal}, Rate: 8000}
 	MediaPCMUExternal = MediaParameter{Type: "audio", Format: FormatPCMU, Channels: []string{ChannelExternal}, Rate: 8000}
@@ -468,17 +440,47 @@ type ResumedParameters struct {
 	Discarded Duration `json:"discarded"`
 }
 
+// ParseResumedParameters parses the parameters of resumed or discarded;
+// both fields are required.
+func ParseResumedParameters(b []byte) (*ResumedParameters, error) {
+	var w struct {
+		Start     *Duration `json:"start"`
+		Discarded *Duration `json:"discarded"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, badMessage("%v", err)
+	}
+	if w.Start == nil || w.Discarded == nil {
+		return nil, badMessage("missing start or discarded")
+	}
+	return &ResumedParameters{Start: *w.Start, Discarded: *w.Discarded}, nil
+}
+
+// UpdateParameters are the parameters of an update message. Language is ""
+// when the update does not change it.
+type UpdateParameters struct {
+	Language string `json:"language,omitempty"`
+}
+
+// ParseUpdateParameters parses the parameters of update; a language, when
+// present, has the form of open's (ll-CC, as "en-US").
+func ParseUpdateParameters(b []byte) (*UpdateParameters, error) {
+	var w struct {
+		Language *string `json:"language"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, badMessage("update parameters: %v", err)
+	}
+	if w.Language == nil {
+		return &UpdateParameters{}, nil
+	}
+	if !validLanguage(*w.Language) {
+		return nil, badMessage("update: language %.20q", *w.Language)
+	}
+	return &UpdateParameters{Language: *w.Language}, nil
+}
+
 // CloseParameters are the parameters of a close message.
 type CloseParameters struct {
 	Reason string `json:"reason"`
-}
-
-// mustJSON marshals v, which is always one of this package's parameter
-// types and so never fails.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("audiohook: marshal " + err.Error())
-	}
-	return b
 }
