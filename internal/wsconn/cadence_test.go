@@ -104,6 +104,23 @@ func TestReadCadencePauseInterrupted(t *testing.T) {
 		}
 	})
 
+	t.Run("SetReadCadence(0)", func(t *testing.T) {
+		rc := dialRaw(t, s, nil)
+		c := s.conn(t)
+		c.SetReadCadence(time.Hour)
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage()
+			errc <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		rc.write(t, fin(opBinary, []byte("now")))
+		c.SetReadCadence(0)
+		if err := waitErr(t, errc); err != nil {
+			t.Fatalf("ReadMessage: %v", err)
+		}
+	})
+
 	t.Run("SetReadDeadline", func(t *testing.T) {
 		_ = dialRaw(t, s, nil)
 		c := s.conn(t)

@@ -134,12 +134,17 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // goroutine wake-up per d instead of two system calls (the second one
 // finding nothing) and a wake-up per message, at the price of up to d of
 // extra latency for every message, control frames included. d <= 0 (the
-// default) reads at once. It may be called at any time, also between two
-// ReadMessage calls of the reading goroutine; a pause under way ends at
-// its own time.
+// default) reads at once. It may be called at any time, from any
+// goroutine; a pause under way ends at its own time, unless d <= 0, which
+// ends it at once.
 //
 // Close, CloseNow and SetReadDeadline end a pause under way.
-func (c *Conn) SetReadCadence(d time.Duration) { c.cadence.Store(int64(max(d, 0))) }
+func (c *Conn) SetReadCadence(d time.Duration) {
+	c.cadence.Store(int64(max(d, 0)))
+	if d <= 0 {
+		c.wakeReader()
+	}
+}
 
 // SetFlush sets f to be called by ReadMessage, on its goroutine, whenever
 // it is about to read from the network because the bytes buffered do not
@@ -166,10 +171,15 @@ func (c *Conn) pause() bool {
 	if c.flush != nil {
 		c.flush()
 	}
+	// End the pause on the next multiple of d in Unix time, the same
+	// instant for every connection with this cadence: the runtime then runs
+	// all their timers in one pass and its threads sleep between the
+	// instants, instead of waking for each connection in turn.
+	wait := time.Duration(d - time.Now().UnixNano()%d)
 	if c.ctimer == nil {
-		c.ctimer = time.NewTimer(time.Duration(d))
+		c.ctimer = time.NewTimer(wait)
 	} else {
-		c.ctimer.Reset(time.Duration(d))
+		c.ctimer.Reset(wait)
 	}
 	select {
 	case <-c.ctimer.C:
