@@ -234,3 +234,53 @@ func TestCloseBehindBlockedSendAudio(t *testing.T) {
 		t.Errorf("ReadFrame after Close: %v", err)
 	}
 }
+
+// BenchmarkServerReadMediaBatch is BenchmarkServerReadMedia with k media
+// messages arriving together (one client write) before ReadFrame takes
+// them: what a read cadence of k×20 ms makes of a real-time stream. k=1 is
+// a stream read without a cadence, where each 20 ms message finds the
+// reader parked: one wake-up of the reader from the network poller, a
+// read(2) returning the message and one returning EAGAIN, and one wake-up
+// of the ReadFrame caller per message. With k messages per wake-up those
+// costs are shared by k. It reports the process CPU time per message
+// (client write included) next to the wall time.
+func BenchmarkServerReadMediaBatch(b *testing.B) {
+	for _, k := range []int{1, 3, 4} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			const batch = 4096
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(k) * twilio.FrameBytes)
+			var rc *rawClient
+			var s *twilio.Stream
+			var wire [][]byte
+			var buf []byte
+			cpu0 := cpuTime()
+			msgs := 0
+			for i := 0; b.Loop(); i++ {
+				if i%(batch/k) == 0 {
+					b.StopTimer()
+					if s != nil {
+						_ = s.CloseNow()
+					}
+					rc, s, wire, _ = startRawStream(b, batch, &twilio.AcceptOptions{ReadCadence: -1})
+					b.StartTimer()
+				}
+				buf = buf[:0]
+				for j := range k {
+					buf = append(buf, wire[(i%(batch/k))*k+j]...)
+				}
+				if _, err := rc.nc.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				for range k {
+					if _, err := s.ReadFrame(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				msgs += k
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(msgs), "cpu-ns/msg")
+		})
+	}
+}
