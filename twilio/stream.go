@@ -382,7 +382,10 @@ type pendingMark struct {
 // queue (drop-oldest, counted in Stats), DTMF and mark echoes into a
 // separate bounded queue read with ReadEvent, so neither blocks the other.
 // The caller need not keep reading for the protocol to work, but unread
-// audio is dropped once the queue is full.
+// audio is dropped once the queue is full. Between the start and stop
+// events the goroutine reads every AcceptOptions.ReadCadence (60 ms by
+// default), taking the messages of that time in one system call and
+// waking a waiting ReadFrame once for them.
 //
 // The clean end of a Twilio stream is its stop event: ReadFrame returns
 // the queued frames, then io.EOF, and Err is nil. Any other end is

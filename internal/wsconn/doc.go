@@ -78,7 +78,12 @@
 // 900 bytes of Twilio messages per track; reads per message matched the
 // cadence, so the buffer never cut a batch). A poller shared by many
 // connections would save the per-connection timers too but needs
-// non-blocking reads outside the runtime's poller; not done.
+// non-blocking reads outside the runtime's poller; not done. Skipping the
+// read(2) that finds nothing (waiting for readiness first through
+// syscall.RawConn, after a short read) would help AudioHook's 200 ms
+// messages without delaying pings, but it can lose a wake-up: RawConn.Read
+// clears the poller's readiness before its first call, so data that
+// arrived since the last read would go unnoticed until more arrives.
 //
 // # Writing
 //
