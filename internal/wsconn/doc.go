@@ -54,20 +54,23 @@
 // end a pause.
 //
 // Measured on a shared 2-core machine (twilio package; figures vary with
-// the load of the machine, the ratios held in every run):
+// the load of the machine):
 //
 //   - BenchmarkServerReadMediaBatch, CPU time per Twilio media message
 //     from the socket to ReadFrame, k messages arriving per wake-up: k=1
 //     (a stream read without a cadence) 28.5–32.8 µs, k=3 (a 60 ms
 //     cadence) 13.0–15.1 µs, k=4 (80 ms) 12.0–12.5 µs.
-//   - BenchmarkRealtimeStreams, 500 real-time Twilio streams from a
-//     generator in another process: read(2) calls per media message
-//     0.45–1.10 without a cadence against 0.27–0.30 with 60 ms, in the same
-//     runs. Its CPU figures (server 310–600 µs per stream-second without,
-//     340–490 with) and lags were dominated by the machine's other load
-//     (load average 20 on 2 cores): a saturated server reads several
-//     messages per read(2) on its own, so the gain shows where the server
-//     keeps up, which is the case it is for.
+//   - BenchmarkRealtimeStreams, real-time Twilio streams from a generator
+//     in another process, same runs, machine load average about 7: at 500
+//     streams, read(2) calls per media message 1.87–2.02 without a cadence
+//     against 0.32–0.34 with 60 ms, server CPU 1,018–1,219 against 555–590
+//     µs per stream-second, delivery lag p50 1–2 ms against 34–35 ms and
+//     p99 30–78 ms against 95–225 ms (three runs each); at 1,000 streams
+//     649 against 284 µs per stream-second (the floor, reading and
+//     discarding the messages without a cadence: 474). When the machine is
+//     saturated (load average 20 on 2 cores) the server reads several
+//     messages per read(2) on its own and the difference fades: the gain
+//     is where the server keeps up, which is the case it is for.
 //   - Pauses ending on a shared grid against pauses of the full cadence
 //     from when each connection drained: 4.3–5.3 against 6.3–6.4 context
 //     switches per stream-second at 500 streams, CPU not told apart.
