@@ -66,6 +66,9 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 			Bytes:    max(int(o.Buffer/time.Millisecond)*8*4, maxBinary),
 			Duration: o.Buffer,
 			Overflow: streamcore.DropOldest,
+			// The reader flushes before it blocks: on the network (the
+			// connection's flush hook) or on the hand-over to the owner.
+			Batched: true,
 		}),
 		in:       make(chan inMsg),
 		ack:      make(chan struct{}),
@@ -76,6 +79,9 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 	}
 	s.o.wbuf = make([]byte, 0, 512)
 	s.cancel = func() {}
+	if conn != nil {
+		conn.SetFlush(s.q.Flush)
+	}
 	return s
 }
 
@@ -108,6 +114,7 @@ func (s *Session) readLoop() {
 		if err == nil && typ == wsconn.MessageBinary && s.audioFast(p) {
 			continue
 		}
+		s.q.Flush()
 		s.in <- inMsg{typ: typ, p: p, err: err}
 		if err != nil {
 			return
@@ -214,6 +221,13 @@ func (s *Session) handle(ctx context.Context, typ wsconn.MessageType, p []byte) 
 func (s *Session) setState(st sessionState) {
 	s.o.state = st
 	s.active.Store(st == stateActive)
+	if s.conn != nil && s.opts.ReadCadence > 0 {
+		if st == stateActive {
+			s.conn.SetReadCadence(s.opts.ReadCadence)
+		} else {
+			s.conn.SetReadCadence(0)
+		}
+	}
 	s.mu.Lock()
 	s.pub.state = st
 	s.mu.Unlock()

@@ -123,7 +123,9 @@ func startRawStream(tb testing.TB, n int, opts *twilio.AcceptOptions) (*rawClien
 // on the server side.
 func TestMediaMessageServerReadAllocs(t *testing.T) {
 	const runs = 200
-	rc, s, wire, payload := startRawStream(t, runs+10, nil)
+	// A read cadence of 1 µs: the pause runs on every message, and
+	// allocates nothing either.
+	rc, s, wire, payload := startRawStream(t, runs+10, &twilio.AcceptOptions{ReadCadence: time.Microsecond})
 	ctx := context.Background()
 	i := 0
 	var bad error
@@ -156,7 +158,10 @@ func TestMediaMessageServerReadAllocs(t *testing.T) {
 
 // BenchmarkServerReadMedia measures one 160-byte media message from the
 // socket to ReadFrame on the server side: WebSocket frame, JSON, base64,
-// queue. The client writes frames masked in advance.
+// queue. The client writes frames masked in advance. Each message is read
+// before the next is written, so the read cadence is disabled: it would
+// only add its pause to every message (BenchmarkRealtimeStreams measures
+// it under a real-time load).
 func BenchmarkServerReadMedia(b *testing.B) {
 	const batch = 4096
 	ctx := context.Background()
@@ -172,7 +177,7 @@ func BenchmarkServerReadMedia(b *testing.B) {
 			if s != nil {
 				_ = s.CloseNow()
 			}
-			rc, s, wire, _ = startRawStream(b, batch, nil)
+			rc, s, wire, _ = startRawStream(b, batch, &twilio.AcceptOptions{ReadCadence: -1})
 			b.StartTimer()
 		}
 		if _, err := rc.nc.Write(wire[i%batch]); err != nil {
@@ -227,5 +232,55 @@ func TestCloseBehindBlockedSendAudio(t *testing.T) {
 	}
 	if _, err := s.ReadFrame(context.Background()); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("ReadFrame after Close: %v", err)
+	}
+}
+
+// BenchmarkServerReadMediaBatch is BenchmarkServerReadMedia with k media
+// messages arriving together (one client write) before ReadFrame takes
+// them: what a read cadence of k×20 ms makes of a real-time stream. k=1 is
+// a stream read without a cadence, where each 20 ms message finds the
+// reader parked: one wake-up of the reader from the network poller, a
+// read(2) returning the message and one returning EAGAIN, and one wake-up
+// of the ReadFrame caller per message. With k messages per wake-up those
+// costs are shared by k. It reports the process CPU time per message
+// (client write included) next to the wall time.
+func BenchmarkServerReadMediaBatch(b *testing.B) {
+	for _, k := range []int{1, 3, 4} {
+		b.Run(fmt.Sprintf("k=%d", k), func(b *testing.B) {
+			const batch = 4096
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(k) * twilio.FrameBytes)
+			var rc *rawClient
+			var s *twilio.Stream
+			var wire [][]byte
+			var buf []byte
+			cpu0 := cpuTime()
+			msgs := 0
+			for i := 0; b.Loop(); i++ {
+				if i%(batch/k) == 0 {
+					b.StopTimer()
+					if s != nil {
+						_ = s.CloseNow()
+					}
+					rc, s, wire, _ = startRawStream(b, batch, &twilio.AcceptOptions{ReadCadence: -1})
+					b.StartTimer()
+				}
+				buf = buf[:0]
+				for j := range k {
+					buf = append(buf, wire[(i%(batch/k))*k+j]...)
+				}
+				if _, err := rc.nc.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+				for range k {
+					if _, err := s.ReadFrame(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				msgs += k
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(msgs), "cpu-ns/msg")
+		})
 	}
 }

@@ -52,6 +52,12 @@ type QueueOptions struct {
 	Duration time.Duration
 	// Overflow is the policy when a bound is reached.
 	Overflow Overflow
+	// Batched leaves a waiting consumer asleep when Push or PushSilence
+	// queue a frame: the producer wakes it with Flush at the end of each
+	// batch of frames, and must call Flush before it blocks. Without it
+	// every push wakes a waiting consumer. Either way a consumer that is
+	// not waiting (it is still taking frames) is not signalled at all.
+	Batched bool
 }
 
 // Counters are the queue's share of a stream's Stats.
@@ -95,6 +101,7 @@ type Queue struct {
 	c      Counters
 
 	wake    chan struct{} // a frame, the end or an abort arrived
+	asleep  bool          // a consumer found the queue empty and waits on wake
 	done    chan struct{} // closed by the first Finish or Abort
 	rmu     sync.Mutex    // serialises consumers
 	rwake   chan struct{} // rmu was unlocked
@@ -114,6 +121,30 @@ func NewQueue(o QueueOptions) *Queue {
 		done:  make(chan struct{}),
 		rwake: make(chan struct{}, 1),
 		out:   make([]byte, 0, min(o.Bytes, 4096)),
+	}
+}
+
+// wakeLocked reports whether a push must wake the consumer, and clears
+// the consumer's waiting mark if so.
+func (q *Queue) wakeLocked() bool {
+	if !q.asleep || q.opts.Batched {
+		return false
+	}
+	q.asleep = false
+	return true
+}
+
+// Flush wakes a consumer waiting for frames that were queued since it
+// began to wait (Batched queues). It is cheap when there is none.
+func (q *Queue) Flush() {
+	q.mu.Lock()
+	wake := q.asleep && q.n > 0
+	if wake {
+		q.asleep = false
+	}
+	q.mu.Unlock()
+	if wake {
+		q.signal()
 	}
 }
 
@@ -185,8 +216,11 @@ func (q *Queue) Push(f voicegate.Frame, dur time.Duration) {
 	c := copy(q.data[wpos:], f.Payload)
 	copy(q.data, f.Payload[c:])
 	q.commitLocked(&f, len(f.Payload), dur)
+	wake := q.wakeLocked()
 	q.mu.Unlock()
-	q.signal()
+	if wake {
+		q.signal()
+	}
 }
 
 // PushSilence queues f with a payload of size bytes, each fill (the
@@ -203,8 +237,11 @@ func (q *Queue) PushSilence(f voicegate.Frame, size int, fill byte, dur time.Dur
 	}
 	q.commitLocked(&f, size, dur)
 	q.c.SilenceFrames++
+	wake := q.wakeLocked()
 	q.mu.Unlock()
-	q.signal()
+	if wake {
+		q.signal()
+	}
 }
 
 // Finish ends the stream: no frame is queued after it, Pop returns the
@@ -307,6 +344,7 @@ func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
 			return voicegate.Frame{}, err
 		}
 		if q.n > 0 {
+			q.asleep = false
 			m := &q.meta[q.head]
 			size := int(m.size)
 			if cap(q.out) < size {
@@ -333,6 +371,7 @@ func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
 			q.mu.Unlock()
 			return voicegate.Frame{}, err
 		}
+		q.asleep = true
 		q.mu.Unlock()
 		select {
 		case <-q.wake:
