@@ -99,16 +99,9 @@ type ServerOptions struct {
 	// arrived for this long, such as a half-open connection behind a proxy.
 	// 0 means DefaultIdleTimeout; negative disables it.
 	IdleTimeout time.Duration
-	// ReadCadence makes the session's reader pause this long, while the
-	// session is active and once it has handled every message received,
-	// before it reads the socket again, so that one read(2) takes the
-	// messages of the pause and the ReadFrame caller is woken once for
-	// them (see wsconn's SetReadCadence and twilio.AcceptOptions.ReadCadence
-	// for the measurements). 0, the default, reads every message as it
-	// arrives: AudioHook sends one audio message per 200 ms, so there is
-	// little to batch, and a cadence delays ping (hence pong), update and
-	// close by up to its length. Outside the active state the reader never
-	// pauses.
+	// ReadCadence, while active, pauses the reader this long after each
+	// batch so one read(2) takes several messages; it delays ping, update
+	// and close as long. 0 (default) reads each message as it arrives.
 	ReadCadence time.Duration
 
 	// Buffer is the most audio queued for ReadFrame; 0 means 2 s. When full,
