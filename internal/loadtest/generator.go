@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
@@ -74,8 +75,12 @@ type genStream struct {
 	call string // Twilio callSid
 	seq  int64  // AudioHook: last client seq sent
 	text []byte // scratch for text messages
-	sent atomic.Bool
-	dead atomic.Bool
+	raw  syscall.RawConn
+	// backlog holds bytes the socket did not take: the generator never
+	// blocks on one stream, as a real sender buffers per stream.
+	backlog []byte
+	sent    atomic.Bool
+	dead    atomic.Bool
 
 	lastServerSeq atomic.Int64
 	pingSent      atomic.Int64 // Unix ns of the ping awaiting its pong, 0 if none
@@ -94,9 +99,11 @@ type generator struct {
 	late     Histogram // send time − scheduled time of media messages
 	pong     Histogram // AudioHook ping → pong round trip
 	messages atomic.Uint64
-	errs     atomic.Uint64
-	errMu    sync.Mutex
-	lastErr  error
+	// backlogged counts writes the socket did not take whole.
+	backlogged atomic.Uint64
+	errs       atomic.Uint64
+	errMu      sync.Mutex
+	lastErr    error
 
 	// floor: the server answers nothing, not even a close frame.
 	floor bool
@@ -204,9 +211,9 @@ func (g *generator) sendDue(st *genStream) {
 		var err error
 		st.wmu.Lock()
 		if g.proto == ProtoTwilio {
-			_, err = st.conn.Write(st.mediaFrame(st.next))
+			err = st.write(st.mediaFrame(st.next))
 		} else {
-			_, err = st.conn.Write(audioHookFrame)
+			err = st.write(audioHookFrame)
 			if err == nil && st.next%pingEvery == pingEvery-1 {
 				pos := time.Duration(st.next+1) * g.period
 				st.pingSent.Store(time.Now().UnixNano())
@@ -250,11 +257,62 @@ func twilioPrefix(sid string) string {
 	return `{"event":"media","streamSid":"` + sid + `","media":{"track":"inbound","payload":"` + twilioPayload + `"`
 }
 
+// maxBacklog is the most a stream buffers for a server that does not
+// read; past it the stream fails.
+const maxBacklog = 16 << 20
+
+// write writes b without blocking: what the socket does not take now waits
+// in st.backlog, written first on the next write. st.wmu must be held.
+func (st *genStream) write(b []byte) error {
+	if len(st.backlog) > 0 {
+		if len(st.backlog)+len(b) > maxBacklog {
+			return fmt.Errorf("server left %d bytes unread", len(st.backlog))
+		}
+		st.backlog = append(st.backlog, b...)
+		n, err := st.writeRaw(st.backlog)
+		st.backlog = st.backlog[:copy(st.backlog, st.backlog[n:])]
+		if len(st.backlog) == 0 {
+			st.backlog = nil
+		}
+		return err
+	}
+	n, err := st.writeRaw(b)
+	if n < len(b) && err == nil {
+		st.g.backlogged.Add(1)
+		st.backlog = append([]byte(nil), b[n:]...)
+	}
+	return err
+}
+
+// writeRaw writes what the socket takes now, with one write(2).
+func (st *genStream) writeRaw(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := st.raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		return true
+	})
+	if werr == syscall.EAGAIN {
+		return 0, nil
+	}
+	if n < 0 {
+		n = 0
+	}
+	if err == nil {
+		err = werr
+	}
+	return n, err
+}
+
 // writeText writes msg as a masked text frame; st.wmu must be held.
 func (st *genStream) writeText(msg []byte) error {
 	st.text = appendFrame(st.text[:0], opText, msg)
-	_, err := st.conn.Write(st.text)
-	return err
+	return st.write(st.text)
 }
 
 // writeAudioHook writes client message typ; st.wmu must be held.
@@ -280,6 +338,18 @@ func (st *genStream) writeAudioHook(typ string, pos time.Duration, params []byte
 	return st.writeText(m)
 }
 
+func (g *generator) newStream(i int, conn net.Conn) (*genStream, error) {
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		return nil, fmt.Errorf("loadtest: %T is not a TCP connection", conn)
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &genStream{g: g, id: i, conn: conn, raw: raw, opened: make(chan struct{}), closed: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
 // dial opens stream i of n, sends what precedes the media and hands the
 // stream to a sender.
 func (g *generator) dial(i, n int) error {
@@ -287,7 +357,11 @@ func (g *generator) dial(i, n int) error {
 	if err != nil {
 		return err
 	}
-	st := &genStream{g: g, id: i, conn: conn, opened: make(chan struct{}), closed: make(chan struct{}), done: make(chan struct{})}
+	st, err := g.newStream(i, conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
 	h := http.Header{}
 	path := "/"
 	if g.proto == ProtoAudioHook {
@@ -400,12 +474,12 @@ func (st *genStream) read() {
 			}
 		case opPing:
 			st.wmu.Lock()
-			_, _ = st.conn.Write(appendFrame(nil, opPong, p))
+			_ = st.write(appendFrame(nil, opPong, p))
 			st.wmu.Unlock()
 		case opClose:
 			if !st.sent.Swap(true) {
 				st.wmu.Lock()
-				_, _ = st.conn.Write(closeFrame)
+				_ = st.write(closeFrame)
 				st.wmu.Unlock()
 			}
 			return
@@ -472,10 +546,16 @@ func (st *genStream) end() {
 	pos := time.Duration(st.next) * st.g.period
 	st.wmu.Lock()
 	var err error
-	if st.g.proto == ProtoTwilio {
+	if len(st.backlog) > 0 {
+		_, err = st.conn.Write(st.backlog)
+		st.backlog = nil
+	}
+	switch {
+	case err != nil:
+	case st.g.proto == ProtoTwilio:
 		err = st.writeText([]byte(`{"event":"stop","sequenceNumber":"` + strconv.Itoa(st.next+2) +
 			`","stop":{"accountSid":"AC00000000000000000000000000000001","callSid":"` + st.call + `"},"streamSid":"` + st.sid + `"}`))
-	} else {
+	default:
 		err = st.writeAudioHook("close", pos, []byte(`{"reason":"end"}`))
 	}
 	st.wmu.Unlock()
@@ -493,7 +573,7 @@ func (st *genStream) end() {
 	}
 	if !st.sent.Swap(true) {
 		st.wmu.Lock()
-		_, _ = st.conn.Write(closeFrame)
+		_ = st.write(closeFrame)
 		st.wmu.Unlock()
 	}
 	if st.g.floor {

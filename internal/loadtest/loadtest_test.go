@@ -75,7 +75,10 @@ func TestFramesParseAsRFC6455(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &generator{proto: ProtoTwilio, period: twilioPeriod, epoch: time.Now().Truncate(twilioPeriod)}
-	st := &genStream{g: g, conn: conn}
+	st, err := g.newStream(6, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.startTwilio(6, 10); err != nil {
 		t.Fatal(err)
 	}

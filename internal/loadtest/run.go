@@ -89,10 +89,18 @@ type Result struct {
 	ServerRSSKB         int64   `json:"server_rss_kb"`
 	RSSPerStreamKB      float64 `json:"rss_kb_per_stream"`
 	RSSDeltaPerStreamKB float64 `json:"rss_delta_kb_per_stream"`
-	// Frames is the number of frames the server read in the window,
-	// ExpectedFrames the number sent on schedule in it.
+	// Frames is the number of frames the server read between its "reset"
+	// and "report" commands, which a server that has fallen behind answers
+	// late; ExpectedFrames is the number due on schedule in the window.
 	Frames         uint64 `json:"frames"`
 	ExpectedFrames uint64 `json:"expected_frames"`
+	// Sent is the number of media messages the generator sent in the
+	// window.
+	Sent uint64 `json:"sent"`
+	// ServerCPUPerFrameUs is the server's CPU time per frame read in the
+	// window, in µs: the cost per message even when the server falls
+	// behind and reads more or fewer frames than were sent.
+	ServerCPUPerFrameUs float64 `json:"server_cpu_us_per_frame,omitempty"`
 	// LagP50Ms, LagP99Ms and LagMaxMs are quantiles of the time from a
 	// frame's scheduled send time to its ReadFrame, in ms (bucket upper
 	// bounds: see Histogram).
@@ -112,6 +120,9 @@ type Result struct {
 	// GenLateP99Ms is how late the generator sent media at p99: a large
 	// value means the generator, not the server, fell behind.
 	GenLateP99Ms float64 `json:"gen_late_p99_ms"`
+	// GenBacklogged counts media writes (whole run) that the server's
+	// socket did not take whole: the server was not reading.
+	GenBacklogged uint64 `json:"gen_backlogged"`
 	// ServerErrors and GenErrors count failed streams on each side, with
 	// the last error.
 	ServerErrors   int    `json:"server_errors"`
@@ -124,9 +135,9 @@ type Result struct {
 // String formats r on one line.
 func (r *Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-9s %-9s n=%d window=%.0fs server=%.0fµs/stream-s (%.0f%% core) gen=%.0fµs/stream-s rss=%.1fKB/stream (Δ%.1f) lag p50=%.2fms p99=%.2fms max=%.0fms frames=%d/%d dropped=%d late=%d genlate-p99=%.2fms",
+	fmt.Fprintf(&b, "%-9s %-9s n=%d window=%.0fs server=%.0fµs/stream-s (%.0f%% core) gen=%.0fµs/stream-s rss=%.1fKB/stream (Δ%.1f) lag p50=%.2fms p99=%.2fms max=%.0fms frames=%d/%d sent=%d (%.1fµs/frame) dropped=%d late=%d genlate-p99=%.2fms backlogged=%d",
 		r.Kind, r.Proto, r.Streams, r.WindowS, r.ServerCPUUs, r.ServerCPUPct, r.GenCPUUs, r.RSSPerStreamKB, r.RSSDeltaPerStreamKB,
-		r.LagP50Ms, r.LagP99Ms, r.LagMaxMs, r.Frames, r.ExpectedFrames, r.Dropped, r.Late, r.GenLateP99Ms)
+		r.LagP50Ms, r.LagP99Ms, r.LagMaxMs, r.Frames, r.ExpectedFrames, r.Sent, r.ServerCPUPerFrameUs, r.Dropped, r.Late, r.GenLateP99Ms, r.GenBacklogged)
 	if r.Proto == ProtoAudioHook {
 		fmt.Fprintf(&b, " pong-p99=%.2fms (%d) server-max-pong=%.2fms", r.PongP99Ms, r.Pongs, r.ServerMaxPongMs)
 	}
@@ -366,6 +377,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	w0 := time.Now()
+	sent0 := g.messages.Load()
 	if err := sleep(ctx, cfg.Duration); err != nil {
 		return nil, err
 	}
@@ -378,6 +390,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	window := time.Since(w0)
+	sent := g.messages.Load() - sent0
 	rss, err := ProcRSS(srv.pid())
 	if err != nil {
 		return nil, err
@@ -408,6 +421,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		RSSPerStreamKB:      float64(rss) / 1024 / float64(cfg.Streams),
 		RSSDeltaPerStreamKB: float64(rss-rss0) / 1024 / float64(cfg.Streams),
 		Frames:              rep.Lag.Count(),
+		Sent:                sent,
 		ExpectedFrames:      uint64(float64(connected) * window.Seconds() / g.period.Seconds()),
 		LagP50Ms:            ms(rep.Lag.Quantile(0.5)),
 		LagP99Ms:            ms(rep.Lag.Quantile(0.99)),
@@ -419,7 +433,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		GenLateP99Ms:    ms(late.Quantile(0.99)),
 		ServerErrors:    rep.Errors, ServerLastErr: rep.LastError,
 		GenErrors:      g.errs.Load(),
+		GenBacklogged:  g.backlogged.Load(),
 		ServerReported: rep.Streams,
+	}
+	if r.Frames > 0 {
+		r.ServerCPUPerFrameUs = float64((sc1 - sc0).Microseconds()) / float64(r.Frames)
 	}
 	g.errMu.Lock()
 	if g.lastErr != nil {
