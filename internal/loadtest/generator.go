@@ -513,7 +513,7 @@ func (st *genStream) onAudioHook(p []byte) {
 }
 
 // stop ends every stream as its protocol says (Twilio stop, AudioHook
-// close/closed), then closes the connections.
+// close/closed), then closes the connections, all within ioTimeout.
 func (g *generator) stop() {
 	g.cancel()
 	g.wg.Wait()
@@ -522,12 +522,13 @@ func (g *generator) stop() {
 	g.mu.Unlock()
 	work := make(chan *genStream)
 	var wg sync.WaitGroup
+	deadline := time.Now().Add(ioTimeout)
 	for range 32 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for st := range work {
-				st.end()
+				st.end(deadline)
 			}
 		}()
 	}
@@ -538,25 +539,24 @@ func (g *generator) stop() {
 	wg.Wait()
 }
 
-func (st *genStream) end() {
+// end runs the protocol's end of st (Twilio stop; AudioHook close and
+// closed) and closes the connection, giving up at deadline.
+func (st *genStream) end(deadline time.Time) {
 	defer st.conn.Close()
-	timeout := time.NewTimer(ioTimeout)
+	timeout := time.NewTimer(time.Until(deadline))
 	defer timeout.Stop()
-	_ = st.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	_ = st.conn.SetWriteDeadline(deadline)
 	pos := time.Duration(st.next) * st.g.period
 	st.wmu.Lock()
 	var err error
-	if len(st.backlog) > 0 {
-		_, err = st.conn.Write(st.backlog)
-		st.backlog = nil
-	}
-	switch {
-	case err != nil:
-	case st.g.proto == ProtoTwilio:
+	if st.g.proto == ProtoTwilio {
 		err = st.writeText([]byte(`{"event":"stop","sequenceNumber":"` + strconv.Itoa(st.next+2) +
 			`","stop":{"accountSid":"AC00000000000000000000000000000001","callSid":"` + st.call + `"},"streamSid":"` + st.sid + `"}`))
-	default:
+	} else {
 		err = st.writeAudioHook("close", pos, []byte(`{"reason":"end"}`))
+	}
+	if err == nil {
+		err = st.flush()
 	}
 	st.wmu.Unlock()
 	if err != nil {
@@ -567,13 +567,15 @@ func (st *genStream) end() {
 		case <-st.closed:
 		case <-st.done:
 		case <-timeout.C:
-			st.g.fail(fmt.Errorf("stream %d: no closed", st.id))
+			st.g.fail(fmt.Errorf("stream %d: no closed before the end of the run", st.id))
 			return
 		}
 	}
 	if !st.sent.Swap(true) {
 		st.wmu.Lock()
-		_ = st.write(closeFrame)
+		if st.write(closeFrame) == nil {
+			_ = st.flush()
+		}
 		st.wmu.Unlock()
 	}
 	if st.g.floor {
@@ -583,6 +585,17 @@ func (st *genStream) end() {
 	case <-st.done:
 	case <-timeout.C:
 	}
+}
+
+// flush writes st.backlog, blocking until the socket takes it or the
+// write deadline passes. st.wmu must be held.
+func (st *genStream) flush() error {
+	if len(st.backlog) == 0 {
+		return nil
+	}
+	_, err := st.conn.Write(st.backlog)
+	st.backlog = nil
+	return err
 }
 
 func mustURL(s string) *url.URL {
