@@ -29,23 +29,10 @@ const (
 // loopback with no intermediary a fixed key lets frames be masked once.
 var maskKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}
 
-// frameHeaderLen returns the length of a masked client frame header for a
-// payload of n bytes (RFC 6455 §5.2: 2 bytes, plus 2 or 8 bytes of extended
-// length, plus the 4-byte masking key).
-func frameHeaderLen(n int) int {
-	switch {
-	case n < 126:
-		return 6
-	case n <= 0xFFFF:
-		return 8
-	default:
-		return 14
-	}
-}
-
 // putFrameHeader writes a final, masked client frame header with opcode op
-// for a payload of n bytes into dst, which must hold frameHeaderLen(n)
-// bytes, and returns the header length.
+// for a payload of n bytes into dst (RFC 6455 §5.2: 2 bytes, 2 or 8 bytes
+// of extended length when n ≥ 126, the 4-byte masking key), which must hold
+// 14 bytes, and returns the header length.
 func putFrameHeader(dst []byte, op byte, n int) int {
 	dst[0] = 0x80 | op
 	i := 2
