@@ -79,8 +79,14 @@ type genStream struct {
 	// backlog holds bytes the socket did not take: the generator never
 	// blocks on one stream, as a real sender buffers per stream.
 	backlog []byte
-	sent    atomic.Bool
-	dead    atomic.Bool
+	// rawFn is st.rawWrite, made once; rawBuf, rawN and rawErr are its
+	// argument and results.
+	rawFn  func(fd uintptr) bool
+	rawBuf []byte
+	rawN   int
+	rawErr error
+	sent   atomic.Bool
+	dead   atomic.Bool
 
 	lastServerSeq atomic.Int64
 	pingSent      atomic.Int64 // Unix ns of the ping awaiting its pong, 0 if none
@@ -286,27 +292,32 @@ func (st *genStream) write(b []byte) error {
 
 // writeRaw writes what the socket takes now, with one write(2).
 func (st *genStream) writeRaw(b []byte) (int, error) {
-	var n int
-	var werr error
-	err := st.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		return true
-	})
+	st.rawBuf = b
+	err := st.raw.Write(st.rawFn)
+	st.rawBuf = nil
+	n, werr := st.rawN, st.rawErr
 	if werr == syscall.EAGAIN {
 		return 0, nil
-	}
-	if n < 0 {
-		n = 0
 	}
 	if err == nil {
 		err = werr
 	}
 	return n, err
+}
+
+// rawWrite is st.rawFn: one write(2) of st.rawBuf on the non-blocking
+// socket, never waiting for it to become writable.
+func (st *genStream) rawWrite(fd uintptr) bool {
+	for {
+		st.rawN, st.rawErr = syscall.Write(int(fd), st.rawBuf)
+		if st.rawErr != syscall.EINTR {
+			break
+		}
+	}
+	if st.rawN < 0 {
+		st.rawN = 0
+	}
+	return true
 }
 
 // writeText writes msg as a masked text frame; st.wmu must be held.
@@ -347,7 +358,9 @@ func (g *generator) newStream(i int, conn net.Conn) (*genStream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &genStream{g: g, id: i, conn: conn, raw: raw, opened: make(chan struct{}), closed: make(chan struct{}), done: make(chan struct{})}, nil
+	st := &genStream{g: g, id: i, conn: conn, raw: raw, opened: make(chan struct{}), closed: make(chan struct{}), done: make(chan struct{})}
+	st.rawFn = st.rawWrite
+	return st, nil
 }
 
 // dial opens stream i of n, sends what precedes the media and hands the

@@ -284,3 +284,43 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+// TestMediaWriteAllocs checks that sending a Twilio media message
+// allocates nothing, so the generator's cost stays its system calls.
+func TestMediaWriteAllocs(t *testing.T) {
+	addr, msgs := wsconnServer(t)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := handshake(conn, addr, "/", http.Header{}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	g := &generator{proto: ProtoTwilio, period: twilioPeriod, epoch: time.Now().Truncate(twilioPeriod)}
+	st, err := g.newStream(0, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.startTwilio(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	m := 0
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := st.write(st.mediaFrame(m)); err != nil {
+			t.Fatal(err)
+		}
+		m++
+	})
+	if allocs != 0 {
+		t.Errorf("a media write allocates %v times, want 0", allocs)
+	}
+	_, _ = conn.Write(closeFrame)
+	n := 0
+	for range msgs {
+		n++
+	}
+	if want := 2 + m; n != want {
+		t.Errorf("server read %d messages, want %d", n, want)
+	}
+}
