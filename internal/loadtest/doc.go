@@ -1,0 +1,71 @@
+// Package loadtest measures stream servers under many real-time Twilio
+// Media Streams or Genesys AudioHook sessions over loopback: the server's
+// CPU per stream-second, its memory per stream, the delay from a frame's
+// send time to ReadFrame, dropped and late frames, and AudioHook pong
+// latency. Command vgload (cmd/vgload) runs it; BenchmarkLoadTwilio,
+// BenchmarkLoadAudioHook, BenchmarkLoadFloor and BenchmarkLoadNode run a
+// small load (-loadtest.n, default 50 streams, -loadtest.duration, default
+// 3 s) and report the figures with b.ReportMetric. Plain go test runs only
+// the harness's unit tests and a short end-to-end run.
+//
+// # Servers
+//
+// Run starts the server as a child process so that its CPU time stands
+// alone: the current executable re-run with ServeEnv set (main and TestMain
+// call MaybeServe first), or node for the Node consumer. Kinds:
+//
+//   - floor: upgrades (RFC 6455 handshake) and reads and discards bytes in a
+//     goroutine per connection: the least a goroutine-per-connection Go
+//     server pays per message (a read system call and a wake-up).
+//   - twilio: twilio.Accept and a goroutine per stream calling ReadFrame
+//     until io.EOF.
+//   - audiohook: audiohook.Accept, with the generator's signatures checked
+//     (APIKey, Secret), and the same ReadFrame loop.
+//   - node: node/consumer.js, a plain ws consumer of Twilio streams
+//     (JSON.parse, base64 decode, μ-law table decode). Install its pinned ws
+//     with `npm ci` in node/ (Run does this when node_modules is missing);
+//     Run returns ErrNoNode, and the benchmark skips, without node and npm.
+//
+// A server takes commands on stdin and answers JSON lines on stdout (see
+// Serve): Run resets its lag histogram when the measured window starts and
+// asks for its report when it ends.
+//
+// # Generator
+//
+// The generator runs in the calling process. It dials each stream with its
+// own handshake (AudioHook upgrades signed with audiohook.SignRequest),
+// then sends frames masked with a fixed key (RFC 6455 §5.3) so that they
+// are masked once: AudioHook's binary frame is one shared byte slice, and a
+// Twilio media message keeps its streamSid and payload masked in a
+// per-stream buffer with only chunk, timestamp and sequenceNumber written
+// and masked per message. Stream starts are spread evenly over the 20 ms
+// (Twilio) or 200 ms (AudioHook) period and over Config.Ramp; Config.Senders
+// goroutines (GOMAXPROCS by default) wake once a millisecond and write the
+// frames that are due. A stream's start wall time travels in its start
+// message (Twilio customParameters, AudioHook inputVariables, key "t0us",
+// Unix µs); the server's lag is now − (start + Frame.Timestamp) at
+// ReadFrame, so it includes any delay of the generator itself, reported
+// separately as Result.GenLateP99Ms.
+//
+// # Figures
+//
+// CPU is utime+stime of /proc/<pid>/stat (10 ms ticks) over the measured
+// window, divided by streams × seconds; the generator's is this process's
+// over the same window. RSS is VmRSS at the end of the window. Lag
+// quantiles are the upper bounds of Histogram buckets. Dropped, late and
+// the queue depth come from the streams' Stats. On a shared machine, run
+// the variants in the same session and repeat them; pin the server and the
+// generator to separate CPUs (vgload -cpus 0/1) to keep them from competing.
+//
+// # Measured
+//
+// On a shared 2-core VM with other jobs running (load average 4–22), 1,000
+// Twilio streams, 20 s windows (go run ./internal/loadtest/cmd/vgload -kind K
+// -n 1000 -duration 20s, and -cpus 0/1 for the pinned runs), server CPU per
+// stream-second: floor 232–321 µs (pinned 448–628), twilio 254–534 µs
+// (pinned 531–722), Node consumer 214–365 µs (pinned 332–771, falling
+// behind by seconds whenever its one thread was starved); AudioHook, 1,000
+// stereo PCMU sessions: 206–280 µs per session-second, pong p99 9.6–410 ms.
+// RSS per stream: floor 26–38 KB, twilio 127 KB, Node 95–160 KB, AudioHook
+// 144 KB. The README's "Load and latency" section has the table.
+package loadtest

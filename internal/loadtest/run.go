@@ -1,0 +1,492 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server kinds.
+const (
+	KindFloor     = "floor"
+	KindTwilio    = "twilio"
+	KindAudioHook = "audiohook"
+	KindNode      = "node"
+)
+
+// ErrNoNode is returned by Run for KindNode when node or npm is not
+// installed.
+var ErrNoNode = errors.New("loadtest: node and npm are needed for the Node consumer")
+
+// Config describes one run. The zero value of every field but Kind is its
+// documented default.
+type Config struct {
+	// Kind is the server: KindFloor, KindTwilio, KindAudioHook or KindNode.
+	Kind string
+	// Proto is the traffic, ProtoTwilio or ProtoAudioHook; default
+	// ProtoAudioHook for KindAudioHook, ProtoTwilio otherwise. The floor
+	// server takes either; it answers no AudioHook open, so it is only
+	// meant for Twilio traffic.
+	Proto string
+	// Streams is the number of concurrent streams; default 100.
+	Streams int
+	// Ramp spreads the stream starts over this time; default 5 s.
+	Ramp time.Duration
+	// Warmup is the time between the last stream start and the measured
+	// window; default 3 s.
+	Warmup time.Duration
+	// Duration is the measured window; default 10 s.
+	Duration time.Duration
+	// Senders is the number of generator goroutines sending media;
+	// default GOMAXPROCS.
+	Senders int
+	// ServerCPUs and GenCPUs, when set, pin the server process and this
+	// process with taskset(1) (a CPU list such as "0" or "0-1").
+	ServerCPUs, GenCPUs string
+	// NodeDir is the directory of consumer.js; default the node directory
+	// beside this package's source.
+	NodeDir string
+	// Log receives progress lines and the servers' standard error; default
+	// os.Stderr. Run serialises its writes.
+	Log io.Writer
+}
+
+// Result is what one run measured. CPU figures are utime+stime from
+// /proc over the measured window, divided by streams × window seconds.
+type Result struct {
+	Kind    string `json:"kind"`
+	Proto   string `json:"proto"`
+	Streams int    `json:"streams"`
+	// Connected is the number of streams the generator opened; DialErrors
+	// those it could not.
+	Connected  int `json:"connected"`
+	DialErrors int `json:"dial_errors"`
+	// WindowS is the measured window in seconds.
+	WindowS float64 `json:"window_s"`
+	// ServerCPUUs and GenCPUUs are the server's and the generator's CPU
+	// time per stream-second, in µs (1,000,000 would be a whole core per
+	// stream).
+	ServerCPUUs float64 `json:"server_cpu_us_per_stream_s"`
+	GenCPUUs    float64 `json:"gen_cpu_us_per_stream_s"`
+	// ServerCPUPct is the server's CPU over the window in percent of one
+	// core.
+	ServerCPUPct float64 `json:"server_cpu_pct"`
+	// ServerRSSKB is the server's VmRSS at the end of the window;
+	// RSSPerStreamKB is that divided by the streams, and
+	// RSSDeltaPerStreamKB the growth since before the first stream divided
+	// by the streams.
+	ServerRSSKB         int64   `json:"server_rss_kb"`
+	RSSPerStreamKB      float64 `json:"rss_kb_per_stream"`
+	RSSDeltaPerStreamKB float64 `json:"rss_delta_kb_per_stream"`
+	// Frames is the number of frames the server read between its "reset"
+	// and "report" commands, which a server that has fallen behind answers
+	// late; ExpectedFrames is the number due on schedule in the window.
+	Frames         uint64 `json:"frames"`
+	ExpectedFrames uint64 `json:"expected_frames"`
+	// Sent is the number of media messages the generator sent in the
+	// window.
+	Sent uint64 `json:"sent"`
+	// ServerCPUPerFrameUs is the server's CPU time per frame read in the
+	// window, in µs: the cost per message even when the server falls
+	// behind and reads more or fewer frames than were sent.
+	ServerCPUPerFrameUs float64 `json:"server_cpu_us_per_frame,omitempty"`
+	// LagP50Ms, LagP99Ms and LagMaxMs are quantiles of the time from a
+	// frame's scheduled send time to its ReadFrame, in ms (bucket upper
+	// bounds: see Histogram).
+	LagP50Ms float64 `json:"lag_p50_ms"`
+	LagP99Ms float64 `json:"lag_p99_ms"`
+	LagMaxMs float64 `json:"lag_max_ms"`
+	// Dropped, Late and MaxQueue come from the streams' Stats (whole run).
+	Dropped  uint64 `json:"dropped"`
+	Late     uint64 `json:"late"`
+	MaxQueue int    `json:"max_queue"`
+	// PongP99Ms is the AudioHook ping→pong round trip at p99 as the
+	// generator saw it, Pongs the number of pongs in the window, and
+	// ServerMaxPongMs the servers' largest Stats.MaxPongLatency.
+	PongP99Ms       float64 `json:"pong_p99_ms,omitempty"`
+	Pongs           uint64  `json:"pongs,omitempty"`
+	ServerMaxPongMs float64 `json:"server_max_pong_ms,omitempty"`
+	// GenLateP99Ms is how late the generator sent media at p99: a large
+	// value means the generator, not the server, fell behind.
+	GenLateP99Ms float64 `json:"gen_late_p99_ms"`
+	// GenBacklogged counts media writes (whole run) that the server's
+	// socket did not take whole: the server was not reading.
+	GenBacklogged uint64 `json:"gen_backlogged"`
+	// ServerErrors and GenErrors count failed streams on each side, with
+	// the last error.
+	ServerErrors   int    `json:"server_errors"`
+	ServerLastErr  string `json:"server_last_error,omitempty"`
+	GenErrors      uint64 `json:"gen_errors"`
+	GenLastErr     string `json:"gen_last_error,omitempty"`
+	ServerReported int    `json:"server_streams"`
+}
+
+// String formats r on one line.
+func (r *Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-9s %-9s n=%d window=%.0fs server=%.0fµs/stream-s (%.0f%% core) gen=%.0fµs/stream-s rss=%.1fKB/stream (Δ%.1f) lag p50=%.2fms p99=%.2fms max=%.0fms frames=%d/%d sent=%d (%.1fµs/frame) dropped=%d late=%d genlate-p99=%.2fms backlogged=%d",
+		r.Kind, r.Proto, r.Streams, r.WindowS, r.ServerCPUUs, r.ServerCPUPct, r.GenCPUUs, r.RSSPerStreamKB, r.RSSDeltaPerStreamKB,
+		r.LagP50Ms, r.LagP99Ms, r.LagMaxMs, r.Frames, r.ExpectedFrames, r.Sent, r.ServerCPUPerFrameUs, r.Dropped, r.Late, r.GenLateP99Ms, r.GenBacklogged)
+	if r.Proto == ProtoAudioHook {
+		fmt.Fprintf(&b, " pong-p99=%.2fms (%d) server-max-pong=%.2fms", r.PongP99Ms, r.Pongs, r.ServerMaxPongMs)
+	}
+	if r.DialErrors+r.ServerErrors > 0 || r.GenErrors > 0 {
+		fmt.Fprintf(&b, " ERRORS dial=%d server=%d (%s) gen=%d (%s)", r.DialErrors, r.ServerErrors, r.ServerLastErr, r.GenErrors, r.GenLastErr)
+	}
+	return b.String()
+}
+
+func (c *Config) fill() error {
+	switch c.Kind {
+	case KindFloor, KindTwilio, KindNode:
+		if c.Proto == "" {
+			c.Proto = ProtoTwilio
+		}
+	case KindAudioHook:
+		if c.Proto == "" {
+			c.Proto = ProtoAudioHook
+		}
+	default:
+		return fmt.Errorf("loadtest: unknown kind %q (want floor, twilio, audiohook or node)", c.Kind)
+	}
+	if c.Kind == KindNode && c.Proto != ProtoTwilio || c.Kind == KindTwilio && c.Proto != ProtoTwilio ||
+		c.Kind == KindAudioHook && c.Proto != ProtoAudioHook {
+		return fmt.Errorf("loadtest: server %s does not take %s traffic", c.Kind, c.Proto)
+	}
+	if c.Streams <= 0 {
+		c.Streams = 100
+	}
+	if c.Ramp <= 0 {
+		c.Ramp = 5 * time.Second
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 3 * time.Second
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Senders <= 0 {
+		c.Senders = runtime.GOMAXPROCS(0)
+	}
+	if c.NodeDir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		c.NodeDir = filepath.Join(filepath.Dir(file), "node")
+	}
+	if c.Log == nil {
+		c.Log = os.Stderr
+	}
+	c.Log = &lockedWriter{w: c.Log}
+	return nil
+}
+
+// lockedWriter serialises writes: the server's standard error and Run's
+// progress lines share Config.Log.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// serverProc is a running server process and its command pipe.
+type serverProc struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Scanner
+	addr string
+}
+
+func (p *serverProc) call(cmd string, v any) error {
+	if _, err := io.WriteString(p.in, cmd+"\n"); err != nil {
+		return err
+	}
+	if !p.out.Scan() {
+		return fmt.Errorf("loadtest: server ended before answering %q: %v", cmd, p.out.Err())
+	}
+	return json.Unmarshal(p.out.Bytes(), v)
+}
+
+// NodeSetup makes sure the Node consumer in dir can run: node and npm on
+// PATH (ErrNoNode otherwise) and ws installed in dir/node_modules by
+// `npm ci` from the committed package-lock.json.
+func NodeSetup(dir string, log io.Writer) error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return ErrNoNode
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws", "package.json")); err == nil {
+		return nil
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		return ErrNoNode
+	}
+	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("loadtest: npm ci in %s: %w", dir, err)
+	}
+	return nil
+}
+
+func startServer(c *Config) (*serverProc, error) {
+	var args []string
+	if c.ServerCPUs != "" {
+		args = append(args, "taskset", "-c", c.ServerCPUs)
+	}
+	env := os.Environ()
+	if c.Kind == KindNode {
+		if err := NodeSetup(c.NodeDir, c.Log); err != nil {
+			return nil, err
+		}
+		args = append(args, "node", filepath.Join(c.NodeDir, "consumer.js"))
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, exe)
+		env = append(env, ServeEnv+"="+c.Kind)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = env
+	cmd.Stderr = c.Log
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &serverProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	p.out.Buffer(make([]byte, 64<<10), 16<<20)
+	var hello struct{ Addr string }
+	if !p.out.Scan() {
+		p.kill()
+		return nil, fmt.Errorf("loadtest: %s server ended before listening: %v", c.Kind, p.out.Err())
+	}
+	if err := json.Unmarshal(p.out.Bytes(), &hello); err != nil || hello.Addr == "" {
+		p.kill()
+		return nil, fmt.Errorf("loadtest: %s server said %q", c.Kind, p.out.Bytes())
+	}
+	p.addr = hello.Addr
+	return p, nil
+}
+
+// pid is the server's process id; with taskset it is taskset's, which
+// execs the server in the same process.
+func (p *serverProc) pid() int { return p.cmd.Process.Pid }
+
+func (p *serverProc) kill() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+func (p *serverProc) quit() {
+	_, _ = io.WriteString(p.in, "quit\n")
+	_ = p.in.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Run starts the server of cfg.Kind as a child process, opens
+// cfg.Streams real-time streams to it over loopback from this process,
+// measures a window of cfg.Duration after the ramp and warm-up, ends the
+// streams and the server, and returns what it measured.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if cfg.GenCPUs != "" {
+		if out, err := exec.Command("taskset", "-a", "-cp", cfg.GenCPUs, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("loadtest: taskset: %v: %s", err, out)
+		}
+	}
+	srv, err := startServer(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.kill()
+		}
+	}()
+	rss0, err := ProcRSS(srv.pid())
+	if err != nil {
+		return nil, err
+	}
+	g, err := newGenerator(cfg.Proto, srv.addr, cfg.Senders)
+	if err != nil {
+		return nil, err
+	}
+	g.floor = cfg.Kind == KindFloor
+	genStopped := false
+	defer func() {
+		if !genStopped {
+			g.stop()
+		}
+	}()
+	fmt.Fprintf(cfg.Log, "loadtest: %s server pid %d on %s; opening %d %s streams over %v\n", cfg.Kind, srv.pid(), srv.addr, cfg.Streams, cfg.Proto, cfg.Ramp)
+	dialErrs, lastDialErr := g.ramp(ctx, cfg.Streams, cfg.Ramp)
+	if dialErrs > 0 {
+		fmt.Fprintf(cfg.Log, "loadtest: %d streams failed to open, last: %v\n", dialErrs, lastDialErr)
+	}
+	if err := sleep(ctx, cfg.Warmup); err != nil {
+		return nil, err
+	}
+	var ok struct{ OK bool }
+	if err := srv.call("reset", &ok); err != nil {
+		return nil, err
+	}
+	g.late.Reset()
+	g.pong.Reset()
+	sc0, err := ProcCPU(srv.pid())
+	if err != nil {
+		return nil, err
+	}
+	gc0, err := ProcCPU(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	w0 := time.Now()
+	sent0 := g.messages.Load()
+	if err := sleep(ctx, cfg.Duration); err != nil {
+		return nil, err
+	}
+	sc1, err := ProcCPU(srv.pid())
+	if err != nil {
+		return nil, err
+	}
+	gc1, err := ProcCPU(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
+	window := time.Since(w0)
+	sent := g.messages.Load() - sent0
+	rss, err := ProcRSS(srv.pid())
+	if err != nil {
+		return nil, err
+	}
+	var rep ServerReport
+	if err := srv.call("report", &rep); err != nil {
+		return nil, err
+	}
+	late := g.late.Snapshot()
+	pong := g.pong.Snapshot()
+	genStopped = true
+	g.stop()
+	stopped = true
+	srv.quit()
+
+	g.mu.Lock()
+	connected := len(g.streams)
+	g.mu.Unlock()
+	streamSec := float64(cfg.Streams) * window.Seconds()
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	r := &Result{
+		Kind: cfg.Kind, Proto: cfg.Proto, Streams: cfg.Streams, Connected: connected, DialErrors: dialErrs,
+		WindowS:             window.Seconds(),
+		ServerCPUUs:         float64((sc1 - sc0).Microseconds()) / streamSec,
+		GenCPUUs:            float64((gc1 - gc0).Microseconds()) / streamSec,
+		ServerCPUPct:        100 * (sc1 - sc0).Seconds() / window.Seconds(),
+		ServerRSSKB:         rss / 1024,
+		RSSPerStreamKB:      float64(rss) / 1024 / float64(cfg.Streams),
+		RSSDeltaPerStreamKB: float64(rss-rss0) / 1024 / float64(cfg.Streams),
+		Frames:              rep.Lag.Count(),
+		Sent:                sent,
+		ExpectedFrames:      uint64(float64(connected) * window.Seconds() / g.period.Seconds()),
+		LagP50Ms:            ms(rep.Lag.Quantile(0.5)),
+		LagP99Ms:            ms(rep.Lag.Quantile(0.99)),
+		LagMaxMs:            ms(rep.Lag.Quantile(1)),
+		Dropped:             rep.Dropped, Late: rep.Late, MaxQueue: rep.MaxQueue,
+		PongP99Ms:       ms(pong.Quantile(0.99)),
+		Pongs:           pong.Count(),
+		ServerMaxPongMs: float64(rep.MaxPongUs) / 1e3,
+		GenLateP99Ms:    ms(late.Quantile(0.99)),
+		ServerErrors:    rep.Errors, ServerLastErr: rep.LastError,
+		GenErrors:      g.errs.Load(),
+		GenBacklogged:  g.backlogged.Load(),
+		ServerReported: rep.Streams,
+	}
+	if r.Frames > 0 {
+		r.ServerCPUPerFrameUs = float64((sc1 - sc0).Microseconds()) / float64(r.Frames)
+	}
+	g.errMu.Lock()
+	if g.lastErr != nil {
+		r.GenLastErr = g.lastErr.Error()
+	}
+	g.errMu.Unlock()
+	return r, nil
+}
+
+// ramp opens n streams, starting them evenly over d.
+func (g *generator) ramp(ctx context.Context, n int, d time.Duration) (errs int, last error) {
+	var mu sync.Mutex
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := g.dial(i, n); err != nil {
+					mu.Lock()
+					errs++
+					last = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := range n {
+		if wait := time.Until(start.Add(time.Duration(int64(d) * int64(i) / int64(n)))); wait > 0 {
+			if sleep(ctx, wait) != nil {
+				break
+			}
+		}
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return errs, last
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
