@@ -20,6 +20,7 @@ import (
 
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/codec"
 )
 
@@ -337,7 +338,7 @@ func (st *genStream) writeAudioHook(typ string, pos time.Duration, params []byte
 	m = append(m, `,"serverseq":`...)
 	m = strconv.AppendInt(m, st.lastServerSeq.Load(), 10)
 	m = append(m, `,"position":"`...)
-	m = append(m, audiohook.Duration(pos).String()...)
+	m = append(m, wire.Duration(pos).String()...)
 	m = append(m, `","id":"`...)
 	m = append(m, st.sid...)
 	m = append(m, `","parameters":`...)
@@ -381,10 +382,10 @@ func (g *generator) dial(i, n int) error {
 		path = "/api/v1/audiohook/ws"
 		st.sid = audiohooktest.NewUUID()
 		h.Set("User-Agent", "GenesysCloud-AudioHook-Client")
-		h.Set(audiohook.HeaderOrganizationID, "d7934305-0972-4844-938e-9060eef73d05")
-		h.Set(audiohook.HeaderCorrelationID, audiohooktest.NewUUID())
-		h.Set(audiohook.HeaderSessionID, st.sid)
-		h.Set(audiohook.HeaderAPIKey, APIKey)
+		h.Set(wire.HeaderOrganizationID, "d7934305-0972-4844-938e-9060eef73d05")
+		h.Set(wire.HeaderCorrelationID, audiohooktest.NewUUID())
+		h.Set(wire.HeaderSessionID, st.sid)
+		h.Set(wire.HeaderAPIKey, APIKey)
 		req := &http.Request{Method: http.MethodGet, URL: mustURL("http://" + g.addr + path), Host: g.addr, Header: h}
 		if err := audiohook.SignRequest(req, Secret, time.Now(), ""); err != nil {
 			conn.Close()
@@ -444,11 +445,11 @@ func (st *genStream) startTwilio(i, n int) error {
 
 func (st *genStream) startAudioHook(i, n int) error {
 	st.t0 = st.g.startTime(i, n, 100*time.Millisecond)
-	params, _ := json.Marshal(audiohook.OpenParameters{
+	params, _ := json.Marshal(wire.OpenParameters{
 		OrganizationID: "d7934305-0972-4844-938e-9060eef73d05",
 		ConversationID: audiohooktest.NewUUID(),
-		Participant:    audiohook.Participant{ID: audiohooktest.NewUUID(), ANI: "+15551230000", ANIName: "Load", DNIS: "+15559870000"},
-		Media:          []audiohook.MediaParameter{audiohook.MediaPCMUStereo},
+		Participant:    wire.Participant{ID: audiohooktest.NewUUID(), ANI: "+15551230000", ANIName: "Load", DNIS: "+15559870000"},
+		Media:          []wire.MediaParameter{wire.MediaPCMUStereo},
 		Language:       "en-US",
 		InputVariables: map[string]string{"t0us": strconv.FormatInt(st.t0.UnixMicro(), 10)},
 	})

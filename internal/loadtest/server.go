@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -182,7 +183,7 @@ func Serve(kind string, in io.Reader, out io.Writer) error {
 		h = s.serveTwilio
 	case "audiohook":
 		keys := audiohook.StaticKeys{APIKey: Secret}
-		opts := &audiohook.ServerOptions{Keys: keys, Media: []audiohook.MediaParameter{audiohook.MediaPCMUStereo}}
+		opts := &audiohook.ServerOptions{Keys: keys, Media: []wire.MediaParameter{wire.MediaPCMUStereo}}
 		h = func(w http.ResponseWriter, r *http.Request) { s.serveAudioHook(w, r, opts) }
 	default:
 		return fmt.Errorf("unknown server kind %q (want floor, twilio or audiohook)", kind)
