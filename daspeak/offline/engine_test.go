@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -298,46 +299,51 @@ func FuzzDecodeCredential(f *testing.F) {
 	})
 }
 
-// TestStaleCredential: a credential made by the previous model version
-// (testdata: slt_1.wav enrolled by offline-mfcc-v1) is refused with a
-// *StaleCredentialError that says to re-enrol, in every call that takes a
-// credential; it is never scored.
+// TestStaleCredential: credentials made by earlier model versions
+// (testdata: slt_1.wav enrolled by offline-mfcc-v1 and offline-mfcc-v2)
+// are refused with a *StaleCredentialError that says to re-enrol, in every
+// call that takes a credential; they are never scored.
 func TestStaleCredential(t *testing.T) {
 	ctx := context.Background()
-	b, err := os.ReadFile("testdata/slt_1.offline-mfcc-v1.cred")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := strings.TrimSpace(string(b))
-	if m, err := CredentialModel(old); err != nil || m != "offline-mfcc-v1" {
-		t.Fatalf("CredentialModel = %q, %v", m, err)
-	}
 	e := New(nil)
 	audio := readFixture(t, fixtures.Utterances("slt")[0])
 	cur, err := e.GenerateCredential(ctx, ModelHash, audio, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := map[string]func() error{
-		"credential to audio": func() error { _, err := e.CompareCredentialToAudio(ctx, old, audio, nil); return err },
-		"reference":           func() error { _, err := e.CompareCredentials(ctx, old, cur.Credential, ""); return err },
-		"to evaluate":         func() error { _, err := e.CompareCredentials(ctx, cur.Credential, old, ""); return err },
-	}
-	for name, call := range calls {
-		t.Run(name, func(t *testing.T) {
-			err := call()
-			var se *StaleCredentialError
-			if !errors.As(err, &se) || se.Model != "offline-mfcc-v1" {
-				t.Fatalf("error %v (%T), want *StaleCredentialError", err, err)
-			}
-			if !errors.Is(err, ErrReenrol) || !errors.Is(err, daspeak.ErrModelNotAvailable) || !strings.Contains(err.Error(), "re-enrol") {
-				t.Fatalf("error %q does not match ErrReenrol and ErrModelNotAvailable", err)
-			}
-			var ae *daspeak.APIError
-			if !errors.As(err, &ae) || ae.Status != 404 || ae.Exception != daspeak.ExceptionModelNotAvailable || !strings.Contains(ae.Message, "re-enrol") {
-				t.Fatalf("APIError %+v", ae)
-			}
-		})
+	for _, model := range []string{"offline-mfcc-v1", "offline-mfcc-v2"} {
+		if !slices.Contains(PreviousModelHashes, model) {
+			t.Errorf("PreviousModelHashes %v lacks %s", PreviousModelHashes, model)
+		}
+		b, err := os.ReadFile("testdata/slt_1." + model + ".cred")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := strings.TrimSpace(string(b))
+		if m, err := CredentialModel(old); err != nil || m != model {
+			t.Fatalf("CredentialModel = %q, %v; want %s", m, err, model)
+		}
+		calls := map[string]func() error{
+			"credential to audio": func() error { _, err := e.CompareCredentialToAudio(ctx, old, audio, nil); return err },
+			"reference":           func() error { _, err := e.CompareCredentials(ctx, old, cur.Credential, ""); return err },
+			"to evaluate":         func() error { _, err := e.CompareCredentials(ctx, cur.Credential, old, ""); return err },
+		}
+		for name, call := range calls {
+			t.Run(model+"/"+name, func(t *testing.T) {
+				err := call()
+				var se *StaleCredentialError
+				if !errors.As(err, &se) || se.Model != model {
+					t.Fatalf("error %v (%T), want *StaleCredentialError", err, err)
+				}
+				if !errors.Is(err, ErrReenrol) || !errors.Is(err, daspeak.ErrModelNotAvailable) || !strings.Contains(err.Error(), "re-enrol") {
+					t.Fatalf("error %q does not match ErrReenrol and ErrModelNotAvailable", err)
+				}
+				var ae *daspeak.APIError
+				if !errors.As(err, &ae) || ae.Status != 404 || ae.Exception != daspeak.ExceptionModelNotAvailable || !strings.Contains(ae.Message, "re-enrol") {
+					t.Fatalf("APIError %+v", ae)
+				}
+			})
+		}
 	}
 	// A model hash that was never this engine's is not stale, just unknown.
 	other := encodeCredential("some-other-model", make([]float32, embedDim))
