@@ -76,6 +76,15 @@ type Config struct {
 	// counted either way.
 	FillGaps bool
 
+	// Limiter, when set, bounds the engine calls in progress across the
+	// sessions (and Clients) that share it: the session queues for a slot,
+	// in arrival order, before it calls the engine and gives it back as
+	// the engine answers (before storing). The wait is reported in
+	// SessionStats.EngineWait and in the result's Event.EngineWait. When
+	// ctx ends while queued, Next returns ctx's error and the session can
+	// be resumed. Default nil: no bound.
+	Limiter *Limiter
+
 	// Store, for register sessions, keeps the new credential under
 	// CallerID. Optional. With a Store, result-success means the store
 	// kept the credential; when it did not, the session ends with
@@ -221,6 +230,10 @@ type SessionStats struct {
 	Dropped time.Duration
 	// StoreAttempts counts calls to Config.Store.
 	StoreAttempts int
+	// EngineWait is the time the session queued for a slot of
+	// Config.Limiter (or of its Client's ClientOptions.Limiter) before
+	// calling the engine.
+	EngineWait time.Duration
 }
 
 type sessionState uint8
@@ -383,6 +396,11 @@ func (s *Session) fill(ev Event) Event {
 	ev.AudioDuration = s.audioDuration()
 	if ev.Exception == "" && ev.Err != nil {
 		ev.Exception = exceptionOf(ev.Err)
+	}
+	if ev.Type.IsTerminal() {
+		s.mu.Lock()
+		ev.EngineWait = s.stats.EngineWait
+		s.mu.Unlock()
 	}
 	ev.audioInJSON = s.cfg.AudioInJSON
 	ev.credentialInJSON = s.cfg.CredentialInJSON
@@ -668,8 +686,25 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %w", ErrAudio, err)}), nil
 	}
 	opts := &AudioOptions{Channel: 1, Calibration: s.cfg.Calibration}
+	sl := &slot{l: s.cfg.Limiter}
+	ectx := withSlot(ctx, sl)
+	if err := sl.acquire(ectx); err != nil {
+		s.addWait(sl.wait)
+		return Event{}, err
+	}
+	var (
+		reg *CredentialResult
+		cmp *CompareResult
+	)
 	if s.op == OperationRegister {
-		r, err := s.engine.GenerateCredential(ctx, s.hash, audio, opts)
+		reg, err = s.engine.GenerateCredential(ectx, s.hash, audio, opts)
+	} else {
+		cmp, err = s.engine.CompareCredentialToAudio(ectx, s.cred, audio, opts)
+	}
+	sl.release()
+	s.addWait(sl.wait)
+	if s.op == OperationRegister {
+		r := reg
 		if err != nil {
 			if ctx.Err() != nil {
 				return Event{}, ctx.Err()
@@ -703,7 +738,7 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		}
 		return s.store(ctx, ev), nil
 	}
-	r, err := s.engine.CompareCredentialToAudio(ctx, s.cred, audio, opts)
+	r := cmp
 	if err != nil {
 		if ctx.Err() != nil {
 			return Event{}, ctx.Err()
@@ -736,6 +771,13 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		ev.Type = EventResultSuccess
 	}
 	return s.finish(ev), nil
+}
+
+// addWait adds a wait for the engine to the session's stats.
+func (s *Session) addWait(d time.Duration) {
+	s.mu.Lock()
+	s.stats.EngineWait += d
+	s.mu.Unlock()
 }
 
 // antiSpoofing records the engine's authenticity a in ev and reports
