@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
-		"syscall"
+	"syscall"
 	"testing"
 	"time"
 
