@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
@@ -33,6 +34,11 @@ const DefaultAuthFailureDelay = 500 * time.Millisecond
 // DefaultIdleTimeout is the default ServerOptions.IdleTimeout: three
 // missed Genesys pings.
 const DefaultIdleTimeout = 15 * time.Second
+
+// DefaultLagBudget is the default ServerOptions.LagBudget: the delivery
+// lag over which a session counts frames in Stats.FramesLagged and logs a
+// warning.
+const DefaultLagBudget = streamcore.DefaultLagBudget
 
 // DefaultMedia is the server's default media preference: stereo PCMU, then
 // mono PCMU of the customer, then of the agent, then the same for L16.
@@ -123,6 +129,12 @@ type ServerOptions struct {
 	// or paused, up to voicegate.MaxGapFill per gap, so the audio read
 	// keeps the call's timeline. Gaps are counted in Stats either way.
 	FillGaps bool
+	// LagBudget is the delivery lag (Stats.Lag) a session tolerates: a
+	// frame read later than that counts in Stats.FramesLagged, and each
+	// time the lag goes over it the session logs a warning to Logger (once
+	// per crossing, not per frame). 0 means DefaultLagBudget (100 ms);
+	// negative counts and logs nothing.
+	LagBudget time.Duration
 
 	// Recorder, when set, records every session (WAV + JSON sidecar).
 	Recorder RecordSink
@@ -172,6 +184,9 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	}
 	if c.BufferFrames <= 0 {
 		c.BufferFrames = 128
+	}
+	if c.LagBudget == 0 {
+		c.LagBudget = DefaultLagBudget
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

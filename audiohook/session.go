@@ -52,6 +52,14 @@ type Stats struct {
 	MaxPongLatency time.Duration // most time from receiving a ping to writing its pong
 	Position       time.Duration // media position of the next sample
 	RecordDropped  uint64        // recorder entries dropped because the recorder fell behind
+
+	// Lag is the delivery lag of the last frame ReadFrame returned, MaxLag
+	// the largest so far, FramesLagged the frames returned with a Lag over
+	// ServerOptions.LagBudget; as in twilio.Stats: a frame is due at its
+	// media time (position) on the session's best delivery so far.
+	Lag          time.Duration
+	MaxLag       time.Duration
+	FramesLagged uint64
 }
 
 type sessionState int
@@ -239,6 +247,9 @@ func (s *Session) Stats() Stats {
 		MaxPongLatency:   time.Duration(s.maxPongNs.Load()),
 		Position:         time.Duration(s.posNs.Load()),
 		RecordDropped:    s.recDropped.Load(),
+		Lag:              c.Lag,
+		MaxLag:           c.MaxLag,
+		FramesLagged:     c.FramesLagged,
 	}
 }
 
