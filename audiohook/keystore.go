@@ -80,9 +80,8 @@ type NonceCache interface {
 	Add(nonce string, now, until time.Time) error
 }
 
-// DefaultNonceCapacity is the capacity of NewMemoryNonces(0). A nonce is kept
-// 13 s after its created time (MaxAge + ClockSkew), so it admits 7 600
-// connections per second from clients that sign just before dialing (Genesys).
+// DefaultNonceCapacity is the capacity of NewMemoryNonces(0): nonces live
+// 13 s (MaxAge + ClockSkew), so it admits 7 600 signed connections per second.
 const DefaultNonceCapacity = 100000
 
 // MemoryNonces is an in-memory NonceCache; the zero value is not usable, call

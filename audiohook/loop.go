@@ -63,12 +63,17 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 		q: streamcore.NewQueue(streamcore.QueueOptions{
 			Frames: o.BufferFrames,
 			// The largest format: two channels of L16 at 8 kHz.
-			Bytes:    max(int(o.Buffer/time.Millisecond)*8*4, maxBinary),
-			Duration: o.Buffer,
-			Overflow: streamcore.DropOldest,
+			Bytes:     max(int(o.Buffer/time.Millisecond)*8*4, maxBinary),
+			Duration:  o.Buffer,
+			Overflow:  streamcore.DropOldest,
+			LagBudget: o.LagBudget,
 			// The reader flushes before it blocks: on the network (the
 			// connection's flush hook) or on the hand-over to the owner.
 			Batched: true,
+			OnLag: func(lag, budget time.Duration) {
+				o.Logger.Warn("audiohook: lag over budget: frames are read later than their media time",
+					"session", sid, "lag", lag, "budget", budget)
+			},
 		}),
 		in:       make(chan inMsg),
 		ack:      make(chan struct{}),

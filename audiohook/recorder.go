@@ -20,14 +20,12 @@ import (
 	"github.com/voicegate/voicegate/internal/streamcore"
 )
 
-// RecordSink creates the files of one recorded session: audio receives a
-// WAV file in the negotiated format (WAV sizes patched on close if it is an
-// io.WriteSeeker), sidecar a JSON Sidecar; the recorder closes both. Create
-// is called when the open transaction completes (probes are not recorded),
-// from the recorder's own goroutine, so disk I/O never delays the protocol;
-// entries beyond 256 waiting are dropped (Stats.RecordDropped). Gaps in the
-// media position up to voicegate.MaxGapFill are recorded as silence.
-// Implementations must be safe for concurrent use.
+// RecordSink creates the files of a session once opened (not probes): audio
+// gets a WAV in the negotiated format (sizes patched on close if it is an
+// io.WriteSeeker), sidecar a JSON Sidecar; the recorder closes both. Disk
+// I/O runs on the recorder's goroutine, never the protocol's: entries beyond
+// 256 waiting are dropped (Stats.RecordDropped); gaps up to
+// voicegate.MaxGapFill become silence. Safe for concurrent use.
 type RecordSink interface {
 	Create(ctx context.Context, sessionID string) (audio, sidecar io.WriteCloser, err error)
 }

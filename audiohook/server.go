@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
 
@@ -35,6 +36,9 @@ const DefaultAuthFailureDelay = 500 * time.Millisecond
 // missed Genesys pings.
 const DefaultIdleTimeout = 15 * time.Second
 
+// DefaultLagBudget is the default ServerOptions.LagBudget.
+const DefaultLagBudget = streamcore.DefaultLagBudget
+
 // DefaultMedia is the server's default media preference: stereo PCMU, then
 // mono PCMU of the customer, then of the agent, then the same for L16.
 var DefaultMedia = []wire.MediaParameter{
@@ -52,12 +56,10 @@ type ServerOptions struct {
 	InsecureSkipAuth bool
 	// AuthFailure selects HTTP 401 (default) or disconnect "unauthorized".
 	AuthFailure AuthFailureMode
-	// AuthFailureDelay is the least time from the start of verification to
-	// the answer of a failed authentication, whatever failed (key, key
-	// store, signature, replay). 0 means DefaultAuthFailureDelay, <0 none.
+	// AuthFailureDelay is the least time before answering any failed
+	// authentication; 0 means DefaultAuthFailureDelay, <0 none.
 	AuthFailureDelay time.Duration
-	// Sleep waits d or until ctx ends, then returns ctx.Err(), to hold back
-	// failed authentications; nil means a timer. Tests replace it.
+	// Sleep holds back failed authentications (d, or ctx.Err()); nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Nonces, when set, rejects replayed signature nonces (see Accept for a
 	// full cache).
@@ -81,17 +83,14 @@ type ServerOptions struct {
 	// refuses the session with disconnect "unauthorized" if it wraps
 	// ErrUnauthorized, else "error", info = the error text.
 	OnOpen func(info *OpenInfo) error
-	// OnMessage, when set, is called from the session's goroutine for every
-	// valid client text message after it was handled; it must not block or
-	// keep m. Call Session methods that send from another goroutine, never
-	// from OnMessage or OnOpen (they would wait for this one).
+	// OnMessage, when set, gets each valid client text message once handled,
+	// on the session's goroutine: it must not block, keep m, or call Session
+	// methods that send (call them from another goroutine).
 	OnMessage func(s *Session, m *wire.Message)
 
-	// OpenTimeout bounds the wait for open after the upgrade; 0 means 10 s.
-	// On expiry the server sends disconnect "error".
+	// OpenTimeout bounds the wait for open (then disconnect "error"); 0: 10 s.
 	OpenTimeout time.Duration
-	// CloseTimeout bounds the wait for the client's close after disconnect
-	// (and in Close); 0 means 10 s. Then the connection is dropped.
+	// CloseTimeout bounds the wait for close after disconnect; 0 means 10 s.
 	CloseTimeout time.Duration
 	// WriteTimeout bounds each message write; 0 means 5 s.
 	WriteTimeout time.Duration
@@ -99,9 +98,8 @@ type ServerOptions struct {
 	// arrived for this long, such as a half-open connection behind a proxy.
 	// 0 means DefaultIdleTimeout; negative disables it.
 	IdleTimeout time.Duration
-	// ReadCadence, while active, pauses the reader this long after each
-	// batch so one read(2) takes several messages; it delays ping, update
-	// and close as long. 0 (default) reads each message as it arrives.
+	// ReadCadence pauses an active session's reader this long between reads
+	// to batch messages, delaying ping and close as long; 0 (default): none.
 	ReadCadence time.Duration
 
 	// Buffer is the most audio queued for ReadFrame; 0 means 2 s. When full,
@@ -112,16 +110,19 @@ type ServerOptions struct {
 	// FillGaps inserts silence for media time the client discarded or
 	// paused, up to voicegate.MaxGapFill per gap. Stats counts gaps anyway.
 	FillGaps bool
+	// LagBudget is the delivery lag (Stats.Lag) over which a frame counts
+	// in Stats.FramesLagged and Logger gets a warning, once per crossing.
+	// 0 means DefaultLagBudget (100 ms); negative disables both.
+	LagBudget time.Duration
 
 	// Recorder, when set, records every session (WAV + JSON sidecar).
 	Recorder RecordSink
 	// Logger receives protocol diagnostics; nil means none. Secrets are
 	// never logged.
 	Logger *slog.Logger
-	// OriginPatterns lists the hosts (path.Match patterns, case insensitive;
-	// with "://", matched against scheme://host) accepted in an Origin header
-	// that differs from Host. nil accepts same-host origins only. Requests
-	// without Origin, like Genesys Cloud's, are always accepted.
+	// OriginPatterns lists hosts (path.Match, case insensitive; with "://"
+	// against scheme://host) accepted in an Origin other than Host; nil: same
+	// host only. Requests without Origin (Genesys Cloud's) are accepted.
 	OriginPatterns []string
 }
 
@@ -159,6 +160,9 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	}
 	if c.BufferFrames <= 0 {
 		c.BufferFrames = 128
+	}
+	if c.LagBudget == 0 {
+		c.LagBudget = DefaultLagBudget
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

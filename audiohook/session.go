@@ -53,6 +53,9 @@ type Stats struct {
 	MaxPongLatency time.Duration // most time from receiving a ping to writing its pong
 	Position       time.Duration // media position of the next sample
 	RecordDropped  uint64        // recorder entries dropped because the recorder fell behind
+	Lag            time.Duration // delivery lag of the last frame read (as twilio.Stats.Lag)
+	MaxLag         time.Duration // largest Lag so far
+	FramesLagged   uint64        // frames read with a Lag over ServerOptions.LagBudget
 }
 
 type sessionState int
@@ -230,6 +233,9 @@ func (s *Session) Stats() Stats {
 		MaxPongLatency:   time.Duration(s.maxPongNs.Load()),
 		Position:         time.Duration(s.posNs.Load()),
 		RecordDropped:    s.recDropped.Load(),
+		Lag:              c.Lag,
+		MaxLag:           c.MaxLag,
+		FramesLagged:     c.FramesLagged,
 	}
 }
 

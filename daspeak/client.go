@@ -138,7 +138,25 @@ type ClientOptions struct {
 	// MaxRetryAfter is the longest Retry-After the Client honours (default
 	// DefaultMaxRetryAfter). A longer one ends the retries and returns the
 	// 429 or 503 error.
+	//
+	// HTTP 429 Too Many Requests (RFC 6585 §4) is retried like a 5xx
+	// answer, after the answer's Retry-After (RFC 9110 §10.2.3: seconds or
+	// an HTTP date) when it has one, after the backoff otherwise. The
+	// das-Peak documentation says nothing of rate limits; a Veridas
+	// gateway in front of it may send 429. When the retries run out, or
+	// Retry-After is beyond MaxRetryAfter, the request fails with a
+	// *RateLimitError (matching ErrRateLimited and wrapping the last
+	// answer's *APIError); a session reports it as error-das-Peak.
 	MaxRetryAfter time.Duration
+
+	// Limiter, when set, bounds the requests in flight: each attempt holds
+	// one of its slots, given back while the Client waits to retry
+	// (Retry-After, backoff), so a rate-limited service slows every caller
+	// sharing the Limiter in arrival order instead of piling up retries.
+	// A request whose context carries a slot of the same Limiter (a
+	// Session whose Config.Limiter is this one) uses that slot. Default
+	// nil: no bound.
+	Limiter *Limiter
 
 	// MaxResponseBytes bounds a response body (default
 	// DefaultMaxResponseBytes). A larger body fails with
@@ -362,9 +380,33 @@ func (c *Client) call(ctx context.Context, path string, parts []formPart, out an
 			return fmt.Errorf("daspeak: %s %s: encode form: %w", method, path, err)
 		}
 	}
-	var lastErr error
+	sl := c.slotFor(ctx)
+	if own := sl != nil && slotFrom(ctx) != sl; own {
+		defer func() {
+			sl.release()
+			if outer := slotFrom(ctx); outer != nil {
+				outer.wait += sl.wait
+			}
+		}()
+	}
+	var (
+		lastErr    error
+		retryAfter time.Duration
+		attempts   int
+	)
 	for attempt := 0; ; attempt++ {
-		retry, retryAfter, err := c.attempt(ctx, method, path, body, contentType, out)
+		if err := sl.acquire(ctx); err != nil {
+			if lastErr == nil {
+				return fmt.Errorf("daspeak: %s %s: %w while queued for the Limiter", method, path, err)
+			}
+			return fmt.Errorf("daspeak: %s %s: %w while queued for the Limiter to retry after: %w", method, path, err, lastErr)
+		}
+		var (
+			retry bool
+			err   error
+		)
+		retry, retryAfter, err = c.attempt(ctx, method, path, body, contentType, out)
+		attempts++
 		if err == nil {
 			return nil
 		}
@@ -382,6 +424,9 @@ func (c *Client) call(ctx context.Context, path string, parts []formPart, out an
 			}
 			wait = retryAfter
 		}
+		// The slot is not held while waiting: other calls use it, and this
+		// one queues again behind those that arrived meanwhile.
+		sl.release()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -392,9 +437,26 @@ func (c *Client) call(ctx context.Context, path string, parts []formPart, out an
 	}
 	var apiErr *APIError
 	if errors.As(lastErr, &apiErr) {
+		if apiErr.Status == http.StatusTooManyRequests {
+			return &RateLimitError{Attempts: attempts, RetryAfter: retryAfter, Err: apiErr}
+		}
 		return lastErr
 	}
 	return fmt.Errorf("daspeak: %s %s: %w", method, path, lastErr)
+}
+
+// slotFor returns the Limiter slot a request holds while each attempt is
+// in flight: the caller's when its context carries a slot of the Client's
+// Limiter (a Session with the same Config.Limiter), a new one otherwise,
+// nil without a Limiter.
+func (c *Client) slotFor(ctx context.Context) *slot {
+	if c.opts.Limiter == nil {
+		return nil
+	}
+	if s := slotFrom(ctx); s != nil && s.l == c.opts.Limiter {
+		return s
+	}
+	return &slot{l: c.opts.Limiter}
 }
 
 // backoff returns the wait before retry number attempt+1: RetryBackoff

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Exception names of the das-Peak error catalogue (the "exception" field of
@@ -213,6 +214,37 @@ func (e *APIError) ModelHash() string {
 func (e *APIError) Temporary() bool {
 	return e.Status == 429 || e.Status >= 500
 }
+
+// RateLimitError reports a request that das-Peak, or the gateway in front
+// of it, kept answering with HTTP 429 Too Many Requests until the Client
+// gave up: after ClientOptions.MaxRetries retries, or at once when the
+// answer's Retry-After was beyond ClientOptions.MaxRetryAfter. It matches
+// ErrRateLimited, and errors.As finds the last answer's *APIError through
+// it.
+type RateLimitError struct {
+	// Attempts is the number of requests sent.
+	Attempts int
+	// RetryAfter is the last answer's Retry-After, or 0 when it had none.
+	RetryAfter time.Duration
+	// Err is the last 429 answer.
+	Err *APIError
+}
+
+// Error returns "daspeak: rate limited after <n> attempts (Retry-After
+// <d>): <last answer>".
+func (e *RateLimitError) Error() string {
+	ra := ""
+	if e.RetryAfter > 0 {
+		ra = fmt.Sprintf(" (Retry-After %v)", e.RetryAfter)
+	}
+	return fmt.Sprintf("daspeak: rate limited after %d attempts%s: %v", e.Attempts, ra, e.Err)
+}
+
+// Unwrap returns the last answer's *APIError.
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrRateLimited.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // Session errors, carried by the Err field of error events and returned by
 // Register and Verify for an invalid configuration.

@@ -136,6 +136,11 @@ type Event struct {
 	// ScoreThreshold is the threshold applied (verify results).
 	ScoreThreshold float64
 
+	// EngineWait is the time the session queued for a Limiter slot
+	// before calling the engine (terminal events; 0 without a Limiter or
+	// without a wait). In JSON only when not 0.
+	EngineWait time.Duration
+
 	// Credential is the new credential (register result-success and
 	// error-store). It is left out of JSON unless the session's
 	// Config.CredentialInJSON is set.
@@ -180,6 +185,7 @@ type eventJSON struct {
 	AuthenticityThreshold *float64     `json:"authenticity_threshold,omitempty"`
 	Score                 *float64     `json:"score,omitempty"`
 	ScoreThreshold        *float64     `json:"score_threshold,omitempty"`
+	EngineWait            *float64     `json:"engine_wait,omitempty"`
 	Credential            string       `json:"credential,omitempty"`
 	Audio                 []byte       `json:"audio,omitempty"`
 	Stored                *bool        `json:"stored,omitempty"`
@@ -244,6 +250,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 			j.Stored = ptr(e.Stored)
 		}
 	}
+	if e.EngineWait > 0 {
+		j.EngineWait = ptr(seconds(e.EngineWait))
+	}
 	if e.credentialInJSON {
 		j.Credential = e.Credential
 	}
@@ -284,6 +293,9 @@ func (e Event) LogValue() slog.Value {
 		if e.Operation == OperationRegister && e.Type == EventResultSuccess {
 			attrs = append(attrs, slog.Bool("stored", e.Stored))
 		}
+	}
+	if e.EngineWait > 0 {
+		attrs = append(attrs, slog.Duration("engine_wait", e.EngineWait))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))

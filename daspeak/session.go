@@ -76,6 +76,15 @@ type Config struct {
 	// counted either way.
 	FillGaps bool
 
+	// Limiter, when set, bounds the engine calls in progress across the
+	// sessions (and Clients) that share it: the session queues for a slot,
+	// in arrival order, before it calls the engine and gives it back as
+	// the engine answers (before storing). The wait is reported in
+	// SessionStats.EngineWait and in the result's Event.EngineWait. When
+	// ctx ends while queued, Next returns ctx's error and the session can
+	// be resumed. Default nil: no bound.
+	Limiter *Limiter
+
 	// Store, for register sessions, keeps the new credential under
 	// CallerID. Optional. With a Store, result-success means the store
 	// kept the credential; when it did not, the session ends with
@@ -221,6 +230,10 @@ type SessionStats struct {
 	Dropped time.Duration
 	// StoreAttempts counts calls to Config.Store.
 	StoreAttempts int
+	// EngineWait is the time the session queued for a slot of
+	// Config.Limiter (or of its Client's ClientOptions.Limiter) before
+	// calling the engine.
+	EngineWait time.Duration
 }
 
 type sessionState uint8
@@ -269,12 +282,14 @@ type Session struct {
 	lastSeq  uint64
 	clock    streamcore.Track // media time of the party's frames
 	gapc     streamcore.GapCounters
+	bps      int     // bytes per collected sample: 1 for PCMU and PCMA, 2 for L16
 	pcm      []int16 // scratch for one decoded frame
 	mono     []int16 // scratch for one channel
-	audio    []int16 // collected audio
-	pause    []int16 // ring of the current pause (last MaxPause)
-	pauseLen int     // samples in the ring
-	pauseOff int     // ring start
+	one      []byte  // scratch for one channel in the collected encoding
+	zeros    []int16 // 20 ms of silence, decoded (gap filling)
+	silence  []byte  // 20 ms of silence, encoded (gap filling)
+	audio    clip    // collected audio
+	pause    ring    // the current pause (last MaxPause)
 	nextProg time.Duration
 
 	mu    sync.Mutex
@@ -378,11 +393,14 @@ func (s *Session) fill(ev Event) Event {
 	if s.det != nil {
 		ev.NetSpeech = s.det.NetSpeech()
 	}
-	if s.rate > 0 {
-		ev.AudioDuration = time.Duration(len(s.audio)) * time.Second / time.Duration(s.rate)
-	}
+	ev.AudioDuration = s.audioDuration()
 	if ev.Exception == "" && ev.Err != nil {
 		ev.Exception = exceptionOf(ev.Err)
+	}
+	if ev.Type.IsTerminal() {
+		s.mu.Lock()
+		ev.EngineWait = s.stats.EngineWait
+		s.mu.Unlock()
 	}
 	ev.audioInJSON = s.cfg.AudioInJSON
 	ev.credentialInJSON = s.cfg.CredentialInJSON
@@ -462,7 +480,15 @@ func (s *Session) enough() bool {
 }
 
 func (s *Session) full() bool {
-	return s.rate > 0 && time.Duration(len(s.audio))*time.Second/time.Duration(s.rate) >= s.cfg.MaxTotalAudio
+	return s.rate > 0 && s.audio.full()
+}
+
+// audioDuration is the duration of the collected audio.
+func (s *Session) audioDuration() time.Duration {
+	if s.rate == 0 {
+		return 0
+	}
+	return time.Duration(s.audio.n/s.bps) * time.Second / time.Duration(s.rate)
 }
 
 // read returns the next frame of the party. Before the first one it
@@ -510,13 +536,20 @@ func (s *Session) process(f voicegate.Frame) error {
 		if f.SampleRate != 8000 && f.SampleRate != 16000 {
 			return fmt.Errorf("%w: sample rate %d Hz (8000 or 16000 needed)", ErrAudio, f.SampleRate)
 		}
-		det, err := vad.New(f.SampleRate, nil)
+		// The session reads only net speech from the detector: one
+		// segment slot is enough.
+		det, err := vad.New(f.SampleRate, &vad.Options{MaxSegments: 1})
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrAudio, err)
 		}
 		s.det, s.rate, s.enc = det, f.SampleRate, f.Encoding
-		s.pause = make([]int16, max(int(s.cfg.MaxPause.Seconds()*float64(s.rate)), 1))
-		s.audio = make([]int16, 0, int(s.cfg.MaxTotalAudio.Seconds()*float64(s.rate))+1)
+		s.bps = 1
+		if s.enc != voicegate.PCMU && s.enc != voicegate.PCMA {
+			s.enc, s.bps = voicegate.L16, 2
+		}
+		maxSamples := int(int64(s.cfg.MaxTotalAudio) * int64(s.rate) / int64(time.Second))
+		s.audio = clip{block: s.rate * s.bps, max: maxSamples * s.bps}
+		s.pause = ring{buf: make([]byte, max(int(int64(s.cfg.MaxPause)*int64(s.rate)/int64(time.Second)), 1)*s.bps)}
 	}
 	if f.SampleRate != s.rate {
 		return fmt.Errorf("%w: sample rate changed from %d to %d Hz", ErrAudio, s.rate, f.SampleRate)
@@ -537,8 +570,9 @@ func (s *Session) process(f voicegate.Frame) error {
 		codec.BytesToInt16(pcm, f.Payload)
 	}
 	mono := pcm
+	ch := 0
 	if f.Channels > 1 {
-		ch := f.Channel(s.cfg.Party)
+		ch = f.Channel(s.cfg.Party)
 		if ch < 0 {
 			ch = 0
 			if s.cfg.Party == voicegate.Agent {
@@ -550,6 +584,25 @@ func (s *Session) process(f voicegate.Frame) error {
 		}
 		mono = s.mono[:n]
 		codec.ExtractChannel(mono, pcm, f.Channels, ch)
+	}
+	// The same channel in the collected encoding: the payload's own bytes
+	// when the encodings match, so G.711 audio reaches the engine as it
+	// came.
+	if cap(s.one) < n*s.bps {
+		s.one = make([]byte, n*s.bps)
+	}
+	one := s.one[:n*s.bps]
+	switch {
+	case f.Encoding == s.enc && s.bps == 1:
+		for i := range one {
+			one[i] = f.Payload[i*f.Channels+ch]
+		}
+	case s.enc == voicegate.PCMU:
+		codec.EncodeULaw(one, mono)
+	case s.enc == voicegate.PCMA:
+		codec.EncodeALaw(one, mono)
+	default:
+		codec.Int16ToBytes(one, mono)
 	}
 
 	// Sequence gaps and timestamp gaps.
@@ -564,79 +617,61 @@ func (s *Session) process(f voicegate.Frame) error {
 	s.clock.MinGap = time.Second / time.Duration(s.rate)
 	gap, _ := s.clock.Place(f.Timestamp, f.Duration(), &s.gapc)
 	if s.cfg.FillGaps && gap > 0 && gap <= voicegate.MaxGapFill {
-		zeros := int(int64(gap) * int64(s.rate) / int64(time.Second))
-		s.feed(make([]int16, zeros))
-		s.mu.Lock()
-		s.stats.Filled += time.Duration(zeros) * time.Second / time.Duration(s.rate)
-		s.mu.Unlock()
+		s.fillGap(int(int64(gap) * int64(s.rate) / int64(time.Second)))
 	}
-	s.feed(mono)
+	s.feed(mono, one)
 	return nil
 }
 
-// feed runs the detector over pcm and adds it to the collected audio:
-// speech goes straight in; non-speech waits in the pause ring, whose last
-// MaxPause joins the audio when speech resumes.
-func (s *Session) feed(pcm []int16) {
+// fillGap feeds n samples of silence.
+func (s *Session) fillGap(n int) {
+	step := s.rate / 50
+	if s.zeros == nil {
+		s.zeros = make([]int16, step)
+		s.silence = make([]byte, step*s.bps)
+		for i := range s.silence {
+			s.silence[i] = streamcore.SilenceByte(s.enc)
+		}
+	}
+	for left := n; left > 0; {
+		k := min(left, step)
+		s.feed(s.zeros[:k], s.silence[:k*s.bps])
+		left -= k
+	}
+	s.mu.Lock()
+	s.stats.Filled += time.Duration(n) * time.Second / time.Duration(s.rate)
+	s.mu.Unlock()
+}
+
+// feed runs the detector over pcm and adds enc, the same samples in the
+// collected encoding, to the collected audio: speech goes straight in;
+// non-speech waits in the pause ring, whose last MaxPause joins the audio
+// when speech resumes.
+func (s *Session) feed(pcm []int16, enc []byte) {
 	step := s.rate / 50
 	for len(pcm) > 0 && !s.full() {
 		k := min(len(pcm), step)
-		chunk := pcm[:k]
-		pcm = pcm[k:]
-		speech := s.det.Process(chunk)
+		chunk, echunk := pcm[:k], enc[:k*s.bps]
+		pcm, enc = pcm[k:], enc[k*s.bps:]
+		dropped := 0
+		if s.det.Process(chunk) {
+			s.pause.flush(&s.audio)
+			s.audio.add(echunk)
+		} else {
+			dropped = s.pause.push(echunk) / s.bps
+		}
 		s.mu.Lock()
 		s.stats.Received += time.Duration(k) * time.Second / time.Duration(s.rate)
-		s.mu.Unlock()
-		if !speech {
-			s.pushPause(chunk)
-			continue
-		}
-		s.flushPause()
-		room := cap(s.audio) - len(s.audio)
-		s.audio = append(s.audio, chunk[:min(k, room)]...)
-	}
-}
-
-func (s *Session) pushPause(chunk []int16) {
-	for _, v := range chunk {
-		if s.pauseLen < len(s.pause) {
-			s.pause[(s.pauseOff+s.pauseLen)%len(s.pause)] = v
-			s.pauseLen++
-			continue
-		}
-		s.pause[s.pauseOff] = v
-		s.pauseOff = (s.pauseOff + 1) % len(s.pause)
-		s.mu.Lock()
-		s.stats.Dropped += time.Second / time.Duration(s.rate)
+		s.stats.Dropped += time.Duration(dropped) * time.Second / time.Duration(s.rate)
 		s.mu.Unlock()
 	}
 }
 
-func (s *Session) flushPause() {
-	for i := 0; i < s.pauseLen && len(s.audio) < cap(s.audio); i++ {
-		s.audio = append(s.audio, s.pause[(s.pauseOff+i)%len(s.pause)])
-	}
-	s.pauseLen, s.pauseOff = 0, 0
-}
-
-// wav encodes the collected audio as a mono WAV file in the source's
+// wav encodes the collected audio as a mono WAV file in the collected
 // encoding.
 func (s *Session) wav() ([]byte, error) {
 	f := codec.WAVFormat{Encoding: s.enc, SampleRate: s.rate, Channels: 1}
-	var data []byte
-	switch s.enc {
-	case voicegate.PCMU:
-		data = make([]byte, len(s.audio))
-		codec.EncodeULaw(data, s.audio)
-	case voicegate.PCMA:
-		data = make([]byte, len(s.audio))
-		codec.EncodeALaw(data, s.audio)
-	default:
-		f.Encoding = voicegate.L16
-		data = make([]byte, 2*len(s.audio))
-		codec.Int16ToBytes(data, s.audio)
-	}
-	return codec.EncodeWAV(nil, f, data)
+	return codec.EncodeWAV(nil, f, s.audio.appendTo(make([]byte, 0, s.audio.n)))
 }
 
 // submit calls the engine and turns its answer into the result; a register
@@ -651,8 +686,25 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %w", ErrAudio, err)}), nil
 	}
 	opts := &AudioOptions{Channel: 1, Calibration: s.cfg.Calibration}
+	sl := &slot{l: s.cfg.Limiter}
+	ectx := withSlot(ctx, sl)
+	if err := sl.acquire(ectx); err != nil {
+		s.addWait(sl.wait)
+		return Event{}, err
+	}
+	var (
+		reg *CredentialResult
+		cmp *CompareResult
+	)
 	if s.op == OperationRegister {
-		r, err := s.engine.GenerateCredential(ctx, s.hash, audio, opts)
+		reg, err = s.engine.GenerateCredential(ectx, s.hash, audio, opts)
+	} else {
+		cmp, err = s.engine.CompareCredentialToAudio(ectx, s.cred, audio, opts)
+	}
+	sl.release()
+	s.addWait(sl.wait)
+	if s.op == OperationRegister {
+		r := reg
 		if err != nil {
 			if ctx.Err() != nil {
 				return Event{}, ctx.Err()
@@ -686,7 +738,7 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		}
 		return s.store(ctx, ev), nil
 	}
-	r, err := s.engine.CompareCredentialToAudio(ctx, s.cred, audio, opts)
+	r := cmp
 	if err != nil {
 		if ctx.Err() != nil {
 			return Event{}, ctx.Err()
@@ -719,6 +771,13 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		ev.Type = EventResultSuccess
 	}
 	return s.finish(ev), nil
+}
+
+// addWait adds a wait for the engine to the session's stats.
+func (s *Session) addWait(d time.Duration) {
+	s.mu.Lock()
+	s.stats.EngineWait += d
+	s.mu.Unlock()
 }
 
 // antiSpoofing records the engine's authenticity a in ev and reports

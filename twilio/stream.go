@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,9 @@ const (
 	// wait for audio (it needs seconds of speech), and leaves the rest of
 	// that budget to the consumer.
 	DefaultReadCadence = 60 * time.Millisecond
+	// DefaultLagBudget is the delivery lag over which a stream counts
+	// frames in Stats.FramesLagged and logs a warning.
+	DefaultLagBudget = streamcore.DefaultLagBudget
 )
 
 // FrameBytes is the size of one 20 ms frame of 8 kHz μ-law, the unit in
@@ -103,6 +107,14 @@ type AcceptOptions struct {
 	// ReadCadence later. A negative value disables it: each message is
 	// read as it arrives.
 	ReadCadence time.Duration
+	// LagBudget is the delivery lag (Stats.Lag) a stream tolerates: a
+	// frame read later than that counts in Stats.FramesLagged, and each
+	// time the lag goes over it the stream logs a warning to Logger (once
+	// per crossing, not per frame). Default DefaultLagBudget (100 ms);
+	// negative counts and logs nothing.
+	LagBudget time.Duration
+	// Logger receives the lag warnings; nil means none.
+	Logger *slog.Logger
 
 	// clock times IdleTimeout; nil is the time package. Tests set a fake.
 	clock clock
@@ -150,6 +162,12 @@ func (o *AcceptOptions) withDefaults() AcceptOptions {
 	}
 	if c.clock == nil {
 		c.clock = realClock{}
+	}
+	if c.LagBudget == 0 {
+		c.LagBudget = DefaultLagBudget
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
@@ -367,6 +385,19 @@ type Stats struct {
 	MediaSent  uint64
 	MarksSent  uint64
 	ClearsSent uint64
+
+	// Lag is the delivery lag of the last frame ReadFrame returned: when
+	// it was returned less when it was due, a frame being due at its media
+	// time on the stream's best delivery so far (the running minimum of
+	// delivery time less media time), so Lag is 0 while the stream keeps
+	// up with real time and grows by the time the server or the
+	// application falls behind. MaxLag is the largest Lag so far, and
+	// FramesLagged counts frames returned with a Lag over
+	// AcceptOptions.LagBudget. The fields have the same meaning in
+	// audiohook.Stats.
+	Lag          time.Duration
+	MaxLag       time.Duration
+	FramesLagged uint64
 }
 
 type pendingMark struct {
@@ -460,11 +491,8 @@ type Stream struct {
 func newStream(c *wsconn.Conn, o AcceptOptions) *Stream {
 	n := 2 * o.QueueFrames
 	s := &Stream{
-		conn: c,
-		opts: o,
-		// Room for n frames of 160 bytes, or fewer larger ones from
-		// clones that send more per message.
-		q:       streamcore.NewQueue(streamcore.QueueOptions{Frames: n, Bytes: 2 * n * FrameBytes, Overflow: streamcore.DropOldest, Batched: true}),
+		conn:    c,
+		opts:    o,
 		done:    make(chan struct{}),
 		startCh: make(chan struct{}),
 		closeCh: make(chan struct{}),
@@ -474,10 +502,26 @@ func newStream(c *wsconn.Conn, o AcceptOptions) *Stream {
 		b64Buf:  make([]byte, 768),
 		events:  make([]Event, o.EventQueue),
 	}
+	// Room for n frames of 160 bytes, or fewer larger ones from clones
+	// that send more per message.
+	s.q = streamcore.NewQueue(streamcore.QueueOptions{Frames: n, Bytes: 2 * n * FrameBytes, Overflow: streamcore.DropOldest,
+		Batched: true, LagBudget: o.LagBudget, OnLag: s.warnLag})
 	for i := range s.tracks {
 		s.tracks[i].MinGap = halfFrame
 	}
 	return s
+}
+
+// warnLag logs a crossing of AcceptOptions.LagBudget.
+func (s *Stream) warnLag(lag, budget time.Duration) {
+	s.mu.Lock()
+	var sid, call string
+	if s.start != nil {
+		sid, call = s.start.StreamSID, s.start.CallSID
+	}
+	s.mu.Unlock()
+	s.opts.Logger.Warn("twilio: stream lag over budget: frames are read later than their media time",
+		"stream_sid", sid, "call_sid", call, "lag", lag, "budget", budget)
 }
 
 // run is the reader goroutine: it reads every message until the
@@ -955,6 +999,7 @@ func (s *Stream) Stats() Stats {
 	st.MaxQueueDepth = c.MaxQueueDepth
 	st.QueueDepth = c.QueueDepth
 	st.FramesLate, st.Gaps, st.GapTime = g.FramesLate, g.Gaps, g.GapTime
+	st.Lag, st.MaxLag, st.FramesLagged = c.Lag, c.MaxLag, c.FramesLagged
 	return st
 }
 

@@ -119,6 +119,7 @@ type config struct {
 	AudioKey     string
 	Progress     bool
 	Buffer       time.Duration
+	EngineCalls  int
 	Engine       agent.EngineConfig
 	Session      agent.SessionFlags
 	Agent        agentConfig
@@ -164,6 +165,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.NATSLease, "nats-lease", natsbus.DefaultLease, "-nats: how long a node that stopped renewing keeps its operations before another node ends them")
 	fs.StringVar(&c.Node, "node", os.Getenv("NODE_NAME"), "-nats: this node's name (env NODE_NAME; default host, pid and random)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running operations may finish before they are ended with error-cancelled")
+	fs.IntVar(&c.EngineCalls, "engine-calls", 0, "most engine calls at once across sessions; the others wait in arrival order (0: GOMAXPROCS with the offline engine, 16 with das-Peak)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -245,10 +247,30 @@ type server struct {
 	convs   *conversations // -fake-genesys: live conversations for the index
 	bus     *natsbus.Bus   // -nats
 	metrics *metrics.Metrics
+	limiter *daspeak.Limiter // engine calls, shared by every session
+}
+
+// sessionConfig returns the configuration of a session: the flags', with
+// the server's engine Limiter.
+func (s *server) sessionConfig() *daspeak.Config {
+	c := s.cfg.Session.Config()
+	c.Limiter = s.limiter
+	return c
+}
+
+// engineLimiter returns the Limiter of the engine calls: -engine-calls,
+// or GOMAXPROCS for the CPU-bound offline engine and 16 for das-Peak.
+func engineLimiter(cfg *config) *daspeak.Limiter {
+	n := cfg.EngineCalls
+	if n <= 0 && !cfg.Engine.Offline {
+		n = 16
+	}
+	return daspeak.NewLimiter(n)
 }
 
 func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store, bus *natsbus.Bus) (*server, error) {
-	s := &server{cfg: cfg, log: log, engine: engine, store: store, bus: bus, metrics: metrics.New()}
+	s := &server{cfg: cfg, log: log, engine: engine, store: store, bus: bus, metrics: metrics.New(), limiter: engineLimiter(cfg)}
+	s.metrics.WatchLimiter(s.limiter)
 	s.creds = &agent.CredentialStore{Store: store, AudioDir: cfg.AudioDir}
 	if cfg.AudioDir != "" {
 		key, err := base64.StdEncoding.DecodeString(cfg.AudioKey)
@@ -403,7 +425,7 @@ func (s *server) newAgent() error {
 	s.source = genesys.NewSource(&genesys.SourceOptions{Logger: s.log})
 	opts := &agent.Options{
 		Engine: s.engine, Store: s.creds, Source: s.source, Authenticator: auth,
-		AllowedOrigins: splitList(a.AllowOrigins), Register: s.cfg.Session.Config(), Verify: s.cfg.Session.Config(),
+		AllowedOrigins: splitList(a.AllowOrigins), Register: s.sessionConfig(), Verify: s.sessionConfig(),
 		EventKey: eventKey, Logger: s.log, Observer: s.metrics,
 	}
 	if s.bus != nil {
@@ -478,6 +500,11 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := s.log.With("session", sess.ID())
+	untrack := s.metrics.TrackStream(func() metrics.StreamLag {
+		st := sess.Stats()
+		return metrics.StreamLag{Lag: st.Lag, MaxLag: st.MaxLag, FramesLagged: st.FramesLagged}
+	})
+	defer untrack()
 	defer func() {
 		if err := sess.Close(); err != nil && !errors.Is(err, audiohook.ErrClosed) {
 			log.Info("session close", "err", err)
@@ -516,7 +543,7 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("conversation", info.Params.ConversationID)
-	cfg := s.cfg.Session.Config()
+	cfg := s.sessionConfig()
 	var ds *daspeak.Session
 	rec, err := s.store.Get(ctx, caller)
 	switch {

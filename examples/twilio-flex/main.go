@@ -60,6 +60,7 @@ type config struct {
 	AllowOrigins string
 	Store        agent.StoreConfig
 	QueueFrames  int
+	EngineCalls  int
 
 	AccountSID   string
 	AuthToken    string
@@ -103,6 +104,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.AllowOrigins, "allow-origin", agent.Env("ALLOW_ORIGIN", "https://flex.twilio.com"), "comma-separated browser origins allowed to call the API (env ALLOW_ORIGIN)")
 	c.Store.Flags(fs)
 	fs.IntVar(&c.QueueFrames, "queue-frames", 0, "frames a media stream buffers for a slow engine (0: 2 s)")
+	fs.IntVar(&c.EngineCalls, "engine-calls", 0, "most engine calls at once across sessions; the others wait in arrival order (0: GOMAXPROCS with the offline engine, 16 with das-Peak)")
 	fs.StringVar(&c.Region, "twilio-region", os.Getenv("TWILIO_REGION"), "Twilio region, e.g. ie1 (env TWILIO_REGION)")
 	fs.StringVar(&c.Edge, "twilio-edge", os.Getenv("TWILIO_EDGE"), "Twilio edge, e.g. dublin (env TWILIO_EDGE)")
 	fs.StringVar(&c.TwilioURL, "twilio-base-url", os.Getenv("TWILIO_BASE_URL"), "replace https://{api,iam,flex-api}.twilio.com, for egress proxies (env TWILIO_BASE_URL)")
@@ -264,9 +266,19 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 	}
 	origins := splitList(cfg.AllowOrigins)
 	met := metrics.New()
+	// Engine calls wait in arrival order for one of n slots: GOMAXPROCS
+	// for the CPU-bound offline engine, 16 for das-Peak, or -engine-calls.
+	n := cfg.EngineCalls
+	if n <= 0 && !cfg.Engine.Offline {
+		n = 16
+	}
+	lim := daspeak.NewLimiter(n)
+	met.WatchLimiter(lim)
+	register, verify := cfg.Session.Config(), cfg.Session.Config()
+	register.Limiter, verify.Limiter = lim, lim
 	opts := &agent.Options{
 		Engine: engine, Store: store, Source: src, Authenticator: auth,
-		AllowedOrigins: origins, Register: cfg.Session.Config(), Verify: cfg.Session.Config(),
+		AllowedOrigins: origins, Register: register, Verify: verify,
 		EventKey: eventKey, Logger: log, Observer: met,
 	}
 	if cl != nil {

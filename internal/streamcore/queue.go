@@ -58,6 +58,16 @@ type QueueOptions struct {
 	// every push wakes a waiting consumer. Either way a consumer that is
 	// not waiting (it is still taking frames) is not signalled at all.
 	Batched bool
+	// LagBudget is the delivery lag (see LagCounters) over which a frame
+	// counts in FramesLagged and OnLag is called; 0 or negative counts
+	// nothing and calls nothing (Lag and MaxLag are measured all the
+	// same). Protocol packages default it to DefaultLagBudget.
+	LagBudget time.Duration
+	// OnLag, when set, is called by Pop, in the consumer's goroutine and
+	// outside the queue's lock, each time the lag goes over LagBudget: once
+	// per crossing, not per frame. lag is the frame's lag. It must not call
+	// Pop.
+	OnLag func(lag, budget time.Duration)
 }
 
 // Counters are the queue's share of a stream's Stats.
@@ -68,6 +78,7 @@ type Counters struct {
 	SilenceFrames  uint64 // frames pushed by PushSilence
 	QueueDepth     int    // frames queued now
 	MaxQueueDepth  int    // most frames queued at once
+	LagCounters           // delivery lag of the frames Pop returned
 }
 
 // meta is a queued frame without its payload. It holds no pointer, so
@@ -107,6 +118,7 @@ type Queue struct {
 	rwake   chan struct{} // rmu was unlocked
 	waiters atomic.Int32  // consumers waiting for rmu
 	out     []byte        // the consumer's payload, valid until its next Pop
+	lag     lagMeter
 }
 
 // NewQueue returns an empty queue.
@@ -115,6 +127,7 @@ func NewQueue(o QueueOptions) *Queue {
 	o.Bytes = max(o.Bytes, 1)
 	return &Queue{
 		opts:  o,
+		lag:   lagMeter{budget: o.LagBudget},
 		data:  make([]byte, o.Bytes),
 		meta:  make([]meta, o.Frames),
 		wake:  make(chan struct{}, 1),
@@ -314,6 +327,7 @@ func (q *Queue) Counters() Counters {
 	defer q.mu.Unlock()
 	c := q.c
 	c.QueueDepth = q.n
+	c.LagCounters = q.lag.c
 	return c
 }
 
@@ -363,7 +377,12 @@ func (q *Queue) Pop(ctx context.Context) (voicegate.Frame, error) {
 			q.head = (q.head + 1) % len(q.meta)
 			q.n--
 			q.c.FramesRead++
+			crossed := q.lag.observe(time.Now(), f.Timestamp)
+			lag := q.lag.c.Lag
 			q.mu.Unlock()
+			if crossed && q.opts.OnLag != nil {
+				q.opts.OnLag(lag, q.opts.LagBudget)
+			}
 			return f, nil
 		}
 		if q.end != nil {

@@ -16,11 +16,29 @@
 //	store_seconds{op,result}                histogram credential store latency; op get, store or delete
 //	bus_lag_seconds                         histogram from an event's append to the operation log to its write on an event stream
 //
+// With WatchLimiter, the engine's daspeak.Limiter, read at each scrape:
+//
+//	engine_calls_in_flight                  gauge     engine calls holding a slot
+//	engine_queue_length                     gauge     engine calls waiting for a slot
+//	engine_calls_admitted_total             counter   slots granted
+//	engine_queue_canceled_total             counter   waits ended by their context before a slot
+//	engine_queue_waits_total                counter   admissions that had to wait
+//	engine_queue_wait_seconds_total         counter   total time they waited
+//	engine_queue_wait_max_seconds           gauge     the longest wait so far
+//
+// With TrackStream, the delivery lag of media streams (twilio.Stats,
+// audiohook.Stats), read at each scrape:
+//
+//	stream_lag_seconds                      gauge     the largest current Lag among the streams tracked now
+//	stream_lag_max_seconds                  gauge     the largest MaxLag among them
+//	frames_lagged_total                     counter   frames delivered with a lag over the budget, by every stream tracked
+//
 // plus the Go runtime and process collectors.
 package metrics
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +63,13 @@ type Metrics struct {
 	engine                             *prometheus.HistogramVec
 	store                              *prometheus.HistogramVec
 	lag                                prometheus.Histogram
+
+	smu     sync.Mutex
+	tracked map[*trackedStream]struct{}
+	lagged  uint64 // FramesLagged of the streams no longer tracked
 }
+
+type trackedStream struct{ f func() StreamLag }
 
 // New returns Metrics registered on a new registry with the Go and
 // process collectors.
@@ -69,7 +93,88 @@ func New() *Metrics {
 	for _, c := range []prometheus.Collector{m.streams, m.audio, m.framesRead, m.framesDrop, m.framesLate, m.started, m.ended, m.engine, m.store, m.lag} {
 		f(c)
 	}
+	m.registerLag()
 	return m
+}
+
+// StreamLag is a media stream's delivery lag: the Lag, MaxLag and
+// FramesLagged fields of twilio.Stats or audiohook.Stats.
+type StreamLag struct {
+	Lag          time.Duration
+	MaxLag       time.Duration
+	FramesLagged uint64
+}
+
+// TrackStream adds a media stream to the lag metrics until the returned
+// function is called (call it once, when the stream ends). f is called at
+// each scrape, from the scraping goroutine: pass a function that reads the
+// stream's Stats.
+func (m *Metrics) TrackStream(f func() StreamLag) (untrack func()) {
+	ts := &trackedStream{f: f}
+	m.smu.Lock()
+	m.tracked[ts] = struct{}{}
+	m.smu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			last := f()
+			m.smu.Lock()
+			delete(m.tracked, ts)
+			m.lagged += last.FramesLagged
+			m.smu.Unlock()
+		})
+	}
+}
+
+// lagNow returns the lag figures of the tracked streams.
+func (m *Metrics) lagNow() (lag, maxLag time.Duration, lagged uint64) {
+	m.smu.Lock()
+	fs := make([]func() StreamLag, 0, len(m.tracked))
+	for ts := range m.tracked {
+		fs = append(fs, ts.f)
+	}
+	lagged = m.lagged
+	m.smu.Unlock()
+	for _, f := range fs {
+		l := f()
+		lag, maxLag = max(lag, l.Lag), max(maxLag, l.MaxLag)
+		lagged += l.FramesLagged
+	}
+	return lag, maxLag, lagged
+}
+
+// registerLag registers the stream lag metrics.
+func (m *Metrics) registerLag() {
+	m.tracked = make(map[*trackedStream]struct{})
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "stream_lag_seconds",
+		Help: "The largest current delivery lag among the media streams open (twilio.Stats.Lag, audiohook.Stats.Lag)."},
+		func() float64 { l, _, _ := m.lagNow(); return l.Seconds() }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "stream_lag_max_seconds",
+		Help: "The largest MaxLag among the media streams open."},
+		func() float64 { _, l, _ := m.lagNow(); return l.Seconds() }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: "frames_lagged_total",
+		Help: "Audio frames delivered with a lag over the stream's budget."},
+		func() float64 { _, _, n := m.lagNow(); return float64(n) }))
+}
+
+// WatchLimiter exports the state of l, the Limiter the server's sessions
+// share for engine calls, read at each scrape. Call it once.
+func (m *Metrics) WatchLimiter(l *daspeak.Limiter) {
+	gauge := func(name, help string, v func(daspeak.LimiterStats) float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help},
+			func() float64 { return v(l.Stats()) }))
+	}
+	counter := func(name, help string, v func(daspeak.LimiterStats) float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help},
+			func() float64 { return v(l.Stats()) }))
+	}
+	gauge("engine_calls_in_flight", "Engine calls holding a Limiter slot.", func(s daspeak.LimiterStats) float64 { return float64(s.InFlight) })
+	gauge("engine_queue_length", "Engine calls waiting for a Limiter slot.", func(s daspeak.LimiterStats) float64 { return float64(s.Queued) })
+	counter("engine_calls_admitted_total", "Limiter slots granted.", func(s daspeak.LimiterStats) float64 { return float64(s.Admitted) })
+	counter("engine_queue_canceled_total", "Waits for a Limiter slot ended by their context.", func(s daspeak.LimiterStats) float64 { return float64(s.Canceled) })
+	counter("engine_queue_waits_total", "Engine calls that waited for a Limiter slot.", func(s daspeak.LimiterStats) float64 { return float64(s.Waited) })
+	counter("engine_queue_wait_seconds_total", "Total time engine calls waited for a Limiter slot.", func(s daspeak.LimiterStats) float64 { return s.WaitTime.Seconds() })
+	gauge("engine_queue_wait_max_seconds", "The longest wait for a Limiter slot so far.", func(s daspeak.LimiterStats) float64 { return s.MaxWait.Seconds() })
 }
 
 // Registry returns the registry, to add the server's own collectors.

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -127,4 +128,62 @@ func TestMetrics(t *testing.T) {
 	if fams["go_goroutines"] == nil || fams["process_cpu_seconds_total"] == nil {
 		t.Error("no Go or process collector")
 	}
+}
+
+func gaugeOrCounter(t *testing.T, fams map[string]*dto.MetricFamily, name string) float64 {
+	t.Helper()
+	mm := value(t, fams, name, nil)
+	if mm.Counter != nil {
+		return mm.Counter.GetValue()
+	}
+	return mm.Gauge.GetValue()
+}
+
+// TestLimiterAndLagMetrics checks the engine Limiter's metrics and the
+// stream lag metrics of tracked streams, before and after a stream ends.
+func TestLimiterAndLagMetrics(t *testing.T) {
+	m := metrics.New()
+	l := daspeak.NewLimiter(1)
+	m.WatchLimiter(l)
+	if _, err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if _, err := l.Acquire(ctx); err == nil {
+		t.Fatal("second slot of a limit of 1")
+	}
+	a := metrics.StreamLag{Lag: 300 * time.Millisecond, MaxLag: 2 * time.Second, FramesLagged: 40}
+	b := metrics.StreamLag{Lag: 10 * time.Millisecond, MaxLag: 50 * time.Millisecond, FramesLagged: 2}
+	untrackA := m.TrackStream(func() metrics.StreamLag { return a })
+	untrackB := m.TrackStream(func() metrics.StreamLag { return b })
+	fams := scrape(t, m.Handler())
+	for name, want := range map[string]float64{
+		"voicegate_agent_engine_calls_in_flight":      1,
+		"voicegate_agent_engine_queue_length":         0,
+		"voicegate_agent_engine_calls_admitted_total": 1,
+		"voicegate_agent_engine_queue_canceled_total": 1,
+		"voicegate_agent_stream_lag_seconds":          0.3,
+		"voicegate_agent_stream_lag_max_seconds":      2,
+		"voicegate_agent_frames_lagged_total":         42,
+	} {
+		if got := gaugeOrCounter(t, fams, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	a.FramesLagged = 45
+	untrackA()
+	untrackA()
+	fams = scrape(t, m.Handler())
+	for name, want := range map[string]float64{
+		"voicegate_agent_stream_lag_seconds":     0.01,
+		"voicegate_agent_stream_lag_max_seconds": 0.05,
+		"voicegate_agent_frames_lagged_total":    47, // the ended stream's frames stay counted
+	} {
+		if got := gaugeOrCounter(t, fams, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	untrackB()
+	l.Release()
 }
