@@ -257,15 +257,21 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 		return nil, err
 	}
 	auth := flex.NewAuthenticator(fv, log)
+	met := metrics.New()
 	src, err := flex.NewSource(&flex.SourceOptions{
 		Client: tc, StreamURL: media, AuthTokens: []string{cfg.AuthToken},
 		Binder: agent.NewBinder(bindKey), QueueFrames: cfg.QueueFrames, Logger: log,
+		Track: func(st *twilio.Stream) func() {
+			return met.TrackStream(func() metrics.StreamLag {
+				s := st.Stats()
+				return metrics.StreamLag{Lag: s.Lag, MaxLag: s.MaxLag, FramesLagged: s.FramesLagged}
+			})
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	origins := splitList(cfg.AllowOrigins)
-	met := metrics.New()
 	// Engine calls wait in arrival order for one of n slots: GOMAXPROCS
 	// for the CPU-bound offline engine, 16 for das-Peak, or -engine-calls.
 	n := cfg.EngineCalls

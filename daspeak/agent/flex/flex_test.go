@@ -348,6 +348,12 @@ type rig struct {
 // before each stream plays (to forge what Twilio would send).
 func newRig(t *testing.T, tamper func(*twiliotest.CreatedStream, *twiliotest.Options)) *rig {
 	t.Helper()
+	return newRigWith(t, tamper, nil)
+}
+
+// newRigWith is newRig with the Source's options changed by mod.
+func newRigWith(t *testing.T, tamper func(*twiliotest.CreatedStream, *twiliotest.Options), mod func(*SourceOptions)) *rig {
+	t.Helper()
 	wav := voice(t)
 	rg := &rig{played: make(chan *twiliotest.Result, 4)}
 	var mu sync.Mutex
@@ -375,7 +381,11 @@ func newRig(t *testing.T, tamper func(*twiliotest.CreatedStream, *twiliotest.Opt
 		t.Fatal(err)
 	}
 	// A queue for the whole recording: the simulator sends it at once.
-	rg.src, err = NewSource(&SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}, QueueFrames: 1000})
+	so := &SourceOptions{Client: cl, StreamURL: rg.url, AuthTokens: []string{rg.fake.AuthToken()}, QueueFrames: 1000}
+	if mod != nil {
+		mod(so)
+	}
+	rg.src, err = NewSource(so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,6 +489,64 @@ func TestSourceStopsStreamAtOperationEnd(t *testing.T) {
 	}
 	if _, err := a.ReadFrame(ctx); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("ReadFrame after Close: %v", err)
+	}
+}
+
+// TestSourceTrack: Track sees each accepted stream, and its untrack runs
+// once the stream ended, with the stream's final Stats readable.
+func TestSourceTrack(t *testing.T) {
+	type seen struct {
+		st       *twilio.Stream
+		untracks int
+	}
+	var mu sync.Mutex
+	var tracked []*seen
+	untracked := make(chan twilio.Stats, 4)
+	rg := newRigWith(t, nil, func(o *SourceOptions) {
+		o.Track = func(st *twilio.Stream) func() {
+			s := &seen{st: st}
+			mu.Lock()
+			tracked = append(tracked, s)
+			mu.Unlock()
+			return func() {
+				mu.Lock()
+				s.untracks++
+				mu.Unlock()
+				untracked <- st.Stats()
+			}
+		}
+	})
+	call := twiliotest.SID("CA")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a, err := rg.src.Open(ctx, agent.SourceRequest{OperationID: "op_0123456789abcdef0123456789abcdef", CallID: call, CallerID: "+34600000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := a.ReadFrame(ctx); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case st := <-untracked:
+		if st.FramesRead == 0 {
+			t.Errorf("untracked stream read no frames: %+v", st)
+		}
+	case <-ctx.Done():
+		t.Fatal("untrack not called after the stream ended")
+	}
+	<-rg.played
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tracked) != 1 || tracked[0].untracks != 1 {
+		t.Fatalf("tracked %d streams, untracks %+v", len(tracked), tracked)
 	}
 }
 

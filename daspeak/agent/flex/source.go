@@ -60,8 +60,14 @@ type SourceOptions struct {
 	StopTimeout time.Duration
 	// QueueFrames is passed to twilio.AcceptOptions.
 	QueueFrames int
-	// Logger receives refused streams and failed stops; nil discards them.
+	// Logger receives refused streams, failed stops and streams whose
+	// delivery lag goes over twilio's LagBudget; nil discards them.
 	Logger *slog.Logger
+	// Track, when set, is called with each stream accepted, before its
+	// start message; the function it returns is called once the stream
+	// ended (twilio.Stream.Done). Starter servers use it to export the
+	// streams' Stats (delivery lag) as metrics.
+	Track func(st *twilio.Stream) (untrack func())
 }
 
 // Source gets a Twilio call's customer audio for an operation: Open starts
@@ -232,10 +238,18 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		PublicURL:   s.o.StreamURL,
 		AuthTokens:  s.o.AuthTokens,
 		QueueFrames: s.o.QueueFrames,
+		Logger:      s.o.Logger,
 	})
 	if err != nil {
 		s.log.Warn("media stream refused", "remote", r.RemoteAddr, "err", err)
 		return
+	}
+	if s.o.Track != nil {
+		untrack := s.o.Track(st)
+		go func() {
+			<-st.Done()
+			untrack()
+		}()
 	}
 	// r.Context() is not used after the upgrade.
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.StartTimeout)
