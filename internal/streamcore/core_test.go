@@ -185,6 +185,65 @@ func TestQueueAllocs(t *testing.T) {
 	}
 }
 
+// TestQueueGrows: the ring starts small and grows while frames wait,
+// keeping their order and bytes across a wrapped ring, up to the bounds
+// and no further; a prompt consumer keeps it small.
+func TestQueueGrows(t *testing.T) {
+	q := NewQueue(QueueOptions{Frames: 200, Bytes: 200 * 160})
+	ctx := context.Background()
+	var want []uint64
+	seq := uint64(0)
+	push := func() {
+		seq++
+		q.Push(frame(seq, byte(seq), 160), 20*time.Millisecond)
+		want = append(want, seq)
+	}
+	pop := func() {
+		t.Helper()
+		f, err := q.Pop(ctx)
+		if err != nil || f.Seq != want[0] || len(f.Payload) != 160 || !bytes.Equal(f.Payload, bytes.Repeat([]byte{byte(f.Seq)}, 160)) {
+			t.Fatalf("pop: frame %d (%d bytes, %x...), %v; want frame %d", f.Seq, len(f.Payload), f.Payload[:min(4, len(f.Payload))], err, want[0])
+		}
+		want = want[1:]
+	}
+	// A prompt consumer: the ring stays at its first size, wrapping.
+	for range 50 {
+		push()
+		push()
+		pop()
+		pop()
+	}
+	if len(q.data) != ringBytes || len(q.meta) != ringFrames {
+		t.Fatalf("prompt consumer: ring grew to %d bytes, %d frames", len(q.data), len(q.meta))
+	}
+	// Leave the read position mid-ring, then let frames pile up: every
+	// growth moves a wrapped ring.
+	push()
+	push()
+	push()
+	pop()
+	for range 150 {
+		push()
+	}
+	for range 60 {
+		pop()
+	}
+	for range 150 {
+		push() // past the bound: the oldest are dropped
+	}
+	if len(q.data) != 200*160 || len(q.meta) != 200 {
+		t.Fatalf("ring %d bytes, %d frames; want the bounds", len(q.data), len(q.meta))
+	}
+	c := q.Counters()
+	if c.QueueDepth != 200 || c.FramesDropped != 42 {
+		t.Fatalf("counters %+v", c)
+	}
+	want = want[len(want)-200:]
+	for len(want) > 0 {
+		pop()
+	}
+}
+
 func TestTrackPlaceAndFill(t *testing.T) {
 	ms := time.Millisecond
 	tmpl := voicegate.Frame{Encoding: voicegate.PCMU, SampleRate: 8000, Channels: 1}
