@@ -98,6 +98,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case !(c.Speed >= 1 && c.Speed <= maxSpeed): // NaN too
 		return nil, fmt.Errorf("-speed %g: want 1 (real time) to %g", c.Speed, maxSpeed)
 	}
+	if c.Chunk < 20*time.Millisecond || c.Chunk > 200*time.Millisecond {
+		return nil, fmt.Errorf("-chunk %v: want 20ms to 200ms", c.Chunk)
+	}
 	if c.Loop < 0 || (c.Loop > 0 && c.Probe) {
 		return nil, errors.New("-loop must be a positive duration, and not with -probe")
 	}

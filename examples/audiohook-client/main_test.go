@@ -342,6 +342,8 @@ func TestFlags(t *testing.T) {
 		{"-tone", "1s", "-fast", "-speed", "17"},
 		{"-tone", "1s", "-speed", "NaN"},
 		{"-tone", "1s", "-speed", "-4"},
+		{"-tone", "1s", "-chunk", "7ms"},
+		{"-tone", "1s", "-chunk", "1s"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)

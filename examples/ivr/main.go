@@ -789,11 +789,17 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 	if err != nil {
 		return err
 	}
+	if cfg.Engine.Offline {
+		log.Warn("the offline engine is for trying the flow: it is not a security control; use das-Peak to authenticate callers")
+	}
 	creds, closeStore, err := cfg.Store.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	if cfg.Store.Spec == "memory" {
+		log.Warn("credentials are kept in memory and lost at exit; use -store sqlite:PATH")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

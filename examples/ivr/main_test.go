@@ -931,6 +931,13 @@ func TestRunRefusesWithoutCredentials(t *testing.T) {
 	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "WITHOUT authentication") {
 		t.Fatalf("no warning: %s", log.String())
 	}
+	// The offline engine and the memory store are not for production:
+	// each says so.
+	for _, w := range []string{"not a security control", "credentials are kept in memory"} {
+		if !strings.Contains(log.String(), w) {
+			t.Errorf("no warning %q: %s", w, log.String())
+		}
+	}
 }
 
 type syncWriter struct {
