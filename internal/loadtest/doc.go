@@ -81,8 +81,8 @@
 // stream-second: floor 232–321 µs (pinned 448–628), twilio 264–369 µs
 // (pinned 220–303), Node consumer 518–833 µs in the same sessions (earlier
 // 214–365, pinned 332–771, falling behind by seconds whenever its one
-// thread was starved); AudioHook, 1,000
-// stereo PCMU sessions: 206–280 µs per session-second, pong p99 9.6–410 ms.
-// RSS per stream: floor 26–38 KB, twilio 127 KB, Node 95–160 KB, AudioHook
-// 144 KB. The README's "Load and latency" section has the table.
+// thread was starved); AudioHook, 1,000 stereo PCMU sessions: 206–280 µs
+// per session-second, pong p99 9.6–410 ms. RSS per stream: floor 26–38 KB,
+// twilio 127 KB, Node 95–160 KB, AudioHook 144 KB. The README's "Load and
+// latency" section has the table.
 package loadtest
