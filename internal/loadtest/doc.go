@@ -57,15 +57,32 @@
 // the variants in the same session and repeat them; pin the server and the
 // generator to separate CPUs (vgload -cpus 0/1) to keep them from competing.
 //
+// # Profiling
+//
+// vgload -cpuprofile F (Config.CPUProfile) has a Go server write a pprof
+// CPU profile of the measured window; read it with go tool pprof and the
+// vgload binary. At 1,000 streams the server's time goes mostly to the
+// kernel and the scheduler, not to voicegate's own code. Twilio (60 ms
+// read cadence): read(2) 31% (one per stream per pause, including the
+// loopback ACK it sends), the runtime's epoll_wait 19% (an event per 20 ms
+// segment on sockets whose reader was paused; 1.2% once wsconn raised
+// SO_RCVLOWAT for the pause), the pause itself 11%, the queue's copies and
+// locks 9%, JSON and base64 8%, time.Now 2%. AudioHook (no cadence, so
+// that pongs stay prompt): read(2) 32% (two per 200 ms message: the
+// message, then EAGAIN before the reader parks), waking idle threads for
+// readied goroutines (futex) 16%, epoll_wait 11%, the hand-off to the
+// consumer about 10%, the queue's copy 6%, the idle timer 1%.
+//
 // # Measured
 //
 // On a shared 2-core VM with other jobs running (load average 4–22), 1,000
 // Twilio streams, 20 s windows (go run ./internal/loadtest/cmd/vgload -kind K
 // -n 1000 -duration 20s, and -cpus 0/1 for the pinned runs), server CPU per
-// stream-second: floor 232–321 µs (pinned 448–628), twilio 254–534 µs
-// (pinned 531–722), Node consumer 214–365 µs (pinned 332–771, falling
-// behind by seconds whenever its one thread was starved); AudioHook, 1,000
-// stereo PCMU sessions: 206–280 µs per session-second, pong p99 9.6–410 ms.
-// RSS per stream: floor 26–38 KB, twilio 127 KB, Node 95–160 KB, AudioHook
-// 144 KB. The README's "Load and latency" section has the table.
+// stream-second: floor 232–321 µs (pinned 448–628), twilio 264–369 µs
+// (pinned 220–303), Node consumer 518–833 µs in the same sessions (earlier
+// 214–365, pinned 332–771, falling behind by seconds whenever its one
+// thread was starved); AudioHook, 1,000 stereo PCMU sessions: 206–280 µs
+// per session-second, pong p99 9.6–410 ms. RSS per stream: floor 26–38 KB,
+// twilio 127 KB, Node 95–160 KB, AudioHook 144 KB. The README's "Load and
+// latency" section has the table.
 package loadtest

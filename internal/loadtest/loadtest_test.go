@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,6 +243,58 @@ func TestServeCommands(t *testing.T) {
 		!strings.Contains(lines[2], "unknown command") || !strings.Contains(lines[3], `"kind":"twilio"`) {
 		t.Errorf("answers:\n%s", out.String())
 	}
+}
+
+// TestServeCPUProfile checks that a server with ProfileEnv set writes a
+// pprof profile (gzip-compressed protocol buffer) between "reset" and
+// "report", and none before.
+func TestServeCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	t.Setenv(ProfileEnv, path)
+	in, inw := io.Pipe()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Serve(KindTwilio, in, &out) }()
+	if _, err := io.WriteString(inw, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("profile written before reset")
+	}
+	if _, err := io.WriteString(inw, "reset\nreport\nquit\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("profile of %d bytes is not gzip: % x", len(b), b[:min(len(b), 8)])
+	}
+	if lines := strings.Count(out.String(), "\n"); lines != 3 {
+		t.Errorf("%d answers, want 3:\n%s", lines, out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestRun runs the harness end to end with a few streams and checks what

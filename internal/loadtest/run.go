@@ -57,6 +57,9 @@ type Config struct {
 	// NodeDir is the directory of consumer.js; default the node directory
 	// beside this package's source.
 	NodeDir string
+	// CPUProfile, when set, is a file the Go server process writes a
+	// pprof CPU profile of the measured window to (ignored for KindNode).
+	CPUProfile string
 	// Log receives progress lines and the servers' standard error; default
 	// os.Stderr. Run serialises its writes.
 	Log io.Writer
@@ -261,6 +264,9 @@ func startServer(c *Config) (*serverProc, error) {
 		}
 		args = append(args, exe)
 		env = append(env, ServeEnv+"="+c.Kind)
+		if c.CPUProfile != "" {
+			env = append(env, ProfileEnv+"="+c.CPUProfile)
+		}
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = env

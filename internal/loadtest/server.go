@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,11 @@ import (
 // test server: MaybeServe serves the kind it names ("floor", "twilio" or
 // "audiohook") and exits.
 const ServeEnv = "VOICEGATE_LOADTEST_SERVE"
+
+// ProfileEnv, when set beside ServeEnv, names a file the server writes a
+// pprof CPU profile to, from its "reset" command (the start of the
+// measured window) to the next "report".
+const ProfileEnv = "VOICEGATE_LOADTEST_CPUPROFILE"
 
 // APIKey and Secret are the AudioHook credentials the generator signs with
 // and the audiohook server accepts (the secret is the base64-decoded
@@ -199,13 +205,18 @@ func Serve(kind string, in io.Reader, out io.Writer) error {
 	if err := enc.Encode(map[string]string{"addr": ln.Addr().String()}); err != nil {
 		return err
 	}
+	prof := profiler{path: os.Getenv(ProfileEnv)}
+	defer prof.stop()
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		switch strings.TrimSpace(sc.Text()) {
 		case "reset":
 			s.lag.Reset()
-			err = enc.Encode(map[string]bool{"ok": true})
+			if err = prof.start(); err == nil {
+				err = enc.Encode(map[string]bool{"ok": true})
+			}
 		case "report":
+			prof.stop()
 			err = enc.Encode(s.report())
 		case "quit":
 			return nil
@@ -321,4 +332,36 @@ func (s *server) serveAudioHook(w http.ResponseWriter, r *http.Request, opts *au
 		}
 		s.observe(t0, f.Timestamp)
 	}
+}
+
+// profiler writes a CPU profile to path (when not empty) between start and
+// stop.
+type profiler struct {
+	path string
+	f    *os.File
+}
+
+func (p *profiler) start() error {
+	if p.path == "" || p.f != nil {
+		return nil
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	p.f = f
+	return nil
+}
+
+func (p *profiler) stop() {
+	if p.f == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	_ = p.f.Close()
+	p.f = nil
 }

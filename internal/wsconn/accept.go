@@ -133,26 +133,30 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, fmt.Errorf("websocket: writing the handshake response: %w", err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
-	return newConn(nc, hijackedReader(brw.Reader, nc), bw, sub, o.CloseTimeout), nil
+	pr := &prefixReader{nc: nc}
+	c := newConn(nc, hijackedReader(brw.Reader, pr), bw, sub, o.CloseTimeout)
+	pr.q.init(nc)
+	c.quiet = &pr.q
+	return c, nil
 }
 
 // hijackedReader returns a reader of the client's bytes after the request:
 // the bytes net/http already buffered, then the connection. It reuses br's
 // buffer and bypasses net/http's reader.
-func hijackedReader(br *bufio.Reader, nc net.Conn) *bufio.Reader {
-	var pre []byte
+func hijackedReader(br *bufio.Reader, pr *prefixReader) *bufio.Reader {
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
-		pre = append([]byte(nil), b...)
+		pr.pre = append([]byte(nil), b...)
 	}
-	br.Reset(&prefixReader{pre: pre, nc: nc})
+	br.Reset(pr)
 	return br
 }
 
-// prefixReader reads pre, then nc.
+// prefixReader reads pre, then nc (through q while q is active).
 type prefixReader struct {
 	pre []byte
 	nc  net.Conn
+	q   quietReader
 }
 
 func (p *prefixReader) Read(b []byte) (int, error) {
@@ -160,6 +164,9 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 		n := copy(b, p.pre)
 		p.pre = p.pre[n:]
 		return n, nil
+	}
+	if p.q.active() {
+		return p.q.readQuiet(b)
 	}
 	return p.nc.Read(b)
 }

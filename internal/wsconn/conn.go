@@ -70,8 +70,8 @@ type Conn struct {
 	doneOnce sync.Once
 	cadence  atomic.Int64  // SetReadCadence, in nanoseconds
 	kick     chan struct{} // ends a cadence pause early
-	ctimer   *time.Timer   // times the cadence pause, made by the first one
 	flush    func()        // SetFlush
+	quiet    *quietReader  // keeps the socket quiet in a pause; nil when not a socket
 
 	// Write side, owned by the holder of wlock.
 	wlock     chan struct{}
@@ -139,6 +139,11 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // ends it at once.
 //
 // Close, CloseNow and SetReadDeadline end a pause under way.
+//
+// On Linux TCP connections the socket's SO_RCVLOWAT is raised for the
+// pause, so that segments arriving during it do not wake the runtime's
+// poller (see quietReader); every connection with the same cadence shares
+// one timer.
 func (c *Conn) SetReadCadence(d time.Duration) {
 	c.cadence.Store(int64(max(d, 0)))
 	if d <= 0 {
@@ -171,25 +176,81 @@ func (c *Conn) pause() bool {
 	if c.flush != nil {
 		c.flush()
 	}
-	// End the pause on the next multiple of d in Unix time, the same
-	// instant for every connection with this cadence: the runtime then runs
-	// all their timers in one pass and its threads sleep between the
-	// instants, instead of waking for each connection in turn.
-	wait := time.Duration(d - time.Now().UnixNano()%d)
-	if c.ctimer == nil {
-		c.ctimer = time.NewTimer(wait)
-	} else {
-		c.ctimer.Reset(wait)
+	if c.quiet != nil {
+		c.quiet.quiet()
 	}
+	// The pause ends on the next multiple of d in Unix time, the same
+	// instant for every connection with this cadence, so they share one
+	// timer that kicks every connection waiting for that instant: the
+	// runtime readies all their readers in one pass and its threads sleep
+	// between instants, where a timer per connection costs a timer-heap
+	// insertion and removal, a three-way select and a channel send each.
+	// go test -run '^$' -bench CadencePause -benchtime 200000x
+	// ./internal/wsconn (1,000 connections, 2 ms cadence), the two builds
+	// interleaved: 1.2–2.4 µs of CPU per pause with a timer per
+	// connection, 0.7–1.7 µs shared.
+	waitInstant(c, d)
+	<-c.kick
 	select {
-	case <-c.ctimer.C:
-	case <-c.kick:
-		c.ctimer.Stop()
 	case <-c.closed:
-		c.ctimer.Stop()
 		return false
+	default:
+		return true
 	}
-	return true
+}
+
+// cadences holds a shared instant timer per read cadence in use.
+var cadences struct {
+	sync.Mutex
+	m map[int64]*cadenceTimer
+}
+
+// cadenceTimer kicks the connections waiting for its next instant.
+type cadenceTimer struct {
+	t       *time.Timer
+	armed   bool
+	waiting []*Conn
+	spare   []*Conn
+}
+
+// waitInstant registers c to be kicked at the next multiple of d ns in
+// Unix time (or at an earlier instant already armed). A pause ended early
+// by another kick leaves c registered: its next pause may then end at
+// once, which only makes that read sooner.
+func waitInstant(c *Conn, d int64) {
+	cadences.Lock()
+	defer cadences.Unlock()
+	ct := cadences.m[d]
+	if ct == nil {
+		if cadences.m == nil {
+			cadences.m = make(map[int64]*cadenceTimer)
+		}
+		ct = &cadenceTimer{}
+		ct.t = time.AfterFunc(time.Hour, ct.fire)
+		ct.t.Stop()
+		cadences.m[d] = ct
+	}
+	ct.waiting = append(ct.waiting, c)
+	if !ct.armed {
+		now := time.Now().UnixNano()
+		ct.t.Reset(time.Duration(d - now%d))
+		ct.armed = true
+	}
+}
+
+func (ct *cadenceTimer) fire() {
+	cadences.Lock()
+	w := ct.waiting
+	ct.waiting, ct.spare = ct.spare[:0], nil
+	ct.armed = false
+	cadences.Unlock()
+	for i, c := range w {
+		c.wakeReader()
+		w[i] = nil
+	}
+	cadences.Lock()
+	ct.spare = w[:0]
+	cadences.Unlock()
 }
 
 // wakeReader ends a cadence pause under way, or the next one.
@@ -621,5 +682,6 @@ func (c *Conn) closeConn() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		_ = c.nc.Close()
+		c.wakeReader() // ends a cadence pause under way
 	})
 }

@@ -37,12 +37,13 @@ func main() {
 		cpus     = flag.String("cpus", "", `pin with taskset: "SERVER/GEN" CPU lists, e.g. "0/1"`)
 		jsonOut  = flag.Bool("json", false, "print one JSON object per run instead of a line")
 		nodeDir  = flag.String("node-dir", "", "directory of consumer.js (default: the one beside the package source)")
+		cpuProf  = flag.String("cpuprofile", "", "write the Go server's CPU profile of the measured window to this file")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	cfg := loadtest.Config{Kind: *kind, Proto: *proto, Duration: *duration, Warmup: *warmup, Ramp: *ramp,
-		Senders: *senders, NodeDir: *nodeDir}
+		Senders: *senders, NodeDir: *nodeDir, CPUProfile: *cpuProf}
 	if *cpus != "" {
 		s, g, ok := strings.Cut(*cpus, "/")
 		if !ok {
