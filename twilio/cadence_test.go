@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +151,30 @@ func TestReadCadenceCloseDuringPause(t *testing.T) {
 				t.Fatal("reader goroutine still running")
 			}
 		})
+	}
+}
+
+// A peer that sends junk instead of start and leaves: Start's error names
+// what arrived, not only the end of the connection (the bytes are a text
+// frame "hello" and a start without its start object).
+func TestStartErrorNamesJunkBeforeStart(t *testing.T) {
+	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
+	rc := dialRaw(t, ms)
+	s := ms.next(t)
+	msgs := append(maskedText("hello"), maskedText(`{"event":"start","sequenceNumber":"1","streamSid":"MZ1"}`)...)
+	if _, err := rc.nc.Write(msgs); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until both were read, then leave without a close frame.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Malformed < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = rc.nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := s.Start(ctx)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "after 2 malformed and 0 ignored messages") {
+		t.Fatalf("Start: %v", err)
 	}
 }

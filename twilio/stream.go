@@ -944,6 +944,14 @@ func (s *Stream) Start(ctx context.Context) (*Start, error) {
 		select {
 		case <-s.startCh:
 		default:
+			// Name what did arrive: junk before start is otherwise only a
+			// counter, and the end alone reads like a network fault.
+			s.mu.Lock()
+			bad, ignored := s.stats.Malformed, s.stats.Ignored
+			s.mu.Unlock()
+			if bad+ignored > 0 {
+				return nil, fmt.Errorf("twilio: stream ended before start, after %d malformed and %d ignored messages: %w", bad, ignored, io.ErrUnexpectedEOF)
+			}
 			return nil, fmt.Errorf("twilio: stream ended before start: %w", io.ErrUnexpectedEOF)
 		}
 	case <-s.closeCh:
