@@ -518,12 +518,21 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 		log.Warn("session not opened", "err", err)
 		return
 	}
-	if info.Probe || info.Media == nil {
+	if info.Probe {
 		// A connection probe: opened was sent; wait for the client's close.
 		select {
 		case <-sess.Done():
 		case <-ctx.Done():
 		}
+		return
+	}
+	if info.Media == nil {
+		// opened selected no media (none offered that the server takes):
+		// no audio will come, so there is nothing to register or verify.
+		log.Warn("no supported media format offered: disconnecting", "offered", len(info.Params.Media))
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		sess.Disconnect(dctx, wire.ReasonError, "no supported media format offered")
 		return
 	}
 	if s.source != nil {

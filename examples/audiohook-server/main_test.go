@@ -671,3 +671,42 @@ func testdata(name string) string {
 func utterance(voice string, i int) string {
 	return "voices/" + voice + "_" + strconv.Itoa(i+1) + ".wav"
 }
+
+// An open whose media offer the server cannot take is opened without
+// media (AudioHook), then disconnected with a reason rather than left
+// silent: no audio can come.
+func TestNoSupportedMedia(t *testing.T) {
+	e := newEnv(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := audiohooktest.Dial(ctx, e.url, &audiohooktest.DialOptions{
+		APIKey: apiKey, Secret: secret,
+		Media:       []wire.MediaParameter{}, // "media": []
+		Participant: &wire.Participant{ID: audiohooktest.NewUUID(), ANI: "tel:+34600000031"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Media(); m != nil {
+		t.Fatalf("selected %+v", m)
+	}
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("no disconnect: %v", err)
+		}
+		if m.Type == wire.TypeDisconnect {
+			var p wire.DisconnectParameters
+			if err := json.Unmarshal(m.Parameters, &p); err != nil || p.Reason != wire.ReasonError || p.Info != "no supported media format offered" {
+				t.Fatalf("disconnect %s: %v", m.Parameters, err)
+			}
+			break
+		}
+	}
+	if err := c.Close(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "no supported media format offered") {
+		t.Errorf("not logged: %s", e.logs)
+	}
+}
