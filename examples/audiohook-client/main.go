@@ -467,7 +467,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
+			return // -h printed the usage, as the other examples do
 		}
 		fmt.Fprintln(os.Stderr, "audiohook-client:", err)
 		os.Exit(1)
