@@ -87,6 +87,7 @@ type fakeAPI struct {
 	bodies  map[string][]map[string]any // request bodies by path
 	resumed []string                    // Last-Event-ID of each events request
 	stopped chan struct{}               // closed by the first /stop
+	ended   chan struct{}               // closed by the test: CAended's operation ends
 	stop    sync.Once
 	n       int
 }
@@ -194,6 +195,28 @@ func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(id, "op_CAspeech_"):
 		send(1, "started", "")
 		send(2, "error-consumer-not-ready", `,"reason":"speech","error":"no audio"`)
+	case strings.HasPrefix(id, "op_CAswitch_"):
+		// Runs until the widget leaves it (the agent switched task).
+		send(1, "started", "")
+		send(2, "progress", `,"net_speech":0.8,"net_speech_needed":3`)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+		return
+	case strings.HasPrefix(id, "op_CAended_"):
+		// The call ends mid-operation: its audio ends, and the operation
+		// with error-audio once the server notices.
+		send(1, "started", "")
+		send(2, "progress", `,"net_speech":0.8,"net_speech_needed":3`)
+		select {
+		case <-f.ended:
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Second):
+			return
+		}
+		send(3, "error-audio", `,"reason":"speech","net_speech":0.8,"net_speech_needed":3`)
 	case strings.HasPrefix(id, "op_CAregstore_"):
 		send(1, "started", "")
 		send(2, "progress", `,"net_speech":5,"net_speech_needed":5`)
@@ -212,6 +235,8 @@ const widgetPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <voicegate-agent id="nospoof" call-sid="CAnospoof" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="speech" call-sid="CAspeech" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="store" call-sid="CAregstore" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="switch" call-sid="CAswitch" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="ended" call-sid="CAended" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="alias" callSid="CAalias" callerId="+34600111222" securityToken="attr-token" callInProgress="true"></voicegate-agent>
 <voicegate-agent id="idle" call-sid="CAidle" caller-id="+34600111222" security-token="attr-token" call-in-progress="false"></voicegate-agent>
 <voicegate-agent id="badconfig" call-sid="CAbad" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
@@ -249,7 +274,7 @@ func TestWidgetBrowser(t *testing.T) {
 	downPort := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 
-	f := &fakeAPI{t: t, bodies: map[string][]map[string]any{}, stopped: make(chan struct{})}
+	f := &fakeAPI{t: t, bodies: map[string][]map[string]any{}, stopped: make(chan struct{}), ended: make(chan struct{})}
 	page := strings.ReplaceAll(widgetPage, "DOWNPORT", fmt.Sprint(downPort))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
@@ -309,8 +334,13 @@ func TestWidgetBrowser(t *testing.T) {
 		t.Error("getTemporaryToken's token was never sent")
 	}
 	// Results reach screen readers: failures through the assertive
-	// region, successes through the polite one.
+	// region, successes through the polite one, and neither keeps an
+	// earlier message: the polite region no longer says the voice is
+	// being checked.
 	p.WaitText(sel("filter", "alert"), "^Not verified. The audio can.t be verified", 2*time.Second)
+	if txt := p.Text(sel("filter", "live")); txt != "" {
+		t.Errorf("after a result-fail-score the polite live region still says %q", txt)
+	}
 	p.Screenshot("widget-filter", "voicegate-agent#filter")
 	// Windows high-contrast mode (forced colors): the row keeps its
 	// border and the text its system colour.
@@ -358,6 +388,49 @@ func TestWidgetBrowser(t *testing.T) {
 	}
 	p.WaitText(sel("nospoof", "live"), "^Caller verified.*Anti-spoofing not performed", 2*time.Second)
 	p.Screenshot("widget-nospoof", "voicegate-agent#nospoof")
+	// The agent switches task: the widget shows another caller, and
+	// nothing said about the previous one stays.
+	p.Eval(`(() => { const el = document.getElementById('nospoof'); el.setAttribute('call-sid', 'CAnospoof2'); el.setAttribute('caller-id', '+34600333444'); })()`, nil)
+	p.WaitText(sel("nospoof", "caller"), `^\+34600333444$`, 5*time.Second)
+	p.WaitText(sel("nospoof", "main"), "^Authenticate User$", 5*time.Second)
+	for _, region := range []string{"live", "alert"} {
+		if txt := p.Text(sel("nospoof", region)); txt != "" {
+			t.Errorf("after the caller changed, the %s region still says %q", region, txt)
+		}
+	}
+	// The same mid-operation: the operation is left, its "checking"
+	// message goes with it.
+	p.Click(sel("switch", "main"))
+	p.WaitText(sel("switch", "ptext"), `Voice collected: 0\.8 s of 3\.0 s`, 10*time.Second)
+	p.WaitText(sel("switch", "live"), "^Checking the caller.s voice", 2*time.Second)
+	p.Eval(`(() => { const el = document.getElementById('switch'); el.setAttribute('call-sid', 'CAswitch2'); el.setAttribute('caller-id', '+34600555666'); })()`, nil)
+	p.WaitText(sel("switch", "main"), "^Authenticate User$", 5*time.Second)
+	for _, region := range []string{"live", "alert"} {
+		if txt := p.Text(sel("switch", region)); txt != "" {
+			t.Errorf("after the caller changed mid-operation, the %s region still says %q", region, txt)
+		}
+	}
+
+	// The call ends while an operation runs: the widget shows the
+	// operation's state and that the call ended, never "no call in
+	// progress" next to a running check; then the result says the call
+	// ended.
+	p.Click(sel("ended", "main"))
+	p.WaitText(sel("ended", "ptext"), `Voice collected: 0\.8 s of 3\.0 s`, 10*time.Second)
+	p.Eval(`document.getElementById('ended').setAttribute('call-in-progress', 'false')`, nil)
+	p.WaitText(sel("ended", "state"), "^Call ended: finishing the voice check", 5*time.Second)
+	if !p.Visible(sel("ended", "progress")) {
+		t.Error("the running check's progress is hidden once the call ended")
+	}
+	p.Screenshot("widget-call-ended-running", "voicegate-agent#ended")
+	close(f.ended)
+	p.WaitText(sel("ended", "otitle"), "^Call ended$", 10*time.Second)
+	p.WaitText(sel("ended", "state"), "^Call ended: voice checks are off$", 5*time.Second)
+	p.WaitText(sel("ended", "alert"), "^Call ended. The call ended before enough", 2*time.Second)
+	if txt := p.Text(sel("ended", "live")); txt != "" {
+		t.Errorf("after the call ended, the polite live region still says %q", txt)
+	}
+	p.Screenshot("widget-call-ended", "voicegate-agent#ended")
 
 	// Not enough speech; a register whose credential was not stored.
 	p.Click(sel("speech", "main"))
@@ -376,6 +449,12 @@ func TestWidgetBrowser(t *testing.T) {
 		t.Errorf("speech and store rows: classes %q, want the error style", cls)
 	}
 	p.Screenshot("widget-store", "voicegate-agent#store")
+	// The news of the hang-up comes after the result: "not enough speech"
+	// becomes the call's end.
+	p.Eval(`document.getElementById('speech').setAttribute('call-in-progress', 'false')`, nil)
+	p.WaitText(sel("speech", "otitle"), "^Call ended$", 5*time.Second)
+	p.WaitText(sel("speech", "alert"), "^Call ended. The call ended before enough", 2*time.Second)
+	p.WaitText(sel("speech", "state"), "^Call ended: voice checks are off$", time.Second)
 
 	// The vendor's camelCase attribute names work too.
 	p.WaitText(sel("alias", "main"), "^Authenticate User$", 10*time.Second)

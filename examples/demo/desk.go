@@ -78,6 +78,12 @@ type deskCall struct {
 	Voice    string `json:"voice"`
 	Live     bool   `json:"live"`
 	Note     string `json:"note"`
+
+	// ctx lives as long as the call: hangUp cancels it at the hang-up,
+	// the desk's context when the desk stops. It ends the call's
+	// simulated streams.
+	ctx    context.Context
+	hangUp context.CancelFunc
 }
 
 // deskOptions configure the desk.
@@ -195,7 +201,9 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 
 // placeCall makes the fake Twilio's Calls API know c as an inbound call
 // in progress from its caller: flex.Source asks it who the caller is.
+// It gives c its context. d.mu is held, or the desk is not yet served.
 func (d *desk) placeCall(c *deskCall) {
+	c.ctx, c.hangUp = context.WithCancel(d.ctx)
 	d.tw.AddCall(twilio.CallResource{SID: c.CallSID, From: c.CallerID, To: "+15005550006", Direction: twilio.DirectionInbound, Status: twilio.CallInProgress})
 }
 
@@ -265,13 +273,19 @@ func (d *desk) close(ctx context.Context) {
 // call's voice to the URL flex.Source gave, as Twilio would. A caller
 // with a credential is heard saying something new (clip 3 first); a new
 // caller says clips 1, 2 and 3. The stream ends when the operation closes
-// it or the audio runs out.
+// it, the audio runs out or the call is hung up: then, as Twilio does when
+// a call ends, the simulator sends no more media, sends stop and closes
+// the WebSocket, so an operation still collecting speech ends with
+// error-audio. When the desk stops, the connection is dropped.
 func (d *desk) play(cs twiliotest.CreatedStream) {
 	d.mu.Lock()
-	var voice, callerID string
+	var (
+		voice, callerID string
+		callCtx         context.Context
+	)
 	for _, c := range d.calls {
 		if c.CallSID == cs.CallSID && c.Live {
-			voice, callerID = c.Voice, c.CallerID
+			voice, callerID, callCtx = c.Voice, c.CallerID, c.ctx
 		}
 	}
 	d.mu.Unlock()
@@ -294,6 +308,7 @@ func (d *desk) play(cs twiliotest.CreatedStream) {
 		StreamSID:        cs.SID,
 		CustomParameters: cs.Parameters,
 		Clock:            d.clock,
+		Stop:             callCtx.Done(),
 	})
 	if err != nil && d.ctx.Err() == nil {
 		d.log.Debug("desk: simulated stream ended", "call", cs.CallSID, "err", err)
@@ -384,6 +399,7 @@ func (d *desk) handleCall(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Live != nil && !*req.Live {
 		c.Live = false
+		c.hangUp() // ends the call's streams
 		// The call is completed: Twilio answers so, and refuses streams
 		// on it.
 		d.tw.SetCallStatus(c.CallSID, twilio.CallCompleted)

@@ -230,13 +230,23 @@ func TestDeskBrowser(t *testing.T) {
 	}
 	shot("10-no-antispoofing")
 
-	// 8. Place a call from the desk, then hang it up: its widget turns off.
+	// 8. Place a call from the desk, start a register, then hang up: the
+	// call's audio ends, and so does the register, without storing the
+	// voice; the widget turns off and says the call ended.
 	p.Eval(`document.getElementById('newcaller').value = '+1 (415) 555-0199'`, nil)
 	p.Click("#newcall button[type=submit]")
 	placed := `article[aria-label="Call from +14155550199"]`
 	p.WaitText(placed+" voicegate-agent >> #main", "^Register User$", 10*time.Second)
+	p.Click(placed + " voicegate-agent >> #main")
+	p.WaitText(placed+" voicegate-agent >> #ptext", `Voice collected: [1-9]\.\d s of 10\.0 s`, 30*time.Second)
 	p.Click(placed + " .hangup")
-	p.WaitText(placed+" voicegate-agent >> #state", "No call in progress", 5*time.Second)
+	p.WaitText(placed+" voicegate-agent >> #otitle", "^Call ended$", 10*time.Second)
+	p.WaitText(placed+" voicegate-agent >> #state", "^Call ended: voice checks are off$", 5*time.Second)
+	p.WaitText(placed+" .log", `onResponse: error-audio \(speech\)`, 5*time.Second)
+	p.Screenshot("12-hung-up-mid-register", placed)
+	if _, err := d.desk.store.Get(t.Context(), "+14155550199"); !errors.Is(err, credstore.ErrNotFound) {
+		t.Errorf("credential of a caller who hung up mid-register: %v", err)
+	}
 	var off bool
 	p.Eval(fmt.Sprintf(`document.querySelector('%s voicegate-agent').shadowRoot.getElementById('main').disabled`, placed), &off)
 	if !off {

@@ -18,7 +18,12 @@
 // script was loaded from, else /agent on the page's origin. No request
 // goes out before a token source exists (security-token or
 // utils.getTemporaryToken). call-in-progress="false" disables the buttons;
-// without the attribute the server's call_in_progress decides.
+// without the attribute the server's call_in_progress decides. An
+// operation running when the call ends is followed to its result (the
+// call's audio ends with it), and the widget says the call ended.
+// Screen readers hear every result: successes and notes in a polite live
+// region, failures and errors in an assertive one; each message empties
+// the other region, and a change of call or caller empties both.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
@@ -111,6 +116,11 @@
       kind: 'error', title: 'Registration not saved',
       cause: 'The voice was processed but the credential could not be stored.',
       todo: 'Register again. If it keeps failing, contact your administrator.',
+    },
+    call_ended: {
+      kind: 'error', title: 'Call ended',
+      cause: 'The call ended before enough of the caller\u2019s voice was collected.',
+      todo: '',
     },
     cancelled: {
       kind: 'info', title: 'Stopped',
@@ -326,12 +336,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         notPerformed: false,
         callerId: '',
         serverInProgress: null,
+        sawLive: false, // this call was seen in progress: "false" then means it ended
       };
       this._gen = 0; // bumps when the call changes: stale answers are dropped
       this._op = null; // {id, kind, url, es, lastSeq, retries, timer, done}
       this._loadQueued = false;
       this._loadTimer = 0;
       this._loadSeq = 0;
+      this._speakTimers = {}; // pending writes of the hidden live regions, by id
     }
 
     // ---- properties ----
@@ -383,6 +395,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (oldValue === newValue || !this.isConnected) return;
       switch (ATTRIBUTES.find((a) => a === name || a.replace(/-/g, '') === name)) {
         case 'call-in-progress':
+          this._render();
+          this._noteCallEnded();
+          return;
         case 'task-sid':
         case 'conference-sid':
         case 'participant-id':
@@ -400,7 +415,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.notPerformed = false;
       this.m.registered = null;
       this.m.serverInProgress = null;
+      this.m.sawLive = false;
       this.m.phase = 'loading';
+      // Nothing said about the previous call stays for screen readers.
+      this._quiet();
       this._queueLoad();
     }
 
@@ -420,6 +438,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const a = this._attr('call-in-progress');
       if (a !== null) return a.trim().toLowerCase() === 'true';
       return this.m.serverInProgress !== false;
+    }
+
+    // _knownInProgress: the call is known to be in progress (the attribute
+    // says so, or, without it, the server did), not merely not known to
+    // have ended.
+    _knownInProgress() {
+      const a = this._attr('call-in-progress');
+      if (a !== null) return a.trim().toLowerCase() === 'true';
+      return this.m.serverInProgress === true;
     }
 
     _base() {
@@ -527,6 +554,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (this.m.outcome && this.m.outcome.row === ROWS.retrying) this.m.outcome = null;
       this.m.callerId = typeof st.caller_id === 'string' ? st.caller_id : '';
       this.m.serverInProgress = typeof st.call_in_progress === 'boolean' ? st.call_in_progress : null;
+      this._noteCallEnded();
       const was = this.m.registered;
       this.m.registered = !!st.registered;
       if (!this.m.registered) this.m.next = 'register';
@@ -706,6 +734,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           console.error('voicegate-agent: configuration error from the voice service:', ev.exception || '', ev.error || '', ev);
         }
         let row = ROWS[reason] || ROWS.internal;
+        // The call's audio ended with the call: say that, not "keep the
+        // caller talking".
+        if (reason === 'speech' && this.m.sawLive && !this.inProgress) row = ROWS.call_ended;
         // A spoof verdict from an engine that did no anti-spoofing is not
         // a verdict on the voice.
         if (reason === 'spoof' && this.m.notPerformed) row = ROWS.spoof_not_performed;
@@ -722,6 +753,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         }
       }
       this.dispatchEvent(new CustomEvent('voicegate-result', { detail: ev, bubbles: true, composed: true }));
+    }
+
+    // _noteCallEnded: a "not enough speech" result whose call turns out to
+    // have ended (the stream's end can reach the widget before the news
+    // of the hang-up) is shown, and said, as the call's end.
+    _noteCallEnded() {
+      const o = this.m.outcome;
+      if (o && o.row === ROWS.speech && this.m.sawLive && !this.inProgress) this._show(ROWS.call_ended, null, o.detail);
     }
 
     _detail(ev) {
@@ -823,14 +862,31 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else this._alert(text);
     }
 
+    // Every message replaces what either hidden region held: a result is
+    // said in one region (successes and notes politely in #live, failures
+    // and errors assertively in #alert) and the other is emptied, so
+    // neither keeps an earlier message ("Checking the caller's voice.",
+    // another caller's "Caller verified").
     _announce(text) { this._speak('live', text); }
     _alert(text) { this._speak('alert', text); }
 
     _speak(id, text) {
+      this._quiet();
       const el = this.$(id);
-      el.textContent = '';
       // A change of content is what screen readers announce.
-      setTimeout(() => { el.textContent = text; }, 50);
+      this._speakTimers[id] = setTimeout(() => {
+        delete this._speakTimers[id];
+        el.textContent = text;
+      }, 50);
+    }
+
+    // _quiet empties both hidden regions and drops pending writes.
+    _quiet() {
+      for (const id of ['live', 'alert']) {
+        clearTimeout(this._speakTimers[id]);
+        delete this._speakTimers[id];
+        this.$(id).textContent = '';
+      }
     }
 
     _render() {
@@ -838,15 +894,24 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const $ = this.$;
       const callId = this.callId;
       const live = this.inProgress && !!callId;
+      if (callId && this._knownInProgress()) m.sawLive = true;
       $('caller').textContent = this.callerId || 'Unknown number';
 
+      // An operation keeps running on the server when the call ends (its
+      // audio then ends, and so does the operation): its state is shown
+      // until its result comes.
+      const registering = (this._op ? this._op.kind : m.next) === 'register';
+      const opRunning = m.phase === 'starting' || m.phase === 'running';
       let state = '';
       if (!callId) state = 'Waiting for a call';
       else if (!this._hasToken()) state = 'Waiting for sign-in\u2026';
-      else if (!this.inProgress) state = 'No call in progress: voice checks are off';
-      else if (m.phase === 'loading') state = 'Loading\u2026';
-      else if (m.phase === 'starting' || m.phase === 'running') {
-        state = (this._op ? this._op.kind : m.next) === 'register' ? 'Registering voice\u2026' : 'Checking voice\u2026';
+      else if (!this.inProgress && opRunning) {
+        state = registering ? 'Call ended: finishing the registration\u2026' : 'Call ended: finishing the voice check\u2026';
+      } else if (!this.inProgress) {
+        state = m.sawLive ? 'Call ended: voice checks are off' : 'No call in progress: voice checks are off';
+      } else if (m.phase === 'loading') state = 'Loading\u2026';
+      else if (opRunning) {
+        state = registering ? 'Registering voice\u2026' : 'Checking voice\u2026';
       } else if (m.registered === true) state = 'Voice registered';
       else if (m.registered === false) state = 'Not registered';
       const st = $('state');
