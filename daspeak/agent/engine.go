@@ -25,6 +25,20 @@ type EngineConfig struct {
 	// APIKey is the das-Peak "apikey". It is read from the environment
 	// only, never from a flag, so it does not show in process listings.
 	APIKey string
+	// Limiter, when set, is the bound on engine calls that the sessions
+	// share (daspeak.Config.Limiter): New gives it to the das-Peak client
+	// too, so a request waiting out a 429's Retry-After gives its slot
+	// back instead of holding it. See NewLimiter.
+	Limiter *daspeak.Limiter
+}
+
+// NewLimiter returns a Limiter of n engine calls at once, or when n <= 0
+// GOMAXPROCS for the CPU-bound offline engine and 16 for das-Peak.
+func (c EngineConfig) NewLimiter(n int) *daspeak.Limiter {
+	if n <= 0 && !c.Offline {
+		n = 16
+	}
+	return daspeak.NewLimiter(n)
 }
 
 // Flags registers -offline, -daspeak-url and -daspeak-env on fs with
@@ -43,7 +57,7 @@ func (c EngineConfig) New() (daspeak.Engine, string, error) {
 	if c.Offline {
 		return offline.New(nil), "offline", nil
 	}
-	opts := &daspeak.ClientOptions{BaseURL: c.URL, APIKey: c.APIKey}
+	opts := &daspeak.ClientOptions{BaseURL: c.URL, APIKey: c.APIKey, Limiter: c.Limiter}
 	if c.URL == "" {
 		env, ok := parseEnvironment(c.Environment)
 		if !ok {

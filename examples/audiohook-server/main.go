@@ -258,18 +258,11 @@ func (s *server) sessionConfig() *daspeak.Config {
 	return c
 }
 
-// engineLimiter returns the Limiter of the engine calls: -engine-calls,
-// or GOMAXPROCS for the CPU-bound offline engine and 16 for das-Peak.
-func engineLimiter(cfg *config) *daspeak.Limiter {
-	n := cfg.EngineCalls
-	if n <= 0 && !cfg.Engine.Offline {
-		n = 16
-	}
-	return daspeak.NewLimiter(n)
-}
-
 func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, store credstore.Store, bus *natsbus.Bus) (*server, error) {
-	s := &server{cfg: cfg, log: log, engine: engine, store: store, bus: bus, metrics: metrics.New(), limiter: engineLimiter(cfg)}
+	s := &server{cfg: cfg, log: log, engine: engine, store: store, bus: bus, metrics: metrics.New(), limiter: cfg.Engine.Limiter}
+	if s.limiter == nil { // tests build servers without run
+		s.limiter = cfg.Engine.NewLimiter(cfg.EngineCalls)
+	}
 	s.metrics.WatchLimiter(s.limiter)
 	s.creds = &agent.CredentialStore{Store: store, AudioDir: cfg.AudioDir}
 	if cfg.AudioDir != "" {
@@ -713,6 +706,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") && !isLoopback(cfg.Listen) {
 		return fmt.Errorf("-genesys-api-url %s is not TLS: agent tokens would travel in clear, which is allowed with a loopback -listen only; to listen on %q, give an https:// URL (or none, for https://api.<region>)", cfg.Agent.APIURL, cfg.Listen)
 	}
+	// Engine calls wait in arrival order for one of -engine-calls slots,
+	// shared by the sessions and the das-Peak client.
+	cfg.Engine.Limiter = cfg.Engine.NewLimiter(cfg.EngineCalls)
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err

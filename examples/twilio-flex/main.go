@@ -272,13 +272,12 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 		return nil, err
 	}
 	origins := splitList(cfg.AllowOrigins)
-	// Engine calls wait in arrival order for one of n slots: GOMAXPROCS
-	// for the CPU-bound offline engine, 16 for das-Peak, or -engine-calls.
-	n := cfg.EngineCalls
-	if n <= 0 && !cfg.Engine.Offline {
-		n = 16
+	// Engine calls wait in arrival order for one of -engine-calls slots
+	// (see run), shared by the operations and the das-Peak client.
+	lim := cfg.Engine.Limiter
+	if lim == nil {
+		lim = cfg.Engine.NewLimiter(cfg.EngineCalls)
 	}
-	lim := daspeak.NewLimiter(n)
 	met.WatchLimiter(lim)
 	register, verify := cfg.Session.Config(), cfg.Session.Config()
 	register.Limiter, verify.Limiter = lim, lim
@@ -521,6 +520,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if err := checkCluster(cfg); err != nil {
 		return err
 	}
+	cfg.Engine.Limiter = cfg.Engine.NewLimiter(cfg.EngineCalls)
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
