@@ -681,16 +681,20 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %.2fs of net speech in %v of audio, %.2fs needed",
 			ErrAudio, s.netSpeech().Seconds(), s.cfg.MaxTotalAudio, s.need.Seconds())}), nil
 	}
-	audio, err := s.wav()
-	if err != nil {
-		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %w", ErrAudio, err)}), nil
-	}
 	opts := &AudioOptions{Channel: 1, Calibration: s.cfg.Calibration}
 	sl := &slot{l: s.cfg.Limiter}
 	ectx := withSlot(ctx, sl)
 	if err := sl.acquire(ectx); err != nil {
 		s.addWait(sl.wait)
 		return Event{}, err
+	}
+	// The WAV copy of the audio exists only while the call runs, not while
+	// the session waits in the Limiter's queue.
+	audio, err := s.wav()
+	if err != nil {
+		sl.release()
+		s.addWait(sl.wait)
+		return s.finish(Event{Type: EventErrorAudio, Err: fmt.Errorf("%w: %w", ErrAudio, err)}), nil
 	}
 	var (
 		reg *CredentialResult
