@@ -35,7 +35,9 @@ type lagMeter struct {
 
 // observe records the delivery at now of a frame of media time ts and
 // reports whether the lag just went over the budget (a crossing: reported
-// once until the lag comes back within the budget).
+// once until the lag comes back under half the budget, so that a stream
+// whose lag swings around the budget, as a read cadence makes it, warns
+// once rather than at every swing).
 func (m *lagMeter) observe(now time.Time, ts time.Duration) (crossed bool) {
 	if !m.started {
 		m.started, m.base = true, now
@@ -50,7 +52,9 @@ func (m *lagMeter) observe(now time.Time, ts time.Duration) (crossed bool) {
 		return false
 	}
 	if lag <= m.budget {
-		m.over = false
+		if lag < m.budget/2 {
+			m.over = false
+		}
 		return false
 	}
 	m.c.FramesLagged++

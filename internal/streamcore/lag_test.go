@@ -37,6 +37,9 @@ func TestLagMeter(t *testing.T) {
 		{"back within budget, then over again", 100 * ms, []step{
 			{0, 0, 0, false}, {150 * ms, 20 * ms, 130 * ms, true}, {160 * ms, 120 * ms, 40 * ms, false}, {400 * ms, 140 * ms, 260 * ms, true},
 		}, 260 * ms, 2, 2},
+		{"swinging around the budget: one crossing", 100 * ms, []step{
+			{0, 0, 0, false}, {150 * ms, 20 * ms, 130 * ms, true}, {170 * ms, 100 * ms, 70 * ms, false}, {250 * ms, 120 * ms, 130 * ms, false},
+		}, 130 * ms, 2, 1},
 		{"no budget: measured, never counted", 0, []step{{0, 0, 0, false}, {500 * ms, 20 * ms, 480 * ms, false}}, 480 * ms, 0, 0},
 	}
 	base := time.Now()
