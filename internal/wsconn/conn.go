@@ -126,9 +126,10 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	return err
 }
 
-// SetReadCadence makes ReadMessage pause for d whenever it has returned
-// every message already received and would otherwise ask the network for
-// more: the messages that arrive during the pause are then taken by one
+// SetReadCadence makes ReadMessage pause whenever it has returned every
+// message already received and would otherwise ask the network for more;
+// the pause ends at the next multiple of d on a wall-clock grid shared by
+// all connections, so it lasts at most d: the messages that arrive during the pause are then taken by one
 // read(2) and returned one after the other without waiting. A stream of
 // small messages (one every 20 ms) thus costs one system call and one
 // goroutine wake-up per d instead of two system calls (the second one
@@ -427,7 +428,12 @@ func (c *Conn) readFailed(err error) error {
 func (c *Conn) handleControl(op byte, p []byte) error {
 	switch op {
 	case opPing:
-		// A failed pong ends the connection; the next read reports it.
+		// Writing the pong may wait for the write lock: publish the batch
+		// first (SetFlush). A failed pong ends the connection; the next
+		// read reports it.
+		if c.flush != nil {
+			c.flush()
+		}
 		_ = c.writeFrame(context.Background(), opPong, p, c.closeTimeout)
 		return nil
 	case opPong:
