@@ -95,9 +95,10 @@ type AcceptOptions struct {
 	// the audio read keeps the stream's timeline. Gaps are counted in Stats
 	// either way; longer ones are not filled.
 	FillGaps bool
-	// ReadCadence is how long the stream's reader pauses, once it has
-	// handled every message received, before it reads the socket again;
-	// default DefaultReadCadence. Twilio sends a media message every 20 ms
+	// ReadCadence is the longest the stream's reader pauses, once it has
+	// handled every message received, before it reads the socket again
+	// (pauses end together on a grid of this period); default
+	// DefaultReadCadence. Twilio sends a media message every 20 ms
 	// per track: with a cadence, one read(2) takes all the messages that
 	// arrived during the pause and the ReadFrame caller is woken once for
 	// all of them, which halves the CPU time per message (see

@@ -97,8 +97,8 @@ type meta struct {
 // Queue is a bounded FIFO of frames over one ring of bytes: pushing and
 // popping copy the payload. The ring starts small (ringBytes, ringFrames)
 // and doubles, up to the bounds, when frames wait longer, so a stream read
-// promptly holds about 1 KB instead of its whole bound (64 KB for a Twilio
-// stream by default). With a verify session per stream, 1,000 Twilio
+// promptly holds a 1 KB ring (plus the consumer's 4 KB payload buffer)
+// instead of its whole bound (64 KB for a Twilio stream by default). With a verify session per stream, 1,000 Twilio
 // streams went from 157 KB to 113 KB RSS per stream (150 KB to 88 KB of
 // heap): `go test -run '^$' -bench TwilioSessionMemory -benchtime 1x
 // ./daspeak/`, both versions in one run. Once grown, pushing and popping
