@@ -358,16 +358,26 @@ func TestWidgetBrowser(t *testing.T) {
 	p.Screenshot("widget-filter-forced-colors", "voicegate-agent#filter")
 	p.Media("forced-colors", "none")
 
-	// Stop ends the operation with error-cancelled.
+	// Stop ends the operation with error-cancelled. By keyboard: focus
+	// follows the main button's place, to Stop while the operation runs.
 	p.WaitText(sel("stop", "main"), "^Authenticate User$", 10*time.Second)
-	p.Click(sel("stop", "main"))
+	p.Focus(sel("stop", "main"))
+	p.Press("Enter")
 	p.WaitText(sel("stop", "ptext"), `Voice collected: 0\.6 s of 5\.0 s`, 10*time.Second)
+	if f := p.Focused(); !strings.HasPrefix(f, "button#stop") {
+		t.Errorf("focus while the operation runs: %q, want the Stop button", f)
+	}
 	// Moved in the page (as a framework may do): it follows the same
 	// operation again.
 	p.Eval(`document.body.prepend(document.getElementById('stop'))`, nil)
 	p.WaitText(sel("stop", "ptext"), `Voice collected: 0\.6 s of 5\.0 s`, 10*time.Second)
-	p.Click(sel("stop", "stop"))
+	p.Focus(sel("stop", "stop"))
+	p.Press("Enter")
 	p.WaitText(sel("stop", "otitle"), "^Stopped$", 10*time.Second)
+	p.WaitText(sel("stop", "main"), "^Re-Authenticate User$", 5*time.Second)
+	if f := p.Focused(); !strings.HasPrefix(f, "button#main") {
+		t.Errorf("focus after Stop: %q, want the main button back", f)
+	}
 	p.Eval(`vg.results`, &results)
 	if r := results["stop"]; len(r) != 1 || r[0].Type != "error-cancelled" {
 		t.Errorf("onResponse after stop: %+v", r)
@@ -387,6 +397,10 @@ func TestWidgetBrowser(t *testing.T) {
 		t.Errorf("detail %q shows an authenticity", d)
 	}
 	p.WaitText(sel("nospoof", "live"), "^Caller verified.*Anti-spoofing not performed", 2*time.Second)
+	// What the row shows is said, score included.
+	if d, live := p.Text(sel("nospoof", "odetail")), p.Text(sel("nospoof", "live")); d == "" || !strings.Contains(live, strings.ReplaceAll(d, " \u00b7 ", ", ")) {
+		t.Errorf("the live region %q does not say the row's detail %q", live, d)
+	}
 	p.Screenshot("widget-nospoof", "voicegate-agent#nospoof")
 	// The agent switches task: the widget shows another caller, and
 	// nothing said about the previous one stays.
@@ -426,7 +440,7 @@ func TestWidgetBrowser(t *testing.T) {
 	close(f.ended)
 	p.WaitText(sel("ended", "otitle"), "^Call ended$", 10*time.Second)
 	p.WaitText(sel("ended", "state"), "^Call ended: voice checks are off$", 5*time.Second)
-	p.WaitText(sel("ended", "alert"), "^Call ended. The call ended before enough", 2*time.Second)
+	p.WaitText(sel("ended", "alert"), "^Call ended. The call ended before enough.*The caller was not verified", 2*time.Second)
 	if txt := p.Text(sel("ended", "live")); txt != "" {
 		t.Errorf("after the call ended, the polite live region still says %q", txt)
 	}

@@ -716,6 +716,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const reason = ev.reason || REASON_OF_TYPE[ev.type] || 'internal';
       this.m.phase = 'idle';
       this.m.progress = null;
+      this.m.lastKind = kind;
       this.m.notPerformed = ev.anti_spoofing === 'not-performed';
       // Scores only mean something for a result, not for an error.
       const detail = ['success', 'authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
@@ -779,14 +780,20 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     async _stop() {
       const op = this._op;
-      if (!op || op.done) return;
-      this.$('stop').disabled = true;
+      if (!op || op.done || this._stopping) return;
+      // aria-disabled, not disabled: a disabled button loses keyboard
+      // focus to the page, and the focus is to move on to the main
+      // button when the operation ends (see _render).
+      const stop = this.$('stop');
+      this._stopping = true;
+      stop.setAttribute('aria-disabled', 'true');
       try {
         await this._api('/stop', { operation_id: op.id });
       } catch (e) {
         if (this._op === op) this._showAPIError(e);
       } finally {
-        this.$('stop').disabled = false;
+        this._stopping = false;
+        stop.removeAttribute('aria-disabled');
       }
       // The stream delivers error-cancelled.
     }
@@ -852,12 +859,25 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._show(row, e);
     }
 
+    // _words returns a row's cause and todo in the words of the operation
+    // that ended (m.lastKind): an agent must know whether a registration
+    // or a check was cut short.
+    _words(row) {
+      const reg = this.m.lastKind === 'register';
+      if (row === ROWS.call_ended) return { cause: row.cause, todo: reg ? 'Nothing was registered.' : 'The caller was not verified.' };
+      if (row === ROWS.cancelled) return { cause: reg ? 'The registration was stopped before it finished.' : row.cause, todo: row.todo };
+      return { cause: row.cause, todo: row.todo };
+    }
+
     _show(row, _err, detail) {
+      const w = this._words(row);
       this.m.outcome = {
-        row, kind: row.kind, title: row.title, cause: row.cause, todo: row.todo, detail: detail || '',
+        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '',
       };
       this._render();
-      const text = [row.title, row.cause, row.todo, this.m.notPerformed ? 'Anti-spoofing not performed.' : ''].filter(Boolean).join('. ').replace(/\.\./g, '.');
+      // The hidden regions say what the row shows, score included.
+      const said = (detail || '').split(' \u00b7 ').join(', ');
+      const text = [row.title, w.cause, said, w.todo, this.m.notPerformed ? 'Anti-spoofing not performed.' : ''].filter(Boolean).join('. ').replace(/\.\./g, '.');
       if (row.kind === 'success' || row.kind === 'info') this._announce(text);
       else this._alert(text);
     }
@@ -892,6 +912,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     _render() {
       const m = this.m;
       const $ = this.$;
+      // The button that has focus may be hidden below (Register gives way
+      // to Stop while an operation runs, and back): see the end.
+      const focused = this.shadowRoot.activeElement;
       const callId = this.callId;
       const live = this.inProgress && !!callId;
       if (callId && this._knownInProgress()) m.sawLive = true;
@@ -974,6 +997,23 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const trash = $('trash');
       trash.hidden = m.registered !== true || running || confirming;
       trash.disabled = !live || m.phase !== 'idle';
+
+      // Keep keyboard focus in the widget: when the focused button was
+      // hidden or disabled, or focus waits on the state line, it moves to
+      // the button that took its place (Stop, the main button, the trash),
+      // or to the state line while none can take it (an operation
+      // starting).
+      const gone = (el) => el.hidden || el.disabled || !!el.closest('[hidden]');
+      if (focused && focused !== st && !gone(focused)) return;
+      if (focused === st || (focused && focused.tagName === 'BUTTON')) {
+        const next = [$('stop'), main, trash].find((b) => !gone(b));
+        if (next) {
+          if (next !== focused) next.focus();
+        } else if (focused !== st) {
+          st.tabIndex = -1;
+          st.focus();
+        }
+      }
     }
   }
 
