@@ -332,6 +332,11 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			return
 		}
 		parsed, err := codec.ParseWAV(body)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// A truncated upload: never verify on part of the recording.
+			writeError(w, http.StatusBadRequest, "the recording is cut short (the upload was truncated): "+err.Error())
+			return
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "body must be a WAV file: PCM 16-bit, 32/64-bit float, μ-law or A-law (or pass call=CA… to bind a Twilio stream): "+err.Error())
 			return
