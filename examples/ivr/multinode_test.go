@@ -10,12 +10,17 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
 	"github.com/voicegate/voicegate/daspeak/agent/natsbus/natsbustest"
@@ -392,5 +397,123 @@ func TestWaitingSessionsBounded(t *testing.T) {
 		if err == nil && !op.Done || err != nil && !errors.Is(err, oplog.ErrNotFound) {
 			t.Fatalf("expired session %s not ended: %+v %v", id, op, err)
 		}
+	}
+}
+
+// silenceWAV is d of 8 kHz 16-bit silence: a caller who says nothing, so
+// a session on it keeps running.
+func silenceWAV(d time.Duration) []byte {
+	n := int(d.Seconds() * 8000)
+	b, err := codec.EncodeWAV(nil, codec.WAVFormat{Encoding: voicegate.L16, SampleRate: 8000, Channels: 1}, make([]byte, 2*n))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// TestMultiNodeKill runs two server processes on one NATS server and
+// kills one with SIGKILL while it runs a session whose stream reached it:
+// the other node ends the session with error-audio ("the node running the
+// session stopped") within 10 s, and a session the killed node created
+// but no stream took yet is still taken, and verified, by the survivor.
+func TestMultiNodeKill(t *testing.T) {
+	nats := natsbustest.Start(t)
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH: cannot build the server processes")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ivr")
+	if out, err := exec.Command(goCmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	store := "sqlite:" + filepath.Join(dir, "credentials.db")
+	type proc struct {
+		n    *ivrNode
+		cmd  *exec.Cmd
+		done chan struct{}
+	}
+	var procs []*proc
+	for _, name := range []string{"a", "b"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		p := &proc{n: &ivrNode{name: name, base: "http://" + addr, logs: &syncBuffer{}}, done: make(chan struct{})}
+		p.cmd = exec.Command(bin, "-listen", addr, "-offline", "-public-url", lbURL, "-store", store,
+			"-nats", nats.URL, "-node", name, "-nats-lease", "1s", "-queue-frames", "2000")
+		p.cmd.Env = append(os.Environ(), envAPIKey+"="+apiKey, "TWILIO_AUTH_TOKEN="+authToken, "NATS_URL=", "CREDSTORE_KEY=")
+		p.cmd.Stdout, p.cmd.Stderr = p.n.logs, p.n.logs
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() {
+			p.cmd.Process.Kill()
+			<-p.done
+			if t.Failed() {
+				t.Logf("node %s log:\n%s", name, p.n.logs.String())
+			}
+		})
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if resp, err := http.Get(p.n.base + "/healthz"); err == nil {
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s did not start:\n%s", name, p.n.logs.String())
+			}
+		}
+		procs = append(procs, p)
+	}
+	a, b := procs[0].n, procs[1].n
+	const caller = "%2B34600000320"
+	if code, d := ivrDo(t, a, http.MethodPost, "/register?caller="+caller, wav(t, fixtures.Utterances("rms")[0])); code != http.StatusOK || d.Status != statusSuccess {
+		t.Fatalf("register: %d %+v", code, d)
+	}
+	// A session whose stream reaches b and stays silent: it runs on b.
+	running := twiliotest.SID("CA")
+	_, d := ivrDo(t, a, http.MethodPost, "/verify?caller="+caller+"&call="+running, nil)
+	hold := make(chan struct{})
+	defer close(hold)
+	go func() {
+		twiliotest.PlayWAV(context.Background(), "ws"+strings.TrimPrefix(b.base, "http")+mediaPath, silenceWAV(30*time.Second), &twiliotest.Options{
+			AuthToken: authToken, PublicURL: "wss://ivr-lb.example.com" + mediaPath,
+			CallSID: running, CustomParameters: map[string]string{paramSession: d.ID}, Pace: twiliotest.RealTime, HoldOpen: hold,
+		})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, p := ivrDo(t, a, http.MethodGet, "/verify/"+d.ID, nil); p.Status == statusProcessing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the silent session did not start on b")
+		}
+	}
+	// A session b created, waiting for its stream.
+	waitingCall := twiliotest.SID("CA")
+	_, w := ivrDo(t, b, http.MethodPost, "/verify?caller="+caller+"&call="+waitingCall, nil)
+	if w.Status != statusWaiting {
+		t.Fatalf("waiting session on b: %+v", w)
+	}
+
+	procs[1].cmd.Process.Signal(syscall.SIGKILL)
+	<-procs[1].done
+	killed := time.Now()
+	got := ivrPoll(t, a, "/verify/"+d.ID)
+	t.Logf("session of the killed node: %s after %v", got.Event, time.Since(killed))
+	if got.Status != statusError || eventType(got) != string(daspeak.EventErrorAudio) || !strings.Contains(string(got.Event), errNodeStopped.Error()) {
+		t.Fatalf("session of the killed node: %+v %s", got, got.Event)
+	}
+	if el := time.Since(killed); el > 10*time.Second {
+		t.Errorf("ended %v after the kill", el)
+	}
+	if _, err := playTo(t, a, waitingCall, map[string]string{paramSession: w.ID}, fixtures.Utterances("rms")[1]); errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal(err)
+	}
+	if got := ivrPoll(t, a, "/verify/"+w.ID); got.Status != statusSuccess || got.CallID != waitingCall {
+		t.Fatalf("session created by the killed node, streamed to the survivor: %+v %s", got, got.Event)
 	}
 }

@@ -232,10 +232,11 @@ func (s *server) take(ctx context.Context, op oplog.Op) (*session, error) {
 	if op.LastSeq != 0 || op.Done {
 		return nil, errors.New("the session already has its audio")
 	}
-	if op.Owner != s.ops.Node() {
-		if err := s.ops.Claim(ctx, op.ID, op.Owner); err != nil {
-			return nil, err
-		}
+	// A compare-and-set of the owner, even when it is this node: of two
+	// streams reaching nodes at once, one claims it, so the owner is the
+	// node that runs the session.
+	if err := s.ops.Claim(ctx, op.ID, op.Owner); err != nil {
+		return nil, err
 	}
 	if err := s.ops.Append(ctx, op.ID, oplog.Record{Seq: 1, Type: recAudio, Data: []byte("null")}); err != nil {
 		return nil, err
