@@ -179,6 +179,9 @@ func (s *server) get(ctx context.Context, id string) (oplog.Op, oplog.Record, er
 		return op, oplog.Record{}, nil
 	}
 	rec, err := s.record(ctx, id, op.LastSeq)
+	if errors.Is(err, oplog.ErrNotFound) {
+		return op, rec, errNoSession // forgotten meanwhile
+	}
 	if err != nil {
 		return op, rec, err
 	}
