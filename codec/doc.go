@@ -34,6 +34,11 @@
 // browsers and audio editors export; converted to 16-bit PCM while read),
 // mono or stereo, with fmt chunk sizes 16, 18 or 40 and any fact, LIST or
 // other chunks before the data. Sizes in the header are never trusted for
-// allocation. EncodeWAV and WAVWriter write PCM, μ-law and A-law the way sox
-// does.
+// allocation. The audio ends at the data chunk's declared size; a file that
+// ends before it was cut short and reads as an error wrapping
+// io.ErrUnexpectedEOF, except when the size is a placeholder streaming
+// writers leave (0, 0xFFFFFFFF, 0x7FFFFFFF, …) or one no RIFF file, or this
+// file's RIFF header, allows: those read to the end of the file (see
+// WAVReader.DataSize). EncodeWAV and WAVWriter write PCM, μ-law and A-law
+// the way sox does.
 package codec

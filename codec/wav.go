@@ -202,11 +202,14 @@ func growInt16(dst []int16, n int) []int16 {
 // except for IEEE float files, whose samples are converted to 16-bit PCM
 // in a new buffer (see NewWAVReader).
 //
-// The data chunk's declared size is an upper bound: the audio ends there
-// or at the end of b, whichever comes first, so a file whose header
-// claims more than it holds (a placeholder size written by a streaming
-// writer, see WAVReader.DataSize, or a file cut short) gives the audio it
-// holds. A trailing partial sample frame is dropped.
+// The audio ends where the data chunk's declared size says, or, when the
+// header gives no usable size (a placeholder written by a streaming
+// writer, or a size no file could hold: see WAVReader.DataSize), at the
+// end of b. A file that ends before a usable declared size was cut short
+// (a truncated upload): that is an error wrapping io.ErrUnexpectedEOF and
+// ErrMalformedWAV that names the data chunk's offset, the size declared
+// and the bytes held, never the shorter audio. A trailing partial sample
+// frame within the declared size is dropped.
 func ParseWAV(b []byte) (*WAV, error) {
 	wr, err := NewWAVReader(bytes.NewReader(b))
 	if err != nil {
@@ -214,6 +217,9 @@ func ParseWAV(b []byte) (*WAV, error) {
 	}
 	off := int(wr.start)
 	n := len(b) - off
+	if wr.declared >= 0 && int64(n) < wr.declared {
+		return nil, wr.truncated(int64(n))
+	}
 	if wr.remaining >= 0 && wr.remaining < int64(n) {
 		n = int(wr.remaining)
 	}
@@ -231,7 +237,8 @@ func ParseWAV(b []byte) (*WAV, error) {
 // audio (0 means DefaultMaxWAVData) in Format's encoding (16-bit PCM for
 // float files); more audio is ErrWAVTooLarge. Memory grows with the bytes
 // actually read, never with the sizes the header claims, and the audio
-// ends as ParseWAV says.
+// ends as ParseWAV says: a file cut short before its declared data size is
+// an error wrapping io.ErrUnexpectedEOF.
 func ReadWAV(r io.Reader, maxData int64) (*WAV, error) {
 	if maxData <= 0 {
 		maxData = DefaultMaxWAVData
@@ -263,6 +270,7 @@ type WAVReader struct {
 	r         io.Reader
 	format    WAVFormat
 	source    WAVSource
+	dataAt    int64 // offset of the data chunk's header in the file
 	start     int64 // offset of the first audio byte in the file
 	remaining int64 // stored bytes left in the data chunk, or -1 for "until EOF"
 	declared  int64 // stored bytes, or -1 when the header gives no usable size
@@ -273,6 +281,8 @@ type WAVReader struct {
 	cvt   []byte // converted 16-bit samples
 	out   []byte // cvt bytes not yet returned
 	err   error  // error of the underlying reader, returned after out
+
+	short error // the file ended before the declared size (truncated)
 }
 
 // rawBlock is the size of one stored sample frame.
@@ -338,7 +348,7 @@ func NewWAVReader(r io.Reader) (*WAVReader, error) {
 			if !haveFmt {
 				return nil, fmt.Errorf("%w: data chunk at offset %d before fmt chunk", ErrMalformedWAV, at)
 			}
-			wr := &WAVReader{r: r, format: format, source: source, start: off, remaining: size, declared: size}
+			wr := &WAVReader{r: r, format: format, source: source, dataAt: at, start: off, remaining: size, declared: size}
 			switch {
 			case placeholderSize(size):
 				wr.remaining, wr.declared = -1, -1
@@ -522,8 +532,9 @@ func (w *WAVReader) Source() WAVSource { return w.source }
 // of Format (for float files, the size once converted to 16-bit PCM), or -1
 // when the header gives no usable size: a placeholder that means "until the
 // end" (0, 0xFFFFFFFF, sox's 0x7FFFF000, 0x7FFFFFFF, 2,000,000,000), or a
-// size larger than a RIFF file, or this file's RIFF header, allows. The
-// audio may end earlier, where the file does (see Read).
+// size larger than a RIFF file, or this file's RIFF header, allows. With
+// -1 the audio ends where the file does; otherwise a file that ends
+// earlier was cut short (see Read).
 func (w *WAVReader) DataSize() int64 {
 	if w.declared < 0 || !w.source.Float() {
 		return w.declared
@@ -533,10 +544,13 @@ func (w *WAVReader) DataSize() int64 {
 
 // Read reads audio bytes in Format's encoding (float samples converted to
 // 16-bit PCM). It returns io.EOF at the end of the data chunk: at its
-// declared size, or where the file ends when that comes first (streaming
-// writers leave a placeholder size, see DataSize). Errors of the
-// underlying reader other than io.EOF are returned as they are. A trailing
-// incomplete float sample is dropped.
+// declared size or, when the header gives no usable size (DataSize -1:
+// streaming writers leave a placeholder), where the file ends. When the
+// file ends before a usable declared size, it was cut short: after the
+// audio it holds, Read returns an error wrapping io.ErrUnexpectedEOF and
+// ErrMalformedWAV that names the data chunk's offset, the size declared
+// and the bytes held. Errors of the underlying reader other than io.EOF
+// are returned as they are. A trailing incomplete float sample is dropped.
 func (w *WAVReader) Read(p []byte) (int, error) {
 	if w.source.Float() {
 		return w.readFloat(p)
@@ -577,8 +591,17 @@ func (w *WAVReader) readFloat(p []byte) (int, error) {
 	return n, nil
 }
 
+// truncated is the error of a data chunk that holds only got of its
+// declared bytes.
+func (w *WAVReader) truncated(got int64) error {
+	return fmt.Errorf("%w: %w: %q chunk at offset %d declares %d bytes, the file ends after %d", ErrMalformedWAV, io.ErrUnexpectedEOF, "data", w.dataAt, w.declared, got)
+}
+
 // readRaw reads stored bytes of the data chunk.
 func (w *WAVReader) readRaw(p []byte) (int, error) {
+	if w.short != nil {
+		return 0, w.short
+	}
 	if w.remaining == 0 {
 		return 0, io.EOF
 	}
@@ -588,8 +611,13 @@ func (w *WAVReader) readRaw(p []byte) (int, error) {
 	n, err := w.r.Read(p)
 	if w.remaining > 0 {
 		w.remaining -= int64(n)
-		if errors.Is(err, io.EOF) {
-			w.remaining = 0 // the file ends before the declared size
+		if errors.Is(err, io.EOF) && w.remaining > 0 {
+			if w.declared >= 0 {
+				// The file ends before the size its header declares.
+				w.short = w.truncated(w.declared - w.remaining)
+				return n, w.short
+			}
+			w.remaining = 0 // not a size: the audio ends with the file
 		}
 		if w.remaining == 0 && err == nil {
 			err = io.EOF

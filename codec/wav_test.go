@@ -313,12 +313,18 @@ func TestReadWAVFloatLong(t *testing.T) {
 				t.Fatalf("%d bits, reads of %d: %v", bits, step, err)
 			}
 		}
-		// A file cut short gives the whole sample frames it holds.
+		// A file cut short is an error; with a placeholder data size
+		// (a streaming writer) it gives the whole sample frames it holds.
 		short := file[:len(file)-100]
+		if _, err := codec.ReadWAV(bytes.NewReader(short), 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%d bits, truncated: %v", bits, err)
+		}
+		short = bytes.Clone(short)
+		binary.LittleEndian.PutUint32(short[bytes.Index(short, []byte("data"))+4:], 0xFFFFFFFF)
 		frames := (len(samples)*int(bits)/8 - 100) / (2 * int(bits) / 8) // stereo
 		want := w.Data[:frames*4]
 		if r, err := codec.ReadWAV(bytes.NewReader(short), 0); err != nil || !bytes.Equal(r.Data, want) {
-			t.Fatalf("%d bits, truncated: %v", bits, err)
+			t.Fatalf("%d bits, placeholder size, file cut: %v", bits, err)
 		}
 		// The limit applies to the converted size.
 		if _, err := codec.ReadWAV(bytes.NewReader(file), int64(len(samples)*2-1)); !errors.Is(err, codec.ErrWAVTooLarge) {
@@ -417,8 +423,9 @@ func equal16(a, b []int16) bool {
 }
 
 // TestReadWAVLyingSize: a 44-byte file that claims 4 GB of data, or a
-// header-consistent 2 GB, reads as the empty file it is, without
-// allocating anything near the claim.
+// header-consistent 2 GB, reads as the empty file it is or, for the
+// header-consistent claim, as a file cut short (io.ErrUnexpectedEOF),
+// without allocating anything near the claim.
 func TestReadWAVLyingSize(t *testing.T) {
 	file := riff(chunk{id: "fmt ", body: fmtBody(1, 1, 8000, 16)}, chunk{id: "data", size: 0xFFFFFFFE, set: true})
 	if len(file) != 44 {
@@ -432,13 +439,17 @@ func TestReadWAVLyingSize(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	const runs = 10
 	for range runs {
-		for _, f := range [][]byte{file, consistent} {
-			if w, err := codec.ParseWAV(f); err != nil || len(w.Data) != 0 {
-				t.Fatalf("ParseWAV: %v", err)
-			}
-			if w, err := codec.ReadWAV(bytes.NewReader(f), 0); err != nil || len(w.Data) != 0 {
-				t.Fatalf("ReadWAV: %v", err)
-			}
+		if w, err := codec.ParseWAV(file); err != nil || len(w.Data) != 0 {
+			t.Fatalf("ParseWAV: %v", err)
+		}
+		if w, err := codec.ReadWAV(bytes.NewReader(file), 0); err != nil || len(w.Data) != 0 {
+			t.Fatalf("ReadWAV: %v", err)
+		}
+		if _, err := codec.ParseWAV(consistent); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("ParseWAV, consistent: %v", err)
+		}
+		if _, err := codec.ReadWAV(bytes.NewReader(consistent), 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("ReadWAV, consistent: %v", err)
 		}
 		// 0xFFFFFFFE bytes do not fit a RIFF file after this header: no size.
 		r, err := codec.NewWAVReader(bytes.NewReader(file))
@@ -488,10 +499,14 @@ func TestWAVReaderStream(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("ReadAll = %q, %v", got, err)
 	}
-	// A file cut in the data chunk: the audio it holds, then io.EOF.
+	// A file cut in the data chunk: the audio it holds, then
+	// io.ErrUnexpectedEOF, again on the next read.
 	r, _ = codec.NewWAVReader(bytes.NewReader(file[:len(file)-25])) // LIST is 20 bytes
-	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data[:5]) {
+	if got, err := io.ReadAll(r); !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(got, data[:5]) {
 		t.Fatalf("truncated: %q, %v", got, err)
+	}
+	if n, err := r.Read(make([]byte, 4)); n != 0 || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("read after the truncation: %d, %v", n, err)
 	}
 }
 
@@ -848,7 +863,6 @@ func TestWAVPlaceholderSizes(t *testing.T) {
 		{name: "0", riff: 0, data: 0, wantDataSizeIs: -1},
 		{name: "beyond the RIFF size", riff: 40, data: 1_000_000, wantDataSizeIs: -1},
 		{name: "beyond any RIFF file", riff: 0xFFFFFFFF, data: 0xFFFFFFF0, wantDataSizeIs: -1},
-		{name: "RIFF-consistent, file cut", riff: 36 + 1_000_000, data: 1_000_000, wantDataSizeIs: 1_000_000},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := streamingTTSFile(c.riff, c.data)
@@ -902,6 +916,82 @@ func TestWAVPlaceholderSizes(t *testing.T) {
 	file := append(streamingTTSFile(40, 2), "LIST"...)
 	if w, err := codec.ParseWAV(file); err != nil || !bytes.Equal(w.Data, audio[:2]) {
 		t.Fatalf("ParseWAV, short data chunk: % x, %v", w.Data, err)
+	}
+}
+
+// TestWAVTruncated: a file that ends before the size its data chunk
+// declares, when that size is usable (not a placeholder, and one the file
+// could hold: RIFF-consistent), was cut short (a truncated upload). It is
+// an error wrapping io.ErrUnexpectedEOF and ErrMalformedWAV naming the
+// chunk, its offset and the sizes, in memory, from a reader and from an
+// unsized stream, never the shorter audio. It used to read as the audio
+// held.
+func TestWAVTruncated(t *testing.T) {
+	// 16-bit PCM, 8 kHz mono; the data chunk (header at offset 36)
+	// declares 8 bytes and RIFF 44, but the file holds 4 of them.
+	file := []byte("RIFF\x2c\x00\x00\x00WAVEfmt \x10\x00\x00\x00" +
+		"\x01\x00\x01\x00\x40\x1f\x00\x00\x80\x3e\x00\x00\x02\x00\x10\x00" +
+		"data\x08\x00\x00\x00" + "\x34\x12\xcc\xed")
+	const msg = `codec: malformed WAV file: unexpected EOF: "data" chunk at offset 36 declares 8 bytes, the file ends after 4`
+	check := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, codec.ErrMalformedWAV) || err.Error() != msg {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	_, err := codec.ParseWAV(file)
+	check("ParseWAV", err)
+	for name, r := range map[string]func() io.Reader{
+		"bytes.Reader": func() io.Reader { return bytes.NewReader(file) },
+		"one byte":     func() io.Reader { return &oneByteReader{bytes.NewReader(file)} },
+		"unsized":      func() io.Reader { return unsized{bytes.NewReader(file)} },
+	} {
+		_, err := codec.ReadWAV(r(), 0)
+		check("ReadWAV, "+name, err)
+		wr, err := codec.NewWAVReader(r())
+		if err != nil || wr.DataSize() != 8 {
+			t.Fatalf("NewWAVReader, %s: %v", name, err)
+		}
+		got, err := io.ReadAll(wr)
+		check("WAVReader, "+name, err)
+		if !bytes.Equal(got, file[44:]) {
+			t.Errorf("WAVReader, %s: audio before the error % x", name, got)
+		}
+	}
+	// One byte short is short too.
+	_, err = codec.ParseWAV(append(bytes.Clone(file), 0x01, 0x02, 0x03))
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.HasSuffix(err.Error(), "declares 8 bytes, the file ends after 7") {
+		t.Errorf("ParseWAV, 7 of 8 bytes: %v", err)
+	}
+	// Whole: no error.
+	whole := append(bytes.Clone(file), 0x01, 0x02, 0x03, 0x04)
+	if w, err := codec.ParseWAV(whole); err != nil || !bytes.Equal(w.Data, whole[44:]) {
+		t.Errorf("ParseWAV, whole: %v", err)
+	}
+	if w, err := codec.ReadWAV(unsized{bytes.NewReader(whole)}, 0); err != nil || !bytes.Equal(w.Data, whole[44:]) {
+		t.Errorf("ReadWAV, whole: %v", err)
+	}
+	// A 32-bit float file cut inside its data chunk (header at offset
+	// 36, 16 bytes declared, 6 held).
+	float := []byte("RIFF\x34\x00\x00\x00WAVEfmt \x10\x00\x00\x00" +
+		"\x03\x00\x01\x00\x40\x1f\x00\x00\x00\x7d\x00\x00\x04\x00\x20\x00" +
+		"data\x10\x00\x00\x00" + "\x00\x00\x00\x3f\x00\x00")
+	const fmsg = `codec: malformed WAV file: unexpected EOF: "data" chunk at offset 36 declares 16 bytes, the file ends after 6`
+	for _, f := range []func() error{
+		func() error { _, err := codec.ParseWAV(float); return err },
+		func() error { _, err := codec.ReadWAV(&oneByteReader{bytes.NewReader(float)}, 0); return err },
+	} {
+		if err := f(); !errors.Is(err, io.ErrUnexpectedEOF) || err.Error() != fmsg {
+			t.Errorf("float: %v", err)
+		}
+	}
+	// The same cut with a placeholder data size reads to the end.
+	for _, size := range []string{"\x00\x00\x00\x00", "\xff\xff\xff\xff", "\xff\xff\xff\x7f"} {
+		f := bytes.Clone(file)
+		copy(f[40:], size)
+		if w, err := codec.ParseWAV(f); err != nil || !bytes.Equal(w.Data, file[44:]) {
+			t.Errorf("placeholder % x: %v", size, err)
+		}
 	}
 }
 

@@ -22,14 +22,16 @@
 // server refuses to start, unless -insecure-loopback is given and it
 // listens on a loopback address.
 //
+// Without -nats the server is one node: sessions live in its memory. With
+// -nats every node of a deployment shares them over NATS JetStream
+// (daspeak/agent/natsbus, the agent servers' operation log), so a
+// session's stream, polls and /twiml/result may reach any node.
+//
 // See README.md.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +54,8 @@ import (
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -107,7 +111,25 @@ type config struct {
 	AuthFailDelay    time.Duration // authFailDelay unless a test sets it
 	Engine           agent.EngineConfig
 	Session          agent.SessionFlags
+
+	// -nats: run as one node of many.
+	NATS       string
+	NATSPrefix string
+	NATSLease  time.Duration
+	Node       string
+
+	// Ops keeps the sessions (serve sets a natsbus.Bus with -nats); nil:
+	// an oplog.Memory, this process only.
+	Ops oplog.Log
+	// MaxSessions bounds the sessions waiting for a stream that this node
+	// created (0: maxSessions).
+	MaxSessions int
 }
+
+// defaultNATSPrefix names the subjects, stream and buckets the IVR nodes
+// share: not the agent servers' (natsbus.DefaultPrefix), whose nodes
+// would take IVR sessions for their own operations.
+const defaultNATSPrefix = "voicegate_ivr"
 
 func parseFlags(args []string) (*config, error) {
 	c := &config{}
@@ -121,10 +143,17 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 10*time.Minute, "how long a session can be polled")
 	fs.StringVar(&c.Prompt, "prompt", "Please tell us, in a few sentences, the reason for your call.", "what /twiml asks the caller")
 	fs.IntVar(&c.QueueFrames, "queue-frames", 0, "frames a media stream buffers for a slow engine (0: 2 s)")
+	fs.StringVar(&c.NATS, "nats", os.Getenv("NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of many behind a load balancer, sharing sessions over NATS JetStream (env NATS_URL; credentials from NATS_CREDS, NATS_NKEY, NATS_USER/NATS_PASSWORD or NATS_TOKEN); without it sessions live in this process only")
+	fs.StringVar(&c.NATSPrefix, "nats-prefix", agent.Env("NATS_PREFIX", defaultNATSPrefix), "-nats: prefix of the subjects, stream and buckets the nodes share (env NATS_PREFIX)")
+	fs.DurationVar(&c.NATSLease, "nats-lease", natsbus.DefaultLease, "-nats: how long a node that stopped renewing keeps its sessions before another node ends them")
+	fs.StringVar(&c.Node, "node", os.Getenv("NODE_NAME"), "-nats: this node's name (env NODE_NAME; default host, pid and random)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err: err, printed: true} // with the usage
 	}
 	c.AuthToken = os.Getenv("TWILIO_AUTH_TOKEN")
 	c.APIKey = os.Getenv(envAPIKey)
@@ -166,95 +195,6 @@ func normalizeCaller(id string) (string, error) {
 	return n, credstore.ValidateID(n)
 }
 
-// session is one register or verify session, polled by the IVR.
-type session struct {
-	id     string
-	op     daspeak.Operation
-	caller string
-	call   string // Twilio call SID it is bound to; "" for uploads
-	done   chan struct{}
-
-	mu      sync.Mutex
-	status  string
-	created time.Time
-	ended   time.Time
-	last    json.RawMessage // last event, without credential and audio
-	input   *inputInfo
-}
-
-// doc is the JSON an IVR polls.
-type doc struct {
-	ID        string          `json:"id"`
-	Operation string          `json:"operation"`
-	CallID    string          `json:"call_id,omitempty"`
-	Status    string          `json:"status"`
-	CreatedAt time.Time       `json:"created_at"`
-	Event     json.RawMessage `json:"event,omitempty"`
-	// Input says how an uploaded recording was used.
-	Input *inputInfo `json:"input,omitempty"`
-	// For sessions waiting for a Twilio stream:
-	StreamURL  string            `json:"stream_url,omitempty"`
-	Parameters map[string]string `json:"parameters,omitempty"`
-}
-
-func (s *session) doc() doc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return doc{ID: s.id, Operation: string(s.op), CallID: s.call, Status: s.status, CreatedAt: s.created, Event: s.last, Input: s.input}
-}
-
-// update records an event. A register error-store (or, defensively, a
-// result-success whose credential was not stored) is reported as
-// error-store with a fixed message: the store's own error may name files,
-// and success is reported only after the store kept the credential.
-func (s *session) update(ev daspeak.Event) {
-	if ev.Operation == daspeak.OperationRegister && (ev.Type == daspeak.EventErrorStore || ev.Type == daspeak.EventResultSuccess && !ev.Stored) {
-		ev = daspeak.Event{
-			Type: daspeak.EventErrorStore, Operation: ev.Operation, NetSpeech: ev.NetSpeech,
-			NetSpeechNeeded: ev.NetSpeechNeeded, AudioDuration: ev.AudioDuration, ModelHash: ev.ModelHash,
-			Err: errStoreFailed,
-		}
-	}
-	ev.Credential, ev.Audio = "", nil // they stay on the server
-	data, err := json.Marshal(ev)
-	if err != nil {
-		data = []byte(`{"type":"error-audio","error":"event not encodable"}`)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.ended.IsZero() {
-		return // a session has one terminal event
-	}
-	s.last = data
-	switch ev.Type {
-	case daspeak.EventProgress:
-		s.status = statusProcessing
-		return
-	case daspeak.EventResultSuccess:
-		s.status = statusSuccess
-	case daspeak.EventResultFailScore:
-		s.status = statusFailScore
-	case daspeak.EventResultFailSpoof:
-		s.status = statusFailSpoof
-	default: // error-*, including error-store
-		s.status = statusError
-	}
-	s.ended = time.Now()
-	close(s.done)
-}
-
-// claim moves a waiting session to processing; it fails if audio already
-// arrived once (a session takes one stream).
-func (s *session) claim() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status != statusWaiting {
-		return false
-	}
-	s.status = statusProcessing
-	return true
-}
-
 type server struct {
 	cfg       *config
 	log       *slog.Logger
@@ -270,8 +210,11 @@ type server struct {
 
 	regMu sync.Mutex // serialises the existence check and the store of a registration
 
-	mu       sync.Mutex
-	sessions map[string]*session
+	// ops keeps the sessions: cfg.Ops, or an oplog.Memory.
+	ops oplog.Log
+
+	mu      sync.Mutex
+	waiting map[string]time.Time // sessions created here waiting for a stream, by id: creation time
 }
 
 func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, creds *agent.CredentialStore) (*server, error) {
@@ -296,7 +239,10 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, creds *agen
 	s := &server{
 		cfg: cfg, log: log, engine: engine, creds: creds, auth: auth,
 		mediaURL: ws.String() + mediaPath, publicURL: pub.String(),
-		sessions: map[string]*session{},
+		ops: cfg.Ops, waiting: map[string]time.Time{},
+	}
+	if s.ops == nil {
+		s.ops = oplog.NewMemory(cfg.SessionTTL, s.maxSessions())
 	}
 	if auth != nil {
 		auth.failures = func(r *http.Request) {
@@ -328,39 +274,6 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET "+mediaPath, s.media)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
-}
-
-// newSession creates and remembers a session, dropping expired ones.
-func (s *server) newSession(op daspeak.Operation, caller, call string) (*session, error) {
-	b := make([]byte, 16)
-	rand.Read(b)
-	sess := &session{id: hex.EncodeToString(b), op: op, caller: caller, call: call, status: statusWaiting, created: time.Now(), done: make(chan struct{})}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	for id, x := range s.sessions {
-		x.mu.Lock()
-		expired := now.Sub(x.created) > s.cfg.SessionTTL && (x.status == statusWaiting || !x.ended.IsZero())
-		x.mu.Unlock()
-		if expired {
-			delete(s.sessions, id)
-		}
-	}
-	if len(s.sessions) >= maxSessions {
-		return nil, errors.New("too many sessions")
-	}
-	s.sessions[sess.id] = sess
-	return sess, nil
-}
-
-func (s *server) lookup(id string) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.sessions[id]
-	if sess != nil && time.Since(sess.created) > s.cfg.SessionTTL && sess.doc().Status == statusWaiting {
-		return nil
-	}
-	return sess
 }
 
 // check looks up the caller for a register or verify request. It returns
@@ -404,12 +317,12 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 				writeError(w, http.StatusBadRequest, "call: a Twilio call SID (CA…) required")
 				return
 			}
-			sess, err := s.newSession(op, caller, call)
+			sess, created, err := s.newSession(r.Context(), op, caller, call, sessionSpec{})
 			if err != nil {
 				writeError(w, http.StatusServiceUnavailable, err.Error())
 				return
 			}
-			d := sess.doc()
+			d := doc{ID: sess.id, Operation: string(op), CallID: call, Status: statusWaiting, CreatedAt: created}
 			d.StreamURL = s.mediaURL
 			d.Parameters = map[string]string{paramSession: sess.id}
 			w.Header().Set("Location", "/"+string(op)+"/"+sess.id)
@@ -422,6 +335,11 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			return
 		}
 		parsed, err := codec.ParseWAV(body)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// A truncated upload: never verify on part of the recording.
+			writeError(w, http.StatusBadRequest, "the recording is cut short (the upload was truncated): "+err.Error())
+			return
+		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "body must be a WAV file: PCM 16-bit, 32/64-bit float, μ-law or A-law (or pass call=CA… to bind a Twilio stream): "+err.Error())
 			return
@@ -431,16 +349,27 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		sess, err := s.newSession(op, caller, "")
+		sess, _, err := s.newSession(r.Context(), op, caller, "", sessionSpec{Input: &info})
+		if err == nil {
+			var created oplog.Op
+			if created, err = s.ops.Get(r.Context(), sess.id); err == nil {
+				sess, err = s.take(r.Context(), created)
+			}
+		}
 		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
+			s.log.Error("session", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "the session could not be recorded")
 			return
 		}
-		sess.input = &info
-		sess.claim()
 		// No WebSocket here: the request's context bounds the session.
 		s.run(r.Context(), sess, codec.NewWAVFrameReader(audio, 0), rec)
-		agent.WriteJSON(w, http.StatusOK, sess.doc())
+		d, err := s.doc(context.WithoutCancel(r.Context()), sess.id)
+		if err != nil {
+			s.log.Error("session", "session", sess.id, "err", err)
+			writeError(w, http.StatusServiceUnavailable, "the session's result could not be read")
+			return
+		}
+		agent.WriteJSON(w, http.StatusOK, d)
 	}
 }
 
@@ -482,29 +411,33 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		if err != nil {
 			// io.EOF after the terminal event, or ctx ended: either way
 			// the session ends here, never without a status.
-			sess.update(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
+			sess.update(ctx, daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
 			break
 		}
 		if ev.Type == daspeak.EventErrorStore {
 			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}
-		sess.update(ev)
-		if ev.IsTerminal() {
+		sess.update(ctx, ev)
+		if ev.IsTerminal() || sess.ended {
 			break
 		}
 	}
-	d := sess.doc()
+	d, _ := s.doc(context.WithoutCancel(ctx), sess.id)
 	s.log.Info("session ended", "session", sess.id, "operation", sess.op, "call", sess.call, "status", d.Status)
 }
 
 func (s *server) poll(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sess := s.lookup(r.PathValue("id"))
-		if sess == nil || sess.op != op {
+		d, err := s.doc(r.Context(), r.PathValue("id"))
+		switch {
+		case errors.Is(err, errNoSession) || err == nil && d.Operation != string(op):
 			writeError(w, http.StatusNotFound, "no such session")
-			return
+		case err != nil:
+			s.log.Error("reading a session", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "the session could not be read")
+		default:
+			agent.WriteJSON(w, http.StatusOK, d)
 		}
-		agent.WriteJSON(w, http.StatusOK, sess.doc())
 	}
 }
 
@@ -561,7 +494,7 @@ func (s *server) twiml(op daspeak.Operation) http.HandlerFunc {
 			s.answer(w, op, statusError, "")
 			return
 		}
-		sess, err := s.newSession(op, caller, call)
+		sess, _, err := s.newSession(r.Context(), op, caller, call, sessionSpec{})
 		if err != nil {
 			s.log.Error("session", "err", err)
 			s.answer(w, op, statusError, "")
@@ -592,26 +525,20 @@ func (s *server) result(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.ParseForm() // a GET action carries CallSid in the query
-	sess := s.lookup(r.URL.Query().Get(paramSession))
+	op, _, err := s.get(r.Context(), r.URL.Query().Get(paramSession))
 	call := r.Form.Get("CallSid")
-	if sess == nil || sess.call == "" || sess.call != call {
-		s.log.Warn("result for no session of this call", "call", call)
+	if err != nil || op.CallID == "" || op.CallID != call {
+		s.log.Warn("result for no session of this call", "call", call, "err", err)
 		s.answer(w, "", statusError, "")
 		return
 	}
-	t := time.NewTimer(resultWait)
-	select {
-	case <-sess.done:
-	case <-t.C:
-	case <-r.Context().Done():
-	}
-	t.Stop()
-	d := sess.doc()
+	// The session may run on another node: wait for its terminal record.
+	d, err := s.waitEnd(r.Context(), op, resultWait)
 	status := d.Status
-	if status == statusWaiting || status == statusProcessing {
+	if err != nil || status == statusWaiting || status == statusProcessing {
 		status = statusError // the stream ended without a result
 	}
-	s.answer(w, sess.op, status, sess.id)
+	s.answer(w, daspeak.Operation(op.Kind), status, op.ID)
 }
 
 // Spoken results. A spoof is not told apart from a low score.
@@ -711,18 +638,23 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("media stream without start", "err", err)
 		return
 	}
-	sess := s.lookup(start.CustomParameters[paramSession])
 	// The session id is unguessable; the call SID must also match the
-	// call the session was created for, and a session takes one stream.
-	if sess == nil || sess.call != start.CallSID || !sess.claim() {
+	// call the session was created for, and a session takes one stream,
+	// whichever node it reaches.
+	op, _, err := s.get(ctx, start.CustomParameters[paramSession])
+	var sess *session
+	if err == nil && op.CallID != "" && op.CallID == start.CallSID {
+		sess, err = s.take(ctx, op)
+	}
+	if sess == nil {
 		s.refused.Add(1)
-		s.log.Warn("media stream for no waiting session", "call", start.CallSID, "stream", start.StreamSID)
+		s.log.Warn("media stream for no waiting session", "call", start.CallSID, "stream", start.StreamSID, "err", err)
 		return
 	}
 	var rec credstore.Record
 	if sess.op == daspeak.OperationVerify {
 		if rec, err = s.creds.Get(ctx, sess.caller); err != nil {
-			sess.update(daspeak.Event{Type: daspeak.EventErrorParameters, Operation: sess.op, Err: errors.New("caller is not registered")})
+			sess.update(ctx, daspeak.Event{Type: daspeak.EventErrorParameters, Operation: sess.op, Err: errors.New("caller is not registered")})
 			return
 		}
 	}
@@ -785,6 +717,9 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 	if err := checkAudioDir(cfg.Store.AudioDir); err != nil {
 		return err
 	}
+	if cfg.NATS != "" && (cfg.Store.Spec == "memory" || cfg.Store.Spec == "") {
+		return errors.New("-nats: the nodes need one credential store: -store sqlite:PATH on a file they share, or a database")
+	}
 	engine, desc, err := cfg.Engine.New()
 	if err != nil {
 		return err
@@ -809,10 +744,30 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 		// the system chose.
 		cfg.PublicURL = "http://" + ln.Addr().String()
 	}
+	var bus *natsbus.Bus
+	if cfg.NATS != "" {
+		bus, err = natsbus.Connect(ctx, cfg.NATS, &natsbus.Options{Prefix: cfg.NATSPrefix, Node: cfg.Node, Lease: cfg.NATSLease, Retain: max(natsbus.DefaultRetain, 2*cfg.SessionTTL), Logger: log})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer bus.Close()
+		cfg.Ops = bus
+	}
 	s, err := newServer(cfg, log, engine, creds)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if bus != nil {
+		rctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.reapOrphans(rctx) })
+		defer wg.Wait()
+		defer cancel()
+		log.Info("one node of many: sessions are shared over NATS, so a session's stream, polls and result may reach any node", "node", bus.Node(), "nats_prefix", cfg.NATSPrefix)
+	} else {
+		log.Info("single node: sessions live in this process, so its stream, polls and /twiml/result must reach this process; run several nodes behind a load balancer with -nats")
 	}
 	if auth == nil {
 		// checkExposure allowed this only on loopback; make sure of what
@@ -840,9 +795,36 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "ivr:", err)
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Stderr, nil)
+	stop()
+	os.Exit(exitCode(os.Stderr, "ivr", err))
+}
+
+// usageError is a command line parseFlags refused. The flag package has
+// printed its own errors with the usage (printed); a value parseFlags
+// checks itself is printed by exitCode.
+type usageError struct {
+	err     error
+	printed bool
+}
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode reports err on stderr, once, and returns the process's exit
+// status: 0 on success and for -h (the usage was printed), 2 for a bad
+// command line, 1 for any other error.
+func exitCode(stderr io.Writer, name string, err error) int {
+	var ue usageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		if !ue.printed {
+			fmt.Fprintln(stderr, name+":", err)
+		}
+		return 2
 	}
+	fmt.Fprintln(stderr, name+":", err)
+	return 1
 }

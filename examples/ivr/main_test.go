@@ -1121,3 +1121,49 @@ func TestDeleteErasesSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedUpload: a recording cut short in its data chunk (a
+// truncated upload: the header declares more audio than arrived) is
+// refused with 400, never registered or verified on the part that
+// arrived.
+func TestTruncatedUpload(t *testing.T) {
+	e := newEnv(t)
+	const caller = "%2B34600000090"
+	whole := wav(t, fixtures.Utterances("rms")[0])
+	w, err := codec.ParseWAV(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file's bytes up to half of its audio.
+	cut := whole[:len(whole)-len(w.Data)/2]
+	for _, path := range []string{"/register", "/verify"} {
+		code, d := e.do(http.MethodPost, path+"?caller="+caller, "audio/wav", cut)
+		var body struct{ Error string }
+		if path == "/verify" && code == http.StatusNotFound {
+			t.Fatalf("verify: the caller was registered from a truncated upload")
+		}
+		if code != http.StatusBadRequest || d.ID != "" {
+			t.Fatalf("%s, truncated: %d %+v", path, code, d)
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.http.URL+path+"?caller="+caller, bytes.NewReader(cut))
+		req.Header.Set("X-API-Key", apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if !strings.Contains(body.Error, "cut short") || !strings.Contains(body.Error, "unexpected EOF") {
+			t.Fatalf("%s, truncated: %q", path, body.Error)
+		}
+		if path == "/register" {
+			if _, err := e.store.Get(context.Background(), "+34600000090"); !errors.Is(err, credstore.ErrNotFound) {
+				t.Fatalf("registered from a truncated upload: %v", err)
+			}
+			// The whole file registers, so /verify checks the caller.
+			if code, d := e.do(http.MethodPost, path+"?caller="+caller, "audio/wav", whole); code != http.StatusOK || d.Status != statusSuccess {
+				t.Fatalf("register, whole: %d %+v", code, d)
+			}
+		}
+	}
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
+)
+
+// Sessions live in an operation log (daspeak/agent/oplog), the one the
+// agent server uses: an oplog.Memory on a single node, a natsbus.Bus
+// shared by every node with -nats. A session is an oplog.Op (Kind is the
+// operation, CallID the Twilio call, CallerID the caller, Spec a
+// sessionSpec); its records are:
+//
+//	seq 1       recAudio: a stream or an upload took the session
+//	            (processing), or recExpired: no audio came within
+//	            -session-ttl (terminal; the session is gone)
+//	seq 2, 3, … the session's events (daspeak.Event JSON, without
+//	            credential and audio), the last one terminal
+//
+// Appending seq 1 is what makes a session take one stream only: of two
+// nodes appending it, one gets oplog.ErrSeq. The node that appended it
+// owns the session (oplog.Log.Claim), writes its events, and when that
+// node stops for good another node ends the session (reapOrphans).
+const (
+	recAudio   = "audio"
+	recExpired = "expired"
+)
+
+// appendTimeout bounds one write of a session's record.
+const appendTimeout = 5 * time.Second
+
+// errNoSession is the answer for an unknown, expired or foreign session.
+var errNoSession = errors.New("no such session")
+
+// sessionSpec is what every node needs of a session besides oplog.Op.
+type sessionSpec struct {
+	// Input says how an uploaded recording was used.
+	Input *inputInfo `json:"input,omitempty"`
+}
+
+// session is a session this node runs: it writes its records.
+type session struct {
+	s      *server
+	id     string
+	op     daspeak.Operation
+	caller string
+	call   string // Twilio call SID it is bound to; "" for uploads
+	seq    uint64 // of the last record appended
+	ended  bool
+}
+
+// doc is the JSON an IVR polls.
+type doc struct {
+	ID        string          `json:"id"`
+	Operation string          `json:"operation"`
+	CallID    string          `json:"call_id,omitempty"`
+	Status    string          `json:"status"`
+	CreatedAt time.Time       `json:"created_at"`
+	Event     json.RawMessage `json:"event,omitempty"`
+	// Input says how an uploaded recording was used.
+	Input *inputInfo `json:"input,omitempty"`
+	// For sessions waiting for a Twilio stream:
+	StreamURL  string            `json:"stream_url,omitempty"`
+	Parameters map[string]string `json:"parameters,omitempty"`
+}
+
+// statusOf is the status a record's type stands for.
+func statusOf(typ string) string {
+	switch typ {
+	case recAudio, string(daspeak.EventProgress):
+		return statusProcessing
+	case string(daspeak.EventResultSuccess):
+		return statusSuccess
+	case string(daspeak.EventResultFailScore):
+		return statusFailScore
+	case string(daspeak.EventResultFailSpoof):
+		return statusFailSpoof
+	default: // error-*, including error-store
+		return statusError
+	}
+}
+
+// newSession records a new session owned by this node. A session bound
+// to a call (call != "") waits for its stream and counts against
+// maxSessions until it is taken or expires; expired ones are ended first.
+func (s *server) newSession(ctx context.Context, op daspeak.Operation, caller, call string, spec sessionSpec) (*session, time.Time, error) {
+	b := make([]byte, 16)
+	rand.Read(b)
+	sess := &session{s: s, id: hex.EncodeToString(b), op: op, caller: caller, call: call}
+	created := time.Now()
+	if call != "" {
+		s.mu.Lock()
+		expired := s.expireLocked(created)
+		full := len(s.waiting) >= s.maxSessions()
+		if !full {
+			s.waiting[sess.id] = created
+		}
+		s.mu.Unlock()
+		for _, id := range expired {
+			s.expire(ctx, id)
+		}
+		if full {
+			return nil, created, errors.New("too many sessions waiting for audio")
+		}
+	}
+	data, err := json.Marshal(spec)
+	if err != nil {
+		return nil, created, err
+	}
+	if err := s.ops.Create(ctx, oplog.Op{ID: sess.id, Kind: string(op), CallID: call, CallerID: caller, Created: created, Spec: data}); err != nil {
+		s.mu.Lock()
+		delete(s.waiting, sess.id)
+		s.mu.Unlock()
+		return nil, created, fmt.Errorf("the session could not be recorded: %w", err)
+	}
+	return sess, created, nil
+}
+
+func (s *server) maxSessions() int {
+	if s.cfg.MaxSessions > 0 {
+		return s.cfg.MaxSessions
+	}
+	return maxSessions
+}
+
+// expireLocked removes from s.waiting the sessions created before
+// now - SessionTTL and returns them. s.mu is held.
+func (s *server) expireLocked(now time.Time) []string {
+	var out []string
+	for id, created := range s.waiting {
+		if now.Sub(created) > s.cfg.SessionTTL {
+			delete(s.waiting, id)
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// expire ends a session that no stream took (recExpired); one that was
+// taken meanwhile keeps running (its seq 1 exists: oplog.ErrSeq).
+func (s *server) expire(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
+	err := s.ops.Append(ctx, id, oplog.Record{Seq: 1, Type: recExpired, Terminal: true, Data: []byte("null")})
+	if err != nil && !errors.Is(err, oplog.ErrSeq) && !errors.Is(err, oplog.ErrNotFound) {
+		s.log.Warn("expiring a session failed", "session", id, "err", err)
+	}
+}
+
+// get returns a session's state and last record (zero before its audio).
+// An unknown session, an expired one, and one still waiting after
+// -session-ttl are errNoSession.
+func (s *server) get(ctx context.Context, id string) (oplog.Op, oplog.Record, error) {
+	if len(id) != 32 {
+		return oplog.Op{}, oplog.Record{}, errNoSession
+	}
+	if _, err := hex.DecodeString(id); err != nil {
+		return oplog.Op{}, oplog.Record{}, errNoSession
+	}
+	op, err := s.ops.Get(ctx, id)
+	if errors.Is(err, oplog.ErrNotFound) {
+		return op, oplog.Record{}, errNoSession
+	}
+	if err != nil {
+		return op, oplog.Record{}, err
+	}
+	if op.LastSeq == 0 {
+		if time.Since(op.Created) > s.cfg.SessionTTL {
+			return op, oplog.Record{}, errNoSession
+		}
+		return op, oplog.Record{}, nil
+	}
+	rec, err := s.record(ctx, id, op.LastSeq)
+	if errors.Is(err, oplog.ErrNotFound) {
+		return op, rec, errNoSession // forgotten meanwhile
+	}
+	if err != nil {
+		return op, rec, err
+	}
+	if rec.Type == recExpired {
+		return op, rec, errNoSession
+	}
+	return op, rec, nil
+}
+
+// record reads record seq of a session.
+func (s *server) record(ctx context.Context, id string, seq uint64) (oplog.Record, error) {
+	cur, err := s.ops.Subscribe(ctx, id, seq-1)
+	if err != nil {
+		return oplog.Record{}, err
+	}
+	defer cur.Close()
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
+	return cur.Next(ctx)
+}
+
+// docOf is the JSON an IVR polls for a session.
+func docOf(op oplog.Op, rec oplog.Record) doc {
+	d := doc{ID: op.ID, Operation: op.Kind, CallID: op.CallID, Status: statusWaiting, CreatedAt: op.Created}
+	var sp sessionSpec
+	if json.Unmarshal(op.Spec, &sp) == nil {
+		d.Input = sp.Input
+	}
+	if rec.Seq > 0 {
+		d.Status = statusOf(rec.Type)
+		if rec.Type != recAudio {
+			d.Event = json.RawMessage(rec.Data)
+		}
+	}
+	return d
+}
+
+// doc reads a session's JSON.
+func (s *server) doc(ctx context.Context, id string) (doc, error) {
+	op, rec, err := s.get(ctx, id)
+	if err != nil {
+		return doc{}, err
+	}
+	return docOf(op, rec), nil
+}
+
+// take makes this node the owner of a waiting session and records that
+// its audio arrived (seq 1). It fails when audio arrived once already (a
+// session takes one stream), on any node.
+func (s *server) take(ctx context.Context, op oplog.Op) (*session, error) {
+	if op.LastSeq != 0 || op.Done {
+		return nil, errors.New("the session already has its audio")
+	}
+	// A compare-and-set of the owner, even when it is this node: of two
+	// streams reaching nodes at once, one claims it, so the owner is the
+	// node that runs the session.
+	if err := s.ops.Claim(ctx, op.ID, op.Owner); err != nil {
+		return nil, err
+	}
+	if err := s.ops.Append(ctx, op.ID, oplog.Record{Seq: 1, Type: recAudio, Data: []byte("null")}); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	delete(s.waiting, op.ID)
+	s.mu.Unlock()
+	return &session{s: s, id: op.ID, op: daspeak.Operation(op.Kind), caller: op.CallerID, call: op.CallID, seq: 1}, nil
+}
+
+// update records an event. A register error-store (or, defensively, a
+// result-success whose credential was not stored) is reported as
+// error-store with a fixed message: the store's own error may name files,
+// and success is reported only after the store kept the credential. Every
+// event but progress ends the session; a session has one terminal event.
+func (sess *session) update(ctx context.Context, ev daspeak.Event) {
+	if sess.ended {
+		return
+	}
+	if ev.Operation == daspeak.OperationRegister && (ev.Type == daspeak.EventErrorStore || ev.Type == daspeak.EventResultSuccess && !ev.Stored) {
+		ev = daspeak.Event{
+			Type: daspeak.EventErrorStore, Operation: ev.Operation, NetSpeech: ev.NetSpeech,
+			NetSpeechNeeded: ev.NetSpeechNeeded, AudioDuration: ev.AudioDuration, ModelHash: ev.ModelHash,
+			Err: errStoreFailed,
+		}
+	}
+	ev.Credential, ev.Audio = "", nil // they stay on the server
+	data, err := json.Marshal(ev)
+	if err != nil {
+		data = []byte(`{"type":"error-audio","error":"event not encodable"}`)
+		ev.Type = daspeak.EventErrorAudio
+	}
+	terminal := ev.Type != daspeak.EventProgress
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
+	if err := sess.s.ops.Append(ctx, sess.id, oplog.Record{Seq: sess.seq + 1, Type: string(ev.Type), Terminal: terminal, Data: data}); err != nil {
+		// Another node ended the session (it took this node for dead).
+		sess.s.log.Warn("session event not recorded", "session", sess.id, "type", ev.Type, "err", err)
+		sess.ended = true
+		return
+	}
+	sess.seq++
+	sess.ended = terminal
+}
+
+// waitEnd waits until the session has its terminal record, ctx ends or
+// wait passes, and returns its state then.
+func (s *server) waitEnd(ctx context.Context, op oplog.Op, wait time.Duration) (doc, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if !op.Done {
+		cur, err := s.ops.Subscribe(ctx, op.ID, op.LastSeq)
+		if err == nil {
+			for {
+				rec, err := cur.Next(ctx)
+				if err != nil || rec.Terminal {
+					break
+				}
+			}
+			cur.Close()
+		}
+	}
+	return s.doc(context.WithoutCancel(ctx), op.ID)
+}
+
+// reapInterval is how often a node of many looks for sessions of dead
+// nodes.
+const reapInterval = time.Second
+
+// errNodeStopped is the error of a session whose node stopped.
+var errNodeStopped = errors.New("the node running the session stopped")
+
+// reapOrphans ends the sessions of nodes whose lease expired (found so in
+// two scans reapInterval apart) until ctx ends: a running one with
+// error-audio (errNodeStopped), a waiting one past -session-ttl as
+// expired. Of the live nodes the first to append wins; the others get
+// oplog.ErrSeq.
+func (s *server) reapOrphans(ctx context.Context) {
+	t := time.NewTicker(reapInterval)
+	defer t.Stop()
+	seen := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		orphans, err := s.ops.Orphans(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("looking for sessions of stopped nodes failed", "err", err)
+		}
+		now := map[string]bool{}
+		for _, o := range orphans {
+			now[o.ID] = true
+			if !seen[o.ID] {
+				continue
+			}
+			if o.LastSeq == 0 {
+				if time.Since(o.Created) > s.cfg.SessionTTL {
+					s.expire(ctx, o.ID)
+				}
+				continue
+			}
+			data, _ := json.Marshal(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: daspeak.Operation(o.Kind), Err: errNodeStopped})
+			err := s.ops.Append(ctx, o.ID, oplog.Record{Seq: o.LastSeq + 1, Type: string(daspeak.EventErrorAudio), Terminal: true, Data: data})
+			switch {
+			case err == nil:
+				s.log.Warn("session of a stopped node ended", "session", o.ID, "call", o.CallID, "node", o.Owner)
+			case errors.Is(err, oplog.ErrSeq):
+			default:
+				if ctx.Err() == nil {
+					s.log.Warn("ending a session of a stopped node failed", "session", o.ID, "err", err)
+				}
+			}
+		}
+		seen = now
+	}
+}
