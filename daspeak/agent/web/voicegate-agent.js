@@ -523,8 +523,16 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._showLeft(ROWS.left_stopping, who);
       const ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(), LEAVE_TIMEOUT_MS);
+      const aborted = new Promise((resolve) => ctl.signal.addEventListener('abort', () => resolve(undefined)));
       const p = (async () => {
-        const op = await left.op;
+        // A start request still unanswered when the time is up: its
+        // operation, if any, is stopped whenever the answer comes.
+        const op = await Promise.race([left.op, aborted]);
+        if (op === undefined) {
+          left.op.then((late) => {
+            if (late) this._api('/stop', { operation_id: late.id }, late.base).catch(() => {});
+          });
+        }
         if (op === null) return reg ? ROWS.left_register_stopped : ROWS.left_verify_stopped;
         if (!op) return unknown;
         try {
