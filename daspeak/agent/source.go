@@ -75,7 +75,9 @@ type CallInfo interface {
 
 // CallAuthorizer is optionally implemented by an [Authenticator] that can
 // tell whether the agent of a request may act on a call (Genesys: the
-// agent's own token can read the conversation). The server calls it, after
+// agent's own token can read the conversation; Twilio Flex, with
+// flex.Assigned: the agent holds an accepted TaskRouter reservation of the
+// call's task). The server calls it, after
 // Authenticate and with its Principal, for every call-scoped request:
 // status, register, verify, reverify, delete and stop (with the call of
 // the operation), before it looks the call up or acts.

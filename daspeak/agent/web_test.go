@@ -82,14 +82,20 @@ func TestWidgetHandler(t *testing.T) {
 type fakeAPI struct {
 	t *testing.T
 
-	mu      sync.Mutex
-	auth    []string                    // Authorization of every API request
-	bodies  map[string][]map[string]any // request bodies by path
-	resumed []string                    // Last-Event-ID of each events request
-	stopped chan struct{}               // closed by the first /stop
-	ended   chan struct{}               // closed by the test: CAended's operation ends
-	stop    sync.Once
-	n       int
+	mu       sync.Mutex
+	auth     []string                    // Authorization of every API request
+	bodies   map[string][]map[string]any // request bodies by path
+	resumed  []string                    // Last-Event-ID of each events request
+	stopped  chan struct{}               // closed by the first /stop
+	left     chan struct{}               // closed by the /stop of a CAswitch operation
+	leftOnce sync.Once
+	regdone  chan struct{} // closed by the /stop of a CAregdone operation, which has already succeeded
+	doneOnce sync.Once
+	gone     chan struct{} // closed by the /stop of a CAgone operation
+	goneOnce sync.Once
+	ended    chan struct{} // closed by the test: CAended's operation ends
+	stop     sync.Once
+	n        int
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -124,6 +130,21 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"events_url": "/agent/operations/" + id + "/events?token=tok",
 		})
 	case "/agent/stop":
+		if strings.HasPrefix(fmt.Sprint(body["operation_id"]), "op_CAregdone_") {
+			f.doneOnce.Do(func() { close(f.regdone) })
+			agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": body["operation_id"], "stopped": false})
+			return
+		}
+		if strings.HasPrefix(fmt.Sprint(body["operation_id"]), "op_CAgone_") {
+			f.goneOnce.Do(func() { close(f.gone) })
+			agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": body["operation_id"], "stopped": true})
+			return
+		}
+		if strings.HasPrefix(fmt.Sprint(body["operation_id"]), "op_CAswitch_") {
+			f.leftOnce.Do(func() { close(f.left) })
+			agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": body["operation_id"], "stopped": true})
+			return
+		}
 		f.stop.Do(func() { close(f.stopped) })
 		agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": body["operation_id"], "stopped": true})
 	default:
@@ -196,14 +217,41 @@ func (f *fakeAPI) events(w http.ResponseWriter, r *http.Request) {
 		send(1, "started", "")
 		send(2, "error-consumer-not-ready", `,"reason":"speech","error":"no audio"`)
 	case strings.HasPrefix(id, "op_CAswitch_"):
-		// Runs until the widget leaves it (the agent switched task).
+		// Runs until the widget stops it (the agent switched task).
 		send(1, "started", "")
 		send(2, "progress", `,"net_speech":0.8,"net_speech_needed":3`)
 		select {
+		case <-f.left:
 		case <-r.Context().Done():
+			return
 		case <-time.After(20 * time.Second):
+			return
 		}
-		return
+		send(3, "error-cancelled", `,"reason":"cancelled","error":"cancelled: stopped"`)
+	case strings.HasPrefix(id, "op_CAregdone_"):
+		// A register that stores its credential as the widget leaves it:
+		// the stop comes too late.
+		send(1, "started", "")
+		send(2, "progress", `,"net_speech":4,"net_speech_needed":5`)
+		select {
+		case <-f.regdone:
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Second):
+			return
+		}
+		send(3, "result-success", `,"reason":"success","authenticity":0.99,"authenticity_threshold":0.8,"net_speech":5`)
+	case strings.HasPrefix(id, "op_CAgone_"):
+		send(1, "started", "")
+		send(2, "progress", `,"net_speech":0.8,"net_speech_needed":3`)
+		select {
+		case <-f.gone:
+		case <-r.Context().Done():
+			return
+		case <-time.After(20 * time.Second):
+			return
+		}
+		send(3, "error-cancelled", `,"reason":"cancelled","error":"cancelled: stopped"`)
 	case strings.HasPrefix(id, "op_CAended_"):
 		// The call ends mid-operation: its audio ends, and the operation
 		// with error-audio once the server notices.
@@ -236,6 +284,8 @@ const widgetPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <voicegate-agent id="speech" call-sid="CAspeech" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="store" call-sid="CAregstore" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="switch" call-sid="CAswitch" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="regdone" call-sid="CAregdone" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="gone" call-sid="CAgone" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="ended" call-sid="CAended" caller-id="+34600111222" security-token="attr-token" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="alias" callSid="CAalias" callerId="+34600111222" securityToken="attr-token" callInProgress="true"></voicegate-agent>
 <voicegate-agent id="idle" call-sid="CAidle" caller-id="+34600111222" security-token="attr-token" call-in-progress="false"></voicegate-agent>
@@ -274,7 +324,7 @@ func TestWidgetBrowser(t *testing.T) {
 	downPort := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 
-	f := &fakeAPI{t: t, bodies: map[string][]map[string]any{}, stopped: make(chan struct{}), ended: make(chan struct{})}
+	f := &fakeAPI{t: t, bodies: map[string][]map[string]any{}, stopped: make(chan struct{}), left: make(chan struct{}), regdone: make(chan struct{}), gone: make(chan struct{}), ended: make(chan struct{})}
 	page := strings.ReplaceAll(widgetPage, "DOWNPORT", fmt.Sprint(downPort))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
@@ -412,17 +462,74 @@ func TestWidgetBrowser(t *testing.T) {
 			t.Errorf("after the caller changed, the %s region still says %q", region, txt)
 		}
 	}
-	// The same mid-operation: the operation is left, its "checking"
-	// message goes with it.
+	// The same mid-operation: the operation is stopped, its "checking"
+	// message goes with it, and the widget says the previous caller's
+	// check was stopped; its events never show on the new call.
 	p.Click(sel("switch", "main"))
 	p.WaitText(sel("switch", "ptext"), `Voice collected: 0\.8 s of 3\.0 s`, 10*time.Second)
 	p.WaitText(sel("switch", "live"), "^Checking the caller.s voice", 2*time.Second)
 	p.Eval(`(() => { const el = document.getElementById('switch'); el.setAttribute('call-sid', 'CAswitch2'); el.setAttribute('caller-id', '+34600555666'); })()`, nil)
-	p.WaitText(sel("switch", "main"), "^Authenticate User$", 5*time.Second)
-	for _, region := range []string{"live", "alert"} {
-		if txt := p.Text(sel("switch", region)); txt != "" {
-			t.Errorf("after the caller changed mid-operation, the %s region still says %q", region, txt)
+	p.WaitText(sel("switch", "main"), "^Authenticate User$", 10*time.Second)
+	p.WaitText(sel("switch", "otitle"), "^Voice check stopped: you switched calls$", 5*time.Second)
+	p.WaitText(sel("switch", "ocause"), `^The voice check of \+34600111222 was stopped\.$`, time.Second)
+	p.WaitText(sel("switch", "live"), `^Voice check stopped: you switched calls\. The voice check of \+34600111222 was stopped\. That caller was not verified\.$`, 2*time.Second)
+	if txt := p.Text(sel("switch", "alert")); txt != "" {
+		t.Errorf("after the caller changed mid-operation, the alert region says %q", txt)
+	}
+	p.WaitText(sel("switch", "caller"), `^\+34600555666$`, time.Second)
+	f.mu.Lock()
+	var switchStops int
+	for _, b := range f.bodies["/agent/stop"] {
+		if strings.HasPrefix(fmt.Sprint(b["operation_id"]), "op_CAswitch_") {
+			switchStops++
 		}
+	}
+	f.mu.Unlock()
+	if switchStops != 1 {
+		t.Errorf("%d stop requests for the operation left, want 1", switchStops)
+	}
+	p.Eval(`vg.results`, &results)
+	if r := results["switch"]; len(r) != 0 {
+		t.Errorf("onResponse called for the operation left: %+v", r)
+	}
+	p.Eval(`vg.titles`, &titles)
+	for _, tt := range titles["switch"] {
+		if tt == "Stopped" || tt == "Caller verified" || tt == "Not verified" {
+			t.Errorf("the operation left showed its result on the new call: titles %q", titles["switch"])
+		}
+	}
+	p.Screenshot("widget-switched", "voicegate-agent#switch")
+	// A register the stop came too late for: the widget says that the
+	// previous caller was registered, assertively.
+	p.WaitText(sel("regdone", "main"), "^Register User$", 10*time.Second)
+	p.Click(sel("regdone", "main"))
+	p.WaitText(sel("regdone", "ptext"), `Voice collected: 4\.0 s of 5\.0 s`, 10*time.Second)
+	p.Eval(`document.getElementById('regdone').setAttribute('call-sid', 'CAregdone2')`, nil)
+	p.WaitText(sel("regdone", "otitle"), "^Registration finished before you switched calls$", 10*time.Second)
+	p.WaitText(sel("regdone", "ocause"), `^The voice of \+34600111222 was registered before the registration could be stopped\.$`, time.Second)
+	p.WaitText(sel("regdone", "alert"), `^Registration finished before you switched calls\. The voice of \+34600111222 was registered`, 2*time.Second)
+	p.WaitText(sel("regdone", "main"), "^Register User$", 5*time.Second)
+	p.Eval(`vg.titles`, &titles)
+	for _, tt := range titles["regdone"] {
+		if tt == "Voice registered" {
+			t.Errorf("the register left showed its success as the new call's: titles %q", titles["regdone"])
+		}
+	}
+	p.Screenshot("widget-switched-too-late", "voicegate-agent#regdone")
+	// An element removed from the page (not moved) stops its operation.
+	p.Click(sel("gone", "main"))
+	p.WaitText(sel("gone", "ptext"), `Voice collected: 0\.8 s of 3\.0 s`, 10*time.Second)
+	p.Eval(`document.getElementById('gone').remove()`, nil)
+	stoppedGone := false
+	for deadline := time.Now().Add(5 * time.Second); !stoppedGone && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		f.mu.Lock()
+		for _, b := range f.bodies["/agent/stop"] {
+			stoppedGone = stoppedGone || strings.HasPrefix(fmt.Sprint(b["operation_id"]), "op_CAgone_")
+		}
+		f.mu.Unlock()
+	}
+	if !stoppedGone {
+		t.Error("the operation of a widget removed from the page was not stopped")
 	}
 
 	// The call ends while an operation runs: the widget shows the

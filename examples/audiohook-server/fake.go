@@ -2,8 +2,10 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"html/template"
 	"io"
 	"net"
@@ -22,9 +24,9 @@ import (
 // without a Genesys Cloud org: the agent's token is checked by a fake of
 // GET /api/v2/users/me inside this process (and its access to a
 // conversation by a fake of GET /api/v2/conversations/{id}: the fake agent
-// is on every live conversation), the widget page receives that
-// token instead of running the OAuth login, / lists the live
-// conversations, and the AudioHook connections are signed with the
+// is on every live conversation), the widget page logs in with the PKCE
+// login it runs against Genesys Cloud, at a fake login service that
+// issues that token (fakeLogin), / lists the live conversations, and the AudioHook connections are signed with the
 // documented local key pair below (unless STATIC_API_KEY_MAP is set).
 // All of it is for loopback only.
 
@@ -220,7 +222,7 @@ code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f4;padding:8px;whi
 </head>
 <body>
 <h1>Live conversations</h1>
-<p class="note">Fake Genesys Cloud for local trials: no login, one token for everyone on this machine.</p>
+<p class="note">Fake Genesys Cloud for local trials: the login asks nothing, one token for everyone on this machine.</p>
 {{if .Rows}}
 <table id="conversations">
 <thead><tr><th>Conversation</th><th>Caller (ANI)</th><th>Since</th></tr></thead>
@@ -237,3 +239,109 @@ go run ./examples/audiohook-client -url {{.URL}} -wav testdata/voices/awb_1.wav 
 </body>
 </html>
 `))
+
+// fakeLoginPath is where -fake-genesys serves its login service (the
+// widget page's LoginURL): /oauth/authorize and /oauth/token below it.
+const fakeLoginPath = "/fake-genesys/login"
+
+// fakeLogin is the fake's login service: the Authorization Code grant with
+// PKCE as the widget page runs it against login.<region>. /oauth/authorize
+// logs the agent in at once (there is one agent) and sends the browser
+// back to the page with a single-use code bound to the request's client,
+// redirect URI and S256 code_challenge; POST /oauth/token exchanges that
+// code, with the code_verifier whose SHA-256 is the challenge, for the
+// fake's token. Codes expire after a minute.
+type fakeLogin struct {
+	clientID, token string
+
+	mu    sync.Mutex
+	codes map[string]fakeCode
+}
+
+type fakeCode struct {
+	challenge, redirect string
+	expires             time.Time
+}
+
+func newFakeLogin(clientID, token string) *fakeLogin {
+	return &fakeLogin{clientID: clientID, token: token, codes: map[string]fakeCode{}}
+}
+
+func (f *fakeLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case fakeLoginPath + "/oauth/authorize":
+		if r.Method == http.MethodGet {
+			f.authorize(w, r)
+			return
+		}
+	case fakeLoginPath + "/oauth/token":
+		if r.Method == http.MethodPost {
+			f.exchange(w, r)
+			return
+		}
+	}
+	http.NotFound(w, r)
+}
+
+// pageURL is the widget page's URL on the host r was sent to: the only
+// redirect URI the fake's client has.
+func pageURL(r *http.Request) string { return "http://" + r.Host + genesys.DefaultWidgetPath }
+
+func (f *fakeLogin) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch {
+	case q.Get("client_id") != f.clientID || q.Get("redirect_uri") != pageURL(r):
+		// Never redirect to a URI the client does not have.
+		http.Error(w, "unknown client_id or redirect_uri", http.StatusBadRequest)
+		return
+	case q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43:
+		back := url.Values{"error": {"invalid_request"}, "state": {q.Get("state")}}
+		http.Redirect(w, r, pageURL(r)+"?"+back.Encode(), http.StatusFound)
+		return
+	}
+	var b [24]byte
+	rand.Read(b[:])
+	code := hex.EncodeToString(b[:])
+	f.mu.Lock()
+	now := time.Now()
+	for k, c := range f.codes {
+		if now.After(c.expires) {
+			delete(f.codes, k)
+		}
+	}
+	f.codes[code] = fakeCode{challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri"), expires: now.Add(time.Minute)}
+	f.mu.Unlock()
+	back := url.Values{"code": {code}, "state": {q.Get("state")}}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, pageURL(r)+"?"+back.Encode(), http.StatusFound)
+}
+
+func (f *fakeLogin) exchange(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := r.ParseForm(); err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"invalid_request"}`)
+		return
+	}
+	code := r.PostForm.Get("code")
+	f.mu.Lock()
+	c, ok := f.codes[code]
+	delete(f.codes, code) // single use, whatever follows
+	f.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	switch {
+	case r.PostForm.Get("grant_type") != "authorization_code":
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"unsupported_grant_type"}`)
+	case r.PostForm.Get("client_id") != f.clientID:
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":"invalid_client"}`)
+	case !ok || time.Now().After(c.expires) || r.PostForm.Get("redirect_uri") != c.redirect ||
+		base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge:
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `{"error":"invalid_grant","error_description":"the code is unknown, used, expired, or not for this redirect_uri and code_verifier"}`)
+	default:
+		json.NewEncoder(w).Encode(map[string]any{"access_token": f.token, "token_type": "bearer", "expires_in": 86399})
+	}
+}

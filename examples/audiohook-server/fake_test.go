@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +23,7 @@ import (
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/audiohook/wire"
 	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak/agent/genesys"
 	"github.com/voicegate/voicegate/daspeak/offline"
 	"github.com/voicegate/voicegate/internal/browsertest"
 )
@@ -30,7 +35,7 @@ type fakeServer struct {
 	ws    string
 	logs  *lockedBuf
 	hc    *http.Client
-	token string // the agent token, as the widget page gives it
+	token string // the agent token, as the fake login gives it
 }
 
 func startFake(t *testing.T, extra ...string) *fakeServer {
@@ -58,12 +63,52 @@ func startFake(t *testing.T, extra ...string) *fakeServer {
 		f.hc.CloseIdleConnections()
 	})
 	page := f.get(t, widgetURL(audiohooktest.NewUUID()))
-	m := regexp.MustCompile(`"devToken":"([^"]+)"`).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no agent token in the widget page:\n%s", page)
+	if !strings.Contains(page, `"login":"`+fakeLoginPath+`"`) || strings.Contains(page, "local-trial-") {
+		t.Fatalf("the widget page does not log in at the fake login, or holds a token:\n%s", page)
 	}
-	f.token = m[1]
+	f.token = f.login(t, "local-trial", f.base+genesys.DefaultWidgetPath, "")
 	return f
+}
+
+// login runs the widget page's PKCE login against the fake: authorize
+// (with the challenge of a fresh verifier) then the token exchange, with
+// the verifier unless verifier is set. It returns the access token, or
+// the token endpoint's error code after "error:".
+func (f *fakeServer) login(t *testing.T, clientID, redirect, verifier string) string {
+	t.Helper()
+	v := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	sum := sha256.Sum256([]byte(v))
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect}, "state": {"st-1"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	nc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := nc.Get(f.base + fakeLoginPath + "/oauth/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		return fmt.Sprintf("error:authorize %d", resp.StatusCode)
+	}
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if back.Scheme+"://"+back.Host+back.Path != redirect || back.Query().Get("state") != "st-1" || back.Query().Get("code") == "" {
+		t.Fatalf("authorize redirected to %s", back)
+	}
+	code := back.Query().Get("code")
+	if verifier == "" {
+		verifier = v
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {clientID}, "code_verifier": {verifier}}
+	resp, err = nc.PostForm(f.base+fakeLoginPath+"/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct{ Access_Token, Error string }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	if resp.StatusCode != 200 || tok.Access_Token == "" {
+		return "error:" + tok.Error
+	}
+	return tok.Access_Token
 }
 
 func (f *fakeServer) get(t *testing.T, path string) string {
@@ -131,6 +176,19 @@ func TestFakeGenesys(t *testing.T) {
 	if !regexp.MustCompile(`^local-trial-[0-9a-f]{48}$`).MatchString(f.token) {
 		t.Fatalf("agent token %q", f.token)
 	}
+	// The fake login holds to the PKCE rules: the code goes only to the
+	// client's redirect URI, and is exchanged only with the verifier of
+	// its challenge.
+	page := f.base + genesys.DefaultWidgetPath
+	for _, c := range []struct{ name, client, redirect, verifier, want string }{
+		{"another redirect URI", "local-trial", "http://evil.example/genesys/widget", "", "error:authorize 400"},
+		{"another client", "someone-else", page, "", "error:authorize 400"},
+		{"a wrong verifier", "local-trial", page, "x" + strings.Repeat("y", 42), "error:invalid_grant"},
+	} {
+		if got := f.login(t, c.client, c.redirect, c.verifier); got != c.want {
+			t.Errorf("login with %s: %q, want %q", c.name, got, c.want)
+		}
+	}
 	if idx := f.get(t, "/"); !strings.Contains(idx, `id="empty"`) || !strings.Contains(idx, "AUDIOHOOK_CLIENT_SECRET="+fakeSecretB64) ||
 		!strings.Contains(idx, "-url "+f.ws+" ") {
 		t.Fatalf("empty index:\n%s", idx)
@@ -180,7 +238,7 @@ func TestFakeGenesys(t *testing.T) {
 }
 
 // TestFakeGenesysOnlyInFakeMode: a real -agent server has no index and
-// its widget page carries no token.
+// no fake login, and its widget page logs in at login.<region>.
 func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 	t.Setenv("TEST_AUDIOHOOK_KEYS", `{"`+apiKey+`":"`+secretB64+`"}`)
 	cfg := &config{KeysEnv: "TEST_AUDIOHOOK_KEYS", Agent: agentConfig{Enabled: true, Region: "mypurecloud.ie", ClientID: "client-1", APIURL: "https://api.mypurecloud.ie"}}
@@ -193,10 +251,10 @@ func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 	for _, c := range []struct {
 		path   string
 		status int
-	}{{"/", 404}, {widgetURL(audiohooktest.NewUUID()), 200}} {
+	}{{"/", 404}, {fakeLoginPath + "/oauth/authorize?client_id=client-1", 404}, {widgetURL(audiohooktest.NewUUID()), 200}} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
-		if w.Code != c.status || bytes.Contains(w.Body.Bytes(), []byte(`"devToken"`)) {
+		if w.Code != c.status || (c.status == 200 && !bytes.Contains(w.Body.Bytes(), []byte(`"login":"https://login.mypurecloud.ie"`))) {
 			t.Errorf("GET %s: %d (want %d) %s", c.path, w.Code, c.status, w.Body)
 		}
 	}

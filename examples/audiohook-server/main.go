@@ -156,9 +156,9 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.Progress, "progress", true, "send progress events (net speech so far) as well as the result")
 	fs.BoolVar(&c.Agent.Enabled, "agent", agent.EnvBool("AGENT_MODE", false), "agent desk: keep sessions open, agents register/verify from the Genesys interaction widget (env AGENT_MODE)")
 	fs.StringVar(&c.Agent.Region, "genesys-region", os.Getenv("GENESYS_REGION"), "-agent: Genesys Cloud region domain, e.g. mypurecloud.ie (env GENESYS_REGION)")
-	fs.StringVar(&c.Agent.ClientID, "genesys-client-id", os.Getenv("GENESYS_CLIENT_ID"), "-agent: OAuth client id (Token Implicit Grant) of the widget page (env GENESYS_CLIENT_ID)")
+	fs.StringVar(&c.Agent.ClientID, "genesys-client-id", os.Getenv("GENESYS_CLIENT_ID"), "-agent: OAuth client id (Authorization Code with PKCE) of the widget page (env GENESYS_CLIENT_ID)")
 	fs.StringVar(&c.Agent.APIURL, "genesys-api-url", os.Getenv("GENESYS_API_URL"), "-agent: replace https://api.<region> where agent tokens are checked, for proxies and tests (env GENESYS_API_URL)")
-	fs.BoolVar(&c.Agent.Fake, "fake-genesys", false, "-agent without a Genesys Cloud org, for local trials on loopback: an in-process fake checks agent tokens, the widget page needs no login, / lists the live conversations, and the local AudioHook key pair is accepted when no keys are set")
+	fs.BoolVar(&c.Agent.Fake, "fake-genesys", false, "-agent without a Genesys Cloud org, for local trials on loopback: an in-process fake checks agent tokens, the widget page logs in at a fake login that asks nothing, / lists the live conversations, and the local AudioHook key pair is accepted when no keys are set")
 	fs.StringVar(&c.Agent.AllowOrigins, "allow-origin", os.Getenv("ALLOW_ORIGIN"), "-agent: comma-separated browser origins allowed to call /agent besides this server's (env ALLOW_ORIGIN)")
 	fs.StringVar(&c.NATS, "nats", os.Getenv("NATS_URL"), "-agent: NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of many; an agent's click on any node reaches the node holding the conversation's AudioHook session (env NATS_URL; credentials from NATS_CREDS, NATS_NKEY, NATS_USER/NATS_PASSWORD or NATS_TOKEN)")
 	fs.StringVar(&c.NATSPrefix, "nats-prefix", agent.Env("NATS_PREFIX", natsbus.DefaultPrefix), "-nats: prefix of the subjects, stream and buckets the nodes share (env NATS_PREFIX)")
@@ -248,6 +248,7 @@ type server struct {
 	api     *agent.Server
 	page    http.Handler
 	convs   *conversations // -fake-genesys: live conversations for the index
+	login   *fakeLogin     // -fake-genesys: the login service
 	bus     *natsbus.Bus   // -nats
 	metrics *metrics.Metrics
 	limiter *daspeak.Limiter // engine calls, shared by every session
@@ -398,7 +399,7 @@ func (s *server) newAgent() error {
 		httpClient = &http.Client{Transport: handlerTransport{fakeGenesysHandler(fakeToken, s.convs)}}
 	}
 	if a.Region == "" || a.ClientID == "" {
-		return errors.New("-agent needs -genesys-region (e.g. mypurecloud.ie) and -genesys-client-id (a Token Implicit Grant OAuth client whose redirect URI is https://<this server>/genesys/widget)")
+		return errors.New("-agent needs -genesys-region (e.g. mypurecloud.ie) and -genesys-client-id (an OAuth client for the Authorization Code grant with PKCE whose redirect URI is https://<this server>/genesys/widget)")
 	}
 	apiURL := a.APIURL
 	if apiURL == "" {
@@ -432,7 +433,12 @@ func (s *server) newAgent() error {
 		return err
 	}
 	s.metrics.SetSessions(func() float64 { return float64(s.source.Stats().Sessions) })
-	s.page, err = genesys.WidgetPage(&genesys.WidgetPageOptions{ClientID: a.ClientID, Region: a.Region, BasePath: s.api.BasePath(), DevToken: fakeToken})
+	po := &genesys.WidgetPageOptions{ClientID: a.ClientID, Region: a.Region, BasePath: s.api.BasePath()}
+	if a.Fake {
+		po.LoginURL = fakeLoginPath
+		s.login = newFakeLogin(a.ClientID, fakeToken)
+	}
+	s.page, err = genesys.WidgetPage(po)
 	return err
 }
 
@@ -462,6 +468,7 @@ func (s *server) handler() http.Handler {
 	}
 	if s.convs != nil {
 		mux.HandleFunc("GET /{$}", s.convs.index)
+		mux.Handle(fakeLoginPath+"/", s.login)
 		return loopbackHostOnly(mux)
 	}
 	return mux
@@ -703,7 +710,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 			return errors.New("-fake-genesys fakes Genesys Cloud for the agent desk: give -agent too")
 		}
 		if !isLoopback(cfg.Listen) {
-			return fmt.Errorf("-fake-genesys is for local trials only: its widget page hands every visitor the agent token, so it needs a loopback -listen (e.g. -listen 127.0.0.1:8080); to listen on %q, drop -fake-genesys and give -genesys-region and -genesys-client-id of a Genesys Cloud org", cfg.Listen)
+			return fmt.Errorf("-fake-genesys is for local trials only: its login hands every visitor the agent token, so it needs a loopback -listen (e.g. -listen 127.0.0.1:8080); to listen on %q, drop -fake-genesys and give -genesys-region and -genesys-client-id of a Genesys Cloud org", cfg.Listen)
 		}
 	}
 	if cfg.Agent.Enabled && !cfg.Agent.Fake && strings.HasPrefix(cfg.Agent.APIURL, "http://") && !isLoopback(cfg.Listen) {
@@ -754,7 +761,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	}
 	log.Info("voice biometrics for Genesys AudioHook", "engine", desc, "path", wsPath, "record", cfg.RecordDir != "", "agent", cfg.Agent.Enabled)
 	if cfg.Agent.Fake {
-		log.Warn("fake Genesys Cloud, for local trials only: no login, the widget page carries the agent token; open the live conversations at http://" + ln.Addr().String() + "/")
+		log.Warn("fake Genesys Cloud, for local trials only: its login asks nothing and gives every visitor the agent token; open the live conversations at http://" + ln.Addr().String() + "/")
 	}
 	if listening != nil {
 		listening(ln.Addr())

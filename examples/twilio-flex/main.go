@@ -6,7 +6,9 @@
 // the result to the widget.
 //
 //   - /agent/… is the agent API (package daspeak/agent), authenticated with
-//     the agent's Flex token; /agent/voicegate-agent.js is the widget.
+//     the agent's Flex token; /agent/voicegate-agent.js is the widget. An
+//     agent acts only on the calls of their own accepted TaskRouter tasks
+//     (-workspace, flex.Assignment); -any-agent-any-call turns that off.
 //   - /twilio/media is the Media Streams WebSocket (daspeak/agent/flex):
 //     signed by Twilio, bound to the operation that started it.
 //   - POST /flex/voice-token issues Voice access tokens to a
@@ -72,6 +74,9 @@ type config struct {
 	BindingKey   string
 	EventKey     string
 
+	Workspace       string
+	AnyAgentAnyCall bool
+
 	TokenTTL       time.Duration
 	TwiMLAppSID    string
 	IdentityPrefix string
@@ -108,6 +113,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.Region, "twilio-region", os.Getenv("TWILIO_REGION"), "Twilio region, e.g. ie1 (env TWILIO_REGION)")
 	fs.StringVar(&c.Edge, "twilio-edge", os.Getenv("TWILIO_EDGE"), "Twilio edge, e.g. dublin (env TWILIO_EDGE)")
 	fs.StringVar(&c.TwilioURL, "twilio-base-url", os.Getenv("TWILIO_BASE_URL"), "replace https://{api,iam,flex-api}.twilio.com, for egress proxies (env TWILIO_BASE_URL)")
+	fs.StringVar(&c.Workspace, "workspace", os.Getenv("TWILIO_WORKSPACE_SID"), "Flex TaskRouter workspace SID (WS…, Console → TaskRouter → Workspaces): an agent may act only on the calls of their accepted tasks (env TWILIO_WORKSPACE_SID; required unless -any-agent-any-call)")
+	fs.BoolVar(&c.AnyAgentAnyCall, "any-agent-any-call", false, "let every Flex agent of the account act on every live call whose SID they know, without -workspace (development only)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens of /flex/voice-token and /flex/webchat")
 	fs.StringVar(&c.TwiMLAppSID, "twiml-app", os.Getenv("TWILIO_TWIML_APP_SID"), "TwiML App SID (AP…) for the voice client's outgoing calls (env TWILIO_TWIML_APP_SID)")
 	fs.StringVar(&c.IdentityPrefix, "voice-identity-prefix", agent.Env("VOICE_IDENTITY_PREFIX", "ext_"), "prefix of the voice client identities, so the extension differs from the Flex tab (env VOICE_IDENTITY_PREFIX)")
@@ -149,6 +156,11 @@ var errCredentials = errors.New("set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (C
 	"the auth token checks Twilio's signature on every Media Stream, and an API key cannot replace it; " +
 	"TWILIO_API_KEY and TWILIO_API_SECRET are optional and only sign the access tokens of /flex/voice-token and /flex/webchat. " +
 	"No account? Try -fake-twilio")
+
+// errWorkspace is the start-up error without -workspace.
+var errWorkspace = errors.New("set TWILIO_WORKSPACE_SID (or -workspace) to the Flex TaskRouter workspace (WS…, Console → TaskRouter → Workspaces) " +
+	"so that an agent can register or verify only the callers of their own accepted tasks; " +
+	"-any-agent-any-call lets every agent act on every call whose SID they know (development only)")
 
 // checkCluster refuses a node of many (-nats) whose configuration cannot
 // be shared: every node must sign and check the same event-stream tokens
@@ -217,9 +229,10 @@ func streamURL(public string) (string, error) {
 // app is the server: the agent API, the stream source and the Flex
 // endpoints.
 type app struct {
-	api     *agent.Server
-	source  *flex.Source
-	handler http.Handler
+	api        *agent.Server
+	source     *flex.Source
+	assignment *flex.Assignment // nil with -any-agent-any-call
+	handler    http.Handler
 }
 
 // cluster is what a node of many shares (-nats); nil on a single node.
@@ -259,7 +272,20 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 	if err != nil {
 		return nil, err
 	}
-	auth := flex.NewAuthenticator(fv, log)
+	fa := flex.NewAuthenticator(fv, log)
+	var auth agent.Authenticator = fa
+	var assignment *flex.Assignment
+	switch {
+	case cfg.Workspace != "":
+		if assignment, err = flex.NewAssignment(&flex.AssignmentOptions{Client: tc, WorkspaceSID: cfg.Workspace, Logger: log}); err != nil {
+			return nil, err
+		}
+		auth = flex.Assigned(fa, assignment)
+	case cfg.AnyAgentAnyCall:
+		log.Warn("-any-agent-any-call: every Flex agent of the account can register, verify and delete the voice of any live call whose SID they know; set -workspace to keep agents to their own calls")
+	default:
+		return nil, errWorkspace
+	}
 	met := metrics.New()
 	src, err := flex.NewSource(&flex.SourceOptions{
 		Client: tc, StreamURL: media, AuthTokens: []string{cfg.AuthToken},
@@ -313,7 +339,7 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 	mux.Handle("GET /metrics", met.Handler())
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
 		vt, err := flex.VoiceTokenHandler(&flex.VoiceTokenOptions{
-			Auth: auth, AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
+			Auth: fa, AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
 			TwiMLAppSID: cfg.TwiMLAppSID, IdentityPrefix: cfg.IdentityPrefix, TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
 		})
 		if err != nil {
@@ -334,7 +360,7 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 			mux.Handle("/flex/webchat", wc)
 		}
 	}
-	return &app{api: api, source: src, handler: cors(origins, mux)}, nil
+	return &app{api: api, source: src, assignment: assignment, handler: cors(origins, mux)}, nil
 }
 
 // cors answers the /flex/ endpoints' preflight for the allowed origins
@@ -368,6 +394,28 @@ func cors(origins []string, next http.Handler) http.Handler {
 	})
 }
 
+// checkWorkspace asks TaskRouter for the -workspace at start-up: a
+// workspace it does not know stops the server; credentials it refuses,
+// or TaskRouter unreachable, are logged (agents then get 503
+// auth_unavailable until it answers).
+func checkWorkspace(ctx context.Context, cfg *config, log *slog.Logger, a *app) error {
+	if a.assignment == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err := a.assignment.Check(cctx)
+	switch {
+	case errors.Is(err, flex.ErrWorkspace):
+		return fmt.Errorf("-workspace %s: TaskRouter does not know this workspace on account %s: %w", cfg.Workspace, cfg.AccountSID, err)
+	case err != nil:
+		log.Error("TaskRouter could not be asked at start-up: agents get 503 auth_unavailable until it answers", "workspace", cfg.Workspace, "err", err)
+	default:
+		log.Info("agents act only on the calls of their accepted TaskRouter tasks", "workspace", cfg.Workspace)
+	}
+	return nil
+}
+
 // shutdown ends the agent's operations, then refuses new streams.
 func (a *app) shutdown(ctx context.Context) error {
 	err := a.api.Drain(ctx)
@@ -393,10 +441,14 @@ type fakeTwilio struct {
 
 	mu    sync.Mutex
 	calls []string // the live fake calls, oldest first
-	wavs  [][]byte
-	turn  int
-	clock twiliotest.Clock
-	log   *slog.Logger
+	// TaskRouter: every fake call is a task the fake agent (worker)
+	// accepted.
+	workspace, worker string
+	tasks             map[string]string // call SID → task SID
+	wavs              [][]byte
+	turn              int
+	clock             twiliotest.Clock
+	log               *slog.Logger
 }
 
 // fakeFastSpeed is how many times real time -fake-fast plays a recording.
@@ -416,7 +468,8 @@ func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
 			return nil, fmt.Errorf("-fake-twilio: no recording %s_1.wav in %q: run from the repository root, set -voices-dir, or pass -fake-wav PATH (an 8 kHz WAV)", cfg.FakeVoice, cfg.VoicesDir)
 		}
 	}
-	f := &fakeTwilio{token: "fake-flex-" + randomHex(16), caller: cfg.FakeCaller, log: log}
+	f := &fakeTwilio{token: "fake-flex-" + randomHex(16), caller: cfg.FakeCaller, log: log,
+		workspace: "WS" + randomHex(16), worker: "WK" + randomHex(16), tasks: map[string]string{}}
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -436,12 +489,16 @@ func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
 		OnStreamStart: func(cs twiliotest.CreatedStream) { f.play(ctx, cs) },
 	})
 	f.srv.AddFlexToken(f.token, twilio.FlexIdentity{
-		Identity: "agent_40example_2Dcom", RealmUserID: "agent@example.com", WorkerSID: "WK" + randomHex(16),
+		Identity: "agent_40example_2Dcom", RealmUserID: "agent@example.com", WorkerSID: f.worker,
 		Roles: []string{"agent"}, Expiration: time.Now().Add(24 * time.Hour),
 	})
 	cfg.AccountSID, cfg.AuthToken = f.srv.AccountSID(), f.srv.AuthToken()
 	cfg.APIKeySID, cfg.APIKeySecret = apiKey, apiSecret
 	cfg.TwilioURL, cfg.Region, cfg.Edge = f.srv.URL, "", ""
+	f.srv.AddWorkspace(f.workspace)
+	if cfg.Workspace == "" && !cfg.AnyAgentAnyCall {
+		cfg.Workspace = f.workspace
+	}
 	if cfg.WebChatAddress == "" {
 		cfg.WebChatAddress = "IG" + randomHex(16)
 	}
@@ -492,14 +549,23 @@ const maxFakeCalls = 20
 
 // try serves the local page of -fake-twilio: the widget on a new fake
 // call, which the fake's Calls API knows as an inbound call in progress
-// from the fake caller (so the agent server ties it to that number).
+// from the fake caller (so the agent server ties it to that number), and
+// the fake's TaskRouter as the call_sid of a task the fake agent accepted
+// (so the agent may act on it).
 func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 	sid := twiliotest.SID("CA")
 	f.srv.AddCall(twilio.CallResource{SID: sid, From: f.caller, To: "+15005550006", Direction: twilio.DirectionInbound, Status: twilio.CallInProgress})
+	task := twiliotest.SID("WT")
+	f.srv.AddTask(f.workspace, task, `{"type":"inbound","call_sid":"`+sid+`","from":"`+f.caller+`"}`, twilio.TaskAssigned)
+	f.srv.SetReservation(f.workspace, f.worker, task, twilio.ReservationAccepted)
 	f.mu.Lock()
 	f.calls = append(f.calls, sid)
+	f.tasks[sid] = task
 	if len(f.calls) > maxFakeCalls {
-		f.srv.SetCallStatus(f.calls[0], twilio.CallCompleted)
+		old := f.calls[0]
+		f.srv.SetCallStatus(old, twilio.CallCompleted)
+		f.srv.SetReservation(f.workspace, f.worker, f.tasks[old], "completed")
+		delete(f.tasks, old)
 		f.calls = f.calls[1:]
 	}
 	f.mu.Unlock()
@@ -568,6 +634,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	a, err := newApp(cfg, log, engine, store, cl)
 	if err != nil {
 		ln.Close()
+		return err
+	}
+	if err := checkWorkspace(ctx, cfg, log, a); err != nil {
+		ln.Close()
+		a.shutdown(ctx)
 		return err
 	}
 	h := a.handler

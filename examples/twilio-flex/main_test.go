@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -162,8 +163,12 @@ func TestFakeTwilioFlow(t *testing.T) {
 	if code, m := s.post(token, "/agent/status", map[string]any{"call_id": call, "caller_id": caller}); code != 200 || m["registered"] != false {
 		t.Fatalf("status: %d %v", code, m)
 	}
-	// The page's call is the fake caller's: no other number on it, no
-	// act on a call the fake does not know, which is not in progress.
+	// The page's call is the fake caller's: no other number on it; a call
+	// that is not one of the agent's accepted TaskRouter tasks is refused
+	// before it is looked up.
+	if !strings.Contains(s.logs.String(), "agents act only on the calls of their accepted TaskRouter tasks") {
+		t.Errorf("-fake-twilio does not keep agents to their calls: %s", s.logs)
+	}
 	for _, c := range []struct {
 		path string
 		body map[string]any
@@ -171,8 +176,8 @@ func TestFakeTwilioFlow(t *testing.T) {
 		want map[string]any
 	}{
 		{"/agent/register", map[string]any{"call_id": call, "caller_id": "+34911111111"}, 400, map[string]any{"code": "bad_caller_id"}},
-		{"/agent/delete", map[string]any{"call_id": "CA00000000000000000000000000000000", "caller_id": "+34911111111"}, 409, map[string]any{"code": "no_call"}},
-		{"/agent/status", map[string]any{"call_id": "CAnotacall", "caller_id": "+34911111111"}, 200, map[string]any{"call_in_progress": false, "registered": false}},
+		{"/agent/delete", map[string]any{"call_id": "CA00000000000000000000000000000000", "caller_id": "+34911111111"}, 403, map[string]any{"code": "forbidden"}},
+		{"/agent/status", map[string]any{"call_id": "CAnotacall", "caller_id": "+34911111111"}, 403, map[string]any{"code": "forbidden"}},
 		{"/agent/status", map[string]any{"call_id": call, "caller_id": ""}, 200, map[string]any{"call_in_progress": true, "caller_id": caller}},
 	} {
 		code, m := s.post(token, c.path, c.body)
@@ -238,7 +243,7 @@ func TestWrongServerCredentials(t *testing.T) {
 				t.Setenv("TWILIO_API_KEY", "")
 			}
 			t.Setenv("TWILIO_API_SECRET", c.apiSecret)
-			s := start(t, "-offline", "-twilio-base-url", fake.URL)
+			s := start(t, "-offline", "-twilio-base-url", fake.URL, "-any-agent-any-call")
 			code, m := s.post("good-token", "/agent/status", map[string]any{"call_id": "CA00000000000000000000000000000001", "caller_id": "+34600000000"})
 			if code != c.wantStatus || (code == 503 && m["code"] != "auth_unavailable") {
 				t.Fatalf("status: %d %v", code, m)
@@ -270,6 +275,7 @@ func TestStartupErrors(t *testing.T) {
 		want    []string
 		notWant string
 	}{
+		{"no workspace", map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}, nil, []string{"TWILIO_WORKSPACE_SID", "-any-agent-any-call"}, ""},
 		{"no credentials", nil, nil, []string{"TWILIO_AUTH_TOKEN", "an API key cannot replace it", "-fake-twilio"}, "(or TWILIO_API_KEY"},
 		{"api key instead of auth token", map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_API_KEY": "SK1", "TWILIO_API_SECRET": "s"}, nil,
 			[]string{"TWILIO_AUTH_TOKEN", "an API key cannot replace it"}, "(or TWILIO_API_KEY"},
@@ -280,7 +286,7 @@ func TestStartupErrors(t *testing.T) {
 		{"fake twilio without voices", nil, []string{"-fake-twilio", "-listen", "127.0.0.1:0", "-voices-dir", t.TempDir()}, []string{"-fake-wav"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			for _, k := range []string{"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET", "LISTEN"} {
+			for _, k := range []string{"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_WORKSPACE_SID", "LISTEN"} {
 				t.Setenv(k, c.env[k])
 			}
 			var logs syncBuffer
@@ -383,5 +389,57 @@ func TestFakeFastHearsEveryFrame(t *testing.T) {
 		if last["type"] != "result-success" {
 			t.Fatalf("%s: ended with %v", path, last)
 		}
+	}
+}
+
+// TestWorkspace: with -workspace an agent may act only on the calls of
+// their accepted TaskRouter tasks (403 forbidden elsewhere), TaskRouter
+// failing answers 503 auth_unavailable, and a workspace TaskRouter does
+// not know stops the server at start-up.
+func TestWorkspace(t *testing.T) {
+	const (
+		ws     = "WS00000000000000000000000000000001"
+		worker = "WK00000000000000000000000000000001"
+		mine   = "CA00000000000000000000000000000001"
+		theirs = "CA00000000000000000000000000000002"
+		caller = "+34600000000"
+	)
+	fake := twiliotest.NewServer(nil)
+	defer fake.Close()
+	fake.AddFlexToken("agent-token", twilio.FlexIdentity{Identity: "alice", WorkerSID: worker, Expiration: time.Now().Add(time.Hour)})
+	fake.AddWorkspace(ws)
+	for i, call := range []string{mine, theirs} {
+		fake.AddCall(twilio.CallResource{SID: call, From: caller, To: "+15005550006"})
+		task := fmt.Sprintf("WT%032x", i+1)
+		fake.AddTask(ws, task, `{"call_sid":"`+call+`"}`, "")
+		w := worker
+		if call == theirs {
+			w = "WK00000000000000000000000000000002"
+		}
+		fake.SetReservation(ws, w, task, twilio.ReservationAccepted)
+	}
+	t.Setenv("TWILIO_ACCOUNT_SID", fake.AccountSID())
+	t.Setenv("TWILIO_AUTH_TOKEN", fake.AuthToken())
+	t.Setenv("TWILIO_API_KEY", "")
+	t.Setenv("TWILIO_WORKSPACE_SID", ws)
+	s := start(t, "-offline", "-twilio-base-url", fake.URL)
+	if code, m := s.post("agent-token", "/agent/status", map[string]any{"call_id": mine, "caller_id": caller}); code != 200 || m["call_in_progress"] != true {
+		t.Fatalf("own call: %d %v", code, m)
+	}
+	if code, m := s.post("agent-token", "/agent/register", map[string]any{"call_id": theirs, "caller_id": caller}); code != 403 || m["code"] != "forbidden" {
+		t.Fatalf("another agent's call: %d %v, want 403 forbidden", code, m)
+	}
+	// (An allowed call is remembered a few seconds; a refused one is not.)
+	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v1/Workspaces/", Status: 503, Code: 20503, Message: "unavailable"})
+	if code, m := s.post("agent-token", "/agent/status", map[string]any{"call_id": theirs, "caller_id": caller}); code != 503 || m["code"] != "auth_unavailable" {
+		t.Fatalf("TaskRouter down: %d %v, want 503 auth_unavailable", code, m)
+	}
+	fake.SetFaults()
+
+	t.Setenv("TWILIO_WORKSPACE_SID", "WS000000000000000000000000000000ff")
+	var logs syncBuffer
+	err := run(context.Background(), []string{"-offline", "-listen", "127.0.0.1:0", "-twilio-base-url", fake.URL}, &logs, func(net.Addr) {})
+	if err == nil || !strings.Contains(err.Error(), "-workspace WS000000000000000000000000000000ff") {
+		t.Fatalf("unknown workspace: err %v", err)
 	}
 }

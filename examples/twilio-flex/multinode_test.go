@@ -230,7 +230,9 @@ func TestMultiNode(t *testing.T) {
 	defer fake.Close()
 	defer close(hold)
 	const flexToken = "multinode-flex-token"
-	fake.AddFlexToken(flexToken, twilio.FlexIdentity{Identity: "agent", WorkerSID: "WK00000000000000000000000000000001", Expiration: time.Now().Add(time.Hour)})
+	const workspace, worker = "WS00000000000000000000000000000001", "WK00000000000000000000000000000001"
+	fake.AddFlexToken(flexToken, twilio.FlexIdentity{Identity: "agent", WorkerSID: worker, Expiration: time.Now().Add(time.Hour)})
+	fake.AddWorkspace(workspace)
 
 	key := func() string {
 		b := make([]byte, 32)
@@ -247,7 +249,7 @@ func TestMultiNode(t *testing.T) {
 		p.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		p.cmd = exec.Command(bin, "-listen", fmt.Sprintf("127.0.0.1:%d", port), "-public-url", publicURL,
 			"-offline", "-store", store, "-nats", nats.URL, "-node", p.name,
-			"-twilio-base-url", fake.URL, "-audio-total-duration", "2s", "-drain-timeout", "3s", "-queue-frames", "600")
+			"-twilio-base-url", fake.URL, "-workspace", workspace, "-audio-total-duration", "2s", "-drain-timeout", "3s", "-queue-frames", "600")
 		p.cmd.Env = append(os.Environ(), "TWILIO_ACCOUNT_SID="+fake.AccountSID(), "TWILIO_AUTH_TOKEN="+fake.AuthToken(),
 			"EVENT_KEY="+key(), "BINDING_KEY="+key(), "NATS_URL=", "CREDSTORE_KEY=")
 		p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
@@ -293,6 +295,11 @@ func TestMultiNode(t *testing.T) {
 		// Every node binds the caller to the call through the Calls API
 		// (flex.Source.Call): the fake Twilio knows each call.
 		fake.AddCall(twilio.CallResource{SID: c.sid, From: c.caller, To: "+15005550006", Direction: twilio.DirectionInbound, Status: twilio.CallInProgress})
+		// Every node keeps the agent to the calls of their accepted
+		// tasks (flex.Assignment): the call is the agent's task.
+		task := fmt.Sprintf("WT%032x", k+1)
+		fake.AddTask(workspace, task, `{"call_sid":"`+c.sid+`"}`, "")
+		fake.SetReservation(workspace, worker, task, twilio.ReservationAccepted)
 		mu.Lock()
 		target[c.sid], silent[c.sid] = nodes[c.to].base, quiet
 		mu.Unlock()
@@ -338,14 +345,22 @@ func TestMultiNode(t *testing.T) {
 		}
 	}
 
-	// Every node binds a request to its call: another caller's number, or
-	// a call Twilio does not know, is refused whichever node gets it.
+	// Every node binds a request to its call: another caller's number, a
+	// call Twilio does not know (though a task names it), or a call that
+	// is not the agent's task, is refused whichever node gets it.
 	for i, p := range nodes {
 		if code, m, err := post(p, "/agent/verify", map[string]any{"call_id": first[i].sid, "caller_id": first[i+1].caller}); err != nil || code != http.StatusBadRequest || m["code"] != "bad_caller_id" {
 			t.Fatalf("verify of another caller on %s: %d %v %v", p.name, code, m, err)
 		}
-		if code, m, err := post(p, "/agent/verify", map[string]any{"call_id": fmt.Sprintf("CA%032x", 1<<40+i), "caller_id": first[i].caller}); err != nil || code != http.StatusConflict || m["code"] != "no_call" {
+		unknown := fmt.Sprintf("CA%032x", 1<<40+i)
+		task := fmt.Sprintf("WT%032x", 1<<40+i)
+		fake.AddTask(workspace, task, `{"call_sid":"`+unknown+`"}`, "")
+		fake.SetReservation(workspace, worker, task, twilio.ReservationAccepted)
+		if code, m, err := post(p, "/agent/verify", map[string]any{"call_id": unknown, "caller_id": first[i].caller}); err != nil || code != http.StatusConflict || m["code"] != "no_call" {
 			t.Fatalf("verify on an unknown call on %s: %d %v %v", p.name, code, m, err)
+		}
+		if code, m, err := post(p, "/agent/verify", map[string]any{"call_id": fmt.Sprintf("CA%032x", 1<<41+i), "caller_id": first[i].caller}); err != nil || code != http.StatusForbidden || m["code"] != "forbidden" {
+			t.Fatalf("verify on a call that is not the agent's on %s: %d %v %v", p.name, code, m, err)
 		}
 	}
 

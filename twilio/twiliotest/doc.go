@@ -18,7 +18,8 @@
 // NewServer starts an HTTP server on 127.0.0.1 that implements the Calls
 // fetch of the calls a test adds (AddCall, SetCallStatus), the Streams
 // subresource (create, stop by SID or name), IAM Tokens/validate for Flex
-// tokens and Flex v2 WebChats, with Basic auth,
+// tokens, Flex v2 WebChats and TaskRouter's workspace, task and worker
+// reservations fetches (AddWorkspace, AddTask, SetReservation), with Basic auth,
 // Twilio's error bodies and injectable faults: an error status with an
 // optional Retry-After, a delay, a dropped connection, a request that takes
 // effect but loses its answer, for every or only the first few requests.

@@ -101,6 +101,7 @@ type Server struct {
 	streams    map[string][]*CreatedStream
 	calls      map[string]*twilio.CallResource // by call SID
 	flexTokens map[string]twilio.FlexIdentity
+	taskRouter *taskRouter
 	faults     []Fault
 	faultHits  []int
 	n          int
@@ -283,7 +284,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, body []byte) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	isCall := len(parts) == 5 && parts[0] == "2010-04-01" && parts[1] == "Accounts" && parts[3] == "Calls" && strings.HasSuffix(parts[4], ".json")
-	if r.Method != http.MethodPost && !(isCall && r.Method == http.MethodGet) {
+	if r.Method != http.MethodPost && !((isCall || isTaskRouter(parts)) && r.Method == http.MethodGet) {
 		writeError(w, http.StatusMethodNotAllowed, 20004, "Method not allowed")
 		return
 	}
@@ -292,6 +293,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, req Request, bod
 		return
 	}
 	switch {
+	case isTaskRouter(parts) && r.Method == http.MethodGet:
+		s.taskRouterGet(w, r, parts)
 	case isCall && r.Method == http.MethodGet:
 		s.getCall(w, parts[2], strings.TrimSuffix(parts[4], ".json"))
 	case len(parts) >= 6 && parts[0] == "2010-04-01" && parts[1] == "Accounts" && parts[3] == "Calls" && parts[5] == "Streams.json" && len(parts) == 6:

@@ -20,10 +20,21 @@ var (
 	// *ServerError values.
 	ErrServerCredentials = errors.New("flex: Twilio refused the server's credentials")
 
-	// ErrTwilioUnavailable reports that Twilio IAM could not be asked
-	// (network error, timeout, an answer that is not Twilio's JSON). The
-	// agent's token was never judged.
+	// ErrTwilioUnavailable reports that Twilio IAM (or TaskRouter, for
+	// Assignment) could not be asked (network error, timeout, an answer
+	// that is not Twilio's JSON, 429 or 5xx after retries). The agent was
+	// never judged.
 	ErrTwilioUnavailable = errors.New("flex: Twilio IAM unavailable")
+
+	// ErrNotAssigned reports an agent who holds no accepted reservation
+	// of a task on the call (Assignment). It comes with
+	// agent.ErrForbidden: the agent's side, 403 "forbidden".
+	ErrNotAssigned = errors.New("flex: the agent is not assigned to the call")
+
+	// ErrWorkspace reports that TaskRouter does not know the configured
+	// workspace SID (Assignment): the server is misconfigured, the agent
+	// was never judged. Errors returned for it are *ServerError values.
+	ErrWorkspace = errors.New("flex: TaskRouter workspace not found")
 
 	// ErrBinding reports a Media Stream whose binding parameter is missing,
 	// forged, expired or made for another operation.
@@ -34,14 +45,15 @@ var (
 	ErrNoOperation = errors.New("flex: no operation waits for this media stream")
 )
 
-// ServerError is a failure of the server's side of a Flex token check:
-// it matches Kind (ErrServerCredentials or ErrTwilioUnavailable),
+// ServerError is a failure of the server's side of a Flex token check
+// or of a call assignment check (Assignment): it matches Kind
+// (ErrServerCredentials, ErrTwilioUnavailable or ErrWorkspace),
 // agent.ErrAuthUnavailable (so an agent.Server answers 503
 // "auth_unavailable") and the cause Err (a *twilio.CredentialsError
 // matching twilio.ErrServerCredentials, or a *twilio.APIError or transport
 // error). It never contains the token.
 type ServerError struct {
-	// Kind is ErrServerCredentials or ErrTwilioUnavailable.
+	// Kind is ErrServerCredentials, ErrTwilioUnavailable or ErrWorkspace.
 	Kind error
 	// Err is the underlying error.
 	Err error

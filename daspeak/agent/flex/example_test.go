@@ -12,7 +12,8 @@ import (
 	"github.com/voicegate/voicegate/twilio"
 )
 
-// A Flex agent desk: the agent API authenticated with Flex tokens, the
+// A Flex agent desk: the agent API authenticated with Flex tokens, each
+// agent kept to the calls of their own accepted TaskRouter tasks, the
 // Media Streams endpoint, and the voice-client token service.
 func Example() {
 	acct, authToken := os.Getenv("TWILIO_ACCOUNT_SID"), os.Getenv("TWILIO_AUTH_TOKEN")
@@ -28,6 +29,11 @@ func Example() {
 		return
 	}
 	auth := flex.NewAuthenticator(fv, log)
+	assignment, err := flex.NewAssignment(&flex.AssignmentOptions{Client: tc, WorkspaceSID: os.Getenv("TWILIO_WORKSPACE_SID"), Logger: log})
+	if err != nil {
+		log.Error("taskrouter", "err", err)
+		return
+	}
 	src, err := flex.NewSource(&flex.SourceOptions{
 		Client: tc, StreamURL: "wss://vb.example.com/twilio/media", AuthTokens: []string{authToken}, Logger: log,
 	})
@@ -38,7 +44,7 @@ func Example() {
 	defer src.Close()
 	api, err := agent.NewServer(&agent.Options{
 		Engine: offline.New(nil), Store: &agent.CredentialStore{Store: credstore.NewMemory()},
-		Source: src, Authenticator: auth, AllowedOrigins: []string{"https://flex.twilio.com"},
+		Source: src, Authenticator: flex.Assigned(auth, assignment), AllowedOrigins: []string{"https://flex.twilio.com"},
 	})
 	if err != nil {
 		log.Error("agent", "err", err)

@@ -61,7 +61,7 @@ type User struct {
 }
 
 // Authenticator checks a Genesys Cloud OAuth access token (an agent's,
-// from the interaction widget's implicit grant) by asking the region's API
+// from the interaction widget page's login, see WidgetPage) by asking the region's API
 // who it belongs to: GET {APIBaseURL}/api/v2/users/me with the token. It
 // fails closed. It implements agent.Authenticator and is safe for
 // concurrent use.

@@ -18,7 +18,8 @@
 //     or deleted on.
 //   - WidgetPage is the page a Genesys Cloud Interaction Widget loads
 //     (conversationId, gcHostOrigin, gcTargetEnv, langTag in its URL): it
-//     logs the agent in and embeds the <voicegate-agent> widget.
+//     logs the agent in (Authorization Code grant with PKCE at
+//     login.<region>) and embeds the <voicegate-agent> widget.
 //   - Region and APIBaseURL map gcHostOrigin / gcTargetEnv to a region's
 //     hosts, accepting known Genesys Cloud domains only.
 //

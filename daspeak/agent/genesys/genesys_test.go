@@ -341,7 +341,8 @@ func TestWidgetPage(t *testing.T) {
 	for _, want := range []string{
 		`"clientId":"client-\u003cid\u003e"`, `"region":"mypurecloud.ie"`, `"basePath":"/vg"`,
 		`document.createElement('voicegate-agent')`, `'conversation-id'`, `getTemporaryToken`,
-		`cfg.basePath + '/voicegate-agent.js'`, `response_type: 'token'`, `'https://login.' + cfg.region`,
+		`cfg.basePath + '/voicegate-agent.js'`, `response_type: 'code'`, `code_challenge_method: 'S256'`,
+		`grant_type: 'authorization_code'`, `"login":"https://login.mypurecloud.ie"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)

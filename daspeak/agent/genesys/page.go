@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -19,10 +20,10 @@ const DefaultWidgetPath = "/genesys/widget"
 
 // WidgetPageOptions configures WidgetPage.
 type WidgetPageOptions struct {
-	// ClientID is the Genesys Cloud OAuth client (grant type "Token
-	// Implicit Grant (Browser)") whose authorized redirect URI is the
-	// page's own URL without query (https://<host>/genesys/widget);
-	// required.
+	// ClientID is the Genesys Cloud OAuth client for the Authorization
+	// Code grant with PKCE (a browser client: no secret) whose authorized
+	// redirect URI is the page's own URL without query
+	// (https://<host>/genesys/widget); required.
 	ClientID string
 	// Region is the region domain the server checks tokens against
 	// ("mypurecloud.ie", see Region); required. The page logs the agent in
@@ -31,21 +32,18 @@ type WidgetPageOptions struct {
 	// BasePath is the agent API's base path, where the widget script is
 	// served too; default agent.DefaultBasePath ("/agent").
 	BasePath string
-	// DevToken, for local trials against a fake of GET /api/v2/users/me
-	// only, replaces the Genesys Cloud login: the page gives the widget
-	// this token instead of running the implicit grant. It is written into
-	// every page served, so whoever can load the page can use it: set it
-	// only on a server that listens on loopback, with a token that fake
-	// alone accepts. Empty (the default) runs the login.
-	DevToken string
+	// LoginURL is the base URL of the login service, where the page
+	// sends the agent to /oauth/authorize and posts /oauth/token; default
+	// "https://login.<Region>". An absolute path ("/fake-login") is on the
+	// page's own origin: for a local fake of the login service only.
+	LoginURL string
 }
 
 // WidgetPage returns the page a Genesys Cloud Interaction Widget loads
 // next to each interaction. It reads conversationId, gcHostOrigin,
 // gcTargetEnv and langTag from its URL; logs the agent in with the OAuth
-// implicit grant at login.<Region> (in the widget's frame, state checked,
-// token kept in sessionStorage, never in the URL after the return); then
-// writes
+// Authorization Code grant with PKCE (RFC 7636, S256) at login.<Region>
+// in the widget's frame; then writes
 //
 //	<voicegate-agent conversation-id="…" backend-url="{BasePath}" lang="…">
 //
@@ -54,12 +52,32 @@ type WidgetPageOptions struct {
 // API checks with GET /api/v2/users/me (Authenticator). The caller id is
 // left to the server (the AudioHook session's ani).
 //
+// The login, as Genesys Cloud documents it (Developer Center, "Grant -
+// Authorization Code", https://developer.genesys.cloud/authorization/platform-auth/use-authorization-code,
+// and "Grant - Authorization Code with PKCE",
+// https://developer.genesys.cloud/authorization/platform-auth/use-pkce;
+// the PKCE fields are RFC 7636's):
+//
+//	GET  https://login.<Region>/oauth/authorize?response_type=code&client_id=…&redirect_uri=<page>
+//	     &state=<random>&code_challenge=BASE64URL(SHA-256(code_verifier))&code_challenge_method=S256
+//	  → 302 <page>?code=…&state=…            (or ?error=…)
+//	POST https://login.<Region>/oauth/token  (application/x-www-form-urlencoded)
+//	     grant_type=authorization_code&code=…&redirect_uri=<page>&client_id=…&code_verifier=…
+//	  → 200 {"access_token":"…","token_type":"bearer","expires_in":86399}
+//
+// The code_verifier (32 random bytes, base64url: 43 characters), the
+// state and the widget's own URL parameters wait in sessionStorage while
+// the agent logs in; a returning code is exchanged only when its state is
+// the one stored, and the verifier and state are dropped at once, used or
+// not. The access token is kept in sessionStorage until 60 s before it
+// expires, never in a URL.
+//
 // The page is served with a Content-Security-Policy that lets only
-// https://apps.<Region> frame it and runs no script but its own (nonce)
-// and the widget's.
+// https://apps.<Region> frame it, connects only to its own origin and the
+// login service, and runs no script but its own (nonce) and the widget's.
 func WidgetPage(opts *WidgetPageOptions) (http.Handler, error) {
 	if opts == nil || opts.ClientID == "" {
-		return nil, errors.New("genesys: WidgetPageOptions.ClientID is required (a Token Implicit Grant OAuth client)")
+		return nil, errors.New("genesys: WidgetPageOptions.ClientID is required (an OAuth client for the Authorization Code grant with PKCE)")
 	}
 	if !knownDomain(opts.Region) {
 		return nil, fmt.Errorf("%w: WidgetPageOptions.Region %q", ErrRegion, opts.Region)
@@ -71,7 +89,25 @@ func WidgetPage(opts *WidgetPageOptions) (http.Handler, error) {
 	if !strings.HasPrefix(base, "/") || strings.ContainsAny(base, "\"'<> ?#") {
 		return nil, fmt.Errorf("genesys: BasePath %q is not a path", opts.BasePath)
 	}
-	cfg := pageConfig{ClientID: opts.ClientID, Region: opts.Region, BasePath: base, Envs: Regions, DevToken: opts.DevToken}
+	login := strings.TrimSuffix(opts.LoginURL, "/")
+	connect := ""
+	switch {
+	case login == "":
+		login = "https://login." + opts.Region
+		connect = " " + login
+	case strings.HasPrefix(login, "/") && !strings.HasPrefix(login, "//"):
+		// the page's own origin: 'self'
+	default:
+		u, err := url.Parse(login)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, fmt.Errorf("genesys: LoginURL %q is not an https:// URL nor an absolute path", opts.LoginURL)
+		}
+		connect = " " + u.Scheme + "://" + u.Host
+	}
+	if strings.ContainsAny(login, "\"'<> ?#;") {
+		return nil, fmt.Errorf("genesys: LoginURL %q is not a URL", opts.LoginURL)
+	}
+	cfg := pageConfig{ClientID: opts.ClientID, Region: opts.Region, BasePath: base, Envs: Regions, Login: login}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -91,7 +127,7 @@ func WidgetPage(opts *WidgetPageOptions) (http.Handler, error) {
 		h.Set("Cache-Control", "no-store")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; connect-src 'self'; "+
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; connect-src 'self'"+connect+"; "+
 			"style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "+
 			"frame-ancestors https://apps."+opts.Region)
 		w.Write(buf.Bytes())
@@ -103,7 +139,7 @@ type pageConfig struct {
 	Region   string            `json:"region"`
 	BasePath string            `json:"basePath"`
 	Envs     map[string]string `json:"envs"`
-	DevToken string            `json:"devToken,omitempty"`
+	Login    string            `json:"login"`
 }
 
 type pageData struct {
@@ -123,7 +159,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <div id="vg-status">Signing in to Genesys Cloud…</div>
 <div id="vg-mount"></div>
 <script nonce="{{.Nonce}}">
-(function () {
+(async function () {
   'use strict';
   var cfg = {{.Config}};
   var KEY = 'voicegate-genesys';
@@ -131,26 +167,51 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   function fail(msg) { status.textContent = msg; }
   function load() { try { return JSON.parse(sessionStorage.getItem(KEY)) || {}; } catch (e) { return {}; } }
   function save(s) { sessionStorage.setItem(KEY, JSON.stringify(s)); }
-  function randomState() {
-    var b = new Uint8Array(16); crypto.getRandomValues(b);
-    return Array.prototype.map.call(b, function (x) { return ('0' + x.toString(16)).slice(-2); }).join('');
+  function random(n) { var b = new Uint8Array(n); crypto.getRandomValues(b); return b; }
+  function hex(b) { return Array.prototype.map.call(b, function (x) { return ('0' + x.toString(16)).slice(-2); }).join(''); }
+  function b64url(b) {
+    return btoa(String.fromCharCode.apply(null, b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   }
   var self = location.origin + location.pathname;
+  var login = new URL(cfg.login, location.href).href.replace(/\/+$/, '');
   var st = load();
   var search = location.search;
+  var back = new URLSearchParams(location.search);
 
-  // Back from the login page: the token is in the fragment, the widget's
-  // own parameters were kept before leaving.
-  if (location.hash.length > 1) {
-    var h = new URLSearchParams(location.hash.slice(1));
+  // Back from the login page with a code (or an error): the widget's own
+  // parameters were kept before leaving; the verifier and state are used
+  // once.
+  if (back.has('code') || back.has('error')) {
     search = st.search || '';
     history.replaceState(null, '', self + search);
-    if (h.get('error')) { fail('Genesys Cloud login failed: ' + h.get('error')); return; }
-    if (!st.state || h.get('state') !== st.state) { fail('Genesys Cloud login failed: state mismatch'); return; }
-    st.token = h.get('access_token');
-    st.expires = Date.now() + 1000 * (parseInt(h.get('expires_in'), 10) || 3600);
+    var verifier = st.verifier;
+    var stateOK = !!st.state && back.get('state') === st.state;
     delete st.state;
+    delete st.verifier;
     delete st.search;
+    save(st);
+    if (back.get('error')) { fail('Genesys Cloud login failed: ' + back.get('error')); return; }
+    if (!stateOK || !verifier) { fail('Genesys Cloud login failed: state mismatch'); return; }
+    var res, tok = null;
+    try {
+      res = await fetch(login + '/oauth/token', {
+        method: 'POST', credentials: 'omit', cache: 'no-store',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code: back.get('code'), redirect_uri: self,
+          client_id: cfg.clientId, code_verifier: verifier
+        }).toString()
+      });
+      tok = await res.json();
+    } catch (e) {
+      if (!res) { fail('Genesys Cloud login failed: the login service did not answer.'); return; }
+    }
+    if (!res.ok || !tok || typeof tok.access_token !== 'string' || !tok.access_token) {
+      fail('Genesys Cloud login failed: ' + ((tok && (tok.error_description || tok.error)) || ('HTTP ' + res.status)));
+      return;
+    }
+    st.token = tok.access_token;
+    st.expires = Date.now() + 1000 * (parseInt(tok.expires_in, 10) || 3600);
     save(st);
   }
   var q = new URLSearchParams(search);
@@ -170,18 +231,18 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   }
   if (region !== cfg.region) { fail('This server serves the Genesys Cloud region ' + cfg.region + ', not ' + (region || hostOrigin || targetEnv || 'unknown') + '.'); return; }
 
-  var token = cfg.devToken;
-  if (!token) {
-    if (!st.token || Date.now() > st.expires - 60000) {
-      st = {search: search, state: randomState()};
-      save(st);
-      location.assign('https://login.' + cfg.region + '/oauth/authorize?' + new URLSearchParams({
-        response_type: 'token', client_id: cfg.clientId, redirect_uri: self, state: st.state
-      }).toString());
-      return;
-    }
-    token = st.token;
+  if (!st.token || Date.now() > st.expires - 60000) {
+    var v = b64url(random(32));
+    var challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(v))));
+    st = {search: search, state: hex(random(16)), verifier: v};
+    save(st);
+    location.assign(login + '/oauth/authorize?' + new URLSearchParams({
+      response_type: 'code', client_id: cfg.clientId, redirect_uri: self, state: st.state,
+      code_challenge: challenge, code_challenge_method: 'S256'
+    }).toString());
+    return;
   }
+  var token = st.token;
   status.remove();
   var el = document.createElement('voicegate-agent');
   el.setAttribute('conversation-id', conversationId);
@@ -193,7 +254,10 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
   var s = document.createElement('script');
   s.src = cfg.basePath + '/voicegate-agent.js';
   document.head.appendChild(s);
-})();
+})().catch(function (e) {
+  var el = document.getElementById('vg-status');
+  if (el) { el.textContent = 'Genesys Cloud login failed: ' + e; }
+});
 </script>
 </body>
 </html>

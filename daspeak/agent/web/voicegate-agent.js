@@ -21,6 +21,18 @@
 // without the attribute the server's call_in_progress decides. An
 // operation running when the call ends is followed to its result (the
 // call's audio ends with it), and the widget says the call ended.
+// An operation running (or starting) when call-sid, conversation-id,
+// caller-id or backend-url changes is stopped (POST /stop: it ends with
+// error-cancelled, reason cancelled), never followed on the new call: the
+// agent can no longer see it, and a registration nobody saw must not be
+// stored. The widget then says, on the new call, what became of it
+// ("Registration stopped: you switched calls … Nothing was registered.",
+// or that it finished before it could be stopped, or that this could not
+// be checked), naming the previous caller; none of its events is shown as
+// the new call's, and onResponse and voicegate-result are not called for
+// it. An element removed from the page (not merely moved) stops its
+// operation the same way. The new call's status is read once the stop is
+// answered.
 // Screen readers hear every result: successes and notes in a polite live
 // region, failures and errors in an assertive one; each message empties
 // the other region, and a change of call or caller empties both.
@@ -152,12 +164,53 @@
       cause: 'The caller\u2019s number is missing or not a valid phone number.',
       todo: 'Voice checks need the caller\u2019s number. Details are in the browser console.',
     },
+    // An operation left running when the agent switched calls (see
+    // _abandon); {who} is the previous caller.
+    left_stopping: {
+      kind: 'info', title: 'Stopping the previous call\u2019s check',
+      cause: 'You switched calls while a check of {who} was running.',
+      todo: '',
+    },
+    left_register_stopped: {
+      kind: 'info', title: 'Registration stopped: you switched calls',
+      cause: 'The registration of {who} was stopped.',
+      todo: 'Nothing was registered.',
+    },
+    left_verify_stopped: {
+      kind: 'info', title: 'Voice check stopped: you switched calls',
+      cause: 'The voice check of {who} was stopped.',
+      todo: 'That caller was not verified.',
+    },
+    left_register_done: {
+      kind: 'error', title: 'Registration finished before you switched calls',
+      cause: 'The voice of {who} was registered before the registration could be stopped.',
+      todo: 'If that was not intended, go back to that call and delete the registration.',
+    },
+    left_verify_done: {
+      kind: 'info', title: 'Voice check ended after you switched calls',
+      cause: 'The voice check of {who} ended; its result is not shown for this call.',
+      todo: 'Go back to that call to check the caller again if needed.',
+    },
+    left_verify_unknown: {
+      kind: 'info', title: 'Previous call\u2019s voice check not confirmed stopped',
+      cause: 'You switched calls while {who} was being checked; its result is not shown for this call.',
+      todo: 'Go back to that call to check the caller again if needed.',
+    },
+    left_unknown: {
+      kind: 'error', title: 'Previous call\u2019s registration not confirmed',
+      cause: 'You switched calls while {who} was being registered, and the widget could not confirm that it was stopped.',
+      todo: 'Go back to that call and check whether the caller is registered.',
+    },
     internal: {
       kind: 'error', title: 'The voice service failed',
       cause: 'The voice service had an internal error.',
       todo: 'Try again. If it keeps failing, contact your administrator.',
     },
   };
+
+  // How long stopping an operation of a call the widget left may take
+  // before the widget says it could not confirm it (ms).
+  const LEAVE_TIMEOUT_MS = 20000;
 
   const ICONS = {
     success: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z"/></svg>',
@@ -339,7 +392,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         sawLive: false, // this call was seen in progress: "false" then means it ended
       };
       this._gen = 0; // bumps when the call changes: stale answers are dropped
-      this._op = null; // {id, kind, url, es, lastSeq, retries, timer, done}
+      this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done}
+      this._starting = null; // {kind, callerId, settle} while a start request is out
+      this._leaving = new Set(); // promises of operations being stopped (see _abandon)
       this._loadQueued = false;
       this._loadTimer = 0;
       this._loadSeq = 0;
@@ -389,6 +444,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (op.es) op.es.close();
         op.es = null;
       }
+      // Moved in the page, the element is connected again in the same
+      // task; removed, nobody can see its operation any more: stop it.
+      setTimeout(() => {
+        if (!this.isConnected && (this._starting || (this._op && !this._op.done))) this._startOver();
+      }, 0);
     }
 
     attributeChangedCallback(name, oldValue, newValue) {
@@ -408,18 +468,133 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           return;
       }
       // Another call, caller or back end: start over.
+      this._startOver();
+      this._queueLoad();
+    }
+
+    // _startOver forgets the call: what runs for it is stopped and never
+    // followed here (_abandon), and answers about it are dropped (_gen).
+    _startOver() {
+      const left = this._leave();
+      // "Stopping the previous call's check" stays while that stop is out
+      // (call-sid and caller-id change one after the other).
+      const o = this.m.outcome;
+      const stopping = o && o.row === ROWS.left_stopping && this._leaving.size ? o : null;
       this._gen++;
       this._closeStream();
       this.m.outcome = null;
       this.m.progress = null;
       this.m.notPerformed = false;
       this.m.registered = null;
+      this.m.callerId = '';
       this.m.serverInProgress = null;
       this.m.sawLive = false;
       this.m.phase = 'loading';
       // Nothing said about the previous call stays for screen readers.
       this._quiet();
-      this._queueLoad();
+      if (left) this._abandon(left);
+      else if (stopping) this._show(stopping.row, null, '', stopping.who);
+    }
+
+    // _leave returns the operation running or starting for the call being
+    // left ({kind, callerId, op}, op a promise of the operation, of null
+    // when none started or of undefined when that is not known), or null.
+    _leave() {
+      const st = this._starting;
+      this._starting = null;
+      if (st) {
+        return { kind: st.kind, callerId: st.callerId, op: new Promise((resolve) => { st.settle = resolve; }) };
+      }
+      const op = this._op;
+      if (op && !op.done) return { kind: op.kind, callerId: op.callerId, op: Promise.resolve(op) };
+      return null;
+    }
+
+    // _abandon stops an operation of a call the widget left and says, on
+    // whatever call the widget shows, what became of it. A register is
+    // only said to have stored nothing when its stream ended without
+    // success and, if it was cancelled (a register cancelled while its
+    // credential was written may have stored it), the server's status
+    // says its caller is not registered.
+    _abandon(left) {
+      const who = left.callerId || 'the previous caller';
+      const reg = left.kind === 'register';
+      const unknown = reg ? ROWS.left_unknown : ROWS.left_verify_unknown;
+      this._showLeft(ROWS.left_stopping, who);
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(), LEAVE_TIMEOUT_MS);
+      const aborted = new Promise((resolve) => ctl.signal.addEventListener('abort', () => resolve(undefined)));
+      const p = (async () => {
+        // A start request still unanswered when the time is up: its
+        // operation, if any, is stopped whenever the answer comes.
+        const op = await Promise.race([left.op, aborted]);
+        if (op === undefined) {
+          left.op.then((late) => {
+            if (late) this._api('/stop', { operation_id: late.id }, late.base).catch(() => {});
+          });
+        }
+        if (op === null) return reg ? ROWS.left_register_stopped : ROWS.left_verify_stopped;
+        if (!op) return unknown;
+        try {
+          await this._api('/stop', { operation_id: op.id }, op.base, ctl.signal);
+        } catch (e) {
+          console.error('voicegate-agent: stopping the operation of the call left failed', op.id, e);
+        }
+        const ev = await this._terminalOf(op, ctl.signal);
+        if (!ev) return unknown;
+        if (ev.type === 'result-success') return reg ? ROWS.left_register_done : ROWS.left_verify_done;
+        if (!reg) return ev.type === 'error-cancelled' ? ROWS.left_verify_stopped : ROWS.left_verify_done;
+        if (ev.type !== 'error-cancelled') return ROWS.left_register_stopped;
+        const st = await this._api('/status', { call_id: op.callId, caller_id: op.callerId }, op.base, ctl.signal);
+        if (st.registered === true) return ROWS.left_register_done;
+        // Not registered counts only when the call's caller was looked up
+        // (a call the server no longer knows answers false).
+        if (st.registered === false && st.call_in_progress === true) return ROWS.left_register_stopped;
+        return unknown;
+      })().catch((e) => {
+        console.error('voicegate-agent: the operation of the call left could not be confirmed stopped', e);
+        return unknown;
+      }).then((row) => {
+        clearTimeout(timer);
+        this._leaving.delete(p);
+        this._showLeft(row, who);
+      });
+      this._leaving.add(p);
+    }
+
+    // _terminalOf reads op's event stream to its terminal event (null when
+    // it cannot be read).
+    async _terminalOf(op, signal) {
+      let text;
+      try {
+        const res = await fetch(op.url, { signal, cache: 'no-store', credentials: 'omit', headers: { Accept: 'text/event-stream' } });
+        if (!res.ok) return null;
+        text = await res.text();
+      } catch (e) {
+        console.error('voicegate-agent: reading the events of the operation left failed', op.id, e);
+        return null;
+      }
+      for (const block of text.split(/\r?\n\r?\n/)) {
+        const data = block.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, '')).join('\n');
+        if (!data) continue;
+        let ev;
+        try { ev = JSON.parse(data); } catch (_) { continue; }
+        if (ev && ev.operation_id === op.id && TERMINAL.includes(ev.type)) return ev;
+      }
+      return null;
+    }
+
+    // _showLeft shows a row about a call left, unless something runs on
+    // the call shown now (its row must not be replaced): then it goes to
+    // the console only.
+    _showLeft(row, who) {
+      const text = row.title + ': ' + row.cause.replace('{who}', who);
+      if (this.m.phase !== 'idle' && this.m.phase !== 'loading') {
+        console.warn('voicegate-agent: ' + text);
+        return;
+      }
+      if (row !== ROWS.left_stopping) console.info('voicegate-agent: ' + text);
+      this._show(row, null, '', who);
     }
 
     // ---- inputs ----
@@ -454,8 +629,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return b.replace(/\/+$/, '');
     }
 
-    _url(path) {
-      return new URL(this._base() + path, document.baseURI).href;
+    _url(path, base) {
+      return new URL((base || this._base()) + path, document.baseURI).href;
     }
 
     // _hasToken reports whether a bearer token can be had: the page may set
@@ -480,7 +655,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return /^bearer\s+/i.test(t) ? t : 'Bearer ' + t;
     }
 
-    async _api(path, body) {
+    // _api POSTs body to path under base (default _base()).
+    async _api(path, body, base, signal) {
       let auth;
       try {
         auth = await this._token();
@@ -492,8 +668,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (auth) headers.Authorization = auth;
       let res;
       try {
-        res = await fetch(this._url(path), {
-          method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store', credentials: 'omit',
+        res = await fetch(this._url(path, base), {
+          method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store', credentials: 'omit', signal,
         });
       } catch (e) {
         throw new APIError('network', 0, String(e && e.message || e));
@@ -532,6 +708,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       this.m.phase = 'loading';
       this._render();
+      // The new call's status once what ran on the call left is stopped
+      // (a register cancelled while its credential was written may have
+      // stored it: the caller may be on this call too).
+      if (this._leaving.size) {
+        await Promise.all([...this._leaving]);
+        if (gen !== this._gen || seq !== this._loadSeq) return;
+      }
       let st;
       try {
         st = await this._api('/status', { call_id: callId, caller_id: (this._attr('caller-id') || '').trim() });
@@ -605,6 +788,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         return;
       }
       const gen = this._gen;
+      const base = this._base();
+      const starting = { kind, callerId: body.caller_id, settle: null };
       this._closeStream();
       // A new operation: nothing of the previous one stays on screen.
       this.m.outcome = null;
@@ -615,9 +800,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._render();
       this._announce(kind === 'register' ? 'Registering the caller\u2019s voice.' : 'Checking the caller\u2019s voice.');
       let r;
+      this._starting = starting;
       try {
-        r = await this._api('/' + kind, body);
+        r = await this._api('/' + kind, body, base);
       } catch (e) {
+        if (this._starting === starting) this._starting = null;
+        // Left while starting: a refused start started nothing; an
+        // unanswered one may have.
+        if (starting.settle) starting.settle(e.code === 'network' ? undefined : null);
         if (gen !== this._gen) return;
         this.m.phase = 'idle';
         this.m.progress = null;
@@ -631,8 +821,17 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         this._showAPIError(e);
         return;
       }
+      if (this._starting === starting) this._starting = null;
+      const op = (r && typeof r.operation_id === 'string' && r.operation_id && typeof r.events_url === 'string') ? {
+        id: r.operation_id, kind: r.kind || (kind === 'register' ? 'register' : 'verify'),
+        callId: body.call_id, callerId: typeof r.caller_id === 'string' && r.caller_id ? r.caller_id : body.caller_id,
+        base, url: new URL(r.events_url, this._url('/', base)).href,
+        es: null, lastSeq: 0, retries: 0, timer: 0, done: false,
+      } : null;
+      // Left while starting: _abandon stops it.
+      if (starting.settle) starting.settle(op || undefined);
       if (gen !== this._gen) return;
-      if (!r || typeof r.operation_id !== 'string' || !r.operation_id || typeof r.events_url !== 'string') {
+      if (!op) {
         console.error('voicegate-agent: unexpected answer from ' + kind, r);
         this.m.phase = 'idle';
         this.m.progress = null;
@@ -640,11 +839,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         return;
       }
       this.m.phase = 'running';
-      this._op = {
-        id: r.operation_id, kind: r.kind || (kind === 'register' ? 'register' : 'verify'),
-        url: new URL(r.events_url, this._url('/')).href,
-        es: null, lastSeq: 0, retries: 0, timer: 0, done: false,
-      };
+      this._op = op;
       this._render();
       this._listen();
     }
@@ -862,17 +1057,19 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // _words returns a row's cause and todo in the words of the operation
     // that ended (m.lastKind): an agent must know whether a registration
     // or a check was cut short.
-    _words(row) {
+    _words(row, who) {
+      if (who) return { cause: row.cause.replace('{who}', who), todo: row.todo };
       const reg = this.m.lastKind === 'register';
       if (row === ROWS.call_ended) return { cause: row.cause, todo: reg ? 'Nothing was registered.' : 'The caller was not verified.' };
       if (row === ROWS.cancelled) return { cause: reg ? 'The registration was stopped before it finished.' : row.cause, todo: row.todo };
       return { cause: row.cause, todo: row.todo };
     }
 
-    _show(row, _err, detail) {
-      const w = this._words(row);
+    // _show shows row (with detail, and who for {who}) and says it.
+    _show(row, _err, detail, who) {
+      const w = this._words(row, who);
       this.m.outcome = {
-        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '',
+        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who,
       };
       this._render();
       // The hidden regions say what the row shows, score included.

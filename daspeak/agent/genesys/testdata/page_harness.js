@@ -1,15 +1,18 @@
 // Runs the widget page's script (argv[2]) in scenarios with a stub DOM and
-// prints what it did, one JSON object per scenario, for page_test.go.
+// prints what it did, one JSON object per scenario, for page_test.go. A
+// scenario's "token" is the answer of POST …/oauth/token ({status, body});
+// the request is reported as "fetched".
 'use strict';
 const vm = require('vm');
 const fs = require('fs');
+const { webcrypto } = require('crypto');
 const src = fs.readFileSync(process.argv[2], 'utf8');
 const scenarios = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
 
-function run(href, storage) {
-  const u = new URL(href);
-  const out = { assigned: null, replaced: null, status: '', mounted: [], scripts: [], storage: {} };
-  const store = Object.assign({}, storage);
+async function run(s) {
+  const u = new URL(s.href);
+  const out = { assigned: null, replaced: null, status: '', mounted: [], scripts: [], storage: {}, fetched: [] };
+  const store = Object.assign({}, s.storage || {});
   function el(tag) {
     return {
       tag, attrs: {},
@@ -19,7 +22,7 @@ function run(href, storage) {
     };
   }
   const ctx = {
-    location: { origin: u.origin, pathname: u.pathname, search: u.search, hash: u.hash, assign(x) { out.assigned = x; } },
+    location: { origin: u.origin, pathname: u.pathname, search: u.search, hash: u.hash, href: u.href, assign(x) { out.assigned = x; } },
     history: { replaceState(a, b, x) { out.replaced = x; } },
     sessionStorage: { getItem(k) { return k in store ? store[k] : null; }, setItem(k, v) { store[k] = String(v); } },
     document: {
@@ -27,10 +30,20 @@ function run(href, storage) {
       createElement: el,
       head: { appendChild(c) { out.scripts.push(c.src); } },
     },
-    crypto: { getRandomValues(a) { for (let i = 0; i < a.length; i++) a[i] = i; return a; } },
-    URLSearchParams, URL, JSON, Date, Promise, parseInt,
+    crypto: {
+      getRandomValues(a) { for (let i = 0; i < a.length; i++) a[i] = i; return a; },
+      subtle: webcrypto.subtle,
+    },
+    fetch: async (url, init) => {
+      out.fetched.push({ url, method: init.method, body: init.body, contentType: init.headers['Content-Type'] });
+      const t = s.token || { status: 500, body: {} };
+      return { ok: t.status >= 200 && t.status < 300, status: t.status, json: async () => t.body };
+    },
+    btoa: (x) => Buffer.from(x, 'latin1').toString('base64'),
+    TextEncoder, Uint8Array, URLSearchParams, URL, JSON, Date, Promise, parseInt, String, Array,
   };
   vm.runInNewContext(src, ctx);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   out.storage = store;
   return out;
 }
@@ -38,10 +51,10 @@ function run(href, storage) {
 (async () => {
   const results = [];
   for (const s of scenarios) {
-    const r = run(s.href, s.storage || {});
+    const r = await run(s);
     const m = r.mounted[0];
     results.push({
-      assigned: r.assigned, replaced: r.replaced, status: r.status, scripts: r.scripts, storage: r.storage,
+      assigned: r.assigned, replaced: r.replaced, status: r.status, scripts: r.scripts, storage: r.storage, fetched: r.fetched,
       element: m ? { tag: m.tag, attrs: m.attrs, token: m.utils ? await m.utils.getTemporaryToken() : null } : null,
     });
   }

@@ -1,0 +1,255 @@
+package flex
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/twilio"
+)
+
+// Defaults of AssignmentOptions.
+const (
+	// DefaultAssignmentCacheTTL is how long an allowed (worker, call) pair
+	// is remembered: the widget asks several times a minute per call.
+	DefaultAssignmentCacheTTL = 5 * time.Second
+	// DefaultAssignmentCacheSize bounds the remembered pairs.
+	DefaultAssignmentCacheSize = 10000
+)
+
+// AssignmentOptions configures NewAssignment.
+type AssignmentOptions struct {
+	// Client asks TaskRouter; required. It authenticates with the
+	// account's credentials (TaskRouter has no per-agent token here).
+	Client *twilio.Client
+	// WorkspaceSID is the Flex TaskRouter workspace ("WS" and 32 hex
+	// digits; a Flex project has exactly one: Console → TaskRouter →
+	// Workspaces, "Flex Task Assignment"); required.
+	WorkspaceSID string
+	// CacheTTL is how long an allowed (worker, call) pair is remembered;
+	// default DefaultAssignmentCacheTTL, negative: never. A refusal is
+	// never remembered. An agent keeps access to a call for at most
+	// CacheTTL after their reservation ends.
+	CacheTTL time.Duration
+	// CacheSize bounds the remembered pairs; default
+	// DefaultAssignmentCacheSize.
+	CacheSize int
+	// Logger receives tasks whose attributes are not JSON; nil discards.
+	Logger *slog.Logger
+	// Now is the clock of the cache; default time.Now.
+	Now func() time.Time
+}
+
+// Assignment is an agent.CallAuthorizer that keeps Flex agents to their
+// own calls: the agent of a request (agent.Principal.Subject, the
+// TaskRouter worker SID of their Flex token, see Authenticator) may act on
+// call callID only while they hold an accepted reservation of an assigned
+// task whose "call_sid" attribute is callID. It asks TaskRouter (Twilio
+// docs, https://www.twilio.com/docs/taskrouter/api/worker-reservation and
+// https://www.twilio.com/docs/taskrouter/api/task):
+//
+//	GET https://taskrouter.twilio.com/v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations?ReservationStatus=accepted
+//	    → {"reservations":[{"sid":"WR…","task_sid":"WT…","reservation_status":"accepted",…}],"meta":{…}}
+//	GET https://taskrouter.twilio.com/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}
+//	    → {"sid":"WT…","assignment_status":"assigned","attributes":"{\"call_sid\":\"CA…\",…}",…}
+//
+// A reservation is "accepted" from the worker's accept until wrap-up
+// (then "wrapping", "completed"); a task's attributes are a JSON string,
+// sent only when one task is fetched; a voice task that <Enqueue> created
+// carries the customer's call SID as "call_sid" (Twilio error 40142,
+// https://www.twilio.com/docs/api/errors/40142), the leg whose audio the
+// Source streams. Tasks without call_sid (outbound dialpad calls, chats)
+// authorize no call.
+//
+// Use it through Assigned. It is safe for concurrent use.
+type Assignment struct {
+	o   AssignmentOptions
+	log *slog.Logger
+
+	mu      sync.Mutex
+	allowed map[[32]byte]time.Time // (worker, call) → expiry
+}
+
+// NewAssignment returns an Assignment. It checks the options only; Check
+// asks TaskRouter.
+func NewAssignment(opts *AssignmentOptions) (*Assignment, error) {
+	if opts == nil || opts.Client == nil {
+		return nil, fmt.Errorf("%w: AssignmentOptions needs a Client", twilio.ErrInvalidArgument)
+	}
+	o := *opts
+	if !isSID(o.WorkspaceSID, "WS") {
+		return nil, fmt.Errorf("%w: TaskRouter workspace SID %q is not \"WS\" and 32 hex digits", twilio.ErrInvalidArgument, o.WorkspaceSID)
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = DefaultAssignmentCacheTTL
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultAssignmentCacheSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Assignment{o: o, log: logger(o.Logger), allowed: map[[32]byte]time.Time{}}, nil
+}
+
+// Check asks TaskRouter for the workspace (GET /v1/Workspaces/{Sid}): a
+// starter server calls it at start-up so that a wrong workspace SID or
+// credentials fail there, not on the agents' first request. Errors are
+// those of AuthorizeCall's server side (*ServerError).
+func (a *Assignment) Check(ctx context.Context) error {
+	return a.serverError(a.o.Client.Workspace(ctx, a.o.WorkspaceSID), "GET /v1/Workspaces/{Sid}")
+}
+
+// AuthorizeCall implements agent.CallAuthorizer (see Assignment). Errors:
+//
+//   - wrapping agent.ErrForbidden and ErrNotAssigned (403 "forbidden"):
+//     callID is not a call SID, p.Subject is not a worker SID (a Flex
+//     token without one), the worker is not in the workspace, or none of
+//     their accepted reservations is of an assigned task on callID;
+//   - a *ServerError wrapping agent.ErrAuthUnavailable (503
+//     "auth_unavailable") and ErrServerCredentials (Twilio refused the
+//     server's credentials), ErrWorkspace (the workspace does not exist)
+//     or ErrTwilioUnavailable (network, timeout, 429 or 5xx after the
+//     client's retries): the agent was not judged.
+//
+// No error holds a token.
+func (a *Assignment) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
+	if !IsCallSID(callID) {
+		return fmt.Errorf("%w: %w: %q is not a Twilio call SID", agent.ErrForbidden, ErrNotAssigned, callID)
+	}
+	worker := p.Subject
+	if !isSID(worker, "WK") {
+		return fmt.Errorf("%w: %w: the Flex token names no TaskRouter worker (subject %q)", agent.ErrForbidden, ErrNotAssigned, worker)
+	}
+	key := sha256.Sum256([]byte(worker + "\x00" + strings.ToUpper(callID)))
+	now := a.o.Now()
+	if a.o.CacheTTL > 0 {
+		a.mu.Lock()
+		exp, ok := a.allowed[key]
+		if ok && !now.Before(exp) {
+			delete(a.allowed, key)
+			ok = false
+		}
+		a.mu.Unlock()
+		if ok {
+			return nil
+		}
+	}
+	if err := a.assigned(ctx, worker, callID); err != nil {
+		return err
+	}
+	if a.o.CacheTTL > 0 {
+		a.mu.Lock()
+		if len(a.allowed) >= a.o.CacheSize {
+			for k, exp := range a.allowed {
+				if !now.Before(exp) || len(a.allowed) >= a.o.CacheSize {
+					delete(a.allowed, k)
+				}
+			}
+		}
+		a.allowed[key] = now.Add(a.o.CacheTTL)
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+// assigned asks TaskRouter whether worker holds an accepted reservation of
+// an assigned task on callID.
+func (a *Assignment) assigned(ctx context.Context, worker, callID string) error {
+	const list = "GET /v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations"
+	res, err := a.o.Client.WorkerReservations(ctx, a.o.WorkspaceSID, worker, twilio.ReservationAccepted)
+	if e, ok := twilio.IsAPIError(err, 0); ok && e.Status == http.StatusNotFound {
+		// An unknown worker, or an unknown workspace (the server's
+		// fault): ask which.
+		if werr := a.Check(ctx); werr != nil {
+			return werr
+		}
+		return fmt.Errorf("%w: %w: worker %s is not in workspace %s", agent.ErrForbidden, ErrNotAssigned, worker, a.o.WorkspaceSID)
+	}
+	if err != nil {
+		return a.serverError(err, list)
+	}
+	for _, rv := range res {
+		if rv.Status != twilio.ReservationAccepted || rv.TaskSID == "" {
+			continue
+		}
+		task, err := a.o.Client.Task(ctx, a.o.WorkspaceSID, rv.TaskSID)
+		if e, ok := twilio.IsAPIError(err, 0); ok && e.Status == http.StatusNotFound {
+			continue // deleted since
+		}
+		if err != nil {
+			return a.serverError(err, "GET /v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}")
+		}
+		if task.AssignmentStatus != twilio.TaskAssigned {
+			continue
+		}
+		var attrs struct {
+			CallSID any `json:"call_sid"`
+		}
+		if err := json.Unmarshal([]byte(task.Attributes), &attrs); err != nil {
+			a.log.Warn("flex: task attributes are not JSON", "task_sid", task.SID, "err", err)
+			continue
+		}
+		if sid, ok := attrs.CallSID.(string); ok && strings.EqualFold(sid, callID) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %w: worker %s has no accepted reservation of a task on call %s", agent.ErrForbidden, ErrNotAssigned, worker, callID)
+}
+
+// serverError classifies a failed TaskRouter request (nil stays nil).
+func (a *Assignment) serverError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("%s: %w", what, err)
+	switch e, ok := twilio.IsAPIError(err, 0); {
+	case errors.Is(err, twilio.ErrServerCredentials):
+		return &ServerError{Kind: ErrServerCredentials, Err: err}
+	case ok && e.Status == http.StatusNotFound:
+		return &ServerError{Kind: ErrWorkspace, Err: fmt.Errorf("workspace %s: %w", a.o.WorkspaceSID, err)}
+	}
+	return &ServerError{Kind: ErrTwilioUnavailable, Err: err}
+}
+
+// isSID reports whether s is prefix and 32 hexadecimal digits.
+func isSID(s, prefix string) bool {
+	if len(s) != len(prefix)+32 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for i := len(prefix); i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// AssignedAuthenticator is an Authenticator whose agents may act only on
+// the calls of their accepted tasks: it implements agent.Authenticator
+// (Authenticator) and agent.CallAuthorizer (Assignment), so an
+// agent.Server asks both on every call-scoped request.
+type AssignedAuthenticator struct {
+	*Authenticator
+	*Assignment
+}
+
+// Assigned returns auth, keeping its agents to their calls with as.
+func Assigned(auth *Authenticator, as *Assignment) *AssignedAuthenticator {
+	return &AssignedAuthenticator{Authenticator: auth, Assignment: as}
+}
+
+var (
+	_ agent.CallAuthorizer = (*Assignment)(nil)
+	_ agent.Authenticator  = (*AssignedAuthenticator)(nil)
+	_ agent.CallAuthorizer = (*AssignedAuthenticator)(nil)
+)

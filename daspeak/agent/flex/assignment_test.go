@@ -1,0 +1,220 @@
+package flex
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/offline"
+	"github.com/voicegate/voicegate/twilio"
+	"github.com/voicegate/voicegate/twilio/twiliotest"
+)
+
+const (
+	workspace = "WS00000000000000000000000000000001"
+	workerA   = "WK0000000000000000000000000000000a"
+	workerB   = "WK0000000000000000000000000000000b"
+	callOfA   = "CA0000000000000000000000000000000a"
+	callOfB   = "CA0000000000000000000000000000000b"
+	taskOfA   = "WT0000000000000000000000000000000a"
+	taskOfB   = "WT0000000000000000000000000000000b"
+)
+
+// taskRouterFake is a fake Twilio whose TaskRouter has worker A on call A
+// and worker B on call B (accepted reservations of assigned voice tasks).
+func taskRouterFake(t *testing.T) *twiliotest.Server {
+	t.Helper()
+	fake := newFake(t, nil)
+	fake.AddWorkspace(workspace)
+	fake.AddTask(workspace, taskOfA, `{"type":"inbound","call_sid":"`+callOfA+`","from":"+34911234567"}`, "")
+	fake.AddTask(workspace, taskOfB, `{"type":"inbound","call_sid":"`+callOfB+`"}`, "")
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationAccepted)
+	fake.SetReservation(workspace, workerB, taskOfB, twilio.ReservationAccepted)
+	return fake
+}
+
+func newAssignment(t *testing.T, base, authToken string, mod func(*AssignmentOptions)) *Assignment {
+	t.Helper()
+	c, err := twilio.NewClient(&twilio.ClientOptions{
+		AccountSID: twiliotest.DefaultAccountSID, AuthToken: authToken, BaseURL: base,
+		Timeout: 2 * time.Second, MaxRetries: 1, RetryBackoff: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &AssignmentOptions{Client: c, WorkspaceSID: workspace, CacheTTL: -1}
+	if mod != nil {
+		mod(o)
+	}
+	a, err := NewAssignment(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestAssignment: an agent may act on the call of their accepted,
+// assigned task and on no other; TaskRouter's faults and a wrong
+// workspace are the server's (agent.ErrAuthUnavailable), not a refusal.
+func TestAssignment(t *testing.T) {
+	fake := taskRouterFake(t)
+	a := newAssignment(t, fake.URL, fake.AuthToken(), nil)
+	ctx := context.Background()
+	r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+	as := func(worker string) agent.Principal { return agent.Principal{Subject: worker, Name: "agent"} }
+	forbidden := func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, agent.ErrForbidden) || !errors.Is(err, ErrNotAssigned) || errors.Is(err, agent.ErrAuthUnavailable) {
+			t.Fatalf("err %v, want agent.ErrForbidden and ErrNotAssigned", err)
+		}
+	}
+
+	if err := a.Check(ctx); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if err := a.AuthorizeCall(ctx, r, as(workerA), callOfA); err != nil {
+		t.Fatalf("worker A on their call: %v", err)
+	}
+	if err := a.AuthorizeCall(ctx, r, as(workerA), "CA"+strings.ToUpper(callOfA[2:])); err != nil {
+		t.Fatalf("worker A on their call, hex in upper case: %v", err)
+	}
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfB))
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerB), callOfA))
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), "CA-not-a-sid"))
+	forbidden(t, a.AuthorizeCall(ctx, r, as("user_40example_2Dcom"), callOfA)) // a Flex token without a worker SID
+	forbidden(t, a.AuthorizeCall(ctx, r, as("WK0000000000000000000000000000000c"), callOfA))
+
+	// The reservation ends (wrap-up, completion), or the task is no
+	// longer assigned: the call is no longer the agent's.
+	fake.SetReservation(workspace, workerA, taskOfA, "wrapping")
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationAccepted)
+	fake.AddTask(workspace, taskOfA, `{"call_sid":"`+callOfA+`"}`, "wrapping")
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+	// A task without call_sid, or with attributes that are not JSON,
+	// authorizes nothing.
+	fake.AddTask(workspace, taskOfA, `{"conversation_sid":"CH0000000000000000000000000000000a"}`, "")
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+	fake.AddTask(workspace, taskOfA, `not json`, "")
+	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+	fake.AddTask(workspace, taskOfA, `{"call_sid":"`+callOfA+`"}`, "")
+	if err := a.AuthorizeCall(ctx, r, as(workerA), callOfA); err != nil {
+		t.Fatalf("worker A on their call again: %v", err)
+	}
+
+	// The server's side: its answer is 503, never 403.
+	unavailable := func(t *testing.T, err error, kind error) {
+		t.Helper()
+		var se *ServerError
+		if !errors.As(err, &se) || !errors.Is(err, agent.ErrAuthUnavailable) || !errors.Is(err, kind) || errors.Is(err, agent.ErrForbidden) {
+			t.Fatalf("err %v, want a *ServerError wrapping agent.ErrAuthUnavailable and %v", err, kind)
+		}
+	}
+	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v1/Workspaces/", Status: 503, Code: 20503, Message: "Service unavailable"})
+	unavailable(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA), ErrTwilioUnavailable)
+	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v1/Workspaces/" + workspace + "/Tasks/", Status: 500, Code: 20500, Message: "Internal"})
+	unavailable(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA), ErrTwilioUnavailable)
+	fake.SetFaults()
+	stale := newAssignment(t, fake.URL, "stale-auth-token", nil)
+	unavailable(t, stale.AuthorizeCall(ctx, r, as(workerA), callOfA), ErrServerCredentials)
+	unavailable(t, stale.Check(ctx), ErrServerCredentials)
+	wrong := newAssignment(t, fake.URL, fake.AuthToken(), func(o *AssignmentOptions) { o.WorkspaceSID = "WS000000000000000000000000000000ff" })
+	unavailable(t, wrong.AuthorizeCall(ctx, r, as(workerA), callOfA), ErrWorkspace)
+	unavailable(t, wrong.Check(ctx), ErrWorkspace)
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	unreachable := newAssignment(t, downURL, fake.AuthToken(), nil)
+	unavailable(t, unreachable.AuthorizeCall(ctx, r, as(workerA), callOfA), ErrTwilioUnavailable)
+}
+
+// TestAssignmentCache: an allowed pair is remembered for CacheTTL, a
+// refusal never.
+func TestAssignmentCache(t *testing.T) {
+	fake := taskRouterFake(t)
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	a := newAssignment(t, fake.URL, fake.AuthToken(), func(o *AssignmentOptions) { o.CacheTTL = 5 * time.Second; o.Now = clock })
+	ctx := context.Background()
+	r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+	p := agent.Principal{Subject: workerA}
+	requests := func() int { return len(fake.Requests()) }
+
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); err != nil {
+		t.Fatal(err)
+	}
+	n := requests()
+	fake.SetReservation(workspace, workerA, taskOfA, "completed")
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); err != nil || requests() != n {
+		t.Fatalf("within the TTL: err %v, %d TaskRouter requests (want none)", err, requests()-n)
+	}
+	advance(5 * time.Second)
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrForbidden) {
+		t.Fatalf("after the TTL, with the reservation completed: err %v, want forbidden", err)
+	}
+	n = requests()
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrForbidden) || requests() == n {
+		t.Fatalf("a refusal was remembered: err %v, %d requests", err, requests()-n)
+	}
+}
+
+// TestAssignedAgentAPI: behind an agent.Server, an agent acting on a call
+// that is not theirs gets 403 forbidden; on their own call they get
+// through; a TaskRouter fault answers 503 auth_unavailable.
+func TestAssignedAgentAPI(t *testing.T) {
+	fake := taskRouterFake(t)
+	id := agentID
+	id.WorkerSID = workerA
+	id.Expiration = time.Now().Add(time.Hour)
+	fake.AddFlexToken("token-of-a", id)
+	auth := Assigned(newAuth(t, fake.URL, fake.AuthToken()), newAssignment(t, fake.URL, fake.AuthToken(), nil))
+	api, err := agent.NewServer(&agent.Options{
+		Engine: offline.New(nil), Store: &agent.CredentialStore{Store: credstore.NewMemory()},
+		Source: noCalls{}, Authenticator: auth, AuthFailureDelay: time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Shutdown(context.Background())
+	status := func(call string) (int, string) {
+		r := httptest.NewRequest(http.MethodPost, "/agent/status", strings.NewReader(`{"call_id":"`+call+`","caller_id":"+34911234567"}`))
+		r.Header.Set("Authorization", "Bearer token-of-a")
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	if code, body := status(callOfA); code != 200 {
+		t.Errorf("own call: %d %s", code, body)
+	}
+	if code, body := status(callOfB); code != 403 || !strings.Contains(body, `"code":"forbidden"`) {
+		t.Errorf("another agent's call: %d %s, want 403 forbidden", code, body)
+	}
+	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v1/Workspaces/", Status: 500, Code: 20500, Message: "Internal"})
+	if code, body := status(callOfA); code != 503 || !strings.Contains(body, `"code":"auth_unavailable"`) {
+		t.Errorf("TaskRouter failing: %d %s, want 503 auth_unavailable", code, body)
+	}
+}
+
+func TestNewAssignmentOptions(t *testing.T) {
+	c, err := twilio.NewClient(&twilio.ClientOptions{AccountSID: twiliotest.DefaultAccountSID, AuthToken: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []*AssignmentOptions{nil, {WorkspaceSID: workspace}, {Client: c}, {Client: c, WorkspaceSID: "WS123"}, {Client: c, WorkspaceSID: workerA}} {
+		if _, err := NewAssignment(o); !errors.Is(err, twilio.ErrInvalidArgument) {
+			t.Errorf("NewAssignment(%+v): err %v, want ErrInvalidArgument", o, err)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/internal/browsertest"
+)
+
+// switchPage holds two widgets, each on a live call; window.vg records
+// the titles each showed and the results each reported.
+const switchPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>switch</title>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent id="running" call-sid="CA00000000000000000000000000000011" caller-id="+34911234567" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="starting" call-sid="CA00000000000000000000000000000013" caller-id="+34911234568" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>
+<script>
+window.vg = {titles: {}, results: {}};
+for (const el of document.querySelectorAll('voicegate-agent')) {
+  const id = el.id;
+  vg.titles[id] = [];
+  vg.results[id] = [];
+  const t = el.shadowRoot.getElementById('otitle');
+  new MutationObserver(() => vg.titles[id].push(t.textContent)).observe(t, {childList: true, characterData: true, subtree: true});
+  el.utils = {onResponse: (result) => vg.results[id].push(result.type + ' ' + result.call_id)};
+}
+</script>`
+
+// TestWidgetSwitchCallBrowser switches the widget to another call while
+// a register runs, and while its start request is still out, against a
+// real server in headless Chromium: the register is stopped (it ends with
+// error-cancelled), nothing is stored, the widget says so on the new
+// call naming the previous caller, and no event of the old operation
+// shows as the new call's.
+func TestWidgetSwitchCallBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	const (
+		callRun, callRun2           = "CA00000000000000000000000000000011", "CA00000000000000000000000000000012"
+		callStart, callStart2       = "CA00000000000000000000000000000013", "CA00000000000000000000000000000014"
+		callerRun, callerRun2       = "+34911234567", "+14155550101"
+		callerStart, callerStart2   = "+34911234568", "+14155550102"
+		shortClip                   = "voices/slt_1.wav"
+		stoppedTitle, nothingStored = "^Registration stopped: you switched calls$", `^Nothing was registered\.$`
+	)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	// Live calls whose audio holds after a clip too short to register
+	// (newEnv's register needs 8 s of speech).
+	for _, c := range []struct{ id, ani string }{{callRun, callerRun}, {callRun2, callerRun2}, {callStart, callerStart}, {callStart2, callerStart2}} {
+		e.src.set(c.id, fakeCall{clips: []string{shortClip}, hold: true, ani: c.ani, live: true})
+	}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/page" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, switchPage)
+			return
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	defer site.Close()
+
+	p := b.NewPage(320, 1200)
+	p.Goto(site.URL + "/page")
+	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	switchTo := func(w, callID, callerID string) {
+		p.Eval(`(() => { const el = document.getElementById('`+w+`'); el.setAttribute('call-sid', '`+callID+`'); el.setAttribute('caller-id', '`+callerID+`'); })()`, nil)
+	}
+	notStored := func(callerID string) {
+		t.Helper()
+		if _, err := e.mem.Get(context.Background(), callerID); !errors.Is(err, credstore.ErrNotFound) {
+			t.Errorf("credential of %s after the switch: err %v, want not found", callerID, err)
+		}
+	}
+	cancelled := func(callID string) {
+		t.Helper()
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, `"msg":"agent: operation ended"`) && strings.Contains(l, `"call_id":"`+callID+`"`) {
+				if !strings.Contains(l, `"type":"error-cancelled"`) || !strings.Contains(l, `"reason":"cancelled"`) {
+					t.Errorf("the operation of the call left ended otherwise than cancelled: %s", l)
+				}
+				return
+			}
+		}
+		t.Errorf("the operation of %s has not ended: it runs on unseen", callID)
+	}
+
+	// A register running on the call: the agent switches calls.
+	p.WaitText(sel("running", "main"), "^Register User$", 10*time.Second)
+	p.Click(sel("running", "main"))
+	p.WaitText(sel("running", "state"), "^Registering voice", 10*time.Second)
+	p.WaitText(sel("running", "ptext"), `^Voice collected: .* of 8\.0 s$`, 10*time.Second)
+	switchTo("running", callRun2, callerRun2)
+	p.WaitText(sel("running", "otitle"), stoppedTitle, 10*time.Second)
+	p.WaitText(sel("running", "ocause"), `^The registration of \+34911234567 was stopped\.$`, time.Second)
+	p.WaitText(sel("running", "otodo"), nothingStored, time.Second)
+	p.WaitText(sel("running", "live"), `^Registration stopped: you switched calls\. The registration of \+34911234567 was stopped\. Nothing was registered\.$`, 2*time.Second)
+	// The new call is the one shown, and can be used.
+	p.WaitText(sel("running", "caller"), `^\+14155550101$`, 5*time.Second)
+	p.WaitText(sel("running", "main"), "^Register User$", 5*time.Second)
+	p.Screenshot("widget-switched-register", "voicegate-agent#running")
+	cancelled(callRun)
+	notStored(callerRun)
+
+	// The agent switches while the start request is still out (the
+	// server is opening the call's audio): once it is answered, the
+	// operation is stopped, not followed.
+	block := make(chan struct{})
+	e.src.mu.Lock()
+	e.src.block = block
+	e.src.mu.Unlock()
+	p.WaitText(sel("starting", "main"), "^Register User$", 10*time.Second)
+	p.Click(sel("starting", "main"))
+	p.WaitText(sel("starting", "ptext"), `^Starting`, 5*time.Second)
+	switchTo("starting", callStart2, callerStart2)
+	p.WaitText(sel("starting", "otitle"), "^Stopping the previous call.s check$", 5*time.Second)
+	p.WaitText(sel("starting", "ocause"), `\+34911234568`, time.Second)
+	// The new call waits for the stop to be confirmed.
+	if got := p.Text(sel("starting", "main")); got != "Loading\u2026" {
+		t.Errorf("main button %q while the call left is being stopped, want Loading…", got)
+	}
+	e.src.mu.Lock()
+	e.src.block = nil
+	e.src.mu.Unlock()
+	close(block)
+	p.WaitText(sel("starting", "otitle"), stoppedTitle, 10*time.Second)
+	p.WaitText(sel("starting", "ocause"), `^The registration of \+34911234568 was stopped\.$`, time.Second)
+	p.WaitText(sel("starting", "otodo"), nothingStored, time.Second)
+	p.WaitText(sel("starting", "main"), "^Register User$", 5*time.Second)
+	p.WaitText(sel("starting", "caller"), `^\+14155550102$`, time.Second)
+	cancelled(callStart)
+	notStored(callerStart)
+
+	// No event of an old operation showed, nor was reported, as a result.
+	var vg struct{ Titles, Results map[string][]string }
+	p.Eval(`vg`, &vg)
+	for w, titles := range vg.Titles {
+		for _, tt := range titles {
+			if tt == "Voice registered" || tt == "Stopped" || tt == "Registration not saved" {
+				t.Errorf("%s: the operation left showed its result on the new call: titles %q", w, titles)
+			}
+		}
+	}
+	for w, r := range vg.Results {
+		if len(r) != 0 {
+			t.Errorf("%s: onResponse called for the operation left: %q", w, r)
+		}
+	}
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
