@@ -26,6 +26,7 @@ import (
 
 var (
 	burstSessions = flag.Int("burst.sessions", 1000, "sessions in BenchmarkBurst")
+	burstKeep     = flag.Bool("burst.keep", true, "keep BenchmarkBurst's sessions until the burst ends (their calls go on); false drops each at its result")
 	burstProfile  = flag.String("burst.cpuprofile", "", "write a CPU profile of BenchmarkBurst's bursts alone (from the gate to the last result) to this file")
 )
 
@@ -250,12 +251,16 @@ func runBurst(b *testing.B, eng daspeak.Engine, fs []voicegate.Frame, cred strin
 	results := make([]time.Time, n)
 	resultCPU := make([]time.Duration, n) // process CPU time at each result
 	types := make([]daspeak.EventType, n)
+	sessions := make([]*daspeak.Session, n) // the calls in progress
 	var wg sync.WaitGroup
 	for i := range n {
 		r := &gatedReader{cycleReader: cycleReader{fs: fs, n: need, eof: true}, gateAt: need - 1, ready: ready, gate: gate}
 		s, err := daspeak.Verify(r, log, cred, &cfg)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if *burstKeep {
+			sessions[i] = s
 		}
 		wg.Add(1)
 		go func() {
@@ -289,12 +294,20 @@ func runBurst(b *testing.B, eng daspeak.Engine, fs []voicegate.Frame, cred strin
 	close(gate)
 	wg.Wait()
 	procCPU := processCPU() - cpu0
+	runtime.KeepAlive(sessions)
 	runtime.GC()
 	classes := readCPUClasses()
+	// A collection alone, to take out of the window the one that closed
+	// it: the window runs from the first collection's end (its sweep) to
+	// the second's, the collection alone from the second's end to a
+	// third's.
+	runtime.GC()
+	alone := readCPUClasses()
 	// Idle: the Ps' idle time and the collections' stop-the-world pauses
 	// (the runtime counts a pause as stopped time of every P).
-	gc, pauses := classes.gc-classes0.gc, classes.gcPause-classes0.gcPause
-	idle := classes.idle - classes0.idle + pauses
+	gc := classes.gc - classes0.gc - (alone.gc - classes.gc)
+	pauses := classes.gcPause - classes0.gcPause - (alone.gcPause - classes.gcPause)
+	idle := max(classes.idle-classes0.idle-(alone.idle-classes.idle)+pauses, 0)
 	cycles := classes.gcCycles - classes0.gcCycles - 1 // less the one after the burst
 	if *burstProfile != "" {
 		pprof.StopCPUProfile()
