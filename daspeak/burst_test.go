@@ -107,13 +107,15 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// sysCPU returns the process's system CPU time.
-func sysCPU() time.Duration {
+// sysCPU returns the process's system CPU time and its page faults that
+// needed no I/O (mostly first touches of memory the process had not
+// used, or had given back to the system).
+func sysCPU() (time.Duration, int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Stime.Nano())
+	return time.Duration(ru.Stime.Nano()), ru.Minflt
 }
 
 // processCPU returns the process's user and system CPU time.
@@ -289,11 +291,14 @@ func runBurst(b *testing.B, eng daspeak.Engine, fs []voicegate.Frame, cred strin
 	// and after the burst.
 	runtime.GC()
 	classes0 := readCPUClasses()
-	cpu0, sys0 := processCPU(), sysCPU()
+	cpu0 := processCPU()
+	sys0, faults0 := sysCPU()
 	t0 := time.Now()
 	close(gate)
 	wg.Wait()
 	procCPU := processCPU() - cpu0
+	sys, faults := sysCPU()
+	sys, faults = sys-sys0, faults-faults0
 	runtime.KeepAlive(sessions)
 	runtime.GC()
 	classes := readCPUClasses()
@@ -410,10 +415,10 @@ func runBurst(b *testing.B, eng daspeak.Engine, fs []voicegate.Frame, cred strin
 	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 	b.Logf("%d sessions, %d cores, load %s: engine CPU %v (%v a call), bound %v; on the process's clock: last result %v (p50 %v), %s; "+
 		"worst result against its share %+v; order violations %d, displaced %d; last result on the CPU clock alone %v, on the wall %v (worst against its share %+v); "+
-		"process CPU %v, %v of it outside the engine calls (system %v); idle %v (GC pauses %v); %d GC cycles, GC %v",
+		"process CPU %v, %v of it outside the engine calls (system %v, %d page faults); idle %v (GC pauses %v); %d GC cycles, GC %v",
 		n, cores, load, ms(engineCPU), (engineCPU / time.Duration(n)).Round(time.Microsecond), ms(bound), ms(effLast), ms(eff[n/2]), verdict,
 		ms(effLate), violations, displaced, ms(cpuLast), ms(last), ms(late),
-		ms(procCPU), ms(outside), ms(sysCPU()-sys0), ms(idle), ms(pauses), cycles, ms(gc))
+		ms(procCPU), ms(outside), ms(sys), faults, ms(idle), ms(pauses), cycles, ms(gc))
 	if violations > 0 {
 		b.Fatalf("%d calls admitted out of arrival order", violations)
 	}
