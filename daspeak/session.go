@@ -684,7 +684,13 @@ func (s *Session) wav() ([]byte, error) {
 	h, n := len(hdr), s.audio.n
 	buf := make([]byte, h, h+n+1) // +1: the pad byte of an odd size
 	data := s.audio.appendTo(buf[h:h])
-	return codec.EncodeWAV(buf[:0], f, data)
+	out, err := codec.EncodeWAV(buf[:0], f, data)
+	if err == nil && len(out) != h+n+n&1 {
+		// The header's size depended on the data's: it may have run
+		// over the data. Encode a separate copy instead.
+		return codec.EncodeWAV(nil, f, s.audio.appendTo(make([]byte, 0, n)))
+	}
+	return out, err
 }
 
 // submit calls the engine and turns its answer into the result; a register
