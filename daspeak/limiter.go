@@ -32,12 +32,22 @@ type Limiter struct {
 	mu       sync.Mutex
 	inFlight int
 	queue    []*waiter // FIFO; granted waiters are removed
+	arrivals uint64    // Acquire calls so far: the next caller's arrival number
+	grants   uint64    // slots granted so far: the next admission number
 	stats    LimiterStats
 }
 
 type waiter struct {
 	ready   chan struct{} // closed when the slot is granted
 	granted bool          // guarded by Limiter.mu
+	order   callOrder     // guarded by Limiter.mu until ready is closed
+}
+
+// callOrder numbers an Acquire among the Limiter's callers: when it
+// arrived and when it was admitted, both counted from 1. A FIFO Limiter
+// admits callers in arrival order; BenchmarkBurst checks it with these.
+type callOrder struct {
+	arrival, admission uint64
 }
 
 // LimiterStats are a Limiter's counters.
@@ -90,19 +100,29 @@ func (l *Limiter) Stats() LimiterStats {
 // first; a slot granted at that very moment is passed on to the next
 // caller. Every successful Acquire must be followed by one Release.
 func (l *Limiter) Acquire(ctx context.Context) (time.Duration, error) {
+	wait, _, err := l.acquire(ctx)
+	return wait, err
+}
+
+// acquire is Acquire, also returning the caller's arrival and admission
+// numbers.
+func (l *Limiter) acquire(ctx context.Context) (time.Duration, callOrder, error) {
 	l.mu.Lock()
+	l.arrivals++
 	if l.inFlight < l.limit && len(l.queue) == 0 {
 		l.inFlight++
 		l.stats.Admitted++
+		l.grants++
+		o := callOrder{arrival: l.arrivals, admission: l.grants}
 		l.mu.Unlock()
-		return 0, nil
+		return 0, o, nil
 	}
 	if err := ctx.Err(); err != nil {
 		l.stats.Canceled++
 		l.mu.Unlock()
-		return 0, err
+		return 0, callOrder{}, err
 	}
-	w := &waiter{ready: make(chan struct{})}
+	w := &waiter{ready: make(chan struct{}), order: callOrder{arrival: l.arrivals}}
 	l.queue = append(l.queue, w)
 	l.stats.MaxQueued = max(l.stats.MaxQueued, len(l.queue))
 	start := time.Now()
@@ -116,7 +136,7 @@ func (l *Limiter) Acquire(ctx context.Context) (time.Duration, error) {
 		l.stats.WaitTime += wait
 		l.stats.MaxWait = max(l.stats.MaxWait, wait)
 		l.mu.Unlock()
-		return wait, nil
+		return wait, w.order, nil
 	case <-ctx.Done():
 		l.mu.Lock()
 		if w.granted {
@@ -133,7 +153,7 @@ func (l *Limiter) Acquire(ctx context.Context) (time.Duration, error) {
 		}
 		l.stats.Canceled++
 		l.mu.Unlock()
-		return 0, ctx.Err()
+		return 0, callOrder{}, ctx.Err()
 	}
 }
 
@@ -159,6 +179,8 @@ func (l *Limiter) releaseLocked() {
 	l.queue = l.queue[1:]
 	w.granted = true
 	l.stats.Admitted++
+	l.grants++
+	w.order.admission = l.grants
 	close(w.ready)
 }
 
@@ -167,9 +189,10 @@ func (l *Limiter) releaseLocked() {
 // the session's slot instead of queueing for a second one (which could
 // deadlock with a small limit). It also collects the call's queueing time.
 type slot struct {
-	l    *Limiter
-	held bool
-	wait time.Duration
+	l     *Limiter
+	held  bool
+	wait  time.Duration
+	order callOrder // of the last acquire
 }
 
 type slotKey struct{}
@@ -189,12 +212,12 @@ func (s *slot) acquire(ctx context.Context) error {
 	if s == nil || s.l == nil || s.held {
 		return nil
 	}
-	w, err := s.l.Acquire(ctx)
+	w, o, err := s.l.acquire(ctx)
 	s.wait += w
 	if err != nil {
 		return err
 	}
-	s.held = true
+	s.held, s.order = true, o
 	return nil
 }
 

@@ -190,6 +190,58 @@ func TestSessionLimiter(t *testing.T) {
 	assert.EqualValues(t, 2, st.Admitted)
 }
 
+// orderEngine records the Limiter arrival and admission numbers of each
+// engine call, in the order the calls were made.
+type orderEngine struct {
+	daspeak.Engine
+	mu    sync.Mutex
+	calls [][2]uint64
+}
+
+func (e *orderEngine) CompareCredentialToAudio(ctx context.Context, cred string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	arrival, admission, ok := daspeak.CallOrder(ctx)
+	if !ok {
+		return nil, errors.New("no Limiter slot in the engine call's context")
+	}
+	e.mu.Lock()
+	e.calls = append(e.calls, [2]uint64{arrival, admission})
+	e.mu.Unlock()
+	return e.Engine.CompareCredentialToAudio(ctx, cred, audio, opts)
+}
+
+// TestSessionLimiterCallOrder: queued sessions call the engine in the
+// order they reached the Limiter, and each call's slot carries that
+// order.
+func TestSessionLimiterCallOrder(t *testing.T) {
+	l := daspeak.NewLimiter(1)
+	_, err := l.Acquire(context.Background()) // arrival and admission 1
+	require.NoError(t, err)
+	e := &orderEngine{Engine: &fakeEngine{authenticity: 1, score: 0.9}}
+	const n = 5
+	done := make(chan struct{}, n)
+	for k := range n {
+		s, err := daspeak.Verify(wavReader(t, fixtures.Utterances("slt")[0]), e, "cred",
+			&daspeak.Config{ModelHash: "m1", ProgressInterval: -1, Limiter: l})
+		require.NoError(t, err)
+		go func() {
+			ev, err := s.Next(context.Background())
+			assert.NoError(t, err)
+			assert.Equal(t, daspeak.EventResultSuccess, ev.Type, "%v", ev.Err)
+			done <- struct{}{}
+		}()
+		waitQueued(t, l, k+1)
+	}
+	l.Release()
+	for range n {
+		<-done
+	}
+	want := make([][2]uint64, n)
+	for k := range want {
+		want[k] = [2]uint64{uint64(k + 2), uint64(k + 2)}
+	}
+	assert.Equal(t, want, e.calls)
+}
+
 const rateLimited = `{"message":"API rate limit exceeded"}`
 
 // TestClientRateLimitLimiter: a 429 with Retry-After is retried and then
