@@ -123,20 +123,47 @@
 // AudioHook (5 binary messages of 200 ms per second, pings every 5 s) has
 // no read cadence, so before the poller each message cost a wake-up of an
 // idle thread by the runtime's poller, a read(2) for the data and one that
-// found nothing. With audiohook's 2 ms interval, 1,000 stereo PCMU sessions
-// (go run ./internal/loadtest/cmd/vgload -kind audiohook -n 1000 -duration
-// 12s, the two builds alternating in one session on the shared 2-core
-// machine, load average 5–20): server CPU 143, 142, 114 µs per
-// session-second before, 101, 94, 85 after (other runs: 97, 98); the
-// server's largest pong latency 3.6, 9.8, 123 ms before, 2.8, 6.9, 319 ms
-// after (the last two of each with the generator itself 120 and 270 ms
-// late at p99).
-// Intervals of 5 and 10 ms cost the same as 2 ms (91–96, 92–94 µs): what is
-// left is per message. In two profiles of that run (vgload -cpuprofile,
-// 81–85 of the 97–98 µs per session-second sampled), the read(2) that takes
-// the data costs 21–34 µs per session-second (4–7 µs per read, much of it
-// the loopback ACK the read sends), parking and scheduling goroutines 11,
-// the copies 9, the consumer's queue 7, the poller itself 4.
+// found nothing. 1,000 stereo PCMU sessions (go run
+// ./internal/loadtest/cmd/vgload -kind audiohook -n 1000 -duration 12s),
+// the two builds alternating in one session on the shared 2-core machine
+// (load average 5–26): server CPU per session-second 143, 142, 114, 145,
+// 148, 120, 69, 167 µs before, 101, 94, 85, 111, 95, 91, 75, 100 µs with a
+// 2 ms interval (the one run under 80 before had the generator 0.9 s
+// late, which batches messages). Intervals of 1, 5 and 10 ms cost the same
+// (87 and 81; 91–96; 92–94 µs): what is left is per message, so audiohook
+// uses 1 ms, which keeps pongs prompt: BenchmarkPollPingPong (an idle
+// connection, pings at random phases) gives a round trip p99 of 97 µs
+// through the runtime's poller, 1.4 ms with 1 ms and 3.5 ms with 2 ms. At
+// 1,000 sessions the generator's pong p99 follows its own lateness on
+// this machine (1–680 ms either way). In two profiles of a 2 ms run
+// (vgload -cpuprofile, 81–85 of the 97–98 µs per session-second sampled),
+// the read(2) that takes the data costs 21–34 µs per session-second (4–7
+// µs per read, much of it the loopback ACK the read sends), parking and
+// scheduling goroutines 11, the copies 9, the consumer's queue 7, the
+// poller itself 4. One poller in
+// all against one per GOMAXPROCS: 95–106 against 96 µs, not told apart.
+//
+// A Twilio stream reads on its cadence with the mark raised, so the poller
+// sees none of its segments in steady state; at 1,000 streams (vgload
+// -kind twilio -n 1000 -duration 12s, same sessions) the server took
+// 127–297 µs per stream-second with the poller and 151–264 without, apart
+// by less than the machine's noise (the generator itself was 0.2–2 s late
+// at p99 in most runs, and a late generator makes every read take more
+// messages). Its profile (60 ms cadence, 246 µs per stream-second): the
+// read(2) 71 µs (4.2 µs per read, 16.7 reads per second), parsing the
+// JSON and base64 40, the pause and the shared timer's wake-ups 25, the
+// consumer's Pop 16. Longer cadences, the default changed in the build
+// (vgload -kind twilio -n 200 -duration 6s -ramp 2s -warmup 1s): 60 ms
+// 267 µs with lag p50 32 ms and p99 82 ms, 100 ms 208 µs with p50 52 ms
+// and p99 120 ms; at 1,000 streams 60, 80 and 100 ms took 226, 228 and
+// 217 µs (lag p99 720, 170 and 120 ms, the generator 710, 160 and 18 ms
+// late). A 100 ms cadence saves about a fifth but holds every frame near
+// the 100 ms lag budget the streams warn at, so the default stays 60 ms.
+//
+// A poller that also parses (the reader's work done by the poller's
+// goroutine for every ready connection, with no goroutine per connection)
+// would save the reader's wake-up, 2–3 µs per read, but ReadMessage is a
+// blocking call on the caller's goroutine; it was not built.
 //
 // # Writing
 //
