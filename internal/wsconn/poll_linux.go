@@ -35,6 +35,14 @@ import (
 // call is using. Deadlines are kept as Unix nanoseconds and checked before
 // each call and while waiting, with one timer per side created the first
 // time a wait has a deadline.
+//
+// It is written by hand because the runtime's poller cannot batch: it
+// wakes a thread for each readable socket, and it leaves no way to wait
+// for readiness without first spending a read(2). At 1,000 AudioHook
+// sessions (go run ./internal/loadtest/cmd/vgload -kind audiohook -n 1000
+// -duration 12s, builds alternating) the server took 114–167 µs per
+// session-second through the runtime's poller and 75–111 through this one
+// (see the package doc for every run).
 type pollConn struct {
 	fd           int // -1 once closed; guarded by fdmu
 	fdmu         sync.RWMutex
