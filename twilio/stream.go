@@ -231,6 +231,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Strea
 	c, err := wsconn.Accept(w, r, &wsconn.AcceptOptions{
 		// Twilio sends no Origin; the signature authenticates the peer.
 		InsecureSkipVerify: true,
+		PollInterval:       pollInterval,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("twilio: websocket upgrade: %w", err)
@@ -1218,3 +1219,10 @@ func (s *Stream) Clear(ctx context.Context) error {
 }
 
 var _ voicegate.FrameReader = (*Stream)(nil)
+
+// pollInterval is the interval of the shared poller that serves streams'
+// sockets on Linux (wsconn.AcceptOptions.PollInterval). Once started, a
+// stream reads on its read cadence with the socket's mark raised, which
+// the poller does not change; before the start event and after stop, a
+// message waits at most this long before it is read.
+const pollInterval = 2 * time.Millisecond

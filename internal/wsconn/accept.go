@@ -36,6 +36,17 @@ type AcceptOptions struct {
 	// the connection makes on its own: the 101 response and pongs. 0 means
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// PollInterval, when positive, serves a Linux TCP connection from a
+	// poller shared with other connections instead of the Go runtime's
+	// network poller: a few goroutines (one per GOMAXPROCS) look for
+	// readable sockets every PollInterval and wake their readers together,
+	// so that a process serving many connections wakes a thread per
+	// interval instead of per message, and a read that emptied the socket
+	// is not followed by one that finds nothing. Every message, control
+	// frames included, may then wait up to PollInterval before it is read.
+	// 0 (the default) uses the runtime's poller; other connections (TLS,
+	// other systems) always do. See the package documentation.
+	PollInterval time.Duration
 }
 
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -133,6 +144,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, fmt.Errorf("websocket: writing the handshake response: %w", err)
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
+	if o.PollInterval > 0 {
+		if pc := takeOver(nc, o.PollInterval); pc != nc {
+			nc = pc
+			bw.Reset(nc)
+		}
+	}
 	pr := &prefixReader{nc: nc}
 	c := newConn(nc, hijackedReader(brw.Reader, pr), bw, sub, o.CloseTimeout)
 	pr.q.init(nc)

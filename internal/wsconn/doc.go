@@ -91,15 +91,82 @@
 // pace (a read returns what has arrived: one message), and with a 60 ms
 // cadence the 4 KiB buffer of the handshake already holds a batch (about
 // 900 bytes of Twilio messages per track; reads per message matched the
-// cadence, so the buffer never cut a batch). A poller of its own shared by
-// many connections would need the sockets out of the runtime's poller and
-// writes of its own; the shared timer and the raised mark give most of
-// its gain. Skipping the
-// read(2) that finds nothing (waiting for readiness first through
-// syscall.RawConn, after a short read) would help AudioHook's 200 ms
-// messages without delaying pings, but it can lose a wake-up: RawConn.Read
-// clears the poller's readiness before its first call, so data that
-// arrived since the last read would go unnoticed until more arrives.
+// cadence, so the buffer never cut a batch). Skipping the read(2) that
+// finds nothing by waiting for readiness first through the runtime's
+// syscall.RawConn can lose a wake-up: RawConn.Read clears the poller's
+// readiness before its first call, so data that arrived since the last
+// read would go unnoticed until more arrives; the shared poller below does
+// it safely.
+//
+// # Shared poller
+//
+// AcceptOptions.PollInterval moves a Linux TCP connection out of the
+// runtime's network poller (the descriptor is duplicated and the
+// *net.TCPConn closed, which takes the socket out of the runtime's epoll
+// set) into the edge-triggered epoll set of one of GOMAXPROCS pollers. A
+// poller is a goroutine that looks at its set every PollInterval with a
+// non-blocking epoll_wait and drops a token in the channel of each ready
+// connection, readying all their readers in one pass; after eight empty
+// looks it blocks in epoll_wait (100 ms at most) until something arrives,
+// and it exits with its last connection. Reads and writes are non-blocking
+// read(2) and write(2) on the descriptor; a read that returned less than
+// asked for emptied the socket, so the next one waits for a token instead
+// of spending a read(2) on EAGAIN. Every arrival after a read queues an
+// event, so no wake-up is lost; a token left by data that a read already
+// took costs one read that finds nothing. A write that finds the send
+// buffer full waits for a token too. Deadlines are checked before each
+// call and bound the waits (one timer per side, made on first use), so
+// reads stay free of allocations. The read cadence and its raised
+// SO_RCVLOWAT work the same on a polled connection. Pings are answered by
+// the reader as before, at most PollInterval later.
+//
+// AudioHook (5 binary messages of 200 ms per second, pings every 5 s) has
+// no read cadence, so before the poller each message cost a wake-up of an
+// idle thread by the runtime's poller, a read(2) for the data and one that
+// found nothing. 1,000 stereo PCMU sessions (go run
+// ./internal/loadtest/cmd/vgload -kind audiohook -n 1000 -duration 12s),
+// the two builds alternating in one session on the shared 2-core machine
+// (load average 5–26): server CPU per session-second 143, 142, 114, 145,
+// 148, 120, 69, 167 µs before, 101, 94, 85, 111, 95, 91, 75, 100 µs with a
+// 2 ms interval (the one run under 80 before had the generator 0.9 s
+// late, which batches messages). Intervals of 1, 5 and 10 ms cost the same
+// (87 and 81; 91–96; 92–94 µs): what is left is per message, so audiohook
+// uses 1 ms, which keeps pongs prompt: BenchmarkPollPingPong (an idle
+// connection, pings at random phases) gives a round trip p99 of 97 µs
+// through the runtime's poller, 1.4 ms with 1 ms and 3.5 ms with 2 ms. At
+// 1,000 sessions the generator's pong p99 follows its own lateness on
+// this machine (1–680 ms either way). In two profiles of a 2 ms run
+// (vgload -cpuprofile, 81–85 of the 97–98 µs per session-second sampled),
+// the read(2) that takes the data costs 21–34 µs per session-second (4–7
+// µs per read, much of it the loopback ACK the read sends), parking and
+// scheduling goroutines 11, the copies 9, the consumer's queue 7, the
+// poller itself 4. One poller in
+// all against one per GOMAXPROCS: 95–106 against 96 µs, not told apart.
+//
+// A Twilio stream reads on its cadence with the mark raised, so the poller
+// sees none of its segments in steady state; at 1,000 streams (vgload
+// -kind twilio -n 1000 -duration 12s, same sessions) the server took
+// 127–297 µs per stream-second with the poller and 151–264 without, apart
+// by less than the machine's noise (the generator itself was 0.2–2 s late
+// at p99 in most runs, and a late generator makes every read take more
+// messages). Its profile (60 ms cadence, 246 µs per stream-second): the
+// read(2) 71 µs (4.2 µs per read, 16.7 reads per second), parsing the
+// JSON and base64 40, the pause and the shared timer's wake-ups 25, the
+// consumer's Pop 16. Longer cadences, the default changed in the build
+// (vgload -kind twilio -n 200 -duration 6s -ramp 2s -warmup 1s): 60 ms
+// 267 µs with lag p50 32 ms and p99 82 ms, 100 ms 208 µs with p50 52 ms
+// and p99 120 ms; at 1,000 streams 60, 80 and 100 ms took 226, 228 and
+// 217 µs (lag p99 720, 170 and 120 ms, the generator 710, 160 and 18 ms
+// late). A 100 ms cadence saves about a fifth but holds every frame near
+// the 100 ms lag budget the streams warn at, so the default stays 60 ms.
+//
+// A poller that also parses (the reader's work done by the poller's
+// goroutine for every ready connection, with no goroutine per connection)
+// would save the reader's wake-up, 2–3 µs per read, but ReadMessage is a
+// blocking call on the caller's goroutine; it was not built. Nor was
+// deferring the ACK that a read sends (TCP_QUICKACK set to 0): it would
+// move that cost to the delayed-ACK timer rather than remove it, and Linux
+// leaves that mode at the first delayed ACK (not measured).
 //
 // # Writing
 //

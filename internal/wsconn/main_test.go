@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,10 @@ import (
 
 	"go.uber.org/goleak"
 )
+
+// pollAll runs every test connection through the shared poller
+// (AcceptOptions.PollInterval): go test ./internal/wsconn -poll=1ms.
+var pollAll = flag.Duration("poll", 0, "serve every test connection from the shared poller with this interval")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -29,6 +34,16 @@ type server struct {
 func newServer(t testing.TB, opts *AcceptOptions) *server {
 	t.Helper()
 	s := &server{conns: make(chan *Conn, 16), errs: make(chan error, 16)}
+	if *pollAll > 0 {
+		var o AcceptOptions
+		if opts != nil {
+			o = *opts
+		}
+		if o.PollInterval == 0 {
+			o.PollInterval = *pollAll
+		}
+		opts = &o
+	}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, opts)
 		if err != nil {

@@ -49,7 +49,9 @@ func (q *quietReader) init(nc net.Conn) {
 	if !ok {
 		return
 	}
-	if _, ok := nc.(*net.TCPConn); !ok {
+	switch nc.(type) {
+	case *net.TCPConn, *pollConn:
+	default:
 		return
 	}
 	rc, err := sc.SyscallConn()

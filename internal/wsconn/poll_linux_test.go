@@ -1,0 +1,332 @@
+package wsconn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func pollServer(t *testing.T, o AcceptOptions) *server {
+	t.Helper()
+	if o.PollInterval == 0 {
+		o.PollInterval = time.Millisecond
+	}
+	return newServer(t, &o)
+}
+
+// pollConnOf fails the test unless c is served by the shared poller.
+func pollConnOf(t *testing.T, c *Conn) *pollConn {
+	t.Helper()
+	pc, ok := c.nc.(*pollConn)
+	if !ok {
+		t.Fatalf("connection is a %T, want *pollConn", c.nc)
+	}
+	return pc
+}
+
+// A ping is answered while the reader waits on the shared poller, and a
+// message sent after it is read: the reader is woken by the poller's
+// token, without data of its own to read first.
+func TestPollPingAnswered(t *testing.T) {
+	s := pollServer(t, AcceptOptions{PollInterval: 2 * time.Millisecond})
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	pollConnOf(t, c)
+	got := make(chan string, 1)
+	go func() {
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(p)
+	}()
+	for i := range 5 {
+		time.Sleep(10 * time.Millisecond) // the reader is parked
+		rc.write(t, fin(opPing, []byte{byte(i)}))
+		f, err := rc.readFrame()
+		if err != nil || f.op != opPong || !bytes.Equal(f.payload, []byte{byte(i)}) {
+			t.Fatalf("ping %d: %+v, %v", i, f, err)
+		}
+	}
+	rc.write(t, fin(opText, []byte("after")))
+	if p := <-got; p != "after" {
+		t.Fatalf("read %q, want after", p)
+	}
+}
+
+// Many connections on the poller receive every message, in order, when the
+// client splits frames at random byte boundaries and sends with random
+// pauses: no wake-up is lost when data arrives between a read and the
+// reader's wait.
+func TestPollNoLostWakeups(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	const conns, msgs = 8, 300
+	var wg sync.WaitGroup
+	for i := range conns {
+		rc := dialRaw(t, s, nil)
+		c := s.conn(t)
+		pollConnOf(t, c)
+		var wire []byte
+		for j := range msgs {
+			n := 1 + (i*31+j*17)%2000
+			wire = append(wire, fin(opBinary, bytes.Repeat([]byte{byte(j)}, n))...)
+		}
+		wg.Add(2)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 1))
+			b := wire
+			for len(b) > 0 {
+				k := min(len(b), 1+r.IntN(700))
+				if _, err := rc.nc.Write(b[:k]); err != nil {
+					t.Error(err)
+					return
+				}
+				b = b[k:]
+				if r.IntN(4) == 0 {
+					time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
+				}
+			}
+		}(uint64(i))
+		go func(i int) {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for j := range msgs {
+				_, p, err := c.ReadMessage()
+				if err != nil {
+					t.Errorf("conn %d message %d: %v", i, j, err)
+					return
+				}
+				n := 1 + (i*31+j*17)%2000
+				if len(p) != n || p[0] != byte(j) || p[n-1] != byte(j) {
+					t.Errorf("conn %d message %d: %d bytes starting %d, want %d of %d", i, j, len(p), p[0], n, j)
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+// The peer's end of the connection ends a read waiting on the poller, and
+// a close frame is answered and reported.
+func TestPollEOFAndClose(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	pollConnOf(t, c)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage()
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	_ = rc.nc.Close()
+	if err := <-errc; !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("read after the peer's FIN: %v, want io.ErrUnexpectedEOF", err)
+	}
+
+	rc = dialRaw(t, s, nil)
+	c = s.conn(t)
+	rc.write(t, fin(opClose, closePayload(StatusGoingAway, "bye")))
+	_, _, err := c.ReadMessage()
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != StatusGoingAway || ce.Reason != "bye" {
+		t.Fatalf("read of a close frame: %v", err)
+	}
+	if code := rc.readClose(t); code != StatusGoingAway {
+		t.Fatalf("close echoed with %d", code)
+	}
+}
+
+// CloseNow and an expired read deadline end a read waiting on the poller.
+func TestPollCloseNowAndDeadline(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	_ = dialRaw(t, s, nil)
+	c := s.conn(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage()
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	_ = c.CloseNow()
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read ended by CloseNow: %v, want net.ErrClosed", err)
+	}
+
+	_ = dialRaw(t, s, nil)
+	c = s.conn(t)
+	go func() {
+		_, _, err := c.ReadMessage()
+		errc <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	_ = c.SetReadDeadline(time.Unix(1, 0))
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read ended by a past deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+	_ = dialRaw(t, s, nil)
+	c = s.conn(t)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	if _, _, err := c.ReadMessage(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past its deadline: %v, want os.ErrDeadlineExceeded", err)
+	}
+}
+
+// A write blocked on a peer that does not read waits on the poller for
+// room, and is ended by its context; a peer that reads lets it finish.
+func TestPollBlockedWrite(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	pollConnOf(t, c)
+	big := bytes.Repeat([]byte{7}, 8<<20)
+	done := make(chan error, 1)
+	go func() { done <- c.WriteMessage(context.Background(), MessageBinary, big) }()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("an 8 MiB write to a peer that does not read returned %v", err)
+	default:
+	}
+	f, err := rc.readFrame()
+	if err != nil || len(f.payload) != len(big) {
+		t.Fatalf("frame of %d bytes, %v", len(f.payload), err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := c.WriteMessage(ctx, MessageBinary, big); !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write past its context's deadline: %v", err)
+	}
+}
+
+// A read cadence on a polled connection keeps the quiet reads: the mark is
+// raised for the pause and messages are still all read.
+func TestPollWithCadence(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	pollConnOf(t, c)
+	c.SetReadCadence(20 * time.Millisecond)
+	for round := range 3 {
+		for i := range 3 {
+			rc.write(t, fin(opBinary, []byte{byte(round), byte(i)}))
+		}
+		for i := range 3 {
+			_, p, err := c.ReadMessage()
+			if err != nil || len(p) != 2 || p[0] != byte(round) || p[1] != byte(i) {
+				t.Fatalf("round %d message %d: %q, %v", round, i, p, err)
+			}
+		}
+		if got := rcvlowat(t, c); got != quietLowat && round > 0 {
+			t.Fatalf("SO_RCVLOWAT %d after a pause, want %d", got, quietLowat)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// Reading from the shared poller allocates nothing per message.
+func TestPollReadAllocs(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	pollConnOf(t, c)
+	wire := fin(opBinary, bytes.Repeat([]byte{0x55}, 3200))
+	var bad error
+	step := func() {
+		rc.write(t, wire)
+		if _, p, err := c.ReadMessage(); err != nil || len(p) != 3200 {
+			bad = err
+		}
+	}
+	step()
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Errorf("%v allocations per message, want 0", n)
+	}
+	if bad != nil {
+		t.Fatal(bad)
+	}
+}
+
+// The poller's goroutine ends once its last connection is closed (goleak
+// checks the rest of the package).
+func TestPollerExits(t *testing.T) {
+	s := pollServer(t, AcceptOptions{PollInterval: 3 * time.Millisecond})
+	_ = dialRaw(t, s, nil)
+	c := s.conn(t)
+	sh := pollConnOf(t, c).sh
+	_ = c.CloseNow()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sh.mu.Lock()
+		running := sh.running
+		sh.mu.Unlock()
+		if !running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the poller goroutine still runs 5 s after its last connection closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// BenchmarkPollPingPong measures the ping → pong round trip of an idle
+// connection read by a goroutine in ReadMessage, through the runtime's
+// poller and through the shared poller, with pings sent at random phases
+// of the poll interval: go test -run '^$' -bench PollPingPong
+// -benchtime 2000x ./internal/wsconn. It reports the round trip's p50 and
+// p99 in µs.
+func BenchmarkPollPingPong(b *testing.B) {
+	for _, iv := range []time.Duration{0, time.Millisecond, 2 * time.Millisecond} {
+		name := "runtime"
+		if iv > 0 {
+			name = "poller-" + iv.String()
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newServer(b, &AcceptOptions{PollInterval: iv})
+			rc := dialRaw(b, s, nil)
+			c := s.conn(b)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+			ping := fin(opPing, []byte("p"))
+			r := rand.New(rand.NewPCG(1, 2))
+			rtt := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
+				t0 := time.Now()
+				rc.write(b, ping)
+				if f, err := rc.readFrame(); err != nil || f.op != opPong {
+					b.Fatalf("pong: %+v %v", f, err)
+				}
+				rtt = append(rtt, time.Since(t0))
+			}
+			_ = c.CloseNow()
+			<-done
+			slices.Sort(rtt)
+			b.ReportMetric(float64(rtt[len(rtt)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(rtt[len(rtt)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package wsconn
+
+import (
+	"net"
+	"time"
+)
+
+// takeOver moves a connection to a shared poller on Linux only
+// (poll_linux.go); elsewhere it returns nc unchanged.
+func takeOver(nc net.Conn, _ time.Duration) net.Conn { return nc }
