@@ -27,7 +27,7 @@ func benchLoad(b *testing.B, kind string) {
 		var err error
 		r, err = Run(context.Background(), cfg)
 		if errors.Is(err, ErrNoNode) {
-			b.Skip("node and npm are not installed: no Node consumer to compare with")
+			b.Skipf("skipped: %v", err)
 		}
 		if err != nil {
 			b.Fatal(err)
