@@ -39,13 +39,41 @@
 // Twilio media message keeps its streamSid and payload masked in a
 // per-stream buffer with only chunk, timestamp and sequenceNumber written
 // and masked per message. Stream starts are spread evenly over the 20 ms
-// (Twilio) or 200 ms (AudioHook) period and over Config.Ramp; Config.Senders
-// goroutines (GOMAXPROCS by default) wake once a millisecond and write the
-// frames that are due. A stream's start wall time travels in its start
-// message (Twilio customParameters, AudioHook inputVariables, key "t0us",
-// Unix µs); the server's lag is now − (start + Frame.Timestamp) at
-// ReadFrame, so it includes any delay of the generator itself, reported
-// separately as Result.GenLateP99Ms.
+// (Twilio) or 200 ms (AudioHook) period and over Config.Ramp;
+// Config.Senders goroutines (GOMAXPROCS by default), not one per stream,
+// each wake once a millisecond and write the frames that are due, each
+// media message as its own WebSocket message at its media time. A write
+// is one non-blocking write(2) on the socket through syscall.RawConn, made
+// as a raw system call (it never blocks, so it never parks in the netpoller
+// nor hands its P to another thread); what the socket does not take waits
+// in a per-stream backlog. A media write allocates nothing. The sockets
+// keep Go's TCP_NODELAY, so each message leaves as its own TCP segment
+// when written.
+//
+// Two options change what the server sees and are off by default, not
+// being what Twilio does: Config.Coalesce (vgload -coalesce K) writes K
+// consecutive media messages of a stream with one write(2) when the last
+// is due, and Config.Nagle (vgload -nagle) turns TCP_NODELAY off. Runs
+// with either are marked "not real time" in Result.String and Table.
+//
+// A stream's start wall time travels in its start message (Twilio
+// customParameters, AudioHook inputVariables, key "t0us", Unix µs); the
+// server's lag is now − (start + Frame.Timestamp) at ReadFrame, so it
+// includes any delay of the generator itself, its send delay (write time
+// − media time), reported separately as Result.GenLateP50Ms and
+// GenLateP99Ms.
+//
+// # Which side fell behind
+//
+// Result.Behind (and the last column of vgload's lines and -table) says
+// whether the run kept its lag p99 within Config.LagBudget (150 ms) with
+// nothing dropped and, when it did not, whether the generator (its own
+// send delay p99 over a third of the budget, or under 95% of the due
+// media sent) or the server (its share of the lag over two thirds of the
+// budget, frames dropped, or a socket left full) fell behind: see Behind.
+// The floor server reads without parsing, so its share is the bytes
+// written but not yet read at the end of the window, in ms of sending
+// (Result.ServerBacklogMs).
 //
 // # Figures
 //

@@ -224,6 +224,16 @@ func TestParseProc(t *testing.T) {
 	if _, err := parseStatusRSS([]byte("Name:\tx\n")); err == nil {
 		t.Error("status without VmRSS parsed")
 	}
+	busy, idle, err := parseMachineCPU([]byte("cpu  105440 314 40567 39983 277 0 11404 100 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if want := (105440 + 314 + 40567 + 11404 + 100) * 10 * time.Millisecond; err != nil || busy != want || idle != (39983+277)*10*time.Millisecond {
+		t.Errorf("parseMachineCPU = %v, %v, %v; want busy %v, idle 402.6s", busy, idle, err, want)
+	}
+	if _, _, err := parseMachineCPU([]byte("cpu0 1 2 3 4 5 6 7 8\n")); err == nil {
+		t.Error("/proc/stat without the cpu line parsed")
+	}
+	if _, _, err := MachineCPU(); err != nil {
+		t.Errorf("MachineCPU: %v", err)
+	}
 	self, err := ProcCPU(os.Getpid())
 	if err != nil || self < 0 {
 		t.Errorf("ProcCPU(self) = %v, %v", self, err)

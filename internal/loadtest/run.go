@@ -152,6 +152,13 @@ type Result struct {
 	// Behind says which side fell behind: BehindNone, BehindGenerator,
 	// BehindServer or BehindBoth (see Behind).
 	Behind string `json:"behind"`
+	// OthersCores is the CPU the rest of the machine (other processes and
+	// the kernel's own threads) used over the window, and IdleCores the
+	// CPU left idle, both in cores (/proc/stat): a side that fell behind
+	// while IdleCores was near 0 and OthersCores large was short of CPU
+	// because of other jobs.
+	OthersCores float64 `json:"others_cores"`
+	IdleCores   float64 `json:"idle_cores"`
 	// LagBudgetMs is the budget Behind was judged against; Coalesce and
 	// Nagle are the run's Config fields (1 and false are real time, as
 	// Twilio sends).
@@ -182,7 +189,7 @@ func (r *Result) String() string {
 	if r.Coalesce > 1 || r.Nagle {
 		fmt.Fprintf(&b, " NOT-REAL-TIME(coalesce=%d nagle=%v)", r.Coalesce, r.Nagle)
 	}
-	fmt.Fprintf(&b, " => %s", r.Behind)
+	fmt.Fprintf(&b, " machine: others=%.2f idle=%.2f cores => %s", r.OthersCores, r.IdleCores, r.Behind)
 	if r.Proto == ProtoAudioHook {
 		fmt.Fprintf(&b, " pong-p99=%.2fms (%d) server-max-pong=%.2fms", r.PongP99Ms, r.Pongs, r.ServerMaxPongMs)
 	}
@@ -430,6 +437,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	g.resetLate()
 	g.pong.Reset()
+	mb0, mi0, err := MachineCPU()
+	if err != nil {
+		return nil, err
+	}
 	sc0, err := ProcCPU(srv.pid())
 	if err != nil {
 		return nil, err
@@ -442,6 +453,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sent0 := g.messages()
 	bytes0 := g.bytesWritten()
 	if err := sleep(ctx, cfg.Duration); err != nil {
+		return nil, err
+	}
+	mb1, mi1, err := MachineCPU()
+	if err != nil {
 		return nil, err
 	}
 	sc1, err := ProcCPU(srv.pid())
@@ -507,6 +522,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if rate := float64(bytes1-bytes0) / window.Seconds(); cfg.Kind == KindFloor && rate > 0 {
 		r.ServerBacklogMs = max(0, float64(bytes1-int64(rep.BytesRead))) / rate * 1000
 	}
+	cores := func(d time.Duration) float64 { return d.Seconds() / window.Seconds() }
+	r.OthersCores = max(0, cores(mb1-mb0-(sc1-sc0)-(gc1-gc0)))
+	r.IdleCores = cores(mi1 - mi0)
 	r.Behind = Behind(r)
 	if r.Frames > 0 {
 		r.ServerCPUPerFrameUs = float64((sc1 - sc0).Microseconds()) / float64(r.Frames)
@@ -610,12 +628,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // Table formats results as a Markdown table, one row per run: streams,
 // server, server and generator CPU per stream-second (µs) and their sum
-// in cores, lag and send delay p50/p99 (ms), dropped frames and the
-// verdict of Behind.
+// in cores, lag and send delay p50/p99 (ms), dropped frames, the cores
+// other jobs used and those left idle, and the verdict of Behind.
 func Table(results []*Result) string {
 	var b strings.Builder
-	b.WriteString("| N | server | server µs/stream-s | gen µs/stream-s | server+gen cores | lag p50 / p99 ms | gen send delay p50 / p99 ms | dropped | fell behind |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| N | server | server µs/stream-s | gen µs/stream-s | server+gen cores | lag p50 / p99 ms | gen send delay p50 / p99 ms | dropped | other jobs / idle cores | fell behind |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		kind := r.Kind
 		if r.Coalesce > 1 || r.Nagle {
@@ -626,8 +644,8 @@ func Table(results []*Result) string {
 			lag = fmt.Sprintf("unread %.0f ms", r.ServerBacklogMs)
 		}
 		cores := (r.ServerCPUUs + r.GenCPUUs) * float64(r.Streams) / 1e6
-		fmt.Fprintf(&b, "| %d | %s | %.0f | %.0f | %.2f | %s | %.1f / %.1f | %d | %s |\n",
-			r.Streams, kind, r.ServerCPUUs, r.GenCPUUs, cores, lag, r.GenLateP50Ms, r.GenLateP99Ms, r.Dropped, r.Behind)
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.0f | %.2f | %s | %.1f / %.1f | %d | %.2f / %.2f | %s |\n",
+			r.Streams, kind, r.ServerCPUUs, r.GenCPUUs, cores, lag, r.GenLateP50Ms, r.GenLateP99Ms, r.Dropped, r.OthersCores, r.IdleCores, r.Behind)
 	}
 	return b.String()
 }
