@@ -16,9 +16,10 @@ var (
 
 // benchLoad runs the harness once per iteration against a server of kind
 // and reports its figures: server and generator CPU in µs per
-// stream-second, lag p50/p99 in ms, RSS per stream in KB, dropped frames
-// (and pong p99 for AudioHook). Wall time per op is the run's length and
-// means nothing.
+// stream-second, lag p50/p99 and the generator's own send delay p99 in ms,
+// RSS per stream in KB, dropped frames (and pong p99 for AudioHook), and
+// logs the run's line with its verdict on which side fell behind. Wall
+// time per op is the run's length and means nothing.
 func benchLoad(b *testing.B, kind string) {
 	cfg := Config{Kind: kind, Streams: *benchStreams, Ramp: time.Second, Warmup: time.Second,
 		Duration: *benchDuration, Log: io.Discard}
@@ -40,10 +41,12 @@ func benchLoad(b *testing.B, kind string) {
 	b.ReportMetric(r.GenCPUUs, "µs-gen-cpu/stream-s")
 	b.ReportMetric(r.RSSPerStreamKB, "KB-rss/stream")
 	b.ReportMetric(float64(r.Dropped), "dropped")
+	b.ReportMetric(r.GenLateP99Ms, "gen-send-delay-p99-ms")
 	if kind != KindFloor {
 		b.ReportMetric(r.LagP50Ms, "lag-p50-ms")
 		b.ReportMetric(r.LagP99Ms, "lag-p99-ms")
 	}
+	b.Logf("%s", r)
 	if r.Proto == ProtoAudioHook {
 		b.ReportMetric(r.PongP99Ms, "pong-p99-ms")
 	}
