@@ -113,4 +113,28 @@
 // per session-second, pong p99 9.6–410 ms. RSS per stream: floor 26–38 KB,
 // twilio 127 KB, Node 95–160 KB, AudioHook 144 KB. The README's "Load and
 // latency" section has the table.
+//
+// # The knee, generator included
+//
+// A real-time Twilio generator writes each 20 ms media message with its
+// own write(2): 250,000 a second at 5,000 streams. On loopback that write
+// runs the sender's and the receiver's TCP paths, 4.8–5.9 µs of the
+// writing thread's CPU per message (BenchmarkMediaWrite), and the
+// generator process costs 277–290 µs per stream-second (vgload -kind floor
+// -n 2000): 1.2–1.5 cores at 5,000 streams before the server's share. A
+// server that reads each message costs 232–425 µs per stream-second
+// (floor, 500–1,000 streams), one that reads every 60 ms (twilio) 162–238:
+// about 0.8–2 cores more at 5,000. So 5,000 real-time streams with the
+// generator on the same 2 cores needs more than 2 cores even with nothing
+// else running; the generator alone takes more than half of them.
+// Coalescing three messages per write (vgload -coalesce 3, not what Twilio
+// does) cuts the generator to 2.2 µs per message.
+//
+// Stepping the count (vgload -kind floor,twilio -n 1000,2000,3000,5000
+// -duration 8s -table), every run also reports the CPU other jobs took
+// over its window: on this shared machine they took 1.2–1.8 of the 2 cores
+// in every session measured, leaving generator and server together
+// 0.2–0.9 cores, and the generator fell behind first from 1,000 streams
+// (send delay p99 0.3–0.7 s) while the server's share of the lag stayed
+// small until 2,000.
 package loadtest

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -11,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -328,6 +331,15 @@ func TestRun(t *testing.T) {
 			if r.ServerReported != c.n {
 				t.Errorf("server counted %d streams, want %d", r.ServerReported, c.n)
 			}
+			if r.Behind != Behind(r) || r.LagBudgetMs != 150 || r.Coalesce != 1 || r.Nagle {
+				t.Errorf("verdict %q (Behind says %q), budget %v ms, coalesce %d, nagle %v; want the defaults", r.Behind, Behind(r), r.LagBudgetMs, r.Coalesce, r.Nagle)
+			}
+			if ncpu := float64(runtime.NumCPU()); r.OthersCores < 0 || r.IdleCores < 0 || r.OthersCores+r.IdleCores > ncpu+0.5 {
+				t.Errorf("others %.2f and idle %.2f cores on a %v-CPU machine", r.OthersCores, r.IdleCores, ncpu)
+			}
+			if r.GenLateP50Ms > r.GenLateP99Ms || r.Sent == 0 {
+				t.Errorf("generator sent %d messages, send delay p50 %v ms p99 %v ms", r.Sent, r.GenLateP50Ms, r.GenLateP99Ms)
+			}
 			if c.kind == KindFloor {
 				if r.Frames != 0 {
 					t.Errorf("floor reported %d frames", r.Frames)
@@ -507,11 +519,53 @@ func TestBehind(t *testing.T) {
 		{"just over, generator a third", Result{Kind: KindTwilio, LagP99Ms: 155, GenLateP99Ms: 55, Sent: 100, ExpectedFrames: 100}, BehindGenerator},
 		{"floor kept up", Result{Kind: KindFloor, ServerBacklogMs: 5, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindNone},
 		{"floor unread", Result{Kind: KindFloor, ServerBacklogMs: 400, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"server slow to report", Result{Kind: KindTwilio, LagP99Ms: 40, GenLateP99Ms: 20, ReportWaitS: 6, Sent: 100, ExpectedFrames: 100}, BehindServer},
 		{"floor socket full", Result{Kind: KindFloor, GenBacklogged: 3, Sent: 100, ExpectedFrames: 100}, BehindServer},
 	} {
 		c.r.LagBudgetMs = 150
 		if got := Behind(&c.r); got != c.want {
 			t.Errorf("%s: Behind = %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestReportWhenServerBehind checks that a server slow to answer its
+// report gets the answer waited for, with the generator's media stopped
+// after reportPatience so that it can catch up.
+func TestReportWhenServerBehind(t *testing.T) {
+	defer func(p, g time.Duration) { reportPatience, reportGiveUp = p, g }(reportPatience, reportGiveUp)
+	reportPatience, reportGiveUp = 100*time.Millisecond, 10*time.Second
+	cmd := exec.Command("sh", "-c", `read x; sleep 1; echo '{"kind":"slow","streams":3}'; read y`)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sh to play a slow server: %v", err)
+	}
+	srv := &serverProc{kind: "slow", cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	defer srv.quit()
+	g, err := newGenerator(ProtoTwilio, "127.0.0.1:1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.stop()
+	rep, wait, err := report(srv, g)
+	if err != nil || rep.Kind != "slow" || rep.Streams != 3 {
+		t.Fatalf("report = %+v, %v", rep, err)
+	}
+	if wait < time.Second {
+		t.Errorf("report took %v, want the server's 1 s", wait)
+	}
+	stopped := make(chan struct{})
+	go func() { g.wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Error("the generator's senders still run after a late report")
 	}
 }

@@ -152,6 +152,10 @@ type Result struct {
 	// Behind says which side fell behind: BehindNone, BehindGenerator,
 	// BehindServer or BehindBoth (see Behind).
 	Behind string `json:"behind"`
+	// ReportWaitS is how long the server took to answer the report at the
+	// end of the window, in s; over 5 s the generator stopped sending
+	// media to let it answer, and the server was at least that far behind.
+	ReportWaitS float64 `json:"report_wait_s"`
 	// OthersCores is the CPU the rest of the machine (other processes and
 	// the kernel's own threads) used over the window, and IdleCores the
 	// CPU left idle, both in cores (/proc/stat): a side that fell behind
@@ -188,6 +192,9 @@ func (r *Result) String() string {
 	}
 	if r.Coalesce > 1 || r.Nagle {
 		fmt.Fprintf(&b, " NOT-REAL-TIME(coalesce=%d nagle=%v)", r.Coalesce, r.Nagle)
+	}
+	if r.ReportWaitS > 1 {
+		fmt.Fprintf(&b, " report-wait=%.1fs", r.ReportWaitS)
 	}
 	fmt.Fprintf(&b, " machine: others=%.2f idle=%.2f cores => %s", r.OthersCores, r.IdleCores, r.Behind)
 	if r.Proto == ProtoAudioHook {
@@ -266,6 +273,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // serverProc is a running server process and its command pipe.
 type serverProc struct {
+	kind string
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	out  *bufio.Scanner
@@ -343,7 +351,7 @@ func startServer(c *Config) (*serverProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &serverProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	p := &serverProc{kind: c.Kind, cmd: cmd, in: in, out: bufio.NewScanner(out)}
 	p.out.Buffer(make([]byte, 64<<10), 16<<20)
 	var hello struct{ Addr string }
 	if !p.out.Scan() {
@@ -474,11 +482,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var rep ServerReport
-	if err := srv.call("report", &rep); err != nil {
+	late := g.lateSnapshot()
+	rep, reportWait, err := report(srv, g)
+	if err != nil {
 		return nil, err
 	}
-	late := g.lateSnapshot()
 	pong := g.pong.Snapshot()
 	genStopped = true
 	g.stop()
@@ -525,6 +533,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cores := func(d time.Duration) float64 { return d.Seconds() / window.Seconds() }
 	r.OthersCores = max(0, cores(mb1-mb0-(sc1-sc0)-(gc1-gc0)))
 	r.IdleCores = cores(mi1 - mi0)
+	r.ReportWaitS = reportWait.Seconds()
 	r.Behind = Behind(r)
 	if r.Frames > 0 {
 		r.ServerCPUPerFrameUs = float64((sc1 - sc0).Microseconds()) / float64(r.Frames)
@@ -535,6 +544,40 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	g.errMu.Unlock()
 	return r, nil
+}
+
+// reportPatience is how long Run waits for a server's report before it
+// stops the generator's media, and reportGiveUp how long it then waits.
+var (
+	reportPatience = 5 * time.Second
+	reportGiveUp   = 2 * time.Minute
+)
+
+// report asks srv for its report. A server far behind answers only once
+// it has read what was sent before the question, which a generator that
+// goes on sending may put off for ever: after reportPatience the
+// generator's senders stop (the connections stay open) and report waits
+// up to reportGiveUp more. It returns how long the answer took.
+func report(srv *serverProc, g *generator) (ServerReport, time.Duration, error) {
+	var rep ServerReport
+	t0 := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- srv.call("report", &rep) }()
+	select {
+	case err := <-done:
+		return rep, time.Since(t0), err
+	case <-time.After(reportPatience):
+	}
+	g.cancel()
+	g.wg.Wait()
+	select {
+	case err := <-done:
+		return rep, time.Since(t0), err
+	case <-time.After(reportGiveUp):
+		srv.kill() // ends the call's read
+		<-done
+		return rep, 0, fmt.Errorf("loadtest: %s server did not report within %v", srv.kind, reportPatience+reportGiveUp)
+	}
 }
 
 // Verdicts of Behind.
@@ -549,16 +592,17 @@ const (
 // when not, which side fell behind. A run kept up when its lag p99 (floor:
 // the generator's send delay p99 plus the server's unread bytes in ms) is
 // within the budget, nothing was dropped, the server left no socket's
-// send buffer full (GenBacklogged) and the generator sent at least 95% of
-// the media due in the window. Otherwise it blames
+// send buffer full (GenBacklogged) and answered its report within the
+// budget, and the generator sent at least 95% of the media due in the
+// window. Otherwise it blames
 //
 //   - the generator, when its own send delay p99 exceeds a third of the
 //     budget or it sent under 95% of the media due: the server's figures
 //     then do not show the server's limit;
 //   - the server, when its share of the lag p99 (lag p99 less the
 //     generator's send delay p99; floor: unread bytes in ms) exceeds two
-//     thirds of the budget, or it dropped frames or left a send buffer
-//     full;
+//     thirds of the budget, or it dropped frames, left a send buffer
+//     full or took longer than the budget to answer its report;
 //   - both, when both rules hold (over the budget, one of them does).
 func Behind(r *Result) string {
 	b := r.LagBudgetMs
@@ -567,12 +611,12 @@ func Behind(r *Result) string {
 	if r.Kind == KindFloor {
 		own, total = r.ServerBacklogMs, r.ServerBacklogMs+r.GenLateP99Ms
 	}
-	lost := r.Dropped > 0 || r.GenBacklogged > 0
+	lost := r.Dropped > 0 || r.GenBacklogged > 0 || r.ReportWaitS*1000 > b
 	if total <= b && !lost && !short {
 		return BehindNone
 	}
 	gen := r.GenLateP99Ms > b/3 || short
-	srv := own > 2*b/3 || lost
+	srv := own > 2*b/3 || lost || r.ReportWaitS*1000 > b
 	switch {
 	case gen == srv:
 		return BehindBoth
