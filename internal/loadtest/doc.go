@@ -118,23 +118,30 @@
 //
 // A real-time Twilio generator writes each 20 ms media message with its
 // own write(2): 250,000 a second at 5,000 streams. On loopback that write
-// runs the sender's and the receiver's TCP paths, 4.8–5.9 µs of the
-// writing thread's CPU per message (BenchmarkMediaWrite), and the
-// generator process costs 277–290 µs per stream-second (vgload -kind floor
-// -n 2000): 1.2–1.5 cores at 5,000 streams before the server's share. A
-// server that reads each message costs 232–425 µs per stream-second
-// (floor, 500–1,000 streams), one that reads every 60 ms (twilio) 162–238:
-// about 0.8–2 cores more at 5,000. So 5,000 real-time streams with the
-// generator on the same 2 cores needs more than 2 cores even with nothing
-// else running; the generator alone takes more than half of them.
-// Coalescing three messages per write (vgload -coalesce 3, not what Twilio
-// does) cuts the generator to 2.2 µs per message.
+// also runs the receiving side of TCP. What a message costs each side
+// depends on how many messages the other side handles per wake-up, so it
+// falls as the load rises (vgload -kind floor,twilio -n 1000,2000,3000,5000
+// -duration 8s, CPU time over messages sent or frames read):
 //
-// Stepping the count (vgload -kind floor,twilio -n 1000,2000,3000,5000
-// -duration 8s -table), every run also reports the CPU other jobs took
-// over its window: on this shared machine they took 1.2–1.8 of the 2 cores
-// in every session measured, leaving generator and server together
-// 0.2–0.9 cores, and the generator fell behind first from 1,000 streams
-// (send delay p99 0.3–0.7 s) while the server's share of the lag stayed
-// small until 2,000.
+//   - near real time, 1,000 streams (send delay p50 under 0.1 s):
+//     generator 6.4–8.0 µs per message (the writing thread alone
+//     4.8–5.9 µs, BenchmarkMediaWrite), twilio server 3.4–4.8 µs per
+//     frame (60 ms read cadence), floor 3.2–6.1 µs;
+//   - seconds behind, 5,000 streams: generator 1.5–2.6 µs, twilio server
+//     1.9–2.7 µs, floor 0.7–0.8 µs.
+//
+// At 250,000 messages a second the first costs would need 2.5–3.2 cores
+// for generator and twilio server together, the second 0.9–1.3: 5,000
+// streams on 2 cores with the generator on them is feasible only if both
+// sides stay near the batched costs while the lag p99 stays within
+// 150 ms, which these runs could not show. Other jobs took 1.2–1.8 of the
+// 2 cores in every session measured (Result.OthersCores), leaving
+// generator and server together 0.2–0.9 cores, and the generator fell
+// behind first from 1,000 streams (send delay p99 0.3–1.1 s). Coalescing
+// three messages per write (vgload -coalesce 3, not what Twilio does)
+// costs the generator 2.2 µs per message in BenchmarkMediaWrite; turning
+// TCP_NODELAY off (-nagle, also not real time) gave 252 and 220 µs per
+// stream-second at 1,000 streams against 282 and 341 minutes before, and
+// the twilio server 291 against 220: the held segments go out on the
+// server's ACKs, in its CPU time.
 package loadtest
