@@ -389,9 +389,11 @@ func (st *genStream) writeRaw(b []byte) (int, error) {
 // syscall.Write (and 350, 359, 375 µs before the senders kept their own
 // counters); the writing thread's own CPU changes less (BenchmarkMediaWrite,
 // 50,000 messages, three interleaved runs: 4.8–5.3 µs per message against
-// 5.2–5.3 µs), the rest was sysmon and the threads it woke. What remains
-// is the kernel: 90% of the generator's samples (perf record), a third of
-// them loopback's receive side of the server's socket. Coalescing three
+// 5.2–5.3 µs), the rest was sysmon and the threads it woke (runtime.sysmon
+// and nanosleep, 10% of the generator's perf samples before, are gone).
+// What remains is the kernel: 90% of the samples (perf record -g -p PID
+// during vgload -kind floor -n 2000), a third of them loopback's receive
+// side of the server's socket, 9.5% the generator's own code. Coalescing three
 // messages per write (not real time) costs 2.2 µs per message instead of
 // 5.9 in the same benchmark run.
 func (st *genStream) rawWrite(fd uintptr) bool {
