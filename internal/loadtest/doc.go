@@ -124,24 +124,28 @@
 // -duration 8s, CPU time over messages sent or frames read):
 //
 //   - near real time, 1,000 streams (send delay p50 under 0.1 s):
-//     generator 6.4–8.0 µs per message (the writing thread alone
-//     4.8–5.9 µs, BenchmarkMediaWrite), twilio server 3.4–4.8 µs per
-//     frame (60 ms read cadence), floor 3.2–6.1 µs;
-//   - seconds behind, 5,000 streams: generator 1.5–2.6 µs, twilio server
-//     1.9–2.7 µs, floor 0.7–0.8 µs.
+//     generator 6.4–9.1 µs per message (the writing thread alone
+//     4.8–5.9 µs, BenchmarkMediaWrite), twilio server 3.4–5.1 µs per
+//     frame (60 ms read cadence), floor 3.2–8.3 µs;
+//   - seconds behind, 5,000 streams: generator 1.3–2.9 µs, twilio server
+//     1.9–3.2 µs, floor 0.7–0.9 µs.
 //
-// At 250,000 messages a second the first costs would need 2.5–3.2 cores
-// for generator and twilio server together, the second 0.9–1.3: 5,000
+// At 250,000 messages a second the first costs would need 2.5–3.6 cores
+// for generator and twilio server together, the second 0.8–1.5: 5,000
 // streams on 2 cores with the generator on them is feasible only if both
-// sides stay near the batched costs while the lag p99 stays within
-// 150 ms, which these runs could not show. Other jobs took 1.2–1.8 of the
-// 2 cores in every session measured (Result.OthersCores), leaving
-// generator and server together 0.2–0.9 cores, and the generator fell
-// behind first from 1,000 streams (send delay p99 0.3–1.1 s). Coalescing
-// three messages per write (vgload -coalesce 3, not what Twilio does)
-// costs the generator 2.2 µs per message in BenchmarkMediaWrite; turning
-// TCP_NODELAY off (-nagle, also not real time) gave 252 and 220 µs per
-// stream-second at 1,000 streams against 282 and 341 minutes before, and
-// the twilio server 291 against 220: the held segments go out on the
-// server's ACKs, in its CPU time.
+// sides come near the batched costs while the lag p99 stays within
+// 150 ms, which these runs could not show. In the one session where
+// other jobs left CPU idle, 1,000 streams kept up (lag p99 64 ms, send
+// delay p99 3 ms) with generator and twilio server using 0.71 cores
+// together, 14 µs per message (9.1 + 5.1): five times that is 3.6 cores.
+// At 2,000 streams and above, and in every other session, other jobs
+// took 1.0–1.8 of the 2 cores (Result.OthersCores), leaving generator and
+// server 0.2–1.0, and the generator fell behind first (send delay p99
+// 0.3–1.1 s at 1,000 streams in those sessions, 0.8–2.8 s at 2,000).
+// Coalescing three messages per write (vgload -coalesce 3, not what
+// Twilio does) costs the generator 2.2 µs per message in
+// BenchmarkMediaWrite; turning TCP_NODELAY off (-nagle, also not real
+// time) gave 252 and 220 µs per stream-second at 1,000 streams against
+// 282 and 341 minutes before, and the twilio server 291 against 220: the
+// held segments go out on the server's ACKs, in its CPU time.
 package loadtest
