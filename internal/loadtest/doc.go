@@ -141,7 +141,7 @@
 // At 2,000 streams and above, and in every other session, other jobs
 // took 1.0–1.8 of the 2 cores (Result.OthersCores), leaving generator and
 // server 0.2–1.0, and the generator fell behind first (send delay p99
-// 0.3–1.1 s at 1,000 streams in those sessions, 0.8–2.8 s at 2,000).
+// 0.3–2.8 s at 1,000 streams in those sessions, 0.8–3.4 s at 2,000).
 // Coalescing three messages per write (vgload -coalesce 3, not what
 // Twilio does) costs the generator 2.2 µs per message in
 // BenchmarkMediaWrite; turning TCP_NODELAY off (-nagle, also not real
