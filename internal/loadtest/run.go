@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -325,7 +326,9 @@ func startServer(c *Config) (*serverProc, error) {
 		if err := NodeSetup(c.NodeDir, c.Log); err != nil {
 			return nil, err
 		}
-		args = append(args, "node", filepath.Join(c.NodeDir, "consumer.js"))
+		// Go raises its own open-file limit to the hard limit but gives
+		// children the soft limit it started with: raise it for node too.
+		args = append(args, "sh", "-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node "$0"`, filepath.Join(c.NodeDir, "consumer.js"))
 	} else {
 		exe, err := os.Executable()
 		if err != nil {
@@ -397,6 +400,9 @@ func (p *serverProc) quit() {
 // streams and the server, and returns what it measured.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	if err := checkFiles(cfg.Streams); err != nil {
 		return nil, err
 	}
 	if cfg.GenCPUs != "" {
@@ -544,6 +550,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	g.errMu.Unlock()
 	return r, nil
+}
+
+// checkFiles returns an error when the hard limit on open files
+// (RLIMIT_NOFILE) is too low for n streams: the generator and the server
+// each hold a socket per stream. Go raises the soft limit to the hard one
+// when it starts (os package, Linux).
+func checkFiles(n int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	if need := uint64(n) + 256; rl.Max < need {
+		return fmt.Errorf("loadtest: %d streams need about %d open files per process, the hard limit is %d (raise it, e.g. ulimit -Hn %d as root)", n, need, rl.Max, need)
+	}
+	return nil
 }
 
 // reportPatience is how long Run waits for a server's report before it
