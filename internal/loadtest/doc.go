@@ -68,8 +68,8 @@
 // Result.Behind (and the last column of vgload's lines and -table) says
 // whether the run kept its lag p99 within Config.LagBudget (150 ms) with
 // nothing dropped and, when it did not, whether the generator (its own
-// send delay p99 over a third of the budget, or under 95% of the due
-// media sent) or the server (its share of the lag over two thirds of the
+// send delay p99 over a third of the budget and of the lag, or under 95%
+// of the due media sent) or the server (its share of the lag over two thirds of the
 // budget, frames dropped, or a socket left full) fell behind: see Behind.
 // The floor server reads without parsing, so its share is the bytes
 // written but not yet read at the end of the window, in ms of sending

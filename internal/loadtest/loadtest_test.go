@@ -519,6 +519,7 @@ func TestBehind(t *testing.T) {
 		{"just over, generator a third", Result{Kind: KindTwilio, LagP99Ms: 155, GenLateP99Ms: 55, Sent: 100, ExpectedFrames: 100}, BehindGenerator},
 		{"floor kept up", Result{Kind: KindFloor, ServerBacklogMs: 5, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindNone},
 		{"floor unread", Result{Kind: KindFloor, ServerBacklogMs: 400, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"server far behind, generator a little", Result{Kind: KindTwilio, LagP99Ms: 85000, GenLateP99Ms: 140, Sent: 100, ExpectedFrames: 100}, BehindServer},
 		{"server slow to report", Result{Kind: KindTwilio, LagP99Ms: 40, GenLateP99Ms: 20, ReportWaitS: 6, Sent: 100, ExpectedFrames: 100}, BehindServer},
 		{"floor socket full", Result{Kind: KindFloor, GenBacklogged: 3, Sent: 100, ExpectedFrames: 100}, BehindServer},
 	} {

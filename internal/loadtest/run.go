@@ -618,8 +618,8 @@ const (
 // window. Otherwise it blames
 //
 //   - the generator, when its own send delay p99 exceeds a third of the
-//     budget or it sent under 95% of the media due: the server's figures
-//     then do not show the server's limit;
+//     budget and a third of the lag p99, or it sent under 95% of the media
+//     due: the server's figures then do not show the server's limit;
 //   - the server, when its share of the lag p99 (lag p99 less the
 //     generator's send delay p99; floor: unread bytes in ms) exceeds two
 //     thirds of the budget, or it dropped frames, left a send buffer
@@ -636,7 +636,7 @@ func Behind(r *Result) string {
 	if total <= b && !lost && !short {
 		return BehindNone
 	}
-	gen := r.GenLateP99Ms > b/3 || short
+	gen := r.GenLateP99Ms > max(b, total)/3 || short
 	srv := own > 2*b/3 || lost || r.ReportWaitS*1000 > b
 	switch {
 	case gen == srv:
