@@ -125,23 +125,26 @@
 //
 //   - near real time, 1,000 streams (send delay p50 under 0.1 s):
 //     generator 6.4–9.1 µs per message (the writing thread alone
-//     4.8–5.9 µs, BenchmarkMediaWrite), twilio server 3.4–5.1 µs per
+//     4.8–5.9 µs, BenchmarkMediaWrite), twilio server 3.4–5.5 µs per
 //     frame (60 ms read cadence), floor 3.2–8.3 µs;
-//   - seconds behind, 5,000 streams: generator 1.3–2.9 µs, twilio server
-//     1.9–3.2 µs, floor 0.7–0.9 µs.
+//   - seconds behind, 5,000 streams: generator 1.3–4.0 µs, twilio server
+//     1.5–3.2 µs, floor 0.7–1.4 µs.
 //
-// At 250,000 messages a second the first costs would need 2.5–3.6 cores
-// for generator and twilio server together, the second 0.8–1.5: 5,000
+// At 250,000 messages a second the first costs would need 2.5–3.7 cores
+// for generator and twilio server together, the second 0.7–1.8: 5,000
 // streams on 2 cores with the generator on them is feasible only if both
 // sides come near the batched costs while the lag p99 stays within
-// 150 ms, which these runs could not show. In the one session where
-// other jobs left CPU idle, 1,000 streams kept up (lag p99 64 ms, send
-// delay p99 3 ms) with generator and twilio server using 0.71 cores
-// together, 14 µs per message (9.1 + 5.1): five times that is 3.6 cores.
-// At 2,000 streams and above, and in every other session, other jobs
-// took 1.0–1.8 of the 2 cores (Result.OthersCores), leaving generator and
-// server 0.2–1.0, and the generator fell behind first (send delay p99
-// 0.3–2.8 s at 1,000 streams in those sessions, 0.8–3.4 s at 2,000).
+// 150 ms, which no run showed. In four sessions of the series other jobs
+// took 0.3–1.8 of the 2 cores (Result.OthersCores). The twilio server
+// kept 1,000 streams within the budget only in the session where they
+// left CPU idle (lag p99 64 ms, send delay p99 3 ms,
+// generator and twilio server 0.71 cores together, 14 µs per message:
+// five times that is 3.6 cores). With the most CPU any run got, 1.33
+// cores for generator and floor server at 5,000 streams (other jobs
+// 0.67), the generator still fell behind (send delay p99 1.4 s at 4.0 µs
+// per message). In every run from 2,000 streams up the generator fell
+// behind first (send delay p99 0.8–3.4 s at 2,000).
+//
 // Coalescing three messages per write (vgload -coalesce 3, not what
 // Twilio does) costs the generator 2.2 µs per message in
 // BenchmarkMediaWrite; turning TCP_NODELAY off (-nagle, also not real
