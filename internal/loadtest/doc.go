@@ -39,13 +39,41 @@
 // Twilio media message keeps its streamSid and payload masked in a
 // per-stream buffer with only chunk, timestamp and sequenceNumber written
 // and masked per message. Stream starts are spread evenly over the 20 ms
-// (Twilio) or 200 ms (AudioHook) period and over Config.Ramp; Config.Senders
-// goroutines (GOMAXPROCS by default) wake once a millisecond and write the
-// frames that are due. A stream's start wall time travels in its start
-// message (Twilio customParameters, AudioHook inputVariables, key "t0us",
-// Unix µs); the server's lag is now − (start + Frame.Timestamp) at
-// ReadFrame, so it includes any delay of the generator itself, reported
-// separately as Result.GenLateP99Ms.
+// (Twilio) or 200 ms (AudioHook) period and over Config.Ramp;
+// Config.Senders goroutines (GOMAXPROCS by default), not one per stream,
+// each wake once a millisecond and write the frames that are due, each
+// media message as its own WebSocket message at its media time. A write
+// is one non-blocking write(2) on the socket through syscall.RawConn, made
+// as a raw system call (it never blocks, so it never parks in the netpoller
+// nor hands its P to another thread); what the socket does not take waits
+// in a per-stream backlog. A media write allocates nothing. The sockets
+// keep Go's TCP_NODELAY, so each message leaves as its own TCP segment
+// when written.
+//
+// Two options change what the server sees and are off by default, not
+// being what Twilio does: Config.Coalesce (vgload -coalesce K) writes K
+// consecutive media messages of a stream with one write(2) when the last
+// is due, and Config.Nagle (vgload -nagle) turns TCP_NODELAY off. Runs
+// with either are marked "not real time" in Result.String and Table.
+//
+// A stream's start wall time travels in its start message (Twilio
+// customParameters, AudioHook inputVariables, key "t0us", Unix µs); the
+// server's lag is now − (start + Frame.Timestamp) at ReadFrame, so it
+// includes any delay of the generator itself, its send delay (write time
+// − media time), reported separately as Result.GenLateP50Ms and
+// GenLateP99Ms.
+//
+// # Which side fell behind
+//
+// Result.Behind (and the last column of vgload's lines and -table) says
+// whether the run kept its lag p99 within Config.LagBudget (150 ms) with
+// nothing dropped and, when it did not, whether the generator (its own
+// send delay p99 over a third of the budget and of the lag, or under 95%
+// of the due media sent) or the server (its share of the lag over two thirds of the
+// budget, frames dropped, or a socket left full) fell behind: see Behind.
+// The floor server reads without parsing, so its share is the bytes
+// written but not yet read at the end of the window, in ms of sending
+// (Result.ServerBacklogMs).
 //
 // # Figures
 //
@@ -85,4 +113,42 @@
 // per session-second, pong p99 9.6–410 ms. RSS per stream: floor 26–38 KB,
 // twilio 127 KB, Node 95–160 KB, AudioHook 144 KB. The README's "Load and
 // latency" section has the table.
+//
+// # The knee, generator included
+//
+// A real-time Twilio generator writes each 20 ms media message with its
+// own write(2): 250,000 a second at 5,000 streams. On loopback that write
+// also runs the receiving side of TCP. What a message costs each side
+// depends on how many messages the other side handles per wake-up, so it
+// falls as the load rises (vgload -kind floor,twilio -n 1000,2000,3000,5000
+// -duration 8s, CPU time over messages sent or frames read):
+//
+//   - near real time, 1,000 streams (send delay p50 under 0.1 s):
+//     generator 6.4–9.1 µs per message (the writing thread alone
+//     4.8–5.9 µs, BenchmarkMediaWrite), twilio server 3.4–5.5 µs per
+//     frame (60 ms read cadence), floor 3.2–8.3 µs;
+//   - seconds behind, 5,000 streams: generator 1.3–4.0 µs, twilio server
+//     1.5–3.2 µs, floor 0.7–1.4 µs.
+//
+// At 250,000 messages a second the first costs would need 2.5–3.7 cores
+// for generator and twilio server together, the second 0.7–1.8: 5,000
+// streams on 2 cores with the generator on them is feasible only if both
+// sides come near the batched costs while the lag p99 stays within
+// 150 ms, which no run showed. In four sessions of the series other jobs
+// took 0.3–1.8 of the 2 cores (Result.OthersCores). The twilio server
+// kept 1,000 streams within the budget only in the session where they
+// left CPU idle (lag p99 64 ms, send delay p99 3 ms,
+// generator and twilio server 0.71 cores together, 14 µs per message:
+// five times that is 3.6 cores). With the most CPU any run got, 1.33
+// cores for generator and floor server at 5,000 streams (other jobs
+// 0.67), the generator still fell behind (send delay p99 1.4 s at 4.0 µs
+// per message). In every run from 2,000 streams up the generator fell
+// behind first (send delay p99 0.8–3.4 s at 2,000).
+//
+// Coalescing three messages per write (vgload -coalesce 3, not what
+// Twilio does) costs the generator 2.2 µs per message in
+// BenchmarkMediaWrite; turning TCP_NODELAY off (-nagle, also not real
+// time) gave 252 and 220 µs per stream-second at 1,000 streams against
+// 282 and 341 minutes before, and the twilio server 291 against 220: the
+// held segments go out on the server's ACKs, in its CPU time.
 package loadtest

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -11,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +227,16 @@ func TestParseProc(t *testing.T) {
 	if _, err := parseStatusRSS([]byte("Name:\tx\n")); err == nil {
 		t.Error("status without VmRSS parsed")
 	}
+	busy, idle, err := parseMachineCPU([]byte("cpu  105440 314 40567 39983 277 0 11404 100 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if want := (105440 + 314 + 40567 + 11404 + 100) * 10 * time.Millisecond; err != nil || busy != want || idle != (39983+277)*10*time.Millisecond {
+		t.Errorf("parseMachineCPU = %v, %v, %v; want busy %v, idle 402.6s", busy, idle, err, want)
+	}
+	if _, _, err := parseMachineCPU([]byte("cpu0 1 2 3 4 5 6 7 8\n")); err == nil {
+		t.Error("/proc/stat without the cpu line parsed")
+	}
+	if _, _, err := MachineCPU(); err != nil {
+		t.Errorf("MachineCPU: %v", err)
+	}
 	self, err := ProcCPU(os.Getpid())
 	if err != nil || self < 0 {
 		t.Errorf("ProcCPU(self) = %v, %v", self, err)
@@ -318,6 +331,15 @@ func TestRun(t *testing.T) {
 			if r.ServerReported != c.n {
 				t.Errorf("server counted %d streams, want %d", r.ServerReported, c.n)
 			}
+			if r.Behind != Behind(r) || r.LagBudgetMs != 150 || r.Coalesce != 1 || r.Nagle {
+				t.Errorf("verdict %q (Behind says %q), budget %v ms, coalesce %d, nagle %v; want the defaults", r.Behind, Behind(r), r.LagBudgetMs, r.Coalesce, r.Nagle)
+			}
+			if ncpu := float64(runtime.NumCPU()); r.OthersCores < 0 || r.IdleCores < 0 || r.OthersCores+r.IdleCores > ncpu+0.5 {
+				t.Errorf("others %.2f and idle %.2f cores on a %v-CPU machine", r.OthersCores, r.IdleCores, ncpu)
+			}
+			if r.GenLateP50Ms > r.GenLateP99Ms || r.Sent == 0 {
+				t.Errorf("generator sent %d messages, send delay p50 %v ms p99 %v ms", r.Sent, r.GenLateP50Ms, r.GenLateP99Ms)
+			}
 			if c.kind == KindFloor {
 				if r.Frames != 0 {
 					t.Errorf("floor reported %d frames", r.Frames)
@@ -377,5 +399,174 @@ func TestMediaWriteAllocs(t *testing.T) {
 	}
 	if want := 2 + m; n != want {
 		t.Errorf("server read %d messages, want %d", n, want)
+	}
+}
+
+// TestSendDueSchedule checks the generator's schedule and send-delay
+// accounting: at a given time, every media message whose time has come is
+// written (each as its own WebSocket message, in order, none early) and
+// its delay against its own 20 ms slot is counted; with Coalesce 3 the
+// messages go in groups written once the group's last one is due.
+func TestSendDueSchedule(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		coalesce int
+		// at are the times (from media time 0) sendDue runs; next the
+		// index of the next message after each; delays every send delay
+		// counted, in order.
+		at     []time.Duration
+		next   []int
+		delays []time.Duration
+	}{
+		{1, []time.Duration{65 * ms, 79 * ms, 80 * ms, 80 * ms},
+			[]int{4, 4, 5, 5}, []time.Duration{65 * ms, 45 * ms, 25 * ms, 5 * ms, 0}},
+		{3, []time.Duration{39 * ms, 65 * ms, 99 * ms, 121 * ms},
+			[]int{0, 3, 3, 6}, []time.Duration{25 * ms, 45 * ms, 65 * ms, 21 * ms, 41 * ms, 61 * ms}},
+	} {
+		t.Run("coalesce="+jsonInt(int64(c.coalesce)), func(t *testing.T) {
+			addr, msgs := wsconnServer(t)
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := handshake(conn, addr, "/", http.Header{}, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			g := &generator{proto: ProtoTwilio, period: twilioPeriod, epoch: time.Now().Truncate(twilioPeriod), coalesce: c.coalesce}
+			s := &sender{}
+			g.senders = []*sender{s}
+			st, err := g.newStream(0, conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.startTwilio(0, 1); err != nil {
+				t.Fatal(err)
+			}
+			t0 := st.t0
+			for i, at := range c.at {
+				g.sendDue(s, st, t0.Add(at))
+				if st.next != c.next[i] {
+					t.Fatalf("after sendDue at %v: next message %d, want %d", at, st.next, c.next[i])
+				}
+			}
+			var want Histogram
+			for _, d := range c.delays {
+				want.Add(d)
+			}
+			if got, w := g.lateSnapshot(), want.Snapshot(); !equalSparse(got, w) {
+				t.Errorf("send delays counted %v, want %v (bucket, count)", got, w)
+			}
+			if got := g.messages(); got != uint64(len(c.delays)) {
+				t.Errorf("messages() = %d, want %d", got, len(c.delays))
+			}
+			if _, err := conn.Write(closeFrame); err != nil {
+				t.Fatal(err)
+			}
+			var chunks []string
+			for m := range msgs {
+				var media struct {
+					Event string
+					Media struct{ Chunk string }
+				}
+				if err := json.Unmarshal(m.data, &media); err != nil {
+					t.Fatalf("message %q: %v", m.data, err)
+				}
+				if media.Event == "media" {
+					chunks = append(chunks, media.Media.Chunk)
+				}
+			}
+			var wantChunks []string
+			for i := range c.next[len(c.next)-1] {
+				wantChunks = append(wantChunks, jsonInt(int64(i+1)))
+			}
+			if strings.Join(chunks, ",") != strings.Join(wantChunks, ",") {
+				t.Errorf("server read media chunks %v, want %v", chunks, wantChunks)
+			}
+			if w := st.written.Load(); w == 0 {
+				t.Error("bytes written not counted")
+			}
+		})
+	}
+}
+
+func equalSparse(a, b Sparse) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestBehind checks which side a run's figures blame.
+func TestBehind(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		r    Result
+		want string
+	}{
+		{"within budget", Result{Kind: KindTwilio, LagP99Ms: 120, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindNone},
+		{"generator late", Result{Kind: KindTwilio, LagP99Ms: 900, GenLateP99Ms: 850, Sent: 100, ExpectedFrames: 100}, BehindGenerator},
+		{"generator short of messages", Result{Kind: KindTwilio, LagP99Ms: 30, GenLateP99Ms: 10, Sent: 90, ExpectedFrames: 100}, BehindGenerator},
+		{"server late", Result{Kind: KindTwilio, LagP99Ms: 900, GenLateP99Ms: 20, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"server dropped", Result{Kind: KindTwilio, LagP99Ms: 40, GenLateP99Ms: 20, Dropped: 1, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"both late", Result{Kind: KindTwilio, LagP99Ms: 2000, GenLateP99Ms: 900, Sent: 100, ExpectedFrames: 100}, BehindBoth},
+		{"just over, mostly the server", Result{Kind: KindTwilio, LagP99Ms: 155, GenLateP99Ms: 45, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"just over, generator a third", Result{Kind: KindTwilio, LagP99Ms: 155, GenLateP99Ms: 55, Sent: 100, ExpectedFrames: 100}, BehindGenerator},
+		{"floor kept up", Result{Kind: KindFloor, ServerBacklogMs: 5, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindNone},
+		{"floor unread", Result{Kind: KindFloor, ServerBacklogMs: 400, GenLateP99Ms: 10, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"server far behind, generator a little", Result{Kind: KindTwilio, LagP99Ms: 85000, GenLateP99Ms: 140, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"server slow to report", Result{Kind: KindTwilio, LagP99Ms: 40, GenLateP99Ms: 20, ReportWaitS: 6, Sent: 100, ExpectedFrames: 100}, BehindServer},
+		{"floor socket full", Result{Kind: KindFloor, GenBacklogged: 3, Sent: 100, ExpectedFrames: 100}, BehindServer},
+	} {
+		c.r.LagBudgetMs = 150
+		if got := Behind(&c.r); got != c.want {
+			t.Errorf("%s: Behind = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestReportWhenServerBehind checks that a server slow to answer its
+// report gets the answer waited for, with the generator's media stopped
+// after reportPatience so that it can catch up.
+func TestReportWhenServerBehind(t *testing.T) {
+	defer func(p, g time.Duration) { reportPatience, reportGiveUp = p, g }(reportPatience, reportGiveUp)
+	reportPatience, reportGiveUp = 100*time.Millisecond, 10*time.Second
+	cmd := exec.Command("sh", "-c", `read x; sleep 1; echo '{"kind":"slow","streams":3}'; read y`)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sh to play a slow server: %v", err)
+	}
+	srv := &serverProc{kind: "slow", cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	defer srv.quit()
+	g, err := newGenerator(ProtoTwilio, "127.0.0.1:1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.stop()
+	rep, wait, err := report(srv, g)
+	if err != nil || rep.Kind != "slow" || rep.Streams != 3 {
+		t.Fatalf("report = %+v, %v", rep, err)
+	}
+	if wait < time.Second {
+		t.Errorf("report took %v, want the server's 1 s", wait)
+	}
+	stopped := make(chan struct{})
+	go func() { g.wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Error("the generator's senders still run after a late report")
 	}
 }

@@ -72,3 +72,33 @@ func parseStatusRSS(b []byte) (int64, error) {
 	}
 	return 0, fmt.Errorf("loadtest: no VmRSS in /proc status")
 }
+
+// MachineCPU returns the busy and idle CPU time of the whole machine so
+// far, summed over its CPUs, from the first line of /proc/stat (proc(5)):
+// idle is idle+iowait, busy user+nice+system+irq+softirq+steal (guest
+// time is already in user).
+func MachineCPU() (busy, idle time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseMachineCPU(b)
+}
+
+func parseMachineCPU(b []byte) (busy, idle time.Duration, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, 0, fmt.Errorf("loadtest: /proc/stat first line %q", line)
+	}
+	var v [8]int64
+	for i := range v {
+		if v[i], err = strconv.ParseInt(string(f[i+1]), 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("loadtest: /proc/stat first line %q: %w", line, err)
+		}
+	}
+	// user nice system idle iowait irq softirq steal
+	busy = time.Duration(v[0]+v[1]+v[2]+v[5]+v[6]+v[7]) * clockTick
+	idle = time.Duration(v[3]+v[4]) * clockTick
+	return busy, idle, nil
+}

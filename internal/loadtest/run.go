@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,9 +26,9 @@ const (
 	KindNode      = "node"
 )
 
-// ErrNoNode is returned by Run for KindNode when node or npm is not
-// installed.
-var ErrNoNode = errors.New("loadtest: node and npm are needed for the Node consumer")
+// ErrNoNode is returned (or wrapped) by Run and NodeSetup for KindNode
+// when node or npm is not installed or npm ci could not install ws.
+var ErrNoNode = errors.New("loadtest: no Node consumer (it needs node, npm, and ws installed with npm ci in internal/loadtest/node)")
 
 // Config describes one run. The zero value of every field but Kind is its
 // documented default.
@@ -51,6 +52,24 @@ type Config struct {
 	// Senders is the number of generator goroutines sending media;
 	// default GOMAXPROCS.
 	Senders int
+	// Coalesce, when above 1, writes each group of Coalesce consecutive
+	// Twilio media messages of a stream with one write(2) once the group's
+	// last message is due: still one WebSocket message each, but fewer and
+	// larger TCP segments, each message up to (Coalesce−1) × 20 ms late (its
+	// send delay counts it). Twilio sends each message when it is due, so
+	// this is not what a server sees from Twilio; it measures a server when
+	// the generator alone cannot keep up. Default 1.
+	Coalesce int
+	// Nagle turns TCP_NODELAY off on the generator's sockets, so the kernel
+	// holds a small write while an earlier segment is unacknowledged and
+	// sends them together (RFC 896); the transmission of the held data then
+	// runs on the server's ACK, in the server's CPU time. Default off:
+	// Go's default TCP_NODELAY, each message leaving as its own segment
+	// when written, as from a sender that writes each message when due.
+	Nagle bool
+	// LagBudget is the delivery lag a run must stay within at p99 to have
+	// kept up (Result.Behind); default 150 ms.
+	LagBudget time.Duration
 	// ServerCPUs and GenCPUs, when set, pin the server process and this
 	// process with taskset(1) (a CPU list such as "0" or "0-1").
 	ServerCPUs, GenCPUs string
@@ -120,9 +139,37 @@ type Result struct {
 	PongP99Ms       float64 `json:"pong_p99_ms,omitempty"`
 	Pongs           uint64  `json:"pongs,omitempty"`
 	ServerMaxPongMs float64 `json:"server_max_pong_ms,omitempty"`
-	// GenLateP99Ms is how late the generator sent media at p99: a large
-	// value means the generator, not the server, fell behind.
+	// GenLateP50Ms and GenLateP99Ms are how late the generator sent media
+	// (its own send delay: write time − scheduled time): a large value means
+	// the generator, not the server, fell behind; the server's lag
+	// includes it.
+	GenLateP50Ms float64 `json:"gen_late_p50_ms"`
 	GenLateP99Ms float64 `json:"gen_late_p99_ms"`
+	// ServerBacklogMs is, for the floor server (which reads but does not
+	// parse, so has no lag), the bytes the generator had written but the
+	// server not yet read at the end of the window, in ms of the window's
+	// send rate: how far behind its reads were.
+	ServerBacklogMs float64 `json:"server_backlog_ms,omitempty"`
+	// Behind says which side fell behind: BehindNone, BehindGenerator,
+	// BehindServer or BehindBoth (see Behind).
+	Behind string `json:"behind"`
+	// ReportWaitS is how long the server took to answer the report at the
+	// end of the window, in s; over 5 s the generator stopped sending
+	// media to let it answer, and the server was at least that far behind.
+	ReportWaitS float64 `json:"report_wait_s"`
+	// OthersCores is the CPU the rest of the machine (other processes and
+	// the kernel's own threads) used over the window, and IdleCores the
+	// CPU left idle, both in cores (/proc/stat): a side that fell behind
+	// while IdleCores was near 0 and OthersCores large was short of CPU
+	// because of other jobs.
+	OthersCores float64 `json:"others_cores"`
+	IdleCores   float64 `json:"idle_cores"`
+	// LagBudgetMs is the budget Behind was judged against; Coalesce and
+	// Nagle are the run's Config fields (1 and false are real time, as
+	// Twilio sends).
+	LagBudgetMs float64 `json:"lag_budget_ms"`
+	Coalesce    int     `json:"coalesce"`
+	Nagle       bool    `json:"nagle,omitempty"`
 	// GenBacklogged counts media writes (whole run) that the server's
 	// socket did not take whole: the server was not reading.
 	GenBacklogged uint64 `json:"gen_backlogged"`
@@ -141,6 +188,16 @@ func (r *Result) String() string {
 	fmt.Fprintf(&b, "%-9s %-9s n=%d window=%.0fs server=%.0fµs/stream-s (%.0f%% core) gen=%.0fµs/stream-s rss=%.1fKB/stream (Δ%.1f) lag p50=%.2fms p99=%.2fms max=%.0fms frames=%d/%d sent=%d (%.1fµs/frame) dropped=%d late=%d genlate-p99=%.2fms backlogged=%d",
 		r.Kind, r.Proto, r.Streams, r.WindowS, r.ServerCPUUs, r.ServerCPUPct, r.GenCPUUs, r.RSSPerStreamKB, r.RSSDeltaPerStreamKB,
 		r.LagP50Ms, r.LagP99Ms, r.LagMaxMs, r.Frames, r.ExpectedFrames, r.Sent, r.ServerCPUPerFrameUs, r.Dropped, r.Late, r.GenLateP99Ms, r.GenBacklogged)
+	if r.Kind == KindFloor {
+		fmt.Fprintf(&b, " unread=%.0fms", r.ServerBacklogMs)
+	}
+	if r.Coalesce > 1 || r.Nagle {
+		fmt.Fprintf(&b, " NOT-REAL-TIME(coalesce=%d nagle=%v)", r.Coalesce, r.Nagle)
+	}
+	if r.ReportWaitS > 1 {
+		fmt.Fprintf(&b, " report-wait=%.1fs", r.ReportWaitS)
+	}
+	fmt.Fprintf(&b, " machine: others=%.2f idle=%.2f cores => %s", r.OthersCores, r.IdleCores, r.Behind)
 	if r.Proto == ProtoAudioHook {
 		fmt.Fprintf(&b, " pong-p99=%.2fms (%d) server-max-pong=%.2fms", r.PongP99Ms, r.Pongs, r.ServerMaxPongMs)
 	}
@@ -182,6 +239,15 @@ func (c *Config) fill() error {
 	if c.Senders <= 0 {
 		c.Senders = runtime.GOMAXPROCS(0)
 	}
+	if c.Coalesce <= 0 {
+		c.Coalesce = 1
+	}
+	if c.Coalesce > 1 && c.Proto != ProtoTwilio {
+		return fmt.Errorf("loadtest: Coalesce applies to Twilio traffic only")
+	}
+	if c.LagBudget <= 0 {
+		c.LagBudget = 150 * time.Millisecond
+	}
 	if c.NodeDir == "" {
 		_, file, _, _ := runtime.Caller(0)
 		c.NodeDir = filepath.Join(filepath.Dir(file), "node")
@@ -208,6 +274,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // serverProc is a running server process and its command pipe.
 type serverProc struct {
+	kind string
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	out  *bufio.Scanner
@@ -224,24 +291,27 @@ func (p *serverProc) call(cmd string, v any) error {
 	return json.Unmarshal(p.out.Bytes(), v)
 }
 
-// NodeSetup makes sure the Node consumer in dir can run: node and npm on
-// PATH (ErrNoNode otherwise) and ws installed in dir/node_modules by
-// `npm ci` from the committed package-lock.json.
+// NodeSetup makes sure the Node consumer in dir can run: node on PATH and
+// ws in dir/node_modules, installed by `npm ci` from the committed
+// package-lock.json when missing. Without node, or without npm when ws is
+// missing, or when npm ci fails (it needs the npm registry or a cache
+// holding the pinned ws), the error is or wraps ErrNoNode.
 func NodeSetup(dir string, log io.Writer) error {
 	if _, err := exec.LookPath("node"); err != nil {
-		return ErrNoNode
+		return fmt.Errorf("%w: node is not on PATH", ErrNoNode)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws", "package.json")); err == nil {
 		return nil
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
-		return ErrNoNode
+		return fmt.Errorf("%w: ws is not installed in %s and npm is not on PATH", ErrNoNode, dir)
 	}
+	fmt.Fprintf(log, "loadtest: npm ci in %s (ws for the Node consumer)\n", dir)
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("loadtest: npm ci in %s: %w", dir, err)
+		return fmt.Errorf("%w: npm ci in %s failed (it needs the npm registry or a cache holding the pinned ws): %v", ErrNoNode, dir, err)
 	}
 	return nil
 }
@@ -256,7 +326,9 @@ func startServer(c *Config) (*serverProc, error) {
 		if err := NodeSetup(c.NodeDir, c.Log); err != nil {
 			return nil, err
 		}
-		args = append(args, "node", filepath.Join(c.NodeDir, "consumer.js"))
+		// Go raises its own open-file limit to the hard limit but gives
+		// children the soft limit it started with: raise it for node too.
+		args = append(args, "sh", "-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec node "$0"`, filepath.Join(c.NodeDir, "consumer.js"))
 	} else {
 		exe, err := os.Executable()
 		if err != nil {
@@ -282,7 +354,7 @@ func startServer(c *Config) (*serverProc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &serverProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
+	p := &serverProc{kind: c.Kind, cmd: cmd, in: in, out: bufio.NewScanner(out)}
 	p.out.Buffer(make([]byte, 64<<10), 16<<20)
 	var hello struct{ Addr string }
 	if !p.out.Scan() {
@@ -330,6 +402,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
+	if err := checkFiles(cfg.Streams); err != nil {
+		return nil, err
+	}
 	if cfg.GenCPUs != "" {
 		if out, err := exec.Command("taskset", "-a", "-cp", cfg.GenCPUs, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("loadtest: taskset: %v: %s", err, out)
@@ -354,6 +429,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	g.floor = cfg.Kind == KindFloor
+	g.coalesce = cfg.Coalesce
+	g.nagle = cfg.Nagle
 	genStopped := false
 	defer func() {
 		if !genStopped {
@@ -372,8 +449,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := srv.call("reset", &ok); err != nil {
 		return nil, err
 	}
-	g.late.Reset()
+	g.resetLate()
 	g.pong.Reset()
+	mb0, mi0, err := MachineCPU()
+	if err != nil {
+		return nil, err
+	}
 	sc0, err := ProcCPU(srv.pid())
 	if err != nil {
 		return nil, err
@@ -383,8 +464,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	w0 := time.Now()
-	sent0 := g.messages.Load()
+	sent0 := g.messages()
+	bytes0 := g.bytesWritten()
 	if err := sleep(ctx, cfg.Duration); err != nil {
+		return nil, err
+	}
+	mb1, mi1, err := MachineCPU()
+	if err != nil {
 		return nil, err
 	}
 	sc1, err := ProcCPU(srv.pid())
@@ -396,16 +482,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	window := time.Since(w0)
-	sent := g.messages.Load() - sent0
+	sent := g.messages() - sent0
+	bytes1 := g.bytesWritten()
 	rss, err := ProcRSS(srv.pid())
 	if err != nil {
 		return nil, err
 	}
-	var rep ServerReport
-	if err := srv.call("report", &rep); err != nil {
+	late := g.lateSnapshot()
+	rep, reportWait, err := report(srv, g)
+	if err != nil {
 		return nil, err
 	}
-	late := g.late.Snapshot()
 	pong := g.pong.Snapshot()
 	genStopped = true
 	g.stop()
@@ -436,12 +523,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		PongP99Ms:       ms(pong.Quantile(0.99)),
 		Pongs:           pong.Count(),
 		ServerMaxPongMs: float64(rep.MaxPongUs) / 1e3,
+		GenLateP50Ms:    ms(late.Quantile(0.5)),
 		GenLateP99Ms:    ms(late.Quantile(0.99)),
+		LagBudgetMs:     ms(cfg.LagBudget),
+		Coalesce:        cfg.Coalesce,
+		Nagle:           cfg.Nagle,
 		ServerErrors:    rep.Errors, ServerLastErr: rep.LastError,
 		GenErrors:      g.errs.Load(),
 		GenBacklogged:  g.backlogged.Load(),
 		ServerReported: rep.Streams,
 	}
+	if rate := float64(bytes1-bytes0) / window.Seconds(); cfg.Kind == KindFloor && rate > 0 {
+		r.ServerBacklogMs = max(0, float64(bytes1-int64(rep.BytesRead))) / rate * 1000
+	}
+	cores := func(d time.Duration) float64 { return d.Seconds() / window.Seconds() }
+	r.OthersCores = max(0, cores(mb1-mb0-(sc1-sc0)-(gc1-gc0)))
+	r.IdleCores = cores(mi1 - mi0)
+	r.ReportWaitS = reportWait.Seconds()
+	r.Behind = Behind(r)
 	if r.Frames > 0 {
 		r.ServerCPUPerFrameUs = float64((sc1 - sc0).Microseconds()) / float64(r.Frames)
 	}
@@ -451,6 +550,101 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	g.errMu.Unlock()
 	return r, nil
+}
+
+// checkFiles returns an error when the hard limit on open files
+// (RLIMIT_NOFILE) is too low for n streams: the generator and the server
+// each hold a socket per stream. Go raises the soft limit to the hard one
+// when it starts (os package, Linux).
+func checkFiles(n int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	if need := uint64(n) + 256; rl.Max < need {
+		return fmt.Errorf("loadtest: %d streams need about %d open files per process, the hard limit is %d (raise it, e.g. ulimit -Hn %d as root)", n, need, rl.Max, need)
+	}
+	return nil
+}
+
+// reportPatience is how long Run waits for a server's report before it
+// stops the generator's media, and reportGiveUp how long it then waits.
+var (
+	reportPatience = 5 * time.Second
+	reportGiveUp   = 2 * time.Minute
+)
+
+// report asks srv for its report. A server far behind answers only once
+// it has read what was sent before the question, which a generator that
+// goes on sending may put off for ever: after reportPatience the
+// generator's senders stop (the connections stay open) and report waits
+// up to reportGiveUp more. It returns how long the answer took.
+func report(srv *serverProc, g *generator) (ServerReport, time.Duration, error) {
+	var rep ServerReport
+	t0 := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- srv.call("report", &rep) }()
+	select {
+	case err := <-done:
+		return rep, time.Since(t0), err
+	case <-time.After(reportPatience):
+	}
+	g.cancel()
+	g.wg.Wait()
+	select {
+	case err := <-done:
+		return rep, time.Since(t0), err
+	case <-time.After(reportGiveUp):
+		srv.kill() // ends the call's read
+		<-done
+		return rep, 0, fmt.Errorf("loadtest: %s server did not report within %v", srv.kind, reportPatience+reportGiveUp)
+	}
+}
+
+// Verdicts of Behind.
+const (
+	BehindNone      = "kept up"
+	BehindGenerator = "generator fell behind"
+	BehindServer    = "server fell behind"
+	BehindBoth      = "generator and server fell behind"
+)
+
+// Behind judges whether run r kept within its budget (r.LagBudgetMs) and,
+// when not, which side fell behind. A run kept up when its lag p99 (floor:
+// the generator's send delay p99 plus the server's unread bytes in ms) is
+// within the budget, nothing was dropped, the server left no socket's
+// send buffer full (GenBacklogged) and answered its report within the
+// budget, and the generator sent at least 95% of the media due in the
+// window. Otherwise it blames
+//
+//   - the generator, when its own send delay p99 exceeds a third of the
+//     budget and a third of the lag p99, or it sent under 95% of the media
+//     due: the server's figures then do not show the server's limit;
+//   - the server, when its share of the lag p99 (lag p99 less the
+//     generator's send delay p99; floor: unread bytes in ms) exceeds two
+//     thirds of the budget, or it dropped frames, left a send buffer
+//     full or took longer than the budget to answer its report;
+//   - both, when both rules hold (over the budget, one of them does).
+func Behind(r *Result) string {
+	b := r.LagBudgetMs
+	short := r.ExpectedFrames > 0 && float64(r.Sent) < 0.95*float64(r.ExpectedFrames)
+	own, total := r.LagP99Ms-r.GenLateP99Ms, r.LagP99Ms
+	if r.Kind == KindFloor {
+		own, total = r.ServerBacklogMs, r.ServerBacklogMs+r.GenLateP99Ms
+	}
+	lost := r.Dropped > 0 || r.GenBacklogged > 0 || r.ReportWaitS*1000 > b
+	if total <= b && !lost && !short {
+		return BehindNone
+	}
+	gen := r.GenLateP99Ms > max(b, total)/3 || short
+	srv := own > 2*b/3 || lost || r.ReportWaitS*1000 > b
+	switch {
+	case gen == srv:
+		return BehindBoth
+	case gen:
+		return BehindGenerator
+	}
+	return BehindServer
 }
 
 // ramp opens n streams, starting them evenly over d.
@@ -495,4 +689,28 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Table formats results as a Markdown table, one row per run: streams,
+// server, server and generator CPU per stream-second (µs) and their sum
+// in cores, lag and send delay p50/p99 (ms), dropped frames, the cores
+// other jobs used and those left idle, and the verdict of Behind.
+func Table(results []*Result) string {
+	var b strings.Builder
+	b.WriteString("| N | server | server µs/stream-s | gen µs/stream-s | server+gen cores | lag p50 / p99 ms | gen send delay p50 / p99 ms | dropped | other jobs / idle cores | fell behind |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		kind := r.Kind
+		if r.Coalesce > 1 || r.Nagle {
+			kind += fmt.Sprintf(" (coalesce %d, nagle %v: not real time)", r.Coalesce, r.Nagle)
+		}
+		lag := fmt.Sprintf("%.1f / %.1f", r.LagP50Ms, r.LagP99Ms)
+		if r.Kind == KindFloor {
+			lag = fmt.Sprintf("unread %.0f ms", r.ServerBacklogMs)
+		}
+		cores := (r.ServerCPUUs + r.GenCPUUs) * float64(r.Streams) / 1e6
+		fmt.Fprintf(&b, "| %d | %s | %.0f | %.0f | %.2f | %s | %.1f / %.1f | %d | %.2f / %.2f | %s |\n",
+			r.Streams, kind, r.ServerCPUUs, r.GenCPUUs, cores, lag, r.GenLateP50Ms, r.GenLateP99Ms, r.Dropped, r.OthersCores, r.IdleCores, r.Behind)
+	}
+	return b.String()
 }
