@@ -13,11 +13,11 @@ import (
 // it is also what Models returns. It changes whenever a change to the
 // front end, the background model or the compensation makes old
 // credentials incomparable.
-const ModelHash = "offline-mfcc-v3"
+const ModelHash = "offline-mfcc-v4"
 
 // PreviousModelHashes are the model hashes of earlier versions of this
 // engine. Their credentials are refused with a *StaleCredentialError.
-var PreviousModelHashes = []string{"offline-mfcc-v1", "offline-mfcc-v2"}
+var PreviousModelHashes = []string{"offline-mfcc-v1", "offline-mfcc-v2", "offline-mfcc-v3"}
 
 // SecurityWarning is the warning an application that serves callers with
 // this engine should log at start: the engine is a demonstration and test
