@@ -39,10 +39,11 @@ const (
 )
 
 // DefaultScoreThreshold is the score at which the engine's calibration
-// puts the normalised score that 2% of impostors exceeded on the fit
-// trials, whatever the channel (see "What a score means" in the package
-// documentation): a threshold that holds the false-accept rate, not one
-// where false accepts and false rejects balance.
+// puts the highest normalised score that 2% of impostors exceeded in any
+// of five sets of fit trials (random channels, and four kinds of channel
+// shared by both sides; see "What a score means" in the package
+// documentation): a threshold that holds the false-accept rate across
+// channels, not one where false accepts and false rejects balance.
 const DefaultScoreThreshold = 0.5
 
 // Engine is the offline speaker verification engine. It implements
