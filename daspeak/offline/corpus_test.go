@@ -187,11 +187,33 @@ func skipPeople(a, b string) func(uint8) bool {
 // trialScores scores every pair of utterances (embedded): target trials are
 // pairs of the same person (across languages for Allison), non-target
 // trials pairs of different people. Scores are normalised scores, before
-// calibration.
+// calibration, as comp.normScore gives them (each utterance's cosines to
+// the cohort are computed once; the per-trial statistics then leave out
+// the trial's own people).
 func trialScores(utts []trialUtt) (tar, non []float64) {
+	cos := make([][]float64, len(utts))
+	for i, u := range utts {
+		cos[i] = make([]float64, len(comp.cohort))
+		for k, row := range comp.cohort {
+			cos[i][k] = cosine(u.emb, row)
+		}
+	}
+	buf := make([]float64, 0, len(comp.cohort))
 	for i := range utts {
 		for j := i + 1; j < len(utts); j++ {
-			s := comp.normScore(utts[i].emb, utts[j].emb, skipPeople(utts[i].person, utts[j].person))
+			skip := skipPeople(utts[i].person, utts[j].person)
+			var ms, ss [2]float64
+			for side, k := range [2]int{i, j} {
+				buf = buf[:0]
+				for r, c := range cos[k] {
+					if !skip(comp.speaker[r]) {
+						buf = append(buf, c)
+					}
+				}
+				ms[side], ss[side] = cohortStats(buf)
+			}
+			c := cosine(utts[i].emb, utts[j].emb)
+			s := 0.5 * ((c-ms[0])/ss[0] + (c-ms[1])/ss[1])
 			if utts[i].person == utts[j].person {
 				tar = append(tar, s)
 			} else {

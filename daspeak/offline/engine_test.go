@@ -300,7 +300,7 @@ func FuzzDecodeCredential(f *testing.F) {
 }
 
 // TestStaleCredential: credentials made by earlier model versions
-// (testdata: slt_1.wav enrolled by offline-mfcc-v1 and offline-mfcc-v2)
+// (testdata: slt_1.wav enrolled by offline-mfcc-v1, -v2 and -v3)
 // are refused with a *StaleCredentialError that says to re-enrol, in every
 // call that takes a credential; they are never scored.
 func TestStaleCredential(t *testing.T) {
@@ -311,7 +311,7 @@ func TestStaleCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, model := range []string{"offline-mfcc-v1", "offline-mfcc-v2"} {
+	for _, model := range []string{"offline-mfcc-v1", "offline-mfcc-v2", "offline-mfcc-v3"} {
 		if !slices.Contains(PreviousModelHashes, model) {
 			t.Errorf("PreviousModelHashes %v lacks %s", PreviousModelHashes, model)
 		}

@@ -31,33 +31,3 @@ func TestPowerSpectrum(t *testing.T) {
 		}
 	}
 }
-
-// TestNormaliseCepstra: a constant added to every frame's cepstrum (a
-// fixed channel filter) disappears; deltas are untouched.
-func TestNormaliseCepstra(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{2, 50, 700} {
-		a := make([][featDim]float64, n)
-		for i := range a {
-			for d := range featDim {
-				a[i][d] = r.NormFloat64()
-			}
-		}
-		b := make([][featDim]float64, n)
-		for i := range b {
-			b[i] = a[i]
-			for d := range numCeps {
-				b[i][d] += float64(d) - 7
-			}
-		}
-		normaliseCepstra(a)
-		normaliseCepstra(b)
-		for i := range a {
-			for d := range featDim {
-				if math.Abs(a[i][d]-b[i][d]) > 1e-9 {
-					t.Fatalf("n %d frame %d dim %d: %g vs %g", n, i, d, a[i][d], b[i][d])
-				}
-			}
-		}
-	}
-}

@@ -141,6 +141,12 @@ func (c *compensation) stats(e []float32, skip func(speaker uint8) bool) (mean, 
 		}
 		s = append(s, cosine(e, row))
 	}
+	return cohortStats(s)
+}
+
+// cohortStats returns the mean and standard deviation of the cohortTop
+// highest of the cosines s (after the cohortTrim highest); it sorts s.
+func cohortStats(s []float64) (mean, sd float64) {
 	if len(s) == 0 {
 		return 0, 1
 	}
