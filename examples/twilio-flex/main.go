@@ -114,7 +114,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.Edge, "twilio-edge", os.Getenv("TWILIO_EDGE"), "Twilio edge, e.g. dublin (env TWILIO_EDGE)")
 	fs.StringVar(&c.TwilioURL, "twilio-base-url", os.Getenv("TWILIO_BASE_URL"), "replace https://{api,iam,flex-api}.twilio.com, for egress proxies (env TWILIO_BASE_URL)")
 	fs.StringVar(&c.Workspace, "workspace", os.Getenv("TWILIO_WORKSPACE_SID"), "Flex TaskRouter workspace SID (WS…, Console → TaskRouter → Workspaces): an agent may act only on the calls of their accepted tasks (env TWILIO_WORKSPACE_SID; required unless -any-agent-any-call)")
-	fs.BoolVar(&c.AnyAgentAnyCall, "any-agent-any-call", false, "let every Flex agent of the account act on every live call whose SID they know, without -workspace (development only)")
+	fs.BoolVar(&c.AnyAgentAnyCall, "any-agent-any-call", false, "let every Flex agent of the account act on every live call whose SID they know, without -workspace (development only; not with -nats)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens of /flex/voice-token and /flex/webchat")
 	fs.StringVar(&c.TwiMLAppSID, "twiml-app", os.Getenv("TWILIO_TWIML_APP_SID"), "TwiML App SID (AP…) for the voice client's outgoing calls (env TWILIO_TWIML_APP_SID)")
 	fs.StringVar(&c.IdentityPrefix, "voice-identity-prefix", agent.Env("VOICE_IDENTITY_PREFIX", "ext_"), "prefix of the voice client identities, so the extension differs from the Flex tab (env VOICE_IDENTITY_PREFIX)")
@@ -159,12 +159,22 @@ var errWorkspace = errors.New("set TWILIO_WORKSPACE_SID (or -workspace) to the F
 	"so that an agent can register or verify only the callers of their own accepted tasks; " +
 	"-any-agent-any-call lets every agent act on every call whose SID they know (development only)")
 
+// errAnyAgentCluster is the start-up error of -any-agent-any-call with
+// -nats.
+var errAnyAgentCluster = errors.New("-any-agent-any-call cannot run with -nats (or NATS_URL): a node forwards an agent's request to the node that holds the call, " +
+	"which does not authorize it again, so one node without -workspace would open every call of every node; " +
+	"set -workspace (TWILIO_WORKSPACE_SID) on every node, or run one node without -nats for development")
+
 // checkCluster refuses a node of many (-nats) whose configuration cannot
 // be shared: every node must sign and check the same event-stream tokens
-// and stream bindings, and read the same credentials.
+// and stream bindings, and read the same credentials, and keep agents to
+// their calls (-workspace).
 func checkCluster(cfg *config) error {
 	if cfg.NATS == "" {
 		return nil
+	}
+	if cfg.AnyAgentAnyCall {
+		return errAnyAgentCluster
 	}
 	var missing []string
 	if cfg.EventKey == "" {
