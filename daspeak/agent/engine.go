@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
@@ -129,4 +131,47 @@ func EnvBool(name string, def bool) bool {
 		return b
 	}
 	return def
+}
+
+// UsageError is a command line a command refused: exit status 2. Printed
+// reports that the flag package has printed it already, with the usage
+// (ParseFlags); a value the command checks itself is not, and ExitCode
+// prints it.
+type UsageError struct {
+	Err     error
+	Printed bool
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// ParseFlags parses args with fs (made with flag.ContinueOnError). It
+// returns nil, flag.ErrHelp for -h (the usage was printed), or a
+// *UsageError with Printed set (the flag package printed the error and
+// the usage).
+func ParseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &UsageError{Err: err, Printed: true}
+}
+
+// ExitCode reports err on stderr once, as "name: err", and returns a
+// command's exit status: 0 for nil and flag.ErrHelp (the usage was
+// printed), 2 for a *UsageError (printed only unless Printed), 1 for any
+// other error.
+func ExitCode(stderr io.Writer, name string, err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		if !ue.Printed {
+			fmt.Fprintln(stderr, name+":", err)
+		}
+		return 2
+	}
+	fmt.Fprintln(stderr, name+":", err)
+	return 1
 }

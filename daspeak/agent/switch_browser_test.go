@@ -154,3 +154,56 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// TestWidgetSwitchStartAnswerLost: a register's start reaches the server
+// (the operation starts) but its answer is lost on the way back (a proxy
+// answers 504, not the server's JSON), and the agent switched calls
+// meanwhile. The widget cannot stop what it has no id of: it must say the
+// registration is not confirmed, never that nothing was registered.
+func TestWidgetSwitchStartAnswerLost(t *testing.T) {
+	b := browsertest.Start(t)
+	const (
+		callStart, callStart2     = "CA00000000000000000000000000000013", "CA00000000000000000000000000000014"
+		callerStart, callerStart2 = "+34911234568", "+14155550102"
+	)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	for _, c := range []struct{ id, ani string }{{callStart, callerStart}, {callStart2, callerStart2}} {
+		e.src.set(c.id, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: c.ani, live: true})
+	}
+	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
+	started, release := make(chan struct{}), make(chan struct{})
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, page)
+			return
+		case "/agent/register":
+			rec := httptest.NewRecorder()
+			e.srv.ServeHTTP(rec, r) // the operation starts
+			if rec.Code != http.StatusAccepted {
+				t.Errorf("register: %d %s", rec.Code, rec.Body)
+			}
+			close(started)
+			<-release
+			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout) // its answer is lost
+			return
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	defer site.Close()
+
+	p := b.NewPage(320, 1200)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#starting >> #" + id }
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	p.Click(sel("main"))
+	<-started
+	p.Eval(`(() => { const el = document.getElementById('starting'); el.setAttribute('call-sid', '`+callStart2+`'); el.setAttribute('caller-id', '`+callerStart2+`'); })()`, nil)
+	p.WaitText(sel("otitle"), "^Stopping the previous call.s check$", 5*time.Second)
+	close(release)
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	if title, todo := p.Text(sel("otitle")), p.Text(sel("otodo")); title != "Previous call\u2019s registration not confirmed" {
+		t.Errorf("widget says %q (%q) while the register it started runs unseen", title, todo)
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/daspeak/agent"
 )
 
 // Sending faster than real time is bounded: an AudioHook server has no
@@ -87,11 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.Probe, "probe", false, "send a connection probe (null conversation id) instead of a call")
 	fs.StringVar(&c.Conversation, "conversation-id", "", "conversation id (a UUID) of the call; default random. An agent-mode server's widget opens this conversation")
 	fs.DurationVar(&c.Loop, "loop", 0, "repeat the WAV file or tone until this much audio was sent (e.g. 10m), to keep a call talking while an agent-mode server's widget is used; 0: send it once")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err: err, printed: true} // with the usage
+	if err := agent.ParseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	switch {
 	case c.Speed == 0 && c.Fast:
@@ -99,13 +97,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case c.Speed == 0:
 		c.Speed = 1
 	case !(c.Speed >= 1 && c.Speed <= maxSpeed): // NaN too
-		return nil, usageError{err: fmt.Errorf("-speed %g: want 1 (real time) to %g", c.Speed, maxSpeed)}
+		return nil, &agent.UsageError{Err: fmt.Errorf("-speed %g: want 1 (real time) to %g", c.Speed, maxSpeed)}
 	}
 	if c.Chunk < 20*time.Millisecond || c.Chunk > 200*time.Millisecond {
-		return nil, usageError{err: fmt.Errorf("-chunk %v: want 20ms to 200ms", c.Chunk)}
+		return nil, &agent.UsageError{Err: fmt.Errorf("-chunk %v: want 20ms to 200ms", c.Chunk)}
 	}
 	if c.Loop < 0 || (c.Loop > 0 && c.Probe) {
-		return nil, usageError{err: errors.New("-loop must be a positive duration, and not with -probe")}
+		return nil, &agent.UsageError{Err: errors.New("-loop must be a positive duration, and not with -probe")}
 	}
 	timeoutSet := false
 	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
@@ -113,7 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		c.Timeout = c.Loop + time.Minute // the default must not cut the loop short
 	}
 	if c.Conversation != "" && (c.Probe || !wire.IsUUID(c.Conversation) || c.Conversation == wire.NullUUID) {
-		return nil, usageError{err: errors.New("-conversation-id must be a UUID, and not with -probe")}
+		return nil, &agent.UsageError{Err: errors.New("-conversation-id must be a UUID, and not with -probe")}
 	}
 	if c.Secret == "" {
 		c.Secret = os.Getenv("AUDIOHOOK_CLIENT_SECRET")
@@ -469,34 +467,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	os.Exit(exitCode(os.Stderr, "audiohook-client", err))
-}
-
-// usageError is a command line parseFlags refused. The flag package has
-// printed its own errors with the usage (printed); a value parseFlags
-// checks itself is printed by exitCode.
-type usageError struct {
-	err     error
-	printed bool
-}
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// exitCode reports err on stderr, once, and returns the process's exit
-// status: 0 on success and for -h (the usage was printed), 2 for a bad
-// command line, 1 for any other error.
-func exitCode(stderr io.Writer, name string, err error) int {
-	var ue usageError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		if !ue.printed {
-			fmt.Fprintln(stderr, name+":", err)
-		}
-		return 2
-	}
-	fmt.Fprintln(stderr, name+":", err)
-	return 1
+	os.Exit(agent.ExitCode(os.Stderr, "audiohook-client", err))
 }

@@ -168,14 +168,11 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.EngineCalls, "engine-calls", 0, "most engine calls at once across sessions; the others wait in arrival order (0: GOMAXPROCS with the offline engine, 16 with das-Peak)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err: err, printed: true} // with the usage
+	if err := agent.ParseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	if c.AuthFailure != authDisconnect && c.AuthFailure != authReject {
-		return nil, usageError{err: fmt.Errorf("-auth-failure %q: want %q or %q", c.AuthFailure, authDisconnect, authReject)}
+		return nil, &agent.UsageError{Err: fmt.Errorf("-auth-failure %q: want %q or %q", c.AuthFailure, authDisconnect, authReject)}
 	}
 	c.StoreKey = os.Getenv("CREDSTORE_KEY")
 	c.AudioKey = os.Getenv("ENROLMENT_AUDIO_KEY")
@@ -777,34 +774,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr, nil)
 	stop()
-	os.Exit(exitCode(os.Stderr, "audiohook-server", err))
-}
-
-// usageError is a command line parseFlags refused. The flag package has
-// printed its own errors with the usage (printed); a value parseFlags
-// checks itself is printed by exitCode.
-type usageError struct {
-	err     error
-	printed bool
-}
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// exitCode reports err on stderr, once, and returns the process's exit
-// status: 0 on success and for -h (the usage was printed), 2 for a bad
-// command line, 1 for any other error.
-func exitCode(stderr io.Writer, name string, err error) int {
-	var ue usageError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		if !ue.printed {
-			fmt.Fprintln(stderr, name+":", err)
-		}
-		return 2
-	}
-	fmt.Fprintln(stderr, name+":", err)
-	return 1
+	os.Exit(agent.ExitCode(os.Stderr, "audiohook-server", err))
 }

@@ -149,11 +149,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.Node, "node", os.Getenv("NODE_NAME"), "-nats: this node's name (env NODE_NAME; default host, pid and random)")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err: err, printed: true} // with the usage
+	if err := agent.ParseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	c.AuthToken = os.Getenv("TWILIO_AUTH_TOKEN")
 	c.APIKey = os.Getenv(envAPIKey)
@@ -797,34 +794,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr, nil)
 	stop()
-	os.Exit(exitCode(os.Stderr, "ivr", err))
-}
-
-// usageError is a command line parseFlags refused. The flag package has
-// printed its own errors with the usage (printed); a value parseFlags
-// checks itself is printed by exitCode.
-type usageError struct {
-	err     error
-	printed bool
-}
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// exitCode reports err on stderr, once, and returns the process's exit
-// status: 0 on success and for -h (the usage was printed), 2 for a bad
-// command line, 1 for any other error.
-func exitCode(stderr io.Writer, name string, err error) int {
-	var ue usageError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		if !ue.printed {
-			fmt.Fprintln(stderr, name+":", err)
-		}
-		return 2
-	}
-	fmt.Fprintln(stderr, name+":", err)
-	return 1
+	os.Exit(agent.ExitCode(os.Stderr, "ivr", err))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,8 +28,9 @@ import (
 //
 // Appending seq 1 is what makes a session take one stream only: of two
 // nodes appending it, one gets oplog.ErrSeq. The node that appended it
-// owns the session (oplog.Log.Claim), writes its events, and when that
-// node stops for good another node ends the session (reapOrphans).
+// owns the session (oplog.Log.Claim from the creating node, recorded in
+// the sessionSpec), writes its events, and when that node stops for good
+// another node ends the session (reapOrphans).
 const (
 	recAudio   = "audio"
 	recExpired = "expired"
@@ -37,6 +39,14 @@ const (
 // appendTimeout bounds one write of a session's record.
 const appendTimeout = 5 * time.Second
 
+// appendTries is how many times a record is written before the session
+// gives up (an error other than oplog.ErrSeq, e.g. a bus timeout), and
+// appendBackoff the wait before the second try (doubled for each next).
+const (
+	appendTries   = 3
+	appendBackoff = 200 * time.Millisecond
+)
+
 // errNoSession is the answer for an unknown, expired or foreign session.
 var errNoSession = errors.New("no such session")
 
@@ -44,6 +54,9 @@ var errNoSession = errors.New("no such session")
 type sessionSpec struct {
 	// Input says how an uploaded recording was used.
 	Input *inputInfo `json:"input,omitempty"`
+	// Node is the node that created the session: a node taking it claims
+	// it from this node, never from a node that claimed it meanwhile.
+	Node string `json:"node,omitempty"`
 }
 
 // session is a session this node runs: it writes its records.
@@ -100,17 +113,26 @@ func (s *server) newSession(ctx context.Context, op daspeak.Operation, caller, c
 		s.mu.Lock()
 		expired := s.expireLocked(created)
 		full := len(s.waiting) >= s.maxSessions()
-		if !full {
-			s.waiting[sess.id] = created
-		}
 		s.mu.Unlock()
 		for _, id := range expired {
 			s.expire(ctx, id)
 		}
 		if full {
+			// Sessions another node took (their stream reached it) wait
+			// no longer: drop them before refusing.
+			s.pruneTaken(ctx)
+		}
+		s.mu.Lock()
+		full = len(s.waiting) >= s.maxSessions()
+		if !full {
+			s.waiting[sess.id] = created
+		}
+		s.mu.Unlock()
+		if full {
 			return nil, created, errors.New("too many sessions waiting for audio")
 		}
 	}
+	spec.Node = s.ops.Node()
 	data, err := json.Marshal(spec)
 	if err != nil {
 		return nil, created, err
@@ -142,6 +164,33 @@ func (s *server) expireLocked(now time.Time) []string {
 		}
 	}
 	return out
+}
+
+// pruneTaken removes from s.waiting the sessions whose log shows that a
+// stream took them (LastSeq > 0) or that they ended, or that the log
+// forgot. A session whose state cannot be read stays.
+func (s *server) pruneTaken(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.waiting))
+	for id := range s.waiting {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		op, err := s.ops.Get(ctx, id)
+		if err != nil && !errors.Is(err, oplog.ErrNotFound) {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		if err == nil && op.LastSeq == 0 && !op.Done {
+			continue
+		}
+		s.mu.Lock()
+		delete(s.waiting, id)
+		s.mu.Unlock()
+	}
 }
 
 // expire ends a session that no stream took (recExpired); one that was
@@ -228,6 +277,10 @@ func (s *server) doc(ctx context.Context, id string) (doc, error) {
 	return docOf(op, rec), nil
 }
 
+// errTakenTwice ends a session two nodes claimed at once (two streams of
+// it reached the creating node and another one).
+var errTakenTwice = errors.New("two streams took the session at once")
+
 // take makes this node the owner of a waiting session and records that
 // its audio arrived (seq 1). It fails when audio arrived once already (a
 // session takes one stream), on any node.
@@ -235,10 +288,15 @@ func (s *server) take(ctx context.Context, op oplog.Op) (*session, error) {
 	if op.LastSeq != 0 || op.Done {
 		return nil, errors.New("the session already has its audio")
 	}
-	// A compare-and-set of the owner, even when it is this node: of two
-	// streams reaching nodes at once, one claims it, so the owner is the
-	// node that runs the session.
-	if err := s.ops.Claim(ctx, op.ID, op.Owner); err != nil {
+	// A compare-and-set of the owner from the creating node (not from the
+	// owner read just now, which may be a node that claimed it first): of
+	// two streams reaching other nodes at once, one claims it.
+	creator := op.Owner
+	var sp sessionSpec
+	if json.Unmarshal(op.Spec, &sp) == nil && sp.Node != "" {
+		creator = sp.Node
+	}
+	if err := s.ops.Claim(ctx, op.ID, creator); err != nil {
 		return nil, err
 	}
 	if err := s.ops.Append(ctx, op.ID, oplog.Record{Seq: 1, Type: recAudio, Data: []byte("null")}); err != nil {
@@ -247,7 +305,19 @@ func (s *server) take(ctx context.Context, op oplog.Op) (*session, error) {
 	s.mu.Lock()
 	delete(s.waiting, op.ID)
 	s.mu.Unlock()
-	return &session{s: s, id: op.ID, op: daspeak.Operation(op.Kind), caller: op.CallerID, call: op.CallID, seq: 1}, nil
+	sess := &session{s: s, id: op.ID, op: daspeak.Operation(op.Kind), caller: op.CallerID, call: op.CallID, seq: 1}
+	if creator == s.ops.Node() {
+		// The creating node's claim changed no owner: another node may
+		// have claimed it from this one meanwhile (its seq 1 then failed).
+		// The session is ended rather than run by a node that does not
+		// own it (its owner's reaper would end it live, or nobody would).
+		now, err := s.ops.Get(ctx, op.ID)
+		if err == nil && now.Owner != s.ops.Node() {
+			sess.end(ctx, errTakenTwice)
+			return nil, fmt.Errorf("%w (by node %s)", errTakenTwice, now.Owner)
+		}
+	}
+	return sess, nil
 }
 
 // update records an event. A register error-store (or, defensively, a
@@ -273,16 +343,71 @@ func (sess *session) update(ctx context.Context, ev daspeak.Event) {
 		ev.Type = daspeak.EventErrorAudio
 	}
 	terminal := ev.Type != daspeak.EventProgress
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
-	defer cancel()
-	if err := sess.s.ops.Append(ctx, sess.id, oplog.Record{Seq: sess.seq + 1, Type: string(ev.Type), Terminal: terminal, Data: data}); err != nil {
+	err = sess.append(ctx, oplog.Record{Seq: sess.seq + 1, Type: string(ev.Type), Terminal: terminal, Data: data})
+	switch {
+	case err == nil:
+		sess.seq++
+		sess.ended = terminal
+	case errors.Is(err, oplog.ErrSeq):
 		// Another node ended the session (it took this node for dead).
-		sess.s.log.Warn("session event not recorded", "session", sess.id, "type", ev.Type, "err", err)
+		sess.s.log.Warn("session event not recorded: the session was ended elsewhere", "session", sess.id, "type", ev.Type, "err", err)
 		sess.ended = true
-		return
+	default:
+		// The log did not take it: the session ends with error-audio
+		// rather than stay "processing" with nobody to end it.
+		sess.s.log.Warn("session event not recorded; ending the session", "session", sess.id, "type", ev.Type, "err", err)
+		sess.end(ctx, errors.New("the session's state could not be recorded"))
 	}
-	sess.seq++
-	sess.ended = terminal
+}
+
+// end appends a terminal error-audio record with err and ends the
+// session (an error is logged: the session then stays as it was until
+// the log forgets it).
+func (sess *session) end(ctx context.Context, cause error) {
+	data, _ := json.Marshal(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: cause})
+	err := sess.append(ctx, oplog.Record{Seq: sess.seq + 1, Type: string(daspeak.EventErrorAudio), Terminal: true, Data: data})
+	if err == nil {
+		sess.seq++
+	} else if !errors.Is(err, oplog.ErrSeq) {
+		sess.s.log.Error("ending a session failed", "session", sess.id, "err", err)
+	}
+	sess.ended = true
+}
+
+// append writes rec, each try bounded by appendTimeout, up to appendTries
+// times while the error is not oplog.ErrSeq. A try whose answer was lost
+// may have written rec: an ErrSeq after a failed try is success when the
+// record at rec.Seq is rec.
+func (sess *session) append(ctx context.Context, rec oplog.Record) error {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	wait := appendBackoff
+	for try := range appendTries {
+		if try > 0 {
+			time.Sleep(wait)
+			wait *= 2
+		}
+		actx, cancel := context.WithTimeout(ctx, appendTimeout)
+		err2 := sess.s.ops.Append(actx, sess.id, rec)
+		cancel()
+		if err2 == nil {
+			return nil
+		}
+		if errors.Is(err2, oplog.ErrSeq) {
+			if err != nil && sess.landed(ctx, rec) {
+				return nil
+			}
+			return err2
+		}
+		err = err2
+	}
+	return err
+}
+
+// landed reports whether the session's record rec.Seq is rec.
+func (sess *session) landed(ctx context.Context, rec oplog.Record) bool {
+	got, err := sess.s.record(ctx, sess.id, rec.Seq)
+	return err == nil && got.Type == rec.Type && got.Terminal == rec.Terminal && bytes.Equal(got.Data, rec.Data)
 }
 
 // waitEnd waits until the session has its terminal record, ctx ends or

@@ -114,7 +114,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.Edge, "twilio-edge", os.Getenv("TWILIO_EDGE"), "Twilio edge, e.g. dublin (env TWILIO_EDGE)")
 	fs.StringVar(&c.TwilioURL, "twilio-base-url", os.Getenv("TWILIO_BASE_URL"), "replace https://{api,iam,flex-api}.twilio.com, for egress proxies (env TWILIO_BASE_URL)")
 	fs.StringVar(&c.Workspace, "workspace", os.Getenv("TWILIO_WORKSPACE_SID"), "Flex TaskRouter workspace SID (WS…, Console → TaskRouter → Workspaces): an agent may act only on the calls of their accepted tasks (env TWILIO_WORKSPACE_SID; required unless -any-agent-any-call)")
-	fs.BoolVar(&c.AnyAgentAnyCall, "any-agent-any-call", false, "let every Flex agent of the account act on every live call whose SID they know, without -workspace (development only)")
+	fs.BoolVar(&c.AnyAgentAnyCall, "any-agent-any-call", false, "let every Flex agent of the account act on every live call whose SID they know, without -workspace (development only; not with -nats)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", time.Hour, "lifetime of the access tokens of /flex/voice-token and /flex/webchat")
 	fs.StringVar(&c.TwiMLAppSID, "twiml-app", os.Getenv("TWILIO_TWIML_APP_SID"), "TwiML App SID (AP…) for the voice client's outgoing calls (env TWILIO_TWIML_APP_SID)")
 	fs.StringVar(&c.IdentityPrefix, "voice-identity-prefix", agent.Env("VOICE_IDENTITY_PREFIX", "ext_"), "prefix of the voice client identities, so the extension differs from the Flex tab (env VOICE_IDENTITY_PREFIX)")
@@ -133,11 +133,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running operations may finish before they are ended with error-cancelled")
 	c.Engine.Flags(fs)
 	c.Session.Flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err: err, printed: true} // with the usage
+	if err := agent.ParseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	// Secrets come from the environment only.
 	c.AccountSID = os.Getenv("TWILIO_ACCOUNT_SID")
@@ -162,12 +159,22 @@ var errWorkspace = errors.New("set TWILIO_WORKSPACE_SID (or -workspace) to the F
 	"so that an agent can register or verify only the callers of their own accepted tasks; " +
 	"-any-agent-any-call lets every agent act on every call whose SID they know (development only)")
 
+// errAnyAgentCluster is the start-up error of -any-agent-any-call with
+// -nats.
+var errAnyAgentCluster = errors.New("-any-agent-any-call cannot run with -nats (or NATS_URL): a node forwards an agent's request to the node that holds the call, " +
+	"which does not authorize it again, so one node without -workspace would open every call of every node; " +
+	"set -workspace (TWILIO_WORKSPACE_SID) on every node, or run one node without -nats for development")
+
 // checkCluster refuses a node of many (-nats) whose configuration cannot
 // be shared: every node must sign and check the same event-stream tokens
-// and stream bindings, and read the same credentials.
+// and stream bindings, and read the same credentials, and keep agents to
+// their calls (-workspace).
 func checkCluster(cfg *config) error {
 	if cfg.NATS == "" {
 		return nil
+	}
+	if cfg.AnyAgentAnyCall {
+		return errAnyAgentCluster
 	}
 	var missing []string
 	if cfg.EventKey == "" {
@@ -667,34 +674,5 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stderr, nil)
 	stop()
-	os.Exit(exitCode(os.Stderr, "twilio-flex", err))
-}
-
-// usageError is a command line parseFlags refused. The flag package has
-// printed its own errors with the usage (printed); a value parseFlags
-// checks itself is printed by exitCode.
-type usageError struct {
-	err     error
-	printed bool
-}
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// exitCode reports err on stderr, once, and returns the process's exit
-// status: 0 on success and for -h (the usage was printed), 2 for a bad
-// command line, 1 for any other error.
-func exitCode(stderr io.Writer, name string, err error) int {
-	var ue usageError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		if !ue.printed {
-			fmt.Fprintln(stderr, name+":", err)
-		}
-		return 2
-	}
-	fmt.Fprintln(stderr, name+":", err)
-	return 1
+	os.Exit(agent.ExitCode(os.Stderr, "twilio-flex", err))
 }

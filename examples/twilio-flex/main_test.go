@@ -283,6 +283,8 @@ func TestStartupErrors(t *testing.T) {
 			[]string{"does not exist", "mkdir -p " + filepath.Dir(missing)}, "out of memory"},
 		{"fake twilio beyond loopback", nil, []string{"-fake-twilio", "-listen", "0.0.0.0:0"}, []string{"loopback"}, ""},
 		{"audio dir without key", map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}, []string{"-audio-dir", t.TempDir()}, []string{"ENROLMENT_AUDIO_KEY"}, ""},
+		{"any agent any call on a cluster", map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}, []string{"-any-agent-any-call", "-nats", "nats://127.0.0.1:1"},
+			[]string{"-any-agent-any-call cannot run with -nats", "-workspace"}, "EVENT_KEY"},
 		{"fake twilio without voices", nil, []string{"-fake-twilio", "-listen", "127.0.0.1:0", "-voices-dir", t.TempDir()}, []string{"-fake-wav"}, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -112,7 +112,7 @@ func (a *Assignment) Check(ctx context.Context) error {
 //
 //   - wrapping agent.ErrForbidden and ErrNotAssigned (403 "forbidden"):
 //     callID is not a call SID, p.Subject is not a worker SID (a Flex
-//     token without one), the worker is not in the workspace, or none of
+//     token without one: see IdentitySubject), the worker is not in the workspace, or none of
 //     their accepted reservations is of an assigned task on callID;
 //   - a *ServerError wrapping agent.ErrAuthUnavailable (503
 //     "auth_unavailable") and ErrServerCredentials (Twilio refused the

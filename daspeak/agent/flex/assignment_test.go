@@ -218,3 +218,45 @@ func TestNewAssignmentOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestAssignedIdentityIsNoWorker: a Flex token without a worker SID whose
+// identity looks like another agent's worker SID never acts as that
+// worker: its subject is an identity, refused, and not worker A's call.
+func TestAssignedIdentityIsNoWorker(t *testing.T) {
+	fake := taskRouterFake(t)
+	const token = "token-of-an-identity-shaped-like-a-worker"
+	fake.AddFlexToken(token, twilio.FlexIdentity{Identity: workerA, Expiration: time.Now().Add(time.Hour)})
+	auth := Assigned(newAuth(t, fake.URL, fake.AuthToken()), newAssignment(t, fake.URL, fake.AuthToken(), nil))
+	ctx := context.Background()
+	r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	p, err := auth.Authenticate(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Subject != IdentitySubject+workerA {
+		t.Errorf("subject %q, want %q", p.Subject, IdentitySubject+workerA)
+	}
+	if err := auth.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrForbidden) || !errors.Is(err, ErrNotAssigned) {
+		t.Fatalf("an identity %q acts on worker %s's call: err %v", workerA, workerA, err)
+	}
+}
+
+func TestIsCallSID(t *testing.T) {
+	for _, c := range []struct {
+		id   string
+		want bool
+	}{
+		{callOfA, true},
+		{"CA0123456789ABCDEF0123456789abcdef", true},
+		{"CA0123456789abcdef0123456789abcde", false},
+		{"CA0123456789abcdef0123456789abcdef0", false},
+		{"CA0123456789abcdef0123456789abcdeg", false},
+		{"WK0123456789abcdef0123456789abcdef", false},
+		{"", false},
+	} {
+		if got := IsCallSID(c.id); got != c.want {
+			t.Errorf("IsCallSID(%q) = %v", c.id, got)
+		}
+	}
+}

@@ -91,9 +91,16 @@ func (a *Authenticator) Identity(ctx context.Context, r *http.Request) (*twilio.
 	return a.Validate(ctx, Token(r))
 }
 
+// IdentitySubject prefixes the Subject of a principal whose Flex token
+// names no TaskRouter worker: its Subject is IdentitySubject + the Flex
+// identity, never a bare identity, so no identity (whatever it looks
+// like, "WK…" included) is taken for a worker SID.
+const IdentitySubject = "identity:"
+
 // Authenticate implements agent.Authenticator: the principal's Subject is
-// the agent's TaskRouter worker SID (the Flex identity when Twilio sent
-// none), its Name the SSO user (or the identity). Errors are those of
+// the agent's TaskRouter worker SID, or IdentitySubject + the Flex
+// identity when Twilio sent none; its Name the SSO user (or the
+// identity). Errors are those of
 // Validate: a *ServerError, wrapping agent.ErrAuthUnavailable, for the
 // server's side (an agent.Server answers it 503 "auth_unavailable"), any
 // other for the agent's (401).
@@ -110,7 +117,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 	}
 	sub := id.WorkerSID
 	if sub == "" {
-		sub = id.Identity
+		sub = IdentitySubject + id.Identity
 	}
 	name := id.RealmUserID
 	if name == "" {

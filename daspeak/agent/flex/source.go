@@ -432,18 +432,7 @@ func (s *Source) Call(ctx context.Context, callID string) (callerID string, inPr
 
 // IsCallSID reports whether id has the form of a Twilio call SID: "CA"
 // and 32 hexadecimal digits.
-func IsCallSID(id string) bool {
-	if len(id) != 34 || id[:2] != "CA" {
-		return false
-	}
-	for i := 2; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
+func IsCallSID(id string) bool { return isSID(id, "CA") }
 
 var (
 	_ agent.Source       = (*Source)(nil)

@@ -28,7 +28,8 @@
 // stored. The widget then says, on the new call, what became of it
 // ("Registration stopped: you switched calls … Nothing was registered.",
 // or that it finished before it could be stopped, or that this could not
-// be checked), naming the previous caller; none of its events is shown as
+// be checked: a start whose answer was lost, e.g. a proxy's 504, is
+// never said to have stored nothing), naming the previous caller; none of its events is shown as
 // the new call's, and onResponse and voicegate-result are not called for
 // it. An element removed from the page (not merely moved) stops its
 // operation the same way. The new call's status is read once the stop is
@@ -335,12 +336,21 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     return (Math.round((Number(x) || 0) * 10) / 10).toFixed(1);
   }
 
+  // APIError is a failed request. served is true when the answer is the
+  // voice service's own JSON error (not a proxy's page or no answer).
   class APIError extends Error {
-    constructor(code, status, message) {
+    constructor(code, status, message, served) {
       super(message || code);
       this.code = code;
       this.status = status;
+      this.served = !!served;
     }
+  }
+
+  // refused reports whether e is the service's own refusal of a request:
+  // then the request did nothing.
+  function refused(e) {
+    return !!(e && e.served && e.status >= 400 && e.status < 500);
   }
 
   function codeOfStatus(status) {
@@ -497,16 +507,17 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     }
 
     // _leave returns the operation running or starting for the call being
-    // left ({kind, callerId, op}, op a promise of the operation, of null
-    // when none started or of undefined when that is not known), or null.
+    // left ({kind, callId, callerId, base, op}, op a promise of the
+    // operation, of null when none started or of undefined when that is
+    // not known), or null.
     _leave() {
       const st = this._starting;
       this._starting = null;
       if (st) {
-        return { kind: st.kind, callerId: st.callerId, op: new Promise((resolve) => { st.settle = resolve; }) };
+        return { kind: st.kind, callId: st.callId, callerId: st.callerId, base: st.base, op: new Promise((resolve) => { st.settle = resolve; }) };
       }
       const op = this._op;
-      if (op && !op.done) return { kind: op.kind, callerId: op.callerId, op: Promise.resolve(op) };
+      if (op && !op.done) return { kind: op.kind, callId: op.callId, callerId: op.callerId, base: op.base, op: Promise.resolve(op) };
       return null;
     }
 
@@ -534,7 +545,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           });
         }
         if (op === null) return reg ? ROWS.left_register_stopped : ROWS.left_verify_stopped;
-        if (!op) return unknown;
+        if (!op) {
+          // Whether it started is not known (its answer was lost), so it
+          // cannot be stopped: a register is looked up, and said stored
+          // or not confirmed, never stopped.
+          if (!reg || !left.callId) return unknown;
+          const st = await this._api('/status', { call_id: left.callId, caller_id: left.callerId }, left.base, ctl.signal);
+          return st.registered === true ? ROWS.left_register_done : unknown;
+        }
         try {
           await this._api('/stop', { operation_id: op.id }, op.base, ctl.signal);
         } catch (e) {
@@ -677,8 +695,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       let data = null;
       try { data = await res.json(); } catch (_) { data = null; }
       if (!res.ok) {
-        const code = (data && typeof data.code === 'string' && data.code) || codeOfStatus(res.status);
-        throw new APIError(code, res.status, (data && data.error) || res.statusText);
+        const served = !!(data && typeof data.code === 'string' && data.code);
+        const code = served ? data.code : codeOfStatus(res.status);
+        throw new APIError(code, res.status, (data && data.error) || res.statusText, served);
       }
       return data || {};
     }
@@ -789,7 +808,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       const gen = this._gen;
       const base = this._base();
-      const starting = { kind, callerId: body.caller_id, settle: null };
+      const starting = { kind, callId: body.call_id, callerId: body.caller_id, base, settle: null };
       this._closeStream();
       // A new operation: nothing of the previous one stays on screen.
       this.m.outcome = null;
@@ -805,9 +824,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         r = await this._api('/' + kind, body, base);
       } catch (e) {
         if (this._starting === starting) this._starting = null;
-        // Left while starting: a refused start started nothing; an
-        // unanswered one may have.
-        if (starting.settle) starting.settle(e.code === 'network' ? undefined : null);
+        // Left while starting: only a start the service itself refused
+        // (its JSON error, 4xx) started nothing. Any other failure (no
+        // answer, a proxy's 502/504, a 5xx) may have lost the answer of
+        // an operation that runs.
+        if (starting.settle) starting.settle(refused(e) ? null : undefined);
         if (gen !== this._gen) return;
         this.m.phase = 'idle';
         this.m.progress = null;

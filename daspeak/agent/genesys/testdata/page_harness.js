@@ -43,6 +43,12 @@ async function run(s) {
     TextEncoder, Uint8Array, URLSearchParams, URL, JSON, Date, Promise, parseInt, String, Array,
   };
   vm.runInNewContext(src, ctx);
+  // Wait until the page did what ends its script (it awaits
+  // crypto.subtle and fetch, so no fixed number of ticks is enough):
+  // redirected, mounted the widget or said why not (fail); at most 10 s.
+  for (const t0 = Date.now(); !(out.assigned || out.mounted.length || out.status) && Date.now() - t0 < 10000;) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
   out.storage = store;
   return out;
