@@ -78,44 +78,57 @@
 //
 // The goal is that every result comes within the engine calls' own CPU
 // time divided among the cores plus 100 ms, in arrival order. On 2 cores
-// (GOMAXPROCS 2) shared with other jobs (load average 12–16), eight runs
+// (GOMAXPROCS 2) shared with other jobs (load average 11–15), ten runs
 // gave these figures with the Limiter:
 //
-//   - The engine calls took 2.99–3.63 s of CPU, measured on each call's
-//     thread. That is 3.0–3.6 ms a call, for a bound of 1.60–1.92 s.
+//   - The engine calls took 2.82–2.92 s of CPU, measured on each call's
+//     thread. That is 2.8–2.9 ms a call, for a bound of 1.51–1.56 s.
 //   - Every call was admitted in arrival order (0 out of order).
-//   - The median result came at 0.81–1.25 s and the last at 1.62–2.14 s,
+//   - The median result came at 0.78–1.11 s and the last at 1.57–1.92 s,
 //     both on the process's clock. That clock is the process's CPU time
 //     plus the time its scheduler was idle or stopped for a garbage
 //     collection, divided among the cores: the wall time of a machine
 //     running nothing else.
-//   - So the last result was 5–288 ms past the bound: the goal was not met
-//     on this machine. On the CPU clock alone, which leaves out the idle
-//     and pause time, the last result came between 30 ms within the bound
-//     and 31 ms past it.
-//   - The process spent 140–263 ms of CPU outside the engine calls, or
-//     70–132 ms a core, against the 100 ms allowance. That CPU went to the
-//     garbage collector's background work (15 cycles in the burst, driven
-//     by the engine's allocations of about 0.9 MB a call), the WAV files,
-//     the sessions' last frames and the results. Idle and pause time added
-//     another 57–513 ms, or 29–257 ms a core. It grows with the machine's
-//     load, because a collection's pause lasts until every one of the
-//     process's threads is back on a core.
-//   - Results came at most 3–28 places out of arrival order, because a
+//   - So the last result was 17–360 ms past the bound: the goal was not
+//     met on this machine. On the CPU clock alone, which leaves out the
+//     idle and pause time, the last result came between 28 ms within the
+//     bound and 27 ms past it.
+//   - The process spent 145–253 ms of CPU outside the engine calls, or
+//     73–127 ms a core, against the 100 ms allowance. The garbage
+//     collector hardly ran (0–1 cycles in the burst): the offline engine
+//     reuses its buffers from call to call and allocates about 1 KB a
+//     verification. That CPU went to the sessions' last frames, their WAV
+//     files (about 40 KB each, in memory the process had not used before:
+//     the burst had 12,300–12,800 page faults and 88–206 ms of system
+//     time) and the results. Idle and pause time added another
+//     89–666 ms, or 45–333 ms a core; it varied with the other jobs' load.
+//   - Results came at most 6–53 places out of arrival order, because a
 //     call on one core can finish after later calls on the other. On the
-//     wall clock the last result came at 3.7–12.6 s, because the other
+//     wall clock the last result came at 4.5–8.1 s, because the other
 //     jobs had the cores.
+//
+// Before the offline engine reused its buffers it allocated about 0.9 MB
+// a call. Ten runs of that engine, interleaved with the ten above, had 13–14
+// collections in the burst, 2.98–3.14 s of engine CPU (the collector's
+// assists included), 207–256 ms of CPU outside the engine calls, 227 ms
+// to 1.08 s of idle and pause time, and the last result 135–567 ms past
+// the bound.
 //
 // The sessions stay referenced until the burst ends, because their calls
 // go on after the result. With -burst.keep=false each session is dropped
-// at its result. The heap then shrinks with every result and the
-// collector runs about three times as often (42–44 cycles), which cost
-// 284–343 ms of CPU outside the engine calls in two runs.
+// at its result. With the old engine the heap then shrank with every
+// result and the collector ran about three times as often (40 cycles),
+// which cost 250–258 ms of CPU outside the engine calls in two runs; with
+// the buffers reused it ran 0 times and the CPU outside the engine calls
+// was 129–178 ms in two runs interleaved with those, the last result
+// 24 ms within and 218 ms past the bound.
 //
 // Without the Limiter the last result came at about the same time
-// (1.54–2.03 s on the process's clock), but in scheduler order: up to
-// 580–964 places out of order, with results up to 0.95–1.64 s past their
-// fair share. The Limiter gains order and a bound, not speed.
+// (1.57–1.64 s on the process's clock in two runs), but in scheduler
+// order: up to 827–833 places out of order, with results up to
+// 1.28–1.33 s past their fair share. All the calls then run at once, each
+// with its own buffers, and the collector ran 1–2 times. The Limiter
+// gains order and a bound, not speed.
 //
 // # Anti-spoofing
 //

@@ -15,7 +15,13 @@ const credentialPrefix = "vgo1."
 // "vgo1." + base64url(no padding) of
 // [version 1][hash length][hash][dimension uint16 LE][float32 LE…][CRC-32 IEEE of all before].
 func encodeCredential(hash string, emb []float32) string {
-	b := make([]byte, 0, 4+len(hash)+4*len(emb)+4)
+	return new(workspace).encodeCredential(hash, emb)
+}
+
+// encodeCredential is encodeCredential with ws's buffers; only the
+// returned string is new.
+func (ws *workspace) encodeCredential(hash string, emb []float32) string {
+	b := ws.raw[:0]
 	b = append(b, 1, byte(len(hash)))
 	b = append(b, hash...)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(emb)))
@@ -23,18 +29,31 @@ func encodeCredential(hash string, emb []float32) string {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 	}
 	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
-	return credentialPrefix + base64.RawURLEncoding.EncodeToString(b)
+	t := append(ws.text[:0], credentialPrefix...)
+	t = base64.RawURLEncoding.AppendEncode(t, b)
+	ws.raw, ws.text = b, t
+	return string(t)
 }
 
 // decodeCredential parses a credential. ok is false for anything malformed:
 // wrong prefix or version, bad base64, a size mismatch, a checksum mismatch
 // or a non-finite value.
 func decodeCredential(s string) (hash string, emb []float32, ok bool) {
+	return new(workspace).decodeCredential(s)
+}
+
+// decodeCredential is decodeCredential with ws's buffers: emb is ws's
+// until its next decodeCredential.
+func (ws *workspace) decodeCredential(s string) (hash string, emb []float32, ok bool) {
 	rest, found := strings.CutPrefix(s, credentialPrefix)
 	if !found || len(rest) > 16384 {
 		return "", nil, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
+	ws.text = append(ws.text[:0], rest...)
+	b, err := base64.RawURLEncoding.AppendDecode(ws.raw[:0], ws.text)
+	if b != nil {
+		ws.raw = b
+	}
 	if err != nil || len(b) < 8 || b[0] != 1 {
 		return "", nil, false
 	}
@@ -53,7 +72,8 @@ func decodeCredential(s string) (hash string, emb []float32, ok bool) {
 	if dim == 0 || len(p) != 4*dim {
 		return "", nil, false
 	}
-	emb = make([]float32, dim)
+	emb = grow(ws.ref, dim)
+	ws.ref = emb
 	for i := range emb {
 		x := math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {

@@ -232,4 +232,14 @@
 // offline-mfcc-v3, two runs each, interleaved (a single call: under
 // 0.01 s). Wall-clock figures on the shared test machine varied from 9
 // to 34 ms per call for both.
+//
+// A call reuses its buffers (samples, detector, frames, cepstra,
+// supervector, cosines) from earlier calls: a credential extraction
+// allocates about 8 KB, the 6.9 KB credential included, and a
+// verification about 1 KB, where both allocated 0.9 MB before (go test
+// -run '^$' -bench . -benchmem ./daspeak/offline/). 1,001 extractions
+// (the command above with -test.benchtime 1001x) used 3.11–3.77 s of user
+// and system time, against 3.41–3.86 s with the 0.9 MB allocations, four
+// runs each, interleaved, with the same results bit for bit
+// (TestGolden).
 package offline

@@ -73,6 +73,12 @@ func (m *mixture) posteriors(f *[featDim]float64, post *[ubmSize]float64) {
 // supervector returns the scaled mean shifts of a's speech frames, or nil
 // when a holds none.
 func (m *mixture) supervector(a analysis) []float64 {
+	return m.supervectorInto(nil, a)
+}
+
+// supervectorInto is supervector written into v's array when its
+// capacity is at least embedDim (allocated otherwise).
+func (m *mixture) supervectorInto(v []float64, a analysis) []float64 {
 	if len(a.ceps) == 0 {
 		return nil
 	}
@@ -92,7 +98,7 @@ func (m *mixture) supervector(a analysis) []float64 {
 			}
 		}
 	}
-	v := make([]float64, embedDim)
+	v = grow(v, embedDim)
 	for k := range ubmSize {
 		for d := range featDim {
 			adapted := (sx[k][d] + relevance*m.mean[k][d]) / (n[k] + relevance)
@@ -105,10 +111,17 @@ func (m *mixture) supervector(a analysis) []float64 {
 // embedding returns the unit-length embedding of a, or nil when a holds no
 // speech frames.
 func embedding(a analysis) []float32 {
-	v := background.supervector(a)
+	return new(workspace).embedding(a)
+}
+
+// embedding is embedding with ws's buffers: the result is ws's until its
+// next embedding.
+func (ws *workspace) embedding(a analysis) []float32 {
+	v := background.supervectorInto(ws.sv, a)
 	if v == nil {
 		return nil
 	}
+	ws.sv = v
 	unitLength(v)
 	comp.project(v)
 	var nn float64
@@ -119,7 +132,8 @@ func embedding(a analysis) []float32 {
 	if nn == 0 {
 		nn = 1
 	}
-	out := make([]float32, len(v))
+	out := grow(ws.emb, len(v))
+	ws.emb = out
 	for i, x := range v {
 		out[i] = float32(x / nn)
 	}
@@ -154,7 +168,13 @@ func unitLength(v []float64) {
 // score compares two embeddings: the normalised score of the pair
 // (model.go), calibrated.
 func score(a, b []float32) float64 {
-	return calibrate(comp.normScore(a, b, nil))
+	return new(workspace).score(a, b)
+}
+
+// score is score with ws's buffers.
+func (ws *workspace) score(a, b []float32) float64 {
+	ws.cos = grow(ws.cos, len(comp.cohort))
+	return calibrate(comp.normScore(a, b, nil, ws.cos))
 }
 
 // calibrate maps a normalised score z to a score in (0, 1) with a logistic

@@ -97,13 +97,15 @@ func (e *Engine) GenerateCredential(ctx context.Context, hash string, audio []by
 	if hash != ModelHash {
 		return nil, modelNotAvailable(hash)
 	}
-	emb, a, err := e.analyseAudio(ctx, audio, opts)
+	ws := workspaces.Get().(*workspace)
+	defer workspaces.Put(ws)
+	emb, a, err := e.analyseAudio(ctx, ws, audio, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &daspeak.CredentialResult{
 		Model:              daspeak.Model{Hash: ModelHash, Mode: ModelMode},
-		Credential:         encodeCredential(ModelHash, emb),
+		Credential:         ws.encodeCredential(ModelHash, emb),
 		Authenticity:       daspeak.AuthenticityNotPerformed,
 		InputAudioDuration: round3(a.duration),
 		NetSpeechDuration:  round3(a.netSpeech),
@@ -114,18 +116,20 @@ func (e *Engine) GenerateCredential(ctx context.Context, hash string, audio []by
 // always daspeak.AuthenticityNotPerformed. A credential of an earlier model
 // version gives a *StaleCredentialError.
 func (e *Engine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
-	ref, err := parseCredential(credential)
+	ws := workspaces.Get().(*workspace)
+	defer workspaces.Put(ws)
+	ref, err := ws.parseCredential(credential)
 	if err != nil {
 		return nil, err
 	}
-	emb, a, err := e.analyseAudio(ctx, audio, opts)
+	emb, a, err := e.analyseAudio(ctx, ws, audio, opts)
 	if err != nil {
 		return nil, err
 	}
 	return &daspeak.CompareResult{
 		Model:              daspeak.Model{Hash: ModelHash, Mode: ModelMode},
 		Calibration:        calibrationName(opts),
-		Score:              score(ref, emb),
+		Score:              ws.score(ref, emb),
 		Authenticity:       daspeak.AuthenticityNotPerformed,
 		InputAudioDuration: round3(a.duration),
 		NetSpeechDuration:  round3(a.netSpeech),
@@ -167,7 +171,13 @@ func CredentialModel(credential string) (string, error) {
 }
 
 func parseCredential(s string) ([]float32, error) {
-	hash, emb, ok := decodeCredential(s)
+	return new(workspace).parseCredential(s)
+}
+
+// parseCredential is parseCredential with ws's buffers: the embedding is
+// ws's until its next decodeCredential.
+func (ws *workspace) parseCredential(s string) ([]float32, error) {
+	hash, emb, ok := ws.decodeCredential(s)
 	if !ok {
 		return nil, invalidCredential()
 	}
@@ -204,8 +214,8 @@ func calibrationName(opts *daspeak.AudioOptions) string {
 }
 
 // analyseAudio validates and decodes a WAV request and returns its
-// embedding and analysis.
-func (e *Engine) analyseAudio(ctx context.Context, audio []byte, opts *daspeak.AudioOptions) ([]float32, analysis, error) {
+// embedding and analysis, both in ws's buffers.
+func (e *Engine) analyseAudio(ctx context.Context, ws *workspace, audio []byte, opts *daspeak.AudioOptions) ([]float32, analysis, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, analysis{}, err
 	}
@@ -244,8 +254,17 @@ func (e *Engine) analyseAudio(ctx context.Context, audio []byte, opts *daspeak.A
 	case o.Channel > f.Channels:
 		return nil, analysis{}, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionInvalidChannel, Message: "Invalid specified channel/s"}
 	}
-	pcm := w.Mono(o.Channel - 1)
-	a := analyse(pcm, f.SampleRate, 0)
+	// w.Mono(o.Channel-1), in ws's buffers.
+	ws.pcm = w.PCM(ws.pcm[:0])
+	pcm := ws.pcm
+	if f.Channels != 1 {
+		ws.mono = grow(ws.mono, len(pcm)/f.Channels)
+		pcm = ws.mono
+		if codec.ExtractChannel(pcm, ws.pcm, f.Channels, o.Channel-1) == 0 && len(pcm) > 0 {
+			pcm = nil
+		}
+	}
+	a := ws.analyse(pcm, f.SampleRate, 0)
 	if a.netSpeech < MinNetSpeech {
 		return nil, a, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionVoiceDurationIsNotEnough,
 			Message:  fmt.Sprintf("Voice duration is not enough %.2fs < %.2fs", floor2(a.netSpeech), MinNetSpeech),
@@ -254,7 +273,7 @@ func (e *Engine) analyseAudio(ctx context.Context, audio []byte, opts *daspeak.A
 	if err := ctx.Err(); err != nil {
 		return nil, analysis{}, err
 	}
-	emb := embedding(a)
+	emb := ws.embedding(a)
 	if emb == nil {
 		return nil, a, &daspeak.APIError{Status: 400, Exception: daspeak.ExceptionInsufficientQuality, Message: "The audio quality is not good enough"}
 	}

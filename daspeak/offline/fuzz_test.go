@@ -54,3 +54,30 @@ func BenchmarkGenerateCredential(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(w.Duration()), "rtf")
 }
+
+// BenchmarkCompareCredentialToAudio measures a verification of a 7 s
+// fixture clip against a credential, as a real-time factor.
+func BenchmarkCompareCredentialToAudio(b *testing.B) {
+	enrol, err := os.ReadFile(fixtures.Path(fixtures.Utterances("slt")[0]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	audio, err := os.ReadFile(fixtures.Path(fixtures.Utterances("slt")[1]))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := fixtures.LoadWAV(b, fixtures.Utterances("slt")[1])
+	e := New(nil)
+	r, err := e.GenerateCredential(context.Background(), ModelHash, enrol, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(audio)))
+	for b.Loop() {
+		if _, err := e.CompareCredentialToAudio(context.Background(), r.Credential, audio, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(w.Duration()), "rtf")
+}

@@ -132,9 +132,13 @@ const cohortTrim = 4
 
 // stats returns the mean and standard deviation of the cohortTop highest
 // cosines (after the cohortTrim highest) between e and the cohort rows whose speaker skip does not flag
-// (skip nil: all rows).
-func (c *compensation) stats(e []float32, skip func(speaker uint8) bool) (mean, sd float64) {
-	s := make([]float64, 0, len(c.cohort))
+// (skip nil: all rows). It keeps the cosines in scratch's array when its
+// capacity is at least len(c.cohort), and allocates otherwise.
+func (c *compensation) stats(e []float32, skip func(speaker uint8) bool, scratch []float64) (mean, sd float64) {
+	if cap(scratch) < len(c.cohort) {
+		scratch = make([]float64, 0, len(c.cohort))
+	}
+	s := scratch[:0]
 	for i, row := range c.cohort {
 		if skip != nil && skip(c.speaker[i]) {
 			continue
@@ -171,9 +175,12 @@ func cohortStats(s []float64) (mean, sd float64) {
 // statistics against the closest cohort embeddings. An impostor's
 // normalised score is about standard normal whatever the channel; a
 // genuine speaker's lies several units above.
-func (c *compensation) normScore(a, b []float32, skip func(speaker uint8) bool) float64 {
+//
+// scratch, when its capacity is at least len(c.cohort), keeps the cosines
+// with the cohort (nil: they are allocated).
+func (c *compensation) normScore(a, b []float32, skip func(speaker uint8) bool, scratch []float64) float64 {
 	s := cosine(a, b)
-	ma, sa := c.stats(a, skip)
-	mb, sb := c.stats(b, skip)
+	ma, sa := c.stats(a, skip, scratch)
+	mb, sb := c.stats(b, skip, scratch)
 	return 0.5 * ((s-ma)/sa + (s-mb)/sb)
 }
