@@ -191,6 +191,9 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	if n := p.Count("voicegate-agent#flaky >> .notice"); n != 0 {
 		t.Errorf("%d notices after Dismiss, want 0", n)
 	}
+	if f := p.Focused(); !strings.HasPrefix(f, "button#main") {
+		t.Errorf("focus after Dismiss on %q, want the main button", f)
+	}
 
 	// A stop that never gets through: the notice says the register is not
 	// confirmed stopped (after the widget gives up, 20 s).

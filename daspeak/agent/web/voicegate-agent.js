@@ -684,6 +684,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     _renderNotices() {
       const box = this.$('notices');
+      // The Dismiss button that has focus keeps it across the redraw.
+      const focused = this.shadowRoot.activeElement;
+      const keep = focused && box.contains(focused) ? focused.dataset.notice : '';
       box.textContent = '';
       for (const n of this._notices) {
         const row = n.row;
@@ -708,9 +711,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         b.className = 'dismiss';
         b.textContent = 'Dismiss';
         b.setAttribute('aria-label', 'Dismiss: ' + row.title);
+        b.dataset.notice = String(n.id);
         b.addEventListener('click', () => this._dismiss(n));
         el.append(badge, text, b);
         box.appendChild(el);
+        if (keep === b.dataset.notice) b.focus();
       }
     }
 
