@@ -525,12 +525,17 @@ func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callChe
 	}
 	switch {
 	case callCaller != "" && callerID != callCaller:
-		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: "caller_id is not the caller of this call"}
+		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: msgCallerMismatch}
 	case callCaller == "" && use == useAct:
 		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadCallerID, Message: "the call's caller number is not known, so no caller can be bound to it"}
 	}
 	return callCheck{callerID: callerID, inProgress: live, bound: callCaller != ""}, nil
 }
+
+// msgCallerMismatch is the message of a 400 bad_caller_id whose number is
+// valid but not the call's caller: the widget tells it from a number that
+// is not usable by it (CALLER_MISMATCH in web/voicegate-agent.js).
+const msgCallerMismatch = "caller_id is not the caller of this call"
 
 // authorize asks the Authenticator, when it is a CallAuthorizer, whether
 // p may act on callID. Refusals answering 401 or 503 wait for

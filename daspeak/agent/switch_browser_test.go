@@ -67,6 +67,7 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
 	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	nsel := func(w, class string) string { return "voicegate-agent#" + w + " >> .notice ." + class }
 	switchTo := func(w, callID, callerID string) {
 		p.Eval(`(() => { const el = document.getElementById('`+w+`'); el.setAttribute('call-sid', '`+callID+`'); el.setAttribute('caller-id', '`+callerID+`'); })()`, nil)
 	}
@@ -95,10 +96,10 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 	p.WaitText(sel("running", "state"), "^Registering voice", 10*time.Second)
 	p.WaitText(sel("running", "ptext"), `^Voice collected: .* of 8\.0 s$`, 10*time.Second)
 	switchTo("running", callRun2, callerRun2)
-	p.WaitText(sel("running", "otitle"), stoppedTitle, 10*time.Second)
-	p.WaitText(sel("running", "ocause"), `^The registration of \+34911234567 was stopped\.$`, time.Second)
-	p.WaitText(sel("running", "otodo"), nothingStored, time.Second)
-	p.WaitText(sel("running", "live"), `^Registration stopped: you switched calls\. The registration of \+34911234567 was stopped\. Nothing was registered\.$`, 2*time.Second)
+	p.WaitText(nsel("running", "title"), stoppedTitle, 10*time.Second)
+	p.WaitText(nsel("running", "cause"), `^The registration of \+34911234567 on the previous call was stopped\.$`, time.Second)
+	p.WaitText(nsel("running", "todo"), nothingStored, time.Second)
+	p.WaitText(sel("running", "nlive"), `^Registration stopped: you switched calls\. The registration of \+34911234567 on the previous call was stopped\. Nothing was registered\.$`, 2*time.Second)
 	// The new call is the one shown, and can be used.
 	p.WaitText(sel("running", "caller"), `^\+14155550101$`, 5*time.Second)
 	p.WaitText(sel("running", "main"), "^Register User$", 5*time.Second)
@@ -117,8 +118,8 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 	p.Click(sel("starting", "main"))
 	p.WaitText(sel("starting", "ptext"), `^Starting`, 5*time.Second)
 	switchTo("starting", callStart2, callerStart2)
-	p.WaitText(sel("starting", "otitle"), "^Stopping the previous call.s check$", 5*time.Second)
-	p.WaitText(sel("starting", "ocause"), `\+34911234568`, time.Second)
+	p.WaitText(nsel("starting", "title"), "^Stopping the previous call.s check$", 5*time.Second)
+	p.WaitText(nsel("starting", "cause"), `\+34911234568`, time.Second)
 	// The new call waits for the stop to be confirmed.
 	if got := p.Text(sel("starting", "main")); got != "Loading\u2026" {
 		t.Errorf("main button %q while the call left is being stopped, want Loading…", got)
@@ -127,9 +128,9 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 	e.src.block = nil
 	e.src.mu.Unlock()
 	close(block)
-	p.WaitText(sel("starting", "otitle"), stoppedTitle, 10*time.Second)
-	p.WaitText(sel("starting", "ocause"), `^The registration of \+34911234568 was stopped\.$`, time.Second)
-	p.WaitText(sel("starting", "otodo"), nothingStored, time.Second)
+	p.WaitText(nsel("starting", "title"), stoppedTitle, 10*time.Second)
+	p.WaitText(nsel("starting", "cause"), `^The registration of \+34911234568 on the previous call was stopped\.$`, time.Second)
+	p.WaitText(nsel("starting", "todo"), nothingStored, time.Second)
 	p.WaitText(sel("starting", "main"), "^Register User$", 5*time.Second)
 	p.WaitText(sel("starting", "caller"), `^\+14155550102$`, time.Second)
 	cancelled(callStart)

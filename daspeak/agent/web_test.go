@@ -344,6 +344,7 @@ func TestWidgetBrowser(t *testing.T) {
 	p := b.NewPage(320, 2400)
 	p.Goto(srv.URL + "/page")
 	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	nsel := func(w, class string) string { return "voicegate-agent#" + w + " >> .notice ." + class }
 
 	// Foreign events and a dropped stream.
 	p.WaitText(sel("filter", "main"), "^Authenticate User$", 10*time.Second)
@@ -470,10 +471,10 @@ func TestWidgetBrowser(t *testing.T) {
 	p.WaitText(sel("switch", "live"), "^Checking the caller.s voice", 2*time.Second)
 	p.Eval(`(() => { const el = document.getElementById('switch'); el.setAttribute('call-sid', 'CAswitch2'); el.setAttribute('caller-id', '+34600555666'); })()`, nil)
 	p.WaitText(sel("switch", "main"), "^Authenticate User$", 10*time.Second)
-	p.WaitText(sel("switch", "otitle"), "^Voice check stopped: you switched calls$", 5*time.Second)
-	p.WaitText(sel("switch", "ocause"), `^The voice check of \+34600111222 was stopped\.$`, time.Second)
-	p.WaitText(sel("switch", "live"), `^Voice check stopped: you switched calls\. The voice check of \+34600111222 was stopped\. That caller was not verified\.$`, 2*time.Second)
-	if txt := p.Text(sel("switch", "alert")); txt != "" {
+	p.WaitText(nsel("switch", "title"), "^Voice check stopped: you switched calls$", 5*time.Second)
+	p.WaitText(nsel("switch", "cause"), `^The voice check of \+34600111222 on the previous call was stopped\.$`, time.Second)
+	p.WaitText(sel("switch", "nlive"), `^Voice check stopped: you switched calls\. The voice check of \+34600111222 on the previous call was stopped\. That caller was not verified\.$`, 2*time.Second)
+	if txt := p.Text(sel("switch", "alert")) + p.Text(sel("switch", "nalert")); txt != "" {
 		t.Errorf("after the caller changed mid-operation, the alert region says %q", txt)
 	}
 	p.WaitText(sel("switch", "caller"), `^\+34600555666$`, time.Second)
@@ -505,9 +506,9 @@ func TestWidgetBrowser(t *testing.T) {
 	p.Click(sel("regdone", "main"))
 	p.WaitText(sel("regdone", "ptext"), `Voice collected: 4\.0 s of 5\.0 s`, 10*time.Second)
 	p.Eval(`document.getElementById('regdone').setAttribute('call-sid', 'CAregdone2')`, nil)
-	p.WaitText(sel("regdone", "otitle"), "^Registration finished before you switched calls$", 10*time.Second)
-	p.WaitText(sel("regdone", "ocause"), `^The voice of \+34600111222 was registered before the registration could be stopped\.$`, time.Second)
-	p.WaitText(sel("regdone", "alert"), `^Registration finished before you switched calls\. The voice of \+34600111222 was registered`, 2*time.Second)
+	p.WaitText(nsel("regdone", "title"), "^Registration finished before you switched calls$", 10*time.Second)
+	p.WaitText(nsel("regdone", "cause"), `^The voice of \+34600111222 on the previous call was registered before the registration could be stopped\.$`, time.Second)
+	p.WaitText(sel("regdone", "nalert"), `^Registration finished before you switched calls\. The voice of \+34600111222 on the previous call was registered`, 2*time.Second)
 	p.WaitText(sel("regdone", "main"), "^Register User$", 5*time.Second)
 	p.Eval(`vg.titles`, &titles)
 	for _, tt := range titles["regdone"] {

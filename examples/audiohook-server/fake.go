@@ -186,7 +186,10 @@ type indexRow struct {
 }
 
 // index serves the list of live conversations, each linked to its widget
-// page; it reloads every 2 s while there is none, every 10 s after.
+// page. The page fetches itself every 2 s while there is none, every 10 s
+// after, and replaces the list in place when it changed, keeping keyboard
+// focus on the link that had it (a reload would move focus to the top of
+// the page); without JavaScript it reloads.
 func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
@@ -199,30 +202,66 @@ func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-"+indexScriptHash+"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	indexTemplate.Execute(w, struct {
 		Rows                []indexRow
 		APIKey, Secret, URL string
-	}{rows, fakeAPIKey, fakeSecretB64, "ws://" + r.Host + wsPath})
+		Script              template.JS
+	}{rows, fakeAPIKey, fakeSecretB64, "ws://" + r.Host + wsPath, template.JS(indexScript)})
 }
+
+// indexScript refreshes the index page in place (see index).
+const indexScript = `(() => {
+  const list = document.getElementById('list');
+  const refresh = async () => {
+    try {
+      const res = await fetch(location.pathname, { cache: 'no-store', credentials: 'same-origin' });
+      if (!res.ok) return;
+      const next = new DOMParser().parseFromString(await res.text(), 'text/html').getElementById('list');
+      if (!next || next.innerHTML === list.innerHTML) return;
+      const f = document.activeElement;
+      const href = f && list.contains(f) ? f.getAttribute('href') : null;
+      list.innerHTML = next.innerHTML;
+      const again = href && Array.from(list.querySelectorAll('a')).find((a) => a.getAttribute('href') === href);
+      if (again) again.focus();
+    } catch (_) {
+      // The server is gone or restarting: try again later.
+    } finally {
+      setTimeout(refresh, list.querySelector('#conversations') ? 10000 : 2000);
+    }
+  };
+  setTimeout(refresh, list.querySelector('#conversations') ? 10000 : 2000);
+})();`
+
+// indexScriptHash is the base64 SHA-256 of indexScript, for the page's
+// Content-Security-Policy.
+var indexScriptHash = func() string {
+	h := sha256.Sum256([]byte(indexScript))
+	return base64.StdEncoding.EncodeToString(h[:])
+}()
 
 var indexTemplate = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="{{if .Rows}}10{{else}}2{{end}}">
+<noscript><meta http-equiv="refresh" content="{{if .Rows}}10{{else}}2{{end}}"></noscript>
 <title>Live conversations (fake Genesys Cloud)</title>
 <style>
 body{margin:24px;font:14px system-ui,sans-serif;color:#222}
-table{border-collapse:collapse}th,td{padding:6px 12px;border-bottom:1px solid #ddd;text-align:left}
-code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}
-.note{color:#a15c00}
+@media (max-width:480px){body{margin:12px}th,td{padding:6px 4px!important}}
+h1{font-size:1.5em}
+table{border-collapse:collapse;width:100%}th,td{padding:6px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
+th{font-size:12px}td:first-child{word-break:break-all}td+td{white-space:nowrap}
+code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
+a{color:#0b57d0}a:focus-visible{outline:3px solid #000;outline-offset:2px}
+.note{color:#8a4b00}
 </style>
 </head>
 <body>
 <h1>Live conversations</h1>
 <p class="note">Fake Genesys Cloud for local trials: the login asks nothing, one token for everyone on this machine.</p>
+<div id="list">
 {{if .Rows}}
 <table id="conversations">
 <thead><tr><th>Conversation</th><th>Caller (ANI)</th><th>Since</th></tr></thead>
@@ -236,6 +275,8 @@ code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f4;padding:8px;whi
 <pre>AUDIOHOOK_API_KEY={{.APIKey}} AUDIOHOOK_CLIENT_SECRET={{.Secret}} \
 go run ./examples/audiohook-client -url {{.URL}} -wav testdata/voices/awb_1.wav -loop 10m</pre>
 {{end}}
+</div>
+<script>{{.Script}}</script>
 </body>
 </html>
 `))

@@ -270,7 +270,37 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET "+resultPath, s.result)
 	mux.HandleFunc("GET "+mediaPath, s.media)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux's own answers (no such path, wrong method) in JSON
+		// like every other IVR API error; Allow stays.
+		if _, pattern := mux.Handler(r); pattern == "" {
+			w = &jsonErrors{ResponseWriter: w}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// jsonErrors writes an error status as {"error": "<status text>"} in place
+// of the plain-text body of http.Error.
+type jsonErrors struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (j *jsonErrors) WriteHeader(code int) {
+	if code < 400 {
+		j.ResponseWriter.WriteHeader(code)
+		return
+	}
+	j.replaced = true
+	writeError(j.ResponseWriter, code, strings.ToLower(http.StatusText(code)))
+}
+
+func (j *jsonErrors) Write(b []byte) (int, error) {
+	if j.replaced {
+		return len(b), nil
+	}
+	return j.ResponseWriter.Write(b)
 }
 
 // check looks up the caller for a register or verify request. It returns
@@ -299,6 +329,13 @@ func (s *server) check(ctx context.Context, op daspeak.Operation, caller string)
 func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		// A parameter given twice has no one meaning: never pick one.
+		for _, name := range []string{"caller", "call", "channel"} {
+			if len(q[name]) > 1 {
+				writeError(w, http.StatusBadRequest, name+": given more than once")
+				return
+			}
+		}
 		caller, err := normalizeCaller(q.Get("caller"))
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
@@ -314,6 +351,12 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 				writeError(w, http.StatusBadRequest, "call: a Twilio call SID (CA…) required")
 				return
 			}
+			// Without it /twilio/media refuses every stream: a session
+			// made now would wait for a stream that cannot come.
+			if s.cfg.AuthToken == "" {
+				writeError(w, http.StatusServiceUnavailable, "call=CA… needs TWILIO_AUTH_TOKEN, which is not set: the server cannot accept Twilio's media stream without it")
+				return
+			}
 			sess, created, err := s.newSession(r.Context(), op, caller, call, sessionSpec{})
 			if err != nil {
 				writeError(w, http.StatusServiceUnavailable, err.Error())
@@ -327,8 +370,18 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWAV))
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("recording too large: at most %d bytes", tooLarge.Limit))
+			return
+		}
 		if err != nil {
-			writeError(w, http.StatusRequestEntityTooLarge, "recording too large")
+			// The client went away or stopped sending: never verify on
+			// part of the recording.
+			writeError(w, http.StatusBadRequest, "the recording is cut short (the upload was truncated): "+err.Error())
+			return
+		}
+		if len(body) == 0 {
+			writeError(w, http.StatusBadRequest, "empty body: send a WAV recording, or pass call=CA… to bind a Twilio stream")
 			return
 		}
 		parsed, err := codec.ParseWAV(body)

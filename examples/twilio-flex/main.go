@@ -432,6 +432,12 @@ func (a *app) shutdown(ctx context.Context) error {
 	return errors.Join(err, a.source.Close())
 }
 
+// abort closes an app that never served: nothing ran, nothing to drain.
+func (a *app) abort(ctx context.Context) {
+	a.api.Shutdown(ctx)
+	a.source.Close()
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -502,6 +508,10 @@ func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
 	cfg.AccountSID, cfg.AuthToken = f.srv.AccountSID(), f.srv.AuthToken()
 	cfg.APIKeySID, cfg.APIKeySecret = apiKey, apiSecret
 	cfg.TwilioURL, cfg.Region, cfg.Edge = f.srv.URL, "", ""
+	// A -workspace given is the fake's: its tasks are made there.
+	if cfg.Workspace != "" {
+		f.workspace = cfg.Workspace
+	}
 	f.srv.AddWorkspace(f.workspace)
 	if cfg.Workspace == "" && !cfg.AnyAgentAnyCall {
 		cfg.Workspace = f.workspace
@@ -590,7 +600,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if cfg.FakeTwilio {
 		// The fake's Flex token is served to any page that asks.
 		if err := agent.RequireLoopback(cfg.Listen); err != nil {
-			return fmt.Errorf("-fake-twilio accepts a Flex token any local page can read: %w", err)
+			return fmt.Errorf("-fake-twilio listens on loopback only (127.0.0.1, [::1] or localhost), not -listen %s: its page hands a Flex token to any page that asks", cfg.Listen)
 		}
 	}
 	if err := checkCluster(cfg); err != nil {
@@ -645,7 +655,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	}
 	if err := checkWorkspace(ctx, cfg, log, a); err != nil {
 		ln.Close()
-		a.shutdown(ctx)
+		a.abort(ctx)
 		return err
 	}
 	h := a.handler

@@ -25,18 +25,25 @@
 // caller-id or backend-url changes is stopped (POST /stop: it ends with
 // error-cancelled, reason cancelled), never followed on the new call: the
 // agent can no longer see it, and a registration nobody saw must not be
-// stored. The widget then says, on the new call, what became of it
+// stored. A stop that fails for want of the network or of the service is
+// retried for up to 20 s. The widget then says what became of it
 // ("Registration stopped: you switched calls … Nothing was registered.",
 // or that it finished before it could be stopped, or that this could not
-// be checked: a start whose answer was lost, e.g. a proxy's 504, is
-// never said to have stored nothing), naming the previous caller; none of its events is shown as
+// be confirmed: a start whose answer was lost, e.g. a proxy's 504, is
+// never said to have stored nothing), naming the previous caller, in a
+// notice of its own above the new call's rows: nothing about the new call
+// replaces it, and it stays until the agent dismisses it; none of its
+// events is shown as
 // the new call's, and onResponse and voicegate-result are not called for
 // it. An element removed from the page (not merely moved) stops its
 // operation the same way. The new call's status is read once the stop is
 // answered.
 // Screen readers hear every result: successes and notes in a polite live
 // region, failures and errors in an assertive one; each message empties
-// the other region, and a change of call or caller empties both.
+// the other region, and a change of call or caller empties both. Notices
+// about a call left are said in two regions of their own (#nlive, #nalert).
+// 403 forbidden (the agent is not assigned the call) disables the buttons
+// until the call, its task or the token changes.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
@@ -160,6 +167,18 @@
       cause: 'The voice service refused your session.',
       todo: 'Reload the page or sign in again. If it keeps failing, contact your administrator.',
     },
+    // 400 bad_caller_id with CALLER_MISMATCH: a valid number, but not
+    // the one the call comes from.
+    caller_mismatch: {
+      kind: 'error', title: 'Not this call\u2019s caller',
+      cause: 'This number is not the caller of this call.',
+      todo: 'The widget was given another number than the call\u2019s. Reload the page; if it keeps happening, contact your administrator.',
+    },
+    forbidden: {
+      kind: 'error', title: 'You are not assigned to this call',
+      cause: 'The voice service only lets the agent handling a call check its caller.',
+      todo: 'Accept the call\u2019s task, or ask a supervisor to assign the call to you.',
+    },
     bad_caller_id: {
       kind: 'error', title: 'Caller number not usable',
       cause: 'The caller\u2019s number is missing or not a valid phone number.',
@@ -208,6 +227,10 @@
       todo: 'Try again. If it keeps failing, contact your administrator.',
     },
   };
+
+  // The message of a 400 bad_caller_id whose number is valid but is not
+  // the call's (package daspeak/agent, server.go).
+  const CALLER_MISMATCH = 'caller_id is not the caller of this call';
 
   // How long stopping an operation of a call the widget left may take
   // before the widget says it could not confirm it (ms).
@@ -266,6 +289,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .outcome.error .badge{background:#8a5000;border-radius:4px}
 .outcome.info{border-color:#5f6368;background:#f1f3f4;color:#202124}
 .outcome.info .badge{background:#5f6368}
+.notice{flex-wrap:wrap}
+.notice .text{flex:1 1 160px}
+.notice .dismiss{flex:0 0 auto;margin-left:auto}
 .note{margin:8px 0 0;padding:6px 8px;border-left:4px solid #8a5000;background:#fff4e0;color:#3d2400;font-size:14px;font-weight:600}
 .confirm{margin-top:12px;border:2px solid #b3261e;border-radius:8px;padding:10px}
 .confirm p{margin:0 0 8px;font-weight:600}
@@ -291,6 +317,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       <p class="state" id="state">Loading\u2026</p>
     </div>
   </header>
+  <div id="notices"></div>
   <div class="progress" id="progress" hidden>
     <div class="bar" id="bar" role="progressbar" aria-label="Voice collected" aria-valuemin="0" aria-valuemax="0" aria-valuenow="0"><div class="fill" id="fill"></div></div>
     <p class="ptext" id="ptext"></p>
@@ -319,6 +346,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   </div>
   <div class="sr" role="status" aria-live="polite" aria-atomic="true" id="live"></div>
   <div class="sr" role="alert" aria-live="assertive" aria-atomic="true" id="alert"></div>
+  <div class="sr" role="status" aria-live="polite" aria-atomic="true" id="nlive"></div>
+  <div class="sr" role="alert" aria-live="assertive" aria-atomic="true" id="nalert"></div>
 </section>`;
 
   // Number parses a config value given as a number or a numeric string.
@@ -354,7 +383,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   }
 
   function codeOfStatus(status) {
-    if (status === 401 || status === 403) return 'unauthenticated';
+    if (status === 401) return 'unauthenticated';
+    if (status === 403) return 'forbidden';
     if (status === 404) return 'not_found';
     if (status === 409) return 'busy';
     if (status >= 500) return 'internal';
@@ -400,7 +430,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         callerId: '',
         serverInProgress: null,
         sawLive: false, // this call was seen in progress: "false" then means it ended
+        forbidden: false, // the server refused this agent on this call (403)
       };
+      // Notices about calls left (see _abandon), newest first: each stays,
+      // whatever the call shown now says, until the agent dismisses it.
+      this._notices = []; // {id, row, who}
+      this._noticeSeq = 0;
       this._gen = 0; // bumps when the call changes: stale answers are dropped
       this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done}
       this._starting = null; // {kind, callerId, settle} while a start request is out
@@ -471,6 +506,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         case 'task-sid':
         case 'conference-sid':
         case 'participant-id':
+          // A refused agent may have been given the call since.
+          if (this.m.forbidden && !this._op && !this._starting) this._queueLoad();
           this._render();
           return;
         case 'security-token':
@@ -484,12 +521,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     // _startOver forgets the call: what runs for it is stopped and never
     // followed here (_abandon), and answers about it are dropped (_gen).
+    // Notices about calls left stay (see _notice).
     _startOver() {
       const left = this._leave();
-      // "Stopping the previous call's check" stays while that stop is out
-      // (call-sid and caller-id change one after the other).
-      const o = this.m.outcome;
-      const stopping = o && o.row === ROWS.left_stopping && this._leaving.size ? o : null;
       this._gen++;
       this._closeStream();
       this.m.outcome = null;
@@ -499,11 +533,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.callerId = '';
       this.m.serverInProgress = null;
       this.m.sawLive = false;
+      this.m.forbidden = false;
+      this.m.next = 'register';
       this.m.phase = 'loading';
       // Nothing said about the previous call stays for screen readers.
       this._quiet();
       if (left) this._abandon(left);
-      else if (stopping) this._show(stopping.row, null, '', stopping.who);
     }
 
     // _leave returns the operation running or starting for the call being
@@ -527,11 +562,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // success and, if it was cancelled (a register cancelled while its
     // credential was written may have stored it), the server's status
     // says its caller is not registered.
+    // A stop or a read that fails for want of the network or of the
+    // service is retried (_retry) until LEAVE_TIMEOUT_MS.
     _abandon(left) {
-      const who = left.callerId || 'the previous caller';
+      // The previous caller may be the caller shown now.
+      const who = left.callerId ? left.callerId + ' on the previous call' : 'the caller of the previous call';
       const reg = left.kind === 'register';
       const unknown = reg ? ROWS.left_unknown : ROWS.left_verify_unknown;
-      this._showLeft(ROWS.left_stopping, who);
+      const notice = { id: ++this._noticeSeq, row: null, who };
+      this._notice(notice, ROWS.left_stopping);
       const ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(), LEAVE_TIMEOUT_MS);
       const aborted = new Promise((resolve) => ctl.signal.addEventListener('abort', () => resolve(undefined)));
@@ -554,16 +593,21 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           return st.registered === true ? ROWS.left_register_done : unknown;
         }
         try {
-          await this._api('/stop', { operation_id: op.id }, op.base, ctl.signal);
+          await this._retry(() => this._api('/stop', { operation_id: op.id }, op.base, ctl.signal), ctl.signal);
         } catch (e) {
           console.error('voicegate-agent: stopping the operation of the call left failed', op.id, e);
+          if (ctl.signal.aborted) return unknown;
         }
-        const ev = await this._terminalOf(op, ctl.signal);
+        const ev = await this._retry(async () => {
+          const got = await this._terminalOf(op, ctl.signal);
+          if (!got) throw new APIError('network', 0, 'the events of ' + op.id + ' could not be read');
+          return got;
+        }, ctl.signal).catch(() => null);
         if (!ev) return unknown;
         if (ev.type === 'result-success') return reg ? ROWS.left_register_done : ROWS.left_verify_done;
         if (!reg) return ev.type === 'error-cancelled' ? ROWS.left_verify_stopped : ROWS.left_verify_done;
         if (ev.type !== 'error-cancelled') return ROWS.left_register_stopped;
-        const st = await this._api('/status', { call_id: op.callId, caller_id: op.callerId }, op.base, ctl.signal);
+        const st = await this._retry(() => this._api('/status', { call_id: op.callId, caller_id: op.callerId }, op.base, ctl.signal), ctl.signal);
         if (st.registered === true) return ROWS.left_register_done;
         // Not registered counts only when the call's caller was looked up
         // (a call the server no longer knows answers false).
@@ -575,9 +619,29 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }).then((row) => {
         clearTimeout(timer);
         this._leaving.delete(p);
-        this._showLeft(row, who);
+        this._notice(notice, row);
       });
       this._leaving.add(p);
+    }
+
+    // _retry calls fn until it resolves, waiting longer each time
+    // (0.5 s doubling to 4 s) after an error of the network or of the
+    // service (5xx); any other error, or signal aborted, ends it.
+    async _retry(fn, signal) {
+      for (let delay = 500; ; delay = Math.min(4000, delay * 2)) {
+        try {
+          return await fn();
+        } catch (e) {
+          const transient = e && (e.code === 'network' || e.code === 'internal' || e.status >= 500);
+          if (!transient || signal.aborted) throw e;
+          console.warn('voicegate-agent: retrying in ' + delay + ' ms:', e.message || e);
+        }
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, delay);
+          signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        });
+        if (signal.aborted) throw new APIError('network', 0, 'gave up');
+      }
     }
 
     // _terminalOf reads op's event stream to its terminal event (null when
@@ -602,17 +666,76 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return null;
     }
 
-    // _showLeft shows a row about a call left, unless something runs on
-    // the call shown now (its row must not be replaced): then it goes to
-    // the console only.
-    _showLeft(row, who) {
-      const text = row.title + ': ' + row.cause.replace('{who}', who);
-      if (this.m.phase !== 'idle' && this.m.phase !== 'loading') {
-        console.warn('voicegate-agent: ' + text);
-        return;
-      }
+    // _notice shows (or updates) notice n, about a call left, as row: in
+    // a box of its own above the call's rows, which nothing about the call
+    // shown replaces, until the agent dismisses it; and says it in the
+    // notices' own live regions (an error assertively).
+    _notice(n, row) {
+      n.row = row;
+      if (!this._notices.includes(n)) this._notices.unshift(n);
+      const text = row.title + ': ' + row.cause.replace('{who}', n.who);
       if (row !== ROWS.left_stopping) console.info('voicegate-agent: ' + text);
-      this._show(row, null, '', who);
+      this._renderNotices();
+      const said = [row.title, row.cause.replace('{who}', n.who), row.todo].filter(Boolean).join('. ').replace(/\.\./g, '.');
+      const id = row.kind === 'error' ? 'nalert' : 'nlive';
+      const other = id === 'nalert' ? 'nlive' : 'nalert';
+      for (const r of ['nlive', 'nalert']) clearTimeout(this._speakTimers[r]);
+      this.$(other).textContent = '';
+      this.$(id).textContent = '';
+      this._speakTimers[id] = setTimeout(() => { delete this._speakTimers[id]; this.$(id).textContent = said; }, 50);
+    }
+
+    _dismiss(n) {
+      this._notices = this._notices.filter((x) => x !== n);
+      for (const r of ['nlive', 'nalert']) {
+        clearTimeout(this._speakTimers[r]);
+        this.$(r).textContent = '';
+      }
+      this._renderNotices();
+      const main = this.$('main');
+      if (!main.hidden && !main.disabled) main.focus();
+      else {
+        const st = this.$('state');
+        st.tabIndex = -1;
+        st.focus();
+      }
+    }
+
+    _renderNotices() {
+      const box = this.$('notices');
+      // The Dismiss button that has focus keeps it across the redraw.
+      const focused = this.shadowRoot.activeElement;
+      const keep = focused && box.contains(focused) ? focused.dataset.notice : '';
+      box.textContent = '';
+      for (const n of this._notices) {
+        const row = n.row;
+        const el = document.createElement('div');
+        el.className = 'outcome notice ' + row.kind;
+        el.setAttribute('role', 'group');
+        el.setAttribute('aria-label', 'About the previous call');
+        const badge = document.createElement('span');
+        badge.className = 'badge';
+        badge.innerHTML = ICONS[row.kind] || ICONS.info;
+        const text = document.createElement('div');
+        text.className = 'text';
+        for (const [cls, t] of [['title', row.title], ['cause', row.cause.replace('{who}', n.who)], ['todo', row.todo]]) {
+          if (!t) continue;
+          const p = document.createElement('p');
+          p.className = cls;
+          p.textContent = t;
+          text.appendChild(p);
+        }
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.className = 'dismiss';
+        b.textContent = 'Dismiss';
+        b.setAttribute('aria-label', 'Dismiss: ' + row.title);
+        b.dataset.notice = String(n.id);
+        b.addEventListener('click', () => this._dismiss(n));
+        el.append(badge, text, b);
+        box.appendChild(el);
+        if (keep === b.dataset.notice) b.focus();
+      }
     }
 
     // ---- inputs ----
@@ -722,6 +845,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (!callId || !this._hasToken()) {
         this.m.phase = 'idle';
         this.m.registered = null;
+        this.m.next = 'register';
         this._render();
         return;
       }
@@ -753,7 +877,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         return;
       }
       if (gen !== this._gen || seq !== this._loadSeq) return;
-      if (this.m.outcome && this.m.outcome.row === ROWS.retrying) this.m.outcome = null;
+      this._recovered();
+      this.m.forbidden = false;
       this.m.callerId = typeof st.caller_id === 'string' ? st.caller_id : '';
       this.m.serverInProgress = typeof st.call_in_progress === 'boolean' ? st.call_in_progress : null;
       this._noteCallEnded();
@@ -768,7 +893,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // ---- operations ----
 
     _onMain() {
-      if (this.m.phase !== 'idle' || !this.inProgress) return;
+      if (this.m.phase !== 'idle' || !this.inProgress || this.m.forbidden) return;
       if (this.m.registered === null) { this._load(0); return; }
       this._start(this.m.next);
     }
@@ -911,7 +1036,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         op.lastSeq = ev.seq;
       }
       op.retries = 0;
-      if (this.m.outcome && this.m.outcome.row === ROWS.retrying) this.m.outcome = null;
+      this._recovered();
       if (ev.type === 'progress') {
         const need = Number(ev.net_speech_needed) || (this.m.progress && this.m.progress.need) || 0;
         this.m.progress = { have: Number(ev.net_speech) || 0, need };
@@ -1064,12 +1189,22 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     // ---- view ----
 
+    // _recovered drops "Retrying…" once the service answers again, from
+    // the screen and from the alert region.
+    _recovered() {
+      if (!this.m.outcome || this.m.outcome.row !== ROWS.retrying) return;
+      this.m.outcome = null;
+      this._quiet();
+    }
+
     _showAPIError(e) {
       let row;
       if (e.code === 'network') row = ROWS.connection;
       else if (e.code === 'bad_request' || e.code === 'not_found') row = ROWS.configuration;
+      else if (e.code === 'bad_caller_id' && e.message === CALLER_MISMATCH) row = ROWS.caller_mismatch;
       else row = ROWS[e.code] || ROWS.internal;
-      if (row === ROWS.configuration || row === ROWS.bad_caller_id || row === ROWS.unauthenticated) {
+      if (row === ROWS.forbidden) this.m.forbidden = true;
+      if (row === ROWS.configuration || row === ROWS.bad_caller_id || row === ROWS.caller_mismatch || row === ROWS.unauthenticated || row === ROWS.forbidden) {
         console.error('voicegate-agent: the voice service answered ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
       }
       this._show(row, e);
@@ -1136,7 +1271,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const callId = this.callId;
       const live = this.inProgress && !!callId;
       if (callId && this._knownInProgress()) m.sawLive = true;
-      $('caller').textContent = this.callerId || 'Unknown number';
+      // No call, no caller: what was known of the last one is gone.
+      $('caller').textContent = callId ? (this.callerId || 'Unknown number') : '\u2014';
 
       // An operation keeps running on the server when the call ends (its
       // audio then ends, and so does the operation): its state is shown
@@ -1205,13 +1341,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       main.hidden = running || confirming;
       $('stop').hidden = !(m.phase === 'running');
       let label;
-      if (m.phase === 'loading') label = 'Loading\u2026';
-      else if (m.registered === null) label = callId ? 'Try again' : 'Register User';
+      if (!callId) label = 'No call';
+      else if (m.forbidden) label = 'Not assigned';
+      else if (m.phase === 'loading') label = 'Loading\u2026';
+      else if (m.registered === null) label = 'Try again';
       else if (m.next === 'register') label = 'Register User';
       else if (m.next === 'verify') label = 'Authenticate User';
       else label = 'Re-Authenticate User';
       main.textContent = label;
-      main.disabled = !live || m.phase !== 'idle' || !this._hasToken();
+      main.disabled = !live || m.phase !== 'idle' || !this._hasToken() || m.forbidden;
       const trash = $('trash');
       trash.hidden = m.registered !== true || running || confirming;
       trash.disabled = !live || m.phase !== 'idle';

@@ -1,0 +1,229 @@
+package agent_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/internal/browsertest"
+)
+
+// noticePage holds widgets for the notices about a call left, and for the
+// refusals a widget must name rightly.
+const noticePage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>notices</title>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent id="flaky" call-sid="CAflaky1" caller-id="+34600000001" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="lost" call-sid="CAlost1" caller-id="+34600000002" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="forb" call-sid="CAforb" caller-id="+34600000003" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="mism" call-sid="CAmism" caller-id="+34600000004" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="badnum" call-sid="CAbadnum" caller-id="12" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="nocall" call-sid="CAnocall" caller-id="+34600000005" security-token="t" call-in-progress="true"></voicegate-agent>`
+
+// noticeAPI scripts the agent API: the register of CAflaky1 runs until
+// stopped, and its stop fails twice for want of the network; the stop of
+// CAlost1's register never gets through; the first status of CAflaky2
+// fails for want of the network; CAforb is refused to this agent; CAmism
+// is another caller's call; CAbadnum's caller number is not a number.
+type noticeAPI struct {
+	mu      sync.Mutex
+	stops   map[string]int
+	status  map[string]int
+	stopped map[string]chan struct{}
+	quit    chan struct{} // closed when the test ends: streams end
+}
+
+// drop ends the request without an answer, as a lost network does.
+func drop(w http.ResponseWriter) {
+	c, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		c.Close()
+	}
+}
+
+func (f *noticeAPI) stoppedCh(op string) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch, ok := f.stopped[op]
+	if !ok {
+		ch = make(chan struct{})
+		f.stopped[op] = ch
+	}
+	return ch
+}
+
+func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/agent"+agent.WidgetPath {
+		agent.WidgetHandler().ServeHTTP(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/agent/operations/") {
+		op := strings.Split(strings.TrimPrefix(r.URL.Path, "/agent/operations/"), "/")[0]
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "event: started\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":1,\"type\":\"started\"}\n\n", op)
+		w.(http.Flusher).Flush()
+		select {
+		case <-f.stoppedCh(op):
+		case <-r.Context().Done():
+			return
+		case <-f.quit:
+			return
+		}
+		fmt.Fprintf(w, "event: error-cancelled\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":2,\"type\":\"error-cancelled\",\"reason\":\"cancelled\"}\n\n", op)
+		return
+	}
+	var body map[string]any
+	json.NewDecoder(r.Body).Decode(&body)
+	callID, _ := body["call_id"].(string)
+	switch r.URL.Path {
+	case "/agent/status":
+		f.mu.Lock()
+		f.status[callID]++
+		n := f.status[callID]
+		f.mu.Unlock()
+		switch {
+		case callID == "CAflaky2" && n == 1:
+			drop(w)
+		case callID == "CAforb":
+			agent.WriteError(w, http.StatusForbidden, agent.CodeForbidden, "not allowed on this call")
+		case callID == "CAmism":
+			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, "caller_id is not the caller of this call")
+		case callID == "CAbadnum":
+			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, "caller_id: not a phone number")
+		default:
+			// The register of CAflaky1 was stored before its stop got
+			// through: its caller is registered after the first look.
+			registered := (callID == "CAflaky1" && n > 1) || callID == "CAnocall"
+			agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": body["caller_id"], "registered": registered, "call_in_progress": true})
+		}
+	case "/agent/register":
+		id := "op_" + callID
+		agent.WriteJSON(w, http.StatusAccepted, map[string]any{
+			"operation_id": id, "kind": "register", "call_id": callID, "caller_id": body["caller_id"],
+			"events_url": "/agent/operations/" + id + "/events?token=tok",
+		})
+	case "/agent/stop":
+		op, _ := body["operation_id"].(string)
+		f.mu.Lock()
+		f.stops[op]++
+		n := f.stops[op]
+		f.mu.Unlock()
+		if op == "op_CAlost1" || (op == "op_CAflaky1" && n <= 2) {
+			drop(w)
+			return
+		}
+		close(f.stoppedCh(op))
+		agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": op, "stopped": true})
+	default:
+		agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
+	}
+}
+
+// TestWidgetNoticeBrowser checks, in headless Chromium, that what became
+// of an operation of a call left is said in a notice of its own that the
+// new call's rows never replace, after retrying a stop that failed for
+// want of the network, or saying it could not be confirmed; that
+// "Retrying…" leaves the alert region on recovery; and that refusals are
+// named for what they are.
+func TestWidgetNoticeBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	f := &noticeAPI{stops: map[string]int{}, status: map[string]int{}, stopped: map[string]chan struct{}{}, quit: make(chan struct{})}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/page" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, noticePage)
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer close(f.quit)
+	p := b.NewPage(320, 2400)
+	p.Goto(srv.URL + "/page")
+	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	notice := func(w, class string) string { return "voicegate-agent#" + w + " >> .notice ." + class }
+
+	// Registers run on two calls; the agent switches both to other calls
+	// (the first caller again on the first).
+	for _, w := range []string{"flaky", "lost"} {
+		p.WaitText(sel(w, "main"), "^Register User$", 10*time.Second)
+	}
+	p.Click(sel("lost", "main"))
+	p.WaitText(sel("lost", "state"), "^Registering voice", 10*time.Second)
+	p.Eval(`(() => { const el = document.getElementById('lost'); el.setAttribute('call-sid', 'CAlost2'); })()`, nil)
+	p.WaitText(notice("lost", "title"), "^Stopping the previous call.s check$", 5*time.Second)
+
+	p.Click(sel("flaky", "main"))
+	p.WaitText(sel("flaky", "state"), "^Registering voice", 10*time.Second)
+	p.Eval(`(() => { const el = document.getElementById('flaky'); el.setAttribute('call-sid', 'CAflaky2'); })()`, nil)
+	// The stop is retried until it gets through; the new call's status,
+	// which failed once, is read after; the notice says what became of
+	// the register, and stays.
+	p.WaitText(notice("flaky", "title"), "^Registration finished before you switched calls$", 15*time.Second)
+	p.WaitText(notice("flaky", "cause"), `^The voice of \+34600000001 on the previous call was registered before the registration could be stopped\.$`, time.Second)
+	p.WaitText(sel("flaky", "nalert"), `^Registration finished before you switched calls\. The voice of \+34600000001 on the previous call was registered`, 2*time.Second)
+	p.WaitText(sel("flaky", "main"), "^Register User$", 10*time.Second)
+	if got := p.Text(sel("flaky", "alert")); strings.Contains(got, "Retrying") {
+		t.Errorf("after the service answered again, the alert region still says %q", got)
+	}
+	f.mu.Lock()
+	stops, status := f.stops["op_CAflaky1"], f.status["CAflaky2"]
+	f.mu.Unlock()
+	if stops != 3 {
+		t.Errorf("%d stop requests for the register left, want 3 (two lost, one answered)", stops)
+	}
+	if status < 2 {
+		t.Errorf("%d status requests for the new call, want 2 (one lost, one answered)", status)
+	}
+	p.Screenshot("widget-notice-registered", "voicegate-agent#flaky")
+	// A later error on the new call does not replace the notice.
+	p.Eval(`document.getElementById('flaky')._showAPIError({code: 'network', message: 'offline'})`, nil)
+	p.WaitText(sel("flaky", "otitle"), "^Cannot reach the voice service$", time.Second)
+	p.WaitText(notice("flaky", "title"), "^Registration finished before you switched calls$", time.Second)
+	// Until the agent dismisses it.
+	p.Click("voicegate-agent#flaky >> .notice .dismiss")
+	if n := p.Count("voicegate-agent#flaky >> .notice"); n != 0 {
+		t.Errorf("%d notices after Dismiss, want 0", n)
+	}
+	if f := p.Focused(); !strings.HasPrefix(f, "button#main") {
+		t.Errorf("focus after Dismiss on %q, want the main button", f)
+	}
+
+	// A stop that never gets through: the notice says the register is not
+	// confirmed stopped (after the widget gives up, 20 s).
+	p.WaitText(notice("lost", "title"), "^Previous call.s registration not confirmed$", 30*time.Second)
+	p.WaitText(notice("lost", "todo"), "^Go back to that call and check whether the caller is registered\\.$", time.Second)
+	p.WaitText(sel("lost", "nalert"), "^Previous call.s registration not confirmed", 2*time.Second)
+	p.Screenshot("widget-notice-unconfirmed", "voicegate-agent#lost")
+
+	// Refusals.
+	p.WaitText(sel("forb", "otitle"), "^You are not assigned to this call$", 5*time.Second)
+	p.WaitText(sel("forb", "otodo"), "task", time.Second)
+	p.WaitText(sel("forb", "main"), "^Not assigned$", time.Second)
+	var disabled bool
+	p.Eval(`document.getElementById('forb').shadowRoot.getElementById('main').disabled`, &disabled)
+	if !disabled {
+		t.Error("the main button is enabled for a call the agent is not assigned")
+	}
+	p.Screenshot("widget-forbidden", "voicegate-agent#forb")
+	p.WaitText(sel("mism", "otitle"), "^Not this call.s caller$", 5*time.Second)
+	p.WaitText(sel("mism", "ocause"), `^This number is not the caller of this call\.$`, time.Second)
+	p.WaitText(sel("badnum", "otitle"), "^Caller number not usable$", 5*time.Second)
+
+	// No call, no caller: nothing of the last caller stays.
+	p.WaitText(sel("nocall", "main"), "^Authenticate User$", 5*time.Second)
+	p.Eval(`document.getElementById('nocall').removeAttribute('call-sid')`, nil)
+	p.WaitText(sel("nocall", "main"), "^No call$", 5*time.Second)
+	p.WaitText(sel("nocall", "caller"), "^\u2014$", time.Second)
+	p.WaitText(sel("nocall", "state"), "^Waiting for a call$", time.Second)
+
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
