@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,6 +174,8 @@ func TestWidgetSwitchStartAnswerLost(t *testing.T) {
 	}
 	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/page":
@@ -193,18 +196,20 @@ func TestWidgetSwitchStartAnswerLost(t *testing.T) {
 		e.srv.ServeHTTP(w, r)
 	}))
 	defer site.Close()
+	defer letGo() // a failed wait must not leave the handler blocked (site.Close waits for it)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
 	sel := func(id string) string { return "voicegate-agent#starting >> #" + id }
+	nsel := func(class string) string { return "voicegate-agent#starting >> .notice ." + class }
 	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
 	p.Click(sel("main"))
 	<-started
 	p.Eval(`(() => { const el = document.getElementById('starting'); el.setAttribute('call-sid', '`+callStart2+`'); el.setAttribute('caller-id', '`+callerStart2+`'); })()`, nil)
-	p.WaitText(sel("otitle"), "^Stopping the previous call.s check$", 5*time.Second)
-	close(release)
+	p.WaitText(nsel("title"), "^Stopping the previous call.s check$", 5*time.Second)
+	letGo()
 	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
-	if title, todo := p.Text(sel("otitle")), p.Text(sel("otodo")); title != "Previous call\u2019s registration not confirmed" {
+	if title, todo := p.Text(nsel("title")), p.Text(nsel("todo")); title != "Previous call\u2019s registration not confirmed" {
 		t.Errorf("widget says %q (%q) while the register it started runs unseen", title, todo)
 	}
 }
