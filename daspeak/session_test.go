@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -1359,5 +1360,78 @@ func TestSessionWAVNotReusedWhileHeld(t *testing.T) {
 	}
 	if !bytes.Equal(reg.Audio, regAudio) {
 		t.Fatal("a register result's audio changed in later sessions")
+	}
+}
+
+// lateTransport answers no request: RoundTrip returns when the request's
+// context ends, handing the request body, not yet read, to the test, as
+// an HTTP transport may still be writing it after Do returned.
+type lateTransport struct {
+	sent chan lateBody
+}
+
+type lateBody struct {
+	body io.ReadCloser
+	want []byte // the body as it was when the request was sent
+}
+
+func (lt *lateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rc, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	want, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	lt.sent <- lateBody{body: req.Body, want: want}
+	<-req.Context().Done()
+	return nil, req.Context().Err()
+}
+
+// TestSessionWAVClientCancelled: a verify session whose REST call is
+// cancelled puts its WAV buffer back while the HTTP transport may still
+// read the request body; later sessions reuse the buffer, and the body
+// must not change.
+func TestSessionWAVClientCancelled(t *testing.T) {
+	lt := &lateTransport{sent: make(chan lateBody, 1)}
+	c, err := daspeak.NewClient(&daspeak.ClientOptions{BaseURL: "http://daspeak.invalid", HTTPClient: &http.Client{Transport: lt}, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	utt := fixtures.Utterances("kal")
+	a := frames(t, utt[0], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+	s, _ := daspeak.Verify(voicegate.NewSliceReader(a), c, "cred", &daspeak.Config{ModelHash: "m1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.Next(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	sent := <-lt.sent
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next: %v, want context.Canceled", err)
+	}
+	// Later verify sessions, with other audio, reuse WAV buffers.
+	for i := range 4 {
+		e := &fakeEngine{authenticity: 1, score: 0.9}
+		fs := frames(t, utt[1+i%2], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+		v, _ := daspeak.Verify(voicegate.NewSliceReader(fs), e, "cred", &daspeak.Config{ModelHash: "m1"})
+		if ev, _ := run(t, v); ev.Type != daspeak.EventResultSuccess {
+			t.Fatalf("verify: %s %v", ev.Type, ev.Err)
+		}
+	}
+	got, err := io.ReadAll(sent.body)
+	sent.body.Close()
+	if err != nil || !bytes.Equal(got, sent.want) {
+		t.Fatalf("the cancelled request's body changed after Do returned (%v)", err)
+	}
+	if !bytes.Contains(got, []byte("RIFF")) {
+		t.Fatal("the request body holds no WAV file")
 	}
 }
