@@ -78,45 +78,56 @@
 //
 // The goal is that every result comes within the engine calls' own CPU
 // time divided among the cores plus 100 ms, in arrival order. On 2 cores
-// (GOMAXPROCS 2) shared with other jobs (load average 11–15), ten runs
-// gave these figures with the Limiter:
+// (GOMAXPROCS 2) shared with other jobs (load average 6.5–9.9 over one
+// minute, 9.4–10.3 over five), eight runs gave these figures with the
+// Limiter:
 //
-//   - The engine calls took 2.82–2.92 s of CPU, measured on each call's
-//     thread. That is 2.8–2.9 ms a call, for a bound of 1.51–1.56 s.
+//   - The engine calls took 3.00–3.81 s of CPU, measured on each call's
+//     thread. That is 3.0–3.8 ms a call, for a bound of 1.60–2.01 s.
 //   - Every call was admitted in arrival order (0 out of order).
-//   - The median result came at 0.78–1.11 s and the last at 1.57–1.92 s,
+//   - The median result came at 0.75–0.96 s and the last at 1.52–2.02 s,
 //     both on the process's clock. That clock is the process's CPU time
 //     plus the time its scheduler was idle or stopped for a garbage
 //     collection, divided among the cores: the wall time of a machine
 //     running nothing else.
-//   - So the last result was 17–360 ms past the bound: the goal was not
-//     met on this machine. On the CPU clock alone, which leaves out the
-//     idle and pause time, the last result came between 28 ms within the
-//     bound and 27 ms past it.
-//   - The process spent 145–253 ms of CPU outside the engine calls, or
-//     73–127 ms a core, against the 100 ms allowance. The garbage
-//     collector hardly ran (0–1 cycles in the burst): the offline engine
-//     reuses its buffers from call to call and allocates about 1 KB a
-//     verification. That CPU went to the sessions' last frames, their WAV
-//     files (about 40 KB each, in memory the process had not used before:
-//     the burst had 12,300–12,800 page faults and 88–206 ms of system
-//     time) and the results. Idle and pause time added another
-//     89–666 ms, or 45–333 ms a core; it varied with the other jobs' load.
-//   - Results came at most 6–53 places out of arrival order, because a
+//   - So the last result came between 87 ms within the bound and 13 ms
+//     past it; it was past the bound in one run of eight, the run with
+//     the most idle time (92 ms). On the CPU clock alone, which leaves out
+//     the idle and pause time, it came 33–88 ms within the bound.
+//   - The process spent 24–135 ms of CPU outside the engine calls, or
+//     12–68 ms a core, against the 100 ms allowance, with 432–715 page
+//     faults in the burst and 3–306 ms of system time. The garbage
+//     collector did not run (0 cycles): the offline engine reuses its
+//     buffers from call to call, and verify sessions reuse their WAV
+//     files' buffers (about 40 KB each) from a pool, about one a Limiter
+//     slot. Idle and pause time added 1–92 ms; it varied with the other
+//     jobs' load.
+//   - Results came at most 3–30 places out of arrival order, because a
 //     call on one core can finish after later calls on the other. On the
-//     wall clock the last result came at 4.5–8.1 s, because the other
+//     wall clock the last result came at 1.5–5.9 s, because the other
 //     jobs had the cores.
 //
+// Building a new WAV file for every call, as sessions did before, cost
+// page faults: eight runs of that build, interleaved with the eight above
+// under the same load, had 12,458–12,794 page faults, 61–175 ms of CPU
+// outside the engine calls (more than the runs with the pool in each of
+// the eight pairs, by 2–100 ms, 38 ms at the median) and the last result
+// between 69 ms within the bound and 13 ms past it, past it in three runs.
+// Under a heavier load (load average 11–15), ten earlier runs of that
+// build had the last result 17–360 ms past the bound, with 73–127 ms a
+// core of CPU outside the engine calls.
+//
 // Before the offline engine reused its buffers it allocated about 0.9 MB
-// a call. Ten runs of that engine, interleaved with the ten above, had 13–14
+// a call. Ten runs of that engine, interleaved with those ten, had 13–14
 // collections in the burst, 2.98–3.14 s of engine CPU (the collector's
 // assists included), 207–256 ms of CPU outside the engine calls, 227 ms
 // to 1.08 s of idle and pause time, and the last result 135–567 ms past
 // the bound.
 //
-// The sessions stay referenced until the burst ends, because their calls
-// go on after the result. With -burst.keep=false each session is dropped
-// at its result. With the old engine the heap then shrank with every
+// The rest of this section was measured with a new WAV file a call
+// unless it says otherwise. The sessions stay referenced until the burst
+// ends, because their calls go on after the result. With
+// -burst.keep=false each session is dropped at its result. With the old engine the heap then shrank with every
 // result and the collector ran about three times as often (40 cycles),
 // which cost 250–258 ms of CPU outside the engine calls in two runs; with
 // the buffers reused it ran 0 times and the CPU outside the engine calls
@@ -127,8 +138,11 @@
 // (1.57–1.64 s on the process's clock in two runs), but in scheduler
 // order: up to 827–833 places out of order, with results up to
 // 1.28–1.33 s past their fair share. All the calls then run at once, each
-// with its own buffers, and the collector ran 1–2 times. The Limiter
-// gains order and a bound, not speed.
+// with its own buffers, and the collector ran 1–2 times. So the pool of
+// WAV buffers helps little there: with it, two runs without the Limiter
+// had 12,831–20,517 page faults, against 14,774–26,737 in two runs
+// building a new file a call, interleaved. The Limiter gains order and a
+// bound, not speed.
 //
 // # Anti-spoofing
 //

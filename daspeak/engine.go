@@ -15,6 +15,11 @@ const DefaultCalibration = "telephone-channel"
 // concurrent use. Errors that das-Peak would report carry an [*APIError]
 // with the das-Peak exception name, so callers branch on them the same way
 // whatever the engine.
+//
+// The audio belongs to the caller, as p does to an io.Writer: an
+// implementation must not modify it, keep it, or read it after the call
+// returns, even when ctx ends first; it copies what it needs beyond the
+// call. A verify [Session] reuses the buffer for later engine calls.
 type Engine interface {
 	// GenerateCredential creates a credential for the voice in audio with
 	// the model identified by hash (das-Peak endpoint

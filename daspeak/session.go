@@ -669,20 +669,25 @@ func (s *Session) feed(pcm []int16, enc []byte) {
 }
 
 // wav encodes the collected audio as a mono WAV file in the collected
-// encoding, in one allocation: the audio is copied once, to where the
-// file's data goes, and EncodeWAV writes the header in front of it (its
-// copy of the data onto itself leaves it as it is). Copying the audio out and
-// encoding that copy allocated and copied the audio twice: 92 KB a
-// verify call of the burst benchmark (go test -run '^$' -bench
-// Burst -benchtime 1x -memprofile mem.out ./daspeak/), 46 KB now.
-func (s *Session) wav() ([]byte, error) {
+// encoding, into buf's storage when its capacity is enough (its contents
+// do not matter), otherwise in one allocation: the audio is copied once,
+// to where the file's data goes, and EncodeWAV writes the header in front
+// of it (its copy of the data onto itself leaves it as it is). Copying the
+// audio out and encoding that copy allocated and copied the audio twice:
+// 92 KB a verify call of the burst benchmark (go test -run '^$' -bench
+// Burst -benchtime 1x -memprofile mem.out ./daspeak/), 46 KB with one
+// allocation, none with a buffer from wavBufs.
+func (s *Session) wav(buf []byte) ([]byte, error) {
 	f := codec.WAVFormat{Encoding: s.enc, SampleRate: s.rate, Channels: 1}
 	hdr, err := codec.EncodeWAV(s.wavHdr[:0], f, nil) // the header alone: its size
 	if err != nil {
 		return nil, err
 	}
 	h, n := len(hdr), s.audio.n
-	buf := make([]byte, h, h+n+1) // +1: the pad byte of an odd size
+	if cap(buf) < h+n+1 { // +1: the pad byte of an odd size
+		buf = make([]byte, h, h+n+1)
+	}
+	buf = buf[:h]
 	data := s.audio.appendTo(buf[h:h])
 	out, err := codec.EncodeWAV(buf[:0], f, data)
 	if err == nil && len(out) != h+n+n&1 {
@@ -691,6 +696,36 @@ func (s *Session) wav() ([]byte, error) {
 		return codec.EncodeWAV(nil, f, s.audio.appendTo(make([]byte, 0, n)))
 	}
 	return out, err
+}
+
+// wavBufs holds the storage of verify sessions' WAV files between engine
+// calls. A verify session takes one once it holds its Limiter slot and puts
+// it back when the engine call has returned, so with a Limiter the process
+// reuses about one buffer a slot instead of touching a fresh ~40 KB for
+// every call. Fresh memory cost page faults: the burst benchmark (go test
+// -run '^$' -bench Burst -benchtime 1x -v ./daspeak/) had 12,300–12,800
+// page faults and 73–127 ms a core of CPU outside the engine calls with a
+// new WAV file a call; see the package documentation for the figures with
+// the buffers reused.
+//
+// This is safe because an Engine may not keep or read the audio after the
+// call returns (the Engine documentation says so), and the engines here do
+// not: the offline engine decodes the file into its own buffers before it
+// returns; the REST Client copies the file into its multipart body before
+// it sends anything (encodeMultipart), so its retries, and an HTTP
+// transport still writing a cancelled request's body after Do returned,
+// read the Client's copy, never this buffer; the daspeaktest engines and
+// the agent's timed wrapper read it only during the call. A register
+// session's WAV file is never put back: it is the result's Event.Audio and
+// goes to the Store.
+var wavBufs sync.Pool // of *[]byte
+
+// getWAVBuf returns a buffer from wavBufs, or a new empty one.
+func getWAVBuf() *[]byte {
+	if p, ok := wavBufs.Get().(*[]byte); ok {
+		return p
+	}
+	return new([]byte)
 }
 
 // submit calls the engine and turns its answer into the result; a register
@@ -708,8 +743,24 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		return Event{}, err
 	}
 	// The WAV copy of the audio exists only while the call runs, not while
-	// the session waits in the Limiter's queue.
-	audio, err := s.wav()
+	// the session waits in the Limiter's queue. A verify session's copy
+	// goes back to wavBufs once the engine call has returned; a register
+	// session's is the result's audio and is never reused.
+	var (
+		pooled *[]byte
+		buf    []byte
+	)
+	if s.op == OperationVerify {
+		pooled = getWAVBuf()
+		buf = *pooled
+	}
+	audio, err := s.wav(buf)
+	if pooled != nil {
+		if err == nil {
+			*pooled = audio[:0]
+		}
+		defer wavBufs.Put(pooled)
+	}
 	if err != nil {
 		sl.release()
 		s.addWait(sl.wait)

@@ -1,6 +1,7 @@
 package daspeak_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -172,7 +174,7 @@ type fakeEngine struct {
 func (f *fakeEngine) call(ctx context.Context, audio []byte) error {
 	f.mu.Lock()
 	f.calls++
-	f.audio = audio
+	f.audio = bytes.Clone(audio) // the session may reuse audio after the call
 	block := f.block
 	f.mu.Unlock()
 	if block {
@@ -1237,5 +1239,199 @@ func TestEventLogValue(t *testing.T) {
 				t.Fatalf("log line without %q: %s", want, out)
 			}
 		}
+	}
+}
+
+// holdEngine holds the audio of every odd call until the next call has
+// been made, and checks that the audio did not change meanwhile and that
+// the two calls' audio do not share storage.
+type holdEngine struct {
+	mu      sync.Mutex
+	calls   int
+	held    []byte
+	release chan struct{}
+	errs    []string
+}
+
+func (e *holdEngine) fail(format string, args ...any) {
+	e.mu.Lock()
+	e.errs = append(e.errs, fmt.Sprintf(format, args...))
+	e.mu.Unlock()
+}
+
+func (e *holdEngine) GenerateCredential(ctx context.Context, hash string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
+	return &daspeak.CredentialResult{Model: daspeak.Model{Hash: hash}, Credential: "cred", Authenticity: 1, NetSpeechDuration: 4}, nil
+}
+
+func (e *holdEngine) CompareCredentialToAudio(ctx context.Context, credential string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CompareResult, error) {
+	e.mu.Lock()
+	e.calls++
+	first := e.calls%2 == 1
+	if first {
+		e.held = audio
+		e.release = make(chan struct{})
+	}
+	held, release, n := e.held, e.release, e.calls
+	e.mu.Unlock()
+	if first {
+		snap := bytes.Clone(audio)
+		<-release // the next call has its WAV file by now
+		if !bytes.Equal(audio, snap) {
+			e.fail("call %d: its audio changed during the next call", n)
+		}
+	} else {
+		if sameStorage(held, audio) {
+			e.fail("two calls in progress share audio storage")
+		}
+		close(release)
+	}
+	return &daspeak.CompareResult{Model: daspeak.Model{Hash: "m1"}, Score: 0.9, Authenticity: 1, NetSpeechDuration: 4}, nil
+}
+
+// sameStorage reports whether a and b start at the same byte, as two
+// WAV files in one reused buffer do.
+func sameStorage(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
+}
+
+// TestSessionWAVNotReusedWhileHeld: verify sessions reuse WAV buffers from
+// call to call, but never one an engine call in progress still holds, and
+// a register result's audio is never reused.
+func TestSessionWAVNotReusedWhileHeld(t *testing.T) {
+	e := &holdEngine{}
+	lim := daspeak.NewLimiter(2)
+	utt := fixtures.Utterances("kal")
+	a := frames(t, utt[0], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+	b := frames(t, utt[1], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+	// A longer register file than the verify ones: a reused buffer would
+	// hold them.
+	var long []voicegate.Frame
+	for _, u := range fixtures.Utterances("rms") {
+		long = append(long, frames(t, u, voicegate.PCMU, 1, 0, [2]voicegate.Party{})...)
+	}
+	rs, _ := daspeak.Register(voicegate.NewSliceReader(long), e, &daspeak.Config{ModelHash: "m1", Limiter: lim, AudioTotalDuration: 8 * time.Second})
+	reg, _ := run(t, rs)
+	if reg.Type != daspeak.EventResultSuccess || len(reg.Audio) == 0 {
+		t.Fatalf("register: %s %v, %d bytes of audio", reg.Type, reg.Err, len(reg.Audio))
+	}
+	regAudio := bytes.Clone(reg.Audio)
+	for round := range 20 {
+		var wg sync.WaitGroup
+		for i, fs := range [][]voicegate.Frame{a, b} {
+			if round%2 == 1 {
+				fs = [][]voicegate.Frame{b, a}[i]
+			}
+			s, _ := daspeak.Verify(voicegate.NewSliceReader(fs), e, "cred", &daspeak.Config{ModelHash: "m1", Limiter: lim})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					ev, err := s.Next(context.Background())
+					if err != nil {
+						e.fail("verify: %v", err)
+						return
+					}
+					if ev.IsTerminal() {
+						if ev.Type != daspeak.EventResultSuccess {
+							e.fail("verify: %s %v", ev.Type, ev.Err)
+						}
+						return
+					}
+				}
+			}()
+			if i == 0 {
+				// The second session calls the engine while the first
+				// holds its audio.
+				for {
+					e.mu.Lock()
+					n := e.calls
+					e.mu.Unlock()
+					if n == 2*round+1 {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+		wg.Wait()
+	}
+	if len(e.errs) > 0 {
+		t.Fatal(strings.Join(e.errs, "; "))
+	}
+	if !bytes.Equal(reg.Audio, regAudio) {
+		t.Fatal("a register result's audio changed in later sessions")
+	}
+}
+
+// lateTransport answers no request: RoundTrip returns when the request's
+// context ends, handing the request body, not yet read, to the test, as
+// an HTTP transport may still be writing it after Do returned.
+type lateTransport struct {
+	sent chan lateBody
+}
+
+type lateBody struct {
+	body io.ReadCloser
+	want []byte // the body as it was when the request was sent
+}
+
+func (lt *lateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rc, err := req.GetBody()
+	if err != nil {
+		return nil, err
+	}
+	want, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	lt.sent <- lateBody{body: req.Body, want: want}
+	<-req.Context().Done()
+	return nil, req.Context().Err()
+}
+
+// TestSessionWAVClientCancelled: a verify session whose REST call is
+// cancelled puts its WAV buffer back while the HTTP transport may still
+// read the request body; later sessions reuse the buffer, and the body
+// must not change.
+func TestSessionWAVClientCancelled(t *testing.T) {
+	lt := &lateTransport{sent: make(chan lateBody, 1)}
+	c, err := daspeak.NewClient(&daspeak.ClientOptions{BaseURL: "http://daspeak.invalid", HTTPClient: &http.Client{Transport: lt}, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	utt := fixtures.Utterances("kal")
+	a := frames(t, utt[0], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+	s, _ := daspeak.Verify(voicegate.NewSliceReader(a), c, "cred", &daspeak.Config{ModelHash: "m1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := s.Next(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	sent := <-lt.sent
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next: %v, want context.Canceled", err)
+	}
+	// Later verify sessions, with other audio, reuse WAV buffers.
+	for i := range 4 {
+		e := &fakeEngine{authenticity: 1, score: 0.9}
+		fs := frames(t, utt[1+i%2], voicegate.PCMU, 1, 0, [2]voicegate.Party{})
+		v, _ := daspeak.Verify(voicegate.NewSliceReader(fs), e, "cred", &daspeak.Config{ModelHash: "m1"})
+		if ev, _ := run(t, v); ev.Type != daspeak.EventResultSuccess {
+			t.Fatalf("verify: %s %v", ev.Type, ev.Err)
+		}
+	}
+	got, err := io.ReadAll(sent.body)
+	sent.body.Close()
+	if err != nil || !bytes.Equal(got, sent.want) {
+		t.Fatalf("the cancelled request's body changed after Do returned (%v)", err)
+	}
+	if !bytes.Contains(got, []byte("RIFF")) {
+		t.Fatal("the request body holds no WAV file")
 	}
 }

@@ -33,16 +33,32 @@ func TestSessionWAV(t *testing.T) {
 			s.audio.add(p[:k])
 			p = p[k:]
 		}
-		got, err := s.wav()
-		if err != nil {
-			t.Fatalf("%v %d bytes: %v", c.enc, c.size, err)
-		}
 		want, err := codec.EncodeWAV(nil, codec.WAVFormat{Encoding: c.enc, SampleRate: 8000, Channels: 1}, audio)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%v %d bytes: the WAV file differs from encoding a copy (%d and %d bytes)", c.enc, c.size, len(got), len(want))
+		// A reused buffer holds an earlier file's bytes: big enough it is
+		// written over, too small it is left alone.
+		big := bytes.Repeat([]byte{0xa5}, len(want)+200)
+		small := bytes.Repeat([]byte{0x5a}, len(want)/2)
+		for _, b := range []struct {
+			name string
+			buf  []byte
+		}{{"new", nil}, {"reused", big[:7]}, {"too small", small}} {
+			got, err := s.wav(b.buf)
+			if err != nil {
+				t.Fatalf("%v %d bytes, %s buffer: %v", c.enc, c.size, b.name, err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%v %d bytes, %s buffer: the WAV file differs from encoding a copy (%d and %d bytes)", c.enc, c.size, b.name, len(got), len(want))
+			}
+			if b.name == "reused" && len(got) > 0 && &got[0] != &big[0] {
+				t.Errorf("%v %d bytes: a big enough buffer was not reused", c.enc, c.size)
+			}
+		}
+		got, err := s.wav(nil)
+		if err != nil {
+			t.Fatal(err)
 		}
 		w, err := codec.ParseWAV(got)
 		if err != nil || !bytes.Equal(w.Data, audio) {
