@@ -154,6 +154,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	c := newConn(nc, hijackedReader(brw.Reader, pr), bw, sub, o.CloseTimeout)
 	pr.q.init(nc)
 	c.quiet = &pr.q
+	closeWhenUnreachable(c, nc)
 	return c, nil
 }
 

@@ -104,6 +104,17 @@ func takeOver(nc net.Conn, interval time.Duration) net.Conn {
 	return c
 }
 
+// closeWhenUnreachable closes nc, when it is a polled connection, once c
+// can no longer be reached: the shard keeps every polled connection, so
+// without this a Conn dropped without Close would keep its socket, its
+// epoll entry and its poller for ever (*net.TCPConn has the runtime close
+// an abandoned socket in the same way).
+func closeWhenUnreachable(c *Conn, nc net.Conn) {
+	if pc, ok := nc.(*pollConn); ok {
+		runtime.AddCleanup(c, func(pc *pollConn) { _ = pc.Close() }, pc)
+	}
+}
+
 func (c *pollConn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
 }
@@ -252,11 +263,22 @@ func (c *pollConn) CloseWrite() error {
 func (c *pollConn) LocalAddr() net.Addr  { return c.laddr }
 func (c *pollConn) RemoteAddr() net.Addr { return c.raddr }
 
+// epollET is EPOLLET as a uint32: syscall.EPOLLET is -0x80000000 on 386,
+// amd64 and arm but 0x80000000 on arm64 and the other 64-bit ports.
+const epollET = 1 << 31
+
+var maxDeadline = time.Unix(0, 1<<63-1)
+
 func deadlineNs(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.After(maxDeadline):
+		return 1<<63 - 1
+	case t.Before(time.Unix(0, 1)):
+		return 1
 	}
-	return max(t.UnixNano(), 1)
+	return t.UnixNano()
 }
 
 func kickOf(ch chan struct{}) {
@@ -399,7 +421,7 @@ func (sh *pollShard) add(c *pollConn) error {
 		slot = int32(len(sh.conns))
 		sh.conns = append(sh.conns, c)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | -syscall.EPOLLET, Fd: slot}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET, Fd: slot}
 	if err := syscall.EpollCtl(sh.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 		sh.conns[slot] = nil
 		sh.free = append(sh.free, slot)

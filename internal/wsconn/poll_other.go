@@ -10,3 +10,6 @@ import (
 // takeOver moves a connection to a shared poller on Linux only
 // (poll_linux.go); elsewhere it returns nc unchanged.
 func takeOver(nc net.Conn, _ time.Duration) net.Conn { return nc }
+
+// closeWhenUnreachable has nothing to do where connections are not polled.
+func closeWhenUnreachable(*Conn, net.Conn) {}
