@@ -581,3 +581,9 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// ReleasesAudio reports true: the Client copies the audio into its request
+// body before it sends anything (encodeMultipart), so its retries and an
+// HTTP transport still writing a cancelled request read that copy, never
+// the caller's slice. It makes the Client an [AudioReleaser].
+func (c *Client) ReleasesAudio() bool { return true }

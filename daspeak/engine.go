@@ -16,10 +16,9 @@ const DefaultCalibration = "telephone-channel"
 // with the das-Peak exception name, so callers branch on them the same way
 // whatever the engine.
 //
-// The audio belongs to the caller, as p does to an io.Writer: an
-// implementation must not modify it, keep it, or read it after the call
-// returns, even when ctx ends first; it copies what it needs beyond the
-// call. A verify [Session] reuses the buffer for later engine calls.
+// An implementation must not modify the audio. A verify [Session] reuses
+// the audio's buffer for later engine calls only when the Engine is an
+// [AudioReleaser] that reports so.
 type Engine interface {
 	// GenerateCredential creates a credential for the voice in audio with
 	// the model identified by hash (das-Peak endpoint
@@ -104,4 +103,23 @@ type CompareResult struct {
 	// Durations of the evaluated audio in seconds, when audio was evaluated.
 	InputAudioDuration float64 `json:"input_audio_duration_to_evaluate"`
 	NetSpeechDuration  float64 `json:"net_speech_duration_to_evaluate"`
+}
+
+// AudioReleaser is implemented by an Engine that is done with the audio it
+// was given when a call returns, even when ctx ended first: it neither keeps
+// the slice nor reads it afterwards, as p belongs to the caller of an
+// io.Writer. A verify [Session] reuses its WAV buffers between engine calls
+// only when its Engine's ReleasesAudio reports true; with any other Engine
+// it builds a new file for each call, so an Engine that still reads the
+// audio after returning (a goroutine racing two endpoints, say) never sees
+// a later caller's voice. [*Client] and the offline engine implement it.
+type AudioReleaser interface {
+	ReleasesAudio() bool
+}
+
+// releasesAudio reports whether e is an AudioReleaser done with the audio
+// when a call returns.
+func releasesAudio(e Engine) bool {
+	r, ok := e.(AudioReleaser)
+	return ok && r.ReleasesAudio()
 }

@@ -708,9 +708,9 @@ func (s *Session) wav(buf []byte) ([]byte, error) {
 // new WAV file a call; see the package documentation for the figures with
 // the buffers reused.
 //
-// This is safe because an Engine may not keep or read the audio after the
-// call returns (the Engine documentation says so), and the engines here do
-// not: the offline engine decodes the file into its own buffers before it
+// Only an Engine that says it is done with the audio when a call returns
+// ([AudioReleaser]) gets a pooled buffer; any other gets a new file a call.
+// The engines here that say so are right to: the offline engine decodes the file into its own buffers before it
 // returns; the REST Client copies the file into its multipart body before
 // it sends anything (encodeMultipart), so its retries, and an HTTP
 // transport still writing a cancelled request's body after Do returned,
@@ -750,7 +750,7 @@ func (s *Session) submit(ctx context.Context) (Event, error) {
 		pooled *[]byte
 		buf    []byte
 	)
-	if s.op == OperationVerify {
+	if s.op == OperationVerify && releasesAudio(s.engine) {
 		pooled = getWAVBuf()
 		buf = *pooled
 	}

@@ -1253,6 +1253,10 @@ type holdEngine struct {
 	errs    []string
 }
 
+// ReleasesAudio makes holdEngine a daspeak.AudioReleaser, so its verify
+// sessions use pooled WAV buffers: it reads the audio only during a call.
+func (e *holdEngine) ReleasesAudio() bool { return true }
+
 func (e *holdEngine) fail(format string, args ...any) {
 	e.mu.Lock()
 	e.errs = append(e.errs, fmt.Sprintf(format, args...))

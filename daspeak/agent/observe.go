@@ -68,6 +68,13 @@ type timedEngine struct {
 	obs Observer
 }
 
+// ReleasesAudio forwards the wrapped engine's answer (daspeak.AudioReleaser):
+// the wrapper itself reads nothing.
+func (e timedEngine) ReleasesAudio() bool {
+	r, ok := e.Engine.(daspeak.AudioReleaser)
+	return ok && r.ReleasesAudio()
+}
+
 func (e timedEngine) GenerateCredential(ctx context.Context, hash string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
 	t := time.Now()
 	r, err := e.Engine.GenerateCredential(ctx, hash, audio, opts)

@@ -300,3 +300,8 @@ func modelNotAvailable(hash string) error {
 
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
 func floor2(x float64) float64 { return float64(int64(x*100)) / 100 }
+
+// ReleasesAudio reports true: every call decodes the WAV file into its own
+// buffers and keeps nothing of it when it returns. It makes the Engine a
+// daspeak.AudioReleaser.
+func (e *Engine) ReleasesAudio() bool { return true }
