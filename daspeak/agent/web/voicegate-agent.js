@@ -28,11 +28,12 @@
 // stored. A stop that fails for want of the network or of the service is
 // retried for up to 20 s. The widget then says what became of it
 // ("Registration stopped: you switched calls … Nothing was registered.",
-// or that it finished before it could be stopped, or that this could not
+// or that it was stored as it could not be stopped in time, or that this could not
 // be confirmed: a start whose answer was lost, e.g. a proxy's 504, is
 // never said to have stored nothing), naming the previous caller, in a
 // notice of its own above the new call's rows: nothing about the new call
-// replaces it, and it stays until the agent dismisses it; none of its
+// replaces it, and it stays until the agent dismisses it (once it says
+// what became of the operation); none of its
 // events is shown as
 // the new call's, and onResponse and voicegate-result are not called for
 // it. An element removed from the page (not merely moved) stops its
@@ -43,7 +44,14 @@
 // the other region, and a change of call or caller empties both. Notices
 // about a call left are said in two regions of their own (#nlive, #nalert).
 // 403 forbidden (the agent is not assigned the call) disables the buttons
-// until the call, its task or the token changes.
+// until the call, its task or the token changes; 400 bad_caller_id (a
+// caller number that is not usable, or not the call's) until the call or
+// the caller changes: trying again cannot help. The status read after a
+// register's result (did anything get stored?) never replaces that
+// result; when the server, having said the call was in progress, says it
+// is not (a Genesys call is forgotten when its AudioHook session ends,
+// while call-in-progress stays "true"), "not enough speech" is said as
+// the call's end.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
