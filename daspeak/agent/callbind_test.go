@@ -91,6 +91,42 @@ func TestCallBinding(t *testing.T) {
 	}
 }
 
+// TestStatusAfterHangUp: when the caller hangs up during a register (a
+// Genesys AudioHook session ends: the call and its caller are forgotten),
+// the register ends with error-audio, reason speech, nothing stored, and
+// status asked without a caller id, as the widget asks it, answers that
+// the call is not in progress, not 400 bad_caller_id.
+func TestStatusAfterHangUp(t *testing.T) {
+	e := newEnv(t, func(o *Options, s *fakeSource) { o.Source = infoSource{s} })
+	e.src.set(callA, fakeCall{ani: "tel:+34911234567", live: true, hold: true})
+	if code, m := e.post("/status", map[string]any{"call_id": callA, "caller_id": ""}); code != 200 || m["caller_id"] != callerA || m["call_in_progress"] != true {
+		t.Fatalf("status of the live call: %d %v", code, m)
+	}
+	op := e.start("/register", callA, "", nil)
+	e.waitRunning(callA)
+	e.src.hangUp(callA)
+	_, msgs := e.events(op["events_url"].(string), "")
+	last := checkStream(t, msgs, op)
+	if last.Event != "error-audio" || last.Data["reason"] != "speech" {
+		t.Fatalf("register ended with %s", last.Raw)
+	}
+	code, m := e.post("/status", map[string]any{"call_id": callA, "caller_id": ""})
+	if code != 200 || m["call_in_progress"] != false || m["registered"] != false || m["caller_id"] != "" || m["call_id"] != callA {
+		t.Fatalf("status after the hang-up: %d %v", code, m)
+	}
+	if _, err := e.mem.Get(context.Background(), callerA); err == nil {
+		t.Fatal("a credential was stored")
+	}
+	// The caller's number, when the widget has it, is looked up as before.
+	if code, m := e.post("/status", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["call_in_progress"] != false || m["caller_id"] != callerA {
+		t.Fatalf("status after the hang-up with the caller id: %d %v", code, m)
+	}
+	// A number that is not usable is still refused.
+	if code, m := e.post("/status", map[string]any{"call_id": callA, "caller_id": "anonymous"}); code != 400 || m["code"] != "bad_caller_id" {
+		t.Fatalf("status after the hang-up with a bad caller id: %d %v", code, m)
+	}
+}
+
 // TestRefusedReverifyKeepsOperation: a re-verify refused for any reason
 // (not registered, bad caller, bad parameters) leaves the call's running
 // operation alone; only an accepted one replaces it.

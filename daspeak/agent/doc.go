@@ -48,7 +48,9 @@
 // implements [CallInfo] binds it to the call: register, verify, reverify
 // and delete need a live call whose caller is the caller_id (an empty one
 // takes the call's), else 409 no_call or 400 bad_caller_id and nothing
-// happens; status says registered only for the call's own caller. A
+// happens; status says registered only for the call's own caller, and
+// answers a call that ended (or is unknown) asked without a caller_id
+// with call_in_progress false and caller_id "", not 400. A
 // Source without CallInfo takes caller_id on trust: see [Source] for what
 // that lets an agent do. An Authenticator that implements
 // [CallAuthorizer] is also asked whether the agent may act on the call

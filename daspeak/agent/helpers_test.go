@@ -106,10 +106,24 @@ func (s *fakeSource) Open(ctx context.Context, req SourceRequest) (Audio, error)
 	if !ok {
 		return nil, ErrNoCall
 	}
-	a := &fakeAudio{frames: wavFrames(s.t, c.clips...), hold: c.hold, closed: make(chan struct{})}
+	a := &fakeAudio{frames: wavFrames(s.t, c.clips...), hold: c.hold, closed: make(chan struct{}), hungUp: make(chan struct{})}
 	s.audios = append(s.audios, a)
 	s.reqs = append(s.reqs, req)
 	return a, nil
+}
+
+// hangUp ends callID as a Genesys hang-up does: the call is forgotten
+// (CallInfo answers ErrNoCall) and its open audio ends with io.EOF.
+func (s *fakeSource) hangUp(callID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.calls, callID)
+	for i, r := range s.reqs {
+		if r.CallID == callID {
+			a := s.audios[i]
+			a.hangOnce.Do(func() { close(a.hungUp) })
+		}
+	}
 }
 
 // allClosed reports whether every Audio opened was closed exactly once.
@@ -145,6 +159,9 @@ type fakeAudio struct {
 	once   sync.Once
 	closes atomic.Int32
 
+	hungUp   chan struct{} // closed by fakeSource.hangUp: ReadFrame answers io.EOF
+	hangOnce sync.Once
+
 	mu       sync.Mutex
 	notified []Event
 }
@@ -167,6 +184,8 @@ func (a *fakeAudio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 		return voicegate.Frame{}, ctx.Err()
 	case <-a.closed:
 		return voicegate.Frame{}, io.ErrClosedPipe
+	case <-a.hungUp: // nil for an Audio made elsewhere: never ready
+		return voicegate.Frame{}, io.EOF
 	}
 }
 

@@ -24,13 +24,20 @@ const noticePage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <voicegate-agent id="forb" call-sid="CAforb" caller-id="+34600000003" security-token="t" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="mism" call-sid="CAmism" caller-id="+34600000004" security-token="t" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="badnum" call-sid="CAbadnum" caller-id="12" security-token="t" call-in-progress="true"></voicegate-agent>
-<voicegate-agent id="nocall" call-sid="CAnocall" caller-id="+34600000005" security-token="t" call-in-progress="true"></voicegate-agent>`
+<voicegate-agent id="nocall" call-sid="CAnocall" caller-id="+34600000005" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="hang" conversation-id="CAhang" security-token="t" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="hangold" conversation-id="CAhangold" security-token="t" call-in-progress="true"></voicegate-agent>`
 
 // noticeAPI scripts the agent API: the register of CAflaky1 runs until
 // stopped, and its stop fails twice for want of the network; the stop of
 // CAlost1's register never gets through; the first status of CAflaky2
 // fails for want of the network; CAforb is refused to this agent; CAmism
 // is another caller's call; CAbadnum's caller number is not a number.
+// CAhang and CAhangold are Genesys calls (the caller comes from the
+// server, call-in-progress stays "true") whose caller hangs up during the
+// register: it ends with error-audio, reason speech, and status then
+// answers the call ended without its caller (CAhang) or, as a server that
+// forgot the caller did, 400 bad_caller_id (CAhangold).
 type noticeAPI struct {
 	mu      sync.Mutex
 	stops   map[string]int
@@ -67,6 +74,10 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op := strings.Split(strings.TrimPrefix(r.URL.Path, "/agent/operations/"), "/")[0]
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "event: started\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":1,\"type\":\"started\"}\n\n", op)
+		if strings.HasPrefix(op, "op_CAhang") {
+			fmt.Fprintf(w, "event: error-audio\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":2,\"type\":\"error-audio\",\"reason\":\"speech\",\"net_speech\":1.2}\n\n", op)
+			return
+		}
 		w.(http.Flusher).Flush()
 		select {
 		case <-f.stoppedCh(op):
@@ -96,6 +107,12 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, "caller_id is not the caller of this call")
 		case callID == "CAbadnum":
 			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, "caller_id: not a phone number")
+		case strings.HasPrefix(callID, "CAhang") && n == 1:
+			agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": "+34600000006", "registered": false, "call_in_progress": true})
+		case callID == "CAhang":
+			agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": "", "registered": false, "call_in_progress": false})
+		case callID == "CAhangold":
+			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, `caller id is not an E.164 telephone number: ""`)
 		default:
 			// The register of CAflaky1 was stored before its stop got
 			// through: its caller is registered after the first look.
@@ -158,6 +175,10 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	p.WaitText(sel("lost", "state"), "^Registering voice", 10*time.Second)
 	p.Eval(`(() => { const el = document.getElementById('lost'); el.setAttribute('call-sid', 'CAlost2'); })()`, nil)
 	p.WaitText(notice("lost", "title"), "^Stopping the previous call.s check$", 5*time.Second)
+	// It cannot be dismissed while it stops: it would come back.
+	if n := p.Count("voicegate-agent#lost >> .notice .dismiss"); n != 0 {
+		t.Errorf("%d Dismiss buttons on a notice still stopping, want 0", n)
+	}
 
 	p.Click(sel("flaky", "main"))
 	p.WaitText(sel("flaky", "state"), "^Registering voice", 10*time.Second)
@@ -165,9 +186,9 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	// The stop is retried until it gets through; the new call's status,
 	// which failed once, is read after; the notice says what became of
 	// the register, and stays.
-	p.WaitText(notice("flaky", "title"), "^Registration finished before you switched calls$", 15*time.Second)
+	p.WaitText(notice("flaky", "title"), "^Previous call.s registration was stored: it could not be stopped in time$", 15*time.Second)
 	p.WaitText(notice("flaky", "cause"), `^The voice of \+34600000001 on the previous call was registered before the registration could be stopped\.$`, time.Second)
-	p.WaitText(sel("flaky", "nalert"), `^Registration finished before you switched calls\. The voice of \+34600000001 on the previous call was registered`, 2*time.Second)
+	p.WaitText(sel("flaky", "nalert"), `^Previous call.s registration was stored: it could not be stopped in time\. The voice of \+34600000001 on the previous call was registered`, 2*time.Second)
 	p.WaitText(sel("flaky", "main"), "^Register User$", 10*time.Second)
 	if got := p.Text(sel("flaky", "alert")); strings.Contains(got, "Retrying") {
 		t.Errorf("after the service answered again, the alert region still says %q", got)
@@ -185,7 +206,7 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	// A later error on the new call does not replace the notice.
 	p.Eval(`document.getElementById('flaky')._showAPIError({code: 'network', message: 'offline'})`, nil)
 	p.WaitText(sel("flaky", "otitle"), "^Cannot reach the voice service$", time.Second)
-	p.WaitText(notice("flaky", "title"), "^Registration finished before you switched calls$", time.Second)
+	p.WaitText(notice("flaky", "title"), "^Previous call.s registration was stored: it could not be stopped in time$", time.Second)
 	// Until the agent dismisses it.
 	p.Click("voicegate-agent#flaky >> .notice .dismiss")
 	if n := p.Count("voicegate-agent#flaky >> .notice"); n != 0 {
@@ -199,6 +220,9 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	// confirmed stopped (after the widget gives up, 20 s).
 	p.WaitText(notice("lost", "title"), "^Previous call.s registration not confirmed$", 30*time.Second)
 	p.WaitText(notice("lost", "todo"), "^Go back to that call and check whether the caller is registered\\.$", time.Second)
+	if n := p.Count("voicegate-agent#lost >> .notice .dismiss"); n != 1 {
+		t.Errorf("%d Dismiss buttons on a notice with its outcome, want 1", n)
+	}
 	p.WaitText(sel("lost", "nalert"), "^Previous call.s registration not confirmed", 2*time.Second)
 	p.Screenshot("widget-notice-unconfirmed", "voicegate-agent#lost")
 
@@ -215,6 +239,35 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	p.WaitText(sel("mism", "otitle"), "^Not this call.s caller$", 5*time.Second)
 	p.WaitText(sel("mism", "ocause"), `^This number is not the caller of this call\.$`, time.Second)
 	p.WaitText(sel("badnum", "otitle"), "^Caller number not usable$", 5*time.Second)
+	// Neither is fixed by trying again: no "Try again".
+	for w, label := range map[string]string{"mism": "^Wrong caller number$", "badnum": "^No usable caller number$"} {
+		p.WaitText(sel(w, "main"), label, time.Second)
+		var off bool
+		p.Eval(`document.getElementById('`+w+`').shadowRoot.getElementById('main').disabled`, &off)
+		if !off {
+			t.Errorf("%s: the main button is enabled after a caller number refusal", w)
+		}
+	}
+
+	// The caller hangs up during a register: its outcome stays, said as
+	// the call's end when the server says the call ended; a status
+	// refused after the result never replaces it.
+	for _, w := range []string{"hang", "hangold"} {
+		p.WaitText(sel(w, "main"), "^Register User$", 5*time.Second)
+		p.Click(sel(w, "main"))
+	}
+	p.WaitText(sel("hang", "otitle"), "^Call ended$", 5*time.Second)
+	p.WaitText(sel("hang", "otodo"), `^Nothing was registered\.$`, time.Second)
+	p.WaitText(sel("hang", "caller"), `^\+34600000006$`, time.Second)
+	// The refused status is read (registered is then unknown) and the
+	// result stays.
+	p.WaitText(sel("hangold", "main"), "^Try again$", 5*time.Second)
+	p.WaitText(sel("hangold", "otitle"), "^Not enough speech$", time.Second)
+	for _, w := range []string{"hang", "hangold"} {
+		if got := p.Text(sel(w, "otitle")); got == "Caller number not usable" {
+			t.Errorf("%s: the register's outcome was replaced by %q", w, got)
+		}
+	}
 
 	// No call, no caller: nothing of the last caller stays.
 	p.WaitText(sel("nocall", "main"), "^Authenticate User$", 5*time.Second)

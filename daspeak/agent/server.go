@@ -478,8 +478,10 @@ type callCheck struct {
 // [Source]). With CallInfo, for useAct the call must exist and be in
 // progress (409 no_call), its caller must be known and the request's
 // caller id, when given, must be it (400 bad_caller_id); for useRead an
-// unknown call is not in progress and a caller id that is not the call's
-// caller is not bound (status then never says registered).
+// unknown call is not in progress, a caller id that is not the call's
+// caller is not bound (status then never says registered), and a call
+// not in progress whose caller is known neither from the request nor
+// from the Source is answered not in progress with caller id "".
 func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callCheck, *Error) {
 	if !validCallID(req.CallID) {
 		return callCheck{}, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
@@ -518,6 +520,13 @@ func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callChe
 	raw := req.CallerID
 	if raw == "" {
 		raw = callCaller
+	}
+	if raw == "" && use == useRead && !live {
+		// A call that ended (a Genesys call is forgotten with its
+		// AudioHook session, its caller with it) or is unknown: its state
+		// is the answer, not the want of a caller id. Nothing is bound,
+		// so registered is false.
+		return callCheck{inProgress: false}, nil
 	}
 	callerID, err := NormalizeCallerID(raw)
 	if err != nil {

@@ -64,7 +64,10 @@ type Audio interface {
 //   - status answers call_in_progress from the Source (false for an
 //     unknown call), and registered is true only for a caller_id that is
 //     the call's caller: status cannot tell whether an arbitrary number
-//     is registered.
+//     is registered. A call not in progress (or unknown) asked about
+//     with an empty caller_id, whose caller the Source no longer knows,
+//     is answered 200 call_in_progress false, caller_id "", registered
+//     false: not 400, so a widget learns that the call ended.
 type CallInfo interface {
 	// Call returns the caller id of callID (the customer's number; ""
 	// when the platform does not know it) and whether the call is live.

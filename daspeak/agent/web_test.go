@@ -506,9 +506,9 @@ func TestWidgetBrowser(t *testing.T) {
 	p.Click(sel("regdone", "main"))
 	p.WaitText(sel("regdone", "ptext"), `Voice collected: 4\.0 s of 5\.0 s`, 10*time.Second)
 	p.Eval(`document.getElementById('regdone').setAttribute('call-sid', 'CAregdone2')`, nil)
-	p.WaitText(nsel("regdone", "title"), "^Registration finished before you switched calls$", 10*time.Second)
+	p.WaitText(nsel("regdone", "title"), "^Previous call.s registration was stored: it could not be stopped in time$", 10*time.Second)
 	p.WaitText(nsel("regdone", "cause"), `^The voice of \+34600111222 on the previous call was registered before the registration could be stopped\.$`, time.Second)
-	p.WaitText(sel("regdone", "nalert"), `^Registration finished before you switched calls\. The voice of \+34600111222 on the previous call was registered`, 2*time.Second)
+	p.WaitText(sel("regdone", "nalert"), `^Previous call.s registration was stored: it could not be stopped in time\. The voice of \+34600111222 on the previous call was registered`, 2*time.Second)
 	p.WaitText(sel("regdone", "main"), "^Register User$", 5*time.Second)
 	p.Eval(`vg.titles`, &titles)
 	for _, tt := range titles["regdone"] {

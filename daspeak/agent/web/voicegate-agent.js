@@ -28,11 +28,12 @@
 // stored. A stop that fails for want of the network or of the service is
 // retried for up to 20 s. The widget then says what became of it
 // ("Registration stopped: you switched calls … Nothing was registered.",
-// or that it finished before it could be stopped, or that this could not
+// or that it was stored as it could not be stopped in time, or that this could not
 // be confirmed: a start whose answer was lost, e.g. a proxy's 504, is
 // never said to have stored nothing), naming the previous caller, in a
 // notice of its own above the new call's rows: nothing about the new call
-// replaces it, and it stays until the agent dismisses it; none of its
+// replaces it, and it stays until the agent dismisses it (once it says
+// what became of the operation); none of its
 // events is shown as
 // the new call's, and onResponse and voicegate-result are not called for
 // it. An element removed from the page (not merely moved) stops its
@@ -43,7 +44,14 @@
 // the other region, and a change of call or caller empties both. Notices
 // about a call left are said in two regions of their own (#nlive, #nalert).
 // 403 forbidden (the agent is not assigned the call) disables the buttons
-// until the call, its task or the token changes.
+// until the call, its task or the token changes; 400 bad_caller_id (a
+// caller number that is not usable, or not the call's) until the call or
+// the caller changes: trying again cannot help. The status read after a
+// register's result (did anything get stored?) never replaces that
+// result; when the server, having said the call was in progress, says it
+// is not (a Genesys call is forgotten when its AudioHook session ends,
+// while call-in-progress stays "true"), "not enough speech" is said as
+// the call's end.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
@@ -202,7 +210,7 @@
       todo: 'That caller was not verified.',
     },
     left_register_done: {
-      kind: 'error', title: 'Registration finished before you switched calls',
+      kind: 'error', title: 'Previous call\u2019s registration was stored: it could not be stopped in time',
       cause: 'The voice of {who} was registered before the registration could be stopped.',
       todo: 'If that was not intended, go back to that call and delete the registration.',
     },
@@ -429,8 +437,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         notPerformed: false,
         callerId: '',
         serverInProgress: null,
+        serverEnded: false, // the server said in progress, then not: the call ended
         sawLive: false, // this call was seen in progress: "false" then means it ended
         forbidden: false, // the server refused this agent on this call (403)
+        unusable: '', // the caller number was refused (bad_caller_id): 'mismatch' or 'number'
       };
       // Notices about calls left (see _abandon), newest first: each stays,
       // whatever the call shown now says, until the agent dismisses it.
@@ -532,8 +542,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.registered = null;
       this.m.callerId = '';
       this.m.serverInProgress = null;
+      this.m.serverEnded = false;
       this.m.sawLive = false;
       this.m.forbidden = false;
+      this.m.unusable = '';
       this.m.next = 'register';
       this.m.phase = 'loading';
       // Nothing said about the previous call stays for screen readers.
@@ -725,6 +737,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           p.textContent = t;
           text.appendChild(p);
         }
+        el.append(badge, text);
+        box.appendChild(el);
+        // A notice still stopping cannot be dismissed: it would come
+        // back with the outcome.
+        if (row === ROWS.left_stopping) continue;
         const b = document.createElement('button');
         b.type = 'button';
         b.className = 'dismiss';
@@ -732,8 +749,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         b.setAttribute('aria-label', 'Dismiss: ' + row.title);
         b.dataset.notice = String(n.id);
         b.addEventListener('click', () => this._dismiss(n));
-        el.append(badge, text, b);
-        box.appendChild(el);
+        el.append(b);
         if (keep === b.dataset.notice) b.focus();
       }
     }
@@ -837,7 +853,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._render();
     }
 
-    async _load(attempt) {
+    // _load reads the call's status. after: the read follows an
+    // operation's result (did anything get stored?); it then never
+    // replaces that result: a failure is logged and retried quietly.
+    async _load(attempt, after) {
       clearTimeout(this._loadTimer);
       const gen = this._gen;
       const seq = ++this._loadSeq; // only the newest status answer counts
@@ -863,24 +882,44 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         st = await this._api('/status', { call_id: callId, caller_id: (this._attr('caller-id') || '').trim() });
       } catch (e) {
         if (gen !== this._gen || seq !== this._loadSeq) return;
+        const keep = after && this.m.outcome && this.m.outcome.row !== ROWS.retrying;
         if (e.code === 'network' || e.code === 'internal') {
           // Keep trying: the service may be restarting.
           this.m.phase = 'loading';
-          this._show(ROWS.retrying, e);
+          if (keep) {
+            console.warn('voicegate-agent: reading the call\u2019s status failed; retrying:', e.message || e);
+            this._render();
+          } else this._show(ROWS.retrying, e);
           const delay = Math.min(15000, 1000 * 2 ** Math.min(attempt, 4));
-          this._loadTimer = setTimeout(() => { if (gen === this._gen && !this._op) this._load(attempt + 1); }, delay);
+          this._loadTimer = setTimeout(() => { if (gen === this._gen && !this._op) this._load(attempt + 1, keep); }, delay);
           return;
         }
         this.m.phase = 'idle';
         this.m.registered = null;
+        if (keep) {
+          // The operation's result stays: it is what the agent must see
+          // (a call that ended may no longer have a caller to look up).
+          console.error('voicegate-agent: reading the call\u2019s status after the result failed: ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
+          this._render();
+          return;
+        }
         this._showAPIError(e);
         return;
       }
       if (gen !== this._gen || seq !== this._loadSeq) return;
       this._recovered();
       this.m.forbidden = false;
-      this.m.callerId = typeof st.caller_id === 'string' ? st.caller_id : '';
+      this.m.unusable = '';
+      // A call that ended may be answered without its caller (a Genesys
+      // call is forgotten with its AudioHook session): the caller already
+      // known stays.
+      const caller = typeof st.caller_id === 'string' ? st.caller_id : '';
+      if (caller || st.call_in_progress !== false) this.m.callerId = caller;
+      // The server saw the call live and now says it is not: it ended,
+      // even where call-in-progress stays "true" (the Genesys page).
+      const wasLive = this.m.serverInProgress === true || this.m.serverEnded;
       this.m.serverInProgress = typeof st.call_in_progress === 'boolean' ? st.call_in_progress : null;
+      this.m.serverEnded = wasLive && this.m.serverInProgress === false;
       this._noteCallEnded();
       const was = this.m.registered;
       this.m.registered = !!st.registered;
@@ -893,7 +932,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // ---- operations ----
 
     _onMain() {
-      if (this.m.phase !== 'idle' || !this.inProgress || this.m.forbidden) return;
+      if (this.m.phase !== 'idle' || !this.inProgress || this.m.forbidden || this.m.unusable) return;
       if (this.m.registered === null) { this._load(0); return; }
       this._start(this.m.next);
     }
@@ -1078,12 +1117,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         let row = ROWS[reason] || ROWS.internal;
         // The call's audio ended with the call: say that, not "keep the
         // caller talking".
-        if (reason === 'speech' && this.m.sawLive && !this.inProgress) row = ROWS.call_ended;
+        if (reason === 'speech' && this._callEnded()) row = ROWS.call_ended;
         // A spoof verdict from an engine that did no anti-spoofing is not
         // a verdict on the voice.
         if (reason === 'spoof' && this.m.notPerformed) row = ROWS.spoof_not_performed;
         this._show(row, null, detail);
-        if (kind === 'register') this._load(0); // did anything get stored?
+        if (kind === 'register') this._load(0, true); // did anything get stored?
       }
       const u = this._utils;
       if (u && typeof u.onResponse === 'function') {
@@ -1102,7 +1141,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // of the hang-up) is shown, and said, as the call's end.
     _noteCallEnded() {
       const o = this.m.outcome;
-      if (o && o.row === ROWS.speech && this.m.sawLive && !this.inProgress) this._show(ROWS.call_ended, null, o.detail);
+      if (o && o.row === ROWS.speech && this._callEnded()) this._show(ROWS.call_ended, null, o.detail);
+    }
+
+    // _callEnded: this call was seen live and has ended (the attribute or
+    // the server says so).
+    _callEnded() {
+      return this.m.sawLive && (!this.inProgress || this.m.serverEnded);
     }
 
     _detail(ev) {
@@ -1204,6 +1249,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (e.code === 'bad_caller_id' && e.message === CALLER_MISMATCH) row = ROWS.caller_mismatch;
       else row = ROWS[e.code] || ROWS.internal;
       if (row === ROWS.forbidden) this.m.forbidden = true;
+      // Trying again with the same number cannot help: the buttons stay
+      // off until the call or the caller changes.
+      if (row === ROWS.caller_mismatch) this.m.unusable = 'mismatch';
+      if (row === ROWS.bad_caller_id) this.m.unusable = 'number';
       if (row === ROWS.configuration || row === ROWS.bad_caller_id || row === ROWS.caller_mismatch || row === ROWS.unauthenticated || row === ROWS.forbidden) {
         console.error('voicegate-agent: the voice service answered ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
       }
@@ -1343,13 +1392,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       let label;
       if (!callId) label = 'No call';
       else if (m.forbidden) label = 'Not assigned';
+      else if (m.unusable === 'mismatch') label = 'Wrong caller number';
+      else if (m.unusable) label = 'No usable caller number';
       else if (m.phase === 'loading') label = 'Loading\u2026';
       else if (m.registered === null) label = 'Try again';
       else if (m.next === 'register') label = 'Register User';
       else if (m.next === 'verify') label = 'Authenticate User';
       else label = 'Re-Authenticate User';
       main.textContent = label;
-      main.disabled = !live || m.phase !== 'idle' || !this._hasToken() || m.forbidden;
+      main.disabled = !live || m.phase !== 'idle' || !this._hasToken() || m.forbidden || !!m.unusable;
       const trash = $('trash');
       trash.hidden = m.registered !== true || running || confirming;
       trash.disabled = !live || m.phase !== 'idle';
