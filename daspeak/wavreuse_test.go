@@ -19,7 +19,6 @@ type lateEngine struct {
 	mu      sync.Mutex
 	reads   []func() bool // each reports whether its call's audio is unchanged
 	storage map[unsafe.Pointer]bool
-	release bool // report ReleasesAudio
 }
 
 func (e *lateEngine) GenerateCredential(ctx context.Context, hash string, audio []byte, opts *daspeak.AudioOptions) (*daspeak.CredentialResult, error) {
