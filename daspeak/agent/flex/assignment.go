@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/voicegate/voicegate/daspeak/agent/internal/allow"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -75,7 +76,7 @@ type Assignment struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	allowed map[[32]byte]time.Time // (worker, call) → expiry
+	allowed *allow.Cache // (worker, call) pairs allowed
 }
 
 // NewAssignment returns an Assignment. It checks the options only; Check
@@ -97,7 +98,7 @@ func NewAssignment(opts *AssignmentOptions) (*Assignment, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Assignment{o: o, log: logger(o.Logger), allowed: map[[32]byte]time.Time{}}, nil
+	return &Assignment{o: o, log: logger(o.Logger), allowed: allow.New(o.CacheTTL, o.CacheSize)}, nil
 }
 
 // Check asks TaskRouter for the workspace (GET /v1/Workspaces/{Sid}): a
@@ -131,33 +132,13 @@ func (a *Assignment) AuthorizeCall(ctx context.Context, r *http.Request, p agent
 	}
 	key := sha256.Sum256([]byte(worker + "\x00" + strings.ToUpper(callID)))
 	now := a.o.Now()
-	if a.o.CacheTTL > 0 {
-		a.mu.Lock()
-		exp, ok := a.allowed[key]
-		if ok && !now.Before(exp) {
-			delete(a.allowed, key)
-			ok = false
-		}
-		a.mu.Unlock()
-		if ok {
-			return nil
-		}
+	if a.allowed.Allowed(key, now) {
+		return nil
 	}
 	if err := a.assigned(ctx, worker, callID); err != nil {
 		return err
 	}
-	if a.o.CacheTTL > 0 {
-		a.mu.Lock()
-		if len(a.allowed) >= a.o.CacheSize {
-			for k, exp := range a.allowed {
-				if !now.Before(exp) || len(a.allowed) >= a.o.CacheSize {
-					delete(a.allowed, k)
-				}
-			}
-		}
-		a.allowed[key] = now.Add(a.o.CacheTTL)
-		a.mu.Unlock()
-	}
+	a.allowed.Grant(key, now)
 	return nil
 }
 

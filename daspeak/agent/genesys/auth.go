@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/voicegate/voicegate/daspeak/agent/internal/allow"
 	"io"
 	"log/slog"
 	"net/http"
@@ -75,7 +76,7 @@ type Authenticator struct {
 	base  string
 	mu    sync.Mutex
 	cache map[[32]byte]cached
-	convs map[[32]byte]time.Time // (token, conversation) allowed until
+	convs *allow.Cache // (token, conversation) pairs allowed
 }
 
 type cached struct {
@@ -116,7 +117,7 @@ func NewAuthenticator(opts *AuthenticatorOptions) (*Authenticator, error) {
 	}
 	return &Authenticator{
 		o: o, log: log, base: strings.TrimSuffix(o.APIBaseURL, "/"), url: strings.TrimSuffix(o.APIBaseURL, "/") + "/api/v2/users/me",
-		cache: map[[32]byte]cached{}, convs: map[[32]byte]time.Time{},
+		cache: map[[32]byte]cached{}, convs: allow.New(o.ConversationCacheTTL, o.CacheSize),
 	}, nil
 }
 
@@ -238,33 +239,13 @@ func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p ag
 	}
 	key := sha256.Sum256([]byte(tok + "\x00" + callID))
 	now := a.o.Now()
-	if a.o.ConversationCacheTTL > 0 {
-		a.mu.Lock()
-		exp, ok := a.convs[key]
-		if ok && !now.Before(exp) {
-			delete(a.convs, key)
-			ok = false
-		}
-		a.mu.Unlock()
-		if ok {
-			return nil
-		}
+	if a.convs.Allowed(key, now) {
+		return nil
 	}
 	if err := a.conversation(ctx, tok, callID); err != nil {
 		return err
 	}
-	if a.o.ConversationCacheTTL > 0 {
-		a.mu.Lock()
-		if len(a.convs) >= a.o.CacheSize {
-			for k, exp := range a.convs {
-				if !now.Before(exp) || len(a.convs) >= a.o.CacheSize {
-					delete(a.convs, k)
-				}
-			}
-		}
-		a.convs[key] = now.Add(a.o.ConversationCacheTTL)
-		a.mu.Unlock()
-	}
+	a.convs.Grant(key, now)
 	return nil
 }
 
