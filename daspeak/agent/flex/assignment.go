@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak/agent"
@@ -75,7 +74,6 @@ type Assignment struct {
 	o   AssignmentOptions
 	log *slog.Logger
 
-	mu      sync.Mutex
 	allowed *allow.Cache // (worker, call) pairs allowed
 }
 
