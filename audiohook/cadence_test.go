@@ -35,14 +35,8 @@ func TestReadCadenceDeliversAudio(t *testing.T) {
 		<-s.Done()
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	defer r.c.CloseNow()
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
 	for i := range n {
 		b := make([]byte, 160)
 		b[0] = byte(i)
@@ -99,14 +93,8 @@ func TestReadCadenceCloseNowDuringPause(t *testing.T) {
 		}
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	defer r.c.CloseNow()
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("ReadFrame: %v, want ErrClosed", err)
 	}

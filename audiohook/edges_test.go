@@ -39,14 +39,8 @@ func TestIdleTimeoutEndsHalfOpenSession(t *testing.T) {
 		<-s.Done()
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	defer r.c.CloseNow()
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
 	if err := r.c.Write(ctx, websocket.MessageBinary, make([]byte, 160)); err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +66,8 @@ func TestRecorderGapFillCap(t *testing.T) {
 		close(done)
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	defer r.c.CloseNow()
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
 	frame := make([]byte, 160) // 20 ms
 	send := func(typ, params string) {
 		r.seq++
@@ -166,14 +154,8 @@ func TestSendEventRefusesEventsGenesysRejects(t *testing.T) {
 		}
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	defer r.c.CloseNow()
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
 	got := <-errs
 	for i, err := range got[:4] {
 		if !errors.Is(err, ErrBadEvent) {
@@ -217,14 +199,8 @@ func TestSlowRecorderDoesNotDelayPong(t *testing.T) {
 		close(done)
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	defer r.c.CloseNow()
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
 	for range 5 {
 		r.c.Write(ctx, websocket.MessageBinary, make([]byte, 160))
 	}
@@ -288,13 +264,7 @@ func TestDroppedFramesLogged(t *testing.T) {
 		close(done)
 	})
 	ctx := ctxT(t)
-	r, err := dialRaw(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
-		t.Fatal(err)
-	}
+	r := openMono(t, ctx, u)
 	for range 5 {
 		r.c.Write(ctx, websocket.MessageBinary, make([]byte, 160))
 	}
@@ -317,4 +287,18 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// openMono dials u and opens a mono PCMU session, failing t on an error.
+func openMono(t *testing.T, ctx context.Context, u string) *rawSession {
+	t.Helper()
+	r, err := dialRaw(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.roundTrip(ctx, "open", openParams(monoPCMU, nil)); err != nil {
+		r.c.CloseNow()
+		t.Fatal(err)
+	}
+	return r
 }

@@ -68,11 +68,7 @@ func TestReadCadencePauseInterrupted(t *testing.T) {
 		_ = dialRaw(t, s, nil)
 		c := s.conn(t)
 		c.SetReadCadence(time.Hour)
-		errc := make(chan error, 1)
-		go func() {
-			_, _, err := c.ReadMessage()
-			errc <- err
-		}()
+		errc := readInBackground(c)
 		time.Sleep(10 * time.Millisecond) // let the read begin its pause
 		_ = c.CloseNow()
 		if err := waitErr(t, errc); !errors.Is(err, net.ErrClosed) {
@@ -84,11 +80,7 @@ func TestReadCadencePauseInterrupted(t *testing.T) {
 		rc := dialRaw(t, s, nil)
 		c := s.conn(t)
 		c.SetReadCadence(time.Hour)
-		errc := make(chan error, 1)
-		go func() {
-			_, _, err := c.ReadMessage()
-			errc <- err
-		}()
+		errc := readInBackground(c)
 		time.Sleep(10 * time.Millisecond)
 		go func() {
 			// The peer answers the close handshake.
@@ -111,11 +103,7 @@ func TestReadCadencePauseInterrupted(t *testing.T) {
 		rc := dialRaw(t, s, nil)
 		c := s.conn(t)
 		c.SetReadCadence(time.Hour)
-		errc := make(chan error, 1)
-		go func() {
-			_, _, err := c.ReadMessage()
-			errc <- err
-		}()
+		errc := readInBackground(c)
 		time.Sleep(10 * time.Millisecond)
 		rc.write(t, fin(opBinary, []byte("now")))
 		c.SetReadCadence(0)
@@ -128,11 +116,7 @@ func TestReadCadencePauseInterrupted(t *testing.T) {
 		_ = dialRaw(t, s, nil)
 		c := s.conn(t)
 		c.SetReadCadence(time.Hour)
-		errc := make(chan error, 1)
-		go func() {
-			_, _, err := c.ReadMessage()
-			errc <- err
-		}()
+		errc := readInBackground(c)
 		time.Sleep(10 * time.Millisecond)
 		_ = c.SetReadDeadline(time.Unix(1, 0))
 		if err := waitErr(t, errc); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -215,4 +199,14 @@ func cpuTime(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// readInBackground calls c.ReadMessage in a goroutine and sends its error.
+func readInBackground(c *Conn) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage()
+		errc <- err
+	}()
+	return errc
 }
