@@ -322,3 +322,41 @@ func TestBothTracksLateCutoffPerTrack(t *testing.T) {
 		t.Errorf("stats %+v; want the duplicate outbound 40 late, nothing else", st)
 	}
 }
+
+// TestSpecialMatchesByteLoop checks the eight-bytes-at-a-time search of
+// the JSON scanner against a byte-at-a-time loop, on strings where the
+// byte it must find sits at every offset of a word, after bytes that a
+// borrow between lanes could confuse with it (0x00, 0x1F, 0x20, 0x21,
+// 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xA2, 0xDC, 0xFF).
+func TestSpecialMatchesByteLoop(t *testing.T) {
+	ref := func(b []byte, i int) int {
+		for ; i < len(b); i++ {
+			if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+				return i
+			}
+		}
+		return i
+	}
+	fillers := []byte{'A', 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xA2, 0xDC, 0xFF}
+	targets := []byte{'"', '\\', 0x00, 0x01, 0x1F, '\n'}
+	for _, fill := range fillers {
+		for _, tgt := range targets {
+			for n := 0; n <= 20; n++ {
+				for pos := -1; pos < n; pos++ {
+					b := bytes.Repeat([]byte{fill}, n)
+					if pos >= 0 {
+						b[pos] = tgt
+						if pos+1 < n {
+							b[pos+1] = '"' // a later hit must not win
+						}
+					}
+					for start := 0; start <= n; start++ {
+						if got, want := special(b, start), ref(b, start); got != want {
+							t.Fatalf("special(%q, %d) = %d, want %d", b, start, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
