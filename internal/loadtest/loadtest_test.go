@@ -258,6 +258,20 @@ func TestServeCommands(t *testing.T) {
 	}
 }
 
+// TestServeCadenceEnv checks that a twilio server refuses a CadenceEnv
+// that is not a duration, before it listens.
+func TestServeCadenceEnv(t *testing.T) {
+	t.Setenv(CadenceEnv, "sixty")
+	var out syncBuffer
+	err := Serve(KindTwilio, strings.NewReader("quit\n"), &out)
+	if err == nil || !strings.Contains(err.Error(), CadenceEnv) {
+		t.Errorf("Serve = %v, want an error naming %s", err, CadenceEnv)
+	}
+	if out.String() != "" {
+		t.Errorf("answered %q before failing", out.String())
+	}
+}
+
 // TestServeCPUProfile checks that a server with ProfileEnv set writes a
 // pprof profile (gzip-compressed protocol buffer) between "reset" and
 // "report", and none before.

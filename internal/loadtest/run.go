@@ -79,6 +79,10 @@ type Config struct {
 	// CPUProfile, when set, is a file the Go server process writes a
 	// pprof CPU profile of the measured window to (ignored for KindNode).
 	CPUProfile string
+	// Cadence, when not 0, is the twilio server's
+	// twilio.AcceptOptions.ReadCadence (negative: none); 0 keeps the
+	// default.
+	Cadence time.Duration
 	// Log receives progress lines and the servers' standard error; default
 	// os.Stderr. Run serialises its writes.
 	Log io.Writer
@@ -87,9 +91,11 @@ type Config struct {
 // Result is what one run measured. CPU figures are utime+stime from
 // /proc over the measured window, divided by streams × window seconds.
 type Result struct {
-	Kind    string `json:"kind"`
-	Proto   string `json:"proto"`
-	Streams int    `json:"streams"`
+	Kind  string `json:"kind"`
+	Proto string `json:"proto"`
+	// CadenceMs is Config.Cadence of a twilio server in ms; 0 the default.
+	CadenceMs float64 `json:"cadence_ms,omitempty"`
+	Streams   int     `json:"streams"`
 	// Connected is the number of streams the generator opened; DialErrors
 	// those it could not.
 	Connected  int `json:"connected"`
@@ -190,6 +196,9 @@ func (r *Result) String() string {
 		r.LagP50Ms, r.LagP99Ms, r.LagMaxMs, r.Frames, r.ExpectedFrames, r.Sent, r.ServerCPUPerFrameUs, r.Dropped, r.Late, r.GenLateP99Ms, r.GenBacklogged)
 	if r.Kind == KindFloor {
 		fmt.Fprintf(&b, " unread=%.0fms", r.ServerBacklogMs)
+	}
+	if r.CadenceMs != 0 {
+		fmt.Fprintf(&b, " cadence=%gms", r.CadenceMs)
 	}
 	if r.Coalesce > 1 || r.Nagle {
 		fmt.Fprintf(&b, " NOT-REAL-TIME(coalesce=%d nagle=%v)", r.Coalesce, r.Nagle)
@@ -338,6 +347,9 @@ func startServer(c *Config) (*serverProc, error) {
 		env = append(env, ServeEnv+"="+c.Kind)
 		if c.CPUProfile != "" {
 			env = append(env, ProfileEnv+"="+c.CPUProfile)
+		}
+		if c.Cadence != 0 {
+			env = append(env, CadenceEnv+"="+c.Cadence.String())
 		}
 	}
 	cmd := exec.Command(args[0], args[1:]...)
@@ -527,6 +539,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		GenLateP99Ms:    ms(late.Quantile(0.99)),
 		LagBudgetMs:     ms(cfg.LagBudget),
 		Coalesce:        cfg.Coalesce,
+		CadenceMs:       float64(cfg.Cadence) / 1e6,
 		Nagle:           cfg.Nagle,
 		ServerErrors:    rep.Errors, ServerLastErr: rep.LastError,
 		GenErrors:      g.errs.Load(),
@@ -701,6 +714,9 @@ func Table(results []*Result) string {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		kind := r.Kind
+		if r.CadenceMs != 0 {
+			kind += fmt.Sprintf(" (cadence %g ms)", r.CadenceMs)
+		}
 		if r.Coalesce > 1 || r.Nagle {
 			kind += fmt.Sprintf(" (coalesce %d, nagle %v: not real time)", r.Coalesce, r.Nagle)
 		}

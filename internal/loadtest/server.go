@@ -32,6 +32,10 @@ const ServeEnv = "VOICEGATE_LOADTEST_SERVE"
 // measured window) to the next "report".
 const ProfileEnv = "VOICEGATE_LOADTEST_CPUPROFILE"
 
+// CadenceEnv, when set beside ServeEnv to a duration (time.ParseDuration),
+// is the twilio server's AcceptOptions.ReadCadence; unset, the default.
+const CadenceEnv = "VOICEGATE_LOADTEST_CADENCE"
+
 // APIKey and Secret are the AudioHook credentials the generator signs with
 // and the audiohook server accepts (the secret is the base64-decoded
 // client secret).
@@ -78,9 +82,10 @@ type streamCounters struct {
 }
 
 type server struct {
-	kind  string
-	lag   Histogram
-	bytes atomic.Uint64
+	kind    string
+	cadence time.Duration // twilio.AcceptOptions.ReadCadence; 0 default
+	lag     Histogram
+	bytes   atomic.Uint64
 
 	mu        sync.Mutex
 	live      map[*liveStream]struct{}
@@ -186,6 +191,13 @@ func Serve(kind string, in io.Reader, out io.Writer) error {
 	case "floor":
 		h = s.serveFloor
 	case "twilio":
+		if v := os.Getenv(CadenceEnv); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", CadenceEnv, err)
+			}
+			s.cadence = d
+		}
 		h = s.serveTwilio
 	case "audiohook":
 		keys := audiohook.StaticKeys{APIKey: Secret}
@@ -264,7 +276,7 @@ func (s *server) serveFloor(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) serveTwilio(w http.ResponseWriter, r *http.Request) {
-	st, err := twilio.Accept(w, r, &twilio.AcceptOptions{InsecureSkipVerify: true})
+	st, err := twilio.Accept(w, r, &twilio.AcceptOptions{InsecureSkipVerify: true, ReadCadence: s.cadence})
 	if err != nil {
 		s.fail(err)
 		return

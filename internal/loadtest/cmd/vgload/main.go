@@ -47,6 +47,7 @@ func main() {
 		table    = flag.Bool("table", false, "end with a Markdown table of every run")
 		nodeDir  = flag.String("node-dir", "", "directory of consumer.js (default: the one beside the package source)")
 		cpuProf  = flag.String("cpuprofile", "", "write the Go server's CPU profile of the measured window to this file")
+		cadence  = flag.String("cadence", "", "twilio server read cadences, comma-separated (e.g. 60ms,100ms; -1ns: none): each count runs each kind at each cadence in turn (default: the server's)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -70,22 +71,41 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
+	cadences := []time.Duration{0}
+	if *cadence != "" {
+		cadences = cadences[:0]
+		for _, f := range strings.Split(*cadence, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(f))
+			if err != nil || d == 0 {
+				fmt.Fprintf(os.Stderr, "vgload: -cadence %q: want non-zero durations\n", *cadence)
+				os.Exit(2)
+			}
+			cadences = append(cadences, d)
+		}
+	}
 	var results []*loadtest.Result
 	for _, n := range counts {
 		for range max(*repeat, 1) {
 			for _, k := range strings.Split(*kinds, ",") {
-				cfg.Kind, cfg.Streams = strings.TrimSpace(k), n
-				r, err := loadtest.Run(ctx, cfg)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "vgload:", err)
-					os.Exit(1)
+				k = strings.TrimSpace(k)
+				cs := cadences
+				if k != loadtest.KindTwilio {
+					cs = []time.Duration{0}
 				}
-				results = append(results, r)
-				if *jsonOut {
-					b, _ := json.Marshal(r)
-					fmt.Println(string(b))
-				} else {
-					fmt.Println(r)
+				for _, d := range cs {
+					cfg.Kind, cfg.Streams, cfg.Cadence = k, n, d
+					r, err := loadtest.Run(ctx, cfg)
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "vgload:", err)
+						os.Exit(1)
+					}
+					results = append(results, r)
+					if *jsonOut {
+						b, _ := json.Marshal(r)
+						fmt.Println(string(b))
+					} else {
+						fmt.Println(r)
+					}
 				}
 			}
 		}
