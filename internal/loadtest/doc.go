@@ -145,6 +145,26 @@
 // per message). In every run from 2,000 streams up the generator fell
 // behind first (send delay p99 0.8–3.4 s at 2,000).
 //
+// Where the generator's time goes (perf record -g -p PID on vgload -kind
+// floor -n 1000, 548 µs per stream-second): write(2) 87% of its CPU,
+// tcp_sendmsg 73%, and within it the receiving socket's side of TCP
+// (tcp_v4_rcv, run by loopback in the writer's system call) 25%; the
+// system call's entry and exit are 6%. Batching the writes through
+// io_uring would save at most those 6%: each message stays its own TCP
+// segment, and the segment is what costs. So with one segment per 20 ms
+// message, 5,000 streams on these 2 cores are out of reach: the writing
+// thread alone needs 4.8–5.9 µs per message (BenchmarkMediaWrite), 1.2–1.5
+// cores at 250,000 messages a second, and the twilio server 5.6–7.3 µs per
+// frame near real time (3.1–3.6 µs only once seconds behind), together
+// 2.6–3.3 cores. A repeat of the series on 29 November (vgload -kind
+// floor,twilio -n 1000,2000,3000,5000 -duration 8s -table, load average
+// 7.9–8.9, other jobs 0.5–1.4 cores, the 8-bytes-at-a-time scanner in):
+// floor server 270, 177, 128, 54 µs per stream-second, its generator 440,
+// 428, 378, 186; twilio server 366, 158, 132, 60, its generator 470, 235,
+// 154, 63; the generator fell behind first at every step (send delay p99
+// 0.25–1.9 s), and at 3,000 and 5,000 streams the twilio server too
+// (192,137 and 627,416 frames dropped).
+//
 // Coalescing three messages per write (vgload -coalesce 3, not what
 // Twilio does) costs the generator 2.2 µs per message in
 // BenchmarkMediaWrite; turning TCP_NODELAY off (-nagle, also not real
