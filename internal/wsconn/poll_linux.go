@@ -177,7 +177,7 @@ func (c *pollConn) Read(b []byte) (int, error) {
 			c.fdmu.RUnlock()
 			return 0, c.opError("read", net.ErrClosed)
 		}
-		n, err := syscall.Read(c.fd, b)
+		n, err := readNonblock(c.fd, b)
 		c.fdmu.RUnlock()
 		switch {
 		case err == syscall.EINTR:
@@ -185,7 +185,7 @@ func (c *pollConn) Read(b []byte) (int, error) {
 		case err == syscall.EAGAIN:
 			c.drained = true
 			continue
-		case err != nil:
+		case err != 0:
 			return 0, c.opError("read", os.NewSyscallError("read", err))
 		case n == 0:
 			return 0, io.EOF
