@@ -71,7 +71,10 @@ type Log interface {
 	Get(ctx context.Context, id string) (Op, error)
 	// Claim makes this node the owner of an operation that has no record
 	// yet and is owned by from. It returns ErrClaimed when the operation
-	// has another owner or already has records.
+	// has another owner or already has records. It is one atomic step
+	// against other claims and the first Append: of the owner appending
+	// record 1 and any number of nodes claiming, exactly one succeeds
+	// (the owner's Append then fails with ErrSeq).
 	Claim(ctx context.Context, id, from string) error
 	// Append adds rec to the operation. rec.Seq must be LastSeq+1
 	// (ErrSeq otherwise, and after the terminal record): two writers
