@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -212,5 +213,40 @@ func TestMetrics(t *testing.T) {
 	}
 	if code, _ := e.get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d", code)
+	}
+}
+
+// TestDrainDeadlineStream: a Twilio stream still being scored when the
+// drain deadline passes ends with error-cancelled too, and the server
+// closes the stream.
+func TestDrainDeadlineStream(t *testing.T) {
+	gate := newGate()
+	e := newEnvEngine(t, gate)
+	call := twiliotest.SID("CA")
+	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000905&call="+call, "", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %+v", code, d)
+	}
+	played := make(chan error, 1)
+	go func() {
+		_, err := e.playHold(call, d.Parameters, fixtures.Utterances("rms")[0], make(chan struct{}))
+		played <- err
+	}()
+	select {
+	case <-gate.waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine was not called")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := e.srv.drain(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if err := <-played; errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("the server did not close the stream")
+	}
+	got := e.poll("/register/" + d.ID)
+	if got.Status != statusError || eventType(got) != string(agent.EventErrorCancelled) || !strings.Contains(string(got.Event), "shut down") {
+		t.Fatalf("cut stream session: %+v %s", got, got.Event)
 	}
 }
