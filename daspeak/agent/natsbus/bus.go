@@ -16,6 +16,8 @@
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
 //     Lease; each node puts its key every Lease/3. A node whose key aged
 //     out is dead, and Orphans returns its operations that have not ended.
+//     Running lists a call's operations that have not ended from the same
+//     watch of the ops bucket (a moment behind other nodes' writes).
 //   - Commands: core NATS request/reply. Route asks every node on
 //     "<prefix>.cmd.route" and takes the reply of the one that holds the
 //     call; Send asks one node on "<prefix>.cmd.node.<node>".
