@@ -225,6 +225,9 @@ func TestWidgetRecoverBrowser(t *testing.T) {
 		t.Errorf("Dismiss buttons named %q: want one name per call", labels)
 	}
 	p.Screenshot("widget-notices-two-calls", "voicegate-agent#multi")
+	p.Viewport(1280, 2400)
+	p.Screenshot("widget-notices-two-calls-desktop", "voicegate-agent#multi")
+	p.Viewport(320, 2400)
 
 	// A token that never comes holds the stop of a call left: the notice
 	// says, within the stop's time, that it is not confirmed and why.

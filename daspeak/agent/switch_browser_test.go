@@ -276,4 +276,6 @@ func TestWidgetStartAnswerLost(t *testing.T) {
 	p.WaitText(sel("main"), "^Register User$", 5*time.Second)
 	endedCancelled(t, e, id, callerID)
 	p.Screenshot("widget-lost-answer-stopped", "voicegate-agent#starting")
+	p.Viewport(1280, 800)
+	p.Screenshot("widget-lost-answer-stopped-desktop", "voicegate-agent#starting")
 }

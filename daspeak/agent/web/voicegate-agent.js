@@ -997,7 +997,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._loadQueued = true;
       queueMicrotask(() => {
         this._loadQueued = false;
-        if (this.isConnected && !this._op) this._load(0);
+        // A start whose answer was lost is being stopped (_lost): its
+        // end reads nothing, and the buttons stay off until then.
+        if (this.isConnected && !this._op && !this._recovering) this._load(0);
       });
       this._render();
     }
