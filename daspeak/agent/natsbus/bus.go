@@ -23,6 +23,8 @@
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
 //     Lease; each node puts its key every Lease/3. A node whose key aged
 //     out is dead, and Orphans returns its operations that have not ended.
+//     Running lists a call's operations that have not ended from the same
+//     watch of the ops bucket (a moment behind other nodes' writes).
 //   - Commands: core NATS request/reply. Route asks every node on
 //     "<prefix>.cmd.route" and takes the reply of the one that holds the
 //     call; Send asks one node on "<prefix>.cmd.node.<node>".
@@ -46,6 +48,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -739,6 +742,33 @@ func (b *Bus) Orphans(ctx context.Context) ([]oplog.Op, error) {
 		out = append(out, oplog.Op{ID: c.ID, Kind: c.Kind, CallID: c.CallID, CallerID: c.CallerID, Created: c.Created,
 			Owner: c.Owner, Spec: c.Spec, LastSeq: r.Seq})
 	}
+	return out, nil
+}
+
+// Running implements oplog.Log: the operations of callID this node has
+// seen in the ops bucket whose last record in the stream is not terminal.
+func (b *Bus) Running(ctx context.Context, callID string) ([]oplog.Op, error) {
+	b.mu.Lock()
+	var cands []state
+	for _, st := range b.known {
+		if st.CallID == callID && !st.Done {
+			cands = append(cands, st)
+		}
+	}
+	b.mu.Unlock()
+	var out []oplog.Op
+	for _, c := range cands {
+		r, _, err := b.lastRecord(ctx, c.ID)
+		if err != nil {
+			return out, err
+		}
+		if r.Terminal {
+			continue
+		}
+		out = append(out, oplog.Op{ID: c.ID, Kind: c.Kind, CallID: c.CallID, CallerID: c.CallerID, Created: c.Created,
+			Owner: c.Owner, Spec: c.Spec, LastSeq: r.Seq})
+	}
+	slices.SortFunc(out, func(a, b oplog.Op) int { return a.Created.Compare(b.Created) })
 	return out, nil
 }
 
