@@ -758,12 +758,17 @@ func (b *Bus) Running(ctx context.Context, callID string) ([]oplog.Op, error) {
 	b.mu.Unlock()
 	var out []oplog.Op
 	for _, c := range cands {
-		r, _, err := b.lastRecord(ctx, c.ID)
+		r, _, claimedBy, err := b.lastRecord(ctx, c.ID)
 		if err != nil {
 			return out, err
 		}
 		if r.Terminal {
 			continue
+		}
+		if claimedBy != "" {
+			// Claimed and not yet written to: it runs on the claimer,
+			// whose state update in the ops bucket may lag.
+			c.Owner = claimedBy
 		}
 		out = append(out, oplog.Op{ID: c.ID, Kind: c.Kind, CallID: c.CallID, CallerID: c.CallerID, Created: c.Created,
 			Owner: c.Owner, Spec: c.Spec, LastSeq: r.Seq})
