@@ -61,6 +61,57 @@ type pollConn struct {
 	wtimer    *time.Timer  // owned by the writer
 	drained   bool         // the last read emptied the socket; owned by the reader
 	raw       pollRawConn
+
+	// Conn.SetFastPath: the poller parses for a parked reader.
+	park  atomic.Int32 // readerActive, readerParked or readerLent
+	parse func() bool  // Conn.pollParse; nil without a fast path
+	nb    bool         // Read returns errWouldBlock instead of waiting; owned by the read side
+}
+
+// States of pollConn.park.
+const (
+	readerActive int32 = iota // the reader holds the read side
+	readerParked              // the reader sleeps; the poller may take the read side
+	readerLent                // the poller holds the read side (pollParse)
+)
+
+// setFastPath lets the poller parse for c (Conn.SetFastPath) when c's
+// socket is polled.
+func setFastPath(c *Conn) bool {
+	pc, ok := c.nc.(*pollConn)
+	if !ok || c.fast == nil {
+		return false
+	}
+	pc.parse = c.pollParse
+	c.lend = pc.lend
+	return true
+}
+
+// lend parks the reader, when the last read emptied the socket, until
+// something arrives that the poller's pollParse did not take (or the
+// connection closes, or a deadline passes or changes): meanwhile the poller
+// reads and parses on its own goroutine and the reader is not woken. It
+// returns once the reader holds the read side again.
+func (c *pollConn) lend() {
+	if !c.drained || c.parse == nil {
+		return
+	}
+	c.park.Store(readerParked)
+	err := c.wait("read", c.rready, c.rkick, &c.rdl, &c.rtimer)
+	for !c.park.CompareAndSwap(readerParked, readerActive) {
+		if c.park.Load() == readerActive {
+			// The poller handed the read side back (pollParse left
+			// something for the reader) with the token just taken;
+			// drained is what its last read found.
+			return
+		}
+		runtime.Gosched() // the poller is parsing: a few µs
+	}
+	if err == nil {
+		// A token from an event the poller did not parse for (it came
+		// before the reader parked): the socket may hold data.
+		c.drained = false
+	}
 }
 
 // takeOver moves nc to a shared poller with the given interval. It returns
@@ -164,6 +215,9 @@ func (c *pollConn) Read(b []byte) (int, error) {
 	}
 	for {
 		if c.drained {
+			if c.nb {
+				return 0, errWouldBlock
+			}
 			if err := c.wait("read", c.rready, c.rkick, &c.rdl, &c.rtimer); err != nil {
 				return 0, err
 			}
@@ -184,6 +238,9 @@ func (c *pollConn) Read(b []byte) (int, error) {
 			continue
 		case err == syscall.EAGAIN:
 			c.drained = true
+			if c.nb {
+				return 0, errWouldBlock
+			}
 			continue
 		case err != nil:
 			return 0, c.opError("read", os.NewSyscallError("read", err))
@@ -457,6 +514,7 @@ const (
 // loop is the poller goroutine. It exits when no connection is left.
 func (sh *pollShard) loop() {
 	events := make([]syscall.EpollEvent, 512)
+	var lent []*pollConn
 	empty := 0
 	for {
 		timeout := 0
@@ -482,13 +540,32 @@ func (sh *pollShard) loop() {
 				continue
 			}
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
-				kickOf(c.rready)
+				// Only a reader with a fast path parks (lend).
+				if c.park.CompareAndSwap(readerParked, readerLent) {
+					lent = append(lent, c)
+				} else {
+					kickOf(c.rready)
+				}
 			}
 			if ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
 				kickOf(c.wready)
 			}
 		}
 		sh.mu.Unlock()
+		// Parse outside sh.mu: Close holds fdmu while it takes sh.mu.
+		for i, c := range lent {
+			c.nb, c.drained = true, false // the event: data may be there
+			keep := c.parse()
+			c.nb = false
+			if keep {
+				c.park.Store(readerParked)
+			} else {
+				c.park.Store(readerActive)
+				kickOf(c.rready)
+			}
+			lent[i] = nil
+		}
+		lent = lent[:0]
 		switch {
 		case n == len(events):
 			// More may be ready: look again at once.
