@@ -170,12 +170,37 @@
 // ReadMessage keeps its contract. The payload is unmasked in place in the
 // read buffer, so the fast path also saves a copy. It saves the reader's
 // wake-up and park per message (a channel token, the scheduler, a select).
-// 1,000 stereo PCMU sessions (vgload -kind audiohook -n 1000 -duration
-// 12s), old and new builds alternating, machine load average 4.4–8.7 with
-// other jobs using 1.2–1.7 of the 2 cores: server CPU per session-second
-// 179, 160, 170, 169 µs before, 154, 152, 150, 176 µs with it. The audio
-// session's idle timeout no longer resets a timer per message either: it
-// counts messages and looks every half timeout.
+// The polled socket's read(2) and the poller's non-blocking epoll_pwait(2)
+// also skip the runtime's system call entry (see rawRead in
+// poll_linux.go): sysmon otherwise wakes every 20 µs while it sees Ps in
+// system calls. 1,000 stereo PCMU sessions (go build -o /tmp/vgload
+// ./internal/loadtest/cmd/vgload && /tmp/vgload -kind audiohook -n 1000
+// -duration 12s), builds alternating on the shared 2-core machine, server
+// CPU per session-second, runs where both sides kept up:
+//
+//   - load average 4.4–8.7, other jobs using 1.2–1.7 cores: 179, 160, 170,
+//     169 µs before, 154, 152, 150, 176 µs with the fast path;
+//   - load average 4.0–6.5, other jobs 1.2–1.8 cores: fast path 148, 174,
+//     172 µs; with the raw calls too 144, 139, 98 µs; one poller in all
+//     instead of one per GOMAXPROCS (fast path, no raw calls) 176, 173, 135
+//     µs, not told apart, so the pollers stay one per GOMAXPROCS;
+//   - load average 15–19, other jobs 1.7–1.8 cores, the final build
+//     against the one before the fast path: 146, 146, 183 µs before, 107,
+//     113 µs after (the other four of ten runs fell behind);
+//   - when the machine was saturated (load average 11–18, other jobs
+//     1.7–1.9 cores, the generator 0.1–1.6 s late at p99) every run fell
+//     behind, which batches messages: 90–152 µs before, 51–109 after.
+//
+// Pong p99 at 1,000 sessions as the generator saw it, same runs: 4.0 ms
+// in the one run of the final build where the machine had half a core idle,
+// 12–71 ms in those where it had none (the build before: 4.7–26 ms); the
+// ping waits at most the poll interval before the reader is woken, as
+// before.
+//
+// The audio session's idle timeout no longer resets a timer per message
+// either: it counts messages and looks every half timeout. What is left
+// per message: the read(2) (about half of it the ACK below), the poller's
+// pass, and the wake-up of the goroutine that calls ReadFrame.
 //
 // Deferring the ACK that a read sends (TCP_QUICKACK set to 0) was not
 // built: it would move that cost to the delayed-ACK timer rather than
@@ -183,8 +208,7 @@
 // mode at the first delayed ACK. perf record of the server at 1,000
 // sessions: the read(2) is 25–30% of the server's samples, over half of it
 // the ACK it sends (tcp_cleanup_rbuf → __tcp_transmit_skb and the loopback
-// delivery to the generator's socket); since Linux 6.1 a segment of
-// exactly the MSS with PSH asks for that immediate ACK too.
+// delivery to the generator's socket; Linux 6.18 here).
 //
 // # Writing
 //

@@ -30,6 +30,10 @@ import (
 // spending a read(2) to learn EAGAIN. Every arrival after a read yields an
 // event, hence a token, so no wake-up is lost; a token left from an
 // arrival that a read already took costs one read that finds nothing.
+// With a fast path (Conn.SetFastPath), a reader that found the socket
+// empty parks instead (lend), and the poller reads and parses for it on
+// its own goroutine (Conn.pollParse), waking it only for what the fast
+// path did not take.
 //
 // Reads and writes are non-blocking system calls made under fdmu (read
 // locked), so that Close (write locked) never closes a descriptor that a
