@@ -330,9 +330,9 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 // trip p99 1.4 ms against 3.5 ms with 2 ms and 0.1 ms through the
 // runtime's poller). The poller also queues an active session's audio
 // itself (Session.pollFast, wsconn.Conn.SetFastPath), so an audio message
-// wakes no session goroutine, only the application's ReadFrame: 107 and
-// 113 µs per session-second against 146, 146 and 183 before (go build -o
-// /tmp/vgload ./internal/loadtest/cmd/vgload && /tmp/vgload -kind
+// wakes no session goroutine, only the application's ReadFrame: 155, 147
+// and 135 µs per session-second against 206, 191 and 183 before (go build
+// -o /tmp/vgload ./internal/loadtest/cmd/vgload && /tmp/vgload -kind
 // audiohook -n 1000 -duration 12s, builds alternating, load average
-// 15–17). internal/wsconn's package doc has the runs.
+// 6.3–9.0). internal/wsconn's package doc has the runs.
 const pollInterval = time.Millisecond

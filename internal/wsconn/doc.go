@@ -184,23 +184,29 @@
 //     172 µs; with the raw calls too 144, 139, 98 µs; one poller in all
 //     instead of one per GOMAXPROCS (fast path, no raw calls) 176, 173, 135
 //     µs, not told apart, so the pollers stay one per GOMAXPROCS;
-//   - load average 15–19, other jobs 1.7–1.8 cores, the final build
-//     against the one before the fast path: 146, 146, 183 µs before, 107,
-//     113 µs after (the other four of ten runs fell behind);
+//   - the final build against the one before the fast path, load average
+//     15–19, other jobs 1.7–1.8 cores: 146, 146, 183 µs before, 107, 113
+//     µs after (the other four of ten runs fell behind); load average
+//     6.3–9.0, other jobs 0.5–1.7 cores, all six runs kept up: 206, 191,
+//     183 µs before, 155, 147, 135 µs after;
 //   - when the machine was saturated (load average 11–18, other jobs
 //     1.7–1.9 cores, the generator 0.1–1.6 s late at p99) every run fell
 //     behind, which batches messages: 90–152 µs before, 51–109 after.
 //
-// Pong p99 at 1,000 sessions as the generator saw it, same runs: 4.0 ms
-// in the one run of the final build where the machine had half a core idle,
-// 12–71 ms in those where it had none (the build before: 4.7–26 ms); the
-// ping waits at most the poll interval before the reader is woken, as
-// before.
+// Pong p99 at 1,000 sessions as the generator saw it, same runs: with the
+// final build 4.0 and 4.1 ms in the two runs where the machine had
+// 0.2–0.5 of a core idle (the second with -cpuprofile), 5.7–78 ms where it had none; the build before
+// 4.3–47 ms (4.3 with a core idle). The ping waits at most the poll
+// interval before the reader is woken, as before.
 //
 // The audio session's idle timeout no longer resets a timer per message
 // either: it counts messages and looks every half timeout. What is left
 // per message: the read(2) (about half of it the ACK below), the poller's
-// pass, and the wake-up of the goroutine that calls ReadFrame.
+// pass, and the wake-up of the goroutine that calls ReadFrame. In a
+// profile of the final build (vgload -cpuprofile, 138 µs per
+// session-second sampled) the read(2) alone took 9.8 µs per message, 49
+// µs per session-second: the 60 µs goal leaves about 10 µs for the rest,
+// which this machine under load does not reach.
 //
 // Deferring the ACK that a read sends (TCP_QUICKACK set to 0) was not
 // built: it would move that cost to the delayed-ACK timer rather than
