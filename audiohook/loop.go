@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate"
@@ -86,6 +87,9 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 	s.cancel = func() {}
 	if conn != nil {
 		conn.SetFlush(s.q.Flush)
+		if o.ReadCadence <= 0 {
+			conn.SetFastPath(s.pollFast)
+		}
 	}
 	return s
 }
@@ -102,19 +106,39 @@ func (s *Session) start(first func()) {
 // readLoop reads the socket and hands every message to the owner, waiting
 // until it was handled: the payload is valid until the next read.
 func (s *Session) readLoop() {
-	var idle *time.Timer
 	if d := s.opts.IdleTimeout; d > 0 {
-		// Reset by every message; on expiry the blocked read fails.
-		idle = time.AfterFunc(d, func() {
-			s.idleFired.Store(true)
-			_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+		// Looks at the message count every d/2 instead of resetting a
+		// timer per message (the poller queues audio without this
+		// goroutine): no message in two looks in a row means none for at
+		// least d, found at most 1.5 d after the last one; the blocked
+		// read then fails.
+		var (
+			idle    *time.Timer
+			stopped atomic.Bool
+			last    uint64
+			quiet   int
+		)
+		idle = time.AfterFunc(d/2, func() {
+			if n := s.msgs.Load(); n != last {
+				last, quiet = n, 0
+			} else if quiet++; quiet >= 2 {
+				s.idleFired.Store(true)
+				_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+				return
+			}
+			if !stopped.Load() {
+				idle.Reset(d / 2)
+			}
 		})
-		defer idle.Stop()
+		defer func() {
+			stopped.Store(true)
+			idle.Stop()
+		}()
 	}
 	for {
 		typ, p, err := s.conn.ReadMessage()
-		if idle != nil && err == nil {
-			idle.Reset(s.opts.IdleTimeout)
+		if err == nil {
+			s.msgs.Add(1)
 		}
 		if err == nil && typ == wsconn.MessageBinary && s.audioFast(p) {
 			continue
@@ -545,6 +569,15 @@ func (s *Session) audioFast(b []byte) bool {
 	}
 	s.pushAudio(b)
 	return true
+}
+
+// pollFast is the connection's fast path (wsconn.Conn.SetFastPath): on a
+// polled connection the poller queues an active session's audio itself
+// while the reader sleeps in ReadMessage, so a message costs no wake-up of
+// the reader; what it declines reaches the reader unchanged.
+func (s *Session) pollFast(b []byte) bool {
+	s.msgs.Add(1)
+	return s.audioFast(b)
 }
 
 // pushAudio queues a valid audio frame. Reader, or owner during a

@@ -325,7 +325,14 @@ func authenticate(r *http.Request, o *ServerOptions) error {
 // process wakes once per interval for all the sessions' messages instead
 // of once per message. At 1,000 stereo PCMU sessions it cut the server's
 // CPU from 114–167 µs per session-second (one run at 69, with the load
-// generator 0.9 s late) to 75–111, with 1, 2, 5 and 10 ms alike; 1 ms keeps pongs prompt (BenchmarkPollPingPong in internal/wsconn:
-// ping round trip p99 1.4 ms against 3.5 ms with 2 ms and 0.1 ms through
-// the runtime's poller). internal/wsconn's package doc has the runs.
+// generator 0.9 s late) to 75–111, with 1, 2, 5 and 10 ms alike; 1 ms
+// keeps pongs prompt (BenchmarkPollPingPong in internal/wsconn: ping round
+// trip p99 1.4 ms against 3.5 ms with 2 ms and 0.1 ms through the
+// runtime's poller). The poller also queues an active session's audio
+// itself (Session.pollFast, wsconn.Conn.SetFastPath), so an audio message
+// wakes no session goroutine, only the application's ReadFrame: 155, 147
+// and 135 µs per session-second against 206, 191 and 183 before (go build
+// -o /tmp/vgload ./internal/loadtest/cmd/vgload && /tmp/vgload -kind
+// audiohook -n 1000 -duration 12s, builds alternating, load average
+// 6.3–9.0). internal/wsconn's package doc has the runs.
 const pollInterval = time.Millisecond

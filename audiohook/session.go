@@ -100,6 +100,7 @@ type Session struct {
 	doneCh    chan struct{} // the owner goroutine has exited
 	closing   atomic.Bool   // Close or CloseNow was called
 	idleFired atomic.Bool
+	msgs      atomic.Uint64      // messages read, for the idle timeout
 	cancel    context.CancelFunc // ends the owner's context
 
 	o      owned       // the owner goroutine's state; nobody else touches it

@@ -62,6 +62,20 @@ func clusterWith(t *testing.T, n int, edit func(i int, o *Options, fs *fakeSourc
 	return nodes
 }
 
+// waitKnown waits until the node's log lists a running operation of
+// callID (a node learns of other nodes' operations a moment after they
+// are created: oplog.Log.Running).
+func (n *node) waitKnown(callID string) {
+	n.t.Helper()
+	for range 500 {
+		if ops, _ := n.bus.Running(context.Background(), callID); len(ops) > 0 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	n.t.Fatalf("node %s does not know of an operation running on %s", n.bus.Node(), callID)
+}
+
 // watch reads an operation's events from another node.
 func (n *node) watch(op map[string]any) []sseMsg {
 	n.t.Helper()
@@ -107,6 +121,19 @@ func TestClusterRoute(t *testing.T) {
 	}
 	if last := checkStream(t, c.watch(op), op); last.Event != "error-cancelled" {
 		t.Fatalf("stopped operation ended with %s", last.Raw)
+	}
+	// A running operation on a, stopped by its call through c (the agent
+	// never got its operation id).
+	op = b.start("/verify", callB, callerB, nil)
+	c.waitKnown(callB)
+	if code, m := c.post("/stop", map[string]any{"call_id": callB}); code != 200 || m["stopped"] != true {
+		t.Fatalf("stop of callB through c: %d %v", code, m)
+	}
+	if last := checkStream(t, c.watch(op), op); last.Event != "error-cancelled" {
+		t.Fatalf("operation stopped by its call ended with %s", last.Raw)
+	}
+	if code, m := c.post("/stop", map[string]any{"call_id": callB}); code != 200 || m["stopped"] != false {
+		t.Fatalf("second stop of callB through c: %d %v", code, m)
 	}
 	// A call no node holds.
 	if code, m := b.post("/register", map[string]any{"call_id": "CA0000000000000000000000000000dead", "caller_id": callerA}); code != 409 || m["code"] != CodeNoCall {
@@ -158,6 +185,18 @@ func TestClusterAdopt(t *testing.T) {
 	}
 	if _, err := b.mem.Get(context.Background(), callerA); err != nil {
 		t.Fatalf("credential: %v", err)
+	}
+	// A register taken over by b is stopped by its call through a, the
+	// node that started it.
+	b.src.set(callB, fakeCall{hold: true})
+	op2 := a.start("/register", callB, callerB, nil)
+	b.waitRunning(callB)
+	a.waitKnown(callB)
+	if code, m := a.post("/stop", map[string]any{"call_id": callB}); code != 200 || m["stopped"] != true {
+		t.Fatalf("stop of callB through a: %d %v", code, m)
+	}
+	if last := checkStream(t, c.watch(op2), op2); last.Event != "error-cancelled" {
+		t.Fatalf("operation stopped by its call ended with %s", last.Raw)
 	}
 	// Adopting again, or an unknown operation, fails.
 	if err := b.srv.Adopt(context.Background(), SourceRequest{OperationID: op["operation_id"].(string), CallID: callA, CallerID: callerA}, &fakeAudio{closed: make(chan struct{})}); err == nil {

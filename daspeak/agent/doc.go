@@ -42,6 +42,7 @@
 //	POST {base}/reverify                  as verify                                     202: always a fresh operation
 //	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"caller_id"}
 //	POST {base}/stop                      {"operation_id"}                              200 {"operation_id","stopped"}
+//	POST {base}/stop                      {"call_id"} (no operation_id)                 200 {"call_id","stopped"}
 //	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
 //
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
@@ -57,6 +58,14 @@
 // (403 forbidden otherwise); without it any authenticated agent may act on
 // any call. Every check happens before anything changes: a refused
 // re-verify leaves the running operation alone.
+// A stop by call_id is for a client that never got the operation id (the
+// answer of its start was lost: a proxy's 5xx, no answer): it is
+// authorized as a start is (the CallAuthorizer must allow the agent on
+// the call; the call need not be live), and stops whatever runs or is
+// starting on the call (a start still opening its audio is then answered
+// 409 busy); stopped says whether something was stopped. It answers 503
+// when a node running one of the call's operations did not answer (try
+// again: a dead node's operations are ended by the others).
 // Thresholds from the browser only make the check stricter: the server's
 // Options.Register and Options.Verify values are floors, and a lower value
 // is raised to them; a value outside 0–1 (thresholds) or 0–30 s
@@ -105,7 +114,9 @@
 // that reaches another node than the one that started the operation (a
 // Twilio Media Stream through a load balancer) is taken over there
 // ([Server.Adopt], [ErrOpenedElsewhere]); stop reaches the operation's
-// node. A forwarded request keeps every check: the node the agent's
+// node, and a stop by call_id the nodes owning the call's running
+// operations ([oplog.Log.Running]; a node learns of another's operation
+// a moment after it is created). A forwarded request keeps every check: the node the agent's
 // request reached authenticates it and asks the [CallAuthorizer] (with
 // the agent's token, which is not forwarded) before forwarding; the node
 // holding the call binds the caller to the call ([CallInfo]) and checks

@@ -187,8 +187,8 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	// which failed once, is read after; the notice says what became of
 	// the register, and stays.
 	p.WaitText(notice("flaky", "title"), "^Previous call.s registration was stored: it could not be stopped in time$", 15*time.Second)
-	p.WaitText(notice("flaky", "cause"), `^The voice of \+34600000001 on the previous call was registered before the registration could be stopped\.$`, time.Second)
-	p.WaitText(sel("flaky", "nalert"), `^Previous call.s registration was stored: it could not be stopped in time\. The voice of \+34600000001 on the previous call was registered`, 2*time.Second)
+	p.WaitText(notice("flaky", "cause"), `^The voice of \+34600000001 \(call\s…\u2060flaky1, left at \d{1,2}:\d\d( [AP]M)?\) was registered before the registration could be stopped\.$`, time.Second)
+	p.WaitText(sel("flaky", "nalert"), `^Previous call.s registration was stored: it could not be stopped in time\. The voice of \+34600000001 \(call\s…\u2060[^,]{6}, left at \d{1,2}:\d\d( [AP]M)?\) was registered`, 2*time.Second)
 	p.WaitText(sel("flaky", "main"), "^Register User$", 10*time.Second)
 	if got := p.Text(sel("flaky", "alert")); strings.Contains(got, "Retrying") {
 		t.Errorf("after the service answered again, the alert region still says %q", got)
@@ -259,6 +259,16 @@ func TestWidgetNoticeBrowser(t *testing.T) {
 	p.WaitText(sel("hang", "otitle"), "^Call ended$", 5*time.Second)
 	p.WaitText(sel("hang", "otodo"), `^Nothing was registered\.$`, time.Second)
 	p.WaitText(sel("hang", "caller"), `^\+34600000006$`, time.Second)
+	// The server said the call ended while call-in-progress stays "true":
+	// Register says so and is off.
+	p.WaitText(sel("hang", "main"), "^Call ended$", 5*time.Second)
+	p.WaitText(sel("hang", "state"), "^Call ended: voice checks are off$", time.Second)
+	var hangOff bool
+	p.Eval(`document.getElementById('hang').shadowRoot.getElementById('main').disabled`, &hangOff)
+	if !hangOff {
+		t.Error("the main button is enabled on a call the server says ended")
+	}
+	p.Screenshot("widget-hung-up", "voicegate-agent#hang")
 	// The refused status is read (registered is then unknown) and the
 	// result stays.
 	p.WaitText(sel("hangold", "main"), "^Try again$", 5*time.Second)

@@ -98,6 +98,12 @@ type timedLister struct {
 
 func (e timedLister) Models(ctx context.Context) ([]string, error) { return e.ml.Models(ctx) }
 
+// ObserveEngine wraps engine to report each of its calls to obs
+// (Observer.EngineCall), for servers that run daspeak sessions without a
+// Server (the IVR starter); a Server does it itself with
+// Options.Observer.
+func ObserveEngine(engine daspeak.Engine, obs Observer) daspeak.Engine { return timed(engine, obs) }
+
 // timed wraps engine to report its calls to obs, keeping what the
 // session looks for in it (daspeak.ModelLister).
 func timed(engine daspeak.Engine, obs Observer) daspeak.Engine {

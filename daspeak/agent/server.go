@@ -1023,6 +1023,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 		WriteError(w, e.Status, e.Code, e.Message)
 		return
 	}
+	if req.OperationID == "" {
+		s.stopCall(w, r, p, req.CallID)
+		return
+	}
 	op, err := s.ops.Get(r.Context(), req.OperationID)
 	if err != nil {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
@@ -1052,6 +1056,91 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 	}
 	s.log.Info("agent: operation stop", "operation_id", op.ID, "running", rn != nil, "agent", p.Subject)
 	WriteJSON(w, http.StatusOK, map[string]any{"operation_id": op.ID, "stopped": rn != nil})
+}
+
+// stopCall stops the operations running (or starting) on callID: the
+// stop of a client that never got an operation id (the answer of its
+// start was lost). The agent must be allowed on the call as for a start
+// (CallAuthorizer). With a shared Log, the nodes that own the call's
+// running operations ([oplog.Log.Running]) are asked to stop theirs; a
+// node that does not answer makes the answer 503 (the widget retries; a
+// dead node's operations are ended by the others). It answers 200
+// {"call_id","stopped"}: stopped is true when an operation was running
+// and was stopped.
+func (s *Server) stopCall(w http.ResponseWriter, r *http.Request, p Principal, callID string) {
+	if !validCallID(callID) {
+		WriteError(w, http.StatusBadRequest, CodeBadRequest, "operation_id or call_id is missing or malformed")
+		return
+	}
+	if e := s.authorize(r, p, callID); e != nil {
+		WriteError(w, e.Status, e.Code, e.Message)
+		return
+	}
+	stopped, ok := s.stopLocal(r.Context(), callID)
+	if !ok {
+		return
+	}
+	if s.multiNode() && !forwarded(r) {
+		ops, err := s.ops.Running(r.Context(), callID)
+		if err != nil {
+			WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the call's operations could not be listed")
+			s.log.Warn("agent: listing a call's operations failed", "call_id", callID, "err", err)
+			return
+		}
+		asked := map[string]bool{s.ops.Node(): true}
+		body, _ := json.Marshal(map[string]string{"call_id": callID})
+		msg, _ := json.Marshal(command{Op: "stop", Body: body, Subject: p.Subject, AgentName: p.Name})
+		for _, op := range ops {
+			if asked[op.Owner] {
+				continue
+			}
+			asked[op.Owner] = true
+			var ans struct {
+				Stopped bool `json:"stopped"`
+			}
+			reply, err := s.ops.Send(r.Context(), op.Owner, msg)
+			var rep commandReply
+			if err == nil {
+				err = json.Unmarshal(reply, &rep)
+			}
+			if err == nil && rep.Status != http.StatusOK {
+				err = fmt.Errorf("answered %d", rep.Status)
+			}
+			if err == nil {
+				err = json.Unmarshal(rep.Body, &ans)
+			}
+			if err != nil {
+				s.log.Warn("agent: stop not delivered to the node running the call's operation", "call_id", callID, "operation_id", op.ID, "node", op.Owner, "err", err)
+				WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the node running the call's operation did not answer")
+				return
+			}
+			stopped = stopped || ans.Stopped
+		}
+	}
+	s.log.Info("agent: call stop", "call_id", callID, "running", stopped, "agent", p.Subject)
+	WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "stopped": stopped})
+}
+
+// stopLocal cancels what runs on callID on this node, starting or running
+// (not an operation that already published its result), and waits for it
+// to release everything. ok is false when ctx ended first.
+func (s *Server) stopLocal(ctx context.Context, callID string) (stopped, ok bool) {
+	s.mu.Lock()
+	rn := s.running[callID]
+	if rn != nil && rn.finished {
+		rn = nil
+	}
+	s.mu.Unlock()
+	if rn == nil {
+		return false, true
+	}
+	rn.cancel(errStopped)
+	select {
+	case <-rn.done:
+		return true, true
+	case <-ctx.Done():
+		return true, false
+	}
 }
 
 // handleEvents streams one operation's events as Server-Sent Events.

@@ -525,7 +525,8 @@ func TestBadRequests(t *testing.T) {
 		{"/verify", map[string]any{"call_id": callA, "caller_id": callerA}, 404, "not_registered"},
 		{"/register", map[string]any{"call_id": callB, "caller_id": callerA}, 409, "no_call"},
 		{"/delete", map[string]any{"call_id": callA}, 400, "bad_caller_id"},
-		{"/stop", map[string]any{}, 404, "not_found"},
+		{"/stop", map[string]any{}, 400, "bad_request"},
+		{"/stop", map[string]any{"operation_id": "op_nope"}, 404, "not_found"},
 	} {
 		code, m := e.post(c.path, c.body)
 		if code != c.code || m["code"] != c.err || m["error"] == "" {

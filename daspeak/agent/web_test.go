@@ -472,8 +472,8 @@ func TestWidgetBrowser(t *testing.T) {
 	p.Eval(`(() => { const el = document.getElementById('switch'); el.setAttribute('call-sid', 'CAswitch2'); el.setAttribute('caller-id', '+34600555666'); })()`, nil)
 	p.WaitText(sel("switch", "main"), "^Authenticate User$", 10*time.Second)
 	p.WaitText(nsel("switch", "title"), "^Voice check stopped: you switched calls$", 5*time.Second)
-	p.WaitText(nsel("switch", "cause"), `^The voice check of \+34600111222 on the previous call was stopped\.$`, time.Second)
-	p.WaitText(sel("switch", "nlive"), `^Voice check stopped: you switched calls\. The voice check of \+34600111222 on the previous call was stopped\. That caller was not verified\.$`, 2*time.Second)
+	p.WaitText(nsel("switch", "cause"), `^The voice check of \+34600111222 \(call\s…\u2060[^,]{6}, left at \d{1,2}:\d\d( [AP]M)?\) was stopped\.$`, time.Second)
+	p.WaitText(sel("switch", "nlive"), `^Voice check stopped: you switched calls\. The voice check of \+34600111222 \(call\s…\u2060[^,]{6}, left at \d{1,2}:\d\d( [AP]M)?\) was stopped\. That caller was not verified\.$`, 2*time.Second)
 	if txt := p.Text(sel("switch", "alert")) + p.Text(sel("switch", "nalert")); txt != "" {
 		t.Errorf("after the caller changed mid-operation, the alert region says %q", txt)
 	}
@@ -507,8 +507,8 @@ func TestWidgetBrowser(t *testing.T) {
 	p.WaitText(sel("regdone", "ptext"), `Voice collected: 4\.0 s of 5\.0 s`, 10*time.Second)
 	p.Eval(`document.getElementById('regdone').setAttribute('call-sid', 'CAregdone2')`, nil)
 	p.WaitText(nsel("regdone", "title"), "^Previous call.s registration was stored: it could not be stopped in time$", 10*time.Second)
-	p.WaitText(nsel("regdone", "cause"), `^The voice of \+34600111222 on the previous call was registered before the registration could be stopped\.$`, time.Second)
-	p.WaitText(sel("regdone", "nalert"), `^Previous call.s registration was stored: it could not be stopped in time\. The voice of \+34600111222 on the previous call was registered`, 2*time.Second)
+	p.WaitText(nsel("regdone", "cause"), `^The voice of \+34600111222 \(call\s…\u2060[^,]{6}, left at \d{1,2}:\d\d( [AP]M)?\) was registered before the registration could be stopped\.$`, time.Second)
+	p.WaitText(sel("regdone", "nalert"), `^Previous call.s registration was stored: it could not be stopped in time\. The voice of \+34600111222 \(call\s…\u2060[^,]{6}, left at \d{1,2}:\d\d( [AP]M)?\) was registered`, 2*time.Second)
 	p.WaitText(sel("regdone", "main"), "^Register User$", 5*time.Second)
 	p.Eval(`vg.titles`, &titles)
 	for _, tt := range titles["regdone"] {

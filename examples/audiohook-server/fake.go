@@ -189,7 +189,10 @@ type indexRow struct {
 // page. The page fetches itself every 2 s while there is none, every 10 s
 // after, and replaces the list in place when it changed, keeping keyboard
 // focus on the link that had it (a reload would move focus to the top of
-// the page); without JavaScript it reloads.
+// the page); when that conversation left the list, focus moves to the
+// link now in its place (or the last one), or to the list itself when
+// none is left, and a status region says it ended. Without JavaScript it
+// reloads.
 func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
@@ -213,6 +216,7 @@ func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
 // indexScript refreshes the index page in place (see index).
 const indexScript = `(() => {
   const list = document.getElementById('list');
+  const said = document.getElementById('said');
   const refresh = async () => {
     try {
       const res = await fetch(location.pathname, { cache: 'no-store', credentials: 'same-origin' });
@@ -220,10 +224,24 @@ const indexScript = `(() => {
       const next = new DOMParser().parseFromString(await res.text(), 'text/html').getElementById('list');
       if (!next || next.innerHTML === list.innerHTML) return;
       const f = document.activeElement;
-      const href = f && list.contains(f) ? f.getAttribute('href') : null;
+      const at = f && list.contains(f) ? Array.from(list.querySelectorAll('a')).indexOf(f) : -1;
+      const href = at >= 0 ? f.getAttribute('href') : null;
+      const name = at >= 0 ? f.textContent : '';
+      const onList = f === list;
       list.innerHTML = next.innerHTML;
-      const again = href && Array.from(list.querySelectorAll('a')).find((a) => a.getAttribute('href') === href);
-      if (again) again.focus();
+      const links = Array.from(list.querySelectorAll('a'));
+      if (href) {
+        let again = links.find((a) => a.getAttribute('href') === href);
+        if (!again) {
+          // The conversation ended: focus stays in the list, not on the
+          // page's body.
+          said.textContent = 'Conversation ' + name + ' ended.';
+          again = links[Math.min(at, links.length - 1)] || list;
+        }
+        again.focus();
+      } else if (onList) {
+        list.focus();
+      }
     } catch (_) {
       // The server is gone or restarting: try again later.
     } finally {
@@ -254,14 +272,16 @@ h1{font-size:1.5em}
 table{border-collapse:collapse;width:100%}th,td{padding:6px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}
 th{font-size:12px}td:first-child{word-break:break-all}td+td{white-space:nowrap}
 code,pre{font:12px ui-monospace,monospace}pre{background:#f4f4f4;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
-a{color:#0b57d0}a:focus-visible{outline:3px solid #000;outline-offset:2px}
+a{color:#0b57d0}a:focus-visible,#list:focus-visible{outline:3px solid #000;outline-offset:2px}
+.sr{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 .note{color:#8a4b00}
 </style>
 </head>
 <body>
-<h1>Live conversations</h1>
+<h1 id="heading">Live conversations</h1>
 <p class="note">Fake Genesys Cloud for local trials: the login asks nothing, one token for everyone on this machine.</p>
-<div id="list">
+<p id="said" class="sr" role="status" aria-live="polite"></p>
+<div id="list" tabindex="-1" role="region" aria-labelledby="heading">
 {{if .Rows}}
 <table id="conversations">
 <thead><tr><th>Conversation</th><th>Caller (ANI)</th><th>Since</th></tr></thead>

@@ -251,7 +251,7 @@ func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 	for _, c := range []struct {
 		path   string
 		status int
-	}{{"/", 404}, {fakeLoginPath + "/oauth/authorize?client_id=client-1", 404}, {widgetURL(audiohooktest.NewUUID()), 200}} {
+	}{{"/", 404}, {fakeLoginPath + "/oauth/authorize?client_id=client-1", 404}, {widgetURL(audiohooktest.NewUUID()), 200}, {"/favicon.ico", 204}} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
 		if w.Code != c.status || (c.status == 200 && !bytes.Contains(w.Body.Bytes(), []byte(`"login":"https://login.mypurecloud.ie"`))) {

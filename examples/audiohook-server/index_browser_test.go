@@ -37,6 +37,29 @@ func TestFakeIndexBrowser(t *testing.T) {
 	if focused != first {
 		t.Errorf("after the list updated, focus is on %q, want the link to %s", focused, first)
 	}
+	// The focused conversation ends: focus moves to the link in its
+	// place, and the status region says it ended.
+	p.Focus("#conversations tbody tr:first-child a")
+	focusedNow := func() string {
+		var f string
+		p.Eval(`document.activeElement ? (document.activeElement.id || document.activeElement.tagName) + ':' + document.activeElement.textContent.trim().slice(0, 40) : ''`, &f)
+		return f
+	}
+	if f := focusedNow(); !strings.HasSuffix(f, second) {
+		t.Fatalf("focus on %q, want the link to %s (the newest)", f, second)
+	}
+	c.remove(second)
+	p.WaitText("#said", "^Conversation "+second+` ended\.$`, 15*time.Second)
+	if f := focusedNow(); f != "A:"+first {
+		t.Errorf("after the focused conversation left, focus is on %q, want the link to %s", f, first)
+	}
+	// The last one ends: focus stays on the list.
+	c.remove(first)
+	p.WaitText("#list", "No live conversation yet", 15*time.Second)
+	if f := focusedNow(); !strings.HasPrefix(f, "list:") {
+		t.Errorf("after the last conversation left, focus is on %q, want the list", f)
+	}
+	p.Screenshot("genesys-index-320-empty", "")
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}

@@ -449,10 +449,18 @@ func splitList(v string) []string {
 	return out
 }
 
+// noFavicon answers a browser's favicon request with 204 No Content: the
+// pages have no icon, and a 404 shows as an error in the console.
+func noFavicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "max-age=86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+wsPath, s.audiohook)
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /favicon.ico", noFavicon)
 	if s.api == nil {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ready\n") })

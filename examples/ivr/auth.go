@@ -5,9 +5,13 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
 )
 
 // Credentials of the IVR endpoints, from the environment only.
@@ -106,11 +110,12 @@ func nonEmpty(s string) int {
 	return 1
 }
 
-// wrap requires a valid credential for h. A nil authenticator lets every
-// request through (-insecure-loopback).
+// wrap requires a valid credential for h. A nil authenticator
+// (-insecure-loopback) lets through only requests made on this machine
+// (localOnly).
 func (a *authenticator) wrap(h http.Handler) http.Handler {
 	if a == nil {
-		return h
+		return localOnly(h, slog.Default())
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -167,4 +172,34 @@ func isLoopback(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// proxyHeaders mark a request a proxy forwarded.
+var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"}
+
+// localOnly guards the IVR endpoints when they run without credentials
+// (-insecure-loopback). A loopback listener is not enough: a web page
+// whose domain its attacker points at 127.0.0.1 (DNS rebinding) posts to
+// it as its own origin, and a TLS proxy on the same machine forwards the
+// whole Internet to it. So a request is answered only when its Host is a
+// loopback name or address (agent.IsLoopbackRequestHost) and it carries
+// no proxy header; any other gets 421 and is logged.
+func localOnly(h http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		why := ""
+		if !agent.IsLoopbackRequestHost(r.Host) {
+			why = "it is addressed to " + strconv.Quote(r.Host) + ", not to localhost, 127.0.0.1 or [::1]"
+		}
+		for _, name := range proxyHeaders {
+			if r.Header.Get(name) != "" {
+				why = "a proxy forwarded it (" + name + ")"
+			}
+		}
+		if why != "" {
+			log.Warn("-insecure-loopback: refused a request not made on this machine", "route", r.Pattern, "why", why)
+			writeError(w, http.StatusMisdirectedRequest, "the IVR endpoints run without credentials (-insecure-loopback) and answer requests made on this machine only, but "+why+"; "+credentialsHelp)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

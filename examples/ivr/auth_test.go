@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -95,6 +97,49 @@ func TestAuthenticator(t *testing.T) {
 		tc.set(r)
 		if got := tc.a.ok(r); got != tc.want {
 			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+}
+
+// TestInsecureLoopbackLocalOnly: without credentials (-insecure-loopback)
+// the IVR endpoints answer only requests made on this machine: not one
+// addressed to another host (a web page using DNS rebinding), nor one a
+// proxy forwarded (a TLS proxy in front of a loopback listener); the
+// Twilio and probe endpoints keep their own rules.
+func TestInsecureLoopbackLocalOnly(t *testing.T) {
+	e := newEnv(t, func(c *config) { c.APIKey, c.BasicUser, c.BasicPassword = "", "", "" })
+	const path = "/callers/%2B34600000950"
+	for _, tc := range []struct {
+		name   string
+		set    func(*http.Request)
+		status int
+	}{
+		{"local", func(r *http.Request) {}, http.StatusOK},
+		{"localhost name", func(r *http.Request) { r.Host = "localhost:8080" }, http.StatusOK},
+		{"rebound domain", func(r *http.Request) { r.Host = "evil.example.com" }, http.StatusMisdirectedRequest},
+		{"X-Forwarded-For", func(r *http.Request) { r.Header.Set("X-Forwarded-For", "203.0.113.9") }, http.StatusMisdirectedRequest},
+		{"Forwarded", func(r *http.Request) { r.Header.Set("Forwarded", "for=203.0.113.9") }, http.StatusMisdirectedRequest},
+		{"X-Real-IP", func(r *http.Request) { r.Header.Set("X-Real-IP", "203.0.113.9") }, http.StatusMisdirectedRequest},
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodDelete} {
+			req, _ := http.NewRequest(method, e.http.URL+path, nil)
+			tc.set(req)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := tc.status
+			if method == http.MethodDelete && want == http.StatusOK {
+				want = http.StatusNoContent
+			}
+			if resp.StatusCode != want {
+				t.Errorf("%s %s: %d %s, want %d", tc.name, method, resp.StatusCode, b, want)
+			}
+			if want == http.StatusMisdirectedRequest && !strings.Contains(string(b), "IVR_API_KEY") {
+				t.Errorf("%s: the refusal does not say how to fix it: %s", tc.name, b)
+			}
 		}
 	}
 }

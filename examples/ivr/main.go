@@ -20,18 +20,29 @@
 // IVR_BASIC_PASSWORD, IVR_API_KEY); the Twilio endpoints require Twilio's
 // request signature (TWILIO_AUTH_TOKEN). Without IVR credentials the
 // server refuses to start, unless -insecure-loopback is given and it
-// listens on a loopback address.
+// listens on a loopback address; it then answers only requests addressed
+// to a loopback name and not forwarded by a proxy.
 //
 // Without -nats the server is one node: sessions live in its memory. With
 // -nats every node of a deployment shares them over NATS JetStream
 // (daspeak/agent/natsbus, the agent servers' operation log), so a
-// session's stream, polls and /twiml/result may reach any node.
+// session's stream, polls and /twiml/result may reach any node, and a
+// caller's registration is locked across the nodes (natsbus.Bus.Lock).
+//
+// GET /healthz, GET /readyz and GET /metrics (Prometheus, the agent
+// servers' daspeak/agent/metrics plus voicegate_ivr_*) answer without
+// authentication, by design and logged at start: they act on no caller.
+// On SIGTERM the server drains: /readyz answers 503 and new sessions are
+// refused (503, or TwiML with voicegate_status=unavailable) while running
+// ones finish for -drain-timeout; the rest end with error-cancelled.
 //
 // See README.md.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,11 +60,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/daspeak/agent/metrics"
 	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
 	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 	"github.com/voicegate/voicegate/twilio"
@@ -86,11 +100,18 @@ const (
 	statusNotRegistered     = "not_registered"
 	statusAlreadyRegistered = "already_registered"
 	statusBadCaller         = "bad_caller"
+	// statusUnavailable: the node is draining (shutting down); the call
+	// may try again, reaching another node.
+	statusUnavailable = "unavailable"
 )
 
 var (
 	errStoreFailed       = errors.New("the credential could not be stored; nothing was registered")
 	errAlreadyRegistered = errors.New("caller is already registered; DELETE /callers/{caller} first")
+	// errDraining refuses new sessions while the server drains.
+	errDraining = errors.New("the server is shutting down (draining) and takes no new sessions: send the request again, to another node")
+	// errShutDown ends a session the drain deadline cut.
+	errShutDown = errors.New("the server shut down before the session ended (the drain deadline passed)")
 )
 
 type config struct {
@@ -124,6 +145,9 @@ type config struct {
 	// MaxSessions bounds the sessions waiting for a stream that this node
 	// created (0: maxSessions).
 	MaxSessions int
+	// DrainTimeout is how long running sessions may finish on SIGTERM
+	// (-drain-timeout) before they are ended with error-cancelled.
+	DrainTimeout time.Duration
 }
 
 // defaultNATSPrefix names the subjects, stream and buckets the IVR nodes
@@ -142,6 +166,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.SayResult, "say-result", true, "speak the result to the caller before the redirect")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 10*time.Minute, "how long a session can be polled")
 	fs.StringVar(&c.Prompt, "prompt", "Please tell us, in a few sentences, the reason for your call.", "what /twiml asks the caller")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running sessions may finish before they are ended with error-cancelled; new sessions are refused meanwhile and /readyz answers 503")
 	fs.IntVar(&c.QueueFrames, "queue-frames", 0, "frames a media stream buffers for a slow engine (0: 2 s)")
 	fs.StringVar(&c.NATS, "nats", os.Getenv("NATS_URL"), "NATS server URL(s), e.g. nats://127.0.0.1:4222: run as one node of many behind a load balancer, sharing sessions over NATS JetStream (env NATS_URL; credentials from NATS_CREDS, NATS_NKEY, NATS_USER/NATS_PASSWORD or NATS_TOKEN); without it sessions live in this process only")
 	fs.StringVar(&c.NATSPrefix, "nats-prefix", agent.Env("NATS_PREFIX", defaultNATSPrefix), "-nats: prefix of the subjects, stream and buckets the nodes share (env NATS_PREFIX)")
@@ -201,11 +226,15 @@ type server struct {
 	mediaURL  string
 	publicURL string // https form, for webhook signatures
 	validator *twilio.Validator
+	// streams tracks the running sessions (media streams and uploads):
+	// drain waits for them, then ends the rest.
 	streams   agent.Tracker
+	draining  atomic.Bool
+	met       *metrics.Metrics
 	refused   atomic.Int64 // media streams refused after the upgrade
 	authFails atomic.Int64
 
-	regMu sync.Mutex // serialises the existence check and the store of a registration
+	regMu sync.Mutex // serialises the existence check and the store of a registration on this node (lockCaller)
 
 	// ops keeps the sessions: cfg.Ops, or an oplog.Memory.
 	ops oplog.Log
@@ -241,6 +270,12 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, creds *agen
 	if s.ops == nil {
 		s.ops = oplog.NewMemory(cfg.SessionTTL, s.maxSessions())
 	}
+	s.met = metrics.New()
+	s.engine = agent.ObserveEngine(engine, s.met)
+	if cfg.Engine.Limiter != nil {
+		s.met.WatchLimiter(cfg.Engine.Limiter)
+	}
+	s.registerMetrics()
 	if auth != nil {
 		auth.failures = func(r *http.Request) {
 			s.authFails.Add(1)
@@ -257,7 +292,13 @@ func newServer(cfg *config, log *slog.Logger, engine daspeak.Engine, creds *agen
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	// IVR endpoints: HTTP Basic or API key.
-	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth.wrap(h)) }
+	api := func(pattern string, h http.HandlerFunc) {
+		if s.auth == nil { // -insecure-loopback
+			mux.Handle(pattern, localOnly(h, s.log))
+			return
+		}
+		mux.Handle(pattern, s.auth.wrap(h))
+	}
 	for _, op := range []daspeak.Operation{daspeak.OperationRegister, daspeak.OperationVerify} {
 		api("POST /"+string(op), s.create(op))
 		api("GET /"+string(op)+"/{id}", s.poll(op))
@@ -269,7 +310,12 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("POST "+resultPath, s.result)
 	mux.HandleFunc("GET "+resultPath, s.result)
 	mux.HandleFunc("GET "+mediaPath, s.media)
+	// Unauthenticated on purpose (load balancers and Prometheus call
+	// them): they act on no caller and return no caller data; serve logs
+	// them at start (openPaths).
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", s.met.Handler())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux's own answers (no such path, wrong method) in JSON
 		// like every other IVR API error; Allow stays.
@@ -328,6 +374,11 @@ func (s *server) check(ctx context.Context, op daspeak.Operation, caller string)
 // stream.
 func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, errDraining.Error())
+			return
+		}
 		q := r.URL.Query()
 		// A parameter given twice has no one meaning: never pick one.
 		for _, name := range []string{"caller", "call", "channel"} {
@@ -399,7 +450,19 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		sess, _, err := s.newSession(r.Context(), op, caller, "", sessionSpec{Input: &info})
+		// The session runs for the request, tracked so that a drain
+		// waits for it (and ends it with error-cancelled at its deadline).
+		tctx, done, ok := s.streams.Start()
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, errDraining.Error())
+			return
+		}
+		defer done()
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(tctx, cancel)()
+		sess, _, err := s.newSession(ctx, op, caller, "", sessionSpec{Input: &info})
 		if err == nil {
 			var created oplog.Op
 			if created, err = s.ops.Get(r.Context(), sess.id); err == nil {
@@ -412,7 +475,7 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			return
 		}
 		// No WebSocket here: the request's context bounds the session.
-		s.run(r.Context(), sess, codec.NewWAVFrameReader(audio, 0), rec)
+		s.run(ctx, sess, codec.NewWAVFrameReader(audio, 0), rec)
 		d, err := s.doc(context.WithoutCancel(r.Context()), sess.id)
 		if err != nil {
 			s.log.Error("session", "session", sess.id, "err", err)
@@ -425,21 +488,67 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 
 // registerOnce is the credential store of a register session: it refuses
 // to replace an existing credential (the caller must be deleted first),
-// checking and storing under one lock so two registrations of the same
-// caller cannot both succeed.
+// checking and storing under the caller's lock (lockCaller), so two
+// registrations of the same caller cannot both succeed, on one node or
+// on several.
 type registerOnce struct {
 	s *server
 }
 
 func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
-	r.s.regMu.Lock()
-	defer r.s.regMu.Unlock()
+	ctx, unlock, err := r.s.lockCaller(ctx, callerID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := r.s.creds.Get(ctx, callerID); err == nil {
 		return errAlreadyRegistered
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return err
 	}
 	return r.s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
+}
+
+// callerLocker locks a name across the nodes of a deployment:
+// natsbus.Bus.Lock with -nats.
+type callerLocker interface {
+	Lock(ctx context.Context, name string, hold time.Duration) (unlock func(), err error)
+}
+
+// Bounds of a caller's lock: how long a registration or deletion waits
+// for it, and how long it may hold it (after which a waiting node takes
+// it over, as it does at once when the holder's node stopped).
+const (
+	callerLockWait = 10 * time.Second
+	callerLockHold = 30 * time.Second
+)
+
+// lockCaller takes the caller's lock, under which a registration checks
+// and stores a credential and a deletion removes it with its audio. On
+// one node it is a mutex (regMu); with -nats it is also the deployment's
+// lock of that caller (a key named with a hash of the caller id in the
+// bus's key-value bucket), so nodes sharing a credential store never
+// register one caller twice. The returned ctx is bounded by the hold.
+func (s *server) lockCaller(ctx context.Context, caller string) (context.Context, func(), error) {
+	release := func() {}
+	hctx, cancel := context.WithTimeout(ctx, callerLockHold)
+	if l, ok := s.ops.(callerLocker); ok {
+		sum := sha256.Sum256([]byte("voicegate-ivr-register\x00" + caller))
+		wctx, cancelWait := context.WithTimeout(ctx, callerLockWait)
+		unlock, err := l.Lock(wctx, "ivr-caller-"+hex.EncodeToString(sum[:16]), callerLockHold)
+		cancelWait()
+		if err != nil {
+			cancel()
+			return nil, nil, fmt.Errorf("the caller's registration lock could not be taken: %w", err)
+		}
+		release = unlock
+	}
+	s.regMu.Lock()
+	return hctx, func() {
+		s.regMu.Unlock()
+		release()
+		cancel()
+	}, nil
 }
 
 // run drives a session on src to its terminal event.
@@ -456,14 +565,27 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		}
 		ds, _ = daspeak.Verify(src, s.engine, rec.Credential, cfg)
 	}
+	if s.met != nil {
+		s.met.OperationStarted(sess.op)
+	}
+	var last daspeak.Event
 	for {
 		ev, err := ds.Next(ctx)
+		// Cut by the drain deadline (the engine or the audio gave up on
+		// ctx): error-cancelled, saying so, unless a result came.
+		if ctx.Err() != nil && s.draining.Load() && (err != nil || ev.IsTerminal() && !isResult(ev.Type)) {
+			last = daspeak.Event{Type: agent.EventErrorCancelled, Operation: sess.op, Err: errShutDown}
+			sess.update(ctx, last)
+			break
+		}
 		if err != nil {
 			// io.EOF after the terminal event, or ctx ended: either way
 			// the session ends here, never without a status.
-			sess.update(ctx, daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
+			last = daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err}
+			sess.update(ctx, last)
 			break
 		}
+		last = ev
 		if ev.Type == daspeak.EventErrorStore {
 			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}
@@ -472,8 +594,16 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 			break
 		}
 	}
+	if s.met != nil {
+		s.met.OperationEnded(sess.op, last.Type, agent.ReasonOf(last.Type, last.Err))
+	}
 	d, _ := s.doc(context.WithoutCancel(ctx), sess.id)
 	s.log.Info("session ended", "session", sess.id, "operation", sess.op, "call", sess.call, "status", d.Status)
+}
+
+// isResult reports whether t is a biometric result (not an error).
+func isResult(t daspeak.EventType) bool {
+	return t == daspeak.EventResultSuccess || t == daspeak.EventResultFailScore || t == daspeak.EventResultFailSpoof
 }
 
 func (s *server) poll(op daspeak.Operation) http.HandlerFunc {
@@ -524,6 +654,10 @@ func (s *server) validTwilio(w http.ResponseWriter, r *http.Request) bool {
 func (s *server) twiml(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.validTwilio(w, r) {
+			return
+		}
+		if s.draining.Load() {
+			s.answer(w, op, statusUnavailable, "")
 			return
 		}
 		call := r.PostForm.Get("CallSid")
@@ -601,6 +735,7 @@ var sayResult = map[string]string{
 	statusAlreadyRegistered: "Your number is already registered for voice verification.",
 	statusBadCaller:         "We could not identify your phone number.",
 	statusError:             "We could not process your voice at this time.",
+	statusUnavailable:       "We could not process your voice at this time.",
 }
 
 // answer writes the TwiML that ends a voice webhook: the result spoken
@@ -701,6 +836,12 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("media stream for no waiting session", "call", start.CallSID, "stream", start.StreamSID, "err", err)
 		return
 	}
+	s.met.AudioOpened()
+	defer s.met.AudioClosed()
+	defer s.met.TrackStream(func() metrics.StreamLag {
+		st := st.Stats()
+		return metrics.StreamLag{Lag: st.Lag, MaxLag: st.MaxLag, FramesLagged: st.FramesLagged}
+	})()
 	var rec credstore.Record
 	if sess.op == daspeak.OperationVerify {
 		if rec, err = s.creds.Get(ctx, sess.caller); err != nil {
@@ -735,10 +876,13 @@ func (s *server) deleteCaller(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "caller: an E.164 number required")
 		return
 	}
-	// The record and the enrolment audio file go together.
-	s.regMu.Lock()
-	err = s.creds.Delete(r.Context(), caller)
-	s.regMu.Unlock()
+	// The record and the enrolment audio file go together, never
+	// interleaved with a registration of the caller on any node.
+	ctx, unlock, err := s.lockCaller(r.Context(), caller)
+	if err == nil {
+		err = s.creds.Delete(ctx, caller)
+		unlock()
+	}
 	if err != nil {
 		s.log.Error("credential store", "err", err)
 		writeError(w, http.StatusInternalServerError, "credential store unavailable")
@@ -826,7 +970,7 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 			ln.Close()
 			return fmt.Errorf("%w: %s is not a loopback address; %s", errExposed, ln.Addr(), credentialsHelp)
 		}
-		log.Warn("INSECURE: IVR endpoints accept requests WITHOUT authentication (-insecure-loopback); anyone on this machine can register, verify and delete callers. " + credentialsHelp)
+		log.Warn("INSECURE: IVR endpoints accept requests WITHOUT authentication (-insecure-loopback); anyone on this machine can register, verify and delete callers (requests addressed to another host or forwarded by a proxy are refused). " + credentialsHelp)
 	}
 	if auth != nil && !isLoopback(cfg.Listen) && strings.HasPrefix(cfg.PublicURL, "http://") {
 		log.Warn("-public-url is plain http: IVR credentials and Twilio webhooks must reach this server over HTTPS (a TLS proxy in front of it)")
@@ -840,7 +984,85 @@ func serve(ctx context.Context, cfg *config, logOut io.Writer, listening func(ne
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return agent.Serve(ctx, log, ln, s.handler(), 0, s.streams.Shutdown)
+	log.Info("endpoints without authentication (no caller data): " + strings.Join(openPaths, ", "))
+	return agent.Serve(ctx, log, ln, s.handler(), s.cfg.DrainTimeout+5*time.Second, func(sctx context.Context) error {
+		dctx, cancel := context.WithTimeout(sctx, s.cfg.DrainTimeout)
+		defer cancel()
+		return s.drain(dctx)
+	})
+}
+
+// openPaths are the endpoints served without authentication.
+var openPaths = []string{"GET /healthz", "GET /readyz", "GET /metrics"}
+
+// drain stops the server gracefully, for a SIGTERM: at once it refuses
+// new sessions (503 with errDraining; a voice webhook answers TwiML with
+// voicegate_status=unavailable) and /readyz answers 503, so the load
+// balancer sends new work to other nodes; running sessions (media
+// streams and uploads, a stream that reaches this node for a session
+// already created included) finish until ctx ends; then the rest end
+// with error-cancelled (errShutDown). Sessions still waiting for a stream
+// stay in the log: with -nats another node takes their stream. It
+// returns nil when all finished or were ended.
+func (s *server) drain(ctx context.Context) error {
+	s.draining.Store(true)
+	s.log.Info("draining: no new sessions; waiting for the running ones")
+	if err := s.streams.Wait(ctx); err != nil {
+		s.log.Warn("drain deadline: ending the running sessions with error-cancelled")
+	}
+	// A little time to record the cut sessions' terminal events.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return s.streams.Shutdown(sctx)
+}
+
+// ready answers readiness probes (/readyz): 200 "ready", or 503 with the
+// reason while the server drains or its session log is unreachable (the
+// NATS server, with -nats).
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.ops.Ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		http.Error(w, "session log unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// registerMetrics adds the IVR's own metrics to the agent's (package
+// daspeak/agent/metrics) on s.met's registry:
+//
+//	voicegate_ivr_auth_failures_total   counter  IVR requests refused for their credentials
+//	voicegate_ivr_streams_refused_total counter  media streams for no waiting session of their call
+//	voicegate_ivr_sessions_waiting      gauge    sessions created here waiting for a stream
+//	voicegate_ivr_draining              gauge    1 while the server drains
+func (s *server) registerMetrics() {
+	reg := s.met.Registry()
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_ivr_auth_failures_total", Help: "IVR requests refused for their credentials."},
+			func() float64 { return float64(s.authFails.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "voicegate_ivr_streams_refused_total", Help: "Media streams for no waiting session of their call."},
+			func() float64 { return float64(s.refused.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_ivr_sessions_waiting", Help: "Sessions created on this node waiting for a stream."},
+			func() float64 {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return float64(len(s.waiting))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "voicegate_ivr_draining", Help: "1 while the server drains (SIGTERM)."},
+			func() float64 {
+				if s.draining.Load() {
+					return 1
+				}
+				return 0
+			}),
+	)
 }
 
 func main() {

@@ -62,6 +62,12 @@ type env struct {
 // -next-url; edit tweaks the configuration first.
 func newEnv(t *testing.T, edit ...func(*config)) *env {
 	t.Helper()
+	return newEnvEngine(t, offline.New(nil), edit...)
+}
+
+// newEnvEngine is newEnv with engine.
+func newEnvEngine(t *testing.T, engine daspeak.Engine, edit ...func(*config)) *env {
+	t.Helper()
 	cfg := &config{PublicURL: publicURL, AuthToken: authToken, SessionTTL: time.Minute, Prompt: "Say something.", QueueFrames: 2000,
 		APIKey: apiKey, BasicUser: basicUser, BasicPassword: basicPass, AuthFailDelay: failDelay, NextURL: nextURL, SayResult: true}
 	for _, f := range edit {
@@ -82,7 +88,7 @@ func newEnv(t *testing.T, edit ...func(*config)) *env {
 		}
 		creds.AudioKey = key
 	}
-	srv, err := newServer(cfg, log, offline.New(nil), creds)
+	srv, err := newServer(cfg, log, engine, creds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -930,6 +936,10 @@ func TestRunRefusesWithoutCredentials(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "level=WARN") || !strings.Contains(log.String(), "WITHOUT authentication") {
 		t.Fatalf("no warning: %s", log.String())
+	}
+	// The paths open by design are named at start.
+	if !strings.Contains(log.String(), "endpoints without authentication (no caller data): GET /healthz, GET /readyz, GET /metrics") {
+		t.Errorf("the unauthenticated paths are not logged: %s", log.String())
 	}
 	// The offline engine and the memory store are not for production:
 	// each says so.

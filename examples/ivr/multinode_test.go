@@ -199,6 +199,36 @@ func TestMultiNode(t *testing.T) {
 		}
 	}
 
+	// One new caller registered on every node at once, a few rounds: the
+	// registration lock holds across the nodes, so exactly one wins and
+	// the others end with error-store, nothing stored over the winner.
+	const contested = "+34600000299"
+	for round := range 3 {
+		docs := make([]doc, len(nodes))
+		var wg sync.WaitGroup
+		for i, n := range nodes {
+			wg.Go(func() {
+				_, docs[i] = ivrDo(t, n, http.MethodPost, "/register?caller="+url.QueryEscape(contested), wav(t, fixtures.Utterances(voices[i])[1]))
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, d := range docs {
+			switch {
+			case d.Status == statusSuccess:
+				won++
+			case eventType(d) != string(daspeak.EventErrorStore):
+				t.Errorf("round %d, node %s: %+v %s", round, nodes[i].name, d, d.Event)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("round %d: %d nodes registered %s at once, want 1", round, won, contested)
+		}
+		if code, _ := ivrDo(t, nodes[round%3], http.MethodDelete, "/callers/"+url.PathEscape(contested), nil); code != http.StatusNoContent {
+			t.Fatalf("delete: %d", code)
+		}
+	}
+
 	// Verify sessions bound to calls: created on node k, streamed to k+1,
 	// polled on k+2; the genuine caller's voice or the next caller's.
 	type verification struct {

@@ -663,6 +663,11 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		mux := http.NewServeMux()
 		mux.Handle("/", a.handler)
 		mux.HandleFunc("GET /{$}", fake.try)
+		// The page has no icon: 204, not a 404 in the browser's console.
+		mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=86400")
+			w.WriteHeader(http.StatusNoContent)
+		})
 		// The page hands the fake's Flex token to whoever loads it: only
 		// requests addressed to a loopback name are answered (DNS
 		// rebinding).

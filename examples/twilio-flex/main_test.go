@@ -336,6 +336,13 @@ func (s *server) fakePage() (token, call, caller string) {
 func TestFakeTwilioHostCheck(t *testing.T) {
 	s := start(t, "-fake-twilio", "-offline", "-voices-dir", voicesDir(t))
 	token, call, caller := s.fakePage()
+	// The page has no icon: its request answers 204, not a 404 that the
+	// browser's console shows.
+	if resp, err := s.hc.Get(s.base + "/favicon.ico"); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("GET /favicon.ico: %v %v, want 204", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	status := `{"call_id":"` + call + `","caller_id":"` + caller + `"}`
 	for _, tc := range []struct {
 		name, method, path, host, body string

@@ -68,10 +68,13 @@ type Conn struct {
 	rerr     error         // sticky read error
 	readDone chan struct{} // closed once rerr is set
 	doneOnce sync.Once
-	cadence  atomic.Int64  // SetReadCadence, in nanoseconds
-	kick     chan struct{} // ends a cadence pause early
-	flush    func()        // SetFlush
-	quiet    *quietReader  // keeps the socket quiet in a pause; nil when not a socket
+	cadence  atomic.Int64      // SetReadCadence, in nanoseconds
+	kick     chan struct{}     // ends a cadence pause early
+	flush    func()            // SetFlush
+	quiet    *quietReader      // keeps the socket quiet in a pause; nil when not a socket
+	fast     func([]byte) bool // SetFastPath
+	lend     func()            // parks the reader, letting the poller parse; nil when not polled
+	pending  int               // length of a message the fast path declined, in rbuf; -1 none
 
 	// Write side, owned by the holder of wlock.
 	wlock     chan struct{}
@@ -95,6 +98,7 @@ func newConn(nc net.Conn, br *bufio.Reader, bw *bufio.Writer, sub string, closeT
 		wlock:    make(chan struct{}, 1),
 		wintr:    make(chan struct{}, 1),
 		closed:   make(chan struct{}),
+		pending:  -1,
 	}
 	c.readLimit.Store(DefaultReadLimit)
 	c.interrupt = c.interruptWrite
@@ -158,6 +162,90 @@ func (c *Conn) SetReadCadence(d time.Duration) {
 // may block there. A reader that hands messages on in batches uses it to
 // publish the batch it holds. Set it before the first ReadMessage.
 func (c *Conn) SetFlush(f func()) { c.flush = f }
+
+// SetFastPath lets the shared poller (AcceptOptions.PollInterval) read and
+// parse for a reader waiting in ReadMessage with nothing buffered and the
+// socket empty: every complete, unfragmented binary message that arrives
+// is passed to f on the poller's goroutine, and the reader stays asleep
+// while f returns true. p is unmasked in the poller's buffer and valid
+// only during the call; f must not block (it runs for every connection of
+// its poller in turn) and must not call the connection's read methods.
+// ReadMessage returns every other message (and one f declined, unchanged)
+// and handles control frames as before, so pings are answered and the
+// peer's close seen by the reader. The flush function (SetFlush) runs on
+// the poller after a batch that f took. f runs only while ReadMessage is
+// blocked, so state shared with the reader needs no lock. Without a read
+// cadence only; elsewhere than on a polled connection it does nothing and
+// reports false. Set it before the first ReadMessage.
+func (c *Conn) SetFastPath(f func(p []byte) bool) bool {
+	c.fast = f
+	return setFastPath(c)
+}
+
+// errWouldBlock is what a polled connection's Read returns on the
+// poller's goroutine (pollParse) when the socket is empty.
+var errWouldBlock = errors.New("websocket: read would block")
+
+// pollParse runs on the poller's goroutine for a reader parked with
+// nothing buffered (see SetFastPath): it reads the socket without waiting
+// and passes each complete, final, masked binary frame that is a whole
+// message to the fast path. It reports whether the reader may stay
+// parked: every byte read was taken and the socket is empty. Anything
+// else (a control or text frame, a fragment, a frame over the read limit
+// or the buffer, a partial frame, an error) is left buffered for the
+// reader, which the poller then wakes.
+func (c *Conn) pollParse() bool {
+	took := false
+	keep := false
+	for {
+		b, err := c.br.Peek(2)
+		if err != nil {
+			keep = err == errWouldBlock && c.br.Buffered() == 0
+			break
+		}
+		if b[0] != 0x80|opBinary || b[1]&0x80 == 0 {
+			break
+		}
+		hl, l := 6, int(b[1]&0x7F)
+		switch l {
+		case 126:
+			hl = 8
+		case 127:
+			l = -1
+		}
+		if l < 0 {
+			break
+		}
+		if b, err = c.br.Peek(hl); err != nil {
+			break
+		}
+		if hl == 8 {
+			l = int(binary.BigEndian.Uint16(b[2:]))
+		}
+		if int64(l) > c.readLimit.Load() || hl+l > c.br.Size() {
+			break
+		}
+		if b, err = c.br.Peek(hl + l); err != nil {
+			break
+		}
+		p := b[hl:]
+		maskBytes(binary.LittleEndian.Uint32(b[hl-4:]), p)
+		took = true
+		if !c.fast(p) {
+			if l > cap(c.rbuf) {
+				c.rbuf = make([]byte, l, min(max(l, 2*cap(c.rbuf)), int(c.readLimit.Load())))
+			}
+			c.pending = copy(c.rbuf[:l], p)
+			_, _ = c.br.Discard(hl + l)
+			break
+		}
+		_, _ = c.br.Discard(hl + l)
+	}
+	if took && c.flush != nil {
+		c.flush()
+	}
+	return keep
+}
 
 // need prepares a read of n bytes from br: when fewer are buffered the
 // read may block on the network, so the batch is flushed first.
@@ -302,6 +390,17 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 	limit := c.readLimit.Load()
 	if !c.pause() {
 		return 0, nil, c.readFailed(net.ErrClosed)
+	}
+	if c.lend != nil && c.br.Buffered() == 0 && c.cadence.Load() == 0 {
+		if c.flush != nil {
+			c.flush()
+		}
+		c.lend()
+	}
+	if c.pending >= 0 {
+		n := c.pending
+		c.pending = -1
+		return MessageBinary, c.rbuf[:n], nil
 	}
 	for {
 		c.need(2)

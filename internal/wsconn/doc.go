@@ -160,28 +160,74 @@
 // late). A 100 ms cadence saves about a fifth but holds every frame near
 // the 100 ms lag budget the streams warn at, so the default stays 60 ms.
 //
-// A poller that also parses (the reader's work done by the poller's
-// goroutine for every ready connection, with no goroutine per connection)
-// would save the reader's wake-up, 2–3 µs per read, but ReadMessage is a
-// blocking call on the caller's goroutine; it was not built. Nor was
-// deferring the ACK that a read sends (TCP_QUICKACK set to 0): it would
-// move that cost to the delayed-ACK timer rather than remove it, and Linux
-// leaves that mode at the first delayed ACK (not measured). In a perf(1)
-// profile of the twilio server at 1,000 streams (perf record -g -p PID on
-// the server of vgload -kind twilio -n 1000), read(2) took 25% of its CPU:
-// tcp_recvmsg 20%, of which sending the ACK 9%, and 7 of those 9 are the
-// generator's socket receiving that ACK, which loopback runs in the
-// reader's system call (over a network it costs the server nothing).
-// Batching the reads through io_uring (one io_uring_enter for the reads
-// of every connection due at a cadence instant) would save only the
-// system call's entry and exit, 2.5% of the server's CPU in the same
-// profile (syscall.read 25.5% against ksys_read 23.0%), while the TCP
-// work stays per read; it was not built. What the same profile did show
-// was the runtime's monitor thread (sysmon) at 7.4%: it found Ps inside
-// read(2) often enough to hand them to other threads and to keep polling
-// every 20 µs. The reads of a polled or quiet connection are therefore
-// raw system calls (readNonblock; the descriptors are non-blocking), and
-// sysmon fell to 1.6%.
+// A poller that also parses (Conn.SetFastPath, which audiohook uses): a
+// reader that finds nothing buffered and the socket empty parks, and
+// while it sleeps the poller's goroutine reads the socket itself (the same
+// one non-blocking read(2) per message) and hands every complete binary
+// message to the fast path, which queues the audio; only other messages
+// (text, pings, close, a fragment, a partial frame) wake the reader, which
+// then reads them as before, so pings are answered as promptly and
+// ReadMessage keeps its contract. The payload is unmasked in place in the
+// read buffer, so the fast path also saves a copy. It saves the reader's
+// wake-up and park per message (a channel token, the scheduler, a select).
+// The polled socket's read(2) and the poller's non-blocking epoll_pwait(2)
+// also skip the runtime's system call entry (see rawRead in
+// poll_linux.go): sysmon otherwise wakes every 20 µs while it sees Ps in
+// system calls. 1,000 stereo PCMU sessions (go build -o /tmp/vgload
+// ./internal/loadtest/cmd/vgload && /tmp/vgload -kind audiohook -n 1000
+// -duration 12s), builds alternating on the shared 2-core machine, server
+// CPU per session-second, runs where both sides kept up:
+//
+//   - load average 4.4–8.7, other jobs using 1.2–1.7 cores: 179, 160, 170,
+//     169 µs before, 154, 152, 150, 176 µs with the fast path;
+//   - load average 4.0–6.5, other jobs 1.2–1.8 cores: fast path 148, 174,
+//     172 µs; with the raw calls too 144, 139, 98 µs; one poller in all
+//     instead of one per GOMAXPROCS (fast path, no raw calls) 176, 173, 135
+//     µs, not told apart, so the pollers stay one per GOMAXPROCS;
+//   - the final build against the one before the fast path, load average
+//     15–19, other jobs 1.7–1.8 cores: 146, 146, 183 µs before, 107, 113
+//     µs after (the other four of ten runs fell behind); load average
+//     6.3–9.0, other jobs 0.5–1.7 cores, all six runs kept up: 206, 191,
+//     183 µs before, 155, 147, 135 µs after;
+//   - when the machine was saturated (load average 11–18, other jobs
+//     1.7–1.9 cores, the generator 0.1–1.6 s late at p99) every run fell
+//     behind, which batches messages: 90–152 µs before, 51–109 after.
+//
+// Pong p99 at 1,000 sessions as the generator saw it, same runs: with the
+// final build 4.0 and 4.1 ms in the two runs where the machine had
+// 0.2–0.5 of a core idle (the second with -cpuprofile), 5.7–78 ms where it had none; the build before
+// 4.3–47 ms (4.3 with a core idle). The ping waits at most the poll
+// interval before the reader is woken, as before.
+//
+// The audio session's idle timeout no longer resets a timer per message
+// either: it counts messages and looks every half timeout. What is left
+// per message: the read(2) (about half of it the ACK below), the poller's
+// pass, and the wake-up of the goroutine that calls ReadFrame. In a
+// profile of the final build (vgload -cpuprofile, 138 µs per
+// session-second sampled) the read(2) alone took 9.8 µs per message, 49
+// µs per session-second: the 60 µs goal leaves about 10 µs for the rest,
+// which this machine under load does not reach.
+//
+// Deferring the ACK that a read sends (TCP_QUICKACK set to 0) was not
+// built: it would move that cost to the delayed-ACK timer rather than
+// remove it (one ACK per 200 ms message either way), and Linux leaves that
+// mode at the first delayed ACK. perf record of the server at 1,000
+// sessions: the read(2) is 25–30% of the server's samples, over half of it
+// the ACK it sends (tcp_cleanup_rbuf → __tcp_transmit_skb and the loopback
+// delivery to the generator's socket; Linux 6.18 here).
+//
+// In a perf(1) profile of the twilio server at 1,000 streams (perf record
+// -g -p PID on the server of vgload -kind twilio -n 1000), read(2) took
+// 25% of its CPU: tcp_recvmsg 20%, of which sending the ACK 9%, and 7 of
+// those 9 are the generator's socket receiving that ACK, which loopback
+// runs in the reader's system call (over a network it costs the server
+// nothing). Batching the reads through io_uring (one io_uring_enter for
+// the reads of every connection due at a cadence instant) would save only
+// the system call's entry and exit, 2.5% of the server's CPU in the same
+// profile (syscall.read 25.5% against ksys_read 23.0%), while the TCP work
+// stays per read; it was not built. The same profile had sysmon at 7.4%
+// with syscall.Read in pollConn.Read and in the quiet read after a cadence
+// pause (quietReader); with both raw (rawRead), 1.6%.
 //
 // # Writing
 //

@@ -330,3 +330,230 @@ func BenchmarkPollPingPong(b *testing.B) {
 		})
 	}
 }
+
+// With a fast path the poller hands binary messages to it while the reader
+// sleeps, and the reader gets everything else, in order: messages the fast
+// path declined (unchanged), text messages, and pings, which it answers.
+// The client splits frames at random byte boundaries and pauses at random,
+// so frames arrive whole, in pieces and several per read.
+func TestPollFastPath(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	const conns, msgs = 6, 400
+	var wg sync.WaitGroup
+	for i := range conns {
+		rc := dialRaw(t, s, nil)
+		c := s.conn(t)
+		pollConnOf(t, c)
+		var (
+			mu    sync.Mutex
+			order []int // message numbers as seen, by either side
+			fast  int
+		)
+		size := func(j int) int { return 3 + (i*31+j*17)%3000 }
+		check := func(p []byte) int {
+			j := int(p[0]) | int(p[1])<<8
+			if len(p) != size(j) || p[len(p)-1] != byte(j) {
+				t.Errorf("conn %d: message %d of %d bytes ending %d, want %d ending %d", i, j, len(p), p[len(p)-1], size(j), byte(j))
+			}
+			return j
+		}
+		if !c.SetFastPath(func(p []byte) bool {
+			j := check(p)
+			if j%3 == 0 {
+				return false // the reader gets it
+			}
+			mu.Lock()
+			order = append(order, j)
+			fast++
+			mu.Unlock()
+			return true
+		}) {
+			t.Fatal("SetFastPath reported false on a polled connection")
+		}
+		var frames [][]byte
+		pings := 0
+		for j := range msgs {
+			p := bytes.Repeat([]byte{byte(j)}, size(j))
+			p[0], p[1] = byte(j), byte(j>>8)
+			op := byte(opBinary)
+			if j%7 == 0 {
+				op = opText
+				for k := 2; k < len(p); k++ {
+					p[k] = 'a'
+				}
+				p[0], p[1] = 'a'+byte(j%20), 'a'+byte(j/20)
+			}
+			if j%5 == 0 {
+				frames = append(frames, fin(opPing, []byte{byte(j)}))
+				pings++
+			}
+			frames = append(frames, fin(op, p))
+		}
+		wg.Add(3)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 2))
+			write := func(b []byte) bool {
+				if _, err := rc.nc.Write(b); err != nil {
+					t.Error(err)
+					return false
+				}
+				if r.IntN(3) == 0 {
+					time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
+				}
+				return true
+			}
+			for _, f := range frames {
+				// Whole frames, or split in two at a random byte.
+				k := len(f)
+				if r.IntN(2) == 0 {
+					k = 1 + r.IntN(len(f))
+				}
+				if !write(f[:k]) || (k < len(f) && !write(f[k:])) {
+					return
+				}
+			}
+		}(uint64(i))
+		go func() {
+			defer wg.Done()
+			for range pings {
+				if f, err := rc.readFrame(); err != nil || f.op != opPong {
+					t.Errorf("conn %d: %+v, %v, want a pong", i, f, err)
+					return
+				}
+			}
+		}()
+		go func(i int) {
+			defer wg.Done()
+			defer c.CloseNow()
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for {
+				mu.Lock()
+				n := len(order)
+				mu.Unlock()
+				if n == msgs {
+					break
+				}
+				typ, p, err := c.ReadMessage()
+				if err != nil {
+					t.Errorf("conn %d after %d messages: %v", i, n, err)
+					return
+				}
+				var j int
+				if typ == MessageText {
+					j = int(p[0]-'a') + 20*int(p[1]-'a')
+				} else {
+					// Also those the fast path would take that arrived
+					// while the reader was not parked.
+					j = check(p)
+				}
+				mu.Lock()
+				order = append(order, j)
+				mu.Unlock()
+			}
+			for k, j := range order {
+				if j != k {
+					t.Errorf("conn %d: message %d seen at position %d", i, j, k)
+					return
+				}
+			}
+			if fast == 0 {
+				t.Errorf("conn %d: the fast path took no message", i)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+// A reader parked for the poller's fast path is ended by CloseNow, a past
+// read deadline and the peer's FIN.
+func TestPollFastPathEnds(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	for _, end := range []string{"closenow", "deadline", "fin"} {
+		rc := dialRaw(t, s, nil)
+		c := s.conn(t)
+		taken := make(chan struct{}, 1)
+		c.SetFastPath(func([]byte) bool { taken <- struct{}{}; return true })
+		errc := make(chan error, 1)
+		read := func() {
+			_, _, err := c.ReadMessage()
+			errc <- err
+		}
+		// The first message is read by the reader itself (the socket is
+		// not known to be empty before a read found it so).
+		go read()
+	wait:
+		for try := 0; ; try++ {
+			rc.write(t, fin(opBinary, []byte{1, 2, 3}))
+			select {
+			case <-taken:
+				break wait
+			case err := <-errc:
+				if err != nil || try == 3 {
+					t.Fatalf("%s: the reader returned %v, want the fast path to take the message", end, err)
+				}
+				go read()
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: the fast path took nothing in 5 s", end)
+			}
+		}
+		var want error
+		switch end {
+		case "closenow":
+			_ = c.CloseNow()
+			want = net.ErrClosed
+		case "deadline":
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+			want = os.ErrDeadlineExceeded
+		case "fin":
+			_ = rc.nc.Close()
+			want = io.ErrUnexpectedEOF
+		}
+		if err := <-errc; !errors.Is(err, want) {
+			t.Fatalf("%s: read ended with %v, want %v", end, err, want)
+		}
+		_ = c.CloseNow()
+	}
+}
+
+// The poller's fast path allocates nothing per message.
+func TestPollFastPathAllocs(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	taken := make(chan int, 1)
+	c.SetFastPath(func(p []byte) bool { taken <- len(p); return true })
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	wire := fin(opBinary, bytes.Repeat([]byte{0x55}, 3200))
+	// Until the reader has parked once, a message may reach it instead.
+	for range 100 {
+		rc.write(t, wire)
+		select {
+		case <-taken:
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	step := func() {
+		rc.write(t, wire)
+		if n := <-taken; n != 3200 { // (a select with time.After would allocate)
+			t.Errorf("fast path got %d bytes, want 3200", n)
+		}
+	}
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Errorf("%v allocations per message, want 0", n)
+	}
+	_ = c.CloseNow()
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("reader ended with %v", err)
+	}
+}

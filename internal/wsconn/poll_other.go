@@ -13,3 +13,6 @@ func takeOver(nc net.Conn, _ time.Duration) net.Conn { return nc }
 
 // closeWhenUnreachable has nothing to do where connections are not polled.
 func closeWhenUnreachable(*Conn, net.Conn) {}
+
+// setFastPath has no poller to parse where connections are not polled.
+func setFastPath(*Conn) bool { return false }

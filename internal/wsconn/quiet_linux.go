@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
 )
 
 // quietLowat is the SO_RCVLOWAT a connection holds during a read cadence
@@ -92,8 +91,16 @@ func (q *quietReader) readQuiet(b []byte) (int, error) {
 }
 
 func (q *quietReader) readFD(fd uintptr) bool {
+	if len(q.buf) == 0 {
+		q.n = 0
+		return true
+	}
 	for {
-		n, err := readNonblock(int(fd), q.buf)
+		// A raw read (see rawRead): at 1,000 Twilio streams sysmon took
+		// 7.4% of the server's CPU with syscall.Read here and in
+		// pollConn.Read, 1.6% with both raw (perf record -g -p PID on the
+		// vgload server).
+		n, err := rawRead(int(fd), q.buf)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -106,7 +113,7 @@ func (q *quietReader) readFD(fd uintptr) bool {
 				q.high = false
 			}
 			return false
-		case err != 0:
+		case err != nil:
 			q.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
 			return true
 		case n == 0 && len(q.buf) > 0:
@@ -117,35 +124,3 @@ func (q *quietReader) readFD(fd uintptr) bool {
 		return true
 	}
 }
-
-// readNonblock is read(2) on a non-blocking descriptor, made as a raw
-// system call: without the runtime's entersyscall and exitsyscall, so the
-// runtime's monitor thread (sysmon) never finds the goroutine's P in a
-// system call and hands it to another thread; sysmon sleeps only 20 µs
-// at a time while it keeps doing that. A cadence read takes 4–7 µs on
-// loopback, and with 1,000 Twilio streams each P spends most of a burst
-// in them: in a perf(1) profile of that server (perf record -g -p PID,
-// vgload -kind twilio -n 1000) sysmon took 7.4% of the server's CPU; with
-// raw reads, in the next run, 1.6%, and the server's samples over the
-// same 5 s fell from 6,389 to 5,186 (vgload's own figure, 154–200 against
-// 135–207 µs per stream-second in three interleaved runs each, could not
-// tell them apart: other jobs took 1.4–1.7 of the 2 cores and the
-// generator was behind in every run). The descriptor must be
-// non-blocking (the runtime's sockets and the shared poller's duplicates
-// are), so the call never holds its thread for long. Unlike syscall.Read
-// it tells the race detector nothing. err is 0 on success.
-func readNonblock(fd int, b []byte) (n int, err syscall.Errno) {
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	} else {
-		p = unsafe.Pointer(&zeroByte)
-	}
-	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(p), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), 0
-}
-
-var zeroByte byte

@@ -86,37 +86,3 @@ func TestQuietReadsOffWithoutCadence(t *testing.T) {
 		t.Fatalf("SO_RCVLOWAT %d without a cadence, want the default (0 or 1)", got)
 	}
 }
-
-// TestReadNonblock checks the raw read(2) on a non-blocking socket: the
-// bytes queued, EAGAIN when none are, 0 for an empty buffer, and 0 with no
-// error once the peer has shut down its side.
-func TestReadNonblock(t *testing.T) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fds[0])
-	defer syscall.Close(fds[1])
-	buf := make([]byte, 16)
-	if n, e := readNonblock(fds[0], buf); e != syscall.EAGAIN || n != 0 {
-		t.Fatalf("empty socket: n=%d err=%v, want 0, EAGAIN", n, e)
-	}
-	if _, err := syscall.Write(fds[1], []byte("hello")); err != nil {
-		t.Fatal(err)
-	}
-	if n, e := readNonblock(fds[0], buf[:0]); e != 0 || n != 0 {
-		t.Fatalf("empty buffer: n=%d err=%v, want 0, none", n, e)
-	}
-	if n, e := readNonblock(fds[0], buf); e != 0 || string(buf[:n]) != "hello" {
-		t.Fatalf("read %q, err=%v, want \"hello\"", buf[:n], e)
-	}
-	if err := syscall.Shutdown(fds[1], syscall.SHUT_WR); err != nil {
-		t.Fatal(err)
-	}
-	if n, e := readNonblock(fds[0], buf); e != 0 || n != 0 {
-		t.Fatalf("after shutdown: n=%d err=%v, want 0, none", n, e)
-	}
-	if n, e := readNonblock(-1, buf); e != syscall.EBADF || n != 0 {
-		t.Fatalf("bad descriptor: n=%d err=%v, want 0, EBADF", n, e)
-	}
-}

@@ -13,9 +13,18 @@
 //     gets oplog.ErrSeq.
 //   - Operation state: key-value bucket "<prefix>_ops", key "op.<id>"
 //     (call, caller, kind, owner node, spec, done), kept Retain.
+//   - Claims: a node takes over an operation that has no record yet by
+//     publishing a claim message (header Vg-Claim) on its events subject,
+//     expecting the subject to be empty, the same expectation as the
+//     owner's first record: of the owner and any number of claimers,
+//     exactly one wins, in one step. Readers skip claim messages.
+//   - Locks (Lock): key "lock.<name>" in the same bucket, taken with a
+//     key-value Create, deleted to release.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
 //     Lease; each node puts its key every Lease/3. A node whose key aged
 //     out is dead, and Orphans returns its operations that have not ended.
+//     Running lists a call's operations that have not ended from the same
+//     watch of the ops bucket (a moment behind other nodes' writes).
 //   - Commands: core NATS request/reply. Route asks every node on
 //     "<prefix>.cmd.route" and takes the reply of the one that holds the
 //     call; Send asks one node on "<prefix>.cmd.node.<node>".
@@ -39,6 +48,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +75,9 @@ const (
 	hdrTerminal = "Vg-Terminal"
 	hdrTime     = "Vg-Time"
 	hdrCall     = "Vg-Call"
+	// hdrClaim marks the claim message of an operation (not a record):
+	// its value is the claiming node.
+	hdrClaim = "Vg-Claim"
 	// hdrStreamSeq is the stream sequence of a notified record.
 	hdrStreamSeq = "Vg-Stream-Seq"
 )
@@ -371,7 +384,10 @@ func (b *Bus) watchLoop(ctx context.Context, w jetstream.KeyWatcher) {
 			if e == nil { // end of the initial values
 				continue
 			}
-			id := strings.TrimPrefix(e.Key(), "op.")
+			id, isOp := strings.CutPrefix(e.Key(), "op.")
+			if !isOp {
+				continue // a lock (Lock)
+			}
 			if e.Operation() != jetstream.KeyValuePut {
 				b.mu.Lock()
 				delete(b.known, id)
@@ -467,18 +483,22 @@ func (b *Bus) getState(ctx context.Context, id string) (state, uint64, error) {
 	return st, e.Revision(), nil
 }
 
-// lastRecord reads the operation's last record from the stream: zero when
-// it has none.
-func (b *Bus) lastRecord(ctx context.Context, id string) (oplog.Record, uint64, error) {
+// lastRecord reads the operation's last record from the stream and its
+// stream sequence: zero when it has none. claimedBy is the node whose
+// claim message is the last (and only) message of the operation.
+func (b *Bus) lastRecord(ctx context.Context, id string) (r oplog.Record, sseq uint64, claimedBy string, err error) {
 	m, err := b.events.GetLastMsgForSubject(ctx, b.subject(id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return oplog.Record{}, 0, nil
+		return oplog.Record{}, 0, "", nil
 	}
 	if err != nil {
-		return oplog.Record{}, 0, fmt.Errorf("natsbus: reading operation %s: %w", id, err)
+		return oplog.Record{}, 0, "", fmt.Errorf("natsbus: reading operation %s: %w", id, err)
 	}
-	r, err := record(m.Header, m.Data)
-	return r, m.Sequence, err
+	if c := m.Header.Get(hdrClaim); c != "" {
+		return oplog.Record{}, m.Sequence, c, nil
+	}
+	r, err = record(m.Header, m.Data)
+	return r, m.Sequence, "", err
 }
 
 // record decodes an event message.
@@ -504,9 +524,12 @@ func (b *Bus) Get(ctx context.Context, id string) (oplog.Op, error) {
 	if err != nil {
 		return oplog.Op{}, err
 	}
-	r, _, err := b.lastRecord(ctx, id)
+	r, _, claimedBy, err := b.lastRecord(ctx, id)
 	if err != nil {
 		return oplog.Op{}, err
+	}
+	if claimedBy != "" {
+		st.Owner = claimedBy
 	}
 	op := oplog.Op{ID: st.ID, Kind: st.Kind, CallID: st.CallID, CallerID: st.CallerID, Created: st.Created,
 		Owner: st.Owner, Spec: st.Spec, LastSeq: r.Seq, Done: r.Terminal || st.Done, Ended: st.Ended}
@@ -516,37 +539,70 @@ func (b *Bus) Get(ctx context.Context, id string) (oplog.Op, error) {
 	return op, nil
 }
 
-// Claim implements oplog.Log: a compare-and-set of the operation's state.
+// Claim implements oplog.Log in one step that cannot race: it publishes
+// a claim message (header Vg-Claim, the node) on the operation's events
+// subject with the expected last subject sequence 0, which JetStream
+// stores only while the subject holds nothing. The owner's first record
+// is published with the same expectation, so of the owner appending and
+// any number of nodes claiming, exactly one wins; the others get
+// oplog.ErrClaimed (claims) or oplog.ErrSeq (the owner's append). The
+// operation's state then names the new owner (Get reads it from the
+// claim message until the state says so).
 func (b *Bus) Claim(ctx context.Context, id, from string) error {
-	st, rev, err := b.getState(ctx, id)
+	st, _, err := b.getState(ctx, id)
 	if err != nil {
 		return err
 	}
 	if st.Owner != from || st.Done {
 		return oplog.ErrClaimed
 	}
-	r, sseq, err := b.lastRecord(ctx, id)
+	m := nats.NewMsg(b.subject(id))
+	m.Header.Set(hdrClaim, b.o.Node)
+	m.Header.Set(hdrTime, strconv.FormatInt(time.Now().UnixNano(), 10))
+	ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithExpectStream(b.events.CachedInfo().Config.Name))
 	if err != nil {
-		return err
-	}
-	if r.Seq != 0 {
-		return oplog.ErrClaimed
-	}
-	st.Owner = b.o.Node
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if _, err := b.ops.Update(ctx, opKey(id), data, rev); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return oplog.ErrClaimed
+		if wrongLast(err) {
+			return oplog.ErrClaimed // a record or another claim came first
 		}
 		return fmt.Errorf("natsbus: claiming operation %s: %w", id, err)
 	}
 	b.mu.Lock()
-	b.last[id] = lastRec{seq: 0, sseq: sseq}
+	b.last[id] = lastRec{seq: 0, sseq: ack.Sequence}
 	b.mu.Unlock()
+	b.setOwner(ctx, id)
 	return nil
+}
+
+// wrongLast reports whether a publish was refused for its expected last
+// subject sequence.
+func wrongLast(err error) bool {
+	var ae *jetstream.APIError
+	return errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// setOwner records this node as the owner in the operation's state after
+// it won the claim (best effort: the claim message decides, and Get and
+// Orphans read it while the state lags).
+func (b *Bus) setOwner(ctx context.Context, id string) {
+	var err error
+	for range 3 {
+		var st state
+		var rev uint64
+		if st, rev, err = b.getState(ctx, id); err != nil {
+			break
+		}
+		if st.Owner == b.o.Node {
+			return
+		}
+		st.Owner = b.o.Node
+		data, _ := json.Marshal(st)
+		if _, err = b.ops.Update(ctx, opKey(id), data, rev); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+			break
+		}
+	}
+	if err != nil {
+		b.log.Warn("natsbus: recording the owner of a claimed operation failed", "operation_id", id, "err", err)
+	}
 }
 
 // Append implements oplog.Log. The message is published with the
@@ -563,9 +619,12 @@ func (b *Bus) Append(ctx context.Context, id string, rec oplog.Record) error {
 		if _, _, err := b.getState(ctx, id); err != nil {
 			return err
 		}
-		r, sseq, err := b.lastRecord(ctx, id)
+		r, sseq, claimedBy, err := b.lastRecord(ctx, id)
 		if err != nil {
 			return err
+		}
+		if claimedBy != "" && claimedBy != b.o.Node {
+			return fmt.Errorf("%w: operation %s: claimed by node %s", oplog.ErrSeq, id, claimedBy)
 		}
 		if r.Terminal {
 			return oplog.SeqError(id, r.Seq+1, rec.Seq)
@@ -589,9 +648,8 @@ func (b *Bus) Append(ctx context.Context, id string, rec oplog.Record) error {
 		b.mu.Lock()
 		delete(b.last, id)
 		b.mu.Unlock()
-		var ae *jetstream.APIError
-		if errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return fmt.Errorf("%w: operation %s: another node appended first", oplog.ErrSeq, id)
+		if wrongLast(err) {
+			return fmt.Errorf("%w: operation %s: another node appended or claimed it first", oplog.ErrSeq, id)
 		}
 		return fmt.Errorf("natsbus: appending to operation %s: %w", id, err)
 	}
@@ -659,9 +717,15 @@ func (b *Bus) Orphans(ctx context.Context) ([]oplog.Op, error) {
 	b.mu.Unlock()
 	var out []oplog.Op
 	for _, c := range cands {
-		r, sseq, err := b.lastRecord(ctx, c.ID)
+		r, sseq, claimedBy, err := b.lastRecord(ctx, c.ID)
 		if err != nil {
 			return out, err
+		}
+		if claimedBy != "" {
+			if live[claimedBy] {
+				continue // claimed by a live node whose state update lags
+			}
+			c.Owner = claimedBy
 		}
 		if r.Terminal {
 			b.mu.Lock()
@@ -678,6 +742,38 @@ func (b *Bus) Orphans(ctx context.Context) ([]oplog.Op, error) {
 		out = append(out, oplog.Op{ID: c.ID, Kind: c.Kind, CallID: c.CallID, CallerID: c.CallerID, Created: c.Created,
 			Owner: c.Owner, Spec: c.Spec, LastSeq: r.Seq})
 	}
+	return out, nil
+}
+
+// Running implements oplog.Log: the operations of callID this node has
+// seen in the ops bucket whose last record in the stream is not terminal.
+func (b *Bus) Running(ctx context.Context, callID string) ([]oplog.Op, error) {
+	b.mu.Lock()
+	var cands []state
+	for _, st := range b.known {
+		if st.CallID == callID && !st.Done {
+			cands = append(cands, st)
+		}
+	}
+	b.mu.Unlock()
+	var out []oplog.Op
+	for _, c := range cands {
+		r, _, claimedBy, err := b.lastRecord(ctx, c.ID)
+		if err != nil {
+			return out, err
+		}
+		if r.Terminal {
+			continue
+		}
+		if claimedBy != "" {
+			// Claimed and not yet written to: it runs on the claimer,
+			// whose state update in the ops bucket may lag.
+			c.Owner = claimedBy
+		}
+		out = append(out, oplog.Op{ID: c.ID, Kind: c.Kind, CallID: c.CallID, CallerID: c.CallerID, Created: c.Created,
+			Owner: c.Owner, Spec: c.Spec, LastSeq: r.Seq})
+	}
+	slices.SortFunc(out, func(a, b oplog.Op) int { return a.Created.Compare(b.Created) })
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -242,4 +243,98 @@ func TestCommands(t *testing.T) {
 	if err := a.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestClaimRace runs, for many operations at once, several nodes (each on
+// its own connection) claiming the operation while its owner appends its
+// first record (what the starting node does when its Open gives up, or
+// when the audio reached it after all). Exactly one of them must win each
+// operation: a claim that succeeded while the owner's record landed would
+// give the operation two writers that both believe they run it (two
+// registrations of one caller, or a result published by a node that did
+// not hear the audio).
+func TestClaimRace(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx := context.Background()
+	const nodes, ops = 4, 60
+	owner := connect(t, srv.URL, "race", "owner", 0)
+	var claimers []*natsbus.Bus
+	for i := range nodes {
+		claimers = append(claimers, connect(t, srv.URL, "race", fmt.Sprintf("c%d", i), 0))
+	}
+	for i := range ops {
+		if err := owner.Create(ctx, oplog.Op{ID: fmt.Sprintf("op_%d", i), CallID: "CA1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type outcome struct {
+		who string
+		err error
+	}
+	results := make([][]outcome, ops)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range ops {
+		id := fmt.Sprintf("op_%d", i)
+		results[i] = make([]outcome, nodes+1)
+		wg.Go(func() {
+			<-start
+			// Give the claims a head start of up to a round trip or two
+			// on some operations, so that both sides win some.
+			time.Sleep(time.Duration(i%4) * 400 * time.Microsecond)
+			results[i][nodes] = outcome{"owner", owner.Append(ctx, id, oplogtest.Rec(1, "started", false))}
+		})
+		for n, c := range claimers {
+			wg.Go(func() {
+				<-start
+				results[i][n] = outcome{c.Node(), c.Claim(ctx, id, "owner")}
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	claimWins := 0
+	for i, rs := range results {
+		id := fmt.Sprintf("op_%d", i)
+		var won []string
+		for _, r := range rs {
+			switch {
+			case r.err == nil:
+				won = append(won, r.who)
+			case r.who == "owner" && errors.Is(r.err, oplog.ErrSeq):
+			case r.who != "owner" && errors.Is(r.err, oplog.ErrClaimed):
+			default:
+				t.Errorf("%s: %s: unexpected error %v", id, r.who, r.err)
+			}
+		}
+		if len(won) != 1 {
+			t.Errorf("%s: %d winners %v, want exactly 1", id, len(won), won)
+			continue
+		}
+		op, err := owner.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op.Owner != won[0] {
+			t.Errorf("%s: Get says owner %s, the winner was %s", id, op.Owner, won[0])
+		}
+		if won[0] == "owner" {
+			continue
+		}
+		claimWins++
+		// The winner writes the records; the old owner cannot.
+		var w *natsbus.Bus
+		for _, c := range claimers {
+			if c.Node() == won[0] {
+				w = c
+			}
+		}
+		if err := owner.Append(ctx, id, oplogtest.Rec(1, "late", true)); !errors.Is(err, oplog.ErrSeq) {
+			t.Errorf("%s: the old owner appended after the claim: %v", id, err)
+		}
+		if err := w.Append(ctx, id, oplogtest.Rec(1, "started", false)); err != nil {
+			t.Errorf("%s: the claimer could not append: %v", id, err)
+		}
+	}
+	t.Logf("%d of %d operations claimed, the others kept by their owner", claimWins, ops)
 }

@@ -139,6 +139,9 @@ func (c *cursor) fill(ctx context.Context) error {
 			return fmt.Errorf("natsbus: reading operation %s: %w", c.id, err)
 		}
 		c.sseq = m.Sequence
+		if m.Header.Get(hdrClaim) != "" {
+			continue // the operation changed owner: no record
+		}
 		r, err := record(m.Header, m.Data)
 		if err != nil {
 			c.b.log.Warn("natsbus: skipping an event message", "operation_id", c.id, "err", err)

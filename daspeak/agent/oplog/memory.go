@@ -159,6 +159,25 @@ func (m *Memory) Node() string { return MemoryNode }
 // it, so there are none.
 func (m *Memory) Orphans(ctx context.Context) ([]Op, error) { return nil, ctx.Err() }
 
+// Running implements Log: the call's operations that have not ended, in
+// creation order.
+func (m *Memory) Running(ctx context.Context, callID string) ([]Op, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Op
+	for _, id := range m.order {
+		if o, ok := m.ops[id]; ok && o.op.CallID == callID && !o.op.Done {
+			op := o.op
+			op.Spec = append([]byte(nil), op.Spec...)
+			out = append(out, op)
+		}
+	}
+	return out, nil
+}
+
 // Route implements Log: there is no other node (ErrNoRoute).
 func (m *Memory) Route(ctx context.Context, callID string, msg []byte) ([]byte, error) {
 	return nil, ErrNoRoute

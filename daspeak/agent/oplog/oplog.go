@@ -3,7 +3,7 @@
 // operation (its call, caller, owner node and whether it ended), appends
 // its events with gap-free sequence numbers, lets any number of readers
 // follow them from a position, finds the operations whose owner node died
-// ([Log.Orphans]) and carries commands to the node that holds a call's
+// ([Log.Orphans]), lists a call's running operations ([Log.Running]) and carries commands to the node that holds a call's
 // audio ([Log.Route], [Log.Send]).
 //
 // [Memory] is the single-node default: everything in process, no other
@@ -71,7 +71,10 @@ type Log interface {
 	Get(ctx context.Context, id string) (Op, error)
 	// Claim makes this node the owner of an operation that has no record
 	// yet and is owned by from. It returns ErrClaimed when the operation
-	// has another owner or already has records.
+	// has another owner or already has records. It is one atomic step
+	// against other claims and the first Append: of the owner appending
+	// record 1 and any number of nodes claiming, exactly one succeeds
+	// (the owner's Append then fails with ErrSeq).
 	Claim(ctx context.Context, id, from string) error
 	// Append adds rec to the operation. rec.Seq must be LastSeq+1
 	// (ErrSeq otherwise, and after the terminal record): two writers
@@ -84,6 +87,11 @@ type Log interface {
 	// is gone (its lease expired). Whoever appends their next record
 	// first (normally a terminal one) wins; the others get ErrSeq.
 	Orphans(ctx context.Context) ([]Op, error)
+	// Running returns the operations of callID that have not ended, as
+	// far as this node knows (a shared log learns of other nodes'
+	// operations a moment after they are created or end): the agent
+	// server stops a call's operations by asking their owners.
+	Running(ctx context.Context, callID string) ([]Op, error)
 	// Route sends msg to the node whose Handler.Holds callID (the node
 	// that holds the call's audio) and returns its Handler.Command reply;
 	// ErrNoRoute when no node holds the call (Memory: always, there is no

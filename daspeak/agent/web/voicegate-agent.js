@@ -26,11 +26,15 @@
 // error-cancelled, reason cancelled), never followed on the new call: the
 // agent can no longer see it, and a registration nobody saw must not be
 // stored. A stop that fails for want of the network or of the service is
-// retried for up to 20 s. The widget then says what became of it
-// ("Registration stopped: you switched calls … Nothing was registered.",
-// or that it was stored as it could not be stopped in time, or that this could not
-// be confirmed: a start whose answer was lost, e.g. a proxy's 504, is
-// never said to have stored nothing), naming the previous caller, in a
+// retried for up to 20 s. A start whose answer was lost (no answer, a
+// proxy's 504, a 5xx), on the call shown or on one left, is stopped by
+// its call (POST /stop with call_id), as the widget has no operation id;
+// a register is then looked up (/status). The widget says what became of
+// it ("Registration stopped: you switched calls … Nothing was
+// registered.", or that it was stored as it could not be stopped in time,
+// or that this could not be confirmed, and why), naming the call left
+// (its caller, the end of its id and when it was left, so that notices
+// about several calls tell them apart), in a
 // notice of its own above the new call's rows: nothing about the new call
 // replaces it, and it stays until the agent dismisses it (once it says
 // what became of the operation); none of its
@@ -44,21 +48,30 @@
 // the other region, and a change of call or caller empties both. Notices
 // about a call left are said in two regions of their own (#nlive, #nalert).
 // 403 forbidden (the agent is not assigned the call) disables the buttons
-// until the call, its task or the token changes; 400 bad_caller_id (a
+// until the call or its task changes, or another token (security-token,
+// or a new getTemporaryToken result, looked at every 3 s) is accepted by
+// a status read, which the service authorizes as it does a start;
+// 400 bad_caller_id (a
 // caller number that is not usable, or not the call's) until the call or
 // the caller changes: trying again cannot help. The status read after a
 // register's result (did anything get stored?) never replaces that
 // result; when the server, having said the call was in progress, says it
 // is not (a Genesys call is forgotten when its AudioHook session ends,
 // while call-in-progress stays "true"), "not enough speech" is said as
-// the call's end.
+// the call's end, and the main button says "Call ended" and is off. A
+// register that ended in error-store may have stored (a write whose
+// answer was lost): the caller is looked up and said registered, not
+// registered (only when the call's caller was looked up) or not
+// confirmed.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
 // utils = {onResponse(result, audio), getTemporaryToken()}.
 // onResponse is called once for every terminal event (audio is undefined:
 // audio stays on the server). getTemporaryToken (may be async), when
-// present, supplies the bearer token instead of security-token.
+// present, supplies the bearer token instead of security-token; one that
+// does not answer within 8 s fails the request it was for ("No sign-in
+// token from the desk"; nothing is sent).
 // The element also dispatches a composed "voicegate-result" CustomEvent
 // whose detail is the terminal event.
 (() => {
@@ -140,10 +153,66 @@
       cause: 'Too little of the caller\u2019s voice reached the service.',
       todo: 'Keep the caller talking and try again.',
     },
+    // A register that ended in error-store may still have stored (a
+    // write whose answer was lost): the caller is looked up (_load) and
+    // store_checking becomes store, store_saved or store_unknown.
+    store_checking: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The voice was processed, but the service reported an error while saving it.',
+      todo: 'Checking whether the registration was saved\u2026',
+    },
     store: {
       kind: 'error', title: 'Registration not saved',
-      cause: 'The voice was processed but the credential could not be stored.',
-      todo: 'Register again. If it keeps failing, contact your administrator.',
+      cause: 'The voice was processed but the registration could not be saved.',
+      todo: 'Nothing was registered. Register again. If it keeps failing, contact your administrator.',
+    },
+    store_saved: {
+      kind: 'success', title: 'Voice registered',
+      cause: 'The service reported an error while saving, but the caller\u2019s voice is registered.',
+      todo: '',
+    },
+    store_unknown: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The service reported an error while saving, and the widget could not check whether the registration was saved.',
+      todo: 'Press Try again to check before registering again.',
+    },
+    // A start whose answer was lost (a proxy's 5xx, no answer): the
+    // widget stops what runs on the call (POST /stop with call_id) and
+    // says what became of it (_lost).
+    lost_stopping: {
+      kind: 'info', title: 'Stopping: the voice service\u2019s answer was lost',
+      cause: 'The widget did not get the answer to its request, so it is stopping what runs on this call.',
+      todo: '',
+    },
+    lost_register_stopped: {
+      kind: 'error', title: 'Registration stopped: the voice service\u2019s answer was lost',
+      cause: 'The widget did not get the answer to Register, so it stopped the registration.',
+      todo: 'Nothing was registered. Try again.',
+    },
+    lost_register_done: {
+      kind: 'success', title: 'Voice registered',
+      cause: 'The answer to Register was lost, but the caller\u2019s voice is registered.',
+      todo: '',
+    },
+    lost_register_unknown: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The widget did not get the answer to Register and could not confirm that the registration was stopped.',
+      todo: 'Press Try again to check whether the caller is registered.',
+    },
+    lost_verify_stopped: {
+      kind: 'error', title: 'Voice check stopped: the voice service\u2019s answer was lost',
+      cause: 'The widget did not get the answer to its request, so it made sure no check runs on this call.',
+      todo: 'The caller was not verified. Try again.',
+    },
+    lost_verify_unknown: {
+      kind: 'error', title: 'Voice check not confirmed stopped',
+      cause: 'The widget did not get the answer to its request and could not confirm that the check was stopped.',
+      todo: 'The caller was not verified. Try again in a moment.',
+    },
+    token_timeout: {
+      kind: 'error', title: 'No sign-in token from the desk',
+      cause: 'The agent desk did not give the widget a sign-in token in time, so nothing was sent.',
+      todo: 'Try again. If it keeps happening, reload the page or contact your administrator.',
     },
     call_ended: {
       kind: 'error', title: 'Call ended',
@@ -219,6 +288,11 @@
       cause: 'The voice check of {who} ended; its result is not shown for this call.',
       todo: 'Go back to that call to check the caller again if needed.',
     },
+    left_verify_gone: {
+      kind: 'info', title: 'Previous call\u2019s voice check is not running',
+      cause: 'You switched calls while {who} was being checked; nothing runs on that call now, and its result is not shown here.',
+      todo: 'Go back to that call to check the caller again if needed.',
+    },
     left_verify_unknown: {
       kind: 'info', title: 'Previous call\u2019s voice check not confirmed stopped',
       cause: 'You switched calls while {who} was being checked; its result is not shown for this call.',
@@ -243,6 +317,16 @@
   // How long stopping an operation of a call the widget left may take
   // before the widget says it could not confirm it (ms).
   const LEAVE_TIMEOUT_MS = 20000;
+
+  // How long getTemporaryToken may take before the request it is for is
+  // given up (ms): a token source that never answers must not hold a
+  // stop (LEAVE_TIMEOUT_MS) or a start open.
+  const TOKEN_TIMEOUT_MS = 8000;
+
+  // While the agent is refused on the call (403), how often the token is
+  // read again: a new one is tried with a status read, and the buttons
+  // come back only when the service accepts it (ms).
+  const FORBIDDEN_RECHECK_MS = 3000;
 
   const ICONS = {
     success: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z"/></svg>',
@@ -286,7 +370,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .outcome .text{min-width:0}
 .outcome p{margin:0}
 .outcome .title{font-weight:700;font-size:16px}
-.outcome .cause,.outcome .todo,.outcome .detail{font-size:14px;margin-top:2px}
+.outcome .cause,.outcome .todo,.outcome .detail,.outcome .why{font-size:14px;margin-top:2px}
 .outcome .todo{font-weight:600}
 .outcome .detail{color:#3c4043;font-variant-numeric:tabular-nums}
 .outcome.success{border-color:#146c2e;background:#e6f4ea;color:#0d3b1e}
@@ -375,19 +459,30 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
   // APIError is a failed request. served is true when the answer is the
   // voice service's own JSON error (not a proxy's page or no answer).
+  // unsent is true when the request never went out (no token).
   class APIError extends Error {
-    constructor(code, status, message, served) {
+    constructor(code, status, message, served, unsent) {
       super(message || code);
       this.code = code;
       this.status = status;
       this.served = !!served;
+      this.unsent = !!unsent;
     }
   }
 
-  // refused reports whether e is the service's own refusal of a request:
-  // then the request did nothing.
+  // refused reports whether e is the service's own refusal of a request,
+  // or a request that never went out: then the request did nothing.
   function refused(e) {
-    return !!(e && e.served && e.status >= 400 && e.status < 500);
+    return !!(e && (e.unsent || (e.served && e.status >= 400 && e.status < 500)));
+  }
+
+  // shortId is the end of a call id, enough to tell calls apart.
+  function shortId(id) {
+    return id.length > 6 ? '\u2026\u2060' + id.slice(-6) : id;
+  }
+
+  function clock(d) {
+    return d.toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
   }
 
   function codeOfStatus(status) {
@@ -449,6 +544,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._gen = 0; // bumps when the call changes: stale answers are dropped
       this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done}
       this._starting = null; // {kind, callerId, settle} while a start request is out
+      this._recovering = null; // {kind, callId, callerId, base} while _lost stops a start whose answer was lost
+      this._tokenTimer = 0; // while refused on the call (403): the next look at the token
       this._leaving = new Set(); // promises of operations being stopped (see _abandon)
       this._loadQueued = false;
       this._loadTimer = 0;
@@ -493,6 +590,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     disconnectedCallback() {
       clearTimeout(this._loadTimer);
+      clearTimeout(this._tokenTimer);
       const op = this._op;
       if (op) {
         clearTimeout(op.timer);
@@ -502,7 +600,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // Moved in the page, the element is connected again in the same
       // task; removed, nobody can see its operation any more: stop it.
       setTimeout(() => {
-        if (!this.isConnected && (this._starting || (this._op && !this._op.done))) this._startOver();
+        if (!this.isConnected && (this._starting || this._recovering || (this._op && !this._op.done))) this._startOver();
       }, 0);
     }
 
@@ -521,7 +619,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           this._render();
           return;
         case 'security-token':
-          if (this.m.registered === null) this._queueLoad();
+          // A new token may be allowed on a call the old one was refused.
+          if (this.m.registered === null || (this.m.forbidden && this.m.phase === 'idle' && !this._op)) this._queueLoad();
           return;
       }
       // Another call, caller or back end: start over.
@@ -545,6 +644,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.serverEnded = false;
       this.m.sawLive = false;
       this.m.forbidden = false;
+      this.m.forbiddenAuth = undefined;
+      clearTimeout(this._tokenTimer);
       this.m.unusable = '';
       this.m.next = 'register';
       this.m.phase = 'loading';
@@ -558,6 +659,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // operation, of null when none started or of undefined when that is
     // not known), or null.
     _leave() {
+      // A start whose answer was lost, being stopped (_lost): the notice
+      // stops it again by its call and says what became of it.
+      const rc = this._recovering;
+      this._recovering = null;
+      if (rc) return { kind: rc.kind, callId: rc.callId, callerId: rc.callerId, base: rc.base, op: Promise.resolve(undefined) };
       const st = this._starting;
       this._starting = null;
       if (st) {
@@ -577,11 +683,20 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // A stop or a read that fails for want of the network or of the
     // service is retried (_retry) until LEAVE_TIMEOUT_MS.
     _abandon(left) {
-      // The previous caller may be the caller shown now.
-      const who = left.callerId ? left.callerId + ' on the previous call' : 'the caller of the previous call';
+      // The previous caller may be the caller shown now, and after a few
+      // switches "the previous call" names none: the call is named by
+      // its caller, the end of its id and when it was left.
+      const call = (left.callId ? 'call\u00a0' + shortId(left.callId) + ', ' : '') + 'left at ' + clock(new Date());
+      const who = (left.callerId || 'the caller') + ' (' + call + ')';
       const reg = left.kind === 'register';
       const unknown = reg ? ROWS.left_unknown : ROWS.left_verify_unknown;
-      const notice = { id: ++this._noticeSeq, row: null, who };
+      const notice = { id: ++this._noticeSeq, row: null, who, why: '' };
+      // why: the last reason a stop or read failed, said with "not confirmed".
+      const note = (e) => {
+        if (e && e.code === 'token_timeout') notice.why = 'The agent desk did not give the widget a sign-in token in time.';
+        else if (e && (e.code === 'network' || e.status >= 500)) notice.why = 'The voice service could not be reached.';
+        throw e;
+      };
       this._notice(notice, ROWS.left_stopping);
       const ctl = new AbortController();
       const timer = setTimeout(() => ctl.abort(), LEAVE_TIMEOUT_MS);
@@ -597,15 +712,19 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         }
         if (op === null) return reg ? ROWS.left_register_stopped : ROWS.left_verify_stopped;
         if (!op) {
-          // Whether it started is not known (its answer was lost), so it
-          // cannot be stopped: a register is looked up, and said stored
-          // or not confirmed, never stopped.
-          if (!reg || !left.callId) return unknown;
-          const st = await this._api('/status', { call_id: left.callId, caller_id: left.callerId }, left.base, ctl.signal);
-          return st.registered === true ? ROWS.left_register_done : unknown;
+          // Whether it started is not known (its answer was lost, or the
+          // time is up): what runs on the call is stopped by the call
+          // (POST /stop with call_id), and a register is looked up.
+          if (!left.callId || ctl.signal.aborted) return unknown;
+          const res = await this._retry(() => this._api('/stop', { call_id: left.callId }, left.base, ctl.signal).catch(note), ctl.signal);
+          if (!reg) return res.stopped === true ? ROWS.left_verify_stopped : ROWS.left_verify_gone;
+          const st = await this._retry(() => this._api('/status', { call_id: left.callId, caller_id: left.callerId }, left.base, ctl.signal).catch(note), ctl.signal);
+          if (st.registered === true) return ROWS.left_register_done;
+          if (st.registered === false && st.call_in_progress === true) return ROWS.left_register_stopped;
+          return unknown;
         }
         try {
-          await this._retry(() => this._api('/stop', { operation_id: op.id }, op.base, ctl.signal), ctl.signal);
+          await this._retry(() => this._api('/stop', { operation_id: op.id }, op.base, ctl.signal).catch(note), ctl.signal);
         } catch (e) {
           console.error('voicegate-agent: stopping the operation of the call left failed', op.id, e);
           if (ctl.signal.aborted) return unknown;
@@ -619,7 +738,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (ev.type === 'result-success') return reg ? ROWS.left_register_done : ROWS.left_verify_done;
         if (!reg) return ev.type === 'error-cancelled' ? ROWS.left_verify_stopped : ROWS.left_verify_done;
         if (ev.type !== 'error-cancelled') return ROWS.left_register_stopped;
-        const st = await this._retry(() => this._api('/status', { call_id: op.callId, caller_id: op.callerId }, op.base, ctl.signal), ctl.signal);
+        const st = await this._retry(() => this._api('/status', { call_id: op.callId, caller_id: op.callerId }, op.base, ctl.signal).catch(note), ctl.signal);
         if (st.registered === true) return ROWS.left_register_done;
         // Not registered counts only when the call's caller was looked up
         // (a call the server no longer knows answers false).
@@ -631,6 +750,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }).then((row) => {
         clearTimeout(timer);
         this._leaving.delete(p);
+        if (row !== unknown) notice.why = '';
         this._notice(notice, row);
       });
       this._leaving.add(p);
@@ -644,7 +764,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         try {
           return await fn();
         } catch (e) {
-          const transient = e && (e.code === 'network' || e.code === 'internal' || e.status >= 500);
+          const transient = e && (e.code === 'network' || e.code === 'internal' || e.code === 'token_timeout' || e.status >= 500);
           if (!transient || signal.aborted) throw e;
           console.warn('voicegate-agent: retrying in ' + delay + ' ms:', e.message || e);
         }
@@ -688,7 +808,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const text = row.title + ': ' + row.cause.replace('{who}', n.who);
       if (row !== ROWS.left_stopping) console.info('voicegate-agent: ' + text);
       this._renderNotices();
-      const said = [row.title, row.cause.replace('{who}', n.who), row.todo].filter(Boolean).join('. ').replace(/\.\./g, '.');
+      const said = [row.title, row.cause.replace('{who}', n.who), n.why, row.todo].filter(Boolean).join('. ').replace(/\.\./g, '.');
       const id = row.kind === 'error' ? 'nalert' : 'nlive';
       const other = id === 'nalert' ? 'nlive' : 'nalert';
       for (const r of ['nlive', 'nalert']) clearTimeout(this._speakTimers[r]);
@@ -724,13 +844,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         const el = document.createElement('div');
         el.className = 'outcome notice ' + row.kind;
         el.setAttribute('role', 'group');
-        el.setAttribute('aria-label', 'About the previous call');
+        el.setAttribute('aria-label', 'About the call of ' + n.who);
         const badge = document.createElement('span');
         badge.className = 'badge';
         badge.innerHTML = ICONS[row.kind] || ICONS.info;
         const text = document.createElement('div');
         text.className = 'text';
-        for (const [cls, t] of [['title', row.title], ['cause', row.cause.replace('{who}', n.who)], ['todo', row.todo]]) {
+        for (const [cls, t] of [['title', row.title], ['cause', row.cause.replace('{who}', n.who)], ['why', n.why], ['todo', row.todo]]) {
           if (!t) continue;
           const p = document.createElement('p');
           p.className = cls;
@@ -746,7 +866,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         b.type = 'button';
         b.className = 'dismiss';
         b.textContent = 'Dismiss';
-        b.setAttribute('aria-label', 'Dismiss: ' + row.title);
+        b.setAttribute('aria-label', 'Dismiss: ' + row.title + ', ' + n.who);
         b.dataset.notice = String(n.id);
         b.addEventListener('click', () => this._dismiss(n));
         el.append(b);
@@ -767,6 +887,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // inProgress: the call-in-progress attribute when set, else what the
     // server said.
     get inProgress() {
+      // The server saw the call live and then not: it ended, whatever
+      // the attribute says (a Genesys page keeps it "true").
+      if (this.m.serverEnded) return false;
       const a = this._attr('call-in-progress');
       if (a !== null) return a.trim().toLowerCase() === 'true';
       return this.m.serverInProgress !== false;
@@ -798,11 +921,31 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return !!(u && typeof u.getTemporaryToken === 'function') || !!(this._attr('security-token') || '').trim();
     }
 
-    async _token() {
+    // _token returns the Authorization header value ('' when none). A
+    // getTemporaryToken that does not answer within TOKEN_TIMEOUT_MS (or
+    // before signal aborts) fails with APIError token_timeout.
+    async _token(signal) {
       const u = this._utils;
       let t = '';
       if (u && typeof u.getTemporaryToken === 'function') {
-        t = await u.getTemporaryToken(this._base());
+        let timer = 0;
+        let onAbort = null;
+        const late = new Promise((resolve, reject) => {
+          const fail = () => reject(new APIError('token_timeout', 0,
+            'getTemporaryToken did not answer within ' + TOKEN_TIMEOUT_MS / 1000 + ' s', false, true));
+          timer = setTimeout(fail, TOKEN_TIMEOUT_MS);
+          if (signal) {
+            onAbort = fail;
+            if (signal.aborted) fail();
+            else signal.addEventListener('abort', onAbort, { once: true });
+          }
+        });
+        try {
+          t = await Promise.race([Promise.resolve().then(() => u.getTemporaryToken(this._base())), late]);
+        } finally {
+          clearTimeout(timer);
+          if (signal && onAbort) signal.removeEventListener('abort', onAbort);
+        }
       } else {
         t = this._attr('security-token') || '';
       }
@@ -816,10 +959,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     async _api(path, body, base, signal) {
       let auth;
       try {
-        auth = await this._token();
+        auth = await this._token(signal);
       } catch (e) {
+        if (e instanceof APIError) {
+          console.error('voicegate-agent: ' + e.message);
+          throw e;
+        }
         console.error('voicegate-agent: getTemporaryToken failed', e);
-        throw new APIError('unauthenticated', 0, 'getTemporaryToken failed: ' + e);
+        throw new APIError('unauthenticated', 0, 'getTemporaryToken failed: ' + e, false, true);
       }
       const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
       if (auth) headers.Authorization = auth;
@@ -836,7 +983,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (!res.ok) {
         const served = !!(data && typeof data.code === 'string' && data.code);
         const code = served ? data.code : codeOfStatus(res.status);
-        throw new APIError(code, res.status, (data && data.error) || res.statusText, served);
+        const err = new APIError(code, res.status, (data && data.error) || res.statusText, served);
+        err.auth = auth; // the token refused (a 403 is retried with another)
+        throw err;
       }
       return data || {};
     }
@@ -848,7 +997,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._loadQueued = true;
       queueMicrotask(() => {
         this._loadQueued = false;
-        if (this.isConnected && !this._op) this._load(0);
+        // A start whose answer was lost is being stopped (_lost): its
+        // end reads nothing, and the buttons stay off until then.
+        if (this.isConnected && !this._op && !this._recovering) this._load(0);
       });
       this._render();
     }
@@ -899,6 +1050,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (keep) {
           // The operation's result stays: it is what the agent must see
           // (a call that ended may no longer have a caller to look up).
+          if (this.m.outcome.row === ROWS.store_checking) this._show(ROWS.store_unknown, null, this.m.outcome.detail);
           console.error('voicegate-agent: reading the call\u2019s status after the result failed: ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
           this._render();
           return;
@@ -908,6 +1060,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       if (gen !== this._gen || seq !== this._loadSeq) return;
       this._recovered();
+      if (this.m.forbidden) {
+        // Accepted now (another token, or assigned since).
+        clearTimeout(this._tokenTimer);
+        if (this.m.outcome && this.m.outcome.row === ROWS.forbidden) {
+          this.m.outcome = null;
+          this._quiet();
+        }
+      }
       this.m.forbidden = false;
       this.m.unusable = '';
       // A call that ended may be answered without its caller (a Genesys
@@ -926,6 +1086,17 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (!this.m.registered) this.m.next = 'register';
       else if (was !== true || this.m.next === 'register') this.m.next = 'verify';
       this.m.phase = 'idle';
+      const o = this.m.outcome;
+      if (o && o.row === ROWS.store_checking) {
+        // Not registered counts only when the call's caller was looked up
+        // (a call the server no longer knows answers false).
+        let row = ROWS.store_unknown;
+        if (st.registered === true) row = ROWS.store_saved;
+        else if (st.registered === false && st.call_in_progress === true) row = ROWS.store;
+        if (row === ROWS.store_unknown) this.m.registered = null;
+        this._show(row, null, o.detail);
+        return;
+      }
       this._render();
     }
 
@@ -996,6 +1167,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (gen !== this._gen) return;
         this.m.phase = 'idle';
         this.m.progress = null;
+        if (!refused(e)) {
+          // The answer was lost (no answer, a proxy's page, a 5xx): an
+          // operation may run that the widget has no id of.
+          this._lost(starting, e);
+          return;
+        }
         if (e.code === 'already_registered') {
           this.m.registered = true;
           this.m.next = 'verify';
@@ -1027,6 +1204,59 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._op = op;
       this._render();
       this._listen();
+    }
+
+    // _lost stops what runs on the call of a start whose answer was lost
+    // (POST /stop with call_id, retried until LEAVE_TIMEOUT_MS) and says
+    // what became of it: a register is looked up (registered, stopped
+    // with nothing stored, or not confirmed), never said to have stored
+    // nothing unless the caller's status says so.
+    async _lost(starting, e) {
+      const gen = this._gen;
+      const reg = starting.kind === 'register';
+      console.error('voicegate-agent: the answer to ' + starting.kind + ' was lost (' + (e.status || 'no answer') + ' ' + e.code + ': ' + e.message + '); stopping what runs on the call');
+      const rc = { kind: starting.kind, callId: starting.callId, callerId: starting.callerId, base: starting.base };
+      this._recovering = rc;
+      this.m.phase = 'stopping';
+      this._show(ROWS.lost_stopping, null);
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(), LEAVE_TIMEOUT_MS);
+      let why = '';
+      const note = (err) => {
+        if (err && err.code === 'token_timeout') why = 'The agent desk did not give the widget a sign-in token in time.';
+        else if (err && (err.code === 'network' || err.status >= 500)) why = 'The voice service could not be reached.';
+        throw err;
+      };
+      let row = reg ? ROWS.lost_register_unknown : ROWS.lost_verify_unknown;
+      let registered = null;
+      try {
+        await this._retry(() => this._api('/stop', { call_id: rc.callId }, rc.base, ctl.signal).catch(note), ctl.signal);
+        if (!reg) row = ROWS.lost_verify_stopped;
+        else {
+          const st = await this._retry(() => this._api('/status', { call_id: rc.callId, caller_id: rc.callerId }, rc.base, ctl.signal).catch(note), ctl.signal);
+          if (st.registered === true) {
+            row = ROWS.lost_register_done;
+            registered = true;
+          } else if (st.registered === false && st.call_in_progress === true) {
+            row = ROWS.lost_register_stopped;
+            registered = false;
+          }
+        }
+      } catch (err) {
+        console.error('voicegate-agent: what runs on the call could not be confirmed stopped', err);
+      } finally {
+        clearTimeout(timer);
+      }
+      // Left meanwhile: the notice of the call left says it (_leave).
+      if (gen !== this._gen || this._recovering !== rc) return;
+      this._recovering = null;
+      this.m.phase = 'idle';
+      if (reg) {
+        this.m.registered = registered;
+        this.m.next = registered ? 'verify' : 'register';
+        this.m.lastKind = 'register';
+      }
+      this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_verify_unknown ? why : '');
     }
 
     // _listen opens (or reopens) the current operation's event stream.
@@ -1121,6 +1351,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         // A spoof verdict from an engine that did no anti-spoofing is not
         // a verdict on the voice.
         if (reason === 'spoof' && this.m.notPerformed) row = ROWS.spoof_not_performed;
+        // A store write whose answer was lost may have landed: the status
+        // read below says which (see _load).
+        if (reason === 'store' && kind === 'register') row = ROWS.store_checking;
         this._show(row, null, detail);
         if (kind === 'register') this._load(0, true); // did anything get stored?
       }
@@ -1248,7 +1481,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (e.code === 'bad_request' || e.code === 'not_found') row = ROWS.configuration;
       else if (e.code === 'bad_caller_id' && e.message === CALLER_MISMATCH) row = ROWS.caller_mismatch;
       else row = ROWS[e.code] || ROWS.internal;
-      if (row === ROWS.forbidden) this.m.forbidden = true;
+      if (row === ROWS.forbidden) {
+        this.m.forbidden = true;
+        this.m.forbiddenAuth = e.auth;
+        this._watchToken();
+      }
       // Trying again with the same number cannot help: the buttons stay
       // off until the call or the caller changes.
       if (row === ROWS.caller_mismatch) this.m.unusable = 'mismatch';
@@ -1257,6 +1494,32 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         console.error('voicegate-agent: the voice service answered ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
       }
       this._show(row, e);
+    }
+
+    // _watchToken looks at the token every FORBIDDEN_RECHECK_MS while the
+    // agent is refused on the call (403): a token other than the one
+    // refused (a new getTemporaryToken result) is tried with a status
+    // read, which the service authorizes as it does a start; only its
+    // acceptance lets the buttons back on (_load).
+    _watchToken() {
+      clearTimeout(this._tokenTimer);
+      if (!this.m.forbidden || !this.isConnected) return;
+      const gen = this._gen;
+      this._tokenTimer = setTimeout(async () => {
+        if (gen !== this._gen || !this.m.forbidden || !this.isConnected) return;
+        let auth;
+        try {
+          auth = await this._token();
+        } catch (_) {
+          auth = undefined; // no token now: look again later
+        }
+        if (gen !== this._gen || !this.m.forbidden) return;
+        if (auth !== undefined && auth !== this.m.forbiddenAuth && this.m.phase === 'idle' && !this._op && !this._starting) {
+          this._load(0);
+          return;
+        }
+        this._watchToken();
+      }, FORBIDDEN_RECHECK_MS);
     }
 
     // _words returns a row's cause and todo in the words of the operation
@@ -1336,6 +1599,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       } else if (!this.inProgress) {
         state = m.sawLive ? 'Call ended: voice checks are off' : 'No call in progress: voice checks are off';
       } else if (m.phase === 'loading') state = 'Loading\u2026';
+      else if (m.phase === 'stopping') state = 'Stopping what runs on this call\u2026';
       else if (opRunning) {
         state = registering ? 'Registering voice\u2026' : 'Checking voice\u2026';
       } else if (m.registered === true) state = 'Voice registered';
@@ -1391,6 +1655,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       $('stop').hidden = !(m.phase === 'running');
       let label;
       if (!callId) label = 'No call';
+      else if (m.phase === 'stopping') label = 'Stopping\u2026';
+      else if (this._callEnded() && !running) label = 'Call ended';
       else if (m.forbidden) label = 'Not assigned';
       else if (m.unusable === 'mismatch') label = 'Wrong caller number';
       else if (m.unusable) label = 'No usable caller number';

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,22 @@ func contract(t *testing.T, m oplog.Log) {
 	if err := m.Create(ctx, oplog.Op{ID: "op_b", CallID: "CA1"}); err != nil {
 		t.Fatal(err)
 	}
+	running := func(callID string, want ...string) {
+		t.Helper()
+		ops, err := m.Running(ctx, callID)
+		var got []string
+		for _, o := range ops {
+			if o.CallID != callID || o.Done || o.Owner != m.Node() {
+				t.Errorf("Running(%s) has %+v", callID, o)
+			}
+			got = append(got, o.ID)
+		}
+		if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("Running(%s) = %q, %v; want %q", callID, got, err, want)
+		}
+	}
+	running("CA1", "op_a", "op_b")
+	running("CA2")
 	before := time.Now().Add(-time.Second)
 	for _, c := range []struct {
 		id   string
@@ -63,6 +80,7 @@ func contract(t *testing.T, m oplog.Log) {
 			t.Errorf("Append(%s, %d) = %v, want %v", c.id, c.rec.Seq, err, c.want)
 		}
 	}
+	running("CA1", "op_b")
 	op, err := m.Get(ctx, "op_a")
 	if err != nil || op.LastSeq != 3 || !op.Done || op.Ended.IsZero() || op.CallID != "CA1" || op.Kind != "verify" ||
 		op.CallerID != "+34" || op.Owner != m.Node() || string(op.Spec) != `{"x":1}` {
@@ -125,6 +143,7 @@ func contract(t *testing.T, m oplog.Log) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the subscriber was not woken by the append")
 	}
+	running("CA1")
 	if _, err := m.Subscribe(ctx, "op_nope", 0); !errors.Is(err, oplog.ErrNotFound) {
 		t.Fatal(err)
 	}

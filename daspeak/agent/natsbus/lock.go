@@ -1,0 +1,94 @@
+package natsbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// lockPoll is how often Lock looks again at a lock another node holds.
+const lockPoll = 25 * time.Millisecond
+
+// lockValue is the JSON of a held lock in the ops bucket.
+type lockValue struct {
+	Node    string    `json:"node"`
+	Expires time.Time `json:"expires"`
+}
+
+func lockKey(name string) string { return "lock." + name }
+
+// Lock takes the lock name (letters, digits, "_" and "-", 1-64), held by
+// at most one node of the deployment at a time, waiting until ctx ends
+// (then ctx's error). It is a key "lock.<name>" in the operations
+// bucket, taken with a key-value Create (or, for a lock whose holder
+// died, an Update at the revision read), so two nodes never both take
+// it. A lock whose holder's lease expired, or that was held longer than
+// hold, is taken over: hold must bound the work done under the lock.
+//
+// unlock releases it (a delete at the revision taken, so it never
+// releases a lock taken over meanwhile); it is safe to call once.
+func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock func(), err error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("%w: lock name %q", ErrConfig, name)
+	}
+	key := lockKey(name)
+	for {
+		val, _ := json.Marshal(lockValue{Node: b.o.Node, Expires: time.Now().Add(hold)})
+		rev, err := b.ops.Create(ctx, key, val)
+		if err == nil {
+			return b.unlocker(key, rev), nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("natsbus: taking lock %s: %w", name, err)
+		}
+		e, err := b.ops.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			continue // released meanwhile
+		case err != nil:
+			return nil, fmt.Errorf("natsbus: reading lock %s: %w", name, err)
+		}
+		var held lockValue
+		if json.Unmarshal(e.Value(), &held) != nil || time.Now().After(held.Expires) || !b.alive(ctx, held.Node) {
+			rev, err := b.ops.Update(ctx, key, val, e.Revision())
+			if err == nil {
+				b.log.Warn("natsbus: took over a lock whose holder stopped or overran", "lock", name, "holder", held.Node)
+				return b.unlocker(key, rev), nil
+			}
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				return nil, fmt.Errorf("natsbus: taking lock %s: %w", name, err)
+			}
+			continue
+		}
+		t := time.NewTimer(lockPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// alive reports whether node has a lease (true when unsure).
+func (b *Bus) alive(ctx context.Context, node string) bool {
+	if node == b.o.Node {
+		return true
+	}
+	_, err := b.nodes.Get(ctx, node)
+	return !errors.Is(err, jetstream.ErrKeyNotFound)
+}
+
+func (b *Bus) unlocker(key string, rev uint64) func() {
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.ops.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			b.log.Warn("natsbus: releasing a lock failed; it frees when its hold ends", "lock", key, "err", err)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package natsbus_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus"
+	"github.com/voicegate/voicegate/daspeak/agent/natsbus/natsbustest"
+)
+
+// TestLock takes one lock from several nodes at once, many times: never
+// two holders at a time, and every taker gets it in the end.
+func TestLock(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var buses []*natsbus.Bus
+	for i := range 3 {
+		buses = append(buses, connect(t, srv.URL, "lk", fmt.Sprintf("n%d", i), 0))
+	}
+	var inside, most, taken atomic.Int32
+	var wg sync.WaitGroup
+	for _, b := range buses {
+		for range 4 {
+			wg.Go(func() {
+				for range 5 {
+					unlock, err := b.Lock(ctx, "caller-1", 10*time.Second)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					n := inside.Add(1)
+					if n > most.Load() {
+						most.Store(n)
+					}
+					time.Sleep(time.Millisecond)
+					inside.Add(-1)
+					taken.Add(1)
+					unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if most.Load() != 1 || taken.Load() != 3*4*5 {
+		t.Fatalf("at most %d holders at once (want 1), %d of %d takes", most.Load(), taken.Load(), 3*4*5)
+	}
+	// Another lock name is independent.
+	u1, err := buses[0].Lock(ctx, "caller-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2, err := buses[1].Lock(ctx, "caller-2", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+	// A holder that is taken: others wait until ctx ends.
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	if _, err := buses[1].Lock(short, "caller-1", time.Minute); err == nil {
+		t.Fatal("took a lock another node holds")
+	}
+	cancelShort()
+	u1()
+}
+
+// TestLockHolderStops checks that a lock whose holder stopped (its lease
+// gone) is taken over at once, and one held past its hold too.
+func TestLockHolderStops(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := connect(t, srv.URL, "lks", "a", 0), connect(t, srv.URL, "lks", "b", 0)
+	if _, err := a.Lock(ctx, "x", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	unlock, err := b.Lock(short, "x", 100*time.Millisecond)
+	if err != nil {
+		t.Fatalf("the lock of a stopped node was not taken over: %v", err)
+	}
+	_ = unlock // held past its hold now
+	c := connect(t, srv.URL, "lks", "c", 0)
+	time.Sleep(150 * time.Millisecond)
+	unlockC, err := c.Lock(short, "x", time.Second)
+	if err != nil {
+		t.Fatalf("a lock held past its hold was not taken over: %v", err)
+	}
+	unlock() // releases nothing: c holds it now
+	if _, err := b.Lock(context.Background(), "bad name!", time.Second); err == nil {
+		t.Fatal("a bad lock name was accepted")
+	}
+	ctx2, cancel2 := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel2()
+	if _, err := b.Lock(ctx2, "x", time.Second); err == nil {
+		t.Fatal("b's late unlock released c's lock")
+	}
+	unlockC()
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/credstore"
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
+
+// slowStore widens the window between a registration's check and its
+// store, as a remote database does.
+type slowStore struct {
+	credstore.Store
+	delay time.Duration
+}
+
+func (s slowStore) Get(ctx context.Context, id string) (credstore.Record, error) {
+	time.Sleep(s.delay)
+	return s.Store.Get(ctx, id)
+}
+
+func (s slowStore) Put(ctx context.Context, id string, rec credstore.Record) error {
+	time.Sleep(s.delay)
+	return s.Store.Put(ctx, id, rec)
+}
+
+// TestRegisterOnceAcrossNodes: the same new caller registers on three
+// nodes at once (three servers, each on its own NATS connection, sharing
+// one credential store), several rounds, and a deletion races with the
+// registrations in each. Exactly one registration may succeed per round;
+// the credential kept is the winner's.
+func TestRegisterOnceAcrossNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	buses := connectNodes(t, ctx, "ivr_reg", "n1", "n2", "n3")
+	shared := credstore.NewMemory()
+	creds := &agent.CredentialStore{Store: slowStore{Store: shared, delay: 20 * time.Millisecond}}
+	cfg := &config{SessionTTL: time.Minute}
+	var nodes []*server
+	for _, b := range buses {
+		nodes = append(nodes, &server{cfg: cfg, log: quietLog(), ops: b, creds: creds, waiting: map[string]time.Time{}})
+	}
+	const caller = "+34600000777"
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make([]error, len(nodes))
+		for i, s := range nodes {
+			wg.Go(func() {
+				errs[i] = registerOnce{s}.StoreCredential(ctx, caller, fmt.Sprintf("cred-%d-%d", round, i), "model", nil)
+			})
+		}
+		wg.Wait()
+		var won []int
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won = append(won, i)
+			case !errors.Is(err, errAlreadyRegistered):
+				t.Fatalf("round %d, node %d: %v", round, i, err)
+			}
+		}
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d nodes registered the caller (%v), want exactly 1", round, len(won), won)
+		}
+		rec, err := shared.Get(ctx, caller)
+		if want := fmt.Sprintf("cred-%d-%d", round, won[0]); err != nil || rec.Credential != want {
+			t.Fatalf("round %d: stored %q (%v), want the winner's %q", round, rec.Credential, err, want)
+		}
+		// Delete on another node, before the next round.
+		ctx2, unlock, err := nodes[(won[0]+1)%len(nodes)].lockCaller(ctx, caller)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = creds.Delete(ctx2, caller)
+		unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
