@@ -224,6 +224,63 @@
 // language, 79 utterances of 5 s), did not help offline-mfcc-v3: people
 // recorded unlike the Asterisk prompts do not stand in for them.
 //
+// Tried on this model and not kept (TestDevSplit with the change applied,
+// trials on the second half, then the first; this model gives 12.8% and
+// 11.7% there):
+//
+//	24 mel bands between 300 and 3400 Hz                     17.2%  15.4%
+//	32 mel bands between 200 and 3700 Hz                     13.5%  14.4%
+//	24 mel bands between 50 and 3950 Hz                      12.7%  12.8%
+//	cepstra c2…c21 instead of c1…c20 (no spectral tilt)      13.0%  13.9%
+//	frames within 30 dB of the loudest, not 40 dB            14.0%  14.4%
+//	frames within 50 dB of the loudest                       14.0%  12.8%
+//	the closest cohort person's rows left out of the
+//	  normalisation, instead of the 4 closest rows           13.6%  12.4%
+//
+// Narrowing the band to the telephone band loses more voice than channel,
+// as the mean normalisation did. Leaving out the closest cohort person
+// also gave a pooled EER of 14.9% on the fit's calibration trials (this
+// model: 15.0%).
+//
+// The statistics of the normalisation matter more than these. Scored
+// from the same embeddings with other cohortTop/cohortTrim values, the
+// development trials (whose cohort, less the trial's two people, holds
+// about 40–55 rows, so that 80 rows means all of them) gave: raw cosine
+// 12.7%, 12.3%; the 40 rows after the 8 closest 10.5%, 9.6%; after the 4
+// closest 11.9%, 10.8%; the 20 closest 13.8%, 12.7%. On the fit's
+// calibration trials (TestFitNorm's ten sets: five kinds of channel at 3
+// s and 5 s; the shipped cohort less the trial's people, about 120 rows),
+// the mean EER over the sets is 13.98% for this model's 80 rows after the
+// 4 closest, 11.38% after the 24 closest, 11.12% after the 32 closest,
+// 11.72% for 100 rows after the 16 closest, 13.30% for all rows and 14.23%
+// for raw cosine: leaving out about one person's worth of the closest
+// rows lowers the EER by two to three points. It was not kept because it
+// breaks the committed synthetic test voices: with the 24 closest rows
+// left out, TestFixtureVoices fails in 12 of its 50 comparisons (awb,
+// kal and rms score up to 0.99 against one another at this model's
+// calibration): each synthetic voice has two cohort rows of its own,
+// trimmed away with the rows nearest to it. It is the most promising
+// next step, after the test voices get their own place in the cohort
+// (above).
+//
+// More prompts of the same people made the model worse. The evaluation
+// reaches only the first 98 prompts, at most, of each speaker set's order;
+// taking every prompt from position 100 on as a fit prompt as well would
+// give about three times the fit utterances (about 70 of 5 s per set)
+// without touching the evaluation trials. On a development split built
+// the same way (halves by prompt position, trials on the larger halves),
+// the fit on the present amount gave 15.2% and 13.1%, the fit on all of
+// the half 20.8% and 19.2% (raw cosine 19.6% on the second half). A
+// plausible cause: with more frames of only six voices, the background
+// model's components settle on individual voices, whose frames then move
+// their own components little. More people, not more prompts, are what
+// the fit lacks; apt-cache search finds no further Debian package of
+// real telephone prompts besides the held-out one (asterisk-prompt-es-co),
+// and the word and letter recordings of the educational packages were not
+// tried again after KLettres. A back end with a between-speaker model
+// (LDA, PLDA, or an i-vector extractor) was not tried: six people cannot
+// fit one, and one fitted on the trial speakers would only learn them.
+//
 // A credential extraction from a 7 s clip takes about 3.4 ms of CPU on one
 // core: 201 calls of BenchmarkGenerateCredential (go test -c, then
 // /usr/bin/time -f "%U %S" ./offline.test -test.run '^$' -test.bench
