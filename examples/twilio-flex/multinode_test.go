@@ -202,7 +202,11 @@ func TestMultiNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	silence := silenceWAV(time.Second)
+	// A silent caller's stream sends silence in real time, as Twilio does
+	// on a live call, for longer than the test runs: a stream that went
+	// quiet would end by the idle timeout (15 s) when a loaded machine
+	// makes phase 2's set-up that slow.
+	silence := silenceWAV(3 * time.Minute)
 
 	// The fake Twilio: REST, IAM, and the load balancer that sends each
 	// stream to the node chosen for its call.
@@ -211,6 +215,7 @@ func TestMultiNode(t *testing.T) {
 	silent := map[string]bool{}
 	hold := make(chan struct{})
 	var fake *twiliotest.Server
+	playCtx, stopPlay := context.WithCancel(context.Background())
 	fake = twiliotest.NewServer(&twiliotest.ServerOptions{OnStreamStart: func(cs twiliotest.CreatedStream) {
 		mu.Lock()
 		base, quiet := target[cs.CallSID], silent[cs.CallSID]
@@ -223,12 +228,13 @@ func TestMultiNode(t *testing.T) {
 		if quiet {
 			wav, o.Pace, o.HoldOpen = silence, twiliotest.RealTime, hold
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(playCtx, 4*time.Minute)
 		defer cancel()
 		twiliotest.PlayWAV(ctx, "ws"+strings.TrimPrefix(base, "http")+mediaPath, wav, o)
 	}})
 	defer fake.Close()
 	defer close(hold)
+	defer stopPlay() // first: the silent streams play for minutes
 	const flexToken = "multinode-flex-token"
 	const workspace, worker = "WS00000000000000000000000000000001", "WK00000000000000000000000000000001"
 	fake.AddFlexToken(flexToken, twilio.FlexIdentity{Identity: "agent", WorkerSID: worker, Expiration: time.Now().Add(time.Hour)})
