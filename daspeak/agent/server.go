@@ -1080,8 +1080,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 }
 
 // stopCall stops the operations running (or starting) on callID: the
-// stop of a client that never got an operation id (the answer of its
-// start was lost). The agent must be allowed on the call as for a start
+// best-effort stop of a client that never got an operation id and sent
+// no request_id (stopRequest is the fence). It misses a start that has
+// not reserved the call yet and an operation this node does not know of
+// yet. The agent must be allowed on the call as for a start
 // (CallAuthorizer). With a shared Log, the nodes that own the call's
 // running operations ([oplog.Log.Running]) are asked to stop theirs; a
 // node that does not answer makes the answer 503 (the widget retries; a
