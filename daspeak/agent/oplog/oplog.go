@@ -110,9 +110,10 @@ type Log interface {
 	// ClaimRequest records r as the claim of the client request id
 	// unless id is claimed already, in one step against every other
 	// ClaimRequest of id on any node: the first wins. It returns the
-	// claim that holds (r when won is true, else the earlier one). A
-	// claim is kept at least as long as finished operations are (the
-	// Log's retain). The agent server fences a start against a stop of
+	// claim that holds (r when won is true, else the earlier one);
+	// ErrBadRequestID when ValidRequestID refuses id. A claim is kept as
+	// long as finished operations are (the Log's retain; Memory also
+	// forgets the oldest beyond its MaxOps). The agent server fences a start against a stop of
 	// the same request id with it.
 	ClaimRequest(ctx context.Context, id string, r Request) (held Request, won bool, err error)
 }
