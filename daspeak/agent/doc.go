@@ -35,14 +35,16 @@
 //	method, path                          body                                          answer
 //	GET  {base}/voicegate-agent.js        –                                             the widget (no auth)
 //	POST {base}/status                    {"call_id","caller_id"}                       200 {"call_id","caller_id","registered","call_in_progress"}
-//	POST {base}/register                  {"call_id","caller_id","audio_total_duration"?,
+//	POST {base}/register                  {"call_id","caller_id","request_id"?,"audio_total_duration"?,
 //	                                       "authenticity_threshold"?,"model_hash"?}     202 {"operation_id","kind":"register","call_id","caller_id","events_url"}
-//	POST {base}/verify                    {"call_id","caller_id","audio_total_duration"?,
+//	POST {base}/verify                    {"call_id","caller_id","request_id"?,"audio_total_duration"?,
 //	                                       "authenticity_threshold"?,"score_threshold"?} 202 as register, "kind":"verify"
 //	POST {base}/reverify                  as verify                                     202: always a fresh operation
 //	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"caller_id"}
 //	POST {base}/stop                      {"operation_id"}                              200 {"operation_id","stopped"}
-//	POST {base}/stop                      {"call_id"} (no operation_id)                 200 {"call_id","stopped"}
+//	POST {base}/stop                      {"call_id","request_id"}                      200 {"call_id","request_id","fenced",
+//	                                                                                        "operation_id"?,"stopped","result"?}
+//	POST {base}/stop                      {"call_id"} (best effort)                     200 {"call_id","stopped"}
 //	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
 //
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
@@ -58,14 +60,38 @@
 // (403 forbidden otherwise); without it any authenticated agent may act on
 // any call. Every check happens before anything changes: a refused
 // re-verify leaves the running operation alone.
-// A stop by call_id is for a client that never got the operation id (the
-// answer of its start was lost: a proxy's 5xx, no answer): it is
-// authorized as a start is (the CallAuthorizer must allow the agent on
-// the call; the call need not be live), and stops whatever runs or is
-// starting on the call (a start still opening its audio is then answered
-// 409 busy); stopped says whether something was stopped. It answers 503
-// when a node running one of the call's operations did not answer (try
-// again: a dead node's operations are ended by the others).
+// request_id is the client's id of a start: 8 to 64 letters, digits and
+// "-" (the widget sends a crypto.randomUUID()), else 400 bad_request; one
+// id serves one start (another start naming it is refused 409
+// request_id_used). A stop by call_id and request_id is for a client
+// that never got the operation id (the answer of its start was lost: a
+// proxy's 5xx, no answer, a 2xx whose body was cut) and is a fence: the
+// start claims its request id once it has reserved its call and before
+// anything runs, the stop claims the same id, and the first wins, on any
+// node ([oplog.Log.ClaimRequest]; claims are kept Retain). When the stop
+// wins, the answer is fenced true: that start never runs, and when it
+// arrives (later, on any node) it is refused 409 fenced. When the start
+// won, its operation is stopped on the node that runs it and the answer
+// (fenced false) names it: stopped says whether it was running, result
+// is the terminal event type it ended with (a register that ended
+// otherwise than result-success may still have written its credential
+// if it was stopped while writing: read status). A start that ended
+// before it created its operation answers fenced true. Until that is
+// settled (the operation has not ended yet, or the node that runs it did
+// not answer) the answer is 503: ask again. The stop is idempotent, and
+// is authorized as a start is (the CallAuthorizer must allow the agent
+// on the call; the call need not be live); a request_id used on another
+// call is refused 409 request_id_used.
+// A stop by call_id alone (no request_id, no operation_id) is best
+// effort: it stops whatever runs or is starting on the call at that
+// moment (a start still opening its audio is then answered 409 busy), on
+// this node and on the nodes its log lists as running the call's
+// operations; stopped says whether something was stopped. A start that
+// has not reserved its call yet (still being authorized or checked), or
+// an operation this node does not know of yet, is missed and may run
+// after a stopped false. It answers 503 when a node running one of the
+// call's operations did not answer (try again: a dead node's operations
+// are ended by the others).
 // Thresholds from the browser only make the check stricter: the server's
 // Options.Register and Options.Verify values are floors, and a lower value
 // is raised to them; a value outside 0–1 (thresholds) or 0–30 s
@@ -79,7 +105,9 @@
 // (400), bad_caller_id (400), not_registered (404), already_registered
 // (409: delete first), no_call (409: no such call, call not in progress,
 // or no audio source for the call), busy
-// (409), not_found (404) or internal (500, 503 while shutting down).
+// (409), fenced (409: a stop named the start's request_id first; it never
+// runs), request_id_used (409), not_found (404) or internal (500, 503
+// while shutting down or while a stop is not settled).
 //
 // # Event streams
 //
@@ -114,9 +142,11 @@
 // that reaches another node than the one that started the operation (a
 // Twilio Media Stream through a load balancer) is taken over there
 // ([Server.Adopt], [ErrOpenedElsewhere]); stop reaches the operation's
-// node, and a stop by call_id the nodes owning the call's running
-// operations ([oplog.Log.Running]; a node learns of another's operation
-// a moment after it is created). A forwarded request keeps every check: the node the agent's
+// node, a stop by call_id and request_id the node whose start claimed the
+// request id (or the node that took its operation over), and a stop by
+// call_id alone the nodes owning the call's running operations
+// ([oplog.Log.Running]; a node learns of another's operation a moment
+// after it is created). A forwarded request keeps every check: the node the agent's
 // request reached authenticates it and asks the [CallAuthorizer] (with
 // the agent's token, which is not forwarded) before forwarding; the node
 // holding the call binds the caller to the call ([CallInfo]) and checks

@@ -94,4 +94,10 @@ const (
 	CodeBusy              = "busy"
 	CodeNotFound          = "not_found"
 	CodeInternal          = "internal"
+	// CodeFenced (409) refuses a start whose request_id a stop claimed
+	// first (POST /stop with call_id and request_id): it never runs.
+	CodeFenced = "fenced"
+	// CodeRequestUsed (409) refuses a start whose request_id another
+	// start used.
+	CodeRequestUsed = "request_id_used"
 )

@@ -144,6 +144,7 @@ type Server struct {
 type run struct {
 	id       string // "" while its audio is being opened
 	callerID string
+	reqID    string // the start's request_id, "" without one
 	cancel   context.CancelCauseFunc
 	finished bool          // its terminal event is published; it is closing its audio
 	done     chan struct{} // closed when it has released everything
@@ -387,6 +388,10 @@ type apiRequest struct {
 	AuthenticityThreshold number `json:"authenticity_threshold"`
 	ScoreThreshold        number `json:"score_threshold"`
 	ModelHash             string `json:"model_hash"`
+	// RequestID is the client's id of a start (register, verify,
+	// reverify), which a stop of a start whose answer was lost names
+	// (see handleStop).
+	RequestID string `json:"request_id"`
 	// raw is the body as received (the spec another node runs it from).
 	raw json.RawMessage
 }
@@ -741,6 +746,9 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	if e != nil {
 		return startAnswer{}, e
 	}
+	if req.RequestID != "" && !oplog.ValidRequestID(req.RequestID) {
+		return startAnswer{}, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: msgBadRequestID}
+	}
 	c, e := s.checkCall(r, p, req, useAct)
 	if e != nil {
 		return startAnswer{}, e
@@ -757,7 +765,7 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		return startAnswer{}, e
 	}
 	// Reserve the call; a re-verify first ends what runs on it.
-	rn, opCtx, done, e := s.reserve(ctx, k, req.CallID, callerID)
+	rn, opCtx, done, e := s.reserve(ctx, k, req.CallID, callerID, req.RequestID)
 	if e != nil {
 		return startAnswer{}, e
 	}
@@ -771,12 +779,21 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		}
 	}()
 
+	id := newOperationID()
+	// The request id is claimed once the call is reserved (a stop that
+	// finds the claim finds the start in running) and before anything
+	// runs: a stop that claimed it first fences this start out.
+	if req.RequestID != "" {
+		if e := s.claimStart(ctx, req.RequestID, req.CallID, id); e != nil {
+			return startAnswer{}, e
+		}
+	}
+
 	rec, e := s.stored(ctx, k, callerID)
 	if e != nil {
 		return startAnswer{}, e
 	}
 
-	id := newOperationID()
 	op := &operation{
 		s: s, id: id, kind: k.operation(), callID: req.CallID, callerID: callerID,
 		cfg: cfg, credential: rec.Credential, principal: p,
@@ -926,7 +943,7 @@ func (s *Server) eventToken(id, callID string) string {
 // reserve claims the call for a new operation and returns its context and
 // the tracker's done function. A re-verify cancels the call's operation
 // and waits for its end first; register and verify answer busy.
-func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string) (*run, context.Context, func(), *Error) {
+func (s *Server) reserve(ctx context.Context, k kind, callID, callerID, reqID string) (*run, context.Context, func(), *Error) {
 	for {
 		s.mu.Lock()
 		if s.closed || s.draining {
@@ -941,7 +958,7 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string) (
 				return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
 			}
 			opCtx, cancel := context.WithCancelCause(tctx)
-			rn := &run{callerID: callerID, cancel: cancel, done: make(chan struct{})}
+			rn := &run{callerID: callerID, reqID: reqID, cancel: cancel, done: make(chan struct{})}
 			s.running[callID] = rn
 			s.mu.Unlock()
 			return rn, opCtx, done, nil
@@ -1023,6 +1040,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 		WriteError(w, e.Status, e.Code, e.Message)
 		return
 	}
+	if req.OperationID == "" && req.RequestID != "" {
+		s.stopRequest(w, r, p, req.CallID, req.RequestID)
+		return
+	}
 	if req.OperationID == "" {
 		s.stopCall(w, r, p, req.CallID)
 		return
@@ -1059,8 +1080,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 }
 
 // stopCall stops the operations running (or starting) on callID: the
-// stop of a client that never got an operation id (the answer of its
-// start was lost). The agent must be allowed on the call as for a start
+// best-effort stop of a client that never got an operation id and sent
+// no request_id (stopRequest is the fence). It misses a start that has
+// not reserved the call yet and an operation this node does not know of
+// yet. The agent must be allowed on the call as for a start
 // (CallAuthorizer). With a shared Log, the nodes that own the call's
 // running operations ([oplog.Log.Running]) are asked to stop theirs; a
 // node that does not answer makes the answer 503 (the widget retries; a

@@ -20,6 +20,9 @@
 //     exactly one wins, in one step. Readers skip claim messages.
 //   - Locks (Lock): key "lock.<name>" in the same bucket, taken with a
 //     key-value Create, deleted to release.
+//   - Request claims (ClaimRequest): key "req.<request id>" in the same
+//     bucket, made with a key-value Create (the first claim wins), kept
+//     Retain.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
 //     Lease; each node puts its key every Lease/3. A node whose key aged
 //     out is dead, and Orphans returns its operations that have not ended.
@@ -386,7 +389,7 @@ func (b *Bus) watchLoop(ctx context.Context, w jetstream.KeyWatcher) {
 			}
 			id, isOp := strings.CutPrefix(e.Key(), "op.")
 			if !isOp {
-				continue // a lock (Lock)
+				continue // a lock (Lock) or a request claim (ClaimRequest)
 			}
 			if e.Operation() != jetstream.KeyValuePut {
 				b.mu.Lock()

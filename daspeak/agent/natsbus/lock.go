@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // lockPoll is how often Lock looks again at a lock another node holds.
@@ -91,4 +93,45 @@ func (b *Bus) unlocker(key string, rev uint64) func() {
 			b.log.Warn("natsbus: releasing a lock failed; it frees when its hold ends", "lock", key, "err", err)
 		}
 	}
+}
+
+func requestKey(id string) string { return "req." + id }
+
+// ClaimRequest implements oplog.Log: the claim is a key "req.<id>" in the
+// operations bucket holding r's JSON, made with a key-value Create, so of
+// any number of nodes claiming one id exactly one succeeds; the others
+// read the claim that holds. Claims expire with the bucket's TTL
+// (Retain).
+func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (oplog.Request, bool, error) {
+	if !oplog.ValidRequestID(id) {
+		return oplog.Request{}, false, oplog.ErrBadRequestID
+	}
+	if r.Node == "" {
+		r.Node = b.o.Node
+	}
+	val, err := json.Marshal(r)
+	if err != nil {
+		return oplog.Request{}, false, err
+	}
+	key := requestKey(id)
+	for range 3 {
+		if _, err := b.ops.Create(ctx, key, val); err == nil {
+			return r, true, nil
+		} else if !errors.Is(err, jetstream.ErrKeyExists) {
+			return oplog.Request{}, false, fmt.Errorf("natsbus: claiming request %s: %w", id, err)
+		}
+		e, err := b.ops.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired meanwhile
+		}
+		if err != nil {
+			return oplog.Request{}, false, fmt.Errorf("natsbus: reading request %s: %w", id, err)
+		}
+		var held oplog.Request
+		if err := json.Unmarshal(e.Value(), &held); err != nil {
+			return oplog.Request{}, false, fmt.Errorf("%w: request %s: %w", ErrMessage, id, err)
+		}
+		return held, false, nil
+	}
+	return oplog.Request{}, false, fmt.Errorf("natsbus: claiming request %s: the claim kept changing", id)
 }

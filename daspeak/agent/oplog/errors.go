@@ -18,6 +18,8 @@ var (
 	ErrNoRoute = errors.New("oplog: no node answered")
 	// ErrClosed reports a call after Close.
 	ErrClosed = errors.New("oplog: closed")
+	// ErrBadRequestID reports a request id ValidRequestID refuses.
+	ErrBadRequestID = errors.New("oplog: malformed request id")
 	// ErrTooLarge reports an Op.Spec over MaxSpec.
 	ErrTooLarge = errors.New("oplog: operation spec too large")
 )

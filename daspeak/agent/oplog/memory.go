@@ -21,6 +21,16 @@ type Memory struct {
 	mu    sync.Mutex
 	ops   map[string]*memOp
 	order []string // ids in creation order, for pruning
+	// reqs are the request claims (ClaimRequest), reqOrder their ids in
+	// claim order: claims older than retain, and the oldest over maxOps,
+	// are forgotten.
+	reqs     map[string]memReq
+	reqOrder []string
+}
+
+type memReq struct {
+	r  Request
+	at time.Time
 }
 
 type memOp struct {
@@ -39,7 +49,7 @@ func NewMemory(retain time.Duration, maxOps int) *Memory {
 	if maxOps <= 0 {
 		maxOps = 100000
 	}
-	return &Memory{retain: retain, maxOps: maxOps, now: time.Now, ops: map[string]*memOp{}}
+	return &Memory{retain: retain, maxOps: maxOps, now: time.Now, ops: map[string]*memOp{}, reqs: map[string]memReq{}}
 }
 
 // Create implements Log.
@@ -176,6 +186,42 @@ func (m *Memory) Running(ctx context.Context, callID string) ([]Op, error) {
 		}
 	}
 	return out, nil
+}
+
+// ClaimRequest implements Log. Claims are kept retain (and at most
+// maxOps of them, the oldest forgotten first).
+func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Request, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Request{}, false, err
+	}
+	if !ValidRequestID(id) {
+		return Request{}, false, ErrBadRequestID
+	}
+	if r.Node == "" {
+		r.Node = MemoryNode
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	drop := 0
+	for drop < len(m.reqOrder) && now.Sub(m.reqs[m.reqOrder[drop]].at) >= m.retain {
+		delete(m.reqs, m.reqOrder[drop])
+		drop++
+	}
+	held, ok := m.reqs[id]
+	for !ok && len(m.reqOrder)-drop >= m.maxOps {
+		delete(m.reqs, m.reqOrder[drop])
+		drop++
+	}
+	if drop > 0 {
+		m.reqOrder = append(m.reqOrder[:0], m.reqOrder[drop:]...)
+	}
+	if ok {
+		return held.r, false, nil
+	}
+	m.reqs[id] = memReq{r: r, at: now}
+	m.reqOrder = append(m.reqOrder, id)
+	return r, true, nil
 }
 
 // Route implements Log: there is no other node (ErrNoRoute).

@@ -3,7 +3,8 @@
 // operation (its call, caller, owner node and whether it ended), appends
 // its events with gap-free sequence numbers, lets any number of readers
 // follow them from a position, finds the operations whose owner node died
-// ([Log.Orphans]), lists a call's running operations ([Log.Running]) and carries commands to the node that holds a call's
+// ([Log.Orphans]), lists a call's running operations ([Log.Running]), settles a client
+// request id between its start and a stop ([Log.ClaimRequest]) and carries commands to the node that holds a call's
 // audio ([Log.Route], [Log.Send]).
 //
 // [Memory] is the single-node default: everything in process, no other
@@ -106,6 +107,47 @@ type Log interface {
 	// Ready reports whether the Log can serve: nil, or why not (the bus
 	// is unreachable).
 	Ready(ctx context.Context) error
+	// ClaimRequest records r as the claim of the client request id
+	// unless id is claimed already, in one step against every other
+	// ClaimRequest of id on any node: the first wins. It returns the
+	// claim that holds (r when won is true, else the earlier one);
+	// ErrBadRequestID when ValidRequestID refuses id. A claim is kept as
+	// long as finished operations are (the Log's retain; Memory also
+	// forgets the oldest beyond its MaxOps). The agent server fences a start against a stop of
+	// the same request id with it.
+	ClaimRequest(ctx context.Context, id string, r Request) (held Request, won bool, err error)
+}
+
+// Request is the claim of a client request id (Log.ClaimRequest): either
+// a start that runs under it, or a fence set by a stop, after which no
+// start of that id may run.
+type Request struct {
+	// Fenced is set by a stop that claimed the id first.
+	Fenced bool `json:"fenced,omitempty"`
+	// CallID is the call the request is about.
+	CallID string `json:"call_id"`
+	// OpID is the id of the operation a start runs as (start claims).
+	OpID string `json:"op_id,omitempty"`
+	// Node is the node that claimed the id.
+	Node string `json:"node"`
+}
+
+// MaxRequestID is the longest request id ClaimRequest takes.
+const MaxRequestID = 64
+
+// ValidRequestID accepts 8 to MaxRequestID letters, digits and "-" (a
+// crypto.randomUUID() is 36 of them).
+func ValidRequestID(id string) bool {
+	if len(id) < 8 || len(id) > MaxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Handler answers the commands other nodes send. Its methods are called

@@ -50,3 +50,35 @@ func TestMemoryPrune(t *testing.T) {
 		t.Fatalf("order %v", m.order)
 	}
 }
+
+// TestMemoryRequestPrune: request claims are forgotten after the
+// retention time, and the oldest beyond the limit.
+func TestMemoryRequestPrune(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	m := NewMemory(time.Minute, 2)
+	m.now = func() time.Time { return now }
+	claim := func(id string) bool {
+		_, won, err := m.ClaimRequest(ctx, id, Request{CallID: "CA1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return won
+	}
+	if !claim("request-1") || claim("request-1") {
+		t.Fatal("a claim did not hold")
+	}
+	now = now.Add(30 * time.Second)
+	claim("request-2")
+	claim("request-3") // over the limit: request-1 goes
+	if !claim("request-1") {
+		t.Fatal("the oldest claim was kept beyond the limit")
+	}
+	if claim("request-3") {
+		t.Fatal("a recent claim was forgotten")
+	}
+	now = now.Add(2 * time.Minute)
+	if !claim("request-3") {
+		t.Fatal("an expired claim was kept")
+	}
+}

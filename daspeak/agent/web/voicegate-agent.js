@@ -26,13 +26,18 @@
 // error-cancelled, reason cancelled), never followed on the new call: the
 // agent can no longer see it, and a registration nobody saw must not be
 // stored. A stop that fails for want of the network or of the service is
-// retried for up to 20 s. A start whose answer was lost (no answer, a
-// proxy's 504, a 5xx), on the call shown or on one left, is stopped by
-// its call (POST /stop with call_id), as the widget has no operation id;
-// a register is then looked up (/status). The widget says what became of
-// it ("Registration stopped: you switched calls … Nothing was
-// registered.", or that it was stored as it could not be stopped in time,
-// or that this could not be confirmed, and why), naming the call left
+// retried for up to 20 s. Every start carries a request_id of its own
+// (crypto.randomUUID()). A start whose answer was lost (no answer, a
+// proxy's 504, a 5xx, a 2xx whose body is cut or not the expected JSON),
+// on the call shown or on one left, is stopped by its call and request id
+// (POST /stop with call_id and request_id), as the widget has no
+// operation id: the server fences that start out if it has not claimed
+// its request id yet (fenced: it never runs), or stops it and says how it
+// ended (result). A register stopped after it ran is then looked up
+// (/status). The widget says it stored or checked nothing only when the
+// answer confirms it ("Registration stopped: you switched calls … Nothing
+// was registered.", or that it was stored as it could not be stopped in
+// time, or that this could not be confirmed, and why), naming the call left
 // (its caller, the end of its id and when it was left, so that notices
 // about several calls tell them apart), in a
 // notice of its own above the new call's rows: nothing about the new call
@@ -181,7 +186,7 @@
     // says what became of it (_lost).
     lost_stopping: {
       kind: 'info', title: 'Stopping: the voice service\u2019s answer was lost',
-      cause: 'The widget did not get the answer to its request, so it is stopping what runs on this call.',
+      cause: 'The widget did not get the answer to its request, so it is stopping it.',
       todo: '',
     },
     lost_register_stopped: {
@@ -203,6 +208,11 @@
       kind: 'error', title: 'Voice check stopped: the voice service\u2019s answer was lost',
       cause: 'The widget did not get the answer to its request, so it made sure no check runs on this call.',
       todo: 'The caller was not verified. Try again.',
+    },
+    lost_verify_done: {
+      kind: 'error', title: 'Voice check ended: the voice service\u2019s answer was lost',
+      cause: 'The widget did not get the answer to its request; the check ended before it could be stopped, and its result is not shown.',
+      todo: 'The caller was not verified here. Try again.',
     },
     lost_verify_unknown: {
       kind: 'error', title: 'Voice check not confirmed stopped',
@@ -286,11 +296,6 @@
     left_verify_done: {
       kind: 'info', title: 'Voice check ended after you switched calls',
       cause: 'The voice check of {who} ended; its result is not shown for this call.',
-      todo: 'Go back to that call to check the caller again if needed.',
-    },
-    left_verify_gone: {
-      kind: 'info', title: 'Previous call\u2019s voice check is not running',
-      cause: 'You switched calls while {who} was being checked; nothing runs on that call now, and its result is not shown here.',
       todo: 'Go back to that call to check the caller again if needed.',
     },
     left_verify_unknown: {
@@ -468,6 +473,18 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.served = !!served;
       this.unsent = !!unsent;
     }
+  }
+
+  // requestId returns a new request id for a start (a version 4 UUID):
+  // crypto.randomUUID() where the page is a secure context, else the same
+  // form from crypto.getRandomValues.
+  function requestId() {
+    if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
   }
 
   // refused reports whether e is the service's own refusal of a request,
@@ -663,11 +680,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // stops it again by its call and says what became of it.
       const rc = this._recovering;
       this._recovering = null;
-      if (rc) return { kind: rc.kind, callId: rc.callId, callerId: rc.callerId, base: rc.base, op: Promise.resolve(undefined) };
+      if (rc) return { kind: rc.kind, callId: rc.callId, callerId: rc.callerId, requestId: rc.requestId, base: rc.base, op: Promise.resolve(undefined) };
       const st = this._starting;
       this._starting = null;
       if (st) {
-        return { kind: st.kind, callId: st.callId, callerId: st.callerId, base: st.base, op: new Promise((resolve) => { st.settle = resolve; }) };
+        return { kind: st.kind, callId: st.callId, callerId: st.callerId, requestId: st.requestId, base: st.base, op: new Promise((resolve) => { st.settle = resolve; }) };
       }
       const op = this._op;
       if (op && !op.done) return { kind: op.kind, callId: op.callId, callerId: op.callerId, base: op.base, op: Promise.resolve(op) };
@@ -713,14 +730,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (op === null) return reg ? ROWS.left_register_stopped : ROWS.left_verify_stopped;
         if (!op) {
           // Whether it started is not known (its answer was lost, or the
-          // time is up): what runs on the call is stopped by the call
-          // (POST /stop with call_id), and a register is looked up.
+          // time is up): it is stopped by its call and request id (POST
+          // /stop with call_id and request_id), which fences it out or
+          // says how it ended (_stopLost).
           if (!left.callId || ctl.signal.aborted) return unknown;
-          const res = await this._retry(() => this._api('/stop', { call_id: left.callId }, left.base, ctl.signal).catch(note), ctl.signal);
-          if (!reg) return res.stopped === true ? ROWS.left_verify_stopped : ROWS.left_verify_gone;
-          const st = await this._retry(() => this._api('/status', { call_id: left.callId, caller_id: left.callerId }, left.base, ctl.signal).catch(note), ctl.signal);
-          if (st.registered === true) return ROWS.left_register_done;
-          if (st.registered === false && st.call_in_progress === true) return ROWS.left_register_stopped;
+          const { end } = await this._stopLost(left, ctl.signal, note);
+          if (end === 'stopped') return reg ? ROWS.left_register_stopped : ROWS.left_verify_stopped;
+          if (end === 'done') return reg ? ROWS.left_register_done : ROWS.left_verify_done;
           return unknown;
         }
         try {
@@ -774,6 +790,45 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         });
         if (signal.aborted) throw new APIError('network', 0, 'gave up');
       }
+    }
+
+    // _stopLost stops a start whose answer was lost (x: {kind, callId,
+    // callerId, requestId, base}) by its call and request id, retried
+    // (_retry) until signal ends, and says what became of it: end is
+    // 'stopped' (it never ran: the server fenced it out or it ended
+    // before its operation was created; or its operation ended without
+    // success and, for a register, the caller's status says not
+    // registered), 'done' (a register stored, or a check that ran to its
+    // result) or 'unknown'; registered is what the caller's status said
+    // (a register only; null when not read). note sees each failure (to
+    // say why it is not confirmed).
+    async _stopLost(x, signal, note) {
+      const reg = x.kind === 'register';
+      const res = await this._retry(() => this._api('/stop', { call_id: x.callId, request_id: x.requestId }, x.base, signal).catch(note), signal);
+      let end = 'check';
+      if (res.fenced === true) end = 'stopped';
+      else if (typeof res.result !== 'string' || !res.result) return { end: 'unknown', registered: null };
+      else if (res.result === 'result-success') end = 'done';
+      else if (!reg) end = /^result-/.test(res.result) ? 'done' : 'stopped';
+      if (!reg) return { end, registered: null };
+      // A register that ended otherwise (cancelled while its credential
+      // was being written, or error-store) may still have stored it: it
+      // counts as stopped only when the caller's status says so, and
+      // only for a call the server knows (a call it no longer knows
+      // answers registered false). Otherwise the status only tells the
+      // buttons what comes next.
+      let st = null;
+      try {
+        st = await this._retry(() => this._api('/status', { call_id: x.callId, caller_id: x.callerId }, x.base, signal).catch(note), signal);
+      } catch (e) {
+        if (end === 'check') throw e;
+      }
+      const registered = st && typeof st.registered === 'boolean' ? st.registered : null;
+      if (end === 'done') return { end, registered: true };
+      if (end === 'stopped') return { end, registered };
+      if (registered === true) return { end: 'done', registered };
+      if (registered === false && st.call_in_progress === true) return { end: 'stopped', registered };
+      return { end: 'unknown', registered };
     }
 
     // _terminalOf reads op's event stream to its terminal event (null when
@@ -1143,7 +1198,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       const gen = this._gen;
       const base = this._base();
-      const starting = { kind, callId: body.call_id, callerId: body.caller_id, base, settle: null };
+      body.request_id = requestId();
+      const starting = { kind, callId: body.call_id, callerId: body.caller_id, requestId: body.request_id, base, settle: null };
       this._closeStream();
       // A new operation: nothing of the previous one stays on screen.
       this.m.outcome = null;
@@ -1194,10 +1250,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (starting.settle) starting.settle(op || undefined);
       if (gen !== this._gen) return;
       if (!op) {
+        // A 2xx whose body was cut or is not the expected JSON: the
+        // operation may run, and the widget has no id of it.
         console.error('voicegate-agent: unexpected answer from ' + kind, r);
         this.m.phase = 'idle';
         this.m.progress = null;
-        this._show(ROWS.internal, null);
+        this._lost(starting, new APIError('internal', 0, 'the answer could not be read'));
         return;
       }
       this.m.phase = 'running';
@@ -1206,16 +1264,16 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._listen();
     }
 
-    // _lost stops what runs on the call of a start whose answer was lost
-    // (POST /stop with call_id, retried until LEAVE_TIMEOUT_MS) and says
-    // what became of it: a register is looked up (registered, stopped
-    // with nothing stored, or not confirmed), never said to have stored
-    // nothing unless the caller's status says so.
+    // _lost stops a start whose answer was lost by its call and request
+    // id (_stopLost, retried until LEAVE_TIMEOUT_MS) and says what became
+    // of it: stopped with nothing registered or checked only when the
+    // server's answer confirms it, else registered, ended, or not
+    // confirmed.
     async _lost(starting, e) {
       const gen = this._gen;
       const reg = starting.kind === 'register';
-      console.error('voicegate-agent: the answer to ' + starting.kind + ' was lost (' + (e.status || 'no answer') + ' ' + e.code + ': ' + e.message + '); stopping what runs on the call');
-      const rc = { kind: starting.kind, callId: starting.callId, callerId: starting.callerId, base: starting.base };
+      console.error('voicegate-agent: the answer to ' + starting.kind + ' was lost (' + (e.status || 'no answer') + ' ' + e.code + ': ' + e.message + '); stopping it by its request id');
+      const rc = { kind: starting.kind, callId: starting.callId, callerId: starting.callerId, requestId: starting.requestId, base: starting.base };
       this._recovering = rc;
       this.m.phase = 'stopping';
       this._show(ROWS.lost_stopping, null);
@@ -1230,18 +1288,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       let row = reg ? ROWS.lost_register_unknown : ROWS.lost_verify_unknown;
       let registered = null;
       try {
-        await this._retry(() => this._api('/stop', { call_id: rc.callId }, rc.base, ctl.signal).catch(note), ctl.signal);
-        if (!reg) row = ROWS.lost_verify_stopped;
-        else {
-          const st = await this._retry(() => this._api('/status', { call_id: rc.callId, caller_id: rc.callerId }, rc.base, ctl.signal).catch(note), ctl.signal);
-          if (st.registered === true) {
-            row = ROWS.lost_register_done;
-            registered = true;
-          } else if (st.registered === false && st.call_in_progress === true) {
-            row = ROWS.lost_register_stopped;
-            registered = false;
-          }
-        }
+        const got = await this._stopLost(rc, ctl.signal, note);
+        if (got.end === 'stopped') row = reg ? ROWS.lost_register_stopped : ROWS.lost_verify_stopped;
+        else if (got.end === 'done') row = reg ? ROWS.lost_register_done : ROWS.lost_verify_done;
+        registered = got.registered;
       } catch (err) {
         console.error('voicegate-agent: what runs on the call could not be confirmed stopped', err);
       } finally {

@@ -4,6 +4,8 @@ package oplogtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +31,52 @@ func Run(t *testing.T, newLog func(t *testing.T) oplog.Log) {
 	t.Run("Contract", func(t *testing.T) { contract(t, newLog(t)) })
 	t.Run("Claim", func(t *testing.T) { claim(t, newLog(t)) })
 	t.Run("Readers", func(t *testing.T) { readers(t, newLog(t)) })
+	t.Run("Requests", func(t *testing.T) { requests(t, newLog(t)) })
+}
+
+// requests checks ClaimRequest: the first claim of an id holds, later
+// ones read it, of concurrent claims exactly one wins, and malformed ids
+// are refused.
+func requests(t *testing.T, m oplog.Log) {
+	ctx := context.Background()
+	var b [8]byte
+	rand.Read(b[:])
+	id := "req-" + hex.EncodeToString(b[:])
+	start := oplog.Request{CallID: "CA1", OpID: "op_r", Node: m.Node()}
+	held, won, err := m.ClaimRequest(ctx, id, start)
+	if err != nil || !won || held != start {
+		t.Fatalf("first claim: %+v %v %v", held, won, err)
+	}
+	held, won, err = m.ClaimRequest(ctx, id, oplog.Request{Fenced: true, CallID: "CA1", Node: m.Node()})
+	if err != nil || won || held != start {
+		t.Fatalf("second claim: %+v %v %v", held, won, err)
+	}
+	for _, bad := range []string{"", "short", "a.b.c.d.e.f", strings.Repeat("x", oplog.MaxRequestID+1)} {
+		if _, _, err := m.ClaimRequest(ctx, bad, start); !errors.Is(err, oplog.ErrBadRequestID) {
+			t.Fatalf("claim of %q: %v", bad, err)
+		}
+	}
+	const n = 8
+	wins := make(chan bool, n)
+	id2 := id + "-2"
+	for i := range n {
+		go func() {
+			_, won, err := m.ClaimRequest(ctx, id2, oplog.Request{CallID: "CA1", OpID: fmt.Sprint("op_", i)})
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- won
+		}()
+	}
+	count := 0
+	for range n {
+		if <-wins {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Fatalf("%d of %d concurrent claims won", count, n)
+	}
 }
 
 func contract(t *testing.T, m oplog.Log) {

@@ -1,0 +1,208 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
+)
+
+// msgBadRequestID is the message of a 400 for a malformed request_id.
+const msgBadRequestID = "request_id must be 8-64 letters, digits and \"-\" (a UUID)"
+
+// claimStart claims a start's request id for operation id on callID
+// (oplog.Log.ClaimRequest): a start whose id a stop claimed first is
+// refused with 409 fenced and never runs.
+func (s *Server) claimStart(ctx context.Context, reqID, callID, id string) *Error {
+	held, won, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{CallID: callID, OpID: id, Node: s.ops.Node()})
+	switch {
+	case err != nil:
+		s.log.Error("agent: a start's request id could not be recorded", "call_id", callID, "err", err)
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the request could not be recorded"}
+	case won:
+		return nil
+	case held.Fenced:
+		s.log.Info("agent: start refused: stopped before it started", "call_id", callID, "request_id", reqID)
+		return &Error{Status: http.StatusConflict, Code: CodeFenced, Message: "stopped before it started: a stop named this request_id"}
+	}
+	return &Error{Status: http.StatusConflict, Code: CodeRequestUsed, Message: "request_id was used by another start"}
+}
+
+// stopAnswer is the 200 answer of POST /stop with call_id and request_id.
+type stopAnswer struct {
+	CallID    string `json:"call_id"`
+	RequestID string `json:"request_id"`
+	// Fenced: the start never ran an operation and never will (the stop
+	// claimed the request id first, or the start ended before creating
+	// its operation).
+	Fenced bool `json:"fenced"`
+	// OperationID is the start's operation when the start came first.
+	OperationID string `json:"operation_id,omitempty"`
+	// Stopped: the operation was running (or starting) and was stopped.
+	Stopped bool `json:"stopped"`
+	// Result is the terminal event type the operation ended with.
+	Result string `json:"result,omitempty"`
+}
+
+// stopRequest is POST /stop with call_id and request_id: the stop of a
+// start whose answer was lost, and a fence. The stop claims the request
+// id (oplog.Log.ClaimRequest); of it and the start, whoever claims first
+// wins. When the stop wins, the start is refused whenever it comes, on
+// any node (409 fenced): the answer is fenced true. When the start won,
+// its operation is stopped on the node that runs it and the answer names
+// it, with stopped and the terminal event type it ended with (result).
+// While that cannot be settled (the operation has not ended yet, its node
+// does not answer) the answer is 503: the client asks again.
+func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal, callID, reqID string) {
+	if !validCallID(callID) {
+		WriteError(w, http.StatusBadRequest, CodeBadRequest, "operation_id or call_id is missing or malformed")
+		return
+	}
+	if !oplog.ValidRequestID(reqID) {
+		WriteError(w, http.StatusBadRequest, CodeBadRequest, msgBadRequestID)
+		return
+	}
+	if e := s.authorize(r, p, callID); e != nil {
+		WriteError(w, e.Status, e.Code, e.Message)
+		return
+	}
+	ctx := r.Context()
+	held, _, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{Fenced: true, CallID: callID, Node: s.ops.Node()})
+	switch {
+	case err != nil:
+		s.log.Warn("agent: a stop's request id could not be recorded", "call_id", callID, "err", err)
+		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the request could not be recorded")
+		return
+	case held.CallID != callID:
+		WriteError(w, http.StatusConflict, CodeRequestUsed, "request_id was used on another call")
+		return
+	case held.Fenced:
+		s.log.Info("agent: start fenced by a stop", "call_id", callID, "request_id", reqID, "agent", p.Subject)
+		WriteJSON(w, http.StatusOK, stopAnswer{CallID: callID, RequestID: reqID, Fenced: true})
+		return
+	}
+	if held.Node != s.ops.Node() && !forwarded(r) {
+		body, _ := json.Marshal(map[string]string{"call_id": callID, "request_id": reqID})
+		msg, _ := json.Marshal(command{Op: "stop", Body: body, Subject: p.Subject, AgentName: p.Name})
+		reply, err := s.ops.Send(ctx, held.Node, msg)
+		if err == nil && writeReply(w, reply) == nil {
+			return
+		}
+		s.log.Warn("agent: stop not delivered to the node that ran the start", "call_id", callID, "operation_id", held.OpID, "node", held.Node, "err", err)
+		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the node that ran the start did not answer")
+		return
+	}
+	ans, e := s.stopStarted(ctx, p, reqID, held.OpID)
+	if e != nil {
+		WriteError(w, e.Status, e.Code, e.Message)
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	ans.CallID, ans.RequestID = callID, reqID
+	s.log.Info("agent: start stopped by its request id", "call_id", callID, "operation_id", held.OpID, "stopped", ans.Stopped, "result", ans.Result, "agent", p.Subject)
+	WriteJSON(w, http.StatusOK, ans)
+}
+
+// errUnsettled is the 503 of a stop whose operation has not ended yet.
+var errUnsettled = &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the start's operation has not ended yet; ask again"}
+
+// stopStarted stops, on this node (the one that claimed the request id
+// reqID for it), the start whose operation is id, and reads how it ended. The
+// start holds its call in running from before its claim until it has
+// released everything, so a start not found there has ended: without
+// an operation (none was created), or with one that ended or that a node
+// that got its audio took over (Adopt), which is then stopped there.
+func (s *Server) stopStarted(ctx context.Context, p Principal, reqID, id string) (stopAnswer, *Error) {
+	var rn *run
+	stopped := false
+	s.mu.Lock()
+	for _, x := range s.running {
+		if x.reqID == reqID {
+			rn = x
+			break
+		}
+	}
+	if rn != nil && !rn.finished {
+		rn.cancel(errStopped)
+		stopped = true
+	}
+	s.mu.Unlock()
+	if rn != nil {
+		select {
+		case <-rn.done:
+		case <-ctx.Done():
+			return stopAnswer{}, nil
+		}
+	}
+	op, err := s.ops.Get(ctx, id)
+	switch {
+	case errors.Is(err, oplog.ErrNotFound):
+		return stopAnswer{Fenced: true, Stopped: stopped}, nil
+	case err != nil:
+		return stopAnswer{}, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the operation could not be read"}
+	}
+	if !op.Done && op.Owner != s.ops.Node() {
+		// Taken over by the node its audio reached (Adopt).
+		body, _ := json.Marshal(map[string]string{"operation_id": id})
+		msg, _ := json.Marshal(command{Op: "stop", Body: body, Subject: p.Subject, AgentName: p.Name})
+		reply, err := s.ops.Send(ctx, op.Owner, msg)
+		var rep commandReply
+		var ans struct {
+			Stopped bool `json:"stopped"`
+		}
+		if err == nil {
+			err = json.Unmarshal(reply, &rep)
+		}
+		if err == nil && rep.Status != http.StatusOK {
+			err = fmt.Errorf("answered %d", rep.Status)
+		}
+		if err == nil {
+			err = json.Unmarshal(rep.Body, &ans)
+		}
+		if err != nil {
+			s.log.Warn("agent: stop not delivered to the node running the operation", "operation_id", id, "node", op.Owner, "err", err)
+			return stopAnswer{}, errUnsettled
+		}
+		stopped = stopped || ans.Stopped
+		if op, err = s.ops.Get(ctx, id); err != nil {
+			return stopAnswer{}, errUnsettled
+		}
+	}
+	if !op.Done {
+		return stopAnswer{}, errUnsettled
+	}
+	result, err := s.terminalType(ctx, op)
+	if err != nil {
+		s.log.Warn("agent: the end of a stopped operation could not be read", "operation_id", id, "err", err)
+		return stopAnswer{}, errUnsettled
+	}
+	return stopAnswer{OperationID: id, Stopped: stopped, Result: result}, nil
+}
+
+// terminalType reads the type of an ended operation's terminal record.
+func (s *Server) terminalType(ctx context.Context, op oplog.Op) (string, error) {
+	if op.LastSeq == 0 {
+		return "", errors.New("agent: an ended operation without records")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cur, err := s.ops.Subscribe(ctx, op.ID, op.LastSeq-1)
+	if err != nil {
+		return "", err
+	}
+	defer cur.Close()
+	rec, err := cur.Next(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !rec.Terminal {
+		return "", errors.New("agent: the last record of an ended operation is not terminal")
+	}
+	return rec.Type, nil
+}
