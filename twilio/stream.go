@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicegate/voicegate"
@@ -462,7 +463,9 @@ type Stream struct {
 	wire   wireMsg
 	tracks [2]streamcore.Track
 	readAt time.Time // clock time of the connection's last network read
-	reread bool      // the connection may have read the network since readAt
+	// reread: the connection may have read the network since readAt. Set
+	// by the flush hook, which also runs on Close's goroutine.
+	reread atomic.Bool
 
 	mu        sync.Mutex
 	start     *Start
@@ -534,7 +537,7 @@ func (s *Stream) warnLag(lag, budget time.Duration) {
 // reading. The messages taken by one read(2) share the clock reading of
 // the first, so a batch of three costs one time.Now instead of three.
 func (s *Stream) beforeRead() {
-	s.reread = true
+	s.reread.Store(true)
 	s.q.Flush()
 }
 
@@ -567,8 +570,8 @@ func (s *Stream) run() {
 		}
 		var now time.Time
 		if useIdle {
-			if s.reread || s.readAt.IsZero() {
-				s.readAt, s.reread = s.opts.clock.Now(), false
+			if s.reread.Swap(false) || s.readAt.IsZero() {
+				s.readAt = s.opts.clock.Now()
 			}
 			now = s.readAt
 		}
