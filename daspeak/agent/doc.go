@@ -79,7 +79,11 @@
 // (400), bad_caller_id (400), not_registered (404), already_registered
 // (409: delete first), no_call (409: no such call, call not in progress,
 // or no audio source for the call), busy
-// (409), not_found (404) or internal (500, 503 while shutting down).
+// (409), not_found (404: an unknown operation or endpoint),
+// method_not_allowed (405, with Allow), too_large (413: a body over
+// 64 KiB), origin_not_allowed (403: a CORS preflight from an origin not in
+// Options.AllowedOrigins) or internal (500, 503 while shutting down; a
+// 503 carries Retry-After).
 //
 // # Event streams
 //

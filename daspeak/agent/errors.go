@@ -94,4 +94,12 @@ const (
 	CodeBusy              = "busy"
 	CodeNotFound          = "not_found"
 	CodeInternal          = "internal"
+	// CodeMethodNotAllowed: 405, with Allow, for a method the path has
+	// no route for.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeTooLarge: 413, a request body over 64 KiB.
+	CodeTooLarge = "too_large"
+	// CodeOriginNotAllowed: 403, a CORS preflight from an origin not in
+	// Options.AllowedOrigins.
+	CodeOriginNotAllowed = "origin_not_allowed"
 )
