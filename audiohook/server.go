@@ -110,9 +110,9 @@ type ServerOptions struct {
 	// FillGaps inserts silence for media time the client discarded or
 	// paused, up to voicegate.MaxGapFill per gap. Stats counts gaps anyway.
 	FillGaps bool
-	// LagBudget is the delivery lag (Stats.Lag) over which a frame counts
-	// in Stats.FramesLagged and Logger gets a warning, once per crossing.
-	// 0 means DefaultLagBudget (100 ms); negative disables both.
+	// LagBudget is the lag (Stats.Lag) over which a frame counts in
+	// Stats.FramesLagged and Logger warns, once per episode (5 s of media
+	// under half the budget re-arms); 0: DefaultLagBudget (100 ms); <0: off.
 	LagBudget time.Duration
 
 	// Recorder, when set, records every session (WAV + JSON sidecar).

@@ -110,9 +110,11 @@ type AcceptOptions struct {
 	// read as it arrives.
 	ReadCadence time.Duration
 	// LagBudget is the delivery lag (Stats.Lag) a stream tolerates: a
-	// frame read later than that counts in Stats.FramesLagged, and each
-	// time the lag goes over it the stream logs a warning to Logger (once
-	// per crossing, not per frame). Default DefaultLagBudget (100 ms);
+	// frame read later than that counts in Stats.FramesLagged, and when
+	// the lag goes over it the stream logs a warning to Logger, once per
+	// episode of falling behind (again only after the lag stayed under
+	// half the budget for 5 s of media), not per frame. Default
+	// DefaultLagBudget (100 ms);
 	// negative counts and logs nothing.
 	LagBudget time.Duration
 	// Logger receives the lag warnings; nil means none.

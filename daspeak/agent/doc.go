@@ -106,8 +106,11 @@
 // (409: delete first), no_call (409: no such call, call not in progress,
 // or no audio source for the call), busy
 // (409), fenced (409: a stop named the start's request_id first; it never
-// runs), request_id_used (409), not_found (404) or internal (500, 503
-// while shutting down or while a stop is not settled).
+// runs), request_id_used (409), not_found (404: an unknown operation or
+// endpoint), method_not_allowed (405, with Allow), too_large (413: a body
+// over 64 KiB), origin_not_allowed (403: a CORS preflight from an origin
+// not in Options.AllowedOrigins) or internal (500, 503 while shutting
+// down or while a stop is not settled; a 503 carries Retry-After).
 //
 // # Event streams
 //

@@ -100,4 +100,12 @@ const (
 	// CodeRequestUsed (409) refuses a start whose request_id another
 	// start used.
 	CodeRequestUsed = "request_id_used"
+	// CodeMethodNotAllowed: 405, with Allow, for a method the path has
+	// no route for.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeTooLarge: 413, a request body over 64 KiB.
+	CodeTooLarge = "too_large"
+	// CodeOriginNotAllowed: 403, a CORS preflight from an origin not in
+	// Options.AllowedOrigins.
+	CodeOriginNotAllowed = "origin_not_allowed"
 )

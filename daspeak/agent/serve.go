@@ -14,13 +14,36 @@ import (
 // DefaultShutdownTimeout bounds a graceful shutdown.
 const DefaultShutdownTimeout = 10 * time.Second
 
+// ResultGrace is how long [Serve] keeps the listener open after the drain
+// ended, so that a client polling the result of a session that finished
+// during the drain still gets it, and then how long it waits for the
+// requests in flight before it closes their connections.
+const ResultGrace = 2 * time.Second
+
 // Serve runs an HTTP server for h on ln until ctx ends (typically on
-// SIGINT or SIGTERM, see signal.NotifyContext), then shuts it down: it
-// stops accepting and, within timeout, waits for requests in flight while
-// shutdown (if not nil) ends the long-lived sessions (WebSockets, event
-// streams) that http.Server.Shutdown does not end itself. It returns nil
-// after a shutdown caused by ctx.
+// SIGINT or SIGTERM, see signal.NotifyContext), then shuts it down in
+// this order:
+//
+//  1. drain: shutdown (if not nil) runs with a context bounded by
+//     timeout while the listener keeps serving, so that the handler can
+//     answer what a draining node answers (/readyz 503, new work 503 with
+//     Retry-After, result reads, streams and event-stream reconnects of
+//     work already running); shutdown must also end the long-lived
+//     sessions (WebSockets, event streams) that http.Server.Shutdown does
+//     not end itself;
+//  2. grace: once shutdown returned, the listener serves for ResultGrace
+//     more, for the results of the work that ended during the drain;
+//  3. close: it stops accepting, waits up to ResultGrace for the requests
+//     in flight, and closes the connections left.
+//
+// With shutdown nil, steps 1 and 2 are skipped. It returns nil after a
+// shutdown caused by ctx, or shutdown's error.
 func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, timeout time.Duration, shutdown func(context.Context) error) error {
+	return serve(ctx, log, ln, h, timeout, ResultGrace, shutdown)
+}
+
+// serve is Serve with the grace as a parameter (tests shorten it).
+func serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler, timeout, grace time.Duration, shutdown func(context.Context) error) error {
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
 	}
@@ -37,20 +60,29 @@ func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handle
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", timeout)
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	serr := make(chan error, 1)
-	go func() {
-		if shutdown == nil {
-			serr <- nil
-			return
+	var derr error
+	if shutdown != nil {
+		log.Info("draining: the listener keeps serving until the drain ends", "timeout", timeout)
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
+		derr = shutdown(sctx)
+		cancel()
+		log.Info("drained: serving result reads a little longer", "grace", grace)
+		select {
+		case <-time.After(grace):
+		case err := <-errc: // the listener failed meanwhile
+			return errors.Join(derr, err)
 		}
-		serr <- shutdown(sctx)
-	}()
-	err := errors.Join(srv.Shutdown(sctx), <-serr)
+	}
+	log.Info("shutting down: the listener closes")
+	cctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(cctx)
+	if err != nil {
+		// Requests still in flight after the grace: close them.
+		srv.Close()
+	}
 	<-errc
-	return err
+	return errors.Join(derr, err)
 }
 
 // Tracker keeps the long-lived sessions of a server (WebSocket streams,
@@ -143,7 +175,12 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 
 // WriteError writes the API's error answer {"error":msg,"code":code}
 // with the given status. msg is for humans and must hold no secret; code
-// is one of the Code constants or the server's own.
+// is one of the Code constants or the server's own. A 503 (the server
+// drains, or a dependency is unreachable) carries Retry-After: 1 unless
+// the handler set its own (RFC 9110 section 10.2.3).
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
 	WriteJSON(w, status, &Error{Status: status, Code: code, Message: msg})
 }

@@ -244,6 +244,7 @@ func NewServer(opts *Options) (*Server, error) {
 	mux.HandleFunc("GET "+b+"/operations/{id}/events", s.handleEvents)
 	mux.HandleFunc("OPTIONS "+b+"/", s.handlePreflight)
 	mux.Handle("GET "+b+WidgetPath, WidgetHandler())
+	mux.HandleFunc(catchAll, s.handleUnrouted)
 	s.mux = mux
 	if s.multiNode() {
 		s.ops.Handle(s)
@@ -276,7 +277,7 @@ func (s *Server) allowed(origin string) bool {
 
 func (s *Server) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("Origin"); o == "" || !s.allowed(o) {
-		WriteError(w, http.StatusForbidden, CodeBadRequest, "origin not allowed")
+		WriteError(w, http.StatusForbidden, CodeOriginNotAllowed, "origin not allowed")
 		return
 	}
 	h := w.Header()
@@ -435,6 +436,9 @@ func decode(w http.ResponseWriter, r *http.Request) (apiRequest, *Error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
 	if err == nil {
 		err = json.Unmarshal(body, &req)
+	}
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		return req, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "body larger than 64 KiB"}
 	}
 	if err != nil {
 		return req, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "body is not the expected JSON object: " + err.Error()}

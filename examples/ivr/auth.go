@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak/agent"
@@ -183,7 +184,14 @@ var proxyHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", 
 // it as its own origin, and a TLS proxy on the same machine forwards the
 // whole Internet to it. So a request is answered only when its Host is a
 // loopback name or address (agent.IsLoopbackRequestHost) and it carries
-// no proxy header; any other gets 421 and is logged.
+// no proxy header; any other gets 421 and is logged. A page of another
+// origin (another port or name on this machine, or any site) can still
+// make the browser send a "simple" request (a no-cors POST with a WAV
+// body) to the loopback address: the request is cross-site (CSRF) and
+// gets 403 and a log line when it carries an Origin other than the
+// server's own (http://Host) or a Sec-Fetch-Site other than same-origin
+// or none (Fetch Metadata, https://www.w3.org/TR/fetch-metadata/). Tools
+// such as curl send neither header and are answered.
 func localOnly(h http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		why := ""
@@ -200,6 +208,25 @@ func localOnly(h http.Handler, log *slog.Logger) http.Handler {
 			writeError(w, http.StatusMisdirectedRequest, "the IVR endpoints run without credentials (-insecure-loopback) and answer requests made on this machine only, but "+why+"; "+credentialsHelp)
 			return
 		}
+		if why := crossSite(r); why != "" {
+			log.Warn("-insecure-loopback: refused a cross-site request", "route", r.Pattern, "why", why)
+			writeError(w, http.StatusForbidden, "the IVR endpoints run without credentials (-insecure-loopback) and refuse requests a web page of another origin makes (cross-site request forgery), but "+why+"; call them from a program (curl, the IVR platform), or "+credentialsHelp)
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// crossSite says why r was made by a page of another origin than the
+// server's own (http://r.Host), or "" when nothing says so.
+func crossSite(r *http.Request) string {
+	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, "http://"+r.Host) {
+		return "it comes from the origin " + strconv.Quote(o) + ", not http://" + r.Host
+	}
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return "the browser marked it Sec-Fetch-Site: " + strconv.Quote(site)
+	}
+	return ""
 }

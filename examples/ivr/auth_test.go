@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 func TestIsLoopback(t *testing.T) {
@@ -140,6 +147,60 @@ func TestInsecureLoopbackLocalOnly(t *testing.T) {
 			if want == http.StatusMisdirectedRequest && !strings.Contains(string(b), "IVR_API_KEY") {
 				t.Errorf("%s: the refusal does not say how to fix it: %s", tc.name, b)
 			}
+		}
+	}
+}
+
+// TestInsecureLoopbackCrossSite: without credentials (-insecure-loopback)
+// a request a web page of another origin makes (CSRF: a no-cors POST of
+// a WAV from another local port, or an Origin of another site) is
+// refused with 403 and a JSON error, and nothing is registered; a
+// request from the server's own origin, or from a tool that sends no
+// Origin, is answered.
+func TestInsecureLoopbackCrossSite(t *testing.T) {
+	e := newEnv(t, func(c *config) { c.APIKey, c.BasicUser, c.BasicPassword = "", "", "" })
+	own := e.http.URL // http://127.0.0.1:PORT
+	body := wav(t, fixtures.Utterances("rms")[0])
+	for i, tc := range []struct {
+		name    string
+		headers map[string]string
+		status  int
+	}{
+		{"other local origin", map[string]string{"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"other site", map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"opaque origin", map[string]string{"Origin": "null"}, http.StatusForbidden},
+		{"cross-site fetch metadata only", map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"same-site fetch metadata only", map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"own origin", map[string]string{"Origin": own, "Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+		{"typed in the address bar", map[string]string{"Sec-Fetch-Site": "none"}, http.StatusOK},
+		{"curl", nil, http.StatusOK},
+	} {
+		caller := "+3460000096" + strconv.Itoa(i)
+		req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/register?caller="+url.QueryEscape(caller), bytes.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain") // what a no-cors fetch may send
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var answer map[string]string
+		json.NewDecoder(resp.Body).Decode(&answer)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d %v, want %d", tc.name, resp.StatusCode, answer, tc.status)
+		}
+		_, err = e.store.Get(context.Background(), caller)
+		if tc.status == http.StatusForbidden {
+			if !strings.Contains(answer["error"], "cross-site") {
+				t.Errorf("%s: the refusal does not say why: %v", tc.name, answer)
+			}
+			if err == nil {
+				t.Errorf("%s: a cross-site request registered the caller", tc.name)
+			}
+		} else if err != nil {
+			t.Errorf("%s: not registered: %v", tc.name, err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -248,5 +249,40 @@ func TestDrainDeadlineStream(t *testing.T) {
 	got := e.poll("/register/" + d.ID)
 	if got.Status != statusError || eventType(got) != string(agent.EventErrorCancelled) || !strings.Contains(string(got.Event), "shut down") {
 		t.Fatalf("cut stream session: %+v %s", got, got.Event)
+	}
+}
+
+// TestDrainEndsWaitingSessions: on a single node the drain waits for the
+// stream of a session created before it; at the drain deadline a
+// session whose stream never came ends with error-cancelled, logged,
+// instead of vanishing with the process.
+func TestDrainEndsWaitingSessions(t *testing.T) {
+	e := newEnv(t)
+	var buf strings.Builder
+	logs := &syncWriter{w: &buf}
+	e.srv.log = slog.New(slog.NewTextHandler(logs, nil))
+	call := twiliotest.SID("CA")
+	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000906&call="+call, "", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d %+v", code, d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := e.srv.drain(ctx); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond {
+		t.Errorf("the drain returned after %v without waiting for the session's stream", el)
+	}
+	code, got := e.do(http.MethodGet, "/register/"+d.ID, "", nil)
+	if code != http.StatusOK || got.Status != statusError || eventType(got) != string(agent.EventErrorCancelled) || !strings.Contains(string(got.Event), "shut down") {
+		t.Fatalf("waiting session after the drain: %d %+v %s", code, got, got.Event)
+	}
+	logs.mu.Lock()
+	l := buf.String()
+	logs.mu.Unlock()
+	if !strings.Contains(l, "session ended by the shutdown before its stream arrived") || !strings.Contains(l, d.ID) {
+		t.Errorf("the ended session is not logged:\n%s", l)
 	}
 }

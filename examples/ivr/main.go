@@ -43,6 +43,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -998,22 +999,89 @@ var openPaths = []string{"GET /healthz", "GET /readyz", "GET /metrics"}
 // drain stops the server gracefully, for a SIGTERM: at once it refuses
 // new sessions (503 with errDraining; a voice webhook answers TwiML with
 // voicegate_status=unavailable) and /readyz answers 503, so the load
-// balancer sends new work to other nodes; running sessions (media
-// streams and uploads, a stream that reaches this node for a session
-// already created included) finish until ctx ends; then the rest end
-// with error-cancelled (errShutDown). Sessions still waiting for a stream
-// stay in the log: with -nats another node takes their stream. It
-// returns nil when all finished or were ended.
+// balancer sends new work to other nodes, while the listener keeps
+// serving (agent.Serve): polls and /twiml/result of existing sessions are
+// answered. Running sessions (media streams and uploads, a stream that
+// reaches this node for a session already created included) finish until
+// ctx ends; then the rest end with error-cancelled (errShutDown). On a
+// single node (no -nats) the sessions still waiting for their stream are
+// this node's alone: the drain waits for their streams too, and at its
+// deadline ends each with error-cancelled, logged. With -nats they stay
+// in the log: another node takes their stream. It returns nil when all
+// finished or were ended.
 func (s *server) drain(ctx context.Context) error {
 	s.draining.Store(true)
-	s.log.Info("draining: no new sessions; waiting for the running ones")
-	if err := s.streams.Wait(ctx); err != nil {
+	single := s.cfg.Ops == nil
+	s.mu.Lock()
+	waiting := len(s.waiting)
+	s.mu.Unlock()
+	s.log.Info("draining: no new sessions; waiting for the running ones", "waiting_for_stream", waiting, "single_node", single)
+	if err := s.waitDrained(ctx, single); err != nil {
 		s.log.Warn("drain deadline: ending the running sessions with error-cancelled")
 	}
 	// A little time to record the cut sessions' terminal events.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if single {
+		s.endWaiting(sctx)
+	}
 	return s.streams.Shutdown(sctx)
+}
+
+// waitDrained waits until no session runs and, with wait set, no session
+// created here waits for its stream (expired ones are ended), or ctx
+// ends.
+func (s *server) waitDrained(ctx context.Context, wait bool) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for wait {
+		s.mu.Lock()
+		expired := s.expireLocked(time.Now())
+		n := len(s.waiting)
+		s.mu.Unlock()
+		for _, id := range expired {
+			s.expire(ctx, id)
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// No session waits any more (a stream that took one is tracked
+	// before it leaves s.waiting): only the running ones are left.
+	return s.streams.Wait(ctx)
+}
+
+// endWaiting ends with error-cancelled (errShutDown) the sessions created
+// here still waiting for their stream, each logged, so that a poll
+// answers their end instead of waiting_audio until the process is gone. A
+// stream that took one meanwhile keeps it (oplog.ErrSeq).
+func (s *server) endWaiting(ctx context.Context) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.waiting))
+	for id := range s.waiting {
+		ids = append(ids, id)
+		delete(s.waiting, id)
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		op, err := s.ops.Get(ctx, id)
+		if err != nil {
+			continue
+		}
+		data, _ := json.Marshal(daspeak.Event{Type: agent.EventErrorCancelled, Operation: daspeak.Operation(op.Kind), Err: errShutDown})
+		err = s.ops.Append(ctx, id, oplog.Record{Seq: 1, Type: string(agent.EventErrorCancelled), Terminal: true, Data: data})
+		switch {
+		case err == nil:
+			s.log.Warn("session ended by the shutdown before its stream arrived", "session", id, "operation", op.Kind, "call", op.CallID)
+		case !errors.Is(err, oplog.ErrSeq):
+			s.log.Warn("ending a session waiting for its stream failed", "session", id, "call", op.CallID, "err", err)
+		}
+	}
 }
 
 // ready answers readiness probes (/readyz): 200 "ready", or 503 with the

@@ -7,6 +7,13 @@ import "time"
 // a second later changes nothing for the caller.
 const DefaultLagBudget = 100 * time.Millisecond
 
+// LagRearm is how long (in media time) a stream's lag must stay under
+// half its budget before a new crossing is reported: one episode of
+// falling behind, however often a slow consumer catches up for a moment
+// in it (an engine call that blocks the reader for a second, then a
+// quick catch-up, over and over), warns once.
+const LagRearm = 5 * time.Second
+
 // LagCounters are a stream's delivery lag figures (the fields of the same
 // names in twilio.Stats and audiohook.Stats).
 type LagCounters struct {
@@ -29,15 +36,18 @@ type lagMeter struct {
 	started bool
 	base    time.Time     // first delivery, for monotonic offsets
 	origin  time.Duration // running minimum of (delivery − base) − media time
-	over    bool          // the last Lag was over the budget
+	over    bool          // a crossing was reported and not re-armed
+	calm    bool          // the lag is under half the budget since calmTS
+	calmTS  time.Duration // media time the lag went under half the budget
 	c       LagCounters
 }
 
 // observe records the delivery at now of a frame of media time ts and
 // reports whether the lag just went over the budget (a crossing: reported
-// once until the lag comes back under half the budget, so that a stream
-// whose lag swings around the budget, as a read cadence makes it, warns
-// once rather than at every swing).
+// once until the lag has stayed under half the budget for LagRearm of
+// media time, so that a stream whose lag swings around the budget, as a
+// read cadence or a slow engine makes it, warns once per episode rather
+// than at every swing).
 func (m *lagMeter) observe(now time.Time, ts time.Duration) (crossed bool) {
 	if !m.started {
 		m.started, m.base = true, now
@@ -52,11 +62,17 @@ func (m *lagMeter) observe(now time.Time, ts time.Duration) (crossed bool) {
 		return false
 	}
 	if lag <= m.budget {
-		if lag < m.budget/2 {
+		if lag >= m.budget/2 {
+			m.calm = false
+		} else if !m.calm {
+			m.calm, m.calmTS = true, ts
+		}
+		if m.calm && ts-m.calmTS >= LagRearm {
 			m.over = false
 		}
 		return false
 	}
+	m.calm = false
 	m.c.FramesLagged++
 	crossed = !m.over
 	m.over = true

@@ -34,8 +34,17 @@ func TestLagMeter(t *testing.T) {
 			{0, 0, 0, false}, {60 * ms, 20 * ms, 40 * ms, false}, {120 * ms, 40 * ms, 80 * ms, false},
 			{180 * ms, 60 * ms, 120 * ms, true}, {240 * ms, 80 * ms, 160 * ms, false}, {300 * ms, 100 * ms, 200 * ms, false},
 		}, 200 * ms, 3, 1},
-		{"back within budget, then over again", 100 * ms, []step{
-			{0, 0, 0, false}, {150 * ms, 20 * ms, 130 * ms, true}, {160 * ms, 120 * ms, 40 * ms, false}, {400 * ms, 140 * ms, 260 * ms, true},
+		{"caught up for a moment, then over again: one episode", 100 * ms, []step{
+			{0, 0, 0, false}, {150 * ms, 20 * ms, 130 * ms, true}, {160 * ms, 120 * ms, 40 * ms, false}, {400 * ms, 140 * ms, 260 * ms, false},
+		}, 260 * ms, 2, 1},
+		{"slow engine: three catch-ups, one episode", 100 * ms, []step{
+			{0, 0, 0, false}, {1000 * ms, 20 * ms, 980 * ms, true}, {1010 * ms, 1000 * ms, 10 * ms, false},
+			{2000 * ms, 1020 * ms, 980 * ms, false}, {2010 * ms, 2000 * ms, 10 * ms, false},
+			{3000 * ms, 2020 * ms, 980 * ms, false}, {3010 * ms, 3000 * ms, 10 * ms, false},
+		}, 980 * ms, 3, 1},
+		{"kept up for LagRearm, then over again: two episodes", 100 * ms, []step{
+			{0, 0, 0, false}, {150 * ms, 20 * ms, 130 * ms, true}, {160 * ms, 120 * ms, 40 * ms, false},
+			{160*ms + LagRearm, 120*ms + LagRearm, 40 * ms, false}, {400*ms + LagRearm, 140*ms + LagRearm, 260 * ms, true},
 		}, 260 * ms, 2, 2},
 		{"swinging around the budget: one crossing", 100 * ms, []step{
 			{0, 0, 0, false}, {150 * ms, 20 * ms, 130 * ms, true}, {170 * ms, 100 * ms, 70 * ms, false}, {250 * ms, 120 * ms, 130 * ms, false},

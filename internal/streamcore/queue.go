@@ -64,9 +64,9 @@ type QueueOptions struct {
 	// same). Protocol packages default it to DefaultLagBudget.
 	LagBudget time.Duration
 	// OnLag, when set, is called by Pop, in the consumer's goroutine and
-	// outside the queue's lock, each time the lag goes over LagBudget: once
-	// per crossing, not per frame. lag is the frame's lag. It must not call
-	// Pop.
+	// outside the queue's lock, when the lag goes over LagBudget: once
+	// per episode (see LagRearm), not per frame. lag is the frame's lag.
+	// It must not call Pop.
 	OnLag func(lag, budget time.Duration)
 }
 
