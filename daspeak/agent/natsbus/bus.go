@@ -26,7 +26,8 @@
 //   - Locks (Lock): key "lock.<name>" in the same bucket, taken with a
 //     key-value Create, deleted to release.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
-//     Lease; each node puts its key every Lease/3. A node whose key aged
+//     Lease; each node puts its key every Lease/3 (value: a random
+//     instance id of the Bus and the time). A node whose key aged
 //     out is dead, and Orphans returns its operations that have not ended.
 //     Running lists a call's operations that have not ended from the same
 //     watch of the ops bucket (a moment behind other nodes' writes).
@@ -141,6 +142,11 @@ type Bus struct {
 	live    int // live nodes at liveAt (liveCount)
 	liveAt  time.Time
 	closed  bool
+
+	// inst names this Bus among the incarnations of its node name: a
+	// node restarted under the same name gets another, so a lock its
+	// predecessor held is not taken for its own, nor for alive (Lock).
+	inst string
 }
 
 type lastRec struct{ seq, sseq uint64 }
@@ -262,7 +268,9 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: %w", err)
 	}
-	b := &Bus{o: o, log: o.Logger, nc: nc, js: js, last: map[string]lastRec{}, known: map[string]state{}}
+	ib := make([]byte, 8)
+	rand.Read(ib)
+	b := &Bus{o: o, log: o.Logger, nc: nc, js: js, last: map[string]lastRec{}, known: map[string]state{}, inst: hex.EncodeToString(ib)}
 	up := strings.ToUpper(o.Prefix)
 	if b.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        up + "_EVENTS",
@@ -357,8 +365,9 @@ func (b *Bus) Node() string { return b.o.Node }
 // Conn returns the NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
+// renew puts the node's lease: "<instance> <time, RFC 3339>".
 func (b *Bus) renew(ctx context.Context) error {
-	_, err := b.nodes.Put(ctx, b.o.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	_, err := b.nodes.Put(ctx, b.o.Node, []byte(b.inst+" "+time.Now().UTC().Format(time.RFC3339Nano)))
 	return err
 }
 

@@ -29,3 +29,9 @@ func SetStateOwner(ctx context.Context, b *Bus, id, owner string) error {
 	}
 	return fmt.Errorf("the watch of %s never saw owner %s", b.o.Node, owner)
 }
+
+// PutLock overwrites the value of lock name, as a holder would write it.
+func PutLock(ctx context.Context, b *Bus, name string, value []byte) error {
+	_, err := b.ops.Put(ctx, lockKey(name), value)
+	return err
+}
