@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -106,35 +107,15 @@ func (s *Session) start(first func()) {
 // readLoop reads the socket and hands every message to the owner, waiting
 // until it was handled: the payload is valid until the next read.
 func (s *Session) readLoop() {
+	stopIdle := func() {}
 	if d := s.opts.IdleTimeout; d > 0 {
-		// Looks at the message count every d/2 instead of resetting a
-		// timer per message (the poller queues audio without this
-		// goroutine): no message in two looks in a row means none for at
-		// least d, found at most 1.5 d after the last one; the blocked
-		// read then fails.
-		var (
-			idle    *time.Timer
-			stopped atomic.Bool
-			last    uint64
-			quiet   int
-		)
-		idle = time.AfterFunc(d/2, func() {
-			if n := s.msgs.Load(); n != last {
-				last, quiet = n, 0
-			} else if quiet++; quiet >= 2 {
-				s.idleFired.Store(true)
-				_ = s.conn.SetReadDeadline(time.Unix(1, 0))
-				return
-			}
-			if !stopped.Load() {
-				idle.Reset(d / 2)
-			}
+		w := startIdleWatch(d, &s.msgs, func() {
+			s.idleFired.Store(true)
+			_ = s.conn.SetReadDeadline(time.Unix(1, 0))
 		})
-		defer func() {
-			stopped.Store(true)
-			idle.Stop()
-		}()
+		stopIdle = w.stop
 	}
+	defer stopIdle()
 	for {
 		typ, p, err := s.conn.ReadMessage()
 		if err == nil {
@@ -144,12 +125,62 @@ func (s *Session) readLoop() {
 			continue
 		}
 		s.q.Flush()
+		if err != nil {
+			// Before the owner reads idleFired (exit): no look may
+			// fire, set it or re-arm after this.
+			stopIdle()
+		}
 		s.in <- inMsg{typ: typ, p: p, err: err}
 		if err != nil {
 			return
 		}
 		<-s.ack
 	}
+}
+
+// idleWatch looks at a message count every d/2 instead of resetting a
+// timer per message (the poller queues audio without the reader
+// goroutine): no message in two looks in a row means none for at least d,
+// found at most 1.5 d after the last one, and it calls fire (which must
+// not block), once.
+type idleWatch struct {
+	mu      sync.Mutex // held by a look and by stop
+	t       *time.Timer
+	stopped bool
+	last    uint64
+	quiet   int
+}
+
+// startIdleWatch starts an idleWatch of msgs.
+func startIdleWatch(d time.Duration, msgs *atomic.Uint64, fire func()) *idleWatch {
+	w := &idleWatch{}
+	w.mu.Lock() // the first look waits for w.t
+	defer w.mu.Unlock()
+	w.t = time.AfterFunc(d/2, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.stopped {
+			return
+		}
+		if n := msgs.Load(); n != w.last {
+			w.last, w.quiet = n, 0
+		} else if w.quiet++; w.quiet >= 2 {
+			w.stopped = true
+			fire()
+			return
+		}
+		w.t.Reset(d / 2)
+	})
+	return w
+}
+
+// stop ends the watch: once it returned, fire is not called and the timer
+// is not re-armed. It may be called more than once.
+func (w *idleWatch) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.t.Stop()
+	w.mu.Unlock()
 }
 
 // post hands f to the owner from a timer; it is dropped once the session

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/offline"
@@ -284,5 +286,99 @@ func TestDrainEndsWaitingSessions(t *testing.T) {
 	logs.mu.Unlock()
 	if !strings.Contains(l, "session ended by the shutdown before its stream arrived") || !strings.Contains(l, d.ID) {
 		t.Errorf("the ended session is not logged:\n%s", l)
+	}
+}
+
+// lostAckStore holds every Put until release is closed, then stores (or,
+// with fail, does not) and answers an error either way: the answer of a
+// write that landed was lost. With readFail its Get fails once a Put
+// began, so the registration cannot be read back.
+type lostAckStore struct {
+	credstore.Store
+	entered  chan struct{}
+	release  chan struct{}
+	fail     bool
+	readFail bool
+	putting  atomic.Bool
+}
+
+func (s *lostAckStore) Put(ctx context.Context, id string, rec credstore.Record) error {
+	s.putting.Store(true)
+	s.entered <- struct{}{}
+	<-s.release
+	if !s.fail {
+		if err := s.Store.Put(context.Background(), id, rec); err != nil {
+			return err
+		}
+	}
+	return errors.New("connection reset by peer (the answer was lost)")
+}
+
+func (s *lostAckStore) Get(ctx context.Context, id string) (credstore.Record, error) {
+	if s.readFail && s.putting.Load() {
+		return credstore.Record{}, errors.New("store unreachable")
+	}
+	return s.Store.Get(ctx, id)
+}
+
+// TestDrainDeadlineDuringStore: the drain deadline passes while a
+// registration's store runs. The store runs to its end (the drain does not
+// cut it) and the session says what is known: registered when the
+// credential landed although the store's answer was lost; error-store
+// "nothing was registered" only when reading the caller back found
+// nothing; and error-store "may or may not be registered" when it could
+// not be read back. Never error-cancelled "shut down", which tells the
+// client that nothing happened.
+func TestDrainDeadlineDuringStore(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		fail, readFail bool
+		status, says   string
+		stored         bool
+	}{
+		{"landed", false, false, statusSuccess, "", true},
+		{"not stored", true, false, statusError, "nothing was registered", false},
+		{"unknown", false, true, statusError, "may or may not be registered", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			st := &lostAckStore{Store: e.store, entered: make(chan struct{}, 8), release: make(chan struct{}), fail: c.fail, readFail: c.readFail}
+			e.srv.creds.Store = st
+			const caller = "+34600000904"
+			answer := e.startUpload(caller)
+			select {
+			case <-st.entered:
+			case d := <-answer:
+				t.Fatalf("the upload ended before the store: %+v %s", d, d.Event)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the store was not called")
+			}
+			drained := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				defer cancel()
+				drained <- e.srv.drain(ctx)
+			}()
+			time.Sleep(500 * time.Millisecond) // past the drain deadline: the session's ctx is cut
+			close(st.release)
+			d := <-answer
+			var ev struct {
+				Type  string `json:"type"`
+				Error string `json:"error"`
+			}
+			json.Unmarshal(d.Event, &ev)
+			if d.Status != c.status || ev.Type == string(agent.EventErrorCancelled) || !strings.Contains(ev.Error, c.says) {
+				t.Errorf("session: %+v %s, want status %s saying %q", d, d.Event, c.status, c.says)
+			}
+			if c.status == statusError && ev.Type != string(daspeak.EventErrorStore) {
+				t.Errorf("event %s, want error-store", ev.Type)
+			}
+			if _, err := e.store.Get(context.Background(), caller); (err == nil) != c.stored {
+				t.Errorf("stored: %v, want %v", err == nil, c.stored)
+			}
+			if err := <-drained; err != nil {
+				t.Errorf("drain: %v", err)
+			}
+		})
 	}
 }

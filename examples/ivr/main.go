@@ -107,7 +107,11 @@ const (
 )
 
 var (
-	errStoreFailed       = errors.New("the credential could not be stored; nothing was registered")
+	errStoreFailed = errors.New("the credential could not be stored; nothing was registered")
+	// errStoreUnknown: the store's answer was lost (an error or a timeout
+	// after the write may have landed) and reading the caller back failed
+	// too, so whether the credential was kept is not known.
+	errStoreUnknown      = errors.New("the credential store did not confirm the registration and could not be read back: the caller may or may not be registered; look the caller up before registering again")
 	errAlreadyRegistered = errors.New("caller is already registered; DELETE /callers/{caller} first")
 	// errDraining refuses new sessions while the server drains.
 	errDraining = errors.New("the server is shutting down (draining) and takes no new sessions: send the request again, to another node")
@@ -494,21 +498,68 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 // on several.
 type registerOnce struct {
 	s *server
+	// unsure: an earlier attempt's store may have landed (errStoreUnknown)
+	// and nothing read since told otherwise. daspeak calls the store
+	// again after a failure, one attempt at a time.
+	unsure bool
 }
 
-func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+// StoreCredential stores the credential unless the caller has one.
+//
+// Once the lock is taken the store runs to completion on the lock's own
+// context (lockCaller: bounded by the hold, not cut by ctx, so not by a
+// drain). When the store fails, the caller is read back: a credential
+// that landed after all (its answer lost) is success; one not there is
+// errStoreFailed's "nothing was registered"; a read that fails too
+// returns errStoreUnknown, as does every later failure until a read
+// tells. A credential equal to the one being stored is this
+// registration's own earlier attempt: success.
+func (r *registerOnce) StoreCredential(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
 	ctx, unlock, err := r.s.lockCaller(ctx, callerID)
 	if err != nil {
-		return err
+		return r.fail(err)
 	}
 	defer unlock()
-	if _, err := r.s.creds.Get(ctx, callerID); err == nil {
+	if rec, err := r.s.creds.Get(ctx, callerID); err == nil {
+		r.unsure = false
+		if rec.Credential == credential && rec.ModelHash == modelHash {
+			return nil
+		}
 		return errAlreadyRegistered
 	} else if !errors.Is(err, credstore.ErrNotFound) {
-		return err
+		return r.fail(err)
 	}
-	return r.s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
+	r.unsure = false
+	serr := r.s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
+	if serr == nil {
+		return nil
+	}
+	// Read back on a context of its own: the lock's may be what ended.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeReadBack)
+	defer cancel()
+	rec, err := r.s.creds.Get(rctx, callerID)
+	switch {
+	case err == nil && rec.Credential == credential && rec.ModelHash == modelHash:
+		r.s.log.Warn("the credential store answered an error but kept the credential", "err", serr)
+		return nil
+	case err == nil || errors.Is(err, credstore.ErrNotFound):
+		return serr
+	}
+	r.unsure = true
+	return fmt.Errorf("%w: %w; reading back: %w", errStoreUnknown, serr, err)
 }
+
+// fail returns err, as errStoreUnknown while an earlier attempt may have
+// landed.
+func (r *registerOnce) fail(err error) error {
+	if r.unsure && !errors.Is(err, errStoreUnknown) {
+		return fmt.Errorf("%w: %w", errStoreUnknown, err)
+	}
+	return err
+}
+
+// storeReadBack bounds the read that checks a failed store.
+const storeReadBack = 5 * time.Second
 
 // callerLocker locks a name across the nodes of a deployment:
 // natsbus.Bus.Lock with -nats.
@@ -529,10 +580,13 @@ const (
 // one node it is a mutex (regMu); with -nats it is also the deployment's
 // lock of that caller (a key named with a hash of the caller id in the
 // bus's key-value bucket), so nodes sharing a credential store never
-// register one caller twice. The returned ctx is bounded by the hold.
+// register one caller twice. The returned ctx is bounded by the hold (it
+// starts before the lock is taken, so it ends before the hold does) and
+// not by ctx: what runs under the lock runs to completion, not cut
+// part-way by the caller's cancellation or a drain.
 func (s *server) lockCaller(ctx context.Context, caller string) (context.Context, func(), error) {
 	release := func() {}
-	hctx, cancel := context.WithTimeout(ctx, callerLockHold)
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callerLockHold)
 	if l, ok := s.ops.(callerLocker); ok {
 		sum := sha256.Sum256([]byte("voicegate-ivr-register\x00" + caller))
 		wctx, cancelWait := context.WithTimeout(ctx, callerLockWait)
@@ -557,7 +611,7 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 	cfg := s.cfg.Session.Config()
 	var ds *daspeak.Session
 	if sess.op == daspeak.OperationRegister {
-		cfg.Store = registerOnce{s}
+		cfg.Store = &registerOnce{s: s}
 		cfg.CallerID = sess.caller
 		ds, _ = daspeak.Register(src, s.engine, cfg)
 	} else {
@@ -574,7 +628,9 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		ev, err := ds.Next(ctx)
 		// Cut by the drain deadline (the engine or the audio gave up on
 		// ctx): error-cancelled, saying so, unless a result came.
-		if ctx.Err() != nil && s.draining.Load() && (err != nil || ev.IsTerminal() && !isResult(ev.Type)) {
+		// Never error-store: the store ran on its own context to its
+		// end, and error-store says what it knows (sessions.update).
+		if ctx.Err() != nil && s.draining.Load() && (err != nil || ev.IsTerminal() && !isResult(ev.Type) && ev.Type != daspeak.EventErrorStore) {
 			last = daspeak.Event{Type: agent.EventErrorCancelled, Operation: sess.op, Err: errShutDown}
 			sess.update(ctx, last)
 			break

@@ -51,7 +51,7 @@ func TestRegisterOnceAcrossNodes(t *testing.T) {
 		errs := make([]error, len(nodes))
 		for i, s := range nodes {
 			wg.Go(func() {
-				errs[i] = registerOnce{s}.StoreCredential(ctx, caller, fmt.Sprintf("cred-%d-%d", round, i), "model", nil)
+				errs[i] = (&registerOnce{s: s}).StoreCredential(ctx, caller, fmt.Sprintf("cred-%d-%d", round, i), "model", nil)
 			})
 		}
 		wg.Wait()
@@ -81,5 +81,42 @@ func TestRegisterOnceAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// ctxStore holds a Put until release is closed and then, like a store
+// that honours its context, refuses it if the context ended meanwhile.
+type ctxStore struct {
+	credstore.Store
+	entered, release chan struct{}
+}
+
+func (s ctxStore) Put(ctx context.Context, id string, rec credstore.Record) error {
+	close(s.entered)
+	<-s.release
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.Store.Put(ctx, id, rec)
+}
+
+// TestRegisterStoreNotCut: once the caller's lock is taken, the store runs
+// to its end although the registration's context is cancelled meanwhile
+// (a drain, a caller gone): it is not cut part-way.
+func TestRegisterStoreNotCut(t *testing.T) {
+	mem := credstore.NewMemory()
+	st := ctxStore{Store: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	s := &server{cfg: &config{SessionTTL: time.Minute}, log: quietLog(), ops: nil, creds: &agent.CredentialStore{Store: st}, waiting: map[string]time.Time{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- (&registerOnce{s: s}).StoreCredential(ctx, "+34600000778", "cred", "model", nil) }()
+	<-st.entered
+	cancel()
+	close(st.release)
+	if err := <-errc; err != nil {
+		t.Fatalf("StoreCredential: %v", err)
+	}
+	if rec, err := mem.Get(context.Background(), "+34600000778"); err != nil || rec.Credential != "cred" {
+		t.Fatalf("stored %+v, %v", rec, err)
 	}
 }

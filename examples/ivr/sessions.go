@@ -330,10 +330,14 @@ func (sess *session) update(ctx context.Context, ev daspeak.Event) {
 		return
 	}
 	if ev.Operation == daspeak.OperationRegister && (ev.Type == daspeak.EventErrorStore || ev.Type == daspeak.EventResultSuccess && !ev.Stored) {
+		why := errStoreFailed
+		if errors.Is(ev.Err, errStoreUnknown) {
+			why = errStoreUnknown // not "nothing was registered": not known
+		}
 		ev = daspeak.Event{
 			Type: daspeak.EventErrorStore, Operation: ev.Operation, NetSpeech: ev.NetSpeech,
 			NetSpeechNeeded: ev.NetSpeechNeeded, AudioDuration: ev.AudioDuration, ModelHash: ev.ModelHash,
-			Err: errStoreFailed,
+			Err: why,
 		}
 	}
 	ev.Credential, ev.Audio = "", nil // they stay on the server

@@ -56,3 +56,29 @@ func TestPollAbandonedConnClosed(t *testing.T) {
 		}
 	}
 }
+
+// A polled Conn with a fast path, dropped without Close, is closed too:
+// the poller's shard keeps the pollConn, which must not keep the Conn
+// (its fast path) reachable.
+func TestPollAbandonedFastPathConnClosed(t *testing.T) {
+	s := newServer(t, &AcceptOptions{PollInterval: time.Millisecond})
+	before := openFDs(t)
+	const n = 20
+	for range n {
+		_ = dialRaw(t, s, nil)
+		c := <-s.conns
+		if !c.SetFastPath(func([]byte) bool { return true }) {
+			t.Fatal("SetFastPath reported false on a polled connection")
+		}
+		// dropped without Close
+	}
+	time.Sleep(50 * time.Millisecond)
+	for range 5 {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The n client sockets stay open; the n server sockets must not.
+	if left := openFDs(t) - before - n; left >= n {
+		t.Errorf("%d server sockets still open after their Conns (with a fast path) were dropped", left)
+	}
+}

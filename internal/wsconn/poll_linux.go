@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+	"weak"
 )
 
 // pollConn is a TCP connection served by a shared poller instead of the Go
@@ -69,7 +70,7 @@ type pollConn struct {
 
 	// Conn.SetFastPath: the poller parses for a parked reader.
 	park  atomic.Int32 // readerActive, readerParked or readerLent
-	parse func() bool  // Conn.pollParse; nil without a fast path
+	parse func() bool  // Conn.pollParse through a weak pointer (setFastPath); nil without a fast path
 	nb    bool         // Read returns errWouldBlock instead of waiting; owned by the read side
 }
 
@@ -87,7 +88,17 @@ func setFastPath(c *Conn) bool {
 	if !ok || c.fast == nil {
 		return false
 	}
-	pc.parse = c.pollParse
+	// The shard keeps pc, so pc must not keep c: a method value
+	// (c.pollParse) would, and c's cleanup (closeWhenUnreachable) would
+	// then never run for a Conn dropped without Close.
+	wc := weak.Make(c)
+	pc.parse = func() bool {
+		c := wc.Value()
+		if c == nil {
+			return false // dropped: the reader side is gone; its cleanup closes pc
+		}
+		return c.pollParse()
+	}
 	c.lend = pc.lend
 	return true
 }
@@ -610,7 +621,13 @@ func (sh *pollShard) loop() {
 // the generator behind, which batches messages and is not comparable).
 // golang.org/x/sys/unix has no such read either: its Read also goes
 // through the runtime's system call entry.
+//
+// Under the race detector rawRead is syscall.Read, which tells the
+// detector that the kernel wrote b (a raw system call does not).
 func rawRead(fd int, b []byte) (int, error) {
+	if raceEnabled {
+		return syscall.Read(fd, b)
+	}
 	r, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return -1, e

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -363,6 +364,12 @@ func TestPollFastPath(t *testing.T) {
 				return false // the reader gets it
 			}
 			mu.Lock()
+			if j != len(order) {
+				// One before it was lost (a declined message the reader
+				// never got, say): fail now, not at the read deadline.
+				t.Errorf("conn %d: the fast path got message %d at position %d", i, j, len(order))
+				go c.CloseNow()
+			}
 			order = append(order, j)
 			fast++
 			mu.Unlock()
@@ -448,6 +455,11 @@ func TestPollFastPath(t *testing.T) {
 					j = check(p)
 				}
 				mu.Lock()
+				if j != len(order) {
+					t.Errorf("conn %d: the reader got message %d at position %d", i, j, len(order))
+					mu.Unlock()
+					return
+				}
 				order = append(order, j)
 				mu.Unlock()
 			}
@@ -555,5 +567,83 @@ func TestPollFastPathAllocs(t *testing.T) {
 	_ = c.CloseNow()
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("reader ended with %v", err)
+	}
+}
+
+// While the poller holds the read side (its fast path runs on a frame it
+// read for the parked reader), a read deadline that passes or CloseNow
+// wakes the reader, which must wait until the poller handed the read side
+// back before it touches the buffer, and then report the deadline or the
+// close.
+func TestPollFastPathLentHandBack(t *testing.T) {
+	s := pollServer(t, AcceptOptions{})
+	for _, end := range []string{"deadline", "closenow"} {
+		rc := dialRaw(t, s, nil)
+		c := s.conn(t)
+		taken := make(chan struct{}, 1)
+		in := make(chan struct{}, 1)
+		release := make(chan struct{})
+		var block atomic.Bool
+		c.SetFastPath(func(p []byte) bool {
+			if block.Load() {
+				in <- struct{}{}
+				<-release
+				return true
+			}
+			taken <- struct{}{}
+			return true
+		})
+		errc := make(chan error, 1)
+		read := func() {
+			_, _, err := c.ReadMessage()
+			errc <- err
+		}
+		go read()
+	wait:
+		for try := 0; ; try++ {
+			rc.write(t, fin(opBinary, []byte{1, 2, 3}))
+			select {
+			case <-taken:
+				break wait
+			case err := <-errc:
+				if err != nil || try == 3 {
+					t.Fatalf("%s: the reader returned %v, want the fast path to take the message", end, err)
+				}
+				go read()
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: the fast path took nothing in 5 s", end)
+			}
+		}
+		block.Store(true)
+		rc.write(t, fin(opBinary, []byte{4, 5, 6}))
+		select {
+		case <-in:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the fast path got no second message in 5 s", end)
+		}
+		var want error
+		switch end {
+		case "deadline":
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+			want = os.ErrDeadlineExceeded
+		case "closenow":
+			_ = c.CloseNow()
+			want = net.ErrClosed
+		}
+		select {
+		case err := <-errc:
+			t.Errorf("%s: the reader returned (%v) while the poller held the read side", end, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(release)
+		select {
+		case err := <-errc:
+			if !errors.Is(err, want) {
+				t.Errorf("%s: read ended with %v, want %v", end, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the reader did not return in 5 s after the poller handed back", end)
+		}
+		_ = c.CloseNow()
 	}
 }

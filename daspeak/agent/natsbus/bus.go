@@ -17,14 +17,20 @@
 //     publishing a claim message (header Vg-Claim) on its events subject,
 //     expecting the subject to be empty, the same expectation as the
 //     owner's first record: of the owner and any number of claimers,
-//     exactly one wins, in one step. Readers skip claim messages.
+//     exactly one wins, in one step. Readers skip claim messages. Every
+//     record names its writer (header Vg-Node), so the owner of an
+//     operation is the node named by its last message (claim or record);
+//     the owner in the operation's state follows (the claimer retries it
+//     for setOwnerTimeout) and serves only messages without a writer
+//     (written before Vg-Node existed) and Orphans' first sift.
 //   - Locks (Lock): key "lock.<name>" in the same bucket, taken with a
 //     key-value Create, deleted to release.
 //   - Request claims (ClaimRequest): key "req.<request id>" in the same
 //     bucket, made with a key-value Create (the first claim wins), kept
 //     Retain.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
-//     Lease; each node puts its key every Lease/3. A node whose key aged
+//     Lease; each node puts its key every Lease/3 (value: a random
+//     instance id of the Bus and the time). A node whose key aged
 //     out is dead, and Orphans returns its operations that have not ended.
 //     Running lists a call's operations that have not ended from the same
 //     watch of the ops bucket (a moment behind other nodes' writes).
@@ -78,6 +84,12 @@ const (
 	hdrTerminal = "Vg-Terminal"
 	hdrTime     = "Vg-Time"
 	hdrCall     = "Vg-Call"
+	// hdrNode names the node that wrote a record. A claim can only land
+	// on an empty subject, so the writer of an operation's last message
+	// (record or claim) is the node that runs it (or the node that ended
+	// it): Get, Running and Orphans read the owner there, not from the
+	// operation's state, which lags.
+	hdrNode = "Vg-Node"
 	// hdrClaim marks the claim message of an operation (not a record):
 	// its value is the claiming node.
 	hdrClaim = "Vg-Claim"
@@ -133,6 +145,11 @@ type Bus struct {
 	live    int // live nodes at liveAt (liveCount)
 	liveAt  time.Time
 	closed  bool
+
+	// inst names this Bus among the incarnations of its node name: a
+	// node restarted under the same name gets another, so a lock its
+	// predecessor held is not taken for its own, nor for alive (Lock).
+	inst string
 }
 
 type lastRec struct{ seq, sseq uint64 }
@@ -254,7 +271,9 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: %w", err)
 	}
-	b := &Bus{o: o, log: o.Logger, nc: nc, js: js, last: map[string]lastRec{}, known: map[string]state{}}
+	ib := make([]byte, 8)
+	rand.Read(ib)
+	b := &Bus{o: o, log: o.Logger, nc: nc, js: js, last: map[string]lastRec{}, known: map[string]state{}, inst: hex.EncodeToString(ib)}
 	up := strings.ToUpper(o.Prefix)
 	if b.events, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        up + "_EVENTS",
@@ -349,8 +368,9 @@ func (b *Bus) Node() string { return b.o.Node }
 // Conn returns the NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
+// renew puts the node's lease: "<instance> <time, RFC 3339>".
 func (b *Bus) renew(ctx context.Context) error {
-	_, err := b.nodes.Put(ctx, b.o.Node, []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+	_, err := b.nodes.Put(ctx, b.o.Node, []byte(b.inst+" "+time.Now().UTC().Format(time.RFC3339Nano)))
 	return err
 }
 
@@ -486,22 +506,31 @@ func (b *Bus) getState(ctx context.Context, id string) (state, uint64, error) {
 	return st, e.Revision(), nil
 }
 
-// lastRecord reads the operation's last record from the stream and its
-// stream sequence: zero when it has none. claimedBy is the node whose
-// claim message is the last (and only) message of the operation.
-func (b *Bus) lastRecord(ctx context.Context, id string) (r oplog.Record, sseq uint64, claimedBy string, err error) {
+// lastMsg is what the last message of an operation's subject says.
+type lastMsg struct {
+	rec  oplog.Record // the last record; zero when there is none
+	sseq uint64       // stream sequence of the last message; zero when none
+	// node wrote the last message: the owner of the operation (or the
+	// node that ended it). Empty when the operation has no message or its
+	// last record predates the Vg-Node header.
+	node  string
+	claim bool // the last (and only) message is node's claim
+}
+
+// lastRecord reads the last message of an operation's subject.
+func (b *Bus) lastRecord(ctx context.Context, id string) (lastMsg, error) {
 	m, err := b.events.GetLastMsgForSubject(ctx, b.subject(id))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return oplog.Record{}, 0, "", nil
+		return lastMsg{}, nil
 	}
 	if err != nil {
-		return oplog.Record{}, 0, "", fmt.Errorf("natsbus: reading operation %s: %w", id, err)
+		return lastMsg{}, fmt.Errorf("natsbus: reading operation %s: %w", id, err)
 	}
 	if c := m.Header.Get(hdrClaim); c != "" {
-		return oplog.Record{}, m.Sequence, c, nil
+		return lastMsg{sseq: m.Sequence, node: c, claim: true}, nil
 	}
-	r, err = record(m.Header, m.Data)
-	return r, m.Sequence, "", err
+	r, err := record(m.Header, m.Data)
+	return lastMsg{rec: r, sseq: m.Sequence, node: m.Header.Get(hdrNode)}, err
 }
 
 // record decodes an event message.
@@ -527,12 +556,13 @@ func (b *Bus) Get(ctx context.Context, id string) (oplog.Op, error) {
 	if err != nil {
 		return oplog.Op{}, err
 	}
-	r, _, claimedBy, err := b.lastRecord(ctx, id)
+	lm, err := b.lastRecord(ctx, id)
 	if err != nil {
 		return oplog.Op{}, err
 	}
-	if claimedBy != "" {
-		st.Owner = claimedBy
+	r := lm.rec
+	if lm.node != "" {
+		st.Owner = lm.node
 	}
 	op := oplog.Op{ID: st.ID, Kind: st.Kind, CallID: st.CallID, CallerID: st.CallerID, Created: st.Created,
 		Owner: st.Owner, Spec: st.Spec, LastSeq: r.Seq, Done: r.Terminal || st.Done, Ended: st.Ended}
@@ -549,8 +579,10 @@ func (b *Bus) Get(ctx context.Context, id string) (oplog.Op, error) {
 // is published with the same expectation, so of the owner appending and
 // any number of nodes claiming, exactly one wins; the others get
 // oplog.ErrClaimed (claims) or oplog.ErrSeq (the owner's append). The
-// operation's state then names the new owner (Get reads it from the
-// claim message until the state says so).
+// operation's state then names the new owner (retried for
+// setOwnerTimeout); Get, Running and Orphans read the owner from the
+// claim message and then from the claimer's records (header Vg-Node), so
+// they never depend on the state having followed.
 func (b *Bus) Claim(ctx context.Context, id, from string) error {
 	st, _, err := b.getState(ctx, id)
 	if err != nil {
@@ -572,7 +604,7 @@ func (b *Bus) Claim(ctx context.Context, id, from string) error {
 	b.mu.Lock()
 	b.last[id] = lastRec{seq: 0, sseq: ack.Sequence}
 	b.mu.Unlock()
-	b.setOwner(ctx, id)
+	b.setOwner(id)
 	return nil
 }
 
@@ -583,28 +615,45 @@ func wrongLast(err error) bool {
 	return errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
+// setOwnerTimeout bounds setOwner.
+const setOwnerTimeout = 10 * time.Second
+
 // setOwner records this node as the owner in the operation's state after
-// it won the claim (best effort: the claim message decides, and Get and
-// Orphans read it while the state lags).
-func (b *Bus) setOwner(ctx context.Context, id string) {
-	var err error
-	for range 3 {
-		var st state
-		var rev uint64
-		if st, rev, err = b.getState(ctx, id); err != nil {
-			break
-		}
-		if st.Owner == b.o.Node {
+// it won the claim, retrying (on a conflicting update or any error) until
+// it succeeds or setOwnerTimeout passed. It runs on its own context: the
+// claim already happened, so the caller's deadline must not leave the
+// state naming the old owner. Readers do not depend on it (the claim
+// message and the records name the owner); it keeps Orphans' first sift,
+// which reads only the state, right.
+func (b *Bus) setOwner(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), setOwnerTimeout)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for {
+		st, rev, err := b.getState(ctx, id)
+		if errors.Is(err, oplog.ErrNotFound) || err == nil && (st.Owner == b.o.Node || st.Done) {
 			return
 		}
-		st.Owner = b.o.Node
-		data, _ := json.Marshal(st)
-		if _, err = b.ops.Update(ctx, opKey(id), data, rev); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
-			break
+		if err == nil {
+			st.Owner = b.o.Node
+			data, _ := json.Marshal(st)
+			if _, err = b.ops.Update(ctx, opKey(id), data, rev); err == nil {
+				b.mu.Lock()
+				b.known[id] = st
+				b.mu.Unlock()
+				return
+			}
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue // changed under us: read again at once
+			}
 		}
-	}
-	if err != nil {
-		b.log.Warn("natsbus: recording the owner of a claimed operation failed", "operation_id", id, "err", err)
+		select {
+		case <-ctx.Done():
+			b.log.Warn("natsbus: recording the owner of a claimed operation failed", "operation_id", id, "err", err)
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
 
@@ -622,17 +671,17 @@ func (b *Bus) Append(ctx context.Context, id string, rec oplog.Record) error {
 		if _, _, err := b.getState(ctx, id); err != nil {
 			return err
 		}
-		r, sseq, claimedBy, err := b.lastRecord(ctx, id)
+		lm, err := b.lastRecord(ctx, id)
 		if err != nil {
 			return err
 		}
-		if claimedBy != "" && claimedBy != b.o.Node {
-			return fmt.Errorf("%w: operation %s: claimed by node %s", oplog.ErrSeq, id, claimedBy)
+		if lm.claim && lm.node != b.o.Node {
+			return fmt.Errorf("%w: operation %s: claimed by node %s", oplog.ErrSeq, id, lm.node)
 		}
-		if r.Terminal {
-			return oplog.SeqError(id, r.Seq+1, rec.Seq)
+		if lm.rec.Terminal {
+			return oplog.SeqError(id, lm.rec.Seq+1, rec.Seq)
 		}
-		last = lastRec{seq: r.Seq, sseq: sseq}
+		last = lastRec{seq: lm.rec.Seq, sseq: lm.sseq}
 	}
 	if rec.Seq != last.seq+1 {
 		return oplog.SeqError(id, last.seq+1, rec.Seq)
@@ -642,6 +691,7 @@ func (b *Bus) Append(ctx context.Context, id string, rec oplog.Record) error {
 	m.Header.Set(hdrSeq, strconv.FormatUint(rec.Seq, 10))
 	m.Header.Set(hdrType, rec.Type)
 	m.Header.Set(hdrTime, strconv.FormatInt(now.UnixNano(), 10))
+	m.Header.Set(hdrNode, b.o.Node)
 	if rec.Terminal {
 		m.Header.Set(hdrTerminal, "1")
 	}
@@ -697,7 +747,12 @@ func (b *Bus) markDone(ctx context.Context, id string, ended time.Time) {
 }
 
 // Orphans implements oplog.Log: the operations this node has seen in the
-// ops bucket, not ended, whose owner has no lease.
+// ops bucket, not ended, whose owner has no lease. The owner is the
+// writer of the operation's last message (claim or record, header
+// Vg-Node); the state's owner only picks the candidates, so an operation
+// claimed by a node that stopped before its state said so (setOwner
+// failed for setOwnerTimeout) is found only once the node it was claimed
+// from stopped too.
 func (b *Bus) Orphans(ctx context.Context) ([]oplog.Op, error) {
 	lister, err := b.nodes.ListKeys(ctx)
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -720,15 +775,16 @@ func (b *Bus) Orphans(ctx context.Context) ([]oplog.Op, error) {
 	b.mu.Unlock()
 	var out []oplog.Op
 	for _, c := range cands {
-		r, sseq, claimedBy, err := b.lastRecord(ctx, c.ID)
+		lm, err := b.lastRecord(ctx, c.ID)
 		if err != nil {
 			return out, err
 		}
-		if claimedBy != "" {
-			if live[claimedBy] {
+		r, sseq := lm.rec, lm.sseq
+		if lm.node != "" {
+			if live[lm.node] && !r.Terminal {
 				continue // claimed by a live node whose state update lags
 			}
-			c.Owner = claimedBy
+			c.Owner = lm.node
 		}
 		if r.Terminal {
 			b.mu.Lock()
@@ -761,17 +817,19 @@ func (b *Bus) Running(ctx context.Context, callID string) ([]oplog.Op, error) {
 	b.mu.Unlock()
 	var out []oplog.Op
 	for _, c := range cands {
-		r, _, claimedBy, err := b.lastRecord(ctx, c.ID)
+		lm, err := b.lastRecord(ctx, c.ID)
 		if err != nil {
 			return out, err
 		}
+		r := lm.rec
 		if r.Terminal {
 			continue
 		}
-		if claimedBy != "" {
-			// Claimed and not yet written to: it runs on the claimer,
-			// whose state update in the ops bucket may lag.
-			c.Owner = claimedBy
+		if lm.node != "" {
+			// The writer of the last message (claim or record) runs it;
+			// the state in the ops bucket may still name the node it was
+			// claimed from.
+			c.Owner = lm.node
 		}
 		out = append(out, oplog.Op{ID: c.ID, Kind: c.Kind, CallID: c.CallID, CallerID: c.CallerID, Created: c.Created,
 			Owner: c.Owner, Spec: c.Spec, LastSeq: r.Seq})

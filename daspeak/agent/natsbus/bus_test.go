@@ -338,3 +338,96 @@ func TestClaimRace(t *testing.T) {
 	}
 	t.Logf("%d of %d operations claimed, the others kept by their owner", claimWins, ops)
 }
+
+// TestClaimedOwner checks that once a claimer took an operation over and
+// wrote to it, the old owner's Running and Get name the claimer at once,
+// every time (the state in the ops bucket, which the old owner's watch
+// learns a moment later, must not decide).
+func TestClaimedOwner(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx := context.Background()
+	owner := connect(t, srv.URL, "co", "owner", 0)
+	claimer := connect(t, srv.URL, "co", "claimer", 0)
+	for i := range 100 {
+		id, call := fmt.Sprintf("op_%d", i), fmt.Sprintf("CA%d", i)
+		if err := owner.Create(ctx, oplog.Op{ID: id, CallID: call}); err != nil {
+			t.Fatal(err)
+		}
+		if err := claimer.Claim(ctx, id, "owner"); err != nil {
+			t.Fatal(err)
+		}
+		if err := claimer.Append(ctx, id, oplogtest.Rec(1, "started", false)); err != nil {
+			t.Fatal(err)
+		}
+		ops, err := owner.Running(ctx, call)
+		if err != nil || len(ops) != 1 || ops[0].Owner != "claimer" {
+			t.Fatalf("run %d: Running on the old owner: %+v %v, want owner claimer", i, ops, err)
+		}
+		if op, err := owner.Get(ctx, id); err != nil || op.Owner != "claimer" {
+			t.Fatalf("run %d: Get on the old owner: %+v %v", i, op, err)
+		}
+	}
+}
+
+// TestClaimedOwnerStateStale checks Running, Get and Orphans when the
+// operation's state still names the node it was claimed from (the
+// claimer's state update failed): the claim message, then the claimer's
+// records, name the owner; and the old owner's death must not make a
+// live claimer's operation an orphan.
+func TestClaimedOwnerStateStale(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx := context.Background()
+	lease := 600 * time.Millisecond
+	owner := connect(t, srv.URL, "cs", "owner", lease)
+	claimer := connect(t, srv.URL, "cs", "claimer", lease)
+	third := connect(t, srv.URL, "cs", "third", lease)
+	if err := owner.Create(ctx, oplog.Op{ID: "op_1", CallID: "CA1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := claimer.Claim(ctx, "op_1", "owner"); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*natsbus.Bus{owner, third} {
+		if err := natsbus.SetStateOwner(ctx, b, "op_1", "owner"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		ops, err := owner.Running(ctx, "CA1")
+		if err != nil || len(ops) != 1 || ops[0].Owner != "claimer" {
+			t.Fatalf("%s: Running: %+v %v, want owner claimer", when, ops, err)
+		}
+		if op, err := owner.Get(ctx, "op_1"); err != nil || op.Owner != "claimer" {
+			t.Fatalf("%s: Get: %+v %v, want owner claimer", when, op, err)
+		}
+	}
+	check("claimed, not written to")
+	if err := claimer.Append(ctx, "op_1", oplogtest.Rec(1, "started", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsbus.SetStateOwner(ctx, owner, "op_1", "owner"); err != nil {
+		t.Fatal(err)
+	}
+	check("after the claimer's first record")
+	owner.Close() // the old owner stops: the claimer still runs op_1
+	time.Sleep(2 * lease)
+	if o, err := third.Orphans(ctx); err != nil || len(o) != 0 {
+		t.Fatalf("Orphans after the old owner stopped: %+v %v, want none (the claimer lives)", o, err)
+	}
+	claimer.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o, err := third.Orphans(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(o) == 1 && o[0].Owner == "claimer" && o[0].LastSeq == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Orphans after the claimer stopped: %+v", o)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

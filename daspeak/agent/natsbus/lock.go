@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,7 +18,15 @@ const lockPoll = 25 * time.Millisecond
 
 // lockValue is the JSON of a held lock in the ops bucket.
 type lockValue struct {
-	Node    string    `json:"node"`
+	Node string `json:"node"`
+	// Inst is the holder's Bus instance (Bus.inst): a node restarted
+	// under the same name holds none of its predecessor's locks.
+	Inst string `json:"inst,omitempty"`
+	// Hold is the holder's hold in nanoseconds. The takers measure it on
+	// their own clocks (see Lock); no wall time is compared across nodes.
+	Hold time.Duration `json:"hold,omitempty"`
+	// Expires is the holder's wall-clock end of the hold, for people
+	// reading the bucket only.
 	Expires time.Time `json:"expires"`
 }
 
@@ -27,9 +36,18 @@ func lockKey(name string) string { return "lock." + name }
 // at most one node of the deployment at a time, waiting until ctx ends
 // (then ctx's error). It is a key "lock.<name>" in the operations
 // bucket, taken with a key-value Create (or, for a lock whose holder
-// died, an Update at the revision read), so two nodes never both take
-// it. A lock whose holder's lease expired, or that was held longer than
-// hold, is taken over: hold must bound the work done under the lock.
+// stopped or overran, an Update at the revision read), so two nodes never
+// both take it. hold must bound the work done under the lock.
+//
+// A lock is taken over at once when its holder has no lease, or its lease
+// is a later instance of the holder's node name (the node restarted: the
+// Bus that took the lock is gone). Otherwise it is taken over only after
+// this call saw the same revision of the key for the whole hold the holder
+// gave, timed on this node's monotonic clock, never by comparing one
+// node's wall clock with another's: clock skew between the nodes cannot
+// make a live holder lose the lock, while a taker that starts waiting may
+// wait up to a full hold after the holder's hold ended. (A holder whose
+// process stalls past its hold, as with any lease, loses it.)
 //
 // unlock releases it (a delete at the revision taken, so it never
 // releases a lock taken over meanwhile); it is safe to call once.
@@ -38,8 +56,10 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 		return nil, fmt.Errorf("%w: lock name %q", ErrConfig, name)
 	}
 	key := lockKey(name)
+	var seenRev uint64   // the revision held since seenAt, as far as this call saw
+	var seenAt time.Time // with a monotonic reading
 	for {
-		val, _ := json.Marshal(lockValue{Node: b.o.Node, Expires: time.Now().Add(hold)})
+		val, _ := json.Marshal(lockValue{Node: b.o.Node, Inst: b.inst, Hold: hold, Expires: time.Now().Add(hold)})
 		rev, err := b.ops.Create(ctx, key, val)
 		if err == nil {
 			return b.unlocker(key, rev), nil
@@ -54,8 +74,16 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 		case err != nil:
 			return nil, fmt.Errorf("natsbus: reading lock %s: %w", name, err)
 		}
+		if e.Revision() != seenRev {
+			seenRev, seenAt = e.Revision(), time.Now()
+		}
 		var held lockValue
-		if json.Unmarshal(e.Value(), &held) != nil || time.Now().After(held.Expires) || !b.alive(ctx, held.Node) {
+		bad := json.Unmarshal(e.Value(), &held) != nil
+		h := held.Hold
+		if h <= 0 {
+			h = hold // a value without its hold
+		}
+		if bad || time.Since(seenAt) >= h || !b.alive(ctx, held.Node, held.Inst) {
 			rev, err := b.ops.Update(ctx, key, val, e.Revision())
 			if err == nil {
 				b.log.Warn("natsbus: took over a lock whose holder stopped or overran", "lock", name, "holder", held.Node)
@@ -76,13 +104,22 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 	}
 }
 
-// alive reports whether node has a lease (true when unsure).
-func (b *Bus) alive(ctx context.Context, node string) bool {
+// alive reports whether the Bus instance inst of node still runs: node
+// has a lease, put by inst (true when unsure: the lease unreadable, or
+// inst or the lease's instance unknown).
+func (b *Bus) alive(ctx context.Context, node, inst string) bool {
 	if node == b.o.Node {
+		return inst == "" || inst == b.inst
+	}
+	e, err := b.nodes.Get(ctx, node)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false
+	}
+	if err != nil || inst == "" {
 		return true
 	}
-	_, err := b.nodes.Get(ctx, node)
-	return !errors.Is(err, jetstream.ErrKeyNotFound)
+	li, _, ok := strings.Cut(string(e.Value()), " ")
+	return !ok || li == inst
 }
 
 func (b *Bus) unlocker(key string, rev uint64) func() {

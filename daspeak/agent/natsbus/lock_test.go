@@ -103,3 +103,69 @@ func TestLockHolderStops(t *testing.T) {
 	}
 	unlockC()
 }
+
+// TestLockClockSkew: a live holder whose wall clock differs from the
+// taker's (its lock says it expired an hour ago, or in a year) keeps the
+// lock for the hold measured on the taker's own clock: the taker takes it
+// over only after seeing the same revision for the whole hold.
+func TestLockClockSkew(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := connect(t, srv.URL, "lkk", "a", 0), connect(t, srv.URL, "lkk", "b", 0)
+	for _, expires := range []time.Time{time.Now().Add(-time.Hour), time.Now().Add(365 * 24 * time.Hour)} {
+		if _, err := a.Lock(ctx, "x", 600*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		// a's clock is off: what it wrote as the end of its hold is far
+		// from b's time.
+		if err := natsbus.PutLock(ctx, a, "x", fmt.Appendf(nil, `{"node":"a","hold":%d,"expires":%q}`, 600*time.Millisecond, expires.Format(time.RFC3339Nano))); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+		if _, err := b.Lock(short, "x", time.Second); err == nil {
+			t.Fatalf("expires %v: b took a live holder's lock after %v, under its hold", expires, time.Since(start))
+		}
+		cancelShort()
+		start = time.Now()
+		unlock, err := b.Lock(ctx, "x", time.Second)
+		if err != nil {
+			t.Fatalf("expires %v: the lock was not taken over after its hold: %v", expires, err)
+		}
+		if el := time.Since(start); el < 500*time.Millisecond {
+			t.Errorf("expires %v: taken over %v after b began to wait, under the hold 600ms", expires, el)
+		}
+		unlock()
+	}
+}
+
+// TestLockNodeRestarted: a node that restarted under the same name (its
+// predecessor died without closing, so the name's lease lives on) does
+// not keep its predecessor's lock alive: it, and another node, take it
+// over at once.
+func TestLockNodeRestarted(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, taker := range []string{"a", "b"} {
+		prefix := "lkr" + taker
+		a := connect(t, srv.URL, prefix, "a", 0)
+		if _, err := a.Lock(ctx, "x", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		a.Conn().Close() // died: no goodbye, the lease stays for a while
+		a2 := connect(t, srv.URL, prefix, "a", 0)
+		tk := a2
+		if taker == "b" {
+			tk = connect(t, srv.URL, prefix, "b", 0)
+		}
+		short, cancelShort := context.WithTimeout(ctx, time.Second)
+		unlock, err := tk.Lock(short, "x", time.Second)
+		cancelShort()
+		if err != nil {
+			t.Fatalf("%s: the lock of node a's predecessor was not taken over: %v", taker, err)
+		}
+		unlock()
+	}
+}
