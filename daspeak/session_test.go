@@ -426,6 +426,26 @@ func TestModelFromLister(t *testing.T) {
 	}
 }
 
+// TestStoreAlreadyStored: a store that refuses to replace the caller's
+// credential (ErrAlreadyStored) is asked once, not retried, and the
+// error-store event's Err says why.
+func TestStoreAlreadyStored(t *testing.T) {
+	n := 0
+	store := daspeak.StoreFunc(func(ctx context.Context, id, cred, hash string, audio []byte) error {
+		n++
+		return fmt.Errorf("register once: %w", daspeak.ErrAlreadyStored)
+	})
+	s, _ := daspeak.Register(wavReader(t, fixtures.Utterances("slt")[0]), &fakeEngine{authenticity: 1},
+		&daspeak.Config{ModelHash: "m1", Store: store, CallerID: "caller-1", StoreBackoff: 200 * time.Millisecond})
+	ev, _ := run(t, s)
+	if ev.Type != daspeak.EventErrorStore || ev.Stored || !errors.Is(ev.Err, daspeak.ErrStore) || !errors.Is(ev.Err, daspeak.ErrAlreadyStored) {
+		t.Fatalf("event %s stored %v err %v", ev.Type, ev.Stored, ev.Err)
+	}
+	if n != 1 || s.Stats().StoreAttempts != 1 {
+		t.Fatalf("%d attempts (stats %d), want 1: the error is permanent", n, s.Stats().StoreAttempts)
+	}
+}
+
 func TestStoreRetries(t *testing.T) {
 	boom := errors.New("database is down")
 	for _, c := range []struct {

@@ -130,7 +130,13 @@
 // seven das-Peak names (result-success, result-fail-score,
 // result-fail-spoof, error-consumer-not-ready, error-parameters,
 // error-audio, error-das-Peak) and voicegate's error-store and
-// error-cancelled; each carries a reason ([Reason]). Events never hold a
+// error-cancelled; each carries a reason ([Reason]). An error-store with
+// reason already_registered (not store) is a register that another
+// operation of the caller (on another call) beat to the store: this
+// call's voice was not stored, and the voice stored for the caller is the
+// other call's, so the caller must not be taken as registered by it. The
+// store's refusal is permanent ([daspeak.ErrAlreadyStored]): it is not
+// retried. Events never hold a
 // credential or audio; see [Event.MarshalJSON] for the fields.
 //
 // # Many nodes

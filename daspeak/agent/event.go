@@ -43,6 +43,14 @@ const (
 	ReasonSpeech         Reason = "speech"         // not enough speech, no audio
 	ReasonStore          Reason = "store"          // error-store
 	ReasonCancelled      Reason = "cancelled"      // error-cancelled
+
+	// ReasonAlreadyRegistered is the reason of an error-store whose
+	// register another operation beat to the store (a register of the
+	// same caller on another call, started before either stored): this
+	// call's voice was not stored, and the voice stored for the caller is
+	// the other operation's. Its error says "another operation registered
+	// the caller meanwhile: this voice was not stored".
+	ReasonAlreadyRegistered Reason = "already_registered"
 )
 
 // Event is one event of an operation, as its event stream sends it. Every
@@ -143,6 +151,9 @@ func ReasonOf(t daspeak.EventType, err error) Reason {
 	case daspeak.EventErrorConsumerNotReady, daspeak.EventErrorAudio:
 		return ReasonSpeech
 	case EventErrorStore:
+		if errors.Is(err, ErrAlreadyRegistered) {
+			return ReasonAlreadyRegistered
+		}
 		return ReasonStore
 	case EventErrorCancelled:
 		return ReasonCancelled

@@ -106,7 +106,9 @@ func (op *operation) run(ctx context.Context, ending func()) {
 // register whose credential did not reach the store (daspeak's
 // error-store, or a success the store did not confirm) is error-store,
 // never success. The store's own error is logged, not sent: the agent's
-// event says only that the caller is not registered.
+// event says only that the caller is not registered, or, when another
+// operation registered the caller first (storeOnce), that this voice was
+// not stored (reason already_registered, see ReasonOf).
 func (op *operation) terminal(ev daspeak.Event) Event {
 	if ev.Type == daspeak.EventErrorStore || (ev.Type == daspeak.EventResultSuccess && op.kind == daspeak.OperationRegister && !ev.Stored) {
 		cause := ev.Err
@@ -119,6 +121,10 @@ func (op *operation) terminal(ev daspeak.Event) Event {
 		s.Err = ErrNotStored
 		msg := "the credential could not be stored: the caller is not registered"
 		if errors.Is(cause, ErrAlreadyRegistered) {
+			// Not a storage failure: the reason (already_registered) tells
+			// the widget not to take the caller's registration for this
+			// call's.
+			s.Err = fmt.Errorf("%w: %w", ErrNotStored, ErrAlreadyRegistered)
 			msg = "another operation registered the caller meanwhile: this voice was not stored"
 		}
 		return Event{Type: EventErrorStore, Session: s, Error: msg}

@@ -23,8 +23,11 @@ const recoverPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title
 <voicegate-agent id="slow" call-sid="CAslow1" caller-id="+34600000011" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="store" call-sid="CAstore2" caller-id="+34600000012" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="multi" call-sid="CAmulti1" caller-id="+34600000013" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="conflict" call-sid="CAconflict1" caller-id="+34600000014" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="ended" call-sid="CAended1" caller-id="+34600000015" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="nocall" call-sid="CAnocall1" caller-id="+34600000016" call-in-progress="true"></voicegate-agent>
 <script>
-window.tok = {forb: 'old', slow: 't', store: 't', multi: 't'};
+window.tok = {forb: 'old', slow: 't', store: 't', multi: 't', conflict: 't', ended: 't', nocall: 't'};
 window.hang = false;
 window.asked = {};
 for (const el of document.querySelectorAll('voicegate-agent')) {
@@ -42,10 +45,17 @@ for (const el of document.querySelectorAll('voicegate-agent')) {
 // (403: the task moved); "refused" is refused everywhere; "new" is
 // allowed. Registers of CAslow* and CAmulti* run until stopped; the
 // register of CAstore2 ends with error-store although its credential was
-// written (its status then says registered).
+// written (its status then says registered); the register of CAconflict1
+// ends with error-store, reason already_registered (another call's
+// register stored first: its status says registered). CAended1 and
+// CAnocall1 have a registered caller; CAended1 hangs up during its verify
+// (not enough speech, then not in progress), CAnocall1 before its verify
+// (409 no_call, then not in progress), as a Genesys call whose AudioHook
+// session ended while the page still says call-in-progress="true".
 type recoverAPI struct {
 	mu      sync.Mutex
-	asked   map[string]int // status requests by call id and token
+	ended   map[string]bool // calls hung up
+	asked   map[string]int  // status requests by call id and token
 	stopped map[string]chan struct{}
 	quit    chan struct{}
 }
@@ -70,8 +80,15 @@ func (f *recoverAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op := strings.Split(strings.TrimPrefix(r.URL.Path, "/agent/operations/"), "/")[0]
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "event: started\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":1,\"type\":\"started\"}\n\n", op)
-		if op == "op_CAstore2" {
+		switch op {
+		case "op_CAstore2":
 			fmt.Fprintf(w, "event: error-store\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":2,\"type\":\"error-store\",\"reason\":\"store\",\"error\":\"store write timed out\"}\n\n", op)
+			return
+		case "op_CAconflict1":
+			fmt.Fprintf(w, "event: error-store\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":2,\"type\":\"error-store\",\"reason\":\"already_registered\",\"error\":\"another operation registered the caller meanwhile: this voice was not stored\"}\n\n", op)
+			return
+		case "op_CAended1":
+			fmt.Fprintf(w, "event: error-audio\ndata: {\"operation_id\":%q,\"kind\":\"verify\",\"seq\":2,\"type\":\"error-audio\",\"reason\":\"speech\",\"net_speech\":0.6,\"net_speech_needed\":3}\n\n", op)
 			return
 		}
 		w.(http.Flusher).Flush()
@@ -103,14 +120,37 @@ func (f *recoverAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.asked[callID+" "+tok]++
 		f.mu.Unlock()
-		agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": body["caller_id"], "registered": callID == "CAstore2" && f.storeTried(), "call_in_progress": true})
+		f.mu.Lock()
+		ended := f.ended[callID]
+		f.mu.Unlock()
+		f.mu.Lock()
+		conflict := f.asked["conflict tried"] > 0
+		f.mu.Unlock()
+		registered := callID == "CAstore2" && f.storeTried() || callID == "CAconflict1" && conflict || callID == "CAended1" || callID == "CAnocall1"
+		agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": body["caller_id"], "registered": registered, "call_in_progress": !ended})
+	case "/agent/verify":
+		f.mu.Lock()
+		f.ended[callID] = true
+		f.mu.Unlock()
+		if callID == "CAnocall1" {
+			agent.WriteError(w, http.StatusConflict, agent.CodeNoCall, "no audio source for the call")
+			return
+		}
+		id := "op_" + callID
+		agent.WriteJSON(w, http.StatusAccepted, map[string]any{
+			"operation_id": id, "kind": "verify", "call_id": callID, "caller_id": body["caller_id"],
+			"events_url": "/agent/operations/" + id + "/events?token=tok",
+		})
 	case "/agent/register":
 		id := "op_" + callID
-		if callID == "CAstore2" {
-			f.mu.Lock()
+		f.mu.Lock()
+		switch callID {
+		case "CAstore2":
 			f.asked["store tried"]++
-			f.mu.Unlock()
+		case "CAconflict1":
+			f.asked["conflict tried"]++
 		}
+		f.mu.Unlock()
 		agent.WriteJSON(w, http.StatusAccepted, map[string]any{
 			"operation_id": id, "kind": "register", "call_id": callID, "caller_id": body["caller_id"],
 			"events_url": "/agent/operations/" + id + "/events?token=tok",
@@ -139,7 +179,7 @@ func (f *recoverAPI) storeTried() bool {
 // several calls left name each call.
 func TestWidgetRecoverBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	f := &recoverAPI{asked: map[string]int{}, stopped: map[string]chan struct{}{}, quit: make(chan struct{})}
+	f := &recoverAPI{asked: map[string]int{}, ended: map[string]bool{}, stopped: map[string]chan struct{}{}, quit: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -160,6 +200,11 @@ func TestWidgetRecoverBrowser(t *testing.T) {
 	}
 	for _, w := range []string{"forb", "slow", "store", "multi"} {
 		p.WaitText(sel(w, "main"), "^Register User$", 10*time.Second)
+	}
+	outcomeKind := func(w string) string {
+		var c string
+		p.Eval(`document.getElementById('`+w+`').shadowRoot.getElementById('outcome').className`, &c)
+		return c
 	}
 
 	// A token that never comes: the start is given up and said.
@@ -201,12 +246,43 @@ func TestWidgetRecoverBrowser(t *testing.T) {
 		t.Errorf("the refusal is still shown after the new token was accepted: %q", p.Text(sel("forb", "otitle")))
 	}
 
-	// error-store, but the credential was written: said registered.
+	// error-store, and the caller is registered: not confirmed (amber),
+	// never a green success: the voice stored may be another call's.
 	p.Click(sel("store", "main"))
-	p.WaitText(sel("store", "otitle"), "^Voice registered$", 10*time.Second)
-	p.WaitText(sel("store", "ocause"), "error while saving, but the caller.s voice is registered", time.Second)
-	p.WaitText(sel("store", "main"), "^Authenticate User$", 5*time.Second)
+	p.WaitText(sel("store", "main"), "^Authenticate User$", 10*time.Second)
+	p.WaitText(sel("store", "otitle"), "^Registration not confirmed$", time.Second)
+	p.WaitText(sel("store", "ocause"), "A voice is registered for this caller, but the service could not confirm it is this call.s\\.$", time.Second)
+	p.WaitText(sel("store", "otodo"), "^Press Authenticate User to check", time.Second)
+	if k := outcomeKind("store"); strings.Contains(k, "success") || !strings.Contains(k, "error") {
+		t.Errorf("error-store with the caller registered shown as %q, want error (amber), not success", k)
+	}
 	p.Screenshot("widget-store-saved", "voicegate-agent#store")
+
+	// error-store, reason already_registered: another call registered the
+	// caller meanwhile. A failure, though the status says registered.
+	p.WaitText(sel("conflict", "main"), "^Register User$", 10*time.Second)
+	p.Click(sel("conflict", "main"))
+	p.WaitText(sel("conflict", "otitle"), "^Voice not registered$", 10*time.Second)
+	p.WaitText(sel("conflict", "ocause"), "^Another call registered this caller meanwhile; this voice was not stored\\.$", time.Second)
+	p.WaitText(sel("conflict", "main"), "^Authenticate User$", 5*time.Second)
+	time.Sleep(300 * time.Millisecond) // the status read after the result must not replace it
+	if got := p.Text(sel("conflict", "otitle")); got != "Voice not registered" || !strings.Contains(outcomeKind("conflict"), "fail") {
+		t.Errorf("after the status read: %q (%s), want the failure Voice not registered", got, outcomeKind("conflict"))
+	}
+	p.Screenshot("widget-store-conflict", "voicegate-agent#conflict")
+
+	// A hang-up during a verify ("not enough speech", then the server says
+	// the call is not in progress) and before one (409 no_call): both are
+	// said as the call's end, with the buttons off.
+	for _, w := range []string{"ended", "nocall"} {
+		p.WaitText(sel(w, "main"), "^Authenticate User$", 10*time.Second)
+		p.Click(sel(w, "main"))
+		p.WaitText(sel(w, "otitle"), "^Call ended$", 10*time.Second)
+		p.WaitText(sel(w, "main"), "^Call ended$", 5*time.Second)
+		if !disabled(w) {
+			t.Errorf("%s: the main button is enabled after the call ended", w)
+		}
+	}
 
 	// Two calls left with a register running: each notice names its call.
 	for _, next := range []string{"CAmulti2", "CAmulti3"} {

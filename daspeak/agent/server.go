@@ -718,7 +718,8 @@ func (s *Server) storeOnce(ctx context.Context, callerID, credential, modelHash 
 	s.registerMu.Lock()
 	defer s.registerMu.Unlock()
 	if _, err := s.opts.Store.Store.Get(ctx, callerID); err == nil {
-		return ErrAlreadyRegistered
+		// Permanent: the session does not retry it.
+		return fmt.Errorf("%w (%w)", ErrAlreadyRegistered, daspeak.ErrAlreadyStored)
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return err
 	}

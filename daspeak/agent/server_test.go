@@ -789,6 +789,58 @@ func TestOperationTimeout(t *testing.T) {
 	}
 }
 
+// racingStore is a credstore.Store in which another operation's register
+// of the caller lands just before the Get after the first startGets (the
+// start's reads): the register whose store step makes that Get lost the
+// race.
+type racingStore struct {
+	credstore.Store
+	mu   sync.Mutex
+	gets int
+}
+
+const startGets = 2 // a start reads the store before and after reserving the call
+
+func (r *racingStore) Get(ctx context.Context, id string) (credstore.Record, error) {
+	r.mu.Lock()
+	r.gets++
+	if r.gets == startGets+1 {
+		r.Store.Put(ctx, id, credstore.Record{Credential: "cred-of-the-other-call"})
+	}
+	r.mu.Unlock()
+	return r.Store.Get(ctx, id)
+}
+
+// TestRegisterLostRace: a register that another operation beat to the
+// store ends with error-store, reason already_registered (not store: the
+// caller is registered, with another call's voice), after one store
+// attempt (the refusal is permanent, never retried), and leaves the other
+// voiceprint as it is.
+func TestRegisterLostRace(t *testing.T) {
+	var rs *racingStore
+	e := newEnv(t, func(o *Options, _ *fakeSource) {
+		rs = &racingStore{Store: o.Store.Store}
+		o.Store.Store = rs
+	})
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, hold: true})
+	op := e.start("/register", callA, callerA, nil)
+	_, msgs := e.events(op["events_url"].(string), "")
+	last := checkStream(t, msgs, op)
+	if last.Event != "error-store" || last.Data["reason"] != string(ReasonAlreadyRegistered) ||
+		last.Data["error"] != "another operation registered the caller meanwhile: this voice was not stored" {
+		t.Fatalf("ended with %s", last.Raw)
+	}
+	rs.mu.Lock()
+	gets := rs.gets - startGets
+	rs.mu.Unlock()
+	if gets != 1 {
+		t.Fatalf("the store was asked %d times, want 1: a caller already registered is not retried", gets)
+	}
+	if rec, _ := e.mem.Get(context.Background(), callerA); rec.Credential != "cred-of-the-other-call" {
+		t.Fatalf("the other call's voiceprint was replaced: %q", rec.Credential)
+	}
+}
+
 // TestStoreOnce: of registers of one caller that all reach the store (two
 // calls, both started before either stored), exactly one stores; the others
 // fail with ErrAlreadyRegistered and leave the first voiceprint as it is.

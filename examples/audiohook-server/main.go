@@ -645,7 +645,8 @@ func (r registerOnce) StoreCredential(ctx context.Context, callerID, credential,
 	r.s.regMu.Lock()
 	defer r.s.regMu.Unlock()
 	if _, err := r.s.creds.Get(ctx, callerID); err == nil {
-		return errAlreadyRegistered
+		// Permanent: the session does not retry it.
+		return fmt.Errorf("%w (%w)", errAlreadyRegistered, daspeak.ErrAlreadyStored)
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return err
 	}
@@ -686,6 +687,16 @@ func (s *server) result(ctx context.Context, log *slog.Logger, sess *audiohook.S
 func (s *server) send(ctx context.Context, log *slog.Logger, sess *audiohook.Session, typ string, ev daspeak.Event) bool {
 	ev.Credential, ev.Audio = "", nil // they stay on the server
 	data, err := json.Marshal(ev)
+	if err == nil && ev.NetSpeechNeeded == 0 {
+		// A refusal before any session ran (not registered, already
+		// registered) needed no speech: "net_speech_needed":0 would say
+		// a session was content with none, so the field is left out.
+		var m map[string]json.RawMessage
+		if err = json.Unmarshal(data, &m); err == nil {
+			delete(m, "net_speech_needed")
+			data, err = json.Marshal(m)
+		}
+	}
 	if err != nil {
 		log.Debug("event not encodable", "type", typ, "err", err)
 		return false

@@ -282,6 +282,9 @@ func TestRegisterRefusedOverStored(t *testing.T) {
 			!strings.Contains(o.result["error"].(string), "already registered") {
 			t.Fatalf("%s over a stored credential: %+v", cc, o.result)
 		}
+		if v, ok := o.result["net_speech_needed"]; ok {
+			t.Errorf("%s: the already-registered refusal, made before any session, says net_speech_needed %v", cc, v)
+		}
 		if o.disconnect == nil || o.disconnect.Reason != wire.ReasonCompleted || o.disconnect.Info != "error-parameters" {
 			t.Fatalf("%s: disconnect %+v", cc, o.disconnect)
 		}
@@ -367,6 +370,9 @@ func TestEnrolmentIsExplicit(t *testing.T) {
 	if o.result["type"] != "error-parameters" || o.result["operation"] != "verify" ||
 		o.disconnect == nil || o.disconnect.Reason != wire.ReasonCompleted {
 		t.Fatalf("unknown caller without operation: %+v", o)
+	}
+	if v, ok := o.result["net_speech_needed"]; ok {
+		t.Errorf("the not-registered refusal, made before any session, says net_speech_needed %v", v)
 	}
 	if _, err := e.store.Get(context.Background(), caller); !errors.Is(err, credstore.ErrNotFound) {
 		t.Fatalf("unknown caller was enrolled: %v", err)

@@ -487,6 +487,12 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			writeError(w, http.StatusServiceUnavailable, "the session's result could not be read")
 			return
 		}
+		if d.Status == statusAlreadyRegistered {
+			// Another registration of the caller stored first: the
+			// answer a register of a registered caller gets.
+			writeError(w, http.StatusConflict, errAlreadyRegistered.Error())
+			return
+		}
 		agent.WriteJSON(w, http.StatusOK, d)
 	}
 }
@@ -495,7 +501,9 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 // to replace an existing credential (the caller must be deleted first),
 // checking and storing under the caller's lock (lockCaller), so two
 // registrations of the same caller cannot both succeed, on one node or
-// on several.
+// on several. The refusal wraps errAlreadyRegistered and
+// daspeak.ErrAlreadyStored (not retried); the session then ends as a
+// register refused at its start would: already_registered (update).
 type registerOnce struct {
 	s *server
 	// unsure: an earlier attempt's store may have landed (errStoreUnknown)
@@ -523,9 +531,10 @@ func (r *registerOnce) StoreCredential(ctx context.Context, callerID, credential
 	if rec, err := r.s.creds.Get(ctx, callerID); err == nil {
 		r.unsure = false
 		if rec.Credential == credential && rec.ModelHash == modelHash {
-			return nil
+			return nil // this registration's own earlier attempt
 		}
-		return errAlreadyRegistered
+		// Permanent: the session does not retry it.
+		return fmt.Errorf("%w (%w)", errAlreadyRegistered, daspeak.ErrAlreadyStored)
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return r.fail(err)
 	}
@@ -643,7 +652,9 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 			break
 		}
 		last = ev
-		if ev.Type == daspeak.EventErrorStore {
+		if ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered) {
+			s.log.Info("another registration of the caller stored first; this one was not stored", "session", sess.id)
+		} else if ev.Type == daspeak.EventErrorStore {
 			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}
 		sess.update(ctx, ev)

@@ -201,14 +201,16 @@ func TestMultiNode(t *testing.T) {
 
 	// One new caller registered on every node at once, a few rounds: the
 	// registration lock holds across the nodes, so exactly one wins and
-	// the others end with error-store, nothing stored over the winner.
+	// the others are answered 409 (already registered), nothing stored
+	// over the winner.
 	const contested = "+34600000299"
 	for round := range 3 {
 		docs := make([]doc, len(nodes))
+		codes := make([]int, len(nodes))
 		var wg sync.WaitGroup
 		for i, n := range nodes {
 			wg.Go(func() {
-				_, docs[i] = ivrDo(t, n, http.MethodPost, "/register?caller="+url.QueryEscape(contested), wav(t, fixtures.Utterances(voices[i])[1]))
+				codes[i], docs[i] = ivrDo(t, n, http.MethodPost, "/register?caller="+url.QueryEscape(contested), wav(t, fixtures.Utterances(voices[i])[1]))
 			})
 		}
 		wg.Wait()
@@ -217,8 +219,8 @@ func TestMultiNode(t *testing.T) {
 			switch {
 			case d.Status == statusSuccess:
 				won++
-			case eventType(d) != string(daspeak.EventErrorStore):
-				t.Errorf("round %d, node %s: %+v %s", round, nodes[i].name, d, d.Event)
+			case codes[i] != http.StatusConflict:
+				t.Errorf("round %d, node %s: %d %+v %s", round, nodes[i].name, codes[i], d, d.Event)
 			}
 		}
 		if won != 1 {

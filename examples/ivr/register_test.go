@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/internal/fixtures"
 )
 
 // slowStore widens the window between a registration's check and its
@@ -118,5 +123,59 @@ func TestRegisterStoreNotCut(t *testing.T) {
 	}
 	if rec, err := mem.Get(context.Background(), "+34600000778"); err != nil || rec.Credential != "cred" {
 		t.Fatalf("stored %+v, %v", rec, err)
+	}
+}
+
+// racingStore is a credstore.Store in which another registration of the
+// caller lands just before the second Get (the first is the request's
+// check, the second registerOnce's): the registration lost the race.
+type racingStore struct {
+	credstore.Store
+	mu   sync.Mutex
+	gets int
+}
+
+func (r *racingStore) Get(ctx context.Context, id string) (credstore.Record, error) {
+	r.mu.Lock()
+	r.gets++
+	if r.gets == 2 {
+		r.Store.Put(ctx, id, credstore.Record{Credential: "cred-of-the-other-registration"})
+	}
+	r.mu.Unlock()
+	return r.Store.Get(ctx, id)
+}
+
+// TestRegisterLostRace: an upload whose registration another one beat to
+// the store is answered as a register of a registered caller is (409,
+// already registered), not as a storage failure, after one store attempt
+// (the refusal is permanent, never retried); the other registration's
+// credential stays.
+func TestRegisterLostRace(t *testing.T) {
+	e := newEnv(t)
+	rs := &racingStore{Store: e.srv.creds.Store}
+	e.srv.creds.Store = rs
+	const caller = "+34600000035"
+	start := time.Now()
+	req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/register?caller="+url.QueryEscape(caller), bytes.NewReader(wav(t, fixtures.Utterances("rms")[0])))
+	req.Header.Set("X-API-Key", apiKey)
+	req.Header.Set("Content-Type", "audio/wav")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusConflict || string(body) != `{"error":"`+errAlreadyRegistered.Error()+`"}`+"\n" {
+		t.Fatalf("register that lost the race: %d %s, want 409 as a register of a registered caller gets", resp.StatusCode, body)
+	}
+	rs.mu.Lock()
+	gets := rs.gets
+	rs.mu.Unlock()
+	if gets != 2 {
+		t.Fatalf("the store was read %d times (took %v), want 2: the check and one store attempt", gets, took)
+	}
+	if rec, _ := e.store.Get(context.Background(), caller); rec.Credential != "cred-of-the-other-registration" {
+		t.Fatalf("the other registration's credential was replaced: %q", rec.Credential)
 	}
 }

@@ -24,7 +24,10 @@ import (
 //	            (processing), or recExpired: no audio came within
 //	            -session-ttl (terminal; the session is gone)
 //	seq 2, 3, … the session's events (daspeak.Event JSON, without
-//	            credential and audio), the last one terminal
+//	            credential and audio), the last one terminal; a
+//	            register that another registration of the caller beat
+//	            to the store ends with an error-store event recorded as
+//	            recAlreadyRegistered (status already_registered)
 //
 // Appending seq 1 is what makes a session take one stream only: of two
 // nodes appending it, one gets oplog.ErrSeq. The node that appended it
@@ -32,8 +35,9 @@ import (
 // the sessionSpec), writes its events, and when that node stops for good
 // another node ends the session (reapOrphans).
 const (
-	recAudio   = "audio"
-	recExpired = "expired"
+	recAudio             = "audio"
+	recExpired           = "expired"
+	recAlreadyRegistered = "already-registered"
 )
 
 // appendTimeout bounds one write of a session's record.
@@ -96,6 +100,8 @@ func statusOf(typ string) string {
 		return statusFailScore
 	case string(daspeak.EventResultFailSpoof):
 		return statusFailSpoof
+	case recAlreadyRegistered:
+		return statusAlreadyRegistered
 	default: // error-*, including error-store
 		return statusError
 	}
@@ -323,15 +329,24 @@ func (s *server) take(ctx context.Context, op oplog.Op) (*session, error) {
 // update records an event. A register error-store (or, defensively, a
 // result-success whose credential was not stored) is reported as
 // error-store with a fixed message: the store's own error may name files,
-// and success is reported only after the store kept the credential. Every
-// event but progress ends the session; a session has one terminal event.
+// and success is reported only after the store kept the credential. An
+// error-store because another registration of the caller stored first
+// (registerOnce) says so (errAlreadyRegistered) and is recorded as
+// recAlreadyRegistered: status already_registered, as a register refused
+// at its start. Every event but progress ends the session; a session has
+// one terminal event.
 func (sess *session) update(ctx context.Context, ev daspeak.Event) {
 	if sess.ended {
 		return
 	}
+	typ := string(ev.Type)
 	if ev.Operation == daspeak.OperationRegister && (ev.Type == daspeak.EventErrorStore || ev.Type == daspeak.EventResultSuccess && !ev.Stored) {
 		why := errStoreFailed
-		if errors.Is(ev.Err, errStoreUnknown) {
+		typ = string(daspeak.EventErrorStore)
+		switch {
+		case ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered):
+			why, typ = errAlreadyRegistered, recAlreadyRegistered
+		case errors.Is(ev.Err, errStoreUnknown):
 			why = errStoreUnknown // not "nothing was registered": not known
 		}
 		ev = daspeak.Event{
@@ -345,9 +360,10 @@ func (sess *session) update(ctx context.Context, ev daspeak.Event) {
 	if err != nil {
 		data = []byte(`{"type":"error-audio","error":"event not encodable"}`)
 		ev.Type = daspeak.EventErrorAudio
+		typ = string(ev.Type)
 	}
 	terminal := ev.Type != daspeak.EventProgress
-	err = sess.append(ctx, oplog.Record{Seq: sess.seq + 1, Type: string(ev.Type), Terminal: terminal, Data: data})
+	err = sess.append(ctx, oplog.Record{Seq: sess.seq + 1, Type: typ, Terminal: terminal, Data: data})
 	switch {
 	case err == nil:
 		sess.seq++

@@ -63,11 +63,17 @@
 // result; when the server, having said the call was in progress, says it
 // is not (a Genesys call is forgotten when its AudioHook session ends,
 // while call-in-progress stays "true"), "not enough speech" is said as
-// the call's end, and the main button says "Call ended" and is off. A
-// register that ended in error-store may have stored (a write whose
-// answer was lost): the caller is looked up and said registered, not
+// the call's end, and the main button says "Call ended" and is off. The
+// status is read after every result and after a start refused with
+// no_call, which is then also said as the call's end when the call
+// ended. A register that ended in error-store may have stored (a write
+// whose answer was lost): the caller is looked up and said not
 // registered (only when the call's caller was looked up) or not
-// confirmed.
+// confirmed, never registered: a voice found registered after an error
+// may be another call's. Only a result-success of the operation is
+// shown as a green success. An error-store with reason
+// already_registered (another call registered the caller meanwhile) is a
+// failure: this voice was not stored.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
@@ -160,7 +166,10 @@
     },
     // A register that ended in error-store may still have stored (a
     // write whose answer was lost): the caller is looked up (_load) and
-    // store_checking becomes store, store_saved or store_unknown.
+    // store_checking becomes store, store_saved or store_unknown. Only a
+    // result-success of this call's register is a green "Voice
+    // registered": a caller found registered after an error may hold
+    // another call's voice (store_saved is amber, not confirmed).
     store_checking: {
       kind: 'error', title: 'Registration not confirmed',
       cause: 'The voice was processed, but the service reported an error while saving it.',
@@ -172,9 +181,16 @@
       todo: 'Nothing was registered. Register again. If it keeps failing, contact your administrator.',
     },
     store_saved: {
-      kind: 'success', title: 'Voice registered',
-      cause: 'The service reported an error while saving, but the caller\u2019s voice is registered.',
-      todo: '',
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The service reported an error while saving. A voice is registered for this caller, but the service could not confirm it is this call\u2019s.',
+      todo: 'Press Authenticate User to check that the registered voice is this caller\u2019s. If it does not match, delete the registration and register again.',
+    },
+    // error-store, reason already_registered: a register of the same
+    // caller on another call stored first.
+    store_conflict: {
+      kind: 'fail', title: 'Voice not registered',
+      cause: 'Another call registered this caller meanwhile; this voice was not stored.',
+      todo: 'The registered voice is the other call\u2019s, which may not be this caller. Press Authenticate User to check it; if it does not match, delete the registration and register again.',
     },
     store_unknown: {
       kind: 'error', title: 'Registration not confirmed',
@@ -195,9 +211,9 @@
       todo: 'Nothing was registered. Try again.',
     },
     lost_register_done: {
-      kind: 'success', title: 'Voice registered',
-      cause: 'The answer to Register was lost, but the caller\u2019s voice is registered.',
-      todo: '',
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The answer to Register was lost. A voice is registered for this caller, but the service could not confirm it is this call\u2019s.',
+      todo: 'Press Authenticate User to check that the registered voice is this caller\u2019s. If it does not match, delete the registration and register again.',
     },
     lost_register_unknown: {
       kind: 'error', title: 'Registration not confirmed',
@@ -1404,9 +1420,18 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         // A store write whose answer was lost may have landed: the status
         // read below says which (see _load).
         if (reason === 'store' && kind === 'register') row = ROWS.store_checking;
+        // Another call's register of this caller stored first: a failure,
+        // whatever the status read below says of the caller.
+        if (reason === 'already_registered') {
+          row = ROWS.store_conflict;
+          this.m.registered = true;
+          this.m.next = 'verify';
+        }
         this._show(row, null, detail);
-        if (kind === 'register') this._load(0, true); // did anything get stored?
       }
+      // After every result: did anything get stored, and is the call still
+      // live (a hang-up can end a check as "not enough speech")?
+      this._load(0, true);
       const u = this._utils;
       if (u && typeof u.onResponse === 'function') {
         try {
@@ -1419,12 +1444,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.dispatchEvent(new CustomEvent('voicegate-result', { detail: ev, bubbles: true, composed: true }));
     }
 
-    // _noteCallEnded: a "not enough speech" result whose call turns out to
-    // have ended (the stream's end can reach the widget before the news
-    // of the hang-up) is shown, and said, as the call's end.
+    // _noteCallEnded: a "not enough speech" result, or a start refused
+    // with no_call, whose call turns out to have ended (the stream's end
+    // can reach the widget before the news of the hang-up) is shown, and
+    // said, as the call's end.
     _noteCallEnded() {
       const o = this.m.outcome;
-      if (o && o.row === ROWS.speech && this._callEnded()) this._show(ROWS.call_ended, null, o.detail);
+      if (o && (o.row === ROWS.speech || o.row === ROWS.no_call) && this._callEnded()) this._show(ROWS.call_ended, null, o.detail);
     }
 
     // _callEnded: this call was seen live and has ended (the attribute or
@@ -1544,6 +1570,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         console.error('voicegate-agent: the voice service answered ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
       }
       this._show(row, e);
+      // No audio from the call: it may have ended (a Genesys call is
+      // forgotten with its AudioHook session); the status read says so
+      // (_noteCallEnded).
+      if (row === ROWS.no_call && !this._op) this._load(0, true);
     }
 
     // _watchToken looks at the token every FORBIDDEN_RECHECK_MS while the
