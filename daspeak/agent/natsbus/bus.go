@@ -138,6 +138,12 @@ type Bus struct {
 	wg     sync.WaitGroup
 	subs   []*nats.Subscription
 
+	// lockSeen: for each lock another node holds, the revision this Bus
+	// first saw and when (monotonic), kept across Lock calls so that a
+	// hold longer than any one caller waits is still measured (Lock).
+	lockMu   sync.Mutex
+	lockSeen map[string]seenLock
+
 	mu      sync.Mutex
 	last    map[string]lastRec // the last record this node appended or read, by operation
 	known   map[string]state   // operations seen in the ops bucket

@@ -42,8 +42,10 @@ func lockKey(name string) string { return "lock." + name }
 // A lock is taken over at once when its holder has no lease, or its lease
 // is a later instance of the holder's node name (the node restarted: the
 // Bus that took the lock is gone). Otherwise it is taken over only after
-// this call saw the same revision of the key for the whole hold the holder
-// gave, timed on this node's monotonic clock, never by comparing one
+// this Bus saw the same revision of the key for the whole hold the holder
+// gave, timed on this node's monotonic clock (across Lock calls: a caller
+// that waits less than the hold and asks again still frees a lock whose
+// holder never released it), never by comparing one
 // node's wall clock with another's: clock skew between the nodes cannot
 // make a live holder lose the lock, while a taker that starts waiting may
 // wait up to a full hold after the holder's hold ended. (A holder whose
@@ -56,12 +58,11 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 		return nil, fmt.Errorf("%w: lock name %q", ErrConfig, name)
 	}
 	key := lockKey(name)
-	var seenRev uint64   // the revision held since seenAt, as far as this call saw
-	var seenAt time.Time // with a monotonic reading
 	for {
 		val, _ := json.Marshal(lockValue{Node: b.o.Node, Inst: b.inst, Hold: hold, Expires: time.Now().Add(hold)})
 		rev, err := b.ops.Create(ctx, key, val)
 		if err == nil {
+			b.forget(key)
 			return b.unlocker(key, rev), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -74,9 +75,7 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 		case err != nil:
 			return nil, fmt.Errorf("natsbus: reading lock %s: %w", name, err)
 		}
-		if e.Revision() != seenRev {
-			seenRev, seenAt = e.Revision(), time.Now()
-		}
+		seenAt := b.seen(key, e.Revision())
 		var held lockValue
 		bad := json.Unmarshal(e.Value(), &held) != nil
 		h := held.Hold
@@ -86,6 +85,7 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 		if bad || time.Since(seenAt) >= h || !b.alive(ctx, held.Node, held.Inst) {
 			rev, err := b.ops.Update(ctx, key, val, e.Revision())
 			if err == nil {
+				b.forget(key)
 				b.log.Warn("natsbus: took over a lock whose holder stopped or overran", "lock", name, "holder", held.Node)
 				return b.unlocker(key, rev), nil
 			}
@@ -102,6 +102,53 @@ func (b *Bus) Lock(ctx context.Context, name string, hold time.Duration) (unlock
 		case <-t.C:
 		}
 	}
+}
+
+// maxLockSeen bounds Bus.lockSeen: past it the older half is dropped (a
+// lock dropped is watched again from its next sighting).
+const maxLockSeen = 4096
+
+// seenLock is a revision of a lock key and when this Bus first saw it.
+type seenLock struct {
+	rev uint64
+	at  time.Time // with a monotonic reading
+}
+
+// seen records that key holds revision rev and returns since when this
+// Bus has seen that revision.
+func (b *Bus) seen(key string, rev uint64) time.Time {
+	b.lockMu.Lock()
+	defer b.lockMu.Unlock()
+	if v, ok := b.lockSeen[key]; ok && v.rev == rev {
+		return v.at
+	}
+	if b.lockSeen == nil {
+		b.lockSeen = map[string]seenLock{}
+	}
+	now := time.Now()
+	if len(b.lockSeen) >= maxLockSeen {
+		oldest := now
+		for _, v := range b.lockSeen {
+			if v.at.Before(oldest) {
+				oldest = v.at
+			}
+		}
+		mid := oldest.Add(now.Sub(oldest) / 2)
+		for k, v := range b.lockSeen {
+			if !v.at.After(mid) {
+				delete(b.lockSeen, k)
+			}
+		}
+	}
+	b.lockSeen[key] = seenLock{rev: rev, at: now}
+	return now
+}
+
+// forget drops what this Bus saw of key (it took the lock).
+func (b *Bus) forget(key string) {
+	b.lockMu.Lock()
+	delete(b.lockSeen, key)
+	b.lockMu.Unlock()
 }
 
 // alive reports whether the Bus instance inst of node still runs: node

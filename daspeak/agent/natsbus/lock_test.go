@@ -128,15 +128,49 @@ func TestLockClockSkew(t *testing.T) {
 			t.Fatalf("expires %v: b took a live holder's lock after %v, under its hold", expires, time.Since(start))
 		}
 		cancelShort()
-		start = time.Now()
 		unlock, err := b.Lock(ctx, "x", time.Second)
 		if err != nil {
 			t.Fatalf("expires %v: the lock was not taken over after its hold: %v", expires, err)
 		}
-		if el := time.Since(start); el < 500*time.Millisecond {
+		// b's first sighting was after start: the hold runs from there,
+		// across b's two calls.
+		if el := time.Since(start); el < 600*time.Millisecond {
 			t.Errorf("expires %v: taken over %v after b began to wait, under the hold 600ms", expires, el)
 		}
 		unlock()
+	}
+}
+
+// TestLockShortWaiters: a live holder that never releases its lock (its
+// unlock failed, or it stalled) loses it once its hold has passed, even
+// when every taker waits less than the hold and then asks again, as the
+// IVR's registrations do (a 10 s wait under a 30 s hold): the Bus keeps
+// what it saw across Lock calls. Before, each call began its watch anew
+// and the lock was never taken over, so the caller could be neither
+// registered nor deleted.
+func TestLockShortWaiters(t *testing.T) {
+	srv := natsbustest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a, b := connect(t, srv.URL, "lks", "a", 0), connect(t, srv.URL, "lks", "b", 0)
+	if _, err := a.Lock(ctx, "y", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+		unlock, err := b.Lock(short, "y", time.Second)
+		cancelShort()
+		if err == nil {
+			if el := time.Since(start); el < time.Second {
+				t.Fatalf("taken over %v after the first try, under the holder's hold of 1s", el)
+			}
+			unlock()
+			return
+		}
+		if ctx.Err() != nil || time.Since(start) > 5*time.Second {
+			t.Fatalf("never taken over by waits of 300 ms each (%v): %v", time.Since(start), err)
+		}
 	}
 }
 
