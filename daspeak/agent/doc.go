@@ -62,8 +62,9 @@
 // re-verify leaves the running operation alone.
 // request_id is the client's id of a start: 8 to 64 letters, digits and
 // "-" (the widget sends a crypto.randomUUID()), else 400 bad_request; one
-// id serves one start (another start naming it is refused 409
-// request_id_used). A stop by call_id and request_id is for a client
+// id serves one start on a call (another start naming it on that call is
+// refused 409 request_id_used). Ids are per call: a stop, authorized for
+// its own call only, never fences a start on another. A stop by call_id and request_id is for a client
 // that never got the operation id (the answer of its start was lost: a
 // proxy's 5xx, no answer, a 2xx whose body was cut) and is a fence: the
 // start claims its request id once it has reserved its call and before
@@ -80,8 +81,7 @@
 // settled (the operation has not ended yet, or the node that runs it did
 // not answer) the answer is 503: ask again. The stop is idempotent, and
 // is authorized as a start is (the CallAuthorizer must allow the agent
-// on the call; the call need not be live); a request_id used on another
-// call is refused 409 request_id_used.
+// on the call; the call need not be live).
 // A stop by call_id alone (no request_id, no operation_id) is best
 // effort: it stops whatever runs or is starting on the call at that
 // moment (a start still opening its audio is then answered 409 busy), on

@@ -25,7 +25,7 @@
 //     (written before Vg-Node existed) and Orphans' first sift.
 //   - Locks (Lock): key "lock.<name>" in the same bucket, taken with a
 //     key-value Create, deleted to release.
-//   - Request claims (ClaimRequest): key "req.<request id>" in the same
+//   - Request claims (ClaimRequest): key "req.<call id>.<request id>" in the same
 //     bucket, made with a key-value Create (the first claim wins), kept
 //     Retain.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts

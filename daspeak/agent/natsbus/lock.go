@@ -2,6 +2,8 @@ package natsbus
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,9 +181,19 @@ func (b *Bus) unlocker(key string, rev uint64) func() {
 	}
 }
 
-func requestKey(id string) string { return "req." + id }
+// requestKey is the claim key of request id on call callID: a call id
+// that is not a key token (letters, digits, "_", "-") is replaced by its
+// SHA-256 in hex.
+func requestKey(callID, id string) string {
+	if !validName(callID) {
+		sum := sha256.Sum256([]byte(callID))
+		callID = hex.EncodeToString(sum[:])
+	}
+	return "req." + callID + "." + id
+}
 
-// ClaimRequest implements oplog.Log: the claim is a key "req.<id>" in the
+// ClaimRequest implements oplog.Log: the claim is a key
+// "req.<call id>.<id>" in the
 // operations bucket holding r's JSON, made with a key-value Create, so of
 // any number of nodes claiming one id exactly one succeeds; the others
 // read the claim that holds. Claims expire with the bucket's TTL
@@ -197,7 +209,7 @@ func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (opl
 	if err != nil {
 		return oplog.Request{}, false, err
 	}
-	key := requestKey(id)
+	key := requestKey(r.CallID, id)
 	for range 3 {
 		if _, err := b.ops.Create(ctx, key, val); err == nil {
 			return r, true, nil

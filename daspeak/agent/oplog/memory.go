@@ -200,6 +200,7 @@ func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Reques
 	if r.Node == "" {
 		r.Node = MemoryNode
 	}
+	id = r.CallID + " " + id // claims are per call (Log.ClaimRequest)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()

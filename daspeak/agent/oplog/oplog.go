@@ -107,9 +107,12 @@ type Log interface {
 	// Ready reports whether the Log can serve: nil, or why not (the bus
 	// is unreachable).
 	Ready(ctx context.Context) error
-	// ClaimRequest records r as the claim of the client request id
-	// unless id is claimed already, in one step against every other
-	// ClaimRequest of id on any node: the first wins. It returns the
+	// ClaimRequest records r as the claim of the client request id on
+	// the call r.CallID unless that id is claimed on that call already,
+	// in one step against every other ClaimRequest of id on the call on
+	// any node: the first wins. Claims are per call, so that a stop on one
+	// call (authorized for that call only) cannot fence a start of the
+	// same id on another. It returns the
 	// claim that holds (r when won is true, else the earlier one);
 	// ErrBadRequestID when ValidRequestID refuses id. A claim is kept as
 	// long as finished operations are (the Log's retain; Memory also

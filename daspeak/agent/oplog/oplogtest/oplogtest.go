@@ -51,6 +51,14 @@ func requests(t *testing.T, m oplog.Log) {
 	if err != nil || won || held != start {
 		t.Fatalf("second claim: %+v %v %v", held, won, err)
 	}
+	// Claims are per call: the same id on another call is its own claim.
+	other := oplog.Request{Fenced: true, CallID: "CA2", Node: m.Node()}
+	if held, won, err := m.ClaimRequest(ctx, id, other); err != nil || !won || held != other {
+		t.Fatalf("claim of the id on another call: %+v %v %v", held, won, err)
+	}
+	if held, won, err := m.ClaimRequest(ctx, id, oplog.Request{CallID: "CA1", OpID: "op_x", Node: m.Node()}); err != nil || won || held != start {
+		t.Fatalf("claim on the first call after one on another: %+v %v %v", held, won, err)
+	}
 	for _, bad := range []string{"", "short", "a.b.c.d.e.f", strings.Repeat("x", oplog.MaxRequestID+1)} {
 		if _, _, err := m.ClaimRequest(ctx, bad, start); !errors.Is(err, oplog.ErrBadRequestID) {
 			t.Fatalf("claim of %q: %v", bad, err)
