@@ -272,7 +272,7 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 	}
 	// The starting node checked that the call was free; here a new
 	// operation replaces whatever ran on the call.
-	rn, opCtx, done, e := s.reserve(ctx, kindReverify, op.CallID, op.CallerID, "")
+	rn, opCtx, done, e := s.reserve(ctx, kindReverify, op.CallID, op.CallerID, nil)
 	if e != nil {
 		s.abort(context.WithoutCancel(ctx), op, "the node that got the audio is shutting down")
 		return e

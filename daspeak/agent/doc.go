@@ -67,11 +67,15 @@
 // its own call only, never fences a start on another. A stop by call_id and request_id is for a client
 // that never got the operation id (the answer of its start was lost: a
 // proxy's 5xx, no answer, a 2xx whose body was cut) and is a fence: the
-// start claims its request id once it has reserved its call and before
-// anything runs, the stop claims the same id, and the first wins, on any
-// node ([oplog.Log.ClaimRequest]; claims are kept Retain). When the stop
-// wins, the answer is fenced true: that start never runs, and when it
-// arrives (later, on any node) it is refused 409 fenced. When the start
+// start claims its request id once it is authorized and checked, before
+// it reserves its call (so before a re-verify ends the call's running
+// operation) and before anything runs, the stop claims the same id, and
+// the first wins, on any node ([oplog.Log.ClaimRequest]; claims are kept
+// Retain). When the stop wins, the answer is fenced true: that start never
+// runs nor touches the call, and when it arrives (later, on any node) it
+// is refused 409 fenced. A start that won but has not reserved its call
+// yet when the stop comes is refused 409 fenced too, and the stop answers
+// fenced true (stopped true). When the start
 // won, its operation is stopped on the node that runs it and the answer
 // (fenced false) names it: stopped says whether it was running, result
 // is the terminal event type it ended with (a register that ended

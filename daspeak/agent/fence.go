@@ -14,6 +14,32 @@ import (
 // msgBadRequestID is the message of a 400 for a malformed request_id.
 const msgBadRequestID = "request_id must be 8-64 letters, digits and \"-\" (a UUID)"
 
+// pendingStart is a start with a request id between its claim and its
+// reserve (Server.pending, under Server.mu).
+type pendingStart struct {
+	id, reqID string // its operation id and request id
+	stopped   bool   // a stop found it: reserve refuses it
+}
+
+// errFencedStart is the answer of a start fenced out by a stop.
+var errFencedStart = &Error{Status: http.StatusConflict, Code: CodeFenced, Message: "stopped before it started: a stop named this request_id"}
+
+// pend enters the start of operation id with request id reqID in
+// pending; unpend takes it out if reserve did not.
+func (s *Server) pend(id, reqID string) *pendingStart {
+	ps := &pendingStart{id: id, reqID: reqID}
+	s.mu.Lock()
+	s.pending[id] = ps
+	s.mu.Unlock()
+	return ps
+}
+
+func (s *Server) unpend(ps *pendingStart) {
+	s.mu.Lock()
+	delete(s.pending, ps.id)
+	s.mu.Unlock()
+}
+
 // claimStart claims a start's request id for operation id on callID
 // (oplog.Log.ClaimRequest): a start whose id a stop claimed first is
 // refused with 409 fenced and never runs.
@@ -27,7 +53,7 @@ func (s *Server) claimStart(ctx context.Context, reqID, callID, id string) *Erro
 		return nil
 	case held.Fenced:
 		s.log.Info("agent: start refused: stopped before it started", "call_id", callID, "request_id", reqID)
-		return &Error{Status: http.StatusConflict, Code: CodeFenced, Message: "stopped before it started: a stop named this request_id"}
+		return errFencedStart
 	}
 	return &Error{Status: http.StatusConflict, Code: CodeRequestUsed, Message: "request_id was used by another start"}
 }
@@ -114,9 +140,11 @@ var errUnsettled = &Error{Status: http.StatusServiceUnavailable, Code: CodeInter
 
 // stopStarted stops, on this node (the one that claimed the request id
 // reqID for it), the start whose operation is id, and reads how it ended. The
-// start holds its call in running from before its claim until it has
-// released everything, so a start not found there has ended: without
-// an operation (none was created), or with one that ended or that a node
+// start is in pending from before its claim until reserve moves it, under
+// mu, into running, where it stays until it has released everything. A
+// start found in pending is marked stopped: reserve refuses it, so it
+// never runs (fenced). A start found in neither has ended: without an
+// operation (none was created), or with one that ended or that a node
 // that got its audio took over (Adopt), which is then stopped there.
 func (s *Server) stopStarted(ctx context.Context, p Principal, reqID, id string) (stopAnswer, *Error) {
 	var rn *run
@@ -131,6 +159,11 @@ func (s *Server) stopStarted(ctx context.Context, p Principal, reqID, id string)
 	if rn != nil && !rn.finished {
 		rn.cancel(errStopped)
 		stopped = true
+	}
+	if ps := s.pending[id]; rn == nil && ps != nil {
+		ps.stopped = true
+		s.mu.Unlock()
+		return stopAnswer{Fenced: true, Stopped: true}, nil
 	}
 	s.mu.Unlock()
 	if rn != nil {

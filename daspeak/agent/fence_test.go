@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // gateAuth is callAuth whose AuthorizeCall of a start (a path ending in
@@ -229,4 +231,122 @@ func TestClusterStopFence(t *testing.T) {
 	if last := checkStream(t, b.watch(op), op); last.Event != "error-cancelled" {
 		t.Fatalf("operation ended with %s", last.Raw)
 	}
+}
+
+// TestFencedReverifyKeepsRunning: a re-verify fenced out by a stop of its
+// request_id does nothing, and in particular does not end the operation
+// running on the call (the widget's stop fenced R2 after its answer was
+// lost, the agent pressed Authenticate again, and then R2 arrived).
+func TestFencedReverifyKeepsRunning(t *testing.T) {
+	auth := &callAuth{}
+	e := newEnv(t, func(o *Options, s *fakeSource) { o.Authenticator = auth })
+	if code, m := e.postAs("agent-a", "/stop", map[string]any{"call_id": callA, "request_id": reqA}); code != 200 || m["fenced"] != true {
+		t.Fatalf("stop before the start: %d %v", code, m)
+	}
+	ver := runningVerify(t, e)
+	if code, m := e.postAs("agent-a", "/reverify", map[string]any{"call_id": callA, "caller_id": callerA, "request_id": reqA}); code != 409 || m["code"] != CodeFenced {
+		t.Fatalf("fenced reverify: %d %v", code, m)
+	}
+	checkStillRunning(t, e, ver)
+}
+
+// runningVerify registers callerA and starts a verify on callA that runs
+// until stopped; it returns the verify's answer.
+func runningVerify(t *testing.T, e *env) map[string]any {
+	t.Helper()
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}})
+	code, reg := e.postAs("agent-a", "/register", map[string]any{"call_id": callA, "caller_id": callerA})
+	if code != http.StatusAccepted {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	if _, msgs := e.events(reg["events_url"].(string), ""); checkStream(t, msgs, reg).Event != "result-success" {
+		t.Fatal("register did not succeed")
+	}
+	e.src.set(callA, fakeCall{hold: true})
+	code, ver := e.postAs("agent-a", "/verify", map[string]any{"call_id": callA, "caller_id": callerA})
+	if code != http.StatusAccepted {
+		t.Fatalf("verify: %d %v", code, ver)
+	}
+	e.waitRunning(callA)
+	return ver
+}
+
+// checkStillRunning fails unless ver runs on callA, not cancelled; it then
+// stops it and checks that it ended by that stop.
+func checkStillRunning(t *testing.T, e *env, ver map[string]any) {
+	t.Helper()
+	e.srv.mu.Lock()
+	rn := e.srv.running[callA]
+	e.srv.mu.Unlock()
+	if rn == nil || rn.id != ver["operation_id"] {
+		t.Fatalf("the verify no longer runs on the call (%v)", rn)
+	}
+	if code, m := e.postAs("agent-a", "/stop", map[string]any{"operation_id": ver["operation_id"]}); code != 200 || m["stopped"] != true {
+		t.Fatalf("stop of the verify: %d %v", code, m)
+	}
+	_, msgs := e.events(ver["events_url"].(string), "")
+	if last := checkStream(t, msgs, ver); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "stopped") {
+		t.Fatalf("the verify ended with %s, want stopped by its own stop", last.Raw)
+	}
+	e.srv.mu.Lock()
+	n := len(e.srv.pending)
+	e.srv.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d starts left in pending", n)
+	}
+}
+
+// gateLog is an oplog.Log whose ClaimRequest of a start (not a stop's
+// fence) waits, once gate is set, after the claim was made until gate is
+// closed: a start held between its claim and its reserve.
+type gateLog struct {
+	oplog.Log
+	gate    chan struct{}
+	entered chan struct{}
+}
+
+func (l *gateLog) ClaimRequest(ctx context.Context, id string, r oplog.Request) (oplog.Request, bool, error) {
+	held, won, err := l.Log.ClaimRequest(ctx, id, r)
+	if !r.Fenced && l.gate != nil {
+		l.entered <- struct{}{}
+		select {
+		case <-l.gate:
+		case <-ctx.Done():
+		}
+	}
+	return held, won, err
+}
+
+// TestStopBetweenClaimAndReserve: a stop of a start that claimed its
+// request_id but has not reserved its call yet answers fenced (it never
+// runs), and the start, when it goes on, is refused 409 fenced without
+// touching the call: the re-verify here leaves the running verify alone.
+func TestStopBetweenClaimAndReserve(t *testing.T) {
+	auth := &callAuth{}
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	defer release()
+	// Only the re-verify below claims a request id for a start.
+	lg := &gateLog{Log: oplog.NewMemory(time.Hour, 0), gate: gate, entered: make(chan struct{}, 1)}
+	e := newEnv(t, func(o *Options, s *fakeSource) { o.Authenticator = auth; o.Log = lg })
+	ver := runningVerify(t, e)
+	started := startAsync(e, "agent-a", "/reverify", map[string]any{"call_id": callA, "caller_id": callerA, "request_id": reqA})
+	select {
+	case <-lg.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reverify did not claim its request id")
+	}
+	stop := startAsync(e, "agent-a", "/stop", map[string]any{"call_id": callA, "request_id": reqA})
+	if m := await(t, stop, "the stop"); m["_status"] != http.StatusOK || m["fenced"] != true || m["operation_id"] != nil {
+		t.Fatalf("stop of a start between its claim and its reserve: %v", m)
+	}
+	release()
+	if m := await(t, started, "the stopped reverify"); m["_status"] != http.StatusConflict || m["code"] != CodeFenced {
+		t.Fatalf("stopped reverify answered %v, want 409 %s", m, CodeFenced)
+	}
+	if ops, _ := e.srv.ops.Running(t.Context(), callA); len(ops) != 1 || ops[0].ID != ver["operation_id"] {
+		t.Fatalf("operations running on the call: %v", ops)
+	}
+	checkStillRunning(t, e, ver)
 }

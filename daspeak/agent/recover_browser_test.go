@@ -26,8 +26,9 @@ const recoverPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title
 <voicegate-agent id="conflict" call-sid="CAconflict1" caller-id="+34600000014" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="ended" call-sid="CAended1" caller-id="+34600000015" call-in-progress="true"></voicegate-agent>
 <voicegate-agent id="nocall" call-sid="CAnocall1" caller-id="+34600000016" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="odd" call-sid="CAodd1" caller-id="+34600000017" call-in-progress="true"></voicegate-agent>
 <script>
-window.tok = {forb: 'old', slow: 't', store: 't', multi: 't', conflict: 't', ended: 't', nocall: 't'};
+window.tok = {forb: 'old', slow: 't', store: 't', multi: 't', conflict: 't', ended: 't', nocall: 't', odd: 't'};
 window.hang = false;
 window.asked = {};
 for (const el of document.querySelectorAll('voicegate-agent')) {
@@ -51,7 +52,9 @@ for (const el of document.querySelectorAll('voicegate-agent')) {
 // CAnocall1 have a registered caller; CAended1 hangs up during its verify
 // (not enough speech, then not in progress), CAnocall1 before its verify
 // (409 no_call, then not in progress), as a Genesys call whose AudioHook
-// session ended while the page still says call-in-progress="true".
+// session ended while the page still says call-in-progress="true". The
+// register of CAodd1 ends with error-store carrying reason "success" (and
+// a score): not the operation's success.
 type recoverAPI struct {
 	mu      sync.Mutex
 	ended   map[string]bool // calls hung up
@@ -86,6 +89,9 @@ func (f *recoverAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case "op_CAconflict1":
 			fmt.Fprintf(w, "event: error-store\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":2,\"type\":\"error-store\",\"reason\":\"already_registered\",\"error\":\"another operation registered the caller meanwhile: this voice was not stored\"}\n\n", op)
+			return
+		case "op_CAodd1":
+			fmt.Fprintf(w, "event: error-store\ndata: {\"operation_id\":%q,\"kind\":\"register\",\"seq\":2,\"type\":\"error-store\",\"reason\":\"success\",\"score\":0.99,\"score_threshold\":0.5}\n\n", op)
 			return
 		case "op_CAended1":
 			fmt.Fprintf(w, "event: error-audio\ndata: {\"operation_id\":%q,\"kind\":\"verify\",\"seq\":2,\"type\":\"error-audio\",\"reason\":\"speech\",\"net_speech\":0.6,\"net_speech_needed\":3}\n\n", op)
@@ -270,6 +276,19 @@ func TestWidgetRecoverBrowser(t *testing.T) {
 		t.Errorf("after the status read: %q (%s), want the failure Voice not registered", got, outcomeKind("conflict"))
 	}
 	p.Screenshot("widget-store-conflict", "voicegate-agent#conflict")
+
+	// A terminal event other than result-success that carries reason
+	// "success" is never shown as a success.
+	p.WaitText(sel("odd", "main"), "^Register User$", 10*time.Second)
+	p.Click(sel("odd", "main"))
+	p.WaitText(sel("odd", "otitle"), "^The voice service failed$", 10*time.Second)
+	time.Sleep(300 * time.Millisecond) // the status read after the result
+	if k := outcomeKind("odd"); strings.Contains(k, "success") || !strings.Contains(k, "error") {
+		t.Errorf("error-store with reason success shown as %q (%q), want error, not success", k, p.Text(sel("odd", "otitle")))
+	}
+	if got := p.Text(sel("odd", "main")); got != "Register User" {
+		t.Errorf("after error-store with reason success the main button says %q, want Register User", got)
+	}
 
 	// A hang-up during a verify ("not enough speech", then the server says
 	// the call is not in progress) and before one (409 no_call): both are

@@ -136,8 +136,12 @@ type Server struct {
 	// registerMu serialises storeOnce's check and write.
 	registerMu sync.Mutex
 	running    map[string]*run // by call id
-	closed     bool
-	draining   bool
+	// pending holds, by operation id, the starts with a request id that
+	// claimed it (or are claiming it) and have not reserved their call
+	// yet; reserve moves one into running under mu.
+	pending  map[string]*pendingStart
+	closed   bool
+	draining bool
 }
 
 // run is a running (or starting) operation of a call.
@@ -223,6 +227,7 @@ func NewServer(opts *Options) (*Server, error) {
 		obs:     o.Observer,
 		tokens:  NewBinder(o.EventKey),
 		running: map[string]*run{},
+		pending: map[string]*pendingStart{},
 	}
 	if s.ops == nil {
 		s.ops = oplog.NewMemory(o.Retain, 0)
@@ -769,8 +774,22 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	if e := s.checkStored(ctx, k, callerID); e != nil {
 		return startAnswer{}, e
 	}
+	id := newOperationID()
+	// The request id is claimed before the call is reserved: a start that
+	// a stop fenced out must do nothing, and a re-verify's reserve ends
+	// the operation running on the call. Until reserve moves it into
+	// running, the start is in pending, where a stop that came second
+	// finds it and marks it stopped: reserve then refuses it (409 fenced).
+	var ps *pendingStart
+	if req.RequestID != "" {
+		ps = s.pend(id, req.RequestID)
+		defer s.unpend(ps)
+		if e := s.claimStart(ctx, req.RequestID, req.CallID, id); e != nil {
+			return startAnswer{}, e
+		}
+	}
 	// Reserve the call; a re-verify first ends what runs on it.
-	rn, opCtx, done, e := s.reserve(ctx, k, req.CallID, callerID, req.RequestID)
+	rn, opCtx, done, e := s.reserve(ctx, k, req.CallID, callerID, ps)
 	if e != nil {
 		return startAnswer{}, e
 	}
@@ -783,16 +802,6 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 			done()
 		}
 	}()
-
-	id := newOperationID()
-	// The request id is claimed once the call is reserved (a stop that
-	// finds the claim finds the start in running) and before anything
-	// runs: a stop that claimed it first fences this start out.
-	if req.RequestID != "" {
-		if e := s.claimStart(ctx, req.RequestID, req.CallID, id); e != nil {
-			return startAnswer{}, e
-		}
-	}
 
 	rec, e := s.stored(ctx, k, callerID)
 	if e != nil {
@@ -947,13 +956,25 @@ func (s *Server) eventToken(id, callID string) string {
 
 // reserve claims the call for a new operation and returns its context and
 // the tracker's done function. A re-verify cancels the call's operation
-// and waits for its end first; register and verify answer busy.
-func (s *Server) reserve(ctx context.Context, k kind, callID, callerID, reqID string) (*run, context.Context, func(), *Error) {
+// and waits for its end first; register and verify answer busy. ps is the
+// start's pending entry (nil without a request id): one a stop marked
+// stopped is refused with 409 fenced before anything is cancelled or
+// reserved, and it leaves pending for running under the same lock.
+func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string, ps *pendingStart) (*run, context.Context, func(), *Error) {
+	reqID := ""
+	if ps != nil {
+		reqID = ps.reqID
+	}
 	for {
 		s.mu.Lock()
 		if s.closed || s.draining {
 			s.mu.Unlock()
 			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
+		}
+		if ps != nil && ps.stopped {
+			s.mu.Unlock()
+			s.log.Info("agent: start refused: stopped before it reserved its call", "call_id", callID, "request_id", reqID)
+			return nil, nil, nil, errFencedStart
 		}
 		old := s.running[callID]
 		if old == nil {
@@ -965,18 +986,22 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID, reqID st
 			opCtx, cancel := context.WithCancelCause(tctx)
 			rn := &run{callerID: callerID, reqID: reqID, cancel: cancel, done: make(chan struct{})}
 			s.running[callID] = rn
+			if ps != nil {
+				delete(s.pending, ps.id)
+			}
 			s.mu.Unlock()
 			return rn, opCtx, done, nil
 		}
 		finished := old.finished
-		s.mu.Unlock()
 		if !finished && k != kindReverify {
+			s.mu.Unlock()
 			return nil, nil, nil, &Error{Status: http.StatusConflict, Code: CodeBusy, Message: "an operation is already running on the call"}
 		}
 		// A finished operation is only closing its audio: wait for it.
 		if !finished {
 			old.cancel(errReplaced)
 		}
+		s.mu.Unlock()
 		select {
 		case <-old.done:
 		case <-ctx.Done():

@@ -1394,9 +1394,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.progress = null;
       this.m.lastKind = kind;
       this.m.notPerformed = ev.anti_spoofing === 'not-performed';
+      // Green only for the operation's own success: a reason "success" on
+      // any other type (an error) is not one.
+      const success = ev.type === 'result-success';
       // Scores only mean something for a result, not for an error.
-      const detail = ['success', 'authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
-      if (reason === 'success') {
+      const detail = success || ['authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
+      if (success) {
         if (kind === 'register') {
           this.m.registered = true;
           this.m.next = 'verify';
