@@ -182,27 +182,12 @@ func (s *Server) stopStarted(ctx context.Context, p Principal, reqID, id string)
 	}
 	if !op.Done && op.Owner != s.ops.Node() {
 		// Taken over by the node its audio reached (Adopt).
-		body, _ := json.Marshal(map[string]string{"operation_id": id})
-		msg, _ := json.Marshal(command{Op: "stop", Body: body, Subject: p.Subject, AgentName: p.Name})
-		reply, err := s.ops.Send(ctx, op.Owner, msg)
-		var rep commandReply
-		var ans struct {
-			Stopped bool `json:"stopped"`
-		}
-		if err == nil {
-			err = json.Unmarshal(reply, &rep)
-		}
-		if err == nil && rep.Status != http.StatusOK {
-			err = fmt.Errorf("answered %d", rep.Status)
-		}
-		if err == nil {
-			err = json.Unmarshal(rep.Body, &ans)
-		}
+		ok, err := s.sendStop(ctx, p, op.Owner, map[string]string{"operation_id": id})
 		if err != nil {
 			s.log.Warn("agent: stop not delivered to the node running the operation", "operation_id", id, "node", op.Owner, "err", err)
 			return stopAnswer{}, errUnsettled
 		}
-		stopped = stopped || ans.Stopped
+		stopped = stopped || ok
 		if op, err = s.ops.Get(ctx, id); err != nil {
 			return stopAnswer{}, errUnsettled
 		}
@@ -238,4 +223,30 @@ func (s *Server) terminalType(ctx context.Context, op oplog.Op) (string, error) 
 		return "", errors.New("agent: the last record of an ended operation is not terminal")
 	}
 	return rec.Type, nil
+}
+
+// sendStop sends a stop command with body (operation_id or call_id) to
+// node, on behalf of p, and reports whether the node stopped something
+// running; an error when it did not answer 200.
+func (s *Server) sendStop(ctx context.Context, p Principal, node string, body map[string]string) (stopped bool, err error) {
+	b, _ := json.Marshal(body)
+	msg, _ := json.Marshal(command{Op: "stop", Body: b, Subject: p.Subject, AgentName: p.Name})
+	reply, err := s.ops.Send(ctx, node, msg)
+	if err != nil {
+		return false, err
+	}
+	var rep commandReply
+	if err := json.Unmarshal(reply, &rep); err != nil {
+		return false, err
+	}
+	if rep.Status != http.StatusOK {
+		return false, fmt.Errorf("answered %d", rep.Status)
+	}
+	var ans struct {
+		Stopped bool `json:"stopped"`
+	}
+	if err := json.Unmarshal(rep.Body, &ans); err != nil {
+		return false, err
+	}
+	return ans.Stopped, nil
 }

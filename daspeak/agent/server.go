@@ -1141,33 +1141,18 @@ func (s *Server) stopCall(w http.ResponseWriter, r *http.Request, p Principal, c
 			return
 		}
 		asked := map[string]bool{s.ops.Node(): true}
-		body, _ := json.Marshal(map[string]string{"call_id": callID})
-		msg, _ := json.Marshal(command{Op: "stop", Body: body, Subject: p.Subject, AgentName: p.Name})
 		for _, op := range ops {
 			if asked[op.Owner] {
 				continue
 			}
 			asked[op.Owner] = true
-			var ans struct {
-				Stopped bool `json:"stopped"`
-			}
-			reply, err := s.ops.Send(r.Context(), op.Owner, msg)
-			var rep commandReply
-			if err == nil {
-				err = json.Unmarshal(reply, &rep)
-			}
-			if err == nil && rep.Status != http.StatusOK {
-				err = fmt.Errorf("answered %d", rep.Status)
-			}
-			if err == nil {
-				err = json.Unmarshal(rep.Body, &ans)
-			}
+			ok, err := s.sendStop(r.Context(), p, op.Owner, map[string]string{"call_id": callID})
 			if err != nil {
 				s.log.Warn("agent: stop not delivered to the node running the call's operation", "call_id", callID, "operation_id", op.ID, "node", op.Owner, "err", err)
 				WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the node running the call's operation did not answer")
 				return
 			}
-			stopped = stopped || ans.Stopped
+			stopped = stopped || ok
 		}
 	}
 	s.log.Info("agent: call stop", "call_id", callID, "running", stopped, "agent", p.Subject)
