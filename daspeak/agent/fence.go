@@ -19,6 +19,11 @@ const msgBadRequestID = "request_id must be 8-64 letters, digits and \"-\" (a UU
 type pendingStart struct {
 	id, reqID string // its operation id and request id
 	stopped   bool   // a stop found it: reserve refuses it
+	// replacing: reserve has ended the call's running operation for this
+	// re-verify and waits for it to close. The start has acted, so a stop
+	// no longer fences it: the stop is unsettled (503) until the start
+	// holds the call and can be stopped there.
+	replacing bool
 }
 
 // errFencedStart is the answer of a start fenced out by a stop.
@@ -122,7 +127,7 @@ func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal
 		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the node that ran the start did not answer")
 		return
 	}
-	ans, e := s.stopStarted(ctx, p, reqID, held.OpID)
+	ans, e := s.stopStarted(ctx, p, callID, reqID, held.OpID)
 	if e != nil {
 		WriteError(w, e.Status, e.Code, e.Message)
 		return
@@ -146,21 +151,24 @@ var errUnsettled = &Error{Status: http.StatusServiceUnavailable, Code: CodeInter
 // never runs (fenced). A start found in neither has ended: without an
 // operation (none was created), or with one that ended or that a node
 // that got its audio took over (Adopt), which is then stopped there.
-func (s *Server) stopStarted(ctx context.Context, p Principal, reqID, id string) (stopAnswer, *Error) {
+func (s *Server) stopStarted(ctx context.Context, p Principal, callID, reqID, id string) (stopAnswer, *Error) {
 	var rn *run
 	stopped := false
 	s.mu.Lock()
-	for _, x := range s.running {
-		if x.reqID == reqID {
-			rn = x
-			break
-		}
+	// Only callID's run: request ids are per call, and this stop is
+	// authorized for callID alone.
+	if x := s.running[callID]; x != nil && x.reqID == reqID {
+		rn = x
 	}
 	if rn != nil && !rn.finished {
 		rn.cancel(errStopped)
 		stopped = true
 	}
 	if ps := s.pending[id]; rn == nil && ps != nil {
+		if ps.replacing {
+			s.mu.Unlock()
+			return stopAnswer{}, errUnsettled
+		}
 		ps.stopped = true
 		s.mu.Unlock()
 		return stopAnswer{Fenced: true, Stopped: true}, nil

@@ -1000,6 +1000,9 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string, p
 		// A finished operation is only closing its audio: wait for it.
 		if !finished {
 			old.cancel(errReplaced)
+			if ps != nil {
+				ps.replacing = true
+			}
 		}
 		s.mu.Unlock()
 		select {

@@ -181,13 +181,14 @@ func (b *Bus) unlocker(key string, rev uint64) func() {
 	}
 }
 
-// requestKey is the claim key of request id on call callID: a call id
-// that is not a key token (letters, digits, "_", "-") is replaced by its
-// SHA-256 in hex.
+// requestKey is the claim key of request id on call callID,
+// "req.<call id>.<id>"; a call id that is not a key token (letters,
+// digits, "_", "-", at most 64) is replaced by "h.<its SHA-256 in hex>",
+// a key of one more token, so it never meets a call id that is itself hex.
 func requestKey(callID, id string) string {
 	if !validName(callID) {
 		sum := sha256.Sum256([]byte(callID))
-		callID = hex.EncodeToString(sum[:])
+		callID = "h." + hex.EncodeToString(sum[:])
 	}
 	return "req." + callID + "." + id
 }
