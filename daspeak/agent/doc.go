@@ -113,8 +113,9 @@
 // runs), request_id_used (409), not_found (404: an unknown operation or
 // endpoint), method_not_allowed (405, with Allow), too_large (413: a body
 // over 64 KiB), origin_not_allowed (403: a CORS preflight from an origin
-// not in Options.AllowedOrigins) or internal (500, 503 while shutting
-// down or while a stop is not settled; a 503 carries Retry-After).
+// not in Options.AllowedOrigins), unavailable (503: the server is
+// shutting down and started nothing) or internal (500, 503 while a stop
+// is not settled); a 503 carries Retry-After.
 //
 // # Event streams
 //

@@ -59,7 +59,7 @@ func TestDrain(t *testing.T) {
 	if got := ready(); got != http.StatusServiceUnavailable {
 		t.Fatalf("ready while draining: %d", got)
 	}
-	if code, m := e.post("/register", map[string]any{"call_id": "CA00000000000000000000000000000003", "caller_id": "+14155550111"}); code != 503 {
+	if code, m := e.post("/register", map[string]any{"call_id": "CA00000000000000000000000000000003", "caller_id": "+14155550111"}); code != 503 || m["code"] != CodeUnavailable {
 		t.Fatalf("register while draining: %d %v", code, m)
 	}
 	first := <-out

@@ -94,6 +94,10 @@ const (
 	CodeBusy              = "busy"
 	CodeNotFound          = "not_found"
 	CodeInternal          = "internal"
+	// CodeUnavailable (503, with Retry-After): the server is shutting
+	// down (draining) and did not start the request; another node, or
+	// this one restarted, will.
+	CodeUnavailable = "unavailable"
 	// CodeFenced (409) refuses a start whose request_id a stop claimed
 	// first (POST /stop with call_id and request_id): it never runs.
 	CodeFenced = "fenced"

@@ -969,7 +969,7 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string, p
 		s.mu.Lock()
 		if s.closed || s.draining {
 			s.mu.Unlock()
-			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
+			return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "server shutting down"}
 		}
 		if ps != nil && ps.stopped {
 			s.mu.Unlock()
@@ -981,7 +981,7 @@ func (s *Server) reserve(ctx context.Context, k kind, callID, callerID string, p
 			tctx, done, ok := s.opsTrack.Start()
 			if !ok {
 				s.mu.Unlock()
-				return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "server shutting down"}
+				return nil, nil, nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "server shutting down"}
 			}
 			opCtx, cancel := context.WithCancelCause(tctx)
 			rn := &run{callerID: callerID, reqID: reqID, cancel: cancel, done: make(chan struct{})}
@@ -1212,7 +1212,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	tctx, done, ok := s.streams.Start()
 	if !ok {
-		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "server shutting down")
+		WriteError(w, http.StatusServiceUnavailable, CodeUnavailable, "server shutting down")
 		return
 	}
 	defer done()

@@ -324,6 +324,11 @@
       cause: 'You switched calls while {who} was being registered, and the widget could not confirm that it was stopped.',
       todo: 'Go back to that call and check whether the caller is registered.',
     },
+    unavailable: {
+      kind: 'error', title: 'The voice service is restarting',
+      cause: 'The voice service is shutting down and did not start this request; nothing was done.',
+      todo: 'Try again in a moment.',
+    },
     internal: {
       kind: 'error', title: 'The voice service failed',
       cause: 'The voice service had an internal error.',
@@ -505,8 +510,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
   // refused reports whether e is the service's own refusal of a request,
   // or a request that never went out: then the request did nothing.
+  // A served 503 "unavailable" is a refusal too: the server is shutting
+  // down and started nothing.
   function refused(e) {
-    return !!(e && (e.unsent || (e.served && e.status >= 400 && e.status < 500)));
+    return !!(e && (e.unsent || (e.served && (e.status >= 400 && e.status < 500 || e.status === 503 && e.code === 'unavailable'))));
   }
 
   // shortId is the end of a call id, enough to tell calls apart.
