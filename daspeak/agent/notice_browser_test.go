@@ -42,7 +42,7 @@ type noticeAPI struct {
 	mu      sync.Mutex
 	stops   map[string]int
 	status  map[string]int
-	stopped map[string]chan struct{}
+	stopped opSignals
 	quit    chan struct{} // closed when the test ends: streams end
 }
 
@@ -54,13 +54,23 @@ func drop(w http.ResponseWriter) {
 	}
 }
 
-func (f *noticeAPI) stoppedCh(op string) chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ch, ok := f.stopped[op]
+// opSignals hands out one channel per operation id, made on first use: a
+// fake service's "this operation was stopped".
+type opSignals struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+func (s *opSignals) ch(op string) chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.m[op]
 	if !ok {
+		if s.m == nil {
+			s.m = map[string]chan struct{}{}
+		}
 		ch = make(chan struct{})
-		f.stopped[op] = ch
+		s.m[op] = ch
 	}
 	return ch
 }
@@ -80,7 +90,7 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.(http.Flusher).Flush()
 		select {
-		case <-f.stoppedCh(op):
+		case <-f.stopped.ch(op):
 		case <-r.Context().Done():
 			return
 		case <-f.quit:
@@ -135,7 +145,7 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			drop(w)
 			return
 		}
-		close(f.stoppedCh(op))
+		close(f.stopped.ch(op))
 		agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": op, "stopped": true})
 	default:
 		agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
@@ -150,7 +160,7 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // named for what they are.
 func TestWidgetNoticeBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	f := &noticeAPI{stops: map[string]int{}, status: map[string]int{}, stopped: map[string]chan struct{}{}, quit: make(chan struct{})}
+	f := &noticeAPI{stops: map[string]int{}, status: map[string]int{}, quit: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")

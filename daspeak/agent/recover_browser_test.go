@@ -59,19 +59,8 @@ type recoverAPI struct {
 	mu      sync.Mutex
 	ended   map[string]bool // calls hung up
 	asked   map[string]int  // status requests by call id and token
-	stopped map[string]chan struct{}
+	stopped opSignals
 	quit    chan struct{}
-}
-
-func (f *recoverAPI) stoppedCh(op string) chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ch, ok := f.stopped[op]
-	if !ok {
-		ch = make(chan struct{})
-		f.stopped[op] = ch
-	}
-	return ch
 }
 
 func (f *recoverAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -99,7 +88,7 @@ func (f *recoverAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.(http.Flusher).Flush()
 		select {
-		case <-f.stoppedCh(op):
+		case <-f.stopped.ch(op):
 		case <-r.Context().Done():
 			return
 		case <-f.quit:
@@ -163,7 +152,7 @@ func (f *recoverAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case "/agent/stop":
 		op, _ := body["operation_id"].(string)
-		close(f.stoppedCh(op))
+		close(f.stopped.ch(op))
 		agent.WriteJSON(w, http.StatusOK, map[string]any{"operation_id": op, "stopped": true})
 	default:
 		agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
@@ -185,7 +174,7 @@ func (f *recoverAPI) storeTried() bool {
 // several calls left name each call.
 func TestWidgetRecoverBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	f := &recoverAPI{asked: map[string]int{}, ended: map[string]bool{}, stopped: map[string]chan struct{}{}, quit: make(chan struct{})}
+	f := &recoverAPI{asked: map[string]int{}, ended: map[string]bool{}, quit: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
