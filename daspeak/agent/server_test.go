@@ -839,6 +839,11 @@ func TestRegisterLostRace(t *testing.T) {
 	if rec, _ := e.mem.Get(context.Background(), callerA); rec.Credential != "cred-of-the-other-call" {
 		t.Fatalf("the other call's voiceprint was replaced: %q", rec.Credential)
 	}
+	// An expected outcome, not a fault: WARN, never ERROR.
+	logs := e.logs.String()
+	if strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"level":"WARN","msg":"agent: credential not stored: another operation registered the caller first"`) {
+		t.Errorf("logs of a lost registration race:\n%s", logs)
+	}
 }
 
 // TestStoreOnce: of registers of one caller that all reach the store (two

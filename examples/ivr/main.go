@@ -501,9 +501,11 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 // to replace an existing credential (the caller must be deleted first),
 // checking and storing under the caller's lock (lockCaller), so two
 // registrations of the same caller cannot both succeed, on one node or
-// on several. The refusal wraps errAlreadyRegistered and
-// daspeak.ErrAlreadyStored (not retried); the session then ends as a
-// register refused at its start would: already_registered (update).
+// on several. The refusal wraps errAlreadyRegistered,
+// agent.ErrAlreadyRegistered (metrics reason already_registered, not
+// store) and daspeak.ErrAlreadyStored (not retried); the session then
+// ends as a register refused at its start would: already_registered
+// (update), logged at Warn (an expected outcome, not a fault).
 type registerOnce struct {
 	s *server
 	// unsure: an earlier attempt's store may have landed (errStoreUnknown)
@@ -533,8 +535,9 @@ func (r *registerOnce) StoreCredential(ctx context.Context, callerID, credential
 		if rec.Credential == credential && rec.ModelHash == modelHash {
 			return nil // this registration's own earlier attempt
 		}
-		// Permanent: the session does not retry it.
-		return fmt.Errorf("%w (%w)", errAlreadyRegistered, daspeak.ErrAlreadyStored)
+		// Permanent: the session does not retry it. agent.ErrAlreadyRegistered
+		// gives the metrics its own reason (agent.ReasonOf).
+		return fmt.Errorf("%w (%w, %w)", errAlreadyRegistered, agent.ErrAlreadyRegistered, daspeak.ErrAlreadyStored)
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return r.fail(err)
 	}
@@ -653,7 +656,7 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		}
 		last = ev
 		if ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered) {
-			s.log.Info("another registration of the caller stored first; this one was not stored", "session", sess.id)
+			s.log.Warn("another registration of the caller stored first; this one was not stored", "session", sess.id)
 		} else if ev.Type == daspeak.EventErrorStore {
 			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}
