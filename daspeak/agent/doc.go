@@ -197,7 +197,10 @@
 // /readyz (503 while draining or while the operation log is unreachable);
 // [Server.Drain] is the SIGTERM path: no new operations, running ones
 // finish until a deadline, the rest end with error-cancelled, so no
-// operation is cut without its terminal event. Options.Observer receives
+// operation is cut without its terminal event. Once it returned (the
+// listener serves [ResultGrace] more), an event stream opened for an
+// operation that has ended still gets its events, from the log; only a
+// stream that would wait for new events is refused 503 unavailable. Options.Observer receives
 // measurements (daspeak/agent/metrics exposes them to Prometheus).
 //
 // # Starter servers

@@ -1206,7 +1206,14 @@ func (s *Server) stopLocal(ctx context.Context, callID string) (stopped, ok bool
 	}
 }
 
+// finishedReadTimeout bounds the event stream of an ended operation
+// served after Shutdown (its records are all in the log).
+const finishedReadTimeout = 5 * time.Second
+
 // handleEvents streams one operation's events as Server-Sent Events.
+// After Shutdown (a drain's grace) it still serves the events of an
+// operation that has ended, from the log; one that has not is 503
+// unavailable.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.PathValue("id")
@@ -1232,18 +1239,28 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	tctx, done, ok := s.streams.Start()
-	if !ok {
+	switch {
+	case ok:
+		defer done()
+		stop := context.AfterFunc(tctx, cancel)
+		defer stop()
+	case op.Done:
+		// The server has shut down its streams (the drain's grace,
+		// ResultGrace): an operation that has ended is only read from
+		// the log, to its terminal record, as any stream of it would be.
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, finishedReadTimeout)
+		defer stop()
+	default:
+		// A stream that would wait for new events: reconnect elsewhere.
 		WriteError(w, http.StatusServiceUnavailable, CodeUnavailable, "server shutting down")
 		return
 	}
-	defer done()
 	s.obs.StreamOpened()
 	defer s.obs.StreamClosed()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(tctx, cancel)
-	defer stop()
 	cur, err := s.ops.Subscribe(ctx, id, after)
 	if err != nil {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
