@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -206,5 +207,25 @@ func TestLateClaimRefused(t *testing.T) {
 	}
 	if _, err := e.mem.Get(t.Context(), callerA); err == nil {
 		t.Fatal("a late start stored a credential")
+	}
+}
+
+// TestForwardedRetryAfter: an answer another node gives (a forwarded
+// request) keeps its Retry-After, so a 429 too_many_requests or a 503
+// reaches the agent with it.
+func TestForwardedRetryAfter(t *testing.T) {
+	rec := &recorder{h: http.Header{}}
+	(&Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: "too many", RetryAfter: 1500 * time.Millisecond}).write(rec)
+	w := httptest.NewRecorder()
+	if err := writeReply(w, rec.reply()); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "2" || w.Body.String() != `{"code":"too_many_requests","error":"too many"}`+"\n" {
+		t.Fatalf("forwarded answer: %d Retry-After %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	// A reply without one (or with a malformed one) sets none.
+	w = httptest.NewRecorder()
+	if err := writeReply(w, []byte(`{"status":409,"body":{"code":"busy"},"retry_after":"soon"}`)); err != nil || w.Header().Get("Retry-After") != "" {
+		t.Fatalf("reply with a malformed Retry-After: %v %q", err, w.Header().Get("Retry-After"))
 	}
 }
