@@ -109,8 +109,10 @@ func (a *Assignment) Check(ctx context.Context) error {
 
 // AuthorizeCall implements agent.CallAuthorizer (see Assignment). Errors:
 //
+//   - wrapping agent.ErrBadCallID (400 "bad_request"): callID is not a
+//     call SID (nothing is asked);
 //   - wrapping agent.ErrForbidden and ErrNotAssigned (403 "forbidden"):
-//     callID is not a call SID, p.Subject is not a worker SID (a Flex
+//     p.Subject is not a worker SID (a Flex
 //     token without one: see IdentitySubject), the worker is not in the workspace, or none of
 //     their accepted reservations is of an assigned task on callID;
 //   - a *ServerError wrapping agent.ErrAuthUnavailable (503
@@ -122,7 +124,7 @@ func (a *Assignment) Check(ctx context.Context) error {
 // No error holds a token.
 func (a *Assignment) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
 	if !IsCallSID(callID) {
-		return fmt.Errorf("%w: %w: %q is not a Twilio call SID", agent.ErrForbidden, ErrNotAssigned, callID)
+		return fmt.Errorf("%w: %q is not a Twilio call SID", agent.ErrBadCallID, callID)
 	}
 	worker := p.Subject
 	if !isSID(worker, "WK") {

@@ -89,7 +89,9 @@ func TestAssignment(t *testing.T) {
 	}
 	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfB))
 	forbidden(t, a.AuthorizeCall(ctx, r, as(workerB), callOfA))
-	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), "CA-not-a-sid"))
+	if err := a.AuthorizeCall(ctx, r, as(workerA), "CA-not-a-sid"); !errors.Is(err, agent.ErrBadCallID) || errors.Is(err, agent.ErrForbidden) {
+		t.Fatalf("a call id that is not a SID: %v, want agent.ErrBadCallID", err)
+	}
 	forbidden(t, a.AuthorizeCall(ctx, r, as("user_40example_2Dcom"), callOfA)) // a Flex token without a worker SID
 	forbidden(t, a.AuthorizeCall(ctx, r, as("WK0000000000000000000000000000000c"), callOfA))
 

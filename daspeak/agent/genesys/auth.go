@@ -222,8 +222,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // binds the agent to the conversations they are on (or supervise), not to
 // any conversation of the org.
 //
-// Errors: a conversation id that is not a UUID, or a 403 or 404 answer,
-// wraps ErrConversation and agent.ErrForbidden (403 "forbidden"); a 401
+// Errors: a conversation id that is not a UUID wraps agent.ErrBadCallID
+// (400 "bad_request"; Genesys is not asked); a 403 or 404 answer wraps
+// ErrConversation and agent.ErrForbidden (403 "forbidden"); a 401
 // wraps ErrToken and agent.ErrUnauthenticated (401); a failure of Genesys
 // (network, timeout, 429, 5xx) is a *ServerError wrapping ErrUnavailable
 // and agent.ErrAuthUnavailable (503). Allowed accesses are cached per
@@ -231,7 +232,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // error contains the token.
 func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
 	if !isUUID(callID) {
-		return fmt.Errorf("%w: %w: %q is not a conversation id", agent.ErrForbidden, ErrConversation, callID)
+		return fmt.Errorf("%w: %q is not a conversation id", agent.ErrBadCallID, callID)
 	}
 	tok, _ := agent.BearerToken(r)
 	if tok == "" {
