@@ -74,6 +74,22 @@
 // shown as a green success. An error-store with reason
 // already_registered (another call registered the caller meanwhile) is a
 // failure: this voice was not stored.
+// The call's status is kept fresh: it is read again when the page
+// becomes visible or gets the focus (if the last read is over 2 s old),
+// and every 15 to 25 s while the widget is idle and the page visible;
+// never while the page is hidden, an operation runs or the call has
+// ended, never two reads at once, and after a failed read the wait
+// doubles (up to 2 min). A status older than 45 s is read again, with the
+// buttons off, before the main button or the trash acts on it. A register
+// that lost the race to another call's register of the same caller
+// (error-store, already_registered), and a register refused because
+// another call registered the caller first, say in the status line that
+// the caller is registered by another call (and, for the first, that this
+// call's voice was not stored), never "Voice registered", until the
+// status says the caller is no longer registered or another operation
+// starts. A status read, a start or a delete answered 409 no_call says
+// the call ended (Flex answers it once the agent's reservation of the
+// call's task is wrapping or completed), and the buttons stay off.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
