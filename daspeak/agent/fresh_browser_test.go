@@ -213,6 +213,14 @@ func TestWidgetStatusFreshBrowser(t *testing.T) {
 	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
 	p.WaitText(sel("state"), "^Voice registered$", 3*time.Second)
 	p.WaitText(sel("main"), "^Authenticate User$", time.Second)
+	// Screen readers hear the change, and the buttons name the state
+	// line as their description (why one is off, what it acts on).
+	p.WaitText(sel("live"), `^Status updated: Voice registered\. Authenticate User is available\.$`, time.Second)
+	var described string
+	p.Eval(`document.getElementById('two').shadowRoot.getElementById('main').getAttribute('aria-describedby')`, &described)
+	if described != "state" {
+		t.Errorf("main button aria-describedby %q, want the state line", described)
+	}
 	p.Screenshot("widget-fresh-registered", "voicegate-agent#two")
 
 	// Hidden: nothing is read. Visible again: read at once.
@@ -236,6 +244,7 @@ func TestWidgetStatusFreshBrowser(t *testing.T) {
 	setVisibility("visible")
 	p.WaitText(sel("state"), "^Not registered$", 3*time.Second)
 	p.WaitText(sel("main"), "^Register User$", time.Second)
+	p.WaitText(sel("live"), `^Status updated: Not registered\. Register User is available\.$`, time.Second)
 
 	// Idle and visible: the status is read again on its own, within
 	// REFRESH_MS + REFRESH_JITTER_MS, and not sooner than 15 s.

@@ -504,9 +504,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     </div>
   </div>
   <div class="actions" id="actions">
-    <button type="button" class="primary" id="main" disabled>Loading\u2026</button>
+    <button type="button" class="primary" id="main" aria-describedby="state" disabled>Loading\u2026</button>
     <button type="button" id="stop" hidden>Stop</button>
-    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" title="Delete voice registration">${ICONS.trash}</button>
+    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" aria-describedby="state" title="Delete voice registration">${ICONS.trash}</button>
   </div>
   <div class="sr" role="status" aria-live="polite" aria-atomic="true" id="live"></div>
   <div class="sr" role="alert" aria-live="assertive" aria-atomic="true" id="alert"></div>
@@ -1277,6 +1277,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         this._show(ROWS.ended, null);
         return;
       }
+      // A register that ended in error-store cannot be looked up on a
+      // call that ended: not confirmed.
+      if (o.row === ROWS.store_checking) {
+        this._show(ROWS.store_unknown, null, o.detail);
+        return;
+      }
       this._noteCallEnded();
       this._render();
     }
@@ -1360,7 +1366,16 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (gen !== this._gen || seq !== this._loadSeq) return;
       // Something started meanwhile: its own status read follows it.
       if (this.m.phase !== 'idle' || this._op || this._starting) return;
+      const was = this.m.registered;
+      const wasLive = this.inProgress;
       this._apply(st);
+      // A change seen on the status line is said too (politely), with
+      // what the main button now does.
+      if (this.m.registered !== was || this.inProgress !== wasLive) {
+        const state = this.$('state').textContent;
+        const main = this.$('main');
+        this._announce('Status updated: ' + state + '.' + (main.disabled ? '' : ' ' + main.textContent + ' is available.'));
+      }
     }
 
     // ---- operations ----
