@@ -244,6 +244,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Strea
 	// The read cadence starts with the start event: connected and start
 	// are read as they arrive.
 	c.SetFlush(s.beforeRead)
+	c.SetCadenceFastPath(s.fastMessage)
 	// The reader belongs to the Stream, not to the request: r.Context()
 	// ends when the handler returns, and the reader does not use it.
 	go s.run()
@@ -593,6 +594,38 @@ func (s *Stream) run() {
 		s.handle(msg)
 	}
 	s.finish(err)
+}
+
+// fastMessage is the connection's cadence fast path
+// (wsconn.Conn.SetCadenceFastPath): while the reader is paused for the
+// read cadence, the connection's cadence timer reads the socket and hands
+// each message here, and a media message is queued without waking the
+// reader. Every other message (start, stop, mark, DTMF, anything
+// malformed) is declined and reaches the reader unchanged, as does any
+// message once the idle timeout has expired.
+func (s *Stream) fastMessage(typ wsconn.MessageType, msg []byte) bool {
+	if typ != wsconn.MessageText || len(msg)*3/4+4 > len(s.b64Buf) {
+		return false
+	}
+	if _, err := scanMedia(msg, s.b64Buf, &s.mm); err != nil {
+		return false
+	}
+	useIdle := s.opts.IdleTimeout > 0
+	if useIdle && (s.reread.Swap(false) || s.readAt.IsZero()) {
+		s.readAt = s.opts.clock.Now()
+	}
+	s.mu.Lock()
+	if useIdle && s.idleFired {
+		s.mu.Unlock()
+		return false
+	}
+	s.stats.MessagesReceived++
+	if useIdle {
+		s.lastMsg = s.readAt
+	}
+	s.mu.Unlock()
+	s.onMedia(&s.mm)
+	return true
 }
 
 // msgReadLocked records a message read at now for the idle timeout and
