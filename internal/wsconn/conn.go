@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,13 @@ type Conn struct {
 	quiet    *quietReader      // keeps the socket quiet in a pause; nil when not a socket
 	fast     func([]byte) bool // SetFastPath
 	lend     func()            // parks the reader, letting the poller parse; nil when not polled
-	pending  int               // length of a message the fast path declined, in rbuf; -1 none
+	pending  int               // length of a message a fast path declined, in rbuf; -1 none
+	pendTyp  MessageType       // the type of the pending message
+
+	// Cadence fast path (SetCadenceFastPath).
+	cfast  func(MessageType, []byte) bool
+	cpark  atomic.Int32 // readerActive, readerParked or readerLent
+	inWait bool         // registered for a cadence instant; guarded by cadences
 
 	// Write side, owned by the holder of wlock.
 	wlock     chan struct{}
@@ -173,13 +180,39 @@ func (c *Conn) SetFlush(f func()) { c.flush = f }
 // ReadMessage returns every other message (and one f declined, unchanged)
 // and handles control frames as before, so pings are answered and the
 // peer's close seen by the reader. The flush function (SetFlush) runs on
-// the poller after a batch that f took. f runs only while ReadMessage is
+// the poller after a batch that f took whole (after one it declined, the
+// reader flushes before it next reads). f runs only while ReadMessage is
 // blocked, so state shared with the reader needs no lock. Without a read
 // cadence only; elsewhere than on a polled connection it does nothing and
 // reports false. Set it before the first ReadMessage.
 func (c *Conn) SetFastPath(f func(p []byte) bool) bool {
 	c.fast = f
 	return setFastPath(c)
+}
+
+// SetCadenceFastPath lets the shared cadence timer read and parse for a
+// reader paused by the read cadence (SetReadCadence) on a Linux TCP
+// connection: at each cadence instant, instead of waking the reader, the
+// timer's goroutine reads what the socket holds with one non-blocking
+// read(2) and passes each complete, unfragmented text or binary message
+// to f (a text message only when it is valid UTF-8), and the reader
+// stays paused while f returns true and the read took every byte. p is
+// unmasked in the connection's buffer and valid only during the call; f
+// must not block (it runs for many connections in turn) and must not call
+// the connection's read methods. ReadMessage returns every other message
+// (and one f declined, unchanged) and handles control frames as before,
+// so pings, the peer's close and anything f declines are seen at most one
+// cadence later, as without the fast path. The flush function (SetFlush)
+// runs on the timer's goroutine after a batch that f took whole. f runs only
+// while ReadMessage is paused, so state shared with the reader needs no
+// lock. Elsewhere than on Linux TCP connections it does nothing and
+// reports false. Set it before the first ReadMessage.
+func (c *Conn) SetCadenceFastPath(f func(typ MessageType, p []byte) bool) bool {
+	if c.quiet == nil || !c.quiet.canQuiet() {
+		return false
+	}
+	c.cfast = f
+	return true
 }
 
 // errWouldBlock is what a polled connection's Read returns on the
@@ -195,6 +228,26 @@ var errWouldBlock = errors.New("websocket: read would block")
 // or the buffer, a partial frame, an error) is left buffered for the
 // reader, which the poller then wakes.
 func (c *Conn) pollParse() bool {
+	return c.parseBuffered(false)
+}
+
+// cadenceParse runs on the cadence timer's goroutine for a reader paused
+// for the cadence (see SetCadenceFastPath): one non-blocking read, then
+// the messages it completed go to the cadence fast path. It reports
+// whether the reader may stay paused.
+func (c *Conn) cadenceParse() bool {
+	c.quiet.setNonBlocking(true)
+	keep := c.parseBuffered(true)
+	c.quiet.setNonBlocking(false)
+	return keep
+}
+
+// parseBuffered passes complete, final, masked data frames that are whole
+// messages to a fast path: binary ones to SetFastPath's, or (cadence)
+// text and binary ones to SetCadenceFastPath's. The reads under it must
+// not wait (they return errWouldBlock). It reports whether every byte
+// read was taken and the socket is empty.
+func (c *Conn) parseBuffered(cadence bool) bool {
 	took := false
 	keep := false
 	for {
@@ -203,7 +256,8 @@ func (c *Conn) pollParse() bool {
 			keep = err == errWouldBlock && c.br.Buffered() == 0
 			break
 		}
-		if b[0] != 0x80|opBinary || b[1]&0x80 == 0 {
+		typ := MessageType(b[0] & 0x0F)
+		if b[0]&0xF0 != 0x80 || b[1]&0x80 == 0 || (typ != MessageBinary && (!cadence || typ != MessageText)) {
 			break
 		}
 		hl, l := 6, int(b[1]&0x7F)
@@ -231,17 +285,25 @@ func (c *Conn) pollParse() bool {
 		p := b[hl:]
 		maskBytes(binary.LittleEndian.Uint32(b[hl-4:]), p)
 		took = true
-		if !c.fast(p) {
+		var ok bool
+		if cadence {
+			ok = (typ != MessageText || utf8.Valid(p)) && c.cfast(typ, p)
+		} else {
+			ok = c.fast(p)
+		}
+		if !ok {
 			if l > cap(c.rbuf) {
 				c.rbuf = make([]byte, l, min(max(l, 2*cap(c.rbuf)), int(c.readLimit.Load())))
 			}
-			c.pending = copy(c.rbuf[:l], p)
+			c.pending, c.pendTyp = copy(c.rbuf[:l], p), typ
 			_, _ = c.br.Discard(hl + l)
 			break
 		}
 		_, _ = c.br.Discard(hl + l)
 	}
-	if took && c.flush != nil {
+	if took && c.pending < 0 && c.flush != nil {
+		// After a declined message the reader flushes, before it next
+		// reads the network: the declined message was read in this batch.
 		c.flush()
 	}
 	return keep
@@ -278,8 +340,22 @@ func (c *Conn) pause() bool {
 	// ./internal/wsconn (1,000 connections, 2 ms cadence), the two builds
 	// interleaved: 1.2–2.4 µs of CPU per pause with a timer per
 	// connection, 0.7–1.7 µs shared.
+	lend := c.cfast != nil && c.quiet.active()
+	if lend {
+		c.cpark.Store(readerParked)
+	}
 	waitInstant(c, d)
 	<-c.kick
+	if lend {
+		// The timer may be parsing for this reader (cadenceParse): a few
+		// µs.
+		for !c.cpark.CompareAndSwap(readerParked, readerActive) {
+			if c.cpark.Load() == readerActive {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
 	select {
 	case <-c.closed:
 		return false
@@ -287,6 +363,13 @@ func (c *Conn) pause() bool {
 		return true
 	}
 }
+
+// States of pollConn.park and Conn.cpark.
+const (
+	readerActive int32 = iota // the reader holds the read side
+	readerParked              // the reader sleeps; the poller or the cadence timer may take the read side
+	readerLent                // the poller (pollParse) or the cadence timer (cadenceParse) holds the read side
+)
 
 // cadences holds a shared instant timer per read cadence in use.
 var cadences struct {
@@ -296,6 +379,7 @@ var cadences struct {
 
 // cadenceTimer kicks the connections waiting for its next instant.
 type cadenceTimer struct {
+	d       int64 // the cadence in ns
 	t       *time.Timer
 	armed   bool
 	waiting []*Conn
@@ -303,9 +387,10 @@ type cadenceTimer struct {
 }
 
 // waitInstant registers c to be kicked at the next multiple of d ns in
-// Unix time (or at an earlier instant already armed). A pause ended early
-// by another kick leaves c registered: its next pause may then end at
-// once, which only makes that read sooner.
+// Unix time (or at an earlier instant already armed), or to have the
+// timer parse for it (cadenceParse) if its reader lent the read side. A pause ended early by another
+// kick leaves c registered: its next pause may then end at once, which
+// only makes that read sooner.
 func waitInstant(c *Conn, d int64) {
 	cadences.Lock()
 	defer cadences.Unlock()
@@ -314,32 +399,89 @@ func waitInstant(c *Conn, d int64) {
 		if cadences.m == nil {
 			cadences.m = make(map[int64]*cadenceTimer)
 		}
-		ct = &cadenceTimer{}
+		ct = &cadenceTimer{d: d}
 		ct.t = time.AfterFunc(time.Hour, ct.fire)
 		ct.t.Stop()
 		cadences.m[d] = ct
 	}
-	ct.waiting = append(ct.waiting, c)
-	if !ct.armed {
+	if !c.inWait {
+		c.inWait = true
+		ct.waiting = append(ct.waiting, c)
+	}
+	ct.armLocked()
+}
+
+// armLocked arms the timer for the next instant if it is not armed.
+func (ct *cadenceTimer) armLocked() {
+	if !ct.armed && len(ct.waiting) > 0 {
 		now := time.Now().UnixNano()
-		ct.t.Reset(time.Duration(d - now%d))
+		ct.t.Reset(time.Duration(ct.d - now%ct.d))
 		ct.armed = true
 	}
 }
 
+// fire ends the pauses waiting for this instant. A reader that lent its
+// read side (SetCadenceFastPath) is not woken: the messages that arrived
+// are parsed here, and the reader stays paused until the next instant
+// unless something needs it. The connections are split among GOMAXPROCS
+// goroutines, so that reads at one instant use every core as the readers
+// they replace did.
 func (ct *cadenceTimer) fire() {
 	cadences.Lock()
 	w := ct.waiting
 	ct.waiting, ct.spare = ct.spare[:0], nil
 	ct.armed = false
+	for _, c := range w {
+		c.inWait = false
+	}
 	cadences.Unlock()
+	parts := min(runtime.GOMAXPROCS(0), (len(w)+minPerPart-1)/minPerPart)
+	if parts > 1 {
+		var wg sync.WaitGroup
+		per := (len(w) + parts - 1) / parts
+		for lo := per; lo < len(w); lo += per {
+			wg.Add(1)
+			go func(part []*Conn) {
+				defer wg.Done()
+				endPauses(part)
+			}(w[lo:min(lo+per, len(w))])
+		}
+		endPauses(w[:min(per, len(w))])
+		wg.Wait()
+	} else {
+		endPauses(w)
+	}
+	cadences.Lock()
+	keep := w[:0]
+	for _, c := range w {
+		if c != nil && !c.inWait {
+			c.inWait = true
+			ct.waiting = append(ct.waiting, c)
+		}
+	}
+	clear(w)
+	ct.spare = keep
+	ct.armLocked()
+	cadences.Unlock()
+}
+
+// minPerPart is the fewest connections a goroutine of fire takes.
+const minPerPart = 64
+
+// endPauses ends or lends the pauses of w, leaving in w the connections
+// that stay paused for the next instant and nil for the others.
+func endPauses(w []*Conn) {
 	for i, c := range w {
+		if c.cfast != nil && c.cpark.CompareAndSwap(readerParked, readerLent) {
+			if c.cadenceParse() {
+				c.cpark.Store(readerParked)
+				continue
+			}
+			c.cpark.Store(readerActive)
+		}
 		c.wakeReader()
 		w[i] = nil
 	}
-	cadences.Lock()
-	ct.spare = w[:0]
-	cadences.Unlock()
 }
 
 // wakeReader ends a cadence pause under way, or the next one.
@@ -400,7 +542,11 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 	if c.pending >= 0 {
 		n := c.pending
 		c.pending = -1
-		return MessageBinary, c.rbuf[:n], nil
+		p := c.rbuf[:n]
+		if c.pendTyp == MessageText && !utf8.Valid(p) {
+			return 0, nil, c.fail(StatusInvalidFramePayloadData, 0, "text message is not valid UTF-8")
+		}
+		return c.pendTyp, p, nil
 	}
 	for {
 		c.need(2)

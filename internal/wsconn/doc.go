@@ -158,7 +158,9 @@
 // and p99 120 ms; at 1,000 streams 60, 80 and 100 ms took 226, 228 and
 // 217 µs (lag p99 720, 170 and 120 ms, the generator 710, 160 and 18 ms
 // late). A 100 ms cadence saves about a fifth but holds every frame near
-// the 100 ms lag budget the streams warn at, so the default stays 60 ms.
+// the 100 ms lag budget the streams warn at, so the default stayed 60 ms,
+// until the cadence timer that parses (below) made the runs tell 80 ms
+// apart: twilio.DefaultReadCadence is now 80 ms (its doc has the runs).
 //
 // A poller that also parses (Conn.SetFastPath, which audiohook uses): a
 // reader that finds nothing buffered and the socket empty parks, and
@@ -228,6 +230,40 @@
 // stays per read; it was not built. The same profile had sysmon at 7.4%
 // with syscall.Read in pollConn.Read and in the quiet read after a cadence
 // pause (quietReader); with both raw (rawRead), 1.6%.
+//
+// # Cadence timer that parses
+//
+// Conn.SetCadenceFastPath, which twilio uses, takes the reader's wake-up
+// out of a cadence pause. Before it, each pause of each connection cost a
+// kick from the shared timer, a wake-up and a park of the reader
+// goroutine, the registration for the next instant under the timer's
+// lock and a flush; then the reader's read(2) and parse, and a wake-up of
+// the ReadFrame caller. Now the reader lends its read side when it
+// pauses, and at each instant the timer's goroutine (split among
+// GOMAXPROCS goroutines above 64 connections, so that the reads of one
+// instant use every core, as the readers did) makes the one non-blocking
+// read(2) of each paused connection itself, with the SO_RCVLOWAT mark
+// left raised, and hands the complete text and binary messages to the
+// fast path: twilio queues the media there and flushes the batch to the
+// ReadFrame caller, so a batch costs one wake-up, of the goroutine that
+// wants the frames. A read that finds nothing leaves the connection
+// paused until the next instant, without a second read(2). Anything else
+// (start, stop, mark, DTMF, a control frame, a partial frame, text that
+// is not UTF-8, the end of the stream) wakes the reader, which reads it
+// as before, at most one cadence later as before; Close, CloseNow and
+// deadlines wake it at once, and it waits until the timer has handed the
+// read side back.
+//
+// A CPU profile of the twilio server (vgload -kind twilio -cpuprofile F),
+// before at 1,000 streams, after at 500 (the machine would not keep up
+// with more): before, the reader's pause took 10% of the samples and the
+// wake-ups on both sides (chanrecv, chansend, gopark, schedule) 21%;
+// after, the scheduler and the channel operations 10%, the timer's pass
+// 77% (read(2) 41 of it, the JSON and the queue 19), ReadFrame and the
+// loadtest's consumer 18%. Server CPU per stream-second, the two builds
+// alternating in one session (vgload -kind twilio -n 200 -duration 8s;
+// other jobs took 1.5–1.8 of the 2 cores, so most runs had the generator
+// behind): 451, 444, 475, 537 µs before, 394, 387, 331, 425 µs after.
 //
 // # Writing
 //

@@ -74,13 +74,6 @@ type pollConn struct {
 	nb    bool         // Read returns errWouldBlock instead of waiting; owned by the read side
 }
 
-// States of pollConn.park.
-const (
-	readerActive int32 = iota // the reader holds the read side
-	readerParked              // the reader sleeps; the poller may take the read side
-	readerLent                // the poller holds the read side (pollParse)
-)
-
 // setFastPath lets the poller parse for c (Conn.SetFastPath) when c's
 // socket is polled.
 func setFastPath(c *Conn) bool {

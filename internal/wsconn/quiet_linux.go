@@ -41,6 +41,9 @@ type quietReader struct {
 	err   error
 	read  func(uintptr) bool // readFD, made once so reads allocate nothing
 	raise func(uintptr)      // raiseFD
+	readN func(uintptr)      // readNB
+	nb    bool               // reads return errWouldBlock instead of waiting (cadenceParse)
+	short bool               // the last non-blocking read emptied the socket
 }
 
 // init enables quiet reads when nc is a socket.
@@ -61,7 +64,17 @@ func (q *quietReader) init(nc net.Conn) {
 	q.rc = rc
 	q.read = q.readFD
 	q.raise = q.raiseFD
+	q.readN = q.readNB
 }
+
+// canQuiet reports whether quiet reads are possible: nc is a TCP socket.
+func (q *quietReader) canQuiet() bool { return q.rc != nil }
+
+// setNonBlocking makes the reads until setNonBlocking(false) return
+// errWouldBlock instead of waiting: the first one reads what the socket
+// holds, the later ones read again only if it filled the buffer. The mark
+// stays raised, so the socket stays quiet.
+func (q *quietReader) setNonBlocking(on bool) { q.nb, q.short = on, false }
 
 // quiet raises the mark before a pause. It does nothing when quiet reads
 // are off or the mark is raised already.
@@ -82,12 +95,41 @@ func (q *quietReader) active() bool { return q.high }
 // readQuiet reads into b with the mark raised, lowering it before it waits.
 func (q *quietReader) readQuiet(b []byte) (int, error) {
 	q.buf, q.n, q.err = b, 0, nil
-	err := q.rc.Read(q.read)
+	var err error
+	if q.nb {
+		if q.short || len(b) == 0 {
+			q.buf = nil
+			return 0, errWouldBlock
+		}
+		err = q.rc.Control(q.readN)
+	} else {
+		err = q.rc.Read(q.read)
+	}
 	q.buf = nil
 	if err != nil {
 		return 0, err
 	}
 	return q.n, q.err
+}
+
+// readNB is one non-blocking read for cadenceParse.
+func (q *quietReader) readNB(fd uintptr) {
+	for {
+		n, err := rawRead(int(fd), q.buf)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			q.short, q.err = true, errWouldBlock
+		case err != nil:
+			q.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			q.err = io.EOF
+		default:
+			q.n, q.short = n, n < len(q.buf)
+		}
+		return
+	}
 }
 
 func (q *quietReader) readFD(fd uintptr) bool {

@@ -11,4 +11,6 @@ type quietReader struct{}
 func (q *quietReader) init(net.Conn)                 {}
 func (q *quietReader) quiet()                        {}
 func (q *quietReader) active() bool                  { return false }
+func (q *quietReader) canQuiet() bool                { return false }
+func (q *quietReader) setNonBlocking(bool)           {}
 func (q *quietReader) readQuiet([]byte) (int, error) { return 0, nil }
