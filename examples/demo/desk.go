@@ -508,9 +508,6 @@ func (e *deskEngine) CompareCredentialToAudio(ctx context.Context, credential st
 var deskHTML []byte
 
 func serveDesk(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+	setPageHeaders(w.Header(), "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
 	w.Write(deskHTML)
 }
