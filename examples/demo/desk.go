@@ -222,26 +222,34 @@ func (d *desk) handler() http.Handler {
 }
 
 // sameSiteJSON guards a state-changing desk endpoint, which has no
-// credentials of its own, against cross-site requests (CSRF): the body
-// must be declared application/json, which a page on another origin can
-// send only after a CORS preflight the desk never answers, and an Origin
+// credentials of its own, against cross-site requests (CSRF): an Origin
 // header, when the browser sends one, must be the desk's own origin
 // (http:// and the request's Host, which the server only answers for
-// loopback names). A refusal is 415 or 403 with an agent API error body.
+// loopback names), a request without one must not be marked cross-site or
+// same-site by the browser (Fetch Metadata), and the body must be
+// declared application/json, which a page on another origin can send only
+// after a CORS preflight the desk never answers. A refusal is 403
+// origin_not_allowed or 415 unsupported_media_type with an agent API
+// error body.
 func sameSiteJSON(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
-			agent.WriteError(w, http.StatusUnsupportedMediaType, agent.CodeBadRequest, "send the body as Content-Type: application/json")
+		site := r.Header.Get("Sec-Fetch-Site")
+		if o := r.Header.Get("Origin"); (o != "" && o != "http://"+r.Host) || (o == "" && (site == "cross-site" || site == "same-site")) {
+			agent.WriteError(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "the desk's controls answer pages of its own origin only")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			agent.WriteError(w, http.StatusForbidden, agent.CodeBadRequest, "the desk's controls answer pages of its own origin only")
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			agent.WriteError(w, http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "send the body as Content-Type: application/json")
 			return
 		}
 		h(w, r)
 	})
 }
+
+// codeUnsupportedMediaType is the error code of a 415 answer, as
+// flex.CodeUnsupportedMediaType.
+const codeUnsupportedMediaType = "unsupported_media_type"
 
 // shutdown ends the operations and event streams (before the HTTP server
 // waits for its handlers).

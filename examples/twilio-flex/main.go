@@ -358,7 +358,7 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 			wc, err := flex.WebChatHandler(&flex.WebChatOptions{
 				Client: tc, AddressSID: cfg.WebChatAddress, ServiceSID: cfg.WebChatService,
 				AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
-				TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
+				TTL: cfg.TokenTTL, Region: cfg.Region, AllowedOrigins: origins, Logger: log,
 			})
 			if err != nil {
 				src.Close()
