@@ -793,3 +793,46 @@ func FuzzParams(f *testing.F) {
 		}
 	})
 }
+
+// TestVoiceTokenFailureFloor: every refusal of a Flex token is answered no
+// sooner than the agent API's refusals (500 ms), whichever way the token
+// came or failed. A lower bound only: it cannot flake on a slow machine.
+func TestVoiceTokenFailureFloor(t *testing.T) {
+	fake := newFake(t, nil)
+	h, err := VoiceTokenHandler(&VoiceTokenOptions{
+		Auth: newAuth(t, fake.URL, fake.AuthToken()), AccountSID: fake.AccountSID(), APIKeySID: apiKey, APIKeySecret: apiSecret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if DefaultFailureDelay != 500*time.Millisecond {
+		t.Fatalf("DefaultFailureDelay = %v, want the agent API's 500ms", DefaultFailureDelay)
+	}
+	for _, c := range []struct{ name, header, value, ct, body string }{
+		{"no token", "", "", "", ""},
+		{"bad bearer", "Authorization", "Bearer forged", "", ""},
+		{"bad X-Flex-Token", "X-Flex-Token", "forged", "", ""},
+		{"bad Token in JSON", "", "", "application/json", `{"Token":"forged"}`},
+		{"bad Token in form", "", "", "application/x-www-form-urlencoded", "Token=forged"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodPost, "/flex/voice-token", strings.NewReader(c.body))
+			if c.header != "" {
+				r.Header.Set(c.header, c.value)
+			}
+			if c.ct != "" {
+				r.Header.Set("Content-Type", c.ct)
+			}
+			w := httptest.NewRecorder()
+			t0 := time.Now()
+			h.ServeHTTP(w, r)
+			if d := time.Since(t0); d < DefaultFailureDelay {
+				t.Errorf("answered after %v, want at least %v", d, DefaultFailureDelay)
+			}
+			if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `"code":"unauthenticated"`) {
+				t.Errorf("%d %s", w.Code, w.Body)
+			}
+		})
+	}
+}

@@ -16,8 +16,10 @@ import (
 )
 
 // DefaultFailureDelay is the least time before a token handler answers a
-// failed Flex token check, whatever failed.
-const DefaultFailureDelay = 250 * time.Millisecond
+// failed Flex token check, whatever failed: the agent API's
+// (agent.DefaultAuthFailureDelay, 500 ms), so every refusal of a guessable
+// secret on a server takes the same least time.
+const DefaultFailureDelay = agent.DefaultAuthFailureDelay
 
 // VoiceTokenOptions configures VoiceTokenHandler.
 type VoiceTokenOptions struct {
