@@ -781,12 +781,19 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return agent.Serve(ctx, log, ln, s.handler(), cfg.DrainTimeout+5*time.Second, func(sctx context.Context) error {
+	// The server's drain timeout (logged as "timeout") is -drain-timeout
+	// plus closeGrace; the shutdown logs both next.
+	return agent.Serve(ctx, log, ln, s.handler(), cfg.DrainTimeout+closeGrace, func(sctx context.Context) error {
+		log.Info("draining: running operations may finish within -drain-timeout, then the rest are ended within close_grace", "drain_timeout", cfg.DrainTimeout, "close_grace", closeGrace)
 		dctx, cancel := context.WithTimeout(sctx, cfg.DrainTimeout)
 		defer cancel()
 		return s.shutdown(dctx)
 	})
 }
+
+// closeGrace is how long after -drain-timeout the operations still
+// running are given to end (error-cancelled) and their sessions to close.
+const closeGrace = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

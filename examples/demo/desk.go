@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -90,6 +91,7 @@ type deskCall struct {
 type deskOptions struct {
 	BaseURL string // http://host:port the desk is reached at
 	Listen  string // the listener's address: the desk refuses non-loopback ones
+	Addr    string // the -addr given, named in that refusal; default Listen
 	// Creds is the credential store the scripted calls use too, so a
 	// delete from the desk removes what any call stored.
 	Creds    *agent.CredentialStore
@@ -130,7 +132,8 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := agent.RequireLoopback(o.Listen); err != nil {
-		return nil, fmt.Errorf("the desk uses a development token: %w", err)
+		addr := cmp.Or(o.Addr, o.Listen)
+		return nil, fmt.Errorf("the desk uses a development token and listens on loopback only: -addr %q is not a loopback address; give 127.0.0.1:<port> or localhost:<port>", addr)
 	}
 	d := &desk{
 		log: log, store: o.Creds, testdata: o.Testdata, mode: modeNormal,

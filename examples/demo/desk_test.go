@@ -26,6 +26,14 @@ func TestDeskRefusesNonLoopback(t *testing.T) {
 			t.Errorf("listen %s: err %v, want a loopback refusal", addr, err)
 		}
 	}
+	// The refusal names the address given, not the listener's "[::]:8090".
+	_, err := start(t.Context(), options{
+		Fast: true, desk: true, Addr: "0.0.0.0:0",
+		DB: filepath.Join(t.TempDir(), "creds.db"), Shutdown: 5 * time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), `-addr "0.0.0.0:0" is not a loopback address`) {
+		t.Errorf("start on 0.0.0.0:0: %v", err)
+	}
 }
 
 // TestDeskControls checks the desk's own endpoints: state, placing a call,
