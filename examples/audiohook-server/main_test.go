@@ -624,7 +624,7 @@ func TestWeakKeysOnLoopback(t *testing.T) {
 	want := `level=WARN msg="STATIC_API_KEY_MAP: API key 1 of 1 is 2 characters, fewer than 16 and has no client secret (anyone who knows the key connects unsigned): accepted because -listen is loopback; use API keys of at least 16 characters`
 	if !strings.Contains(logs.String(), want) {
 		t.Fatalf("logs:\n%s\nwant %s", logs, want)
-	}	// The drain says the -drain-timeout given (default 30s) and the grace
+	} // The drain says the -drain-timeout given (default 30s) and the grace
 	// the server's timeout adds to it.
 	if l := logs.String(); !strings.Contains(l, "drain_timeout=30s close_grace=5s") {
 		t.Fatalf("drain log:\n%s", l)
