@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/internal/httperr"
 	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
@@ -183,7 +184,7 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 // AuthReject by HTTP 401 and an *AuthError; with AuthDisconnect the session
 // is returned, disconnected as unauthorized in answer to open, and Open
 // reports the *AuthError. A full NonceCache is answered at once with HTTP
-// 503 (disconnect "error" with AuthDisconnect).
+// 503 (disconnect "error" with AuthDisconnect). Bodies: JSON {"error","code"}.
 func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Session, error) {
 	o := opts.withDefaults()
 	sid := r.Header.Get(wire.HeaderSessionID)
@@ -191,7 +192,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 	corr := r.Header.Get(wire.HeaderCorrelationID)
 	for _, h := range []struct{ name, v string }{{wire.HeaderSessionID, sid}, {wire.HeaderOrganizationID, org}, {wire.HeaderCorrelationID, corr}} {
 		if !wire.IsUUID(h.v) || (h.name == wire.HeaderSessionID && h.v == wire.NullUUID) {
-			http.Error(w, "missing or invalid "+h.name, http.StatusBadRequest)
+			httperr.Write(w, http.StatusBadRequest, "bad_request", "missing or invalid "+h.name)
 			return nil, fmt.Errorf("%w: header %s %.40q is not a UUID", ErrBadRequest, h.name, h.v)
 		}
 	}
@@ -202,7 +203,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		o.Logger.Warn("audiohook: connection refused: nonce cache full", "session", sid)
 		if o.AuthFailure == AuthReject {
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			httperr.Write(w, http.StatusServiceUnavailable, "unavailable", "service unavailable")
 			return nil, fmt.Errorf("audiohook: connection refused (HTTP 503): %w", authErr)
 		}
 	} else if authErr != nil {
@@ -212,12 +213,12 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *ServerOptions) (*Sessi
 		if wait := o.AuthFailureDelay - o.Now().Sub(start); o.AuthFailureDelay > 0 && wait > 0 {
 			if err := o.Sleep(r.Context(), wait); err != nil {
 				// The client went away: no upgrade for it.
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				httperr.Write(w, http.StatusUnauthorized, "unauthenticated", "unauthorized")
 				return nil, &AuthError{Status: http.StatusUnauthorized, Info: "authentication failed", Err: authErr}
 			}
 		}
 		if o.AuthFailure == AuthReject {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			httperr.Write(w, http.StatusUnauthorized, "unauthenticated", "unauthorized")
 			return nil, &AuthError{Status: http.StatusUnauthorized, Info: "authentication failed", Err: authErr}
 		}
 	}

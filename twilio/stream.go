@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/codec"
+	"github.com/voicegate/voicegate/internal/httperr"
 	"github.com/voicegate/voicegate/internal/streamcore"
 	"github.com/voicegate/voicegate/internal/wsconn"
 )
@@ -218,9 +219,10 @@ func VerifyUpgrade(r *http.Request, opts *AcceptOptions) error {
 // Accept validates the X-Twilio-Signature of a Media Streams WebSocket
 // upgrade request, upgrades it and starts reading the stream.
 //
-// On a bad or missing signature it answers HTTP 403 before upgrading and
-// returns an error wrapping ErrSignature; on a configuration error it
-// answers 500. Otherwise it returns a Stream whose own goroutine reads the
+// On a bad or missing signature it answers HTTP 403 {"error":"invalid
+// signature","code":"forbidden"} before upgrading and returns an error
+// wrapping ErrSignature; on a configuration error it answers 500
+// ("internal"). Otherwise it returns a Stream whose own goroutine reads the
 // socket; the caller must Close it.
 //
 // Accept does not wait for the start event; use Stream.Start for that. It
@@ -230,9 +232,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Strea
 	if !o.InsecureSkipVerify {
 		if err := VerifyUpgrade(r, &o); err != nil {
 			if errors.Is(err, ErrSignature) {
-				http.Error(w, "forbidden", http.StatusForbidden)
+				httperr.Write(w, http.StatusForbidden, "forbidden", "invalid signature")
 			} else {
-				http.Error(w, "stream endpoint misconfigured", http.StatusInternalServerError)
+				httperr.Write(w, http.StatusInternalServerError, "internal", "stream endpoint misconfigured")
 			}
 			return nil, err
 		}

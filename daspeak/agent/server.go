@@ -450,10 +450,28 @@ func decode(w http.ResponseWriter, r *http.Request) (apiRequest, *Error) {
 		return req, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Message: "body larger than 64 KiB"}
 	}
 	if err != nil {
-		return req, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "body is not the expected JSON object: " + err.Error()}
+		return req, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "body is not the expected JSON object: " + jsonProblem(err)}
 	}
 	req.raw = body
 	return req, nil
+}
+
+// jsonProblem says what is wrong with a request body in the API's terms:
+// the field and the JSON types, never the server's Go types.
+func jsonProblem(err error) string {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q cannot be a JSON %s", te.Field, te.Value)
+		}
+		return "a JSON object is required, not a JSON " + te.Value
+	}
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the JSON ends early"
+	}
+	return "invalid JSON"
 }
 
 // validCallID accepts Twilio CallSids and Genesys conversation ids: 1 to

@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -350,15 +351,14 @@ const (
 var keyAdvice = fmt.Sprintf("use API keys of at least %d characters and client secrets of at least %d random bytes, e.g. key $(openssl rand -hex 16) and secret $(openssl rand -base64 32), and set the same pair in the Genesys AudioHook integration", minAPIKeyLen, minSecretLen)
 
 // weakKeys describes each key of keys that is too short or has no or a
-// too-short secret, sorted; the key is named by its first characters only
-// and the secret by its length.
+// too-short secret. No key material is named: a key is "API key N of M",
+// N its place in the keys' sorted order, with its length; a secret by its
+// length.
 func weakKeys(keys map[string][]byte) []string {
 	var out []string
-	for k, secret := range keys {
-		name := k
-		if len(name) > 4 {
-			name = name[:4] + "…"
-		}
+	sorted := slices.Sorted(maps.Keys(keys))
+	for i, k := range sorted {
+		secret := keys[k]
 		var why []string
 		if len(k) < minAPIKeyLen {
 			why = append(why, fmt.Sprintf("is %d characters, fewer than %d", len(k), minAPIKeyLen))
@@ -370,10 +370,9 @@ func weakKeys(keys map[string][]byte) []string {
 			why = append(why, fmt.Sprintf("has a client secret of %d bytes, fewer than %d", len(secret), minSecretLen))
 		}
 		if len(why) > 0 {
-			out = append(out, fmt.Sprintf("API key %q %s", name, strings.Join(why, " and ")))
+			out = append(out, fmt.Sprintf("API key %d of %d %s", i+1, len(sorted), strings.Join(why, " and ")))
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 
@@ -782,12 +781,19 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	if listening != nil {
 		listening(ln.Addr())
 	}
-	return agent.Serve(ctx, log, ln, s.handler(), cfg.DrainTimeout+5*time.Second, func(sctx context.Context) error {
+	// The server's drain timeout (logged as "timeout") is -drain-timeout
+	// plus closeGrace; the shutdown logs both next.
+	return agent.Serve(ctx, log, ln, s.handler(), cfg.DrainTimeout+closeGrace, func(sctx context.Context) error {
+		log.Info("draining: running operations may finish within -drain-timeout, then the rest are ended within close_grace", "drain_timeout", cfg.DrainTimeout, "close_grace", closeGrace)
 		dctx, cancel := context.WithTimeout(sctx, cfg.DrainTimeout)
 		defer cancel()
 		return s.shutdown(dctx)
 	})
 }
+
+// closeGrace is how long after -drain-timeout the operations still
+// running are given to end (error-cancelled) and their sessions to close.
+const closeGrace = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -572,11 +572,11 @@ func TestRunRefusals(t *testing.T) {
 		{"clear-text Genesys API beyond loopback", strong, []string{"-agent", "-genesys-region", "mypurecloud.ie", "-genesys-client-id", "c", "-genesys-api-url", "http://api.example", "-listen", "0.0.0.0:0"},
 			[]string{"-genesys-api-url http://api.example is not TLS", "give an https:// URL"}},
 		{"one-character key without a secret", `{"k1":""}`, []string{"-listen", "0.0.0.0:0"},
-			[]string{`STATIC_API_KEY_MAP: API key "k1" is 2 characters, fewer than 16 and has no client secret`, "refusing to listen on \"0.0.0.0:0\" beyond loopback", "openssl rand -base64 32"}},
+			[]string{`STATIC_API_KEY_MAP: API key 1 of 1 is 2 characters, fewer than 16 and has no client secret`, "refusing to listen on \"0.0.0.0:0\" beyond loopback", "openssl rand -base64 32"}},
 		{"long key without a secret", `{"` + apiKey + `":""}`, []string{"-listen", "0.0.0.0:0"},
-			[]string{`API key "SGVs…" has no client secret`}},
+			[]string{`API key 1 of 1 has no client secret`}},
 		{"short secret", `{"` + apiKey + `":"c2hvcnQtc2VjcmV0"}`, []string{"-listen", "[::]:0"},
-			[]string{`API key "SGVs…" has a client secret of 12 bytes, fewer than 16`}},
+			[]string{`API key 1 of 1 has a client secret of 12 bytes, fewer than 16`}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Setenv("STATIC_API_KEY_MAP", c.keys)
@@ -592,7 +592,7 @@ func TestRunRefusals(t *testing.T) {
 					t.Errorf("error %q\nwant %q", err, w)
 				}
 			}
-			for _, bad := range []string{"development token", "platform authenticator", secretB64} {
+			for _, bad := range []string{"development token", "platform authenticator", secretB64, `"k1"`, apiKey[:4]} {
 				if strings.Contains(err.Error(), bad) || strings.Contains(logs.String(), bad) {
 					t.Errorf("error %q mentions %q", err, bad)
 				}
@@ -621,9 +621,13 @@ func TestWeakKeysOnLoopback(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	want := `level=WARN msg="STATIC_API_KEY_MAP: API key \"k1\" is 2 characters, fewer than 16 and has no client secret (anyone who knows the key connects unsigned): accepted because -listen is loopback; use API keys of at least 16 characters`
+	want := `level=WARN msg="STATIC_API_KEY_MAP: API key 1 of 1 is 2 characters, fewer than 16 and has no client secret (anyone who knows the key connects unsigned): accepted because -listen is loopback; use API keys of at least 16 characters`
 	if !strings.Contains(logs.String(), want) {
 		t.Fatalf("logs:\n%s\nwant %s", logs, want)
+	} // The drain says the -drain-timeout given (default 30s) and the grace
+	// the server's timeout adds to it.
+	if l := logs.String(); !strings.Contains(l, "drain_timeout=30s close_grace=5s") {
+		t.Fatalf("drain log:\n%s", l)
 	}
 }
 

@@ -182,7 +182,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 	if o.Keep || o.desk {
 		// The agent desk, on the agent API of package daspeak/agent.
 		dk, err := newDesk(deskOptions{
-			BaseURL: d.base, Listen: ln.Addr().String(), Creds: creds, Testdata: d.testdata,
+			BaseURL: d.base, Listen: ln.Addr().String(), Addr: o.Addr, Creds: creds, Testdata: d.testdata,
 			Speed: o.deskSpeed, AllowedOrigins: o.deskOrigins, Log: log,
 		})
 		if err != nil {

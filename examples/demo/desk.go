@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -90,6 +91,7 @@ type deskCall struct {
 type deskOptions struct {
 	BaseURL string // http://host:port the desk is reached at
 	Listen  string // the listener's address: the desk refuses non-loopback ones
+	Addr    string // the -addr given, named in that refusal; default Listen
 	// Creds is the credential store the scripted calls use too, so a
 	// delete from the desk removes what any call stored.
 	Creds    *agent.CredentialStore
@@ -130,7 +132,8 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := agent.RequireLoopback(o.Listen); err != nil {
-		return nil, fmt.Errorf("the desk uses a development token: %w", err)
+		addr := cmp.Or(o.Addr, o.Listen)
+		return nil, fmt.Errorf("the desk uses a development token and listens on loopback only: -addr %q is not a loopback address; give 127.0.0.1:<port> or localhost:<port>", addr)
 	}
 	d := &desk{
 		log: log, store: o.Creds, testdata: o.Testdata, mode: modeNormal,
@@ -222,26 +225,34 @@ func (d *desk) handler() http.Handler {
 }
 
 // sameSiteJSON guards a state-changing desk endpoint, which has no
-// credentials of its own, against cross-site requests (CSRF): the body
-// must be declared application/json, which a page on another origin can
-// send only after a CORS preflight the desk never answers, and an Origin
+// credentials of its own, against cross-site requests (CSRF): an Origin
 // header, when the browser sends one, must be the desk's own origin
 // (http:// and the request's Host, which the server only answers for
-// loopback names). A refusal is 415 or 403 with an agent API error body.
+// loopback names), a request without one must not be marked cross-site or
+// same-site by the browser (Fetch Metadata), and the body must be
+// declared application/json, which a page on another origin can send only
+// after a CORS preflight the desk never answers. A refusal is 403
+// origin_not_allowed or 415 unsupported_media_type with an agent API
+// error body.
 func sameSiteJSON(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || mt != "application/json" {
-			agent.WriteError(w, http.StatusUnsupportedMediaType, agent.CodeBadRequest, "send the body as Content-Type: application/json")
+		site := r.Header.Get("Sec-Fetch-Site")
+		if o := r.Header.Get("Origin"); (o != "" && o != "http://"+r.Host) || (o == "" && (site == "cross-site" || site == "same-site")) {
+			agent.WriteError(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "the desk's controls answer pages of its own origin only")
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
-			agent.WriteError(w, http.StatusForbidden, agent.CodeBadRequest, "the desk's controls answer pages of its own origin only")
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "application/json" {
+			agent.WriteError(w, http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "send the body as Content-Type: application/json")
 			return
 		}
 		h(w, r)
 	})
 }
+
+// codeUnsupportedMediaType is the error code of a 415 answer, as
+// flex.CodeUnsupportedMediaType.
+const codeUnsupportedMediaType = "unsupported_media_type"
 
 // shutdown ends the operations and event streams (before the HTTP server
 // waits for its handlers).
@@ -508,9 +519,6 @@ func (e *deskEngine) CompareCredentialToAudio(ctx context.Context, credential st
 var deskHTML []byte
 
 func serveDesk(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+	setPageHeaders(w.Header(), "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
 	w.Write(deskHTML)
 }

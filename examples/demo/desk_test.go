@@ -26,6 +26,14 @@ func TestDeskRefusesNonLoopback(t *testing.T) {
 			t.Errorf("listen %s: err %v, want a loopback refusal", addr, err)
 		}
 	}
+	// The refusal names the address given, not the listener's "[::]:8090".
+	_, err := start(t.Context(), options{
+		Fast: true, desk: true, Addr: "0.0.0.0:0",
+		DB: filepath.Join(t.TempDir(), "creds.db"), Shutdown: 5 * time.Second,
+	})
+	if err == nil || !strings.Contains(err.Error(), `-addr "0.0.0.0:0" is not a loopback address`) {
+		t.Errorf("start on 0.0.0.0:0: %v", err)
+	}
 }
 
 // TestDeskControls checks the desk's own endpoints: state, placing a call,
@@ -291,7 +299,8 @@ func TestDeskRefusesCrossSite(t *testing.T) {
 		status int
 		mode   string
 	}{
-		{"text/plain from evil", map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain"}, `{"mode":"spoof"}`, 415, modeNormal},
+		{"text/plain from evil", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"}, `{"mode":"spoof"}`, 403, modeNormal},
+		{"text/plain marked cross-site, no Origin", map[string]string{"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"}, `{"mode":"spoof"}`, 403, modeNormal},
 		{"text/plain, no Origin", map[string]string{"Content-Type": "text/plain;charset=UTF-8"}, `{"mode":"spoof"}`, 415, modeNormal},
 		{"form, no Origin", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, `{"mode":"spoof"}`, 415, modeNormal},
 		{"no Content-Type", nil, `{"mode":"spoof"}`, 415, modeNormal},
@@ -302,7 +311,8 @@ func TestDeskRefusesCrossSite(t *testing.T) {
 		{"JSON, no Origin (curl)", map[string]string{"Content-Type": "application/json"}, `{"mode":"unreachable"}`, 200, modeUnreachable},
 	} {
 		status, body := send(t, "POST", d.base+"/desk/engine", "", tc.h, tc.body)
-		if status != tc.status || d.desk.state().Mode != tc.mode {
+		code := map[int]string{403: `"code":"origin_not_allowed"`, 415: `"code":"unsupported_media_type"`}[tc.status]
+		if status != tc.status || d.desk.state().Mode != tc.mode || !strings.Contains(body, code) {
 			t.Errorf("%s: %d %q, mode %q; want %d, mode %q", tc.name, status, body, d.desk.state().Mode, tc.status, tc.mode)
 		}
 	}
@@ -310,8 +320,8 @@ func TestDeskRefusesCrossSite(t *testing.T) {
 	sid := d.desk.state().Calls[0].CallSID
 	evil := map[string]string{"Origin": "https://evil.example", "Content-Type": "text/plain"}
 	for _, p := range []string{"/desk/calls", "/desk/calls/" + sid} {
-		if status, body := send(t, "POST", d.base+p, "", evil, `{"caller_id":"+14155550199","voice":"kal","live":false}`); status != 415 {
-			t.Errorf("%s cross-site: %d %q, want 415", p, status, body)
+		if status, body := send(t, "POST", d.base+p, "", evil, `{"caller_id":"+14155550199","voice":"kal","live":false}`); status != 403 || !strings.Contains(body, "origin_not_allowed") {
+			t.Errorf("%s cross-site: %d %q, want 403 origin_not_allowed", p, status, body)
 		}
 	}
 	if st := d.desk.state(); len(st.Calls) != 2 || !st.Calls[0].Live {

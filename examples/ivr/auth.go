@@ -210,7 +210,7 @@ func localOnly(h http.Handler, log *slog.Logger) http.Handler {
 		}
 		if why := crossSite(r); why != "" {
 			log.Warn("-insecure-loopback: refused a cross-site request", "route", r.Pattern, "why", why)
-			writeError(w, http.StatusForbidden, "the IVR endpoints run without credentials (-insecure-loopback) and refuse requests a web page of another origin makes (cross-site request forgery), but "+why+"; call them from a program (curl, the IVR platform), or "+credentialsHelp)
+			writeErrorCode(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "the IVR endpoints run without credentials (-insecure-loopback) and refuse requests a web page of another origin makes (cross-site request forgery), but "+why+"; call them from a program (curl, the IVR platform), or "+credentialsHelp)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -193,7 +193,7 @@ func TestInsecureLoopbackCrossSite(t *testing.T) {
 		}
 		_, err = e.store.Get(context.Background(), caller)
 		if tc.status == http.StatusForbidden {
-			if !strings.Contains(answer["error"], "cross-site") {
+			if !strings.Contains(answer["error"], "cross-site") || answer["code"] != "origin_not_allowed" {
 				t.Errorf("%s: the refusal does not say why: %v", tc.name, answer)
 			}
 			if err == nil {

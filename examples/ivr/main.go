@@ -424,9 +424,10 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 			refuse(http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
 			return
 		}
-		rec, code, _, err := s.check(r.Context(), op, caller)
+		rec, code, word, err := s.check(r.Context(), op, caller)
 		if err != nil {
-			refuse(code, err.Error())
+			discardUpload(w, r)
+			writeErrorCode(w, code, word, err.Error())
 			return
 		}
 		if call := q.Get("call"); call != "" {
@@ -517,7 +518,7 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 		if d.Status == statusAlreadyRegistered {
 			// Another registration of the caller stored first: the
 			// answer a register of a registered caller gets.
-			writeError(w, http.StatusConflict, errAlreadyRegistered.Error())
+			writeErrorCode(w, http.StatusConflict, statusAlreadyRegistered, errAlreadyRegistered.Error())
 			return
 		}
 		agent.WriteJSON(w, http.StatusOK, d)
@@ -724,7 +725,7 @@ func (s *server) poll(op daspeak.Operation) http.HandlerFunc {
 // signature (the request is not from Twilio, so it gets no TwiML).
 func (s *server) validTwilio(w http.ResponseWriter, r *http.Request) bool {
 	if s.validator == nil {
-		http.Error(w, "TWILIO_AUTH_TOKEN not configured", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "TWILIO_AUTH_TOKEN not configured")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -738,7 +739,7 @@ func (s *server) validTwilio(w http.ResponseWriter, r *http.Request) bool {
 		case <-r.Context().Done():
 			t.Stop()
 		}
-		http.Error(w, "invalid signature", http.StatusForbidden)
+		writeError(w, http.StatusForbidden, "invalid signature")
 		return false
 	}
 	return true
@@ -881,8 +882,41 @@ func withResult(next string, op daspeak.Operation, status, id string) string {
 }
 
 // writeError writes the IVR API's error answer {"error": msg}.
+// writeError answers {"error": msg, "code": …} with the agent API's
+// error shape (agent.Error) and the code of status (errorCode).
 func writeError(w http.ResponseWriter, status int, msg string) {
-	agent.WriteJSON(w, status, map[string]string{"error": msg})
+	writeErrorCode(w, status, errorCode(status), msg)
+}
+
+// writeErrorCode answers {"error": msg, "code": code} (agent.Error); a
+// 503 carries Retry-After.
+func writeErrorCode(w http.ResponseWriter, status int, code, msg string) {
+	agent.WriteError(w, status, code, msg)
+}
+
+// errorCode is the agent API's error code of an HTTP status.
+func errorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return agent.CodeBadRequest
+	case http.StatusUnauthorized:
+		return agent.CodeUnauthenticated
+	case http.StatusForbidden:
+		return agent.CodeForbidden
+	case http.StatusNotFound:
+		return agent.CodeNotFound
+	case http.StatusMethodNotAllowed:
+		return agent.CodeMethodNotAllowed
+	case http.StatusRequestEntityTooLarge:
+		return agent.CodeTooLarge
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusMisdirectedRequest:
+		return "misdirected_request"
+	case http.StatusServiceUnavailable:
+		return agent.CodeUnavailable
+	}
+	return agent.CodeInternal
 }
 
 func writeTwiML(w http.ResponseWriter, doc string) {
@@ -898,12 +932,12 @@ func writeTwiML(w http.ResponseWriter, doc string) {
 func (s *server) media(w http.ResponseWriter, r *http.Request) {
 	ctx, done, ok := s.streams.Start()
 	if !ok {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
 	defer done()
 	if s.cfg.AuthToken == "" {
-		http.Error(w, "TWILIO_AUTH_TOKEN not configured", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "TWILIO_AUTH_TOKEN not configured")
 		return
 	}
 	st, err := twilio.Accept(w, r, &twilio.AcceptOptions{

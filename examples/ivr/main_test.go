@@ -306,6 +306,11 @@ func TestTwiMLWebhook(t *testing.T) {
 	if resp, _ := e.webhook("/twiml/register", form, "bad-signature"); resp.StatusCode != http.StatusForbidden || time.Since(start) < failDelay {
 		t.Fatalf("unsigned webhook: %s after %v", resp.Status, time.Since(start))
 	}
+	// Every IVR error is the agent API's JSON, a refused signature too.
+	if resp, b := e.webhook("/twiml/verify", form, "bad-signature"); resp.StatusCode != http.StatusForbidden ||
+		resp.Header.Get("Content-Type") != "application/json" || b != `{"code":"forbidden","error":"invalid signature"}`+"\n" {
+		t.Fatalf("bad signature on /twiml/verify: %s %q %s", resp.Status, resp.Header.Get("Content-Type"), b)
+	}
 	resp, b := e.webhook("/twiml/register", form, "")
 	id := resp.Header.Get("X-Voicegate-Session")
 	want := twimlHead + `<Say>Say something.</Say><Connect action="https://ivr.example.com/twiml/result?session=` + id + `" method="POST">` +

@@ -172,7 +172,7 @@ func TestRegisterLostRace(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	took := time.Since(start)
-	if resp.StatusCode != http.StatusConflict || string(body) != `{"error":"`+errAlreadyRegistered.Error()+`"}`+"\n" {
+	if resp.StatusCode != http.StatusConflict || string(body) != `{"code":"already_registered","error":"`+errAlreadyRegistered.Error()+`"}`+"\n" {
 		t.Fatalf("register that lost the race: %d %s, want 409 as a register of a registered caller gets", resp.StatusCode, body)
 	}
 	rs.mu.Lock()

@@ -359,7 +359,7 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 			wc, err := flex.WebChatHandler(&flex.WebChatOptions{
 				Client: tc, AddressSID: cfg.WebChatAddress, ServiceSID: cfg.WebChatService,
 				AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
-				TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
+				TTL: cfg.TokenTTL, Region: cfg.Region, AllowedOrigins: origins, Logger: log,
 			})
 			if err != nil {
 				src.Close()
@@ -618,8 +618,14 @@ func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 		f.calls = f.calls[1:]
 	}
 	f.mu.Unlock()
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	// No other site may frame the page and click the widget's buttons.
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	tryPage.Execute(w, map[string]string{"Token": f.token, "CallSID": sid, "Caller": f.caller})
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/voicegate/voicegate/internal/pagetest"
 	"github.com/voicegate/voicegate/twilio"
 	"github.com/voicegate/voicegate/twilio/twiliotest"
 )
@@ -147,6 +148,8 @@ func TestFakeTwilioFlow(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// Another site must not frame the page and click the widget's buttons.
+	pagetest.CheckHeaders(t, resp.Header, "'none'")
 	m := regexp.MustCompile(`<voicegate-agent security-token="([^"]+)" call-sid="(CA[0-9a-f]{32})" caller-id="([^"]+)"`).FindSubmatch(page)
 	if m == nil || !bytes.Contains(page, []byte(`<script src="/agent/voicegate-agent.js">`)) {
 		t.Fatalf("page %s", page)

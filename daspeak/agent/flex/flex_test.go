@@ -193,7 +193,9 @@ func TestVoiceTokenHandler(t *testing.T) {
 		{"no token", fake.AuthToken(), "POST", "application/json", `{}`, "", 401, "unauthenticated", "flex token refused"},
 		{"server misconfigured", "wrong-auth-token", "POST", "", "", "Bearer " + goodToken, 503, CodeAuthUnavailable, "server misconfigured"},
 		{"bad json", fake.AuthToken(), "POST", "application/json", `{"Token":`, "", 400, "bad_request", ""},
-		{"get", fake.AuthToken(), "GET", "", "", "Bearer " + goodToken, 405, "bad_request", ""},
+		{"get", fake.AuthToken(), "GET", "", "", "Bearer " + goodToken, 405, "method_not_allowed", ""},
+		{"json body over 64 KiB", fake.AuthToken(), "POST", "application/json", `{"Token":"` + strings.Repeat("a", 5<<20) + `"}`, "", 413, "too_large", ""},
+		{"form body over 64 KiB", fake.AuthToken(), "POST", "application/x-www-form-urlencoded", "Token=" + strings.Repeat("a", 5<<20), "", 413, "too_large", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var logs logBuf
@@ -278,6 +280,7 @@ func TestWebChatHandler(t *testing.T) {
 	h, err := WebChatHandler(&WebChatOptions{
 		Client: cl, AddressSID: "IG0123", ServiceSID: "IS0123",
 		AccountSID: fake.AccountSID(), APIKeySID: apiKey, APIKeySecret: apiSecret, UIVersion: "2.0",
+		AllowedOrigins: []string{"https://www.example.com"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -317,6 +320,42 @@ func TestWebChatHandler(t *testing.T) {
 	}
 	if w := post(`{"FriendlyName":"` + strings.Repeat("a", MaxWebChatField+1) + `"}`); w.Code != http.StatusBadRequest {
 		t.Fatalf("oversized name: %d", w.Code)
+	}
+	// A page of another site must not start chats in its visitors'
+	// browsers: only the server's own origin and AllowedOrigins are
+	// answered, the body must be declared JSON, 64 KiB at most.
+	for _, c := range []struct {
+		name, method, origin, site, ct, body string
+		status                               int
+		code, allow                          string
+	}{
+		{"cross-site text/plain", "POST", "https://evil.example", "cross-site", "text/plain", `{"FriendlyName":"x"}`, 403, "origin_not_allowed", ""},
+		{"cross-site json", "POST", "https://evil.example", "cross-site", "application/json", `{}`, 403, "origin_not_allowed", ""},
+		{"cross-site without origin", "POST", "", "cross-site", "application/json", `{}`, 403, "origin_not_allowed", ""},
+		{"same-site sibling", "POST", "https://shop.example.com", "same-site", "application/json", `{}`, 403, "origin_not_allowed", ""},
+		{"null origin", "POST", "null", "", "application/json", `{}`, 403, "origin_not_allowed", ""},
+		{"own origin text/plain", "POST", "https://chat.example.com", "same-origin", "text/plain", `{}`, 415, "unsupported_media_type", ""},
+		{"form", "POST", "", "", "application/x-www-form-urlencoded", `FriendlyName=x`, 415, "unsupported_media_type", ""},
+		{"no content type", "POST", "", "", "", ``, 415, "unsupported_media_type", ""},
+		{"5 MB", "POST", "", "", "application/json", `{"FriendlyName":"` + strings.Repeat("a", 5<<20) + `"}`, 413, "too_large", ""},
+		{"get", "GET", "", "", "", ``, 405, "method_not_allowed", "POST"},
+		{"own origin", "POST", "https://chat.example.com", "same-origin", "application/json", `{}`, 201, "", ""},
+		{"allowed origin", "POST", "https://www.example.com", "cross-site", "application/json; charset=utf-8", `{}`, 201, "", ""},
+		{"program", "POST", "", "", "application/json", `{}`, 201, "", ""},
+	} {
+		r := httptest.NewRequest(c.method, "https://chat.example.com/flex/webchat", strings.NewReader(c.body))
+		for k, v := range map[string]string{"Origin": c.origin, "Sec-Fetch-Site": c.site, "Content-Type": c.ct} {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var e struct{ Error, Code string }
+		json.Unmarshal(w.Body.Bytes(), &e)
+		if w.Code != c.status || e.Code != c.code || w.Header().Get("Allow") != c.allow || (c.code != "" && e.Error == "") {
+			t.Errorf("%s: %d %s Allow %q, want %d %q", c.name, w.Code, w.Body, w.Header().Get("Allow"), c.status, c.code)
+		}
 	}
 	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v2/WebChats", Status: 500, Code: 20500, Message: "boom"})
 	if w := post(`{}`); w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "twilio_unavailable") {
@@ -753,4 +792,47 @@ func FuzzParams(f *testing.F) {
 			t.Fatal("nil map without error")
 		}
 	})
+}
+
+// TestVoiceTokenFailureFloor: every refusal of a Flex token is answered no
+// sooner than the agent API's refusals (500 ms), whichever way the token
+// came or failed. A lower bound only: it cannot flake on a slow machine.
+func TestVoiceTokenFailureFloor(t *testing.T) {
+	fake := newFake(t, nil)
+	h, err := VoiceTokenHandler(&VoiceTokenOptions{
+		Auth: newAuth(t, fake.URL, fake.AuthToken()), AccountSID: fake.AccountSID(), APIKeySID: apiKey, APIKeySecret: apiSecret,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if DefaultFailureDelay != 500*time.Millisecond {
+		t.Fatalf("DefaultFailureDelay = %v, want the agent API's 500ms", DefaultFailureDelay)
+	}
+	for _, c := range []struct{ name, header, value, ct, body string }{
+		{"no token", "", "", "", ""},
+		{"bad bearer", "Authorization", "Bearer forged", "", ""},
+		{"bad X-Flex-Token", "X-Flex-Token", "forged", "", ""},
+		{"bad Token in JSON", "", "", "application/json", `{"Token":"forged"}`},
+		{"bad Token in form", "", "", "application/x-www-form-urlencoded", "Token=forged"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodPost, "/flex/voice-token", strings.NewReader(c.body))
+			if c.header != "" {
+				r.Header.Set(c.header, c.value)
+			}
+			if c.ct != "" {
+				r.Header.Set("Content-Type", c.ct)
+			}
+			w := httptest.NewRecorder()
+			t0 := time.Now()
+			h.ServeHTTP(w, r)
+			if d := time.Since(t0); d < DefaultFailureDelay {
+				t.Errorf("answered after %v, want at least %v", d, DefaultFailureDelay)
+			}
+			if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `"code":"unauthenticated"`) {
+				t.Errorf("%d %s", w.Code, w.Body)
+			}
+		})
+	}
 }

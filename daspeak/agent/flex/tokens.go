@@ -16,8 +16,10 @@ import (
 )
 
 // DefaultFailureDelay is the least time before a token handler answers a
-// failed Flex token check, whatever failed.
-const DefaultFailureDelay = 250 * time.Millisecond
+// failed Flex token check, whatever failed: the agent API's
+// (agent.DefaultAuthFailureDelay, 500 ms), so every refusal of a guessable
+// secret on a server takes the same least time.
+const DefaultFailureDelay = agent.DefaultAuthFailureDelay
 
 // VoiceTokenOptions configures VoiceTokenHandler.
 type VoiceTokenOptions struct {
@@ -70,7 +72,9 @@ type VoiceTokenResponse struct {
 // VoiceTokenResponse for prefix + the agent's identity. Failures answer
 // {"error","code"}: 401 "unauthenticated" (invalid token), 503
 // "auth_unavailable" (Twilio refused the server's credentials or is
-// unreachable; logged at Error), 405 for other methods.
+// unreachable; logged at Error), 400 "bad_request" (an unreadable body),
+// 413 "too_large" (a body over 64 KiB), 405 "method_not_allowed" (with
+// Allow: POST) for other methods.
 func VoiceTokenHandler(opts *VoiceTokenOptions) (http.Handler, error) {
 	if opts == nil || opts.Auth == nil {
 		return nil, fmt.Errorf("%w: VoiceTokenOptions.Auth is required", twilio.ErrInvalidArgument)
@@ -96,13 +100,13 @@ func VoiceTokenHandler(opts *VoiceTokenOptions) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "bad_request", "POST only")
+			writeError(w, http.StatusMethodNotAllowed, agent.CodeMethodNotAllowed, "POST only")
 			return
 		}
 		start := time.Now()
 		tok, err := requestToken(w, r)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "unreadable request body")
+			bodyError(w, err)
 			return
 		}
 		id, err := o.Auth.Validate(r.Context(), tok)

@@ -1,11 +1,18 @@
 package flex
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/voicegate/voicegate/daspeak/agent"
 
 	"github.com/voicegate/voicegate/twilio"
 )
@@ -37,6 +44,11 @@ type WebChatOptions struct {
 	TTL time.Duration
 	// Region is written as the token's twr header; optional.
 	Region string
+	// AllowedOrigins are the origins ("https://www.example.com"), besides
+	// the server's own, whose pages may start a chat: the customer chat
+	// page's. A browser request from any other origin is refused (see
+	// WebChatHandler).
+	AllowedOrigins []string
 	// Logger receives failures; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -56,12 +68,26 @@ type WebChatResponse struct {
 }
 
 // WebChatHandler returns the bootstrap endpoint of a customer chat page:
-// POST (JSON or form; optional "FriendlyName" of the customer and
-// "PreEngagementData", a JSON string of the pre-chat form) creates a
-// conversation with POST /v2/WebChats and answers 201 with a
-// WebChatResponse. The endpoint is anonymous, as the customer page is: put
-// it behind your rate limiter. Failures answer {"error","code"}: 400
-// "bad_request", 502 "twilio_unavailable" (the Flex API failed; logged).
+// POST with a JSON body (Content-Type application/json, at most 64 KiB;
+// optional "FriendlyName" of the customer and "PreEngagementData", a JSON
+// string of the pre-chat form) creates a conversation with POST
+// /v2/WebChats and answers 201 with a WebChatResponse.
+//
+// The endpoint is anonymous, as the customer page is: put it behind your
+// rate limiter. So that no other web site can make its visitors' browsers
+// start chats (cross-site request forgery), a request whose Origin is
+// neither the server's own (the request's Host) nor one of
+// AllowedOrigins, or that the browser marks Sec-Fetch-Site cross-site or
+// same-site without such an Origin, is refused; and the body must be
+// declared JSON, which a page of another origin can send only after a
+// CORS preflight (Fetch Metadata, https://www.w3.org/TR/fetch-metadata/;
+// CORS, https://fetch.spec.whatwg.org/#http-cors-protocol). Programs that
+// send neither header are answered.
+//
+// Failures answer {"error","code"}: 400 "bad_request", 403
+// "origin_not_allowed", 405 "method_not_allowed" (with Allow: POST), 413
+// "too_large", 415 "unsupported_media_type", 502 "twilio_unavailable"
+// (the Flex API failed; logged).
 func WebChatHandler(opts *WebChatOptions) (http.Handler, error) {
 	if opts == nil || opts.Client == nil || opts.AddressSID == "" || opts.ServiceSID == "" {
 		return nil, fmt.Errorf("%w: WebChatOptions needs Client, AddressSID and ServiceSID", twilio.ErrInvalidArgument)
@@ -86,12 +112,21 @@ func WebChatHandler(opts *WebChatOptions) (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "bad_request", "POST only")
+			writeError(w, http.StatusMethodNotAllowed, agent.CodeMethodNotAllowed, "POST only")
+			return
+		}
+		if !originAllowed(r, o.AllowedOrigins) {
+			o.Logger.Warn("web chat: refused a cross-site request", "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+			writeError(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "web chats are started by the customer chat page's origin only")
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
 			return
 		}
 		p, err := params(w, r)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "unreadable request body")
+			bodyError(w, err)
 			return
 		}
 		name, pre := p["FriendlyName"], p["PreEngagementData"]
@@ -128,4 +163,37 @@ func WebChatHandler(opts *WebChatOptions) (http.Handler, error) {
 			Token: jwt, ExpiresAt: now.Add(o.TTL).UTC().Truncate(time.Second),
 		})
 	}), nil
+}
+
+// CodeUnsupportedMediaType is the error code of a 415 answer: a body not
+// declared as the JSON the endpoint reads.
+const CodeUnsupportedMediaType = "unsupported_media_type"
+
+// originAllowed reports whether r may come from a browser page: its Origin,
+// when sent, is the server's own (scheme aside, the request's Host) or one
+// of allowed; without Origin, the browser did not mark it cross-site or
+// same-site.
+func originAllowed(r *http.Request, allowed []string) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		if slices.Contains(allowed, o) {
+			return true
+		}
+		u, err := url.Parse(o)
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return false
+	}
+	return true
+}
+
+// bodyError answers a body params could not read: 413 too_large over its
+// limit, else 400 bad_request.
+func bodyError(w http.ResponseWriter, err error) {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, agent.CodeTooLarge, "request body larger than 64 KiB")
+		return
+	}
+	writeError(w, http.StatusBadRequest, agent.CodeBadRequest, "unreadable request body")
 }
