@@ -1241,12 +1241,12 @@ const finishedReadTimeout = 5 * time.Second
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.PathValue("id")
+	// An operation that is not in the log is answered as a token that
+	// does not verify (401 after AuthFailureDelay), never 404 at once:
+	// the answer must not tell a caller without a token which operation
+	// ids exist.
 	op, err := s.ops.Get(r.Context(), id)
-	if err != nil {
-		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")
-		return
-	}
-	if s.tokens.Verify(r.URL.Query().Get("token"), "events", op.ID, op.CallID) != nil {
+	if err != nil || s.tokens.Verify(r.URL.Query().Get("token"), "events", op.ID, op.CallID) != nil {
 		s.unauthenticated(w, r, start)
 		return
 	}
