@@ -235,6 +235,7 @@ func TestCallAuthorizer(t *testing.T) {
 	}{
 		{fmt.Errorf("%w: genesys down", ErrAuthUnavailable), 503, "auth_unavailable"},
 		{fmt.Errorf("%w: token revoked", ErrUnauthenticated), 401, "unauthenticated"},
+		{fmt.Errorf("%w: the agent's call has ended", ErrNoCall), 409, "no_call"},
 		{errors.New("anything else"), 403, "forbidden"},
 	} {
 		auth.err.Store(&c.err)
@@ -243,7 +244,7 @@ func TestCallAuthorizer(t *testing.T) {
 		if code != c.code || m["code"] != c.errCode {
 			t.Fatalf("authorizer error %v: %d %v", c.err, code, m)
 		}
-		if c.code != 403 && time.Since(start) < 20*time.Millisecond {
+		if (c.code == 401 || c.code == 503) && time.Since(start) < 20*time.Millisecond {
 			t.Fatalf("authorizer error %v answered without the failure delay", c.err)
 		}
 	}

@@ -108,7 +108,8 @@
 // (403: the agent may not act on the call, [CallAuthorizer]), bad_request
 // (400), bad_caller_id (400), not_registered (404), already_registered
 // (409: delete first), no_call (409: no such call, call not in progress,
-// or no audio source for the call), busy
+// no audio source for the call, or the agent's call has ended, see
+// [CallAuthorizer]), busy
 // (409), fenced (409: a stop named the start's request_id first; it never
 // runs), request_id_used (409), not_found (404: an unknown operation or
 // endpoint), method_not_allowed (405, with Allow), too_large (413: a body

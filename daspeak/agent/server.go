@@ -590,6 +590,12 @@ func (s *Server) authorize(r *http.Request, p Principal, callID string) *Error {
 		s.log.Warn("agent: token refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 		s.failureDelay(r, start)
 		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "authentication failed"}
+	case errors.Is(err, ErrNoCall):
+		// The agent's call has ended (Flex: their reservation of its
+		// task is wrapping or completed): refused all the same, with
+		// the answer of an ended call.
+		s.log.Info("agent: call access refused: the call has ended", "call_id", callID, "agent", p.Subject, "err", err)
+		return &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "the call has ended"}
 	}
 	s.log.Warn("agent: call access refused", "call_id", callID, "agent", p.Subject, "err", err)
 	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "not allowed on this call"}

@@ -87,9 +87,12 @@ type CallInfo interface {
 //
 // An error wrapping [ErrAuthUnavailable] is answered 503
 // "auth_unavailable", one wrapping [ErrUnauthenticated] 401
-// "unauthenticated" (both after Options.AuthFailureDelay), any other 403
-// "forbidden"; the error is logged, never sent, and must not contain the
-// token. Without it, any authenticated agent can act on any call.
+// "unauthenticated" (both after Options.AuthFailureDelay), one wrapping
+// [ErrNoCall] 409 "no_call" (the agent's call has ended: refused, but
+// the widget says the call ended rather than that the agent is not
+// assigned; Flex: their reservation of the call's task is wrapping or
+// completed), any other 403 "forbidden"; the error is logged, never
+// sent, and must not contain the token. Without it, any authenticated agent can act on any call.
 type CallAuthorizer interface {
 	AuthorizeCall(ctx context.Context, r *http.Request, p Principal, callID string) error
 }

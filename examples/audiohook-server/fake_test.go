@@ -235,6 +235,15 @@ func TestFakeGenesys(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the ended conversation to leave the index", func() bool { return !strings.Contains(f.get(t, "/"), conv) })
+	// The conversation ended: the agent who was on it is told so (409
+	// no_call), not that they are not assigned; one never on it stays
+	// refused (403).
+	if code, m := f.status(t, f.token, conv); code != 409 || m["code"] != "no_call" {
+		t.Fatalf("status of the ended conversation: %d %v", code, m)
+	}
+	if code, m := f.status(t, f.token, audiohooktest.NewUUID()); code != 403 || m["code"] != "forbidden" {
+		t.Fatalf("status of a conversation the agent was never on: %d %v", code, m)
+	}
 }
 
 // TestFakeGenesysOnlyInFakeMode: a real -agent server has no index and
