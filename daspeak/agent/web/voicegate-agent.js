@@ -74,6 +74,12 @@
 // shown as a green success. An error-store with reason
 // already_registered (another call registered the caller meanwhile) is a
 // failure: this voice was not stored.
+// A status read answered 409 no_call (the service says the agent's call
+// has ended) is the call's end: "Call ended", the buttons off. An
+// error-cancelled whose error names a cause other than a stop (a delete
+// from another call, a new check on the call, a restart of the service)
+// says it ("The check ended: the caller's voice registration was
+// deleted."), not "Stopped"; after a delete the caller is not registered.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
@@ -124,6 +130,29 @@
     'error-store': 'store',
     'error-cancelled': 'cancelled',
   };
+
+  // CANCEL_CAUSES: why an operation was cancelled, by the error of its
+  // error-cancelled event ("cancelled: " and the cause, package
+  // daspeak/agent), when it was not a stop.
+  const DELETED = "the caller's credential was deleted";
+  const CANCEL_CAUSES = {
+    [DELETED]: 'the caller\u2019s voice registration was deleted.',
+    'replaced by a new operation on the call': 'a new check was started on this call.',
+    'server shutting down': 'the voice service restarted.',
+    'the node running the operation stopped': 'the voice service restarted.',
+  };
+
+  // cancelledRow is the row of an error-cancelled whose error names a
+  // cause of CANCEL_CAUSES, or null.
+  function cancelledRow(error, kind) {
+    const cause = CANCEL_CAUSES[String(error || '').replace(/^cancelled: /, '')];
+    if (!cause) return null;
+    const reg = kind === 'register';
+    return {
+      kind: 'error', title: reg ? 'Registration ended' : 'Check ended',
+      cause: (reg ? 'The registration ended: ' : 'The check ended: ') + cause, todo: '',
+    };
+  }
 
   // Rows shown for failures and errors: what happened, why, what to do.
   // kind: "fail" (the voice did not pass), "error" (the check could not be
@@ -1111,6 +1140,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         st = await this._api('/status', { call_id: callId, caller_id: (this._attr('caller-id') || '').trim() });
       } catch (e) {
         if (gen !== this._gen || seq !== this._loadSeq) return;
+        // 409 no_call to a status read: the agent's call has ended (the
+        // service refuses it as such; an unknown call answers 200).
+        if (e.code === 'no_call') { this._statusEnded(); return; }
         const keep = after && this.m.outcome && this.m.outcome.row !== ROWS.retrying;
         if (e.code === 'network' || e.code === 'internal') {
           // Keep trying: the service may be restarting.
@@ -1406,6 +1438,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const success = ev.type === 'result-success';
       // Scores only mean something for a result, not for an error.
       const detail = success || ['authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
+      // Cancelled by a delete: the caller is no longer registered, which
+      // a status read made now could contradict (the delete removes the
+      // credential once its operations have ended).
+      const deleted = reason === 'cancelled' && ev.error === 'cancelled: ' + DELETED;
       if (success) {
         if (kind === 'register') {
           this.m.registered = true;
@@ -1432,6 +1468,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (reason === 'store' && kind === 'register') row = ROWS.store_checking;
         // Another call's register of this caller stored first: a failure,
         // whatever the status read below says of the caller.
+        // Cancelled by something else than a stop (a delete from another
+        // call, …): say what, not "stopped".
+        if (reason === 'cancelled') row = cancelledRow(ev.error, kind) || row;
+        if (deleted) {
+          this.m.registered = false;
+          this.m.next = 'register';
+        }
         if (reason === 'already_registered') {
           row = ROWS.store_conflict;
           this.m.registered = true;
@@ -1441,7 +1484,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       // After every result: did anything get stored, and is the call still
       // live (a hang-up can end a check as "not enough speech")?
-      this._load(0, true);
+      if (!deleted) this._load(0, true);
       const u = this._utils;
       if (u && typeof u.onResponse === 'function') {
         try {
@@ -1461,6 +1504,22 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     _noteCallEnded() {
       const o = this.m.outcome;
       if (o && (o.row === ROWS.speech || o.row === ROWS.no_call) && this._callEnded()) this._show(ROWS.call_ended, null, o.detail);
+    }
+
+    // _statusEnded: the service said the agent's call has ended (a status
+    // read answered 409 no_call): the call is over for this widget, as
+    // when it saw the call end; a result shown stays.
+    _statusEnded() {
+      this._recovered();
+      this.m.phase = 'idle';
+      this.m.forbidden = false;
+      this.m.sawLive = true;
+      this.m.serverInProgress = false;
+      this.m.serverEnded = true;
+      const o = this.m.outcome;
+      if (o && o.row === ROWS.store_checking) this._show(ROWS.store_unknown, null, o.detail);
+      this._noteCallEnded();
+      this._render();
     }
 
     // _callEnded: this call was seen live and has ended (the attribute or
