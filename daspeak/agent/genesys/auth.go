@@ -227,8 +227,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // agent (Genesys Cloud Platform API, Conversation and Participant models):
 // the conversation's endTime (set when the last participant left, null
 // while it is active) and, for each participant whose userId is the
-// agent's (p.Subject; purpose "agent" or "user"), its endTime (set when
-// that participant disconnected), its state and its calls' states
+// agent's (p.Subject; whatever its purpose: "agent", "user", …), its
+// endTime (set when that participant disconnected), its state and its calls' states
 // ("disconnected" or "terminated" once the leg is over). An agent with a
 // participant on a conversation that has ended, or whose participants
 // have all disconnected (the agent hung up or transferred the call), is
