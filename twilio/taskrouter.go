@@ -11,6 +11,12 @@ const (
 	// ReservationAccepted: the worker accepted the task (it is theirs
 	// until they wrap it up).
 	ReservationAccepted = "accepted"
+	// ReservationWrapping: the worker accepted the task and its work
+	// (the call) has ended; the worker is wrapping it up.
+	ReservationWrapping = "wrapping"
+	// ReservationCompleted: the worker accepted the task and completed
+	// it (wrap-up done).
+	ReservationCompleted = "completed"
 	// TaskAssigned: a worker accepted the task and works on it.
 	TaskAssigned = "assigned"
 )

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak"
@@ -50,12 +51,18 @@ type command struct {
 	Body      json.RawMessage `json:"body"`
 	Subject   string          `json:"agent,omitempty"`
 	AgentName string          `json:"agent_name,omitempty"`
+	// Age is how long the request had been on the sending node when it
+	// was sent (its claim must come within MaxClaimDelay of its arrival
+	// there).
+	Age time.Duration `json:"age,omitempty"`
 }
 
 // commandReply is the HTTP answer the other node gave.
 type commandReply struct {
 	Status int             `json:"status"`
 	Body   json.RawMessage `json:"body"`
+	// RetryAfter is the answer's Retry-After header, if any.
+	RetryAfter string `json:"retry_after,omitempty"`
 }
 
 // forwardedKey marks the context of a request forwarded by another node,
@@ -118,6 +125,7 @@ func (s *Server) Command(ctx context.Context, msg []byte) []byte {
 		WriteError(rec, http.StatusBadRequest, CodeBadRequest, "unknown command "+c.Op)
 		return rec.reply()
 	}
+	ctx = context.WithValue(ctx, arrivedKey{}, time.Now().Add(-max(c.Age, 0)))
 	r, err := http.NewRequestWithContext(context.WithValue(ctx, forwardedKey{}, true), http.MethodPost, s.opts.BasePath+"/"+c.Op, bytes.NewReader(c.Body))
 	if err != nil {
 		WriteError(rec, http.StatusInternalServerError, CodeInternal, "command")
@@ -152,7 +160,7 @@ func (r *recorder) reply() []byte {
 	if !json.Valid(body) {
 		body = []byte("null")
 	}
-	b, _ := json.Marshal(commandReply{Status: r.status, Body: body})
+	b, _ := json.Marshal(commandReply{Status: r.status, Body: body, RetryAfter: r.h.Get("Retry-After")})
 	return b
 }
 
@@ -164,6 +172,9 @@ func writeReply(w http.ResponseWriter, reply []byte) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if _, err := strconv.ParseUint(rep.RetryAfter, 10, 32); err == nil {
+		w.Header().Set("Retry-After", rep.RetryAfter)
+	}
 	w.WriteHeader(rep.Status)
 	w.Write(append(rep.Body, '\n'))
 	return nil
@@ -200,11 +211,11 @@ func (s *Server) routed(op string, h func(http.ResponseWriter, *http.Request, Pr
 				// the call does not get the token and does not ask again.
 				// It binds the caller to the call itself (CallInfo).
 				if e := s.authorize(r, p, probe.CallID); e != nil {
-					WriteError(w, e.Status, e.Code, e.Message)
+					e.write(w)
 					return
 				}
 				r = r.WithContext(context.WithValue(r.Context(), authorizedKey{}, probe.CallID))
-				msg, _ := json.Marshal(command{Op: op, Body: body, Subject: p.Subject, AgentName: p.Name})
+				msg, _ := json.Marshal(command{Op: op, Body: body, Subject: p.Subject, AgentName: p.Name, Age: time.Since(arrival(r))})
 				reply, err := s.ops.Route(r.Context(), probe.CallID, msg)
 				switch {
 				case err == nil:
@@ -263,9 +274,12 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 	if err := json.Unmarshal(sp.Body, &areq); err != nil {
 		return errors.Join(ErrNotFound, err)
 	}
-	cfg, e := s.config(sp.Kind, areq, op.CallerID)
+	cfg, e := s.config(sp.Kind, areq)
 	if e != nil {
 		return e
+	}
+	if sp.Kind == kindRegister {
+		cfg.CallerID = op.CallerID
 	}
 	if err := s.ops.Claim(ctx, op.ID, op.Owner); err != nil {
 		return err

@@ -57,9 +57,16 @@
 // Source without CallInfo takes caller_id on trust: see [Source] for what
 // that lets an agent do. An Authenticator that implements
 // [CallAuthorizer] is also asked whether the agent may act on the call
-// (403 forbidden otherwise); without it any authenticated agent may act on
-// any call. Every check happens before anything changes: a refused
-// re-verify leaves the running operation alone.
+// (403 forbidden otherwise; a call_id that is not in the platform's form,
+// [ErrBadCallID], is 400 bad_request whoever asks); without it any
+// authenticated agent may act on any call. Every check happens before
+// anything changes: a refused re-verify leaves the running operation
+// alone. A start is checked in this order: the request's form (400),
+// the agent's right to the call (401, 403, 503), its request_id's claim
+// (409 fenced, 409 request_id_used, 429 too_many_requests), then the call
+// and the caller (409 no_call, 400 bad_caller_id, 409 already_registered,
+// 404 not_registered, 409 busy): a start a stop fenced out is answered
+// fenced whatever else would refuse it.
 // request_id is the client's id of a start: 8 to 64 letters, digits and
 // "-" (the widget sends a crypto.randomUUID()), else 400 bad_request; one
 // id serves one start on a call (another start naming it on that call is
@@ -67,11 +74,21 @@
 // its own call only, never fences a start on another. A stop by call_id and request_id is for a client
 // that never got the operation id (the answer of its start was lost: a
 // proxy's 5xx, no answer, a 2xx whose body was cut) and is a fence: the
-// start claims its request id once it is authorized and checked, before
-// it reserves its call (so before a re-verify ends the call's running
-// operation) and before anything runs, the stop claims the same id, and
-// the first wins, on any node ([oplog.Log.ClaimRequest]; claims are kept
-// Retain). When the stop wins, the answer is fenced true: that start never
+// start claims its request id once the agent is authorized on the call,
+// before anything about the call is read and before it reserves its call
+// (so before a re-verify ends the call's running operation) and before
+// anything runs, the stop claims the same id, and the first wins, on any
+// node ([oplog.Log.ClaimRequest]). A claim is never evicted by other
+// traffic: it is kept max(Retain, [oplog.MinRequestRetain]) (10 minutes
+// at least), and a call holds at most [oplog.MaxCallRequests] (64)
+// request ids at once: a start or stop naming a new one beyond that is
+// refused 429 too_many_requests with Retry-After (nothing starts, nothing
+// is fenced) until the oldest expires, while other calls' claims are
+// untouched. A start that has not claimed its id within [MaxClaimDelay]
+// (1 minute) of reaching the server is refused 503 and never runs, so a
+// fence holds against any start of its id that reaches a server within 9
+// minutes of the stop: proxies in front must not hold a request longer.
+// When the stop wins, the answer is fenced true: that start never
 // runs nor touches the call, and when it arrives (later, on any node) it
 // is refused 409 fenced. A start that won but has not reserved its call
 // yet when the stop comes is refused 409 fenced too, and the stop answers
@@ -106,17 +123,20 @@
 // unauthenticated (401), auth_unavailable (503: the token could not be
 // checked because of the server, see [ErrAuthUnavailable]), forbidden
 // (403: the agent may not act on the call, [CallAuthorizer]), bad_request
-// (400), bad_caller_id (400), not_registered (404), already_registered
+// (400, also a call_id the CallAuthorizer finds malformed), bad_caller_id (400), not_registered (404), already_registered
 // (409: delete first), no_call (409: no such call, call not in progress,
 // no audio source for the call, or the agent's call has ended, see
 // [CallAuthorizer]), busy
 // (409), fenced (409: a stop named the start's request_id first; it never
-// runs), request_id_used (409), not_found (404: an unknown operation or
+// runs), request_id_used (409), too_many_requests (429, with Retry-After:
+// the call holds [oplog.MaxCallRequests] request ids; nothing was started
+// or fenced), not_found (404: an unknown operation or
 // endpoint), method_not_allowed (405, with Allow), too_large (413: a body
 // over 64 KiB), origin_not_allowed (403: a CORS preflight from an origin
 // not in Options.AllowedOrigins), unavailable (503: the server is
 // shutting down and started nothing) or internal (500, 503 while a stop
-// is not settled); a 503 carries Retry-After.
+// is not settled, or a start was not checked within [MaxClaimDelay]); a
+// 503 carries Retry-After.
 //
 // # Event streams
 //
@@ -178,7 +198,10 @@
 // /readyz (503 while draining or while the operation log is unreachable);
 // [Server.Drain] is the SIGTERM path: no new operations, running ones
 // finish until a deadline, the rest end with error-cancelled, so no
-// operation is cut without its terminal event. Options.Observer receives
+// operation is cut without its terminal event. Once it returned (the
+// listener serves [ResultGrace] more), an event stream opened for an
+// operation that has ended still gets its events, from the log; only a
+// stream that would wait for new events is refused 503 unavailable. Options.Observer receives
 // measurements (daspeak/agent/metrics exposes them to Prometheus).
 //
 // # Starter servers

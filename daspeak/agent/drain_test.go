@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
 
 // TestDrain checks a graceful drain: new operations are refused and the
@@ -102,4 +106,47 @@ func TestDrainAllFinish(t *testing.T) {
 func httptestRequest() *http.Request {
 	r, _ := http.NewRequest(http.MethodGet, "/readyz", nil)
 	return r
+}
+
+// TestEventsAfterDrain: once the drain is over (the listener serves the
+// drain's grace, ResultGrace), an event stream opened for an operation
+// that finished gets its events from the log, from the start or after
+// Last-Event-ID, as any stream would; only a stream that would wait for
+// new events (an operation not ended) is refused 503 unavailable.
+func TestEventsAfterDrain(t *testing.T) {
+	e := newEnv(t, nil)
+	e.register(callB, callerB, "voices/awb_1.wav", "voices/awb_2.wav")
+	e.src.set(callB, fakeCall{clips: []string{"voices/awb_3.wav"}, hold: true})
+	op := e.start("/verify", callB, callerB, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.srv.Drain(ctx); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	code, msgs := e.events(op["events_url"].(string), "")
+	if code != http.StatusOK {
+		t.Fatalf("events of a finished operation after the drain: %d", code)
+	}
+	last := checkStream(t, msgs, op)
+	if last.Event != "result-success" {
+		t.Fatalf("ended with %s", last.Raw)
+	}
+	code, rest := e.events(op["events_url"].(string), "1")
+	if code != http.StatusOK || len(rest) != len(msgs)-1 || rest[len(rest)-1].Raw != last.Raw {
+		t.Fatalf("events after Last-Event-ID 1 after the drain: %d, %d of %d", code, len(rest), len(msgs))
+	}
+	// An operation that has not ended (another node's): refused.
+	const id = "op_0123456789abcdef0123456789abcdef"
+	if err := e.srv.ops.Create(ctx, oplog.Op{ID: id, Kind: "verify", CallID: callA, CallerID: callerA}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(e.http.URL + "/agent/operations/" + id + "/events?token=" + url.QueryEscape(e.srv.eventToken(id, callA)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"code":"unavailable","error":"server shutting down"}` + "\n"; resp.StatusCode != http.StatusServiceUnavailable || string(body) != want || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("events of a running operation after the drain: %d %s", resp.StatusCode, body)
+	}
 }

@@ -3,6 +3,9 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"time"
 )
 
 // Sentinel errors. Check them with [errors.Is]; the package wraps them with
@@ -29,6 +32,14 @@ var (
 	// ErrForbidden reports an agent who may not act on a call: a
 	// [CallAuthorizer] found the call is not theirs (403 "forbidden").
 	ErrForbidden = errors.New("agent: not allowed on this call")
+
+	// ErrBadCallID reports a call id that is not one of the platform's
+	// (not a Twilio call SID, not a Genesys conversation UUID): a
+	// [CallAuthorizer] that checks the form first returns an error
+	// wrapping it, and the HTTP API answers 400 "bad_request" without
+	// the failure delay. The form alone decides: nothing is looked up,
+	// so the answer says nothing about any call.
+	ErrBadCallID = errors.New("agent: malformed call id")
 
 	// ErrBinding reports a signed token ([Binder]) that is malformed,
 	// forged, expired or bound to other values.
@@ -75,10 +86,21 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"error"`
+	// RetryAfter, when set, is sent as Retry-After (in whole seconds,
+	// rounded up) with a 429 or 503.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("agent: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// write answers e (WriteError), with its Retry-After.
+func (e *Error) write(w http.ResponseWriter) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+	}
+	WriteError(w, e.Status, e.Code, e.Message)
 }
 
 // Error codes of the HTTP API.
@@ -104,6 +126,10 @@ const (
 	// CodeRequestUsed (409) refuses a start whose request_id another
 	// start used.
 	CodeRequestUsed = "request_id_used"
+	// CodeTooManyRequests (429, with Retry-After) refuses a start or a
+	// stop that names a new request_id on a call that already holds
+	// oplog.MaxCallRequests of them: nothing was started nor fenced.
+	CodeTooManyRequests = "too_many_requests"
 	// CodeMethodNotAllowed: 405, with Allow, for a method the path has
 	// no route for.
 	CodeMethodNotAllowed = "method_not_allowed"

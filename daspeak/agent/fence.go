@@ -45,15 +45,53 @@ func (s *Server) unpend(ps *pendingStart) {
 	s.mu.Unlock()
 }
 
+// MaxClaimDelay bounds the time from a start reaching the server (or
+// the node it was forwarded to) to its request id's claim
+// (oplog.Log.ClaimRequest): a start that has not claimed its id by then
+// is refused (503, nothing started). With claims kept at least
+// oplog.MinRequestRetain, a stop's fence holds against every start of
+// its id that reaches a server within MinRequestRetain - MaxClaimDelay
+// of the stop.
+const MaxClaimDelay = time.Minute
+
+// errLateStart is the answer of a start that did not claim its request
+// id within MaxClaimDelay of reaching the server.
+var errLateStart = &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the request took too long to be checked: nothing was started"}
+
+// arrivedKey holds the time.Time a request reached this node (authed,
+// Command).
+type arrivedKey struct{}
+
+// arrival returns when r reached this node (now when not recorded).
+func arrival(r *http.Request) time.Time {
+	if t, ok := r.Context().Value(arrivedKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now()
+}
+
 // claimStart claims a start's request id for operation id on callID
-// (oplog.Log.ClaimRequest): a start whose id a stop claimed first is
-// refused with 409 fenced and never runs.
-func (s *Server) claimStart(ctx context.Context, reqID, callID, id string) *Error {
-	held, won, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{CallID: callID, OpID: id, Node: s.ops.Node()})
+// (oplog.Log.ClaimRequest) by arrived+s.maxClaimDelay: a start whose id a
+// stop claimed first is refused with 409 fenced and never runs, and a
+// start that claimed too late (errLateStart) does not run either.
+func (s *Server) claimStart(ctx context.Context, arrived time.Time, reqID, callID, id string) *Error {
+	deadline := arrived.Add(s.maxClaimDelay)
+	cctx, cancel := context.WithDeadline(ctx, deadline)
+	held, won, err := s.ops.ClaimRequest(cctx, reqID, oplog.Request{CallID: callID, OpID: id, Node: s.ops.Node()})
+	cancel()
+	late := !time.Now().Before(deadline)
 	switch {
+	case err == nil && won && late:
+		// The claim holds (a stop of the id answers fenced: no operation
+		// was created), but a fence older than MinRequestRetain may have
+		// expired before it: do not run.
+		s.log.Warn("agent: start refused: its request id was claimed too late", "call_id", callID, "request_id", reqID, "after", time.Since(arrived))
+		return errLateStart
+	case err != nil && late:
+		s.log.Warn("agent: start refused: its request id could not be claimed in time", "call_id", callID, "request_id", reqID, "err", err)
+		return errLateStart
 	case err != nil:
-		s.log.Error("agent: a start's request id could not be recorded", "call_id", callID, "err", err)
-		return &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the request could not be recorded"}
+		return s.claimFailed(err, callID, "a start's")
 	case won:
 		return nil
 	case held.Fenced:
@@ -61,6 +99,27 @@ func (s *Server) claimStart(ctx context.Context, reqID, callID, id string) *Erro
 		return errFencedStart
 	}
 	return &Error{Status: http.StatusConflict, Code: CodeRequestUsed, Message: "request_id was used by another start"}
+}
+
+// claimFailed is the answer of a request whose request id could not be
+// claimed (err from oplog.Log.ClaimRequest; what names the request in
+// the log): 429 too_many_requests when its call holds
+// oplog.MaxCallRequests claims, else 503 (the log is full or failed),
+// with Retry-After.
+func (s *Server) claimFailed(err error, callID, what string) *Error {
+	var le *oplog.LimitError
+	switch {
+	case errors.As(err, &le) && le.CallID != "":
+		s.log.Warn("agent: "+what+" request id refused: too many on the call", "call_id", callID, "claims", le.Limit, "retry_after", le.RetryAfter)
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests,
+			Message: "too many request_ids on this call; nothing was started or stopped: retry later", RetryAfter: max(le.RetryAfter, time.Second)}
+	case errors.As(err, &le):
+		s.log.Error("agent: "+what+" request id refused: the operation log holds as many request ids as it keeps", "call_id", callID, "claims", le.Limit, "retry_after", le.RetryAfter)
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal,
+			Message: "too many request_ids in flight; nothing was started or stopped: retry later", RetryAfter: max(le.RetryAfter, time.Second)}
+	}
+	s.log.Error("agent: "+what+" request id could not be recorded", "call_id", callID, "err", err)
+	return &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the request could not be recorded"}
 }
 
 // stopAnswer is the 200 answer of POST /stop with call_id and request_id.
@@ -98,15 +157,14 @@ func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal
 		return
 	}
 	if e := s.authorize(r, p, callID); e != nil {
-		WriteError(w, e.Status, e.Code, e.Message)
+		e.write(w)
 		return
 	}
 	ctx := r.Context()
 	held, _, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{Fenced: true, CallID: callID, Node: s.ops.Node()})
 	switch {
 	case err != nil:
-		s.log.Warn("agent: a stop's request id could not be recorded", "call_id", callID, "err", err)
-		WriteError(w, http.StatusServiceUnavailable, CodeInternal, "the request could not be recorded")
+		s.claimFailed(err, callID, "a stop's").write(w)
 		return
 	case held.CallID != callID:
 		WriteError(w, http.StatusConflict, CodeRequestUsed, "request_id was used on another call")
@@ -129,7 +187,7 @@ func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal
 	}
 	ans, e := s.stopStarted(ctx, p, callID, reqID, held.OpID)
 	if e != nil {
-		WriteError(w, e.Status, e.Code, e.Message)
+		e.write(w)
 		return
 	}
 	if ctx.Err() != nil {

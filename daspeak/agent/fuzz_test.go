@@ -51,7 +51,7 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("caller id %q not normal", callerID)
 		}
 		for _, k := range []kind{kindRegister, kindVerify} {
-			cfg, e := s.config(k, req, callerID)
+			cfg, e := s.config(k, req)
 			if e != nil {
 				continue
 			}

@@ -42,6 +42,7 @@ type noticeAPI struct {
 	mu      sync.Mutex
 	stops   map[string]int
 	status  map[string]int
+	hung    map[string]bool // CAhang* calls whose register started: the caller hung up
 	stopped opSignals
 	quit    chan struct{} // closed when the test ends: streams end
 }
@@ -107,6 +108,7 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.status[callID]++
 		n := f.status[callID]
+		hung := f.hung[callID]
 		f.mu.Unlock()
 		switch {
 		case callID == "CAflaky2" && n == 1:
@@ -117,7 +119,9 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, "caller_id is not the caller of this call")
 		case callID == "CAbadnum":
 			agent.WriteError(w, http.StatusBadRequest, agent.CodeBadCallerID, "caller_id: not a phone number")
-		case strings.HasPrefix(callID, "CAhang") && n == 1:
+		case strings.HasPrefix(callID, "CAhang") && !hung:
+			// Live until its register (the widget reads the status
+			// again while idle).
 			agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": "+34600000006", "registered": false, "call_in_progress": true})
 		case callID == "CAhang":
 			agent.WriteJSON(w, http.StatusOK, map[string]any{"call_id": callID, "caller_id": "", "registered": false, "call_in_progress": false})
@@ -131,6 +135,11 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "/agent/register":
 		id := "op_" + callID
+		if strings.HasPrefix(callID, "CAhang") {
+			f.mu.Lock()
+			f.hung[callID] = true
+			f.mu.Unlock()
+		}
 		agent.WriteJSON(w, http.StatusAccepted, map[string]any{
 			"operation_id": id, "kind": "register", "call_id": callID, "caller_id": body["caller_id"],
 			"events_url": "/agent/operations/" + id + "/events?token=tok",
@@ -160,7 +169,7 @@ func (f *noticeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // named for what they are.
 func TestWidgetNoticeBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	f := &noticeAPI{stops: map[string]int{}, status: map[string]int{}, quit: make(chan struct{})}
+	f := &noticeAPI{stops: map[string]int{}, status: map[string]int{}, hung: map[string]bool{}, quit: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")

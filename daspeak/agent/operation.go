@@ -115,7 +115,13 @@ func (op *operation) terminal(ev daspeak.Event) Event {
 		if cause == nil {
 			cause = ErrNotStored
 		}
-		op.s.log.Error("agent: credential not stored", "operation_id", op.id, "call_id", op.callID, "err", cause)
+		if errors.Is(cause, ErrAlreadyRegistered) {
+			// An expected outcome of two registers of one caller, not a
+			// fault of the store.
+			op.s.log.Warn("agent: credential not stored: another operation registered the caller first", "operation_id", op.id, "call_id", op.callID, "err", cause)
+		} else {
+			op.s.log.Error("agent: credential not stored", "operation_id", op.id, "call_id", op.callID, "err", cause)
+		}
 		s := scrub(ev)
 		s.Type = EventErrorStore
 		s.Err = ErrNotStored

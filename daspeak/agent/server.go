@@ -142,6 +142,8 @@ type Server struct {
 	pending  map[string]*pendingStart
 	closed   bool
 	draining bool
+	// maxClaimDelay is MaxClaimDelay (tests shorten it).
+	maxClaimDelay time.Duration
 }
 
 // run is a running (or starting) operation of a call.
@@ -228,6 +230,8 @@ func NewServer(opts *Options) (*Server, error) {
 		tokens:  NewBinder(o.EventKey),
 		running: map[string]*run{},
 		pending: map[string]*pendingStart{},
+
+		maxClaimDelay: MaxClaimDelay,
 	}
 	if s.ops == nil {
 		s.ops = oplog.NewMemory(o.Retain, 0)
@@ -353,7 +357,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, Principal)) h
 			s.unauthenticated(w, r, start)
 			return
 		}
-		h(w, r, p)
+		h(w, r.WithContext(context.WithValue(r.Context(), arrivedKey{}, start)), p)
 	}
 }
 
@@ -562,7 +566,8 @@ const msgCallerMismatch = "caller_id is not the caller of this call"
 
 // authorize asks the Authenticator, when it is a CallAuthorizer, whether
 // p may act on callID. Refusals answering 401 or 503 wait for
-// AuthFailureDelay, as authentication failures do.
+// AuthFailureDelay, as authentication failures do; a call id the
+// CallAuthorizer finds malformed (ErrBadCallID) is a 400 bad_request.
 //
 // A request another node forwarded is not asked again: the node that
 // received it from the agent authorized it before forwarding ([Server.routed],
@@ -581,6 +586,9 @@ func (s *Server) authorize(r *http.Request, p Principal, callID string) *Error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrBadCallID):
+		// The form alone: nothing about any call was looked up.
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is not a call id of this platform"}
 	case errors.Is(err, ErrAuthUnavailable):
 		s.log.Error("agent: call access not checked: authorization service unavailable or misconfigured",
 			"call_id", callID, "agent", p.Subject, "err", err)
@@ -636,7 +644,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principa
 			}
 		}
 	}
-	WriteError(w, e.Status, e.Code, e.Message)
+	e.write(w)
 }
 
 // registered reports whether callerID has a stored credential.
@@ -657,8 +665,9 @@ func (s *Server) internal(msg string, err error) *Error {
 }
 
 // config returns the session configuration of an operation: the server's,
-// with the request's durations and thresholds where they are stricter.
-func (s *Server) config(k kind, req apiRequest, callerID string) (daspeak.Config, *Error) {
+// with the request's durations and thresholds where they are stricter. A
+// register's CallerID is set by the caller once it is bound to the call.
+func (s *Server) config(k kind, req apiRequest) (daspeak.Config, *Error) {
 	base := s.opts.Verify
 	if k == kindRegister {
 		base = s.opts.Register
@@ -713,7 +722,6 @@ func (s *Server) config(k kind, req apiRequest, callerID string) (daspeak.Config
 			s.obs.StoreCall("store", time.Since(t), err)
 			return err
 		})
-		cfg.CallerID = callerID
 	}
 	cfg.AudioInJSON = false
 	return cfg, nil
@@ -750,7 +758,7 @@ func (s *Server) handleStart(k kind) func(http.ResponseWriter, *http.Request, Pr
 	return func(w http.ResponseWriter, r *http.Request, p Principal) {
 		ans, e := s.start(r.Context(), k, w, r, p)
 		if e != nil {
-			WriteError(w, e.Status, e.Code, e.Message)
+			e.write(w)
 			return
 		}
 		WriteJSON(w, http.StatusAccepted, ans)
@@ -762,37 +770,51 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	if e != nil {
 		return startAnswer{}, e
 	}
+	// The request's form first (400), then the agent's right to the call
+	// (CallAuthorizer), then the fence, then what depends on the call and
+	// the caller: a start a stop fenced out is answered fenced, whatever
+	// else would refuse it now.
 	if req.RequestID != "" && !oplog.ValidRequestID(req.RequestID) {
 		return startAnswer{}, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: msgBadRequestID}
 	}
-	c, e := s.checkCall(r, p, req, useAct)
+	if !validCallID(req.CallID) {
+		return startAnswer{}, &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "call_id is missing or malformed"}
+	}
+	cfg, e := s.config(k, req)
+	if e != nil {
+		return startAnswer{}, e
+	}
+	if e := s.authorize(r, p, req.CallID); e != nil {
+		return startAnswer{}, e
+	}
+	id := newOperationID()
+	// The request id is claimed before anything about the call is read
+	// and before the call is reserved: a start that a stop fenced out
+	// must do nothing, and a re-verify's reserve ends the operation
+	// running on the call. Until reserve moves it into running, the start
+	// is in pending, where a stop that came second finds it and marks it
+	// stopped: reserve then refuses it (409 fenced).
+	var ps *pendingStart
+	if req.RequestID != "" {
+		ps = s.pend(id, req.RequestID)
+		defer s.unpend(ps)
+		if e := s.claimStart(ctx, arrival(r), req.RequestID, req.CallID, id); e != nil {
+			return startAnswer{}, e
+		}
+	}
+	c, e := s.call(ctx, req, useAct)
 	if e != nil {
 		return startAnswer{}, e
 	}
 	callerID := c.callerID
-	cfg, e := s.config(k, req, callerID)
-	if e != nil {
-		return startAnswer{}, e
+	if k == kindRegister {
+		cfg.CallerID = callerID
 	}
 	// Everything that can refuse the request is checked before the call
 	// is reserved: a refused re-verify must not end the running
 	// operation. The store is read again once the call is reserved.
 	if e := s.checkStored(ctx, k, callerID); e != nil {
 		return startAnswer{}, e
-	}
-	id := newOperationID()
-	// The request id is claimed before the call is reserved: a start that
-	// a stop fenced out must do nothing, and a re-verify's reserve ends
-	// the operation running on the call. Until reserve moves it into
-	// running, the start is in pending, where a stop that came second
-	// finds it and marks it stopped: reserve then refuses it (409 fenced).
-	var ps *pendingStart
-	if req.RequestID != "" {
-		ps = s.pend(id, req.RequestID)
-		defer s.unpend(ps)
-		if e := s.claimStart(ctx, req.RequestID, req.CallID, id); e != nil {
-			return startAnswer{}, e
-		}
 	}
 	// Reserve the call; a re-verify first ends what runs on it.
 	rn, opCtx, done, e := s.reserve(ctx, k, req.CallID, callerID, ps)
@@ -1070,13 +1092,13 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 			}
 		}
 	}
-	WriteError(w, e.Status, e.Code, e.Message)
+	e.write(w)
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal) {
 	req, e := decode(w, r)
 	if e != nil {
-		WriteError(w, e.Status, e.Code, e.Message)
+		e.write(w)
 		return
 	}
 	if req.OperationID == "" && req.RequestID != "" {
@@ -1093,7 +1115,7 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request, p Principal)
 		return
 	}
 	if e := s.authorize(r, p, op.CallID); e != nil {
-		WriteError(w, e.Status, e.Code, e.Message)
+		e.write(w)
 		return
 	}
 	if op.Owner != s.ops.Node() && !op.Done && !forwarded(r) {
@@ -1135,7 +1157,7 @@ func (s *Server) stopCall(w http.ResponseWriter, r *http.Request, p Principal, c
 		return
 	}
 	if e := s.authorize(r, p, callID); e != nil {
-		WriteError(w, e.Status, e.Code, e.Message)
+		e.write(w)
 		return
 	}
 	stopped, ok := s.stopLocal(r.Context(), callID)
@@ -1190,7 +1212,14 @@ func (s *Server) stopLocal(ctx context.Context, callID string) (stopped, ok bool
 	}
 }
 
+// finishedReadTimeout bounds the event stream of an ended operation
+// served after Shutdown (its records are all in the log).
+const finishedReadTimeout = 5 * time.Second
+
 // handleEvents streams one operation's events as Server-Sent Events.
+// After Shutdown (a drain's grace) it still serves the events of an
+// operation that has ended, from the log; one that has not is 503
+// unavailable.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.PathValue("id")
@@ -1216,18 +1245,28 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	tctx, done, ok := s.streams.Start()
-	if !ok {
+	switch {
+	case ok:
+		defer done()
+		stop := context.AfterFunc(tctx, cancel)
+		defer stop()
+	case op.Done:
+		// The server has shut down its streams (the drain's grace,
+		// ResultGrace): an operation that has ended is only read from
+		// the log, to its terminal record, as any stream of it would be.
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeout(ctx, finishedReadTimeout)
+		defer stop()
+	default:
+		// A stream that would wait for new events: reconnect elsewhere.
 		WriteError(w, http.StatusServiceUnavailable, CodeUnavailable, "server shutting down")
 		return
 	}
-	defer done()
 	s.obs.StreamOpened()
 	defer s.obs.StreamClosed()
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(tctx, cancel)
-	defer stop()
 	cur, err := s.ops.Subscribe(ctx, id, after)
 	if err != nil {
 		WriteError(w, http.StatusNotFound, CodeNotFound, "no such operation")

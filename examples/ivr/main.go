@@ -373,6 +373,27 @@ func (s *server) check(ctx context.Context, op daspeak.Operation, caller string)
 	return rec, 0, "", nil
 }
 
+// uploadDiscardTimeout bounds discardUpload.
+const uploadDiscardTimeout = 3 * time.Second
+
+// discardUpload reads and discards the body of a request refused before
+// its upload was read, up to maxWAV bytes and for at most
+// uploadDiscardTimeout, so that a client still sending it reads the
+// answer: the server would otherwise close the connection with the body
+// unread (net/http reads at most 256 KiB of it), and the client, still
+// writing, gets a broken pipe or a reset instead of the answer. A client
+// that asked "Expect: 100-continue" has not sent the body and is not
+// asked to.
+func discardUpload(w http.ResponseWriter, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(uploadDiscardTimeout))
+	io.Copy(io.Discard, io.LimitReader(r.Body, maxWAV))
+	rc.SetReadDeadline(time.Time{})
+}
+
 // create handles POST /register and POST /verify: with a WAV body it runs
 // the session on the recording and answers with the result; with call=CA…
 // and no body it creates a session that waits for the call's Twilio
@@ -380,26 +401,32 @@ func (s *server) check(ctx context.Context, op daspeak.Operation, caller string)
 func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
+			discardUpload(w, r)
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, errDraining.Error())
 			return
+		}
+		// A refusal before the upload is read reads it first (discardUpload).
+		refuse := func(code int, msg string) {
+			discardUpload(w, r)
+			writeError(w, code, msg)
 		}
 		q := r.URL.Query()
 		// A parameter given twice has no one meaning: never pick one.
 		for _, name := range []string{"caller", "call", "channel"} {
 			if len(q[name]) > 1 {
-				writeError(w, http.StatusBadRequest, name+": given more than once")
+				refuse(http.StatusBadRequest, name+": given more than once")
 				return
 			}
 		}
 		caller, err := normalizeCaller(q.Get("caller"))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
+			refuse(http.StatusBadRequest, "caller: an E.164 number (+ and 2 to 15 digits) required; encode + as %2B")
 			return
 		}
 		rec, code, _, err := s.check(r.Context(), op, caller)
 		if err != nil {
-			writeError(w, code, err.Error())
+			refuse(code, err.Error())
 			return
 		}
 		if call := q.Get("call"); call != "" {
@@ -501,9 +528,11 @@ func (s *server) create(op daspeak.Operation) http.HandlerFunc {
 // to replace an existing credential (the caller must be deleted first),
 // checking and storing under the caller's lock (lockCaller), so two
 // registrations of the same caller cannot both succeed, on one node or
-// on several. The refusal wraps errAlreadyRegistered and
-// daspeak.ErrAlreadyStored (not retried); the session then ends as a
-// register refused at its start would: already_registered (update).
+// on several. The refusal wraps errAlreadyRegistered,
+// agent.ErrAlreadyRegistered (metrics reason already_registered, not
+// store) and daspeak.ErrAlreadyStored (not retried); the session then
+// ends as a register refused at its start would: already_registered
+// (update), logged at Warn (an expected outcome, not a fault).
 type registerOnce struct {
 	s *server
 	// unsure: an earlier attempt's store may have landed (errStoreUnknown)
@@ -533,8 +562,9 @@ func (r *registerOnce) StoreCredential(ctx context.Context, callerID, credential
 		if rec.Credential == credential && rec.ModelHash == modelHash {
 			return nil // this registration's own earlier attempt
 		}
-		// Permanent: the session does not retry it.
-		return fmt.Errorf("%w (%w)", errAlreadyRegistered, daspeak.ErrAlreadyStored)
+		// Permanent: the session does not retry it. agent.ErrAlreadyRegistered
+		// gives the metrics its own reason (agent.ReasonOf).
+		return fmt.Errorf("%w (%w, %w)", errAlreadyRegistered, agent.ErrAlreadyRegistered, daspeak.ErrAlreadyStored)
 	} else if !errors.Is(err, credstore.ErrNotFound) {
 		return r.fail(err)
 	}
@@ -653,7 +683,7 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		}
 		last = ev
 		if ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered) {
-			s.log.Info("another registration of the caller stored first; this one was not stored", "session", sess.id)
+			s.log.Warn("another registration of the caller stored first; this one was not stored", "session", sess.id)
 		} else if ev.Type == daspeak.EventErrorStore {
 			s.log.Error("credential not stored", "session", sess.id, "err", ev.Err)
 		}

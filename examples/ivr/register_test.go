@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,9 +151,13 @@ func (r *racingStore) Get(ctx context.Context, id string) (credstore.Record, err
 // the store is answered as a register of a registered caller is (409,
 // already registered), not as a storage failure, after one store attempt
 // (the refusal is permanent, never retried); the other registration's
-// credential stays.
+// credential stays. The lost race is an expected outcome: logged at WARN,
+// never ERROR, and counted with its own metrics reason
+// already_registered, not store.
 func TestRegisterLostRace(t *testing.T) {
 	e := newEnv(t)
+	logs := &syncBuffer{}
+	e.srv.log = slog.New(slog.NewJSONHandler(logs, nil))
 	rs := &racingStore{Store: e.srv.creds.Store}
 	e.srv.creds.Store = rs
 	const caller = "+34600000035"
@@ -177,5 +183,13 @@ func TestRegisterLostRace(t *testing.T) {
 	}
 	if rec, _ := e.store.Get(context.Background(), caller); rec.Credential != "cred-of-the-other-registration" {
 		t.Fatalf("the other registration's credential was replaced: %q", rec.Credential)
+	}
+	out := logs.String()
+	if strings.Contains(out, `"level":"ERROR"`) || !strings.Contains(out, `"level":"WARN","msg":"another registration of the caller stored first; this one was not stored"`) {
+		t.Errorf("logs of a lost registration race:\n%s", out)
+	}
+	_, metrics := e.get("/metrics")
+	if want := `voicegate_agent_operations_total{kind="register",reason="already_registered",type="error-store"} 1`; !strings.Contains(metrics, want) || strings.Contains(metrics, `reason="store"`) {
+		t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 	}
 }

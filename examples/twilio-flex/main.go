@@ -27,6 +27,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -458,10 +459,13 @@ type fakeTwilio struct {
 	// accepted.
 	workspace, worker string
 	tasks             map[string]string // call SID → task SID
-	wavs              [][]byte
-	turn              int
-	clock             twiliotest.Clock
-	log               *slog.Logger
+	// hangups holds, by call SID, a channel closed when the fake call
+	// hangs up: it ends the call's Media Streams.
+	hangups map[string]chan struct{}
+	wavs    [][]byte
+	turn    int
+	clock   twiliotest.Clock
+	log     *slog.Logger
 }
 
 // fakeFastSpeed is how many times real time -fake-fast plays a recording.
@@ -482,7 +486,7 @@ func startFake(cfg *config, log *slog.Logger) (*fakeTwilio, error) {
 		}
 	}
 	f := &fakeTwilio{token: "fake-flex-" + randomHex(16), caller: cfg.FakeCaller, log: log,
-		workspace: "WS" + randomHex(16), worker: "WK" + randomHex(16), tasks: map[string]string{}}
+		workspace: "WS" + randomHex(16), worker: "WK" + randomHex(16), tasks: map[string]string{}, hangups: map[string]chan struct{}{}}
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -531,10 +535,11 @@ func (f *fakeTwilio) play(ctx context.Context, cs twiliotest.CreatedStream) {
 	f.mu.Lock()
 	wav := f.wavs[f.turn%len(f.wavs)]
 	f.turn++
+	hungUp := f.hangups[cs.CallSID]
 	f.mu.Unlock()
 	res, err := twiliotest.PlayWAV(ctx, cs.URL, wav, &twiliotest.Options{
 		AuthToken: f.srv.AuthToken(), AccountSID: cs.AccountSID, CallSID: cs.CallSID, StreamSID: cs.SID,
-		CustomParameters: cs.Parameters, Clock: f.clock,
+		CustomParameters: cs.Parameters, Clock: f.clock, Stop: hungUp,
 	})
 	if err != nil {
 		f.log.Info("fake twilio: stream ended", "call", cs.CallSID, "stream", cs.SID, "err", err)
@@ -551,12 +556,34 @@ func (f *fakeTwilio) close() {
 
 var tryPage = template.Must(template.New("try").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>voicegate · Flex (fake Twilio)</title>
-<style>body{font:15px system-ui,sans-serif;max-width:40rem;margin:2rem auto}</style></head>
+<style>body{font:15px system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 8px}
+.call{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:0 0 1rem}
+.call button{font:inherit;font-weight:600;min-height:44px;padding:8px 14px;border-radius:6px;border:2px solid #b3261e;background:#b3261e;color:#fff;cursor:pointer}
+.call button:disabled{background:#e8eaed;border-color:#80868b;color:#3c4043;cursor:not-allowed}
+.call button:focus-visible{outline:3px solid #000;outline-offset:2px}</style></head>
 <body>
 <h1>Agent desk, fake Twilio</h1>
 <p>A fake call <code>{{.CallSID}}</code> from <code>{{.Caller}}</code>. Every stream the agent starts plays a recorded caller.</p>
+<div class="call"><button type="button" id="hangup">Hang up</button><span id="callstate" role="status">Call in progress.</span></div>
 <script src="/agent/voicegate-agent.js"></script>
 <voicegate-agent security-token="{{.Token}}" call-sid="{{.CallSID}}" caller-id="{{.Caller}}" call-in-progress="true"></voicegate-agent>
+<p><small>Hang up ends the call as the caller would: the fake Twilio ends its Media Streams and moves the agent's TaskRouter reservation to wrapping. The page leaves the widget's call-in-progress as it was, so the widget learns of the end from the voice service.</small></p>
+<script>
+document.getElementById('hangup').addEventListener('click', async (ev) => {
+  const b = ev.currentTarget;
+  const said = document.getElementById('callstate');
+  b.disabled = true;
+  said.textContent = 'Hanging up\u2026';
+  try {
+    const res = await fetch('/fake/hangup', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify({call_sid: {{.CallSID}}})});
+    if (!res.ok) throw new Error(res.status + ' ' + res.statusText);
+    said.textContent = 'Call ended: the caller hung up.';
+  } catch (e) {
+    b.disabled = false;
+    said.textContent = 'Hanging up failed: ' + e.message;
+  }
+});
+</script>
 </body></html>
 `))
 
@@ -578,10 +605,15 @@ func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls = append(f.calls, sid)
 	f.tasks[sid] = task
+	f.hangups[sid] = make(chan struct{})
 	if len(f.calls) > maxFakeCalls {
 		old := f.calls[0]
 		f.srv.SetCallStatus(old, twilio.CallCompleted)
-		f.srv.SetReservation(f.workspace, f.worker, f.tasks[old], "completed")
+		f.srv.SetReservation(f.workspace, f.worker, f.tasks[old], twilio.ReservationCompleted)
+		if c := f.hangups[old]; c != nil {
+			close(c)
+		}
+		delete(f.hangups, old)
 		delete(f.tasks, old)
 		f.calls = f.calls[1:]
 	}
@@ -589,6 +621,45 @@ func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	tryPage.Execute(w, map[string]string{"Token": f.token, "CallSID": sid, "Caller": f.caller})
+}
+
+// hangUp serves POST /fake/hangup {"call_sid": "CA…"}: the fake call
+// ends as when the caller hangs up. Its Media Streams end (with Twilio's
+// stop message), the Calls API says it is completed, and TaskRouter moves
+// its task and the agent's reservation to wrapping. Only JSON is taken,
+// so a page of another origin cannot send it without a CORS preflight,
+// which the fake does not answer.
+func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		http.Error(w, "want application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	var req struct {
+		CallSID string `json:"call_sid"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&req); err != nil {
+		http.Error(w, "bad JSON", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	task, ok := f.tasks[req.CallSID]
+	hungUp := f.hangups[req.CallSID]
+	if ok {
+		delete(f.hangups, req.CallSID)
+	}
+	f.mu.Unlock()
+	if !ok {
+		http.Error(w, "no such live fake call", http.StatusNotFound)
+		return
+	}
+	f.srv.SetCallStatus(req.CallSID, twilio.CallCompleted)
+	f.srv.AddTask(f.workspace, task, `{"type":"inbound","call_sid":"`+req.CallSID+`","from":"`+f.caller+`"}`, "wrapping") // the task's assignment_status
+	f.srv.SetReservation(f.workspace, f.worker, task, twilio.ReservationWrapping)
+	if hungUp != nil {
+		close(hungUp)
+	}
+	f.log.Info("fake twilio: the caller hung up", "call", req.CallSID)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func run(ctx context.Context, args []string, logOut io.Writer, listening func(net.Addr)) error {
@@ -663,6 +734,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		mux := http.NewServeMux()
 		mux.Handle("/", a.handler)
 		mux.HandleFunc("GET /{$}", fake.try)
+		mux.HandleFunc("POST /fake/hangup", fake.hangUp)
 		// The page has no icon: 204, not a 404 in the browser's console.
 		mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "max-age=86400")

@@ -177,7 +177,12 @@ func TestFakeTwilioFlow(t *testing.T) {
 	}{
 		{"/agent/register", map[string]any{"call_id": call, "caller_id": "+34911111111"}, 400, map[string]any{"code": "bad_caller_id"}},
 		{"/agent/delete", map[string]any{"call_id": "CA00000000000000000000000000000000", "caller_id": "+34911111111"}, 403, map[string]any{"code": "forbidden"}},
-		{"/agent/status", map[string]any{"call_id": "CAnotacall", "caller_id": "+34911111111"}, 403, map[string]any{"code": "forbidden"}},
+		// A call id that is not a call SID is malformed, not forbidden:
+		// 400, whoever asks, the stop too.
+		{"/agent/status", map[string]any{"call_id": "CAnotacall", "caller_id": "+34911111111"}, 400, map[string]any{"code": "bad_request"}},
+		{"/agent/stop", map[string]any{"call_id": "CAnotacall", "request_id": "3b241101-e2bb-4255-8caf-4136c566a962"}, 400, map[string]any{"code": "bad_request", "error": "call_id is not a call id of this platform"}},
+		{"/agent/stop", map[string]any{"call_id": "CAnotacall"}, 400, map[string]any{"code": "bad_request"}},
+		{"/agent/stop", map[string]any{"call_id": "CA00000000000000000000000000000000", "request_id": "3b241101-e2bb-4255-8caf-4136c566a962"}, 403, map[string]any{"code": "forbidden"}},
 		{"/agent/status", map[string]any{"call_id": call, "caller_id": ""}, 200, map[string]any{"call_in_progress": true, "caller_id": caller}},
 	} {
 		code, m := s.post(token, c.path, c.body)

@@ -61,8 +61,14 @@ type AssignmentOptions struct {
 //	GET https://taskrouter.twilio.com/v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}
 //	    → {"sid":"WT…","assignment_status":"assigned","attributes":"{\"call_sid\":\"CA…\",…}",…}
 //
-// A reservation is "accepted" from the worker's accept until wrap-up
-// (then "wrapping", "completed"); a task's attributes are a JSON string,
+// A reservation is "accepted" from the worker's accept until the call
+// ends (then "wrapping" until wrap-up, then "completed"; the other
+// statuses, "pending", "rejected", "timeout", "canceled" and "rescinded",
+// are of tasks the worker never held). A worker whose reservation of the
+// call's task is wrapping or completed is refused with agent.ErrNoCall
+// (the call ended) rather than agent.ErrForbidden, so that the widget
+// says the call ended; asking costs two more TaskRouter lists and at
+// most maxEndedTasks task fetches, on refusals only. A task's attributes are a JSON string,
 // sent only when one task is fetched; a voice task that <Enqueue> created
 // carries the customer's call SID as "call_sid" (Twilio error 40142,
 // https://www.twilio.com/docs/api/errors/40142), the leg whose audio the
@@ -109,10 +115,18 @@ func (a *Assignment) Check(ctx context.Context) error {
 
 // AuthorizeCall implements agent.CallAuthorizer (see Assignment). Errors:
 //
+//   - wrapping agent.ErrBadCallID (400 "bad_request"): callID is not a
+//     call SID (nothing is asked);
+//   - wrapping ErrCallEnded and agent.ErrNoCall (409 "no_call"): the
+//     worker holds no accepted reservation of a task on callID, but a
+//     "wrapping" or "completed" one (they accepted the call and it has
+//     ended: Flex moves the reservation there at hang-up). The agent may
+//     not act on it either; the answer only says why;
 //   - wrapping agent.ErrForbidden and ErrNotAssigned (403 "forbidden"):
-//     callID is not a call SID, p.Subject is not a worker SID (a Flex
+//     p.Subject is not a worker SID (a Flex
 //     token without one: see IdentitySubject), the worker is not in the workspace, or none of
-//     their accepted reservations is of an assigned task on callID;
+//     their accepted reservations is of an assigned task on callID
+//     (and none of their wrapping or completed ones is of a task on it);
 //   - a *ServerError wrapping agent.ErrAuthUnavailable (503
 //     "auth_unavailable") and ErrServerCredentials (Twilio refused the
 //     server's credentials), ErrWorkspace (the workspace does not exist)
@@ -122,7 +136,7 @@ func (a *Assignment) Check(ctx context.Context) error {
 // No error holds a token.
 func (a *Assignment) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
 	if !IsCallSID(callID) {
-		return fmt.Errorf("%w: %w: %q is not a Twilio call SID", agent.ErrForbidden, ErrNotAssigned, callID)
+		return fmt.Errorf("%w: %q is not a Twilio call SID", agent.ErrBadCallID, callID)
 	}
 	worker := p.Subject
 	if !isSID(worker, "WK") {
@@ -181,7 +195,68 @@ func (a *Assignment) assigned(ctx context.Context, worker, callID string) error 
 			return nil
 		}
 	}
+	if err := a.ended(ctx, worker, callID); err != nil {
+		return err
+	}
 	return fmt.Errorf("%w: %w: worker %s has no accepted reservation of a task on call %s", agent.ErrForbidden, ErrNotAssigned, worker, callID)
+}
+
+// maxEndedTasks bounds the tasks ended looks at: a worker's completed
+// reservations are their history of the day.
+const maxEndedTasks = 20
+
+// ended returns an error wrapping ErrCallEnded (and agent.ErrNoCall) when
+// worker holds a "wrapping" or "completed" reservation of a task on
+// callID: the agent accepted the call and it has ended. It looks at the
+// wrapping reservations first, then the completed ones, at most
+// maxEndedTasks tasks in all; nil when none is found.
+func (a *Assignment) ended(ctx context.Context, worker, callID string) error {
+	const list = "GET /v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations"
+	looked := 0
+	for _, status := range []string{twilio.ReservationWrapping, twilio.ReservationCompleted} {
+		res, err := a.o.Client.WorkerReservations(ctx, a.o.WorkspaceSID, worker, status)
+		if err != nil {
+			return a.serverError(err, list)
+		}
+		for _, rv := range res {
+			if rv.Status != status || rv.TaskSID == "" {
+				continue
+			}
+			if looked == maxEndedTasks {
+				return nil
+			}
+			looked++
+			on, err := a.taskOnCall(ctx, rv.TaskSID, callID)
+			if err != nil {
+				return err
+			}
+			if on {
+				return fmt.Errorf("%w: %w: worker %s's reservation of task %s on call %s is %s", ErrCallEnded, agent.ErrNoCall, worker, rv.TaskSID, callID, status)
+			}
+		}
+	}
+	return nil
+}
+
+// taskOnCall reports whether task taskSID has callID as its "call_sid"
+// attribute (a task deleted since is not).
+func (a *Assignment) taskOnCall(ctx context.Context, taskSID, callID string) (bool, error) {
+	task, err := a.o.Client.Task(ctx, a.o.WorkspaceSID, taskSID)
+	if e, ok := twilio.IsAPIError(err, 0); ok && e.Status == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, a.serverError(err, "GET /v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}")
+	}
+	var attrs struct {
+		CallSID any `json:"call_sid"`
+	}
+	if err := json.Unmarshal([]byte(task.Attributes), &attrs); err != nil {
+		a.log.Warn("flex: task attributes are not JSON", "task_sid", task.SID, "err", err)
+		return false, nil
+	}
+	sid, ok := attrs.CallSID.(string)
+	return ok && strings.EqualFold(sid, callID), nil
 }
 
 // serverError classifies a failed TaskRouter request (nil stays nil).

@@ -89,14 +89,42 @@ func TestAssignment(t *testing.T) {
 	}
 	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfB))
 	forbidden(t, a.AuthorizeCall(ctx, r, as(workerB), callOfA))
-	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), "CA-not-a-sid"))
+	if err := a.AuthorizeCall(ctx, r, as(workerA), "CA-not-a-sid"); !errors.Is(err, agent.ErrBadCallID) || errors.Is(err, agent.ErrForbidden) {
+		t.Fatalf("a call id that is not a SID: %v, want agent.ErrBadCallID", err)
+	}
 	forbidden(t, a.AuthorizeCall(ctx, r, as("user_40example_2Dcom"), callOfA)) // a Flex token without a worker SID
 	forbidden(t, a.AuthorizeCall(ctx, r, as("WK0000000000000000000000000000000c"), callOfA))
 
-	// The reservation ends (wrap-up, completion), or the task is no
-	// longer assigned: the call is no longer the agent's.
-	fake.SetReservation(workspace, workerA, taskOfA, "wrapping")
-	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+	// The call ends (the reservation wraps up, then completes): the call
+	// is no longer the agent's, and the refusal says it ended (no_call),
+	// to its agent only. The reservation statuses of a task the worker
+	// never held stay refusals.
+	ended := func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, agent.ErrNoCall) || !errors.Is(err, ErrCallEnded) || errors.Is(err, agent.ErrForbidden) || errors.Is(err, agent.ErrAuthUnavailable) {
+			t.Fatalf("err %v, want agent.ErrNoCall and ErrCallEnded, not forbidden", err)
+		}
+	}
+	for _, st := range []string{twilio.ReservationWrapping, twilio.ReservationCompleted} {
+		fake.SetReservation(workspace, workerA, taskOfA, st)
+		fake.AddTask(workspace, taskOfA, `{"call_sid":"`+callOfA+`"}`, st)
+		ended(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+		forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfB))
+		forbidden(t, a.AuthorizeCall(ctx, r, as(workerB), callOfA))
+	}
+	for _, st := range []string{"pending", "rejected", "timeout", "canceled", "rescinded"} {
+		fake.SetReservation(workspace, workerA, taskOfA, st)
+		forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
+	}
+	// TaskRouter failing while the ended reservations are read: not
+	// judged (503), never an ended call nor a refusal.
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationWrapping)
+	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v1/Workspaces/" + workspace + "/Tasks/", Status: 500, Code: 20500, Message: "Internal"})
+	if err := a.AuthorizeCall(ctx, r, as(workerA), callOfA); !errors.Is(err, agent.ErrAuthUnavailable) || errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("TaskRouter failing on the ended reservation's task: err %v, want agent.ErrAuthUnavailable", err)
+	}
+	fake.SetFaults()
+	fake.AddTask(workspace, taskOfA, `{"call_sid":"`+callOfA+`"}`, "")
 	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationAccepted)
 	fake.AddTask(workspace, taskOfA, `{"call_sid":"`+callOfA+`"}`, "wrapping")
 	forbidden(t, a.AuthorizeCall(ctx, r, as(workerA), callOfA))
@@ -160,18 +188,19 @@ func TestAssignmentCache(t *testing.T) {
 		t.Fatalf("within the TTL: err %v, %d TaskRouter requests (want none)", err, requests()-n)
 	}
 	advance(5 * time.Second)
-	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrForbidden) {
-		t.Fatalf("after the TTL, with the reservation completed: err %v, want forbidden", err)
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("after the TTL, with the reservation completed: err %v, want refused, the call ended", err)
 	}
 	n = requests()
-	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrForbidden) || requests() == n {
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrNoCall) || requests() == n {
 		t.Fatalf("a refusal was remembered: err %v, %d requests", err, requests()-n)
 	}
 }
 
 // TestAssignedAgentAPI: behind an agent.Server, an agent acting on a call
 // that is not theirs gets 403 forbidden; on their own call they get
-// through; a TaskRouter fault answers 503 auth_unavailable.
+// through, and once it has ended 409 no_call; a TaskRouter fault answers
+// 503 auth_unavailable.
 func TestAssignedAgentAPI(t *testing.T) {
 	fake := taskRouterFake(t)
 	id := agentID
@@ -201,6 +230,22 @@ func TestAssignedAgentAPI(t *testing.T) {
 	if code, body := status(callOfB); code != 403 || !strings.Contains(body, `"code":"forbidden"`) {
 		t.Errorf("another agent's call: %d %s, want 403 forbidden", code, body)
 	}
+	// The agent's call ends: 409 no_call, for status, starts and delete
+	// alike; still 403 on another agent's call.
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationWrapping)
+	for _, path := range []string{"/agent/status", "/agent/register", "/agent/verify", "/agent/delete"} {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"call_id":"`+callOfA+`","caller_id":"+34911234567"}`))
+		r.Header.Set("Authorization", "Bearer token-of-a")
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, r)
+		if w.Code != 409 || !strings.Contains(w.Body.String(), `"code":"no_call"`) {
+			t.Errorf("%s on the agent's call after hang-up: %d %s, want 409 no_call", path, w.Code, w.Body)
+		}
+	}
+	if code, body := status(callOfB); code != 403 || !strings.Contains(body, `"code":"forbidden"`) {
+		t.Errorf("another agent's call: %d %s, want 403 forbidden", code, body)
+	}
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationAccepted)
 	fake.SetFaults(twiliotest.Fault{PathPrefix: "/v1/Workspaces/", Status: 500, Code: 20500, Message: "Internal"})
 	if code, body := status(callOfA); code != 503 || !strings.Contains(body, `"code":"auth_unavailable"`) {
 		t.Errorf("TaskRouter failing: %d %s, want 503 auth_unavailable", code, body)

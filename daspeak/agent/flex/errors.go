@@ -31,6 +31,12 @@ var (
 	// agent.ErrForbidden: the agent's side, 403 "forbidden".
 	ErrNotAssigned = errors.New("flex: the agent is not assigned to the call")
 
+	// ErrCallEnded reports an agent whose reservation of the call's task
+	// is "wrapping" or "completed" (Assignment): they accepted the call
+	// and it has ended. It comes with agent.ErrNoCall, not
+	// agent.ErrForbidden: 409 "no_call", the answer for an ended call.
+	ErrCallEnded = errors.New("flex: the agent's call has ended")
+
 	// ErrWorkspace reports that TaskRouter does not know the configured
 	// workspace SID (Assignment): the server is misconfigured, the agent
 	// was never judged. Errors returned for it are *ServerError values.

@@ -236,7 +236,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // "no_call": the widget says the call ended); a user with no participant
 // on an ended conversation is refused as one who cannot see it.
 //
-// Errors: a conversation id that is not a UUID, a 403 or 404 answer, or an
+// Errors: a conversation id that is not a UUID wraps agent.ErrBadCallID
+// (400 "bad_request"; Genesys is not asked); a 403 or 404 answer, or an
 // ended conversation the agent was never on, wraps ErrConversation and
 // agent.ErrForbidden (403 "forbidden"); an ended call of the agent wraps
 // ErrCallEnded and agent.ErrNoCall (409 "no_call"); a 401 wraps ErrToken
@@ -247,7 +248,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // ConversationCacheTTL; refusals are not. No error contains the token.
 func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
 	if !isUUID(callID) {
-		return fmt.Errorf("%w: %w: %q is not a conversation id", agent.ErrForbidden, ErrConversation, callID)
+		return fmt.Errorf("%w: %q is not a conversation id", agent.ErrBadCallID, callID)
 	}
 	tok, _ := agent.BearerToken(r)
 	if tok == "" {

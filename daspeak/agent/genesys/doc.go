@@ -11,8 +11,10 @@
 //     GET /api/v2/users/me on the region's API host, and binds the agent
 //     to the conversation (agent.CallAuthorizer): every call-scoped
 //     request needs GET /api/v2/conversations/{conversationId} to answer
-//     200 to the agent's own token (403 "forbidden" otherwise), so a
-//     valid Genesys user cannot act on a conversation they cannot see.
+//     200 to the agent's own token (403 "forbidden" otherwise; an id
+//     that is not a conversation UUID is 400 "bad_request", Genesys not
+//     asked), so a valid Genesys user cannot act on a conversation they
+//     cannot see.
 //     The caller is the AudioHook session's ANI: a conversation whose ANI
 //     is not a telephone number (withheld) cannot be registered, verified
 //     or deleted on.

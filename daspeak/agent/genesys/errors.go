@@ -19,8 +19,9 @@ var (
 	ErrUnavailable = errors.New("genesys: Genesys Cloud API unavailable")
 
 	// ErrConversation reports an agent whose token cannot read a
-	// conversation (GET /api/v2/conversations/{id} answered 403 or 404, or
-	// the id is not a conversation id): they may not act on it.
+	// conversation (GET /api/v2/conversations/{id} answered 403 or 404):
+	// they may not act on it. (An id that is not a conversation id is
+	// agent.ErrBadCallID.)
 	ErrConversation = errors.New("genesys: the agent cannot see the conversation")
 
 	// ErrCallEnded reports an agent whose conversation has ended for them

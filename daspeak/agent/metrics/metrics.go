@@ -11,7 +11,10 @@
 //	frames_dropped_total                    counter   frames dropped by full queues
 //	frames_late_total                       counter   frames that came late (out of order, duplicates)
 //	operations_started_total{kind}          counter   operations started on this node
-//	operations_total{kind,type,reason}      counter   operations ended by this node, by terminal event (outcome)
+//	operations_total{kind,type,reason}      counter   operations ended by this node, by terminal event (outcome);
+//	                                                  reason is one of agent.Reason's nine values (success, authentication,
+//	                                                  spoof, configuration, connection, speech, store, cancelled,
+//	                                                  already_registered: a register another beat to the store)
 //	engine_seconds{result}                  histogram biometric engine call latency; result ok or error
 //	store_seconds{op,result}                histogram credential store latency; op get, store or delete
 //	bus_lag_seconds                         histogram from an event's append to the operation log to its write on an event stream

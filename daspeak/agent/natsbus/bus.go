@@ -27,7 +27,10 @@
 //     key-value Create, deleted to release.
 //   - Request claims (ClaimRequest): key "req.<call id>.<request id>" in the same
 //     bucket, made with a key-value Create (the first claim wins), kept
-//     Retain.
+//     Retain (at least oplog.MinRequestRetain) and never evicted; key
+//     "reqs.<call id>" lists a call's claims of the last Retain (at most
+//     oplog.MaxCallRequests: a new claim beyond is refused), written with
+//     compare-and-set.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
 //     Lease; each node puts its key every Lease/3 (value: a random
 //     instance id of the Bus and the time). A node whose key aged
@@ -109,8 +112,11 @@ type Options struct {
 	// (it renews every Lease/3); after that its running operations are
 	// ended by another node. Default 3 s.
 	Lease time.Duration
-	// Retain is how long events and operation state are kept (longer than
-	// the longest operation). Default 15 minutes.
+	// Retain is how long events, operation state and request claims are
+	// kept (longer than the longest operation). Default 15 minutes; a
+	// value under oplog.MinRequestRetain (10 minutes) is raised to it, so
+	// that a stop's fence outlives the starts it fences
+	// (oplog.Log.ClaimRequest).
 	Retain time.Duration
 	// Replicas of the stream and buckets (1 on a single server; 3 on a
 	// cluster). Default 1.
@@ -264,6 +270,7 @@ func New(ctx context.Context, nc *nats.Conn, opts *Options) (*Bus, error) {
 	if o.Retain <= 0 {
 		o.Retain = DefaultRetain
 	}
+	o.Retain = max(o.Retain, oplog.MinRequestRetain)
 	if o.Replicas <= 0 {
 		o.Replicas = 1
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -181,24 +182,62 @@ func (b *Bus) unlocker(key string, rev uint64) func() {
 	}
 }
 
-// requestKey is the claim key of request id on call callID,
-// "req.<call id>.<id>"; a call id that is not a key token (letters,
-// digits, "_", "-", at most 64) is replaced by "h.<its SHA-256 in hex>",
-// a key of one more token, so it never meets a call id that is itself hex.
-func requestKey(callID, id string) string {
+// requestCall is the key token of call callID in request keys: callID
+// when it is a key token (letters, digits, "_", "-", at most 64), else
+// "h.<its SHA-256 in hex>", a key of one more token, so it never meets a
+// call id that is itself hex.
+func requestCall(callID string) string {
 	if !validName(callID) {
 		sum := sha256.Sum256([]byte(callID))
-		callID = "h." + hex.EncodeToString(sum[:])
+		return "h." + hex.EncodeToString(sum[:])
 	}
-	return "req." + callID + "." + id
+	return callID
 }
 
+// requestKey is the claim key of request id on call callID,
+// "req.<call>.<id>" (requestCall).
+func requestKey(callID, id string) string {
+	return "req." + requestCall(callID) + "." + id
+}
+
+// callRequestsKey is the key of call callID's claim list,
+// "reqs.<call>" (requestCall).
+func callRequestsKey(callID string) string {
+	return "reqs." + requestCall(callID)
+}
+
+// callRequests is the JSON of a call's claim list: the request ids
+// claimed on the call, oldest first, with when each was claimed (Unix
+// nanoseconds, the claiming node's clock). Entries older than Retain are
+// dropped when the list is next written; the list holds at most
+// oplog.MaxCallRequests.
+type callRequests struct {
+	Claims []callClaim `json:"claims"`
+}
+
+type callClaim struct {
+	ID string `json:"id"`
+	At int64  `json:"at"`
+}
+
+// maxListTries bounds the compare-and-set writes of a call's claim list
+// that lose to other writers before ClaimRequest gives up.
+const maxListTries = 50
+
 // ClaimRequest implements oplog.Log: the claim is a key
-// "req.<call id>.<id>" in the
-// operations bucket holding r's JSON, made with a key-value Create, so of
-// any number of nodes claiming one id exactly one succeeds; the others
-// read the claim that holds. Claims expire with the bucket's TTL
-// (Retain).
+// "req.<call>.<id>" in the operations bucket holding r's JSON, made with
+// a key-value Create, so of any number of nodes claiming one id exactly
+// one succeeds; the others read the claim that holds. Claims expire with
+// the bucket's TTL (Retain, never under oplog.MinRequestRetain) and
+// nothing else removes them: the bucket has no size limit that would
+// evict one.
+//
+// A new claim first takes a place in its call's claim list
+// ("reqs.<call>", written with compare-and-set, so concurrent claims on
+// any node each take their own place): a call holds at most
+// oplog.MaxCallRequests claims, and a claim of a new id beyond that is
+// refused with an *oplog.LimitError until the oldest is older than
+// Retain. Other calls' lists and claims are not touched.
 func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (oplog.Request, bool, error) {
 	if !oplog.ValidRequestID(id) {
 		return oplog.Request{}, false, oplog.ErrBadRequestID
@@ -211,24 +250,92 @@ func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (opl
 		return oplog.Request{}, false, err
 	}
 	key := requestKey(r.CallID, id)
+	if held, ok, err := b.heldRequest(ctx, key, id); err != nil || ok {
+		return held, false, err
+	}
+	if err := b.takePlace(ctx, r.CallID, id); err != nil {
+		return oplog.Request{}, false, err
+	}
 	for range 3 {
 		if _, err := b.ops.Create(ctx, key, val); err == nil {
 			return r, true, nil
 		} else if !errors.Is(err, jetstream.ErrKeyExists) {
 			return oplog.Request{}, false, fmt.Errorf("natsbus: claiming request %s: %w", id, err)
 		}
-		e, err := b.ops.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // expired meanwhile
+		held, ok, err := b.heldRequest(ctx, key, id)
+		if err != nil || ok {
+			return held, false, err
 		}
-		if err != nil {
-			return oplog.Request{}, false, fmt.Errorf("natsbus: reading request %s: %w", id, err)
-		}
-		var held oplog.Request
-		if err := json.Unmarshal(e.Value(), &held); err != nil {
-			return oplog.Request{}, false, fmt.Errorf("%w: request %s: %w", ErrMessage, id, err)
-		}
-		return held, false, nil
+		// expired meanwhile
 	}
 	return oplog.Request{}, false, fmt.Errorf("natsbus: claiming request %s: the claim kept changing", id)
+}
+
+// heldRequest reads the claim at key; ok is false when there is none.
+func (b *Bus) heldRequest(ctx context.Context, key, id string) (held oplog.Request, ok bool, err error) {
+	e, err := b.ops.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return oplog.Request{}, false, nil
+	}
+	if err != nil {
+		return oplog.Request{}, false, fmt.Errorf("natsbus: reading request %s: %w", id, err)
+	}
+	if err := json.Unmarshal(e.Value(), &held); err != nil {
+		return oplog.Request{}, false, fmt.Errorf("%w: request %s: %w", ErrMessage, id, err)
+	}
+	return held, true, nil
+}
+
+// takePlace enters id in callID's claim list (callRequests), dropping
+// the entries older than Retain, unless it holds oplog.MaxCallRequests
+// others: then an *oplog.LimitError. An id already in the list (an
+// earlier attempt whose claim was not made) keeps its place.
+func (b *Bus) takePlace(ctx context.Context, callID, id string) error {
+	key := callRequestsKey(callID)
+	for range maxListTries {
+		var list callRequests
+		var rev uint64
+		e, err := b.ops.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return fmt.Errorf("natsbus: reading the request claims of a call: %w", err)
+		default:
+			rev = e.Revision()
+			if err := json.Unmarshal(e.Value(), &list); err != nil {
+				// Unreadable: refuse rather than forget the claims it
+				// counts (they expire with the bucket's TTL).
+				return fmt.Errorf("%w: request claims of call %s: %w", ErrMessage, callID, err)
+			}
+		}
+		now := time.Now()
+		keep := list.Claims[:0]
+		for _, c := range list.Claims {
+			if now.Sub(time.Unix(0, c.At)) < b.o.Retain {
+				keep = append(keep, c)
+			}
+		}
+		list.Claims = keep
+		if slices.ContainsFunc(list.Claims, func(c callClaim) bool { return c.ID == id }) {
+			return nil
+		}
+		if len(list.Claims) >= oplog.MaxCallRequests {
+			return &oplog.LimitError{CallID: callID, Limit: len(list.Claims), RetryAfter: time.Unix(0, list.Claims[0].At).Add(b.o.Retain).Sub(now)}
+		}
+		list.Claims = append(list.Claims, callClaim{ID: id, At: now.UnixNano()})
+		val, _ := json.Marshal(list)
+		if rev == 0 {
+			_, err = b.ops.Create(ctx, key, val)
+		} else {
+			_, err = b.ops.Update(ctx, key, val, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("natsbus: writing the request claims of a call: %w", err)
+		}
+		// Another claim on the call wrote the list first: read it again.
+	}
+	return fmt.Errorf("natsbus: the request claims of call %s kept changing", callID)
 }

@@ -1,6 +1,10 @@
 package oplog
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Errors.
 var (
@@ -22,4 +26,33 @@ var (
 	ErrBadRequestID = errors.New("oplog: malformed request id")
 	// ErrTooLarge reports an Op.Spec over MaxSpec.
 	ErrTooLarge = errors.New("oplog: operation spec too large")
+	// ErrTooManyRequests reports a ClaimRequest of a new request id
+	// refused because the call already holds MaxCallRequests claims (or a
+	// Memory holds as many claims as it keeps): the claims held are kept,
+	// none is evicted. The error is a *LimitError, which says when to ask
+	// again.
+	ErrTooManyRequests = errors.New("oplog: too many request ids")
 )
+
+// LimitError is the ErrTooManyRequests of a ClaimRequest: a new claim was
+// refused so that no claim held is evicted (Log.ClaimRequest).
+type LimitError struct {
+	// CallID is the call whose claims reached MaxCallRequests; "" when
+	// the Log as a whole is full (Memory's MaxOps claims).
+	CallID string
+	// Limit is the number of claims held.
+	Limit int
+	// RetryAfter is how long until the oldest of them expires, when a
+	// claim can be made again.
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.CallID == "" {
+		return fmt.Sprintf("%v: the log holds %d claims; retry in %v", ErrTooManyRequests, e.Limit, e.RetryAfter.Round(time.Second))
+	}
+	return fmt.Sprintf("%v: call %s holds %d claims; retry in %v", ErrTooManyRequests, e.CallID, e.Limit, e.RetryAfter.Round(time.Second))
+}
+
+// Unwrap returns ErrTooManyRequests.
+func (e *LimitError) Unwrap() error { return ErrTooManyRequests }

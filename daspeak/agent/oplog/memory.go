@@ -12,20 +12,27 @@ const MemoryNode = "local"
 
 // Memory is an in-process Log for a single node. Finished operations are forgotten Retain
 // after their terminal record, and the oldest finished ones first when more
-// than MaxOps are kept; running operations are never forgotten.
+// than MaxOps are kept; running operations are never forgotten. Request
+// claims (ClaimRequest) are kept max(Retain, MinRequestRetain) after they
+// were made and never evicted: a call holds at most MaxCallRequests, and
+// the Memory at most MaxOps, beyond which new claims are refused.
 type Memory struct {
-	retain time.Duration
-	maxOps int
-	now    func() time.Time
+	retain    time.Duration
+	reqRetain time.Duration // max(retain, MinRequestRetain)
+	maxOps    int
+	now       func() time.Time
 
 	mu    sync.Mutex
 	ops   map[string]*memOp
 	order []string // ids in creation order, for pruning
-	// reqs are the request claims (ClaimRequest), reqOrder their ids in
-	// claim order: claims older than retain, and the oldest over maxOps,
-	// are forgotten.
+	// reqs are the request claims (ClaimRequest) by key (call id, " ",
+	// request id); reqOrder[reqHead:] their keys in claim order, and
+	// callReqs each call's claim times in that order: claims expire from
+	// the front, none is ever evicted.
 	reqs     map[string]memReq
 	reqOrder []string
+	reqHead  int
+	callReqs map[string][]time.Time
 }
 
 type memReq struct {
@@ -49,7 +56,10 @@ func NewMemory(retain time.Duration, maxOps int) *Memory {
 	if maxOps <= 0 {
 		maxOps = 100000
 	}
-	return &Memory{retain: retain, maxOps: maxOps, now: time.Now, ops: map[string]*memOp{}, reqs: map[string]memReq{}}
+	return &Memory{
+		retain: retain, reqRetain: max(retain, MinRequestRetain), maxOps: maxOps, now: time.Now,
+		ops: map[string]*memOp{}, reqs: map[string]memReq{}, callReqs: map[string][]time.Time{},
+	}
 }
 
 // Create implements Log.
@@ -188,8 +198,10 @@ func (m *Memory) Running(ctx context.Context, callID string) ([]Op, error) {
 	return out, nil
 }
 
-// ClaimRequest implements Log. Claims are kept retain (and at most
-// maxOps of them, the oldest forgotten first).
+// ClaimRequest implements Log. Claims are kept max(retain,
+// MinRequestRetain) and never evicted: a new claim is refused with a
+// *LimitError while its call holds MaxCallRequests claims, or while the
+// Memory holds maxOps of them.
 func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Request, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Request{}, false, err
@@ -200,29 +212,51 @@ func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Reques
 	if r.Node == "" {
 		r.Node = MemoryNode
 	}
-	id = r.CallID + " " + id // claims are per call (Log.ClaimRequest)
+	key := r.CallID + " " + id // claims are per call (Log.ClaimRequest)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	drop := 0
-	for drop < len(m.reqOrder) && now.Sub(m.reqs[m.reqOrder[drop]].at) >= m.retain {
-		delete(m.reqs, m.reqOrder[drop])
-		drop++
-	}
-	held, ok := m.reqs[id]
-	for !ok && len(m.reqOrder)-drop >= m.maxOps {
-		delete(m.reqs, m.reqOrder[drop])
-		drop++
-	}
-	if drop > 0 {
-		m.reqOrder = append(m.reqOrder[:0], m.reqOrder[drop:]...)
-	}
-	if ok {
+	m.expireRequests(now)
+	if held, ok := m.reqs[key]; ok {
 		return held.r, false, nil
 	}
-	m.reqs[id] = memReq{r: r, at: now}
-	m.reqOrder = append(m.reqOrder, id)
+	if times := m.callReqs[r.CallID]; len(times) >= MaxCallRequests {
+		return Request{}, false, &LimitError{CallID: r.CallID, Limit: len(times), RetryAfter: times[0].Add(m.reqRetain).Sub(now)}
+	}
+	if n := len(m.reqOrder) - m.reqHead; n >= m.maxOps {
+		oldest := m.reqs[m.reqOrder[m.reqHead]].at
+		return Request{}, false, &LimitError{Limit: n, RetryAfter: oldest.Add(m.reqRetain).Sub(now)}
+	}
+	m.reqs[key] = memReq{r: r, at: now}
+	m.reqOrder = append(m.reqOrder, key)
+	m.callReqs[r.CallID] = append(m.callReqs[r.CallID], now)
 	return r, true, nil
+}
+
+// expireRequests forgets the claims made reqRetain or longer before now:
+// the oldest, at the front of reqOrder and of their call's callReqs.
+// m.mu is held.
+func (m *Memory) expireRequests(now time.Time) {
+	for m.reqHead < len(m.reqOrder) {
+		key := m.reqOrder[m.reqHead]
+		held := m.reqs[key]
+		if now.Sub(held.at) < m.reqRetain {
+			break
+		}
+		delete(m.reqs, key)
+		m.reqOrder[m.reqHead] = ""
+		m.reqHead++
+		if times := m.callReqs[held.r.CallID]; len(times) > 1 {
+			m.callReqs[held.r.CallID] = times[1:]
+		} else {
+			delete(m.callReqs, held.r.CallID)
+		}
+	}
+	if m.reqHead > 0 && m.reqHead >= len(m.reqOrder)/2 {
+		n := copy(m.reqOrder, m.reqOrder[m.reqHead:])
+		clear(m.reqOrder[n:])
+		m.reqOrder, m.reqHead = m.reqOrder[:n], 0
+	}
 }
 
 // Route implements Log: there is no other node (ErrNoRoute).

@@ -112,12 +112,20 @@ type Log interface {
 	// in one step against every other ClaimRequest of id on the call on
 	// any node: the first wins. Claims are per call, so that a stop on one
 	// call (authorized for that call only) cannot fence a start of the
-	// same id on another. It returns the
-	// claim that holds (r when won is true, else the earlier one);
-	// ErrBadRequestID when ValidRequestID refuses id. A claim is kept as
-	// long as finished operations are (the Log's retain; Memory also
-	// forgets the oldest beyond its MaxOps). The agent server fences a start against a stop of
-	// the same request id with it.
+	// same id on another. It returns the claim that holds (r when won is
+	// true, else the earlier one); ErrBadRequestID when ValidRequestID
+	// refuses id. The agent server fences a start against a stop of the
+	// same request id with it.
+	//
+	// A claim is never evicted: it is kept at least MinRequestRetain (and
+	// at least the Log's retain) after it was made, whatever other claims
+	// are made meanwhile. To bound what is kept, a call holds at most
+	// MaxCallRequests claims: a claim of a new id on a call that holds
+	// that many is refused with a *LimitError (ErrTooManyRequests) until
+	// the oldest expires, and the claims of other calls are not touched.
+	// (Memory also refuses new claims, of any call, while it holds MaxOps
+	// of them.) A claim of an id already claimed is answered with the
+	// claim held, at any count.
 	ClaimRequest(ctx context.Context, id string, r Request) (held Request, won bool, err error)
 }
 
@@ -137,6 +145,23 @@ type Request struct {
 
 // MaxRequestID is the longest request id ClaimRequest takes.
 const MaxRequestID = 64
+
+// MaxCallRequests is the most request claims a Log keeps for one call
+// (Log.ClaimRequest): an agent's widget makes one per start it sends (a
+// stop of a start names the start's id), so a call on which an agent
+// clicked register, verify or re-verify more than 64 times within
+// MinRequestRetain is refused until its oldest claim expires.
+const MaxCallRequests = 64
+
+// MinRequestRetain is the least time a Log keeps a request claim after
+// it was made: a fence set by a stop must outlive every start that
+// carries its id and can still reach a server. The agent server refuses
+// a start that has not made its claim within agent.MaxClaimDelay of
+// reaching it, so a fence holds against any start that reaches a server
+// within MinRequestRetain - agent.MaxClaimDelay (9 minutes) after the
+// stop: the proxies in front of the servers must not hold a request
+// longer (common ones time out within a minute or two).
+const MinRequestRetain = 10 * time.Minute
 
 // ValidRequestID accepts 8 to MaxRequestID letters, digits and "-" (a
 // crypto.randomUUID() is 36 of them).

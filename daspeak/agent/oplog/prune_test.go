@@ -3,6 +3,7 @@ package oplog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -51,34 +52,102 @@ func TestMemoryPrune(t *testing.T) {
 	}
 }
 
-// TestMemoryRequestPrune: request claims are forgotten after the
-// retention time, and the oldest beyond the limit.
+// TestMemoryRequestPrune: request claims are forgotten
+// max(retain, MinRequestRetain) after they were made, never earlier, and
+// a full Memory refuses new claims instead of forgetting held ones.
 func TestMemoryRequestPrune(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1000, 0)
 	m := NewMemory(time.Minute, 2)
 	m.now = func() time.Time { return now }
-	claim := func(id string) bool {
-		_, won, err := m.ClaimRequest(ctx, id, Request{CallID: "CA1"})
+	claim := func(call, id string) (bool, error) {
+		_, won, err := m.ClaimRequest(ctx, id, Request{CallID: call})
+		return won, err
+	}
+	mustClaim := func(call, id string) bool {
+		t.Helper()
+		won, err := claim(call, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return won
 	}
-	if !claim("request-1") || claim("request-1") {
+	if !mustClaim("CA1", "request-1") || mustClaim("CA1", "request-1") {
 		t.Fatal("a claim did not hold")
 	}
 	now = now.Add(30 * time.Second)
-	claim("request-2")
-	claim("request-3") // over the limit: request-1 goes
-	if !claim("request-1") {
-		t.Fatal("the oldest claim was kept beyond the limit")
+	mustClaim("CA2", "request-2")
+	// Full: a new claim is refused, the held ones stay.
+	_, err := claim("CA3", "request-3")
+	var le *LimitError
+	if !errors.As(err, &le) || !errors.Is(err, ErrTooManyRequests) || le.CallID != "" || le.Limit != 2 || le.RetryAfter != MinRequestRetain-30*time.Second {
+		t.Fatalf("claim over the limit: %v", err)
 	}
-	if claim("request-3") {
-		t.Fatal("a recent claim was forgotten")
+	if mustClaim("CA1", "request-1") || mustClaim("CA2", "request-2") {
+		t.Fatal("a held claim was forgotten when the Memory was full")
 	}
+	// Kept MinRequestRetain, not only retain (a minute).
 	now = now.Add(2 * time.Minute)
-	if !claim("request-3") {
+	if mustClaim("CA1", "request-1") {
+		t.Fatal("a claim was forgotten before MinRequestRetain")
+	}
+	now = time.Unix(1000, 0).Add(MinRequestRetain)
+	if !mustClaim("CA1", "request-1") {
 		t.Fatal("an expired claim was kept")
+	}
+	if mustClaim("CA2", "request-2") {
+		t.Fatal("a claim was forgotten before its time")
+	}
+}
+
+// TestMemoryRequestFlood: a flood of new request ids on one call (stops an
+// agent allowed on that call can send) fills that call's MaxCallRequests
+// and is then refused with a *LimitError naming the call, while another
+// call's fence, made before the flood, holds, and another call can still
+// claim.
+func TestMemoryRequestFlood(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	m := NewMemory(time.Minute, 0)
+	m.now = func() time.Time { return now }
+	fence := Request{Fenced: true, CallID: "CAB"}
+	if _, won, err := m.ClaimRequest(ctx, "fence-of-b", fence); err != nil || !won {
+		t.Fatalf("fence of B: %v %v", won, err)
+	}
+	refused := 0
+	for i := range 10 * MaxCallRequests {
+		now = now.Add(time.Millisecond)
+		_, won, err := m.ClaimRequest(ctx, fmt.Sprintf("flood-%06d", i), Request{Fenced: true, CallID: "CAA"})
+		var le *LimitError
+		switch {
+		case err == nil && won && i < MaxCallRequests:
+		case errors.As(err, &le) && i >= MaxCallRequests:
+			if le.CallID != "CAA" || le.Limit != MaxCallRequests || le.RetryAfter <= 0 || le.RetryAfter > MinRequestRetain {
+				t.Fatalf("claim %d: %+v", i, le)
+			}
+			refused++
+		default:
+			t.Fatalf("claim %d of A's flood: won %v, %v", i, won, err)
+		}
+	}
+	if refused != 9*MaxCallRequests {
+		t.Fatalf("%d claims refused", refused)
+	}
+	// B's fence holds: a start of its id on B loses to it.
+	held, won, err := m.ClaimRequest(ctx, "fence-of-b", Request{CallID: "CAB", OpID: "op_b"})
+	if err != nil || won || held != (Request{Fenced: true, CallID: "CAB", Node: MemoryNode}) {
+		t.Fatalf("start on B after A's flood: %+v %v %v", held, won, err)
+	}
+	// A's own ids already claimed are still answered.
+	if held, won, err := m.ClaimRequest(ctx, "flood-000000", Request{CallID: "CAA", OpID: "op_a"}); err != nil || won || !held.Fenced {
+		t.Fatalf("start of a fenced id on A: %+v %v %v", held, won, err)
+	}
+	if _, won, err := m.ClaimRequest(ctx, "start-of-c", Request{CallID: "CAC", OpID: "op_c"}); err != nil || !won {
+		t.Fatalf("start on C: %v %v", won, err)
+	}
+	// Once A's first claim expires, A may claim again.
+	now = time.Unix(1000, 0).Add(time.Millisecond).Add(MinRequestRetain)
+	if _, won, err := m.ClaimRequest(ctx, "after-expiry", Request{CallID: "CAA"}); err != nil || !won {
+		t.Fatalf("A after its oldest claim expired: %v %v", won, err)
 	}
 }

@@ -74,11 +74,25 @@
 // shown as a green success. An error-store with reason
 // already_registered (another call registered the caller meanwhile) is a
 // failure: this voice was not stored.
-// A status read answered 409 no_call (the service says the agent's call
-// has ended) is the call's end: "Call ended", the buttons off. An
-// error-cancelled whose error names a cause other than a stop (a delete
-// from another call, a new check on the call, a restart of the service)
-// says it ("The check ended: the caller's voice registration was
+// The call's status is kept fresh: it is read again when the page
+// becomes visible or gets the focus (if the last read is over 2 s old),
+// and every 15 to 25 s while the widget is idle and the page visible;
+// never while the page is hidden, an operation runs or the call has
+// ended, never two reads at once, and after a failed read the wait
+// doubles (up to 2 min). A status older than 45 s is read again, with the
+// buttons off, before the main button or the trash acts on it. A register
+// that lost the race to another call's register of the same caller
+// (error-store, already_registered), and a register refused because
+// another call registered the caller first, say in the status line that
+// the caller is registered by another call (and, for the first, that this
+// call's voice was not stored), never "Voice registered", until the
+// status says the caller is no longer registered or another operation
+// starts. A status read, a start or a delete answered 409 no_call says
+// the call ended (Flex answers it once the agent's reservation of the
+// call's task is wrapping or completed), and the buttons stay off.
+// An error-cancelled whose error names a cause other than a stop (a
+// delete from another call, a new check on the call, a restart of the
+// service) says it ("The check ended: the caller's voice registration was
 // deleted."), not "Stopped"; after a delete the caller is not registered.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
@@ -274,6 +288,21 @@
       cause: 'The call ended before enough of the caller\u2019s voice was collected.',
       todo: '',
     },
+    // The service says the call has ended (409 no_call on a status read,
+    // a start or a delete: Flex answers it once the agent's reservation of
+    // the call's task is wrapping or completed). Nothing can start on it.
+    ended: {
+      kind: 'info', title: 'Call ended',
+      cause: 'The call has ended, so no voice check can run on it.',
+      todo: '',
+    },
+    // A start refused with 409 already_registered: another call
+    // registered the caller since this widget read the status.
+    already_registered: {
+      kind: 'info', title: 'Caller already registered on another call',
+      cause: 'Another call registered this caller\u2019s voice meanwhile; nothing was started here.',
+      todo: 'The registered voice is the other call\u2019s. Press Authenticate User to check it is this caller\u2019s.',
+    },
     cancelled: {
       kind: 'info', title: 'Stopped',
       cause: 'The check was stopped before it finished.',
@@ -383,6 +412,21 @@
   // come back only when the service accepts it (ms).
   const FORBIDDEN_RECHECK_MS = 3000;
 
+  // While the widget is idle and its page visible, the call's status is
+  // read again every REFRESH_MS ± REFRESH_JITTER_MS (another call of the
+  // same caller may register or delete it), and at once when the page
+  // becomes visible or gets the focus, if the last read is older than
+  // REFRESH_MIN_AGE_MS. A failed read doubles the wait, up to
+  // REFRESH_MAX_MS. A status older than STALE_MS (the page was hidden, or
+  // the reads failed) is read again, with the buttons off, before an
+  // action that depends on it. One read at a time; none while the page is
+  // hidden, an operation runs or the call has ended (ms).
+  const REFRESH_MS = 20000;
+  const REFRESH_JITTER_MS = 5000;
+  const REFRESH_MIN_AGE_MS = 2000;
+  const REFRESH_MAX_MS = 120000;
+  const STALE_MS = 45000;
+
   const ICONS = {
     success: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z"/></svg>',
     fail: '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z"/></svg>',
@@ -487,9 +531,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     </div>
   </div>
   <div class="actions" id="actions">
-    <button type="button" class="primary" id="main" disabled>Loading\u2026</button>
+    <button type="button" class="primary" id="main" aria-describedby="state" disabled>Loading\u2026</button>
     <button type="button" id="stop" hidden>Stop</button>
-    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" title="Delete voice registration">${ICONS.trash}</button>
+    <button type="button" class="icon" id="trash" hidden aria-label="Delete voice registration" aria-describedby="state" title="Delete voice registration">${ICONS.trash}</button>
   </div>
   <div class="sr" role="status" aria-live="polite" aria-atomic="true" id="live"></div>
   <div class="sr" role="alert" aria-live="assertive" aria-atomic="true" id="alert"></div>
@@ -605,6 +649,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         sawLive: false, // this call was seen in progress: "false" then means it ended
         forbidden: false, // the server refused this agent on this call (403)
         unusable: '', // the caller number was refused (bad_caller_id): 'mismatch' or 'number'
+        // The caller is registered with another call's voice, as this
+        // call learnt it: 'conflict' (this call's register lost the race:
+        // its voice was not stored) or 'start' (a register refused:
+        // another call registered the caller first); '' otherwise.
+        byOther: '',
       };
       // Notices about calls left (see _abandon), newest first: each stays,
       // whatever the call shown now says, until the agent dismisses it.
@@ -620,6 +669,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._loadTimer = 0;
       this._loadSeq = 0;
       this._speakTimers = {}; // pending writes of the hidden live regions, by id
+      this._statusAt = 0; // when the call's status was last read (performance.now())
+      this._refreshTimer = 0; // the next periodic status read
+      this._refreshing = false; // a periodic status read is out
+      this._refreshFailures = 0; // periodic reads failed in a row (back-off)
+      this._onVisible = () => this._pageShown();
     }
 
     // ---- properties ----
@@ -639,6 +693,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // ---- lifecycle ----
 
     connectedCallback() {
+      document.addEventListener('visibilitychange', this._onVisible);
+      window.addEventListener('focus', this._onVisible);
       // Properties set before the element was defined shadow the accessors.
       for (const p of ['config', 'utils']) {
         if (Object.prototype.hasOwnProperty.call(this, p)) {
@@ -660,6 +716,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     disconnectedCallback() {
       clearTimeout(this._loadTimer);
       clearTimeout(this._tokenTimer);
+      clearTimeout(this._refreshTimer);
+      document.removeEventListener('visibilitychange', this._onVisible);
+      window.removeEventListener('focus', this._onVisible);
       const op = this._op;
       if (op) {
         clearTimeout(op.timer);
@@ -716,8 +775,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.forbiddenAuth = undefined;
       clearTimeout(this._tokenTimer);
       this.m.unusable = '';
+      this.m.byOther = '';
       this.m.next = 'register';
       this.m.phase = 'loading';
+      this._statusAt = 0;
+      clearTimeout(this._refreshTimer);
       // Nothing said about the previous call stays for screen readers.
       this._quiet();
       if (left) this._abandon(left);
@@ -1140,9 +1202,6 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         st = await this._api('/status', { call_id: callId, caller_id: (this._attr('caller-id') || '').trim() });
       } catch (e) {
         if (gen !== this._gen || seq !== this._loadSeq) return;
-        // 409 no_call to a status read: the agent's call has ended (the
-        // service refuses it as such; an unknown call answers 200).
-        if (e.code === 'no_call') { this._statusEnded(); return; }
         const keep = after && this.m.outcome && this.m.outcome.row !== ROWS.retrying;
         if (e.code === 'network' || e.code === 'internal') {
           // Keep trying: the service may be restarting.
@@ -1153,6 +1212,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           } else this._show(ROWS.retrying, e);
           const delay = Math.min(15000, 1000 * 2 ** Math.min(attempt, 4));
           this._loadTimer = setTimeout(() => { if (gen === this._gen && !this._op) this._load(attempt + 1, keep); }, delay);
+          return;
+        }
+        if (e.code === 'no_call' && e.served) {
+          // The service says the call has ended.
+          this._ended();
           return;
         }
         this.m.phase = 'idle';
@@ -1169,6 +1233,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         return;
       }
       if (gen !== this._gen || seq !== this._loadSeq) return;
+      this._apply(st);
+    }
+
+    // _apply takes in a status answer st of the call shown.
+    _apply(st) {
+      this._statusAt = performance.now();
+      this._refreshFailures = 0;
       this._recovered();
       if (this.m.forbidden) {
         // Accepted now (another token, or assigned since).
@@ -1193,6 +1264,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._noteCallEnded();
       const was = this.m.registered;
       this.m.registered = !!st.registered;
+      // Deleted since (by this caller's other call): what this call
+      // learnt of another call's registration no longer holds.
+      if (!this.m.registered) this.m.byOther = '';
       if (!this.m.registered) this.m.next = 'register';
       else if (was !== true || this.m.next === 'register') this.m.next = 'verify';
       this.m.phase = 'idle';
@@ -1205,9 +1279,130 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         else if (st.registered === false && st.call_in_progress === true) row = ROWS.store;
         if (row === ROWS.store_unknown) this.m.registered = null;
         this._show(row, null, o.detail);
+        this._scheduleRefresh();
         return;
       }
       this._render();
+      this._scheduleRefresh();
+    }
+
+    // _ended takes in the service's word that the call has ended (409
+    // no_call on a status read): the buttons go off for good, and the
+    // call's end is said, unless an operation's result is shown.
+    _ended() {
+      clearTimeout(this._refreshTimer);
+      this._statusAt = performance.now();
+      this.m.phase = 'idle';
+      this.m.registered = null;
+      this.m.serverInProgress = false;
+      this.m.serverEnded = true;
+      this.m.sawLive = true;
+      this.m.forbidden = false;
+      clearTimeout(this._tokenTimer);
+      const o = this.m.outcome;
+      if (!o || o.row === ROWS.retrying || o.row === ROWS.forbidden || o.row === ROWS.unauthenticated) {
+        this._show(ROWS.ended, null);
+        return;
+      }
+      // A register that ended in error-store cannot be looked up on a
+      // call that ended: not confirmed.
+      if (o.row === ROWS.store_checking) {
+        this._show(ROWS.store_unknown, null, o.detail);
+        return;
+      }
+      this._noteCallEnded();
+      this._render();
+    }
+
+    // ---- keeping the status fresh ----
+
+    // _idle reports whether nothing runs or waits on the call shown, the
+    // call is live, and its status can be read.
+    _idle() {
+      return this.isConnected && !!this.callId && this._hasToken() && this.inProgress && !this._callEnded() &&
+        this.m.phase === 'idle' && !this._op && !this._starting && !this._recovering && !this._leaving.size &&
+        !this.m.forbidden && !this.m.unusable && !this._loadQueued;
+    }
+
+    // _scheduleRefresh plans the next periodic status read (REFRESH_MS with
+    // jitter, doubled for each failed read up to REFRESH_MAX_MS), only
+    // while the page is visible.
+    _scheduleRefresh() {
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = 0;
+      if (document.visibilityState === 'hidden' || !this._idle()) return;
+      const base = Math.min(REFRESH_MAX_MS, REFRESH_MS * 2 ** this._refreshFailures);
+      const delay = base + (Math.random() * 2 - 1) * REFRESH_JITTER_MS;
+      this._refreshTimer = setTimeout(() => this._refresh(), delay);
+    }
+
+    // _pageShown: the page became visible or got the focus. A status read
+    // more than REFRESH_MIN_AGE_MS old is read again now; a hidden page
+    // reads nothing.
+    _pageShown() {
+      if (document.visibilityState === 'hidden') {
+        clearTimeout(this._refreshTimer);
+        this._refreshTimer = 0;
+        return;
+      }
+      if (performance.now() - this._statusAt < REFRESH_MIN_AGE_MS) {
+        if (!this._refreshTimer) this._scheduleRefresh();
+        return;
+      }
+      this._refresh();
+    }
+
+    // _refresh reads the call's status while the widget is idle: quietly
+    // (the buttons stay as they are) when the last read is recent, with
+    // the buttons off ("Loading…") when it is older than STALE_MS. Never
+    // two at a time; a read _load starts meanwhile wins.
+    async _refresh() {
+      clearTimeout(this._refreshTimer);
+      this._refreshTimer = 0;
+      if (this._refreshing || !this._idle() || document.visibilityState === 'hidden') return;
+      if (this._statusAt && performance.now() - this._statusAt > STALE_MS) {
+        this._load(0);
+        return;
+      }
+      const gen = this._gen;
+      const seq = ++this._loadSeq;
+      this._refreshing = true;
+      let st;
+      try {
+        st = await this._api('/status', { call_id: this.callId, caller_id: (this._attr('caller-id') || '').trim() });
+      } catch (e) {
+        if (gen !== this._gen || seq !== this._loadSeq) return;
+        if (e.code === 'no_call' && e.served) {
+          this._ended();
+          return;
+        }
+        if (e.served && (e.code === 'forbidden' || e.code === 'unauthenticated' || e.code === 'bad_caller_id')) {
+          // The service's answer changed (the call was taken from this
+          // agent, the session ended): said as a status read says it.
+          this.m.registered = null;
+          this._showAPIError(e);
+          return;
+        }
+        this._refreshFailures++;
+        console.warn('voicegate-agent: refreshing the call\u2019s status failed; next try in a while:', e.message || e);
+        this._scheduleRefresh();
+        return;
+      } finally {
+        this._refreshing = false;
+      }
+      if (gen !== this._gen || seq !== this._loadSeq) return;
+      // Something started meanwhile: its own status read follows it.
+      if (this.m.phase !== 'idle' || this._op || this._starting) return;
+      const was = this.m.registered;
+      const wasLive = this.inProgress;
+      this._apply(st);
+      // A change seen on the status line is said too (politely), with
+      // what the main button now does.
+      if (this.m.registered !== was || this.inProgress !== wasLive) {
+        const state = this.$('state').textContent;
+        const main = this.$('main');
+        this._announce('Status updated: ' + state + '.' + (main.disabled ? '' : ' ' + main.textContent + ' is available.'));
+      }
     }
 
     // ---- operations ----
@@ -1215,7 +1410,24 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     _onMain() {
       if (this.m.phase !== 'idle' || !this.inProgress || this.m.forbidden || this.m.unusable) return;
       if (this.m.registered === null) { this._load(0); return; }
+      if (this._stale()) { this._freshThen(this.m.next); return; }
       this._start(this.m.next);
+    }
+
+    // _stale reports whether the call's status is too old to act on
+    // (STALE_MS).
+    _stale() {
+      return !this._statusAt || performance.now() - this._statusAt > STALE_MS;
+    }
+
+    // _freshThen reads the call's status (the buttons off meanwhile) and
+    // starts next only if it is still what the status calls for.
+    async _freshThen(next) {
+      const gen = this._gen;
+      await this._load(0);
+      if (gen !== this._gen || this.m.phase !== 'idle' || this.m.next !== next || this.m.registered === null ||
+        !this.inProgress || this.m.forbidden || this.m.unusable || this._op || this._starting) return;
+      this._start(next);
     }
 
     _body(kind) {
@@ -1258,6 +1470,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._closeStream();
       // A new operation: nothing of the previous one stays on screen.
       this.m.outcome = null;
+      this.m.byOther = '';
       this.m.notPerformed = false;
       const need = body.audio_total_duration || 0;
       this.m.progress = { have: 0, need };
@@ -1286,6 +1499,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         }
         if (e.code === 'already_registered') {
           this.m.registered = true;
+          this.m.byOther = 'start';
           this.m.next = 'verify';
         } else if (e.code === 'not_registered') {
           this.m.registered = false;
@@ -1478,6 +1692,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (reason === 'already_registered') {
           row = ROWS.store_conflict;
           this.m.registered = true;
+          this.m.byOther = 'conflict';
           this.m.next = 'verify';
         }
         this._show(row, null, detail);
@@ -1503,23 +1718,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // said, as the call's end.
     _noteCallEnded() {
       const o = this.m.outcome;
-      if (o && (o.row === ROWS.speech || o.row === ROWS.no_call) && this._callEnded()) this._show(ROWS.call_ended, null, o.detail);
-    }
-
-    // _statusEnded: the service said the agent's call has ended (a status
-    // read answered 409 no_call): the call is over for this widget, as
-    // when it saw the call end; a result shown stays.
-    _statusEnded() {
-      this._recovered();
-      this.m.phase = 'idle';
-      this.m.forbidden = false;
-      this.m.sawLive = true;
-      this.m.serverInProgress = false;
-      this.m.serverEnded = true;
-      const o = this.m.outcome;
-      if (o && o.row === ROWS.store_checking) this._show(ROWS.store_unknown, null, o.detail);
-      this._noteCallEnded();
-      this._render();
+      if (!o || !this._callEnded()) return;
+      if (o.row === ROWS.speech) this._show(ROWS.call_ended, null, o.detail);
+      else if (o.row === ROWS.no_call) this._show(ROWS.ended, null);
     }
 
     // _callEnded: this call was seen live and has ended (the attribute or
@@ -1554,7 +1755,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       try {
         await this._api('/stop', { operation_id: op.id });
       } catch (e) {
-        if (this._op === op) this._showAPIError(e);
+        // no_call: the call has ended, and its audio with it: the
+        // operation's own end follows on its stream.
+        if (this._op === op && e.code !== 'no_call') this._showAPIError(e);
       } finally {
         this._stopping = false;
         stop.removeAttribute('aria-disabled');
@@ -1575,6 +1778,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     _askDelete() {
       if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress) return;
+      if (this._stale()) { this._load(0); return; }
       this.m.phase = 'confirm';
       this._render();
       this.$('confirm-no').focus();
@@ -1603,6 +1807,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       if (gen !== this._gen) return;
       this.m.registered = false;
+      this.m.byOther = '';
       this.m.next = 'register';
       this.m.phase = 'idle';
       this.m.notPerformed = false;
@@ -1751,7 +1956,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (m.phase === 'stopping') state = 'Stopping what runs on this call\u2026';
       else if (opRunning) {
         state = registering ? 'Registering voice\u2026' : 'Checking voice\u2026';
-      } else if (m.registered === true) state = 'Voice registered';
+      } else if (m.registered === true && m.byOther === 'conflict') {
+        // This call's register lost the race: the voice registered is
+        // another call's, and this call's was not stored.
+        state = 'Registered by another call: this call\u2019s voice was not stored';
+      } else if (m.registered === true && m.byOther) state = 'Registered by another call';
+      else if (m.registered === true) state = 'Voice registered';
       else if (m.registered === false) state = 'Not registered';
       const st = $('state');
       st.textContent = state;
@@ -1819,6 +2029,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const trash = $('trash');
       trash.hidden = m.registered !== true || running || confirming;
       trash.disabled = !live || m.phase !== 'idle';
+
+      // While idle, a periodic status read is planned (_scheduleRefresh).
+      if (!this._refreshTimer && !this._refreshing && document.visibilityState !== 'hidden' && this._idle()) this._scheduleRefresh();
 
       // Keep keyboard focus in the widget: when the focused button was
       // hidden or disabled, or focus waits on the state line, it moves to

@@ -32,6 +32,67 @@ func Run(t *testing.T, newLog func(t *testing.T) oplog.Log) {
 	t.Run("Claim", func(t *testing.T) { claim(t, newLog(t)) })
 	t.Run("Readers", func(t *testing.T) { readers(t, newLog(t)) })
 	t.Run("Requests", func(t *testing.T) { requests(t, newLog(t)) })
+	t.Run("RequestFlood", func(t *testing.T) { requestFlood(t, newLog(t)) })
+}
+
+// requestFlood checks that claims are bounded per call and never
+// evicted: a flood of new request ids on call A (as stops from an agent
+// allowed on A send), from concurrent clients, wins exactly
+// MaxCallRequests claims and the rest are refused with a *LimitError
+// naming A; a fence on call B made before the flood still holds against
+// a start of its id, and B can still claim.
+func requestFlood(t *testing.T, m oplog.Log) {
+	ctx := context.Background()
+	var b [8]byte
+	rand.Read(b[:])
+	tag := hex.EncodeToString(b[:])
+	callA, callB := "CAflood"+tag, "CAfenced"+tag
+	fence := oplog.Request{Fenced: true, CallID: callB, Node: m.Node()}
+	if _, won, err := m.ClaimRequest(ctx, "fence-"+tag, fence); err != nil || !won {
+		t.Fatalf("fence on B: %v %v", won, err)
+	}
+	const clients, extra = 4, 12
+	total := oplog.MaxCallRequests + extra
+	var mu sync.Mutex
+	won, refused := 0, 0
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < total; i += clients {
+				_, ok, err := m.ClaimRequest(ctx, fmt.Sprintf("flood-%s-%04d", tag, i), oplog.Request{Fenced: true, CallID: callA, Node: m.Node()})
+				var le *oplog.LimitError
+				mu.Lock()
+				switch {
+				case err == nil && ok:
+					won++
+				case errors.As(err, &le) && errors.Is(err, oplog.ErrTooManyRequests) && le.CallID == callA && le.RetryAfter > 0:
+					refused++
+				default:
+					t.Errorf("flood claim %d: won %v, %v", i, ok, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if won != oplog.MaxCallRequests || refused != extra {
+		t.Fatalf("flood of %d new ids on one call: %d won, %d refused; want %d and %d", total, won, refused, oplog.MaxCallRequests, extra)
+	}
+	held, ok, err := m.ClaimRequest(ctx, "fence-"+tag, oplog.Request{CallID: callB, OpID: "op_b", Node: m.Node()})
+	if err != nil || ok || held != fence {
+		t.Fatalf("start of B's fenced id after A's flood: %+v %v %v", held, ok, err)
+	}
+	if _, ok, err := m.ClaimRequest(ctx, "start-"+tag, oplog.Request{CallID: callB, OpID: "op_b2", Node: m.Node()}); err != nil || !ok {
+		t.Fatalf("new claim on B after A's flood: %v %v", ok, err)
+	}
+	// An id A already claimed (the first of each client's, claimed while
+	// A held few) is answered at any count.
+	held, ok, err = m.ClaimRequest(ctx, fmt.Sprintf("flood-%s-%04d", tag, 0), oplog.Request{CallID: callA, OpID: "op_a", Node: m.Node()})
+	if err != nil || ok || !held.Fenced {
+		t.Fatalf("start of a flood id on A: %+v %v %v", held, ok, err)
+	}
 }
 
 // requests checks ClaimRequest: the first claim of an id holds, later

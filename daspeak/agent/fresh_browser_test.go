@@ -1,0 +1,292 @@
+package agent
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate/internal/browsertest"
+)
+
+// sameCallerPage holds two widgets on two calls of one caller.
+const sameCallerPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>same caller</title>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent id="one" call-sid="CA00000000000000000000000000000021" caller-id="+34911234567" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="two" call-sid="CA00000000000000000000000000000022" caller-id="+34911234567" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>`
+
+const (
+	sameCallA, sameCallB = "CA00000000000000000000000000000021", "CA00000000000000000000000000000022"
+	sameCaller           = "+34911234567"
+)
+
+// greenIn returns, for the widget with id w, what of its visible shadow
+// content is drawn in the success greens (text, background or border).
+const greenIn = `(w) => {
+  const greens = ['rgb(20, 108, 46)', 'rgb(230, 244, 234)', 'rgb(13, 59, 30)'];
+  const out = [];
+  for (const el of document.getElementById(w).shadowRoot.querySelectorAll('*')) {
+    if (!el.getClientRects().length) continue;
+    const cs = getComputedStyle(el);
+    for (const p of ['color', 'backgroundColor', 'borderTopColor']) {
+      if (greens.includes(cs[p]) && !(p === 'borderTopColor' && cs.borderTopWidth === '0px')) out.push(el.id + '.' + el.className + ' ' + p);
+    }
+  }
+  return out;
+}`
+
+// TestWidgetSameCallerRaceBrowser: two calls of one caller register at
+// the same time against a real server; one stores, the other ends with
+// error-store, reason already_registered. The losing page says, in its
+// status line as in its card, that the caller is registered by another
+// call and that this call's voice was not stored, and shows no green;
+// a status read on focus keeps it so.
+func TestWidgetSameCallerRaceBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	clips := []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}
+	e.src.set(sameCallA, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	e.src.set(sameCallB, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/page" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, sameCallerPage)
+			return
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	defer site.Close()
+
+	p := b.NewPage(320, 1400)
+	p.Goto(site.URL + "/page")
+	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	for _, w := range []string{"one", "two"} {
+		p.WaitText(sel(w, "main"), "^Register User$", 10*time.Second)
+	}
+	// Both starts wait while the calls' audio opens: both registers run
+	// before either stores.
+	block := make(chan struct{})
+	e.src.mu.Lock()
+	e.src.block = block
+	e.src.mu.Unlock()
+	p.Click(sel("one", "main"))
+	p.Click(sel("two", "main"))
+	for _, w := range []string{"one", "two"} {
+		p.WaitText(sel(w, "ptext"), "^Starting", 5*time.Second)
+	}
+	e.src.mu.Lock()
+	e.src.block = nil
+	e.src.mu.Unlock()
+	close(block)
+	for _, w := range []string{"one", "two"} {
+		p.WaitText(sel(w, "otitle"), "^Voice (not )?registered$", 30*time.Second)
+	}
+	winner, loser := "one", "two"
+	if p.Text(sel("one", "otitle")) == "Voice not registered" {
+		winner, loser = "two", "one"
+	}
+	if got := p.Text(sel(winner, "otitle")); got != "Voice registered" {
+		t.Fatalf("no page registered: %q and %q", p.Text(sel("one", "otitle")), p.Text(sel("two", "otitle")))
+	}
+	lost := "^Registered by another call: this call.s voice was not stored$"
+	p.WaitText(sel(loser, "main"), "^Authenticate User$", 5*time.Second)
+	p.WaitText(sel(loser, "state"), lost, 5*time.Second)
+	p.WaitText(sel(winner, "state"), "^Voice registered$", time.Second)
+	checkNoGreen := func(when string) {
+		t.Helper()
+		var greens []string
+		p.Eval(`(`+greenIn+`)('`+loser+`')`, &greens)
+		if len(greens) > 0 {
+			t.Errorf("%s: the losing page shows green: %q", when, greens)
+		}
+		var said string
+		p.Eval(`document.getElementById('`+loser+`').shadowRoot.getElementById('live').textContent + '|' + document.getElementById('`+loser+`').shadowRoot.getElementById('alert').textContent`, &said)
+		if strings.Contains(said, "Voice registered") || strings.Contains(said, "is registered") {
+			t.Errorf("%s: the losing page says %q", when, said)
+		}
+	}
+	checkNoGreen("after the result")
+	p.Screenshot("widget-race-loser", "voicegate-agent#"+loser)
+	p.Screenshot("widget-race-winner", "voicegate-agent#"+winner)
+
+	// A status read (the page gets the focus) keeps the losing page's
+	// account: the caller is registered, with the other call's voice.
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	time.Sleep(500 * time.Millisecond)
+	p.WaitText(sel(loser, "state"), lost, time.Second)
+	p.WaitText(sel(loser, "otitle"), "^Voice not registered$", time.Second)
+	checkNoGreen("after a status read")
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+// onePage holds one widget, on the second call of sameCallerPage's caller.
+const onePage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>one call</title>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent id="two" call-sid="` + sameCallB + `" caller-id="` + sameCaller + `" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>`
+
+// statusCounter passes requests to next and counts the status reads,
+// the most at once, and holds them while held is set.
+type statusCounter struct {
+	next http.Handler
+	mu   sync.Mutex
+	n    int
+	in   int
+	most int
+	at   []time.Time
+	hold chan struct{}
+}
+
+func (c *statusCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/agent/status" {
+		c.next.ServeHTTP(w, r)
+		return
+	}
+	c.mu.Lock()
+	c.n++
+	c.in++
+	c.most = max(c.most, c.in)
+	c.at = append(c.at, time.Now())
+	hold := c.hold
+	c.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}
+	c.next.ServeHTTP(w, r)
+	c.mu.Lock()
+	c.in--
+	c.mu.Unlock()
+}
+
+func (c *statusCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestWidgetStatusFreshBrowser: a page on one call of a caller learns,
+// without reloading or acting, that another call registered or deleted
+// the caller: when the page gets the focus or becomes visible, and
+// periodically while idle and visible (at most one read every 15 s, none
+// while hidden, never two at once).
+func TestWidgetStatusFreshBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	clips := []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}
+	e.src.set(sameCallA, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	e.src.set(sameCallB, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	counter := &statusCounter{next: e.srv}
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/page" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, onePage)
+			return
+		}
+		counter.ServeHTTP(w, r)
+	}))
+	defer site.Close()
+	p := b.NewPage(320, 900)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#two >> #" + id }
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	p.WaitText(sel("state"), "^Not registered$", time.Second)
+	registerOn := func(callID string) {
+		t.Helper()
+		op := e.start("/register", callID, sameCaller, nil)
+		_, msgs := e.events(op["events_url"].(string), "")
+		if last := checkStream(t, msgs, op); last.Event != "result-success" {
+			t.Fatalf("register on the other call ended with %s", last.Raw)
+		}
+	}
+
+	// Another call registers the caller; the page gets the focus.
+	registerOn(sameCallA)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	p.WaitText(sel("state"), "^Voice registered$", 3*time.Second)
+	p.WaitText(sel("main"), "^Authenticate User$", time.Second)
+	// Screen readers hear the change, and the buttons name the state
+	// line as their description (why one is off, what it acts on).
+	p.WaitText(sel("live"), `^Status updated: Voice registered\. Authenticate User is available\.$`, time.Second)
+	var described string
+	p.Eval(`document.getElementById('two').shadowRoot.getElementById('main').getAttribute('aria-describedby')`, &described)
+	if described != "state" {
+		t.Errorf("main button aria-describedby %q, want the state line", described)
+	}
+	p.Screenshot("widget-fresh-registered", "voicegate-agent#two")
+
+	// Hidden: nothing is read. Visible again: read at once.
+	setVisibility := func(v string) {
+		p.Eval(`(() => { Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+v+`'}); document.dispatchEvent(new Event('visibilitychange')); })()`, nil)
+	}
+	if code, m := e.post("/delete", map[string]any{"call_id": sameCallA, "caller_id": sameCaller}); code != 200 {
+		t.Fatalf("delete on the other call: %d %v", code, m)
+	}
+	time.Sleep(2200 * time.Millisecond)
+	setVisibility("hidden")
+	n := counter.count()
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	time.Sleep(time.Second)
+	if got := counter.count(); got != n {
+		t.Errorf("a hidden page read the status %d times", got-n)
+	}
+	if got := p.Text(sel("state")); got != "Voice registered" {
+		t.Errorf("hidden page's state changed to %q", got)
+	}
+	setVisibility("visible")
+	p.WaitText(sel("state"), "^Not registered$", 3*time.Second)
+	p.WaitText(sel("main"), "^Register User$", time.Second)
+	p.WaitText(sel("live"), `^Status updated: Not registered\. Register User is available\.$`, time.Second)
+
+	// Idle and visible: the status is read again on its own, within
+	// REFRESH_MS + REFRESH_JITTER_MS, and not sooner than 15 s.
+	n = counter.count()
+	readAt := time.Now()
+	registerOn(sameCallA)
+	p.WaitText(sel("state"), "^Voice registered$", 27*time.Second)
+	counter.mu.Lock()
+	reads := counter.at[n:]
+	counter.mu.Unlock()
+	if len(reads) != 1 || reads[0].Sub(readAt) < 14*time.Second {
+		t.Errorf("periodic reads %d, first after %v: want one, after 15 s or more", len(reads), func() time.Duration {
+			if len(reads) == 0 {
+				return 0
+			}
+			return reads[0].Sub(readAt)
+		}())
+	}
+
+	// Reads never overlap: focus events while a read is out start none.
+	hold := make(chan struct{})
+	counter.mu.Lock()
+	counter.hold = hold
+	counter.most = 0
+	counter.mu.Unlock()
+	time.Sleep(2200 * time.Millisecond)
+	for range 5 {
+		p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+		setVisibility("visible")
+		time.Sleep(100 * time.Millisecond)
+	}
+	counter.mu.Lock()
+	most := counter.most
+	counter.hold = nil
+	counter.mu.Unlock()
+	close(hold)
+	if most != 1 {
+		t.Errorf("%d status reads at once, want 1", most)
+	}
+	p.WaitText(sel("main"), "^Authenticate User$", 3*time.Second)
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+
+}
