@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,8 @@ import (
 // without a Genesys Cloud org: the agent's token is checked by a fake of
 // GET /api/v2/users/me inside this process (and its access to a
 // conversation by a fake of GET /api/v2/conversations/{id}: the fake agent
-// is on every live conversation), the widget page logs in with the PKCE
+// is on every conversation, which ends for them when its AudioHook session
+// closes), the widget page logs in with the PKCE
 // login it runs against Genesys Cloud, at a fake login service that
 // issues that token (fakeLogin), / lists the live conversations, and the AudioHook connections are signed with the
 // documented local key pair below (unless STATIC_API_KEY_MAP is set).
@@ -42,7 +44,7 @@ const (
 const fakeRegion = "mypurecloud.com"
 
 // fakeAgent is the user the fake users/me answers for the token.
-const fakeAgent = `{"id":"00000000-0000-4000-8000-00000000a9e7","name":"Local Trial Agent","email":"agent@localhost","state":"active"}`
+const fakeAgent = `{"id":"` + fakeAgentID + `","name":"Local Trial Agent","email":"agent@localhost","state":"active"}`
 
 // newFakeToken returns a random token for one run of the fake.
 func newFakeToken() string {
@@ -53,8 +55,9 @@ func newFakeToken() string {
 
 // fakeGenesysHandler answers as Genesys Cloud does GET /api/v2/users/me
 // (200 with the user for token) and GET /api/v2/conversations/{id} (200
-// for a live conversation of convs, which the fake agent is on; 404 for
-// others); 401 for any other bearer token, 404 elsewhere.
+// for a conversation of convs, which the fake agent is on: see
+// conversationJSON; 404 for others); 401 for any other bearer token, 404
+// elsewhere.
 func fakeGenesysHandler(token string, convs *conversations) http.Handler {
 	want := "Bearer " + token
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,16 +73,49 @@ func fakeGenesysHandler(token string, convs *conversations) http.Handler {
 			return
 		}
 		if isConv {
-			if !convs.has(conv) {
+			c, ok := convs.get(conv)
+			if !ok {
 				w.WriteHeader(http.StatusNotFound)
 				io.WriteString(w, `{"message":"Unable to find a conversation with that conversationId","code":"not.found","status":404}`)
 				return
 			}
-			io.WriteString(w, `{"id":"`+conv+`"}`)
+			json.NewEncoder(w).Encode(conversationJSON(c))
 			return
 		}
 		io.WriteString(w, fakeAgent)
 	})
+}
+
+// fakeAgentID is the user id of fakeAgent.
+const fakeAgentID = "00000000-0000-4000-8000-00000000a9e7"
+
+// conversationJSON is c as GET /api/v2/conversations/{id} answers it (the
+// Conversation model's fields the agent server reads): a customer
+// participant with c's ANI and the fake agent's participant, each with one
+// call, "connected" while c is live; once it ended, the conversation, both
+// participants and their calls have endTime (ISO-8601, UTC) and the calls
+// are "disconnected".
+func conversationJSON(c conversation) map[string]any {
+	stamp := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+	state := "connected"
+	participant := func(id, purpose string, extra map[string]any) map[string]any {
+		p := map[string]any{"id": id, "purpose": purpose, "startTime": stamp(c.Since), "calls": []map[string]any{{"state": state}}}
+		if !c.Ended.IsZero() {
+			p["endTime"] = stamp(c.Ended)
+		}
+		maps.Copy(p, extra)
+		return p
+	}
+	out := map[string]any{"id": c.ID, "startTime": stamp(c.Since)}
+	if !c.Ended.IsZero() {
+		state = "disconnected"
+		out["endTime"] = stamp(c.Ended)
+	}
+	out["participants"] = []map[string]any{
+		participant("00000000-0000-4000-8000-0000000c0001", "customer", map[string]any{"ani": "tel:" + c.ANI, "address": "tel:" + c.ANI}),
+		participant("00000000-0000-4000-8000-0000000a0001", "agent", map[string]any{"userId": fakeAgentID, "name": "Local Trial Agent"}),
+	}
+	return out
 }
 
 // handlerTransport serves HTTP requests with a handler in this process:
@@ -122,17 +158,25 @@ func fakeKeys() map[string][]byte {
 	return map[string][]byte{fakeAPIKey: secret}
 }
 
-// conversation is a live AudioHook session, as the index lists it.
+// conversation is an AudioHook session's conversation: live, as the
+// index lists it, or ended (Ended set) when its session closed.
 type conversation struct {
 	ID    string
 	ANI   string
 	Since time.Time
+	Ended time.Time
 }
 
-// conversations are the live sessions, for the index page.
+// maxEndedConversations bounds the ended conversations the fake keeps.
+const maxEndedConversations = 100
+
+// conversations are the live sessions, for the index page, and the last
+// maxEndedConversations ended ones, which the fake's conversation API
+// still answers as ended (as Genesys Cloud does).
 type conversations struct {
-	mu sync.Mutex
-	m  map[string]conversation
+	mu    sync.Mutex
+	m     map[string]conversation
+	ended []string // ids of the ended conversations in m, oldest first
 }
 
 func (c *conversations) add(id, ani string) {
@@ -141,28 +185,46 @@ func (c *conversations) add(id, ani string) {
 	if c.m == nil {
 		c.m = map[string]conversation{}
 	}
+	if old, ok := c.m[id]; ok && !old.Ended.IsZero() {
+		c.ended = slices.DeleteFunc(c.ended, func(e string) bool { return e == id })
+	}
 	c.m[id] = conversation{ID: id, ANI: strings.TrimPrefix(ani, "tel:"), Since: time.Now()}
 }
 
-func (c *conversations) has(id string) bool {
+// get returns conversation id, live or ended.
+func (c *conversations) get(id string) (conversation, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.m[id]
-	return ok
+	v, ok := c.m[id]
+	return v, ok
 }
 
+// remove ends conversation id: the index no longer lists it, the API
+// answers it as ended.
 func (c *conversations) remove(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, id)
+	v, ok := c.m[id]
+	if !ok || !v.Ended.IsZero() {
+		return
+	}
+	v.Ended = time.Now()
+	c.m[id] = v
+	c.ended = append(c.ended, id)
+	if len(c.ended) > maxEndedConversations {
+		delete(c.m, c.ended[0])
+		c.ended = c.ended[1:]
+	}
 }
 
-// list returns the conversations, newest first.
+// list returns the live conversations, newest first.
 func (c *conversations) list() []conversation {
 	c.mu.Lock()
 	out := make([]conversation, 0, len(c.m))
 	for _, v := range c.m {
-		out = append(out, v)
+		if v.Ended.IsZero() {
+			out = append(out, v)
+		}
 	}
 	c.mu.Unlock()
 	slices.SortFunc(out, func(a, b conversation) int {

@@ -140,6 +140,22 @@ func (f *fakeServer) status(t *testing.T, token, conv string) (int, map[string]a
 	return resp.StatusCode, m
 }
 
+// post sends {"call_id":conv} to the agent API's path with token.
+func (f *fakeServer) post(t *testing.T, path, token, conv string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.base+path, strings.NewReader(`{"call_id":"`+conv+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
 // dialFake opens a call as the audiohook-client does with the local key
 // pair.
 func dialFake(t *testing.T, ctx context.Context, f *fakeServer, conv, ani string) *audiohooktest.Client {
@@ -235,6 +251,15 @@ func TestFakeGenesys(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the ended conversation to leave the index", func() bool { return !strings.Contains(f.get(t, "/"), conv) })
+	// The conversation ended: the agent who was on it is told so (409
+	// no_call), not that they are not assigned; one never on it stays
+	// refused (403).
+	if code, m := f.status(t, f.token, conv); code != 409 || m["code"] != "no_call" {
+		t.Fatalf("status of the ended conversation: %d %v", code, m)
+	}
+	if code, m := f.status(t, f.token, audiohooktest.NewUUID()); code != 403 || m["code"] != "forbidden" {
+		t.Fatalf("status of a conversation the agent was never on: %d %v", code, m)
+	}
 }
 
 // TestFakeGenesysOnlyInFakeMode: a real -agent server has no index and
@@ -264,8 +289,10 @@ func TestFakeGenesysOnlyInFakeMode(t *testing.T) {
 // a recorded voice in real time, the agent opens / in Chromium, clicks the
 // conversation, presses Register User and gets the green tick (the
 // credential is stored, Genesys gets the result event), then Authenticate
-// User verifies the voice; a second call from the same number by another
-// voice is not verified.
+// User verifies the voice; the call ends and its widget, reloaded, says
+// the call ended; a second call from the same number by another voice is
+// not verified, and a check on it ended by a delete from a third call
+// says so.
 // Screenshots go to $VOICEGATE_SCREENSHOTS (default: a temporary
 // directory named in the log).
 func TestFakeGenesysBrowser(t *testing.T) {
@@ -310,6 +337,18 @@ func TestFakeGenesysBrowser(t *testing.T) {
 	call.expectResult(`"type":"result-success"`, `"kind":"verify"`)
 	call.end()
 
+	// The call ended: its widget, reloaded, says so and offers nothing
+	// (the service answers its status 409 no_call, not 403).
+	p.Goto(f.base + widgetURL(conv))
+	p.WaitText(sel("main"), "^Call ended$", 15*time.Second)
+	p.WaitText(sel("state"), "^Call ended: voice checks are off$", time.Second)
+	var off bool
+	p.Eval(`document.querySelector('voicegate-agent').shadowRoot.getElementById('main').disabled`, &off)
+	if !off || p.Text(sel("main")) == "Not assigned" {
+		t.Errorf("the main button of the ended call's widget is enabled (%v) or says %q", !off, p.Text(sel("main")))
+	}
+	p.Screenshot("genesys-04-ended-reloaded", w)
+
 	// Another call from the same number by another voice: not verified.
 	imp := startCall(t, ctx, f, "voices/kal_1.wav")
 	p.Goto(f.base + "/")
@@ -321,8 +360,29 @@ func TestFakeGenesysBrowser(t *testing.T) {
 	p.WaitText(sel("main"), "^Authenticate User$", 15*time.Second)
 	p.Click(sel("main"))
 	p.WaitText(sel("otitle"), "^Not verified$", 60*time.Second)
-	p.Screenshot("genesys-04-impostor", w)
+	p.Screenshot("genesys-05-impostor", w)
 	imp.expectResult(`"type":"result-fail-score"`, `"kind":"verify"`)
+
+	// A check running on this call is ended by a delete from another
+	// call of the same caller: the widget says why, not "Stopped".
+	other := startCall(t, ctx, f, "voices/awb_1.wav")
+	p.Click(sel("main"))
+	p.WaitText(sel("ptext"), `Voice collected`, 30*time.Second)
+	if code, m := f.post(t, "/agent/delete", f.token, other.conv); code != 200 {
+		t.Fatalf("delete from the other call: %d %v", code, m)
+	}
+	p.WaitText(sel("otitle"), "^Check ended$", 15*time.Second)
+	p.WaitText(sel("ocause"), "^The check ended: the caller’s voice registration was deleted\\.$", time.Second)
+	imp.expectResult(`"type":"error-cancelled"`, `credential was deleted`)
+	p.WaitText(sel("main"), "^Register User$", 5*time.Second)
+	if got := p.Text(sel("state")); got != "Not registered" {
+		t.Errorf("state after the delete: %q", got)
+	}
+	t.Logf("screenshot: %s", p.Screenshot("genesys-06-deleted-elsewhere", w))
+	if code, m := f.status(t, f.token, imp.conv); code != 200 || m["registered"] != false {
+		t.Errorf("status after the delete: %d %v", code, m)
+	}
+	other.end()
 	imp.end()
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %v", errs)

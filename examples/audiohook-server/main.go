@@ -388,7 +388,11 @@ func (s *server) newAgent() error {
 	a := s.cfg.Agent
 	var fakeToken string
 	var httpClient *http.Client
+	var convTTL time.Duration // default
 	if a.Fake {
+		// The fake answers in this process: nothing to save by caching
+		// an agent's access, and a call's end shows at once.
+		convTTL = -1
 		fakeToken = newFakeToken()
 		a.Region, a.ClientID, a.APIURL = fakeRegion, "local-trial", "http://genesys-cloud.fake.invalid"
 		s.convs = &conversations{}
@@ -405,7 +409,7 @@ func (s *server) newAgent() error {
 		}
 		apiURL = u
 	}
-	auth, err := genesys.NewAuthenticator(&genesys.AuthenticatorOptions{APIBaseURL: apiURL, HTTPClient: httpClient, Logger: s.log})
+	auth, err := genesys.NewAuthenticator(&genesys.AuthenticatorOptions{APIBaseURL: apiURL, HTTPClient: httpClient, ConversationCacheTTL: convTTL, Logger: s.log})
 	if err != nil {
 		return err
 	}

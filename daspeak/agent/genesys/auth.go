@@ -217,19 +217,35 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // AuthorizeCall implements agent.CallAuthorizer: the agent may act on
 // conversation callID when their own token (the request's bearer token)
 // can read it: GET {APIBaseURL}/api/v2/conversations/{conversationId}
-// answers 200. Genesys Cloud shows a conversation to its participants and
-// to users with the permission to view others' conversations, so this
-// binds the agent to the conversations they are on (or supervise), not to
-// any conversation of the org.
+// answers 200, and the conversation is live for them. Genesys Cloud shows
+// a conversation to its participants and to users with the permission to
+// view others' conversations, so this binds the agent to the
+// conversations they are on (or supervise), not to any conversation of
+// the org.
+//
+// The answer's Conversation fields decide whether it is live for the
+// agent (Genesys Cloud Platform API, Conversation and Participant models):
+// the conversation's endTime (set when the last participant left, null
+// while it is active) and, for each participant whose userId is the
+// agent's (p.Subject; whatever its purpose: "agent", "user", …), its
+// endTime (set when that participant disconnected), its state and its calls' states
+// ("disconnected" or "terminated" once the leg is over). An agent with a
+// participant on a conversation that has ended, or whose participants
+// have all disconnected (the agent hung up or transferred the call), is
+// refused with an error wrapping ErrCallEnded and agent.ErrNoCall (409
+// "no_call": the widget says the call ended); a user with no participant
+// on an ended conversation is refused as one who cannot see it.
 //
 // Errors: a conversation id that is not a UUID wraps agent.ErrBadCallID
-// (400 "bad_request"; Genesys is not asked); a 403 or 404 answer wraps
-// ErrConversation and agent.ErrForbidden (403 "forbidden"); a 401
-// wraps ErrToken and agent.ErrUnauthenticated (401); a failure of Genesys
-// (network, timeout, 429, 5xx) is a *ServerError wrapping ErrUnavailable
-// and agent.ErrAuthUnavailable (503). Allowed accesses are cached per
-// (token, conversation) for ConversationCacheTTL; refusals are not. No
-// error contains the token.
+// (400 "bad_request"; Genesys is not asked); a 403 or 404 answer, or an
+// ended conversation the agent was never on, wraps ErrConversation and
+// agent.ErrForbidden (403 "forbidden"); an ended call of the agent wraps
+// ErrCallEnded and agent.ErrNoCall (409 "no_call"); a 401 wraps ErrToken
+// and agent.ErrUnauthenticated (401); a failure of Genesys (network,
+// timeout, 429, 5xx, a 200 answer that is not a conversation) is a
+// *ServerError wrapping ErrUnavailable and agent.ErrAuthUnavailable
+// (503). Allowed accesses are cached per (token, conversation) for
+// ConversationCacheTTL; refusals are not. No error contains the token.
 func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
 	if !isUUID(callID) {
 		return fmt.Errorf("%w: %q is not a conversation id", agent.ErrBadCallID, callID)
@@ -243,15 +259,16 @@ func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p ag
 	if a.convs.Allowed(key, now) {
 		return nil
 	}
-	if err := a.conversation(ctx, tok, callID); err != nil {
+	if err := a.conversation(ctx, tok, p.Subject, callID); err != nil {
 		return err
 	}
 	a.convs.Grant(key, now)
 	return nil
 }
 
-// conversation asks Genesys whether token can read conversation id.
-func (a *Authenticator) conversation(ctx context.Context, token, id string) error {
+// conversation asks Genesys whether token can read conversation id and
+// whether it is live for user (see AuthorizeCall).
+func (a *Authenticator) conversation(ctx context.Context, token, user, id string) error {
 	const what = "GET /api/v2/conversations/{conversationId}"
 	ctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
 	defer cancel()
@@ -266,16 +283,77 @@ func (a *Authenticator) conversation(ctx context.Context, token, id string) erro
 		return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return nil
-	case http.StatusForbidden, http.StatusNotFound:
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%w: %w: %s: HTTP %d", agent.ErrForbidden, ErrConversation, what, resp.StatusCode)
-	case http.StatusUnauthorized:
+	case resp.StatusCode == http.StatusUnauthorized:
 		return fmt.Errorf("%w: %w: %s: HTTP 401", agent.ErrUnauthenticated, ErrToken, what)
+	case resp.StatusCode != http.StatusOK:
+		return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: HTTP %d", what, resp.StatusCode)}
+	case err != nil:
+		return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: %w", what, err)}
 	}
-	return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: HTTP %d", what, resp.StatusCode)}
+	var c conversationState
+	if err := json.Unmarshal(body, &c); err != nil {
+		return &ServerError{Kind: ErrUnavailable, Err: fmt.Errorf("%s: the answer is not a conversation: %w", what, err)}
+	}
+	return c.liveFor(user, id)
+}
+
+// conversationState holds the fields of a Genesys Cloud Conversation
+// (GET /api/v2/conversations/{conversationId}) that tell whether it is
+// live for a user.
+type conversationState struct {
+	EndTime      string `json:"endTime"`
+	Participants []struct {
+		UserID  string `json:"userId"`
+		Purpose string `json:"purpose"`
+		EndTime string `json:"endTime"`
+		State   string `json:"state"`
+		Calls   []struct {
+			State string `json:"state"`
+		} `json:"calls"`
+	} `json:"participants"`
+}
+
+// ended reports whether a participant or call state is that of a leg
+// that is over.
+func endedState(s string) bool {
+	return strings.EqualFold(s, "disconnected") || strings.EqualFold(s, "terminated")
+}
+
+// liveFor returns nil when conversation id is live for user (see
+// AuthorizeCall), an error wrapping ErrCallEnded and agent.ErrNoCall when
+// user was on it and it ended for them, one wrapping agent.ErrForbidden
+// when it ended and user was never on it.
+func (c *conversationState) liveFor(user, id string) error {
+	on, live := false, false
+	for _, p := range c.Participants {
+		if user == "" || !strings.EqualFold(p.UserID, user) {
+			continue
+		}
+		on = true
+		over := p.EndTime != "" || endedState(p.State)
+		if !over && len(p.Calls) > 0 {
+			over = true
+			for _, call := range p.Calls {
+				if !endedState(call.State) {
+					over = false
+				}
+			}
+		}
+		if !over {
+			live = true
+		}
+	}
+	switch {
+	case on && (c.EndTime != "" || !live):
+		return fmt.Errorf("%w: %w: user %s's participation in conversation %s has ended", ErrCallEnded, agent.ErrNoCall, user, id)
+	case !on && c.EndTime != "":
+		return fmt.Errorf("%w: %w: conversation %s ended and user %s was not on it", agent.ErrForbidden, ErrConversation, id, user)
+	}
+	return nil
 }
 
 // isUUID reports whether s is a UUID in its 8-4-4-4-12 hexadecimal form,

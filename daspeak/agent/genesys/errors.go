@@ -24,6 +24,13 @@ var (
 	// agent.ErrBadCallID.)
 	ErrConversation = errors.New("genesys: the agent cannot see the conversation")
 
+	// ErrCallEnded reports an agent whose conversation has ended for them
+	// (Authenticator.AuthorizeCall): the conversation's endTime is set,
+	// or every participant of theirs on it has disconnected. It comes
+	// with agent.ErrNoCall, not agent.ErrForbidden: 409 "no_call", the
+	// answer for an ended call, so that the widget says the call ended.
+	ErrCallEnded = errors.New("genesys: the agent's call has ended")
+
 	// ErrRegion reports a Genesys Cloud host or environment that is not a
 	// known region.
 	ErrRegion = errors.New("genesys: unknown Genesys Cloud region")

@@ -70,14 +70,15 @@ func TestRegion(t *testing.T) {
 // Cloud does: 200 with the user, 401 otherwise.
 //
 // It also answers GET /api/v2/conversations/{id}: 200 for agentToken on
-// the conversations in visible, 404 for others (as Genesys does for a
-// conversation the user may not see), 401 for other tokens.
+// the conversations in visible (with the body stored there, when it is a
+// string), 404 for others (as Genesys does for a conversation the user
+// may not see), 401 for other tokens.
 type fakeGenesys struct {
 	*httptest.Server
 	calls     atomic.Int32
 	convCalls atomic.Int32
 	status    atomic.Int32 // forced status when not 0
-	visible   sync.Map     // conversation id → true
+	visible   sync.Map     // conversation id → true or the answer's body
 }
 
 const agentToken = "genesys-agent-token"
@@ -107,9 +108,14 @@ func newFakeGenesys(t *testing.T) *fakeGenesys {
 			return
 		}
 		if isConv {
-			if _, ok := f.visible.Load(conv); !ok {
+			v, ok := f.visible.Load(conv)
+			if !ok {
 				w.WriteHeader(http.StatusNotFound)
 				io.WriteString(w, `{"message":"Unable to find a conversation with that conversationId","code":"not.found","status":404}`)
+				return
+			}
+			if b, ok := v.(string); ok {
+				io.WriteString(w, b)
 				return
 			}
 			io.WriteString(w, `{"id":"`+conv+`","participants":[]}`)
@@ -318,6 +324,86 @@ func TestAuthorizeCall(t *testing.T) {
 	mu.Unlock()
 	if err := a.AuthorizeCall(ctx, req(agentToken), p, convID); !errors.Is(err, agent.ErrForbidden) {
 		t.Fatalf("after the TTL: %v", err)
+	}
+}
+
+// TestAuthorizeCallEnded: a conversation the agent was on and that has
+// ended for them (the conversation's endTime, or every participant of
+// theirs disconnected: endTime, state, their calls' states) is refused
+// with agent.ErrNoCall and ErrCallEnded, never as forbidden; one they were
+// never on stays forbidden once ended and allowed while live (a
+// supervisor); a 200 answer that is not a conversation is not judged.
+// Such refusals are not cached.
+func TestAuthorizeCallEnded(t *testing.T) {
+	f := newFakeGenesys(t)
+	const me = "6f3a1c2e-1111-4222-8333-444455556666"
+	const them = "6f3a1c2e-1111-4222-8333-777777777777"
+	p := agent.Principal{Subject: me}
+	r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+	r.Header.Set("Authorization", "Bearer "+agentToken)
+	customer := `{"id":"c1","purpose":"customer","calls":[{"state":"connected"}]}`
+	customerGone := `{"id":"c1","purpose":"customer","endTime":"2026-11-29T10:05:00.000Z","calls":[{"state":"disconnected"}]}`
+	agentOn := func(user, extra, callState string) string {
+		return `{"id":"a-` + user[len(user)-4:] + `","purpose":"agent","userId":"` + user + `"` + extra + `,"calls":[{"state":"` + callState + `"}]}`
+	}
+	conv := func(end string, parts ...string) string {
+		b := `{"id":"` + convID + `","startTime":"2026-11-29T10:00:00.000Z"`
+		if end != "" {
+			b += `,"endTime":"` + end + `"`
+		}
+		return b + `,"participants":[` + strings.Join(parts, ",") + `]}`
+	}
+	const ended = "2026-11-29T10:05:00.000Z"
+	const agentEnd = `,"endTime":"2026-11-29T10:05:00.000Z"`
+	for _, c := range []struct {
+		name string
+		body string
+		want []error
+		not  []error
+	}{
+		{"live, the agent connected", conv("", customer, agentOn(me, "", "connected")), nil, nil},
+		{"live, a supervisor never on it", conv("", customer, agentOn(them, "", "connected")), nil, nil},
+		{"live, the agent back after a transfer", conv("", customer, agentOn(me, agentEnd, "disconnected"), agentOn(them, agentEnd, "disconnected"), agentOn(me, "", "connected")), nil, nil},
+		{"ended", conv(ended, customerGone, agentOn(me, agentEnd, "disconnected")),
+			[]error{agent.ErrNoCall, ErrCallEnded}, []error{agent.ErrForbidden, agent.ErrAuthUnavailable}},
+		{"the agent transferred the call", conv("", customer, agentOn(me, agentEnd, "disconnected"), agentOn(them, "", "connected")),
+			[]error{agent.ErrNoCall, ErrCallEnded}, []error{agent.ErrForbidden}},
+		{"the agent's leg terminated (no endTime yet)", conv("", customerGone, agentOn(me, "", "terminated")),
+			[]error{agent.ErrNoCall, ErrCallEnded}, []error{agent.ErrForbidden}},
+		{"the agent's participant disconnected (state)", conv("", customer, `{"purpose":"agent","userId":"`+me+`","state":"disconnected"}`),
+			[]error{agent.ErrNoCall, ErrCallEnded}, []error{agent.ErrForbidden}},
+		{"ended, never on it", conv(ended, customerGone, agentOn(them, agentEnd, "disconnected")),
+			[]error{agent.ErrForbidden, ErrConversation}, []error{agent.ErrNoCall}},
+		{"not a conversation", `<html>maintenance</html>`,
+			[]error{agent.ErrAuthUnavailable, ErrUnavailable}, []error{agent.ErrNoCall, agent.ErrForbidden}},
+	} {
+		a, err := NewAuthenticator(&AuthenticatorOptions{APIBaseURL: f.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.visible.Store(convID, c.body)
+		err = a.AuthorizeCall(context.Background(), r, p, convID)
+		if (err == nil) != (c.want == nil) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		for _, w := range c.want {
+			if !errors.Is(err, w) {
+				t.Errorf("%s: %v is not %v", c.name, err, w)
+			}
+		}
+		for _, w := range c.not {
+			if errors.Is(err, w) {
+				t.Errorf("%s: %v is %v", c.name, err, w)
+			}
+		}
+		if c.want != nil {
+			// Not cached: live again (a new participant of the agent's),
+			// the conversation is allowed.
+			f.visible.Store(convID, conv("", customer, agentOn(me, "", "connected")))
+			if err := a.AuthorizeCall(context.Background(), r, p, convID); err != nil {
+				t.Errorf("%s: refusal cached: %v", c.name, err)
+			}
+		}
 	}
 }
 

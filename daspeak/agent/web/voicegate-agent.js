@@ -90,6 +90,10 @@
 // starts. A status read, a start or a delete answered 409 no_call says
 // the call ended (Flex answers it once the agent's reservation of the
 // call's task is wrapping or completed), and the buttons stay off.
+// An error-cancelled whose error names a cause other than a stop (a
+// delete from another call, a new check on the call, a restart of the
+// service) says it ("The check ended: the caller's voice registration was
+// deleted."), not "Stopped"; after a delete the caller is not registered.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
 // authenticityThreshold, modelHash}, verify: {audioTotalDuration,
 // authenticityThreshold, scoreThreshold}} (numbers or numeric strings);
@@ -140,6 +144,29 @@
     'error-store': 'store',
     'error-cancelled': 'cancelled',
   };
+
+  // CANCEL_CAUSES: why an operation was cancelled, by the error of its
+  // error-cancelled event ("cancelled: " and the cause, package
+  // daspeak/agent), when it was not a stop.
+  const DELETED = "the caller's credential was deleted";
+  const CANCEL_CAUSES = {
+    [DELETED]: 'the caller\u2019s voice registration was deleted.',
+    'replaced by a new operation on the call': 'a new check was started on this call.',
+    'server shutting down': 'the voice service restarted.',
+    'the node running the operation stopped': 'the voice service restarted.',
+  };
+
+  // cancelledRow is the row of an error-cancelled whose error names a
+  // cause of CANCEL_CAUSES, or null.
+  function cancelledRow(error, kind) {
+    const cause = CANCEL_CAUSES[String(error || '').replace(/^cancelled: /, '')];
+    if (!cause) return null;
+    const reg = kind === 'register';
+    return {
+      kind: 'error', title: reg ? 'Registration ended' : 'Check ended',
+      cause: (reg ? 'The registration ended: ' : 'The check ended: ') + cause, todo: '',
+    };
+  }
 
   // Rows shown for failures and errors: what happened, why, what to do.
   // kind: "fail" (the voice did not pass), "error" (the check could not be
@@ -1625,6 +1652,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const success = ev.type === 'result-success';
       // Scores only mean something for a result, not for an error.
       const detail = success || ['authentication', 'spoof'].includes(reason) ? this._detail(ev) : '';
+      // Cancelled by a delete: the caller is no longer registered, which
+      // a status read made now could contradict (the delete removes the
+      // credential once its operations have ended).
+      const deleted = reason === 'cancelled' && ev.error === 'cancelled: ' + DELETED;
       if (success) {
         if (kind === 'register') {
           this.m.registered = true;
@@ -1651,6 +1682,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (reason === 'store' && kind === 'register') row = ROWS.store_checking;
         // Another call's register of this caller stored first: a failure,
         // whatever the status read below says of the caller.
+        // Cancelled by something else than a stop (a delete from another
+        // call, …): say what, not "stopped".
+        if (reason === 'cancelled') row = cancelledRow(ev.error, kind) || row;
+        if (deleted) {
+          this.m.registered = false;
+          this.m.next = 'register';
+        }
         if (reason === 'already_registered') {
           row = ROWS.store_conflict;
           this.m.registered = true;
@@ -1661,7 +1699,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       // After every result: did anything get stored, and is the call still
       // live (a hang-up can end a check as "not enough speech")?
-      this._load(0, true);
+      if (!deleted) this._load(0, true);
       const u = this._utils;
       if (u && typeof u.onResponse === 'function') {
         try {
