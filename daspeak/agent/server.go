@@ -1098,14 +1098,29 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 					return
 				}
 			}
+			// deleted says whether a record was there: a delete of a
+			// caller with nothing stored still clears any orphaned
+			// audio, but it is not reported (or logged) as a deletion.
 			t := time.Now()
-			err := s.opts.Store.Delete(r.Context(), callerID)
+			_, err := s.opts.Store.Get(r.Context(), callerID)
+			existed := err == nil
+			if errors.Is(err, credstore.ErrNotFound) {
+				err = nil
+			}
+			if err == nil {
+				err = s.opts.Store.Delete(r.Context(), callerID)
+			}
 			s.obs.StoreCall("delete", time.Since(t), err)
-			if err != nil {
+			switch {
+			case err != nil:
 				e = s.internal("deleting the credential failed", err)
-			} else {
-				s.log.Info("agent: credential deleted", "call_id", req.CallID, "agent", p.Subject)
-				WriteJSON(w, http.StatusOK, map[string]any{"deleted": true, "caller_id": callerID})
+			default:
+				if existed {
+					s.log.Info("agent: credential deleted", "call_id", req.CallID, "agent", p.Subject)
+				} else {
+					s.log.Info("agent: delete of a caller with no credential", "call_id", req.CallID, "agent", p.Subject)
+				}
+				WriteJSON(w, http.StatusOK, map[string]any{"deleted": existed, "caller_id": callerID})
 				return
 			}
 		}

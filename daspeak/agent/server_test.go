@@ -122,6 +122,11 @@ func TestLifecycle(t *testing.T) {
 	if ents, _ := os.ReadDir(e.store.AudioDir); len(ents) != 0 {
 		t.Fatalf("files left in the audio directory: %v", ents)
 	}
+	// A second delete finds nothing and says so: no deletion is reported
+	// that did not happen.
+	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != false || m["caller_id"] != callerA {
+		t.Fatalf("second delete: %d %v", code, m)
+	}
 	if code, m := e.post("/verify", map[string]any{"call_id": callA, "caller_id": callerA}); code != 404 || m["code"] != "not_registered" {
 		t.Fatalf("verify after delete: %d %v", code, m)
 	}

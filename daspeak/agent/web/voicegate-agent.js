@@ -1796,8 +1796,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const gen = this._gen;
       this.m.phase = 'deleting';
       this._render();
+      let r;
       try {
-        await this._api('/delete', { call_id: this.callId, caller_id: this.callerId });
+        r = await this._api('/delete', { call_id: this.callId, caller_id: this.callerId });
       } catch (e) {
         if (gen !== this._gen) return;
         this.m.phase = 'idle';
@@ -1811,7 +1812,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.next = 'register';
       this.m.phase = 'idle';
       this.m.notPerformed = false;
-      this._show({ kind: 'info', title: 'Registration deleted', cause: 'The caller\u2019s voice registration and its audio were removed.', todo: '' }, null);
+      // deleted:false: nothing was stored (deleted meanwhile elsewhere).
+      if (r && r.deleted === false) {
+        this._show({ kind: 'info', title: 'Nothing to delete', cause: 'The caller had no voice registration: it was already deleted.', todo: '' }, null);
+      } else {
+        this._show({ kind: 'info', title: 'Registration deleted', cause: 'The caller\u2019s voice registration and its audio were removed.', todo: '' }, null);
+      }
       this.$('main').focus();
     }
 
