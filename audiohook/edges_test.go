@@ -302,3 +302,68 @@ func openMono(t *testing.T, ctx context.Context, u string) *rawSession {
 	}
 	return r
 }
+
+// doneSink records into memory and notes when the recorder has closed
+// both files.
+type doneSink struct {
+	mu      sync.Mutex
+	closed  int
+	sidecar *doneWriter
+}
+
+type doneWriter struct {
+	bytes.Buffer
+	s *doneSink
+}
+
+func (w *doneWriter) Close() error {
+	time.Sleep(20 * time.Millisecond) // a slow disk widens the window
+	w.s.mu.Lock()
+	w.s.closed++
+	w.s.mu.Unlock()
+	return nil
+}
+
+func (s *doneSink) Create(context.Context, string) (io.WriteCloser, io.WriteCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sidecar = &doneWriter{s: s}
+	return &doneWriter{s: s}, s.sidecar, nil
+}
+
+func (s *doneSink) filesClosed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// A client holding the closed answer finds the recording complete: the
+// server closes both files before it sends closed, and records closed.
+func TestRecordingCompleteAtClosed(t *testing.T) {
+	sink := &doneSink{}
+	u := testServer(t, &ServerOptions{Keys: StaticKeys{testKey: nil}, Recorder: sink}, func(s *Session) {
+		<-s.Done()
+	})
+	ctx := ctxT(t)
+	r := openMono(t, ctx, u)
+	defer r.c.CloseNow()
+	r.c.Write(ctx, websocket.MessageBinary, make([]byte, 160))
+	if _, err := r.roundTrip(ctx, "close", `{"reason":"end"}`); err != nil {
+		t.Fatal(err)
+	}
+	if n := sink.filesClosed(); n != 2 {
+		t.Fatalf("%d of 2 recording files closed when the client had closed", n)
+	}
+	var side struct {
+		Messages []struct {
+			Direction string
+			Message   struct{ Type string }
+		}
+	}
+	if err := json.Unmarshal(sink.sidecar.Bytes(), &side); err != nil {
+		t.Fatal(err)
+	}
+	if m := side.Messages; len(m) == 0 || m[len(m)-1].Direction != "out" || m[len(m)-1].Message.Type != "closed" {
+		t.Fatalf("sidecar messages %+v, want the last one closed, sent", m)
+	}
+}

@@ -245,11 +245,17 @@ func (s *Session) exit(readErr error) {
 			"session", s.id, "dropped", c.FramesDropped, "received", c.FramesReceived, "queue", s.opts.BufferFrames)
 	}
 	s.openOnce.Do(func() { close(s.openCh) })
+	s.endRecording()
+	_ = s.conn.CloseNow()
+	close(s.doneCh)
+}
+
+// endRecording closes the recorder, once, and waits until its files are
+// written. Owner only.
+func (s *Session) endRecording() {
 	if err := s.m.rec.close(); err != nil {
 		s.opts.Logger.Warn("audiohook: recording", "session", s.id, "err", err)
 	}
-	_ = s.conn.CloseNow()
-	close(s.doneCh)
 }
 
 // maxBinary is the largest audio frame accepted: 64 KiB.
@@ -648,6 +654,11 @@ func (s *Session) send(ctx context.Context, typ string, params []byte) error {
 	s.o.seq++
 	s.o.wbuf = appendServerMessage(s.o.wbuf[:0], typ, s.id, s.o.seq, s.o.lastClientSeq, params)
 	s.m.rec.message("out", s.o.wbuf)
+	if typ == wire.TypeClosed {
+		// closed is the session's last message: the recording ends with
+		// it and is on the sink before the client can read it.
+		s.endRecording()
+	}
 	if err := s.conn.WriteMessage(ctx, wsconn.MessageText, s.o.wbuf); err != nil {
 		return fmt.Errorf("audiohook: send %s: %w", typ, err)
 	}

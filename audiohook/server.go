@@ -116,7 +116,7 @@ type ServerOptions struct {
 	// under half the budget re-arms); 0: DefaultLagBudget (100 ms); <0: off.
 	LagBudget time.Duration
 
-	// Recorder, when set, records every session (WAV + JSON sidecar).
+	// Recorder records each session (WAV + JSON), complete at closed or Done.
 	Recorder RecordSink
 	// Logger receives protocol diagnostics; nil means none. Secrets are
 	// never logged.

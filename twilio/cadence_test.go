@@ -6,10 +6,10 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -154,9 +154,10 @@ func TestReadCadenceCloseDuringPause(t *testing.T) {
 	}
 }
 
-// A peer that sends junk instead of start and leaves: Start's error names
-// what arrived, not only the end of the connection (the bytes are a text
-// frame "hello" and a start without its start object).
+// A peer that sends junk instead of start: the first malformed message
+// ends the stream (close 1007), and Start's error names it, not only the
+// end of the connection (the bytes are a text frame "hello" and a start
+// without its start object, never read).
 func TestStartErrorNamesJunkBeforeStart(t *testing.T) {
 	ms := newMediaServer(t, &twilio.AcceptOptions{AuthTokens: []string{testToken}})
 	rc := dialRaw(t, ms)
@@ -165,16 +166,10 @@ func TestStartErrorNamesJunkBeforeStart(t *testing.T) {
 	if _, err := rc.nc.Write(msgs); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until both were read, then leave without a close frame.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().Malformed < 2 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	_ = rc.nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := s.Start(ctx)
-	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "after 2 malformed and 0 ignored messages") {
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, twilio.ErrMalformed) || voicegate.CloseStatus(err) != 1007 {
 		t.Fatalf("Start: %v", err)
 	}
 }

@@ -18,6 +18,12 @@ var (
 	// ErrIdleTimeout ends a stream that received no message for
 	// AcceptOptions.IdleTimeout.
 	ErrIdleTimeout = errors.New("twilio: media stream idle timeout")
+	// ErrMalformed ends a stream that received a message it could not
+	// parse: not JSON, a media payload that is not base64, or an event
+	// without its object. The stream closes the WebSocket with status 1007
+	// (invalid frame payload data, RFC 6455 section 7.4.1); the error also
+	// wraps the *voicegate.CloseError sent.
+	ErrMalformed = errors.New("twilio: malformed media stream message")
 	// ErrNotStarted reports an outbound message sent before the start event
 	// told the stream its streamSid.
 	ErrNotStarted = errors.New("twilio: stream has not started")

@@ -27,6 +27,8 @@ const maxTimestampMS = 1 << 40
 var (
 	errMalformed = errors.New("malformed message")
 	errSlowPath  = errors.New("needs full decode")
+	errNotJSON   = errors.New("not valid JSON")
+	errNotBase64 = errors.New("media.payload is not base64")
 )
 
 // mediaMsg is the decoded form of a media event. Its byte slices alias the
@@ -261,7 +263,7 @@ func fillMedia(m *mediaMsg, track, ts, chunk, payload, buf []byte) error {
 	m.chunk, _ = parseInt(chunk)
 	n, err := decodeBase64(buf, payload)
 	if err != nil {
-		return fmt.Errorf("%w: media.payload: %v", errMalformed, err)
+		return fmt.Errorf("%w: %w: %v", errMalformed, errNotBase64, err)
 	}
 	m.payload = buf[:n]
 	return nil
@@ -278,6 +280,18 @@ func decodeBase64(dst, src []byte) (int, error) {
 	return base64.RawStdEncoding.Decode(dst, src)
 }
 
+// malformedReason is the close reason sent for a malformed message: short,
+// fixed text that echoes none of the peer's data.
+func malformedReason(err error) string {
+	switch {
+	case errors.Is(err, errNotJSON):
+		return "message is not valid JSON"
+	case errors.Is(err, errNotBase64):
+		return "media payload is not base64"
+	}
+	return "malformed message"
+}
+
 func truncate(b []byte) string {
 	if len(b) > 32 {
 		return string(b[:32]) + "…"
@@ -289,6 +303,10 @@ func truncate(b []byte) string {
 func decodeFull(msg []byte, w *wireMsg) error {
 	*w = wireMsg{}
 	if err := json.Unmarshal(msg, w); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%w: %w: %v", errMalformed, errNotJSON, err)
+		}
 		return fmt.Errorf("%w: %v", errMalformed, err)
 	}
 	return nil

@@ -387,7 +387,8 @@ type Stats struct {
 	MaxQueueDepth int
 	QueueDepth    int
 
-	// Malformed counts messages that could not be parsed; they are ignored.
+	// Malformed counts messages that could not be parsed: the first ends
+	// the stream (ErrMalformed, close status 1007).
 	Malformed uint64
 	// Ignored counts well-formed messages ignored: unknown events, binary
 	// messages, unknown tracks, empty payloads, a second start, media
@@ -476,6 +477,12 @@ type Stream struct {
 	wire   wireMsg
 	tracks [2]streamcore.Track
 	readAt time.Time // clock time of the connection's last network read
+
+	// bad is the first malformed message's error and badReason the close
+	// reason sent for it; reader only.
+	bad       error
+	badReason string
+
 	// reread: the connection may have read the network since readAt. Set
 	// by the flush hook, which also runs on Close's goroutine.
 	reread atomic.Bool
@@ -602,6 +609,13 @@ func (s *Stream) run() {
 			continue
 		}
 		s.handle(msg)
+		if s.bad != nil {
+			// A message that cannot be parsed ends the stream (RFC 6455
+			// section 7.4.1: 1007, data inconsistent with the message
+			// type).
+			_ = s.conn.Close(wsconn.StatusInvalidFramePayloadData, s.badReason)
+			break
+		}
 	}
 	s.finish(err)
 }
@@ -691,6 +705,9 @@ func (s *Stream) finish(err error) {
 	s.mu.Unlock()
 	var cause error
 	switch {
+	case s.bad != nil:
+		cause = fmt.Errorf("twilio: stream ended: %w: %w", s.bad,
+			&voicegate.CloseError{Code: int(wsconn.StatusInvalidFramePayloadData), Reason: s.badReason, Sent: true})
 	case idle && errors.Is(err, os.ErrDeadlineExceeded):
 		cause = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
 	default:
@@ -739,6 +756,16 @@ func signal(c chan struct{}) {
 	}
 }
 
+// malformed counts a message that could not be parsed and keeps the first
+// error, which ends the stream. Reader only.
+func (s *Stream) malformed(err error) {
+	s.count1(&s.stats.Malformed)
+	if s.bad == nil {
+		s.bad = fmt.Errorf("%w: %w", ErrMalformed, err)
+		s.badReason = malformedReason(err)
+	}
+}
+
 // handle processes one text message.
 func (s *Stream) handle(msg []byte) {
 	if need := len(msg)*3/4 + 4; need > len(s.b64Buf) {
@@ -750,13 +777,13 @@ func (s *Stream) handle(msg []byte) {
 		return
 	}
 	if !errors.Is(err, errSlowPath) {
-		s.count1(&s.stats.Malformed)
+		s.malformed(err)
 		return
 	}
 	_ = ev
 	w := &s.wire
 	if err := decodeFull(msg, w); err != nil {
-		s.count1(&s.stats.Malformed)
+		s.malformed(err)
 		return
 	}
 	seq, _ := parseIntString(w.SequenceNumber)
@@ -767,23 +794,23 @@ func (s *Stream) handle(msg []byte) {
 		s.onStart(w, seq)
 	case eventMedia:
 		if w.Media == nil {
-			s.count1(&s.stats.Malformed)
+			s.malformed(fmt.Errorf("%w: media event without media", errMalformed))
 			return
 		}
 		if err := fillMedia(&s.mm, []byte(w.Media.Track), []byte(w.Media.Timestamp), []byte(w.Media.Chunk), []byte(w.Media.Payload), s.b64Buf); err != nil {
-			s.count1(&s.stats.Malformed)
+			s.malformed(err)
 			return
 		}
 		s.onMedia(&s.mm)
 	case eventDTMF:
 		if w.DTMF == nil {
-			s.count1(&s.stats.Malformed)
+			s.malformed(fmt.Errorf("%w: dtmf event without dtmf", errMalformed))
 			return
 		}
 		s.pushEvent(Event{Kind: EventDTMF, SequenceNumber: seq, Digit: string(w.DTMF.Digit), Track: string(w.DTMF.Track)})
 	case eventMark:
 		if w.Mark == nil {
-			s.count1(&s.stats.Malformed)
+			s.malformed(fmt.Errorf("%w: mark event without mark", errMalformed))
 			return
 		}
 		s.onMark(string(w.Mark.Name), seq)
@@ -813,14 +840,14 @@ func (s *Stream) handle(msg []byte) {
 }
 
 func (s *Stream) onStart(w *wireMsg, seq int64) {
+	if w.Start == nil {
+		s.malformed(fmt.Errorf("%w: start event without start", errMalformed))
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.start != nil || w.Start == nil {
-		if w.Start == nil {
-			s.stats.Malformed++
-		} else {
-			s.stats.Ignored++
-		}
+	if s.start != nil {
+		s.stats.Ignored++
 		return
 	}
 	ws := w.Start
@@ -1014,6 +1041,9 @@ func (s *Stream) Start(ctx context.Context) (*Start, error) {
 			s.mu.Lock()
 			bad, ignored := s.stats.Malformed, s.stats.Ignored
 			s.mu.Unlock()
+			if end := s.q.Err(); errors.Is(end, ErrMalformed) {
+				return nil, fmt.Errorf("twilio: stream ended before start, after %d ignored messages: %w: %w", ignored, io.ErrUnexpectedEOF, end)
+			}
 			if bad+ignored > 0 {
 				return nil, fmt.Errorf("twilio: stream ended before start, after %d malformed and %d ignored messages: %w", bad, ignored, io.ErrUnexpectedEOF)
 			}
@@ -1102,7 +1132,20 @@ func (s *Stream) CloseNow() error {
 
 var errClosed = fmt.Errorf("twilio: %w", voicegate.ErrClosed)
 
+// Refuse ends a stream the application does not take (a start naming no
+// call it waits for, say): it closes the WebSocket with status 1008
+// (policy violation, RFC 6455 section 7.4.1) and reason, which the peer
+// sees (keep it short: at most 123 bytes are sent, and no secret), then
+// behaves as Close.
+func (s *Stream) Refuse(reason string) error {
+	return s.closeWith(true, wsconn.StatusPolicyViolation, reason)
+}
+
 func (s *Stream) close(graceful bool) error {
+	return s.closeWith(graceful, wsconn.StatusNormalClosure, "")
+}
+
+func (s *Stream) closeWith(graceful bool, code wsconn.StatusCode, reason string) error {
 	err := errClosed
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -1111,7 +1154,7 @@ func (s *Stream) close(graceful bool) error {
 		s.q.Abort(errClosed)
 		close(s.closeCh)
 		if graceful {
-			err = s.conn.Close(wsconn.StatusNormalClosure, "")
+			err = s.conn.Close(code, reason)
 		} else {
 			err = s.conn.CloseNow()
 		}

@@ -675,7 +675,7 @@ func TestBidirectional(t *testing.T) {
 	}
 	ev, err = s.ReadEvent(ctx)
 	if err != nil || ev.Kind != twilio.EventMark || ev.Mark != "prompt-end" || ev.MarkStatus != twilio.MarkCleared {
-		t.Fatalf("event %+v %v", ev, err)
+		t.Fatalf("event %+v %v (stream %v, stats %+v)", ev, err, s.Err(), s.Stats())
 	}
 	// A short WAV (header stripped, PCM converted) and a mark that plays.
 	pcm := make([]int16, 250) // 31.25 ms: padded to two frames

@@ -184,11 +184,19 @@ func TestInteropPauseResumeEventsDisconnect(t *testing.T) {
 			res <- r
 			return
 		}
-		for len(r.frames) < 8 {
+		// Frames the client sent before it handled the pause are still
+		// queued, and its resumed answer follows the resume only once it
+		// is read: wait for the first frame after the pause (its timestamp
+		// is past the previous frame's end) rather than for a count of
+		// frames, which may all be from before the pause on a busy machine.
+		for resumed := false; !resumed || len(r.frames) < 8; {
 			f, err := s.ReadFrame(ctx)
 			if err != nil {
 				r.end = err
 				break
+			}
+			if prev := r.frames[len(r.frames)-1]; f.Timestamp > prev.End() {
+				resumed = true
 			}
 			r.frames = append(r.frames, f.Clone())
 		}

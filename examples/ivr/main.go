@@ -115,6 +115,9 @@ var (
 	errAlreadyRegistered = errors.New("caller is already registered; DELETE /callers/{caller} first")
 	// errDraining refuses new sessions while the server drains.
 	errDraining = errors.New("the server is shutting down (draining) and takes no new sessions: send the request again, to another node")
+	// errForeignStream refuses a stream whose start names another call
+	// than the session's (or a session bound to no call).
+	errForeignStream = errors.New("the stream's callSid is not the session's call")
 	// errShutDown ends a session the drain deadline cut.
 	errShutDown = errors.New("the server shut down before the session ended (the drain deadline passed)")
 )
@@ -646,6 +649,10 @@ func (s *server) lockCaller(ctx context.Context, caller string) (context.Context
 	}, nil
 }
 
+// refuseReason is the close reason (status 1008) of a stream refused for
+// its session: short, and it says nothing of which check failed.
+const refuseReason = "no session waiting for this stream"
+
 // run drives a session on src to its terminal event.
 func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameReader, rec credstore.Record) {
 	cfg := s.cfg.Session.Config()
@@ -697,7 +704,11 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		s.met.OperationEnded(sess.op, last.Type, agent.ReasonOf(last.Type, last.Err))
 	}
 	d, _ := s.doc(context.WithoutCancel(ctx), sess.id)
-	s.log.Info("session ended", "session", sess.id, "operation", sess.op, "call", sess.call, "status", d.Status)
+	attrs := []any{"session", sess.id, "operation", sess.op, "call", sess.call, "status", d.Status}
+	if last.Err != nil {
+		attrs = append(attrs, "err", last.Err)
+	}
+	s.log.Info("session ended", attrs...)
 }
 
 // isResult reports whether t is a biometric result (not an error).
@@ -965,7 +976,12 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 	}
 	if sess == nil {
 		s.refused.Add(1)
-		s.log.Warn("media stream for no waiting session", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		if err == nil {
+			err = errForeignStream
+		}
+		s.log.Warn("media stream refused: no waiting session", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		// 1008 with a reason tells the peer why, where 1000 would not.
+		_ = st.Refuse(refuseReason)
 		return
 	}
 	s.met.AudioOpened()

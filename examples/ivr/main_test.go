@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/voicegate/voicegate"
@@ -254,6 +255,9 @@ func TestStreamForAnotherCall(t *testing.T) {
 	// stream: an error while sending, or a close after the audio.
 	if errors.Is(err, context.DeadlineExceeded) || (err == nil && !res.ServerClosed) {
 		t.Fatalf("stream for another call not closed: %+v", res)
+	}
+	if res.CloseStatus != websocket.StatusPolicyViolation {
+		t.Fatalf("stream for another call closed with status %d, want 1008 (policy violation)", res.CloseStatus)
 	}
 	if _, p := e.do(http.MethodGet, "/register/"+d.ID, "", nil); p.Status != statusWaiting {
 		t.Fatalf("session after a foreign stream: %+v", p)
