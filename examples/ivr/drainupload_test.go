@@ -97,7 +97,7 @@ func TestRefusedLargeUpload(t *testing.T) {
 		t.Fatalf("reading the answer: %v", err)
 	}
 	got, _ := io.ReadAll(resp.Body)
-	if want := `{"error":"` + errAlreadyRegistered.Error() + `"}` + "\n"; resp.StatusCode != http.StatusConflict || string(got) != want {
+	if want := `{"code":"already_registered","error":"` + errAlreadyRegistered.Error() + `"}` + "\n"; resp.StatusCode != http.StatusConflict || string(got) != want {
 		t.Fatalf("upload for a registered caller: %d %s", resp.StatusCode, got)
 	}
 	if err := <-werr; err != nil {
