@@ -285,8 +285,30 @@ func TestWidgetStatusFreshBrowser(t *testing.T) {
 		t.Errorf("%d status reads at once, want 1", most)
 	}
 	p.WaitText(sel("main"), "^Authenticate User$", 3*time.Second)
+
+	// The page's own green card of an earlier operation does not outlive
+	// the registration it was about: after a delete on the other call, a
+	// read on focus replaces it, and no green is left beside "Not
+	// registered".
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 20*time.Second)
+	if code, m := e.post("/delete", map[string]any{"call_id": sameCallA, "caller_id": sameCaller}); code != 200 || m["deleted"] != true {
+		t.Fatalf("delete on the other call: %d %v", code, m)
+	}
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	p.WaitText(sel("state"), "^Not registered$", 3*time.Second)
+	p.WaitText(sel("otitle"), "^Status changed$", time.Second)
+	if p.Visible(sel("nospoof")) {
+		t.Error("the earlier result's anti-spoofing note is still shown")
+	}
+	var green []string
+	p.Eval(`(`+greenIn+`)('two')`, &green)
+	if len(green) > 0 {
+		t.Errorf("green left after the registration was deleted elsewhere: %q", green)
+	}
+	p.Screenshot("widget-fresh-deleted-elsewhere", "voicegate-agent#two")
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}
-
 }

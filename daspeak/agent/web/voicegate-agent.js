@@ -1396,6 +1396,18 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const was = this.m.registered;
       const wasLive = this.inProgress;
       this._apply(st);
+      // A card of an earlier operation ("Voice registered", "Caller
+      // verified", "Registration deleted") no longer describes the caller
+      // once their registration changed elsewhere: it is replaced, so no
+      // green stays on screen beside a status that contradicts it.
+      if (this.m.outcome && was !== null && this.m.registered !== null && this.m.registered !== was) {
+        const cause = this.m.registered
+          ? 'The caller was registered meanwhile (on another call). The earlier result on this page no longer applies.'
+          : 'The caller\u2019s voice registration was deleted meanwhile (on another call). The earlier result on this page no longer applies.';
+        this.m.notPerformed = false; // that note was about the earlier result
+        this._show({ kind: 'info', title: 'Status changed', cause, todo: '' }, null);
+        return;
+      }
       // A change seen on the status line is said too (politely), with
       // what the main button now does.
       if (this.m.registered !== was || this.inProgress !== wasLive) {
