@@ -1345,7 +1345,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         this._refreshTimer = 0;
         return;
       }
-      if (performance.now() - this._statusAt < REFRESH_MIN_AGE_MS) {
+      // While reads fail, a focus does not read sooner than the back-off.
+      const wait = this._refreshFailures ? Math.min(REFRESH_MAX_MS, REFRESH_MS * 2 ** (this._refreshFailures - 1)) : REFRESH_MIN_AGE_MS;
+      if (performance.now() - Math.max(this._statusAt, this._refreshTriedAt || 0) < wait) {
         if (!this._refreshTimer) this._scheduleRefresh();
         return;
       }
@@ -1367,11 +1369,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const gen = this._gen;
       const seq = ++this._loadSeq;
       this._refreshing = true;
+      this._refreshTriedAt = performance.now();
       let st;
       try {
         st = await this._api('/status', { call_id: this.callId, caller_id: (this._attr('caller-id') || '').trim() });
       } catch (e) {
         if (gen !== this._gen || seq !== this._loadSeq) return;
+        // Something started meanwhile (an operation, a delete being
+        // confirmed): its own status read decides, not this one.
+        if (this.m.phase !== 'idle' || this._op || this._starting) return;
         if (e.code === 'no_call' && e.served) {
           this._ended();
           return;
@@ -1790,10 +1796,19 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     _askDelete() {
       if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress) return;
-      if (this._stale()) { this._load(0); return; }
+      if (this._stale()) { this._freshDelete(); return; }
       this.m.phase = 'confirm';
       this._render();
       this.$('confirm-no').focus();
+    }
+
+    // _freshDelete reads a stale status first (the buttons off meanwhile)
+    // and asks to confirm only if the caller is still registered.
+    async _freshDelete() {
+      const gen = this._gen;
+      await this._load(0);
+      if (gen !== this._gen || this._stale()) return;
+      this._askDelete();
     }
 
     _cancelDelete() {
