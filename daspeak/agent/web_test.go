@@ -84,6 +84,7 @@ type fakeAPI struct {
 
 	mu       sync.Mutex
 	auth     []string                    // Authorization of every API request
+	authOf   map[string]string           // the last Authorization by request call_id
 	bodies   map[string][]map[string]any // request bodies by path
 	resumed  []string                    // Last-Event-ID of each events request
 	stopped  chan struct{}               // closed by the first /stop
@@ -114,6 +115,10 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	if f.authOf == nil {
+		f.authOf = map[string]string{}
+	}
+	f.authOf[fmt.Sprint(body["call_id"])] = r.Header.Get("Authorization")
 	f.bodies[r.URL.Path] = append(f.bodies[r.URL.Path], body)
 	f.n++
 	n := f.n
@@ -621,11 +626,19 @@ func TestWidgetBrowser(t *testing.T) {
 	p2 := b.NewPage(320, 600)
 	p2.Goto(srv.URL + "/late")
 	p2.WaitText("voicegate-agent >> #main", "^Authenticate User$", 10*time.Second)
+	// The first page's widgets may read their status again meanwhile
+	// (focus, visibility, periodic reads): the late element's own
+	// request is the one looked at.
 	f.mu.Lock()
-	lateAuth := f.auth[len(f.auth)-1]
-	lateBody := f.bodies["/agent/status"][len(f.bodies["/agent/status"])-1]
+	lateAuth := f.authOf["conv-1234"]
+	var lateBody map[string]any
+	for _, b := range f.bodies["/agent/status"] {
+		if b["call_id"] == "conv-1234" {
+			lateBody = b
+		}
+	}
 	f.mu.Unlock()
-	if lateAuth != "Bearer late-token" || lateBody["call_id"] != "conv-1234" || lateBody["caller_id"] != "" {
+	if lateAuth != "Bearer late-token" || lateBody == nil || lateBody["caller_id"] != "" {
 		t.Errorf("late element: Authorization %q, status body %v", lateAuth, lateBody)
 	}
 

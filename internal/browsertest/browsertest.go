@@ -50,6 +50,11 @@ var driverJS []byte
 // DefaultTimeout bounds one command to the browser.
 const DefaultTimeout = 60 * time.Second
 
+// StartTimeout bounds Chromium's start. It is long: under go test ./...
+// on two loaded cores, several packages start a browser at once, and a
+// start over a minute was seen.
+const StartTimeout = 3 * time.Minute
+
 // Browser is one headless Chromium with a fresh, empty profile. Its
 // methods are for the test goroutine; they fail the test on error.
 type Browser struct {
@@ -155,8 +160,8 @@ func Start(t testing.TB) *Browser {
 		}
 	case <-b.exited:
 		t.Fatalf("browser driver exited: %v", b.exitErr)
-	case <-time.After(DefaultTimeout):
-		t.Fatal("browser did not start within a minute")
+	case <-time.After(StartTimeout):
+		t.Fatalf("browser did not start within %v", StartTimeout)
 	}
 	t.Logf("browser: %s; screenshots in %s", chromium, dir)
 	return b
