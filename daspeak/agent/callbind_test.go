@@ -244,6 +244,9 @@ func TestCallAuthorizer(t *testing.T) {
 		if code != c.code || m["code"] != c.errCode {
 			t.Fatalf("authorizer error %v: %d %v", c.err, code, m)
 		}
+		if c.code == 409 && m["error"] != msgPartEnded {
+			t.Fatalf("authorizer error %v: message %q, want %q", c.err, m["error"], msgPartEnded)
+		}
 		if (c.code == 401 || c.code == 503) && time.Since(start) < 20*time.Millisecond {
 			t.Fatalf("authorizer error %v answered without the failure delay", c.err)
 		}

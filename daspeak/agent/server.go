@@ -582,6 +582,11 @@ func (s *Server) call(ctx context.Context, req apiRequest, use callUse) (callChe
 // is not usable by it (CALLER_MISMATCH in web/voicegate-agent.js).
 const msgCallerMismatch = "caller_id is not the caller of this call"
 
+// msgPartEnded is the message of a 409 no_call from the CallAuthorizer:
+// the agent's part in the call has ended, while the call itself may go
+// on with another agent.
+const msgPartEnded = "your part in this call has ended"
+
 // authorize asks the Authenticator, when it is a CallAuthorizer, whether
 // p may act on callID. Refusals answering 401 or 503 wait for
 // AuthFailureDelay, as authentication failures do; a call id the
@@ -617,11 +622,13 @@ func (s *Server) authorize(r *http.Request, p Principal, callID string) *Error {
 		s.failureDelay(r, start)
 		return &Error{Status: http.StatusUnauthorized, Code: CodeUnauthenticated, Message: "authentication failed"}
 	case errors.Is(err, ErrNoCall):
-		// The agent's call has ended (Flex: their reservation of its
-		// task is wrapping or completed): refused all the same, with
-		// the answer of an ended call.
-		s.log.Info("agent: call access refused: the call has ended", "call_id", callID, "agent", p.Subject, "err", err)
-		return &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "the call has ended"}
+		// The agent's part in the call has ended (Flex: their
+		// reservation of its task is wrapping or completed; Genesys:
+		// their participant disconnected), whether the call did or
+		// goes on with another agent after a transfer: refused all the
+		// same, with the answer of an ended call.
+		s.log.Info("agent: call access refused: the agent's part in the call has ended", "call_id", callID, "agent", p.Subject, "err", err)
+		return &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: msgPartEnded}
 	}
 	s.log.Warn("agent: call access refused", "call_id", callID, "agent", p.Subject, "err", err)
 	return &Error{Status: http.StatusForbidden, Code: CodeForbidden, Message: "not allowed on this call"}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/voicegate/voicegate/daspeak/agent"
@@ -34,12 +35,16 @@ type AssignmentOptions struct {
 	// digits; a Flex project has exactly one: Console → TaskRouter →
 	// Workspaces, "Flex Task Assignment"); required.
 	WorkspaceSID string
-	// CacheTTL is how long an allowed (worker, call) pair is remembered;
-	// default DefaultAssignmentCacheTTL, negative: never. A refusal is
-	// never remembered. An agent keeps access to a call for at most
-	// CacheTTL after their reservation ends.
+	// CacheTTL is how long an allowed (worker, call) pair is
+	// remembered, and how long a worker's wrapping and completed
+	// reservations (read to tell an ended call from another's, see
+	// Assignment) are; default DefaultAssignmentCacheTTL, negative:
+	// never. A refusal of the accepted-reservation check is never
+	// remembered. An agent keeps access to a call for at most CacheTTL
+	// after their reservation ends.
 	CacheTTL time.Duration
-	// CacheSize bounds the remembered pairs; default
+	// CacheSize bounds the remembered pairs, and apart from them the
+	// workers whose ended reservations are remembered; default
 	// DefaultAssignmentCacheSize.
 	CacheSize int
 	// Logger receives tasks whose attributes are not JSON; nil discards.
@@ -62,13 +67,35 @@ type AssignmentOptions struct {
 //	    → {"sid":"WT…","assignment_status":"assigned","attributes":"{\"call_sid\":\"CA…\",…}",…}
 //
 // A reservation is "accepted" from the worker's accept until the call
-// ends (then "wrapping" until wrap-up, then "completed"; the other
-// statuses, "pending", "rejected", "timeout", "canceled" and "rescinded",
-// are of tasks the worker never held). A worker whose reservation of the
-// call's task is wrapping or completed is refused with agent.ErrNoCall
-// (the call ended) rather than agent.ErrForbidden, so that the widget
-// says the call ended; asking costs two more TaskRouter lists and at
-// most maxEndedTasks task fetches, on refusals only. A task's attributes are a JSON string,
+// ends for them (then "wrapping" until wrap-up, then "completed"; the
+// other statuses, "pending", "rejected", "timeout", "canceled" and
+// "rescinded", are of tasks the worker never held). A worker whose
+// reservation of the call's task is wrapping or completed is refused
+// with agent.ErrNoCall rather than agent.ErrForbidden: their part in the
+// call has ended, whether the call did or goes on with another agent (a
+// transfer moves the first agent's reservation to wrapping). The
+// refusal grants nothing; it only says why.
+//
+// Telling the two refusals apart reads the worker's wrapping
+// reservations, and their completed ones when no wrapping one is on the
+// call, and fetches at most maxEndedTasks (20) of their tasks. What it
+// read is kept per worker for CacheTTL, so a worker's refusals cost one
+// list (and the fetches of their accepted tasks) each, plus at most two
+// lists and 20 task fetches per CacheTTL together: an agent posting
+// call SIDs that are not theirs cannot spend the account's TaskRouter
+// rate limit for every agent. A reservation that started wrapping
+// within CacheTTL of that read may be refused 403 rather than 409 until
+// it expires. The accepted check itself is never cached, so a
+// just-assigned agent is allowed at once.
+//
+// TaskRouter deletes completed tasks some time after they complete
+// (Twilio docs, TaskRouter resource limits,
+// https://www.twilio.com/docs/taskrouter/limits, and the workspace's
+// Limits page in the Console); a reservation of a deleted task, or one
+// past the first 20 tasks read, is refused as another's call (403
+// "forbidden"): 409 is not promised for every completed reservation.
+//
+// A task's attributes are a JSON string,
 // sent only when one task is fetched; a voice task that <Enqueue> created
 // carries the customer's call SID as "call_sid" (Twilio error 40142,
 // https://www.twilio.com/docs/api/errors/40142), the leg whose audio the
@@ -81,6 +108,9 @@ type Assignment struct {
 	log *slog.Logger
 
 	allowed *allow.Cache // (worker, call) pairs allowed
+
+	endedMu sync.Mutex
+	ended   map[string]*endedLists // worker SID → their ended reservations
 }
 
 // NewAssignment returns an Assignment. It checks the options only; Check
@@ -102,7 +132,7 @@ func NewAssignment(opts *AssignmentOptions) (*Assignment, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Assignment{o: o, log: logger(o.Logger), allowed: allow.New(o.CacheTTL, o.CacheSize)}, nil
+	return &Assignment{o: o, log: logger(o.Logger), allowed: allow.New(o.CacheTTL, o.CacheSize), ended: map[string]*endedLists{}}, nil
 }
 
 // Check asks TaskRouter for the workspace (GET /v1/Workspaces/{Sid}): a
@@ -119,14 +149,17 @@ func (a *Assignment) Check(ctx context.Context) error {
 //     call SID (nothing is asked);
 //   - wrapping ErrCallEnded and agent.ErrNoCall (409 "no_call"): the
 //     worker holds no accepted reservation of a task on callID, but a
-//     "wrapping" or "completed" one (they accepted the call and it has
-//     ended: Flex moves the reservation there at hang-up). The agent may
-//     not act on it either; the answer only says why;
+//     "wrapping" or "completed" one: their part in the call has ended
+//     (Flex moves the reservation there when they hang up or transfer
+//     the call; the call may go on with another agent). The agent may
+//     not act on it either; the answer only says why. Once TaskRouter
+//     has deleted the completed task, the answer is 403 as below;
 //   - wrapping agent.ErrForbidden and ErrNotAssigned (403 "forbidden"):
 //     p.Subject is not a worker SID (a Flex
 //     token without one: see IdentitySubject), the worker is not in the workspace, or none of
 //     their accepted reservations is of an assigned task on callID
-//     (and none of their wrapping or completed ones is of a task on it);
+//     (and none of their wrapping or completed ones that were read, see
+//     Assignment, is of a task on it);
 //   - a *ServerError wrapping agent.ErrAuthUnavailable (503
 //     "auth_unavailable") and ErrServerCredentials (Twilio refused the
 //     server's credentials), ErrWorkspace (the workspace does not exist)
@@ -195,68 +228,123 @@ func (a *Assignment) assigned(ctx context.Context, worker, callID string) error 
 			return nil
 		}
 	}
-	if err := a.ended(ctx, worker, callID); err != nil {
+	if err := a.endedCall(ctx, worker, callID); err != nil {
 		return err
 	}
 	return fmt.Errorf("%w: %w: worker %s has no accepted reservation of a task on call %s", agent.ErrForbidden, ErrNotAssigned, worker, callID)
 }
 
-// maxEndedTasks bounds the tasks ended looks at: a worker's completed
-// reservations are their history of the day.
+// maxEndedTasks bounds the tasks ended fetches for a worker per
+// CacheTTL: a worker's completed reservations are their history of the
+// day.
 const maxEndedTasks = 20
 
-// ended returns an error wrapping ErrCallEnded (and agent.ErrNoCall) when
-// worker holds a "wrapping" or "completed" reservation of a task on
-// callID: the agent accepted the call and it has ended. It looks at the
-// wrapping reservations first, then the completed ones, at most
-// maxEndedTasks tasks in all; nil when none is found.
-func (a *Assignment) ended(ctx context.Context, worker, callID string) error {
-	const list = "GET /v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations"
-	looked := 0
-	for _, status := range []string{twilio.ReservationWrapping, twilio.ReservationCompleted} {
-		res, err := a.o.Client.WorkerReservations(ctx, a.o.WorkspaceSID, worker, status)
-		if err != nil {
-			return a.serverError(err, list)
+// endedStatuses are the reservation statuses of a task the worker held
+// and whose call has ended for them, in the order ended reads them.
+var endedStatuses = [...]string{twilio.ReservationWrapping, twilio.ReservationCompleted}
+
+// endedLists is what ended learnt of one worker's wrapping and completed
+// reservations: for each status read so far, the call SID of each
+// reservation's task ("" for a task without one, or deleted since).
+// mu is held while the lists are read from TaskRouter, so that the
+// worker's concurrent refusals share one read.
+type endedLists struct {
+	mu     sync.Mutex
+	exp    time.Time
+	read   [len(endedStatuses)]bool
+	calls  [len(endedStatuses)][]string // call SIDs of the status's tasks
+	looked int                          // tasks fetched, at most maxEndedTasks
+}
+
+// endedFor returns the worker's endedLists that have not expired at now,
+// new ones when there are none, or unkept ones when the cache is off.
+func (a *Assignment) endedFor(worker string, now time.Time) *endedLists {
+	if a.o.CacheTTL <= 0 {
+		return &endedLists{}
+	}
+	a.endedMu.Lock()
+	defer a.endedMu.Unlock()
+	if e, ok := a.ended[worker]; ok && now.Before(e.exp) {
+		return e
+	}
+	delete(a.ended, worker)
+	if len(a.ended) >= a.o.CacheSize {
+		for k, e := range a.ended {
+			if !now.Before(e.exp) || len(a.ended) >= a.o.CacheSize {
+				delete(a.ended, k)
+			}
 		}
-		for _, rv := range res {
-			if rv.Status != status || rv.TaskSID == "" {
-				continue
-			}
-			if looked == maxEndedTasks {
-				return nil
-			}
-			looked++
-			on, err := a.taskOnCall(ctx, rv.TaskSID, callID)
+	}
+	e := &endedLists{exp: now.Add(a.o.CacheTTL)}
+	a.ended[worker] = e
+	return e
+}
+
+// endedCall returns an error wrapping ErrCallEnded (and agent.ErrNoCall)
+// when worker holds a "wrapping" or "completed" reservation of a task on
+// callID: the agent held the call and their part in it has ended. It
+// looks at the wrapping reservations first and lists the completed ones
+// only when no wrapping one is on callID, fetching at most maxEndedTasks
+// tasks in all; nil when none is found. What it read is kept per worker
+// for CacheTTL (at most CacheSize workers), so a worker's refusals within
+// it cost no more than two lists and maxEndedTasks fetches together.
+func (a *Assignment) endedCall(ctx context.Context, worker, callID string) error {
+	const list = "GET /v1/Workspaces/{WorkspaceSid}/Workers/{WorkerSid}/Reservations"
+	e := a.endedFor(worker, a.o.Now())
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, status := range endedStatuses {
+		if !e.read[i] {
+			res, err := a.o.Client.WorkerReservations(ctx, a.o.WorkspaceSID, worker, status)
 			if err != nil {
-				return err
+				return a.serverError(err, list)
 			}
-			if on {
-				return fmt.Errorf("%w: %w: worker %s's reservation of task %s on call %s is %s", ErrCallEnded, agent.ErrNoCall, worker, rv.TaskSID, callID, status)
+			var calls []string
+			looked := e.looked
+			for _, rv := range res {
+				if rv.Status != status || rv.TaskSID == "" {
+					continue
+				}
+				if looked == maxEndedTasks {
+					break
+				}
+				looked++
+				call, err := a.taskCall(ctx, rv.TaskSID)
+				if err != nil {
+					return err
+				}
+				calls = append(calls, call)
+			}
+			e.read[i], e.calls[i], e.looked = true, calls, looked
+		}
+		for _, call := range e.calls[i] {
+			if call != "" && strings.EqualFold(call, callID) {
+				return fmt.Errorf("%w: %w: worker %s's reservation of a task on call %s is %s", ErrCallEnded, agent.ErrNoCall, worker, callID, status)
 			}
 		}
 	}
 	return nil
 }
 
-// taskOnCall reports whether task taskSID has callID as its "call_sid"
-// attribute (a task deleted since is not).
-func (a *Assignment) taskOnCall(ctx context.Context, taskSID, callID string) (bool, error) {
+// taskCall returns the "call_sid" attribute of task taskSID; "" for a
+// task without one, or deleted since.
+func (a *Assignment) taskCall(ctx context.Context, taskSID string) (string, error) {
 	task, err := a.o.Client.Task(ctx, a.o.WorkspaceSID, taskSID)
 	if e, ok := twilio.IsAPIError(err, 0); ok && e.Status == http.StatusNotFound {
-		return false, nil
+		return "", nil
 	}
 	if err != nil {
-		return false, a.serverError(err, "GET /v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}")
+		return "", a.serverError(err, "GET /v1/Workspaces/{WorkspaceSid}/Tasks/{TaskSid}")
 	}
 	var attrs struct {
 		CallSID any `json:"call_sid"`
 	}
 	if err := json.Unmarshal([]byte(task.Attributes), &attrs); err != nil {
 		a.log.Warn("flex: task attributes are not JSON", "task_sid", task.SID, "err", err)
-		return false, nil
+		return "", nil
 	}
-	sid, ok := attrs.CallSID.(string)
-	return ok && strings.EqualFold(sid, callID), nil
+	sid, _ := attrs.CallSID.(string)
+	return sid, nil
 }
 
 // serverError classifies a failed TaskRouter request (nil stays nil).

@@ -3,6 +3,7 @@ package flex
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -303,5 +304,124 @@ func TestIsCallSID(t *testing.T) {
 		if got := IsCallSID(c.id); got != c.want {
 			t.Errorf("IsCallSID(%q) = %v", c.id, got)
 		}
+	}
+}
+
+// TestAssignmentRefusalCost: a worker's wrapping and completed
+// reservations are read once per CacheTTL, so refusals for calls that
+// are not theirs (one agent posting random call SIDs) cost TaskRouter
+// one accepted-reservation check each and no more than two lists and
+// maxEndedTasks task fetches together; the accepted check is never
+// cached, so a call assigned meanwhile is allowed at once.
+func TestAssignmentRefusalCost(t *testing.T) {
+	fake := taskRouterFake(t)
+	sid := func(prefix string, i int) string { return fmt.Sprintf("%s%032x", prefix, i) }
+	wrappedCallSID := sid("CA", 0xffff)
+	fake.AddTask(workspace, sid("WT", 0xffff), `{"call_sid":"`+wrappedCallSID+`"}`, twilio.ReservationWrapping)
+	fake.SetReservation(workspace, workerA, sid("WT", 0xffff), twilio.ReservationWrapping)
+	const completed = 2 * maxEndedTasks
+	for i := range completed {
+		fake.AddTask(workspace, sid("WT", 0x1000+i), `{"call_sid":"`+sid("CA", 0x1000+i)+`"}`, twilio.ReservationCompleted)
+		fake.SetReservation(workspace, workerA, sid("WT", 0x1000+i), twilio.ReservationCompleted)
+	}
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	a := newAssignment(t, fake.URL, fake.AuthToken(), func(o *AssignmentOptions) { o.CacheTTL = 5 * time.Second; o.Now = clock })
+	ctx := context.Background()
+	r := httptest.NewRequest(http.MethodPost, "/agent/status", nil)
+	p := agent.Principal{Subject: workerA}
+	count := func() (lists, tasks int) {
+		for _, q := range fake.Requests() {
+			switch {
+			case strings.HasSuffix(q.Path, "/Reservations"):
+				lists++
+			case strings.Contains(q.Path, "/Tasks/"):
+				tasks++
+			}
+		}
+		return lists, tasks
+	}
+	since := func(l0, t0 int) (int, int) { l, t := count(); return l - l0, t - t0 }
+
+	// A call of a wrapping reservation: ended, without listing the
+	// completed ones.
+	l0, t0 := count()
+	if err := a.AuthorizeCall(ctx, r, p, wrappedCallSID); !errors.Is(err, agent.ErrNoCall) || !errors.Is(err, ErrCallEnded) {
+		t.Fatalf("the wrapping reservation's call: %v, want ErrNoCall", err)
+	}
+	if l, tk := since(l0, t0); l != 2 || tk != 2 {
+		t.Errorf("the wrapping reservation's call: %d lists, %d task fetches; want 2 (accepted, wrapping) and 2", l, tk)
+	}
+
+	// N refusals for random calls within the TTL.
+	const n = 50
+	l0, t0 = count()
+	for i := range n {
+		err := a.AuthorizeCall(ctx, r, p, sid("CA", 0x9000+i))
+		if !errors.Is(err, agent.ErrForbidden) || !errors.Is(err, ErrNotAssigned) {
+			t.Fatalf("random call %d: %v, want forbidden", i, err)
+		}
+	}
+	l, tk := since(l0, t0)
+	// Each refusal: the accepted list and its one task; once: the
+	// completed list and the tasks left of maxEndedTasks.
+	if l > n+1 || tk > n+maxEndedTasks {
+		t.Errorf("%d refusals cost %d lists and %d task fetches; want at most %d and %d", n, l, tk, n+1, n+maxEndedTasks)
+	}
+	t.Logf("%d refusals: %d reservation lists, %d task fetches", n, l, tk)
+	// A completed reservation within the bound still says ended, from
+	// the cache.
+	l0, t0 = count()
+	if err := a.AuthorizeCall(ctx, r, p, sid("CA", 0x1000)); !errors.Is(err, agent.ErrNoCall) {
+		t.Errorf("a completed reservation's call: %v, want ErrNoCall", err)
+	}
+	if l, tk := since(l0, t0); l != 1 || tk != 1 {
+		t.Errorf("a completed reservation's call from the cache: %d lists, %d task fetches; want 1 and 1", l, tk)
+	}
+	// The accepted check is not cached: a call assigned now is allowed.
+	fresh := sid("CA", 0x9000)
+	fake.AddTask(workspace, sid("WT", 0x9000), `{"call_sid":"`+fresh+`"}`, "")
+	fake.SetReservation(workspace, workerA, sid("WT", 0x9000), twilio.ReservationAccepted)
+	if err := a.AuthorizeCall(ctx, r, p, fresh); err != nil {
+		t.Errorf("a call assigned within the TTL: %v", err)
+	}
+	// Another worker's refusals read their own lists.
+	l0, t0 = count()
+	if err := a.AuthorizeCall(ctx, r, agent.Principal{Subject: workerB}, wrappedCallSID); !errors.Is(err, agent.ErrForbidden) {
+		t.Errorf("worker B on worker A's wrapped call: %v, want forbidden", err)
+	}
+	if l, _ := since(l0, t0); l != 3 {
+		t.Errorf("worker B's refusal: %d lists, want 3", l)
+	}
+	// After the TTL the lists are read again.
+	advance(5 * time.Second)
+	l0, t0 = count()
+	if err := a.AuthorizeCall(ctx, r, p, sid("CA", 0x9999)); !errors.Is(err, agent.ErrForbidden) {
+		t.Fatalf("after the TTL: %v", err)
+	}
+	if l, _ := since(l0, t0); l != 3 {
+		t.Errorf("after the TTL: %d lists, want 3 (accepted, wrapping, completed)", l)
+	}
+	// Concurrent refusals of one worker share one read of the lists.
+	advance(5 * time.Second)
+	const m = 16
+	l0, t0 = count()
+	var wg sync.WaitGroup
+	for i := range m {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.AuthorizeCall(ctx, r, p, sid("CA", 0xa000+i)); !errors.Is(err, agent.ErrForbidden) {
+				t.Errorf("concurrent refusal %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Worker A now holds two accepted reservations: two task fetches
+	// per refusal.
+	if l, tk := since(l0, t0); l > m+2 || tk > 2*m+maxEndedTasks {
+		t.Errorf("%d concurrent refusals: %d lists, %d task fetches; want at most %d and %d", m, l, tk, m+2, 2*m+maxEndedTasks)
 	}
 }

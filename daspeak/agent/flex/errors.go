@@ -32,10 +32,11 @@ var (
 	ErrNotAssigned = errors.New("flex: the agent is not assigned to the call")
 
 	// ErrCallEnded reports an agent whose reservation of the call's task
-	// is "wrapping" or "completed" (Assignment): they accepted the call
-	// and it has ended. It comes with agent.ErrNoCall, not
-	// agent.ErrForbidden: 409 "no_call", the answer for an ended call.
-	ErrCallEnded = errors.New("flex: the agent's call has ended")
+	// is "wrapping" or "completed" (Assignment): their part in the call
+	// has ended (they hung up, or transferred it and it goes on with
+	// another agent). It comes with agent.ErrNoCall, not
+	// agent.ErrForbidden: 409 "no_call". It grants nothing.
+	ErrCallEnded = errors.New("flex: the agent's part in the call has ended")
 
 	// ErrWorkspace reports that TaskRouter does not know the configured
 	// workspace SID (Assignment): the server is misconfigured, the agent

@@ -22,7 +22,7 @@ const (
 	DefaultAuthTimeout          = 5 * time.Second
 	DefaultCacheTTL             = time.Minute
 	DefaultCacheSize            = 10000
-	DefaultConversationCacheTTL = 30 * time.Second
+	DefaultConversationCacheTTL = 5 * time.Second
 )
 
 // AuthenticatorOptions configures NewAuthenticator.
@@ -40,9 +40,12 @@ type AuthenticatorOptions struct {
 	// A revoked token keeps working for at most this long.
 	CacheTTL time.Duration
 	// ConversationCacheTTL is how long an agent's access to a
-	// conversation (AuthorizeCall) is trusted without asking Genesys
-	// again; default DefaultConversationCacheTTL, negative disables the
-	// cache. Refusals are never cached.
+	// conversation (AuthorizeCall) is trusted for status reads and stops
+	// without asking Genesys again; default DefaultConversationCacheTTL,
+	// negative disables the cache. Refusals are never cached, and a
+	// request that can change the caller's registration (register,
+	// verify, reverify, delete) never takes a cached access: see
+	// AuthorizeCall.
 	ConversationCacheTTL time.Duration
 	// CacheSize bounds the cached tokens, and apart from them the cached
 	// conversation accesses; default DefaultCacheSize.
@@ -231,9 +234,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // endTime (set when that participant disconnected), its state and its calls' states
 // ("disconnected" or "terminated" once the leg is over). An agent with a
 // participant on a conversation that has ended, or whose participants
-// have all disconnected (the agent hung up or transferred the call), is
-// refused with an error wrapping ErrCallEnded and agent.ErrNoCall (409
-// "no_call": the widget says the call ended); a user with no participant
+// have all disconnected (the agent hung up, transferred the call, or
+// was only offered it), is refused with an error wrapping ErrCallEnded
+// and agent.ErrNoCall (409 "no_call": their part in the call has ended,
+// whether or not the call goes on with others); a user with no participant
 // on an ended conversation is refused as one who cannot see it.
 //
 // Errors: a conversation id that is not a UUID wraps agent.ErrBadCallID
@@ -244,8 +248,21 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (agen
 // and agent.ErrUnauthenticated (401); a failure of Genesys (network,
 // timeout, 429, 5xx, a 200 answer that is not a conversation) is a
 // *ServerError wrapping ErrUnavailable and agent.ErrAuthUnavailable
-// (503). Allowed accesses are cached per (token, conversation) for
-// ConversationCacheTTL; refusals are not. No error contains the token.
+// (503). No error contains the token.
+//
+// Allowed accesses are cached per (token, conversation) for
+// ConversationCacheTTL; refusals are not. Only a status read and a stop
+// (a request whose path ends in "/status" or "/stop") may be answered
+// from the cache, so a status read can be stale by up to
+// ConversationCacheTTL: an agent who transferred the call away may see
+// the caller's status that long. Every other request (the starts
+// register, verify and reverify, and delete) asks Genesys again, so an
+// agent whose participant disconnected is refused at once.
+//
+// An agent only offered the conversation (alerted, then declined or
+// timed out) has a participant that disconnected: they are refused with
+// ErrCallEnded too, while the conversation may go on with another agent.
+// The refusal says that their part in it has ended; it grants nothing.
 func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p agent.Principal, callID string) error {
 	if !isUUID(callID) {
 		return fmt.Errorf("%w: %q is not a conversation id", agent.ErrBadCallID, callID)
@@ -256,7 +273,7 @@ func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p ag
 	}
 	key := sha256.Sum256([]byte(tok + "\x00" + callID))
 	now := a.o.Now()
-	if a.convs.Allowed(key, now) {
+	if readOnly(r) && a.convs.Allowed(key, now) {
 		return nil
 	}
 	if err := a.conversation(ctx, tok, p.Subject, callID); err != nil {
@@ -264,6 +281,18 @@ func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p ag
 	}
 	a.convs.Grant(key, now)
 	return nil
+}
+
+// readOnly reports whether r may be authorized from the cache of allowed
+// accesses: a status read or a stop of the agent API (agent.Server's
+// paths, under any base path), which cannot change the caller's
+// registration. Any other request is judged afresh.
+func readOnly(r *http.Request) bool {
+	if r == nil || r.URL == nil {
+		return false
+	}
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	return strings.HasSuffix(p, "/status") || strings.HasSuffix(p, "/stop")
 }
 
 // conversation asks Genesys whether token can read conversation id and
@@ -349,7 +378,7 @@ func (c *conversationState) liveFor(user, id string) error {
 	}
 	switch {
 	case on && (c.EndTime != "" || !live):
-		return fmt.Errorf("%w: %w: user %s's participation in conversation %s has ended", ErrCallEnded, agent.ErrNoCall, user, id)
+		return fmt.Errorf("%w: %w: user %s's part in conversation %s has ended", ErrCallEnded, agent.ErrNoCall, user, id)
 	case !on && c.EndTime != "":
 		return fmt.Errorf("%w: %w: conversation %s ended and user %s was not on it", agent.ErrForbidden, ErrConversation, id, user)
 	}

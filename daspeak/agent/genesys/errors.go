@@ -24,12 +24,14 @@ var (
 	// agent.ErrBadCallID.)
 	ErrConversation = errors.New("genesys: the agent cannot see the conversation")
 
-	// ErrCallEnded reports an agent whose conversation has ended for them
-	// (Authenticator.AuthorizeCall): the conversation's endTime is set,
-	// or every participant of theirs on it has disconnected. It comes
-	// with agent.ErrNoCall, not agent.ErrForbidden: 409 "no_call", the
-	// answer for an ended call, so that the widget says the call ended.
-	ErrCallEnded = errors.New("genesys: the agent's call has ended")
+	// ErrCallEnded reports an agent whose part in a conversation has
+	// ended (Authenticator.AuthorizeCall): the conversation's endTime is
+	// set, or every participant of theirs on it has disconnected (they
+	// hung up, transferred it, or were only offered it and declined);
+	// the conversation may go on with others. It comes with
+	// agent.ErrNoCall, not agent.ErrForbidden: 409 "no_call". It grants
+	// nothing.
+	ErrCallEnded = errors.New("genesys: the agent's part in the call has ended")
 
 	// ErrRegion reports a Genesys Cloud host or environment that is not a
 	// known region.

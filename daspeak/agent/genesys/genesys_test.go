@@ -824,3 +824,70 @@ func FuzzRegion(f *testing.F) {
 		}
 	})
 }
+
+// TestAuthorizeCallStartsNotCached: an access allowed while the agent
+// was connected serves status reads and stops from the cache, but a
+// start or a delete asks Genesys again, so once the agent's participant
+// disconnected (a transfer) it is refused at once, not after the TTL.
+func TestAuthorizeCallStartsNotCached(t *testing.T) {
+	f := newFakeGenesys(t)
+	const me = "6f3a1c2e-1111-4222-8333-444455556666"
+	p := agent.Principal{Subject: me}
+	live := `{"id":"` + convID + `","participants":[{"purpose":"customer","calls":[{"state":"connected"}]},` +
+		`{"purpose":"agent","userId":"` + me + `","calls":[{"state":"connected"}]}]}`
+	transferred := `{"id":"` + convID + `","participants":[{"purpose":"customer","calls":[{"state":"connected"}]},` +
+		`{"purpose":"agent","userId":"` + me + `","endTime":"2026-11-29T10:05:00.000Z","calls":[{"state":"disconnected"}]},` +
+		`{"purpose":"agent","userId":"6f3a1c2e-1111-4222-8333-777777777777","calls":[{"state":"connected"}]}]}`
+	now := time.Unix(1_800_000_000, 0)
+	a, err := NewAuthenticator(&AuthenticatorOptions{APIBaseURL: f.URL, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(path string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, path, nil)
+		r.Header.Set("Authorization", "Bearer "+agentToken)
+		return r
+	}
+	ctx := context.Background()
+	f.visible.Store(convID, live)
+	if err := a.AuthorizeCall(ctx, req("/agent/status"), p, convID); err != nil {
+		t.Fatalf("live: %v", err)
+	}
+	f.visible.Store(convID, transferred)
+	// Reads and stops within the TTL come from the cache.
+	before := f.convCalls.Load()
+	for _, path := range []string{"/agent/status", "/agent/stop", "/voice/status/"} {
+		if err := a.AuthorizeCall(ctx, req(path), p, convID); err != nil {
+			t.Errorf("%s within the TTL: %v", path, err)
+		}
+	}
+	if n := f.convCalls.Load() - before; n != 0 {
+		t.Errorf("%d requests for cached reads", n)
+	}
+	// Starts and deletes are judged afresh.
+	for _, path := range []string{"/agent/register", "/agent/verify", "/agent/reverify", "/agent/delete", "/voice/register"} {
+		before := f.convCalls.Load()
+		err := a.AuthorizeCall(ctx, req(path), p, convID)
+		if !errors.Is(err, agent.ErrNoCall) || !errors.Is(err, ErrCallEnded) {
+			t.Errorf("%s after the transfer: %v, want ErrNoCall", path, err)
+		}
+		if n := f.convCalls.Load() - before; n != 1 {
+			t.Errorf("%s: %d requests to Genesys, want 1", path, n)
+		}
+	}
+	// A fresh allow of a start is cached for reads, not for starts.
+	f.visible.Store(convID, live)
+	if err := a.AuthorizeCall(ctx, req("/agent/register"), p, convID); err != nil {
+		t.Fatalf("live again: %v", err)
+	}
+	f.visible.Store(convID, transferred)
+	if err := a.AuthorizeCall(ctx, req("/agent/status"), p, convID); err != nil {
+		t.Errorf("status after an allowed start: %v", err)
+	}
+	if err := a.AuthorizeCall(ctx, req("/agent/verify"), p, convID); !errors.Is(err, agent.ErrNoCall) {
+		t.Errorf("verify after the transfer: %v", err)
+	}
+	if DefaultConversationCacheTTL > 5*time.Second {
+		t.Errorf("DefaultConversationCacheTTL %v: a status read may be stale that long", DefaultConversationCacheTTL)
+	}
+}
