@@ -40,8 +40,9 @@ type AssignmentOptions struct {
 	// reservations (read to tell an ended call from another's, see
 	// Assignment) are; default DefaultAssignmentCacheTTL, negative:
 	// never. A refusal of the accepted-reservation check is never
-	// remembered. An agent keeps access to a call for at most CacheTTL
-	// after their reservation ends.
+	// remembered. Only a status read or a stop is answered from a
+	// remembered allow (a status may be stale by CacheTTL); a start or a
+	// delete asks TaskRouter again.
 	CacheTTL time.Duration
 	// CacheSize bounds the remembered pairs, and apart from them the
 	// workers whose ended reservations are remembered; default
@@ -177,7 +178,10 @@ func (a *Assignment) AuthorizeCall(ctx context.Context, r *http.Request, p agent
 	}
 	key := sha256.Sum256([]byte(worker + "\x00" + strings.ToUpper(callID)))
 	now := a.o.Now()
-	if a.allowed.Allowed(key, now) {
+	// Only a status read or a stop takes a cached allow: a start or a
+	// delete asks TaskRouter again, so an agent whose reservation moved
+	// to wrapping (hang-up) or who lost the task is refused at once.
+	if allow.ReadOnly(r) && a.allowed.Allowed(key, now) {
 		return nil
 	}
 	if err := a.assigned(ctx, worker, callID); err != nil {

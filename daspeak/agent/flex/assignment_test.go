@@ -196,6 +196,26 @@ func TestAssignmentCache(t *testing.T) {
 	if err := a.AuthorizeCall(ctx, r, p, callOfA); !errors.Is(err, agent.ErrNoCall) || requests() == n {
 		t.Fatalf("a refusal was remembered: err %v, %d requests", err, requests()-n)
 	}
+
+	// A start or a delete never takes the cached allow: right after a
+	// hang-up (the reservation wrapping) it is refused, within the TTL.
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationAccepted)
+	if err := a.AuthorizeCall(ctx, r, p, callOfA); err != nil {
+		t.Fatalf("accepted again: %v", err)
+	}
+	fake.SetReservation(workspace, workerA, taskOfA, twilio.ReservationWrapping)
+	for _, path := range []string{"/agent/register", "/agent/verify", "/agent/reverify", "/agent/delete"} {
+		start := httptest.NewRequest(http.MethodPost, path, nil)
+		if err := a.AuthorizeCall(ctx, start, p, callOfA); !errors.Is(err, agent.ErrNoCall) {
+			t.Errorf("%s within the TTL after the hang-up: err %v, want refused, the call ended", path, err)
+		}
+	}
+	for _, path := range []string{"/agent/status", "/agent/stop"} {
+		read := httptest.NewRequest(http.MethodPost, path, nil)
+		if err := a.AuthorizeCall(ctx, read, p, callOfA); err != nil {
+			t.Errorf("%s within the TTL: %v (a read may come from the cache)", path, err)
+		}
+	}
 }
 
 // TestAssignedAgentAPI: behind an agent.Server, an agent acting on a call

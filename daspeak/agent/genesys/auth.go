@@ -273,7 +273,7 @@ func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p ag
 	}
 	key := sha256.Sum256([]byte(tok + "\x00" + callID))
 	now := a.o.Now()
-	if readOnly(r) && a.convs.Allowed(key, now) {
+	if allow.ReadOnly(r) && a.convs.Allowed(key, now) {
 		return nil
 	}
 	if err := a.conversation(ctx, tok, p.Subject, callID); err != nil {
@@ -281,18 +281,6 @@ func (a *Authenticator) AuthorizeCall(ctx context.Context, r *http.Request, p ag
 	}
 	a.convs.Grant(key, now)
 	return nil
-}
-
-// readOnly reports whether r may be authorized from the cache of allowed
-// accesses: a status read or a stop of the agent API (agent.Server's
-// paths, under any base path), which cannot change the caller's
-// registration. Any other request is judged afresh.
-func readOnly(r *http.Request) bool {
-	if r == nil || r.URL == nil {
-		return false
-	}
-	p := strings.TrimSuffix(r.URL.Path, "/")
-	return strings.HasSuffix(p, "/status") || strings.HasSuffix(p, "/stop")
 }
 
 // conversation asks Genesys whether token can read conversation id and

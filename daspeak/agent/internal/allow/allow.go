@@ -5,9 +5,25 @@
 package allow
 
 import (
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
+
+// ReadOnly reports whether r may be authorized from a Cache of grants: a
+// status read or a stop of the agent API (agent.Server's paths, under any
+// base path), which cannot change the caller's registration. Any other
+// request (the starts register, verify and reverify, and delete) is to be
+// judged afresh, so an agent whose part in the call ended is refused at
+// once, not a cache lifetime later.
+func ReadOnly(r *http.Request) bool {
+	if r == nil || r.URL == nil {
+		return false
+	}
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	return strings.HasSuffix(p, "/status") || strings.HasSuffix(p, "/stop")
+}
 
 // Cache holds grants by key until they expire. The zero value is not
 // usable; make one with New. It is safe for concurrent use.
