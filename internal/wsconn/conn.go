@@ -81,6 +81,7 @@ type Conn struct {
 	// Cadence fast path (SetCadenceFastPath).
 	cfast  func(MessageType, []byte) bool
 	cpark  atomic.Int32 // readerActive, readerParked or readerLent
+	rdl    atomic.Int64 // the read deadline in Unix ns (SetReadDeadline); 0 none
 	inWait bool         // registered for a cadence instant; guarded by cadences
 
 	// Write side, owned by the holder of wlock.
@@ -133,7 +134,12 @@ func (c *Conn) SetReadLimit(n int64) {
 // the connection is closed. Close and CloseNow also unblock ReadMessage.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	err := c.nc.SetReadDeadline(t)
-	c.wakeReader() // a deadline already past ends a cadence pause
+	var dl int64
+	if !t.IsZero() {
+		dl = t.UnixNano()
+	}
+	c.rdl.Store(dl) // the cadence timer wakes the reader once it is due
+	c.wakeReader()  // a deadline already past ends a cadence pause
 	return err
 }
 
@@ -469,10 +475,19 @@ func (ct *cadenceTimer) fire() {
 const minPerPart = 64
 
 // endPauses ends or lends the pauses of w, leaving in w the connections
-// that stay paused for the next instant and nil for the others.
+// that stay paused for the next instant and nil for the others. A reader
+// whose read deadline has passed is woken, to fail.
 func endPauses(w []*Conn) {
+	var now int64
 	for i, c := range w {
-		if c.cfast != nil && c.cpark.CompareAndSwap(readerParked, readerLent) {
+		due := false
+		if dl := c.rdl.Load(); dl != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			due = now >= dl
+		}
+		if !due && c.cfast != nil && c.cpark.CompareAndSwap(readerParked, readerLent) {
 			if c.cadenceParse() {
 				c.cpark.Store(readerParked)
 				continue
