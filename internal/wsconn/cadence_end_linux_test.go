@@ -65,3 +65,46 @@ func TestCadenceFastPathFutureDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A reader still registered on the timer of an earlier cadence (its pause
+// ended by SetReadCadence(0)) waits for the new cadence's instant, not the
+// old one's.
+func TestReadCadenceChangedAfterEarlyEnd(t *testing.T) {
+	s := newServer(t, nil)
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	c.SetReadCadence(time.Hour)
+	type res struct {
+		p   string
+		err error
+	}
+	got := make(chan res, 1)
+	read := func() {
+		_, p, err := c.ReadMessage()
+		got <- res{string(p), err}
+	}
+	go read()
+	time.Sleep(50 * time.Millisecond) // paused until the hour's instant
+	c.SetReadCadence(0)               // ends the pause; the reader waits on the socket
+	time.Sleep(50 * time.Millisecond)
+	c.SetReadCadence(10 * time.Millisecond)
+	rc.write(t, fin(opText, []byte("one")))
+	for _, want := range []string{"one", "two"} {
+		if want == "two" {
+			go read()
+			time.Sleep(50 * time.Millisecond)
+			rc.write(t, fin(opText, []byte("two")))
+		}
+		select {
+		case r := <-got:
+			if r.err != nil || r.p != want {
+				t.Fatalf("ReadMessage = %q, %v; want %q", r.p, r.err, want)
+			}
+		case <-time.After(3 * time.Second):
+			_ = c.CloseNow()
+			<-got
+			t.Fatalf("message %q not read within 3 s at a 10 ms cadence", want)
+		}
+	}
+	_ = c.CloseNow()
+}

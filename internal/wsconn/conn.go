@@ -80,9 +80,9 @@ type Conn struct {
 
 	// Cadence fast path (SetCadenceFastPath).
 	cfast  func(MessageType, []byte) bool
-	cpark  atomic.Int32 // readerActive, readerParked or readerLent
-	rdl    atomic.Int64 // the read deadline in Unix ns (SetReadDeadline); 0 none
-	inWait bool         // registered for a cadence instant; guarded by cadences
+	cpark  atomic.Int32  // readerActive, readerParked or readerLent
+	rdl    atomic.Int64  // the read deadline in Unix ns (SetReadDeadline); 0 none
+	waitOn *cadenceTimer // the timer c is registered on; guarded by cadences
 
 	// Write side, owned by the holder of wlock.
 	wlock     chan struct{}
@@ -410,8 +410,11 @@ func waitInstant(c *Conn, d int64) {
 		ct.t.Stop()
 		cadences.m[d] = ct
 	}
-	if !c.inWait {
-		c.inWait = true
+	if c.waitOn != ct {
+		// Also when c is still registered on the timer of an earlier
+		// cadence: that instant may be far off. The two timers cannot
+		// lend the read side at once (cpark).
+		c.waitOn = ct
 		ct.waiting = append(ct.waiting, c)
 	}
 	ct.armLocked()
@@ -438,7 +441,9 @@ func (ct *cadenceTimer) fire() {
 	ct.waiting, ct.spare = ct.spare[:0], nil
 	ct.armed = false
 	for _, c := range w {
-		c.inWait = false
+		if c.waitOn == ct {
+			c.waitOn = nil
+		}
 	}
 	cadences.Unlock()
 	parts := min(runtime.GOMAXPROCS(0), (len(w)+minPerPart-1)/minPerPart)
@@ -460,8 +465,8 @@ func (ct *cadenceTimer) fire() {
 	cadences.Lock()
 	keep := w[:0]
 	for _, c := range w {
-		if c != nil && !c.inWait {
-			c.inWait = true
+		if c != nil && c.waitOn == nil {
+			c.waitOn = ct
 			ct.waiting = append(ct.waiting, c)
 		}
 	}
