@@ -2,7 +2,9 @@ package wsconn
 
 import (
 	"errors"
+	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -107,4 +109,44 @@ func TestReadCadenceChangedAfterEarlyEnd(t *testing.T) {
 		}
 	}
 	_ = c.CloseNow()
+}
+
+// A connection reset by the peer while the cadence timer reads for the
+// reader is reported as a reset, not as an unexpected EOF.
+func TestCadenceFastPathReset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts AcceptOptions
+	}{{"runtime poller", AcceptOptions{}}, {"shared poller", AcceptOptions{PollInterval: time.Millisecond}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, &tc.opts)
+			rc := dialRaw(t, s, nil)
+			c := s.conn(t)
+			taken := make(chan struct{}, 1)
+			c.SetCadenceFastPath(func(MessageType, []byte) bool {
+				select {
+				case taken <- struct{}{}:
+				default:
+				}
+				return true
+			})
+			c.SetReadCadence(10 * time.Millisecond)
+			errc := readInBackground(c)
+			rc.write(t, fin(opBinary, []byte("media")))
+			select {
+			case <-taken:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the fast path took nothing")
+			}
+			tc := rc.nc.(*net.TCPConn)
+			if err := tc.SetLinger(0); err != nil {
+				t.Fatal(err)
+			}
+			_ = tc.Close() // sends RST
+			err := waitErr(t, errc)
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("ReadMessage error %v, want one wrapping ECONNRESET", err)
+			}
+		})
+	}
 }
