@@ -245,18 +245,28 @@ func (s *Session) exit(readErr error) {
 			"session", s.id, "dropped", c.FramesDropped, "received", c.FramesReceived, "queue", s.opts.BufferFrames)
 	}
 	s.openOnce.Do(func() { close(s.openCh) })
-	s.endRecording()
+	s.endRecording(0)
 	_ = s.conn.CloseNow()
 	close(s.doneCh)
 }
 
 // endRecording closes the recorder, once, and waits until its files are
-// written. Owner only.
-func (s *Session) endRecording() {
-	if err := s.m.rec.close(); err != nil {
+// written, at most bound when bound > 0 (a later call waits again).
+// Owner only.
+func (s *Session) endRecording(bound time.Duration) {
+	if err := s.m.rec.close(bound); err == errRecordSlow {
+		s.opts.Logger.Warn("audiohook: recording not finished at closed: sending closed anyway; it completes before Done",
+			"session", s.id, "waited", bound)
+	} else if err != nil {
 		s.opts.Logger.Warn("audiohook: recording", "session", s.id, "err", err)
 	}
 }
+
+// closedRecordWait bounds the wait for the recording before closed: the
+// reference client waits 10 s for closed, then sends error 408 and drops
+// the connection (specs/audiohook.md, 5.4), and the write of closed needs
+// its own WriteTimeout after it.
+const closedRecordWait = 5 * time.Second
 
 // maxBinary is the largest audio frame accepted: 64 KiB.
 const maxBinary = 65536
@@ -649,16 +659,17 @@ func (s *Session) pushAudio(b []byte) {
 // send writes one server message from the owner goroutine. params nil
 // means {}.
 func (s *Session) send(ctx context.Context, typ string, params []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
-	defer cancel()
 	s.o.seq++
 	s.o.wbuf = appendServerMessage(s.o.wbuf[:0], typ, s.id, s.o.seq, s.o.lastClientSeq, params)
 	s.m.rec.message("out", s.o.wbuf)
 	if typ == wire.TypeClosed {
 		// closed is the session's last message: the recording ends with
-		// it and is on the sink before the client can read it.
-		s.endRecording()
+		// it and is on the sink before the client can read it, unless
+		// the sink takes longer than the client waits for closed.
+		s.endRecording(min(closedRecordWait, s.opts.WriteTimeout))
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
+	defer cancel()
 	if err := s.conn.WriteMessage(ctx, wsconn.MessageText, s.o.wbuf); err != nil {
 		return fmt.Errorf("audiohook: send %s: %w", typ, err)
 	}

@@ -104,6 +104,7 @@ type recorder struct {
 	pending []RecordEntry // before start, at most recordPending
 	started bool
 	closed  bool
+	waited  bool // the recorder's goroutine has ended
 	ch      chan recItem
 	done    chan struct{}
 	err     error // the writer's, read after done
@@ -179,19 +180,39 @@ func (r *recorder) audioAt(ts time.Duration, p []byte) {
 	r.enqueue(recItem{audio: b, ts: ts})
 }
 
-// close ends the recording and waits until the files are written.
-func (r *recorder) close() error {
-	if r == nil || r.closed {
+// close ends the recording and waits until the files are written, at
+// most bound when bound > 0: past it, it returns errRecordSlow and a
+// later close waits again.
+func (r *recorder) close(bound time.Duration) error {
+	if r == nil {
 		return nil
 	}
-	r.closed = true
-	if !r.started {
+	if !r.closed {
+		r.closed = true
+		if r.started {
+			close(r.ch)
+		}
+	}
+	if !r.started || r.waited {
 		return nil
 	}
-	close(r.ch)
+	if bound > 0 {
+		t := time.NewTimer(bound)
+		defer t.Stop()
+		select {
+		case <-r.done:
+		case <-t.C:
+			return errRecordSlow
+		}
+	}
 	<-r.done
+	r.waited = true
 	return r.err
 }
+
+// errRecordSlow is what a bounded recorder.close returns when the sink
+// had not finished.
+var errRecordSlow = errors.New("audiohook: recorder: the sink has not finished")
 
 // writeRecording is the recorder's goroutine.
 func writeRecording(ctx context.Context, sink RecordSink, id string, media *wire.MediaParameter, pending []RecordEntry, ch <-chan recItem) (err error) {

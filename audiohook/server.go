@@ -116,10 +116,10 @@ type ServerOptions struct {
 	// under half the budget re-arms); 0: DefaultLagBudget (100 ms); <0: off.
 	LagBudget time.Duration
 
-	// Recorder records each session (WAV + JSON), complete at closed or Done.
+	// Recorder records each session (WAV + JSON), complete at Done, and at
+	// closed when the sink finishes within min(5 s, WriteTimeout).
 	Recorder RecordSink
-	// Logger receives protocol diagnostics; nil means none. Secrets are
-	// never logged.
+	// Logger receives protocol diagnostics, never secrets; nil means none.
 	Logger *slog.Logger
 	// OriginPatterns lists hosts (path.Match, case insensitive; with "://"
 	// against scheme://host) accepted in an Origin other than Host; nil: same

@@ -80,8 +80,9 @@ type Conn struct {
 
 	// Cadence fast path (SetCadenceFastPath).
 	cfast  func(MessageType, []byte) bool
-	cpark  atomic.Int32 // readerActive, readerParked or readerLent
-	inWait bool         // registered for a cadence instant; guarded by cadences
+	cpark  atomic.Int32  // readerActive, readerParked or readerLent
+	rdl    atomic.Int64  // the read deadline in Unix ns (SetReadDeadline); 0 none
+	waitOn *cadenceTimer // the timer c is registered on; guarded by cadences
 
 	// Write side, owned by the holder of wlock.
 	wlock     chan struct{}
@@ -133,7 +134,12 @@ func (c *Conn) SetReadLimit(n int64) {
 // the connection is closed. Close and CloseNow also unblock ReadMessage.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	err := c.nc.SetReadDeadline(t)
-	c.wakeReader() // a deadline already past ends a cadence pause
+	var dl int64
+	if !t.IsZero() {
+		dl = t.UnixNano()
+	}
+	c.rdl.Store(dl) // the cadence timer wakes the reader once it is due
+	c.wakeReader()  // a deadline already past ends a cadence pause
 	return err
 }
 
@@ -404,8 +410,11 @@ func waitInstant(c *Conn, d int64) {
 		ct.t.Stop()
 		cadences.m[d] = ct
 	}
-	if !c.inWait {
-		c.inWait = true
+	if c.waitOn != ct {
+		// Also when c is still registered on the timer of an earlier
+		// cadence: that instant may be far off. The two timers cannot
+		// lend the read side at once (cpark).
+		c.waitOn = ct
 		ct.waiting = append(ct.waiting, c)
 	}
 	ct.armLocked()
@@ -432,7 +441,9 @@ func (ct *cadenceTimer) fire() {
 	ct.waiting, ct.spare = ct.spare[:0], nil
 	ct.armed = false
 	for _, c := range w {
-		c.inWait = false
+		if c.waitOn == ct {
+			c.waitOn = nil
+		}
 	}
 	cadences.Unlock()
 	parts := min(runtime.GOMAXPROCS(0), (len(w)+minPerPart-1)/minPerPart)
@@ -454,8 +465,8 @@ func (ct *cadenceTimer) fire() {
 	cadences.Lock()
 	keep := w[:0]
 	for _, c := range w {
-		if c != nil && !c.inWait {
-			c.inWait = true
+		if c != nil && c.waitOn == nil {
+			c.waitOn = ct
 			ct.waiting = append(ct.waiting, c)
 		}
 	}
@@ -469,10 +480,19 @@ func (ct *cadenceTimer) fire() {
 const minPerPart = 64
 
 // endPauses ends or lends the pauses of w, leaving in w the connections
-// that stay paused for the next instant and nil for the others.
+// that stay paused for the next instant and nil for the others. A reader
+// whose read deadline has passed is woken, to fail.
 func endPauses(w []*Conn) {
+	var now int64
 	for i, c := range w {
-		if c.cfast != nil && c.cpark.CompareAndSwap(readerParked, readerLent) {
+		due := false
+		if dl := c.rdl.Load(); dl != 0 {
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+			due = now >= dl
+		}
+		if !due && c.cfast != nil && c.cpark.CompareAndSwap(readerParked, readerLent) {
 			if c.cadenceParse() {
 				c.cpark.Store(readerParked)
 				continue

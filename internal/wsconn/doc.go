@@ -251,8 +251,9 @@
 // (start, stop, mark, DTMF, a control frame, a partial frame, text that
 // is not UTF-8, the end of the stream) wakes the reader, which reads it
 // as before, at most one cadence later as before; Close, CloseNow and
-// deadlines wake it at once, and it waits until the timer has handed the
-// read side back.
+// a deadline already past wake it at once, a future deadline at the first
+// instant after it, and it waits until the timer has handed the read side
+// back.
 //
 // A CPU profile of the twilio server (vgload -kind twilio -cpuprofile F),
 // before at 1,000 streams, after at 500 (the machine would not keep up

@@ -44,6 +44,7 @@ type quietReader struct {
 	readN func(uintptr)      // readNB
 	nb    bool               // reads return errWouldBlock instead of waiting (cadenceParse)
 	short bool               // the last non-blocking read emptied the socket
+	end   error              // an error or io.EOF a non-blocking read met, returned by every later read
 }
 
 // init enables quiet reads when nc is a socket.
@@ -94,6 +95,11 @@ func (q *quietReader) active() bool { return q.high }
 
 // readQuiet reads into b with the mark raised, lowering it before it waits.
 func (q *quietReader) readQuiet(b []byte) (int, error) {
+	if q.end != nil {
+		// cadenceParse's bufio.Reader consumed the error: the reader
+		// must see it, not a read of a socket that now reports EOF.
+		return 0, q.end
+	}
 	q.buf, q.n, q.err = b, 0, nil
 	var err error
 	if q.nb {
@@ -123,8 +129,9 @@ func (q *quietReader) readNB(fd uintptr) {
 			q.short, q.err = true, errWouldBlock
 		case err != nil:
 			q.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+			q.end = q.err
 		case n == 0:
-			q.err = io.EOF
+			q.err, q.end = io.EOF, io.EOF
 		default:
 			q.n, q.short = n, n < len(q.buf)
 		}
