@@ -814,9 +814,15 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	// stopped: reserve then refuses it (409 fenced).
 	var ps *pendingStart
 	if req.RequestID != "" {
+		// A call the Source does not know claims nothing (409 no_call):
+		// made-up call ids must not fill the log with claims.
+		if r, e = s.knownCall(r, req.CallID); e != nil {
+			return startAnswer{}, e
+		}
+		ctx = r.Context()
 		ps = s.pend(id, req.RequestID)
 		defer s.unpend(ps)
-		if e := s.claimStart(ctx, arrival(r), req.RequestID, req.CallID, id); e != nil {
+		if e := s.claimStart(ctx, arrival(r), p, req.RequestID, req.CallID, id); e != nil {
 			return startAnswer{}, e
 		}
 	}
