@@ -923,6 +923,13 @@ func (b *Bus) Route(ctx context.Context, callID string, msg []byte) ([]byte, err
 	return b.Send(ctx, node, msg)
 }
 
+// Holder implements oplog.Locator: the node whose Handler.Holds callID,
+// as Route finds it (oplog.ErrNoRoute when none does within
+// RouteTimeout).
+func (b *Bus) Holder(ctx context.Context, callID string) (string, error) {
+	return b.holder(ctx, callID)
+}
+
 // holder asks every node whether it holds callID and returns the first
 // that does. It stops early when every live node answered no.
 func (b *Bus) holder(ctx context.Context, callID string) (string, error) {

@@ -131,6 +131,15 @@ type Log interface {
 	ClaimRequest(ctx context.Context, id string, r Request) (held Request, won bool, err error)
 }
 
+// Locator is optionally implemented by a Log whose Route first finds the
+// node holding a call: Holder is that step alone (ErrNoRoute when no node
+// holds it). The agent server uses it to find the node before it builds
+// the forwarded command, so that the command's age counts the time the
+// search took.
+type Locator interface {
+	Holder(ctx context.Context, callID string) (node string, err error)
+}
+
 // Request is the claim of a client request id (Log.ClaimRequest): either
 // a start that runs under it, or a fence set by a stop, after which no
 // start of that id may run.
