@@ -275,6 +275,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("Origin"); o != "" && s.allowed(o) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", o)
+		// The widget waits as long as a 429 or 503 asks.
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		h.Add("Vary", "Origin")
 	}
 	s.mux.ServeHTTP(w, r)
