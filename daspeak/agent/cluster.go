@@ -215,8 +215,7 @@ func (s *Server) routed(op string, h func(http.ResponseWriter, *http.Request, Pr
 					return
 				}
 				r = r.WithContext(context.WithValue(r.Context(), authorizedKey{}, probe.CallID))
-				msg, _ := json.Marshal(command{Op: op, Body: body, Subject: p.Subject, AgentName: p.Name, Age: time.Since(arrival(r))})
-				reply, err := s.ops.Route(r.Context(), probe.CallID, msg)
+				reply, err := s.route(r, op, body, p, probe.CallID)
 				switch {
 				case err == nil:
 					if werr := writeReply(w, reply); werr == nil {
@@ -233,6 +232,32 @@ func (s *Server) routed(op string, h func(http.ResponseWriter, *http.Request, Pr
 		}
 		h(w, r, p)
 	}
+}
+
+// route forwards the request op with body of p about callID to the node
+// holding the call. The command's Age, from which that node times the
+// request's claim (MaxClaimDelay), is taken once the node is found
+// (oplog.Locator) and right before the command is sent, so it counts the
+// search. With a Log that cannot find the node alone, Age is taken
+// before Route, and Route is bounded by the arrival plus MaxClaimDelay:
+// a start whose search outlasts that is not forwarded.
+func (s *Server) route(r *http.Request, op string, body []byte, p Principal, callID string) ([]byte, error) {
+	ctx := r.Context()
+	arrived := arrival(r)
+	msg := func() []byte {
+		b, _ := json.Marshal(command{Op: op, Body: body, Subject: p.Subject, AgentName: p.Name, Age: time.Since(arrived)})
+		return b
+	}
+	if l, ok := s.ops.(oplog.Locator); ok {
+		node, err := l.Holder(ctx, callID)
+		if err != nil {
+			return nil, err
+		}
+		return s.ops.Send(ctx, node, msg())
+	}
+	ctx, cancel := context.WithDeadline(ctx, arrived.Add(s.maxClaimDelay))
+	defer cancel()
+	return s.ops.Route(ctx, callID, msg())
 }
 
 // stopRemote asks the node that owns an operation to stop it.

@@ -62,7 +62,9 @@
 // authenticated agent may act on any call. Every check happens before
 // anything changes: a refused re-verify leaves the running operation
 // alone. A start is checked in this order: the request's form (400),
-// the agent's right to the call (401, 403, 503), its request_id's claim
+// the agent's right to the call (401, 403, 503), with a request_id and a
+// CallInfo Source that the call exists (409 no_call: a call the Source
+// does not know claims nothing), its request_id's claim
 // (409 fenced, 409 request_id_used, 429 too_many_requests), then the call
 // and the caller (409 no_call, 400 bad_caller_id, 409 already_registered,
 // 404 not_registered, 409 busy): a start a stop fenced out is answered
@@ -80,11 +82,20 @@
 // anything runs, the stop claims the same id, and the first wins, on any
 // node ([oplog.Log.ClaimRequest]). A claim is never evicted by other
 // traffic: it is kept max(Retain, [oplog.MinRequestRetain]) (10 minutes
-// at least), and a call holds at most [oplog.MaxCallRequests] (64)
-// request ids at once: a start or stop naming a new one beyond that is
-// refused 429 too_many_requests with Retry-After (nothing starts, nothing
-// is fenced) until the oldest expires, while other calls' claims are
-// untouched. A start that has not claimed its id within [MaxClaimDelay]
+// at least), and an agent (Principal.Subject) holds at most
+// [oplog.MaxSubjectRequests] (64) request ids at once on a call, a call
+// at most [oplog.MaxCallRequests] (256) in all: a start or stop naming a
+// new one beyond either is refused 429 too_many_requests with
+// Retry-After (nothing starts, nothing is fenced) until the oldest of
+// those expires, while other agents' and calls' claims are untouched, so
+// an agent who floods a call with stops cannot lock the others on the
+// call out of it. With a Source that implements [CallInfo], a start or
+// stop with a request_id naming a call the Source does not know is
+// refused 409 no_call before any claim (a lookup that fails is 503), so
+// made-up call ids never fill the log: a fence is only needed for a
+// start that could run, and a start runs only on a call the Source
+// knows. Without CallInfo the server cannot tell, and these budgets (and
+// Memory's limit on all claims, [oplog.NewMemory]) are the only bound. A start that has not claimed its id within [MaxClaimDelay]
 // (1 minute) of reaching the server is refused 503 and never runs, so a
 // fence holds against any start of its id that reaches a server within 9
 // minutes of the stop: proxies in front must not hold a request longer.
@@ -102,7 +113,8 @@
 // settled (the operation has not ended yet, or the node that runs it did
 // not answer) the answer is 503: ask again. The stop is idempotent, and
 // is authorized as a start is (the CallAuthorizer must allow the agent
-// on the call; the call need not be live).
+// on the call; the call need not be live, but a CallInfo Source must
+// know it: else 409 no_call, and no start of it can run either).
 // A stop by call_id alone (no request_id, no operation_id) is best
 // effort: it stops whatever runs or is starting on the call at that
 // moment (a start still opening its audio is then answered 409 busy), on
@@ -129,8 +141,8 @@
 // [CallAuthorizer]), busy
 // (409), fenced (409: a stop named the start's request_id first; it never
 // runs), request_id_used (409), too_many_requests (429, with Retry-After:
-// the call holds [oplog.MaxCallRequests] request ids; nothing was started
-// or fenced), not_found (404: an unknown operation or
+// the agent holds [oplog.MaxSubjectRequests] request ids on the call, or
+// the call [oplog.MaxCallRequests]; nothing was started or fenced), not_found (404: an unknown operation or
 // endpoint), method_not_allowed (405, with Allow), too_large (413: a body
 // over 64 KiB), origin_not_allowed (403: a CORS preflight from an origin
 // not in Options.AllowedOrigins), unavailable (503: the server is

@@ -127,8 +127,9 @@ const (
 	// start used.
 	CodeRequestUsed = "request_id_used"
 	// CodeTooManyRequests (429, with Retry-After) refuses a start or a
-	// stop that names a new request_id on a call that already holds
-	// oplog.MaxCallRequests of them: nothing was started nor fenced.
+	// stop that names a new request_id on a call where the agent already
+	// holds oplog.MaxSubjectRequests of them, or the call
+	// oplog.MaxCallRequests: nothing was started nor fenced.
 	CodeTooManyRequests = "too_many_requests"
 	// CodeMethodNotAllowed: 405, with Allow, for a method the path has
 	// no route for.

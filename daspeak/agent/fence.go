@@ -74,10 +74,10 @@ func arrival(r *http.Request) time.Time {
 // (oplog.Log.ClaimRequest) by arrived+s.maxClaimDelay: a start whose id a
 // stop claimed first is refused with 409 fenced and never runs, and a
 // start that claimed too late (errLateStart) does not run either.
-func (s *Server) claimStart(ctx context.Context, arrived time.Time, reqID, callID, id string) *Error {
+func (s *Server) claimStart(ctx context.Context, arrived time.Time, p Principal, reqID, callID, id string) *Error {
 	deadline := arrived.Add(s.maxClaimDelay)
 	cctx, cancel := context.WithDeadline(ctx, deadline)
-	held, won, err := s.ops.ClaimRequest(cctx, reqID, oplog.Request{CallID: callID, OpID: id, Node: s.ops.Node()})
+	held, won, err := s.ops.ClaimRequest(cctx, reqID, oplog.Request{CallID: callID, OpID: id, Node: s.ops.Node(), Subject: p.Subject})
 	cancel()
 	late := !time.Now().Before(deadline)
 	switch {
@@ -103,14 +103,15 @@ func (s *Server) claimStart(ctx context.Context, arrived time.Time, reqID, callI
 
 // claimFailed is the answer of a request whose request id could not be
 // claimed (err from oplog.Log.ClaimRequest; what names the request in
-// the log): 429 too_many_requests when its call holds
-// oplog.MaxCallRequests claims, else 503 (the log is full or failed),
-// with Retry-After.
+// the log): 429 too_many_requests when the agent holds
+// oplog.MaxSubjectRequests claims on its call or the call
+// oplog.MaxCallRequests, else 503 (the log is full or failed), with
+// Retry-After.
 func (s *Server) claimFailed(err error, callID, what string) *Error {
 	var le *oplog.LimitError
 	switch {
 	case errors.As(err, &le) && le.CallID != "":
-		s.log.Warn("agent: "+what+" request id refused: too many on the call", "call_id", callID, "claims", le.Limit, "retry_after", le.RetryAfter)
+		s.log.Warn("agent: "+what+" request id refused: too many on the call", "call_id", callID, "per_agent", le.PerSubject, "claims", le.Limit, "retry_after", le.RetryAfter)
 		return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests,
 			Message: "too many request_ids on this call; nothing was started or stopped: retry later", RetryAfter: max(le.RetryAfter, time.Second)}
 	case errors.As(err, &le):
@@ -160,8 +161,13 @@ func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal
 		e.write(w)
 		return
 	}
+	r, e := s.knownCall(r, callID)
+	if e != nil {
+		e.write(w)
+		return
+	}
 	ctx := r.Context()
-	held, _, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{Fenced: true, CallID: callID, Node: s.ops.Node()})
+	held, _, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{Fenced: true, CallID: callID, Node: s.ops.Node(), Subject: p.Subject})
 	switch {
 	case err != nil:
 		s.claimFailed(err, callID, "a stop's").write(w)
@@ -196,6 +202,35 @@ func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal
 	ans.CallID, ans.RequestID = callID, reqID
 	s.log.Info("agent: start stopped by its request id", "call_id", callID, "operation_id", held.OpID, "stopped", ans.Stopped, "result", ans.Result, "agent", p.Subject)
 	WriteJSON(w, http.StatusOK, ans)
+}
+
+// errUnknownCall is the answer of a start or stop naming a call the
+// Source (a CallInfo) does not know: no request id is claimed for it.
+var errUnknownCall = &Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "no such call"}
+
+// knownCall refuses, before any request id is claimed for it, a call
+// the Source (a CallInfo) does not know (errUnknownCall; a lookup that
+// failed is 503 with Retry-After), so that made-up call ids never fill
+// the log with claims. A call that is known but has ended passes. The
+// lookup is kept in the returned request's context (lookupKey) for the
+// checks that follow. Without CallInfo every call passes: the server
+// cannot tell, and only the per-agent and per-call claim budgets bound
+// what is kept (with Memory, its MaxOps too).
+func (s *Server) knownCall(r *http.Request, callID string) (*http.Request, *Error) {
+	ci, ok := s.opts.Source.(CallInfo)
+	if !ok {
+		return r, nil
+	}
+	l := &callLookup{callID: callID}
+	l.callerID, l.live, l.err = lookupCall(r.Context(), ci, callID)
+	switch {
+	case errors.Is(l.err, ErrNoCall):
+		return r, errUnknownCall
+	case l.err != nil:
+		s.log.Warn("agent: call lookup failed", "call_id", callID, "err", l.err)
+		return r, &Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "call lookup failed", RetryAfter: time.Second}
+	}
+	return r.WithContext(context.WithValue(r.Context(), lookupKey{}, l)), nil
 }
 
 // errUnsettled is the 503 of a stop whose operation has not ended yet.

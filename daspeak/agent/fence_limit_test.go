@@ -33,33 +33,53 @@ func (e *env) postRaw(token, path, body string) (int, http.Header, string) {
 	return resp.StatusCode, resp.Header, string(raw)
 }
 
-// TestStopFloodKeepsOtherFences: an agent allowed on call A who floods
-// stops with fresh request ids fills A's claims (oplog.MaxCallRequests)
-// and is then refused 429 too_many_requests with Retry-After, in the
-// API's error shape; call B's fence, set before the flood, is not
-// evicted: B's start still queued somewhere is refused 409 fenced when it
-// arrives and stores nothing. A's own fenced ids stay fenced, and A's
-// starts with a new id are refused 429 too, starting nothing.
+// shareAuth is an Authenticator and CallAuthorizer: tokens "agent-x" and
+// "agent-y" may act on callA, "agent-b" on callB.
+type shareAuth struct{}
+
+func (shareAuth) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
+	tok, _ := BearerToken(r)
+	switch tok {
+	case "agent-x", "agent-y", "agent-b":
+		return Principal{Subject: tok}, nil
+	}
+	return Principal{}, ErrUnauthenticated
+}
+
+func (shareAuth) AuthorizeCall(ctx context.Context, r *http.Request, p Principal, callID string) error {
+	if (p.Subject == "agent-b") == (callID == callB) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is not on %s", ErrForbidden, p.Subject, callID)
+}
+
+// TestStopFloodKeepsOtherFences: an agent X allowed on call A who floods
+// stops with fresh request ids fills their own claims on A
+// (oplog.MaxSubjectRequests) and is then refused 429 too_many_requests
+// with Retry-After, in the API's error shape; X's starts with a new id
+// are refused 429 too, starting nothing. Agent Y on the same call is not
+// limited by X: Y's start runs and Y's own fence holds. Call B's fence,
+// set before the flood, is not evicted: B's start still queued somewhere
+// is refused 409 fenced when it arrives and stores nothing.
 func TestStopFloodKeepsOtherFences(t *testing.T) {
-	auth := &callAuth{}
 	e := newEnv(t, func(o *Options, s *fakeSource) {
-		o.Authenticator = auth
+		o.Source, o.Authenticator = infoSource{s}, shareAuth{}
 		// A log that keeps 100 claims: a flood of more than that must
 		// not push B's out.
 		o.Log = oplog.NewMemory(0, 100)
 	})
-	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}})
-	e.src.set(callB, fakeCall{clips: []string{"voices/awb_1.wav", "voices/awb_2.wav"}})
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: callerA, live: true})
+	e.src.set(callB, fakeCall{clips: []string{"voices/awb_1.wav", "voices/awb_2.wav"}, ani: callerB, live: true})
 	const fenceB = "6a1f0a52-9c43-4b0e-8f51-2f3c7d1e0b99"
 	code, _, body := e.postRaw("agent-b", "/stop", `{"call_id":"CA00000000000000000000000000000002","request_id":"6a1f0a52-9c43-4b0e-8f51-2f3c7d1e0b99"}`)
 	if want := `{"call_id":"CA00000000000000000000000000000002","request_id":"6a1f0a52-9c43-4b0e-8f51-2f3c7d1e0b99","fenced":true,"stopped":false}` + "\n"; code != 200 || body != want {
 		t.Fatalf("stop on B: %d %s", code, body)
 	}
 	const wantLimit = `{"code":"too_many_requests","error":"too many request_ids on this call; nothing was started or stopped: retry later"}` + "\n"
-	for i := range oplog.MaxCallRequests + 100 {
-		code, h, body := e.postRaw("agent-a", "/stop", fmt.Sprintf(`{"call_id":"CA00000000000000000000000000000001","request_id":"flood-%04d-0000-4000-8000-000000000000"}`, i))
-		if i < oplog.MaxCallRequests {
-			if code != 200 || !strings.Contains(body, `"fenced":true`) {
+	for i := range oplog.MaxSubjectRequests + 100 {
+		code, h, body := e.postRaw("agent-x", "/stop", fmt.Sprintf(`{"call_id":"CA00000000000000000000000000000001","request_id":"flood-%04d-0000-4000-8000-000000000000"}`, i))
+		if i < oplog.MaxSubjectRequests {
+			if want := fmt.Sprintf(`{"call_id":"CA00000000000000000000000000000001","request_id":"flood-%04d-0000-4000-8000-000000000000","fenced":true,"stopped":false}`+"\n", i); code != 200 || body != want {
 				t.Fatalf("stop %d on A: %d %s", i, code, body)
 			}
 			continue
@@ -72,19 +92,19 @@ func TestStopFloodKeepsOtherFences(t *testing.T) {
 	// B's fence holds: the start it fenced is refused when it arrives.
 	code, _, body = e.postRaw("agent-b", "/register", `{"call_id":"CA00000000000000000000000000000002","caller_id":"+14155550100","request_id":"6a1f0a52-9c43-4b0e-8f51-2f3c7d1e0b99"}`)
 	if want := `{"code":"fenced","error":"stopped before it started: a stop named this request_id"}` + "\n"; code != http.StatusConflict || body != want {
-		t.Fatalf("B's fenced start after A's flood: %d %s", code, body)
+		t.Fatalf("B's fenced start after X's flood: %d %s", code, body)
 	}
 	if code, m := e.postAs("agent-b", "/stop", map[string]any{"call_id": callB, "request_id": fenceB}); code != 200 || m["fenced"] != true {
 		t.Fatalf("B's stop again: %d %v", code, m)
 	}
-	// A's fenced ids stay fenced; a new one is refused, nothing starts.
-	code, _, body = e.postRaw("agent-a", "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"flood-0000-0000-4000-8000-000000000000"}`)
+	// X's fenced ids stay fenced; a new one is refused, nothing starts.
+	code, _, body = e.postRaw("agent-x", "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"flood-0000-0000-4000-8000-000000000000"}`)
 	if code != http.StatusConflict || !strings.Contains(body, `"code":"fenced"`) {
-		t.Fatalf("A's start of a fenced id: %d %s", code, body)
+		t.Fatalf("X's start of a fenced id: %d %s", code, body)
 	}
-	code, h, body := e.postRaw("agent-a", "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"a-new-one-0000-4000-8000-000000000000"}`)
+	code, h, body := e.postRaw("agent-x", "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"x-new-one-0000-4000-8000-000000000000"}`)
 	if code != http.StatusTooManyRequests || body != wantLimit || h.Get("Retry-After") == "" {
-		t.Fatalf("A's start of a new id: %d %s", code, body)
+		t.Fatalf("X's start of a new id: %d %s", code, body)
 	}
 	if ops, _ := e.srv.ops.Running(t.Context(), callA); len(ops) != 0 {
 		t.Fatalf("a refused start runs: %+v", ops)
@@ -94,10 +114,65 @@ func TestStopFloodKeepsOtherFences(t *testing.T) {
 			t.Fatalf("%s was registered", caller)
 		}
 	}
-	// B is not limited by A: a start with a new id runs.
-	code, _, body = e.postRaw("agent-b", "/verify", `{"call_id":"CA00000000000000000000000000000002","caller_id":"+14155550100","request_id":"b-new-one-0000-4000-8000-000000000000"}`)
-	if code != http.StatusNotFound || body != `{"code":"not_registered","error":"the caller has no stored credential"}`+"\n" {
-		t.Fatalf("B's verify with a new id: %d %s", code, body)
+	// Y, on the same call, is not limited by X: Y's fence holds...
+	code, _, body = e.postRaw("agent-y", "/stop", `{"call_id":"CA00000000000000000000000000000001","request_id":"y-fence-0000-4000-8000-000000000000"}`)
+	if want := `{"call_id":"CA00000000000000000000000000000001","request_id":"y-fence-0000-4000-8000-000000000000","fenced":true,"stopped":false}` + "\n"; code != 200 || body != want {
+		t.Fatalf("Y's stop on A after X's flood: %d %s", code, body)
+	}
+	code, _, body = e.postRaw("agent-y", "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"y-fence-0000-4000-8000-000000000000"}`)
+	if want := `{"code":"fenced","error":"stopped before it started: a stop named this request_id"}` + "\n"; code != http.StatusConflict || body != want {
+		t.Fatalf("Y's fenced start: %d %s", code, body)
+	}
+	// ...and Y's start with a new id runs to its end: the caller is
+	// registered.
+	code, _, body = e.postRaw("agent-y", "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"y-start-0000-4000-8000-000000000000"}`)
+	if code != http.StatusAccepted || !strings.Contains(body, `"operation_id":"`) {
+		t.Fatalf("Y's start on A after X's flood: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := e.mem.Get(t.Context(), callerA); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Y's register did not store the caller")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnknownCallClaimsNothing: with a Source that knows its calls
+// (CallInfo) and no CallAuthorizer (any agent may name any call), a stop
+// or a start with a request_id naming a call the Source does not know is
+// answered 409 no_call and claims nothing: a flood of made-up call ids
+// does not fill the log's claims (here 100), so a start on a real call
+// still runs, and the id the unknown call's stop named is free on that
+// call (no fence was written).
+func TestUnknownCallClaimsNothing(t *testing.T) {
+	mem := oplog.NewMemory(0, 100)
+	e := newEnv(t, func(o *Options, s *fakeSource) {
+		o.Source, o.Log = infoSource{s}, mem
+	})
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: callerA, live: true})
+	const noCall = `{"code":"no_call","error":"no such call"}` + "\n"
+	for i := range 150 {
+		code, _, body := e.postRaw(testToken, "/stop", fmt.Sprintf(`{"call_id":"CA%032d","request_id":"3f2b1c0d-0000-4000-8000-000000000001"}`, 1000+i))
+		if code != http.StatusConflict || body != noCall {
+			t.Fatalf("stop %d of an unknown call: %d %s", i, code, body)
+		}
+	}
+	code, _, body := e.postRaw(testToken, "/verify", `{"call_id":"CA00000000000000000000000000000009","caller_id":"+34911234567","request_id":"3f2b1c0d-0000-4000-8000-000000000002"}`)
+	if code != http.StatusConflict || body != noCall {
+		t.Fatalf("start on an unknown call: %d %s", code, body)
+	}
+	// Nothing was claimed: the stop's id is free on the call it named.
+	held, won, err := mem.ClaimRequest(t.Context(), "3f2b1c0d-0000-4000-8000-000000000001", oplog.Request{CallID: fmt.Sprintf("CA%032d", 1000), OpID: "op_t"})
+	if err != nil || !won || held.Fenced {
+		t.Fatalf("the unknown call's stop left a claim: %+v %v %v", held, won, err)
+	}
+	code, _, body = e.postRaw(testToken, "/register", `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567","request_id":"3f2b1c0d-0000-4000-8000-000000000003"}`)
+	if code != http.StatusAccepted || !strings.Contains(body, `"operation_id":"`) {
+		t.Fatalf("start on a real call after the flood: %d %s", code, body)
 	}
 }
 

@@ -275,6 +275,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("Origin"); o != "" && s.allowed(o) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", o)
+		// The widget waits as long as a 429 or 503 asks.
+		h.Set("Access-Control-Expose-Headers", "Retry-After")
 		h.Add("Vary", "Origin")
 	}
 	s.mux.ServeHTTP(w, r)
@@ -821,9 +823,15 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 	// stopped: reserve then refuses it (409 fenced).
 	var ps *pendingStart
 	if req.RequestID != "" {
+		// A call the Source does not know claims nothing (409 no_call):
+		// made-up call ids must not fill the log with claims.
+		if r, e = s.knownCall(r, req.CallID); e != nil {
+			return startAnswer{}, e
+		}
+		ctx = r.Context()
 		ps = s.pend(id, req.RequestID)
 		defer s.unpend(ps)
-		if e := s.claimStart(ctx, arrival(r), req.RequestID, req.CallID, id); e != nil {
+		if e := s.claimStart(ctx, arrival(r), p, req.RequestID, req.CallID, id); e != nil {
 			return startAnswer{}, e
 		}
 	}

@@ -28,9 +28,10 @@
 //   - Request claims (ClaimRequest): key "req.<call id>.<request id>" in the same
 //     bucket, made with a key-value Create (the first claim wins), kept
 //     Retain (at least oplog.MinRequestRetain) and never evicted; key
-//     "reqs.<call id>" lists a call's claims of the last Retain (at most
-//     oplog.MaxCallRequests: a new claim beyond is refused), written with
-//     compare-and-set.
+//     "reqs.<call id>" lists a call's claims of the last Retain, each with
+//     a tag of its subject (at most oplog.MaxSubjectRequests of one
+//     subject and oplog.MaxCallRequests in all: a new claim beyond is
+//     refused), written with compare-and-set.
 //   - Node leases: key-value bucket "<prefix>_nodes" whose history lasts
 //     Lease; each node puts its key every Lease/3 (value: a random
 //     instance id of the Bus and the time). A node whose key aged
@@ -920,6 +921,13 @@ func (b *Bus) Route(ctx context.Context, callID string, msg []byte) ([]byte, err
 		return nil, err
 	}
 	return b.Send(ctx, node, msg)
+}
+
+// Holder implements oplog.Locator: the node whose Handler.Holds callID,
+// as Route finds it (oplog.ErrNoRoute when none does within
+// RouteTimeout).
+func (b *Bus) Holder(ctx context.Context, callID string) (string, error) {
+	return b.holder(ctx, callID)
 }
 
 // holder asks every node whether it holds callID and returns the first

@@ -208,16 +208,29 @@ func callRequestsKey(callID string) string {
 
 // callRequests is the JSON of a call's claim list: the request ids
 // claimed on the call, oldest first, with when each was claimed (Unix
-// nanoseconds, the claiming node's clock). Entries older than Retain are
-// dropped when the list is next written; the list holds at most
-// oplog.MaxCallRequests.
+// nanoseconds, the claiming node's clock) and by whom (subjectTag).
+// Entries older than Retain are dropped when the list is next written;
+// the list holds at most oplog.MaxCallRequests, of which at most
+// oplog.MaxSubjectRequests of one subject.
 type callRequests struct {
 	Claims []callClaim `json:"claims"`
 }
 
 type callClaim struct {
-	ID string `json:"id"`
-	At int64  `json:"at"`
+	ID  string `json:"id"`
+	At  int64  `json:"at"`
+	Sub string `json:"sub,omitempty"`
+}
+
+// subjectTag is the list's tag of a claim's subject: the first 16 hex
+// digits of its SHA-256, so an entry's size does not grow with the
+// subject's ("" for none).
+func subjectTag(subject string) string {
+	if subject == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(subject))
+	return hex.EncodeToString(sum[:8])
 }
 
 // maxListTries bounds the compare-and-set writes of a call's claim list
@@ -234,10 +247,14 @@ const maxListTries = 50
 //
 // A new claim first takes a place in its call's claim list
 // ("reqs.<call>", written with compare-and-set, so concurrent claims on
-// any node each take their own place): a call holds at most
-// oplog.MaxCallRequests claims, and a claim of a new id beyond that is
-// refused with an *oplog.LimitError until the oldest is older than
-// Retain. Other calls' lists and claims are not touched.
+// any node each take their own place): a subject (r.Subject) holds at
+// most oplog.MaxSubjectRequests claims on a call and a call at most
+// oplog.MaxCallRequests, and a claim of a new id beyond either is refused
+// with an *oplog.LimitError until the oldest of those is older than
+// Retain. Other subjects' and calls' claims are not touched. The keys a
+// call keeps are thus bounded; the number of calls is not: the agent
+// server claims only for calls its Source knows when it can tell
+// (agent.CallInfo).
 func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (oplog.Request, bool, error) {
 	if !oplog.ValidRequestID(id) {
 		return oplog.Request{}, false, oplog.ErrBadRequestID
@@ -253,7 +270,7 @@ func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (opl
 	if held, ok, err := b.heldRequest(ctx, key, id); err != nil || ok {
 		return held, false, err
 	}
-	if err := b.takePlace(ctx, r.CallID, id); err != nil {
+	if err := b.takePlace(ctx, r.CallID, r.Subject, id); err != nil {
 		return oplog.Request{}, false, err
 	}
 	for range 3 {
@@ -286,11 +303,13 @@ func (b *Bus) heldRequest(ctx context.Context, key, id string) (held oplog.Reque
 	return held, true, nil
 }
 
-// takePlace enters id in callID's claim list (callRequests), dropping
-// the entries older than Retain, unless it holds oplog.MaxCallRequests
-// others: then an *oplog.LimitError. An id already in the list (an
-// earlier attempt whose claim was not made) keeps its place.
-func (b *Bus) takePlace(ctx context.Context, callID, id string) error {
+// takePlace enters id, claimed by subject, in callID's claim list
+// (callRequests), dropping the entries older than Retain, unless it holds
+// oplog.MaxSubjectRequests others of subject or oplog.MaxCallRequests
+// others in all: then an *oplog.LimitError. An id already in the list
+// (an earlier attempt whose claim was not made) keeps its place.
+func (b *Bus) takePlace(ctx context.Context, callID, subject, id string) error {
+	tag := subjectTag(subject)
 	key := callRequestsKey(callID)
 	for range maxListTries {
 		var list callRequests
@@ -319,10 +338,23 @@ func (b *Bus) takePlace(ctx context.Context, callID, id string) error {
 		if slices.ContainsFunc(list.Claims, func(c callClaim) bool { return c.ID == id }) {
 			return nil
 		}
+		var first int64
+		n := 0
+		for _, c := range list.Claims {
+			if c.Sub == tag {
+				if n == 0 {
+					first = c.At
+				}
+				n++
+			}
+		}
+		if n >= oplog.MaxSubjectRequests {
+			return &oplog.LimitError{CallID: callID, Subject: subject, PerSubject: true, Limit: n, RetryAfter: time.Unix(0, first).Add(b.o.Retain).Sub(now)}
+		}
 		if len(list.Claims) >= oplog.MaxCallRequests {
 			return &oplog.LimitError{CallID: callID, Limit: len(list.Claims), RetryAfter: time.Unix(0, list.Claims[0].At).Add(b.o.Retain).Sub(now)}
 		}
-		list.Claims = append(list.Claims, callClaim{ID: id, At: now.UnixNano()})
+		list.Claims = append(list.Claims, callClaim{ID: id, At: now.UnixNano(), Sub: tag})
 		val, _ := json.Marshal(list)
 		if rev == 0 {
 			_, err = b.ops.Create(ctx, key, val)

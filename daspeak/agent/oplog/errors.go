@@ -37,9 +37,16 @@ var (
 // LimitError is the ErrTooManyRequests of a ClaimRequest: a new claim was
 // refused so that no claim held is evicted (Log.ClaimRequest).
 type LimitError struct {
-	// CallID is the call whose claims reached MaxCallRequests; "" when
-	// the Log as a whole is full (Memory's MaxOps claims).
+	// CallID is the call whose claims reached MaxCallRequests, or on
+	// which Subject's reached MaxSubjectRequests; "" when the Log as a
+	// whole is full (Memory's MaxOps claims).
 	CallID string
+	// Subject is set when the claim's subject reached
+	// MaxSubjectRequests on CallID (PerSubject).
+	Subject string
+	// PerSubject: the subject's budget on the call is used up, not the
+	// call's.
+	PerSubject bool
 	// Limit is the number of claims held.
 	Limit int
 	// RetryAfter is how long until the oldest of them expires, when a
@@ -50,6 +57,9 @@ type LimitError struct {
 func (e *LimitError) Error() string {
 	if e.CallID == "" {
 		return fmt.Sprintf("%v: the log holds %d claims; retry in %v", ErrTooManyRequests, e.Limit, e.RetryAfter.Round(time.Second))
+	}
+	if e.PerSubject {
+		return fmt.Sprintf("%v: subject %q holds %d claims on call %s; retry in %v", ErrTooManyRequests, e.Subject, e.Limit, e.CallID, e.RetryAfter.Round(time.Second))
 	}
 	return fmt.Sprintf("%v: call %s holds %d claims; retry in %v", ErrTooManyRequests, e.CallID, e.Limit, e.RetryAfter.Round(time.Second))
 }

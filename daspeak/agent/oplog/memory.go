@@ -14,8 +14,9 @@ const MemoryNode = "local"
 // after their terminal record, and the oldest finished ones first when more
 // than MaxOps are kept; running operations are never forgotten. Request
 // claims (ClaimRequest) are kept max(Retain, MinRequestRetain) after they
-// were made and never evicted: a call holds at most MaxCallRequests, and
-// the Memory at most MaxOps, beyond which new claims are refused.
+// were made and never evicted: a subject holds at most MaxSubjectRequests
+// on a call, a call at most MaxCallRequests, and the Memory at most
+// MaxOps, beyond which new claims are refused.
 type Memory struct {
 	retain    time.Duration
 	reqRetain time.Duration // max(retain, MinRequestRetain)
@@ -27,12 +28,26 @@ type Memory struct {
 	order []string // ids in creation order, for pruning
 	// reqs are the request claims (ClaimRequest) by key (call id, " ",
 	// request id); reqOrder[reqHead:] their keys in claim order, and
-	// callReqs each call's claim times in that order: claims expire from
-	// the front, none is ever evicted.
+	// callReqs each call's claim times in that order, subjReqs each
+	// (call, subject)'s (subjectKey): claims expire from the front, none
+	// is ever evicted.
 	reqs     map[string]memReq
 	reqOrder []string
 	reqHead  int
 	callReqs map[string][]time.Time
+	subjReqs map[string][]time.Time
+}
+
+// subjectKey is the key of r's (call, subject) in Memory.subjReqs.
+func subjectKey(r Request) string { return r.CallID + "\x00" + r.Subject }
+
+// popFront drops the oldest time of m[key], and the key with its last.
+func popFront(m map[string][]time.Time, key string) {
+	if times := m[key]; len(times) > 1 {
+		m[key] = times[1:]
+	} else {
+		delete(m, key)
+	}
 }
 
 type memReq struct {
@@ -59,6 +74,7 @@ func NewMemory(retain time.Duration, maxOps int) *Memory {
 	return &Memory{
 		retain: retain, reqRetain: max(retain, MinRequestRetain), maxOps: maxOps, now: time.Now,
 		ops: map[string]*memOp{}, reqs: map[string]memReq{}, callReqs: map[string][]time.Time{},
+		subjReqs: map[string][]time.Time{},
 	}
 }
 
@@ -200,8 +216,8 @@ func (m *Memory) Running(ctx context.Context, callID string) ([]Op, error) {
 
 // ClaimRequest implements Log. Claims are kept max(retain,
 // MinRequestRetain) and never evicted: a new claim is refused with a
-// *LimitError while its call holds MaxCallRequests claims, or while the
-// Memory holds maxOps of them.
+// *LimitError while its subject holds MaxSubjectRequests claims on its
+// call, its call MaxCallRequests, or the Memory maxOps.
 func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Request, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Request{}, false, err
@@ -220,6 +236,10 @@ func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Reques
 	if held, ok := m.reqs[key]; ok {
 		return held.r, false, nil
 	}
+	sk := subjectKey(r)
+	if times := m.subjReqs[sk]; len(times) >= MaxSubjectRequests {
+		return Request{}, false, &LimitError{CallID: r.CallID, Subject: r.Subject, PerSubject: true, Limit: len(times), RetryAfter: times[0].Add(m.reqRetain).Sub(now)}
+	}
 	if times := m.callReqs[r.CallID]; len(times) >= MaxCallRequests {
 		return Request{}, false, &LimitError{CallID: r.CallID, Limit: len(times), RetryAfter: times[0].Add(m.reqRetain).Sub(now)}
 	}
@@ -230,11 +250,13 @@ func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Reques
 	m.reqs[key] = memReq{r: r, at: now}
 	m.reqOrder = append(m.reqOrder, key)
 	m.callReqs[r.CallID] = append(m.callReqs[r.CallID], now)
+	m.subjReqs[sk] = append(m.subjReqs[sk], now)
 	return r, true, nil
 }
 
 // expireRequests forgets the claims made reqRetain or longer before now:
-// the oldest, at the front of reqOrder and of their call's callReqs.
+// the oldest, at the front of reqOrder and of their call's callReqs and
+// subject's subjReqs.
 // m.mu is held.
 func (m *Memory) expireRequests(now time.Time) {
 	for m.reqHead < len(m.reqOrder) {
@@ -246,11 +268,8 @@ func (m *Memory) expireRequests(now time.Time) {
 		delete(m.reqs, key)
 		m.reqOrder[m.reqHead] = ""
 		m.reqHead++
-		if times := m.callReqs[held.r.CallID]; len(times) > 1 {
-			m.callReqs[held.r.CallID] = times[1:]
-		} else {
-			delete(m.callReqs, held.r.CallID)
-		}
+		popFront(m.callReqs, held.r.CallID)
+		popFront(m.subjReqs, subjectKey(held.r))
 	}
 	if m.reqHead > 0 && m.reqHead >= len(m.reqOrder)/2 {
 		n := copy(m.reqOrder, m.reqOrder[m.reqHead:])

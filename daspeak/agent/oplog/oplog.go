@@ -119,14 +119,25 @@ type Log interface {
 	//
 	// A claim is never evicted: it is kept at least MinRequestRetain (and
 	// at least the Log's retain) after it was made, whatever other claims
-	// are made meanwhile. To bound what is kept, a call holds at most
-	// MaxCallRequests claims: a claim of a new id on a call that holds
-	// that many is refused with a *LimitError (ErrTooManyRequests) until
-	// the oldest expires, and the claims of other calls are not touched.
+	// are made meanwhile. To bound what is kept, a subject holds at most
+	// MaxSubjectRequests claims on a call and a call at most
+	// MaxCallRequests: a claim of a new id beyond either is refused with
+	// a *LimitError (ErrTooManyRequests) until the oldest of those
+	// expires, and the claims of other subjects and calls are not
+	// touched.
 	// (Memory also refuses new claims, of any call, while it holds MaxOps
 	// of them.) A claim of an id already claimed is answered with the
 	// claim held, at any count.
 	ClaimRequest(ctx context.Context, id string, r Request) (held Request, won bool, err error)
+}
+
+// Locator is optionally implemented by a Log whose Route first finds the
+// node holding a call: Holder is that step alone (ErrNoRoute when no node
+// holds it). The agent server uses it to find the node before it builds
+// the forwarded command, so that the command's age counts the time the
+// search took.
+type Locator interface {
+	Holder(ctx context.Context, callID string) (node string, err error)
 }
 
 // Request is the claim of a client request id (Log.ClaimRequest): either
@@ -141,17 +152,32 @@ type Request struct {
 	OpID string `json:"op_id,omitempty"`
 	// Node is the node that claimed the id.
 	Node string `json:"node"`
+	// Subject is the principal (agent.Principal.Subject) whose start or
+	// stop made the claim: claims are budgeted per call and subject
+	// (MaxSubjectRequests). "" counts as one more subject.
+	Subject string `json:"subject,omitempty"`
 }
 
 // MaxRequestID is the longest request id ClaimRequest takes.
 const MaxRequestID = 64
 
-// MaxCallRequests is the most request claims a Log keeps for one call
-// (Log.ClaimRequest): an agent's widget makes one per start it sends (a
-// stop of a start names the start's id), so a call on which an agent
-// clicked register, verify or re-verify more than 64 times within
-// MinRequestRetain is refused until its oldest claim expires.
-const MaxCallRequests = 64
+// MaxSubjectRequests is the most request claims a Log keeps for one
+// subject (Request.Subject, the agent) on one call (Log.ClaimRequest):
+// an agent's widget makes one per start it sends (a stop of a start
+// names the start's id), so an agent who clicked register, verify or
+// re-verify more than 64 times on a call within MinRequestRetain is
+// refused until their oldest claim on it expires. The budget is the
+// subject's own: an agent who floods a call with stops of made-up ids
+// uses up their budget, not that of the others on the call (a
+// supervisor viewing the call, a second agent after a transfer).
+const MaxSubjectRequests = 64
+
+// MaxCallRequests is the most request claims a Log keeps for one call,
+// whatever their subjects (Log.ClaimRequest): it bounds what a call
+// keeps (MaxCallRequests/MaxSubjectRequests = 4 agents flooding one
+// call together use it up) while leaving the agents who share a call
+// room well beyond what clicks make.
+const MaxCallRequests = 256
 
 // MinRequestRetain is the least time a Log keeps a request claim after
 // it was made: a fence set by a stop must outlive every start that

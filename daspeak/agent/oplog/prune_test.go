@@ -100,11 +100,12 @@ func TestMemoryRequestPrune(t *testing.T) {
 	}
 }
 
-// TestMemoryRequestFlood: a flood of new request ids on one call (stops an
-// agent allowed on that call can send) fills that call's MaxCallRequests
-// and is then refused with a *LimitError naming the call, while another
-// call's fence, made before the flood, holds, and another call can still
-// claim.
+// TestMemoryRequestFlood: a flood of new request ids on one call by one
+// subject (stops an agent allowed on that call can send) fills that
+// subject's MaxSubjectRequests and is then refused with a *LimitError
+// naming the call and subject; other subjects fill the call up to
+// MaxCallRequests, beyond which any subject is refused; another call's
+// fence, made before the flood, holds, and another call can still claim.
 func TestMemoryRequestFlood(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1000, 0)
@@ -115,14 +116,14 @@ func TestMemoryRequestFlood(t *testing.T) {
 		t.Fatalf("fence of B: %v %v", won, err)
 	}
 	refused := 0
-	for i := range 10 * MaxCallRequests {
+	for i := range 10 * MaxSubjectRequests {
 		now = now.Add(time.Millisecond)
-		_, won, err := m.ClaimRequest(ctx, fmt.Sprintf("flood-%06d", i), Request{Fenced: true, CallID: "CAA"})
+		_, won, err := m.ClaimRequest(ctx, fmt.Sprintf("flood-%06d", i), Request{Fenced: true, CallID: "CAA", Subject: "x"})
 		var le *LimitError
 		switch {
-		case err == nil && won && i < MaxCallRequests:
-		case errors.As(err, &le) && i >= MaxCallRequests:
-			if le.CallID != "CAA" || le.Limit != MaxCallRequests || le.RetryAfter <= 0 || le.RetryAfter > MinRequestRetain {
+		case err == nil && won && i < MaxSubjectRequests:
+		case errors.As(err, &le) && i >= MaxSubjectRequests:
+			if le.CallID != "CAA" || !le.PerSubject || le.Subject != "x" || le.Limit != MaxSubjectRequests || le.RetryAfter <= 0 || le.RetryAfter > MinRequestRetain {
 				t.Fatalf("claim %d: %+v", i, le)
 			}
 			refused++
@@ -130,8 +131,19 @@ func TestMemoryRequestFlood(t *testing.T) {
 			t.Fatalf("claim %d of A's flood: won %v, %v", i, won, err)
 		}
 	}
-	if refused != 9*MaxCallRequests {
+	if refused != 9*MaxSubjectRequests {
 		t.Fatalf("%d claims refused", refused)
+	}
+	// Other subjects claim on A until the call holds MaxCallRequests.
+	for i := MaxSubjectRequests; i < MaxCallRequests; i++ {
+		sub := fmt.Sprintf("y%d", i/MaxSubjectRequests)
+		if _, won, err := m.ClaimRequest(ctx, fmt.Sprintf("other-%06d", i), Request{CallID: "CAA", Subject: sub}); err != nil || !won {
+			t.Fatalf("claim %d of %s on A: %v %v", i, sub, won, err)
+		}
+	}
+	var le *LimitError
+	if _, _, err := m.ClaimRequest(ctx, "one-more-on-a", Request{CallID: "CAA", Subject: "z"}); !errors.As(err, &le) || le.PerSubject || le.CallID != "CAA" || le.Limit != MaxCallRequests {
+		t.Fatalf("a claim on a full call: %v", err)
 	}
 	// B's fence holds: a start of its id on B loses to it.
 	held, won, err := m.ClaimRequest(ctx, "fence-of-b", Request{CallID: "CAB", OpID: "op_b"})
@@ -147,7 +159,7 @@ func TestMemoryRequestFlood(t *testing.T) {
 	}
 	// Once A's first claim expires, A may claim again.
 	now = time.Unix(1000, 0).Add(time.Millisecond).Add(MinRequestRetain)
-	if _, won, err := m.ClaimRequest(ctx, "after-expiry", Request{CallID: "CAA"}); err != nil || !won {
+	if _, won, err := m.ClaimRequest(ctx, "after-expiry", Request{CallID: "CAA", Subject: "x"}); err != nil || !won {
 		t.Fatalf("A after its oldest claim expired: %v %v", won, err)
 	}
 }

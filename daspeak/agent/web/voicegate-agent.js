@@ -382,6 +382,13 @@
       cause: 'You switched calls while {who} was being registered, and the widget could not confirm that it was stopped.',
       todo: 'Go back to that call and check whether the caller is registered.',
     },
+    // 429: the agent (or the call) holds as many request ids as the
+    // service keeps; {n} is the Retry-After in seconds.
+    too_many_requests: {
+      kind: 'error', title: 'Too many requests on this call',
+      cause: 'The voice service refused the request: too many were made on this call recently; nothing was started.',
+      todo: 'Try again in {n}\u00a0s.',
+    },
     unavailable: {
       kind: 'error', title: 'The voice service is restarting',
       cause: 'The voice service is shutting down and did not start this request; nothing was done.',
@@ -401,6 +408,8 @@
   // How long stopping an operation of a call the widget left may take
   // before the widget says it could not confirm it (ms).
   const LEAVE_TIMEOUT_MS = 20000;
+  // RETRY_AFTER_MAX_MS bounds the wait a Retry-After asks for (_retry).
+  const RETRY_AFTER_MAX_MS = 10000;
 
   // How long getTemporaryToken may take before the request it is for is
   // given up (ms): a token source that never answers must not hold a
@@ -826,6 +835,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const note = (e) => {
         if (e && e.code === 'token_timeout') notice.why = 'The agent desk did not give the widget a sign-in token in time.';
         else if (e && (e.code === 'network' || e.status >= 500)) notice.why = 'The voice service could not be reached.';
+        else if (e && e.status === 429) notice.why = 'Too many requests on this call.';
         throw e;
       };
       this._notice(notice, ROWS.left_stopping);
@@ -888,18 +898,25 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     // _retry calls fn until it resolves, waiting longer each time
     // (0.5 s doubling to 4 s) after an error of the network or of the
-    // service (5xx); any other error, or signal aborted, ends it.
+    // service (5xx), or for the answer's Retry-After (at most
+    // RETRY_AFTER_MAX_MS) after a 429 too_many_requests (the call holds
+    // as many request ids as the service keeps: a fence stop must be
+    // retried, or a start still in transit could run once the oldest
+    // expires) or a 5xx that gives one; any other error, or signal
+    // aborted, ends it.
     async _retry(fn, signal) {
       for (let delay = 500; ; delay = Math.min(4000, delay * 2)) {
+        let wait = delay;
         try {
           return await fn();
         } catch (e) {
-          const transient = e && (e.code === 'network' || e.code === 'internal' || e.code === 'token_timeout' || e.status >= 500);
+          const transient = e && (e.code === 'network' || e.code === 'internal' || e.code === 'token_timeout' || e.code === 'too_many_requests' || e.status === 429 || e.status >= 500);
           if (!transient || signal.aborted) throw e;
-          console.warn('voicegate-agent: retrying in ' + delay + ' ms:', e.message || e);
+          if (typeof e.retryAfter === 'number') wait = Math.min(RETRY_AFTER_MAX_MS, Math.max(500, e.retryAfter * 1000));
+          console.warn('voicegate-agent: retrying in ' + wait + ' ms:', e.message || e);
         }
         await new Promise((resolve) => {
-          const t = setTimeout(resolve, delay);
+          const t = setTimeout(resolve, wait);
           signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
         });
         if (signal.aborted) throw new APIError('network', 0, 'gave up');
@@ -1154,6 +1171,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         const code = served ? data.code : codeOfStatus(res.status);
         const err = new APIError(code, res.status, (data && data.error) || res.statusText, served);
         err.auth = auth; // the token refused (a 403 is retried with another)
+        // Retry-After in seconds (429, 503), when the answer gives it.
+        const ra = Number(res.headers.get('Retry-After'));
+        if (res.headers.get('Retry-After') && Number.isInteger(ra) && ra >= 0) err.retryAfter = ra;
         throw err;
       }
       return data || {};
@@ -1570,6 +1590,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const note = (err) => {
         if (err && err.code === 'token_timeout') why = 'The agent desk did not give the widget a sign-in token in time.';
         else if (err && (err.code === 'network' || err.status >= 500)) why = 'The voice service could not be reached.';
+        else if (err && err.status === 429) why = 'Too many requests on this call.';
         throw err;
       };
       let row = reg ? ROWS.lost_register_unknown : ROWS.lost_verify_unknown;
@@ -1863,7 +1884,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (e.code === 'network') row = ROWS.connection;
       else if (e.code === 'bad_request' || e.code === 'not_found') row = ROWS.configuration;
       else if (e.code === 'bad_caller_id' && e.message === CALLER_MISMATCH) row = ROWS.caller_mismatch;
-      else row = ROWS[e.code] || ROWS.internal;
+      else if (e.code === 'too_many_requests' || e.status === 429) {
+        const n = typeof e.retryAfter === 'number' ? Math.max(1, e.retryAfter) : 60;
+        row = Object.assign({}, ROWS.too_many_requests, { todo: ROWS.too_many_requests.todo.replace('{n}', String(n)) });
+      } else row = ROWS[e.code] || ROWS.internal;
       if (row === ROWS.forbidden) {
         this.m.forbidden = true;
         this.m.forbiddenAuth = e.auth;

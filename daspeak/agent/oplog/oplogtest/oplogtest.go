@@ -35,12 +35,14 @@ func Run(t *testing.T, newLog func(t *testing.T) oplog.Log) {
 	t.Run("RequestFlood", func(t *testing.T) { requestFlood(t, newLog(t)) })
 }
 
-// requestFlood checks that claims are bounded per call and never
-// evicted: a flood of new request ids on call A (as stops from an agent
-// allowed on A send), from concurrent clients, wins exactly
-// MaxCallRequests claims and the rest are refused with a *LimitError
-// naming A; a fence on call B made before the flood still holds against
-// a start of its id, and B can still claim.
+// requestFlood checks that claims are bounded per call and subject and
+// never evicted: a flood of new request ids on call A by subject X (as
+// stops from an agent allowed on A send), from concurrent clients, wins
+// exactly MaxSubjectRequests claims and the rest are refused with a
+// *LimitError naming A and X; subject Y can still claim on A; other
+// subjects fill A up to MaxCallRequests, beyond which any subject is
+// refused; a fence on call B made before the flood still holds against a
+// start of its id, and B can still claim.
 func requestFlood(t *testing.T, m oplog.Log) {
 	ctx := context.Background()
 	var b [8]byte
@@ -52,7 +54,7 @@ func requestFlood(t *testing.T, m oplog.Log) {
 		t.Fatalf("fence on B: %v %v", won, err)
 	}
 	const clients, extra = 4, 12
-	total := oplog.MaxCallRequests + extra
+	total := oplog.MaxSubjectRequests + extra
 	var mu sync.Mutex
 	won, refused := 0, 0
 	var wg sync.WaitGroup
@@ -61,13 +63,13 @@ func requestFlood(t *testing.T, m oplog.Log) {
 		go func() {
 			defer wg.Done()
 			for i := c; i < total; i += clients {
-				_, ok, err := m.ClaimRequest(ctx, fmt.Sprintf("flood-%s-%04d", tag, i), oplog.Request{Fenced: true, CallID: callA, Node: m.Node()})
+				_, ok, err := m.ClaimRequest(ctx, fmt.Sprintf("flood-%s-%04d", tag, i), oplog.Request{Fenced: true, CallID: callA, Node: m.Node(), Subject: "agent-x"})
 				var le *oplog.LimitError
 				mu.Lock()
 				switch {
 				case err == nil && ok:
 					won++
-				case errors.As(err, &le) && errors.Is(err, oplog.ErrTooManyRequests) && le.CallID == callA && le.RetryAfter > 0:
+				case errors.As(err, &le) && errors.Is(err, oplog.ErrTooManyRequests) && le.CallID == callA && le.PerSubject && le.Subject == "agent-x" && le.RetryAfter > 0:
 					refused++
 				default:
 					t.Errorf("flood claim %d: won %v, %v", i, ok, err)
@@ -77,8 +79,23 @@ func requestFlood(t *testing.T, m oplog.Log) {
 		}()
 	}
 	wg.Wait()
-	if won != oplog.MaxCallRequests || refused != extra {
-		t.Fatalf("flood of %d new ids on one call: %d won, %d refused; want %d and %d", total, won, refused, oplog.MaxCallRequests, extra)
+	if won != oplog.MaxSubjectRequests || refused != extra {
+		t.Fatalf("flood of %d new ids by one subject on one call: %d won, %d refused; want %d and %d", total, won, refused, oplog.MaxSubjectRequests, extra)
+	}
+	// Another subject on A is not limited by X.
+	if _, ok, err := m.ClaimRequest(ctx, "y-start-"+tag, oplog.Request{CallID: callA, OpID: "op_y", Node: m.Node(), Subject: "agent-y"}); err != nil || !ok {
+		t.Fatalf("Y's claim on A after X's flood: %v %v", ok, err)
+	}
+	// The call as a whole is bounded.
+	for i := oplog.MaxSubjectRequests + 1; i < oplog.MaxCallRequests; i++ {
+		sub := fmt.Sprintf("agent-z%d", i/oplog.MaxSubjectRequests)
+		if _, ok, err := m.ClaimRequest(ctx, fmt.Sprintf("fill-%s-%04d", tag, i), oplog.Request{Fenced: true, CallID: callA, Node: m.Node(), Subject: sub}); err != nil || !ok {
+			t.Fatalf("claim %d by %s on A: %v %v", i, sub, ok, err)
+		}
+	}
+	var le *oplog.LimitError
+	if _, _, err := m.ClaimRequest(ctx, "over-"+tag, oplog.Request{Fenced: true, CallID: callA, Node: m.Node(), Subject: "agent-w"}); !errors.As(err, &le) || le.PerSubject || le.CallID != callA || le.Limit != oplog.MaxCallRequests || le.RetryAfter <= 0 {
+		t.Fatalf("a new subject's claim on a full call: %v", err)
 	}
 	held, ok, err := m.ClaimRequest(ctx, "fence-"+tag, oplog.Request{CallID: callB, OpID: "op_b", Node: m.Node()})
 	if err != nil || ok || held != fence {
