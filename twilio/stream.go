@@ -634,10 +634,13 @@ func (s *Stream) fastMessage(typ wsconn.MessageType, msg []byte) bool {
 	if _, err := scanMedia(msg, s.b64Buf, &s.mm); err != nil {
 		return false
 	}
+	idx, ok := trackIndex(s.mm.track)
 	useIdle := s.opts.IdleTimeout > 0
 	if useIdle && (s.reread.Swap(false) || s.readAt.IsZero()) {
 		s.readAt = s.opts.clock.Now()
 	}
+	// One lock pair per message: the count, the idle record and the
+	// track's placement (onMedia takes a second pair).
 	s.mu.Lock()
 	if useIdle && s.idleFired {
 		s.mu.Unlock()
@@ -647,8 +650,16 @@ func (s *Stream) fastMessage(typ wsconn.MessageType, msg []byte) bool {
 	if useIdle {
 		s.lastMsg = s.readAt
 	}
+	if !ok {
+		s.stats.Ignored++
+		s.mu.Unlock()
+		return true
+	}
+	gap, ts, dur, late := s.placeLocked(idx, &s.mm)
 	s.mu.Unlock()
-	s.onMedia(&s.mm)
+	if !late {
+		s.pushMedia(idx, &s.mm, gap, ts, dur)
+	}
 	return true
 }
 
@@ -922,36 +933,53 @@ const halfFrame = 10 * time.Millisecond
 // sampleTime is the play time of one 8 kHz sample.
 const sampleTime = time.Second / 8000
 
-func (s *Stream) onMedia(m *mediaMsg) {
-	var idx int
-	switch string(m.track) {
+// trackIndex maps a media message's track to its index in Stream.tracks;
+// ok is false for a track that is not Twilio's.
+func trackIndex(track []byte) (idx int, ok bool) {
+	switch string(track) {
 	case "inbound", "inbound_track", "":
 		// Twilio always names the track; some clones omit it on
 		// single-track streams.
-		idx = 0
+		return 0, true
 	case "outbound", "outbound_track":
-		idx = 1
-	default:
+		return 1, true
+	}
+	return 0, false
+}
+
+func (s *Stream) onMedia(m *mediaMsg) {
+	idx, ok := trackIndex(m.track)
+	if !ok {
 		s.count1(&s.stats.Ignored)
 		return
 	}
 	s.mu.Lock()
+	gap, ts, dur, late := s.placeLocked(idx, m)
+	s.mu.Unlock()
+	if !late {
+		s.pushMedia(idx, m, gap, ts, dur)
+	}
+}
+
+// placeLocked places a media message on its track's clock; late reports
+// that it is not to be queued (empty, after stop or Close, or late).
+func (s *Stream) placeLocked(idx int, m *mediaMsg) (gap, ts, dur time.Duration, late bool) {
 	if len(m.payload) == 0 || s.stopped || s.closed {
 		s.stats.Ignored++
-		s.mu.Unlock()
-		return
+		return 0, 0, 0, true
 	}
 	if !s.haveFirst {
 		s.firstTS, s.haveFirst = m.timestamp, true
 	}
-	ts := time.Duration(m.timestamp-s.firstTS) * time.Millisecond
-	dur := time.Duration(len(m.payload)) * sampleTime
+	ts = time.Duration(m.timestamp-s.firstTS) * time.Millisecond
+	dur = time.Duration(len(m.payload)) * sampleTime
+	gap, late = s.tracks[idx].Place(ts, dur, &s.gaps)
+	return gap, ts, dur, late
+}
+
+// pushMedia queues a placed media message, after the silence of its gap.
+func (s *Stream) pushMedia(idx int, m *mediaMsg, gap, ts, dur time.Duration) {
 	tr := &s.tracks[idx]
-	gap, late := tr.Place(ts, dur, &s.gaps)
-	s.mu.Unlock()
-	if late {
-		return
-	}
 	f := voicegate.Frame{
 		Encoding:   voicegate.PCMU,
 		SampleRate: 8000,
