@@ -495,7 +495,8 @@ const yieldEvery = 64
 // In a CPU profile at 1,000 streams (vgload -kind twilio -n 1000
 // -duration 8s -cpuprofile F) runtime.asyncPreempt, where the signals'
 // kernel time is counted, took 10.5% of the server's samples; with the
-// yields it is gone (see the package doc, Cadence timer that parses).
+// yields 5.3%, on a loaded machine (see the package doc, Cadence timer
+// that parses).
 func endPauses(w []*Conn) {
 	var now int64
 	for i, c := range w {
