@@ -1116,15 +1116,12 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 			// deleted says whether a record was there: a delete of a
 			// caller with nothing stored still clears any orphaned
 			// audio, but it is not reported (or logged) as a deletion.
+			// A record the read cannot open (sealed with a retired key,
+			// say) still counts as there and is deleted all the same.
 			t := time.Now()
 			_, err := s.opts.Store.Get(r.Context(), callerID)
-			existed := err == nil
-			if errors.Is(err, credstore.ErrNotFound) {
-				err = nil
-			}
-			if err == nil {
-				err = s.opts.Store.Delete(r.Context(), callerID)
-			}
+			existed := !errors.Is(err, credstore.ErrNotFound)
+			err = s.opts.Store.Delete(r.Context(), callerID)
 			s.obs.StoreCall("delete", time.Since(t), err)
 			switch {
 			case err != nil:
