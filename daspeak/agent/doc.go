@@ -94,7 +94,10 @@
 // refused 409 no_call before any claim (a lookup that fails is 503), so
 // made-up call ids never fill the log: a fence is only needed for a
 // start that could run, and a start runs only on a call the Source
-// knows. Without CallInfo the server cannot tell, and these budgets (and
+// knows. A stop whose request_id was claimed on the call before the
+// Source forgot it (a Genesys call once its AudioHook session closed) is
+// answered from that claim, as on a known call ([oplog.Log.HeldRequest]:
+// the claim is read, none is made). Without CallInfo the server cannot tell, and these budgets (and
 // Memory's limit on all claims, [oplog.NewMemory]) are the only bound. A start that has not claimed its id within [MaxClaimDelay]
 // (1 minute) of reaching the server is refused 503 and never runs, so a
 // fence holds against any start of its id that reaches a server within 9
@@ -114,7 +117,8 @@
 // not answer) the answer is 503: ask again. The stop is idempotent, and
 // is authorized as a start is (the CallAuthorizer must allow the agent
 // on the call; the call need not be live, but a CallInfo Source must
-// know it: else 409 no_call, and no start of it can run either).
+// know it or hold a claim of the request_id on it: else 409 no_call,
+// nothing is claimed, and no start of it can run either).
 // A stop by call_id alone (no request_id, no operation_id) is best
 // effort: it stops whatever runs or is starting on the call at that
 // moment (a start still opening its audio is then answered 409 busy), on
