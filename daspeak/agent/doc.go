@@ -47,6 +47,11 @@
 //	POST {base}/stop                      {"call_id"} (best effort)                     200 {"call_id","stopped"}
 //	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
 //
+// Delete's deleted is true when the delete removed a credential record;
+// with a Store that implements credstore.Remover (the built-in ones) it
+// is the store's own word, so a record another node stored meanwhile is
+// counted.
+//
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
 // implements [CallInfo] binds it to the call: register, verify, reverify
 // and delete need a live call whose caller is the caller_id (an empty one

@@ -1113,15 +1113,16 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 					return
 				}
 			}
-			// deleted says whether a record was there: a delete of a
-			// caller with nothing stored still clears any orphaned
-			// audio, but it is not reported (or logged) as a deletion.
-			// A record the read cannot open (sealed with a retired key,
-			// say) still counts as there and is deleted all the same.
+			// deleted says whether this delete removed a record: a
+			// delete of a caller with nothing stored still clears any
+			// orphaned audio, but it is not reported (or logged) as a
+			// deletion. A record the read cannot open (sealed with a
+			// retired key, say) still counts and is deleted all the same;
+			// with a credstore.Remover, so does a record another node
+			// stored just before the delete (see CredentialStore.remove).
 			t := time.Now()
-			_, err := s.opts.Store.Get(r.Context(), callerID)
-			existed := !errors.Is(err, credstore.ErrNotFound)
-			err = s.opts.Store.Delete(r.Context(), callerID)
+			rm, err := s.opts.Store.remove(r.Context(), callerID)
+			existed := rm.record
 			s.obs.StoreCall("delete", time.Since(t), err)
 			switch {
 			case err != nil:
