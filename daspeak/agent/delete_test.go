@@ -34,7 +34,8 @@ func TestDeleteTruthful(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := map[string]any{"call_id": callA, "caller_id": callerA}
-	if code, m := e.post("/delete", body); code != 200 || m["deleted"] != true {
+	// No enrolment audio is kept (no AudioDir): none is said removed.
+	if code, m := e.post("/delete", body); code != 200 || m["deleted"] != true || m["audio_deleted"] != false {
 		t.Fatalf("delete of a record the store cannot open: %d %v", code, m)
 	}
 	if _, err := mem.Get(ctx, callerA); !errors.Is(err, credstore.ErrNotFound) {

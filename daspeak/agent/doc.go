@@ -40,7 +40,7 @@
 //	POST {base}/verify                    {"call_id","caller_id","request_id"?,"audio_total_duration"?,
 //	                                       "authenticity_threshold"?,"score_threshold"?} 202 as register, "kind":"verify"
 //	POST {base}/reverify                  as verify                                     202: always a fresh operation
-//	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"caller_id"}
+//	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"audio_deleted","caller_id"}
 //	POST {base}/stop                      {"operation_id"}                              200 {"operation_id","stopped"}
 //	POST {base}/stop                      {"call_id","request_id"}                      200 {"call_id","request_id","fenced",
 //	                                                                                        "operation_id"?,"stopped","result"?}
@@ -50,7 +50,9 @@
 // Delete's deleted is true when the delete removed a credential record;
 // with a Store that implements credstore.Remover (the built-in ones) it
 // is the store's own word, so a record another node stored meanwhile is
-// counted.
+// counted. audio_deleted is true when a file of the caller's enrolment
+// audio was removed: false when the server keeps no enrolment audio
+// ([CredentialStore].AudioDir empty) or none was kept for the caller.
 //
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
 // implements [CallInfo] binds it to the call: register, verify, reverify

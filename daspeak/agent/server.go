@@ -1133,7 +1133,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 				} else {
 					s.log.Info("agent: delete of a caller with no credential", "call_id", req.CallID, "agent", p.Subject)
 				}
-				WriteJSON(w, http.StatusOK, map[string]any{"deleted": existed, "caller_id": callerID})
+				WriteJSON(w, http.StatusOK, map[string]any{"deleted": existed, "audio_deleted": rm.audio, "caller_id": callerID})
 				return
 			}
 		}

@@ -110,7 +110,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Delete removes the credential and the enrolment audio.
-	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != true || m["caller_id"] != callerA {
+	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != true || m["audio_deleted"] != true || m["caller_id"] != callerA {
 		t.Fatalf("delete: %d %v", code, m)
 	}
 	if _, err := e.mem.Get(context.Background(), callerA); !errors.Is(err, credstore.ErrNotFound) {
@@ -124,7 +124,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// A second delete finds nothing and says so: no deletion is reported
 	// that did not happen.
-	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != false || m["caller_id"] != callerA {
+	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != false || m["audio_deleted"] != false || m["caller_id"] != callerA {
 		t.Fatalf("second delete: %d %v", code, m)
 	}
 	if code, m := e.post("/verify", map[string]any{"call_id": callA, "caller_id": callerA}); code != 404 || m["code"] != "not_registered" {

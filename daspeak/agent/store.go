@@ -112,6 +112,9 @@ type removal struct {
 	// delete found (one it could not open included) counts, so a record
 	// written between the read and the delete is missed.
 	record bool
+	// audio: a file of the caller's enrolment audio was removed from
+	// AudioDir (false without AudioDir, or when none was kept).
+	audio bool
 }
 
 // remove removes callerID's enrolment audio and then its record (see
@@ -139,7 +142,11 @@ func (c *CredentialStore) remove(ctx context.Context, callerID string) (removal,
 			return rm, err
 		}
 		for _, n := range names {
-			if err := os.Remove(filepath.Join(c.AudioDir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			err := os.Remove(filepath.Join(c.AudioDir, n))
+			switch {
+			case err == nil:
+				rm.audio = true
+			case !errors.Is(err, fs.ErrNotExist):
 				return rm, fmt.Errorf("agent: removing enrolment audio: %w", err)
 			}
 		}

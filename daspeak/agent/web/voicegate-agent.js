@@ -1861,10 +1861,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.phase = 'idle';
       this.m.notPerformed = false;
       // deleted:false: nothing was stored (deleted meanwhile elsewhere).
+      // The audio is said removed only when the service says it removed
+      // some (audio_deleted): a service that keeps none removes none.
+      const audio = !!(r && r.audio_deleted === true);
       if (r && r.deleted === false) {
-        this._show({ kind: 'info', title: 'Nothing to delete', cause: 'The caller had no voice registration: it was already deleted.', todo: '' }, null);
+        const cause = 'The caller had no voice registration: it was already deleted.' + (audio ? ' Enrolment audio left from it was removed.' : '');
+        this._show({ kind: 'info', title: 'Nothing to delete', cause, todo: '' }, null);
       } else {
-        this._show({ kind: 'info', title: 'Registration deleted', cause: 'The caller\u2019s voice registration and its audio were removed.', todo: '' }, null);
+        const cause = audio ? 'The caller\u2019s voice registration and its audio were removed.' : 'The caller\u2019s voice registration was removed.';
+        this._show({ kind: 'info', title: 'Registration deleted', cause, todo: '' }, null);
       }
       this.$('main').focus();
     }
