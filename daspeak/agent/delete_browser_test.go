@@ -69,3 +69,45 @@ func TestWidgetDeleteSaysAudio(t *testing.T) {
 		})
 	}
 }
+
+// TestWidgetCancelCauseBrowser: a check cut by a delete (here from the
+// API, as another desk would) ends with error-cancelled, cause deleted:
+// the widget says why by the cause code, not "Stopped", and that the
+// caller is no longer registered.
+func TestWidgetCancelCauseBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: callerA, live: true})
+	op := e.start("/register", callA, callerA, nil)
+	if _, msgs := e.events(op["events_url"].(string), ""); checkStream(t, msgs, op).Event != "result-success" {
+		t.Fatal("the register did not succeed")
+	}
+	// No speech comes: the check runs until something ends it.
+	e.src.set(callA, fakeCall{ani: callerA, live: true, hold: true})
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/page" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			io.WriteString(w, deletePage)
+			return
+		}
+		e.srv.ServeHTTP(w, r)
+	}))
+	defer site.Close()
+	p := b.NewPage(320, 900)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#w >> #" + id }
+	p.WaitText(sel("main"), "^Authenticate User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("state"), "^Checking voice", 5*time.Second)
+	e.waitRunning(callA)
+	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != true {
+		t.Fatalf("delete: %d %v", code, m)
+	}
+	p.WaitText(sel("otitle"), "^Check ended$", 10*time.Second)
+	p.WaitText(sel("ocause"), `^The check ended: the caller.s voice registration was deleted\.$`, time.Second)
+	p.WaitText(sel("state"), "^Not registered$", time.Second)
+	p.WaitText(sel("alert"), `^Check ended\. The check ended: the caller.s voice registration was deleted\.$`, 2*time.Second)
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}

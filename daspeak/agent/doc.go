@@ -179,7 +179,10 @@
 // seven das-Peak names (result-success, result-fail-score,
 // result-fail-spoof, error-consumer-not-ready, error-parameters,
 // error-audio, error-das-Peak) and voicegate's error-store and
-// error-cancelled; each carries a reason ([Reason]). An error-store with
+// error-cancelled; each carries a reason ([Reason]), and error-cancelled
+// a cause ([CancelCause]: stopped, replaced, deleted, shutdown,
+// node_stopped or no_audio) for clients to branch on, as its error says
+// it in English. An error-store with
 // reason already_registered (not store) is a register that another
 // operation of the caller (on another call) beat to the store: this
 // call's voice was not stored, and the voice stored for the caller is the
@@ -210,7 +213,8 @@
 // holding the call binds the caller to the call ([CallInfo]) and checks
 // the rest there. Each node holds a lease; when one dies, the others end each of its
 // unfinished operations with error-cancelled (reason cancelled, error
-// "cancelled: the node running the operation stopped"). Nodes must share
+// "cancelled: the node running the operation stopped", cause
+// node_stopped). Nodes must share
 // EventKey, the credential store and the session configuration. A call's
 // busy check and a delete's cancellation of running operations are per
 // node.

@@ -156,14 +156,35 @@ type run struct {
 	done     chan struct{} // closed when it has released everything
 }
 
+// cancelError is a cancellation cause: its text is the error of
+// error-cancelled (after "cancelled: "), its code the cause.
+type cancelError struct {
+	code CancelCause
+	text string
+}
+
+func (e *cancelError) Error() string { return e.text }
+
 // Cancellation causes, shown as the error of error-cancelled.
 var (
-	errStopped  = errors.New("stopped")
-	errReplaced = errors.New("replaced by a new operation on the call")
-	errDeleted  = errors.New("the caller's credential was deleted")
-	errShutdown = errors.New("server shutting down")
-	errTimeout  = errors.New("operation timed out")
+	errStopped  error = &cancelError{CauseStopped, "stopped"}
+	errReplaced error = &cancelError{CauseReplaced, "replaced by a new operation on the call"}
+	errDeleted  error = &cancelError{CauseDeleted, "the caller's credential was deleted"}
+	errShutdown error = &cancelError{CauseShutdown, "server shutting down"}
+	errTimeout        = errors.New("operation timed out")
 )
+
+// causeOf is the CancelCause of a cancellation cause (CauseShutdown for
+// one that is not a cancelError: the server's own contexts ended).
+func causeOf(err error) CancelCause {
+	if ce, ok := errors.AsType[*cancelError](err); ok {
+		return ce.code
+	}
+	return CauseShutdown
+}
+
+// msgNodeStopped is the error of error-cancelled, cause node_stopped.
+const msgNodeStopped = "cancelled: the node running the operation stopped"
 
 // NewServer returns a Server. opts is copied; it is an error to leave out
 // Engine, Store, Source or Authenticator.

@@ -262,7 +262,7 @@ func TestReverifyStopBusy(t *testing.T) {
 	second := e.start("/reverify", callA, callerA, nil)
 	msgs := readSSE(t, resp)
 	last := checkStream(t, msgs, first)
-	if last.Event != "error-cancelled" || last.Data["reason"] != "cancelled" || !strings.Contains(last.Data["error"].(string), "replaced") {
+	if last.Event != "error-cancelled" || last.Data["reason"] != "cancelled" || !strings.Contains(last.Data["error"].(string), "replaced") || last.Data["cause"] != "replaced" {
 		t.Fatalf("replaced operation ended with %s", last.Raw)
 	}
 	e.waitRunning(callA)
@@ -270,7 +270,7 @@ func TestReverifyStopBusy(t *testing.T) {
 		t.Fatalf("stop: %d %v", code, m)
 	}
 	_, msgs = e.events(second["events_url"].(string), "")
-	if last := checkStream(t, msgs, second); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "stopped") {
+	if last := checkStream(t, msgs, second); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "stopped") || last.Data["cause"] != "stopped" {
 		t.Fatalf("stopped operation ended with %s", last.Raw)
 	}
 	if code, m := e.post("/stop", map[string]any{"operation_id": second["operation_id"]}); code != 200 || m["stopped"] != false {
@@ -299,7 +299,7 @@ func TestDeleteCancelsRegister(t *testing.T) {
 		t.Fatalf("delete: %d", code)
 	}
 	_, msgs := e.events(op["events_url"].(string), "")
-	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "deleted") {
+	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "deleted") || last.Data["cause"] != "deleted" {
 		t.Fatalf("register ended with %s", last.Raw)
 	}
 }
@@ -706,7 +706,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := readSSE(t, resp)
-	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "shutting down") {
+	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "shutting down") || last.Data["cause"] != "shutdown" {
 		t.Fatalf("ended with %s", last.Raw)
 	}
 	if code, m := e.post("/register", map[string]any{"call_id": callB, "caller_id": callerB}); code != 503 {

@@ -90,8 +90,8 @@
 // starts. A status read, a start or a delete answered 409 no_call says
 // the call ended (Flex answers it once the agent's reservation of the
 // call's task is wrapping or completed), and the buttons stay off.
-// An error-cancelled whose error names a cause other than a stop (a
-// delete from another call, a new check on the call, a restart of the
+// An error-cancelled whose cause (its "cause" code) is other than a stop
+// (a delete from another call, a new check on the call, a restart of the
 // service) says it ("The check ended: the caller's voice registration was
 // deleted."), not "Stopped"; after a delete the caller is not registered.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
@@ -145,26 +145,26 @@
     'error-cancelled': 'cancelled',
   };
 
-  // CANCEL_CAUSES: why an operation was cancelled, by the error of its
-  // error-cancelled event ("cancelled: " and the cause, package
-  // daspeak/agent), when it was not a stop.
-  const DELETED = "the caller's credential was deleted";
+  // CANCEL_CAUSES: why an operation was cancelled, by the cause of its
+  // error-cancelled event (agent.CancelCause in package daspeak/agent),
+  // when it was not a stop.
   const CANCEL_CAUSES = {
-    [DELETED]: 'the caller\u2019s voice registration was deleted.',
-    'replaced by a new operation on the call': 'a new check was started on this call.',
-    'server shutting down': 'the voice service restarted.',
-    'the node running the operation stopped': 'the voice service restarted.',
+    deleted: 'the caller\u2019s voice registration was deleted.',
+    replaced: 'a new check was started on this call.',
+    shutdown: 'the voice service restarted.',
+    node_stopped: 'the voice service restarted.',
+    no_audio: 'no audio came from the call.',
   };
 
-  // cancelledRow is the row of an error-cancelled whose error names a
-  // cause of CANCEL_CAUSES, or null.
-  function cancelledRow(error, kind) {
-    const cause = CANCEL_CAUSES[String(error || '').replace(/^cancelled: /, '')];
-    if (!cause) return null;
+  // cancelledRow is the row of an error-cancelled whose cause is one of
+  // CANCEL_CAUSES, or null.
+  function cancelledRow(cause, kind) {
+    const why = Object.prototype.hasOwnProperty.call(CANCEL_CAUSES, cause) ? CANCEL_CAUSES[cause] : '';
+    if (!why) return null;
     const reg = kind === 'register';
     return {
       kind: 'error', title: reg ? 'Registration ended' : 'Check ended',
-      cause: (reg ? 'The registration ended: ' : 'The check ended: ') + cause, todo: '',
+      cause: (reg ? 'The registration ended: ' : 'The check ended: ') + why, todo: '',
     };
   }
 
@@ -1694,7 +1694,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // Cancelled by a delete: the caller is no longer registered, which
       // a status read made now could contradict (the delete removes the
       // credential once its operations have ended).
-      const deleted = reason === 'cancelled' && ev.error === 'cancelled: ' + DELETED;
+      const deleted = reason === 'cancelled' && ev.cause === 'deleted';
       if (success) {
         if (kind === 'register') {
           this.m.registered = true;
@@ -1723,7 +1723,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         // whatever the status read below says of the caller.
         // Cancelled by something else than a stop (a delete from another
         // call, …): say what, not "stopped".
-        if (reason === 'cancelled') row = cancelledRow(ev.error, kind) || row;
+        if (reason === 'cancelled') row = cancelledRow(ev.cause, kind) || row;
         if (deleted) {
           this.m.registered = false;
           this.m.next = 'register';
