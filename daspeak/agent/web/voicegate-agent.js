@@ -52,6 +52,10 @@
 // it. An element removed from the page (not merely moved) stops its
 // operation the same way. The new call's status is read once the stop is
 // answered.
+// A success ("Voice registered", "Caller verified") says when it happened
+// beside its title ("Caller verified · 14:02", local time, in a <time>
+// whose datetime is the ISO instant), so that minutes later, or after the
+// call ended, it reads as an earlier result, not a live one.
 // Screen readers hear every result: successes and notes in a polite live
 // region, failures and errors in an assertive one; each message empties
 // the other region, and a change of call or caller empties both. Notices
@@ -517,6 +521,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .outcome .title{font-weight:700;font-size:16px}
 .outcome .cause,.outcome .todo,.outcome .detail,.outcome .why{font-size:14px;margin-top:2px}
 .outcome .todo{font-weight:600}
+.outcome .when{font-weight:400;font-variant-numeric:tabular-nums;white-space:nowrap}
 .outcome .detail{color:#3c4043;font-variant-numeric:tabular-nums}
 .outcome.success{border-color:#146c2e;background:#e6f4ea;color:#0d3b1e}
 .outcome.success .badge{background:#146c2e}
@@ -562,7 +567,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   <div class="outcome" id="outcome" hidden>
     <span class="badge" id="badge"></span>
     <div class="text">
-      <p class="title" id="otitle"></p>
+      <p class="title"><span id="otitle"></span><span class="when" id="owhen" hidden> \u00b7 <time id="otime"></time></span></p>
       <p class="cause" id="ocause"></p>
       <p class="todo" id="otodo"></p>
       <p class="detail" id="odetail"></p>
@@ -2011,11 +2016,16 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return { cause: row.cause, todo: row.todo };
     }
 
-    // _show shows row (with detail, and who for {who}) and says it.
+    // _show shows row (with detail, and who for {who}) and says it. A
+    // success is shown with when it happened (at, local time), so that,
+    // minutes later or after the call ended, it reads as an earlier
+    // result, not a live one.
     _show(row, _err, detail, who) {
       const w = this._words(row, who);
+      const was = this.m.outcome;
+      const at = row.kind !== 'success' ? null : (was && was.row === row && was.at) || new Date();
       this.m.outcome = {
-        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who,
+        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who, at,
       };
       this._render();
       // The hidden regions say what the row shows, score included.
@@ -2116,6 +2126,17 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         out.className = 'outcome ' + o.kind;
         $('badge').innerHTML = ICONS[o.kind] || ICONS.info;
         $('otitle').textContent = o.title;
+        $('owhen').hidden = !o.at;
+        const time = $('otime');
+        if (o.at) {
+          time.dateTime = o.at.toISOString();
+          time.textContent = clock(o.at);
+          time.title = o.at.toLocaleString();
+        } else {
+          time.removeAttribute('datetime');
+          time.removeAttribute('title');
+          time.textContent = '';
+        }
         $('ocause').textContent = o.cause;
         $('ocause').hidden = !o.cause;
         $('otodo').textContent = o.todo;
