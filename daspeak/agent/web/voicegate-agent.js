@@ -38,8 +38,9 @@
 // request id there. A register that ran to its success is said registered
 // ("Voice registered: the voice service's answer was lost"); one stopped
 // or ended otherwise is then looked up (/status), and the call's status
-// is read before the outcome is shown. The widget says it stored or checked nothing only when the
-// answer confirms it ("Registration stopped: you switched calls … Nothing
+// is read before the outcome is shown. The widget says it stored or
+// checked nothing only when the answer confirms it ("Registration
+// stopped: you switched calls … Nothing
 // was registered.", or that it was stored as it could not be stopped in
 // time, or that this could not be confirmed, and why), naming the call left
 // (its caller, the end of its id and when it was left, so that notices
@@ -1671,7 +1672,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         this.m.next = registered ? 'verify' : 'register';
         this.m.lastKind = 'register';
       }
-      this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_verify_unknown ? why : '');
+      this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_register_ended || row === ROWS.lost_verify_unknown ? why : '');
     }
 
     // _listen opens (or reopens) the current operation's event stream.
