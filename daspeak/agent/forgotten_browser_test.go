@@ -20,6 +20,10 @@ import (
 // cannot do once the call has ended:
 //   - the start ran to its success: the stop is answered from its claim
 //     (result-success), and the widget says the voice was registered;
+//   - the start ran and ended without success when the call ended (too
+//     little speech): the stop answers that result, and as the status of
+//     a forgotten call cannot say whether anything was saved, the widget
+//     says it is not confirmed;
 //   - the start never reached the server: the stop answers no_call
 //     (nothing claimed it), the widget says it is not confirmed, why, and
 //     what to do instead of pressing a button it no longer offers.
@@ -28,14 +32,20 @@ func TestWidgetLostStartForgottenCall(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		reaches bool // the start reaches the server (and runs to its end)
+		hold    bool // the call's audio holds until the hang-up (no result before)
 		checks  [][2]string
 	}{
-		{"ran", true, [][2]string{
+		{"ran", true, false, [][2]string{
 			{"otitle", `^Voice registered: the voice service.s answer was lost$`},
 			{"ocause", `^The widget did not get the answer to Register; the service says the registration finished and stored the caller.s voice\.$`},
 			{"live", `^Voice registered: the voice service.s answer was lost\. The widget did not get`},
 		}},
-		{"never reached", false, [][2]string{
+		{"ended without success", true, true, [][2]string{
+			{"otitle", `^Registration not confirmed$`},
+			{"ocause", `^The answer to Register was lost\. The registration ended without success, but it may have saved the voice before it ended, and the widget could not check\.$`},
+			{"otodo", `^The call has ended, so the widget cannot check it now\. Before registering this caller again on a later call, check whether they are registered\.$`},
+		}},
+		{"never reached", false, false, [][2]string{
 			{"otitle", `^Registration not confirmed$`},
 			{"otodo", `^The call has ended, so the widget cannot check it now\. Before registering this caller again on a later call, check whether they are registered\.$`},
 			{"odetail", `^The voice service says the call has ended\.$`},
@@ -43,7 +53,11 @@ func TestWidgetLostStartForgottenCall(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
-			e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: callerA, live: true})
+			clips := []string{"voices/slt_1.wav", "voices/slt_2.wav"}
+			if c.hold {
+				clips = nil
+			}
+			e.src.set(callA, fakeCall{clips: clips, hold: c.hold, ani: callerA, live: true})
 			stops := make(chan string, 8)
 			site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch r.URL.Path {
@@ -57,6 +71,10 @@ func TestWidgetLostStartForgottenCall(t *testing.T) {
 						e.srv.ServeHTTP(rec, r)
 						var ans map[string]any
 						json.Unmarshal(rec.Body.Bytes(), &ans)
+						if c.hold {
+							e.waitRunning(callA)
+							e.src.hangUp(callA)
+						}
 						if u, _ := ans["events_url"].(string); u != "" {
 							e.events(u, "") // to its end
 						}
