@@ -43,7 +43,8 @@
 // and changes nothing; one that ends during a write may leave the write
 // applied or not (MySQL, for one, finishes a statement whose client has
 // given up), so read back when it matters. Delete of a missing id returns
-// nil, so Deletes can be retried.
+// nil, so Deletes can be retried. Memory and SQL also implement
+// [Remover], a Delete that says whether it removed a record.
 //
 // # Timestamps
 //

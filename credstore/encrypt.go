@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -370,6 +371,19 @@ func (e *Encrypted) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	return e.inner.Delete(ctx, id)
+}
+
+// Remove implements Remover when the wrapped Store does; otherwise it
+// returns an error matching errors.ErrUnsupported and removes nothing.
+func (e *Encrypted) Remove(ctx context.Context, id string) (bool, error) {
+	if err := ValidateID(id); err != nil {
+		return false, err
+	}
+	r, ok := e.inner.(Remover)
+	if !ok {
+		return false, fmt.Errorf("credstore: the wrapped store cannot report a delete: %w", errors.ErrUnsupported)
+	}
+	return r.Remove(ctx, id)
 }
 
 // Rewrap re-seals the record of id under the current key if any of its

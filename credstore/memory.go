@@ -80,6 +80,21 @@ func (m *Memory) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Remove implements Remover.
+func (m *Memory) Remove(ctx context.Context, id string) (bool, error) {
+	if err := ValidateID(id); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("credstore: delete: %w", err)
+	}
+	m.mu.Lock()
+	_, ok := m.recs[id]
+	delete(m.recs, id)
+	m.mu.Unlock()
+	return ok, nil
+}
+
 // Len returns the number of records held.
 func (m *Memory) Len() int {
 	m.mu.RLock()

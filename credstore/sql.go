@@ -414,6 +414,25 @@ func (s *SQL) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Remove implements Remover: removed is the statement's RowsAffected.
+func (s *SQL) Remove(ctx context.Context, id string) (bool, error) {
+	if err := ValidateID(id); err != nil {
+		return false, err
+	}
+	if s.closing.Load() {
+		return false, ErrClosed
+	}
+	res, err := s.del.ExecContext(ctx, id)
+	if err != nil {
+		return false, s.wrap("delete", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.wrap("delete", err)
+	}
+	return n > 0, nil
+}
+
 // Close releases the prepared statements. Calls after Close, and a second
 // Close, return ErrClosed. It does not close the *sql.DB.
 func (s *SQL) Close() error {

@@ -99,6 +99,18 @@ type Store interface {
 	Delete(ctx context.Context, id string) error
 }
 
+// Remover is implemented by a Store that can say whether a delete
+// removed a record. Remove is Delete (same contract: the id is checked
+// first, an id with no record is not an error) that also reports, from
+// the same step, whether a record was there: a record another process
+// wrote between a caller's Get and its Delete is counted, as it would
+// not be by reading first. Memory and SQL (RowsAffected) implement it;
+// Encrypted does when the Store it wraps does, and otherwise returns an
+// error matching errors.ErrUnsupported and removes nothing.
+type Remover interface {
+	Remove(ctx context.Context, id string) (removed bool, err error)
+}
+
 // ValidateID reports whether id is acceptable to every Store: 1 to
 // MaxIDLen bytes of valid UTF-8 without NUL. Anything else valid (spaces,
 // case, control characters, punctuation, SQL or path syntax, any Unicode

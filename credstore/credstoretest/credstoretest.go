@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) credstore.Store) {
 		{"NotFound", testNotFound},
 		{"Overwrite", testOverwrite},
 		{"Delete", testDelete},
+		{"Remove", testRemove},
 		{"Independent", testIndependent},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ContextCancelled", testContextCancelled},
@@ -261,6 +262,45 @@ func testDelete(t *testing.T, s credstore.Store) {
 	if !again.CreatedAt.After(first.CreatedAt) {
 		t.Errorf("CreatedAt after delete and re-put = %v, want after %v", again.CreatedAt, first.CreatedAt)
 	}
+}
+
+// testRemove checks credstore.Remover, for stores that implement it (a
+// store that does not, or an Encrypted over one that does not, answers
+// errors.ErrUnsupported and must remove nothing): Remove reports whether
+// it removed a record, and is Delete otherwise.
+func testRemove(t *testing.T, s credstore.Store) {
+	ctx := testCtx(t)
+	const id = "caller-remove"
+	r, ok := s.(credstore.Remover)
+	if !ok {
+		return
+	}
+	mustPut(t, ctx, s, id, sample("r"))
+	removed, err := r.Remove(ctx, id)
+	if errors.Is(err, errors.ErrUnsupported) {
+		mustGet(t, ctx, s, id)
+		return
+	}
+	if err != nil || !removed {
+		t.Fatalf("Remove of a stored id = %v, %v; want true, nil", removed, err)
+	}
+	wantNotFound(t, ctx, s, id)
+	if removed, err := r.Remove(ctx, id); err != nil || removed {
+		t.Fatalf("second Remove = %v, %v; want false, nil", removed, err)
+	}
+	if removed, err := r.Remove(ctx, "caller-never-stored"); err != nil || removed {
+		t.Fatalf("Remove of a missing id = %v, %v; want false, nil", removed, err)
+	}
+	if _, err := r.Remove(ctx, ""); !errors.Is(err, credstore.ErrInvalidID) {
+		t.Fatalf("Remove of an empty id = %v, want ErrInvalidID", err)
+	}
+	mustPut(t, ctx, s, id, sample("r2"))
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := r.Remove(cctx, id); err == nil {
+		t.Fatal("Remove with a cancelled context succeeded")
+	}
+	mustGet(t, ctx, s, id)
 }
 
 func testIndependent(t *testing.T, s credstore.Store) {

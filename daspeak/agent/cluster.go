@@ -354,7 +354,7 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 // node started it first.
 func (s *Server) abort(ctx context.Context, op oplog.Op, why string) error {
 	ev := Event{OperationID: op.ID, CallID: op.CallID, CallerID: op.CallerID, Kind: daspeak.Operation(op.Kind),
-		Seq: 1, Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: " + why}
+		Seq: 1, Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: " + why, Cause: CauseNoAudio}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err
@@ -395,7 +395,7 @@ func (s *Server) reap(ctx context.Context) {
 			}
 			ev := Event{OperationID: o.ID, CallID: o.CallID, CallerID: o.CallerID, Kind: daspeak.Operation(o.Kind),
 				Seq: o.LastSeq + 1, Type: EventErrorCancelled, Reason: ReasonCancelled,
-				Error: "cancelled: the node running the operation stopped"}
+				Error: msgNodeStopped, Cause: CauseNodeStopped}
 			data, err := json.Marshal(ev)
 			if err != nil {
 				continue

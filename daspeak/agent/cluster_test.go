@@ -221,7 +221,7 @@ func TestClusterDeadNode(t *testing.T) {
 	select {
 	case msgs := <-got:
 		last := checkStream(t, msgs, op)
-		if last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "node running the operation stopped") {
+		if last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "node running the operation stopped") || last.Data["cause"] != "node_stopped" {
 			t.Fatalf("ended with %s", last.Raw)
 		}
 		t.Logf("ended %v after the node died", time.Since(killed))

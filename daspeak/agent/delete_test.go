@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/voicegate/voicegate/credstore"
@@ -33,7 +34,8 @@ func TestDeleteTruthful(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := map[string]any{"call_id": callA, "caller_id": callerA}
-	if code, m := e.post("/delete", body); code != 200 || m["deleted"] != true {
+	// No enrolment audio is kept (no AudioDir): none is said removed.
+	if code, m := e.post("/delete", body); code != 200 || m["deleted"] != true || m["audio_deleted"] != false {
 		t.Fatalf("delete of a record the store cannot open: %d %v", code, m)
 	}
 	if _, err := mem.Get(ctx, callerA); !errors.Is(err, credstore.ErrNotFound) {
@@ -41,5 +43,52 @@ func TestDeleteTruthful(t *testing.T) {
 	}
 	if code, m := e.post("/delete", body); code != 200 || m["deleted"] != false {
 		t.Fatalf("delete with nothing stored: %d %v", code, m)
+	}
+}
+
+// lateStore is a credstore.Memory whose Get, once armed, answers not
+// found and then stores a record for the id: another node's register
+// landing between a delete's read and its write.
+type lateStore struct {
+	*credstore.Memory
+	armed atomic.Bool
+}
+
+func (s *lateStore) Get(ctx context.Context, id string) (credstore.Record, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		if err := s.Memory.Put(ctx, id, credstore.Record{Credential: "other node", ModelHash: "m"}); err != nil {
+			return credstore.Record{}, err
+		}
+		return credstore.Record{}, credstore.ErrNotFound
+	}
+	return s.Memory.Get(ctx, id)
+}
+
+// TestDeleteCountsRaceWithStore: a register another node stored right
+// after the delete read the caller's record is deleted, and with a
+// store that reports what a delete removed (credstore.Remover) the
+// answer says deleted:true; a store without it cannot tell.
+func TestDeleteCountsRaceWithStore(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		wrap  func(*lateStore) credstore.Store
+		after bool // the answer's deleted
+	}{
+		{"Remover", func(s *lateStore) credstore.Store { return s }, true},
+		{"plain Store", func(s *lateStore) credstore.Store { return struct{ credstore.Store }{s} }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ls := &lateStore{Memory: credstore.NewMemory()}
+			e := newEnv(t, func(o *Options, _ *fakeSource) { o.Store = &CredentialStore{Store: c.wrap(ls)} })
+			e.src.set(callA, fakeCall{ani: callerA, live: true, hold: true})
+			ls.armed.Store(true)
+			code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA})
+			if code != 200 || m["deleted"] != c.after {
+				t.Fatalf("delete racing a store: %d %v, want deleted %v", code, m, c.after)
+			}
+			if _, err := ls.Memory.Get(context.Background(), callerA); !errors.Is(err, credstore.ErrNotFound) {
+				t.Fatalf("record after delete: %v", err)
+			}
+		})
 	}
 }

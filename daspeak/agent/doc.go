@@ -40,12 +40,19 @@
 //	POST {base}/verify                    {"call_id","caller_id","request_id"?,"audio_total_duration"?,
 //	                                       "authenticity_threshold"?,"score_threshold"?} 202 as register, "kind":"verify"
 //	POST {base}/reverify                  as verify                                     202: always a fresh operation
-//	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"caller_id"}
+//	POST {base}/delete                    {"call_id","caller_id"}                       200 {"deleted":true,"audio_deleted","caller_id"}
 //	POST {base}/stop                      {"operation_id"}                              200 {"operation_id","stopped"}
 //	POST {base}/stop                      {"call_id","request_id"}                      200 {"call_id","request_id","fenced",
 //	                                                                                        "operation_id"?,"stopped","result"?}
 //	POST {base}/stop                      {"call_id"} (best effort)                     200 {"call_id","stopped"}
 //	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
+//
+// Delete's deleted is true when the delete removed a credential record;
+// with a Store that implements credstore.Remover (the built-in ones) it
+// is the store's own word, so a record another node stored meanwhile is
+// counted. audio_deleted is true when a file of the caller's enrolment
+// audio was removed: false when the server keeps no enrolment audio
+// ([CredentialStore].AudioDir empty) or none was kept for the caller.
 //
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
 // implements [CallInfo] binds it to the call: register, verify, reverify
@@ -94,7 +101,10 @@
 // refused 409 no_call before any claim (a lookup that fails is 503), so
 // made-up call ids never fill the log: a fence is only needed for a
 // start that could run, and a start runs only on a call the Source
-// knows. Without CallInfo the server cannot tell, and these budgets (and
+// knows. A stop whose request_id was claimed on the call before the
+// Source forgot it (a Genesys call once its AudioHook session closed) is
+// answered from that claim, as on a known call ([oplog.Log.HeldRequest]:
+// the claim is read, none is made). Without CallInfo the server cannot tell, and these budgets (and
 // Memory's limit on all claims, [oplog.NewMemory]) are the only bound. A start that has not claimed its id within [MaxClaimDelay]
 // (1 minute) of reaching the server is refused 503 and never runs, so a
 // fence holds against any start of its id that reaches a server within 9
@@ -114,7 +124,8 @@
 // not answer) the answer is 503: ask again. The stop is idempotent, and
 // is authorized as a start is (the CallAuthorizer must allow the agent
 // on the call; the call need not be live, but a CallInfo Source must
-// know it: else 409 no_call, and no start of it can run either).
+// know it or hold a claim of the request_id on it: else 409 no_call,
+// nothing is claimed, and no start of it can run either).
 // A stop by call_id alone (no request_id, no operation_id) is best
 // effort: it stops whatever runs or is starting on the call at that
 // moment (a start still opening its audio is then answered 409 busy), on
@@ -168,7 +179,10 @@
 // seven das-Peak names (result-success, result-fail-score,
 // result-fail-spoof, error-consumer-not-ready, error-parameters,
 // error-audio, error-das-Peak) and voicegate's error-store and
-// error-cancelled; each carries a reason ([Reason]). An error-store with
+// error-cancelled; each carries a reason ([Reason]), and error-cancelled
+// a cause ([CancelCause]: stopped, replaced, deleted, shutdown,
+// node_stopped or no_audio) for clients to branch on, as its error says
+// it in English. An error-store with
 // reason already_registered (not store) is a register that another
 // operation of the caller (on another call) beat to the store: this
 // call's voice was not stored, and the voice stored for the caller is the
@@ -199,7 +213,8 @@
 // holding the call binds the caller to the call ([CallInfo]) and checks
 // the rest there. Each node holds a lease; when one dies, the others end each of its
 // unfinished operations with error-cancelled (reason cancelled, error
-// "cancelled: the node running the operation stopped"). Nodes must share
+// "cancelled: the node running the operation stopped", cause
+// node_stopped). Nodes must share
 // EventKey, the credential store and the session configuration. A call's
 // busy check and a delete's cancellation of running operations are per
 // node.

@@ -53,6 +53,29 @@ const (
 	ReasonAlreadyRegistered Reason = "already_registered"
 )
 
+// CancelCause says why an operation ended with error-cancelled: the
+// "cause" of its event, for clients to branch on (its error is the same
+// in English, for people).
+type CancelCause string
+
+// Cancel causes.
+const (
+	CauseStopped  CancelCause = "stopped"  // a stop (the agent's, or a change of call in the widget)
+	CauseReplaced CancelCause = "replaced" // a re-verify on the call started a fresh operation
+	CauseDeleted  CancelCause = "deleted"  // the caller's credential was deleted
+	CauseShutdown CancelCause = "shutdown" // the server shut down or drained
+	// CauseNodeStopped: the node running the operation died, and another
+	// ended it (see the package documentation, Many nodes).
+	CauseNodeStopped CancelCause = "node_stopped"
+	// CauseNoAudio: the operation never started: its audio did not come
+	// (or its start request ended first).
+	CauseNoAudio CancelCause = "no_audio"
+)
+
+// CancelCauses are the causes of error-cancelled events, in the order
+// above.
+var CancelCauses = []CancelCause{CauseStopped, CauseReplaced, CauseDeleted, CauseShutdown, CauseNodeStopped, CauseNoAudio}
+
 // Event is one event of an operation, as its event stream sends it. Every
 // event carries the operation, call and caller it belongs to and its
 // sequence number in the operation (1-based, gap-free).
@@ -76,6 +99,8 @@ type Event struct {
 	Session daspeak.Event
 	// Error is the human text of error-cancelled and error-store.
 	Error string
+	// Cause is set on error-cancelled: why it was cancelled.
+	Cause CancelCause
 }
 
 // IsTerminal reports whether e ends its operation.
@@ -92,7 +117,8 @@ func (e Event) IsTerminal() bool { return IsTerminal(e.Type) }
 // audio and stored, which are never sent. A result whose engine did no
 // anti-spoofing has "anti_spoofing":"not-performed" and neither
 // authenticity nor authenticity_threshold (as daspeak.Event's JSON).
-// Terminal events have "reason". Keys are sorted.
+// Terminal events have "reason"; error-cancelled also has "cause" (a
+// [CancelCause]). Keys are sorted.
 func (e Event) MarshalJSON() ([]byte, error) {
 	m := map[string]json.RawMessage{}
 	if e.Session.Type != "" {
@@ -127,6 +153,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	if e.Error != "" {
 		errs = append(errs, set("error", e.Error))
+	}
+	if e.Cause != "" {
+		errs = append(errs, set("cause", e.Cause))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -147,7 +147,10 @@ type stopAnswer struct {
 // its operation is stopped on the node that runs it and the answer names
 // it, with stopped and the terminal event type it ended with (result).
 // While that cannot be settled (the operation has not ended yet, its node
-// does not answer) the answer is 503: the client asks again.
+// does not answer) the answer is 503: the client asks again. On a call
+// the Source (a CallInfo) no longer knows, the claim already held is
+// read (oplog.Log.HeldRequest) and answered the same way; with none the
+// answer is 409 no_call and nothing is claimed.
 func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal, callID, reqID string) {
 	if !validCallID(callID) {
 		WriteError(w, http.StatusBadRequest, CodeBadRequest, "operation_id or call_id is missing or malformed")
@@ -161,13 +164,36 @@ func (s *Server) stopRequest(w http.ResponseWriter, r *http.Request, p Principal
 		e.write(w)
 		return
 	}
+	var (
+		held oplog.Request
+		err  error
+	)
 	r, e := s.knownCall(r, callID)
-	if e != nil {
+	ctx := r.Context()
+	switch {
+	case e == errUnknownCall:
+		// A call the Source no longer knows (a Genesys call is forgotten
+		// with its AudioHook session) may still have had this start: its
+		// claim says what became of it. Without one, nothing is claimed:
+		// no start of the id ran on the call, and none can while the
+		// Source does not know it.
+		var ok bool
+		held, ok, err = s.ops.HeldRequest(ctx, callID, reqID)
+		if err == nil && !ok {
+			e.write(w)
+			return
+		}
+		if err != nil {
+			s.log.Warn("agent: a stop's request id could not be read", "call_id", callID, "err", err)
+			(&Error{Status: http.StatusServiceUnavailable, Code: CodeInternal, Message: "the request could not be read", RetryAfter: time.Second}).write(w)
+			return
+		}
+	case e != nil:
 		e.write(w)
 		return
+	default:
+		held, _, err = s.ops.ClaimRequest(ctx, reqID, oplog.Request{Fenced: true, CallID: callID, Node: s.ops.Node(), Subject: p.Subject})
 	}
-	ctx := r.Context()
-	held, _, err := s.ops.ClaimRequest(ctx, reqID, oplog.Request{Fenced: true, CallID: callID, Node: s.ops.Node(), Subject: p.Subject})
 	switch {
 	case err != nil:
 		s.claimFailed(err, callID, "a stop's").write(w)

@@ -64,7 +64,7 @@ func (op *operation) run(ctx context.Context, ending func()) {
 			if cause == nil || errors.Is(cause, context.Canceled) {
 				cause = errShutdown
 			}
-			final = Event{Type: EventErrorCancelled, Error: "cancelled: " + cause.Error()}
+			final = Event{Type: EventErrorCancelled, Error: "cancelled: " + cause.Error(), Cause: causeOf(cause)}
 			break
 		}
 		if !ev.IsTerminal() {

@@ -156,14 +156,35 @@ type run struct {
 	done     chan struct{} // closed when it has released everything
 }
 
+// cancelError is a cancellation cause: its text is the error of
+// error-cancelled (after "cancelled: "), its code the cause.
+type cancelError struct {
+	code CancelCause
+	text string
+}
+
+func (e *cancelError) Error() string { return e.text }
+
 // Cancellation causes, shown as the error of error-cancelled.
 var (
-	errStopped  = errors.New("stopped")
-	errReplaced = errors.New("replaced by a new operation on the call")
-	errDeleted  = errors.New("the caller's credential was deleted")
-	errShutdown = errors.New("server shutting down")
-	errTimeout  = errors.New("operation timed out")
+	errStopped  error = &cancelError{CauseStopped, "stopped"}
+	errReplaced error = &cancelError{CauseReplaced, "replaced by a new operation on the call"}
+	errDeleted  error = &cancelError{CauseDeleted, "the caller's credential was deleted"}
+	errShutdown error = &cancelError{CauseShutdown, "server shutting down"}
+	errTimeout        = errors.New("operation timed out")
 )
+
+// causeOf is the CancelCause of a cancellation cause (CauseShutdown for
+// one that is not a cancelError: the server's own contexts ended).
+func causeOf(err error) CancelCause {
+	if ce, ok := errors.AsType[*cancelError](err); ok {
+		return ce.code
+	}
+	return CauseShutdown
+}
+
+// msgNodeStopped is the error of error-cancelled, cause node_stopped.
+const msgNodeStopped = "cancelled: the node running the operation stopped"
 
 // NewServer returns a Server. opts is copied; it is an error to leave out
 // Engine, Store, Source or Authenticator.
@@ -1113,15 +1134,16 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 					return
 				}
 			}
-			// deleted says whether a record was there: a delete of a
-			// caller with nothing stored still clears any orphaned
-			// audio, but it is not reported (or logged) as a deletion.
-			// A record the read cannot open (sealed with a retired key,
-			// say) still counts as there and is deleted all the same.
+			// deleted says whether this delete removed a record: a
+			// delete of a caller with nothing stored still clears any
+			// orphaned audio, but it is not reported (or logged) as a
+			// deletion. A record the read cannot open (sealed with a
+			// retired key, say) still counts and is deleted all the same;
+			// with a credstore.Remover, so does a record another node
+			// stored just before the delete (see CredentialStore.remove).
 			t := time.Now()
-			_, err := s.opts.Store.Get(r.Context(), callerID)
-			existed := !errors.Is(err, credstore.ErrNotFound)
-			err = s.opts.Store.Delete(r.Context(), callerID)
+			rm, err := s.opts.Store.remove(r.Context(), callerID)
+			existed := rm.record
 			s.obs.StoreCall("delete", time.Since(t), err)
 			switch {
 			case err != nil:
@@ -1132,7 +1154,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, p Principa
 				} else {
 					s.log.Info("agent: delete of a caller with no credential", "call_id", req.CallID, "agent", p.Subject)
 				}
-				WriteJSON(w, http.StatusOK, map[string]any{"deleted": existed, "caller_id": callerID})
+				WriteJSON(w, http.StatusOK, map[string]any{"deleted": existed, "audio_deleted": rm.audio, "caller_id": callerID})
 				return
 			}
 		}

@@ -110,7 +110,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// Delete removes the credential and the enrolment audio.
-	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != true || m["caller_id"] != callerA {
+	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != true || m["audio_deleted"] != true || m["caller_id"] != callerA {
 		t.Fatalf("delete: %d %v", code, m)
 	}
 	if _, err := e.mem.Get(context.Background(), callerA); !errors.Is(err, credstore.ErrNotFound) {
@@ -124,7 +124,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// A second delete finds nothing and says so: no deletion is reported
 	// that did not happen.
-	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != false || m["caller_id"] != callerA {
+	if code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA}); code != 200 || m["deleted"] != false || m["audio_deleted"] != false || m["caller_id"] != callerA {
 		t.Fatalf("second delete: %d %v", code, m)
 	}
 	if code, m := e.post("/verify", map[string]any{"call_id": callA, "caller_id": callerA}); code != 404 || m["code"] != "not_registered" {
@@ -262,7 +262,7 @@ func TestReverifyStopBusy(t *testing.T) {
 	second := e.start("/reverify", callA, callerA, nil)
 	msgs := readSSE(t, resp)
 	last := checkStream(t, msgs, first)
-	if last.Event != "error-cancelled" || last.Data["reason"] != "cancelled" || !strings.Contains(last.Data["error"].(string), "replaced") {
+	if last.Event != "error-cancelled" || last.Data["reason"] != "cancelled" || !strings.Contains(last.Data["error"].(string), "replaced") || last.Data["cause"] != "replaced" {
 		t.Fatalf("replaced operation ended with %s", last.Raw)
 	}
 	e.waitRunning(callA)
@@ -270,7 +270,7 @@ func TestReverifyStopBusy(t *testing.T) {
 		t.Fatalf("stop: %d %v", code, m)
 	}
 	_, msgs = e.events(second["events_url"].(string), "")
-	if last := checkStream(t, msgs, second); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "stopped") {
+	if last := checkStream(t, msgs, second); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "stopped") || last.Data["cause"] != "stopped" {
 		t.Fatalf("stopped operation ended with %s", last.Raw)
 	}
 	if code, m := e.post("/stop", map[string]any{"operation_id": second["operation_id"]}); code != 200 || m["stopped"] != false {
@@ -299,7 +299,7 @@ func TestDeleteCancelsRegister(t *testing.T) {
 		t.Fatalf("delete: %d", code)
 	}
 	_, msgs := e.events(op["events_url"].(string), "")
-	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "deleted") {
+	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "deleted") || last.Data["cause"] != "deleted" {
 		t.Fatalf("register ended with %s", last.Raw)
 	}
 }
@@ -706,7 +706,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := readSSE(t, resp)
-	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "shutting down") {
+	if last := checkStream(t, msgs, op); last.Event != "error-cancelled" || !strings.Contains(last.Data["error"].(string), "shutting down") || last.Data["cause"] != "shutdown" {
 		t.Fatalf("ended with %s", last.Raw)
 	}
 	if code, m := e.post("/register", map[string]any{"call_id": callB, "caller_id": callerB}); code != 503 {

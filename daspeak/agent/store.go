@@ -100,15 +100,37 @@ func (c *CredentialStore) Get(ctx context.Context, callerID string) (credstore.R
 // an error. When a file cannot be removed the record is kept, so a retry
 // finds the file again.
 func (c *CredentialStore) Delete(ctx context.Context, callerID string) error {
+	_, err := c.remove(ctx, callerID)
+	return err
+}
+
+// removal is what [CredentialStore.remove] removed.
+type removal struct {
+	// record: the caller had a credential record and this delete removed
+	// it. A Store that implements credstore.Remover says so from the
+	// delete itself; with another Store, a record the read before the
+	// delete found (one it could not open included) counts, so a record
+	// written between the read and the delete is missed.
+	record bool
+	// audio: a file of the caller's enrolment audio was removed from
+	// AudioDir (false without AudioDir, or when none was kept).
+	audio bool
+}
+
+// remove removes callerID's enrolment audio and then its record (see
+// Delete), and says what it removed.
+func (c *CredentialStore) remove(ctx context.Context, callerID string) (removal, error) {
+	var rm removal
 	if err := c.check(); err != nil {
-		return err
+		return rm, err
 	}
 	if err := credstore.ValidateID(callerID); err != nil {
-		return err
+		return rm, err
 	}
+	rec, err := c.Store.Get(ctx, callerID)
+	existed := !errors.Is(err, credstore.ErrNotFound)
 	if c.AudioDir != "" {
 		names := []string{c.audioName(callerID), legacyAudioName(callerID)}
-		rec, err := c.Store.Get(ctx, callerID)
 		switch {
 		case err == nil:
 			// Only a plain file name in AudioDir: a record must not make
@@ -117,15 +139,27 @@ func (c *CredentialStore) Delete(ctx context.Context, callerID string) error {
 				names = append(names, ref)
 			}
 		case !errors.Is(err, credstore.ErrNotFound):
-			return err
+			return rm, err
 		}
 		for _, n := range names {
-			if err := os.Remove(filepath.Join(c.AudioDir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("agent: removing enrolment audio: %w", err)
+			err := os.Remove(filepath.Join(c.AudioDir, n))
+			switch {
+			case err == nil:
+				rm.audio = true
+			case !errors.Is(err, fs.ErrNotExist):
+				return rm, fmt.Errorf("agent: removing enrolment audio: %w", err)
 			}
 		}
 	}
-	return c.Store.Delete(ctx, callerID)
+	if r, ok := c.Store.(credstore.Remover); ok {
+		removed, err := r.Remove(ctx, callerID)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			rm.record = removed
+			return rm, err
+		}
+	}
+	rm.record = existed
+	return rm, c.Store.Delete(ctx, callerID)
 }
 
 // audioName is the keyed file name of callerID's enrolment audio.

@@ -288,6 +288,15 @@ func (b *Bus) ClaimRequest(ctx context.Context, id string, r oplog.Request) (opl
 	return oplog.Request{}, false, fmt.Errorf("natsbus: claiming request %s: the claim kept changing", id)
 }
 
+// HeldRequest implements oplog.Log: it reads the claim's key
+// "req.<call>.<id>" and writes nothing.
+func (b *Bus) HeldRequest(ctx context.Context, callID, id string) (oplog.Request, bool, error) {
+	if !oplog.ValidRequestID(id) {
+		return oplog.Request{}, false, oplog.ErrBadRequestID
+	}
+	return b.heldRequest(ctx, requestKey(callID, id), id)
+}
+
 // heldRequest reads the claim at key; ok is false when there is none.
 func (b *Bus) heldRequest(ctx context.Context, key, id string) (held oplog.Request, ok bool, err error) {
 	e, err := b.ops.Get(ctx, key)

@@ -254,6 +254,21 @@ func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Reques
 	return r, true, nil
 }
 
+// HeldRequest implements Log.
+func (m *Memory) HeldRequest(ctx context.Context, callID, id string) (Request, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Request{}, false, err
+	}
+	if !ValidRequestID(id) {
+		return Request{}, false, ErrBadRequestID
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expireRequests(m.now())
+	held, ok := m.reqs[callID+" "+id]
+	return held.r, ok, nil
+}
+
 // expireRequests forgets the claims made reqRetain or longer before now:
 // the oldest, at the front of reqOrder and of their call's callReqs and
 // subject's subjReqs.

@@ -129,6 +129,12 @@ type Log interface {
 	// of them.) A claim of an id already claimed is answered with the
 	// claim held, at any count.
 	ClaimRequest(ctx context.Context, id string, r Request) (held Request, won bool, err error)
+	// HeldRequest returns the claim of request id on callID, as
+	// ClaimRequest would answer it, without making one: ok is false when
+	// there is none (never made, or expired). The agent server answers a
+	// stop on a call its Source no longer knows from the claim its start
+	// made, and claims nothing for such a call.
+	HeldRequest(ctx context.Context, callID, id string) (held Request, ok bool, err error)
 }
 
 // Locator is optionally implemented by a Log whose Route first finds the

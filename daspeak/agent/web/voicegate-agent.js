@@ -33,9 +33,14 @@
 // (POST /stop with call_id and request_id), as the widget has no
 // operation id: the server fences that start out if it has not claimed
 // its request id yet (fenced: it never runs), or stops it and says how it
-// ended (result). A register stopped after it ran is then looked up
-// (/status). The widget says it stored or checked nothing only when the
-// answer confirms it ("Registration stopped: you switched calls … Nothing
+// ended (result), also on a call the service no longer knows (a Genesys
+// call once its AudioHook session closed) when the start had claimed its
+// request id there. A register that ran to its success is said registered
+// ("Voice registered: the voice service's answer was lost"); one stopped
+// or ended otherwise is then looked up (/status), and the call's status
+// is read before the outcome is shown. The widget says it stored or
+// checked nothing only when the answer confirms it ("Registration
+// stopped: you switched calls … Nothing
 // was registered.", or that it was stored as it could not be stopped in
 // time, or that this could not be confirmed, and why), naming the call left
 // (its caller, the end of its id and when it was left, so that notices
@@ -48,6 +53,10 @@
 // it. An element removed from the page (not merely moved) stops its
 // operation the same way. The new call's status is read once the stop is
 // answered.
+// A success ("Voice registered", "Caller verified") says when it happened
+// beside its title ("Caller verified · 14:02", local time, in a <time>
+// whose datetime is the ISO instant), so that minutes later, or after the
+// call ended, it reads as an earlier result, not a live one.
 // Screen readers hear every result: successes and notes in a polite live
 // region, failures and errors in an assertive one; each message empties
 // the other region, and a change of call or caller empties both. Notices
@@ -63,7 +72,9 @@
 // result; when the server, having said the call was in progress, says it
 // is not (a Genesys call is forgotten when its AudioHook session ends,
 // while call-in-progress stays "true"), "not enough speech" is said as
-// the call's end, and the main button says "Call ended" and is off. The
+// the call's end, and the main button says "Call ended" and is off; an
+// outcome shown then (or before) no longer asks for a button: "Press Try
+// again" and the like give way to what the agent can still do. The
 // status is read after every result and after a start refused with
 // no_call, which is then also said as the call's end when the call
 // ended. A register that ended in error-store may have stored (a write
@@ -90,8 +101,8 @@
 // starts. A status read, a start or a delete answered 409 no_call says
 // the call ended (Flex answers it once the agent's reservation of the
 // call's task is wrapping or completed), and the buttons stay off.
-// An error-cancelled whose error names a cause other than a stop (a
-// delete from another call, a new check on the call, a restart of the
+// An error-cancelled whose cause (its "cause" code) is other than a stop
+// (a delete from another call, a new check on the call, a restart of the
 // service) says it ("The check ended: the caller's voice registration was
 // deleted."), not "Stopped"; after a delete the caller is not registered.
 // Properties: config = {backendUrl, register: {audioTotalDuration,
@@ -145,26 +156,26 @@
     'error-cancelled': 'cancelled',
   };
 
-  // CANCEL_CAUSES: why an operation was cancelled, by the error of its
-  // error-cancelled event ("cancelled: " and the cause, package
-  // daspeak/agent), when it was not a stop.
-  const DELETED = "the caller's credential was deleted";
+  // CANCEL_CAUSES: why an operation was cancelled, by the cause of its
+  // error-cancelled event (agent.CancelCause in package daspeak/agent),
+  // when it was not a stop.
   const CANCEL_CAUSES = {
-    [DELETED]: 'the caller\u2019s voice registration was deleted.',
-    'replaced by a new operation on the call': 'a new check was started on this call.',
-    'server shutting down': 'the voice service restarted.',
-    'the node running the operation stopped': 'the voice service restarted.',
+    deleted: 'the caller\u2019s voice registration was deleted.',
+    replaced: 'a new check was started on this call.',
+    shutdown: 'the voice service restarted.',
+    node_stopped: 'the voice service restarted.',
+    no_audio: 'no audio came from the call.',
   };
 
-  // cancelledRow is the row of an error-cancelled whose error names a
-  // cause of CANCEL_CAUSES, or null.
-  function cancelledRow(error, kind) {
-    const cause = CANCEL_CAUSES[String(error || '').replace(/^cancelled: /, '')];
-    if (!cause) return null;
+  // cancelledRow is the row of an error-cancelled whose cause is one of
+  // CANCEL_CAUSES, or null.
+  function cancelledRow(cause, kind) {
+    const why = Object.prototype.hasOwnProperty.call(CANCEL_CAUSES, cause) ? CANCEL_CAUSES[cause] : '';
+    if (!why) return null;
     const reg = kind === 'register';
     return {
       kind: 'error', title: reg ? 'Registration ended' : 'Check ended',
-      cause: (reg ? 'The registration ended: ' : 'The check ended: ') + cause, todo: '',
+      cause: (reg ? 'The registration ended: ' : 'The check ended: ') + why, todo: '',
     };
   }
 
@@ -222,11 +233,13 @@
       kind: 'error', title: 'Registration not saved',
       cause: 'The voice was processed but the registration could not be saved.',
       todo: 'Nothing was registered. Register again. If it keeps failing, contact your administrator.',
+      ended: 'Nothing was registered.',
     },
     store_saved: {
       kind: 'error', title: 'Registration not confirmed',
       cause: 'The service reported an error while saving. A voice is registered for this caller, but the service could not confirm it is this call\u2019s.',
       todo: 'Press Authenticate User to check that the registered voice is this caller\u2019s. If it does not match, delete the registration and register again.',
+      ended: 'The call has ended: on the caller\u2019s next call, press Authenticate User to check that the registered voice is theirs. If it does not match, delete the registration and register again.',
     },
     // error-store, reason already_registered: a register of the same
     // caller on another call stored first.
@@ -234,11 +247,13 @@
       kind: 'fail', title: 'Voice not registered',
       cause: 'Another call registered this caller meanwhile; this voice was not stored.',
       todo: 'The registered voice is the other call\u2019s, which may not be this caller. Press Authenticate User to check it; if it does not match, delete the registration and register again.',
+      ended: 'The registered voice is the other call\u2019s, which may not be this caller. The call has ended: on the caller\u2019s next call, press Authenticate User to check it; if it does not match, delete the registration and register again.',
     },
     store_unknown: {
       kind: 'error', title: 'Registration not confirmed',
       cause: 'The service reported an error while saving, and the widget could not check whether the registration was saved.',
       todo: 'Press Try again to check before registering again.',
+      ended: 'The call has ended, so the widget cannot check it now. Before registering this caller again on a later call, check whether they are registered.',
     },
     // A start whose answer was lost (a proxy's 5xx, no answer): the
     // widget stops what runs on the call (POST /stop with call_id) and
@@ -252,31 +267,53 @@
       kind: 'error', title: 'Registration stopped: the voice service\u2019s answer was lost',
       cause: 'The widget did not get the answer to Register, so it stopped the registration.',
       todo: 'Nothing was registered. Try again.',
+      ended: 'Nothing was registered.',
+    },
+    // The stop's answer says the register ran to result-success: this
+    // call's voice was stored.
+    lost_register_saved: {
+      kind: 'info', title: 'Voice registered: the voice service\u2019s answer was lost',
+      cause: 'The widget did not get the answer to Register; the service says the registration finished and stored the caller\u2019s voice.',
+      todo: '',
     },
     lost_register_done: {
       kind: 'error', title: 'Registration not confirmed',
       cause: 'The answer to Register was lost. A voice is registered for this caller, but the service could not confirm it is this call\u2019s.',
       todo: 'Press Authenticate User to check that the registered voice is this caller\u2019s. If it does not match, delete the registration and register again.',
+      ended: 'The call has ended: on the caller\u2019s next call, press Authenticate User to check that the registered voice is theirs. If it does not match, delete the registration and register again.',
     },
     lost_register_unknown: {
       kind: 'error', title: 'Registration not confirmed',
       cause: 'The widget did not get the answer to Register and could not confirm that the registration was stopped.',
       todo: 'Press Try again to check whether the caller is registered.',
+      ended: 'The call has ended, so the widget cannot check it now. Before registering this caller again on a later call, check whether they are registered.',
+    },
+    // The stop's answer says the register ended without success, which
+    // may still have stored (cancelled while writing), and the caller's
+    // status could not tell (a call the service no longer knows).
+    lost_register_ended: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The answer to Register was lost. The registration ended without success, but it may have saved the voice before it ended, and the widget could not check.',
+      todo: 'Press Try again to check whether the caller is registered.',
+      ended: 'The call has ended, so the widget cannot check it now. Before registering this caller again on a later call, check whether they are registered.',
     },
     lost_verify_stopped: {
       kind: 'error', title: 'Voice check stopped: the voice service\u2019s answer was lost',
       cause: 'The widget did not get the answer to its request, so it made sure no check runs on this call.',
       todo: 'The caller was not verified. Try again.',
+      ended: 'The caller was not verified.',
     },
     lost_verify_done: {
       kind: 'error', title: 'Voice check ended: the voice service\u2019s answer was lost',
       cause: 'The widget did not get the answer to its request; the check ended before it could be stopped, and its result is not shown.',
       todo: 'The caller was not verified here. Try again.',
+      ended: 'The caller was not verified here.',
     },
     lost_verify_unknown: {
       kind: 'error', title: 'Voice check not confirmed stopped',
       cause: 'The widget did not get the answer to its request and could not confirm that the check was stopped.',
       todo: 'The caller was not verified. Try again in a moment.',
+      ended: 'The caller was not verified.',
     },
     token_timeout: {
       kind: 'error', title: 'No sign-in token from the desk',
@@ -302,6 +339,7 @@
       kind: 'info', title: 'Caller already registered on another call',
       cause: 'Another call registered this caller\u2019s voice meanwhile; nothing was started here.',
       todo: 'The registered voice is the other call\u2019s. Press Authenticate User to check it is this caller\u2019s.',
+      ended: 'The registered voice is the other call\u2019s. The call has ended: on the caller\u2019s next call, press Authenticate User to check it is theirs.',
     },
     cancelled: {
       kind: 'info', title: 'Stopped',
@@ -401,6 +439,10 @@
     },
   };
 
+  // Rows whose todo asks to try again on the call: once it has ended,
+  // they say nothing to do (see _words).
+  const ENDED_QUIET = [ROWS.connection, ROWS.busy, ROWS.unavailable, ROWS.internal, ROWS.token_timeout, ROWS.not_registered];
+
   // The message of a 400 bad_caller_id whose number is valid but is not
   // the call's (package daspeak/agent, server.go).
   const CALLER_MISMATCH = 'caller_id is not the caller of this call';
@@ -480,6 +522,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 .outcome .title{font-weight:700;font-size:16px}
 .outcome .cause,.outcome .todo,.outcome .detail,.outcome .why{font-size:14px;margin-top:2px}
 .outcome .todo{font-weight:600}
+.outcome .when{font-weight:400;font-variant-numeric:tabular-nums;white-space:nowrap}
 .outcome .detail{color:#3c4043;font-variant-numeric:tabular-nums}
 .outcome.success{border-color:#146c2e;background:#e6f4ea;color:#0d3b1e}
 .outcome.success .badge{background:#146c2e}
@@ -525,7 +568,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
   <div class="outcome" id="outcome" hidden>
     <span class="badge" id="badge"></span>
     <div class="text">
-      <p class="title" id="otitle"></p>
+      <p class="title"><span id="otitle"></span><span class="when" id="owhen" hidden> \u00b7 <time id="otime"></time></span></p>
       <p class="cause" id="ocause"></p>
       <p class="todo" id="otodo"></p>
       <p class="detail" id="odetail"></p>
@@ -931,8 +974,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // success and, for a register, the caller's status says not
     // registered), 'done' (a register stored, or a check that ran to its
     // result) or 'unknown'; registered is what the caller's status said
-    // (a register only; null when not read). note sees each failure (to
-    // say why it is not confirmed).
+    // (a register only; null when not read); saved is true when the
+    // stop's answer says this request's register ran to result-success;
+    // result, on an unknown register, is the terminal type it ended with
+    // (without success, but it may have stored). note sees each failure
+    // (to say why it is not confirmed).
     async _stopLost(x, signal, note) {
       const reg = x.kind === 'register';
       const res = await this._retry(() => this._api('/stop', { call_id: x.callId, request_id: x.requestId }, x.base, signal).catch(note), signal);
@@ -942,6 +988,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (res.result === 'result-success') end = 'done';
       else if (!reg) end = /^result-/.test(res.result) ? 'done' : 'stopped';
       if (!reg) return { end, registered: null };
+      // This request's register ran to its success: its voice was stored.
+      if (end === 'done') return { end, registered: true, saved: true };
       // A register that ended otherwise (cancelled while its credential
       // was being written, or error-store) may still have stored it: it
       // counts as stopped only when the caller's status says so, and
@@ -952,14 +1000,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       try {
         st = await this._retry(() => this._api('/status', { call_id: x.callId, caller_id: x.callerId }, x.base, signal).catch(note), signal);
       } catch (e) {
-        if (end === 'check') throw e;
+        // note saw why; what is known is that it ended without success.
+        if (end === 'check') return { end: 'unknown', registered: null, result: res.result };
       }
       const registered = st && typeof st.registered === 'boolean' ? st.registered : null;
-      if (end === 'done') return { end, registered: true };
       if (end === 'stopped') return { end, registered };
       if (registered === true) return { end: 'done', registered };
       if (registered === false && st.call_in_progress === true) return { end: 'stopped', registered };
-      return { end: 'unknown', registered };
+      // It ended without success (res.result), which may have stored.
+      return { end: 'unknown', registered, result: res.result };
     }
 
     // _terminalOf reads op's event stream to its terminal event (null when
@@ -1591,6 +1640,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (err && err.code === 'token_timeout') why = 'The agent desk did not give the widget a sign-in token in time.';
         else if (err && (err.code === 'network' || err.status >= 500)) why = 'The voice service could not be reached.';
         else if (err && err.status === 429) why = 'Too many requests on this call.';
+        else if (err && err.code === 'no_call' && err.served) {
+          why = 'The voice service says the call has ended.';
+        }
         throw err;
       };
       let row = reg ? ROWS.lost_register_unknown : ROWS.lost_verify_unknown;
@@ -1598,7 +1650,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       try {
         const got = await this._stopLost(rc, ctl.signal, note);
         if (got.end === 'stopped') row = reg ? ROWS.lost_register_stopped : ROWS.lost_verify_stopped;
+        else if (got.end === 'done' && got.saved) row = ROWS.lost_register_saved;
         else if (got.end === 'done') row = reg ? ROWS.lost_register_done : ROWS.lost_verify_done;
+        else if (reg && got.result) row = ROWS.lost_register_ended;
         registered = got.registered;
       } catch (err) {
         console.error('voicegate-agent: what runs on the call could not be confirmed stopped', err);
@@ -1607,6 +1661,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       }
       // Left meanwhile: the notice of the call left says it (_leave).
       if (gen !== this._gen || this._recovering !== rc) return;
+      // The call's status, before the outcome is shown: whether the call
+      // still runs decides what the outcome can ask of the agent.
+      await this._load(0, true);
+      if (gen !== this._gen || this._recovering !== rc) return;
       this._recovering = null;
       this.m.phase = 'idle';
       if (reg) {
@@ -1614,7 +1672,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         this.m.next = registered ? 'verify' : 'register';
         this.m.lastKind = 'register';
       }
-      this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_verify_unknown ? why : '');
+      this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_register_ended || row === ROWS.lost_verify_unknown ? why : '');
     }
 
     // _listen opens (or reopens) the current operation's event stream.
@@ -1694,7 +1752,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // Cancelled by a delete: the caller is no longer registered, which
       // a status read made now could contradict (the delete removes the
       // credential once its operations have ended).
-      const deleted = reason === 'cancelled' && ev.error === 'cancelled: ' + DELETED;
+      const deleted = reason === 'cancelled' && ev.cause === 'deleted';
       if (success) {
         if (kind === 'register') {
           this.m.registered = true;
@@ -1723,7 +1781,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         // whatever the status read below says of the caller.
         // Cancelled by something else than a stop (a delete from another
         // call, …): say what, not "stopped".
-        if (reason === 'cancelled') row = cancelledRow(ev.error, kind) || row;
+        if (reason === 'cancelled') row = cancelledRow(ev.cause, kind) || row;
         if (deleted) {
           this.m.registered = false;
           this.m.next = 'register';
@@ -1760,6 +1818,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (!o || !this._callEnded()) return;
       if (o.row === ROWS.speech) this._show(ROWS.call_ended, null, o.detail);
       else if (o.row === ROWS.no_call) this._show(ROWS.ended, null);
+      // A todo that asked for a button no longer offered.
+      else if (o.row && this._words(o.row, o.who).todo !== o.todo) this._show(o.row, null, o.detail, o.who);
     }
 
     // _callEnded: this call was seen live and has ended (the attribute or
@@ -1861,10 +1921,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.phase = 'idle';
       this.m.notPerformed = false;
       // deleted:false: nothing was stored (deleted meanwhile elsewhere).
+      // The audio is said removed only when the service says it removed
+      // some (audio_deleted): a service that keeps none removes none.
+      const audio = !!(r && r.audio_deleted === true);
       if (r && r.deleted === false) {
-        this._show({ kind: 'info', title: 'Nothing to delete', cause: 'The caller had no voice registration: it was already deleted.', todo: '' }, null);
+        const cause = 'The caller had no voice registration: it was already deleted.' + (audio ? ' Enrolment audio left from it was removed.' : '');
+        this._show({ kind: 'info', title: 'Nothing to delete', cause, todo: '' }, null);
       } else {
-        this._show({ kind: 'info', title: 'Registration deleted', cause: 'The caller\u2019s voice registration and its audio were removed.', todo: '' }, null);
+        const cause = audio ? 'The caller\u2019s voice registration and its audio were removed.' : 'The caller\u2019s voice registration was removed.';
+        this._show({ kind: 'info', title: 'Registration deleted', cause, todo: '' }, null);
       }
       this.$('main').focus();
     }
@@ -1935,20 +2000,33 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     // _words returns a row's cause and todo in the words of the operation
     // that ended (m.lastKind): an agent must know whether a registration
-    // or a check was cut short.
+    // or a check was cut short. Once the call has ended no button is
+    // offered, so a todo that asks for one gives way to what the agent
+    // can still do (the row's ended text), or to nothing.
     _words(row, who) {
       if (who) return { cause: row.cause.replace('{who}', who), todo: row.todo };
       const reg = this.m.lastKind === 'register';
-      if (row === ROWS.call_ended) return { cause: row.cause, todo: reg ? 'Nothing was registered.' : 'The caller was not verified.' };
+      const notDone = reg ? 'Nothing was registered.' : 'The caller was not verified.';
+      if (row === ROWS.call_ended) return { cause: row.cause, todo: notDone };
       if (row === ROWS.cancelled) return { cause: reg ? 'The registration was stopped before it finished.' : row.cause, todo: row.todo };
+      if (this._callEnded()) {
+        if (typeof row.ended === 'string') return { cause: row.cause, todo: row.ended };
+        if (row === ROWS.spoof || row === ROWS.authentication) return { cause: row.cause, todo: notDone };
+        if (ENDED_QUIET.includes(row)) return { cause: row.cause, todo: '' };
+      }
       return { cause: row.cause, todo: row.todo };
     }
 
-    // _show shows row (with detail, and who for {who}) and says it.
+    // _show shows row (with detail, and who for {who}) and says it. A
+    // success is shown with when it happened (at, local time), so that,
+    // minutes later or after the call ended, it reads as an earlier
+    // result, not a live one.
     _show(row, _err, detail, who) {
       const w = this._words(row, who);
+      const was = this.m.outcome;
+      const at = row.kind !== 'success' ? null : (was && was.row === row && was.at) || new Date();
       this.m.outcome = {
-        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who,
+        row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who, at,
       };
       this._render();
       // The hidden regions say what the row shows, score included.
@@ -2049,6 +2127,17 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         out.className = 'outcome ' + o.kind;
         $('badge').innerHTML = ICONS[o.kind] || ICONS.info;
         $('otitle').textContent = o.title;
+        $('owhen').hidden = !o.at;
+        const time = $('otime');
+        if (o.at) {
+          time.dateTime = o.at.toISOString();
+          time.textContent = clock(o.at);
+          time.title = o.at.toLocaleString();
+        } else {
+          time.removeAttribute('datetime');
+          time.removeAttribute('title');
+          time.textContent = '';
+        }
         $('ocause').textContent = o.cause;
         $('ocause').hidden = !o.cause;
         $('otodo').textContent = o.todo;

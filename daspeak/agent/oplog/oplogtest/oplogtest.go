@@ -121,9 +121,22 @@ func requests(t *testing.T, m oplog.Log) {
 	rand.Read(b[:])
 	id := "req-" + hex.EncodeToString(b[:])
 	start := oplog.Request{CallID: "CA1", OpID: "op_r", Node: m.Node()}
+	if held, ok, err := m.HeldRequest(ctx, "CA1", id); err != nil || ok {
+		t.Fatalf("HeldRequest before any claim: %+v %v %v", held, ok, err)
+	}
 	held, won, err := m.ClaimRequest(ctx, id, start)
 	if err != nil || !won || held != start {
 		t.Fatalf("first claim: %+v %v %v", held, won, err)
+	}
+	if held, ok, err := m.HeldRequest(ctx, "CA1", id); err != nil || !ok || held != start {
+		t.Fatalf("HeldRequest after the claim: %+v %v %v", held, ok, err)
+	}
+	// Reading makes no claim: the id is free on another call.
+	if held, ok, err := m.HeldRequest(ctx, "CA2", id); err != nil || ok {
+		t.Fatalf("HeldRequest on another call: %+v %v %v", held, ok, err)
+	}
+	if _, _, err := m.HeldRequest(ctx, "CA1", "short"); !errors.Is(err, oplog.ErrBadRequestID) {
+		t.Fatalf("HeldRequest of a malformed id: %v", err)
 	}
 	held, won, err = m.ClaimRequest(ctx, id, oplog.Request{Fenced: true, CallID: "CA1", Node: m.Node()})
 	if err != nil || won || held != start {
