@@ -54,9 +54,10 @@ type media struct {
 
 // inMsg is one read of the socket, handed from the reader to the owner.
 type inMsg struct {
-	typ wsconn.MessageType
-	p   []byte
-	err error
+	typ    wsconn.MessageType
+	p      []byte
+	err    error
+	tooBig bool // a message over maxMessage, refused unread (Session.tooBig)
 }
 
 func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) *Session {
@@ -88,6 +89,7 @@ func newSession(conn *wsconn.Conn, o ServerOptions, sid, org, corr, key string) 
 	s.cancel = func() {}
 	if conn != nil {
 		conn.SetFlush(s.q.Flush)
+		conn.SetTooBig(s.tooBig)
 		if o.ReadCadence <= 0 {
 			conn.SetFastPath(s.pollFast)
 		}
@@ -212,7 +214,11 @@ func (s *Session) run(ctx context.Context, first func()) {
 				readErr = m.err
 				return
 			}
-			s.handle(ctx, m.typ, m.p)
+			if m.tooBig {
+				s.failTooLarge(m.typ)
+			} else {
+				s.handle(ctx, m.typ, m.p)
+			}
 			s.ack <- struct{}{}
 		case f := <-s.cmds:
 			f()
@@ -271,19 +277,40 @@ const closedRecordWait = 5 * time.Second
 // maxBinary is the largest audio frame accepted: 64 KiB.
 const maxBinary = 65536
 
-// maxMessage is the WebSocket read limit. Larger messages fail the
-// connection with close status 1009; text messages over wire.MaxTextMessage and
-// binary ones over maxBinary are answered with disconnect "error".
+// maxMessage is the WebSocket read limit. Text messages over
+// wire.MaxTextMessage and binary ones over maxBinary are answered with
+// disconnect "error"; over maxMessage too (Session.tooBig), and then the
+// connection fails with close status 1009, the message unread.
 const maxMessage = 1 << 20
+
+// messageLimit is the largest message of type typ the session takes.
+func messageLimit(typ wsconn.MessageType) int {
+	if typ == wsconn.MessageBinary {
+		return maxBinary
+	}
+	return wire.MaxTextMessage
+}
+
+// failTooLarge answers a message over messageLimit with disconnect
+// "error". Owner only.
+func (s *Session) failTooLarge(typ wsconn.MessageType) {
+	s.fail(wire.ReasonError, fmt.Sprintf("Message too large (more than %d bytes)", messageLimit(typ)), true)
+}
+
+// tooBig is the connection's SetTooBig hook, on the socket reader: a
+// message over maxMessage is refused from its header, before its payload
+// is read, with close status 1009; the owner sends disconnect "error"
+// first, so the client learns why in AudioHook terms.
+func (s *Session) tooBig(typ wsconn.MessageType, _ uint64) {
+	s.q.Flush()
+	s.in <- inMsg{typ: typ, tooBig: true}
+	<-s.ack
+}
 
 func (s *Session) handle(ctx context.Context, typ wsconn.MessageType, p []byte) {
 	s.o.recvAt = time.Now()
-	limit := wire.MaxTextMessage
-	if typ == wsconn.MessageBinary {
-		limit = maxBinary
-	}
-	if len(p) > limit {
-		s.fail(wire.ReasonError, fmt.Sprintf("Message too large (more than %d bytes)", limit), true)
+	if len(p) > messageLimit(typ) {
+		s.failTooLarge(typ)
 		return
 	}
 	if typ == wsconn.MessageText {
@@ -377,7 +404,11 @@ func (s *Session) handleStateful(ctx context.Context, m *wire.Message, st sessio
 	switch m.Type {
 	case wire.TypeOpen:
 		if st != statePreparing {
-			return // the reference server ignores a second open
+			// The reference server ignores it (specs/audiohook.md, 7);
+			// like every message in the wrong state it is answered
+			// with disconnect "error" here, as Session documents.
+			s.fail(wire.ReasonError, "Client Error: Unexpected open message in current state", true)
+			return
 		}
 		s.handleOpen(ctx, m)
 	case wire.TypePaused:

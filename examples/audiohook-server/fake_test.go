@@ -468,3 +468,71 @@ func (k *talkingCall) end() {
 	}
 	<-k.read
 }
+
+// TestFakeGenesysSecondSession runs two audiohook-client sessions on one
+// conversation, as a new user did: the second names another caller and is
+// refused with disconnect "error"; the index and the agent API keep the
+// first caller, and the conversation stays live until its last session
+// (here a third, of the same caller, ends first) closes.
+func TestFakeGenesysSecondSession(t *testing.T) {
+	f := startFake(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conv := audiohooktest.NewUUID()
+	rowRE := regexp.MustCompile(`<tr><td><a href="[^"]+">` + conv + `</a></td><td>([^<]*)</td>`)
+	row := func() string {
+		m := rowRE.FindStringSubmatch(html.UnescapeString(f.get(t, "/")))
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	first := dialFake(t, ctx, f, conv, "tel:+34600000500")
+	defer first.CloseNow()
+	waitFor(t, "the conversation in the index", func() bool { return row() == "+34600000500" })
+
+	second := dialFake(t, ctx, f, conv, "tel:+34600000501")
+	defer second.CloseNow()
+	m, err := second.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"reason":"error","info":"conversation already monitored for another caller: session refused"}`; m.Type != wire.TypeDisconnect || string(m.Parameters) != want {
+		t.Fatalf("second caller's session got %s %s, want disconnect %s", m.Type, m.Parameters, want)
+	}
+	if code, st := f.status(t, f.token, conv); code != 200 || st["caller_id"] != "+34600000500" || st["call_in_progress"] != true {
+		t.Fatalf("status after the refusal: %d %v", code, st)
+	}
+	if got := row(); got != "+34600000500" {
+		t.Fatalf("index row after the refusal: %q", got)
+	}
+	second.CloseNow()
+	waitFor(t, "the refusal in the log", func() bool {
+		return strings.Contains(f.logs.String(), `level=WARN msg="AudioHook session refused: it names another caller`)
+	})
+
+	// A second session of the same caller ends before the first: the
+	// conversation stays listed and live.
+	third := dialFake(t, ctx, f, conv, "tel:+34600000500")
+	waitFor(t, "the third session", func() bool {
+		return strings.Contains(f.logs.String(), "conversation has another AudioHook session for the same caller")
+	})
+	third.CloseNow()
+	waitFor(t, "the third session's end", func() bool { return strings.Contains(f.logs.String(), "the conversation goes on") })
+	if got := row(); got != "+34600000500" {
+		t.Fatalf("index row after the third session ended: %q", got)
+	}
+	if code, st := f.status(t, f.token, conv); code != 200 || st["caller_id"] != "+34600000500" || st["call_in_progress"] != true {
+		t.Fatalf("status after the third session ended: %d %v", code, st)
+	}
+	if strings.Contains(f.logs.String(), "conversation ended") {
+		t.Fatalf("the conversation ended with a session live:\n%s", f.logs)
+	}
+	if err := first.Close(ctx, wire.CloseEnd); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the conversation to leave the index", func() bool { return row() == "" })
+	if code, st := f.status(t, f.token, conv); code != 409 || st["code"] != "no_call" {
+		t.Fatalf("status after the last session: %d %v", code, st)
+	}
+}

@@ -419,7 +419,19 @@ func (s *server) newAgent() error {
 			return errors.New("EVENT_KEY is not base64")
 		}
 	}
-	s.source = genesys.NewSource(&genesys.SourceOptions{Logger: s.log})
+	so := &genesys.SourceOptions{Logger: s.log}
+	if s.convs != nil {
+		// The index lists a conversation from its first session to its
+		// last, under the caller its first session named.
+		so.OnConversation = func(info *audiohook.OpenInfo, live bool) {
+			if live {
+				s.convs.add(info.Params.ConversationID, info.Params.Participant.ANI)
+			} else {
+				s.convs.remove(info.Params.ConversationID)
+			}
+		}
+	}
+	s.source = genesys.NewSource(so)
 	opts := &agent.Options{
 		Engine: s.engine, Store: s.creds, Source: s.source, Authenticator: auth,
 		AllowedOrigins: splitList(a.AllowOrigins), Register: s.sessionConfig(), Verify: s.sessionConfig(),
@@ -548,12 +560,10 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.source != nil {
 		// Agent mode: the conversation stays open for the agent's
-		// operations until Genesys closes it.
-		if s.convs != nil {
-			s.convs.add(info.Params.ConversationID, info.Params.Participant.ANI)
-			defer s.convs.remove(info.Params.ConversationID)
-		}
-		if err := s.source.Run(ctx, sess); err != nil && !errors.Is(err, context.Canceled) {
+		// operations until Genesys closes it. A session naming another
+		// caller than the conversation's live one is refused by Run
+		// (disconnect "error"; logged there).
+		if err := s.source.Run(ctx, sess); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, genesys.ErrCallerConflict) {
 			log.Info("monitored session ended", "err", err)
 		}
 		return

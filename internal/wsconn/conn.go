@@ -69,14 +69,15 @@ type Conn struct {
 	rerr     error         // sticky read error
 	readDone chan struct{} // closed once rerr is set
 	doneOnce sync.Once
-	cadence  atomic.Int64      // SetReadCadence, in nanoseconds
-	kick     chan struct{}     // ends a cadence pause early
-	flush    func()            // SetFlush
-	quiet    *quietReader      // keeps the socket quiet in a pause; nil when not a socket
-	fast     func([]byte) bool // SetFastPath
-	lend     func()            // parks the reader, letting the poller parse; nil when not polled
-	pending  int               // length of a message a fast path declined, in rbuf; -1 none
-	pendTyp  MessageType       // the type of the pending message
+	cadence  atomic.Int64              // SetReadCadence, in nanoseconds
+	kick     chan struct{}             // ends a cadence pause early
+	flush    func()                    // SetFlush
+	tooBig   func(MessageType, uint64) // SetTooBig
+	quiet    *quietReader              // keeps the socket quiet in a pause; nil when not a socket
+	fast     func([]byte) bool         // SetFastPath
+	lend     func()                    // parks the reader, letting the poller parse; nil when not polled
+	pending  int                       // length of a message a fast path declined, in rbuf; -1 none
+	pendTyp  MessageType               // the type of the pending message
 
 	// Cadence fast path (SetCadenceFastPath).
 	cfast  func(MessageType, []byte) bool
@@ -175,6 +176,15 @@ func (c *Conn) SetReadCadence(d time.Duration) {
 // may block there. A reader that hands messages on in batches uses it to
 // publish the batch it holds. Set it before the first ReadMessage.
 func (c *Conn) SetFlush(f func()) { c.flush = f }
+
+// SetTooBig sets f to be called by ReadMessage, on its goroutine, when it
+// refuses a message over the read limit: after the frame header told the
+// size (size is the message's bytes so far, the refused frame included)
+// and before the close frame with StatusMessageTooBig is written, so that
+// f may tell the peer why in its own protocol with WriteMessage. f must
+// return promptly and must not call the connection's read methods. Set it
+// before the first ReadMessage.
+func (c *Conn) SetTooBig(f func(typ MessageType, size uint64)) { c.tooBig = f }
 
 // SetFastPath lets the shared poller (AcceptOptions.PollInterval) read and
 // parse for a reader waiting in ReadMessage with nothing buffered and the
@@ -632,6 +642,9 @@ func (c *Conn) readMessage() (MessageType, []byte, error) {
 			return 0, nil, c.fail(StatusProtocolError, int64(h.length), fmt.Sprintf("reserved opcode %#x", h.op))
 		}
 		if h.length > uint64(limit)-uint64(n) {
+			if c.tooBig != nil {
+				c.tooBig(typ, uint64(n)+h.length)
+			}
 			return 0, nil, c.fail(StatusMessageTooBig, int64(h.length), fmt.Sprintf("message exceeds the read limit of %d bytes", limit))
 		}
 		end := n + int(h.length)

@@ -29,8 +29,9 @@
 // significant bit set, or an invalid close payload fails the connection with
 // close status 1002; a text message or close reason that is not UTF-8 fails
 // it with 1007; a message longer than the read limit (SetReadLimit) fails it
-// with 1009 before any of its payload is buffered. ReadMessage then returns
-// a *ProtocolError carrying the status sent.
+// with 1009 before any of its payload is buffered (SetTooBig lets the
+// application tell the peer why in its own protocol first). ReadMessage
+// then returns a *ProtocolError carrying the status sent.
 //
 // A read is cancelled by CloseNow or Close from another goroutine, or by
 // SetReadDeadline; either ends the connection. ReadMessage takes no

@@ -41,10 +41,24 @@ var (
 	// attached to by a newer operation.
 	ErrDetached = errors.New("genesys: another operation took the conversation's audio")
 
+	// ErrCallerConflict reports an AudioHook session refused because it
+	// names another caller (participant ani) than the live session of its
+	// conversation (Source.Run).
+	ErrCallerConflict = errors.New("genesys: AudioHook session names another caller than the conversation's live session")
+
+	// ErrSessionEnded ends the audio of an operation whose AudioHook
+	// session ended while another session of the conversation is live:
+	// the call goes on, the operation's audio does not.
+	ErrSessionEnded = errors.New("genesys: the operation's AudioHook session ended; the conversation goes on")
+
 	// ErrNoConversation reports an AudioHook session without a
 	// conversation id (a connection probe cannot be attached to).
 	ErrNoConversation = errors.New("genesys: AudioHook session has no conversation")
 )
+
+// ConflictInfo is the info of the disconnect "error" that refuses a
+// session naming another caller than its conversation's live session.
+const ConflictInfo = "conversation already monitored for another caller: session refused"
 
 // ServerError is a failure of the server's side of a token check. Kind is
 // ErrUnavailable; Err the cause. It matches Kind, agent.ErrAuthUnavailable

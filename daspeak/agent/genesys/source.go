@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -33,11 +34,18 @@ type SourceOptions struct {
 	QueueFrames int
 	// Logger receives session registrations and failures; nil discards.
 	Logger *slog.Logger
+	// OnConversation, when set, is called when a conversation gets its
+	// first live session (live true, info of that session, which binds
+	// the caller id) and when its last session ended (live false, the
+	// same info). It runs on Run's goroutine with the Source locked, in
+	// order for each conversation: it must not block or call the Source.
+	OnConversation func(info *audiohook.OpenInfo, live bool)
 }
 
 // Stats are a Source's counters.
 type Stats struct {
 	Sessions      int    // conversations with a live session now
+	Refused       uint64 // sessions refused for naming another caller
 	Attached      int    // operations reading a conversation now
 	FramesRead    uint64 // frames drained from sessions
 	FramesQueued  uint64 // frames handed to operations
@@ -52,8 +60,17 @@ type Stats struct {
 // conversationId and drains it continuously for as long as the
 // conversation lasts: nothing waits in the session's buffer, so an
 // operation sees the audio from the moment of the agent's click (Open)
-// and none from before. A newer session for the same conversation
-// (a reconnect) replaces the older one for new operations.
+// and none from before.
+//
+// A conversation is bound to the caller id of its first session while
+// any of its sessions is live. A newer session for the same conversation
+// and caller (a reconnect) serves new operations; an operation keeps the
+// session it started on, and when that session ends before the others
+// its audio ends with a *voicegate.StreamError wrapping ErrSessionEnded,
+// never io.EOF. The conversation ends when its last session does. A
+// session that names another caller (participant ani) while the
+// conversation is live is refused (ErrCallerConflict): the caller an
+// agent checks never changes under them.
 //
 // Source implements agent.Source and agent.CallInfo (the caller id is the
 // session's participant ani in E.164 form); its Audio implements
@@ -64,10 +81,20 @@ type Source struct {
 	queue int
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	calls map[string]*call // by conversation id
+	onConv func(info *audiohook.OpenInfo, live bool)
 
-	framesRead, framesQueued, framesDropped atomic.Uint64
+	mu    sync.Mutex
+	convs map[string]*conversation // by conversation id
+
+	framesRead, framesQueued, framesDropped, refused atomic.Uint64
+}
+
+// conversation is a conversation with at least one live session.
+type conversation struct {
+	id       string
+	callerID string              // of the first session: the binding
+	info     *audiohook.OpenInfo // of the first session
+	calls    []*call             // live sessions, oldest first
 }
 
 // call is one live AudioHook session of a conversation.
@@ -91,7 +118,7 @@ func NewSource(opts *SourceOptions) *Source {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{queue: o.QueueFrames, log: log, calls: map[string]*call{}}
+	return &Source{queue: o.QueueFrames, log: log, onConv: o.OnConversation, convs: map[string]*conversation{}}
 }
 
 // Run makes an opened AudioHook session's conversation available to
@@ -100,7 +127,10 @@ func NewSource(opts *SourceOptions) *Source {
 // ctx.Err()). The attached operation, if any, then reads the remaining
 // frames and the end (see the ReadFrame of the Audio Open returns). Run does not close sess; the caller does.
 // A connection probe, or a session without conversation id, is refused
-// with ErrNoConversation.
+// with ErrNoConversation. A session whose caller id differs from that of
+// the conversation's live sessions is refused: Run sends it disconnect
+// "error" (info ConflictInfo), waits for the close transaction (or ctx)
+// and returns an error wrapping ErrCallerConflict.
 func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	info := sess.Info()
 	if info == nil {
@@ -116,9 +146,33 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	}
 	c := &call{sess: sess, convID: conv, callerID: caller}
 	s.mu.Lock()
-	s.calls[conv] = c
+	cv, live := s.convs[conv]
+	if live && cv.callerID != caller {
+		first := cv.calls[0].sess.ID()
+		s.mu.Unlock()
+		s.refused.Add(1)
+		// No caller ids in the log: they are personal data.
+		s.log.Warn("AudioHook session refused: it names another caller than the conversation's live session",
+			"conversation", conv, "session", sess.ID(), "live_session", first)
+		_ = sess.Disconnect(ctx, wire.ReasonError, ConflictInfo)
+		return fmt.Errorf("%w: conversation %s, session %s (live session %s)", ErrCallerConflict, conv, sess.ID(), first)
+	}
+	if !live {
+		cv = &conversation{id: conv, callerID: caller, info: info}
+		s.convs[conv] = cv
+		if s.onConv != nil {
+			s.onConv(info, true)
+		}
+	}
+	cv.calls = append(cv.calls, c)
+	n := len(cv.calls)
 	s.mu.Unlock()
-	s.log.Info("conversation monitored", "conversation", conv, "session", sess.ID())
+	if n == 1 {
+		s.log.Info("conversation monitored", "conversation", conv, "session", sess.ID())
+	} else {
+		s.log.Warn("conversation has another AudioHook session for the same caller: new operations use the newest",
+			"conversation", conv, "session", sess.ID(), "sessions", n)
+	}
 
 	var end error
 	for {
@@ -139,16 +193,32 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 		}
 	}
 	s.mu.Lock()
-	if s.calls[conv] == c {
-		delete(s.calls, conv)
+	cv.calls = slices.DeleteFunc(cv.calls, func(o *call) bool { return o == c })
+	left := len(cv.calls)
+	if left == 0 {
+		delete(s.convs, conv)
+		if s.onConv != nil {
+			s.onConv(cv.info, false)
+		}
 	}
 	a := c.attached
 	c.attached = nil
 	s.mu.Unlock()
 	if a != nil {
-		a.end(audioEnd(conv, end))
+		if left > 0 {
+			// The conversation goes on: the operation's own audio
+			// ended, not the call, and it never moves to another
+			// session.
+			a.end(&voicegate.StreamError{Err: fmt.Errorf("genesys: conversation %s: session %s ended: %w", conv, sess.ID(), ErrSessionEnded)})
+		} else {
+			a.end(audioEnd(conv, end))
+		}
 	}
-	s.log.Info("conversation ended", "conversation", conv, "session", sess.ID(), "err", end)
+	if left > 0 {
+		s.log.Info("AudioHook session ended; the conversation goes on", "conversation", conv, "session", sess.ID(), "sessions", left, "err", end)
+	} else {
+		s.log.Info("conversation ended", "conversation", conv, "session", sess.ID(), "err", end)
+	}
 	if errors.Is(end, io.EOF) {
 		return nil
 	}
@@ -165,10 +235,11 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.calls[req.CallID]
+	cv, ok := s.convs[req.CallID]
 	if !ok {
 		return nil, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, req.CallID)
 	}
+	c := cv.calls[len(cv.calls)-1]
 	a := &audio{
 		src: s, c: c, op: req.OperationID,
 		q: make(chan voicegate.Frame, s.queue), ended: make(chan struct{}), closed: make(chan struct{}),
@@ -187,23 +258,26 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 func (s *Source) Call(ctx context.Context, callID string) (string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.calls[callID]
+	cv, ok := s.convs[callID]
 	if !ok {
 		return "", false, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, callID)
 	}
-	return c.callerID, true, nil
+	return cv.callerID, true, nil
 }
 
 // Stats returns the Source's counters.
 func (s *Source) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Sessions: len(s.calls)}
-	for _, c := range s.calls {
-		if c.attached != nil {
-			st.Attached++
+	st := Stats{Sessions: len(s.convs)}
+	for _, cv := range s.convs {
+		for _, c := range cv.calls {
+			if c.attached != nil {
+				st.Attached++
+			}
 		}
 	}
 	s.mu.Unlock()
+	st.Refused = s.refused.Load()
 	st.FramesRead = s.framesRead.Load()
 	st.FramesQueued = s.framesQueued.Load()
 	st.FramesDropped = s.framesDropped.Load()

@@ -1,0 +1,172 @@
+package genesys
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicegate/voicegate"
+	"github.com/voicegate/voicegate/audiohook"
+	"github.com/voicegate/voicegate/audiohook/audiohooktest"
+	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/daspeak/agent"
+)
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestConversationSessions opens three AudioHook sessions on one
+// conversation: the second names another caller and is refused with
+// disconnect "error"; the third names the same caller and serves new
+// operations; an operation on it ends with ErrSessionEnded (not io.EOF,
+// not "call ended") when it ends first, and the conversation, still bound
+// to the first caller, ends only with its last session.
+func TestConversationSessions(t *testing.T) {
+	var logs syncBuffer
+	var mu sync.Mutex
+	var convEvents []string
+	src := NewSource(&SourceOptions{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnConversation: func(info *audiohook.OpenInfo, live bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			convEvents = append(convEvents, info.Params.ConversationID+" "+info.Params.Participant.ANI+" "+map[bool]string{true: "live", false: "ended"}[live])
+		},
+	})
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sessions := func() int {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if cv := src.convs[convID]; cv != nil {
+			return len(cv.calls)
+		}
+		return 0
+	}
+	checkCaller := func(when string) {
+		t.Helper()
+		if caller, live, err := src.Call(ctx, convID); caller != "+34600000500" || !live || err != nil {
+			t.Fatalf("%s: Call = %q %v %v, want +34600000500 live", when, caller, live, err)
+		}
+	}
+
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return sessions() == 1 })
+	checkCaller("first session")
+
+	// Another caller on the live conversation: refused.
+	other := dial(t, ctx, hs.url, convID, "tel:+34600000501")
+	m, err := other.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"reason":"error","info":"conversation already monitored for another caller: session refused"}`; m.Type != wire.TypeDisconnect || string(m.Parameters) != want {
+		t.Fatalf("second caller got %s %s, want disconnect %s", m.Type, m.Parameters, want)
+	}
+	if err := <-hs.runs; !errors.Is(err, ErrCallerConflict) {
+		t.Fatalf("Run of the other caller's session: %v", err)
+	}
+	other.CloseNow()
+	checkCaller("after the refusal")
+	if st := src.Stats(); st.Sessions != 1 || st.Refused != 1 {
+		t.Fatalf("stats after the refusal %+v", st)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN msg=\"AudioHook session refused: it names another caller") ||
+		strings.Contains(l, "600000501") || strings.Contains(l, "600000500") {
+		t.Fatalf("logs:\n%s", l)
+	}
+
+	// The same caller again (a reconnect): new operations use it.
+	again := dial(t, ctx, hs.url, convID, "tel:+34 600 000 500")
+	waitFor(t, "the second session of the caller", func() bool { return sessions() == 2 })
+	checkCaller("same caller again")
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	stream := func(c *audiohooktest.Client) {
+		t.Helper()
+		if err := c.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream(first) // not the operation's session
+	stream(again)
+	for i := range 5 {
+		f, err := a.ReadFrame(ctx)
+		if err != nil || f.Timestamp != time.Duration(i)*20*time.Millisecond {
+			t.Fatalf("frame %d at %v: %v", i, f.Timestamp, err)
+		}
+	}
+	// Its session goes away while the first is live: the operation's
+	// audio ends, the conversation does not.
+	again.CloseNow()
+	if err := <-hs.runs; err == nil {
+		t.Fatal("Run of a dropped session returned nil")
+	}
+	var se *voicegate.StreamError
+	if _, err := a.ReadFrame(ctx); !errors.As(err, &se) || !errors.Is(err, ErrSessionEnded) || errors.Is(err, io.EOF) {
+		t.Fatalf("operation on the ended session: %v", err)
+	}
+	checkCaller("after the newer session ended")
+	if st := src.Stats(); st.Sessions != 1 || st.Attached != 0 {
+		t.Fatalf("stats after the newer session ended %+v", st)
+	}
+
+	// A new operation reads the first session until the call ends.
+	b, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	stream(first)
+	if f, err := b.ReadFrame(ctx); err != nil || f.Timestamp != 100*time.Millisecond {
+		t.Fatalf("first session's frame at %v: %v", f.Timestamp, err)
+	}
+	if err := first.Close(ctx, wire.CloseEnd); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := b.ReadFrame(ctx); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("operation at the call's end: %v", err)
+			}
+			break
+		}
+	}
+	if err := <-hs.runs; err != nil {
+		t.Fatalf("Run of the first session: %v", err)
+	}
+	if _, _, err := src.Call(ctx, convID); !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("Call after the last session: %v", err)
+	}
+	mu.Lock()
+	got := strings.Join(convEvents, "; ")
+	mu.Unlock()
+	if want := convID + " tel:+34600000500 live; " + convID + " tel:+34600000500 ended"; got != want {
+		t.Fatalf("OnConversation: %s, want %s", got, want)
+	}
+}
