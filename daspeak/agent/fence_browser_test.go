@@ -31,13 +31,8 @@ func TestWidgetStartAnswerCut(t *testing.T) {
 	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started := make(chan string, 1)
 	stops := make(chan map[string]any, 64)
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, page, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			rec := httptest.NewRecorder()
 			e.srv.ServeHTTP(rec, r)
 			var ans struct {
@@ -48,8 +43,8 @@ func TestWidgetStartAnswerCut(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(rec.Code)
 			w.Write(rec.Body.Bytes()[:rec.Body.Len()/2]) // cut short
-			return
-		case "/agent/stop":
+		},
+		"/agent/stop": func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			var m map[string]any
 			json.Unmarshal(body, &m)
@@ -58,10 +53,9 @@ func TestWidgetStartAnswerCut(t *testing.T) {
 			default:
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+			e.srv.ServeHTTP(w, r)
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -107,23 +101,15 @@ func TestWidgetStartFencedBrowser(t *testing.T) {
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}, ani: callerID, live: true})
 	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	held := make(chan *http.Request, 1)
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, page, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			late := r.Clone(context.Background())
 			late.Body = io.NopCloser(bytes.NewReader(body))
 			held <- late
 			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout)
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")

@@ -31,20 +31,15 @@ func TestWidgetFenceStopRetriesTooMany(t *testing.T) {
 	held := make(chan *http.Request, 1)
 	var mu sync.Mutex
 	var stopTimes []time.Time
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, page, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			late := r.Clone(context.Background())
 			late.Body = io.NopCloser(bytes.NewReader(body))
 			held <- late
 			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout)
-			return
-		case "/agent/stop":
+		},
+		"/agent/stop": func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			stopTimes = append(stopTimes, time.Now())
 			first := len(stopTimes) == 1
@@ -56,10 +51,9 @@ func TestWidgetFenceStopRetriesTooMany(t *testing.T) {
 				io.WriteString(w, `{"code":"too_many_requests","error":"too many request_ids on this call; nothing was started or stopped: retry later"}`+"\n")
 				return
 			}
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+			e.srv.ServeHTTP(w, r)
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -101,22 +95,14 @@ func TestWidgetStartTooMany(t *testing.T) {
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, ani: callerID, live: true})
 	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, page, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(http.StatusTooManyRequests)
 			io.WriteString(w, `{"code":"too_many_requests","error":"too many request_ids on this call; nothing was started or stopped: retry later"}`+"\n")
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,15 +55,7 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 	for _, c := range []struct{ id, ani string }{{callRun, callerRun}, {callRun2, callerRun2}, {callStart, callerStart}, {callStart2, callerStart2}} {
 		e.src.set(c.id, fakeCall{clips: []string{shortClip}, hold: true, ani: c.ani, live: true})
 	}
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/page" {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, switchPage)
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+	site := newSite(t, e, switchPage, nil)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -163,13 +154,8 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 // after the server started the operation. started gets each register's
 // operation id; the answer goes out when release is closed.
 func lostSite(t *testing.T, e *env, page string, started chan<- string, release <-chan struct{}) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	return newSite(t, e, page, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			rec := httptest.NewRecorder()
 			e.srv.ServeHTTP(rec, r) // the operation starts
 			if rec.Code != http.StatusAccepted {
@@ -182,10 +168,8 @@ func lostSite(t *testing.T, e *env, page string, started chan<- string, release 
 			started <- ans.OperationID
 			<-release
 			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout) // its answer is lost
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
+		},
+	})
 }
 
 // endedCancelled checks that operation id ended with error-cancelled
@@ -228,8 +212,7 @@ func TestWidgetSwitchStartAnswerLost(t *testing.T) {
 	var releaseOnce sync.Once
 	letGo := func() { releaseOnce.Do(func() { close(release) }) }
 	site := lostSite(t, e, page, started, release)
-	defer site.Close()
-	defer letGo() // a failed wait must not leave the handler blocked (site.Close waits for it)
+	defer letGo() // a failed wait must not leave the handler blocked (closing the site waits for it)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -262,7 +245,6 @@ func TestWidgetStartAnswerLost(t *testing.T) {
 	started, release := make(chan string, 1), make(chan struct{})
 	close(release)
 	site := lostSite(t, e, page, started, release)
-	defer site.Close()
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
