@@ -33,6 +33,10 @@ for (const el of document.querySelectorAll('voicegate-agent')) {
 }
 </script>`
 
+// startingPage is switchPage with the widget "running" hidden: the test
+// drives the widget "starting" alone.
+var startingPage = strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
+
 // TestWidgetSwitchCallBrowser switches the widget to another call while
 // a register runs, and while its start request is still out, against a
 // real server in headless Chromium: the register is stopped (it ends with
@@ -154,7 +158,7 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 // after the server started the operation. started gets each register's
 // operation id; the answer goes out when release is closed.
 func lostSite(t *testing.T, e *env, page string, started chan<- string, release <-chan struct{}) *httptest.Server {
-	return newSite(t, e, page, map[string]http.HandlerFunc{
+	return newSite(t, e, startingPage, map[string]http.HandlerFunc{
 		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			rec := httptest.NewRecorder()
 			e.srv.ServeHTTP(rec, r) // the operation starts
@@ -207,11 +211,10 @@ func TestWidgetSwitchStartAnswerLost(t *testing.T) {
 	for _, c := range []struct{ id, ani string }{{callStart, callerStart}, {callStart2, callerStart2}} {
 		e.src.set(c.id, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: c.ani, live: true})
 	}
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started, release := make(chan string, 1), make(chan struct{})
 	var releaseOnce sync.Once
 	letGo := func() { releaseOnce.Do(func() { close(release) }) }
-	site := lostSite(t, e, page, started, release)
+	site := lostSite(t, e, startingPage, started, release)
 	defer letGo() // a failed wait must not leave the handler blocked (closing the site waits for it)
 
 	p := b.NewPage(320, 1200)
@@ -241,10 +244,9 @@ func TestWidgetStartAnswerLost(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started, release := make(chan string, 1), make(chan struct{})
 	close(release)
-	site := lostSite(t, e, page, started, release)
+	site := lostSite(t, e, startingPage, started, release)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,9 +19,8 @@ func TestWidgetStartWhileDraining(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	var stops, starts atomic.Int32
-	site := newSite(t, e, page, map[string]http.HandlerFunc{
+	site := newSite(t, e, startingPage, map[string]http.HandlerFunc{
 		"/agent/stop":     func(w http.ResponseWriter, r *http.Request) { stops.Add(1); e.srv.ServeHTTP(w, r) },
 		"/agent/register": func(w http.ResponseWriter, r *http.Request) { starts.Add(1); e.srv.ServeHTTP(w, r) },
 	})
