@@ -28,16 +28,10 @@ func TestWidgetStartAnswerCut(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started := make(chan string, 1)
 	stops := make(chan map[string]any, 64)
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, startingPage, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			rec := httptest.NewRecorder()
 			e.srv.ServeHTTP(rec, r)
 			var ans struct {
@@ -48,8 +42,8 @@ func TestWidgetStartAnswerCut(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(rec.Code)
 			w.Write(rec.Body.Bytes()[:rec.Body.Len()/2]) // cut short
-			return
-		case "/agent/stop":
+		},
+		"/agent/stop": func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			var m map[string]any
 			json.Unmarshal(body, &m)
@@ -58,10 +52,9 @@ func TestWidgetStartAnswerCut(t *testing.T) {
 			default:
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+			e.srv.ServeHTTP(w, r)
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -94,6 +87,21 @@ func validRequestID(v any) bool {
 	return len(s) == 36 && strings.Count(s, "-") == 4
 }
 
+// fencedLate sends late, a start that a proxy held back while the widget
+// fenced it out, on to e's server: it must be refused 409 fenced, and
+// callerID must have no credential.
+func fencedLate(t *testing.T, e *env, late *http.Request, callerID string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, late)
+	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `"code":"`+CodeFenced+`"`) {
+		t.Fatalf("the fenced start answered %d %s, want 409 %s", rec.Code, rec.Body, CodeFenced)
+	}
+	if _, err := e.mem.Get(context.Background(), callerID); !errors.Is(err, credstore.ErrNotFound) {
+		t.Errorf("credential of %s: err %v, want not found", callerID, err)
+	}
+}
+
 // TestWidgetStartFencedBrowser: a register's answer is lost before the
 // request reached the server (a proxy answers 504 and sends the request
 // on only later). The widget's stop by call and request id comes first
@@ -105,25 +113,16 @@ func TestWidgetStartFencedBrowser(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	held := make(chan *http.Request, 1)
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, startingPage, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			late := r.Clone(context.Background())
 			late.Body = io.NopCloser(bytes.NewReader(body))
 			held <- late
 			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout)
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -133,15 +132,7 @@ func TestWidgetStartFencedBrowser(t *testing.T) {
 	late := <-held
 	p.WaitText(sel("otitle"), "^Registration stopped: the voice service.s answer was lost$", 10*time.Second)
 	p.WaitText(sel("otodo"), `^Nothing was registered\. Try again\.$`, time.Second)
-	// The start reaches the server now.
-	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, late)
-	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `"code":"`+CodeFenced+`"`) {
-		t.Fatalf("the fenced start answered %d %s, want 409 %s", rec.Code, rec.Body, CodeFenced)
-	}
-	if _, err := e.mem.Get(context.Background(), callerID); !errors.Is(err, credstore.ErrNotFound) {
-		t.Errorf("credential of %s: err %v, want not found", callerID, err)
-	}
+	fencedLate(t, e, late, callerID)
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}

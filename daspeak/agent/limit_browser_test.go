@@ -3,16 +3,12 @@ package agent
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/internal/browsertest"
 )
 
@@ -27,24 +23,18 @@ func TestWidgetFenceStopRetriesTooMany(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	held := make(chan *http.Request, 1)
 	var mu sync.Mutex
 	var stopTimes []time.Time
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, startingPage, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			late := r.Clone(context.Background())
 			late.Body = io.NopCloser(bytes.NewReader(body))
 			held <- late
 			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout)
-			return
-		case "/agent/stop":
+		},
+		"/agent/stop": func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			stopTimes = append(stopTimes, time.Now())
 			first := len(stopTimes) == 1
@@ -56,10 +46,9 @@ func TestWidgetFenceStopRetriesTooMany(t *testing.T) {
 				io.WriteString(w, `{"code":"too_many_requests","error":"too many request_ids on this call; nothing was started or stopped: retry later"}`+"\n")
 				return
 			}
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+			e.srv.ServeHTTP(w, r)
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -78,14 +67,7 @@ func TestWidgetFenceStopRetriesTooMany(t *testing.T) {
 	if gap := times[1].Sub(times[0]); gap < 900*time.Millisecond {
 		t.Errorf("the stop was retried %v after its 429, want the Retry-After (1 s)", gap)
 	}
-	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, late)
-	if rec.Code != http.StatusConflict || !strings.Contains(rec.Body.String(), `"code":"`+CodeFenced+`"`) {
-		t.Fatalf("the fenced start answered %d %s, want 409 %s", rec.Code, rec.Body, CodeFenced)
-	}
-	if _, err := e.mem.Get(context.Background(), callerID); !errors.Is(err, credstore.ErrNotFound) {
-		t.Errorf("credential of %s: err %v, want not found", callerID, err)
-	}
+	fencedLate(t, e, late, callerID)
 	p.Screenshot("fence-stop-429", "voicegate-agent#starting")
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
@@ -100,23 +82,14 @@ func TestWidgetStartTooMany(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	site := newSite(t, e, startingPage, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "7")
 			w.WriteHeader(http.StatusTooManyRequests)
 			io.WriteString(w, `{"code":"too_many_requests","error":"too many request_ids on this call; nothing was started or stopped: retry later"}`+"\n")
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+		},
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")

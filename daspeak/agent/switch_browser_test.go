@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,6 +33,10 @@ for (const el of document.querySelectorAll('voicegate-agent')) {
 }
 </script>`
 
+// startingPage is switchPage with the widget "running" hidden: the test
+// drives the widget "starting" alone.
+var startingPage = strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
+
 // TestWidgetSwitchCallBrowser switches the widget to another call while
 // a register runs, and while its start request is still out, against a
 // real server in headless Chromium: the register is stopped (it ends with
@@ -56,15 +59,7 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 	for _, c := range []struct{ id, ani string }{{callRun, callerRun}, {callRun2, callerRun2}, {callStart, callerStart}, {callStart2, callerStart2}} {
 		e.src.set(c.id, fakeCall{clips: []string{shortClip}, hold: true, ani: c.ani, live: true})
 	}
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/page" {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, switchPage)
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+	site := newSite(t, e, switchPage, nil)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -163,13 +158,8 @@ func TestWidgetSwitchCallBrowser(t *testing.T) {
 // after the server started the operation. started gets each register's
 // operation id; the answer goes out when release is closed.
 func lostSite(t *testing.T, e *env, page string, started chan<- string, release <-chan struct{}) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/register":
+	return newSite(t, e, startingPage, map[string]http.HandlerFunc{
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) {
 			rec := httptest.NewRecorder()
 			e.srv.ServeHTTP(rec, r) // the operation starts
 			if rec.Code != http.StatusAccepted {
@@ -182,10 +172,8 @@ func lostSite(t *testing.T, e *env, page string, started chan<- string, release 
 			started <- ans.OperationID
 			<-release
 			http.Error(w, "Gateway Timeout", http.StatusGatewayTimeout) // its answer is lost
-			return
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
+		},
+	})
 }
 
 // endedCancelled checks that operation id ended with error-cancelled
@@ -223,13 +211,11 @@ func TestWidgetSwitchStartAnswerLost(t *testing.T) {
 	for _, c := range []struct{ id, ani string }{{callStart, callerStart}, {callStart2, callerStart2}} {
 		e.src.set(c.id, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: c.ani, live: true})
 	}
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started, release := make(chan string, 1), make(chan struct{})
 	var releaseOnce sync.Once
 	letGo := func() { releaseOnce.Do(func() { close(release) }) }
-	site := lostSite(t, e, page, started, release)
-	defer site.Close()
-	defer letGo() // a failed wait must not leave the handler blocked (site.Close waits for it)
+	site := lostSite(t, e, startingPage, started, release)
+	defer letGo() // a failed wait must not leave the handler blocked (closing the site waits for it)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")
@@ -258,11 +244,9 @@ func TestWidgetStartAnswerLost(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	started, release := make(chan string, 1), make(chan struct{})
 	close(release)
-	site := lostSite(t, e, page, started, release)
-	defer site.Close()
+	site := lostSite(t, e, startingPage, started, release)
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")

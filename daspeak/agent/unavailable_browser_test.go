@@ -2,10 +2,7 @@ package agent
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,22 +19,11 @@ func TestWidgetStartWhileDraining(t *testing.T) {
 	const callID, callerID = "CA00000000000000000000000000000013", "+34911234568"
 	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
 	e.src.set(callID, fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: callerID, live: true})
-	page := strings.Replace(switchPage, `<voicegate-agent id="running"`, `<voicegate-agent hidden id="running"`, 1)
 	var stops, starts atomic.Int32
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/page":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			io.WriteString(w, page)
-			return
-		case "/agent/stop":
-			stops.Add(1)
-		case "/agent/register":
-			starts.Add(1)
-		}
-		e.srv.ServeHTTP(w, r)
-	}))
-	defer site.Close()
+	site := newSite(t, e, startingPage, map[string]http.HandlerFunc{
+		"/agent/stop":     func(w http.ResponseWriter, r *http.Request) { stops.Add(1); e.srv.ServeHTTP(w, r) },
+		"/agent/register": func(w http.ResponseWriter, r *http.Request) { starts.Add(1); e.srv.ServeHTTP(w, r) },
+	})
 
 	p := b.NewPage(320, 1200)
 	p.Goto(site.URL + "/page")

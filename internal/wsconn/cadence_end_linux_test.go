@@ -12,21 +12,14 @@ import (
 // A future read deadline ends a reader kept paused by the cadence fast
 // path, whether media keeps arriving or the socket is quiet.
 func TestCadenceFastPathFutureDeadline(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts AcceptOptions
-	}{{"runtime poller", AcceptOptions{}}, {"shared poller", AcceptOptions{PollInterval: time.Millisecond}}} {
+	for _, tc := range pollers {
 		for _, media := range []bool{true, false} {
 			name := tc.name + "/quiet"
 			if media {
 				name = tc.name + "/media"
 			}
 			t.Run(name, func(t *testing.T) {
-				s := newServer(t, &tc.opts)
-				rc := dialRaw(t, s, nil)
-				c := s.conn(t)
-				c.SetCadenceFastPath(func(MessageType, []byte) bool { return true })
-				c.SetReadCadence(10 * time.Millisecond)
+				rc, c := fastPathConn(t, &tc.opts, 10*time.Millisecond, func(MessageType, []byte) bool { return true })
 				stop := make(chan struct{})
 				done := make(chan struct{})
 				go func() {
@@ -43,15 +36,7 @@ func TestCadenceFastPathFutureDeadline(t *testing.T) {
 						}
 					}
 				}()
-				errc := make(chan error, 1)
-				go func() {
-					for {
-						if _, _, err := c.ReadMessage(); err != nil {
-							errc <- err
-							return
-						}
-					}
-				}()
+				errc := readUntilErr(c)
 				time.Sleep(30 * time.Millisecond) // the reader pauses and lends
 				if err := c.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
 					t.Fatal(err)
@@ -114,23 +99,16 @@ func TestReadCadenceChangedAfterEarlyEnd(t *testing.T) {
 // A connection reset by the peer while the cadence timer reads for the
 // reader is reported as a reset, not as an unexpected EOF.
 func TestCadenceFastPathReset(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts AcceptOptions
-	}{{"runtime poller", AcceptOptions{}}, {"shared poller", AcceptOptions{PollInterval: time.Millisecond}}} {
+	for _, tc := range pollers {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newServer(t, &tc.opts)
-			rc := dialRaw(t, s, nil)
-			c := s.conn(t)
 			taken := make(chan struct{}, 1)
-			c.SetCadenceFastPath(func(MessageType, []byte) bool {
+			rc, c := fastPathConn(t, &tc.opts, 10*time.Millisecond, func(MessageType, []byte) bool {
 				select {
 				case taken <- struct{}{}:
 				default:
 				}
 				return true
 			})
-			c.SetReadCadence(10 * time.Millisecond)
 			errc := readInBackground(c)
 			rc.write(t, fin(opBinary, []byte("media")))
 			select {

@@ -11,27 +11,57 @@ import (
 	"time"
 )
 
+// pollers are the two ways a Linux TCP connection's socket is waited on:
+// by the Go runtime's poller, and by the shared poller every millisecond.
+var pollers = []struct {
+	name string
+	opts AcceptOptions
+}{{"runtime poller", AcceptOptions{}}, {"shared poller", AcceptOptions{PollInterval: time.Millisecond}}}
+
+// fastPathConn accepts a connection on a new server with opts, gives it
+// the cadence fast path fast and the read cadence d, and returns the
+// client's raw side and the server's connection.
+func fastPathConn(t *testing.T, opts *AcceptOptions, d time.Duration, fast func(MessageType, []byte) bool) (*rawClient, *Conn) {
+	t.Helper()
+	s := newServer(t, opts)
+	rc := dialRaw(t, s, nil)
+	c := s.conn(t)
+	if !c.SetCadenceFastPath(fast) {
+		t.Fatal("SetCadenceFastPath reported false on a TCP connection")
+	}
+	c.SetReadCadence(d)
+	return rc, c
+}
+
+// readUntilErr calls c.ReadMessage in the background until it fails, and
+// sends that error.
+func readUntilErr(c *Conn) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	return errc
+}
+
 // With a cadence fast path, the messages the fast path takes and those it
 // declines (and pings) arrive once each and in order, whether the socket
 // is polled or not; the fast path takes some of them while the reader
 // stays paused, and the flush function runs.
 func TestCadenceFastPath(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts AcceptOptions
-	}{{"runtime poller", AcceptOptions{}}, {"shared poller", AcceptOptions{PollInterval: time.Millisecond}}} {
+	for _, tc := range pollers {
 		t.Run(tc.name, func(t *testing.T) {
 			const msgs = 300
-			s := newServer(t, &tc.opts)
-			rc := dialRaw(t, s, nil)
-			c := s.conn(t)
 			var (
 				mu      sync.Mutex
 				order   []int
 				fast    int
 				flushes int
 			)
-			c.SetFlush(func() { mu.Lock(); flushes++; mu.Unlock() })
 			num := func(p []byte) int {
 				var j int
 				if _, err := fmt.Sscanf(string(p[1:]), "%d", &j); err != nil {
@@ -39,7 +69,7 @@ func TestCadenceFastPath(t *testing.T) {
 				}
 				return j
 			}
-			if !c.SetCadenceFastPath(func(typ MessageType, p []byte) bool {
+			rc, c := fastPathConn(t, &tc.opts, 20*time.Millisecond, func(typ MessageType, p []byte) bool {
 				if p[0] == 'x' {
 					return false // the reader gets it
 				}
@@ -55,10 +85,8 @@ func TestCadenceFastPath(t *testing.T) {
 				fast++
 				mu.Unlock()
 				return true
-			}) {
-				t.Fatal("SetCadenceFastPath reported false on a TCP connection")
-			}
-			c.SetReadCadence(20 * time.Millisecond)
+			})
+			c.SetFlush(func() { mu.Lock(); flushes++; mu.Unlock() })
 			var wg sync.WaitGroup
 			wg.Add(2)
 			pings := 0
@@ -154,21 +182,9 @@ func TestCadenceFastPath(t *testing.T) {
 // A text message that is not UTF-8 is not given to the fast path: the
 // reader fails the connection with 1007 as without one.
 func TestCadenceFastPathInvalidUTF8(t *testing.T) {
-	s := newServer(t, nil)
-	rc := dialRaw(t, s, nil)
-	c := s.conn(t)
 	got := make(chan []byte, 4)
-	c.SetCadenceFastPath(func(_ MessageType, p []byte) bool { got <- bytes.Clone(p); return true })
-	c.SetReadCadence(10 * time.Millisecond)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := c.ReadMessage(); err != nil {
-				errc <- err
-				return
-			}
-		}
-	}()
+	rc, c := fastPathConn(t, nil, 10*time.Millisecond, func(_ MessageType, p []byte) bool { got <- bytes.Clone(p); return true })
+	errc := readUntilErr(c)
 	rc.write(t, fin(opText, []byte("ok")))
 	rc.write(t, fin(opText, []byte{'b', 'a', 'd', 0xff}))
 	err := waitErr(t, errc)
@@ -218,12 +234,8 @@ func TestCadenceFastPathPauseInterrupted(t *testing.T) {
 
 // The fast path allocates nothing per message once the buffers have grown.
 func TestCadenceFastPathAllocs(t *testing.T) {
-	s := newServer(t, &AcceptOptions{PollInterval: time.Millisecond})
-	rc := dialRaw(t, s, nil)
-	c := s.conn(t)
 	taken := make(chan int, 1)
-	c.SetCadenceFastPath(func(_ MessageType, p []byte) bool { taken <- len(p); return true })
-	c.SetReadCadence(time.Millisecond)
+	rc, c := fastPathConn(t, &AcceptOptions{PollInterval: time.Millisecond}, time.Millisecond, func(_ MessageType, p []byte) bool { taken <- len(p); return true })
 	errc := readInBackground(c)
 	wire := fin(opText, bytes.Repeat([]byte{'a'}, 350))
 	step := func() {
