@@ -254,3 +254,54 @@ func TestWidgetRestartBrowser(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// TestWidgetRestartRegisterBrowser: the voice service restarts while
+// the widget follows a register. The widget says the registration is
+// not confirmed, never "Voice registered"; the restarted service is
+// asked to stop it, and the caller's status (not registered) is said and
+// offers Register again.
+func TestWidgetRestartRegisterBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	call := fakeCall{clips: []string{"voices/slt_1.wav"}, hold: true, ani: restartCaller, live: true}
+	newServer := func() *env {
+		e := newEnv(t, func(o *Options, src *fakeSource) {
+			o.Source = infoSource{src}
+			o.Register = &daspeak.Config{AudioTotalDuration: 30 * time.Second}
+		})
+		e.src.set(restartCall, call)
+		return e
+	}
+	first := newServer()
+	site := &swapSite{srv: first.srv}
+	hs := httptest.NewServer(site)
+	defer hs.Close()
+	p := b.NewPage(320, 900)
+	p.Goto(hs.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#w >> #" + id }
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("state"), "^Registering voice…$", 5*time.Second)
+	p.WaitText(sel("ptext"), `^Voice collected: [1-9][0-9]*\.[0-9] s of 30\.0 s$`, 20*time.Second)
+
+	second := newServer()
+	site.set(second.srv, false)
+	hs.CloseClientConnections()
+	p.WaitText(sel("otitle"), "^Registration not confirmed$", 15*time.Second)
+	p.WaitText(sel("ocause"), `^The voice service restarted or lost this registration\. The caller is not registered now\.$`, 5*time.Second)
+	p.WaitText(sel("otodo"), `^Register again\.$`, time.Second)
+	p.WaitText(sel("main"), "^Register User$", 5*time.Second)
+	p.WaitText(sel("state"), "^Not registered$", time.Second)
+	p.WaitText(sel("alert"), "^Registration not confirmed. The voice service restarted or lost this registration. The caller is not registered now", 2*time.Second)
+	if site.stopCount() == 0 {
+		t.Error("no stop was sent for the registration whose stream was lost")
+	}
+	var greens []string
+	p.Eval(`(`+greenIn+`)('w')`, &greens)
+	if len(greens) > 0 {
+		t.Errorf("green shows: %q", greens)
+	}
+	p.Screenshot("widget-restart-register", "voicegate-agent#w")
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
