@@ -1827,9 +1827,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         return;
       }
       this._show(reg ? ROWS.gone_register : ROWS.gone_verify, null);
-      // Stopped first, then looked up: a register that still ran
-      // somewhere cannot store after the status said not registered.
-      await stopped;
+      // Stopped first (waiting at most PROBE_TIMEOUT_MS), then looked
+      // up: a register that still ran somewhere cannot store after the
+      // status said not registered.
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, PROBE_TIMEOUT_MS))]);
       if (gen !== this._gen || this._op || this._starting) return;
       let st;
       try {
