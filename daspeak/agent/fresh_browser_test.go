@@ -299,6 +299,9 @@ func TestWidgetStatusFreshBrowser(t *testing.T) {
 	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
 	p.WaitText(sel("state"), "^Not registered$", 3*time.Second)
 	p.WaitText(sel("otitle"), "^Status changed$", time.Second)
+	// Where the change came from is not known (another call, tab or
+	// agent): the card does not claim it was another call.
+	p.WaitText(sel("ocause"), `^The caller.s voice registration was deleted meanwhile, elsewhere \(on another call, in another tab or by another agent\)\.`, time.Second)
 	if p.Visible(sel("nospoof")) {
 		t.Error("the earlier result's anti-spoofing note is still shown")
 	}

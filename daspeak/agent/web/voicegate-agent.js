@@ -21,6 +21,20 @@
 // without the attribute the server's call_in_progress decides. An
 // operation running when the call ends is followed to its result (the
 // call's audio ends with it), and the widget says the call ended.
+// An operation whose event stream fails is followed again (with
+// Last-Event-ID) while the service cannot be reached ("Retrying…"); when
+// the service answers the events URL with 401, 403, 404 or 410 (it
+// restarted and no longer knows the operation, which it answers as a bad
+// token, or the link expired), or has not been reached for 60 s, the
+// widget stops showing the operation as running and says, in amber, that
+// its result is unknown ("Check result unknown", "Registration not
+// confirmed"; never a success), sends a stop in case it still runs (again
+// with the next status read that gets through, if the service could not
+// be reached or refused the sign-in) and reads the status again, which
+// brings the buttons back; a status read refused 401 says the sign-in is
+// no longer accepted. Stop pressed while the service cannot be reached
+// says that the stop did not get through, and is sent again when the
+// stream is back.
 // An operation running (or starting) when call-sid, conversation-id,
 // caller-id or backend-url changes is stopped (POST /stop: it ends with
 // error-cancelled, reason cancelled), never followed on the new call: the
@@ -212,6 +226,58 @@
       kind: 'error', title: 'Cannot reach the voice service',
       cause: 'The voice service does not answer right now.',
       todo: 'Retrying\u2026',
+    },
+    // Stop pressed while the operation's event stream is down: the stop
+    // did not reach the service; it is sent again once the stream is back.
+    stop_unreachable: {
+      kind: 'error', title: 'Cannot reach the voice service',
+      cause: 'Stop did not reach the voice service: it does not answer right now.',
+      todo: 'Retrying\u2026',
+    },
+    // The event stream of the operation shown ended without its result
+    // (_streamLost): the service answers but no longer knows the
+    // operation (it restarted, or the stream's link expired), or the
+    // agent's sign-in is no longer accepted, or the service has not
+    // answered for LOST_CONTACT_MS. Nothing is shown as passed.
+    gone_verify: {
+      kind: 'error', title: 'Check result unknown',
+      cause: 'The voice service restarted or lost this check, so its result is unknown.',
+      todo: 'The caller was not verified. Check again.',
+    },
+    gone_register: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The voice service restarted or lost this registration, so its result is unknown.',
+      todo: 'Look at the caller\u2019s status before registering again.',
+    },
+    gone_register_saved: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The voice service restarted or lost this registration. A voice is registered for this caller, but the service could not confirm it is this call\u2019s.',
+      todo: 'Press Authenticate User to check that the registered voice is this caller\u2019s. If it does not match, delete the registration and register again.',
+    },
+    gone_register_none: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The voice service restarted or lost this registration. The caller is not registered now.',
+      todo: 'Register again.',
+    },
+    signin_verify: {
+      kind: 'error', title: 'Check result unknown',
+      cause: 'The voice service no longer accepts your sign-in, so this check\u2019s result cannot be read.',
+      todo: 'The caller was not verified. Reload the page or sign in again, then check again.',
+    },
+    signin_register: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The voice service no longer accepts your sign-in, so this registration\u2019s result cannot be read.',
+      todo: 'Reload the page or sign in again, then look at the caller\u2019s status before registering again.',
+    },
+    silent_verify: {
+      kind: 'error', title: 'Check result unknown',
+      cause: 'The voice service has not answered for {s}\u00a0s, so this check\u2019s result is unknown.',
+      todo: 'The caller was not verified. Check again once the service answers.',
+    },
+    silent_register: {
+      kind: 'error', title: 'Registration not confirmed',
+      cause: 'The voice service has not answered for {s}\u00a0s, so this registration\u2019s result is unknown.',
+      todo: 'Once the service answers, look at the caller\u2019s status before registering again.',
     },
     speech: {
       kind: 'error', title: 'Not enough speech',
@@ -450,6 +516,12 @@
   // How long stopping an operation of a call the widget left may take
   // before the widget says it could not confirm it (ms).
   const LEAVE_TIMEOUT_MS = 20000;
+  // How long the event stream of the operation shown may stay without
+  // contact with the service (no connection accepted, no event) before
+  // the widget says its result is unknown (ms).
+  const LOST_CONTACT_MS = 60000;
+  // How long a look at why the event stream failed (_probe) may take (ms).
+  const PROBE_TIMEOUT_MS = 10000;
   // RETRY_AFTER_MAX_MS bounds the wait a Retry-After asks for (_retry).
   const RETRY_AFTER_MAX_MS = 10000;
 
@@ -712,7 +784,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._notices = []; // {id, row, who}
       this._noticeSeq = 0;
       this._gen = 0; // bumps when the call changes: stale answers are dropped
-      this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done}
+      this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done, lostAt, lostTimer, stopWanted}
+      this._pendingStop = null; // an operation whose stream was lost, whose stop did not get through (_streamLost)
       this._starting = null; // {kind, callerId, settle} while a start request is out
       this._recovering = null; // {kind, callId, callerId, base} while _lost stops a start whose answer was lost
       this._tokenTimer = 0; // while refused on the call (403): the next look at the token
@@ -774,6 +847,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const op = this._op;
       if (op) {
         clearTimeout(op.timer);
+        clearTimeout(op.lostTimer);
+        op.lostAt = 0;
         if (op.es) op.es.close();
         op.es = null;
       }
@@ -1308,6 +1383,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // _apply takes in a status answer st of the call shown.
     _apply(st) {
       this._statusAt = performance.now();
+      // A stop of an operation whose stream was lost that did not get
+      // through (_streamLost): the service answers again.
+      const ps = this._pendingStop;
+      this._pendingStop = null;
+      if (ps) this._api('/stop', { operation_id: ps.id }, ps.base).catch(() => {});
       this._refreshFailures = 0;
       this._recovered();
       if (this.m.forbidden) {
@@ -1473,12 +1553,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._apply(st);
       // A card of an earlier operation ("Voice registered", "Caller
       // verified", "Registration deleted") no longer describes the caller
-      // once their registration changed elsewhere: it is replaced, so no
+      // once their registration changed elsewhere (another call of the
+      // caller, or this call in another tab or another agent's desk: a
+      // status read cannot tell which): it is replaced, so no
       // green stays on screen beside a status that contradicts it.
       if (this.m.outcome && was !== null && this.m.registered !== null && this.m.registered !== was) {
         const cause = this.m.registered
-          ? 'The caller was registered meanwhile (on another call). The earlier result on this page no longer applies.'
-          : 'The caller\u2019s voice registration was deleted meanwhile (on another call). The earlier result on this page no longer applies.';
+          ? 'The caller was registered meanwhile, elsewhere (on another call, in another tab or by another agent). The earlier result on this page no longer applies.'
+          : 'The caller\u2019s voice registration was deleted meanwhile, elsewhere (on another call, in another tab or by another agent). The earlier result on this page no longer applies.';
         this.m.notPerformed = false; // that note was about the earlier result
         this._show({ kind: 'info', title: 'Status changed', cause, todo: '' }, null);
         return;
@@ -1600,7 +1682,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         id: r.operation_id, kind: r.kind || (kind === 'register' ? 'register' : 'verify'),
         callId: body.call_id, callerId: typeof r.caller_id === 'string' && r.caller_id ? r.caller_id : body.caller_id,
         base, url: new URL(r.events_url, this._url('/', base)).href,
-        es: null, lastSeq: 0, retries: 0, timer: 0, done: false,
+        es: null, lastSeq: 0, retries: 0, timer: 0, done: false, lostAt: 0, lostTimer: 0, stopWanted: false,
       } : null;
       // Left while starting: _abandon stops it.
       if (starting.settle) starting.settle(op || undefined);
@@ -1677,8 +1759,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     // _listen opens (or reopens) the current operation's event stream.
     // EventSource resumes by itself after a dropped connection, sending
-    // Last-Event-ID; when it gives up (HTTP error, closed), a new one is
-    // opened after a back-off and events already seen are skipped by seq.
+    // Last-Event-ID. When it gives up (the service answered with an HTTP
+    // error, which EventSource does not tell), _probe asks the events URL
+    // itself for the status: a service that no longer knows the operation
+    // (401, 403, 404, 410: it restarted, or the link expired) ends the
+    // view with its result unknown (_streamLost); otherwise a new stream
+    // is opened after a back-off, and events already seen are skipped by
+    // seq. Without contact for LOST_CONTACT_MS (no connection accepted,
+    // no event) the result is said unknown too: the widget never shows a
+    // check in progress that it cannot follow.
     _listen() {
       const op = this._op;
       if (!op || op.done) return;
@@ -1693,24 +1782,135 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           console.error('voicegate-agent: bad event', msg.data);
           return;
         }
+        this._contact(op);
         this._event(op, ev);
       };
       for (const name of EVENT_NAMES) es.addEventListener(name, onEvent);
       es.onmessage = onEvent;
       es.onopen = () => {
-        if (this._op !== op) return;
+        if (this._op !== op || op.es !== es) return;
         op.retries = 0;
+        this._contact(op);
+        // A stop pressed while the service could not be reached.
+        if (op.stopWanted) this._stop(true);
       };
       es.onerror = () => {
         if (this._op !== op || op.es !== es || op.done) return;
-        this._show(ROWS.retrying, null);
+        if (!op.lostAt) {
+          op.lostAt = performance.now();
+          clearTimeout(op.lostTimer);
+          op.lostTimer = setTimeout(() => this._streamLost(op, 'silent'), LOST_CONTACT_MS);
+        }
+        const o = this.m.outcome;
+        if (!o || (o.row !== ROWS.retrying && o.row !== ROWS.stop_unreachable)) this._show(ROWS.retrying, null);
         if (es.readyState === EventSource.CLOSED) {
           es.close();
-          const delay = Math.min(15000, 1000 * 2 ** Math.min(op.retries, 4));
-          op.retries++;
-          op.timer = setTimeout(() => { if (this._op === op && !op.done) this._listen(); }, delay);
+          op.es = null;
+          this._probe(op);
         }
       };
+    }
+
+    // _contact notes that the service answered op's event stream.
+    _contact(op) {
+      op.lostAt = 0;
+      clearTimeout(op.lostTimer);
+      op.lostTimer = 0;
+    }
+
+    // _probe asks op's events URL why its stream failed (EventSource hides
+    // the status): a service that no longer knows the operation, or the
+    // link (401, 403, 404, 410; the service answers an unknown operation
+    // as a link that does not verify), ends the view (_streamLost); any
+    // other answer, or none, opens a new stream after a back-off.
+    async _probe(op) {
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(), PROBE_TIMEOUT_MS);
+      let status = 0;
+      try {
+        const res = await fetch(op.url, { signal: ctl.signal, cache: 'no-store', credentials: 'omit', headers: { Accept: 'text/event-stream' } });
+        status = res.status;
+      } catch (e) {
+        console.warn('voicegate-agent: the events of ' + op.id + ' cannot be read:', e && e.message || e);
+      } finally {
+        clearTimeout(timer);
+        ctl.abort(); // only the status was wanted, not the stream
+      }
+      if (this._op !== op || op.done) return;
+      if ([401, 403, 404, 410].includes(status)) {
+        console.error('voicegate-agent: the voice service answered ' + status + ' to the events of ' + op.id + ': it no longer knows the operation');
+        this._streamLost(op, 'gone');
+        return;
+      }
+      const delay = Math.min(15000, 1000 * 2 ** Math.min(op.retries, 4));
+      op.retries++;
+      clearTimeout(op.timer);
+      op.timer = setTimeout(() => { if (this._op === op && !op.done && !op.es) this._listen(); }, delay);
+    }
+
+    // _streamLost ends the view of op, whose result cannot be had: why is
+    // 'gone' (the service answers but no longer knows the operation) or
+    // 'silent' (no contact for LOST_CONTACT_MS). The result is said
+    // unknown, in amber, never passed; onResponse and voicegate-result
+    // are not called (there is no terminal event). The operation is
+    // stopped in case it still runs somewhere (a registration nobody
+    // follows must not be stored; a stop that does not get through is
+    // sent again with the next status read), and the call's status is
+    // read again, which brings the buttons back as it allows; a status
+    // read refused 401 says the sign-in is no longer accepted.
+    async _streamLost(op, why) {
+      if (this._op !== op || op.done) return;
+      op.done = true;
+      this._contact(op);
+      this._closeStream();
+      const gen = this._gen;
+      const reg = op.kind === 'register';
+      this.m.lastKind = op.kind;
+      this.m.progress = null;
+      this.m.notPerformed = false;
+      if (!reg) this.m.next = 'reverify';
+      this.m.phase = 'loading';
+      this._pendingStop = op;
+      const stopped = this._api('/stop', { operation_id: op.id }, op.base).then(() => {
+        if (this._pendingStop === op) this._pendingStop = null;
+      }, (e) => {
+        // Sent again only after a failure to reach the service or a
+        // sign-in refused (the next status read that gets through).
+        if (this._pendingStop === op && e.code !== 'network' && !(e.status >= 500) && e.status !== 401) this._pendingStop = null;
+      });
+      if (why === 'silent') {
+        const row = reg ? ROWS.silent_register : ROWS.silent_verify;
+        this._show(Object.assign({}, row, { cause: row.cause.replace('{s}', String(LOST_CONTACT_MS / 1000)) }), null);
+        this._load(0, true);
+        return;
+      }
+      this._show(reg ? ROWS.gone_register : ROWS.gone_verify, null);
+      // Stopped first (waiting at most PROBE_TIMEOUT_MS), then looked
+      // up: a register that still ran somewhere cannot store after the
+      // status said not registered.
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, PROBE_TIMEOUT_MS))]);
+      if (gen !== this._gen || this._op || this._starting) return;
+      let st;
+      try {
+        st = await this._api('/status', { call_id: op.callId, caller_id: (this._attr('caller-id') || '').trim() }, op.base);
+      } catch (e) {
+        if (gen !== this._gen || this._op) return;
+        if (e.served && e.code === 'unauthenticated') {
+          this.m.phase = 'idle';
+          this.m.registered = null;
+          this._show(reg ? ROWS.signin_register : ROWS.signin_verify, e);
+          return;
+        }
+        this._load(0, true);
+        return;
+      }
+      if (gen !== this._gen || this._op || this._starting) return;
+      if (reg) {
+        // Not registered counts only when the call's caller was looked up.
+        if (st.registered === true) this._show(ROWS.gone_register_saved, null);
+        else if (st.registered === false && st.call_in_progress === true) this._show(ROWS.gone_register_none, null);
+      }
+      this._apply(st);
     }
 
     _event(op, ev) {
@@ -1842,9 +2042,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       return parts.join(' \u00b7 ');
     }
 
-    async _stop() {
+    // _stop stops the operation shown (the Stop button; again, resend,
+    // once its stream is back when the service could not be reached).
+    async _stop(resend) {
       const op = this._op;
-      if (!op || op.done || this._stopping) return;
+      if (!op || op.done || this._stopping || (resend && !op.stopWanted)) return;
       // aria-disabled, not disabled: a disabled button loses keyboard
       // focus to the page, and the focus is to move on to the main
       // button when the operation ends (see _render).
@@ -1853,10 +2055,36 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       stop.setAttribute('aria-disabled', 'true');
       try {
         await this._api('/stop', { operation_id: op.id });
+        op.stopWanted = false;
+        if (this._op === op && this.m.outcome && this.m.outcome.row === ROWS.stop_unreachable) {
+          // Delivered: the stream, when it is back, brings the end.
+          if (op.lostAt) this._show(ROWS.retrying, null);
+          else this._recovered();
+          this._render();
+        }
       } catch (e) {
         // no_call: the call has ended, and its audio with it: the
         // operation's own end follows on its stream.
-        if (this._op === op && e.code !== 'no_call') this._showAPIError(e);
+        if (this._op !== op || op.done || e.code === 'no_call') return;
+        if (op.lostAt && (e.code === 'network' || e.status >= 500)) {
+          // The stream is down too: the stop is sent again once it is
+          // back (es.onopen); LOST_CONTACT_MS bounds the wait.
+          op.stopWanted = true;
+          this._show(ROWS.stop_unreachable, e);
+          return;
+        }
+        if (e.served && (e.status === 404 || (e.status === 401 && op.lostAt))) {
+          // The service does not know the operation (404), or refuses
+          // the sign-in while the stream is down: the events URL, which
+          // does not need the sign-in, tells whether it still runs.
+          console.error('voicegate-agent: the voice service answered ' + e.status + ' ' + e.code + ' to Stop; looking at the operation\u2019s events');
+          clearTimeout(op.timer);
+          if (op.es) op.es.close();
+          op.es = null;
+          this._probe(op);
+          return;
+        }
+        this._showAPIError(e);
       } finally {
         this._stopping = false;
         stop.removeAttribute('aria-disabled');
@@ -1868,6 +2096,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const op = this._op;
       if (!op) return;
       clearTimeout(op.timer);
+      clearTimeout(op.lostTimer);
       if (op.es) op.es.close();
       op.es = null;
       this._op = null;
@@ -1938,8 +2167,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
 
     // _recovered drops "Retrying…" once the service answers again, from
     // the screen and from the alert region.
+    // A stop not delivered is dropped once it was sent again.
     _recovered() {
-      if (!this.m.outcome || this.m.outcome.row !== ROWS.retrying) return;
+      const o = this.m.outcome;
+      if (!o || !(o.row === ROWS.retrying || (o.row === ROWS.stop_unreachable && !(this._op && this._op.stopWanted)))) return;
       this.m.outcome = null;
       this._quiet();
     }
