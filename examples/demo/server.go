@@ -253,13 +253,11 @@ func (c *call) end(got, text string) {
 // it happens, and returns after the terminal event. The caller closes src
 // afterwards, which ends the call at the protocol level.
 func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader, details string) {
-	if c.operation == "" && credstore.ValidateID(c.caller) == nil {
-		// Without an explicit operation, register unknown callers and
-		// verify known ones.
+	if c.operation == "" {
+		// Without an explicit operation a call verifies. Registration is
+		// explicit: a caller id can be spoofed, so registering whoever
+		// calls first under an unknown caller id would enrol an impostor.
 		c.operation = string(daspeak.OperationVerify)
-		if _, err := s.store.Get(ctx, c.caller); errors.Is(err, credstore.ErrNotFound) {
-			c.operation = string(daspeak.OperationRegister)
-		}
 	}
 	c.publish("connected", details, nil)
 	if c.caller == "" {
@@ -286,7 +284,7 @@ func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader
 	case daspeak.OperationVerify:
 		cred, err = s.store.Get(ctx, c.caller)
 		if errors.Is(err, credstore.ErrNotFound) {
-			c.end("error-not-registered", "no credential stored for this caller")
+			c.end("error-not-registered", "no credential stored for this caller; registering needs operation=register")
 			return
 		}
 		if err != nil {
