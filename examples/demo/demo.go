@@ -202,7 +202,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		dh := dk.handler()
 		mux.Handle(pathDesk, dh)
 		mux.Handle(pathAgentBase+"/", dh)
-		handler = mux
+		handler = agent.JSONErrors(mux)
 	}
 	// The console shows caller numbers and the desk hands out its
 	// development token, without authentication: only requests addressed

@@ -221,7 +221,7 @@ func (d *desk) handler() http.Handler {
 	mux.Handle("POST "+pathDesk+"calls", sameSiteJSON(d.handleNewCall))
 	mux.Handle("POST "+pathDesk+"calls/{sid}", sameSiteJSON(d.handleCall))
 	mux.Handle("POST "+pathDesk+"engine", sameSiteJSON(d.handleEngine))
-	return mux
+	return agent.JSONErrors(mux)
 }
 
 // sameSiteJSON guards a state-changing desk endpoint, which has no
@@ -252,7 +252,7 @@ func sameSiteJSON(h http.HandlerFunc) http.Handler {
 
 // codeUnsupportedMediaType is the error code of a 415 answer, as
 // flex.CodeUnsupportedMediaType.
-const codeUnsupportedMediaType = "unsupported_media_type"
+const codeUnsupportedMediaType = agent.CodeUnsupportedMediaType
 
 // shutdown ends the operations and event streams (before the HTTP server
 // waits for its handlers).

@@ -365,3 +365,28 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoErrorsAreJSON: the answers the demo gives before any handler
+// runs (a rebound Host, no such route, a path the mux would redirect to
+// its canonical form) are the API's JSON errors, not text/plain or an
+// HTML redirect.
+func TestDemoErrorsAreJSON(t *testing.T) {
+	d, _ := startDesk(t)
+	sid := d.desk.state().Calls[0].CallSID
+	for _, tc := range []struct {
+		name, method, path, host string
+		status                   int
+		body                     string
+	}{
+		{"rebound", "GET", "/desk/state", "evil.example:18080", 421, `{"code":"misdirected_request","error":"this development server answers requests to localhost, 127.0.0.1 or [::1] only"}` + "\n"},
+		{"hangup path", "POST", "/desk/calls/" + sid + "/hangup", "", 404, `{"code":"not_found","error":"no such path"}` + "\n"},
+		{"events, empty id", "GET", "/agent/operations//events?token=", "", 404, `{"code":"not_found","error":"no such path: /agent/operations//events is not in canonical form"}` + "\n"},
+		{"console, no route", "GET", "/nope", "", 404, `{"code":"not_found","error":"no such path"}` + "\n"},
+		{"desk state, wrong method", "DELETE", "/desk/state", "", 405, `{"code":"method_not_allowed","error":"method not allowed on this path"}` + "\n"},
+	} {
+		status, body := send(t, tc.method, d.base+tc.path, tc.host, nil, "")
+		if status != tc.status || body != tc.body {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, status, body, tc.status, tc.body)
+		}
+	}
+}

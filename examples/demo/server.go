@@ -16,6 +16,7 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -111,7 +112,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET "+pathAudioHook, s.handleAudioHook)
 	mux.HandleFunc("GET "+pathEvents, s.hub.serveEvents)
 	mux.HandleFunc("GET /{$}", serveConsole)
-	return mux
+	return agent.JSONErrors(mux)
 }
 
 // handleTwilio accepts a Twilio Media Streams connection. Twilio signs the
@@ -119,7 +120,7 @@ func (s *server) handler() http.Handler {
 // <Parameter>s in the start message.
 func (s *server) handleTwilio(w http.ResponseWriter, r *http.Request) {
 	if !s.startCall() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		agent.WriteError(w, http.StatusServiceUnavailable, agent.CodeUnavailable, "shutting down")
 		return
 	}
 	defer s.calls.Done()
@@ -156,7 +157,7 @@ func (s *server) handleTwilio(w http.ResponseWriter, r *http.Request) {
 // operation from customConfig.operation.
 func (s *server) handleAudioHook(w http.ResponseWriter, r *http.Request) {
 	if !s.startCall() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		agent.WriteError(w, http.StatusServiceUnavailable, agent.CodeUnavailable, "shutting down")
 		return
 	}
 	defer s.calls.Done()
