@@ -99,6 +99,13 @@ func TestAuthenticator(t *testing.T) {
 		{"both: basic", both, withBasic(basicUser, basicPass), true},
 		{"both: user swapped", both, withBasic(basicPass, basicUser), false},
 		{"nothing", both, func(*http.Request) {}, false},
+		// Every credential presented must be valid.
+		{"both: key and basic ok", both, func(r *http.Request) { withKey(apiKey)(r); withBasic(basicUser, basicPass)(r) }, true},
+		{"both: key ok, basic wrong", both, func(r *http.Request) { withKey(apiKey)(r); withBasic(basicUser, "wrong-password-of-16")(r) }, false},
+		{"both: basic ok, key wrong", both, func(r *http.Request) { withKey(apiKey + "x")(r); withBasic(basicUser, basicPass)(r) }, false},
+		{"both: key ok, Bearer", both, func(r *http.Request) { withKey(apiKey)(r); r.Header.Set("Authorization", "Bearer x") }, false},
+		{"key-only: key ok, basic sent", keyOnly, func(r *http.Request) { withKey(apiKey)(r); withBasic(basicUser, basicPass)(r) }, false},
+		{"key twice", keyOnly, func(r *http.Request) { r.Header.Add(apiKeyHeader, apiKey); r.Header.Add(apiKeyHeader, "other") }, false},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
 		tc.set(r)
