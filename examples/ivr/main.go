@@ -935,6 +935,17 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	start, err := st.Start(sctx)
 	cancel()
+	if errors.Is(err, twilio.ErrMediaFormat) && start != nil {
+		// Audio this server cannot read: the stream is closed (1003) and
+		// the session it names ends with error-audio, not at its timeout.
+		s.log.Warn("media stream refused: unsupported media format", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		if op, _, gerr := s.get(ctx, start.CustomParameters[paramSession]); gerr == nil && op.CallID != "" && op.CallID == start.CallSID {
+			if sess, _ := s.take(ctx, op); sess != nil {
+				sess.update(ctx, daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
+			}
+		}
+		return
+	}
 	if err != nil {
 		s.log.Warn("media stream without start", "err", err)
 		return
