@@ -348,7 +348,8 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
 		vt, err := flex.VoiceTokenHandler(&flex.VoiceTokenOptions{
 			Auth: fa, AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
-			TwiMLAppSID: cfg.TwiMLAppSID, IdentityPrefix: cfg.IdentityPrefix, TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
+			TwiMLAppSID: cfg.TwiMLAppSID, IdentityPrefix: cfg.IdentityPrefix, TTL: cfg.TokenTTL, Region: cfg.Region,
+			AllowedOrigins: origins, Logger: log,
 		})
 		if err != nil {
 			src.Close()
