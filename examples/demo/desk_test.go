@@ -247,6 +247,26 @@ func TestDeskDeleteRemovesScriptedAudio(t *testing.T) {
 	for _, f := range files {
 		t.Errorf("left after delete: %s", f.Name())
 	}
+	// The console keeps each register's result-success and says after it
+	// that the caller was deleted.
+	hist, ch := d.hub.subscribe()
+	d.hub.unsubscribe(ch)
+	for _, reg := range regs {
+		var seq []string
+		for _, ev := range hist {
+			if ev.Call == reg.Label {
+				seq = append(seq, ev.Type)
+				if ev.Type == "deleted" {
+					if want := "caller " + reg.Caller + " deleted from the desk: credential and enrolment audio removed"; ev.Text != want || ev.Terminal {
+						t.Errorf("%s: deleted line %q terminal %v, want %q", reg.Label, ev.Text, ev.Terminal, want)
+					}
+				}
+			}
+		}
+		if len(seq) < 2 || seq[len(seq)-2] != "result-success" || seq[len(seq)-1] != "deleted" {
+			t.Errorf("%s: console lines %v, want result-success then deleted", reg.Label, seq)
+		}
+	}
 }
 
 // TestDemoHostCheck: the console, the desk and the agent API answer only
