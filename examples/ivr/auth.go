@@ -76,6 +76,18 @@ func newAuthenticator(apiKey, user, pass string, failDelay time.Duration) (*auth
 	return a, nil
 }
 
+// refusal is the message of a 401: it names the forms this server
+// accepts, and only those, each presented credential having to be valid.
+func (a *authenticator) refusal() string {
+	switch {
+	case a.haveKey && a.haveBasic:
+		return "authentication required: HTTP Basic or the " + apiKeyHeader + " header, and no invalid credential"
+	case a.haveKey:
+		return "authentication required: the " + apiKeyHeader + " header, and no other credential"
+	}
+	return "authentication required: HTTP Basic, and no other credential"
+}
+
 // methods names the accepted forms, for logs.
 func (a *authenticator) methods() string {
 	switch {
@@ -153,7 +165,7 @@ func (a *authenticator) wrap(h http.Handler) http.Handler {
 		if a.haveBasic {
 			w.Header().Set("WWW-Authenticate", a.basicHeader)
 		}
-		writeError(w, http.StatusUnauthorized, "authentication required: HTTP Basic or the "+apiKeyHeader+" header")
+		writeError(w, http.StatusUnauthorized, a.refusal())
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -111,6 +112,29 @@ func TestAuthenticator(t *testing.T) {
 		tc.set(r)
 		if got := tc.a.ok(r); got != tc.want {
 			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+	// A 401 offers only the forms the server accepts: WWW-Authenticate
+	// (RFC 7617) when Basic is one of them.
+	for _, tc := range []struct {
+		name      string
+		a         *authenticator
+		challenge string
+		body      string
+	}{
+		{"key only", keyOnly, "", `{"code":"unauthenticated","error":"authentication required: the X-API-Key header, and no other credential"}` + "\n"},
+		{"basic only", basicOnly, `Basic realm="voicegate-ivr", charset="UTF-8"`, `{"code":"unauthenticated","error":"authentication required: HTTP Basic, and no other credential"}` + "\n"},
+		{"both", both, `Basic realm="voicegate-ivr", charset="UTF-8"`, `{"code":"unauthenticated","error":"authentication required: HTTP Basic or the X-API-Key header, and no invalid credential"}` + "\n"},
+	} {
+		a := *tc.a
+		a.failDelay = 0
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/callers/x", nil)
+		r.Header.Set(apiKeyHeader, apiKey)
+		r.SetBasicAuth(basicUser, "wrong-password-0123")
+		a.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Errorf("%s: answered", tc.name) })).ServeHTTP(w, r)
+		if w.Code != 401 || w.Header().Get("WWW-Authenticate") != tc.challenge || w.Body.String() != tc.body {
+			t.Errorf("%s: %d WWW-Authenticate %q %q, want 401 %q %q", tc.name, w.Code, w.Header().Get("WWW-Authenticate"), w.Body, tc.challenge, tc.body)
 		}
 	}
 }
