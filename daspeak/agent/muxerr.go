@@ -27,8 +27,9 @@ const (
 // token in the URL. Answers of the mux's handlers are left alone.
 func JSONErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodConnect && !canonicalPath(r.URL.Path) {
-			WriteError(w, http.StatusNotFound, CodeNotFound, "no such path: "+truncate(r.URL.Path, 80)+" is not in canonical form")
+		// As the mux does, the escaped path is cleaned: %2F is no slash.
+		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && !canonicalPath(p) {
+			WriteError(w, http.StatusNotFound, CodeNotFound, "no such path: "+truncate(p, 80)+" is not in canonical form")
 			return
 		}
 		_, pattern := mux.Handler(r)

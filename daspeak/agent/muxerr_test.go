@@ -26,6 +26,7 @@ func TestJSONErrors(t *testing.T) {
 		{"GET", "/agent/operations/op1/events?token=t", 200, "events", ""},
 		{"POST", "/desk/calls/CA01", 200, "call", ""},
 		{"GET", "/tree/x", 200, "tree", ""},
+		{"GET", "/agent/operations/a%2F%2Fb/events", 200, "events", ""},
 		// The handler's own answers stay as they are.
 		{"GET", "/teapot", http.StatusTeapot, "short and stout\n", ""},
 		{"GET", "/agent/operations//events?token=", 404, `{"code":"not_found","error":"no such path: /agent/operations//events is not in canonical form"}` + "\n", ""},
