@@ -27,6 +27,14 @@ var (
 	// ErrNotStarted reports an outbound message sent before the start event
 	// told the stream its streamSid.
 	ErrNotStarted = errors.New("twilio: stream has not started")
+	// ErrMediaFormat ends a stream whose start announces a mediaFormat
+	// other than Twilio's {"encoding":"audio/x-mulaw","sampleRate":8000,
+	// "channels":1}: its audio would be read as μ-law and judged as
+	// someone's voice. The stream closes the WebSocket with status 1003
+	// (unsupported data, RFC 6455 section 7.4.1) naming the format, Start
+	// returns the error, and the error wraps the *voicegate.CloseError
+	// sent. A field the start leaves out is taken as Twilio's value.
+	ErrMediaFormat = errors.New("twilio: unsupported start.mediaFormat")
 	// ErrUnsupportedAudio reports outbound audio that is not 8 kHz mono
 	// μ-law, A-law or 16-bit PCM.
 	ErrUnsupportedAudio = errors.New("twilio: unsupported outbound audio")

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -482,26 +483,30 @@ type Stream struct {
 	// reason sent for it; reader only.
 	bad       error
 	badReason string
+	badCode   wsconn.StatusCode
 
 	// reread: the connection may have read the network since readAt. Set
 	// by the flush hook, which also runs on Close's goroutine.
 	reread atomic.Bool
 
-	mu        sync.Mutex
-	start     *Start
-	stop      *Stop
-	sidJSON   []byte
-	events    []Event
-	evHead    int
-	evCount   int
-	firstTS   int64
-	haveFirst bool
-	stopped   bool
-	ended     bool
-	closed    bool
-	marks     []pendingMark
-	gaps      streamcore.GapCounters
-	stats     Stats
+	mu sync.Mutex
+	// refusedStart is the start refused for its mediaFormat, which Start
+	// returns with ErrMediaFormat.
+	refusedStart *Start
+	start        *Start
+	stop         *Stop
+	sidJSON      []byte
+	events       []Event
+	evHead       int
+	evCount      int
+	firstTS      int64
+	haveFirst    bool
+	stopped      bool
+	ended        bool
+	closed       bool
+	marks        []pendingMark
+	gaps         streamcore.GapCounters
+	stats        Stats
 
 	// Idle timeout: the reader records when it read each message, the
 	// timer callback decides from that record whether the stream is idle.
@@ -613,7 +618,8 @@ func (s *Stream) run() {
 			// A message that cannot be parsed ends the stream (RFC 6455
 			// section 7.4.1: 1007, data inconsistent with the message
 			// type).
-			_ = s.conn.Close(wsconn.StatusInvalidFramePayloadData, s.badReason)
+			// A start with an unsupported mediaFormat ends it with 1003.
+			_ = s.conn.Close(s.badCode, s.badReason)
 			break
 		}
 	}
@@ -718,7 +724,7 @@ func (s *Stream) finish(err error) {
 	switch {
 	case s.bad != nil:
 		cause = fmt.Errorf("twilio: stream ended: %w: %w", s.bad,
-			&voicegate.CloseError{Code: int(wsconn.StatusInvalidFramePayloadData), Reason: s.badReason, Sent: true})
+			&voicegate.CloseError{Code: int(s.badCode), Reason: s.badReason, Sent: true})
 	case idle && errors.Is(err, os.ErrDeadlineExceeded):
 		cause = fmt.Errorf("twilio: stream ended: %w", ErrIdleTimeout)
 	default:
@@ -774,6 +780,7 @@ func (s *Stream) malformed(err error) {
 	if s.bad == nil {
 		s.bad = fmt.Errorf("%w: %w", ErrMalformed, err)
 		s.badReason = malformedReason(err)
+		s.badCode = wsconn.StatusInvalidFramePayloadData
 	}
 }
 
@@ -887,12 +894,50 @@ func (s *Stream) onStart(w *wireMsg, seq int64) {
 	for k, v := range ws.CustomParameters {
 		st.CustomParameters[k] = string(v)
 	}
+	if reason := checkMediaFormat(ws); reason != "" {
+		// Not the start of a stream this package reads: refuse it, so
+		// that nobody waits for audio it would misread.
+		s.stats.Malformed++
+		if s.bad == nil {
+			s.bad = fmt.Errorf("%w: %s", ErrMediaFormat, reason)
+			s.badReason = reason
+			s.badCode = wsconn.StatusUnsupportedData
+			s.refusedStart = st
+		}
+		return
+	}
 	s.sidJSON, _ = json.Marshal(st.StreamSID)
 	s.start = st
 	close(s.startCh)
 	if s.conn != nil && !s.stopped {
 		s.conn.SetReadCadence(s.opts.ReadCadence)
 	}
+}
+
+// checkMediaFormat returns "" for Twilio's media format, else the close
+// reason naming what the start announced (at most 123 bytes, the limit of
+// a close reason). A field left out is taken as Twilio's value.
+func checkMediaFormat(ws *wireStart) string {
+	f := &ws.MediaFormat
+	rate, rateOK := parseIntString(f.SampleRate)
+	ch, chOK := parseIntString(f.Channels)
+	if (f.Encoding == "" || f.Encoding == "audio/x-mulaw") &&
+		(f.SampleRate == "" || rateOK && rate == 8000) &&
+		(f.Channels == "" || chOK && ch == 1) {
+		return ""
+	}
+	num := func(v int64, ok bool, raw lenientString) string {
+		if ok && v < 1<<31 {
+			return strconv.FormatInt(v, 10)
+		}
+		return fmt.Sprintf("%+.12q", string(raw)) // ASCII: a close reason is UTF-8
+	}
+	reason := fmt.Sprintf("unsupported mediaFormat %+.24q %s Hz %s channels; want \"audio/x-mulaw\" 8000 Hz 1 channel",
+		string(f.Encoding), num(rate, rateOK, f.SampleRate), num(ch, chOK, f.Channels))
+	if len(reason) > 123 { // ASCII only: no rune is cut
+		reason = reason[:123]
+	}
+	return reason
 }
 
 func (s *Stream) onMark(name string, seq int64) {
@@ -1056,7 +1101,10 @@ func (s *Stream) ReadEvent(ctx context.Context) (Event, error) {
 // Start waits for the start event and returns its metadata, which the
 // caller must not modify. It returns an
 // error wrapping io.ErrUnexpectedEOF if the stream ends without one, and
-// ctx.Err() if ctx ends first.
+// ctx.Err() if ctx ends first. A start announcing a mediaFormat other than
+// 8 kHz mono μ-law ends the stream: Start then returns that start's
+// metadata (to tell the session it named) with an error wrapping
+// ErrMediaFormat.
 func (s *Stream) Start(ctx context.Context) (*Start, error) {
 	select {
 	case <-s.startCh:
@@ -1069,7 +1117,11 @@ func (s *Stream) Start(ctx context.Context) (*Start, error) {
 			s.mu.Lock()
 			bad, ignored := s.stats.Malformed, s.stats.Ignored
 			s.mu.Unlock()
-			if end := s.q.Err(); errors.Is(end, ErrMalformed) {
+			if end := s.q.Err(); errors.Is(end, ErrMediaFormat) {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return s.refusedStart, end
+			} else if errors.Is(end, ErrMalformed) {
 				return nil, fmt.Errorf("twilio: stream ended before start, after %d ignored messages: %w: %w", ignored, io.ErrUnexpectedEOF, end)
 			}
 			if bad+ignored > 0 {

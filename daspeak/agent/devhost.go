@@ -11,7 +11,8 @@ import (
 // loopback name: the request's Host, without its port, must be
 // "localhost" (any case) or a loopback IP address (127.0.0.0/8, ::1,
 // bracketed or not). Any other Host, or none, gets 421 Misdirected Request
-// with a text/plain body naming the accepted hosts, and h is not called.
+// with the JSON error misdirected_request naming the accepted hosts, and h
+// is not called.
 //
 // A listener on 127.0.0.1 alone does not protect such a server: a web page
 // on a domain its attacker re-points at 127.0.0.1 (DNS rebinding) talks to
@@ -21,7 +22,7 @@ import (
 func LoopbackHostOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !IsLoopbackRequestHost(r.Host) {
-			http.Error(w, "this development server answers requests to localhost, 127.0.0.1 or [::1] only", http.StatusMisdirectedRequest)
+			WriteError(w, http.StatusMisdirectedRequest, CodeMisdirectedRequest, "this development server answers requests to localhost, 127.0.0.1 or [::1] only")
 			return
 		}
 		h.ServeHTTP(w, r)

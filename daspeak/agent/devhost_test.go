@@ -10,7 +10,7 @@ import (
 func TestLoopbackHostOnly(t *testing.T) {
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "token") })
 	h := LoopbackHostOnly(next)
-	const refused = "this development server answers requests to localhost, 127.0.0.1 or [::1] only\n"
+	const refused = `{"code":"misdirected_request","error":"this development server answers requests to localhost, 127.0.0.1 or [::1] only"}` + "\n"
 	for _, tc := range []struct {
 		host   string
 		status int
@@ -39,7 +39,7 @@ func TestLoopbackHostOnly(t *testing.T) {
 			r.Host = tc.host
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
-			if w.Code != tc.status || w.Body.String() != tc.body {
+			if w.Code != tc.status || w.Body.String() != tc.body || tc.status != 200 && w.Header().Get("Content-Type") != "application/json" {
 				t.Fatalf("Host %q: %d %q, want %d %q", tc.host, w.Code, w.Body.String(), tc.status, tc.body)
 			}
 		})

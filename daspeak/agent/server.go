@@ -62,8 +62,10 @@ type Options struct {
 	// agent may act on any call.
 	Authenticator Authenticator
 	// AllowedOrigins are the browser origins ("https://flex.twilio.com")
-	// answered with CORS headers; others get no CORS headers and a 403 to
-	// preflight. Empty: same origin only.
+	// answered with CORS headers. A request with any other Origin, the
+	// server's own aside, gets 403 origin_not_allowed, a preflight or not
+	// (a text/plain POST another site sends without one). Empty: same
+	// origin only.
 	AllowedOrigins []string
 	// Register and Verify are the session configurations. Their
 	// AudioTotalDuration, AuthenticityThreshold and ScoreThreshold (zero:
@@ -293,6 +295,10 @@ func (s *Server) BasePath() string { return s.opts.BasePath }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.refusedOrigin(r) {
+		WriteError(w, http.StatusForbidden, CodeOriginNotAllowed, "origin not allowed")
+		return
+	}
 	if o := r.Header.Get("Origin"); o != "" && s.allowed(o) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", o)

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/daspeak/agent/genesys"
 )
 
@@ -63,7 +64,7 @@ func fakeGenesysHandler(token string, convs *conversations) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conv, isConv := strings.CutPrefix(r.URL.Path, "/api/v2/conversations/")
 		if r.Method != http.MethodGet || (r.URL.Path != "/api/v2/users/me" && !isConv) {
-			http.NotFound(w, r)
+			agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -145,7 +146,7 @@ func loopbackHostOnly(h http.Handler) http.Handler {
 		host = strings.Trim(host, "[]")
 		ip := net.ParseIP(host)
 		if !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
-			http.Error(w, "the fake Genesys Cloud answers requests to 127.0.0.1, [::1] or localhost only", http.StatusMisdirectedRequest)
+			agent.WriteError(w, http.StatusMisdirectedRequest, agent.CodeMisdirectedRequest, "the fake Genesys Cloud answers requests to 127.0.0.1, [::1] or localhost only")
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -257,7 +258,7 @@ type indexRow struct {
 // reloads.
 func (c *conversations) index(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
-		http.NotFound(w, r)
+		agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
 		return
 	}
 	var rows []indexRow
@@ -406,7 +407,7 @@ func (f *fakeLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.NotFound(w, r)
+	agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such path")
 }
 
 // pageURL is the widget page's URL on the host r was sent to: the only
@@ -418,7 +419,7 @@ func (f *fakeLogin) authorize(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case q.Get("client_id") != f.clientID || q.Get("redirect_uri") != pageURL(r):
 		// Never redirect to a URI the client does not have.
-		http.Error(w, "unknown client_id or redirect_uri", http.StatusBadRequest)
+		agent.WriteError(w, http.StatusBadRequest, agent.CodeBadRequest, "unknown client_id or redirect_uri")
 		return
 	case q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43:
 		back := url.Values{"error": {"invalid_request"}, "state": {q.Get("state")}}

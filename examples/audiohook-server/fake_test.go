@@ -246,6 +246,10 @@ func TestFakeGenesys(t *testing.T) {
 		if resp.StatusCode != want || (want != 200 && strings.Contains(string(b), f.token)) {
 			t.Errorf("Host %s: %d (want %d) %.80s", host, resp.StatusCode, want, b)
 		}
+		const refused = `{"code":"misdirected_request","error":"the fake Genesys Cloud answers requests to 127.0.0.1, [::1] or localhost only"}` + "\n"
+		if want == 421 && (string(b) != refused || resp.Header.Get("Content-Type") != "application/json") {
+			t.Errorf("Host %s: %s %q, want application/json %q", host, resp.Header.Get("Content-Type"), b, refused)
+		}
 	}
 	if err := c.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)

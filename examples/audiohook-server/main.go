@@ -489,9 +489,9 @@ func (s *server) handler() http.Handler {
 	if s.convs != nil {
 		mux.HandleFunc("GET /{$}", s.convs.index)
 		mux.Handle(fakeLoginPath+"/", s.login)
-		return loopbackHostOnly(mux)
+		return loopbackHostOnly(agent.JSONErrors(mux))
 	}
-	return mux
+	return agent.JSONErrors(mux)
 }
 
 // shutdown ends the agent's operations (in -agent mode), then the
@@ -513,7 +513,7 @@ func (s *server) shutdown(ctx context.Context) error {
 func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 	ctx, done, ok := s.sessions.Start()
 	if !ok {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		agent.WriteError(w, http.StatusServiceUnavailable, agent.CodeUnavailable, "shutting down")
 		return
 	}
 	defer done()

@@ -64,7 +64,7 @@ func (c callSpec) role(registered map[string]string) string {
 	case "register":
 		return "caller A registers"
 	case "":
-		return "the server picks the operation"
+		return "no operation: the server verifies"
 	}
 	if registered[c.Caller] == c.Speaker {
 		return "caller A again, another utterance"

@@ -183,7 +183,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		// The agent desk, on the agent API of package daspeak/agent.
 		dk, err := newDesk(deskOptions{
 			BaseURL: d.base, Listen: ln.Addr().String(), Addr: o.Addr, Creds: creds, Testdata: d.testdata,
-			Speed: o.deskSpeed, AllowedOrigins: o.deskOrigins, Log: log,
+			Speed: o.deskSpeed, AllowedOrigins: o.deskOrigins, OnDeleted: d.hub.callerDeleted, Log: log,
 		})
 		if err != nil {
 			ln.Close()
@@ -202,7 +202,7 @@ func start(ctx context.Context, o options) (d *demo, err error) {
 		dh := dk.handler()
 		mux.Handle(pathDesk, dh)
 		mux.Handle(pathAgentBase+"/", dh)
-		handler = mux
+		handler = agent.JSONErrors(mux)
 	}
 	// The console shows caller numbers and the desk hands out its
 	// development token, without authentication: only requests addressed

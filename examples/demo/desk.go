@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
@@ -101,24 +102,28 @@ type deskOptions struct {
 	// AllowedOrigins are other origins whose pages may embed the widget
 	// against the desk's agent API (CORS).
 	AllowedOrigins []string
-	Log            *slog.Logger
+	// OnDeleted, when set, is told of each caller whose credential a
+	// delete on the agent API removed.
+	OnDeleted func(callerID string)
+	Log       *slog.Logger
 }
 
 // desk serves the agent desk. Close it after the HTTP server stopped.
 type desk struct {
-	log      *slog.Logger
-	api      *agent.Server
-	src      *flex.Source
-	tw       *twiliotest.Server
-	emu      *daspeaktest.Server
-	eng      *deskEngine
-	store    *agent.CredentialStore
-	token    string // the development bearer token of the widgets
-	twToken  string
-	testdata string
-	clock    twiliotest.Clock
-	ctx      context.Context // ends the simulated streams at Close
-	cancel   context.CancelFunc
+	log       *slog.Logger
+	api       *agent.Server
+	src       *flex.Source
+	tw        *twiliotest.Server
+	emu       *daspeaktest.Server
+	eng       *deskEngine
+	store     *agent.CredentialStore
+	onDeleted func(callerID string)
+	token     string // the development bearer token of the widgets
+	twToken   string
+	testdata  string
+	clock     twiliotest.Clock
+	ctx       context.Context // ends the simulated streams at Close
+	cancel    context.CancelFunc
 
 	mu    sync.Mutex
 	calls []*deskCall
@@ -136,7 +141,7 @@ func newDesk(o deskOptions) (_ *desk, err error) {
 		return nil, fmt.Errorf("the desk uses a development token and listens on loopback only: -addr %q is not a loopback address; give 127.0.0.1:<port> or localhost:<port>", addr)
 	}
 	d := &desk{
-		log: log, store: o.Creds, testdata: o.Testdata, mode: modeNormal,
+		log: log, store: o.Creds, onDeleted: o.OnDeleted, testdata: o.Testdata, mode: modeNormal,
 		token: randomHex(16), twToken: randomHex(16),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -215,13 +220,16 @@ func (d *desk) placeCall(c *deskCall) {
 func (d *desk) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(pathAgentBase+"/", d.api)
+	if d.onDeleted != nil {
+		mux.Handle("POST "+pathAgentBase+"/delete", tellDeleted(d.api, d.onDeleted))
+	}
 	mux.Handle("GET "+pathDeskTwilio, d.src)
 	mux.HandleFunc("GET "+pathDesk+"{$}", serveDesk)
 	mux.HandleFunc("GET "+pathDesk+"state", d.handleState)
 	mux.Handle("POST "+pathDesk+"calls", sameSiteJSON(d.handleNewCall))
 	mux.Handle("POST "+pathDesk+"calls/{sid}", sameSiteJSON(d.handleCall))
 	mux.Handle("POST "+pathDesk+"engine", sameSiteJSON(d.handleEngine))
-	return mux
+	return agent.JSONErrors(mux)
 }
 
 // sameSiteJSON guards a state-changing desk endpoint, which has no
@@ -252,7 +260,7 @@ func sameSiteJSON(h http.HandlerFunc) http.Handler {
 
 // codeUnsupportedMediaType is the error code of a 415 answer, as
 // flex.CodeUnsupportedMediaType.
-const codeUnsupportedMediaType = "unsupported_media_type"
+const codeUnsupportedMediaType = agent.CodeUnsupportedMediaType
 
 // shutdown ends the operations and event streams (before the HTTP server
 // waits for its handlers).
@@ -521,4 +529,48 @@ var deskHTML []byte
 func serveDesk(w http.ResponseWriter, r *http.Request) {
 	setPageHeaders(w.Header(), "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
 	w.Write(deskHTML)
+}
+
+// tellDeleted serves POST {base}/delete with api and, when the answer is
+// 200 {"deleted":true,"caller_id":…}, tells onDeleted the caller.
+func tellDeleted(api http.Handler, onDeleted func(callerID string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &deleteRecorder{ResponseWriter: w}
+		api.ServeHTTP(rec, r)
+		if rec.status != http.StatusOK {
+			return
+		}
+		var ans struct {
+			Deleted  bool   `json:"deleted"`
+			CallerID string `json:"caller_id"`
+		}
+		if json.Unmarshal(rec.body.Bytes(), &ans) == nil && ans.Deleted && ans.CallerID != "" {
+			onDeleted(ans.CallerID)
+		}
+	})
+}
+
+// deleteRecorder passes an answer through and keeps its status and the
+// first 4 KiB of its body.
+type deleteRecorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (d *deleteRecorder) WriteHeader(code int) {
+	if d.status == 0 {
+		d.status = code
+	}
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *deleteRecorder) Write(b []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	if n := 4096 - d.body.Len(); n > 0 {
+		d.body.Write(b[:min(n, len(b))])
+	}
+	return d.ResponseWriter.Write(b)
 }

@@ -221,6 +221,13 @@ func TestDeskBrowser(t *testing.T) {
 	p.Select(card+" .voice", "rms")
 	p.Select("#engine", "spoof")
 	p.WaitText("#status", "Voice service: Tag every voice", 5*time.Second)
+	// At 320 px the long option wraps inside the select, not cut off.
+	var engine [3]float64
+	p.Eval(`(() => { const e = document.getElementById('engine'), r = e.getBoundingClientRect(); return [r.right, e.scrollWidth - e.clientWidth, r.height]; })()`, &engine)
+	if engine[0] > 320 || engine[1] > 0 || engine[2] < 50 {
+		t.Errorf("the voice service select at 320 px: right edge %v, overflow %v, height %v (want two lines of text)", engine[0], engine[1], engine[2])
+	}
+	p.Screenshot("06-engine-320", "fieldset")
 	// By keyboard: Tab goes from the desk's Hang up button into the
 	// widget's shadow DOM, to its action.
 	p.Focus(card + " .hangup")

@@ -247,6 +247,26 @@ func TestDeskDeleteRemovesScriptedAudio(t *testing.T) {
 	for _, f := range files {
 		t.Errorf("left after delete: %s", f.Name())
 	}
+	// The console keeps each register's result-success and says after it
+	// that the caller was deleted.
+	hist, ch := d.hub.subscribe()
+	d.hub.unsubscribe(ch)
+	for _, reg := range regs {
+		var seq []string
+		for _, ev := range hist {
+			if ev.Call == reg.Label {
+				seq = append(seq, ev.Type)
+				if ev.Type == "deleted" {
+					if want := "caller " + reg.Caller + " deleted from the desk: credential and enrolment audio removed"; ev.Text != want || ev.Terminal {
+						t.Errorf("%s: deleted line %q terminal %v, want %q", reg.Label, ev.Text, ev.Terminal, want)
+					}
+				}
+			}
+		}
+		if len(seq) < 2 || seq[len(seq)-2] != "result-success" || seq[len(seq)-1] != "deleted" {
+			t.Errorf("%s: console lines %v, want result-success then deleted", reg.Label, seq)
+		}
+	}
 }
 
 // TestDemoHostCheck: the console, the desk and the agent API answer only
@@ -362,6 +382,31 @@ func TestDescribe(t *testing.T) {
 	} {
 		if got := describe(tc.ev); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestDemoErrorsAreJSON: the answers the demo gives before any handler
+// runs (a rebound Host, no such route, a path the mux would redirect to
+// its canonical form) are the API's JSON errors, not text/plain or an
+// HTML redirect.
+func TestDemoErrorsAreJSON(t *testing.T) {
+	d, _ := startDesk(t)
+	sid := d.desk.state().Calls[0].CallSID
+	for _, tc := range []struct {
+		name, method, path, host string
+		status                   int
+		body                     string
+	}{
+		{"rebound", "GET", "/desk/state", "evil.example:18080", 421, `{"code":"misdirected_request","error":"this development server answers requests to localhost, 127.0.0.1 or [::1] only"}` + "\n"},
+		{"hangup path", "POST", "/desk/calls/" + sid + "/hangup", "", 404, `{"code":"not_found","error":"no such path"}` + "\n"},
+		{"events, empty id", "GET", "/agent/operations//events?token=", "", 404, `{"code":"not_found","error":"no such path: /agent/operations//events is not in canonical form"}` + "\n"},
+		{"console, no route", "GET", "/nope", "", 404, `{"code":"not_found","error":"no such path"}` + "\n"},
+		{"desk state, wrong method", "DELETE", "/desk/state", "", 405, `{"code":"method_not_allowed","error":"method not allowed on this path"}` + "\n"},
+	} {
+		status, body := send(t, tc.method, d.base+tc.path, tc.host, nil, "")
+		if status != tc.status || body != tc.body {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, status, body, tc.status, tc.body)
 		}
 	}
 }

@@ -83,6 +83,28 @@ func (h *hub) publish(ev callEvent) {
 	}
 }
 
+// callerDeleted appends a "deleted" line to every call of callerID in the
+// history: a result-success that stored the caller's credential stays as
+// it happened, and the line after it says the credential is gone.
+func (h *hub) callerDeleted(callerID string) {
+	h.mu.Lock()
+	var calls []callEvent
+	seen := map[string]bool{}
+	for _, ev := range h.history {
+		if ev.Caller == callerID && !seen[ev.CallID] {
+			seen[ev.CallID] = true
+			calls = append(calls, ev)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range calls {
+		h.publish(callEvent{
+			Call: c.Call, CallID: c.CallID, Protocol: c.Protocol, Caller: c.Caller, Operation: c.Operation,
+			Type: "deleted", Text: "caller " + callerID + " deleted from the desk: credential and enrolment audio removed",
+		})
+	}
+}
+
 // printf writes a line to out that is not an event (headers, summary).
 func (h *hub) printf(format string, args ...any) {
 	h.mu.Lock()

@@ -280,9 +280,11 @@ func (s *syncBuffer) String() string {
 
 // TestCallRules plays calls outside the scenario: the server's answers to
 // a verify of an unknown caller, an unknown operation and a missing caller
-// id, and the default operation (register an unknown caller, verify a known
-// one), across protocols: a caller registered over AudioHook is verified
-// over Twilio.
+// id, and the default operation, verify: a call without an operation from a
+// caller id nobody registered ends with error-not-registered and stores
+// nothing (a caller id can be spoofed, so calling first must not enrol),
+// while an explicit register does; a caller registered over AudioHook is
+// then verified over Twilio without an operation.
 func TestCallRules(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -298,7 +300,24 @@ func TestCallRules(t *testing.T) {
 		{Label: "unknown", Protocol: "twilio", Operation: "verify", Caller: caller, Speaker: "rms", Clips: []string{"rms_3.wav"}, Expected: "error-not-registered"},
 		{Label: "badop", Protocol: "audiohook", Operation: "enrol", Caller: caller, Speaker: "rms", Clips: []string{"rms_3.wav"}, Expected: "error-operation"},
 		{Label: "nocaller", Protocol: "twilio", Operation: "verify", Caller: "", Speaker: "rms", Clips: []string{"rms_3.wav"}, Expected: "error-no-caller"},
-		{Label: "auto-reg", Protocol: "audiohook", Operation: "", Caller: caller, Speaker: "rms", Clips: []string{"rms_1.wav", "rms_2.wav"}, Expected: "result-success"},
+		// Someone claiming the caller id before its owner registered.
+		{Label: "auto-first", Protocol: "audiohook", Operation: "", Caller: caller, Speaker: "armelle", Clips: []string{"armelle_1.wav", "armelle_2.wav"}, Expected: "error-not-registered"},
+		{Label: "auto-first-twilio", Protocol: "twilio", Operation: "", Caller: caller, Speaker: "armelle", Clips: []string{"armelle_1.wav", "armelle_2.wav"}, Expected: "error-not-registered"},
+	}
+	for _, o := range d.playAll(ctx, calls) {
+		if !o.ok() {
+			t.Errorf("%s: got %q, err %v; want %q", o.Label, o.Got, o.Err, o.Expected)
+		}
+	}
+	if rec, err := d.srv.store.Get(ctx, caller); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("after calls without an operation, the store holds a record (model %q, created %v), err %v; want credstore.ErrNotFound", rec.ModelHash, rec.CreatedAt, err)
+	}
+	if want := "no credential stored for this caller; registering needs operation=register"; !strings.Contains(out.String(), want) {
+		t.Errorf("no line says %q:\n%s", want, out.String())
+	}
+
+	calls = []callSpec{
+		{Label: "register", Protocol: "audiohook", Operation: "register", Caller: caller, Speaker: "rms", Clips: []string{"rms_1.wav", "rms_2.wav"}, Expected: "result-success"},
 		{Label: "auto-ver", Protocol: "twilio", Operation: "", Caller: caller, Speaker: "rms", Clips: []string{"rms_3.wav"}, Expected: "result-success"},
 		{Label: "impostor", Protocol: "twilio", Operation: "", Caller: caller, Speaker: "armelle", Clips: []string{"armelle_3.wav"}, Expected: "result-fail-score"},
 	}
@@ -317,7 +336,7 @@ func TestCallRules(t *testing.T) {
 			ops[f[1]][f[3]+" "+f[5]] = true
 		}
 	}
-	if !ops["auto-reg"]["register connected"] || !ops["auto-reg"]["register result-success"] ||
+	if !ops["auto-first"]["verify connected"] || !ops["auto-first"]["verify error-not-registered"] || ops["auto-first"]["register connected"] ||
 		!ops["auto-ver"]["verify connected"] || !ops["auto-ver"]["verify result-success"] {
 		t.Errorf("default operations printed as %v:\n%s", ops, out.String())
 	}

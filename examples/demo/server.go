@@ -16,6 +16,7 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
+	"github.com/voicegate/voicegate/daspeak/agent"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -111,7 +112,7 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET "+pathAudioHook, s.handleAudioHook)
 	mux.HandleFunc("GET "+pathEvents, s.hub.serveEvents)
 	mux.HandleFunc("GET /{$}", serveConsole)
-	return mux
+	return agent.JSONErrors(mux)
 }
 
 // handleTwilio accepts a Twilio Media Streams connection. Twilio signs the
@@ -119,7 +120,7 @@ func (s *server) handler() http.Handler {
 // <Parameter>s in the start message.
 func (s *server) handleTwilio(w http.ResponseWriter, r *http.Request) {
 	if !s.startCall() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		agent.WriteError(w, http.StatusServiceUnavailable, agent.CodeUnavailable, "shutting down")
 		return
 	}
 	defer s.calls.Done()
@@ -156,7 +157,7 @@ func (s *server) handleTwilio(w http.ResponseWriter, r *http.Request) {
 // operation from customConfig.operation.
 func (s *server) handleAudioHook(w http.ResponseWriter, r *http.Request) {
 	if !s.startCall() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		agent.WriteError(w, http.StatusServiceUnavailable, agent.CodeUnavailable, "shutting down")
 		return
 	}
 	defer s.calls.Done()
@@ -253,13 +254,11 @@ func (c *call) end(got, text string) {
 // it happens, and returns after the terminal event. The caller closes src
 // afterwards, which ends the call at the protocol level.
 func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader, details string) {
-	if c.operation == "" && credstore.ValidateID(c.caller) == nil {
-		// Without an explicit operation, register unknown callers and
-		// verify known ones.
+	if c.operation == "" {
+		// Without an explicit operation a call verifies. Registration is
+		// explicit: a caller id can be spoofed, so registering whoever
+		// calls first under an unknown caller id would enrol an impostor.
 		c.operation = string(daspeak.OperationVerify)
-		if _, err := s.store.Get(ctx, c.caller); errors.Is(err, credstore.ErrNotFound) {
-			c.operation = string(daspeak.OperationRegister)
-		}
 	}
 	c.publish("connected", details, nil)
 	if c.caller == "" {
@@ -286,7 +285,7 @@ func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader
 	case daspeak.OperationVerify:
 		cred, err = s.store.Get(ctx, c.caller)
 		if errors.Is(err, credstore.ErrNotFound) {
-			c.end("error-not-registered", "no credential stored for this caller")
+			c.end("error-not-registered", "no credential stored for this caller; registering needs operation=register")
 			return
 		}
 		if err != nil {

@@ -76,6 +76,18 @@ func newAuthenticator(apiKey, user, pass string, failDelay time.Duration) (*auth
 	return a, nil
 }
 
+// refusal is the message of a 401: it names the forms this server
+// accepts, and only those, each presented credential having to be valid.
+func (a *authenticator) refusal() string {
+	switch {
+	case a.haveKey && a.haveBasic:
+		return "authentication required: HTTP Basic or the " + apiKeyHeader + " header, and no invalid credential"
+	case a.haveKey:
+		return "authentication required: the " + apiKeyHeader + " header, and no other credential"
+	}
+	return "authentication required: HTTP Basic, and no other credential"
+}
+
 // methods names the accepted forms, for logs.
 func (a *authenticator) methods() string {
 	switch {
@@ -87,21 +99,37 @@ func (a *authenticator) methods() string {
 	return "basic"
 }
 
-// ok reports whether r carries a valid credential. Both forms are always
-// computed when configured, so the time taken does not depend on which
-// one the request used.
+// ok reports whether r carries a valid credential and no invalid one:
+// at least one credential (the API key header, an Authorization header)
+// is presented, and every one presented is valid, so a valid API key does
+// not excuse wrong Basic credentials nor the other way round. A form the
+// server has not configured, or a header sent twice, is invalid. Both
+// forms are always computed when configured, so the time taken does not
+// depend on which one the request used.
 func (a *authenticator) ok(r *http.Request) bool {
-	good := 0
+	keys, auths := r.Header.Values(apiKeyHeader), r.Header.Values("Authorization")
+	if len(keys) == 0 && len(auths) == 0 {
+		return false
+	}
+	keyOK, basicOK := 0, 0
 	if a.haveKey {
 		k := sha256.Sum256([]byte(r.Header.Get(apiKeyHeader)))
-		good |= subtle.ConstantTimeCompare(k[:], a.key[:]) & nonEmpty(r.Header.Get(apiKeyHeader))
+		keyOK = subtle.ConstantTimeCompare(k[:], a.key[:]) & nonEmpty(r.Header.Get(apiKeyHeader)) & subtle.ConstantTimeEq(int32(len(keys)), 1)
 	}
 	if a.haveBasic {
-		user, pass, _ := r.BasicAuth()
+		user, pass, isBasic := r.BasicAuth()
 		u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
-		good |= subtle.ConstantTimeCompare(u[:], a.user[:]) & subtle.ConstantTimeCompare(p[:], a.pass[:])
+		basicOK = subtle.ConstantTimeCompare(u[:], a.user[:]) & subtle.ConstantTimeCompare(p[:], a.pass[:]) &
+			subtle.ConstantTimeEq(int32(len(auths)), 1) & boolInt(isBasic)
 	}
-	return good == 1
+	return (len(keys) == 0 || keyOK == 1) && (len(auths) == 0 || basicOK == 1)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func nonEmpty(s string) int {
@@ -137,7 +165,7 @@ func (a *authenticator) wrap(h http.Handler) http.Handler {
 		if a.haveBasic {
 			w.Header().Set("WWW-Authenticate", a.basicHeader)
 		}
-		writeError(w, http.StatusUnauthorized, "authentication required: HTTP Basic or the "+apiKeyHeader+" header")
+		writeError(w, http.StatusUnauthorized, a.refusal())
 	})
 }
 

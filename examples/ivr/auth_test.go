@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -99,11 +100,41 @@ func TestAuthenticator(t *testing.T) {
 		{"both: basic", both, withBasic(basicUser, basicPass), true},
 		{"both: user swapped", both, withBasic(basicPass, basicUser), false},
 		{"nothing", both, func(*http.Request) {}, false},
+		// Every credential presented must be valid.
+		{"both: key and basic ok", both, func(r *http.Request) { withKey(apiKey)(r); withBasic(basicUser, basicPass)(r) }, true},
+		{"both: key ok, basic wrong", both, func(r *http.Request) { withKey(apiKey)(r); withBasic(basicUser, "wrong-password-of-16")(r) }, false},
+		{"both: basic ok, key wrong", both, func(r *http.Request) { withKey(apiKey + "x")(r); withBasic(basicUser, basicPass)(r) }, false},
+		{"both: key ok, Bearer", both, func(r *http.Request) { withKey(apiKey)(r); r.Header.Set("Authorization", "Bearer x") }, false},
+		{"key-only: key ok, basic sent", keyOnly, func(r *http.Request) { withKey(apiKey)(r); withBasic(basicUser, basicPass)(r) }, false},
+		{"key twice", keyOnly, func(r *http.Request) { r.Header.Add(apiKeyHeader, apiKey); r.Header.Add(apiKeyHeader, "other") }, false},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
 		tc.set(r)
 		if got := tc.a.ok(r); got != tc.want {
 			t.Errorf("%s: %v", tc.name, got)
+		}
+	}
+	// A 401 offers only the forms the server accepts: WWW-Authenticate
+	// (RFC 7617) when Basic is one of them.
+	for _, tc := range []struct {
+		name      string
+		a         *authenticator
+		challenge string
+		body      string
+	}{
+		{"key only", keyOnly, "", `{"code":"unauthenticated","error":"authentication required: the X-API-Key header, and no other credential"}` + "\n"},
+		{"basic only", basicOnly, `Basic realm="voicegate-ivr", charset="UTF-8"`, `{"code":"unauthenticated","error":"authentication required: HTTP Basic, and no other credential"}` + "\n"},
+		{"both", both, `Basic realm="voicegate-ivr", charset="UTF-8"`, `{"code":"unauthenticated","error":"authentication required: HTTP Basic or the X-API-Key header, and no invalid credential"}` + "\n"},
+	} {
+		a := *tc.a
+		a.failDelay = 0
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/callers/x", nil)
+		r.Header.Set(apiKeyHeader, apiKey)
+		r.SetBasicAuth(basicUser, "wrong-password-0123")
+		a.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Errorf("%s: answered", tc.name) })).ServeHTTP(w, r)
+		if w.Code != 401 || w.Header().Get("WWW-Authenticate") != tc.challenge || w.Body.String() != tc.body {
+			t.Errorf("%s: %d WWW-Authenticate %q %q, want 401 %q %q", tc.name, w.Code, w.Header().Get("WWW-Authenticate"), w.Body, tc.challenge, tc.body)
 		}
 	}
 }

@@ -324,37 +324,10 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", s.met.Handler())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The mux's own answers (no such path, wrong method) in JSON
-		// like every other IVR API error; Allow stays.
-		if _, pattern := mux.Handler(r); pattern == "" {
-			w = &jsonErrors{ResponseWriter: w}
-		}
-		mux.ServeHTTP(w, r)
-	})
-}
-
-// jsonErrors writes an error status as {"error": "<status text>"} in place
-// of the plain-text body of http.Error.
-type jsonErrors struct {
-	http.ResponseWriter
-	replaced bool
-}
-
-func (j *jsonErrors) WriteHeader(code int) {
-	if code < 400 {
-		j.ResponseWriter.WriteHeader(code)
-		return
-	}
-	j.replaced = true
-	writeError(j.ResponseWriter, code, strings.ToLower(http.StatusText(code)))
-}
-
-func (j *jsonErrors) Write(b []byte) (int, error) {
-	if j.replaced {
-		return len(b), nil
-	}
-	return j.ResponseWriter.Write(b)
+	// The mux's own answers (no such path, wrong method, a path it would
+	// redirect to its canonical form) in JSON like every other IVR API
+	// error; Allow stays.
+	return agent.JSONErrors(mux)
 }
 
 // check looks up the caller for a register or verify request. It returns
@@ -962,6 +935,17 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	start, err := st.Start(sctx)
 	cancel()
+	if errors.Is(err, twilio.ErrMediaFormat) && start != nil {
+		// Audio this server cannot read: the stream is closed (1003) and
+		// the session it names ends with error-audio, not at its timeout.
+		s.log.Warn("media stream refused: unsupported media format", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		if op, _, gerr := s.get(ctx, start.CustomParameters[paramSession]); gerr == nil && op.CallID != "" && op.CallID == start.CallSID {
+			if sess, _ := s.take(ctx, op); sess != nil {
+				sess.update(ctx, daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
+			}
+		}
+		return
+	}
 	if err != nil {
 		s.log.Warn("media stream without start", "err", err)
 		return
@@ -1237,14 +1221,14 @@ func (s *server) endWaiting(ctx context.Context) {
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.draining.Load() {
-		http.Error(w, "draining", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "draining")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	if err := s.ops.Ready(ctx); err != nil {
 		s.log.Warn("not ready", "err", err)
-		http.Error(w, "session log unreachable", http.StatusServiceUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "session log unreachable")
 		return
 	}
 	io.WriteString(w, "ready\n")

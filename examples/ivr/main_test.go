@@ -425,6 +425,9 @@ func TestAuthRequired(t *testing.T) {
 		"wrong user":      func(r *http.Request) { r.SetBasicAuth("other", basicPass) },
 		"key as password": func(r *http.Request) { r.SetBasicAuth(basicUser, apiKey) },
 		"bearer":          func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+apiKey) },
+		// A valid key does not excuse a wrong password, nor the reverse.
+		"key ok, password wrong": func(r *http.Request) { r.Header.Set("X-API-Key", apiKey); r.SetBasicAuth(basicUser, basicPass+"x") },
+		"password ok, key wrong": func(r *http.Request) { r.Header.Set("X-API-Key", apiKey+"x"); r.SetBasicAuth(basicUser, basicPass) },
 	}
 	fails := e.srv.authFails.Load()
 	for name, auth := range bad {
@@ -449,14 +452,24 @@ func TestAuthRequired(t *testing.T) {
 	if code != http.StatusOK || v.Status != statusSuccess {
 		t.Fatalf("verify with Basic: %d %+v", code, v)
 	}
-	req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/callers/x", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Basic realm="voicegate-ivr"`) {
-		t.Fatalf("401: %s %v", resp.Status, resp.Header)
+	for _, set := range []func(*http.Request){
+		func(*http.Request) {},
+		// GET /callers/x with X-API-Key: <valid> and Authorization: Basic <wrong password>.
+		func(r *http.Request) {
+			r.Header.Set("X-API-Key", apiKey)
+			r.SetBasicAuth(basicUser, "wrong-password-0123")
+		},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/callers/x", nil)
+		set(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") != `Basic realm="voicegate-ivr", charset="UTF-8"` {
+			t.Fatalf("401: %s %v", resp.Status, resp.Header)
+		}
 	}
 	// Health and the Twilio endpoints do not take IVR credentials.
 	if resp, err := http.Get(e.http.URL + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {

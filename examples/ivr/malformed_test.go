@@ -75,3 +75,45 @@ func TestMalformedStreamMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsupportedMediaFormat: a signed start whose mediaFormat is not
+// Twilio's 8 kHz mono μ-law is refused at start (close 1003 naming the
+// format) and the session it names ends with error-audio at once, instead
+// of the stream being held open until the peer closes it.
+func TestUnsupportedMediaFormat(t *testing.T) {
+	e := newEnv(t)
+	call := twiliotest.SID("CA")
+	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000032&call="+call, "", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("create: %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws := "ws" + strings.TrimPrefix(e.http.URL, "http") + mediaPath
+	h := http.Header{twilio.SignatureHeader: {twilio.ComputeSignature(authToken, "wss://ivr.example.com"+mediaPath, nil)}}
+	c, _, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	params, _ := json.Marshal(d.Parameters)
+	for _, m := range []string{
+		`{"event":"connected","protocol":"Call","version":"1.0.0"}`,
+		`{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"` + call +
+			`","tracks":["inbound"],"mediaFormat":{"encoding":"audio/opus","sampleRate":48000,"channels":2},"customParameters":` + string(params) + `},"streamSid":"MZ1"}`,
+	} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const reason = `unsupported mediaFormat "audio/opus" 48000 Hz 2 channels; want "audio/x-mulaw" 8000 Hz 1 channel`
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusUnsupportedData || ce.Reason != reason {
+		t.Fatalf("stream ended with %v, want close 1003 %q", err, reason)
+	}
+	got := e.poll("/register/" + d.ID)
+	if got.Status != statusError || eventType(got) != string(daspeak.EventErrorAudio) || !strings.Contains(string(got.Event), "mediaFormat") {
+		t.Fatalf("session after an opus start: %+v %s", got, got.Event)
+	}
+}

@@ -44,7 +44,8 @@ func TestRequestRefusals(t *testing.T) {
 		{"channel twice", "POST", "/register?caller=%2B34600000060&channel=1&channel=2", rec, 400, "channel: given more than once"},
 		{"empty body", "POST", "/register?caller=%2B34600000060", "", 400, "empty body"},
 		{"wrong method", "GET", "/register", "", 405, "method not allowed"},
-		{"no such path", "POST", "/nowhere", "", 404, "not found"},
+		{"no such path", "POST", "/nowhere", "", 404, "no such path"},
+		{"not canonical", "GET", "/register//x?caller=%2B34600000060", "", 404, "no such path: /register//x is not in canonical form"},
 	} {
 		code, ctype, msg := e.rawAnswer(c.method, c.path, strings.NewReader(c.body))
 		if code != c.code || !strings.HasPrefix(msg, c.msg) || ctype != "application/json" {

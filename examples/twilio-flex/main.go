@@ -348,7 +348,8 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 	if cfg.APIKeySID != "" && cfg.APIKeySecret != "" {
 		vt, err := flex.VoiceTokenHandler(&flex.VoiceTokenOptions{
 			Auth: fa, AccountSID: cfg.AccountSID, APIKeySID: cfg.APIKeySID, APIKeySecret: cfg.APIKeySecret,
-			TwiMLAppSID: cfg.TwiMLAppSID, IdentityPrefix: cfg.IdentityPrefix, TTL: cfg.TokenTTL, Region: cfg.Region, Logger: log,
+			TwiMLAppSID: cfg.TwiMLAppSID, IdentityPrefix: cfg.IdentityPrefix, TTL: cfg.TokenTTL, Region: cfg.Region,
+			AllowedOrigins: origins, Logger: log,
 		})
 		if err != nil {
 			src.Close()
@@ -368,7 +369,7 @@ func newApp(cfg *config, log *slog.Logger, engine daspeak.Engine, store *agent.C
 			mux.Handle("/flex/webchat", wc)
 		}
 	}
-	return &app{api: api, source: src, assignment: assignment, handler: cors(origins, mux)}, nil
+	return &app{api: api, source: src, assignment: assignment, handler: cors(origins, agent.JSONErrors(mux))}, nil
 }
 
 // cors answers the /flex/ endpoints' preflight for the allowed origins
@@ -643,14 +644,14 @@ func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 // which the fake does not answer.
 func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		http.Error(w, "want application/json", http.StatusUnsupportedMediaType)
+		agent.WriteError(w, http.StatusUnsupportedMediaType, agent.CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
 		return
 	}
 	var req struct {
 		CallSID string `json:"call_sid"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&req); err != nil {
-		http.Error(w, "bad JSON", http.StatusBadRequest)
+		agent.WriteError(w, http.StatusBadRequest, agent.CodeBadRequest, "the body is not JSON {\"call_sid\": \"CA…\"}")
 		return
 	}
 	f.mu.Lock()
@@ -661,7 +662,7 @@ func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Unlock()
 	if !ok {
-		http.Error(w, "no such live fake call", http.StatusNotFound)
+		agent.WriteError(w, http.StatusNotFound, agent.CodeNotFound, "no such live fake call")
 		return
 	}
 	f.srv.SetCallStatus(req.CallSID, twilio.CallCompleted)
@@ -755,7 +756,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 		// The page hands the fake's Flex token to whoever loads it: only
 		// requests addressed to a loopback name are answered (DNS
 		// rebinding).
-		h = agent.LoopbackHostOnly(mux)
+		h = agent.LoopbackHostOnly(agent.JSONErrors(mux))
 		log.Warn("fake Twilio: no call reaches a real caller; try the flow at " + cfg.PublicURL + "/")
 	}
 	log.Info("voice biometrics for Twilio Flex", "engine", desc, "public_url", cfg.PublicURL, "fake_twilio", cfg.FakeTwilio)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/internal/httperr"
 	"github.com/voicegate/voicegate/twilio"
 )
 
@@ -246,7 +247,7 @@ func Serve(kind string, in io.Reader, out io.Writer) error {
 func (s *server) serveFloor(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if key == "" {
-		http.Error(w, "not a WebSocket upgrade", http.StatusBadRequest)
+		httperr.Write(w, http.StatusBadRequest, "bad_request", "not a WebSocket upgrade")
 		return
 	}
 	conn, rw, err := http.NewResponseController(w).Hijack()

@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/voicegate/voicegate/internal/httperr"
 )
 
 // DefaultCloseTimeout is the default of AcceptOptions.CloseTimeout.
@@ -84,7 +86,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 	fail := func(status int, format string, args ...any) (*Conn, error) {
 		err := &HandshakeError{Status: status, Reason: fmt.Sprintf(format, args...)}
-		http.Error(w, err.Reason, status)
+		httperr.Write(w, status, handshakeCode(status), err.Reason)
 		return nil, err
 	}
 	if r.Method != http.MethodGet {
@@ -241,4 +243,19 @@ func checkOrigin(r *http.Request, patterns []string) error {
 		}
 	}
 	return fmt.Errorf("origin %.80q is not allowed for host %.80q", u.Host, r.Host)
+}
+
+// handshakeCode is the JSON error code of a refused upgrade's status.
+func handshakeCode(status int) string {
+	switch status {
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUpgradeRequired:
+		return "upgrade_required"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotImplemented:
+		return "not_implemented"
+	}
+	return "bad_request"
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -74,6 +75,9 @@ func TestAcceptRefused(t *testing.T) {
 			}
 			if he.Status != tt.status || w.Code != tt.status {
 				t.Fatalf("status %d (written %d), want %d: %v", he.Status, w.Code, tt.status, err)
+			}
+			if ct := w.Header().Get("Content-Type"); ct != "application/json" || !strings.HasPrefix(w.Body.String(), `{"code":"`+handshakeCode(tt.status)+`","error":`) {
+				t.Errorf("answer %s %q, want a JSON error", ct, w.Body)
 			}
 			if tt.header[0] != "" && w.Header().Get(tt.header[0]) != tt.header[1] {
 				t.Errorf("header %s = %q, want %q", tt.header[0], w.Header().Get(tt.header[0]), tt.header[1])

@@ -836,3 +836,46 @@ func TestVoiceTokenFailureFloor(t *testing.T) {
 		})
 	}
 }
+
+// TestVoiceTokenOrigin: a form another site posts with a Flex token in it
+// (Origin: https://evil.example, application/x-www-form-urlencoded, no
+// preflight) is refused with 403 origin_not_allowed before the token is
+// checked; the Flex page, the server's own pages, browser extensions and
+// programs get their token.
+func TestVoiceTokenOrigin(t *testing.T) {
+	fake := newFake(t, nil)
+	h, err := VoiceTokenHandler(&VoiceTokenOptions{
+		Auth: newAuth(t, fake.URL, fake.AuthToken()), AccountSID: fake.AccountSID(), APIKeySID: apiKey, APIKeySecret: apiSecret,
+		FailureDelay: -1, AllowedOrigins: []string{"https://flex.twilio.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refused = `{"code":"origin_not_allowed","error":"voice tokens are issued to the Flex page's origin and browser extensions only"}` + "\n"
+	for _, c := range []struct {
+		name, origin, site string
+		status             int
+	}{
+		{"cross-site form", "https://evil.example", "cross-site", 403},
+		{"cross-site form, no Sec-Fetch-Site", "https://evil.example", "", 403},
+		{"cross-site without origin", "", "cross-site", 403},
+		{"null origin", "null", "cross-site", 403},
+		{"flex", "https://flex.twilio.com", "cross-site", 200},
+		{"own origin", "https://voice.example.com", "same-origin", 200},
+		{"extension", "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "none", 200},
+		{"program", "", "", 200},
+	} {
+		r := httptest.NewRequest("POST", "https://voice.example.com/flex/voice-token", strings.NewReader("Token="+goodToken))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range map[string]string{"Origin": c.origin, "Sec-Fetch-Site": c.site} {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.status || c.status == 403 && w.Body.String() != refused {
+			t.Errorf("%s: %d %s, want %d", c.name, w.Code, w.Body, c.status)
+		}
+	}
+}

@@ -46,6 +46,12 @@ type VoiceTokenOptions struct {
 	TTL time.Duration
 	// Region is written as the token's twr header ("ie1"); optional.
 	Region string
+	// AllowedOrigins are the web origins ("https://flex.twilio.com"),
+	// besides the server's own, whose pages may ask for a token. Requests
+	// of browser extensions (chrome-extension://, moz-extension://,
+	// safari-web-extension:// origins) are always answered; a request from
+	// a page of any other origin is refused (see VoiceTokenHandler).
+	AllowedOrigins []string
 	// FailureDelay is the least time before a refusal is answered; default
 	// DefaultFailureDelay, negative for none.
 	FailureDelay time.Duration
@@ -74,7 +80,10 @@ type VoiceTokenResponse struct {
 // "auth_unavailable" (Twilio refused the server's credentials or is
 // unreachable; logged at Error), 400 "bad_request" (an unreadable body),
 // 413 "too_large" (a body over 64 KiB), 405 "method_not_allowed" (with
-// Allow: POST) for other methods.
+// Allow: POST) for other methods, 403 "origin_not_allowed" for a request
+// of a web page whose origin is neither the server's own nor one of
+// AllowedOrigins, or that the browser marks cross-site or same-site
+// without an Origin (a form another site posts with a token in it).
 func VoiceTokenHandler(opts *VoiceTokenOptions) (http.Handler, error) {
 	if opts == nil || opts.Auth == nil {
 		return nil, fmt.Errorf("%w: VoiceTokenOptions.Auth is required", twilio.ErrInvalidArgument)
@@ -101,6 +110,11 @@ func VoiceTokenHandler(opts *VoiceTokenOptions) (http.Handler, error) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
 			writeError(w, http.StatusMethodNotAllowed, agent.CodeMethodNotAllowed, "POST only")
+			return
+		}
+		if !extensionOrigin(r) && !originAllowed(r, o.AllowedOrigins) {
+			o.Logger.Warn("voice token: refused a cross-site request", "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+			writeError(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "voice tokens are issued to the Flex page's origin and browser extensions only")
 			return
 		}
 		start := time.Now()

@@ -188,6 +188,20 @@ func originAllowed(r *http.Request, allowed []string) bool {
 	return true
 }
 
+// extensionOrigin reports whether r comes from a browser extension: its
+// Origin is an extension's, which no web page has.
+func extensionOrigin(r *http.Request) bool {
+	u, err := url.Parse(r.Header.Get("Origin"))
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "chrome-extension", "moz-extension", "safari-web-extension":
+		return u.Host != ""
+	}
+	return false
+}
+
 // bodyError answers a body params could not read: 413 too_large over its
 // limit, else 400 bad_request.
 func bodyError(w http.ResponseWriter, err error) {

@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"net/http"
+	"path"
+	"strings"
+)
+
+// Error codes of answers a server gives before any route runs.
+const (
+	// CodeMisdirectedRequest: 421, a request to a development server
+	// (LoopbackHostOnly) addressed to a host name that is not loopback.
+	CodeMisdirectedRequest = "misdirected_request"
+	// CodeUnsupportedMediaType: 415, a body that is not of the content
+	// type the route reads.
+	CodeUnsupportedMediaType = "unsupported_media_type"
+)
+
+// JSONErrors wraps a ServeMux so that its own answers are the API's JSON
+// errors ({"error": …, "code": …}, see WriteError) instead of text/plain
+// or HTML: a path no pattern matches is 404 not_found, a method the path
+// has no route for is 405 method_not_allowed (with the mux's Allow
+// header). A path that is not canonical ("//", "/./", "/../", or a
+// missing trailing slash of a subtree pattern), which the mux would
+// answer with a redirect to another path carrying the query string, is
+// 404 not_found as well: an API client is not sent elsewhere with its
+// token in the URL. Answers of the mux's handlers are left alone.
+func JSONErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As the mux does, the escaped path is cleaned: %2F is no slash.
+		if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && !canonicalPath(p) {
+			WriteError(w, http.StatusNotFound, CodeNotFound, "no such path: "+truncate(p, 80)+" is not in canonical form")
+			return
+		}
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			w = &muxErrorWriter{ResponseWriter: w}
+		} else if isSubtreeRedirect(pattern, r.URL.Path) {
+			WriteError(w, http.StatusNotFound, CodeNotFound, "no such path: "+truncate(r.URL.Path, 80))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// isSubtreeRedirect reports whether the mux answers p with a redirect to
+// p + "/" because only the subtree pattern p/ is registered: Handler then
+// returns the redirect's target path as the pattern.
+func isSubtreeRedirect(pattern, p string) bool {
+	return !strings.HasSuffix(p, "/") && pattern == p+"/"
+}
+
+// canonicalPath reports whether p is what http.ServeMux keeps as it is:
+// rooted, without empty, "." or ".." segments.
+func canonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// muxErrorWriter turns the mux's own error status (404, 405) into the
+// API's JSON error, dropping the text/plain body http.Error writes.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	replaced bool
+}
+
+func (m *muxErrorWriter) WriteHeader(code int) {
+	if code < 400 {
+		m.ResponseWriter.WriteHeader(code)
+		return
+	}
+	m.replaced = true
+	h := m.ResponseWriter.Header()
+	h.Del("Content-Length")
+	h.Del("X-Content-Type-Options")
+	c, msg := CodeNotFound, "no such path"
+	switch code {
+	case http.StatusMethodNotAllowed:
+		c, msg = CodeMethodNotAllowed, "method not allowed on this path"
+	case http.StatusNotFound:
+	default:
+		c, msg = CodeBadRequest, strings.ToLower(http.StatusText(code))
+	}
+	WriteError(m.ResponseWriter, code, c, msg)
+}
+
+func (m *muxErrorWriter) Write(b []byte) (int, error) {
+	if m.replaced {
+		return len(b), nil
+	}
+	return m.ResponseWriter.Write(b)
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestFakeHangUpErrors: the fake's POST /fake/hangup refuses what it cannot
+// act on with the API's JSON errors, not text/plain.
+func TestFakeHangUpErrors(t *testing.T) {
+	f := &fakeTwilio{tasks: map[string]string{}, hangups: map[string]chan struct{}{}}
+	for _, tc := range []struct {
+		name, ct, body string
+		status         int
+		want           string
+	}{
+		{"form", "application/x-www-form-urlencoded", "call_sid=CA1", 415, `{"code":"unsupported_media_type","error":"send the body as Content-Type: application/json"}` + "\n"},
+		{"text/plain", "text/plain", `{"call_sid":"CA1"}`, 415, `{"code":"unsupported_media_type","error":"send the body as Content-Type: application/json"}` + "\n"},
+		{"not JSON", "application/json", `{"call_sid":`, 400, `{"code":"bad_request","error":"the body is not JSON {\"call_sid\": \"CA…\"}"}` + "\n"},
+		{"no such call", "application/json", `{"call_sid":"CA00000000000000000000000000000000"}`, 404, `{"code":"not_found","error":"no such live fake call"}` + "\n"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/fake/hangup", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", tc.ct)
+		w := httptest.NewRecorder()
+		f.hangUp(w, r)
+		if w.Code != tc.status || w.Body.String() != tc.want || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("%s: %d %s %q, want %d application/json %q", tc.name, w.Code, w.Header().Get("Content-Type"), w.Body, tc.status, tc.want)
+		}
+	}
+}
