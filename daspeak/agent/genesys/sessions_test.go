@@ -170,3 +170,58 @@ func TestConversationSessions(t *testing.T) {
 		t.Fatalf("OnConversation: %s, want %s", got, want)
 	}
 }
+
+// TestOpenAfterCallerChange: the agent checks a conversation's caller
+// (Call) before it opens the audio; if meanwhile the conversation's last
+// session ended and a new one named another caller, Open refuses the
+// operation bound to the first caller instead of giving it the other
+// caller's audio.
+func TestOpenAfterCallerChange(t *testing.T) {
+	src := NewSource(nil)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return src.Stats().Sessions == 1 })
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000500" || !live || err != nil {
+		t.Fatalf("Call = %q %v %v", caller, live, err)
+	}
+	if err := first.Close(ctx, wire.CloseEnd); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hs.runs; err != nil {
+		t.Fatalf("Run of the first session: %v", err)
+	}
+	other := dial(t, ctx, hs.url, convID, "tel:+34600000999")
+	waitFor(t, "the other caller's session", func() bool { return src.Stats().Sessions == 1 })
+
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err == nil {
+		defer a.Close()
+		if err := other.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := a.ReadFrame(ctx)
+		t.Fatalf("Open for the first caller succeeded on the other caller's session; ReadFrame = %d bytes at %v, %v", len(f.Payload), f.Timestamp, err)
+	}
+	if !errors.Is(err, agent.ErrNoCall) || !errors.Is(err, ErrCallerConflict) {
+		t.Fatalf("Open for the first caller: %v, want agent.ErrNoCall and ErrCallerConflict", err)
+	}
+	if strings.Contains(err.Error(), "600000") {
+		t.Fatalf("Open's error names a caller: %v", err)
+	}
+	if st := src.Stats(); st.Attached != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The conversation's caller, or none named, still opens.
+	for _, caller := range []string{"+34600000999", ""} {
+		b, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: convID, CallerID: caller})
+		if err != nil {
+			t.Fatalf("Open for %q: %v", caller, err)
+		}
+		b.Close()
+	}
+	other.CloseNow()
+	<-hs.runs
+}

@@ -227,8 +227,13 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 
 // Open implements agent.Source: it attaches the operation to the live
 // session of conversation req.CallID from now on. Without one it returns
-// an error wrapping agent.ErrNoCall. An operation already attached to the
-// conversation is detached: its ReadFrame returns ErrDetached.
+// an error wrapping agent.ErrNoCall. A req.CallerID other than the
+// conversation's caller is refused with an error wrapping both
+// agent.ErrNoCall and ErrCallerConflict: the agent checked the caller
+// (Call) before Open, and meanwhile the conversation's sessions may have
+// ended and a new one bound another caller; the call the agent checked
+// is gone. An operation already attached to the conversation is
+// detached: its ReadFrame returns ErrDetached.
 func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -238,6 +243,10 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	cv, ok := s.convs[req.CallID]
 	if !ok {
 		return nil, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, req.CallID)
+	}
+	if req.CallerID != "" && req.CallerID != cv.callerID {
+		// No caller ids in the error: it is logged.
+		return nil, fmt.Errorf("%w: %w: conversation %q", agent.ErrNoCall, ErrCallerConflict, req.CallID)
 	}
 	c := cv.calls[len(cv.calls)-1]
 	a := &audio{
