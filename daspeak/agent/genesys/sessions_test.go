@@ -225,3 +225,50 @@ func TestOpenAfterCallerChange(t *testing.T) {
 	other.CloseNow()
 	<-hs.runs
 }
+
+// TestOpenDetachesOlderSession: an operation attached to a conversation
+// is detached by a newer one even when a newer session of the same caller
+// arrived in between, so a conversation never feeds two operations.
+func TestOpenDetachesOlderSession(t *testing.T) {
+	src := NewSource(nil)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sessions := func() int {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if cv := src.convs[convID]; cv != nil {
+			return len(cv.calls)
+		}
+		return 0
+	}
+
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return sessions() == 1 })
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	again := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the second session", func() bool { return sessions() == 2 })
+	b, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer rcancel()
+	var se *voicegate.StreamError
+	if _, err := a.ReadFrame(rctx); !errors.As(err, &se) || !errors.Is(err, ErrDetached) {
+		t.Fatalf("the older operation's ReadFrame: %v, want ErrDetached", err)
+	}
+	if st := src.Stats(); st.Attached != 1 {
+		t.Fatalf("stats %+v, want one operation attached", st)
+	}
+	first.CloseNow()
+	again.CloseNow()
+	<-hs.runs
+	<-hs.runs
+}

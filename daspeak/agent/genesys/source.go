@@ -253,8 +253,13 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		src: s, c: c, op: req.OperationID,
 		q: make(chan voicegate.Frame, s.queue), ended: make(chan struct{}), closed: make(chan struct{}),
 	}
-	if old := c.attached; old != nil {
-		old.end(&voicegate.StreamError{Err: ErrDetached})
+	// One operation per conversation, whichever session it reads: the
+	// one on an older session is detached too.
+	for _, o := range cv.calls {
+		if old := o.attached; old != nil {
+			old.end(&voicegate.StreamError{Err: ErrDetached})
+			o.attached = nil
+		}
 	}
 	c.attached = a
 	return a, nil
