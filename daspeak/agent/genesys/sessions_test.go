@@ -272,3 +272,56 @@ func TestOpenDetachesOlderSession(t *testing.T) {
 	<-hs.runs
 	<-hs.runs
 }
+
+// TestNotifyResultAfterSessionEnded: the result of an operation whose
+// session ended while the conversation goes on is sent on the
+// conversation's live session, not lost.
+func TestNotifyResultAfterSessionEnded(t *testing.T) {
+	src := NewSource(nil)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sessions := func() int {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if cv := src.convs[convID]; cv != nil {
+			return len(cv.calls)
+		}
+		return 0
+	}
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return sessions() == 1 })
+	again := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the second session", func() bool { return sessions() == 2 })
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	again.CloseNow()
+	if err := <-hs.runs; err == nil {
+		t.Fatal("Run of a dropped session returned nil")
+	}
+	if _, err := a.ReadFrame(ctx); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("operation on the ended session: %v", err)
+	}
+
+	ev := agent.Event{OperationID: "op_1", CallID: convID, CallerID: "+34600000500", Seq: 3, Type: "result-failure"}
+	if err := a.(agent.ResultNotifier).NotifyResult(ctx, ev); err != nil {
+		t.Fatalf("NotifyResult after the operation's session ended: %v", err)
+	}
+	m, err := first.Next(ctx)
+	if err != nil || m.Type != wire.TypeEvent {
+		t.Fatalf("the live session got %+v, %v", m, err)
+	}
+	if !strings.Contains(string(m.Parameters), `"operation_id":"op_1"`) || !strings.Contains(string(m.Parameters), EntityResult) {
+		t.Fatalf("event %s", m.Parameters)
+	}
+
+	// With no live session left, NotifyResult fails.
+	first.CloseNow()
+	<-hs.runs
+	if err := a.(agent.ResultNotifier).NotifyResult(ctx, ev); err == nil {
+		t.Fatal("NotifyResult with no live session returned nil")
+	}
+}

@@ -250,7 +250,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	}
 	c := cv.calls[len(cv.calls)-1]
 	a := &audio{
-		src: s, c: c, op: req.OperationID,
+		src: s, cv: cv, c: c, op: req.OperationID,
 		q: make(chan voicegate.Frame, s.queue), ended: make(chan struct{}), closed: make(chan struct{}),
 	}
 	// One operation per conversation, whichever session it reads: the
@@ -301,6 +301,7 @@ func (s *Source) Stats() Stats {
 // audio is one operation's view of a conversation.
 type audio struct {
 	src *Source
+	cv  *conversation // its binding to a caller lasts while it has sessions
 	c   *call
 	op  string
 	q   chan voicegate.Frame // one producer: the Run goroutine
@@ -398,13 +399,31 @@ func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 
 // NotifyResult implements agent.ResultNotifier: it sends ev to Genesys as
 // an AudioHook event message with one EntityResult entity whose data is
-// ev's JSON (never a credential or audio).
+// ev's JSON (never a credential or audio). It goes on the operation's
+// session, or, when that session has ended while the conversation goes
+// on, on the conversation's newest live session (the same caller: the
+// conversation is still bound to it).
 func (a *audio) NotifyResult(ctx context.Context, ev agent.Event) error {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	return a.c.sess.SendEvent(ctx, wire.Entity{Type: EntityResult, Data: data})
+	return a.session().SendEvent(ctx, wire.Entity{Type: EntityResult, Data: data})
+}
+
+// session returns the session that NotifyResult sends on: the operation's
+// while it is live, else the newest live one of its conversation, else
+// the operation's (whose SendEvent then reports the end).
+func (a *audio) session() *audiohook.Session {
+	a.src.mu.Lock()
+	defer a.src.mu.Unlock()
+	// a.cv has live sessions only while it is the conversation's entry:
+	// a later session on the same conversation id makes a new one, which
+	// may name another caller.
+	if n := len(a.cv.calls); n > 0 && !slices.Contains(a.cv.calls, a.c) {
+		return a.cv.calls[n-1].sess
+	}
+	return a.c.sess
 }
 
 // Close detaches the operation from the conversation; the session stays
