@@ -3,6 +3,7 @@ package genesys
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/daspeak/agent"
 )
 
@@ -34,6 +36,26 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// tonePCMU returns the first n 20 ms frames of audiohooktest.ToneSource at
+// freq as a PCMU session carries them.
+func tonePCMU(t *testing.T, freq float64, n int) [][]byte {
+	t.Helper()
+	src := audiohooktest.ToneSource(time.Duration(n)*20*time.Millisecond, freq)
+	var out [][]byte
+	for range n {
+		f, err := src.ReadFrame(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, f.Samples())
+		for j := range p {
+			p[j] = codec.EncodeULawSample(int16(binary.LittleEndian.Uint16(f.Payload[2*j:])))
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // TestConversationSessions opens three AudioHook sessions on one
@@ -107,18 +129,25 @@ func TestConversationSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	stream := func(c *audiohooktest.Client) {
+	// The sessions send different tones, so that the frames tell which
+	// session an operation reads.
+	const firstTone, againTone = 1000, 440
+	stream := func(c *audiohooktest.Client, freq float64) {
 		t.Helper()
-		if err := c.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+		if err := c.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, freq), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stream(first) // not the operation's session
-	stream(again)
+	stream(first, firstTone) // not the operation's session
+	stream(again, againTone)
+	want := tonePCMU(t, againTone, 5)
 	for i := range 5 {
 		f, err := a.ReadFrame(ctx)
 		if err != nil || f.Timestamp != time.Duration(i)*20*time.Millisecond {
 			t.Fatalf("frame %d at %v: %v", i, f.Timestamp, err)
+		}
+		if !bytes.Equal(f.Payload, want[i]) {
+			t.Fatalf("frame %d is not the %d Hz tone of the operation's session", i, againTone)
 		}
 	}
 	// Its session goes away while the first is live: the operation's
@@ -142,9 +171,11 @@ func TestConversationSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	stream(first)
+	stream(first, firstTone)
 	if f, err := b.ReadFrame(ctx); err != nil || f.Timestamp != 100*time.Millisecond {
 		t.Fatalf("first session's frame at %v: %v", f.Timestamp, err)
+	} else if !bytes.Equal(f.Payload, tonePCMU(t, firstTone, 1)[0]) {
+		t.Fatalf("the frame is not the first session's %d Hz tone", firstTone)
 	}
 	if err := first.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
