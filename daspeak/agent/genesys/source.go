@@ -91,7 +91,6 @@ type Source struct {
 
 // conversation is a conversation with at least one live session.
 type conversation struct {
-	id       string
 	callerID string              // of the first session: the binding
 	info     *audiohook.OpenInfo // of the first session
 	calls    []*call             // live sessions, oldest first
@@ -100,8 +99,6 @@ type conversation struct {
 // call is one live AudioHook session of a conversation.
 type call struct {
 	sess     *audiohook.Session
-	convID   string
-	callerID string
 	attached *audio // guarded by Source.mu
 }
 
@@ -144,7 +141,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	if err != nil {
 		caller = "" // the agent's widget must name the caller
 	}
-	c := &call{sess: sess, convID: conv, callerID: caller}
+	c := &call{sess: sess}
 	s.mu.Lock()
 	cv, live := s.convs[conv]
 	if live && cv.callerID != caller {
@@ -158,7 +155,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 		return fmt.Errorf("%w: conversation %s, session %s (live session %s)", ErrCallerConflict, conv, sess.ID(), first)
 	}
 	if !live {
-		cv = &conversation{id: conv, callerID: caller, info: info}
+		cv = &conversation{callerID: caller, info: info}
 		s.convs[conv] = cv
 		if s.onConv != nil {
 			s.onConv(info, true)
