@@ -73,13 +73,13 @@ const (
 // honouring the contract written there. All methods are safe for concurrent
 // use; concurrent ReadFrame calls are serialised.
 //
-// One goroutine owned by the session holds its protocol state and executes
-// the application's calls, which reach it as messages. It answers open,
-// ping, update and close at once and answers every violation (sequence
-// numbers, session id, malformed JSON or parameters, a message in the wrong
-// state, audio before opened or while paused, text over
+// A goroutine of its own holds the session's protocol state and runs the
+// application's calls. It answers open, ping, update and close at once, and
+// every violation (sequence numbers, session id, malformed JSON or parameters,
+// a message in the wrong state, audio before opened or while paused, text over
 // wire.MaxTextMessage, wrong organization) with disconnect "error" or
-// "unauthorized", still completing the close/closed transaction.
+// "unauthorized", then the close/closed transaction; a message over 1 MiB
+// (refused unread) with disconnect "error", then WebSocket close 1009.
 //
 // That transaction is the clean end: ReadFrame returns the queued frames,
 // then io.EOF. Any other end returns a *voicegate.StreamError wrapping a

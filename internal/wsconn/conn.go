@@ -182,8 +182,11 @@ func (c *Conn) SetFlush(f func()) { c.flush = f }
 // size (size is the message's bytes so far, the refused frame included)
 // and before the close frame with StatusMessageTooBig is written, so that
 // f may tell the peer why in its own protocol with WriteMessage. f must
-// return promptly and must not call the connection's read methods. Set it
-// before the first ReadMessage.
+// return promptly and must not call the connection's read methods. Close
+// called from f (or while f runs) waits up to the close timeout
+// (AcceptOptions.CloseTimeout) for the read side, which ReadMessage holds
+// until f returns; CloseNow does not wait. Set it before the first
+// ReadMessage.
 func (c *Conn) SetTooBig(f func(typ MessageType, size uint64)) { c.tooBig = f }
 
 // SetFastPath lets the shared poller (AcceptOptions.PollInterval) read and

@@ -66,6 +66,7 @@ type pollConn struct {
 	rtimer    *time.Timer  // owned by the reader
 	wtimer    *time.Timer  // owned by the writer
 	drained   bool         // the last read emptied the socket; owned by the reader
+	hup       atomic.Bool  // the peer's end (or an error) was signalled: see hupEvents
 	raw       pollRawConn
 
 	// Conn.SetFastPath: the poller parses for a parked reader.
@@ -96,13 +97,14 @@ func setFastPath(c *Conn) bool {
 	return true
 }
 
-// lend parks the reader, when the last read emptied the socket, until
+// lend parks the reader, when the last read emptied the socket and no
+// hangup was signalled (hupEvents), until
 // something arrives that the poller's pollParse did not take (or the
 // connection closes, or a deadline passes or changes): meanwhile the poller
 // reads and parses on its own goroutine and the reader is not woken. It
 // returns once the reader holds the read side again.
 func (c *pollConn) lend() {
-	if !c.drained || c.parse == nil {
+	if !c.drained || c.hup.Load() || c.parse == nil {
 		return
 	}
 	c.park.Store(readerParked)
@@ -122,6 +124,18 @@ func (c *pollConn) lend() {
 		c.drained = false
 	}
 }
+
+// hupEvents are the epoll events after which a read never waits (pollConn.hup):
+// the peer shut its side down, or the socket failed. Polling is
+// edge-triggered, so the event comes once, and it often comes together
+// with the last data (EPOLLIN|EPOLLRDHUP) while the reader is reading: its
+// read then returns that data short of its buffer, which marks the socket
+// drained, and a drained reader would wait for a token (Read) or park
+// (lend) without another read(2). No further event would come, and the
+// end, which only a read returns (0 bytes, or the error), would be seen
+// only at a deadline. After one of these events the reader reads until
+// the socket says so itself.
+const hupEvents = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR
 
 // takeOver moves nc to a shared poller with the given interval. It returns
 // nc unchanged when nc is not a *net.TCPConn or the move fails.
@@ -223,7 +237,7 @@ func (c *pollConn) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		if c.drained {
+		if c.drained && !c.hup.Load() {
 			if c.nb {
 				return 0, errWouldBlock
 			}
@@ -250,6 +264,12 @@ func (c *pollConn) Read(b []byte) (int, error) {
 			if c.nb {
 				return 0, errWouldBlock
 			}
+			// Wait here even after a hangup, which a read does not
+			// meet with EAGAIN: never spin on the socket.
+			if err := c.wait("read", c.rready, c.rkick, &c.rdl, &c.rtimer); err != nil {
+				return 0, err
+			}
+			c.drained = false
 			continue
 		case err != nil:
 			return 0, c.opError("read", os.NewSyscallError("read", err))
@@ -553,6 +573,9 @@ func (sh *pollShard) loop() {
 			c := sh.conns[ev.Fd]
 			if c == nil {
 				continue
+			}
+			if ev.Events&hupEvents != 0 {
+				c.hup.Store(true)
 			}
 			if ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
 				// Only a reader with a fast path parks (lend).

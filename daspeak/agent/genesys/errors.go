@@ -43,7 +43,9 @@ var (
 
 	// ErrCallerConflict reports an AudioHook session refused because it
 	// names another caller (participant ani) than the live session of its
-	// conversation (Source.Run).
+	// conversation (Source.Run), and an operation whose caller id is not
+	// that of the conversation's live sessions (Source.Open, with
+	// agent.ErrNoCall).
 	ErrCallerConflict = errors.New("genesys: AudioHook session names another caller than the conversation's live session")
 
 	// ErrSessionEnded ends the audio of an operation whose AudioHook

@@ -3,6 +3,7 @@ package genesys
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/voicegate/voicegate/audiohook"
 	"github.com/voicegate/voicegate/audiohook/audiohooktest"
 	"github.com/voicegate/voicegate/audiohook/wire"
+	"github.com/voicegate/voicegate/codec"
 	"github.com/voicegate/voicegate/daspeak/agent"
 )
 
@@ -34,6 +36,26 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// tonePCMU returns the first n 20 ms frames of audiohooktest.ToneSource at
+// freq as a PCMU session carries them.
+func tonePCMU(t *testing.T, freq float64, n int) [][]byte {
+	t.Helper()
+	src := audiohooktest.ToneSource(time.Duration(n)*20*time.Millisecond, freq)
+	var out [][]byte
+	for range n {
+		f, err := src.ReadFrame(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, f.Samples())
+		for j := range p {
+			p[j] = codec.EncodeULawSample(int16(binary.LittleEndian.Uint16(f.Payload[2*j:])))
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // TestConversationSessions opens three AudioHook sessions on one
@@ -107,18 +129,25 @@ func TestConversationSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	stream := func(c *audiohooktest.Client) {
+	// The sessions send different tones, so that the frames tell which
+	// session an operation reads.
+	const firstTone, againTone = 1000, 440
+	stream := func(c *audiohooktest.Client, freq float64) {
 		t.Helper()
-		if err := c.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+		if err := c.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, freq), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stream(first) // not the operation's session
-	stream(again)
+	stream(first, firstTone) // not the operation's session
+	stream(again, againTone)
+	want := tonePCMU(t, againTone, 5)
 	for i := range 5 {
 		f, err := a.ReadFrame(ctx)
 		if err != nil || f.Timestamp != time.Duration(i)*20*time.Millisecond {
 			t.Fatalf("frame %d at %v: %v", i, f.Timestamp, err)
+		}
+		if !bytes.Equal(f.Payload, want[i]) {
+			t.Fatalf("frame %d is not the %d Hz tone of the operation's session", i, againTone)
 		}
 	}
 	// Its session goes away while the first is live: the operation's
@@ -142,9 +171,11 @@ func TestConversationSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	stream(first)
+	stream(first, firstTone)
 	if f, err := b.ReadFrame(ctx); err != nil || f.Timestamp != 100*time.Millisecond {
 		t.Fatalf("first session's frame at %v: %v", f.Timestamp, err)
+	} else if !bytes.Equal(f.Payload, tonePCMU(t, firstTone, 1)[0]) {
+		t.Fatalf("the frame is not the first session's %d Hz tone", firstTone)
 	}
 	if err := first.Close(ctx, wire.CloseEnd); err != nil {
 		t.Fatal(err)
@@ -168,5 +199,160 @@ func TestConversationSessions(t *testing.T) {
 	mu.Unlock()
 	if want := convID + " tel:+34600000500 live; " + convID + " tel:+34600000500 ended"; got != want {
 		t.Fatalf("OnConversation: %s, want %s", got, want)
+	}
+}
+
+// TestOpenAfterCallerChange: the agent checks a conversation's caller
+// (Call) before it opens the audio; if meanwhile the conversation's last
+// session ended and a new one named another caller, Open refuses the
+// operation bound to the first caller instead of giving it the other
+// caller's audio.
+func TestOpenAfterCallerChange(t *testing.T) {
+	src := NewSource(nil)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return src.Stats().Sessions == 1 })
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000500" || !live || err != nil {
+		t.Fatalf("Call = %q %v %v", caller, live, err)
+	}
+	if err := first.Close(ctx, wire.CloseEnd); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hs.runs; err != nil {
+		t.Fatalf("Run of the first session: %v", err)
+	}
+	other := dial(t, ctx, hs.url, convID, "tel:+34600000999")
+	waitFor(t, "the other caller's session", func() bool { return src.Stats().Sessions == 1 })
+
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err == nil {
+		defer a.Close()
+		if err := other.Stream(ctx, audiohooktest.ToneSource(100*time.Millisecond, 440), &audiohooktest.StreamOptions{Chunk: 20 * time.Millisecond, Fast: true}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := a.ReadFrame(ctx)
+		t.Fatalf("Open for the first caller succeeded on the other caller's session; ReadFrame = %d bytes at %v, %v", len(f.Payload), f.Timestamp, err)
+	}
+	if !errors.Is(err, agent.ErrNoCall) || !errors.Is(err, ErrCallerConflict) {
+		t.Fatalf("Open for the first caller: %v, want agent.ErrNoCall and ErrCallerConflict", err)
+	}
+	if strings.Contains(err.Error(), "600000") {
+		t.Fatalf("Open's error names a caller: %v", err)
+	}
+	if st := src.Stats(); st.Attached != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The conversation's caller, or none named, still opens.
+	for _, caller := range []string{"+34600000999", ""} {
+		b, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: convID, CallerID: caller})
+		if err != nil {
+			t.Fatalf("Open for %q: %v", caller, err)
+		}
+		b.Close()
+	}
+	other.CloseNow()
+	<-hs.runs
+}
+
+// TestOpenDetachesOlderSession: an operation attached to a conversation
+// is detached by a newer one even when a newer session of the same caller
+// arrived in between, so a conversation never feeds two operations.
+func TestOpenDetachesOlderSession(t *testing.T) {
+	src := NewSource(nil)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sessions := func() int {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if cv := src.convs[convID]; cv != nil {
+			return len(cv.calls)
+		}
+		return 0
+	}
+
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return sessions() == 1 })
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	again := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the second session", func() bool { return sessions() == 2 })
+	b, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_2", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer rcancel()
+	var se *voicegate.StreamError
+	if _, err := a.ReadFrame(rctx); !errors.As(err, &se) || !errors.Is(err, ErrDetached) {
+		t.Fatalf("the older operation's ReadFrame: %v, want ErrDetached", err)
+	}
+	if st := src.Stats(); st.Attached != 1 {
+		t.Fatalf("stats %+v, want one operation attached", st)
+	}
+	first.CloseNow()
+	again.CloseNow()
+	<-hs.runs
+	<-hs.runs
+}
+
+// TestNotifyResultAfterSessionEnded: the result of an operation whose
+// session ended while the conversation goes on is sent on the
+// conversation's live session, not lost.
+func TestNotifyResultAfterSessionEnded(t *testing.T) {
+	src := NewSource(nil)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sessions := func() int {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if cv := src.convs[convID]; cv != nil {
+			return len(cv.calls)
+		}
+		return 0
+	}
+	first := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the first session", func() bool { return sessions() == 1 })
+	again := dial(t, ctx, hs.url, convID, "tel:+34600000500")
+	waitFor(t, "the second session", func() bool { return sessions() == 2 })
+	a, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	again.CloseNow()
+	if err := <-hs.runs; err == nil {
+		t.Fatal("Run of a dropped session returned nil")
+	}
+	if _, err := a.ReadFrame(ctx); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("operation on the ended session: %v", err)
+	}
+
+	ev := agent.Event{OperationID: "op_1", CallID: convID, CallerID: "+34600000500", Seq: 3, Type: "result-failure"}
+	if err := a.(agent.ResultNotifier).NotifyResult(ctx, ev); err != nil {
+		t.Fatalf("NotifyResult after the operation's session ended: %v", err)
+	}
+	m, err := first.Next(ctx)
+	if err != nil || m.Type != wire.TypeEvent {
+		t.Fatalf("the live session got %+v, %v", m, err)
+	}
+	if !strings.Contains(string(m.Parameters), `"operation_id":"op_1"`) || !strings.Contains(string(m.Parameters), EntityResult) {
+		t.Fatalf("event %s", m.Parameters)
+	}
+
+	// With no live session left, NotifyResult fails.
+	first.CloseNow()
+	<-hs.runs
+	if err := a.(agent.ResultNotifier).NotifyResult(ctx, ev); err == nil {
+		t.Fatal("NotifyResult with no live session returned nil")
 	}
 }

@@ -91,7 +91,6 @@ type Source struct {
 
 // conversation is a conversation with at least one live session.
 type conversation struct {
-	id       string
 	callerID string              // of the first session: the binding
 	info     *audiohook.OpenInfo // of the first session
 	calls    []*call             // live sessions, oldest first
@@ -100,8 +99,6 @@ type conversation struct {
 // call is one live AudioHook session of a conversation.
 type call struct {
 	sess     *audiohook.Session
-	convID   string
-	callerID string
 	attached *audio // guarded by Source.mu
 }
 
@@ -144,7 +141,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	if err != nil {
 		caller = "" // the agent's widget must name the caller
 	}
-	c := &call{sess: sess, convID: conv, callerID: caller}
+	c := &call{sess: sess}
 	s.mu.Lock()
 	cv, live := s.convs[conv]
 	if live && cv.callerID != caller {
@@ -158,7 +155,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 		return fmt.Errorf("%w: conversation %s, session %s (live session %s)", ErrCallerConflict, conv, sess.ID(), first)
 	}
 	if !live {
-		cv = &conversation{id: conv, callerID: caller, info: info}
+		cv = &conversation{callerID: caller, info: info}
 		s.convs[conv] = cv
 		if s.onConv != nil {
 			s.onConv(info, true)
@@ -227,8 +224,13 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 
 // Open implements agent.Source: it attaches the operation to the live
 // session of conversation req.CallID from now on. Without one it returns
-// an error wrapping agent.ErrNoCall. An operation already attached to the
-// conversation is detached: its ReadFrame returns ErrDetached.
+// an error wrapping agent.ErrNoCall. A req.CallerID other than the
+// conversation's caller is refused with an error wrapping both
+// agent.ErrNoCall and ErrCallerConflict: the agent checked the caller
+// (Call) before Open, and meanwhile the conversation's sessions may have
+// ended and a new one bound another caller; the call the agent checked
+// is gone. An operation already attached to the conversation is
+// detached: its ReadFrame returns ErrDetached.
 func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -239,13 +241,22 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	if !ok {
 		return nil, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, req.CallID)
 	}
+	if req.CallerID != "" && req.CallerID != cv.callerID {
+		// No caller ids in the error: it is logged.
+		return nil, fmt.Errorf("%w: %w: conversation %q", agent.ErrNoCall, ErrCallerConflict, req.CallID)
+	}
 	c := cv.calls[len(cv.calls)-1]
 	a := &audio{
-		src: s, c: c, op: req.OperationID,
+		src: s, cv: cv, c: c, op: req.OperationID,
 		q: make(chan voicegate.Frame, s.queue), ended: make(chan struct{}), closed: make(chan struct{}),
 	}
-	if old := c.attached; old != nil {
-		old.end(&voicegate.StreamError{Err: ErrDetached})
+	// One operation per conversation, whichever session it reads: the
+	// one on an older session is detached too.
+	for _, o := range cv.calls {
+		if old := o.attached; old != nil {
+			old.end(&voicegate.StreamError{Err: ErrDetached})
+			o.attached = nil
+		}
 	}
 	c.attached = a
 	return a, nil
@@ -287,6 +298,7 @@ func (s *Source) Stats() Stats {
 // audio is one operation's view of a conversation.
 type audio struct {
 	src *Source
+	cv  *conversation // its binding to a caller lasts while it has sessions
 	c   *call
 	op  string
 	q   chan voicegate.Frame // one producer: the Run goroutine
@@ -384,13 +396,31 @@ func (a *audio) ReadFrame(ctx context.Context) (voicegate.Frame, error) {
 
 // NotifyResult implements agent.ResultNotifier: it sends ev to Genesys as
 // an AudioHook event message with one EntityResult entity whose data is
-// ev's JSON (never a credential or audio).
+// ev's JSON (never a credential or audio). It goes on the operation's
+// session, or, when that session has ended while the conversation goes
+// on, on the conversation's newest live session (the same caller: the
+// conversation is still bound to it).
 func (a *audio) NotifyResult(ctx context.Context, ev agent.Event) error {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	return a.c.sess.SendEvent(ctx, wire.Entity{Type: EntityResult, Data: data})
+	return a.session().SendEvent(ctx, wire.Entity{Type: EntityResult, Data: data})
+}
+
+// session returns the session that NotifyResult sends on: the operation's
+// while it is live, else the newest live one of its conversation, else
+// the operation's (whose SendEvent then reports the end).
+func (a *audio) session() *audiohook.Session {
+	a.src.mu.Lock()
+	defer a.src.mu.Unlock()
+	// a.cv has live sessions only while it is the conversation's entry:
+	// a later session on the same conversation id makes a new one, which
+	// may name another caller.
+	if n := len(a.cv.calls); n > 0 && !slices.Contains(a.cv.calls, a.c) {
+		return a.cv.calls[n-1].sess
+	}
+	return a.c.sess
 }
 
 // Close detaches the operation from the conversation; the session stays
