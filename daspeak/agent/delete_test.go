@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -90,5 +93,53 @@ func TestDeleteCountsRaceWithStore(t *testing.T) {
 				t.Fatalf("record after delete: %v", err)
 			}
 		})
+	}
+}
+
+// TestDeleteRetiredKeyWithAudio: with an enrolment-audio directory, a
+// record sealed with a retired key (it cannot be opened) is deleted all
+// the same, with the caller's audio under every name the server can
+// derive, and the answer says so.
+func TestDeleteRetiredKeyWithAudio(t *testing.T) {
+	ctx := context.Background()
+	secret := func(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+	ring, err := credstore.NewKeyring(credstore.Key{ID: "old", Secret: secret(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := credstore.NewMemory()
+	enc, err := credstore.NewEncrypted(mem, ring, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cs := &CredentialStore{Store: enc, AudioDir: dir, AudioKey: testAudioKey}
+	if err := cs.StoreCredential(ctx, callerA, "c", "m", []byte("RIFF")); err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(dir, legacyAudioName(callerA))
+	if err := os.WriteFile(legacy, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Rotate(credstore.Key{ID: "new", Secret: secret(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Retire("old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Get(ctx, callerA); err == nil || errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("record sealed with a retired key opened: %v", err)
+	}
+	e := newEnv(t, func(o *Options, _ *fakeSource) { o.Store = cs })
+	e.src.set(callA, fakeCall{ani: callerA, live: true, hold: true})
+	body := map[string]any{"call_id": callA, "caller_id": callerA}
+	if code, m := e.post("/delete", body); code != 200 || m["deleted"] != true || m["audio_deleted"] != true {
+		t.Fatalf("delete of a record sealed with a retired key: %d %v", code, m)
+	}
+	if _, err := mem.Get(ctx, callerA); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("record after delete: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("audio after delete: %v", ents)
 	}
 }

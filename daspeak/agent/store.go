@@ -96,7 +96,9 @@ func (c *CredentialStore) Get(ctx context.Context, callerID string) (credstore.R
 // Delete removes every copy of callerID's biometric data this adapter
 // keeps: the enrolment audio file (under its keyed name, the name the
 // record points at, and the unkeyed name older versions of this adapter
-// used) and then the record. Deleting a caller with nothing stored is not
+// used) and then the record. A record that cannot be opened (sealed with
+// a retired key) is deleted too, with the audio under the keyed and
+// unkeyed names. Deleting a caller with nothing stored is not
 // an error. When a file cannot be removed the record is kept, so a retry
 // finds the file again.
 func (c *CredentialStore) Delete(ctx context.Context, callerID string) error {
@@ -131,15 +133,13 @@ func (c *CredentialStore) remove(ctx context.Context, callerID string) (removal,
 	existed := !errors.Is(err, credstore.ErrNotFound)
 	if c.AudioDir != "" {
 		names := []string{c.audioName(callerID), legacyAudioName(callerID)}
-		switch {
-		case err == nil:
-			// Only a plain file name in AudioDir: a record must not make
-			// the server remove files elsewhere.
-			if ref := rec.AudioRef; ref != "" && ref == filepath.Base(ref) && !strings.HasPrefix(ref, ".") {
-				names = append(names, ref)
-			}
-		case !errors.Is(err, credstore.ErrNotFound):
-			return rm, err
+		// Only a plain file name in AudioDir: a record must not make the
+		// server remove files elsewhere. A record the read could not open
+		// (sealed with a retired key, say) is still deleted, with the
+		// audio under the names derived from callerID; only the name it
+		// pointed at, if another, is unknown.
+		if ref := rec.AudioRef; err == nil && ref != "" && ref == filepath.Base(ref) && !strings.HasPrefix(ref, ".") {
+			names = append(names, ref)
 		}
 		for _, n := range names {
 			err := os.Remove(filepath.Join(c.AudioDir, n))
