@@ -143,3 +143,43 @@ func TestDeleteRetiredKeyWithAudio(t *testing.T) {
 		t.Fatalf("audio after delete: %v", ents)
 	}
 }
+
+// lateAudioStore is a credstore.Memory whose Remove, once armed, first
+// writes the caller's enrolment audio: another node's register that wrote
+// its audio after the delete swept the audio directory and stored its
+// record before the delete removed it.
+type lateAudioStore struct {
+	*credstore.Memory
+	cs    *CredentialStore
+	armed atomic.Bool
+}
+
+func (s *lateAudioStore) Remove(ctx context.Context, id string) (bool, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		if err := os.WriteFile(filepath.Join(s.cs.AudioDir, s.cs.audioName(id)), []byte("RIFF"), 0o600); err != nil {
+			return false, err
+		}
+	}
+	return s.Memory.Remove(ctx, id)
+}
+
+// TestDeleteSweepsAudioAfterRecord: audio another node wrote after the
+// delete's first sweep of the audio directory, for a record the delete
+// then removed, is removed too, and audio_deleted says so.
+func TestDeleteSweepsAudioAfterRecord(t *testing.T) {
+	ls := &lateAudioStore{Memory: credstore.NewMemory()}
+	ls.cs = &CredentialStore{Store: ls, AudioDir: t.TempDir(), AudioKey: testAudioKey}
+	if err := ls.Memory.Put(context.Background(), callerA, credstore.Record{Credential: "other node", ModelHash: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options, _ *fakeSource) { o.Store = ls.cs })
+	e.src.set(callA, fakeCall{ani: callerA, live: true, hold: true})
+	ls.armed.Store(true)
+	code, m := e.post("/delete", map[string]any{"call_id": callA, "caller_id": callerA})
+	if code != 200 || m["deleted"] != true || m["audio_deleted"] != true {
+		t.Fatalf("delete racing another node's audio: %d %v", code, m)
+	}
+	if ents, _ := os.ReadDir(ls.cs.AudioDir); len(ents) != 0 {
+		t.Fatalf("audio after delete: %v", ents)
+	}
+}

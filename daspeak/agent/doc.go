@@ -53,6 +53,8 @@
 // counted. audio_deleted is true when a file of the caller's enrolment
 // audio was removed: false when the server keeps no enrolment audio
 // ([CredentialStore].AudioDir empty) or none was kept for the caller.
+// A delete reaches only the audio in its own AudioDir: servers sharing a
+// Store must share AudioDir for a delete to remove every copy.
 //
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
 // implements [CallInfo] binds it to the call: register, verify, reverify
