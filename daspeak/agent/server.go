@@ -90,7 +90,9 @@ type Options struct {
 	// proxies from closing an idle stream. Default 15 s.
 	KeepAlive time.Duration
 	// Retain is how long a finished operation's events stay readable.
-	// Default 15 minutes.
+	// Default 15 minutes. An operation started with a request_id is kept
+	// at least as long as its claim (oplog.MinRequestRetain), so that a
+	// stop of that id can say how it ended.
 	Retain time.Duration
 	// Logger receives one line per operation and per failure; never a
 	// credential, audio or token. Default slog.Default().
