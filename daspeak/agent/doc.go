@@ -183,7 +183,7 @@
 // error-audio, error-das-Peak) and voicegate's error-store and
 // error-cancelled; each carries a reason ([Reason]), and error-cancelled
 // a cause ([CancelCause]: stopped, replaced, deleted, shutdown,
-// node_stopped or no_audio) for clients to branch on, as its error says
+// node_stopped, no_audio or store_error) for clients to branch on, as its error says
 // it in English. An error-store with
 // reason already_registered (not store) is a register that another
 // operation of the caller (on another call) beat to the store: this

@@ -70,11 +70,14 @@ const (
 	// CauseNoAudio: the operation never started: its audio did not come
 	// (or its start request ended first).
 	CauseNoAudio CancelCause = "no_audio"
+	// CauseStoreError: the operation never started: the node its audio
+	// reached could not read the caller's credential.
+	CauseStoreError CancelCause = "store_error"
 )
 
 // CancelCauses are the causes of error-cancelled events, in the order
 // above.
-var CancelCauses = []CancelCause{CauseStopped, CauseReplaced, CauseDeleted, CauseShutdown, CauseNodeStopped, CauseNoAudio}
+var CancelCauses = []CancelCause{CauseStopped, CauseReplaced, CauseDeleted, CauseShutdown, CauseNodeStopped, CauseNoAudio, CauseStoreError}
 
 // Event is one event of an operation, as its event stream sends it. Every
 // event carries the operation, call and caller it belongs to and its

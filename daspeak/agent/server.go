@@ -929,11 +929,16 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		err = context.Cause(octx)
 	}
 	if err != nil || ctx.Err() != nil {
-		why := "no audio for the call"
-		if ctx.Err() != nil {
+		why, cause := "no audio for the call", CauseNoAudio
+		switch c := context.Cause(opCtx); {
+		case ctx.Err() != nil:
 			why = "the request ended"
+		case c != nil:
+			// Stopped, replaced, deleted or shut down before the audio
+			// came.
+			why, cause = c.Error(), causeOf(c)
 		}
-		aerr := s.abort(context.WithoutCancel(ctx), logOp, why)
+		aerr := s.abort(context.WithoutCancel(ctx), logOp, why, cause)
 		if errors.Is(aerr, oplog.ErrSeq) {
 			// Another node got the audio and started the operation.
 			s.log.Info("agent: operation started on the node that got its audio", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)

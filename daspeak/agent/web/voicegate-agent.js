@@ -165,6 +165,7 @@
     shutdown: 'the voice service restarted.',
     node_stopped: 'the voice service restarted.',
     no_audio: 'no audio came from the call.',
+    store_error: 'the caller\u2019s voice registration could not be read.',
   };
 
   // cancelledRow is the row of an error-cancelled whose cause is one of
