@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/voicegate/voicegate/credstore"
 )
@@ -23,7 +24,8 @@ func (s brokenStore) Get(ctx context.Context, id string) (credstore.Record, erro
 // that cannot run it ends with error-cancelled whose cause says why, not
 // always no_audio: shutdown when that node is shutting down, deleted
 // when the caller's credential is gone by then, store_error when the
-// node cannot read the credential store.
+// node cannot read the credential store. The starting node answers the
+// start as soon as the operation has ended.
 func TestClusterAdoptAbortCause(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -39,7 +41,7 @@ func TestClusterAdoptAbortCause(t *testing.T) {
 			toB := &adoptSource{}
 			nodes := clusterWith(t, 2, func(i int, o *Options, fs *fakeSource) {
 				if i == 0 {
-					o.Source = toB
+					o.Source, o.OpenTimeout = toB, time.Minute
 				} else if c.store != nil {
 					o.Store = &CredentialStore{Store: brokenStore{o.Store.Store, c.store}}
 				}
@@ -55,7 +57,13 @@ func TestClusterAdoptAbortCause(t *testing.T) {
 				t.Fatal(err)
 			}
 			b.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav"}})
+			t0 := time.Now()
 			op := a.start("/verify", callA, callerA, nil)
+			// The start is answered once b ended the operation, not when
+			// a's wait for the audio (OpenTimeout) runs out.
+			if d := time.Since(t0); d > 20*time.Second {
+				t.Errorf("start answered after %v", d)
+			}
 			code, msgs := a.events(op["events_url"].(string), "")
 			if code != http.StatusOK || len(msgs) == 0 {
 				t.Fatalf("events: %d %v", code, msgs)

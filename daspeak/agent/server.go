@@ -983,7 +983,9 @@ func (s *Server) watchAdoption(octx context.Context, id string, cancel context.C
 			return
 		}
 		defer cur.Close()
-		if r, err := cur.Next(octx); err == nil && r.Type == string(EventStarted) {
+		// Its first record, started or the error-cancelled of a node
+		// that got the audio but could not run it, is another node's.
+		if _, err := cur.Next(octx); err == nil {
 			cancel(ErrOpenedElsewhere)
 		}
 	}()
