@@ -366,7 +366,7 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 // when another node started it first.
 func (s *Server) abort(ctx context.Context, op oplog.Op, why string, cause CancelCause) error {
 	ev := Event{OperationID: op.ID, CallID: op.CallID, CallerID: op.CallerID, Kind: daspeak.Operation(op.Kind),
-		Seq: 1, Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: " + why, Cause: cause}
+		Seq: 1, Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: " + why, Cause: cause, Time: time.Now()}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err
@@ -407,7 +407,7 @@ func (s *Server) reap(ctx context.Context) {
 			}
 			ev := Event{OperationID: o.ID, CallID: o.CallID, CallerID: o.CallerID, Kind: daspeak.Operation(o.Kind),
 				Seq: o.LastSeq + 1, Type: EventErrorCancelled, Reason: ReasonCancelled,
-				Error: msgNodeStopped, Cause: CauseNodeStopped}
+				Error: msgNodeStopped, Cause: CauseNodeStopped, Time: time.Now()}
 			data, err := json.Marshal(ev)
 			if err != nil {
 				continue

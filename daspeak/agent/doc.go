@@ -181,11 +181,12 @@
 // seven das-Peak names (result-success, result-fail-score,
 // result-fail-spoof, error-consumer-not-ready, error-parameters,
 // error-audio, error-das-Peak) and voicegate's error-store and
-// error-cancelled; each carries a reason ([Reason]), and error-cancelled
-// a cause ([CancelCause]: stopped, replaced, deleted, shutdown,
-// node_stopped, no_audio or store_error) for clients to branch on, as its error says
-// it in English. An error-store with
-// reason already_registered (not store) is a register that another
+// error-cancelled; each carries a reason ([Reason]) and a time (when the
+// operation ended, RFC 3339 in UTC, by the server's clock), and
+// error-cancelled a cause ([CancelCause]: stopped, replaced, deleted,
+// shutdown, node_stopped, no_audio or store_error) for clients to branch
+// on, as its error says it in English. An error-store with reason
+// already_registered (not store) is a register that another
 // operation of the caller (on another call) beat to the store: this
 // call's voice was not stored, and the voice stored for the caller is the
 // other call's, so the caller must not be taken as registered by it. The

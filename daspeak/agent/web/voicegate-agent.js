@@ -56,7 +56,10 @@
 // A success ("Voice registered", "Caller verified") says when it happened
 // beside its title ("Caller verified · 14:02", local time, in a <time>
 // whose datetime is the ISO instant), so that minutes later, or after the
-// call ended, it reads as an earlier result, not a live one.
+// call ended, it reads as an earlier result, not a live one. The time is
+// the server's, from the result event's "time" (the widget's clock only
+// when an event has none), so that a result read again after the event
+// stream reconnected keeps the time it happened.
 // Screen readers hear every result: successes and notes in a polite live
 // region, failures and errors in an assertive one; each message empties
 // the other region, and a change of call or caller empties both. Notices
@@ -167,6 +170,13 @@
     no_audio: 'no audio came from the call.',
     store_error: 'the caller\u2019s voice registration could not be read.',
   };
+
+  // eventTime is the time of a terminal event (its "time", RFC 3339, the
+  // server's clock), or null without a valid one.
+  function eventTime(ev) {
+    const d = typeof ev.time === 'string' ? new Date(ev.time) : null;
+    return d && !isNaN(d) ? d : null;
+  }
 
   // cancelledRow is the row of an error-cancelled whose cause is one of
   // CANCEL_CAUSES, or null.
@@ -1758,10 +1768,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (kind === 'register') {
           this.m.registered = true;
           this.m.next = 'verify';
-          this._show({ kind: 'success', title: 'Voice registered', cause: 'The caller\u2019s voice is registered.', todo: '' }, null, detail);
+          this._show({ kind: 'success', title: 'Voice registered', cause: 'The caller\u2019s voice is registered.', todo: '' }, null, detail, '', eventTime(ev));
         } else {
           this.m.next = 'reverify';
-          this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail);
+          this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail, '', eventTime(ev));
         }
       } else {
         if (kind !== 'register') this.m.next = 'reverify';
@@ -2021,11 +2031,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // _show shows row (with detail, and who for {who}) and says it. A
     // success is shown with when it happened (at, local time), so that,
     // minutes later or after the call ended, it reads as an earlier
-    // result, not a live one.
-    _show(row, _err, detail, who) {
+    // result, not a live one: when (a Date) is the server's time of the
+    // result (its event's "time"); without it, the time the card was
+    // first shown.
+    _show(row, _err, detail, who, when) {
       const w = this._words(row, who);
       const was = this.m.outcome;
-      const at = row.kind !== 'success' ? null : (was && was.row === row && was.at) || new Date();
+      const at = row.kind !== 'success' ? null : when || (was && was.row === row && was.at) || new Date();
       this.m.outcome = {
         row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who, at,
       };
