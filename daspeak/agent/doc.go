@@ -126,8 +126,9 @@
 // not answer) the answer is 503: ask again. The stop is idempotent, and
 // is authorized as a start is (the CallAuthorizer must allow the agent
 // on the call; the call need not be live, but a CallInfo Source must
-// know it or hold a claim of the request_id on it: else 409 no_call,
-// nothing is claimed, and no start of it can run either).
+// know it or hold a claim of the request_id on it: else 409 no_call and
+// nothing is claimed; no start of it can run while the Source does not
+// know the call, but one can if the call becomes known again).
 // A stop by call_id alone (no request_id, no operation_id) is best
 // effort: it stops whatever runs or is starting on the call at that
 // moment (a start still opening its audio is then answered 409 busy), on

@@ -1652,7 +1652,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         else if (err && (err.code === 'network' || err.status >= 500)) why = 'The voice service could not be reached.';
         else if (err && err.status === 429) why = 'Too many requests on this call.';
         else if (err && err.code === 'no_call' && err.served) {
-          why = 'The voice service says the call has ended.';
+          // no_call: the call ended, or the agent's part in it did (a
+          // transfer, a wrap-up).
+          why = 'The voice service says your part in this call has ended.';
         }
         throw err;
       };
