@@ -69,4 +69,3 @@ func TestWidgetSuccessTimeIsServers(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
-
