@@ -733,6 +733,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._loadSeq = 0;
       this._speakTimers = {}; // pending writes of the hidden live regions, by id
       this._statusAt = 0; // when the call's status was last read (performance.now())
+      this._status = null; // that status answer (null: none, or the call ended)
       this._refreshTimer = 0; // the next periodic status read
       this._refreshing = false; // a periodic status read is out
       this._refreshFailures = 0; // periodic reads failed in a row (back-off)
@@ -842,6 +843,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.next = 'register';
       this.m.phase = 'loading';
       this._statusAt = 0;
+      this._status = null;
       clearTimeout(this._refreshTimer);
       // Nothing said about the previous call stays for screen readers.
       this._quiet();
@@ -1319,6 +1321,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // _apply takes in a status answer st of the call shown.
     _apply(st) {
       this._statusAt = performance.now();
+      this._status = st;
       this._refreshFailures = 0;
       this._recovered();
       if (this.m.forbidden) {
@@ -1372,6 +1375,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     _ended() {
       clearTimeout(this._refreshTimer);
       this._statusAt = performance.now();
+      this._status = null;
       this.m.phase = 'idle';
       this.m.registered = null;
       this.m.serverInProgress = false;
@@ -1676,13 +1680,21 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (gen !== this._gen || this._recovering !== rc) return;
       // The call's status, before the outcome is shown: whether the call
       // still runs decides what the outcome can ask of the agent.
+      const readAt = this._statusAt;
       await this._load(0, true);
       if (gen !== this._gen || this._recovering !== rc) return;
       this._recovering = null;
       this.m.phase = 'idle';
       if (reg) {
-        this.m.registered = registered;
-        this.m.next = registered ? 'verify' : 'register';
+        // The status just read is newer than the stop's answer (a delete
+        // from elsewhere may have come between): it decides whether the
+        // caller is registered when it looked the caller up (a live
+        // call); else what the stop's answer implied stands.
+        const st = this._statusAt !== readAt ? this._status : null;
+        if (!st || st.call_in_progress !== true || typeof st.registered !== 'boolean') {
+          this.m.registered = registered;
+          this.m.next = registered ? 'verify' : 'register';
+        }
         this.m.lastKind = 'register';
       }
       this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_register_ended || row === ROWS.lost_verify_unknown ? why : '');
