@@ -68,7 +68,9 @@ type memOp struct {
 }
 
 // NewMemory returns a Memory keeping finished operations for retain
-// (default 15 minutes) and at most maxOps operations (default 100000).
+// (default 15 minutes) and at most maxOps operations (default 100000)
+// beside the running ones and those a kept claim names (at most maxOps
+// more: claims are bounded by maxOps too).
 func NewMemory(retain time.Duration, maxOps int) *Memory {
 	if retain <= 0 {
 		retain = 15 * time.Minute
