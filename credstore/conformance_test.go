@@ -8,12 +8,16 @@ import (
 	"github.com/voicegate/voicegate/credstore/credstoretest"
 )
 
+// builtin is what the built-in stores claim: all of them, and an
+// Encrypted over any of them, support credstore.Remover.
+var builtin = &credstoretest.Options{Remover: true}
+
 func TestConformanceMemory(t *testing.T) {
 	t.Run("Plain", func(t *testing.T) {
-		credstoretest.Run(t, func(t *testing.T) credstore.Store { return credstore.NewMemory() })
+		credstoretest.RunWith(t, func(t *testing.T) credstore.Store { return credstore.NewMemory() }, builtin)
 	})
 	t.Run("Encrypted", func(t *testing.T) {
-		credstoretest.Run(t, func(t *testing.T) credstore.Store { return encrypt(t, credstore.NewMemory()) })
+		credstoretest.RunWith(t, func(t *testing.T) credstore.Store { return encrypt(t, credstore.NewMemory()) }, builtin)
 	})
 }
 
@@ -21,15 +25,15 @@ func TestConformanceSQLite(t *testing.T) {
 	t.Parallel()
 	t.Run("Plain", func(t *testing.T) {
 		t.Parallel()
-		credstoretest.Run(t, func(t *testing.T) credstore.Store {
+		credstoretest.RunWith(t, func(t *testing.T) credstore.Store {
 			return newSQLStore(t, openSQLite(t), credstore.SQLite)
-		})
+		}, builtin)
 	})
 	t.Run("Encrypted", func(t *testing.T) {
 		t.Parallel()
-		credstoretest.Run(t, func(t *testing.T) credstore.Store {
+		credstoretest.RunWith(t, func(t *testing.T) credstore.Store {
 			return encrypt(t, newSQLStore(t, openSQLite(t), credstore.SQLite))
-		})
+		}, builtin)
 	})
 }
 
@@ -40,7 +44,7 @@ func testConformanceServer(t *testing.T, d credstore.Dialect) {
 	run := func(wrap func(*testing.T, *sql.DB) credstore.Store) func(*testing.T) {
 		return func(t *testing.T) {
 			t.Parallel()
-			credstoretest.Run(t, func(t *testing.T) credstore.Store { return wrap(t, db) })
+			credstoretest.RunWith(t, func(t *testing.T) credstore.Store { return wrap(t, db) }, builtin)
 		}
 	}
 	t.Run("Plain", run(func(t *testing.T, db *sql.DB) credstore.Store { return newSQLStore(t, db, d) }))

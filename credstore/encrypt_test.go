@@ -527,3 +527,46 @@ func FuzzEncryptedGet(f *testing.F) {
 		}
 	})
 }
+
+// withoutRemove hides credstore.Remover: a Store that cannot say whether
+// a delete removed a record.
+type withoutRemove struct{ credstore.Store }
+
+// TestEncryptedRemoveFallback: an Encrypted over a store without
+// credstore.Remover answers Remove with errors.ErrUnsupported and removes
+// nothing, so its caller falls back to Delete, which works; over a store
+// with it, Remove reports what it removed.
+func TestEncryptedRemoveFallback(t *testing.T) {
+	ctx := context.Background()
+	rec := credstore.Record{Credential: "c", ModelHash: "m"}
+	plain := encrypt(t, withoutRemove{credstore.NewMemory()})
+	if err := plain.Put(ctx, "id-1", rec); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := plain.Remove(ctx, "id-1"); !errors.Is(err, errors.ErrUnsupported) || removed {
+		t.Fatalf("Remove over a store without it = %v, %v; want false, ErrUnsupported", removed, err)
+	}
+	if _, err := plain.Get(ctx, "id-1"); err != nil {
+		t.Fatalf("the unsupported Remove removed the record: %v", err)
+	}
+	if _, err := plain.Remove(ctx, ""); !errors.Is(err, credstore.ErrInvalidID) {
+		t.Fatalf("Remove of an empty id = %v, want ErrInvalidID", err)
+	}
+	if err := plain.Delete(ctx, "id-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.Get(ctx, "id-1"); !errors.Is(err, credstore.ErrNotFound) {
+		t.Fatalf("after the fallback Delete: %v", err)
+	}
+
+	with := encrypt(t, credstore.NewMemory())
+	if err := with.Put(ctx, "id-1", rec); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := with.Remove(ctx, "id-1"); err != nil || !removed {
+		t.Fatalf("Remove over a Remover = %v, %v; want true, nil", removed, err)
+	}
+	if removed, err := with.Remove(ctx, "id-1"); err != nil || removed {
+		t.Fatalf("second Remove = %v, %v; want false, nil", removed, err)
+	}
+}

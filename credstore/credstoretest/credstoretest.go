@@ -40,9 +40,30 @@ const clockTolerance = time.Second
 // Run runs the conformance suite as subtests of t. newStore is called once
 // per subtest and must return an empty store; it should register any
 // cleanup (closing connections, dropping tables) with t.Cleanup on the t it
-// is given.
+// is given. Run is RunWith with nil Options.
 func Run(t *testing.T, newStore func(t *testing.T) credstore.Store) {
 	t.Helper()
+	RunWith(t, newStore, nil)
+}
+
+// Options are what a store claims beyond credstore.Store. The zero value
+// claims nothing.
+type Options struct {
+	// Remover: the store implements credstore.Remover and supports it
+	// (Remove never answers errors.ErrUnsupported). The built-in stores
+	// (Memory, SQL, and an Encrypted over either) do. Without it, a
+	// store's Remove is still checked when it supports it, and one that
+	// answers errors.ErrUnsupported must remove nothing.
+	Remover bool
+}
+
+// RunWith is Run for a store that claims what opts says (nil: nothing).
+func RunWith(t *testing.T, newStore func(t *testing.T) credstore.Store, opts *Options) {
+	t.Helper()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s credstore.Store)
@@ -51,7 +72,7 @@ func Run(t *testing.T, newStore func(t *testing.T) credstore.Store) {
 		{"NotFound", testNotFound},
 		{"Overwrite", testOverwrite},
 		{"Delete", testDelete},
-		{"Remove", testRemove},
+		{"Remove", func(t *testing.T, s credstore.Store) { testRemove(t, s, o.Remover) }},
 		{"Independent", testIndependent},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ContextCancelled", testContextCancelled},
@@ -264,21 +285,27 @@ func testDelete(t *testing.T, s credstore.Store) {
 	}
 }
 
-// testRemove checks credstore.Remover, for stores that implement it (a
-// store that does not, or an Encrypted over one that does not, answers
-// errors.ErrUnsupported and must remove nothing): Remove reports whether
-// it removed a record, and is Delete otherwise.
-func testRemove(t *testing.T, s credstore.Store) {
+// testRemove checks credstore.Remover: Remove reports whether it removed
+// a record, and is Delete otherwise. A store that does not implement it,
+// or answers errors.ErrUnsupported (an Encrypted over a store without it)
+// and removes nothing, passes only when it does not claim it (required).
+func testRemove(t *testing.T, s credstore.Store, required bool) {
 	ctx := testCtx(t)
 	const id = "caller-remove"
 	r, ok := s.(credstore.Remover)
 	if !ok {
+		if required {
+			t.Fatalf("%T does not implement credstore.Remover", s)
+		}
 		return
 	}
 	mustPut(t, ctx, s, id, sample("r"))
 	removed, err := r.Remove(ctx, id)
 	if errors.Is(err, errors.ErrUnsupported) {
 		mustGet(t, ctx, s, id)
+		if required {
+			t.Fatalf("Remove = %v; the store claims to support it", err)
+		}
 		return
 	}
 	if err != nil || !removed {

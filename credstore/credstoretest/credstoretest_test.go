@@ -2,6 +2,7 @@ package credstoretest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestMemory(t *testing.T) {
-	credstoretest.Run(t, func(t *testing.T) credstore.Store { return credstore.NewMemory() })
+	credstoretest.RunWith(t, func(t *testing.T) credstore.Store { return credstore.NewMemory() }, &credstoretest.Options{Remover: true})
 }
 
 // TestEncryptedMemory runs the code shown in ExampleRun.
@@ -95,6 +96,22 @@ func (f *flawed) Get(ctx context.Context, id string) (credstore.Record, error) {
 	return rec, nil
 }
 
+// Remove implements credstore.Remover: flaw remove-unsupported answers
+// errors.ErrUnsupported (while claiming Remover), remove-says-false
+// removes but reports nothing removed.
+func (f *flawed) Remove(ctx context.Context, id string) (bool, error) {
+	if f.flaw == "remove-unsupported" {
+		return false, errors.ErrUnsupported
+	}
+	f.mu.Lock()
+	_, had := f.recs[id]
+	f.mu.Unlock()
+	if err := f.Delete(ctx, id); err != nil {
+		return false, err
+	}
+	return had && f.flaw != "remove-says-false", nil
+}
+
 func (f *flawed) Delete(ctx context.Context, id string) error {
 	if f.flaw != "lax-id" {
 		if err := credstore.ValidateID(id); err != nil {
@@ -127,9 +144,9 @@ func TestFlawedChild(t *testing.T) {
 	if flaw == "" {
 		t.Skip("runs only as a child of TestSuiteCatchesFlaws")
 	}
-	credstoretest.Run(t, func(t *testing.T) credstore.Store {
+	credstoretest.RunWith(t, func(t *testing.T) credstore.Store {
 		return &flawed{flaw: flaw, recs: map[string]credstore.Record{}}
-	})
+	}, &credstoretest.Options{Remover: true})
 }
 
 // TestSuiteCatchesFlaws checks that the suite fails, in the expected
@@ -152,6 +169,8 @@ func TestSuiteCatchesFlaws(t *testing.T) {
 		{"merge", []string{"Overwrite"}},
 		{"delete-not-found", []string{"Delete"}},
 		{"local-time", []string{"RoundTrip"}},
+		{"remove-unsupported", []string{"Remove"}},
+		{"remove-says-false", []string{"Remove"}},
 	}
 	for _, c := range cases {
 		t.Run(c.flaw, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/voicegate/voicegate/credstore"
 	"github.com/voicegate/voicegate/daspeak"
 	"github.com/voicegate/voicegate/daspeak/agent/oplog"
 )
@@ -313,7 +314,13 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 	// operation replaces whatever ran on the call.
 	rn, opCtx, done, e := s.reserve(ctx, kindReverify, op.CallID, op.CallerID, nil)
 	if e != nil {
-		s.abort(context.WithoutCancel(ctx), op, "the node that got the audio is shutting down")
+		// reserve fails when this node is shutting down, or when ctx
+		// (the audio's) ended while the call's operation was closing.
+		why, cause := "the node that got the audio is shutting down", CauseShutdown
+		if e.Code != CodeUnavailable {
+			why, cause = "the audio ended before the operation started", CauseNoAudio
+		}
+		s.abort(context.WithoutCancel(ctx), op, why, cause)
 		return e
 	}
 	var credential string
@@ -324,7 +331,11 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 			rn.cancel(nil)
 			close(rn.done)
 			done()
-			s.abort(context.WithoutCancel(ctx), op, "the credential store could not be read")
+			why, cause := "the credential store could not be read", CauseStoreError
+			if errors.Is(err, credstore.ErrNotFound) {
+				why, cause = errDeleted.Error(), CauseDeleted
+			}
+			s.abort(context.WithoutCancel(ctx), op, why, cause)
 			return err
 		}
 		credential = rec.Credential
@@ -349,12 +360,13 @@ func (s *Server) Adopt(ctx context.Context, req SourceRequest, audio Audio) erro
 	return nil
 }
 
-// abort ends an operation that never started (its audio did not come)
-// with error-cancelled. It returns oplog.ErrSeq (wrapped) when another
-// node started it first.
-func (s *Server) abort(ctx context.Context, op oplog.Op, why string) error {
+// abort ends an operation that never started (its audio did not come, or
+// the node it reached could not run it) with error-cancelled, with the
+// error "cancelled: "+why and cause. It returns oplog.ErrSeq (wrapped)
+// when another node started it first.
+func (s *Server) abort(ctx context.Context, op oplog.Op, why string, cause CancelCause) error {
 	ev := Event{OperationID: op.ID, CallID: op.CallID, CallerID: op.CallerID, Kind: daspeak.Operation(op.Kind),
-		Seq: 1, Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: " + why, Cause: CauseNoAudio}
+		Seq: 1, Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: " + why, Cause: cause, Time: time.Now()}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err
@@ -395,7 +407,7 @@ func (s *Server) reap(ctx context.Context) {
 			}
 			ev := Event{OperationID: o.ID, CallID: o.CallID, CallerID: o.CallerID, Kind: daspeak.Operation(o.Kind),
 				Seq: o.LastSeq + 1, Type: EventErrorCancelled, Reason: ReasonCancelled,
-				Error: msgNodeStopped, Cause: CauseNodeStopped}
+				Error: msgNodeStopped, Cause: CauseNodeStopped, Time: time.Now()}
 			data, err := json.Marshal(ev)
 			if err != nil {
 				continue

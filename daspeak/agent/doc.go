@@ -53,6 +53,8 @@
 // counted. audio_deleted is true when a file of the caller's enrolment
 // audio was removed: false when the server keeps no enrolment audio
 // ([CredentialStore].AudioDir empty) or none was kept for the caller.
+// A delete reaches only the audio in its own AudioDir: servers sharing a
+// Store must share AudioDir for a delete to remove every copy.
 //
 // caller_id is normalised to E.164 ([NormalizeCallerID]). A Source that
 // implements [CallInfo] binds it to the call: register, verify, reverify
@@ -124,8 +126,9 @@
 // not answer) the answer is 503: ask again. The stop is idempotent, and
 // is authorized as a start is (the CallAuthorizer must allow the agent
 // on the call; the call need not be live, but a CallInfo Source must
-// know it or hold a claim of the request_id on it: else 409 no_call,
-// nothing is claimed, and no start of it can run either).
+// know it or hold a claim of the request_id on it: else 409 no_call and
+// nothing is claimed; no start of it can run while the Source does not
+// know the call, but one can if the call becomes known again).
 // A stop by call_id alone (no request_id, no operation_id) is best
 // effort: it stops whatever runs or is starting on the call at that
 // moment (a start still opening its audio is then answered 409 busy), on
@@ -179,11 +182,12 @@
 // seven das-Peak names (result-success, result-fail-score,
 // result-fail-spoof, error-consumer-not-ready, error-parameters,
 // error-audio, error-das-Peak) and voicegate's error-store and
-// error-cancelled; each carries a reason ([Reason]), and error-cancelled
-// a cause ([CancelCause]: stopped, replaced, deleted, shutdown,
-// node_stopped or no_audio) for clients to branch on, as its error says
-// it in English. An error-store with
-// reason already_registered (not store) is a register that another
+// error-cancelled; each carries a reason ([Reason]) and a time (when the
+// operation ended, RFC 3339 in UTC, by the server's clock), and
+// error-cancelled a cause ([CancelCause]: stopped, replaced, deleted,
+// shutdown, node_stopped, no_audio or store_error) for clients to branch
+// on, as its error says it in English. An error-store with reason
+// already_registered (not store) is a register that another
 // operation of the caller (on another call) beat to the store: this
 // call's voice was not stored, and the voice stored for the caller is the
 // other call's, so the caller must not be taken as registered by it. The

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/voicegate/voicegate/daspeak"
 )
@@ -70,11 +71,14 @@ const (
 	// CauseNoAudio: the operation never started: its audio did not come
 	// (or its start request ended first).
 	CauseNoAudio CancelCause = "no_audio"
+	// CauseStoreError: the operation never started: the node its audio
+	// reached could not read the caller's credential.
+	CauseStoreError CancelCause = "store_error"
 )
 
 // CancelCauses are the causes of error-cancelled events, in the order
 // above.
-var CancelCauses = []CancelCause{CauseStopped, CauseReplaced, CauseDeleted, CauseShutdown, CauseNodeStopped, CauseNoAudio}
+var CancelCauses = []CancelCause{CauseStopped, CauseReplaced, CauseDeleted, CauseShutdown, CauseNodeStopped, CauseNoAudio, CauseStoreError}
 
 // Event is one event of an operation, as its event stream sends it. Every
 // event carries the operation, call and caller it belongs to and its
@@ -101,6 +105,9 @@ type Event struct {
 	Error string
 	// Cause is set on error-cancelled: why it was cancelled.
 	Cause CancelCause
+	// Time is set on terminal events: when the operation ended (the
+	// server's clock), sent as "time" in RFC 3339, UTC, whole seconds.
+	Time time.Time
 }
 
 // IsTerminal reports whether e ends its operation.
@@ -117,8 +124,10 @@ func (e Event) IsTerminal() bool { return IsTerminal(e.Type) }
 // audio and stored, which are never sent. A result whose engine did no
 // anti-spoofing has "anti_spoofing":"not-performed" and neither
 // authenticity nor authenticity_threshold (as daspeak.Event's JSON).
-// Terminal events have "reason"; error-cancelled also has "cause" (a
-// [CancelCause]). Keys are sorted.
+// Terminal events have "reason" and "time" (when the operation ended,
+// RFC 3339 in UTC: "2026-11-29T22:54:07Z"), so that a client that reads
+// the event later (after a reconnect) can say when it happened;
+// error-cancelled also has "cause" (a [CancelCause]). Keys are sorted.
 func (e Event) MarshalJSON() ([]byte, error) {
 	m := map[string]json.RawMessage{}
 	if e.Session.Type != "" {
@@ -156,6 +165,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	if e.Cause != "" {
 		errs = append(errs, set("cause", e.Cause))
+	}
+	if !e.Time.IsZero() {
+		errs = append(errs, set("time", e.Time.UTC().Format(time.RFC3339)))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

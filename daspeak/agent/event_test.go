@@ -40,6 +40,9 @@ func TestEventJSON(t *testing.T) {
 			`{"audio_duration":0,"authenticity":1,"authenticity_threshold":0.8,"call_id":"CA1","caller_id":"+34911234567","engine_audio_duration":0,"engine_net_speech":0,"error":"not stored","kind":"verify","net_speech":0,"net_speech_needed":0,"operation_id":"op_1","reason":"store","seq":3,"type":"error-store"}`},
 		{"cancelled", with(Event{Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: stopped"}),
 			`{"call_id":"CA1","caller_id":"+34911234567","error":"cancelled: stopped","kind":"verify","operation_id":"op_1","reason":"cancelled","seq":3,"type":"error-cancelled"}`},
+		{"time in UTC, whole seconds", with(Event{Type: EventErrorCancelled, Reason: ReasonCancelled, Error: "cancelled: stopped",
+			Time: time.Date(2026, 11, 29, 23, 54, 7, 900e6, time.FixedZone("CET", 3600))}),
+			`{"call_id":"CA1","caller_id":"+34911234567","error":"cancelled: stopped","kind":"verify","operation_id":"op_1","reason":"cancelled","seq":3,"time":"2026-11-29T22:54:07Z","type":"error-cancelled"}`},
 	} {
 		b, err := json.Marshal(c.ev)
 		if err != nil || string(b) != c.want {
@@ -77,5 +80,26 @@ func TestReasonOf(t *testing.T) {
 	}
 	if !IsTerminal(EventErrorStore) || !IsTerminal(EventErrorCancelled) || !IsTerminal(daspeak.EventErrorAudio) || IsTerminal(EventStarted) || IsTerminal(daspeak.EventProgress) {
 		t.Fatal("IsTerminal")
+	}
+}
+
+// TestTerminalEventTime: the terminal event of an operation says when it
+// ended, by the server's clock; no other event carries a time.
+func TestTerminalEventTime(t *testing.T) {
+	e := newEnv(t, nil)
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}})
+	before := time.Now().Truncate(time.Second)
+	op := e.start("/register", callA, callerA, nil)
+	_, msgs := e.events(op["events_url"].(string), "")
+	after := time.Now()
+	last := checkStream(t, msgs, op)
+	at, err := time.Parse(time.RFC3339, fmt.Sprint(last.Data["time"]))
+	if last.Event != "result-success" || err != nil || at.Location() != time.UTC || at.Before(before) || at.After(after) {
+		t.Fatalf("terminal event %s: time %v %v, want between %v and %v", last.Raw, at, err, before, after)
+	}
+	for _, m := range msgs[:len(msgs)-1] {
+		if _, ok := m.Data["time"]; ok {
+			t.Fatalf("%s event has a time: %s", m.Event, m.Raw)
+		}
 	}
 }

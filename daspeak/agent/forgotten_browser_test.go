@@ -48,7 +48,7 @@ func TestWidgetLostStartForgottenCall(t *testing.T) {
 		{"never reached", false, false, [][2]string{
 			{"otitle", `^Registration not confirmed$`},
 			{"otodo", `^The call has ended, so the widget cannot check it now\. Before registering this caller again on a later call, check whether they are registered\.$`},
-			{"odetail", `^The voice service says the call has ended\.$`},
+			{"odetail", `^The voice service says your part in this call has ended\.$`},
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

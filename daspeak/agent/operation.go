@@ -149,6 +149,9 @@ func scrub(ev daspeak.Event) daspeak.Event {
 func (op *operation) publish(ctx context.Context, ev *Event) error {
 	ev.OperationID, ev.CallID, ev.CallerID, ev.Kind = op.id, op.callID, op.callerID, op.kind
 	ev.Seq = op.seq + 1
+	if ev.IsTerminal() && ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return err

@@ -92,7 +92,9 @@ type Options struct {
 	// proxies from closing an idle stream. Default 15 s.
 	KeepAlive time.Duration
 	// Retain is how long a finished operation's events stay readable.
-	// Default 15 minutes.
+	// Default 15 minutes. An operation started with a request_id is kept
+	// at least as long as its claim (oplog.MinRequestRetain), so that a
+	// stop of that id can say how it ended.
 	Retain time.Duration
 	// Logger receives one line per operation and per failure; never a
 	// credential, audio or token. Default slog.Default().
@@ -933,11 +935,16 @@ func (s *Server) start(ctx context.Context, k kind, w http.ResponseWriter, r *ht
 		err = context.Cause(octx)
 	}
 	if err != nil || ctx.Err() != nil {
-		why := "no audio for the call"
-		if ctx.Err() != nil {
+		why, cause := "no audio for the call", CauseNoAudio
+		switch c := context.Cause(opCtx); {
+		case ctx.Err() != nil:
 			why = "the request ended"
+		case c != nil:
+			// Stopped, replaced, deleted or shut down before the audio
+			// came.
+			why, cause = c.Error(), causeOf(c)
 		}
-		aerr := s.abort(context.WithoutCancel(ctx), logOp, why)
+		aerr := s.abort(context.WithoutCancel(ctx), logOp, why, cause)
 		if errors.Is(aerr, oplog.ErrSeq) {
 			// Another node got the audio and started the operation.
 			s.log.Info("agent: operation started on the node that got its audio", "operation_id", id, "kind", op.kind, "call_id", req.CallID, "agent", p.Subject)
@@ -982,7 +989,9 @@ func (s *Server) watchAdoption(octx context.Context, id string, cancel context.C
 			return
 		}
 		defer cur.Close()
-		if r, err := cur.Next(octx); err == nil && r.Type == string(EventStarted) {
+		// Its first record, started or the error-cancelled of a node
+		// that got the audio but could not run it, is another node's.
+		if _, err := cur.Next(octx); err == nil {
 			cancel(ErrOpenedElsewhere)
 		}
 	}()

@@ -40,7 +40,9 @@ type CredentialStore struct {
 	// Store keeps the records. Required.
 	Store credstore.Store
 	// AudioDir, when not empty, is the directory enrolment audio is kept
-	// in. It must exist.
+	// in. It must exist. Servers sharing a credential Store must share
+	// AudioDir (and AudioKey) too: a delete removes only the audio in its
+	// own AudioDir, so a copy another node wrote elsewhere would stay.
 	AudioDir string
 	// AudioKey keys the audio file names: at least MinAudioKeyLen random
 	// bytes, kept secret and stable (a new key orphans the files named
@@ -96,7 +98,9 @@ func (c *CredentialStore) Get(ctx context.Context, callerID string) (credstore.R
 // Delete removes every copy of callerID's biometric data this adapter
 // keeps: the enrolment audio file (under its keyed name, the name the
 // record points at, and the unkeyed name older versions of this adapter
-// used) and then the record. Deleting a caller with nothing stored is not
+// used) and then the record. A record that cannot be opened (sealed with
+// a retired key) is deleted too, with the audio under the keyed and
+// unkeyed names. Deleting a caller with nothing stored is not
 // an error. When a file cannot be removed the record is kept, so a retry
 // finds the file again.
 func (c *CredentialStore) Delete(ctx context.Context, callerID string) error {
@@ -113,7 +117,10 @@ type removal struct {
 	// written between the read and the delete is missed.
 	record bool
 	// audio: a file of the caller's enrolment audio was removed from
-	// AudioDir (false without AudioDir, or when none was kept).
+	// AudioDir (false without AudioDir, or when none was kept), by the
+	// sweep before the record's delete or by the sweep after it (run
+	// when a record was removed, for audio a register on another node
+	// wrote in between).
 	audio bool
 }
 
@@ -129,37 +136,56 @@ func (c *CredentialStore) remove(ctx context.Context, callerID string) (removal,
 	}
 	rec, err := c.Store.Get(ctx, callerID)
 	existed := !errors.Is(err, credstore.ErrNotFound)
+	var names []string
 	if c.AudioDir != "" {
-		names := []string{c.audioName(callerID), legacyAudioName(callerID)}
-		switch {
-		case err == nil:
-			// Only a plain file name in AudioDir: a record must not make
-			// the server remove files elsewhere.
-			if ref := rec.AudioRef; ref != "" && ref == filepath.Base(ref) && !strings.HasPrefix(ref, ".") {
-				names = append(names, ref)
-			}
-		case !errors.Is(err, credstore.ErrNotFound):
-			return rm, err
-		}
-		for _, n := range names {
-			err := os.Remove(filepath.Join(c.AudioDir, n))
-			switch {
-			case err == nil:
-				rm.audio = true
-			case !errors.Is(err, fs.ErrNotExist):
-				return rm, fmt.Errorf("agent: removing enrolment audio: %w", err)
-			}
+		names = []string{c.audioName(callerID), legacyAudioName(callerID)}
+		// Only a plain file name in AudioDir: a record must not make the
+		// server remove files elsewhere. A record the read could not open
+		// (sealed with a retired key, say) is still deleted, with the
+		// audio under the names derived from callerID; only the name it
+		// pointed at, if another, is unknown.
+		if ref := rec.AudioRef; err == nil && ref != "" && ref == filepath.Base(ref) && !strings.HasPrefix(ref, ".") {
+			names = append(names, ref)
 		}
 	}
-	if r, ok := c.Store.(credstore.Remover); ok {
-		removed, err := r.Remove(ctx, callerID)
-		if !errors.Is(err, errors.ErrUnsupported) {
-			rm.record = removed
-			return rm, err
-		}
+	if err := c.removeAudio(&rm, names); err != nil {
+		return rm, err
 	}
 	rm.record = existed
-	return rm, c.Store.Delete(ctx, callerID)
+	err = nil
+	if r, ok := c.Store.(credstore.Remover); ok {
+		removed, rerr := r.Remove(ctx, callerID)
+		if !errors.Is(rerr, errors.ErrUnsupported) {
+			rm.record, err = removed, rerr
+		} else {
+			err = c.Store.Delete(ctx, callerID)
+		}
+	} else {
+		err = c.Store.Delete(ctx, callerID)
+	}
+	if err != nil || !rm.record {
+		return rm, err
+	}
+	// Another node's register may have written the caller's audio after
+	// the sweep above and stored its record before this delete removed
+	// it: with the record gone that audio is an orphan, so sweep again.
+	// (Nodes reach each other's audio only through a shared AudioDir.)
+	return rm, c.removeAudio(&rm, names)
+}
+
+// removeAudio removes the named files from AudioDir, notes in rm whether
+// any was there, and fails on the first file it cannot remove.
+func (c *CredentialStore) removeAudio(rm *removal, names []string) error {
+	for _, n := range names {
+		err := os.Remove(filepath.Join(c.AudioDir, n))
+		switch {
+		case err == nil:
+			rm.audio = true
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("agent: removing enrolment audio: %w", err)
+		}
+	}
+	return nil
 }
 
 // audioName is the keyed file name of callerID's enrolment audio.

@@ -376,12 +376,12 @@ func TestOpenStoreErases(t *testing.T) {
 // concurrent writers and readers) on the SQLite store OpenStore opens: the
 // rollback journal must not turn concurrent use into SQLITE_BUSY errors.
 func TestOpenStoreConformance(t *testing.T) {
-	credstoretest.Run(t, func(t *testing.T) credstore.Store {
+	credstoretest.RunWith(t, func(t *testing.T) credstore.Store {
 		store, closeFn, err := OpenStore(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "creds.db"), "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { closeFn() })
 		return store
-	})
+	}, &credstoretest.Options{Remover: true})
 }

@@ -12,7 +12,9 @@ const MemoryNode = "local"
 
 // Memory is an in-process Log for a single node. Finished operations are forgotten Retain
 // after their terminal record, and the oldest finished ones first when more
-// than MaxOps are kept; running operations are never forgotten. Request
+// than MaxOps are kept; running operations are never forgotten, nor is an
+// operation a request claim names (Request.OpID) while the claim is kept,
+// so that a stop of the claim's request id finds what the start did. Request
 // claims (ClaimRequest) are kept max(Retain, MinRequestRetain) after they
 // were made and never evicted: a subject holds at most MaxSubjectRequests
 // on a call, a call at most MaxCallRequests, and the Memory at most
@@ -36,6 +38,9 @@ type Memory struct {
 	reqHead  int
 	callReqs map[string][]time.Time
 	subjReqs map[string][]time.Time
+	// claimedOps counts, by operation id, the kept claims that name it
+	// (Request.OpID): prune keeps those operations.
+	claimedOps map[string]int
 }
 
 // subjectKey is the key of r's (call, subject) in Memory.subjReqs.
@@ -63,7 +68,9 @@ type memOp struct {
 }
 
 // NewMemory returns a Memory keeping finished operations for retain
-// (default 15 minutes) and at most maxOps operations (default 100000).
+// (default 15 minutes) and at most maxOps operations (default 100000)
+// beside the running ones and those a kept claim names (at most maxOps
+// more: claims are bounded by maxOps too).
 func NewMemory(retain time.Duration, maxOps int) *Memory {
 	if retain <= 0 {
 		retain = 15 * time.Minute
@@ -74,7 +81,7 @@ func NewMemory(retain time.Duration, maxOps int) *Memory {
 	return &Memory{
 		retain: retain, reqRetain: max(retain, MinRequestRetain), maxOps: maxOps, now: time.Now,
 		ops: map[string]*memOp{}, reqs: map[string]memReq{}, callReqs: map[string][]time.Time{},
-		subjReqs: map[string][]time.Time{},
+		subjReqs: map[string][]time.Time{}, claimedOps: map[string]int{},
 	}
 }
 
@@ -106,9 +113,10 @@ func (m *Memory) Create(ctx context.Context, op Op) error {
 }
 
 // prune forgets expired finished operations and, over maxOps, the oldest
-// finished ones. m.mu is held.
+// finished ones, but none a kept claim names. m.mu is held.
 func (m *Memory) prune() {
 	now := m.now()
+	m.expireRequests(now)
 	over := len(m.ops) + 1 - m.maxOps
 	keep := m.order[:0]
 	for _, id := range m.order {
@@ -116,7 +124,7 @@ func (m *Memory) prune() {
 		if !ok {
 			continue
 		}
-		if o.op.Done && (now.Sub(o.op.Ended) >= m.retain || over > 0) {
+		if o.op.Done && m.claimedOps[id] == 0 && (now.Sub(o.op.Ended) >= m.retain || over > 0) {
 			delete(m.ops, id)
 			over--
 			continue
@@ -251,6 +259,9 @@ func (m *Memory) ClaimRequest(ctx context.Context, id string, r Request) (Reques
 	m.reqOrder = append(m.reqOrder, key)
 	m.callReqs[r.CallID] = append(m.callReqs[r.CallID], now)
 	m.subjReqs[sk] = append(m.subjReqs[sk], now)
+	if r.OpID != "" {
+		m.claimedOps[r.OpID]++
+	}
 	return r, true, nil
 }
 
@@ -285,6 +296,11 @@ func (m *Memory) expireRequests(now time.Time) {
 		m.reqHead++
 		popFront(m.callReqs, held.r.CallID)
 		popFront(m.subjReqs, subjectKey(held.r))
+		if id := held.r.OpID; id != "" {
+			if m.claimedOps[id]--; m.claimedOps[id] <= 0 {
+				delete(m.claimedOps, id)
+			}
+		}
 	}
 	if m.reqHead > 0 && m.reqHead >= len(m.reqOrder)/2 {
 		n := copy(m.reqOrder, m.reqOrder[m.reqHead:])

@@ -119,7 +119,9 @@ type Log interface {
 	//
 	// A claim is never evicted: it is kept at least MinRequestRetain (and
 	// at least the Log's retain) after it was made, whatever other claims
-	// are made meanwhile. To bound what is kept, a subject holds at most
+	// are made meanwhile. The operation a kept claim names (Request.OpID),
+	// once created, is kept as long: the agent server takes a claim whose
+	// operation Get does not find for a start that never created it. To bound what is kept, a subject holds at most
 	// MaxSubjectRequests claims on a call and a call at most
 	// MaxCallRequests: a claim of a new id beyond either is refused with
 	// a *LimitError (ErrTooManyRequests) until the oldest of those

@@ -163,3 +163,40 @@ func TestMemoryRequestFlood(t *testing.T) {
 		t.Fatalf("A after its oldest claim expired: %v %v", won, err)
 	}
 }
+
+// TestMemoryKeepsClaimedOps: a finished operation a kept request claim
+// names (Request.OpID) is neither expired by retain nor evicted over
+// maxOps until the claim expires: a stop of the claim's id must find
+// what the start did, not take it for a start that never created it.
+func TestMemoryKeepsClaimedOps(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	m := NewMemory(time.Second, 2)
+	m.now = func() time.Time { return now }
+	if _, won, err := m.ClaimRequest(ctx, "req-00000001", Request{CallID: "c", OpID: "claimed"}); err != nil || !won {
+		t.Fatalf("claim: %v %v", won, err)
+	}
+	for _, id := range []string{"claimed", "plain"} {
+		m.Create(ctx, Op{ID: id, CallID: "c"})
+		m.Append(ctx, id, rec(1, "result-success", true))
+	}
+	now = now.Add(time.Minute)
+	for i := range 3 {
+		m.Create(ctx, Op{ID: fmt.Sprint("x", i)})
+		m.Append(ctx, fmt.Sprint("x", i), rec(1, "result-success", true))
+	}
+	if _, err := m.Get(ctx, "plain"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unclaimed operation kept after retain: %v", err)
+	}
+	if _, err := m.Get(ctx, "claimed"); err != nil {
+		t.Fatalf("operation of a kept claim forgotten: %v", err)
+	}
+	now = now.Add(MinRequestRetain)
+	m.Create(ctx, Op{ID: "y"})
+	if _, err := m.Get(ctx, "claimed"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("operation kept after its claim expired: %v", err)
+	}
+	if len(m.claimedOps) != 0 {
+		t.Fatalf("claimedOps after expiry: %v", m.claimedOps)
+	}
+}

@@ -70,7 +70,10 @@
 // A success ("Voice registered", "Caller verified") says when it happened
 // beside its title ("Caller verified · 14:02", local time, in a <time>
 // whose datetime is the ISO instant), so that minutes later, or after the
-// call ended, it reads as an earlier result, not a live one.
+// call ended, it reads as an earlier result, not a live one. The time is
+// the server's, from the result event's "time" (the widget's clock only
+// when an event has none), so that a result read again after the event
+// stream reconnected keeps the time it happened.
 // Screen readers hear every result: successes and notes in a polite live
 // region, failures and errors in an assertive one; each message empties
 // the other region, and a change of call or caller empties both. Notices
@@ -179,7 +182,15 @@
     shutdown: 'the voice service restarted.',
     node_stopped: 'the voice service restarted.',
     no_audio: 'no audio came from the call.',
+    store_error: 'the caller\u2019s voice registration could not be read.',
   };
+
+  // eventTime is the time of a terminal event (its "time", RFC 3339, the
+  // server's clock), or null without a valid one.
+  function eventTime(ev) {
+    const d = typeof ev.time === 'string' ? new Date(ev.time) : null;
+    return d && !isNaN(d) ? d : null;
+  }
 
   // cancelledRow is the row of an error-cancelled whose cause is one of
   // CANCEL_CAUSES, or null.
@@ -795,6 +806,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._loadSeq = 0;
       this._speakTimers = {}; // pending writes of the hidden live regions, by id
       this._statusAt = 0; // when the call's status was last read (performance.now())
+      this._status = null; // that status answer (null: none, or the call ended)
       this._refreshTimer = 0; // the next periodic status read
       this._refreshing = false; // a periodic status read is out
       this._refreshFailures = 0; // periodic reads failed in a row (back-off)
@@ -906,6 +918,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m.next = 'register';
       this.m.phase = 'loading';
       this._statusAt = 0;
+      this._status = null;
       clearTimeout(this._refreshTimer);
       // Nothing said about the previous call stays for screen readers.
       this._quiet();
@@ -1383,6 +1396,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // _apply takes in a status answer st of the call shown.
     _apply(st) {
       this._statusAt = performance.now();
+      this._status = st;
       // A stop of an operation whose stream was lost that did not get
       // through (_streamLost): the service answers again.
       const ps = this._pendingStop;
@@ -1441,6 +1455,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     _ended() {
       clearTimeout(this._refreshTimer);
       this._statusAt = performance.now();
+      this._status = null;
       this.m.phase = 'idle';
       this.m.registered = null;
       this.m.serverInProgress = false;
@@ -1723,7 +1738,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         else if (err && (err.code === 'network' || err.status >= 500)) why = 'The voice service could not be reached.';
         else if (err && err.status === 429) why = 'Too many requests on this call.';
         else if (err && err.code === 'no_call' && err.served) {
-          why = 'The voice service says the call has ended.';
+          // no_call: the call ended, or the agent's part in it did (a
+          // transfer, a wrap-up).
+          why = 'The voice service says your part in this call has ended.';
         }
         throw err;
       };
@@ -1745,13 +1762,21 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (gen !== this._gen || this._recovering !== rc) return;
       // The call's status, before the outcome is shown: whether the call
       // still runs decides what the outcome can ask of the agent.
+      const readAt = this._statusAt;
       await this._load(0, true);
       if (gen !== this._gen || this._recovering !== rc) return;
       this._recovering = null;
       this.m.phase = 'idle';
       if (reg) {
-        this.m.registered = registered;
-        this.m.next = registered ? 'verify' : 'register';
+        // The status just read is newer than the stop's answer (a delete
+        // from elsewhere may have come between): it decides whether the
+        // caller is registered when it looked the caller up (a live
+        // call); else what the stop's answer implied stands.
+        const st = this._statusAt !== readAt ? this._status : null;
+        if (!st || st.call_in_progress !== true || typeof st.registered !== 'boolean') {
+          this.m.registered = registered;
+          this.m.next = registered ? 'verify' : 'register';
+        }
         this.m.lastKind = 'register';
       }
       this._show(row, null, row === ROWS.lost_register_unknown || row === ROWS.lost_register_ended || row === ROWS.lost_verify_unknown ? why : '');
@@ -1957,10 +1982,10 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (kind === 'register') {
           this.m.registered = true;
           this.m.next = 'verify';
-          this._show({ kind: 'success', title: 'Voice registered', cause: 'The caller\u2019s voice is registered.', todo: '' }, null, detail);
+          this._show({ kind: 'success', title: 'Voice registered', cause: 'The caller\u2019s voice is registered.', todo: '' }, null, detail, '', eventTime(ev));
         } else {
           this.m.next = 'reverify';
-          this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail);
+          this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail, '', eventTime(ev));
         }
       } else {
         if (kind !== 'register') this.m.next = 'reverify';
@@ -2251,11 +2276,13 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // _show shows row (with detail, and who for {who}) and says it. A
     // success is shown with when it happened (at, local time), so that,
     // minutes later or after the call ended, it reads as an earlier
-    // result, not a live one.
-    _show(row, _err, detail, who) {
+    // result, not a live one: when (a Date) is the server's time of the
+    // result (its event's "time"); without it, the time the card was
+    // first shown.
+    _show(row, _err, detail, who, when) {
       const w = this._words(row, who);
       const was = this.m.outcome;
-      const at = row.kind !== 'success' ? null : (was && was.row === row && was.at) || new Date();
+      const at = row.kind !== 'success' ? null : when || (was && was.row === row && was.at) || new Date();
       this.m.outcome = {
         row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who, at,
       };
