@@ -341,3 +341,61 @@ func TestCallRules(t *testing.T) {
 		t.Errorf("default operations printed as %v:\n%s", ops, out.String())
 	}
 }
+
+// TestRegisterAlreadyRegistered pins that an explicit operation=register of a
+// caller who already has a credential is refused, over either protocol, with
+// error-already-registered before any session runs, and that the credential
+// stored first stays as it was: a second register must not replace the
+// voiceprint of the account's owner.
+func TestRegisterAlreadyRegistered(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := start(ctx, options{Fast: true, Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "r.db"), Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+
+	const caller = "+14155550124"
+	first := []callSpec{
+		{Label: "owner", Protocol: "twilio", Operation: "register", Caller: caller, Speaker: "rms", Clips: []string{"rms_1.wav", "rms_2.wav"}, Expected: "result-success"},
+	}
+	for _, o := range d.playAll(ctx, first) {
+		if !o.ok() {
+			t.Fatalf("%s: got %q, err %v; want %q", o.Label, o.Got, o.Err, o.Expected)
+		}
+	}
+	before, err := d.srv.store.Get(ctx, caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := []callSpec{
+		{Label: "again-twilio", Protocol: "twilio", Operation: "register", Caller: caller, Speaker: "armelle", Clips: []string{"armelle_1.wav", "armelle_2.wav"}, Expected: "error-already-registered"},
+		{Label: "again-audiohook", Protocol: "audiohook", Operation: "register", Caller: caller, Speaker: "armelle", Clips: []string{"armelle_1.wav", "armelle_2.wav"}, Expected: "error-already-registered"},
+	}
+	for _, o := range d.playAll(ctx, again) {
+		if !o.ok() {
+			t.Errorf("%s: got %q, err %v; want %q", o.Label, o.Got, o.Err, o.Expected)
+		}
+	}
+	after, err := d.srv.store.Get(ctx, caller)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Credential != before.Credential || after.ModelHash != before.ModelHash || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("the stored credential changed after refused registers: updated %v -> %v", before.UpdatedAt, after.UpdatedAt)
+	}
+	if want := errAlreadyRegistered.Error(); !strings.Contains(out.String(), want) {
+		t.Errorf("no line says %q:\n%s", want, out.String())
+	}
+	// The impostor who tried to register is not verified as the caller.
+	check := []callSpec{
+		{Label: "impostor", Protocol: "twilio", Operation: "verify", Caller: caller, Speaker: "armelle", Clips: []string{"armelle_3.wav"}, Expected: "result-fail-score"},
+	}
+	for _, o := range d.playAll(ctx, check) {
+		if !o.ok() {
+			t.Errorf("%s: got %q, err %v; want %q", o.Label, o.Got, o.Err, o.Expected)
+		}
+	}
+}

@@ -47,6 +47,13 @@ const (
 	progressEvery = time.Second
 )
 
+// errAlreadyRegistered refuses an explicit register of a caller who already
+// has a credential: registering again would replace the voiceprint of the
+// account's owner with whoever is calling. The IVR (409 already_registered),
+// the AudioHook server and the agent API refuse it too; the desk's delete
+// removes the credential first.
+var errAlreadyRegistered = errors.New("caller is already registered; delete the caller first to register again")
+
 // server holds what the call handlers share: the biometric engine (a
 // das-Peak REST client), the credential store, the event hub and the
 // secrets that authenticate the two protocol endpoints.
@@ -70,7 +77,9 @@ type server struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	closed bool
-	calls  sync.WaitGroup
+	// registerMu serializes storeOnce's check and write.
+	registerMu sync.Mutex
+	calls      sync.WaitGroup
 }
 
 // startCall registers a call handler with the server; it fails once the
@@ -276,10 +285,22 @@ func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader
 	)
 	switch daspeak.Operation(c.operation) {
 	case daspeak.OperationRegister:
+		// A register never replaces a stored voiceprint: refused here,
+		// before any audio is collected, and again at store time for a
+		// register of the same caller that finished first meanwhile.
+		_, err = s.store.Get(ctx, c.caller)
+		if err == nil {
+			c.end("error-already-registered", errAlreadyRegistered.Error())
+			return
+		}
+		if !errors.Is(err, credstore.ErrNotFound) {
+			c.end("error-store", err.Error())
+			return
+		}
 		sess, err = daspeak.Register(src, s.engine, &daspeak.Config{
 			AudioTotalDuration: registerSpeech,
 			ProgressInterval:   progressEvery,
-			Store:              s.creds,
+			Store:              daspeak.StoreFunc(s.storeOnce),
 			CallerID:           c.caller,
 		})
 	case daspeak.OperationVerify:
@@ -312,6 +333,12 @@ func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader
 			c.end("interrupted", err.Error())
 			return
 		}
+		if ev.Type == daspeak.EventErrorStore && errors.Is(ev.Err, errAlreadyRegistered) {
+			// Another register of this caller stored first: nothing
+			// stored here, the first credential untouched.
+			c.end("error-already-registered", errAlreadyRegistered.Error())
+			return
+		}
 		c.publish(string(ev.Type), describe(ev), &ev)
 		if ev.IsTerminal() {
 			got := string(ev.Type)
@@ -322,6 +349,22 @@ func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader
 			return
 		}
 	}
+}
+
+// storeOnce stores a register's credential unless the caller already has
+// one. The check and the write run under registerMu, so two registers of one
+// caller that both started before either stored cannot overwrite each other
+// within this process (credstore has no put-if-absent). The refusal wraps
+// daspeak.ErrAlreadyStored, which the session does not retry.
+func (s *server) storeOnce(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	s.registerMu.Lock()
+	defer s.registerMu.Unlock()
+	if _, err := s.store.Get(ctx, callerID); err == nil {
+		return fmt.Errorf("%w (%w)", errAlreadyRegistered, daspeak.ErrAlreadyStored)
+	} else if !errors.Is(err, credstore.ErrNotFound) {
+		return err
+	}
+	return s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // describe renders the interesting fields of a session event.
