@@ -245,6 +245,20 @@
       cause: 'Stop did not reach the voice service: it does not answer right now.',
       todo: 'Retrying\u2026',
     },
+    // Stop refused while the operation may still run: the sign-in is no
+    // longer accepted (401, asked while the event stream was down) or the
+    // service did not find the operation (404), and its events URL says
+    // it goes on. Shown until its result, which is then shown as it is.
+    stop_refused_signin: {
+      kind: 'error', title: 'Stop did not go through',
+      cause: 'The voice service no longer accepts your sign-in, so it refused Stop.',
+      todo: 'It still runs: its result is shown when it ends. Reload the page or sign in again to stop it.',
+    },
+    stop_refused_unknown: {
+      kind: 'error', title: 'Stop did not go through',
+      cause: 'The voice service did not find this operation to stop it.',
+      todo: 'It still runs: its result is shown when it ends.',
+    },
     // The event stream of the operation shown ended without its result
     // (_streamLost): the service answers but no longer knows the
     // operation (it restarted, or the stream's link expired), or the
@@ -795,7 +809,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._notices = []; // {id, row, who}
       this._noticeSeq = 0;
       this._gen = 0; // bumps when the call changes: stale answers are dropped
-      this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done, lostAt, lostTimer, stopWanted}
+      this._op = null; // {id, kind, callId, callerId, base, url, es, lastSeq, retries, timer, done, lostAt, lostTimer, stopWanted, stopRefused}
       this._pendingStop = null; // an operation whose stream was lost, whose stop did not get through (_streamLost)
       this._starting = null; // {kind, callerId, settle} while a start request is out
       this._recovering = null; // {kind, callId, callerId, base} while _lost stops a start whose answer was lost
@@ -1697,7 +1711,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         id: r.operation_id, kind: r.kind || (kind === 'register' ? 'register' : 'verify'),
         callId: body.call_id, callerId: typeof r.caller_id === 'string' && r.caller_id ? r.caller_id : body.caller_id,
         base, url: new URL(r.events_url, this._url('/', base)).href,
-        es: null, lastSeq: 0, retries: 0, timer: 0, done: false, lostAt: 0, lostTimer: 0, stopWanted: false,
+        es: null, lastSeq: 0, retries: 0, timer: 0, done: false, lostAt: 0, lostTimer: 0, stopWanted: false, stopRefused: null,
       } : null;
       // Left while starting: _abandon stops it.
       if (starting.settle) starting.settle(op || undefined);
@@ -1902,6 +1916,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         // Sent again only after a failure to reach the service or a
         // sign-in refused (the next status read that gets through).
         if (this._pendingStop === op && e.code !== 'network' && !(e.status >= 500) && e.status !== 401) this._pendingStop = null;
+        // Refused for good (this agent may not stop it): said, as the
+        // operation may still run where nobody follows it.
+        if (e.status === 403) console.error('voicegate-agent: the voice service refused to stop ' + op.id + ' (403 ' + e.code + '): it may still run');
       });
       if (why === 'silent') {
         const row = reg ? ROWS.silent_register : ROWS.silent_verify;
@@ -2081,6 +2098,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       try {
         await this._api('/stop', { operation_id: op.id });
         op.stopWanted = false;
+        if (op.stopRefused) {
+          // Pressed again and delivered: the stream brings the end.
+          op.stopRefused = null;
+          if (this._op === op && this.m.outcome && (this.m.outcome.row === ROWS.stop_refused_signin || this.m.outcome.row === ROWS.stop_refused_unknown)) {
+            this.m.outcome = null;
+            this._quiet();
+            this._render();
+          }
+        }
         if (this._op === op && this.m.outcome && this.m.outcome.row === ROWS.stop_unreachable) {
           // Delivered: the stream, when it is back, brings the end.
           if (op.lostAt) this._show(ROWS.retrying, null);
@@ -2106,6 +2132,12 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           clearTimeout(op.timer);
           if (op.es) op.es.close();
           op.es = null;
+          // Said at once: a probe that finds the operation gone says
+          // its result unknown instead (_streamLost); one that finds it
+          // running reopens the stream, and the notice stays until the
+          // result (_recovered shows it again after a "Retrying…").
+          op.stopRefused = e.status === 401 ? ROWS.stop_refused_signin : ROWS.stop_refused_unknown;
+          this._show(op.stopRefused, e);
           this._probe(op);
           return;
         }
@@ -2196,6 +2228,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     _recovered() {
       const o = this.m.outcome;
       if (!o || !(o.row === ROWS.retrying || (o.row === ROWS.stop_unreachable && !(this._op && this._op.stopWanted)))) return;
+      // A Stop refused on the operation still shown stays said.
+      if (this._op && !this._op.done && this._op.stopRefused) {
+        this._show(this._op.stopRefused, null);
+        return;
+      }
       this.m.outcome = null;
       this._quiet();
     }
