@@ -1,10 +1,9 @@
 package agent
 
 import (
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/voicegate/voicegate/internal/ownorigin"
 )
 
 // refusedOrigin reports whether r comes from a page of an origin the API
@@ -18,7 +17,11 @@ import (
 // The server's own origin is recognised by the browser's Sec-Fetch-Site:
 // same-origin (a header no page can set), or by an Origin whose host and
 // port are the request's Host, so a widget page served by this server keeps
-// working behind a TLS proxy that keeps the Host header.
+// working behind a TLS proxy that keeps the Host header. On a connection
+// this server took over TLS, only an https Origin is its own: a page of
+// its host over plain http is another origin. Without TLS on the
+// connection (a TLS-terminating proxy in front) http and https are both
+// taken as own, as the scheme the browser used cannot be told.
 func (s *Server) refusedOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" || s.allowed(o) {
@@ -27,25 +30,5 @@ func (s *Server) refusedOrigin(r *http.Request) bool {
 	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
 		return false
 	}
-	return !sameHost(o, r.Host)
-}
-
-// sameHost reports whether origin (scheme://host[:port]) names host, an
-// HTTP Host value, with the scheme's default port made explicit on both.
-func sameHost(origin, host string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" {
-		return false
-	}
-	withPort := func(h, scheme string) string {
-		if _, _, err := net.SplitHostPort(h); err == nil {
-			return strings.ToLower(h)
-		}
-		port := "80"
-		if scheme == "https" {
-			port = "443"
-		}
-		return strings.ToLower(net.JoinHostPort(strings.Trim(h, "[]"), port))
-	}
-	return withPort(u.Host, u.Scheme) == withPort(host, u.Scheme)
+	return !ownorigin.Is(r, o)
 }

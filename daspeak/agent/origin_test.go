@@ -3,6 +3,7 @@ package agent
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,38 @@ func TestRefusedOrigin(t *testing.T) {
 		}
 		if tc.status == 403 && resp.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("%s: Access-Control-Allow-Origin %q", tc.name, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
+}
+
+// TestRefusedOriginScheme: on a server that terminates TLS, the server's
+// host over plain http (Origin: http://voice.example.com, a page a network
+// attacker can serve) is another origin and is refused; its https origin
+// reaches authentication. Without TLS on the connection (a TLS-terminating
+// proxy in front) both schemes are taken as own.
+func TestRefusedOriginScheme(t *testing.T) {
+	e := newEnv(t, nil)
+	const refused = `{"code":"origin_not_allowed","error":"origin not allowed"}` + "\n"
+	body := `{"call_id":"CA00000000000000000000000000000001","caller_id":"+34911234567"}`
+	for _, tc := range []struct {
+		url, origin string
+		status      int
+	}{
+		{"https://voice.example.com/agent/register", "http://voice.example.com", 403},
+		{"https://voice.example.com/agent/register", "http://voice.example.com:443", 403},
+		{"https://voice.example.com/agent/register", "https://voice.example.com", 401},
+		{"https://voice.example.com/agent/register", "https://voice.example.com:443", 401},
+		{"http://voice.example.com/agent/register", "https://voice.example.com", 401},
+		{"http://voice.example.com/agent/register", "http://voice.example.com", 401},
+		{"http://voice.example.com/agent/register", "http://voice.example.com:8080", 403},
+	} {
+		r := httptest.NewRequest(http.MethodPost, tc.url, strings.NewReader(body))
+		r.Header.Set("Origin", tc.origin)
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if w.Code != tc.status || tc.status == 403 && w.Body.String() != refused {
+			t.Errorf("%s, Origin %s: %d %s, want %d", tc.url, tc.origin, w.Code, w.Body, tc.status)
 		}
 	}
 }

@@ -334,6 +334,10 @@ func TestWebChatHandler(t *testing.T) {
 		{"cross-site without origin", "POST", "", "cross-site", "application/json", `{}`, 403, "origin_not_allowed", ""},
 		{"same-site sibling", "POST", "https://shop.example.com", "same-site", "application/json", `{}`, 403, "origin_not_allowed", ""},
 		{"null origin", "POST", "null", "", "application/json", `{}`, 403, "origin_not_allowed", ""},
+		// The server's host over plain http (another origin, which a
+		// network attacker can serve) to this TLS server.
+		{"own host over http", "POST", "http://chat.example.com", "", "application/json", `{}`, 403, "origin_not_allowed", ""},
+		{"own host over http, port 443", "POST", "http://chat.example.com:443", "", "application/json", `{}`, 403, "origin_not_allowed", ""},
 		{"own origin text/plain", "POST", "https://chat.example.com", "same-origin", "text/plain", `{}`, 415, "unsupported_media_type", ""},
 		{"form", "POST", "", "", "application/x-www-form-urlencoded", `FriendlyName=x`, 415, "unsupported_media_type", ""},
 		{"no content type", "POST", "", "", "", ``, 415, "unsupported_media_type", ""},
@@ -860,6 +864,7 @@ func TestVoiceTokenOrigin(t *testing.T) {
 		{"cross-site form, no Sec-Fetch-Site", "https://evil.example", "", 403},
 		{"cross-site without origin", "", "cross-site", 403},
 		{"null origin", "null", "cross-site", 403},
+		{"own host over http", "http://voice.example.com", "", 403},
 		{"flex", "https://flex.twilio.com", "cross-site", 200},
 		{"own origin", "https://voice.example.com", "same-origin", 200},
 		{"extension", "chrome-extension://abcdefghijklmnopabcdefghijklmnop", "none", 200},

@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/voicegate/voicegate/daspeak/agent"
+	"github.com/voicegate/voicegate/internal/ownorigin"
 
 	"github.com/voicegate/voicegate/twilio"
 )
@@ -170,16 +170,15 @@ func WebChatHandler(opts *WebChatOptions) (http.Handler, error) {
 const CodeUnsupportedMediaType = "unsupported_media_type"
 
 // originAllowed reports whether r may come from a browser page: its Origin,
-// when sent, is the server's own (scheme aside, the request's Host) or one
-// of allowed; without Origin, the browser did not mark it cross-site or
-// same-site.
+// when sent, is the server's own (the request's Host, over https when this
+// server terminates TLS: see ownorigin.Is) or one of allowed; without
+// Origin, the browser did not mark it cross-site or same-site.
 func originAllowed(r *http.Request, allowed []string) bool {
 	if o := r.Header.Get("Origin"); o != "" {
 		if slices.Contains(allowed, o) {
 			return true
 		}
-		u, err := url.Parse(o)
-		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
+		return ownorigin.Is(r, o)
 	}
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "cross-site", "same-site":
