@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -20,11 +21,15 @@ const (
 // errors ({"error": …, "code": …}, see WriteError) instead of text/plain
 // or HTML: a path no pattern matches is 404 not_found, a method the path
 // has no route for is 405 method_not_allowed (with the mux's Allow
-// header). A path that is not canonical ("//", "/./", "/../", or a
-// missing trailing slash of a subtree pattern), which the mux would
-// answer with a redirect to another path carrying the query string, is
-// 404 not_found as well: an API client is not sent elsewhere with its
-// token in the URL. Answers of the mux's handlers are left alone.
+// header). A path that is not canonical ("//", "/./", "/../"), which the
+// mux would answer with a redirect to a cleaned path carrying the query
+// string, is 404 not_found as well: an API client is not sent elsewhere
+// with its token in the URL. The one redirect kept is the mux's to a
+// subtree pattern's root (GET or HEAD /desk, with "/desk/" registered, is
+// redirected to /desk/), for a path that is otherwise canonical and a query, kept
+// as it was, without a parameter whose name holds "token" (any case); any
+// other request for the root without its slash is 404. Answers of the
+// mux's handlers are left alone.
 func JSONErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// As the mux does, the escaped path is cleaned: %2F is no slash.
@@ -35,7 +40,13 @@ func JSONErrors(mux *http.ServeMux) http.Handler {
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
 			w = &muxErrorWriter{ResponseWriter: w}
-		} else if isSubtreeRedirect(pattern, r.URL.Path) {
+		} else if isSubtreeRedirect(pattern, r.URL.Path) || isSubtreeRedirect(pattern, r.URL.EscapedPath()) {
+			if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !tokenInQuery(r.URL.RawQuery) {
+				// The path is canonical: the mux's redirect only
+				// adds the slash (and keeps the query).
+				mux.ServeHTTP(w, r)
+				return
+			}
 			WriteError(w, http.StatusNotFound, CodeNotFound, "no such path: "+truncate(r.URL.Path, 80))
 			return
 		}
@@ -45,9 +56,29 @@ func JSONErrors(mux *http.ServeMux) http.Handler {
 
 // isSubtreeRedirect reports whether the mux answers p with a redirect to
 // p + "/" because only the subtree pattern p/ is registered: Handler then
-// returns the redirect's target path as the pattern.
+// returns the redirect's target path as the pattern (escaped, so p is
+// tried both as the path and as the escaped path).
 func isSubtreeRedirect(pattern, p string) bool {
 	return !strings.HasSuffix(p, "/") && pattern == p+"/"
+}
+
+// tokenInQuery reports whether the raw query q may carry a credential: a
+// parameter whose name holds "token" in any case, or a query that does
+// not parse.
+func tokenInQuery(q string) bool {
+	if q == "" {
+		return false
+	}
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		return true
+	}
+	for k := range v {
+		if strings.Contains(strings.ToLower(k), "token") {
+			return true
+		}
+	}
+	return false
 }
 
 // canonicalPath reports whether p is what http.ServeMux keeps as it is:

@@ -32,6 +32,11 @@ func TestJSONErrors(t *testing.T) {
 		{"GET", "/agent/operations//events?token=", 404, `{"code":"not_found","error":"no such path: /agent/operations//events is not in canonical form"}` + "\n", ""},
 		{"GET", "/agent/operations/op1/../op2/events?token=t", 404, `{"code":"not_found","error":"no such path: /agent/operations/op1/../op2/events is not in canonical form"}` + "\n", ""},
 		{"GET", "/tree?token=t", 404, `{"code":"not_found","error":"no such path: /tree"}` + "\n", ""},
+		{"GET", "/tree?a=1&access_Token=t", 404, `{"code":"not_found","error":"no such path: /tree"}` + "\n", ""},
+		{"GET", "/tree?a=%zz", 404, `{"code":"not_found","error":"no such path: /tree"}` + "\n", ""},
+		{"POST", "/tree", 404, `{"code":"not_found","error":"no such path: /tree"}` + "\n", ""},
+		{"GET", "/agent/operations//events", 404, `{"code":"not_found","error":"no such path: /agent/operations//events is not in canonical form"}` + "\n", ""},
+		{"GET", "/./tree", 404, `{"code":"not_found","error":"no such path: /./tree is not in canonical form"}` + "\n", ""},
 		{"POST", "/desk/calls/CA01/hangup", 404, `{"code":"not_found","error":"no such path"}` + "\n", ""},
 		{"GET", "/desk/calls/CA01", 405, `{"code":"method_not_allowed","error":"method not allowed on this path"}` + "\n", "POST"},
 	} {
@@ -48,6 +53,43 @@ func TestJSONErrors(t *testing.T) {
 			if w.Header().Get("Location") != "" {
 				t.Errorf("%s %s: Location %q", tc.method, tc.target, w.Header().Get("Location"))
 			}
+		}
+	}
+}
+
+// TestJSONErrorsSubtreeRedirect: GET or HEAD of a subtree pattern's root
+// without its slash (/desk with "/desk/" registered) is still the mux's
+// redirect to the root with the slash, the query kept only if there was
+// one; nothing else changes in the path. A root whose path has an escape
+// is the same case (a token in its query is not redirected).
+func TestJSONErrorsSubtreeRedirect(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/desk/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "desk") })
+	mux.HandleFunc("/a/b%20c/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "space") })
+	h := JSONErrors(mux)
+	for _, tc := range []struct {
+		method, target, location string
+	}{
+		{"GET", "/desk", "/desk/"},
+		{"HEAD", "/desk", "/desk/"},
+		{"GET", "/desk?call=CA01", "/desk/?call=CA01"},
+		{"GET", "/a/b%20c", "/a/b%20c/"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		// The mux's own redirect (its status depends on the Go release).
+		bare := httptest.NewRecorder()
+		mux.ServeHTTP(bare, httptest.NewRequest(tc.method, tc.target, nil))
+		if w.Code != bare.Code || w.Code/100 != 3 || w.Header().Get("Location") != tc.location {
+			t.Errorf("%s %s: %d Location %q, want the mux's %d %q", tc.method, tc.target, w.Code, w.Header().Get("Location"), bare.Code, tc.location)
+		}
+	}
+	for _, target := range []string{"/a/b%20c?token=t", "/desk?token=t"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
+		if w.Code != http.StatusNotFound || w.Header().Get("Location") != "" {
+			t.Errorf("GET %s: %d Location %q, want 404", target, w.Code, w.Header().Get("Location"))
 		}
 	}
 }
