@@ -147,6 +147,12 @@ func (s *server) handleTwilio(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(s.ctx, maxCall)
 	defer cancel()
 	start, err := st.Start(ctx)
+	if errors.Is(err, twilio.ErrMediaFormat) && start != nil {
+		// A start announcing audio this server cannot read: the stream
+		// was closed 1003.
+		s.log.Warn("twilio: stream refused: unsupported media format", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		return
+	}
 	if err != nil {
 		s.log.Warn("twilio: no start message", "err", err)
 		return

@@ -99,6 +99,7 @@ type Source struct {
 type pending struct {
 	callID, callerID, name string
 	ch                     chan *twilio.Stream // buffered 1, sent once
+	bad                    chan error          // buffered 1: the stream came with audio it cannot give
 }
 
 // NewSource returns a Source.
@@ -136,7 +137,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	if req.OperationID == "" || req.CallID == "" {
 		return nil, fmt.Errorf("%w: operation and call ids are required", twilio.ErrInvalidArgument)
 	}
-	p := &pending{callID: req.CallID, callerID: req.CallerID, name: StreamName(req.OperationID), ch: make(chan *twilio.Stream, 1)}
+	p := &pending{callID: req.CallID, callerID: req.CallerID, name: StreamName(req.OperationID), ch: make(chan *twilio.Stream, 1), bad: make(chan error, 1)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -171,6 +172,11 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	select {
 	case st := <-p.ch:
 		return &audio{src: s, st: st, callID: req.CallID, name: p.name, streamSID: res.SID}, nil
+	case err := <-p.bad:
+		// Its WebSocket is closed already (1003); the stream itself is
+		// stopped so that Twilio does not start it again.
+		s.stop(req.CallID, p.name)
+		return nil, fmt.Errorf("flex: media stream on %s: %w", req.CallID, err)
 	case <-ctx.Done():
 		cause = ctx.Err()
 	case <-s.closedCh:
@@ -182,9 +188,13 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 		return nil, fmt.Errorf("flex: media stream on %s: %w", req.CallID, c)
 	}
 	if !s.forget(req.OperationID, p) {
-		// The stream arrived meanwhile: it is ours to close.
-		st := <-p.ch
-		st.CloseNow()
+		// The stream arrived meanwhile: it is ours to close (one that
+		// was refused is closed already).
+		select {
+		case st := <-p.ch:
+			st.CloseNow()
+		case <-p.bad:
+		}
 	}
 	s.stop(req.CallID, p.name)
 	return nil, fmt.Errorf("flex: media stream on %s did not connect: %w", req.CallID, cause)
@@ -255,6 +265,17 @@ func (s *Source) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.StartTimeout)
 	start, err := st.Start(ctx)
 	cancel()
+	if errors.Is(err, twilio.ErrMediaFormat) && start != nil {
+		// Audio no operation can read: the stream is closed (1003) and
+		// the operation it is bound to ends at once with the error,
+		// not at its OpenTimeout.
+		s.log.Warn("media stream refused: unsupported media format", "call", start.CallSID, "stream", start.StreamSID, "err", err)
+		if ferr := s.fail(start, err); ferr != nil {
+			s.log.Warn("media stream with an unsupported media format reached no operation", "call", start.CallSID, "stream", start.StreamSID, "err", ferr)
+		}
+		st.CloseNow()
+		return
+	}
 	if err != nil {
 		s.log.Warn("media stream without start", "err", err)
 		st.CloseNow()
@@ -323,6 +344,25 @@ func (s *Source) deliver(st *twilio.Stream, start *twilio.Start) error {
 	}
 	delete(s.pending, op)
 	p.ch <- st
+	return nil
+}
+
+// fail hands err, why the stream of start cannot be read, to the waiting
+// operation the start names, once its binding holds (the same check as
+// deliver's: a forged start cannot end another call's operation).
+func (s *Source) fail(start *twilio.Start, err error) error {
+	op := start.CustomParameters[ParamOperation]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[op]
+	if !ok || s.closed {
+		return ErrNoOperation
+	}
+	if verr := s.o.Binder.Verify(start.CustomParameters[ParamBinding], op, start.CallSID, p.callerID, p.name); verr != nil {
+		return fmt.Errorf("%w: %w", ErrBinding, verr)
+	}
+	delete(s.pending, op)
+	p.bad <- err
 	return nil
 }
 
