@@ -51,6 +51,14 @@ func TestStartMediaFormat(t *testing.T) {
 			defer s.CloseNow()
 			c.Write(ctx, websocket.MessageText, []byte(`{"event":"connected","protocol":"Call","version":"1.0.0"}`))
 			c.Write(ctx, websocket.MessageText, []byte(head+tc.format+tail))
+			// The peer reads while Start runs, as Twilio does: a refusal's
+			// close is answered at once, and Start does not wait for it
+			// until its close timeout.
+			peer := make(chan error, 1)
+			go func() {
+				_, _, err := c.Read(ctx)
+				peer <- err
+			}()
 			st, err := s.Start(ctx)
 			if tc.reason == "" {
 				if err != nil || st.StreamSID != "MZ1" {
@@ -63,7 +71,7 @@ func TestStartMediaFormat(t *testing.T) {
 				t.Fatalf("Start: %+v, %v; want ErrMediaFormat wrapping the close 1003 %q sent", st, err, tc.reason)
 			}
 			// The peer is told at once, without sending anything more.
-			_, _, err = c.Read(ctx)
+			err = <-peer
 			var wce websocket.CloseError
 			if !errors.As(err, &wce) || wce.Code != websocket.StatusUnsupportedData || wce.Reason != tc.reason {
 				t.Errorf("peer saw %v, want close 1003 %q", err, tc.reason)
