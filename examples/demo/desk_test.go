@@ -89,6 +89,20 @@ func TestDeskControls(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d %q", tc.name, status, m, tc.status, tc.code)
 		}
 	}
+	// The desk without its slash is sent to it, as a ServeMux does; the
+	// agent API's token-bearing paths are never redirected.
+	for _, tc := range []struct{ path, location string }{
+		{"/desk", "/desk/"},
+		{"/agent/operations//events?token=x", ""},
+	} {
+		r := httptest.NewRequest("GET", tc.path, nil)
+		r.RemoteAddr = "127.0.0.1:5555"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if loc := w.Header().Get("Location"); loc != tc.location || (tc.location != "" && w.Code/100 != 3) || (tc.location == "" && w.Code != http.StatusNotFound) {
+			t.Errorf("GET %s: %d Location %q, want Location %q", tc.path, w.Code, loc, tc.location)
+		}
+	}
 	st := d.desk.state()
 	if len(st.Calls) != 3 || st.Calls[2].CallerID != "+14155550111" || st.Calls[0].Voice != "kal" || st.Calls[0].Live || st.Mode != modeSpoof {
 		t.Errorf("state after the changes: %+v", st)
