@@ -40,7 +40,7 @@ func JSONErrors(mux *http.ServeMux) http.Handler {
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
 			w = &muxErrorWriter{ResponseWriter: w}
-		} else if isSubtreeRedirect(pattern, r.URL.Path) || isSubtreeRedirect(pattern, r.URL.EscapedPath()) {
+		} else if isSlashRedirect(pattern, r.URL.EscapedPath()) {
 			if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !tokenInQuery(r.URL.RawQuery) {
 				// The path is canonical: the mux's redirect only
 				// adds the slash (and keeps the query).
@@ -54,12 +54,23 @@ func JSONErrors(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// isSubtreeRedirect reports whether the mux answers p with a redirect to
-// p + "/" because only the subtree pattern p/ is registered: Handler then
-// returns the redirect's target path as the pattern (escaped, so p is
-// tried both as the path and as the escaped path).
-func isSubtreeRedirect(pattern, p string) bool {
-	return !strings.HasSuffix(p, "/") && pattern == p+"/"
+// isSlashRedirect reports whether the mux answers the escaped path p,
+// which pattern matched, with a redirect to p + "/": p has no trailing
+// slash while pattern's path ("/desk/", "GET /desk/{$}", "/x/{id}/",
+// method and host aside) ends with one and has as many segments as p + "/"
+// (a subtree pattern that matched a path beneath it has fewer).
+func isSlashRedirect(pattern, p string) bool {
+	if strings.HasSuffix(p, "/") {
+		return false
+	}
+	if i := strings.IndexAny(pattern, " \t"); i >= 0 {
+		pattern = strings.TrimLeft(pattern[i:], " \t")
+	}
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		pattern = pattern[i:] // a host before the path
+	}
+	pattern = strings.TrimSuffix(pattern, "{$}")
+	return strings.HasSuffix(pattern, "/") && strings.Count(pattern, "/") == strings.Count(p, "/")+1
 }
 
 // tokenInQuery reports whether the raw query q may carry a credential: a

@@ -66,6 +66,8 @@ func TestJSONErrorsSubtreeRedirect(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/desk/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "desk") })
 	mux.HandleFunc("/a/b%20c/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "space") })
+	mux.HandleFunc("GET /page/{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") })
+	mux.HandleFunc("GET /x/{id}/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
 	h := JSONErrors(mux)
 	for _, tc := range []struct {
 		method, target, location string
@@ -74,6 +76,9 @@ func TestJSONErrorsSubtreeRedirect(t *testing.T) {
 		{"HEAD", "/desk", "/desk/"},
 		{"GET", "/desk?call=CA01", "/desk/?call=CA01"},
 		{"GET", "/a/b%20c", "/a/b%20c/"},
+		{"GET", "/page", "/page/"},
+		{"HEAD", "/page?a=1", "/page/?a=1"},
+		{"GET", "/x/abc", "/x/abc/"},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
 		w := httptest.NewRecorder()
@@ -85,11 +90,27 @@ func TestJSONErrorsSubtreeRedirect(t *testing.T) {
 			t.Errorf("%s %s: %d Location %q, want the mux's %d %q", tc.method, tc.target, w.Code, w.Header().Get("Location"), bare.Code, tc.location)
 		}
 	}
-	for _, target := range []string{"/a/b%20c?token=t", "/desk?token=t"} {
+	for _, target := range []string{"/a/b%20c?token=t", "/desk?token=t", "/page?token=t", "/x/abc?token=t"} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
 		if w.Code != http.StatusNotFound || w.Header().Get("Location") != "" {
 			t.Errorf("GET %s: %d Location %q, want 404", target, w.Code, w.Header().Get("Location"))
+		}
+	}
+}
+
+// TestJSONErrorsSubtreeBeneath: a subtree pattern serves the paths beneath
+// it as they are, without a redirect.
+func TestJSONErrorsSubtreeBeneath(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/desk/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "desk") })
+	mux.HandleFunc("GET /x/{id}/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "x") })
+	h := JSONErrors(mux)
+	for _, target := range []string{"/desk/state?token=t", "/desk/a/b", "/x/abc/def?token=t"} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
+		if w.Code != http.StatusOK || w.Header().Get("Location") != "" {
+			t.Errorf("GET %s: %d Location %q, want 200", target, w.Code, w.Header().Get("Location"))
 		}
 	}
 }

@@ -93,6 +93,7 @@ func TestDeskControls(t *testing.T) {
 	// agent API's token-bearing paths are never redirected.
 	for _, tc := range []struct{ path, location string }{
 		{"/desk", "/desk/"},
+		{"/desk?token=x", ""},
 		{"/agent/operations//events?token=x", ""},
 	} {
 		r := httptest.NewRequest("GET", tc.path, nil)
