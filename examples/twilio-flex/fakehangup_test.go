@@ -30,3 +30,30 @@ func TestFakeHangUpErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFakeMethodNotAllowed: a method the fake's paths do not take is 405
+// method_not_allowed with Allow and a JSON body, as on the API's paths,
+// not 404 from the API behind them.
+func TestFakeMethodNotAllowed(t *testing.T) {
+	f := &fakeTwilio{tasks: map[string]string{}, hangups: map[string]chan struct{}{}}
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	h := f.handler(api)
+	for _, tc := range []struct {
+		method, path, allow string
+	}{
+		{http.MethodPut, "/", "GET, HEAD"},
+		{http.MethodDelete, "/", "GET, HEAD"},
+		{http.MethodPost, "/", "GET, HEAD"},
+		{http.MethodGet, "/fake/hangup", "POST"},
+		{http.MethodDelete, "/fake/hangup", "POST"},
+		{http.MethodPut, "/favicon.ico", "GET, HEAD"},
+	} {
+		r := httptest.NewRequest(tc.method, "http://127.0.0.1"+tc.path, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		want := `{"code":"method_not_allowed","error":"` + tc.method + ` is not allowed on ` + tc.path + `; allowed: ` + tc.allow + `"}` + "\n"
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != tc.allow || w.Header().Get("Content-Type") != "application/json" || w.Body.String() != want {
+			t.Errorf("%s %s: %d Allow %q %s %q, want 405 Allow %q application/json %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Header().Get("Content-Type"), w.Body, tc.allow, want)
+		}
+	}
+}

@@ -675,6 +675,35 @@ func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handler serves the fake's page, its hang-up and its favicon in front of
+// api, the agent API. A method the fake's paths do not take is 405
+// method_not_allowed with Allow, as on the API's own paths. The page hands
+// the fake's Flex token to whoever loads it: only requests addressed to a
+// loopback name are answered (DNS rebinding).
+func (f *fakeTwilio) handler(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	mux.HandleFunc("GET /{$}", f.try)
+	mux.HandleFunc("/{$}", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("POST /fake/hangup", f.hangUp)
+	mux.HandleFunc("/fake/hangup", methodNotAllowed("POST"))
+	// The page has no icon: 204, not a 404 in the browser's console.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/favicon.ico", methodNotAllowed("GET, HEAD"))
+	return agent.LoopbackHostOnly(agent.JSONErrors(mux))
+}
+
+// methodNotAllowed answers 405 method_not_allowed with Allow: allow.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		agent.WriteError(w, http.StatusMethodNotAllowed, agent.CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+allow)
+	}
+}
+
 func run(ctx context.Context, args []string, logOut io.Writer, listening func(net.Addr)) error {
 	cfg, err := parseFlags(args, logOut)
 	if err != nil {
@@ -744,19 +773,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	}
 	h := a.handler
 	if fake != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/", a.handler)
-		mux.HandleFunc("GET /{$}", fake.try)
-		mux.HandleFunc("POST /fake/hangup", fake.hangUp)
-		// The page has no icon: 204, not a 404 in the browser's console.
-		mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Cache-Control", "max-age=86400")
-			w.WriteHeader(http.StatusNoContent)
-		})
-		// The page hands the fake's Flex token to whoever loads it: only
-		// requests addressed to a loopback name are answered (DNS
-		// rebinding).
-		h = agent.LoopbackHostOnly(agent.JSONErrors(mux))
+		h = fake.handler(a.handler)
 		log.Warn("fake Twilio: no call reaches a real caller; try the flow at " + cfg.PublicURL + "/")
 	}
 	log.Info("voice biometrics for Twilio Flex", "engine", desc, "public_url", cfg.PublicURL, "fake_twilio", cfg.FakeTwilio)
