@@ -13,16 +13,27 @@ func TestFakeHangUpErrors(t *testing.T) {
 	f := &fakeTwilio{tasks: map[string]string{}, hangups: map[string]chan struct{}{}}
 	for _, tc := range []struct {
 		name, ct, body string
+		origin, site   string
 		status         int
 		want           string
 	}{
-		{"form", "application/x-www-form-urlencoded", "call_sid=CA1", 415, `{"code":"unsupported_media_type","error":"send the body as Content-Type: application/json"}` + "\n"},
-		{"text/plain", "text/plain", `{"call_sid":"CA1"}`, 415, `{"code":"unsupported_media_type","error":"send the body as Content-Type: application/json"}` + "\n"},
-		{"not JSON", "application/json", `{"call_sid":`, 400, `{"code":"bad_request","error":"the body is not JSON {\"call_sid\": \"CA…\"}"}` + "\n"},
-		{"no such call", "application/json", `{"call_sid":"CA00000000000000000000000000000000"}`, 404, `{"code":"not_found","error":"no such live fake call"}` + "\n"},
+		{"foreign origin", "application/json", `{"call_sid":"CA1"}`, "https://evil.example", "", 403, `{"code":"origin_not_allowed","error":"the fake's hang-up answers pages of its own origin only"}` + "\n"},
+		{"own origin over https", "application/json", `{"call_sid":"CA1"}`, "https://127.0.0.1:8080", "", 403, `{"code":"origin_not_allowed","error":"the fake's hang-up answers pages of its own origin only"}` + "\n"},
+		{"cross-site without origin", "application/json", `{"call_sid":"CA1"}`, "", "cross-site", 403, `{"code":"origin_not_allowed","error":"the fake's hang-up answers pages of its own origin only"}` + "\n"},
+		{"own origin", "application/json", `{"call_sid":"CA00000000000000000000000000000000"}`, "http://127.0.0.1:8080", "same-origin", 404, `{"code":"not_found","error":"no such live fake call"}` + "\n"},
+		{"form", "application/x-www-form-urlencoded", "call_sid=CA1", "", "", 415, `{"code":"unsupported_media_type","error":"send the body as Content-Type: application/json"}` + "\n"},
+		{"text/plain", "text/plain", `{"call_sid":"CA1"}`, "", "", 415, `{"code":"unsupported_media_type","error":"send the body as Content-Type: application/json"}` + "\n"},
+		{"not JSON", "application/json", `{"call_sid":`, "", "", 400, `{"code":"bad_request","error":"the body is not JSON {\"call_sid\": \"CA…\"}"}` + "\n"},
+		{"no such call", "application/json", `{"call_sid":"CA00000000000000000000000000000000"}`, "", "", 404, `{"code":"not_found","error":"no such live fake call"}` + "\n"},
 	} {
-		r := httptest.NewRequest(http.MethodPost, "/fake/hangup", strings.NewReader(tc.body))
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/fake/hangup", strings.NewReader(tc.body))
 		r.Header.Set("Content-Type", tc.ct)
+		if tc.origin != "" {
+			r.Header.Set("Origin", tc.origin)
+		}
+		if tc.site != "" {
+			r.Header.Set("Sec-Fetch-Site", tc.site)
+		}
 		w := httptest.NewRecorder()
 		f.hangUp(w, r)
 		if w.Code != tc.status || w.Body.String() != tc.want || w.Header().Get("Content-Type") != "application/json" {

@@ -639,10 +639,19 @@ func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 // hangUp serves POST /fake/hangup {"call_sid": "CA…"}: the fake call
 // ends as when the caller hangs up. Its Media Streams end (with Twilio's
 // stop message), the Calls API says it is completed, and TaskRouter moves
-// its task and the agent's reservation to wrapping. Only JSON is taken,
-// so a page of another origin cannot send it without a CORS preflight,
-// which the fake does not answer.
+// its task and the agent's reservation to wrapping. As the demo's desk
+// controls do, it answers pages of its own origin only: an Origin header,
+// when the browser sends one, must be http:// and the request's Host, and
+// a request without one must not be marked cross-site or same-site by the
+// browser (Fetch Metadata); a refusal is 403 origin_not_allowed. Only JSON
+// is taken, so a page of another origin cannot send it without a CORS
+// preflight either, which the fake does not answer.
 func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if o := r.Header.Get("Origin"); (o != "" && o != "http://"+r.Host) || (o == "" && (site == "cross-site" || site == "same-site")) {
+		agent.WriteError(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "the fake's hang-up answers pages of its own origin only")
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		agent.WriteError(w, http.StatusUnsupportedMediaType, agent.CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
 		return
