@@ -206,6 +206,25 @@ func (c *Config) defaults(op Operation) (Config, error) {
 	return o, nil
 }
 
+// NetSpeechNeeded returns the net speech a session with c collects before
+// its biometric call, the NetSpeechNeeded of its events, with c's zero
+// fields taken as their defaults (a nil c is all defaults). It is 0 when c
+// is invalid: no session starts with it. An application that ends an
+// operation before any session ran (its audio could not be read) gives its
+// own event this value, as the session's events would have had.
+func (c *Config) NetSpeechNeeded() time.Duration {
+	var o Config
+	if c != nil {
+		o = *c
+	}
+	o.Store = nil // Store and CallerID do not change what is needed
+	d, err := o.defaults(OperationVerify)
+	if err != nil {
+		return 0
+	}
+	return d.needed()
+}
+
 // needed returns the net speech the session collects.
 func (c *Config) needed() time.Duration {
 	return max(c.AudioTotalDuration, MinNetSpeech+c.NetSpeechMargin)

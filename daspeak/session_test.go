@@ -1459,3 +1459,41 @@ func TestSessionWAVClientCancelled(t *testing.T) {
 		t.Fatal("the request body holds no WAV file")
 	}
 }
+
+// TestConfigNetSpeechNeeded: Config.NetSpeechNeeded is what a session with
+// the same configuration puts in its events, defaults included, and 0 for
+// a configuration no session starts with.
+func TestConfigNetSpeechNeeded(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  *daspeak.Config
+		want time.Duration
+	}{
+		{"nil", nil, 5 * time.Second},
+		{"defaults", &daspeak.Config{}, 5 * time.Second},
+		{"longer", &daspeak.Config{AudioTotalDuration: 7 * time.Second}, 7 * time.Second},
+		{"short, with the margin", &daspeak.Config{AudioTotalDuration: 2 * time.Second, NetSpeechMargin: time.Second}, 4 * time.Second},
+		{"store without caller id", &daspeak.Config{AudioTotalDuration: 6 * time.Second, Store: daspeak.StoreFunc(func(context.Context, string, string, string, []byte) error { return nil })}, 6 * time.Second},
+		{"invalid", &daspeak.Config{AudioTotalDuration: time.Minute}, 0},
+	} {
+		if got := c.cfg.NetSpeechNeeded(); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+		if c.want == 0 || c.cfg != nil && c.cfg.Store != nil {
+			continue
+		}
+		e := &fakeEngine{authenticity: 1, score: 1}
+		var cfg daspeak.Config
+		if c.cfg != nil {
+			cfg = *c.cfg
+		}
+		cfg.ModelHash = "m1"
+		s, err := daspeak.Register(clip(t, fixtures.Utterances("awb")[0], 1500*time.Millisecond), e, &cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev, _ := run(t, s); ev.NetSpeechNeeded != c.want {
+			t.Errorf("%s: the session's %s event needs %v, want %v", c.name, ev.Type, ev.NetSpeechNeeded, c.want)
+		}
+	}
+}

@@ -932,8 +932,12 @@ func checkMediaFormat(ws *wireStart) string {
 		}
 		return fmt.Sprintf("%+.12q", string(raw)) // ASCII: a close reason is UTF-8
 	}
-	reason := fmt.Sprintf("unsupported mediaFormat %+.24q %s Hz %s channels; want \"audio/x-mulaw\" 8000 Hz 1 channel",
-		string(f.Encoding), num(rate, rateOK, f.SampleRate), num(ch, chOK, f.Channels))
+	channels := "channels"
+	if chOK && ch == 1 {
+		channels = "channel"
+	}
+	reason := fmt.Sprintf("unsupported mediaFormat %+.24q %s Hz %s %s; want \"audio/x-mulaw\" 8000 Hz 1 channel",
+		string(f.Encoding), num(rate, rateOK, f.SampleRate), num(ch, chOK, f.Channels), channels)
 	if len(reason) > 123 { // ASCII only: no rune is cut
 		reason = reason[:123]
 	}

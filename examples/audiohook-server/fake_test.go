@@ -477,7 +477,8 @@ func (k *talkingCall) end() {
 // conversation, as a new user did: the second names another caller and is
 // refused with disconnect "error"; the index and the agent API keep the
 // first caller, and the conversation stays live until its last session
-// (here a third, of the same caller, ends first) closes.
+// (here a third, of the same caller, ends first) closes. After that a
+// session on it, of either caller, is refused: the call stays ended.
 func TestFakeGenesysSecondSession(t *testing.T) {
 	f := startFake(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -538,5 +539,30 @@ func TestFakeGenesysSecondSession(t *testing.T) {
 	waitFor(t, "the conversation to leave the index", func() bool { return row() == "" })
 	if code, st := f.status(t, f.token, conv); code != 409 || st["code"] != "no_call" {
 		t.Fatalf("status after the last session: %d %v", code, st)
+	}
+
+	// The call ended: a session of the other caller on it is refused, and
+	// so is one of its own caller. The widget, reloaded, still says the
+	// call ended; the conversation is never listed again, nor bound to
+	// the other caller.
+	for _, ani := range []string{"tel:+34600000501", "tel:+34600000500"} {
+		late := dialFake(t, ctx, f, conv, ani)
+		m, err := late.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"reason":"error","info":"conversation ended: session refused"}`; m.Type != wire.TypeDisconnect || string(m.Parameters) != want {
+			t.Fatalf("%s on the ended conversation got %s %s, want disconnect %s", ani, m.Type, m.Parameters, want)
+		}
+		late.CloseNow()
+		if code, st := f.status(t, f.token, conv); code != 409 || st["code"] != "no_call" {
+			t.Fatalf("status after %s's session on the ended conversation: %d %v", ani, code, st)
+		}
+		if got := row(); got != "" {
+			t.Fatalf("index row after %s's session on the ended conversation: %q", ani, got)
+		}
+	}
+	if n := strings.Count(f.logs.String(), `level=WARN msg="AudioHook session refused: its conversation has ended"`); n != 2 {
+		t.Fatalf("%d refusals of the ended conversation logged, want 2:\n%s", n, f.logs)
 	}
 }

@@ -561,9 +561,11 @@ func (s *server) audiohook(w http.ResponseWriter, r *http.Request) {
 	if s.source != nil {
 		// Agent mode: the conversation stays open for the agent's
 		// operations until Genesys closes it. A session naming another
-		// caller than the conversation's live one is refused by Run
-		// (disconnect "error"; logged there).
-		if err := s.source.Run(ctx, sess); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, genesys.ErrCallerConflict) {
+		// caller than the conversation's live one, or on a conversation
+		// that has ended, is refused by Run (disconnect "error"; logged
+		// there).
+		if err := s.source.Run(ctx, sess); err != nil && !errors.Is(err, context.Canceled) &&
+			!errors.Is(err, genesys.ErrCallerConflict) && !errors.Is(err, genesys.ErrConversationEnded) {
 			log.Info("monitored session ended", "err", err)
 		}
 		return

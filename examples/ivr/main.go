@@ -622,6 +622,14 @@ func (s *server) lockCaller(ctx context.Context, caller string) (context.Context
 	}, nil
 }
 
+// errorAudio is the error-audio event of an operation whose audio failed
+// outside its daspeak session (a stream refused for its media format, the
+// session's audio gone, a node stopped): net_speech_needed is the
+// configured value, as in the error-audio events of a session.
+func (s *server) errorAudio(op daspeak.Operation, err error) daspeak.Event {
+	return daspeak.Event{Type: daspeak.EventErrorAudio, Operation: op, Err: err, NetSpeechNeeded: s.cfg.Session.Config().NetSpeechNeeded()}
+}
+
 // refuseReason is the close reason (status 1008) of a stream refused for
 // its session: short, and it says nothing of which check failed.
 const refuseReason = "no session waiting for this stream"
@@ -658,7 +666,7 @@ func (s *server) run(ctx context.Context, sess *session, src voicegate.FrameRead
 		if err != nil {
 			// io.EOF after the terminal event, or ctx ended: either way
 			// the session ends here, never without a status.
-			last = daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err}
+			last = s.errorAudio(sess.op, err)
 			sess.update(ctx, last)
 			break
 		}
@@ -941,7 +949,7 @@ func (s *server) media(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("media stream refused: unsupported media format", "call", start.CallSID, "stream", start.StreamSID, "err", err)
 		if op, _, gerr := s.get(ctx, start.CustomParameters[paramSession]); gerr == nil && op.CallID != "" && op.CallID == start.CallSID {
 			if sess, _ := s.take(ctx, op); sess != nil {
-				sess.update(ctx, daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: err})
+				sess.update(ctx, s.errorAudio(sess.op, err))
 			}
 		}
 		return

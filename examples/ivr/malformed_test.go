@@ -79,9 +79,11 @@ func TestMalformedStreamMessage(t *testing.T) {
 // TestUnsupportedMediaFormat: a signed start whose mediaFormat is not
 // Twilio's 8 kHz mono μ-law is refused at start (close 1003 naming the
 // format) and the session it names ends with error-audio at once, instead
-// of the stream being held open until the peer closes it.
+// of the stream being held open until the peer closes it. The event says
+// how much net speech the session would have needed (the configured
+// value), as a session's own error-audio does, not 0.
 func TestUnsupportedMediaFormat(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *config) { c.Session.AudioTotalDuration = 7 * time.Second })
 	call := twiliotest.SID("CA")
 	code, d := e.do(http.MethodPost, "/register?caller=%2B34600000032&call="+call, "", nil)
 	if code != http.StatusAccepted {
@@ -115,5 +117,11 @@ func TestUnsupportedMediaFormat(t *testing.T) {
 	got := e.poll("/register/" + d.ID)
 	if got.Status != statusError || eventType(got) != string(daspeak.EventErrorAudio) || !strings.Contains(string(got.Event), "mediaFormat") {
 		t.Fatalf("session after an opus start: %+v %s", got, got.Event)
+	}
+	var ev struct {
+		NetSpeechNeeded *float64 `json:"net_speech_needed"`
+	}
+	if err := json.Unmarshal(got.Event, &ev); err != nil || ev.NetSpeechNeeded == nil || *ev.NetSpeechNeeded != 7 {
+		t.Fatalf("session after an opus start: %s, want net_speech_needed 7", got.Event)
 	}
 }

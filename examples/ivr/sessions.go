@@ -384,7 +384,7 @@ func (sess *session) update(ctx context.Context, ev daspeak.Event) {
 // session (an error is logged: the session then stays as it was until
 // the log forgets it).
 func (sess *session) end(ctx context.Context, cause error) {
-	data, _ := json.Marshal(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: sess.op, Err: cause})
+	data, _ := json.Marshal(sess.s.errorAudio(sess.op, cause))
 	err := sess.append(ctx, oplog.Record{Seq: sess.seq + 1, Type: string(daspeak.EventErrorAudio), Terminal: true, Data: data})
 	if err == nil {
 		sess.seq++
@@ -488,7 +488,7 @@ func (s *server) reapOrphans(ctx context.Context) {
 				}
 				continue
 			}
-			data, _ := json.Marshal(daspeak.Event{Type: daspeak.EventErrorAudio, Operation: daspeak.Operation(o.Kind), Err: errNodeStopped})
+			data, _ := json.Marshal(s.errorAudio(daspeak.Operation(o.Kind), errNodeStopped))
 			err := s.ops.Append(ctx, o.ID, oplog.Record{Seq: o.LastSeq + 1, Type: string(daspeak.EventErrorAudio), Terminal: true, Data: data})
 			switch {
 			case err == nil:

@@ -639,10 +639,19 @@ func (f *fakeTwilio) try(w http.ResponseWriter, r *http.Request) {
 // hangUp serves POST /fake/hangup {"call_sid": "CA…"}: the fake call
 // ends as when the caller hangs up. Its Media Streams end (with Twilio's
 // stop message), the Calls API says it is completed, and TaskRouter moves
-// its task and the agent's reservation to wrapping. Only JSON is taken,
-// so a page of another origin cannot send it without a CORS preflight,
-// which the fake does not answer.
+// its task and the agent's reservation to wrapping. As the demo's desk
+// controls do, it answers pages of its own origin only: an Origin header,
+// when the browser sends one, must be http:// and the request's Host, and
+// a request without one must not be marked cross-site or same-site by the
+// browser (Fetch Metadata); a refusal is 403 origin_not_allowed. Only JSON
+// is taken, so a page of another origin cannot send it without a CORS
+// preflight either, which the fake does not answer.
 func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if o := r.Header.Get("Origin"); (o != "" && o != "http://"+r.Host) || (o == "" && (site == "cross-site" || site == "same-site")) {
+		agent.WriteError(w, http.StatusForbidden, agent.CodeOriginNotAllowed, "the fake's hang-up answers pages of its own origin only")
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		agent.WriteError(w, http.StatusUnsupportedMediaType, agent.CodeUnsupportedMediaType, "send the body as Content-Type: application/json")
 		return
@@ -673,6 +682,35 @@ func (f *fakeTwilio) hangUp(w http.ResponseWriter, r *http.Request) {
 	}
 	f.log.Info("fake twilio: the caller hung up", "call", req.CallSID)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// handler serves the fake's page, its hang-up and its favicon in front of
+// api, the agent API. A method the fake's paths do not take is 405
+// method_not_allowed with Allow, as on the API's own paths. The page hands
+// the fake's Flex token to whoever loads it: only requests addressed to a
+// loopback name are answered (DNS rebinding).
+func (f *fakeTwilio) handler(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	mux.HandleFunc("GET /{$}", f.try)
+	mux.HandleFunc("/{$}", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("POST /fake/hangup", f.hangUp)
+	mux.HandleFunc("/fake/hangup", methodNotAllowed("POST"))
+	// The page has no icon: 204, not a 404 in the browser's console.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/favicon.ico", methodNotAllowed("GET, HEAD"))
+	return agent.LoopbackHostOnly(agent.JSONErrors(mux))
+}
+
+// methodNotAllowed answers 405 method_not_allowed with Allow: allow.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		agent.WriteError(w, http.StatusMethodNotAllowed, agent.CodeMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+"; allowed: "+allow)
+	}
 }
 
 func run(ctx context.Context, args []string, logOut io.Writer, listening func(net.Addr)) error {
@@ -744,19 +782,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, listening func(ne
 	}
 	h := a.handler
 	if fake != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/", a.handler)
-		mux.HandleFunc("GET /{$}", fake.try)
-		mux.HandleFunc("POST /fake/hangup", fake.hangUp)
-		// The page has no icon: 204, not a 404 in the browser's console.
-		mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Cache-Control", "max-age=86400")
-			w.WriteHeader(http.StatusNoContent)
-		})
-		// The page hands the fake's Flex token to whoever loads it: only
-		// requests addressed to a loopback name are answered (DNS
-		// rebinding).
-		h = agent.LoopbackHostOnly(agent.JSONErrors(mux))
+		h = fake.handler(a.handler)
 		log.Warn("fake Twilio: no call reaches a real caller; try the flow at " + cfg.PublicURL + "/")
 	}
 	log.Info("voice biometrics for Twilio Flex", "engine", desc, "public_url", cfg.PublicURL, "fake_twilio", cfg.FakeTwilio)

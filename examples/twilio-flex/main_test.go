@@ -364,6 +364,8 @@ func TestFakeTwilioHostCheck(t *testing.T) {
 		{"delete, rebound", "POST", "/agent/delete", "attacker.example", status, true, 421},
 		{"page, localhost", "GET", "/", "localhost", "", false, 200},
 		{"status, 127.0.0.1", "POST", "/agent/status", "", status, true, 200},
+		{"page, PUT", "PUT", "/", "", "", false, 405},
+		{"page, DELETE", "DELETE", "/", "", "", false, 405},
 	} {
 		req, _ := http.NewRequest(tc.method, s.base+tc.path, strings.NewReader(tc.body))
 		if tc.host != "" {

@@ -43,10 +43,18 @@ var (
 
 	// ErrCallerConflict reports an AudioHook session refused because it
 	// names another caller (participant ani) than the live session of its
-	// conversation (Source.Run), and an operation whose caller id is not
+	// conversation or, with ErrConversationEnded, than its conversation
+	// that has ended (Source.Run), and an operation whose caller id is not
 	// that of the conversation's live sessions (Source.Open, with
 	// agent.ErrNoCall).
 	ErrCallerConflict = errors.New("genesys: AudioHook session names another caller than the conversation's live session")
+
+	// ErrConversationEnded reports an AudioHook session refused because
+	// its conversation ended (its last session closed) less than
+	// SourceOptions.EndedTTL ago (Source.Run), whichever caller it names:
+	// Genesys Cloud does not re-establish sessions, and an ended call stays
+	// ended. One naming another caller wraps ErrCallerConflict too.
+	ErrConversationEnded = errors.New("genesys: AudioHook session on a conversation that has ended")
 
 	// ErrSessionEnded ends the audio of an operation whose AudioHook
 	// session ended while another session of the conversation is live:
@@ -61,6 +69,10 @@ var (
 // ConflictInfo is the info of the disconnect "error" that refuses a
 // session naming another caller than its conversation's live session.
 const ConflictInfo = "conversation already monitored for another caller: session refused"
+
+// EndedInfo is the info of the disconnect "error" that refuses a session
+// on a conversation that has ended (ErrConversationEnded).
+const EndedInfo = "conversation ended: session refused"
 
 // ServerError is a failure of the server's side of a token check. Kind is
 // ErrUnavailable; Err the cause. It matches Kind, agent.ErrAuthUnavailable

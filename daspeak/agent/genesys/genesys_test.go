@@ -614,8 +614,11 @@ func TestAttachOnClick(t *testing.T) {
 	if err := <-hs.runs; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if _, _, err := src.Call(ctx, convID); !errors.Is(err, agent.ErrNoCall) {
-		t.Fatalf("Call after the end: %v", err)
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000000" || live || err != nil {
+		t.Fatalf("Call after the end = %q %v %v, want +34600000000 ended", caller, live, err)
+	}
+	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_4", CallID: convID}); !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("Open after the end: %v", err)
 	}
 	b.Close()
 }

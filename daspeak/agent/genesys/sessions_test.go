@@ -191,8 +191,8 @@ func TestConversationSessions(t *testing.T) {
 	if err := <-hs.runs; err != nil {
 		t.Fatalf("Run of the first session: %v", err)
 	}
-	if _, _, err := src.Call(ctx, convID); !errors.Is(err, agent.ErrNoCall) {
-		t.Fatalf("Call after the last session: %v", err)
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000500" || live || err != nil {
+		t.Fatalf("Call after the last session = %q %v %v, want +34600000500 ended", caller, live, err)
 	}
 	mu.Lock()
 	got := strings.Join(convEvents, "; ")
@@ -204,11 +204,12 @@ func TestConversationSessions(t *testing.T) {
 
 // TestOpenAfterCallerChange: the agent checks a conversation's caller
 // (Call) before it opens the audio; if meanwhile the conversation's last
-// session ended and a new one named another caller, Open refuses the
-// operation bound to the first caller instead of giving it the other
-// caller's audio.
+// session ended, it was forgotten (EndedTTL) and a new one named another
+// caller, Open refuses the operation bound to the first caller instead of
+// giving it the other caller's audio.
 func TestOpenAfterCallerChange(t *testing.T) {
 	src := NewSource(nil)
+	clock := newTestClock(src)
 	hs := newHookServer(t, src)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -224,6 +225,7 @@ func TestOpenAfterCallerChange(t *testing.T) {
 	if err := <-hs.runs; err != nil {
 		t.Fatalf("Run of the first session: %v", err)
 	}
+	clock.add(DefaultEndedTTL)
 	other := dial(t, ctx, hs.url, convID, "tel:+34600000999")
 	waitFor(t, "the other caller's session", func() bool { return src.Stats().Sessions == 1 })
 
@@ -354,5 +356,165 @@ func TestNotifyResultAfterSessionEnded(t *testing.T) {
 	<-hs.runs
 	if err := a.(agent.ResultNotifier).NotifyResult(ctx, ev); err == nil {
 		t.Fatal("NotifyResult with no live session returned nil")
+	}
+}
+
+// testClock is a Source's clock that tests move.
+type testClock struct {
+	src *Source
+	t   time.Time
+}
+
+// newTestClock makes src's clock a testClock.
+func newTestClock(src *Source) *testClock {
+	c := &testClock{src: src, t: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
+	src.mu.Lock()
+	src.now = func() time.Time { return c.t } // read with src.mu held
+	src.mu.Unlock()
+	return c
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.src.mu.Lock()
+	c.t = c.t.Add(d)
+	c.src.mu.Unlock()
+}
+
+// TestEndedConversation: a conversation whose last session closed stays
+// ended for EndedTTL. A new session on it is refused with disconnect
+// "error" whichever caller it names (ErrConversationEnded; with
+// ErrCallerConflict for another caller), so it is never bound to another
+// caller under the agent's widget; Call answers it ended, with its
+// caller; Open refuses it. Once forgotten, the id binds again.
+func TestEndedConversation(t *testing.T) {
+	var logs syncBuffer
+	var mu sync.Mutex
+	var convEvents []string
+	src := NewSource(&SourceOptions{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnConversation: func(info *audiohook.OpenInfo, live bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			convEvents = append(convEvents, info.Params.Participant.ANI+" "+map[bool]string{true: "live", false: "ended"}[live])
+		},
+	})
+	clock := newTestClock(src)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	refused := func(who, ani, info string, conflict bool) {
+		t.Helper()
+		c := dial(t, ctx, hs.url, convID, ani)
+		defer c.CloseNow()
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"reason":"error","info":"` + info + `"}`; m.Type != wire.TypeDisconnect || string(m.Parameters) != want {
+			t.Fatalf("%s got %s %s, want disconnect %s", who, m.Type, m.Parameters, want)
+		}
+		err = <-hs.runs
+		if errors.Is(err, ErrCallerConflict) != conflict || errors.Is(err, ErrConversationEnded) != (info == EndedInfo) {
+			t.Fatalf("Run of %s: %v", who, err)
+		}
+	}
+
+	// Two sessions of one caller; a third caller is refused while live.
+	a := dial(t, ctx, hs.url, convID, "tel:+34600000001")
+	b := dial(t, ctx, hs.url, convID, "tel:+34600000001")
+	waitFor(t, "two sessions", func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		cv := src.convs[convID]
+		return cv != nil && len(cv.calls) == 2
+	})
+	refused("another caller on the live conversation", "tel:+34600000099", ConflictInfo, true)
+
+	// Both end: the conversation ended.
+	a.CloseNow()
+	b.CloseNow()
+	<-hs.runs
+	<-hs.runs
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000001" || live || err != nil {
+		t.Fatalf("Call of the ended conversation = %q %v %v, want +34600000001 ended", caller, live, err)
+	}
+
+	// The other caller on the ended conversation: refused, not bound.
+	refused("another caller on the ended conversation", "tel:+34600000099", EndedInfo, true)
+	// Its own caller: refused too, the call stays ended.
+	refused("the same caller on the ended conversation", "tel:+34600000001", EndedInfo, false)
+	clock.add(DefaultEndedTTL - time.Second)
+	refused("the other caller just before the conversation is forgotten", "tel:+34600000099", EndedInfo, true)
+
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000001" || live || err != nil {
+		t.Fatalf("Call after the refusals = %q %v %v, want +34600000001 ended", caller, live, err)
+	}
+	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000001"}); !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("Open of the ended conversation: %v, want agent.ErrNoCall", err)
+	}
+	if st := src.Stats(); st.Sessions != 0 || st.Ended != 1 || st.Refused != 4 {
+		t.Fatalf("stats %+v, want 0 sessions, 1 ended, 4 refused", st)
+	}
+	if l := logs.String(); strings.Count(l, `level=WARN msg="AudioHook session refused: its conversation has ended"`) != 3 ||
+		strings.Contains(l, "600000001") || strings.Contains(l, "600000099") {
+		t.Fatalf("logs:\n%s", l)
+	}
+	mu.Lock()
+	got := strings.Join(convEvents, "; ")
+	mu.Unlock()
+	if want := "tel:+34600000001 live; tel:+34600000001 ended"; got != want {
+		t.Fatalf("OnConversation: %s, want %s", got, want)
+	}
+
+	// EndedTTL after its end the conversation is forgotten: the id binds
+	// again.
+	clock.add(time.Second)
+	if _, _, err := src.Call(ctx, convID); !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("Call of the forgotten conversation: %v, want agent.ErrNoCall", err)
+	}
+	c := dial(t, ctx, hs.url, convID, "tel:+34600000099")
+	waitFor(t, "the session after the conversation was forgotten", func() bool { return src.Stats().Sessions == 1 })
+	if caller, live, err := src.Call(ctx, convID); caller != "+34600000099" || !live || err != nil {
+		t.Fatalf("Call = %q %v %v, want +34600000099 live", caller, live, err)
+	}
+	if st := src.Stats(); st.Ended != 0 {
+		t.Fatalf("stats %+v, want 0 ended", st)
+	}
+	c.CloseNow()
+	<-hs.runs
+}
+
+// TestEndedConversationsBounded: at most MaxEnded ended conversations are
+// remembered, the one that ended first forgotten first.
+func TestEndedConversationsBounded(t *testing.T) {
+	src := NewSource(&SourceOptions{MaxEnded: 2})
+	newTestClock(src)
+	hs := newHookServer(t, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ids := []string{
+		"1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7001",
+		"1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7002",
+		"1b2c3d4e-5f60-4718-9a2b-3c4d5e6f7003",
+	}
+	for _, id := range ids {
+		c := dial(t, ctx, hs.url, id, "tel:+34600000001")
+		if err := c.Close(ctx, wire.CloseEnd); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-hs.runs; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+	if st := src.Stats(); st.Ended != 2 {
+		t.Fatalf("stats %+v, want 2 ended", st)
+	}
+	if _, _, err := src.Call(ctx, ids[0]); !errors.Is(err, agent.ErrNoCall) {
+		t.Fatalf("Call of the first conversation: %v, want agent.ErrNoCall (forgotten)", err)
+	}
+	for _, id := range ids[1:] {
+		if caller, live, err := src.Call(ctx, id); caller != "+34600000001" || live || err != nil {
+			t.Fatalf("Call of %s = %q %v %v, want ended", id, caller, live, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/voicegate/voicegate"
 	"github.com/voicegate/voicegate/audiohook"
@@ -26,12 +27,29 @@ const EntityResult = "voicegate.result"
 // 100 frames, 2 s of 20 ms frames.
 const DefaultQueueFrames = 100
 
+// DefaultEndedTTL is how long a Source remembers a conversation that
+// ended: 1 h.
+const DefaultEndedTTL = time.Hour
+
+// DefaultMaxEnded bounds the ended conversations a Source remembers:
+// 10000, some hundred bytes each.
+const DefaultMaxEnded = 10000
+
 // SourceOptions configures NewSource.
 type SourceOptions struct {
 	// QueueFrames bounds the frames waiting for an operation that reads
 	// slower than the call speaks; default DefaultQueueFrames. The oldest
 	// frame is dropped when it is full, counted in Stats.
 	QueueFrames int
+	// EndedTTL is how long a conversation that ended (its last session
+	// closed) is remembered with its caller: until then a new session on
+	// it is refused (ErrConversationEnded) and Call answers it ended;
+	// default DefaultEndedTTL.
+	EndedTTL time.Duration
+	// MaxEnded bounds the ended conversations remembered; when it is
+	// reached the one that ended first is forgotten first; default
+	// DefaultMaxEnded.
+	MaxEnded int
 	// Logger receives session registrations and failures; nil discards.
 	Logger *slog.Logger
 	// OnConversation, when set, is called when a conversation gets its
@@ -45,7 +63,8 @@ type SourceOptions struct {
 // Stats are a Source's counters.
 type Stats struct {
 	Sessions      int    // conversations with a live session now
-	Refused       uint64 // sessions refused for naming another caller
+	Ended         int    // ended conversations remembered now (SourceOptions.EndedTTL)
+	Refused       uint64 // sessions refused: another caller, or the conversation ended
 	Attached      int    // operations reading a conversation now
 	FramesRead    uint64 // frames drained from sessions
 	FramesQueued  uint64 // frames handed to operations
@@ -72,19 +91,40 @@ type Stats struct {
 // conversation is live is refused (ErrCallerConflict): the caller an
 // agent checks never changes under them.
 //
+// An ended conversation stays ended: the Source remembers it with its
+// caller for SourceOptions.EndedTTL (at most SourceOptions.MaxEnded of
+// them, the oldest forgotten first), and refuses any new session on it
+// (ErrConversationEnded; with ErrCallerConflict too when it names another
+// caller), also one naming the same caller: Genesys Cloud does not
+// re-establish AudioHook sessions, so a session on a conversation whose
+// sessions all closed is not the call the agent saw, and a call that
+// ended must not come back under the agent's widget. Call answers it with
+// its caller, not in progress. Only after it is forgotten may a session
+// bind the conversation id again, to any caller. The memory is the
+// Source's own: each server of a cluster remembers the conversations that
+// ended on it.
+//
 // Source implements agent.Source and agent.CallInfo (the caller id is the
 // session's participant ani in E.164 form); its Audio implements
 // agent.ResultNotifier: the terminal event goes to Genesys as an AudioHook
 // event message with one EntityResult entity. It is safe for concurrent
 // use.
 type Source struct {
-	queue int
-	log   *slog.Logger
+	queue    int
+	endedTTL time.Duration
+	maxEnded int
+	log      *slog.Logger
+	now      func() time.Time // time.Now; tests change it
 
 	onConv func(info *audiohook.OpenInfo, live bool)
 
 	mu    sync.Mutex
 	convs map[string]*conversation // by conversation id
+	ended map[string]endedConv     // by conversation id, while remembered
+	// endq is the ended conversations in the order they ended, oldest
+	// first; an entry whose conversation was forgotten or ended again
+	// (its at differs from ended's) is skipped.
+	endq []endedAt
 
 	framesRead, framesQueued, framesDropped, refused atomic.Uint64
 }
@@ -94,6 +134,18 @@ type conversation struct {
 	callerID string              // of the first session: the binding
 	info     *audiohook.OpenInfo // of the first session
 	calls    []*call             // live sessions, oldest first
+}
+
+// endedConv is a conversation that ended, as remembered.
+type endedConv struct {
+	callerID string
+	at       time.Time
+}
+
+// endedAt is an entry of Source.endq.
+type endedAt struct {
+	id string
+	at time.Time
 }
 
 // call is one live AudioHook session of a conversation.
@@ -111,11 +163,20 @@ func NewSource(opts *SourceOptions) *Source {
 	if o.QueueFrames <= 0 {
 		o.QueueFrames = DefaultQueueFrames
 	}
+	if o.EndedTTL <= 0 {
+		o.EndedTTL = DefaultEndedTTL
+	}
+	if o.MaxEnded <= 0 {
+		o.MaxEnded = DefaultMaxEnded
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{queue: o.QueueFrames, log: log, onConv: o.OnConversation, convs: map[string]*conversation{}}
+	return &Source{
+		queue: o.QueueFrames, endedTTL: o.EndedTTL, maxEnded: o.MaxEnded, log: log, now: time.Now,
+		onConv: o.OnConversation, convs: map[string]*conversation{}, ended: map[string]endedConv{},
+	}
 }
 
 // Run makes an opened AudioHook session's conversation available to
@@ -127,7 +188,11 @@ func NewSource(opts *SourceOptions) *Source {
 // with ErrNoConversation. A session whose caller id differs from that of
 // the conversation's live sessions is refused: Run sends it disconnect
 // "error" (info ConflictInfo), waits for the close transaction (or ctx)
-// and returns an error wrapping ErrCallerConflict.
+// and returns an error wrapping ErrCallerConflict. A session on a
+// conversation that ended less than SourceOptions.EndedTTL ago is refused
+// the same way with info EndedInfo and an error wrapping
+// ErrConversationEnded (and ErrCallerConflict when it names another
+// caller than the conversation had).
 func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	info := sess.Info()
 	if info == nil {
@@ -144,6 +209,19 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	c := &call{sess: sess}
 	s.mu.Lock()
 	cv, live := s.convs[conv]
+	if ec, ok := s.endedConv(conv); ok && !live {
+		s.mu.Unlock()
+		s.refused.Add(1)
+		err := fmt.Errorf("%w: conversation %s, session %s", ErrConversationEnded, conv, sess.ID())
+		if ec.callerID != caller {
+			err = fmt.Errorf("%w: %w", ErrCallerConflict, err)
+		}
+		// No caller ids in the log: they are personal data.
+		s.log.Warn("AudioHook session refused: its conversation has ended",
+			"conversation", conv, "session", sess.ID(), "same_caller", ec.callerID == caller)
+		_ = sess.Disconnect(ctx, wire.ReasonError, EndedInfo)
+		return err
+	}
 	if live && cv.callerID != caller {
 		first := cv.calls[0].sess.ID()
 		s.mu.Unlock()
@@ -194,6 +272,7 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	left := len(cv.calls)
 	if left == 0 {
 		delete(s.convs, conv)
+		s.remember(conv, cv.callerID)
 		if s.onConv != nil {
 			s.onConv(cv.info, false)
 		}
@@ -222,14 +301,53 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	return end
 }
 
+// remember keeps conversation id, which has just ended, as ended with
+// callerID, and forgets those past EndedTTL or beyond MaxEnded. s.mu is
+// held.
+func (s *Source) remember(id, callerID string) {
+	now := s.now()
+	s.forget(now)
+	for len(s.ended) >= s.maxEnded && len(s.endq) > 0 {
+		s.pop()
+	}
+	s.ended[id] = endedConv{callerID: callerID, at: now}
+	s.endq = append(s.endq, endedAt{id: id, at: now})
+}
+
+// forget drops the ended conversations past EndedTTL at now. s.mu is held.
+func (s *Source) forget(now time.Time) {
+	for len(s.endq) > 0 && now.Sub(s.endq[0].at) >= s.endedTTL {
+		s.pop()
+	}
+}
+
+// pop forgets the oldest entry of endq. s.mu is held.
+func (s *Source) pop() {
+	e := s.endq[0]
+	s.endq[0] = endedAt{}
+	s.endq = s.endq[1:]
+	if ec, ok := s.ended[e.id]; ok && ec.at.Equal(e.at) {
+		delete(s.ended, e.id)
+	}
+}
+
+// endedConv returns conversation id if it ended less than EndedTTL ago.
+// s.mu is held.
+func (s *Source) endedConv(id string) (endedConv, bool) {
+	s.forget(s.now())
+	ec, ok := s.ended[id]
+	return ec, ok
+}
+
 // Open implements agent.Source: it attaches the operation to the live
 // session of conversation req.CallID from now on. Without one it returns
 // an error wrapping agent.ErrNoCall. A req.CallerID other than the
 // conversation's caller is refused with an error wrapping both
 // agent.ErrNoCall and ErrCallerConflict: the agent checked the caller
 // (Call) before Open, and meanwhile the conversation's sessions may have
-// ended and a new one bound another caller; the call the agent checked
-// is gone. An operation already attached to the conversation is
+// ended, been forgotten (SourceOptions.EndedTTL) and a new one bound
+// another caller; the call the agent checked is gone. A conversation that
+// has ended is no live session: agent.ErrNoCall. An operation already attached to the conversation is
 // detached: its ReadFrame returns ErrDetached.
 func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio, error) {
 	if err := ctx.Err(); err != nil {
@@ -264,22 +382,27 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 
 // Call implements agent.CallInfo: the caller id from the session's
 // participant ani ("" when it is not an E.164 number) and whether the
-// conversation has a live session. An unknown conversation is an error
-// wrapping agent.ErrNoCall.
+// conversation has a live session. A conversation that ended less than
+// SourceOptions.EndedTTL ago is answered with its caller id, not in
+// progress (an agent's status: the call ended). An unknown conversation
+// is an error wrapping agent.ErrNoCall.
 func (s *Source) Call(ctx context.Context, callID string) (string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cv, ok := s.convs[callID]
-	if !ok {
-		return "", false, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, callID)
+	if cv, ok := s.convs[callID]; ok {
+		return cv.callerID, true, nil
 	}
-	return cv.callerID, true, nil
+	if ec, ok := s.endedConv(callID); ok {
+		return ec.callerID, false, nil
+	}
+	return "", false, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, callID)
 }
 
 // Stats returns the Source's counters.
 func (s *Source) Stats() Stats {
 	s.mu.Lock()
-	st := Stats{Sessions: len(s.convs)}
+	s.forget(s.now())
+	st := Stats{Sessions: len(s.convs), Ended: len(s.ended)}
 	for _, cv := range s.convs {
 		for _, c := range cv.calls {
 			if c.attached != nil {
