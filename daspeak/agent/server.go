@@ -136,10 +136,8 @@ type Server struct {
 	reapStop context.CancelFunc
 	reapDone chan struct{}
 
-	mu sync.Mutex
-	// registerMu serialises storeOnce's check and write.
-	registerMu sync.Mutex
-	running    map[string]*run // by call id
+	mu      sync.Mutex
+	running map[string]*run // by call id
 	// pending holds, by operation id, the starts with a request id that
 	// claimed it (or are claiming it) and have not reserved their call
 	// yet; reserve moves one into running under mu.
@@ -786,19 +784,12 @@ func (s *Server) config(k kind, req apiRequest) (daspeak.Config, *Error) {
 // storeOnce stores a register's credential unless the caller already has
 // one: two registers of one caller on two calls that both started before
 // either stored must not let the second overwrite the first's voiceprint.
-// The check and the write run under registerMu, so this holds within one
-// process; across nodes sharing a store it is the start-time check only
-// (credstore has no put-if-absent).
+// CredentialStore.StoreNew makes the check and the write under the
+// CredentialStore's lock, so this holds for every writer sharing it in
+// this process; across nodes sharing a store it is the start-time check
+// only (credstore has no put-if-absent).
 func (s *Server) storeOnce(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
-	s.registerMu.Lock()
-	defer s.registerMu.Unlock()
-	if _, err := s.opts.Store.Store.Get(ctx, callerID); err == nil {
-		// Permanent: the session does not retry it.
-		return fmt.Errorf("%w (%w)", ErrAlreadyRegistered, daspeak.ErrAlreadyStored)
-	} else if !errors.Is(err, credstore.ErrNotFound) {
-		return err
-	}
-	return s.opts.Store.StoreCredential(ctx, callerID, credential, modelHash, audio)
+	return s.opts.Store.StoreNew(ctx, callerID, credential, modelHash, audio)
 }
 
 // startAnswer is the 202 answer of register, verify and reverify.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -48,6 +49,9 @@ type CredentialStore struct {
 	// bytes, kept secret and stable (a new key orphans the files named
 	// with the old one). Required with AudioDir.
 	AudioKey []byte
+
+	// newMu serialises StoreNew's check and write.
+	newMu sync.Mutex
 }
 
 var _ daspeak.CredentialStore = (*CredentialStore)(nil)
@@ -84,6 +88,28 @@ func (c *CredentialStore) StoreCredential(ctx context.Context, callerID, credent
 		rec.AudioRef = ref
 	}
 	return c.Store.Put(ctx, callerID, rec)
+}
+
+// StoreNew stores a register's credential unless callerID already has
+// one, in which case it stores nothing and returns an error matching
+// [ErrAlreadyRegistered] and daspeak.ErrAlreadyStored (which a session
+// does not retry). The check and the write run under one lock of this
+// CredentialStore, so every writer that shares it (an agent [Server] and
+// an application's own sessions alike) cannot overwrite a voiceprint
+// another of them stored after its own check; across processes sharing a
+// Store it is a check only (credstore has no put-if-absent).
+func (c *CredentialStore) StoreNew(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	c.newMu.Lock()
+	defer c.newMu.Unlock()
+	if _, err := c.Store.Get(ctx, callerID); err == nil {
+		return fmt.Errorf("%w (%w)", ErrAlreadyRegistered, daspeak.ErrAlreadyStored)
+	} else if !errors.Is(err, credstore.ErrNotFound) {
+		return err
+	}
+	return c.StoreCredential(ctx, callerID, credential, modelHash, audio)
 }
 
 // Get returns the record of callerID, or an error matching

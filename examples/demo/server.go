@@ -62,7 +62,7 @@ type server struct {
 	hub    *hub
 	engine daspeak.Engine
 	store  credstore.Store
-	creds  daspeak.CredentialStore
+	creds  *agent.CredentialStore
 
 	twilioURL   string // the public wss:// (here ws://) URL Twilio signs
 	twilioToken string
@@ -77,9 +77,7 @@ type server struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	closed bool
-	// registerMu serializes storeOnce's check and write.
-	registerMu sync.Mutex
-	calls      sync.WaitGroup
+	calls  sync.WaitGroup
 }
 
 // startCall registers a call handler with the server; it fails once the
@@ -358,19 +356,17 @@ func (s *server) runCall(ctx context.Context, c *call, src voicegate.FrameReader
 }
 
 // storeOnce stores a register's credential unless the caller already has
-// one. The check and the write run under registerMu, so two registers of one
-// caller that both started before either stored cannot overwrite each other
-// within this process (credstore has no put-if-absent). The refusal wraps
+// one. It is the agent desk's CredentialStore.StoreNew, whose check and
+// write run under that store's lock, so a register on a scripted call and
+// one on the desk of the same caller cannot overwrite each other (within
+// this process: credstore has no put-if-absent). The refusal wraps
 // daspeak.ErrAlreadyStored, which the session does not retry.
 func (s *server) storeOnce(ctx context.Context, callerID, credential, modelHash string, audio []byte) error {
-	s.registerMu.Lock()
-	defer s.registerMu.Unlock()
-	if _, err := s.store.Get(ctx, callerID); err == nil {
+	err := s.creds.StoreNew(ctx, callerID, credential, modelHash, audio)
+	if errors.Is(err, agent.ErrAlreadyRegistered) {
 		return fmt.Errorf("%w (%w)", errAlreadyRegistered, daspeak.ErrAlreadyStored)
-	} else if !errors.Is(err, credstore.ErrNotFound) {
-		return err
 	}
-	return s.creds.StoreCredential(ctx, callerID, credential, modelHash, audio)
+	return err
 }
 
 // describe renders the interesting fields of a session event.
