@@ -402,9 +402,9 @@ func TestEndedConversation(t *testing.T) {
 	hs := newHookServer(t, src)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	refused := func(who, ani, info string, conflict bool) {
+	refusedOn := func(who, conv, ani, info string, conflict bool) {
 		t.Helper()
-		c := dial(t, ctx, hs.url, convID, ani)
+		c := dial(t, ctx, hs.url, conv, ani)
 		defer c.CloseNow()
 		m, err := c.Next(ctx)
 		if err != nil {
@@ -418,6 +418,10 @@ func TestEndedConversation(t *testing.T) {
 			t.Fatalf("Run of %s: %v", who, err)
 		}
 	}
+	refused := func(who, ani, info string, conflict bool) {
+		t.Helper()
+		refusedOn(who, convID, ani, info, conflict)
+	}
 
 	// Two sessions of one caller; a third caller is refused while live.
 	a := dial(t, ctx, hs.url, convID, "tel:+34600000001")
@@ -429,6 +433,8 @@ func TestEndedConversation(t *testing.T) {
 		return cv != nil && len(cv.calls) == 2
 	})
 	refused("another caller on the live conversation", "tel:+34600000099", ConflictInfo, true)
+	// The same conversation id in upper case is the same conversation.
+	refusedOn("another caller on the live conversation's id in upper case", strings.ToUpper(convID), "tel:+34600000099", ConflictInfo, true)
 
 	// Both end: the conversation ended.
 	a.CloseNow()
@@ -441,6 +447,7 @@ func TestEndedConversation(t *testing.T) {
 
 	// The other caller on the ended conversation: refused, not bound.
 	refused("another caller on the ended conversation", "tel:+34600000099", EndedInfo, true)
+	refusedOn("another caller on the ended conversation's id in upper case", strings.ToUpper(convID), "tel:+34600000099", EndedInfo, true)
 	// Its own caller: refused too, the call stays ended.
 	refused("the same caller on the ended conversation", "tel:+34600000001", EndedInfo, false)
 	clock.add(DefaultEndedTTL - time.Second)
@@ -452,10 +459,10 @@ func TestEndedConversation(t *testing.T) {
 	if _, err := src.Open(ctx, agent.SourceRequest{OperationID: "op_1", CallID: convID, CallerID: "+34600000001"}); !errors.Is(err, agent.ErrNoCall) {
 		t.Fatalf("Open of the ended conversation: %v, want agent.ErrNoCall", err)
 	}
-	if st := src.Stats(); st.Sessions != 0 || st.Ended != 1 || st.Refused != 4 {
-		t.Fatalf("stats %+v, want 0 sessions, 1 ended, 4 refused", st)
+	if st := src.Stats(); st.Sessions != 0 || st.Ended != 1 || st.Refused != 6 {
+		t.Fatalf("stats %+v, want 0 sessions, 1 ended, 6 refused", st)
 	}
-	if l := logs.String(); strings.Count(l, `level=WARN msg="AudioHook session refused: its conversation has ended"`) != 3 ||
+	if l := logs.String(); strings.Count(l, `level=WARN msg="AudioHook session refused: its conversation has ended"`) != 4 ||
 		strings.Contains(l, "600000001") || strings.Contains(l, "600000099") {
 		t.Fatalf("logs:\n%s", l)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,7 +199,10 @@ func (s *Source) Run(ctx context.Context, sess *audiohook.Session) error {
 	if info == nil {
 		return fmt.Errorf("genesys: Run before the session opened: %w", audiohook.ErrNotOpen)
 	}
-	conv := info.Params.ConversationID
+	// Genesys sends conversation ids in lower case, and an agent names
+	// them so; an id in another case is the same conversation, not a new
+	// one to bind to another caller.
+	conv := strings.ToLower(info.Params.ConversationID)
 	if info.Probe || conv == "" || conv == wire.NullUUID {
 		return ErrNoConversation
 	}
@@ -355,7 +359,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cv, ok := s.convs[req.CallID]
+	cv, ok := s.convs[strings.ToLower(req.CallID)]
 	if !ok {
 		return nil, fmt.Errorf("%w: no AudioHook session for conversation %q", agent.ErrNoCall, req.CallID)
 	}
@@ -387,6 +391,7 @@ func (s *Source) Open(ctx context.Context, req agent.SourceRequest) (agent.Audio
 // progress (an agent's status: the call ended). An unknown conversation
 // is an error wrapping agent.ErrNoCall.
 func (s *Source) Call(ctx context.Context, callID string) (string, bool, error) {
+	callID = strings.ToLower(callID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cv, ok := s.convs[callID]; ok {
