@@ -2,7 +2,6 @@ package agent
 
 import (
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 )
@@ -26,9 +25,10 @@ const (
 // string, is 404 not_found as well: an API client is not sent elsewhere
 // with its token in the URL. The one redirect kept is the mux's to a
 // subtree pattern's root (GET or HEAD /desk, with "/desk/" registered, is
-// redirected to /desk/), for a path that is otherwise canonical and a query, kept
-// as it was, without a parameter whose name holds "token" (any case); any
-// other request for the root without its slash is 404. Answers of the
+// redirected to /desk/), for a path that is otherwise canonical and has no
+// query: a query may hold a credential under any name (an events token, a
+// capability, an OAuth code), so none is repeated in a Location; any other
+// request for the root without its slash is 404. Answers of the
 // mux's handlers are left alone.
 func JSONErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -41,9 +41,9 @@ func JSONErrors(mux *http.ServeMux) http.Handler {
 		if pattern == "" {
 			w = &muxErrorWriter{ResponseWriter: w}
 		} else if isSlashRedirect(pattern, r.URL.EscapedPath()) {
-			if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !tokenInQuery(r.URL.RawQuery) {
+			if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.RawQuery == "" && !r.URL.ForceQuery {
 				// The path is canonical: the mux's redirect only
-				// adds the slash (and keeps the query).
+				// adds the slash.
 				mux.ServeHTTP(w, r)
 				return
 			}
@@ -71,25 +71,6 @@ func isSlashRedirect(pattern, p string) bool {
 	}
 	pattern = strings.TrimSuffix(pattern, "{$}")
 	return strings.HasSuffix(pattern, "/") && strings.Count(pattern, "/") == strings.Count(p, "/")+1
-}
-
-// tokenInQuery reports whether the raw query q may carry a credential: a
-// parameter whose name holds "token" in any case, or a query that does
-// not parse.
-func tokenInQuery(q string) bool {
-	if q == "" {
-		return false
-	}
-	v, err := url.ParseQuery(q)
-	if err != nil {
-		return true
-	}
-	for k := range v {
-		if strings.Contains(strings.ToLower(k), "token") {
-			return true
-		}
-	}
-	return false
 }
 
 // canonicalPath reports whether p is what http.ServeMux keeps as it is:

@@ -59,9 +59,9 @@ func TestJSONErrors(t *testing.T) {
 
 // TestJSONErrorsSubtreeRedirect: GET or HEAD of a subtree pattern's root
 // without its slash (/desk with "/desk/" registered) is still the mux's
-// redirect to the root with the slash, the query kept only if there was
-// one; nothing else changes in the path. A root whose path has an escape
-// is the same case (a token in its query is not redirected).
+// redirect to the root with the slash; nothing else changes in the path.
+// A root whose path has an escape is the same case. A request with a
+// query is not redirected at all: any parameter may be a credential.
 func TestJSONErrorsSubtreeRedirect(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/desk/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "desk") })
@@ -74,10 +74,8 @@ func TestJSONErrorsSubtreeRedirect(t *testing.T) {
 	}{
 		{"GET", "/desk", "/desk/"},
 		{"HEAD", "/desk", "/desk/"},
-		{"GET", "/desk?call=CA01", "/desk/?call=CA01"},
 		{"GET", "/a/b%20c", "/a/b%20c/"},
 		{"GET", "/page", "/page/"},
-		{"HEAD", "/page?a=1", "/page/?a=1"},
 		{"GET", "/x/abc", "/x/abc/"},
 	} {
 		r := httptest.NewRequest(tc.method, tc.target, nil)
@@ -90,7 +88,7 @@ func TestJSONErrorsSubtreeRedirect(t *testing.T) {
 			t.Errorf("%s %s: %d Location %q, want the mux's %d %q", tc.method, tc.target, w.Code, w.Header().Get("Location"), bare.Code, tc.location)
 		}
 	}
-	for _, target := range []string{"/a/b%20c?token=t", "/desk?token=t", "/page?token=t", "/x/abc?token=t"} {
+	for _, target := range []string{"/a/b%20c?token=t", "/desk?token=t", "/page?token=t", "/x/abc?token=t", "/desk?code=secret", "/desk?session=s", "/page?a=1", "/desk?"} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
 		if w.Code != http.StatusNotFound || w.Header().Get("Location") != "" {
