@@ -111,14 +111,20 @@ func ExampleNewServer() {
 	}
 
 	resp = post("/status", `{"call_id":"CA0123","caller_id":"+34911234567"}`)
-	b, _ := io.ReadAll(resp.Body)
+	var st map[string]any
+	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
-	fmt.Print(string(b))
+	// registered_at is when the credential was stored.
+	at, _ := st["registered_at"].(string)
+	_, err = time.Parse(time.RFC3339, at)
+	delete(st, "registered_at")
+	b, _ := json.Marshal(st)
+	fmt.Println(string(b), "registered_at:", err == nil)
 	// Output:
 	// 202 +34911234567
 	// started
 	// result-success
-	// {"call_id":"CA0123","call_in_progress":true,"caller_id":"+34911234567","registered":true}
+	// {"call_id":"CA0123","call_in_progress":true,"caller_id":"+34911234567","registered":true} registered_at: true
 }
 
 // The adapter keeps a register session's credential and enrolment audio;

@@ -684,35 +684,38 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principa
 		if c, e = s.checkCall(r, p, req, useRead); e == nil {
 			// Only the call's own caller is looked up: status must not
 			// tell whether an arbitrary number is registered.
+			// registered_at tells one registration from the next (a
+			// delete and a register elsewhere between two reads): the
+			// record's CreatedAt, null when not registered.
 			var registered bool
+			var registeredAt any
 			var err error
 			if c.bound {
-				registered, err = s.registered(r.Context(), c.callerID)
+				var rec credstore.Record
+				rec, err = s.getCredential(r.Context(), c.callerID)
+				switch {
+				case err == nil:
+					registered = true
+					if !rec.CreatedAt.IsZero() {
+						registeredAt = rec.CreatedAt.UTC().Format(time.RFC3339Nano)
+					}
+				case errors.Is(err, credstore.ErrNotFound):
+					err = nil
+				}
 			}
 			if err != nil {
 				e = s.internal("credential store read failed", err)
 			} else {
 				WriteJSON(w, http.StatusOK, map[string]any{
 					"call_id": req.CallID, "caller_id": c.callerID,
-					"registered": registered, "call_in_progress": c.inProgress,
+					"registered": registered, "registered_at": registeredAt,
+					"call_in_progress": c.inProgress,
 				})
 				return
 			}
 		}
 	}
 	e.write(w)
-}
-
-// registered reports whether callerID has a stored credential.
-func (s *Server) registered(ctx context.Context, callerID string) (bool, error) {
-	_, err := s.getCredential(ctx, callerID)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, credstore.ErrNotFound):
-		return false, nil
-	}
-	return false, err
 }
 
 func (s *Server) internal(msg string, err error) *Error {

@@ -774,6 +774,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m = {
         phase: 'loading', // loading | idle | starting | running | confirm | deleting
         registered: null, // true, false, or null when unknown
+        registeredAt: null, // the status's registered_at while registered
         next: 'register', // register | verify | reverify
         outcome: null, // {kind, title, cause, todo, detail}
         progress: null, // {have, need}
@@ -1427,6 +1428,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._noteCallEnded();
       const was = this.m.registered;
       this.m.registered = !!st.registered;
+      this.m.registeredAt = this.m.registered && typeof st.registered_at === 'string' ? st.registered_at : null;
       // Deleted since (by this caller's other call): what this call
       // learnt of another call's registration no longer holds.
       if (!this.m.registered) this.m.byOther = '';
@@ -1434,6 +1436,22 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (was !== true || this.m.next === 'register') this.m.next = 'verify';
       this.m.phase = 'idle';
       const o = this.m.outcome;
+      // A green card holds only for the registration it was earned under
+      // (its registered_at, learnt from the first status read after it):
+      // a delete and a register elsewhere between two reads leave
+      // registered true with another registered_at, and the card goes.
+      if (o && o.kind === 'success' && this.m.registered) {
+        if (o.regAt === undefined) o.regAt = this.m.registeredAt;
+        else if (typeof o.regAt === 'string' && this.m.registeredAt !== null && this.m.registeredAt !== o.regAt) {
+          this.m.notPerformed = false; // that note was about the earlier result
+          this._show({
+            kind: 'info', title: 'Status changed', todo: '',
+            cause: 'The caller\u2019s voice registration was deleted and registered again meanwhile, elsewhere (on another call, in another tab or by another agent). The earlier result on this page no longer applies.',
+          }, null);
+          this._scheduleRefresh();
+          return;
+        }
+      }
       if (o && o.row === ROWS.store_checking) {
         // Not registered counts only when the call's caller was looked up
         // (a call the server no longer knows answers false).
@@ -2285,6 +2303,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const at = row.kind !== 'success' ? null : when || (was && was.row === row && was.at) || new Date();
       this.m.outcome = {
         row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who, at,
+        // The registration (its registered_at) a green card was earned
+        // under: learnt from the first status read after it (_apply).
+        regAt: was && was.row === row ? was.regAt : undefined,
       };
       this._render();
       // The hidden regions say what the row shows, score included.
