@@ -402,3 +402,85 @@ func TestWidgetStatusReRegisteredBrowser(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// sameCallPage holds two widgets on one call (two tabs of one call).
+const sameCallPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>same call</title>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent id="one" call-sid="` + sameCallA + `" caller-id="` + sameCaller + `" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="two" call-sid="` + sameCallA + `" caller-id="` + sameCaller + `" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>`
+
+// TestWidgetStatusOtherCheckBrowser: two pages on the same call. While
+// the first one's check runs, the second is refused ("Another check is
+// running"); once it ended, a status read clears that card. The first
+// shows "Caller verified"; the second then checks an impostor ("Not
+// verified"): the first page's next status read replaces its green card
+// with an amber "Status changed" naming the other check's result.
+func TestWidgetStatusOtherCheckBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	e.src.set(sameCallA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: sameCaller, live: true})
+	op := e.start("/register", sameCallA, sameCaller, nil)
+	if _, msgs := e.events(op["events_url"].(string), ""); checkStream(t, msgs, op).Event != "result-success" {
+		t.Fatal("register failed")
+	}
+	// Before any check, the status says none runs and names the register.
+	code, st := e.post("/status", map[string]any{"call_id": sameCallA, "caller_id": sameCaller})
+	last, _ := st["last_operation"].(map[string]any)
+	if code != 200 || st["operation_running"] != false || last["operation_id"] != op["operation_id"] || last["operation"] != "register" || last["result"] != "result-success" {
+		t.Fatalf("status after a register: %d %v", code, st)
+	}
+	e.src.set(sameCallA, fakeCall{clips: []string{"voices/slt_3.wav"}, hold: true, ani: sameCaller, live: true})
+	site := newSite(t, e, sameCallPage, nil)
+	p := b.NewPage(320, 1400)
+	p.Goto(site.URL + "/page")
+	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	for _, w := range []string{"one", "two"} {
+		p.WaitText(sel(w, "main"), "^Authenticate User$", 10*time.Second)
+	}
+
+	// One's check waits for the call's audio; two is refused meanwhile.
+	block := make(chan struct{})
+	e.src.mu.Lock()
+	e.src.block = block
+	e.src.mu.Unlock()
+	p.Click(sel("one", "main"))
+	p.WaitText(sel("one", "ptext"), "^Starting", 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	p.Click(sel("two", "main"))
+	p.WaitText(sel("two", "otitle"), "^Another check is running$", 5*time.Second)
+	e.src.mu.Lock()
+	e.src.block = nil
+	e.src.mu.Unlock()
+	close(block)
+	p.WaitText(sel("one", "otitle"), "^Caller verified$", 20*time.Second)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	for deadline := time.Now().Add(3 * time.Second); p.Visible(sel("two", "outcome")) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p.Visible(sel("two", "outcome")) {
+		t.Errorf("two still shows %q after the other check ended", p.Text(sel("two", "otitle")))
+	}
+	if got := p.Text(sel("one", "otitle")); got != "Caller verified" {
+		t.Errorf("one's own check, the call's latest, shows %q after a status read", got)
+	}
+
+	// An impostor checked from two: one's green card goes.
+	e.src.set(sameCallA, fakeCall{clips: []string{"voices/kal_3.wav"}, hold: true, ani: sameCaller, live: true})
+	p.Click(sel("two", "main"))
+	p.WaitText(sel("two", "otitle"), "^Not verified$", 20*time.Second)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	p.WaitText(sel("one", "otitle"), "^Status changed$", 3*time.Second)
+	p.WaitText(sel("one", "ocause"), `^Another check ran on this call \(Not verified\) after the result shown here`, time.Second)
+	var green []string
+	p.Eval(`(`+greenIn+`)('one')`, &green)
+	if len(green) > 0 {
+		t.Errorf("green left after another check on the call: %q", green)
+	}
+	p.WaitText(sel("one", "alert"), `^Status changed\. Another check ran on this call \(Not verified\)`, 2*time.Second)
+	p.Screenshot("widget-fresh-other-check", "voicegate-agent#one")
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}

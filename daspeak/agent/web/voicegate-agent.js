@@ -192,6 +192,17 @@
     return d && !isNaN(d) ? d : null;
   }
 
+  // lastResultWords says what a status's last_operation found.
+  function lastResultWords(lo) {
+    switch (lo.result) {
+      case 'result-success': return lo.operation === 'register' ? 'Voice registered' : 'Caller verified';
+      case 'result-fail-score': return 'Not verified';
+      case 'result-fail-spoof': return 'Pre-recorded voice';
+      case 'error-cancelled': return 'stopped';
+      default: return 'ended without a result';
+    }
+  }
+
   // cancelledRow is the row of an error-cancelled whose cause is one of
   // CANCEL_CAUSES, or null.
   function cancelledRow(cause, kind) {
@@ -1452,6 +1463,30 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           return;
         }
       }
+      // Another check ended on this call after the one a green card is
+      // about (another tab, another agent): the card no longer says what
+      // the call's latest check found.
+      const lo = st.last_operation;
+      if (o && o.kind === 'success' && o.opId && lo && typeof lo === 'object' && typeof lo.operation_id === 'string' &&
+        lo.operation_id !== o.opId) {
+        const t = typeof lo.time === 'string' ? new Date(lo.time) : null;
+        if (t && !isNaN(t) && (!o.at || t > o.at)) {
+          this.m.notPerformed = false; // that note was about the earlier result
+          this._show({
+            kind: 'error', title: 'Status changed',
+            cause: 'Another check ran on this call (' + lastResultWords(lo) + ') after the result shown here, in another tab or by another agent. The earlier result on this page no longer applies.',
+            todo: 'Check the caller again before relying on a result.',
+          }, null);
+          this._scheduleRefresh();
+          return;
+        }
+      }
+      // "Another check is running" holds while it runs: once the service
+      // says none runs on the call, the card goes.
+      if (o && o.row === ROWS.busy && st.operation_running === false) {
+        this.m.outcome = null;
+        this._quiet();
+      }
       if (o && o.row === ROWS.store_checking) {
         // Not registered counts only when the call's caller was looked up
         // (a call the server no longer knows answers false).
@@ -2005,6 +2040,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           this.m.next = 'reverify';
           this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail, '', eventTime(ev));
         }
+        // Which operation the green card is about: a later one on the
+        // call (last_operation of a status read) replaces it (_apply).
+        this.m.outcome.opId = op.id;
       } else {
         if (kind !== 'register') this.m.next = 'reverify';
         if (reason === 'configuration') {
