@@ -1398,7 +1398,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           this._render();
           return;
         }
-        this._showAPIError(e);
+        this._showStatusError(e);
         return;
       }
       if (gen !== this._gen || seq !== this._loadSeq) return;
@@ -1603,7 +1603,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           // The service's answer changed (the call was taken from this
           // agent, the session ended): said as a status read says it.
           this.m.registered = null;
-          this._showAPIError(e);
+          this._showStatusError(e);
           return;
         }
         this._refreshFailures++;
@@ -2282,6 +2282,34 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // forgotten with its AudioHook session); the status read says so
       // (_noteCallEnded).
       if (row === ROWS.no_call && !this._op) this._load(0, true);
+    }
+
+    // _showStatusError shows the error of a status read. A card saying
+    // that an operation's result is unknown ("Check result unknown",
+    // "Registration not confirmed") stays: the error is said in it, so
+    // the agent does not lose the warning.
+    _showStatusError(e) {
+      const o = this.m.outcome;
+      const unknown = o && o.kind === 'error' && (o.title === 'Check result unknown' || o.title === 'Registration not confirmed');
+      if (!unknown) {
+        this._showAPIError(e);
+        return;
+      }
+      const reg = o.title === 'Registration not confirmed';
+      if (e.code === 'unauthenticated') {
+        // These rows say both: the result is unknown, and why.
+        this.m.notPerformed = false;
+        this._show(reg ? ROWS.signin_register : ROWS.signin_verify, e, o.detail);
+        return;
+      }
+      this._showAPIError(e);
+      const a = this.m.outcome;
+      if (!a || a === o) return;
+      this._show(Object.assign({}, o.row, {
+        title: o.title,
+        cause: o.cause + ' ' + a.title + ': ' + a.cause,
+        todo: [a.todo, o.todo].filter(Boolean).join(' '),
+      }), e, o.detail);
     }
 
     // _watchToken looks at the token every FORBIDDEN_RECHECK_MS while the
