@@ -416,6 +416,12 @@
     // The service says the call has ended (409 no_call on a status read,
     // a start or a delete: Flex answers it once the agent's reservation of
     // the call's task is wrapping or completed). Nothing can start on it.
+    // A delete refused with 409 no_call: the call ended before it.
+    delete_ended: {
+      kind: 'error', title: 'Registration not deleted',
+      cause: 'The call has ended, so the voice service refused the delete. Nothing was deleted: the caller\u2019s voice registration is still stored.',
+      todo: 'Delete it during a later call of this caller.',
+    },
     ended: {
       kind: 'info', title: 'Call ended',
       cause: 'The call has ended, so no voice check can run on it.',
@@ -2186,7 +2192,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // ---- delete ----
 
     _askDelete() {
-      if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress) return;
+      if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress || this.m.serverEnded || this._callEnded()) return;
       if (this._stale()) { this._freshDelete(); return; }
       this.m.phase = 'confirm';
       this._render();
@@ -2220,7 +2226,16 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       } catch (e) {
         if (gen !== this._gen) return;
         this.m.phase = 'idle';
-        this._showAPIError(e);
+        if (e.served && e.code === 'no_call') {
+          // Refused: the call ended (Flex: the task is wrapping up).
+          this._show(ROWS.delete_ended, e);
+          this._ended();
+        } else if (e.served) {
+          // Refused for another reason: said, and that nothing went.
+          this._showAPIError(e);
+          const a = this.m.outcome;
+          if (a) this._show(Object.assign({}, a.row, { title: 'Registration not deleted', cause: 'Nothing was deleted. ' + a.title + ': ' + a.cause }), e);
+        } else this._showAPIError(e);
         this.$('main').focus();
         return;
       }
@@ -2415,8 +2430,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // to Stop while an operation runs, and back): see the end.
       const focused = this.shadowRoot.activeElement;
       const callId = this.callId;
-      const live = this.inProgress && !!callId;
       if (callId && this._knownInProgress()) m.sawLive = true;
+      // A call seen to end offers nothing more, a delete included.
+      const live = this.inProgress && !!callId && !m.serverEnded && !this._callEnded();
       // No call, no caller: what was known of the last one is gone.
       $('caller').textContent = callId ? (this.callerId || 'Unknown number') : '\u2014';
 
