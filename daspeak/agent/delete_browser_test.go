@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +108,68 @@ func TestWidgetCancelCauseBrowser(t *testing.T) {
 	p.WaitText(sel("ocause"), `^The check ended: the caller.s voice registration was deleted\.$`, time.Second)
 	p.WaitText(sel("state"), "^Not registered$", time.Second)
 	p.WaitText(sel("alert"), `^Check ended\. The check ended: the caller.s voice registration was deleted\.$`, 2*time.Second)
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+// TestWidgetDeleteAfterCallEndedBrowser: the call ends while the agent
+// confirms a delete (Flex answers 409 no_call once the task is wrapping
+// up): the refused delete says plainly that nothing was deleted, and a
+// call that ended offers no delete.
+func TestWidgetDeleteAfterCallEndedBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	e.src.set(callA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: callerA, live: true})
+	op := e.start("/register", callA, callerA, nil)
+	if _, msgs := e.events(op["events_url"].(string), ""); checkStream(t, msgs, op).Event != "result-success" {
+		t.Fatal("the register did not succeed")
+	}
+	e.src.set(callA, fakeCall{ani: callerA, live: true, hold: true})
+	var ended atomic.Bool
+	site := newSite(t, e, deletePage, map[string]http.HandlerFunc{
+		// As Flex answers once the call's task is wrapping up.
+		"/agent/status": func(w http.ResponseWriter, r *http.Request) {
+			if ended.Load() {
+				(&Error{Status: http.StatusConflict, Code: CodeNoCall, Message: "the call has ended"}).write(w)
+				return
+			}
+			e.srv.ServeHTTP(w, r)
+		},
+	})
+	p := b.NewPage(320, 900)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#w >> #" + id }
+	p.WaitText(sel("main"), "^Authenticate User$", 10*time.Second)
+	p.Click(sel("trash"))
+	p.WaitText(sel("confirm-yes"), "^Delete$", time.Second)
+	// The call ends before the agent confirms.
+	e.src.set(callA, fakeCall{ani: callerA, live: false})
+	ended.Store(true)
+	p.Click(sel("confirm-yes"))
+	p.WaitText(sel("otitle"), "^Registration not deleted$", 10*time.Second)
+	p.WaitText(sel("ocause"), `^The call has ended, so the voice service refused the delete\. Nothing was deleted: the caller.s voice registration is still stored\.$`, time.Second)
+	p.WaitText(sel("alert"), "^Registration not deleted. ", 2*time.Second)
+	p.WaitText(sel("main"), "^Call ended$", 5*time.Second)
+	if _, err := e.mem.Get(t.Context(), callerA); err != nil {
+		t.Fatalf("the credential is gone: %v", err)
+	}
+	// No delete is offered on the call that ended, and the card stays.
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	time.Sleep(500 * time.Millisecond)
+	var trash string
+	p.Eval(`(() => { const t = document.getElementById('w').shadowRoot.getElementById('trash'); return t.hidden || t.disabled ? 'off' : 'on'; })()`, &trash)
+	if trash != "off" {
+		t.Error("the delete button is offered after the call ended")
+	}
+	if got := p.Text(sel("otitle")); got != "Registration not deleted" {
+		t.Errorf("the card changed to %q", got)
+	}
+	if p.Visible(sel("confirm")) {
+		t.Error("a delete confirmation shows after the call ended")
+	}
+	p.Screenshot("widget-delete-call-ended", "voicegate-agent#w")
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}

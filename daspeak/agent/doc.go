@@ -34,7 +34,9 @@
 //
 //	method, path                          body                                          answer
 //	GET  {base}/voicegate-agent.js        –                                             the widget (no auth)
-//	POST {base}/status                    {"call_id","caller_id"}                       200 {"call_id","caller_id","registered","call_in_progress"}
+//	POST {base}/status                    {"call_id","caller_id"}                       200 {"call_id","caller_id","registered","registered_at",
+//	                                                                                        "call_in_progress","operation_running"?,
+//	                                                                                        "last_operation"?}
 //	POST {base}/register                  {"call_id","caller_id","request_id"?,"audio_total_duration"?,
 //	                                       "authenticity_threshold"?,"model_hash"?}     202 {"operation_id","kind":"register","call_id","caller_id","events_url"}
 //	POST {base}/verify                    {"call_id","caller_id","request_id"?,"audio_total_duration"?,
@@ -46,6 +48,19 @@
 //	                                                                                        "operation_id"?,"stopped","result"?}
 //	POST {base}/stop                      {"call_id"} (best effort)                     200 {"call_id","stopped"}
 //	GET  {base}/operations/{id}/events?token=…  –                                       text/event-stream
+//
+// Status's registered_at is when the caller's credential record was
+// created (RFC 3339, UTC; null when not registered): a delete and a
+// register between two reads change it, so a page that showed a result
+// can tell the registration it was checked against from a new one. An
+// overwrite of the record keeps it. Where the operation log keeps a
+// summary per call ([oplog.CallSummarizer]: [oplog.Memory] does; a
+// cluster's log that does not answers neither field), status also says
+// whether an operation runs on the call (operation_running) and which
+// of the caller's operations on it ended last: last_operation
+// {"operation_id","operation","result","time"} (result is its terminal
+// event, time RFC 3339 UTC) or null, so that a page showing an earlier
+// result learns that another check ran on the call.
 //
 // Delete's deleted is true when the delete removed a credential record;
 // with a Store that implements credstore.Remover (the built-in ones) it

@@ -111,14 +111,25 @@ func ExampleNewServer() {
 	}
 
 	resp = post("/status", `{"call_id":"CA0123","caller_id":"+34911234567"}`)
-	b, _ := io.ReadAll(resp.Body)
+	var st map[string]any
+	json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
-	fmt.Print(string(b))
+	// registered_at is when the credential was stored; last_operation
+	// the call's operation that ended last.
+	at, _ := st["registered_at"].(string)
+	_, err = time.Parse(time.RFC3339, at)
+	last, _ := st["last_operation"].(map[string]any)
+	delete(st, "registered_at")
+	delete(st, "last_operation")
+	b, _ := json.Marshal(st)
+	fmt.Println(string(b))
+	fmt.Println("registered_at:", err == nil, "last_operation:", last["operation_id"] == op.OperationID, last["operation"], last["result"])
 	// Output:
 	// 202 +34911234567
 	// started
 	// result-success
-	// {"call_id":"CA0123","call_in_progress":true,"caller_id":"+34911234567","registered":true}
+	// {"call_id":"CA0123","call_in_progress":true,"caller_id":"+34911234567","operation_running":false,"registered":true}
+	// registered_at: true last_operation: true register result-success
 }
 
 // The adapter keeps a register session's credential and enrolment audio;

@@ -315,3 +315,172 @@ func TestWidgetStatusFreshBrowser(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// TestWidgetStatusReRegisteredBrowser: a page shows "Caller verified";
+// between two of its status reads the caller's registration is deleted
+// and registered again on another call. registered stays true, but the
+// status's registered_at changes: the green card, checked against a
+// voiceprint that no longer exists, is replaced with "Status changed".
+func TestWidgetStatusReRegisteredBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	clips := []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}
+	e.src.set(sameCallA, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	e.src.set(sameCallB, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	counter := &statusCounter{next: e.srv}
+	site := newSite(t, e, onePage, map[string]http.HandlerFunc{"/agent/status": counter.ServeHTTP})
+	registerOn := func(callID string) {
+		t.Helper()
+		op := e.start("/register", callID, sameCaller, nil)
+		_, msgs := e.events(op["events_url"].(string), "")
+		if last := checkStream(t, msgs, op); last.Event != "result-success" {
+			t.Fatalf("register on the other call ended with %s", last.Raw)
+		}
+	}
+	status := func() map[string]any {
+		t.Helper()
+		code, m := e.post("/status", map[string]any{"call_id": sameCallA, "caller_id": sameCaller})
+		if code != 200 {
+			t.Fatalf("status: %d %v", code, m)
+		}
+		return m
+	}
+	if st := status(); st["registered_at"] != nil {
+		t.Errorf("registered_at %v before any register, want null", st["registered_at"])
+	}
+	registerOn(sameCallA)
+	first, _ := status()["registered_at"].(string)
+	if at, err := time.Parse(time.RFC3339Nano, first); err != nil || at.Location() != time.UTC || time.Since(at) > time.Minute {
+		t.Fatalf("registered_at %q (%v), want the record's creation time in UTC", first, err)
+	}
+
+	p := b.NewPage(320, 900)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#two >> #" + id }
+	p.WaitText(sel("main"), "^Authenticate User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 20*time.Second)
+	// The status read that follows the result.
+	n := counter.count()
+	deadline := time.Now().Add(5 * time.Second)
+	for counter.count() == n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Deleted and registered again elsewhere, within one refresh period.
+	if code, m := e.post("/delete", map[string]any{"call_id": sameCallA, "caller_id": sameCaller}); code != 200 || m["deleted"] != true {
+		t.Fatalf("delete on the other call: %d %v", code, m)
+	}
+	registerOn(sameCallA)
+	second, _ := status()["registered_at"].(string)
+	if second == "" || second == first {
+		t.Fatalf("registered_at after a delete and a register: %q, was %q", second, first)
+	}
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	p.WaitText(sel("otitle"), "^Status changed$", 3*time.Second)
+	p.WaitText(sel("ocause"), `^The caller.s voice registration was deleted and registered again meanwhile, elsewhere`, time.Second)
+	p.WaitText(sel("state"), "^Voice registered$", time.Second)
+	var green []string
+	p.Eval(`(`+greenIn+`)('two')`, &green)
+	if len(green) > 0 {
+		t.Errorf("green left after the registration was replaced elsewhere: %q", green)
+	}
+	p.Screenshot("widget-fresh-reregistered-elsewhere", "voicegate-agent#two")
+
+	// A check on the new registration is green again, and a later read
+	// of the same registration keeps it.
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 20*time.Second)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	time.Sleep(time.Second)
+	if got := p.Text(sel("otitle")); got != "Caller verified" {
+		t.Errorf("after a read of the same registration the card is %q", got)
+	}
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+// sameCallPage holds two widgets on one call (two tabs of one call).
+const sameCallPage = `<!doctype html><html lang="en"><meta charset="utf-8"><title>same call</title>
+<script src="/agent/voicegate-agent.js"></script>
+<voicegate-agent id="one" call-sid="` + sameCallA + `" caller-id="` + sameCaller + `" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>
+<voicegate-agent id="two" call-sid="` + sameCallA + `" caller-id="` + sameCaller + `" security-token="` + testToken + `" call-in-progress="true"></voicegate-agent>`
+
+// TestWidgetStatusOtherCheckBrowser: two pages on the same call. While
+// the first one's check runs, the second is refused ("Another check is
+// running"); once it ended, a status read clears that card. The first
+// shows "Caller verified"; the second then checks an impostor ("Not
+// verified"): the first page's next status read replaces its green card
+// with an amber "Status changed" naming the other check's result.
+func TestWidgetStatusOtherCheckBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	e.src.set(sameCallA, fakeCall{clips: []string{"voices/slt_1.wav", "voices/slt_2.wav"}, ani: sameCaller, live: true})
+	op := e.start("/register", sameCallA, sameCaller, nil)
+	if _, msgs := e.events(op["events_url"].(string), ""); checkStream(t, msgs, op).Event != "result-success" {
+		t.Fatal("register failed")
+	}
+	// Before any check, the status says none runs and names the register.
+	code, st := e.post("/status", map[string]any{"call_id": sameCallA, "caller_id": sameCaller})
+	last, _ := st["last_operation"].(map[string]any)
+	if code != 200 || st["operation_running"] != false || last["operation_id"] != op["operation_id"] || last["operation"] != "register" || last["result"] != "result-success" {
+		t.Fatalf("status after a register: %d %v", code, st)
+	}
+	e.src.set(sameCallA, fakeCall{clips: []string{"voices/slt_3.wav"}, hold: true, ani: sameCaller, live: true})
+	site := newSite(t, e, sameCallPage, nil)
+	p := b.NewPage(320, 1400)
+	p.Goto(site.URL + "/page")
+	sel := func(w, id string) string { return "voicegate-agent#" + w + " >> #" + id }
+	for _, w := range []string{"one", "two"} {
+		p.WaitText(sel(w, "main"), "^Authenticate User$", 10*time.Second)
+	}
+
+	// One's check waits for the call's audio; two is refused meanwhile.
+	block := make(chan struct{})
+	e.src.mu.Lock()
+	e.src.block = block
+	e.src.mu.Unlock()
+	p.Click(sel("one", "main"))
+	p.WaitText(sel("one", "ptext"), "^Starting", 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	p.Click(sel("two", "main"))
+	p.WaitText(sel("two", "otitle"), "^Another check is running$", 5*time.Second)
+	e.src.mu.Lock()
+	e.src.block = nil
+	e.src.mu.Unlock()
+	close(block)
+	p.WaitText(sel("one", "otitle"), "^Caller verified$", 20*time.Second)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	for deadline := time.Now().Add(3 * time.Second); p.Visible(sel("two", "outcome")) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p.Visible(sel("two", "outcome")) {
+		t.Errorf("two still shows %q after the other check ended", p.Text(sel("two", "otitle")))
+	}
+	if got := p.Text(sel("one", "otitle")); got != "Caller verified" {
+		t.Errorf("one's own check, the call's latest, shows %q after a status read", got)
+	}
+
+	// An impostor checked from two: one's green card goes.
+	e.src.set(sameCallA, fakeCall{clips: []string{"voices/kal_3.wav"}, hold: true, ani: sameCaller, live: true})
+	p.Click(sel("two", "main"))
+	p.WaitText(sel("two", "otitle"), "^Not verified$", 20*time.Second)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	p.WaitText(sel("one", "otitle"), "^Status changed$", 3*time.Second)
+	p.WaitText(sel("one", "ocause"), `^Another check ran on this call \(Not verified\) after the result shown here`, time.Second)
+	var green []string
+	p.Eval(`(`+greenIn+`)('one')`, &green)
+	if len(green) > 0 {
+		t.Errorf("green left after another check on the call: %q", green)
+	}
+	p.WaitText(sel("one", "alert"), `^Status changed\. Another check ran on this call \(Not verified\)`, 2*time.Second)
+	p.Screenshot("widget-fresh-other-check", "voicegate-agent#one")
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}

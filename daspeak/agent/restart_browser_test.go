@@ -305,3 +305,79 @@ func TestWidgetRestartRegisterBrowser(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// TestWidgetRestartUnknownKeptBrowser: after a restart mid-check the
+// widget says "Check result unknown"; a later status read refused (the
+// service no longer accepts the agent's sign-in, or the agent may no
+// longer act on the call) must not drop that warning: the card keeps
+// its title and says the sign-in problem too.
+func TestWidgetRestartUnknownKeptBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	clips := []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}
+	call := fakeCall{clips: clips, hold: true, ani: restartCaller, live: true}
+	var first *env
+	newServer := func(token string) *env {
+		e := newEnv(t, func(o *Options, src *fakeSource) {
+			o.Source = infoSource{src}
+			o.Verify = &daspeak.Config{AudioTotalDuration: 30 * time.Second}
+			if first != nil {
+				o.Store = first.store
+			}
+			if token != testToken {
+				auth, err := NewDevAuthenticator(token)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Authenticator = auth
+			}
+		})
+		e.src.set(restartCall, call)
+		return e
+	}
+	first = newServer(testToken)
+	site := &swapSite{srv: first.srv}
+	hs := httptest.NewServer(site)
+	defer hs.Close()
+
+	p := b.NewPage(320, 900)
+	p.Goto(hs.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#w >> #" + id }
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Voice registered$", 30*time.Second)
+	p.WaitText(sel("main"), "^Authenticate User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("ptext"), `^Voice collected: [1-9][0-9]*\.[0-9] s of 30\.0 s$`, 20*time.Second)
+
+	// A restart that keeps the sign-in: the result is unknown.
+	site.set(newServer(testToken).srv, false)
+	hs.CloseClientConnections()
+	p.WaitText(sel("otitle"), "^Check result unknown$", 15*time.Second)
+	p.WaitText(sel("main"), "^Re-Authenticate User$", 10*time.Second)
+
+	// Another restart drops the sign-in; the next status read (on focus)
+	// is refused.
+	site.set(newServer("another-token").srv, false)
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	p.WaitText(sel("ocause"), `^The voice service no longer accepts your sign-in, so this check.s result cannot be read\.$`, 5*time.Second)
+	p.WaitText(sel("otitle"), "^Check result unknown$", time.Second)
+	p.WaitText(sel("otodo"), `^The caller was not verified\. Reload the page or sign in again, then check again\.$`, time.Second)
+	p.WaitText(sel("alert"), "^Check result unknown. ", 2*time.Second)
+	// It stays so: later reads do not replace it.
+	time.Sleep(2200 * time.Millisecond)
+	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
+	time.Sleep(time.Second)
+	if got := p.Text(sel("otitle")); got != "Check result unknown" {
+		t.Errorf("a later refused read shows %q", got)
+	}
+	var greens []string
+	p.Eval(`(`+greenIn+`)('w')`, &greens)
+	if len(greens) > 0 {
+		t.Errorf("green shows: %q", greens)
+	}
+	p.Screenshot("widget-restart-unknown-signin", "voicegate-agent#w")
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}

@@ -682,18 +682,37 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principa
 		if c, e = s.checkCall(r, p, req, useRead); e == nil {
 			// Only the call's own caller is looked up: status must not
 			// tell whether an arbitrary number is registered.
+			// registered_at tells one registration from the next (a
+			// delete and a register elsewhere between two reads): the
+			// record's CreatedAt, null when not registered.
 			var registered bool
+			var registeredAt any
 			var err error
 			if c.bound {
-				registered, err = s.registered(r.Context(), c.callerID)
+				var rec credstore.Record
+				rec, err = s.getCredential(r.Context(), c.callerID)
+				switch {
+				case err == nil:
+					registered = true
+					if !rec.CreatedAt.IsZero() {
+						registeredAt = rec.CreatedAt.UTC().Format(time.RFC3339Nano)
+					}
+				case errors.Is(err, credstore.ErrNotFound):
+					err = nil
+				}
 			}
 			if err != nil {
 				e = s.internal("credential store read failed", err)
 			} else {
-				WriteJSON(w, http.StatusOK, map[string]any{
+				out := map[string]any{
 					"call_id": req.CallID, "caller_id": c.callerID,
-					"registered": registered, "call_in_progress": c.inProgress,
-				})
+					"registered": registered, "registered_at": registeredAt,
+					"call_in_progress": c.inProgress,
+				}
+				if c.bound {
+					s.callSummary(r.Context(), req.CallID, c.callerID, out)
+				}
+				WriteJSON(w, http.StatusOK, out)
 				return
 			}
 		}
@@ -701,16 +720,31 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request, p Principa
 	e.write(w)
 }
 
-// registered reports whether callerID has a stored credential.
-func (s *Server) registered(ctx context.Context, callerID string) (bool, error) {
-	_, err := s.getCredential(ctx, callerID)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, credstore.ErrNotFound):
-		return false, nil
+// callSummary adds to a status answer out whether an operation runs on
+// callID ("operation_running") and the caller's operation on it that
+// ended last ("last_operation", null when none is kept), when the
+// operation log keeps a summary per call ([oplog.CallSummarizer]; a
+// Memory does, a cluster's log may not: then neither is answered). A
+// page that shows an earlier result learns that another check ran.
+func (s *Server) callSummary(ctx context.Context, callID, callerID string, out map[string]any) {
+	cs, ok := s.ops.(oplog.CallSummarizer)
+	if !ok {
+		return
 	}
-	return false, err
+	running, op, rec, ok, err := cs.CallSummary(ctx, callID)
+	if err != nil {
+		s.log.Warn("agent: reading the call's operations failed", "err", err)
+		return
+	}
+	out["operation_running"] = running > 0
+	var last any
+	if ok && op.CallerID == callerID {
+		last = map[string]any{
+			"operation_id": op.ID, "operation": op.Kind, "result": rec.Type,
+			"time": op.Ended.UTC().Format(time.RFC3339Nano),
+		}
+	}
+	out["last_operation"] = last
 }
 
 func (s *Server) internal(msg string, err error) *Error {

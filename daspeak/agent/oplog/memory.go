@@ -41,6 +41,17 @@ type Memory struct {
 	// claimedOps counts, by operation id, the kept claims that name it
 	// (Request.OpID): prune keeps those operations.
 	claimedOps map[string]int
+	// calls summarises, by call id, the kept operations of the call
+	// (CallSummary): an entry goes with the call's last kept operation.
+	calls map[string]*memCall
+}
+
+// memCall is a call's summary: its kept operations, those that have not
+// ended, and the id of the one that ended last ("" when it was pruned or
+// none ended).
+type memCall struct {
+	ops, running int
+	last         string
 }
 
 // subjectKey is the key of r's (call, subject) in Memory.subjReqs.
@@ -81,7 +92,7 @@ func NewMemory(retain time.Duration, maxOps int) *Memory {
 	return &Memory{
 		retain: retain, reqRetain: max(retain, MinRequestRetain), maxOps: maxOps, now: time.Now,
 		ops: map[string]*memOp{}, reqs: map[string]memReq{}, callReqs: map[string][]time.Time{},
-		subjReqs: map[string][]time.Time{}, claimedOps: map[string]int{},
+		subjReqs: map[string][]time.Time{}, claimedOps: map[string]int{}, calls: map[string]*memCall{},
 	}
 }
 
@@ -109,6 +120,13 @@ func (m *Memory) Create(ctx context.Context, op Op) error {
 	}
 	m.ops[op.ID] = &memOp{op: op, wake: make(chan struct{})}
 	m.order = append(m.order, op.ID)
+	c := m.calls[op.CallID]
+	if c == nil {
+		c = &memCall{}
+		m.calls[op.CallID] = c
+	}
+	c.ops++
+	c.running++
 	return nil
 }
 
@@ -126,6 +144,13 @@ func (m *Memory) prune() {
 		}
 		if o.op.Done && m.claimedOps[id] == 0 && (now.Sub(o.op.Ended) >= m.retain || over > 0) {
 			delete(m.ops, id)
+			if c := m.calls[o.op.CallID]; c != nil {
+				if c.ops--; c.ops == 0 {
+					delete(m.calls, o.op.CallID)
+				} else if c.last == id {
+					c.last = ""
+				}
+			}
 			over--
 			continue
 		}
@@ -172,6 +197,10 @@ func (m *Memory) Append(ctx context.Context, id string, rec Record) error {
 	if rec.Terminal {
 		o.op.Done = true
 		o.op.Ended = m.now()
+		if c := m.calls[o.op.CallID]; c != nil {
+			c.running--
+			c.last = id
+		}
 	}
 	close(o.wake)
 	o.wake = make(chan struct{})
@@ -220,6 +249,29 @@ func (m *Memory) Running(ctx context.Context, callID string) ([]Op, error) {
 		}
 	}
 	return out, nil
+}
+
+// CallSummary implements CallSummarizer: its cost does not grow with
+// the number of operations kept.
+func (m *Memory) CallSummary(ctx context.Context, callID string) (int, Op, Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, Op{}, Record{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.calls[callID]
+	if c == nil {
+		return 0, Op{}, Record{}, false, nil
+	}
+	o, ok := m.ops[c.last]
+	if !ok || len(o.recs) == 0 {
+		return c.running, Op{}, Record{}, false, nil
+	}
+	op := o.op
+	op.Spec = append([]byte(nil), op.Spec...)
+	rec := o.recs[len(o.recs)-1]
+	rec.Data = append([]byte(nil), rec.Data...)
+	return c.running, op, rec, true, nil
 }
 
 // ClaimRequest implements Log. Claims are kept max(retain,

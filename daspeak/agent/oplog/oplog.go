@@ -139,6 +139,16 @@ type Log interface {
 	HeldRequest(ctx context.Context, callID, id string) (held Request, ok bool, err error)
 }
 
+// CallSummarizer is optionally implemented by a Log that keeps, per
+// call, how many of its operations run and which ended last, so that a
+// status read can tell without scanning every operation.
+type CallSummarizer interface {
+	// CallSummary returns the number of callID's operations that have
+	// not ended and the one that ended last, with its terminal record
+	// (ok false when none that ended is kept), as far as this node knows.
+	CallSummary(ctx context.Context, callID string) (running int, last Op, terminal Record, ok bool, err error)
+}
+
 // Locator is optionally implemented by a Log whose Route first finds the
 // node holding a call: Holder is that step alone (ErrNoRoute when no node
 // holds it). The agent server uses it to find the node before it builds

@@ -200,3 +200,39 @@ func TestMemoryKeepsClaimedOps(t *testing.T) {
 		t.Fatalf("claimedOps after expiry: %v", m.claimedOps)
 	}
 }
+
+// TestMemoryCallSummary checks a call's summary: its running operations,
+// the one that ended last with its terminal record, other calls apart,
+// and nothing once the call's operations are pruned.
+func TestMemoryCallSummary(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	m := NewMemory(time.Minute, 100)
+	m.now = func() time.Time { return now }
+	check := func(call string, running int, last, typ string) {
+		t.Helper()
+		n, op, r, ok, err := m.CallSummary(ctx, call)
+		if err != nil || n != running || ok != (last != "") || op.ID != last || r.Type != typ || (ok && !r.Terminal) {
+			t.Errorf("CallSummary(%s) = %d %q %q %v %v, want %d %q %q", call, n, op.ID, r.Type, ok, err, running, last, typ)
+		}
+	}
+	check("CA1", 0, "", "")
+	m.Create(ctx, Op{ID: "a", CallID: "CA1"})
+	m.Create(ctx, Op{ID: "b", CallID: "CA1"})
+	m.Create(ctx, Op{ID: "x", CallID: "CA2"})
+	check("CA1", 2, "", "")
+	m.Append(ctx, "b", rec(1, "result-fail-score", true))
+	now = now.Add(time.Second)
+	check("CA1", 1, "b", "result-fail-score")
+	m.Append(ctx, "a", rec(1, "started", false))
+	m.Append(ctx, "a", rec(2, "result-success", true))
+	check("CA1", 0, "a", "result-success")
+	check("CA2", 1, "", "")
+	// Pruned: the call's summary goes with its operations.
+	now = now.Add(2 * time.Minute)
+	m.Create(ctx, Op{ID: "y", CallID: "CA3"})
+	check("CA1", 0, "", "")
+	if len(m.calls) != 2 {
+		t.Errorf("%d call summaries kept, want 2 (CA2, CA3)", len(m.calls))
+	}
+}

@@ -192,6 +192,17 @@
     return d && !isNaN(d) ? d : null;
   }
 
+  // lastResultWords says what a status's last_operation found.
+  function lastResultWords(lo) {
+    switch (lo.result) {
+      case 'result-success': return lo.operation === 'register' ? 'Voice registered' : 'Caller verified';
+      case 'result-fail-score': return 'Not verified';
+      case 'result-fail-spoof': return 'Pre-recorded voice';
+      case 'error-cancelled': return 'stopped';
+      default: return 'ended without a result';
+    }
+  }
+
   // cancelledRow is the row of an error-cancelled whose cause is one of
   // CANCEL_CAUSES, or null.
   function cancelledRow(cause, kind) {
@@ -419,6 +430,12 @@
     // The service says the call has ended (409 no_call on a status read,
     // a start or a delete: Flex answers it once the agent's reservation of
     // the call's task is wrapping or completed). Nothing can start on it.
+    // A delete refused with 409 no_call: the call ended before it.
+    delete_ended: {
+      kind: 'error', title: 'Registration not deleted',
+      cause: 'The call has ended, so the voice service refused the delete. Nothing was deleted: the caller\u2019s voice registration is still stored.',
+      todo: 'Delete it during a later call of this caller.',
+    },
     ended: {
       kind: 'info', title: 'Call ended',
       cause: 'The call has ended, so no voice check can run on it.',
@@ -788,6 +805,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this.m = {
         phase: 'loading', // loading | idle | starting | running | confirm | deleting
         registered: null, // true, false, or null when unknown
+        registeredAt: null, // the status's registered_at while registered
         next: 'register', // register | verify | reverify
         outcome: null, // {kind, title, cause, todo, detail}
         progress: null, // {have, need}
@@ -1400,7 +1418,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           this._render();
           return;
         }
-        this._showAPIError(e);
+        this._showStatusError(e);
         return;
       }
       if (gen !== this._gen || seq !== this._loadSeq) return;
@@ -1441,6 +1459,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       this._noteCallEnded();
       const was = this.m.registered;
       this.m.registered = !!st.registered;
+      this.m.registeredAt = this.m.registered && typeof st.registered_at === 'string' ? st.registered_at : null;
       // Deleted since (by this caller's other call): what this call
       // learnt of another call's registration no longer holds.
       if (!this.m.registered) this.m.byOther = '';
@@ -1448,6 +1467,46 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       else if (was !== true || this.m.next === 'register') this.m.next = 'verify';
       this.m.phase = 'idle';
       const o = this.m.outcome;
+      // A green card holds only for the registration it was earned under
+      // (its registered_at, learnt from the first status read after it):
+      // a delete and a register elsewhere between two reads leave
+      // registered true with another registered_at, and the card goes.
+      if (o && o.kind === 'success' && this.m.registered) {
+        if (o.regAt === undefined) o.regAt = this.m.registeredAt;
+        else if (typeof o.regAt === 'string' && this.m.registeredAt !== null && this.m.registeredAt !== o.regAt) {
+          this.m.notPerformed = false; // that note was about the earlier result
+          this._show({
+            kind: 'info', title: 'Status changed', todo: '',
+            cause: 'The caller\u2019s voice registration was deleted and registered again meanwhile, elsewhere (on another call, in another tab or by another agent). The earlier result on this page no longer applies.',
+          }, null);
+          this._scheduleRefresh();
+          return;
+        }
+      }
+      // Another check ended on this call after the one a green card is
+      // about (another tab, another agent): the card no longer says what
+      // the call's latest check found.
+      const lo = st.last_operation;
+      if (o && o.kind === 'success' && o.opId && lo && typeof lo === 'object' && typeof lo.operation_id === 'string' &&
+        lo.operation_id !== o.opId) {
+        const t = typeof lo.time === 'string' ? new Date(lo.time) : null;
+        if (t && !isNaN(t) && (!o.at || t > o.at)) {
+          this.m.notPerformed = false; // that note was about the earlier result
+          this._show({
+            kind: 'error', title: 'Status changed',
+            cause: 'Another check ran on this call (' + lastResultWords(lo) + ') after the result shown here, in another tab or by another agent. The earlier result on this page no longer applies.',
+            todo: 'Check the caller again before relying on a result.',
+          }, null);
+          this._scheduleRefresh();
+          return;
+        }
+      }
+      // "Another check is running" holds while it runs: once the service
+      // says none runs on the call, the card goes.
+      if (o && o.row === ROWS.busy && st.operation_running === false) {
+        this.m.outcome = null;
+        this._quiet();
+      }
       if (o && o.row === ROWS.store_checking) {
         // Not registered counts only when the call's caller was looked up
         // (a call the server no longer knows answers false).
@@ -1564,7 +1623,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           // The service's answer changed (the call was taken from this
           // agent, the session ended): said as a status read says it.
           this.m.registered = null;
-          this._showAPIError(e);
+          this._showStatusError(e);
           return;
         }
         this._refreshFailures++;
@@ -2004,6 +2063,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           this.m.next = 'reverify';
           this._show({ kind: 'success', title: 'Caller verified', cause: 'The voice matches the registered caller.', todo: '' }, null, detail, '', eventTime(ev));
         }
+        // Which operation the green card is about: a later one on the
+        // call (last_operation of a status read) replaces it (_apply).
+        this.m.outcome.opId = op.id;
       } else {
         if (kind !== 'register') this.m.next = 'reverify';
         if (reason === 'configuration') {
@@ -2162,7 +2224,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
     // ---- delete ----
 
     _askDelete() {
-      if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress) return;
+      if (this.m.phase !== 'idle' || !this.m.registered || !this.inProgress || this.m.serverEnded || this._callEnded()) return;
       if (this._stale()) { this._freshDelete(); return; }
       this.m.phase = 'confirm';
       this._render();
@@ -2196,7 +2258,16 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       } catch (e) {
         if (gen !== this._gen) return;
         this.m.phase = 'idle';
-        this._showAPIError(e);
+        if (e.served && e.code === 'no_call') {
+          // Refused: the call ended (Flex: the task is wrapping up).
+          this._show(ROWS.delete_ended, e);
+          this._ended();
+        } else if (e.served) {
+          // Refused for another reason: said, and that nothing went.
+          this._showAPIError(e);
+          const a = this.m.outcome;
+          if (a) this._show(Object.assign({}, a.row, { title: 'Registration not deleted', cause: 'Nothing was deleted. ' + a.title + ': ' + a.cause }), e);
+        } else this._showAPIError(e);
         this.$('main').focus();
         return;
       }
@@ -2265,6 +2336,34 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       if (row === ROWS.no_call && !this._op) this._load(0, true);
     }
 
+    // _showStatusError shows the error of a status read. A card saying
+    // that an operation's result is unknown ("Check result unknown",
+    // "Registration not confirmed") stays: the error is said in it, so
+    // the agent does not lose the warning.
+    _showStatusError(e) {
+      const o = this.m.outcome;
+      const unknown = o && o.kind === 'error' && (o.title === 'Check result unknown' || o.title === 'Registration not confirmed');
+      if (!unknown) {
+        this._showAPIError(e);
+        return;
+      }
+      const reg = o.title === 'Registration not confirmed';
+      if (e.code === 'unauthenticated') {
+        // These rows say both: the result is unknown, and why.
+        this.m.notPerformed = false;
+        this._show(reg ? ROWS.signin_register : ROWS.signin_verify, e, o.detail);
+        return;
+      }
+      this._showAPIError(e);
+      const a = this.m.outcome;
+      if (!a || a === o) return;
+      this._show(Object.assign({}, o.row, {
+        title: o.title,
+        cause: o.cause + ' ' + a.title + ': ' + a.cause,
+        todo: [a.todo, o.todo].filter(Boolean).join(' '),
+      }), e, o.detail);
+    }
+
     // _watchToken looks at the token every FORBIDDEN_RECHECK_MS while the
     // agent is refused on the call (403): a token other than the one
     // refused (a new getTemporaryToken result) is tried with a status
@@ -2322,6 +2421,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       const at = row.kind !== 'success' ? null : when || (was && was.row === row && was.at) || new Date();
       this.m.outcome = {
         row, kind: row.kind, title: row.title, cause: w.cause, todo: w.todo, detail: detail || '', who, at,
+        // The registration (its registered_at) a green card was earned
+        // under: learnt from the first status read after it (_apply).
+        regAt: was && was.row === row ? was.regAt : undefined,
       };
       this._render();
       // The hidden regions say what the row shows, score included.
@@ -2365,8 +2467,9 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // to Stop while an operation runs, and back): see the end.
       const focused = this.shadowRoot.activeElement;
       const callId = this.callId;
-      const live = this.inProgress && !!callId;
       if (callId && this._knownInProgress()) m.sawLive = true;
+      // A call seen to end offers nothing more, a delete included.
+      const live = this.inProgress && !!callId && !m.serverEnded && !this._callEnded();
       // No call, no caller: what was known of the last one is gone.
       $('caller').textContent = callId ? (this.callerId || 'Unknown number') : '\u2014';
 
