@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,6 +399,106 @@ func TestWidgetStatusReRegisteredBrowser(t *testing.T) {
 	if got := p.Text(sel("otitle")); got != "Caller verified" {
 		t.Errorf("after a read of the same registration the card is %q", got)
 	}
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
+
+// failingStatus answers /agent/status 503 while fail is set (a service
+// restarting, a proxy's error), and passes everything else on.
+type failingStatus struct {
+	next http.Handler
+	fail atomic.Bool
+	n    atomic.Int64 // the reads answered by the service
+}
+
+func (f *failingStatus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/agent/status" {
+		if f.fail.Load() {
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		defer f.n.Add(1)
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+// TestWidgetStatusReRegisteredUnanchoredBrowser: the status reads after
+// a green result fail (503); meanwhile the caller is deleted and
+// registered again elsewhere, so the first read that works already
+// names the new registration. Its registered_at is after the result's
+// time: the green card gives way to "Status changed". The control: the
+// same failed reads with no new registration leave the green card.
+func TestWidgetStatusReRegisteredUnanchoredBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, func(o *Options, src *fakeSource) { o.Source = infoSource{src} })
+	clips := []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}
+	e.src.set(sameCallA, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	e.src.set(sameCallB, fakeCall{clips: clips, hold: true, ani: sameCaller, live: true})
+	fs := &failingStatus{next: e.srv}
+	site := newSite(t, e, onePage, map[string]http.HandlerFunc{"/agent/status": fs.ServeHTTP})
+	registerOn := func(callID string) {
+		t.Helper()
+		op := e.start("/register", callID, sameCaller, nil)
+		_, msgs := e.events(op["events_url"].(string), "")
+		if last := checkStream(t, msgs, op); last.Event != "result-success" {
+			t.Fatalf("register on the other call ended with %s", last.Raw)
+		}
+	}
+	registerOn(sameCallA)
+
+	p := b.NewPage(320, 900)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#two >> #" + id }
+	p.WaitText(sel("main"), "^Authenticate User$", 10*time.Second)
+	// worked waits for a status read the service answered after n.
+	worked := func(n int64, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for fs.n.Load() == n {
+			if time.Now().After(deadline) {
+				t.Fatal("no status read went through")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Control: failed reads after the result, then a read of the same
+	// registration: the card stays green.
+	fs.fail.Store(true)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 20*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	n := fs.n.Load()
+	fs.fail.Store(false)
+	worked(n, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if got := p.Text(sel("otitle")); got != "Caller verified" {
+		t.Fatalf("after failed reads and a read of the same registration the card is %q", got)
+	}
+
+	// Failed reads after the result; meanwhile a delete and a register
+	// elsewhere; the first read that works names the new registration.
+	fs.fail.Store(true)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Caller verified$", 20*time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	if code, m := e.post("/delete", map[string]any{"call_id": sameCallA, "caller_id": sameCaller}); code != 200 || m["deleted"] != true {
+		t.Fatalf("delete on the other call: %d %v", code, m)
+	}
+	registerOn(sameCallA)
+	if got := p.Text(sel("otitle")); got != "Caller verified" {
+		t.Fatalf("while the reads fail the card is %q", got)
+	}
+	fs.fail.Store(false)
+	p.WaitText(sel("otitle"), "^Status changed$", 20*time.Second)
+	p.WaitText(sel("ocause"), `^The caller.s voice registration was deleted and registered again meanwhile, elsewhere`, time.Second)
+	var green []string
+	p.Eval(`(`+greenIn+`)('two')`, &green)
+	if len(green) > 0 {
+		t.Errorf("green left after the registration was replaced elsewhere: %q", green)
+	}
+	p.Screenshot("widget-fresh-reregistered-unanchored", "voicegate-agent#two")
 	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("page errors: %q", errs)
 	}

@@ -36,7 +36,9 @@ func (w retimeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func TestWidgetSuccessTimeIsServers(t *testing.T) {
 	b := browsertest.Start(t)
 	e, _ := registeredOnPage(t, "voices/slt_3.wav")
-	const at = "2026-01-02T03:04:05Z"
+	// The server's clock 3 h ahead of the browser's: after the
+	// registration (its registered_at), as a result's time always is.
+	at := time.Now().UTC().Add(3 * time.Hour).Truncate(time.Second).Format(time.RFC3339)
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/page":

@@ -1471,9 +1471,15 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
       // (its registered_at, learnt from the first status read after it):
       // a delete and a register elsewhere between two reads leave
       // registered true with another registered_at, and the card goes.
+      // Until that anchor is known (the reads after the result failed), a
+      // registered_at at or after the result's time + 1 s (that time is in
+      // whole seconds) is a registration made after the result: not the
+      // one it was earned under.
       if (o && o.kind === 'success' && this.m.registered) {
-        if (o.regAt === undefined) o.regAt = this.m.registeredAt;
-        else if (typeof o.regAt === 'string' && this.m.registeredAt !== null && this.m.registeredAt !== o.regAt) {
+        const reg = this.m.registeredAt !== null ? new Date(this.m.registeredAt) : null;
+        const later = o.regAt === undefined && o.evAt && reg && !isNaN(reg) && reg.getTime() >= o.evAt.getTime() + 1000;
+        if (o.regAt === undefined && !later) o.regAt = this.m.registeredAt;
+        else if (later || (typeof o.regAt === 'string' && this.m.registeredAt !== null && this.m.registeredAt !== o.regAt)) {
           this.m.notPerformed = false; // that note was about the earlier result
           this._show({
             kind: 'info', title: 'Status changed', todo: '',
@@ -2424,6 +2430,8 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         // The registration (its registered_at) a green card was earned
         // under: learnt from the first status read after it (_apply).
         regAt: was && was.row === row ? was.regAt : undefined,
+        // The server's time of the result (its event's "time"), if known.
+        evAt: row.kind !== 'success' ? null : when || (was && was.row === row && was.evAt) || null,
       };
       this._render();
       // The hidden regions say what the row shows, score included.
