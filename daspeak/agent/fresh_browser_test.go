@@ -381,6 +381,8 @@ func TestWidgetStatusReRegisteredBrowser(t *testing.T) {
 	p.Eval(`window.dispatchEvent(new Event('focus'))`, nil)
 	p.WaitText(sel("otitle"), "^Status changed$", 3*time.Second)
 	p.WaitText(sel("ocause"), `^The caller.s voice registration was deleted and registered again meanwhile, elsewhere`, time.Second)
+	p.WaitText(sel("otodo"), `^Check the caller again before relying on a result\.$`, time.Second)
+	p.WaitText(sel("alert"), `^Status changed\. The caller.s voice registration was deleted and registered again meanwhile.*Check the caller again`, 2*time.Second)
 	p.WaitText(sel("state"), "^Voice registered$", time.Second)
 	var green []string
 	p.Eval(`(`+greenIn+`)('two')`, &green)
@@ -493,6 +495,8 @@ func TestWidgetStatusReRegisteredUnanchoredBrowser(t *testing.T) {
 	fs.fail.Store(false)
 	p.WaitText(sel("otitle"), "^Status changed$", 20*time.Second)
 	p.WaitText(sel("ocause"), `^The caller.s voice registration was deleted and registered again meanwhile, elsewhere`, time.Second)
+	p.WaitText(sel("otodo"), `^Check the caller again before relying on a result\.$`, time.Second)
+	p.WaitText(sel("alert"), `^Status changed\. The caller.s voice registration was deleted and registered again meanwhile.*Check the caller again`, 2*time.Second)
 	var green []string
 	p.Eval(`(`+greenIn+`)('two')`, &green)
 	if len(green) > 0 {

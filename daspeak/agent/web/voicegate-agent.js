@@ -1481,9 +1481,11 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (o.regAt === undefined && !later) o.regAt = this.m.registeredAt;
         else if (later || (typeof o.regAt === 'string' && this.m.registeredAt !== null && this.m.registeredAt !== o.regAt)) {
           this.m.notPerformed = false; // that note was about the earlier result
+          // The voiceprint may be another one: amber, said assertively.
           this._show({
-            kind: 'info', title: 'Status changed', todo: '',
+            kind: 'error', title: 'Status changed',
             cause: 'The caller\u2019s voice registration was deleted and registered again meanwhile, elsewhere (on another call, in another tab or by another agent). The earlier result on this page no longer applies.',
+            todo: 'Check the caller again before relying on a result.',
           }, null);
           this._scheduleRefresh();
           return;
