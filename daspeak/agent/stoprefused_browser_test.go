@@ -156,3 +156,40 @@ func TestWidgetStopRefusedBrowser(t *testing.T) {
 		t.Errorf("page errors: %q", errs)
 	}
 }
+
+// TestWidgetStopUnavailableBrowser: Stop is answered 503 while the
+// check's stream is up: the widget says the Stop did not go through, why,
+// and that the check still runs, not a start refusal ("nothing was
+// done").
+func TestWidgetStopUnavailableBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	clips := []string{"voices/slt_1.wav", "voices/slt_2.wav", "voices/slt_3.wav"}
+	e := newEnv(t, func(o *Options, src *fakeSource) {
+		o.Source = infoSource{src}
+		o.Verify = &daspeak.Config{AudioTotalDuration: 30 * time.Second}
+	})
+	e.src.set(restartCall, fakeCall{clips: clips, hold: true, ani: restartCaller, live: true})
+	site := newSite(t, e, restartPage, map[string]http.HandlerFunc{"/agent/stop": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"code":"unavailable","error":"service unavailable"}`+"\n")
+	}})
+	p := b.NewPage(320, 900)
+	p.Goto(site.URL + "/page")
+	sel := func(id string) string { return "voicegate-agent#w >> #" + id }
+	p.WaitText(sel("main"), "^Register User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("otitle"), "^Voice registered$", 30*time.Second)
+	p.WaitText(sel("main"), "^Authenticate User$", 10*time.Second)
+	p.Click(sel("main"))
+	p.WaitText(sel("ptext"), `^Voice collected: [1-9][0-9]*\.[0-9] s of 30\.0 s$`, 20*time.Second)
+	p.Click(sel("stop"))
+	p.WaitText(sel("otitle"), "^Stop did not go through$", 10*time.Second)
+	p.WaitText(sel("ocause"), "^The voice service is unavailable, so Stop did not reach it\\.$", time.Second)
+	p.WaitText(sel("otodo"), "^It still runs: its result is shown when it ends\\.$", time.Second)
+	p.WaitText(sel("alert"), "^Stop did not go through\\. The voice service is unavailable", 2*time.Second)
+	p.Screenshot("widget-stop-unavailable", "voicegate-agent#w")
+	if errs := b.PageErrors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}

@@ -270,6 +270,23 @@
       cause: 'The voice service did not find this operation to stop it.',
       todo: 'It still runs: its result is shown when it ends.',
     },
+    // Stop failed with the operation's stream up: not reached (network),
+    // the service unavailable (503) or failing (other 5xx).
+    stop_refused_unreachable: {
+      kind: 'error', title: 'Stop did not go through',
+      cause: 'The voice service could not be reached to stop it.',
+      todo: 'It still runs: its result is shown when it ends.',
+    },
+    stop_refused_unavailable: {
+      kind: 'error', title: 'Stop did not go through',
+      cause: 'The voice service is unavailable, so Stop did not reach it.',
+      todo: 'It still runs: its result is shown when it ends.',
+    },
+    stop_refused_internal: {
+      kind: 'error', title: 'Stop did not go through',
+      cause: 'The voice service failed to handle Stop (internal error).',
+      todo: 'It still runs: its result is shown when it ends.',
+    },
     // The event stream of the operation shown ended without its result
     // (_streamLost): the service answers but no longer knows the
     // operation (it restarted, or the stream's link expired), or the
@@ -2171,7 +2188,7 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
         if (op.stopRefused) {
           // Pressed again and delivered: the stream brings the end.
           op.stopRefused = null;
-          if (this._op === op && this.m.outcome && (this.m.outcome.row === ROWS.stop_refused_signin || this.m.outcome.row === ROWS.stop_refused_unknown)) {
+          if (this._op === op && this.m.outcome && this.m.outcome.row.title === 'Stop did not go through') {
             this.m.outcome = null;
             this._quiet();
             this._render();
@@ -2209,6 +2226,14 @@ svg{width:24px;height:24px;fill:currentColor;display:block}
           op.stopRefused = e.status === 401 ? ROWS.stop_refused_signin : ROWS.stop_refused_unknown;
           this._show(op.stopRefused, e);
           this._probe(op);
+          return;
+        }
+        if (e.code === 'network' || e.status >= 500) {
+          // Stop did not reach the service, or it failed there: the
+          // operation runs on (its stream is up) and its result comes.
+          console.error('voicegate-agent: Stop failed: ' + (e.status || 'nothing') + ' ' + e.code + ': ' + e.message);
+          op.stopRefused = e.code === 'network' ? ROWS.stop_refused_unreachable : e.status === 503 ? ROWS.stop_refused_unavailable : ROWS.stop_refused_internal;
+          this._show(op.stopRefused, e);
           return;
         }
         this._showAPIError(e);
